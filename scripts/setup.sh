@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every system package medlake needs to build, test and run, on Debian 12.
+# Idempotent: a second run finds everything present and returns in well under a second.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  clang libclang-rt-14-dev
+  libsimdjson-dev libzstd-dev libxxhash-dev zlib1g-dev
+  libsqlite3-dev sqlite3 libroaring-dev
+  libsodium-dev libssl-dev
+  libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtbb-dev
+  libboost-dev libhts-dev libmosquitto-dev mosquitto
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "setup: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,33 @@
+// The medlake command-line tool: one binary, one subcommand per task.
+#include <cstdio>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"medlake: a pseudonymized, quality-checked health data lake"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "medlake 0.1.0");
+  int exit_code = 0;
+#ifdef MEDLAKE_HAVE_STORE
+  medlake::cli::RegisterStoreCommands(app, exit_code);
+#endif
+#ifdef MEDLAKE_HAVE_SYNTH
+  medlake::cli::RegisterSynthCommands(app, exit_code);
+#endif
+#ifdef MEDLAKE_HAVE_FHIRPATH
+  medlake::cli::RegisterFhirPathCommands(app, exit_code);
+#endif
+#ifdef MEDLAKE_HAVE_HL7V2
+  medlake::cli::RegisterHl7v2Commands(app, exit_code);
+#endif
+#ifdef MEDLAKE_HAVE_SCORES
+  medlake::cli::RegisterScoresCommands(app, exit_code);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  std::fflush(stdout);
+  return exit_code;
+}

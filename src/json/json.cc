@@ -1,0 +1,191 @@
+#include "json/json.h"
+
+#include <cstring>
+#include <new>
+#include <simdjson.h>
+
+namespace medlake::json {
+namespace {
+
+static_assert(sizeof(simdjson::dom::element) <= 16, "Node::raw_ too small for dom::element");
+static_assert(std::is_trivially_copyable_v<simdjson::dom::element>);
+
+simdjson::dom::element Elem(const unsigned char* raw) {
+  simdjson::dom::element e;
+  std::memcpy(static_cast<void*>(&e), raw, sizeof(e));
+  return e;
+}
+
+}  // namespace
+
+// Node is built only here, from a valid element.
+struct NodeAccess {
+  static Node Make(simdjson::dom::element e) {
+    Node n;
+    std::memcpy(n.raw_, static_cast<const void*>(&e), sizeof(e));
+    n.valid_ = true;
+    return n;
+  }
+  static simdjson::dom::element Get(const Node& n) { return Elem(n.raw_); }
+  static bool Valid(const Node& n) { return n.valid_; }
+};
+
+Kind Node::kind() const {
+  if (!valid_) return Kind::kNull;
+  switch (Elem(raw_).type()) {
+    case simdjson::dom::element_type::ARRAY: return Kind::kArray;
+    case simdjson::dom::element_type::OBJECT: return Kind::kObject;
+    case simdjson::dom::element_type::INT64: return Kind::kInt64;
+    case simdjson::dom::element_type::UINT64: return Kind::kUint64;
+    case simdjson::dom::element_type::DOUBLE: return Kind::kDouble;
+    case simdjson::dom::element_type::STRING: return Kind::kString;
+    case simdjson::dom::element_type::BOOL: return Kind::kBool;
+    case simdjson::dom::element_type::NULL_VALUE: return Kind::kNull;
+  }
+  return Kind::kNull;
+}
+
+bool Node::IsNumber() const {
+  Kind k = kind();
+  return k == Kind::kInt64 || k == Kind::kUint64 || k == Kind::kDouble;
+}
+
+std::string_view Node::GetString() const {
+  if (!valid_) return {};
+  std::string_view s;
+  if (Elem(raw_).get_string().get(s)) return {};
+  return s;
+}
+
+double Node::GetDouble() const {
+  if (!valid_) return 0;
+  auto e = Elem(raw_);
+  switch (e.type()) {
+    case simdjson::dom::element_type::INT64: return static_cast<double>(int64_t(e));
+    case simdjson::dom::element_type::UINT64: return static_cast<double>(uint64_t(e));
+    case simdjson::dom::element_type::DOUBLE: return double(e);
+    default: return 0;
+  }
+}
+
+int64_t Node::GetInt64() const {
+  if (!valid_) return 0;
+  auto e = Elem(raw_);
+  switch (e.type()) {
+    case simdjson::dom::element_type::INT64: return int64_t(e);
+    case simdjson::dom::element_type::UINT64: {
+      uint64_t u = uint64_t(e);
+      return u <= uint64_t(INT64_MAX) ? int64_t(u) : 0;
+    }
+    case simdjson::dom::element_type::DOUBLE: return static_cast<int64_t>(double(e));
+    default: return 0;
+  }
+}
+
+bool Node::GetBool() const {
+  if (!valid_) return false;
+  bool b = false;
+  if (Elem(raw_).get_bool().get(b)) return false;
+  return b;
+}
+
+std::optional<Node> Node::Find(std::string_view key) const {
+  if (!valid_) return std::nullopt;
+  simdjson::dom::object obj;
+  if (Elem(raw_).get_object().get(obj)) return std::nullopt;
+  simdjson::dom::element v;
+  if (obj.at_key(key).get(v)) return std::nullopt;
+  return NodeAccess::Make(v);
+}
+
+void Node::ForEachField(const std::function<bool(std::string_view, Node)>& fn) const {
+  if (!valid_) return;
+  simdjson::dom::object obj;
+  if (Elem(raw_).get_object().get(obj)) return;
+  for (auto field : obj) {
+    if (!fn(field.key, NodeAccess::Make(field.value))) return;
+  }
+}
+
+void Node::ForEachItem(const std::function<bool(Node)>& fn) const {
+  if (!valid_) return;
+  simdjson::dom::array arr;
+  if (Elem(raw_).get_array().get(arr)) return;
+  for (auto item : arr) {
+    if (!fn(NodeAccess::Make(item))) return;
+  }
+}
+
+size_t Node::Size() const {
+  if (!valid_) return 0;
+  auto e = Elem(raw_);
+  simdjson::dom::array arr;
+  if (!e.get_array().get(arr)) return arr.size();
+  simdjson::dom::object obj;
+  if (!e.get_object().get(obj)) return obj.size();
+  return 0;
+}
+
+std::string Node::ToJson() const {
+  if (!valid_) return "null";
+  return simdjson::minify(Elem(raw_));
+}
+
+struct Parser::Impl {
+  simdjson::dom::parser parser;
+};
+
+Parser::Parser() : impl_(std::make_unique<Impl>()) {}
+Parser::~Parser() = default;
+Parser::Parser(Parser&&) noexcept = default;
+Parser& Parser::operator=(Parser&&) noexcept = default;
+
+Result<Node> Parser::Parse(std::string_view text) {
+  simdjson::dom::element root;
+  auto error = impl_->parser.parse(text.data(), text.size(), true).get(root);
+  if (error) return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
+  return NodeAccess::Make(root);
+}
+
+Result<Node> Parser::ParsePadded(const char* data, size_t size) {
+  simdjson::dom::element root;
+  auto error = impl_->parser.parse(data, size, false).get(root);
+  if (error) return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
+  return NodeAccess::Make(root);
+}
+
+Status Minify(std::string_view text, std::string& out) {
+  out.resize(text.size());
+  size_t len = 0;
+  auto error = simdjson::minify(text.data(), text.size(), out.data(), len);
+  if (error) return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
+  out.resize(len);
+  return Status::Ok();
+}
+
+void AppendQuoted(std::string_view s, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace medlake::json

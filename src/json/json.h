@@ -1,0 +1,89 @@
+// medlake's JSON layer: the only module that includes simdjson.
+//
+// Parser parses one document at a time into an internal tape; Node is a cheap, copyable,
+// read-only view into the last document that Parser parsed. A Node is valid until its Parser
+// parses again or is destroyed. A Parser is not thread-safe: use one per thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "medlake/status.h"
+
+namespace medlake::json {
+
+// Bytes that must be readable (any value) after a buffer handed to Parser::ParsePadded.
+inline constexpr size_t kPadding = 64;
+
+enum class Kind : uint8_t { kNull, kBool, kInt64, kUint64, kDouble, kString, kArray, kObject };
+
+struct NodeAccess;
+
+class Node {
+ public:
+  Node() = default;
+
+  Kind kind() const;
+  bool IsNull() const { return kind() == Kind::kNull; }
+  bool IsObject() const { return kind() == Kind::kObject; }
+  bool IsArray() const { return kind() == Kind::kArray; }
+  bool IsString() const { return kind() == Kind::kString; }
+  bool IsNumber() const;
+  bool IsBool() const { return kind() == Kind::kBool; }
+
+  // Accessors return a neutral value ("" / 0 / false) when the kind does not match.
+  std::string_view GetString() const;
+  double GetDouble() const;  // any number kind
+  int64_t GetInt64() const;  // kInt64, kUint64 (if it fits) and integral doubles
+  bool GetBool() const;
+
+  // Object field lookup; nullopt when this is not an object or the key is absent.
+  std::optional<Node> Find(std::string_view key) const;
+  // Visits fields in document order; stop by returning false.
+  void ForEachField(const std::function<bool(std::string_view key, Node value)>& fn) const;
+  // Visits array items in order; stop by returning false.
+  void ForEachItem(const std::function<bool(Node item)>& fn) const;
+  // Number of array items or object fields; 0 for scalars.
+  size_t Size() const;
+
+  // Minified JSON text of this node.
+  std::string ToJson() const;
+
+ private:
+  friend class Parser;
+  friend struct NodeAccess;
+  // Opaque copy of simdjson::dom::element (a document pointer and a tape index).
+  alignas(8) unsigned char raw_[16] = {};
+  bool valid_ = false;
+};
+
+class Parser {
+ public:
+  Parser();
+  ~Parser();
+  Parser(Parser&&) noexcept;
+  Parser& operator=(Parser&&) noexcept;
+
+  // Parses `text`, copying it into padded storage. Errors are kParseError with simdjson's
+  // reason; the message never contains the input.
+  Result<Node> Parse(std::string_view text);
+  // Parses without copying: `data[size .. size + kPadding)` must be readable.
+  Result<Node> ParsePadded(const char* data, size_t size);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes the minified form of `text` (valid JSON) into `out` (replacing its contents).
+Status Minify(std::string_view text, std::string& out);
+
+// Appends `s` to `out` as a JSON string literal, quotes included.
+void AppendQuoted(std::string_view s, std::string& out);
+
+}  // namespace medlake::json

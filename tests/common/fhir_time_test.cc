@@ -1,0 +1,39 @@
+#include "common/fhir_time.h"
+
+#include <gtest/gtest.h>
+
+namespace medlake {
+namespace {
+
+TEST(FhirTimeTest, PartialDatesCoverRanges) {
+  auto y = ParseFhirTime("2020");
+  ASSERT_TRUE(y);
+  EXPECT_EQ(FormatUtc(y->start), "2020-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatUtc(y->end), "2020-12-31T23:59:59.999Z");
+  auto m = ParseFhirTime("2020-02");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(FormatUtc(m->end), "2020-02-29T23:59:59.999Z");  // leap year
+  auto d = ParseFhirTime("1969-12-31");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->start, -86'400'000);
+}
+
+TEST(FhirTimeTest, DateTimesWithOffsets) {
+  auto t = ParseFhirTime("2015-02-07T13:28:17.239+02:00");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(FormatUtc(t->start), "2015-02-07T11:28:17.239Z");
+  EXPECT_EQ(t->start, t->end);
+  auto z = ParseFhirTime("2017-01-01T00:00:00Z");
+  ASSERT_TRUE(z);
+  EXPECT_EQ(FormatUtc(z->start), "2017-01-01T00:00:00.000Z");
+}
+
+TEST(FhirTimeTest, RejectsMalformed) {
+  for (const char* bad : {"", "20", "2020-13", "2020-02-30", "2020-1-05", "2020-01-01T10:00",
+                          "2020-01-01T10:00:00+2", "2020-01-01 10:00:00", "2020-01-01T10:00:00.Z"}) {
+    EXPECT_FALSE(ParseFhirTime(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace medlake
