@@ -1,0 +1,92 @@
+// The lake: a directory holding a SQLite catalog and immutable, patient-sharded segment files
+// (docs/format.md). Lake gives read access to the last committed state; writes go through
+// ingest (src/ingest), which commits through store::LakeWriter.
+//
+// A Lake is a snapshot: it sees the segments committed when it was opened. It may be used from
+// several threads for reads of different segments (ScanShard opens its own readers).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "medlake/status.h"
+
+namespace medlake {
+
+struct LakeStatus {
+  uint64_t patients = 0;
+  std::map<std::string, uint64_t> resources;  // live resources per type
+  uint64_t total_resources = 0;
+  uint64_t quarantined = 0;
+  uint64_t segments = 0;
+  uint64_t bytes = 0;  // segment bytes on disk
+  uint64_t runs = 0;
+};
+
+struct QuarantineEntry {
+  int64_t run_id = 0;
+  std::string source;       // input file
+  int64_t line = 0;         // 1-based line, 0 when not line-oriented
+  int64_t byte_offset = 0;  // of the record in the (decompressed) input
+  std::string location;     // position inside the record, e.g. "Bundle.entry[3].resource"
+  std::string reason;       // why it was rejected; never contains patient data
+};
+
+// One live resource as a scan sees it.
+struct ResourceView {
+  std::string_view type;
+  std::string_view id;
+  uint32_t patient;  // ordinal, 0xFFFFFFFF for the shared area
+  int64_t effective_start;
+  int64_t effective_end;
+  std::string_view json;  // minified resource
+};
+
+struct SegmentInfo {
+  int64_t id = 0;
+  uint32_t shard = 0;
+  std::string file;  // relative to the lake directory
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+};
+
+class Lake {
+ public:
+  // Opens an existing lake read-only. kNotFound when `dir` holds no lake.
+  static Result<std::unique_ptr<Lake>> Open(const std::string& dir);
+  ~Lake();
+
+  const std::string& dir() const { return dir_; }
+  uint32_t shard_count() const { return shard_count_; }
+  const std::vector<SegmentInfo>& segments() const { return segments_; }
+
+  Result<LakeStatus> Status();
+  Result<std::vector<QuarantineEntry>> Quarantine(int64_t limit);
+  // The patient id behind an ordinal ("" if unknown).
+  Result<std::string> PatientId(uint32_t ordinal);
+
+  // Calls `fn` for every live resource of `type` (all types when empty), segment by segment.
+  // A damaged segment is skipped and reported in `damaged` (its file name and reason); the scan
+  // goes on. Returns the first non-corruption error.
+  ::medlake::Status Scan(std::string_view type, const std::function<void(const ResourceView&)>& fn,
+                         std::vector<std::string>* damaged);
+  // The stored resource Type/id. kNotFound if absent.
+  Result<std::string> Get(std::string_view type, std::string_view id);
+  // Checks every checksum of every segment; returns one line per damaged segment.
+  std::vector<std::string> Verify();
+
+ private:
+  struct Impl;
+  Lake() = default;
+  std::string dir_;
+  uint32_t shard_count_ = 0;
+  std::vector<SegmentInfo> segments_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medlake

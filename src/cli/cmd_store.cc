@@ -1,0 +1,233 @@
+// Lake commands: ingest, status, get, export, quarantine, verify.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "ingest/ingest.h"
+#include "medlake/lake.h"
+
+namespace medlake::cli {
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
+  return InfoFor(s.code()).exit_code;
+}
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) b /= 1000, ++u;
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+int RunIngest(const std::string& lake, const std::vector<std::string>& paths, int jobs,
+              uint64_t checkpoint_mb) {
+  ingest::IngestOptions options;
+  options.jobs = jobs;
+  if (checkpoint_mb > 0) options.checkpoint_bytes = checkpoint_mb << 20;
+  auto start = std::chrono::steady_clock::now();
+  if (::isatty(STDERR_FILENO)) {
+    options.progress = [start](uint64_t records, uint64_t done, uint64_t total) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double rate = secs > 0 ? done / secs : 0;
+      double left = rate > 0 && total > done ? (total - done) / rate : 0;
+      std::fprintf(stderr, "\r%llu records  %s/s  %.0f%%  %.0f s left   ",
+                   static_cast<unsigned long long>(records), HumanBytes(rate).c_str(),
+                   total ? 100.0 * done / total : 100.0, left);
+      std::fflush(stderr);
+    };
+  }
+  auto report = ingest::Ingest(lake, paths, options);
+  if (options.progress) std::fprintf(stderr, "\n");
+  if (!report.ok()) return Fail(report.status());
+  const auto& c = report->counters;
+  for (const auto& s : report->skipped) {
+    std::printf("skipped %s: %s\n", s.path.c_str(), s.reason.c_str());
+  }
+  std::printf("run %lld: %llu files, %llu records read: %llu stored, %llu duplicates, %llu quarantined",
+              static_cast<long long>(report->run_id), static_cast<unsigned long long>(c.files),
+              static_cast<unsigned long long>(c.records_read), static_cast<unsigned long long>(c.stored),
+              static_cast<unsigned long long>(c.duplicates),
+              static_cast<unsigned long long>(c.quarantined));
+  if (c.replaced) std::printf(" (%llu replaced earlier versions)", static_cast<unsigned long long>(c.replaced));
+  std::printf("\n");
+  double secs = report->seconds > 0 ? report->seconds : 1e-9;
+  std::printf("%.2f s, %s/s, %.0f records/s\n", report->seconds, HumanBytes(c.bytes_read / secs).c_str(),
+              c.records_read / secs);
+  if (report->unresolved_references) {
+    std::printf("%llu references could not be resolved and were kept as written\n",
+                static_cast<unsigned long long>(report->unresolved_references));
+  }
+  if (c.quarantined) std::printf("see: medlake quarantine --lake %s\n", lake.c_str());
+  return 0;
+}
+
+int RunStatus(const std::string& dir, bool as_json) {
+  auto lake = Lake::Open(dir);
+  if (!lake.ok()) return Fail(lake.status());
+  auto s = (*lake)->Status();
+  if (!s.ok()) return Fail(s.status());
+  if (as_json) {
+    nlohmann::ordered_json j;
+    j["patients"] = s->patients;
+    j["resources"] = nlohmann::ordered_json::object();
+    for (const auto& [type, n] : s->resources) j["resources"][type] = n;
+    j["total_resources"] = s->total_resources;
+    j["quarantined"] = s->quarantined;
+    j["segments"] = s->segments;
+    j["bytes"] = s->bytes;
+    j["runs"] = s->runs;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("lake %s\n", dir.c_str());
+  std::printf("  patients     %llu\n", static_cast<unsigned long long>(s->patients));
+  std::printf("  resources    %llu\n", static_cast<unsigned long long>(s->total_resources));
+  for (const auto& [type, n] : s->resources) {
+    std::printf("    %-28s %llu\n", type.c_str(), static_cast<unsigned long long>(n));
+  }
+  std::printf("  quarantined  %llu\n", static_cast<unsigned long long>(s->quarantined));
+  std::printf("  segments     %llu (%s)\n", static_cast<unsigned long long>(s->segments),
+              HumanBytes(static_cast<double>(s->bytes)).c_str());
+  std::printf("  ingest runs  %llu\n", static_cast<unsigned long long>(s->runs));
+  return 0;
+}
+
+int RunGet(const std::string& dir, const std::string& ref) {
+  auto slash = ref.find('/');
+  if (slash == std::string::npos) return Fail(InvalidArgument("expected Type/id, got '" + ref + "'"));
+  auto lake = Lake::Open(dir);
+  if (!lake.ok()) return Fail(lake.status());
+  auto json = (*lake)->Get(ref.substr(0, slash), ref.substr(slash + 1));
+  if (!json.ok()) return Fail(json.status());
+  std::printf("%s\n", json->c_str());
+  return 0;
+}
+
+int ReportDamage(const std::vector<std::string>& damaged) {
+  for (const auto& d : damaged) std::fprintf(stderr, "medlake: damaged segment: %s\n", d.c_str());
+  return damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
+}
+
+int RunExport(const std::string& dir, const std::string& type, const std::string& out) {
+  auto lake = Lake::Open(dir);
+  if (!lake.ok()) return Fail(lake.status());
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return Fail(IoError("cannot create " + out + ": " + ec.message()));
+  std::map<std::string, std::ofstream, std::less<>> files;
+  std::map<std::string, uint64_t, std::less<>> counts;
+  std::vector<std::string> damaged;
+  Status s = (*lake)->Scan(type, [&](const ResourceView& r) {
+    auto it = files.find(r.type);
+    if (it == files.end()) {
+      it = files.emplace(std::string(r.type), std::ofstream(out + "/" + std::string(r.type) + ".ndjson",
+                                                            std::ios::binary)).first;
+    }
+    it->second.write(r.json.data(), static_cast<std::streamsize>(r.json.size()));
+    it->second.put('\n');
+    ++counts[std::string(r.type)];
+  }, &damaged);
+  if (!s.ok()) return Fail(s);
+  for (auto& [t, f] : files) {
+    f.close();
+    if (!f) return Fail(IoError("cannot write " + out + "/" + t + ".ndjson"));
+  }
+  uint64_t total = 0;
+  for (const auto& [t, n] : counts) {
+    std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n));
+    total += n;
+  }
+  std::printf("exported %llu resources to %s\n", static_cast<unsigned long long>(total), out.c_str());
+  return ReportDamage(damaged);
+}
+
+int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
+  auto lake = Lake::Open(dir);
+  if (!lake.ok()) return Fail(lake.status());
+  auto entries = (*lake)->Quarantine(limit);
+  if (!entries.ok()) return Fail(entries.status());
+  for (const auto& e : *entries) {
+    if (as_json) {
+      nlohmann::ordered_json j{{"run", e.run_id}, {"source", e.source}, {"line", e.line},
+                               {"byte_offset", e.byte_offset}, {"location", e.location},
+                               {"reason", e.reason}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::string where = e.source;
+      if (e.line > 0) where += fmt::format(":{}", e.line);
+      else where += fmt::format(" @{}", e.byte_offset);
+      if (!e.location.empty()) where += " " + e.location;
+      std::printf("%s: %s\n", where.c_str(), e.reason.c_str());
+    }
+  }
+  return 0;
+}
+
+int RunVerify(const std::string& dir) {
+  auto lake = Lake::Open(dir);
+  if (!lake.ok()) return Fail(lake.status());
+  auto damaged = (*lake)->Verify();
+  if (damaged.empty()) {
+    std::printf("%zu segments verified, no damage\n", (*lake)->segments().size());
+  }
+  return ReportDamage(damaged);
+}
+
+}  // namespace
+
+void RegisterStoreCommands(CLI::App& app, int& exit_code) {
+  struct Options {
+    std::string lake;
+    std::vector<std::string> paths;
+    int jobs = 0;
+    uint64_t checkpoint_mb = 0;
+    bool json = false;
+    std::string ref, type, out;
+    int64_t limit = 1000;
+  };
+  auto o = std::make_shared<Options>();
+
+  auto* ingest = app.add_subcommand("ingest", "Ingest FHIR R4 files (NDJSON, .ndjson.gz, Bundles, resources) into a lake");
+  ingest->add_option("--lake", o->lake, "Lake directory (created if absent)")->required();
+  ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
+  ingest->add_option("--checkpoint-mb", o->checkpoint_mb, "Commit after about this much input (default 256)");
+  ingest->add_option("paths", o->paths, "Files or directories")->required();
+  ingest->callback([o, &exit_code] { exit_code = RunIngest(o->lake, o->paths, o->jobs, o->checkpoint_mb); });
+
+  auto* status = app.add_subcommand("status", "Counts of patients, resources, quarantine and segments");
+  status->add_option("--lake", o->lake, "Lake directory")->required();
+  status->add_flag("--json", o->json, "Machine-readable output");
+  status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json); });
+
+  auto* get = app.add_subcommand("get", "Print one stored resource");
+  get->add_option("--lake", o->lake, "Lake directory")->required();
+  get->add_option("ref", o->ref, "Type/id")->required();
+  get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref); });
+
+  auto* exp = app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
+  exp->add_option("--lake", o->lake, "Lake directory")->required();
+  exp->add_option("--type", o->type, "Only this resource type");
+  exp->add_option("--out", o->out, "Output directory")->required();
+  exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out); });
+
+  auto* q = app.add_subcommand("quarantine", "List quarantined records with their location and reason");
+  q->add_option("--lake", o->lake, "Lake directory")->required();
+  q->add_option("--limit", o->limit, "At most this many entries (default 1000)");
+  q->add_flag("--json", o->json, "One JSON object per line");
+  q->callback([o, &exit_code] { exit_code = RunQuarantine(o->lake, o->limit, o->json); });
+
+  auto* verify = app.add_subcommand("verify", "Check every checksum of every segment");
+  verify->add_option("--lake", o->lake, "Lake directory")->required();
+  verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake); });
+}
+
+}  // namespace medlake::cli

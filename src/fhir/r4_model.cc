@@ -1,0 +1,141 @@
+#include "fhir/r4_model.h"
+
+#include <algorithm>
+#include <array>
+#include <initializer_list>
+#include <string>
+#include <unordered_map>
+
+namespace medlake::fhir {
+namespace {
+
+struct TypeEntry {
+  std::string_view name;
+  std::vector<std::string_view> compartment_paths;
+};
+
+#define MEDLAKE_R4_TYPE(name, ...) TypeEntry{name, std::vector<std::string_view> __VA_ARGS__},
+const std::vector<TypeEntry>& Types() {
+  static const std::vector<TypeEntry> kTypes = {
+#include "fhir/r4_model_table.inc"
+  };
+  return kTypes;
+}
+#undef MEDLAKE_R4_TYPE
+
+using Table = std::unordered_map<std::string_view, std::vector<std::string_view>>;
+
+// Effective time per type: the element that says when the event happened for the patient.
+// Choice types ([x]) are listed per concrete type, the most precise first.
+const Table& TimeTable() {
+  static const Table kTable = {
+      {"Observation", {"effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"}},
+      {"Condition", {"onsetDateTime", "onsetPeriod", "recordedDate"}},
+      {"Encounter", {"period"}},
+      {"MedicationRequest", {"authoredOn"}},
+      {"MedicationAdministration", {"effectiveDateTime", "effectivePeriod"}},
+      {"MedicationStatement", {"effectiveDateTime", "effectivePeriod", "dateAsserted"}},
+      {"MedicationDispense", {"whenHandedOver", "whenPrepared"}},
+      {"Procedure", {"performedDateTime", "performedPeriod"}},
+      {"Immunization", {"occurrenceDateTime", "recorded"}},
+      {"DiagnosticReport", {"effectiveDateTime", "effectivePeriod", "issued"}},
+      {"AllergyIntolerance", {"onsetDateTime", "onsetPeriod", "recordedDate"}},
+      {"ImagingStudy", {"started"}},
+      {"CarePlan", {"period", "created"}},
+      {"CareTeam", {"period"}},
+      {"Claim", {"billablePeriod", "created"}},
+      {"ExplanationOfBenefit", {"billablePeriod", "created"}},
+      {"Patient", {"birthDate"}},
+      {"Goal", {"startDate"}},
+      {"ServiceRequest", {"occurrenceDateTime", "occurrencePeriod", "authoredOn"}},
+      {"DocumentReference", {"date"}},
+      {"Consent", {"dateTime"}},
+      {"RiskAssessment", {"occurrenceDateTime", "occurrencePeriod"}},
+      {"Coverage", {"period"}},
+      {"Provenance", {"recorded"}},
+      {"Composition", {"date"}},
+      {"EpisodeOfCare", {"period"}},
+      {"Flag", {"period"}},
+      {"FamilyMemberHistory", {"date"}},
+      {"Communication", {"sent"}},
+      {"Appointment", {"start"}},
+      {"DeviceUseStatement", {"timingDateTime", "timingPeriod", "recordedOn"}},
+      {"ClinicalImpression", {"effectiveDateTime", "effectivePeriod", "date"}},
+      {"NutritionOrder", {"dateTime"}},
+      {"QuestionnaireResponse", {"authored"}},
+      {"Specimen", {"receivedTime"}},
+      {"Media", {"createdDateTime", "createdPeriod"}},
+  };
+  return kTable;
+}
+
+const Table& CodeTable() {
+  static const Table kTable = {
+      {"Observation", {"code"}},
+      {"Condition", {"code"}},
+      {"Procedure", {"code"}},
+      {"DiagnosticReport", {"code"}},
+      {"AllergyIntolerance", {"code"}},
+      {"MedicationRequest", {"medicationCodeableConcept"}},
+      {"MedicationAdministration", {"medicationCodeableConcept"}},
+      {"MedicationStatement", {"medicationCodeableConcept"}},
+      {"MedicationDispense", {"medicationCodeableConcept"}},
+      {"Medication", {"code"}},
+      {"Immunization", {"vaccineCode"}},
+      {"Encounter", {"class", "type"}},
+      {"ImagingStudy", {"procedureCode"}},
+      {"ServiceRequest", {"code"}},
+      {"DocumentReference", {"type"}},
+      {"CarePlan", {"category"}},
+      {"CareTeam", {"category"}},
+      {"Goal", {"description"}},
+      {"Device", {"type"}},
+      {"Consent", {"scope", "category"}},
+      {"FamilyMemberHistory", {"condition"}},
+      {"Claim", {"type"}},
+      {"ExplanationOfBenefit", {"type"}},
+      {"RiskAssessment", {"code"}},
+      {"Specimen", {"type"}},
+      {"Flag", {"code"}},
+  };
+  return kTable;
+}
+
+std::span<const std::string_view> Lookup(const Table& table, std::string_view type) {
+  auto it = table.find(type);
+  if (it == table.end()) return {};
+  return it->second;
+}
+
+}  // namespace
+
+size_t ResourceTypeCount() { return Types().size(); }
+
+int ResourceTypeIndex(std::string_view type) {
+  const auto& types = Types();
+  auto it = std::lower_bound(types.begin(), types.end(), type,
+                             [](const TypeEntry& e, std::string_view t) { return e.name < t; });
+  if (it == types.end() || it->name != type) return -1;
+  return static_cast<int>(it - types.begin());
+}
+
+std::string_view ResourceTypeName(int index) {
+  if (index < 0 || static_cast<size_t>(index) >= Types().size()) return {};
+  return Types()[static_cast<size_t>(index)].name;
+}
+
+std::span<const std::string_view> PatientCompartmentPaths(std::string_view type) {
+  int i = ResourceTypeIndex(type);
+  if (i < 0) return {};
+  return Types()[static_cast<size_t>(i)].compartment_paths;
+}
+
+std::span<const std::string_view> EffectiveTimeElements(std::string_view type) {
+  return Lookup(TimeTable(), type);
+}
+
+std::span<const std::string_view> CodeElements(std::string_view type) {
+  return Lookup(CodeTable(), type);
+}
+
+}  // namespace medlake::fhir

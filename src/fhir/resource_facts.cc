@@ -1,0 +1,225 @@
+#include "fhir/resource_facts.h"
+
+#include <string>
+
+#include "fhir/r4_model.h"
+
+namespace medlake::fhir {
+namespace {
+
+// Calls `fn` on every node reached by the dot-separated `path` below `node`, flattening arrays
+// at every step (FHIRPath navigation semantics).
+void Walk(json::Node node, std::string_view path, const std::function<void(json::Node)>& fn) {
+  if (node.IsArray()) {
+    node.ForEachItem([&](json::Node item) {
+      Walk(item, path, fn);
+      return true;
+    });
+    return;
+  }
+  if (path.empty()) {
+    fn(node);
+    return;
+  }
+  size_t dot = path.find('.');
+  std::string_view head = path.substr(0, dot);
+  std::string_view rest = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  if (auto child = node.Find(head)) Walk(*child, rest, fn);
+}
+
+void AddCoding(json::Node coding, std::vector<Coding>& out) {
+  auto code = coding.Find("code");
+  if (!code || !code->IsString()) return;
+  auto system = coding.Find("system");
+  Coding c{system ? std::string(system->GetString()) : std::string(), std::string(code->GetString())};
+  for (const auto& seen : out) {
+    if (seen == c) return;
+  }
+  out.push_back(std::move(c));
+}
+
+// A CodeableConcept (with coding[]) or a bare Coding.
+void AddCodes(json::Node element, std::vector<Coding>& out) {
+  if (auto codings = element.Find("coding")) {
+    codings->ForEachItem([&](json::Node c) {
+      AddCoding(c, out);
+      return true;
+    });
+  } else {
+    AddCoding(element, out);
+  }
+}
+
+std::optional<TimeRange> TimeOf(json::Node element) {
+  if (element.IsString()) return ParseFhirTime(element.GetString());
+  if (element.IsObject()) {  // Period
+    TimeRange r;
+    if (auto s = element.Find("start")) {
+      if (auto t = ParseFhirTime(s->GetString())) r.start = t->start;
+    }
+    if (auto e = element.Find("end")) {
+      if (auto t = ParseFhirTime(e->GetString())) r.end = t->end;
+    }
+    if (r.start == kNoTime && r.end == kNoTime) return std::nullopt;
+    return r;
+  }
+  return std::nullopt;
+}
+
+std::string Resolve(const ReferenceResolver* resolver, std::string_view ref) {
+  return resolver ? (*resolver)(ref) : std::string(ref);
+}
+
+}  // namespace
+
+void ResourceFacts::Clear() {
+  type.clear();
+  id.clear();
+  patient_id.clear();
+  effective = {};
+  codings.clear();
+  value = NAN;
+  unit.clear();
+  status.clear();
+  encounter_id.clear();
+  last_updated = kNoTime;
+  identifiers.clear();
+}
+
+bool IsValidId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool SplitReference(std::string_view reference, std::string_view& type, std::string_view& id) {
+  size_t hist = reference.find("/_history/");
+  if (hist != std::string_view::npos) reference = reference.substr(0, hist);
+  size_t slash = reference.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  size_t prev = reference.rfind('/', slash - 1);
+  type = reference.substr(prev == std::string_view::npos ? 0 : prev + 1,
+                          slash - (prev == std::string_view::npos ? 0 : prev + 1));
+  id = reference.substr(slash + 1);
+  return ResourceTypeIndex(type) >= 0 && IsValidId(id);
+}
+
+Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
+  out.Clear();
+  if (!resource.IsObject()) return ParseError("resource is not a JSON object");
+  auto type_node = resource.Find("resourceType");
+  if (!type_node || !type_node->IsString()) return ParseError("no resourceType");
+  out.type = type_node->GetString();
+  if (ResourceTypeIndex(out.type) < 0) {
+    return ParseError("unknown resourceType '" + out.type.substr(0, 64) + "'");
+  }
+  auto id_node = resource.Find("id");
+  if (!id_node) return ParseError("missing id");
+  if (!id_node->IsString() || !IsValidId(id_node->GetString())) return ParseError("malformed id");
+  out.id = id_node->GetString();
+
+  if (auto meta = resource.Find("meta")) {
+    if (auto lu = meta->Find("lastUpdated")) {
+      if (auto t = ParseFhirTime(lu->GetString())) out.last_updated = t->start;
+    }
+  }
+
+  // Patient compartment: the first path that names exactly one Patient decides.
+  if (out.type == "Patient") {
+    out.patient_id = out.id;
+  } else {
+    for (std::string_view path : PatientCompartmentPaths(out.type)) {
+      std::string found;
+      bool several = false;
+      Walk(resource, std::string(path) + ".reference", [&](json::Node ref) {
+        std::string resolved = Resolve(resolver, ref.GetString());
+        std::string_view t, id;
+        if (!SplitReference(resolved, t, id) || t != "Patient") return;
+        if (found.empty()) {
+          found = id;
+        } else if (found != id) {
+          several = true;
+        }
+      });
+      if (several) break;  // about several patients (e.g. a Group): shared area
+      if (!found.empty()) {
+        out.patient_id = std::move(found);
+        break;
+      }
+    }
+  }
+
+  for (std::string_view element : EffectiveTimeElements(out.type)) {
+    auto node = resource.Find(element);
+    if (!node) continue;
+    if (auto t = TimeOf(*node)) {
+      out.effective = *t;
+      if (out.effective.end == kNoTime && node->IsString()) out.effective.end = t->end;
+      break;
+    }
+  }
+
+  for (std::string_view element : CodeElements(out.type)) {
+    if (auto node = resource.Find(element)) {
+      if (node->IsArray()) {
+        node->ForEachItem([&](json::Node item) {
+          AddCodes(item, out.codings);
+          return true;
+        });
+      } else {
+        AddCodes(*node, out.codings);
+      }
+    }
+  }
+  if (auto vcc = resource.Find("valueCodeableConcept")) AddCodes(*vcc, out.codings);
+
+  if (auto q = resource.Find("valueQuantity")) {
+    if (auto v = q->Find("value"); v && v->IsNumber()) out.value = v->GetDouble();
+    if (auto c = q->Find("code"); c && c->IsString()) {
+      out.unit = c->GetString();
+    } else if (auto u = q->Find("unit"); u && u->IsString()) {
+      out.unit = u->GetString();
+    }
+  }
+
+  if (auto s = resource.Find("status"); s && s->IsString()) {
+    out.status = s->GetString();
+  } else if (auto cs = resource.Find("clinicalStatus")) {
+    std::vector<Coding> codes;
+    AddCodes(*cs, codes);
+    if (!codes.empty()) out.status = codes.front().code;
+  }
+
+  if (out.type == "Encounter") {
+    out.encounter_id = out.id;
+  } else if (auto enc = resource.Find("encounter")) {
+    if (auto ref = enc->Find("reference")) {
+      std::string resolved = Resolve(resolver, ref->GetString());
+      std::string_view t, id;
+      if (SplitReference(resolved, t, id) && t == "Encounter") out.encounter_id = id;
+    }
+  }
+
+  if (auto ids = resource.Find("identifier")) {
+    auto add = [&](json::Node ident) {
+      auto v = ident.Find("value");
+      if (!v || !v->IsString()) return true;
+      auto s = ident.Find("system");
+      out.identifiers.push_back(
+          {s ? std::string(s->GetString()) : std::string(), std::string(v->GetString())});
+      return true;
+    };
+    if (ids->IsArray()) {
+      ids->ForEachItem(add);
+    } else {
+      add(*ids);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace medlake::fhir

@@ -1,0 +1,61 @@
+// ResourceFacts: the hot fields of one FHIR R4 resource, extracted once at ingest and stored as
+// typed columns beside the raw resource (see docs/format.md).
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/fhir_time.h"
+#include "json/json.h"
+#include "medlake/status.h"
+
+namespace medlake::fhir {
+
+struct Coding {
+  std::string system;
+  std::string code;
+  bool operator==(const Coding&) const = default;
+};
+
+struct Identifier {
+  std::string system;
+  std::string value;
+};
+
+struct ResourceFacts {
+  std::string type;
+  std::string id;
+  // Id of the Patient whose compartment holds the resource ("" = shared area). For a Patient,
+  // its own id.
+  std::string patient_id;
+  TimeRange effective;
+  std::vector<Coding> codings;
+  double value = NAN;  // valueQuantity.value
+  std::string unit;    // valueQuantity.code, else .unit
+  std::string status;  // status, or clinicalStatus code for Condition/AllergyIntolerance
+  std::string encounter_id;  // the Encounter it belongs to (its own id for an Encounter)
+  int64_t last_updated = kNoTime;  // meta.lastUpdated
+  std::vector<Identifier> identifiers;
+
+  void Clear();
+};
+
+// Maps a reference as written ("Patient/1", "urn:uuid:...", "Patient?identifier=s|v") to its
+// resolved "Type/id" form, or returns it unchanged when it cannot be resolved.
+using ReferenceResolver = std::function<std::string(std::string_view reference)>;
+
+// Fills `out` from `resource`. Errors (kParseError) for what makes a resource unstorable: no
+// resourceType, an unknown type, a missing or malformed id. `location` prefixes messages.
+// `resolver` may be null (references are taken as written).
+Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
+
+// True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.
+bool IsValidId(std::string_view id);
+
+// Splits "Type/id" (also the tail of absolute URLs, ".../Type/id/_history/n") into its parts.
+bool SplitReference(std::string_view reference, std::string_view& type, std::string_view& id);
+
+}  // namespace medlake::fhir

@@ -1,0 +1,76 @@
+// Tree-walking evaluation of a compiled Ast. One Evaluator serves one evaluation; it is
+// cheap to build. Internal to the fhirpath module.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "fhirpath/ast.h"
+#include "fhirpath/fhirpath.h"
+#include "fhirpath/types.h"
+#include "fhirpath/value.h"
+
+namespace medlake::fhirpath {
+
+struct Scope {
+  const Collection* this_coll = nullptr;  // $this
+  int64_t index = -1;                     // $index, -1 when unset
+  const Collection* total = nullptr;      // $total in aggregate()
+};
+
+class Evaluator {
+ public:
+  Evaluator(const Environment& env, const Collection& context, const Collection& resource);
+
+  Result<Collection> Eval(const Ast& node, const Scope& scope);
+  // Evaluates `node` for each item of `input` with $this = that item, appending the results.
+  Result<Collection> EvalPerItem(const Ast& node, const Collection& input, const Scope& scope,
+                                 bool with_index = true);
+  // Evaluates `node` and requires at most one item.
+  Result<std::optional<Item>> EvalSingle(const Ast& node, const Scope& scope);
+  // Evaluates argument `i` of `call` in `scope`.
+  Result<Collection> Arg(const Ast& call, size_t i, const Scope& scope) {
+    return Eval(*call.args[i], scope);
+  }
+
+  // Appends the children of `item` named `name` (choice elements expanded).
+  void Member(const Item& item, std::string_view name, Collection& out) const;
+  // Appends all children of `item`.
+  void AllChildren(const Item& item, Collection& out) const;
+  // Item for a JSON value of FHIR type `type` (null: inferred from the JSON).
+  Item MakeItem(json::Node value, const TypeInfo* type, std::optional<json::Node> ext) const;
+  // Type test for is/as/ofType; error for unknown type names.
+  Result<bool> IsType(const Item& item, const TypeSpec& type) const;
+
+  const Environment& env() const { return env_; }
+  const Collection& resource() const { return resource_; }
+  const TypeModel& model() const { return model_; }
+  int64_t NowMs() const;
+
+ private:
+  Result<Collection> EvalBinary(const Ast& node, const Scope& scope);
+  Result<Collection> EvalMemberRoot(const Ast& node, const Scope& scope);
+
+  const Environment& env_;
+  const Collection& context_;
+  const Collection& resource_;
+  const TypeModel& model_;
+  mutable int64_t now_ms_ = INT64_MIN;
+};
+
+// Singleton evaluation helpers shared by operators and functions.
+// Converts a one-item collection to its item; error when there are more.
+Result<std::optional<Item>> Singleton(const Collection& c, std::string_view what);
+// Boolean value of a collection for logic (empty -> nullopt); error when not a single boolean.
+Result<std::optional<bool>> ToBool(const Collection& c, std::string_view what);
+// Equality of items; nullopt when undecidable (dates with different precision).
+std::optional<bool> ItemsEqual(const Item& a, const Item& b);
+bool ItemsEquivalent(const Item& a, const Item& b);
+// Ordering of items; nullopt when not comparable or undecidable; error for mismatched kinds.
+Result<std::optional<int>> CompareItems(const Item& a, const Item& b);
+// Implements + - * / div mod & on single items (nullopt result = empty).
+Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b);
+// Text used by string functions: String values as-is; other values through toString().
+std::optional<std::string> StringOf(const Item& item);
+
+}  // namespace medlake::fhirpath

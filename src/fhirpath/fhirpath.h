@@ -1,0 +1,63 @@
+// FHIRPath (HL7 normative, N1) over FHIR R4 JSON resources.
+//
+// Compile once, evaluate many: Expression::Compile parses and checks an expression (function
+// names, arity, literals); Evaluate runs it over a resource with no re-parsing. A compiled
+// Expression is immutable and may be evaluated from many threads at once, each with its own
+// resource. Results hold views into the resource's JSON document: they are valid while that
+// document lives. Errors are values: syntax errors (kInvalidArgument, with the column) and
+// evaluation errors such as a collection where a single item is required.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "fhirpath/value.h"
+#include "json/json.h"
+#include "medlake/status.h"
+
+namespace medlake::fhirpath {
+
+struct Ast;
+
+// What an evaluation may see beyond the resource.
+struct Environment {
+  // User constants, referenced as %name.
+  std::map<std::string, Collection, std::less<>> variables;
+  // Called by trace(name [, projection]); may be empty.
+  std::function<void(std::string_view name, const Collection& values)> trace;
+  // A Bundle (or any resource) whose entries resolve() and contained searches may look in.
+  std::optional<json::Node> bundle;
+  // Fixed clock for now()/today()/timeOfDay() (ms since epoch, UTC); kNoTime = system clock.
+  int64_t now_ms = INT64_MIN;
+};
+
+class Expression {
+ public:
+  static Result<Expression> Compile(std::string_view text);
+
+  // Evaluates with %resource, %context and $this set to `resource`.
+  Result<Collection> Evaluate(json::Node resource, const Environment& env = {}) const;
+  // Evaluates with an explicit context collection (%context / $this) and %resource.
+  Result<Collection> Evaluate(const Collection& context, const Collection& resource,
+                              const Environment& env) const;
+
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  std::shared_ptr<const Ast> ast_;
+};
+
+// Item of a resource root node (FHIR type taken from its resourceType).
+Item ResourceItem(json::Node resource);
+
+// Text of a single item as FHIRPath's toString() gives it (quantities as "5 'mg'"); complex
+// nodes as minified JSON.
+std::string ItemToString(const Item& item);
+// Type name of an item: its FHIR type ("HumanName", "code") or its System type ("Integer").
+std::string ItemTypeName(const Item& item);
+
+}  // namespace medlake::fhirpath

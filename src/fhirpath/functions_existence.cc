@@ -1,0 +1,279 @@
+// Existence, filtering and projection, subsetting and combining functions, and aggregate().
+#include "fhirpath/function_util.h"
+
+namespace medlake::fhirpath {
+namespace {
+
+bool ContainsItem(const Collection& c, const Item& item) {
+  for (const Item& x : c) {
+    auto eq = ItemsEqual(x, item);
+    if (eq && *eq) return true;
+  }
+  return false;
+}
+
+Collection Distinct(const Collection& in) {
+  Collection out;
+  for (const Item& item : in) {
+    if (!ContainsItem(out, item)) out.push_back(item);
+  }
+  return out;
+}
+
+// Evaluates the criteria argument for one item as a Boolean (empty -> nullopt).
+Result<std::optional<bool>> Criteria(Evaluator& ev, const Ast& arg, const Item& item, int64_t index,
+                                     const Scope& scope) {
+  Collection one{item};
+  Scope inner = scope;
+  inner.this_coll = &one;
+  inner.index = index;
+  MEDLAKE_ASSIGN_OR_RETURN(Collection r, ev.Eval(arg, inner));
+  return ToBool(r, "criteria");
+}
+
+MEDLAKE_FP_FN(Empty) { return Bool(in.empty()); }
+
+MEDLAKE_FP_FN(Exists) {
+  if (call.args.empty()) return Bool(!in.empty());
+  for (size_t i = 0; i < in.size(); ++i) {
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    if (b && *b) return Bool(true);
+  }
+  return Bool(false);
+}
+
+MEDLAKE_FP_FN(All) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    if (!b || !*b) return Bool(false);
+  }
+  return Bool(true);
+}
+
+template <bool kAll, bool kValue>
+MEDLAKE_FP_FN(BoolAggregate) {
+  for (const Item& item : in) {
+    if (item.kind != ValueKind::kBoolean) {
+      return InvalidArgument("FHIRPath: " + call.name + "() needs Boolean items");
+    }
+    if (kAll && item.boolean != kValue) return Bool(false);
+    if (!kAll && item.boolean == kValue) return Bool(true);
+  }
+  return Bool(kAll);
+}
+
+MEDLAKE_FP_FN(SubsetOf) {
+  MEDLAKE_ASSIGN_OR_RETURN(Collection other, ev.Arg(call, 0, scope));
+  for (const Item& item : in) {
+    if (!ContainsItem(other, item)) return Bool(false);
+  }
+  return Bool(true);
+}
+
+MEDLAKE_FP_FN(SupersetOf) {
+  MEDLAKE_ASSIGN_OR_RETURN(Collection other, ev.Arg(call, 0, scope));
+  for (const Item& item : other) {
+    if (!ContainsItem(in, item)) return Bool(false);
+  }
+  return Bool(true);
+}
+
+MEDLAKE_FP_FN(Count) { return One(Item::Integer(int64_t(in.size()))); }
+MEDLAKE_FP_FN(DistinctFn) { return Distinct(in); }
+MEDLAKE_FP_FN(IsDistinct) { return Bool(Distinct(in).size() == in.size()); }
+
+MEDLAKE_FP_FN(Where) {
+  Collection out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    if (b && *b) out.push_back(in[i]);
+  }
+  return out;
+}
+
+MEDLAKE_FP_FN(Select) { return ev.EvalPerItem(*call.args[0], in, scope); }
+
+MEDLAKE_FP_FN(Repeat) {
+  Collection out;
+  Collection frontier = in;
+  while (!frontier.empty()) {
+    MEDLAKE_ASSIGN_OR_RETURN(Collection next, ev.EvalPerItem(*call.args[0], frontier, scope));
+    frontier.clear();
+    for (Item& item : next) {
+      if (ContainsItem(out, item)) continue;
+      out.push_back(item);
+      frontier.push_back(std::move(item));
+    }
+  }
+  return out;
+}
+
+MEDLAKE_FP_FN(OfType) {
+  Collection out;
+  for (const Item& item : in) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(item, call.type));
+    if (match) out.push_back(item);
+  }
+  return out;
+}
+
+MEDLAKE_FP_FN(IsFn) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Input(in, call));
+  if (!item) return Collection{};
+  MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(*item, call.type));
+  return Bool(match);
+}
+
+MEDLAKE_FP_FN(AsFn) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Input(in, call));
+  if (!item) return Collection{};
+  MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(*item, call.type));
+  return match ? One(*item) : Collection{};
+}
+
+MEDLAKE_FP_FN(Single) {
+  if (in.size() > 1) return InvalidArgument("FHIRPath: single() on " + std::to_string(in.size()) + " items");
+  return in;
+}
+MEDLAKE_FP_FN(First) { return in.empty() ? Collection{} : One(in.front()); }
+MEDLAKE_FP_FN(Last) { return in.empty() ? Collection{} : One(in.back()); }
+MEDLAKE_FP_FN(Tail) { return in.empty() ? Collection{} : Collection(in.begin() + 1, in.end()); }
+
+MEDLAKE_FP_FN(Skip) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> n, IntArg(ev, call, 0, scope));
+  if (!n) return Collection{};
+  if (*n <= 0) return in;
+  if (*n >= int64_t(in.size())) return Collection{};
+  return Collection(in.begin() + *n, in.end());
+}
+
+MEDLAKE_FP_FN(Take) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> n, IntArg(ev, call, 0, scope));
+  if (!n || *n <= 0) return Collection{};
+  if (*n >= int64_t(in.size())) return in;
+  return Collection(in.begin(), in.begin() + *n);
+}
+
+MEDLAKE_FP_FN(Intersect) {
+  MEDLAKE_ASSIGN_OR_RETURN(Collection other, ev.Arg(call, 0, scope));
+  Collection out;
+  for (const Item& item : in) {
+    if (ContainsItem(other, item) && !ContainsItem(out, item)) out.push_back(item);
+  }
+  return out;
+}
+
+MEDLAKE_FP_FN(Exclude) {
+  MEDLAKE_ASSIGN_OR_RETURN(Collection other, ev.Arg(call, 0, scope));
+  Collection out;
+  for (const Item& item : in) {
+    if (!ContainsItem(other, item)) out.push_back(item);
+  }
+  return out;
+}
+
+MEDLAKE_FP_FN(Union) {
+  MEDLAKE_ASSIGN_OR_RETURN(Collection other, ev.Arg(call, 0, scope));
+  Collection all = in;
+  all.insert(all.end(), other.begin(), other.end());
+  return Distinct(all);
+}
+
+MEDLAKE_FP_FN(Combine) {
+  MEDLAKE_ASSIGN_OR_RETURN(Collection other, ev.Arg(call, 0, scope));
+  Collection all = in;
+  all.insert(all.end(), other.begin(), other.end());
+  return all;
+}
+
+MEDLAKE_FP_FN(Not) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Input(in, call));
+  if (!item) return Collection{};
+  if (item->kind != ValueKind::kBoolean) return Collection{};
+  return Bool(!item->boolean);
+}
+
+MEDLAKE_FP_FN(Iif) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> self, Input(in, call));
+  Collection focus = self ? Collection{*self} : Collection{};
+  Scope inner = scope;
+  inner.this_coll = &focus;
+  MEDLAKE_ASSIGN_OR_RETURN(Collection crit, ev.Eval(*call.args[0], inner));
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> c, Singleton(crit, "iif() criterion"));
+  if (c && c->kind != ValueKind::kBoolean) {
+    return InvalidArgument("FHIRPath: iif() criterion must be Boolean");
+  }
+  if (c && c->boolean) return ev.Eval(*call.args[1], inner);
+  if (call.args.size() > 2) return ev.Eval(*call.args[2], inner);
+  return Collection{};
+}
+
+MEDLAKE_FP_FN(Aggregate) {
+  Collection total;
+  if (call.args.size() > 1) {
+    MEDLAKE_ASSIGN_OR_RETURN(total, ev.Arg(call, 1, scope));
+  }
+  Collection one(1);
+  for (size_t i = 0; i < in.size(); ++i) {
+    one[0] = in[i];
+    Scope inner = scope;
+    inner.this_coll = &one;
+    inner.index = int64_t(i);
+    inner.total = &total;
+    MEDLAKE_ASSIGN_OR_RETURN(Collection next, ev.Eval(*call.args[0], inner));
+    total = std::move(next);
+  }
+  return total;
+}
+
+MEDLAKE_FP_FN(Trace) {
+  if (ev.env().trace) {
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> name, StringArg(ev, call, 0, scope));
+    if (call.args.size() > 1) {
+      MEDLAKE_ASSIGN_OR_RETURN(Collection projected, ev.EvalPerItem(*call.args[1], in, scope));
+      ev.env().trace(name.value_or(""), projected);
+    } else {
+      ev.env().trace(name.value_or(""), in);
+    }
+  }
+  return in;
+}
+
+}  // namespace
+
+void AddExistenceFunctions(std::vector<FunctionDef>& t) {
+  t.push_back({"empty", 0, 0, Empty});
+  t.push_back({"exists", 0, 1, Exists});
+  t.push_back({"all", 1, 1, All});
+  t.push_back({"allTrue", 0, 0, BoolAggregate<true, true>});
+  t.push_back({"anyTrue", 0, 0, BoolAggregate<false, true>});
+  t.push_back({"allFalse", 0, 0, BoolAggregate<true, false>});
+  t.push_back({"anyFalse", 0, 0, BoolAggregate<false, false>});
+  t.push_back({"subsetOf", 1, 1, SubsetOf});
+  t.push_back({"supersetOf", 1, 1, SupersetOf});
+  t.push_back({"count", 0, 0, Count});
+  t.push_back({"distinct", 0, 0, DistinctFn});
+  t.push_back({"isDistinct", 0, 0, IsDistinct});
+  t.push_back({"where", 1, 1, Where});
+  t.push_back({"select", 1, 1, Select});
+  t.push_back({"repeat", 1, 1, Repeat});
+  t.push_back({"ofType", 1, 1, OfType, true});
+  t.push_back({"is", 1, 1, IsFn, true});
+  t.push_back({"as", 1, 1, AsFn, true});
+  t.push_back({"single", 0, 0, Single});
+  t.push_back({"first", 0, 0, First});
+  t.push_back({"last", 0, 0, Last});
+  t.push_back({"tail", 0, 0, Tail});
+  t.push_back({"skip", 1, 1, Skip});
+  t.push_back({"take", 1, 1, Take});
+  t.push_back({"intersect", 1, 1, Intersect});
+  t.push_back({"exclude", 1, 1, Exclude});
+  t.push_back({"union", 1, 1, Union});
+  t.push_back({"combine", 1, 1, Combine});
+  t.push_back({"not", 0, 0, Not});
+  t.push_back({"iif", 2, 3, Iif});
+  t.push_back({"aggregate", 1, 2, Aggregate});
+  t.push_back({"trace", 1, 2, Trace});
+}
+
+}  // namespace medlake::fhirpath

@@ -1,0 +1,407 @@
+// Equality, equivalence, ordering, arithmetic and the binary operators of FHIRPath.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "fhirpath/evaluator.h"
+
+namespace medlake::fhirpath {
+namespace {
+
+std::string NormalizeForEquivalence(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out.push_back(' ');
+    space = false;
+    out.push_back(char(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+bool SameTemporalFamily(const Item& a, const Item& b) {
+  auto family = [](ValueKind k) { return k == ValueKind::kTime ? 1 : 0; };
+  return a.IsTemporal() && b.IsTemporal() && family(a.kind) == family(b.kind);
+}
+
+ValueKind TemporalCompareKind(const Item& a, const Item& b) {
+  if (a.kind == ValueKind::kTime) return ValueKind::kTime;
+  if (a.kind == ValueKind::kDate && b.kind == ValueKind::kDate) return ValueKind::kDate;
+  return ValueKind::kDateTime;
+}
+
+std::optional<double> QuantityIn(const Item& q, std::string_view unit) {
+  return ConvertUnit(q.decimal, q.str, unit);
+}
+
+double RoundTo(double v, int scale) {
+  double f = std::pow(10.0, scale);
+  return std::round(v * f) / f;
+}
+
+std::string_view CalendarFromUcum(std::string_view u) {
+  if (u == "wk") return "week";
+  if (u == "d") return "day";
+  if (u == "h") return "hour";
+  if (u == "min") return "minute";
+  if (u == "s") return "second";
+  if (u == "ms") return "millisecond";
+  return {};
+}
+
+}  // namespace
+
+Result<std::optional<Item>> Singleton(const Collection& c, std::string_view what) {
+  if (c.empty()) return std::optional<Item>();
+  if (c.size() > 1) {
+    return InvalidArgument("FHIRPath: " + std::string(what) + " needs a single item, got " +
+                           std::to_string(c.size()));
+  }
+  return std::optional<Item>(c[0]);
+}
+
+Result<std::optional<bool>> ToBool(const Collection& c, std::string_view what) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Singleton(c, what));
+  if (!item) return std::optional<bool>();
+  if (item->kind == ValueKind::kBoolean) return std::optional<bool>(item->boolean);
+  return std::optional<bool>(true);
+}
+
+std::optional<bool> ItemsEqual(const Item& a, const Item& b) {
+  if (a.IsNumber() && b.IsNumber()) {
+    if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger) return a.integer == b.integer;
+    return a.AsDouble() == b.AsDouble();
+  }
+  if (SameTemporalFamily(a, b)) {
+    auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
+    if (!c) return std::nullopt;
+    return *c == 0;
+  }
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case ValueKind::kBoolean: return a.boolean == b.boolean;
+    case ValueKind::kString: return a.str == b.str;
+    case ValueKind::kQuantity: {
+      auto bv = QuantityIn(b, a.str);
+      if (!bv) return std::nullopt;
+      return std::fabs(a.decimal - *bv) <= 1e-9 * std::max(1.0, std::fabs(a.decimal));
+    }
+    case ValueKind::kNode:
+      if (!a.node.IsObject() || !b.node.IsObject()) return false;
+      return a.node.ToJson() == b.node.ToJson();
+    default: return false;
+  }
+}
+
+bool ItemsEquivalent(const Item& a, const Item& b) {
+  if (a.IsNumber() && b.IsNumber()) {
+    int scale = std::min(a.kind == ValueKind::kInteger ? 0 : a.scale,
+                         b.kind == ValueKind::kInteger ? 0 : b.scale);
+    return RoundTo(a.AsDouble(), scale) == RoundTo(b.AsDouble(), scale);
+  }
+  if (SameTemporalFamily(a, b)) {
+    auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
+    return c && *c == 0;
+  }
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case ValueKind::kString: return NormalizeForEquivalence(a.str) == NormalizeForEquivalence(b.str);
+    case ValueKind::kQuantity: {
+      std::string_view au = CalendarFromUcum(a.str).empty() ? a.str : CalendarFromUcum(a.str);
+      std::string_view bu = CalendarFromUcum(b.str).empty() ? b.str : CalendarFromUcum(b.str);
+      if ((au == "year" && bu == "a") || (au == "a" && bu == "year") ||
+          (au == "month" && bu == "mo") || (au == "mo" && bu == "month")) {
+        return a.decimal == b.decimal;
+      }
+      auto bv = QuantityIn(b, a.str);
+      if (!bv) return false;
+      int scale = std::min(a.scale, b.scale);
+      return RoundTo(a.decimal, scale) == RoundTo(*bv, scale);
+    }
+    default: {
+      auto eq = ItemsEqual(a, b);
+      return eq && *eq;
+    }
+  }
+}
+
+Result<std::optional<int>> CompareItems(const Item& a, const Item& b) {
+  auto sign = [](double d) { return d < 0 ? -1 : (d > 0 ? 1 : 0); };
+  if (a.IsNumber() && b.IsNumber()) return std::optional<int>(sign(a.AsDouble() - b.AsDouble()));
+  if (SameTemporalFamily(a, b)) return CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
+  if (a.kind == ValueKind::kString && b.kind == ValueKind::kString) {
+    int c = a.str.compare(b.str);
+    return std::optional<int>(c < 0 ? -1 : (c > 0 ? 1 : 0));
+  }
+  if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
+    auto bv = QuantityIn(b, a.str);
+    if (!bv) return std::optional<int>();
+    return std::optional<int>(sign(a.decimal - *bv));
+  }
+  return InvalidArgument("FHIRPath: cannot compare " + std::string(SystemTypeName(a.kind)) +
+                         " with " + std::string(SystemTypeName(b.kind)));
+}
+
+std::optional<std::string> StringOf(const Item& item) {
+  if (item.kind == ValueKind::kString) return item.str;
+  if (item.kind == ValueKind::kNode) return std::nullopt;
+  return ItemToString(item);
+}
+
+Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b) {
+  using R = std::optional<Item>;
+  auto error = [&]() -> Status {
+    return InvalidArgument("FHIRPath: operator not defined for " +
+                           std::string(SystemTypeName(a.kind)) + " and " +
+                           std::string(SystemTypeName(b.kind)));
+  };
+  if (op == BinaryOp::kConcat || (op == BinaryOp::kPlus && a.kind == ValueKind::kString &&
+                                  b.kind == ValueKind::kString)) {
+    if (a.kind != ValueKind::kString || b.kind != ValueKind::kString) return error();
+    return R(Item::String(a.str + b.str));
+  }
+  if (a.IsNumber() && b.IsNumber()) {
+    bool ints = a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger;
+    double x = a.AsDouble(), y = b.AsDouble();
+    int scale = std::max(a.kind == ValueKind::kDecimal ? a.scale : 0,
+                         b.kind == ValueKind::kDecimal ? b.scale : 0);
+    switch (op) {
+      case BinaryOp::kPlus:
+        return ints ? R(Item::Integer(a.integer + b.integer)) : R(Item::Decimal(x + y, scale));
+      case BinaryOp::kMinus:
+        return ints ? R(Item::Integer(a.integer - b.integer)) : R(Item::Decimal(x - y, scale));
+      case BinaryOp::kMul:
+        return ints ? R(Item::Integer(a.integer * b.integer))
+                    : R(Item::Decimal(x * y, a.scale + b.scale));
+      case BinaryOp::kDiv:
+        if (y == 0) return R();
+        return R(Item::Decimal(x / y, -1));
+      case BinaryOp::kIntDiv:
+        if (y == 0) return R();
+        return R(Item::Integer(int64_t(std::trunc(x / y))));
+      case BinaryOp::kMod:
+        if (y == 0) return R();
+        return ints ? R(Item::Integer(a.integer % b.integer))
+                    : R(Item::Decimal(std::fmod(x, y), scale));
+      default: return error();
+    }
+  }
+  if (a.IsTemporal() && b.kind == ValueKind::kQuantity &&
+      (op == BinaryOp::kPlus || op == BinaryOp::kMinus)) {
+    std::string_view unit = b.str;
+    if (!CalendarFromUcum(unit).empty()) unit = CalendarFromUcum(unit);
+    else if (CalendarUnit(unit).empty()) return error();
+    Item r = a;
+    r.type = nullptr;
+    r.has_ext = false;
+    double amount = op == BinaryOp::kMinus ? -b.decimal : b.decimal;
+    if (!AddToTemporal(r.dt, r.kind, amount, unit)) return error();
+    return R(r);
+  }
+  if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
+    if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
+      auto bv = QuantityIn(b, a.str);
+      if (!bv) return R();
+      double v = op == BinaryOp::kPlus ? a.decimal + *bv : a.decimal - *bv;
+      return R(Item::Quantity(v, std::max(a.scale, b.scale), a.str));
+    }
+    if (op == BinaryOp::kMul || op == BinaryOp::kDiv) {
+      auto ca = Canonicalize(a.decimal, a.str);
+      auto cb = Canonicalize(b.decimal, b.str);
+      if (!ca || !cb) return R();
+      if (op == BinaryOp::kDiv && cb->value == 0) return R();
+      std::vector<int> dims(ca->dims.size());
+      for (size_t i = 0; i < dims.size(); ++i)
+        dims[i] = op == BinaryOp::kMul ? ca->dims[i] + cb->dims[i] : ca->dims[i] - cb->dims[i];
+      double v = op == BinaryOp::kMul ? ca->value * cb->value : ca->value / cb->value;
+      // Keep the operands' unit when dividing like by like, else report in base units.
+      if (op == BinaryOp::kMul && a.str == "1") return R(Item::Quantity(a.decimal * b.decimal, -1, b.str));
+      if (op == BinaryOp::kMul && b.str == "1") return R(Item::Quantity(a.decimal * b.decimal, -1, a.str));
+      return R(Item::Quantity(v, -1, UnitFromDims(dims)));
+    }
+    return error();
+  }
+  if (a.kind == ValueKind::kQuantity && b.IsNumber() &&
+      (op == BinaryOp::kMul || op == BinaryOp::kDiv)) {
+    if (op == BinaryOp::kDiv && b.AsDouble() == 0) return R();
+    double v = op == BinaryOp::kMul ? a.decimal * b.AsDouble() : a.decimal / b.AsDouble();
+    return R(Item::Quantity(v, -1, a.str));
+  }
+  if (b.kind == ValueKind::kQuantity && a.IsNumber() && op == BinaryOp::kMul) {
+    return R(Item::Quantity(a.AsDouble() * b.decimal, -1, b.str));
+  }
+  return error();
+}
+
+namespace {
+
+bool Contains(const Collection& c, const Item& item) {
+  for (const Item& x : c) {
+    auto eq = ItemsEqual(x, item);
+    if (eq && *eq) return true;
+  }
+  return false;
+}
+
+Collection Boolean(std::optional<bool> b) {
+  if (!b) return {};
+  return Collection{Item::Boolean(*b)};
+}
+
+}  // namespace
+
+Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
+  BinaryOp op = node.op;
+  if (op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kXor ||
+      op == BinaryOp::kImplies) {
+    MEDLAKE_ASSIGN_OR_RETURN(Collection lc, Eval(*node.args[0], scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> l, ToBool(lc, "logical operand"));
+    if (op == BinaryOp::kAnd && l && !*l) return Boolean(false);
+    if (op == BinaryOp::kOr && l && *l) return Boolean(true);
+    if (op == BinaryOp::kImplies && l && !*l) return Boolean(true);
+    MEDLAKE_ASSIGN_OR_RETURN(Collection rc, Eval(*node.args[1], scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> r, ToBool(rc, "logical operand"));
+    switch (op) {
+      case BinaryOp::kAnd:
+        if (r && !*r) return Boolean(false);
+        if (l && r) return Boolean(true);
+        return Boolean(std::nullopt);
+      case BinaryOp::kOr:
+        if (r && *r) return Boolean(true);
+        if (l && r) return Boolean(false);
+        return Boolean(std::nullopt);
+      case BinaryOp::kXor:
+        if (!l || !r) return Boolean(std::nullopt);
+        return Boolean(*l != *r);
+      default:  // implies, l is true or empty
+        if (r && *r) return Boolean(true);
+        if (l && r) return Boolean(false);
+        return Boolean(std::nullopt);
+    }
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(Collection left, Eval(*node.args[0], scope));
+  MEDLAKE_ASSIGN_OR_RETURN(Collection right, Eval(*node.args[1], scope));
+  switch (op) {
+    case BinaryOp::kUnion: {
+      Collection out;
+      for (const Collection* c : {&left, &right}) {
+        for (const Item& item : *c) {
+          if (!Contains(out, item)) out.push_back(item);
+        }
+      }
+      return out;
+    }
+    case BinaryOp::kEq:
+    case BinaryOp::kNe: {
+      if (left.empty() || right.empty()) return Collection{};
+      bool ne = op == BinaryOp::kNe;
+      if (left.size() != right.size()) return Boolean(ne);
+      for (size_t i = 0; i < left.size(); ++i) {
+        auto eq = ItemsEqual(left[i], right[i]);
+        if (!eq) return Collection{};
+        if (!*eq) return Boolean(ne);
+      }
+      return Boolean(!ne);
+    }
+    case BinaryOp::kEquiv:
+    case BinaryOp::kNotEquiv: {
+      bool result = left.size() == right.size();
+      for (size_t i = 0; result && i < left.size(); ++i) {
+        bool found = false;
+        for (const Item& r : right) found = found || ItemsEquivalent(left[i], r);
+        result = found;
+      }
+      return Boolean(op == BinaryOp::kEquiv ? result : !result);
+    }
+    case BinaryOp::kLt:
+    case BinaryOp::kGt:
+    case BinaryOp::kLe:
+    case BinaryOp::kGe: {
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> a, Singleton(left, "comparison"));
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> b, Singleton(right, "comparison"));
+      if (!a || !b) return Collection{};
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<int> c, CompareItems(*a, *b));
+      if (!c) return Collection{};
+      switch (op) {
+        case BinaryOp::kLt: return Boolean(*c < 0);
+        case BinaryOp::kGt: return Boolean(*c > 0);
+        case BinaryOp::kLe: return Boolean(*c <= 0);
+        default: return Boolean(*c >= 0);
+      }
+    }
+    case BinaryOp::kIn:
+    case BinaryOp::kContains: {
+      const Collection& needle = op == BinaryOp::kIn ? left : right;
+      const Collection& hay = op == BinaryOp::kIn ? right : left;
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Singleton(needle, "membership"));
+      if (!item) return Collection{};
+      return Boolean(Contains(hay, *item));
+    }
+    case BinaryOp::kConcat: {
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> a, Singleton(left, "'&'"));
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> b, Singleton(right, "'&'"));
+      Item ea = a ? *a : Item::String("");
+      Item eb = b ? *b : Item::String("");
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> r, Arithmetic(op, ea, eb));
+      return r ? Collection{*r} : Collection{};
+    }
+    default: {
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> a, Singleton(left, "arithmetic"));
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> b, Singleton(right, "arithmetic"));
+      if (!a || !b) return Collection{};
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> r, Arithmetic(op, *a, *b));
+      return r ? Collection{*r} : Collection{};
+    }
+  }
+}
+
+std::string FormatDecimal(double v, int scale) {
+  char buf[64];
+  if (scale >= 0 && scale <= 15) {
+    std::snprintf(buf, sizeof buf, "%.*f", scale, v);
+    std::string s = buf;
+    if (s == "-0") s = "0";
+    return s;
+  }
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  std::string s = buf;
+  if (s.find('e') != std::string::npos) {
+    std::snprintf(buf, sizeof buf, "%.8f", v);
+    s = buf;
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+std::string ItemToString(const Item& item) {
+  switch (item.kind) {
+    case ValueKind::kBoolean: return item.boolean ? "true" : "false";
+    case ValueKind::kString: return item.str;
+    case ValueKind::kInteger: return std::to_string(item.integer);
+    case ValueKind::kDecimal: return FormatDecimal(item.decimal, item.scale);
+    case ValueKind::kDate:
+    case ValueKind::kDateTime:
+    case ValueKind::kTime: return FormatTemporal(item.dt, item.kind);
+    case ValueKind::kQuantity: {
+      std::string v = FormatDecimal(item.decimal, item.scale);
+      if (!CalendarUnit(item.str).empty()) return v + " " + item.str;
+      return v + " '" + item.str + "'";
+    }
+    case ValueKind::kNode: return item.node.ToJson();
+  }
+  return {};
+}
+
+std::string ItemTypeName(const Item& item) {
+  if (item.type != nullptr) return item.type->name;
+  return std::string(SystemTypeName(item.kind));
+}
+
+}  // namespace medlake::fhirpath

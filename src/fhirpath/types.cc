@@ -1,0 +1,115 @@
+#include "fhirpath/types.h"
+
+#include <utility>
+
+namespace medlake::fhirpath {
+namespace {
+
+struct RawType {
+  const char* name;
+  const char* base;
+  int kind;
+  const char* elements;
+};
+
+#define MEDLAKE_FP_TYPE(name, base, kind, elements) {name, base, kind, elements},
+constexpr RawType kRawTypes[] = {
+#include "fhirpath/r4_types_table.inc"
+};
+#undef MEDLAKE_FP_TYPE
+
+ValueKind PrimitiveKind(std::string_view name) {
+  if (name == "boolean") return ValueKind::kBoolean;
+  if (name == "integer" || name == "positiveInt" || name == "unsignedInt")
+    return ValueKind::kInteger;
+  if (name == "decimal") return ValueKind::kDecimal;
+  if (name == "date") return ValueKind::kDate;
+  if (name == "dateTime" || name == "instant") return ValueKind::kDateTime;
+  if (name == "time") return ValueKind::kTime;
+  return ValueKind::kString;
+}
+
+}  // namespace
+
+const TypeModel& TypeModel::R4() {
+  static const TypeModel* model = new TypeModel();
+  return *model;
+}
+
+TypeModel::TypeModel() {
+  for (const RawType& raw : kRawTypes) {
+    auto t = std::make_unique<TypeInfo>();
+    t->name = raw.name;
+    t->kind = static_cast<TypeKind>(raw.kind);
+    if (t->kind == TypeKind::kPrimitive) t->system_kind = PrimitiveKind(t->name);
+    std::string_view key = t->name;
+    types_.emplace(key, std::move(t));
+  }
+  for (const RawType& raw : kRawTypes) {
+    TypeInfo* t = types_.at(raw.name).get();
+    if (raw.base[0] != '\0') t->base = Find(raw.base);
+    std::string_view spec = raw.elements;
+    while (!spec.empty()) {
+      size_t comma = spec.find(',');
+      std::string_view item = spec.substr(0, comma);
+      spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
+      size_t colon = item.find(':');
+      std::string_view name = item.substr(0, colon);
+      std::string_view type_list = item.substr(colon + 1);
+      ElementInfo e;
+      if (!name.empty() && name.back() == '*') {
+        e.repeating = true;
+        name.remove_suffix(1);
+      }
+      if (name.size() > 3 && name.substr(name.size() - 3) == "[x]") {
+        e.choice = true;
+        name.remove_suffix(3);
+      }
+      e.name = std::string(name);
+      while (!type_list.empty()) {
+        size_t bar = type_list.find('|');
+        if (const TypeInfo* et = Find(type_list.substr(0, bar))) e.types.push_back(et);
+        type_list = bar == std::string_view::npos ? std::string_view() : type_list.substr(bar + 1);
+      }
+      t->elements.push_back(std::move(e));
+    }
+  }
+}
+
+const TypeInfo* TypeModel::Find(std::string_view name) const {
+  auto it = types_.find(name);
+  return it == types_.end() ? nullptr : it->second.get();
+}
+
+const ElementInfo* TypeModel::FindElement(const TypeInfo* type, std::string_view name) const {
+  for (const TypeInfo* t = type; t != nullptr; t = t->base) {
+    for (const ElementInfo& e : t->elements) {
+      if (e.name == name) return &e;
+    }
+  }
+  return nullptr;
+}
+
+bool TypeModel::IsA(const TypeInfo* type, const TypeInfo* ancestor) {
+  for (const TypeInfo* t = type; t != nullptr; t = t->base) {
+    if (t == ancestor) return true;
+  }
+  return false;
+}
+
+std::string_view SystemTypeName(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kBoolean: return "Boolean";
+    case ValueKind::kString: return "String";
+    case ValueKind::kInteger: return "Integer";
+    case ValueKind::kDecimal: return "Decimal";
+    case ValueKind::kDate: return "Date";
+    case ValueKind::kDateTime: return "DateTime";
+    case ValueKind::kTime: return "Time";
+    case ValueKind::kQuantity: return "Quantity";
+    case ValueKind::kNode: return "Object";
+  }
+  return "Object";
+}
+
+}  // namespace medlake::fhirpath

@@ -1,0 +1,133 @@
+#include "ingest/chunk_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/file_util.h"
+#include "json/json.h"
+
+namespace medlake::ingest {
+
+struct ChunkSource::OpenFile {
+  uint32_t index = 0;
+  const InputFile* file = nullptr;
+  int fd = -1;
+  gzFile gz = nullptr;
+  std::string carry;  // partial last line of the previous chunk
+  int64_t line = 1;
+  int64_t offset = 0;  // of carry[0] in the (inflated) file
+  bool eof = false;
+  uint64_t gz_consumed = 0;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+    if (gz) gzclose(gz);
+  }
+};
+
+ChunkSource::ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes)
+    : files_(files), chunk_bytes_(chunk_bytes) {}
+ChunkSource::~ChunkSource() = default;
+
+Status ChunkSource::OpenNext() {
+  current_.reset();
+  if (next_file_ >= files_.size()) return Status::Ok();
+  auto f = std::make_unique<OpenFile>();
+  f->index = static_cast<uint32_t>(next_file_);
+  f->file = &files_[next_file_++];
+  if (f->file->format == InputFormat::kNdjsonGz) {
+    f->gz = gzopen(f->file->path.c_str(), "rb");
+    if (!f->gz) return IoError("cannot open " + f->file->path);
+    gzbuffer(f->gz, 1 << 20);
+  } else if (f->file->format == InputFormat::kNdjson) {
+    f->fd = ::open(f->file->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) return IoError("cannot open " + f->file->path + ": " + std::strerror(errno));
+  }
+  current_ = std::move(f);
+  return Status::Ok();
+}
+
+Result<std::optional<Chunk>> ChunkSource::Next() {
+  for (;;) {
+    if (!current_) {
+      MEDLAKE_RETURN_IF_ERROR(OpenNext());
+      if (!current_) return std::optional<Chunk>();
+    }
+    OpenFile& f = *current_;
+    Chunk chunk;
+    chunk.file_index = f.index;
+    chunk.format = f.file->format;
+    chunk.source = &f.file->path;
+    bool last_shared = f.file->shared_first &&
+                       (f.index + 1 == files_.size() || !files_[f.index + 1].shared_first);
+
+    if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {
+      MEDLAKE_ASSIGN_OR_RETURN(chunk.data, ReadFile(f.file->path, json::kPadding));
+      bytes_consumed_ += chunk.data.size();
+      chunk.ends_shared_wave = last_shared;
+      current_.reset();
+      return std::optional<Chunk>(std::move(chunk));
+    }
+
+    // NDJSON: fill up to chunk_bytes_, cut after the last newline.
+    std::string buf = std::move(f.carry);
+    f.carry.clear();
+    size_t want = std::max(chunk_bytes_, buf.size() + 65536);
+    while (!f.eof && buf.size() < want) {
+      size_t old = buf.size();
+      buf.resize(want);
+      long n;
+      if (f.gz) {
+        n = gzread(f.gz, buf.data() + old, static_cast<unsigned>(want - old));
+        if (n < 0) {
+          int err = 0;
+          const char* msg = gzerror(f.gz, &err);
+          return ParseError(f.file->path + ": gzip: " + (msg ? msg : "error"));
+        }
+      } else {
+        n = ::read(f.fd, buf.data() + old, want - old);
+        if (n < 0 && errno == EINTR) n = 0;
+        if (n < 0) return IoError("cannot read " + f.file->path + ": " + std::strerror(errno));
+        bytes_consumed_ += static_cast<uint64_t>(n);
+      }
+      buf.resize(old + static_cast<size_t>(n));
+      if (n == 0) f.eof = true;
+    }
+    if (f.gz) {  // progress counts compressed bytes
+      auto pos = static_cast<uint64_t>(gzoffset(f.gz));
+      bytes_consumed_ += pos - f.gz_consumed;
+      f.gz_consumed = pos;
+    }
+    size_t cut = buf.size();
+    if (!f.eof) {
+      size_t nl = buf.rfind('\n');
+      if (nl == std::string::npos) {
+        // One line longer than the chunk: keep reading into it.
+        f.carry = std::move(buf);
+        chunk_bytes_ *= 2;
+        continue;
+      }
+      cut = nl + 1;
+      f.carry.assign(buf, cut, std::string::npos);
+      buf.resize(cut);
+    }
+    chunk.first_line = f.line;
+    chunk.base_offset = f.offset;
+    f.line += std::count(buf.begin(), buf.end(), '\n');
+    f.offset += static_cast<int64_t>(cut);
+    buf.reserve(buf.size() + json::kPadding);
+    chunk.data = std::move(buf);
+    if (f.eof && f.carry.empty()) {
+      chunk.ends_shared_wave = last_shared;
+      current_.reset();
+    }
+    if (chunk.data.empty()) continue;
+    return std::optional<Chunk>(std::move(chunk));
+  }
+}
+
+}  // namespace medlake::ingest

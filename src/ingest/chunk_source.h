@@ -1,0 +1,47 @@
+// ChunkSource: reads the input files in order and cuts them into chunks that workers can
+// process independently: NDJSON at line boundaries (about 4 MiB each, gzip inflated on the
+// fly), a JSON document whole. Single-threaded; memory is one chunk plus a carried partial line.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ingest/input_files.h"
+#include "medlake/status.h"
+
+namespace medlake::ingest {
+
+struct Chunk {
+  uint32_t file_index = 0;
+  InputFormat format = InputFormat::kNdjson;
+  const std::string* source = nullptr;  // file path, owned by the ChunkSource
+  std::string data;                     // followed by json::kPadding readable bytes
+  int64_t first_line = 1;
+  int64_t base_offset = 0;
+  bool ends_shared_wave = false;  // last chunk of the shared-first files
+};
+
+class ChunkSource {
+ public:
+  explicit ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes = 4u << 20);
+  ~ChunkSource();
+
+  // The next chunk, nullopt at the end. I/O errors become a chunk-less Status.
+  Result<std::optional<Chunk>> Next();
+  uint64_t bytes_consumed() const { return bytes_consumed_; }
+
+ private:
+  struct OpenFile;
+  Status OpenNext();
+
+  const std::vector<InputFile>& files_;
+  size_t chunk_bytes_;
+  size_t next_file_ = 0;
+  std::unique_ptr<OpenFile> current_;
+  uint64_t bytes_consumed_ = 0;
+};
+
+}  // namespace medlake::ingest

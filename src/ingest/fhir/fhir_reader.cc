@@ -1,0 +1,300 @@
+#include "ingest/fhir/fhir_reader.h"
+
+#include <cstring>
+#include <unordered_map>
+
+#include "fhir/r4_model.h"
+
+namespace medlake::ingest {
+namespace {
+
+constexpr std::string_view kRefKey = "\"reference\":\"";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Inserts "id":"<id>" as the first member of a minified object.
+std::string WithId(std::string_view json, std::string_view id) {
+  std::string out;
+  out.reserve(json.size() + id.size() + 8);
+  out.push_back('{');
+  out += "\"id\":";
+  json::AppendQuoted(id, out);
+  if (json.size() > 2) out.push_back(',');
+  out.append(json.substr(1));
+  return out;
+}
+
+}  // namespace
+
+FhirReader::FhirReader(IdentifierLookup lookup) : lookup_(std::move(lookup)) {}
+
+std::string SniffFirstResourceType(std::string_view head) {
+  constexpr std::string_view kKey = "\"resourceType\"";
+  size_t pos = 0;
+  while ((pos = head.find(kKey, pos)) != std::string_view::npos) {
+    pos += kKey.size();
+    size_t q1 = head.find('"', pos);
+    if (q1 == std::string_view::npos) return "";
+    size_t q2 = head.find('"', q1 + 1);
+    if (q2 == std::string_view::npos) return "";
+    std::string_view type = head.substr(q1 + 1, q2 - q1 - 1);
+    if (type != "Bundle") return std::string(type);
+    pos = q2;
+  }
+  return "";
+}
+
+void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view source,
+                            int64_t first_line, int64_t base_offset, FhirRecordSink& sink) {
+  const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
+    if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, json::Node());
+    return std::string(ref);
+  };
+  size_t pos = 0;
+  int64_t line = first_line;
+  while (pos < size) {
+    const char* nl = static_cast<const char*>(std::memchr(data + pos, '\n', size - pos));
+    size_t end = nl ? static_cast<size_t>(nl - data) : size;
+    size_t len = end - pos;
+    if (len > 0 && data[pos + len - 1] == '\r') --len;
+    std::string_view text(data + pos, len);
+    bool blank = text.find_first_not_of(" \t") == std::string_view::npos;
+    if (!blank) {
+      RecordLocation loc{source, line, base_offset + static_cast<int64_t>(pos), 0, ""};
+      // The bytes after the line (the next lines, or the caller's padding) keep simdjson's
+      // read-ahead inside the buffer.
+      auto root = parser_.ParsePadded(text.data(), text.size());
+      if (!root.ok()) {
+        sink.OnReject(text, loc, root.status().message());
+      } else if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
+        ReadBundle(*root, text, loc, sink);
+      } else if (!json::Minify(text, minified_).ok()) {
+        sink.OnReject(text, loc, "invalid JSON");
+      } else if (minified_.find('?') != std::string::npos) {
+        RewriteReferences(minified_, resolver, rewritten_);
+        sink.OnResource(*root, rewritten_, resolver, loc);
+      } else {
+        sink.OnResource(*root, minified_, resolver, loc);
+      }
+    }
+    pos = end + 1;
+    ++line;
+  }
+}
+
+void FhirReader::ReadJson(const char* data, size_t size, std::string_view source,
+                          int64_t base_offset, FhirRecordSink& sink) {
+  RecordLocation loc{source, 0, base_offset, 0, ""};
+  std::string_view text(data, size);
+  auto root = parser_.ParsePadded(data, size);
+  if (!root.ok()) {
+    sink.OnReject(text, loc, root.status().message());
+    return;
+  }
+  if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
+    ReadBundle(*root, text, loc, sink);
+    return;
+  }
+  const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
+    if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, json::Node());
+    return std::string(ref);
+  };
+  if (!json::Minify(text, minified_).ok()) {
+    sink.OnReject(text, loc, "invalid JSON");
+    return;
+  }
+  RewriteReferences(minified_, resolver, rewritten_);
+  sink.OnResource(*root, rewritten_, resolver, loc);
+}
+
+std::string FhirReader::ResolveConditional(std::string_view reference, json::Node bundle) {
+  size_t q = reference.find('?');
+  std::string_view type = reference.substr(0, q);
+  std::string_view query = reference.substr(q + 1);
+  constexpr std::string_view kParam = "identifier=";
+  if (fhir::ResourceTypeIndex(type) < 0 || query.substr(0, kParam.size()) != kParam ||
+      query.find('&') != std::string_view::npos) {
+    ++unresolved_;
+    return std::string(reference);
+  }
+  std::string token = UrlDecode(query.substr(kParam.size()));
+  size_t bar = token.find('|');
+  std::string system = bar == std::string::npos ? std::string() : token.substr(0, bar);
+  std::string value = bar == std::string::npos ? token : token.substr(bar + 1);
+  // Within the Bundle first.
+  std::string found;
+  if (auto entries = bundle.Find("entry")) {
+    entries->ForEachItem([&](json::Node entry) {
+      auto res = entry.Find("resource");
+      if (!res) return true;
+      auto rt = res->Find("resourceType");
+      auto rid = res->Find("id");
+      if (!rt || rt->GetString() != type || !rid) return true;
+      if (auto ids = res->Find("identifier")) {
+        ids->ForEachItem([&](json::Node ident) {
+          auto v = ident.Find("value");
+          auto s = ident.Find("system");
+          if (v && v->GetString() == value && (bar == std::string::npos || (s && s->GetString() == system))) {
+            found = rid->GetString();
+            return false;
+          }
+          return true;
+        });
+      }
+      return found.empty();
+    });
+  }
+  if (found.empty() && lookup_) found = lookup_(type, system, value);
+  if (found.empty()) {
+    ++unresolved_;
+    return std::string(reference);
+  }
+  return std::string(type) + "/" + found;
+}
+
+void FhirReader::RewriteReferences(std::string_view text, const fhir::ReferenceResolver& resolver,
+                                   std::string& out) {
+  out.clear();
+  size_t pos = 0;
+  for (;;) {
+    size_t hit = text.find(kRefKey, pos);
+    if (hit == std::string_view::npos) break;
+    size_t start = hit + kRefKey.size();
+    size_t end = start;
+    bool escaped = false;
+    while (end < text.size() && text[end] != '"') {
+      if (text[end] == '\\') {
+        escaped = true;
+        ++end;
+      }
+      ++end;
+    }
+    if (end >= text.size()) break;
+    out.append(text.substr(pos, start - pos));
+    std::string_view value = text.substr(start, end - start);
+    if (escaped) {
+      out.append(value);
+    } else {
+      std::string resolved = resolver(value);
+      if (resolved == value) {
+        out.append(value);
+      } else {
+        std::string quoted;
+        json::AppendQuoted(resolved, quoted);
+        out.append(std::string_view(quoted).substr(1, quoted.size() - 2));
+      }
+    }
+    pos = end;
+  }
+  out.append(text.substr(pos));
+}
+
+void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
+                            FhirRecordSink& sink) {
+  auto bundle_type = bundle.Find("type");
+  if (bundle_type && bundle_type->GetString() == "document") {
+    // A document is a resource of its own, kept whole.
+    if (!json::Minify(record, minified_).ok()) {
+      sink.OnReject(record, base, "invalid JSON");
+      return;
+    }
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    sink.OnResource(bundle, minified_, same, base);
+    return;
+  }
+  auto entries = bundle.Find("entry");
+  // fullUrl -> "Type/id", and ids implied by fullUrl or request.url.
+  std::unordered_map<std::string, std::string> full_urls;
+  std::vector<std::string> implied_ids;
+  if (entries) {
+    entries->ForEachItem([&](json::Node entry) {
+      std::string implied;
+      auto res = entry.Find("resource");
+      auto full = entry.Find("fullUrl");
+      std::string_view full_url = full ? full->GetString() : std::string_view();
+      if (res) {
+        auto rt = res->Find("resourceType");
+        auto rid = res->Find("id");
+        std::string id = rid && rid->IsString() ? std::string(rid->GetString()) : std::string();
+        if (id.empty() && full_url.substr(0, 9) == "urn:uuid:") id = full_url.substr(9);
+        if (id.empty()) {
+          if (auto req = entry.Find("request")) {
+            auto method = req->Find("method");
+            auto url = req->Find("url");
+            std::string_view t, i;
+            if (method && method->GetString() == "PUT" && url &&
+                fhir::SplitReference(url->GetString(), t, i) && rt && t == rt->GetString()) {
+              id = i;
+            }
+          }
+        }
+        if (rid == std::nullopt) implied = id;
+        if (!full_url.empty() && rt && !id.empty()) {
+          full_urls[std::string(full_url)] = std::string(rt->GetString()) + "/" + id;
+        }
+      }
+      implied_ids.push_back(std::move(implied));
+      return true;
+    });
+  }
+  const fhir::ReferenceResolver resolver = [&](std::string_view ref) -> std::string {
+    if (auto it = full_urls.find(std::string(ref)); it != full_urls.end()) return it->second;
+    if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, bundle);
+    return std::string(ref);
+  };
+  if (!entries || entries->Size() == 0) return;
+  uint32_t index = 0;
+  entries->ForEachItem([&](json::Node entry) {
+    RecordLocation loc = base;
+    loc.entry = index;
+    loc.location = "Bundle.entry[" + std::to_string(index) + "]";
+    const std::string& implied = implied_ids[index];
+    ++index;
+    auto res = entry.Find("resource");
+    if (!res) {
+      sink.OnReject(entry.ToJson(), loc, "bundle entry without a resource");
+      return true;
+    }
+    loc.location += ".resource";
+    std::string text = res->ToJson();
+    if (!implied.empty()) text = WithId(text, implied);
+    RewriteReferences(text, resolver, rewritten_);
+    if (!implied.empty()) {
+      // Re-parse so that the facts see the implied id.
+      std::string copy = rewritten_;
+      json::Parser local;
+      auto node = local.Parse(copy);
+      if (!node.ok()) {
+        sink.OnReject(text, loc, node.status().message());
+        return true;
+      }
+      sink.OnResource(*node, copy, resolver, loc);
+      return true;
+    }
+    sink.OnResource(*res, rewritten_, resolver, loc);
+    return true;
+  });
+}
+
+}  // namespace medlake::ingest

@@ -1,0 +1,80 @@
+// FhirReader: turns the bytes of FHIR R4 JSON inputs (NDJSON lines, Bundles, single resources)
+// into resources ready to store, or rejections with their location.
+//
+// In a Bundle, `urn:uuid:` and other fullUrls, and conditional references
+// ("Practitioner?identifier=system|value"), are resolved to "Type/id" both in the facts and in
+// the stored text. A resource without an id gets the one its fullUrl (urn:uuid) or its
+// request.url (PUT Type/id) implies; otherwise it is rejected.
+//
+// One FhirReader per thread; it keeps parse buffers between calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "fhir/resource_facts.h"
+#include "json/json.h"
+
+namespace medlake::ingest {
+
+struct RecordLocation {
+  std::string_view source;  // input file
+  int64_t line = 0;         // 1-based line (NDJSON), 0 otherwise
+  int64_t byte_offset = 0;  // of the record (the Bundle for its entries)
+  uint32_t entry = 0;       // entry index within a Bundle (0 otherwise)
+  std::string location;     // "Bundle.entry[3].resource", "" for a whole record
+};
+
+class FhirRecordSink {
+ public:
+  virtual ~FhirRecordSink() = default;
+  // `resource` is the parsed resource; `json` its minified text with references resolved;
+  // `resolver` maps references as written to resolved ones (for fact extraction).
+  virtual void OnResource(json::Node resource, std::string_view json,
+                          const fhir::ReferenceResolver& resolver, const RecordLocation& loc) = 0;
+  // A record that cannot be stored. `record` is its raw text; `reason` names no patient data.
+  virtual void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) = 0;
+};
+
+// Resolves "Type", "system", "value" of a conditional reference outside the current Bundle
+// (the lake's identifier index); returns the id or "".
+using IdentifierLookup =
+    std::function<std::string(std::string_view type, std::string_view system, std::string_view value)>;
+
+class FhirReader {
+ public:
+  explicit FhirReader(IdentifierLookup lookup);
+
+  // Reads NDJSON: one resource per line. `data[size .. size + json::kPadding)` must be
+  // readable. `first_line` and `base_offset` locate data[0] in its source.
+  void ReadNdjson(const char* data, size_t size, std::string_view source, int64_t first_line,
+                  int64_t base_offset, FhirRecordSink& sink);
+  // Reads one JSON document: a Bundle (its entries are the records) or a single resource.
+  void ReadJson(const char* data, size_t size, std::string_view source, int64_t base_offset,
+                FhirRecordSink& sink);
+
+  // Number of references that could not be resolved (conditional references with no match).
+  uint64_t unresolved_references() const { return unresolved_; }
+
+ private:
+  void ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
+                  FhirRecordSink& sink);
+  std::string ResolveConditional(std::string_view reference, json::Node bundle);
+  // Rewrites every "reference":"..." value in `text` through `resolver` into out.
+  void RewriteReferences(std::string_view text, const fhir::ReferenceResolver& resolver,
+                         std::string& out);
+
+  IdentifierLookup lookup_;
+  json::Parser parser_;
+  std::string minified_;
+  std::string rewritten_;
+  uint64_t unresolved_ = 0;
+};
+
+// The first resourceType in `head` that is not "Bundle" ("" if none): used to schedule files
+// holding shared-area resources (Organization, Practitioner, ...) first.
+std::string SniffFirstResourceType(std::string_view head);
+
+}  // namespace medlake::ingest

@@ -1,0 +1,365 @@
+// Dispatch by message type and the resources every family shares: Patient (PID) and
+// Encounter with its Locations (PV1).
+#include "ingest/hl7v2/fhir_mapper.h"
+
+#include <array>
+#include <string>
+#include <utility>
+
+#include "ingest/hl7v2/mapping_context.h"
+
+namespace medlake::hl7v2 {
+namespace {
+
+// Printable, bounded form of a header value for error messages (message types, not data).
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 16)) {
+    out.push_back(static_cast<unsigned char>(c) > 0x20 && c != 0x7F ? c : '?');
+  }
+  return out;
+}
+
+TextEncoding EncodingOf(const Message& m) {
+  std::string charset = m.segment(0).Field(18).Repetition(0).Text();
+  if (charset == "8859/1" || charset == "ISO-8859-1" || charset == "ISO IR100") {
+    return TextEncoding::kLatin1;
+  }
+  return TextEncoding::kUtf8;
+}
+
+// Patient identity: first PID-3 identifier with its authority, else PID-2, else PID-4.
+std::string PatientKey(const Segment& pid, const std::string& scope) {
+  for (size_t field : {3, 2, 4}) {
+    Value cx = pid.Field(field).Repetition(0);
+    std::string value = cx.Component(1).Text();
+    if (!value.empty()) return value + "|" + std::string(cx.Component(4).raw());
+  }
+  return "message|" + scope;
+}
+
+std::string_view PatientGender(std::string_view code) {
+  if (code == "M") return "male";
+  if (code == "F") return "female";
+  if (code == "O" || code == "A") return "other";
+  if (code == "U" || code == "N") return "unknown";
+  return {};
+}
+
+struct ClassCode {
+  std::string_view v2;
+  std::string_view code;
+  std::string_view display;
+};
+
+// PV1-2 patient class (HL7 table 0004) → v3 ActCode encounter class.
+constexpr std::array<ClassCode, 7> kClasses = {{
+    {"E", "EMER", "emergency"},
+    {"I", "IMP", "inpatient encounter"},
+    {"O", "AMB", "ambulatory"},
+    {"P", "PRENC", "pre-admission"},
+    {"R", "AMB", "ambulatory"},
+    {"B", "IMP", "inpatient encounter"},
+    {"C", "AMB", "ambulatory"},
+}};
+
+std::string_view EncounterStatus(std::string_view trigger, bool discharged) {
+  if (trigger == "A03") return "finished";
+  if (trigger == "A04") return "arrived";
+  if (trigger == "A11") return "cancelled";
+  if (trigger == "A08") return discharged ? "finished" : "in-progress";
+  return "in-progress";  // A01, A02, A13
+}
+
+struct LocationLevel {
+  std::string_view physical_type;  // location-physical-type code
+  std::string_view display;
+  std::string name;
+  std::string id;
+};
+
+// Location resources for ward, room and bed of a PL (PL.1/.2/.3, facility PL.4), each part of
+// the one above; returns the most specific id and a "ward / room / bed" display.
+std::pair<std::string, std::string> MapLocation(MappingContext& ctx, const Value& pl) {
+  std::string facility = pl.Component(4).Subcomponent(1).Text();
+  std::array<LocationLevel, 3> levels = {{
+      {"wa", "Ward", pl.Component(1).Subcomponent(1).Text(), {}},
+      {"ro", "Room", pl.Component(2).Text(), {}},
+      {"bd", "Bed", pl.Component(3).Text(), {}},
+  }};
+  std::string key = "location|" + facility;
+  std::string parent_id;
+  std::string display;
+  for (LocationLevel& level : levels) {
+    key += "|" + level.name;
+    if (level.name.empty()) continue;
+    level.id = MakeId("loc", key);
+    JsonBuilder json = ctx.NewResource("Location", level.id);
+    json.String("status", "active");
+    json.String("name", level.name);
+    json.String("mode", "instance");
+    json.BeginObject("physicalType");
+    json.BeginArray("coding");
+    WriteCoding(json, level.physical_type,
+                "http://terminology.hl7.org/CodeSystem/location-physical-type", level.display);
+    json.EndArray();
+    json.EndObject();
+    WriteReference(json, "partOf", "Location", parent_id);
+    json.EndObject();
+    ctx.Add("Location", level.id, json.Take());
+    parent_id = level.id;
+    if (!display.empty()) display += " / ";
+    display += level.name;
+  }
+  return {parent_id, display};
+}
+
+void WriteEncounterLocation(JsonBuilder& json, const std::pair<std::string, std::string>& loc,
+                            std::string_view status, const std::optional<std::string>& start,
+                            const std::optional<std::string>& end) {
+  if (loc.first.empty()) return;
+  json.BeginObject();
+  json.BeginObject("location");
+  json.String("reference", "Location/" + loc.first);
+  json.String("display", loc.second);
+  json.EndObject();
+  json.String("status", status);
+  json.BeginObject("period");
+  if (start) json.String("start", *start);
+  if (end) json.String("end", *end);
+  json.EndObject();
+  json.EndObject();
+}
+
+}  // namespace
+
+std::string MappingContext::Where(size_t segment_index, size_t field) const {
+  std::string out = message.Describe() + ": segment " + std::to_string(segment_index + 1);
+  if (segment_index < message.SegmentCount()) {
+    std::string_view id = message.segment(segment_index).Id();
+    out += " (" + std::string(id) + ")";
+    if (field != 0) out += " field " + std::string(id) + "-" + std::to_string(field);
+  }
+  return out;
+}
+
+void MappingContext::Add(std::string_view type, std::string id, std::string json) {
+  out.resources.push_back({std::string(type), std::move(id), std::move(json)});
+}
+
+JsonBuilder MappingContext::NewResource(std::string_view type, std::string_view id) const {
+  JsonBuilder json(encoding);
+  json.BeginObject();
+  json.String("resourceType", type);
+  json.String("id", id);
+  return json;
+}
+
+bool IsSupported(std::string_view code, std::string_view trigger) {
+  if (code == "ADT") {
+    for (std::string_view t : {"A01", "A02", "A03", "A04", "A08", "A11", "A13"}) {
+      if (trigger == t) return true;
+    }
+    return false;
+  }
+  if (code == "ORU") return trigger == "R01";
+  if (code == "ORM") return trigger == "O01";
+  if (code == "OML") return !trigger.empty();
+  if (code == "VXU") return trigger == "V04";
+  if (code == "MDM") {
+    return trigger.size() == 3 && trigger[0] == 'T' && trigger >= "T01" && trigger <= "T11";
+  }
+  return false;
+}
+
+Status MapPatient(MappingContext& ctx) {
+  size_t index = ctx.message.Find("PID");
+  if (index == ctx.message.SegmentCount()) {
+    return ParseError(ctx.message.Describe() + ": no PID segment; the resources need a subject");
+  }
+  Segment pid = ctx.message.segment(index);
+  ctx.patient_id = MakeId("pat", PatientKey(pid, ctx.scope));
+  JsonBuilder json = ctx.NewResource("Patient", ctx.patient_id);
+  json.BeginArray("identifier");
+  Value ids = pid.Field(3);
+  for (size_t i = 0; i < ids.RepetitionCount(); ++i) WriteIdentifier(json, ids.Repetition(i));
+  WriteIdentifier(json, pid.Field(2).Repetition(0));
+  json.EndArray();
+  json.BeginArray("name");
+  Value names = pid.Field(5);
+  for (size_t i = 0; i < names.RepetitionCount(); ++i) WriteHumanName(json, names.Repetition(i));
+  json.EndArray();
+  json.BeginArray("telecom");
+  for (auto [field, use] : {std::pair<size_t, std::string_view>{13, "home"}, {14, "work"}}) {
+    Value phones = pid.Field(field);
+    for (size_t i = 0; i < phones.RepetitionCount(); ++i) {
+      WriteContactPoint(json, phones.Repetition(i), use);
+    }
+  }
+  json.EndArray();
+  json.String("gender", PatientGender(pid.Field(8).Component(1).raw()));
+  if (auto birth = ToFhirDate(pid.Field(7))) json.String("birthDate", *birth);
+  if (auto death = ToFhirDateTime(pid.Field(29), ctx.options.default_offset)) {
+    json.String("deceasedDateTime", *death);
+  } else if (pid.Field(30).raw() == "Y" || pid.Field(30).raw() == "N") {
+    json.Bool("deceasedBoolean", pid.Field(30).raw() == "Y");
+  }
+  json.BeginArray("address");
+  Value addresses = pid.Field(11);
+  for (size_t i = 0; i < addresses.RepetitionCount(); ++i) {
+    WriteAddress(json, addresses.Repetition(i));
+  }
+  json.EndArray();
+  Value marital = pid.Field(16);
+  if (!marital.Component(1).empty() && marital.Component(3).empty()) {
+    json.BeginObject("maritalStatus");
+    json.BeginArray("coding");
+    WriteCoding(json, marital.Component(1).Text(),
+                "http://terminology.hl7.org/CodeSystem/v2-0002", marital.Component(2).Text());
+    json.EndArray();
+    json.EndObject();
+  } else {
+    WriteCodeableConcept(json, "maritalStatus", marital);
+  }
+  json.EndObject();
+  ctx.Add("Patient", ctx.patient_id, json.Take());
+  return Status::Ok();
+}
+
+Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
+  size_t index = ctx.message.Find("PV1");
+  if (index == ctx.message.SegmentCount()) {
+    return ParseError(ctx.message.Describe() + ": no PV1 segment in an ADT message");
+  }
+  Segment pv1 = ctx.message.segment(index);
+  const std::string& offset = ctx.options.default_offset;
+  Value visit = pv1.Field(19);
+  std::string visit_number = visit.Component(1).Text();
+  ctx.encounter_id = MakeId(
+      "enc", visit_number.empty() ? "message|" + ctx.scope
+                                  : visit_number + "|" + std::string(visit.Component(4).raw()));
+  bool discharged = ToFhirDateTime(pv1.Field(45), offset).has_value();
+  std::string_view status = EncounterStatus(trigger, discharged);
+
+  auto current = MapLocation(ctx, pv1.Field(3));
+  auto prior = trigger == "A02" ? MapLocation(ctx, pv1.Field(6))
+                                : std::pair<std::string, std::string>{};
+
+  JsonBuilder json = ctx.NewResource("Encounter", ctx.encounter_id);
+  json.BeginArray("identifier");
+  WriteIdentifier(json, visit, "VN");
+  json.EndArray();
+  json.String("status", status);
+  std::string patient_class = pv1.Field(2).Component(1).Text();
+  json.BeginObject("class");
+  bool known_class = false;
+  for (const ClassCode& c : kClasses) {
+    if (patient_class == c.v2) {
+      json.String("system", "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+      json.String("code", c.code);
+      json.String("display", c.display);
+      known_class = true;
+    }
+  }
+  if (!known_class) {
+    json.String("system", patient_class.empty()
+                              ? "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+                              : "http://terminology.hl7.org/CodeSystem/v2-0004");
+    json.String("code", patient_class.empty() ? "UNK" : patient_class);
+  }
+  json.EndObject();
+  Value service = pv1.Field(10);
+  if (!service.Component(1).empty()) {
+    json.BeginObject("serviceType");
+    json.BeginArray("coding");
+    std::string system = service.Component(3).Text();
+    WriteCoding(json, service.Component(1).Text(),
+                system.empty() ? "http://terminology.hl7.org/CodeSystem/v2-0069"
+                               : CodeSystemUri(system),
+                service.Component(2).Text());
+    json.EndArray();
+    json.EndObject();
+  }
+  WriteReference(json, "subject", "Patient", ctx.patient_id);
+  json.BeginObject("period");
+  if (auto start = ToFhirDateTime(pv1.Field(44), offset)) json.String("start", *start);
+  if (trigger != "A13" && trigger != "A11") {
+    if (auto end = ToFhirDateTime(pv1.Field(45), offset)) json.String("end", *end);
+  }
+  json.EndObject();
+  json.BeginObject("hospitalization");
+  WriteCodeableConcept(json, "admitSource", pv1.Field(14));
+  WriteCodeableConcept(json, "dischargeDisposition", pv1.Field(36));
+  json.EndObject();
+
+  // Location history: the prior location (A02) ends when the transfer happens; the current
+  // one starts then (or at admission) and ends at discharge.
+  size_t evn = ctx.message.Find("EVN");
+  Value event_time;
+  if (evn != ctx.message.SegmentCount()) {
+    Segment e = ctx.message.segment(evn);
+    event_time = e.Field(6).empty() ? e.Field(2) : e.Field(6);
+  }
+  std::optional<std::string> transfer = ToFhirDateTime(event_time, offset);
+  std::optional<std::string> admitted = ToFhirDateTime(pv1.Field(44), offset);
+  std::optional<std::string> left = ToFhirDateTime(pv1.Field(45), offset);
+  json.BeginArray("location");
+  if (trigger == "A02") {
+    WriteEncounterLocation(json, prior, "completed", std::nullopt, transfer);
+    WriteEncounterLocation(json, current, "active", transfer, std::nullopt);
+  } else if (status == "finished" || status == "cancelled") {
+    WriteEncounterLocation(json, current, "completed", admitted, left);
+  } else {
+    WriteEncounterLocation(json, current, "active", admitted, std::nullopt);
+  }
+  json.EndArray();
+  json.EndObject();
+  ctx.Add("Encounter", ctx.encounter_id, json.Take());
+  return Status::Ok();
+}
+
+Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& options) {
+  std::string_view code = message.MessageCode();
+  std::string_view trigger = message.TriggerEvent();
+  std::string type = Printable(code) + "^" + Printable(trigger);
+  if (!IsSupported(code, trigger)) {
+    return Unsupported("unsupported message type " + type + " (" + message.Describe() + ")");
+  }
+  MappingContext ctx{message, options};
+  ctx.encoding = EncodingOf(message);
+  Segment msh = message.segment(0);
+  ctx.scope = std::string(msh.Field(3).raw()) + "|" + std::string(msh.Field(4).raw()) + "|" +
+              std::string(message.ControlId());
+  if (message.ControlId().empty()) ctx.scope += "|" + std::string(message.raw());
+  ctx.out.message_type = type;
+  ctx.out.control_id = std::string(message.ControlId());
+
+  MEDLAKE_RETURN_IF_ERROR(MapPatient(ctx));
+  if (code == "ADT") {
+    MEDLAKE_RETURN_IF_ERROR(MapEncounter(ctx, trigger));
+  } else {
+    // Other families reference the visit; only ADT messages author the Encounter itself, so
+    // a lab message never replaces the admission's richer version of it.
+    size_t pv1 = message.Find("PV1");
+    if (pv1 != message.SegmentCount()) {
+      Value visit = message.segment(pv1).Field(19);
+      std::string visit_number = visit.Component(1).Text();
+      if (!visit_number.empty()) {
+        ctx.encounter_id =
+            MakeId("enc", visit_number + "|" + std::string(visit.Component(4).raw()));
+      }
+    }
+    if (code == "ORU") {
+      MEDLAKE_RETURN_IF_ERROR(MapResults(ctx));
+    } else if (code == "ORM" || code == "OML") {
+      MEDLAKE_RETURN_IF_ERROR(MapOrders(ctx));
+    } else if (code == "VXU") {
+      MEDLAKE_RETURN_IF_ERROR(MapImmunizations(ctx));
+    } else {
+      MEDLAKE_RETURN_IF_ERROR(MapDocument(ctx, trigger));
+    }
+  }
+  return std::move(ctx.out);
+}
+
+}  // namespace medlake::hl7v2

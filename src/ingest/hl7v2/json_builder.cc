@@ -1,0 +1,184 @@
+#include "ingest/hl7v2/json_builder.h"
+
+namespace medlake::hl7v2 {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void AppendCodePoint(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t len;
+  uint32_t min;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+    min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  uint32_t cp = c & (0x7F >> len);
+  for (size_t k = 1; k < len; ++k) {
+    unsigned char cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' ||
+                        s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+}  // namespace
+
+void AppendJsonString(std::string_view s, TextEncoding encoding, std::string& out) {
+  out.push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (encoding == TextEncoding::kLatin1) {
+        AppendCodePoint(c, out);
+        ++i;
+        continue;
+      }
+      size_t len = Utf8SequenceLength(s, i);
+      if (len == 0) {
+        out += "\xEF\xBF\xBD";  // U+FFFD replacement character
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out.push_back('"');
+}
+
+void JsonBuilder::Key(std::string_view key) {
+  if (!frames_.empty()) {
+    if (frames_.back().has_members) out_.push_back(',');
+    frames_.back().has_members = true;
+  }
+  if (!key.empty()) {
+    out_.push_back('"');
+    out_.append(key);
+    out_ += "\":";
+  }
+}
+
+void JsonBuilder::Begin(std::string_view key, char open) {
+  Frame frame;
+  frame.rollback = out_.size();
+  frame.parent_had_members = !frames_.empty() && frames_.back().has_members;
+  Key(key);
+  out_.push_back(open);
+  frames_.push_back(frame);
+}
+
+void JsonBuilder::End(char close) {
+  Frame frame = frames_.back();
+  frames_.pop_back();
+  if (!frame.has_members && !frames_.empty()) {
+    out_.resize(frame.rollback);
+    frames_.back().has_members = frame.parent_had_members;
+    return;
+  }
+  out_.push_back(close);
+}
+
+void JsonBuilder::BeginObject(std::string_view key) { Begin(key, '{'); }
+void JsonBuilder::EndObject() { End('}'); }
+void JsonBuilder::BeginArray(std::string_view key) { Begin(key, '['); }
+void JsonBuilder::EndArray() { End(']'); }
+
+void JsonBuilder::String(std::string_view key, std::string_view text) {
+  text = Trim(text);
+  if (text.empty()) return;
+  Key(key);
+  AppendJsonString(text, encoding_, out_);
+}
+
+void JsonBuilder::Raw(std::string_view key, std::string_view json) {
+  if (json.empty()) return;
+  Key(key);
+  out_.append(json);
+}
+
+std::string JsonBuilder::Take() {
+  frames_.clear();
+  std::string result = std::move(out_);
+  out_.clear();
+  return result;
+}
+
+std::string MakeId(std::string_view kind, std::string_view key) {
+  // FNV-1a 64 followed by a final avalanche (splitmix64) so similar keys spread.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  std::string id(kind);
+  id.push_back('-');
+  for (int shift = 60; shift >= 0; shift -= 4) id.push_back(kHex[(h >> shift) & 15]);
+  return id;
+}
+
+}  // namespace medlake::hl7v2

@@ -1,0 +1,76 @@
+// Internal to the HL7 v2 → FHIR mapping: shared state of one message and the datatype
+// helpers (CX, XPN, XAD, XTN, CWE, DTM, PL) that the per-message-type mappers use.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ingest/hl7v2/fhir_mapper.h"
+#include "ingest/hl7v2/json_builder.h"
+#include "ingest/hl7v2/message.h"
+
+namespace medlake::hl7v2 {
+
+struct MappingContext {
+  const Message& message;
+  const MapOptions& options;
+  TextEncoding encoding = TextEncoding::kUtf8;
+  std::string scope;         // MSH-3|MSH-4|MSH-10: identity of the message itself
+  std::string patient_id;    // empty when the message has no PID
+  std::string encounter_id;  // empty when the message has no PV1
+  MappedMessage out;
+
+  // "control id X: segment 4 (OBX) field 5" for error messages.
+  std::string Where(size_t segment_index, size_t field = 0) const;
+  void Add(std::string_view type, std::string id, std::string json);
+  JsonBuilder NewResource(std::string_view type, std::string_view id) const;
+};
+
+// Unescaped text of a value (empty for the HL7 null "").
+inline std::string Text(const Value& v) { return v.Text(); }
+
+// HL7 DTM/TS (first component) → FHIR dateTime / date / instant; nullopt when absent or
+// malformed. Times without an offset get `default_offset`.
+std::optional<std::string> ToFhirDateTime(const Value& v, std::string_view default_offset);
+std::optional<std::string> ToFhirDate(const Value& v);
+std::optional<std::string> ToFhirInstant(const Value& v, std::string_view default_offset);
+
+// FHIR decimal text for an HL7 NM ("+5" → "5", ".5" → "0.5"); nullopt when not a number.
+std::optional<std::string> ToFhirDecimal(std::string_view nm);
+
+// Code system URI for an HL7 coding-system name (CWE.3: "LN", "SCT", "HL70078", ...).
+std::string CodeSystemUri(std::string_view name);
+// System URI for an assigning authority (HD: namespace^universal id^type).
+std::string AuthoritySystem(const Value& hd);
+
+// UCUM code for a unit as HL7 senders write it ("mg/dl" → "mg/dL"); empty when unknown.
+std::string_view UcumCode(std::string_view unit);
+
+// Members written into the currently open object of `json`.
+void WriteCodeableConcept(JsonBuilder& json, std::string_view key, const Value& cwe);
+void WriteCoding(JsonBuilder& json, std::string_view code, std::string_view system,
+                 std::string_view display);
+void WriteIdentifier(JsonBuilder& json, const Value& cx, std::string_view type_code = {});
+// EI (entity id^namespace^universal id^type) as an Identifier typed `type_code` (v2-0203).
+void WriteEntityIdentifier(JsonBuilder& json, const Value& ei, std::string_view type_code);
+// Identity text of an EI for MakeId keys ("" when EI.1 is empty).
+std::string EntityKey(const Value& ei);
+void WriteHumanName(JsonBuilder& json, const Value& xpn);
+void WriteAddress(JsonBuilder& json, const Value& xad);
+void WriteContactPoint(JsonBuilder& json, const Value& xtn, std::string_view default_use);
+void WriteReference(JsonBuilder& json, std::string_view key, std::string_view type,
+                    std::string_view id);
+// {"key": {"start": ..., "end": ...}} from two HL7 times (nothing when both are absent).
+void WritePeriod(JsonBuilder& json, std::string_view key, const Value& start, const Value& end,
+                 std::string_view default_offset);
+
+// Per message family; each appends to ctx.out or returns the reason it cannot.
+Status MapPatient(MappingContext& ctx);  // PID → Patient (sets ctx.patient_id)
+Status MapEncounter(MappingContext& ctx, std::string_view trigger_event);  // PV1 → Encounter
+Status MapResults(MappingContext& ctx);        // ORU: OBR → DiagnosticReport, OBX → Observation
+Status MapOrders(MappingContext& ctx);         // ORM/OML: ORC/OBR → ServiceRequest
+Status MapImmunizations(MappingContext& ctx);  // VXU: RXA → Immunization
+Status MapDocument(MappingContext& ctx, std::string_view trigger_event);  // MDM: TXA/OBX
+
+}  // namespace medlake::hl7v2

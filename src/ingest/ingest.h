@@ -1,0 +1,49 @@
+// Ingestor: reads input files in parallel and stores their records in a lake.
+//
+// Inputs are files or directories (recursive). Known formats: FHIR R4 NDJSON (.ndjson, .jsonl,
+// .ndjson.gz), JSON (.json: a Bundle or one resource). Other files in a directory are listed
+// as skipped. Every record read ends as exactly one of stored, duplicate (same content, or an
+// older version of something stored) or quarantined: records_read == stored + duplicates +
+// quarantined.
+//
+// Memory is bounded: a pipeline with at most 2 chunks in flight per thread, and per-shard
+// buffers of a fixed size (store::LakeWriter). The identity of every stored resource (about
+// 60 bytes each) is the only state that grows with the lake.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "medlake/status.h"
+#include "store/lake_writer.h"
+
+namespace medlake::ingest {
+
+struct IngestOptions {
+  int jobs = 0;                     // worker threads; 0 = all cores
+  uint64_t checkpoint_bytes = 256u << 20;  // commit after about this much input
+  // Called about twice a second from the coordinating thread (never concurrently).
+  std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
+};
+
+struct SkippedFile {
+  std::string path;
+  std::string reason;
+};
+
+struct IngestReport {
+  int64_t run_id = 0;
+  store::RunCounters counters;
+  uint64_t unresolved_references = 0;
+  std::vector<SkippedFile> skipped;
+  std::map<std::string, uint64_t> stored_by_type;
+  double seconds = 0;
+};
+
+Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::string>& paths,
+                            const IngestOptions& options);
+
+}  // namespace medlake::ingest

@@ -1,0 +1,74 @@
+#include "ingest/input_files.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "fhir/r4_model.h"
+#include "ingest/fhir/fhir_reader.h"
+
+namespace medlake::ingest {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::optional<InputFormat> FormatOf(const std::string& path) {
+  if (EndsWith(path, ".ndjson.gz") || EndsWith(path, ".jsonl.gz")) return InputFormat::kNdjsonGz;
+  if (EndsWith(path, ".ndjson") || EndsWith(path, ".jsonl")) return InputFormat::kNdjson;
+  if (EndsWith(path, ".json")) return InputFormat::kJson;
+  if (EndsWith(path, ".hl7")) return InputFormat::kHl7v2;
+  return std::nullopt;
+}
+
+// True when the first resource of the file lies outside every patient compartment.
+bool HoldsSharedResources(const InputFile& f) {
+  if (f.format == InputFormat::kNdjsonGz || f.format == InputFormat::kHl7v2) return false;
+  std::ifstream in(f.path, std::ios::binary);
+  std::string head(16384, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  std::string type = SniffFirstResourceType(head);
+  return !type.empty() && type != "Patient" && fhir::ResourceTypeIndex(type) >= 0 &&
+         fhir::PatientCompartmentPaths(type).empty();
+}
+
+}  // namespace
+
+Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
+  InputSet set;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) return NotFound("no such file or directory: " + p);
+    if (fs::is_directory(st)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (it->is_regular_file()) found.push_back(it->path().string());
+      }
+      if (ec) return IoError("cannot list " + p + ": " + ec.message());
+      std::sort(found.begin(), found.end());
+      for (auto& f : found) {
+        if (auto format = FormatOf(f)) {
+          set.files.push_back({f, *format, static_cast<uint64_t>(fs::file_size(f, ec)), false});
+        } else {
+          set.skipped.emplace_back(f, "unknown format (not .ndjson, .ndjson.gz, .json or .hl7)");
+        }
+      }
+    } else {
+      auto format = FormatOf(p);
+      set.files.push_back({p, format.value_or(InputFormat::kJson),
+                           static_cast<uint64_t>(fs::file_size(p, ec)), false});
+    }
+  }
+  for (auto& f : set.files) f.shared_first = HoldsSharedResources(f);
+  std::stable_partition(set.files.begin(), set.files.end(),
+                        [](const InputFile& f) { return f.shared_first; });
+  return set;
+}
+
+}  // namespace medlake::ingest

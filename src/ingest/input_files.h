@@ -1,0 +1,30 @@
+// Expansion of ingest arguments into an ordered list of input files with their format.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "medlake/status.h"
+
+namespace medlake::ingest {
+
+enum class InputFormat { kNdjson, kNdjsonGz, kJson, kHl7v2 };
+
+struct InputFile {
+  std::string path;
+  InputFormat format;
+  uint64_t size = 0;
+  bool shared_first = false;  // holds shared-area resources: read before the others
+};
+
+struct InputSet {
+  std::vector<InputFile> files;
+  std::vector<std::pair<std::string, std::string>> skipped;  // path, reason
+};
+
+// Files are taken as given; directories are walked recursively in name order, and files of no
+// known format there are skipped (listed, not read). A path that does not exist is an error.
+Result<InputSet> ExpandInputs(const std::vector<std::string>& paths);
+
+}  // namespace medlake::ingest

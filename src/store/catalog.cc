@@ -1,0 +1,59 @@
+#include "store/catalog.h"
+
+#include <cstdio>
+
+namespace medlake::store {
+
+Status CreateSchema(Db& db, uint32_t shards) {
+  MEDLAKE_RETURN_IF_ERROR(db.Exec(R"sql(
+    CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS runs(
+      run_id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT, state TEXT NOT NULL,
+      records_read INTEGER NOT NULL DEFAULT 0, stored INTEGER NOT NULL DEFAULT 0,
+      duplicates INTEGER NOT NULL DEFAULT 0, replaced INTEGER NOT NULL DEFAULT 0,
+      quarantined INTEGER NOT NULL DEFAULT 0, files INTEGER NOT NULL DEFAULT 0,
+      skipped_files INTEGER NOT NULL DEFAULT 0, bytes_read INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE IF NOT EXISTS segments(
+      segment_id INTEGER PRIMARY KEY, shard INTEGER NOT NULL, file TEXT NOT NULL UNIQUE,
+      rows INTEGER NOT NULL, bytes INTEGER NOT NULL, run_id INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS segment_deletes(
+      segment_id INTEGER PRIMARY KEY REFERENCES segments(segment_id), deleted BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS type_counts(type TEXT PRIMARY KEY, live INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS patients(ordinal INTEGER PRIMARY KEY, patient_id TEXT NOT NULL UNIQUE);
+    CREATE TABLE IF NOT EXISTS identifiers(
+      type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL,
+      PRIMARY KEY(type, system, value));
+    CREATE TABLE IF NOT EXISTS codes(
+      code_id INTEGER PRIMARY KEY, system TEXT NOT NULL, code TEXT NOT NULL, UNIQUE(system, code));
+    CREATE TABLE IF NOT EXISTS quarantine(
+      entry_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, source TEXT NOT NULL,
+      line INTEGER NOT NULL, byte_offset INTEGER NOT NULL, location TEXT NOT NULL,
+      reason TEXT NOT NULL, record BLOB NOT NULL, record_hash INTEGER NOT NULL,
+      UNIQUE(source, byte_offset, location, record_hash));
+    CREATE TABLE IF NOT EXISTS skipped_files(
+      run_id INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL);
+  )sql"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT OR IGNORE INTO meta VALUES(?, ?)"));
+  MEDLAKE_RETURN_IF_ERROR(put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());
+  MEDLAKE_RETURN_IF_ERROR(put.Bind(1, "shards").Bind(2, std::to_string(shards)).Run());
+  return Status::Ok();
+}
+
+Result<uint32_t> ReadShardCount(Db& db) {
+  auto stmt = db.Prepare("SELECT value FROM meta WHERE key = 'shards'");
+  if (!stmt.ok()) return Corruption("not a medlake catalog (no meta table)");
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return Corruption("not a medlake catalog (no shard count)");
+  int64_t n = std::stoll(std::string(stmt->Text(0)));
+  if (n <= 0 || n > 4096) return Corruption("catalog shard count out of range");
+  return static_cast<uint32_t>(n);
+}
+
+std::string ShardDirName(uint32_t shard, uint32_t shards) {
+  if (shard == shards) return "shared";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02u", shard);
+  return buf;
+}
+
+}  // namespace medlake::store

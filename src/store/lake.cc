@@ -1,0 +1,179 @@
+#include "medlake/lake.h"
+
+#include <roaring/roaring.h>
+
+#include <filesystem>
+#include <unordered_map>
+
+#include "store/catalog.h"
+#include "store/segment.h"
+#include "store/sqlite.h"
+
+namespace medlake {
+
+using store::Db;
+using store::SegmentReader;
+using store::Stmt;
+
+struct Lake::Impl {
+  std::unique_ptr<Db> db;
+  // Deleted rows per segment id (portable roaring serialization, deserialized lazily).
+  std::unordered_map<int64_t, roaring_bitmap_t*> deleted;
+  ~Impl() {
+    for (auto& [id, bm] : deleted) roaring_bitmap_free(bm);
+  }
+  bool IsDeleted(int64_t segment, uint32_t row) const {
+    auto it = deleted.find(segment);
+    return it != deleted.end() && roaring_bitmap_contains(it->second, row);
+  }
+};
+
+Lake::~Lake() = default;
+
+Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
+  std::string catalog = dir + "/" + store::kCatalogFile;
+  if (!std::filesystem::exists(catalog)) return NotFound("no lake at " + dir + " (run medlake ingest or init)");
+  std::unique_ptr<Lake> lake(new Lake());
+  lake->dir_ = dir;
+  lake->impl_ = std::make_unique<Impl>();
+  MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->db, Db::Open(catalog, false, false));
+  Db& db = *lake->impl_->db;
+  MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt seg, db.Prepare("SELECT segment_id, shard, file, rows, bytes FROM "
+                                                  "segments ORDER BY shard, segment_id"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, seg.Step());
+      if (!row) break;
+      lake->segments_.push_back({seg.Int(0), static_cast<uint32_t>(seg.Int(1)),
+                                 std::string(seg.Text(2)), static_cast<uint64_t>(seg.Int(3)),
+                                 static_cast<uint64_t>(seg.Int(4))});
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del, db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
+      if (!row) break;
+      std::string_view blob = del.Blob(1);
+      roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+      if (!bm) return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(del.Int(0)));
+      lake->impl_->deleted[del.Int(0)] = bm;
+    }
+  }
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  return lake;
+}
+
+Result<LakeStatus> Lake::Status() {
+  LakeStatus s;
+  Db& db = *impl_->db;
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt types, db.Prepare("SELECT type, live FROM type_counts WHERE live > 0 ORDER BY type"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, types.Step());
+    if (!row) break;
+    s.resources[std::string(types.Text(0))] = static_cast<uint64_t>(types.Int(1));
+    s.total_resources += static_cast<uint64_t>(types.Int(1));
+  }
+  s.patients = s.resources.count("Patient") ? s.resources["Patient"] : 0;
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT count(*) FROM quarantine"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool qrow, q.Step());
+  if (qrow) s.quarantined = static_cast<uint64_t>(q.Int(0));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt r, db.Prepare("SELECT count(*) FROM runs WHERE state = 'committed'"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool rrow, r.Step());
+  if (rrow) s.runs = static_cast<uint64_t>(r.Int(0));
+  s.segments = segments_.size();
+  for (const auto& seg : segments_) s.bytes += seg.bytes;
+  return s;
+}
+
+Result<std::vector<QuarantineEntry>> Lake::Quarantine(int64_t limit) {
+  std::vector<QuarantineEntry> out;
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt q, impl_->db->Prepare("SELECT run_id, source, line, byte_offset, location, reason FROM "
+                                 "quarantine ORDER BY entry_id LIMIT ?"));
+  q.Bind(1, limit);
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Int(0), std::string(q.Text(1)), q.Int(2), q.Int(3), std::string(q.Text(4)),
+                   std::string(q.Text(5))});
+  }
+  return out;
+}
+
+Result<std::string> Lake::PatientId(uint32_t ordinal) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt q, impl_->db->Prepare("SELECT patient_id FROM patients WHERE ordinal = ?"));
+  q.Bind(1, static_cast<int64_t>(ordinal));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? std::string(q.Text(0)) : std::string();
+}
+
+::medlake::Status Lake::Scan(std::string_view type, const std::function<void(const ResourceView&)>& fn,
+                             std::vector<std::string>* damaged) {
+  for (const auto& seg : segments_) {
+    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+    if (!reader.ok()) {
+      if (reader.status().code() != ErrorCode::kCorruption &&
+          reader.status().code() != ErrorCode::kNotFound) {
+        return reader.status();
+      }
+      if (damaged) damaged->push_back(reader.status().message());
+      continue;
+    }
+    const store::Columns& c = (*reader)->columns();
+    int type_index = -1;
+    if (!type.empty()) {
+      for (size_t i = 0; i < c.type_dict.size(); ++i) {
+        if (c.type_dict[i] == type) type_index = static_cast<int>(i);
+      }
+      if (type_index < 0) continue;
+    }
+    for (uint32_t row = 0; row < c.rows; ++row) {
+      if (type_index >= 0 && c.type[row] != type_index) continue;
+      if (impl_->IsDeleted(seg.id, row)) continue;
+      auto json = (*reader)->Resource(row);
+      if (!json.ok()) {
+        if (json.status().code() != ErrorCode::kCorruption) return json.status();
+        if (damaged) damaged->push_back(json.status().message());
+        break;  // the rest of this segment shares the damage report; other segments go on
+      }
+      fn(ResourceView{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row],
+                      c.eff_end[row], *json});
+    }
+  }
+  return ::medlake::Status::Ok();
+}
+
+Result<std::string> Lake::Get(std::string_view type, std::string_view id) {
+  store::Key128 key = store::ResourceKey(type, id);
+  for (const auto& seg : segments_) {
+    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+    if (!reader.ok()) {
+      if (reader.status().code() == ErrorCode::kCorruption) continue;
+      return reader.status();
+    }
+    const store::Columns& c = (*reader)->columns();
+    for (uint32_t row = 0; row < c.rows; ++row) {
+      if (!(c.key[row] == key) || impl_->IsDeleted(seg.id, row)) continue;
+      MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, (*reader)->Resource(row));
+      return std::string(json);
+    }
+  }
+  return NotFound(std::string(type) + "/" + std::string(id) + " is not in the lake");
+}
+
+std::vector<std::string> Lake::Verify() {
+  std::vector<std::string> problems;
+  for (const auto& seg : segments_) {
+    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+    if (!reader.ok()) {
+      problems.push_back(reader.status().message());
+      continue;
+    }
+    ::medlake::Status s = (*reader)->VerifyAll();
+    if (!s.ok()) problems.push_back(s.message());
+  }
+  return problems;
+}
+
+}  // namespace medlake

@@ -1,0 +1,383 @@
+#include "store/lake_writer.h"
+
+#include <fcntl.h>
+#include <roaring/roaring.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "common/fhir_time.h"
+#include "common/file_util.h"
+#include "fhir/r4_model.h"
+#include "store/catalog.h"
+
+namespace medlake::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string NowUtc() {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  return FormatUtc(ms);
+}
+
+bool Newer(int64_t a_updated, RecordOrder a, int64_t b_updated, RecordOrder b) {
+  if (a_updated != kNoTime && b_updated != kNoTime && a_updated != b_updated) {
+    return a_updated > b_updated;
+  }
+  if (a.hi != b.hi) return a.hi > b.hi;
+  return a.lo > b.lo;
+}
+
+std::string SegmentFileName(uint32_t id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "seg-%08u.mls", id);
+  return buf;
+}
+
+}  // namespace
+
+LakeWriter::~LakeWriter() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
+  std::unique_ptr<LakeWriter> w(new LakeWriter());
+  w->dir_ = dir;
+  MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir));
+  std::string lock = dir + "/" + kLockFile;
+  w->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (w->lock_fd_ < 0) return IoError("cannot create " + lock);
+  if (::flock(w->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return AlreadyExists("lake " + dir + " is being written by another process");
+  }
+  bool fresh = !fs::exists(dir + "/" + kCatalogFile);
+  MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
+  if (fresh) MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
+  MEDLAKE_ASSIGN_OR_RETURN(w->shards_, ReadShardCount(*w->db_));
+  for (uint32_t s = 0; s <= w->shards_; ++s) {
+    MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir + "/" + ShardDirName(s, w->shards_)));
+    w->buffers_.push_back(std::make_unique<ShardBuffer>());
+  }
+  for (size_t i = 0; i < fhir::ResourceTypeCount(); ++i) {
+    w->type_names_.emplace_back(fhir::ResourceTypeName(static_cast<int>(i)));
+  }
+  MEDLAKE_RETURN_IF_ERROR(w->LoadState());
+
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt run, w->db_->Prepare("INSERT INTO runs(started, state) VALUES(?, 'running')"));
+  MEDLAKE_RETURN_IF_ERROR(run.Bind(1, NowUtc()).Run());
+  w->run_id_ = w->db_->LastInsertId();
+  return w;
+}
+
+Status LakeWriter::LoadState() {
+  Db& db = *db_;
+  // Committed segments, and removal of files no commit names (a crashed run's leftovers).
+  std::set<std::string> committed;
+  struct Seg {
+    uint32_t id;
+    std::string file;
+    int64_t run;
+  };
+  std::vector<Seg> segs;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, file, run_id FROM segments"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      segs.push_back({static_cast<uint32_t>(q.Int(0)), std::string(q.Text(1)), q.Int(2)});
+      committed.insert(segs.back().file);
+      if (segs.back().id >= next_segment_) next_segment_ = segs.back().id + 1;
+    }
+  }
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir_ + "/" + kSegmentsDir, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_regular_file()) continue;
+    std::string rel = fs::relative(it->path(), dir_).string();
+    if (!committed.count(rel)) fs::remove(it->path(), ec);
+  }
+
+  std::unordered_map<uint32_t, roaring_bitmap_t*> deleted;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      std::string_view blob = q.Blob(1);
+      roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+      if (bm) deleted[static_cast<uint32_t>(q.Int(0))] = bm;
+    }
+  }
+  Status status = Status::Ok();
+  for (const Seg& seg : segs) {
+    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+    if (!reader.ok()) {
+      status = reader.status();
+      break;
+    }
+    const Columns& c = (*reader)->columns();
+    auto del = deleted.find(seg.id);
+    for (uint32_t row = 0; row < c.rows; ++row) {
+      if (del != deleted.end() && roaring_bitmap_contains(del->second, row)) continue;
+      int type = fhir::ResourceTypeIndex(c.type_dict[c.type[row]]);
+      Entry e;
+      e.committed = Version{c.content_hash[row], c.last_updated[row],
+                            RecordOrder{static_cast<uint64_t>(seg.run) << 32, 0}, seg.id, row};
+      e.has_committed = true;
+      e.type = static_cast<uint16_t>(type < 0 ? 0 : type);
+      StripeOf(c.key[row]).map[c.key[row]] = e;
+    }
+  }
+  for (auto& [id, bm] : deleted) roaring_bitmap_free(bm);
+  MEDLAKE_RETURN_IF_ERROR(status);
+
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT ordinal, patient_id FROM patients"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      patients_.emplace(std::string(q.Text(1)), static_cast<uint32_t>(q.Int(0)));
+    }
+  }
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT type, system, value, id FROM identifiers"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      std::string k = std::string(q.Text(0)) + '|' + std::string(q.Text(1)) + '|' + std::string(q.Text(2));
+      identifiers_.emplace(std::move(k), std::string(q.Text(3)));
+    }
+  }
+  return Status::Ok();
+}
+
+uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
+  std::lock_guard lock(patients_mu_);
+  auto [it, inserted] = patients_.try_emplace(patient_id, static_cast<uint32_t>(patients_.size()));
+  if (inserted) new_patients_.emplace_back(it->second, patient_id);
+  return it->second;
+}
+
+Admission LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
+                            int64_t last_updated, RecordOrder order, uint64_t& seq) {
+  Stripe& stripe = StripeOf(key);
+  std::lock_guard lock(stripe.mu);
+  Entry& e = stripe.map[key];
+  e.type = type_index;
+  const bool live_committed = e.has_committed && !e.committed_deleted;
+  if (e.seq != 0 || live_committed) {
+    const Version& winner = e.seq != 0 ? e.pending : e.committed;
+    if (winner.content_hash == content_hash) return Admission::kDuplicate;
+    if (!Newer(last_updated, order, winner.last_updated, winner.order)) return Admission::kDuplicate;
+    if (e.seq != 0) {
+      // The record of this run that was winning loses: drop it (or delete it if written).
+      superseded_in_run_.fetch_add(1);
+      if (e.pending.segment != 0) Tombstone(e.pending.segment, e.pending.row, e.type);
+      e.seq = 0;
+      if (live_committed && e.committed.content_hash == content_hash) {
+        return Admission::kDuplicate;  // back to what the lake already holds
+      }
+    }
+  }
+  seq = next_seq_.fetch_add(1);
+  e.seq = seq;
+  e.pending = Version{content_hash, last_updated, order, 0, 0};
+  return Admission::kStore;
+}
+
+void LakeWriter::Tombstone(uint32_t segment, uint32_t row, uint16_t type) {
+  std::lock_guard lock(pending_mu_);
+  tombstones_[segment].push_back(row);
+  type_deltas_[type_names_[type]] -= 1;
+}
+
+Status LakeWriter::Add(Row row) {
+  uint32_t shard = ShardOf(row.patient);
+  ShardBuffer& buf = *buffers_[shard];
+  std::vector<Row> full;
+  {
+    std::lock_guard lock(buf.mu);
+    buf.bytes += row.json.size() + 128;
+    buf.rows.push_back(std::move(row));
+    if (buf.bytes < buffer_limit_) return Status::Ok();
+    full.swap(buf.rows);
+    buf.bytes = 0;
+  }
+  return FlushShard(shard, std::move(full));
+}
+
+Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
+  if (rows.empty()) return Status::Ok();
+  SortRows(rows);
+  uint32_t id = next_segment_.fetch_add(1);
+  // Drop rows that a newer version superseded while buffered; point the identity of the others
+  // at their final row. One lock per row makes check and set atomic against Admit.
+  std::vector<Row> kept;
+  kept.reserve(rows.size());
+  for (Row& r : rows) {
+    Stripe& stripe = StripeOf(r.key);
+    std::lock_guard lock(stripe.mu);
+    auto it = stripe.map.find(r.key);
+    if (it == stripe.map.end() || it->second.seq != r.seq) continue;
+    Entry& e = it->second;
+    e.pending.segment = id;
+    e.pending.row = static_cast<uint32_t>(kept.size());
+    if (e.has_committed && !e.committed_deleted) {  // a new version replaces an earlier run's
+      e.committed_deleted = true;
+      replaced_committed_.fetch_add(1);
+      Tombstone(e.committed.segment, e.committed.row, e.type);
+    }
+    kept.push_back(std::move(r));
+  }
+  if (kept.empty()) return Status::Ok();
+  std::string rel = std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
+  MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes, WriteSegment(dir_ + "/" + rel, shard, kept));
+  PendingSegment seg{id, shard, rel, kept.size(), bytes, {}};
+  for (const Row& r : kept) seg.type_rows[r.type] += 1;
+  std::lock_guard lock(pending_mu_);
+  for (const auto& [type, n] : seg.type_rows) type_deltas_[type] += n;
+  pending_segments_.push_back(std::move(seg));
+  return Status::Ok();
+}
+
+void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view record) {
+  std::lock_guard lock(pending_mu_);
+  quarantine_.push_back({entry, std::string(record)});
+}
+
+void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
+                                const std::vector<fhir::Identifier>& identifiers) {
+  std::lock_guard lock(ident_mu_);
+  for (const auto& ident : identifiers) {
+    std::string k = type + '|' + ident.system + '|' + ident.value;
+    auto [it, inserted] = identifiers_.try_emplace(k, id);
+    if (!inserted && it->second == id) continue;
+    it->second = id;
+    new_identifiers_.push_back({type, ident.system, ident.value, id});
+  }
+}
+
+std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_view system,
+                                          std::string_view value) {
+  std::string k;
+  k.append(type).push_back('|');
+  k.append(system).push_back('|');
+  k.append(value);
+  std::lock_guard lock(ident_mu_);
+  auto it = identifiers_.find(k);
+  return it == identifiers_.end() ? std::string() : it->second;
+}
+
+Status LakeWriter::Commit(const RunCounters& counters, bool final) {
+  for (uint32_t s = 0; s <= shards_; ++s) {
+    std::vector<Row> rows;
+    {
+      std::lock_guard lock(buffers_[s]->mu);
+      rows.swap(buffers_[s]->rows);
+      buffers_[s]->bytes = 0;
+    }
+    MEDLAKE_RETURN_IF_ERROR(FlushShard(s, std::move(rows)));
+  }
+  std::lock_guard lock(pending_mu_);
+  // Segment files are fsynced; make their directory entries durable before naming them.
+  std::set<uint32_t> shards_touched;
+  for (const auto& seg : pending_segments_) shards_touched.insert(seg.shard);
+  for (uint32_t s : shards_touched) {
+    MEDLAKE_RETURN_IF_ERROR(SyncDir(dir_ + "/" + kSegmentsDir + "/" + ShardDirName(s, shards_)));
+  }
+
+  Db& db = *db_;
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt seg, db.Prepare("INSERT INTO segments VALUES(?, ?, ?, ?, ?, ?)"));
+    for (const auto& p : pending_segments_) {
+      MEDLAKE_RETURN_IF_ERROR(seg.Bind(1, int64_t(p.id)).Bind(2, int64_t(p.shard)).Bind(3, p.file)
+                                  .Bind(4, int64_t(p.rows)).Bind(5, int64_t(p.bytes)).Bind(6, run_id_).Run());
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt get_del, db.Prepare("SELECT deleted FROM segment_deletes WHERE segment_id = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt put_del, db.Prepare("INSERT OR REPLACE INTO segment_deletes VALUES(?, ?)"));
+    for (const auto& [segment, rows] : tombstones_) {
+      get_del.Bind(1, int64_t(segment));
+      MEDLAKE_ASSIGN_OR_RETURN(bool have, get_del.Step());
+      roaring_bitmap_t* bm = nullptr;
+      if (have) {
+        std::string_view blob = get_del.Blob(0);
+        bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+      }
+      get_del.Reset();
+      if (!bm) bm = roaring_bitmap_create();
+      for (uint32_t r : rows) roaring_bitmap_add(bm, r);
+      std::string blob(roaring_bitmap_portable_size_in_bytes(bm), '\0');
+      roaring_bitmap_portable_serialize(bm, blob.data());
+      roaring_bitmap_free(bm);
+      MEDLAKE_RETURN_IF_ERROR(put_del.Bind(1, int64_t(segment)).BindBlob(2, blob).Run());
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt types, db.Prepare(
+        "INSERT INTO type_counts VALUES(?1, ?2) ON CONFLICT(type) DO UPDATE SET live = live + ?2"));
+    for (const auto& [type, delta] : type_deltas_) {
+      MEDLAKE_RETURN_IF_ERROR(types.Bind(1, type).Bind(2, delta).Run());
+    }
+    {
+      std::lock_guard plock(patients_mu_);
+      MEDLAKE_ASSIGN_OR_RETURN(Stmt pat, db.Prepare("INSERT INTO patients VALUES(?, ?)"));
+      for (const auto& [ordinal, id] : new_patients_) {
+        MEDLAKE_RETURN_IF_ERROR(pat.Bind(1, int64_t(ordinal)).Bind(2, id).Run());
+      }
+    }
+    {
+      std::lock_guard ilock(ident_mu_);
+      MEDLAKE_ASSIGN_OR_RETURN(Stmt ident, db.Prepare("INSERT OR REPLACE INTO identifiers VALUES(?, ?, ?, ?)"));
+      for (const auto& row : new_identifiers_) {
+        MEDLAKE_RETURN_IF_ERROR(ident.Bind(1, row[0]).Bind(2, row[1]).Bind(3, row[2]).Bind(4, row[3]).Run());
+      }
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare(
+        "INSERT OR IGNORE INTO quarantine(run_id, source, line, byte_offset, location, reason, "
+        "record, record_hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+    for (const auto& pq : quarantine_) {
+      MEDLAKE_RETURN_IF_ERROR(q.Bind(1, run_id_).Bind(2, pq.entry.source).Bind(3, pq.entry.line)
+                                  .Bind(4, pq.entry.byte_offset).Bind(5, pq.entry.location)
+                                  .Bind(6, pq.entry.reason).BindBlob(7, pq.record)
+                                  .Bind(8, static_cast<int64_t>(ContentHash(pq.record) >> 1)).Run());
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt run, db.Prepare(
+        "UPDATE runs SET finished = ?, state = ?, records_read = ?, stored = ?, duplicates = ?, "
+        "replaced = ?, quarantined = ?, files = ?, skipped_files = ?, bytes_read = ? WHERE run_id = ?"));
+    return run.Bind(1, NowUtc()).Bind(2, final ? "committed" : "running")
+        .Bind(3, int64_t(counters.records_read)).Bind(4, int64_t(counters.stored))
+        .Bind(5, int64_t(counters.duplicates)).Bind(6, int64_t(counters.replaced))
+        .Bind(7, int64_t(counters.quarantined)).Bind(8, int64_t(counters.files))
+        .Bind(9, int64_t(counters.skipped_files)).Bind(10, int64_t(counters.bytes_read))
+        .Bind(11, run_id_).Run();
+  };
+  Status s = body();
+  if (!s.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return s;
+  }
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  pending_segments_.clear();
+  tombstones_.clear();
+  type_deltas_.clear();
+  quarantine_.clear();
+  {
+    std::lock_guard plock(patients_mu_);
+    new_patients_.clear();
+  }
+  {
+    std::lock_guard ilock(ident_mu_);
+    new_identifiers_.clear();
+  }
+  // Rows of this run are now committed: later versions in a new run count as replacements.
+  return Status::Ok();
+}
+
+}  // namespace medlake::store

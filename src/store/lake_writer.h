@@ -1,0 +1,167 @@
+// LakeWriter: the single writer of a lake. It admits resources (deciding new / duplicate /
+// newer version by identity type+id), buffers them per shard, writes full buffers as segment
+// files, and makes everything visible atomically with Commit().
+//
+// Durability protocol (docs/format.md): segment files are written and fsynced first; a segment
+// becomes part of the lake only when the catalog transaction naming it commits. Files that no
+// committed transaction names are deleted when the next writer opens the lake. A LOCK file
+// (flock) keeps a second writer out.
+//
+// Thread safety: PatientOrdinal, Admit, Add, AddQuarantine, AddIdentifiers and
+// ResolveIdentifier may be called from many threads at once. Commit must not run concurrently
+// with them.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "medlake/lake.h"
+#include "medlake/status.h"
+#include "store/segment.h"
+#include "store/sqlite.h"
+
+namespace medlake::store {
+
+// Where a record came from, to order versions deterministically: later run, then later file,
+// then later position wins, unless both carry meta.lastUpdated and they differ.
+struct RecordOrder {
+  uint64_t hi = 0;  // run_id << 32 | file index
+  uint64_t lo = 0;  // byte offset << 20 | entry index within the record
+};
+
+enum class Admission { kStore, kDuplicate };
+
+struct RunCounters {
+  uint64_t records_read = 0;
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t replaced = 0;  // stored records that replaced a version committed by an earlier run
+  uint64_t quarantined = 0;
+  uint64_t files = 0;
+  uint64_t skipped_files = 0;
+  uint64_t bytes_read = 0;
+};
+
+class LakeWriter {
+ public:
+  // Opens `dir` for writing, creating the lake when absent. Takes the lake lock, removes
+  // uncommitted segment files, and loads the identity of every live resource.
+  static Result<std::unique_ptr<LakeWriter>> Open(const std::string& dir);
+  ~LakeWriter();
+
+  int64_t run_id() const { return run_id_; }
+  uint32_t shard_count() const { return shards_; }
+  // Shard of a patient ordinal; kNoPatient goes to the shared area (index shard_count()).
+  uint32_t ShardOf(uint32_t patient) const { return patient == kNoPatient ? shards_ : patient % shards_; }
+
+  uint32_t PatientOrdinal(const std::string& patient_id);
+
+  // Decides what happens to a record with this identity and content. kStore hands out a
+  // sequence number for Row::seq.
+  Admission Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
+                  int64_t last_updated, RecordOrder order, uint64_t& seq);
+  // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
+  Status Add(Row row);
+
+  void AddQuarantine(const QuarantineEntry& entry, std::string_view record);
+  // Registers identifiers of a Patient or shared-area resource for conditional references.
+  void AddIdentifiers(const std::string& type, const std::string& id,
+                      const std::vector<fhir::Identifier>& identifiers);
+  // "Type?identifier=system|value" lookup; "" when unknown.
+  std::string ResolveIdentifier(std::string_view type, std::string_view system,
+                                std::string_view value);
+
+  // Writes every buffered row and commits the run so far with `counters` (state "running" or,
+  // with `final`, "committed"). After a crash the lake shows the last Commit.
+  Status Commit(const RunCounters& counters, bool final);
+
+  // Records in this run that a later version in the same run superseded (they were counted as
+  // stored when admitted; the caller moves them to duplicates).
+  uint64_t superseded_in_run() const { return superseded_in_run_.load(); }
+  uint64_t replaced_committed() const { return replaced_committed_.load(); }
+
+ private:
+  // Identity state of one resource: the version committed by an earlier run, and the version
+  // this run wants to store instead (if any).
+  struct Version {
+    uint64_t content_hash = 0;
+    int64_t last_updated = kNoTime;
+    RecordOrder order;
+    uint32_t segment = 0;  // 0 while still buffered
+    uint32_t row = 0;
+  };
+  struct Entry {
+    Version committed;
+    Version pending;
+    uint64_t seq = 0;  // of the pending version; 0 when there is none
+    bool has_committed = false;
+    bool committed_deleted = false;  // tombstoned by this run
+    uint16_t type = 0;
+  };
+  struct KeyHash {
+    size_t operator()(const Key128& k) const { return static_cast<size_t>(k.lo); }
+  };
+  static constexpr size_t kStripes = 64;
+  struct Stripe {
+    std::mutex mu;
+    std::unordered_map<Key128, Entry, KeyHash> map;
+  };
+  struct ShardBuffer {
+    std::mutex mu;
+    std::vector<Row> rows;
+    size_t bytes = 0;
+  };
+  struct PendingSegment {
+    uint32_t id, shard;
+    std::string file;
+    uint64_t rows, bytes;
+    std::map<std::string, int64_t> type_rows;
+  };
+
+  LakeWriter() = default;
+  Status LoadState();
+  Status FlushShard(uint32_t shard, std::vector<Row> rows);
+  void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
+  Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
+
+  std::string dir_;
+  int lock_fd_ = -1;
+  uint32_t shards_ = 0;
+  int64_t run_id_ = 0;
+  std::unique_ptr<Db> db_;
+  std::vector<Stripe> stripes_{kStripes};
+  std::vector<std::unique_ptr<ShardBuffer>> buffers_;
+  std::atomic<uint32_t> next_segment_{1};
+  std::atomic<uint64_t> next_seq_{1};
+  std::atomic<uint64_t> superseded_in_run_{0};
+  std::atomic<uint64_t> replaced_committed_{0};
+  std::vector<std::string> type_names_;  // type index -> name (R4 table order)
+
+  std::mutex patients_mu_;
+  std::unordered_map<std::string, uint32_t> patients_;
+  std::vector<std::pair<uint32_t, std::string>> new_patients_;
+
+  std::mutex ident_mu_;
+  std::unordered_map<std::string, std::string> identifiers_;  // "type|system|value" -> id
+  std::vector<std::array<std::string, 4>> new_identifiers_;
+
+  std::mutex pending_mu_;
+  std::vector<PendingSegment> pending_segments_;
+  std::map<uint32_t, std::vector<uint32_t>> tombstones_;
+  std::map<std::string, int64_t> type_deltas_;
+  struct PendingQuarantine {
+    QuarantineEntry entry;
+    std::string record;
+  };
+  std::vector<PendingQuarantine> quarantine_;
+  uint64_t buffer_limit_ = 8u << 20;
+};
+
+}  // namespace medlake::store

@@ -1,0 +1,438 @@
+#include "store/segment.h"
+
+#include <fcntl.h>
+#include <roaring/roaring.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "store/bytes.h"
+
+namespace medlake::store {
+namespace {
+
+constexpr char kMagic[8] = {'M', 'L', 'S', 'E', 'G', '0', '0', '1'};
+constexpr char kEndMagic[8] = {'M', 'L', 'S', 'E', 'G', 'E', 'N', 'D'};
+constexpr size_t kHeaderSize = 16;
+constexpr size_t kTrailerSize = 32;
+constexpr size_t kBlockTarget = 128 * 1024;
+constexpr int kZstdLevel = 1;
+constexpr uint16_t kNone16 = 0xFFFF;
+
+Status Compress(std::string_view in, std::string& out) {
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
+                                                                         &ZSTD_freeCCtx);
+  out.resize(ZSTD_compressBound(in.size()));
+  size_t n = ZSTD_compressCCtx(ctx.get(), out.data(), out.size(), in.data(), in.size(), kZstdLevel);
+  if (ZSTD_isError(n)) return Internal(std::string("zstd: ") + ZSTD_getErrorName(n));
+  out.resize(n);
+  return Status::Ok();
+}
+
+bool Decompress(std::string_view in, size_t raw_size, std::string& out) {
+  thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),
+                                                                         &ZSTD_freeDCtx);
+  out.resize(raw_size);
+  size_t n = ZSTD_decompressDCtx(ctx.get(), out.data(), out.size(), in.data(), in.size());
+  return !ZSTD_isError(n) && n == raw_size;
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("cannot write " + path + ": " + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status ReadAt(int fd, uint64_t offset, size_t size, std::string& out, const std::string& path) {
+  out.resize(size);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("cannot read " + path + ": " + std::strerror(errno));
+    if (n == 0) return Corruption(path + ": truncated segment");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+// Interns strings into a dictionary; index kNone16 for "".
+class Dict16 {
+ public:
+  uint16_t Add(const std::string& s) {
+    if (s.empty()) return kNone16;
+    auto [it, inserted] = index_.try_emplace(s, static_cast<uint16_t>(values_.size()));
+    if (inserted) values_.push_back(s);
+    return it->second;
+  }
+  const std::vector<std::string>& values() const { return values_; }
+
+ private:
+  std::unordered_map<std::string, uint16_t> index_;
+  std::vector<std::string> values_;
+};
+
+void PutStrings(ByteWriter& w, const std::vector<std::string>& v) {
+  w.Put<uint32_t>(static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) w.PutString(s);
+}
+
+std::vector<std::string> GetStrings(ByteReader& r) {
+  uint32_t n = r.Get<uint32_t>();
+  std::vector<std::string> v;
+  if (n > r.remaining()) return v;  // damaged count; r.ok() will tell
+  v.reserve(n);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) v.emplace_back(r.GetString());
+  return v;
+}
+
+template <typename T>
+void PutArray(ByteWriter& w, const std::vector<T>& v) {
+  w.PutBytes(std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+}
+
+template <typename T>
+std::vector<T> GetArray(ByteReader& r, size_t n) {
+  std::vector<T> v(n);
+  std::string_view bytes = r.GetBytes(n * sizeof(T));
+  if (bytes.size() == n * sizeof(T)) std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+}  // namespace
+
+Key128 ResourceKey(std::string_view type, std::string_view id) {
+  std::string buf;
+  buf.reserve(type.size() + id.size() + 1);
+  buf.append(type).push_back('/');
+  buf.append(id);
+  XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  return {h.low64, h.high64};
+}
+
+uint64_t ContentHash(std::string_view json) { return XXH3_64bits(json.data(), json.size()); }
+
+void SortRows(std::vector<Row>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    if (a.patient != b.patient) return a.patient < b.patient;
+    if (a.effective.start != b.effective.start) return a.effective.start < b.effective.start;
+    if (a.type != b.type) return a.type < b.type;
+    return a.id < b.id;
+  });
+}
+
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows) {
+  std::string file;
+  ByteWriter fw(file);
+  fw.PutBytes(std::string_view(kMagic, 8));
+  fw.Put<uint32_t>(kFormatVersion);
+  fw.Put<uint32_t>(shard);
+
+  // Data blocks.
+  struct BlockMeta {
+    uint64_t offset;
+    uint32_t csize, rsize, first_row, row_count;
+    uint64_t checksum;
+  };
+  std::vector<BlockMeta> blocks;
+  std::vector<uint32_t> rec_offset(rows.size()), rec_size(rows.size()), row_block(rows.size());
+  std::string raw, packed;
+  uint32_t first = 0;
+  auto flush_block = [&](uint32_t end) -> Status {
+    if (end == first) return Status::Ok();
+    MEDLAKE_RETURN_IF_ERROR(Compress(raw, packed));
+    blocks.push_back({file.size(), static_cast<uint32_t>(packed.size()),
+                      static_cast<uint32_t>(raw.size()), first, end - first,
+                      XXH64(packed.data(), packed.size(), 0)});
+    file.append(packed);
+    raw.clear();
+    first = end;
+    return Status::Ok();
+  };
+  for (uint32_t i = 0; i < rows.size(); ++i) {
+    rec_offset[i] = static_cast<uint32_t>(raw.size());
+    rec_size[i] = static_cast<uint32_t>(rows[i].json.size());
+    row_block[i] = static_cast<uint32_t>(blocks.size());
+    raw.append(rows[i].json);
+    if (raw.size() >= kBlockTarget) MEDLAKE_RETURN_IF_ERROR(flush_block(i + 1));
+  }
+  MEDLAKE_RETURN_IF_ERROR(flush_block(static_cast<uint32_t>(rows.size())));
+
+  // Columns.
+  std::string cols;
+  ByteWriter cw(cols);
+  const uint32_t n = static_cast<uint32_t>(rows.size());
+  cw.Put<uint32_t>(n);
+  Dict16 types, units, statuses;
+  std::vector<uint16_t> type_col(n), unit_col(n), status_col(n);
+  std::vector<uint32_t> patient_col(n);
+  std::vector<int64_t> start_col(n), end_col(n), updated_col(n);
+  std::vector<double> value_col(n);
+  std::vector<uint64_t> hash_col(n);
+  std::vector<Key128> key_col(n);
+  std::vector<fhir::Coding> code_dict;
+  std::unordered_map<std::string, uint32_t> code_index;
+  std::vector<uint32_t> code_offsets{0}, code_ids;
+  std::vector<roaring_bitmap_t*> code_bitmaps;
+  for (uint32_t i = 0; i < n; ++i) {
+    const Row& r = rows[i];
+    type_col[i] = types.Add(r.type);
+    unit_col[i] = units.Add(r.unit);
+    status_col[i] = statuses.Add(r.status);
+    patient_col[i] = r.patient;
+    start_col[i] = r.effective.start;
+    end_col[i] = r.effective.end;
+    updated_col[i] = r.last_updated;
+    value_col[i] = r.has_value ? r.value : NAN;
+    hash_col[i] = r.content_hash;
+    key_col[i] = r.key;
+    for (const auto& c : r.codings) {
+      std::string k = c.system + '|' + c.code;
+      auto [it, inserted] = code_index.try_emplace(k, static_cast<uint32_t>(code_dict.size()));
+      if (inserted) {
+        code_dict.push_back(c);
+        code_bitmaps.push_back(roaring_bitmap_create());
+      }
+      code_ids.push_back(it->second);
+      if (r.patient != kNoPatient) roaring_bitmap_add(code_bitmaps[it->second], r.patient);
+    }
+    code_offsets.push_back(static_cast<uint32_t>(code_ids.size()));
+  }
+  if (types.values().size() >= kNone16 || units.values().size() >= kNone16 ||
+      statuses.values().size() >= kNone16) {
+    for (auto* b : code_bitmaps) roaring_bitmap_free(b);
+    return Internal("segment dictionary overflow");
+  }
+  PutStrings(cw, types.values());
+  PutArray(cw, type_col);
+  for (const Row& r : rows) cw.PutString(r.id);
+  PutArray(cw, key_col);
+  PutArray(cw, hash_col);
+  PutArray(cw, patient_col);
+  PutArray(cw, start_col);
+  PutArray(cw, end_col);
+  PutArray(cw, updated_col);
+  PutArray(cw, value_col);
+  PutStrings(cw, units.values());
+  PutArray(cw, unit_col);
+  PutStrings(cw, statuses.values());
+  PutArray(cw, status_col);
+  for (const Row& r : rows) cw.PutString(r.encounter);
+  cw.Put<uint32_t>(static_cast<uint32_t>(code_dict.size()));
+  for (const auto& c : code_dict) {
+    cw.PutString(c.system);
+    cw.PutString(c.code);
+  }
+  PutArray(cw, code_offsets);
+  cw.Put<uint32_t>(static_cast<uint32_t>(code_ids.size()));
+  PutArray(cw, code_ids);
+  std::string bitmap;
+  for (auto* b : code_bitmaps) {
+    roaring_bitmap_run_optimize(b);
+    bitmap.resize(roaring_bitmap_portable_size_in_bytes(b));
+    roaring_bitmap_portable_serialize(b, bitmap.data());
+    cw.PutString(bitmap);
+    roaring_bitmap_free(b);
+  }
+  PutArray(cw, rec_offset);
+  PutArray(cw, rec_size);
+  PutArray(cw, row_block);
+
+  MEDLAKE_RETURN_IF_ERROR(Compress(cols, packed));
+  uint64_t cols_offset = file.size();
+  file.append(packed);
+
+  // Footer and trailer.
+  uint64_t footer_offset = file.size();
+  std::string footer;
+  ByteWriter ftw(footer);
+  ftw.Put<uint32_t>(static_cast<uint32_t>(blocks.size()));
+  for (const auto& b : blocks) {
+    ftw.Put(b.offset);
+    ftw.Put(b.csize);
+    ftw.Put(b.rsize);
+    ftw.Put(b.first_row);
+    ftw.Put(b.row_count);
+    ftw.Put(b.checksum);
+  }
+  ftw.Put<uint64_t>(cols_offset);
+  ftw.Put<uint32_t>(static_cast<uint32_t>(packed.size()));
+  ftw.Put<uint32_t>(static_cast<uint32_t>(cols.size()));
+  ftw.Put<uint64_t>(XXH64(packed.data(), packed.size(), 0));
+  ftw.Put<uint32_t>(n);
+  file.append(footer);
+  fw.Put<uint64_t>(footer_offset);
+  fw.Put<uint32_t>(static_cast<uint32_t>(footer.size()));
+  fw.Put<uint32_t>(0);
+  fw.Put<uint64_t>(XXH64(footer.data(), footer.size(), 0));
+  fw.PutBytes(std::string_view(kEndMagic, 8));
+
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create " + path + ": " + std::strerror(errno));
+  Status s = WriteAll(fd, file, path);
+  if (s.ok() && ::fsync(fd) != 0) s = IoError("cannot sync " + path + ": " + std::strerror(errno));
+  ::close(fd);
+  if (!s.ok()) return s;
+  return static_cast<uint64_t>(file.size());
+}
+
+SegmentReader::~SegmentReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& path) {
+  std::unique_ptr<SegmentReader> r(new SegmentReader());
+  r->path_ = path;
+  r->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (r->fd_ < 0) {
+    if (errno == ENOENT) return NotFound("segment missing: " + path);
+    return IoError("cannot open " + path + ": " + std::strerror(errno));
+  }
+  off_t size = ::lseek(r->fd_, 0, SEEK_END);
+  if (size < static_cast<off_t>(kHeaderSize + kTrailerSize)) {
+    return Corruption(path + ": too short to be a segment");
+  }
+  std::string buf;
+  MEDLAKE_RETURN_IF_ERROR(ReadAt(r->fd_, 0, kHeaderSize, buf, path));
+  if (std::memcmp(buf.data(), kMagic, 8) != 0) return Corruption(path + ": bad magic");
+  ByteReader hr(std::string_view(buf).substr(8));
+  uint32_t version = hr.Get<uint32_t>();
+  if (version != kFormatVersion) {
+    return Unsupported(path + ": segment format version " + std::to_string(version));
+  }
+  r->columns_.shard = hr.Get<uint32_t>();
+
+  MEDLAKE_RETURN_IF_ERROR(
+      ReadAt(r->fd_, static_cast<uint64_t>(size) - kTrailerSize, kTrailerSize, buf, path));
+  if (std::memcmp(buf.data() + 24, kEndMagic, 8) != 0) return Corruption(path + ": bad trailer");
+  ByteReader tr(buf);
+  uint64_t footer_offset = tr.Get<uint64_t>();
+  uint32_t footer_size = tr.Get<uint32_t>();
+  tr.Get<uint32_t>();
+  uint64_t footer_sum = tr.Get<uint64_t>();
+  if (footer_offset + footer_size + kTrailerSize != static_cast<uint64_t>(size)) {
+    return Corruption(path + ": footer out of bounds");
+  }
+  std::string footer;
+  MEDLAKE_RETURN_IF_ERROR(ReadAt(r->fd_, footer_offset, footer_size, footer, path));
+  if (XXH64(footer.data(), footer.size(), 0) != footer_sum) {
+    return Corruption(path + ": footer checksum mismatch");
+  }
+  ByteReader fr(footer);
+  uint32_t nblocks = fr.Get<uint32_t>();
+  if (nblocks > footer.size()) return Corruption(path + ": bad block count");
+  for (uint32_t i = 0; i < nblocks; ++i) {
+    Block b{};
+    b.offset = fr.Get<uint64_t>();
+    b.compressed_size = fr.Get<uint32_t>();
+    b.raw_size = fr.Get<uint32_t>();
+    b.first_row = fr.Get<uint32_t>();
+    b.row_count = fr.Get<uint32_t>();
+    b.checksum = fr.Get<uint64_t>();
+    r->blocks_.push_back(b);
+  }
+  uint64_t cols_offset = fr.Get<uint64_t>();
+  uint32_t cols_csize = fr.Get<uint32_t>();
+  uint32_t cols_rsize = fr.Get<uint32_t>();
+  uint64_t cols_sum = fr.Get<uint64_t>();
+  uint32_t nrows = fr.Get<uint32_t>();
+  if (!fr.ok()) return Corruption(path + ": truncated footer");
+
+  std::string packed, cols;
+  MEDLAKE_RETURN_IF_ERROR(ReadAt(r->fd_, cols_offset, cols_csize, packed, path));
+  if (XXH64(packed.data(), packed.size(), 0) != cols_sum) {
+    return Corruption(path + ": column section checksum mismatch");
+  }
+  if (!Decompress(packed, cols_rsize, cols)) return Corruption(path + ": column section damaged");
+
+  Columns& c = r->columns_;
+  ByteReader cr(cols);
+  c.rows = cr.Get<uint32_t>();
+  if (c.rows != nrows) return Corruption(path + ": row count mismatch");
+  const size_t n = c.rows;
+  c.type_dict = GetStrings(cr);
+  c.type = GetArray<uint16_t>(cr, n);
+  c.id.reserve(n);
+  for (size_t i = 0; i < n && cr.ok(); ++i) c.id.emplace_back(cr.GetString());
+  c.key = GetArray<Key128>(cr, n);
+  c.content_hash = GetArray<uint64_t>(cr, n);
+  c.patient = GetArray<uint32_t>(cr, n);
+  c.eff_start = GetArray<int64_t>(cr, n);
+  c.eff_end = GetArray<int64_t>(cr, n);
+  c.last_updated = GetArray<int64_t>(cr, n);
+  c.value = GetArray<double>(cr, n);
+  c.unit_dict = GetStrings(cr);
+  c.unit = GetArray<uint16_t>(cr, n);
+  c.status_dict = GetStrings(cr);
+  c.status = GetArray<uint16_t>(cr, n);
+  c.encounter.reserve(n);
+  for (size_t i = 0; i < n && cr.ok(); ++i) c.encounter.emplace_back(cr.GetString());
+  uint32_t ncodes = cr.Get<uint32_t>();
+  if (ncodes > cols.size()) return Corruption(path + ": bad code count");
+  for (uint32_t i = 0; i < ncodes && cr.ok(); ++i) {
+    fhir::Coding coding;
+    coding.system = cr.GetString();
+    coding.code = cr.GetString();
+    c.code_dict.push_back(std::move(coding));
+  }
+  c.code_offsets = GetArray<uint32_t>(cr, n + 1);
+  uint32_t nids = cr.Get<uint32_t>();
+  if (nids > cols.size()) return Corruption(path + ": bad code id count");
+  c.code_ids = GetArray<uint32_t>(cr, nids);
+  for (uint32_t i = 0; i < ncodes && cr.ok(); ++i) c.code_patients.emplace_back(cr.GetString());
+  r->record_offset_ = GetArray<uint32_t>(cr, n);
+  r->record_size_ = GetArray<uint32_t>(cr, n);
+  r->row_block_ = GetArray<uint32_t>(cr, n);
+  if (!cr.ok()) return Corruption(path + ": column section truncated");
+  for (size_t i = 0; i < n; ++i) {
+    if (c.type[i] >= c.type_dict.size() || r->row_block_[i] >= r->blocks_.size()) {
+      return Corruption(path + ": column values out of range");
+    }
+  }
+  return r;
+}
+
+Status SegmentReader::LoadBlock(uint32_t block) {
+  if (loaded_block_ == block) return Status::Ok();
+  const Block& b = blocks_[block];
+  std::string packed;
+  MEDLAKE_RETURN_IF_ERROR(ReadAt(fd_, b.offset, b.compressed_size, packed, path_));
+  if (XXH64(packed.data(), packed.size(), 0) != b.checksum) {
+    loaded_block_ = -1;
+    return Corruption(path_ + " block " + std::to_string(block) + ": checksum mismatch");
+  }
+  if (!Decompress(packed, b.raw_size, block_data_)) {
+    loaded_block_ = -1;
+    return Corruption(path_ + " block " + std::to_string(block) + ": cannot decompress");
+  }
+  loaded_block_ = block;
+  return Status::Ok();
+}
+
+Result<std::string_view> SegmentReader::Resource(uint32_t row) {
+  if (row >= columns_.rows) return InvalidArgument("row out of range");
+  MEDLAKE_RETURN_IF_ERROR(LoadBlock(row_block_[row]));
+  uint64_t end = uint64_t(record_offset_[row]) + record_size_[row];
+  if (end > block_data_.size()) {
+    return Corruption(path_ + " row " + std::to_string(row) + ": record out of block bounds");
+  }
+  return std::string_view(block_data_).substr(record_offset_[row], record_size_[row]);
+}
+
+Status SegmentReader::VerifyAll() {
+  for (uint32_t b = 0; b < blocks_.size(); ++b) MEDLAKE_RETURN_IF_ERROR(LoadBlock(b));
+  return Status::Ok();
+}
+
+}  // namespace medlake::store

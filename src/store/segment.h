@@ -1,0 +1,118 @@
+// Segment files: immutable, checksummed, zstd-compressed sets of resources of one shard, with
+// typed hot columns and per-code patient bitmaps. The byte layout is in docs/format.md.
+//
+// SegmentWriter builds a segment in memory and writes it durably (fsync). SegmentReader opens
+// one read-only; it is safe to use from one thread at a time (decompression buffers); open one
+// reader per thread to scan in parallel.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/fhir_time.h"
+#include "fhir/resource_facts.h"
+#include "medlake/status.h"
+
+namespace medlake::store {
+
+inline constexpr uint32_t kNoPatient = 0xFFFFFFFFu;
+inline constexpr uint32_t kFormatVersion = 1;
+
+// 128-bit identity of a resource: XXH3-128 of "Type/id".
+struct Key128 {
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  bool operator==(const Key128&) const = default;
+};
+Key128 ResourceKey(std::string_view type, std::string_view id);
+uint64_t ContentHash(std::string_view json);
+
+// One resource as ingest hands it to storage.
+struct Row {
+  std::string type;
+  std::string id;
+  uint32_t patient = kNoPatient;  // patient ordinal (catalog table `patients`)
+  TimeRange effective;
+  std::vector<fhir::Coding> codings;
+  double value = 0;
+  bool has_value = false;
+  std::string unit;
+  std::string status;
+  std::string encounter;
+  int64_t last_updated = kNoTime;
+  uint64_t content_hash = 0;
+  Key128 key;
+  std::string json;  // minified resource
+  uint64_t seq = 0;  // ingest-run sequence, used to drop superseded versions before writing
+};
+
+// Sorts rows by (patient, effective start, type, id): a patient's rows are contiguous and in
+// time order.
+void SortRows(std::vector<Row>& rows);
+
+// Encodes `rows` (already sorted) and writes them to `path` (created, fsynced). Returns the
+// file size in bytes.
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows);
+
+// Decoded hot columns of one segment.
+struct Columns {
+  uint32_t shard = 0;
+  uint32_t rows = 0;
+  std::vector<std::string> type_dict;
+  std::vector<uint16_t> type;  // index into type_dict
+  std::vector<std::string> id;
+  std::vector<Key128> key;
+  std::vector<uint64_t> content_hash;
+  std::vector<uint32_t> patient;
+  std::vector<int64_t> eff_start, eff_end, last_updated;
+  std::vector<double> value;  // NaN when absent
+  std::vector<std::string> unit_dict, status_dict;
+  std::vector<uint16_t> unit, status;  // 0xFFFF when absent
+  std::vector<std::string> encounter;
+  std::vector<fhir::Coding> code_dict;
+  std::vector<uint32_t> code_offsets;  // row i's codes: code_ids[code_offsets[i]..[i+1])
+  std::vector<uint32_t> code_ids;
+  // Patient ordinals per code (roaring, portable serialization), parallel to code_dict.
+  std::vector<std::string> code_patients;
+};
+
+class SegmentReader {
+ public:
+  // Opens and validates the trailer, footer and column checksums. kCorruption names the file.
+  static Result<std::unique_ptr<SegmentReader>> Open(const std::string& path);
+  ~SegmentReader();
+
+  const Columns& columns() const { return columns_; }
+  const std::string& path() const { return path_; }
+  uint32_t block_count() const { return static_cast<uint32_t>(blocks_.size()); }
+
+  // The minified JSON of `row`; the view is valid until the next call. Verifies the block's
+  // checksum on first use; kCorruption names the file and block.
+  Result<std::string_view> Resource(uint32_t row);
+  // Reads and checks every block.
+  Status VerifyAll();
+
+ private:
+  struct Block {
+    uint64_t offset;
+    uint32_t compressed_size, raw_size, first_row, row_count;
+    uint64_t checksum;
+  };
+  SegmentReader() = default;
+  Status LoadBlock(uint32_t block);
+
+  std::string path_;
+  int fd_ = -1;
+  Columns columns_;
+  std::vector<Block> blocks_;
+  std::vector<uint32_t> record_offset_;  // per row, within its block
+  std::vector<uint32_t> record_size_;
+  std::vector<uint32_t> row_block_;
+  int64_t loaded_block_ = -1;
+  std::string block_data_;
+};
+
+}  // namespace medlake::store

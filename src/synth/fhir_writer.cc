@@ -1,0 +1,489 @@
+// FHIR R4 JSON of one patient's story. Every string written here comes from constant tables
+// or generated digits, so no JSON escaping is needed (checked by the tests, which parse
+// every line).
+#include "synth/fhir_writer.h"
+
+#include <fmt/format.h>
+
+#include "synth/terminology.h"
+#include "synth/time_format.h"
+
+namespace medlake::synth {
+namespace {
+
+constexpr std::string_view kObsCategory =
+    "http://terminology.hl7.org/CodeSystem/observation-category";
+constexpr std::string_view kDicom = "http://dicom.nema.org/resources/ontology/DCM";
+
+struct ModalityDef {
+  std::string_view code;
+  std::string_view display;
+};
+constexpr ModalityDef kModalities[] = {{"CR", "Computed Radiography"},
+                                       {"CT", "Computed Tomography"},
+                                       {"MR", "Magnetic Resonance"},
+                                       {"US", "Ultrasound"}};
+struct BodySiteDef {
+  std::string_view snomed;
+  std::string_view display;
+};
+constexpr BodySiteDef kBodySites[] = {{"51185008", "Thoracic structure"},
+                                      {"69536005", "Head structure"},
+                                      {"24136001", "Hip joint structure"},
+                                      {"113345001", "Abdominal structure"}};
+
+constexpr std::string_view kVitalSuffix[kNumVitals] = {"hr", "rr", "spo2", "temp",
+                                                       "bp", "acvpu", "fio2"};
+
+template <typename... Args>
+void Put(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
+  fmt::format_to(std::back_inserter(out), f, std::forward<Args>(args)...);
+}
+
+class Renderer {
+ public:
+  Renderer(const PopulationModel& model, const PatientStory& story, FhirChunk& out)
+      : m_(model), s_(story), out_(out) {
+    AppendPatientId(story.index, pid_);
+  }
+
+  void Patient();
+  void Encounters();
+  void Conditions();
+  void Medications();
+  void Labs();
+  void Vitals();
+  void Imaging();
+  void Consent();
+
+  // Spans (type, begin, end) of this patient's resources, for bundles.
+  struct Span {
+    FhirType type;
+    size_t begin;
+    size_t end;
+  };
+  std::vector<Span> spans;
+  bool record_spans = false;
+
+ private:
+  std::string& Begin(FhirType type) {
+    std::string& o = out_.ndjson[type];
+    begin_ = o.size();
+    return o;
+  }
+  void End(FhirType type) {
+    std::string& o = out_.ndjson[type];
+    if (record_spans) spans.push_back({type, begin_, o.size()});
+    o.push_back('\n');
+    ++out_.counts[type];
+  }
+  void Subject(std::string& o) { Put(o, ",\"subject\":{{\"reference\":\"Patient/{}\"}}", pid_); }
+  void EncounterRef(std::string& o, int encounter) {
+    if (encounter >= 0) Put(o, ",\"encounter\":{{\"reference\":\"Encounter/{}-e{}\"}}", pid_, encounter);
+  }
+  void Time(std::string& o, std::string_view key, int64_t ms) {
+    Put(o, ",\"{}\":\"", key);
+    AppendFhirDateTime(ms, o);
+    o.push_back('"');
+  }
+  void Quantity(std::string& o, double value, int decimals, std::string_view unit) {
+    Put(o, "{{\"value\":{:.{}f},\"unit\":\"{}\",\"system\":\"{}\",\"code\":\"{}\"}}", value,
+        decimals, unit, kUcum, unit);
+  }
+  void ObservationHead(std::string& o, std::string_view id_suffix, std::string_view category,
+                       std::string_view category_display) {
+    Put(o,
+        "{{\"resourceType\":\"Observation\",\"id\":\"{}-{}\",\"status\":\"final\",\"category\":[{{"
+        "\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}]}}]",
+        pid_, id_suffix, kObsCategory, category, category_display);
+  }
+  void LoincCode(std::string& o, std::string_view code, std::string_view display) {
+    Put(o, ",\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}],"
+           "\"text\":\"{}\"}}",
+        kLoinc, code, display, display);
+  }
+
+  const PopulationModel& m_;
+  const PatientStory& s_;
+  FhirChunk& out_;
+  std::string pid_;
+  std::string scratch_;
+  size_t begin_ = 0;
+};
+
+void Renderer::Patient() {
+  std::string& o = Begin(kFhirPatient);
+  const bool female = s_.sex == Sex::kFemale;
+  const CityDef& city = kCities[s_.city];
+  Put(o,
+      "{{\"resourceType\":\"Patient\",\"id\":\"{}\",\"identifier\":[{{\"use\":\"usual\",\"type\":"
+      "{{\"coding\":[{{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":"
+      "\"MR\",\"display\":\"Medical record number\"}}]}},\"system\":\"{}\",\"value\":\"",
+      pid_, kMrnSystem);
+  AppendMrn(s_.index, o);
+  Put(o,
+      "\"}},{{\"use\":\"official\",\"type\":{{\"coding\":[{{\"system\":\"http://"
+      "terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"NI\",\"display\":\"National unique "
+      "individual identifier\"}}]}},\"system\":\"{}\",\"value\":\"{}\"}}],\"active\":true,"
+      "\"name\":[{{\"use\":\"official\",\"family\":\"{}\",\"given\":[\"{}\"]}}],\"telecom\":[{{"
+      "\"system\":\"phone\",\"value\":\"+{}\",\"use\":\"mobile\"}}],\"gender\":\"{}\","
+      "\"birthDate\":\"",
+      kNationalIdSystem, s_.national_id, kFamilyNames[s_.family],
+      female ? kFemaleNames[s_.given] : kMaleNames[s_.given], s_.phone,
+      female ? "female" : "male");
+  AppendFhirDate(s_.birth_day, o);
+  o.push_back('"');
+  if (s_.death != kNever) Time(o, "deceasedDateTime", s_.death);
+  Put(o,
+      ",\"address\":[{{\"use\":\"home\",\"line\":[\"{} {}\"],\"city\":\"{}\",\"postalCode\":"
+      "\"{:05d}\",\"country\":\"{}\"}}],\"managingOrganization\":{{\"reference\":"
+      "\"Organization/{}\"}}}}",
+      s_.house_number, kStreets[s_.street], city.name, city.postal_base + s_.postal_offset,
+      city.country, kHospitalOrganizationId);
+  End(kFhirPatient);
+}
+
+void Renderer::Encounters() {
+  for (size_t k = 0; k < s_.encounters.size(); ++k) {
+    const EncounterRec& e = s_.encounters[k];
+    std::string& o = Begin(kFhirEncounter);
+    std::string_view cls = "AMB", cls_display = "ambulatory";
+    if (e.cls == EncounterClass::kEmergency) cls = "EMER", cls_display = "emergency";
+    if (e.cls == EncounterClass::kInpatient) cls = "IMP", cls_display = "inpatient encounter";
+    Put(o,
+        "{{\"resourceType\":\"Encounter\",\"id\":\"{}-e{}\",\"identifier\":[{{\"use\":"
+        "\"official\",\"system\":\"{}\",\"value\":\"",
+        pid_, k, kVisitNumberSystem);
+    AppendVisitNumber(s_.index, k, o);
+    Put(o,
+        "\"}}],\"status\":\"finished\",\"class\":{{\"system\":\"http://terminology.hl7.org/"
+        "CodeSystem/v3-ActCode\",\"code\":\"{}\",\"display\":\"{}\"}}",
+        cls, cls_display);
+    Subject(o);
+    o.append(",\"period\":{\"start\":\"");
+    AppendFhirDateTime(e.start, o);
+    o.append("\",\"end\":\"");
+    AppendFhirDateTime(e.end, o);
+    o.append("\"}");
+    if (e.reason >= 0) {
+      Put(o, ",\"reasonReference\":[{{\"reference\":\"Condition/{}-c{}\"}}]", pid_, e.reason);
+    }
+    if (e.cls != EncounterClass::kAmbulatory) {
+      std::string_view code = "home", display = "Home";
+      if (e.disposition == Disposition::kExpired) code = "exp", display = "Expired";
+      if (e.disposition == Disposition::kAdmitted) code = "oth", display = "Other";
+      if (e.disposition == Disposition::kOtherFacility) {
+        code = "other-hcf", display = "Other healthcare facility";
+      }
+      Put(o,
+          ",\"hospitalization\":{{\"dischargeDisposition\":{{\"coding\":[{{\"system\":\"http://"
+          "terminology.hl7.org/CodeSystem/discharge-disposition\",\"code\":\"{}\",\"display\":"
+          "\"{}\"}}]}}}}",
+          code, display);
+    }
+    if (!e.beds.empty()) {
+      o.append(",\"location\":[");
+      for (size_t b = 0; b < e.beds.size(); ++b) {
+        if (b > 0) o.push_back(',');
+        Put(o, "{{\"location\":{{\"reference\":\"Location/{}\"}},\"status\":\"completed\","
+               "\"period\":{{\"start\":\"",
+            m_.BedId(e.beds[b].bed));
+        AppendFhirDateTime(e.beds[b].start, o);
+        o.append("\",\"end\":\"");
+        AppendFhirDateTime(e.beds[b].end, o);
+        o.append("\"}}");
+      }
+      o.push_back(']');
+    }
+    Put(o, ",\"serviceProvider\":{{\"reference\":\"Organization/{}\"}}}}",
+        kHospitalOrganizationId);
+    End(kFhirEncounter);
+  }
+}
+
+void Renderer::Conditions() {
+  for (size_t k = 0; k < s_.conditions.size(); ++k) {
+    const ConditionRec& c = s_.conditions[k];
+    const ConditionDef& def = kConditions[c.condition];
+    const bool resolved = c.abatement != kNever;
+    std::string& o = Begin(kFhirCondition);
+    Put(o,
+        "{{\"resourceType\":\"Condition\",\"id\":\"{}-c{}\",\"clinicalStatus\":{{\"coding\":[{{"
+        "\"system\":\"http://terminology.hl7.org/CodeSystem/condition-clinical\",\"code\":\"{}\"}}"
+        "]}},\"verificationStatus\":{{\"coding\":[{{\"system\":\"http://terminology.hl7.org/"
+        "CodeSystem/condition-ver-status\",\"code\":\"confirmed\"}}]}},\"category\":[{{\"coding\":"
+        "[{{\"system\":\"http://terminology.hl7.org/CodeSystem/condition-category\",\"code\":"
+        "\"{}\"}}]}}],\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":"
+        "\"{}\"}},{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}],\"text\":\"{}\"}}",
+        pid_, k, resolved ? "resolved" : "active",
+        c.encounter >= 0 ? "encounter-diagnosis" : "problem-list-item", kSnomed, def.snomed,
+        def.snomed_display, kIcd10, def.icd10, def.icd10_display, def.snomed_display);
+    Subject(o);
+    EncounterRef(o, c.encounter);
+    Time(o, "onsetDateTime", c.onset);
+    if (resolved) Time(o, "abatementDateTime", c.abatement);
+    Time(o, "recordedDate", c.onset);
+    o.push_back('}');
+    End(kFhirCondition);
+  }
+}
+
+void Renderer::Medications() {
+  for (size_t k = 0; k < s_.medications.size(); ++k) {
+    const MedicationRec& r = s_.medications[k];
+    const MedicationDef& def = kMedications[r.medication];
+    std::string_view status = "active";
+    if (r.stop != kNever && r.stop <= m_.window_end()) {
+      status = r.encounter >= 0 ? "completed" : "stopped";
+    }
+    std::string& o = Begin(kFhirMedicationRequest);
+    Put(o,
+        "{{\"resourceType\":\"MedicationRequest\",\"id\":\"{}-m{}\",\"status\":\"{}\",\"intent\":"
+        "\"order\",\"medicationCodeableConcept\":{{\"coding\":[{{\"system\":\"{}\",\"code\":"
+        "\"{}\",\"display\":\"{}\"}},{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}],"
+        "\"text\":\"{}\"}}",
+        pid_, k, status, kRxNorm, def.rxnorm, def.rxnorm_display, kAtc, def.atc, def.atc_display,
+        def.rxnorm_display);
+    Subject(o);
+    EncounterRef(o, r.encounter);
+    Time(o, "authoredOn", r.start);
+    if (r.condition >= 0) {
+      Put(o, ",\"reasonReference\":[{{\"reference\":\"Condition/{}-c{}\"}}]", pid_, r.condition);
+    }
+    Put(o, ",\"dosageInstruction\":[{{\"text\":\"{}\",\"timing\":{{\"repeat\":{{\"boundsPeriod\":"
+           "{{\"start\":\"",
+        def.dosage);
+    AppendFhirDateTime(r.start, o);
+    o.push_back('"');
+    if (r.stop != kNever) {
+      o.append(",\"end\":\"");
+      AppendFhirDateTime(r.stop, o);
+      o.push_back('"');
+    }
+    o.append("}}}}]}");
+    End(kFhirMedicationRequest);
+  }
+}
+
+void Renderer::Labs() {
+  for (size_t k = 0; k < s_.labs.size(); ++k) {
+    const LabRec& r = s_.labs[k];
+    const LabDef& def = kLabs[r.lab];
+    std::string& o = Begin(kFhirObservation);
+    scratch_.clear();
+    Put(scratch_, "l{}", k);
+    ObservationHead(o, scratch_, "laboratory", "Laboratory");
+    const bool alt = r.alt_unit;
+    LoincCode(o, alt ? def.alt_loinc : def.loinc, alt ? def.alt_display : def.display);
+    Subject(o);
+    EncounterRef(o, r.encounter);
+    Time(o, "effectiveDateTime", r.time);
+    Time(o, "issued", r.time + kMsPerHour);
+    const double f = alt ? def.alt_factor : 1, off = alt ? def.alt_offset : 0;
+    const int dec = alt ? def.alt_decimals : def.decimals;
+    const std::string_view unit = alt ? def.alt_unit : def.unit;
+    o.append(",\"valueQuantity\":");
+    Quantity(o, r.value * f + off, dec, unit);
+    o.append(",\"referenceRange\":[{\"low\":");
+    Quantity(o, def.ref_low * f + off, dec, unit);
+    o.append(",\"high\":");
+    Quantity(o, def.ref_high * f + off, dec, unit);
+    o.append("}]}");
+    End(kFhirObservation);
+  }
+}
+
+void Renderer::Vitals() {
+  for (size_t k = 0; k < s_.vitals.size(); ++k) {
+    const VitalSet& v = s_.vitals[k];
+    for (int vital = 0; vital < kNumVitals; ++vital) {
+      const VitalDef& def = kVitals[vital];
+      std::string& o = Begin(kFhirObservation);
+      scratch_.clear();
+      Put(scratch_, "v{}-{}", k, kVitalSuffix[vital]);
+      ObservationHead(o, scratch_, "vital-signs", "Vital Signs");
+      if (vital == kSpO2) {
+        Put(o,
+            ",\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}},{{"
+            "\"system\":\"{}\",\"code\":\"2708-6\",\"display\":\"Oxygen saturation in Arterial "
+            "blood\"}}],\"text\":\"SpO2\"}}",
+            kLoinc, def.loinc, def.display, kLoinc);
+      } else {
+        LoincCode(o, def.loinc, def.display);
+      }
+      Subject(o);
+      EncounterRef(o, v.encounter);
+      Time(o, "effectiveDateTime", v.time);
+      switch (vital) {
+        case kHeartRate:
+          o.append(",\"valueQuantity\":");
+          Quantity(o, v.heart_rate, 0, def.unit);
+          break;
+        case kRespiratoryRate:
+          o.append(",\"valueQuantity\":");
+          Quantity(o, v.respiratory_rate, 0, def.unit);
+          break;
+        case kSpO2:
+          o.append(",\"valueQuantity\":");
+          Quantity(o, v.spo2, 0, def.unit);
+          break;
+        case kTemperature:
+          o.append(",\"valueQuantity\":");
+          Quantity(o, v.temperature, 1, def.unit);
+          break;
+        case kBloodPressure:
+          Put(o, ",\"component\":[{{\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":"
+                 "\"8480-6\",\"display\":\"Systolic blood pressure\"}}]}},\"valueQuantity\":",
+              kLoinc);
+          Quantity(o, v.systolic, 0, def.unit);
+          Put(o, "}},{{\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"8462-4\","
+                 "\"display\":\"Diastolic blood pressure\"}}]}},\"valueQuantity\":",
+              kLoinc);
+          Quantity(o, v.diastolic, 0, def.unit);
+          o.append("}]");
+          break;
+        case kConsciousness: {
+          const AcvpuDef& a = kAcvpu[v.acvpu];
+          Put(o, ",\"valueCodeableConcept\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\","
+                 "\"display\":\"{}\"}}],\"text\":\"{}\"}}",
+              kSnomed, a.snomed, a.display, a.letter);
+          break;
+        }
+        case kInspiredOxygen:
+          o.append(",\"valueQuantity\":");
+          Quantity(o, v.fio2, 0, def.unit);
+          break;
+        default:
+          break;
+      }
+      o.push_back('}');
+      End(kFhirObservation);
+    }
+  }
+}
+
+void Renderer::Imaging() {
+  for (size_t k = 0; k < s_.imaging.size(); ++k) {
+    const ImagingRec& r = s_.imaging[k];
+    const ModalityDef& mod = kModalities[r.modality];
+    const BodySiteDef& site = kBodySites[r.body_site];
+    const uint64_t study_uid = Hash3(m_.config().seed, s_.index, k * 2 + 1);
+    const uint64_t series_uid = Hash3(m_.config().seed, s_.index, k * 2 + 2);
+    std::string& o = Begin(kFhirImagingStudy);
+    Put(o,
+        "{{\"resourceType\":\"ImagingStudy\",\"id\":\"{}-i{}\",\"identifier\":[{{\"system\":"
+        "\"urn:dicom:uid\",\"value\":\"urn:oid:2.25.{}\"}}],\"status\":\"available\","
+        "\"modality\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}]",
+        pid_, k, study_uid, kDicom, mod.code, mod.display);
+    Subject(o);
+    EncounterRef(o, r.encounter);
+    Time(o, "started", r.time);
+    Put(o,
+        ",\"numberOfSeries\":1,\"numberOfInstances\":{},\"series\":[{{\"uid\":\"2.25.{}\","
+        "\"number\":1,\"modality\":{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}},"
+        "\"numberOfInstances\":{},\"bodySite\":{{\"system\":\"{}\",\"code\":\"{}\",\"display\":"
+        "\"{}\"}}}}]}}",
+        r.instances, series_uid, kDicom, mod.code, mod.display, r.instances, kSnomed, site.snomed,
+        site.display);
+    End(kFhirImagingStudy);
+  }
+}
+
+void Renderer::Consent() {
+  std::string& o = Begin(kFhirConsent);
+  const bool out = s_.research_opt_out;
+  Put(o,
+      "{{\"resourceType\":\"Consent\",\"id\":\"{}-consent\",\"status\":\"active\",\"scope\":{{"
+      "\"coding\":[{{\"system\":\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":"
+      "\"research\",\"display\":\"Research\"}}]}},\"category\":[{{\"coding\":[{{\"system\":\"{}\","
+      "\"code\":\"59284-0\",\"display\":\"Patient Consent\"}}]}}],\"patient\":{{\"reference\":"
+      "\"Patient/{}\"}}",
+      kLoinc, pid_);
+  Time(o, "dateTime", m_.window_start() + static_cast<int64_t>(s_.index % 28) * kMsPerDay);
+  Put(o,
+      ",\"organization\":[{{\"reference\":\"Organization/{}\"}}],\"policyRule\":{{\"coding\":[{{"
+      "\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"{}\"}}]}},"
+      "\"provision\":{{\"type\":\"{}\",\"purpose\":[{{\"system\":\"http://terminology.hl7.org/"
+      "CodeSystem/v3-ActReason\",\"code\":\"HRESCH\",\"display\":\"healthcare research\"}}]}}}}",
+      kHospitalOrganizationId, out ? "OPTOUT" : "OPTIN", out ? "deny" : "permit");
+  End(kFhirConsent);
+}
+
+}  // namespace
+
+void AppendMrn(uint64_t index, std::string& out) {
+  fmt::format_to(std::back_inserter(out), "M{:08d}", index);
+}
+
+void AppendVisitNumber(uint64_t index, size_t k, std::string& out) {
+  fmt::format_to(std::back_inserter(out), "V{:07d}-{}", index, k);
+}
+
+void RenderFhir(const PopulationModel& model, const PatientStory& story, bool bundles,
+                FhirChunk& out) {
+  Renderer r(model, story, out);
+  r.record_spans = bundles;
+  r.Patient();
+  r.Encounters();
+  r.Conditions();
+  r.Medications();
+  r.Labs();
+  r.Vitals();
+  r.Imaging();
+  r.Consent();
+  if (!bundles) return;
+  std::string& b = out.bundles;
+  b.append("{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[");
+  bool first = true;
+  std::string id;
+  for (const Renderer::Span& span : r.spans) {
+    if (!first) b.push_back(',');
+    first = false;
+    const std::string_view text(out.ndjson[span.type].data() + span.begin, span.end - span.begin);
+    // The id is the second field of every resource: {"resourceType":"X","id":"...".
+    const size_t id_pos = text.find("\"id\":\"") + 6;
+    const std::string_view rid = text.substr(id_pos, text.find('"', id_pos) - id_pos);
+    b.append("{\"resource\":");
+    b.append(text);
+    Put(b, ",\"request\":{{\"method\":\"PUT\",\"url\":\"{}/{}\"}}}}", kFhirTypeNames[span.type],
+        rid);
+  }
+  b.append("]}\n");
+}
+
+std::string RenderOrganizations() {
+  return fmt::format(
+      "{{\"resourceType\":\"Organization\",\"id\":\"{}\",\"identifier\":[{{\"system\":"
+      "\"urn:oid:2.999.1.4\",\"value\":\"HOSP1\"}}],\"active\":true,\"type\":[{{\"coding\":[{{"
+      "\"system\":\"http://terminology.hl7.org/CodeSystem/organization-type\",\"code\":\"prov\","
+      "\"display\":\"Healthcare Provider\"}}]}}],\"name\":\"Medlake General Hospital "
+      "(synthetic)\",\"address\":[{{\"line\":[\"1 Hospital Lane\"],\"city\":\"Lyon\","
+      "\"postalCode\":\"69003\",\"country\":\"FR\"}}]}}\n",
+      kHospitalOrganizationId);
+}
+
+std::string RenderLocations(const PopulationModel& model) {
+  std::string o;
+  for (int w = 0; w < kNumWards; ++w) {
+    Put(o,
+        "{{\"resourceType\":\"Location\",\"id\":\"{}\",\"status\":\"active\",\"name\":\"{}\","
+        "\"mode\":\"instance\",\"physicalType\":{{\"coding\":[{{\"system\":\"http://"
+        "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"wa\",\"display\":"
+        "\"Ward\"}}]}},\"managingOrganization\":{{\"reference\":\"Organization/{}\"}}}}\n",
+        PopulationModel::WardId(w), kWards[w].name, kHospitalOrganizationId);
+    for (int b = 0; b < model.BedsInWard(w); ++b) {
+      const int bed = model.FirstBed(w) + b;
+      Put(o,
+          "{{\"resourceType\":\"Location\",\"id\":\"{}\",\"status\":\"active\",\"name\":\"{} bed "
+          "{}\",\"mode\":\"instance\",\"physicalType\":{{\"coding\":[{{\"system\":\"http://"
+          "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"bd\",\"display\":"
+          "\"Bed\"}}]}},\"managingOrganization\":{{\"reference\":\"Organization/{}\"}},"
+          "\"partOf\":{{\"reference\":\"Location/{}\"}}}}\n",
+          model.BedId(bed), kWards[w].name, b + 1, kHospitalOrganizationId,
+          PopulationModel::WardId(w));
+    }
+  }
+  return o;
+}
+
+}  // namespace medlake::synth

@@ -1,0 +1,62 @@
+// Renders a PatientStory as FHIR R4 resources (NDJSON lines), plus the shared Organization
+// and Location resources of the synthetic hospital. Output is built with plain string
+// appends; a FhirWriter is cheap and not thread-safe (one per thread).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "synth/population.h"
+#include "synth/story.h"
+
+namespace medlake::synth {
+
+enum FhirType : uint8_t {
+  kFhirPatient,
+  kFhirEncounter,
+  kFhirCondition,
+  kFhirObservation,
+  kFhirMedicationRequest,
+  kFhirImagingStudy,
+  kFhirConsent,
+  kNumFhirTypes,
+};
+
+inline constexpr std::array<std::string_view, kNumFhirTypes> kFhirTypeNames = {
+    "Patient", "Encounter", "Condition", "Observation", "MedicationRequest", "ImagingStudy",
+    "Consent"};
+
+inline constexpr std::string_view kHospitalOrganizationId = "org-hospital";
+inline constexpr std::string_view kMrnSystem = "urn:oid:2.999.1.1";
+inline constexpr std::string_view kNationalIdSystem = "urn:oid:2.999.1.2";
+inline constexpr std::string_view kVisitNumberSystem = "urn:oid:2.999.1.3";
+
+// Per-chunk output: one NDJSON text per resource type, optionally one Bundle line per patient.
+struct FhirChunk {
+  std::array<std::string, kNumFhirTypes> ndjson;
+  std::array<uint64_t, kNumFhirTypes> counts{};
+  std::string bundles;
+
+  void Clear() {
+    for (std::string& s : ndjson) s.clear();
+    counts.fill(0);
+    bundles.clear();
+  }
+};
+
+// MRN of a patient ("M" + 8 digits), shared by FHIR Patient.identifier and HL7 PID-3.
+void AppendMrn(uint64_t index, std::string& out);
+// Visit number of encounter `k` of a patient, shared by Encounter.identifier and PV1-19.
+void AppendVisitNumber(uint64_t index, size_t k, std::string& out);
+
+// Appends all resources of `story` to `out`.
+void RenderFhir(const PopulationModel& model, const PatientStory& story, bool bundles,
+                FhirChunk& out);
+
+// NDJSON of the shared resources, written once per run.
+std::string RenderOrganizations();
+std::string RenderLocations(const PopulationModel& model);
+
+}  // namespace medlake::synth
