@@ -23,6 +23,7 @@ struct ChunkSource::OpenFile {
   int64_t offset = 0;  // of carry[0] in the (inflated) file
   bool eof = false;
   uint64_t gz_consumed = 0;
+  std::string error;  // why the rest of the file could not be read
   ~OpenFile() {
     if (fd >= 0) ::close(fd);
     if (gz) gzclose(gz);
@@ -73,6 +74,14 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       return std::optional<Chunk>(std::move(chunk));
     }
 
+    if (f.eof && f.carry.empty() && !f.error.empty()) {
+      chunk.error = std::move(f.error);
+      chunk.base_offset = f.offset;
+      chunk.first_line = f.line;
+      chunk.ends_shared_wave = last_shared;
+      current_.reset();
+      return std::optional<Chunk>(std::move(chunk));
+    }
     // NDJSON: fill up to chunk_bytes_, cut after the last newline.
     std::string buf = std::move(f.carry);
     f.carry.clear();
@@ -86,7 +95,11 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
         if (n < 0) {
           int err = 0;
           const char* msg = gzerror(f.gz, &err);
-          return ParseError(f.file->path + ": gzip: " + (msg ? msg : "error"));
+          f.error = std::string("gzip stream damaged: ") + (msg ? msg : "error") +
+                    "; the rest of the file was not read";
+          buf.resize(old);
+          f.eof = true;
+          break;
         }
       } else {
         n = ::read(f.fd, buf.data() + old, want - old);
@@ -121,7 +134,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     f.offset += static_cast<int64_t>(cut);
     buf.reserve(buf.size() + json::kPadding);
     chunk.data = std::move(buf);
-    if (f.eof && f.carry.empty()) {
+    if (f.eof && f.carry.empty() && f.error.empty()) {
       chunk.ends_shared_wave = last_shared;
       current_.reset();
     }

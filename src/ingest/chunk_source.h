@@ -22,6 +22,9 @@ struct Chunk {
   int64_t first_line = 1;
   int64_t base_offset = 0;
   bool ends_shared_wave = false;  // last chunk of the shared-first files
+  // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
+  // data, and the reason, with base_offset, goes to quarantine.
+  std::string error;
 };
 
 class ChunkSource {

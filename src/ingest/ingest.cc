@@ -34,6 +34,10 @@ class Worker final : public FhirRecordSink {
 
   void Process(const Chunk& chunk) {
     file_index_ = chunk.file_index;
+    if (!chunk.error.empty()) {
+      OnReject("", RecordLocation{*chunk.source, 0, chunk.base_offset, 0, ""}, chunk.error);
+      return;
+    }
     if (chunk.format == InputFormat::kJson) {
       reader_.ReadJson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.base_offset, *this);
     } else if (chunk.format == InputFormat::kHl7v2) {
@@ -192,10 +196,14 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 [&](std::shared_ptr<Chunk> chunk) { workers.local()->Process(*chunk); }));
     MEDLAKE_RETURN_IF_ERROR(source_error);
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
-    if (!done && checkpoint_due) MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
+    if (!done && checkpoint_due) {
+      MEDLAKE_RETURN_IF_ERROR(writer->Flush());  // settles superseded/replaced counts
+      MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
+    }
   }
   IngestReport report;
   report.run_id = writer->run_id();
+  MEDLAKE_RETURN_IF_ERROR(writer->Flush());
   report.counters = counters_now();
   MEDLAKE_RETURN_IF_ERROR(writer->Commit(report.counters, true));
   for (auto& w : workers) {

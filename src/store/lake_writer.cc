@@ -276,7 +276,7 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_vie
   return it == identifiers_.end() ? std::string() : it->second;
 }
 
-Status LakeWriter::Commit(const RunCounters& counters, bool final) {
+Status LakeWriter::Flush() {
   for (uint32_t s = 0; s <= shards_; ++s) {
     std::vector<Row> rows;
     {
@@ -286,6 +286,11 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     }
     MEDLAKE_RETURN_IF_ERROR(FlushShard(s, std::move(rows)));
   }
+  return Status::Ok();
+}
+
+Status LakeWriter::Commit(const RunCounters& counters, bool final) {
+  MEDLAKE_RETURN_IF_ERROR(Flush());
   std::lock_guard lock(pending_mu_);
   // Segment files are fsynced; make their directory entries durable before naming them.
   std::set<uint32_t> shards_touched;

@@ -78,7 +78,9 @@ class LakeWriter {
   std::string ResolveIdentifier(std::string_view type, std::string_view system,
                                 std::string_view value);
 
-  // Writes every buffered row and commits the run so far with `counters` (state "running" or,
+  // Writes every buffered row as segments (not yet visible).
+  Status Flush();
+  // Flushes, then commits the run so far with `counters` (state "running" or,
   // with `final`, "committed"). After a crash the lake shows the last Commit.
   Status Commit(const RunCounters& counters, bool final);
 

@@ -1,0 +1,101 @@
+// Every kind of bad input ends in quarantine with its location and reason; counts reconcile.
+#include <gtest/gtest.h>
+
+#include "ingest/ingest.h"
+#include "medlake/lake.h"
+#include "test_util.h"
+
+namespace medlake::ingest {
+namespace {
+
+using testing::TempDir;
+using testing::WriteText;
+
+struct Expected {
+  std::string file_suffix;
+  int64_t line;
+  std::string location;
+  std::string reason_part;
+};
+
+TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"ok1","status":"final","code":{"text":"x"}})" "\n"
+            R"({"resourceType":"Observation","id":"bad1",)" "\n"                      // line 2: invalid JSON
+            R"({"id":"x2","status":"final"})" "\n"                                   // line 3: no resourceType
+            "\n"                                                                      // line 4: blank, not a record
+            R"({"resourceType":"Banana","id":"b1"})" "\n"                             // line 5: unknown type
+            R"({"resourceType":"Observation","status":"final"})" "\n"                // line 6: missing id
+            R"({"resourceType":"Observation","id":"has space"})" "\n"                // line 7: malformed id
+            R"([1,2,3])" "\n"                                                         // line 8: not an object
+            R"({"resourceType":"Observation","id":"ok2","status":"final","code":{"text":"y"}})" "\n");
+  WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+     {"resource":{"resourceType":"Patient","id":"p1"}},
+     {"request":{"method":"DELETE","url":"Patient/p2"}},
+     {"resource":{"resourceType":"Patient"}}]})");
+  WriteText(dir / "in/broken.json", R"({"resourceType":"Patient", "id": )");
+
+  IngestOptions options;
+  auto r = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& c = r->counters;
+  EXPECT_EQ(c.records_read, 12u);
+  EXPECT_EQ(c.stored, 3u);
+  EXPECT_EQ(c.quarantined, 9u);
+  EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined);
+
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(100);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 9u);
+  std::vector<Expected> expected = {
+      {"Observation.ndjson", 2, "", "invalid JSON"},
+      {"Observation.ndjson", 3, "", "no resourceType"},
+      {"Observation.ndjson", 5, "", "unknown resourceType"},
+      {"Observation.ndjson", 6, "", "missing id"},
+      {"Observation.ndjson", 7, "", "malformed id"},
+      {"Observation.ndjson", 8, "", "not a JSON object"},
+      {"bundle.json", 0, "Bundle.entry[1]", "without a resource"},
+      {"bundle.json", 0, "Bundle.entry[2].resource", "missing id"},
+      {"broken.json", 0, "", "invalid JSON"},
+  };
+  for (const auto& e : expected) {
+    bool found = false;
+    for (const auto& got : *q) {
+      if (got.source.ends_with(e.file_suffix) && got.line == e.line && got.location == e.location &&
+          got.reason.find(e.reason_part) != std::string::npos) {
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found) << e.file_suffix << ":" << e.line << " " << e.location << " " << e.reason_part;
+  }
+  // Reasons never echo record content.
+  for (const auto& got : *q) EXPECT_EQ(got.reason.find("has space"), std::string::npos);
+
+  // Re-ingesting does not duplicate quarantine entries.
+  auto again = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->counters.quarantined, 9u);
+  auto lake2 = Lake::Open(dir / "lake");
+  EXPECT_EQ((*lake2)->Quarantine(100)->size(), 9u);
+}
+
+TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
+  TempDir dir;
+  WriteText(dir / "in/a.ndjson.gz", std::string("\x1f\x8b\x08\x00garbage-not-deflate", 22));
+  WriteText(dir / "in/b.ndjson", R"({"resourceType":"Patient","id":"p1"})" "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 1u);
+  EXPECT_EQ(r->counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_TRUE((*q)[0].source.ends_with("a.ndjson.gz"));
+  EXPECT_NE((*q)[0].reason.find("gzip"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medlake::ingest

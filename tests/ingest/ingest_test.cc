@@ -1,0 +1,169 @@
+#include "ingest/ingest.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include "medlake/lake.h"
+#include "test_util.h"
+
+namespace medlake::ingest {
+namespace {
+
+using testing::TempDir;
+using testing::WriteText;
+
+IngestReport MustIngest(const std::string& lake, std::vector<std::string> paths) {
+  IngestOptions options;
+  options.jobs = 2;
+  auto r = Ingest(lake, paths, options);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : IngestReport{};
+}
+
+void ExpectReconciles(const IngestReport& r) {
+  const auto& c = r.counters;
+  EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined);
+}
+
+std::string Obs(const std::string& id, const std::string& patient, const std::string& value,
+                const std::string& updated = "") {
+  std::string meta = updated.empty() ? "" : R"("meta":{"lastUpdated":")" + updated + R"("},)";
+  return R"({"resourceType":"Observation","id":")" + id + R"(",)" + meta +
+         R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
+         R"("subject":{"reference":"Patient/)" + patient + R"("},"effectiveDateTime":"2024-05-01T10:00:00Z",)"
+         R"("valueQuantity":{"value":)" + value + R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+}
+
+TEST(IngestTest, NdjsonIsIdempotent) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "80") + "\n" + Obs("o2", "p1", "90") + "\n");
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1","gender":"female"})" "\n");
+  auto first = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(first.counters.records_read, 3u);
+  EXPECT_EQ(first.counters.stored, 3u);
+  ExpectReconciles(first);
+  auto second = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(second.counters.stored, 0u);
+  EXPECT_EQ(second.counters.duplicates, 3u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto status = (*lake)->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->patients, 1u);
+  EXPECT_EQ(status->resources.at("Observation"), 2u);
+  EXPECT_EQ(status->total_resources, 3u);
+}
+
+TEST(IngestTest, NewVersionReplacesOld) {
+  TempDir dir;
+  WriteText(dir / "a/Observation.ndjson", Obs("o1", "p1", "80") + "\n");
+  MustIngest(dir / "lake", {dir / "a"});
+  WriteText(dir / "b/Observation.ndjson", Obs("o1", "p1", "120") + "\n");
+  auto r = MustIngest(dir / "lake", {dir / "b"});
+  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.replaced, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto json = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(json.ok());
+  EXPECT_NE(json->find("\"value\":120"), std::string::npos);
+  EXPECT_EQ((*lake)->Status()->resources.at("Observation"), 1u);
+}
+
+TEST(IngestTest, LastUpdatedDecidesBetweenVersions) {
+  TempDir dir;
+  // The later line is the older version: meta.lastUpdated wins over file position.
+  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "70", "2024-01-02T00:00:00Z") + "\n" +
+                                                Obs("o1", "p1", "60", "2024-01-01T00:00:00Z") + "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.duplicates, 1u);
+  ExpectReconciles(r);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_NE((*lake)->Get("Observation", "o1")->find("\"value\":70"), std::string::npos);
+}
+
+TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "70") + "\n" + Obs("o1", "p1", "75") + "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.duplicates, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_NE((*lake)->Get("Observation", "o1")->find("\"value\":75"), std::string::npos);
+  EXPECT_EQ((*lake)->Status()->total_resources, 1u);
+}
+
+TEST(IngestTest, GzipNdjson) {
+  TempDir dir;
+  std::string text = Obs("o1", "p1", "80") + "\n" + Obs("o2", "p2", "81") + "\n";
+  gzFile gz = gzopen((dir / "Observation.ndjson.gz").c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  auto r = MustIngest(dir / "lake", {dir / "Observation.ndjson.gz"});
+  EXPECT_EQ(r.counters.stored, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_TRUE((*lake)->Get("Observation", "o2").ok());
+}
+
+TEST(IngestTest, BundleReferencesAreResolved) {
+  TempDir dir;
+  // A transaction with urn:uuid references, an entry without id (implied by fullUrl), and a
+  // conditional reference to a Practitioner defined in another file.
+  WriteText(dir / "in/practitioners.json", R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"resource":{"resourceType":"Practitioner","id":"dr1","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"123"}]}}]})");
+  WriteText(dir / "in/a_patient.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:11111111-1111-1111-1111-111111111111",
+     "resource":{"resourceType":"Patient","id":"pat-1"},"request":{"method":"POST","url":"Patient"}},
+    {"fullUrl":"urn:uuid:22222222-2222-2222-2222-222222222222",
+     "resource":{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},
+       "subject":{"reference":"urn:uuid:11111111-1111-1111-1111-111111111111"},
+       "participant":[{"individual":{"reference":"Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|123"}}]},
+     "request":{"method":"POST","url":"Encounter"}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 3u);
+  EXPECT_EQ(r.unresolved_references, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  auto enc = (*lake)->Get("Encounter", "22222222-2222-2222-2222-222222222222");
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  EXPECT_NE(enc->find(R"("reference":"Patient/pat-1")"), std::string::npos) << *enc;
+  EXPECT_NE(enc->find(R"("reference":"Practitioner/dr1")"), std::string::npos) << *enc;
+  EXPECT_EQ(enc->find("urn:uuid"), std::string::npos);
+}
+
+TEST(IngestTest, DirectorySkipsUnknownFormats) {
+  TempDir dir;
+  WriteText(dir / "in/notes.txt", "not FHIR");
+  WriteText(dir / "in/sub/Observation.ndjson", Obs("o1", "p1", "80") + "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_NE(r.skipped[0].path.find("notes.txt"), std::string::npos);
+  EXPECT_EQ(r.counters.stored, 1u);
+}
+
+TEST(IngestTest, MissingInputIsAnError) {
+  TempDir dir;
+  auto r = Ingest(dir / "lake", {dir / "nope"}, IngestOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
+}
+
+TEST(IngestTest, ExportReingestsToTheSameLake) {
+  TempDir dir;
+  std::string lines;
+  for (int i = 0; i < 500; ++i) lines += Obs("o" + std::to_string(i), "p" + std::to_string(i % 37), std::to_string(i)) + "\n";
+  WriteText(dir / "in/Observation.ndjson", lines);
+  MustIngest(dir / "lake", {dir / "in"});
+  auto lake = Lake::Open(dir / "lake");
+  std::string exported;
+  ASSERT_TRUE((*lake)->Scan("", [&](const ResourceView& v) { exported.append(v.json).push_back('\n'); }, nullptr).ok());
+  WriteText(dir / "out/Observation.ndjson", exported);
+  auto again = MustIngest(dir / "lake", {dir / "out"});
+  EXPECT_EQ(again.counters.duplicates, 500u);
+  EXPECT_EQ(again.counters.stored, 0u);
+  auto fresh = MustIngest(dir / "lake2", {dir / "out"});
+  EXPECT_EQ(fresh.counters.stored, 500u);
+}
+
+}  // namespace
+}  // namespace medlake::ingest
