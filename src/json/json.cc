@@ -154,6 +154,45 @@ Result<Node> Parser::ParsePadded(const char* data, size_t size) {
   return NodeAccess::Make(root);
 }
 
+Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,
+                    std::vector<std::string_view>& out) {
+  out.clear();
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  if (parser.iterate(text.data(), text.size(), text.size() + kPadding).get(doc)) {
+    return ParseError("invalid JSON");
+  }
+  simdjson::ondemand::object root;
+  if (doc.get_object().get(root)) return ParseError("not a JSON object");
+  simdjson::ondemand::array items;
+  auto field = root.find_field_unordered(array_key);
+  if (field.error() == simdjson::NO_SUCH_FIELD) return Status::Ok();
+  if (field.get_array().get(items)) return ParseError("member is not an array");
+  for (auto item_result : items) {
+    simdjson::ondemand::object item;
+    if (item_result.get_object().get(item)) {
+      out.emplace_back();
+      continue;
+    }
+    simdjson::ondemand::value member;
+    std::string_view raw;
+    if (item.find_field_unordered(member_key).get(member)) {
+      out.emplace_back();
+      continue;
+    }
+    simdjson::ondemand::json_type type;
+    if (member.type().get(type)) return ParseError("invalid JSON");
+    if (type == simdjson::ondemand::json_type::object) {
+      simdjson::ondemand::object obj;
+      if (member.get_object().get(obj) || obj.raw_json().get(raw)) return ParseError("invalid JSON");
+    } else {
+      raw = member.raw_json_token();
+    }
+    out.push_back(raw);
+  }
+  return Status::Ok();
+}
+
 Status Minify(std::string_view text, std::string& out) {
   out.resize(text.size());
   size_t len = 0;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "medlake/status.h"
 
@@ -79,6 +80,13 @@ class Parser {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// For each item of the array `root[array_key]` of the JSON object `text`, the raw text of
+// `item[member_key]` (an empty view when the item has no such member). `text` must be followed
+// by kPadding readable bytes; the views point into it. kParseError if `text` is not such an
+// object. Used to slice Bundle entries without re-serializing them.
+Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,
+                    std::vector<std::string_view>& out);
 
 // Writes the minified form of `text` (valid JSON) into `out` (replacing its contents).
 Status Minify(std::string_view text, std::string& out);

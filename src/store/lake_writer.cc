@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <set>
 
+#include <tbb/parallel_for.h>
+
 #include "common/fhir_time.h"
 #include "common/file_util.h"
 #include "fhir/r4_model.h"
@@ -277,15 +279,18 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_vie
 }
 
 Status LakeWriter::Flush() {
-  for (uint32_t s = 0; s <= shards_; ++s) {
+  // Shards are independent: write their last segments in parallel.
+  std::vector<Status> results(shards_ + 1);
+  tbb::parallel_for(uint32_t{0}, shards_ + 1, [&](uint32_t s) {
     std::vector<Row> rows;
     {
       std::lock_guard lock(buffers_[s]->mu);
       rows.swap(buffers_[s]->rows);
       buffers_[s]->bytes = 0;
     }
-    MEDLAKE_RETURN_IF_ERROR(FlushShard(s, std::move(rows)));
-  }
+    results[s] = FlushShard(s, std::move(rows));
+  });
+  for (auto& r : results) MEDLAKE_RETURN_IF_ERROR(r);
   return Status::Ok();
 }
 

@@ -69,6 +69,7 @@ class FhirReader {
   IdentifierLookup lookup_;
   json::Parser parser_;
   std::string minified_;
+  std::string document_;  // the minified JSON document being read
   std::string rewritten_;
   uint64_t unresolved_ = 0;
 };

@@ -1,0 +1,196 @@
+// Ingest throughput against its practical ceiling, in the same run.
+//
+//   medlake_bench_ingest [--jobs N] [--copies K] INPUT_DIR
+//
+// Baseline: a plain simdjson DOM parse of the same bytes with no storing (each NDJSON line, or
+// each JSON document), on the same number of threads. Then medlake ingest into a fresh lake.
+// With --copies K, the input is first replicated K times with fresh ids (every UUID gets a
+// copy-specific prefix), to show how time and peak memory grow with input size. Every
+// measurement runs in its own child process so that peak RSS is its own.
+#include <simdjson.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for_each.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "ingest/ingest.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Measure {
+  double seconds = 0;
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+  long peak_rss_kb = 0;
+};
+
+std::vector<std::string> InputFiles(const std::string& dir) {
+  std::vector<std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    auto p = e.path().string();
+    if (e.is_regular_file() && (p.ends_with(".json") || p.ends_with(".ndjson"))) files.push_back(p);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs `fn` in a child process; returns its Measure with the child's peak RSS.
+template <typename Fn>
+Measure InChild(Fn fn) {
+  int pipefd[2];
+  if (::pipe(pipefd) != 0) return {};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    Measure m = fn();
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
+    m.peak_rss_kb = ru.ru_maxrss;
+    if (::write(pipefd[1], &m, sizeof m) != sizeof m) ::_exit(1);
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  Measure m;
+  if (::read(pipefd[0], &m, sizeof m) != sizeof m) std::fprintf(stderr, "child failed\n");
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return m;
+}
+
+Measure Baseline(const std::vector<std::string>& files, int jobs) {
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(jobs));
+  std::atomic<uint64_t> records{0}, bytes{0};
+  auto start = Clock::now();
+  tbb::parallel_for_each(files.begin(), files.end(), [&](const std::string& path) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::padded_string text = simdjson::padded_string::load(path).value();
+    bytes += text.size();
+    if (path.ends_with(".ndjson")) {
+      std::string_view all(text.data(), text.size());
+      size_t pos = 0;
+      while (pos < all.size()) {
+        size_t nl = all.find('\n', pos);
+        if (nl == std::string_view::npos) nl = all.size();
+        if (nl > pos) {
+          simdjson::dom::element doc;
+          if (!parser.parse(all.data() + pos, nl - pos, false).get(doc)) ++records;
+        }
+        pos = nl + 1;
+      }
+    } else {
+      simdjson::dom::element doc;
+      if (!parser.parse(text).get(doc)) {
+        simdjson::dom::array entries;
+        if (!doc["entry"].get_array().get(entries)) {
+          records += entries.size();
+        } else {
+          ++records;
+        }
+      }
+    }
+  });
+  return {std::chrono::duration<double>(Clock::now() - start).count(), records, bytes, 0};
+}
+
+Measure IngestRun(const std::string& input, const std::string& lake, int jobs) {
+  fs::remove_all(lake);
+  medlake::ingest::IngestOptions options;
+  options.jobs = jobs;
+  auto start = Clock::now();
+  auto report = medlake::ingest::Ingest(lake, {input}, options);
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!report.ok()) {
+    std::fprintf(stderr, "ingest failed: %s\n", report.status().ToString().c_str());
+    return {};
+  }
+  return {secs, report->counters.records_read, report->counters.bytes_read, 0};
+}
+
+// Writes `copies` copies of every input file under `out`, each UUID given a copy prefix.
+void Replicate(const std::vector<std::string>& files, const std::string& in_root, const std::string& out, int copies) {
+  auto is_hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  for (int k = 0; k < copies; ++k) {
+    char prefix[3];
+    std::snprintf(prefix, sizeof prefix, "%02x", k);
+    for (const auto& f : files) {
+      std::string text = Slurp(f);
+      // A UUID is 8-4-4-4-12 hex digits; rewrite its first two digits.
+      for (size_t i = 0; i + 36 <= text.size(); ++i) {
+        if (text[i + 8] == '-' && text[i + 13] == '-' && text[i + 18] == '-' && text[i + 23] == '-' &&
+            is_hex(text[i]) && is_hex(text[i + 1]) && is_hex(text[i + 35]) && (i == 0 || !is_hex(text[i - 1]))) {
+          text[i] = prefix[0];
+          text[i + 1] = prefix[1];
+          i += 35;
+        }
+      }
+      fs::path rel = fs::relative(f, in_root);
+      fs::path dst = fs::path(out) / ("copy" + std::to_string(k)) / rel;
+      fs::create_directories(dst.parent_path());
+      std::ofstream(dst, std::ios::binary) << text;
+    }
+  }
+}
+
+void Report(const char* label, const Measure& base, const Measure& ing, int jobs) {
+  auto mbps = [](const Measure& m) { return m.bytes / 1e6 / m.seconds; };
+  std::printf("%-10s %8.1f MB  baseline %7.1f MB/s %9.0f rec/s  %6.0f MB RSS | ingest %7.1f MB/s %9.0f rec/s "
+              "(%7.0f rec/s/core) %6.0f MB RSS | ingest/baseline %.2f\n",
+              label, base.bytes / 1e6, mbps(base), base.records / base.seconds, base.peak_rss_kb / 1024.0,
+              mbps(ing), ing.records / ing.seconds, ing.records / ing.seconds / jobs,
+              ing.peak_rss_kb / 1024.0, mbps(ing) / mbps(base));
+}
+
+int main(int argc, char** argv) {
+  int jobs = static_cast<int>(std::thread::hardware_concurrency());
+  int copies = 10;
+  std::string input;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--jobs" && i + 1 < argc) jobs = std::atoi(argv[++i]);
+    else if (a == "--copies" && i + 1 < argc) copies = std::atoi(argv[++i]);
+    else input = a;
+  }
+  if (input.empty()) {
+    std::fprintf(stderr, "usage: medlake_bench_ingest [--jobs N] [--copies K] INPUT_DIR\n");
+    return 2;
+  }
+  std::string work = (fs::temp_directory_path() / "medlake-bench-ingest").string();
+  fs::remove_all(work);
+  auto files = InputFiles(input);
+  std::printf("jobs %d, input %s (%zu files)\n", jobs, input.c_str(), files.size());
+  Measure b1 = InChild([&] { return Baseline(files, jobs); });
+  Measure i1 = InChild([&] { return IngestRun(input, work + "/lake1", jobs); });
+  Report("1x", b1, i1, jobs);
+  if (copies > 1) {
+    Replicate(files, input, work + "/input10", copies);
+    auto files10 = InputFiles(work + "/input10");
+    Measure b10 = InChild([&] { return Baseline(files10, jobs); });
+    Measure i10 = InChild([&] { return IngestRun(work + "/input10", work + "/lake10", jobs); });
+    char label[16];
+    std::snprintf(label, sizeof label, "%dx", copies);
+    Report(label, b10, i10, jobs);
+    std::printf("growth %dx input: ingest time x%.2f, peak RSS x%.2f\n", copies, i10.seconds / i1.seconds,
+                static_cast<double>(i10.peak_rss_kb) / i1.peak_rss_kb);
+  }
+  fs::remove_all(work);
+  return 0;
+}
