@@ -130,12 +130,14 @@ Status LakeWriter::LoadState() {
     for (uint32_t row = 0; row < c.rows; ++row) {
       if (del != deleted.end() && roaring_bitmap_contains(del->second, row)) continue;
       int type = fhir::ResourceTypeIndex(c.type_dict[c.type[row]]);
-      Entry e;
-      e.committed = Version{c.content_hash[row], c.last_updated[row],
-                            RecordOrder{static_cast<uint64_t>(seg.run) << 32, 0}, seg.id, row};
-      e.has_committed = true;
+      bool inserted = false;
+      Entry& e = StripeOf(c.key[row]).map.FindOrInsert(c.key[row], inserted);
+      e.content_hash = c.content_hash[row];
+      e.last_updated = c.last_updated[row];
+      e.run = static_cast<uint32_t>(seg.run);
+      e.segment = seg.id;
+      e.row = row;
       e.type = static_cast<uint16_t>(type < 0 ? 0 : type);
-      StripeOf(c.key[row]).map[c.key[row]] = e;
     }
   }
   for (auto& [id, bm] : deleted) roaring_bitmap_free(bm);
@@ -172,27 +174,56 @@ Admission LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t con
                             int64_t last_updated, RecordOrder order, uint64_t& seq) {
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
-  Entry& e = stripe.map[key];
+  bool inserted = false;
+  Entry& e = stripe.map.FindOrInsert(key, inserted);
   e.type = type_index;
-  const bool live_committed = e.has_committed && !e.committed_deleted;
-  if (e.seq != 0 || live_committed) {
-    const Version& winner = e.seq != 0 ? e.pending : e.committed;
-    if (winner.content_hash == content_hash) return Admission::kDuplicate;
-    if (!Newer(last_updated, order, winner.last_updated, winner.order)) return Admission::kDuplicate;
-    if (e.seq != 0) {
+  const bool live_committed = e.segment != 0 && !e.deleted;
+  if (e.pending != 0 || live_committed) {
+    uint64_t winner_hash = e.content_hash;
+    int64_t winner_updated = e.last_updated;
+    RecordOrder winner_order{static_cast<uint64_t>(e.run) << 32, 0};
+    if (e.pending != 0) {
+      const Pending& p = stripe.pending[e.pending - 1];
+      winner_hash = p.content_hash;
+      winner_updated = p.last_updated;
+      winner_order = p.order;
+    }
+    if (winner_hash == content_hash) return Admission::kDuplicate;
+    if (!Newer(last_updated, order, winner_updated, winner_order)) return Admission::kDuplicate;
+    if (e.pending != 0) {
       // The record of this run that was winning loses: drop it (or delete it if written).
+      const Pending& p = stripe.pending[e.pending - 1];
       superseded_in_run_.fetch_add(1);
-      if (e.pending.segment != 0) Tombstone(e.pending.segment, e.pending.row, e.type);
-      e.seq = 0;
-      if (live_committed && e.committed.content_hash == content_hash) {
+      if (p.segment != 0) Tombstone(p.segment, p.row, e.type);
+      e.pending = 0;
+      if (live_committed && e.content_hash == content_hash) {
         return Admission::kDuplicate;  // back to what the lake already holds
       }
     }
   }
   seq = next_seq_.fetch_add(1);
-  e.seq = seq;
-  e.pending = Version{content_hash, last_updated, order, 0, 0};
+  stripe.pending.push_back(Pending{content_hash, last_updated, order, seq, 0, 0});
+  e.pending = static_cast<uint32_t>(stripe.pending.size());
   return Admission::kStore;
+}
+
+void LakeWriter::FoldPending() {
+  for (Stripe& stripe : stripes_) {
+    std::lock_guard lock(stripe.mu);
+    stripe.map.ForEach([&](const Key128&, Entry& e) {
+      if (e.pending == 0) return;
+      const Pending& p = stripe.pending[e.pending - 1];
+      e.content_hash = p.content_hash;
+      e.last_updated = p.last_updated;
+      e.run = static_cast<uint32_t>(run_id_);
+      e.segment = p.segment;
+      e.row = p.row;
+      e.deleted = false;
+      e.pending = 0;
+    });
+    stripe.pending.clear();
+    stripe.pending.shrink_to_fit();
+  }
 }
 
 void LakeWriter::Tombstone(uint32_t segment, uint32_t row, uint16_t type) {
@@ -227,15 +258,16 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   for (Row& r : rows) {
     Stripe& stripe = StripeOf(r.key);
     std::lock_guard lock(stripe.mu);
-    auto it = stripe.map.find(r.key);
-    if (it == stripe.map.end() || it->second.seq != r.seq) continue;
-    Entry& e = it->second;
-    e.pending.segment = id;
-    e.pending.row = static_cast<uint32_t>(kept.size());
-    if (e.has_committed && !e.committed_deleted) {  // a new version replaces an earlier run's
-      e.committed_deleted = true;
+    Entry* e = stripe.map.Find(r.key);
+    if (e == nullptr || e->pending == 0) continue;
+    Pending& p = stripe.pending[e->pending - 1];
+    if (p.seq != r.seq) continue;
+    p.segment = id;
+    p.row = static_cast<uint32_t>(kept.size());
+    if (e->segment != 0 && !e->deleted) {  // a new version replaces a committed one
+      e->deleted = true;
       replaced_committed_.fetch_add(1);
-      Tombstone(e.committed.segment, e.committed.row, e.type);
+      Tombstone(e->segment, e->row, e->type);
     }
     kept.push_back(std::move(r));
   }
@@ -296,7 +328,7 @@ Status LakeWriter::Flush() {
 
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   MEDLAKE_RETURN_IF_ERROR(Flush());
-  std::lock_guard lock(pending_mu_);
+  std::unique_lock lock(pending_mu_);
   // Segment files are fsynced; make their directory entries durable before naming them.
   std::set<uint32_t> shards_touched;
   for (const auto& seg : pending_segments_) shards_touched.insert(seg.shard);
@@ -386,7 +418,8 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     std::lock_guard ilock(ident_mu_);
     new_identifiers_.clear();
   }
-  // Rows of this run are now committed: later versions in a new run count as replacements.
+  lock.unlock();
+  FoldPending();  // this run's rows are committed now
   return Status::Ok();
 }
 

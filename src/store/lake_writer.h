@@ -24,6 +24,7 @@
 
 #include "medlake/lake.h"
 #include "medlake/status.h"
+#include "store/key_map.h"
 #include "store/segment.h"
 #include "store/sqlite.h"
 
@@ -90,30 +91,32 @@ class LakeWriter {
   uint64_t replaced_committed() const { return replaced_committed_.load(); }
 
  private:
-  // Identity state of one resource: the version committed by an earlier run, and the version
-  // this run wants to store instead (if any).
-  struct Version {
+  // The version of a resource that this run wants to store (until the next commit).
+  struct Pending {
+    uint64_t content_hash;
+    int64_t last_updated;
+    RecordOrder order;
+    uint64_t seq;
+    uint32_t segment;  // 0 while still buffered
+    uint32_t row;
+  };
+  // Identity state of one live resource: its committed version and, if this run has a newer
+  // one not yet committed, an index into the stripe's pending versions.
+  struct Entry {
     uint64_t content_hash = 0;
     int64_t last_updated = kNoTime;
-    RecordOrder order;
-    uint32_t segment = 0;  // 0 while still buffered
+    uint32_t run = 0;      // run that committed it
+    uint32_t segment = 0;  // 0: no committed version
     uint32_t row = 0;
-  };
-  struct Entry {
-    Version committed;
-    Version pending;
-    uint64_t seq = 0;  // of the pending version; 0 when there is none
-    bool has_committed = false;
-    bool committed_deleted = false;  // tombstoned by this run
+    uint32_t pending = 0;  // index + 1 into Stripe::pending; 0: none
     uint16_t type = 0;
-  };
-  struct KeyHash {
-    size_t operator()(const Key128& k) const { return static_cast<size_t>(k.lo); }
+    bool deleted = false;  // the committed version is tombstoned by this run
   };
   static constexpr size_t kStripes = 64;
   struct Stripe {
     std::mutex mu;
-    std::unordered_map<Key128, Entry, KeyHash> map;
+    KeyMap<Entry> map;
+    std::vector<Pending> pending;
   };
   struct ShardBuffer {
     std::mutex mu;
@@ -129,6 +132,8 @@ class LakeWriter {
 
   LakeWriter() = default;
   Status LoadState();
+  // After a commit, this run's written versions become the committed ones.
+  void FoldPending();
   Status FlushShard(uint32_t shard, std::vector<Row> rows);
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }

@@ -1,0 +1,36 @@
+#include "store/key_map.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace medlake::store {
+namespace {
+
+TEST(KeyMapTest, InsertsFindsAndGrows) {
+  KeyMap<uint64_t> map;
+  std::mt19937_64 rng(1);
+  std::vector<Key128> keys;
+  for (int i = 0; i < 100000; ++i) keys.push_back({rng(), rng()});
+  // Keys sharing low bits collide in the table and must still be told apart.
+  for (int i = 0; i < 1000; ++i) keys.push_back({42, static_cast<uint64_t>(i)});
+  for (size_t i = 0; i < keys.size(); ++i) {
+    bool inserted = false;
+    map.FindOrInsert(keys[i], inserted) = i;
+    EXPECT_TRUE(inserted);
+  }
+  EXPECT_EQ(map.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    uint64_t* v = map.Find(keys[i]);
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(*v, i);
+    bool inserted = true;
+    EXPECT_EQ(map.FindOrInsert(keys[i], inserted), i);
+    EXPECT_FALSE(inserted);
+  }
+  EXPECT_EQ(map.Find(Key128{42, 5000}), nullptr);
+  EXPECT_EQ(map.Find(Key128{7, 7}), nullptr);
+}
+
+}  // namespace
+}  // namespace medlake::store
