@@ -17,3 +17,18 @@ if(MEDLAKE_DEVELOPER)
   find_package(GTest REQUIRED)
   find_package(benchmark REQUIRED)
 endif()
+
+# DuckDB: not a Debian package; scripts/fetch_duckdb.sh puts the official prebuilt library
+# and header in third_party/duckdb. Point DUCKDB_ROOT at another copy to use that instead.
+set(DUCKDB_ROOT "${PROJECT_SOURCE_DIR}/third_party/duckdb" CACHE PATH "Folder holding include/duckdb.h and lib/libduckdb.so")
+find_path(DUCKDB_INCLUDE_DIR duckdb.h PATHS ${DUCKDB_ROOT}/include NO_DEFAULT_PATH)
+find_library(DUCKDB_LIBRARY duckdb PATHS ${DUCKDB_ROOT}/lib NO_DEFAULT_PATH)
+if(DUCKDB_INCLUDE_DIR AND DUCKDB_LIBRARY)
+  add_library(duckdb::duckdb SHARED IMPORTED)
+  set_target_properties(duckdb::duckdb PROPERTIES
+    IMPORTED_LOCATION ${DUCKDB_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${DUCKDB_INCLUDE_DIR})
+else()
+  message(WARNING "DuckDB not found under DUCKDB_ROOT=${DUCKDB_ROOT}: `medlake sql` and Parquet "
+                  "output are left out (run scripts/fetch_duckdb.sh)")
+endif()

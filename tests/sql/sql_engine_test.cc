@@ -1,0 +1,64 @@
+#include "sql/sql_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace medlake::sql {
+namespace {
+
+TEST(SqlEngineTest, TypedTableFromJsonValues) {
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto writer = (*engine)->CreateTable("obs", {{"id", ColumnType::kVarchar},
+                                               {"value", ColumnType::kDouble},
+                                               {"count", ColumnType::kBigint},
+                                               {"final", ColumnType::kBoolean},
+                                               {"codes", ColumnType::kJson}});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->AppendJsonRow({"\"o1\"", "72.5", "3", "true", "[\"a\",\"b\"]"}).ok());
+  ASSERT_TRUE((*writer)->AppendJsonRow({"\"o\\\"2\"", "null", "4", "false", "null"}).ok());
+  EXPECT_FALSE((*writer)->AppendJsonRow({"\"too few\""}).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  auto r = (*engine)->Query("SELECT id, value, count * 2 AS twice, final, json_array_length(codes) AS n FROM obs ORDER BY count");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows.size(), 2u);
+  EXPECT_EQ(r->columns, (std::vector<std::string>{"id", "value", "twice", "final", "n"}));
+  EXPECT_EQ(r->rows[0][0], "o1");
+  EXPECT_EQ(r->rows[0][1], "72.5");
+  EXPECT_EQ(r->rows[0][2], "6");
+  EXPECT_EQ(r->rows[0][3], "true");
+  EXPECT_EQ(r->rows[0][4], "2");
+  EXPECT_EQ(r->rows[1][0], "o\"2");
+  EXPECT_TRUE(r->nulls[1][1]);
+}
+
+TEST(SqlEngineTest, ErrorsAreValues) {
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok());
+  auto r = (*engine)->Query("SELECT * FROM no_such_table");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("no_such_table"), std::string::npos);
+}
+
+TEST(SqlEngineTest, WritesParquetThatReadsBack) {
+  testing::TempDir dir;
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok());
+  auto w = (*engine)->CreateTable("t", {{"a", ColumnType::kBigint}, {"b", ColumnType::kVarchar}});
+  ASSERT_TRUE(w.ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*w)->AppendJsonRow({std::to_string(i), "\"x\""}).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  ASSERT_TRUE((*engine)->CopyToParquet("SELECT * FROM t", dir / "t.parquet").ok());
+  EXPECT_GT(std::filesystem::file_size(dir / "t.parquet"), 0u);
+  auto r = (*engine)->Query("SELECT count(*), sum(a) FROM read_parquet('" + (dir / "t.parquet") + "')");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows[0][0], "100");
+  EXPECT_EQ(r->rows[0][1], "4950");
+}
+
+}  // namespace
+}  // namespace medlake::sql
