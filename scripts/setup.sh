@@ -9,6 +9,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   libsimdjson-dev libzstd-dev libxxhash-dev zlib1g-dev
   libsqlite3-dev sqlite3 libroaring-dev
+  postgresql libpqxx-dev
   libsodium-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtbb-dev
   libboost-dev libhts-dev libmosquitto-dev mosquitto
