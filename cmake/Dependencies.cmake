@@ -1,4 +1,8 @@
 # Every third-party dependency is found here, once. Debian 12 packages (scripts/setup.sh).
+# Debian's python3 (with the packages setup.sh installs), not a pyenv one.
+if(EXISTS /usr/bin/python3 AND NOT Python3_EXECUTABLE)
+  set(Python3_EXECUTABLE /usr/bin/python3)
+endif()
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
 find_package(simdjson REQUIRED)

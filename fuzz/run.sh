@@ -12,6 +12,10 @@ for bin in "$build"/fuzz/*/medlake_fuzz_*; do
   dir=$(basename "$(dirname "$bin")")
   scratch=$(mktemp -d)
   [[ -d $root/corpus/$dir ]] && cp -r "$root/corpus/$dir/." "$scratch/"
+  # fuzz/<dir>/seeds may name more seed folders, relative to the repository root.
+  if [[ -f $root/$dir/seeds ]]; then
+    while read -r seed; do [[ -d $root/../$seed ]] && cp -r "$root/../$seed/." "$scratch/"; done < "$root/$dir/seeds"
+  fi
   echo "fuzz: $(basename "$bin") for ${seconds}s"
   if ! "$bin" -max_total_time="$seconds" -max_len=8192 -print_final_stats=0 "$scratch" > "$scratch.log" 2>&1; then
     tail -40 "$scratch.log"

@@ -13,7 +13,7 @@ PACKAGES=(
   libsodium-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtbb-dev
   libboost-dev libhts-dev libmosquitto-dev mosquitto
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-jsonschema
 )
 
 # npm fetches DuckDB (scripts/fetch_duckdb.sh); keep an existing Node.js installation.

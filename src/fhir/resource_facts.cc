@@ -135,8 +135,10 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     for (std::string_view path : PatientCompartmentPaths(out.type)) {
       std::string found;
       bool several = false;
-      Walk(resource, std::string(path) + ".reference", [&](json::Node ref) {
-        std::string resolved = Resolve(resolver, ref.GetString());
+      Walk(resource, path, [&](json::Node element) {
+        auto ref = element.Find("reference");
+        if (!ref) return;
+        std::string resolved = Resolve(resolver, ref->GetString());
         std::string_view t, id;
         if (!SplitReference(resolved, t, id) || t != "Patient") return;
         if (found.empty()) {

@@ -72,19 +72,18 @@ class Worker final : public FhirRecordSink {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    row.type = facts_.type;
-    row.id = facts_.id;
     row.patient = facts_.patient_id.empty() ? store::kNoPatient : writer_.PatientOrdinal(facts_.patient_id);
+    row.type = std::move(facts_.type);
+    row.id = std::move(facts_.id);
     row.effective = facts_.effective;
     row.codings = std::move(facts_.codings);
     row.has_value = !std::isnan(facts_.value);
     row.value = row.has_value ? facts_.value : 0;
-    row.unit = facts_.unit;
-    row.status = facts_.status;
-    row.encounter = facts_.encounter_id;
+    row.unit = std::move(facts_.unit);
+    row.status = std::move(facts_.status);
+    row.encounter = std::move(facts_.encounter_id);
     row.last_updated = facts_.last_updated;
     row.json.assign(json);
-    ++stored_by_type_[row.type];
     Status add = writer_.Add(std::move(row));
     if (!add.ok() && error_.ok()) error_ = add;
     counters_.stored.fetch_add(1, std::memory_order_relaxed);
@@ -96,7 +95,6 @@ class Worker final : public FhirRecordSink {
   }
 
   const Status& error() const { return error_; }
-  const std::map<std::string, uint64_t>& stored_by_type() const { return stored_by_type_; }
   uint64_t unresolved() const { return reader_.unresolved_references(); }
 
  private:
@@ -112,7 +110,6 @@ class Worker final : public FhirRecordSink {
   FhirReader reader_;
   fhir::ResourceFacts facts_;
   uint32_t file_index_ = 0;
-  std::map<std::string, uint64_t> stored_by_type_;
   Status error_;
 };
 
@@ -208,7 +205,6 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   MEDLAKE_RETURN_IF_ERROR(writer->Commit(report.counters, true));
   for (auto& w : workers) {
     report.unresolved_references += w->unresolved();
-    for (const auto& [type, n] : w->stored_by_type()) report.stored_by_type[type] += n;
   }
   for (auto& [path, reason] : inputs.skipped) report.skipped.push_back({path, reason});
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();

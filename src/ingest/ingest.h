@@ -39,7 +39,6 @@ struct IngestReport {
   store::RunCounters counters;
   uint64_t unresolved_references = 0;
   std::vector<SkippedFile> skipped;
-  std::map<std::string, uint64_t> stored_by_type;
   double seconds = 0;
 };
 

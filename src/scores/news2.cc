@@ -6,16 +6,30 @@
 
 namespace medlake::scores {
 
-int RespirationRateScore(double v) { return kRespirationTable.Score(RoundToInt(v)); }
-int SpO2Scale1Score(double v) { return kSpO2Scale1Table.Score(RoundToInt(v)); }
+int RespirationRateScore(double v) {
+  return kRespirationTable.Score(RoundToInt(v));
+}
+int SpO2Scale1Score(double v) {
+  return kSpO2Scale1Table.Score(RoundToInt(v));
+}
 int SpO2Scale2Score(double v, bool on_oxygen) {
   return (on_oxygen ? kSpO2Scale2OxygenTable : kSpO2Scale2AirTable).Score(RoundToInt(v));
 }
-int SupplementalOxygenScore(bool on_oxygen) { return on_oxygen ? 2 : 0; }
-int SystolicBpScore(double v) { return kSystolicTable.Score(RoundToInt(v)); }
-int PulseScore(double v) { return kPulseTable.Score(RoundToInt(v)); }
-int ConsciousnessScore(Acvpu level) { return level == Acvpu::kAlert ? 0 : 3; }
-int TemperatureScore(double v) { return kTemperatureTable.Score(RoundToInt(v * 10.0)); }
+int SupplementalOxygenScore(bool on_oxygen) {
+  return on_oxygen ? 2 : 0;
+}
+int SystolicBpScore(double v) {
+  return kSystolicTable.Score(RoundToInt(v));
+}
+int PulseScore(double v) {
+  return kPulseTable.Score(RoundToInt(v));
+}
+int ConsciousnessScore(Acvpu level) {
+  return level == Acvpu::kAlert ? 0 : 3;
+}
+int TemperatureScore(double v) {
+  return kTemperatureTable.Score(RoundToInt(v * 10.0));
+}
 
 RiskBand BandFor(int aggregate, bool red) {
   if (aggregate >= 7) return RiskBand::kHigh;
@@ -57,23 +71,34 @@ ClinicalResponse ResponseFor(int aggregate, bool red) {
 
 std::string_view BandName(RiskBand band) {
   switch (band) {
-    case RiskBand::kLow: return "low";
-    case RiskBand::kLowMedium: return "low-medium";
-    case RiskBand::kMedium: return "medium";
-    case RiskBand::kHigh: return "high";
+    case RiskBand::kLow:
+      return "low";
+    case RiskBand::kLowMedium:
+      return "low-medium";
+    case RiskBand::kMedium:
+      return "medium";
+    case RiskBand::kHigh:
+      return "high";
   }
   return "low";
 }
 
 std::string_view ParameterName(Parameter parameter) {
   switch (parameter) {
-    case Parameter::kRespirationRate: return "respiration_rate";
-    case Parameter::kSpO2: return "spo2";
-    case Parameter::kSupplementalOxygen: return "supplemental_oxygen";
-    case Parameter::kSystolicBp: return "systolic_bp";
-    case Parameter::kPulse: return "pulse";
-    case Parameter::kConsciousness: return "consciousness";
-    case Parameter::kTemperature: return "temperature";
+    case Parameter::kRespirationRate:
+      return "respiration_rate";
+    case Parameter::kSpO2:
+      return "spo2";
+    case Parameter::kSupplementalOxygen:
+      return "supplemental_oxygen";
+    case Parameter::kSystolicBp:
+      return "systolic_bp";
+    case Parameter::kPulse:
+      return "pulse";
+    case Parameter::kConsciousness:
+      return "consciousness";
+    case Parameter::kTemperature:
+      return "temperature";
   }
   return "unknown";
 }

@@ -70,7 +70,7 @@ struct ClinicalResponse {
 };
 ClinicalResponse ResponseFor(int aggregate, bool single_parameter_red);
 
-std::string_view BandName(RiskBand band);            // "low", "low-medium", "medium", "high"
+std::string_view BandName(RiskBand band);             // "low", "low-medium", "medium", "high"
 std::string_view ParameterName(Parameter parameter);  // "respiration_rate", "spo2", ...
 
 // A score taken at one instant from each parameter's most recent reading.
@@ -102,8 +102,8 @@ struct QSofaResult {
 // How old a reading may be and still count, per Parameter. The default, 12 hours, is the
 // longest monitoring interval chart 4 allows (score 0: minimum 12 hourly).
 struct News2Options {
-  std::array<int64_t, kParameterCount> window_ms = {
-      43'200'000, 43'200'000, 43'200'000, 43'200'000, 43'200'000, 43'200'000, 43'200'000};
+  std::array<int64_t, kParameterCount> window_ms = {43'200'000, 43'200'000, 43'200'000, 43'200'000,
+                                                    43'200'000, 43'200'000, 43'200'000};
 };
 
 // True when `value` is a usable value of `parameter` (finite, non-negative, ACVPU 0-4).

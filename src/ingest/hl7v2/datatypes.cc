@@ -139,7 +139,8 @@ std::optional<std::string> ToFhirDecimal(std::string_view s) {
   std::string_view int_part = s.substr(0, dot);
   std::string_view frac_part = dot == std::string_view::npos ? "" : s.substr(dot + 1);
   if (int_part.empty() && frac_part.empty()) return std::nullopt;
-  if ((!int_part.empty() && !AllDigits(int_part)) || (!frac_part.empty() && !AllDigits(frac_part))) {
+  if ((!int_part.empty() && !AllDigits(int_part)) ||
+      (!frac_part.empty() && !AllDigits(frac_part))) {
     return std::nullopt;
   }
   while (int_part.size() > 1 && int_part[0] == '0') int_part.remove_prefix(1);
@@ -214,7 +215,9 @@ std::string_view UcumCode(std::string_view unit) {
       {"C", "Cel"},
       {"degC", "Cel"},
       {"DEGC", "Cel"},
-      {"\xC2\xB0" "C", "Cel"},
+      {"\xC2\xB0"
+       "C",
+       "Cel"},
       {"[degF]", "[degF]"},
       {"F", "[degF]"},
       {"degF", "[degF]"},
@@ -367,8 +370,8 @@ std::string EntityKey(const Value& ei) {
 void WriteHumanName(JsonBuilder& json, const Value& xpn) {
   json.BeginObject();
   static constexpr std::pair<std::string_view, std::string_view> kUses[] = {
-      {"L", "official"}, {"D", "usual"},   {"M", "maiden"},
-      {"N", "nickname"}, {"C", "old"},     {"A", "anonymous"},
+      {"L", "official"}, {"D", "usual"}, {"M", "maiden"},
+      {"N", "nickname"}, {"C", "old"},   {"A", "anonymous"},
   };
   std::string use = xpn.Component(7).Text();
   for (const auto& [code, fhir] : kUses) {
@@ -397,7 +400,14 @@ void WriteAddress(JsonBuilder& json, const Value& xad) {
   if (type == "C") json.String("use", "temp");
   if (type == "BA") json.String("use", "old");
   json.BeginArray("line");
-  json.String("", xad.Component(1).Subcomponent(1).Text());
+  // SAD: street or mailing address & street name & dwelling number. Senders that split a
+  // house number from the street name put the number in the first subcomponent.
+  std::string street = xad.Component(1).Subcomponent(1).Text();
+  std::string street_name = xad.Component(1).Subcomponent(2).Text();
+  if (!street_name.empty() && street.find_first_not_of("0123456789") == std::string::npos) {
+    street = street.empty() ? street_name : street + " " + street_name;
+  }
+  json.String("", street);
   json.String("", xad.Component(2).Text());
   json.EndArray();
   json.String("city", xad.Component(3).Text());
@@ -409,6 +419,11 @@ void WriteAddress(JsonBuilder& json, const Value& xad) {
 
 void WriteContactPoint(JsonBuilder& json, const Value& xtn, std::string_view default_use) {
   std::string email = xtn.Component(4).Text();
+  std::string equipment_code = xtn.Component(3).Text();
+  if (equipment_code != "Internet" && equipment_code != "X.400" &&
+      email.find('@') == std::string::npos) {
+    email.clear();  // XTN.4 is only an e-mail address for Internet equipment
+  }
   std::string number = xtn.Component(1).Text();
   std::string equipment = xtn.Component(3).Text();
   if (number.empty()) {

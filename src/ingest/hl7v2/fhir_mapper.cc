@@ -214,8 +214,8 @@ Status MapPatient(MappingContext& ctx) {
   if (!marital.Component(1).empty() && marital.Component(3).empty()) {
     json.BeginObject("maritalStatus");
     json.BeginArray("coding");
-    WriteCoding(json, marital.Component(1).Text(),
-                "http://terminology.hl7.org/CodeSystem/v2-0002", marital.Component(2).Text());
+    WriteCoding(json, marital.Component(1).Text(), "http://terminology.hl7.org/CodeSystem/v2-0002",
+                marital.Component(2).Text());
     json.EndArray();
     json.EndObject();
   } else {
@@ -242,8 +242,8 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   std::string_view status = EncounterStatus(trigger, discharged);
 
   auto current = MapLocation(ctx, pv1.Field(3));
-  auto prior = trigger == "A02" ? MapLocation(ctx, pv1.Field(6))
-                                : std::pair<std::string, std::string>{};
+  auto prior =
+      trigger == "A02" ? MapLocation(ctx, pv1.Field(6)) : std::pair<std::string, std::string>{};
 
   JsonBuilder json = ctx.NewResource("Encounter", ctx.encounter_id);
   json.BeginArray("identifier");
@@ -273,10 +273,10 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
     json.BeginObject("serviceType");
     json.BeginArray("coding");
     std::string system = service.Component(3).Text();
-    WriteCoding(json, service.Component(1).Text(),
-                system.empty() ? "http://terminology.hl7.org/CodeSystem/v2-0069"
-                               : CodeSystemUri(system),
-                service.Component(2).Text());
+    WriteCoding(
+        json, service.Component(1).Text(),
+        system.empty() ? "http://terminology.hl7.org/CodeSystem/v2-0069" : CodeSystemUri(system),
+        service.Component(2).Text());
     json.EndArray();
     json.EndObject();
   }
@@ -292,8 +292,10 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   WriteCodeableConcept(json, "dischargeDisposition", pv1.Field(36));
   json.EndObject();
 
-  // Location history: the prior location (A02) ends when the transfer happens; the current
-  // one starts then (or at admission) and ends at discharge.
+  // Location history as far as this message knows it: the prior location (A02) ends when the
+  // transfer happens and the current one starts then; on admission or registration the
+  // location starts with the stay; on discharge it ends with it. Updates (A08, A13) do not
+  // say since when the patient is where they are, so no start is claimed.
   size_t evn = ctx.message.Find("EVN");
   Value event_time;
   if (evn != ctx.message.SegmentCount()) {
@@ -307,10 +309,14 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   if (trigger == "A02") {
     WriteEncounterLocation(json, prior, "completed", std::nullopt, transfer);
     WriteEncounterLocation(json, current, "active", transfer, std::nullopt);
-  } else if (status == "finished" || status == "cancelled") {
-    WriteEncounterLocation(json, current, "completed", admitted, left);
-  } else {
+  } else if (status == "finished") {
+    WriteEncounterLocation(json, current, "completed", std::nullopt, left);
+  } else if (status == "cancelled") {
+    WriteEncounterLocation(json, current, "completed", std::nullopt, std::nullopt);
+  } else if (trigger == "A01" || trigger == "A04") {
     WriteEncounterLocation(json, current, "active", admitted, std::nullopt);
+  } else {
+    WriteEncounterLocation(json, current, "active", std::nullopt, std::nullopt);
   }
   json.EndArray();
   json.EndObject();

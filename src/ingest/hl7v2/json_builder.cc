@@ -52,8 +52,8 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' ||
-                        s.front() == '\r')) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
     s.remove_prefix(1);
   }
   while (!s.empty() &&
@@ -87,11 +87,21 @@ void AppendJsonString(std::string_view s, TextEncoding encoding, std::string& ou
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -138,10 +148,18 @@ void JsonBuilder::End(char close) {
   out_.push_back(close);
 }
 
-void JsonBuilder::BeginObject(std::string_view key) { Begin(key, '{'); }
-void JsonBuilder::EndObject() { End('}'); }
-void JsonBuilder::BeginArray(std::string_view key) { Begin(key, '['); }
-void JsonBuilder::EndArray() { End(']'); }
+void JsonBuilder::BeginObject(std::string_view key) {
+  Begin(key, '{');
+}
+void JsonBuilder::EndObject() {
+  End('}');
+}
+void JsonBuilder::BeginArray(std::string_view key) {
+  Begin(key, '[');
+}
+void JsonBuilder::EndArray() {
+  End(']');
+}
 
 void JsonBuilder::String(std::string_view key, std::string_view text) {
   text = Trim(text);

@@ -23,16 +23,32 @@ std::string_view RequestStatus(const Segment& orc) {
   std::string_view status = orc.Field(5).Component(1).raw();
   if (!status.empty()) {
     return Lookup(status,
-                  {{"A", "active"}, {"CA", "revoked"}, {"CM", "completed"}, {"DC", "revoked"},
-                   {"ER", "entered-in-error"}, {"HD", "on-hold"}, {"IP", "active"},
-                   {"RP", "revoked"}, {"SC", "active"}},
+                  {{"A", "active"},
+                   {"CA", "revoked"},
+                   {"CM", "completed"},
+                   {"DC", "revoked"},
+                   {"ER", "entered-in-error"},
+                   {"HD", "on-hold"},
+                   {"IP", "active"},
+                   {"RP", "revoked"},
+                   {"SC", "active"}},
                   "unknown");
   }
   return Lookup(orc.Field(1).Component(1).raw(),
-                {{"NW", "active"}, {"OK", "active"}, {"SC", "active"}, {"XO", "active"},
-                 {"RL", "active"}, {"CA", "revoked"}, {"OC", "revoked"}, {"CR", "revoked"},
-                 {"DC", "revoked"}, {"OD", "revoked"}, {"DR", "revoked"}, {"HD", "on-hold"},
-                 {"OH", "on-hold"}, {"RE", "completed"}},
+                {{"NW", "active"},
+                 {"OK", "active"},
+                 {"SC", "active"},
+                 {"XO", "active"},
+                 {"RL", "active"},
+                 {"CA", "revoked"},
+                 {"OC", "revoked"},
+                 {"CR", "revoked"},
+                 {"DC", "revoked"},
+                 {"OD", "revoked"},
+                 {"DR", "revoked"},
+                 {"HD", "on-hold"},
+                 {"OH", "on-hold"},
+                 {"RE", "completed"}},
                 "unknown");
 }
 
@@ -71,7 +87,11 @@ std::string CleanBase64(std::string_view data) {
   return out.size() % 4 == 0 ? out : std::string();
 }
 
-std::string_view MimeType(std::string_view type, std::string_view subtype) {
+std::string MimeType(std::string_view type, std::string_view subtype) {
+  // Senders that write MIME media types directly ("application^pdf").
+  for (std::string_view media : {"application", "audio", "image", "text", "video"}) {
+    if (type == media && !subtype.empty()) return std::string(type) + "/" + std::string(subtype);
+  }
   if (subtype == "PDF") return "application/pdf";
   if (subtype == "JPEG" || subtype == "JPG") return "image/jpeg";
   if (subtype == "PNG") return "image/png";
@@ -142,8 +162,7 @@ Status MapOrders(MappingContext& ctx) {
     if (priority.empty()) priority = obr.Field(27).Component(6).raw();
     size_t tq1 = m.Find("TQ1", order.orc != none ? order.orc : order.obr);
     if (priority.empty() && tq1 != none) priority = m.segment(tq1).Field(9).Component(1).raw();
-    json.String("priority", Lookup(priority, {{"S", "stat"}, {"A", "asap"}, {"R", "routine"}},
-                                   {}));
+    json.String("priority", Lookup(priority, {{"S", "stat"}, {"A", "asap"}, {"R", "routine"}}, {}));
     WriteCodeableConcept(json, "code", obr.Field(4));
     WriteReference(json, "subject", "Patient", ctx.patient_id);
     WriteReference(json, "encounter", "Encounter", ctx.encounter_id);
@@ -184,9 +203,10 @@ Status MapImmunizations(MappingContext& ctx) {
                         "needs occurrence)");
     }
     std::string_view completion = seg.Field(20).Component(1).raw();
-    std::string_view status = Lookup(
-        completion, {{"CP", "completed"}, {"PA", "completed"}, {"RE", "not-done"}, {"NA", "not-done"}},
-        "completed");
+    std::string_view status =
+        Lookup(completion,
+               {{"CP", "completed"}, {"PA", "completed"}, {"RE", "not-done"}, {"NA", "not-done"}},
+               "completed");
     if (seg.Field(21).Component(1).raw() == "D") status = "entered-in-error";
 
     JsonBuilder json = ctx.NewResource("Immunization", id);
@@ -231,7 +251,7 @@ Status MapImmunizations(MappingContext& ctx) {
       Value unit = seg.Field(7);
       json.String("unit", unit.Component(1).Text());
       std::string_view ucum = unit.Component(3).raw() == "UCUM" ? unit.Component(1).raw()
-                                                                 : UcumCode(unit.Component(1).raw());
+                                                                : UcumCode(unit.Component(1).raw());
       if (!ucum.empty()) {
         json.String("system", "http://unitsofmeasure.org");
         json.String("code", ucum);
@@ -265,9 +285,13 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   }
   json.String("status", trigger == "T11" ? "entered-in-error" : "current");
   json.String("docStatus", Lookup(txa.Field(17).Component(1).raw(),
-                                  {{"AU", "final"}, {"LA", "final"}, {"DI", "preliminary"},
-                                   {"DO", "preliminary"}, {"IP", "preliminary"},
-                                   {"IN", "preliminary"}, {"PA", "preliminary"}},
+                                  {{"AU", "final"},
+                                   {"LA", "final"},
+                                   {"DI", "preliminary"},
+                                   {"DO", "preliminary"},
+                                   {"IP", "preliminary"},
+                                   {"IN", "preliminary"},
+                                   {"PA", "preliminary"}},
                                   {}));
   Value type = txa.Field(2);
   if (!type.Component(1).empty() && type.Component(3).empty()) {
@@ -284,8 +308,8 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   if (auto t = ToFhirInstant(txa.Field(4), ctx.options.default_offset)) json.String("date", *t);
   // Replacements (T09/T10) and addenda (T05/T06) point at the parent document (TXA-13).
   std::string parent = EntityKey(txa.Field(13));
-  if (!parent.empty() && (trigger == "T05" || trigger == "T06" || trigger == "T09" ||
-                          trigger == "T10")) {
+  if (!parent.empty() &&
+      (trigger == "T05" || trigger == "T06" || trigger == "T09" || trigger == "T10")) {
     json.BeginArray("relatesTo");
     json.BeginObject();
     json.String("code", trigger == "T05" || trigger == "T06" ? "appends" : "replaces");
@@ -310,12 +334,13 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
                            : encoding == "A"    ? Base64(data)
                                                 : std::string();
       if (!base64.empty()) {
-        WriteAttachment(json, MimeType(value.Component(2).raw(), value.Component(3).raw()),
-                        base64, title);
+        WriteAttachment(json, MimeType(value.Component(2).raw(), value.Component(3).raw()), base64,
+                        title);
         any_content = true;
       }
       continue;
     }
+    if (value_type != "TX" && value_type != "FT" && value_type != "ST") continue;
     for (size_t r = 0; r < value.RepetitionCount(); ++r) {
       if (!text.empty()) text.push_back('\n');
       value.Repetition(r).AppendText(text);

@@ -54,8 +54,8 @@ std::string_view ReportStatus(std::string_view code) {
 // OBX-8 codes (HL7 table 0078) that v3 ObservationInterpretation defines with the same code.
 bool IsV3Interpretation(std::string_view code) {
   static constexpr std::string_view kCodes[] = {
-      "L", "H", "LL", "HH", "N", "A", "AA", "<", ">", "I", "R", "S", "MS", "VS", "B", "U",
-      "D", "W", "IND", "NEG", "POS", "NR", "HX", "LX", "EX", "SDD", "ND", "HU", "LU"};
+      "L", "H", "LL", "HH",  "N",   "A",   "AA", "<",  ">",  "I",  "R",   "S",  "MS", "VS", "B",
+      "U", "D", "W",  "IND", "NEG", "POS", "NR", "HX", "LX", "EX", "SDD", "ND", "HU", "LU"};
   for (std::string_view c : kCodes) {
     if (code == c) return true;
   }
@@ -64,9 +64,9 @@ bool IsV3Interpretation(std::string_view code) {
 
 // LOINC codes of the FHIR vital-signs profile, so these Observations get that category.
 bool IsVitalSign(std::string_view loinc) {
-  static constexpr std::string_view kCodes[] = {
-      "85353-1", "9279-1", "8867-4", "2708-6", "59408-5", "8310-5", "8302-2", "9843-4",
-      "29463-7", "39156-5", "85354-9", "8480-6", "8462-4", "8478-0"};
+  static constexpr std::string_view kCodes[] = {"85353-1", "9279-1", "8867-4", "2708-6",  "59408-5",
+                                                "8310-5",  "8302-2", "9843-4", "29463-7", "39156-5",
+                                                "85354-9", "8480-6", "8462-4", "8478-0"};
   for (std::string_view c : kCodes) {
     if (loinc == c) return true;
   }
@@ -193,8 +193,8 @@ bool WriteValue(MappingContext& ctx, JsonBuilder& json, std::string_view type, c
       json.EndObject();
       return true;
     }
-    std::string text = comparator + first.Component(2).Text() + separator +
-                       first.Component(4).Text();
+    std::string text =
+        comparator + first.Component(2).Text() + separator + first.Component(4).Text();
     json.String("valueString", text);
     return !text.empty();
   }
@@ -271,8 +271,8 @@ Status MapResults(MappingContext& ctx) {
       json.BeginArray("category");
       json.BeginObject();
       json.BeginArray("coding");
-      WriteCoding(json, "vital-signs",
-                  "http://terminology.hl7.org/CodeSystem/observation-category", "Vital Signs");
+      WriteCoding(json, "vital-signs", "http://terminology.hl7.org/CodeSystem/observation-category",
+                  "Vital Signs");
       json.EndArray();
       json.EndObject();
       json.EndArray();
@@ -316,6 +316,20 @@ Status MapResults(MappingContext& ctx) {
     }
     json.EndArray();
     WriteReferenceRange(json, seg.Field(7).Text(), unit);
+    // NTE segments right after the OBX are its comments (NTE-3, repetitions as lines).
+    json.BeginArray("note");
+    for (size_t n = i + 1; n < m.SegmentCount() && m.segment(n).Id() == "NTE"; ++n) {
+      Value comment = m.segment(n).Field(3);
+      std::string text;
+      for (size_t r = 0; r < comment.RepetitionCount(); ++r) {
+        if (r > 0) text.push_back('\n');
+        comment.Repetition(r).AppendText(text);
+      }
+      json.BeginObject();
+      json.String("text", text);
+      json.EndObject();
+    }
+    json.EndArray();
     json.EndObject();
     ctx.Add("Observation", obs_id, json.Take());
   }

@@ -27,9 +27,6 @@ struct MappingContext {
   JsonBuilder NewResource(std::string_view type, std::string_view id) const;
 };
 
-// Unescaped text of a value (empty for the HL7 null "").
-inline std::string Text(const Value& v) { return v.Text(); }
-
 // HL7 DTM/TS (first component) → FHIR dateTime / date / instant; nullopt when absent or
 // malformed. Times without an offset get `default_offset`.
 std::optional<std::string> ToFhirDateTime(const Value& v, std::string_view default_offset);

@@ -42,7 +42,9 @@ bool IsBlank(std::string_view line) {
   return true;
 }
 
-bool IsSegmentIdChar(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool IsSegmentIdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 bool IsEnvelope(std::string_view id) {
   return id == "FHS" || id == "BHS" || id == "BTS" || id == "FTS";
@@ -60,14 +62,26 @@ int HexDigit(char c) {
 bool AppendEscape(std::string_view seq, const Delimiters& d, std::string& out) {
   if (seq.size() == 1) {
     switch (seq[0]) {
-      case 'F': out.push_back(d.field); return true;
-      case 'S': out.push_back(d.component); return true;
-      case 'T': out.push_back(d.subcomponent); return true;
-      case 'R': out.push_back(d.repetition); return true;
-      case 'E': out.push_back(d.escape); return true;
+      case 'F':
+        out.push_back(d.field);
+        return true;
+      case 'S':
+        out.push_back(d.component);
+        return true;
+      case 'T':
+        out.push_back(d.subcomponent);
+        return true;
+      case 'R':
+        out.push_back(d.repetition);
+        return true;
+      case 'E':
+        out.push_back(d.escape);
+        return true;
       case 'H':
-      case 'N': return true;  // highlighting on/off: formatting only
-      default: return false;
+      case 'N':
+        return true;  // highlighting on/off: formatting only
+      default:
+        return false;
     }
   }
   if (seq.empty()) return false;
@@ -119,7 +133,9 @@ Value Value::Nth(char separator, size_t index) const {
   return Value(raw_.substr(start, end - start), d_);
 }
 
-Value Value::Repetition(size_t index) const { return Nth(d_.repetition, index); }
+Value Value::Repetition(size_t index) const {
+  return Nth(d_.repetition, index);
+}
 
 Value Value::Component(size_t n) const {
   if (n == 0) return Value(std::string_view(), d_);
@@ -148,6 +164,7 @@ Value Segment::Field(size_t n) const {
   if (is_msh) {
     if (n == 1) return Value(raw_.substr(3, 1), Delimiters{d_.field, 0, 0, 0, 0});
     if (n == 2) {
+      if (raw_.size() < 4) return Value(std::string_view(), d_);
       size_t end = raw_.find(d_.field, 4);
       if (end == std::string_view::npos) end = raw_.size();
       return Value(raw_.substr(4, end - 4), Delimiters{d_.field, 0, 0, 0, 0});
@@ -181,8 +198,8 @@ size_t Message::Find(std::string_view id, size_t from) const {
 
 std::string Message::Describe() const {
   std::string_view id = ControlId();
-  if (id.empty()) return "message at byte " + std::to_string(location_.byte_offset) +
-                        " (no control id)";
+  if (id.empty())
+    return "message at byte " + std::to_string(location_.byte_offset) + " (no control id)";
   // Control ids are identifiers, but keep the text printable and bounded.
   std::string out = "control id ";
   for (char c : id.substr(0, 64)) {
@@ -246,8 +263,8 @@ Result<Message> Message::Parse(std::string_view text, SourceLocation location) {
     ++segment_number;
     if (line.size() < 3 || !IsSegmentIdChar(line[0]) || !IsSegmentIdChar(line[1]) ||
         !IsSegmentIdChar(line[2]) || (line.size() > 3 && line[3] != d.field)) {
-      return ParseError(m.Describe() + ": segment " + std::to_string(segment_number) +
-                        " (byte " + std::to_string(location.byte_offset + (line.data() - text.data())) +
+      return ParseError(m.Describe() + ": segment " + std::to_string(segment_number) + " (byte " +
+                        std::to_string(location.byte_offset + (line.data() - text.data())) +
                         "): invalid segment id");
     }
     m.segments_.push_back(line);

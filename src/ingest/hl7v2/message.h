@@ -78,15 +78,37 @@ class Segment {
   Value Field(size_t n) const;
   // Number of fields present (the highest n with a field separator before it).
   size_t FieldCount() const;
+  // Calls fn(n, Value) for every field n >= 1 in one pass (MSH-1 and MSH-2 included).
+  template <typename Fn>
+  void ForEachField(Fn&& fn) const;
 
  private:
   std::string_view raw_;
   Delimiters d_;
 };
 
+template <typename Fn>
+void Segment::ForEachField(Fn&& fn) const {
+  size_t n = 1;
+  size_t start = 4;
+  if (Id() == "MSH") {
+    fn(size_t{1}, Field(1));
+    n = 2;
+  }
+  if (raw_.size() < 4) return;
+  while (true) {
+    size_t end = raw_.find(d_.field, start);
+    if (end == std::string_view::npos) end = raw_.size();
+    fn(n, n == 2 && Id() == "MSH" ? Field(2) : Value(raw_.substr(start, end - start), d_));
+    if (end == raw_.size()) return;
+    start = end + 1;
+    ++n;
+  }
+}
+
 // Where a message sits in its file.
 struct SourceLocation {
-  size_t byte_offset = 0;  // of the "MSH" that starts it
+  size_t byte_offset = 0;    // of the "MSH" that starts it
   size_t message_index = 0;  // 0-based position among the file's messages
 };
 
@@ -114,7 +136,7 @@ class Message {
   // MSH-12.1, e.g. "2.5.1".
   std::string_view Version() const { return segment(0).Field(12).Component(1).raw(); }
 
-  // "control id X" or "no control id", for error messages.
+  // "control id X", or "message at byte N (no control id)", for error messages.
   std::string Describe() const;
 
  private:

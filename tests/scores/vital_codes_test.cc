@@ -1,0 +1,46 @@
+// Coded observations to NEWS2 readings.
+#include "scores/vital_codes.h"
+
+#include <gtest/gtest.h>
+
+namespace medlake::scores {
+namespace {
+
+TEST(VitalCodes, NumericLoincCodes) {
+  auto rr = VitalFromQuantity("9279-1", 18, "/min");
+  ASSERT_TRUE(rr.has_value());
+  EXPECT_EQ(rr->parameter, Parameter::kRespirationRate);
+  EXPECT_EQ(VitalFromQuantity("59408-5", 95, "%")->parameter, Parameter::kSpO2);
+  EXPECT_EQ(VitalFromQuantity("8480-6", 120, "mm[Hg]")->parameter, Parameter::kSystolicBp);
+  EXPECT_EQ(VitalFromQuantity("8867-4", 70, "/min")->parameter, Parameter::kPulse);
+  EXPECT_EQ(VitalFromQuantity("8310-5", 37.2, "Cel")->value, 37.2);
+  EXPECT_NEAR(VitalFromQuantity("8310-5", 98.6, "[degF]")->value, 37.0, 1e-9);
+  EXPECT_FALSE(VitalFromQuantity("8310-5", 310, "K").has_value());
+  EXPECT_FALSE(VitalFromQuantity("8462-4", 80, "mm[Hg]").has_value());  // diastolic: not NEWS2
+  EXPECT_FALSE(VitalFromQuantity("2093-3", 190, "mg/dL").has_value());
+}
+
+TEST(VitalCodes, OxygenFromFiO2AndFlow) {
+  auto air = VitalFromQuantity("3150-0", 21, "%");
+  ASSERT_TRUE(air.has_value());
+  EXPECT_EQ(air->parameter, Parameter::kSupplementalOxygen);
+  EXPECT_EQ(air->value, 0);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 28, "%")->value, 1);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 0.4, "1")->value, 1);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 0.21, "1")->value, 0);
+  EXPECT_EQ(VitalFromQuantity("3151-8", 2, "L/min")->value, 2);
+  EXPECT_EQ(VitalFromQuantity("3151-8", 0, "L/min")->value, 0);
+}
+
+TEST(VitalCodes, Acvpu) {
+  EXPECT_EQ(AcvpuFromCode("248234008"), Acvpu::kAlert);
+  EXPECT_EQ(AcvpuFromCode("130987000"), Acvpu::kConfusion);
+  EXPECT_EQ(AcvpuFromCode("300202002"), Acvpu::kVoice);
+  EXPECT_EQ(AcvpuFromCode("450847001"), Acvpu::kPain);
+  EXPECT_EQ(AcvpuFromCode("422768004"), Acvpu::kUnresponsive);
+  EXPECT_EQ(AcvpuFromCode("U"), Acvpu::kUnresponsive);
+  EXPECT_FALSE(AcvpuFromCode("X").has_value());
+}
+
+}  // namespace
+}  // namespace medlake::scores
