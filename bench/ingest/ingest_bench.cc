@@ -129,7 +129,7 @@ Measure IngestRun(const std::string& input, const std::string& lake, int jobs) {
 void Replicate(const std::vector<std::string>& files, const std::string& in_root, const std::string& out, int copies) {
   auto is_hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
   for (int k = 0; k < copies; ++k) {
-    char prefix[3];
+    char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%02x", k);
     for (const auto& f : files) {
       std::string text = Slurp(f);

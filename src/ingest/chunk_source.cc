@@ -125,7 +125,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
         continue;
       }
       cut = nl + 1;
-      f.carry.assign(buf, cut, std::string::npos);
+      f.carry.assign(buf.data() + cut, buf.size() - cut);
       buf.resize(cut);
     }
     chunk.first_line = f.line;
