@@ -11,6 +11,8 @@
 #include "fhir/r4_model.h"
 #include "ingest/chunk_source.h"
 #include "ingest/fhir/fhir_reader.h"
+#include "ingest/hl7v2/fhir_mapper.h"
+#include "ingest/hl7v2/message.h"
 #include "store/segment.h"
 
 namespace medlake::ingest {
@@ -41,8 +43,7 @@ class Worker final : public FhirRecordSink {
     if (chunk.format == InputFormat::kJson) {
       reader_.ReadJson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.base_offset, *this);
     } else if (chunk.format == InputFormat::kHl7v2) {
-      RecordLocation loc{*chunk.source, 0, 0, 0, ""};
-      OnReject(chunk.data, loc, "HL7 v2 files are not ingested by this build");
+      ProcessHl7v2(chunk);
     } else {
       reader_.ReadNdjson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.first_line,
                          chunk.base_offset, *this);
@@ -94,6 +95,35 @@ class Worker final : public FhirRecordSink {
     Quarantine(record, loc, std::move(reason));
   }
 
+  // HL7 v2 messages are mapped to FHIR R4 (docs/hl7v2.md); each resulting resource is a
+  // record, and a message that cannot be parsed or mapped is one quarantined record.
+  void ProcessHl7v2(const Chunk& chunk) {
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    std::string_view file(chunk.data.data(), chunk.data.size());
+    for (const auto& entry : hl7v2::ReadMessages(file)) {
+      RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(entry.location.byte_offset),
+                         0, "message " + std::to_string(entry.location.message_index + 1)};
+      if (!entry.message.ok()) {
+        OnReject(file.substr(entry.location.byte_offset, 4096), loc, entry.message.status().message());
+        continue;
+      }
+      auto mapped = hl7v2::MapToFhir(*entry.message);
+      if (!mapped.ok()) {
+        OnReject(entry.message->raw(), loc, mapped.status().message());
+        continue;
+      }
+      for (const auto& resource : mapped->resources) {
+        auto node = hl7_parser_.Parse(resource.json);
+        if (!node.ok()) {
+          OnReject(resource.json, loc, "mapped resource is not valid JSON: " + node.status().message());
+          continue;
+        }
+        OnResource(*node, resource.json, same, loc);
+        ++loc.entry;
+      }
+    }
+  }
+
   const Status& error() const { return error_; }
   uint64_t unresolved() const { return reader_.unresolved_references(); }
 
@@ -108,6 +138,7 @@ class Worker final : public FhirRecordSink {
   store::LakeWriter& writer_;
   SharedCounters& counters_;
   FhirReader reader_;
+  json::Parser hl7_parser_;
   fhir::ResourceFacts facts_;
   uint32_t file_index_ = 0;
   Status error_;

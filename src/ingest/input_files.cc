@@ -56,7 +56,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
         if (auto format = FormatOf(f)) {
           set.files.push_back({f, *format, static_cast<uint64_t>(fs::file_size(f, ec)), false});
         } else {
-          set.skipped.emplace_back(f, "unknown format (not .ndjson, .ndjson.gz, .json or .hl7)");
+          set.skipped.emplace_back(f, "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
         }
       }
     } else {
