@@ -47,6 +47,29 @@ struct ResourceView {
   std::string_view json;  // minified resource
 };
 
+struct CodeView {
+  std::string_view system;
+  std::string_view code;
+};
+
+// The typed hot columns of one live resource (docs/format.md), read without decompressing the
+// resource itself. Views are valid during the callback only.
+struct HotRow {
+  std::string_view type;
+  std::string_view id;
+  uint32_t patient;  // ordinal, 0xFFFFFFFF for the shared area
+  int64_t effective_start;  // ms since epoch, INT64_MIN if none
+  int64_t effective_end;
+  double value;  // valueQuantity.value, NaN if none
+  std::string_view unit;
+  std::string_view status;
+  std::string_view encounter;
+  const CodeView* codes;
+  size_t code_count;
+  // The resource's JSON (decompresses its block on first use). Errors: kCorruption.
+  std::function<Result<std::string_view>()> json;
+};
+
 struct SegmentInfo {
   int64_t id = 0;
   uint32_t shard = 0;
@@ -75,6 +98,10 @@ class Lake {
   // goes on. Returns the first non-corruption error.
   ::medlake::Status Scan(std::string_view type, const std::function<void(const ResourceView&)>& fn,
                          std::vector<std::string>* damaged);
+  // Calls `fn` with the hot columns of every live resource of `type` (all when empty). Damage
+  // is handled as in Scan.
+  ::medlake::Status ScanHot(std::string_view type, const std::function<void(const HotRow&)>& fn,
+                            std::vector<std::string>* damaged);
   // The stored resource Type/id. kNotFound if absent.
   Result<std::string> Get(std::string_view type, std::string_view id);
   // Checks every checksum of every segment; returns one line per damaged segment.

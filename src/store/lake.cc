@@ -144,6 +144,59 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
   return ::medlake::Status::Ok();
 }
 
+::medlake::Status Lake::ScanHot(std::string_view type, const std::function<void(const HotRow&)>& fn,
+                                std::vector<std::string>* damaged) {
+  std::vector<CodeView> dict;
+  std::vector<CodeView> row_codes;
+  for (const auto& seg : segments_) {
+    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+    if (!reader.ok()) {
+      if (reader.status().code() != ErrorCode::kCorruption &&
+          reader.status().code() != ErrorCode::kNotFound) {
+        return reader.status();
+      }
+      if (damaged) damaged->push_back(reader.status().message());
+      continue;
+    }
+    const store::Columns& c = (*reader)->columns();
+    int type_index = -1;
+    if (!type.empty()) {
+      for (size_t i = 0; i < c.type_dict.size(); ++i) {
+        if (c.type_dict[i] == type) type_index = static_cast<int>(i);
+      }
+      if (type_index < 0) continue;
+    }
+    dict.clear();
+    for (const auto& coding : c.code_dict) dict.push_back({coding.system, coding.code});
+    bool reported = false;
+    for (uint32_t row = 0; row < c.rows; ++row) {
+      if (type_index >= 0 && c.type[row] != type_index) continue;
+      if (impl_->IsDeleted(seg.id, row)) continue;
+      row_codes.clear();
+      for (uint32_t k = c.code_offsets[row]; k < c.code_offsets[row + 1] && k < c.code_ids.size(); ++k) {
+        if (c.code_ids[k] < dict.size()) row_codes.push_back(dict[c.code_ids[k]]);
+      }
+      auto dict_at = [](const std::vector<std::string>& d, uint16_t i) {
+        return i < d.size() ? std::string_view(d[i]) : std::string_view();
+      };
+      SegmentReader* r = reader->get();
+      HotRow hot{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row], c.eff_end[row],
+                 c.value[row], dict_at(c.unit_dict, c.unit[row]), dict_at(c.status_dict, c.status[row]),
+                 c.encounter[row], row_codes.data(), row_codes.size(),
+                 [r, row, damaged, &reported]() -> Result<std::string_view> {
+                   auto json = r->Resource(row);
+                   if (!json.ok() && damaged && !reported) {
+                     damaged->push_back(json.status().message());
+                     reported = true;
+                   }
+                   return json;
+                 }};
+      fn(hot);
+    }
+  }
+  return ::medlake::Status::Ok();
+}
+
 Result<std::string> Lake::Get(std::string_view type, std::string_view id) {
   store::Key128 key = store::ResourceKey(type, id);
   for (const auto& seg : segments_) {

@@ -94,6 +94,29 @@ TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
   EXPECT_EQ((*lake)->Status()->total_resources, 1u);
 }
 
+TEST(IngestTest, HotColumnsAreScannedWithoutTheResource) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "80") + "\n" + Obs("o2", "p2", "91.5") + "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  auto lake = Lake::Open(dir / "lake");
+  std::map<std::string, double> values;
+  int with_code = 0;
+  ASSERT_TRUE((*lake)->ScanHot("Observation", [&](const HotRow& r) {
+    values[std::string(r.id)] = r.value;
+    EXPECT_EQ(r.unit, "/min");
+    EXPECT_EQ(r.status, "final");
+    EXPECT_EQ(r.effective_start, 1714557600000);  // 2024-05-01T10:00:00Z
+    for (size_t i = 0; i < r.code_count; ++i) {
+      if (r.codes[i].system == "http://loinc.org" && r.codes[i].code == "8867-4") ++with_code;
+    }
+    auto json = r.json();
+    ASSERT_TRUE(json.ok());
+    EXPECT_NE(json->find(std::string(r.id)), std::string_view::npos);
+  }, nullptr).ok());
+  EXPECT_EQ(values, (std::map<std::string, double>{{"o1", 80}, {"o2", 91.5}}));
+  EXPECT_EQ(with_code, 2);
+}
+
 TEST(IngestTest, GzipNdjson) {
   TempDir dir;
   std::string text = Obs("o1", "p1", "80") + "\n" + Obs("o2", "p2", "81") + "\n";
