@@ -1,0 +1,183 @@
+#include "scores/inpatient_news2.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/fhir_time.h"
+#include "json/json.h"
+#include "scores/news2_batch.h"
+#include "scores/vital_codes.h"
+
+namespace medlake::scores {
+namespace {
+
+constexpr std::string_view kLoinc = "http://loinc.org";
+constexpr std::string_view kBpPanel = "85354-9";
+constexpr std::string_view kSystolic = "8480-6";
+
+bool IsInpatientClass(std::string_view code) { return code == "IMP" || code == "ACUTE" || code == "NONAC"; }
+
+// ICD-10 codes of respiratory failure with hypercapnia (J96.x2).
+bool IsHypercapnicFailure(const CodeView& c) {
+  if (c.system.find("icd-10") == std::string_view::npos && c.system.find("icd10") == std::string_view::npos) {
+    return false;
+  }
+  return c.code == "J96.02" || c.code == "J96.12" || c.code == "J96.22" || c.code == "J96.92" ||
+         c.code == "J9602" || c.code == "J9612" || c.code == "J9622" || c.code == "J9692";
+}
+
+bool Contains(int64_t start, int64_t end, int64_t at) {
+  return start != kNoTime && start <= at && (end == kNoTime || end >= at);
+}
+
+struct Current {
+  std::string encounter_id;
+  std::string location;
+  int64_t start = 0;
+};
+
+}  // namespace
+
+Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms, const News2Options& options) {
+  json::Parser parser;
+  std::vector<std::string> damaged;
+
+  std::unordered_map<std::string, std::string> location_names;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Location", [&](const HotRow& r) {
+    auto text = r.json();
+    if (!text.ok()) return;
+    auto node = parser.Parse(*text);
+    if (!node.ok()) return;
+    if (auto name = node->Find("name")) location_names[std::string(r.id)] = name->GetString();
+  }, &damaged));
+
+  std::unordered_map<uint32_t, Current> current;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Encounter", [&](const HotRow& r) {
+    if (r.patient == 0xFFFFFFFFu || r.status == "cancelled" || r.status == "entered-in-error") return;
+    if (!Contains(r.effective_start, r.effective_end, at_ms)) return;
+    bool inpatient = false;
+    for (size_t i = 0; i < r.code_count; ++i) inpatient |= IsInpatientClass(r.codes[i].code);
+    if (!inpatient) return;
+    auto it = current.find(r.patient);
+    if (it != current.end() && it->second.start >= r.effective_start) return;
+    Current cur{std::string(r.id), "", r.effective_start};
+    // The location whose period holds the time (the last one without an end otherwise).
+    if (auto text = r.json(); text.ok()) {
+      if (auto node = parser.Parse(*text); node.ok()) {
+        if (auto locations = node->Find("location")) {
+          std::vector<std::string> names;
+          locations->ForEachItem([&](json::Node loc) {
+            int64_t start = kNoTime, end = kNoTime;
+            if (auto period = loc.Find("period")) {
+              if (auto s = period->Find("start")) {
+                if (auto t = ParseFhirTime(s->GetString())) start = t->start;
+              }
+              if (auto e = period->Find("end")) {
+                if (auto t = ParseFhirTime(e->GetString())) end = t->end;
+              }
+            }
+            if (start != kNoTime && !Contains(start, end, at_ms)) return true;
+            auto ref = loc.Find("location");
+            if (!ref) return true;
+            std::string name;
+            if (auto reference = ref->Find("reference")) {
+              std::string_view rv = reference->GetString();
+              if (rv.starts_with("Location/")) {
+                auto n = location_names.find(std::string(rv.substr(9)));
+                if (n != location_names.end()) name = n->second;
+              }
+            }
+            if (name.empty()) {
+              if (auto display = ref->Find("display")) name = display->GetString();
+            }
+            if (!name.empty()) names.push_back(std::move(name));
+            return true;
+          });
+          for (size_t i = 0; i < names.size(); ++i) cur.location += (i ? " / " : "") + names[i];
+        }
+      }
+    }
+    current[r.patient] = std::move(cur);
+  }, &damaged));
+
+  std::unordered_set<uint32_t> scale2;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Condition", [&](const HotRow& r) {
+    if (!current.count(r.patient) || r.status == "resolved" || r.status == "inactive") return;
+    for (size_t i = 0; i < r.code_count; ++i) {
+      if (IsHypercapnicFailure(r.codes[i])) scale2.insert(r.patient);
+    }
+  }, &damaged));
+
+  std::unordered_map<uint32_t, PatientVitals> vitals;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Observation", [&](const HotRow& r) {
+    if (r.effective_start == kNoTime || r.effective_start > at_ms) return;
+    if (!current.count(r.patient) || r.status == "entered-in-error" || r.status == "cancelled") return;
+    for (size_t i = 0; i < r.code_count; ++i) {
+      const CodeView& c = r.codes[i];
+      if (auto acvpu = AcvpuFromCode(c.code)) {
+        vitals[r.patient].Add(Parameter::kConsciousness, r.effective_start, static_cast<double>(*acvpu));
+        return;
+      }
+      if (c.system != kLoinc) continue;
+      if (c.code == kBpPanel) {
+        auto text = r.json();
+        if (!text.ok()) return;
+        auto node = parser.Parse(*text);
+        if (!node.ok()) return;
+        if (auto components = node->Find("component")) {
+          components->ForEachItem([&](json::Node comp) {
+            auto codings = comp.Find("code");
+            bool systolic = false;
+            if (codings) {
+              if (auto list = codings->Find("coding")) {
+                list->ForEachItem([&](json::Node coding) {
+                  if (auto code = coding.Find("code")) systolic |= code->GetString() == kSystolic;
+                  return true;
+                });
+              }
+            }
+            if (!systolic) return true;
+            if (auto q = comp.Find("valueQuantity")) {
+              if (auto v = q->Find("value"); v && v->IsNumber()) {
+                vitals[r.patient].Add(Parameter::kSystolicBp, r.effective_start, v->GetDouble());
+              }
+            }
+            return false;
+          });
+        }
+        return;
+      }
+      if (std::isnan(r.value)) continue;
+      if (auto v = VitalFromQuantity(c.code, r.value, r.unit)) {
+        vitals[r.patient].Add(v->parameter, r.effective_start, v->value);
+        return;
+      }
+    }
+  }, &damaged));
+  if (!damaged.empty()) return Corruption(damaged.front());
+
+  std::vector<InpatientScore> out;
+  for (const auto& [patient, cur] : current) {
+    InpatientScore s;
+    s.patient = patient;
+    MEDLAKE_ASSIGN_OR_RETURN(s.patient_id, lake.PatientId(patient));
+    s.encounter_id = cur.encounter_id;
+    s.location = cur.location;
+    PatientVitals empty;
+    auto it = vitals.find(patient);
+    const PatientVitals& v = it == vitals.end() ? empty : it->second;
+    SpO2Scale scale = scale2.count(patient) ? SpO2Scale::kScale2 : SpO2Scale::kScale1;
+    s.news2 = v.News2(at_ms, scale, options);
+    s.qsofa = v.QSofa(at_ms, options);
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const InpatientScore& a, const InpatientScore& b) {
+    if (a.news2.aggregate != b.news2.aggregate) return a.news2.aggregate > b.news2.aggregate;
+    return a.patient_id < b.patient_id;
+  });
+  return out;
+}
+
+}  // namespace medlake::scores
