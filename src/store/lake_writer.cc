@@ -63,6 +63,7 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
   if (fresh) MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
   MEDLAKE_ASSIGN_OR_RETURN(w->shards_, ReadShardCount(*w->db_));
+  w->buffer_limit_ = kBufferBudget / (w->shards_ + 1);
   for (uint32_t s = 0; s <= w->shards_; ++s) {
     MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir + "/" + ShardDirName(s, w->shards_)));
     w->buffers_.push_back(std::make_unique<ShardBuffer>());

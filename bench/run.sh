@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every benchmark of bench/ against its baseline; the figures go to docs/benchmarks.md.
+# Usage: bench/run.sh [BUILD_DIR]   (default build/dev; `make bench` builds it first)
+# Needs ../shared/data for the Synthea and HL7 v2 inputs; Node.js and npm for the FHIRPath
+# baseline (installed by scripts/setup.sh; the npm package is installed here on first run).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build/dev}
+shared=$root/../shared/data
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+medlake=$build/src/cli/medlake
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(date -u +%F)"
+
+echo "== ingest: FHIR R4 (Synthea 100 bundles, then 10 copies with fresh ids) vs plain simdjson parse"
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  "$build/bench/ingest/medlake_bench_ingest" --copies 10 "$shared/synthea-r4-dev-100"
+fi
+
+echo "== synth: patients/s at two sizes"
+"$build/bench/synth/medlake_bench_synth" "$work/synth" 2000 20000
+
+echo "== ingest: synthetic NDJSON (medlake synth, 20,000 patients)"
+"$medlake" synth --patients 20000 --seed 1 --out "$work/pop" --formats fhir > /dev/null
+"$build/bench/ingest/medlake_bench_ingest" --copies 1 "$work/pop/fhir"
+
+echo "== FHIRPath and views vs fhirpath.js (npm), same resources"
+if command -v npm > /dev/null && [[ ! -d $root/bench/fhirpath/node_modules/fhirpath ]]; then
+  (cd "$root/bench/fhirpath" && npm install --no-audit --no-fund --silent)
+fi
+"$medlake" ingest --lake "$work/lake" "$shared/synthea-r4-dev-100" > /dev/null
+"$medlake" export --lake "$work/lake" --out "$work/export" > /dev/null
+"$build/bench/fhirpath/medlake_bench_fhirpath" "$root/bench/fhirpath/expressions.txt" \
+  "$root/bench/fhirpath/observation_view.json" "$work/export/Observation.ndjson" \
+  "$work/export/Patient.ndjson" "$work/export/Encounter.ndjson" "$work/export/Condition.ndjson"
+
+echo "== HL7 v2 parse and map vs a naive parser"
+"$build/bench/hl7v2/medlake_hl7v2_bench" "$shared/hl7v2-samples" 32
+
+echo "== NEWS2 batch vs a naive scorer"
+"$build/bench/scores/medlake_news2_bench" 10 100000
