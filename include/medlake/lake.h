@@ -98,6 +98,11 @@ class Lake {
   // goes on. Returns the first non-corruption error.
   ::medlake::Status Scan(std::string_view type, const std::function<void(const ResourceView&)>& fn,
                          std::vector<std::string>* damaged);
+  // Scan of one segment (index into segments()), for callers that spread segments over
+  // threads. Safe to call concurrently for different segments.
+  ::medlake::Status ScanSegment(size_t segment, std::string_view type,
+                                const std::function<void(const ResourceView&)>& fn,
+                                std::vector<std::string>* damaged) const;
   // Calls `fn` with the hot columns of every live resource of `type` (all when empty). Damage
   // is handled as in Scan.
   ::medlake::Status ScanHot(std::string_view type, const std::function<void(const HotRow&)>& fn,

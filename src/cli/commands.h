@@ -11,5 +11,6 @@ void RegisterSynthCommands(CLI::App& app, int& exit_code);     // cmd_synth.cc
 void RegisterFhirPathCommands(CLI::App& app, int& exit_code);  // cmd_fhirpath.cc
 void RegisterHl7v2Commands(CLI::App& app, int& exit_code);     // cmd_hl7v2.cc
 void RegisterScoresCommands(CLI::App& app, int& exit_code);    // cmd_scores.cc
+void RegisterQueryCommands(CLI::App& app, int& exit_code);     // cmd_query.cc
 
 }  // namespace medlake::cli

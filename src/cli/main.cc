@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
 #ifdef MEDLAKE_HAVE_HL7V2
   medlake::cli::RegisterHl7v2Commands(app, exit_code);
 #endif
+#ifdef MEDLAKE_HAVE_QUERY
+  medlake::cli::RegisterQueryCommands(app, exit_code);
+#endif
 #ifdef MEDLAKE_HAVE_SCORES
   medlake::cli::RegisterScoresCommands(app, exit_code);
 #endif

@@ -110,36 +110,42 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
 
 ::medlake::Status Lake::Scan(std::string_view type, const std::function<void(const ResourceView&)>& fn,
                              std::vector<std::string>* damaged) {
-  for (const auto& seg : segments_) {
-    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
-    if (!reader.ok()) {
-      if (reader.status().code() != ErrorCode::kCorruption &&
-          reader.status().code() != ErrorCode::kNotFound) {
-        return reader.status();
-      }
-      if (damaged) damaged->push_back(reader.status().message());
-      continue;
+  for (size_t i = 0; i < segments_.size(); ++i) MEDLAKE_RETURN_IF_ERROR(ScanSegment(i, type, fn, damaged));
+  return ::medlake::Status::Ok();
+}
+
+::medlake::Status Lake::ScanSegment(size_t index, std::string_view type,
+                                    const std::function<void(const ResourceView&)>& fn,
+                                    std::vector<std::string>* damaged) const {
+  const SegmentInfo& seg = segments_.at(index);
+  auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+  if (!reader.ok()) {
+    if (reader.status().code() != ErrorCode::kCorruption &&
+        reader.status().code() != ErrorCode::kNotFound) {
+      return reader.status();
     }
-    const store::Columns& c = (*reader)->columns();
-    int type_index = -1;
-    if (!type.empty()) {
-      for (size_t i = 0; i < c.type_dict.size(); ++i) {
-        if (c.type_dict[i] == type) type_index = static_cast<int>(i);
-      }
-      if (type_index < 0) continue;
+    if (damaged) damaged->push_back(reader.status().message());
+    return ::medlake::Status::Ok();
+  }
+  const store::Columns& c = (*reader)->columns();
+  int type_index = -1;
+  if (!type.empty()) {
+    for (size_t i = 0; i < c.type_dict.size(); ++i) {
+      if (c.type_dict[i] == type) type_index = static_cast<int>(i);
     }
-    for (uint32_t row = 0; row < c.rows; ++row) {
-      if (type_index >= 0 && c.type[row] != type_index) continue;
-      if (impl_->IsDeleted(seg.id, row)) continue;
-      auto json = (*reader)->Resource(row);
-      if (!json.ok()) {
-        if (json.status().code() != ErrorCode::kCorruption) return json.status();
-        if (damaged) damaged->push_back(json.status().message());
-        break;  // the rest of this segment shares the damage report; other segments go on
-      }
-      fn(ResourceView{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row],
-                      c.eff_end[row], *json});
+    if (type_index < 0) return ::medlake::Status::Ok();
+  }
+  for (uint32_t row = 0; row < c.rows; ++row) {
+    if (type_index >= 0 && c.type[row] != type_index) continue;
+    if (impl_->IsDeleted(seg.id, row)) continue;
+    auto json = (*reader)->Resource(row);
+    if (!json.ok()) {
+      if (json.status().code() != ErrorCode::kCorruption) return json.status();
+      if (damaged) damaged->push_back(json.status().message());
+      break;  // the rest of this segment shares the damage report; other segments go on
     }
+    fn(ResourceView{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row],
+                    c.eff_end[row], *json});
   }
   return ::medlake::Status::Ok();
 }

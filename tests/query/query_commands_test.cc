@@ -1,0 +1,95 @@
+// The view, sql and load-postgres commands, run as a user runs them.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+#include "ingest/ingest.h"
+#include "postgres_server.h"
+#include "test_util.h"
+
+namespace medlake {
+namespace {
+
+struct Output {
+  int status;
+  std::string out;
+};
+
+Output RunMedlake(const std::string& args) {
+  std::string cmd = std::string(MEDLAKE_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int rc = p ? pclose(p) : -1;
+  return {WEXITSTATUS(rc), out};
+}
+
+class QueryCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string lines;
+    for (int i = 0; i < 50; ++i) {
+      lines += R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
+               R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":")" +
+               (i % 2 ? "8867-4" : "9279-1") + R"("}]},"subject":{"reference":"Patient/p)" + std::to_string(i % 5) +
+               R"("},"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":)" + std::to_string(60 + i) + "}}\n";
+    }
+    testing::WriteText(dir_ / "in/obs.ndjson", lines);
+    ASSERT_TRUE(ingest::Ingest(dir_ / "lake", {dir_ / "in"}, ingest::IngestOptions{}).ok());
+    testing::WriteText(dir_ / "obs.json", R"v({"resourceType":"ViewDefinition","name":"obs","status":"active","resource":"Observation",
+      "select":[{"column":[{"name":"id","path":"getResourceKey()"},{"name":"code","path":"code.coding.code.first()"},
+      {"name":"value","path":"value.ofType(Quantity).value","type":"decimal"},{"name":"missing","path":"issued"}]}]})v");
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(QueryCommandsTest, ViewAsNdjsonKeepsColumnOrderAndNulls) {
+  auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") + " --format ndjson");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find(R"({"id":"o3","code":"8867-4","value":63,"missing":null})"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 50);
+}
+
+TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
+  auto r = RunMedlake("view " + (dir_ / "obs.json") + " " + (dir_ / "in/obs.ndjson") + " --format csv");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "id,code,value,missing");
+  EXPECT_NE(r.out.find("\no0,9279-1,60,\n"), std::string::npos);
+}
+
+TEST_F(QueryCommandsTest, InvalidViewExitsWithTheReason) {
+  testing::WriteText(dir_ / "bad.json", R"v({"resourceType":"ViewDefinition","status":"active","resource":"Observation","select":[{"column":[{"path":"id"}]}]})v");
+  auto r = RunMedlake("view " + (dir_ / "bad.json") + " --lake " + (dir_ / "lake"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("bad.json"), std::string::npos) << r.out;
+}
+
+TEST_F(QueryCommandsTest, SqlOverNamedViews) {
+  auto r = RunMedlake("sql --lake " + (dir_ / "lake") + " --view obs=" + (dir_ / "obs.json") +
+               " --format json \"SELECT code, count(*) AS n, sum(value) AS total FROM obs GROUP BY code ORDER BY code\"");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find(R"({"code":"8867-4","n":25,"total":2125.0})"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"({"code":"9279-1","n":25,"total":2100.0})"), std::string::npos) << r.out;
+}
+
+TEST_F(QueryCommandsTest, ParquetOutput) {
+  auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") + " --format parquet --out " + (dir_ / "obs.parquet"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "obs.parquet"));
+}
+
+TEST_F(QueryCommandsTest, LoadPostgres) {
+  testing::PostgresServer server;
+  if (!server.Start()) GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  auto r = RunMedlake("load-postgres --lake " + (dir_ / "lake") + " --url " + server.Url() + " --view obs=" + (dir_ / "obs.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("obs: 50 rows"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace medlake
