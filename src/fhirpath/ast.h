@@ -28,9 +28,28 @@ enum class AstKind : uint8_t {
 };
 
 enum class BinaryOp : uint8_t {
-  kMul, kDiv, kIntDiv, kMod, kPlus, kMinus, kConcat, kUnion,
-  kLt, kGt, kLe, kGe, kEq, kNe, kEquiv, kNotEquiv, kIn, kContains,
-  kAnd, kOr, kXor, kImplies,
+  kMul,
+  kDiv,
+  kIntDiv,
+  kMod,
+  kPlus,
+  kMinus,
+  kConcat,
+  kUnion,
+  kLt,
+  kGt,
+  kLe,
+  kGe,
+  kEq,
+  kNe,
+  kEquiv,
+  kNotEquiv,
+  kIn,
+  kContains,
+  kAnd,
+  kOr,
+  kXor,
+  kImplies,
 };
 
 struct TypeSpec {

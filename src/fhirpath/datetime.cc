@@ -230,6 +230,7 @@ std::optional<int> CompareTemporal(const DateTimeValue& a_in, const DateTimeValu
   DateTimeValue a = a_in, b = b_in;
   if (kind == ValueKind::kDateTime && a.precision >= Precision::kHour &&
       b.precision >= Precision::kHour) {
+    if (a.has_tz != b.has_tz) return std::nullopt;
     a = ToUtc(a);
     b = ToUtc(b);
   }
@@ -260,13 +261,20 @@ bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_
     return true;
   }
   int64_t ms_per = 0;
-  if (unit == "week") ms_per = 7 * 86400000LL;
-  else if (unit == "day") ms_per = 86400000LL;
-  else if (unit == "hour") ms_per = 3600000LL;
-  else if (unit == "minute") ms_per = 60000LL;
-  else if (unit == "second") ms_per = 1000LL;
-  else if (unit == "millisecond") ms_per = 1LL;
-  else return false;
+  if (unit == "week")
+    ms_per = 7 * 86400000LL;
+  else if (unit == "day")
+    ms_per = 86400000LL;
+  else if (unit == "hour")
+    ms_per = 3600000LL;
+  else if (unit == "minute")
+    ms_per = 60000LL;
+  else if (unit == "second")
+    ms_per = 1000LL;
+  else if (unit == "millisecond")
+    ms_per = 1LL;
+  else
+    return false;
   if (kind == ValueKind::kDate && ms_per < 86400000LL) return false;
   int64_t delta = n * ms_per;
   // Coarser values drop the part of the quantity below their precision.
@@ -281,11 +289,21 @@ bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_
       int64_t months = delta / (30 * 86400000LL);
       return AddToTemporal(v, kind, double(months), "month");
     }
-    case Precision::kDay: prec_ms = 86400000LL; break;
-    case Precision::kHour: prec_ms = 3600000LL; break;
-    case Precision::kMinute: prec_ms = 60000LL; break;
-    case Precision::kSecond: prec_ms = 1000LL; break;
-    case Precision::kMillisecond: prec_ms = 1; break;
+    case Precision::kDay:
+      prec_ms = 86400000LL;
+      break;
+    case Precision::kHour:
+      prec_ms = 3600000LL;
+      break;
+    case Precision::kMinute:
+      prec_ms = 60000LL;
+      break;
+    case Precision::kSecond:
+      prec_ms = 1000LL;
+      break;
+    case Precision::kMillisecond:
+      prec_ms = 1;
+      break;
   }
   delta = (delta / prec_ms) * prec_ms;
   if (kind == ValueKind::kTime) {
@@ -305,8 +323,7 @@ bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_
 int TemporalPrecisionDigits(const DateTimeValue& v, ValueKind kind) {
   static constexpr int kDateDigits[] = {4, 6, 8, 10, 12, 14, 17};
   static constexpr int kTimeDigits[] = {0, 0, 0, 2, 4, 6, 9};
-  return kind == ValueKind::kTime ? kTimeDigits[int(v.precision)]
-                                  : kDateDigits[int(v.precision)];
+  return kind == ValueKind::kTime ? kTimeDigits[int(v.precision)] : kDateDigits[int(v.precision)];
 }
 
 }  // namespace medlake::fhirpath

@@ -33,14 +33,16 @@ class Evaluator {
     return Eval(*call.args[i], scope);
   }
 
-  // Appends the children of `item` named `name` (choice elements expanded).
-  void Member(const Item& item, std::string_view name, Collection& out) const;
+  // Appends the children of `item` named `name` (choice elements expanded). Returns false
+  // when `item` has a known FHIR type that has no element `name`.
+  bool Member(const Item& item, std::string_view name, Collection& out) const;
   // Appends all children of `item`.
   void AllChildren(const Item& item, Collection& out) const;
   // Item for a JSON value of FHIR type `type` (null: inferred from the JSON).
   Item MakeItem(json::Node value, const TypeInfo* type, std::optional<json::Node> ext) const;
   // Type test for is/as/ofType; error for unknown type names.
-  Result<bool> IsType(const Item& item, const TypeSpec& type) const;
+  // `exact` (as, ofType) does not accept FHIR primitive subtypes (code as string).
+  Result<bool> IsType(const Item& item, const TypeSpec& type, bool exact = false) const;
 
   const Environment& env() const { return env_; }
   const Collection& resource() const { return resource_; }
@@ -50,6 +52,8 @@ class Evaluator {
  private:
   Result<Collection> EvalBinary(const Ast& node, const Scope& scope);
   Result<Collection> EvalMemberRoot(const Ast& node, const Scope& scope);
+  Status UnknownElement(const Ast& node, const Item& item) const;
+  Status StrictCheck(const Ast& invoke) const;
 
   const Environment& env_;
   const Collection& context_;

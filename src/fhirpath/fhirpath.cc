@@ -33,7 +33,9 @@ const FunctionDef* FindFunction(std::string_view name, int* index) {
   return nullptr;
 }
 
-const FunctionDef& FunctionAt(int index) { return Table()[size_t(index)]; }
+const FunctionDef& FunctionAt(int index) {
+  return Table()[size_t(index)];
+}
 
 Result<Expression> Expression::Compile(std::string_view text) {
   MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Ast> ast, ParseExpression(text));
@@ -41,6 +43,18 @@ Result<Expression> Expression::Compile(std::string_view text) {
   e.text_ = std::string(text);
   e.ast_ = std::move(ast);
   return e;
+}
+
+std::vector<std::string> Expression::VariableNames() const {
+  std::vector<std::string> names;
+  std::vector<const Ast*> stack{ast_.get()};
+  while (!stack.empty()) {
+    const Ast* node = stack.back();
+    stack.pop_back();
+    if (node->kind == AstKind::kVariable) names.push_back(node->name);
+    for (auto it = node->args.rbegin(); it != node->args.rend(); ++it) stack.push_back(it->get());
+  }
+  return names;
 }
 
 Item ResourceItem(json::Node resource) {
@@ -62,6 +76,52 @@ Result<Collection> Expression::Evaluate(const Collection& context, const Collect
   Scope scope;
   scope.this_coll = &context;
   return ev.Eval(*ast_, scope);
+}
+
+void AppendItemJson(const Item& item, std::string& out) {
+  switch (item.kind) {
+    case ValueKind::kBoolean:
+      out += item.boolean ? "true" : "false";
+      break;
+    case ValueKind::kInteger:
+      out += ItemToString(item);
+      break;
+    case ValueKind::kDecimal:
+      // JSON numbers carry no precision: a decimal read from the resource is written in its
+      // shortest form, without consulting the source text (Node::NumberText is costly).
+      out += item.scale == kScaleFromSource ? FormatDecimal(item.decimal, -1) : ItemToString(item);
+      break;
+    case ValueKind::kQuantity: {
+      Item value = Item::Decimal(item.decimal, DecimalScale(item));
+      out += "{\"value\":" + ItemToString(value) + ",\"unit\":";
+      json::AppendQuoted(item.str, out);
+      out += "}";
+      break;
+    }
+    case ValueKind::kNode:
+      if (item.node.IsObject()) {
+        out += item.node.ToJson();
+      } else {
+        out += "null";  // a primitive that has only extensions
+      }
+      break;
+    case ValueKind::kTime:
+      // FHIR JSON writes times without the FHIRPath 'T' prefix.
+      json::AppendQuoted(ItemToString(item).substr(1), out);
+      break;
+    default:
+      json::AppendQuoted(ItemToString(item), out);
+  }
+}
+
+std::string CollectionToJson(const Collection& c) {
+  std::string out = "[";
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (i > 0) out += ",";
+    AppendItemJson(c[i], out);
+  }
+  out += "]";
+  return out;
 }
 
 }  // namespace medlake::fhirpath

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fhirpath/value.h"
 #include "json/json.h"
@@ -32,6 +33,9 @@ struct Environment {
   std::optional<json::Node> bundle;
   // Fixed clock for now()/today()/timeOfDay() (ms since epoch, UTC); kNoTime = system clock.
   int64_t now_ms = INT64_MIN;
+  // Strict mode: navigating to a name that is not an element of the item's known FHIR type
+  // (a typo, or a choice element under its typed name such as valueQuantity) is an error.
+  bool strict = false;
 };
 
 class Expression {
@@ -45,6 +49,8 @@ class Expression {
                               const Environment& env) const;
 
   const std::string& text() const { return text_; }
+  // Names of the %variables the expression refers to (without '%'), in order of appearance.
+  std::vector<std::string> VariableNames() const;
 
  private:
   std::string text_;
@@ -57,6 +63,12 @@ Item ResourceItem(json::Node resource);
 // Text of a single item as FHIRPath's toString() gives it (quantities as "5 'mg'"); complex
 // nodes as minified JSON.
 std::string ItemToString(const Item& item);
+// JSON form of an item: strings, numbers and booleans as JSON scalars, dates and times as
+// strings, quantities as {"value": v, "unit": u}, FHIR elements as their JSON.
+void AppendItemJson(const Item& item, std::string& out);
+// JSON array of the collection's items.
+std::string CollectionToJson(const Collection& c);
+
 // Type name of an item: its FHIR type ("HumanName", "code") or its System type ("Integer").
 std::string ItemTypeName(const Item& item);
 

@@ -9,14 +9,17 @@
 
 namespace medlake::fhirpath {
 
-#define MEDLAKE_FP_FN(fn_name)                                                   \
-  Result<Collection> fn_name([[maybe_unused]] Evaluator& ev,                     \
-                             [[maybe_unused]] const Collection& in,              \
-                             [[maybe_unused]] const Ast& call,                   \
-                             [[maybe_unused]] const Scope& scope)
+#define MEDLAKE_FP_FN(fn_name)                                               \
+  Result<Collection> fn_name(                                                \
+      [[maybe_unused]] Evaluator& ev, [[maybe_unused]] const Collection& in, \
+      [[maybe_unused]] const Ast& call, [[maybe_unused]] const Scope& scope)
 
-inline Collection One(Item item) { return Collection{std::move(item)}; }
-inline Collection Bool(bool b) { return Collection{Item::Boolean(b)}; }
+inline Collection One(Item item) {
+  return Collection{std::move(item)};
+}
+inline Collection Bool(bool b) {
+  return Collection{Item::Boolean(b)};
+}
 
 // Evaluates argument i and requires at most one item.
 inline Result<std::optional<Item>> SingleArg(Evaluator& ev, const Ast& call, size_t i,
@@ -51,7 +54,5 @@ inline Result<std::optional<std::string>> StringArg(Evaluator& ev, const Ast& ca
 inline Result<std::optional<Item>> Input(const Collection& in, const Ast& call) {
   return Singleton(in, "input of " + call.name + "()");
 }
-
-std::string FormatDecimal(double v, int scale);
 
 }  // namespace medlake::fhirpath

@@ -15,8 +15,8 @@ namespace medlake::fhirpath {
 class Evaluator;
 struct Scope;
 
-using FunctionImpl = Result<Collection> (*)(Evaluator& ev, const Collection& input,
-                                            const Ast& call, const Scope& scope);
+using FunctionImpl = Result<Collection> (*)(Evaluator& ev, const Collection& input, const Ast& call,
+                                            const Scope& scope);
 
 struct FunctionDef {
   std::string_view name;

@@ -40,7 +40,8 @@ bool IsDecimalText(std::string_view s, int& scale) {
 
 std::optional<Item> ToBoolean(const Item& v) {
   switch (v.kind) {
-    case ValueKind::kBoolean: return Item::Boolean(v.boolean);
+    case ValueKind::kBoolean:
+      return Item::Boolean(v.boolean);
     case ValueKind::kInteger:
       if (v.integer == 0 || v.integer == 1) return Item::Boolean(v.integer == 1);
       return std::nullopt;
@@ -55,32 +56,42 @@ std::optional<Item> ToBoolean(const Item& v) {
         return Item::Boolean(false);
       return std::nullopt;
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<Item> ToInteger(const Item& v) {
   switch (v.kind) {
-    case ValueKind::kInteger: return Item::Integer(v.integer);
-    case ValueKind::kBoolean: return Item::Integer(v.boolean ? 1 : 0);
+    case ValueKind::kInteger:
+      return Item::Integer(v.integer);
+    case ValueKind::kBoolean:
+      return Item::Integer(v.boolean ? 1 : 0);
     case ValueKind::kString:
-      if (IsIntegerText(v.str) && v.str.size() < 19) return Item::Integer(std::atoll(v.str.c_str()));
+      if (IsIntegerText(v.str) && v.str.size() < 19)
+        return Item::Integer(std::atoll(v.str.c_str()));
       return std::nullopt;
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<Item> ToDecimal(const Item& v) {
   switch (v.kind) {
-    case ValueKind::kInteger: return Item::Decimal(double(v.integer), 0);
-    case ValueKind::kDecimal: return Item::Decimal(v.decimal, v.scale);
-    case ValueKind::kBoolean: return Item::Decimal(v.boolean ? 1 : 0, 1);
+    case ValueKind::kInteger:
+      return Item::Decimal(double(v.integer), 0);
+    case ValueKind::kDecimal:
+      return Item::Decimal(v.decimal, DecimalScale(v));
+    case ValueKind::kBoolean:
+      return Item::Decimal(v.boolean ? 1 : 0, 1);
     case ValueKind::kString: {
       int scale = 0;
-      if (IsDecimalText(v.str, scale)) return Item::Decimal(std::strtod(v.str.c_str(), nullptr), scale);
+      if (IsDecimalText(v.str, scale))
+        return Item::Decimal(std::strtod(v.str.c_str(), nullptr), scale);
       return std::nullopt;
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -95,7 +106,9 @@ std::optional<Item> ToTemporal(const Item& v, ValueKind target) {
     std::string text = target == ValueKind::kTime ? "T" + v.str : v.str;
     auto dt = ParseTemporal(text, kind);
     if (!dt) return std::nullopt;
-    if (target == ValueKind::kTime) return kind == ValueKind::kTime ? std::optional<Item>(Item::Temporal(kind, *dt)) : std::nullopt;
+    if (target == ValueKind::kTime)
+      return kind == ValueKind::kTime ? std::optional<Item>(Item::Temporal(kind, *dt))
+                                      : std::nullopt;
     if (kind == ValueKind::kTime) return std::nullopt;
     if (target == ValueKind::kDate) {
       if (dt->precision > Precision::kDay) dt->precision = Precision::kDay;
@@ -107,7 +120,8 @@ std::optional<Item> ToTemporal(const Item& v, ValueKind target) {
     Item r = Item::Temporal(target, v.dt);
     return r;
   }
-  if (target == ValueKind::kDateTime && v.kind == ValueKind::kDate) return Item::Temporal(target, v.dt);
+  if (target == ValueKind::kDateTime && v.kind == ValueKind::kDate)
+    return Item::Temporal(target, v.dt);
   if (target == ValueKind::kDate && v.kind == ValueKind::kDateTime) {
     DateTimeValue d = v.dt;
     if (d.precision > Precision::kDay) d.precision = Precision::kDay;
@@ -119,12 +133,17 @@ std::optional<Item> ToTemporal(const Item& v, ValueKind target) {
 
 std::optional<Item> ToQuantity(const Item& v) {
   switch (v.kind) {
-    case ValueKind::kQuantity: return v;
-    case ValueKind::kInteger: return Item::Quantity(double(v.integer), 0, "1");
-    case ValueKind::kDecimal: return Item::Quantity(v.decimal, v.scale, "1");
-    case ValueKind::kBoolean: return Item::Quantity(v.boolean ? 1 : 0, 1, "1");
+    case ValueKind::kQuantity:
+      return v;
+    case ValueKind::kInteger:
+      return Item::Quantity(double(v.integer), 0, "1");
+    case ValueKind::kDecimal:
+      return Item::Quantity(v.decimal, DecimalScale(v), "1");
+    case ValueKind::kBoolean:
+      return Item::Quantity(v.boolean ? 1 : 0, 1, "1");
     case ValueKind::kString: {
-      static const std::regex kPattern(R"(^\s*([+-]?\d+(?:\.\d+)?)\s*(?:'([^']+)'|([a-zA-Z]+))?\s*$)");
+      static const std::regex kPattern(
+          R"(^\s*([+-]?\d+(?:\.\d+)?)\s*(?:'([^']+)'|([a-zA-Z]+))?\s*$)");
       std::smatch m;
       if (!std::regex_match(v.str, m, kPattern)) return std::nullopt;
       int scale = 0;
@@ -139,15 +158,22 @@ std::optional<Item> ToQuantity(const Item& v) {
       }
       return Item::Quantity(value, scale, "1");
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
 using Converter = std::optional<Item> (*)(const Item&);
 
-std::optional<Item> ToDate(const Item& v) { return ToTemporal(v, ValueKind::kDate); }
-std::optional<Item> ToDateTime(const Item& v) { return ToTemporal(v, ValueKind::kDateTime); }
-std::optional<Item> ToTime(const Item& v) { return ToTemporal(v, ValueKind::kTime); }
+std::optional<Item> ToDate(const Item& v) {
+  return ToTemporal(v, ValueKind::kDate);
+}
+std::optional<Item> ToDateTime(const Item& v) {
+  return ToTemporal(v, ValueKind::kDateTime);
+}
+std::optional<Item> ToTime(const Item& v) {
+  return ToTemporal(v, ValueKind::kTime);
+}
 
 template <Converter kConvert>
 MEDLAKE_FP_FN(ToFn) {

@@ -1,4 +1,6 @@
 // Existence, filtering and projection, subsetting and combining functions, and aggregate().
+#include <algorithm>
+
 #include "fhirpath/function_util.h"
 
 namespace medlake::fhirpath {
@@ -31,12 +33,15 @@ Result<std::optional<bool>> Criteria(Evaluator& ev, const Ast& arg, const Item& 
   return ToBool(r, "criteria");
 }
 
-MEDLAKE_FP_FN(Empty) { return Bool(in.empty()); }
+MEDLAKE_FP_FN(Empty) {
+  return Bool(in.empty());
+}
 
 MEDLAKE_FP_FN(Exists) {
   if (call.args.empty()) return Bool(!in.empty());
   for (size_t i = 0; i < in.size(); ++i) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b,
+                             Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
     if (b && *b) return Bool(true);
   }
   return Bool(false);
@@ -44,7 +49,8 @@ MEDLAKE_FP_FN(Exists) {
 
 MEDLAKE_FP_FN(All) {
   for (size_t i = 0; i < in.size(); ++i) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b,
+                             Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
     if (!b || !*b) return Bool(false);
   }
   return Bool(true);
@@ -78,20 +84,29 @@ MEDLAKE_FP_FN(SupersetOf) {
   return Bool(true);
 }
 
-MEDLAKE_FP_FN(Count) { return One(Item::Integer(int64_t(in.size()))); }
-MEDLAKE_FP_FN(DistinctFn) { return Distinct(in); }
-MEDLAKE_FP_FN(IsDistinct) { return Bool(Distinct(in).size() == in.size()); }
+MEDLAKE_FP_FN(Count) {
+  return One(Item::Integer(int64_t(in.size())));
+}
+MEDLAKE_FP_FN(DistinctFn) {
+  return Distinct(in);
+}
+MEDLAKE_FP_FN(IsDistinct) {
+  return Bool(Distinct(in).size() == in.size());
+}
 
 MEDLAKE_FP_FN(Where) {
   Collection out;
   for (size_t i = 0; i < in.size(); ++i) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b,
+                             Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
     if (b && *b) out.push_back(in[i]);
   }
   return out;
 }
 
-MEDLAKE_FP_FN(Select) { return ev.EvalPerItem(*call.args[0], in, scope); }
+MEDLAKE_FP_FN(Select) {
+  return ev.EvalPerItem(*call.args[0], in, scope);
+}
 
 MEDLAKE_FP_FN(Repeat) {
   Collection out;
@@ -111,7 +126,7 @@ MEDLAKE_FP_FN(Repeat) {
 MEDLAKE_FP_FN(OfType) {
   Collection out;
   for (const Item& item : in) {
-    MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(item, call.type));
+    MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(item, call.type, true));
     if (match) out.push_back(item);
   }
   return out;
@@ -127,17 +142,24 @@ MEDLAKE_FP_FN(IsFn) {
 MEDLAKE_FP_FN(AsFn) {
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Input(in, call));
   if (!item) return Collection{};
-  MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(*item, call.type));
+  MEDLAKE_ASSIGN_OR_RETURN(bool match, ev.IsType(*item, call.type, true));
   return match ? One(*item) : Collection{};
 }
 
 MEDLAKE_FP_FN(Single) {
-  if (in.size() > 1) return InvalidArgument("FHIRPath: single() on " + std::to_string(in.size()) + " items");
+  if (in.size() > 1)
+    return InvalidArgument("FHIRPath: single() on " + std::to_string(in.size()) + " items");
   return in;
 }
-MEDLAKE_FP_FN(First) { return in.empty() ? Collection{} : One(in.front()); }
-MEDLAKE_FP_FN(Last) { return in.empty() ? Collection{} : One(in.back()); }
-MEDLAKE_FP_FN(Tail) { return in.empty() ? Collection{} : Collection(in.begin() + 1, in.end()); }
+MEDLAKE_FP_FN(First) {
+  return in.empty() ? Collection{} : One(in.front());
+}
+MEDLAKE_FP_FN(Last) {
+  return in.empty() ? Collection{} : One(in.back());
+}
+MEDLAKE_FP_FN(Tail) {
+  return in.empty() ? Collection{} : Collection(in.begin() + 1, in.end());
+}
 
 MEDLAKE_FP_FN(Skip) {
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> n, IntArg(ev, call, 0, scope));
@@ -189,8 +211,7 @@ MEDLAKE_FP_FN(Combine) {
 MEDLAKE_FP_FN(Not) {
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Input(in, call));
   if (!item) return Collection{};
-  if (item->kind != ValueKind::kBoolean) return Collection{};
-  return Bool(!item->boolean);
+  return Bool(item->kind == ValueKind::kBoolean ? !item->boolean : false);
 }
 
 MEDLAKE_FP_FN(Iif) {
@@ -239,6 +260,56 @@ MEDLAKE_FP_FN(Trace) {
   return in;
 }
 
+// sort([key, ...]): keys prefixed with unary '-' sort descending; empty keys sort first.
+MEDLAKE_FP_FN(Sort) {
+  struct Keyed {
+    Item item;
+    std::vector<std::optional<Item>> keys;
+  };
+  std::vector<Keyed> rows;
+  for (size_t i = 0; i < in.size(); ++i) {
+    Keyed row{in[i], {}};
+    if (call.args.empty()) row.keys.push_back(in[i]);
+    for (const auto& arg : call.args) {
+      const Ast* key = arg.get();
+      if (key->kind == AstKind::kUnary && key->op == BinaryOp::kMinus) key = key->args[0].get();
+      Collection one{in[i]};
+      Scope inner = scope;
+      inner.this_coll = &one;
+      inner.index = int64_t(i);
+      MEDLAKE_ASSIGN_OR_RETURN(Collection k, ev.Eval(*key, inner));
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> single, Singleton(k, "sort key"));
+      row.keys.push_back(single);
+    }
+    rows.push_back(std::move(row));
+  }
+  Status error;
+  std::stable_sort(rows.begin(), rows.end(), [&](const Keyed& a, const Keyed& b) {
+    for (size_t k = 0; k < a.keys.size(); ++k) {
+      bool descending = k < call.args.size() && call.args[k]->kind == AstKind::kUnary &&
+                        call.args[k]->op == BinaryOp::kMinus;
+      const auto& x = a.keys[k];
+      const auto& y = b.keys[k];
+      if (!x || !y) {
+        if (!x && !y) continue;
+        return !x;  // empty keys first, in both directions
+      }
+      auto c = CompareItems(*x, *y);
+      if (!c.ok()) {
+        error = c.status();
+        return false;
+      }
+      if (!c->has_value() || **c == 0) continue;
+      return descending ? **c > 0 : **c < 0;
+    }
+    return false;
+  });
+  if (!error.ok()) return error;
+  Collection out;
+  for (Keyed& row : rows) out.push_back(std::move(row.item));
+  return out;
+}
+
 }  // namespace
 
 void AddExistenceFunctions(std::vector<FunctionDef>& t) {
@@ -274,6 +345,7 @@ void AddExistenceFunctions(std::vector<FunctionDef>& t) {
   t.push_back({"iif", 2, 3, Iif});
   t.push_back({"aggregate", 1, 2, Aggregate});
   t.push_back({"trace", 1, 2, Trace});
+  t.push_back({"sort", 0, 8, Sort});
 }
 
 }  // namespace medlake::fhirpath

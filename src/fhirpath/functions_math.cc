@@ -23,8 +23,10 @@ MEDLAKE_FP_FN(Abs) {
   MEDLAKE_FP_NUMBER_INPUT(v);
   Item r = v;
   r.type = nullptr;
-  if (r.kind == ValueKind::kInteger) r.integer = std::llabs(r.integer);
-  else r.decimal = std::fabs(r.decimal);
+  if (r.kind == ValueKind::kInteger)
+    r.integer = std::llabs(r.integer);
+  else
+    r.decimal = std::fabs(r.decimal);
   return One(r);
 }
 
@@ -78,7 +80,7 @@ MEDLAKE_FP_FN(Round) {
 
 int ScaleOf(const Item& v) {
   if (v.kind == ValueKind::kInteger) return 0;
-  if (v.scale >= 0) return v.scale;
+  if (DecimalScale(v) >= 0) return DecimalScale(v);
   std::string text = FormatDecimal(v.decimal, -1);
   size_t dot = text.find('.');
   return dot == std::string::npos ? 0 : int(text.size() - dot - 1);
@@ -107,17 +109,28 @@ MEDLAKE_FP_FN(Boundary) {
     double half = 0.5 * std::pow(10.0, -scale);
     double r = v->AsDouble() + (kHigh ? half : -half);
     if (v->kind == ValueKind::kQuantity) r = v->decimal + (kHigh ? half : -half);
-    if (out_scale < scale + 1) {
+    if (out_scale <= scale) {
+      // The boundary needs more digits than asked for: round it outwards, except for values
+      // below the requested precision, whose boundaries are zero at that precision.
       double f = std::pow(10.0, out_scale);
-      r = kHigh ? std::ceil(r * f) / f : std::floor(r * f) / f;
-      if (out_scale <= scale && v->AsDouble() >= 0) r = kHigh ? std::ceil(r * f) / f : std::floor(r * f) / f;
+      if (std::fabs(v->AsDouble()) < 1.0 / f) {
+        r = 0;
+      } else {
+        r = kHigh ? std::ceil(r * f - 1e-9) / f : std::floor(r * f + 1e-9) / f;
+      }
     }
     if (v->kind == ValueKind::kQuantity) return One(Item::Quantity(r, out_scale, v->str));
     return One(Item::Decimal(r, out_scale));
   }
   if (v->IsTemporal()) {
     DateTimeValue d = v->dt;
-    int digits = int(precision.value_or(v->kind == ValueKind::kDate ? 8 : v->kind == ValueKind::kTime ? 9 : 17));
+    if (v->kind == ValueKind::kDateTime && d.precision == Precision::kHour) {
+      d.precision = Precision::kMinute;  // "T08" is read as "T08:00"
+      d.minute = 0;
+    }
+    int digits = int(precision.value_or(v->kind == ValueKind::kDate   ? 8
+                                        : v->kind == ValueKind::kTime ? 9
+                                                                      : 17));
     if (d.precision < Precision::kMonth) d.month = kHigh ? 12 : 1;
     if (d.precision < Precision::kDay) {
       static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -134,30 +147,50 @@ MEDLAKE_FP_FN(Boundary) {
       d.tz_minutes = kHigh ? -12 * 60 : 14 * 60;
     }
     static const std::pair<int, Precision> kDateLevels[] = {
-        {4, Precision::kYear},    {6, Precision::kMonth},   {8, Precision::kDay},
-        {10, Precision::kHour},   {12, Precision::kMinute}, {14, Precision::kSecond},
+        {4, Precision::kYear},        {6, Precision::kMonth},   {8, Precision::kDay},
+        {10, Precision::kHour},       {12, Precision::kMinute}, {14, Precision::kSecond},
         {17, Precision::kMillisecond}};
-    static const std::pair<int, Precision> kTimeLevels[] = {
-        {2, Precision::kHour}, {4, Precision::kMinute}, {6, Precision::kSecond}, {9, Precision::kMillisecond}};
+    static const std::pair<int, Precision> kTimeLevels[] = {{2, Precision::kHour},
+                                                            {4, Precision::kMinute},
+                                                            {6, Precision::kSecond},
+                                                            {9, Precision::kMillisecond}};
     bool found = false;
     if (v->kind == ValueKind::kTime) {
-      for (auto [n, p] : kTimeLevels) if (n == digits) d.precision = p, found = true;
+      for (auto [n, p] : kTimeLevels)
+        if (n == digits) d.precision = p, found = true;
     } else {
-      for (auto [n, p] : kDateLevels) if (n == digits) d.precision = p, found = true;
+      for (auto [n, p] : kDateLevels)
+        if (n == digits) d.precision = p, found = true;
       if (v->kind == ValueKind::kDate && digits > 8) found = false;
     }
     if (!found) return Collection{};
+    if (v->kind == ValueKind::kDateTime && digits <= 8) {
+      d.has_tz = false;
+      return One(Item::Temporal(ValueKind::kDate, d));
+    }
     return One(Item::Temporal(v->kind, d));
   }
   return Collection{};
 }
 
-double Truncate(double d) { return std::trunc(d); }
-double Floor(double d) { return std::floor(d); }
-double Ceil(double d) { return std::ceil(d); }
-double Exp(double d) { return std::exp(d); }
-double Ln(double d) { return std::log(d); }
-double Sqrt(double d) { return std::sqrt(d); }
+double Truncate(double d) {
+  return std::trunc(d);
+}
+double Floor(double d) {
+  return std::floor(d);
+}
+double Ceil(double d) {
+  return std::ceil(d);
+}
+double Exp(double d) {
+  return std::exp(d);
+}
+double Ln(double d) {
+  return std::log(d);
+}
+double Sqrt(double d) {
+  return std::sqrt(d);
+}
 
 }  // namespace
 

@@ -32,7 +32,9 @@ DateTimeValue NowValue(const Evaluator& ev) {
   return v;
 }
 
-MEDLAKE_FP_FN(Now) { return One(Item::Temporal(ValueKind::kDateTime, NowValue(ev))); }
+MEDLAKE_FP_FN(Now) {
+  return One(Item::Temporal(ValueKind::kDateTime, NowValue(ev)));
+}
 
 MEDLAKE_FP_FN(Today) {
   DateTimeValue v = NowValue(ev);
@@ -180,6 +182,18 @@ MEDLAKE_FP_FN(Comparable) {
   return Bool(ConvertUnit(1, b->str, a->str).has_value());
 }
 
+MEDLAKE_FP_FN(TypeFn) {
+  Collection out;
+  for (const Item& item : in) {
+    Item t;
+    t.kind = ValueKind::kTypeInfo;
+    t.str = item.type != nullptr ? "FHIR." + item.type->name
+                                 : "System." + std::string(SystemTypeName(item.kind));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 }  // namespace
 
 void AddNavigationFunctions(std::vector<FunctionDef>& t) {
@@ -196,6 +210,7 @@ void AddNavigationFunctions(std::vector<FunctionDef>& t) {
   t.push_back({"getReferenceKey", 0, 1, GetReferenceKey, true});
   t.push_back({"conformsTo", 1, 1, ConformsTo});
   t.push_back({"comparable", 1, 1, Comparable});
+  t.push_back({"type", 0, 0, TypeFn});
 }
 
 }  // namespace medlake::fhirpath

@@ -22,14 +22,14 @@ Result<std::optional<std::string>> InputString(const Collection& in, const Ast& 
   return std::optional<std::string>(v->str);
 }
 
-#define MEDLAKE_FP_INPUT_STRING(var)                                                   \
+#define MEDLAKE_FP_INPUT_STRING(var)                                                     \
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> var##_opt, InputString(in, call)); \
-  if (!var##_opt) return Collection{};                                                 \
+  if (!var##_opt) return Collection{};                                                   \
   const std::string& var = *var##_opt
 
-#define MEDLAKE_FP_STRING_ARG(var, i)                                                        \
+#define MEDLAKE_FP_STRING_ARG(var, i)                                                            \
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> var##_opt, StringArg(ev, call, i, scope)); \
-  if (!var##_opt) return Collection{};                                                       \
+  if (!var##_opt) return Collection{};                                                           \
   const std::string& var = *var##_opt
 
 MEDLAKE_FP_FN(IndexOf) {
@@ -106,11 +106,43 @@ MEDLAKE_FP_FN(Replace) {
   return One(Item::String(out));
 }
 
+// FHIRPath regexes run in single-line mode: '.' also matches newlines.
+std::string SingleLineMode(const std::string& pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out.push_back(c);
+      out.push_back(pattern[++i]);
+      continue;
+    }
+    if (c == '[') in_class = true;
+    if (c == ']') in_class = false;
+    if (c == '.' && !in_class) {
+      out += "[\\s\\S]";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 Result<std::regex> CompileRegex(const std::string& pattern) {
   try {
-    return std::regex(pattern, std::regex::ECMAScript);
+    return std::regex(SingleLineMode(pattern), std::regex::ECMAScript);
   } catch (const std::regex_error&) {
     return InvalidArgument("FHIRPath: invalid regular expression");
+  }
+}
+
+// std::regex reports catastrophic patterns (complexity, stack) by throwing at match time.
+template <typename Fn>
+Result<Collection> RegexCall(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::regex_error&) {
+    return InvalidArgument("FHIRPath: regular expression too complex for this input");
   }
 }
 
@@ -118,14 +150,14 @@ MEDLAKE_FP_FN(Matches) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(pattern, 0);
   MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return Bool(std::regex_search(s, re));
+  return RegexCall([&] { return Bool(std::regex_search(s, re)); });
 }
 
 MEDLAKE_FP_FN(MatchesFull) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(pattern, 0);
   MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return Bool(std::regex_match(s, re));
+  return RegexCall([&] { return Bool(std::regex_match(s, re)); });
 }
 
 MEDLAKE_FP_FN(ReplaceMatches) {
@@ -134,7 +166,7 @@ MEDLAKE_FP_FN(ReplaceMatches) {
   MEDLAKE_FP_STRING_ARG(subst, 1);
   if (pattern.empty()) return One(Item::String(s));
   MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return One(Item::String(std::regex_replace(s, re, subst)));
+  return RegexCall([&] { return One(Item::String(std::regex_replace(s, re, subst))); });
 }
 
 MEDLAKE_FP_FN(Length) {
@@ -168,7 +200,8 @@ MEDLAKE_FP_FN(Split) {
   size_t pos = 0;
   while (true) {
     size_t hit = s.find(sep, pos);
-    out.push_back(Item::String(s.substr(pos, hit == std::string::npos ? std::string::npos : hit - pos)));
+    out.push_back(
+        Item::String(s.substr(pos, hit == std::string::npos ? std::string::npos : hit - pos)));
     if (hit == std::string::npos) break;
     pos = hit + sep.size();
   }
@@ -235,7 +268,8 @@ std::optional<std::string> Base64Decode(std::string s, bool url) {
 MEDLAKE_FP_FN(Encode) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(format, 0);
-  if (format == "base64" || format == "urlbase64") return One(Item::String(Base64Encode(s, format == "urlbase64")));
+  if (format == "base64" || format == "urlbase64")
+    return One(Item::String(Base64Encode(s, format == "urlbase64")));
   if (format == "hex") {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
@@ -258,7 +292,17 @@ MEDLAKE_FP_FN(Decode) {
   if (format == "hex") {
     if (s.size() % 2 != 0) return Collection{};
     std::string out;
-    for (size_t i = 0; i < s.size(); i += 2) out.push_back(char(std::stoi(s.substr(i, 2), nullptr, 16)));
+    auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < s.size(); i += 2) {
+      int hi = hex(s[i]), lo = hex(s[i + 1]);
+      if (hi < 0 || lo < 0) return Collection{};
+      out.push_back(char(hi * 16 + lo));
+    }
     return One(Item::String(out));
   }
   return Collection{};
@@ -271,12 +315,23 @@ MEDLAKE_FP_FN(Escape) {
   if (format == "html") {
     for (char c : s) {
       switch (c) {
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '&': out += "&amp;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&#39;"; break;
-        default: out.push_back(c);
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '&':
+          out += "&amp;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        case '\'':
+          out += "&#39;";
+          break;
+        default:
+          out.push_back(c);
       }
     }
     return One(Item::String(out));
@@ -294,7 +349,8 @@ MEDLAKE_FP_FN(Unescape) {
   std::string out;
   if (format == "html") {
     static const std::pair<std::string_view, char> kEntities[] = {
-        {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&#39;", '\''}, {"&apos;", '\''}};
+        {"&lt;", '<'},   {"&gt;", '>'},   {"&amp;", '&'},
+        {"&quot;", '"'}, {"&#39;", '\''}, {"&apos;", '\''}};
     for (size_t i = 0; i < s.size();) {
       bool hit = false;
       for (const auto& [entity, c] : kEntities) {

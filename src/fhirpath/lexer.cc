@@ -5,9 +5,22 @@
 namespace medlake::fhirpath {
 namespace {
 
-bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsIdentStart(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool IsIdentChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 Status SyntaxError(int column, std::string_view what) {
   return InvalidArgument("FHIRPath syntax error at column " + std::to_string(column) + ": " +
@@ -40,18 +53,30 @@ Result<std::string> ReadQuoted(std::string_view s, size_t& pos, int column) {
     if (pos >= s.size()) break;
     char e = s[pos++];
     switch (e) {
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
-      case 'f': out.push_back('\f'); break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
       case 'u': {
-        if (pos + 4 > s.size()) return SyntaxError(column, "bad \\u escape");
-        uint32_t cp = std::stoul(std::string(s.substr(pos, 4)), nullptr, 16);
-        pos += 4;
+        uint32_t cp = 0;
+        for (int k = 0; k < 4; ++k, ++pos) {
+          int digit = pos < s.size() ? HexValue(s[pos]) : -1;
+          if (digit < 0) return SyntaxError(column, "bad \\u escape");
+          cp = cp * 16 + uint32_t(digit);
+        }
         AppendUtf8(cp, out);
         break;
       }
-      default: out.push_back(e);  // \' \" \` \\ \/
+      default:
+        out.push_back(e);  // \' \" \` \\ \/
     }
   }
   if (pos >= s.size()) return SyntaxError(column, "unterminated quoted text");
@@ -131,7 +156,8 @@ Result<std::vector<Token>> Tokenize(std::string_view s) {
     } else if (c == '@') {
       size_t end = ScanTemporal(s, pos + 1);
       if (end == pos + 1) return SyntaxError(column, "empty date/time literal");
-      tokens.push_back({TokenKind::kTemporal, std::string(s.substr(pos + 1, end - pos - 1)), column});
+      tokens.push_back(
+          {TokenKind::kTemporal, std::string(s.substr(pos + 1, end - pos - 1)), column});
       pos = end;
     } else if (c == '%') {
       ++pos;

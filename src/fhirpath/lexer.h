@@ -10,14 +10,14 @@
 namespace medlake::fhirpath {
 
 enum class TokenKind : uint8_t {
-  kIdentifier,   // plain identifier or keyword
-  kDelimited,    // `identifier`
-  kString,       // 'text' (unescaped)
-  kNumber,       // 12 or 1.5
-  kTemporal,     // @2020-01-01 (text without '@')
-  kVariable,     // %name (name without '%', unquoted)
-  kSpecial,      // $this, $index, $total (without '$')
-  kSymbol,       // operators and punctuation
+  kIdentifier,  // plain identifier or keyword
+  kDelimited,   // `identifier`
+  kString,      // 'text' (unescaped)
+  kNumber,      // 12 or 1.5
+  kTemporal,    // @2020-01-01 (text without '@')
+  kVariable,    // %name (name without '%', unquoted)
+  kSpecial,     // $this, $index, $total (without '$')
+  kSymbol,      // operators and punctuation
   kEnd,
 };
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "fhirpath/evaluator.h"
+#include "fhirpath/types.h"
 
 namespace medlake::fhirpath {
 namespace {
@@ -45,6 +46,13 @@ double RoundTo(double v, int scale) {
   return std::round(v * f) / f;
 }
 
+// Scale of a product: the operands' scales add up; unknown (-1) stays unknown.
+int MulScale(const Item& a, const Item& b) {
+  int sa = a.kind == ValueKind::kInteger ? 0 : DecimalScale(a);
+  int sb = b.kind == ValueKind::kInteger ? 0 : DecimalScale(b);
+  return sa < 0 || sb < 0 ? -1 : sa + sb;
+}
+
 std::string_view CalendarFromUcum(std::string_view u) {
   if (u == "wk") return "week";
   if (u == "d") return "day";
@@ -53,6 +61,28 @@ std::string_view CalendarFromUcum(std::string_view u) {
   if (u == "s") return "second";
   if (u == "ms") return "millisecond";
   return {};
+}
+
+bool NearlyEqual(double a, double b) {
+  return std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
+}
+
+// A FHIR Quantity element (or Age, Duration, ...) as a System Quantity; other items as-is.
+Item SystemValue(const Item& item) {
+  static const TypeInfo* quantity = TypeModel::R4().Find("Quantity");
+  if (item.kind != ValueKind::kNode || item.type == nullptr || !TypeModel::IsA(item.type, quantity))
+    return item;
+  auto value = item.node.Find("value");
+  if (!value || !value->IsNumber()) return item;
+  std::string unit;
+  auto system = item.node.Find("system");
+  auto code = item.node.Find("code");
+  if (code && (!system || system->GetString() == "http://unitsofmeasure.org")) {
+    unit = std::string(code->GetString());
+  } else if (auto u = item.node.Find("unit")) {
+    unit = std::string(u->GetString());
+  }
+  return Item::Quantity(value->GetDouble(), -1, unit.empty() ? "1" : unit);
 }
 
 }  // namespace
@@ -73,10 +103,12 @@ Result<std::optional<bool>> ToBool(const Collection& c, std::string_view what) {
   return std::optional<bool>(true);
 }
 
-std::optional<bool> ItemsEqual(const Item& a, const Item& b) {
+std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
+  Item a = SystemValue(a_in), b = SystemValue(b_in);
   if (a.IsNumber() && b.IsNumber()) {
-    if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger) return a.integer == b.integer;
-    return a.AsDouble() == b.AsDouble();
+    if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger)
+      return a.integer == b.integer;
+    return NearlyEqual(a.AsDouble(), b.AsDouble());
   }
   if (SameTemporalFamily(a, b)) {
     auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
@@ -85,24 +117,30 @@ std::optional<bool> ItemsEqual(const Item& a, const Item& b) {
   }
   if (a.kind != b.kind) return false;
   switch (a.kind) {
-    case ValueKind::kBoolean: return a.boolean == b.boolean;
-    case ValueKind::kString: return a.str == b.str;
+    case ValueKind::kBoolean:
+      return a.boolean == b.boolean;
+    case ValueKind::kString:
+      return a.str == b.str;
     case ValueKind::kQuantity: {
       auto bv = QuantityIn(b, a.str);
       if (!bv) return std::nullopt;
-      return std::fabs(a.decimal - *bv) <= 1e-9 * std::max(1.0, std::fabs(a.decimal));
+      return NearlyEqual(a.decimal, *bv);
     }
     case ValueKind::kNode:
       if (!a.node.IsObject() || !b.node.IsObject()) return false;
       return a.node.ToJson() == b.node.ToJson();
-    default: return false;
+    default:
+      return false;
   }
 }
 
-bool ItemsEquivalent(const Item& a, const Item& b) {
+bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
+  Item a = SystemValue(a_in), b = SystemValue(b_in);
   if (a.IsNumber() && b.IsNumber()) {
-    int scale = std::min(a.kind == ValueKind::kInteger ? 0 : a.scale,
-                         b.kind == ValueKind::kInteger ? 0 : b.scale);
+    auto scale_of = [](const Item& x) {
+      return x.kind == ValueKind::kInteger ? 0 : (DecimalScale(x) < 0 ? 15 : DecimalScale(x));
+    };
+    int scale = std::min(scale_of(a), scale_of(b));
     return RoundTo(a.AsDouble(), scale) == RoundTo(b.AsDouble(), scale);
   }
   if (SameTemporalFamily(a, b)) {
@@ -111,7 +149,8 @@ bool ItemsEquivalent(const Item& a, const Item& b) {
   }
   if (a.kind != b.kind) return false;
   switch (a.kind) {
-    case ValueKind::kString: return NormalizeForEquivalence(a.str) == NormalizeForEquivalence(b.str);
+    case ValueKind::kString:
+      return NormalizeForEquivalence(a.str) == NormalizeForEquivalence(b.str);
     case ValueKind::kQuantity: {
       std::string_view au = CalendarFromUcum(a.str).empty() ? a.str : CalendarFromUcum(a.str);
       std::string_view bu = CalendarFromUcum(b.str).empty() ? b.str : CalendarFromUcum(b.str);
@@ -121,7 +160,8 @@ bool ItemsEquivalent(const Item& a, const Item& b) {
       }
       auto bv = QuantityIn(b, a.str);
       if (!bv) return false;
-      int scale = std::min(a.scale, b.scale);
+      int scale = std::min(DecimalScale(a) < 0 ? 15 : DecimalScale(a),
+                           DecimalScale(b) < 0 ? 15 : DecimalScale(b));
       return RoundTo(a.decimal, scale) == RoundTo(*bv, scale);
     }
     default: {
@@ -131,9 +171,13 @@ bool ItemsEquivalent(const Item& a, const Item& b) {
   }
 }
 
-Result<std::optional<int>> CompareItems(const Item& a, const Item& b) {
+Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
+  Item a = SystemValue(a_in), b = SystemValue(b_in);
   auto sign = [](double d) { return d < 0 ? -1 : (d > 0 ? 1 : 0); };
-  if (a.IsNumber() && b.IsNumber()) return std::optional<int>(sign(a.AsDouble() - b.AsDouble()));
+  if (a.IsNumber() && b.IsNumber()) {
+    if (NearlyEqual(a.AsDouble(), b.AsDouble())) return std::optional<int>(0);
+    return std::optional<int>(sign(a.AsDouble() - b.AsDouble()));
+  }
   if (SameTemporalFamily(a, b)) return CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
   if (a.kind == ValueKind::kString && b.kind == ValueKind::kString) {
     int c = a.str.compare(b.str);
@@ -154,23 +198,24 @@ std::optional<std::string> StringOf(const Item& item) {
   return ItemToString(item);
 }
 
-Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b) {
+Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
+  Item a = SystemValue(a_in), b = SystemValue(b_in);
   using R = std::optional<Item>;
   auto error = [&]() -> Status {
     return InvalidArgument("FHIRPath: operator not defined for " +
                            std::string(SystemTypeName(a.kind)) + " and " +
                            std::string(SystemTypeName(b.kind)));
   };
-  if (op == BinaryOp::kConcat || (op == BinaryOp::kPlus && a.kind == ValueKind::kString &&
-                                  b.kind == ValueKind::kString)) {
+  if (op == BinaryOp::kConcat ||
+      (op == BinaryOp::kPlus && a.kind == ValueKind::kString && b.kind == ValueKind::kString)) {
     if (a.kind != ValueKind::kString || b.kind != ValueKind::kString) return error();
     return R(Item::String(a.str + b.str));
   }
   if (a.IsNumber() && b.IsNumber()) {
     bool ints = a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger;
     double x = a.AsDouble(), y = b.AsDouble();
-    int scale = std::max(a.kind == ValueKind::kDecimal ? a.scale : 0,
-                         b.kind == ValueKind::kDecimal ? b.scale : 0);
+    int scale = std::max(a.kind == ValueKind::kDecimal ? DecimalScale(a) : 0,
+                         b.kind == ValueKind::kDecimal ? DecimalScale(b) : 0);
     switch (op) {
       case BinaryOp::kPlus:
         return ints ? R(Item::Integer(a.integer + b.integer)) : R(Item::Decimal(x + y, scale));
@@ -178,7 +223,7 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b
         return ints ? R(Item::Integer(a.integer - b.integer)) : R(Item::Decimal(x - y, scale));
       case BinaryOp::kMul:
         return ints ? R(Item::Integer(a.integer * b.integer))
-                    : R(Item::Decimal(x * y, a.scale + b.scale));
+                    : R(Item::Decimal(x * y, MulScale(a, b)));
       case BinaryOp::kDiv:
         if (y == 0) return R();
         return R(Item::Decimal(x / y, -1));
@@ -189,14 +234,17 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b
         if (y == 0) return R();
         return ints ? R(Item::Integer(a.integer % b.integer))
                     : R(Item::Decimal(std::fmod(x, y), scale));
-      default: return error();
+      default:
+        return error();
     }
   }
   if (a.IsTemporal() && b.kind == ValueKind::kQuantity &&
       (op == BinaryOp::kPlus || op == BinaryOp::kMinus)) {
     std::string_view unit = b.str;
-    if (!CalendarFromUcum(unit).empty()) unit = CalendarFromUcum(unit);
-    else if (CalendarUnit(unit).empty()) return error();
+    if (!CalendarFromUcum(unit).empty())
+      unit = CalendarFromUcum(unit);
+    else if (CalendarUnit(unit).empty())
+      return error();
     Item r = a;
     r.type = nullptr;
     r.has_ext = false;
@@ -209,7 +257,7 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b
       auto bv = QuantityIn(b, a.str);
       if (!bv) return R();
       double v = op == BinaryOp::kPlus ? a.decimal + *bv : a.decimal - *bv;
-      return R(Item::Quantity(v, std::max(a.scale, b.scale), a.str));
+      return R(Item::Quantity(v, std::max(DecimalScale(a), DecimalScale(b)), a.str));
     }
     if (op == BinaryOp::kMul || op == BinaryOp::kDiv) {
       auto ca = Canonicalize(a.decimal, a.str);
@@ -221,8 +269,10 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a, const Item& b
         dims[i] = op == BinaryOp::kMul ? ca->dims[i] + cb->dims[i] : ca->dims[i] - cb->dims[i];
       double v = op == BinaryOp::kMul ? ca->value * cb->value : ca->value / cb->value;
       // Keep the operands' unit when dividing like by like, else report in base units.
-      if (op == BinaryOp::kMul && a.str == "1") return R(Item::Quantity(a.decimal * b.decimal, -1, b.str));
-      if (op == BinaryOp::kMul && b.str == "1") return R(Item::Quantity(a.decimal * b.decimal, -1, a.str));
+      if (op == BinaryOp::kMul && a.str == "1")
+        return R(Item::Quantity(a.decimal * b.decimal, -1, b.str));
+      if (op == BinaryOp::kMul && b.str == "1")
+        return R(Item::Quantity(a.decimal * b.decimal, -1, a.str));
       return R(Item::Quantity(v, -1, UnitFromDims(dims)));
     }
     return error();
@@ -329,10 +379,14 @@ Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
       MEDLAKE_ASSIGN_OR_RETURN(std::optional<int> c, CompareItems(*a, *b));
       if (!c) return Collection{};
       switch (op) {
-        case BinaryOp::kLt: return Boolean(*c < 0);
-        case BinaryOp::kGt: return Boolean(*c > 0);
-        case BinaryOp::kLe: return Boolean(*c <= 0);
-        default: return Boolean(*c >= 0);
+        case BinaryOp::kLt:
+          return Boolean(*c < 0);
+        case BinaryOp::kGt:
+          return Boolean(*c > 0);
+        case BinaryOp::kLe:
+          return Boolean(*c <= 0);
+        default:
+          return Boolean(*c >= 0);
       }
     }
     case BinaryOp::kIn:
@@ -382,19 +436,27 @@ std::string FormatDecimal(double v, int scale) {
 
 std::string ItemToString(const Item& item) {
   switch (item.kind) {
-    case ValueKind::kBoolean: return item.boolean ? "true" : "false";
-    case ValueKind::kString: return item.str;
-    case ValueKind::kInteger: return std::to_string(item.integer);
-    case ValueKind::kDecimal: return FormatDecimal(item.decimal, item.scale);
+    case ValueKind::kBoolean:
+      return item.boolean ? "true" : "false";
+    case ValueKind::kString:
+      return item.str;
+    case ValueKind::kInteger:
+      return std::to_string(item.integer);
+    case ValueKind::kDecimal:
+      return FormatDecimal(item.decimal, DecimalScale(item));
     case ValueKind::kDate:
     case ValueKind::kDateTime:
-    case ValueKind::kTime: return FormatTemporal(item.dt, item.kind);
+    case ValueKind::kTime:
+      return FormatTemporal(item.dt, item.kind);
     case ValueKind::kQuantity: {
-      std::string v = FormatDecimal(item.decimal, item.scale);
+      std::string v = FormatDecimal(item.decimal, DecimalScale(item));
       if (!CalendarUnit(item.str).empty()) return v + " " + item.str;
       return v + " '" + item.str + "'";
     }
-    case ValueKind::kNode: return item.node.ToJson();
+    case ValueKind::kNode:
+      return item.node.ToJson();
+    case ValueKind::kTypeInfo:
+      return item.str;
   }
   return {};
 }

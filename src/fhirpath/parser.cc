@@ -80,12 +80,16 @@ class Parser {
     auto sym = [&](std::string_view s) { return t.kind == TokenKind::kSymbol && t.text == s; };
     auto word = [&](std::string_view s) { return t.kind == TokenKind::kIdentifier && t.text == s; };
     switch (level) {
-      case 0: if (word("implies")) return op = BinaryOp::kImplies, true; break;
+      case 0:
+        if (word("implies")) return op = BinaryOp::kImplies, true;
+        break;
       case 1:
         if (word("or")) return op = BinaryOp::kOr, true;
         if (word("xor")) return op = BinaryOp::kXor, true;
         break;
-      case 2: if (word("and")) return op = BinaryOp::kAnd, true; break;
+      case 2:
+        if (word("and")) return op = BinaryOp::kAnd, true;
+        break;
       case 3:
         if (word("in")) return op = BinaryOp::kIn, true;
         if (word("contains")) return op = BinaryOp::kContains, true;
@@ -102,7 +106,9 @@ class Parser {
         if (sym("<=")) return op = BinaryOp::kLe, true;
         if (sym(">=")) return op = BinaryOp::kGe, true;
         break;
-      case 6: if (sym("|")) return op = BinaryOp::kUnion, true; break;
+      case 6:
+        if (sym("|")) return op = BinaryOp::kUnion, true;
+        break;
       case 8:
         if (sym("+")) return op = BinaryOp::kPlus, true;
         if (sym("-")) return op = BinaryOp::kMinus, true;
@@ -114,17 +120,32 @@ class Parser {
         if (word("div")) return op = BinaryOp::kIntDiv, true;
         if (word("mod")) return op = BinaryOp::kMod, true;
         break;
-      default: break;
+      default:
+        break;
     }
     return false;
   }
 
   Result<AstPtr> ParseBinary(int level) {
+    if (level == 0) {
+      // Nesting (parentheses, arguments, indexers) is bounded so that hostile expressions
+      // cannot exhaust the stack of the parser or the evaluator.
+      if (++depth_ > kMaxDepth) return Error(Peek(), "expression nested too deeply");
+      auto result = ParseBinaryLevel(0);
+      --depth_;
+      return result;
+    }
+    return ParseBinaryLevel(level);
+  }
+
+  Result<AstPtr> ParseBinaryLevel(int level) {
     if (level == 7) return ParseTypeExpr();
     if (level == 10) return ParseUnary();
     MEDLAKE_ASSIGN_OR_RETURN(AstPtr left, ParseBinary(level + 1));
     BinaryOp op;
+    int operators = 0;
     while (MatchOperator(level, op)) {
+      if (++operators > kMaxChain) return Error(Peek(), "too many operators in a row");
       int column = Next().column;
       MEDLAKE_ASSIGN_OR_RETURN(AstPtr right, ParseBinary(level + 1));
       AstPtr n = MakeNode(AstKind::kBinary, column);
@@ -142,8 +163,8 @@ class Parser {
     if (t.kind != TokenKind::kIdentifier && t.kind != TokenKind::kDelimited)
       return Error(t, "expected a type name");
     spec.name = Next().text;
-    if (IsSymbol(".") && (Peek(1).kind == TokenKind::kIdentifier ||
-                          Peek(1).kind == TokenKind::kDelimited)) {
+    if (IsSymbol(".") &&
+        (Peek(1).kind == TokenKind::kIdentifier || Peek(1).kind == TokenKind::kDelimited)) {
       Next();
       spec.ns = spec.name;
       spec.name = Next().text;
@@ -165,6 +186,7 @@ class Parser {
 
   Result<AstPtr> ParseUnary() {
     if (IsSymbol("+") || IsSymbol("-")) {
+      if (++unary_ > kMaxDepth) return Error(Peek(), "too many unary operators");
       const Token& t = Next();
       MEDLAKE_ASSIGN_OR_RETURN(AstPtr operand, ParseUnary());
       // Fold negative numeric literals so that -1.convertsToInteger() style applies to -1.
@@ -183,7 +205,8 @@ class Parser {
 
   Result<AstPtr> ParsePostfix() {
     MEDLAKE_ASSIGN_OR_RETURN(AstPtr left, ParseTerm());
-    while (true) {
+    for (int steps = 0;; ++steps) {
+      if (steps > kMaxChain) return Error(Peek(), "path too long");
       if (IsSymbol(".")) {
         Next();
         const Token& t = Peek();
@@ -236,8 +259,8 @@ class Parser {
       }
       if (def->type_argument && argc == 1) {
         if (!TypeFromAst(*n->args[0], n->type)) {
-          return InvalidArgument("FHIRPath error at column " + std::to_string(t.column) +
-                                 ": '" + n->name + "' expects a type name");
+          return InvalidArgument("FHIRPath error at column " + std::to_string(t.column) + ": '" +
+                                 n->name + "' expects a type name");
         }
         n->has_type_arg = true;
       }
@@ -292,10 +315,14 @@ class Parser {
       case TokenKind::kSpecial: {
         Next();
         AstKind kind;
-        if (t.text == "this") kind = AstKind::kThis;
-        else if (t.text == "index") kind = AstKind::kIndex;
-        else if (t.text == "total") kind = AstKind::kTotal;
-        else return Error(t, "unknown '$" + t.text + "'");
+        if (t.text == "this")
+          kind = AstKind::kThis;
+        else if (t.text == "index")
+          kind = AstKind::kIndex;
+        else if (t.text == "total")
+          kind = AstKind::kTotal;
+        else
+          return Error(t, "unknown '$" + t.text + "'");
         return MakeNode(kind, t.column);
       }
       case TokenKind::kIdentifier:
@@ -306,7 +333,8 @@ class Parser {
           return n;
         }
         return ParseNamed();
-      case TokenKind::kDelimited: return ParseNamed();
+      case TokenKind::kDelimited:
+        return ParseNamed();
       case TokenKind::kSymbol:
         if (t.text == "(") {
           Next();
@@ -320,13 +348,19 @@ class Parser {
           return MakeNode(AstKind::kEmpty, t.column);
         }
         return Error(t, "unexpected '" + t.text + "'");
-      case TokenKind::kEnd: return Error(t, "");
+      case TokenKind::kEnd:
+        return Error(t, "");
     }
     return Error(t, "unexpected token");
   }
 
+  static constexpr int kMaxDepth = 64;
+  static constexpr int kMaxChain = 2000;
+
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;
+  int unary_ = 0;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "fhirpath/types.h"
 
+#include <cctype>
 #include <utility>
 
 namespace medlake::fhirpath {
@@ -71,6 +72,13 @@ TypeModel::TypeModel() {
         if (const TypeInfo* et = Find(type_list.substr(0, bar))) e.types.push_back(et);
         type_list = bar == std::string_view::npos ? std::string_view() : type_list.substr(bar + 1);
       }
+      if (e.choice) {
+        for (const TypeInfo* et : e.types) {
+          std::string suffix = et->name;
+          suffix[0] = char(std::toupper(static_cast<unsigned char>(suffix[0])));
+          e.json_names.push_back(e.name + suffix);
+        }
+      }
       t->elements.push_back(std::move(e));
     }
   }
@@ -99,15 +107,26 @@ bool TypeModel::IsA(const TypeInfo* type, const TypeInfo* ancestor) {
 
 std::string_view SystemTypeName(ValueKind kind) {
   switch (kind) {
-    case ValueKind::kBoolean: return "Boolean";
-    case ValueKind::kString: return "String";
-    case ValueKind::kInteger: return "Integer";
-    case ValueKind::kDecimal: return "Decimal";
-    case ValueKind::kDate: return "Date";
-    case ValueKind::kDateTime: return "DateTime";
-    case ValueKind::kTime: return "Time";
-    case ValueKind::kQuantity: return "Quantity";
-    case ValueKind::kNode: return "Object";
+    case ValueKind::kBoolean:
+      return "Boolean";
+    case ValueKind::kString:
+      return "String";
+    case ValueKind::kInteger:
+      return "Integer";
+    case ValueKind::kDecimal:
+      return "Decimal";
+    case ValueKind::kDate:
+      return "Date";
+    case ValueKind::kDateTime:
+      return "DateTime";
+    case ValueKind::kTime:
+      return "Time";
+    case ValueKind::kQuantity:
+      return "Quantity";
+    case ValueKind::kNode:
+      return "Object";
+    case ValueKind::kTypeInfo:
+      return "TypeInfo";
   }
   return "Object";
 }

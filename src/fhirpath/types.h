@@ -20,13 +20,14 @@ struct ElementInfo {
   bool repeating = false;
   bool choice = false;
   std::vector<const TypeInfo*> types;
+  std::vector<std::string> json_names;  // choice: "valueQuantity", ... parallel to types
 };
 
 struct TypeInfo {
   std::string name;
   TypeKind kind = TypeKind::kComplex;
   const TypeInfo* base = nullptr;
-  std::vector<ElementInfo> elements;  // own elements; inherited ones are on `base`
+  std::vector<ElementInfo> elements;         // own elements; inherited ones are on `base`
   ValueKind system_kind = ValueKind::kNode;  // for primitives: the System type they map to
 };
 

@@ -18,6 +18,8 @@ struct Atom {
   bool metric;  // accepts prefixes
 };
 
+// Cel and [degF] are absent on purpose: they have offsets, so they compare only with the
+// same unit.
 constexpr Atom kAtoms[] = {
     {"m", 1, {1, 0, 0, 0, 0, 0, 0}, true},
     {"g", 1, {0, 1, 0, 0, 0, 0, 0}, true},
@@ -51,17 +53,15 @@ constexpr Atom kAtoms[] = {
     {"W", 1000, {2, 1, -3, 0, 0, 0, 0}, true},
     {"cal", 4184, {2, 1, -2, 0, 0, 0, 0}, true},
     {"Hz", 1, {0, 0, -1, 0, 0, 0, 0}, true},
-    {"[degF]", 5.0 / 9.0, {0, 0, 0, 0, 1, 0, 0}, false},
-    {"Cel", 1, {0, 0, 0, 0, 1, 0, 0}, false},
 };
 
 struct Prefix {
   std::string_view code;
   double factor;
 };
-constexpr Prefix kPrefixes[] = {{"da", 1e1}, {"Y", 1e24}, {"Z", 1e21}, {"E", 1e18}, {"P", 1e15},
-                                {"T", 1e12}, {"G", 1e9},  {"M", 1e6},  {"k", 1e3},  {"h", 1e2},
-                                {"d", 1e-1}, {"c", 1e-2}, {"m", 1e-3}, {"u", 1e-6}, {"n", 1e-9},
+constexpr Prefix kPrefixes[] = {{"da", 1e1},  {"Y", 1e24}, {"Z", 1e21}, {"E", 1e18}, {"P", 1e15},
+                                {"T", 1e12},  {"G", 1e9},  {"M", 1e6},  {"k", 1e3},  {"h", 1e2},
+                                {"d", 1e-1},  {"c", 1e-2}, {"m", 1e-3}, {"u", 1e-6}, {"n", 1e-9},
                                 {"p", 1e-12}, {"f", 1e-15}};
 
 struct Canon {
@@ -74,6 +74,10 @@ bool ParseSimple(std::string_view term, Canon& out) {
   size_t end = term.size();
   while (end > 0 && (std::isdigit(static_cast<unsigned char>(term[end - 1])))) --end;
   if (end > 0 && end < term.size() && (term[end - 1] == '-' || term[end - 1] == '+')) --end;
+  if (end == 0) {
+    out.factor = std::atof(std::string(term).c_str());  // a pure number ("1" in "1/d")
+    return true;
+  }
   int exponent = 1;
   std::string_view atom = term;
   if (end > 0 && end < term.size() && term.back() != ']') {
@@ -155,8 +159,8 @@ std::string_view DefiniteUcum(std::string_view unit) {
 }  // namespace
 
 std::string_view CalendarUnit(std::string_view w) {
-  static constexpr std::string_view kUnits[] = {"year",   "month",  "week",   "day",
-                                                "hour",   "minute", "second", "millisecond"};
+  static constexpr std::string_view kUnits[] = {"year", "month",  "week",   "day",
+                                                "hour", "minute", "second", "millisecond"};
   for (std::string_view u : kUnits) {
     if (w == u || (w.size() == u.size() + 1 && w.substr(0, u.size()) == u && w.back() == 's'))
       return u;

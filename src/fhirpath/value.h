@@ -29,6 +29,7 @@ enum class ValueKind : uint8_t {
   kDateTime,
   kTime,
   kQuantity,
+  kTypeInfo,  // result of type(): str holds "namespace.name"
 };
 
 // Precision of a partial date/time value, from coarsest to finest.
@@ -52,9 +53,12 @@ struct Item {
   bool boolean = false;
   int64_t integer = 0;
   double decimal = 0;  // kDecimal and kQuantity value
-  int scale = 0;       // kDecimal / kQuantity: digits after the decimal point as written
-  std::string str;     // kString; kQuantity: the unit
-  DateTimeValue dt;    // kDate, kDateTime, kTime
+  // kDecimal / kQuantity: digits after the decimal point as written; -1 when computed
+  // (printed in shortest form); kScaleFromSource for decimals read from JSON (see
+  // DecimalScale).
+  int scale = 0;
+  std::string str;   // kString; kQuantity: the unit
+  DateTimeValue dt;  // kDate, kDateTime, kTime
 
   static Item Boolean(bool b) {
     Item i;
@@ -104,6 +108,13 @@ struct Item {
 
 using Collection = std::vector<Item>;
 
+inline constexpr int kScaleFromSource = -2;
+// Digits after the decimal point of a Decimal or Quantity item; for decimals read from JSON
+// this consults the source text lazily (json::Node::NumberText), so that 1.0 keeps one digit.
+int DecimalScale(const Item& item);
+// Text of a decimal with `scale` digits after the point; scale < 0: shortest exact form.
+std::string FormatDecimal(double v, int scale);
+
 // --- Date/time helpers (datetime.cc) ---
 
 // Parses FHIRPath literal text without the '@' ("2020-01", "2020-01-02T10:00:00.000+02:00",
@@ -115,8 +126,7 @@ std::optional<DateTimeValue> ParseFhirTemporal(std::string_view text, ValueKind 
 std::string FormatTemporal(const DateTimeValue& v, ValueKind kind);
 // Compares two values; nullopt when precisions make the result unknown. `a` and `b` must
 // have the same kind (Date vs DateTime is handled by the caller).
-std::optional<int> CompareTemporal(const DateTimeValue& a, const DateTimeValue& b,
-                                   ValueKind kind);
+std::optional<int> CompareTemporal(const DateTimeValue& a, const DateTimeValue& b, ValueKind kind);
 // Adds `amount` of a calendar unit ("year", "month", "week", "day", "hour", "minute",
 // "second", "millisecond"); false when the unit is not valid for the value.
 bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_view unit);

@@ -1,8 +1,13 @@
 #include "json/json.h"
 
-#include <cstring>
-#include <new>
 #include <simdjson.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
 
 namespace medlake::json {
 namespace {
@@ -18,12 +23,89 @@ simdjson::dom::element Elem(const unsigned char* raw) {
 
 }  // namespace
 
+static_assert(sizeof(simdjson::dom::element) == 2 * sizeof(uint64_t));
+using ElementKey = std::array<uint64_t, 2>;
+
+// Source text of every number of one document, found on demand (Node::NumberText).
+struct NumberTable {
+  std::string_view source;
+  simdjson::dom::element root;
+  std::once_flag built;
+  // The numbers' element bytes as two words, and their texts, in document order. Elements of
+  // one document differ only in their tape index, which grows in document order, so the
+  // keys are sorted and lookups are binary searches.
+  std::vector<ElementKey> keys;
+  std::vector<std::string_view> texts;
+};
+
+// Number tokens of `text` in document order (strings skipped with memchr).
+std::vector<std::string_view> NumberTokens(std::string_view text) {
+  std::vector<std::string_view> out;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    char c = *p;
+    if (c == '"') {
+      ++p;
+      while (true) {
+        const char* q = static_cast<const char*>(std::memchr(p, '"', size_t(end - p)));
+        if (q == nullptr) return out;
+        size_t backslashes = 0;
+        for (const char* b = q; b > p && b[-1] == '\\'; --b) ++backslashes;
+        p = q + 1;
+        if (backslashes % 2 == 0) break;
+      }
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      const char* start = p;
+      while (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' ||
+                         *p == '+' || *p == '-')) {
+        ++p;
+      }
+      out.emplace_back(start, size_t(p - start));
+    } else {
+      ++p;
+    }
+  }
+  return out;
+}
+
+void CollectNumbers(simdjson::dom::element e, std::vector<simdjson::dom::element>& out) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY: {
+      simdjson::dom::array arr;
+      if (e.get_array().get(arr)) return;
+      for (auto item : arr) CollectNumbers(item, out);
+      break;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      simdjson::dom::object obj;
+      if (e.get_object().get(obj)) return;
+      for (auto field : obj) CollectNumbers(field.value, out);
+      break;
+    }
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE:
+      out.push_back(e);
+      break;
+    default:
+      break;
+  }
+}
+
+ElementKey KeyOf(const void* element_bytes) {
+  ElementKey key;
+  std::memcpy(key.data(), element_bytes, sizeof(key));
+  return key;
+}
+
 // Node is built only here, from a valid element.
 struct NodeAccess {
-  static Node Make(simdjson::dom::element e) {
+  static Node Make(simdjson::dom::element e, const void* numbers = nullptr) {
     Node n;
     std::memcpy(n.raw_, static_cast<const void*>(&e), sizeof(e));
     n.valid_ = true;
+    n.numbers_ = numbers;
     return n;
   }
   static simdjson::dom::element Get(const Node& n) { return Elem(n.raw_); }
@@ -95,7 +177,7 @@ std::optional<Node> Node::Find(std::string_view key) const {
   if (Elem(raw_).get_object().get(obj)) return std::nullopt;
   simdjson::dom::element v;
   if (obj.at_key(key).get(v)) return std::nullopt;
-  return NodeAccess::Make(v);
+  return NodeAccess::Make(v, numbers_);
 }
 
 void Node::ForEachField(const std::function<bool(std::string_view, Node)>& fn) const {
@@ -103,7 +185,7 @@ void Node::ForEachField(const std::function<bool(std::string_view, Node)>& fn) c
   simdjson::dom::object obj;
   if (Elem(raw_).get_object().get(obj)) return;
   for (auto field : obj) {
-    if (!fn(field.key, NodeAccess::Make(field.value))) return;
+    if (!fn(field.key, NodeAccess::Make(field.value, numbers_))) return;
   }
 }
 
@@ -112,7 +194,7 @@ void Node::ForEachItem(const std::function<bool(Node)>& fn) const {
   simdjson::dom::array arr;
   if (Elem(raw_).get_array().get(arr)) return;
   for (auto item : arr) {
-    if (!fn(NodeAccess::Make(item))) return;
+    if (!fn(NodeAccess::Make(item, numbers_))) return;
   }
 }
 
@@ -131,9 +213,43 @@ std::string Node::ToJson() const {
   return simdjson::minify(Elem(raw_));
 }
 
+std::string_view Node::NumberText() const {
+  if (!valid_ || numbers_ == nullptr || !IsNumber()) return {};
+  auto* table = const_cast<NumberTable*>(static_cast<const NumberTable*>(numbers_));
+  std::call_once(table->built, [table] {
+    std::vector<simdjson::dom::element> elements;
+    CollectNumbers(table->root, elements);
+    std::vector<std::string_view> tokens = NumberTokens(table->source);
+    if (tokens.size() != elements.size()) return;
+    table->keys.reserve(elements.size());
+    for (const auto& e : elements) table->keys.push_back(KeyOf(&e));
+    table->texts = std::move(tokens);
+  });
+  ElementKey key = KeyOf(raw_);
+  auto it = std::lower_bound(table->keys.begin(), table->keys.end(), key);
+  if (it == table->keys.end() || *it != key) return {};
+  return table->texts[size_t(it - table->keys.begin())];
+}
+
 struct Parser::Impl {
   simdjson::dom::parser parser;
+  bool keep_number_text = false;
+  std::string source;  // copy of the text of Parse() when keeping number text
+  std::unique_ptr<NumberTable> numbers;
+
+  // The root Node, wired to a fresh number table when number text is kept.
+  Node Root(simdjson::dom::element root, std::string_view text) {
+    if (!keep_number_text) return NodeAccess::Make(root);
+    numbers = std::make_unique<NumberTable>();
+    numbers->source = text;
+    numbers->root = root;
+    return NodeAccess::Make(root, numbers.get());
+  }
 };
+
+void Parser::set_keep_number_text(bool keep) {
+  impl_->keep_number_text = keep;
+}
 
 Parser::Parser() : impl_(std::make_unique<Impl>()) {}
 Parser::~Parser() = default;
@@ -144,6 +260,10 @@ Result<Node> Parser::Parse(std::string_view text) {
   simdjson::dom::element root;
   auto error = impl_->parser.parse(text.data(), text.size(), true).get(root);
   if (error) return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
+  if (impl_->keep_number_text) {
+    impl_->source.assign(text);
+    return impl_->Root(root, impl_->source);
+  }
   return NodeAccess::Make(root);
 }
 
@@ -151,7 +271,7 @@ Result<Node> Parser::ParsePadded(const char* data, size_t size) {
   simdjson::dom::element root;
   auto error = impl_->parser.parse(data, size, false).get(root);
   if (error) return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
-  return NodeAccess::Make(root);
+  return impl_->Root(root, std::string_view(data, size));
 }
 
 Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,

@@ -55,12 +55,19 @@ class Node {
   // Minified JSON text of this node.
   std::string ToJson() const;
 
+  // The number as written in the source ("1.0", "2.50", "1e3"), which the parsed value
+  // loses; empty when this is not a number or its Parser does not keep number text (see
+  // Parser::set_keep_number_text). The view lives as long as the document.
+  std::string_view NumberText() const;
+
  private:
   friend class Parser;
   friend struct NodeAccess;
   // Opaque copy of simdjson::dom::element (a document pointer and a tape index).
   alignas(8) unsigned char raw_[16] = {};
   bool valid_ = false;
+  // The Parser's number-text table when it keeps number text, else null.
+  const void* numbers_ = nullptr;
 };
 
 class Parser {
@@ -75,6 +82,11 @@ class Parser {
   Result<Node> Parse(std::string_view text);
   // Parses without copying: `data[size .. size + kPadding)` must be readable.
   Result<Node> ParsePadded(const char* data, size_t size);
+
+  // When on, Nodes of later parses answer NumberText() (FHIR decimals keep their precision:
+  // "1.0" is not "1"). Costs a copy of the text per Parse and, on the first NumberText() call
+  // per document, one walk over it. ParsePadded's buffer must then outlive the document.
+  void set_keep_number_text(bool keep);
 
  private:
   struct Impl;

@@ -1,7 +1,9 @@
 // Runs the official FHIRPath R4 suite (fhir-test-cases r4/fhirpath/tests-fhir-r4.xml)
-// unchanged. Inputs are the JSON twins of the suite's XML resources shipped in the same
-// folder. Failures listed in expected_failures.txt (with a reason) are tolerated; any other
-// failure fails the test, and expected failures that now pass are reported.
+// unchanged. XML inputs are converted to FHIR JSON at test time (xml_to_json.h). Every case
+// runs in strict mode (Environment::strict), the semantics the suite's reference engine
+// applies: names that the R4 model does not define for the input's type are errors. Failures listed
+// in expected_failures.txt (with a reason) are tolerated; any other failure fails the test, and
+// expected failures that now pass are reported.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +16,7 @@
 
 #include "fhirpath/fhirpath.h"
 #include "mini_xml.h"
+#include "xml_to_json.h"
 
 namespace medlake::fhirpath {
 namespace {
@@ -31,18 +34,21 @@ std::string ReadFile(const fs::path& p) {
 }
 
 struct LoadedInput {
-  std::unique_ptr<json::Parser> parser = std::make_unique<json::Parser>();
+  std::unique_ptr<json::Parser> parser = [] {
+    auto p = std::make_unique<json::Parser>();
+    p->set_keep_number_text(true);
+    return p;
+  }();
   json::Node root;
 };
 
-// Finds the JSON form of a suite input ("patient-example.xml").
-std::optional<fs::path> JsonInputPath(const std::string& name) {
-  std::string stem = fs::path(name).stem().string();
-  for (const char* dir : {"input-json-r4-examples", "input-json-r5-only", "input"}) {
-    fs::path p = kSuiteDir / dir / (stem + ".json");
-    if (fs::exists(p)) return p;
-  }
-  return std::nullopt;
+// JSON text of a suite input: JSON inputs as they are, XML inputs (the exact files the
+// reference runner loads) converted with the R4 type model.
+std::optional<std::string> InputJson(const std::string& name) {
+  fs::path p = kSuiteDir / "input" / name;
+  if (!fs::exists(p)) return std::nullopt;
+  if (p.extension() == ".json") return ReadFile(p);
+  return testing::FhirXmlToJson(ReadFile(p));
 }
 
 std::string Trim(const std::string& s) {
@@ -52,10 +58,13 @@ std::string Trim(const std::string& s) {
 }
 
 bool OutputMatches(const Item& item, const std::string& type, const std::string& expected) {
-  if (type == "boolean") return item.kind == ValueKind::kBoolean && (item.boolean ? "true" : "false") == expected;
-  if (type == "integer") return item.kind == ValueKind::kInteger && std::to_string(item.integer) == expected;
+  if (type == "boolean")
+    return item.kind == ValueKind::kBoolean && (item.boolean ? "true" : "false") == expected;
+  if (type == "integer")
+    return item.kind == ValueKind::kInteger && std::to_string(item.integer) == expected;
   if (type == "decimal") {
-    return item.IsNumber() && std::fabs(item.AsDouble() - std::strtod(expected.c_str(), nullptr)) < 1e-9;
+    return item.IsNumber() &&
+           std::fabs(item.AsDouble() - std::strtod(expected.c_str(), nullptr)) < 1e-9;
   }
   if (type == "date" || type == "dateTime" || type == "time") {
     if (!item.IsTemporal()) return false;
@@ -70,6 +79,12 @@ bool OutputMatches(const Item& item, const std::string& type, const std::string&
     std::string unit = expected.substr(q + 1);
     if (unit.size() >= 2 && unit.front() == '\'') unit = unit.substr(1, unit.size() - 2);
     return std::fabs(item.decimal - v) < 1e-9 && item.str == unit;
+  }
+  if (type.empty() && !expected.empty() && expected[0] == '@') {
+    return item.IsTemporal() && "@" + FormatTemporal(item.dt, item.kind) == expected;
+  }
+  if (type.empty() && item.kind == ValueKind::kDecimal) {
+    return std::fabs(item.decimal - std::strtod(expected.c_str(), nullptr)) < 1e-9;
   }
   // string, code, id, uri, ...
   return item.kind != ValueKind::kNode && ItemToString(item) == expected;
@@ -96,14 +111,15 @@ std::string RunCase(const XmlElement& test, std::map<std::string, LoadedInput>& 
   std::string invalid = expr_el->Attr("invalid");
   Collection root;
   Environment env;
+  env.strict = true;  // see the file comment
   std::string input = test.Attr("inputfile");
   if (!input.empty()) {
     auto it = inputs.find(input);
     if (it == inputs.end()) {
-      auto path = JsonInputPath(input);
-      if (!path) return "input " + input + " has no JSON form";
+      auto text = InputJson(input);
+      if (!text) return "input " + input + " cannot be read";
       LoadedInput loaded;
-      auto node = loaded.parser->Parse(ReadFile(*path));
+      auto node = loaded.parser->Parse(*text);
       if (!node.ok()) return "input " + input + ": " + node.status().ToString();
       loaded.root = *node;
       it = inputs.emplace(input, std::move(loaded)).first;
@@ -133,7 +149,8 @@ std::string RunCase(const XmlElement& test, std::map<std::string, LoadedInput>& 
     std::string type = outputs[i]->Attr("type");
     std::string text = Trim(outputs[i]->text);
     if (!OutputMatches(values[i], type, text)) {
-      return "item " + std::to_string(i) + ": expected " + type + " " + text + ", got " + Describe(values);
+      return "item " + std::to_string(i) + ": expected " + type + " " + text + ", got " +
+             Describe(values);
     }
   }
   return "";
@@ -155,7 +172,8 @@ std::map<std::string, std::string> LoadExpectedFailures() {
 
 TEST(FhirPathConformance, OfficialR4Suite) {
   fs::path suite = kSuiteDir / "tests-fhir-r4.xml";
-  if (!fs::exists(suite)) GTEST_SKIP() << "FHIRPath suite not found at " << suite << " (needs ../shared/data)";
+  if (!fs::exists(suite))
+    GTEST_SKIP() << "FHIRPath suite not found at " << suite << " (needs ../shared/data)";
   auto doc = testing::ParseXml(ReadFile(suite));
   ASSERT_NE(doc, nullptr) << "cannot parse " << suite;
   auto expected_failures = LoadExpectedFailures();
@@ -172,7 +190,8 @@ TEST(FhirPathConformance, OfficialR4Suite) {
       bool expected = expected_failures.count(name) > 0;
       if (failure.empty()) {
         ++passed;
-        if (expected) std::printf("now passing (remove from expected_failures.txt): %s\n", name.c_str());
+        if (expected)
+          std::printf("now passing (remove from expected_failures.txt): %s\n", name.c_str());
       } else if (!expected) {
         ADD_FAILURE() << group->Attr("name") << "/" << name << ": " << failure;
       }

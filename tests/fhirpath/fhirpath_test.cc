@@ -1,6 +1,13 @@
-#include <gtest/gtest.h>
-
 #include "fhirpath/fhirpath.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "fhirpath/resource_files.h"
 
 namespace medlake::fhirpath {
 namespace {
@@ -92,12 +99,145 @@ TEST_F(FhirPathTest, ParseErrorsCarryTheColumn) {
   EXPECT_NE(f.status().message().find("column 6"), std::string::npos) << f.status().message();
 }
 
+TEST_F(FhirPathTest, HostileExpressionsAreRejectedNotCrashed) {
+  EXPECT_FALSE(Expression::Compile(std::string(5000, '(') + "1" + std::string(5000, ')')).ok());
+  EXPECT_FALSE(Expression::Compile(std::string(5000, '-') + "1").ok());
+  std::string chain = "1";
+  for (int i = 0; i < 5000; ++i) chain += "+1";
+  EXPECT_FALSE(Expression::Compile(chain).ok());
+  EXPECT_FALSE(Expression::Compile("'\\uZZZZ'").ok());
+  EXPECT_FALSE(Expression::Compile("'unterminated").ok());
+  EXPECT_FALSE(Expression::Compile("@2020-13-01").ok());
+  EXPECT_EQ(EvalText(kPatient, "'zz'.decode('hex')"), "");
+  EXPECT_EQ(EvalText(kPatient, "(1 | 2 | 3).aggregate($total + $this, 0)"), "6");
+}
+
 TEST_F(FhirPathTest, SingletonErrors) {
   auto root = parser_.Parse(kPatient);
   ASSERT_TRUE(root.ok());
   auto e = Expression::Compile("name.given + 'x'");
   ASSERT_TRUE(e.ok());
   EXPECT_FALSE(e->Evaluate(*root).ok());
+}
+
+TEST_F(FhirPathTest, UcumComparisonAndArithmetic) {
+  EXPECT_EQ(EvalText(kPatient, "1 'm' = 100 'cm'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "1 'mg' < 1 'g'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "2 'h' = 120 'min'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "1 'L' = 1000 'mL'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "(1 'm' + 50 'cm') = 150 'cm'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "1 'kg' = 1 'm'"), "");
+  EXPECT_EQ(EvalText(kObservation, "Observation.value > 80 'kg'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "1 year = 12 months"), "true");
+  EXPECT_EQ(EvalText(kPatient, "1 '1/d' = 7 '1/wk'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "100 'mg/dL' = 1 'g/L'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "37 'Cel' = 37 'Cel'"), "true");
+  EXPECT_EQ(EvalText(kPatient, "37 'Cel' = 310.15 'K'"), "");
+}
+
+TEST_F(FhirPathTest, DateTimePrecisionAndTimezones) {
+  EXPECT_EQ(EvalText(kPatient, "@2012-04-15T10:00 < @2012-04-15T10:01"), "true");
+  EXPECT_EQ(EvalText(kPatient, "@2012-04-15T10:00:00 = @2012-04-15T10:00:00.000"), "true");
+  EXPECT_EQ(EvalText(kPatient, "@2012-04-15T10:00:00Z = @2012-04-15T10:00:00"), "");
+  EXPECT_EQ(EvalText(kPatient, "@2012-04-15 ~ @2012-04"), "false");
+  EXPECT_EQ(EvalText(kPatient, "@T10:30 + 45 minutes"), "T11:15");
+  EXPECT_EQ(EvalText(kPatient, "birthDate + 1 year"), "1975-12-25");
+  EXPECT_EQ(EvalText(kPatient, "@2014.lowBoundary()"), "2014-01-01");
+}
+
+TEST_F(FhirPathTest, DecimalPrecisionComesFromTheSourceText) {
+  parser_.set_keep_number_text(true);
+  constexpr std::string_view kDecimal =
+      R"({"resourceType": "Observation", "valueQuantity": {"value": 1.50, "unit": "g"}})";
+  EXPECT_EQ(EvalText(kDecimal, "Observation.value.value.precision()"), "2");
+  EXPECT_EQ(EvalText(kDecimal, "Observation.value.value.toString()"), "1.50");
+  EXPECT_EQ(EvalText(kDecimal, "Observation.value.value.lowBoundary()"), "1.49500000");
+}
+
+TEST_F(FhirPathTest, UserConstantsAndVariables) {
+  auto root = parser_.Parse(kPatient);
+  ASSERT_TRUE(root.ok());
+  auto e = Expression::Compile("name.where(use = %wanted).given.first() & %`dash-name`");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->VariableNames(), (std::vector<std::string>{"wanted", "dash-name"}));
+  Environment env;
+  env.variables["wanted"] = Collection{Item::String("usual")};
+  env.variables["dash-name"] = Collection{Item::String("!")};
+  auto r = e->Evaluate(*root, env);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(CollectionToJson(*r), "[\"Jim!\"]");
+  auto missing = Expression::Compile("%nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->Evaluate(*root).ok());
+}
+
+TEST_F(FhirPathTest, ResolveWithinABundle) {
+  constexpr std::string_view kBundle = R"({"resourceType": "Bundle", "type": "collection",
+    "entry": [
+      {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1", "gender": "female"}},
+      {"resource": {"resourceType": "Observation", "id": "o1", "subject": {"reference": "urn:uuid:p1"},
+                    "performer": [{"reference": "Patient/p1"}]}}]})";
+  auto root = parser_.Parse(kBundle);
+  ASSERT_TRUE(root.ok());
+  Environment env;
+  env.bundle = *root;
+  auto e = Expression::Compile(
+      "entry.resource.ofType(Observation).select(subject.resolve().gender | "
+      "performer.resolve().id)");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto r = e->Evaluate(*root, env);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(CollectionToJson(*r), "[\"female\",\"p1\"]");
+}
+
+TEST_F(FhirPathTest, StrictModeRejectsUnknownElements) {
+  auto root = parser_.Parse(kObservation);
+  ASSERT_TRUE(root.ok());
+  auto e = Expression::Compile("Observation.valueQuantity.unit");
+  ASSERT_TRUE(e.ok());
+  auto lenient = e->Evaluate(*root);
+  ASSERT_TRUE(lenient.ok());
+  EXPECT_EQ(CollectionToJson(*lenient), "[\"lbs\"]");
+  Environment strict;
+  strict.strict = true;
+  auto r = e->Evaluate(*root, strict);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("valueQuantity"), std::string::npos) << r.status().message();
+}
+
+TEST_F(FhirPathTest, TypeFunctions) {
+  EXPECT_EQ(EvalText(kPatient, "Patient.birthDate.is(date)"), "true");
+  EXPECT_EQ(EvalText(kPatient, "Patient.birthDate.is(string)"), "false");
+  EXPECT_EQ(EvalText(kPatient, "Patient.birthDate.type().name"), "date");
+  EXPECT_EQ(EvalText(kPatient, "1.type().namespace"), "System");
+  EXPECT_EQ(EvalText(kPatient, "Patient.name.given.sort(-$this).first()"), "Peter");
+}
+
+TEST(ResourceFiles, ReadsNdjsonAndReportsBadLines) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("medlake_fhirpath_test_" + std::to_string(::getpid()) + ".ndjson");
+  {
+    std::ofstream out(path);
+    out << R"({"resourceType": "Patient", "id": "a"})"
+        << "\n"
+        << "{not json\n"
+        << "\n"
+        << R"({"resourceType": "Patient", "id": "b"})"
+        << "\n";
+  }
+  std::vector<std::string> ids;
+  std::vector<size_t> bad_lines;
+  Status st = ForEachResourceInFile(
+      path.string(),
+      [&](json::Node r, std::optional<json::Node>, const ResourceLocation&) {
+        ids.emplace_back(r.Find("id")->GetString());
+        return true;
+      },
+      [&](const ResourceLocation& where, const Status&) { bad_lines.push_back(where.line); });
+  std::filesystem::remove(path);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(ids, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(bad_lines, (std::vector<size_t>{2}));
 }
 
 }  // namespace

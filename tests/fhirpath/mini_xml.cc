@@ -16,14 +16,20 @@ std::string Unescape(std::string_view s) {
       continue;
     }
     std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "lt") out.push_back('<');
-    else if (ent == "gt") out.push_back('>');
-    else if (ent == "amp") out.push_back('&');
-    else if (ent == "quot") out.push_back('"');
-    else if (ent == "apos") out.push_back('\'');
+    if (ent == "lt")
+      out.push_back('<');
+    else if (ent == "gt")
+      out.push_back('>');
+    else if (ent == "amp")
+      out.push_back('&');
+    else if (ent == "quot")
+      out.push_back('"');
+    else if (ent == "apos")
+      out.push_back('\'');
     else if (!ent.empty() && ent[0] == '#') {
-      unsigned long cp = ent.size() > 1 && ent[1] == 'x' ? std::stoul(std::string(ent.substr(2)), nullptr, 16)
-                                                          : std::stoul(std::string(ent.substr(1)));
+      unsigned long cp = ent.size() > 1 && ent[1] == 'x'
+                             ? std::stoul(std::string(ent.substr(2)), nullptr, 16)
+                             : std::stoul(std::string(ent.substr(1)));
       if (cp < 0x80) {
         out.push_back(char(cp));
       } else if (cp < 0x800) {
@@ -71,6 +77,7 @@ class Reader {
 
   std::unique_ptr<XmlElement> Element() {
     auto e = std::make_unique<XmlElement>();
+    size_t element_start = pos_;
     ++pos_;  // '<'
     size_t start = pos_;
     while (pos_ < s_.size() && !std::isspace(static_cast<unsigned char>(s_[pos_])) &&
@@ -82,6 +89,7 @@ class Reader {
       if (pos_ >= s_.size()) return nullptr;
       if (s_[pos_] == '/') {
         pos_ += 2;
+        e->raw = s_.substr(element_start, pos_ - element_start);
         return e;
       }
       if (s_[pos_] == '>') {
@@ -109,6 +117,7 @@ class Reader {
       } else if (s_.substr(pos_, 2) == "</") {
         size_t end = s_.find('>', pos_);
         pos_ = end + 1;
+        e->raw = s_.substr(element_start, pos_ - element_start);
         return e;
       } else if (s_[pos_] == '<') {
         auto child = Element();
@@ -130,6 +139,8 @@ class Reader {
 
 }  // namespace
 
-std::unique_ptr<XmlElement> ParseXml(std::string_view text) { return Reader(text).Document(); }
+std::unique_ptr<XmlElement> ParseXml(std::string_view text) {
+  return Reader(text).Document();
+}
 
 }  // namespace medlake::fhirpath::testing

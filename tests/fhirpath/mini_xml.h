@@ -15,6 +15,7 @@ struct XmlElement {
   std::map<std::string, std::string> attributes;
   std::string text;  // concatenated character data of this element
   std::vector<std::unique_ptr<XmlElement>> children;
+  std::string_view raw;  // the element's source text, tags included (valid with the source)
 
   std::string Attr(const std::string& key) const {
     auto it = attributes.find(key);
@@ -22,7 +23,7 @@ struct XmlElement {
   }
 };
 
-// Parses `text`; null on malformed input.
+// Parses `text`; null on malformed input. Elements' `raw` views point into `text`.
 std::unique_ptr<XmlElement> ParseXml(std::string_view text);
 
 }  // namespace medlake::fhirpath::testing

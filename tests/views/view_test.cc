@@ -1,0 +1,109 @@
+#include "views/view.h"
+
+#include <gtest/gtest.h>
+
+namespace medlake::views {
+namespace {
+
+constexpr std::string_view kPatient = R"({"resourceType": "Patient", "id": "p1",
+  "name": [{"family": "A", "given": ["x", "y"]}, {"family": "B"}]})";
+
+std::vector<Row> RunView(std::string_view view_json, std::string_view resource) {
+  auto view = View::Parse(view_json);
+  EXPECT_TRUE(view.ok()) << view.status().ToString();
+  json::Parser parser;
+  auto root = parser.Parse(resource);
+  EXPECT_TRUE(root.ok());
+  std::vector<Row> rows;
+  EXPECT_TRUE(view->Evaluate(*root, rows).ok());
+  return rows;
+}
+
+TEST(View, ForEachProducesOneRowPerItem) {
+  auto rows =
+      RunView(R"({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]},
+      {"forEach": "name", "column": [{"name": "family", "path": "family"},
+       {"name": "given", "path": "given", "collection": true}]}]})",
+              kPatient);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (Row{"\"p1\"", "\"A\"", "[\"x\",\"y\"]"}));
+  EXPECT_EQ(rows[1], (Row{"\"p1\"", "\"B\"", "[]"}));
+}
+
+TEST(View, OtherResourceTypesYieldNoRows) {
+  auto rows = RunView(
+      R"({"resource": "Observation", "select": [{"column": [{"name": "id", "path": "id"}]}]})",
+      kPatient);
+  EXPECT_TRUE(rows.empty());
+}
+
+TEST(View, InvalidViewsNameTheProblem) {
+  auto no_resource = View::Parse(R"({"select": [{"column": [{"name": "id", "path": "id"}]}]})");
+  ASSERT_FALSE(no_resource.ok());
+  EXPECT_NE(no_resource.status().message().find("resource"), std::string::npos);
+  auto bad_path = View::Parse(
+      R"({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id +"}]}]})");
+  ASSERT_FALSE(bad_path.ok());
+  EXPECT_NE(bad_path.status().message().find("select[0].column[0].path"), std::string::npos)
+      << bad_path.status().message();
+}
+
+TEST(View, MultipleValuesNeedCollection) {
+  auto view = View::Parse(
+      R"({"resource": "Patient", "select": [{"column": [{"name": "f", "path": "name.family"}]}]})");
+  ASSERT_TRUE(view.ok());
+  json::Parser parser;
+  auto root = parser.Parse(kPatient);
+  std::vector<Row> rows;
+  EXPECT_FALSE(view->Evaluate(*root, rows).ok());
+}
+
+TEST(View, RepeatUnionAllConstantsAndWhere) {
+  constexpr std::string_view kResponse = R"({"resourceType": "QuestionnaireResponse", "id": "q",
+    "status": "completed",
+    "item": [{"linkId": "1", "item": [{"linkId": "1.1"}]}, {"linkId": "2"}]})";
+  auto rows = RunView(R"({"resource": "QuestionnaireResponse",
+      "constant": [{"name": "wanted", "valueCode": "completed"}],
+      "where": [{"path": "status = %wanted"}],
+      "select": [{"column": [{"name": "id", "path": "id"}]},
+                 {"unionAll": [{"repeat": ["item"], "column": [{"name": "link", "path": "linkId"},
+                                                               {"name": "n", "path": "%rowIndex"}]},
+                               {"column": [{"name": "link", "path": "'none'"},
+                                           {"name": "n", "path": "-1"}]}]}]})",
+                      kResponse);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], (Row{"\"q\"", "\"1\"", "0"}));
+  EXPECT_EQ(rows[1], (Row{"\"q\"", "\"1.1\"", "1"}));
+  EXPECT_EQ(rows[2], (Row{"\"q\"", "\"2\"", "2"}));
+  EXPECT_EQ(rows[3], (Row{"\"q\"", "\"none\"", "-1"}));
+  auto filtered = RunView(R"({"resource": "QuestionnaireResponse",
+      "constant": [{"name": "wanted", "valueCode": "draft"}], "where": [{"path": "status = %wanted"}],
+      "select": [{"column": [{"name": "id", "path": "id"}]}]})",
+                          kResponse);
+  EXPECT_TRUE(filtered.empty());
+}
+
+TEST(View, ForEachOrNullKeepsTheResource) {
+  auto rows =
+      RunView(R"({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]},
+      {"forEachOrNull": "contact", "column": [{"name": "contact", "path": "name.family"}]}]})",
+              kPatient);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (Row{"\"p1\"", "null"}));
+}
+
+TEST(View, UnionAllBranchesMustAgree) {
+  auto view = View::Parse(R"({"resource": "Patient", "select": [{"unionAll": [
+      {"column": [{"name": "a", "path": "id"}, {"name": "b", "path": "id"}]},
+      {"column": [{"name": "b", "path": "id"}, {"name": "a", "path": "id"}]}]}]})");
+  ASSERT_FALSE(view.ok());
+  EXPECT_NE(view.status().message().find("select[0].unionAll[1]"), std::string::npos)
+      << view.status().message();
+  auto undefined = View::Parse(
+      R"({"resource": "Patient", "select": [{"column": [{"name": "a", "path": "%missing"}]}]})");
+  ASSERT_FALSE(undefined.ok());
+  EXPECT_NE(undefined.status().message().find("%missing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medlake::views
