@@ -28,7 +28,9 @@ void DayBuckets::Commit() {
 }
 
 void DayBuckets::Clear() {
-  for (int d : touched_) days_[d].clear();
+  // Release, not just clear: keeping every day's high-water capacity would grow with the
+  // number of chunks seen.
+  for (int d : touched_) std::string().swap(days_[d]);
   touched_.clear();
 }
 

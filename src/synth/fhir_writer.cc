@@ -5,7 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "synth/terminology.h"
+#include "synth/text_util.h"
 #include "synth/time_format.h"
 
 namespace medlake::synth {
@@ -32,7 +35,7 @@ constexpr BodySiteDef kBodySites[] = {{"51185008", "Thoracic structure"},
                                       {"24136001", "Hip joint structure"},
                                       {"113345001", "Abdominal structure"}};
 
-constexpr std::string_view kVitalSuffix[kNumVitals] = {"hr", "rr", "spo2", "temp",
+constexpr std::string_view kVitalSuffix[kNumVitals] = {"hr", "rr",    "spo2", "temp",
                                                        "bp", "acvpu", "fio2"};
 
 template <typename... Args>
@@ -77,30 +80,33 @@ class Renderer {
     o.push_back('\n');
     ++out_.counts[type];
   }
-  void Subject(std::string& o) { Put(o, ",\"subject\":{{\"reference\":\"Patient/{}\"}}", pid_); }
+  // The helpers below run for every Observation: plain appends, no format-string parsing.
+  void Subject(std::string& o) { Cat(o, ",\"subject\":{\"reference\":\"Patient/", pid_, "\"}"); }
   void EncounterRef(std::string& o, int encounter) {
-    if (encounter >= 0) Put(o, ",\"encounter\":{{\"reference\":\"Encounter/{}-e{}\"}}", pid_, encounter);
+    if (encounter < 0) return;
+    Cat(o, ",\"encounter\":{\"reference\":\"Encounter/", pid_, "-e");
+    AppendInt(o, static_cast<uint64_t>(encounter));
+    o.append("\"}");
   }
   void Time(std::string& o, std::string_view key, int64_t ms) {
-    Put(o, ",\"{}\":\"", key);
+    Cat(o, ",\"", key, "\":\"");
     AppendFhirDateTime(ms, o);
     o.push_back('"');
   }
   void Quantity(std::string& o, double value, int decimals, std::string_view unit) {
-    Put(o, "{{\"value\":{:.{}f},\"unit\":\"{}\",\"system\":\"{}\",\"code\":\"{}\"}}", value,
-        decimals, unit, kUcum, unit);
+    o.append("{\"value\":");
+    AppendFixed(o, value, decimals);
+    Cat(o, ",\"unit\":\"", unit, "\",\"system\":\"", kUcum, "\",\"code\":\"", unit, "\"}");
   }
   void ObservationHead(std::string& o, std::string_view id_suffix, std::string_view category,
                        std::string_view category_display) {
-    Put(o,
-        "{{\"resourceType\":\"Observation\",\"id\":\"{}-{}\",\"status\":\"final\",\"category\":[{{"
-        "\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}]}}]",
-        pid_, id_suffix, kObsCategory, category, category_display);
+    Cat(o, "{\"resourceType\":\"Observation\",\"id\":\"", pid_, "-", id_suffix,
+        "\",\"status\":\"final\",\"category\":[{\"coding\":[{\"system\":\"", kObsCategory,
+        "\",\"code\":\"", category, "\",\"display\":\"", category_display, "\"}]}]");
   }
   void LoincCode(std::string& o, std::string_view code, std::string_view display) {
-    Put(o, ",\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}}],"
-           "\"text\":\"{}\"}}",
-        kLoinc, code, display, display);
+    Cat(o, ",\"code\":{\"coding\":[{\"system\":\"", kLoinc, "\",\"code\":\"", code,
+        "\",\"display\":\"", display, "\"}],\"text\":\"", display, "\"}");
   }
 
   const PopulationModel& m_;
@@ -129,14 +135,13 @@ void Renderer::Patient() {
       "\"system\":\"phone\",\"value\":\"+{}\",\"use\":\"mobile\"}}],\"gender\":\"{}\","
       "\"birthDate\":\"",
       kNationalIdSystem, s_.national_id, kFamilyNames[s_.family],
-      female ? kFemaleNames[s_.given] : kMaleNames[s_.given], s_.phone,
-      female ? "female" : "male");
+      female ? kFemaleNames[s_.given] : kMaleNames[s_.given], s_.phone, female ? "female" : "male");
   AppendFhirDate(s_.birth_day, o);
   o.push_back('"');
   if (s_.death != kNever) Time(o, "deceasedDateTime", s_.death);
   Put(o,
       ",\"address\":[{{\"use\":\"home\",\"line\":[\"{} {}\"],\"city\":\"{}\",\"postalCode\":"
-      "\"{:05d}\",\"country\":\"{}\"}}],\"managingOrganization\":{{\"reference\":"
+      "\"{}\",\"country\":\"{}\"}}],\"managingOrganization\":{{\"reference\":"
       "\"Organization/{}\"}}}}",
       s_.house_number, kStreets[s_.street], city.name, city.postal_base + s_.postal_offset,
       city.country, kHospitalOrganizationId);
@@ -183,20 +188,26 @@ void Renderer::Encounters() {
     }
     if (!e.beds.empty()) {
       o.append(",\"location\":[");
+      // Each bed period is listed twice: the ward and the bed (physicalType wa / bd).
       for (size_t b = 0; b < e.beds.size(); ++b) {
-        if (b > 0) o.push_back(',');
-        Put(o, "{{\"location\":{{\"reference\":\"Location/{}\"}},\"status\":\"completed\","
-               "\"period\":{{\"start\":\"",
-            m_.BedId(e.beds[b].bed));
-        AppendFhirDateTime(e.beds[b].start, o);
-        o.append("\",\"end\":\"");
-        AppendFhirDateTime(e.beds[b].end, o);
-        o.append("\"}}");
+        const int bed = e.beds[b].bed;
+        for (int level = 0; level < 2; ++level) {
+          if (b > 0 || level > 0) o.push_back(',');
+          const std::string id =
+              level == 0 ? PopulationModel::WardId(m_.WardOfBed(bed)) : m_.BedId(bed);
+          Cat(o, "{\"location\":{\"reference\":\"Location/", id,
+              "\"},\"status\":\"completed\",\"physicalType\":{\"coding\":[{\"system\":\"http://"
+              "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"",
+              level == 0 ? "wa" : "bd", "\"}]},\"period\":{\"start\":\"");
+          AppendFhirDateTime(e.beds[b].start, o);
+          o.append("\",\"end\":\"");
+          AppendFhirDateTime(e.beds[b].end, o);
+          o.append("\"}}");
+        }
       }
       o.push_back(']');
     }
-    Put(o, ",\"serviceProvider\":{{\"reference\":\"Organization/{}\"}}}}",
-        kHospitalOrganizationId);
+    Put(o, ",\"serviceProvider\":{{\"reference\":\"Organization/{}\"}}}}", kHospitalOrganizationId);
     End(kFhirEncounter);
   }
 }
@@ -250,8 +261,9 @@ void Renderer::Medications() {
     if (r.condition >= 0) {
       Put(o, ",\"reasonReference\":[{{\"reference\":\"Condition/{}-c{}\"}}]", pid_, r.condition);
     }
-    Put(o, ",\"dosageInstruction\":[{{\"text\":\"{}\",\"timing\":{{\"repeat\":{{\"boundsPeriod\":"
-           "{{\"start\":\"",
+    Put(o,
+        ",\"dosageInstruction\":[{{\"text\":\"{}\",\"timing\":{{\"repeat\":{{\"boundsPeriod\":"
+        "{{\"start\":\"",
         def.dosage);
     AppendFhirDateTime(r.start, o);
     o.push_back('"');
@@ -270,8 +282,8 @@ void Renderer::Labs() {
     const LabRec& r = s_.labs[k];
     const LabDef& def = kLabs[r.lab];
     std::string& o = Begin(kFhirObservation);
-    scratch_.clear();
-    Put(scratch_, "l{}", k);
+    scratch_.assign("l");
+    AppendInt(scratch_, k);
     ObservationHead(o, scratch_, "laboratory", "Laboratory");
     const bool alt = r.alt_unit;
     LoincCode(o, alt ? def.alt_loinc : def.loinc, alt ? def.alt_display : def.display);
@@ -299,15 +311,15 @@ void Renderer::Vitals() {
     for (int vital = 0; vital < kNumVitals; ++vital) {
       const VitalDef& def = kVitals[vital];
       std::string& o = Begin(kFhirObservation);
-      scratch_.clear();
-      Put(scratch_, "v{}-{}", k, kVitalSuffix[vital]);
+      scratch_.assign("v");
+      AppendInt(scratch_, k);
+      Cat(scratch_, "-", kVitalSuffix[vital]);
       ObservationHead(o, scratch_, "vital-signs", "Vital Signs");
       if (vital == kSpO2) {
-        Put(o,
-            ",\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}},{{"
-            "\"system\":\"{}\",\"code\":\"2708-6\",\"display\":\"Oxygen saturation in Arterial "
-            "blood\"}}],\"text\":\"SpO2\"}}",
-            kLoinc, def.loinc, def.display, kLoinc);
+        Cat(o, ",\"code\":{\"coding\":[{\"system\":\"", kLoinc, "\",\"code\":\"", def.loinc,
+            "\",\"display\":\"", def.display, "\"},{\"system\":\"", kLoinc,
+            "\",\"code\":\"2708-6\",\"display\":\"Oxygen saturation in Arterial "
+            "blood\"}],\"text\":\"SpO2\"}");
       } else {
         LoincCode(o, def.loinc, def.display);
       }
@@ -332,21 +344,21 @@ void Renderer::Vitals() {
           Quantity(o, v.temperature, 1, def.unit);
           break;
         case kBloodPressure:
-          Put(o, ",\"component\":[{{\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":"
-                 "\"8480-6\",\"display\":\"Systolic blood pressure\"}}]}},\"valueQuantity\":",
-              kLoinc);
+          Cat(o, ",\"component\":[{\"code\":{\"coding\":[{\"system\":\"", kLoinc,
+              "\",\"code\":\"8480-6\",\"display\":\"Systolic blood pressure\"}]},"
+              "\"valueQuantity\":");
           Quantity(o, v.systolic, 0, def.unit);
-          Put(o, "}},{{\"code\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"8462-4\","
-                 "\"display\":\"Diastolic blood pressure\"}}]}},\"valueQuantity\":",
-              kLoinc);
+          Cat(o, "},{\"code\":{\"coding\":[{\"system\":\"", kLoinc,
+              "\",\"code\":\"8462-4\",\"display\":\"Diastolic blood pressure\"}]},"
+              "\"valueQuantity\":");
           Quantity(o, v.diastolic, 0, def.unit);
           o.append("}]");
           break;
         case kConsciousness: {
           const AcvpuDef& a = kAcvpu[v.acvpu];
-          Put(o, ",\"valueCodeableConcept\":{{\"coding\":[{{\"system\":\"{}\",\"code\":\"{}\","
-                 "\"display\":\"{}\"}}],\"text\":\"{}\"}}",
-              kSnomed, a.snomed, a.display, a.letter);
+          const char letter[2] = {a.letter, '\0'};
+          Cat(o, ",\"valueCodeableConcept\":{\"coding\":[{\"system\":\"", kSnomed, "\",\"code\":\"",
+              a.snomed, "\",\"display\":\"", a.display, "\"}],\"text\":\"", letter, "\"}");
           break;
         }
         case kInspiredOxygen:
@@ -398,7 +410,7 @@ void Renderer::Consent() {
       "\"research\",\"display\":\"Research\"}}]}},\"category\":[{{\"coding\":[{{\"system\":\"{}\","
       "\"code\":\"59284-0\",\"display\":\"Patient Consent\"}}]}}],\"patient\":{{\"reference\":"
       "\"Patient/{}\"}}",
-      kLoinc, pid_);
+      pid_, kLoinc, pid_);
   Time(o, "dateTime", m_.window_start() + static_cast<int64_t>(s_.index % 28) * kMsPerDay);
   Put(o,
       ",\"organization\":[{{\"reference\":\"Organization/{}\"}}],\"policyRule\":{{\"coding\":[{{"

@@ -25,8 +25,8 @@ enum FhirType : uint8_t {
 };
 
 inline constexpr std::array<std::string_view, kNumFhirTypes> kFhirTypeNames = {
-    "Patient", "Encounter", "Condition", "Observation", "MedicationRequest", "ImagingStudy",
-    "Consent"};
+    "Patient",           "Encounter",    "Condition", "Observation",
+    "MedicationRequest", "ImagingStudy", "Consent"};
 
 inline constexpr std::string_view kHospitalOrganizationId = "org-hospital";
 inline constexpr std::string_view kMrnSystem = "urn:oid:2.999.1.1";
@@ -39,10 +39,20 @@ struct FhirChunk {
   std::array<uint64_t, kNumFhirTypes> counts{};
   std::string bundles;
 
+  // Empties the buffers; ones that grew past kKeepBytes are released so that one unusual
+  // chunk does not pin its memory for the rest of the run.
+  static constexpr size_t kKeepBytes = 8 << 20;
   void Clear() {
-    for (std::string& s : ndjson) s.clear();
+    for (std::string& s : ndjson) Reset(s);
     counts.fill(0);
-    bundles.clear();
+    Reset(bundles);
+  }
+  static void Reset(std::string& s) {
+    if (s.capacity() > kKeepBytes) {
+      std::string().swap(s);
+    } else {
+      s.clear();
+    }
   }
 };
 

@@ -46,8 +46,8 @@ inline constexpr std::array<std::string_view, 6> kPgxContigs = {"chr1",  "chr6",
 
 struct PgxAllele {
   std::string_view name;
-  double frequency;        // European allele frequency; allele 0 takes the remainder
-  uint32_t variant_mask;   // bits over kPgxVariants set by this haplotype
+  double frequency;       // European allele frequency; allele 0 takes the remainder
+  uint32_t variant_mask;  // bits over kPgxVariants set by this haplotype
 };
 
 struct PgxGene {
@@ -56,20 +56,31 @@ struct PgxGene {
   std::array<PgxAllele, 5> alleles;
 };
 
-inline constexpr uint32_t Bit(int i) { return 1u << i; }
+inline constexpr uint32_t Bit(int i) {
+  return 1u << i;
+}
 
 inline constexpr std::array<PgxGene, kNumPgxGenes> kPgxGenes = {{
-    {"CYP2C19", 4, {{{"*1", 0, 0}, {"*2", 0.150, Bit(9)}, {"*3", 0.002, Bit(8)},
-                     {"*17", 0.210, Bit(7)}}}},
+    {"CYP2C19",
+     4,
+     {{{"*1", 0, 0}, {"*2", 0.150, Bit(9)}, {"*3", 0.002, Bit(8)}, {"*17", 0.210, Bit(7)}}}},
     {"CYP2C9", 3, {{{"*1", 0, 0}, {"*2", 0.127, Bit(10)}, {"*3", 0.069, Bit(11)}}}},
     {"VKORC1", 2, {{{"-1639G", 0, 0}, {"-1639A", 0.390, Bit(14)}}}},
     {"SLCO1B1", 2, {{{"521T", 0, 0}, {"521C", 0.160, Bit(12)}}}},
-    {"TPMT", 4, {{{"*1", 0, 0}, {"*3A", 0.034, Bit(4) | Bit(5)}, {"*3C", 0.004, Bit(4)},
-                  {"*2", 0.002, Bit(6)}}}},
+    {"TPMT",
+     4,
+     {{{"*1", 0, 0},
+       {"*3A", 0.034, Bit(4) | Bit(5)},
+       {"*3C", 0.004, Bit(4)},
+       {"*2", 0.002, Bit(6)}}}},
     {"NUDT15", 2, {{{"*1", 0, 0}, {"*3", 0.002, Bit(13)}}}},
-    {"DPYD", 5, {{{"Reference", 0, 0}, {"c.2846A>T", 0.004, Bit(0)},
-                  {"c.1905+1G>A (*2A)", 0.008, Bit(1)}, {"c.1679T>G (*13)", 0.001, Bit(2)},
-                  {"c.1129-5923C>G (HapB3)", 0.024, Bit(3)}}}},
+    {"DPYD",
+     5,
+     {{{"Reference", 0, 0},
+       {"c.2846A>T", 0.004, Bit(0)},
+       {"c.1905+1G>A (*2A)", 0.008, Bit(1)},
+       {"c.1679T>G (*13)", 0.001, Bit(2)},
+       {"c.1129-5923C>G (HapB3)", 0.024, Bit(3)}}}},
 }};
 
 // Draws both haplotypes of every gene into story.haplotypes.

@@ -1,10 +1,10 @@
 // Age/sex structure, prevalences, hospital layout and demographics of the population model.
 #include "synth/population.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "common/fhir_time.h"
 #include "synth/time_format.h"
@@ -114,8 +114,7 @@ PopulationModel::PopulationModel(const SynthConfig& config) : config_(config) {
     }
   }
   // About four beds per 1,000 people (EU average, Eurostat hlth_rs_bds), at least 60.
-  const int total = static_cast<int>(
-      std::clamp<uint64_t>(config.patients * 4 / 1000, 60, 200'000));
+  const int total = static_cast<int>(std::clamp<uint64_t>(config.patients * 4 / 1000, 60, 200'000));
   first_bed_[0] = 0;
   for (int w = 0; w < kNumWards; ++w) {
     const int n = std::max(4, static_cast<int>(std::lround(total * kWards[w].bed_share)));
@@ -135,13 +134,17 @@ std::string PopulationModel::BedId(int bed) const {
   return fmt::format("bed-{}-{:03d}", kWards[w].code, bed - first_bed_[w] + 1);
 }
 
-std::string PopulationModel::WardId(int ward) { return fmt::format("ward-{}", kWards[ward].code); }
+std::string PopulationModel::WardId(int ward) {
+  return fmt::format("ward-{}", kWards[ward].code);
+}
 
 void AppendPatientId(uint64_t index, std::string& out) {
   fmt::format_to(std::back_inserter(out), "p{:07d}", index);
 }
 
-std::string PatientId(uint64_t index) { return fmt::format("p{:07d}", index); }
+std::string PatientId(uint64_t index) {
+  return fmt::format("p{:07d}", index);
+}
 
 void PopulationModel::DrawDemographics(Rng& rng, PatientStory& story) const {
   static const std::array<double, 18> kCum = [] {

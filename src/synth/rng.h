@@ -29,6 +29,8 @@ inline uint64_t Hash3(uint64_t a, uint64_t b, uint64_t c) {
   return SplitMix64(s);
 }
 
+__extension__ typedef unsigned __int128 Uint128;
+
 // Independent streams of one patient.
 enum class Stream : uint64_t { kStory = 1, kGenotype = 2, kNames = 3 };
 
@@ -58,7 +60,7 @@ class Rng {
   // Uniform integer in [lo, hi] (inclusive); Lemire's multiply-shift, bias below 2^-32.
   int64_t UniformInt(int64_t lo, int64_t hi) {
     const uint64_t range = static_cast<uint64_t>(hi - lo) + 1;
-    const unsigned __int128 m = static_cast<unsigned __int128>(Next()) * range;
+    const Uint128 m = static_cast<Uint128>(Next()) * range;
     return lo + static_cast<int64_t>(m >> 64);
   }
   bool Bernoulli(double p) { return Uniform() < p; }
@@ -85,6 +87,8 @@ class Rng {
   uint64_t s_[4];
 };
 
-inline double Logistic(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double Logistic(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 }  // namespace medlake::synth

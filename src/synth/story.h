@@ -19,7 +19,7 @@ enum class EncounterClass : uint8_t { kAmbulatory, kEmergency, kInpatient };
 enum class Disposition : uint8_t { kHome, kExpired, kOtherFacility, kAdmitted };
 
 struct ConditionRec {
-  uint8_t condition;        // ConditionId
+  uint8_t condition;  // ConditionId
   int64_t onset = 0;
   int64_t abatement = kNever;  // kNever: still active
   int encounter = -1;          // diagnosing encounter (index into encounters), -1: none
@@ -52,8 +52,8 @@ struct VitalSet {
   double temperature = 0;
   double systolic = 0;
   double diastolic = 0;
-  double fio2 = 21;    // inspired oxygen, %; 21 = room air
-  uint8_t acvpu = 0;   // index into kAcvpu
+  double fio2 = 21;   // inspired oxygen, %; 21 = room air
+  uint8_t acvpu = 0;  // index into kAcvpu
 };
 
 struct BedStay {

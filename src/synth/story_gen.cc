@@ -13,8 +13,12 @@ namespace {
 constexpr double kMsPerYear = 365.2425 * kMsPerDay;
 constexpr size_t kMaxEncounters = 300;
 
-int64_t Hours(double h) { return static_cast<int64_t>(h * kMsPerHour); }
-int64_t Days(double d) { return static_cast<int64_t>(d * kMsPerDay); }
+int64_t Hours(double h) {
+  return static_cast<int64_t>(h * kMsPerHour);
+}
+int64_t Days(double d) {
+  return static_cast<int64_t>(d * kMsPerDay);
+}
 
 // What happens during one inpatient stay, used to shape vital signs and labs.
 struct StayPlan {
@@ -39,8 +43,8 @@ double Severity(const StayPlan& p, int64_t t) {
       s += 0.95;
     } else if (p.icu_start != kNever) {
       if (t < p.icu_end) {
-        s += 0.9 - 0.6 * static_cast<double>(t - p.event) /
-                       static_cast<double>(p.icu_end - p.event);
+        s +=
+            0.9 - 0.6 * static_cast<double>(t - p.event) / static_cast<double>(p.icu_end - p.event);
       } else {
         s += 0.3 * std::exp(-static_cast<double>(t - p.icu_end) / Hours(24));
       }
@@ -61,15 +65,24 @@ struct AcuteProfile {
 
 AcuteProfile ProfileOf(int condition) {
   switch (condition) {
-    case kPneumonia: return {5, 0.5, 0.35, true, kWardRespiratory};
-    case kSepsis: return {8, 1.3, 0.5, true, kWardMedicine};
-    case kMyocardialInfarction: return {4, 0.4, 0.3, false, kWardCardiology};
-    case kStroke: return {8, 0.3, 0.25, false, kWardNeurology};
-    case kHipFracture: return {9, 0.1, 0.15, false, kWardSurgery};
-    case kUrinaryTractInfection: return {4, 0.0, 0.25, true, kWardMedicine};
-    case kCopdExacerbation: return {5, 0.3, 0.4, true, kWardRespiratory};
-    case kHeartFailure: return {6, 0.4, 0.35, false, kWardCardiology};
-    default: return {4, 0.0, 0.2, false, kWardMedicine};
+    case kPneumonia:
+      return {5, 0.5, 0.35, true, kWardRespiratory};
+    case kSepsis:
+      return {8, 1.3, 0.5, true, kWardMedicine};
+    case kMyocardialInfarction:
+      return {4, 0.4, 0.3, false, kWardCardiology};
+    case kStroke:
+      return {8, 0.3, 0.25, false, kWardNeurology};
+    case kHipFracture:
+      return {9, 0.1, 0.15, false, kWardSurgery};
+    case kUrinaryTractInfection:
+      return {4, 0.0, 0.25, true, kWardMedicine};
+    case kCopdExacerbation:
+      return {5, 0.3, 0.4, true, kWardRespiratory};
+    case kHeartFailure:
+      return {6, 0.4, 0.35, false, kWardCardiology};
+    default:
+      return {4, 0.0, 0.2, false, kWardMedicine};
   }
 }
 
@@ -90,13 +103,11 @@ class TimelineBuilder {
 
  private:
   bool Has(int c) const { return (mask_ >> c) & 1u; }
-  double AgeAt(int64_t t) const {
-    return static_cast<double>(DayOf(t) - s_.birth_day) / 365.2425;
-  }
+  double AgeAt(int64_t t) const { return static_cast<double>(DayOf(t) - s_.birth_day) / 365.2425; }
   void AmbulatoryVisit(int64_t t);
   // Returns the discharge time of an admission it caused, or kNever.
   int64_t EmergencyVisit(int64_t t, bool force_admit);
-  int64_t InpatientStay(int64_t admit, int reason_index, int ed_bed);
+  int64_t InpatientStay(int64_t admit, int reason_index);
   int DrawAcuteReason(double age);
   int RandomBed(int ward) {
     return m_.FirstBed(ward) + static_cast<int>(rng_.UniformInt(0, m_.BedsInWard(ward) - 1));
@@ -137,12 +148,11 @@ void TimelineBuilder::Run() {
   const double z = s_.latent;
   const int n = s_.chronic_count;
   // Out-of-hospital death: Gompertz hazard per year.
-  double hazard = std::exp(-10.3 + 0.092 * age0 + 0.35 * z + 0.12 * n);
+  double hazard = std::exp(-10.9 + 0.092 * age0 + 0.35 * z + 0.12 * n);
   if (Has(kLungCancer)) hazard *= 3;
   const int64_t natural_death = w0 + static_cast<int64_t>(rng_.Exponential(hazard) * kMsPerYear);
   const double amb_rate = (0.6 + 0.8 * n) / kMsPerYear;
-  s_.admission_rate =
-      0.08 + 0.12 * std::exp(0.025 * (age0 - 50) + 0.18 * n + 0.35 * z);
+  s_.admission_rate = 0.08 + 0.12 * std::exp(0.025 * (age0 - 50) + 0.18 * n + 0.35 * z);
   const double ed_rate = s_.admission_rate / kMsPerYear;
   int64_t next_amb = w0 + static_cast<int64_t>(rng_.Exponential(amb_rate));
   int64_t next_ed = w0 + static_cast<int64_t>(rng_.Exponential(ed_rate));
@@ -159,7 +169,9 @@ void TimelineBuilder::Run() {
       next_amb = std::max(next_amb, discharge + kMsPerDay);
     } else if (next_amb <= next_ed) {
       AmbulatoryVisit(t);
-      next_amb = t + Hours(1) + static_cast<int64_t>(rng_.Exponential(amb_rate));
+      // The visit's clock time may be later than t: nothing else starts before it ends.
+      next_ed = std::max(next_ed, s_.encounters.back().end + Hours(1));
+      next_amb = s_.encounters.back().end + static_cast<int64_t>(rng_.Exponential(amb_rate));
     } else {
       const int64_t discharge = EmergencyVisit(t, false);
       if (s_.death != kNever) return;
@@ -178,7 +190,8 @@ void TimelineBuilder::Run() {
 
 void TimelineBuilder::AmbulatoryVisit(int64_t t) {
   const int64_t day_start = DayOf(t) * kMsPerDay;
-  const int64_t start = day_start + Hours(8) + rng_.UniformInt(0, 36) * Hours(0.25);
+  int64_t start = day_start + Hours(8) + rng_.UniformInt(0, 36) * Hours(0.25);
+  if (!s_.encounters.empty()) start = std::max(start, s_.encounters.back().end + Hours(0.25));
   EncounterRec e;
   e.cls = EncounterClass::kAmbulatory;
   e.start = start;
@@ -208,14 +221,14 @@ int TimelineBuilder::DrawAcuteReason(double age) {
   const bool old = age >= 75;
   const bool female = s_.sex == Sex::kFemale;
   const double w[] = {
-      3.0 + (Has(kCopd) ? 2 : 0) + (old ? 2 : 0),                                  // pneumonia
-      1.2 + (old ? 1 : 0) + (Has(kType2Diabetes) ? 0.8 : 0),                       // sepsis
+      3.0 + (Has(kCopd) ? 2 : 0) + (old ? 2 : 0),             // pneumonia
+      1.2 + (old ? 1 : 0) + (Has(kType2Diabetes) ? 0.8 : 0),  // sepsis
       (age > 40 ? 1.0 : 0.05) + (age > 50 && !female ? 1.5 : 0) + (Has(kHypertension) ? 0.8 : 0),
       (age > 40 ? 0.8 : 0.05) + (Has(kAtrialFibrillation) ? 2 : 0) + (Has(kHypertension) ? 0.7 : 0),
-      (age > 70 ? 2.5 : 0.3) * (female ? 1.5 : 1.0),                               // hip fracture
-      2.0 + (female ? 1 : 0) + (old ? 1.5 : 0),                                    // UTI
-      Has(kCopd) ? 5.0 : 0.0,                                                      // COPD exac.
-      Has(kHeartFailure) ? 4.0 : 0.0,                                              // HF decomp.
+      (age > 70 ? 2.5 : 0.3) * (female ? 1.5 : 1.0),  // hip fracture
+      2.0 + (female ? 1 : 0) + (old ? 1.5 : 0),       // UTI
+      Has(kCopd) ? 5.0 : 0.0,                         // COPD exac.
+      Has(kHeartFailure) ? 4.0 : 0.0,                 // HF decomp.
   };
   double cum[8];
   double total = 0;
@@ -234,7 +247,8 @@ int TimelineBuilder::DrawAcuteReason(double age) {
 
 int64_t TimelineBuilder::EmergencyVisit(int64_t t, bool force_admit) {
   const double age = AgeAt(t);
-  const int64_t start = DayOf(t) * kMsPerDay + rng_.UniformInt(0, 24 * 60 - 1) * 60'000;
+  int64_t start = t - t % 60'000;
+  if (!s_.encounters.empty()) start = std::max(start, s_.encounters.back().end + 60'000);
   const int64_t end = start + Hours(rng_.Uniform(2, 8));
   const int reason = DrawAcuteReason(age);
   const int condition = s_.conditions[reason].condition;
@@ -260,8 +274,7 @@ int64_t TimelineBuilder::EmergencyVisit(int64_t t, bool force_admit) {
   AddLabs({kHaemoglobin, kLeukocytes, kCrp, kCreatinine, kEgfr, kSodium, kPotassium, kGlucose},
           lab_time, idx, profile.amplitude, condition);
   if (profile.infection) AddLab(kLactate, lab_time, idx, profile.amplitude, condition);
-  if (condition == kMyocardialInfarction || condition == kHeartFailure ||
-      rng_.Bernoulli(0.15)) {
+  if (condition == kMyocardialInfarction || condition == kHeartFailure || rng_.Bernoulli(0.15)) {
     AddLab(kTroponin, lab_time, idx, profile.amplitude, condition);
   }
   AddImaging(start + Hours(1), idx, condition);
@@ -273,10 +286,10 @@ int64_t TimelineBuilder::EmergencyVisit(int64_t t, bool force_admit) {
     return kNever;
   }
   s_.encounters[idx].disposition = Disposition::kAdmitted;
-  return InpatientStay(end, reason, ed_bed);
+  return InpatientStay(end, reason);
 }
 
-int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason, int /*ed_bed*/) {
+int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason) {
   const double age = AgeAt(admit);
   const double z = s_.latent;
   const int n = s_.chronic_count;
@@ -286,17 +299,16 @@ int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason, int /*ed_bed*/
   p.admit = admit;
   p.infection = profile.infection;
   p.acute_amplitude = profile.amplitude;
-  const double los = std::clamp(profile.los_median_days * std::exp(0.012 * (age - 65)) *
-                                    std::exp(rng_.Normal(0, 0.45)),
-                                0.8, 45.0);
+  const double los = std::clamp(
+      profile.los_median_days * std::exp(0.012 * (age - 65)) * std::exp(rng_.Normal(0, 0.45)), 0.8,
+      45.0);
   p.discharge = admit + Days(los);
   EncounterRec e;
   e.cls = EncounterClass::kInpatient;
   e.start = admit;
   e.reason = reason;
-  e.p_deterioration =
-      Logistic(-2.9 + 0.035 * (age - 65) + 0.25 * n + 0.55 * z + profile.severity);
-  const double p_death_det = Logistic(-1.0 + 0.045 * (age - 70) + 0.3 * z + 0.15 * n);
+  e.p_deterioration = Logistic(-3.1 + 0.035 * (age - 65) + 0.25 * n + 0.55 * z + profile.severity);
+  const double p_death_det = Logistic(-1.5 + 0.045 * (age - 70) + 0.3 * z + 0.15 * n);
   const double p_death_base = Logistic(-6.2 + 0.06 * (age - 65) + 0.3 * n + 0.4 * z);
   e.p_death = e.p_deterioration * p_death_det + (1 - e.p_deterioration) * p_death_base;
   int64_t death = kNever;
@@ -304,7 +316,7 @@ int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason, int /*ed_bed*/
     e.deteriorated = true;
     p.det_start = admit + Hours(rng_.Uniform(12, std::max(13.0, 0.6 * los * 24)));
     p.event = p.det_start + Hours(rng_.Uniform(6, 24));
-    e.icu = rng_.Bernoulli(Logistic(1.2 - 0.06 * (age - 75)));
+    e.icu = rng_.Bernoulli(Logistic(0.3 - 0.06 * (age - 75)));
     p.died = rng_.Bernoulli(p_death_det);
     if (e.icu) {
       p.icu_start = p.event;
@@ -339,7 +351,8 @@ int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason, int /*ed_bed*/
     e.beds.push_back({RandomBed(kWardIcu), p.icu_start, p.icu_end});
     if (!p.died) e.beds.push_back({RandomBed(profile.ward), p.icu_end, p.discharge});
   } else if (p.discharge - admit > Days(2) && rng_.Bernoulli(0.12)) {
-    const int64_t move = admit + static_cast<int64_t>((p.discharge - admit) * rng_.Uniform(0.3, 0.7));
+    const int64_t move =
+        admit + static_cast<int64_t>((p.discharge - admit) * rng_.Uniform(0.3, 0.7));
     e.beds.push_back({bed0, admit, move});
     e.beds.push_back({RandomBed(kWardMedicine), move, p.discharge});
   } else {
@@ -354,11 +367,10 @@ int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason, int /*ed_bed*/
   for (const EncounterRec& other : s_.encounters) {
     if (other.cls == EncounterClass::kInpatient && other.end > admit - Days(365)) ++prior;
   }
-  e.p_readmission =
-      p.died ? 0
-             : Logistic(-2.6 + 0.25 * n + 0.4 * z + 0.01 * (age - 65) + 0.35 * std::min(prior, 3) +
-                        (los > 7 ? 0.4 : 0) +
-                        (e.disposition == Disposition::kOtherFacility ? 0.2 : 0));
+  e.p_readmission = p.died ? 0
+                           : Logistic(-2.9 + 0.25 * n + 0.4 * z + 0.01 * (age - 65) +
+                                      0.35 * std::min(prior, 3) + (los > 7 ? 0.4 : 0) +
+                                      (e.disposition == Disposition::kOtherFacility ? 0.2 : 0));
   const int idx = static_cast<int>(s_.encounters.size());
   s_.encounters.push_back(std::move(e));
   const EncounterRec& enc = s_.encounters.back();
@@ -381,6 +393,7 @@ int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason, int /*ed_bed*/
   // Daily labs at 06:00, lactate while deteriorating.
   for (int64_t day = DayOf(admit) + 1; day * kMsPerDay + Hours(6) < p.discharge; ++day) {
     const int64_t t = day * kMsPerDay + Hours(6) + rng_.UniformInt(0, 59) * 60'000;
+    if (t >= p.discharge) break;
     if (!rng_.Bernoulli(0.6)) continue;
     AddLabs({kHaemoglobin, kLeukocytes, kCrp, kCreatinine, kEgfr, kSodium, kPotassium}, t, idx,
             Severity(p, t), condition);
@@ -421,8 +434,10 @@ void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
       spo2 += 3;
     }
     v.spo2 = std::round(std::clamp(spo2, 70.0, 100.0));
-    v.temperature = std::round(
-        10 * std::clamp(36.8 + (p.infection ? 1.9 : 0.4) * s + rng_.Normal(0, 0.2), 34.0, 41.5)) / 10;
+    v.temperature =
+        std::round(10 * std::clamp(36.8 + (p.infection ? 1.9 : 0.4) * s + rng_.Normal(0, 0.2), 34.0,
+                                   41.5)) /
+        10;
     v.systolic = std::round(std::clamp(sbp_base_ - 40 * s + rng_.Normal(0, 7), 60.0, 220.0));
     v.diastolic = std::round(std::clamp(v.systolic * 0.6 + rng_.Normal(0, 4), 30.0, 130.0));
     if (s > 0.7 && rng_.Bernoulli((s - 0.7) * 1.5)) {
@@ -472,8 +487,7 @@ void TimelineBuilder::AddLab(int lab, int64_t t, int encounter, double sev, int 
       v = std::clamp(rng_.Normal(Has(kHeartFailure) ? 136 : 139, 3) - 3 * sev, 118.0, 155.0);
       break;
     case kHaemoglobin:
-      v = rng_.Normal(female ? 132 : 148, 11) - (Has(kChronicKidneyDisease) ? 15 : 0) -
-          12 * sev;
+      v = rng_.Normal(female ? 132 : 148, 11) - (Has(kChronicKidneyDisease) ? 15 : 0) - 12 * sev;
       v = std::clamp(v, 60.0, 190.0);
       break;
     case kLeukocytes:
@@ -582,12 +596,16 @@ void PopulationModel::DrawMedications(Rng& rng, PatientStory& story) const {
         prescribe(kMetformin, 0.85);
         prescribe(kSimvastatin, 0.6);
         break;
-      case kChronicKidneyDisease: prescribe(kRamipril, 0.5); break;
+      case kChronicKidneyDisease:
+        prescribe(kRamipril, 0.5);
+        break;
       case kCopd:
         prescribe(kTiotropium, 0.8);
         prescribe(kSalbutamol, 0.6);
         break;
-      case kAsthma: prescribe(kSalbutamol, 0.9); break;
+      case kAsthma:
+        prescribe(kSalbutamol, 0.9);
+        break;
       case kHeartFailure:
         prescribe(kBisoprolol, 0.8);
         prescribe(kFurosemide, 0.7);
@@ -608,8 +626,11 @@ void PopulationModel::DrawMedications(Rng& rng, PatientStory& story) const {
           prescribe(kCitalopram, 0.75);
         }
         break;
-      case kColorectalCancer: prescribe(kCapecitabine, 0.3); break;
-      default: break;
+      case kColorectalCancer:
+        prescribe(kCapecitabine, 0.3);
+        break;
+      default:
+        break;
     }
   }
 }

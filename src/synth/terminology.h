@@ -61,8 +61,7 @@ inline constexpr std::array<ConditionDef, kNumConditions> kConditions = {{
     {"heart_failure", "84114007", "Heart failure", "I50.9", "Heart failure, unspecified"},
     {"atrial_fibrillation", "49436004", "Atrial fibrillation", "I48.9",
      "Atrial fibrillation and atrial flutter, unspecified"},
-    {"depression", "35489007", "Depressive disorder", "F32.9",
-     "Depressive episode, unspecified"},
+    {"depression", "35489007", "Depressive disorder", "F32.9", "Depressive episode, unspecified"},
     {"breast_cancer", "254837009", "Malignant neoplasm of breast", "C50.9",
      "Malignant neoplasm of breast, unspecified"},
     {"prostate_cancer", "399068003", "Malignant tumor of prostate", "C61",
@@ -75,13 +74,13 @@ inline constexpr std::array<ConditionDef, kNumConditions> kConditions = {{
     {"sepsis", "91302008", "Sepsis", "A41.9", "Sepsis, unspecified"},
     {"myocardial_infarction", "22298006", "Myocardial infarction", "I21.9",
      "Acute myocardial infarction, unspecified"},
-    {"stroke", "230690007", "Cerebrovascular accident", "I63.9", "Cerebral infarction, unspecified"},
+    {"stroke", "230690007", "Cerebrovascular accident", "I63.9",
+     "Cerebral infarction, unspecified"},
     {"hip_fracture", "5913000", "Fracture of neck of femur", "S72.0", "Fracture of neck of femur"},
     {"uti", "68566005", "Urinary tract infectious disease", "N39.0",
      "Urinary tract infection, site not specified"},
-    {"copd_exacerbation", "195951007",
-     "Acute exacerbation of chronic obstructive airways disease", "J44.1",
-     "Chronic obstructive pulmonary disease with acute exacerbation, unspecified"},
+    {"copd_exacerbation", "195951007", "Acute exacerbation of chronic obstructive airways disease",
+     "J44.1", "Chronic obstructive pulmonary disease with acute exacerbation, unspecified"},
 }};
 
 struct MedicationDef {
@@ -165,13 +164,12 @@ enum LabId : uint8_t {
 };
 
 inline constexpr std::array<LabDef, kNumLabs> kLabs = {{
-    {"hba1c", "59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol", "mmol/mol",
-     0, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 0.09150, 2.15, 1, 20, 42},
+    {"hba1c", "59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol", "mmol/mol", 0,
+     "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 0.09150, 2.15, 1, 20, 42},
     {"glucose", "14749-6", "Glucose [Moles/volume] in Serum or Plasma", "mmol/L", 1, "2345-7",
      "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 18.016, 0, 0, 3.9, 7.8},
-    {"creatinine", "14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L", 0,
-     "2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 1.0 / 88.42, 0, 2, 45,
-     110},
+    {"creatinine", "14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L", 0, "2160-0",
+     "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 1.0 / 88.42, 0, 2, 45, 110},
     {"egfr", "62238-1",
      "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood "
      "by Creatinine-based formula (CKD-EPI)",
@@ -264,22 +262,22 @@ inline constexpr std::array<WardDef, kNumWards> kWards = {{
 }};
 
 inline constexpr std::array<std::string_view, 32> kFemaleNames = {
-    "Anna",    "Maria",  "Sofia",    "Emma",    "Laura",  "Julia",   "Elena",   "Sara",
-    "Eva",     "Lena",   "Clara",   "Ines",    "Marta",  "Chiara",  "Camille", "Louise",
-    "Hanna",   "Ida",    "Freya",   "Alice",   "Olivia", "Zofia",   "Katarina", "Agnes",
-    "Lucia",   "Paula",  "Noemi",   "Aoife",   "Ingrid", "Helena",  "Mila",    "Rosa"};
+    "Anna",  "Maria", "Sofia", "Emma",  "Laura",  "Julia",  "Elena",    "Sara",
+    "Eva",   "Lena",  "Clara", "Ines",  "Marta",  "Chiara", "Camille",  "Louise",
+    "Hanna", "Ida",   "Freya", "Alice", "Olivia", "Zofia",  "Katarina", "Agnes",
+    "Lucia", "Paula", "Noemi", "Aoife", "Ingrid", "Helena", "Mila",     "Rosa"};
 inline constexpr std::array<std::string_view, 32> kMaleNames = {
-    "Jan",     "Lukas",  "Marco",   "Luca",    "Paul",   "Pierre",  "Jonas",   "David",
-    "Mateo",   "Hugo",   "Erik",    "Lars",    "Piotr",  "Tomas",   "Andrei",  "Nikos",
-    "Javier",  "Miguel", "Johan",   "Felix",   "Oskar",  "Matteo",  "Filip",   "Sean",
-    "Henrik",  "Karel",  "Bruno",   "Dario",   "Emil",   "Viktor",  "Antoine", "Rui"};
+    "Jan",    "Lukas",  "Marco", "Luca",  "Paul",  "Pierre", "Jonas",   "David",
+    "Mateo",  "Hugo",   "Erik",  "Lars",  "Piotr", "Tomas",  "Andrei",  "Nikos",
+    "Javier", "Miguel", "Johan", "Felix", "Oskar", "Matteo", "Filip",   "Sean",
+    "Henrik", "Karel",  "Bruno", "Dario", "Emil",  "Viktor", "Antoine", "Rui"};
 inline constexpr std::array<std::string_view, 40> kFamilyNames = {
-    "Muller",   "Schmidt",  "Rossi",    "Russo",    "Garcia",   "Martinez", "Martin",
-    "Bernard",  "Dubois",   "Jansen",   "de Vries", "Nowak",    "Kowalski", "Novak",
-    "Horvat",   "Nagy",     "Popescu",  "Ionescu",  "Papadopoulos", "Silva", "Santos",
-    "Ferreira", "Johansson", "Andersson", "Nielsen", "Hansen",  "Virtanen", "Murphy",
-    "Kelly",    "Peeters",  "Maes",     "Gruber",   "Huber",    "Bauer",    "Lopez",
-    "Fernandez", "Bianchi", "Romano",   "Lindqvist", "Dvorak"};
+    "Muller",    "Schmidt",   "Rossi",     "Russo",     "Garcia",       "Martinez", "Martin",
+    "Bernard",   "Dubois",    "Jansen",    "de Vries",  "Nowak",        "Kowalski", "Novak",
+    "Horvat",    "Nagy",      "Popescu",   "Ionescu",   "Papadopoulos", "Silva",    "Santos",
+    "Ferreira",  "Johansson", "Andersson", "Nielsen",   "Hansen",       "Virtanen", "Murphy",
+    "Kelly",     "Peeters",   "Maes",      "Gruber",    "Huber",        "Bauer",    "Lopez",
+    "Fernandez", "Bianchi",   "Romano",    "Lindqvist", "Dvorak"};
 
 struct CityDef {
   std::string_view name;
@@ -287,17 +285,26 @@ struct CityDef {
   int postal_base;
 };
 inline constexpr std::array<CityDef, 16> kCities = {{
-    {"Lyon", "FR", 69000},     {"Toulouse", "FR", 31000},   {"Munich", "DE", 80331},
-    {"Cologne", "DE", 50667},  {"Milan", "IT", 20121},      {"Turin", "IT", 10121},
-    {"Valencia", "ES", 46001}, {"Seville", "ES", 41001},    {"Utrecht", "NL", 3511},
-    {"Krakow", "PL", 30001},   {"Porto", "PT", 4000},       {"Gothenburg", "SE", 41101},
-    {"Aarhus", "DK", 8000},    {"Brno", "CZ", 60200},       {"Ghent", "BE", 9000},
+    {"Lyon", "FR", 69000},
+    {"Toulouse", "FR", 31000},
+    {"Munich", "DE", 80331},
+    {"Cologne", "DE", 50667},
+    {"Milan", "IT", 20121},
+    {"Turin", "IT", 10121},
+    {"Valencia", "ES", 46001},
+    {"Seville", "ES", 41001},
+    {"Utrecht", "NL", 3511},
+    {"Krakow", "PL", 30001},
+    {"Porto", "PT", 4000},
+    {"Gothenburg", "SE", 41101},
+    {"Aarhus", "DK", 8000},
+    {"Brno", "CZ", 60200},
+    {"Ghent", "BE", 9000},
     {"Graz", "AT", 8010},
 }};
 inline constexpr std::array<std::string_view, 16> kStreets = {
-    "Main Street",  "Station Road", "Church Lane",   "Market Square", "Park Avenue",
-    "Mill Road",    "River Walk",   "School Street", "Garden Row",    "Castle Hill",
-    "Harbour Road", "Oak Avenue",   "Linden Allee",  "Bridge Street", "North Road",
-    "Hospital Lane"};
+    "Main Street",  "Station Road",  "Church Lane", "Market Square", "Park Avenue",  "Mill Road",
+    "River Walk",   "School Street", "Garden Row",  "Castle Hill",   "Harbour Road", "Oak Avenue",
+    "Linden Allee", "Bridge Street", "North Road",  "Hospital Lane"};
 
 }  // namespace medlake::synth

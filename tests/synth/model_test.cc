@@ -1,0 +1,280 @@
+// The population model in memory: determinism, prevalences and outcome rates on 10,000
+// patients against the tolerances documented in docs/synth.md.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "common/fhir_time.h"
+#include "synth/fhir_writer.h"
+#include "synth/pgx.h"
+#include "synth/population.h"
+#include "synth/rng.h"
+#include "synth/time_format.h"
+
+namespace medlake::synth {
+namespace {
+
+SynthConfig TestConfig(uint64_t patients, uint64_t seed = 42) {
+  SynthConfig c;
+  c.patients = patients;
+  c.seed = seed;
+  c.out_dir = "/unused";
+  c.start_day = DaysFromCivil(2022, 1, 1);
+  c.years = 3;
+  return c;
+}
+
+TEST(SynthRngTest, StreamsAreDeterministicAndIndependent) {
+  Rng a(1, Stream::kStory, 5), b(1, Stream::kStory, 5), c(1, Stream::kStory, 6);
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t x = a.Next();
+    EXPECT_EQ(x, b.Next());
+    EXPECT_NE(x, c.Next());
+  }
+  double sum = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const double u = a.Uniform();
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    sum += u;
+    const int64_t k = a.UniformInt(3, 7);
+    ASSERT_GE(k, 3);
+    ASSERT_LE(k, 7);
+  }
+  EXPECT_NEAR(sum / 100000, 0.5, 0.01);
+}
+
+TEST(SynthTimeTest, FormatsMatchCommonParser) {
+  for (int64_t day : {-1000LL, 0LL, 11016LL, 19000LL, 20000LL, 60000LL}) {
+    const CivilDate c = CivilFromDays(day);
+    EXPECT_EQ(DaysFromCivil(c.year, c.month, c.day), day);
+    const int64_t ms = day * kMsPerDay + 12 * kMsPerHour + 34 * 60'000 + 56'000;
+    std::string text;
+    AppendFhirDateTime(ms, text);
+    auto parsed = ParseFhirTime(text);
+    ASSERT_TRUE(parsed) << text;
+    EXPECT_EQ(parsed->start, ms) << text;
+  }
+  std::string hl7;
+  AppendHl7Time(DaysFromCivil(2024, 2, 29) * kMsPerDay + kMsPerHour, hl7);
+  EXPECT_EQ(hl7, "20240229010000");
+}
+
+TEST(SynthConfigTest, ParsesAndValidates) {
+  auto f = ParseFormats("vcf,fhir");
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->fhir && f->vcf && !f->hl7v2 && !f->device);
+  EXPECT_FALSE(ParseFormats("fhir,csv").ok());
+  EXPECT_FALSE(ParseFormats("").ok());
+  auto d = ParseStartDate("2022-01-01");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, DaysFromCivil(2022, 1, 1));
+  EXPECT_FALSE(ParseStartDate("2022-13-01").ok());
+  EXPECT_FALSE(ParseStartDate("2022-02-30").ok());
+  EXPECT_TRUE(ParseStartDate("2024-02-29").ok());
+  EXPECT_FALSE(ParseStartDate("22-01-01").ok());
+  SynthConfig c = TestConfig(10);
+  EXPECT_TRUE(Validate(c).ok());
+  c.years = 0;
+  EXPECT_EQ(Validate(c).code(), ErrorCode::kInvalidArgument);
+  c = TestConfig(10);
+  c.alt_unit_share = 1.5;
+  EXPECT_FALSE(Validate(c).ok());
+}
+
+TEST(SynthModelTest, PatientDependsOnlyOnSeedAndIndex) {
+  PopulationModel model(TestConfig(1000));
+  PatientStory a, b, other;
+  model.Generate(123, a);
+  model.Generate(7, other);  // reuse of the story object must not leak state
+  model.Generate(123, b);
+  FhirChunk ca, cb;
+  RenderFhir(model, a, true, ca);
+  RenderFhir(model, b, true, cb);
+  EXPECT_EQ(ca.ndjson, cb.ndjson);
+  EXPECT_EQ(ca.bundles, cb.bundles);
+  PopulationModel other_seed(TestConfig(1000, 43));
+  PatientStory c;
+  other_seed.Generate(123, c);
+  FhirChunk cc;
+  RenderFhir(other_seed, c, false, cc);
+  EXPECT_NE(ca.ndjson[kFhirPatient], cc.ndjson[kFhirPatient]);
+}
+
+TEST(SynthModelTest, TimelinesAreCoherent) {
+  PopulationModel model(TestConfig(2000));
+  PatientStory s;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    model.Generate(i, s);
+    for (size_t k = 0; k < s.encounters.size(); ++k) {
+      const EncounterRec& e = s.encounters[k];
+      ASSERT_LT(e.start, e.end) << i;
+      if (k > 0) {
+        ASSERT_GE(e.start, s.encounters[k - 1].end) << "overlap, patient " << i;
+      }
+      if (e.cls != EncounterClass::kAmbulatory) {
+        ASSERT_FALSE(e.beds.empty());
+        ASSERT_EQ(e.beds.front().start, e.start);
+        ASSERT_EQ(e.beds.back().end, e.end);
+        for (size_t b = 1; b < e.beds.size(); ++b) {
+          ASSERT_EQ(e.beds[b].start, e.beds[b - 1].end);
+        }
+      }
+      if (e.died) {
+        ASSERT_EQ(s.death, e.end);
+      }
+    }
+    for (const LabRec& l : s.labs) {
+      const EncounterRec& e = s.encounters[l.encounter];
+      ASSERT_GE(l.time, e.start);
+      ASSERT_LE(l.time, e.end);
+    }
+    for (const VitalSet& v : s.vitals) {
+      const EncounterRec& e = s.encounters[v.encounter];
+      ASSERT_EQ(e.cls, EncounterClass::kInpatient);
+      ASSERT_GE(v.time, e.start);
+      ASSERT_LT(v.time, e.end);
+    }
+    if (s.death != kNever && !s.encounters.empty()) {
+      ASSERT_GE(s.death, s.encounters.back().end);
+    }
+    ASSERT_GE(s.birth_day * kMsPerDay, model.window_start() - 110 * 366 * kMsPerDay);
+  }
+}
+
+// Aggregates of 10,000 generated patients, shared by the rate tests.
+struct Population {
+  static const Population& Get() {
+    static const Population p;
+    return p;
+  }
+  static constexpr int kPatients = 10000;
+  std::array<double, kNumChronic> observed{};
+  std::array<double, kNumChronic> expected{};
+  std::array<double, kNumChronic> variance{};
+  int adults = 0;
+  int adult_hypertension = 0;
+  int stays = 0;
+  double stay_deaths = 0, p_death_sum = 0, p_death_var = 0;
+  double readmissions = 0, p_readmission_sum = 0;
+  double person_years = 0;
+  int opt_out = 0;
+  int cyp2c19_star2 = 0;
+  int tpmt_nonref = 0;
+  // Mean respiratory rate of vital sets in deterioration windows and in stable stays.
+  double rr_deteriorating = 0, rr_stable = 0;
+  int n_deteriorating = 0, n_stable = 0;
+  int alt_unit = 0, alt_capable = 0;
+  int male = 0;
+
+ private:
+  Population() {
+    PopulationModel model(TestConfig(kPatients));
+    PatientStory s;
+    for (int i = 0; i < kPatients; ++i) {
+      model.Generate(static_cast<uint64_t>(i), s);
+      male += s.sex == Sex::kMale;
+      for (int c = 0; c < kNumChronic; ++c) {
+        const double p = ChronicPrevalence(c, s.age_at_start, s.sex);
+        expected[c] += p;
+        variance[c] += p * (1 - p);
+      }
+      for (const ConditionRec& c : s.conditions) {
+        if (c.condition < kNumChronic) observed[c.condition] += 1;
+      }
+      if (s.age_at_start >= 18) {
+        ++adults;
+        for (const ConditionRec& c : s.conditions)
+          adult_hypertension += c.condition == kHypertension;
+      }
+      const int64_t end =
+          s.death != kNever ? std::min(s.death, model.window_end()) : model.window_end();
+      person_years += static_cast<double>(end - model.window_start()) / (365.2425 * kMsPerDay);
+      opt_out += s.research_opt_out;
+      for (int h = 0; h < 2; ++h) {
+        cyp2c19_star2 += s.haplotypes[0][h] == 1;
+        tpmt_nonref += s.haplotypes[4][h] != 0;
+      }
+      for (const EncounterRec& e : s.encounters) {
+        if (e.cls != EncounterClass::kInpatient) continue;
+        ++stays;
+        stay_deaths += e.died;
+        p_death_sum += e.p_death;
+        p_death_var += e.p_death * (1 - e.p_death);
+        if (!e.died) {
+          readmissions += e.readmitted_30d;
+          p_readmission_sum += e.p_readmission;
+        }
+      }
+      for (const VitalSet& v : s.vitals) {
+        const EncounterRec& e = s.encounters[v.encounter];
+        if (e.deteriorated && e.deterioration_start != kNever && v.time > e.deterioration_start &&
+            v.time < e.deterioration_start + 6 * kMsPerHour) {
+          rr_deteriorating += v.respiratory_rate;
+          ++n_deteriorating;
+        } else if (!e.deteriorated && v.time > e.start + 48 * kMsPerHour) {
+          rr_stable += v.respiratory_rate;
+          ++n_stable;
+        }
+      }
+      for (const LabRec& l : s.labs) {
+        if (kLabs[l.lab].alt_loinc.empty()) continue;
+        ++alt_capable;
+        alt_unit += l.alt_unit;
+      }
+    }
+  }
+};
+
+TEST(SynthRatesTest, ChronicPrevalenceMatchesTableWithinFourSigma) {
+  const Population& p = Population::Get();
+  for (int c = 0; c < kNumChronic; ++c) {
+    const double tolerance = 4 * std::sqrt(p.variance[c]) + 2;
+    EXPECT_NEAR(p.observed[c], p.expected[c], tolerance) << kConditions[c].key;
+  }
+  // Adult hypertension in Europe: roughly a quarter to a third of adults are diagnosed.
+  const double htn = static_cast<double>(p.adult_hypertension) / p.adults;
+  EXPECT_GT(htn, 0.20);
+  EXPECT_LT(htn, 0.40);
+  EXPECT_NEAR(static_cast<double>(p.male) / Population::kPatients, 0.49, 0.03);
+}
+
+TEST(SynthRatesTest, HospitalOutcomesWithinDocumentedRanges) {
+  const Population& p = Population::Get();
+  const double admissions_per_1000 = 1000.0 * p.stays / p.person_years;
+  EXPECT_GT(admissions_per_1000, 60);
+  EXPECT_LT(admissions_per_1000, 250);
+  const double mortality = p.stay_deaths / p.stays;
+  EXPECT_GT(mortality, 0.02);
+  EXPECT_LT(mortality, 0.10);
+  // Deaths follow the latent probabilities they were drawn from.
+  EXPECT_NEAR(p.stay_deaths, p.p_death_sum, 4 * std::sqrt(p.p_death_var) + 2);
+  const double survivors = p.stays - p.stay_deaths;
+  const double readmission = p.readmissions / survivors;
+  EXPECT_GT(readmission, 0.05);
+  EXPECT_LT(readmission, 0.25);
+  // Observed readmissions include spontaneous ones on top of the latent draw.
+  EXPECT_GE(p.readmissions, p.p_readmission_sum - 4 * std::sqrt(p.p_readmission_sum));
+}
+
+TEST(SynthRatesTest, DeterioratingStaysShowWorseVitals) {
+  const Population& p = Population::Get();
+  ASSERT_GT(p.n_deteriorating, 100);
+  ASSERT_GT(p.n_stable, 1000);
+  EXPECT_GT(p.rr_deteriorating / p.n_deteriorating, p.rr_stable / p.n_stable + 3);
+}
+
+TEST(SynthRatesTest, SharesAndAlleleFrequencies) {
+  const Population& p = Population::Get();
+  const double n = Population::kPatients;
+  EXPECT_NEAR(p.opt_out / n, 0.05, 4 * std::sqrt(0.05 * 0.95 / n));
+  EXPECT_NEAR(p.cyp2c19_star2 / (2 * n), 0.15, 4 * std::sqrt(0.15 * 0.85 / (2 * n)));
+  EXPECT_NEAR(p.tpmt_nonref / (2 * n), 0.04, 4 * std::sqrt(0.04 * 0.96 / (2 * n)));
+  const double alt = static_cast<double>(p.alt_unit) / p.alt_capable;
+  EXPECT_NEAR(alt, 0.25, 0.02);
+}
+
+}  // namespace
+}  // namespace medlake::synth

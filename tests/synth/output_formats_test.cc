@@ -1,0 +1,306 @@
+// HL7 v2, VCF, device stream and truth.json outputs, and their agreement with the FHIR view.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "json/json.h"
+#include "test_output.h"
+
+namespace medlake::synth {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Lines;
+using testing::SharedOutput;
+using testing::Slurp;
+
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t next = s.find(sep, pos);
+    out.emplace_back(s.substr(pos, next == std::string_view::npos ? s.npos : next - pos));
+    if (next == std::string_view::npos) break;
+    pos = next + 1;
+  }
+  return out;
+}
+
+struct Hl7Message {
+  std::vector<std::vector<std::string>> segments;  // fields; [0] is the segment id
+  const std::vector<std::string>* Find(std::string_view id) const {
+    for (const auto& s : segments) {
+      if (s[0] == id) return &s;
+    }
+    return nullptr;
+  }
+};
+
+// Parses every day file, checking well-formedness on the way.
+std::vector<Hl7Message> ReadHl7(const fs::path& dir) {
+  std::vector<Hl7Message> messages;
+  const std::regex segment_id("[A-Z][A-Z0-9]{2}");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) {
+    const std::string text = Slurp(file);
+    EXPECT_EQ(file.extension(), ".hl7");
+    EXPECT_EQ(text.rfind("MSH|^~\\&|", 0), 0u) << file;
+    EXPECT_EQ(text.find('\n'), std::string::npos) << file;
+    EXPECT_EQ(text.back(), '\r') << file;
+    const std::string day = file.stem().string();  // YYYY-MM-DD
+    const std::string hl7_day = day.substr(0, 4) + day.substr(5, 2) + day.substr(8, 2);
+    std::string last_time;
+    for (const std::string& seg : Split(std::string_view(text).substr(0, text.size() - 1), '\r')) {
+      EXPECT_FALSE(seg.empty()) << file;
+      auto fields = Split(seg, '|');
+      EXPECT_TRUE(std::regex_match(fields[0], segment_id)) << file << ": " << fields[0];
+      if (fields[0] == "MSH") {
+        EXPECT_GE(fields.size(), 12u);
+        EXPECT_EQ(fields[1], "^~\\&");
+        EXPECT_EQ(fields[11], "2.5");
+        EXPECT_EQ(fields[6].substr(0, 8), hl7_day) << file;
+        EXPECT_GE(fields[6], last_time) << file << ": messages out of time order";
+        last_time = fields[6];
+        messages.emplace_back();
+      } else {
+        EXPECT_FALSE(messages.empty());
+      }
+      messages.back().segments.push_back(std::move(fields));
+    }
+  }
+  return messages;
+}
+
+TEST(SynthHl7v2Test, MessagesAreWellFormedAndMatchFhirEncounters) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok()) << shared.status.ToString();
+  const auto messages = ReadHl7(shared.dir / "hl7v2");
+  ASSERT_EQ(messages.size(), shared.stats.hl7_messages);
+  // FHIR view: visit number -> (class, patient MRN, disposition).
+  json::Parser parser;
+  std::map<std::string, std::string> mrn_of_patient;
+  for (const std::string& line : Lines(shared.dir / "fhir" / "Patient.ndjson")) {
+    auto doc = parser.Parse(line);
+    ASSERT_TRUE(doc.ok());
+    std::string mrn;
+    doc->Find("identifier")->ForEachItem([&](json::Node id) {
+      if (id.Find("system")->GetString() == "urn:oid:2.999.1.1") {
+        mrn = std::string(id.Find("value")->GetString());
+      }
+      return true;
+    });
+    mrn_of_patient["Patient/" + std::string(doc->Find("id")->GetString())] = mrn;
+  }
+  std::map<std::string, std::string> class_of_visit, mrn_of_visit;
+  int heart_rates_fhir = 0;
+  for (const std::string& line : Lines(shared.dir / "fhir" / "Encounter.ndjson")) {
+    auto doc = parser.Parse(line);
+    ASSERT_TRUE(doc.ok());
+    std::string value;
+    doc->Find("identifier")->ForEachItem([&](json::Node id) {
+      value = std::string(id.Find("value")->GetString());
+      return false;
+    });
+    class_of_visit[value] = std::string(doc->Find("class")->Find("code")->GetString());
+    mrn_of_visit[value] =
+        mrn_of_patient.at(std::string(doc->Find("subject")->Find("reference")->GetString()));
+  }
+  for (const std::string& line : Lines(shared.dir / "fhir" / "Observation.ndjson")) {
+    if (line.find("\"8867-4\"") != std::string::npos) ++heart_rates_fhir;
+  }
+  std::set<std::string> admitted, registered, discharged;
+  int heart_rates_hl7 = 0;
+  for (const Hl7Message& m : messages) {
+    const auto& msh = *m.Find("MSH");
+    const auto* pid = m.Find("PID");
+    const auto* pv1 = m.Find("PV1");
+    ASSERT_TRUE(pid && pv1);
+    ASSERT_GT(pv1->size(), 19u);
+    const std::string visit = (*pv1)[19];
+    ASSERT_TRUE(class_of_visit.count(visit)) << "HL7 visit without FHIR Encounter: " << visit;
+    if (pid->size() > 29 && !(*pid)[29].empty()) {
+      EXPECT_LE((*pid)[29], msh[6]) << "death reported before it happened";
+    }
+    const std::string mrn = Split((*pid)[3], '^')[0];
+    EXPECT_EQ(mrn, mrn_of_visit.at(visit));
+    const std::string type = msh[8];
+    if (type == "ADT^A01^ADT_A01") {
+      EXPECT_EQ(class_of_visit.at(visit), "IMP");
+      admitted.insert(visit);
+    } else if (type == "ADT^A04^ADT_A01") {
+      EXPECT_EQ(class_of_visit.at(visit), "EMER");
+      registered.insert(visit);
+    } else if (type == "ADT^A03^ADT_A03") {
+      discharged.insert(visit);
+    } else if (type == "ORU^R01^ORU_R01") {
+      for (const auto& seg : m.segments) {
+        if (seg[0] == "OBX" && seg[3].rfind("8867-4^", 0) == 0) ++heart_rates_hl7;
+      }
+    } else {
+      EXPECT_TRUE(type == "ADT^A02^ADT_A02" || type == "ADT^A08^ADT_A01") << type;
+    }
+  }
+  int inpatient = 0, emergency = 0;
+  for (const auto& [visit, cls] : class_of_visit) {
+    inpatient += cls == "IMP";
+    emergency += cls == "EMER";
+    if (cls != "AMB") {
+      EXPECT_TRUE(discharged.count(visit)) << visit;
+    }
+  }
+  EXPECT_GT(inpatient, 0);
+  EXPECT_EQ(admitted.size(), static_cast<size_t>(inpatient));
+  EXPECT_EQ(registered.size(), static_cast<size_t>(emergency));
+  EXPECT_EQ(heart_rates_hl7, heart_rates_fhir);
+}
+
+TEST(SynthHl7v2Test, StreamLayoutHoldsTheSameMessagesInOneFile) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  SynthConfig config = shared.config;
+  config.out_dir = testing::TestDir("hl7stream");
+  config.formats = Formats{false, true, false, false};
+  config.hl7v2_stream = true;
+  auto stats = Generate(config);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  const fs::path dir = fs::path(config.out_dir) / "hl7v2";
+  ASSERT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  const std::string stream = Slurp(dir / "messages.hl7");
+  // Same bytes as the day files concatenated in date order.
+  std::vector<fs::path> days;
+  for (const auto& e : fs::directory_iterator(shared.dir / "hl7v2")) days.push_back(e.path());
+  std::sort(days.begin(), days.end());
+  std::string concatenated;
+  for (const fs::path& d : days) concatenated += Slurp(d);
+  EXPECT_TRUE(stream == concatenated);
+  EXPECT_EQ(stats->hl7_messages, shared.stats.hl7_messages);
+  fs::remove_all(config.out_dir);
+}
+
+TEST(SynthVcfTest, HeaderColumnsAndGenotypes) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  const auto lines = Lines(shared.dir / "vcf" / "genotypes.vcf");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0], "##fileformat=VCFv4.2");
+  size_t header = 0;
+  while (header < lines.size() && lines[header].rfind("##", 0) == 0) ++header;
+  ASSERT_LT(header, lines.size());
+  const auto columns = Split(lines[header], '\t');
+  ASSERT_EQ(columns.size(), 9 + shared.config.patients);
+  EXPECT_EQ(columns[0], "#CHROM");
+  EXPECT_EQ(columns[8], "FORMAT");
+  // Sample names are the FHIR Patient ids, in order.
+  json::Parser parser;
+  const auto patients = Lines(shared.dir / "fhir" / "Patient.ndjson");
+  for (size_t i = 0; i < patients.size(); ++i) {
+    auto doc = parser.Parse(patients[i]);
+    ASSERT_TRUE(doc.ok());
+    EXPECT_EQ(columns[9 + i], doc->Find("id")->GetString());
+  }
+  const std::regex gt("[01]\\|[01]");
+  size_t rows = 0;
+  std::string last_chrom;
+  long last_pos = 0;
+  for (size_t i = header + 1; i < lines.size(); ++i) {
+    const auto f = Split(lines[i], '\t');
+    ASSERT_EQ(f.size(), columns.size()) << "row " << i;
+    EXPECT_EQ(f[8], "GT");
+    const long pos = std::stol(f[1]);
+    if (f[0] == last_chrom) {
+      EXPECT_GT(pos, last_pos);
+    }
+    last_chrom = f[0];
+    last_pos = pos;
+    for (size_t c = 9; c < f.size(); ++c) ASSERT_TRUE(std::regex_match(f[c], gt)) << f[c];
+    ++rows;
+  }
+  EXPECT_EQ(rows, 15u);
+  const std::string meta = Slurp(shared.dir / "vcf" / "genotypes.vcf");
+  EXPECT_NE(meta.find("##contig=<ID=chr10"), std::string::npos);
+  EXPECT_NE(meta.find("rs4244285"), std::string::npos);  // CYP2C19*2 at its GRCh38 position
+  EXPECT_NE(meta.find("94781859"), std::string::npos);
+}
+
+TEST(SynthDeviceTest, ReadingsAreTimeOrderedAndPointToBedsAndPatients) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  std::set<std::string> locations, patients;
+  json::Parser parser;
+  for (const std::string& line : Lines(shared.dir / "fhir" / "Location.ndjson")) {
+    locations.insert(std::string(parser.Parse(line)->Find("id")->GetString()));
+  }
+  for (const std::string& line : Lines(shared.dir / "fhir" / "Patient.ndjson")) {
+    patients.insert(std::string(parser.Parse(line)->Find("id")->GetString()));
+  }
+  const auto lines = Lines(shared.dir / "device" / "readings.ndjson");
+  ASSERT_EQ(lines.size(), shared.stats.device_readings);
+  ASSERT_FALSE(lines.empty());
+  std::string last;
+  for (const std::string& line : lines) {
+    auto doc = parser.Parse(line);
+    ASSERT_TRUE(doc.ok()) << line;
+    const std::string time(doc->Find("time")->GetString());
+    EXPECT_GE(time, last);
+    last = time;
+    const std::string device(doc->Find("device")->GetString());
+    ASSERT_EQ(device.rfind("mon-", 0), 0u);
+    EXPECT_TRUE(locations.count(device.substr(4))) << device;
+    EXPECT_TRUE(patients.count(std::string(doc->Find("patient")->GetString())));
+    EXPECT_TRUE(doc->Find("value")->IsNumber());
+    EXPECT_TRUE(doc->Find("vital") && doc->Find("unit"));
+  }
+}
+
+TEST(SynthTruthTest, OutcomesMatchTheFhirView) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  const nlohmann::json truth = nlohmann::json::parse(Slurp(shared.dir / "truth.json"));
+  ASSERT_EQ(truth["patients"].size(), shared.config.patients);
+  EXPECT_EQ(truth["parameters"]["seed"], shared.config.seed);
+  std::map<std::string, std::string> disposition;  // Encounter id -> discharge disposition
+  json::Parser parser;
+  for (const std::string& line : Lines(shared.dir / "fhir" / "Encounter.ndjson")) {
+    auto doc = parser.Parse(line);
+    ASSERT_TRUE(doc.ok());
+    if (doc->Find("class")->Find("code")->GetString() != "IMP") continue;
+    std::string code;
+    doc->Find("hospitalization")
+        ->Find("dischargeDisposition")
+        ->Find("coding")
+        ->ForEachItem([&](json::Node c) {
+          code = std::string(c.Find("code")->GetString());
+          return false;
+        });
+    disposition[std::string(doc->Find("id")->GetString())] = code;
+  }
+  size_t stays = 0;
+  for (const auto& p : truth["patients"]) {
+    bool died_in_stay = false;
+    for (const auto& s : p["stays"]) {
+      ++stays;
+      const std::string id = s["encounter"];
+      ASSERT_TRUE(disposition.count(id)) << id;
+      EXPECT_EQ(disposition[id] == "exp", s["died"].get<bool>()) << id;
+      died_in_stay |= s["died"].get<bool>();
+      const double p_death = s["p_death"];
+      EXPECT_GE(p_death, 0.0);
+      EXPECT_LE(p_death, 1.0);
+    }
+    EXPECT_EQ(p["died_in_hospital"].get<bool>(), died_in_stay);
+    if (died_in_stay) {
+      EXPECT_FALSE(p["death"].is_null());
+    }
+  }
+  EXPECT_EQ(stays, disposition.size());
+}
+
+}  // namespace
+}  // namespace medlake::synth

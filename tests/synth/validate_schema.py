@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Generates a small population with `medlake synth` and validates a sample of every FHIR
+NDJSON file (and some transaction Bundles) against the official FHIR R4 JSON schema.
+
+Usage: validate_schema.py MEDLAKE_BINARY SCHEMA_JSON
+Exits 77 (ctest SKIP_RETURN_CODE) when the schema or the python3 jsonschema module is absent.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+PER_FILE = 250
+
+
+def main():
+    medlake, schema_path = sys.argv[1], sys.argv[2]
+    try:
+        import jsonschema
+    except ImportError:
+        print("SKIP: python3 jsonschema not installed")
+        return 77
+    try:
+        with open(schema_path) as f:
+            schema = json.load(f)
+    except OSError:
+        print("SKIP: no FHIR R4 schema at " + schema_path)
+        return 77
+    validator = jsonschema.Draft6Validator(schema)
+    out = tempfile.mkdtemp(prefix="medlake_synth_schema_")
+    try:
+        subprocess.run([medlake, "synth", "--patients", "60", "--seed", "21", "--out", out,
+                        "--formats", "fhir", "--bundles", "--quiet"], check=True)
+        paths = [os.path.join(out, "fhir", n) for n in sorted(os.listdir(os.path.join(out, "fhir")))]
+        paths.append(os.path.join(out, "fhir-bundles", "Bundle.ndjson"))
+        count = invalid = 0
+        for path in paths:
+            with open(path) as f:
+                lines = f.readlines()
+            # Spread the sample over the file: first, middle and last resources.
+            step = max(1, len(lines) // PER_FILE)
+            limit = 3 if path.endswith("Bundle.ndjson") else PER_FILE
+            for line in lines[::step][:limit]:
+                resource = json.loads(line)
+                count += 1
+                errors = list(validator.iter_errors(resource))
+                if errors:
+                    invalid += 1
+                    for error in errors[:3]:
+                        where = "/".join(str(p) for p in error.absolute_path)
+                        print(f"{resource.get('resourceType')}/{resource.get('id')} {where}: "
+                              f"{error.message[:200]}")
+        print(f"{count} resources validated, {invalid} invalid")
+        return 1 if invalid or count == 0 else 0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
