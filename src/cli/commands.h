@@ -11,6 +11,8 @@ void RegisterSynthCommands(CLI::App& app, int& exit_code);     // cmd_synth.cc
 void RegisterFhirPathCommands(CLI::App& app, int& exit_code);  // cmd_fhirpath.cc
 void RegisterHl7v2Commands(CLI::App& app, int& exit_code);     // cmd_hl7v2.cc
 void RegisterScoresCommands(CLI::App& app, int& exit_code);    // cmd_scores.cc
+void RegisterPrivacyCommands(CLI::App& app, int& exit_code);   // cmd_privacy.cc
 void RegisterQueryCommands(CLI::App& app, int& exit_code);     // cmd_query.cc
+void RegisterServerCommands(CLI::App& app, int& exit_code);    // cmd_server.cc
 
 }  // namespace medlake::cli

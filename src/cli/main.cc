@@ -20,11 +20,17 @@ int main(int argc, char** argv) {
 #ifdef MEDLAKE_HAVE_HL7V2
   medlake::cli::RegisterHl7v2Commands(app, exit_code);
 #endif
+#ifdef MEDLAKE_HAVE_SERVER
+  medlake::cli::RegisterServerCommands(app, exit_code);
+#endif
 #ifdef MEDLAKE_HAVE_QUERY
   medlake::cli::RegisterQueryCommands(app, exit_code);
 #endif
 #ifdef MEDLAKE_HAVE_SCORES
   medlake::cli::RegisterScoresCommands(app, exit_code);
+#endif
+#ifdef MEDLAKE_HAVE_PRIVACY
+  medlake::cli::RegisterPrivacyCommands(app, exit_code);
 #endif
   try {
     app.parse(argc, argv);
