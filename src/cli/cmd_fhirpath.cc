@@ -1,5 +1,6 @@
-// medlake fhirpath EXPR FILE...: evaluates a FHIRPath expression over the resources of
-// NDJSON, JSON and Bundle files and prints one NDJSON line per resource:
+// medlake fhirpath EXPR (--lake DIR [--type T] | FILE...): evaluates a FHIRPath expression over
+// the resources of a lake or of NDJSON, JSON and Bundle files and prints one NDJSON line per
+// resource:
 //   {"resource":"Patient/123","result":[...]}
 #include <cstdio>
 #include <string>
@@ -8,12 +9,15 @@
 #include "cli/commands.h"
 #include "fhirpath/fhirpath.h"
 #include "fhirpath/resource_files.h"
+#include "medlake/lake.h"
 
 namespace medlake::cli {
 namespace {
 
 struct FhirPathOptions {
   std::string expression;
+  std::string lake;
+  std::string type;
   std::vector<std::string> files;
   bool skip_empty = false;
 };
@@ -33,6 +37,41 @@ int RunFhirPath(const FhirPathOptions& options) {
   }
   int exit_code = 0;
   std::string line;
+  if (!options.lake.empty()) {
+    auto lake = Lake::Open(options.lake);
+    if (!lake.ok()) {
+      std::fprintf(stderr, "medlake fhirpath: %s\n", lake.status().ToString().c_str());
+      return InfoFor(lake.status().code()).exit_code;
+    }
+    json::Parser parser;
+    std::vector<std::string> damaged;
+    Status st = (*lake)->Scan(options.type, [&](const ResourceView& r) {
+      auto node = parser.Parse(r.json);
+      if (!node.ok()) return;
+      auto result = expr->Evaluate(*node);
+      std::string label = std::string(r.type) + "/" + std::string(r.id);
+      if (!result.ok()) {
+        std::fprintf(stderr, "medlake fhirpath: %s: %s\n", label.c_str(), result.status().message().c_str());
+        exit_code = 1;
+        return;
+      }
+      if (options.skip_empty && result->empty()) return;
+      line = "{\"resource\":";
+      json::AppendQuoted(label, line);
+      line += ",\"result\":" + fhirpath::CollectionToJson(*result) + "}\n";
+      std::fwrite(line.data(), 1, line.size(), stdout);
+    }, &damaged);
+    for (const auto& d : damaged) std::fprintf(stderr, "medlake fhirpath: damaged segment skipped: %s\n", d.c_str());
+    if (!st.ok()) {
+      std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
+      return InfoFor(st.code()).exit_code;
+    }
+    return damaged.empty() ? exit_code : InfoFor(ErrorCode::kCorruption).exit_code;
+  }
+  if (options.files.empty()) {
+    std::fprintf(stderr, "medlake fhirpath: give --lake DIR or input files\n");
+    return InfoFor(ErrorCode::kInvalidArgument).exit_code;
+  }
   for (const std::string& file : options.files) {
     Status st = fhirpath::ForEachResourceInFile(
         file,
@@ -73,11 +112,12 @@ int RunFhirPath(const FhirPathOptions& options) {
 void RegisterFhirPathCommands(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<FhirPathOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "fhirpath", "Evaluate a FHIRPath expression over NDJSON, JSON or Bundle files");
+      "fhirpath", "Evaluate a FHIRPath expression over a lake or NDJSON, JSON or Bundle files");
   cmd->add_option("expression", options->expression, "FHIRPath expression")->required();
-  cmd->add_option("files", options->files, "NDJSON (*.ndjson), JSON or Bundle files")
-      ->required()
+  cmd->add_option("files", options->files, "NDJSON (*.ndjson), JSON or Bundle files (instead of --lake)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--lake", options->lake, "Lake directory");
+  cmd->add_option("--type", options->type, "Only resources of this type (with --lake)");
   cmd->add_flag("--skip-empty", options->skip_empty, "Omit resources with an empty result");
   cmd->callback([options, &exit_code]() { exit_code = RunFhirPath(*options); });
 }

@@ -83,6 +83,16 @@ TEST_F(QueryCommandsTest, ParquetOutput) {
   EXPECT_TRUE(std::filesystem::exists(dir_ / "obs.parquet"));
 }
 
+TEST_F(QueryCommandsTest, FhirPathOverTheLake) {
+  auto r = RunMedlake("fhirpath \"value.ofType(Quantity).value\" --lake " + (dir_ / "lake") + " --type Observation");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 50);
+  EXPECT_NE(r.out.find(R"({"resource":"Observation/o7","result":[67]})"), std::string::npos) << r.out;
+  auto bad = RunMedlake("fhirpath \"value.where(\" --lake " + (dir_ / "lake"));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("column"), std::string::npos) << bad.out;
+}
+
 TEST_F(QueryCommandsTest, LoadPostgres) {
   testing::PostgresServer server;
   if (!server.Start()) GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
