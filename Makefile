@@ -41,11 +41,21 @@ fuzz-smoke fuzz: setup build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS) --target medlake_fuzzers
 	bash fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
+DEMO_AT ?= 2023-07-01T08:00:00Z
+
 demo: release
-	@rm -rf $(DEMO_DIR)/lake
+	@rm -rf $(DEMO_DIR)/lake $(DEMO_DIR)/data
+	@echo "== 1. a synthetic population ($(DEMO_PATIENTS) patients, every format)"
 	$(MEDLAKE_RELEASE) synth --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/data
+	@echo "== 2. ingest its FHIR R4 export into an embedded lake"
 	$(MEDLAKE_RELEASE) ingest --lake $(DEMO_DIR)/lake $(DEMO_DIR)/data/fhir
+	@echo "== 3. what was loaded"
 	$(MEDLAKE_RELEASE) status --lake $(DEMO_DIR)/lake
+	@echo "== 4. vital signs through a SQL-on-FHIR view and SQL"
+	$(MEDLAKE_RELEASE) sql --lake $(DEMO_DIR)/lake --view vitals=views/vital_signs.json \
+	  "SELECT loinc, count(*) AS readings, round(avg(value), 1) AS mean, min(value) AS min, max(value) AS max FROM vitals WHERE value IS NOT NULL GROUP BY loinc ORDER BY readings DESC"
+	@echo "== 5. NEWS2 early warning for the inpatients of $(DEMO_AT)"
+	$(MEDLAKE_RELEASE) score news2 --lake $(DEMO_DIR)/lake --at $(DEMO_AT)
 
 bench: dev
 	bash bench/run.sh

@@ -40,7 +40,7 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, d
   if (!results.ok()) return Fail(results.status());
   if (!as_json) {
     std::printf("NEWS2 of %zu current inpatients at %s\n", results->size(), FormatUtc(at).c_str());
-    std::printf("%-38s %-28s %5s  %-10s %s\n", "patient", "location", "score", "band", "missing or stale");
+    std::printf("%-38s %-44s %5s  %-10s %s\n", "patient", "location", "score", "band", "missing or stale");
   }
   for (const auto& r : *results) {
     const auto& n = r.news2;
@@ -69,7 +69,7 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, d
     } else {
       std::string absent;
       for (const auto& p : ParameterList(n.missing_mask | n.stale_mask)) absent += (absent.empty() ? "" : ",") + p;
-      std::printf("%-38s %-28s %4u%s  %-10s %s\n", r.patient_id.c_str(), r.location.c_str(), n.aggregate,
+      std::printf("%-38s %-44s %4u%s  %-10s %s\n", r.patient_id.c_str(), r.location.c_str(), n.aggregate,
                   n.complete() ? " " : "*", std::string(scores::BandName(n.band)).c_str(), absent.c_str());
     }
   }

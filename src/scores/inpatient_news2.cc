@@ -95,7 +95,11 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms, c
             if (!name.empty()) names.push_back(std::move(name));
             return true;
           });
-          for (size_t i = 0; i < names.size(); ++i) cur.location += (i ? " / " : "") + names[i];
+          // "Ward / Bed"; a bed named after its ward ("Ward 5 bed 7") stands alone.
+          for (size_t i = 0; i < names.size(); ++i) {
+            if (i + 1 < names.size() && names[i + 1].starts_with(names[i])) continue;
+            cur.location += (cur.location.empty() ? "" : " / ") + names[i];
+          }
         }
       }
     }
