@@ -40,3 +40,6 @@ echo "== HL7 v2 parse and map vs a naive parser"
 
 echo "== NEWS2 batch vs a naive scorer"
 "$build/bench/scores/medlake_news2_bench" 10 100000
+
+echo "== MLLP intake with durable commits: 1 client (one sync per message) vs 32 clients (group commit)"
+"$build/bench/server/medlake_bench_mllp" 32 500
