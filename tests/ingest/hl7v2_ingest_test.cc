@@ -42,10 +42,10 @@ TEST(Hl7v2IngestTest, AdmissionAndResultsBecomeResources) {
   EXPECT_NE((*q)[0].reason.find("unsupported message type ZZZ^Z01 (control id CTRL3)"), std::string::npos);
   // The observation belongs to the patient of the ADT message.
   uint32_t patient = 0xFFFFFFFFu, obs_patient = 0;
-  (*lake)->Scan("", [&](const ResourceView& v) {
+  ASSERT_TRUE((*lake)->Scan("", [&](const ResourceView& v) {
     if (v.type == "Patient") patient = v.patient;
     if (v.type == "Observation") obs_patient = v.patient;
-  }, nullptr);
+  }, nullptr).ok());
   EXPECT_EQ(patient, obs_patient);
   // Idempotent.
   auto again = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
