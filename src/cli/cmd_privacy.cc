@@ -1,0 +1,229 @@
+// init, user add, audit verify|list, rekey: the lake key, principals and the audit log.
+//
+// Local use by the owner of the key file acts as admin; with --token or MEDLAKE_TOKEN the
+// token's principal and role apply. Every command is written to the audit log.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "common/fhir_time.h"
+#include "common/file_util.h"
+#include "privacy/access.h"
+#include "privacy/audit_log.h"
+#include "privacy/key_store.h"
+#include "privacy/principals.h"
+#include "privacy/rekey.h"
+
+namespace medlake::cli {
+namespace {
+
+using privacy::AuditEntry;
+using privacy::AuditLog;
+using privacy::KeyStore;
+using privacy::Permission;
+using privacy::Principal;
+using privacy::Principals;
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
+  return InfoFor(s.code()).exit_code;
+}
+
+Status Audit(const KeyStore& keys, const Principal& who, std::string action, std::string object,
+             int64_t patients = -1) {
+  MEDLAKE_ASSIGN_OR_RETURN(auto log, AuditLog::Open(keys));
+  AuditEntry e;
+  e.principal = who.name;
+  e.role = std::string(privacy::RoleName(who.role));
+  e.action = std::move(action);
+  e.object = std::move(object);
+  e.patients = patients;
+  return log->Append(std::move(e)).status();
+}
+
+// The caller (token, MEDLAKE_TOKEN or the local owner of the key file), if allowed.
+Result<Principal> Authorize(const KeyStore& keys, const std::string& token, Permission permission,
+                            const std::string& command) {
+  MEDLAKE_ASSIGN_OR_RETURN(Principal who, privacy::ResolvePrincipal(keys, token));
+  MEDLAKE_RETURN_IF_ERROR(privacy::Require(keys, who, permission, "run " + command));
+  return who;
+}
+
+int RunInit(const std::string& dir, const std::string& admin_name) {
+  if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
+  auto keys = KeyStore::Create(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto principals = Principals::Open(*keys);
+  if (!principals.ok()) return Fail(principals.status());
+  auto token = (*principals)->AddUser(admin_name, privacy::Role::kAdmin);
+  if (!token.ok()) return Fail(token.status());
+  Principal local{"local", "local", privacy::Role::kAdmin, true};
+  if (auto owner = Principals::LocalOwner(*keys); owner.ok()) local = *owner;
+  if (Status s = Audit(*keys, local, "init", "medlake init"); !s.ok()) return Fail(s);
+  if (Status s = Audit(*keys, local, "user.add", admin_name + " (admin)"); !s.ok()) return Fail(s);
+  if (keys->source() == privacy::KeySource::kFile) {
+    std::printf(
+        "lake key: %s (mode 0600). Back it up offline: without it the identity vault "
+        "cannot be read.\n",
+        privacy::KeyFiles::KeyPath(dir).c_str());
+  } else {
+    std::printf("lake key: taken from %s (no key file written)\n",
+                privacy::kKeyEnvironmentVariable);
+  }
+  std::printf("admin user: %s\n", admin_name.c_str());
+  std::printf("admin token (shown once, store it now): %s\n", token->c_str());
+  return 0;
+}
+
+int RunUserAdd(const std::string& dir, const std::string& name, const std::string& role_name,
+               const std::string& token) {
+  auto role = privacy::ParseRole(role_name);
+  if (!role) {
+    return Fail(InvalidArgument("--role: one of admin, clinician, researcher, ops, auditor"));
+  }
+  auto keys = KeyStore::Open(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto who = Authorize(*keys, token, Permission::kManageUsers, "user add");
+  if (!who.ok()) return Fail(who.status());
+  auto principals = Principals::Open(*keys);
+  if (!principals.ok()) return Fail(principals.status());
+  auto new_token = (*principals)->AddUser(name, *role);
+  if (!new_token.ok()) return Fail(new_token.status());
+  if (Status s = Audit(*keys, *who, "user.add", name + " (" + role_name + ")"); !s.ok())
+    return Fail(s);
+  std::printf("user %s (%s) added\n", name.c_str(), role_name.c_str());
+  std::printf("token (shown once, store it now): %s\n", new_token->c_str());
+  return 0;
+}
+
+int RunAuditVerify(const std::string& dir, const std::string& token) {
+  auto keys = KeyStore::Open(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto who = Authorize(*keys, token, Permission::kReadAudit, "audit verify");
+  if (!who.ok()) return Fail(who.status());
+  auto log = AuditLog::Open(*keys);
+  if (!log.ok()) return Fail(log.status());
+  auto v = (*log)->Verify();
+  if (!v.ok()) return Fail(v.status());
+  if (!v->ok) {
+    std::printf("audit log: chain broken at entry %lld: %s\n",
+                static_cast<long long>(v->first_bad_index), v->reason.c_str());
+    return InfoFor(ErrorCode::kCorruption).exit_code;
+  }
+  std::printf("audit log: %lld entries, chain intact\n", static_cast<long long>(v->entries));
+  if (Status s = Audit(*keys, *who, "audit.verify", "audit log"); !s.ok()) return Fail(s);
+  return 0;
+}
+
+int RunAuditList(const std::string& dir, const std::string& token, bool as_json, int64_t from,
+                 int64_t limit) {
+  auto keys = KeyStore::Open(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto who = Authorize(*keys, token, Permission::kReadAudit, "audit list");
+  if (!who.ok()) return Fail(who.status());
+  auto log = AuditLog::Open(*keys);
+  if (!log.ok()) return Fail(log.status());
+  auto entries = (*log)->List(from, limit);
+  if (!entries.ok()) return Fail(entries.status());
+  for (const auto& e : *entries) {
+    if (as_json) {
+      nlohmann::ordered_json j;
+      j["index"] = e.index;
+      j["time"] = FormatUtc(e.time_ms);
+      j["principal"] = e.principal;
+      j["role"] = e.role;
+      j["action"] = e.action;
+      j["object"] = e.object;
+      if (!e.purpose.empty()) j["purpose"] = e.purpose;
+      if (e.patients >= 0) j["patients"] = e.patients;
+      j["hash"] = e.hash_hex;
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%6lld  %s  %-16s %-10s %-14s %s%s%s\n", static_cast<long long>(e.index),
+                  FormatUtc(e.time_ms).c_str(), e.principal.c_str(), e.role.c_str(),
+                  e.action.c_str(), e.object.c_str(),
+                  e.purpose.empty() ? "" : ("  purpose=" + e.purpose).c_str(),
+                  e.patients < 0 ? "" : ("  patients=" + std::to_string(e.patients)).c_str());
+    }
+  }
+  if (Status s = Audit(*keys, *who, "audit.list", "audit log"); !s.ok()) return Fail(s);
+  return 0;
+}
+
+int RunRekey(const std::string& dir, const std::string& token) {
+  auto keys = KeyStore::Open(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto who = Authorize(*keys, token, Permission::kManageKeys, "rekey");
+  if (!who.ok()) return Fail(who.status());
+  if (Status s = Audit(*keys, *who, "rekey.start", "lake key"); !s.ok()) return Fail(s);
+  privacy::RekeyOptions options;
+  if (keys->source() != privacy::KeySource::kFile) {
+    options.new_key_text = privacy::NewKeyText();
+    std::printf("new lake key (shown once; set %s to it before the next command): %s\n",
+                privacy::kKeyEnvironmentVariable, options.new_key_text->c_str());
+    std::fflush(stdout);
+  }
+  auto report = privacy::Rekey(*keys, options);
+  if (!report.ok()) return Fail(report.status());
+  auto new_keys = options.new_key_text ? KeyStore::OpenWithKey(dir, *options.new_key_text)
+                                       : KeyStore::Open(dir);
+  if (!new_keys.ok()) return Fail(new_keys.status());
+  if (Status s = Audit(*new_keys, *who, "rekey", "lake key"); !s.ok()) return Fail(s);
+  std::printf(
+      "rekeyed: %lld vault records re-encrypted, %lld audit entries re-chained, "
+      "%lld principals re-sealed%s\n",
+      static_cast<long long>(report->vault_records), static_cast<long long>(report->audit_entries),
+      static_cast<long long>(report->principals),
+      report->key_file_written ? "; keys/lake.key holds the new key" : "");
+  return 0;
+}
+
+}  // namespace
+
+void RegisterPrivacyCommands(CLI::App& app, int& exit_code) {
+  struct Options {
+    std::string lake, token, name, role, admin = "admin";
+    bool json = false;
+    int64_t from = 0, limit = 0;
+  };
+  auto o = std::make_shared<Options>();
+  auto add_common = [o](CLI::App* cmd) {
+    cmd->add_option("--lake", o->lake, "Lake directory")->required();
+    cmd->add_option("--token", o->token, "API token (default: MEDLAKE_TOKEN, else local owner)");
+  };
+
+  auto* init =
+      app.add_subcommand("init", "Create the lake key and the first admin (token shown once)");
+  init->add_option("--lake", o->lake, "Lake directory")->required();
+  init->add_option("--admin", o->admin, "Name of the first admin (default admin)");
+  init->callback([o, &exit_code] { exit_code = RunInit(o->lake, o->admin); });
+
+  auto* user = app.add_subcommand("user", "Principals and their tokens");
+  user->require_subcommand(1);
+  auto* add = user->add_subcommand("add", "Add a principal; prints its token once");
+  add->add_option("name", o->name, "User name")->required();
+  add->add_option("--role", o->role, "admin, clinician, researcher, ops or auditor")->required();
+  add_common(add);
+  add->callback([o, &exit_code] { exit_code = RunUserAdd(o->lake, o->name, o->role, o->token); });
+
+  auto* audit = app.add_subcommand("audit", "The hash-chained audit log");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand("verify", "Check the chain; names the first bad entry");
+  add_common(verify);
+  verify->callback([o, &exit_code] { exit_code = RunAuditVerify(o->lake, o->token); });
+  auto* list = audit->add_subcommand("list", "Print audit entries");
+  add_common(list);
+  list->add_flag("--json", o->json, "One JSON object per entry and line");
+  list->add_option("--from", o->from, "First index");
+  list->add_option("--limit", o->limit, "At most this many entries");
+  list->callback(
+      [o, &exit_code] { exit_code = RunAuditList(o->lake, o->token, o->json, o->from, o->limit); });
+
+  auto* rekey = app.add_subcommand("rekey", "Rotate the lake key (re-encrypts the vault)");
+  add_common(rekey);
+  rekey->callback([o, &exit_code] { exit_code = RunRekey(o->lake, o->token); });
+}
+
+}  // namespace medlake::cli

@@ -1,0 +1,54 @@
+// Keyed pseudonyms for patients and per-patient date shifts.
+//
+// A pseudonym is HMAC-SHA256 (crypto_auth_hmacsha256) under the lake's pseudonym key of an
+// unambiguous encoding of the input, truncated to 20 bytes and written in lower-case base32:
+// 32 characters of [a-z2-7], valid as a FHIR id and in URLs. The same input under the same key
+// always gives the same pseudonym, so a patient seen in FHIR, HL7 v2 and VCF sources with a
+// shared identifier gets one pseudonym. Without the key a pseudonym cannot be computed or
+// reversed. Callers normalise identifiers (trim, case of the system URI) before calling.
+//
+// Thread safety: const methods are safe to call from many threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "privacy/encoding.h"
+#include "privacy/key_store.h"
+
+namespace medlake::privacy {
+
+inline constexpr size_t kPseudonymLength = 32;
+inline constexpr int kMaxDateShiftDays = 180;
+
+class Pseudonymizer {
+ public:
+  explicit Pseudonymizer(const KeyStore& keys) : key_(keys.SubKey(KeyPurpose::kPseudonym)) {}
+  explicit Pseudonymizer(SecretKey key) : key_(std::move(key)) {}
+
+  // Pseudonym of a business identifier (Identifier.system, Identifier.value; HL7 v2 CX-4/CX-1
+  // mapped to a system URI first).
+  std::string ForIdentifier(std::string_view system, std::string_view value) const;
+  // Pseudonym of a record that has no shared identifier: its source name and source-local id.
+  std::string ForSourceId(std::string_view source, std::string_view id) const;
+
+  // Per-patient date shift for research outputs: a keyed function of the pseudonym in
+  // [-180, -1] ∪ [1, 180] days, never 0. The same for every date of a patient, so intervals
+  // are preserved; not computable from the pseudonym without the key.
+  int DateShiftDays(std::string_view pseudonym) const;
+
+  // Shifts a time in milliseconds since the epoch by DateShiftDays(pseudonym).
+  int64_t ShiftEpochMs(std::string_view pseudonym, int64_t epoch_ms) const {
+    return epoch_ms + int64_t{DateShiftDays(pseudonym)} * 86'400'000;
+  }
+
+  // True for strings shaped like a pseudonym (32 characters of [a-z2-7]).
+  static bool LooksLikePseudonym(std::string_view s);
+
+ private:
+  std::string Mac(std::string_view message) const;
+  SecretKey key_;
+};
+
+}  // namespace medlake::privacy

@@ -1,0 +1,84 @@
+// The privacy commands of the medlake binary, end to end.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace medlake::privacy {
+namespace {
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+};
+
+CliRun Medlake(const std::string& args) {
+  std::string cmd =
+      std::string("env -u MEDLAKE_KEY -u MEDLAKE_TOKEN ") + MEDLAKE_BINARY + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string TokenIn(const std::string& out) {
+  size_t at = out.find("mlk_");
+  return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
+}
+
+TEST(PrivacyCliTest, InitUsersAuditAndRekey) {
+  if (!std::filesystem::exists(MEDLAKE_BINARY)) GTEST_SKIP() << "medlake binary not built";
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  CliRun init = Medlake("init --lake " + lake);
+  ASSERT_EQ(init.exit_code, 0) << init.out;
+  std::string admin = TokenIn(init.out);
+  ASSERT_FALSE(admin.empty()) << init.out;
+  EXPECT_NE(Medlake("init --lake " + lake).exit_code, 0);
+
+  CliRun add = Medlake("user add rita --role researcher --lake " + lake + " --token " + admin);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  std::string researcher = TokenIn(add.out);
+  CliRun denied = Medlake("user add x --role admin --lake " + lake + " --token " + researcher);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
+  CliRun bad = Medlake("audit list --lake " + lake + " --token mlk_nope.nope");
+  EXPECT_NE(bad.out.find("unauthenticated"), std::string::npos) << bad.out;
+
+  CliRun verify = Medlake("audit verify --lake " + lake);
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  EXPECT_NE(verify.out.find("chain intact"), std::string::npos);
+  CliRun list = Medlake("audit list --json --lake " + lake);
+  EXPECT_EQ(list.exit_code, 0) << list.out;
+  EXPECT_NE(list.out.find("\"action\":\"denied\""), std::string::npos) << list.out;
+
+  CliRun rekey = Medlake("rekey --lake " + lake);
+  EXPECT_EQ(rekey.exit_code, 0) << rekey.out;
+  EXPECT_EQ(Medlake("audit verify --lake " + lake + " --token " + admin).exit_code, 0);
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((lake + "/audit.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "UPDATE entry SET principal = 'x' WHERE idx = 2", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  CliRun broken = Medlake("audit verify --lake " + lake);
+  EXPECT_NE(broken.exit_code, 0);
+  EXPECT_NE(broken.out.find("chain broken at entry 2"), std::string::npos) << broken.out;
+
+  std::filesystem::remove(lake + "/keys/lake.key");
+  CliRun nokey = Medlake("audit verify --lake " + lake);
+  EXPECT_NE(nokey.out.find("no lake key"), std::string::npos) << nokey.out;
+}
+
+}  // namespace
+}  // namespace medlake::privacy

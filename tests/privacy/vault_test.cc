@@ -1,0 +1,208 @@
+#include "privacy/vault.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdlib>
+
+#include "privacy/pseudonymizer.h"
+#include "test_util.h"
+
+namespace medlake::privacy {
+namespace {
+
+using testing::TempDir;
+
+const char* kIdentity =
+    R"({"name":[{"family":"Quixotewright","given":["Aurelia"]}],"birthDate":"1961-03-14",)"
+    R"("address":[{"line":["17 Larkspur Lane"],"postalCode":"SW1A 2AA"}],)"
+    R"("telecom":[{"value":"+44 20 7946 0321"}],"identifier":[{"value":"MRN-99881"}]})";
+
+class VaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::unsetenv(kKeyEnvironmentVariable);
+    auto keys = KeyStore::Create(dir_.path());
+    ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+    keys_ = std::make_unique<KeyStore>(std::move(*keys));
+    pseudonym_ = Pseudonymizer(*keys_).ForIdentifier("http://hospital.example/mrn", "MRN-99881");
+  }
+
+  // Runs an SQL statement directly on the vault file, as an attacker with file access would.
+  void RawSql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Vault::PathFor(dir_.path()).c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+
+  std::string RawFile() { return testing::ReadText(Vault::PathFor(dir_.path())); }
+
+  TempDir dir_;
+  std::unique_ptr<KeyStore> keys_;
+  std::string pseudonym_;
+};
+
+TEST_F(VaultTest, RoundTrip) {
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok()) << vault.status().ToString();
+  ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+  auto got = (*vault)->Get(pseudonym_);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, kIdentity);
+  auto missing = (*vault)->Get("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*(*vault)->Count(), 1);
+  // Neither the identity nor the pseudonym is stored in clear.
+  std::string raw = RawFile();
+  EXPECT_EQ(raw.find("Quixotewright"), std::string::npos);
+  EXPECT_EQ(raw.find(pseudonym_), std::string::npos);
+}
+
+TEST_F(VaultTest, ReplaceKeepsOneRecord) {
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  ASSERT_TRUE((*vault)->Put(pseudonym_, "{}").ok());
+  ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+  EXPECT_EQ(*(*vault)->Count(), 1);
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), kIdentity);
+}
+
+TEST_F(VaultTest, FlippedByteIsCorruption) {
+  {
+    auto vault = Vault::Open(*keys_);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Vault::PathFor(dir_.path()).c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT lookup, sealed FROM identity", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  std::string lookup(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                     static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+  std::string sealed(static_cast<const char*>(sqlite3_column_blob(st, 1)),
+                     static_cast<size_t>(sqlite3_column_bytes(st, 1)));
+  sqlite3_finalize(st);
+  sealed[10] = static_cast<char>(sealed[10] ^ 0x01);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "UPDATE identity SET sealed = ? WHERE lookup = ?", -1, &st, nullptr),
+      SQLITE_OK);
+  sqlite3_bind_blob(st, 1, sealed.data(), static_cast<int>(sealed.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 2, lookup.data(), static_cast<int>(lookup.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  auto got = (*vault)->Get(pseudonym_);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), ErrorCode::kCorruption);
+  EXPECT_EQ(got.status().message().find("Quixotewright"), std::string::npos);
+}
+
+TEST_F(VaultTest, RecordMovedToAnotherPseudonymIsCorruption) {
+  std::string other = Pseudonymizer(*keys_).ForSourceId("synthea", "p-2");
+  {
+    auto vault = Vault::Open(*keys_);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+    ASSERT_TRUE((*vault)->Put(other, R"({"name":"other"})").ok());
+  }
+  // Give the other pseudonym's row this patient's sealed identity.
+  SecretKey index = keys_->SubKey(KeyPurpose::kVaultIndex);
+  std::string mine = ToHex(KeyedBlake2b(index, pseudonym_, 32));
+  std::string theirs = ToHex(KeyedBlake2b(index, other, 32));
+  RawSql(
+      "UPDATE identity SET (nonce, sealed) = (SELECT nonce, sealed FROM identity WHERE lookup = "
+      "x'" +
+      mine + "') WHERE lookup = x'" + theirs + "'");
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), kIdentity);
+  EXPECT_EQ((*vault)->Get(other).status().code(), ErrorCode::kCorruption);
+}
+
+TEST_F(VaultTest, EraseLeavesNoTraceInTheFile) {
+  std::string keep = Pseudonymizer(*keys_).ForSourceId("synthea", "p-keep");
+  std::string lookup, sealed, nonce;
+  {
+    auto vault = Vault::Open(*keys_);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+    ASSERT_TRUE((*vault)->Put(keep, R"({"name":"kept"})").ok());
+  }
+  {
+    // The erased record's stored bytes, as found in the file before erasure.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Vault::PathFor(dir_.path()).c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db, "SELECT lookup, nonce, sealed FROM identity", -1, &st, nullptr),
+        SQLITE_OK);
+    std::vector<std::array<std::string, 3>> rows;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::array<std::string, 3> r;
+      for (int i = 0; i < 3; ++i) {
+        r[i].assign(static_cast<const char*>(sqlite3_column_blob(st, i)),
+                    static_cast<size_t>(sqlite3_column_bytes(st, i)));
+      }
+      rows.push_back(r);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    ASSERT_EQ(rows.size(), 2u);
+    std::string raw = RawFile();
+    for (const auto& r : rows) ASSERT_NE(raw.find(r[2]), std::string::npos);
+    lookup = KeyedBlake2b(keys_->SubKey(KeyPurpose::kVaultIndex), pseudonym_, 32);
+    for (const auto& r : rows) {
+      if (r[0] == lookup) {
+        nonce = r[1];
+        sealed = r[2];
+      }
+    }
+    ASSERT_FALSE(sealed.empty());
+  }
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  Status erased = (*vault)->Erase(pseudonym_);
+  ASSERT_TRUE(erased.ok()) << erased.ToString();
+  EXPECT_EQ((*vault)->Get(pseudonym_).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*(*vault)->Get(keep), R"({"name":"kept"})");
+  EXPECT_EQ((*vault)->Erase(pseudonym_).code(), ErrorCode::kNotFound);
+  vault->reset();
+  std::string raw = RawFile();
+  EXPECT_EQ(raw.find(pseudonym_), std::string::npos);
+  EXPECT_EQ(raw.find("Quixotewright"), std::string::npos);
+  EXPECT_EQ(raw.find("MRN-99881"), std::string::npos);
+  EXPECT_EQ(raw.find(lookup), std::string::npos);
+  EXPECT_EQ(raw.find(nonce), std::string::npos);
+  EXPECT_EQ(raw.find(sealed.substr(0, 16)), std::string::npos);
+  EXPECT_EQ(raw.find(sealed.substr(sealed.size() - 16)), std::string::npos);
+  // No journal or WAL file holds a copy either.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("vault", 0) == 0) {
+      EXPECT_EQ(name, "vault.sqlite");
+    }
+  }
+}
+
+TEST_F(VaultTest, WrongKeyCannotRead) {
+  {
+    auto vault = Vault::Open(*keys_);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+  }
+  auto vault = Vault::OpenFile(Vault::PathFor(dir_.path()), SecretKey::Random(),
+                               keys_->SubKey(KeyPurpose::kVaultIndex));
+  ASSERT_TRUE(vault.ok());
+  EXPECT_EQ((*vault)->Get(pseudonym_).status().code(), ErrorCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace medlake::privacy
