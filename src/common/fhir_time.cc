@@ -95,10 +95,8 @@ std::optional<TimeRange> ParseFhirTime(std::string_view s) {
   return TimeRange{t, t};
 }
 
-std::string FormatUtc(int64_t ms) {
-  int64_t days = ms >= 0 ? ms / kMsPerDay : (ms - kMsPerDay + 1) / kMsPerDay;
-  int64_t rem = ms - days * kMsPerDay;
-  // civil_from_days (Howard Hinnant)
+CivilDay CivilFromDays(int64_t days) {
+  // civil_from_days (Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms")
   int64_t z = days + 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const unsigned doe = static_cast<unsigned>(z - era * 146097);
@@ -108,7 +106,15 @@ std::string FormatUtc(int64_t ms) {
   const unsigned mp = (5 * doy + 2) / 153;
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = y0 + (m <= 2);
+  return {y0 + (m <= 2), m, d};
+}
+
+std::string FormatUtc(int64_t ms) {
+  int64_t days = ms >= 0 ? ms / kMsPerDay : (ms - kMsPerDay + 1) / kMsPerDay;
+  int64_t rem = ms - days * kMsPerDay;
+  const CivilDay c = CivilFromDays(days);
+  const int64_t y = c.year;
+  const unsigned m = c.month, d = c.day;
   char buf[40];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
                 static_cast<long long>(y), m, d, static_cast<int>(rem / 3'600'000),

@@ -27,6 +27,14 @@ std::optional<TimeRange> ParseFhirTime(std::string_view text);
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
 
+struct CivilDay {
+  int64_t year;
+  unsigned month;  // 1-12
+  unsigned day;    // 1-31
+};
+// The proleptic Gregorian date of a day number (days since 1970-01-01), inverse of DaysFromCivil.
+CivilDay CivilFromDays(int64_t days);
+
 // ISO 8601 UTC text of `ms`, e.g. "2020-03-01T12:00:00.000Z".
 std::string FormatUtc(int64_t ms);
 

@@ -41,13 +41,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   auto last_progress = Clock::now();
 
   auto counters_now = [&] {
-    store::RunCounters c;
-    uint64_t superseded = writer->superseded_in_run();
-    c.records_read = shared.records.load();
-    c.stored = shared.stored.load() - superseded;
-    c.duplicates = shared.duplicates.load() + superseded;
-    c.replaced = writer->replaced_committed();
-    c.quarantined = shared.quarantined.load();
+    store::RunCounters c = shared.Snapshot(*writer);
     c.files = inputs.files.size();
     c.skipped_files = inputs.skipped.size();
     c.bytes_read = source.bytes_consumed();

@@ -20,6 +20,19 @@ namespace medlake::ingest {
 
 struct SharedCounters {
   std::atomic<uint64_t> records{0}, stored{0}, duplicates{0}, quarantined{0};
+
+  // The run's counters so far. Records of this run that a later version superseded were
+  // counted as stored when admitted; they move to duplicates.
+  store::RunCounters Snapshot(const store::LakeWriter& writer) const {
+    store::RunCounters c;
+    uint64_t superseded = writer.superseded_in_run();
+    c.records_read = records.load();
+    c.stored = stored.load() - superseded;
+    c.duplicates = duplicates.load() + superseded;
+    c.replaced = writer.replaced_committed();
+    c.quarantined = quarantined.load();
+    return c;
+  }
 };
 
 class RecordWorker final : public FhirRecordSink {

@@ -57,16 +57,7 @@ struct StreamIngestor::Impl {
     return worker->error();
   }
 
-  store::RunCounters Counters() {
-    store::RunCounters c;
-    uint64_t superseded = writer->superseded_in_run();
-    c.records_read = counters.records.load();
-    c.stored = counters.stored.load() - superseded;
-    c.duplicates = counters.duplicates.load() + superseded;
-    c.replaced = writer->replaced_committed();
-    c.quarantined = counters.quarantined.load();
-    return c;
-  }
+  store::RunCounters Counters() { return counters.Snapshot(*writer); }
 
   Status CheckpointLocked() {
     MEDLAKE_RETURN_IF_ERROR(writer->Flush());

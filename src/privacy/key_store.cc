@@ -139,29 +139,7 @@ std::string KeyFiles::SealDataKeys(const SecretKey& lake_key, const SecretKey& p
 }
 
 Status KeyFiles::WriteSecretFile(const std::string& path, std::string_view data) {
-  std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("cannot create", tmp);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = Errno("cannot write", tmp);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status s = Errno("cannot sync", tmp);
-    ::close(fd);
-    return s;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename", tmp);
-  return SyncDir(std::filesystem::path(path).parent_path().string());
+  return WriteFileAtomic(path, data);  // mode 0600, fsynced, renamed into place, folder synced
 }
 
 Result<KeyStore> KeyFiles::Load(const std::string& lake_dir, SecretKey lake_key, KeySource source) {

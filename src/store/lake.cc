@@ -15,6 +15,35 @@ using store::Db;
 using store::SegmentReader;
 using store::Stmt;
 
+namespace {
+
+// Opens a segment for a scan. A damaged or missing file is reported in `damaged` and yields
+// nullptr (the scan goes on without it); other errors are returned.
+Result<std::unique_ptr<SegmentReader>> OpenForScan(const std::string& path, std::vector<std::string>* damaged) {
+  auto reader = SegmentReader::Open(path);
+  if (reader.ok()) return std::move(reader).value();
+  if (reader.status().code() != ErrorCode::kCorruption && reader.status().code() != ErrorCode::kNotFound) {
+    return reader.status();
+  }
+  if (damaged) damaged->push_back(reader.status().message());
+  return std::unique_ptr<SegmentReader>();
+}
+
+constexpr int kAllTypes = -1;
+constexpr int kTypeAbsent = -2;
+
+// The index of `type` in the segment's type dictionary; kAllTypes for an empty type,
+// kTypeAbsent when the segment holds none of it.
+int TypeIndexIn(const store::Columns& c, std::string_view type) {
+  if (type.empty()) return kAllTypes;
+  for (size_t i = 0; i < c.type_dict.size(); ++i) {
+    if (c.type_dict[i] == type) return static_cast<int>(i);
+  }
+  return kTypeAbsent;
+}
+
+}  // namespace
+
 struct Lake::Impl {
   std::unique_ptr<Db> db;
   // Deleted rows per segment id (portable roaring serialization, deserialized lazily).
@@ -118,27 +147,15 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
                                     const std::function<void(const ResourceView&)>& fn,
                                     std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
-  auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
-  if (!reader.ok()) {
-    if (reader.status().code() != ErrorCode::kCorruption &&
-        reader.status().code() != ErrorCode::kNotFound) {
-      return reader.status();
-    }
-    if (damaged) damaged->push_back(reader.status().message());
-    return ::medlake::Status::Ok();
-  }
-  const store::Columns& c = (*reader)->columns();
-  int type_index = -1;
-  if (!type.empty()) {
-    for (size_t i = 0; i < c.type_dict.size(); ++i) {
-      if (c.type_dict[i] == type) type_index = static_cast<int>(i);
-    }
-    if (type_index < 0) return ::medlake::Status::Ok();
-  }
+  MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
+  if (!reader) return ::medlake::Status::Ok();
+  const store::Columns& c = reader->columns();
+  int type_index = TypeIndexIn(c, type);
+  if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
   for (uint32_t row = 0; row < c.rows; ++row) {
     if (type_index >= 0 && c.type[row] != type_index) continue;
     if (impl_->IsDeleted(seg.id, row)) continue;
-    auto json = (*reader)->Resource(row);
+    auto json = reader->Resource(row);
     if (!json.ok()) {
       if (json.status().code() != ErrorCode::kCorruption) return json.status();
       if (damaged) damaged->push_back(json.status().message());
@@ -155,23 +172,11 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
   std::vector<CodeView> dict;
   std::vector<CodeView> row_codes;
   for (const auto& seg : segments_) {
-    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
-    if (!reader.ok()) {
-      if (reader.status().code() != ErrorCode::kCorruption &&
-          reader.status().code() != ErrorCode::kNotFound) {
-        return reader.status();
-      }
-      if (damaged) damaged->push_back(reader.status().message());
-      continue;
-    }
-    const store::Columns& c = (*reader)->columns();
-    int type_index = -1;
-    if (!type.empty()) {
-      for (size_t i = 0; i < c.type_dict.size(); ++i) {
-        if (c.type_dict[i] == type) type_index = static_cast<int>(i);
-      }
-      if (type_index < 0) continue;
-    }
+    MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
+    if (!reader) continue;
+    const store::Columns& c = reader->columns();
+    int type_index = TypeIndexIn(c, type);
+    if (type_index == kTypeAbsent) continue;
     dict.clear();
     for (const auto& coding : c.code_dict) dict.push_back({coding.system, coding.code});
     bool reported = false;
@@ -185,7 +190,7 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
       auto dict_at = [](const std::vector<std::string>& d, uint16_t i) {
         return i < d.size() ? std::string_view(d[i]) : std::string_view();
       };
-      SegmentReader* r = reader->get();
+      SegmentReader* r = reader.get();
       HotRow hot{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row], c.eff_end[row],
                  c.value[row], dict_at(c.unit_dict, c.unit[row]), dict_at(c.status_dict, c.status[row]),
                  c.encounter[row], row_codes.data(), row_codes.size(),

@@ -1,5 +1,7 @@
 #include "synth/time_format.h"
 
+#include "common/fhir_time.h"
+
 namespace medlake::synth {
 namespace {
 
@@ -17,16 +19,8 @@ void Append4(int64_t v, std::string& out) {
 }  // namespace
 
 CivilDate CivilFromDays(int64_t z) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t y = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {m <= 2 ? y + 1 : y, m, d};
+  const CivilDay c = medlake::CivilFromDays(z);
+  return {c.year, c.month, c.day};
 }
 
 void AppendFhirDate(int64_t day, std::string& out) {
