@@ -120,7 +120,10 @@ MEDLAKE_FP_FN(Resolve) {
     if (!ev.env().bundle) continue;
     auto entries = ev.env().bundle->Find("entry");
     if (!entries) continue;
-    auto [type, id] = SplitReference(*ref);
+    // (not a structured binding: clang 14 cannot capture those in the lambda below)
+    const auto split = SplitReference(*ref);
+    const auto& type = split.first;
+    const auto& id = split.second;
     entries->ForEachItem([&](json::Node entry) {
       auto resource = entry.Find("resource");
       if (!resource) return true;
