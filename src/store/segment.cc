@@ -106,7 +106,7 @@ template <typename T>
 std::vector<T> GetArray(ByteReader& r, size_t n) {
   std::vector<T> v(n);
   std::string_view bytes = r.GetBytes(n * sizeof(T));
-  if (bytes.size() == n * sizeof(T)) std::memcpy(v.data(), bytes.data(), bytes.size());
+  if (n > 0 && bytes.size() == n * sizeof(T)) std::memcpy(v.data(), bytes.data(), bytes.size());
   return v;
 }
 
