@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "server/mllp_server.h"
+#include "server/mqtt_subscriber.h"
 
 namespace medlake::cli {
 namespace {
@@ -14,7 +15,22 @@ int Fail(const Status& s) {
   return InfoFor(s.code()).exit_code;
 }
 
-int RunListen(const std::string& lake, const std::string& host, uint16_t port, double checkpoint_seconds) {
+int RunListen(const std::string& lake, const std::string& host, int port, const std::string& mqtt,
+              const std::string& topic, double checkpoint_seconds) {
+  if (port < 0 && mqtt.empty()) return Fail(InvalidArgument("give --mllp PORT and/or --mqtt HOST:PORT"));
+  std::string mqtt_host;
+  uint16_t mqtt_port = 1883;
+  if (!mqtt.empty()) {
+    auto colon = mqtt.rfind(':');
+    mqtt_host = mqtt.substr(0, colon);
+    if (colon != std::string::npos) {
+      try {
+        mqtt_port = static_cast<uint16_t>(std::stoi(mqtt.substr(colon + 1)));
+      } catch (const std::exception&) {
+        return Fail(InvalidArgument("--mqtt expects HOST:PORT, got " + mqtt));
+      }
+    }
+  }
   // Block the stop signals before any thread starts, then wait for one here.
   sigset_t signals;
   sigemptyset(&signals);
@@ -30,18 +46,30 @@ int RunListen(const std::string& lake, const std::string& host, uint16_t port, d
                  static_cast<unsigned long long>((*ingestor)->stats().replayed));
   }
   server::MllpServer mllp(**ingestor);
-  auto bound = mllp.Start(host, port);
-  if (!bound.ok()) return Fail(bound.status());
-  std::printf("listening for MLLP on %s:%u, lake %s (Ctrl-C to stop)\n", host.c_str(), *bound, lake.c_str());
+  server::MqttSubscriber subscriber(**ingestor);
+  if (port >= 0) {
+    auto bound = mllp.Start(host, static_cast<uint16_t>(port));
+    if (!bound.ok()) return Fail(bound.status());
+    std::printf("listening for MLLP on %s:%u\n", host.c_str(), *bound);
+  }
+  if (!mqtt.empty()) {
+    Status s = subscriber.Start(mqtt_host, mqtt_port, topic);
+    if (!s.ok()) return Fail(s);
+    std::printf("subscribed to MQTT %s:%u topic %s\n", mqtt_host.c_str(), mqtt_port, topic.c_str());
+  }
+  std::printf("lake %s (Ctrl-C to stop)\n", lake.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
   mllp.Stop();
+  subscriber.Stop();
   auto st = (*ingestor)->stats();
   auto ms = mllp.stats();
-  std::printf("stopped: %llu connections, %llu messages (%llu quarantined), %llu bytes outside frames\n",
-              static_cast<unsigned long long>(ms.connections), static_cast<unsigned long long>(st.accepted),
-              static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(ms.garbage_bytes));
+  std::printf("stopped: %llu records made durable (%llu quarantined); MLLP %llu connections, %llu bytes "
+              "outside frames; MQTT %llu messages\n",
+              static_cast<unsigned long long>(st.accepted), static_cast<unsigned long long>(st.rejected),
+              static_cast<unsigned long long>(ms.connections), static_cast<unsigned long long>(ms.garbage_bytes),
+              static_cast<unsigned long long>(subscriber.stats().received));
   return 0;
 }
 
@@ -49,17 +77,22 @@ int RunListen(const std::string& lake, const std::string& host, uint16_t port, d
 
 void RegisterServerCommands(CLI::App& app, int& exit_code) {
   struct Options {
-    std::string lake, host = "127.0.0.1";
-    uint16_t port = 2575;
+    std::string lake, host = "127.0.0.1", mqtt, topic = "medlake/devices/#";
+    int port = -1;
     double checkpoint_seconds = 0;
   };
   auto o = std::make_shared<Options>();
-  auto* listen = app.add_subcommand("listen", "Receive HL7 v2 over MLLP into the lake (ACK after a durable commit)");
+  auto* listen = app.add_subcommand(
+      "listen", "Receive HL7 v2 over MLLP (ACK after a durable commit) and device readings over MQTT");
   listen->add_option("--lake", o->lake, "Lake directory")->required();
-  listen->add_option("--mllp", o->port, "TCP port for MLLP (default 2575)");
+  listen->add_option("--mllp", o->port, "TCP port for MLLP (HL7 v2 usually uses 2575)");
+  listen->add_option("--mqtt", o->mqtt, "MQTT broker HOST:PORT to subscribe to");
+  listen->add_option("--topic", o->topic, "MQTT topic pattern (default medlake/devices/#)");
   listen->add_option("--host", o->host, "Address to listen on (default 127.0.0.1)");
   listen->add_option("--checkpoint-seconds", o->checkpoint_seconds, "Move accepted messages into segments this often (default 5)");
-  listen->callback([o, &exit_code] { exit_code = RunListen(o->lake, o->host, o->port, o->checkpoint_seconds); });
+  listen->callback([o, &exit_code] {
+    exit_code = RunListen(o->lake, o->host, o->port, o->mqtt, o->topic, o->checkpoint_seconds);
+  });
 }
 
 }  // namespace medlake::cli

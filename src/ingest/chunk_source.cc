@@ -44,7 +44,7 @@ Status ChunkSource::OpenNext() {
     f->gz = gzopen(f->file->path.c_str(), "rb");
     if (!f->gz) return IoError("cannot open " + f->file->path);
     gzbuffer(f->gz, 1 << 20);
-  } else if (f->file->format == InputFormat::kNdjson) {
+  } else if (f->file->format == InputFormat::kNdjson || f->file->format == InputFormat::kDeviceNdjson) {
     f->fd = ::open(f->file->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) return IoError("cannot open " + f->file->path + ": " + std::strerror(errno));
   }

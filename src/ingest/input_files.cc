@@ -25,8 +25,17 @@ std::optional<InputFormat> FormatOf(const std::string& path) {
 }
 
 // True when the first resource of the file lies outside every patient compartment.
+// True when the first line of an NDJSON file is a device reading rather than a resource.
+bool IsDeviceStream(const InputFile& f) {
+  std::ifstream in(f.path, std::ios::binary);
+  std::string line;
+  std::getline(in, line);
+  return line.find("\"resourceType\"") == std::string::npos &&
+         (line.find("\"vital\"") != std::string::npos || line.find("\"effective_time_frame\"") != std::string::npos);
+}
+
 bool HoldsSharedResources(const InputFile& f) {
-  if (f.format == InputFormat::kNdjsonGz || f.format == InputFormat::kHl7v2) return false;
+  if (f.format != InputFormat::kNdjson && f.format != InputFormat::kJson) return false;
   std::ifstream in(f.path, std::ios::binary);
   std::string head(16384, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -65,7 +74,10 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
                            static_cast<uint64_t>(fs::file_size(p, ec)), false});
     }
   }
-  for (auto& f : set.files) f.shared_first = HoldsSharedResources(f);
+  for (auto& f : set.files) {
+    if (f.format == InputFormat::kNdjson && IsDeviceStream(f)) f.format = InputFormat::kDeviceNdjson;
+    f.shared_first = HoldsSharedResources(f);
+  }
   std::stable_partition(set.files.begin(), set.files.end(),
                         [](const InputFile& f) { return f.shared_first; });
   return set;

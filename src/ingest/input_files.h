@@ -9,7 +9,9 @@
 
 namespace medlake::ingest {
 
-enum class InputFormat { kNdjson, kNdjsonGz, kJson, kHl7v2 };
+// kDeviceNdjson: NDJSON whose first line is a device reading (no resourceType), such as the
+// monitor streams `medlake synth` writes; read like kNdjson, mapped by ingest/device.
+enum class InputFormat { kNdjson, kNdjsonGz, kJson, kHl7v2, kDeviceNdjson };
 
 struct InputFile {
   std::string path;

@@ -9,6 +9,7 @@
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
 #include "ingest/chunk_source.h"
+#include "ingest/device/device_reading.h"
 #include "ingest/fhir/fhir_reader.h"
 #include "ingest/hl7v2/fhir_mapper.h"
 #include "ingest/hl7v2/message.h"
@@ -54,6 +55,8 @@ class RecordWorker final : public FhirRecordSink {
       reader_.ReadJson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.base_offset, *this);
     } else if (chunk.format == InputFormat::kHl7v2) {
       ProcessHl7v2(chunk);
+    } else if (chunk.format == InputFormat::kDeviceNdjson) {
+      ProcessDeviceReadings(chunk);
     } else {
       reader_.ReadNdjson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.first_line,
                          chunk.base_offset, *this);
@@ -117,6 +120,35 @@ class RecordWorker final : public FhirRecordSink {
         continue;
       }
       (void)StoreHl7v2(*entry.message, loc);
+    }
+  }
+
+  // Device readings, one per line (ingest/device/device_reading.h).
+  void ProcessDeviceReadings(const Chunk& chunk) {
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    std::string_view data(chunk.data.data(), chunk.data.size());
+    size_t pos = 0;
+    int64_t line = chunk.first_line;
+    while (pos < data.size()) {
+      size_t end = data.find('\n', pos);
+      if (end == std::string_view::npos) end = data.size();
+      std::string_view text = data.substr(pos, end - pos);
+      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+      if (!text.empty()) {
+        RecordLocation loc{*chunk.source, line, chunk.base_offset + static_cast<int64_t>(pos), 0, ""};
+        auto mapped = DeviceReadingToFhir(text, "", kNoTime);
+        if (!mapped.ok()) {
+          OnReject(text, loc, mapped.status().message());
+        } else {
+          for (const auto& resource : *mapped) {
+            auto node = hl7_parser_.Parse(resource.json);
+            if (node.ok()) OnResource(*node, resource.json, same, loc);
+            ++loc.entry;
+          }
+        }
+      }
+      pos = end + 1;
+      ++line;
     }
   }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/file_util.h"
+#include "ingest/device/device_reading.h"
 #include "ingest/record_worker.h"
 
 namespace medlake::ingest {
@@ -15,8 +16,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Inbox record: u32 length, u64 XXH64(bytes), bytes. A torn tail (crash during a write that
-// was never acknowledged) fails its length or checksum and ends the replay.
+// Inbox record: u32 length, u64 XXH64(bytes), bytes, where bytes = kind ('H' HL7 v2 message,
+// 'D' device reading: i64 time received, u32 topic length, topic, payload). A torn tail (crash
+// during a write that was never acknowledged) fails its length or checksum and ends the replay.
+constexpr char kHl7v2 = 'H';
+constexpr char kDevice = 'D';
 void AppendRecord(std::string_view bytes, std::string& out) {
   uint32_t n = static_cast<uint32_t>(bytes.size());
   uint64_t h = XXH64(bytes.data(), bytes.size(), 0);
@@ -39,9 +43,75 @@ struct StreamIngestor::Impl {
   Clock::time_point last_checkpoint = Clock::now();
   StreamStats stats;
   std::string buffer;
+  json::Parser parser;
+
+  Status AppendAndSync(const std::vector<std::string>& records) {
+    buffer.clear();
+    for (const auto& r : records) AppendRecord(r, buffer);
+    size_t done = 0;
+    while (done < buffer.size()) {
+      ssize_t n = ::write(inbox_fd, buffer.data() + done, buffer.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return IoError("cannot write inbox " + inbox_path + ": " + std::strerror(errno));
+      done += static_cast<size_t>(n);
+    }
+    if (::fdatasync(inbox_fd) != 0) return IoError("cannot sync inbox " + inbox_path + ": " + std::strerror(errno));
+    return Status::Ok();
+  }
+
+  Result<std::vector<Status>> AcceptLocked(const std::vector<std::string>& records) {
+    MEDLAKE_RETURN_IF_ERROR(AppendAndSync(records));
+    std::vector<Status> outcomes(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      MEDLAKE_RETURN_IF_ERROR(StoreRecord(records[i], stats.accepted + i, &outcomes[i]));
+      if (!outcomes[i].ok()) ++stats.rejected;
+    }
+    stats.accepted += records.size();
+    since_checkpoint += records.size();
+    return outcomes;
+  }
 
   ~Impl() {
     if (inbox_fd >= 0) ::close(inbox_fd);
+  }
+
+  // Stores one inbox record (kind byte first); `outcome` is why it was quarantined, if it was.
+  Status StoreRecord(std::string_view record, uint64_t index, Status* outcome) {
+    if (record.empty()) return Status::Ok();
+    if (record[0] == kHl7v2) return Store(std::string(record.substr(1)), index, outcome);
+    if (record[0] == kDevice && record.size() >= 13) {
+      int64_t received;
+      uint32_t topic_len;
+      std::memcpy(&received, record.data() + 1, 8);
+      std::memcpy(&topic_len, record.data() + 9, 4);
+      if (13 + static_cast<size_t>(topic_len) <= record.size()) {
+        return StoreDevice(record.substr(13, topic_len), record.substr(13 + topic_len), received, index, outcome);
+      }
+    }
+    RecordLocation loc{"inbox", 0, static_cast<int64_t>(index), 0, ""};
+    worker->OnReject(record, loc, "unknown inbox record kind");
+    *outcome = Corruption("unknown inbox record kind");
+    return Status::Ok();
+  }
+
+  Status StoreDevice(std::string_view topic, std::string_view payload, int64_t received, uint64_t index,
+                     Status* outcome) {
+    RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0, "topic " + std::string(topic).substr(0, 128)};
+    auto mapped = DeviceReadingToFhir(payload, topic, received);
+    if (!mapped.ok()) {
+      worker->OnReject(payload, loc, mapped.status().message());
+      *outcome = mapped.status();
+      return Status::Ok();
+    }
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    for (const auto& resource : *mapped) {
+      auto node = parser.Parse(resource.json);
+      if (!node.ok()) continue;
+      worker->OnResource(*node, resource.json, same, loc);
+      ++loc.entry;
+    }
+    *outcome = Status::Ok();
+    return worker->error();
   }
 
   Status Store(const std::string& message, uint64_t index, Status* outcome) {
@@ -89,7 +159,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters);
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(lake_dir + "/inbox"));
-  im.inbox_path = lake_dir + "/inbox/hl7v2.log";
+  im.inbox_path = lake_dir + "/inbox/stream.log";
   // Replay what a crash left.
   auto previous = ReadFile(im.inbox_path);
   if (previous.ok() && !previous->empty()) {
@@ -104,7 +174,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
       std::string_view bytes = rest.substr(12, n);
       if (XXH64(bytes.data(), bytes.size(), 0) != h) break;
       Status outcome;
-      MEDLAKE_RETURN_IF_ERROR(im.Store(std::string(bytes), index++, &outcome));
+      MEDLAKE_RETURN_IF_ERROR(im.StoreRecord(bytes, index++, &outcome));
       ++im.stats.replayed;
       rest.remove_prefix(12 + n);
     }
@@ -120,26 +190,29 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
 }
 
 Result<std::vector<Status>> StreamIngestor::AcceptHl7v2(const std::vector<std::string>& messages) {
-  Impl& im = *impl_;
-  std::lock_guard lock(im.mu);
-  im.buffer.clear();
-  for (const auto& m : messages) AppendRecord(m, im.buffer);
-  size_t done = 0;
-  while (done < im.buffer.size()) {
-    ssize_t n = ::write(im.inbox_fd, im.buffer.data() + done, im.buffer.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoError("cannot write inbox " + im.inbox_path + ": " + std::strerror(errno));
-    done += static_cast<size_t>(n);
+  std::vector<std::string> records;
+  records.reserve(messages.size());
+  for (const auto& m : messages) records.push_back(kHl7v2 + m);
+  std::lock_guard lock(impl_->mu);
+  return impl_->AcceptLocked(records);
+}
+
+Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(const std::vector<Reading>& readings) {
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<std::string> records;
+  records.reserve(readings.size());
+  for (const auto& r : readings) {
+    std::string rec(1, kDevice);
+    uint32_t topic_len = static_cast<uint32_t>(r.topic.size());
+    rec.append(reinterpret_cast<const char*>(&now), 8);
+    rec.append(reinterpret_cast<const char*>(&topic_len), 4);
+    rec += r.topic;
+    rec += r.payload;
+    records.push_back(std::move(rec));
   }
-  if (::fdatasync(im.inbox_fd) != 0) return IoError("cannot sync inbox " + im.inbox_path + ": " + std::strerror(errno));
-  std::vector<Status> outcomes(messages.size());
-  for (size_t i = 0; i < messages.size(); ++i) {
-    MEDLAKE_RETURN_IF_ERROR(im.Store(messages[i], im.stats.accepted + i, &outcomes[i]));
-    if (!outcomes[i].ok()) ++im.stats.rejected;
-  }
-  im.stats.accepted += messages.size();
-  im.since_checkpoint += messages.size();
-  return outcomes;
+  std::lock_guard lock(impl_->mu);
+  return impl_->AcceptLocked(records);
 }
 
 Status StreamIngestor::Checkpoint() {

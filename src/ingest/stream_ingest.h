@@ -1,6 +1,7 @@
-// StreamIngestor: durable ingestion of a stream of small records (HL7 v2 messages from MLLP).
+// StreamIngestor: durable ingestion of a stream of small records (HL7 v2 messages from MLLP,
+// device readings from MQTT).
 //
-// Accept appends a batch to the lake's inbox log (inbox/hl7v2.log) and fsyncs it before it
+// Accept appends a batch to the lake's inbox log (inbox/stream.log) and fsyncs it before it
 // returns, so the caller may acknowledge the messages: from then on they survive a crash. The
 // records are stored in the lake's segments at the next checkpoint (every checkpoint_records
 // messages or checkpoint_seconds), after which the inbox is emptied. A non-empty inbox found
@@ -41,6 +42,13 @@ class StreamIngestor {
   // else why it was quarantined (it is kept, durably, in quarantine). An inbox write or sync
   // failure is returned for the whole batch, and nothing of it may be acknowledged.
   Result<std::vector<Status>> AcceptHl7v2(const std::vector<std::string>& messages);
+  // The same for device readings (ingest/device/device_reading.h), each with the topic it
+  // arrived on; the time of acceptance stands in for a reading without one.
+  struct Reading {
+    std::string topic;
+    std::string payload;
+  };
+  Result<std::vector<Status>> AcceptDeviceReadings(const std::vector<Reading>& readings);
   // Stores everything accepted so far in segments and empties the inbox.
   Status Checkpoint();
   // Checkpoints if the count or the interval says so.

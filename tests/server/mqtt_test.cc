@@ -1,0 +1,110 @@
+// Device readings through a real mosquitto broker started on loopback.
+#include "server/mqtt_subscriber.h"
+
+#include <gtest/gtest.h>
+#include <mosquitto.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <thread>
+
+#include "medlake/lake.h"
+#include "test_util.h"
+
+namespace medlake::server {
+namespace {
+
+// A mosquitto broker on 127.0.0.1 with its own configuration (DESIGN.md: no inflight or
+// queue limits, so bursts are not dropped). Stopped at scope exit.
+class Broker {
+ public:
+  bool Start(const std::string& dir) {
+    if (::access("/usr/sbin/mosquitto", X_OK) != 0) return false;
+    port_ = static_cast<uint16_t>(30000 + ::getpid() % 20000);
+    testing::WriteText(dir + "/mosquitto.conf",
+                       "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n"
+                       "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir + "/mosquitto.conf").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {  // wait until it accepts connections
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket s(io);
+      boost::system::error_code ec;
+      s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
+      if (!ec) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  ~Broker() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
+  testing::TempDir dir;
+  Broker broker;
+  if (!broker.Start(dir.path())) GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  MqttSubscriber sub(**ingestor);
+  ASSERT_TRUE(sub.Start("127.0.0.1", broker.port(), "medlake/devices/#").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // subscription in place
+
+  mosquitto_lib_init();
+  mosquitto* pub = mosquitto_new(nullptr, true, nullptr);
+  ASSERT_EQ(mosquitto_connect(pub, "127.0.0.1", broker.port(), 30), MOSQ_ERR_SUCCESS);
+  ASSERT_EQ(mosquitto_loop_start(pub), MOSQ_ERR_SUCCESS);
+  constexpr int kReadings = 500;
+  auto publish = [&](const std::string& topic, const std::string& payload) {
+    ASSERT_EQ(mosquitto_publish(pub, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, false),
+              MOSQ_ERR_SUCCESS);
+  };
+  for (int i = 0; i < kReadings; ++i) {
+    publish("medlake/devices/mon-" + std::to_string(i % 10),
+            R"({"time":"2024-03-01T10:)" + std::to_string(10 + i / 50) + ":" + std::to_string(10 + i % 50) +
+                R"(Z","device":"mon-)" + std::to_string(i % 10) + R"(","patient":"p)" + std::to_string(i % 10) +
+                R"(","vital":"heart_rate","value":)" + std::to_string(60 + i % 30) + R"(,"unit":"/min"})");
+  }
+  publish("medlake/devices/omh/p42", R"({"oxygen_saturation":{"value":91,"unit":"%"},"effective_time_frame":{"date_time":"2024-03-01T10:00:00Z"}})");
+  publish("medlake/devices/omh/p42", R"({"heart_rate":{"value":"fast","unit":"beats/min"}})");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (sub.stats().stored < kReadings + 2u && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  mosquitto_disconnect(pub);
+  mosquitto_loop_stop(pub, false);
+  mosquitto_destroy(pub);
+  mosquitto_lib_cleanup();
+  sub.Stop();
+  EXPECT_EQ(sub.stats().received, kReadings + 2u);
+  EXPECT_EQ(sub.stats().rejected, 1u);
+  ingestor->reset();
+
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto s = (*lake)->Status();
+  EXPECT_EQ(s->resources["Observation"], kReadings + 1u);
+  EXPECT_EQ(s->quarantined, 1u);
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].location, "topic medlake/devices/omh/p42");
+  EXPECT_NE((*q)[0].reason.find("heart_rate.value is not a number"), std::string::npos) << (*q)[0].reason;
+}
+
+}  // namespace
+}  // namespace medlake::server
