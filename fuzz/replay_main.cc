@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     }
   }
   if (corpus.empty()) corpus.emplace_back("{}");
-  for (const auto& c : corpus) LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(c.data()), c.size());
+  for (const auto& c : corpus)
+    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(c.data()), c.size());
   std::mt19937_64 rng(0x6d65646c616b65);
   for (long it = 0; it < iterations; ++it) {
     std::string s = corpus[rng() % corpus.size()];
@@ -37,10 +38,18 @@ int main(int argc, char** argv) {
     for (int e = 0; e < edits && !s.empty(); ++e) {
       size_t pos = rng() % s.size();
       switch (rng() % 5) {
-        case 0: s[pos] = static_cast<char>(rng()); break;
-        case 1: s.resize(pos); break;
-        case 2: s.insert(pos, 1, "{}[]\":,\\\n0a-"[rng() % 13]); break;
-        case 3: s.erase(pos, 1 + rng() % 16); break;
+        case 0:
+          s[pos] = static_cast<char>(rng());
+          break;
+        case 1:
+          s.resize(pos);
+          break;
+        case 2:
+          s.insert(pos, 1, "{}[]\":,\\\n0a-"[rng() % 13]);
+          break;
+        case 3:
+          s.erase(pos, 1 + rng() % 16);
+          break;
         case 4: {
           const std::string& other = corpus[rng() % corpus.size()];
           size_t from = other.empty() ? 0 : rng() % other.size();
@@ -51,6 +60,7 @@ int main(int argc, char** argv) {
     }
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());
   }
-  std::printf("fuzz replay: %zu corpus inputs, %ld mutations, no crash\n", corpus.size(), iterations);
+  std::printf("fuzz replay: %zu corpus inputs, %ld mutations, no crash\n", corpus.size(),
+              iterations);
   return 0;
 }

@@ -36,9 +36,13 @@ class PostgresServer {
       if (::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) return false;
       as_ = "runuser -u postgres -- ";
     }
-    if (!Run(bin_ + "/initdb -D " + dir_ + "/data -A trust -U postgres > " + dir_ + "/initdb.log 2>&1")) return false;
-    std::string opts = "-p " + std::to_string(port_) + " -k " + dir_ + " -c listen_addresses=127.0.0.1";
-    started_ = Run(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w -o '" + opts + "' start > /dev/null 2>&1");
+    if (!Run(bin_ + "/initdb -D " + dir_ + "/data -A trust -U postgres > " + dir_ +
+             "/initdb.log 2>&1"))
+      return false;
+    std::string opts =
+        "-p " + std::to_string(port_) + " -k " + dir_ + " -c listen_addresses=127.0.0.1";
+    started_ = Run(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w -o '" + opts +
+                   "' start > /dev/null 2>&1");
     return started_;
   }
   ~PostgresServer() {
@@ -46,7 +50,9 @@ class PostgresServer {
     if (started_) Run(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop > /dev/null 2>&1");
     if (!dir_.empty()) fs::remove_all(dir_);
   }
-  std::string Url() const { return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres"; }
+  std::string Url() const {
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres";
+  }
 
  private:
   bool Run(const std::string& cmd) { return std::system((as_ + cmd).c_str()) == 0; }

@@ -38,8 +38,12 @@ inline std::string ReadText(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-inline std::string SharedData(const std::string& rel) { return std::string(MEDLAKE_SHARED_DATA) + "/" + rel; }
+inline std::string SharedData(const std::string& rel) {
+  return std::string(MEDLAKE_SHARED_DATA) + "/" + rel;
+}
 
-inline bool HaveSharedData(const std::string& rel) { return std::filesystem::exists(SharedData(rel)); }
+inline bool HaveSharedData(const std::string& rel) {
+  return std::filesystem::exists(SharedData(rel));
+}
 
 }  // namespace medlake::testing

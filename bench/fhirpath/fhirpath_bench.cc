@@ -54,7 +54,8 @@ long PeakRssKb() {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: medlake_bench_fhirpath EXPRESSIONS.txt VIEW.json FILE.ndjson...\n");
+    std::fprintf(stderr,
+                 "usage: medlake_bench_fhirpath EXPRESSIONS.txt VIEW.json FILE.ndjson...\n");
     return 2;
   }
   std::vector<medlake::fhirpath::Expression> exprs;
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
   auto start = Clock::now();
   size_t parsed = 0;
   for (const auto& text : texts) {
-    for (std::string_view line : Lines(text)) parsed += parser.ParsePadded(line.data(), line.size()).ok();
+    for (std::string_view line : Lines(text))
+      parsed += parser.ParsePadded(line.data(), line.size()).ok();
   }
   double parse_secs = std::chrono::duration<double>(Clock::now() - start).count();
 
@@ -143,18 +145,21 @@ int main(int argc, char** argv) {
       js_rss = j->Find("peak_rss_kb")->GetInt64();
     }
   }
-  std::printf("resources %zu (%.1f MB), %zu expressions, 1 thread\n", resources, bytes / 1e6, exprs.size());
-  std::printf("medlake fhirpath   %10.0f resources/s  %7.1f MB/s  items %zu  peak RSS %ld MB"
-              " (JSON parsing alone: %.0f%% of the time)\n",
-              resources / fp_secs, bytes / 1e6 / fp_secs, items, PeakRssKb() / 1024,
-              parsed ? 100.0 * parse_secs / fp_secs : 0.0);
+  std::printf("resources %zu (%.1f MB), %zu expressions, 1 thread\n", resources, bytes / 1e6,
+              exprs.size());
+  std::printf(
+      "medlake fhirpath   %10.0f resources/s  %7.1f MB/s  items %zu  peak RSS %ld MB"
+      " (JSON parsing alone: %.0f%% of the time)\n",
+      resources / fp_secs, bytes / 1e6 / fp_secs, items, PeakRssKb() / 1024,
+      parsed ? 100.0 * parse_secs / fp_secs : 0.0);
   if (js_secs > 0) {
     std::printf("fhirpath.js        %10.0f resources/s  %7.1f MB/s  items %zu  peak RSS %ld MB\n",
                 resources / js_secs, bytes / 1e6 / js_secs, js_items, js_rss / 1024);
     std::printf("ratio medlake/js   %.1fx   same item count: %s\n", js_secs / fp_secs,
                 js_items == items ? "yes" : "NO");
   } else {
-    std::printf("fhirpath.js baseline not run (npm install in bench/fhirpath; see docs/benchmarks.md)\n");
+    std::printf(
+        "fhirpath.js baseline not run (npm install in bench/fhirpath; see docs/benchmarks.md)\n");
   }
   std::printf("view %-13s %10.0f resources/s  %zu columns, %zu rows\n", view->name().c_str(),
               view_resources / view_secs, view->columns().size(), rows);

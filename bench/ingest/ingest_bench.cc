@@ -16,13 +16,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ingest/ingest.h"
@@ -77,7 +77,8 @@ Measure InChild(Fn fn) {
 }
 
 Measure Baseline(const std::vector<std::string>& files, int jobs) {
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(jobs));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<size_t>(jobs));
   std::atomic<uint64_t> records{0}, bytes{0};
   auto start = Clock::now();
   tbb::parallel_for_each(files.begin(), files.end(), [&](const std::string& path) {
@@ -126,7 +127,8 @@ Measure IngestRun(const std::string& input, const std::string& lake, int jobs) {
 }
 
 // Writes `copies` copies of every input file under `out`, each UUID given a copy prefix.
-void Replicate(const std::vector<std::string>& files, const std::string& in_root, const std::string& out, int copies) {
+void Replicate(const std::vector<std::string>& files, const std::string& in_root,
+               const std::string& out, int copies) {
   auto is_hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
   for (int k = 0; k < copies; ++k) {
     char prefix[16];
@@ -135,8 +137,9 @@ void Replicate(const std::vector<std::string>& files, const std::string& in_root
       std::string text = Slurp(f);
       // A UUID is 8-4-4-4-12 hex digits; rewrite its first two digits.
       for (size_t i = 0; i + 36 <= text.size(); ++i) {
-        if (text[i + 8] == '-' && text[i + 13] == '-' && text[i + 18] == '-' && text[i + 23] == '-' &&
-            is_hex(text[i]) && is_hex(text[i + 1]) && is_hex(text[i + 35]) && (i == 0 || !is_hex(text[i - 1]))) {
+        if (text[i + 8] == '-' && text[i + 13] == '-' && text[i + 18] == '-' &&
+            text[i + 23] == '-' && is_hex(text[i]) && is_hex(text[i + 1]) && is_hex(text[i + 35]) &&
+            (i == 0 || !is_hex(text[i - 1]))) {
           text[i] = prefix[0];
           text[i + 1] = prefix[1];
           i += 35;
@@ -152,11 +155,13 @@ void Replicate(const std::vector<std::string>& files, const std::string& in_root
 
 void Report(const char* label, const Measure& base, const Measure& ing, int jobs) {
   auto mbps = [](const Measure& m) { return m.bytes / 1e6 / m.seconds; };
-  std::printf("%-10s %8.1f MB  baseline %7.1f MB/s %9.0f rec/s  %6.0f MB RSS | ingest %7.1f MB/s %9.0f rec/s "
-              "(%7.0f rec/s/core) %6.0f MB RSS | ingest/baseline %.2f\n",
-              label, base.bytes / 1e6, mbps(base), base.records / base.seconds, base.peak_rss_kb / 1024.0,
-              mbps(ing), ing.records / ing.seconds, ing.records / ing.seconds / jobs,
-              ing.peak_rss_kb / 1024.0, mbps(ing) / mbps(base));
+  std::printf(
+      "%-10s %8.1f MB  baseline %7.1f MB/s %9.0f rec/s  %6.0f MB RSS | ingest %7.1f MB/s %9.0f "
+      "rec/s "
+      "(%7.0f rec/s/core) %6.0f MB RSS | ingest/baseline %.2f\n",
+      label, base.bytes / 1e6, mbps(base), base.records / base.seconds, base.peak_rss_kb / 1024.0,
+      mbps(ing), ing.records / ing.seconds, ing.records / ing.seconds / jobs,
+      ing.peak_rss_kb / 1024.0, mbps(ing) / mbps(base));
 }
 
 int main(int argc, char** argv) {
@@ -165,9 +170,12 @@ int main(int argc, char** argv) {
   std::string input;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--jobs" && i + 1 < argc) jobs = std::atoi(argv[++i]);
-    else if (a == "--copies" && i + 1 < argc) copies = std::atoi(argv[++i]);
-    else input = a;
+    if (a == "--jobs" && i + 1 < argc)
+      jobs = std::atoi(argv[++i]);
+    else if (a == "--copies" && i + 1 < argc)
+      copies = std::atoi(argv[++i]);
+    else
+      input = a;
   }
   if (input.empty()) {
     std::fprintf(stderr, "usage: medlake_bench_ingest [--jobs N] [--copies K] INPUT_DIR\n");
@@ -188,8 +196,8 @@ int main(int argc, char** argv) {
     char label[16];
     std::snprintf(label, sizeof label, "%dx", copies);
     Report(label, b10, i10, jobs);
-    std::printf("growth %dx input: ingest time x%.2f, peak RSS x%.2f\n", copies, i10.seconds / i1.seconds,
-                static_cast<double>(i10.peak_rss_kb) / i1.peak_rss_kb);
+    std::printf("growth %dx input: ingest time x%.2f, peak RSS x%.2f\n", copies,
+                i10.seconds / i1.seconds, static_cast<double>(i10.peak_rss_kb) / i1.peak_rss_kb);
   }
   fs::remove_all(work);
   return 0;

@@ -5,11 +5,14 @@
 // Baseline in the same run: one client, so every message waits for its own inbox fsync (what
 // a server that syncs per message achieves). Then CLIENTS concurrent clients, whose messages
 // share syncs (group commit). Each client sends a message, waits for its ACK, sends the next.
+// Boost.Asio 1.74 uses std::exchange without including <utility>; it must come first.
+#include <utility>
+// clang-format off
+#include <boost/asio.hpp>
+// clang-format on
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <utility>
-#include <boost/asio.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -26,10 +29,11 @@ namespace {
 
 std::string Oru(int client, int n) {
   return "MSH|^~\\&|MON|ICU|LAKE|HOSP|20240301120000||ORU^R01|C" + std::to_string(client) + "-" +
-         std::to_string(n) + "|P|2.5\rPID|1||MRN" + std::to_string(client) + "^^^HOSP^MR\rPV1|1|I|ICU^1^" +
-         std::to_string(client) + "\rOBR|1||R" + std::to_string(client) + "-" + std::to_string(n) +
-         "|85353-1^Vital signs^LN|||20240301120000\rOBX|1|NM|8867-4^Heart rate^LN||" + std::to_string(60 + n % 40) +
-         "|/min|||||F|||20240301120000\r";
+         std::to_string(n) + "|P|2.5\rPID|1||MRN" + std::to_string(client) +
+         "^^^HOSP^MR\rPV1|1|I|ICU^1^" + std::to_string(client) + "\rOBR|1||R" +
+         std::to_string(client) + "-" + std::to_string(n) +
+         "|85353-1^Vital signs^LN|||20240301120000\rOBX|1|NM|8867-4^Heart rate^LN||" +
+         std::to_string(60 + n % 40) + "|/min|||||F|||20240301120000\r";
 }
 
 struct Result {
@@ -68,7 +72,8 @@ Result Run(const std::string& lake, int clients, int per_client) {
           size_t n = s.read_some(asio::buffer(buf));
           reply.append(buf, n);
         }
-        latencies[c].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        latencies[c].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
     });
   }
@@ -90,10 +95,12 @@ int main(int argc, char** argv) {
   std::string lake = parent + "/medlake-bench-mllp";
   Result base = Run(lake, 1, std::min(per_client, 300));
   Result group = Run(lake, clients, per_client);
-  std::printf("baseline  1 client : %8.0f messages/s  ACK p50 %6.2f ms  p99 %6.2f ms  (%zu messages)\n",
-              base.messages / base.seconds, base.p50_ms, base.p99_ms, base.messages);
-  std::printf("medlake %2d clients : %8.0f messages/s  ACK p50 %6.2f ms  p99 %6.2f ms  (%zu messages)\n", clients,
-              group.messages / group.seconds, group.p50_ms, group.p99_ms, group.messages);
+  std::printf(
+      "baseline  1 client : %8.0f messages/s  ACK p50 %6.2f ms  p99 %6.2f ms  (%zu messages)\n",
+      base.messages / base.seconds, base.p50_ms, base.p99_ms, base.messages);
+  std::printf(
+      "medlake %2d clients : %8.0f messages/s  ACK p50 %6.2f ms  p99 %6.2f ms  (%zu messages)\n",
+      clients, group.messages / group.seconds, group.p50_ms, group.p99_ms, group.messages);
   std::printf("ratio group commit / per-message sync: %.1fx\n",
               (group.messages / group.seconds) / (base.messages / base.seconds));
   std::filesystem::remove_all(lake);

@@ -22,7 +22,8 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
       if (!parser.Parse(json).ok() || !medlake::fhir::IsValidId(facts.id)) std::abort();
     }
   }
-  void OnReject(std::string_view, const medlake::ingest::RecordLocation&, std::string reason) override {
+  void OnReject(std::string_view, const medlake::ingest::RecordLocation&,
+                std::string reason) override {
     if (reason.empty()) std::abort();
   }
 };
@@ -32,9 +33,8 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string buf(reinterpret_cast<const char*>(data), size);
   buf.append(medlake::json::kPadding, '\0');
-  medlake::ingest::FhirReader reader([](std::string_view, std::string_view, std::string_view) {
-    return std::string();
-  });
+  medlake::ingest::FhirReader reader(
+      [](std::string_view, std::string_view, std::string_view) { return std::string(); });
   CheckingSink sink;
   reader.ReadNdjson(buf.data(), size, "fuzz.ndjson", 1, 0, sink);
   reader.ReadJson(buf.data(), size, "fuzz.json", 0, sink);

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   size_t nl = input.find('\n');
   std::string_view expression = input.substr(0, nl);
-  std::string_view resource = nl == std::string_view::npos ? std::string_view("{}") : input.substr(nl + 1);
+  std::string_view resource =
+      nl == std::string_view::npos ? std::string_view("{}") : input.substr(nl + 1);
   auto expr = medlake::fhirpath::Expression::Compile(expression);
   if (!expr.ok()) {
     if (expr.status().message().empty()) std::abort();  // errors must say why

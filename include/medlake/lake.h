@@ -57,7 +57,7 @@ struct CodeView {
 struct HotRow {
   std::string_view type;
   std::string_view id;
-  uint32_t patient;  // ordinal, 0xFFFFFFFF for the shared area
+  uint32_t patient;         // ordinal, 0xFFFFFFFF for the shared area
   int64_t effective_start;  // ms since epoch, INT64_MIN if none
   int64_t effective_end;
   double value;  // valueQuantity.value, NaN if none

@@ -59,24 +59,42 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
-inline Status ParseError(std::string m) { return {ErrorCode::kParseError, std::move(m)}; }
-inline Status NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
-inline Status AlreadyExists(std::string m) { return {ErrorCode::kAlreadyExists, std::move(m)}; }
-inline Status Corruption(std::string m) { return {ErrorCode::kCorruption, std::move(m)}; }
-inline Status IoError(std::string m) { return {ErrorCode::kIoError, std::move(m)}; }
-inline Status Unsupported(std::string m) { return {ErrorCode::kUnsupported, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {ErrorCode::kInvalidArgument, std::move(m)};
+}
+inline Status ParseError(std::string m) {
+  return {ErrorCode::kParseError, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {ErrorCode::kNotFound, std::move(m)};
+}
+inline Status AlreadyExists(std::string m) {
+  return {ErrorCode::kAlreadyExists, std::move(m)};
+}
+inline Status Corruption(std::string m) {
+  return {ErrorCode::kCorruption, std::move(m)};
+}
+inline Status IoError(std::string m) {
+  return {ErrorCode::kIoError, std::move(m)};
+}
+inline Status Unsupported(std::string m) {
+  return {ErrorCode::kUnsupported, std::move(m)};
+}
 inline Status PermissionDenied(std::string m) {
   return {ErrorCode::kPermissionDenied, std::move(m)};
 }
-inline Status Unauthenticated(std::string m) { return {ErrorCode::kUnauthenticated, std::move(m)}; }
-inline Status Internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
+inline Status Unauthenticated(std::string m) {
+  return {ErrorCode::kUnauthenticated, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {ErrorCode::kInternal, std::move(m)};
+}
 
 // A value of type T or a non-OK Status.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, like std::expected
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design, like std::expected
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status");
   }
@@ -103,9 +121,9 @@ class [[nodiscard]] Result {
 }  // namespace medlake
 
 // Propagates a non-OK Status from an expression returning Status.
-#define MEDLAKE_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::medlake::Status medlake_status_ = (expr);  \
+#define MEDLAKE_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::medlake::Status medlake_status_ = (expr);        \
     if (!medlake_status_.ok()) return medlake_status_; \
   } while (0)
 

@@ -45,23 +45,28 @@ int RunFhirPath(const FhirPathOptions& options) {
     }
     json::Parser parser;
     std::vector<std::string> damaged;
-    Status st = (*lake)->Scan(options.type, [&](const ResourceView& r) {
-      auto node = parser.Parse(r.json);
-      if (!node.ok()) return;
-      auto result = expr->Evaluate(*node);
-      std::string label = std::string(r.type) + "/" + std::string(r.id);
-      if (!result.ok()) {
-        std::fprintf(stderr, "medlake fhirpath: %s: %s\n", label.c_str(), result.status().message().c_str());
-        exit_code = 1;
-        return;
-      }
-      if (options.skip_empty && result->empty()) return;
-      line = "{\"resource\":";
-      json::AppendQuoted(label, line);
-      line += ",\"result\":" + fhirpath::CollectionToJson(*result) + "}\n";
-      std::fwrite(line.data(), 1, line.size(), stdout);
-    }, &damaged);
-    for (const auto& d : damaged) std::fprintf(stderr, "medlake fhirpath: damaged segment skipped: %s\n", d.c_str());
+    Status st = (*lake)->Scan(
+        options.type,
+        [&](const ResourceView& r) {
+          auto node = parser.Parse(r.json);
+          if (!node.ok()) return;
+          auto result = expr->Evaluate(*node);
+          std::string label = std::string(r.type) + "/" + std::string(r.id);
+          if (!result.ok()) {
+            std::fprintf(stderr, "medlake fhirpath: %s: %s\n", label.c_str(),
+                         result.status().message().c_str());
+            exit_code = 1;
+            return;
+          }
+          if (options.skip_empty && result->empty()) return;
+          line = "{\"resource\":";
+          json::AppendQuoted(label, line);
+          line += ",\"result\":" + fhirpath::CollectionToJson(*result) + "}\n";
+          std::fwrite(line.data(), 1, line.size(), stdout);
+        },
+        &damaged);
+    for (const auto& d : damaged)
+      std::fprintf(stderr, "medlake fhirpath: damaged segment skipped: %s\n", d.c_str());
     if (!st.ok()) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
       return InfoFor(st.code()).exit_code;
@@ -114,7 +119,8 @@ void RegisterFhirPathCommands(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "fhirpath", "Evaluate a FHIRPath expression over a lake or NDJSON, JSON or Bundle files");
   cmd->add_option("expression", options->expression, "FHIRPath expression")->required();
-  cmd->add_option("files", options->files, "NDJSON (*.ndjson), JSON or Bundle files (instead of --lake)")
+  cmd->add_option("files", options->files,
+                  "NDJSON (*.ndjson), JSON or Bundle files (instead of --lake)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--lake", options->lake, "Lake directory");
   cmd->add_option("--type", options->type, "Only resources of this type (with --lake)");

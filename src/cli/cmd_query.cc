@@ -28,7 +28,8 @@ Result<views::View> LoadView(const std::string& path) {
 
 std::vector<sql::ColumnSpec> SqlColumns(const views::View& view) {
   std::vector<sql::ColumnSpec> cols;
-  for (const auto& c : view.columns()) cols.push_back({c.name, sql::FromFhirType(c.type, c.collection)});
+  for (const auto& c : view.columns())
+    cols.push_back({c.name, sql::FromFhirType(c.type, c.collection)});
   return cols;
 }
 
@@ -44,12 +45,14 @@ Result<query::RunStats> RunView(const std::string& lake_dir, const std::vector<s
 }
 
 void ReportProblems(const query::RunStats& stats) {
-  for (const auto& d : stats.damaged) std::fprintf(stderr, "medlake: damaged segment skipped: %s\n", d.c_str());
+  for (const auto& d : stats.damaged)
+    std::fprintf(stderr, "medlake: damaged segment skipped: %s\n", d.c_str());
   for (const auto& e : stats.errors) std::fprintf(stderr, "medlake: view error: %s\n", e.c_str());
 }
 
-int RunViewCommand(const std::string& view_path, const std::string& lake_dir, const std::vector<std::string>& files,
-                   const std::string& format, const std::string& out_path, int jobs) {
+int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
+                   const std::vector<std::string>& files, const std::string& format,
+                   const std::string& out_path, int jobs) {
   auto view = LoadView(view_path);
   if (!view.ok()) return Fail(view.status());
   if (format == "parquet") {
@@ -58,21 +61,28 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir, co
     if (!engine.ok()) return Fail(engine.status());
     auto table = (*engine)->CreateTable("view", SqlColumns(*view));
     if (!table.ok()) return Fail(table.status());
-    auto stats = RunView(lake_dir, files, *view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); }, jobs);
+    auto stats = RunView(
+        lake_dir, files, *view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); },
+        jobs);
     if (!stats.ok()) return Fail(stats.status());
     Status s = (*table)->Close();
     if (s.ok()) s = (*engine)->CopyToParquet("SELECT * FROM \"view\"", out_path);
     if (!s.ok()) return Fail(s);
     ReportProblems(*stats);
-    std::fprintf(stderr, "%llu rows from %llu resources to %s\n", static_cast<unsigned long long>(stats->rows),
+    std::fprintf(stderr, "%llu rows from %llu resources to %s\n",
+                 static_cast<unsigned long long>(stats->rows),
                  static_cast<unsigned long long>(stats->resources), out_path.c_str());
     return stats->damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
   }
   query::TextFormat text_format;
-  if (format == "csv") text_format = query::TextFormat::kCsv;
-  else if (format == "tsv") text_format = query::TextFormat::kTsv;
-  else if (format == "ndjson") text_format = query::TextFormat::kNdjson;
-  else return Fail(InvalidArgument("unknown --format " + format + " (csv, tsv, ndjson, parquet)"));
+  if (format == "csv")
+    text_format = query::TextFormat::kCsv;
+  else if (format == "tsv")
+    text_format = query::TextFormat::kTsv;
+  else if (format == "ndjson")
+    text_format = query::TextFormat::kNdjson;
+  else
+    return Fail(InvalidArgument("unknown --format " + format + " (csv, tsv, ndjson, parquet)"));
   FILE* out = stdout;
   if (!out_path.empty()) {
     out = std::fopen(out_path.c_str(), "wb");
@@ -80,7 +90,8 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir, co
   }
   query::RowWriter writer(text_format, view->columns(), out);
   Status s = writer.WriteHeader();
-  auto stats = RunView(lake_dir, files, *view, [&](const views::Row& r) { return writer.Write(r); }, jobs);
+  auto stats = RunView(
+      lake_dir, files, *view, [&](const views::Row& r) { return writer.Write(r); }, jobs);
   if (s.ok() && stats.ok()) s = writer.Finish();
   if (out != stdout) std::fclose(out);
   if (!stats.ok()) return Fail(stats.status());
@@ -90,11 +101,13 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir, co
 }
 
 // NAME=VIEW.json pairs.
-Result<std::vector<std::pair<std::string, views::View>>> LoadNamedViews(const std::vector<std::string>& specs) {
+Result<std::vector<std::pair<std::string, views::View>>> LoadNamedViews(
+    const std::vector<std::string>& specs) {
   std::vector<std::pair<std::string, views::View>> out;
   for (const auto& spec : specs) {
     auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0) return InvalidArgument("--view expects NAME=VIEW.json, got " + spec);
+    if (eq == std::string::npos || eq == 0)
+      return InvalidArgument("--view expects NAME=VIEW.json, got " + spec);
     MEDLAKE_ASSIGN_OR_RETURN(views::View view, LoadView(spec.substr(eq + 1)));
     out.emplace_back(spec.substr(0, eq), std::move(view));
   }
@@ -143,20 +156,23 @@ void PrintResult(const sql::QueryResult& r, const std::string& format) {
   std::vector<size_t> width(r.columns.size());
   for (size_t c = 0; c < r.columns.size(); ++c) {
     width[c] = r.columns[c].size();
-    for (size_t i = 0; i < r.rows.size(); ++i) width[c] = std::max(width[c], r.nulls[i][c] ? 4 : r.rows[i][c].size());
+    for (size_t i = 0; i < r.rows.size(); ++i)
+      width[c] = std::max(width[c], r.nulls[i][c] ? 4 : r.rows[i][c].size());
   }
   auto line = [&](auto cell) {
-    for (size_t c = 0; c < r.columns.size(); ++c) std::printf("%s%-*s", c ? " | " : "", static_cast<int>(width[c]), cell(c).c_str());
+    for (size_t c = 0; c < r.columns.size(); ++c)
+      std::printf("%s%-*s", c ? " | " : "", static_cast<int>(width[c]), cell(c).c_str());
     std::printf("\n");
   };
   line([&](size_t c) { return r.columns[c]; });
   line([&](size_t c) { return std::string(width[c], '-'); });
-  for (size_t i = 0; i < r.rows.size(); ++i) line([&](size_t c) { return r.nulls[i][c] ? std::string("NULL") : r.rows[i][c]; });
+  for (size_t i = 0; i < r.rows.size(); ++i)
+    line([&](size_t c) { return r.nulls[i][c] ? std::string("NULL") : r.rows[i][c]; });
   std::printf("(%zu rows)\n", r.rows.size());
 }
 
-int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_specs, const std::string& query_text,
-           const std::string& format, int jobs) {
+int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_specs,
+           const std::string& query_text, const std::string& format, int jobs) {
   auto named = LoadNamedViews(view_specs);
   if (!named.ok()) return Fail(named.status());
   auto engine = sql::SqlEngine::Open();
@@ -164,7 +180,8 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
   for (auto& [name, view] : *named) {
     auto table = (*engine)->CreateTable(name, SqlColumns(view));
     if (!table.ok()) return Fail(table.status());
-    auto stats = RunView(lake_dir, {}, view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); }, jobs);
+    auto stats = RunView(
+        lake_dir, {}, view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); }, jobs);
     if (!stats.ok()) return Fail(stats.status());
     ReportProblems(*stats);
     Status s = (*table)->Close();
@@ -176,7 +193,8 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
   return 0;
 }
 
-int RunLoadPostgres(const std::string& lake_dir, const std::string& url, const std::vector<std::string>& view_specs, int jobs) {
+int RunLoadPostgres(const std::string& lake_dir, const std::string& url,
+                    const std::vector<std::string>& view_specs, int jobs) {
   auto named = LoadNamedViews(view_specs);
   if (!named.ok()) return Fail(named.status());
   if (named->empty()) return Fail(InvalidArgument("give at least one --view NAME=VIEW.json"));
@@ -184,10 +202,13 @@ int RunLoadPostgres(const std::string& lake_dir, const std::string& url, const s
   if (!loader.ok()) return Fail(loader.status());
   for (auto& [name, view] : *named) {
     std::vector<std::vector<std::string>> rows;
-    auto stats = RunView(lake_dir, {}, view, [&](const views::Row& r) {
-      rows.push_back(r);
-      return Status::Ok();
-    }, jobs);
+    auto stats = RunView(
+        lake_dir, {}, view,
+        [&](const views::Row& r) {
+          rows.push_back(r);
+          return Status::Ok();
+        },
+        jobs);
     if (!stats.ok()) return Fail(stats.status());
     ReportProblems(*stats);
     auto n = (*loader)->Load(name, SqlColumns(view), rows);
@@ -207,29 +228,37 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   };
   auto o = std::make_shared<Options>();
 
-  auto* view = app.add_subcommand("view", "Run a SQL-on-FHIR v2 ViewDefinition over a lake or files");
+  auto* view =
+      app.add_subcommand("view", "Run a SQL-on-FHIR v2 ViewDefinition over a lake or files");
   view->add_option("view", o->view, "ViewDefinition JSON file")->required();
   view->add_option("files", o->files, "NDJSON, JSON or Bundle files (instead of --lake)");
   view->add_option("--lake", o->lake, "Lake directory");
   view->add_option("--format", o->format, "csv (default), tsv, ndjson or parquet");
   view->add_option("--out", o->out, "Output file (default: standard output; required for parquet)");
   view->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
-  view->callback([o, &exit_code] { exit_code = RunViewCommand(o->view, o->lake, o->files, o->format, o->out, o->jobs); });
+  view->callback([o, &exit_code] {
+    exit_code = RunViewCommand(o->view, o->lake, o->files, o->format, o->out, o->jobs);
+  });
 
   auto* sqlc = app.add_subcommand("sql", "SQL (DuckDB) over views of a lake");
   sqlc->add_option("--lake", o->lake, "Lake directory")->required();
-  sqlc->add_option("--view", o->views, "NAME=VIEW.json: a table named NAME from the view (repeatable)");
+  sqlc->add_option("--view", o->views,
+                   "NAME=VIEW.json: a table named NAME from the view (repeatable)");
   sqlc->add_option("--format", o->output, "table (default), csv or json");
   sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
   sqlc->add_option("query", o->query, "SQL query")->required();
-  sqlc->callback([o, &exit_code] { exit_code = RunSql(o->lake, o->views, o->query, o->output, o->jobs); });
+  sqlc->callback(
+      [o, &exit_code] { exit_code = RunSql(o->lake, o->views, o->query, o->output, o->jobs); });
 
-  auto* pg = app.add_subcommand("load-postgres", "Load views of a lake into PostgreSQL tables (COPY)");
+  auto* pg =
+      app.add_subcommand("load-postgres", "Load views of a lake into PostgreSQL tables (COPY)");
   pg->add_option("--lake", o->lake, "Lake directory")->required();
   pg->add_option("--url", o->url, "libpq connection string or URI")->required();
-  pg->add_option("--view", o->views, "NAME=VIEW.json: table NAME from the view (repeatable)")->required();
+  pg->add_option("--view", o->views, "NAME=VIEW.json: table NAME from the view (repeatable)")
+      ->required();
   pg->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
-  pg->callback([o, &exit_code] { exit_code = RunLoadPostgres(o->lake, o->url, o->views, o->jobs); });
+  pg->callback(
+      [o, &exit_code] { exit_code = RunLoadPostgres(o->lake, o->url, o->views, o->jobs); });
 }
 
 }  // namespace medlake::cli

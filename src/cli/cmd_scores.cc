@@ -1,8 +1,7 @@
 // score news2: early-warning scores of current inpatients.
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "common/fhir_time.h"
@@ -19,14 +18,17 @@ int Fail(const Status& s) {
 std::vector<std::string> ParameterList(uint8_t mask) {
   std::vector<std::string> out;
   for (size_t p = 0; p < scores::kParameterCount; ++p) {
-    if (mask & (1u << p)) out.emplace_back(scores::ParameterName(static_cast<scores::Parameter>(p)));
+    if (mask & (1u << p))
+      out.emplace_back(scores::ParameterName(static_cast<scores::Parameter>(p)));
   }
   return out;
 }
 
-int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, double window_hours) {
+int RunNews2(const std::string& dir, const std::string& at_text, bool as_json,
+             double window_hours) {
   int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
   if (!at_text.empty()) {
     auto t = ParseFhirTime(at_text);
     if (!t) return Fail(InvalidArgument("--at: not a FHIR dateTime: " + at_text));
@@ -40,7 +42,8 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, d
   if (!results.ok()) return Fail(results.status());
   if (!as_json) {
     std::printf("NEWS2 of %zu current inpatients at %s\n", results->size(), FormatUtc(at).c_str());
-    std::printf("%-38s %-44s %5s  %-10s %s\n", "patient", "location", "score", "band", "missing or stale");
+    std::printf("%-38s %-44s %5s  %-10s %s\n", "patient", "location", "score", "band",
+                "missing or stale");
   }
   for (const auto& r : *results) {
     const auto& n = r.news2;
@@ -55,7 +58,9 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, d
       j["scale"] = n.scale == scores::SpO2Scale::kScale2 ? 2 : 1;
       j["subscores"] = nlohmann::ordered_json::object();
       for (size_t p = 0; p < scores::kParameterCount; ++p) {
-        if (n.subscores[p] >= 0) j["subscores"][std::string(scores::ParameterName(static_cast<scores::Parameter>(p)))] = n.subscores[p];
+        if (n.subscores[p] >= 0)
+          j["subscores"][std::string(scores::ParameterName(static_cast<scores::Parameter>(p)))] =
+              n.subscores[p];
       }
       j["missing"] = ParameterList(n.missing_mask);
       j["stale"] = ParameterList(n.stale_mask);
@@ -64,18 +69,22 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, d
       j["monitoring"] = std::string(response.monitoring);
       j["response"] = std::string(response.response);
       j["qsofa"] = r.qsofa.score;
-      j["location"] = r.location.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.location);
+      j["location"] =
+          r.location.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.location);
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::string absent;
-      for (const auto& p : ParameterList(n.missing_mask | n.stale_mask)) absent += (absent.empty() ? "" : ",") + p;
-      std::printf("%-38s %-44s %4u%s  %-10s %s\n", r.patient_id.c_str(), r.location.c_str(), n.aggregate,
-                  n.complete() ? " " : "*", std::string(scores::BandName(n.band)).c_str(), absent.c_str());
+      for (const auto& p : ParameterList(n.missing_mask | n.stale_mask))
+        absent += (absent.empty() ? "" : ",") + p;
+      std::printf("%-38s %-44s %4u%s  %-10s %s\n", r.patient_id.c_str(), r.location.c_str(),
+                  n.aggregate, n.complete() ? " " : "*",
+                  std::string(scores::BandName(n.band)).c_str(), absent.c_str());
     }
   }
   bool partial = false;
   for (const auto& r : *results) partial |= !r.news2.complete();
-  if (!as_json && partial) std::printf("* partial score (a lower bound): parameters missing or stale\n");
+  if (!as_json && partial)
+    std::printf("* partial score (a lower bound): parameters missing or stale\n");
   return 0;
 }
 
@@ -90,12 +99,15 @@ void RegisterScoresCommands(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<Options>();
   auto* score = app.add_subcommand("score", "Clinical scores over the lake");
   score->require_subcommand(1);
-  auto* news2 = score->add_subcommand("news2", "NEWS2 (RCP 2017) and qSOFA of every current inpatient");
+  auto* news2 =
+      score->add_subcommand("news2", "NEWS2 (RCP 2017) and qSOFA of every current inpatient");
   news2->add_option("--lake", o->lake, "Lake directory")->required();
   news2->add_option("--at", o->at, "Time to score at (FHIR dateTime; default now)");
-  news2->add_option("--window-hours", o->window_hours, "A reading older than this is stale (default 12)");
+  news2->add_option("--window-hours", o->window_hours,
+                    "A reading older than this is stale (default 12)");
   news2->add_flag("--json", o->json, "One JSON object per patient and line");
-  news2->callback([o, &exit_code] { exit_code = RunNews2(o->lake, o->at, o->json, o->window_hours); });
+  news2->callback(
+      [o, &exit_code] { exit_code = RunNews2(o->lake, o->at, o->json, o->window_hours); });
 }
 
 }  // namespace medlake::cli

@@ -17,7 +17,8 @@ int Fail(const Status& s) {
 
 int RunListen(const std::string& lake, const std::string& host, int port, const std::string& mqtt,
               const std::string& topic, double checkpoint_seconds) {
-  if (port < 0 && mqtt.empty()) return Fail(InvalidArgument("give --mllp PORT and/or --mqtt HOST:PORT"));
+  if (port < 0 && mqtt.empty())
+    return Fail(InvalidArgument("give --mllp PORT and/or --mqtt HOST:PORT"));
   std::string mqtt_host;
   uint16_t mqtt_port = 1883;
   if (!mqtt.empty()) {
@@ -38,7 +39,9 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ingest::StreamOptions options;
-  if (checkpoint_seconds > 0) options.checkpoint_interval = std::chrono::milliseconds(static_cast<int64_t>(checkpoint_seconds * 1000));
+  if (checkpoint_seconds > 0)
+    options.checkpoint_interval =
+        std::chrono::milliseconds(static_cast<int64_t>(checkpoint_seconds * 1000));
   auto ingestor = ingest::StreamIngestor::Open(lake, options);
   if (!ingestor.ok()) return Fail(ingestor.status());
   if ((*ingestor)->stats().replayed > 0) {
@@ -65,11 +68,13 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   subscriber.Stop();
   auto st = (*ingestor)->stats();
   auto ms = mllp.stats();
-  std::printf("stopped: %llu records made durable (%llu quarantined); MLLP %llu connections, %llu bytes "
-              "outside frames; MQTT %llu messages\n",
-              static_cast<unsigned long long>(st.accepted), static_cast<unsigned long long>(st.rejected),
-              static_cast<unsigned long long>(ms.connections), static_cast<unsigned long long>(ms.garbage_bytes),
-              static_cast<unsigned long long>(subscriber.stats().received));
+  std::printf(
+      "stopped: %llu records made durable (%llu quarantined); MLLP %llu connections, %llu bytes "
+      "outside frames; MQTT %llu messages\n",
+      static_cast<unsigned long long>(st.accepted), static_cast<unsigned long long>(st.rejected),
+      static_cast<unsigned long long>(ms.connections),
+      static_cast<unsigned long long>(ms.garbage_bytes),
+      static_cast<unsigned long long>(subscriber.stats().received));
   return 0;
 }
 
@@ -83,13 +88,15 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
   };
   auto o = std::make_shared<Options>();
   auto* listen = app.add_subcommand(
-      "listen", "Receive HL7 v2 over MLLP (ACK after a durable commit) and device readings over MQTT");
+      "listen",
+      "Receive HL7 v2 over MLLP (ACK after a durable commit) and device readings over MQTT");
   listen->add_option("--lake", o->lake, "Lake directory")->required();
   listen->add_option("--mllp", o->port, "TCP port for MLLP (HL7 v2 usually uses 2575)");
   listen->add_option("--mqtt", o->mqtt, "MQTT broker HOST:PORT to subscribe to");
   listen->add_option("--topic", o->topic, "MQTT topic pattern (default medlake/devices/#)");
   listen->add_option("--host", o->host, "Address to listen on (default 127.0.0.1)");
-  listen->add_option("--checkpoint-seconds", o->checkpoint_seconds, "Move accepted messages into segments this often (default 5)");
+  listen->add_option("--checkpoint-seconds", o->checkpoint_seconds,
+                     "Move accepted messages into segments this often (default 5)");
   listen->callback([o, &exit_code] {
     exit_code = RunListen(o->lake, o->host, o->port, o->mqtt, o->topic, o->checkpoint_seconds);
   });

@@ -52,16 +52,18 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   for (const auto& s : report->skipped) {
     std::printf("skipped %s: %s\n", s.path.c_str(), s.reason.c_str());
   }
-  std::printf("run %lld: %llu files, %llu records read: %llu stored, %llu duplicates, %llu quarantined",
-              static_cast<long long>(report->run_id), static_cast<unsigned long long>(c.files),
-              static_cast<unsigned long long>(c.records_read), static_cast<unsigned long long>(c.stored),
-              static_cast<unsigned long long>(c.duplicates),
-              static_cast<unsigned long long>(c.quarantined));
-  if (c.replaced) std::printf(" (%llu replaced earlier versions)", static_cast<unsigned long long>(c.replaced));
+  std::printf(
+      "run %lld: %llu files, %llu records read: %llu stored, %llu duplicates, %llu quarantined",
+      static_cast<long long>(report->run_id), static_cast<unsigned long long>(c.files),
+      static_cast<unsigned long long>(c.records_read), static_cast<unsigned long long>(c.stored),
+      static_cast<unsigned long long>(c.duplicates),
+      static_cast<unsigned long long>(c.quarantined));
+  if (c.replaced)
+    std::printf(" (%llu replaced earlier versions)", static_cast<unsigned long long>(c.replaced));
   std::printf("\n");
   double secs = report->seconds > 0 ? report->seconds : 1e-9;
-  std::printf("%.2f s, %s/s, %.0f records/s\n", report->seconds, HumanBytes(c.bytes_read / secs).c_str(),
-              c.records_read / secs);
+  std::printf("%.2f s, %s/s, %.0f records/s\n", report->seconds,
+              HumanBytes(c.bytes_read / secs).c_str(), c.records_read / secs);
   if (report->unresolved_references) {
     std::printf("%llu references could not be resolved and were kept as written\n",
                 static_cast<unsigned long long>(report->unresolved_references));
@@ -103,7 +105,8 @@ int RunStatus(const std::string& dir, bool as_json) {
 
 int RunGet(const std::string& dir, const std::string& ref) {
   auto slash = ref.find('/');
-  if (slash == std::string::npos) return Fail(InvalidArgument("expected Type/id, got '" + ref + "'"));
+  if (slash == std::string::npos)
+    return Fail(InvalidArgument("expected Type/id, got '" + ref + "'"));
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
   auto json = (*lake)->Get(ref.substr(0, slash), ref.substr(slash + 1));
@@ -126,16 +129,22 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   std::map<std::string, std::ofstream, std::less<>> files;
   std::map<std::string, uint64_t, std::less<>> counts;
   std::vector<std::string> damaged;
-  Status s = (*lake)->Scan(type, [&](const ResourceView& r) {
-    auto it = files.find(r.type);
-    if (it == files.end()) {
-      it = files.emplace(std::string(r.type), std::ofstream(out + "/" + std::string(r.type) + ".ndjson",
-                                                            std::ios::binary)).first;
-    }
-    it->second.write(r.json.data(), static_cast<std::streamsize>(r.json.size()));
-    it->second.put('\n');
-    ++counts[std::string(r.type)];
-  }, &damaged);
+  Status s = (*lake)->Scan(
+      type,
+      [&](const ResourceView& r) {
+        auto it = files.find(r.type);
+        if (it == files.end()) {
+          it = files
+                   .emplace(
+                       std::string(r.type),
+                       std::ofstream(out + "/" + std::string(r.type) + ".ndjson", std::ios::binary))
+                   .first;
+        }
+        it->second.write(r.json.data(), static_cast<std::streamsize>(r.json.size()));
+        it->second.put('\n');
+        ++counts[std::string(r.type)];
+      },
+      &damaged);
   if (!s.ok()) return Fail(s);
   for (auto& [t, f] : files) {
     f.close();
@@ -146,7 +155,8 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n));
     total += n;
   }
-  std::printf("exported %llu resources to %s\n", static_cast<unsigned long long>(total), out.c_str());
+  std::printf("exported %llu resources to %s\n", static_cast<unsigned long long>(total),
+              out.c_str());
   return ReportDamage(damaged);
 }
 
@@ -157,14 +167,16 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
   if (!entries.ok()) return Fail(entries.status());
   for (const auto& e : *entries) {
     if (as_json) {
-      nlohmann::ordered_json j{{"run", e.run_id}, {"source", e.source}, {"line", e.line},
-                               {"byte_offset", e.byte_offset}, {"location", e.location},
-                               {"reason", e.reason}};
+      nlohmann::ordered_json j{{"run", e.run_id},        {"source", e.source},
+                               {"line", e.line},         {"byte_offset", e.byte_offset},
+                               {"location", e.location}, {"reason", e.reason}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::string where = e.source;
-      if (e.line > 0) where += fmt::format(":{}", e.line);
-      else where += fmt::format(" @{}", e.byte_offset);
+      if (e.line > 0)
+        where += fmt::format(":{}", e.line);
+      else
+        where += fmt::format(" @{}", e.byte_offset);
       if (!e.location.empty()) where += " " + e.location;
       std::printf("%s: %s\n", where.c_str(), e.reason.c_str());
     }
@@ -196,14 +208,18 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   };
   auto o = std::make_shared<Options>();
 
-  auto* ingest = app.add_subcommand("ingest", "Ingest FHIR R4 files (NDJSON, .ndjson.gz, Bundles, resources) into a lake");
+  auto* ingest = app.add_subcommand(
+      "ingest", "Ingest FHIR R4 files (NDJSON, .ndjson.gz, Bundles, resources) into a lake");
   ingest->add_option("--lake", o->lake, "Lake directory (created if absent)")->required();
   ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
-  ingest->add_option("--checkpoint-mb", o->checkpoint_mb, "Commit after about this much input (default 256)");
+  ingest->add_option("--checkpoint-mb", o->checkpoint_mb,
+                     "Commit after about this much input (default 256)");
   ingest->add_option("paths", o->paths, "Files or directories")->required();
-  ingest->callback([o, &exit_code] { exit_code = RunIngest(o->lake, o->paths, o->jobs, o->checkpoint_mb); });
+  ingest->callback(
+      [o, &exit_code] { exit_code = RunIngest(o->lake, o->paths, o->jobs, o->checkpoint_mb); });
 
-  auto* status = app.add_subcommand("status", "Counts of patients, resources, quarantine and segments");
+  auto* status =
+      app.add_subcommand("status", "Counts of patients, resources, quarantine and segments");
   status->add_option("--lake", o->lake, "Lake directory")->required();
   status->add_flag("--json", o->json, "Machine-readable output");
   status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json); });
@@ -213,13 +229,15 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   get->add_option("ref", o->ref, "Type/id")->required();
   get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref); });
 
-  auto* exp = app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
+  auto* exp =
+      app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
   exp->add_option("--lake", o->lake, "Lake directory")->required();
   exp->add_option("--type", o->type, "Only this resource type");
   exp->add_option("--out", o->out, "Output directory")->required();
   exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out); });
 
-  auto* q = app.add_subcommand("quarantine", "List quarantined records with their location and reason");
+  auto* q =
+      app.add_subcommand("quarantine", "List quarantined records with their location and reason");
   q->add_option("--lake", o->lake, "Lake directory")->required();
   q->add_option("--limit", o->limit, "At most this many entries (default 1000)");
   q->add_flag("--json", o->json, "One JSON object per line");

@@ -17,7 +17,9 @@ bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
   return true;
 }
 
-bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool IsLeap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 int DaysInMonth(int y, int m) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -116,10 +118,9 @@ std::string FormatUtc(int64_t ms) {
   const int64_t y = c.year;
   const unsigned m = c.month, d = c.day;
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(y), m, d, static_cast<int>(rem / 3'600'000),
-                static_cast<int>(rem / 60'000 % 60), static_cast<int>(rem / 1000 % 60),
-                static_cast<int>(rem % 1000));
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y),
+                m, d, static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
+                static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000));
   return buf;
 }
 

@@ -5,7 +5,8 @@
 namespace medlake {
 namespace {
 
-// One row per ErrorCode, in enum order. FHIR issue codes: http://hl7.org/fhir/R4/valueset-issue-type.html
+// One row per ErrorCode, in enum order. FHIR issue codes:
+// http://hl7.org/fhir/R4/valueset-issue-type.html
 constexpr std::array<ErrorInfo, 11> kErrorTable = {{
     {"ok", 0, 200, "informational"},
     {"invalid_argument", 2, 400, "invalid"},
@@ -22,7 +23,9 @@ constexpr std::array<ErrorInfo, 11> kErrorTable = {{
 
 }  // namespace
 
-const ErrorInfo& InfoFor(ErrorCode code) { return kErrorTable[static_cast<size_t>(code)]; }
+const ErrorInfo& InfoFor(ErrorCode code) {
+  return kErrorTable[static_cast<size_t>(code)];
+}
 
 std::string Status::ToString() const {
   if (ok()) return "ok";

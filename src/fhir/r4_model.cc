@@ -109,7 +109,9 @@ std::span<const std::string_view> Lookup(const Table& table, std::string_view ty
 
 }  // namespace
 
-size_t ResourceTypeCount() { return Types().size(); }
+size_t ResourceTypeCount() {
+  return Types().size();
+}
 
 int ResourceTypeIndex(std::string_view type) {
   const auto& types = Types();

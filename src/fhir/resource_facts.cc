@@ -31,7 +31,8 @@ void AddCoding(json::Node coding, std::vector<Coding>& out) {
   auto code = coding.Find("code");
   if (!code || !code->IsString()) return;
   auto system = coding.Find("system");
-  Coding c{system ? std::string(system->GetString()) : std::string(), std::string(code->GetString())};
+  Coding c{system ? std::string(system->GetString()) : std::string(),
+           std::string(code->GetString())};
   for (const auto& seen : out) {
     if (seen == c) return;
   }

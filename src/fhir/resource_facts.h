@@ -33,9 +33,9 @@ struct ResourceFacts {
   std::string patient_id;
   TimeRange effective;
   std::vector<Coding> codings;
-  double value = NAN;  // valueQuantity.value
-  std::string unit;    // valueQuantity.code, else .unit
-  std::string status;  // status, or clinicalStatus code for Condition/AllergyIntolerance
+  double value = NAN;        // valueQuantity.value
+  std::string unit;          // valueQuantity.code, else .unit
+  std::string status;        // status, or clinicalStatus code for Condition/AllergyIntolerance
   std::string encounter_id;  // the Encounter it belongs to (its own id for an Encounter)
   int64_t last_updated = kNoTime;  // meta.lastUpdated
   std::vector<Identifier> identifiers;

@@ -44,7 +44,8 @@ Status ChunkSource::OpenNext() {
     f->gz = gzopen(f->file->path.c_str(), "rb");
     if (!f->gz) return IoError("cannot open " + f->file->path);
     gzbuffer(f->gz, 1 << 20);
-  } else if (f->file->format == InputFormat::kNdjson || f->file->format == InputFormat::kDeviceNdjson) {
+  } else if (f->file->format == InputFormat::kNdjson ||
+             f->file->format == InputFormat::kDeviceNdjson) {
     f->fd = ::open(f->file->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) return IoError("cannot open " + f->file->path + ": " + std::strerror(errno));
   }
@@ -63,8 +64,8 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     chunk.file_index = f.index;
     chunk.format = f.file->format;
     chunk.source = &f.file->path;
-    bool last_shared = f.file->shared_first &&
-                       (f.index + 1 == files_.size() || !files_[f.index + 1].shared_first);
+    bool last_shared =
+        f.file->shared_first && (f.index + 1 == files_.size() || !files_[f.index + 1].shared_first);
 
     if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {
       MEDLAKE_ASSIGN_OR_RETURN(chunk.data, ReadFile(f.file->path, json::kPadding));

@@ -25,9 +25,11 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   MEDLAKE_ASSIGN_OR_RETURN(InputSet inputs, ExpandInputs(paths));
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, store::LakeWriter::Open(lake_dir));
 
-  int jobs = options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
+  int jobs =
+      options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
   if (jobs < 1) jobs = 1;
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(jobs));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<size_t>(jobs));
 
   uint64_t total_bytes = 0;
   for (const auto& f : inputs.files) total_bytes += f.size;
@@ -80,7 +82,8 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 checkpoint_due = true;
               }
               if (chunk->ends_shared_wave || checkpoint_due) batch_over = true;
-              if (options.progress && Clock::now() - last_progress > std::chrono::milliseconds(500)) {
+              if (options.progress &&
+                  Clock::now() - last_progress > std::chrono::milliseconds(500)) {
                 last_progress = Clock::now();
                 options.progress(shared.records.load(), source.bytes_consumed(), total_bytes);
               }

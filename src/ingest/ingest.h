@@ -23,7 +23,7 @@
 namespace medlake::ingest {
 
 struct IngestOptions {
-  int jobs = 0;                     // worker threads; 0 = all cores
+  int jobs = 0;                            // worker threads; 0 = all cores
   uint64_t checkpoint_bytes = 256u << 20;  // commit after about this much input
   // Called about twice a second from the coordinating thread (never concurrently).
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;

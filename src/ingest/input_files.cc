@@ -13,7 +13,8 @@ namespace {
 namespace fs = std::filesystem;
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::optional<InputFormat> FormatOf(const std::string& path) {
@@ -31,7 +32,8 @@ bool IsDeviceStream(const InputFile& f) {
   std::string line;
   std::getline(in, line);
   return line.find("\"resourceType\"") == std::string::npos &&
-         (line.find("\"vital\"") != std::string::npos || line.find("\"effective_time_frame\"") != std::string::npos);
+         (line.find("\"vital\"") != std::string::npos ||
+          line.find("\"effective_time_frame\"") != std::string::npos);
 }
 
 bool HoldsSharedResources(const InputFile& f) {
@@ -55,8 +57,8 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
     if (ec || !fs::exists(st)) return NotFound("no such file or directory: " + p);
     if (fs::is_directory(st)) {
       std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
-           it.increment(ec)) {
+      for (auto it = fs::recursive_directory_iterator(p, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->is_regular_file()) found.push_back(it->path().string());
       }
       if (ec) return IoError("cannot list " + p + ": " + ec.message());
@@ -65,7 +67,8 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
         if (auto format = FormatOf(f)) {
           set.files.push_back({f, *format, static_cast<uint64_t>(fs::file_size(f, ec)), false});
         } else {
-          set.skipped.emplace_back(f, "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
+          set.skipped.emplace_back(
+              f, "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
         }
       }
     } else {
@@ -75,7 +78,8 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
     }
   }
   for (auto& f : set.files) {
-    if (f.format == InputFormat::kNdjson && IsDeviceStream(f)) f.format = InputFormat::kDeviceNdjson;
+    if (f.format == InputFormat::kNdjson && IsDeviceStream(f))
+      f.format = InputFormat::kDeviceNdjson;
     f.shared_first = HoldsSharedResources(f);
   }
   std::stable_partition(set.files.begin(), set.files.end(),

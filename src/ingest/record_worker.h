@@ -52,7 +52,8 @@ class RecordWorker final : public FhirRecordSink {
       return;
     }
     if (chunk.format == InputFormat::kJson) {
-      reader_.ReadJson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.base_offset, *this);
+      reader_.ReadJson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.base_offset,
+                       *this);
     } else if (chunk.format == InputFormat::kHl7v2) {
       ProcessHl7v2(chunk);
     } else if (chunk.format == InputFormat::kDeviceNdjson) {
@@ -63,8 +64,8 @@ class RecordWorker final : public FhirRecordSink {
     }
   }
 
-  void OnResource(json::Node resource, std::string_view json, const fhir::ReferenceResolver& resolver,
-                  const RecordLocation& loc) override {
+  void OnResource(json::Node resource, std::string_view json,
+                  const fhir::ReferenceResolver& resolver, const RecordLocation& loc) override {
     counters_.records.fetch_add(1, std::memory_order_relaxed);
     Status s = fhir::ExtractFacts(resource, &resolver, facts_);
     if (!s.ok()) {
@@ -72,7 +73,8 @@ class RecordWorker final : public FhirRecordSink {
       return;
     }
     int type_index = fhir::ResourceTypeIndex(facts_.type);
-    bool shared_type = facts_.type != "Patient" && fhir::PatientCompartmentPaths(facts_.type).empty();
+    bool shared_type =
+        facts_.type != "Patient" && fhir::PatientCompartmentPaths(facts_.type).empty();
     if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
       writer_.AddIdentifiers(facts_.type, facts_.id, facts_.identifiers);
     }
@@ -86,7 +88,8 @@ class RecordWorker final : public FhirRecordSink {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    row.patient = facts_.patient_id.empty() ? store::kNoPatient : writer_.PatientOrdinal(facts_.patient_id);
+    row.patient =
+        facts_.patient_id.empty() ? store::kNoPatient : writer_.PatientOrdinal(facts_.patient_id);
     row.type = std::move(facts_.type);
     row.id = std::move(facts_.id);
     row.effective = facts_.effective;
@@ -113,10 +116,11 @@ class RecordWorker final : public FhirRecordSink {
   void ProcessHl7v2(const Chunk& chunk) {
     std::string_view file(chunk.data.data(), chunk.data.size());
     for (const auto& entry : hl7v2::ReadMessages(file)) {
-      RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(entry.location.byte_offset),
-                         0, "message " + std::to_string(entry.location.message_index + 1)};
+      RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(entry.location.byte_offset), 0,
+                         "message " + std::to_string(entry.location.message_index + 1)};
       if (!entry.message.ok()) {
-        OnReject(file.substr(entry.location.byte_offset, 4096), loc, entry.message.status().message());
+        OnReject(file.substr(entry.location.byte_offset, 4096), loc,
+                 entry.message.status().message());
         continue;
       }
       (void)StoreHl7v2(*entry.message, loc);
@@ -135,7 +139,8 @@ class RecordWorker final : public FhirRecordSink {
       std::string_view text = data.substr(pos, end - pos);
       if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
       if (!text.empty()) {
-        RecordLocation loc{*chunk.source, line, chunk.base_offset + static_cast<int64_t>(pos), 0, ""};
+        RecordLocation loc{*chunk.source, line, chunk.base_offset + static_cast<int64_t>(pos), 0,
+                           ""};
         auto mapped = DeviceReadingToFhir(text, "", kNoTime);
         if (!mapped.ok()) {
           OnReject(text, loc, mapped.status().message());
@@ -164,7 +169,8 @@ class RecordWorker final : public FhirRecordSink {
     for (const auto& resource : mapped->resources) {
       auto node = hl7_parser_.Parse(resource.json);
       if (!node.ok()) {
-        OnReject(resource.json, loc, "mapped resource is not valid JSON: " + node.status().message());
+        OnReject(resource.json, loc,
+                 "mapped resource is not valid JSON: " + node.status().message());
         continue;
       }
       OnResource(*node, resource.json, same, loc);
@@ -180,7 +186,7 @@ class RecordWorker final : public FhirRecordSink {
   void Quarantine(std::string_view record, const RecordLocation& loc, std::string reason) {
     counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
-                      loc.location, std::move(reason)};
+                      loc.location,     std::move(reason)};
     writer_.AddQuarantine(e, record);
   }
 

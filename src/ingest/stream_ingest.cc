@@ -55,7 +55,8 @@ struct StreamIngestor::Impl {
       if (n < 0) return IoError("cannot write inbox " + inbox_path + ": " + std::strerror(errno));
       done += static_cast<size_t>(n);
     }
-    if (::fdatasync(inbox_fd) != 0) return IoError("cannot sync inbox " + inbox_path + ": " + std::strerror(errno));
+    if (::fdatasync(inbox_fd) != 0)
+      return IoError("cannot sync inbox " + inbox_path + ": " + std::strerror(errno));
     return Status::Ok();
   }
 
@@ -85,7 +86,8 @@ struct StreamIngestor::Impl {
       std::memcpy(&received, record.data() + 1, 8);
       std::memcpy(&topic_len, record.data() + 9, 4);
       if (13 + static_cast<size_t>(topic_len) <= record.size()) {
-        return StoreDevice(record.substr(13, topic_len), record.substr(13 + topic_len), received, index, outcome);
+        return StoreDevice(record.substr(13, topic_len), record.substr(13 + topic_len), received,
+                           index, outcome);
       }
     }
     RecordLocation loc{"inbox", 0, static_cast<int64_t>(index), 0, ""};
@@ -94,9 +96,10 @@ struct StreamIngestor::Impl {
     return Status::Ok();
   }
 
-  Status StoreDevice(std::string_view topic, std::string_view payload, int64_t received, uint64_t index,
-                     Status* outcome) {
-    RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0, "topic " + std::string(topic).substr(0, 128)};
+  Status StoreDevice(std::string_view topic, std::string_view payload, int64_t received,
+                     uint64_t index, Status* outcome) {
+    RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0,
+                       "topic " + std::string(topic).substr(0, 128)};
     auto mapped = DeviceReadingToFhir(payload, topic, received);
     if (!mapped.ok()) {
       worker->OnReject(payload, loc, mapped.status().message());
@@ -180,7 +183,8 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
     }
   }
   im.inbox_fd = ::open(im.inbox_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (im.inbox_fd < 0) return IoError("cannot open inbox " + im.inbox_path + ": " + std::strerror(errno));
+  if (im.inbox_fd < 0)
+    return IoError("cannot open inbox " + im.inbox_path + ": " + std::strerror(errno));
   MEDLAKE_RETURN_IF_ERROR(SyncDir(lake_dir + "/inbox"));
   if (im.stats.replayed > 0) {
     std::lock_guard lock(im.mu);
@@ -197,9 +201,11 @@ Result<std::vector<Status>> StreamIngestor::AcceptHl7v2(const std::vector<std::s
   return impl_->AcceptLocked(records);
 }
 
-Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(const std::vector<Reading>& readings) {
+Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(
+    const std::vector<Reading>& readings) {
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   std::vector<std::string> records;
   records.reserve(readings.size());
   for (const auto& r : readings) {

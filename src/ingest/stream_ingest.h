@@ -26,9 +26,9 @@ struct StreamOptions {
 };
 
 struct StreamStats {
-  uint64_t accepted = 0;     // messages made durable
-  uint64_t rejected = 0;     // of those, quarantined (unparseable or unsupported)
-  uint64_t replayed = 0;     // messages replayed from the inbox at open
+  uint64_t accepted = 0;  // messages made durable
+  uint64_t rejected = 0;  // of those, quarantined (unparseable or unsupported)
+  uint64_t replayed = 0;  // messages replayed from the inbox at open
   uint64_t checkpoints = 0;
 };
 

@@ -115,14 +115,22 @@ struct NodeAccess {
 Kind Node::kind() const {
   if (!valid_) return Kind::kNull;
   switch (Elem(raw_).type()) {
-    case simdjson::dom::element_type::ARRAY: return Kind::kArray;
-    case simdjson::dom::element_type::OBJECT: return Kind::kObject;
-    case simdjson::dom::element_type::INT64: return Kind::kInt64;
-    case simdjson::dom::element_type::UINT64: return Kind::kUint64;
-    case simdjson::dom::element_type::DOUBLE: return Kind::kDouble;
-    case simdjson::dom::element_type::STRING: return Kind::kString;
-    case simdjson::dom::element_type::BOOL: return Kind::kBool;
-    case simdjson::dom::element_type::NULL_VALUE: return Kind::kNull;
+    case simdjson::dom::element_type::ARRAY:
+      return Kind::kArray;
+    case simdjson::dom::element_type::OBJECT:
+      return Kind::kObject;
+    case simdjson::dom::element_type::INT64:
+      return Kind::kInt64;
+    case simdjson::dom::element_type::UINT64:
+      return Kind::kUint64;
+    case simdjson::dom::element_type::DOUBLE:
+      return Kind::kDouble;
+    case simdjson::dom::element_type::STRING:
+      return Kind::kString;
+    case simdjson::dom::element_type::BOOL:
+      return Kind::kBool;
+    case simdjson::dom::element_type::NULL_VALUE:
+      return Kind::kNull;
   }
   return Kind::kNull;
 }
@@ -143,10 +151,14 @@ double Node::GetDouble() const {
   if (!valid_) return 0;
   auto e = Elem(raw_);
   switch (e.type()) {
-    case simdjson::dom::element_type::INT64: return static_cast<double>(int64_t(e));
-    case simdjson::dom::element_type::UINT64: return static_cast<double>(uint64_t(e));
-    case simdjson::dom::element_type::DOUBLE: return double(e);
-    default: return 0;
+    case simdjson::dom::element_type::INT64:
+      return static_cast<double>(int64_t(e));
+    case simdjson::dom::element_type::UINT64:
+      return static_cast<double>(uint64_t(e));
+    case simdjson::dom::element_type::DOUBLE:
+      return double(e);
+    default:
+      return 0;
   }
 }
 
@@ -154,13 +166,16 @@ int64_t Node::GetInt64() const {
   if (!valid_) return 0;
   auto e = Elem(raw_);
   switch (e.type()) {
-    case simdjson::dom::element_type::INT64: return int64_t(e);
+    case simdjson::dom::element_type::INT64:
+      return int64_t(e);
     case simdjson::dom::element_type::UINT64: {
       uint64_t u = uint64_t(e);
       return u <= uint64_t(INT64_MAX) ? int64_t(u) : 0;
     }
-    case simdjson::dom::element_type::DOUBLE: return static_cast<int64_t>(double(e));
-    default: return 0;
+    case simdjson::dom::element_type::DOUBLE:
+      return static_cast<int64_t>(double(e));
+    default:
+      return 0;
   }
 }
 
@@ -304,7 +319,8 @@ Status MemberSlices(std::string_view text, std::string_view array_key, std::stri
     if (member.type().get(type)) return ParseError("invalid JSON");
     if (type == simdjson::ondemand::json_type::object) {
       simdjson::ondemand::object obj;
-      if (member.get_object().get(obj) || obj.raw_json().get(raw)) return ParseError("invalid JSON");
+      if (member.get_object().get(obj) || obj.raw_json().get(raw))
+        return ParseError("invalid JSON");
     } else {
       raw = member.raw_json_token();
     }
@@ -327,13 +343,27 @@ void AppendQuoted(std::string_view s, std::string& out) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";

@@ -52,11 +52,20 @@ void AppendCsvField(const std::string& text, std::string& line) {
 void AppendTsvField(const std::string& text, std::string& line) {
   for (char c : text) {
     switch (c) {
-      case '\t': line += "\\t"; break;
-      case '\n': line += "\\n"; break;
-      case '\r': line += "\\r"; break;
-      case '\\': line += "\\\\"; break;
-      default: line.push_back(c);
+      case '\t':
+        line += "\\t";
+        break;
+      case '\n':
+        line += "\\n";
+        break;
+      case '\r':
+        line += "\\r";
+        break;
+      case '\\':
+        line += "\\\\";
+        break;
+      default:
+        line.push_back(c);
     }
   }
 }
@@ -69,11 +78,14 @@ Status RowWriter::WriteHeader() {
   im.line.clear();
   for (size_t i = 0; i < im.columns.size(); ++i) {
     if (i) im.line.push_back(im.format == TextFormat::kCsv ? ',' : '\t');
-    if (im.format == TextFormat::kCsv) AppendCsvField(im.columns[i].name, im.line);
-    else AppendTsvField(im.columns[i].name, im.line);
+    if (im.format == TextFormat::kCsv)
+      AppendCsvField(im.columns[i].name, im.line);
+    else
+      AppendTsvField(im.columns[i].name, im.line);
   }
   im.line.push_back('\n');
-  if (std::fwrite(im.line.data(), 1, im.line.size(), im.out) != im.line.size()) return IoError("cannot write output");
+  if (std::fwrite(im.line.data(), 1, im.line.size(), im.out) != im.line.size())
+    return IoError("cannot write output");
   return Status::Ok();
 }
 
@@ -93,12 +105,15 @@ Status RowWriter::Write(const views::Row& row) {
     for (size_t i = 0; i < row.size(); ++i) {
       if (i) im.line.push_back(im.format == TextFormat::kCsv ? ',' : '\t');
       std::string text = CellText(row[i]);
-      if (im.format == TextFormat::kCsv) AppendCsvField(text, im.line);
-      else AppendTsvField(text, im.line);
+      if (im.format == TextFormat::kCsv)
+        AppendCsvField(text, im.line);
+      else
+        AppendTsvField(text, im.line);
     }
     im.line.push_back('\n');
   }
-  if (std::fwrite(im.line.data(), 1, im.line.size(), im.out) != im.line.size()) return IoError("cannot write output");
+  if (std::fwrite(im.line.data(), 1, im.line.size(), im.out) != im.line.size())
+    return IoError("cannot write output");
   return Status::Ok();
 }
 

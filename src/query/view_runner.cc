@@ -24,10 +24,12 @@ struct SegmentRows {
 
 }  // namespace
 
-Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, const RowSink& sink, int jobs) {
+Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, const RowSink& sink,
+                                 int jobs) {
   if (jobs <= 0) jobs = static_cast<int>(std::thread::hardware_concurrency());
   if (jobs < 1) jobs = 1;
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(jobs));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<size_t>(jobs));
   RunStats stats;
   Status failure;
   size_t next = 0;
@@ -48,15 +50,19 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                 auto out = std::make_shared<SegmentRows>();
                 out->segment = segment;
                 json::Parser parser;
-                out->status = lake.ScanSegment(segment, view.resource(), [&](const ResourceView& r) {
-                  ++out->resources;
-                  auto node = parser.Parse(r.json);
-                  if (!node.ok()) return;
-                  Status s = view.Evaluate(*node, out->rows);
-                  if (!s.ok() && out->errors.size() < 100) {
-                    out->errors.push_back(std::string(r.type) + "/" + std::string(r.id) + ": " + s.message());
-                  }
-                }, &out->damaged);
+                out->status = lake.ScanSegment(
+                    segment, view.resource(),
+                    [&](const ResourceView& r) {
+                      ++out->resources;
+                      auto node = parser.Parse(r.json);
+                      if (!node.ok()) return;
+                      Status s = view.Evaluate(*node, out->rows);
+                      if (!s.ok() && out->errors.size() < 100) {
+                        out->errors.push_back(std::string(r.type) + "/" + std::string(r.id) + ": " +
+                                              s.message());
+                      }
+                    },
+                    &out->damaged);
                 return out;
               }) &
           tbb::make_filter<std::shared_ptr<SegmentRows>, void>(
@@ -92,7 +98,8 @@ Result<RunStats> RunViewOverFiles(const std::vector<std::string>& files, const v
   for (const auto& file : files) {
     Status s = fhirpath::ForEachResourceInFile(
         file,
-        [&](json::Node resource, std::optional<json::Node> bundle, const fhirpath::ResourceLocation& where) {
+        [&](json::Node resource, std::optional<json::Node> bundle,
+            const fhirpath::ResourceLocation& where) {
           auto type = resource.Find("resourceType");
           if (!type || type->GetString() != view.resource()) return true;
           ++stats.resources;
@@ -100,7 +107,9 @@ Result<RunStats> RunViewOverFiles(const std::vector<std::string>& files, const v
           Status e = view.Evaluate(resource, rows, bundle);
           if (!e.ok()) {
             if (stats.errors.size() < 100) {
-              stats.errors.push_back(where.file + (where.line ? ":" + std::to_string(where.line) : "") + ": " + e.message());
+              stats.errors.push_back(where.file +
+                                     (where.line ? ":" + std::to_string(where.line) : "") + ": " +
+                                     e.message());
             }
             return true;
           }
@@ -113,7 +122,8 @@ Result<RunStats> RunViewOverFiles(const std::vector<std::string>& files, const v
         },
         [&](const fhirpath::ResourceLocation& where, const Status& error) {
           if (stats.errors.size() < 100) {
-            stats.errors.push_back(where.file + ":" + std::to_string(where.line) + ": " + error.message());
+            stats.errors.push_back(where.file + ":" + std::to_string(where.line) + ": " +
+                                   error.message());
           }
         });
     MEDLAKE_RETURN_IF_ERROR(failure);

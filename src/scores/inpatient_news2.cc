@@ -17,11 +17,14 @@ constexpr std::string_view kLoinc = "http://loinc.org";
 constexpr std::string_view kBpPanel = "85354-9";
 constexpr std::string_view kSystolic = "8480-6";
 
-bool IsInpatientClass(std::string_view code) { return code == "IMP" || code == "ACUTE" || code == "NONAC"; }
+bool IsInpatientClass(std::string_view code) {
+  return code == "IMP" || code == "ACUTE" || code == "NONAC";
+}
 
 // ICD-10 codes of respiratory failure with hypercapnia (J96.x2).
 bool IsHypercapnicFailure(const CodeView& c) {
-  if (c.system.find("icd-10") == std::string_view::npos && c.system.find("icd10") == std::string_view::npos) {
+  if (c.system.find("icd-10") == std::string_view::npos &&
+      c.system.find("icd10") == std::string_view::npos) {
     return false;
   }
   return c.code == "J96.02" || c.code == "J96.12" || c.code == "J96.22" || c.code == "J96.92" ||
@@ -40,126 +43,144 @@ struct Current {
 
 }  // namespace
 
-Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms, const News2Options& options) {
+Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
+                                                    const News2Options& options) {
   json::Parser parser;
   std::vector<std::string> damaged;
 
   std::unordered_map<std::string, std::string> location_names;
-  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Location", [&](const HotRow& r) {
-    auto text = r.json();
-    if (!text.ok()) return;
-    auto node = parser.Parse(*text);
-    if (!node.ok()) return;
-    if (auto name = node->Find("name")) location_names[std::string(r.id)] = name->GetString();
-  }, &damaged));
-
-  std::unordered_map<uint32_t, Current> current;
-  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Encounter", [&](const HotRow& r) {
-    if (r.patient == 0xFFFFFFFFu || r.status == "cancelled" || r.status == "entered-in-error") return;
-    if (!Contains(r.effective_start, r.effective_end, at_ms)) return;
-    bool inpatient = false;
-    for (size_t i = 0; i < r.code_count; ++i) inpatient |= IsInpatientClass(r.codes[i].code);
-    if (!inpatient) return;
-    auto it = current.find(r.patient);
-    if (it != current.end() && it->second.start >= r.effective_start) return;
-    Current cur{std::string(r.id), "", r.effective_start};
-    // The location whose period holds the time (the last one without an end otherwise).
-    if (auto text = r.json(); text.ok()) {
-      if (auto node = parser.Parse(*text); node.ok()) {
-        if (auto locations = node->Find("location")) {
-          std::vector<std::string> names;
-          locations->ForEachItem([&](json::Node loc) {
-            int64_t start = kNoTime, end = kNoTime;
-            if (auto period = loc.Find("period")) {
-              if (auto s = period->Find("start")) {
-                if (auto t = ParseFhirTime(s->GetString())) start = t->start;
-              }
-              if (auto e = period->Find("end")) {
-                if (auto t = ParseFhirTime(e->GetString())) end = t->end;
-              }
-            }
-            if (start != kNoTime && !Contains(start, end, at_ms)) return true;
-            auto ref = loc.Find("location");
-            if (!ref) return true;
-            std::string name;
-            if (auto reference = ref->Find("reference")) {
-              std::string_view rv = reference->GetString();
-              if (rv.starts_with("Location/")) {
-                auto n = location_names.find(std::string(rv.substr(9)));
-                if (n != location_names.end()) name = n->second;
-              }
-            }
-            if (name.empty()) {
-              if (auto display = ref->Find("display")) name = display->GetString();
-            }
-            if (!name.empty()) names.push_back(std::move(name));
-            return true;
-          });
-          // "Ward / Bed"; a bed named after its ward ("Ward 5 bed 7") stands alone.
-          for (size_t i = 0; i < names.size(); ++i) {
-            if (i + 1 < names.size() && names[i + 1].starts_with(names[i])) continue;
-            cur.location += (cur.location.empty() ? "" : " / ") + names[i];
-          }
-        }
-      }
-    }
-    current[r.patient] = std::move(cur);
-  }, &damaged));
-
-  std::unordered_set<uint32_t> scale2;
-  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Condition", [&](const HotRow& r) {
-    if (!current.count(r.patient) || r.status == "resolved" || r.status == "inactive") return;
-    for (size_t i = 0; i < r.code_count; ++i) {
-      if (IsHypercapnicFailure(r.codes[i])) scale2.insert(r.patient);
-    }
-  }, &damaged));
-
-  std::unordered_map<uint32_t, PatientVitals> vitals;
-  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot("Observation", [&](const HotRow& r) {
-    if (r.effective_start == kNoTime || r.effective_start > at_ms) return;
-    if (!current.count(r.patient) || r.status == "entered-in-error" || r.status == "cancelled") return;
-    for (size_t i = 0; i < r.code_count; ++i) {
-      const CodeView& c = r.codes[i];
-      if (auto acvpu = AcvpuFromCode(c.code)) {
-        vitals[r.patient].Add(Parameter::kConsciousness, r.effective_start, static_cast<double>(*acvpu));
-        return;
-      }
-      if (c.system != kLoinc) continue;
-      if (c.code == kBpPanel) {
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
+      "Location",
+      [&](const HotRow& r) {
         auto text = r.json();
         if (!text.ok()) return;
         auto node = parser.Parse(*text);
         if (!node.ok()) return;
-        if (auto components = node->Find("component")) {
-          components->ForEachItem([&](json::Node comp) {
-            auto codings = comp.Find("code");
-            bool systolic = false;
-            if (codings) {
-              if (auto list = codings->Find("coding")) {
-                list->ForEachItem([&](json::Node coding) {
-                  if (auto code = coding.Find("code")) systolic |= code->GetString() == kSystolic;
-                  return true;
-                });
+        if (auto name = node->Find("name")) location_names[std::string(r.id)] = name->GetString();
+      },
+      &damaged));
+
+  std::unordered_map<uint32_t, Current> current;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
+      "Encounter",
+      [&](const HotRow& r) {
+        if (r.patient == 0xFFFFFFFFu || r.status == "cancelled" || r.status == "entered-in-error")
+          return;
+        if (!Contains(r.effective_start, r.effective_end, at_ms)) return;
+        bool inpatient = false;
+        for (size_t i = 0; i < r.code_count; ++i) inpatient |= IsInpatientClass(r.codes[i].code);
+        if (!inpatient) return;
+        auto it = current.find(r.patient);
+        if (it != current.end() && it->second.start >= r.effective_start) return;
+        Current cur{std::string(r.id), "", r.effective_start};
+        // The location whose period holds the time (the last one without an end otherwise).
+        if (auto text = r.json(); text.ok()) {
+          if (auto node = parser.Parse(*text); node.ok()) {
+            if (auto locations = node->Find("location")) {
+              std::vector<std::string> names;
+              locations->ForEachItem([&](json::Node loc) {
+                int64_t start = kNoTime, end = kNoTime;
+                if (auto period = loc.Find("period")) {
+                  if (auto s = period->Find("start")) {
+                    if (auto t = ParseFhirTime(s->GetString())) start = t->start;
+                  }
+                  if (auto e = period->Find("end")) {
+                    if (auto t = ParseFhirTime(e->GetString())) end = t->end;
+                  }
+                }
+                if (start != kNoTime && !Contains(start, end, at_ms)) return true;
+                auto ref = loc.Find("location");
+                if (!ref) return true;
+                std::string name;
+                if (auto reference = ref->Find("reference")) {
+                  std::string_view rv = reference->GetString();
+                  if (rv.starts_with("Location/")) {
+                    auto n = location_names.find(std::string(rv.substr(9)));
+                    if (n != location_names.end()) name = n->second;
+                  }
+                }
+                if (name.empty()) {
+                  if (auto display = ref->Find("display")) name = display->GetString();
+                }
+                if (!name.empty()) names.push_back(std::move(name));
+                return true;
+              });
+              // "Ward / Bed"; a bed named after its ward ("Ward 5 bed 7") stands alone.
+              for (size_t i = 0; i < names.size(); ++i) {
+                if (i + 1 < names.size() && names[i + 1].starts_with(names[i])) continue;
+                cur.location += (cur.location.empty() ? "" : " / ") + names[i];
               }
             }
-            if (!systolic) return true;
-            if (auto q = comp.Find("valueQuantity")) {
-              if (auto v = q->Find("value"); v && v->IsNumber()) {
-                vitals[r.patient].Add(Parameter::kSystolicBp, r.effective_start, v->GetDouble());
-              }
-            }
-            return false;
-          });
+          }
         }
-        return;
-      }
-      if (std::isnan(r.value)) continue;
-      if (auto v = VitalFromQuantity(c.code, r.value, r.unit)) {
-        vitals[r.patient].Add(v->parameter, r.effective_start, v->value);
-        return;
-      }
-    }
-  }, &damaged));
+        current[r.patient] = std::move(cur);
+      },
+      &damaged));
+
+  std::unordered_set<uint32_t> scale2;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
+      "Condition",
+      [&](const HotRow& r) {
+        if (!current.count(r.patient) || r.status == "resolved" || r.status == "inactive") return;
+        for (size_t i = 0; i < r.code_count; ++i) {
+          if (IsHypercapnicFailure(r.codes[i])) scale2.insert(r.patient);
+        }
+      },
+      &damaged));
+
+  std::unordered_map<uint32_t, PatientVitals> vitals;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
+      "Observation",
+      [&](const HotRow& r) {
+        if (r.effective_start == kNoTime || r.effective_start > at_ms) return;
+        if (!current.count(r.patient) || r.status == "entered-in-error" || r.status == "cancelled")
+          return;
+        for (size_t i = 0; i < r.code_count; ++i) {
+          const CodeView& c = r.codes[i];
+          if (auto acvpu = AcvpuFromCode(c.code)) {
+            vitals[r.patient].Add(Parameter::kConsciousness, r.effective_start,
+                                  static_cast<double>(*acvpu));
+            return;
+          }
+          if (c.system != kLoinc) continue;
+          if (c.code == kBpPanel) {
+            auto text = r.json();
+            if (!text.ok()) return;
+            auto node = parser.Parse(*text);
+            if (!node.ok()) return;
+            if (auto components = node->Find("component")) {
+              components->ForEachItem([&](json::Node comp) {
+                auto codings = comp.Find("code");
+                bool systolic = false;
+                if (codings) {
+                  if (auto list = codings->Find("coding")) {
+                    list->ForEachItem([&](json::Node coding) {
+                      if (auto code = coding.Find("code"))
+                        systolic |= code->GetString() == kSystolic;
+                      return true;
+                    });
+                  }
+                }
+                if (!systolic) return true;
+                if (auto q = comp.Find("valueQuantity")) {
+                  if (auto v = q->Find("value"); v && v->IsNumber()) {
+                    vitals[r.patient].Add(Parameter::kSystolicBp, r.effective_start,
+                                          v->GetDouble());
+                  }
+                }
+                return false;
+              });
+            }
+            return;
+          }
+          if (std::isnan(r.value)) continue;
+          if (auto v = VitalFromQuantity(c.code, r.value, r.unit)) {
+            vitals[r.patient].Add(v->parameter, r.effective_start, v->value);
+            return;
+          }
+        }
+      },
+      &damaged));
   if (!damaged.empty()) return Corruption(damaged.front());
 
   std::vector<InpatientScore> out;

@@ -1,7 +1,6 @@
 #include "server/mllp_server.h"
 
 #include <boost/asio.hpp>
-
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -45,8 +44,10 @@ std::string_view MshField(std::string_view message, int n) {
 std::string Sanitize(std::string_view text) {
   std::string out;
   for (char c : text) {
-    if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&' || c == '\r' || c == '\n') out.push_back(' ');
-    else out.push_back(c);
+    if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&' || c == '\r' || c == '\n')
+      out.push_back(' ');
+    else
+      out.push_back(c);
   }
   return out.substr(0, 200);
 }
@@ -62,17 +63,22 @@ std::string BuildAck(std::string_view message, const Status& outcome, bool durab
   std::string control = std::string(MshField(message, 10));
   std::string_view trigger = MshField(message, 9);
   size_t caret = trigger.find('^');
-  std::string event = caret == std::string_view::npos ? "" : std::string(trigger.substr(caret + 1, 3));
+  std::string event =
+      caret == std::string_view::npos ? "" : std::string(trigger.substr(caret + 1, 3));
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch()).count();
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   std::string ts = FormatUtc(now);  // 2024-01-01T10:00:00.000Z -> 20240101100000
-  std::string hl7_time = ts.substr(0, 4) + ts.substr(5, 2) + ts.substr(8, 2) + ts.substr(11, 2) + ts.substr(14, 2) + ts.substr(17, 2);
+  std::string hl7_time = ts.substr(0, 4) + ts.substr(5, 2) + ts.substr(8, 2) + ts.substr(11, 2) +
+                         ts.substr(14, 2) + ts.substr(17, 2);
   const char* code = !durable ? "AE" : outcome.ok() ? "AA" : "AR";
   std::string ack = "MSH|^~\\&|MEDLAKE|MEDLAKE|" + Sanitize(MshField(message, 3)) + "|" +
-                    Sanitize(MshField(message, 4)) + "|" + hl7_time + "||ACK" + (event.empty() ? "" : "^" + event) +
-                    "|" + Sanitize(control) + "-ACK|P|2.5\r";
+                    Sanitize(MshField(message, 4)) + "|" + hl7_time + "||ACK" +
+                    (event.empty() ? "" : "^" + event) + "|" + Sanitize(control) + "-ACK|P|2.5\r";
   ack += std::string("MSA|") + code + "|" + Sanitize(control) + "\r";
-  if (!outcome.ok() || !durable) ack += "ERR|||" + std::string(durable ? "207" : "100") + "|E||||" + Sanitize(outcome.message()) + "\r";
+  if (!outcome.ok() || !durable)
+    ack += "ERR|||" + std::string(durable ? "207" : "100") + "|E||||" +
+           Sanitize(outcome.message()) + "\r";
   return ack;
 }
 
@@ -130,7 +136,8 @@ struct MllpServer::Impl {
           queue.push_back(pending);
         }
         cv.notify_one();
-        std::string reply = std::string(1, kStart) + ack.get() + std::string(1, kEnd) + std::string(1, kCr);
+        std::string reply =
+            std::string(1, kStart) + ack.get() + std::string(1, kEnd) + std::string(1, kCr);
         asio::write(*socket, asio::buffer(reply), ec);
         if (ec) return;
         ++n_messages;
@@ -143,7 +150,8 @@ struct MllpServer::Impl {
       std::vector<std::shared_ptr<Pending>> batch;
       {
         std::unique_lock lock(mu);
-        cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !queue.empty() || stopping; });
+        cv.wait_for(lock, std::chrono::milliseconds(200),
+                    [&] { return !queue.empty() || stopping; });
         if (queue.empty()) {
           if (stopping) return;
           lock.unlock();
@@ -171,9 +179,12 @@ struct MllpServer::Impl {
   }
 };
 
-MllpServer::MllpServer(ingest::StreamIngestor& ingestor) : impl_(std::make_unique<Impl>(ingestor)) {}
+MllpServer::MllpServer(ingest::StreamIngestor& ingestor)
+    : impl_(std::make_unique<Impl>(ingestor)) {}
 
-MllpServer::~MllpServer() { Stop(); }
+MllpServer::~MllpServer() {
+  Stop();
+}
 
 Result<uint16_t> MllpServer::Start(const std::string& host, uint16_t port) {
   Impl& im = *impl_;

@@ -23,8 +23,9 @@ struct MqttSubscriber::Impl {
 
   static void OnMessage(mosquitto*, void* self, const mosquitto_message* m) {
     auto* im = static_cast<Impl*>(self);
-    ingest::StreamIngestor::Reading r{m->topic ? m->topic : "",
-                                      std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen))};
+    ingest::StreamIngestor::Reading r{
+        m->topic ? m->topic : "",
+        std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen))};
     ++im->received;
     {
       std::lock_guard lock(im->mu);
@@ -38,7 +39,8 @@ struct MqttSubscriber::Impl {
       std::vector<ingest::StreamIngestor::Reading> batch;
       {
         std::unique_lock lock(mu);
-        cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !queue.empty() || stopping; });
+        cv.wait_for(lock, std::chrono::milliseconds(200),
+                    [&] { return !queue.empty() || stopping; });
         if (queue.empty()) {
           if (stopping) return;
           lock.unlock();
@@ -60,7 +62,8 @@ struct MqttSubscriber::Impl {
   }
 };
 
-MqttSubscriber::MqttSubscriber(ingest::StreamIngestor& ingestor) : impl_(std::make_unique<Impl>(ingestor)) {
+MqttSubscriber::MqttSubscriber(ingest::StreamIngestor& ingestor)
+    : impl_(std::make_unique<Impl>(ingestor)) {
   mosquitto_lib_init();
 }
 
@@ -77,13 +80,16 @@ Status MqttSubscriber::Start(const std::string& host, uint16_t port, const std::
   mosquitto_message_callback_set(im.client, &Impl::OnMessage);
   int rc = mosquitto_connect(im.client, host.c_str(), port, 30);
   if (rc != MOSQ_ERR_SUCCESS) {
-    return IoError("cannot connect to MQTT broker " + host + ":" + std::to_string(port) + ": " + mosquitto_strerror(rc));
+    return IoError("cannot connect to MQTT broker " + host + ":" + std::to_string(port) + ": " +
+                   mosquitto_strerror(rc));
   }
   rc = mosquitto_subscribe(im.client, nullptr, topic.c_str(), 1);
-  if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("cannot subscribe to '" + topic + "': " + mosquitto_strerror(rc));
+  if (rc != MOSQ_ERR_SUCCESS)
+    return InvalidArgument("cannot subscribe to '" + topic + "': " + mosquitto_strerror(rc));
   im.committer = std::thread([&im] { im.Commit(); });
   rc = mosquitto_loop_start(im.client);
-  if (rc != MOSQ_ERR_SUCCESS) return Internal(std::string("cannot start the MQTT loop: ") + mosquitto_strerror(rc));
+  if (rc != MOSQ_ERR_SUCCESS)
+    return Internal(std::string("cannot start the MQTT loop: ") + mosquitto_strerror(rc));
   return Status::Ok();
 }
 

@@ -17,8 +17,8 @@ namespace medlake::server {
 
 struct MqttStats {
   uint64_t received = 0;
-  uint64_t stored = 0;      // made durable
-  uint64_t rejected = 0;    // of those, quarantined
+  uint64_t stored = 0;    // made durable
+  uint64_t rejected = 0;  // of those, quarantined
 };
 
 class MqttSubscriber {

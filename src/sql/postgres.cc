@@ -12,11 +12,20 @@ namespace {
 void AppendCopyField(std::string_view s, std::string& out) {
   for (char c : s) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out.push_back(c);
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out.push_back(c);
     }
   }
 }
@@ -25,11 +34,16 @@ void AppendCopyField(std::string_view s, std::string& out) {
 
 std::string_view PostgresTypeName(ColumnType type) {
   switch (type) {
-    case ColumnType::kVarchar: return "TEXT";
-    case ColumnType::kBigint: return "BIGINT";
-    case ColumnType::kDouble: return "DOUBLE PRECISION";
-    case ColumnType::kBoolean: return "BOOLEAN";
-    case ColumnType::kJson: return "JSONB";
+    case ColumnType::kVarchar:
+      return "TEXT";
+    case ColumnType::kBigint:
+      return "BIGINT";
+    case ColumnType::kDouble:
+      return "DOUBLE PRECISION";
+    case ColumnType::kBoolean:
+      return "BOOLEAN";
+    case ColumnType::kJson:
+      return "JSONB";
   }
   return "TEXT";
 }
@@ -52,7 +66,8 @@ Result<std::unique_ptr<PostgresLoader>> PostgresLoader::Connect(const std::strin
   return loader;
 }
 
-Result<uint64_t> PostgresLoader::Load(const std::string& name, const std::vector<ColumnSpec>& columns,
+Result<uint64_t> PostgresLoader::Load(const std::string& name,
+                                      const std::vector<ColumnSpec>& columns,
                                       const std::vector<std::vector<std::string>>& rows) {
   if (columns.empty()) return InvalidArgument("table " + name + " has no columns");
   json::Parser parser;
@@ -62,7 +77,8 @@ Result<uint64_t> PostgresLoader::Load(const std::string& name, const std::vector
     std::vector<std::string> names;
     for (size_t i = 0; i < columns.size(); ++i) {
       if (i) ddl += ", ";
-      ddl += QuoteIdentifier(columns[i].name) + " " + std::string(PostgresTypeName(columns[i].type));
+      ddl +=
+          QuoteIdentifier(columns[i].name) + " " + std::string(PostgresTypeName(columns[i].type));
       names.push_back(columns[i].name);
     }
     ddl += ")";
@@ -77,7 +93,8 @@ Result<uint64_t> PostgresLoader::Load(const std::string& name, const std::vector
 #pragma GCC diagnostic pop
       std::string line;
       for (const auto& row : rows) {
-        if (row.size() != columns.size()) return InvalidArgument("row width does not match table " + name);
+        if (row.size() != columns.size())
+          return InvalidArgument("row width does not match table " + name);
         line.clear();
         for (size_t i = 0; i < row.size(); ++i) {
           if (i) line.push_back('\t');

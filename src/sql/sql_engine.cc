@@ -16,8 +16,10 @@ Status DuckError(const char* what, const char* detail) {
 std::string Quote(std::string_view text) {
   std::string out = "'";
   for (char c : text) {
-    if (c == '\'') out += "''";
-    else out.push_back(c);
+    if (c == '\'')
+      out += "''";
+    else
+      out.push_back(c);
   }
   out += "'";
   return out;
@@ -37,11 +39,16 @@ ColumnType FromFhirType(std::string_view t, bool collection) {
 
 std::string_view SqlTypeName(ColumnType type) {
   switch (type) {
-    case ColumnType::kVarchar: return "VARCHAR";
-    case ColumnType::kBigint: return "BIGINT";
-    case ColumnType::kDouble: return "DOUBLE";
-    case ColumnType::kBoolean: return "BOOLEAN";
-    case ColumnType::kJson: return "JSON";
+    case ColumnType::kVarchar:
+      return "VARCHAR";
+    case ColumnType::kBigint:
+      return "BIGINT";
+    case ColumnType::kDouble:
+      return "DOUBLE";
+    case ColumnType::kBoolean:
+      return "BOOLEAN";
+    case ColumnType::kJson:
+      return "JSON";
   }
   return "VARCHAR";
 }
@@ -49,8 +56,10 @@ std::string_view SqlTypeName(ColumnType type) {
 std::string QuoteIdentifier(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {
-    if (c == '"') out += "\"\"";
-    else out.push_back(c);
+    if (c == '"')
+      out += "\"\"";
+    else
+      out.push_back(c);
   }
   out += "\"";
   return out;
@@ -124,13 +133,27 @@ Result<QueryResult> SqlEngine::Query(const std::string& sql) {
       duckdb_free(alias);
     } else {
       switch (duckdb_column_type(&result, c)) {
-        case DUCKDB_TYPE_BOOLEAN: name = "BOOLEAN"; break;
-        case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER:
-        case DUCKDB_TYPE_BIGINT: case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT:
-        case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT: case DUCKDB_TYPE_HUGEINT:
-          name = "INTEGER"; break;
-        case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE: case DUCKDB_TYPE_DECIMAL: name = "DOUBLE"; break;
-        default: name = "VARCHAR";
+        case DUCKDB_TYPE_BOOLEAN:
+          name = "BOOLEAN";
+          break;
+        case DUCKDB_TYPE_TINYINT:
+        case DUCKDB_TYPE_SMALLINT:
+        case DUCKDB_TYPE_INTEGER:
+        case DUCKDB_TYPE_BIGINT:
+        case DUCKDB_TYPE_UTINYINT:
+        case DUCKDB_TYPE_USMALLINT:
+        case DUCKDB_TYPE_UINTEGER:
+        case DUCKDB_TYPE_UBIGINT:
+        case DUCKDB_TYPE_HUGEINT:
+          name = "INTEGER";
+          break;
+        case DUCKDB_TYPE_FLOAT:
+        case DUCKDB_TYPE_DOUBLE:
+        case DUCKDB_TYPE_DECIMAL:
+          name = "DOUBLE";
+          break;
+        default:
+          name = "VARCHAR";
       }
     }
     duckdb_destroy_logical_type(&type);
@@ -161,8 +184,8 @@ Status SqlEngine::CopyToParquet(const std::string& query, const std::string& pat
   return Execute("COPY (" + query + ") TO " + Quote(path) + " (FORMAT PARQUET)");
 }
 
-Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(const std::string& name,
-                                                            const std::vector<ColumnSpec>& columns) {
+Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
+    const std::string& name, const std::vector<ColumnSpec>& columns) {
   if (columns.empty()) return InvalidArgument("table " + name + " has no columns");
   std::string ddl = "CREATE OR REPLACE TABLE " + QuoteIdentifier(name) + " (";
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -175,7 +198,8 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(const std::string& n
   w->impl_ = std::make_unique<TableWriter::Impl>();
   w->impl_->table = name;
   for (const auto& c : columns) w->impl_->types.push_back(c.type);
-  if (duckdb_appender_create(impl_->con, nullptr, name.c_str(), &w->impl_->appender) == DuckDBError) {
+  if (duckdb_appender_create(impl_->con, nullptr, name.c_str(), &w->impl_->appender) ==
+      DuckDBError) {
     return DuckError("cannot append to table", duckdb_appender_error(w->impl_->appender));
   }
   return w;
@@ -230,8 +254,9 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
 Status TableWriter::Close() {
   if (!impl_->appender) return Status::Ok();
   duckdb_state st = duckdb_appender_close(impl_->appender);
-  Status s = st == DuckDBError ? DuckError("cannot close appender", duckdb_appender_error(impl_->appender))
-                               : Status::Ok();
+  Status s = st == DuckDBError
+                 ? DuckError("cannot close appender", duckdb_appender_error(impl_->appender))
+                 : Status::Ok();
   duckdb_appender_destroy(&impl_->appender);
   impl_->appender = nullptr;
   return s;

@@ -34,7 +34,8 @@ Status CreateSchema(Db& db, uint32_t shards) {
       run_id INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL);
   )sql"));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT OR IGNORE INTO meta VALUES(?, ?)"));
-  MEDLAKE_RETURN_IF_ERROR(put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());
+  MEDLAKE_RETURN_IF_ERROR(
+      put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());
   MEDLAKE_RETURN_IF_ERROR(put.Bind(1, "shards").Bind(2, std::to_string(shards)).Run());
   return Status::Ok();
 }

@@ -19,10 +19,12 @@ namespace {
 
 // Opens a segment for a scan. A damaged or missing file is reported in `damaged` and yields
 // nullptr (the scan goes on without it); other errors are returned.
-Result<std::unique_ptr<SegmentReader>> OpenForScan(const std::string& path, std::vector<std::string>* damaged) {
+Result<std::unique_ptr<SegmentReader>> OpenForScan(const std::string& path,
+                                                   std::vector<std::string>* damaged) {
   auto reader = SegmentReader::Open(path);
   if (reader.ok()) return std::move(reader).value();
-  if (reader.status().code() != ErrorCode::kCorruption && reader.status().code() != ErrorCode::kNotFound) {
+  if (reader.status().code() != ErrorCode::kCorruption &&
+      reader.status().code() != ErrorCode::kNotFound) {
     return reader.status();
   }
   if (damaged) damaged->push_back(reader.status().message());
@@ -61,7 +63,8 @@ Lake::~Lake() = default;
 
 Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   std::string catalog = dir + "/" + store::kCatalogFile;
-  if (!std::filesystem::exists(catalog)) return NotFound("no lake at " + dir + " (run medlake ingest or init)");
+  if (!std::filesystem::exists(catalog))
+    return NotFound("no lake at " + dir + " (run medlake ingest or init)");
   std::unique_ptr<Lake> lake(new Lake());
   lake->dir_ = dir;
   lake->impl_ = std::make_unique<Impl>();
@@ -70,8 +73,9 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));
   {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt seg, db.Prepare("SELECT segment_id, shard, file, rows, bytes FROM "
-                                                  "segments ORDER BY shard, segment_id"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt seg,
+                             db.Prepare("SELECT segment_id, shard, file, rows, bytes FROM "
+                                        "segments ORDER BY shard, segment_id"));
     for (;;) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, seg.Step());
       if (!row) break;
@@ -79,13 +83,16 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
                                  std::string(seg.Text(2)), static_cast<uint64_t>(seg.Int(3)),
                                  static_cast<uint64_t>(seg.Int(4))});
     }
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt del, db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del,
+                             db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
     for (;;) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
       if (!row) break;
       std::string_view blob = del.Blob(1);
       roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
-      if (!bm) return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(del.Int(0)));
+      if (!bm)
+        return Corruption("catalog: damaged delete bitmap of segment " +
+                          std::to_string(del.Int(0)));
       lake->impl_->deleted[del.Int(0)] = bm;
     }
   }
@@ -96,7 +103,8 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
 Result<LakeStatus> Lake::Status() {
   LakeStatus s;
   Db& db = *impl_->db;
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt types, db.Prepare("SELECT type, live FROM type_counts WHERE live > 0 ORDER BY type"));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt types, db.Prepare("SELECT type, live FROM type_counts WHERE live > 0 ORDER BY type"));
   for (;;) {
     MEDLAKE_ASSIGN_OR_RETURN(bool row, types.Step());
     if (!row) break;
@@ -107,7 +115,8 @@ Result<LakeStatus> Lake::Status() {
   MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT count(*) FROM quarantine"));
   MEDLAKE_ASSIGN_OR_RETURN(bool qrow, q.Step());
   if (qrow) s.quarantined = static_cast<uint64_t>(q.Int(0));
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt r, db.Prepare("SELECT count(*) FROM runs WHERE state = 'committed'"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt r,
+                           db.Prepare("SELECT count(*) FROM runs WHERE state = 'committed'"));
   MEDLAKE_ASSIGN_OR_RETURN(bool rrow, r.Step());
   if (rrow) s.runs = static_cast<uint64_t>(r.Int(0));
   s.segments = segments_.size();
@@ -131,15 +140,18 @@ Result<std::vector<QuarantineEntry>> Lake::Quarantine(int64_t limit) {
 }
 
 Result<std::string> Lake::PatientId(uint32_t ordinal) {
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt q, impl_->db->Prepare("SELECT patient_id FROM patients WHERE ordinal = ?"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
+                           impl_->db->Prepare("SELECT patient_id FROM patients WHERE ordinal = ?"));
   q.Bind(1, static_cast<int64_t>(ordinal));
   MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? std::string(q.Text(0)) : std::string();
 }
 
-::medlake::Status Lake::Scan(std::string_view type, const std::function<void(const ResourceView&)>& fn,
+::medlake::Status Lake::Scan(std::string_view type,
+                             const std::function<void(const ResourceView&)>& fn,
                              std::vector<std::string>* damaged) {
-  for (size_t i = 0; i < segments_.size(); ++i) MEDLAKE_RETURN_IF_ERROR(ScanSegment(i, type, fn, damaged));
+  for (size_t i = 0; i < segments_.size(); ++i)
+    MEDLAKE_RETURN_IF_ERROR(ScanSegment(i, type, fn, damaged));
   return ::medlake::Status::Ok();
 }
 
@@ -184,16 +196,25 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
       if (type_index >= 0 && c.type[row] != type_index) continue;
       if (impl_->IsDeleted(seg.id, row)) continue;
       row_codes.clear();
-      for (uint32_t k = c.code_offsets[row]; k < c.code_offsets[row + 1] && k < c.code_ids.size(); ++k) {
+      for (uint32_t k = c.code_offsets[row]; k < c.code_offsets[row + 1] && k < c.code_ids.size();
+           ++k) {
         if (c.code_ids[k] < dict.size()) row_codes.push_back(dict[c.code_ids[k]]);
       }
       auto dict_at = [](const std::vector<std::string>& d, uint16_t i) {
         return i < d.size() ? std::string_view(d[i]) : std::string_view();
       };
       SegmentReader* r = reader.get();
-      HotRow hot{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row], c.eff_end[row],
-                 c.value[row], dict_at(c.unit_dict, c.unit[row]), dict_at(c.status_dict, c.status[row]),
-                 c.encounter[row], row_codes.data(), row_codes.size(),
+      HotRow hot{c.type_dict[c.type[row]],
+                 c.id[row],
+                 c.patient[row],
+                 c.eff_start[row],
+                 c.eff_end[row],
+                 c.value[row],
+                 dict_at(c.unit_dict, c.unit[row]),
+                 dict_at(c.status_dict, c.status[row]),
+                 c.encounter[row],
+                 row_codes.data(),
+                 row_codes.size(),
                  [r, row, damaged, &reported]() -> Result<std::string_view> {
                    auto json = r->Resource(row);
                    if (!json.ok() && damaged && !reported) {

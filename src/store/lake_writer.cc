@@ -3,14 +3,13 @@
 #include <fcntl.h>
 #include <roaring/roaring.h>
 #include <sys/file.h>
+#include <tbb/parallel_for.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <set>
-
-#include <tbb/parallel_for.h>
 
 #include "common/fhir_time.h"
 #include "common/file_util.h"
@@ -73,7 +72,8 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   }
   MEDLAKE_RETURN_IF_ERROR(w->LoadState());
 
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt run, w->db_->Prepare("INSERT INTO runs(started, state) VALUES(?, 'running')"));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt run, w->db_->Prepare("INSERT INTO runs(started, state) VALUES(?, 'running')"));
   MEDLAKE_RETURN_IF_ERROR(run.Bind(1, NowUtc()).Run());
   w->run_id_ = w->db_->LastInsertId();
   return w;
@@ -157,7 +157,8 @@ Status LakeWriter::LoadState() {
     for (;;) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      std::string k = std::string(q.Text(0)) + '|' + std::string(q.Text(1)) + '|' + std::string(q.Text(2));
+      std::string k =
+          std::string(q.Text(0)) + '|' + std::string(q.Text(1)) + '|' + std::string(q.Text(2));
       identifiers_.emplace(std::move(k), std::string(q.Text(3)));
     }
   }
@@ -273,7 +274,8 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
     kept.push_back(std::move(r));
   }
   if (kept.empty()) return Status::Ok();
-  std::string rel = std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
+  std::string rel =
+      std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes, WriteSegment(dir_ + "/" + rel, shard, kept));
   PendingSegment seg{id, shard, rel, kept.size(), bytes, {}};
   for (const Row& r : kept) seg.type_rows[r.type] += 1;
@@ -342,11 +344,18 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   auto body = [&]() -> Status {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt seg, db.Prepare("INSERT INTO segments VALUES(?, ?, ?, ?, ?, ?)"));
     for (const auto& p : pending_segments_) {
-      MEDLAKE_RETURN_IF_ERROR(seg.Bind(1, int64_t(p.id)).Bind(2, int64_t(p.shard)).Bind(3, p.file)
-                                  .Bind(4, int64_t(p.rows)).Bind(5, int64_t(p.bytes)).Bind(6, run_id_).Run());
+      MEDLAKE_RETURN_IF_ERROR(seg.Bind(1, int64_t(p.id))
+                                  .Bind(2, int64_t(p.shard))
+                                  .Bind(3, p.file)
+                                  .Bind(4, int64_t(p.rows))
+                                  .Bind(5, int64_t(p.bytes))
+                                  .Bind(6, run_id_)
+                                  .Run());
     }
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt get_del, db.Prepare("SELECT deleted FROM segment_deletes WHERE segment_id = ?"));
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt put_del, db.Prepare("INSERT OR REPLACE INTO segment_deletes VALUES(?, ?)"));
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt get_del, db.Prepare("SELECT deleted FROM segment_deletes WHERE segment_id = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt put_del,
+                             db.Prepare("INSERT OR REPLACE INTO segment_deletes VALUES(?, ?)"));
     for (const auto& [segment, rows] : tombstones_) {
       get_del.Bind(1, int64_t(segment));
       MEDLAKE_ASSIGN_OR_RETURN(bool have, get_del.Step());
@@ -363,8 +372,9 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       roaring_bitmap_free(bm);
       MEDLAKE_RETURN_IF_ERROR(put_del.Bind(1, int64_t(segment)).BindBlob(2, blob).Run());
     }
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt types, db.Prepare(
-        "INSERT INTO type_counts VALUES(?1, ?2) ON CONFLICT(type) DO UPDATE SET live = live + ?2"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt types,
+                             db.Prepare("INSERT INTO type_counts VALUES(?1, ?2) ON CONFLICT(type) "
+                                        "DO UPDATE SET live = live + ?2"));
     for (const auto& [type, delta] : type_deltas_) {
       MEDLAKE_RETURN_IF_ERROR(types.Bind(1, type).Bind(2, delta).Run());
     }
@@ -377,29 +387,46 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     }
     {
       std::lock_guard ilock(ident_mu_);
-      MEDLAKE_ASSIGN_OR_RETURN(Stmt ident, db.Prepare("INSERT OR REPLACE INTO identifiers VALUES(?, ?, ?, ?)"));
+      MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
+                               db.Prepare("INSERT OR REPLACE INTO identifiers VALUES(?, ?, ?, ?)"));
       for (const auto& row : new_identifiers_) {
-        MEDLAKE_RETURN_IF_ERROR(ident.Bind(1, row[0]).Bind(2, row[1]).Bind(3, row[2]).Bind(4, row[3]).Run());
+        MEDLAKE_RETURN_IF_ERROR(
+            ident.Bind(1, row[0]).Bind(2, row[1]).Bind(3, row[2]).Bind(4, row[3]).Run());
       }
     }
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare(
-        "INSERT OR IGNORE INTO quarantine(run_id, source, line, byte_offset, location, reason, "
-        "record, record_hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt q,
+        db.Prepare(
+            "INSERT OR IGNORE INTO quarantine(run_id, source, line, byte_offset, location, reason, "
+            "record, record_hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
     for (const auto& pq : quarantine_) {
-      MEDLAKE_RETURN_IF_ERROR(q.Bind(1, run_id_).Bind(2, pq.entry.source).Bind(3, pq.entry.line)
-                                  .Bind(4, pq.entry.byte_offset).Bind(5, pq.entry.location)
-                                  .Bind(6, pq.entry.reason).BindBlob(7, pq.record)
-                                  .Bind(8, static_cast<int64_t>(ContentHash(pq.record) >> 1)).Run());
+      MEDLAKE_RETURN_IF_ERROR(q.Bind(1, run_id_)
+                                  .Bind(2, pq.entry.source)
+                                  .Bind(3, pq.entry.line)
+                                  .Bind(4, pq.entry.byte_offset)
+                                  .Bind(5, pq.entry.location)
+                                  .Bind(6, pq.entry.reason)
+                                  .BindBlob(7, pq.record)
+                                  .Bind(8, static_cast<int64_t>(ContentHash(pq.record) >> 1))
+                                  .Run());
     }
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt run, db.Prepare(
-        "UPDATE runs SET finished = ?, state = ?, records_read = ?, stored = ?, duplicates = ?, "
-        "replaced = ?, quarantined = ?, files = ?, skipped_files = ?, bytes_read = ? WHERE run_id = ?"));
-    return run.Bind(1, NowUtc()).Bind(2, final ? "committed" : "running")
-        .Bind(3, int64_t(counters.records_read)).Bind(4, int64_t(counters.stored))
-        .Bind(5, int64_t(counters.duplicates)).Bind(6, int64_t(counters.replaced))
-        .Bind(7, int64_t(counters.quarantined)).Bind(8, int64_t(counters.files))
-        .Bind(9, int64_t(counters.skipped_files)).Bind(10, int64_t(counters.bytes_read))
-        .Bind(11, run_id_).Run();
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt run,
+                             db.Prepare("UPDATE runs SET finished = ?, state = ?, records_read = "
+                                        "?, stored = ?, duplicates = ?, "
+                                        "replaced = ?, quarantined = ?, files = ?, skipped_files = "
+                                        "?, bytes_read = ? WHERE run_id = ?"));
+    return run.Bind(1, NowUtc())
+        .Bind(2, final ? "committed" : "running")
+        .Bind(3, int64_t(counters.records_read))
+        .Bind(4, int64_t(counters.stored))
+        .Bind(5, int64_t(counters.duplicates))
+        .Bind(6, int64_t(counters.replaced))
+        .Bind(7, int64_t(counters.quarantined))
+        .Bind(8, int64_t(counters.files))
+        .Bind(9, int64_t(counters.skipped_files))
+        .Bind(10, int64_t(counters.bytes_read))
+        .Bind(11, run_id_)
+        .Run();
   };
   Status s = body();
   if (!s.ok()) {

@@ -60,7 +60,9 @@ class LakeWriter {
   int64_t run_id() const { return run_id_; }
   uint32_t shard_count() const { return shards_; }
   // Shard of a patient ordinal; kNoPatient goes to the shared area (index shard_count()).
-  uint32_t ShardOf(uint32_t patient) const { return patient == kNoPatient ? shards_ : patient % shards_; }
+  uint32_t ShardOf(uint32_t patient) const {
+    return patient == kNoPatient ? shards_ : patient % shards_;
+  }
 
   uint32_t PatientOrdinal(const std::string& patient_id);
 

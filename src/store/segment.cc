@@ -27,7 +27,7 @@ constexpr uint16_t kNone16 = 0xFFFF;
 
 Status Compress(std::string_view in, std::string& out) {
   thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
-                                                                         &ZSTD_freeCCtx);
+                                                                        &ZSTD_freeCCtx);
   out.resize(ZSTD_compressBound(in.size()));
   size_t n = ZSTD_compressCCtx(ctx.get(), out.data(), out.size(), in.data(), in.size(), kZstdLevel);
   if (ZSTD_isError(n)) return Internal(std::string("zstd: ") + ZSTD_getErrorName(n));
@@ -37,7 +37,7 @@ Status Compress(std::string_view in, std::string& out) {
 
 bool Decompress(std::string_view in, size_t raw_size, std::string& out) {
   thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),
-                                                                         &ZSTD_freeDCtx);
+                                                                        &ZSTD_freeDCtx);
   out.resize(raw_size);
   size_t n = ZSTD_decompressDCtx(ctx.get(), out.data(), out.size(), in.data(), in.size());
   return !ZSTD_isError(n) && n == raw_size;
@@ -121,7 +121,9 @@ Key128 ResourceKey(std::string_view type, std::string_view id) {
   return {h.low64, h.high64};
 }
 
-uint64_t ContentHash(std::string_view json) { return XXH3_64bits(json.data(), json.size()); }
+uint64_t ContentHash(std::string_view json) {
+  return XXH3_64bits(json.data(), json.size());
+}
 
 void SortRows(std::vector<Row>& rows) {
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
@@ -132,7 +134,8 @@ void SortRows(std::vector<Row>& rows) {
   });
 }
 
-Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows) {
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
+                              const std::vector<Row>& rows) {
   std::string file;
   ByteWriter fw(file);
   fw.PutBytes(std::string_view(kMagic, 8));

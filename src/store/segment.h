@@ -55,7 +55,8 @@ void SortRows(std::vector<Row>& rows);
 
 // Encodes `rows` (already sorted) and writes them to `path` (created, fsynced). Returns the
 // file size in bytes.
-Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows);
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
+                              const std::vector<Row>& rows);
 
 // Decoded hot columns of one segment.
 struct Columns {

@@ -60,7 +60,9 @@ void Stmt::Reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+int64_t Stmt::Int(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
 std::string_view Stmt::Text(int col) const {
   auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
   return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
@@ -71,7 +73,9 @@ std::string_view Stmt::Blob(int col) const {
   return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
            : std::string_view();
 }
-bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+bool Stmt::IsNull(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool read_only) {
   std::unique_ptr<Db> db(new Db());
@@ -116,6 +120,8 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
   return Stmt(stmt, std::string(sql));
 }
 
-int64_t Db::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+int64_t Db::LastInsertId() const {
+  return sqlite3_last_insert_rowid(db_);
+}
 
 }  // namespace medlake::store

@@ -29,8 +29,9 @@ TEST(FhirTimeTest, DateTimesWithOffsets) {
 }
 
 TEST(FhirTimeTest, RejectsMalformed) {
-  for (const char* bad : {"", "20", "2020-13", "2020-02-30", "2020-1-05", "2020-01-01T10:00",
-                          "2020-01-01T10:00:00+2", "2020-01-01 10:00:00", "2020-01-01T10:00:00.Z"}) {
+  for (const char* bad :
+       {"", "20", "2020-13", "2020-02-30", "2020-1-05", "2020-01-01T10:00", "2020-01-01T10:00:00+2",
+        "2020-01-01 10:00:00", "2020-01-01T10:00:00.Z"}) {
     EXPECT_FALSE(ParseFhirTime(bad)) << bad;
   }
 }

@@ -21,15 +21,23 @@ struct Expected {
 TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
   TempDir dir;
   WriteText(dir / "in/Observation.ndjson",
-            R"({"resourceType":"Observation","id":"ok1","status":"final","code":{"text":"x"}})" "\n"
-            R"({"resourceType":"Observation","id":"bad1",)" "\n"                      // line 2: invalid JSON
-            R"({"id":"x2","status":"final"})" "\n"                                   // line 3: no resourceType
-            "\n"                                                                      // line 4: blank, not a record
-            R"({"resourceType":"Banana","id":"b1"})" "\n"                             // line 5: unknown type
-            R"({"resourceType":"Observation","status":"final"})" "\n"                // line 6: missing id
-            R"({"resourceType":"Observation","id":"has space"})" "\n"                // line 7: malformed id
-            R"([1,2,3])" "\n"                                                         // line 8: not an object
-            R"({"resourceType":"Observation","id":"ok2","status":"final","code":{"text":"y"}})" "\n");
+            R"({"resourceType":"Observation","id":"ok1","status":"final","code":{"text":"x"}})"
+            "\n"
+            R"({"resourceType":"Observation","id":"bad1",)"
+            "\n"  // line 2: invalid JSON
+            R"({"id":"x2","status":"final"})"
+            "\n"  // line 3: no resourceType
+            "\n"  // line 4: blank, not a record
+            R"({"resourceType":"Banana","id":"b1"})"
+            "\n"  // line 5: unknown type
+            R"({"resourceType":"Observation","status":"final"})"
+            "\n"  // line 6: missing id
+            R"({"resourceType":"Observation","id":"has space"})"
+            "\n"  // line 7: malformed id
+            R"([1,2,3])"
+            "\n"  // line 8: not an object
+            R"({"resourceType":"Observation","id":"ok2","status":"final","code":{"text":"y"}})"
+            "\n");
   WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
      {"resource":{"resourceType":"Patient","id":"p1"}},
      {"request":{"method":"DELETE","url":"Patient/p2"}},
@@ -69,7 +77,8 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
         found = true;
       }
     }
-    EXPECT_TRUE(found) << e.file_suffix << ":" << e.line << " " << e.location << " " << e.reason_part;
+    EXPECT_TRUE(found) << e.file_suffix << ":" << e.line << " " << e.location << " "
+                       << e.reason_part;
   }
   // Reasons never echo record content.
   for (const auto& got : *q) EXPECT_EQ(got.reason.find("has space"), std::string::npos);
@@ -85,7 +94,8 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
 TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
   TempDir dir;
   WriteText(dir / "in/a.ndjson.gz", std::string("\x1f\x8b\x08\x00garbage-not-deflate", 22));
-  WriteText(dir / "in/b.ndjson", R"({"resourceType":"Patient","id":"p1"})" "\n");
+  WriteText(dir / "in/b.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                 "\n");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.stored, 1u);

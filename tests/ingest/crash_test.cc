@@ -1,7 +1,7 @@
 // kill -9 of `medlake ingest` at random moments: the lake always opens at its last committed
 // state, every checksum holds, and a re-run reaches exactly the counts of an uninterrupted run.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,8 +25,8 @@ pid_t StartIngest(const std::string& lake, const std::string& input) {
     int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
     ::dup2(devnull, 2);
-    ::execl(MEDLAKE_BINARY, MEDLAKE_BINARY, "ingest", "--lake", lake.c_str(), "--checkpoint-mb", "1",
-            input.c_str(), static_cast<char*>(nullptr));
+    ::execl(MEDLAKE_BINARY, MEDLAKE_BINARY, "ingest", "--lake", lake.c_str(), "--checkpoint-mb",
+            "1", input.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid;
@@ -43,13 +43,19 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
   // About 12 MB of NDJSON over 2,000 patients, several checkpoints per run.
   std::string obs, pats;
   for (int p = 0; p < 2000; ++p) {
-    pats += R"({"resourceType":"Patient","id":"p)" + std::to_string(p) + R"(","gender":"male"})" "\n";
+    pats += R"({"resourceType":"Patient","id":"p)" + std::to_string(p) +
+            R"(","gender":"male"})"
+            "\n";
     for (int i = 0; i < 20; ++i) {
-      obs += R"({"resourceType":"Observation","id":"o)" + std::to_string(p) + "-" + std::to_string(i) +
-             R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
-             R"("subject":{"reference":"Patient/p)" + std::to_string(p) +
-             R"("},"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":)" +
-             std::to_string(60 + i) + R"(,"code":"/min"},"note":[{"text":")" + std::string(200, 'x') + R"("}]})" "\n";
+      obs +=
+          R"({"resourceType":"Observation","id":"o)" + std::to_string(p) + "-" + std::to_string(i) +
+          R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
+          R"("subject":{"reference":"Patient/p)" +
+          std::to_string(p) +
+          R"("},"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":)" +
+          std::to_string(60 + i) + R"(,"code":"/min"},"note":[{"text":")" + std::string(200, 'x') +
+          R"("}]})"
+          "\n";
     }
   }
   WriteText(dir / "in/Patient.ndjson", pats);
@@ -67,7 +73,8 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
   int killed_mid_run = 0;
   for (int round = 0; round < 12; ++round) {
     pid_t pid = StartIngest(dir / "lake", dir / "in");
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 400)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 400)(rng)));
     if (::kill(pid, SIGKILL) == 0) ++killed_mid_run;
     ::waitpid(pid, &status, 0);
     // The committed state is readable and undamaged after every kill.
@@ -81,7 +88,10 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     EXPECT_LE(s->resources["Observation"], 40000u);
     uint64_t scanned = 0;
-    ASSERT_TRUE((*lake)->Scan("Observation", [&](const ResourceView&) { ++scanned; }, nullptr).ok());
+    ASSERT_TRUE((*lake)
+                    ->Scan(
+                        "Observation", [&](const ResourceView&) { ++scanned; }, nullptr)
+                    .ok());
     EXPECT_EQ(scanned, s->resources["Observation"]);
   }
   EXPECT_GT(killed_mid_run, 0);

@@ -39,13 +39,19 @@ TEST(Hl7v2IngestTest, AdmissionAndResultsBecomeResources) {
   auto q = (*lake)->Quarantine(10);
   ASSERT_EQ(q->size(), 1u);
   EXPECT_EQ((*q)[0].location, "message 3");
-  EXPECT_NE((*q)[0].reason.find("unsupported message type ZZZ^Z01 (control id CTRL3)"), std::string::npos);
+  EXPECT_NE((*q)[0].reason.find("unsupported message type ZZZ^Z01 (control id CTRL3)"),
+            std::string::npos);
   // The observation belongs to the patient of the ADT message.
   uint32_t patient = 0xFFFFFFFFu, obs_patient = 0;
-  ASSERT_TRUE((*lake)->Scan("", [&](const ResourceView& v) {
-    if (v.type == "Patient") patient = v.patient;
-    if (v.type == "Observation") obs_patient = v.patient;
-  }, nullptr).ok());
+  ASSERT_TRUE((*lake)
+                  ->Scan(
+                      "",
+                      [&](const ResourceView& v) {
+                        if (v.type == "Patient") patient = v.patient;
+                        if (v.type == "Observation") obs_patient = v.patient;
+                      },
+                      nullptr)
+                  .ok());
   EXPECT_EQ(patient, obs_patient);
   // Idempotent.
   auto again = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
@@ -54,13 +60,15 @@ TEST(Hl7v2IngestTest, AdmissionAndResultsBecomeResources) {
 }
 
 TEST(Hl7v2IngestTest, SampleMessagesAreMappedOrQuarantined) {
-  if (!testing::HaveSharedData("hl7v2-samples")) GTEST_SKIP() << "../shared/data/hl7v2-samples not present";
+  if (!testing::HaveSharedData("hl7v2-samples"))
+    GTEST_SKIP() << "../shared/data/hl7v2-samples not present";
   TempDir dir;
   auto r = Ingest(dir / "lake", {testing::SharedData("hl7v2-samples")}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& c = r->counters;
   EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined);
-  EXPECT_EQ(c.records_read, 254u + 85u);  // 58 messages map to 254 resources; 85 are unsupported types
+  EXPECT_EQ(c.records_read,
+            254u + 85u);  // 58 messages map to 254 resources; 85 are unsupported types
   EXPECT_EQ(c.quarantined, 85u);
   auto lake = Lake::Open(dir / "lake");
   auto entries = (*lake)->Quarantine(1000);

@@ -30,14 +30,19 @@ std::string Obs(const std::string& id, const std::string& patient, const std::st
   std::string meta = updated.empty() ? "" : R"("meta":{"lastUpdated":")" + updated + R"("},)";
   return R"({"resourceType":"Observation","id":")" + id + R"(",)" + meta +
          R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
-         R"("subject":{"reference":"Patient/)" + patient + R"("},"effectiveDateTime":"2024-05-01T10:00:00Z",)"
-         R"("valueQuantity":{"value":)" + value + R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+         R"("subject":{"reference":"Patient/)" +
+         patient +
+         R"("},"effectiveDateTime":"2024-05-01T10:00:00Z",)"
+         R"("valueQuantity":{"value":)" +
+         value + R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
 }
 
 TEST(IngestTest, NdjsonIsIdempotent) {
   TempDir dir;
-  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "80") + "\n" + Obs("o2", "p1", "90") + "\n");
-  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1","gender":"female"})" "\n");
+  WriteText(dir / "in/Observation.ndjson",
+            Obs("o1", "p1", "80") + "\n" + Obs("o2", "p1", "90") + "\n");
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1","gender":"female"})"
+                                       "\n");
   auto first = MustIngest(dir / "lake", {dir / "in"});
   EXPECT_EQ(first.counters.records_read, 3u);
   EXPECT_EQ(first.counters.stored, 3u);
@@ -74,7 +79,8 @@ TEST(IngestTest, LastUpdatedDecidesBetweenVersions) {
   TempDir dir;
   // The later line is the older version: meta.lastUpdated wins over file position.
   WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "70", "2024-01-02T00:00:00Z") + "\n" +
-                                                Obs("o1", "p1", "60", "2024-01-01T00:00:00Z") + "\n");
+                                               Obs("o1", "p1", "60", "2024-01-01T00:00:00Z") +
+                                               "\n");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   EXPECT_EQ(r.counters.stored, 1u);
   EXPECT_EQ(r.counters.duplicates, 1u);
@@ -85,7 +91,8 @@ TEST(IngestTest, LastUpdatedDecidesBetweenVersions) {
 
 TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
   TempDir dir;
-  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "70") + "\n" + Obs("o1", "p1", "75") + "\n");
+  WriteText(dir / "in/Observation.ndjson",
+            Obs("o1", "p1", "70") + "\n" + Obs("o1", "p1", "75") + "\n");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   EXPECT_EQ(r.counters.stored, 1u);
   EXPECT_EQ(r.counters.duplicates, 1u);
@@ -96,23 +103,31 @@ TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
 
 TEST(IngestTest, HotColumnsAreScannedWithoutTheResource) {
   TempDir dir;
-  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "80") + "\n" + Obs("o2", "p2", "91.5") + "\n");
+  WriteText(dir / "in/Observation.ndjson",
+            Obs("o1", "p1", "80") + "\n" + Obs("o2", "p2", "91.5") + "\n");
   MustIngest(dir / "lake", {dir / "in"});
   auto lake = Lake::Open(dir / "lake");
   std::map<std::string, double> values;
   int with_code = 0;
-  ASSERT_TRUE((*lake)->ScanHot("Observation", [&](const HotRow& r) {
-    values[std::string(r.id)] = r.value;
-    EXPECT_EQ(r.unit, "/min");
-    EXPECT_EQ(r.status, "final");
-    EXPECT_EQ(r.effective_start, 1714557600000);  // 2024-05-01T10:00:00Z
-    for (size_t i = 0; i < r.code_count; ++i) {
-      if (r.codes[i].system == "http://loinc.org" && r.codes[i].code == "8867-4") ++with_code;
-    }
-    auto json = r.json();
-    ASSERT_TRUE(json.ok());
-    EXPECT_NE(json->find(std::string(r.id)), std::string_view::npos);
-  }, nullptr).ok());
+  ASSERT_TRUE((*lake)
+                  ->ScanHot(
+                      "Observation",
+                      [&](const HotRow& r) {
+                        values[std::string(r.id)] = r.value;
+                        EXPECT_EQ(r.unit, "/min");
+                        EXPECT_EQ(r.status, "final");
+                        EXPECT_EQ(r.effective_start, 1714557600000);  // 2024-05-01T10:00:00Z
+                        for (size_t i = 0; i < r.code_count; ++i) {
+                          if (r.codes[i].system == "http://loinc.org" &&
+                              r.codes[i].code == "8867-4")
+                            ++with_code;
+                        }
+                        auto json = r.json();
+                        ASSERT_TRUE(json.ok());
+                        EXPECT_NE(json->find(std::string(r.id)), std::string_view::npos);
+                      },
+                      nullptr)
+                  .ok());
   EXPECT_EQ(values, (std::map<std::string, double>{{"o1", 80}, {"o2", 91.5}}));
   EXPECT_EQ(with_code, 2);
 }
@@ -174,12 +189,17 @@ TEST(IngestTest, MissingInputIsAnError) {
 TEST(IngestTest, ExportReingestsToTheSameLake) {
   TempDir dir;
   std::string lines;
-  for (int i = 0; i < 500; ++i) lines += Obs("o" + std::to_string(i), "p" + std::to_string(i % 37), std::to_string(i)) + "\n";
+  for (int i = 0; i < 500; ++i)
+    lines += Obs("o" + std::to_string(i), "p" + std::to_string(i % 37), std::to_string(i)) + "\n";
   WriteText(dir / "in/Observation.ndjson", lines);
   MustIngest(dir / "lake", {dir / "in"});
   auto lake = Lake::Open(dir / "lake");
   std::string exported;
-  ASSERT_TRUE((*lake)->Scan("", [&](const ResourceView& v) { exported.append(v.json).push_back('\n'); }, nullptr).ok());
+  ASSERT_TRUE(
+      (*lake)
+          ->Scan(
+              "", [&](const ResourceView& v) { exported.append(v.json).push_back('\n'); }, nullptr)
+          .ok());
   WriteText(dir / "out/Observation.ndjson", exported);
   auto again = MustIngest(dir / "lake", {dir / "out"});
   EXPECT_EQ(again.counters.duplicates, 500u);

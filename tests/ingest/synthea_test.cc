@@ -33,7 +33,8 @@ void CollectReferences(json::Node node, std::vector<std::string>& out) {
 }
 
 TEST(SyntheaTest, HundredPatientsLoadExactly) {
-  if (!testing::HaveSharedData("synthea-r4-dev-100")) GTEST_SKIP() << "../shared/data/synthea-r4-dev-100 not present";
+  if (!testing::HaveSharedData("synthea-r4-dev-100"))
+    GTEST_SKIP() << "../shared/data/synthea-r4-dev-100 not present";
   TempDir dir;
   IngestOptions options;
   options.jobs = 2;
@@ -51,13 +52,24 @@ TEST(SyntheaTest, HundredPatientsLoadExactly) {
   ASSERT_TRUE(lake.ok());
   auto s = (*lake)->Status();
   ASSERT_TRUE(s.ok());
-  const std::map<std::string, uint64_t> expected = {
-      {"AllergyIntolerance", 38}, {"CarePlan", 278},      {"CareTeam", 278},
-      {"Claim", 6083},            {"Condition", 639},     {"Device", 4},
-      {"DiagnosticReport", 897},  {"Encounter", 3697},    {"ExplanationOfBenefit", 3697},
-      {"Group", 1},               {"ImagingStudy", 16},   {"Immunization", 1287},
-      {"MedicationRequest", 2386}, {"Observation", 16315}, {"Organization", 203},
-      {"Patient", 100},           {"Practitioner", 203},  {"Procedure", 2351}};
+  const std::map<std::string, uint64_t> expected = {{"AllergyIntolerance", 38},
+                                                    {"CarePlan", 278},
+                                                    {"CareTeam", 278},
+                                                    {"Claim", 6083},
+                                                    {"Condition", 639},
+                                                    {"Device", 4},
+                                                    {"DiagnosticReport", 897},
+                                                    {"Encounter", 3697},
+                                                    {"ExplanationOfBenefit", 3697},
+                                                    {"Group", 1},
+                                                    {"ImagingStudy", 16},
+                                                    {"Immunization", 1287},
+                                                    {"MedicationRequest", 2386},
+                                                    {"Observation", 16315},
+                                                    {"Organization", 203},
+                                                    {"Patient", 100},
+                                                    {"Practitioner", 203},
+                                                    {"Procedure", 2351}};
   EXPECT_EQ(s->resources, expected);
   EXPECT_EQ(s->patients, 100u);
   EXPECT_EQ(s->total_resources, 38473u);
@@ -65,10 +77,16 @@ TEST(SyntheaTest, HundredPatientsLoadExactly) {
   // Every reference of every patient-compartment resource names a stored resource.
   std::set<std::string> stored;
   std::vector<std::pair<uint32_t, std::string>> rows;
-  ASSERT_TRUE((*lake)->Scan("", [&](const ResourceView& v) {
-    stored.insert(std::string(v.type) + "/" + std::string(v.id));
-    if (v.patient != 0xFFFFFFFFu) rows.emplace_back(v.patient, std::string(v.json));
-  }, nullptr).ok());
+  ASSERT_TRUE((*lake)
+                  ->Scan(
+                      "",
+                      [&](const ResourceView& v) {
+                        stored.insert(std::string(v.type) + "/" + std::string(v.id));
+                        if (v.patient != 0xFFFFFFFFu)
+                          rows.emplace_back(v.patient, std::string(v.json));
+                      },
+                      nullptr)
+                  .ok());
   EXPECT_EQ(stored.size(), 38473u);
   size_t checked = 0, unresolved = 0;
   json::Parser parser;
@@ -91,7 +109,8 @@ TEST(SyntheaTest, HundredPatientsLoadExactly) {
 }
 
 TEST(SyntheaTest, SpecificationExamplesIngest) {
-  if (!testing::HaveSharedData("fhir-r4-spec-examples")) GTEST_SKIP() << "../shared/data/fhir-r4-spec-examples not present";
+  if (!testing::HaveSharedData("fhir-r4-spec-examples"))
+    GTEST_SKIP() << "../shared/data/fhir-r4-spec-examples not present";
   TempDir dir;
   auto r = Ingest(dir / "lake", {testing::SharedData("fhir-r4-spec-examples")}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();

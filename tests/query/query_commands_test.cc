@@ -1,6 +1,5 @@
 // The view, sql and load-postgres commands, run as a user runs them.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -36,12 +35,16 @@ class QueryCommandsTest : public ::testing::Test {
     for (int i = 0; i < 50; ++i) {
       lines += R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
                R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":")" +
-               (i % 2 ? "8867-4" : "9279-1") + R"("}]},"subject":{"reference":"Patient/p)" + std::to_string(i % 5) +
-               R"("},"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":)" + std::to_string(60 + i) + "}}\n";
+               (i % 2 ? "8867-4" : "9279-1") + R"("}]},"subject":{"reference":"Patient/p)" +
+               std::to_string(i % 5) +
+               R"("},"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":)" +
+               std::to_string(60 + i) + "}}\n";
     }
     testing::WriteText(dir_ / "in/obs.ndjson", lines);
     ASSERT_TRUE(ingest::Ingest(dir_ / "lake", {dir_ / "in"}, ingest::IngestOptions{}).ok());
-    testing::WriteText(dir_ / "obs.json", R"v({"resourceType":"ViewDefinition","name":"obs","status":"active","resource":"Observation",
+    testing::WriteText(
+        dir_ / "obs.json",
+        R"v({"resourceType":"ViewDefinition","name":"obs","status":"active","resource":"Observation",
       "select":[{"column":[{"name":"id","path":"getResourceKey()"},{"name":"code","path":"code.coding.code.first()"},
       {"name":"value","path":"value.ofType(Quantity).value","type":"decimal"},{"name":"missing","path":"issued"}]}]})v");
   }
@@ -49,21 +52,27 @@ class QueryCommandsTest : public ::testing::Test {
 };
 
 TEST_F(QueryCommandsTest, ViewAsNdjsonKeepsColumnOrderAndNulls) {
-  auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") + " --format ndjson");
+  auto r =
+      RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") + " --format ndjson");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find(R"({"id":"o3","code":"8867-4","value":63,"missing":null})"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"({"id":"o3","code":"8867-4","value":63,"missing":null})"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 50);
 }
 
 TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
-  auto r = RunMedlake("view " + (dir_ / "obs.json") + " " + (dir_ / "in/obs.ndjson") + " --format csv");
+  auto r =
+      RunMedlake("view " + (dir_ / "obs.json") + " " + (dir_ / "in/obs.ndjson") + " --format csv");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "id,code,value,missing");
   EXPECT_NE(r.out.find("\no0,9279-1,60,\n"), std::string::npos);
 }
 
 TEST_F(QueryCommandsTest, InvalidViewExitsWithTheReason) {
-  testing::WriteText(dir_ / "bad.json", R"v({"resourceType":"ViewDefinition","status":"active","resource":"Observation","select":[{"column":[{"path":"id"}]}]})v");
+  testing::WriteText(
+      dir_ / "bad.json",
+      R"v({"resourceType":"ViewDefinition","status":"active","resource":"Observation","select":[{"column":[{"path":"id"}]}]})v");
   auto r = RunMedlake("view " + (dir_ / "bad.json") + " --lake " + (dir_ / "lake"));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("bad.json"), std::string::npos) << r.out;
@@ -71,23 +80,27 @@ TEST_F(QueryCommandsTest, InvalidViewExitsWithTheReason) {
 
 TEST_F(QueryCommandsTest, SqlOverNamedViews) {
   auto r = RunMedlake("sql --lake " + (dir_ / "lake") + " --view obs=" + (dir_ / "obs.json") +
-               " --format json \"SELECT code, count(*) AS n, sum(value) AS total FROM obs GROUP BY code ORDER BY code\"");
+                      " --format json \"SELECT code, count(*) AS n, sum(value) AS total FROM obs "
+                      "GROUP BY code ORDER BY code\"");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find(R"({"code":"8867-4","n":25,"total":2125.0})"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(R"({"code":"9279-1","n":25,"total":2100.0})"), std::string::npos) << r.out;
 }
 
 TEST_F(QueryCommandsTest, ParquetOutput) {
-  auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") + " --format parquet --out " + (dir_ / "obs.parquet"));
+  auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") +
+                      " --format parquet --out " + (dir_ / "obs.parquet"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir_ / "obs.parquet"));
 }
 
 TEST_F(QueryCommandsTest, FhirPathOverTheLake) {
-  auto r = RunMedlake("fhirpath \"value.ofType(Quantity).value\" --lake " + (dir_ / "lake") + " --type Observation");
+  auto r = RunMedlake("fhirpath \"value.ofType(Quantity).value\" --lake " + (dir_ / "lake") +
+                      " --type Observation");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 50);
-  EXPECT_NE(r.out.find(R"({"resource":"Observation/o7","result":[67]})"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"({"resource":"Observation/o7","result":[67]})"), std::string::npos)
+      << r.out;
   auto bad = RunMedlake("fhirpath \"value.where(\" --lake " + (dir_ / "lake"));
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.out.find("column"), std::string::npos) << bad.out;
@@ -95,8 +108,10 @@ TEST_F(QueryCommandsTest, FhirPathOverTheLake) {
 
 TEST_F(QueryCommandsTest, LoadPostgres) {
   testing::PostgresServer server;
-  if (!server.Start()) GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
-  auto r = RunMedlake("load-postgres --lake " + (dir_ / "lake") + " --url " + server.Url() + " --view obs=" + (dir_ / "obs.json"));
+  if (!server.Start())
+    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  auto r = RunMedlake("load-postgres --lake " + (dir_ / "lake") + " --url " + server.Url() +
+                      " --view obs=" + (dir_ / "obs.json"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("obs: 50 rows"), std::string::npos) << r.out;
 }

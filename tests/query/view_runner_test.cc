@@ -9,7 +9,8 @@
 namespace medlake::query {
 namespace {
 
-constexpr char kView[] = R"v({"resourceType":"ViewDefinition","name":"obs","status":"active","resource":"Observation",
+constexpr char kView[] =
+    R"v({"resourceType":"ViewDefinition","name":"obs","status":"active","resource":"Observation",
   "select":[{"column":[{"name":"id","path":"getResourceKey()"},{"name":"patient","path":"subject.getReferenceKey(Patient)"},
   {"name":"value","path":"value.ofType(Quantity).value","type":"decimal"},
   {"name":"codes","path":"code.coding.code","collection":true}]}]})v";
@@ -17,15 +18,16 @@ constexpr char kView[] = R"v({"resourceType":"ViewDefinition","name":"obs","stat
 std::string Obs(int i) {
   return R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
          R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"},{"code":"x"}]},)"
-         R"("subject":{"reference":"Patient/p)" + std::to_string(i % 23) + R"("},"valueQuantity":{"value":)" +
-         std::to_string(i) + "}}";
+         R"("subject":{"reference":"Patient/p)" +
+         std::to_string(i % 23) + R"("},"valueQuantity":{"value":)" + std::to_string(i) + "}}";
 }
 
 TEST(ViewRunnerTest, LakeAndFilesGiveTheSameRows) {
   testing::TempDir dir;
   std::string lines;
   for (int i = 0; i < 2000; ++i) lines += Obs(i) + "\n";
-  lines += R"({"resourceType":"Patient","id":"p1"})" "\n";
+  lines += R"({"resourceType":"Patient","id":"p1"})"
+           "\n";
   testing::WriteText(dir / "in/data.ndjson", lines);
   ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
   auto view = views::View::Parse(kView);
@@ -34,10 +36,13 @@ TEST(ViewRunnerTest, LakeAndFilesGiveTheSameRows) {
   ASSERT_TRUE(lake.ok());
 
   std::multiset<std::vector<std::string>> from_lake, from_files;
-  auto a = RunViewOverLake(**lake, *view, [&](const views::Row& r) {
-    from_lake.insert(r);
-    return Status::Ok();
-  }, 2);
+  auto a = RunViewOverLake(
+      **lake, *view,
+      [&](const views::Row& r) {
+        from_lake.insert(r);
+        return Status::Ok();
+      },
+      2);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto b = RunViewOverFiles({dir / "in/data.ndjson"}, *view, [&](const views::Row& r) {
     from_files.insert(r);
@@ -51,8 +56,22 @@ TEST(ViewRunnerTest, LakeAndFilesGiveTheSameRows) {
 
   // Row order over the lake is deterministic (segment order, then row order).
   std::vector<views::Row> first, second;
-  ASSERT_TRUE(RunViewOverLake(**lake, *view, [&](const views::Row& r) { first.push_back(r); return Status::Ok(); }, 2).ok());
-  ASSERT_TRUE(RunViewOverLake(**lake, *view, [&](const views::Row& r) { second.push_back(r); return Status::Ok(); }, 1).ok());
+  ASSERT_TRUE(RunViewOverLake(
+                  **lake, *view,
+                  [&](const views::Row& r) {
+                    first.push_back(r);
+                    return Status::Ok();
+                  },
+                  2)
+                  .ok());
+  ASSERT_TRUE(RunViewOverLake(
+                  **lake, *view,
+                  [&](const views::Row& r) {
+                    second.push_back(r);
+                    return Status::Ok();
+                  },
+                  1)
+                  .ok());
   EXPECT_EQ(first, second);
 }
 

@@ -11,17 +11,23 @@ namespace {
 
 std::string Vital(const std::string& id, const std::string& patient, const std::string& loinc,
                   const std::string& time, const std::string& value_json) {
-  return R"({"resourceType":"Observation","id":")" + id + R"(","status":"final",)"
-         R"("code":{"coding":[{"system":"http://loinc.org","code":")" + loinc + R"("}]},)"
-         R"("subject":{"reference":"Patient/)" + patient + R"("},"effectiveDateTime":")" + time + R"(",)" +
-         value_json + "}";
+  return R"({"resourceType":"Observation","id":")" + id +
+         R"(","status":"final",)"
+         R"("code":{"coding":[{"system":"http://loinc.org","code":")" +
+         loinc +
+         R"("}]},)"
+         R"("subject":{"reference":"Patient/)" +
+         patient + R"("},"effectiveDateTime":")" + time + R"(",)" + value_json + "}";
 }
 
 std::string Qty(double v, const std::string& unit) {
-  return R"("valueQuantity":{"value":)" + std::to_string(v) + R"(,"system":"http://unitsofmeasure.org","code":")" + unit + R"("})";
+  return R"("valueQuantity":{"value":)" + std::to_string(v) +
+         R"(,"system":"http://unitsofmeasure.org","code":")" + unit + R"("})";
 }
 
-int64_t At(const char* t) { return ParseFhirTime(t)->start; }
+int64_t At(const char* t) {
+  return ParseFhirTime(t)->start;
+}
 
 TEST(InpatientNews2Test, ScoresCurrentInpatientsFromTheirLatestVitals) {
   testing::TempDir dir;
@@ -29,12 +35,17 @@ TEST(InpatientNews2Test, ScoresCurrentInpatientsFromTheirLatestVitals) {
       R"({"resourceType":"Encounter","id":"e1","status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},)"
       R"("subject":{"reference":"Patient/p1"},"period":{"start":"2024-03-01T08:00:00Z"},)"
       R"("location":[{"location":{"reference":"Location/w1"},"period":{"start":"2024-03-01T08:00:00Z","end":"2024-03-01T10:00:00Z"}},)"
-      R"({"location":{"reference":"Location/b7"},"period":{"start":"2024-03-01T10:00:00Z"}}]})" "\n"
+      R"({"location":{"reference":"Location/b7"},"period":{"start":"2024-03-01T10:00:00Z"}}]})"
+      "\n"
       // An outpatient visit and a finished stay: not current inpatients.
-      R"({"resourceType":"Encounter","id":"e2","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p2"},"period":{"start":"2024-03-01T08:00:00Z","end":"2024-03-01T09:00:00Z"}})" "\n"
-      R"({"resourceType":"Encounter","id":"e3","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p3"},"period":{"start":"2024-02-01T08:00:00Z","end":"2024-02-03T09:00:00Z"}})" "\n";
-  std::string loc = R"({"resourceType":"Location","id":"w1","name":"Ward 4"})" "\n"
-                    R"({"resourceType":"Location","id":"b7","name":"Ward 5 bed 7"})" "\n";
+      R"({"resourceType":"Encounter","id":"e2","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p2"},"period":{"start":"2024-03-01T08:00:00Z","end":"2024-03-01T09:00:00Z"}})"
+      "\n"
+      R"({"resourceType":"Encounter","id":"e3","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p3"},"period":{"start":"2024-02-01T08:00:00Z","end":"2024-02-03T09:00:00Z"}})"
+      "\n";
+  std::string loc = R"({"resourceType":"Location","id":"w1","name":"Ward 4"})"
+                    "\n"
+                    R"({"resourceType":"Location","id":"b7","name":"Ward 5 bed 7"})"
+                    "\n";
   // Latest values at 12:00: RR 22 (2), SpO2 95 (1), on oxygen (2), SBP 105 (1), HR 95 (1),
   // new confusion (3), T 38.5 (1) = 11, high band. An older, normal RR reading is superseded,
   // and a reading after 12:00 is ignored.
@@ -43,13 +54,15 @@ TEST(InpatientNews2Test, ScoresCurrentInpatientsFromTheirLatestVitals) {
       Vital("o2", "p1", "9279-1", "2024-03-01T11:00:00Z", Qty(22, "/min")) + "\n" +
       Vital("o3", "p1", "59408-5", "2024-03-01T11:00:00Z", Qty(95, "%")) + "\n" +
       Vital("o4", "p1", "3150-0", "2024-03-01T11:00:00Z", Qty(28, "%")) + "\n" +
-      Vital("o5", "p1", "85354-9", "2024-03-01T11:00:00Z",
-            R"("component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":105,"code":"mm[Hg]"}},)"
-            R"({"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":60,"code":"mm[Hg]"}}])") + "\n" +
-      Vital("o6", "p1", "8867-4", "2024-03-01T11:00:00Z", Qty(95, "/min")) + "\n" +
-      Vital("o7", "p1", "67775-7", "2024-03-01T11:00:00Z",
-            R"("valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"130987000"}]})") + "\n" +
-      Vital("o8", "p1", "8310-5", "2024-03-01T11:00:00Z", Qty(38.5, "Cel")) + "\n" +
+      Vital(
+          "o5", "p1", "85354-9", "2024-03-01T11:00:00Z",
+          R"("component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":105,"code":"mm[Hg]"}},)"
+          R"({"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":60,"code":"mm[Hg]"}}])") +
+      "\n" + Vital("o6", "p1", "8867-4", "2024-03-01T11:00:00Z", Qty(95, "/min")) + "\n" +
+      Vital(
+          "o7", "p1", "67775-7", "2024-03-01T11:00:00Z",
+          R"("valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"130987000"}]})") +
+      "\n" + Vital("o8", "p1", "8310-5", "2024-03-01T11:00:00Z", Qty(38.5, "Cel")) + "\n" +
       Vital("o9", "p1", "8867-4", "2024-03-01T13:00:00Z", Qty(140, "/min")) + "\n";
   testing::WriteText(dir / "in/Encounter.ndjson", enc);
   testing::WriteText(dir / "in/Location.ndjson", loc);

@@ -1,7 +1,5 @@
 // MLLP intake with real TCP clients: ACK after a durable commit, group commit across
 // connections, partial and garbage frames, and replay of the inbox after a crash.
-#include "server/mllp_server.h"
-
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +8,7 @@
 #include <thread>
 
 #include "medlake/lake.h"
+#include "server/mllp_server.h"
 #include "test_util.h"
 
 namespace medlake::server {
@@ -19,13 +18,18 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 std::string Oru(int patient, int n) {
-  return "MSH|^~\\&|MON|ICU|LAKE|HOSP|20240301120000||ORU^R01|C" + std::to_string(patient) + "-" + std::to_string(n) +
-         "|P|2.5\rPID|1||MRN" + std::to_string(patient) + "^^^HOSP^MR\rPV1|1|I|ICU^1^" + std::to_string(patient) +
-         "\rOBR|1||R" + std::to_string(patient) + "-" + std::to_string(n) + "|85353-1^Vital signs^LN|||20240301120000\rOBX|1|NM|8867-4^Heart rate^LN||" +
-         std::to_string(60 + n % 40) + "|/min|||||F|||2024030112" + std::to_string(10 + n % 50) + "00\r";
+  return "MSH|^~\\&|MON|ICU|LAKE|HOSP|20240301120000||ORU^R01|C" + std::to_string(patient) + "-" +
+         std::to_string(n) + "|P|2.5\rPID|1||MRN" + std::to_string(patient) +
+         "^^^HOSP^MR\rPV1|1|I|ICU^1^" + std::to_string(patient) + "\rOBR|1||R" +
+         std::to_string(patient) + "-" + std::to_string(n) +
+         "|85353-1^Vital signs^LN|||20240301120000\rOBX|1|NM|8867-4^Heart rate^LN||" +
+         std::to_string(60 + n % 40) + "|/min|||||F|||2024030112" + std::to_string(10 + n % 50) +
+         "00\r";
 }
 
-std::string Frame(const std::string& m) { return "\x0b" + m + "\x1c\r"; }
+std::string Frame(const std::string& m) {
+  return "\x0b" + m + "\x1c\r";
+}
 
 // Reads one framed reply.
 std::string ReadAck(tcp::socket& s) {
@@ -57,7 +61,8 @@ TEST(MllpTest, ConcurrentClientsGetAcksAfterDurableCommits) {
       for (int i = 0; i < kMessages; ++i) {
         asio::write(s, asio::buffer(Frame(Oru(c, i))));
         std::string ack = ReadAck(s);
-        if (ack.find("MSA|AA|C" + std::to_string(c) + "-" + std::to_string(i)) != std::string::npos) ++aa;
+        if (ack.find("MSA|AA|C" + std::to_string(c) + "-" + std::to_string(i)) != std::string::npos)
+          ++aa;
       }
     });
   }
@@ -120,7 +125,10 @@ TEST(MllpTest, AcknowledgedMessagesSurviveACrash) {
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ((*lake)->Status()->resources["Observation"], 30u);
   // Replaying again adds nothing.
-  { auto again = ingest::StreamIngestor::Open(dir / "lake"); ASSERT_TRUE(again.ok()); }
+  {
+    auto again = ingest::StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(again.ok());
+  }
   EXPECT_EQ((*Lake::Open(dir / "lake"))->Status()->resources["Observation"], 30u);
 }
 

@@ -1,6 +1,4 @@
 // Device readings through a real mosquitto broker started on loopback.
-#include "server/mqtt_subscriber.h"
-
 #include <gtest/gtest.h>
 #include <mosquitto.h>
 #include <signal.h>
@@ -12,6 +10,7 @@
 #include <thread>
 
 #include "medlake/lake.h"
+#include "server/mqtt_subscriber.h"
 #include "test_util.h"
 
 namespace medlake::server {
@@ -25,11 +24,13 @@ class Broker {
     if (::access("/usr/sbin/mosquitto", X_OK) != 0) return false;
     port_ = static_cast<uint16_t>(30000 + ::getpid() % 20000);
     testing::WriteText(dir + "/mosquitto.conf",
-                       "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n"
-                       "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
+                       "listener " + std::to_string(port_) +
+                           " 127.0.0.1\nallow_anonymous true\n"
+                           "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
     pid_ = ::fork();
     if (pid_ == 0) {
-      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir + "/mosquitto.conf").c_str(), static_cast<char*>(nullptr));
+      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir + "/mosquitto.conf").c_str(),
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 100; ++i) {  // wait until it accepts connections
@@ -58,7 +59,8 @@ class Broker {
 TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   testing::TempDir dir;
   Broker broker;
-  if (!broker.Start(dir.path())) GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  if (!broker.Start(dir.path()))
+    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
   ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
   MqttSubscriber sub(**ingestor);
@@ -71,16 +73,21 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   ASSERT_EQ(mosquitto_loop_start(pub), MOSQ_ERR_SUCCESS);
   constexpr int kReadings = 500;
   auto publish = [&](const std::string& topic, const std::string& payload) {
-    ASSERT_EQ(mosquitto_publish(pub, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, false),
+    ASSERT_EQ(mosquitto_publish(pub, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                                payload.data(), 1, false),
               MOSQ_ERR_SUCCESS);
   };
   for (int i = 0; i < kReadings; ++i) {
     publish("medlake/devices/mon-" + std::to_string(i % 10),
-            R"({"time":"2024-03-01T10:)" + std::to_string(10 + i / 50) + ":" + std::to_string(10 + i % 50) +
-                R"(Z","device":"mon-)" + std::to_string(i % 10) + R"(","patient":"p)" + std::to_string(i % 10) +
-                R"(","vital":"heart_rate","value":)" + std::to_string(60 + i % 30) + R"(,"unit":"/min"})");
+            R"({"time":"2024-03-01T10:)" + std::to_string(10 + i / 50) + ":" +
+                std::to_string(10 + i % 50) + R"(Z","device":"mon-)" + std::to_string(i % 10) +
+                R"(","patient":"p)" + std::to_string(i % 10) +
+                R"(","vital":"heart_rate","value":)" + std::to_string(60 + i % 30) +
+                R"(,"unit":"/min"})");
   }
-  publish("medlake/devices/omh/p42", R"({"oxygen_saturation":{"value":91,"unit":"%"},"effective_time_frame":{"date_time":"2024-03-01T10:00:00Z"}})");
+  publish(
+      "medlake/devices/omh/p42",
+      R"({"oxygen_saturation":{"value":91,"unit":"%"},"effective_time_frame":{"date_time":"2024-03-01T10:00:00Z"}})");
   publish("medlake/devices/omh/p42", R"({"heart_rate":{"value":"fast","unit":"beats/min"}})");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (sub.stats().stored < kReadings + 2u && std::chrono::steady_clock::now() < deadline) {
@@ -103,7 +110,8 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   auto q = (*lake)->Quarantine(10);
   ASSERT_EQ(q->size(), 1u);
   EXPECT_EQ((*q)[0].location, "topic medlake/devices/omh/p42");
-  EXPECT_NE((*q)[0].reason.find("heart_rate.value is not a number"), std::string::npos) << (*q)[0].reason;
+  EXPECT_NE((*q)[0].reason.find("heart_rate.value is not a number"), std::string::npos)
+      << (*q)[0].reason;
 }
 
 }  // namespace

@@ -14,20 +14,21 @@
 namespace medlake::sql {
 namespace {
 
-
-
 TEST(PostgresTest, CreatesTypedTablesAndCopiesRows) {
   testing::PostgresServer server;
-  if (!server.Start()) GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  if (!server.Start())
+    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
   auto loader = PostgresLoader::Connect(server.Url());
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
-  std::vector<ColumnSpec> cols = {{"id", ColumnType::kVarchar}, {"value", ColumnType::kDouble},
-                                  {"n", ColumnType::kBigint},   {"ok", ColumnType::kBoolean},
+  std::vector<ColumnSpec> cols = {{"id", ColumnType::kVarchar},
+                                  {"value", ColumnType::kDouble},
+                                  {"n", ColumnType::kBigint},
+                                  {"ok", ColumnType::kBoolean},
                                   {"codes", ColumnType::kJson}};
   std::vector<std::vector<std::string>> rows;
   for (int i = 0; i < 1000; ++i) {
-    rows.push_back({"\"id\\t" + std::to_string(i) + "\"", std::to_string(i) + ".5", std::to_string(i),
-                    i % 2 ? "true" : "false", i % 3 ? "[\"a\"]" : "null"});
+    rows.push_back({"\"id\\t" + std::to_string(i) + "\"", std::to_string(i) + ".5",
+                    std::to_string(i), i % 2 ? "true" : "false", i % 3 ? "[\"a\"]" : "null"});
   }
   auto n = (*loader)->Load("obs", cols, rows);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
@@ -37,7 +38,8 @@ TEST(PostgresTest, CreatesTypedTablesAndCopiesRows) {
   EXPECT_EQ(*(*loader)->QueryValue("SELECT count(*) FROM obs WHERE ok"), "500");
   EXPECT_EQ(*(*loader)->QueryValue("SELECT count(*) FROM obs WHERE codes IS NULL"), "334");
   EXPECT_EQ(*(*loader)->QueryValue("SELECT id FROM obs WHERE n = 7"), "id\t7");
-  EXPECT_EQ(*(*loader)->QueryValue("SELECT data_type FROM information_schema.columns WHERE table_name='obs' AND column_name='value'"),
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT data_type FROM information_schema.columns WHERE "
+                                   "table_name='obs' AND column_name='value'"),
             "double precision");
   // Loading again replaces the table.
   ASSERT_TRUE((*loader)->Load("obs", cols, {rows[0]}).ok());

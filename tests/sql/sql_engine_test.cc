@@ -22,7 +22,9 @@ TEST(SqlEngineTest, TypedTableFromJsonValues) {
   ASSERT_TRUE((*writer)->AppendJsonRow({"\"o\\\"2\"", "null", "4", "false", "null"}).ok());
   EXPECT_FALSE((*writer)->AppendJsonRow({"\"too few\""}).ok());
   ASSERT_TRUE((*writer)->Close().ok());
-  auto r = (*engine)->Query("SELECT id, value, count * 2 AS twice, final, json_array_length(codes) AS n FROM obs ORDER BY count");
+  auto r = (*engine)->Query(
+      "SELECT id, value, count * 2 AS twice, final, json_array_length(codes) AS n FROM obs ORDER "
+      "BY count");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->rows.size(), 2u);
   EXPECT_EQ(r->columns, (std::vector<std::string>{"id", "value", "twice", "final", "n"}));
@@ -54,7 +56,8 @@ TEST(SqlEngineTest, WritesParquetThatReadsBack) {
   ASSERT_TRUE((*w)->Close().ok());
   ASSERT_TRUE((*engine)->CopyToParquet("SELECT * FROM t", dir / "t.parquet").ok());
   EXPECT_GT(std::filesystem::file_size(dir / "t.parquet"), 0u);
-  auto r = (*engine)->Query("SELECT count(*), sum(a) FROM read_parquet('" + (dir / "t.parquet") + "')");
+  auto r =
+      (*engine)->Query("SELECT count(*), sum(a) FROM read_parquet('" + (dir / "t.parquet") + "')");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->rows[0][0], "100");
   EXPECT_EQ(r->rows[0][1], "4950");

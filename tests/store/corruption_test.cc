@@ -21,7 +21,9 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
     for (int i = 0; i < 30; ++i) {
       lines += R"({"resourceType":"Observation","id":"o)" + std::to_string(p * 100 + i) +
                R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p)" +
-               std::to_string(p) + R"("}})" "\n";
+               std::to_string(p) +
+               R"("}})"
+               "\n";
     }
   }
   testing::WriteText(dir / "in/Observation.ndjson", lines);
@@ -44,11 +46,15 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
     ASSERT_TRUE(reopened.ok());
     auto problems = (*reopened)->Verify();
     ASSERT_EQ(problems.size(), 1u) << "byte " << pos;
-    EXPECT_NE(problems[0].find(std::filesystem::path(victim.file).filename().string()), std::string::npos)
+    EXPECT_NE(problems[0].find(std::filesystem::path(victim.file).filename().string()),
+              std::string::npos)
         << problems[0];
     std::vector<std::string> damaged_report;
     uint64_t seen = 0;
-    ASSERT_TRUE((*reopened)->Scan("", [&](const ResourceView&) { ++seen; }, &damaged_report).ok());
+    ASSERT_TRUE((*reopened)
+                    ->Scan(
+                        "", [&](const ResourceView&) { ++seen; }, &damaged_report)
+                    .ok());
     EXPECT_EQ(damaged_report.size(), 1u);
     EXPECT_GE(seen, 64u * 30 - victim.rows);  // every other segment is read in full
     EXPECT_LT(seen, 64u * 30);

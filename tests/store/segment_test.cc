@@ -66,7 +66,8 @@ TEST(SegmentTest, RoundTripsColumnsAndResources) {
   // The per-code patient bitmaps.
   ASSERT_EQ(c.code_dict.size(), 2u);
   for (size_t k = 0; k < c.code_dict.size(); ++k) {
-    roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(c.code_patients[k].data(), c.code_patients[k].size());
+    roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(c.code_patients[k].data(),
+                                                                    c.code_patients[k].size());
     ASSERT_NE(bm, nullptr);
     EXPECT_EQ(roaring_bitmap_get_cardinality(bm), 7u);
     roaring_bitmap_free(bm);

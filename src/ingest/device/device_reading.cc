@@ -62,9 +62,11 @@ DeviceResource Build(const std::string& patient, const std::string& device, cons
   const Vital& code = panel ? panel_code : *values[0].vital;
   std::string key = patient + "|" + device + "|" + std::string(code.loinc) + "|" + time;
   char id[40];
-  std::snprintf(id, sizeof id, "dev-%016llx", static_cast<unsigned long long>(XXH3_64bits(key.data(), key.size())));
-  std::string j = R"({"resourceType":"Observation","id":")" + std::string(id) +
-                  R"(","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],"code":)";
+  std::snprintf(id, sizeof id, "dev-%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(key.data(), key.size())));
+  std::string j =
+      R"({"resourceType":"Observation","id":")" + std::string(id) +
+      R"(","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],"code":)";
   AppendCoding(code, j);
   j += R"(,"subject":{"reference":"Patient/)" + patient + R"("},"effectiveDateTime":)";
   json::AppendQuoted(time, j);
@@ -94,12 +96,14 @@ DeviceResource Build(const std::string& patient, const std::string& device, cons
 
 // {"value": v, "unit": u} of an OMH unit-value, checked against the accepted units; the
 // value is converted to the UCUM unit of the vital.
-Result<double> UnitValue(json::Node node, std::string_view field, std::initializer_list<std::string_view> units) {
+Result<double> UnitValue(json::Node node, std::string_view field,
+                         std::initializer_list<std::string_view> units) {
   auto uv = node.Find(field);
   if (!uv || !uv->IsObject()) return ParseError(std::string(field) + " missing or not an object");
   auto v = uv->Find("value");
   auto u = uv->Find("unit");
-  if (!v || !v->IsNumber() || !std::isfinite(v->GetDouble())) return ParseError(std::string(field) + ".value is not a number");
+  if (!v || !v->IsNumber() || !std::isfinite(v->GetDouble()))
+    return ParseError(std::string(field) + ".value is not a number");
   if (!u || !u->IsString()) return ParseError(std::string(field) + ".unit missing");
   for (std::string_view ok : units) {
     if (u->GetString() != ok) continue;
@@ -116,10 +120,13 @@ std::optional<std::string> OmhTime(json::Node body) {
   if (!frame) return std::nullopt;
   if (auto dt = frame->Find("date_time"); dt && dt->IsString()) return std::string(dt->GetString());
   if (auto interval = frame->Find("time_interval")) {
-    if (auto start = interval->Find("start_date_time"); start && start->IsString()) return std::string(start->GetString());
-    if (auto end = interval->Find("end_date_time"); end && end->IsString()) return std::string(end->GetString());
+    if (auto start = interval->Find("start_date_time"); start && start->IsString())
+      return std::string(start->GetString());
+    if (auto end = interval->Find("end_date_time"); end && end->IsString())
+      return std::string(end->GetString());
     // A day, with part_of_day: the date (an effectiveDateTime may be a date).
-    if (auto date = interval->Find("date"); date && date->IsString()) return std::string(date->GetString());
+    if (auto date = interval->Find("date"); date && date->IsString())
+      return std::string(date->GetString());
   }
   return std::nullopt;
 }
@@ -131,7 +138,8 @@ std::string TopicPatient(std::string_view topic) {
 
 }  // namespace
 
-Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload, std::string_view topic,
+Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload,
+                                                        std::string_view topic,
                                                         int64_t received_ms) {
   json::Parser parser;
   auto root = parser.Parse(payload);
@@ -145,22 +153,30 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
   std::vector<DeviceResource> out;
   if (auto vital = root->Find("vital")) {  // medlake monitor reading
     static const std::pair<std::string_view, const Vital*> kVitals[] = {
-        {"heart_rate", &kHeartRate}, {"respiratory_rate", &kRespRate}, {"spo2", &kSpO2},
-        {"temperature", &kTemperature}, {"systolic_bp", &kSystolic}, {"diastolic_bp", &kDiastolic}};
+        {"heart_rate", &kHeartRate},
+        {"respiratory_rate", &kRespRate},
+        {"spo2", &kSpO2},
+        {"temperature", &kTemperature},
+        {"systolic_bp", &kSystolic},
+        {"diastolic_bp", &kDiastolic}};
     const Vital* v = nullptr;
     for (const auto& [name, def] : kVitals) {
       if (vital->GetString() == name) v = def;
     }
     if (!v) return Unsupported("unknown vital in reading");
     auto value = root->Find("value");
-    if (!value || !value->IsNumber() || !std::isfinite(value->GetDouble())) return ParseError("reading value is not a number");
+    if (!value || !value->IsNumber() || !std::isfinite(value->GetDouble()))
+      return ParseError("reading value is not a number");
     auto unit = root->Find("unit");
-    if (!unit || unit->GetString() != v->ucum) return ParseError("reading unit does not match the vital");
+    if (!unit || unit->GetString() != v->ucum)
+      return ParseError("reading unit does not match the vital");
     auto time = root->Find("time");
-    if (!time || !ParseFhirTime(time->GetString())) return ParseError("reading time missing or not an ISO 8601 date-time");
+    if (!time || !ParseFhirTime(time->GetString()))
+      return ParseError("reading time missing or not an ISO 8601 date-time");
     if (patient.empty()) patient = TopicPatient(topic);
     if (!fhir::IsValidId(patient)) return ParseError("reading has no valid patient id");
-    out.push_back(Build(patient, device, std::string(time->GetString()), {{v, value->GetDouble()}}));
+    out.push_back(
+        Build(patient, device, std::string(time->GetString()), {{v, value->GetDouble()}}));
     return out;
   }
 
@@ -188,7 +204,9 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
   } else {
     return ParseError("reading has no effective_time_frame");
   }
-  auto one = [&](const Vital& v, double value) { out.push_back(Build(patient, device, time, {{&v, value}})); };
+  auto one = [&](const Vital& v, double value) {
+    out.push_back(Build(patient, device, time, {{&v, value}}));
+  };
   if (body.Find("heart_rate") || schema == "heart-rate") {
     MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "heart_rate", {"beats/min"}));
     one(kHeartRate, v);
@@ -200,7 +218,8 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
     if (v < 0 || v > 100) return ParseError("oxygen_saturation out of range");
     one(kSpO2, v);
     if (body.Find("supplemental_oxygen_flow_rate")) {
-      MEDLAKE_ASSIGN_OR_RETURN(double flow, UnitValue(body, "supplemental_oxygen_flow_rate", {"L/min"}));
+      MEDLAKE_ASSIGN_OR_RETURN(double flow,
+                               UnitValue(body, "supplemental_oxygen_flow_rate", {"L/min"}));
       one(kO2Flow, flow);
     }
   } else if (body.Find("body_temperature") || schema == "body-temperature") {
@@ -211,8 +230,9 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
     MEDLAKE_ASSIGN_OR_RETURN(double dia, UnitValue(body, "diastolic_blood_pressure", {"mmHg"}));
     out.push_back(Build(patient, device, time, {{&kSystolic, sys}, {&kDiastolic, dia}}));
   } else {
-    return Unsupported("not a supported reading (monitor reading or Open mHealth heart-rate, "
-                       "respiratory-rate, oxygen-saturation, body-temperature, blood-pressure)");
+    return Unsupported(
+        "not a supported reading (monitor reading or Open mHealth heart-rate, "
+        "respiratory-rate, oxygen-saturation, body-temperature, blood-pressure)");
   }
   return out;
 }

@@ -31,7 +31,8 @@ struct DeviceResource {
   std::string json;  // minified FHIR R4 Observation
 };
 
-Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload, std::string_view topic,
+Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload,
+                                                        std::string_view topic,
                                                         int64_t received_ms);
 
 }  // namespace medlake::ingest

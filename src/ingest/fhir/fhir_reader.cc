@@ -161,7 +161,8 @@ std::string FhirReader::ResolveConditional(std::string_view reference, json::Nod
         ids->ForEachItem([&](json::Node ident) {
           auto v = ident.Find("value");
           auto s = ident.Find("system");
-          if (v && v->GetString() == value && (bar == std::string::npos || (s && s->GetString() == system))) {
+          if (v && v->GetString() == value &&
+              (bar == std::string::npos || (s && s->GetString() == system))) {
             found = rid->GetString();
             return false;
           }
@@ -184,7 +185,8 @@ void FhirReader::RewriteReferences(std::string_view text, const fhir::ReferenceR
   out.clear();
   size_t pos = 0;
   for (;;) {
-    const void* found = ::memmem(text.data() + pos, text.size() - pos, kRefKey.data(), kRefKey.size());
+    const void* found =
+        ::memmem(text.data() + pos, text.size() - pos, kRefKey.data(), kRefKey.size());
     if (!found) break;
     size_t hit = static_cast<size_t>(static_cast<const char*>(found) - text.data());
     size_t start = hit + kRefKey.size();

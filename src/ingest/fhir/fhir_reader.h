@@ -40,8 +40,8 @@ class FhirRecordSink {
 
 // Resolves "Type", "system", "value" of a conditional reference outside the current Bundle
 // (the lake's identifier index); returns the id or "".
-using IdentifierLookup =
-    std::function<std::string(std::string_view type, std::string_view system, std::string_view value)>;
+using IdentifierLookup = std::function<std::string(std::string_view type, std::string_view system,
+                                                   std::string_view value)>;
 
 class FhirReader {
  public:
