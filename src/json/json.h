@@ -103,7 +103,8 @@ Status MemberSlices(std::string_view text, std::string_view array_key, std::stri
 // Writes the minified form of `text` (valid JSON) into `out` (replacing its contents).
 Status Minify(std::string_view text, std::string& out);
 
-// Appends `s` to `out` as a JSON string literal, quotes included.
+// Appends `s` to `out` as a JSON string literal, quotes included. Bytes that are not valid
+// UTF-8 become U+FFFD, so the output is always valid JSON.
 void AppendQuoted(std::string_view s, std::string& out);
 
 }  // namespace medlake::json

@@ -2,14 +2,13 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <future>
 #include <list>
 #include <mutex>
 #include <thread>
 
 #include "common/fhir_time.h"
+#include "server/group_commit.h"
 
 namespace medlake::server {
 namespace {
@@ -88,8 +87,7 @@ struct MllpServer::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread accept_thread, commit_thread;
   std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::shared_ptr<Pending>> queue;
+  GroupCommitQueue<std::shared_ptr<Pending>> queue;
   std::list<std::pair<std::shared_ptr<tcp::socket>, std::thread>> connections;
   std::atomic<bool> stopping{false};
   uint16_t port = 0;
@@ -130,12 +128,7 @@ struct MllpServer::Impl {
         if (consumed < buf.size() && buf[consumed] == kCr) ++consumed;
         buf.erase(0, consumed);
         auto ack = pending->ack.get_future();
-        {
-          std::lock_guard lock(mu);
-          if (stopping) return;  // not acknowledged: the sender will resend
-          queue.push_back(pending);
-        }
-        cv.notify_one();
+        if (!queue.Push(pending)) return;  // stopping: not acknowledged, the sender will resend
         std::string reply =
             std::string(1, kStart) + ack.get() + std::string(1, kEnd) + std::string(1, kCr);
         asio::write(*socket, asio::buffer(reply), ec);
@@ -146,36 +139,19 @@ struct MllpServer::Impl {
   }
 
   void Commit() {
-    for (;;) {
-      std::vector<std::shared_ptr<Pending>> batch;
-      {
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, std::chrono::milliseconds(200),
-                    [&] { return !queue.empty() || stopping; });
-        if (queue.empty()) {
-          if (stopping) return;
-          lock.unlock();
-          (void)ingestor.MaybeCheckpoint();
-          continue;
-        }
-        while (!queue.empty() && batch.size() < 4096) {
-          batch.push_back(std::move(queue.front()));
-          queue.pop_front();
-        }
-      }
-      std::vector<std::string> messages;
-      messages.reserve(batch.size());
-      for (const auto& p : batch) messages.push_back(p->message);
-      auto outcomes = ingestor.AcceptHl7v2(messages);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (outcomes.ok()) {
-          batch[i]->ack.set_value(BuildAck(batch[i]->message, (*outcomes)[i], true));
-        } else {
-          batch[i]->ack.set_value(BuildAck(batch[i]->message, outcomes.status(), false));
-        }
-      }
-      (void)ingestor.MaybeCheckpoint();
-    }
+    queue.Run(
+        4096,
+        [&](std::vector<std::shared_ptr<Pending>>& batch) {
+          std::vector<std::string> messages;
+          messages.reserve(batch.size());
+          for (const auto& p : batch) messages.push_back(p->message);
+          auto outcomes = ingestor.AcceptHl7v2(messages);
+          for (size_t i = 0; i < batch.size(); ++i) {
+            const Status& outcome = outcomes.ok() ? (*outcomes)[i] : outcomes.status();
+            batch[i]->ack.set_value(BuildAck(batch[i]->message, outcome, outcomes.ok()));
+          }
+        },
+        [&] { (void)ingestor.MaybeCheckpoint(); });
   }
 };
 
@@ -230,7 +206,7 @@ void MllpServer::Stop() {
     connections.swap(im.connections);
   }
   for (auto& [socket, thread] : connections) socket->shutdown(tcp::socket::shutdown_both, ec);
-  im.cv.notify_all();
+  im.queue.Stop();
   if (im.commit_thread.joinable()) im.commit_thread.join();  // answers everything queued
   for (auto& [socket, thread] : connections) {
     if (thread.joinable()) thread.join();

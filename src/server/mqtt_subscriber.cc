@@ -2,10 +2,9 @@
 
 #include <mosquitto.h>
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <thread>
+
+#include "server/group_commit.h"
 
 namespace medlake::server {
 
@@ -13,10 +12,7 @@ struct MqttSubscriber::Impl {
   ingest::StreamIngestor& ingestor;
   mosquitto* client = nullptr;
   std::thread committer;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<ingest::StreamIngestor::Reading> queue;
-  bool stopping = false;
+  GroupCommitQueue<ingest::StreamIngestor::Reading> queue;
   std::atomic<uint64_t> received{0}, stored{0}, rejected{0};
 
   explicit Impl(ingest::StreamIngestor& i) : ingestor(i) {}
@@ -27,38 +23,19 @@ struct MqttSubscriber::Impl {
         m->topic ? m->topic : "",
         std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen))};
     ++im->received;
-    {
-      std::lock_guard lock(im->mu);
-      im->queue.push_back(std::move(r));
-    }
-    im->cv.notify_one();
+    im->queue.Push(std::move(r));
   }
 
   void Commit() {
-    for (;;) {
-      std::vector<ingest::StreamIngestor::Reading> batch;
-      {
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, std::chrono::milliseconds(200),
-                    [&] { return !queue.empty() || stopping; });
-        if (queue.empty()) {
-          if (stopping) return;
-          lock.unlock();
-          (void)ingestor.MaybeCheckpoint();
-          continue;
-        }
-        while (!queue.empty() && batch.size() < 8192) {
-          batch.push_back(std::move(queue.front()));
-          queue.pop_front();
-        }
-      }
-      auto outcomes = ingestor.AcceptDeviceReadings(batch);
-      if (outcomes.ok()) {
-        stored += batch.size();
-        for (const auto& o : *outcomes) rejected += !o.ok();
-      }
-      (void)ingestor.MaybeCheckpoint();
-    }
+    queue.Run(
+        8192,
+        [&](std::vector<ingest::StreamIngestor::Reading>& batch) {
+          auto outcomes = ingestor.AcceptDeviceReadings(batch);
+          if (!outcomes.ok()) return;
+          stored += batch.size();
+          for (const auto& o : *outcomes) rejected += !o.ok();
+        },
+        [&] { (void)ingestor.MaybeCheckpoint(); });
   }
 };
 
@@ -98,11 +75,7 @@ void MqttSubscriber::Stop() {
   if (!im.client || !im.committer.joinable()) return;
   mosquitto_disconnect(im.client);
   mosquitto_loop_stop(im.client, false);
-  {
-    std::lock_guard lock(im.mu);
-    im.stopping = true;
-  }
-  im.cv.notify_all();
+  im.queue.Stop();
   im.committer.join();  // drains the queue first
   (void)im.ingestor.Checkpoint();
 }

@@ -1,5 +1,7 @@
 #include "ingest/hl7v2/json_builder.h"
 
+#include "json/json.h"
+
 namespace medlake::hl7v2 {
 namespace {
 
@@ -23,34 +25,6 @@ void AppendCodePoint(uint32_t cp, std::string& out) {
   }
 }
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  uint32_t cp = c & (0x7F >> len);
-  for (size_t k = 1; k < len; ++k) {
-    unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() &&
          (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
@@ -66,54 +40,15 @@ std::string_view Trim(std::string_view s) {
 }  // namespace
 
 void AppendJsonString(std::string_view s, TextEncoding encoding, std::string& out) {
-  out.push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      if (encoding == TextEncoding::kLatin1) {
-        AppendCodePoint(c, out);
-        ++i;
-        continue;
-      }
-      size_t len = Utf8SequenceLength(s, i);
-      if (len == 0) {
-        out += "\xEF\xBF\xBD";  // U+FFFD replacement character
-        ++i;
-      } else {
-        out.append(s.substr(i, len));
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
+  if (encoding != TextEncoding::kLatin1) {
+    json::AppendQuoted(s, out);  // escapes, and replaces invalid UTF-8 with U+FFFD
+    return;
   }
-  out.push_back('"');
+  // ISO 8859-1: each byte is its code point.
+  std::string utf8;
+  utf8.reserve(s.size() + s.size() / 4);
+  for (unsigned char c : s) AppendCodePoint(c, utf8);
+  json::AppendQuoted(utf8, out);
 }
 
 void JsonBuilder::Key(std::string_view key) {
