@@ -365,7 +365,8 @@ class Evaluator {
     }
     for (const Comparison& cmp : ec.length_of_stay) {
       if (ev.start == kNoTime || ev.end == kNoTime) return false;
-      double days = static_cast<double>(ev.end - ev.start + 1) / kMsPerDay;
+      // Whole seconds: the end is the last millisecond its precision covers.
+      double days = static_cast<double>((ev.end - ev.start) / 1000) / 86'400;
       if (!Compare(days, cmp.op, cmp.value)) return false;
     }
     return true;
