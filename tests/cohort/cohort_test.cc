@@ -341,6 +341,12 @@ TEST_F(CohortTest, IndexEventFirstLastAll) {
   EXPECT_EQ(all.attrition[0].remaining, 2u);  // patients, not index events
   ASSERT_EQ(all.count, 1u);
   EXPECT_EQ(FormatUtc(all.members[0].index_ms), "2022-01-01T08:00:00.000Z");
+  // A window on the index event: only p1's 2023 result qualifies as an index.
+  auto windowed = Run(
+      R"("index": {"event": {"codes": [{"system": "http://loinc.org", "codes": ["4548-4", "59261-8"]}],
+      "window": {"start": {"date": "2023-01-01"}, "end": {"date": "2023-12-30"}}}})");
+  ASSERT_EQ(windowed.count, 1u);
+  EXPECT_EQ(FormatUtc(windowed.members[0].index_ms), "2023-10-01T08:00:00.000Z");
   // Age at the index event, not at today's date.
   auto aged = Run(
       R"("index": {"event": {"type": "Condition"}}, "inclusion": [{"criterion": {"age": {"max": 49}}}])");
