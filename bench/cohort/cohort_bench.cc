@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -277,6 +278,23 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>((*index)->patients().cardinality()),
       static_cast<unsigned long long>((*index)->event_count()),
       static_cast<double>((*index)->memory_bytes()) / 1e6, build_ms, rss_index);
+
+  // MEDLAKE_BENCH_PROFILE=K: evaluate cohort K (1-5) REPEAT times, without DuckDB (for perf).
+  if (const char* only = std::getenv("MEDLAKE_BENCH_PROFILE")) {
+    const auto cohorts = Cohorts();
+    size_t k = static_cast<size_t>(std::atoi(only)) - 1;
+    if (k >= cohorts.size()) return 2;
+    auto def = medlake::cohort::ParseCohort(cohorts[k].json);
+    if (!def.ok()) return 1;
+    std::vector<double> times;
+    for (int i = 0; i < repeat; ++i) {
+      auto s = std::chrono::steady_clock::now();
+      auto r = medlake::cohort::Evaluate(*def, **index, medlake::cohort::EvaluateOptions{});
+      times.push_back(Ms(s));
+    }
+    std::printf("%s: median %.2f ms\n", cohorts[k].name, Median(times));
+    return 0;
+  }
 
   Duck duck;
   duckdb_open(nullptr, &duck.db);

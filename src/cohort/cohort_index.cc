@@ -62,9 +62,27 @@ Sex ParseSex(std::string_view g) {
 }  // namespace
 
 std::span<const Event> Entry::EventsOf(uint32_t patient) const {
-  if (!patients.contains(patient)) return {};
-  uint64_t k = patients.rank(patient) - 1;
-  return {events.data() + offsets[k], events.data() + offsets[k + 1]};
+  uint32_t cursor = 0;
+  return EventsOf(patient, cursor);
+}
+
+std::span<const Event> Entry::EventsOf(uint32_t patient, uint32_t& cursor) const {
+  const uint32_t n = static_cast<uint32_t>(patient_list.size());
+  if (cursor > 0 && (cursor > n || patient_list[cursor - 1] >= patient)) cursor = 0;
+  // Gallop: find a window [lo, hi) that holds the patient's position, then binary search it.
+  uint32_t lo = cursor;
+  uint32_t step = 1;
+  uint32_t hi = lo;
+  while (hi < n && patient_list[hi] < patient) {
+    lo = hi + 1;
+    hi = std::min<uint64_t>(n, uint64_t{hi} + step);
+    step *= 2;
+  }
+  auto it = std::lower_bound(patient_list.begin() + lo, patient_list.begin() + std::min(hi + 1, n),
+                             patient);
+  cursor = static_cast<uint32_t>(it - patient_list.begin());
+  if (cursor == n || patient_list[cursor] != patient) return {};
+  return {events.data() + offsets[cursor], events.data() + offsets[cursor + 1]};
 }
 
 class IndexBuilder {
@@ -247,6 +265,7 @@ class IndexBuilder {
     entry.offsets.push_back(static_cast<uint32_t>(events.size()));
     entry.patients.addMany(patients.size(), patients.data());
     entry.patients.runOptimize();
+    entry.patient_list = std::move(patients);
   }
 
   const Lake& lake_;
@@ -318,7 +337,7 @@ uint64_t CohortIndex::memory_bytes() const {
   uint64_t n = facts_.size() * sizeof(PatientFacts) + patients_.getSizeInBytes();
   for (const auto& e : entries_) {
     n += e.events.capacity() * sizeof(Event) + e.offsets.capacity() * sizeof(uint32_t) +
-         e.patients.getSizeInBytes();
+         e.patient_list.capacity() * sizeof(uint32_t) + e.patients.getSizeInBytes();
   }
   return n;
 }

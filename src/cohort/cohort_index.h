@@ -38,11 +38,15 @@ struct Entry {
   uint32_t code = 0;  // index into codes()
   uint16_t type = 0;  // index into types()
   Roaring patients;
-  std::vector<uint32_t> offsets;  // events of the k-th patient (rank order): [offsets[k], [k+1])
+  std::vector<uint32_t> patient_list;  // the same patients, ascending
+  std::vector<uint32_t> offsets;  // events of patient_list[k]: events[offsets[k], offsets[k+1])
   std::vector<Event> events;      // by patient, then start, then row
   std::vector<uint16_t> units;    // the distinct units of its events
 
   std::span<const Event> EventsOf(uint32_t patient) const;
+  // EventsOf for callers visiting patients in ascending order: `cursor` (start at 0) remembers
+  // the position, and the search gallops forward from it.
+  std::span<const Event> EventsOf(uint32_t patient, uint32_t& cursor) const;
 };
 
 enum class Sex : uint8_t { kAbsent, kMale, kFemale, kOther, kUnknown };

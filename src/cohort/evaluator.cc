@@ -45,6 +45,7 @@ struct Population {
 // An event criterion resolved against the index: its entries, their union, the unit
 // conversions of its comparisons.
 struct CompiledEvent {
+  uint64_t id = 0;  // unique over the process: keys the per-thread search cursors
   const EventCriterion* criterion = nullptr;
   std::vector<uint32_t> entries;
   Roaring any;  // patients with at least one candidate event
@@ -68,15 +69,24 @@ double RoundSignificant(double v) {
   return std::round(v * scale) / scale;
 }
 
-int AgeInYears(int64_t birth_ms, int64_t at_ms) {
-  auto floor_div = [](int64_t a, int64_t b) {
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-  };
-  CivilDay b = CivilFromDays(floor_div(birth_ms, kMsPerDay));
-  CivilDay a = CivilFromDays(floor_div(at_ms, kMsPerDay));
-  int64_t age = a.year - b.year;
-  if (a.month < b.month || (a.month == b.month && a.day < b.day)) --age;
-  return static_cast<int>(age);
+int64_t FloorDiv(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+bool IsLeap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+// The last birth day (days since 1970-01-01) of someone aged at least `years` completed years
+// on the day of `index_ms` (UTC): the same calendar day `years` earlier, 28 February for a
+// 29 February that year does not have. Age in completed years compares (month, day) of birth
+// with the index date, so birth_day <= this bound <=> age >= years.
+int64_t LatestBirthDayForAge(int64_t index_ms, int64_t years) {
+  CivilDay d = CivilFromDays(FloorDiv(index_ms, kMsPerDay));
+  int64_t y = d.year - years;
+  unsigned day = d.day;
+  if (d.month == 2 && day == 29 && !IsLeap(y)) day = 28;
+  return DaysFromCivil(y, d.month, day);
 }
 
 int64_t EndOfDay(int64_t ms) {
@@ -235,13 +245,27 @@ class Evaluator {
         MEDLAKE_ASSIGN_OR_RETURN(Roaring hit, Eval(c.children.front(), cand));
         return cand - hit;
       }
-      case Kind::kAge:
+      case Kind::kAge: {
+        // Completed years: a fractional bound rounds inward.
+        std::optional<int64_t> min, max;
+        if (c.age_min) min = static_cast<int64_t>(std::ceil(*c.age_min));
+        if (c.age_max) max = static_cast<int64_t>(std::floor(*c.age_max));
+        auto bounds = [&](int64_t index_ms) {
+          // birth day must be in (lo, hi]
+          int64_t hi = min ? LatestBirthDayForAge(index_ms, *min) : INT64_MAX;
+          int64_t lo = max ? LatestBirthDayForAge(index_ms, *max + 1) : INT64_MIN;
+          return std::make_pair(lo, hi);
+        };
+        auto fixed = bounds(pop_.fixed);
+        bool per_subject = !pop_.per_patient || !pop_.fixed_index;
         return Filter(cand, [&](uint32_t s) {
           const PatientFacts& f = index_.facts(pop_.Patient(s));
           if (f.birth_ms == kNoTime) return false;
-          int age = AgeInYears(f.birth_ms, pop_.Index(s));
-          return (!c.age_min || age >= *c.age_min) && (!c.age_max || age <= *c.age_max);
+          auto [lo, hi] = per_subject ? bounds(pop_.Index(s)) : fixed;
+          int64_t birth = FloorDiv(f.birth_ms, kMsPerDay);
+          return birth > lo && birth <= hi;
         });
+      }
       case Kind::kSex: {
         std::vector<Sex> sexes;
         for (const auto& s : c.sexes) {
@@ -291,6 +315,8 @@ class Evaluator {
     auto it = compiled_.find(&ec);
     if (it != compiled_.end()) return &it->second;
     CompiledEvent& ce = compiled_[&ec];
+    static std::atomic<uint64_t> next_id{1};
+    ce.id = next_id.fetch_add(1);
     ce.criterion = &ec;
     ce.entries = index_.Match(ec);
     std::vector<const Roaring*> bitmaps;
@@ -324,8 +350,16 @@ class Evaluator {
   // The patient's candidate events of `ce`, one per resource, by start time.
   void Gather(const CompiledEvent& ce, uint32_t patient, std::vector<Candidate>& buf) const {
     buf.clear();
+    // Candidates are visited in ascending patient order within a task: each entry's search
+    // resumes where the previous patient's ended.
+    thread_local uint64_t cursor_owner = 0;
+    thread_local std::vector<uint32_t> cursors;
+    if (cursor_owner != ce.id) {
+      cursor_owner = ce.id;
+      cursors.assign(ce.entries.size(), 0);
+    }
     for (uint32_t k = 0; k < ce.entries.size(); ++k) {
-      for (const Event& ev : index_.entries()[ce.entries[k]].EventsOf(patient)) {
+      for (const Event& ev : index_.entries()[ce.entries[k]].EventsOf(patient, cursors[k])) {
         if (ce.filter_status &&
             std::find(ce.statuses.begin(), ce.statuses.end(), ev.status) == ce.statuses.end())
           continue;

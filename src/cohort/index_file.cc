@@ -219,6 +219,8 @@ class IndexFile {
       if (e.code >= x.codes_.size() || e.type >= x.types_.size() ||
           e.offsets.size() != e.patients.cardinality() + 1 || e.offsets.back() != e.events.size())
         return Corruption("cohort index: inconsistent entry");
+      e.patient_list.resize(e.patients.cardinality());
+      e.patients.toUint32Array(e.patient_list.data());
     }
     if (!r.ok() || r.pos() != data.size() - 8) return Corruption("cohort index: damaged entries");
     for (uint32_t i = 0; i < x.codes_.size(); ++i)
