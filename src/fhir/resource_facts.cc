@@ -196,6 +196,15 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     AddCodes(*cs, codes);
     if (!codes.empty()) out.status = codes.front().code;
   }
+  // Condition and AllergyIntolerance say "recorded in error" in verificationStatus (and must
+  // then have no clinicalStatus): the hot status carries it, so that every reader can drop
+  // such records without parsing them.
+  if (auto vs = resource.Find("verificationStatus")) {
+    std::vector<Coding> codes;
+    AddCodes(*vs, codes);
+    for (const auto& c : codes)
+      if (c.code == "entered-in-error") out.status = "entered-in-error";
+  }
 
   if (out.type == "Encounter") {
     out.encounter_id = out.id;

@@ -106,7 +106,7 @@ class CohortTest : public ::testing::Test {
     for (const auto& l : lines) ndjson += l + "\n";
     // The entered-in-error version of c7 supersedes the first one (same id, later input).
     ndjson +=
-        R"({"resourceType":"Condition","id":"c7","verificationStatus":{"coding":[{"code":"entered-in-error"}]},"clinicalStatus":{"coding":[{"code":"entered-in-error"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"subject":{"reference":"Patient/p7"},"onsetDateTime":"2019-01-01"})";
+        R"({"resourceType":"Condition","id":"c7","verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"entered-in-error"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"subject":{"reference":"Patient/p7"},"onsetDateTime":"2019-01-01"})";
     ndjson += "\n";
     testing::WriteText(*dir_ / "in/data.ndjson", ndjson);
     auto report = ingest::Ingest(*dir_ / "lake", {*dir_ / "in"}, ingest::IngestOptions{});
