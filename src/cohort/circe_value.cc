@@ -122,10 +122,11 @@ void Value::Write(std::string& out, int indent) const {
         for (const Value& item : items_) flat = flat && IsScalar(item);
       }
       out += '[';
+      // Scalars stay on one line; anything nested gets a line per item.
       for (size_t i = 0; i < items_.size(); ++i) {
         if (i > 0) out += flat && indent >= 0 ? ", " : ",";
         if (!flat) NewLine(out, indent + 1);
-        items_[i].Write(out, flat && indent >= 0 ? -1 : (indent < 0 ? -1 : indent + 1));
+        items_[i].Write(out, flat ? -1 : indent + 1);
       }
       if (!flat && !items_.empty()) NewLine(out, indent);
       out += ']';

@@ -417,24 +417,31 @@ TEST(CirceTest, EntryFiltersAndLimits) {
                        "365 days of continuous observation"));
 }
 
-// An issue's reason with its numbers and quoted names blanked, to count reasons over cohorts.
+// An issue's reason with its numbers, quoted names and parenthesized lists blanked, to count
+// reasons over cohorts.
 std::string ReasonKey(const CirceIssue& issue) {
   std::string key;
-  bool quoted = false;
+  char closing = 0;  // inside '...' or (...) until this character
   for (char ch : issue.reason) {
-    if (ch == '\'') {
-      if (!quoted) key += "'…'";
-      quoted = !quoted;
+    if (closing != 0) {
+      if (ch == closing) closing = 0;
       continue;
     }
-    if (quoted) continue;
+    bool opens_quote = ch == '\'' && (key.empty() || key.back() == ' ');
+    if (opens_quote || ch == '(') {
+      closing = ch == '(' ? ')' : '\'';
+      key += ch == '(' ? "(…)" : "'…'";
+      continue;
+    }
     if (std::isdigit(static_cast<unsigned char>(ch))) {
       if (key.empty() || key.back() != 'N') key += 'N';
       continue;
     }
     key += ch;
   }
-  return key.substr(0, 110);
+  size_t n = std::min<size_t>(key.size(), 110);
+  while (n < key.size() && (static_cast<unsigned char>(key[n]) & 0xC0) == 0x80) --n;
+  return key.substr(0, n);
 }
 
 // The 51 cohorts of the OHDSI Phenotype Library in ../shared/data.
@@ -452,6 +459,7 @@ TEST(CirceLibraryTest, EveryCohortTranslatesOrReports) {
   int approximated_only = 0;
   int incomplete = 0;
   std::map<std::string, int> reasons;  // reason -> cohorts
+  std::map<std::string, int> approximation_reasons;
   std::printf("%-10s %-9s %11s %14s\n", "cohort", "result", "unsupported", "approximations");
   for (const auto& file : files) {
     auto t = TranslateCirce(testing::ReadText(file.string()), file.stem().string());
@@ -481,19 +489,26 @@ TEST(CirceLibraryTest, EveryCohortTranslatesOrReports) {
       if (!seen[key]) ++reasons[key];
       seen[key] = true;
     }
+    for (const CirceIssue& i : t->approximations) {
+      std::string key = ReasonKey(i);
+      if (!seen[key]) ++approximation_reasons[key];
+      seen[key] = true;
+    }
     if (std::getenv("MEDLAKE_CIRCE_VERBOSE") != nullptr) {
       std::printf("%s\n", FormatCirceReport(*t).c_str());
     }
     std::printf("%-10s %-9s %11zu %14zu\n", file.stem().c_str(), result, t->unsupported.size(),
                 t->approximations.size());
   }
-  std::vector<std::pair<int, std::string>> top;
-  for (const auto& [reason, n] : reasons) top.emplace_back(n, reason);
-  std::sort(top.rbegin(), top.rend());
   std::printf("\nexact %d, approximations only %d, with unsupported elements %d\n", exact,
               approximated_only, incomplete);
-  std::printf("unsupported reasons (cohorts):\n");
-  for (const auto& [n, reason] : top) std::printf("%4d  %s\n", n, reason.c_str());
+  for (const auto* counts : {&reasons, &approximation_reasons}) {
+    std::vector<std::pair<int, std::string>> top;
+    for (const auto& [reason, n] : *counts) top.emplace_back(n, reason);
+    std::sort(top.rbegin(), top.rend());
+    std::printf("%s reasons (cohorts):\n", counts == &reasons ? "unsupported" : "approximation");
+    for (const auto& [n, reason] : top) std::printf("%4d  %s\n", n, reason.c_str());
+  }
 
   // Every library cohort collapses eras and uses concept descendants: none is exact. The
   // counts pin the translation: a regression (or an improvement) changes them.
