@@ -50,6 +50,7 @@ struct ResourceView {
 struct CodeView {
   std::string_view system;
   std::string_view code;
+  uint32_t local_id = 0;  // index in its segment's code dictionary (stable within one segment)
 };
 
 // The typed hot columns of one live resource (docs/format.md), read without decompressing the
@@ -92,6 +93,8 @@ class Lake {
   Result<std::vector<QuarantineEntry>> Quarantine(int64_t limit);
   // The patient id behind an ordinal ("" if unknown).
   Result<std::string> PatientId(uint32_t ordinal);
+  // Every patient id, indexed by ordinal ("" for unused ordinals).
+  Result<std::vector<std::string>> PatientIds();
 
   // Calls `fn` for every live resource of `type` (all types when empty), segment by segment.
   // A damaged segment is skipped and reported in `damaged` (its file name and reason); the scan
@@ -107,6 +110,11 @@ class Lake {
   // is handled as in Scan.
   ::medlake::Status ScanHot(std::string_view type, const std::function<void(const HotRow&)>& fn,
                             std::vector<std::string>* damaged);
+  // ScanHot of one segment (index into segments()); `row` numbers the segment's rows. Safe to
+  // call concurrently for different segments; `damaged` must then be per thread.
+  ::medlake::Status ScanHotSegment(size_t segment, std::string_view type,
+                                   const std::function<void(const HotRow&, uint32_t row)>& fn,
+                                   std::vector<std::string>* damaged) const;
   // The stored resource Type/id. kNotFound if absent.
   Result<std::string> Get(std::string_view type, std::string_view id);
   // Checks every checksum of every segment; returns one line per damaged segment.

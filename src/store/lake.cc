@@ -147,6 +147,19 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
   return row ? std::string(q.Text(0)) : std::string();
 }
 
+Result<std::vector<std::string>> Lake::PatientIds() {
+  std::vector<std::string> ids;
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt q, impl_->db->Prepare("SELECT ordinal, patient_id FROM patients"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    auto ordinal = static_cast<size_t>(q.Int(0));
+    if (ordinal >= ids.size()) ids.resize(ordinal + 1);
+    ids[ordinal] = std::string(q.Text(1));
+  }
+  return ids;
+}
+
 ::medlake::Status Lake::Scan(std::string_view type,
                              const std::function<void(const ResourceView&)>& fn,
                              std::vector<std::string>* damaged) {
@@ -181,50 +194,59 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
 
 ::medlake::Status Lake::ScanHot(std::string_view type, const std::function<void(const HotRow&)>& fn,
                                 std::vector<std::string>* damaged) {
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    MEDLAKE_RETURN_IF_ERROR(ScanHotSegment(
+        i, type, [&](const HotRow& hot, uint32_t) { fn(hot); }, damaged));
+  }
+  return ::medlake::Status::Ok();
+}
+
+::medlake::Status Lake::ScanHotSegment(size_t index, std::string_view type,
+                                       const std::function<void(const HotRow&, uint32_t row)>& fn,
+                                       std::vector<std::string>* damaged) const {
+  const SegmentInfo& seg = segments_.at(index);
+  MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
+  if (!reader) return ::medlake::Status::Ok();
+  const store::Columns& c = reader->columns();
+  int type_index = TypeIndexIn(c, type);
+  if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
   std::vector<CodeView> dict;
   std::vector<CodeView> row_codes;
-  for (const auto& seg : segments_) {
-    MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
-    if (!reader) continue;
-    const store::Columns& c = reader->columns();
-    int type_index = TypeIndexIn(c, type);
-    if (type_index == kTypeAbsent) continue;
-    dict.clear();
-    for (const auto& coding : c.code_dict) dict.push_back({coding.system, coding.code});
-    bool reported = false;
-    for (uint32_t row = 0; row < c.rows; ++row) {
-      if (type_index >= 0 && c.type[row] != type_index) continue;
-      if (impl_->IsDeleted(seg.id, row)) continue;
-      row_codes.clear();
-      for (uint32_t k = c.code_offsets[row]; k < c.code_offsets[row + 1] && k < c.code_ids.size();
-           ++k) {
-        if (c.code_ids[k] < dict.size()) row_codes.push_back(dict[c.code_ids[k]]);
-      }
-      auto dict_at = [](const std::vector<std::string>& d, uint16_t i) {
-        return i < d.size() ? std::string_view(d[i]) : std::string_view();
-      };
-      SegmentReader* r = reader.get();
-      HotRow hot{c.type_dict[c.type[row]],
-                 c.id[row],
-                 c.patient[row],
-                 c.eff_start[row],
-                 c.eff_end[row],
-                 c.value[row],
-                 dict_at(c.unit_dict, c.unit[row]),
-                 dict_at(c.status_dict, c.status[row]),
-                 c.encounter[row],
-                 row_codes.data(),
-                 row_codes.size(),
-                 [r, row, damaged, &reported]() -> Result<std::string_view> {
-                   auto json = r->Resource(row);
-                   if (!json.ok() && damaged && !reported) {
-                     damaged->push_back(json.status().message());
-                     reported = true;
-                   }
-                   return json;
-                 }};
-      fn(hot);
+  for (const auto& coding : c.code_dict)
+    dict.push_back({coding.system, coding.code, static_cast<uint32_t>(dict.size())});
+  bool reported = false;
+  auto dict_at = [](const std::vector<std::string>& d, uint16_t i) {
+    return i < d.size() ? std::string_view(d[i]) : std::string_view();
+  };
+  SegmentReader* r = reader.get();
+  for (uint32_t row = 0; row < c.rows; ++row) {
+    if (type_index >= 0 && c.type[row] != type_index) continue;
+    if (impl_->IsDeleted(seg.id, row)) continue;
+    row_codes.clear();
+    for (uint32_t k = c.code_offsets[row]; k < c.code_offsets[row + 1] && k < c.code_ids.size();
+         ++k) {
+      if (c.code_ids[k] < dict.size()) row_codes.push_back(dict[c.code_ids[k]]);
     }
+    HotRow hot{c.type_dict[c.type[row]],
+               c.id[row],
+               c.patient[row],
+               c.eff_start[row],
+               c.eff_end[row],
+               c.value[row],
+               dict_at(c.unit_dict, c.unit[row]),
+               dict_at(c.status_dict, c.status[row]),
+               c.encounter[row],
+               row_codes.data(),
+               row_codes.size(),
+               [r, row, damaged, &reported]() -> Result<std::string_view> {
+                 auto json = r->Resource(row);
+                 if (!json.ok() && damaged && !reported) {
+                   damaged->push_back(json.status().message());
+                   reported = true;
+                 }
+                 return json;
+               }};
+    fn(hot, row);
   }
   return ::medlake::Status::Ok();
 }

@@ -1,0 +1,142 @@
+// cohort: patients meeting eligibility criteria (docs/cohorts.md).
+#include <chrono>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cohort/cohort_index.h"
+#include "cohort/definition.h"
+#include "cohort/evaluator.h"
+#include "cohort/output.h"
+#include "common/fhir_time.h"
+#include "common/file_util.h"
+
+namespace medlake::cli {
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
+  return InfoFor(s.code()).exit_code;
+}
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct CohortOptions {
+  std::string file, lake, at, out;
+  bool json = false;
+  bool list = false;
+  int threads = 0;
+};
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int RunCohort(const CohortOptions& o) {
+  auto text = ReadFile(o.file);
+  if (!text.ok()) return Fail(text.status());
+  auto def = cohort::ParseCohort(*text);
+  if (!def.ok()) return Fail(Status(def.status().code(), o.file + ": " + def.status().message()));
+  if (!o.out.empty() && !EndsWith(o.out, ".json") && !EndsWith(o.out, ".csv"))
+    return Fail(InvalidArgument("--out: expected a .json (FHIR Group) or .csv file"));
+
+  int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  if (!o.at.empty()) {
+    auto t = ParseFhirTime(o.at);
+    if (!t) return Fail(InvalidArgument("--at: not a FHIR date or dateTime: " + o.at));
+    at = t->start;
+  }
+  std::string index_text;
+  switch (def->index.kind) {
+    case cohort::IndexSpec::Kind::kFixed:
+      index_text = def->index.fixed_text;
+      break;
+    case cohort::IndexSpec::Kind::kDefault:
+      index_text = FormatUtc(at);
+      break;
+    case cohort::IndexSpec::Kind::kEvent:
+      index_text = std::string("the ") +
+                   (def->index.select == cohort::Select::kFirst  ? "first"
+                    : def->index.select == cohort::Select::kLast ? "last"
+                                                                 : "every") +
+                   " index event of each patient";
+      break;
+  }
+
+  auto lake = Lake::Open(o.lake);
+  if (!lake.ok()) return Fail(lake.status());
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> damaged;
+  auto index = cohort::CohortIndex::Build(**lake, o.threads, &damaged);
+  if (!index.ok()) return Fail(index.status());
+  for (const auto& d : damaged)
+    std::fprintf(stderr, "medlake: skipped damaged data: %s\n", d.c_str());
+  double build_ms = MsSince(t0);
+
+  auto t1 = std::chrono::steady_clock::now();
+  cohort::EvaluateOptions options;
+  options.default_index_ms = at;
+  options.threads = o.threads;
+  options.lake = lake->get();
+  auto result = cohort::Evaluate(*def, **index, options);
+  if (!result.ok()) return Fail(result.status());
+  double eval_ms = MsSince(t1);
+
+  std::vector<std::string> ids;
+  bool members = o.list || !o.out.empty();
+  if (members) {
+    auto all = (*lake)->PatientIds();
+    if (!all.ok()) return Fail(all.status());
+    ids = std::move(*all);
+  }
+  cohort::OutputContext out{&*def, &*result, &ids, eval_ms, build_ms, index_text};
+  if (o.json) {
+    std::fputs(cohort::SummaryJson(out, o.list).c_str(), stdout);
+  } else {
+    std::fputs(cohort::SummaryText(out).c_str(), stdout);
+    if (o.list) {
+      std::printf("\n%-40s %s\n", "patient", "index");
+      for (const auto& m : result->members)
+        std::printf("%-40s %s\n", ids[m.patient].c_str(), FormatUtc(m.index_ms).c_str());
+    }
+  }
+  if (!o.out.empty()) {
+    std::string data =
+        EndsWith(o.out, ".csv") ? cohort::MembersCsv(out) : cohort::MembersGroup(out, "cohort");
+    Status s = WriteFileAtomic(o.out, data);
+    if (!s.ok()) return Fail(s);
+    if (!o.json)
+      std::printf("wrote   %s (%llu members)\n", o.out.c_str(),
+                  static_cast<unsigned long long>(result->count));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterCohortCommands(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<CohortOptions>();
+  auto* cmd =
+      app.add_subcommand("cohort", "Patients meeting eligibility criteria (docs/cohorts.md)");
+  cmd->add_option("COHORT", o->file, "Cohort definition (JSON, docs/cohorts.md)");
+  cmd->add_option("--lake", o->lake, "Lake directory");
+  cmd->add_option("--at", o->at, "Index date when the definition gives none (default now)");
+  cmd->add_flag("--json", o->json, "Print the result as JSON");
+  cmd->add_flag("--list", o->list, "Also list the members and their index dates");
+  cmd->add_option("--out", o->out, "Write the members: FILE.json (FHIR Group) or FILE.csv");
+  cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)");
+  cmd->callback([o, cmd, &exit_code] {
+    if (!cmd->get_subcommands().empty()) return;
+    if (o->file.empty() || o->lake.empty()) {
+      exit_code = Fail(InvalidArgument("cohort: needs COHORT and --lake DIR"));
+      return;
+    }
+    exit_code = RunCohort(*o);
+  });
+}
+
+}  // namespace medlake::cli

@@ -1,0 +1,50 @@
+// Evaluates a cohort definition over a cohort index (docs/cohorts.md): the attrition after each
+// rule and the members with their index dates.
+//
+// Rules run in order over the patients still in the cohort. A code-set-only criterion is a
+// bitmap operation on the index; the others run per candidate patient, in parallel, with a
+// binary search into each matching entry's events.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cohort/cohort_index.h"
+#include "cohort/definition.h"
+#include "medlake/lake.h"
+#include "medlake/status.h"
+
+namespace medlake::cohort {
+
+struct AttritionRow {
+  std::string rule;
+  std::string kind;  // "initial", "inclusion" or "exclusion"
+  uint64_t remaining = 0;
+};
+
+struct Member {
+  uint32_t patient = 0;  // ordinal; Lake::PatientIds() gives the id
+  int64_t index_ms = 0;
+};
+
+struct CohortResult {
+  std::vector<AttritionRow> attrition;
+  std::vector<Member> members;  // by patient ordinal
+  uint64_t count = 0;
+  // Measurements that reached a value comparison but whose unit could not be converted to the
+  // criterion's unit.
+  uint64_t unconvertible_values = 0;
+};
+
+struct EvaluateOptions {
+  int64_t default_index_ms = 0;  // the index date when the definition gives none
+  int threads = 0;               // 0: all cores
+  // Needed by fhirpath criteria only (they read the resources); may be null otherwise.
+  const Lake* lake = nullptr;
+};
+
+Result<CohortResult> Evaluate(const CohortDefinition& def, const CohortIndex& index,
+                              const EvaluateOptions& options);
+
+}  // namespace medlake::cohort

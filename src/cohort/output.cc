@@ -1,0 +1,103 @@
+#include "cohort/output.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "common/fhir_time.h"
+
+namespace medlake::cohort {
+
+namespace {
+
+const std::string& IdOf(const OutputContext& out, uint32_t ordinal) {
+  static const std::string kEmpty;
+  const auto* ids = out.patient_ids;
+  return ids && ordinal < ids->size() ? (*ids)[ordinal] : kEmpty;
+}
+
+std::string Name(const OutputContext& out) {
+  return out.definition->name.empty() ? std::string("(unnamed cohort)") : out.definition->name;
+}
+
+}  // namespace
+
+std::string SummaryText(const OutputContext& out) {
+  const CohortResult& r = *out.result;
+  std::string s = "cohort  " + Name(out) + "\n";
+  s += "index   " + out.index_text + "\n\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-4s %-56s %-10s %12s\n", "step", "rule", "kind", "patients");
+  s += line;
+  for (size_t i = 0; i < r.attrition.size(); ++i) {
+    const auto& row = r.attrition[i];
+    std::string name = row.rule.size() > 56 ? row.rule.substr(0, 53) + "..." : row.rule;
+    std::snprintf(line, sizeof line, "%-4zu %-56s %-10s %12llu\n", i, name.c_str(),
+                  row.kind.c_str(), static_cast<unsigned long long>(row.remaining));
+    s += line;
+  }
+  std::snprintf(line, sizeof line, "\ncount   %llu patients\n",
+                static_cast<unsigned long long>(r.count));
+  s += line;
+  if (r.unconvertible_values > 0) {
+    std::snprintf(line, sizeof line,
+                  "note    %llu measurements had a unit that could not be converted to the "
+                  "criterion's unit and did not match\n",
+                  static_cast<unsigned long long>(r.unconvertible_values));
+    s += line;
+  }
+  std::snprintf(line, sizeof line, "time    %.1f ms (index build %.1f ms)\n", out.elapsed_ms,
+                out.index_build_ms);
+  s += line;
+  return s;
+}
+
+std::string SummaryJson(const OutputContext& out, bool with_members) {
+  const CohortResult& r = *out.result;
+  nlohmann::ordered_json j;
+  j["cohort"] = Name(out);
+  j["format"] = kFormatVersion;
+  j["index"] = out.index_text;
+  j["attrition"] = nlohmann::ordered_json::array();
+  for (const auto& row : r.attrition)
+    j["attrition"].push_back(
+        {{"rule", row.rule}, {"kind", row.kind}, {"remaining", row.remaining}});
+  j["count"] = r.count;
+  j["unconvertible_values"] = r.unconvertible_values;
+  j["elapsed_ms"] = out.elapsed_ms;
+  j["index_build_ms"] = out.index_build_ms;
+  if (with_members) {
+    j["members"] = nlohmann::ordered_json::array();
+    for (const auto& m : r.members)
+      j["members"].push_back({{"patient", IdOf(out, m.patient)}, {"index", FormatUtc(m.index_ms)}});
+  }
+  return j.dump(2) + "\n";
+}
+
+std::string MembersCsv(const OutputContext& out) {
+  std::string s = "patient,index\n";
+  for (const auto& m : out.result->members) {
+    s += IdOf(out, m.patient);  // FHIR ids: [A-Za-z0-9.-], never need quoting
+    s += ',';
+    s += FormatUtc(m.index_ms);
+    s += '\n';
+  }
+  return s;
+}
+
+std::string MembersGroup(const OutputContext& out, const std::string& id) {
+  nlohmann::ordered_json g;
+  g["resourceType"] = "Group";
+  g["id"] = id;
+  g["type"] = "person";
+  g["actual"] = true;
+  g["name"] = Name(out);
+  g["quantity"] = out.result->count;
+  g["member"] = nlohmann::ordered_json::array();
+  for (const auto& m : out.result->members) {
+    g["member"].push_back({{"entity", {{"reference", "Patient/" + IdOf(out, m.patient)}}},
+                           {"period", {{"start", FormatUtc(m.index_ms)}}}});
+  }
+  return g.dump(1) + "\n";
+}
+
+}  // namespace medlake::cohort

@@ -1,0 +1,31 @@
+// Outputs of a cohort evaluation (docs/cohorts.md, "Attrition and outputs"): the summary as
+// text or JSON, and the members as CSV or a FHIR R4 Group.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cohort/definition.h"
+#include "cohort/evaluator.h"
+
+namespace medlake::cohort {
+
+struct OutputContext {
+  const CohortDefinition* definition = nullptr;
+  const CohortResult* result = nullptr;
+  const std::vector<std::string>* patient_ids = nullptr;  // by ordinal; needed for members
+  double elapsed_ms = 0;                                  // evaluation time
+  double index_build_ms = 0;                              // cohort index build time
+  std::string index_text;  // how the index date was chosen, for people
+};
+
+// Attrition table, count and timings for people.
+std::string SummaryText(const OutputContext& out);
+// The JSON document of docs/cohorts.md; members included when `with_members`.
+std::string SummaryJson(const OutputContext& out, bool with_members);
+// "patient,index" rows with a header.
+std::string MembersCsv(const OutputContext& out);
+// A FHIR R4 Group (type person, actual) of the members; `id` is the Group's id.
+std::string MembersGroup(const OutputContext& out, const std::string& id);
+
+}  // namespace medlake::cohort
