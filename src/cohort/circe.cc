@@ -183,10 +183,25 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   std::vector<Value> rules;
   Value index;
   bool has_pre_filters = false;
+  bool entry_first = false;  // the index is each person's first entry event
   if (entry) {
     std::string codeset = EntryCodeset(*entry, "PrimaryCriteria.CriteriaList", ctx);
     EventPart part = entry->part;
     part.types = entry->types;
+    // Circe's First on an entry is the person's first occurrence, before any other filter:
+    // medlake's index "first" when nothing else filters the entry events.
+    if (part.first) {
+      part.first = false;  // the index event has no select of its own
+      bool filtered = part.date_start || part.date_end || part.value || part.length_of_stay;
+      if (!filtered && (entry->codeset_ids.size() == 1 || primary_limit == "First")) {
+        entry_first = true;
+      } else {
+        issues.Unsupported(entry->path,
+                           "First on entry events that are also filtered by date or value, or "
+                           "on several entries: Circe takes each first occurrence before "
+                           "filtering; medlake's index chooses among the filtered events");
+      }
+    }
     index = Value::Object();
     index.Set("event", circe_internal::EventBody(part, codeset));
     Value filters = Value::Array();
@@ -207,7 +222,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
     // Circe filters entry events before taking the first (or last) one; medlake takes it and
     // then applies the rule. The same only for an upper age bound with First (the first event
     // is the youngest), a lower one with Last, and the patient's gender.
-    if (primary_limit != "All") {
+    if (primary_limit != "All" && !entry_first) {
       bool same = !part.correlated;
       for (const std::string& op : part.age_ops) {
         bool upper = op == "lt" || op == "lte";
@@ -280,7 +295,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   // criteria, then QualifiedLimit, then the inclusion rules, then ExpressionLimit. medlake's
   // "all" keeps every entry event and reports the earliest that meets every rule.
   std::string select = Lower(primary_limit);
-  if (primary_limit == "All") {
+  if (primary_limit == "All" && !entry_first) {
     bool filtered = has_pre_filters || has_additional;
     if (!filtered || qualified_limit == "All") {
       select = Lower(qualified_limit);
@@ -300,6 +315,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
                          "the last; membership is unchanged");
     }
   }
+  if (entry_first) select = "first";
   if (!index.IsNull()) index.Set("select", Value::String(select));
 
   // Members that shape cohort exits and eras only, or constrain them by calendar.

@@ -54,7 +54,7 @@ class Members {
   std::vector<std::string> taken_;
 };
 
-// True for null, false, 0-free empties: [] and {}.
+// True for members that say nothing: null, false, [] and {}.
 bool IsEmptyValue(json::Node node);
 
 // Circe ConceptSets as medlake code sets. Every concept set is translated up front; its issues

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "cohort/definition.h"
 #include "json/json.h"
 #include "test_util.h"
 
@@ -55,10 +56,14 @@ std::string OneCriterion(std::string_view criterion) {
   return R"({"Type": "ALL", "CriteriaList": [)" + std::string(criterion) + "]}";
 }
 
+// Translates `doc` and checks that the cohort parser accepts the result.
 CirceTranslation Translate(const std::string& doc) {
   auto t = TranslateCirce(doc, "test");
   EXPECT_TRUE(t.ok()) << t.status().ToString();
-  return t.ok() ? *t : CirceTranslation{};
+  if (!t.ok()) return {};
+  auto parsed = ParseCohort(t->cohort_json);
+  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString() << "\n" << t->cohort_json;
+  return *t;
 }
 
 // The cohort JSON without whitespace, for substring checks.
@@ -410,6 +415,23 @@ TEST(CirceTest, EntryFiltersAndLimits) {
                 R"("PrimaryCriteriaLimit": {"Type": "All"})");
   EXPECT_NE(Compact(Translate(plain)).find(R"("select":"first")"), std::string::npos);
 
+  // First on an entry: each person's first occurrence is the index, whatever the limit.
+  std::string first_entry =
+      Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0, "First": true}}])");
+  first_entry.replace(first_entry.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
+                      R"("PrimaryCriteriaLimit": {"Type": "All"})");
+  CirceTranslation ft = Translate(first_entry);
+  EXPECT_TRUE(ft.complete()) << Dump(ft.unsupported);
+  EXPECT_NE(Compact(ft).find(R"("index":{"event":{"type":"Condition","codeset":"cs0_t2dm"},)"
+                             R"("select":"first"})"),
+            std::string::npos)
+      << ft.cohort_json;
+  // ... but Circe's first occurrence comes before a value filter, medlake's after.
+  CirceTranslation fv = Translate(Doc("", R"([{"Measurement": {"CodesetId": 2, "First": true,
+      "ValueAsNumber": {"Value": 6.5, "Op": "gte"}}}])"));
+  EXPECT_TRUE(HasIssue(fv.unsupported, "PrimaryCriteria.CriteriaList[0]", "First on entry events"))
+      << Dump(fv.unsupported);
+
   // Prior observation cannot be checked.
   std::string observed = Doc();
   observed.replace(observed.find(R"("PriorDays": 0)"), 14, R"("PriorDays": 365)");
@@ -464,8 +486,9 @@ TEST(CirceLibraryTest, EveryCohortTranslatesOrReports) {
   for (const auto& file : files) {
     auto t = TranslateCirce(testing::ReadText(file.string()), file.stem().string());
     ASSERT_TRUE(t.ok()) << file << ": " << t.status().ToString();
-    json::Parser parser;
-    ASSERT_TRUE(parser.Parse(t->cohort_json).ok()) << file;
+    auto parsed = ParseCohort(t->cohort_json);
+    ASSERT_TRUE(parsed.ok()) << file << ": " << parsed.status().ToString() << "\n"
+                             << t->cohort_json;
     // Every issue names a path and a reason.
     for (const auto* list : {&t->unsupported, &t->approximations}) {
       for (const CirceIssue& i : *list) {
