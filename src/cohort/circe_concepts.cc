@@ -287,7 +287,11 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
     local.Approximate(items_path,
                       "descendants of " + std::to_string(n) + " concepts not expanded (" +
                           CountsText(not_expanded) +
-                          "): medlake has no vocabulary hierarchy; only the listed codes match");
+                          "): medlake has no vocabulary hierarchy; only the listed codes match" +
+                          (not_expanded.count("RxNorm")
+                               ? " (RxNorm ingredients do not match prescriptions coded by "
+                                 "clinical drug)"
+                               : ""));
   }
   if (excluded_descendants > 0) {
     local.Approximate(items_path, "descendants of " + std::to_string(excluded_descendants) +

@@ -101,7 +101,21 @@ bool IsScalar(const Value& v) {
 
 }  // namespace
 
+// Pretty printing writes a container on one line when it fits in this many bytes.
+constexpr size_t kInlineWidth = 72;
+// The indent that writes a container on one line with spaces after ',' and ':'.
+constexpr int kInline = -2;
+
 void Value::Write(std::string& out, int indent) const {
+  if (indent >= 0 && (kind_ == Kind::kArray || kind_ == Kind::kObject) && size() > 0) {
+    std::string one_line;
+    Write(one_line, kInline);
+    if (one_line.size() <= kInlineWidth) {
+      out += one_line;
+      return;
+    }
+  }
+  const bool spaced = indent == kInline;
   switch (kind_) {
     case Kind::kNull:
       out += "null";
@@ -124,9 +138,9 @@ void Value::Write(std::string& out, int indent) const {
       out += '[';
       // Scalars stay on one line; anything nested gets a line per item.
       for (size_t i = 0; i < items_.size(); ++i) {
-        if (i > 0) out += flat && indent >= 0 ? ", " : ",";
+        if (i > 0) out += (flat && indent >= 0) || spaced ? ", " : ",";
         if (!flat) NewLine(out, indent + 1);
-        items_[i].Write(out, flat ? -1 : indent + 1);
+        items_[i].Write(out, spaced ? kInline : flat ? -1 : indent + 1);
       }
       if (!flat && !items_.empty()) NewLine(out, indent);
       out += ']';
@@ -135,11 +149,11 @@ void Value::Write(std::string& out, int indent) const {
     case Kind::kObject: {
       out += '{';
       for (size_t i = 0; i < members_.size(); ++i) {
-        if (i > 0) out += ',';
+        if (i > 0) out += spaced ? ", " : ",";
         if (indent >= 0) NewLine(out, indent + 1);
         json::AppendQuoted(members_[i].first, out);
-        out += indent >= 0 ? ": " : ":";
-        members_[i].second.Write(out, indent < 0 ? -1 : indent + 1);
+        out += indent >= 0 || spaced ? ": " : ":";
+        members_[i].second.Write(out, indent < 0 ? indent : indent + 1);
       }
       if (indent >= 0 && !members_.empty()) NewLine(out, indent);
       out += '}';
