@@ -136,6 +136,143 @@ void ReportExit(std::string path, std::string_view what, Issues& issues) {
                          "patients with an index date); membership is unchanged");
 }
 
+// The index and what decides its select.
+struct IndexFacts {
+  Value index;                   // {"event": ...}; null when no entry could be translated
+  bool has_pre_filters = false;  // the entry events have their own criteria (a rule)
+  bool entry_first = false;      // the index is each person's first entry event
+};
+
+// The index event of `entry` and the rule "Entry event criteria" (appended to `rules`).
+IndexFacts TranslateIndex(const Entry& entry, const std::string& primary_limit,
+                          const std::string& limit_path, Context& ctx, std::vector<Value>& rules) {
+  Issues& issues = ctx.issues;
+  IndexFacts facts;
+  std::string codeset = EntryCodeset(entry, "PrimaryCriteria.CriteriaList", ctx);
+  EventPart part = entry.part;
+  part.types = entry.types;
+  // Circe's First on an entry is the person's first occurrence, before any other filter:
+  // medlake's index "first" when nothing else filters the entry events.
+  if (part.first) {
+    part.first = false;  // the index event has no select of its own
+    bool filtered = part.date_start || part.date_end || part.value || part.length_of_stay;
+    if (!filtered && (entry.codeset_ids.size() == 1 || primary_limit == "First")) {
+      facts.entry_first = true;
+    } else {
+      issues.Unsupported(entry.path,
+                         "First on entry events that are also filtered by date or value, or on "
+                         "several entries: Circe takes each first occurrence before filtering; "
+                         "medlake's index chooses among the filtered events");
+    }
+  }
+  facts.index = Value::Object();
+  facts.index.Set("event", circe_internal::EventBody(part, codeset));
+
+  Value filters = Value::Array();
+  for (const Value& f : part.person_filters) filters.Push(f);
+  if (part.correlated) {
+    if (auto g = TranslateGroup(*part.correlated, part.correlated_path, ctx)) {
+      filters.Push(std::move(*g));
+    }
+  }
+  facts.has_pre_filters = filters.size() > 0;
+  if (filters.size() == 1) {
+    rules.push_back(Rule("Entry event criteria", filters.items()[0]));
+  } else if (filters.size() > 1) {
+    Value all = Value::Object();
+    all.Set("all", std::move(filters));
+    rules.push_back(Rule("Entry event criteria", std::move(all)));
+  }
+
+  // Circe filters entry events before taking the first (or last) one; medlake takes it and
+  // then applies the rule. The same only for an upper age bound with First (the first event
+  // is the youngest), a lower one with Last, and the patient's gender.
+  if (primary_limit != "All" && !facts.entry_first) {
+    bool same = !part.correlated;
+    for (const std::string& op : part.age_ops) {
+      bool upper = op == "lt" || op == "lte";
+      bool lower = op == "gt" || op == "gte";
+      same = same && (primary_limit == "First" ? upper : lower);
+    }
+    if (!same) {
+      std::string limit = Lower(primary_limit);
+      issues.Unsupported(limit_path, "Circe takes the " + limit +
+                                         " entry event that meets the entry event's own "
+                                         "criteria; medlake takes the " +
+                                         limit +
+                                         " entry event and then applies them as the rule "
+                                         "\"Entry event criteria\"");
+    }
+  }
+  return facts;
+}
+
+// The index's select. Circe applies, in order, PrimaryCriteriaLimit, the additional criteria,
+// QualifiedLimit, the inclusion rules and ExpressionLimit; medlake applies its select before
+// every rule, and "all" admits a patient when any entry event meets every rule, reported with
+// the earliest.
+std::string ChooseSelect(const std::string& primary_limit, const std::string& qualified_limit,
+                         const std::string& expression_limit, const IndexFacts& facts,
+                         bool has_additional, bool has_inclusion, Issues& issues) {
+  if (facts.entry_first) return "first";
+  if (primary_limit != "All") return Lower(primary_limit);
+  std::string select = "all";
+  bool filtered = facts.has_pre_filters || has_additional;
+  if (!filtered || qualified_limit == "All") {
+    select = Lower(qualified_limit);
+  } else if (has_inclusion) {
+    issues.Unsupported("QualifiedLimit",
+                       "Circe tests the inclusion rules on the " + Lower(qualified_limit) +
+                           " event that meets the entry and additional criteria only; medlake "
+                           "tests them on every such event");
+  } else if (qualified_limit == "Last") {
+    issues.Approximate("QualifiedLimit",
+                       "the index date is the earliest event that meets the additional "
+                       "criteria, where Circe takes the last; membership is unchanged");
+  }
+  if (select == "all" && expression_limit == "Last") {
+    issues.Approximate("ExpressionLimit",
+                       "the index date is the earliest qualifying event, where Circe takes the "
+                       "last; membership is unchanged");
+  }
+  return select;
+}
+
+// Members that shape cohort exits and eras only (approximations), or drop eras outside a
+// calendar window (unsupported).
+void ReportExitMembers(Members& doc, Issues& issues) {
+  if (auto end = doc.Take("EndStrategy"); end && !circe_internal::IsEmptyValue(*end)) {
+    std::string what = "exit strategy";
+    end->ForEachField([&](std::string_view key, json::Node) {
+      what = "exit strategy " + std::string(key);
+      return false;
+    });
+    ReportExit("EndStrategy", what, issues);
+  }
+  if (auto censoring = doc.Take("CensoringCriteria");
+      censoring && !circe_internal::IsEmptyValue(*censoring)) {
+    ReportExit("CensoringCriteria",
+               std::to_string(censoring->Size()) + " censoring criteria (events that end an era)",
+               issues);
+  }
+  if (auto collapse = doc.Take("CollapseSettings")) {
+    Members m(*collapse, "CollapseSettings", issues);
+    auto type = m.Take("CollapseType");
+    auto pad = m.Take("EraPad");
+    m.Finish("not translated: unknown member of the collapse settings");
+    ReportExit("CollapseSettings",
+               "entries collapsed into eras (" +
+                   std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
+                   std::to_string(pad ? pad->GetInt64() : 0) + " days)",
+               issues);
+  }
+  if (auto window = doc.Take("CensorWindow"); window && !circe_internal::IsEmptyValue(*window)) {
+    issues.Unsupported("CensorWindow",
+                       "cohort eras clipped to a calendar window (eras outside it dropped): "
+                       "medlake cohorts have no eras; not translated");
+  }
+}
+
 }  // namespace
 
 Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string_view name) {
@@ -170,8 +307,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
     if (prior_days != 0 || post_days != 0) {
       issues.Unsupported(pc.PathOf("ObservationWindow"),
                          "requires " + std::to_string(prior_days) +
-                             " days of continuous "
-                             "observation before and " +
+                             " days of continuous observation before and " +
                              std::to_string(post_days) +
                              " after the entry event: FHIR has no observation periods");
     }
@@ -181,68 +317,13 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   pc.Finish("not translated: unknown member of the primary criteria");
 
   std::vector<Value> rules;
-  Value index;
-  bool has_pre_filters = false;
-  bool entry_first = false;  // the index is each person's first entry event
+  IndexFacts facts;
   if (entry) {
-    std::string codeset = EntryCodeset(*entry, "PrimaryCriteria.CriteriaList", ctx);
-    EventPart part = entry->part;
-    part.types = entry->types;
-    // Circe's First on an entry is the person's first occurrence, before any other filter:
-    // medlake's index "first" when nothing else filters the entry events.
-    if (part.first) {
-      part.first = false;  // the index event has no select of its own
-      bool filtered = part.date_start || part.date_end || part.value || part.length_of_stay;
-      if (!filtered && (entry->codeset_ids.size() == 1 || primary_limit == "First")) {
-        entry_first = true;
-      } else {
-        issues.Unsupported(entry->path,
-                           "First on entry events that are also filtered by date or value, or "
-                           "on several entries: Circe takes each first occurrence before "
-                           "filtering; medlake's index chooses among the filtered events");
-      }
-    }
-    index = Value::Object();
-    index.Set("event", circe_internal::EventBody(part, codeset));
-    Value filters = Value::Array();
-    for (const Value& f : part.person_filters) filters.Push(f);
-    if (part.correlated) {
-      if (auto g = TranslateGroup(*part.correlated, entry->part.correlated_path, ctx)) {
-        filters.Push(std::move(*g));
-      }
-    }
-    has_pre_filters = filters.size() > 0;
-    if (filters.size() == 1) {
-      rules.push_back(Rule("Entry event criteria", filters.items()[0]));
-    } else if (filters.size() > 1) {
-      Value all = Value::Object();
-      all.Set("all", std::move(filters));
-      rules.push_back(Rule("Entry event criteria", std::move(all)));
-    }
-    // Circe filters entry events before taking the first (or last) one; medlake takes it and
-    // then applies the rule. The same only for an upper age bound with First (the first event
-    // is the youngest), a lower one with Last, and the patient's gender.
-    if (primary_limit != "All" && !entry_first) {
-      bool same = !part.correlated;
-      for (const std::string& op : part.age_ops) {
-        bool upper = op == "lt" || op == "lte";
-        bool lower = op == "gt" || op == "gte";
-        same = same && (primary_limit == "First" ? upper : lower);
-      }
-      if (!same) {
-        issues.Unsupported(pc.PathOf("PrimaryCriteriaLimit"),
-                           "Circe takes the " + Lower(primary_limit) +
-                               " entry event that meets the entry event's own criteria; medlake "
-                               "takes the " +
-                               Lower(primary_limit) +
-                               " entry event and then applies them as the rule \"Entry event "
-                               "criteria\"");
-      }
-    }
+    facts = TranslateIndex(*entry, primary_limit, pc.PathOf("PrimaryCriteriaLimit"), ctx, rules);
   } else {
     issues.Unsupported("PrimaryCriteria",
-                       "no entry event could be translated: the cohort has "
-                       "no index and is not runnable as is");
+                       "no entry event could be translated: the cohort has no index and is not "
+                       "runnable as is");
   }
 
   // Additional criteria, then the qualified and expression limits.
@@ -291,64 +372,11 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   }
   bool has_inclusion = rules.size() > first_inclusion;
 
-  // Which entry event is the index: Circe applies PrimaryCriteriaLimit, then the additional
-  // criteria, then QualifiedLimit, then the inclusion rules, then ExpressionLimit. medlake's
-  // "all" keeps every entry event and reports the earliest that meets every rule.
-  std::string select = Lower(primary_limit);
-  if (primary_limit == "All" && !entry_first) {
-    bool filtered = has_pre_filters || has_additional;
-    if (!filtered || qualified_limit == "All") {
-      select = Lower(qualified_limit);
-    } else if (has_inclusion) {
-      issues.Unsupported("QualifiedLimit",
-                         "Circe tests the inclusion rules on the " + Lower(qualified_limit) +
-                             " event that meets the entry and additional criteria only; "
-                             "medlake tests them on every such event");
-    } else if (qualified_limit == "Last") {
-      issues.Approximate("QualifiedLimit",
-                         "the index date is the earliest event that meets the additional "
-                         "criteria, where Circe takes the last; membership is unchanged");
-    }
-    if (select == "all" && expression_limit == "Last") {
-      issues.Approximate("ExpressionLimit",
-                         "the index date is the earliest qualifying event, where Circe takes "
-                         "the last; membership is unchanged");
-    }
-  }
-  if (entry_first) select = "first";
-  if (!index.IsNull()) index.Set("select", Value::String(select));
+  std::string select = ChooseSelect(primary_limit, qualified_limit, expression_limit, facts,
+                                    has_additional, has_inclusion, issues);
+  if (!facts.index.IsNull()) facts.index.Set("select", Value::String(select));
 
-  // Members that shape cohort exits and eras only, or constrain them by calendar.
-  if (auto end = doc.Take("EndStrategy"); end && !circe_internal::IsEmptyValue(*end)) {
-    std::string what = "exit strategy";
-    end->ForEachField([&](std::string_view key, json::Node) {
-      what = "exit strategy " + std::string(key);
-      return false;
-    });
-    ReportExit("EndStrategy", what, issues);
-  }
-  if (auto censoring = doc.Take("CensoringCriteria");
-      censoring && !circe_internal::IsEmptyValue(*censoring)) {
-    ReportExit("CensoringCriteria",
-               std::to_string(censoring->Size()) + " censoring criteria (events that end an era)",
-               issues);
-  }
-  if (auto collapse = doc.Take("CollapseSettings")) {
-    Members m(*collapse, "CollapseSettings", issues);
-    auto type = m.Take("CollapseType");
-    auto pad = m.Take("EraPad");
-    m.Finish("not translated: unknown member of the collapse settings");
-    ReportExit("CollapseSettings",
-               "entries collapsed into eras (" +
-                   std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
-                   std::to_string(pad ? pad->GetInt64() : 0) + " days)",
-               issues);
-  }
-  if (auto window = doc.Take("CensorWindow"); window && !circe_internal::IsEmptyValue(*window)) {
-    issues.Unsupported("CensorWindow",
-                       "cohort eras clipped to a calendar window (eras outside it dropped): "
-                       "medlake cohorts have no eras; not translated");
-  }
+  ReportExitMembers(doc, issues);
   doc.Take("cdmVersionRange");  // the OMOP CDM versions the SQL targets: moot on FHIR
   doc.Finish("not translated: unknown member of a Circe cohort expression");
 
@@ -359,7 +387,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
                                        "medlake cohort import-circe." +
                                        rule_descriptions));
   out.Set("codesets", codesets.ToJson());
-  if (!index.IsNull()) out.Set("index", std::move(index));
+  if (!facts.index.IsNull()) out.Set("index", std::move(facts.index));
   Value& inclusion = out.Set("inclusion", Value::Array());
   for (Value& rule : rules) inclusion.Push(std::move(rule));
 

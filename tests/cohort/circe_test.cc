@@ -439,6 +439,30 @@ TEST(CirceTest, EntryFiltersAndLimits) {
                        "365 days of continuous observation"));
 }
 
+TEST(CirceTest, DeathAndTheExpressionLimit) {
+  std::string rule = R"({"Type": "ALL", "CriteriaList": [
+    {"Criteria": {"Death": {}}, "StartWindow": {"Start": {"Coeff": -1}, "End": {"Days": 0,
+     "Coeff": 1}}, "IgnoreObservationPeriod": true, "Occurrence": {"Type": 0, "Count": 0}},
+    {"Criteria": {"Death": {}}, "StartWindow": {"Start": {"Days": 0, "Coeff": 1},
+     "End": {"Days": 30, "Coeff": 1}}, "IgnoreObservationPeriod": true,
+     "Occurrence": {"Type": 2, "Count": 1}}]})";
+  std::string doc =
+      Doc(R"("InclusionRules": [{"name": "alive", "expression": )" + std::string(rule) +
+          R"(}], "QualifiedLimit": {"Type": "All"},
+                           "ExpressionLimit": {"Type": "Last"})");
+  doc.replace(doc.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
+              R"("PrimaryCriteriaLimit": {"Type": "All"})");
+  CirceTranslation t = Translate(doc);
+  std::string c = Compact(t);
+  EXPECT_NE(c.find(R"({"name":"alive","criterion":{"deceased":false}})"), std::string::npos) << c;
+  EXPECT_NE(c.find(R"("select":"all")"), std::string::npos) << c;
+  EXPECT_TRUE(HasIssue(t.unsupported, "InclusionRules[0].expression.CriteriaList[1]",
+                       "death criterion other than"))
+      << Dump(t.unsupported);
+  EXPECT_TRUE(HasIssue(t.approximations, "ExpressionLimit", "where Circe takes the last"))
+      << Dump(t.approximations);
+}
+
 // An issue's reason with its numbers, quoted names and parenthesized lists blanked, to count
 // reasons over cohorts.
 std::string ReasonKey(const CirceIssue& issue) {
