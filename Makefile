@@ -56,6 +56,8 @@ demo: release
 	  "SELECT loinc, count(*) AS readings, round(avg(value), 1) AS mean, min(value) AS min, max(value) AS max FROM vitals WHERE value IS NOT NULL GROUP BY loinc ORDER BY readings DESC"
 	@echo "== 5. NEWS2 early warning for the inpatients of $(DEMO_AT)"
 	$(MEDLAKE_RELEASE) score news2 --lake $(DEMO_DIR)/lake --at $(DEMO_AT)
+	@echo "== 6. a trial cohort: eligibility criteria with temporal logic, and its attrition"
+	$(MEDLAKE_RELEASE) cohort examples/cohorts/t2dm_trial.json --lake $(DEMO_DIR)/lake
 
 bench: dev
 	bash bench/run.sh

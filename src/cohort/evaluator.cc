@@ -144,7 +144,10 @@ class Evaluator {
         for (size_t i = r.begin(); i != r.end(); ++i) {
           Gather(*ce, patients[i], buf);
           for (const Candidate& c : buf) {
-            if (c.event->start == kNoTime || !Passes(*ce, c, c.event->start)) continue;
+            int64_t start = c.event->start;
+            // The index event's window has fixed dates only (checked by the parser).
+            if (start == kNoTime || !spec.event.window.Contains(start, 0) || !Passes(*ce, c, start))
+              continue;
             auto& t = times[i];
             if (t.empty() || t.back() != c.event->start) t.push_back(c.event->start);
           }
@@ -365,7 +368,8 @@ class Evaluator {
     }
     for (const Comparison& cmp : ec.length_of_stay) {
       if (ev.start == kNoTime || ev.end == kNoTime) return false;
-      double days = static_cast<double>(ev.end - ev.start + 1) / kMsPerDay;
+      // Whole seconds: the end is the last millisecond its precision covers.
+      double days = static_cast<double>((ev.end - ev.start) / 1000) / 86'400;
       if (!Compare(days, cmp.op, cmp.value)) return false;
     }
     return true;

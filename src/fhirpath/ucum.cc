@@ -70,6 +70,11 @@ struct Canon {
 };
 
 bool ParseSimple(std::string_view term, Canon& out) {
+  // Powers of ten ("10*9" in "10*9/L", also written "10^9").
+  if (term.size() > 3 && (term.substr(0, 3) == "10*" || term.substr(0, 3) == "10^")) {
+    out.factor = std::pow(10.0, std::atoi(std::string(term.substr(3)).c_str()));
+    return true;
+  }
   // Strip an integer exponent suffix ("m2", "s-1").
   size_t end = term.size();
   while (end > 0 && (std::isdigit(static_cast<unsigned char>(term[end - 1])))) --end;
@@ -87,10 +92,6 @@ bool ParseSimple(std::string_view term, Canon& out) {
   if (atom.empty()) {
     // Pure number ("1", "10").
     out.factor = std::atof(std::string(term).c_str());
-    return true;
-  }
-  if (atom.size() > 3 && atom.substr(0, 3) == "10*") {
-    out.factor = std::pow(10.0, std::atoi(std::string(atom.substr(3)).c_str()));
     return true;
   }
   auto apply = [&](const Atom& a, double prefix) {
