@@ -60,10 +60,15 @@ std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, boo
   return bounds;
 }
 
-Value Bound(std::optional<int64_t> days, const std::optional<std::string>& date) {
+// A window bound. Circe compares calendar dates: "day N" is the whole day, from the index
+// date's midnight plus N days. medlake windows are instants relative to the index's instant,
+// so a relative bound widens to the exclusive neighbour day: exact for records with dates
+// only, at most a day wider for records with times (never narrower).
+Value Bound(std::optional<int64_t> days, const std::optional<std::string>& date, bool is_end) {
   Value bound = Value::Object();
   if (days) {
-    bound.Set("days", Value::Int(*days));
+    bound.Set("days", Value::Int(is_end ? *days + 1 : *days - 1));
+    bound.Set("inclusive", Value::Bool(false));
   } else {
     bound.Set("date", Value::String(*date));
   }
@@ -173,11 +178,17 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
     if (bounds.start) date_start.reset();
     if (bounds.end) date_end.reset();
   }
+  if (bounds.start || bounds.end) {
+    issues.Approximate(Join(path, "StartWindow"),
+                       "Circe compares calendar dates; the window is widened to the exclusive "
+                       "neighbour days (exact for records with dates only, up to a day wider "
+                       "for records with times)");
+  }
   std::optional<Value> window;
   if (bounds.start || bounds.end || date_start || date_end) {
     window = Value::Object();
-    if (bounds.start || date_start) window->Set("start", Bound(bounds.start, date_start));
-    if (bounds.end || date_end) window->Set("end", Bound(bounds.end, date_end));
+    if (bounds.start || date_start) window->Set("start", Bound(bounds.start, date_start, false));
+    if (bounds.end || date_end) window->Set("end", Bound(bounds.end, date_end, true));
   }
   Value event = EventBody(*part, codeset, std::move(window));
   if (!(type == kAtLeast && count == 1)) {

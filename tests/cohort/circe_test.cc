@@ -178,17 +178,22 @@ TEST(CirceTest, WindowsWithCoeffAndOccurrenceTypes) {
   CirceTranslation t = Translate(RuleDoc(rule));
   EXPECT_TRUE(t.complete()) << Dump(t.unsupported);
   std::string c = Compact(t);
-  EXPECT_NE(c.find(R"({"event":{"type":"Condition","codeset":"cs1_t2dm_icd","select":"first",)"
-                   R"("window":{"start":{"days":-365},"end":{"days":0}},)"
-                   R"("count":{"min":0,"max":0}}})"),
-            std::string::npos)
+  EXPECT_NE(
+      c.find(
+          R"({"event":{"type":"Condition","codeset":"cs1_t2dm_icd","select":"first",)"
+          R"("window":{"start":{"days":-366,"inclusive":false},"end":{"days":1,"inclusive":false}},)"
+          R"("count":{"min":0,"max":0}}})"),
+      std::string::npos)
       << c;
-  EXPECT_NE(c.find(R"("window":{"end":{"days":-30}},"count":{"min":0,"max":2}})"),
+  EXPECT_NE(c.find(R"("window":{"end":{"days":-29,"inclusive":false}},"count":{"min":0,"max":2}})"),
             std::string::npos)
       << c;
   // Start and end windows on the event start intersect.
-  EXPECT_NE(c.find(R"("window":{"start":{"days":7},"end":{"days":90}},"count":{"min":3}})"),
-            std::string::npos)
+  EXPECT_NE(
+      c.find(
+          R"("window":{"start":{"days":6,"inclusive":false},"end":{"days":91,"inclusive":false}},)"
+          R"("count":{"min":3}})"),
+      std::string::npos)
       << c;
   // At least 1 in an open window: the default count, no window.
   EXPECT_NE(c.find(R"({"event":{"type":"Condition","codeset":"cs1_t2dm_icd"}}]})"),
@@ -219,15 +224,24 @@ TEST(CirceTest, ValuesUnitsAndOps) {
   ]})";
   CirceTranslation t = Translate(RuleDoc(rule));
   std::string c = Compact(t);
-  EXPECT_NE(c.find(R"("type":"Observation","codeset":"cs2_hba1c","window":{"start":{"days":-182},)"
-                   R"("end":{"days":0}},"value":{"op":">","value":7.5,"unit":"%"}})"),
-            std::string::npos)
+  EXPECT_NE(
+      c.find(R"("type":"Observation","codeset":"cs2_hba1c",)"
+             R"("window":{"start":{"days":-183,"inclusive":false},)"
+             R"("end":{"days":1,"inclusive":false}},"value":{"op":">","value":7.5,"unit":"%"}})"),
+      std::string::npos)
       << c;
   EXPECT_NE(c.find(R"("value":[{"op":">=","value":4,"unit":"10*9/L"},)"
                    R"({"op":"<=","value":8.25,"unit":"10*9/L"}])"),
             std::string::npos)
       << c;
-  EXPECT_NE(c.find(R"("window":{"start":{"days":0},"end":{"days":0}})"), std::string::npos) << c;
+  // "On the index date": the calendar day, whatever the index's time.
+  EXPECT_NE(c.find(R"("window":{"start":{"days":-1,"inclusive":false},)"
+                   R"("end":{"days":1,"inclusive":false}})"),
+            std::string::npos)
+      << c;
+  EXPECT_TRUE(HasIssue(t.approximations, "InclusionRules[0].expression.CriteriaList[0].StartWindow",
+                       "Circe compares calendar dates"))
+      << Dump(t.approximations);
   const std::string base = "InclusionRules[0].expression.CriteriaList";
   EXPECT_TRUE(HasIssue(t.approximations, base + "[1].Criteria.Measurement.Unit",
                        "converts them to '10*9/L'"))
@@ -405,7 +419,8 @@ TEST(CirceTest, EntryFiltersAndLimits) {
       << Dump(qt.unsupported);
   EXPECT_NE(Compact(qt).find(R"({"name":"Additional entry criteria","criterion":{"event":)"
                              R"({"type":"Encounter","codeset":"cs3_inpatient",)"
-                             R"("window":{"start":{"days":0},"end":{"days":0}}}}})"),
+                             R"("window":{"start":{"days":-1,"inclusive":false},)"
+                             R"("end":{"days":1,"inclusive":false}}}}})"),
             std::string::npos)
       << qt.cohort_json;
 
