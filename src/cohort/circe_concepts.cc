@@ -49,6 +49,21 @@ void Members::Finish(std::string_view reason) {
   });
 }
 
+Concept ReadConcept(json::Node node, const std::string& path, Issues& issues) {
+  Members c(node, path, issues);
+  Concept concept_row;
+  if (auto v = c.Take("CONCEPT_ID")) concept_row.id = v->GetInt64();
+  if (auto v = c.Take("CONCEPT_CODE")) concept_row.code = std::string(v->GetString());
+  if (auto v = c.Take("VOCABULARY_ID")) concept_row.vocabulary = std::string(v->GetString());
+  for (std::string_view k : {"CONCEPT_NAME", "STANDARD_CONCEPT", "STANDARD_CONCEPT_CAPTION",
+                             "INVALID_REASON", "INVALID_REASON_CAPTION", "DOMAIN_ID",
+                             "CONCEPT_CLASS_ID", "VALID_START_DATE", "VALID_END_DATE"}) {
+    c.Take(k);
+  }
+  c.Finish("not translated: unknown column of an OMOP concept");
+  return concept_row;
+}
+
 namespace {
 
 // How an OMOP vocabulary is written in FHIR.
@@ -192,16 +207,9 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
         if (auto v = m.Take("includeDescendants")) item.descendants = v->GetBool();
         if (auto v = m.Take("includeMapped")) item.mapped = v->GetBool();
         if (auto concept_node = m.Take("concept")) {
-          Members c(*concept_node, Join(item_path, "concept"), local);
-          if (auto v = c.Take("CONCEPT_CODE")) item.code = std::string(v->GetString());
-          if (auto v = c.Take("VOCABULARY_ID")) item.vocabulary = std::string(v->GetString());
-          // Descriptive columns of the OMOP CONCEPT row: the code and vocabulary identify it.
-          for (std::string_view k :
-               {"CONCEPT_ID", "CONCEPT_NAME", "STANDARD_CONCEPT", "STANDARD_CONCEPT_CAPTION",
-                "INVALID_REASON", "INVALID_REASON_CAPTION", "DOMAIN_ID", "CONCEPT_CLASS_ID"}) {
-            c.Take(k);
-          }
-          c.Finish("not translated: unknown column of an OMOP concept");
+          Concept c = ReadConcept(*concept_node, Join(item_path, "concept"), local);
+          item.code = std::move(c.code);
+          item.vocabulary = std::move(c.vocabulary);
         }
         m.Finish("not translated: unknown member of a concept set item");
         items.push_back(std::move(item));

@@ -162,20 +162,12 @@ std::optional<std::string> ReadUnit(json::Node units, const std::string& path, I
   size_t i = 0;
   units.ForEachItem([&](json::Node concept_node) {
     std::string item_path = Index(path, i++);
-    Members c(concept_node, item_path, issues);
-    auto code = c.Take("CONCEPT_CODE");
-    auto vocabulary = c.Take("VOCABULARY_ID");
-    for (std::string_view k :
-         {"CONCEPT_ID", "CONCEPT_NAME", "STANDARD_CONCEPT", "STANDARD_CONCEPT_CAPTION",
-          "INVALID_REASON", "INVALID_REASON_CAPTION", "DOMAIN_ID", "CONCEPT_CLASS_ID"}) {
-      c.Take(k);
-    }
-    c.Finish("not translated: unknown column of an OMOP concept");
-    if (!code || !vocabulary || vocabulary->GetString() != "UCUM") {
+    Concept unit = ReadConcept(concept_node, item_path, issues);
+    if (unit.code.empty() || unit.vocabulary != "UCUM") {
       issues.Unsupported(item_path, "unit concept that is not UCUM: not translated");
       return true;
     }
-    codes.emplace_back(code->GetString());
+    codes.push_back(std::move(unit.code));
     return true;
   });
   if (codes.empty()) return std::nullopt;
@@ -274,15 +266,7 @@ std::optional<Value> SexCriterion(json::Node concepts, const std::string& path, 
   size_t i = 0;
   concepts.ForEachItem([&](json::Node concept_node) {
     std::string item_path = Index(path, i++);
-    Members c(concept_node, item_path, issues);
-    auto id = c.Take("CONCEPT_ID");
-    for (std::string_view k : {"CONCEPT_CODE", "VOCABULARY_ID", "CONCEPT_NAME", "STANDARD_CONCEPT",
-                               "STANDARD_CONCEPT_CAPTION", "INVALID_REASON",
-                               "INVALID_REASON_CAPTION", "DOMAIN_ID", "CONCEPT_CLASS_ID"}) {
-      c.Take(k);
-    }
-    c.Finish("not translated: unknown column of an OMOP concept");
-    int64_t concept_id = id ? id->GetInt64() : 0;
+    int64_t concept_id = ReadConcept(concept_node, item_path, issues).id;
     // OMOP Gender concepts as FHIR AdministrativeGender.
     std::string_view sex = concept_id == 8507   ? "male"
                            : concept_id == 8532 ? "female"

@@ -57,6 +57,17 @@ class Members {
 // True for members that say nothing: null, false, [] and {}.
 bool IsEmptyValue(json::Node node);
 
+// An OMOP concept as Circe writes it (a row of the CONCEPT table).
+struct Concept {
+  int64_t id = 0;
+  std::string code;        // CONCEPT_CODE
+  std::string vocabulary;  // VOCABULARY_ID
+};
+
+// Reads a concept; its descriptive columns (name, domain, class, validity) are read without
+// a report, unknown members are reported.
+Concept ReadConcept(json::Node node, const std::string& path, Issues& issues);
+
 // Circe ConceptSets as medlake code sets. Every concept set is translated up front; its issues
 // are reported (and the code set written) only when a criterion uses it, so that concept sets
 // nothing refers to do not count against the translation.
