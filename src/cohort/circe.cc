@@ -13,6 +13,7 @@ namespace {
 using circe_internal::CodesetTable;
 using circe_internal::Context;
 using circe_internal::EventPart;
+using circe_internal::Integer;
 using circe_internal::Issues;
 using circe_internal::Join;
 using circe_internal::Members;
@@ -263,7 +264,7 @@ void ReportExitMembers(Members& doc, Issues& issues) {
     ReportExit("CollapseSettings",
                "entries collapsed into eras (" +
                    std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
-                   std::to_string(pad ? pad->GetInt64() : 0) + " days)",
+                   std::to_string(pad ? Integer(*pad).value_or(0) : 0) + " days)",
                issues);
   }
   if (auto window = doc.Take("CensorWindow"); window && !circe_internal::IsEmptyValue(*window)) {
@@ -302,8 +303,8 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
     auto prior = w.Take("PriorDays");
     auto post = w.Take("PostDays");
     w.Finish("not translated: unknown member of the observation window");
-    int64_t prior_days = prior ? prior->GetInt64() : 0;
-    int64_t post_days = post ? post->GetInt64() : 0;
+    int64_t prior_days = prior ? Integer(*prior).value_or(-1) : 0;
+    int64_t post_days = post ? Integer(*post).value_or(-1) : 0;
     if (prior_days != 0 || post_days != 0) {
       issues.Unsupported(pc.PathOf("ObservationWindow"),
                          "requires " + std::to_string(prior_days) +

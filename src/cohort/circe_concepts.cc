@@ -1,6 +1,7 @@
 // Circe concept sets (OMOP concepts) as medlake code sets (FHIR system + code).
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <string>
 
 #include "cohort/circe_internal.h"
@@ -8,6 +9,7 @@
 namespace medlake::cohort::circe_internal {
 
 std::string Join(std::string_view parent, std::string_view key) {
+  if (key.empty()) return std::string(parent) + "[\"\"]";  // a member named ""
   if (parent.empty()) return std::string(key);
   std::string out(parent);
   out += '.';
@@ -49,10 +51,25 @@ void Members::Finish(std::string_view reason) {
   });
 }
 
+std::optional<int64_t> Integer(json::Node node) {
+  switch (node.kind()) {
+    case json::Kind::kInt64:
+      return node.GetInt64();
+    case json::Kind::kUint64:
+    case json::Kind::kDouble: {
+      double d = node.GetDouble();
+      if (d != std::floor(d) || d < -9.2e18 || d > 9.2e18) return std::nullopt;
+      return static_cast<int64_t>(d);
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
 Concept ReadConcept(json::Node node, const std::string& path, Issues& issues) {
   Members c(node, path, issues);
   Concept concept_row;
-  if (auto v = c.Take("CONCEPT_ID")) concept_row.id = v->GetInt64();
+  if (auto v = c.Take("CONCEPT_ID")) concept_row.id = Integer(*v).value_or(0);
   if (auto v = c.Take("CONCEPT_CODE")) concept_row.code = std::string(v->GetString());
   if (auto v = c.Take("VOCABULARY_ID")) concept_row.vocabulary = std::string(v->GetString());
   for (std::string_view k : {"CONCEPT_NAME", "STANDARD_CONCEPT", "STANDARD_CONCEPT_CAPTION",
@@ -183,12 +200,13 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
   auto name = members.Take("name");
   auto expression = members.Take("expression");
   members.Finish("not translated: unknown member of a concept set");
-  if (!id || !id->IsNumber()) {
-    issues_.Unsupported(path, "concept set without a numeric id: not translated");
+  std::optional<int64_t> key = id ? Integer(*id) : std::nullopt;
+  if (!key) {
+    issues_.Unsupported(path, "concept set without an integer id: not translated");
     return;
   }
   Set set;
-  set.name = "cs" + std::to_string(id->GetInt64());
+  set.name = "cs" + std::to_string(*key);
   std::string slug = name ? Slug(name->GetString()) : "";
   if (!slug.empty()) set.name += "_" + slug;
 
@@ -336,12 +354,11 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
   }
   set.unsupported = std::move(local.unsupported);
   set.approximations = std::move(local.approximations);
-  int64_t key = id->GetInt64();
-  if (sets_.count(key)) {
-    issues_.Unsupported(path, "duplicate concept set id " + std::to_string(key) + ": ignored");
+  if (sets_.count(*key)) {
+    issues_.Unsupported(path, "duplicate concept set id " + std::to_string(*key) + ": ignored");
     return;
   }
-  sets_.emplace(key, std::move(set));
+  sets_.emplace(*key, std::move(set));
 }
 
 void CodesetTable::Report(Set& set) {

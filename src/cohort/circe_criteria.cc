@@ -224,11 +224,13 @@ std::optional<Value> AgeCriterion(json::Node range, const std::string& path, Iss
   auto op = m.Take("Op");
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of an age range");
-  if (!value || !value->IsNumber()) {
-    issues.Unsupported(path, "age range without a Value: not translated");
+  std::optional<int64_t> years = value ? Integer(*value) : std::nullopt;
+  std::optional<int64_t> extent_years = extent ? Integer(*extent) : std::nullopt;
+  if (!years || (extent && !extent_years)) {
+    issues.Unsupported(path, "age range without whole years: not translated");
     return std::nullopt;
   }
-  int64_t v = value->GetInt64();
+  int64_t v = *years;
   std::string_view o = op ? op->GetString() : "";
   Value age = Value::Object();
   bool negate = false;
@@ -244,9 +246,9 @@ std::optional<Value> AgeCriterion(json::Node range, const std::string& path, Iss
     age.Set("min", Value::Int(v));
     age.Set("max", Value::Int(v));
     negate = o == "!eq";
-  } else if ((o == "bt" || o == "!bt") && extent && extent->IsNumber()) {
+  } else if ((o == "bt" || o == "!bt") && extent_years) {
     age.Set("min", Value::Int(v));
-    age.Set("max", Value::Int(extent->GetInt64()));
+    age.Set("max", Value::Int(*extent_years));
     negate = o == "!bt";
   } else {
     issues.Unsupported(path, "age comparison '" + std::string(o) + "': not translated");
@@ -319,8 +321,13 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
       issues.Unsupported(m.PathOf("CodesetId"),
                          "cause of death code set: medlake's deceased criterion has no cause");
     } else {
-      part.codeset_id = id->GetInt64();
+      part.codeset_id = Integer(*id);
       part.codeset_path = m.PathOf("CodesetId");
+      if (!part.codeset_id) {
+        issues.Unsupported(part.codeset_path, "not an integer: the criterion is left out");
+        m.Finish("not translated: no equivalent in the medlake format");
+        return std::nullopt;
+      }
     }
   }
   if (auto first = m.Take("First")) part.first = first->GetBool();

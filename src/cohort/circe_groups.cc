@@ -10,6 +10,9 @@ namespace {
 // Combinations beyond this many are not expanded (AT_LEAST k of n as ANY of ALLs).
 constexpr size_t kMaxCombinations = 64;
 
+// The largest occurrence count translated (the format's counts are 32-bit).
+constexpr int64_t kMaxCount = 1'000'000'000;
+
 // Circe Occurrence types.
 constexpr int64_t kExactly = 0;
 constexpr int64_t kAtMost = 1;
@@ -35,7 +38,15 @@ std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, boo
     auto days = e.Take("Days");
     auto coeff = e.Take("Coeff");
     e.Finish("not translated: unknown member of a window endpoint");
-    if (days) out = days->GetInt64() * (coeff ? coeff->GetInt64() : 1);
+    if (!days) return;
+    std::optional<int64_t> d = Integer(*days);
+    std::optional<int64_t> c = coeff ? Integer(*coeff) : std::optional<int64_t>(1);
+    if (!d || !c || (*c != 1 && *c != -1)) {
+      issues.Unsupported(m.PathOf(key), "Days must be an integer and Coeff 1 or -1");
+      ok = false;
+      return;
+    }
+    out = *d * *c;
   };
   endpoint("Start", bounds.start);
   endpoint("End", bounds.end);
@@ -141,8 +152,10 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
   if (occurrence) {
     std::string occ_path = Join(path, "Occurrence");
     Members o(*occurrence, occ_path, issues);
-    if (auto t = o.Take("Type")) type = t->GetInt64();
-    if (auto c = o.Take("Count")) count = c->GetInt64();
+    auto type_node = o.Take("Type");
+    auto count_node = o.Take("Count");
+    if (type_node) type = Integer(*type_node).value_or(-1);
+    if (count_node) count = Integer(*count_node).value_or(-1);
     auto distinct = o.Take("IsDistinct");
     auto column = o.Take("CountColumn");
     o.Finish("not translated: unknown member of an occurrence");
@@ -152,6 +165,11 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
                          "counting distinct " + what +
                              " values: medlake counts distinct resources (the count is "
                              "translated over resources)");
+    }
+    if (count < 0 || count > kMaxCount) {
+      issues.Unsupported(Join(occ_path, "Count"),
+                         "not a count from 0 to " + std::to_string(kMaxCount) + ": not translated");
+      return std::nullopt;
     }
     if (type != kExactly && type != kAtMost && type != kAtLeast) {
       issues.Unsupported(Join(occ_path, "Type"),
@@ -314,7 +332,7 @@ std::optional<Value> TranslateGroup(json::Node group, const std::string& path, C
         path, "group of type " + type + " evaluated over " + std::to_string(children.size()) +
                   " of its " + std::to_string(total) + " members (the others are reported above)");
   }
-  int64_t count = count_node ? count_node->GetInt64() : 0;
+  int64_t count = count_node ? Integer(*count_node).value_or(0) : 0;
   std::optional<Value> result;
   if (type == "ALL") {
     result = AtLeast(children, children.size());

@@ -57,6 +57,9 @@ class Members {
 // True for members that say nothing: null, false, [] and {}.
 bool IsEmptyValue(json::Node node);
 
+// The integer `node` holds (an integral number that fits in int64), else nullopt.
+std::optional<int64_t> Integer(json::Node node);
+
 // An OMOP concept as Circe writes it (a row of the CONCEPT table).
 struct Concept {
   int64_t id = 0;

@@ -478,6 +478,37 @@ TEST(CirceTest, DeathAndTheExpressionLimit) {
       << Dump(t.approximations);
 }
 
+TEST(CirceTest, MalformedNumbersAreReportedNotGuessed) {
+  std::string rule = R"({"Type": "ANY", "CriteriaList": [
+    {"Criteria": {"ConditionOccurrence": {"CodesetId": "0"}},
+     "StartWindow": {"Start": {"Coeff": -1}, "End": {"Coeff": 1}},
+     "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 1}},
+    {"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+     "StartWindow": {"Start": {"Days": 1.5, "Coeff": -1}, "End": {"Coeff": 1}},
+     "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 1}},
+    {"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+     "StartWindow": {"Start": {"Coeff": -1}, "End": {"Coeff": 1}},
+     "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": -3}},
+    {"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+     "StartWindow": {"Start": {"Coeff": -1}, "End": {"Coeff": 1}},
+     "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 5000000000}}],
+    "DemographicCriteriaList": [{"Age": {"Value": 17.5, "Op": "gt"}}]})";
+  CirceTranslation t = Translate(RuleDoc(rule));
+  const std::string base = "InclusionRules[0].expression";
+  EXPECT_TRUE(HasIssue(t.unsupported,
+                       base + ".CriteriaList[0].Criteria.ConditionOccurrence.CodesetId",
+                       "not an integer"))
+      << Dump(t.unsupported);
+  EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[1].StartWindow.Start",
+                       "Days must be an integer"));
+  EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[2].Occurrence.Count", "not a count"));
+  EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[3].Occurrence.Count", "not a count"));
+  EXPECT_TRUE(HasIssue(t.unsupported, base + ".DemographicCriteriaList[0].Age", "whole years"));
+  // Nothing of the rule is left: it is left out, and says so.
+  EXPECT_TRUE(HasIssue(t.unsupported, "InclusionRules[0]", "no part of the rule"));
+  EXPECT_EQ(Compact(t).find(R"("name":"rule")"), std::string::npos) << t.cohort_json;
+}
+
 // An issue's reason with its numbers, quoted names and parenthesized lists blanked, to count
 // reasons over cohorts.
 std::string ReasonKey(const CirceIssue& issue) {
