@@ -117,14 +117,14 @@ const Vocabulary* FindVocabulary(std::string_view omop_id) {
   return nullptr;
 }
 
-// OMOP "Visit" concepts as Encounter.class codes. An emergency visit that became an
-// admission (ERIP) is coded either way in FHIR.
-std::vector<std::string_view> VisitClasses(std::string_view code) {
-  if (code == "IP") return {"IMP"};
-  if (code == "ER") return {"EMER"};
-  if (code == "OP") return {"AMB"};
-  if (code == "ERIP") return {"EMER", "IMP"};
-  return {};
+// OMOP "Visit" concepts as Encounter.class codes. An emergency visit that became an admission
+// (ERIP) is an admission: FHIR records it as an inpatient encounter (admitted from the
+// emergency department), sometimes after a separate emergency encounter.
+std::string_view VisitClass(std::string_view code) {
+  if (code == "IP" || code == "ERIP") return "IMP";
+  if (code == "ER") return "EMER";
+  if (code == "OP") return "AMB";
+  return "";
 }
 
 std::string Slug(std::string_view name) {
@@ -241,6 +241,7 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
   std::map<std::string, int> not_expanded;  // vocabulary -> concepts
   int mapped = 0;
   int missing_code = 0;
+  bool emergency_admissions = false;
   std::string items_path = Join(path, "expression.items");
   for (const Item& item : items) {
     if (item.excluded) continue;
@@ -250,13 +251,13 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
       continue;
     }
     if (item.vocabulary == "Visit") {
-      auto classes = VisitClasses(item.code);
-      if (classes.empty()) {
+      std::string_view visit_class = VisitClass(item.code);
+      if (visit_class.empty()) {
         ++no_system["Visit " + item.code];
         continue;
       }
-      for (std::string_view c : classes)
-        AddUnique(ForSystem(systems, kActCode).codes, std::string(c));
+      if (item.code == "ERIP") emergency_admissions = true;
+      AddUnique(ForSystem(systems, kActCode).codes, std::string(visit_class));
       continue;
     }
     const Vocabulary* vocabulary = FindVocabulary(item.vocabulary);
@@ -323,6 +324,12 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
     local.Approximate(items_path, "descendants of " + std::to_string(excluded_descendants) +
                                       " excluded concepts cannot be identified without a "
                                       "vocabulary: only the excluded codes themselves are removed");
+  }
+  if (emergency_admissions) {
+    local.Approximate(items_path,
+                      "Visit ERIP (emergency room and inpatient visit) is an admission: "
+                      "Encounter.class IMP, which does not tell whether the admission came "
+                      "through the emergency room");
   }
   if (mapped > 0) {
     local.Approximate(items_path, "includeMapped on " + std::to_string(mapped) +
