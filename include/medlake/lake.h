@@ -88,6 +88,9 @@ class Lake {
   const std::string& dir() const { return dir_; }
   uint32_t shard_count() const { return shard_count_; }
   const std::vector<SegmentInfo>& segments() const { return segments_; }
+  // A hash of the committed state this snapshot sees (its segments and replaced rows): equal
+  // hashes, same live rows. Caches derived from a lake (the cohort index) are stamped with it.
+  uint64_t state_hash() const { return state_hash_; }
 
   Result<LakeStatus> Status();
   Result<std::vector<QuarantineEntry>> Quarantine(int64_t limit);
@@ -125,6 +128,7 @@ class Lake {
   Lake() = default;
   std::string dir_;
   uint32_t shard_count_ = 0;
+  uint64_t state_hash_ = 0;
   std::vector<SegmentInfo> segments_;
   std::unique_ptr<Impl> impl_;
 };

@@ -6,6 +6,7 @@
 #include "cohort/cohort_index.h"
 #include "cohort/definition.h"
 #include "cohort/evaluator.h"
+#include "cohort/index_file.h"
 #include "cohort/output.h"
 #include "common/fhir_time.h"
 #include "common/file_util.h"
@@ -26,6 +27,7 @@ struct CohortOptions {
   std::string file, lake, at, out;
   bool json = false;
   bool list = false;
+  bool rebuild = false;
   int threads = 0;
 };
 
@@ -71,11 +73,16 @@ int RunCohort(const CohortOptions& o) {
   if (!lake.ok()) return Fail(lake.status());
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> damaged;
-  auto index = cohort::CohortIndex::Build(**lake, o.threads, &damaged);
+  cohort::IndexLoad load;
+  auto index = o.rebuild ? cohort::CohortIndex::Build(**lake, o.threads, &damaged)
+                         : cohort::LoadOrBuildIndex(**lake, o.threads, &damaged, &load);
   if (!index.ok()) return Fail(index.status());
   for (const auto& d : damaged)
     std::fprintf(stderr, "medlake: skipped damaged data: %s\n", d.c_str());
+  if (!load.cache_error.empty())
+    std::fprintf(stderr, "medlake: cohort index not cached: %s\n", load.cache_error.c_str());
   double build_ms = MsSince(t0);
+  bool built = o.rebuild || load.built;
 
   auto t1 = std::chrono::steady_clock::now();
   cohort::EvaluateOptions options;
@@ -93,7 +100,7 @@ int RunCohort(const CohortOptions& o) {
     if (!all.ok()) return Fail(all.status());
     ids = std::move(*all);
   }
-  cohort::OutputContext out{&*def, &*result, &ids, eval_ms, build_ms, index_text};
+  cohort::OutputContext out{&*def, &*result, &ids, eval_ms, build_ms, built, index_text};
   if (o.json) {
     std::fputs(cohort::SummaryJson(out, o.list).c_str(), stdout);
   } else {
@@ -129,6 +136,8 @@ void RegisterCohortCommands(CLI::App& app, int& exit_code) {
   cmd->add_flag("--list", o->list, "Also list the members and their index dates");
   cmd->add_option("--out", o->out, "Write the members: FILE.json (FHIR Group) or FILE.csv");
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)");
+  cmd->add_flag("--rebuild-index", o->rebuild,
+                "Rebuild the cohort index from the segments instead of using the cached one");
   cmd->callback([o, cmd, &exit_code] {
     if (!cmd->get_subcommands().empty()) return;
     if (o->file.empty() || o->lake.empty()) {

@@ -86,6 +86,7 @@ class CohortIndex {
 
  private:
   friend class IndexBuilder;
+  friend class IndexFile;
   Roaring patients_;
   std::vector<PatientFacts> facts_;
   std::vector<Entry> entries_;

@@ -45,8 +45,8 @@ std::string SummaryText(const OutputContext& out) {
                   static_cast<unsigned long long>(r.unconvertible_values));
     s += line;
   }
-  std::snprintf(line, sizeof line, "time    %.1f ms (index build %.1f ms)\n", out.elapsed_ms,
-                out.index_build_ms);
+  std::snprintf(line, sizeof line, "time    %.1f ms (cohort index %s in %.1f ms)\n", out.elapsed_ms,
+                out.index_built ? "built" : "loaded", out.index_ms);
   s += line;
   return s;
 }
@@ -64,7 +64,8 @@ std::string SummaryJson(const OutputContext& out, bool with_members) {
   j["count"] = r.count;
   j["unconvertible_values"] = r.unconvertible_values;
   j["elapsed_ms"] = out.elapsed_ms;
-  j["index_build_ms"] = out.index_build_ms;
+  j["index_ms"] = out.index_ms;
+  j["index_built"] = out.index_built;
   if (with_members) {
     j["members"] = nlohmann::ordered_json::array();
     for (const auto& m : r.members)

@@ -15,8 +15,9 @@ struct OutputContext {
   const CohortResult* result = nullptr;
   const std::vector<std::string>* patient_ids = nullptr;  // by ordinal; needed for members
   double elapsed_ms = 0;                                  // evaluation time
-  double index_build_ms = 0;                              // cohort index build time
-  std::string index_text;  // how the index date was chosen, for people
+  double index_ms = 0;                                    // time to load or build the cohort index
+  bool index_built = false;  // built from the segments (else loaded from its cache)
+  std::string index_text;    // how the index date was chosen, for people
 };
 
 // Attrition table, count and timings for people.

@@ -1,6 +1,7 @@
 #include "medlake/lake.h"
 
 #include <roaring/roaring.h>
+#include <xxhash.h>
 
 #include <filesystem>
 #include <unordered_map>
@@ -72,6 +73,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   Db& db = *lake->impl_->db;
   MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  std::vector<uint64_t> state;  // segment ids and rows, then replaced rows per segment
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt seg,
                              db.Prepare("SELECT segment_id, shard, file, rows, bytes FROM "
@@ -83,8 +85,12 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
                                  std::string(seg.Text(2)), static_cast<uint64_t>(seg.Int(3)),
                                  static_cast<uint64_t>(seg.Int(4))});
     }
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt del,
-                             db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
+    for (const auto& seg : lake->segments_) {
+      state.push_back(static_cast<uint64_t>(seg.id));
+      state.push_back(seg.rows);
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del, db.Prepare("SELECT segment_id, deleted FROM segment_deletes "
+                                                  "ORDER BY segment_id"));
     for (;;) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
       if (!row) break;
@@ -94,9 +100,12 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
         return Corruption("catalog: damaged delete bitmap of segment " +
                           std::to_string(del.Int(0)));
       lake->impl_->deleted[del.Int(0)] = bm;
+      state.push_back(static_cast<uint64_t>(del.Int(0)));
+      state.push_back(roaring_bitmap_get_cardinality(bm));
     }
   }
   MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  lake->state_hash_ = XXH64(state.data(), state.size() * sizeof(uint64_t), 0);
   return lake;
 }
 

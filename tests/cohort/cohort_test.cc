@@ -10,6 +10,7 @@
 #include "cohort/cohort_index.h"
 #include "cohort/definition.h"
 #include "cohort/evaluator.h"
+#include "cohort/index_file.h"
 #include "cohort/output.h"
 #include "common/fhir_time.h"
 #include "ingest/ingest.h"
@@ -385,7 +386,7 @@ TEST_F(CohortTest, AttritionAndOutputs) {
   EXPECT_EQ(r->attrition[2].remaining, 1u);
   EXPECT_EQ(r->attrition[3].remaining, 1u);
   EXPECT_EQ(r->attrition[3].kind, "exclusion");
-  OutputContext out{&*def, &*r, ids_, 1.0, 2.0, "2024-01-01"};
+  OutputContext out{&*def, &*r, ids_, 1.0, 2.0, true, "2024-01-01"};
   auto group = nlohmann::json::parse(MembersGroup(out, "g1"));
   EXPECT_EQ(group["resourceType"], "Group");
   EXPECT_EQ(group["quantity"], 1);
@@ -395,6 +396,59 @@ TEST_F(CohortTest, AttritionAndOutputs) {
   EXPECT_EQ(summary["count"], 1);
   EXPECT_FALSE(summary.contains("members"));
   EXPECT_NE(SummaryText(out).find("count   1 patients"), std::string::npos);
+}
+
+// The cached index: same answers as a fresh build; stale after a new commit; damage detected.
+TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
+  testing::TempDir dir;
+  testing::WriteText(dir / "in/a.ndjson",
+                     Patient("a", R"(,"gender":"female","birthDate":"1950-01-01")") + "\n" +
+                         Condition("ca", "a", kSnomedT2dm, "2020-01-01") + "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ(LoadIndex(**lake).status().code(), ErrorCode::kNotFound);
+  IndexLoad info;
+  auto built = LoadOrBuildIndex(**lake, 1, nullptr, &info);
+  ASSERT_TRUE(built.ok());
+  EXPECT_TRUE(info.built);
+  EXPECT_TRUE(info.cache_error.empty()) << info.cache_error;
+  auto loaded = LoadOrBuildIndex(**lake, 1, nullptr, &info);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_FALSE(info.built);
+  EXPECT_EQ((*loaded)->event_count(), (*built)->event_count());
+  EXPECT_EQ((*loaded)->patients(), (*built)->patients());
+  auto def = ParseCohort(R"({"medlake_cohort": 1, "inclusion": [{"criterion": {"event": {"codes":
+      [{"system": "http://snomed.info/sct", "codes": ["44054006"]}], "window": {"end": {"date": "2020-01-01"}}}}},
+      {"criterion": {"sex": ["female"]}}, {"criterion": {"age": {"min": 70}}}]})");
+  ASSERT_TRUE(def.ok());
+  EvaluateOptions options;
+  options.default_index_ms = ParseFhirTime("2024-01-01")->start;
+  EXPECT_EQ(Evaluate(*def, **loaded, options)->count, 1u);
+
+  // A new commit makes the cache stale: it is rebuilt, with the new patient.
+  testing::WriteText(dir / "in2/b.ndjson",
+                     Patient("b", R"(,"gender":"female","birthDate":"1940-01-01")") + "\n" +
+                         Condition("cb", "b", kSnomedT2dm, "2019-01-01") + "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in2"}, ingest::IngestOptions{}).ok());
+  auto lake2 = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake2.ok());
+  EXPECT_NE((*lake2)->state_hash(), (*lake)->state_hash());
+  EXPECT_EQ(LoadIndex(**lake2).status().code(), ErrorCode::kNotFound);
+  auto rebuilt = LoadOrBuildIndex(**lake2, 1, nullptr, &info);
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_TRUE(info.built);
+  EXPECT_EQ(Evaluate(*def, **rebuilt, options)->count, 2u);
+
+  // A flipped byte is caught by the checksum and the index is rebuilt.
+  std::string bytes = testing::ReadText(IndexPath(**lake2));
+  bytes[bytes.size() / 2] ^= 0x20;
+  testing::WriteText(IndexPath(**lake2), bytes);
+  EXPECT_EQ(LoadIndex(**lake2).status().code(), ErrorCode::kCorruption);
+  auto again = LoadOrBuildIndex(**lake2, 1, nullptr, &info);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(info.built);
+  EXPECT_TRUE(LoadIndex(**lake2).ok());
 }
 
 // Synthea: counts checked against an independent scan of the raw bundles.

@@ -1,0 +1,291 @@
+#include "cohort/index_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <type_traits>
+
+#include "common/file_util.h"
+
+namespace medlake::cohort {
+
+namespace {
+
+constexpr char kMagic[8] = {'M', 'L', 'C', 'O', 'H', 'I', 'X', '1'};
+constexpr uint32_t kVersion = 1;
+static_assert(sizeof(Event) == 32 && std::is_trivially_copyable_v<Event>);
+
+// Buffered file output that hashes what it writes.
+class Writer {
+ public:
+  explicit Writer(int fd) : fd_(fd), state_(XXH64_createState()) { XXH64_reset(state_, 0); }
+  ~Writer() { XXH64_freeState(state_); }
+
+  void Bytes(const void* data, size_t n) {
+    XXH64_update(state_, data, n);
+    const char* p = static_cast<const char*>(data);
+    while (n > 0 && ok_) {
+      size_t take = std::min(n, kBuffer - buf_.size());
+      buf_.append(p, take);
+      p += take;
+      n -= take;
+      if (buf_.size() == kBuffer) Flush();
+    }
+  }
+  template <typename T>
+  void Put(T v) {
+    Bytes(&v, sizeof v);
+  }
+  template <typename T>
+  void Array(const std::vector<T>& v) {
+    Put<uint64_t>(v.size());
+    Bytes(v.data(), v.size() * sizeof(T));
+  }
+  void String(const std::string& s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    Bytes(s.data(), s.size());
+  }
+  void Bitmap(const Roaring& r) {
+    std::string bytes(r.getSizeInBytes(true), '\0');
+    r.write(bytes.data(), true);
+    Put<uint64_t>(bytes.size());
+    Bytes(bytes.data(), bytes.size());
+  }
+  uint64_t Digest() const { return XXH64_digest(state_); }
+  bool Flush() {
+    size_t done = 0;
+    while (ok_ && done < buf_.size()) {
+      ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) ok_ = false;
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+    buf_.clear();
+    return ok_;
+  }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  int fd_;
+  XXH64_state_t* state_;
+  std::string buf_;
+  bool ok_ = true;
+};
+
+// Bounds-checked reads from the loaded file.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool ok() const { return ok_; }
+  size_t pos() const { return pos_; }
+
+  const char* Take(size_t n) {
+    if (!ok_ || n > data_.size() - pos_) {
+      ok_ = false;
+      return nullptr;
+    }
+    const char* p = data_.data() + pos_;
+    pos_ += n;
+    return p;
+  }
+  template <typename T>
+  T Get() {
+    T v{};
+    if (const char* p = Take(sizeof v)) std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  template <typename T>
+  void Array(std::vector<T>& v) {
+    auto n = Get<uint64_t>();
+    if (!ok_ || n > (data_.size() - pos_) / sizeof(T)) {
+      ok_ = false;
+      return;
+    }
+    v.resize(n);
+    if (const char* p = Take(n * sizeof(T))) std::memcpy(v.data(), p, n * sizeof(T));
+  }
+  std::string String() {
+    auto n = Get<uint32_t>();
+    const char* p = Take(n);
+    return p ? std::string(p, n) : std::string();
+  }
+  Roaring Bitmap() {
+    auto n = Get<uint64_t>();
+    const char* p = Take(n);
+    if (!p) return {};
+    roaring_bitmap_t* r = roaring_bitmap_portable_deserialize_safe(p, n);
+    if (!r) {
+      ok_ = false;
+      return {};
+    }
+    return Roaring(r);
+  }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+// Reads and writes the private members of CohortIndex.
+class IndexFile {
+ public:
+  static void Write(const CohortIndex& x, uint64_t stamp, Writer& w) {
+    w.Bytes(kMagic, sizeof kMagic);
+    w.Put<uint32_t>(kVersion);
+    w.Put<uint64_t>(stamp);
+    w.Put<uint64_t>(x.codes_.size());
+    for (const auto& c : x.codes_) {
+      w.String(c.system);
+      w.String(c.code);
+    }
+    for (const auto* table : {&x.types_, &x.units_, &x.statuses_}) {
+      w.Put<uint64_t>(table->size());
+      for (const auto& s : *table) w.String(s);
+    }
+    std::vector<int64_t> birth, deceased;
+    std::vector<uint8_t> sex;
+    for (const auto& f : x.facts_) {
+      birth.push_back(f.birth_ms);
+      deceased.push_back(f.deceased_ms);
+      sex.push_back(static_cast<uint8_t>(f.sex));
+    }
+    w.Array(birth);
+    w.Array(deceased);
+    w.Array(sex);
+    w.Bitmap(x.patients_);
+    w.Put<uint64_t>(x.entries_.size());
+    for (const auto& e : x.entries_) {
+      w.Put<uint32_t>(e.code);
+      w.Put<uint16_t>(e.type);
+      w.Bitmap(e.patients);
+      w.Array(e.offsets);
+      w.Array(e.events);
+      w.Array(e.units);
+    }
+  }
+
+  static Status Read(std::string_view data, uint64_t stamp, CohortIndex& x) {
+    if (data.size() < sizeof kMagic + 12 + 8 || std::memcmp(data.data(), kMagic, 8) != 0)
+      return Corruption("cohort index: not a cohort index file");
+    uint64_t stored;
+    std::memcpy(&stored, data.data() + data.size() - 8, 8);
+    if (XXH64(data.data(), data.size() - 8, 0) != stored)
+      return Corruption("cohort index: checksum mismatch");
+    Reader r(data.substr(0, data.size() - 8));
+    r.Take(sizeof kMagic);
+    if (r.Get<uint32_t>() != kVersion) return NotFound("cohort index: other version");
+    if (r.Get<uint64_t>() != stamp) return NotFound("cohort index: built for another lake state");
+    auto n = r.Get<uint64_t>();
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      std::string system = r.String();
+      x.codes_.push_back({std::move(system), r.String()});
+    }
+    for (auto* table : {&x.types_, &x.units_, &x.statuses_}) {
+      auto m = r.Get<uint64_t>();
+      for (uint64_t i = 0; i < m && r.ok(); ++i) table->push_back(r.String());
+    }
+    std::vector<int64_t> birth, deceased;
+    std::vector<uint8_t> sex;
+    r.Array(birth);
+    r.Array(deceased);
+    r.Array(sex);
+    if (!r.ok() || birth.size() != deceased.size() || birth.size() != sex.size())
+      return Corruption("cohort index: damaged patient facts");
+    x.facts_.resize(birth.size());
+    for (size_t i = 0; i < birth.size(); ++i)
+      x.facts_[i] = {birth[i], deceased[i], static_cast<Sex>(std::min<uint8_t>(sex[i], 4))};
+    x.patients_ = r.Bitmap();
+    auto entries = r.Get<uint64_t>();
+    if (!r.ok() || entries > data.size()) return Corruption("cohort index: damaged header");
+    x.entries_.resize(entries);
+    for (auto& e : x.entries_) {
+      e.code = r.Get<uint32_t>();
+      e.type = r.Get<uint16_t>();
+      e.patients = r.Bitmap();
+      r.Array(e.offsets);
+      r.Array(e.events);
+      r.Array(e.units);
+      if (!r.ok()) break;
+      // Structural checks so that a well-checksummed but inconsistent file cannot index
+      // out of bounds.
+      if (e.code >= x.codes_.size() || e.type >= x.types_.size() ||
+          e.offsets.size() != e.patients.cardinality() + 1 || e.offsets.back() != e.events.size())
+        return Corruption("cohort index: inconsistent entry");
+    }
+    if (!r.ok() || r.pos() != data.size() - 8) return Corruption("cohort index: damaged entries");
+    for (uint32_t i = 0; i < x.codes_.size(); ++i)
+      x.by_system_[x.codes_[i].system].emplace_back(x.codes_[i].code, i);
+    for (auto& [system, codes] : x.by_system_) std::sort(codes.begin(), codes.end());
+    x.entries_of_code_.assign(x.codes_.size(), {});
+    for (uint32_t e = 0; e < x.entries_.size(); ++e)
+      x.entries_of_code_[x.entries_[e].code].push_back(e);
+    return Status::Ok();
+  }
+};
+
+std::string IndexPath(const Lake& lake) {
+  return lake.dir() + "/index/cohort.idx";
+}
+
+Status SaveIndex(const CohortIndex& index, const Lake& lake) {
+  std::string path = IndexPath(lake);
+  MEDLAKE_RETURN_IF_ERROR(MakeDirs(lake.dir() + "/index"));
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create " + tmp + ": " + std::strerror(errno));
+  Writer w(fd);
+  IndexFile::Write(index, lake.state_hash(), w);
+  uint64_t digest = w.Digest();
+  w.Put<uint64_t>(digest);
+  bool ok = w.Flush() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s = IoError("cannot write " + path + ": " + std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return SyncDir(lake.dir() + "/index");
+}
+
+Result<std::unique_ptr<CohortIndex>> LoadIndex(const Lake& lake) {
+  std::string path = IndexPath(lake);
+  if (!std::filesystem::exists(path)) return NotFound("no cohort index at " + path);
+  MEDLAKE_ASSIGN_OR_RETURN(std::string data, ReadFile(path));
+  auto index = std::make_unique<CohortIndex>();
+  MEDLAKE_RETURN_IF_ERROR(IndexFile::Read(data, lake.state_hash(), *index));
+  return index;
+}
+
+Result<std::unique_ptr<CohortIndex>> LoadOrBuildIndex(const Lake& lake, int threads,
+                                                      std::vector<std::string>* damaged,
+                                                      IndexLoad* info) {
+  IndexLoad local;
+  IndexLoad& out = info ? *info : local;
+  auto loaded = LoadIndex(lake);
+  if (loaded.ok()) {
+    out.built = false;
+    return loaded;
+  }
+  if (loaded.status().code() != ErrorCode::kNotFound &&
+      loaded.status().code() != ErrorCode::kCorruption)
+    return loaded.status();
+  std::vector<std::string> seen;
+  MEDLAKE_ASSIGN_OR_RETURN(auto index, CohortIndex::Build(lake, threads, &seen));
+  out.built = true;
+  if (seen.empty()) {
+    Status saved = SaveIndex(*index, lake);
+    if (!saved.ok()) out.cache_error = saved.message();
+  }
+  if (damaged) damaged->insert(damaged->end(), seen.begin(), seen.end());
+  return index;
+}
+
+}  // namespace medlake::cohort
