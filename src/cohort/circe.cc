@@ -3,7 +3,10 @@
 #include "cohort/circe.h"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cohort/circe_internal.h"
 
