@@ -1,8 +1,10 @@
 // cohort: patients meeting eligibility criteria (docs/cohorts.md).
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands.h"
+#include "cohort/circe.h"
 #include "cohort/cohort_index.h"
 #include "cohort/definition.h"
 #include "cohort/evaluator.h"
@@ -123,6 +125,23 @@ int RunCohort(const CohortOptions& o) {
   return 0;
 }
 
+int RunImportCirce(const std::string& file, const std::string& out, bool quiet) {
+  auto text = ReadFile(file);
+  if (!text.ok()) return Fail(text.status());
+  std::string name = std::filesystem::path(file).stem().string();
+  auto t = cohort::TranslateCirce(*text, name);
+  if (!t.ok()) return Fail(Status(t.status().code(), file + ": " + t.status().message()));
+  if (out.empty()) {
+    std::fputs(t->cohort_json.c_str(), stdout);
+  } else {
+    Status s = WriteFileAtomic(out, t->cohort_json);
+    if (!s.ok()) return Fail(s);
+  }
+  // The report goes to stderr when the cohort goes to stdout, so that it can be piped.
+  if (!quiet) std::fputs(cohort::FormatCirceReport(*t).c_str(), out.empty() ? stderr : stdout);
+  return 0;
+}
+
 }  // namespace
 
 void RegisterCohortCommands(CLI::App& app, int& exit_code) {
@@ -138,14 +157,27 @@ void RegisterCohortCommands(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)");
   cmd->add_flag("--rebuild-index", o->rebuild,
                 "Rebuild the cohort index from the segments instead of using the cached one");
-  cmd->callback([o, cmd, &exit_code] {
-    if (!cmd->get_subcommands().empty()) return;
-    if (o->file.empty() || o->lake.empty()) {
-      exit_code = Fail(InvalidArgument("cohort: needs COHORT and --lake DIR"));
-      return;
-    }
-    exit_code = RunCohort(*o);
-  });
-}
+  struct ImportOptions {
+    std::string file, out;
+    bool quiet = false;
+  };
+  auto io = std::make_shared<ImportOptions>();
+  auto* import = cmd->add_subcommand(
+      "import-circe", "Translate an OHDSI ATLAS/Circe cohort definition into a medlake cohort");
+  import->add_option("CIRCE", io->file, "Circe cohort expression (JSON)")->required();
+  import->add_option("--out", io->out, "Write the medlake cohort here (default: stdout)");
+  import->add_flag("--quiet", io->quiet, "Do not print the translation report");
+  import->callback(
+      [io, &exit_code] { exit_code = RunImportCirce(io->file, io->out, io->quiet);
+});
+cmd->callback([o, cmd, &exit_code] {
+  if (!cmd->get_subcommands().empty()) return;
+  if (o->file.empty() || o->lake.empty()) {
+    exit_code = Fail(InvalidArgument("cohort: needs COHORT and --lake DIR"));
+    return;
+  }
+  exit_code = RunCohort(*o);
+});
+}  // namespace medlake::cli
 
 }  // namespace medlake::cli
