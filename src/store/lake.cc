@@ -182,10 +182,9 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                     std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
   MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
-  if (!reader) return ::medlake::Status::Ok();
-  const store::Columns& c = reader->columns();
-  int type_index = TypeIndexIn(c, type);
+  int type_index = reader ? TypeIndexIn(reader->columns(), type) : kTypeAbsent;
   if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
+  const store::Columns& c = reader->columns();
   for (uint32_t row = 0; row < c.rows; ++row) {
     if (type_index >= 0 && c.type[row] != type_index) continue;
     if (impl_->IsDeleted(seg.id, row)) continue;
@@ -215,10 +214,9 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                        std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
   MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
-  if (!reader) return ::medlake::Status::Ok();
-  const store::Columns& c = reader->columns();
-  int type_index = TypeIndexIn(c, type);
+  int type_index = reader ? TypeIndexIn(reader->columns(), type) : kTypeAbsent;
   if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
+  const store::Columns& c = reader->columns();
   std::vector<CodeView> dict;
   std::vector<CodeView> row_codes;
   for (const auto& coding : c.code_dict)
