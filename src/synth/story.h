@@ -45,7 +45,8 @@ struct LabRec {
 struct VitalSet {
   int64_t time = 0;
   int encounter = -1;
-  int bed = -1;  // global bed number (see PopulationModel::BedName)
+  int bed = -1;       // global bed number (see PopulationModel::BedId)
+  int bed_stay = -1;  // index into the encounter's beds
   double heart_rate = 0;
   double respiratory_rate = 0;
   double spo2 = 0;
@@ -56,6 +57,8 @@ struct VitalSet {
   uint8_t acvpu = 0;  // index into kAcvpu
 };
 
+// A period in one bed. The story generator draws a bed of the right ward at random; the run
+// replaces it with the bed its allocation gives (bed_allocation.h).
 struct BedStay {
   int bed = -1;
   int64_t start = 0;

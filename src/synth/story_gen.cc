@@ -428,6 +428,7 @@ void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
     v.bed = e.beds[bed_index].bed;
     v.heart_rate = std::round(std::clamp(hr_base_ + 45 * s + rng_.Normal(0, 4), 35.0, 190.0));
     v.respiratory_rate = std::round(std::clamp(15 + 14 * s + rng_.Normal(0, 1.5), 6.0, 45.0));
+    v.bed_stay = static_cast<int>(bed_index);
     double spo2 = spo2_base_ - 9 * s + rng_.Normal(0, 1);
     if (spo2 < (copd ? 88 : 92)) {
       v.fio2 = s < 0.5 ? 28 : s < 0.8 ? 35 : s < 1.0 ? 40 : 60;
