@@ -21,12 +21,13 @@ enum FhirType : uint8_t {
   kFhirMedicationRequest,
   kFhirImagingStudy,
   kFhirConsent,
+  kFhirProcedure,
   kNumFhirTypes,
 };
 
 inline constexpr std::array<std::string_view, kNumFhirTypes> kFhirTypeNames = {
     "Patient",           "Encounter",    "Condition", "Observation",
-    "MedicationRequest", "ImagingStudy", "Consent"};
+    "MedicationRequest", "ImagingStudy", "Consent",   "Procedure"};
 
 inline constexpr std::string_view kHospitalOrganizationId = "org-hospital";
 inline constexpr std::string_view kMrnSystem = "urn:oid:2.999.1.1";

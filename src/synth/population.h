@@ -59,6 +59,8 @@ class PopulationModel {
   void DrawChronicConditions(Rng& rng, PatientStory& story) const;
   void DrawMedications(Rng& rng, PatientStory& story) const;
   void DrawTimeline(Rng& rng, PatientStory& story) const;
+  // After the timeline: procedures, and the ambulatory encounters of planned ones.
+  void DrawProcedures(Rng& rng, PatientStory& story) const;
 
   SynthConfig config_;
   int64_t window_start_;
