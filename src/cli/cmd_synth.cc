@@ -30,6 +30,7 @@ int RunSynth(SynthOptions& opts) {
   Result<int64_t> start = synth::ParseStartDate(opts.start);
   if (!start.ok()) return fail(start.status());
   opts.config.start_day = *start;
+  synth::MapLargeBuffersDirectly();
   Result<synth::SynthStats> stats = synth::Generate(opts.config);
   if (!stats.ok()) return fail(stats.status());
   if (!opts.quiet) {

@@ -28,7 +28,7 @@ struct SynthConfig {
   double alt_unit_share = 0.25;  // share of lab results reported in the alternative unit
   double opt_out_share = 0.05;   // share of patients who opt out of research use
   int threads = 0;               // 0: all hardware threads
-  int chunk_size = 64;           // patients generated per parallel task
+  int chunk_size = 32;           // patients generated per parallel task
 };
 
 // Parses "fhir,hl7v2,vcf,device" (any subset, any order; "all" for every format).

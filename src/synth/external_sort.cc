@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/falloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace medlake::synth {
 namespace {
@@ -59,9 +61,13 @@ Status ExternalSorter::AddFrames(std::string_view frames) {
     pos += kHeader + len;
     ++n;
   }
+  // Spill before the buffer would outgrow the budget, so its capacity stays within it.
+  if (!buffer_.empty() && buffer_.size() + frames.size() > budget_) {
+    MEDLAKE_RETURN_IF_ERROR(SpillRun());
+  }
+  if (buffer_.capacity() < budget_) buffer_.reserve(std::max(budget_, frames.size()));
   buffer_.append(frames);
   records_ += n;
-  if (buffer_.size() >= budget_) return SpillRun();
   return Status::Ok();
 }
 
@@ -70,10 +76,13 @@ Status ExternalSorter::Add(int64_t key, std::string_view payload) {
   const uint32_t len = static_cast<uint32_t>(payload.size());
   std::memcpy(header, &key, 8);
   std::memcpy(header + 8, &len, 4);
+  if (!buffer_.empty() && buffer_.size() + kHeader + payload.size() > budget_) {
+    MEDLAKE_RETURN_IF_ERROR(SpillRun());
+  }
+  if (buffer_.capacity() < budget_) buffer_.reserve(budget_);
   buffer_.append(header, kHeader);
   buffer_.append(payload);
   ++records_;
-  if (buffer_.size() >= budget_) return SpillRun();
   return Status::Ok();
 }
 
@@ -92,6 +101,22 @@ Status ExternalSorter::SortBuffer() {
   return Status::Ok();
 }
 
+Status ExternalSorter::AppendToFile(std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done,
+                               static_cast<off_t>(file_size_ + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError(fmt::format("{}: write failed: {}", tmp_path_, std::strerror(errno)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  file_size_ += data.size();
+  data.clear();
+  return Status::Ok();
+}
+
 Status ExternalSorter::SpillRun() {
   if (buffer_.empty()) return Status::Ok();
   MEDLAKE_RETURN_IF_ERROR(SortBuffer());
@@ -104,26 +129,11 @@ Status ExternalSorter::SpillRun() {
   run.pos = file_size_;
   std::string out;
   out.reserve(std::min<size_t>(buffer_.size(), 1 << 20) + kHeader);
-  auto flush = [&]() -> Status {
-    size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n = ::pwrite(fd_, out.data() + done, out.size() - done,
-                                 static_cast<off_t>(file_size_ + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return IoError(fmt::format("{}: write failed: {}", tmp_path_, std::strerror(errno)));
-      }
-      done += static_cast<size_t>(n);
-    }
-    file_size_ += out.size();
-    out.clear();
-    return Status::Ok();
-  };
   for (const Entry& e : entries_) {
     out.append(buffer_, e.offset - kHeader, kHeader + e.length);
-    if (out.size() >= (1 << 20)) MEDLAKE_RETURN_IF_ERROR(flush());
+    if (out.size() >= (1 << 20)) MEDLAKE_RETURN_IF_ERROR(AppendToFile(out));
   }
-  MEDLAKE_RETURN_IF_ERROR(flush());
+  MEDLAKE_RETURN_IF_ERROR(AppendToFile(out));
   run.end = file_size_;
   runs_.push_back(std::move(run));
   buffer_.clear();
@@ -169,12 +179,64 @@ Status ExternalSorter::Fill(RunReader& r, bool& has) {
   return Status::Ok();
 }
 
+Status ExternalSorter::MergePrefix(size_t ways) {
+  std::vector<RunReader> group(std::make_move_iterator(runs_.begin()),
+                               std::make_move_iterator(runs_.begin() + ways));
+  std::vector<std::pair<int64_t, size_t>> heap;
+  const size_t per_run = std::max(kMinReadBuffer, budget_ / ways);
+  std::vector<std::pair<uint64_t, uint64_t>> extents;  // of the runs merged, to free
+  for (size_t i = 0; i < ways; ++i) {
+    RunReader& r = group[i];
+    extents.push_back({r.pos, r.end - r.pos});
+    r.buf.resize(per_run);
+    bool has;
+    MEDLAKE_RETURN_IF_ERROR(Fill(r, has));
+    if (has) heap.push_back({r.key, i});
+  }
+  std::make_heap(heap.begin(), heap.end(), HeapAfter);
+  RunReader merged;
+  merged.pos = file_size_;
+  std::string out;
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), HeapAfter);
+    const size_t i = heap.back().second;
+    heap.pop_back();
+    RunReader& r = group[i];
+    out.append(r.buf, r.lo, kHeader + r.length);
+    if (out.size() >= (1 << 20)) MEDLAKE_RETURN_IF_ERROR(AppendToFile(out));
+    r.lo += kHeader + r.length;
+    bool has;
+    MEDLAKE_RETURN_IF_ERROR(Fill(r, has));
+    if (has) {
+      heap.push_back({r.key, i});
+      std::push_heap(heap.begin(), heap.end(), HeapAfter);
+    }
+  }
+  MEDLAKE_RETURN_IF_ERROR(AppendToFile(out));
+  merged.end = file_size_;
+  // Give the merged runs' disk space back; failure (a file system without holes) only costs
+  // space.
+  for (const auto& [offset, length] : extents) {
+    ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                static_cast<off_t>(length));
+  }
+  // The merged run holds the earliest records, so it takes the first place: ties still go to
+  // the record added first.
+  runs_.erase(runs_.begin(), runs_.begin() + ways);
+  runs_.insert(runs_.begin(), std::move(merged));
+  return Status::Ok();
+}
+
 Status ExternalSorter::Finish() {
   finished_ = true;
   if (runs_.empty()) return SortBuffer();
   MEDLAKE_RETURN_IF_ERROR(SpillRun());
   std::string().swap(buffer_);
   std::vector<Entry>().swap(entries_);
+  // More runs than read buffers of kMinReadBuffer fit in the budget: merge the oldest ones
+  // first, so the final merge stays within the budget whatever the input size.
+  const size_t max_ways = std::max<size_t>(2, budget_ / kMinReadBuffer);
+  while (runs_.size() > max_ways) MEDLAKE_RETURN_IF_ERROR(MergePrefix(max_ways));
   const size_t per_run = std::max(kMinReadBuffer, budget_ / runs_.size());
   for (size_t i = 0; i < runs_.size(); ++i) {
     RunReader& r = runs_[i];

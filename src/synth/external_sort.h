@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "medlake/status.h"
+#include "synth/text_util.h"
 
 namespace medlake::synth {
 
@@ -29,9 +30,9 @@ class RecordBuffer {
 
   std::string_view frames() const { return data_; }
   uint64_t count() const { return count_; }
-  // Empties the buffer and keeps its capacity (bounded by one chunk's records).
+  // Empties the buffer (text_util.h, ClearBuffer: an unusually large one is released).
   void Clear() {
-    data_.clear();
+    ClearBuffer(data_, typical_);
     count_ = 0;
   }
 
@@ -39,6 +40,7 @@ class RecordBuffer {
   std::string data_;
   size_t open_header_ = 0;
   uint64_t count_ = 0;
+  double typical_ = 0;
 };
 
 // One record in sorted order.
@@ -52,10 +54,12 @@ struct TimedRecord {
 //
 // Frames are buffered up to `memory_budget` bytes; each full buffer is sorted and appended as
 // one run to a temporary file at `tmp_path` (unlinked as soon as it is created, so nothing is
-// left behind), and Finish() prepares a k-way merge of the runs that reads each run through a
-// buffer of memory_budget / runs bytes (at least 16 KiB). Peak memory is therefore about twice
-// the budget, plus 16 KiB per run beyond budget / 16 KiB runs. When everything fits in one
-// buffer, nothing touches the disk.
+// left behind). Finish() prepares a k-way merge that reads each run through a buffer of
+// memory_budget / runs bytes; when that would be less than 16 KiB, the oldest runs are first
+// merged into one (a second pass over part of the data, whose disk space is then released).
+// Memory: the budget plus 24 bytes per buffered record while adding, about the budget while
+// merging, whatever the number of records (a single record larger than its read buffer gets
+// a buffer of its size). When everything fits in one buffer, nothing touches the disk.
 class ExternalSorter {
  public:
   ExternalSorter(std::string tmp_path, size_t memory_budget);
@@ -96,6 +100,10 @@ class ExternalSorter {
 
   Status SortBuffer();
   Status SpillRun();
+  // Appends `data` at the end of the temporary file and clears it.
+  Status AppendToFile(std::string& data);
+  // Merges the first `ways` runs into one run, which replaces them at the front.
+  Status MergePrefix(size_t ways);
   // Loads run r's next frame into its buffer; `has` = false at the run's end.
   Status Fill(RunReader& r, bool& has);
 

@@ -8,6 +8,10 @@
 #include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -33,8 +37,10 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr int kNumVariants = static_cast<int>(kPgxVariants.size());
-// Memory for sorting each of the HL7 v2 and device streams (external_sort.h).
-constexpr size_t kSortBudget = 16 << 20;
+// Memory for sorting each of the HL7 v2 and device streams, and for each of the two sorts of
+// the bed allocation (external_sort.h).
+constexpr size_t kSortBudget = 8 << 20;
+constexpr size_t kBedSortBudget = 2 << 20;
 
 // A buffered output file. Every call reports its own error; the destructor only closes.
 class OutFile {
@@ -95,13 +101,14 @@ struct Chunk {
   std::array<std::string, kNumVariants> vcf;
   std::string truth;
   PatientStory story;
+  double typical_truth = 0;
 
   void Clear() {
     fhir.Clear();
     hl7.Clear();
     device.Clear();
     for (std::string& s : vcf) s.clear();
-    FhirChunk::Reset(truth);
+    ClearBuffer(truth, typical_truth);
   }
 };
 
@@ -379,7 +386,7 @@ Status Run::ForEachChunk(Start start, Work work, Finish finish) {
 }
 
 Status Run::PlanBeds() {
-  planner_ = std::make_unique<BedPlanner>(model_, (tmp_ / "beds").string(), kSortBudget / 2);
+  planner_ = std::make_unique<BedPlanner>(model_, (tmp_ / "beds").string(), kBedSortBudget);
   MEDLAKE_RETURN_IF_ERROR(
       ForEachChunk([](Chunk&) { return Status::Ok(); },
                    [this](Chunk& c) {
@@ -432,6 +439,12 @@ Result<SynthStats> Run::Execute() {
 }
 
 }  // namespace
+
+void MapLargeBuffersDirectly() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+}
 
 Result<SynthStats> Generate(const SynthConfig& config) {
   MEDLAKE_RETURN_IF_ERROR(Validate(config));

@@ -47,4 +47,11 @@ struct SynthStats {
 // Generates the population. Errors: kInvalidArgument (bad configuration), kIoError.
 Result<SynthStats> Generate(const SynthConfig& config);
 
+// Process-wide, for programs about to call Generate: makes glibc map allocations of 1 MiB and
+// more directly and unmap them when freed (mallopt M_MMAP_THRESHOLD). With glibc's sliding
+// default (up to 32 MiB) the run's large, short-lived chunk buffers stay in fragmented arenas
+// and peak RSS creeps up with the number of patients (docs/synth.md, "Streaming"). A no-op
+// on other C libraries.
+void MapLargeBuffersDirectly();
+
 }  // namespace medlake::synth

@@ -40,9 +40,16 @@ void CheckAgainstStableSort(size_t budget, int n, int batch, bool expect_runs) {
       buffer.Clear();
     }
   }
+  const size_t runs_added = sorter.runs();
   ASSERT_TRUE(sorter.Finish().ok());
   EXPECT_EQ(sorter.records(), static_cast<uint64_t>(n));
   EXPECT_EQ(sorter.runs() > 1, expect_runs);
+  // Finish merges runs beforehand when more than budget / 16 KiB would be read at once.
+  const size_t max_ways = std::max<size_t>(2, budget / (16 << 10));
+  EXPECT_LE(sorter.runs(), max_ways);
+  if (expect_runs) {
+    EXPECT_GT(runs_added, max_ways) << "the test should exercise that merge";
+  }
   std::vector<std::pair<int64_t, std::string>> expected = input;
   std::stable_sort(expected.begin(), expected.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
