@@ -99,6 +99,7 @@ struct Chunk {
   RecordBuffer beds;            // first pass: bed periods
   std::vector<uint32_t> slots;  // second pass: their allocated beds
   std::array<std::string, kNumVariants> vcf;
+  std::vector<std::string> patient_vcfs;  // with config.vcf_per_patient, one per patient
   std::string truth;
   PatientStory story;
   double typical_truth = 0;
@@ -108,6 +109,7 @@ struct Chunk {
     hl7.Clear();
     device.Clear();
     for (std::string& s : vcf) s.clear();
+    patient_vcfs.resize(0);
     ClearBuffer(truth, typical_truth);
   }
 };
@@ -134,6 +136,8 @@ class Run {
   // Creates the output files; after PlanBeds, which fixes the hospital layout.
   Status Prepare();
   void Produce(Chunk& chunk) const;
+  // The single-sample VCF of one patient (config_.vcf_per_patient).
+  void RenderPatientVcf(const PatientStory& story, std::string& out) const;
   Status Consume(const Chunk& chunk);
   int DayIndex(int64_t time) const {
     return static_cast<int>(std::clamp<int64_t>(DayOf(time) - first_day_, 0, num_days_ - 1));
@@ -156,6 +160,8 @@ class Run {
   OutFile bundle_file_;
   OutFile truth_file_;
   std::array<OutFile, kNumVariants> vcf_rows_;
+  std::string vcf_meta_;
+  std::array<std::string, kNumVariants> vcf_fixed_;
   int threads_ = 1;
   std::unique_ptr<BedPlanner> planner_;
   std::unique_ptr<ExternalSorter> hl7_sort_;
@@ -197,6 +203,12 @@ Status Run::Prepare() {
   }
   if (config_.formats.vcf) {
     MEDLAKE_RETURN_IF_ERROR(MakeDirs((out_ / "vcf").string()));
+    if (config_.vcf_per_patient) {
+      fs::remove_all(out_ / "vcf" / "patients", ec);
+      MEDLAKE_RETURN_IF_ERROR(MakeDirs((out_ / "vcf" / "patients").string()));
+      vcf_meta_ = RenderVcfMeta();
+      for (int v = 0; v < kNumVariants; ++v) vcf_fixed_[v] = RenderVcfFixedColumns(v);
+    }
     for (int v = 0; v < kNumVariants; ++v) {
       MEDLAKE_RETURN_IF_ERROR(vcf_rows_[v].Open(TmpPath("vcf", v), "wb"));
     }
@@ -216,9 +228,22 @@ void Run::Produce(Chunk& c) const {
     if (config_.formats.device) RenderDeviceReadings(model_, c.story, c.device);
     if (config_.formats.vcf) {
       for (int v = 0; v < kNumVariants; ++v) AppendVcfGenotype(c.story, v, c.vcf[v]);
+      if (config_.vcf_per_patient) RenderPatientVcf(c.story, c.patient_vcfs.emplace_back());
     }
     if (!c.truth.empty() || c.first != 0 || i != 0) c.truth.append(",\n");
     RenderTruthPatient(c.story, c.truth);
+  }
+}
+
+void Run::RenderPatientVcf(const PatientStory& story, std::string& out) const {
+  out = vcf_meta_;
+  out.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t");
+  AppendPatientId(story.index, out);
+  out.push_back('\n');
+  for (int v = 0; v < kNumVariants; ++v) {
+    out.append(vcf_fixed_[v]);
+    AppendVcfGenotype(story, v, out);
+    out.push_back('\n');
   }
 }
 
@@ -237,6 +262,13 @@ Status Run::Consume(const Chunk& c) {
   stats_.device_readings += c.device.count();
   if (config_.formats.vcf) {
     for (int v = 0; v < kNumVariants; ++v) MEDLAKE_RETURN_IF_ERROR(vcf_rows_[v].Write(c.vcf[v]));
+    for (size_t i = 0; i < c.patient_vcfs.size(); ++i) {
+      std::string name;
+      AppendPatientId(c.first + i, name);
+      const std::string path = (out_ / "vcf" / "patients" / (name + ".vcf")).string();
+      MEDLAKE_RETURN_IF_ERROR(WriteSmallFile(path, c.patient_vcfs[i]));
+      stats_.bytes_written += c.patient_vcfs[i].size();
+    }
   }
   return truth_file_.Write(c.truth);
 }
@@ -399,6 +431,7 @@ Status Run::PlanBeds() {
                    [this](Chunk& c) { return planner_->AddStays(c.beds.frames()); }));
   MEDLAKE_RETURN_IF_ERROR(planner_->Allocate());
   model_.SetWardBeds(planner_->ward_beds());
+  stats_.surge_beds = planner_->surge_beds();
   return Status::Ok();
 }
 
@@ -415,6 +448,7 @@ Result<SynthStats> Run::Execute() {
   // Beds appear in the FHIR Encounters, the HL7 v2 PV1 segments and the device ids.
   const bool beds = config_.formats.fhir || config_.formats.hl7v2 || config_.formats.device;
   if (beds) MEDLAKE_RETURN_IF_ERROR(PlanBeds());
+  stats_.hospital_beds = static_cast<uint64_t>(model_.total_beds());
   MEDLAKE_RETURN_IF_ERROR(Prepare());
   MEDLAKE_RETURN_IF_ERROR(ForEachChunk(
       [this](Chunk& c) {
