@@ -46,6 +46,7 @@ int RunChild(const std::string& dir, uint64_t patients, const std::string& forma
   auto parsed = medlake::synth::ParseFormats(formats);
   if (!parsed.ok()) return 2;
   config.formats = *parsed;
+  medlake::synth::MapLargeBuffersDirectly();
   auto stats = medlake::synth::Generate(config);
   if (!stats.ok()) {
     std::fprintf(stderr, "%s\n", stats.status().ToString().c_str());

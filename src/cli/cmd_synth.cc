@@ -30,6 +30,7 @@ int RunSynth(SynthOptions& opts) {
   Result<int64_t> start = synth::ParseStartDate(opts.start);
   if (!start.ok()) return fail(start.status());
   opts.config.start_day = *start;
+  synth::MapLargeBuffersDirectly();
   Result<synth::SynthStats> stats = synth::Generate(opts.config);
   if (!stats.ok()) return fail(stats.status());
   if (!opts.quiet) {
@@ -37,11 +38,12 @@ int RunSynth(SynthOptions& opts) {
     const double secs = s.seconds > 0 ? s.seconds : 1e-9;
     std::fputs(fmt::format("medlake synth: {} patients in {:.2f} s ({:.0f} patients/s)\n"
                            "  FHIR resources {} ({:.0f}/s), HL7 v2 messages {}, device readings "
-                           "{}, VCF variants {}\n  {:.1f} MB written ({:.1f} MB/s) to {}\n",
+                           "{}, VCF variants {}\n  hospital beds {} ({} surge)\n"
+                           "  {:.1f} MB written ({:.1f} MB/s) to {}\n",
                            s.patients, s.seconds, s.patients / secs, s.TotalFhirResources(),
                            s.TotalFhirResources() / secs, s.hl7_messages, s.device_readings,
-                           s.vcf_variants, s.bytes_written / 1e6, s.bytes_written / 1e6 / secs,
-                           opts.config.out_dir)
+                           s.vcf_variants, s.hospital_beds, s.surge_beds, s.bytes_written / 1e6,
+                           s.bytes_written / 1e6 / secs, opts.config.out_dir)
                    .c_str(),
                stdout);
   }
@@ -66,6 +68,8 @@ void RegisterSynthCommands(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--bundles", opts->config.bundles,
                 "Also write one FHIR transaction Bundle per patient (fhir-bundles/)");
+  cmd->add_flag("--vcf-per-patient", opts->config.vcf_per_patient,
+                "Also write one single-sample VCF per patient (vcf/patients/<patient id>.vcf)");
   cmd->add_flag("--hl7v2-stream", opts->config.hl7v2_stream,
                 "Write HL7 v2 as one time-ordered stream (hl7v2/messages.hl7), not a file per day");
   cmd->add_option("--alt-unit-share", opts->config.alt_unit_share,

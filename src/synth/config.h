@@ -25,10 +25,11 @@ struct SynthConfig {
   int years = 3;                 // length of the observation window
   bool bundles = false;          // also write one transaction Bundle per patient
   bool hl7v2_stream = false;     // one time-ordered hl7v2/messages.hl7, not a file per day
+  bool vcf_per_patient = false;  // also one single-sample VCF per patient (vcf/patients/)
   double alt_unit_share = 0.25;  // share of lab results reported in the alternative unit
   double opt_out_share = 0.05;   // share of patients who opt out of research use
   int threads = 0;               // 0: all hardware threads
-  int chunk_size = 64;           // patients generated per parallel task
+  int chunk_size = 32;           // patients generated per parallel task
 };
 
 // Parses "fhir,hl7v2,vcf,device" (any subset, any order; "all" for every format).

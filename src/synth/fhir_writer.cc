@@ -57,6 +57,7 @@ class Renderer {
   void Labs();
   void Vitals();
   void Imaging();
+  void Procedures();
   void Consent();
 
   // Spans (type, begin, end) of this patient's resources, for bundles.
@@ -390,6 +391,8 @@ void Renderer::Imaging() {
     Subject(o);
     EncounterRef(o, r.encounter);
     Time(o, "started", r.time);
+    // Imaging procedures come first in the story's procedures, in the order of the studies.
+    Put(o, ",\"procedureReference\":{{\"reference\":\"Procedure/{}-pr{}\"}}", pid_, k);
     Put(o,
         ",\"numberOfSeries\":1,\"numberOfInstances\":{},\"series\":[{{\"uid\":\"2.25.{}\","
         "\"number\":1,\"modality\":{{\"system\":\"{}\",\"code\":\"{}\",\"display\":\"{}\"}},"
@@ -398,6 +401,41 @@ void Renderer::Imaging() {
         r.instances, series_uid, kDicom, mod.code, mod.display, r.instances, kSnomed, site.snomed,
         site.display);
     End(kFhirImagingStudy);
+  }
+}
+
+void Renderer::Procedures() {
+  for (size_t k = 0; k < s_.procedures.size(); ++k) {
+    const ProcedureRec& r = s_.procedures[k];
+    const ProcedureDef& def = kProcedures[r.procedure];
+    std::string& o = Begin(kFhirProcedure);
+    Put(o, "{{\"resourceType\":\"Procedure\",\"id\":\"{}-pr{}\",\"status\":\"completed\"", pid_, k);
+    if (r.imaging >= 0 || r.procedure == kColonoscopy) {
+      Cat(o, ",\"category\":{\"coding\":[{\"system\":\"", kSnomed,
+          "\",\"code\":\"103693007\",\"display\":\"Diagnostic procedure\"}]}");
+    }
+    Cat(o, ",\"code\":{\"coding\":[{\"system\":\"", kSnomed, "\",\"code\":\"", def.snomed,
+        "\",\"display\":\"", def.display, "\"}],\"text\":\"", def.display, "\"}");
+    Subject(o);
+    EncounterRef(o, r.encounter);
+    o.append(",\"performedPeriod\":{\"start\":\"");
+    AppendFhirDateTime(r.start, o);
+    o.append("\",\"end\":\"");
+    AppendFhirDateTime(r.end, o);
+    o.append("\"}");
+    if (r.condition >= 0) {
+      Put(o, ",\"reasonReference\":[{{\"reference\":\"Condition/{}-c{}\"}}]", pid_, r.condition);
+    } else if (r.procedure == kColonoscopy) {
+      Cat(o, ",\"reasonCode\":[{\"coding\":[{\"system\":\"", kSnomed, "\",\"code\":\"",
+          kColorectalScreeningSnomed, "\",\"display\":\"", kColorectalScreeningDisplay, "\"}]}]");
+    }
+    if (r.imaging >= 0) {
+      const BodySiteDef& site = kBodySites[s_.imaging[r.imaging].body_site];
+      Cat(o, ",\"bodySite\":[{\"coding\":[{\"system\":\"", kSnomed, "\",\"code\":\"", site.snomed,
+          "\",\"display\":\"", site.display, "\"}]}]");
+    }
+    o.push_back('}');
+    End(kFhirProcedure);
   }
 }
 
@@ -442,6 +480,7 @@ void RenderFhir(const PopulationModel& model, const PatientStory& story, bool bu
   r.Labs();
   r.Vitals();
   r.Imaging();
+  r.Procedures();
   r.Consent();
   if (!bundles) return;
   std::string& b = out.bundles;

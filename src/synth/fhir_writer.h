@@ -10,6 +10,7 @@
 
 #include "synth/population.h"
 #include "synth/story.h"
+#include "synth/text_util.h"
 
 namespace medlake::synth {
 
@@ -21,12 +22,13 @@ enum FhirType : uint8_t {
   kFhirMedicationRequest,
   kFhirImagingStudy,
   kFhirConsent,
+  kFhirProcedure,
   kNumFhirTypes,
 };
 
 inline constexpr std::array<std::string_view, kNumFhirTypes> kFhirTypeNames = {
     "Patient",           "Encounter",    "Condition", "Observation",
-    "MedicationRequest", "ImagingStudy", "Consent"};
+    "MedicationRequest", "ImagingStudy", "Consent",   "Procedure"};
 
 inline constexpr std::string_view kHospitalOrganizationId = "org-hospital";
 inline constexpr std::string_view kMrnSystem = "urn:oid:2.999.1.1";
@@ -39,21 +41,14 @@ struct FhirChunk {
   std::array<uint64_t, kNumFhirTypes> counts{};
   std::string bundles;
 
-  // Empties the buffers; ones that grew past kKeepBytes are released so that one unusual
-  // chunk does not pin its memory for the rest of the run.
-  static constexpr size_t kKeepBytes = 8 << 20;
+  // Empties the buffers (text_util.h, ClearBuffer: unusually large ones are released).
   void Clear() {
-    for (std::string& s : ndjson) Reset(s);
+    for (int t = 0; t < kNumFhirTypes; ++t) ClearBuffer(ndjson[t], typical[t]);
     counts.fill(0);
-    Reset(bundles);
+    ClearBuffer(bundles, typical_bundles);
   }
-  static void Reset(std::string& s) {
-    if (s.capacity() > kKeepBytes) {
-      std::string().swap(s);
-    } else {
-      s.clear();
-    }
-  }
+  std::array<double, kNumFhirTypes> typical{};
+  double typical_bundles = 0;
 };
 
 // MRN of a patient ("M" + 8 digits), shared by FHIR Patient.identifier and HL7 PID-3.

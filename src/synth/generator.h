@@ -8,6 +8,7 @@
 //   hl7v2/YYYY-MM-DD.hl7        HL7 v2.5 messages of that day, in time order, CR-terminated
 //                               (config.hl7v2_stream: one time-ordered hl7v2/messages.hl7)
 //   vcf/genotypes.vcf           VCF 4.2, one sample column per patient
+//   vcf/patients/<id>.vcf       one single-sample VCF per patient (config.vcf_per_patient)
 //   device/readings.ndjson      bedside-monitor readings in time order
 //   truth.json                  parameters, latent model, per-patient risks and outcomes
 //
@@ -34,6 +35,8 @@ struct SynthStats {
   uint64_t hl7_messages = 0;
   uint64_t device_readings = 0;
   uint64_t vcf_variants = 0;
+  uint64_t hospital_beds = 0;  // after allocation, surge beds included
+  uint64_t surge_beds = 0;     // beds added to full wards (docs/synth.md, "Beds")
   uint64_t bytes_written = 0;
   double seconds = 0;
 
@@ -46,5 +49,12 @@ struct SynthStats {
 
 // Generates the population. Errors: kInvalidArgument (bad configuration), kIoError.
 Result<SynthStats> Generate(const SynthConfig& config);
+
+// Process-wide, for programs about to call Generate: makes glibc map allocations of 1 MiB and
+// more directly and unmap them when freed (mallopt M_MMAP_THRESHOLD). With glibc's sliding
+// default (up to 32 MiB) the run's large, short-lived chunk buffers stay in fragmented arenas
+// and peak RSS creeps up with the number of patients (docs/synth.md, "Streaming"). A no-op
+// on other C libraries.
+void MapLargeBuffersDirectly();
 
 }  // namespace medlake::synth

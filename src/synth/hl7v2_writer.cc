@@ -27,7 +27,7 @@ class Segment {
 
 class Hl7Renderer {
  public:
-  Hl7Renderer(const PopulationModel& m, const PatientStory& s, DayBuckets& out)
+  Hl7Renderer(const PopulationModel& m, const PatientStory& s, RecordBuffer& out)
       : m_(m), s_(s), out_(out) {
     AppendPatientId(s.index, pid_);
     BuildPid(pid_segment_, false);
@@ -65,7 +65,7 @@ class Hl7Renderer {
 
   const PopulationModel& m_;
   const PatientStory& s_;
-  DayBuckets& out_;
+  RecordBuffer& out_;
   std::string pid_;
   std::string value_;
   std::string pid_segment_;
@@ -255,12 +255,12 @@ void Hl7Renderer::Run() {
 
 }  // namespace
 
-void RenderHl7v2(const PopulationModel& model, const PatientStory& story, DayBuckets& out) {
+void RenderHl7v2(const PopulationModel& model, const PatientStory& story, RecordBuffer& out) {
   Hl7Renderer(model, story, out).Run();
 }
 
 void RenderDeviceReadings(const PopulationModel& model, const PatientStory& story,
-                          DayBuckets& out) {
+                          RecordBuffer& out) {
   std::string pid;
   AppendPatientId(story.index, pid);
   for (const VitalSet& v : story.vitals) {

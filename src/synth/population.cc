@@ -122,6 +122,10 @@ PopulationModel::PopulationModel(const SynthConfig& config) : config_(config) {
   }
 }
 
+void PopulationModel::SetWardBeds(const std::array<int, kNumWards>& beds) {
+  for (int w = 0; w < kNumWards; ++w) first_bed_[w + 1] = first_bed_[w] + std::max(1, beds[w]);
+}
+
 int PopulationModel::WardOfBed(int bed) const {
   for (int w = 0; w < kNumWards; ++w) {
     if (bed < first_bed_[w + 1]) return w;

@@ -47,6 +47,9 @@ class PopulationModel {
   int FirstBed(int ward) const { return first_bed_[ward]; }
   int BedsInWard(int ward) const { return first_bed_[ward + 1] - first_bed_[ward]; }
   int WardOfBed(int bed) const;
+  // Replaces the layout (beds per ward, each at least 1). Not thread-safe: call it between
+  // passes, while no Generate runs.
+  void SetWardBeds(const std::array<int, kNumWards>& beds);
   // "bed-car-012": the Location id of a bed; "ward-car" of a ward.
   std::string BedId(int bed) const;
   static std::string WardId(int ward);
@@ -56,6 +59,8 @@ class PopulationModel {
   void DrawChronicConditions(Rng& rng, PatientStory& story) const;
   void DrawMedications(Rng& rng, PatientStory& story) const;
   void DrawTimeline(Rng& rng, PatientStory& story) const;
+  // After the timeline: procedures, and the ambulatory encounters of planned ones.
+  void DrawProcedures(Rng& rng, PatientStory& story) const;
 
   SynthConfig config_;
   int64_t window_start_;

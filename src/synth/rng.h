@@ -32,7 +32,7 @@ inline uint64_t Hash3(uint64_t a, uint64_t b, uint64_t c) {
 __extension__ typedef unsigned __int128 Uint128;
 
 // Independent streams of one patient.
-enum class Stream : uint64_t { kStory = 1, kGenotype = 2, kNames = 3 };
+enum class Stream : uint64_t { kStory = 1, kGenotype = 2, kNames = 3, kProcedures = 4 };
 
 class Rng {
  public:

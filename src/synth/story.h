@@ -45,7 +45,8 @@ struct LabRec {
 struct VitalSet {
   int64_t time = 0;
   int encounter = -1;
-  int bed = -1;  // global bed number (see PopulationModel::BedName)
+  int bed = -1;       // global bed number (see PopulationModel::BedId)
+  int bed_stay = -1;  // index into the encounter's beds
   double heart_rate = 0;
   double respiratory_rate = 0;
   double spo2 = 0;
@@ -56,6 +57,8 @@ struct VitalSet {
   uint8_t acvpu = 0;  // index into kAcvpu
 };
 
+// A period in one bed. The story generator draws a bed of the right ward at random; the run
+// replaces it with the bed its allocation gives (bed_allocation.h).
 struct BedStay {
   int bed = -1;
   int64_t start = 0;
@@ -88,6 +91,16 @@ struct ImagingRec {
   int instances = 1;
 };
 
+// A procedure: imaging (one per ImagingRec), PCI, haemodialysis session, colonoscopy.
+struct ProcedureRec {
+  uint8_t procedure;  // ProcedureId
+  int64_t start = 0;
+  int64_t end = 0;
+  int encounter = -1;  // index into encounters
+  int condition = -1;  // reason, index into conditions; -1: none (screening)
+  int imaging = -1;    // index into imaging for imaging procedures
+};
+
 // Pharmacogene haplotypes: for each gene, two star-allele indices (see pgx.h).
 inline constexpr int kNumPgxGenes = 7;
 
@@ -106,6 +119,7 @@ struct PatientStory {
   uint64_t national_id = 0;
   bool research_opt_out = false;
   int chronic_count = 0;
+  bool on_dialysis = false;   // CKD stage 5 on maintenance haemodialysis
   double admission_rate = 0;  // expected emergency visits per year
   std::vector<ConditionRec> conditions;
   std::vector<MedicationRec> medications;
@@ -113,6 +127,7 @@ struct PatientStory {
   std::vector<LabRec> labs;
   std::vector<VitalSet> vitals;
   std::vector<ImagingRec> imaging;
+  std::vector<ProcedureRec> procedures;
   std::array<std::array<uint8_t, 2>, kNumPgxGenes> haplotypes{};
 
   void Clear() {
@@ -122,6 +137,8 @@ struct PatientStory {
     labs.clear();
     vitals.clear();
     imaging.clear();
+    procedures.clear();
+    on_dialysis = false;
     death = kNever;
     died_in_hospital = false;
   }

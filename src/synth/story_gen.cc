@@ -12,6 +12,8 @@ namespace {
 
 constexpr double kMsPerYear = 365.2425 * kMsPerDay;
 constexpr size_t kMaxEncounters = 300;
+// Share of CKD stage 3-5 patients in stage 5 on maintenance haemodialysis (docs/synth.md).
+constexpr double kDialysisShareOfCkd = 0.012;
 
 int64_t Hours(double h) {
   return static_cast<int64_t>(h * kMsPerHour);
@@ -93,7 +95,7 @@ class TimelineBuilder {
     for (const ConditionRec& c : s_.conditions) mask_ |= 1u << c.condition;
     const bool male = s_.sex == Sex::kMale;
     creatinine_base_ = (male ? 84.0 : 68.0) * std::exp(0.12 * rng_.Normal()) *
-                       (Has(kChronicKidneyDisease) ? 2.3 : 1.0);
+                       (Has(kChronicKidneyDisease) ? (s_.on_dialysis ? 5.5 : 2.3) : 1.0);
     hr_base_ = rng_.Normal(74, 7);
     spo2_base_ = Has(kCopd) ? rng_.Normal(93, 1) : rng_.Normal(97.5, 0.8);
     sbp_base_ = rng_.Normal(Has(kHypertension) ? 138 : 124, 10);
@@ -426,8 +428,10 @@ void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
     v.time = t;
     v.encounter = encounter;
     v.bed = e.beds[bed_index].bed;
+    v.bed_stay = static_cast<int>(bed_index);
     v.heart_rate = std::round(std::clamp(hr_base_ + 45 * s + rng_.Normal(0, 4), 35.0, 190.0));
     v.respiratory_rate = std::round(std::clamp(15 + 14 * s + rng_.Normal(0, 1.5), 6.0, 45.0));
+    v.bed_stay = static_cast<int>(bed_index);
     double spo2 = spo2_base_ - 9 * s + rng_.Normal(0, 1);
     if (spo2 < (copd ? 88 : 92)) {
       v.fio2 = s < 0.5 ? 28 : s < 0.8 ? 35 : s < 1.0 ? 40 : 60;
@@ -645,8 +649,14 @@ void PopulationModel::Generate(uint64_t index, PatientStory& story) const {
   Rng rng(config_.seed, Stream::kStory, index);
   DrawDemographics(rng, story);
   DrawChronicConditions(rng, story);
+  Rng procedure_rng(config_.seed, Stream::kProcedures, index);
+  story.on_dialysis =
+      std::any_of(story.conditions.begin(), story.conditions.end(),
+                  [](const ConditionRec& c) { return c.condition == kChronicKidneyDisease; }) &&
+      procedure_rng.Bernoulli(kDialysisShareOfCkd);
   DrawMedications(rng, story);
   DrawTimeline(rng, story);
+  DrawProcedures(procedure_rng, story);
   Rng genotype_rng(config_.seed, Stream::kGenotype, index);
   DrawHaplotypes(genotype_rng, story);
   // Observed 30-day readmissions; prescriptions end at death.

@@ -1,8 +1,9 @@
 // Renders a PatientStory as HL7 v2.5 messages and as bedside-monitor device readings, both
-// into day buckets (day_buckets.h). Not thread-safe: one writer state per thread.
+// into record buffers keyed by time (external_sort.h). Not thread-safe: one writer state per
+// thread.
 #pragma once
 
-#include "synth/day_buckets.h"
+#include "synth/external_sort.h"
 #include "synth/population.h"
 #include "synth/story.h"
 
@@ -12,10 +13,11 @@ namespace medlake::synth {
 // update) and ORU^R01 (labs, vital signs) messages for the patient's encounters. Segments end
 // with a carriage return; PID-3 carries the MRN and PV1-19 the visit number of the FHIR
 // Encounter, OBR-3 the id of the matching FHIR Observation(s).
-void RenderHl7v2(const PopulationModel& model, const PatientStory& story, DayBuckets& out);
+void RenderHl7v2(const PopulationModel& model, const PatientStory& story, RecordBuffer& out);
 
 // One NDJSON line per monitored vital sign and vital-sign round:
 // {"time","device","patient","vital","value","unit"}.
-void RenderDeviceReadings(const PopulationModel& model, const PatientStory& story, DayBuckets& out);
+void RenderDeviceReadings(const PopulationModel& model, const PatientStory& story,
+                          RecordBuffer& out);
 
 }  // namespace medlake::synth

@@ -234,6 +234,39 @@ inline constexpr std::array<AcvpuDef, 5> kAcvpu = {{
     {'U', "422768004", "Unresponsive"},
 }};
 
+struct ProcedureDef {
+  std::string_view key;
+  std::string_view snomed;
+  std::string_view display;
+};
+
+// The imaging procedures come first, in the order of the modalities (CR, CT, MR, US).
+enum ProcedureId : uint8_t {
+  kRadiography,
+  kComputedTomography,
+  kMagneticResonance,
+  kUltrasonography,
+  kPercutaneousCoronaryIntervention,
+  kHaemodialysis,
+  kColonoscopy,
+  kNumProcedures,
+};
+
+inline constexpr std::array<ProcedureDef, kNumProcedures> kProcedures = {{
+    {"radiography", "363680008", "Radiographic imaging procedure"},
+    {"computed_tomography", "77477000", "Computerized axial tomography"},
+    {"magnetic_resonance", "113091000", "Magnetic resonance imaging"},
+    {"ultrasonography", "16310003", "Diagnostic ultrasonography"},
+    {"pci", "415070008", "Percutaneous coronary intervention"},
+    {"haemodialysis", "302497006", "Hemodialysis"},
+    {"colonoscopy", "73761001", "Colonoscopy"},
+}};
+
+// Reason of a screening colonoscopy (no condition).
+inline constexpr std::string_view kColorectalScreeningSnomed = "275978004";
+inline constexpr std::string_view kColorectalScreeningDisplay =
+    "Screening for malignant neoplasm of colon";
+
 enum WardId : uint8_t {
   kWardEmergency,
   kWardMedicine,

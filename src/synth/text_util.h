@@ -27,4 +27,19 @@ inline void AppendFixed(std::string& out, double v, int decimals) {
   out.append(buf, r.ptr);
 }
 
+// Empties a buffer that is reused chunk after chunk. `typical` (start at 0) tracks a running
+// mean of the sizes it held; a buffer whose capacity grew past three times that (plus 64 KiB;
+// doubling growth leaves up to twice the size) is released, so an unusually large chunk does
+// not pin its memory: what stays allocated is at most about three times the typical size,
+// however many chunks a run goes through.
+inline void ClearBuffer(std::string& s, double& typical) {
+  const double size = static_cast<double>(s.size());
+  typical = typical == 0 ? size : 0.9 * typical + 0.1 * size;
+  if (static_cast<double>(s.capacity()) > 3 * typical + (64 << 10)) {
+    std::string().swap(s);
+  } else {
+    s.clear();
+  }
+}
+
 }  // namespace medlake::synth

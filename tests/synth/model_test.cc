@@ -168,6 +168,13 @@ struct Population {
   int n_deteriorating = 0, n_stable = 0;
   int alt_unit = 0, alt_capable = 0;
   int male = 0;
+  // Procedures.
+  int mi_stays = 0, pci_in_mi_stays = 0, misplaced_pci = 0;
+  int ckd_patients = 0, dialysis_patients = 0, dialysis_without_ckd = 0;
+  double dialysis_sessions = 0, dialysis_weeks = 0;
+  int screening_colonoscopies = 0;
+  double screening_person_years = 0;  // ages 50-74, no colorectal cancer
+  int imaging_procedures = 0, procedures_outside_encounter = 0;
 
  private:
   Population() {
@@ -219,11 +226,50 @@ struct Population {
           ++n_stable;
         }
       }
+      CountProcedures(model, s, end);
       for (const LabRec& l : s.labs) {
         if (kLabs[l.lab].alt_loinc.empty()) continue;
         ++alt_capable;
         alt_unit += l.alt_unit;
       }
+    }
+  }
+
+  void CountProcedures(const PopulationModel& model, const PatientStory& s, int64_t end) {
+    bool ckd = false, crc = false;
+    for (const ConditionRec& c : s.conditions) {
+      ckd |= c.condition == kChronicKidneyDisease;
+      crc |= c.condition == kColorectalCancer;
+    }
+    ckd_patients += ckd;
+    dialysis_patients += s.on_dialysis;
+    dialysis_without_ckd += s.on_dialysis && !ckd;
+    if (s.on_dialysis)
+      dialysis_weeks += static_cast<double>(end - model.window_start()) / (7 * kMsPerDay);
+    for (const EncounterRec& e : s.encounters) {
+      mi_stays += e.cls == EncounterClass::kInpatient && e.reason >= 0 &&
+                  s.conditions[e.reason].condition == kMyocardialInfarction;
+    }
+    for (const ProcedureRec& p : s.procedures) {
+      const EncounterRec& e = s.encounters[p.encounter];
+      procedures_outside_encounter += p.start < e.start || p.end > e.end || p.end <= p.start;
+      imaging_procedures += p.imaging >= 0;
+      if (p.procedure == kPercutaneousCoronaryIntervention) {
+        const bool in_mi_stay = e.cls == EncounterClass::kInpatient && e.reason >= 0 &&
+                                s.conditions[e.reason].condition == kMyocardialInfarction;
+        pci_in_mi_stays += in_mi_stay;
+        misplaced_pci += !in_mi_stay;
+      }
+      dialysis_sessions += p.procedure == kHaemodialysis;
+      screening_colonoscopies += p.procedure == kColonoscopy && p.condition < 0;
+    }
+    if (!crc) {
+      // Years of the window lived at ages 50-74.
+      const double w0 = static_cast<double>(model.window_start());
+      const double birth = static_cast<double>(s.birth_day) * kMsPerDay;
+      const double from = std::max(w0, birth + 50 * 365.2425 * kMsPerDay);
+      const double to = std::min(static_cast<double>(end), birth + 75 * 365.2425 * kMsPerDay);
+      if (to > from) screening_person_years += (to - from) / (365.2425 * kMsPerDay);
     }
   }
 };
@@ -274,6 +320,30 @@ TEST(SynthRatesTest, SharesAndAlleleFrequencies) {
   EXPECT_NEAR(p.tpmt_nonref / (2 * n), 0.04, 4 * std::sqrt(0.04 * 0.96 / (2 * n)));
   const double alt = static_cast<double>(p.alt_unit) / p.alt_capable;
   EXPECT_NEAR(alt, 0.25, 0.02);
+}
+
+TEST(SynthRatesTest, ProceduresFollowConditionsAndEncounters) {
+  const Population& p = Population::Get();
+  EXPECT_EQ(p.procedures_outside_encounter, 0);
+  EXPECT_GT(p.imaging_procedures, 100);
+  // PCI: only in myocardial-infarction stays, in 65 % of them.
+  EXPECT_EQ(p.misplaced_pci, 0);
+  ASSERT_GT(p.mi_stays, 30);
+  EXPECT_NEAR(static_cast<double>(p.pci_in_mi_stays) / p.mi_stays, 0.65,
+              4 * std::sqrt(0.65 * 0.35 / p.mi_stays));
+  // Haemodialysis: CKD stage 5 patients only, 1.2 % of CKD, about three sessions a week.
+  EXPECT_EQ(p.dialysis_without_ckd, 0);
+  EXPECT_NEAR(p.dialysis_patients, 0.012 * p.ckd_patients,
+              4 * std::sqrt(0.012 * p.ckd_patients) + 1);
+  if (p.dialysis_patients > 0) {
+    EXPECT_GT(p.dialysis_sessions / p.dialysis_weeks, 2.5);
+    EXPECT_LE(p.dialysis_sessions / p.dialysis_weeks, 3.01);
+  }
+  // Screening colonoscopy: 1.5 per 100 person-years at ages 50-74; the model steps over the
+  // fiftieth birthday by whole years, so the observed rate may fall a little short.
+  const double expected = 0.015 * p.screening_person_years;
+  EXPECT_GT(p.screening_colonoscopies, 0.75 * expected - 4 * std::sqrt(expected));
+  EXPECT_LT(p.screening_colonoscopies, expected + 4 * std::sqrt(expected));
 }
 
 }  // namespace

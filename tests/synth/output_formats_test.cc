@@ -229,6 +229,45 @@ TEST(SynthVcfTest, HeaderColumnsAndGenotypes) {
   EXPECT_NE(meta.find("94781859"), std::string::npos);
 }
 
+// With --vcf-per-patient, each patient's file holds the same rows and genotypes as that
+// patient's column of the multi-sample file.
+TEST(SynthVcfTest, PerPatientFilesMatchTheMultiSampleFile) {
+  SynthConfig config = testing::SmallConfig(testing::TestDir("vcf_per_patient"), 70);
+  config.formats = Formats{false, false, true, false};
+  config.vcf_per_patient = true;
+  Result<SynthStats> stats = Generate(config);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  const fs::path dir(config.out_dir);
+  const auto all = Lines(dir / "vcf" / "genotypes.vcf");
+  size_t header = 0;
+  while (header < all.size() && all[header].rfind("##", 0) == 0) ++header;
+  ASSERT_LT(header, all.size());
+  const auto samples = Split(all[header], '\t');
+  ASSERT_EQ(samples.size(), 9 + config.patients);
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir / "vcf" / "patients")) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, config.patients);
+  for (size_t p = 0; p < config.patients; ++p) {
+    const auto one = Lines(dir / "vcf" / "patients" / (samples[9 + p] + ".vcf"));
+    ASSERT_EQ(one.size(), all.size()) << samples[9 + p];
+    for (size_t i = 0; i < header; ++i) EXPECT_EQ(one[i], all[i]);
+    const auto columns = Split(one[header], '\t');
+    ASSERT_EQ(columns.size(), 10u);
+    EXPECT_EQ(columns[9], samples[9 + p]);
+    for (size_t i = header + 1; i < all.size(); ++i) {
+      const auto a = Split(all[i], '\t');
+      const auto b = Split(one[i], '\t');
+      ASSERT_EQ(b.size(), 10u);
+      for (size_t c = 0; c < 9; ++c) EXPECT_EQ(a[c], b[c]);
+      EXPECT_EQ(b[9], a[9 + p]) << samples[9 + p] << " row " << i;
+    }
+  }
+  fs::remove_all(dir);
+}
+
 TEST(SynthDeviceTest, ReadingsAreTimeOrderedAndPointToBedsAndPatients) {
   const SharedOutput& shared = SharedOutput::Get();
   ASSERT_TRUE(shared.status.ok());

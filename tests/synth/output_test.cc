@@ -99,9 +99,9 @@ TEST(SynthOutputTest, EveryResourceIsValidAndEveryReferenceResolves) {
   std::vector<std::string> references;
   std::map<std::string, int> counts;
   json::Parser parser;
-  const std::vector<std::string> types = {"Organization",      "Location",     "Patient",
-                                          "Encounter",         "Condition",    "Observation",
-                                          "MedicationRequest", "ImagingStudy", "Consent"};
+  const std::vector<std::string> types = {
+      "Organization", "Location",          "Patient",      "Encounter", "Condition",
+      "Observation",  "MedicationRequest", "ImagingStudy", "Consent",   "Procedure"};
   for (const std::string& type : types) {
     const auto lines = Lines(shared.dir / "fhir" / (type + ".ndjson"));
     ASSERT_FALSE(lines.empty()) << type;
@@ -157,6 +157,16 @@ TEST(SynthOutputTest, EveryResourceIsValidAndEveryReferenceResolves) {
             << id;
       } else if (type == "ImagingStudy") {
         EXPECT_TRUE(r.Find("status") && r.Find("subject") && r.Find("series")) << id;
+        EXPECT_TRUE(r.Find("procedureReference")) << id;
+      } else if (type == "Procedure") {
+        EXPECT_EQ(r.Find("status")->GetString(), "completed") << id;
+        EXPECT_TRUE(HasCoding(*r.Find("code"), "http://snomed.info/sct")) << id;
+        EXPECT_TRUE(r.Find("subject") && r.Find("encounter")) << id;
+        const auto start = ParseFhirTime(r.Find("performedPeriod")->Find("start")->GetString());
+        const auto end = ParseFhirTime(r.Find("performedPeriod")->Find("end")->GetString());
+        ASSERT_TRUE(start && end) << id;
+        EXPECT_LT(start->start, end->start) << id;
+        EXPECT_TRUE(r.Find("reasonReference") || r.Find("reasonCode") || r.Find("bodySite")) << id;
       }
     }
   }
@@ -164,6 +174,7 @@ TEST(SynthOutputTest, EveryResourceIsValidAndEveryReferenceResolves) {
   EXPECT_EQ(counts["Consent"], static_cast<int>(shared.config.patients));
   EXPECT_GT(counts["Observation"], counts["Patient"] * 10);
   EXPECT_GT(counts["ImagingStudy"], 0);
+  EXPECT_GE(counts["Procedure"], counts["ImagingStudy"]);
   uint64_t from_stats = shared.stats.TotalFhirResources();
   uint64_t counted = 0;
   for (const auto& [type, n] : counts) counted += n;

@@ -31,7 +31,7 @@ def main():
     validator = jsonschema.Draft6Validator(schema)
     out = tempfile.mkdtemp(prefix="medlake_synth_schema_")
     try:
-        subprocess.run([medlake, "synth", "--patients", "60", "--seed", "21", "--out", out,
+        subprocess.run([medlake, "synth", "--patients", "300", "--seed", "21", "--out", out,
                         "--formats", "fhir", "--bundles", "--quiet"], check=True)
         paths = [os.path.join(out, "fhir", n) for n in sorted(os.listdir(os.path.join(out, "fhir")))]
         paths.append(os.path.join(out, "fhir-bundles", "Bundle.ndjson"))
@@ -42,7 +42,18 @@ def main():
             # Spread the sample over the file: first, middle and last resources.
             step = max(1, len(lines) // PER_FILE)
             limit = 3 if path.endswith("Bundle.ndjson") else PER_FILE
-            for line in lines[::step][:limit]:
+            sample = lines[::step][:limit]
+            if path.endswith("Procedure.ndjson"):
+                # Also the first procedure of every code: the kinds differ in shape.
+                first_of_code = {}
+                for line in lines:
+                    code = json.loads(line)["code"]["coding"][0]["code"]
+                    first_of_code.setdefault(code, line)
+                sample += list(first_of_code.values())
+            if not sample:
+                print(f"no resources in {os.path.basename(path)}")
+                invalid += 1
+            for line in sample:
                 resource = json.loads(line)
                 count += 1
                 errors = list(validator.iter_errors(resource))
