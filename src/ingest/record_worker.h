@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include "fhir/r4_model.h"
@@ -72,6 +73,7 @@ class RecordWorker final : public FhirRecordSink {
       Quarantine(json, loc, s.message());
       return;
     }
+    if (hook_) hook_(facts_, resource);
     int type_index = fhir::ResourceTypeIndex(facts_.type);
     bool shared_type =
         facts_.type != "Patient" && fhir::PatientCompartmentPaths(facts_.type).empty();
@@ -179,6 +181,11 @@ class RecordWorker final : public FhirRecordSink {
     return Status::Ok();
   }
 
+  // Called with every resource whose facts could be extracted (about to be stored, or a
+  // duplicate of a stored one), on the worker's thread. Empty by default.
+  using ResourceHook = std::function<void(const fhir::ResourceFacts&, json::Node)>;
+  void set_resource_hook(ResourceHook hook) { hook_ = std::move(hook); }
+
   const Status& error() const { return error_; }
   uint64_t unresolved() const { return reader_.unresolved_references(); }
 
@@ -197,6 +204,7 @@ class RecordWorker final : public FhirRecordSink {
   fhir::ResourceFacts facts_;
   uint32_t file_index_ = 0;
   Status error_;
+  ResourceHook hook_;
 };
 
 }  // namespace medlake::ingest

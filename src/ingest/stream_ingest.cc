@@ -17,10 +17,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Inbox record: u32 length, u64 XXH64(bytes), bytes, where bytes = kind ('H' HL7 v2 message,
-// 'D' device reading: i64 time received, u32 topic length, topic, payload). A torn tail (crash
-// during a write that was never acknowledged) fails its length or checksum and ends the replay.
+// 'D' device reading: i64 time received, u32 topic length, topic, payload; 'F' device reading
+// from a file: i64 line, u32 file name length, file name, payload; 'R' a FHIR resource). A torn
+// tail (crash during a write that was never acknowledged) fails its length or checksum and ends
+// the replay.
 constexpr char kHl7v2 = 'H';
 constexpr char kDevice = 'D';
+constexpr char kFileReading = 'F';
+constexpr char kResource = 'R';
 void AppendRecord(std::string_view bytes, std::string& out) {
   uint32_t n = static_cast<uint32_t>(bytes.size());
   uint64_t h = XXH64(bytes.data(), bytes.size(), 0);
@@ -44,6 +48,8 @@ struct StreamIngestor::Impl {
   StreamStats stats;
   std::string buffer;
   json::Parser parser;
+  StreamObserver* observer = nullptr;
+  StreamClock::time_point current_received;
 
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
@@ -60,11 +66,17 @@ struct StreamIngestor::Impl {
     return Status::Ok();
   }
 
-  Result<std::vector<Status>> AcceptLocked(const std::vector<std::string>& records) {
+  // `received` has one time per record, or is empty (now).
+  Result<std::vector<Status>> AcceptLocked(const std::vector<std::string>& records,
+                                           const std::vector<StreamClock::time_point>& received) {
     MEDLAKE_RETURN_IF_ERROR(AppendAndSync(records));
     std::vector<Status> outcomes(records.size());
+    StreamClock::time_point now = StreamClock::now();
     for (size_t i = 0; i < records.size(); ++i) {
+      current_received =
+          i < received.size() && received[i] != StreamClock::time_point{} ? received[i] : now;
       MEDLAKE_RETURN_IF_ERROR(StoreRecord(records[i], stats.accepted + i, &outcomes[i]));
+      if (observer) observer->OnRecordEnd(current_received);
       if (!outcomes[i].ok()) ++stats.rejected;
     }
     stats.accepted += records.size();
@@ -80,14 +92,22 @@ struct StreamIngestor::Impl {
   Status StoreRecord(std::string_view record, uint64_t index, Status* outcome) {
     if (record.empty()) return Status::Ok();
     if (record[0] == kHl7v2) return Store(std::string(record.substr(1)), index, outcome);
-    if (record[0] == kDevice && record.size() >= 13) {
-      int64_t received;
-      uint32_t topic_len;
-      std::memcpy(&received, record.data() + 1, 8);
-      std::memcpy(&topic_len, record.data() + 9, 4);
-      if (13 + static_cast<size_t>(topic_len) <= record.size()) {
-        return StoreDevice(record.substr(13, topic_len), record.substr(13 + topic_len), received,
-                           index, outcome);
+    if (record[0] == kResource) return StoreResource(record.substr(1), index, outcome);
+    if ((record[0] == kDevice || record[0] == kFileReading) && record.size() >= 13) {
+      int64_t number;  // time received, or line
+      uint32_t name_len;
+      std::memcpy(&number, record.data() + 1, 8);
+      std::memcpy(&name_len, record.data() + 9, 4);
+      if (13 + static_cast<size_t>(name_len) <= record.size()) {
+        std::string_view name = record.substr(13, name_len);
+        std::string_view payload = record.substr(13 + name_len);
+        if (record[0] == kDevice) {
+          RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0,
+                             "topic " + std::string(name).substr(0, 128)};
+          return StoreDevice(name, payload, number, loc, outcome);
+        }
+        RecordLocation loc{name, number, 0, 0, ""};
+        return StoreDevice("", payload, kNoTime, loc, outcome);
       }
     }
     RecordLocation loc{"inbox", 0, static_cast<int64_t>(index), 0, ""};
@@ -97,9 +117,7 @@ struct StreamIngestor::Impl {
   }
 
   Status StoreDevice(std::string_view topic, std::string_view payload, int64_t received,
-                     uint64_t index, Status* outcome) {
-    RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0,
-                       "topic " + std::string(topic).substr(0, 128)};
+                     RecordLocation loc, Status* outcome) {
     auto mapped = DeviceReadingToFhir(payload, topic, received);
     if (!mapped.ok()) {
       worker->OnReject(payload, loc, mapped.status().message());
@@ -113,6 +131,20 @@ struct StreamIngestor::Impl {
       worker->OnResource(*node, resource.json, same, loc);
       ++loc.entry;
     }
+    *outcome = Status::Ok();
+    return worker->error();
+  }
+
+  Status StoreResource(std::string_view json, uint64_t index, Status* outcome) {
+    RecordLocation loc{"watch", 0, static_cast<int64_t>(index), 0, ""};
+    auto node = parser.Parse(json);
+    if (!node.ok()) {
+      worker->OnReject(json, loc, node.status().message());
+      *outcome = node.status();
+      return Status::Ok();
+    }
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    worker->OnResource(*node, json, same, loc);
     *outcome = Status::Ok();
     return worker->error();
   }
@@ -161,6 +193,9 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   im.options = options;
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters);
+  im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {
+    if (im.observer) im.observer->OnResource(facts, resource, im.current_received);
+  });
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(lake_dir + "/inbox"));
   im.inbox_path = lake_dir + "/inbox/stream.log";
   // Replay what a crash left.
@@ -193,12 +228,28 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   return s;
 }
 
-Result<std::vector<Status>> StreamIngestor::AcceptHl7v2(const std::vector<std::string>& messages) {
+Result<std::vector<Status>> StreamIngestor::AcceptHl7v2(
+    const std::vector<std::string>& messages,
+    const std::vector<StreamClock::time_point>& received) {
   std::vector<std::string> records;
   records.reserve(messages.size());
   for (const auto& m : messages) records.push_back(kHl7v2 + m);
   std::lock_guard lock(impl_->mu);
-  return impl_->AcceptLocked(records);
+  return impl_->AcceptLocked(records, received);
+}
+
+Result<std::vector<Status>> StreamIngestor::AcceptResources(
+    const std::vector<std::string>& resources) {
+  std::vector<std::string> records;
+  records.reserve(resources.size());
+  for (const auto& r : resources) records.push_back(kResource + r);
+  std::lock_guard lock(impl_->mu);
+  return impl_->AcceptLocked(records, {});
+}
+
+void StreamIngestor::SetObserver(StreamObserver* observer) {
+  std::lock_guard lock(impl_->mu);
+  impl_->observer = observer;
 }
 
 Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(
@@ -207,18 +258,23 @@ Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   std::vector<std::string> records;
+  std::vector<StreamClock::time_point> received;
   records.reserve(readings.size());
+  received.reserve(readings.size());
   for (const auto& r : readings) {
-    std::string rec(1, kDevice);
-    uint32_t topic_len = static_cast<uint32_t>(r.topic.size());
-    rec.append(reinterpret_cast<const char*>(&now), 8);
-    rec.append(reinterpret_cast<const char*>(&topic_len), 4);
-    rec += r.topic;
+    bool from_file = !r.source.empty();
+    std::string rec(1, from_file ? kFileReading : kDevice);
+    const std::string& name = from_file ? r.source : r.topic;
+    uint32_t name_len = static_cast<uint32_t>(name.size());
+    rec.append(reinterpret_cast<const char*>(from_file ? &r.line : &now), 8);
+    rec.append(reinterpret_cast<const char*>(&name_len), 4);
+    rec += name;
     rec += r.payload;
     records.push_back(std::move(rec));
+    received.push_back(r.received);
   }
   std::lock_guard lock(impl_->mu);
-  return impl_->AcceptLocked(records);
+  return impl_->AcceptLocked(records, received);
 }
 
 Status StreamIngestor::Checkpoint() {

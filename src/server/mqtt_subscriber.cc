@@ -21,7 +21,8 @@ struct MqttSubscriber::Impl {
     auto* im = static_cast<Impl*>(self);
     ingest::StreamIngestor::Reading r{
         m->topic ? m->topic : "",
-        std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen))};
+        std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen)),
+        ingest::StreamClock::now()};
     ++im->received;
     im->queue.Push(std::move(r));
   }
@@ -78,6 +79,15 @@ void MqttSubscriber::Stop() {
   im.queue.Stop();
   im.committer.join();  // drains the queue first
   (void)im.ingestor.Checkpoint();
+}
+
+Status MqttSubscriber::Publish(const std::string& topic, std::string_view payload) {
+  if (!impl_->client) return Internal("MQTT subscriber not started");
+  int rc = mosquitto_publish(impl_->client, nullptr, topic.c_str(),
+                             static_cast<int>(payload.size()), payload.data(), 1, false);
+  if (rc != MOSQ_ERR_SUCCESS)
+    return IoError("cannot publish to '" + topic + "': " + mosquitto_strerror(rc));
+  return Status::Ok();
 }
 
 MqttStats MqttSubscriber::stats() const {
