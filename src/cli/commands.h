@@ -14,5 +14,6 @@ void RegisterScoresCommands(CLI::App& app, int& exit_code);    // cmd_scores.cc
 void RegisterPrivacyCommands(CLI::App& app, int& exit_code);   // cmd_privacy.cc
 void RegisterQueryCommands(CLI::App& app, int& exit_code);     // cmd_query.cc
 void RegisterServerCommands(CLI::App& app, int& exit_code);    // cmd_server.cc
+void RegisterWatchCommands(CLI::App& app, int& exit_code);     // cmd_watch.cc
 
 }  // namespace medlake::cli

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
 #ifdef MEDLAKE_HAVE_SCORES
   medlake::cli::RegisterScoresCommands(app, exit_code);
 #endif
+#ifdef MEDLAKE_HAVE_WATCH
+  medlake::cli::RegisterWatchCommands(app, exit_code);
+#endif
 #ifdef MEDLAKE_HAVE_PRIVACY
   medlake::cli::RegisterPrivacyCommands(app, exit_code);
 #endif
