@@ -123,9 +123,9 @@ int RunWatch(const WatchArgs& a) {
   auto s = watcher.stats();
   auto st = (*ingestor)->stats();
   std::fprintf(stderr,
-               "watch: %llu records (%llu quarantined), %llu NEWS2 readings, %zu patients, "
-               "%llu alerts, %llu RiskAssessments stored\n",
-               static_cast<unsigned long long>(s.records),
+               "watch: %llu records made durable (%llu quarantined), %llu NEWS2 readings, %zu "
+               "patients, %llu alerts, %llu RiskAssessments stored\n",
+               static_cast<unsigned long long>(st.accepted),
                static_cast<unsigned long long>(st.rejected),
                static_cast<unsigned long long>(s.readings), s.patients,
                static_cast<unsigned long long>(s.alerts),

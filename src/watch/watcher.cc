@@ -136,7 +136,6 @@ void Watcher::OnResource(const fhir::ResourceFacts& facts, json::Node resource,
 void Watcher::OnRecordEnd(ingest::StreamClock::time_point received) {
   Impl& im = *impl_;
   std::lock_guard lock(im.mu);
-  ++im.stats.records;
   if (!im.record_has_reading) return;
   im.record_has_reading = false;
   im.alerts.clear();

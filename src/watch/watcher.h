@@ -38,7 +38,6 @@ struct WatchOptions {
 };
 
 struct WatchStats {
-  uint64_t records = 0;   // records observed (stored or quarantined)
   uint64_t readings = 0;  // NEWS2 readings taken from their Observations
   uint64_t alerts = 0;
   uint64_t risk_assessments = 0;  // stored (made durable)
