@@ -4,7 +4,8 @@
 // Accept appends a batch to the lake's inbox log (inbox/stream.log) and fsyncs it before it
 // returns, so the caller may acknowledge the messages: from then on they survive a crash. The
 // records are stored in the lake's segments at the next checkpoint (every checkpoint_records
-// messages or checkpoint_seconds), after which the inbox is emptied. A non-empty inbox found
+// messages or checkpoint_seconds, on a background thread that intake does not wait for), after
+// which the inbox keeps only what arrived during the checkpoint. A non-empty inbox found
 // on open (a crash) is replayed first; ingest is idempotent, so replaying twice stores nothing
 // twice. Holds the lake's writer lock while open. Thread-safe: batches are serialized.
 //
@@ -51,6 +52,7 @@ struct StreamStats {
   uint64_t rejected = 0;  // of those, quarantined (unparseable or unsupported)
   uint64_t replayed = 0;  // messages replayed from the inbox at open
   uint64_t checkpoints = 0;
+  uint64_t deferred = 0;  // accepted while a checkpoint ran: observed at once, stored after it
 };
 
 class StreamIngestor {
