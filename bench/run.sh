@@ -43,3 +43,6 @@ echo "== NEWS2 batch vs a naive scorer"
 
 echo "== MLLP intake with durable commits: 1 client (one sync per message) vs 32 clients (group commit)"
 "$build/bench/server/medlake_bench_mllp" 32 500
+
+echo "== live NEWS2 (medlake watch) through a real mosquitto broker vs the broker's own publish -> subscribe echo"
+"$build/bench/watch/medlake_bench_watch" 100000 1000 10000
