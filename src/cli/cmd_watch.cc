@@ -23,7 +23,7 @@ int Fail(const Status& s) {
 
 struct WatchArgs {
   std::string lake, host = "127.0.0.1", mqtt, topic = "medlake/devices/#",
-                    alert_topic = "medlake/alerts/news2", alerts, at;
+                    alert_topic = "medlake/alerts/news2", alerts, at, mqtt_client_id;
   std::vector<std::string> replay;
   int port = -1;
   double window_hours = 0, checkpoint_seconds = 0;
@@ -92,7 +92,7 @@ int RunWatch(const WatchArgs& a) {
                FormatUtc(at).c_str(), a.lake.c_str());
 
   if (!a.mqtt.empty()) {
-    Status s = subscriber.Start(mqtt_host, mqtt_port, a.topic);
+    Status s = subscriber.Start(mqtt_host, mqtt_port, a.topic, a.mqtt_client_id);
     if (!s.ok()) return Fail(s);
     std::fprintf(stderr, "watch: subscribed to MQTT %s:%u topic %s, alerts on %s\n",
                  mqtt_host.c_str(), mqtt_port, a.topic.c_str(), a.alert_topic.c_str());
@@ -153,6 +153,8 @@ void RegisterWatchCommands(CLI::App& app, int& exit_code) {
   watch->add_option("--lake", a->lake, "Lake directory")->required();
   watch->add_option("--mqtt", a->mqtt, "MQTT broker HOST:PORT to subscribe to");
   watch->add_option("--topic", a->topic, "MQTT topic pattern (default medlake/devices/#)");
+  watch->add_option("--mqtt-client-id", a->mqtt_client_id,
+                    "Persistent MQTT session: the broker keeps readings sent while away");
   watch->add_option("--alert-topic", a->alert_topic,
                     "MQTT topic for alerts (default medlake/alerts/news2)");
   watch->add_option("--mllp", a->port, "TCP port for MLLP (HL7 v2 ORU^R01)");

@@ -75,5 +75,44 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
       << (*q)[0].reason;
 }
 
+TEST(MqttTest, PersistentSessionReceivesReadingsPublishedWhileAway) {
+  testing::TempDir dir;
+  testing::MosquittoBroker broker;
+  if (!broker.Start(dir.path(), 3))
+    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok());
+  {  // Registers the session and its subscription, then goes away.
+    MqttSubscriber first(**ingestor);
+    ASSERT_TRUE(first.Start("127.0.0.1", broker.port(), "medlake/devices/#", "medlake-test").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    first.Stop();
+  }
+  mosquitto_lib_init();
+  mosquitto* pub = mosquitto_new(nullptr, true, nullptr);
+  ASSERT_EQ(mosquitto_connect(pub, "127.0.0.1", broker.port(), 30), MOSQ_ERR_SUCCESS);
+  ASSERT_EQ(mosquitto_loop_start(pub), MOSQ_ERR_SUCCESS);
+  for (int i = 0; i < 5; ++i) {
+    std::string payload =
+        R"({"time":"2024-03-01T10:00:0)" + std::to_string(i) +
+        R"(Z","device":"mon-1","patient":"p1","vital":"heart_rate","value":80,"unit":"/min"})";
+    ASSERT_EQ(mosquitto_publish(pub, nullptr, "medlake/devices/mon-1",
+                                static_cast<int>(payload.size()), payload.data(), 1, false),
+              MOSQ_ERR_SUCCESS);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // at the broker, queued
+  MqttSubscriber second(**ingestor);
+  ASSERT_TRUE(second.Start("127.0.0.1", broker.port(), "medlake/devices/#", "medlake-test").ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (second.stats().stored < 5 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  second.Stop();
+  mosquitto_disconnect(pub);
+  mosquitto_loop_stop(pub, false);
+  mosquitto_destroy(pub);
+  mosquitto_lib_cleanup();
+  EXPECT_EQ(second.stats().stored, 5u);
+}
+
 }  // namespace
 }  // namespace medlake::server
