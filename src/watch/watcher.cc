@@ -45,7 +45,9 @@ struct Watcher::Impl {
           }
           for (const auto& o : *outcomes) stats.risk_assessments += o.ok();
         },
-        [] {});
+        // At most one RiskAssessment batch (one inbox sync) per 20 ms, so that alert storms
+        // take few syncs from the readings, which share the inbox.
+        [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   }
 
   void Emit(Alert& a, ingest::StreamClock::time_point received) {
