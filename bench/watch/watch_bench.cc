@@ -40,6 +40,7 @@
 
 #include "common/fhir_time.h"
 #include "ingest/stream_ingest.h"
+#include "server/mqtt_publisher.h"
 #include "server/mqtt_subscriber.h"
 #include "watch/watcher.h"
 
@@ -232,8 +233,10 @@ RunResult RunWatch(uint16_t port, const Workload& w, double rate, const std::str
   std::FILE* alerts = std::fopen((lake + ".alerts.ndjson").c_str(), "w");
   medlake::watch::WatchOptions options;
   options.alerts = alerts;
-  options.publish = [&subscriber](std::string_view line) {
-    return subscriber.Publish(kAlertTopic, line).ok();
+  medlake::server::MqttPublisher publisher;
+  if (!publisher.Start("127.0.0.1", port).ok()) std::exit(1);
+  options.publish = [&publisher](std::string_view line) {
+    return publisher.Publish(kAlertTopic, line).ok();
   };
   medlake::watch::Watcher watcher(**ingestor, options);
   if (!subscriber.Start("127.0.0.1", port, "medlake/devices/#").ok()) std::exit(1);
@@ -294,6 +297,7 @@ RunResult RunWatch(uint16_t port, const Workload& w, double rate, const std::str
   }
   subscriber.Stop();
   watcher.Stop();
+  publisher.Stop();
   std::fclose(alerts);
   auto s = watcher.stats();
   r.p50 = s.alert_p50_ms;

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "common/fhir_time.h"
 #include "server/mllp_server.h"
+#include "server/mqtt_publisher.h"
 #include "server/mqtt_subscriber.h"
 #include "watch/replay.h"
 #include "watch/watcher.h"
@@ -80,9 +81,12 @@ int RunWatch(const WatchArgs& a) {
     options.news2.window_ms.fill(static_cast<int64_t>(a.window_hours * 3'600'000));
   options.alerts = alerts_file ? alerts_file.get() : stdout;
   options.store_risk_assessments = !a.no_risk_assessments;
+  server::MqttPublisher publisher;
   if (!a.mqtt.empty()) {
-    options.publish = [&subscriber, topic = a.alert_topic](std::string_view line) {
-      return subscriber.Publish(topic, line).ok();
+    Status s = publisher.Start(mqtt_host, mqtt_port);
+    if (!s.ok()) return Fail(s);
+    options.publish = [&publisher, topic = a.alert_topic](std::string_view line) {
+      return publisher.Publish(topic, line).ok();
     };
   }
   watch::Watcher watcher(**ingestor, options);
@@ -117,8 +121,9 @@ int RunWatch(const WatchArgs& a) {
     sigwait(&signals, &sig);
   }
   mllp.Stop();
-  subscriber.Stop();
+  subscriber.Stop();  // stores (and so scores) what it received
   watcher.Stop();
+  publisher.Stop();  // after the last alert
   Status checkpoint = (*ingestor)->Checkpoint();
   auto s = watcher.stats();
   auto st = (*ingestor)->stats();

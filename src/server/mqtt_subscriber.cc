@@ -83,15 +83,6 @@ void MqttSubscriber::Stop() {
   (void)im.ingestor.Checkpoint();
 }
 
-Status MqttSubscriber::Publish(const std::string& topic, std::string_view payload) {
-  if (!impl_->client) return Internal("MQTT subscriber not started");
-  int rc = mosquitto_publish(impl_->client, nullptr, topic.c_str(),
-                             static_cast<int>(payload.size()), payload.data(), 1, false);
-  if (rc != MOSQ_ERR_SUCCESS)
-    return IoError("cannot publish to '" + topic + "': " + mosquitto_strerror(rc));
-  return Status::Ok();
-}
-
 MqttStats MqttSubscriber::stats() const {
   return {impl_->received.load(), impl_->stored.load(), impl_->rejected.load()};
 }

@@ -41,9 +41,6 @@ class MqttSubscriber {
                const std::string& client_id = "");
   // Disconnects and commits what was received.
   void Stop();
-  // Publishes `payload` on `topic` over the same connection (QoS 1, not retained). Thread-safe
-  // once Start succeeded; the message is queued, not yet delivered, when this returns.
-  Status Publish(const std::string& topic, std::string_view payload);
   MqttStats stats() const;
 
  private:

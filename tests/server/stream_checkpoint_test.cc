@@ -48,10 +48,11 @@ int AcceptUntilDeferredThenCrash(const std::string& lake, const std::string& cou
     for (const auto& o : *outcomes) {
       if (!o.ok()) return 4;
     }
-    (void)(*ingestor)->MaybeCheckpoint();
+    if (!(*ingestor)->MaybeCheckpoint().ok()) return 7;
   }
   auto stats = (*ingestor)->stats();
-  if (stats.deferred == 0 || stats.checkpoints < 2) return 5;
+  if (stats.deferred == 0) return 5;
+  if (stats.checkpoints < 1) return 8;
   if (observer.observations != static_cast<uint64_t>(n) ||
       observer.records != observer.observations)
     return 6;

@@ -16,6 +16,7 @@
 #include "medlake/lake.h"
 #include "mosquitto_broker.h"
 #include "server/mllp_server.h"
+#include "server/mqtt_publisher.h"
 #include "server/mqtt_subscriber.h"
 #include "test_util.h"
 #include "watch/replay.h"
@@ -264,8 +265,10 @@ TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
   std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
   WatchOptions options;
   options.alerts = alerts;
-  options.publish = [&sub](std::string_view line) {
-    return sub.Publish("medlake/alerts/news2", line).ok();
+  server::MqttPublisher publisher;
+  ASSERT_TRUE(publisher.Start("127.0.0.1", broker.port()).ok());
+  options.publish = [&publisher](std::string_view line) {
+    return publisher.Publish("medlake/alerts/news2", line).ok();
   };
   Watcher watcher(**ingestor, options);
   ASSERT_TRUE(sub.Start("127.0.0.1", broker.port(), "medlake/devices/#").ok());
@@ -313,6 +316,7 @@ TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
   mosquitto_lib_cleanup();
   sub.Stop();
   watcher.Stop();
+  publisher.Stop();
   std::fclose(alerts);
 
   ExpectWalkAlerts(ReadAlerts(dir / "alerts.ndjson"), "m1");
