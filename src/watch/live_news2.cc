@@ -31,13 +31,11 @@ bool LiveNews2::Add(std::string_view patient_id, Parameter parameter, int64_t ti
   auto it = patients_.find(patient_id);
   if (it == patients_.end()) it = patients_.emplace(std::string(patient_id), Patient()).first;
   Patient& p = it->second;
-  size_t i = static_cast<size_t>(parameter);
-  // An older reading than the one held changes nothing (PatientVitals keeps the latest).
-  if (p.observation[i].empty() || time_ms >= p.observation_ms[i]) {
-    p.observation[i].assign(observation_id);
-    p.observation_ms[i] = time_ms;
-  }
+  // An older reading than the one held changes nothing (PatientVitals keeps the latest), and
+  // the basis follows the value held.
   p.vitals.Add(parameter, time_ms, value);
+  if (p.vitals.time_of(parameter) == time_ms)
+    p.observation[static_cast<size_t>(parameter)].assign(observation_id);
   if (time_ms > p.latest_ms) p.latest_ms = time_ms;
   p.last_reading_ms = time_ms;
   if (!p.dirty) {
@@ -67,8 +65,7 @@ size_t LiveNews2::Evaluate(std::vector<Alert>& alerts) {
     a.reading_ms = p->last_reading_ms;
     for (size_t i = 0; i < scores::kParameterCount; ++i) {
       // Only the values that were scored: present and within their window.
-      if (n.subscores[i] >= 0 && !p->observation[i].empty() &&
-          p->latest_ms - p->observation_ms[i] <= options_.window_ms[i]) {
+      if (n.subscores[i] >= 0 && !p->observation[i].empty()) {
         a.basis.push_back(p->observation[i]);
       }
     }

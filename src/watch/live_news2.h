@@ -60,8 +60,8 @@ class LiveNews2 {
  private:
   struct Patient {
     scores::PatientVitals vitals;
-    std::array<std::string, scores::kParameterCount> observation;   // ids of the held values
-    std::array<int64_t, scores::kParameterCount> observation_ms{};  // their times
+    // Observation ids of the values held ("" for a value loaded from the lake).
+    std::array<std::string, scores::kParameterCount> observation;
     scores::SpO2Scale scale = scores::SpO2Scale::kScale1;
     std::optional<scores::RiskBand> band;
     int64_t latest_ms = INT64_MIN;        // the latest reading time: the scoring time

@@ -121,12 +121,16 @@ TEST(LiveNews2Test, SeededBandIsTheReference) {
   v.Add(Parameter::kRespirationRate, kT0, 26);  // 3: low-medium
   live.Seed("p4", v, scores::SpO2Scale::kScale1, kT0, "enc-1", "Ward 5 / Bed 2");
   EXPECT_EQ(live.band("p4"), RiskBand::kLowMedium);
+  // A reading older than the stored one changes nothing, and is not cited as a basis.
+  EXPECT_TRUE(Step(live, "p4", kT0 - kMinute, {{Parameter::kRespirationRate, 16}}).empty());
+  EXPECT_EQ(live.band("p4"), RiskBand::kLowMedium);
   EXPECT_TRUE(Step(live, "p4", kT0 + kMinute, {{Parameter::kPulse, 80}}).empty());
   auto a = Step(live, "p4", kT0 + 2 * kMinute, {{Parameter::kPulse, 115}, {Parameter::kSpO2, 95}});
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].news2.aggregate, 6);  // 3 + 2 + 1
   EXPECT_EQ(a[0].news2.band, RiskBand::kMedium);
   EXPECT_EQ(a[0].previous_band, RiskBand::kLowMedium);
+  EXPECT_EQ(a[0].basis.size(), 2u);  // pulse and SpO2; the stored respiration rate has no id
   EXPECT_EQ(a[0].encounter_id, "enc-1");
   EXPECT_EQ(a[0].location, "Ward 5 / Bed 2");
 }
