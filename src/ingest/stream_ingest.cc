@@ -85,16 +85,22 @@ struct StreamIngestor::Impl {
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
     for (const auto& r : records) AppendRecord(r, buffer);
+    // On failure the batch is cut off again, so that later records do not follow a torn one.
+    auto fail = [&](const char* what) {
+      Status error = IoError(std::string("cannot ") + what + " inbox " + inbox_path + ": " +
+                             std::strerror(errno));
+      (void)::ftruncate(inbox_fd, static_cast<off_t>(inbox_bytes));
+      return error;
+    };
     size_t done = 0;
     while (done < buffer.size()) {
       ssize_t n = ::write(inbox_fd, buffer.data() + done, buffer.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IoError("cannot write inbox " + inbox_path + ": " + std::strerror(errno));
+      if (n < 0) return fail("write");
       done += static_cast<size_t>(n);
     }
+    if (::fdatasync(inbox_fd) != 0) return fail("sync");
     inbox_bytes += buffer.size();
-    if (::fdatasync(inbox_fd) != 0)
-      return IoError("cannot sync inbox " + inbox_path + ": " + std::strerror(errno));
     return Status::Ok();
   }
 
