@@ -289,7 +289,11 @@ TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
   ASSERT_EQ(mosquitto_subscribe(client, nullptr, "medlake/alerts/#", 1), MOSQ_ERR_SUCCESS);
   ASSERT_EQ(mosquitto_loop_start(client), MOSQ_ERR_SUCCESS);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscriptions in place
-  for (const auto& reading : Walk("m1")) {
+  std::vector<std::string> readings = Walk("m1");
+  readings.insert(
+      readings.begin() + 3,
+      R"({"time":"2024-03-01T10:00:00Z","patient":"m1","vital":"pulse","value":80,"unit":"/min"})");
+  for (const auto& reading : readings) {
     ASSERT_EQ(mosquitto_publish(client, nullptr, "medlake/devices/mon-1",
                                 static_cast<int>(reading.size()), reading.data(), 1, false),
               MOSQ_ERR_SUCCESS);
@@ -324,6 +328,14 @@ TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
   for (const auto& a : received.alerts) over_mqtt.push_back(json::parse(a));
   ExpectWalkAlerts(over_mqtt, "m1");
   EXPECT_EQ(watcher.stats().risk_assessments, 4u);
+  ingestor->reset();
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);  // the unknown vital, with its topic
+  EXPECT_EQ((*q)[0].location, "topic medlake/devices/mon-1");
+  EXPECT_NE((*q)[0].reason.find("unknown vital"), std::string::npos) << (*q)[0].reason;
 }
 
 std::string Oru(int n, const std::string& obx) {
@@ -361,6 +373,8 @@ TEST(WatchTest, MllpOruMessagesRaiseAlertsOnePerBandEntered) {
       Oru(1, Obx(1, "9279-1", 26, "/min", 1) + Obx(2, "59408-5", 93, "%", 1)),
       Oru(2, Obx(1, "8867-4", 120, "/min", 2)),
       Oru(3, Obx(1, "8867-4", 125, "/min", 3)),
+      // Not a supported message: answered AR, quarantined with its control id.
+      "MSH|^~\\&|MON|WARD7|LAKE|HOSP|20240301120000||ZZZ^Z01|BAD1|P|2.5\rPID|1||MRN77^^^HOSP^MR\r",
   };
   boost::asio::io_context io;
   boost::asio::ip::tcp::socket socket(io);
@@ -374,7 +388,8 @@ TEST(WatchTest, MllpOruMessagesRaiseAlertsOnePerBandEntered) {
       size_t n = socket.read_some(boost::asio::buffer(buf));
       reply.append(buf, n);
     }
-    EXPECT_NE(reply.find("MSA|AA"), std::string::npos) << reply;
+    bool bad = m.find("ZZZ^Z01") != std::string::npos;
+    EXPECT_NE(reply.find(bad ? "MSA|AR|BAD1" : "MSA|AA"), std::string::npos) << reply;
   }
   socket.close();
   server.Stop();
@@ -390,6 +405,14 @@ TEST(WatchTest, MllpOruMessagesRaiseAlertsOnePerBandEntered) {
   EXPECT_EQ(got[1]["score"], 7);
   EXPECT_EQ(got[1]["reading_time"], "2024-03-01T12:02:00.000Z");
   EXPECT_EQ(watcher.stats().risk_assessments, 2u);
+  ingestor->reset();
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].source, "mllp");
+  EXPECT_EQ((*q)[0].location, "control id BAD1");
 }
 
 }  // namespace
