@@ -139,13 +139,16 @@ int RunWatch(const WatchArgs& a) {
                "watch: latency reading receipt -> alert p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
                "receipt -> scored p50 %.2f ms, p99 %.2f ms\n",
                s.alert_p50_ms, s.alert_p99_ms, s.alert_max_ms, s.score_p50_ms, s.score_p99_ms);
-  if (s.publish_failures > 0 || s.store_failures > 0) {
+  if (s.write_failures > 0 || s.publish_failures > 0 || s.store_failures > 0) {
     std::fprintf(stderr,
-                 "watch: %llu alerts not published, %llu RiskAssessment batches not stored\n",
+                 "watch: %llu alerts not written, %llu not published, %llu RiskAssessment batches "
+                 "not stored\n",
+                 static_cast<unsigned long long>(s.write_failures),
                  static_cast<unsigned long long>(s.publish_failures),
                  static_cast<unsigned long long>(s.store_failures));
   }
   if (!checkpoint.ok()) return Fail(checkpoint);
+  if (s.write_failures > 0) return Fail(IoError("alerts could not be written"));
   return s.store_failures > 0 ? Fail(IoError("RiskAssessments could not be stored")) : 0;
 }
 

@@ -63,8 +63,8 @@ struct Watcher::Impl {
         scores::News2Json({a.patient_id, a.encounter_id, a.location, a.news2, a.qsofa}, extra);
     if (options.alerts) {
       line.push_back('\n');
-      std::fwrite(line.data(), 1, line.size(), options.alerts);
-      std::fflush(options.alerts);
+      bool written = std::fwrite(line.data(), 1, line.size(), options.alerts) == line.size();
+      if (std::fflush(options.alerts) != 0 || !written) ++stats.write_failures;
       line.pop_back();
     }
     if (options.publish && !options.publish(line)) ++stats.publish_failures;

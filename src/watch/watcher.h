@@ -41,6 +41,7 @@ struct WatchStats {
   uint64_t readings = 0;  // NEWS2 readings taken from their Observations
   uint64_t alerts = 0;
   uint64_t risk_assessments = 0;  // stored (made durable)
+  uint64_t write_failures = 0;    // alerts that could not be written to `alerts`
   uint64_t publish_failures = 0;  // alerts the publish callback could not send
   uint64_t store_failures = 0;    // RiskAssessment batches that could not be made durable
   size_t patients = 0;            // patients held in memory
