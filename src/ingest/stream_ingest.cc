@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/record_worker.h"
+#include "medlake/lake.h"
 
 namespace medlake::ingest {
 namespace {
@@ -81,6 +82,15 @@ struct StreamIngestor::Impl {
   json::Parser parser;
   StreamObserver* observer = nullptr;
   StreamClock::time_point current_received;
+  // HL7 v2 Encounters merged with the version before them, in arrival order; versions stored
+  // before this ingestor opened come from the lake as it was then.
+  std::unique_ptr<Lake> committed;
+  hl7v2::EncounterHistory encounters{[this](const std::string& id) {
+    std::optional<std::string> out;
+    if (!committed) return out;
+    if (auto json = committed->Get("Encounter", id); json.ok()) out = std::move(*json);
+    return out;
+  }};
 
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
@@ -360,6 +370,8 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   im.options = options;
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters);
+  im.worker->set_encounter_history(&im.encounters);
+  if (auto lake = Lake::Open(lake_dir); lake.ok()) im.committed = std::move(*lake);
   im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {
     if (im.observer && im.observe_stores)
       im.observer->OnResource(facts, resource, im.current_received);

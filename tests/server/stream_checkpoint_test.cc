@@ -81,5 +81,61 @@ TEST(StreamCheckpointTest, ReadingsAcceptedDuringCheckpointsAreObservedOnceAndSu
   EXPECT_EQ((*lake)->Status()->quarantined, 0u);
 }
 
+std::string Adt(const std::string& event, const std::string& time, const std::string& current,
+                const std::string& prior, const std::string& discharge = "") {
+  std::vector<std::string> pv1(46);
+  pv1[0] = "PV1";
+  pv1[1] = "1";
+  pv1[2] = "I";
+  pv1[3] = current;
+  pv1[6] = prior;
+  pv1[19] = "V7^^^GHH^VN";
+  pv1[44] = "20240301101000";
+  pv1[45] = discharge;
+  std::string segment;
+  for (size_t i = 0; i < pv1.size(); ++i) segment += (i ? "|" : "") + pv1[i];
+  return "MSH|^~\\&|A|F|L|L|" + time + "||ADT^" + event + "|" + event + "-1|P|2.5\rEVN|" + event +
+         "|" + time + "||||" + time + "\rPID|1||MRN7^^^GHH^MR\r" + segment + "\r";
+}
+
+TEST(StreamCheckpointTest, AdtFeedKeepsTheEncounterLocationHistoryAcrossSessions) {
+  testing::TempDir dir;
+  {
+    auto ingestor = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE((*ingestor)
+                    ->AcceptHl7v2({Adt("A01", "20240301101000", "4E^136^B^GHH", ""),
+                                   Adt("A02", "20240302075500", "ICU^1^1^GHH", "4E^136^B^GHH")})
+                    .ok());
+  }
+  {  // A later session merges with what the lake holds.
+    auto ingestor = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE(
+        (*ingestor)
+            ->AcceptHl7v2({Adt("A03", "20240303120000", "ICU^1^1^GHH", "", "20240303120000")})
+            .ok());
+  }
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  std::string encounter;
+  std::vector<std::string> damaged;
+  ASSERT_TRUE((*lake)
+                  ->Scan(
+                      "Encounter", [&](const ResourceView& r) { encounter = std::string(r.json); },
+                      &damaged)
+                  .ok());
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"4E / 136 / B"},"status":"completed","period":{"start":"2024-03-01T10:10:00Z","end":"2024-03-02T07:55:00Z"})"),
+      std::string::npos)
+      << encounter;
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"ICU / 1 / 1"},"status":"completed","period":{"start":"2024-03-02T07:55:00Z","end":"2024-03-03T12:00:00Z"})"),
+      std::string::npos)
+      << encounter;
+}
+
 }  // namespace
 }  // namespace medlake::ingest
