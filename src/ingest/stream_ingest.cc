@@ -82,8 +82,10 @@ struct StreamIngestor::Impl {
   json::Parser parser;
   StreamObserver* observer = nullptr;
   StreamClock::time_point current_received;
-  // HL7 v2 Encounters merged with the version before them, in arrival order; versions stored
-  // before this ingestor opened come from the lake as it was then.
+  // HL7 v2 Encounters merged with the version before them, in arrival order: versions stored
+  // since the last checkpoint are remembered, older ones come from the lake as that checkpoint
+  // left it (so memory holds only the encounters of one checkpoint interval).
+  std::string lake_dir;
   std::unique_ptr<Lake> committed;
   hl7v2::EncounterHistory encounters{[this](const std::string& id) {
     std::optional<std::string> out;
@@ -312,6 +314,10 @@ struct StreamIngestor::Impl {
       since_checkpoint -= started_with;
       last_checkpoint = Clock::now();
       ++stats.checkpoints;
+      if (auto lake = Lake::Open(lake_dir); lake.ok()) {
+        committed = std::move(*lake);
+        encounters.Clear();
+      }
     }
     // Store what arrived meanwhile; its records stay in the inbox until the next checkpoint.
     observe_stores = false;
@@ -371,6 +377,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters);
   im.worker->set_encounter_history(&im.encounters);
+  im.lake_dir = lake_dir;
   if (auto lake = Lake::Open(lake_dir); lake.ok()) im.committed = std::move(*lake);
   im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {
     if (im.observer && im.observe_stores)

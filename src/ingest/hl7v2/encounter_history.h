@@ -40,6 +40,8 @@ class EncounterHistory {
   // result and returns it. On a merge error the new version is returned unchanged.
   std::string Add(const std::string& id, std::string json);
   size_t size() const { return latest_.size(); }
+  // Forgets every version (they are stored; the lookup finds them from now on).
+  void Clear() { latest_.clear(); }
 
  private:
   Lookup lookup_;
