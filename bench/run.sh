@@ -44,6 +44,9 @@ echo "== NEWS2 batch vs a naive scorer"
 echo "== MLLP intake with durable commits: 1 client (one sync per message) vs 32 clients (group commit)"
 "$build/bench/server/medlake_bench_mllp" 32 500
 
+echo "== live NEWS2 (medlake watch) through a real mosquitto broker vs the broker's own publish -> subscribe echo"
+"$build/bench/watch/medlake_bench_watch" 100000 1000 10000
+
 echo "== cohorts: five cohorts vs the same SQL over flat DuckDB tables (${COHORT_PATIENTS:=100000} patients)"
 "$medlake" synth --patients "$COHORT_PATIENTS" --seed 7 --out "$work/cohort-pop" --formats fhir > /dev/null
 "$medlake" ingest --lake "$work/cohort-lake" "$work/cohort-pop/fhir" > /dev/null

@@ -1,11 +1,11 @@
 // score news2: early-warning scores of current inpatients.
 #include <chrono>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "common/fhir_time.h"
 #include "scores/inpatient_news2.h"
+#include "scores/news2_json.h"
 
 namespace medlake::cli {
 namespace {
@@ -13,15 +13,6 @@ namespace {
 int Fail(const Status& s) {
   std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
   return InfoFor(s.code()).exit_code;
-}
-
-std::vector<std::string> ParameterList(uint8_t mask) {
-  std::vector<std::string> out;
-  for (size_t p = 0; p < scores::kParameterCount; ++p) {
-    if (mask & (1u << p))
-      out.emplace_back(scores::ParameterName(static_cast<scores::Parameter>(p)));
-  }
-  return out;
 }
 
 int RunNews2(const std::string& dir, const std::string& at_text, bool as_json,
@@ -48,33 +39,12 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json,
   for (const auto& r : *results) {
     const auto& n = r.news2;
     if (as_json) {
-      nlohmann::ordered_json j;
-      j["patient"] = r.patient_id;
-      j["encounter"] = r.encounter_id;
-      j["time"] = FormatUtc(at);
-      j["score"] = n.aggregate;
-      j["band"] = std::string(scores::BandName(n.band));
-      j["complete"] = n.complete();
-      j["scale"] = n.scale == scores::SpO2Scale::kScale2 ? 2 : 1;
-      j["subscores"] = nlohmann::ordered_json::object();
-      for (size_t p = 0; p < scores::kParameterCount; ++p) {
-        if (n.subscores[p] >= 0)
-          j["subscores"][std::string(scores::ParameterName(static_cast<scores::Parameter>(p)))] =
-              n.subscores[p];
-      }
-      j["missing"] = ParameterList(n.missing_mask);
-      j["stale"] = ParameterList(n.stale_mask);
-      j["single_parameter_red"] = n.single_parameter_red;
-      auto response = scores::ResponseFor(n.aggregate, n.single_parameter_red);
-      j["monitoring"] = std::string(response.monitoring);
-      j["response"] = std::string(response.response);
-      j["qsofa"] = r.qsofa.score;
-      j["location"] =
-          r.location.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.location);
-      std::printf("%s\n", j.dump().c_str());
+      std::printf(
+          "%s\n",
+          scores::News2Json({r.patient_id, r.encounter_id, r.location, n, r.qsofa}).c_str());
     } else {
       std::string absent;
-      for (const auto& p : ParameterList(n.missing_mask | n.stale_mask))
+      for (const auto& p : scores::ParameterNames(n.missing_mask | n.stale_mask))
         absent += (absent.empty() ? "" : ",") + p;
       std::printf("%-38s %-44s %4u%s  %-10s %s\n", r.patient_id.c_str(), r.location.c_str(),
                   n.aggregate, n.complete() ? " " : "*",

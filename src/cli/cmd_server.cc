@@ -16,7 +16,7 @@ int Fail(const Status& s) {
 }
 
 int RunListen(const std::string& lake, const std::string& host, int port, const std::string& mqtt,
-              const std::string& topic, double checkpoint_seconds) {
+              const std::string& topic, const std::string& client_id, double checkpoint_seconds) {
   if (port < 0 && mqtt.empty())
     return Fail(InvalidArgument("give --mllp PORT and/or --mqtt HOST:PORT"));
   std::string mqtt_host;
@@ -56,7 +56,7 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
     std::printf("listening for MLLP on %s:%u\n", host.c_str(), *bound);
   }
   if (!mqtt.empty()) {
-    Status s = subscriber.Start(mqtt_host, mqtt_port, topic);
+    Status s = subscriber.Start(mqtt_host, mqtt_port, topic, client_id);
     if (!s.ok()) return Fail(s);
     std::printf("subscribed to MQTT %s:%u topic %s\n", mqtt_host.c_str(), mqtt_port, topic.c_str());
   }
@@ -82,7 +82,7 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
 
 void RegisterServerCommands(CLI::App& app, int& exit_code) {
   struct Options {
-    std::string lake, host = "127.0.0.1", mqtt, topic = "medlake/devices/#";
+    std::string lake, host = "127.0.0.1", mqtt, topic = "medlake/devices/#", client_id;
     int port = -1;
     double checkpoint_seconds = 0;
   };
@@ -94,11 +94,14 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
   listen->add_option("--mllp", o->port, "TCP port for MLLP (HL7 v2 usually uses 2575)");
   listen->add_option("--mqtt", o->mqtt, "MQTT broker HOST:PORT to subscribe to");
   listen->add_option("--topic", o->topic, "MQTT topic pattern (default medlake/devices/#)");
+  listen->add_option("--mqtt-client-id", o->client_id,
+                     "Persistent MQTT session: the broker keeps readings sent while away");
   listen->add_option("--host", o->host, "Address to listen on (default 127.0.0.1)");
   listen->add_option("--checkpoint-seconds", o->checkpoint_seconds,
                      "Move accepted messages into segments this often (default 5)");
   listen->callback([o, &exit_code] {
-    exit_code = RunListen(o->lake, o->host, o->port, o->mqtt, o->topic, o->checkpoint_seconds);
+    exit_code = RunListen(o->lake, o->host, o->port, o->mqtt, o->topic, o->client_id,
+                          o->checkpoint_seconds);
   });
 }
 

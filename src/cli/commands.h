@@ -15,5 +15,6 @@ void RegisterPrivacyCommands(CLI::App& app, int& exit_code);   // cmd_privacy.cc
 void RegisterQueryCommands(CLI::App& app, int& exit_code);     // cmd_query.cc
 void RegisterServerCommands(CLI::App& app, int& exit_code);    // cmd_server.cc
 void RegisterCohortCommands(CLI::App& app, int& exit_code);    // cmd_cohort.cc
+void RegisterWatchCommands(CLI::App& app, int& exit_code);     // cmd_watch.cc
 
 }  // namespace medlake::cli

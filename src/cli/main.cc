@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
 #ifdef MEDLAKE_HAVE_COHORT
   medlake::cli::RegisterCohortCommands(app, exit_code);
 #endif
+#ifdef MEDLAKE_HAVE_WATCH
+  medlake::cli::RegisterWatchCommands(app, exit_code);
+#endif
 #ifdef MEDLAKE_HAVE_PRIVACY
   medlake::cli::RegisterPrivacyCommands(app, exit_code);
 #endif

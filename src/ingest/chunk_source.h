@@ -25,6 +25,16 @@ struct Chunk {
   // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
   // data, and the reason, with base_offset, goes to quarantine.
   std::string error;
+  // Encounters mapped from HL7 v2 ADT messages, left by the parallel stage for the serial one
+  // that merges their location history in input order (RecordWorker::set_defer_encounters);
+  // filled while the chunk is otherwise read-only, hence mutable.
+  struct PendingEncounter {
+    std::string id, json;
+    int64_t byte_offset = 0;
+    uint32_t entry = 0;
+    std::string location;  // "message N"
+  };
+  mutable std::vector<PendingEncounter> encounters;
 };
 
 class ChunkSource {

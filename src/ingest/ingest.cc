@@ -11,6 +11,7 @@
 #include "fhir/r4_model.h"
 #include "ingest/chunk_source.h"
 #include "ingest/record_worker.h"
+#include "medlake/lake.h"
 
 namespace medlake::ingest {
 namespace {
@@ -35,8 +36,23 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   for (const auto& f : inputs.files) total_bytes += f.size;
 
   SharedCounters shared;
-  tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers(
-      [&] { return std::make_unique<RecordWorker>(*writer, shared); });
+  tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers([&] {
+    auto w = std::make_unique<RecordWorker>(*writer, shared);
+    w->set_defer_encounters(true);
+    return w;
+  });
+  // HL7 v2 Encounters are stored by one serial stage in input order, each merged with the
+  // version before it: earlier in this run, else the one committed in the lake.
+  std::unique_ptr<Lake> committed;
+  if (auto lake = Lake::Open(lake_dir); lake.ok()) committed = std::move(*lake);
+  hl7v2::EncounterHistory history([&committed](const std::string& id) {
+    std::optional<std::string> out;
+    if (!committed) return out;
+    if (auto json = committed->Get("Encounter", id); json.ok()) out = std::move(*json);
+    return out;
+  });
+  RecordWorker encounter_worker(*writer, shared);
+  encounter_worker.set_encounter_history(&history);
   ChunkSource source(inputs.files);
   Status source_error;
   bool done = false;
@@ -89,11 +105,19 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               }
               return chunk;
             }) &
-            tbb::make_filter<std::shared_ptr<Chunk>, void>(
+            tbb::make_filter<std::shared_ptr<Chunk>, std::shared_ptr<Chunk>>(
                 tbb::filter_mode::parallel,
-                [&](std::shared_ptr<Chunk> chunk) { workers.local()->Process(*chunk); }));
+                [&](std::shared_ptr<Chunk> chunk) {
+                  workers.local()->Process(*chunk);
+                  return chunk;
+                }) &
+            tbb::make_filter<std::shared_ptr<Chunk>, void>(
+                tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Chunk> chunk) {
+                  if (!chunk->encounters.empty()) encounter_worker.StoreEncounters(*chunk);
+                }));
     MEDLAKE_RETURN_IF_ERROR(source_error);
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
+    MEDLAKE_RETURN_IF_ERROR(encounter_worker.error());
     if (!done && checkpoint_due) {
       MEDLAKE_RETURN_IF_ERROR(writer->Flush());  // settles superseded/replaced counts
       MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
@@ -107,6 +131,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   for (auto& w : workers) {
     report.unresolved_references += w->unresolved();
   }
+  report.unresolved_references += encounter_worker.unresolved();
   for (auto& [path, reason] : inputs.skipped) report.skipped.push_back({path, reason});
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (options.progress) options.progress(report.counters.records_read, total_bytes, total_bytes);

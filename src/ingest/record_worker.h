@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include "fhir/r4_model.h"
@@ -11,6 +12,7 @@
 #include "ingest/chunk_source.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/fhir/fhir_reader.h"
+#include "ingest/hl7v2/encounter_history.h"
 #include "ingest/hl7v2/fhir_mapper.h"
 #include "ingest/hl7v2/message.h"
 #include "json/json.h"
@@ -72,6 +74,7 @@ class RecordWorker final : public FhirRecordSink {
       Quarantine(json, loc, s.message());
       return;
     }
+    if (hook_) hook_(facts_, resource);
     int type_index = fhir::ResourceTypeIndex(facts_.type);
     bool shared_type =
         facts_.type != "Patient" && fhir::PatientCompartmentPaths(facts_.type).empty();
@@ -123,7 +126,20 @@ class RecordWorker final : public FhirRecordSink {
                  entry.message.status().message());
         continue;
       }
+      pending_ = defer_encounters_ ? &chunk.encounters : nullptr;
       (void)StoreHl7v2(*entry.message, loc);
+      pending_ = nullptr;
+    }
+  }
+
+  // The serial stage of batch ingest: stores the Encounters a chunk's HL7 v2 messages left,
+  // in input order, with their location history merged (set_encounter_history first).
+  void StoreEncounters(const Chunk& chunk) {
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    file_index_ = chunk.file_index;
+    for (const auto& e : chunk.encounters) {
+      RecordLocation loc{*chunk.source, 0, e.byte_offset, e.entry, e.location};
+      StoreMappedResource("Encounter", e.id, e.json, same, loc);
     }
   }
 
@@ -167,22 +183,42 @@ class RecordWorker final : public FhirRecordSink {
       return mapped.status();
     }
     for (const auto& resource : mapped->resources) {
-      auto node = hl7_parser_.Parse(resource.json);
-      if (!node.ok()) {
-        OnReject(resource.json, loc,
-                 "mapped resource is not valid JSON: " + node.status().message());
-        continue;
+      if (resource.resource_type == "Encounter" && pending_) {  // stored by the serial stage
+        pending_->push_back({resource.id, resource.json, loc.byte_offset, loc.entry, loc.location});
+      } else {
+        StoreMappedResource(resource.resource_type, resource.id, resource.json, same, loc);
       }
-      OnResource(*node, resource.json, same, loc);
       ++loc.entry;
     }
     return Status::Ok();
   }
 
+  // Encounters of HL7 v2 messages are merged with the version before them
+  // (hl7v2/encounter_history.h); null: stored as mapped. Not owned.
+  void set_encounter_history(hl7v2::EncounterHistory* history) { history_ = history; }
+  // Process() leaves the Encounters of HL7 v2 files in Chunk::encounters for StoreEncounters.
+  void set_defer_encounters(bool defer) { defer_encounters_ = defer; }
+
+  // Called with every resource whose facts could be extracted (about to be stored, or a
+  // duplicate of a stored one), on the worker's thread. Empty by default.
+  using ResourceHook = std::function<void(const fhir::ResourceFacts&, json::Node)>;
+  void set_resource_hook(ResourceHook hook) { hook_ = std::move(hook); }
+
   const Status& error() const { return error_; }
   uint64_t unresolved() const { return reader_.unresolved_references(); }
 
  private:
+  void StoreMappedResource(std::string_view type, const std::string& id, std::string json,
+                           const fhir::ReferenceResolver& resolver, const RecordLocation& loc) {
+    if (type == "Encounter" && history_) json = history_->Add(id, std::move(json));
+    auto node = hl7_parser_.Parse(json);
+    if (!node.ok()) {
+      OnReject(json, loc, "mapped resource is not valid JSON: " + node.status().message());
+      return;
+    }
+    OnResource(*node, json, resolver, loc);
+  }
+
   void Quarantine(std::string_view record, const RecordLocation& loc, std::string reason) {
     counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
@@ -197,6 +233,10 @@ class RecordWorker final : public FhirRecordSink {
   fhir::ResourceFacts facts_;
   uint32_t file_index_ = 0;
   Status error_;
+  ResourceHook hook_;
+  hl7v2::EncounterHistory* history_ = nullptr;
+  bool defer_encounters_ = false;
+  std::vector<Chunk::PendingEncounter>* pending_ = nullptr;  // set while a chunk defers them
 };
 
 }  // namespace medlake::ingest

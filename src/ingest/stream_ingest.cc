@@ -5,11 +5,14 @@
 #include <xxhash.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <thread>
 
 #include "common/file_util.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/record_worker.h"
+#include "medlake/lake.h"
 
 namespace medlake::ingest {
 namespace {
@@ -17,10 +20,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Inbox record: u32 length, u64 XXH64(bytes), bytes, where bytes = kind ('H' HL7 v2 message,
-// 'D' device reading: i64 time received, u32 topic length, topic, payload). A torn tail (crash
-// during a write that was never acknowledged) fails its length or checksum and ends the replay.
+// 'D' device reading: i64 time received, u32 topic length, topic, payload; 'F' device reading
+// from a file: i64 line, u32 file name length, file name, payload; 'R' a FHIR resource). A torn
+// tail (crash during a write that was never acknowledged) fails its length or checksum and ends
+// the replay.
 constexpr char kHl7v2 = 'H';
 constexpr char kDevice = 'D';
+constexpr char kFileReading = 'F';
+constexpr char kResource = 'R';
+// A 'D' or 'F' record: its number (time received, or line), name (topic, or file) and payload.
+bool DecodeReading(std::string_view record, int64_t& number, std::string_view& name,
+                   std::string_view& payload) {
+  if (record.size() < 13) return false;
+  uint32_t name_len;
+  std::memcpy(&number, record.data() + 1, 8);
+  std::memcpy(&name_len, record.data() + 9, 4);
+  if (13 + static_cast<size_t>(name_len) > record.size()) return false;
+  name = record.substr(13, name_len);
+  payload = record.substr(13 + name_len);
+  return true;
+}
+
 void AppendRecord(std::string_view bytes, std::string& out) {
   uint32_t n = static_cast<uint32_t>(bytes.size());
   uint64_t h = XXH64(bytes.data(), bytes.size(), 0);
@@ -31,8 +51,24 @@ void AppendRecord(std::string_view bytes, std::string& out) {
 
 }  // namespace
 
+// Checkpoints (segments written, catalog committed, inbox emptied) run on a background thread,
+// or on the caller of Checkpoint, and hold `mu` only at their start and end: records accepted
+// meanwhile are made durable in the inbox and observed at once, and stored in the writer when
+// the checkpoint ends (their inbox records are kept until the next one). So intake never waits
+// for segment writes.
 struct StreamIngestor::Impl {
-  std::mutex mu;
+  std::mutex mu;             // everything below except checkpoint_mu
+  std::mutex checkpoint_mu;  // one checkpoint at a time
+  std::condition_variable checkpoint_cv;
+  std::thread checkpointer;
+  bool checkpoint_wanted = false, stopping = false;
+  bool checkpointing = false;  // the writer belongs to a running checkpoint
+  std::vector<std::pair<std::string, uint64_t>> deferred;  // records (and index) to store after it
+  uint64_t inbox_bytes = 0;                                // size of the inbox file
+  Status checkpoint_error;                                 // of the last background checkpoint
+  bool observe_stores = true;
+  json::Parser map_parser;
+  fhir::ResourceFacts map_facts;
   StreamOptions options;
   std::string inbox_path;
   int inbox_fd = -1;
@@ -44,27 +80,59 @@ struct StreamIngestor::Impl {
   StreamStats stats;
   std::string buffer;
   json::Parser parser;
+  StreamObserver* observer = nullptr;
+  StreamClock::time_point current_received;
+  // HL7 v2 Encounters merged with the version before them, in arrival order: versions stored
+  // since the last checkpoint are remembered, older ones come from the lake as that checkpoint
+  // left it (so memory holds only the encounters of one checkpoint interval).
+  std::string lake_dir;
+  std::unique_ptr<Lake> committed;
+  hl7v2::EncounterHistory encounters{[this](const std::string& id) {
+    std::optional<std::string> out;
+    if (!committed) return out;
+    if (auto json = committed->Get("Encounter", id); json.ok()) out = std::move(*json);
+    return out;
+  }};
 
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
     for (const auto& r : records) AppendRecord(r, buffer);
+    // On failure the batch is cut off again, so that later records do not follow a torn one.
+    auto fail = [&](const char* what) {
+      Status error = IoError(std::string("cannot ") + what + " inbox " + inbox_path + ": " +
+                             std::strerror(errno));
+      (void)::ftruncate(inbox_fd, static_cast<off_t>(inbox_bytes));
+      return error;
+    };
     size_t done = 0;
     while (done < buffer.size()) {
       ssize_t n = ::write(inbox_fd, buffer.data() + done, buffer.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IoError("cannot write inbox " + inbox_path + ": " + std::strerror(errno));
+      if (n < 0) return fail("write");
       done += static_cast<size_t>(n);
     }
-    if (::fdatasync(inbox_fd) != 0)
-      return IoError("cannot sync inbox " + inbox_path + ": " + std::strerror(errno));
+    if (::fdatasync(inbox_fd) != 0) return fail("sync");
+    inbox_bytes += buffer.size();
     return Status::Ok();
   }
 
-  Result<std::vector<Status>> AcceptLocked(const std::vector<std::string>& records) {
+  // `received` has one time per record, or is empty (now).
+  Result<std::vector<Status>> AcceptLocked(const std::vector<std::string>& records,
+                                           const std::vector<StreamClock::time_point>& received) {
     MEDLAKE_RETURN_IF_ERROR(AppendAndSync(records));
     std::vector<Status> outcomes(records.size());
+    StreamClock::time_point now = StreamClock::now();
     for (size_t i = 0; i < records.size(); ++i) {
-      MEDLAKE_RETURN_IF_ERROR(StoreRecord(records[i], stats.accepted + i, &outcomes[i]));
+      current_received =
+          i < received.size() && received[i] != StreamClock::time_point{} ? received[i] : now;
+      if (checkpointing) {
+        outcomes[i] = MapAndObserve(records[i]);
+        deferred.emplace_back(records[i], stats.accepted + i);
+        ++stats.deferred;
+      } else {
+        MEDLAKE_RETURN_IF_ERROR(StoreRecord(records[i], stats.accepted + i, &outcomes[i]));
+      }
+      if (observer) observer->OnRecordEnd(current_received);
       if (!outcomes[i].ok()) ++stats.rejected;
     }
     stats.accepted += records.size();
@@ -76,18 +144,70 @@ struct StreamIngestor::Impl {
     if (inbox_fd >= 0) ::close(inbox_fd);
   }
 
+  // The FHIR resources a record maps to, and why it would be quarantined (what StoreRecord
+  // decides, without touching the writer).
+  Status MapRecord(std::string_view record, std::vector<std::string>& out) {
+    if (record.empty()) return Status::Ok();
+    if (record[0] == kHl7v2) {
+      auto parsed = hl7v2::Message::Parse(std::string(record.substr(1)));
+      if (!parsed.ok()) return parsed.status();
+      auto mapped = hl7v2::MapToFhir(*parsed);
+      if (!mapped.ok()) return mapped.status();
+      for (auto& r : mapped->resources) out.push_back(std::move(r.json));
+      return Status::Ok();
+    }
+    if (record[0] == kResource) {
+      out.emplace_back(record.substr(1));
+      return Status::Ok();
+    }
+    int64_t number;
+    std::string_view name, payload;
+    if ((record[0] == kDevice || record[0] == kFileReading) &&
+        DecodeReading(record, number, name, payload)) {
+      bool file = record[0] == kFileReading;
+      auto mapped = DeviceReadingToFhir(payload, file ? "" : name, file ? kNoTime : number);
+      if (!mapped.ok()) return mapped.status();
+      for (auto& r : *mapped) out.push_back(std::move(r.json));
+      return Status::Ok();
+    }
+    return Corruption("unknown inbox record kind");
+  }
+
+  // For a record accepted during a checkpoint: shows its resources to the observer now (it is
+  // stored later) and returns its outcome.
+  Status MapAndObserve(std::string_view record) {
+    std::vector<std::string> resources;
+    Status outcome = MapRecord(record, resources);
+    if (!observer) return outcome;
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    for (const auto& json : resources) {
+      auto node = map_parser.Parse(json);
+      if (!node.ok()) {
+        if (outcome.ok()) outcome = node.status();
+        continue;
+      }
+      if (!fhir::ExtractFacts(*node, &same, map_facts).ok()) continue;
+      observer->OnResource(map_facts, *node, current_received);
+    }
+    return outcome;
+  }
   // Stores one inbox record (kind byte first); `outcome` is why it was quarantined, if it was.
   Status StoreRecord(std::string_view record, uint64_t index, Status* outcome) {
     if (record.empty()) return Status::Ok();
     if (record[0] == kHl7v2) return Store(std::string(record.substr(1)), index, outcome);
-    if (record[0] == kDevice && record.size() >= 13) {
-      int64_t received;
-      uint32_t topic_len;
-      std::memcpy(&received, record.data() + 1, 8);
-      std::memcpy(&topic_len, record.data() + 9, 4);
-      if (13 + static_cast<size_t>(topic_len) <= record.size()) {
-        return StoreDevice(record.substr(13, topic_len), record.substr(13 + topic_len), received,
-                           index, outcome);
+    if (record[0] == kResource) return StoreResource(record.substr(1), index, outcome);
+    int64_t number;  // time received, or line
+    std::string_view name, payload;
+    if ((record[0] == kDevice || record[0] == kFileReading) &&
+        DecodeReading(record, number, name, payload)) {
+      {
+        if (record[0] == kDevice) {
+          RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0,
+                             "topic " + std::string(name).substr(0, 128)};
+          return StoreDevice(name, payload, number, loc, outcome);
+        }
+        RecordLocation loc{name, number, 0, 0, ""};
+        return StoreDevice("", payload, kNoTime, loc, outcome);
       }
     }
     RecordLocation loc{"inbox", 0, static_cast<int64_t>(index), 0, ""};
@@ -97,9 +217,7 @@ struct StreamIngestor::Impl {
   }
 
   Status StoreDevice(std::string_view topic, std::string_view payload, int64_t received,
-                     uint64_t index, Status* outcome) {
-    RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0,
-                       "topic " + std::string(topic).substr(0, 128)};
+                     RecordLocation loc, Status* outcome) {
     auto mapped = DeviceReadingToFhir(payload, topic, received);
     if (!mapped.ok()) {
       worker->OnReject(payload, loc, mapped.status().message());
@@ -113,6 +231,20 @@ struct StreamIngestor::Impl {
       worker->OnResource(*node, resource.json, same, loc);
       ++loc.entry;
     }
+    *outcome = Status::Ok();
+    return worker->error();
+  }
+
+  Status StoreResource(std::string_view json, uint64_t index, Status* outcome) {
+    RecordLocation loc{"watch", 0, static_cast<int64_t>(index), 0, ""};
+    auto node = parser.Parse(json);
+    if (!node.ok()) {
+      worker->OnReject(json, loc, node.status().message());
+      *outcome = node.status();
+      return Status::Ok();
+    }
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    worker->OnResource(*node, json, same, loc);
     *outcome = Status::Ok();
     return worker->error();
   }
@@ -132,23 +264,106 @@ struct StreamIngestor::Impl {
 
   store::RunCounters Counters() { return counters.Snapshot(*writer); }
 
-  Status CheckpointLocked() {
-    MEDLAKE_RETURN_IF_ERROR(writer->Flush());
-    MEDLAKE_RETURN_IF_ERROR(writer->Commit(Counters(), false));
-    if (::ftruncate(inbox_fd, 0) != 0 || ::fdatasync(inbox_fd) != 0) {
-      return IoError("cannot empty inbox " + inbox_path + ": " + std::strerror(errno));
+  // Removes the first `mark` bytes of the inbox (records now in committed segments), keeping
+  // the records appended after them: the tail is written to a new file renamed over the inbox.
+  Status DropInboxPrefix(uint64_t mark) {
+    if (mark >= inbox_bytes) {
+      if (::ftruncate(inbox_fd, 0) != 0 || ::fdatasync(inbox_fd) != 0)
+        return IoError("cannot empty inbox " + inbox_path + ": " + std::strerror(errno));
+      inbox_bytes = 0;
+      return Status::Ok();
     }
-    since_checkpoint = 0;
-    last_checkpoint = Clock::now();
-    ++stats.checkpoints;
+    std::string tail(inbox_bytes - mark, '\0');
+    size_t done = 0;
+    while (done < tail.size()) {
+      ssize_t n = ::pread(inbox_fd, tail.data() + done, tail.size() - done,
+                          static_cast<off_t>(mark + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return IoError("cannot read inbox " + inbox_path);
+      done += static_cast<size_t>(n);
+    }
+    MEDLAKE_RETURN_IF_ERROR(WriteFileAtomic(inbox_path, tail));
+    ::close(inbox_fd);
+    inbox_fd = ::open(inbox_path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+    if (inbox_fd < 0)
+      return IoError("cannot open inbox " + inbox_path + ": " + std::strerror(errno));
+    inbox_bytes = tail.size();
     return Status::Ok();
+  }
+
+  // A checkpoint; the caller holds checkpoint_mu and not mu.
+  Status RunCheckpoint() {
+    uint64_t mark, started_with;
+    {
+      std::lock_guard lock(mu);
+      if (since_checkpoint == 0) {
+        last_checkpoint = Clock::now();
+        return Status::Ok();
+      }
+      checkpointing = true;
+      mark = inbox_bytes;
+      started_with = since_checkpoint;
+    }
+    // The writer is ours: accepts defer their stores while `checkpointing`.
+    Status s = writer->Flush();
+    if (s.ok()) s = writer->Commit(Counters(), false);
+    std::lock_guard lock(mu);
+    checkpointing = false;
+    if (s.ok()) s = DropInboxPrefix(mark);
+    if (s.ok()) {
+      since_checkpoint -= started_with;
+      last_checkpoint = Clock::now();
+      ++stats.checkpoints;
+      if (auto lake = Lake::Open(lake_dir); lake.ok()) {
+        committed = std::move(*lake);
+        encounters.Clear();
+      }
+    }
+    // Store what arrived meanwhile; its records stay in the inbox until the next checkpoint.
+    observe_stores = false;
+    for (const auto& [record, index] : deferred) {
+      Status outcome;
+      Status stored = StoreRecord(record, index, &outcome);
+      if (s.ok() && !stored.ok()) s = stored;
+    }
+    observe_stores = true;
+    deferred.clear();
+    return s;
+  }
+
+  void CheckpointLoop() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      checkpoint_cv.wait(lock, [&] { return checkpoint_wanted || stopping; });
+      if (stopping) return;
+      checkpoint_wanted = false;
+      lock.unlock();
+      Status s;
+      {
+        std::lock_guard c(checkpoint_mu);
+        s = RunCheckpoint();
+      }
+      lock.lock();
+      checkpoint_error = s;
+    }
+  }
+
+  void StopCheckpointer() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    checkpoint_cv.notify_all();
+    if (checkpointer.joinable()) checkpointer.join();
   }
 };
 
 StreamIngestor::~StreamIngestor() {
-  if (impl_) {
+  if (impl_ && impl_->writer) {
+    impl_->StopCheckpointer();
+    std::lock_guard c(impl_->checkpoint_mu);
+    (void)impl_->RunCheckpoint();
     std::lock_guard lock(impl_->mu);
-    (void)impl_->CheckpointLocked();
     (void)impl_->writer->Commit(impl_->Counters(), true);
   }
 }
@@ -161,6 +376,13 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   im.options = options;
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters);
+  im.worker->set_encounter_history(&im.encounters);
+  im.lake_dir = lake_dir;
+  if (auto lake = Lake::Open(lake_dir); lake.ok()) im.committed = std::move(*lake);
+  im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {
+    if (im.observer && im.observe_stores)
+      im.observer->OnResource(facts, resource, im.current_received);
+  });
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(lake_dir + "/inbox"));
   im.inbox_path = lake_dir + "/inbox/stream.log";
   // Replay what a crash left.
@@ -182,23 +404,42 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
       rest.remove_prefix(12 + n);
     }
   }
-  im.inbox_fd = ::open(im.inbox_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  im.inbox_fd = ::open(im.inbox_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (im.inbox_fd < 0)
     return IoError("cannot open inbox " + im.inbox_path + ": " + std::strerror(errno));
   MEDLAKE_RETURN_IF_ERROR(SyncDir(lake_dir + "/inbox"));
-  if (im.stats.replayed > 0) {
-    std::lock_guard lock(im.mu);
-    MEDLAKE_RETURN_IF_ERROR(im.CheckpointLocked());
-  }
+  // What was replayed goes into segments; a torn tail (never acknowledged) is dropped so that
+  // new records do not follow it.
+  im.since_checkpoint = im.stats.replayed;
+  im.inbox_bytes = previous.ok() ? previous->size() : 0;
+  MEDLAKE_RETURN_IF_ERROR(im.RunCheckpoint());
+  if (im.inbox_bytes > 0) MEDLAKE_RETURN_IF_ERROR(im.DropInboxPrefix(im.inbox_bytes));
+  im.checkpointer = std::thread([&im] { im.CheckpointLoop(); });
   return s;
 }
 
-Result<std::vector<Status>> StreamIngestor::AcceptHl7v2(const std::vector<std::string>& messages) {
+Result<std::vector<Status>> StreamIngestor::AcceptHl7v2(
+    const std::vector<std::string>& messages,
+    const std::vector<StreamClock::time_point>& received) {
   std::vector<std::string> records;
   records.reserve(messages.size());
   for (const auto& m : messages) records.push_back(kHl7v2 + m);
   std::lock_guard lock(impl_->mu);
-  return impl_->AcceptLocked(records);
+  return impl_->AcceptLocked(records, received);
+}
+
+Result<std::vector<Status>> StreamIngestor::AcceptResources(
+    const std::vector<std::string>& resources) {
+  std::vector<std::string> records;
+  records.reserve(resources.size());
+  for (const auto& r : resources) records.push_back(kResource + r);
+  std::lock_guard lock(impl_->mu);
+  return impl_->AcceptLocked(records, {});
+}
+
+void StreamIngestor::SetObserver(StreamObserver* observer) {
+  std::lock_guard lock(impl_->mu);
+  impl_->observer = observer;
 }
 
 Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(
@@ -207,33 +448,45 @@ Result<std::vector<Status>> StreamIngestor::AcceptDeviceReadings(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   std::vector<std::string> records;
+  std::vector<StreamClock::time_point> received;
   records.reserve(readings.size());
+  received.reserve(readings.size());
   for (const auto& r : readings) {
-    std::string rec(1, kDevice);
-    uint32_t topic_len = static_cast<uint32_t>(r.topic.size());
-    rec.append(reinterpret_cast<const char*>(&now), 8);
-    rec.append(reinterpret_cast<const char*>(&topic_len), 4);
-    rec += r.topic;
+    bool from_file = !r.source.empty();
+    std::string rec(1, from_file ? kFileReading : kDevice);
+    const std::string& name = from_file ? r.source : r.topic;
+    uint32_t name_len = static_cast<uint32_t>(name.size());
+    rec.append(reinterpret_cast<const char*>(from_file ? &r.line : &now), 8);
+    rec.append(reinterpret_cast<const char*>(&name_len), 4);
+    rec += name;
     rec += r.payload;
     records.push_back(std::move(rec));
+    received.push_back(r.received);
   }
   std::lock_guard lock(impl_->mu);
-  return impl_->AcceptLocked(records);
+  return impl_->AcceptLocked(records, received);
 }
 
 Status StreamIngestor::Checkpoint() {
-  std::lock_guard lock(impl_->mu);
-  return impl_->CheckpointLocked();
+  std::lock_guard c(impl_->checkpoint_mu);
+  return impl_->RunCheckpoint();
 }
 
 Status StreamIngestor::MaybeCheckpoint() {
-  std::lock_guard lock(impl_->mu);
   Impl& im = *impl_;
-  if (im.since_checkpoint == 0) return Status::Ok();
-  if (im.since_checkpoint >= im.options.checkpoint_records ||
-      Clock::now() - im.last_checkpoint >= im.options.checkpoint_interval) {
-    return im.CheckpointLocked();
+  {
+    std::lock_guard lock(im.mu);
+    Status previous = im.checkpoint_error;
+    im.checkpoint_error = Status::Ok();
+    if (!previous.ok()) return previous;
+    if (im.since_checkpoint == 0 || im.checkpointing) return Status::Ok();
+    if (im.since_checkpoint < im.options.checkpoint_records &&
+        Clock::now() - im.last_checkpoint < im.options.checkpoint_interval) {
+      return Status::Ok();
+    }
+    im.checkpoint_wanted = true;
   }
+  im.checkpoint_cv.notify_one();
   return Status::Ok();
 }
 

@@ -196,6 +196,7 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
     SpO2Scale scale = scale2.count(patient) ? SpO2Scale::kScale2 : SpO2Scale::kScale1;
     s.news2 = v.News2(at_ms, scale, options);
     s.qsofa = v.QSofa(at_ms, options);
+    s.vitals = v;
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const InpatientScore& a, const InpatientScore& b) {

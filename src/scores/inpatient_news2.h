@@ -15,6 +15,7 @@
 #include "medlake/lake.h"
 #include "medlake/status.h"
 #include "scores/news2.h"
+#include "scores/news2_batch.h"
 
 namespace medlake::scores {
 
@@ -25,6 +26,7 @@ struct InpatientScore {
   std::string location;  // "Ward / Bed", or "" when the encounter names none
   News2Result news2;
   QSofaResult qsofa;
+  PatientVitals vitals;  // the readings scored (live scoring continues from them)
 };
 
 Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,

@@ -34,6 +34,8 @@ class PatientVitals {
   // or after the latest reading (live scoring does).
   News2Result News2(int64_t at_ms, SpO2Scale scale, const News2Options& options = {}) const;
   QSofaResult QSofa(int64_t at_ms, const News2Options& options = {}) const;
+  // Time of the reading held for `parameter` (INT64_MIN when none).
+  int64_t time_of(Parameter parameter) const { return time_[static_cast<size_t>(parameter)]; }
 
  private:
   std::array<int64_t, kParameterCount> time_;

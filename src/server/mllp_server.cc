@@ -53,6 +53,7 @@ std::string Sanitize(std::string_view text) {
 
 struct Pending {
   std::string message;
+  ingest::StreamClock::time_point received;
   std::promise<std::string> ack;
 };
 
@@ -124,6 +125,7 @@ struct MllpServer::Impl {
         }
         auto pending = std::make_shared<Pending>();
         pending->message = buf.substr(1, end - 1);
+        pending->received = ingest::StreamClock::now();
         size_t consumed = end + 1;
         if (consumed < buf.size() && buf[consumed] == kCr) ++consumed;
         buf.erase(0, consumed);
@@ -143,9 +145,14 @@ struct MllpServer::Impl {
         4096,
         [&](std::vector<std::shared_ptr<Pending>>& batch) {
           std::vector<std::string> messages;
+          std::vector<ingest::StreamClock::time_point> received;
           messages.reserve(batch.size());
-          for (const auto& p : batch) messages.push_back(p->message);
-          auto outcomes = ingestor.AcceptHl7v2(messages);
+          received.reserve(batch.size());
+          for (const auto& p : batch) {
+            messages.push_back(p->message);
+            received.push_back(p->received);
+          }
+          auto outcomes = ingestor.AcceptHl7v2(messages, received);
           for (size_t i = 0; i < batch.size(); ++i) {
             const Status& outcome = outcomes.ok() ? (*outcomes)[i] : outcomes.status();
             batch[i]->ack.set_value(BuildAck(batch[i]->message, outcome, outcomes.ok()));

@@ -21,7 +21,8 @@ struct MqttSubscriber::Impl {
     auto* im = static_cast<Impl*>(self);
     ingest::StreamIngestor::Reading r{
         m->topic ? m->topic : "",
-        std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen))};
+        std::string(static_cast<const char*>(m->payload), static_cast<size_t>(m->payloadlen)),
+        ingest::StreamClock::now()};
     ++im->received;
     im->queue.Push(std::move(r));
   }
@@ -50,9 +51,11 @@ MqttSubscriber::~MqttSubscriber() {
   mosquitto_lib_cleanup();
 }
 
-Status MqttSubscriber::Start(const std::string& host, uint16_t port, const std::string& topic) {
+Status MqttSubscriber::Start(const std::string& host, uint16_t port, const std::string& topic,
+                             const std::string& client_id) {
   Impl& im = *impl_;
-  im.client = mosquitto_new(nullptr, true, &im);
+  im.client = client_id.empty() ? mosquitto_new(nullptr, true, &im)
+                                : mosquitto_new(client_id.c_str(), false, &im);
   if (!im.client) return Internal("cannot create an MQTT client");
   mosquitto_message_callback_set(im.client, &Impl::OnMessage);
   int rc = mosquitto_connect(im.client, host.c_str(), port, 30);

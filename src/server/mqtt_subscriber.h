@@ -26,8 +26,19 @@ class MqttSubscriber {
   explicit MqttSubscriber(ingest::StreamIngestor& ingestor);
   ~MqttSubscriber();
 
-  // Connects to host:port and subscribes to `topic` (MQTT wildcards allowed) at QoS 1.
-  Status Start(const std::string& host, uint16_t port, const std::string& topic);
+  // Connects to host:port and subscribes to `topic` (MQTT wildcards allowed) at QoS 1. With a
+  // `client_id`, the session is persistent (clean session off): the broker keeps the QoS 1
+  // readings published while this client is away and delivers them when a subscriber with the
+  // same id connects again. Without one, a clean session: readings sent while it is away are
+  // not kept.
+  //
+  // Acknowledgement (libmosquitto 2.0.11, Debian 12): the library queues the PUBACK of a QoS 1
+  // message before it calls the message callback and offers no way to delay it (upstream issues
+  // eclipse/mosquitto#118 and #2884), so a reading is acknowledged to the broker before it is in
+  // the inbox; a crash in that window (one group commit, milliseconds) loses what was in it.
+  // docs/architecture.md has the details.
+  Status Start(const std::string& host, uint16_t port, const std::string& topic,
+               const std::string& client_id = "");
   // Disconnects and commits what was received.
   void Stop();
   MqttStats stats() const;

@@ -2,6 +2,9 @@
 // messages are quarantined with their location, and counts reconcile.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
 #include "test_util.h"
@@ -76,6 +79,71 @@ TEST(Hl7v2IngestTest, SampleMessagesAreMappedOrQuarantined) {
   for (const auto& e : *entries) {
     EXPECT_NE(e.reason.find("unsupported message type"), std::string::npos) << e.reason;
   }
+}
+
+// An ADT message for visit V100: PV1-3 current, PV1-6 prior, PV1-44 admit, PV1-45 discharge.
+std::string Adt(const std::string& event, const std::string& control, const std::string& evn_time,
+                const std::string& current, const std::string& prior,
+                const std::string& discharge = "") {
+  std::vector<std::string> pv1(46);
+  pv1[0] = "PV1";
+  pv1[1] = "1";
+  pv1[2] = "I";
+  pv1[3] = current;
+  pv1[6] = prior;
+  pv1[19] = "V100^^^GHH^VN";
+  pv1[44] = "20240301101000";
+  pv1[45] = discharge;
+  std::string segment;
+  for (size_t i = 0; i < pv1.size(); ++i) segment += (i ? "|" : "") + pv1[i];
+  return "MSH|^~\\&|A|F|L|L|" + evn_time + "||ADT^" + event + "|" + control + "|P|2.5\r" + "EVN|" +
+         event + "|" + evn_time + "||||" + evn_time + "\r" + "PID|1||MRN123^^^GHH^MR\r" + segment +
+         "\r";
+}
+
+std::string StoredEncounter(const std::string& lake_dir) {
+  auto lake = Lake::Open(lake_dir);
+  EXPECT_TRUE(lake.ok());
+  std::string out;
+  std::vector<std::string> damaged;
+  EXPECT_TRUE(
+      (*lake)
+          ->Scan(
+              "Encounter", [&](const ResourceView& r) { out = std::string(r.json); }, &damaged)
+          .ok());
+  return out;
+}
+
+void ExpectWholeHistory(const std::string& encounter) {
+  // 4E from admission to transfer, then ICU from transfer to discharge.
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"4E / 136 / B"},"status":"completed","period":{"start":"2024-03-01T10:10:00Z","end":"2024-03-02T07:55:00Z"})"),
+      std::string::npos)
+      << encounter;
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"ICU / 1 / 1"},"status":"completed","period":{"start":"2024-03-02T07:55:00Z","end":"2024-03-03T12:00:00Z"})"),
+      std::string::npos)
+      << encounter;
+  EXPECT_NE(encounter.find(R"("status":"finished")"), std::string::npos) << encounter;
+}
+
+TEST(Hl7v2IngestTest, TransfersAndDischargeKeepTheWholeLocationHistory) {
+  TempDir dir;
+  // Admission and transfer in two files of one run (read in parallel, merged in file order),
+  // the discharge in a later run (merged with the committed version).
+  testing::WriteText(dir / "in1/day1.hl7", Adt("A01", "C1", "20240301101000", "4E^136^B^GHH", ""));
+  testing::WriteText(dir / "in1/day2.hl7",
+                     Adt("A02", "C2", "20240302075500", "ICU^1^1^GHH", "4E^136^B^GHH"));
+  testing::WriteText(dir / "in2/day3.hl7",
+                     Adt("A03", "C3", "20240303120000", "ICU^1^1^GHH", "", "20240303120000"));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+  auto second = Ingest(dir / "lake", {dir / "in2"}, IngestOptions{});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->counters.records_read,
+            second->counters.stored + second->counters.duplicates + second->counters.quarantined);
+  ExpectWholeHistory(StoredEncounter(dir / "lake"));
 }
 
 }  // namespace

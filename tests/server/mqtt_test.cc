@@ -10,55 +10,16 @@
 #include <thread>
 
 #include "medlake/lake.h"
+#include "mosquitto_broker.h"
 #include "server/mqtt_subscriber.h"
 #include "test_util.h"
 
 namespace medlake::server {
 namespace {
 
-// A mosquitto broker on 127.0.0.1 with its own configuration (DESIGN.md: no inflight or
-// queue limits, so bursts are not dropped). Stopped at scope exit.
-class Broker {
- public:
-  bool Start(const std::string& dir) {
-    if (::access("/usr/sbin/mosquitto", X_OK) != 0) return false;
-    port_ = static_cast<uint16_t>(30000 + ::getpid() % 20000);
-    testing::WriteText(dir + "/mosquitto.conf",
-                       "listener " + std::to_string(port_) +
-                           " 127.0.0.1\nallow_anonymous true\n"
-                           "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir + "/mosquitto.conf").c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {  // wait until it accepts connections
-      boost::asio::io_context io;
-      boost::asio::ip::tcp::socket s(io);
-      boost::system::error_code ec;
-      s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
-      if (!ec) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  ~Broker() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-};
-
 TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   testing::TempDir dir;
-  Broker broker;
+  testing::MosquittoBroker broker;
   if (!broker.Start(dir.path()))
     GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
@@ -112,6 +73,45 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   EXPECT_EQ((*q)[0].location, "topic medlake/devices/omh/p42");
   EXPECT_NE((*q)[0].reason.find("heart_rate.value is not a number"), std::string::npos)
       << (*q)[0].reason;
+}
+
+TEST(MqttTest, PersistentSessionReceivesReadingsPublishedWhileAway) {
+  testing::TempDir dir;
+  testing::MosquittoBroker broker;
+  if (!broker.Start(dir.path(), 3))
+    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok());
+  {  // Registers the session and its subscription, then goes away.
+    MqttSubscriber first(**ingestor);
+    ASSERT_TRUE(first.Start("127.0.0.1", broker.port(), "medlake/devices/#", "medlake-test").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    first.Stop();
+  }
+  mosquitto_lib_init();
+  mosquitto* pub = mosquitto_new(nullptr, true, nullptr);
+  ASSERT_EQ(mosquitto_connect(pub, "127.0.0.1", broker.port(), 30), MOSQ_ERR_SUCCESS);
+  ASSERT_EQ(mosquitto_loop_start(pub), MOSQ_ERR_SUCCESS);
+  for (int i = 0; i < 5; ++i) {
+    std::string payload =
+        R"({"time":"2024-03-01T10:00:0)" + std::to_string(i) +
+        R"(Z","device":"mon-1","patient":"p1","vital":"heart_rate","value":80,"unit":"/min"})";
+    ASSERT_EQ(mosquitto_publish(pub, nullptr, "medlake/devices/mon-1",
+                                static_cast<int>(payload.size()), payload.data(), 1, false),
+              MOSQ_ERR_SUCCESS);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // at the broker, queued
+  MqttSubscriber second(**ingestor);
+  ASSERT_TRUE(second.Start("127.0.0.1", broker.port(), "medlake/devices/#", "medlake-test").ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (second.stats().stored < 5 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  second.Stop();
+  mosquitto_disconnect(pub);
+  mosquitto_loop_stop(pub, false);
+  mosquitto_destroy(pub);
+  mosquitto_lib_cleanup();
+  EXPECT_EQ(second.stats().stored, 5u);
 }
 
 }  // namespace

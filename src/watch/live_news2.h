@@ -1,0 +1,83 @@
+// LiveNews2: each patient's latest value per NEWS2 parameter, kept in memory so that a new
+// reading is scored in O(1), and the decision to alert.
+//
+// A patient's score is taken at the time of its latest reading, from each parameter's most
+// recent value within its window (News2Options, as `medlake score news2`); missing and stale
+// parameters are reported and never scored as normal (the score is then a partial one, a lower
+// bound). An alert is raised when a patient enters a higher risk band than the band of its
+// previous score (RCP NEWS2 2017, chart 2: low < low-medium < medium < high; a single parameter
+// scoring 3 makes a low aggregate low-medium). A patient scored for the first time is compared
+// with "low". No alert when the band stays or drops; the band then becomes the new reference.
+//
+// Not thread-safe: one caller at a time (the Watcher calls it under the ingestor's lock).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "scores/news2.h"
+#include "scores/news2_batch.h"
+
+namespace medlake::watch {
+
+struct Alert {
+  std::string patient_id;
+  std::string encounter_id;  // "" when unknown (a patient not seeded from the lake)
+  std::string location;      // "Ward / Bed", "" when unknown
+  scores::News2Result news2;
+  scores::QSofaResult qsofa;
+  std::optional<scores::RiskBand> previous_band;  // nullopt: the patient's first score
+  int64_t reading_ms = 0;                         // time of the (last) reading that raised the band
+  std::vector<std::string> basis;  // Observation ids of the values scored (live ones only)
+};
+
+class LiveNews2 {
+ public:
+  explicit LiveNews2(const scores::News2Options& options = {}) : options_(options) {}
+
+  // Starts a patient from stored state (a current inpatient scored from the lake at `at_ms`).
+  void Seed(std::string_view patient_id, const scores::PatientVitals& vitals,
+            scores::SpO2Scale scale, int64_t at_ms, std::string encounter_id, std::string location);
+
+  // Takes one reading into the patient's state. False for an unusable value (kept nowhere).
+  // Scoring waits for Evaluate, so that the readings of one message are scored together.
+  bool Add(std::string_view patient_id, scores::Parameter parameter, int64_t time_ms, double value,
+           std::string_view observation_id);
+
+  // Scores every patient that received readings since the last call, appending an Alert to
+  // `alerts` for each one that entered a higher band. Returns the number of patients scored.
+  size_t Evaluate(std::vector<Alert>& alerts);
+
+  size_t patients() const { return patients_.size(); }
+  // The current band of a patient (nullopt when never scored).
+  std::optional<scores::RiskBand> band(std::string_view patient_id) const;
+
+ private:
+  struct Patient {
+    scores::PatientVitals vitals;
+    // Observation ids of the values held ("" for a value loaded from the lake).
+    std::array<std::string, scores::kParameterCount> observation;
+    scores::SpO2Scale scale = scores::SpO2Scale::kScale1;
+    std::optional<scores::RiskBand> band;
+    int64_t latest_ms = INT64_MIN;        // the latest reading time: the scoring time
+    int64_t last_reading_ms = INT64_MIN;  // the time of the last reading added
+    bool dirty = false;
+    std::string encounter_id, location;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  Patient& Find(std::string_view patient_id, bool* created);
+
+  scores::News2Options options_;
+  std::unordered_map<std::string, Patient, Hash, std::equal_to<>> patients_;
+  std::vector<std::pair<const std::string*, Patient*>> dirty_;
+};
+
+}  // namespace medlake::watch

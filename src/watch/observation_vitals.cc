@@ -1,0 +1,61 @@
+#include "watch/observation_vitals.h"
+
+#include <cmath>
+
+namespace medlake::watch {
+namespace {
+
+constexpr std::string_view kLoinc = "http://loinc.org";
+constexpr std::string_view kBpPanel = "85354-9";
+constexpr std::string_view kSystolic = "8480-6";
+
+bool HasCode(json::Node concept_node, std::string_view code) {
+  bool found = false;
+  if (auto list = concept_node.Find("coding")) {
+    list->ForEachItem([&](json::Node coding) {
+      if (auto c = coding.Find("code")) found |= c->GetString() == code;
+      return !found;
+    });
+  }
+  return found;
+}
+
+}  // namespace
+
+void VitalsFromObservation(const fhir::ResourceFacts& facts, json::Node observation,
+                           std::vector<scores::VitalValue>& out) {
+  if (facts.type != "Observation" || facts.patient_id.empty() || facts.effective.start == kNoTime ||
+      facts.status == "entered-in-error" || facts.status == "cancelled") {
+    return;
+  }
+  // The same order of precedence as scoring over the lake (scores/inpatient_news2.cc).
+  for (const fhir::Coding& c : facts.codings) {
+    if (auto acvpu = scores::AcvpuFromCode(c.code)) {
+      out.push_back({scores::Parameter::kConsciousness, static_cast<double>(*acvpu)});
+      return;
+    }
+    if (c.system != kLoinc) continue;
+    if (c.code == kBpPanel) {
+      if (auto components = observation.Find("component")) {
+        components->ForEachItem([&](json::Node comp) {
+          auto code = comp.Find("code");
+          if (!code || !HasCode(*code, kSystolic)) return true;
+          if (auto q = comp.Find("valueQuantity")) {
+            if (auto v = q->Find("value"); v && v->IsNumber()) {
+              out.push_back({scores::Parameter::kSystolicBp, v->GetDouble()});
+            }
+          }
+          return false;
+        });
+      }
+      return;
+    }
+    if (std::isnan(facts.value)) continue;
+    if (auto v = scores::VitalFromQuantity(c.code, facts.value, facts.unit)) {
+      out.push_back(*v);
+      return;
+    }
+  }
+}
+
+}  // namespace medlake::watch

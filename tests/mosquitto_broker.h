@@ -1,0 +1,59 @@
+// A real mosquitto broker on loopback for tests (MQTT device readings, watch alerts).
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "test_util.h"
+
+namespace medlake::testing {
+
+// A mosquitto broker on 127.0.0.1 with its own configuration (DESIGN.md: no inflight or
+// queue limits, so bursts are not dropped). Stopped at scope exit.
+class MosquittoBroker {
+ public:
+  // Starts the broker with its config in `dir`; false when mosquitto is not installed or does
+  // not come up. `port_offset` separates brokers of tests running at the same time.
+  bool Start(const std::string& dir, int port_offset = 0) {
+    if (::access("/usr/sbin/mosquitto", X_OK) != 0) return false;
+    port_ = static_cast<uint16_t>(30000 + (::getpid() + port_offset) % 20000);
+    WriteText(dir + "/mosquitto.conf",
+              "listener " + std::to_string(port_) +
+                  " 127.0.0.1\nallow_anonymous true\n"
+                  "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir + "/mosquitto.conf").c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {  // wait until it accepts connections
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket s(io);
+      boost::system::error_code ec;
+      s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
+      if (!ec) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  ~MosquittoBroker() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace medlake::testing

@@ -1,0 +1,143 @@
+// StreamIngestor checkpoints run in the background while readings keep arriving: every
+// reading is observed exactly once, stored exactly once, and survives a crash at any point.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "ingest/stream_ingest.h"
+#include "medlake/lake.h"
+#include "test_util.h"
+
+namespace medlake::ingest {
+namespace {
+
+class CountingObserver : public StreamObserver {
+ public:
+  void OnResource(const fhir::ResourceFacts& facts, json::Node, StreamClock::time_point) override {
+    observations += facts.type == "Observation";
+  }
+  void OnRecordEnd(StreamClock::time_point) override { ++records; }
+  uint64_t observations = 0, records = 0;
+};
+
+std::string Reading(int i) {
+  return R"({"time":"2024-03-01T10:00:00Z","device":"mon-)" + std::to_string(i) +
+         R"(","patient":"p)" + std::to_string(i % 50) +
+         R"(","vital":"heart_rate","value":80,"unit":"/min"})";
+}
+
+// Child process: accepts readings in small batches with frequent background checkpoints
+// until some were accepted during a checkpoint, then dies without a final checkpoint.
+// Exit status: 0, or what went wrong. Writes the number accepted to `count_file`.
+int AcceptUntilDeferredThenCrash(const std::string& lake, const std::string& count_file) {
+  StreamOptions options;
+  options.checkpoint_records = 40;
+  auto ingestor = StreamIngestor::Open(lake, options);
+  if (!ingestor.ok()) return 2;
+  CountingObserver observer;
+  (*ingestor)->SetObserver(&observer);
+  int n = 0;
+  while (n < 20000 && (n < 2000 || (*ingestor)->stats().deferred == 0)) {
+    std::vector<StreamIngestor::Reading> batch;
+    for (int i = 0; i < 10; ++i, ++n) batch.push_back({"medlake/devices/x", Reading(n)});
+    auto outcomes = (*ingestor)->AcceptDeviceReadings(batch);
+    if (!outcomes.ok()) return 3;
+    for (const auto& o : *outcomes) {
+      if (!o.ok()) return 4;
+    }
+    if (!(*ingestor)->MaybeCheckpoint().ok()) return 7;
+  }
+  auto stats = (*ingestor)->stats();
+  if (stats.deferred == 0) return 5;
+  if (stats.checkpoints < 1) return 8;
+  if (observer.observations != static_cast<uint64_t>(n) ||
+      observer.records != observer.observations)
+    return 6;
+  testing::WriteText(count_file, std::to_string(n));
+  return 0;  // no checkpoint, no destructor: as kill -9
+}
+
+TEST(StreamCheckpointTest, ReadingsAcceptedDuringCheckpointsAreObservedOnceAndSurviveACrash) {
+  testing::TempDir dir;
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(AcceptUntilDeferredThenCrash(dir / "lake", dir / "count"));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "see AcceptUntilDeferredThenCrash for the code";
+  uint64_t accepted = std::stoull(testing::ReadText(dir / "count"));
+  {
+    // Replays what the inbox kept: the records of no committed checkpoint (how many depends
+    // on where the crash fell).
+    auto ingestor = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  }
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->resources["Observation"], accepted);
+  EXPECT_EQ((*lake)->Status()->quarantined, 0u);
+}
+
+std::string Adt(const std::string& event, const std::string& time, const std::string& current,
+                const std::string& prior, const std::string& discharge = "") {
+  std::vector<std::string> pv1(46);
+  pv1[0] = "PV1";
+  pv1[1] = "1";
+  pv1[2] = "I";
+  pv1[3] = current;
+  pv1[6] = prior;
+  pv1[19] = "V7^^^GHH^VN";
+  pv1[44] = "20240301101000";
+  pv1[45] = discharge;
+  std::string segment;
+  for (size_t i = 0; i < pv1.size(); ++i) segment += (i ? "|" : "") + pv1[i];
+  return "MSH|^~\\&|A|F|L|L|" + time + "||ADT^" + event + "|" + event + "-1|P|2.5\rEVN|" + event +
+         "|" + time + "||||" + time + "\rPID|1||MRN7^^^GHH^MR\r" + segment + "\r";
+}
+
+TEST(StreamCheckpointTest, AdtFeedKeepsTheEncounterLocationHistoryAcrossSessions) {
+  testing::TempDir dir;
+  {
+    auto ingestor = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE((*ingestor)->AcceptHl7v2({Adt("A01", "20240301101000", "4E^136^B^GHH", "")}).ok());
+    // After a checkpoint the admission is found in the lake, no longer in memory.
+    ASSERT_TRUE((*ingestor)->Checkpoint().ok());
+    ASSERT_TRUE((*ingestor)
+                    ->AcceptHl7v2({Adt("A02", "20240302075500", "ICU^1^1^GHH", "4E^136^B^GHH")})
+                    .ok());
+  }
+  {  // A later session merges with what the lake holds.
+    auto ingestor = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE(
+        (*ingestor)
+            ->AcceptHl7v2({Adt("A03", "20240303120000", "ICU^1^1^GHH", "", "20240303120000")})
+            .ok());
+  }
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  std::string encounter;
+  std::vector<std::string> damaged;
+  ASSERT_TRUE((*lake)
+                  ->Scan(
+                      "Encounter", [&](const ResourceView& r) { encounter = std::string(r.json); },
+                      &damaged)
+                  .ok());
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"4E / 136 / B"},"status":"completed","period":{"start":"2024-03-01T10:10:00Z","end":"2024-03-02T07:55:00Z"})"),
+      std::string::npos)
+      << encounter;
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"ICU / 1 / 1"},"status":"completed","period":{"start":"2024-03-02T07:55:00Z","end":"2024-03-03T12:00:00Z"})"),
+      std::string::npos)
+      << encounter;
+}
+
+}  // namespace
+}  // namespace medlake::ingest

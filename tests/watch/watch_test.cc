@@ -1,0 +1,419 @@
+// medlake watch end to end: readings arriving by replay file, through a real mosquitto broker
+// and over real MLLP TCP connections are stored, scored live, and raise exactly the alerts of
+// the bands they enter (RCP NEWS2 2017, chart 2), as NDJSON, as MQTT messages and as stored
+// RiskAssessments that validate against the FHIR R4 schema.
+#include <gtest/gtest.h>
+#include <mosquitto.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/fhir_time.h"
+#include "medlake/lake.h"
+#include "mosquitto_broker.h"
+#include "server/mllp_server.h"
+#include "server/mqtt_publisher.h"
+#include "server/mqtt_subscriber.h"
+#include "test_util.h"
+#include "watch/replay.h"
+#include "watch/watcher.h"
+
+namespace medlake::watch {
+namespace {
+
+using nlohmann::json;
+
+struct Vital {
+  const char* name;
+  const char* unit;
+  double value;
+};
+
+std::string MonitorReading(const std::string& patient, int minute, const Vital& v) {
+  char time[32];
+  std::snprintf(time, sizeof time, "2024-03-01T10:%02d:00Z", minute);
+  json j = {{"time", time},    {"device", "mon-1"}, {"patient", patient},
+            {"vital", v.name}, {"value", v.value},  {"unit", v.unit}};
+  return j.dump();
+}
+
+constexpr Vital Rr(double v) {
+  return {"respiratory_rate", "/min", v};
+}
+constexpr Vital Spo2(double v) {
+  return {"spo2", "%", v};
+}
+constexpr Vital Hr(double v) {
+  return {"heart_rate", "/min", v};
+}
+constexpr Vital Temp(double v) {
+  return {"temperature", "Cel", v};
+}
+constexpr Vital Sbp(double v) {
+  return {"systolic_bp", "mm[Hg]", v};
+}
+
+// A patient walked from low to high, down to low and up again, one reading per record:
+// low (all normal) -> RR 26 low-medium -> HR 85 stays -> SpO2 93 medium (5) -> HR 120 high
+// (7) -> RR 16 low (4) -> RR 26 high (7).
+std::vector<std::string> Walk(const std::string& patient) {
+  std::vector<std::pair<int, Vital>> steps = {
+      {0, Rr(16)}, {0, Spo2(97)}, {0, Hr(80)},  {0, Temp(37.0)}, {0, Sbp(120)}, {1, Rr(26)},
+      {2, Hr(85)}, {3, Spo2(93)}, {4, Hr(120)}, {5, Rr(16)},     {6, Rr(26)},
+  };
+  std::vector<std::string> out;
+  for (const auto& [minute, v] : steps) out.push_back(MonitorReading(patient, minute, v));
+  return out;
+}
+
+const std::vector<std::string> kExpectedBands = {"low-medium", "medium", "high", "high"};
+const std::vector<std::string> kExpectedPrevious = {"low", "low-medium", "medium", "low"};
+
+std::vector<json> ReadAlerts(const std::string& path) {
+  std::vector<json> out;
+  std::string text = testing::ReadText(path);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos) out.push_back(json::parse(text.substr(pos, end - pos)));
+    pos = end + 1;
+  }
+  return out;
+}
+
+void ExpectWalkAlerts(const std::vector<json>& alerts, const std::string& patient_prefix) {
+  ASSERT_EQ(alerts.size(), kExpectedBands.size());
+  for (size_t i = 0; i < alerts.size(); ++i) {
+    const json& a = alerts[i];
+    EXPECT_EQ(a["band"], kExpectedBands[i]) << a.dump();
+    EXPECT_EQ(a["previous_band"], kExpectedPrevious[i]) << a.dump();
+    EXPECT_EQ(a["patient"].get<std::string>().rfind(patient_prefix, 0), 0u) << a.dump();
+    EXPECT_FALSE(a["complete"].get<bool>());  // oxygen and consciousness never recorded
+    EXPECT_EQ(a["missing"], json({"supplemental_oxygen", "consciousness"}));
+    EXPECT_GE(a["latency_ms"].get<double>(), 0.0);
+    for (const char* key : {"time", "score", "subscores", "stale", "single_parameter_red",
+                            "monitoring", "response", "qsofa", "location", "reading_time"}) {
+      EXPECT_TRUE(a.contains(key)) << key;
+    }
+  }
+  EXPECT_EQ(alerts[0]["score"], 3);
+  EXPECT_TRUE(alerts[0]["single_parameter_red"].get<bool>());
+  EXPECT_EQ(alerts[1]["score"], 5);
+  EXPECT_EQ(alerts[2]["score"], 7);
+  EXPECT_EQ(alerts[3]["score"], 7);
+  EXPECT_EQ(alerts[3]["reading_time"], "2024-03-01T10:06:00.000Z");
+}
+
+// The stored RiskAssessments, one JSON per line, and their count.
+std::vector<json> StoredRiskAssessments(const std::string& lake_dir) {
+  std::vector<json> out;
+  auto lake = Lake::Open(lake_dir);
+  EXPECT_TRUE(lake.ok());
+  if (!lake.ok()) return out;
+  std::vector<std::string> damaged;
+  EXPECT_TRUE((*lake)
+                  ->Scan(
+                      "RiskAssessment",
+                      [&](const ResourceView& r) { out.push_back(json::parse(r.json)); }, &damaged)
+                  .ok());
+  return out;
+}
+
+// Validates resources against the official FHIR R4 JSON schema with the script the HL7 v2
+// tests use; skipped (returns true) when python3-jsonschema or the schema is absent.
+void ExpectValidFhir(const std::vector<json>& resources, const std::string& dir) {
+  std::string file = dir + "/resources.ndjson";
+  std::string text;
+  for (const auto& r : resources) text += r.dump() + "\n";
+  testing::WriteText(file, text);
+  std::string cmd = std::string("python3 ") + MEDLAKE_SOURCE_DIR +
+                    "/tests/hl7v2/validate_fhir_schema.py " +
+                    testing::SharedData("fhir-r4-definitions/fhir.schema.json") + " -- cat " +
+                    file + " > " + dir + "/validate.log 2>&1";
+  int rc = std::system(cmd.c_str());
+  int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  if (code == 77) return;
+  EXPECT_EQ(code, 0) << testing::ReadText(dir + "/validate.log");
+}
+
+TEST(WatchTest, ReplayWalkRaisesExactlyTheExpectedAlertsAndStoresRiskAssessments) {
+  testing::TempDir dir;
+  std::vector<std::string> lines = Walk("p1");
+  // An invalid reading on line 3: quarantined with its file and line, the rest goes on.
+  lines.insert(
+      lines.begin() + 2,
+      R"({"time":"2024-03-01T10:00:00Z","patient":"p1","vital":"heart_rate","value":"fast","unit":"/min"})");
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  testing::WriteText(dir / "readings.ndjson", text);
+  {
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+    std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+    WatchOptions options;
+    options.alerts = alerts;
+    Watcher watcher(**ingestor, options);
+    ASSERT_TRUE(watcher.Seed(dir / "lake", 0).ok());
+    std::FILE* in = std::fopen((dir / "readings.ndjson").c_str(), "r");
+    auto n = ReplayReadings(**ingestor, in, "readings.ndjson");
+    std::fclose(in);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, lines.size());
+    watcher.Stop();
+    std::fclose(alerts);
+    auto s = watcher.stats();
+    EXPECT_EQ(s.readings, 11u);
+    EXPECT_EQ(s.alerts, 4u);
+    EXPECT_EQ(s.risk_assessments, 4u);
+  }
+  ExpectWalkAlerts(ReadAlerts(dir / "alerts.ndjson"), "p1");
+
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].source, "readings.ndjson");
+  EXPECT_EQ((*q)[0].line, 3);
+  EXPECT_NE((*q)[0].reason.find("not a number"), std::string::npos) << (*q)[0].reason;
+  EXPECT_EQ((*lake)->Status()->resources["Observation"], 11u);
+
+  auto risks = StoredRiskAssessments(dir / "lake");
+  ASSERT_EQ(risks.size(), 4u);
+  for (const auto& r : risks) {
+    EXPECT_EQ(r["status"], "final");
+    EXPECT_EQ(r["subject"]["reference"], "Patient/p1");
+    EXPECT_TRUE(r.contains("occurrenceDateTime"));
+    EXPECT_EQ(r["prediction"][0]["qualitativeRisk"]["coding"][0]["system"],
+              "http://terminology.hl7.org/CodeSystem/risk-probability");
+    EXPECT_FALSE(r["basis"].empty());
+    for (const auto& b : r["basis"]) {
+      std::string ref = b["reference"];
+      ASSERT_EQ(ref.rfind("Observation/", 0), 0u);
+      EXPECT_TRUE((*lake)->Get("Observation", ref.substr(12)).ok()) << ref;
+    }
+  }
+  ExpectValidFhir(risks, dir.path());
+}
+
+TEST(WatchTest, SeededInpatientAlertsFromItsStoredBandWithLocation) {
+  testing::TempDir dir;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  std::string start = FormatUtc(now - 3'600'000);
+  {  // A stored inpatient stay with a respiration rate of 26 (3: low-medium).
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    auto stored = (*ingestor)->AcceptResources({
+        R"({"resourceType":"Patient","id":"p9"})",
+        R"({"resourceType":"Encounter","id":"e9","status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p9"},"period":{"start":")" +
+            start +
+            R"("},"location":[{"location":{"display":"Ward 7"}},{"location":{"display":"Ward 7 bed 3"}}]})",
+        R"({"resourceType":"Observation","id":"o9","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"9279-1"}]},"subject":{"reference":"Patient/p9"},"effectiveDateTime":")" +
+            start +
+            R"(","valueQuantity":{"value":26,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})",
+    });
+    ASSERT_TRUE(stored.ok());
+    for (const auto& s : *stored) ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok());
+  std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+  WatchOptions options;
+  options.alerts = alerts;
+  Watcher watcher(**ingestor, options);
+  auto seeded = watcher.Seed(dir / "lake", now);
+  ASSERT_TRUE(seeded.ok()) << seeded.status().ToString();
+  EXPECT_EQ(*seeded, 1u);
+  // Pulse 115 (2) and SpO2 95 (1) on top of the stored respiration rate: 6, medium.
+  ingest::StreamIngestor::Reading pulse{
+      "medlake/devices/omh/p9",
+      R"({"heart_rate":{"value":115,"unit":"beats/min"},"effective_time_frame":{"date_time":")" +
+          FormatUtc(now - 60'000) + R"("}})"};
+  ingest::StreamIngestor::Reading spo2{
+      "medlake/devices/omh/p9",
+      R"({"oxygen_saturation":{"value":95,"unit":"%"},"effective_time_frame":{"date_time":")" +
+          FormatUtc(now - 60'000) + R"("}})"};
+  ASSERT_TRUE((*ingestor)->AcceptDeviceReadings({pulse}).ok());
+  ASSERT_TRUE((*ingestor)->AcceptDeviceReadings({spo2}).ok());
+  watcher.Stop();
+  std::fclose(alerts);
+  auto got = ReadAlerts(dir / "alerts.ndjson");
+  ASSERT_EQ(got.size(), 1u);  // pulse alone: 5, medium -> alert; SpO2 then: 6, stays medium
+  EXPECT_EQ(got[0]["patient"], "p9");
+  EXPECT_EQ(got[0]["encounter"], "e9");
+  EXPECT_EQ(got[0]["location"], "Ward 7 bed 3");
+  EXPECT_EQ(got[0]["band"], "medium");
+  EXPECT_EQ(got[0]["previous_band"], "low-medium");
+  EXPECT_EQ(got[0]["score"], 5);
+}
+
+TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
+  testing::TempDir dir;
+  testing::MosquittoBroker broker;
+  if (!broker.Start(dir.path(), 7))
+    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok());
+  server::MqttSubscriber sub(**ingestor);
+  std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+  WatchOptions options;
+  options.alerts = alerts;
+  server::MqttPublisher publisher;
+  ASSERT_TRUE(publisher.Start("127.0.0.1", broker.port()).ok());
+  options.publish = [&publisher](std::string_view line) {
+    return publisher.Publish("medlake/alerts/news2", line).ok();
+  };
+  Watcher watcher(**ingestor, options);
+  ASSERT_TRUE(sub.Start("127.0.0.1", broker.port(), "medlake/devices/#").ok());
+
+  // A second client: publishes the readings and listens on the alert topic.
+  mosquitto_lib_init();
+  struct Received {
+    std::mutex mu;
+    std::vector<std::string> alerts;
+  } received;
+  mosquitto* client = mosquitto_new(nullptr, true, &received);
+  mosquitto_message_callback_set(client, [](mosquitto*, void* self, const mosquitto_message* m) {
+    auto* r = static_cast<Received*>(self);
+    std::lock_guard lock(r->mu);
+    r->alerts.emplace_back(static_cast<const char*>(m->payload), m->payloadlen);
+  });
+  ASSERT_EQ(mosquitto_connect(client, "127.0.0.1", broker.port(), 30), MOSQ_ERR_SUCCESS);
+  ASSERT_EQ(mosquitto_subscribe(client, nullptr, "medlake/alerts/#", 1), MOSQ_ERR_SUCCESS);
+  ASSERT_EQ(mosquitto_loop_start(client), MOSQ_ERR_SUCCESS);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscriptions in place
+  std::vector<std::string> readings = Walk("m1");
+  readings.insert(
+      readings.begin() + 3,
+      R"({"time":"2024-03-01T10:00:00Z","patient":"m1","vital":"pulse","value":80,"unit":"/min"})");
+  for (const auto& reading : readings) {
+    ASSERT_EQ(mosquitto_publish(client, nullptr, "medlake/devices/mon-1",
+                                static_cast<int>(reading.size()), reading.data(), 1, false),
+              MOSQ_ERR_SUCCESS);
+    // One reading at a time, as a monitor sends them: MQTT does not order across batches
+    // of the subscriber, and each must be scored after the one before.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    uint64_t before = sub.stats().stored;
+    while (sub.stats().stored == before && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    {
+      std::lock_guard lock(received.mu);
+      if (received.alerts.size() >= kExpectedBands.size()) break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // no extra alert arrives
+  mosquitto_disconnect(client);
+  mosquitto_loop_stop(client, false);
+  mosquitto_destroy(client);
+  mosquitto_lib_cleanup();
+  sub.Stop();
+  watcher.Stop();
+  publisher.Stop();
+  std::fclose(alerts);
+
+  ExpectWalkAlerts(ReadAlerts(dir / "alerts.ndjson"), "m1");
+  std::vector<json> over_mqtt;
+  for (const auto& a : received.alerts) over_mqtt.push_back(json::parse(a));
+  ExpectWalkAlerts(over_mqtt, "m1");
+  EXPECT_EQ(watcher.stats().risk_assessments, 4u);
+  ingestor->reset();
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);  // the unknown vital, with its topic
+  EXPECT_EQ((*q)[0].location, "topic medlake/devices/mon-1");
+  EXPECT_NE((*q)[0].reason.find("unknown vital"), std::string::npos) << (*q)[0].reason;
+}
+
+std::string Oru(int n, const std::string& obx) {
+  return "MSH|^~\\&|MON|WARD7|LAKE|HOSP|20240301120000||ORU^R01|W" + std::to_string(n) +
+         "|P|2.5\rPID|1||MRN77^^^HOSP^MR\rPV1|1|I|W7^1^3\rOBR|1||R" + std::to_string(n) +
+         "|85353-1^Vital signs^LN|||2024030112" + (n < 10 ? "0" : "") + std::to_string(n) + "00\r" +
+         obx;
+}
+
+std::string Obx(int set, const std::string& code, double value, const std::string& unit,
+                int minute) {
+  char v[32];
+  std::snprintf(v, sizeof v, "%g", value);
+  return "OBX|" + std::to_string(set) + "|NM|" + code + "^^LN||" + v + "|" + unit +
+         "|||||F|||2024030112" + (minute < 10 ? "0" : "") + std::to_string(minute) + "00\r";
+}
+
+TEST(WatchTest, MllpOruMessagesRaiseAlertsOnePerBandEntered) {
+  testing::TempDir dir;
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok());
+  std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+  WatchOptions options;
+  options.alerts = alerts;
+  Watcher watcher(**ingestor, options);
+  server::MllpServer server(**ingestor);
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok());
+  // One message per observation set: all normal (low), then RR 26 and SpO2 93 in one message
+  // (3 + 2 = 5: medium, one alert), then pulse 120 (7: high), then the same again (stays).
+  std::vector<std::string> messages = {
+      Oru(0, Obx(1, "9279-1", 16, "/min", 0) + Obx(2, "59408-5", 97, "%", 0) +
+                 Obx(3, "8867-4", 80, "/min", 0) + Obx(4, "8310-5", 37, "Cel", 0) +
+                 Obx(5, "8480-6", 120, "mm[Hg]", 0)),
+      Oru(1, Obx(1, "9279-1", 26, "/min", 1) + Obx(2, "59408-5", 93, "%", 1)),
+      Oru(2, Obx(1, "8867-4", 120, "/min", 2)),
+      Oru(3, Obx(1, "8867-4", 125, "/min", 3)),
+      // Not a supported message: answered AR, quarantined with its control id.
+      "MSH|^~\\&|MON|WARD7|LAKE|HOSP|20240301120000||ZZZ^Z01|BAD1|P|2.5\rPID|1||MRN77^^^HOSP^MR\r",
+  };
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), *port});
+  for (const auto& m : messages) {
+    std::string frame = "\x0b" + m + "\x1c\r";
+    boost::asio::write(socket, boost::asio::buffer(frame));
+    std::string reply;
+    char buf[4096];
+    while (reply.size() < 2 || reply[reply.size() - 2] != '\x1c') {
+      size_t n = socket.read_some(boost::asio::buffer(buf));
+      reply.append(buf, n);
+    }
+    bool bad = m.find("ZZZ^Z01") != std::string::npos;
+    EXPECT_NE(reply.find(bad ? "MSA|AR|BAD1" : "MSA|AA"), std::string::npos) << reply;
+  }
+  socket.close();
+  server.Stop();
+  watcher.Stop();
+  std::fclose(alerts);
+  auto got = ReadAlerts(dir / "alerts.ndjson");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["band"], "medium");
+  EXPECT_EQ(got[0]["previous_band"], "low");
+  EXPECT_EQ(got[0]["score"], 5);
+  EXPECT_EQ(got[1]["band"], "high");
+  EXPECT_EQ(got[1]["previous_band"], "medium");
+  EXPECT_EQ(got[1]["score"], 7);
+  EXPECT_EQ(got[1]["reading_time"], "2024-03-01T12:02:00.000Z");
+  EXPECT_EQ(watcher.stats().risk_assessments, 2u);
+  ingestor->reset();
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].source, "mllp");
+  EXPECT_EQ((*q)[0].location, "control id BAD1");
+}
+
+}  // namespace
+}  // namespace medlake::watch
