@@ -285,12 +285,14 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
                              m.db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
     q.Bind(1, id);
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    // A Patient lives in its own shard only; without an ordinal it was never stored.
     if (row && shard_count_ > 0)
       order.push_back(static_cast<uint32_t>(q.Int(0) % static_cast<int64_t>(shard_count_)));
+  } else {
+    if (shard_hint <= shard_count_) order.push_back(shard_hint);
+    order.push_back(shard_count_);
+    for (uint32_t s = 0; s < shard_count_; ++s) order.push_back(s);
   }
-  if (shard_hint <= shard_count_) order.push_back(shard_hint);
-  order.push_back(shard_count_);
-  for (uint32_t s = 0; s < shard_count_; ++s) order.push_back(s);
   std::vector<bool> seen(static_cast<size_t>(shard_count_) + 1, false);
   for (uint32_t shard : order) {
     if (seen[shard]) continue;
