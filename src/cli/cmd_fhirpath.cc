@@ -56,6 +56,7 @@ int RunFhirPath(const FhirPathOptions& options) {
       st = (*lake)->ScanSegment(
           segment, options.type,
           [&](const ResourceView& r) {
+            resolver.EndEvaluation();  // the previous resource's results are written
             auto node = parser.Parse(r.json);
             if (!node.ok()) return;
             auto result = expr->Evaluate(*node, env);
@@ -71,7 +72,6 @@ int RunFhirPath(const FhirPathOptions& options) {
             json::AppendQuoted(label, line);
             line += ",\"result\":" + fhirpath::CollectionToJson(*result) + "}\n";
             std::fwrite(line.data(), 1, line.size(), stdout);
-            resolver.EndEvaluation();
           },
           &damaged);
     }
