@@ -118,8 +118,17 @@ class Lake {
   ::medlake::Status ScanHotSegment(size_t segment, std::string_view type,
                                    const std::function<void(const HotRow&, uint32_t row)>& fn,
                                    std::vector<std::string>* damaged) const;
-  // The stored resource Type/id. kNotFound if absent.
-  Result<std::string> Get(std::string_view type, std::string_view id);
+  // The stored resource Type/id. kNotFound if absent. Looks it up in a key index per shard
+  // that this Lake builds on first use from the segments' key columns (about 40 bytes per
+  // resource of the shards indexed; no resource is decompressed but the one returned). Shards
+  // are searched in this order until found: `shard_hint` (e.g. the shard of the resource that
+  // holds the reference), the shared area, then the others, so a lookup of a resource of the
+  // same patient or of the shared area indexes one or two shards only; a Patient is looked up
+  // in its own shard only (its ordinal from the catalog). Thread-safe (lookups are
+  // serialized).
+  Result<std::string> Get(std::string_view type, std::string_view id,
+                          uint32_t shard_hint = kNoShard) const;
+  static constexpr uint32_t kNoShard = 0xFFFFFFFFu;
   // Checks every checksum of every segment; returns one line per damaged segment.
   std::vector<std::string> Verify();
 

@@ -10,6 +10,7 @@
 #include "fhirpath/fhirpath.h"
 #include "fhirpath/resource_files.h"
 #include "medlake/lake.h"
+#include "query/lake_resolver.h"
 
 namespace medlake::cli {
 namespace {
@@ -45,26 +46,35 @@ int RunFhirPath(const FhirPathOptions& options) {
     }
     json::Parser parser;
     std::vector<std::string> damaged;
-    Status st = (*lake)->Scan(
-        options.type,
-        [&](const ResourceView& r) {
-          auto node = parser.Parse(r.json);
-          if (!node.ok()) return;
-          auto result = expr->Evaluate(*node);
-          std::string label = std::string(r.type) + "/" + std::string(r.id);
-          if (!result.ok()) {
-            std::fprintf(stderr, "medlake fhirpath: %s: %s\n", label.c_str(),
-                         result.status().message().c_str());
-            exit_code = 1;
-            return;
-          }
-          if (options.skip_empty && result->empty()) return;
-          line = "{\"resource\":";
-          json::AppendQuoted(label, line);
-          line += ",\"result\":" + fhirpath::CollectionToJson(*result) + "}\n";
-          std::fwrite(line.data(), 1, line.size(), stdout);
-        },
-        &damaged);
+    // resolve() finds references in the lake.
+    query::LakeResolver resolver(**lake);
+    fhirpath::Environment env;
+    env.resolver = resolver.AsResolver();
+    Status st;
+    for (size_t segment = 0; segment < (*lake)->segments().size() && st.ok(); ++segment) {
+      resolver.set_shard_hint((*lake)->segments()[segment].shard);
+      st = (*lake)->ScanSegment(
+          segment, options.type,
+          [&](const ResourceView& r) {
+            resolver.EndEvaluation();  // the previous resource's results are written
+            auto node = parser.Parse(r.json);
+            if (!node.ok()) return;
+            auto result = expr->Evaluate(*node, env);
+            std::string label = std::string(r.type) + "/" + std::string(r.id);
+            if (!result.ok()) {
+              std::fprintf(stderr, "medlake fhirpath: %s: %s\n", label.c_str(),
+                           result.status().message().c_str());
+              exit_code = 1;
+              return;
+            }
+            if (options.skip_empty && result->empty()) return;
+            line = "{\"resource\":";
+            json::AppendQuoted(label, line);
+            line += ",\"result\":" + fhirpath::CollectionToJson(*result) + "}\n";
+            std::fwrite(line.data(), 1, line.size(), stdout);
+          },
+          &damaged);
+    }
     for (const auto& d : damaged)
       std::fprintf(stderr, "medlake fhirpath: damaged segment skipped: %s\n", d.c_str());
     if (!st.ok()) {

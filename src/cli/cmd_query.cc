@@ -201,17 +201,14 @@ int RunLoadPostgres(const std::string& lake_dir, const std::string& url,
   auto loader = sql::PostgresLoader::Connect(url);
   if (!loader.ok()) return Fail(loader.status());
   for (auto& [name, view] : *named) {
-    std::vector<std::vector<std::string>> rows;
+    // Rows flow from the view runner straight into the COPY stream.
+    auto load = (*loader)->BeginLoad(name, SqlColumns(view));
+    if (!load.ok()) return Fail(load.status());
     auto stats = RunView(
-        lake_dir, {}, view,
-        [&](const views::Row& r) {
-          rows.push_back(r);
-          return Status::Ok();
-        },
-        jobs);
+        lake_dir, {}, view, [&](const views::Row& r) { return (*load)->Append(r); }, jobs);
     if (!stats.ok()) return Fail(stats.status());
     ReportProblems(*stats);
-    auto n = (*loader)->Load(name, SqlColumns(view), rows);
+    auto n = (*load)->Finish();
     if (!n.ok()) return Fail(n.status());
     std::printf("%s: %llu rows\n", name.c_str(), static_cast<unsigned long long>(*n));
   }

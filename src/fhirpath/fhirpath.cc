@@ -15,6 +15,7 @@ const std::vector<FunctionDef>& Table() {
     AddStringFunctions(*t);
     AddMathFunctions(*t);
     AddNavigationFunctions(*t);
+    AddTerminologyFunctions(*t);
     return t;
   }();
   return *table;

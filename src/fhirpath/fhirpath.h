@@ -23,6 +23,13 @@ namespace medlake::fhirpath {
 
 struct Ast;
 
+// Finds the resource `type`/`id` for resolve() when the Bundle and the contained resources do
+// not hold it (e.g. in a lake). Returns its root node, std::nullopt when there is no such
+// resource, or an error, which fails the evaluation. The resolver owns the documents: a node
+// it returns must stay valid as long as the evaluation's results are used.
+using Resolver =
+    std::function<Result<std::optional<json::Node>>(std::string_view type, std::string_view id)>;
+
 // What an evaluation may see beyond the resource.
 struct Environment {
   // User constants, referenced as %name.
@@ -31,6 +38,9 @@ struct Environment {
   std::function<void(std::string_view name, const Collection& values)> trace;
   // A Bundle (or any resource) whose entries resolve() and contained searches may look in.
   std::optional<json::Node> bundle;
+  // Looks up references "Type/id" (or URLs ending so) that the Bundle does not resolve; may be
+  // empty.
+  Resolver resolver;
   // Fixed clock for now()/today()/timeOfDay() (ms since epoch, UTC); kNoTime = system clock.
   int64_t now_ms = INT64_MIN;
   // Strict mode: navigating to a name that is not an element of the item's known FHIR type

@@ -36,5 +36,6 @@ void AddConversionFunctions(std::vector<FunctionDef>& table);
 void AddStringFunctions(std::vector<FunctionDef>& table);
 void AddMathFunctions(std::vector<FunctionDef>& table);
 void AddNavigationFunctions(std::vector<FunctionDef>& table);
+void AddTerminologyFunctions(std::vector<FunctionDef>& table);
 
 }  // namespace medlake::fhirpath

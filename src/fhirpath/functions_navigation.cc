@@ -117,29 +117,35 @@ MEDLAKE_FP_FN(Resolve) {
       }
       continue;
     }
-    if (!ev.env().bundle) continue;
-    auto entries = ev.env().bundle->Find("entry");
-    if (!entries) continue;
     // (not a structured binding: clang 14 cannot capture those in the lambda below)
     const auto split = SplitReference(*ref);
     const auto& type = split.first;
     const auto& id = split.second;
-    entries->ForEachItem([&](json::Node entry) {
-      auto resource = entry.Find("resource");
-      if (!resource) return true;
-      bool match = false;
-      if (auto full = entry.Find("fullUrl"); full && full->GetString() == *ref) match = true;
-      if (!match) {
-        auto rt = resource->Find("resourceType");
-        auto rid = resource->Find("id");
-        match = rt && rid && rt->GetString() == type && rid->GetString() == id;
-      }
-      if (match) {
-        out.push_back(ev.MakeItem(*resource, nullptr, std::nullopt));
-        return false;
-      }
-      return true;
-    });
+    const size_t found_before = out.size();
+    std::optional<json::Node> entries;
+    if (ev.env().bundle) entries = ev.env().bundle->Find("entry");
+    if (entries) {
+      entries->ForEachItem([&](json::Node entry) {
+        auto resource = entry.Find("resource");
+        if (!resource) return true;
+        bool match = false;
+        if (auto full = entry.Find("fullUrl"); full && full->GetString() == *ref) match = true;
+        if (!match) {
+          auto rt = resource->Find("resourceType");
+          auto rid = resource->Find("id");
+          match = rt && rid && rt->GetString() == type && rid->GetString() == id;
+        }
+        if (match) {
+          out.push_back(ev.MakeItem(*resource, nullptr, std::nullopt));
+          return false;
+        }
+        return true;
+      });
+    }
+    if (out.size() == found_before && ev.env().resolver && !type.empty() && !id.empty()) {
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<json::Node> found, ev.env().resolver(type, id));
+      if (found) out.push_back(ev.MakeItem(*found, nullptr, std::nullopt));
+    }
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "fhirpath/resource_files.h"
 #include "json/json.h"
+#include "query/lake_resolver.h"
 
 namespace medlake::query {
 namespace {
@@ -50,13 +51,17 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                 auto out = std::make_shared<SegmentRows>();
                 out->segment = segment;
                 json::Parser parser;
+                LakeResolver resolver(lake);
+                resolver.set_shard_hint(lake.segments()[segment].shard);
+                const fhirpath::Resolver resolve = resolver.AsResolver();
                 out->status = lake.ScanSegment(
                     segment, view.resource(),
                     [&](const ResourceView& r) {
                       ++out->resources;
                       auto node = parser.Parse(r.json);
                       if (!node.ok()) return;
-                      Status s = view.Evaluate(*node, out->rows);
+                      Status s = view.Evaluate(*node, out->rows, std::nullopt, resolve);
+                      resolver.EndEvaluation();
                       if (!s.ok() && out->errors.size() < 100) {
                         out->errors.push_back(std::string(r.type) + "/" + std::string(r.id) + ": " +
                                               s.message());

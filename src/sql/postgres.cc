@@ -66,13 +66,92 @@ Result<std::unique_ptr<PostgresLoader>> PostgresLoader::Connect(const std::strin
   return loader;
 }
 
-Result<uint64_t> PostgresLoader::Load(const std::string& name,
-                                      const std::vector<ColumnSpec>& columns,
-                                      const std::vector<std::vector<std::string>>& rows) {
-  if (columns.empty()) return InvalidArgument("table " + name + " has no columns");
+// Members are destroyed in reverse order: the COPY writer before its transaction.
+struct TableLoad::Impl {
+  std::string name;
+  std::vector<ColumnSpec> columns;
+  std::unique_ptr<pqxx::work> tx;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  // libpqxx 6.4 (Debian 12) takes preformatted COPY lines only through tablewriter; its
+  // successor stream_to needs rows as compile-time tuples.
+  std::unique_ptr<pqxx::tablewriter> writer;
+#pragma GCC diagnostic pop
   json::Parser parser;
+  std::string line;
+  uint64_t rows = 0;
+  bool failed = false;
+};
+
+TableLoad::~TableLoad() {
+  if (!impl_) return;
   try {
-    pqxx::work tx(*impl_->conn);
+    impl_->writer.reset();  // ends the COPY; the transaction then rolls back unless committed
+    impl_->tx.reset();
+  } catch (const std::exception&) {
+    // The connection is broken; the server drops the transaction with it.
+  }
+}
+
+Status TableLoad::Append(const std::vector<std::string>& row) {
+  Impl& m = *impl_;
+  if (m.failed || !m.writer) return InvalidArgument("load of table " + m.name + " has ended");
+  if (row.size() != m.columns.size()) {
+    m.failed = true;
+    return InvalidArgument("row width does not match table " + m.name);
+  }
+  m.line.clear();
+  for (size_t i = 0; i < row.size(); ++i) {
+    if (i) m.line.push_back('\t');
+    const std::string& v = row[i];
+    if (v == "null" || v.empty()) {
+      m.line += "\\N";
+      continue;
+    }
+    if (m.columns[i].type != ColumnType::kJson) {
+      auto node = m.parser.Parse(v);
+      if (node.ok() && node->IsString()) {
+        AppendCopyField(node->GetString(), m.line);
+        continue;
+      }
+    }
+    AppendCopyField(v, m.line);
+  }
+  try {
+    m.writer->write_raw_line(m.line);
+  } catch (const std::exception& e) {
+    m.failed = true;
+    return IoError("PostgreSQL load of table " + m.name + " failed: " + e.what());
+  }
+  ++m.rows;
+  return Status::Ok();
+}
+
+Result<uint64_t> TableLoad::Finish() {
+  Impl& m = *impl_;
+  if (m.failed || !m.writer) return InvalidArgument("load of table " + m.name + " has ended");
+  try {
+    m.writer->complete();
+    m.writer.reset();
+    m.tx->commit();
+    m.tx.reset();
+  } catch (const std::exception& e) {
+    m.failed = true;
+    return IoError("PostgreSQL load of table " + m.name + " failed: " + e.what());
+  }
+  return m.rows;
+}
+
+Result<std::unique_ptr<TableLoad>> PostgresLoader::BeginLoad(
+    const std::string& name, const std::vector<ColumnSpec>& columns) {
+  if (columns.empty()) return InvalidArgument("table " + name + " has no columns");
+  std::unique_ptr<TableLoad> load(new TableLoad());
+  load->impl_ = std::make_unique<TableLoad::Impl>();
+  TableLoad::Impl& m = *load->impl_;
+  m.name = name;
+  m.columns = columns;
+  try {
+    m.tx = std::make_unique<pqxx::work>(*impl_->conn);
     std::string ddl = "CREATE TABLE " + QuoteIdentifier(name) + " (";
     std::vector<std::string> names;
     for (size_t i = 0; i < columns.size(); ++i) {
@@ -82,45 +161,24 @@ Result<uint64_t> PostgresLoader::Load(const std::string& name,
       names.push_back(columns[i].name);
     }
     ddl += ")";
-    tx.exec("DROP TABLE IF EXISTS " + QuoteIdentifier(name));
-    tx.exec(ddl);
-    {
-      // libpqxx 6.4 (Debian 12) takes preformatted COPY lines only through tablewriter;
-      // its successor stream_to needs rows as compile-time tuples.
+    m.tx->exec("DROP TABLE IF EXISTS " + QuoteIdentifier(name));
+    m.tx->exec(ddl);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-      pqxx::tablewriter writer(tx, name, names.begin(), names.end());
+    m.writer = std::make_unique<pqxx::tablewriter>(*m.tx, name, names.begin(), names.end());
 #pragma GCC diagnostic pop
-      std::string line;
-      for (const auto& row : rows) {
-        if (row.size() != columns.size())
-          return InvalidArgument("row width does not match table " + name);
-        line.clear();
-        for (size_t i = 0; i < row.size(); ++i) {
-          if (i) line.push_back('\t');
-          const std::string& v = row[i];
-          if (v == "null" || v.empty()) {
-            line += "\\N";
-            continue;
-          }
-          if (columns[i].type != ColumnType::kJson) {
-            auto node = parser.Parse(v);
-            if (node.ok() && node->IsString()) {
-              AppendCopyField(node->GetString(), line);
-              continue;
-            }
-          }
-          AppendCopyField(v, line);
-        }
-        writer.write_raw_line(line);
-      }
-      writer.complete();
-    }
-    tx.commit();
   } catch (const std::exception& e) {
     return IoError("PostgreSQL load of table " + name + " failed: " + e.what());
   }
-  return static_cast<uint64_t>(rows.size());
+  return load;
+}
+
+Result<uint64_t> PostgresLoader::Load(const std::string& name,
+                                      const std::vector<ColumnSpec>& columns,
+                                      const std::vector<std::vector<std::string>>& rows) {
+  MEDLAKE_ASSIGN_OR_RETURN(auto load, BeginLoad(name, columns));
+  for (const auto& row : rows) MEDLAKE_RETURN_IF_ERROR(load->Append(row));
+  return load->Finish();
 }
 
 Result<std::string> PostgresLoader::QueryValue(const std::string& sql) {

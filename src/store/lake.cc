@@ -4,9 +4,11 @@
 #include <xxhash.h>
 
 #include <filesystem>
+#include <mutex>
 #include <unordered_map>
 
 #include "store/catalog.h"
+#include "store/key_map.h"
 #include "store/segment.h"
 #include "store/sqlite.h"
 
@@ -58,6 +60,17 @@ struct Lake::Impl {
     auto it = deleted.find(segment);
     return it != deleted.end() && roaring_bitmap_contains(it->second, row);
   }
+
+  // Lookup by identity (Get), guarded by lookup_mu: per shard (the shared area last), the live
+  // rows' keys, built on first use; and the few segments read last, kept open.
+  struct RowAddress {
+    uint32_t segment = 0;  // index into Lake::segments_
+    uint32_t row = 0;
+  };
+  static constexpr size_t kOpenSegments = 8;
+  std::mutex lookup_mu;
+  std::vector<std::unique_ptr<store::KeyMap<RowAddress>>> shard_index;
+  std::vector<std::pair<size_t, std::unique_ptr<SegmentReader>>> open_segments;  // newest last
 };
 
 Lake::~Lake() = default;
@@ -258,20 +271,65 @@ Result<std::vector<std::string>> Lake::PatientIds() {
   return ::medlake::Status::Ok();
 }
 
-Result<std::string> Lake::Get(std::string_view type, std::string_view id) {
-  store::Key128 key = store::ResourceKey(type, id);
-  for (const auto& seg : segments_) {
-    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
-    if (!reader.ok()) {
-      if (reader.status().code() == ErrorCode::kCorruption) continue;
-      return reader.status();
+Result<std::string> Lake::Get(std::string_view type, std::string_view id,
+                              uint32_t shard_hint) const {
+  const store::Key128 key = store::ResourceKey(type, id);
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.lookup_mu);
+  if (m.shard_index.empty()) m.shard_index.resize(static_cast<size_t>(shard_count_) + 1);
+  std::vector<uint32_t> order;
+  if (type == "Patient") {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
+                             m.db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
+    q.Bind(1, id);
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    // A Patient lives in its own shard only; without an ordinal it was never stored.
+    if (row && shard_count_ > 0)
+      order.push_back(static_cast<uint32_t>(q.Int(0) % static_cast<int64_t>(shard_count_)));
+  } else {
+    if (shard_hint <= shard_count_) order.push_back(shard_hint);
+    order.push_back(shard_count_);
+    for (uint32_t s = 0; s < shard_count_; ++s) order.push_back(s);
+  }
+  std::vector<bool> seen(static_cast<size_t>(shard_count_) + 1, false);
+  for (uint32_t shard : order) {
+    if (seen[shard]) continue;
+    seen[shard] = true;
+    auto& index = m.shard_index[shard];
+    if (!index) {
+      auto built = std::make_unique<store::KeyMap<Impl::RowAddress>>();
+      for (size_t i = 0; i < segments_.size(); ++i) {
+        if (segments_[i].shard != shard) continue;
+        auto reader = SegmentReader::Open(dir_ + "/" + segments_[i].file);
+        if (!reader.ok()) {
+          if (reader.status().code() == ErrorCode::kCorruption) continue;  // as Scan: skipped
+          return reader.status();
+        }
+        const store::Columns& c = (*reader)->columns();
+        for (uint32_t row = 0; row < c.rows; ++row) {
+          if (m.IsDeleted(segments_[i].id, row)) continue;
+          bool inserted = false;
+          built->FindOrInsert(c.key[row], inserted) = {static_cast<uint32_t>(i), row};
+        }
+      }
+      index = std::move(built);
     }
-    const store::Columns& c = (*reader)->columns();
-    for (uint32_t row = 0; row < c.rows; ++row) {
-      if (!(c.key[row] == key) || impl_->IsDeleted(seg.id, row)) continue;
-      MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, (*reader)->Resource(row));
-      return std::string(json);
+    const Impl::RowAddress* at = index->Find(key);
+    if (!at) continue;
+    SegmentReader* reader = nullptr;
+    for (auto& [segment, open] : m.open_segments) {
+      if (segment == at->segment) reader = open.get();
     }
+    if (!reader) {
+      MEDLAKE_ASSIGN_OR_RETURN(auto opened,
+                               SegmentReader::Open(dir_ + "/" + segments_[at->segment].file));
+      if (m.open_segments.size() >= Impl::kOpenSegments)
+        m.open_segments.erase(m.open_segments.begin());
+      m.open_segments.emplace_back(at->segment, std::move(opened));
+      reader = m.open_segments.back().second.get();
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, reader->Resource(at->row));
+    return std::string(json);
   }
   return NotFound(std::string(type) + "/" + std::string(id) + " is not in the lake");
 }

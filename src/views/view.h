@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fhirpath/fhirpath.h"
 #include "json/json.h"
 #include "medlake/status.h"
 
@@ -38,10 +39,12 @@ class View {
   const std::vector<Column>& columns() const;
 
   // Appends the rows of `resource` (nothing when its type is not resource()). `bundle`, when
-  // given, is searched by resolve(). Errors: a column without collection=true that yields
-  // several values, a where path that is not Boolean, FHIRPath evaluation errors.
+  // given, is searched by resolve(), then `resolver` (e.g. a lake) when not empty. Errors: a
+  // column without collection=true that yields several values, a where path that is not
+  // Boolean, FHIRPath evaluation errors.
   Status Evaluate(json::Node resource, std::vector<Row>& rows,
-                  std::optional<json::Node> bundle = std::nullopt) const;
+                  std::optional<json::Node> bundle = std::nullopt,
+                  const fhirpath::Resolver& resolver = {}) const;
 
   struct Plan;
 

@@ -13,10 +13,12 @@ using Partial = std::vector<std::pair<size_t, std::string>>;
 
 class RowBuilder {
  public:
-  RowBuilder(const View::Plan& plan, const Collection& resource, std::optional<json::Node> bundle)
+  RowBuilder(const View::Plan& plan, const Collection& resource, std::optional<json::Node> bundle,
+             const fhirpath::Resolver& resolver)
       : plan_(plan), resource_(resource) {
     env_ = plan.constants;
     env_.bundle = bundle;
+    env_.resolver = resolver;
   }
 
   Result<Collection> Eval(const fhirpath::Expression& expr, const Item& focus, int64_t row_index) {
@@ -128,12 +130,12 @@ class RowBuilder {
 
 }  // namespace
 
-Status View::Evaluate(json::Node resource, std::vector<Row>& rows,
-                      std::optional<json::Node> bundle) const {
+Status View::Evaluate(json::Node resource, std::vector<Row>& rows, std::optional<json::Node> bundle,
+                      const fhirpath::Resolver& resolver) const {
   auto type = resource.Find("resourceType");
   if (!type || type->GetString() != plan_->resource) return Status::Ok();
   Collection root{fhirpath::ResourceItem(resource)};
-  RowBuilder builder(*plan_, root, bundle);
+  RowBuilder builder(*plan_, root, bundle, resolver);
   for (const fhirpath::Expression& where : plan_->where) {
     MEDLAKE_ASSIGN_OR_RETURN(Collection r, builder.Eval(where, root[0], 0));
     if (r.empty()) return Status::Ok();

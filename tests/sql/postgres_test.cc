@@ -46,6 +46,46 @@ TEST(PostgresTest, CreatesTypedTablesAndCopiesRows) {
   EXPECT_EQ(*(*loader)->QueryValue("SELECT count(*) FROM obs"), "1");
 }
 
+TEST(PostgresTest, StreamsRowsAndRollsBackAnUnfinishedLoad) {
+  testing::PostgresServer server;
+  if (!server.Start())
+    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  auto loader = PostgresLoader::Connect(server.Url());
+  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+  std::vector<ColumnSpec> cols = {{"id", ColumnType::kVarchar}, {"n", ColumnType::kBigint}};
+  auto row = [](int i) {
+    return std::vector<std::string>{"\"r" + std::to_string(i) + "\"", std::to_string(i)};
+  };
+  ASSERT_TRUE((*loader)->Load("t", cols, {row(1)}).ok());
+  {
+    // Destroyed without Finish: the previous table stays.
+    auto load = (*loader)->BeginLoad("t", cols);
+    ASSERT_TRUE(load.ok()) << load.status().ToString();
+    for (int i = 0; i < 20000; ++i) ASSERT_TRUE((*load)->Append(row(i)).ok());
+  }
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT count(*) FROM t"), "1");
+  {
+    // A bad row ends the load; nothing of it is committed.
+    auto load = (*loader)->BeginLoad("t", cols);
+    ASSERT_TRUE(load.ok());
+    ASSERT_TRUE((*load)->Append(row(5)).ok());
+    Status bad = (*load)->Append({"\"only one column\""});
+    EXPECT_EQ(bad.code(), ErrorCode::kInvalidArgument);
+    EXPECT_FALSE((*load)->Append(row(6)).ok());
+    EXPECT_FALSE((*load)->Finish().ok());
+  }
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT count(*) FROM t"), "1");
+  auto load = (*loader)->BeginLoad("t", cols);
+  ASSERT_TRUE(load.ok());
+  for (int i = 0; i < 20000; ++i) ASSERT_TRUE((*load)->Append(row(i)).ok());
+  auto n = (*load)->Finish();
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 20000u);
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT count(*) FROM t"), "20000");
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT sum(n) FROM t"), "199990000");
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT n FROM t WHERE id = 'r777'"), "777");
+}
+
 TEST(PostgresTest, ConnectionErrorIsAValue) {
   auto loader = PostgresLoader::Connect("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2");
   ASSERT_FALSE(loader.ok());
