@@ -24,6 +24,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   auto started = Clock::now();
   MEDLAKE_ASSIGN_OR_RETURN(InputSet inputs, ExpandInputs(paths));
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, store::LakeWriter::Open(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(auto deidentifier, Deidentifier::ForLake(lake_dir, *writer));
 
   int jobs =
       options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
@@ -36,7 +37,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
 
   SharedCounters shared;
   tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers(
-      [&] { return std::make_unique<RecordWorker>(*writer, shared); });
+      [&] { return std::make_unique<RecordWorker>(*writer, shared, deidentifier.get()); });
   ChunkSource source(inputs.files);
   Status source_error;
   bool done = false;

@@ -108,6 +108,18 @@ Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
   return stmt.Run();
 }
 
+Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  for (const auto& [pseudonym, identity] : records) {
+    Status s = Put(pseudonym, identity);
+    if (!s.ok()) {
+      (void)db_->Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return db_->Exec("COMMIT");
+}
+
 Result<std::string> Vault::Get(std::string_view pseudonym) {
   std::string lookup = Lookup(pseudonym);
   MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,

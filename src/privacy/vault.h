@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "medlake/status.h"
 #include "privacy/key_store.h"
@@ -38,6 +40,9 @@ class Vault {
 
   // Stores (or replaces) the identity of `pseudonym`. Durable on return.
   Status Put(std::string_view pseudonym, std::string_view identity_json);
+  // Stores (or replaces) many records in one transaction. Durable on return; on error none of
+  // them is stored.
+  Status PutAll(const std::vector<std::pair<std::string, std::string>>& records);
   // Re-identification: the identity of `pseudonym`. kNotFound when absent, kCorruption when
   // the record fails authentication (tampered, or moved between rows). The caller audits it.
   Result<std::string> Get(std::string_view pseudonym);
