@@ -8,7 +8,9 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
@@ -72,9 +74,12 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   return 0;
 }
 
-int RunStatus(const std::string& dir, bool as_json) {
+int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kAggregate, "status");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("read", "status", -1); !a.ok()) return Fail(a);
   auto s = (*lake)->Status();
   if (!s.ok()) return Fail(s.status());
   if (as_json) {
@@ -103,15 +108,34 @@ int RunStatus(const std::string& dir, bool as_json) {
   return 0;
 }
 
-int RunGet(const std::string& dir, const std::string& ref) {
+int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& access_options) {
   auto slash = ref.find('/');
   if (slash == std::string::npos)
     return Fail(InvalidArgument("expected Type/id, got '" + ref + "'"));
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
-  auto json = (*lake)->Get(ref.substr(0, slash), ref.substr(slash + 1));
-  if (!json.ok()) return Fail(json.status());
-  std::printf("%s\n", json->c_str());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "get");
+  if (!access.ok()) return Fail(access.status());
+  std::string type = ref.substr(0, slash), id = ref.substr(slash + 1);
+  std::string out;
+  bool found = false;
+  if ((*access)->restricted()) {
+    // The caller sees the resource through its policy, which needs the resource's patient.
+    Status s = (*lake)->Scan(
+        type,
+        [&](const ResourceView& r) {
+          if (!found && r.id == id) found = (*access)->Transform(r, out);
+        },
+        nullptr);
+    if (!s.ok()) return Fail(s);
+  } else {
+    auto json = (*lake)->Get(type, id);
+    if (!json.ok() && json.status().code() != ErrorCode::kNotFound) return Fail(json.status());
+    if (json.ok()) out = std::move(*json), found = true;
+  }
+  if (Status a = (*access)->Audit("read", "get " + type, found ? 1 : 0); !a.ok()) return Fail(a);
+  if (!found) return Fail(NotFound(ref + " is not in the lake"));
+  std::printf("%s\n", out.c_str());
   return 0;
 }
 
@@ -120,9 +144,14 @@ int ReportDamage(const std::vector<std::string>& damaged) {
   return damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
 }
 
-int RunExport(const std::string& dir, const std::string& type, const std::string& out) {
+int RunExport(const std::string& dir, const std::string& type, const std::string& out,
+              const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "export");
+  if (!access.ok()) return Fail(access.status());
+  std::unordered_set<uint32_t> patients;
+  std::string visible;
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
   if (ec) return Fail(IoError("cannot create " + out + ": " + ec.message()));
@@ -132,6 +161,8 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   Status s = (*lake)->Scan(
       type,
       [&](const ResourceView& r) {
+        if (!(*access)->Transform(r, visible)) return;
+        if (r.patient != 0xFFFFFFFFu) patients.insert(r.patient);
         auto it = files.find(r.type);
         if (it == files.end()) {
           it = files
@@ -140,7 +171,7 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
                        std::ofstream(out + "/" + std::string(r.type) + ".ndjson", std::ios::binary))
                    .first;
         }
-        it->second.write(r.json.data(), static_cast<std::streamsize>(r.json.size()));
+        it->second.write(visible.data(), static_cast<std::streamsize>(visible.size()));
         it->second.put('\n');
         ++counts[std::string(r.type)];
       },
@@ -150,6 +181,9 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     f.close();
     if (!f) return Fail(IoError("cannot write " + out + "/" + t + ".ndjson"));
   }
+  Status audited = (*access)->Audit("export", type.empty() ? "export" : "export " + type,
+                                    static_cast<int64_t>(patients.size()));
+  if (!audited.ok()) return Fail(audited);
   uint64_t total = 0;
   for (const auto& [t, n] : counts) {
     std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n));
@@ -205,6 +239,7 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
     bool json = false;
     std::string ref, type, out;
     int64_t limit = 1000;
+    AccessOptions access;
   };
   auto o = std::make_shared<Options>();
 
@@ -222,19 +257,22 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
       app.add_subcommand("status", "Counts of patients, resources, quarantine and segments");
   status->add_option("--lake", o->lake, "Lake directory")->required();
   status->add_flag("--json", o->json, "Machine-readable output");
-  status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json); });
+  AddAccessOptions(status, o->access);
+  status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json, o->access); });
 
   auto* get = app.add_subcommand("get", "Print one stored resource");
   get->add_option("--lake", o->lake, "Lake directory")->required();
   get->add_option("ref", o->ref, "Type/id")->required();
-  get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref); });
+  AddAccessOptions(get, o->access);
+  get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref, o->access); });
 
   auto* exp =
       app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
   exp->add_option("--lake", o->lake, "Lake directory")->required();
   exp->add_option("--type", o->type, "Only this resource type");
   exp->add_option("--out", o->out, "Output directory")->required();
-  exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out); });
+  AddAccessOptions(exp, o->access);
+  exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out, o->access); });
 
   auto* q =
       app.add_subcommand("quarantine", "List quarantined records with their location and reason");

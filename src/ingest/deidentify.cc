@@ -197,12 +197,11 @@ std::string Deidentifier::CanonicalSystem(std::string_view system) const {
 }
 
 std::string Deidentifier::SourceLink(std::string_view id) const {
-  return pseudonymizer_.ForSourceId("link:Patient", id);
+  return pseudonymizer_.SourceLink(id);
 }
 
 std::string Deidentifier::IdentifierLink(std::string_view system, std::string_view value) const {
-  return pseudonymizer_.ForSourceId("link:identifier",
-                                    CanonicalSystem(system) + "|" + std::string(value));
+  return pseudonymizer_.IdentifierLink(CanonicalSystem(system), value);
 }
 
 std::string Deidentifier::PatientPseudonym(std::string_view id) {
