@@ -12,8 +12,10 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
+#include "common/file_util.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
+#include "query/patient_export.h"
 
 namespace medlake::cli {
 namespace {
@@ -194,6 +196,20 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   return ReportDamage(damaged);
 }
 
+int RunExportPatient(const std::string& dir, const std::string& patient, const std::string& out,
+                     const AccessOptions& access) {
+  auto bundle = query::ExportPatient({dir, patient, access.token, access.purpose});
+  if (!bundle.ok()) return Fail(bundle.status());
+  if (out.empty()) {
+    std::printf("%s\n", bundle->bundle_json.c_str());
+    return 0;
+  }
+  Status s = WriteFileAtomic(out, bundle->bundle_json);
+  if (!s.ok()) return Fail(s);
+  std::fprintf(stderr, "%zu resources to %s\n", bundle->resources, out.c_str());
+  return 0;
+}
+
 int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
@@ -273,6 +289,15 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   exp->add_option("--out", o->out, "Output directory")->required();
   AddAccessOptions(exp, o->access);
   exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out, o->access); });
+
+  auto* xp = app.add_subcommand(
+      "export-patient", "All of one patient's data, re-identified, as a FHIR Bundle (audited)");
+  xp->add_option("--lake", o->lake, "Lake directory")->required();
+  xp->add_option("patient", o->ref, "Stored pseudonym or source Patient id")->required();
+  xp->add_option("--out", o->out, "Output file (default: standard output)");
+  AddAccessOptions(xp, o->access);
+  xp->callback(
+      [o, &exit_code] { exit_code = RunExportPatient(o->lake, o->ref, o->out, o->access); });
 
   auto* q =
       app.add_subcommand("quarantine", "List quarantined records with their location and reason");

@@ -200,6 +200,45 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   EXPECT_NE(audit.out.find("\"action\":\"export\""), std::string::npos);
 }
 
+TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string clinician = AddUser(lake, "cleo", "clinician");
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  testing::WriteText(
+      dir / "in/p.ndjson",
+      R"({"resourceType":"Patient","id":"src-9","name":[{"family":"Quobbleston","given":["Ada"]}],)"
+      R"("birthDate":"1950-02-03","identifier":[{"system":"http://hosp.example/mrn","value":"M-77"}]})"
+      "\n");
+  testing::WriteText(
+      dir / "in/o.ndjson",
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
+      R"("subject":{"reference":"Patient/src-9"},"note":[{"text":"talked about her garden"}]})"
+      "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+
+  CliRun denied = Medlake("export-patient src-9 --lake " + lake + " --token " + researcher);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
+
+  CliRun bundle = Medlake("export-patient src-9 --lake " + lake + " --token " + clinician +
+                          " --purpose access-request-12");
+  ASSERT_EQ(bundle.exit_code, 0) << bundle.out;
+  auto j = nlohmann::json::parse(bundle.out);
+  ASSERT_EQ(j["entry"].size(), 2u);
+  EXPECT_EQ(j["entry"][0]["resource"]["name"][0]["family"], "Quobbleston");
+  EXPECT_EQ(j["entry"][0]["resource"]["birthDate"], "1950-02-03");
+  EXPECT_EQ(j["entry"][1]["resource"]["subject"]["reference"], "Patient/src-9");
+  EXPECT_EQ(j["entry"][1]["resource"]["note"][0]["text"], "talked about her garden");
+
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find("\"action\":\"export-patient\""), std::string::npos);
+  EXPECT_NE(audit.out.find("access-request-12"), std::string::npos);
+  EXPECT_EQ(audit.out.find("src-9"), std::string::npos) << "the audit names no patient";
+  EXPECT_NE(Medlake("export-patient nobody --lake " + lake).exit_code, 0);
+}
+
 // Every name, identifier value, address line, telecom value and exact birth date of the
 // Synthea patients, skipping the words that the input also uses for something other than a
 // patient (clinicians share surnames with patients; "White" is a race display).
