@@ -210,6 +210,16 @@ int RunExportPatient(const std::string& dir, const std::string& patient, const s
   return 0;
 }
 
+int RunErase(const std::string& dir, const std::string& patient, const AccessOptions& access) {
+  auto erased = query::ErasePatientData(dir, patient, access.token, access.purpose);
+  if (!erased.ok()) return Fail(erased.status());
+  std::printf(
+      "erased 1 patient: %zu resources removed from segments; identity removed from the "
+      "vault\n",
+      *erased);
+  return 0;
+}
+
 int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
@@ -298,6 +308,13 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   AddAccessOptions(xp, o->access);
   xp->callback(
       [o, &exit_code] { exit_code = RunExportPatient(o->lake, o->ref, o->out, o->access); });
+
+  auto* erase = app.add_subcommand(
+      "erase", "Erase one patient from segments, catalog and vault (admin; audited)");
+  erase->add_option("--lake", o->lake, "Lake directory")->required();
+  erase->add_option("--patient", o->ref, "Stored pseudonym or source Patient id")->required();
+  AddAccessOptions(erase, o->access);
+  erase->callback([o, &exit_code] { exit_code = RunErase(o->lake, o->ref, o->access); });
 
   auto* q =
       app.add_subcommand("quarantine", "List quarantined records with their location and reason");

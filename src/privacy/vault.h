@@ -48,6 +48,9 @@ class Vault {
   Result<std::string> Get(std::string_view pseudonym);
   // Removes the record and compacts the file so its bytes are gone. kNotFound when absent.
   Status Erase(std::string_view pseudonym);
+  // Removes every record of `pseudonyms` that exists (absent ones are skipped) in one
+  // transaction, then compacts the file once. Returns how many were removed.
+  Result<int64_t> EraseAll(const std::vector<std::string>& pseudonyms);
   Result<int64_t> Count();
   // Calls `fn(pseudonym, identity_json)` for every record (decrypting each).
   Status ForEach(const std::function<Status(std::string_view, std::string_view)>& fn);

@@ -8,6 +8,7 @@
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
+#include "store/erase.h"
 #include "store/sqlite.h"
 
 namespace medlake::query {
@@ -25,8 +26,6 @@ bool TopLevelElement(const std::string& key) {
   return false;
 }
 
-// The stored pseudonym of `patient`: itself when it is one in the lake, else the one linked to
-// it as a source id.
 Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::KeyStore& keys,
                                     const std::string& patient) {
   MEDLAKE_ASSIGN_OR_RETURN(auto db, store::Db::Open(lake_dir + "/catalog.sqlite", false, true));
@@ -53,6 +52,57 @@ void ReplaceAll(std::string& s, const std::string& from, const std::string& to) 
 }
 
 }  // namespace
+
+Result<std::string> FindStoredPatient(const std::string& lake_dir, const std::string& patient) {
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
+  return StoredPatientId(lake_dir, keys, patient);
+}
+
+Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& patient,
+                                const std::string& token, const std::string& purpose) {
+  if (!privacy::KeyStore::IsInitialised(lake_dir)) {
+    return Unsupported("erase needs a lake with a key (medlake init)");
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::Principal who, privacy::ResolvePrincipal(keys, token));
+  MEDLAKE_RETURN_IF_ERROR(privacy::Require(keys, who, privacy::Permission::kErase, "erase"));
+  MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, StoredPatientId(lake_dir, keys, patient));
+  // The vault first: the keys of the removed elements come from the segments.
+  std::vector<std::string> vault_keys{pseudonym};
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
+    uint32_t ordinal = 0xFFFFFFFFu;
+    MEDLAKE_RETURN_IF_ERROR(lake->Scan(
+        "Patient",
+        [&](const ResourceView& r) {
+          if (r.id == pseudonym) ordinal = r.patient;
+        },
+        nullptr));
+    std::vector<std::string> damaged;
+    MEDLAKE_RETURN_IF_ERROR(lake->Scan(
+        "",
+        [&](const ResourceView& r) {
+          if (r.patient == ordinal && ordinal != 0xFFFFFFFFu) {
+            vault_keys.push_back(pseudonym + "/" + std::string(r.type) + "/" + std::string(r.id));
+          }
+        },
+        &damaged));
+    if (!damaged.empty()) return Corruption("cannot erase: a segment is damaged: " + damaged[0]);
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+  MEDLAKE_RETURN_IF_ERROR(vault->EraseAll(vault_keys).status());
+  MEDLAKE_ASSIGN_OR_RETURN(auto erased, store::ErasePatient(lake_dir, pseudonym));
+  MEDLAKE_ASSIGN_OR_RETURN(auto audit, privacy::AuditLog::Open(keys));
+  privacy::AuditEntry e;
+  e.principal = who.name;
+  e.role = std::string(privacy::RoleName(who.role));
+  e.action = "erase";
+  e.object = "patient";
+  e.purpose = purpose;
+  e.patients = 1;
+  MEDLAKE_RETURN_IF_ERROR(audit->Append(std::move(e)).status());
+  return erased.size();
+}
 
 Result<PatientExport> ExportPatient(const PatientExportRequest& request) {
   if (!privacy::KeyStore::IsInitialised(request.lake_dir)) {

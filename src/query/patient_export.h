@@ -29,6 +29,18 @@ struct PatientExport {
   size_t resources = 0;  // entries, the Patient included
 };
 
+// The stored pseudonym of `patient` in a lake with a key: itself when the lake has such a
+// Patient, else the pseudonym linked to it as a source Patient id. kNotFound otherwise.
+Result<std::string> FindStoredPatient(const std::string& lake_dir, const std::string& patient);
+
+// Erasure (GDPR art. 17), admin only: the patient's vault records (identity and removed
+// elements), then its rows in segments, its catalog entries and links (store/erase.h). The
+// audit log records that an erasure happened, with the purpose, not whom it concerned. Safe to
+// run again after a crash: each step tolerates what an earlier run already removed. Returns
+// the number of resources removed from segments.
+Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& patient,
+                                const std::string& token, const std::string& purpose);
+
 // kPermissionDenied (audited) for other roles, kFailedPrecondition for a lake without a key,
 // kNotFound for an unknown patient.
 Result<PatientExport> ExportPatient(const PatientExportRequest& request);

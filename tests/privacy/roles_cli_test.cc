@@ -239,6 +239,74 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   EXPECT_NE(Medlake("export-patient nobody --lake " + lake).exit_code, 0);
 }
 
+std::string AllBytes(const std::string& dir) {
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) all += testing::ReadText(e.path().string());
+  }
+  return all;
+}
+
+TEST_F(RolesCliTest, EraseLeavesNoByteOfThePatient) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ndjson;
+  for (const char* id : {"src-9", "src-10"}) {
+    std::string family = std::string(id) == "src-9" ? "Quobbleston" : "Keepington";
+    testing::WriteText(
+        dir / ("in/" + std::string(id) + ".ndjson"),
+        std::string(R"({"resourceType":"Patient","id":")") + id + R"(","name":[{"family":")" +
+            family + R"("}],"birthDate":"1950-02-03","identifier":[{"system":"http://h.example",)" +
+            R"("value":"M-)" + id + R"("}]})" + "\n" + R"({"resourceType":"Observation","id":"o-)" +
+            id + R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" + id +
+            R"("},"note":[{"text":"garden talk )" + id + R"("}]})" + "\n");
+  }
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  std::string pseudonym, kept;
+  for (const auto& [p, patient] : VaultPatients(lake)) {
+    (patient["id"] == "src-9" ? pseudonym : kept) = p;
+  }
+  ASSERT_FALSE(pseudonym.empty());
+  ASSERT_NE(AllBytes(lake).find(pseudonym), std::string::npos) << "in the catalog before";
+
+  CliRun denied = Medlake("erase --patient src-9 --lake " + lake + " --token " + researcher);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
+
+  CliRun erase = Medlake("erase --patient src-9 --lake " + lake + " --purpose art17-request-3");
+  ASSERT_EQ(erase.exit_code, 0) << erase.out;
+  EXPECT_NE(erase.out.find("2 resources"), std::string::npos) << erase.out;
+
+  // No byte of the lake, raw or decompressed, holds the pseudonym or an identifier.
+  CliRun exported = Medlake("export --lake " + lake + " --out " + dir / "after");
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  std::string raw = AllBytes(lake) + AllBytes(dir / "after");
+  for (const std::string& needle : {pseudonym, std::string("Quobbleston"), std::string("M-src-9"),
+                                    std::string("src-9"), std::string("garden talk src-9")}) {
+    EXPECT_EQ(raw.find(needle), std::string::npos) << needle;
+  }
+  // The other patient is untouched; the lake stays writable and consistent.
+  EXPECT_NE(raw.find(kept), std::string::npos);
+  auto left = VaultPatients(lake);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left.begin()->second["id"], "src-10");
+  CliRun status = Medlake("status --lake " + lake + " --json");
+  EXPECT_NE(status.out.find("\"total_resources\": 2"), std::string::npos) << status.out;
+  EXPECT_EQ(Medlake("verify --lake " + lake).exit_code, 0);
+  EXPECT_NE(Medlake("export-patient src-9 --lake " + lake).exit_code, 0);
+  EXPECT_EQ(Medlake("export-patient src-10 --lake " + lake).exit_code, 0);
+
+  // The audit keeps that an erasure happened, not whom it concerned.
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find("\"action\":\"erase\""), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("art17-request-3"), std::string::npos);
+  EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
+  // Erasing again finds nothing.
+  EXPECT_NE(Medlake("erase --patient src-9 --lake " + lake).exit_code, 0);
+}
+
 // Every name, identifier value, address line, telecom value and exact birth date of the
 // Synthea patients, skipping the words that the input also uses for something other than a
 // patient (clinicians share surnames with patients; "White" is a race display).
