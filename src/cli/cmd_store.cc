@@ -220,9 +220,13 @@ int RunErase(const std::string& dir, const std::string& patient, const AccessOpt
   return 0;
 }
 
-int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
+int RunQuarantine(const std::string& dir, int64_t limit, bool as_json,
+                  const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kAggregate, "quarantine");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("read", "quarantine", -1); !a.ok()) return Fail(a);
   auto entries = (*lake)->Quarantine(limit);
   if (!entries.ok()) return Fail(entries.status());
   for (const auto& e : *entries) {
@@ -244,9 +248,12 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
   return 0;
 }
 
-int RunVerify(const std::string& dir) {
+int RunVerify(const std::string& dir, const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kAggregate, "verify");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("read", "verify", -1); !a.ok()) return Fail(a);
   auto damaged = (*lake)->Verify();
   if (damaged.empty()) {
     std::printf("%zu segments verified, no damage\n", (*lake)->segments().size());
@@ -321,11 +328,14 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   q->add_option("--lake", o->lake, "Lake directory")->required();
   q->add_option("--limit", o->limit, "At most this many entries (default 1000)");
   q->add_flag("--json", o->json, "One JSON object per line");
-  q->callback([o, &exit_code] { exit_code = RunQuarantine(o->lake, o->limit, o->json); });
+  AddAccessOptions(q, o->access);
+  q->callback(
+      [o, &exit_code] { exit_code = RunQuarantine(o->lake, o->limit, o->json, o->access); });
 
   auto* verify = app.add_subcommand("verify", "Check every checksum of every segment");
   verify->add_option("--lake", o->lake, "Lake directory")->required();
-  verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake); });
+  AddAccessOptions(verify, o->access);
+  verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake, o->access); });
 }
 
 }  // namespace medlake::cli

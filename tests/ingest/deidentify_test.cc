@@ -10,6 +10,7 @@
 #include <set>
 
 #include "ingest/ingest.h"
+#include "ingest/stream_ingest.h"
 #include "medlake/lake.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
@@ -156,6 +157,36 @@ TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "1961-07-23"}) {
     EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
   }
+}
+
+TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  {
+    auto stream = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+    auto acks = (*stream)->AcceptHl7v2(
+        {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
+         "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
+         "PV1|1|I|WARD1^101^A\r"});
+    ASSERT_TRUE(acks.ok());
+    ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+    ASSERT_TRUE((*stream)->Checkpoint().ok());
+  }
+  Stored s = ReadAll(dir / "lake");
+  size_t patients = 0;
+  for (const auto& [k, v] : s.json) {
+    if (!k.starts_with("Patient/")) continue;
+    ++patients;
+    EXPECT_TRUE(privacy::Pseudonymizer::LooksLikePseudonym(k.substr(8))) << k;
+  }
+  EXPECT_EQ(patients, 1u);
+  for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "1961-07-23"}) {
+    EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
+  }
+  auto keys = privacy::KeyStore::Open(dir / "lake");
+  auto vault = privacy::Vault::Open(*keys);
+  EXPECT_EQ(*(*vault)->Count(), 1);
 }
 
 TEST(DeidentifyTest, ConditionalReferenceToPatientResolvesThroughKeyedLinks) {

@@ -200,6 +200,26 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   EXPECT_NE(audit.out.find("\"action\":\"export\""), std::string::npos);
 }
 
+TEST_F(RolesCliTest, SynthFhirAndHl7v2MeetUnderOnePseudonymWithSystemAliases) {
+  testing::TempDir dir;
+  ASSERT_EQ(Medlake("synth --patients 30 --seed 9 --out " + dir / "data").exit_code, 0);
+  std::string inputs = " " + dir / "data/fhir" + " " + dir / "data/hl7v2";
+  // Without aliases the HL7 v2 authorities (HOSP1, NATION) are other registers.
+  ASSERT_EQ(Medlake("init --lake " + dir / "apart").exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --lake " + dir / "apart" + inputs).exit_code, 0);
+  CliRun apart = Medlake("status --json --lake " + dir / "apart");
+  EXPECT_EQ(apart.out.find("\"patients\": 30,"), std::string::npos) << apart.out;
+  ASSERT_EQ(Medlake("init --lake " + dir / "lake").exit_code, 0);
+  testing::WriteText(dir / "lake/identifier_systems.json",
+                     R"({"aliases": {"urn:medlake:hl7v2:authority:HOSP1": "urn:oid:2.999.1.1",)"
+                     R"( "urn:medlake:hl7v2:authority:NATION": "urn:oid:2.999.1.2"}})");
+  CliRun ingest = Medlake("ingest --lake " + dir / "lake" + inputs);
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+  EXPECT_NE(ingest.out.find(" 0 quarantined"), std::string::npos) << ingest.out;
+  CliRun status = Medlake("status --json --lake " + dir / "lake");
+  EXPECT_NE(status.out.find("\"patients\": 30,"), std::string::npos) << status.out;
+}
+
 TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
