@@ -240,6 +240,12 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
       "\n");
   ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
 
+  // A clinician may name a Patient by its source id; a researcher may not map it.
+  CliRun by_source = Medlake("get --lake " + lake + " Patient/src-9 --token " + clinician);
+  EXPECT_EQ(by_source.exit_code, 0) << by_source.out;
+  EXPECT_NE(by_source.out.find("\"birthDate\":\"1950\""), std::string::npos) << by_source.out;
+  EXPECT_NE(Medlake("get --lake " + lake + " Patient/src-9 --token " + researcher).exit_code, 0);
+
   CliRun denied = Medlake("export-patient src-9 --lake " + lake + " --token " + researcher);
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
