@@ -4,12 +4,15 @@
 //   {"resource":"Patient/123","result":[...]}
 #include <cstdio>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "fhirpath/fhirpath.h"
 #include "fhirpath/resource_files.h"
 #include "medlake/lake.h"
+#include "privacy/audit_log.h"
 #include "query/lake_resolver.h"
 
 namespace medlake::cli {
@@ -21,6 +24,7 @@ struct FhirPathOptions {
   std::string type;
   std::vector<std::string> files;
   bool skip_empty = false;
+  AccessOptions access;
 };
 
 std::string ResourceLabel(json::Node resource) {
@@ -44,12 +48,21 @@ int RunFhirPath(const FhirPathOptions& options) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", lake.status().ToString().c_str());
       return InfoFor(lake.status().code()).exit_code;
     }
+    auto access =
+        OpenAccess(options.lake, options.access, query::OutputKind::kPatientLevel, "fhirpath");
+    if (!access.ok()) {
+      std::fprintf(stderr, "medlake fhirpath: %s\n", access.status().ToString().c_str());
+      return InfoFor(access.status().code()).exit_code;
+    }
     json::Parser parser;
     std::vector<std::string> damaged;
-    // resolve() finds references in the lake.
+    // resolve() finds references in the lake; not for restricted roles, whose resources are
+    // rewritten (shifted dates, consent) and must not be reachable unrewritten by reference.
     query::LakeResolver resolver(**lake);
     fhirpath::Environment env;
-    env.resolver = resolver.AsResolver();
+    if (!(*access)->restricted()) env.resolver = resolver.AsResolver();
+    std::string visible;
+    std::unordered_set<uint32_t> patients;
     Status st;
     for (size_t segment = 0; segment < (*lake)->segments().size() && st.ok(); ++segment) {
       resolver.set_shard_hint((*lake)->segments()[segment].shard);
@@ -57,7 +70,9 @@ int RunFhirPath(const FhirPathOptions& options) {
           segment, options.type,
           [&](const ResourceView& r) {
             resolver.EndEvaluation();  // the previous resource's results are written
-            auto node = parser.Parse(r.json);
+            if (!(*access)->Transform(r, visible)) return;
+            if (r.patient != 0xFFFFFFFFu) patients.insert(r.patient);
+            auto node = parser.Parse(visible);
             if (!node.ok()) return;
             auto result = expr->Evaluate(*node, env);
             std::string label = std::string(r.type) + "/" + std::string(r.id);
@@ -80,6 +95,12 @@ int RunFhirPath(const FhirPathOptions& options) {
     if (!st.ok()) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
       return InfoFor(st.code()).exit_code;
+    }
+    Status audited = (*access)->Audit("query", privacy::ObjectHash(options.expression),
+                                      static_cast<int64_t>(patients.size()));
+    if (!audited.ok()) {
+      std::fprintf(stderr, "medlake fhirpath: %s\n", audited.ToString().c_str());
+      return InfoFor(audited.code()).exit_code;
     }
     return damaged.empty() ? exit_code : InfoFor(ErrorCode::kCorruption).exit_code;
   }
@@ -135,6 +156,7 @@ void RegisterFhirPathCommands(CLI::App& app, int& exit_code) {
   cmd->add_option("--lake", options->lake, "Lake directory");
   cmd->add_option("--type", options->type, "Only resources of this type (with --lake)");
   cmd->add_flag("--skip-empty", options->skip_empty, "Omit resources with an empty result");
+  AddAccessOptions(cmd, options->access);
   cmd->callback([options, &exit_code]() { exit_code = RunFhirPath(*options); });
 }
 

@@ -4,8 +4,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "common/file_util.h"
+#include "privacy/audit_log.h"
+#include "privacy/pseudonymizer.h"
 #include "query/table_output.h"
 #include "query/view_runner.h"
 #include "sql/postgres.h"
@@ -34,11 +37,13 @@ std::vector<sql::ColumnSpec> SqlColumns(const views::View& view) {
 }
 
 // Rows of a view from the lake or from files.
+// Rows of a view from the lake (as `access` lets the caller see it) or from files.
 Result<query::RunStats> RunView(const std::string& lake_dir, const std::vector<std::string>& files,
-                                const views::View& view, const query::RowSink& sink, int jobs) {
+                                const views::View& view, const query::RowSink& sink, int jobs,
+                                const query::AccessContext* access) {
   if (!lake_dir.empty()) {
     MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
-    return query::RunViewOverLake(*lake, view, sink, jobs);
+    return query::RunViewOverLake(*lake, view, sink, jobs, access);
   }
   if (files.empty()) return InvalidArgument("give --lake DIR or input files");
   return query::RunViewOverFiles(files, view, sink);
@@ -50,11 +55,26 @@ void ReportProblems(const query::RunStats& stats) {
   for (const auto& e : stats.errors) std::fprintf(stderr, "medlake: view error: %s\n", e.c_str());
 }
 
+// Audits a finished view run over a lake.
+Status AuditView(query::AccessContext* access, const std::string& view_path,
+                 const query::RunStats& stats, std::string_view action) {
+  if (access == nullptr) return Status::Ok();
+  auto text = ReadFile(view_path);
+  return access->Audit(action, text.ok() ? privacy::ObjectHash(*text) : view_path,
+                       static_cast<int64_t>(stats.patients));
+}
+
 int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
                    const std::vector<std::string>& files, const std::string& format,
-                   const std::string& out_path, int jobs) {
+                   const std::string& out_path, int jobs, const AccessOptions& access_options) {
   auto view = LoadView(view_path);
   if (!view.ok()) return Fail(view.status());
+  std::unique_ptr<query::AccessContext> access;
+  if (!lake_dir.empty()) {
+    auto opened = OpenAccess(lake_dir, access_options, query::OutputKind::kPatientLevel, "view");
+    if (!opened.ok()) return Fail(opened.status());
+    access = std::move(*opened);
+  }
   if (format == "parquet") {
     if (out_path.empty()) return Fail(InvalidArgument("--format parquet needs --out FILE"));
     auto engine = sql::SqlEngine::Open();
@@ -63,9 +83,10 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
     if (!table.ok()) return Fail(table.status());
     auto stats = RunView(
         lake_dir, files, *view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); },
-        jobs);
+        jobs, access.get());
     if (!stats.ok()) return Fail(stats.status());
     Status s = (*table)->Close();
+    if (s.ok()) s = AuditView(access.get(), view_path, *stats, "query");
     if (s.ok()) s = (*engine)->CopyToParquet("SELECT * FROM \"view\"", out_path);
     if (!s.ok()) return Fail(s);
     ReportProblems(*stats);
@@ -91,8 +112,10 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
   query::RowWriter writer(text_format, view->columns(), out);
   Status s = writer.WriteHeader();
   auto stats = RunView(
-      lake_dir, files, *view, [&](const views::Row& r) { return writer.Write(r); }, jobs);
+      lake_dir, files, *view, [&](const views::Row& r) { return writer.Write(r); }, jobs,
+      access.get());
   if (s.ok() && stats.ok()) s = writer.Finish();
+  if (s.ok() && stats.ok()) s = AuditView(access.get(), view_path, *stats, "query");
   if (out != stdout) std::fclose(out);
   if (!stats.ok()) return Fail(stats.status());
   if (!s.ok()) return Fail(s);
@@ -171,32 +194,82 @@ void PrintResult(const sql::QueryResult& r, const std::string& format) {
   std::printf("(%zu rows)\n", r.rows.size());
 }
 
+// Count columns of an aggregate result, whose small values are suppressed for researcher and
+// ops: integer columns named n, count, patients, or starting with n_ / count / ending in _count.
+bool IsCountColumn(const std::string& name, const std::string& type) {
+  if (type != "INTEGER") return false;
+  return name == "n" || name == "patients" || name.starts_with("n_") || name.starts_with("count") ||
+         name.ends_with("_count");
+}
+
+// Disclosure control on a SQL result (AccessContext::suppresses_small_counts): counts below
+// kSmallCount are shown as "<10"; for ops, a result that shows patient-level ids is refused.
+Status ControlSqlResult(const query::AccessContext& access, sql::QueryResult& r) {
+  constexpr int64_t kSmallCount = 10;
+  if (!access.suppresses_small_counts()) return Status::Ok();
+  for (size_t c = 0; c < r.columns.size(); ++c) {
+    bool counts = IsCountColumn(r.columns[c], r.column_types[c]);
+    for (size_t i = 0; i < r.rows.size(); ++i) {
+      if (r.nulls[i][c]) continue;
+      std::string& cell = r.rows[i][c];
+      if (access.role() == "ops" && privacy::Pseudonymizer::LooksLikePseudonym(cell)) {
+        return PermissionDenied("role ops sees aggregates only: column " + r.columns[c] +
+                                " holds patient-level ids");
+      }
+      if (counts) {
+        int64_t v = std::stoll(cell);
+        if (v > 0 && v < kSmallCount) {
+          cell = "<10";
+          r.column_types[c] = "VARCHAR";
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_specs,
-           const std::string& query_text, const std::string& format, int jobs) {
+           const std::string& query_text, const std::string& format, int jobs,
+           const AccessOptions& access_options) {
   auto named = LoadNamedViews(view_specs);
   if (!named.ok()) return Fail(named.status());
+  auto access = OpenAccess(lake_dir, access_options, query::OutputKind::kAggregate, "sql");
+  if (!access.ok()) return Fail(access.status());
+  uint64_t patients = 0;
   auto engine = sql::SqlEngine::Open();
   if (!engine.ok()) return Fail(engine.status());
   for (auto& [name, view] : *named) {
     auto table = (*engine)->CreateTable(name, SqlColumns(view));
     if (!table.ok()) return Fail(table.status());
     auto stats = RunView(
-        lake_dir, {}, view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); }, jobs);
+        lake_dir, {}, view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); }, jobs,
+        access->get());
     if (!stats.ok()) return Fail(stats.status());
+    patients = std::max(patients, stats->patients);
     ReportProblems(*stats);
     Status s = (*table)->Close();
     if (!s.ok()) return Fail(s);
   }
   auto result = (*engine)->Query(query_text);
   if (!result.ok()) return Fail(result.status());
+  Status control = ControlSqlResult(**access, *result);
+  Status audited =
+      (*access)->Audit(control.ok() ? "query" : "denied", privacy::ObjectHash(query_text),
+                       static_cast<int64_t>(patients));
+  if (!control.ok()) return Fail(control);
+  if (!audited.ok()) return Fail(audited);
   PrintResult(*result, format);
   return 0;
 }
 
 int RunLoadPostgres(const std::string& lake_dir, const std::string& url,
-                    const std::vector<std::string>& view_specs, int jobs) {
+                    const std::vector<std::string>& view_specs, int jobs,
+                    const AccessOptions& access_options) {
   auto named = LoadNamedViews(view_specs);
   if (!named.ok()) return Fail(named.status());
+  auto access =
+      OpenAccess(lake_dir, access_options, query::OutputKind::kPatientLevel, "load-postgres");
+  if (!access.ok()) return Fail(access.status());
   if (named->empty()) return Fail(InvalidArgument("give at least one --view NAME=VIEW.json"));
   auto loader = sql::PostgresLoader::Connect(url);
   if (!loader.ok()) return Fail(loader.status());
@@ -205,9 +278,14 @@ int RunLoadPostgres(const std::string& lake_dir, const std::string& url,
     auto load = (*loader)->BeginLoad(name, SqlColumns(view));
     if (!load.ok()) return Fail(load.status());
     auto stats = RunView(
-        lake_dir, {}, view, [&](const views::Row& r) { return (*load)->Append(r); }, jobs);
+        lake_dir, {}, view, [&](const views::Row& r) { return (*load)->Append(r); }, jobs,
+        access->get());
     if (!stats.ok()) return Fail(stats.status());
     ReportProblems(*stats);
+    // Audited before the commit: an export the audit log cannot record is rolled back.
+    Status audited =
+        (*access)->Audit("export", "load-postgres " + name, static_cast<int64_t>(stats->patients));
+    if (!audited.ok()) return Fail(audited);
     auto n = (*load)->Finish();
     if (!n.ok()) return Fail(n.status());
     std::printf("%s: %llu rows\n", name.c_str(), static_cast<unsigned long long>(*n));
@@ -222,6 +300,7 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
     std::string view, lake, format = "csv", out, query, url, output = "table";
     std::vector<std::string> files, views;
     int jobs = 0;
+    AccessOptions access;
   };
   auto o = std::make_shared<Options>();
 
@@ -234,8 +313,9 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   view->add_option("--out", o->out, "Output file (default: standard output; required for parquet)");
   view->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
   view->callback([o, &exit_code] {
-    exit_code = RunViewCommand(o->view, o->lake, o->files, o->format, o->out, o->jobs);
+    exit_code = RunViewCommand(o->view, o->lake, o->files, o->format, o->out, o->jobs, o->access);
   });
+  AddAccessOptions(view, o->access);
 
   auto* sqlc = app.add_subcommand("sql", "SQL (DuckDB) over views of a lake");
   sqlc->add_option("--lake", o->lake, "Lake directory")->required();
@@ -244,8 +324,10 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   sqlc->add_option("--format", o->output, "table (default), csv or json");
   sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
   sqlc->add_option("query", o->query, "SQL query")->required();
-  sqlc->callback(
-      [o, &exit_code] { exit_code = RunSql(o->lake, o->views, o->query, o->output, o->jobs); });
+  AddAccessOptions(sqlc, o->access);
+  sqlc->callback([o, &exit_code] {
+    exit_code = RunSql(o->lake, o->views, o->query, o->output, o->jobs, o->access);
+  });
 
   auto* pg =
       app.add_subcommand("load-postgres", "Load views of a lake into PostgreSQL tables (COPY)");
@@ -254,8 +336,10 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   pg->add_option("--view", o->views, "NAME=VIEW.json: table NAME from the view (repeatable)")
       ->required();
   pg->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
-  pg->callback(
-      [o, &exit_code] { exit_code = RunLoadPostgres(o->lake, o->url, o->views, o->jobs); });
+  AddAccessOptions(pg, o->access);
+  pg->callback([o, &exit_code] {
+    exit_code = RunLoadPostgres(o->lake, o->url, o->views, o->jobs, o->access);
+  });
 }
 
 }  // namespace medlake::cli

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "common/fhir_time.h"
 #include "scores/inpatient_news2.h"
@@ -15,8 +16,8 @@ int Fail(const Status& s) {
   return InfoFor(s.code()).exit_code;
 }
 
-int RunNews2(const std::string& dir, const std::string& at_text, bool as_json,
-             double window_hours) {
+int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, double window_hours,
+             const AccessOptions& access_options) {
   int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
@@ -29,8 +30,13 @@ int RunNews2(const std::string& dir, const std::string& at_text, bool as_json,
   if (window_hours > 0) options.window_ms.fill(static_cast<int64_t>(window_hours * 3'600'000));
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  // Current inpatients' scores are clinical decision support: admin and clinician only.
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kClinical, "score news2");
+  if (!access.ok()) return Fail(access.status());
   auto results = scores::ScoreInpatients(**lake, at, options);
   if (!results.ok()) return Fail(results.status());
+  Status audited = (*access)->Audit("query", "score news2", static_cast<int64_t>(results->size()));
+  if (!audited.ok()) return Fail(audited);
   if (!as_json) {
     std::printf("NEWS2 of %zu current inpatients at %s\n", results->size(), FormatUtc(at).c_str());
     std::printf("%-38s %-44s %5s  %-10s %s\n", "patient", "location", "score", "band",
@@ -65,6 +71,7 @@ void RegisterScoresCommands(CLI::App& app, int& exit_code) {
     std::string lake, at;
     bool json = false;
     double window_hours = 0;
+    AccessOptions access;
   };
   auto o = std::make_shared<Options>();
   auto* score = app.add_subcommand("score", "Clinical scores over the lake");
@@ -76,8 +83,10 @@ void RegisterScoresCommands(CLI::App& app, int& exit_code) {
   news2->add_option("--window-hours", o->window_hours,
                     "A reading older than this is stale (default 12)");
   news2->add_flag("--json", o->json, "One JSON object per patient and line");
-  news2->callback(
-      [o, &exit_code] { exit_code = RunNews2(o->lake, o->at, o->json, o->window_hours); });
+  AddAccessOptions(news2, o->access);
+  news2->callback([o, &exit_code] {
+    exit_code = RunNews2(o->lake, o->at, o->json, o->window_hours, o->access);
+  });
 }
 
 }  // namespace medlake::cli

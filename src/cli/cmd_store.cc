@@ -8,10 +8,14 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
+#include "common/file_util.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
+#include "query/patient_export.h"
 
 namespace medlake::cli {
 namespace {
@@ -72,9 +76,12 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   return 0;
 }
 
-int RunStatus(const std::string& dir, bool as_json) {
+int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kAggregate, "status");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("read", "status", -1); !a.ok()) return Fail(a);
   auto s = (*lake)->Status();
   if (!s.ok()) return Fail(s.status());
   if (as_json) {
@@ -103,15 +110,41 @@ int RunStatus(const std::string& dir, bool as_json) {
   return 0;
 }
 
-int RunGet(const std::string& dir, const std::string& ref) {
+int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& access_options) {
   auto slash = ref.find('/');
   if (slash == std::string::npos)
     return Fail(InvalidArgument("expected Type/id, got '" + ref + "'"));
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
-  auto json = (*lake)->Get(ref.substr(0, slash), ref.substr(slash + 1));
-  if (!json.ok()) return Fail(json.status());
-  std::printf("%s\n", json->c_str());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "get");
+  if (!access.ok()) return Fail(access.status());
+  std::string type = ref.substr(0, slash), id = ref.substr(slash + 1);
+  std::string out;
+  bool found = false;
+  if ((*access)->restricted()) {
+    // The caller sees the resource through its policy, which needs the resource's patient.
+    Status s = (*lake)->Scan(
+        type,
+        [&](const ResourceView& r) {
+          if (!found && r.id == id) found = (*access)->Transform(r, out);
+        },
+        nullptr);
+    if (!s.ok()) return Fail(s);
+  } else {
+    auto json = (*lake)->Get(type, id);
+    if (!json.ok() && json.status().code() != ErrorCode::kNotFound) return Fail(json.status());
+    std::string role = (*access)->role();
+    if (!json.ok() && type == "Patient" && (role == "admin" || role == "clinician")) {
+      // Roles that may re-identify may also name a Patient by its source id.
+      if (auto stored = query::FindStoredPatient(dir, id); stored.ok()) {
+        json = (*lake)->Get(type, *stored);
+      }
+    }
+    if (json.ok()) out = std::move(*json), found = true;
+  }
+  if (Status a = (*access)->Audit("read", "get " + type, found ? 1 : 0); !a.ok()) return Fail(a);
+  if (!found) return Fail(NotFound(ref + " is not in the lake"));
+  std::printf("%s\n", out.c_str());
   return 0;
 }
 
@@ -120,9 +153,14 @@ int ReportDamage(const std::vector<std::string>& damaged) {
   return damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
 }
 
-int RunExport(const std::string& dir, const std::string& type, const std::string& out) {
+int RunExport(const std::string& dir, const std::string& type, const std::string& out,
+              const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "export");
+  if (!access.ok()) return Fail(access.status());
+  std::unordered_set<uint32_t> patients;
+  std::string visible;
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
   if (ec) return Fail(IoError("cannot create " + out + ": " + ec.message()));
@@ -132,6 +170,8 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   Status s = (*lake)->Scan(
       type,
       [&](const ResourceView& r) {
+        if (!(*access)->Transform(r, visible)) return;
+        if (r.patient != 0xFFFFFFFFu) patients.insert(r.patient);
         auto it = files.find(r.type);
         if (it == files.end()) {
           it = files
@@ -140,7 +180,7 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
                        std::ofstream(out + "/" + std::string(r.type) + ".ndjson", std::ios::binary))
                    .first;
         }
-        it->second.write(r.json.data(), static_cast<std::streamsize>(r.json.size()));
+        it->second.write(visible.data(), static_cast<std::streamsize>(visible.size()));
         it->second.put('\n');
         ++counts[std::string(r.type)];
       },
@@ -150,6 +190,9 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     f.close();
     if (!f) return Fail(IoError("cannot write " + out + "/" + t + ".ndjson"));
   }
+  Status audited = (*access)->Audit("export", type.empty() ? "export" : "export " + type,
+                                    static_cast<int64_t>(patients.size()));
+  if (!audited.ok()) return Fail(audited);
   uint64_t total = 0;
   for (const auto& [t, n] : counts) {
     std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n));
@@ -160,9 +203,37 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   return ReportDamage(damaged);
 }
 
-int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
+int RunExportPatient(const std::string& dir, const std::string& patient, const std::string& out,
+                     const AccessOptions& access) {
+  auto bundle = query::ExportPatient({dir, patient, access.token, access.purpose});
+  if (!bundle.ok()) return Fail(bundle.status());
+  if (out.empty()) {
+    std::printf("%s\n", bundle->bundle_json.c_str());
+    return 0;
+  }
+  Status s = WriteFileAtomic(out, bundle->bundle_json);
+  if (!s.ok()) return Fail(s);
+  std::fprintf(stderr, "%zu resources to %s\n", bundle->resources, out.c_str());
+  return 0;
+}
+
+int RunErase(const std::string& dir, const std::string& patient, const AccessOptions& access) {
+  auto erased = query::ErasePatientData(dir, patient, access.token, access.purpose);
+  if (!erased.ok()) return Fail(erased.status());
+  std::printf(
+      "erased 1 patient: %zu resources removed from segments; identity removed from the "
+      "vault\n",
+      *erased);
+  return 0;
+}
+
+int RunQuarantine(const std::string& dir, int64_t limit, bool as_json,
+                  const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kAggregate, "quarantine");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("read", "quarantine", -1); !a.ok()) return Fail(a);
   auto entries = (*lake)->Quarantine(limit);
   if (!entries.ok()) return Fail(entries.status());
   for (const auto& e : *entries) {
@@ -184,9 +255,12 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json) {
   return 0;
 }
 
-int RunVerify(const std::string& dir) {
+int RunVerify(const std::string& dir, const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kAggregate, "verify");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("read", "verify", -1); !a.ok()) return Fail(a);
   auto damaged = (*lake)->Verify();
   if (damaged.empty()) {
     std::printf("%zu segments verified, no damage\n", (*lake)->segments().size());
@@ -205,6 +279,7 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
     bool json = false;
     std::string ref, type, out;
     int64_t limit = 1000;
+    AccessOptions access;
   };
   auto o = std::make_shared<Options>();
 
@@ -222,30 +297,52 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
       app.add_subcommand("status", "Counts of patients, resources, quarantine and segments");
   status->add_option("--lake", o->lake, "Lake directory")->required();
   status->add_flag("--json", o->json, "Machine-readable output");
-  status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json); });
+  AddAccessOptions(status, o->access);
+  status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json, o->access); });
 
   auto* get = app.add_subcommand("get", "Print one stored resource");
   get->add_option("--lake", o->lake, "Lake directory")->required();
   get->add_option("ref", o->ref, "Type/id")->required();
-  get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref); });
+  AddAccessOptions(get, o->access);
+  get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref, o->access); });
 
   auto* exp =
       app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
   exp->add_option("--lake", o->lake, "Lake directory")->required();
   exp->add_option("--type", o->type, "Only this resource type");
   exp->add_option("--out", o->out, "Output directory")->required();
-  exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out); });
+  AddAccessOptions(exp, o->access);
+  exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out, o->access); });
+
+  auto* xp = app.add_subcommand(
+      "export-patient", "All of one patient's data, re-identified, as a FHIR Bundle (audited)");
+  xp->add_option("--lake", o->lake, "Lake directory")->required();
+  xp->add_option("patient", o->ref, "Stored pseudonym or source Patient id")->required();
+  xp->add_option("--out", o->out, "Output file (default: standard output)");
+  AddAccessOptions(xp, o->access);
+  xp->callback(
+      [o, &exit_code] { exit_code = RunExportPatient(o->lake, o->ref, o->out, o->access); });
+
+  auto* erase = app.add_subcommand(
+      "erase", "Erase one patient from segments, catalog and vault (admin; audited)");
+  erase->add_option("--lake", o->lake, "Lake directory")->required();
+  erase->add_option("--patient", o->ref, "Stored pseudonym or source Patient id")->required();
+  AddAccessOptions(erase, o->access);
+  erase->callback([o, &exit_code] { exit_code = RunErase(o->lake, o->ref, o->access); });
 
   auto* q =
       app.add_subcommand("quarantine", "List quarantined records with their location and reason");
   q->add_option("--lake", o->lake, "Lake directory")->required();
   q->add_option("--limit", o->limit, "At most this many entries (default 1000)");
   q->add_flag("--json", o->json, "One JSON object per line");
-  q->callback([o, &exit_code] { exit_code = RunQuarantine(o->lake, o->limit, o->json); });
+  AddAccessOptions(q, o->access);
+  q->callback(
+      [o, &exit_code] { exit_code = RunQuarantine(o->lake, o->limit, o->json, o->access); });
 
   auto* verify = app.add_subcommand("verify", "Check every checksum of every segment");
   verify->add_option("--lake", o->lake, "Lake directory")->required();
-  verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake); });
+  AddAccessOptions(verify, o->access);
+  verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake, o->access); });
 }
 
 }  // namespace medlake::cli

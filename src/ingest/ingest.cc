@@ -25,6 +25,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   auto started = Clock::now();
   MEDLAKE_ASSIGN_OR_RETURN(InputSet inputs, ExpandInputs(paths));
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, store::LakeWriter::Open(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(auto deidentifier, Deidentifier::ForLake(lake_dir, *writer));
 
   int jobs =
       options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
@@ -37,7 +38,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
 
   SharedCounters shared;
   tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers([&] {
-    auto w = std::make_unique<RecordWorker>(*writer, shared);
+    auto w = std::make_unique<RecordWorker>(*writer, shared, deidentifier.get());
     w->set_defer_encounters(true);
     return w;
   });
@@ -51,7 +52,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     if (auto json = committed->Get("Encounter", id); json.ok()) out = std::move(*json);
     return out;
   });
-  RecordWorker encounter_worker(*writer, shared);
+  RecordWorker encounter_worker(*writer, shared, deidentifier.get());
   encounter_worker.set_encounter_history(&history);
   ChunkSource source(inputs.files);
   Status source_error;

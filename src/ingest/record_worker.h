@@ -10,6 +10,7 @@
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
 #include "ingest/chunk_source.h"
+#include "ingest/deidentify.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/fhir/fhir_reader.h"
 #include "ingest/hl7v2/encounter_history.h"
@@ -40,12 +41,21 @@ struct SharedCounters {
 
 class RecordWorker final : public FhirRecordSink {
  public:
-  RecordWorker(store::LakeWriter& writer, SharedCounters& counters)
+  // `deidentifier` is null for a lake without a key (resources are stored as given).
+  RecordWorker(store::LakeWriter& writer, SharedCounters& counters,
+               Deidentifier* deidentifier = nullptr)
       : writer_(writer),
         counters_(counters),
-        reader_([&writer](std::string_view type, std::string_view system, std::string_view value) {
+        deid_(deidentifier),
+        reader_([&writer, deidentifier](std::string_view type, std::string_view system,
+                                        std::string_view value) {
+          if (deidentifier != nullptr && type == "Patient") {
+            return deidentifier->ResolvePatientIdentifier(system, value);
+          }
           return writer.ResolveIdentifier(type, system, value);
-        }) {}
+        }) {
+    deid_parser_.set_keep_number_text(true);
+  }
 
   void Process(const Chunk& chunk) {
     file_index_ = chunk.file_index;
@@ -68,6 +78,33 @@ class RecordWorker final : public FhirRecordSink {
 
   void OnResource(json::Node resource, std::string_view json,
                   const fhir::ReferenceResolver& resolver, const RecordLocation& loc) override {
+    if (deid_ != nullptr) {
+      StoreDeidentified(json, loc);
+    } else {
+      Store(resource, json, resolver, loc, nullptr);
+    }
+  }
+
+  // Pseudonymization at ingest (deidentify.h): the resource as stored is the de-identified
+  // one, and what was removed goes to the vault once the resource is admitted.
+  void StoreDeidentified(std::string_view json, const RecordLocation& loc) {
+    auto parsed = deid_parser_.Parse(json);
+    Status s = parsed.ok() ? deid_->Apply(*parsed, deid_json_, removed_) : parsed.status();
+    if (!s.ok()) {
+      OnReject(json, loc, s.message());
+      return;
+    }
+    auto stored = hl7_parser_.Parse(deid_json_);
+    if (!stored.ok()) {
+      OnReject(json, loc, "de-identified resource is not valid JSON");
+      return;
+    }
+    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    Store(*stored, deid_json_, same, loc, &removed_);
+  }
+
+  void Store(json::Node resource, std::string_view json, const fhir::ReferenceResolver& resolver,
+             const RecordLocation& loc, VaultRecord* removed) {
     counters_.records.fetch_add(1, std::memory_order_relaxed);
     Status s = fhir::ExtractFacts(resource, &resolver, facts_);
     if (!s.ok()) {
@@ -90,6 +127,12 @@ class RecordWorker final : public FhirRecordSink {
                       facts_.last_updated, order, row.seq) == store::Admission::kDuplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
+    }
+    if (removed != nullptr && !removed->json.empty()) {
+      if (removed->key.empty() && !facts_.patient_id.empty()) {
+        removed->key = facts_.patient_id + "/" + facts_.type + "/" + facts_.id;
+      }
+      if (!removed->key.empty()) deid_->Queue(std::move(*removed));
     }
     row.patient =
         facts_.patient_id.empty() ? store::kNoPatient : writer_.PatientOrdinal(facts_.patient_id);
@@ -223,13 +266,19 @@ class RecordWorker final : public FhirRecordSink {
     counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
                       loc.location,     std::move(reason)};
-    writer_.AddQuarantine(e, record);
+    // In a lake with a key the raw record, which may identify a patient, is not kept: the
+    // entry names the source location instead.
+    writer_.AddQuarantine(e, deid_ != nullptr ? std::string_view() : record);
   }
 
   store::LakeWriter& writer_;
   SharedCounters& counters_;
+  Deidentifier* deid_;
   FhirReader reader_;
   json::Parser hl7_parser_;
+  json::Parser deid_parser_;
+  std::string deid_json_;
+  VaultRecord removed_;
   fhir::ResourceFacts facts_;
   uint32_t file_index_ = 0;
   Status error_;

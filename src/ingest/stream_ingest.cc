@@ -73,6 +73,7 @@ struct StreamIngestor::Impl {
   std::string inbox_path;
   int inbox_fd = -1;
   std::unique_ptr<store::LakeWriter> writer;
+  std::unique_ptr<Deidentifier> deidentifier;  // null for a lake without a key
   SharedCounters counters;
   std::unique_ptr<RecordWorker> worker;
   uint64_t since_checkpoint = 0;
@@ -375,7 +376,8 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   Impl& im = *s->impl_;
   im.options = options;
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
-  im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters);
+  MEDLAKE_ASSIGN_OR_RETURN(im.deidentifier, Deidentifier::ForLake(lake_dir, *im.writer));
+  im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters, im.deidentifier.get());
   im.worker->set_encounter_history(&im.encounters);
   im.lake_dir = lake_dir;
   if (auto lake = Lake::Open(lake_dir); lake.ok()) im.committed = std::move(*lake);

@@ -33,6 +33,14 @@ class Pseudonymizer {
   // Pseudonym of a record that has no shared identifier: its source name and source-local id.
   std::string ForSourceId(std::string_view source, std::string_view id) const;
 
+  // Link values (ingest/deidentify.h): keyed hashes under which the lake's catalog maps a
+  // source Patient id, or an identifier, to the pseudonym it was given.
+  std::string SourceLink(std::string_view patient_id) const {
+    return ForSourceId("link:Patient", patient_id);
+  }
+  std::string IdentifierLink(std::string_view system, std::string_view value) const {
+    return ForSourceId("link:identifier", std::string(system) + "|" + std::string(value));
+  }
   // Per-patient date shift for research outputs: a keyed function of the pseudonym in
   // [-180, -1] ∪ [1, 180] days, never 0. The same for every date of a patient, so intervals
   // are preserved; not computable from the pseudonym without the key.

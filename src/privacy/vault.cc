@@ -108,6 +108,18 @@ Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
   return stmt.Run();
 }
 
+Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  for (const auto& [pseudonym, identity] : records) {
+    Status s = Put(pseudonym, identity);
+    if (!s.ok()) {
+      (void)db_->Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return db_->Exec("COMMIT");
+}
+
 Result<std::string> Vault::Get(std::string_view pseudonym) {
   std::string lookup = Lookup(pseudonym);
   MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
@@ -135,6 +147,32 @@ Status Vault::Erase(std::string_view pseudonym) {
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("VACUUM"));
   if (!erased) return NotFound("identity vault: no record for this pseudonym");
   return Status::Ok();
+}
+
+Result<int64_t> Vault::EraseAll(const std::vector<std::string>& pseudonyms) {
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  int64_t erased = 0;
+  auto body = [&]() -> Status {
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
+                             db_->Prepare("DELETE FROM identity WHERE lookup = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt changes, db_->Prepare("SELECT changes()"));
+    for (const auto& p : pseudonyms) {
+      stmt.BindBlob(1, Lookup(p));
+      MEDLAKE_RETURN_IF_ERROR(stmt.Run());
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, changes.Step());
+      if (row) erased += changes.Int(0);
+      MEDLAKE_RETURN_IF_ERROR(changes.Run());
+    }
+    return Status::Ok();
+  };
+  Status s = body();
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
+  }
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("COMMIT"));
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("VACUUM"));
+  return erased;
 }
 
 Result<int64_t> Vault::Count() {

@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "medlake/status.h"
 #include "privacy/key_store.h"
@@ -38,11 +40,17 @@ class Vault {
 
   // Stores (or replaces) the identity of `pseudonym`. Durable on return.
   Status Put(std::string_view pseudonym, std::string_view identity_json);
+  // Stores (or replaces) many records in one transaction. Durable on return; on error none of
+  // them is stored.
+  Status PutAll(const std::vector<std::pair<std::string, std::string>>& records);
   // Re-identification: the identity of `pseudonym`. kNotFound when absent, kCorruption when
   // the record fails authentication (tampered, or moved between rows). The caller audits it.
   Result<std::string> Get(std::string_view pseudonym);
   // Removes the record and compacts the file so its bytes are gone. kNotFound when absent.
   Status Erase(std::string_view pseudonym);
+  // Removes every record of `pseudonyms` that exists (absent ones are skipped) in one
+  // transaction, then compacts the file once. Returns how many were removed.
+  Result<int64_t> EraseAll(const std::vector<std::string>& pseudonyms);
   Result<int64_t> Count();
   // Calls `fn(pseudonym, identity_json)` for every record (decrypting each).
   Status ForEach(const std::function<Status(std::string_view, std::string_view)>& fn);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <unordered_set>
 
 #include "fhirpath/resource_files.h"
 #include "json/json.h"
@@ -17,6 +18,7 @@ namespace {
 struct SegmentRows {
   size_t segment = 0;
   std::vector<views::Row> rows;
+  std::vector<uint32_t> patients;  // distinct, of resources that gave rows
   uint64_t resources = 0;
   std::vector<std::string> damaged;
   std::vector<std::string> errors;
@@ -26,7 +28,8 @@ struct SegmentRows {
 }  // namespace
 
 Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, const RowSink& sink,
-                                 int jobs) {
+                                 int jobs, const AccessContext* access) {
+  std::unordered_set<uint32_t> patients;
   if (jobs <= 0) jobs = static_cast<int>(std::thread::hardware_concurrency());
   if (jobs < 1) jobs = 1;
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
@@ -51,17 +54,28 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                 auto out = std::make_shared<SegmentRows>();
                 out->segment = segment;
                 json::Parser parser;
+                // resolve() over the lake, except for restricted roles: their resources are
+                // rewritten and must not be reachable unrewritten through a reference.
                 LakeResolver resolver(lake);
                 resolver.set_shard_hint(lake.segments()[segment].shard);
-                const fhirpath::Resolver resolve = resolver.AsResolver();
+                const fhirpath::Resolver resolve = access != nullptr && access->restricted()
+                                                       ? fhirpath::Resolver()
+                                                       : resolver.AsResolver();
+                std::string visible;
                 out->status = lake.ScanSegment(
                     segment, view.resource(),
                     [&](const ResourceView& r) {
+                      if (access != nullptr && !access->Transform(r, visible)) return;
                       ++out->resources;
-                      auto node = parser.Parse(r.json);
+                      auto node = parser.Parse(access != nullptr ? visible : r.json);
                       if (!node.ok()) return;
+                      size_t before = out->rows.size();
                       Status s = view.Evaluate(*node, out->rows, std::nullopt, resolve);
                       resolver.EndEvaluation();
+                      if (out->rows.size() > before && r.patient != 0xFFFFFFFFu &&
+                          (out->patients.empty() || out->patients.back() != r.patient)) {
+                        out->patients.push_back(r.patient);
+                      }
                       if (!s.ok() && out->errors.size() < 100) {
                         out->errors.push_back(std::string(r.type) + "/" + std::string(r.id) + ": " +
                                               s.message());
@@ -78,6 +92,7 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                   return;
                 }
                 stats.resources += part->resources;
+                patients.insert(part->patients.begin(), part->patients.end());
                 for (auto& d : part->damaged) stats.damaged.push_back(std::move(d));
                 for (auto& e : part->errors) {
                   if (stats.errors.size() < 100) stats.errors.push_back(std::move(e));
@@ -92,6 +107,7 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                 }
               }));
   MEDLAKE_RETURN_IF_ERROR(failure);
+  stats.patients = patients.size();
   return stats;
 }
 

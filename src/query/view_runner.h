@@ -8,6 +8,7 @@
 
 #include "medlake/lake.h"
 #include "medlake/status.h"
+#include "query/access_context.h"
 #include "views/view.h"
 
 namespace medlake::query {
@@ -18,14 +19,16 @@ using RowSink = std::function<Status(const views::Row& row)>;
 struct RunStats {
   uint64_t resources = 0;
   uint64_t rows = 0;
+  uint64_t patients = 0;             // distinct patients with at least one row (lake runs)
   std::vector<std::string> damaged;  // damaged segments skipped (file and reason)
   std::vector<std::string> errors;   // resources a view could not evaluate (id and reason)
 };
 
 // `jobs` threads (0 = all cores). Errors of single resources are collected in stats.errors
-// (at most 100 kept) and the run goes on.
+// (at most 100 kept) and the run goes on. With `access`, each resource is what the caller's
+// role may see (AccessContext::Transform): left out, or rewritten, before the view sees it.
 Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, const RowSink& sink,
-                                 int jobs = 0);
+                                 int jobs = 0, const AccessContext* access = nullptr);
 Result<RunStats> RunViewOverFiles(const std::vector<std::string>& files, const views::View& view,
                                   const RowSink& sink);
 

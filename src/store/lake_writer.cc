@@ -313,6 +313,36 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_vie
   return it == identifiers_.end() ? std::string() : it->second;
 }
 
+std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
+                                      const std::string& proposed) {
+  const std::string prefix = "Patient|urn:medlake:pseudonym-link|";
+  std::lock_guard lock(ident_mu_);
+  std::string pseudonym;
+  for (const auto& link : links) {
+    auto it = identifiers_.find(prefix + link);
+    if (it != identifiers_.end()) {
+      pseudonym = it->second;
+      break;
+    }
+  }
+  if (pseudonym.empty()) pseudonym = proposed;
+  for (const auto& link : links) {
+    auto [it, inserted] = identifiers_.try_emplace(prefix + link, pseudonym);
+    if (inserted) {
+      new_identifiers_.push_back({"Patient", "urn:medlake:pseudonym-link", link, pseudonym});
+    }
+  }
+  return pseudonym;
+}
+
+std::string LakeWriter::FindLink(std::string_view link) {
+  std::string k = "Patient|urn:medlake:pseudonym-link|";
+  k.append(link);
+  std::lock_guard lock(ident_mu_);
+  auto it = identifiers_.find(k);
+  return it == identifiers_.end() ? std::string() : it->second;
+}
+
 Status LakeWriter::Flush() {
   // Shards are independent: write their last segments in parallel.
   std::vector<Status> results(shards_ + 1);
@@ -331,6 +361,7 @@ Status LakeWriter::Flush() {
 
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   MEDLAKE_RETURN_IF_ERROR(Flush());
+  if (pre_commit_) MEDLAKE_RETURN_IF_ERROR(pre_commit_());
   std::unique_lock lock(pending_mu_);
   // Segment files are fsynced; make their directory entries durable before naming them.
   std::set<uint32_t> shards_touched;

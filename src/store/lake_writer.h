@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,15 @@ class LakeWriter {
   std::string ResolveIdentifier(std::string_view type, std::string_view system,
                                 std::string_view value);
 
+  // Pseudonym links (privacy, ingest/deidentify.h): the pseudonym linked to the first of
+  // `links` already known, else `proposed`; every link of `links` not yet known is linked to
+  // the result. Stored in `identifiers` (type Patient, system urn:medlake:pseudonym-link).
+  std::string LinkPseudonym(const std::vector<std::string>& links, const std::string& proposed);
+  // The pseudonym linked to `link`, "" when unknown.
+  std::string FindLink(std::string_view link);
+  // A step run at the start of every Commit, before the catalog transaction (the privacy
+  // layer makes the identity vault durable there); a failure aborts the commit.
+  void SetPreCommit(std::function<Status()> step) { pre_commit_ = std::move(step); }
   // Writes every buffered row as segments (not yet visible).
   Status Flush();
   // Flushes, then commits the run so far with `counters` (state "running" or,
@@ -161,6 +171,7 @@ class LakeWriter {
   std::unordered_map<std::string, std::string> identifiers_;  // "type|system|value" -> id
   std::vector<std::array<std::string, 4>> new_identifiers_;
 
+  std::function<Status()> pre_commit_;
   std::mutex pending_mu_;
   std::vector<PendingSegment> pending_segments_;
   std::map<uint32_t, std::vector<uint32_t>> tombstones_;

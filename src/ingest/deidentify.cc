@@ -1,0 +1,395 @@
+#include "ingest/deidentify.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fhir/r4_model.h"
+
+namespace medlake::ingest {
+namespace {
+
+// Patient elements kept in segments; everything else goes to the vault only.
+constexpr std::array<std::string_view, 11> kPatientKept = {"resourceType",
+                                                           "id",
+                                                           "meta",
+                                                           "gender",
+                                                           "deceasedBoolean",
+                                                           "deceasedDateTime",
+                                                           "maritalStatus",
+                                                           "communication",
+                                                           "active",
+                                                           "managingOrganization",
+                                                           "generalPractitioner"};
+
+// Patient extensions kept: coded categories, no identifying text.
+constexpr std::array<std::string_view, 3> kPatientExtensionsKept = {
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"};
+
+// Top-level elements of compartment resources that hold identifiers or free text.
+constexpr std::array<std::string_view, 8> kRemovedTopLevel = {
+    "text", "identifier", "name", "telecom", "address", "photo", "contact", "note"};
+
+// Elements removed at any depth: annotations, and attachment content.
+bool RemovedAnywhere(std::string_view key, json::Node parent) {
+  if (key == "note") return true;
+  if (key == "data" || key == "url") {
+    // An Attachment: has contentType, data, or a title next to url.
+    return parent.Find("contentType").has_value() ||
+           (key == "url" && (parent.Find("data").has_value() || parent.Find("title")));
+  }
+  return false;
+}
+
+template <size_t N>
+bool Contains(const std::array<std::string_view, N>& set, std::string_view s) {
+  return std::find(set.begin(), set.end(), s) != set.end();
+}
+
+bool PseudonymizedType(std::string_view type) {
+  return type == "Patient" || !fhir::PatientCompartmentPaths(type).empty();
+}
+
+void AppendNumber(json::Node n, std::string& out) {
+  std::string_view text = n.NumberText();
+  if (!text.empty()) {
+    out.append(text);
+  } else {
+    out += n.ToJson();
+  }
+}
+
+}  // namespace
+
+// Writes a JSON tree minified, with references rewritten and removed elements collected.
+class DeidWriter {
+ public:
+  DeidWriter(Deidentifier& owner, std::string& out, std::string& removed)
+      : owner_(owner), out_(out), removed_(removed) {}
+
+  void Value(json::Node n) {
+    switch (n.kind()) {
+      case json::Kind::kObject:
+        Object(n, false);
+        break;
+      case json::Kind::kArray: {
+        out_ += '[';
+        bool first = true;
+        n.ForEachItem([&](json::Node item) {
+          if (!first) out_ += ',';
+          first = false;
+          Value(item);
+          return true;
+        });
+        out_ += ']';
+        break;
+      }
+      case json::Kind::kString:
+        json::AppendQuoted(n.GetString(), out_);
+        break;
+      case json::Kind::kInt64:
+      case json::Kind::kUint64:
+      case json::Kind::kDouble:
+        AppendNumber(n, out_);
+        break;
+      default:
+        out_ += n.ToJson();
+    }
+  }
+
+  // `top`: the resource itself, whose identifying top-level elements are removed.
+  void Object(json::Node n, bool top) {
+    bool patient_reference = false;
+    if (auto ref = n.Find("reference"); ref && ref->IsString()) {
+      patient_reference = ref->GetString().starts_with("Patient/");
+    }
+    out_ += '{';
+    bool first = true;
+    n.ForEachField([&](std::string_view key, json::Node value) {
+      bool remove = (top && Contains(kRemovedTopLevel, key)) || RemovedAnywhere(key, n) ||
+                    (patient_reference && (key == "display" || key == "identifier"));
+      if (remove) {
+        Remove(key, value);
+        return true;
+      }
+      if (!first) out_ += ',';
+      first = false;
+      json::AppendQuoted(key, out_);
+      out_ += ':';
+      if (key == "reference" && value.IsString()) {
+        json::AppendQuoted(owner_.RewriteReference(value.GetString()), out_);
+      } else if (key == "resourceType" || !top || key != "id") {
+        Value(value);
+      } else {
+        json::AppendQuoted(owner_.RewriteReference(type_ + "/" + std::string(value.GetString()))
+                               .substr(type_.size() + 1),
+                           out_);
+      }
+      return true;
+    });
+    out_ += '}';
+  }
+
+  void set_type(std::string type) { type_ = std::move(type); }
+
+ private:
+  void Remove(std::string_view key, json::Node value) {
+    removed_ += removed_.empty() ? '[' : ',';
+    removed_ += '{';
+    json::AppendQuoted(key, removed_);
+    removed_ += ':';
+    removed_ += value.ToJson();
+    removed_ += '}';
+  }
+
+  Deidentifier& owner_;
+  std::string& out_;
+  std::string& removed_;
+  std::string type_;
+};
+
+Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& lake_dir,
+                                                            store::LakeWriter& writer) {
+  if (!privacy::KeyStore::IsInitialised(lake_dir)) return std::unique_ptr<Deidentifier>();
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
+  std::unique_ptr<Deidentifier> d(new Deidentifier(std::move(keys), writer));
+  MEDLAKE_ASSIGN_OR_RETURN(d->vault_, privacy::Vault::Open(d->keys_));
+  std::string aliases_path = lake_dir + "/" + std::string(kIdentifierSystemsFile);
+  if (std::filesystem::exists(aliases_path)) {
+    std::ifstream in(aliases_path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    json::Parser parser;
+    auto root = parser.Parse(text.str());
+    if (!root.ok() || !root->IsObject()) {
+      return InvalidArgument(aliases_path + ": not a JSON object");
+    }
+    if (auto aliases = root->Find("aliases"); aliases && aliases->IsObject()) {
+      aliases->ForEachField([&](std::string_view from, json::Node to) {
+        if (to.IsString()) d->system_aliases_[std::string(from)] = std::string(to.GetString());
+        return true;
+      });
+    }
+  }
+  Deidentifier* raw = d.get();
+  writer.SetPreCommit([raw] { return raw->FlushVault(); });
+  return d;
+}
+
+Deidentifier::Deidentifier(privacy::KeyStore keys, store::LakeWriter& writer)
+    : keys_(std::move(keys)), pseudonymizer_(keys_), writer_(writer) {
+  static std::atomic<uint64_t> generations{0};
+  generation_ = ++generations;
+}
+
+Deidentifier::~Deidentifier() {
+  writer_.SetPreCommit(nullptr);
+}
+
+std::string Deidentifier::CanonicalSystem(std::string_view system) const {
+  auto it = system_aliases_.find(std::string(system));
+  return it == system_aliases_.end() ? std::string(system) : it->second;
+}
+
+std::string Deidentifier::SourceLink(std::string_view id) const {
+  return pseudonymizer_.SourceLink(id);
+}
+
+std::string Deidentifier::IdentifierLink(std::string_view system, std::string_view value) const {
+  return pseudonymizer_.IdentifierLink(CanonicalSystem(system), value);
+}
+
+std::string Deidentifier::PatientPseudonym(std::string_view id) {
+  // A link never changes once made (the first sighting decides), so each thread keeps the
+  // ones it has used; the cache belongs to one Deidentifier at a time.
+  struct Cache {
+    uint64_t owner = 0;
+    std::unordered_map<std::string, std::string> links;
+  };
+  thread_local Cache cache;
+  if (cache.owner != generation_ || cache.links.size() > 100'000) {
+    cache.owner = generation_;
+    cache.links.clear();
+  }
+  std::string key(id);
+  if (auto it = cache.links.find(key); it != cache.links.end()) return it->second;
+  // A reference before (or without) its Patient: the source id decides, and the Patient, when
+  // it comes, finds this link.
+  std::string pseudonym =
+      writer_.LinkPseudonym({SourceLink(id)}, pseudonymizer_.ForSourceId("Patient", id));
+  cache.links.emplace(std::move(key), pseudonym);
+  return pseudonym;
+}
+
+std::string Deidentifier::PseudonymForPatient(json::Node patient, std::string_view id) {
+  struct Ident {
+    std::string system, value, type;
+  };
+  std::vector<Ident> idents;
+  if (auto list = patient.Find("identifier"); list && list->IsArray()) {
+    list->ForEachItem([&](json::Node item) {
+      auto value = item.Find("value");
+      if (!value || !value->IsString() || value->GetString().empty()) return true;
+      Ident ident{"", std::string(value->GetString()), ""};
+      if (auto s = item.Find("system"); s && s->IsString()) ident.system = s->GetString();
+      if (auto t = item.Find("type")) {
+        if (auto codings = t->Find("coding"); codings && codings->IsArray()) {
+          codings->ForEachItem([&](json::Node c) {
+            if (auto code = c.Find("code"); code && code->IsString()) {
+              ident.type = code->GetString();
+              return false;
+            }
+            return true;
+          });
+        }
+      }
+      idents.push_back(std::move(ident));
+      return true;
+    });
+  }
+  std::vector<std::string> links;
+  links.push_back(SourceLink(id));
+  for (const auto& ident : idents) links.push_back(IdentifierLink(ident.system, ident.value));
+  std::string proposed;
+  for (std::string_view preferred : {"MR", "NI"}) {
+    for (const auto& ident : idents) {
+      if (proposed.empty() && ident.type == preferred) {
+        proposed = pseudonymizer_.ForIdentifier(CanonicalSystem(ident.system), ident.value);
+      }
+    }
+  }
+  if (proposed.empty() && !idents.empty()) {
+    proposed = pseudonymizer_.ForIdentifier(CanonicalSystem(idents[0].system), idents[0].value);
+  }
+  if (proposed.empty()) proposed = pseudonymizer_.ForSourceId("Patient", id);
+  std::string pseudonym = writer_.LinkPseudonym(links, proposed);
+  // A conditional reference resolved to the pseudonym itself maps to it too.
+  writer_.LinkPseudonym({SourceLink(pseudonym)}, pseudonym);
+  return pseudonym;
+}
+
+std::string Deidentifier::RewriteReference(std::string_view reference) {
+  if (reference.empty() || reference.front() == '#') return std::string(reference);
+  size_t slash = reference.find('/');
+  std::string_view type = reference.substr(0, slash == std::string_view::npos ? 0 : slash);
+  if (slash == std::string_view::npos || fhir::ResourceTypeIndex(type) < 0) {
+    // Not Type/id: an unresolved urn:uuid or absolute URL, which may name a patient by a
+    // source id. A known Patient is linked; anything else is replaced by a keyed hash.
+    constexpr std::string_view kUuid = "urn:uuid:";
+    if (reference.starts_with(kUuid)) {
+      std::string pseudonym = writer_.FindLink(SourceLink(reference.substr(kUuid.size())));
+      if (!pseudonym.empty()) return "Patient/" + pseudonym;
+    }
+    return "urn:medlake:redacted:" + pseudonymizer_.ForSourceId("reference", reference);
+  }
+  std::string_view rest = reference.substr(slash + 1);
+  size_t end = rest.find('/');
+  std::string_view id = rest.substr(0, end);
+  std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
+  if (id.empty() || !PseudonymizedType(type)) return std::string(reference);
+  std::string out(type);
+  out += '/';
+  out += type == "Patient" ? PatientPseudonym(id) : pseudonymizer_.ForSourceId(type, id);
+  out.append(tail);
+  return out;
+}
+
+std::string Deidentifier::StoredId(std::string_view type, std::string_view id) {
+  if (type == "Patient") return writer_.FindLink(SourceLink(id));
+  if (!PseudonymizedType(type)) return std::string(id);
+  return pseudonymizer_.ForSourceId(type, id);
+}
+
+std::string Deidentifier::ResolvePatientIdentifier(std::string_view system,
+                                                   std::string_view value) {
+  return writer_.FindLink(IdentifierLink(system, value));
+}
+
+Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed) {
+  auto id = patient.Find("id");
+  if (!id || !id->IsString() || id->GetString().empty()) {
+    return ParseError("Patient without an id");
+  }
+  std::string pseudonym = PseudonymForPatient(patient, id->GetString());
+  removed.key = pseudonym;
+  removed.json = patient.ToJson();
+  std::string ignored;
+  DeidWriter writer(*this, out, ignored);
+  out += "{\"resourceType\":\"Patient\",\"id\":";
+  json::AppendQuoted(pseudonym, out);
+  patient.ForEachField([&](std::string_view key, json::Node value) {
+    if (key == "resourceType" || key == "id") return true;
+    if (key == "birthDate" && value.IsString()) {
+      out += ",\"birthDate\":";  // the year only; the exact date is in the vault
+      json::AppendQuoted(value.GetString().substr(0, 4), out);
+    } else if (key == "extension" && value.IsArray()) {
+      std::string kept;
+      value.ForEachItem([&](json::Node ext) {
+        auto url = ext.Find("url");
+        if (url && url->IsString() && Contains(kPatientExtensionsKept, url->GetString())) {
+          kept += kept.empty() ? '[' : ',';
+          kept += ext.ToJson();
+        }
+        return true;
+      });
+      if (!kept.empty()) out += ",\"extension\":" + kept + "]";
+    } else if (Contains(kPatientKept, key)) {
+      out += ',';
+      json::AppendQuoted(key, out);
+      out += ':';
+      writer.Value(value);
+    }
+    return true;
+  });
+  out += '}';
+  return Status::Ok();
+}
+
+Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& removed) {
+  out.clear();
+  removed.key.clear();
+  removed.json.clear();
+  auto type_node = resource.Find("resourceType");
+  if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
+  std::string type(type_node->GetString());
+  if (type == "Patient") return ApplyPatient(resource, out, removed);
+  std::string removed_items;
+  DeidWriter writer(*this, out, removed_items);
+  writer.set_type(type);
+  bool compartment = PseudonymizedType(type);
+  if (compartment) {
+    writer.Object(resource, true);
+  } else {
+    writer.Value(resource);  // shared area: references rewritten, content kept
+  }
+  if (!removed_items.empty()) {
+    removed.json = removed_items + "]";
+    // The key is completed by the caller once the resource's patient is known.
+  }
+  return Status::Ok();
+}
+
+void Deidentifier::Queue(VaultRecord record) {
+  std::lock_guard lock(queue_mu_);
+  queue_.push_back(std::move(record));
+}
+
+Status Deidentifier::FlushVault() {
+  std::vector<VaultRecord> records;
+  {
+    std::lock_guard lock(queue_mu_);
+    records.swap(queue_);
+  }
+  if (records.empty()) return Status::Ok();
+  std::vector<std::pair<std::string, std::string>> items;
+  items.reserve(records.size());
+  for (auto& r : records) items.emplace_back(std::move(r.key), std::move(r.json));
+  return vault_->PutAll(items);
+}
+
+}  // namespace medlake::ingest

@@ -1,0 +1,108 @@
+// Deidentifier: pseudonymization at ingest for lakes initialised with a key (`medlake init`).
+//
+// Every resource on its way to a segment is rewritten (docs/privacy.md, "Pseudonymization at
+// ingest"):
+//   * a Patient gets a keyed pseudonym as id: the pseudonym already linked to one of its
+//     identifiers or to its source id when there is one (the first sighting decides), else
+//     HMAC of its preferred identifier (type MR, then NI, then the first), else of its source
+//     id. Only coded, non-identifying elements stay (gender, birth year, deceased, marital
+//     status, language, race/ethnicity/birth-sex extensions, managing organization); the whole
+//     original Patient goes to the identity vault.
+//   * the id of every resource in the Patient compartment becomes a keyed hash of (type, id),
+//     and every reference to such a resource (Patient included) is rewritten the same way, so
+//     ids that embed a source patient id or a visit number leave nothing behind.
+//   * free text and identifiers (narrative `text`, `note`, business `identifier`, attachment
+//     `data` and `url`, `display` of references to a Patient, name/telecom/address/photo of
+//     compartment resources) are removed; what was removed goes to the vault, under the
+//     resource's patient.
+// Shared-area resources (Organization, Practitioner, ...) are kept as they are, apart from
+// rewritten references. Lakes without a key are not touched by this class at all.
+//
+// Links (keyed hashes of source ids and identifiers -> pseudonym) are kept in the catalog's
+// `identifiers` table under the type "Patient" and a reserved system, never in plain text.
+//
+// Thread safety: Apply, Queue and ResolvePatientIdentifier may be called from many threads;
+// FlushVault must not run concurrently with Queue (the writer calls it before each commit).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "json/json.h"
+#include "medlake/status.h"
+#include "privacy/key_store.h"
+#include "privacy/pseudonymizer.h"
+#include "privacy/vault.h"
+#include "store/lake_writer.h"
+
+namespace medlake::ingest {
+
+// The catalog `identifiers` system under which pseudonym links are stored.
+inline constexpr std::string_view kPseudonymLinkSystem = "urn:medlake:pseudonym-link";
+// Optional lake file mapping identifier systems to a canonical one before pseudonyms are
+// computed: {"aliases": {"urn:medlake:hl7v2:authority:HOSP1": "urn:oid:2.999.1.1"}}.
+inline constexpr std::string_view kIdentifierSystemsFile = "identifier_systems.json";
+
+// What de-identification removed from one resource, for the vault.
+struct VaultRecord {
+  std::string key;   // the pseudonym (Patient) or "<pseudonym>/<Type>/<id>"
+  std::string json;  // the original Patient, or an object of the removed elements
+};
+
+class Deidentifier {
+ public:
+  // The de-identifier of the lake at `lake_dir`, or nullptr when the lake has no key (it was
+  // not `init`-ed): such lakes store resources as given. A lake with keys whose key is
+  // missing or wrong gives KeyStore::Open's error. Installs FlushVault as the writer's
+  // pre-commit step, so that identities are durable before the segments naming their
+  // pseudonyms become visible.
+  static Result<std::unique_ptr<Deidentifier>> ForLake(const std::string& lake_dir,
+                                                       store::LakeWriter& writer);
+  ~Deidentifier();
+
+  // Rewrites `resource` (references already resolved to Type/id) into `out`, minified; what it
+  // removed goes to `removed` (key empty when nothing was removed). `resource` must come from a
+  // parser that keeps number text, so decimals are written as they were.
+  Status Apply(json::Node resource, std::string& out, VaultRecord& removed);
+  // Queues a vault record (for a resource that was admitted) until the next FlushVault.
+  void Queue(VaultRecord record);
+  // Writes the queued records to the vault in one durable transaction.
+  Status FlushVault();
+  // The pseudonym linked to a Patient identifier (conditional references), "" when unknown.
+  std::string ResolvePatientIdentifier(std::string_view system, std::string_view value);
+  // The stored id of the resource `type`/`id` as given in the source: for use by `get` and
+  // `erase` with source ids. For a Patient, the linked pseudonym or "" when unknown.
+  std::string StoredId(std::string_view type, std::string_view id);
+
+  // Rewrites "Type/id[/_history/v]" to the stored id when Type's ids are pseudonymized
+  // (Patient and the types of its compartment); other references are returned unchanged.
+  std::string RewriteReference(std::string_view reference);
+
+  const privacy::Pseudonymizer& pseudonymizer() const { return pseudonymizer_; }
+
+ private:
+  Deidentifier(privacy::KeyStore keys, store::LakeWriter& writer);
+  std::string CanonicalSystem(std::string_view system) const;
+  std::string SourceLink(std::string_view id) const;
+  std::string IdentifierLink(std::string_view system, std::string_view value) const;
+  // The pseudonym of the Patient with source id `id` (links it when unknown).
+  std::string PatientPseudonym(std::string_view id);
+  std::string PseudonymForPatient(json::Node patient, std::string_view id);
+  Status ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed);
+
+  privacy::KeyStore keys_;
+  privacy::Pseudonymizer pseudonymizer_;
+  store::LakeWriter& writer_;
+  std::unordered_map<std::string, std::string> system_aliases_;
+  std::mutex queue_mu_;
+  std::vector<VaultRecord> queue_;
+  std::unique_ptr<privacy::Vault> vault_;
+  uint64_t generation_ = 0;  // distinguishes instances in per-thread caches
+};
+
+}  // namespace medlake::ingest

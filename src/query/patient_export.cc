@@ -1,0 +1,189 @@
+#include "query/patient_export.h"
+
+#include <nlohmann/json.hpp>
+
+#include "medlake/lake.h"
+#include "privacy/access.h"
+#include "privacy/audit_log.h"
+#include "privacy/key_store.h"
+#include "privacy/pseudonymizer.h"
+#include "privacy/vault.h"
+#include "store/erase.h"
+#include "store/sqlite.h"
+
+namespace medlake::query {
+namespace {
+
+constexpr std::string_view kRemovedElement =
+    "https://medlake.dev/fhir/StructureDefinition/removed-element";
+
+// Elements ingest removes at the top level of a resource (ingest/deidentify.cc).
+bool TopLevelElement(const std::string& key) {
+  for (const char* k :
+       {"text", "identifier", "name", "telecom", "address", "photo", "contact", "note"}) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::KeyStore& keys,
+                                    const std::string& patient) {
+  MEDLAKE_ASSIGN_OR_RETURN(auto db, store::Db::Open(lake_dir + "/catalog.sqlite", false, true));
+  MEDLAKE_ASSIGN_OR_RETURN(store::Stmt known,
+                           db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
+  known.Bind(1, std::string_view(patient));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, known.Step());
+  if (row) return patient;
+  privacy::Pseudonymizer pseudonymizer(keys);
+  MEDLAKE_ASSIGN_OR_RETURN(store::Stmt link,
+                           db->Prepare("SELECT id FROM identifiers WHERE type = 'Patient' AND "
+                                       "system = 'urn:medlake:pseudonym-link' AND value = ?"));
+  std::string value = pseudonymizer.SourceLink(patient);
+  link.Bind(1, std::string_view(value));
+  MEDLAKE_ASSIGN_OR_RETURN(row, link.Step());
+  if (!row) return NotFound("no such patient in the lake");
+  return std::string(link.Text(0));
+}
+
+void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+}
+
+}  // namespace
+
+Result<std::string> FindStoredPatient(const std::string& lake_dir, const std::string& patient) {
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
+  return StoredPatientId(lake_dir, keys, patient);
+}
+
+Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& patient,
+                                const std::string& token, const std::string& purpose) {
+  if (!privacy::KeyStore::IsInitialised(lake_dir)) {
+    return Unsupported("erase needs a lake with a key (medlake init)");
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::Principal who, privacy::ResolvePrincipal(keys, token));
+  MEDLAKE_RETURN_IF_ERROR(privacy::Require(keys, who, privacy::Permission::kErase, "erase"));
+  MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, StoredPatientId(lake_dir, keys, patient));
+  // The vault first: the keys of the removed elements come from the segments.
+  std::vector<std::string> vault_keys{pseudonym};
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
+    uint32_t ordinal = 0xFFFFFFFFu;
+    MEDLAKE_RETURN_IF_ERROR(lake->Scan(
+        "Patient",
+        [&](const ResourceView& r) {
+          if (r.id == pseudonym) ordinal = r.patient;
+        },
+        nullptr));
+    std::vector<std::string> damaged;
+    MEDLAKE_RETURN_IF_ERROR(lake->Scan(
+        "",
+        [&](const ResourceView& r) {
+          if (r.patient == ordinal && ordinal != 0xFFFFFFFFu) {
+            vault_keys.push_back(pseudonym + "/" + std::string(r.type) + "/" + std::string(r.id));
+          }
+        },
+        &damaged));
+    if (!damaged.empty()) return Corruption("cannot erase: a segment is damaged: " + damaged[0]);
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+  MEDLAKE_RETURN_IF_ERROR(vault->EraseAll(vault_keys).status());
+  MEDLAKE_ASSIGN_OR_RETURN(auto erased, store::ErasePatient(lake_dir, pseudonym));
+  MEDLAKE_ASSIGN_OR_RETURN(auto audit, privacy::AuditLog::Open(keys));
+  privacy::AuditEntry e;
+  e.principal = who.name;
+  e.role = std::string(privacy::RoleName(who.role));
+  e.action = "erase";
+  e.object = "patient";
+  e.purpose = purpose;
+  e.patients = 1;
+  MEDLAKE_RETURN_IF_ERROR(audit->Append(std::move(e)).status());
+  return erased.size();
+}
+
+Result<PatientExport> ExportPatient(const PatientExportRequest& request) {
+  if (!privacy::KeyStore::IsInitialised(request.lake_dir)) {
+    return Unsupported(
+        "export-patient needs a lake with a key (medlake init): this lake keeps "
+        "no identities");
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(request.lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::Principal who, privacy::ResolvePrincipal(keys, request.token));
+  MEDLAKE_RETURN_IF_ERROR(
+      privacy::Require(keys, who, privacy::Permission::kExportPatient, "export-patient"));
+  MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym,
+                           StoredPatientId(request.lake_dir, keys, request.patient));
+  MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+  MEDLAKE_ASSIGN_OR_RETURN(auto audit, privacy::AuditLog::Open(keys));
+  MEDLAKE_ASSIGN_OR_RETURN(std::string identity,
+                           privacy::Reidentify(who, *vault, *audit, pseudonym, request.purpose));
+  auto patient = nlohmann::json::parse(identity, nullptr, false);
+  if (!patient.is_object()) return Corruption("identity vault: a record is not a resource");
+  std::string original_id = patient.value("id", pseudonym);
+
+  MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(request.lake_dir));
+  uint32_t ordinal = 0xFFFFFFFFu;
+  MEDLAKE_RETURN_IF_ERROR(lake->Scan(
+      "Patient",
+      [&](const ResourceView& r) {
+        if (r.id == pseudonym) ordinal = r.patient;
+      },
+      nullptr));
+  if (ordinal == 0xFFFFFFFFu) return NotFound("no such patient in the lake");
+
+  nlohmann::json bundle = {{"resourceType", "Bundle"}, {"type", "collection"}};
+  bundle["entry"] = nlohmann::json::array();
+  bundle["entry"].push_back({{"resource", patient}});
+  std::vector<std::string> damaged;
+  Status failure;
+  MEDLAKE_RETURN_IF_ERROR(lake->Scan(
+      "",
+      [&](const ResourceView& r) {
+        if (r.patient != ordinal || r.type == "Patient" || !failure.ok()) return;
+        std::string text(r.json);
+        ReplaceAll(text, "\"Patient/" + pseudonym + "\"", "\"Patient/" + original_id + "\"");
+        auto resource = nlohmann::json::parse(text, nullptr, false);
+        auto removed = vault->Get(pseudonym + "/" + std::string(r.type) + "/" + std::string(r.id));
+        if (!removed.ok() && removed.status().code() != ErrorCode::kNotFound) {
+          failure = removed.status();
+          return;
+        }
+        if (removed.ok()) {
+          auto items = nlohmann::json::parse(*removed, nullptr, false);
+          for (const auto& item : items.is_array() ? items : nlohmann::json::array()) {
+            for (const auto& [key, value] : item.items()) {
+              if (TopLevelElement(key) && !resource.contains(key)) {
+                resource[key] = value;
+              } else {
+                resource["extension"].push_back(
+                    {{"url", kRemovedElement},
+                     {"extension",
+                      {{{"url", "element"}, {"valueString", key}},
+                       {{"url", "value"}, {"valueString", value.dump()}}}}});
+              }
+            }
+          }
+        }
+        bundle["entry"].push_back({{"resource", std::move(resource)}});
+      },
+      &damaged));
+  MEDLAKE_RETURN_IF_ERROR(failure);
+  if (!damaged.empty()) return Corruption("a segment is damaged: " + damaged[0]);
+  PatientExport out;
+  out.resources = bundle["entry"].size();
+  privacy::AuditEntry e;
+  e.principal = who.name;
+  e.role = std::string(privacy::RoleName(who.role));
+  e.action = "export-patient";
+  e.object = audit->PatientRef(pseudonym);
+  e.purpose = request.purpose;
+  e.patients = 1;
+  MEDLAKE_RETURN_IF_ERROR(audit->Append(std::move(e)).status());
+  out.bundle_json = bundle.dump();
+  return out;
+}
+
+}  // namespace medlake::query

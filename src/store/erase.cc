@@ -1,0 +1,222 @@
+#include "store/erase.h"
+
+#include <fcntl.h>
+#include <roaring/roaring.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "common/file_util.h"
+#include "store/catalog.h"
+#include "store/segment.h"
+#include "store/sqlite.h"
+
+namespace medlake::store {
+namespace {
+
+struct LockFile {
+  int fd = -1;
+  ~LockFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct SegmentRow {
+  int64_t id;
+  uint32_t shard;
+  std::string file;
+  int64_t run_id;
+  std::string deleted;  // portable roaring bitmap, empty when none
+};
+
+bool Deleted(const std::string& blob, uint32_t row) {
+  if (blob.empty()) return false;
+  roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+  if (bm == nullptr) return false;
+  bool in = roaring_bitmap_contains(bm, row);
+  roaring_bitmap_free(bm);
+  return in;
+}
+
+// The live rows of a segment as Rows, for rewriting it.
+Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
+  const Columns& c = reader.columns();
+  std::vector<Row> rows;
+  for (uint32_t i = 0; i < c.rows; ++i) {
+    if (Deleted(deleted, i)) continue;
+    Row r;
+    r.type = c.type_dict[c.type[i]];
+    r.id = c.id[i];
+    r.patient = c.patient[i];
+    r.effective = {c.eff_start[i], c.eff_end[i]};
+    for (uint32_t k = c.code_offsets[i]; k < c.code_offsets[i + 1]; ++k) {
+      r.codings.push_back(c.code_dict[c.code_ids[k]]);
+    }
+    r.has_value = !std::isnan(c.value[i]);
+    r.value = r.has_value ? c.value[i] : 0;
+    if (c.unit[i] != 0xFFFF) r.unit = c.unit_dict[c.unit[i]];
+    if (c.status[i] != 0xFFFF) r.status = c.status_dict[c.status[i]];
+    r.encounter = c.encounter[i];
+    r.last_updated = c.last_updated[i];
+    r.content_hash = c.content_hash[i];
+    r.key = c.key[i];
+    MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, reader.Resource(i));
+    r.json.assign(json);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+}
+
+}  // namespace
+
+Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
+                                                 const std::string& patient_id) {
+  namespace fs = std::filesystem;
+  LockFile lock;
+  std::string lock_path = lake_dir + "/" + kLockFile;
+  lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (lock.fd < 0) return NotFound("no lake at " + lake_dir);
+  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    return AlreadyExists("lake " + lake_dir + " is being written by another process");
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
+  MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
+  int64_t ordinal = -1;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
+                             db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
+    q.Bind(1, std::string_view(patient_id));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return NotFound("no such patient in the lake");
+    ordinal = q.Int(0);
+  }
+  const uint32_t shard = static_cast<uint32_t>(ordinal) % shards;
+  std::vector<SegmentRow> segments;
+  int64_t next_id = 1;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt q, db->Prepare("SELECT s.segment_id, s.shard, s.file, s.run_id, d.deleted FROM "
+                            "segments s LEFT JOIN segment_deletes d USING(segment_id)"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      next_id = std::max(next_id, q.Int(0) + 1);
+      uint32_t s = static_cast<uint32_t>(q.Int(1));
+      if (s != shard && s != shards) continue;
+      segments.push_back({q.Int(0), s, std::string(q.Text(2)), q.Int(3),
+                          q.IsNull(4) ? std::string() : std::string(q.Blob(4))});
+    }
+  }
+
+  // New segments without the patient, written and synced before the catalog names them.
+  struct Rewrite {
+    SegmentRow old;
+    int64_t new_id = 0;
+    std::string new_file;
+    uint64_t rows = 0, bytes = 0;
+  };
+  std::vector<Rewrite> rewrites;
+  std::vector<ErasedResource> erased;
+  std::map<std::string, int64_t> type_deltas;
+  for (const auto& seg : segments) {
+    MEDLAKE_ASSIGN_OR_RETURN(auto reader, SegmentReader::Open(lake_dir + "/" + seg.file));
+    MEDLAKE_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(*reader, seg.deleted));
+    std::vector<Row> kept;
+    bool touched = false;
+    for (Row& r : rows) {
+      if (r.patient == static_cast<uint32_t>(ordinal)) {
+        erased.push_back({r.type, r.id});
+        type_deltas[r.type] -= 1;
+        touched = true;
+        continue;
+      }
+      if (seg.shard == shards && r.json.find(patient_id) != std::string::npos) {
+        ReplaceAll(r.json, patient_id, "erased");
+        r.content_hash = ContentHash(r.json);
+        touched = true;
+      }
+      kept.push_back(std::move(r));
+    }
+    if (!touched) continue;
+    Rewrite rw{seg};
+    if (!kept.empty()) {
+      rw.new_id = next_id++;
+      char name[32];
+      std::snprintf(name, sizeof name, "seg-%08lld.mls", static_cast<long long>(rw.new_id));
+      rw.new_file = std::string(kSegmentsDir) + "/" + ShardDirName(seg.shard, shards) + "/" + name;
+      SortRows(kept);
+      MEDLAKE_ASSIGN_OR_RETURN(rw.bytes,
+                               WriteSegment(lake_dir + "/" + rw.new_file, seg.shard, kept));
+      rw.rows = kept.size();
+    }
+    rewrites.push_back(std::move(rw));
+  }
+  for (uint32_t s : {shard, shards}) {
+    MEDLAKE_RETURN_IF_ERROR(SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(s, shards)));
+  }
+
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA secure_delete=ON"));
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del_seg,
+                             db->Prepare("DELETE FROM segments WHERE segment_id = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del_bits,
+                             db->Prepare("DELETE FROM segment_deletes WHERE segment_id = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt add_seg,
+                             db->Prepare("INSERT INTO segments VALUES(?, ?, ?, ?, ?, ?)"));
+    for (const auto& rw : rewrites) {
+      MEDLAKE_RETURN_IF_ERROR(del_bits.Bind(1, rw.old.id).Run());
+      MEDLAKE_RETURN_IF_ERROR(del_seg.Bind(1, rw.old.id).Run());
+      if (rw.new_id == 0) continue;
+      MEDLAKE_RETURN_IF_ERROR(add_seg.Bind(1, rw.new_id)
+                                  .Bind(2, int64_t(rw.old.shard))
+                                  .Bind(3, rw.new_file)
+                                  .Bind(4, int64_t(rw.rows))
+                                  .Bind(5, int64_t(rw.bytes))
+                                  .Bind(6, rw.old.run_id)
+                                  .Run());
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt types,
+                             db->Prepare("UPDATE type_counts SET live = live + ? WHERE type = ?"));
+    for (const auto& [type, delta] : type_deltas) {
+      MEDLAKE_RETURN_IF_ERROR(types.Bind(1, delta).Bind(2, type).Run());
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt rename,
+                             db->Prepare("UPDATE patients SET patient_id = ? WHERE ordinal = ?"));
+    MEDLAKE_RETURN_IF_ERROR(
+        rename.Bind(1, "erased:" + std::to_string(ordinal)).Bind(2, ordinal).Run());
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt links, db->Prepare("DELETE FROM identifiers WHERE id = ?"));
+    return links.Bind(1, std::string_view(patient_id)).Run();
+  };
+  Status s = body();
+  if (!s.ok()) {
+    (void)db->Exec("ROLLBACK");
+    return s;
+  }
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("COMMIT"));
+  for (const auto& rw : rewrites) {
+    std::error_code ec;
+    fs::remove(lake_dir + "/" + rw.old.file, ec);
+  }
+  for (uint32_t sh : {shard, shards}) {
+    MEDLAKE_RETURN_IF_ERROR(
+        SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(sh, shards)));
+  }
+  // No freed page or WAL frame may keep the id.
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("VACUUM"));
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  return erased;
+}
+
+}  // namespace medlake::store

@@ -1,0 +1,33 @@
+// Erasure of one patient from the segments and the catalog (GDPR art. 17).
+//
+// Under the lake's writer lock: every segment of the patient's shard that holds one of the
+// patient's rows is rewritten without them (rows already replaced are dropped as well), and
+// shared-area rows that name the patient's id have it replaced by "erased". The new segments
+// are written and fsynced first; one catalog transaction then swaps the segment rows, adjusts
+// the type counts, renames the patient's row to "erased:<ordinal>" and deletes its identifier
+// links; the replaced files are removed afterwards (a crash leaves them to the next writer,
+// which deletes unlisted files, docs/format.md). Finally the catalog is checkpointed and
+// vacuumed with secure_delete, so no page keeps the patient's id.
+//
+// The privacy layer erases the vault and writes the audit entry (cli `medlake erase`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "medlake/status.h"
+
+namespace medlake::store {
+
+struct ErasedResource {
+  std::string type;
+  std::string id;
+};
+
+// Erases the patient stored as `patient_id`; returns the resources removed. kNotFound when the
+// lake has no such patient; kAlreadyExists when another process writes the lake.
+Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
+                                                 const std::string& patient_id);
+
+}  // namespace medlake::store

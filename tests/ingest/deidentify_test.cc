@@ -1,0 +1,268 @@
+// Pseudonymization at ingest (ingest/deidentify.h): in a lake initialised with a key, no
+// identifier reaches the segments or the catalog, the same identifier from FHIR and HL7 v2
+// gives the same pseudonym, references follow, and the vault holds what was removed.
+#include "ingest/deidentify.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "ingest/ingest.h"
+#include "ingest/stream_ingest.h"
+#include "medlake/lake.h"
+#include "privacy/key_store.h"
+#include "privacy/pseudonymizer.h"
+#include "privacy/vault.h"
+#include "test_util.h"
+
+namespace medlake::ingest {
+namespace {
+
+using testing::TempDir;
+
+// `medlake init`: a random lake key in DIR/keys/lake.key.
+std::string InitLake(const std::string& dir) {
+  auto keys = privacy::KeyStore::Create(dir);
+  EXPECT_TRUE(keys.ok()) << keys.status().ToString();
+  return dir;
+}
+
+struct Stored {
+  std::map<std::string, std::string> json;  // "Type/id" -> stored JSON
+  std::map<std::string, uint32_t> patient;  // "Type/id" -> patient ordinal
+  std::string all;                          // every stored resource, concatenated
+};
+
+Stored ReadAll(const std::string& dir) {
+  Stored out;
+  auto lake = Lake::Open(dir);
+  EXPECT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)
+                  ->Scan(
+                      "",
+                      [&](const ResourceView& v) {
+                        std::string key = std::string(v.type) + "/" + std::string(v.id);
+                        out.json[key] = std::string(v.json);
+                        out.patient[key] = v.patient;
+                        out.all.append(v.json).push_back('\n');
+                      },
+                      nullptr)
+                  .ok());
+  return out;
+}
+
+std::string RawBytes(const std::string& dir, const std::set<std::string>& skip) {
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || skip.count(e.path().filename().string())) continue;
+    all += testing::ReadText(e.path().string());
+  }
+  return all;
+}
+
+const char* kFhirPatient =
+    R"({"resourceType":"Patient","id":"src-17","text":{"status":"generated","div":"<div>Jane Roe</div>"},)"
+    R"("identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},)"
+    R"("system":"http://hosp.example/mrn","value":"MRN-4711"},{"system":"http://ssn.example","value":"999-12-3456"}],)"
+    R"("name":[{"family":"Roeberts","given":["Janelle"]}],"telecom":[{"system":"phone","value":"555-0199"}],)"
+    R"("gender":"female","birthDate":"1961-07-23","address":[{"line":["12 Quillfeather Lane"],"city":"Springfield"}],)"
+    R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName","valueString":"Oddbottom"}],)"
+    R"("maritalStatus":{"coding":[{"code":"M"}]}})";
+
+const char* kFhirObservation =
+    R"({"resourceType":"Observation","id":"obs-1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
+    R"("subject":{"reference":"Patient/src-17","display":"Janelle Roeberts"},"effectiveDateTime":"2024-01-02T10:00:00Z",)"
+    R"("valueQuantity":{"value":72.50,"unit":"/min"},"note":[{"text":"Janelle said she felt fine"}]})";
+
+TEST(DeidentifyTest, KeyedLakeStoresPseudonymsAndVaultsIdentity) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  // The Observation comes first (NDJSON files are read in name order): its reference is
+  // linked before the Patient is seen, and the Patient must find that link.
+  testing::WriteText(dir / "in/a_obs.ndjson", std::string(kFhirObservation) + "\n");
+  testing::WriteText(dir / "in/b_patient.ndjson", std::string(kFhirPatient) + "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 2u);
+
+  Stored s = ReadAll(dir / "lake");
+  ASSERT_EQ(s.json.size(), 2u);
+  std::string patient_key, obs_key;
+  for (const auto& [k, v] : s.json) (k.starts_with("Patient/") ? patient_key : obs_key) = k;
+  std::string pseudonym = patient_key.substr(8);
+  EXPECT_TRUE(privacy::Pseudonymizer::LooksLikePseudonym(pseudonym)) << pseudonym;
+  EXPECT_NE(obs_key, "Observation/obs-1");
+  EXPECT_EQ(s.patient[patient_key], s.patient[obs_key]);
+  EXPECT_NE(s.json[obs_key].find("\"reference\":\"Patient/" + pseudonym + "\""), std::string::npos)
+      << s.json[obs_key];
+  EXPECT_NE(s.json[obs_key].find("72.50"), std::string::npos) << "decimals keep their text";
+  EXPECT_NE(s.json[patient_key].find("\"birthDate\":\"1961\""), std::string::npos);
+  EXPECT_NE(s.json[patient_key].find("\"gender\":\"female\""), std::string::npos);
+
+  // Nothing identifying in the stored resources, nor in any raw file but the vault.
+  std::string raw = s.all + RawBytes(dir / "lake", {"vault.sqlite"});
+  for (const char* needle :
+       {"Roeberts", "Janelle", "MRN-4711", "999-12-3456", "555-0199", "Quillfeather", "Oddbottom",
+        "1961-07-23", "src-17", "felt fine", "Jane Roe"}) {
+    EXPECT_EQ(raw.find(needle), std::string::npos) << needle;
+  }
+
+  // The vault holds the original Patient and the removed note.
+  auto keys = privacy::KeyStore::Open(dir / "lake");
+  ASSERT_TRUE(keys.ok());
+  auto vault = privacy::Vault::Open(*keys);
+  ASSERT_TRUE(vault.ok());
+  auto identity = (*vault)->Get(pseudonym);
+  ASSERT_TRUE(identity.ok()) << identity.status().ToString();
+  EXPECT_NE(identity->find("Roeberts"), std::string::npos);
+  EXPECT_NE(identity->find("1961-07-23"), std::string::npos);
+  auto note = (*vault)->Get(pseudonym + "/" + obs_key);
+  ASSERT_TRUE(note.ok()) << note.status().ToString();
+  EXPECT_NE(note->find("felt fine"), std::string::npos);
+
+  // Re-ingesting stores nothing new.
+  auto again = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->counters.stored, 0u);
+  EXPECT_EQ(again->counters.duplicates, 2u);
+}
+
+TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  // The HL7 v2 feed names the same MRN under the same system (universal id, type URI).
+  testing::WriteText(
+      dir / "in/feed.hl7",
+      "MSH|^~\\&|LAB|HOSP|LAKE|HOSP|202401011300||ORU^R01|CTRL2|P|2.5\r"
+      "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
+      "OBR|1||LAB1|24323-8^Comprehensive metabolic panel^LN|||202401011230\r"
+      "OBX|1|NM|2823-3^Potassium^LN||4.1|mmol/L|3.5-5.1|N|||F|||202401011230\r");
+  testing::WriteText(dir / "in/patient.ndjson", std::string(kFhirPatient) + "\n");
+  auto r = Ingest(dir / "lake", {dir / "in/patient.ndjson"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  r = Ingest(dir / "lake", {dir / "in/feed.hl7"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.quarantined, 0u);
+
+  auto lake = Lake::Open(dir / "lake");
+  auto status = (*lake)->Status();
+  EXPECT_EQ(status->patients, 1u) << "the HL7 v2 patient is the FHIR patient";
+  EXPECT_EQ(status->resources["Patient"], 1u);
+  Stored s = ReadAll(dir / "lake");
+  std::set<uint32_t> ordinals;
+  for (const auto& [k, ordinal] : s.patient) ordinals.insert(ordinal);
+  EXPECT_EQ(ordinals.size(), 1u);
+  for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "1961-07-23"}) {
+    EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
+  }
+}
+
+TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  {
+    auto stream = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+    auto acks = (*stream)->AcceptHl7v2(
+        {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
+         "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
+         "PV1|1|I|WARD1^101^A\r"});
+    ASSERT_TRUE(acks.ok());
+    ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+    ASSERT_TRUE((*stream)->Checkpoint().ok());
+  }
+  Stored s = ReadAll(dir / "lake");
+  size_t patients = 0;
+  for (const auto& [k, v] : s.json) {
+    if (!k.starts_with("Patient/")) continue;
+    ++patients;
+    EXPECT_TRUE(privacy::Pseudonymizer::LooksLikePseudonym(k.substr(8))) << k;
+  }
+  EXPECT_EQ(patients, 1u);
+  for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "1961-07-23"}) {
+    EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
+  }
+  auto keys = privacy::KeyStore::Open(dir / "lake");
+  auto vault = privacy::Vault::Open(*keys);
+  EXPECT_EQ(*(*vault)->Count(), 1);
+}
+
+TEST(DeidentifyTest, ConditionalReferenceToPatientResolvesThroughKeyedLinks) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  testing::WriteText(dir / "in/a.ndjson", std::string(kFhirPatient) + "\n");
+  testing::WriteText(
+      dir / "in/b.json",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:0b4a0c55-0000-4000-8000-000000000001",)"
+      R"("resource":{"resourceType":"Condition","id":"c1","code":{"coding":[{"code":"x"}]},)"
+      R"("subject":{"reference":"Patient?identifier=http://ssn.example|999-12-3456"}}}]})");
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in/a.ndjson"}, IngestOptions{}).ok());
+  auto r = Ingest(dir / "lake", {dir / "in/b.json"}, IngestOptions{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->unresolved_references, 0u);
+  Stored s = ReadAll(dir / "lake");
+  std::set<uint32_t> ordinals;
+  for (const auto& [k, ordinal] : s.patient) ordinals.insert(ordinal);
+  EXPECT_EQ(ordinals.size(), 1u);
+  EXPECT_EQ(s.all.find("999-12-3456"), std::string::npos);
+}
+
+TEST(DeidentifyTest, KeyedLakeWithoutItsKeyIsRefused) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  std::filesystem::remove(dir / "lake/keys/lake.key");
+  testing::WriteText(dir / "in/p.ndjson", std::string(kFhirPatient) + "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated) << r.status().ToString();
+}
+
+TEST(DeidentifyTest, LakeWithoutKeyStoresResourcesAsGiven) {
+  TempDir dir;
+  testing::WriteText(dir / "in/p.ndjson", std::string(kFhirPatient) + "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok());
+  Stored s = ReadAll(dir / "lake");
+  ASSERT_TRUE(s.json.count("Patient/src-17"));
+  EXPECT_NE(s.all.find("Roeberts"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir / "lake/vault.sqlite"));
+}
+
+TEST(DeidentifyTest, SyntheaHasNoIdentifierInSegmentsOrCatalog) {
+  if (!testing::HaveSharedData("synthea-r4-dev-100")) {
+    GTEST_SKIP() << "needs ../shared/data/synthea-r4-dev-100";
+  }
+  TempDir dir;
+  InitLake(dir / "lake");
+  auto r = Ingest(dir / "lake", {testing::SharedData("synthea-r4-dev-100")}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Stored s = ReadAll(dir / "lake");
+  // Every Patient as stored: pseudonym id, year of birth, no identifier.
+  size_t patients = 0;
+  for (const auto& [k, v] : s.json) {
+    if (!k.starts_with("Patient/")) continue;
+    ++patients;
+    EXPECT_TRUE(privacy::Pseudonymizer::LooksLikePseudonym(k.substr(8))) << k;
+    EXPECT_EQ(v.find("\"identifier\""), std::string::npos);
+    EXPECT_EQ(v.find("\"address\""), std::string::npos);
+    EXPECT_EQ(v.find("\"name\""), std::string::npos);
+    auto birth = v.find("\"birthDate\":\"");
+    if (birth != std::string::npos) {
+      EXPECT_EQ(v[birth + 17], '"') << v;
+    }
+  }
+  EXPECT_EQ(patients, 100u);
+  // Spot checks with the first bundle's patient (the full scan over every name and
+  // identifier is the researcher test in tests/privacy).
+  std::string raw = s.all + RawBytes(dir / "lake", {"vault.sqlite"});
+  for (const char* needle :
+       {"6c5d9ca9-54d7-42f5-bfae-a7c19cd217f2", "Lemke", "999-18-8203", "S99914534", "X41457228X",
+        "555-532-1156", "167 Nikolaus Gate", "Lettie Boyle", "1965-01-13"}) {
+    EXPECT_EQ(raw.find(needle), std::string::npos) << needle;
+  }
+}
+
+}  // namespace
+}  // namespace medlake::ingest

@@ -1,0 +1,523 @@
+// Roles end to end through the medlake binary (query/access_context.h): what a researcher, an
+// ops user and an auditor get from every command that reads a lake, consent, and the audit
+// trail; and the systematic test over the Synthea set: no name, identifier, address, telecom
+// or exact birth date of the input in any researcher output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "privacy/key_store.h"
+#include "privacy/vault.h"
+#include "test_util.h"
+
+namespace medlake::privacy {
+namespace {
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+};
+
+// Runs the binary without the caller's MEDLAKE_KEY and MEDLAKE_TOKEN, with `env` (VAR=value)
+// set instead when given.
+CliRun Medlake(const std::string& args, const std::string& env = "") {
+  std::string cmd = std::string("env -u MEDLAKE_KEY -u MEDLAKE_TOKEN ") + env + " " +
+                    MEDLAKE_BINARY + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string TokenIn(const std::string& out) {
+  size_t at = out.find("mlk_");
+  return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
+}
+
+std::string AddUser(const std::string& lake, const std::string& name, const std::string& role) {
+  CliRun r = Medlake("user add " + name + " --role " + role + " --lake " + lake);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return TokenIn(r.out);
+}
+
+size_t Lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::string Views() {
+  return std::string(MEDLAKE_SOURCE_DIR) + "/views/";
+}
+
+// The pseudonym -> original Patient of every vault record of a Patient (admin side).
+std::map<std::string, nlohmann::json> VaultPatients(const std::string& lake) {
+  std::map<std::string, nlohmann::json> out;
+  auto keys = KeyStore::Open(lake);
+  EXPECT_TRUE(keys.ok());
+  auto vault = Vault::Open(*keys);
+  EXPECT_TRUE(vault.ok());
+  EXPECT_TRUE((*vault)
+                  ->ForEach([&](std::string_view pseudonym, std::string_view identity) {
+                    auto j = nlohmann::json::parse(identity, nullptr, false);
+                    if (j.is_object() && j.value("resourceType", "") == "Patient") {
+                      out[std::string(pseudonym)] = j;
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
+  return out;
+}
+
+class RolesCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(MEDLAKE_BINARY)) GTEST_SKIP() << "medlake binary not built";
+  }
+};
+
+TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ops = AddUser(lake, "otto", "ops");
+  std::string auditor = AddUser(lake, "aude", "auditor");
+  CliRun ingest = Medlake("ingest --lake " + lake + " " + dir / "data/fhir");
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+
+  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
+  size_t opted_out = 0;
+  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
+  ASSERT_GT(opted_out, 0u) << "the synthetic set should have opt-outs";
+
+  std::string view = Views() + "patients.json";
+  CliRun admin_rows = Medlake("view " + view + " --lake " + lake);
+  ASSERT_EQ(admin_rows.exit_code, 0) << admin_rows.out;
+  EXPECT_EQ(Lines(admin_rows.out), 61u);
+  CliRun rows = Medlake("view " + view + " --lake " + lake + " --token " + researcher +
+                        " --purpose study-42");
+  ASSERT_EQ(rows.exit_code, 0) << rows.out;
+  EXPECT_EQ(Lines(rows.out), 61u - opted_out) << "opted-out patients are left out";
+  // Ages instead of years of birth: the birth_date column is empty for the researcher.
+  EXPECT_FALSE(std::regex_search(rows.out, std::regex(",(19|20)[0-9][0-9],")));
+
+  // The opted-out patients' pseudonyms appear nowhere in researcher exports.
+  std::set<std::string> all_ids, seen_ids;
+  std::istringstream admin_lines(admin_rows.out), researcher_lines(rows.out);
+  std::string line;
+  std::getline(admin_lines, line);
+  while (std::getline(admin_lines, line)) all_ids.insert(line.substr(0, line.find(',')));
+  std::getline(researcher_lines, line);
+  while (std::getline(researcher_lines, line)) seen_ids.insert(line.substr(0, line.find(',')));
+  CliRun exported =
+      Medlake("export --lake " + lake + " --out " + dir / "rx" + " --token " + researcher);
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  std::string export_text;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "rx")) {
+    export_text += testing::ReadText(e.path().string());
+  }
+  size_t hidden = 0;
+  for (const auto& id : all_ids) {
+    if (seen_ids.count(id)) continue;
+    ++hidden;
+    EXPECT_EQ(export_text.find(id), std::string::npos);
+  }
+  EXPECT_EQ(hidden, opted_out);
+
+  // Dates are shifted per patient, whole days, never by zero.
+  std::string vitals = Views() + "vital_signs.json";
+  CliRun a = Medlake("view " + vitals + " --lake " + lake + " --format ndjson");
+  CliRun r =
+      Medlake("view " + vitals + " --lake " + lake + " --format ndjson --token " + researcher);
+  ASSERT_EQ(a.exit_code, 0);
+  ASSERT_EQ(r.exit_code, 0);
+  std::map<std::string, std::string> admin_time;
+  std::istringstream as(a.out), rs(r.out);
+  while (std::getline(as, line)) {
+    auto j = nlohmann::json::parse(line);
+    admin_time[j["observation_id"].get<std::string>()] = j["time"].get<std::string>();
+  }
+  size_t compared = 0;
+  while (std::getline(rs, line)) {
+    auto j = nlohmann::json::parse(line);
+    std::string t = j["time"].get<std::string>();
+    std::string original = admin_time[j["observation_id"].get<std::string>()];
+    ASSERT_EQ(t.size(), original.size());
+    EXPECT_NE(t.substr(0, 10), original.substr(0, 10));
+    EXPECT_EQ(t.substr(10), original.substr(10)) << "the time of day is kept";
+    ++compared;
+  }
+  EXPECT_GT(compared, 100u);
+
+  // An opt-out list file: one more patient leaves the research outputs.
+  std::string listed = *seen_ids.begin();
+  testing::WriteText(lake + "/consent_optout.txt", "# withdrawn 2026-11-28\n" + listed + "\n");
+  CliRun fewer = Medlake("view " + view + " --lake " + lake + " --token " + researcher);
+  EXPECT_EQ(Lines(fewer.out), Lines(rows.out) - 1);
+  EXPECT_EQ(fewer.out.find(listed), std::string::npos);
+
+  // ops: aggregates only, small counts suppressed; auditor: the audit log only.
+  for (const std::string& cmd :
+       {"view " + view + " --lake " + lake, "export --lake " + lake + " --out " + dir / "ox",
+        "fhirpath id --lake " + lake, "get --lake " + lake + " Patient/" + listed,
+        "score news2 --lake " + lake}) {
+    CliRun denied = Medlake(cmd + " --token " + ops);
+    EXPECT_NE(denied.exit_code, 0) << cmd;
+    EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << cmd << ": " << denied.out;
+  }
+  std::string sql = " --lake " + lake + " --view p=" + view + " --token " + ops;
+  CliRun agg = Medlake("sql" + sql +
+                       " --format csv \"SELECT gender, count(*) AS n FROM p GROUP BY gender\"");
+  ASSERT_EQ(agg.exit_code, 0) << agg.out;
+  CliRun small =
+      Medlake("sql" + sql + " --format csv \"SELECT count(*) AS n FROM p WHERE deceased\"");
+  ASSERT_EQ(small.exit_code, 0) << small.out;
+  EXPECT_NE(small.out.find("<10"), std::string::npos) << small.out;
+  CliRun rowsql = Medlake("sql" + sql + " \"SELECT patient_id FROM p\"");
+  EXPECT_NE(rowsql.exit_code, 0);
+  EXPECT_NE(rowsql.out.find("permission_denied"), std::string::npos) << rowsql.out;
+  EXPECT_NE(Medlake("view " + view + " --lake " + lake + " --token " + auditor).exit_code, 0);
+  EXPECT_EQ(Medlake("audit verify --lake " + lake + " --token " + auditor).exit_code, 0);
+
+  // Every read is in the audit log with who, role, purpose and patient count.
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  ASSERT_EQ(audit.exit_code, 0) << audit.out;
+  EXPECT_NE(audit.out.find("study-42"), std::string::npos);
+  EXPECT_NE(audit.out.find("\"patients\":" + std::to_string(60 - opted_out)), std::string::npos)
+      << audit.out;
+  EXPECT_NE(audit.out.find("\"action\":\"denied\""), std::string::npos);
+  EXPECT_NE(audit.out.find("\"action\":\"export\""), std::string::npos);
+}
+
+TEST_F(RolesCliTest, SynthFhirAndHl7v2MeetUnderOnePseudonymWithSystemAliases) {
+  testing::TempDir dir;
+  ASSERT_EQ(Medlake("synth --patients 30 --seed 9 --out " + dir / "data").exit_code, 0);
+  std::string inputs = " " + dir / "data/fhir" + " " + dir / "data/hl7v2";
+  // Without aliases the HL7 v2 authorities (HOSP1, NATION) are other registers.
+  ASSERT_EQ(Medlake("init --lake " + dir / "apart").exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --lake " + dir / "apart" + inputs).exit_code, 0);
+  CliRun apart = Medlake("status --json --lake " + dir / "apart");
+  EXPECT_EQ(apart.out.find("\"patients\": 30,"), std::string::npos) << apart.out;
+  ASSERT_EQ(Medlake("init --lake " + dir / "lake").exit_code, 0);
+  testing::WriteText(dir / "lake/identifier_systems.json",
+                     R"({"aliases": {"urn:medlake:hl7v2:authority:HOSP1": "urn:oid:2.999.1.1",)"
+                     R"( "urn:medlake:hl7v2:authority:NATION": "urn:oid:2.999.1.2"}})");
+  CliRun ingest = Medlake("ingest --lake " + dir / "lake" + inputs);
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+  EXPECT_NE(ingest.out.find(" 0 quarantined"), std::string::npos) << ingest.out;
+  CliRun status = Medlake("status --json --lake " + dir / "lake");
+  EXPECT_NE(status.out.find("\"patients\": 30,"), std::string::npos) << status.out;
+}
+
+TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string clinician = AddUser(lake, "cleo", "clinician");
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  testing::WriteText(
+      dir / "in/p.ndjson",
+      R"({"resourceType":"Patient","id":"src-9","name":[{"family":"Quobbleston","given":["Ada"]}],)"
+      R"("birthDate":"1950-02-03","identifier":[{"system":"http://hosp.example/mrn","value":"M-77"}]})"
+      "\n");
+  testing::WriteText(
+      dir / "in/o.ndjson",
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
+      R"("subject":{"reference":"Patient/src-9"},"note":[{"text":"talked about her garden"}]})"
+      "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+
+  // A clinician may name a Patient by its source id; a researcher may not map it.
+  CliRun by_source = Medlake("get --lake " + lake + " Patient/src-9 --token " + clinician);
+  EXPECT_EQ(by_source.exit_code, 0) << by_source.out;
+  EXPECT_NE(by_source.out.find("\"birthDate\":\"1950\""), std::string::npos) << by_source.out;
+  EXPECT_NE(Medlake("get --lake " + lake + " Patient/src-9 --token " + researcher).exit_code, 0);
+
+  CliRun denied = Medlake("export-patient src-9 --lake " + lake + " --token " + researcher);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
+
+  CliRun bundle = Medlake("export-patient src-9 --lake " + lake + " --token " + clinician +
+                          " --purpose access-request-12");
+  ASSERT_EQ(bundle.exit_code, 0) << bundle.out;
+  auto j = nlohmann::json::parse(bundle.out);
+  ASSERT_EQ(j["entry"].size(), 2u);
+  EXPECT_EQ(j["entry"][0]["resource"]["name"][0]["family"], "Quobbleston");
+  EXPECT_EQ(j["entry"][0]["resource"]["birthDate"], "1950-02-03");
+  EXPECT_EQ(j["entry"][1]["resource"]["subject"]["reference"], "Patient/src-9");
+  EXPECT_EQ(j["entry"][1]["resource"]["note"][0]["text"], "talked about her garden");
+
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find("\"action\":\"export-patient\""), std::string::npos);
+  EXPECT_NE(audit.out.find("access-request-12"), std::string::npos);
+  EXPECT_EQ(audit.out.find("src-9"), std::string::npos) << "the audit names no patient";
+  EXPECT_NE(Medlake("export-patient nobody --lake " + lake).exit_code, 0);
+}
+
+std::string AllBytes(const std::string& dir) {
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) all += testing::ReadText(e.path().string());
+  }
+  return all;
+}
+
+TEST_F(RolesCliTest, EraseLeavesNoByteOfThePatient) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ndjson;
+  for (const char* id : {"src-9", "src-10"}) {
+    std::string family = std::string(id) == "src-9" ? "Quobbleston" : "Keepington";
+    testing::WriteText(
+        dir / ("in/" + std::string(id) + ".ndjson"),
+        std::string(R"({"resourceType":"Patient","id":")") + id + R"(","name":[{"family":")" +
+            family + R"("}],"birthDate":"1950-02-03","identifier":[{"system":"http://h.example",)" +
+            R"("value":"M-)" + id + R"("}]})" + "\n" + R"({"resourceType":"Observation","id":"o-)" +
+            id + R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" + id +
+            R"("},"note":[{"text":"garden talk )" + id + R"("}]})" + "\n");
+  }
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  std::string pseudonym, kept;
+  for (const auto& [p, patient] : VaultPatients(lake)) {
+    (patient["id"] == "src-9" ? pseudonym : kept) = p;
+  }
+  ASSERT_FALSE(pseudonym.empty());
+  ASSERT_NE(AllBytes(lake).find(pseudonym), std::string::npos) << "in the catalog before";
+
+  CliRun denied = Medlake("erase --patient src-9 --lake " + lake + " --token " + researcher);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
+
+  CliRun erase = Medlake("erase --patient src-9 --lake " + lake + " --purpose art17-request-3");
+  ASSERT_EQ(erase.exit_code, 0) << erase.out;
+  EXPECT_NE(erase.out.find("2 resources"), std::string::npos) << erase.out;
+
+  // No byte of the lake, raw or decompressed, holds the pseudonym or an identifier.
+  CliRun exported = Medlake("export --lake " + lake + " --out " + dir / "after");
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  std::string raw = AllBytes(lake) + AllBytes(dir / "after");
+  for (const std::string& needle : {pseudonym, std::string("Quobbleston"), std::string("M-src-9"),
+                                    std::string("src-9"), std::string("garden talk src-9")}) {
+    EXPECT_EQ(raw.find(needle), std::string::npos) << needle;
+  }
+  // The other patient is untouched; the lake stays writable and consistent.
+  EXPECT_NE(raw.find(kept), std::string::npos);
+  auto left = VaultPatients(lake);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left.begin()->second["id"], "src-10");
+  CliRun status = Medlake("status --lake " + lake + " --json");
+  EXPECT_NE(status.out.find("\"total_resources\": 2"), std::string::npos) << status.out;
+  EXPECT_EQ(Medlake("verify --lake " + lake).exit_code, 0);
+  EXPECT_NE(Medlake("export-patient src-9 --lake " + lake).exit_code, 0);
+  EXPECT_EQ(Medlake("export-patient src-10 --lake " + lake).exit_code, 0);
+
+  // The audit keeps that an erasure happened, not whom it concerned.
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find("\"action\":\"erase\""), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("art17-request-3"), std::string::npos);
+  EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
+  // Erasing again finds nothing.
+  EXPECT_NE(Medlake("erase --patient src-9 --lake " + lake).exit_code, 0);
+}
+
+// Every name, identifier value, address line, telecom value and exact birth date of the
+// Synthea patients, skipping the words that the input also uses for something other than a
+// patient (clinicians share surnames with patients; "White" is a race display).
+struct Needles {
+  std::set<std::string> text;
+  std::map<std::string, std::string> birth_date_by_source_id;
+};
+
+void StripPatientDisplays(nlohmann::json& j) {
+  if (j.is_object()) {
+    if (j.contains("reference") && j.contains("display")) j.erase("display");
+    for (auto& [k, v] : j.items()) StripPatientDisplays(v);
+  } else if (j.is_array()) {
+    for (auto& v : j) StripPatientDisplays(v);
+  }
+}
+
+Needles SyntheaNeedles() {
+  Needles n;
+  std::string other;
+  for (const auto& e :
+       std::filesystem::directory_iterator(testing::SharedData("synthea-r4-dev-100/bundles"))) {
+    auto bundle = nlohmann::json::parse(testing::ReadText(e.path().string()));
+    for (auto& entry : bundle["entry"]) {
+      auto& r = entry["resource"];
+      if (r["resourceType"] != "Patient") {
+        StripPatientDisplays(r);
+        other += r.dump();
+        continue;
+      }
+      for (const auto& name : r.value("name", nlohmann::json::array())) {
+        if (name.contains("family")) n.text.insert(name["family"].get<std::string>());
+        for (const auto& g : name.value("given", nlohmann::json::array())) n.text.insert(g);
+      }
+      for (const auto& i : r.value("identifier", nlohmann::json::array()))
+        n.text.insert(i["value"]);
+      for (const auto& t : r.value("telecom", nlohmann::json::array())) n.text.insert(t["value"]);
+      for (const auto& a : r.value("address", nlohmann::json::array())) {
+        for (const auto& l : a.value("line", nlohmann::json::array())) n.text.insert(l);
+      }
+      for (const auto& x : r.value("extension", nlohmann::json::array())) {
+        if (x.contains("valueString")) n.text.insert(x["valueString"].get<std::string>());
+      }
+      n.birth_date_by_source_id[r["id"]] = r["birthDate"];
+    }
+  }
+  std::set<std::string> words;
+  std::regex word("[A-Za-z0-9'-]+");
+  for (auto it = std::sregex_iterator(other.begin(), other.end(), word);
+       it != std::sregex_iterator(); ++it) {
+    words.insert(it->str());
+  }
+  for (auto it = n.text.begin(); it != n.text.end();) {
+    it = (it->size() < 4 || words.count(*it)) ? n.text.erase(it) : std::next(it);
+  }
+  return n;
+}
+
+TEST_F(RolesCliTest, ResearcherOutputsOfSyntheaHoldNoIdentifier) {
+  if (!testing::HaveSharedData("synthea-r4-dev-100")) {
+    GTEST_SKIP() << "needs ../shared/data/synthea-r4-dev-100";
+  }
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  // A fixed lake key makes pseudonyms and date shifts reproducible: with a random key, an
+  // infant's event shifted back by exactly its age in days lands on the birth date by chance
+  // (about 1 in 360 per event within 180 days of birth), which is no disclosure but would
+  // make the birth-date check below flaky.
+  const std::string key = "4d45444c414b452d707269766163792d746573742d6b65792d303030303031aa";
+  ASSERT_EQ(Medlake("init --lake " + lake, "MEDLAKE_KEY=" + key).exit_code, 0);
+  testing::WriteText(lake + "/keys/lake.key", key + "\n");
+  std::filesystem::permissions(lake + "/keys/lake.key", std::filesystem::perms::owner_read |
+                                                            std::filesystem::perms::owner_write);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ops = AddUser(lake, "otto", "ops");
+  CliRun ingest =
+      Medlake("ingest --lake " + lake + " " + testing::SharedData("synthea-r4-dev-100"));
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+
+  // Every command and output format, as researcher; outputs collected by name.
+  std::map<std::string, std::string> outputs;
+  auto collect = [&](const std::string& name, const std::string& args) {
+    CliRun r = Medlake(args + " --token " + researcher);
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out.substr(0, 300);
+    outputs[name] = r.out;
+  };
+  std::vector<std::string> views;
+  for (const auto& e : std::filesystem::directory_iterator(Views())) {
+    views.push_back(e.path().string());
+  }
+  std::string sql_views;
+  for (const auto& v : views) {
+    std::string name = std::filesystem::path(v).stem().string();
+    sql_views += " --view " + name + "=" + v;
+    for (const char* format : {"csv", "tsv", "ndjson"}) {
+      collect("view " + name + " " + format,
+              "view " + v + " --lake " + lake + " --format " + std::string(format));
+    }
+    std::string parquet = dir / (name + ".parquet");
+    collect("view " + name + " parquet",
+            "view " + v + " --lake " + lake + " --format parquet --out " + parquet);
+    outputs["file " + parquet] = testing::ReadText(parquet);
+  }
+  for (const char* format : {"table", "csv", "json"}) {
+    collect(std::string("sql ") + format,
+            "sql --lake " + lake + sql_views + " --format " + format +
+                " \"SELECT * FROM patients p JOIN encounters e ON e.patient_id = p.patient_id\"");
+  }
+  collect("export", "export --lake " + lake + " --out " + dir / "export");
+  for (const auto& e : std::filesystem::directory_iterator(dir / "export")) {
+    outputs["file " + e.path().string()] = testing::ReadText(e.path().string());
+  }
+  collect("fhirpath",
+          "fhirpath \"name | identifier | address | telecom | birthDate | text | "
+          "note | subject | patient | extension\" --lake " +
+              lake);
+  collect("status", "status --lake " + lake + " --json");
+  std::string some_patient =
+      outputs["view patients csv"].substr(outputs["view patients csv"].find('\n') + 1, 32);
+  collect("get", "get --lake " + lake + " Patient/" + some_patient);
+  EXPECT_NE(outputs["get"].find("age-years"), std::string::npos) << outputs["get"];
+
+  Needles needles = SyntheaNeedles();
+  ASSERT_GT(needles.text.size(), 300u);
+  std::map<std::string, std::string> birth_by_pseudonym;
+  for (const auto& [pseudonym, patient] : VaultPatients(lake)) {
+    birth_by_pseudonym[pseudonym] = patient["birthDate"];
+  }
+  ASSERT_EQ(birth_by_pseudonym.size(), 100u);
+  size_t bytes = 0, checked = 0;
+  for (const auto& [name, text] : outputs) {
+    bytes += text.size();
+    std::set<std::string> tokens;
+    size_t line_start = 0;
+    std::vector<std::string> line_pseudonyms;
+    auto is_word = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '\'';
+    };
+    for (size_t i = 0; i <= text.size(); ++i) {
+      if (i < text.size() && is_word(text[i])) continue;
+      size_t j = i;
+      while (j > line_start && is_word(text[j - 1])) --j;
+      if (j < i) {
+        std::string token = text.substr(j, i - j);
+        if (token.size() == 32 && birth_by_pseudonym.count(token)) line_pseudonyms.push_back(token);
+        tokens.insert(std::move(token));
+      }
+      if (i == text.size() || text[i] == '\n') {
+        // Each patient's exact birth date appears in none of that patient's lines.
+        std::string_view line(text.data() + line_start, i - line_start);
+        if (name.find("parquet") == std::string::npos) {
+          for (const auto& p : line_pseudonyms) {
+            ++checked;
+            EXPECT_EQ(line.find(birth_by_pseudonym[p]), std::string_view::npos)
+                << name << ": a birth date is visible";
+          }
+        }
+        line_pseudonyms.clear();
+        line_start = i + 1;
+      }
+    }
+    for (const auto& needle : needles.text) {
+      bool found = needle.find(' ') == std::string::npos ? tokens.count(needle) > 0
+                                                         : text.find(needle) != std::string::npos;
+      EXPECT_FALSE(found) << name << " shows an identifier of the input";
+    }
+    // No full birth date: researchers get ages, and every other date is shifted.
+    EXPECT_EQ(text.find("\"birthDate\":\"1"), std::string::npos) << name;
+    EXPECT_EQ(text.find("\"birthDate\":\"2"), std::string::npos) << name;
+  }
+  EXPECT_GT(bytes, 10'000'000u) << "the outputs should cover the whole lake";
+  EXPECT_GT(checked, 10'000u);
+
+  // ops: every patient-level command is refused.
+  for (const std::string& cmd :
+       {"view " + views[0] + " --lake " + lake, "export --lake " + lake + " --out " + dir / "ox",
+        "fhirpath id --lake " + lake, "get --lake " + lake + " Patient/" + some_patient,
+        "sql --lake " + lake + sql_views + " \"SELECT * FROM patients\""}) {
+    CliRun denied = Medlake(cmd + " --token " + ops);
+    EXPECT_NE(denied.exit_code, 0) << cmd;
+    for (const auto& needle : needles.text) EXPECT_EQ(denied.out.find(needle), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace medlake::privacy
