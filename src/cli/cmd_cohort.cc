@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "cohort/circe.h"
 #include "cohort/cohort_index.h"
@@ -12,6 +13,7 @@
 #include "cohort/output.h"
 #include "common/fhir_time.h"
 #include "common/file_util.h"
+#include "privacy/audit_log.h"
 
 namespace medlake::cli {
 namespace {
@@ -31,6 +33,7 @@ struct CohortOptions {
   bool list = false;
   bool rebuild = false;
   int threads = 0;
+  AccessOptions access;
 };
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
@@ -73,6 +76,13 @@ int RunCohort(const CohortOptions& o) {
 
   auto lake = Lake::Open(o.lake);
   if (!lake.ok()) return Fail(lake.status());
+  // Counts for every role that may see aggregates; the members (patient level) only for the
+  // roles that may see identified care (docs/privacy.md).
+  bool members = o.list || !o.out.empty();
+  auto access = OpenAccess(o.lake, o.access,
+                           members ? query::OutputKind::kClinical : query::OutputKind::kAggregate,
+                           members ? "cohort --list/--out" : "cohort");
+  if (!access.ok()) return Fail(access.status());
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> damaged;
   cohort::IndexLoad load;
@@ -91,18 +101,23 @@ int RunCohort(const CohortOptions& o) {
   options.default_index_ms = at;
   options.threads = o.threads;
   options.lake = lake->get();
+  query::AccessContext* ctx = access->get();
+  options.admits = [ctx](uint32_t patient) { return ctx->Admits(patient); };
   auto result = cohort::Evaluate(*def, **index, options);
   if (!result.ok()) return Fail(result.status());
   double eval_ms = MsSince(t1);
 
+  Status audited = ctx->Audit("query", "cohort " + privacy::ObjectHash(*text),
+                              static_cast<int64_t>(result->count));
+  if (!audited.ok()) return Fail(audited);
   std::vector<std::string> ids;
-  bool members = o.list || !o.out.empty();
   if (members) {
     auto all = (*lake)->PatientIds();
     if (!all.ok()) return Fail(all.status());
     ids = std::move(*all);
   }
   cohort::OutputContext out{&*def, &*result, &ids, eval_ms, build_ms, built, index_text};
+  if (ctx->suppresses_small_counts()) out.suppress_below = 10;
   if (o.json) {
     std::fputs(cohort::SummaryJson(out, o.list).c_str(), stdout);
   } else {
@@ -155,6 +170,7 @@ void RegisterCohortCommands(CLI::App& app, int& exit_code) {
   cmd->add_flag("--list", o->list, "Also list the members and their index dates");
   cmd->add_option("--out", o->out, "Write the members: FILE.json (FHIR Group) or FILE.csv");
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)");
+  AddAccessOptions(cmd, o->access);
   cmd->add_flag("--rebuild-index", o->rebuild,
                 "Rebuild the cohort index from the segments instead of using the cached one");
   struct ImportOptions {

@@ -113,6 +113,9 @@ class Evaluator {
     CohortResult result;
     Roaring cand;
     MEDLAKE_RETURN_IF_ERROR(BuildPopulation(def.index, cand));
+    if (options_.admits) {
+      cand = Filter(cand, [&](uint32_t s) { return options_.admits(pop_.Patient(s)); });
+    }
     result.attrition.push_back({"initial population", "initial", CountPatients(cand)});
     for (const auto& rule : def.inclusion) {
       MEDLAKE_ASSIGN_OR_RETURN(cand, Eval(rule.criterion, cand));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ struct EvaluateOptions {
   int threads = 0;               // 0: all cores
   // Needed by fhirpath criteria only (they read the resources); may be null otherwise.
   const Lake* lake = nullptr;
+  // Which patients may be counted at all (the privacy layer's consent rule); null: everyone.
+  std::function<bool(uint32_t patient)> admits;
 };
 
 Result<CohortResult> Evaluate(const CohortDefinition& def, const CohortIndex& index,

@@ -15,6 +15,19 @@ const std::string& IdOf(const OutputContext& out, uint32_t ordinal) {
   return ids && ordinal < ids->size() ? (*ids)[ordinal] : kEmpty;
 }
 
+// A count as the caller may see it.
+std::string CountText(const OutputContext& out, uint64_t n) {
+  if (out.suppress_below > 0 && n > 0 && n < static_cast<uint64_t>(out.suppress_below))
+    return "<" + std::to_string(out.suppress_below);
+  return std::to_string(n);
+}
+
+nlohmann::ordered_json CountJson(const OutputContext& out, uint64_t n) {
+  std::string text = CountText(out, n);
+  if (text[0] == '<') return text;
+  return n;
+}
+
 std::string Name(const OutputContext& out) {
   return out.definition->name.empty() ? std::string("(unnamed cohort)") : out.definition->name;
 }
@@ -31,12 +44,11 @@ std::string SummaryText(const OutputContext& out) {
   for (size_t i = 0; i < r.attrition.size(); ++i) {
     const auto& row = r.attrition[i];
     std::string name = row.rule.size() > 56 ? row.rule.substr(0, 53) + "..." : row.rule;
-    std::snprintf(line, sizeof line, "%-4zu %-56s %-10s %12llu\n", i, name.c_str(),
-                  row.kind.c_str(), static_cast<unsigned long long>(row.remaining));
+    std::snprintf(line, sizeof line, "%-4zu %-56s %-10s %12s\n", i, name.c_str(), row.kind.c_str(),
+                  CountText(out, row.remaining).c_str());
     s += line;
   }
-  std::snprintf(line, sizeof line, "\ncount   %llu patients\n",
-                static_cast<unsigned long long>(r.count));
+  std::snprintf(line, sizeof line, "\ncount   %s patients\n", CountText(out, r.count).c_str());
   s += line;
   if (r.unconvertible_values > 0) {
     std::snprintf(line, sizeof line,
@@ -60,8 +72,8 @@ std::string SummaryJson(const OutputContext& out, bool with_members) {
   j["attrition"] = nlohmann::ordered_json::array();
   for (const auto& row : r.attrition)
     j["attrition"].push_back(
-        {{"rule", row.rule}, {"kind", row.kind}, {"remaining", row.remaining}});
-  j["count"] = r.count;
+        {{"rule", row.rule}, {"kind", row.kind}, {"remaining", CountJson(out, row.remaining)}});
+  j["count"] = CountJson(out, r.count);
   j["unconvertible_values"] = r.unconvertible_values;
   j["elapsed_ms"] = out.elapsed_ms;
   j["index_ms"] = out.index_ms;

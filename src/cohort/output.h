@@ -18,6 +18,9 @@ struct OutputContext {
   double index_ms = 0;                                    // time to load or build the cohort index
   bool index_built = false;  // built from the segments (else loaded from its cache)
   std::string index_text;    // how the index date was chosen, for people
+  // Small-count suppression (docs/privacy.md): counts from 1 to suppress_below - 1 are shown
+  // as "<suppress_below"; 0 disables it.
+  int64_t suppress_below = 0;
 };
 
 // Attrition table, count and timings for people.

@@ -208,6 +208,11 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     std::error_code ec;
     fs::remove(lake_dir + "/" + rw.old.file, ec);
   }
+  {
+    // Derived caches (the cohort index) hold the patient's events: removed, rebuilt on demand.
+    std::error_code ec;
+    fs::remove_all(lake_dir + "/index", ec);
+  }
   for (uint32_t sh : {shard, shards}) {
     MEDLAKE_RETURN_IF_ERROR(
         SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(sh, shards)));

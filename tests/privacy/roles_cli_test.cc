@@ -202,6 +202,58 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   EXPECT_NE(audit.out.find("\"action\":\"export\""), std::string::npos);
 }
 
+// Cohorts: counts for every role that sees aggregates (consent applied, small counts
+// suppressed for researcher and ops), the member list for clinician and admin only.
+TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ops = AddUser(lake, "otto", "ops");
+  std::string clinician = AddUser(lake, "cleo", "clinician");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
+  size_t opted_out = 0;
+  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
+
+  std::string cohort = dir / "cohort.json";
+  testing::WriteText(cohort, R"({"medlake_cohort": 1, "name": "women, then the deceased",
+      "index": {"date": "2030-01-01"},
+      "inclusion": [{"name": "female", "criterion": {"sex": ["female"]}},
+                    {"name": "deceased", "criterion": {"deceased": true}}]})");
+  auto run = [&](const std::string& token, const std::string& extra) {
+    return Medlake("cohort " + cohort + " --lake " + lake + " --json" + extra +
+                   (token.empty() ? "" : " --token " + token));
+  };
+  CliRun admin = run("", "");
+  ASSERT_EQ(admin.exit_code, 0) << admin.out;
+  auto a = nlohmann::json::parse(admin.out);
+  EXPECT_EQ(a["attrition"][0]["remaining"], 60);
+  CliRun research = run(researcher, "");
+  ASSERT_EQ(research.exit_code, 0) << research.out;
+  auto r = nlohmann::json::parse(research.out);
+  EXPECT_EQ(r["attrition"][0]["remaining"], 60 - static_cast<int>(opted_out))
+      << "opted-out patients are not counted";
+  // Few of 60 synthetic patients have died: shown as "<10", never as the number.
+  uint64_t dead = a["count"].get<uint64_t>();
+  ASSERT_GT(dead, 0u);
+  ASSERT_LT(dead, 10u);
+  EXPECT_EQ(r["count"], "<10");
+  EXPECT_EQ(nlohmann::json::parse(run(ops, "").out)["count"], "<10");
+  // Members: refused to researcher and ops, given to clinician.
+  for (const std::string& token : {researcher, ops}) {
+    CliRun denied = run(token, " --list");
+    EXPECT_NE(denied.exit_code, 0);
+    EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
+  }
+  CliRun listed = run(clinician, " --list");
+  ASSERT_EQ(listed.exit_code, 0) << listed.out;
+  EXPECT_EQ(nlohmann::json::parse(listed.out)["members"].size(), dead);
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find("cohort sha256:"), std::string::npos) << audit.out;
+}
+
 TEST_F(RolesCliTest, SynthFhirAndHl7v2MeetUnderOnePseudonymWithSystemAliases) {
   testing::TempDir dir;
   ASSERT_EQ(Medlake("synth --patients 30 --seed 9 --out " + dir / "data").exit_code, 0);
@@ -303,8 +355,14 @@ TEST_F(RolesCliTest, EraseLeavesNoByteOfThePatient) {
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_NE(denied.out.find("permission_denied"), std::string::npos) << denied.out;
 
+  // A derived output: the cohort index cache, built by a cohort run.
+  testing::WriteText(dir / "all.json", R"({"medlake_cohort": 1})");
+  ASSERT_EQ(Medlake("cohort " + dir / "all.json" + " --lake " + lake).exit_code, 0);
+  ASSERT_TRUE(std::filesystem::exists(lake + "/index/cohort.idx"));
+
   CliRun erase = Medlake("erase --patient src-9 --lake " + lake + " --purpose art17-request-3");
   ASSERT_EQ(erase.exit_code, 0) << erase.out;
+  EXPECT_FALSE(std::filesystem::exists(lake + "/index")) << "derived caches are removed";
   EXPECT_NE(erase.out.find("2 resources"), std::string::npos) << erase.out;
 
   // No byte of the lake, raw or decompressed, holds the pseudonym or an identifier.
