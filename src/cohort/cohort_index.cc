@@ -283,7 +283,31 @@ Result<std::unique_ptr<CohortIndex>> CohortIndex::Build(const Lake& lake, int th
   MEDLAKE_RETURN_IF_ERROR(builder.Run(threads, damaged));
   uint32_t max_patient = index->patients_.isEmpty() ? 0 : index->patients_.maximum() + 1;
   if (index->facts_.size() < max_patient) index->facts_.resize(max_patient);
+  index->IndexFacts();
   return index;
+}
+
+void CohortIndex::IndexFacts() {
+  birth_day_.assign(facts_.size(), kNoBirthDay);
+  for (size_t p = 0; p < facts_.size(); ++p) {
+    int64_t ms = facts_[p].birth_ms;
+    if (ms == kNoTime) continue;
+    int64_t day = ms / 86'400'000 - (ms % 86'400'000 < 0 ? 1 : 0);
+    if (day > INT32_MIN && day <= INT32_MAX) birth_day_[p] = static_cast<int32_t>(day);
+  }
+  std::vector<uint32_t> sex[5], dead;
+  for (uint32_t p : patients_) {
+    const PatientFacts& f = facts_[p];
+    sex[static_cast<int>(f.sex)].push_back(p);
+    if (f.deceased_ms != kNoTime) dead.push_back(p);
+  }
+  for (int i = 0; i < 5; ++i) {
+    by_sex_[i] = Roaring();
+    by_sex_[i].addMany(sex[i].size(), sex[i].data());
+    by_sex_[i].runOptimize();
+  }
+  ever_deceased_ = Roaring();
+  ever_deceased_.addMany(dead.size(), dead.data());
 }
 
 std::vector<uint32_t> CohortIndex::Match(const EventCriterion& c) const {

@@ -57,6 +57,7 @@ struct PatientFacts {
   Sex sex = Sex::kAbsent;
 };
 inline constexpr int64_t kDeceasedUndated = INT64_MIN + 1;
+inline constexpr int32_t kNoBirthDay = INT32_MIN;
 
 struct Coded {
   std::string system;
@@ -73,6 +74,12 @@ class CohortIndex {
   // Patients with a Patient resource.
   const Roaring& patients() const { return patients_; }
   const PatientFacts& facts(uint32_t patient) const { return facts_[patient]; }
+  // Patients (with a Patient resource) of one sex, and those recorded as deceased at any time.
+  const Roaring& with_sex(Sex sex) const { return by_sex_[static_cast<int>(sex)]; }
+  const Roaring& ever_deceased() const { return ever_deceased_; }
+  // Birth date as days since 1970-01-01 (UTC), kNoBirthDay when unknown: age tests are two
+  // integer comparisons.
+  int32_t birth_day(uint32_t patient) const { return birth_day_[patient]; }
   uint32_t patient_capacity() const { return static_cast<uint32_t>(facts_.size()); }
 
   const std::vector<Entry>& entries() const { return entries_; }
@@ -93,6 +100,11 @@ class CohortIndex {
   friend class IndexFile;
   Roaring patients_;
   std::vector<PatientFacts> facts_;
+  Roaring by_sex_[5];
+  Roaring ever_deceased_;
+  std::vector<int32_t> birth_day_;
+  // Derives by_sex_ and ever_deceased_ from facts_ (after a build or a load).
+  void IndexFacts();
   std::vector<Entry> entries_;
   std::vector<Coded> codes_;
   std::vector<std::string> types_, units_, statuses_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -208,15 +209,24 @@ class Evaluator {
   Roaring Filter(const Roaring& cand, const Pred& pred) {
     std::vector<uint32_t> ids(cand.cardinality());
     cand.toUint32Array(ids.data());
-    std::vector<uint8_t> keep(ids.size(), 0);
+    // Each block keeps its survivors at its own start; the blocks are then packed in order.
+    constexpr size_t kBlock = 4096;
+    size_t blocks = (ids.size() + kBlock - 1) / kBlock;
+    std::vector<uint32_t> kept(blocks, 0);
     arena_.execute([&] {
-      tbb::parallel_for(tbb::blocked_range<size_t>(0, ids.size(), 1024), [&](const auto& r) {
-        for (size_t i = r.begin(); i != r.end(); ++i) keep[i] = pred(ids[i]) ? 1 : 0;
+      tbb::parallel_for(size_t{0}, blocks, [&](size_t b) {
+        size_t begin = b * kBlock, end = std::min(ids.size(), begin + kBlock);
+        size_t n = begin;
+        for (size_t i = begin; i < end; ++i)
+          if (pred(ids[i])) ids[n++] = ids[i];
+        kept[b] = static_cast<uint32_t>(n - begin);
       });
     });
     size_t n = 0;
-    for (size_t i = 0; i < ids.size(); ++i)
-      if (keep[i]) ids[n++] = ids[i];
+    for (size_t b = 0; b < blocks; ++b) {
+      std::memmove(ids.data() + n, ids.data() + b * kBlock, kept[b] * sizeof(uint32_t));
+      n += kept[b];
+    }
     Roaring out;
     out.addMany(n, ids.data());
     return out;
@@ -262,32 +272,39 @@ class Evaluator {
         auto fixed = bounds(pop_.fixed);
         bool per_subject = !pop_.per_patient || !pop_.fixed_index;
         return Filter(cand, [&](uint32_t s) {
-          const PatientFacts& f = index_.facts(pop_.Patient(s));
-          if (f.birth_ms == kNoTime) return false;
+          int32_t birth = index_.birth_day(pop_.Patient(s));
+          if (birth == kNoBirthDay) return false;
           auto [lo, hi] = per_subject ? bounds(pop_.Index(s)) : fixed;
-          int64_t birth = FloorDiv(f.birth_ms, kMsPerDay);
           return birth > lo && birth <= hi;
         });
       }
       case Kind::kSex: {
-        std::vector<Sex> sexes;
-        for (const auto& s : c.sexes) {
-          sexes.push_back(s == "male"     ? Sex::kMale
-                          : s == "female" ? Sex::kFemale
-                          : s == "other"  ? Sex::kOther
-                                          : Sex::kUnknown);
+        Roaring with;
+        for (const auto& name : c.sexes) {
+          with |= index_.with_sex(name == "male"     ? Sex::kMale
+                                  : name == "female" ? Sex::kFemale
+                                  : name == "other"  ? Sex::kOther
+                                                     : Sex::kUnknown);
         }
-        return Filter(cand, [&](uint32_t s) {
-          Sex sex = index_.facts(pop_.Patient(s)).sex;
-          return std::find(sexes.begin(), sexes.end(), sex) != sexes.end();
-        });
+        if (pop_.per_patient) return cand & with;
+        return Filter(cand, [&](uint32_t s) { return with.contains(pop_.Patient(s)); });
       }
-      case Kind::kDeceased:
-        return Filter(cand, [&](uint32_t s) {
+      case Kind::kDeceased: {
+        // Only the patients ever recorded dead need their date looked at.
+        auto dead_at_index = [&](uint32_t s) {
           int64_t d = index_.facts(pop_.Patient(s)).deceased_ms;
-          bool dead = d == kDeceasedUndated || (d != kNoTime && d <= EndOfDay(pop_.Index(s)));
-          return dead == c.deceased;
-        });
+          return d == kDeceasedUndated || (d != kNoTime && d <= EndOfDay(pop_.Index(s)));
+        };
+        Roaring maybe;
+        if (pop_.per_patient) {
+          maybe = cand & index_.ever_deceased();
+        } else {
+          maybe = Filter(
+              cand, [&](uint32_t s) { return index_.ever_deceased().contains(pop_.Patient(s)); });
+        }
+        Roaring dead = Filter(maybe, dead_at_index);
+        return c.deceased ? dead : cand - dead;
+      }
       case Kind::kEvent:
         return EvalEvent(c.event, cand);
       case Kind::kFhirPath:

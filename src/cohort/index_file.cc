@@ -226,6 +226,7 @@ class IndexFile {
     for (uint32_t i = 0; i < x.codes_.size(); ++i)
       x.by_system_[x.codes_[i].system].emplace_back(x.codes_[i].code, i);
     for (auto& [system, codes] : x.by_system_) std::sort(codes.begin(), codes.end());
+    x.IndexFacts();
     x.entries_of_code_.assign(x.codes_.size(), {});
     for (uint32_t e = 0; e < x.entries_.size(); ++e)
       x.entries_of_code_[x.entries_[e].code].push_back(e);
