@@ -1,8 +1,11 @@
 // Helpers shared by medlake's tests: temporary directories and file writing.
 #pragma once
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,5 +48,26 @@ inline std::string SharedData(const std::string& rel) {
 inline bool HaveSharedData(const std::string& rel) {
   return std::filesystem::exists(SharedData(rel));
 }
+
+#ifdef MEDLAKE_BINARY
+struct CliRun {
+  int exit_code;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs the medlake binary without the caller's MEDLAKE_KEY and MEDLAKE_TOKEN, with `env`
+// (VAR=value ...) set instead when given.
+inline CliRun RunMedlake(const std::string& args, const std::string& env = "") {
+  std::string cmd = std::string("env -u MEDLAKE_KEY -u MEDLAKE_TOKEN ") + env + " " +
+                    MEDLAKE_BINARY + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+#endif
 
 }  // namespace medlake::testing

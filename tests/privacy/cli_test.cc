@@ -13,21 +13,10 @@
 namespace medlake::privacy {
 namespace {
 
-struct CliRun {
-  int exit_code;
-  std::string out;
-};
+using testing::CliRun;
 
-CliRun Medlake(const std::string& args) {
-  std::string cmd =
-      std::string("env -u MEDLAKE_KEY -u MEDLAKE_TOKEN ") + MEDLAKE_BINARY + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+CliRun Medlake(const std::string& args, const std::string& env = "") {
+  return testing::RunMedlake(args, env);
 }
 
 std::string TokenIn(const std::string& out) {
