@@ -40,7 +40,14 @@ int AcceptUntilDeferredThenCrash(const std::string& lake, const std::string& cou
   CountingObserver observer;
   (*ingestor)->SetObserver(&observer);
   int n = 0;
-  while (n < 20000 && (n < 2000 || (*ingestor)->stats().deferred == 0)) {
+  // Until some readings were accepted while a checkpoint ran and at least one checkpoint has
+  // completed (on a loaded machine the first one may still be running when readings are
+  // first deferred).
+  auto done = [&] {
+    auto st = (*ingestor)->stats();
+    return n >= 2000 && st.deferred > 0 && st.checkpoints >= 1;
+  };
+  while (n < 20000 && !done()) {
     std::vector<StreamIngestor::Reading> batch;
     for (int i = 0; i < 10; ++i, ++n) batch.push_back({"medlake/devices/x", Reading(n)});
     auto outcomes = (*ingestor)->AcceptDeviceReadings(batch);
