@@ -18,7 +18,8 @@ namespace medlake::cohort {
 
 namespace {
 
-constexpr uint32_t kNoPatientOrdinal = 0xFFFFFFFFu;
+constexpr uint32_t kNoPatientOrdinal = 0xFFFFFFFFu;  // the shared area
+constexpr uint32_t kUnmappedCode = 0xFFFFFFFFu;
 
 // Interns strings into dense ids, shared by the segment tasks.
 class Interner {
@@ -198,9 +199,9 @@ class IndexBuilder {
           for (size_t k = 0; k < hot.code_count; ++k) {
             const CodeView& cv = hot.codes[k];
             if (cv.local_id >= code_of_local.size())
-              code_of_local.resize(cv.local_id + 1, kNoPatientOrdinal);
+              code_of_local.resize(cv.local_id + 1, kUnmappedCode);
             uint32_t& code = code_of_local[cv.local_id];
-            if (code == kNoPatientOrdinal) {
+            if (code == kUnmappedCode) {
               key.assign(cv.system);
               key += '\x1f';
               key += cv.code;
