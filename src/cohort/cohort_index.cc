@@ -293,7 +293,7 @@ void CohortIndex::IndexFacts() {
   for (size_t p = 0; p < facts_.size(); ++p) {
     int64_t ms = facts_[p].birth_ms;
     if (ms == kNoTime) continue;
-    int64_t day = ms / 86'400'000 - (ms % 86'400'000 < 0 ? 1 : 0);
+    int64_t day = DayOfMs(ms);
     if (day > INT32_MIN && day <= INT32_MAX) birth_day_[p] = static_cast<int32_t>(day);
   }
   std::vector<uint32_t> sex[5], dead;

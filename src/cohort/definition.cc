@@ -12,8 +12,6 @@ namespace medlake::cohort {
 
 namespace {
 
-constexpr int64_t kMsPerDay = 86'400'000;
-
 // Reads one JSON object member by member, remembering which were consumed so that unknown
 // members are reported rather than ignored.
 class ObjectReader {

@@ -23,7 +23,6 @@ namespace medlake::cohort {
 
 namespace {
 
-constexpr int64_t kMsPerDay = 86'400'000;
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
 
 // Who the criteria are evaluated for. Usually one subject per patient (subject id = patient
@@ -70,29 +69,20 @@ double RoundSignificant(double v) {
   return std::round(v * scale) / scale;
 }
 
-int64_t FloorDiv(int64_t a, int64_t b) {
-  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
-bool IsLeap(int64_t y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 // The last birth day (days since 1970-01-01) of someone aged at least `years` completed years
 // on the day of `index_ms` (UTC): the same calendar day `years` earlier, 28 February for a
 // 29 February that year does not have. Age in completed years compares (month, day) of birth
 // with the index date, so birth_day <= this bound <=> age >= years.
 int64_t LatestBirthDayForAge(int64_t index_ms, int64_t years) {
-  CivilDay d = CivilFromDays(FloorDiv(index_ms, kMsPerDay));
+  CivilDay d = CivilFromDays(DayOfMs(index_ms));
   int64_t y = d.year - years;
   unsigned day = d.day;
-  if (d.month == 2 && day == 29 && !IsLeap(y)) day = 28;
+  if (d.month == 2 && day == 29 && !IsLeapYear(y)) day = 28;
   return DaysFromCivil(y, d.month, day);
 }
 
 int64_t EndOfDay(int64_t ms) {
-  int64_t day = ms / kMsPerDay - ((ms % kMsPerDay) < 0 ? 1 : 0);
-  return day * kMsPerDay + kMsPerDay - 1;
+  return (DayOfMs(ms) + 1) * kMsPerDay - 1;
 }
 
 bool IsTrue(const fhirpath::Collection& c) {

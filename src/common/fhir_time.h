@@ -24,6 +24,18 @@ struct TimeRange {
 // malformed (e.g. month 13, "2020-1-5", a time without seconds... FHIR requires seconds).
 std::optional<TimeRange> ParseFhirTime(std::string_view text);
 
+inline constexpr int64_t kMsPerDay = 86'400'000;
+
+// The day (days since 1970-01-01, UTC) holding `ms`, rounding down before 1970.
+inline int64_t DayOfMs(int64_t ms) {
+  return ms / kMsPerDay - (ms % kMsPerDay < 0 ? 1 : 0);
+}
+
+// True for a leap year of the proleptic Gregorian calendar.
+inline bool IsLeapYear(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
 
