@@ -106,6 +106,8 @@ int RunCohort(const CohortOptions& o) {
   auto result = cohort::Evaluate(*def, **index, options);
   if (!result.ok()) return Fail(result.status());
   double eval_ms = MsSince(t1);
+  for (const auto& d : result->damaged)
+    std::fprintf(stderr, "medlake: skipped damaged data: %s\n", d.c_str());
 
   Status audited = ctx->Audit("query", "cohort " + privacy::ObjectHash(*text),
                               static_cast<int64_t>(result->count));

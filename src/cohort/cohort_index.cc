@@ -52,15 +52,15 @@ struct RawEvent {
   Event event;
 };
 
-Sex ParseSex(std::string_view g) {
+}  // namespace
+
+Sex SexFromGender(std::string_view g) {
   if (g == "male") return Sex::kMale;
   if (g == "female") return Sex::kFemale;
   if (g == "other") return Sex::kOther;
   if (g == "unknown") return Sex::kUnknown;
   return Sex::kAbsent;
 }
-
-}  // namespace
 
 std::span<const Event> Entry::EventsOf(uint32_t patient) const {
   uint32_t cursor = 0;
@@ -223,7 +223,7 @@ class IndexBuilder {
     if (!json.ok()) return f;  // damaged block: reported by the scan; sex and death stay absent
     auto root = parser.Parse(*json);
     if (!root.ok()) return f;
-    if (auto g = root->Find("gender"); g && g->IsString()) f.sex = ParseSex(g->GetString());
+    if (auto g = root->Find("gender"); g && g->IsString()) f.sex = SexFromGender(g->GetString());
     if (auto d = root->Find("deceasedBoolean"); d && d->IsBool() && d->GetBool())
       f.deceased_ms = kDeceasedUndated;
     if (auto d = root->Find("deceasedDateTime"); d && d->IsString()) {

@@ -50,6 +50,8 @@ struct Entry {
 };
 
 enum class Sex : uint8_t { kAbsent, kMale, kFemale, kOther, kUnknown };
+// An R4 administrative gender code ("male", "female", "other", "unknown"); kAbsent otherwise.
+Sex SexFromGender(std::string_view gender);
 
 struct PatientFacts {
   int64_t birth_ms = kNoTime;

@@ -126,6 +126,8 @@ class Evaluator {
     }
     result.count = result.members.size();
     result.unconvertible_values = unconvertible_.load();
+    result.fhirpath_errors = fhirpath_errors_.load();
+    result.damaged = std::move(damaged_);
     return result;
   }
 
@@ -150,7 +152,7 @@ class Evaluator {
           for (const Candidate& c : buf) {
             int64_t start = c.event->start;
             // The index event's window has fixed dates only (checked by the parser).
-            if (start == kNoTime || !spec.event.window.Contains(start, 0) || !Passes(*ce, c, start))
+            if (start == kNoTime || !spec.event.window.Contains(start, 0) || !Passes(*ce, c))
               continue;
             auto& t = times[i];
             if (t.empty() || t.back() != c.event->start) t.push_back(c.event->start);
@@ -222,6 +224,12 @@ class Evaluator {
     return out;
   }
 
+  // The subjects of `cand` whose patient is in `patients`.
+  Roaring OfPatients(const Roaring& cand, const Roaring& patients) {
+    if (pop_.per_patient) return cand & patients;
+    return Filter(cand, [&](uint32_t s) { return patients.contains(pop_.Patient(s)); });
+  }
+
   Result<Roaring> Eval(const Criterion& c, const Roaring& cand) {
     using Kind = Criterion::Kind;
     switch (c.kind) {
@@ -270,14 +278,8 @@ class Evaluator {
       }
       case Kind::kSex: {
         Roaring with;
-        for (const auto& name : c.sexes) {
-          with |= index_.with_sex(name == "male"     ? Sex::kMale
-                                  : name == "female" ? Sex::kFemale
-                                  : name == "other"  ? Sex::kOther
-                                                     : Sex::kUnknown);
-        }
-        if (pop_.per_patient) return cand & with;
-        return Filter(cand, [&](uint32_t s) { return with.contains(pop_.Patient(s)); });
+        for (const auto& name : c.sexes) with |= index_.with_sex(SexFromGender(name));
+        return OfPatients(cand, with);
       }
       case Kind::kDeceased: {
         // Only the patients ever recorded dead need their date looked at.
@@ -285,14 +287,7 @@ class Evaluator {
           int64_t d = index_.facts(pop_.Patient(s)).deceased_ms;
           return d == kDeceasedUndated || (d != kNoTime && d <= EndOfDay(pop_.Index(s)));
         };
-        Roaring maybe;
-        if (pop_.per_patient) {
-          maybe = cand & index_.ever_deceased();
-        } else {
-          maybe = Filter(
-              cand, [&](uint32_t s) { return index_.ever_deceased().contains(pop_.Patient(s)); });
-        }
-        Roaring dead = Filter(maybe, dead_at_index);
+        Roaring dead = Filter(OfPatients(cand, index_.ever_deceased()), dead_at_index);
         return c.deceased ? dead : cand - dead;
       }
       case Kind::kEvent:
@@ -305,12 +300,7 @@ class Evaluator {
 
   Result<Roaring> EvalEvent(const EventCriterion& ec, const Roaring& cand) {
     MEDLAKE_ASSIGN_OR_RETURN(const CompiledEvent* ce, Compile(ec));
-    Roaring has;
-    if (pop_.per_patient) {
-      has = cand & ce->any;
-    } else {
-      has = Filter(cand, [&](uint32_t s) { return ce->any.contains(pop_.Patient(s)); });
-    }
+    Roaring has = OfPatients(cand, ce->any);
     if (ec.IsCodeSetOnly()) return has;
     Roaring out = Filter(has, [&](uint32_t s) {
       uint32_t n = Count(*ce, pop_.Patient(s), pop_.Index(s));
@@ -390,7 +380,7 @@ class Evaluator {
   }
 
   // Value and length-of-stay tests (the window is checked by the caller).
-  bool Passes(const CompiledEvent& ce, const Candidate& c, int64_t /*index*/) {
+  bool Passes(const CompiledEvent& ce, const Candidate& c) {
     const EventCriterion& ec = *ce.criterion;
     const Event& ev = *c.event;
     for (size_t j = 0; j < ec.values.size(); ++j) {
@@ -440,24 +430,17 @@ class Evaluator {
         auto before_end = [&](int64_t t) {
           return !w.end.present || (w.end.inclusive ? t <= bound : t < bound);
         };
-        auto it = buf.end();
-        bool found = false;
-        while (it != timed) {
-          --it;
-          if (before_end(it->event->start)) {
-            found = true;
-            break;
-          }
-        }
-        if (!found) return 0;
-        selected_begin = it;
-        selected_end = it + 1;
+        auto last = std::find_if(buf.rbegin(), std::make_reverse_iterator(timed),
+                                 [&](const Candidate& c) { return before_end(c.event->start); });
+        if (last == std::make_reverse_iterator(timed)) return 0;
+        selected_end = last.base();
+        selected_begin = selected_end - 1;
       }
     }
     uint32_t n = 0;
     for (auto it = selected_begin; it != selected_end; ++it) {
       if (!w.empty() && !w.Contains(it->event->start, index)) continue;
-      if (!Passes(ce, *it, index)) continue;
+      if (!Passes(ce, *it)) continue;
       ++n;
       if (ec.count_max && n > *ec.count_max) break;
     }
@@ -493,13 +476,17 @@ class Evaluator {
               auto root = parser.Parse(r.json);
               if (!root.ok()) return;
               auto result = expr->Evaluate(*root);
-              if (result.ok() && IsTrue(*result))
+              if (!result.ok()) {
+                fhirpath_errors_.fetch_add(1, std::memory_order_relaxed);
+              } else if (IsTrue(*result)) {
                 hits[i].emplace_back(r.patient, r.effective_start);
+              }
             },
             &damaged[i]);
       });
     });
     for (const auto& e : errors) MEDLAKE_RETURN_IF_ERROR(e);
+    for (auto& d : damaged) damaged_.insert(damaged_.end(), d.begin(), d.end());
     std::vector<std::pair<uint32_t, int64_t>> all;
     for (auto& h : hits) all.insert(all.end(), h.begin(), h.end());
     std::sort(all.begin(), all.end());
@@ -520,6 +507,8 @@ class Evaluator {
   Population pop_;
   std::map<const EventCriterion*, CompiledEvent> compiled_;
   std::atomic<uint64_t> unconvertible_{0};
+  std::atomic<uint64_t> fhirpath_errors_{0};
+  std::vector<std::string> damaged_;  // segments a fhirpath criterion could not read
 };
 
 }  // namespace

@@ -36,6 +36,11 @@ struct CohortResult {
   // Measurements that reached a value comparison but whose unit could not be converted to the
   // criterion's unit.
   uint64_t unconvertible_values = 0;
+  // Resources on which a fhirpath criterion's expression failed (e.g. a collection where one
+  // item is required): they did not match.
+  uint64_t fhirpath_errors = 0;
+  // Damaged segments a fhirpath criterion skipped (file and reason).
+  std::vector<std::string> damaged;
 };
 
 struct EvaluateOptions {

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "common/file_util.h"
+#include "store/bytes.h"
 
 namespace medlake::cohort {
 
@@ -77,59 +78,43 @@ class Writer {
   bool ok_ = true;
 };
 
-// Bounds-checked reads from the loaded file.
+// The file's arrays, strings and bitmaps over store::ByteReader, which does the bounds checks.
 class Reader {
  public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  bool ok() const { return ok_; }
-  size_t pos() const { return pos_; }
+  explicit Reader(std::string_view data) : in_(data) {}
+  bool ok() const { return in_.ok(); }
+  size_t remaining() const { return in_.remaining(); }
 
-  const char* Take(size_t n) {
-    if (!ok_ || n > data_.size() - pos_) {
-      ok_ = false;
-      return nullptr;
-    }
-    const char* p = data_.data() + pos_;
-    pos_ += n;
-    return p;
-  }
   template <typename T>
   T Get() {
-    T v{};
-    if (const char* p = Take(sizeof v)) std::memcpy(&v, p, sizeof v);
-    return v;
+    return in_.Get<T>();
   }
+  void Skip(size_t n) { in_.GetBytes(n); }
   template <typename T>
   void Array(std::vector<T>& v) {
-    auto n = Get<uint64_t>();
-    if (!ok_ || n > (data_.size() - pos_) / sizeof(T)) {
-      ok_ = false;
+    auto n = in_.Get<uint64_t>();
+    if (!in_.ok() || n > in_.remaining() / sizeof(T)) {
+      in_.Fail();
       return;
     }
+    std::string_view bytes = in_.GetBytes(n * sizeof(T));
     v.resize(n);
-    if (const char* p = Take(n * sizeof(T))) std::memcpy(v.data(), p, n * sizeof(T));
+    std::memcpy(v.data(), bytes.data(), bytes.size());
   }
-  std::string String() {
-    auto n = Get<uint32_t>();
-    const char* p = Take(n);
-    return p ? std::string(p, n) : std::string();
-  }
+  std::string String() { return std::string(in_.GetString()); }
   Roaring Bitmap() {
-    auto n = Get<uint64_t>();
-    const char* p = Take(n);
-    if (!p) return {};
-    roaring_bitmap_t* r = roaring_bitmap_portable_deserialize_safe(p, n);
+    std::string_view bytes = in_.GetBytes(in_.Get<uint64_t>());
+    if (!in_.ok()) return {};
+    roaring_bitmap_t* r = roaring_bitmap_portable_deserialize_safe(bytes.data(), bytes.size());
     if (!r) {
-      ok_ = false;
+      in_.Fail();
       return {};
     }
     return Roaring(r);
   }
 
  private:
-  std::string_view data_;
-  size_t pos_ = 0;
-  bool ok_ = true;
+  store::ByteReader in_;
 };
 
 }  // namespace
@@ -180,7 +165,7 @@ class IndexFile {
     if (XXH64(data.data(), data.size() - 8, 0) != stored)
       return Corruption("cohort index: checksum mismatch");
     Reader r(data.substr(0, data.size() - 8));
-    r.Take(sizeof kMagic);
+    r.Skip(sizeof kMagic);
     if (r.Get<uint32_t>() != kVersion) return NotFound("cohort index: other version");
     if (r.Get<uint64_t>() != stamp) return NotFound("cohort index: built for another lake state");
     auto n = r.Get<uint64_t>();
@@ -222,7 +207,7 @@ class IndexFile {
       e.patient_list.resize(e.patients.cardinality());
       e.patients.toUint32Array(e.patient_list.data());
     }
-    if (!r.ok() || r.pos() != data.size() - 8) return Corruption("cohort index: damaged entries");
+    if (!r.ok() || r.remaining() != 0) return Corruption("cohort index: damaged entries");
     for (uint32_t i = 0; i < x.codes_.size(); ++i)
       x.by_system_[x.codes_[i].system].emplace_back(x.codes_[i].code, i);
     for (auto& [system, codes] : x.by_system_) std::sort(codes.begin(), codes.end());

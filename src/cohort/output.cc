@@ -57,6 +57,13 @@ std::string SummaryText(const OutputContext& out) {
                   static_cast<unsigned long long>(r.unconvertible_values));
     s += line;
   }
+  if (r.fhirpath_errors > 0) {
+    std::snprintf(line, sizeof line,
+                  "note    the fhirpath expression failed on %llu resources, which did not "
+                  "match\n",
+                  static_cast<unsigned long long>(r.fhirpath_errors));
+    s += line;
+  }
   std::snprintf(line, sizeof line, "time    %.1f ms (cohort index %s in %.1f ms)\n", out.elapsed_ms,
                 out.index_built ? "built" : "loaded", out.index_ms);
   s += line;
@@ -75,6 +82,7 @@ std::string SummaryJson(const OutputContext& out, bool with_members) {
         {{"rule", row.rule}, {"kind", row.kind}, {"remaining", CountJson(out, row.remaining)}});
   j["count"] = CountJson(out, r.count);
   j["unconvertible_values"] = r.unconvertible_values;
+  j["fhirpath_errors"] = r.fhirpath_errors;
   j["elapsed_ms"] = out.elapsed_ms;
   j["index_ms"] = out.index_ms;
   j["index_built"] = out.index_built;

@@ -60,6 +60,11 @@ class ByteReader {
   std::string_view GetString() { return GetBytes(Get<uint32_t>()); }
   bool ok() const { return ok_; }
   size_t remaining() const { return in_.size() - pos_; }
+  // Marks the input damaged (a caller's own consistency check failed): later reads fail too.
+  void Fail() {
+    ok_ = false;
+    pos_ = in_.size();
+  }
 
  private:
   std::string_view in_;

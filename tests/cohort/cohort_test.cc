@@ -369,6 +369,11 @@ TEST_F(CohortTest, FhirPathEscapeHatch) {
           R"({"fhirpath": {"type": "Observation", "expression": "value.ofType(Quantity).value > 100",
                      "window": {"end": {"days": -60}}}})"),
       Ids{});
+  // An expression that fails (single() of two items) matches nobody and is counted.
+  auto failing = Run(R"("inclusion": [{"criterion": {"fhirpath": {"type": "Patient",
+      "expression": "(1 | 2).single() = 1"}}}])");
+  EXPECT_EQ(failing.count, 0u);
+  EXPECT_EQ(failing.fhirpath_errors, 7u);
 }
 
 TEST_F(CohortTest, AttritionAndOutputs) {
