@@ -133,9 +133,6 @@ class IndexBuilder {
     if (index_.units_.size() >= kNoUnit || index_.statuses_.size() >= kNoUnit ||
         index_.types_.size() >= kNoUnit)
       return Unsupported("cohort index: more than 65,534 distinct units, statuses or types");
-    for (uint32_t i = 0; i < index_.codes_.size(); ++i)
-      index_.by_system_[index_.codes_[i].system].emplace_back(index_.codes_[i].code, i);
-    for (auto& [system, codes] : index_.by_system_) std::sort(codes.begin(), codes.end());
 
     // Entries: counting sort of the raw events by entry, then by patient and time.
     std::vector<std::pair<uint32_t, uint16_t>> entry_keys = entry_keys_;
@@ -149,9 +146,6 @@ class IndexBuilder {
       for (const auto& r : seg) grouped[r.entry].emplace_back(r.patient, r.event);
       std::vector<RawEvent>().swap(seg);
     }
-    index_.entries_of_code_.assign(index_.codes_.size(), {});
-    for (uint32_t e = 0; e < entry_keys.size(); ++e)
-      index_.entries_of_code_[entry_keys[e].first].push_back(e);
     arena.execute([&] {
       tbb::parallel_for(size_t{0}, grouped.size(), [&](size_t e) {
         FinishEntry(grouped[e], entry_keys[e], index_.entries_[e]);
@@ -266,7 +260,6 @@ class IndexBuilder {
     entry.offsets.push_back(static_cast<uint32_t>(events.size()));
     entry.patients.addMany(patients.size(), patients.data());
     entry.patients.runOptimize();
-    entry.patient_list = std::move(patients);
   }
 
   const Lake& lake_;
@@ -284,11 +277,23 @@ Result<std::unique_ptr<CohortIndex>> CohortIndex::Build(const Lake& lake, int th
   MEDLAKE_RETURN_IF_ERROR(builder.Run(threads, damaged));
   uint32_t max_patient = index->patients_.isEmpty() ? 0 : index->patients_.maximum() + 1;
   if (index->facts_.size() < max_patient) index->facts_.resize(max_patient);
-  index->IndexFacts();
+  index->Derive();
   return index;
 }
 
-void CohortIndex::IndexFacts() {
+void CohortIndex::Derive() {
+  by_system_.clear();
+  for (uint32_t i = 0; i < codes_.size(); ++i)
+    by_system_[codes_[i].system].emplace_back(codes_[i].code, i);
+  for (auto& [system, codes] : by_system_) std::sort(codes.begin(), codes.end());
+  entries_of_code_.assign(codes_.size(), {});
+  for (uint32_t e = 0; e < entries_.size(); ++e) {
+    Entry& entry = entries_[e];
+    entries_of_code_[entry.code].push_back(e);
+    entry.patient_list.resize(entry.patients.cardinality());
+    entry.patients.toUint32Array(entry.patient_list.data());
+  }
+
   birth_day_.assign(facts_.size(), kNoBirthDay);
   for (size_t p = 0; p < facts_.size(); ++p) {
     int64_t ms = facts_[p].birth_ms;

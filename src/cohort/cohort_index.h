@@ -105,8 +105,9 @@ class CohortIndex {
   Roaring by_sex_[5];
   Roaring ever_deceased_;
   std::vector<int32_t> birth_day_;
-  // Derives by_sex_ and ever_deceased_ from facts_ (after a build or a load).
-  void IndexFacts();
+  // The lookup state derived from the rest, after a build or a load: the code lookups, each
+  // entry's patient list, sex and death bitmaps, birth days.
+  void Derive();
   std::vector<Entry> entries_;
   std::vector<Coded> codes_;
   std::vector<std::string> types_, units_, statuses_;

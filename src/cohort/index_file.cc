@@ -188,6 +188,8 @@ class IndexFile {
     for (size_t i = 0; i < birth.size(); ++i)
       x.facts_[i] = {birth[i], deceased[i], static_cast<Sex>(std::min<uint8_t>(sex[i], 4))};
     x.patients_ = r.Bitmap();
+    if (!x.patients_.isEmpty() && x.patients_.maximum() >= x.facts_.size())
+      return Corruption("cohort index: patients without facts");
     auto entries = r.Get<uint64_t>();
     if (!r.ok() || entries > data.size()) return Corruption("cohort index: damaged header");
     x.entries_.resize(entries);
@@ -204,17 +206,11 @@ class IndexFile {
       if (e.code >= x.codes_.size() || e.type >= x.types_.size() ||
           e.offsets.size() != e.patients.cardinality() + 1 || e.offsets.back() != e.events.size())
         return Corruption("cohort index: inconsistent entry");
-      e.patient_list.resize(e.patients.cardinality());
-      e.patients.toUint32Array(e.patient_list.data());
+      for (uint16_t u : e.units)
+        if (u >= x.units_.size()) return Corruption("cohort index: inconsistent entry");
     }
     if (!r.ok() || r.remaining() != 0) return Corruption("cohort index: damaged entries");
-    for (uint32_t i = 0; i < x.codes_.size(); ++i)
-      x.by_system_[x.codes_[i].system].emplace_back(x.codes_[i].code, i);
-    for (auto& [system, codes] : x.by_system_) std::sort(codes.begin(), codes.end());
-    x.IndexFacts();
-    x.entries_of_code_.assign(x.codes_.size(), {});
-    for (uint32_t e = 0; e < x.entries_.size(); ++e)
-      x.entries_of_code_[x.entries_[e].code].push_back(e);
+    x.Derive();
     return Status::Ok();
   }
 };
