@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "adt_message.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
 #include "test_util.h"
@@ -81,24 +82,11 @@ TEST(Hl7v2IngestTest, SampleMessagesAreMappedOrQuarantined) {
   }
 }
 
-// An ADT message for visit V100: PV1-3 current, PV1-6 prior, PV1-44 admit, PV1-45 discharge.
+// An ADT message for visit V100 (see AdtMessage).
 std::string Adt(const std::string& event, const std::string& control, const std::string& evn_time,
                 const std::string& current, const std::string& prior,
                 const std::string& discharge = "") {
-  std::vector<std::string> pv1(46);
-  pv1[0] = "PV1";
-  pv1[1] = "1";
-  pv1[2] = "I";
-  pv1[3] = current;
-  pv1[6] = prior;
-  pv1[19] = "V100^^^GHH^VN";
-  pv1[44] = "20240301101000";
-  pv1[45] = discharge;
-  std::string segment;
-  for (size_t i = 0; i < pv1.size(); ++i) segment += (i ? "|" : "") + pv1[i];
-  return "MSH|^~\\&|A|F|L|L|" + evn_time + "||ADT^" + event + "|" + control + "|P|2.5\r" + "EVN|" +
-         event + "|" + evn_time + "||||" + evn_time + "\r" + "PID|1||MRN123^^^GHH^MR\r" + segment +
-         "\r";
+  return testing::AdtMessage(event, control, evn_time, current, prior, discharge, "V100", "MRN123");
 }
 
 std::string StoredEncounter(const std::string& lake_dir) {

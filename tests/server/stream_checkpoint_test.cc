@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adt_message.h"
 #include "ingest/stream_ingest.h"
 #include "medlake/lake.h"
 #include "test_util.h"
@@ -90,19 +91,7 @@ TEST(StreamCheckpointTest, ReadingsAcceptedDuringCheckpointsAreObservedOnceAndSu
 
 std::string Adt(const std::string& event, const std::string& time, const std::string& current,
                 const std::string& prior, const std::string& discharge = "") {
-  std::vector<std::string> pv1(46);
-  pv1[0] = "PV1";
-  pv1[1] = "1";
-  pv1[2] = "I";
-  pv1[3] = current;
-  pv1[6] = prior;
-  pv1[19] = "V7^^^GHH^VN";
-  pv1[44] = "20240301101000";
-  pv1[45] = discharge;
-  std::string segment;
-  for (size_t i = 0; i < pv1.size(); ++i) segment += (i ? "|" : "") + pv1[i];
-  return "MSH|^~\\&|A|F|L|L|" + time + "||ADT^" + event + "|" + event + "-1|P|2.5\rEVN|" + event +
-         "|" + time + "||||" + time + "\rPID|1||MRN7^^^GHH^MR\r" + segment + "\r";
+  return testing::AdtMessage(event, event + "-1", time, current, prior, discharge, "V7", "MRN7");
 }
 
 TEST(StreamCheckpointTest, AdtFeedKeepsTheEncounterLocationHistoryAcrossSessions) {
