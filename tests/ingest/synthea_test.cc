@@ -6,6 +6,7 @@
 
 #include "ingest/ingest.h"
 #include "json/json.h"
+#include "json_references.h"
 #include "medlake/lake.h"
 #include "test_util.h"
 
@@ -14,23 +15,7 @@ namespace {
 
 using testing::TempDir;
 
-void CollectReferences(json::Node node, std::vector<std::string>& out) {
-  if (node.IsObject()) {
-    node.ForEachField([&](std::string_view key, json::Node value) {
-      if (key == "reference" && value.IsString()) {
-        out.emplace_back(value.GetString());
-      } else {
-        CollectReferences(value, out);
-      }
-      return true;
-    });
-  } else if (node.IsArray()) {
-    node.ForEachItem([&](json::Node item) {
-      CollectReferences(item, out);
-      return true;
-    });
-  }
-}
+using testing::CollectReferences;
 
 TEST(SyntheaTest, HundredPatientsLoadExactly) {
   if (!testing::HaveSharedData("synthea-r4-dev-100"))

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "json/json.h"
+#include "json_references.h"
 #include "synth/fhir_writer.h"
 #include "test_output.h"
 
@@ -59,24 +60,7 @@ TEST(SynthOutputTest, InvalidConfigurationIsRejected) {
   EXPECT_EQ(Generate(config).status().code(), ErrorCode::kInvalidArgument);
 }
 
-// Collects every "reference" string under `node`.
-void CollectReferences(const json::Node& node, std::vector<std::string>& out) {
-  if (node.IsObject()) {
-    node.ForEachField([&](std::string_view key, json::Node value) {
-      if (key == "reference" && value.IsString()) {
-        out.emplace_back(value.GetString());
-      } else {
-        CollectReferences(value, out);
-      }
-      return true;
-    });
-  } else if (node.IsArray()) {
-    node.ForEachItem([&](json::Node item) {
-      CollectReferences(item, out);
-      return true;
-    });
-  }
-}
+using ::medlake::testing::CollectReferences;
 
 bool HasCoding(const json::Node& codeable, std::string_view system) {
   bool found = false;
