@@ -123,8 +123,15 @@ class RecordWorker final : public FhirRecordSink {
     row.content_hash = store::ContentHash(json);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              (static_cast<uint64_t>(loc.byte_offset) << 20) | loc.entry};
-    if (writer_.Admit(row.key, static_cast<uint16_t>(type_index), row.content_hash,
-                      facts_.last_updated, order, row.seq) == store::Admission::kDuplicate) {
+    Result<store::Admission> admission =
+        writer_.Admit(row.key, static_cast<uint16_t>(type_index), row.content_hash,
+                      facts_.last_updated, order, row.seq);
+    if (!admission.ok()) {
+      // The run fails with this error; the record is not counted as stored.
+      if (error_.ok()) error_ = admission.status();
+      return;
+    }
+    if (*admission == store::Admission::kDuplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
     }

@@ -1,6 +1,9 @@
 #include "store/catalog.h"
 
+#include <xxhash.h>
+
 #include <cstdio>
+#include <vector>
 
 namespace medlake::store {
 
@@ -48,6 +51,27 @@ Result<uint32_t> ReadShardCount(Db& db) {
   int64_t n = std::stoll(std::string(stmt->Text(0)));
   if (n <= 0 || n > 4096) return Corruption("catalog shard count out of range");
   return static_cast<uint32_t>(n);
+}
+
+Result<uint64_t> CommittedStateHash(Db& db) {
+  std::vector<uint64_t> state;  // segments, then deleted-row bitmaps
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt seg, db.Prepare("SELECT segment_id, rows, bytes FROM segments ORDER BY segment_id"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, seg.Step());
+    if (!row) break;
+    for (int i = 0; i < 3; ++i) state.push_back(static_cast<uint64_t>(seg.Int(i)));
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt del, db.Prepare("SELECT segment_id, deleted FROM segment_deletes ORDER BY segment_id"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
+    if (!row) break;
+    std::string_view blob = del.Blob(1);
+    state.push_back(static_cast<uint64_t>(del.Int(0)));
+    state.push_back(XXH64(blob.data(), blob.size(), 0));
+  }
+  return XXH64(state.data(), state.size() * sizeof(uint64_t), 0);
 }
 
 std::string ShardDirName(uint32_t shard, uint32_t shards) {

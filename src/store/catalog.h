@@ -20,6 +20,11 @@ Status CreateSchema(Db& db, uint32_t shards);
 // Reads meta.shards; kCorruption if the catalog is not a medlake catalog.
 Result<uint32_t> ReadShardCount(Db& db);
 
+// A hash of the committed state: every segment (id, rows, bytes) and every deleted-row bitmap
+// (segment id, XXH64 of its serialization). Equal hashes, same live rows. Call it inside a
+// read transaction to see one state.
+Result<uint64_t> CommittedStateHash(Db& db);
+
 // Shard directory name: "shared" for the shared area (index == shards), else "NN".
 std::string ShardDirName(uint32_t shard, uint32_t shards);
 

@@ -1,7 +1,6 @@
 #include "medlake/lake.h"
 
 #include <roaring/roaring.h>
-#include <xxhash.h>
 
 #include <filesystem>
 #include <mutex>
@@ -86,7 +85,6 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   Db& db = *lake->impl_->db;
   MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));
-  std::vector<uint64_t> state;  // segment ids and rows, then replaced rows per segment
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt seg,
                              db.Prepare("SELECT segment_id, shard, file, rows, bytes FROM "
@@ -97,10 +95,6 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
       lake->segments_.push_back({seg.Int(0), static_cast<uint32_t>(seg.Int(1)),
                                  std::string(seg.Text(2)), static_cast<uint64_t>(seg.Int(3)),
                                  static_cast<uint64_t>(seg.Int(4))});
-    }
-    for (const auto& seg : lake->segments_) {
-      state.push_back(static_cast<uint64_t>(seg.id));
-      state.push_back(seg.rows);
     }
     MEDLAKE_ASSIGN_OR_RETURN(Stmt del, db.Prepare("SELECT segment_id, deleted FROM segment_deletes "
                                                   "ORDER BY segment_id"));
@@ -113,12 +107,10 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
         return Corruption("catalog: damaged delete bitmap of segment " +
                           std::to_string(del.Int(0)));
       lake->impl_->deleted[del.Int(0)] = bm;
-      state.push_back(static_cast<uint64_t>(del.Int(0)));
-      state.push_back(roaring_bitmap_get_cardinality(bm));
     }
   }
+  MEDLAKE_ASSIGN_OR_RETURN(lake->state_hash_, store::CommittedStateHash(db));
   MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
-  lake->state_hash_ = XXH64(state.data(), state.size() * sizeof(uint64_t), 0);
   return lake;
 }
 

@@ -83,20 +83,13 @@ Status LakeWriter::LoadState() {
   Db& db = *db_;
   // Committed segments, and removal of files no commit names (a crashed run's leftovers).
   std::set<std::string> committed;
-  struct Seg {
-    uint32_t id;
-    std::string file;
-    int64_t run;
-  };
-  std::vector<Seg> segs;
   {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, file, run_id FROM segments"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, file FROM segments"));
     for (;;) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      segs.push_back({static_cast<uint32_t>(q.Int(0)), std::string(q.Text(1)), q.Int(2)});
-      committed.insert(segs.back().file);
-      if (segs.back().id >= next_segment_) next_segment_ = segs.back().id + 1;
+      committed.emplace(q.Text(1));
+      next_segment_ = std::max(next_segment_.load(), static_cast<uint32_t>(q.Int(0)) + 1);
     }
   }
   std::error_code ec;
@@ -107,42 +100,9 @@ Status LakeWriter::LoadState() {
     std::string rel = fs::relative(it->path(), dir_).string();
     if (!committed.count(rel)) fs::remove(it->path(), ec);
   }
-
-  std::unordered_map<uint32_t, roaring_bitmap_t*> deleted;
-  {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
-    for (;;) {
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      std::string_view blob = q.Blob(1);
-      roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
-      if (bm) deleted[static_cast<uint32_t>(q.Int(0))] = bm;
-    }
-  }
-  Status status = Status::Ok();
-  for (const Seg& seg : segs) {
-    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
-    if (!reader.ok()) {
-      status = reader.status();
-      break;
-    }
-    const Columns& c = (*reader)->columns();
-    auto del = deleted.find(seg.id);
-    for (uint32_t row = 0; row < c.rows; ++row) {
-      if (del != deleted.end() && roaring_bitmap_contains(del->second, row)) continue;
-      int type = fhir::ResourceTypeIndex(c.type_dict[c.type[row]]);
-      bool inserted = false;
-      Entry& e = StripeOf(c.key[row]).map.FindOrInsert(c.key[row], inserted);
-      e.content_hash = c.content_hash[row];
-      e.last_updated = c.last_updated[row];
-      e.run = static_cast<uint32_t>(seg.run);
-      e.segment = seg.id;
-      e.row = row;
-      e.type = static_cast<uint16_t>(type < 0 ? 0 : type);
-    }
-  }
-  for (auto& [id, bm] : deleted) roaring_bitmap_free(bm);
-  MEDLAKE_RETURN_IF_ERROR(status);
+  MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(db));
+  MEDLAKE_ASSIGN_OR_RETURN(index_, IdentityIndex::Open(dir_ + "/" + kIdentityIndexDir, stamp));
+  if (index_->needs_rebuild()) MEDLAKE_RETURN_IF_ERROR(RebuildIdentity(stamp));
 
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT ordinal, patient_id FROM patients"));
@@ -165,6 +125,59 @@ Status LakeWriter::LoadState() {
   return Status::Ok();
 }
 
+Status LakeWriter::RebuildIdentity(uint64_t stamp) {
+  Db& db = *db_;
+  std::unordered_map<uint32_t, roaring_bitmap_t*> deleted;
+  auto free_deleted = [&deleted] {
+    for (auto& [id, bm] : deleted) roaring_bitmap_free(bm);
+  };
+  auto rebuild = [&]() -> Status {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del,
+                             db.Prepare("SELECT segment_id, deleted FROM segment_deletes"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
+      if (!row) break;
+      std::string_view blob = del.Blob(1);
+      roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+      if (!bm) {
+        return Corruption("catalog: damaged delete bitmap of segment " +
+                          std::to_string(del.Int(0)));
+      }
+      deleted[static_cast<uint32_t>(del.Int(0))] = bm;
+    }
+    // Entries are added in batches of bounded size; the index merges the runs.
+    constexpr size_t kBatch = 1u << 19;
+    std::vector<IdentityEntry> batch;
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt q, db.Prepare("SELECT segment_id, file, run_id FROM segments ORDER BY segment_id"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool more, q.Step());
+      if (!more) break;
+      const auto segment = static_cast<uint32_t>(q.Int(0));
+      MEDLAKE_ASSIGN_OR_RETURN(auto reader,
+                               SegmentReader::Open(dir_ + "/" + std::string(q.Text(1))));
+      const Columns& c = reader->columns();
+      auto del = deleted.find(segment);
+      for (uint32_t row = 0; row < c.rows; ++row) {
+        if (del != deleted.end() && roaring_bitmap_contains(del->second, row)) continue;
+        int type = fhir::ResourceTypeIndex(c.type_dict[c.type[row]]);
+        batch.push_back(IdentityEntry{c.key[row], c.content_hash[row], c.last_updated[row],
+                                      static_cast<uint32_t>(q.Int(2)), segment, row,
+                                      static_cast<uint16_t>(type < 0 ? 0 : type), 0});
+      }
+      if (batch.size() >= kBatch) {
+        MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
+        batch.clear();
+      }
+    }
+    MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
+    return index_->Publish(stamp);
+  };
+  Status s = rebuild();
+  free_deleted();
+  return s;
+}
+
 uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   std::lock_guard lock(patients_mu_);
   auto [it, inserted] = patients_.try_emplace(patient_id, static_cast<uint32_t>(patients_.size()));
@@ -172,12 +185,26 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   return it->second;
 }
 
-Admission LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
-                            int64_t last_updated, RecordOrder order, uint64_t& seq) {
+Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
+                                    int64_t last_updated, RecordOrder order, uint64_t& seq) {
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
-  bool inserted = false;
-  Entry& e = stripe.map.FindOrInsert(key, inserted);
+  Entry* known = stripe.map.Find(key);
+  if (known == nullptr) {
+    // First time since the last commit: the committed version, if any, is in the index.
+    IdentityEntry committed;
+    MEDLAKE_ASSIGN_OR_RETURN(bool found, index_->Find(key, committed));
+    bool inserted = false;
+    known = &stripe.map.FindOrInsert(key, inserted);
+    if (found) {
+      known->content_hash = committed.content_hash;
+      known->last_updated = committed.last_updated;
+      known->run = committed.run;
+      known->segment = committed.segment;
+      known->row = committed.row;
+    }
+  }
+  Entry& e = *known;
   e.type = type_index;
   const bool live_committed = e.segment != 0 && !e.deleted;
   if (e.pending != 0 || live_committed) {
@@ -209,23 +236,24 @@ Admission LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t con
   return Admission::kStore;
 }
 
-void LakeWriter::FoldPending() {
+Status LakeWriter::FoldPending() {
+  std::vector<IdentityEntry> committed;
   for (Stripe& stripe : stripes_) {
     std::lock_guard lock(stripe.mu);
-    stripe.map.ForEach([&](const Key128&, Entry& e) {
+    stripe.map.ForEach([&](const Key128& key, Entry& e) {
       if (e.pending == 0) return;
       const Pending& p = stripe.pending[e.pending - 1];
-      e.content_hash = p.content_hash;
-      e.last_updated = p.last_updated;
-      e.run = static_cast<uint32_t>(run_id_);
-      e.segment = p.segment;
-      e.row = p.row;
-      e.deleted = false;
-      e.pending = 0;
+      if (p.segment == 0) return;  // never written (the run failed)
+      committed.push_back(IdentityEntry{key, p.content_hash, p.last_updated,
+                                        static_cast<uint32_t>(run_id_), p.segment, p.row, e.type,
+                                        0});
     });
-    stripe.pending.clear();
-    stripe.pending.shrink_to_fit();
+    stripe.map = KeyMap<Entry>();
+    stripe.pending = std::vector<Pending>();
   }
+  MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(committed)));
+  MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(*db_));
+  return index_->Publish(stamp);
 }
 
 void LakeWriter::Tombstone(uint32_t segment, uint32_t row, uint16_t type) {
@@ -478,8 +506,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     new_identifiers_.clear();
   }
   lock.unlock();
-  FoldPending();  // this run's rows are committed now
-  return Status::Ok();
+  return FoldPending();  // this run's rows are committed now
 }
 
 }  // namespace medlake::store

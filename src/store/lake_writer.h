@@ -25,6 +25,7 @@
 
 #include "medlake/lake.h"
 #include "medlake/status.h"
+#include "store/identity_index.h"
 #include "store/key_map.h"
 #include "store/segment.h"
 #include "store/sqlite.h"
@@ -54,7 +55,8 @@ struct RunCounters {
 class LakeWriter {
  public:
   // Opens `dir` for writing, creating the lake when absent. Takes the lake lock, removes
-  // uncommitted segment files, and loads the identity of every live resource.
+  // uncommitted segment files, and opens the identity index (store/identity_index.h),
+  // rebuilding it from the segments when it does not describe the committed state.
   static Result<std::unique_ptr<LakeWriter>> Open(const std::string& dir);
   ~LakeWriter();
 
@@ -68,9 +70,10 @@ class LakeWriter {
   uint32_t PatientOrdinal(const std::string& patient_id);
 
   // Decides what happens to a record with this identity and content. kStore hands out a
-  // sequence number for Row::seq.
-  Admission Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
-                  int64_t last_updated, RecordOrder order, uint64_t& seq);
+  // sequence number for Row::seq. The committed version is looked up in the identity index the
+  // first time a key is met since the last commit. Errors: kIoError (index reads).
+  Result<Admission> Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
+                          int64_t last_updated, RecordOrder order, uint64_t& seq);
   // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
   Status Add(Row row);
 
@@ -112,8 +115,10 @@ class LakeWriter {
     uint32_t segment;  // 0 while still buffered
     uint32_t row;
   };
-  // Identity state of one live resource: its committed version and, if this run has a newer
-  // one not yet committed, an index into the stripe's pending versions.
+  // Identity state of a resource met since the last commit: its committed version (from the
+  // identity index) and, if this run has a newer one not yet committed, an index into the
+  // stripe's pending versions. Cleared at every commit, so memory follows the checkpoint size,
+  // not the lake.
   struct Entry {
     uint64_t content_hash = 0;
     int64_t last_updated = kNoTime;
@@ -144,8 +149,12 @@ class LakeWriter {
 
   LakeWriter() = default;
   Status LoadState();
-  // After a commit, this run's written versions become the committed ones.
-  void FoldPending();
+  // Adds the live rows of every committed segment to an empty identity index.
+  Status RebuildIdentity(uint64_t stamp);
+  // After a commit, this run's written versions become the committed ones: they are added to
+  // the identity index as a new run, published with the committed state's stamp, and the
+  // in-memory identity state is cleared.
+  Status FoldPending();
   Status FlushShard(uint32_t shard, std::vector<Row> rows);
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
@@ -155,6 +164,7 @@ class LakeWriter {
   uint32_t shards_ = 0;
   int64_t run_id_ = 0;
   std::unique_ptr<Db> db_;
+  std::unique_ptr<IdentityIndex> index_;
   std::vector<Stripe> stripes_{kStripes};
   std::vector<std::unique_ptr<ShardBuffer>> buffers_;
   std::atomic<uint32_t> next_segment_{1};

@@ -1,0 +1,126 @@
+#include "store/identity_index.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "test_util.h"
+
+namespace medlake::store {
+namespace {
+
+using testing::TempDir;
+
+IdentityEntry EntryOf(const Key128& key, uint32_t segment, uint32_t row) {
+  IdentityEntry e;
+  e.key = key;
+  e.content_hash = key.lo ^ segment;
+  e.segment = segment;
+  e.row = row;
+  e.run = segment;
+  return e;
+}
+
+std::unique_ptr<IdentityIndex> MustOpen(const std::string& dir, uint64_t stamp) {
+  auto index = IdentityIndex::Open(dir, stamp);
+  EXPECT_TRUE(index.ok()) << index.status().ToString();
+  return index.ok() ? std::move(index).value() : nullptr;
+}
+
+TEST(IdentityIndexTest, NewerRunsOverrideAndMergesKeepTheNewest) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 7);
+  ASSERT_TRUE(index);
+  EXPECT_TRUE(index->needs_rebuild());
+  std::mt19937_64 rng(3);
+  std::vector<Key128> keys;
+  for (int i = 0; i < 20000; ++i) keys.push_back({rng(), rng()});
+  // Ten runs: run r holds keys [0, 2000 * (r + 1)), so every key is rewritten by later runs.
+  for (uint32_t r = 1; r <= 10; ++r) {
+    std::vector<IdentityEntry> entries;
+    for (size_t i = 0; i < 2000 * r; ++i) entries.push_back(EntryOf(keys[i], r, uint32_t(i)));
+    ASSERT_TRUE(index->AddRun(std::move(entries)).ok());
+  }
+  EXPECT_LE(index->run_count(), 4u);  // merged as they came
+  auto check = [&](IdentityIndex& idx) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      IdentityEntry e;
+      auto found = idx.Find(keys[i], e);
+      ASSERT_TRUE(found.ok());
+      ASSERT_TRUE(*found) << i;
+      EXPECT_EQ(e.segment, 10u) << i;  // the newest run holds every key
+      EXPECT_EQ(e.row, i);
+      EXPECT_EQ(e.content_hash, keys[i].lo ^ 10u);
+    }
+    int absent = 0;
+    for (int i = 0; i < 1000; ++i) {
+      IdentityEntry e;
+      auto found = idx.Find({rng(), rng()}, e);
+      ASSERT_TRUE(found.ok());
+      absent += *found ? 0 : 1;
+    }
+    EXPECT_EQ(absent, 1000);
+  };
+  check(*index);
+  ASSERT_TRUE(index->Publish(7).ok());
+  index.reset();
+
+  auto reopened = MustOpen(dir.path(), 7);
+  ASSERT_TRUE(reopened);
+  EXPECT_FALSE(reopened->needs_rebuild());
+  check(*reopened);
+  // Only the manifest and the runs it names are left.
+  size_t files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) (void)f, ++files;
+  EXPECT_EQ(files, reopened->run_count() + 1);
+}
+
+TEST(IdentityIndexTest, UnpublishedRunsAreDroppedAndStaleIndexesRebuilt) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 1);
+  ASSERT_TRUE(index->AddRun({EntryOf({1, 1}, 1, 0)}).ok());
+  ASSERT_TRUE(index->Publish(1).ok());
+  ASSERT_TRUE(index->AddRun({EntryOf({2, 2}, 2, 0)}).ok());  // never published: a crash
+  index.reset();
+
+  index = MustOpen(dir.path(), 1);
+  EXPECT_FALSE(index->needs_rebuild());
+  IdentityEntry e;
+  EXPECT_TRUE(*index->Find({1, 1}, e));
+  EXPECT_FALSE(*index->Find({2, 2}, e));
+  index.reset();
+
+  // Another committed state (a commit whose manifest update was lost, an erasure): rebuilt.
+  index = MustOpen(dir.path(), 2);
+  EXPECT_TRUE(index->needs_rebuild());
+  EXPECT_EQ(index->run_count(), 0u);
+  EXPECT_FALSE(*index->Find({1, 1}, e));
+}
+
+TEST(IdentityIndexTest, DamagedRunIsRebuiltNotTrusted) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 5);
+  std::vector<IdentityEntry> entries;
+  for (uint64_t i = 0; i < 1000; ++i) entries.push_back(EntryOf({i * 7919, i}, 1, uint32_t(i)));
+  ASSERT_TRUE(index->AddRun(std::move(entries)).ok());
+  ASSERT_TRUE(index->Publish(5).ok());
+  index.reset();
+  std::string run;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    if (f.path().filename() != "MANIFEST") run = f.path().string();
+  }
+  ASSERT_FALSE(run.empty());
+  {
+    std::fstream file(run, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(100);
+    file.put('\x5a');
+  }
+  index = MustOpen(dir.path(), 5);
+  EXPECT_TRUE(index->needs_rebuild());
+  EXPECT_FALSE(std::filesystem::exists(run));
+}
+
+}  // namespace
+}  // namespace medlake::store
