@@ -105,23 +105,16 @@ Status LakeWriter::LoadState() {
   if (index_->needs_rebuild()) MEDLAKE_RETURN_IF_ERROR(RebuildIdentity(stamp));
 
   {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT ordinal, patient_id FROM patients"));
-    for (;;) {
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      patients_.emplace(std::string(q.Text(1)), static_cast<uint32_t>(q.Int(0)));
-    }
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
+                             db.Prepare("SELECT COALESCE(MAX(ordinal) + 1, 0) FROM patients"));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    next_ordinal_ = row ? static_cast<uint32_t>(q.Int(0)) : 0;
   }
-  {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT type, system, value, id FROM identifiers"));
-    for (;;) {
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      std::string k =
-          std::string(q.Text(0)) + '|' + std::string(q.Text(1)) + '|' + std::string(q.Text(2));
-      identifiers_.emplace(std::move(k), std::string(q.Text(3)));
-    }
-  }
+  MEDLAKE_ASSIGN_OR_RETURN(find_patient_,
+                           db.Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      find_identifier_,
+      db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ?"));
   return Status::Ok();
 }
 
@@ -178,11 +171,55 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
   return s;
 }
 
+namespace {
+
+template <typename V>
+void Remember(std::unordered_map<std::string, V>& cache, size_t limit, const std::string& key,
+              const V& value) {
+  if (cache.size() >= limit) cache.clear();
+  cache.insert_or_assign(key, value);
+}
+
+std::string IdentifierKey(std::string_view type, std::string_view system, std::string_view value) {
+  std::string k;
+  k.append(type).push_back('|');
+  k.append(system).push_back('|');
+  k.append(value);
+  return k;
+}
+
+constexpr char kLinkSystem[] = "urn:medlake:pseudonym-link";
+
+}  // namespace
+
+std::optional<uint32_t> LakeWriter::FindPatient(std::string_view patient_id) {
+  std::lock_guard lock(catalog_mu_);
+  auto row = find_patient_.Bind(1, patient_id).Step();
+  std::optional<uint32_t> ordinal;
+  if (!row.ok()) {
+    if (lookup_error_.ok()) lookup_error_ = row.status();
+  } else if (*row) {
+    ordinal = static_cast<uint32_t>(find_patient_.Int(0));
+  }
+  find_patient_.Reset();
+  return ordinal;
+}
+
 uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   std::lock_guard lock(patients_mu_);
-  auto [it, inserted] = patients_.try_emplace(patient_id, static_cast<uint32_t>(patients_.size()));
-  if (inserted) new_patients_.emplace_back(it->second, patient_id);
-  return it->second;
+  if (auto it = recent_patients_.find(patient_id); it != recent_patients_.end()) return it->second;
+  uint32_t ordinal = 0;
+  if (auto it = new_patient_ordinals_.find(patient_id); it != new_patient_ordinals_.end()) {
+    ordinal = it->second;
+  } else if (std::optional<uint32_t> known = FindPatient(patient_id)) {
+    ordinal = *known;
+  } else {
+    ordinal = next_ordinal_++;
+    new_patient_ordinals_.emplace(patient_id, ordinal);
+    new_patients_.emplace_back(ordinal, patient_id);
+  }
+  Remember(recent_patients_, kLookupCache, patient_id, ordinal);
+  return ordinal;
 }
 
 Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
@@ -318,57 +355,70 @@ void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view re
   quarantine_.push_back({entry, std::string(record)});
 }
 
+std::string LakeWriter::IdentifierLocked(std::string_view type, std::string_view system,
+                                         std::string_view value) {
+  std::string k = IdentifierKey(type, system, value);
+  if (auto it = new_identifier_ids_.find(k); it != new_identifier_ids_.end()) return it->second;
+  if (auto it = recent_identifiers_.find(k); it != recent_identifiers_.end()) return it->second;
+  std::string id;
+  {
+    std::lock_guard lock(catalog_mu_);
+    auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
+    if (!row.ok()) {
+      if (lookup_error_.ok()) lookup_error_ = row.status();
+    } else if (*row) {
+      id = find_identifier_.Text(0);
+    }
+    find_identifier_.Reset();
+  }
+  Remember(recent_identifiers_, kLookupCache, k, id);
+  return id;
+}
+
+void LakeWriter::SetIdentifierLocked(std::string_view type, std::string_view system,
+                                     std::string_view value, const std::string& id) {
+  std::string k = IdentifierKey(type, system, value);
+  Remember(recent_identifiers_, kLookupCache, k, id);
+  new_identifier_ids_.insert_or_assign(std::move(k), id);
+  new_identifiers_.push_back(
+      {std::string(type), std::string(system), std::string(value), std::string(id)});
+}
+
 void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
                                 const std::vector<fhir::Identifier>& identifiers) {
   std::lock_guard lock(ident_mu_);
   for (const auto& ident : identifiers) {
-    std::string k = type + '|' + ident.system + '|' + ident.value;
-    auto [it, inserted] = identifiers_.try_emplace(k, id);
-    if (!inserted && it->second == id) continue;
-    it->second = id;
-    new_identifiers_.push_back({type, ident.system, ident.value, id});
+    if (IdentifierLocked(type, ident.system, ident.value) == id) continue;
+    SetIdentifierLocked(type, ident.system, ident.value, id);
   }
 }
 
 std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_view system,
                                           std::string_view value) {
-  std::string k;
-  k.append(type).push_back('|');
-  k.append(system).push_back('|');
-  k.append(value);
   std::lock_guard lock(ident_mu_);
-  auto it = identifiers_.find(k);
-  return it == identifiers_.end() ? std::string() : it->second;
+  return IdentifierLocked(type, system, value);
 }
 
 std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
                                       const std::string& proposed) {
-  const std::string prefix = "Patient|urn:medlake:pseudonym-link|";
   std::lock_guard lock(ident_mu_);
   std::string pseudonym;
   for (const auto& link : links) {
-    auto it = identifiers_.find(prefix + link);
-    if (it != identifiers_.end()) {
-      pseudonym = it->second;
-      break;
-    }
+    pseudonym = IdentifierLocked("Patient", kLinkSystem, link);
+    if (!pseudonym.empty()) break;
   }
   if (pseudonym.empty()) pseudonym = proposed;
   for (const auto& link : links) {
-    auto [it, inserted] = identifiers_.try_emplace(prefix + link, pseudonym);
-    if (inserted) {
-      new_identifiers_.push_back({"Patient", "urn:medlake:pseudonym-link", link, pseudonym});
+    if (IdentifierLocked("Patient", kLinkSystem, link).empty()) {
+      SetIdentifierLocked("Patient", kLinkSystem, link, pseudonym);
     }
   }
   return pseudonym;
 }
 
 std::string LakeWriter::FindLink(std::string_view link) {
-  std::string k = "Patient|urn:medlake:pseudonym-link|";
-  k.append(link);
   std::lock_guard lock(ident_mu_);
-  auto it = identifiers_.find(k);
-  return it == identifiers_.end() ? std::string() : it->second;
+  return IdentifierLocked("Patient", kLinkSystem, link);
 }
 
 Status LakeWriter::Flush() {
@@ -388,6 +438,10 @@ Status LakeWriter::Flush() {
 }
 
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {
+  {
+    std::lock_guard clock(catalog_mu_);
+    MEDLAKE_RETURN_IF_ERROR(lookup_error_);
+  }
   MEDLAKE_RETURN_IF_ERROR(Flush());
   if (pre_commit_) MEDLAKE_RETURN_IF_ERROR(pre_commit_());
   std::unique_lock lock(pending_mu_);
@@ -500,10 +554,12 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   {
     std::lock_guard plock(patients_mu_);
     new_patients_.clear();
+    new_patient_ordinals_.clear();
   }
   {
     std::lock_guard ilock(ident_mu_);
     new_identifiers_.clear();
+    new_identifier_ids_.clear();
   }
   lock.unlock();
   return FoldPending();  // this run's rows are committed now

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -173,12 +174,30 @@ class LakeWriter {
   std::atomic<uint64_t> replaced_committed_{0};
   std::vector<std::string> type_names_;  // type index -> name (R4 table order)
 
+  // Patients and identifiers are looked up in the catalog; memory holds those added since the
+  // last commit and a cache of recent lookups (cleared when it reaches kLookupCache entries).
+  static constexpr size_t kLookupCache = 1u << 16;
+  std::optional<uint32_t> FindPatient(std::string_view patient_id);
+  // Under ident_mu_: the id registered for (type, system, value), "" when none.
+  std::string IdentifierLocked(std::string_view type, std::string_view system,
+                               std::string_view value);
+  void SetIdentifierLocked(std::string_view type, std::string_view system, std::string_view value,
+                           const std::string& id);
+
+  std::mutex catalog_mu_;  // db_ for lookups from ingest threads, and what follows
+  Stmt find_patient_, find_identifier_;
+  Status lookup_error_;  // the first failed lookup; the next Commit fails with it
+
   std::mutex patients_mu_;
-  std::unordered_map<std::string, uint32_t> patients_;
+  uint32_t next_ordinal_ = 0;
+  std::unordered_map<std::string, uint32_t> new_patient_ordinals_;  // not yet committed
+  std::unordered_map<std::string, uint32_t> recent_patients_;
   std::vector<std::pair<uint32_t, std::string>> new_patients_;
 
   std::mutex ident_mu_;
-  std::unordered_map<std::string, std::string> identifiers_;  // "type|system|value" -> id
+  // "type|system|value" -> id
+  std::unordered_map<std::string, std::string> new_identifier_ids_;  // not yet committed
+  std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   std::vector<std::array<std::string, 4>> new_identifiers_;
 
   std::function<Status()> pre_commit_;
