@@ -95,7 +95,8 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               auto chunk = std::make_shared<Chunk>(std::move(**next));
               // A pipeline boundary after the shared-area files, so that their identifiers are
               // known before patient data refers to them; and one per checkpoint.
-              if (source.bytes_consumed() - batch_start >= options.checkpoint_bytes) {
+              if (source.bytes_consumed() - batch_start >= options.checkpoint_bytes ||
+                  writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit) {
                 checkpoint_due = true;
               }
               if (chunk->ends_shared_wave || checkpoint_due) batch_over = true;

@@ -233,6 +233,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     MEDLAKE_ASSIGN_OR_RETURN(bool found, index_->Find(key, committed));
     bool inserted = false;
     known = &stripe.map.FindOrInsert(key, inserted);
+    identities_since_commit_.fetch_add(1, std::memory_order_relaxed);
     if (found) {
       known->content_hash = committed.content_hash;
       known->last_updated = committed.last_updated;
@@ -275,7 +276,8 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
 
 Status LakeWriter::FoldPending() {
   std::vector<IdentityEntry> committed;
-  for (Stripe& stripe : stripes_) {
+  committed.reserve(identities_since_commit_.exchange(0));
+  for (Stripe& stripe : stripes_) {  // each stripe is freed as soon as it is copied
     std::lock_guard lock(stripe.mu);
     stripe.map.ForEach([&](const Key128& key, Entry& e) {
       if (e.pending == 0) return;

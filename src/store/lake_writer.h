@@ -105,6 +105,11 @@ class LakeWriter {
   // stored when admitted; the caller moves them to duplicates).
   uint64_t superseded_in_run() const { return superseded_in_run_.load(); }
   uint64_t replaced_committed() const { return replaced_committed_.load(); }
+  // Identities held in memory since the last commit (about 200 bytes each). Ingest commits
+  // when they reach kIdentitiesPerCommit, so that small resources do not make a checkpoint's
+  // memory grow past what its byte size allows for typical ones.
+  uint64_t identities_since_commit() const { return identities_since_commit_.load(); }
+  static constexpr uint64_t kIdentitiesPerCommit = 1u << 20;
 
  private:
   // The version of a resource that this run wants to store (until the next commit).
@@ -172,6 +177,7 @@ class LakeWriter {
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<uint64_t> superseded_in_run_{0};
   std::atomic<uint64_t> replaced_committed_{0};
+  std::atomic<uint64_t> identities_since_commit_{0};
   std::vector<std::string> type_names_;  // type index -> name (R4 table order)
 
   // Patients and identifiers are looked up in the catalog; memory holds those added since the
