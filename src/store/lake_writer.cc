@@ -318,13 +318,13 @@ Status LakeWriter::Add(Row row) {
 
 Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   if (rows.empty()) return Status::Ok();
-  SortRows(rows);
   uint32_t id = next_segment_.fetch_add(1);
   // Drop rows that a newer version superseded while buffered; point the identity of the others
   // at their final row. One lock per row makes check and set atomic against Admit.
   std::vector<Row> kept;
   kept.reserve(rows.size());
-  for (Row& r : rows) {
+  for (uint32_t i : SortedOrder(rows)) {
+    Row& r = rows[i];
     Stripe& stripe = StripeOf(r.key);
     std::lock_guard lock(stripe.mu);
     Entry* e = stripe.map.Find(r.key);

@@ -182,7 +182,7 @@ class LakeWriter {
 
   // Patients and identifiers are looked up in the catalog; memory holds those added since the
   // last commit and a cache of recent lookups (cleared when it reaches kLookupCache entries).
-  static constexpr size_t kLookupCache = 1u << 16;
+  static constexpr size_t kLookupCache = 1u << 14;
   std::optional<uint32_t> FindPatient(std::string_view patient_id);
   // Under ident_mu_: the id registered for (type, system, value), "" when none.
   std::string IdentifierLocked(std::string_view type, std::string_view system,

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <unordered_map>
 
 #include "store/bytes.h"
@@ -125,13 +126,25 @@ uint64_t ContentHash(std::string_view json) {
   return XXH3_64bits(json.data(), json.size());
 }
 
-void SortRows(std::vector<Row>& rows) {
-  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+std::vector<uint32_t> SortedOrder(const std::vector<Row>& rows) {
+  std::vector<uint32_t> order(rows.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(), [&rows](uint32_t x, uint32_t y) {
+    const Row& a = rows[x];
+    const Row& b = rows[y];
     if (a.patient != b.patient) return a.patient < b.patient;
     if (a.effective.start != b.effective.start) return a.effective.start < b.effective.start;
     if (a.type != b.type) return a.type < b.type;
     return a.id < b.id;
   });
+  return order;
+}
+
+void SortRows(std::vector<Row>& rows) {
+  std::vector<Row> sorted;
+  sorted.reserve(rows.size());
+  for (uint32_t i : SortedOrder(rows)) sorted.push_back(std::move(rows[i]));
+  rows.swap(sorted);
 }
 
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
