@@ -6,9 +6,10 @@
 // older version of something stored) or quarantined: records_read == stored + duplicates +
 // quarantined.
 //
-// Memory is bounded: a pipeline with at most 2 chunks in flight per thread, and per-shard
-// buffers of a fixed size (store::LakeWriter). The identity of every stored resource (about
-// 60 bytes each) is the only state that grows with the lake.
+// Memory is bounded: a pipeline with at most 2 chunks in flight per thread, per-shard buffers
+// of a fixed size, and the identities, patients and identifiers met since the last checkpoint
+// (store::LakeWriter); the identity of the lake's resources stays on disk (store/identity_index.h)
+// but for a Bloom filter and sparse key index of about 1.4 bytes per resource.
 #pragma once
 
 #include <cstdint>
