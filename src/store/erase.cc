@@ -209,7 +209,9 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     fs::remove(lake_dir + "/" + rw.old.file, ec);
   }
   {
-    // Derived caches (the cohort index) hold the patient's events: removed, rebuilt on demand.
+    // Derived caches hold the patient's events (cohort index) and keys (identity index):
+    // removed, rebuilt on demand. A crash before this line leaves them stamped with the state
+    // before the erasure, which is rebuilt as well.
     std::error_code ec;
     fs::remove_all(lake_dir + "/index", ec);
   }

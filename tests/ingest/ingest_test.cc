@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "medlake/lake.h"
+#include "store/erase.h"
 #include "test_util.h"
 
 namespace medlake::ingest {
@@ -146,6 +147,48 @@ TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {
   auto lake = Lake::Open(dir / "lake");
   EXPECT_NE((*lake)->Get("Observation", "o7")->find("\"value\":99"), std::string::npos);
   EXPECT_EQ((*lake)->Status()->total_resources, 200u);
+}
+
+TEST(IngestTest, StaleIdentityIndexIsRebuilt) {
+  TempDir dir;
+  WriteText(dir / "a/Observation.ndjson", Obs("o1", "p1", "80") + "\n");
+  WriteText(dir / "b/Observation.ndjson", Obs("o1", "p1", "120") + "\n");
+  MustIngest(dir / "lake", {dir / "a"});
+  // The index as it was after the first run, as if the writer of the second run had died
+  // between its catalog commit and its manifest update.
+  std::filesystem::copy(dir / "lake/index/identity", dir / "saved");
+  MustIngest(dir / "lake", {dir / "b"});
+  std::filesystem::remove_all(dir / "lake/index/identity");
+  std::filesystem::copy(dir / "saved", dir / "lake/index/identity");
+  auto again = MustIngest(dir / "lake", {dir / "b"});
+  EXPECT_EQ(again.counters.stored, 0u);
+  EXPECT_EQ(again.counters.duplicates, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_NE((*lake)->Get("Observation", "o1")->find("\"value\":120"), std::string::npos);
+  EXPECT_EQ((*lake)->Status()->total_resources, 1u);
+}
+
+TEST(IngestTest, ErasedPatientIsStoredAgainWhenReingested) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson",
+            Obs("o1", "p1", "80") + "\n" + Obs("o2", "p2", "90") + "\n");
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n"
+                                       R"({"resourceType":"Patient","id":"p2"})"
+                                       "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  auto erased = store::ErasePatient(dir / "lake", "p1");
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  EXPECT_EQ(erased->size(), 2u);
+  // The erasure removes the identity index with the other derived caches (and changes the
+  // committed state its stamp names): the next writer rebuilds it and sees p1's resources as
+  // new.
+  auto again = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(again.counters.stored, 2u);
+  EXPECT_EQ(again.counters.duplicates, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_TRUE((*lake)->Get("Observation", "o1").ok());
+  EXPECT_EQ((*lake)->Status()->total_resources, 4u);
 }
 
 TEST(IngestTest, HotColumnsAreScannedWithoutTheResource) {
