@@ -224,6 +224,7 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
 
 Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                                     int64_t last_updated, RecordOrder order, uint64_t& seq) {
+  if (index_failed_) return IoError("identity index update failed at the last commit");
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
   Entry* known = stripe.map.Find(key);
@@ -564,7 +565,16 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     new_identifier_ids_.clear();
   }
   lock.unlock();
-  return FoldPending();  // this run's rows are committed now
+  // This run's rows are committed now. If the identity index cannot take them, the writer no
+  // longer knows what is live: it refuses further records (the lake stays consistent; the next
+  // writer rebuilds the index).
+  Status folded = FoldPending();
+  if (!folded.ok()) {
+    index_failed_ = true;
+    std::lock_guard clock(catalog_mu_);
+    if (lookup_error_.ok()) lookup_error_ = folded;
+  }
+  return folded;
 }
 
 }  // namespace medlake::store

@@ -178,7 +178,8 @@ class LakeWriter {
   std::atomic<uint64_t> superseded_in_run_{0};
   std::atomic<uint64_t> replaced_committed_{0};
   std::atomic<uint64_t> identities_since_commit_{0};
-  std::vector<std::string> type_names_;  // type index -> name (R4 table order)
+  std::atomic<bool> index_failed_{false};  // a commit could not update the identity index
+  std::vector<std::string> type_names_;    // type index -> name (R4 table order)
 
   // Patients and identifiers are looked up in the catalog; memory holds those added since the
   // last commit and a cache of recent lookups (cleared when it reaches kLookupCache entries).
