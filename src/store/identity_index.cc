@@ -169,7 +169,7 @@ struct IdentityIndex::Run {
     std::memcpy(&blocks, header + 24, 8);
     if (std::memcmp(header, kRunMagic, 8) != 0 || version != kRunVersion ||
         entry_size != sizeof(IdentityEntry) || run->count > size / sizeof(IdentityEntry) ||
-        blocks > size / (kFilterWords * 8) ||
+        blocks == 0 || blocks > size / (kFilterWords * 8) ||
         size != kHeaderSize + run->count * sizeof(IdentityEntry) + blocks * kFilterWords * 8 +
                     kTrailerSize) {
       return Corruption(run->path + ": bad header");
@@ -208,8 +208,8 @@ struct IdentityIndex::Run {
   }
 };
 
-// Writes one run: entries appended in key order, then the filter and the trailer; the header
-// is written last, so a torn file never passes Load.
+// Writes one run: entries appended in key order, then the filter, the trailer and the header,
+// then fsync. A manifest names a run only after that; a torn one fails its checksum in Load.
 class IdentityIndex::RunWriter {
  public:
   static Result<std::unique_ptr<RunWriter>> Create(const std::string& dir, const std::string& name,
@@ -308,12 +308,6 @@ Result<std::unique_ptr<IdentityIndex>> IdentityIndex::Open(const std::string& di
     fs::remove(file.path(), ec);
   }
   return index;
-}
-
-uint64_t IdentityIndex::entries() const {
-  uint64_t n = 0;
-  for (const auto& run : runs_) n += run->count;
-  return n;
 }
 
 Result<bool> IdentityIndex::Find(const Key128& key, IdentityEntry& out) const {

@@ -58,7 +58,6 @@ class IdentityIndex {
   IdentityIndex& operator=(const IdentityIndex&) = delete;
 
   bool needs_rebuild() const { return needs_rebuild_; }
-  uint64_t entries() const;  // across runs, counting overridden entries
   size_t run_count() const { return runs_.size(); }
 
   // The newest entry of `key`; false when no run holds it. Errors: kIoError.
