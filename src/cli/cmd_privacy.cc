@@ -4,6 +4,7 @@
 // token's principal and role apply. Every command is written to the audit log.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@
 #include "privacy/key_store.h"
 #include "privacy/principals.h"
 #include "privacy/rekey.h"
+#include "store/catalog.h"
 
 namespace medlake::cli {
 namespace {
@@ -52,6 +54,13 @@ Result<Principal> Authorize(const KeyStore& keys, const std::string& token, Perm
 }
 
 int RunInit(const std::string& dir, const std::string& admin_name) {
+  // Data ingested before the key exists is neither pseudonymized nor encrypted: a key is for
+  // a new lake only.
+  if (std::filesystem::exists(dir + "/" + store::kCatalogFile)) {
+    return Fail(AlreadyExists("lake " + dir +
+                              " already holds data stored without a key; run medlake init "
+                              "on a new lake directory, before the first ingest"));
+  }
   if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
   auto keys = KeyStore::Create(dir);
   if (!keys.ok()) return Fail(keys.status());

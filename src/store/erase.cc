@@ -89,6 +89,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
     return AlreadyExists("lake " + lake_dir + " is being written by another process");
   }
+  MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
   int64_t ordinal = -1;
@@ -129,7 +130,8 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   std::vector<ErasedResource> erased;
   std::map<std::string, int64_t> type_deltas;
   for (const auto& seg : segments) {
-    MEDLAKE_ASSIGN_OR_RETURN(auto reader, SegmentReader::Open(lake_dir + "/" + seg.file));
+    MEDLAKE_ASSIGN_OR_RETURN(auto reader,
+                             SegmentReader::Open(lake_dir + "/" + seg.file, cipher.get()));
     MEDLAKE_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(*reader, seg.deleted));
     std::vector<Row> kept;
     bool touched = false;
@@ -155,8 +157,8 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
       std::snprintf(name, sizeof name, "seg-%08lld.mls", static_cast<long long>(rw.new_id));
       rw.new_file = std::string(kSegmentsDir) + "/" + ShardDirName(seg.shard, shards) + "/" + name;
       SortRows(kept);
-      MEDLAKE_ASSIGN_OR_RETURN(rw.bytes,
-                               WriteSegment(lake_dir + "/" + rw.new_file, seg.shard, kept));
+      MEDLAKE_ASSIGN_OR_RETURN(
+          rw.bytes, WriteSegment(lake_dir + "/" + rw.new_file, seg.shard, kept, cipher.get()));
       rw.rows = kept.size();
     }
     rewrites.push_back(std::move(rw));

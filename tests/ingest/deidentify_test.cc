@@ -16,6 +16,7 @@
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
 #include "test_util.h"
+#include "zstd_frames.h"
 
 namespace medlake::ingest {
 namespace {
@@ -228,6 +229,40 @@ TEST(DeidentifyTest, LakeWithoutKeyStoresResourcesAsGiven) {
   ASSERT_TRUE(s.json.count("Patient/src-17"));
   EXPECT_NE(s.all.find("Roeberts"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir / "lake/vault.sqlite"));
+}
+
+// Segment files of a keyed lake are encrypted (privacy/segment_cipher.h): their raw bytes hold
+// neither resource content nor codes; a lake without a key stores them readable (the control).
+TEST(DeidentifyTest, KeyedLakeEncryptsItsSegmentsAtRest) {
+  TempDir dir;
+  InitLake(dir / "keyed");
+  testing::WriteText(dir / "in/p.ndjson",
+                     std::string(kFhirPatient) + "\n" + kFhirObservation + "\n");
+  ASSERT_TRUE(Ingest(dir / "keyed", {dir / "in"}, IngestOptions{}).ok());
+  ASSERT_TRUE(Ingest(dir / "plain", {dir / "in"}, IngestOptions{}).ok());
+  std::string keyed = RawBytes(dir / "keyed/segments", {});
+  std::string plain_text = testing::ZstdFrameText(RawBytes(dir / "plain/segments", {}));
+  std::string keyed_text = testing::ZstdFrameText(keyed);
+  ASSERT_FALSE(keyed.empty());
+  for (const char* needle : {"resourceType", "8867-4", "Observation", "final", "/min"}) {
+    EXPECT_NE(plain_text.find(needle), std::string::npos) << needle;
+    EXPECT_EQ(keyed_text.find(needle), std::string::npos) << needle;
+    EXPECT_EQ(keyed.find(needle), std::string::npos) << needle;
+  }
+  Stored s = ReadAll(dir / "keyed");
+  ASSERT_EQ(s.json.size(), 2u);
+  for (const auto& [key, json] : s.json) {
+    if (!key.starts_with("Patient/")) continue;
+    EXPECT_EQ(keyed.find(key.substr(8)), std::string::npos) << "pseudonym in a segment file";
+  }
+  auto lake = Lake::Open(dir / "keyed");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Verify().empty());
+  // Without the key the lake does not open at all.
+  std::filesystem::remove(dir / "keyed/keys/lake.key");
+  auto keyless = Lake::Open(dir / "keyed");
+  ASSERT_FALSE(keyless.ok());
+  EXPECT_EQ(keyless.status().code(), ErrorCode::kUnauthenticated);
 }
 
 TEST(DeidentifyTest, SyntheaHasNoIdentifierInSegmentsOrCatalog) {
