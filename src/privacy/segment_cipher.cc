@@ -1,23 +1,37 @@
 #include "privacy/segment_cipher.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
+
+#include <cstring>
 
 #include "privacy/key_store.h"
 
 namespace medlake::privacy {
 namespace {
 
-using Nonce = std::array<uint8_t, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES>;
+constexpr int kNonceBytes = 12;  // RFC 8439
 
-Nonce SectionNonce(uint64_t section) {
-  Nonce nonce{};
+std::array<uint8_t, kNonceBytes> SectionNonce(uint64_t section) {
+  std::array<uint8_t, kNonceBytes> nonce{};
   for (size_t i = 0; i < sizeof section; ++i) nonce[i] = static_cast<uint8_t>(section >> (8 * i));
   return nonce;
 }
 
-}  // namespace
+// One OpenSSL context per thread, set up for ChaCha20-Poly1305 once (fetching the cipher on
+// every Init costs more than sealing a block); each use sets the key, nonce and direction.
+EVP_CIPHER_CTX* ThreadContext() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  thread_local std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx = [] {
+    std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> c(EVP_CIPHER_CTX_new(),
+                                                                      &EVP_CIPHER_CTX_free);
+    EVP_CipherInit_ex(c.get(), cipher, nullptr, nullptr, nullptr, 1);
+    return c;
+  }();
+  return ctx.get();
+}
 
-static_assert(SegmentCipher::kTagBytes == crypto_aead_xchacha20poly1305_ietf_ABYTES);
+}  // namespace
 
 Result<std::shared_ptr<const SegmentCipher>> SegmentCipher::ForLake(const std::string& lake_dir) {
   if (!KeyStore::IsInitialised(lake_dir)) return std::shared_ptr<const SegmentCipher>();
@@ -26,7 +40,7 @@ Result<std::shared_ptr<const SegmentCipher>> SegmentCipher::ForLake(const std::s
 }
 
 SegmentCipher::SegmentCipher(SecretKey segment_key) : key_(std::move(segment_key)) {
-  SodiumReady();  // selects libsodium's fastest implementation for this CPU
+  SodiumReady();
 }
 
 std::string SegmentCipher::NewSalt() {
@@ -42,25 +56,33 @@ SegmentCipher::SegmentKey SegmentCipher::ForSegment(std::string_view salt) const
 
 void SegmentCipher::SegmentKey::Seal(uint64_t section, std::string_view plain,
                                      std::string& out) const {
-  Nonce nonce = SectionNonce(section);
+  auto nonce = SectionNonce(section);
+  EVP_CIPHER_CTX* ctx = ThreadContext();
   out.resize(plain.size() + kTagBytes);
-  unsigned long long n = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(reinterpret_cast<uint8_t*>(out.data()), &n,
-                                             AsBytes(plain), plain.size(), nullptr, 0, nullptr,
-                                             nonce.data(), key_.data());
-  out.resize(static_cast<size_t>(n));
+  auto* dst = reinterpret_cast<uint8_t*>(out.data());
+  int n = 0, tail = 0;
+  // With a valid key, nonce and sizes below 2^31 these calls cannot fail.
+  EVP_CipherInit_ex(ctx, nullptr, nullptr, key_.data(), nonce.data(), 1);
+  EVP_EncryptUpdate(ctx, dst, &n, AsBytes(plain), static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(ctx, dst + n, &tail);
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagBytes, dst + plain.size());
 }
 
 bool SegmentCipher::SegmentKey::Open(uint64_t section, std::string_view sealed,
                                      std::string& out) const {
-  if (sealed.size() < kTagBytes) return false;
-  Nonce nonce = SectionNonce(section);
-  out.resize(sealed.size() - kTagBytes);
-  unsigned long long n = 0;
-  return crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<uint8_t*>(out.data()), &n,
-                                                    nullptr, AsBytes(sealed), sealed.size(),
-                                                    nullptr, 0, nonce.data(), key_.data()) == 0 &&
-         n == out.size();
+  if (sealed.size() < kTagBytes || sealed.size() > (1u << 31)) return false;
+  const size_t size = sealed.size() - kTagBytes;
+  auto nonce = SectionNonce(section);
+  EVP_CIPHER_CTX* ctx = ThreadContext();
+  out.resize(size);
+  auto* dst = reinterpret_cast<uint8_t*>(out.data());
+  uint8_t tag[kTagBytes];
+  std::memcpy(tag, sealed.data() + size, kTagBytes);
+  int n = 0, tail = 0;
+  return EVP_CipherInit_ex(ctx, nullptr, nullptr, key_.data(), nonce.data(), 0) == 1 &&
+         EVP_DecryptUpdate(ctx, dst, &n, AsBytes(sealed), static_cast<int>(size)) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes, tag) == 1 &&
+         EVP_DecryptFinal_ex(ctx, dst + n, &tail) == 1 && static_cast<size_t>(n) == size;
 }
 
 }  // namespace medlake::privacy

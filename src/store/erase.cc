@@ -5,7 +5,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -44,28 +43,10 @@ bool Deleted(const std::string& blob, uint32_t row) {
 
 // The live rows of a segment as Rows, for rewriting it.
 Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
-  const Columns& c = reader.columns();
   std::vector<Row> rows;
-  for (uint32_t i = 0; i < c.rows; ++i) {
+  for (uint32_t i = 0; i < reader.columns().rows; ++i) {
     if (Deleted(deleted, i)) continue;
-    Row r;
-    r.type = c.type_dict[c.type[i]];
-    r.id = c.id[i];
-    r.patient = c.patient[i];
-    r.effective = {c.eff_start[i], c.eff_end[i]};
-    for (uint32_t k = c.code_offsets[i]; k < c.code_offsets[i + 1]; ++k) {
-      r.codings.push_back(c.code_dict[c.code_ids[k]]);
-    }
-    r.has_value = !std::isnan(c.value[i]);
-    r.value = r.has_value ? c.value[i] : 0;
-    if (c.unit[i] != 0xFFFF) r.unit = c.unit_dict[c.unit[i]];
-    if (c.status[i] != 0xFFFF) r.status = c.status_dict[c.status[i]];
-    r.encounter = c.encounter[i];
-    r.last_updated = c.last_updated[i];
-    r.content_hash = c.content_hash[i];
-    r.key = c.key[i];
-    MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, reader.Resource(i));
-    r.json.assign(json);
+    MEDLAKE_ASSIGN_OR_RETURN(Row r, reader.ReadRow(i));
     rows.push_back(std::move(r));
   }
   return rows;

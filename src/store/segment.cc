@@ -477,6 +477,30 @@ Result<std::string_view> SegmentReader::Resource(uint32_t row) {
   return std::string_view(block_data_).substr(record_offset_[row], record_size_[row]);
 }
 
+Result<Row> SegmentReader::ReadRow(uint32_t i) {
+  const Columns& c = columns_;
+  if (i >= c.rows) return InvalidArgument("row out of range");
+  Row r;
+  r.type = c.type_dict[c.type[i]];
+  r.id = c.id[i];
+  r.patient = c.patient[i];
+  r.effective = {c.eff_start[i], c.eff_end[i]};
+  for (uint32_t k = c.code_offsets[i]; k < c.code_offsets[i + 1]; ++k) {
+    r.codings.push_back(c.code_dict[c.code_ids[k]]);
+  }
+  r.has_value = !std::isnan(c.value[i]);
+  r.value = r.has_value ? c.value[i] : 0;
+  if (c.unit[i] != kNone16) r.unit = c.unit_dict[c.unit[i]];
+  if (c.status[i] != kNone16) r.status = c.status_dict[c.status[i]];
+  r.encounter = c.encounter[i];
+  r.last_updated = c.last_updated[i];
+  r.content_hash = c.content_hash[i];
+  r.key = c.key[i];
+  MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, Resource(i));
+  r.json.assign(json);
+  return r;
+}
+
 Status SegmentReader::VerifyAll() {
   for (uint32_t b = 0; b < blocks_.size(); ++b) MEDLAKE_RETURN_IF_ERROR(LoadBlock(b));
   return Status::Ok();

@@ -103,6 +103,8 @@ class SegmentReader {
   // The minified JSON of `row`; the view is valid until the next call. Verifies the block's
   // checksum on first use; kCorruption names the file and block.
   Result<std::string_view> Resource(uint32_t row);
+  // Every column of `row` and its resource, as WriteSegment took it (for rewriting segments).
+  Result<Row> ReadRow(uint32_t row);
   // Reads and checks every block.
   Status VerifyAll();
 

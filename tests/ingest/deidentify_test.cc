@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -188,6 +190,48 @@ TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
   auto keys = privacy::KeyStore::Open(dir / "lake");
   auto vault = privacy::Vault::Open(*keys);
   EXPECT_EQ(*(*vault)->Count(), 1);
+}
+
+// Records accepted by a stream wait in the inbox until a checkpoint: in a keyed lake they are
+// sealed there too, and a crash before the checkpoint still replays them.
+TEST(DeidentifyTest, StreamInboxIsEncryptedAndReplays) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  StreamOptions no_checkpoint;
+  no_checkpoint.checkpoint_records = 1000000;
+  no_checkpoint.checkpoint_interval = std::chrono::hours(1);
+  auto stream = StreamIngestor::Open(dir / "lake", no_checkpoint);
+  ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+  auto acks = (*stream)->AcceptHl7v2(
+      {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
+       "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
+       "PV1|1|I|WARD1^101^A\r"});
+  ASSERT_TRUE(acks.ok());
+  ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+  // The state a crash would leave: the inbox holds the message, no segment does.
+  std::filesystem::copy(dir / "lake", dir / "crashed", std::filesystem::copy_options::recursive);
+  std::string inbox = testing::ReadText(dir / "crashed/inbox/stream.log");
+  ASSERT_FALSE(inbox.empty());
+  for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "PID|", "ADT^A01"}) {
+    EXPECT_EQ(inbox.find(needle), std::string::npos) << needle;
+  }
+  stream->reset();
+  auto replay = StreamIngestor::Open(dir / "crashed", no_checkpoint);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  EXPECT_EQ((*replay)->stats().replayed, 1u);
+  replay->reset();
+  Stored s = ReadAll(dir / "crashed");
+  EXPECT_EQ(std::count_if(s.json.begin(), s.json.end(),
+                          [](const auto& kv) { return kv.first.starts_with("Patient/"); }),
+            1);
+  // Under another lake's key the sealed record is refused, not dropped.
+  InitLake(dir / "other");
+  std::filesystem::create_directories(dir / "other/inbox");
+  testing::WriteText(dir / "other/inbox/stream.log", inbox);
+  auto refused = StreamIngestor::Open(dir / "other", no_checkpoint);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kCorruption) << refused.status().ToString();
+  EXPECT_EQ(testing::ReadText(dir / "other/inbox/stream.log"), inbox);
 }
 
 TEST(DeidentifyTest, ConditionalReferenceToPatientResolvesThroughKeyedLinks) {
