@@ -107,6 +107,37 @@ int RunUserAdd(const std::string& dir, const std::string& name, const std::strin
   return 0;
 }
 
+// `medlake policy set NAME VALUE`: lake-wide privacy settings (admin), audited.
+int RunPolicySet(const std::string& dir, const std::string& name, const std::string& value,
+                 const std::string& token) {
+  if (name != privacy::kSmallCountThreshold) {
+    return Fail(InvalidArgument("unknown policy setting " + name +
+                                " (known: " + std::string(privacy::kSmallCountThreshold) + ")"));
+  }
+  int64_t threshold = 0;
+  try {
+    size_t used = 0;
+    threshold = std::stoll(value, &used);
+    if (used != value.size()) threshold = 0;
+  } catch (const std::exception&) {
+  }
+  if (threshold < 2 || threshold > 1000) {
+    return Fail(InvalidArgument(name + " is a whole number from 2 to 1000"));
+  }
+  auto keys = KeyStore::Open(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto who = Authorize(*keys, token, Permission::kManageUsers, "policy set");
+  if (!who.ok()) return Fail(who.status());
+  auto principals = Principals::Open(*keys);
+  if (!principals.ok()) return Fail(principals.status());
+  if (Status s = (*principals)->SetSetting(name, std::to_string(threshold)); !s.ok())
+    return Fail(s);
+  if (Status s = Audit(*keys, *who, "policy.set", name + "=" + std::to_string(threshold)); !s.ok())
+    return Fail(s);
+  std::printf("%s = %lld\n", name.c_str(), static_cast<long long>(threshold));
+  return 0;
+}
+
 int RunAuditVerify(const std::string& dir, const std::string& token) {
   auto keys = KeyStore::Open(dir);
   if (!keys.ok()) return Fail(keys.status());
@@ -216,6 +247,15 @@ void RegisterPrivacyCommands(CLI::App& app, int& exit_code) {
   add->add_option("--role", o->role, "admin, clinician, researcher, ops or auditor")->required();
   add_common(add);
   add->callback([o, &exit_code] { exit_code = RunUserAdd(o->lake, o->name, o->role, o->token); });
+
+  auto* policy = app.add_subcommand("policy", "Lake-wide privacy settings");
+  policy->require_subcommand(1);
+  auto* set = policy->add_subcommand(
+      "set", "Set a setting (admin, audited): small-count-threshold N (default 10)");
+  set->add_option("name", o->name, "Setting name")->required();
+  set->add_option("value", o->role, "Value")->required();
+  add_common(set);
+  set->callback([o, &exit_code] { exit_code = RunPolicySet(o->lake, o->name, o->role, o->token); });
 
   auto* audit = app.add_subcommand("audit", "The hash-chained audit log");
   audit->require_subcommand(1);

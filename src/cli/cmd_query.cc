@@ -256,6 +256,7 @@ Status ControlSqlResult(const query::AccessContext& access, sql::SqlEngine& engi
   MEDLAKE_ASSIGN_OR_RETURN(sql::QueryShape shape, sql::AnalyzeQuery(engine, query_text));
   sql::DisclosurePolicy policy;
   policy.aggregates_only = access.role() == "ops";
+  policy.threshold = access.small_count_threshold();
   MEDLAKE_ASSIGN_OR_RETURN(sql::DisclosureReport report, sql::ControlResult(shape, policy, r));
   if (report.primary + report.complementary > 0) {
     std::fprintf(stderr,

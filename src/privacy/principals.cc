@@ -85,7 +85,9 @@ Result<std::unique_ptr<Principals>> Principals::OpenFile(const std::string& path
   MEDLAKE_ASSIGN_OR_RETURN(p->db_, SqliteFile::Open(path, true, "principals"));
   MEDLAKE_RETURN_IF_ERROR(p->db_->Exec(
       "CREATE TABLE IF NOT EXISTS principal(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
-      "role TEXT NOT NULL, hash TEXT NOT NULL, created_ms INTEGER NOT NULL, mac BLOB NOT NULL)"));
+      "role TEXT NOT NULL, hash TEXT NOT NULL, created_ms INTEGER NOT NULL, mac BLOB NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS setting(name TEXT PRIMARY KEY, value TEXT NOT NULL, "
+      "mac BLOB NOT NULL)"));
   ::chmod(path.c_str(), 0600);
   p->mac_key_ = std::move(mac_key);
   return p;
@@ -102,6 +104,36 @@ std::string Principals::Mac(std::string_view id, std::string_view name, std::str
   AppendField(m, hash);
   AppendU64(m, static_cast<uint64_t>(created_ms));
   return KeyedBlake2b(mac_key_, m, 32);
+}
+
+std::string Principals::SettingMac(std::string_view name, std::string_view value) const {
+  std::string m = "medlake setting v1";
+  AppendField(m, name);
+  AppendField(m, value);
+  return KeyedBlake2b(mac_key_, m, 32);
+}
+
+Status Principals::SetSetting(std::string_view name, std::string_view value) {
+  MEDLAKE_ASSIGN_OR_RETURN(
+      SqliteStmt stmt,
+      db_->Prepare("INSERT OR REPLACE INTO setting(name, value, mac) VALUES (?, ?, ?)"));
+  stmt.BindText(1, name).BindText(2, value).BindBlob(3, SettingMac(name, value));
+  return stmt.Run();
+}
+
+Result<std::optional<std::string>> Principals::Setting(std::string_view name) {
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
+                           db_->Prepare("SELECT value, mac FROM setting WHERE name = ?"));
+  stmt.BindText(1, name);
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<std::string>();
+  std::string value = stmt.Text(0), mac = stmt.Blob(1), expected = SettingMac(name, value);
+  if (mac.size() != expected.size() ||
+      sodium_memcmp(mac.data(), expected.data(), expected.size()) != 0) {
+    return Corruption("principals: the setting " + std::string(name) +
+                      " fails its integrity check");
+  }
+  return std::optional<std::string>(std::move(value));
 }
 
 Status Principals::Insert(std::string_view id, std::string_view name, std::string_view role,
@@ -208,6 +240,18 @@ Status Principals::CopyTo(const std::string& path, SecretKey mac_key) {
       return Corruption("principals: a record fails its integrity check");
     }
     Status s = target->Insert(id, name, role, hash, created);
+    if (!s.ok()) {
+      (void)target->db_->Exec("ROLLBACK");
+      return s;
+    }
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt settings, db_->Prepare("SELECT name FROM setting"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, settings.Step());
+    if (!row) break;
+    std::string name = settings.Text(0);
+    auto value = Setting(name);  // checks the MAC
+    Status s = value.ok() ? target->SetSetting(name, **value) : value.status();
     if (!s.ok()) {
       (void)target->db_->Exec("ROLLBACK");
       return s;

@@ -211,6 +211,19 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   CliRun rowsql = Medlake("sql" + sql + " \"SELECT patient_id FROM p\"");
   EXPECT_NE(rowsql.exit_code, 0);
   EXPECT_NE(rowsql.out.find("permission_denied"), std::string::npos) << rowsql.out;
+  // The threshold is a lake setting (admin only, audited, MACed).
+  EXPECT_NE(
+      Medlake("policy set small-count-threshold 1000 --lake " + lake + " --token " + ops).exit_code,
+      0);
+  EXPECT_NE(Medlake("policy set small-count-threshold 1 --lake " + lake).exit_code, 0);
+  ASSERT_EQ(Medlake("policy set small-count-threshold 1000 --lake " + lake).exit_code, 0);
+  CliRun high = Medlake("sql" + sql +
+                        " --format csv \"SELECT gender, count(*) AS n FROM p GROUP BY gender\"");
+  ASSERT_EQ(high.exit_code, 0) << high.out;
+  EXPECT_NE(high.out.find("male,<1000"), std::string::npos) << high.out;
+  EXPECT_EQ(agg.out.find("<1000"), std::string::npos) << agg.out;
+  ASSERT_EQ(Medlake("policy set small-count-threshold 10 --lake " + lake).exit_code, 0);
+
   // Rows without any id are still rows: ops is refused them, with the reason.
   CliRun listing = Medlake("sql" + sql + " \"SELECT gender, deceased FROM p\"");
   EXPECT_NE(listing.exit_code, 0);
