@@ -86,6 +86,19 @@ int RunInit(const std::string& dir, const std::string& admin_name) {
   return 0;
 }
 
+// The principals store, for a caller allowed to manage it (admin).
+struct AdminSession {
+  Principal who;
+  std::unique_ptr<Principals> principals;
+};
+Result<AdminSession> OpenAsAdmin(const KeyStore& keys, const std::string& token,
+                                 const std::string& command) {
+  MEDLAKE_ASSIGN_OR_RETURN(Principal who,
+                           Authorize(keys, token, Permission::kManageUsers, command));
+  MEDLAKE_ASSIGN_OR_RETURN(auto principals, Principals::Open(keys));
+  return AdminSession{std::move(who), std::move(principals)};
+}
+
 int RunUserAdd(const std::string& dir, const std::string& name, const std::string& role_name,
                const std::string& token) {
   auto role = privacy::ParseRole(role_name);
@@ -94,13 +107,11 @@ int RunUserAdd(const std::string& dir, const std::string& name, const std::strin
   }
   auto keys = KeyStore::Open(dir);
   if (!keys.ok()) return Fail(keys.status());
-  auto who = Authorize(*keys, token, Permission::kManageUsers, "user add");
-  if (!who.ok()) return Fail(who.status());
-  auto principals = Principals::Open(*keys);
-  if (!principals.ok()) return Fail(principals.status());
-  auto new_token = (*principals)->AddUser(name, *role);
+  auto admin = OpenAsAdmin(*keys, token, "user add");
+  if (!admin.ok()) return Fail(admin.status());
+  auto new_token = admin->principals->AddUser(name, *role);
   if (!new_token.ok()) return Fail(new_token.status());
-  if (Status s = Audit(*keys, *who, "user.add", name + " (" + role_name + ")"); !s.ok())
+  if (Status s = Audit(*keys, admin->who, "user.add", name + " (" + role_name + ")"); !s.ok())
     return Fail(s);
   std::printf("user %s (%s) added\n", name.c_str(), role_name.c_str());
   std::printf("token (shown once, store it now): %s\n", new_token->c_str());
@@ -126,13 +137,12 @@ int RunPolicySet(const std::string& dir, const std::string& name, const std::str
   }
   auto keys = KeyStore::Open(dir);
   if (!keys.ok()) return Fail(keys.status());
-  auto who = Authorize(*keys, token, Permission::kManageUsers, "policy set");
-  if (!who.ok()) return Fail(who.status());
-  auto principals = Principals::Open(*keys);
-  if (!principals.ok()) return Fail(principals.status());
-  if (Status s = (*principals)->SetSetting(name, std::to_string(threshold)); !s.ok())
+  auto admin = OpenAsAdmin(*keys, token, "policy set");
+  if (!admin.ok()) return Fail(admin.status());
+  if (Status s = admin->principals->SetSetting(name, std::to_string(threshold)); !s.ok())
     return Fail(s);
-  if (Status s = Audit(*keys, *who, "policy.set", name + "=" + std::to_string(threshold)); !s.ok())
+  if (Status s = Audit(*keys, admin->who, "policy.set", name + "=" + std::to_string(threshold));
+      !s.ok())
     return Fail(s);
   std::printf("%s = %lld\n", name.c_str(), static_cast<long long>(threshold));
   return 0;

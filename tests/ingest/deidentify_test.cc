@@ -162,18 +162,23 @@ TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   }
 }
 
+// An HL7 v2 admission of the patient of kFhirPatient, through a stream.
+void AcceptAdmission(StreamIngestor& stream) {
+  auto acks = stream.AcceptHl7v2(
+      {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
+       "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
+       "PV1|1|I|WARD1^101^A\r"});
+  ASSERT_TRUE(acks.ok());
+  ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+}
+
 TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
   TempDir dir;
   InitLake(dir / "lake");
   {
     auto stream = StreamIngestor::Open(dir / "lake");
     ASSERT_TRUE(stream.ok()) << stream.status().ToString();
-    auto acks = (*stream)->AcceptHl7v2(
-        {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
-         "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
-         "PV1|1|I|WARD1^101^A\r"});
-    ASSERT_TRUE(acks.ok());
-    ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+    AcceptAdmission(**stream);
     ASSERT_TRUE((*stream)->Checkpoint().ok());
   }
   Stored s = ReadAll(dir / "lake");
@@ -202,12 +207,7 @@ TEST(DeidentifyTest, StreamInboxIsEncryptedAndReplays) {
   no_checkpoint.checkpoint_interval = std::chrono::hours(1);
   auto stream = StreamIngestor::Open(dir / "lake", no_checkpoint);
   ASSERT_TRUE(stream.ok()) << stream.status().ToString();
-  auto acks = (*stream)->AcceptHl7v2(
-      {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
-       "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
-       "PV1|1|I|WARD1^101^A\r"});
-  ASSERT_TRUE(acks.ok());
-  ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+  AcceptAdmission(**stream);
   // The state a crash would leave: the inbox holds the message, no segment does.
   std::filesystem::copy(dir / "lake", dir / "crashed", std::filesystem::copy_options::recursive);
   std::string inbox = testing::ReadText(dir / "crashed/inbox/stream.log");
