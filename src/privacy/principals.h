@@ -18,10 +18,9 @@
 
 #include "medlake/status.h"
 #include "privacy/key_store.h"
+#include "privacy/sqlite_file.h"
 
 namespace medlake::privacy {
-
-class SqliteFile;
 
 enum class Role { kAdmin, kClinician, kResearcher, kOps, kAuditor };
 
