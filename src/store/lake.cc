@@ -340,6 +340,10 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
   return NotFound(std::string(type) + "/" + std::string(id) + " is not in the lake");
 }
 
+const privacy::SegmentCipher* Lake::data_cipher() const {
+  return impl_->cipher.get();
+}
+
 std::vector<std::string> Lake::Verify() {
   std::vector<std::string> problems;
   for (const auto& seg : segments_) {

@@ -14,6 +14,7 @@
 #include "cohort/output.h"
 #include "common/fhir_time.h"
 #include "ingest/ingest.h"
+#include "privacy/key_store.h"
 #include "test_util.h"
 
 namespace medlake::cohort {
@@ -491,6 +492,41 @@ TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(info.built);
   EXPECT_TRUE(LoadIndex(**lake2).ok());
+}
+
+// In a lake with a key the cache is encrypted like the segments: none of its content is
+// readable in the file, it loads back, and a flipped byte or a plain file makes it rebuilt.
+TEST(CohortIndexFile, EncryptedInAKeyedLake) {
+  testing::TempDir dir;
+  ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+  testing::WriteText(dir / "in/a.ndjson",
+                     Patient("a", R"(,"gender":"female","birthDate":"1950-01-01")") + "\n" +
+                         Condition("ca", "a", kSnomedT2dm, "2020-01-01") + "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  ASSERT_NE((*lake)->data_cipher(), nullptr);
+  IndexLoad info;
+  auto built = LoadOrBuildIndex(**lake, 1, nullptr, &info);
+  ASSERT_TRUE(built.ok());
+  EXPECT_TRUE(info.cache_error.empty()) << info.cache_error;
+  std::string bytes = testing::ReadText(IndexPath(**lake));
+  EXPECT_EQ(bytes.substr(0, 8), "MLCOHIXE");
+  EXPECT_EQ(bytes.find("44054006"), std::string::npos);
+  EXPECT_EQ(bytes.find("snomed"), std::string::npos);
+  auto loaded = LoadOrBuildIndex(**lake, 1, nullptr, &info);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_FALSE(info.built);
+  EXPECT_EQ((*loaded)->event_count(), (*built)->event_count());
+  bytes[bytes.size() / 2] ^= 0x20;
+  testing::WriteText(IndexPath(**lake), bytes);
+  EXPECT_EQ(LoadIndex(**lake).status().code(), ErrorCode::kCorruption);
+  // A plain cache (as an attacker or an older medlake would write it) is not trusted either.
+  testing::WriteText(IndexPath(**lake), "MLCOHIX1 plain");
+  EXPECT_EQ(LoadIndex(**lake).status().code(), ErrorCode::kCorruption);
+  ASSERT_TRUE(LoadOrBuildIndex(**lake, 1, nullptr, &info).ok());
+  EXPECT_TRUE(info.built);
+  EXPECT_TRUE(LoadIndex(**lake).ok());
 }
 
 // Synthea: counts checked against an independent scan of the raw bundles.
