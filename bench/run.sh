@@ -18,6 +18,11 @@ if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/ingest/medlake_bench_ingest" --copies 10 "$shared/synthea-r4-dev-100"
 fi
 
+echo "== encryption at rest: segments written and scanned plain vs encrypted (Synthea lake)"
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  "$build/bench/store/medlake_bench_segment_crypto" "$shared/synthea-r4-dev-100" 7
+fi
+
 echo "== synth: patients/s at two sizes"
 "$build/bench/synth/medlake_bench_synth" "$work/synth" 2000 20000
 

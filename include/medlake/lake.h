@@ -17,6 +17,9 @@
 #include "medlake/status.h"
 
 namespace medlake {
+namespace privacy {
+class SegmentCipher;
+}
 
 struct LakeStatus {
   uint64_t patients = 0;
@@ -131,6 +134,8 @@ class Lake {
   static constexpr uint32_t kNoShard = 0xFFFFFFFFu;
   // Checks every checksum of every segment; returns one line per damaged segment.
   std::vector<std::string> Verify();
+  // The lake's data cipher (segments, inbox, derived caches), null for a lake without a key.
+  const privacy::SegmentCipher* data_cipher() const;
 
  private:
   struct Impl;

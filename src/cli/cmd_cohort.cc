@@ -119,7 +119,7 @@ int RunCohort(const CohortOptions& o) {
     ids = std::move(*all);
   }
   cohort::OutputContext out{&*def, &*result, &ids, eval_ms, build_ms, built, index_text};
-  if (ctx->suppresses_small_counts()) out.suppress_below = 10;
+  if (ctx->suppresses_small_counts()) out.suppress_below = ctx->small_count_threshold();
   if (o.json) {
     std::fputs(cohort::SummaryJson(out, o.list).c_str(), stdout);
   } else {

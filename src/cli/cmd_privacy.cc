@@ -4,6 +4,7 @@
 // token's principal and role apply. Every command is written to the audit log.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@
 #include "privacy/key_store.h"
 #include "privacy/principals.h"
 #include "privacy/rekey.h"
+#include "store/catalog.h"
 
 namespace medlake::cli {
 namespace {
@@ -52,6 +54,13 @@ Result<Principal> Authorize(const KeyStore& keys, const std::string& token, Perm
 }
 
 int RunInit(const std::string& dir, const std::string& admin_name) {
+  // Data ingested before the key exists is neither pseudonymized nor encrypted: a key is for
+  // a new lake only.
+  if (std::filesystem::exists(dir + "/" + store::kCatalogFile)) {
+    return Fail(AlreadyExists("lake " + dir +
+                              " already holds data stored without a key; run medlake init "
+                              "on a new lake directory, before the first ingest"));
+  }
   if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
   auto keys = KeyStore::Create(dir);
   if (!keys.ok()) return Fail(keys.status());
@@ -77,6 +86,19 @@ int RunInit(const std::string& dir, const std::string& admin_name) {
   return 0;
 }
 
+// The principals store, for a caller allowed to manage it (admin).
+struct AdminSession {
+  Principal who;
+  std::unique_ptr<Principals> principals;
+};
+Result<AdminSession> OpenAsAdmin(const KeyStore& keys, const std::string& token,
+                                 const std::string& command) {
+  MEDLAKE_ASSIGN_OR_RETURN(Principal who,
+                           Authorize(keys, token, Permission::kManageUsers, command));
+  MEDLAKE_ASSIGN_OR_RETURN(auto principals, Principals::Open(keys));
+  return AdminSession{std::move(who), std::move(principals)};
+}
+
 int RunUserAdd(const std::string& dir, const std::string& name, const std::string& role_name,
                const std::string& token) {
   auto role = privacy::ParseRole(role_name);
@@ -85,16 +107,44 @@ int RunUserAdd(const std::string& dir, const std::string& name, const std::strin
   }
   auto keys = KeyStore::Open(dir);
   if (!keys.ok()) return Fail(keys.status());
-  auto who = Authorize(*keys, token, Permission::kManageUsers, "user add");
-  if (!who.ok()) return Fail(who.status());
-  auto principals = Principals::Open(*keys);
-  if (!principals.ok()) return Fail(principals.status());
-  auto new_token = (*principals)->AddUser(name, *role);
+  auto admin = OpenAsAdmin(*keys, token, "user add");
+  if (!admin.ok()) return Fail(admin.status());
+  auto new_token = admin->principals->AddUser(name, *role);
   if (!new_token.ok()) return Fail(new_token.status());
-  if (Status s = Audit(*keys, *who, "user.add", name + " (" + role_name + ")"); !s.ok())
+  if (Status s = Audit(*keys, admin->who, "user.add", name + " (" + role_name + ")"); !s.ok())
     return Fail(s);
   std::printf("user %s (%s) added\n", name.c_str(), role_name.c_str());
   std::printf("token (shown once, store it now): %s\n", new_token->c_str());
+  return 0;
+}
+
+// `medlake policy set NAME VALUE`: lake-wide privacy settings (admin), audited.
+int RunPolicySet(const std::string& dir, const std::string& name, const std::string& value,
+                 const std::string& token) {
+  if (name != privacy::kSmallCountThreshold) {
+    return Fail(InvalidArgument("unknown policy setting " + name +
+                                " (known: " + std::string(privacy::kSmallCountThreshold) + ")"));
+  }
+  int64_t threshold = 0;
+  try {
+    size_t used = 0;
+    threshold = std::stoll(value, &used);
+    if (used != value.size()) threshold = 0;
+  } catch (const std::exception&) {
+  }
+  if (threshold < 2 || threshold > 1000) {
+    return Fail(InvalidArgument(name + " is a whole number from 2 to 1000"));
+  }
+  auto keys = KeyStore::Open(dir);
+  if (!keys.ok()) return Fail(keys.status());
+  auto admin = OpenAsAdmin(*keys, token, "policy set");
+  if (!admin.ok()) return Fail(admin.status());
+  if (Status s = admin->principals->SetSetting(name, std::to_string(threshold)); !s.ok())
+    return Fail(s);
+  if (Status s = Audit(*keys, admin->who, "policy.set", name + "=" + std::to_string(threshold));
+      !s.ok())
+    return Fail(s);
+  std::printf("%s = %lld\n", name.c_str(), static_cast<long long>(threshold));
   return 0;
 }
 
@@ -207,6 +257,15 @@ void RegisterPrivacyCommands(CLI::App& app, int& exit_code) {
   add->add_option("--role", o->role, "admin, clinician, researcher, ops or auditor")->required();
   add_common(add);
   add->callback([o, &exit_code] { exit_code = RunUserAdd(o->lake, o->name, o->role, o->token); });
+
+  auto* policy = app.add_subcommand("policy", "Lake-wide privacy settings");
+  policy->require_subcommand(1);
+  auto* set = policy->add_subcommand(
+      "set", "Set a setting (admin, audited): small-count-threshold N (default 10)");
+  set->add_option("name", o->name, "Setting name")->required();
+  set->add_option("value", o->role, "Value")->required();
+  add_common(set);
+  set->callback([o, &exit_code] { exit_code = RunPolicySet(o->lake, o->name, o->role, o->token); });
 
   auto* audit = app.add_subcommand("audit", "The hash-chained audit log");
   audit->require_subcommand(1);

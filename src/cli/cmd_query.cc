@@ -8,9 +8,10 @@
 #include "cli/commands.h"
 #include "common/file_util.h"
 #include "privacy/audit_log.h"
-#include "privacy/pseudonymizer.h"
+#include "query/k_anonymous_rows.h"
 #include "query/table_output.h"
 #include "query/view_runner.h"
+#include "sql/disclosure.h"
 #include "sql/postgres.h"
 #include "sql/sql_engine.h"
 
@@ -64,9 +65,54 @@ Status AuditView(query::AccessContext* access, const std::string& view_path,
                        static_cast<int64_t>(stats.patients));
 }
 
+// Research extracts: the declared quasi-identifiers made k-anonymous (query/k_anonymous_rows.h).
+struct KAnonymityOptions {
+  int k = 0;  // 0: no check
+  std::vector<std::string> quasi;
+  double max_suppression = 0.0;
+};
+
+// The view's rows go to `emit`, streamed, or held and made k-anonymous first (`header` runs
+// just before the first row either way, so a refused extract writes nothing).
+Result<query::RunStats> RunViewRows(const std::string& lake_dir,
+                                    const std::vector<std::string>& files, const views::View& view,
+                                    int jobs, query::AccessContext* access,
+                                    const KAnonymityOptions& kanon,
+                                    const std::function<Status()>& header,
+                                    const query::RowSink& emit) {
+  if (kanon.k <= 0) {
+    MEDLAKE_RETURN_IF_ERROR(header());
+    return RunView(lake_dir, files, view, emit, jobs, access);
+  }
+  query::KAnonymitySpec spec{{}, kanon.k, kanon.max_suppression};
+  for (const auto& q : kanon.quasi) {
+    MEDLAKE_ASSIGN_OR_RETURN(query::QuasiColumn column, query::ParseQuasiColumn(q));
+    spec.columns.push_back(std::move(column));
+  }
+  std::vector<views::Row> held;
+  MEDLAKE_ASSIGN_OR_RETURN(query::RunStats stats, RunView(
+                                                      lake_dir, files, view,
+                                                      [&](const views::Row& r) {
+                                                        held.push_back(r);
+                                                        return Status::Ok();
+                                                      },
+                                                      jobs, access));
+  MEDLAKE_ASSIGN_OR_RETURN(query::KAnonymitySummary summary,
+                           query::MakeRowsKAnonymous(view.columns(), held, spec));
+  std::string levels;
+  for (const auto& g : summary.generalizations) levels += (levels.empty() ? "" : ", ") + g;
+  std::fprintf(stderr,
+               "k-anonymity (k=%d): %s; %zu groups, the smallest of %zu rows; %zu rows withheld\n",
+               kanon.k, levels.c_str(), summary.groups, summary.smallest_group, summary.withheld);
+  MEDLAKE_RETURN_IF_ERROR(header());
+  for (const auto& row : held) MEDLAKE_RETURN_IF_ERROR(emit(row));
+  return stats;
+}
+
 int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
                    const std::vector<std::string>& files, const std::string& format,
-                   const std::string& out_path, int jobs, const AccessOptions& access_options) {
+                   const std::string& out_path, int jobs, const AccessOptions& access_options,
+                   const KAnonymityOptions& kanon) {
   auto view = LoadView(view_path);
   if (!view.ok()) return Fail(view.status());
   std::unique_ptr<query::AccessContext> access;
@@ -75,15 +121,23 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
     if (!opened.ok()) return Fail(opened.status());
     access = std::move(*opened);
   }
+  auto no_header = [] { return Status::Ok(); };
   if (format == "parquet") {
     if (out_path.empty()) return Fail(InvalidArgument("--format parquet needs --out FILE"));
     auto engine = sql::SqlEngine::Open();
     if (!engine.ok()) return Fail(engine.status());
-    auto table = (*engine)->CreateTable("view", SqlColumns(*view));
+    std::vector<sql::ColumnSpec> columns = SqlColumns(*view);
+    if (kanon.k > 0) {  // generalized values ("45-49", "1990-1994") are text
+      for (const auto& q : kanon.quasi) {
+        for (auto& c : columns) {
+          if (q.starts_with(c.name + "=")) c.type = sql::ColumnType::kVarchar;
+        }
+      }
+    }
+    auto table = (*engine)->CreateTable("view", columns);
     if (!table.ok()) return Fail(table.status());
-    auto stats = RunView(
-        lake_dir, files, *view, [&](const views::Row& r) { return (*table)->AppendJsonRow(r); },
-        jobs, access.get());
+    auto stats = RunViewRows(lake_dir, files, *view, jobs, access.get(), kanon, no_header,
+                             [&](const views::Row& r) { return (*table)->AppendJsonRow(r); });
     if (!stats.ok()) return Fail(stats.status());
     Status s = (*table)->Close();
     if (s.ok()) s = AuditView(access.get(), view_path, *stats, "query");
@@ -110,13 +164,13 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
     if (!out) return Fail(IoError("cannot create " + out_path));
   }
   query::RowWriter writer(text_format, view->columns(), out);
-  Status s = writer.WriteHeader();
-  auto stats = RunView(
-      lake_dir, files, *view, [&](const views::Row& r) { return writer.Write(r); }, jobs,
-      access.get());
-  if (s.ok() && stats.ok()) s = writer.Finish();
+  auto stats = RunViewRows(
+      lake_dir, files, *view, jobs, access.get(), kanon, [&] { return writer.WriteHeader(); },
+      [&](const views::Row& r) { return writer.Write(r); });
+  Status s = stats.ok() ? writer.Finish() : Status::Ok();
   if (s.ok() && stats.ok()) s = AuditView(access.get(), view_path, *stats, "query");
   if (out != stdout) std::fclose(out);
+  if (!stats.ok() && !out_path.empty()) std::filesystem::remove(out_path);
   if (!stats.ok()) return Fail(stats.status());
   if (!s.ok()) return Fail(s);
   ReportProblems(*stats);
@@ -194,36 +248,22 @@ void PrintResult(const sql::QueryResult& r, const std::string& format) {
   std::printf("(%zu rows)\n", r.rows.size());
 }
 
-// Count columns of an aggregate result, whose small values are suppressed for researcher and
-// ops: integer columns named n, count, patients, or starting with n_ / count / ending in _count.
-bool IsCountColumn(const std::string& name, const std::string& type) {
-  if (type != "INTEGER") return false;
-  return name == "n" || name == "patients" || name.starts_with("n_") || name.starts_with("count") ||
-         name.ends_with("_count");
-}
-
-// Disclosure control on a SQL result (AccessContext::suppresses_small_counts): counts below
-// kSmallCount are shown as "<10"; for ops, a result that shows patient-level ids is refused.
-Status ControlSqlResult(const query::AccessContext& access, sql::QueryResult& r) {
-  constexpr int64_t kSmallCount = 10;
+// Disclosure control on a SQL result for researcher and ops (sql/disclosure.h): small counts
+// and their complements masked; for ops, anything but an aggregate query refused.
+Status ControlSqlResult(const query::AccessContext& access, sql::SqlEngine& engine,
+                        const std::string& query_text, sql::QueryResult& r) {
   if (!access.suppresses_small_counts()) return Status::Ok();
-  for (size_t c = 0; c < r.columns.size(); ++c) {
-    bool counts = IsCountColumn(r.columns[c], r.column_types[c]);
-    for (size_t i = 0; i < r.rows.size(); ++i) {
-      if (r.nulls[i][c]) continue;
-      std::string& cell = r.rows[i][c];
-      if (access.role() == "ops" && privacy::Pseudonymizer::LooksLikePseudonym(cell)) {
-        return PermissionDenied("role ops sees aggregates only: column " + r.columns[c] +
-                                " holds patient-level ids");
-      }
-      if (counts) {
-        int64_t v = std::stoll(cell);
-        if (v > 0 && v < kSmallCount) {
-          cell = "<10";
-          r.column_types[c] = "VARCHAR";
-        }
-      }
-    }
+  MEDLAKE_ASSIGN_OR_RETURN(sql::QueryShape shape, sql::AnalyzeQuery(engine, query_text));
+  sql::DisclosurePolicy policy;
+  policy.aggregates_only = access.role() == "ops";
+  policy.threshold = access.small_count_threshold();
+  MEDLAKE_ASSIGN_OR_RETURN(sql::DisclosureReport report, sql::ControlResult(shape, policy, r));
+  if (report.primary + report.complementary > 0) {
+    std::fprintf(stderr,
+                 "disclosure control: %zu counts below %lld shown as <%lld, %zu more masked to "
+                 "protect them, %zu statistics of those groups masked\n",
+                 report.primary, static_cast<long long>(policy.threshold),
+                 static_cast<long long>(policy.threshold), report.complementary, report.statistics);
   }
   return Status::Ok();
 }
@@ -252,7 +292,7 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
   }
   auto result = (*engine)->Query(query_text);
   if (!result.ok()) return Fail(result.status());
-  Status control = ControlSqlResult(**access, *result);
+  Status control = ControlSqlResult(**access, **engine, query_text, *result);
   Status audited =
       (*access)->Audit(control.ok() ? "query" : "denied", privacy::ObjectHash(query_text),
                        static_cast<int64_t>(patients));
@@ -301,6 +341,7 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
     std::vector<std::string> files, views;
     int jobs = 0;
     AccessOptions access;
+    KAnonymityOptions kanon;
   };
   auto o = std::make_shared<Options>();
 
@@ -312,8 +353,21 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   view->add_option("--format", o->format, "csv (default), tsv, ndjson or parquet");
   view->add_option("--out", o->out, "Output file (default: standard output; required for parquet)");
   view->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
+  view->add_option("--k-anonymity", o->kanon.k,
+                   "Research extract: generalize the --quasi columns until every combination "
+                   "is shared by at least K rows, or refuse");
+  view->add_option("--quasi", o->kanon.quasi,
+                   "COLUMN=KIND quasi-identifier for --k-anonymity (KIND: age, sex, postcode, "
+                   "date; repeatable)");
+  view->add_option("--max-suppression", o->kanon.max_suppression,
+                   "Fraction of rows that may be withheld as outliers (default 0)");
   view->callback([o, &exit_code] {
-    exit_code = RunViewCommand(o->view, o->lake, o->files, o->format, o->out, o->jobs, o->access);
+    if ((o->kanon.k > 0) != !o->kanon.quasi.empty()) {
+      exit_code = Fail(InvalidArgument("--k-anonymity and --quasi go together"));
+      return;
+    }
+    exit_code =
+        RunViewCommand(o->view, o->lake, o->files, o->format, o->out, o->jobs, o->access, o->kanon);
   });
   AddAccessOptions(view, o->access);
 

@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <type_traits>
 
 #include "common/file_util.h"
+#include "privacy/segment_cipher.h"
 #include "store/bytes.h"
 
 namespace medlake::cohort {
@@ -21,21 +23,30 @@ constexpr char kMagic[8] = {'M', 'L', 'C', 'O', 'H', 'I', 'X', '1'};
 constexpr uint32_t kVersion = 1;
 static_assert(sizeof(Event) == 32 && std::is_trivially_copyable_v<Event>);
 
-// Buffered file output that hashes what it writes.
+// An encrypted cache (in a lake with a key) starts with kSealedMagic and a salt, then holds
+// the plain layout in sealed chunks of at most kChunk bytes: u32 sealed size, then the chunk
+// sealed under the lake's data cipher (privacy/segment_cipher.h) with its number as section.
+constexpr char kSealedMagic[8] = {'M', 'L', 'C', 'O', 'H', 'I', 'X', 'E'};
+constexpr size_t kChunk = 1 << 20;
+
+// Buffered file output that hashes what it writes (and seals each chunk when `key` is set).
 class Writer {
  public:
-  explicit Writer(int fd) : fd_(fd), state_(XXH64_createState()) { XXH64_reset(state_, 0); }
+  explicit Writer(int fd, const privacy::SegmentCipher::SegmentKey* key = nullptr)
+      : fd_(fd), key_(key), state_(XXH64_createState()) {
+    XXH64_reset(state_, 0);
+  }
   ~Writer() { XXH64_freeState(state_); }
 
   void Bytes(const void* data, size_t n) {
     XXH64_update(state_, data, n);
     const char* p = static_cast<const char*>(data);
     while (n > 0 && ok_) {
-      size_t take = std::min(n, kBuffer - buf_.size());
+      size_t take = std::min(n, kChunk - buf_.size());
       buf_.append(p, take);
       p += take;
       n -= take;
-      if (buf_.size() == kBuffer) Flush();
+      if (buf_.size() == kChunk) Flush();
     }
   }
   template <typename T>
@@ -59,20 +70,33 @@ class Writer {
   }
   uint64_t Digest() const { return XXH64_digest(state_); }
   bool Flush() {
-    size_t done = 0;
-    while (ok_ && done < buf_.size()) {
-      ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) ok_ = false;
-      if (n > 0) done += static_cast<size_t>(n);
+    if (key_ && !buf_.empty()) {
+      key_->Seal(chunks_++, buf_, sealed_);
+      uint32_t size = static_cast<uint32_t>(sealed_.size());
+      WriteAll(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
+      WriteAll(sealed_);
+    } else {
+      WriteAll(buf_);
     }
     buf_.clear();
     return ok_;
   }
 
  private:
-  static constexpr size_t kBuffer = 1 << 20;
+  void WriteAll(std::string_view bytes) {
+    size_t done = 0;
+    while (ok_ && done < bytes.size()) {
+      ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) ok_ = false;
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+  }
+
   int fd_;
+  const privacy::SegmentCipher::SegmentKey* key_;
+  uint64_t chunks_ = 0;
+  std::string sealed_;
   XXH64_state_t* state_;
   std::string buf_;
   bool ok_ = true;
@@ -215,6 +239,42 @@ class IndexFile {
   }
 };
 
+namespace {
+
+// Turns the bytes of an encrypted cache into its plain layout, in place (each plain chunk is
+// shorter than its sealed form, so writing never overtakes reading). Plain caches of a lake
+// without a key pass through; any other mix is kCorruption (the cache is then rebuilt).
+Status Unseal(const privacy::SegmentCipher* cipher, const std::string& path, std::string& data) {
+  const bool sealed = data.size() >= 8 && std::memcmp(data.data(), kSealedMagic, 8) == 0;
+  if (!sealed && !cipher) return Status::Ok();
+  const size_t header = 8 + privacy::SegmentCipher::kSaltBytes;
+  if (!sealed || !cipher || data.size() < header) {
+    return Corruption(path + ": not encrypted as the lake's key requires");
+  }
+  auto key =
+      cipher->ForSegment(std::string_view(data).substr(8, privacy::SegmentCipher::kSaltBytes));
+  std::string chunk;
+  size_t in = header, out = 0;
+  for (uint64_t section = 0; in < data.size(); ++section) {
+    uint32_t size = 0;
+    if (data.size() - in < sizeof size) return Corruption(path + ": truncated");
+    std::memcpy(&size, data.data() + in, sizeof size);
+    in += sizeof size;
+    if (data.size() - in < size ||
+        !key.Open(section, std::string_view(data).substr(in, size), chunk)) {
+      return Corruption(path + ": chunk " + std::to_string(section) +
+                        " does not decrypt under the lake key");
+    }
+    in += size;
+    std::memcpy(data.data() + out, chunk.data(), chunk.size());
+    out += chunk.size();
+  }
+  data.resize(out);
+  return Status::Ok();
+}
+
+}  // namespace
+
 std::string IndexPath(const Lake& lake) {
   return lake.dir() + "/index/cohort.idx";
 }
@@ -225,11 +285,18 @@ Status SaveIndex(const CohortIndex& index, const Lake& lake) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot create " + tmp + ": " + std::strerror(errno));
-  Writer w(fd);
+  std::optional<privacy::SegmentCipher::SegmentKey> key;
+  bool header_ok = true;
+  if (const privacy::SegmentCipher* cipher = lake.data_cipher()) {
+    std::string header = std::string(kSealedMagic, 8) + privacy::SegmentCipher::NewSalt();
+    key = cipher->ForSegment(std::string_view(header).substr(8));
+    header_ok = ::write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size());
+  }
+  Writer w(fd, key ? &*key : nullptr);
   IndexFile::Write(index, lake.state_hash(), w);
   uint64_t digest = w.Digest();
   w.Put<uint64_t>(digest);
-  bool ok = w.Flush() && ::fsync(fd) == 0;
+  bool ok = header_ok && w.Flush() && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     Status s = IoError("cannot write " + path + ": " + std::strerror(errno));
@@ -243,6 +310,7 @@ Result<std::unique_ptr<CohortIndex>> LoadIndex(const Lake& lake) {
   std::string path = IndexPath(lake);
   if (!std::filesystem::exists(path)) return NotFound("no cohort index at " + path);
   MEDLAKE_ASSIGN_OR_RETURN(std::string data, ReadFile(path));
+  MEDLAKE_RETURN_IF_ERROR(Unseal(lake.data_cipher(), path, data));
   auto index = std::make_unique<CohortIndex>();
   MEDLAKE_RETURN_IF_ERROR(IndexFile::Read(data, lake.state_hash(), *index));
   return index;

@@ -5,7 +5,8 @@
 // Layout (native little-endian): "MLCOHIX1", u32 version, u64 lake state hash, the string
 // tables (codes, types, units, statuses), per-patient facts, the patients bitmap (CRoaring
 // portable serialization), the entries (code, type, bitmap, offsets, events), and an XXH64 of
-// every preceding byte.
+// every preceding byte. In a lake with a key the file is encrypted like its segments
+// (magic "MLCOHIXE", a salt, then that layout in sealed 1 MiB chunks; docs/format.md).
 #pragma once
 
 #include <memory>

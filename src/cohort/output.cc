@@ -1,5 +1,6 @@
 #include "cohort/output.h"
 
+#include <cctype>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -15,17 +16,25 @@ const std::string& IdOf(const OutputContext& out, uint32_t ordinal) {
   return ids && ordinal < ids->size() ? (*ids)[ordinal] : kEmpty;
 }
 
-// A count as the caller may see it.
-std::string CountText(const OutputContext& out, uint64_t n) {
+// A count as the caller may see it: small counts as "<10"; `masked` ones (complementary) as
+// "suppressed".
+std::string CountText(const OutputContext& out, uint64_t n, bool masked = false) {
   if (out.suppress_below > 0 && n > 0 && n < static_cast<uint64_t>(out.suppress_below))
     return "<" + std::to_string(out.suppress_below);
-  return std::to_string(n);
+  return masked ? "suppressed" : std::to_string(n);
 }
 
-nlohmann::ordered_json CountJson(const OutputContext& out, uint64_t n) {
-  std::string text = CountText(out, n);
-  if (text[0] == '<') return text;
+nlohmann::ordered_json CountJson(const OutputContext& out, uint64_t n, bool masked = false) {
+  std::string text = CountText(out, n, masked);
+  if (!std::isdigit(static_cast<unsigned char>(text[0]))) return text;
   return n;
+}
+
+// Which attrition counts to mask (see AttritionMask in output.h).
+std::vector<bool> MaskOf(const OutputContext& out) {
+  std::vector<uint64_t> remaining;
+  for (const auto& row : out.result->attrition) remaining.push_back(row.remaining);
+  return AttritionMask(remaining, out.suppress_below);
 }
 
 std::string Name(const OutputContext& out) {
@@ -34,8 +43,29 @@ std::string Name(const OutputContext& out) {
 
 }  // namespace
 
+std::vector<bool> AttritionMask(const std::vector<uint64_t>& remaining, int64_t threshold) {
+  std::vector<bool> masked(remaining.size(), false);
+  if (threshold <= 0) return masked;
+  const uint64_t t = static_cast<uint64_t>(threshold);
+  auto small = [&](uint64_t n) { return n > 0 && n < t; };
+  // Walk the steps, comparing each with the last count left visible: a step whose count is
+  // small, or whose difference to that count is, is masked (the difference then carries on
+  // to the next step until it is zero or large).
+  size_t shown = remaining.size();  // index of the last visible count; none yet
+  for (size_t i = 0; i < remaining.size(); ++i) {
+    if (small(remaining[i]) ||
+        (shown < remaining.size() && small(remaining[shown] - remaining[i]))) {
+      masked[i] = true;
+    } else {
+      shown = i;
+    }
+  }
+  return masked;
+}
+
 std::string SummaryText(const OutputContext& out) {
   const CohortResult& r = *out.result;
+  const std::vector<bool> masked = MaskOf(out);
   std::string s = "cohort  " + Name(out) + "\n";
   s += "index   " + out.index_text + "\n\n";
   char line[512];
@@ -45,10 +75,11 @@ std::string SummaryText(const OutputContext& out) {
     const auto& row = r.attrition[i];
     std::string name = row.rule.size() > 56 ? row.rule.substr(0, 53) + "..." : row.rule;
     std::snprintf(line, sizeof line, "%-4zu %-56s %-10s %12s\n", i, name.c_str(), row.kind.c_str(),
-                  CountText(out, row.remaining).c_str());
+                  CountText(out, row.remaining, masked[i]).c_str());
     s += line;
   }
-  std::snprintf(line, sizeof line, "\ncount   %s patients\n", CountText(out, r.count).c_str());
+  std::snprintf(line, sizeof line, "\ncount   %s patients\n",
+                CountText(out, r.count, !masked.empty() && masked.back()).c_str());
   s += line;
   if (r.unconvertible_values > 0) {
     std::snprintf(line, sizeof line,
@@ -77,10 +108,14 @@ std::string SummaryJson(const OutputContext& out, bool with_members) {
   j["format"] = kFormatVersion;
   j["index"] = out.index_text;
   j["attrition"] = nlohmann::ordered_json::array();
-  for (const auto& row : r.attrition)
-    j["attrition"].push_back(
-        {{"rule", row.rule}, {"kind", row.kind}, {"remaining", CountJson(out, row.remaining)}});
-  j["count"] = CountJson(out, r.count);
+  const std::vector<bool> masked = MaskOf(out);
+  for (size_t i = 0; i < r.attrition.size(); ++i) {
+    const auto& row = r.attrition[i];
+    j["attrition"].push_back({{"rule", row.rule},
+                              {"kind", row.kind},
+                              {"remaining", CountJson(out, row.remaining, masked[i])}});
+  }
+  j["count"] = CountJson(out, r.count, !masked.empty() && masked.back());
   j["unconvertible_values"] = r.unconvertible_values;
   j["fhirpath_errors"] = r.fhirpath_errors;
   j["elapsed_ms"] = out.elapsed_ms;

@@ -19,9 +19,16 @@ struct OutputContext {
   bool index_built = false;  // built from the segments (else loaded from its cache)
   std::string index_text;    // how the index date was chosen, for people
   // Small-count suppression (docs/privacy.md): counts from 1 to suppress_below - 1 are shown
-  // as "<suppress_below"; 0 disables it.
+  // as "<suppress_below", and attrition counts from which such a count follows by subtraction
+  // as "suppressed" (AttritionMask); 0 disables it.
   int64_t suppress_below = 0;
 };
+
+// Complementary suppression of an attrition table (counts remaining after each step, never
+// increasing): besides every small count, a step is masked when the patients it removed,
+// counted from the last visible step, are a small number, so that no small group follows by
+// subtracting two visible counts. The final count is the last step's.
+std::vector<bool> AttritionMask(const std::vector<uint64_t>& remaining, int64_t threshold);
 
 // Attrition table, count and timings for people.
 std::string SummaryText(const OutputContext& out);

@@ -13,6 +13,7 @@
 #include "ingest/device/device_reading.h"
 #include "ingest/record_worker.h"
 #include "medlake/lake.h"
+#include "privacy/segment_cipher.h"
 
 namespace medlake::ingest {
 namespace {
@@ -39,6 +40,36 @@ bool DecodeReading(std::string_view record, int64_t& number, std::string_view& n
   name = record.substr(13, name_len);
   payload = record.substr(13 + name_len);
   return true;
+}
+
+// An inbox record of a keyed lake: 'E', a 16-byte salt, then the record (kind byte first)
+// sealed under the key the lake's data cipher derives from the salt (privacy/segment_cipher.h;
+// a fresh salt per record, so every record has its own key and nonce 0 is never reused).
+constexpr char kEncrypted = 'E';
+constexpr uint64_t kInboxSection = 0;
+
+std::string SealRecord(const privacy::SegmentCipher& cipher, std::string_view record) {
+  std::string salt = privacy::SegmentCipher::NewSalt();
+  std::string sealed;
+  cipher.ForSegment(salt).Seal(kInboxSection, record, sealed);
+  return kEncrypted + salt + sealed;
+}
+
+// The record inside an inbox record: itself, or opened when sealed. An error when a sealed
+// record meets a lake without a key or does not open under its key.
+Status OpenRecord(const privacy::SegmentCipher* cipher, std::string_view bytes, uint64_t index,
+                  std::string& out) {
+  if (bytes.empty() || bytes[0] != kEncrypted) {
+    out.assign(bytes);
+    return Status::Ok();
+  }
+  const size_t salt = privacy::SegmentCipher::kSaltBytes;
+  if (!cipher || bytes.size() < 1 + salt ||
+      !cipher->ForSegment(bytes.substr(1, salt)).Open(kInboxSection, bytes.substr(1 + salt), out)) {
+    return Corruption("inbox record " + std::to_string(index) +
+                      " is encrypted and does not decrypt under the lake key");
+  }
+  return Status::Ok();
 }
 
 void AppendRecord(std::string_view bytes, std::string& out) {
@@ -73,7 +104,8 @@ struct StreamIngestor::Impl {
   std::string inbox_path;
   int inbox_fd = -1;
   std::unique_ptr<store::LakeWriter> writer;
-  std::unique_ptr<Deidentifier> deidentifier;  // null for a lake without a key
+  std::unique_ptr<Deidentifier> deidentifier;            // null for a lake without a key
+  std::shared_ptr<const privacy::SegmentCipher> cipher;  // seals inbox records; null: no key
   SharedCounters counters;
   std::unique_ptr<RecordWorker> worker;
   uint64_t since_checkpoint = 0;
@@ -97,7 +129,7 @@ struct StreamIngestor::Impl {
 
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
-    for (const auto& r : records) AppendRecord(r, buffer);
+    for (const auto& r : records) AppendRecord(cipher ? SealRecord(*cipher, r) : r, buffer);
     // On failure the batch is cut off again, so that later records do not follow a torn one.
     auto fail = [&](const char* what) {
       Status error = IoError(std::string("cannot ") + what + " inbox " + inbox_path + ": " +
@@ -377,6 +409,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   im.options = options;
   MEDLAKE_ASSIGN_OR_RETURN(im.writer, store::LakeWriter::Open(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(im.deidentifier, Deidentifier::ForLake(lake_dir, *im.writer));
+  MEDLAKE_ASSIGN_OR_RETURN(im.cipher, privacy::SegmentCipher::ForLake(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters, im.deidentifier.get());
   im.worker->set_encounter_history(&im.encounters);
   im.lake_dir = lake_dir;
@@ -391,6 +424,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   auto previous = ReadFile(im.inbox_path);
   if (previous.ok() && !previous->empty()) {
     std::string_view rest = *previous;
+    std::string record;
     uint64_t index = 0;
     while (rest.size() >= 12) {
       uint32_t n;
@@ -400,8 +434,9 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
       if (rest.size() < 12 + static_cast<size_t>(n)) break;
       std::string_view bytes = rest.substr(12, n);
       if (XXH64(bytes.data(), bytes.size(), 0) != h) break;
+      MEDLAKE_RETURN_IF_ERROR(OpenRecord(im.cipher.get(), bytes, index, record));
       Status outcome;
-      MEDLAKE_RETURN_IF_ERROR(im.StoreRecord(bytes, index++, &outcome));
+      MEDLAKE_RETURN_IF_ERROR(im.StoreRecord(record, index++, &outcome));
       ++im.stats.replayed;
       rest.remove_prefix(12 + n);
     }

@@ -19,7 +19,7 @@ int64_t NowMs() {
       .count();
 }
 
-bool SameBytes(const std::string& a, const std::string& b) {
+bool SameBytes(std::string_view a, std::string_view b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
@@ -56,7 +56,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const KeyStore& keys) {
 Result<std::unique_ptr<AuditLog>> AuditLog::OpenFile(const std::string& path, SecretKey key) {
   if (!SodiumReady()) return Internal("libsodium cannot be initialised");
   std::unique_ptr<AuditLog> log(new AuditLog());
-  MEDLAKE_ASSIGN_OR_RETURN(log->db_, SqliteFile::Open(path, true, "audit log"));
+  MEDLAKE_ASSIGN_OR_RETURN(log->db_, OpenSqliteFile(path, true, "audit log"));
   MEDLAKE_RETURN_IF_ERROR(log->db_->Exec(
       "CREATE TABLE IF NOT EXISTS entry(idx INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, "
       "principal TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, "
@@ -102,8 +102,8 @@ Status AuditLog::Insert(const AuditEntry& e, const std::string& hash) {
       SqliteStmt stmt,
       db_->Prepare("INSERT INTO entry(idx, time_ms, principal, role, action, object, purpose, "
                    "patients, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  stmt.Bind(1, e.index).Bind(2, e.time_ms).BindText(3, e.principal).BindText(4, e.role);
-  stmt.BindText(5, e.action).BindText(6, e.object).BindText(7, e.purpose);
+  stmt.Bind(1, e.index).Bind(2, e.time_ms).Bind(3, e.principal).Bind(4, e.role);
+  stmt.Bind(5, e.action).Bind(6, e.object).Bind(7, e.purpose);
   stmt.Bind(8, e.patients).BindBlob(9, hash);
   return stmt.Run();
 }
@@ -202,7 +202,7 @@ Result<AuditVerification> AuditLog::Verify() {
     return fail(expected, "the head record is missing");
   }
   int64_t count = head.Int(0);
-  std::string last = head.Blob(1);
+  std::string last(head.Blob(1));
   if (!SameBytes(head.Blob(2), HeadMac(count, last))) {
     return fail(expected, "the head record fails its MAC (wrong key or tampered)");
   }

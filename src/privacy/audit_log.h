@@ -26,10 +26,9 @@
 
 #include "medlake/status.h"
 #include "privacy/key_store.h"
+#include "privacy/sqlite_file.h"
 
 namespace medlake::privacy {
-
-class SqliteFile;
 
 struct AuditEntry {
   int64_t index = -1;   // set by Append: 0, 1, 2, ...

@@ -82,10 +82,12 @@ Result<std::unique_ptr<Principals>> Principals::OpenFile(const std::string& path
                                                          SecretKey mac_key) {
   if (!SodiumReady()) return Internal("libsodium cannot be initialised");
   std::unique_ptr<Principals> p(new Principals());
-  MEDLAKE_ASSIGN_OR_RETURN(p->db_, SqliteFile::Open(path, true, "principals"));
+  MEDLAKE_ASSIGN_OR_RETURN(p->db_, OpenSqliteFile(path, true, "principals"));
   MEDLAKE_RETURN_IF_ERROR(p->db_->Exec(
       "CREATE TABLE IF NOT EXISTS principal(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
-      "role TEXT NOT NULL, hash TEXT NOT NULL, created_ms INTEGER NOT NULL, mac BLOB NOT NULL)"));
+      "role TEXT NOT NULL, hash TEXT NOT NULL, created_ms INTEGER NOT NULL, mac BLOB NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS setting(name TEXT PRIMARY KEY, value TEXT NOT NULL, "
+      "mac BLOB NOT NULL)"));
   ::chmod(path.c_str(), 0600);
   p->mac_key_ = std::move(mac_key);
   return p;
@@ -104,12 +106,43 @@ std::string Principals::Mac(std::string_view id, std::string_view name, std::str
   return KeyedBlake2b(mac_key_, m, 32);
 }
 
+std::string Principals::SettingMac(std::string_view name, std::string_view value) const {
+  std::string m = "medlake setting v1";
+  AppendField(m, name);
+  AppendField(m, value);
+  return KeyedBlake2b(mac_key_, m, 32);
+}
+
+Status Principals::SetSetting(std::string_view name, std::string_view value) {
+  MEDLAKE_ASSIGN_OR_RETURN(
+      SqliteStmt stmt,
+      db_->Prepare("INSERT OR REPLACE INTO setting(name, value, mac) VALUES (?, ?, ?)"));
+  stmt.Bind(1, name).Bind(2, value).BindBlob(3, SettingMac(name, value));
+  return stmt.Run();
+}
+
+Result<std::optional<std::string>> Principals::Setting(std::string_view name) {
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
+                           db_->Prepare("SELECT value, mac FROM setting WHERE name = ?"));
+  stmt.Bind(1, name);
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<std::string>();
+  std::string value = std::string(stmt.Text(0)), mac = std::string(stmt.Blob(1)),
+              expected = SettingMac(name, value);
+  if (mac.size() != expected.size() ||
+      sodium_memcmp(mac.data(), expected.data(), expected.size()) != 0) {
+    return Corruption("principals: the setting " + std::string(name) +
+                      " fails its integrity check");
+  }
+  return std::optional<std::string>(std::move(value));
+}
+
 Status Principals::Insert(std::string_view id, std::string_view name, std::string_view role,
                           std::string_view hash, int64_t created_ms) {
   MEDLAKE_ASSIGN_OR_RETURN(
       SqliteStmt stmt, db_->Prepare("INSERT INTO principal(id, name, role, hash, created_ms, mac) "
                                     "VALUES (?, ?, ?, ?, ?, ?)"));
-  stmt.BindText(1, id).BindText(2, name).BindText(3, role).BindText(4, hash);
+  stmt.Bind(1, id).Bind(2, name).Bind(3, role).Bind(4, hash);
   stmt.Bind(5, created_ms).BindBlob(6, Mac(id, name, role, hash, created_ms));
   return stmt.Run();
 }
@@ -124,7 +157,7 @@ Result<std::string> Principals::AddUser(std::string_view name, Role role) {
   {
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
                              db_->Prepare("SELECT 1 FROM principal WHERE name = ?"));
-    stmt.BindText(1, name);
+    stmt.Bind(1, name);
     MEDLAKE_ASSIGN_OR_RETURN(bool exists, stmt.Step());
     if (exists) return AlreadyExists("a principal with this name exists");
   }
@@ -153,10 +186,11 @@ Result<Principal> Principals::Authenticate(std::string_view token) {
   MEDLAKE_ASSIGN_OR_RETURN(
       SqliteStmt stmt,
       db_->Prepare("SELECT name, role, hash, created_ms, mac FROM principal WHERE id = ?"));
-  stmt.BindText(1, id);
+  stmt.Bind(1, id);
   MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return BadToken();
-  std::string name = stmt.Text(0), role = stmt.Text(1), hash = stmt.Text(2), mac = stmt.Blob(4);
+  std::string name = std::string(stmt.Text(0)), role = std::string(stmt.Text(1)),
+              hash = std::string(stmt.Text(2)), mac = std::string(stmt.Blob(4));
   std::string expected = Mac(id, name, role, hash, stmt.Int(3));
   if (mac.size() != expected.size() ||
       sodium_memcmp(mac.data(), expected.data(), expected.size()) != 0) {
@@ -179,7 +213,7 @@ Result<std::vector<Principal>> Principals::List() {
     if (!row) break;
     auto role = ParseRole(stmt.Text(2));
     if (!role) return Corruption("principals: a record has an unknown role");
-    out.push_back({stmt.Text(0), stmt.Text(1), *role, false});
+    out.push_back({std::string(stmt.Text(0)), std::string(stmt.Text(1)), *role, false});
   }
   return out;
 }
@@ -199,15 +233,28 @@ Status Principals::CopyTo(const std::string& path, SecretKey mac_key) {
   for (;;) {
     MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
-    std::string id = stmt.Text(0), name = stmt.Text(1), role = stmt.Text(2), hash = stmt.Text(3);
+    std::string id = std::string(stmt.Text(0)), name = std::string(stmt.Text(1)),
+                role = std::string(stmt.Text(2)), hash = std::string(stmt.Text(3));
     int64_t created = stmt.Int(4);
-    std::string mac = stmt.Blob(5), expected = Mac(id, name, role, hash, created);
+    std::string mac = std::string(stmt.Blob(5)), expected = Mac(id, name, role, hash, created);
     if (mac.size() != expected.size() ||
         sodium_memcmp(mac.data(), expected.data(), expected.size()) != 0) {
       (void)target->db_->Exec("ROLLBACK");
       return Corruption("principals: a record fails its integrity check");
     }
     Status s = target->Insert(id, name, role, hash, created);
+    if (!s.ok()) {
+      (void)target->db_->Exec("ROLLBACK");
+      return s;
+    }
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt settings, db_->Prepare("SELECT name FROM setting"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, settings.Step());
+    if (!row) break;
+    std::string name = std::string(settings.Text(0));
+    auto value = Setting(name);  // checks the MAC
+    Status s = value.ok() ? target->SetSetting(name, **value) : value.status();
     if (!s.ok()) {
       (void)target->db_->Exec("ROLLBACK");
       return s;

@@ -18,10 +18,9 @@
 
 #include "medlake/status.h"
 #include "privacy/key_store.h"
+#include "privacy/sqlite_file.h"
 
 namespace medlake::privacy {
-
-class SqliteFile;
 
 enum class Role { kAdmin, kClinician, kResearcher, kOps, kAuditor };
 
@@ -41,6 +40,11 @@ enum class Permission {
 };
 
 bool Allows(Role role, Permission permission);
+
+// The setting holding the small-count threshold of aggregate outputs (default 10, at least 2):
+// `medlake policy set small-count-threshold N`.
+inline constexpr std::string_view kSmallCountThreshold = "small-count-threshold";
+inline constexpr int64_t kDefaultSmallCountThreshold = 10;
 // True when the role's outputs need small-count suppression, shifted dates and ages in place
 // of birth dates (researcher, ops).
 bool NeedsDisclosureControl(Role role);
@@ -70,7 +74,12 @@ class Principals {
   Result<Principal> Authenticate(std::string_view token);
   Result<std::vector<Principal>> List();
   Result<int64_t> Count();
-  // Copies every row, re-MACed under `mac_key`, to a new file at `path`. Used by Rekey.
+  // Lake-wide privacy settings (kSmallCountThreshold), MACed like principal rows so that a
+  // value written without the lake key is rejected (kCorruption).
+  Status SetSetting(std::string_view name, std::string_view value);
+  Result<std::optional<std::string>> Setting(std::string_view name);
+  // Copies every row and setting, re-MACed under `mac_key`, to a new file at `path`. Used by
+  // Rekey.
   Status CopyTo(const std::string& path, SecretKey mac_key);
 
   // The principal for local CLI use without a token: admin, when the key comes from the
@@ -83,6 +92,7 @@ class Principals {
                   std::string_view hash, int64_t created_ms) const;
   Status Insert(std::string_view id, std::string_view name, std::string_view role,
                 std::string_view hash, int64_t created_ms);
+  std::string SettingMac(std::string_view name, std::string_view value) const;
 
   std::unique_ptr<SqliteFile> db_;
   SecretKey mac_key_;

@@ -59,7 +59,7 @@ Result<std::unique_ptr<Vault>> Vault::OpenFile(const std::string& path, SecretKe
                                                SecretKey index_key) {
   if (!SodiumReady()) return Internal("libsodium cannot be initialised");
   std::unique_ptr<Vault> v(new Vault());
-  MEDLAKE_ASSIGN_OR_RETURN(v->db_, SqliteFile::Open(path, true, "identity vault"));
+  MEDLAKE_ASSIGN_OR_RETURN(v->db_, OpenSqliteFile(path, true, "identity vault"));
   MEDLAKE_RETURN_IF_ERROR(v->db_->Exec(
       "CREATE TABLE IF NOT EXISTS identity(lookup BLOB PRIMARY KEY, nonce BLOB NOT NULL, "
       "sealed BLOB NOT NULL) WITHOUT ROWID"));
@@ -187,7 +187,7 @@ Status Vault::ForEach(const std::function<Status(std::string_view, std::string_v
   for (;;) {
     MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
-    std::string lookup = stmt.Blob(0);
+    std::string lookup(stmt.Blob(0));
     std::string pseudonym;
     MEDLAKE_ASSIGN_OR_RETURN(std::string identity,
                              Unseal(lookup, stmt.Blob(1), stmt.Blob(2), pseudonym));

@@ -22,10 +22,9 @@
 
 #include "medlake/status.h"
 #include "privacy/key_store.h"
+#include "privacy/sqlite_file.h"
 
 namespace medlake::privacy {
-
-class SqliteFile;
 
 class Vault {
  public:

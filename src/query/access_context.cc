@@ -1,6 +1,7 @@
 #include "query/access_context.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -111,6 +112,7 @@ struct AccessContext::Impl {
   std::optional<privacy::KeyStore> keys;
   privacy::Principal who;
   std::string purpose;
+  int64_t small_count_threshold = privacy::kDefaultSmallCountThreshold;
   std::vector<int> shift_days;             // per patient ordinal (researcher)
   std::unordered_set<uint32_t> opted_out;  // patient ordinals (researcher)
   int current_year = 1970;
@@ -182,6 +184,18 @@ Result<std::unique_ptr<AccessContext>> AccessContext::Open(const std::string& la
   im.current_year = static_cast<int>(
       std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(now)).year());
   if (im.researcher()) MEDLAKE_RETURN_IF_ERROR(im.LoadResearchPolicy(lake_dir));
+  if (privacy::NeedsDisclosureControl(im.who.role)) {
+    MEDLAKE_ASSIGN_OR_RETURN(auto principals, privacy::Principals::Open(*im.keys));
+    MEDLAKE_ASSIGN_OR_RETURN(auto setting, principals->Setting(privacy::kSmallCountThreshold));
+    if (setting) {
+      char* end = nullptr;
+      long long v = std::strtoll(setting->c_str(), &end, 10);
+      if (end == setting->c_str() || *end != '\0' || v < 2 || v > 1000) {
+        return Corruption("principals: the small-count threshold is not a number from 2 to 1000");
+      }
+      im.small_count_threshold = v;
+    }
+  }
   return ctx;
 }
 
@@ -200,6 +214,10 @@ bool AccessContext::restricted() const {
 
 bool AccessContext::suppresses_small_counts() const {
   return impl_->keyed && privacy::NeedsDisclosureControl(impl_->who.role);
+}
+
+int64_t AccessContext::small_count_threshold() const {
+  return impl_->small_count_threshold;
 }
 
 bool AccessContext::Admits(uint32_t patient) const {

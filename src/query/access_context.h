@@ -66,6 +66,9 @@ class AccessContext {
   bool restricted() const;
   // True when aggregate outputs must suppress small counts (researcher, ops).
   bool suppresses_small_counts() const;
+  // Counts from 1 to this minus one are small (`medlake policy set small-count-threshold`,
+  // default 10).
+  int64_t small_count_threshold() const;
   // False when the patient (ordinal; kNoPatient for the shared area) may not appear.
   bool Admits(uint32_t patient) const;
   // The resource as the caller may see it, in `out`; false when it must be left out.

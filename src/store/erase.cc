@@ -5,7 +5,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -44,28 +43,10 @@ bool Deleted(const std::string& blob, uint32_t row) {
 
 // The live rows of a segment as Rows, for rewriting it.
 Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
-  const Columns& c = reader.columns();
   std::vector<Row> rows;
-  for (uint32_t i = 0; i < c.rows; ++i) {
+  for (uint32_t i = 0; i < reader.columns().rows; ++i) {
     if (Deleted(deleted, i)) continue;
-    Row r;
-    r.type = c.type_dict[c.type[i]];
-    r.id = c.id[i];
-    r.patient = c.patient[i];
-    r.effective = {c.eff_start[i], c.eff_end[i]};
-    for (uint32_t k = c.code_offsets[i]; k < c.code_offsets[i + 1]; ++k) {
-      r.codings.push_back(c.code_dict[c.code_ids[k]]);
-    }
-    r.has_value = !std::isnan(c.value[i]);
-    r.value = r.has_value ? c.value[i] : 0;
-    if (c.unit[i] != 0xFFFF) r.unit = c.unit_dict[c.unit[i]];
-    if (c.status[i] != 0xFFFF) r.status = c.status_dict[c.status[i]];
-    r.encounter = c.encounter[i];
-    r.last_updated = c.last_updated[i];
-    r.content_hash = c.content_hash[i];
-    r.key = c.key[i];
-    MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, reader.Resource(i));
-    r.json.assign(json);
+    MEDLAKE_ASSIGN_OR_RETURN(Row r, reader.ReadRow(i));
     rows.push_back(std::move(r));
   }
   return rows;
@@ -89,6 +70,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
     return AlreadyExists("lake " + lake_dir + " is being written by another process");
   }
+  MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
   int64_t ordinal = -1;
@@ -129,7 +111,8 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   std::vector<ErasedResource> erased;
   std::map<std::string, int64_t> type_deltas;
   for (const auto& seg : segments) {
-    MEDLAKE_ASSIGN_OR_RETURN(auto reader, SegmentReader::Open(lake_dir + "/" + seg.file));
+    MEDLAKE_ASSIGN_OR_RETURN(auto reader,
+                             SegmentReader::Open(lake_dir + "/" + seg.file, cipher.get()));
     MEDLAKE_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(*reader, seg.deleted));
     std::vector<Row> kept;
     bool touched = false;
@@ -155,8 +138,8 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
       std::snprintf(name, sizeof name, "seg-%08lld.mls", static_cast<long long>(rw.new_id));
       rw.new_file = std::string(kSegmentsDir) + "/" + ShardDirName(seg.shard, shards) + "/" + name;
       SortRows(kept);
-      MEDLAKE_ASSIGN_OR_RETURN(rw.bytes,
-                               WriteSegment(lake_dir + "/" + rw.new_file, seg.shard, kept));
+      MEDLAKE_ASSIGN_OR_RETURN(
+          rw.bytes, WriteSegment(lake_dir + "/" + rw.new_file, seg.shard, kept, cipher.get()));
       rw.rows = kept.size();
     }
     rewrites.push_back(std::move(rw));

@@ -22,8 +22,9 @@ namespace {
 // Opens a segment for a scan. A damaged or missing file is reported in `damaged` and yields
 // nullptr (the scan goes on without it); other errors are returned.
 Result<std::unique_ptr<SegmentReader>> OpenForScan(const std::string& path,
+                                                   const store::SegmentCipher* cipher,
                                                    std::vector<std::string>* damaged) {
-  auto reader = SegmentReader::Open(path);
+  auto reader = SegmentReader::Open(path, cipher);
   if (reader.ok()) return std::move(reader).value();
   if (reader.status().code() != ErrorCode::kCorruption &&
       reader.status().code() != ErrorCode::kNotFound) {
@@ -50,6 +51,7 @@ int TypeIndexIn(const store::Columns& c, std::string_view type) {
 
 struct Lake::Impl {
   std::unique_ptr<Db> db;
+  std::shared_ptr<const store::SegmentCipher> cipher;  // null for a lake without a key
   // Deleted rows per segment id (portable roaring serialization, deserialized lazily).
   std::unordered_map<int64_t, roaring_bitmap_t*> deleted;
   ~Impl() {
@@ -81,6 +83,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   std::unique_ptr<Lake> lake(new Lake());
   lake->dir_ = dir;
   lake->impl_ = std::make_unique<Impl>();
+  MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->cipher, store::SegmentCipher::ForLake(dir));
   MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->db, Db::Open(catalog, false, false));
   Db& db = *lake->impl_->db;
   MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
@@ -186,7 +189,8 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                     const std::function<void(const ResourceView&)>& fn,
                                     std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
-  MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
+  MEDLAKE_ASSIGN_OR_RETURN(auto reader,
+                           OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged));
   int type_index = reader ? TypeIndexIn(reader->columns(), type) : kTypeAbsent;
   if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
   const store::Columns& c = reader->columns();
@@ -218,7 +222,8 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                        const std::function<void(const HotRow&, uint32_t row)>& fn,
                                        std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
-  MEDLAKE_ASSIGN_OR_RETURN(auto reader, OpenForScan(dir_ + "/" + seg.file, damaged));
+  MEDLAKE_ASSIGN_OR_RETURN(auto reader,
+                           OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged));
   int type_index = reader ? TypeIndexIn(reader->columns(), type) : kTypeAbsent;
   if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
   const store::Columns& c = reader->columns();
@@ -292,7 +297,7 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
       auto built = std::make_unique<store::KeyMap<Impl::RowAddress>>();
       for (size_t i = 0; i < segments_.size(); ++i) {
         if (segments_[i].shard != shard) continue;
-        auto reader = SegmentReader::Open(dir_ + "/" + segments_[i].file);
+        auto reader = SegmentReader::Open(dir_ + "/" + segments_[i].file, m.cipher.get());
         if (!reader.ok()) {
           if (reader.status().code() == ErrorCode::kCorruption) continue;  // as Scan: skipped
           return reader.status();
@@ -313,8 +318,9 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
       if (segment == at->segment) reader = open.get();
     }
     if (!reader) {
-      MEDLAKE_ASSIGN_OR_RETURN(auto opened,
-                               SegmentReader::Open(dir_ + "/" + segments_[at->segment].file));
+      MEDLAKE_ASSIGN_OR_RETURN(
+          auto opened,
+          SegmentReader::Open(dir_ + "/" + segments_[at->segment].file, m.cipher.get()));
       if (m.open_segments.size() >= Impl::kOpenSegments)
         m.open_segments.erase(m.open_segments.begin());
       m.open_segments.emplace_back(at->segment, std::move(opened));
@@ -326,10 +332,14 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
   return NotFound(std::string(type) + "/" + std::string(id) + " is not in the lake");
 }
 
+const privacy::SegmentCipher* Lake::data_cipher() const {
+  return impl_->cipher.get();
+}
+
 std::vector<std::string> Lake::Verify() {
   std::vector<std::string> problems;
   for (const auto& seg : segments_) {
-    auto reader = SegmentReader::Open(dir_ + "/" + seg.file);
+    auto reader = SegmentReader::Open(dir_ + "/" + seg.file, impl_->cipher.get());
     if (!reader.ok()) {
       problems.push_back(reader.status().message());
       continue;

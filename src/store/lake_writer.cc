@@ -59,6 +59,7 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
     return AlreadyExists("lake " + dir + " is being written by another process");
   }
   bool fresh = !fs::exists(dir + "/" + kCatalogFile);
+  MEDLAKE_ASSIGN_OR_RETURN(w->cipher_, SegmentCipher::ForLake(dir));
   MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
   if (fresh) MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
   MEDLAKE_ASSIGN_OR_RETURN(w->shards_, ReadShardCount(*w->db_));
@@ -147,8 +148,8 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       MEDLAKE_ASSIGN_OR_RETURN(bool more, q.Step());
       if (!more) break;
       const auto segment = static_cast<uint32_t>(q.Int(0));
-      MEDLAKE_ASSIGN_OR_RETURN(auto reader,
-                               SegmentReader::Open(dir_ + "/" + std::string(q.Text(1))));
+      MEDLAKE_ASSIGN_OR_RETURN(
+          auto reader, SegmentReader::Open(dir_ + "/" + std::string(q.Text(1)), cipher_.get()));
       const Columns& c = reader->columns();
       auto del = deleted.find(segment);
       for (uint32_t row = 0; row < c.rows; ++row) {
@@ -344,7 +345,8 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   if (kept.empty()) return Status::Ok();
   std::string rel =
       std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
-  MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes, WriteSegment(dir_ + "/" + rel, shard, kept));
+  MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes,
+                           WriteSegment(dir_ + "/" + rel, shard, kept, cipher_.get()));
   PendingSegment seg{id, shard, rel, kept.size(), bytes, {}};
   for (const Row& r : kept) seg.type_rows[r.type] += 1;
   std::lock_guard lock(pending_mu_);

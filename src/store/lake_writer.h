@@ -165,6 +165,7 @@ class LakeWriter {
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
 
+  std::shared_ptr<const SegmentCipher> cipher_;  // null for a lake without a key
   std::string dir_;
   int lock_fd_ = -1;
   uint32_t shards_ = 0;

@@ -25,6 +25,9 @@ constexpr size_t kTrailerSize = 32;
 constexpr size_t kBlockTarget = 128 * 1024;
 constexpr int kZstdLevel = 1;
 constexpr uint16_t kNone16 = 0xFFFF;
+// The section number of the column section in the nonces of an encrypted segment (blocks are
+// numbered from 0 and fewer than 2^32).
+constexpr uint64_t kColumnSection = uint64_t{1} << 32;
 
 Status Compress(std::string_view in, std::string& out) {
   thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
@@ -147,13 +150,26 @@ void SortRows(std::vector<Row>& rows) {
   rows.swap(sorted);
 }
 
-Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
-                              const std::vector<Row>& rows) {
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
+                              const SegmentCipher* cipher) {
   std::string file;
   ByteWriter fw(file);
   fw.PutBytes(std::string_view(kMagic, 8));
-  fw.Put<uint32_t>(kFormatVersion);
+  fw.Put<uint32_t>(cipher ? kEncryptedFormatVersion : kPlainFormatVersion);
   fw.Put<uint32_t>(shard);
+  std::string salt;
+  std::optional<SegmentCipher::SegmentKey> key;
+  if (cipher) {
+    salt = SegmentCipher::NewSalt();
+    key = cipher->ForSegment(salt);
+  }
+  std::string sealed;
+  // The bytes stored for a compressed section: sealed under the segment key when encrypted.
+  auto stored = [&](uint64_t section, const std::string& compressed) -> const std::string& {
+    if (!key) return compressed;
+    key->Seal(section, compressed, sealed);
+    return sealed;
+  };
 
   // Data blocks.
   struct BlockMeta {
@@ -168,10 +184,11 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
   auto flush_block = [&](uint32_t end) -> Status {
     if (end == first) return Status::Ok();
     MEDLAKE_RETURN_IF_ERROR(Compress(raw, packed));
-    blocks.push_back({file.size(), static_cast<uint32_t>(packed.size()),
+    const std::string& bytes = stored(blocks.size(), packed);
+    blocks.push_back({file.size(), static_cast<uint32_t>(bytes.size()),
                       static_cast<uint32_t>(raw.size()), first, end - first,
-                      XXH64(packed.data(), packed.size(), 0)});
-    file.append(packed);
+                      XXH64(bytes.data(), bytes.size(), 0)});
+    file.append(bytes);
     raw.clear();
     first = end;
     return Status::Ok();
@@ -266,8 +283,9 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
   PutArray(cw, row_block);
 
   MEDLAKE_RETURN_IF_ERROR(Compress(cols, packed));
+  const std::string& cols_bytes = stored(kColumnSection, packed);
   uint64_t cols_offset = file.size();
-  file.append(packed);
+  file.append(cols_bytes);
 
   // Footer and trailer.
   uint64_t footer_offset = file.size();
@@ -283,10 +301,11 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
     ftw.Put(b.checksum);
   }
   ftw.Put<uint64_t>(cols_offset);
-  ftw.Put<uint32_t>(static_cast<uint32_t>(packed.size()));
+  ftw.Put<uint32_t>(static_cast<uint32_t>(cols_bytes.size()));
   ftw.Put<uint32_t>(static_cast<uint32_t>(cols.size()));
-  ftw.Put<uint64_t>(XXH64(packed.data(), packed.size(), 0));
+  ftw.Put<uint64_t>(XXH64(cols_bytes.data(), cols_bytes.size(), 0));
   ftw.Put<uint32_t>(n);
+  if (key) ftw.PutBytes(salt);
   file.append(footer);
   fw.Put<uint64_t>(footer_offset);
   fw.Put<uint32_t>(static_cast<uint32_t>(footer.size()));
@@ -307,7 +326,8 @@ SegmentReader::~SegmentReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& path) {
+Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& path,
+                                                           const SegmentCipher* cipher) {
   std::unique_ptr<SegmentReader> r(new SegmentReader());
   r->path_ = path;
   r->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -324,8 +344,12 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& pa
   if (std::memcmp(buf.data(), kMagic, 8) != 0) return Corruption(path + ": bad magic");
   ByteReader hr(std::string_view(buf).substr(8));
   uint32_t version = hr.Get<uint32_t>();
-  if (version != kFormatVersion) {
+  if (version != kPlainFormatVersion && version != kEncryptedFormatVersion) {
     return Unsupported(path + ": segment format version " + std::to_string(version));
+  }
+  const bool encrypted = version == kEncryptedFormatVersion;
+  if (encrypted && !cipher) {
+    return Unauthenticated(path + ": the segment is encrypted and no lake key was given");
   }
   r->columns_.shard = hr.Get<uint32_t>();
 
@@ -363,12 +387,19 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& pa
   uint32_t cols_rsize = fr.Get<uint32_t>();
   uint64_t cols_sum = fr.Get<uint64_t>();
   uint32_t nrows = fr.Get<uint32_t>();
+  if (encrypted) {
+    std::string_view salt = fr.GetBytes(SegmentCipher::kSaltBytes);
+    if (fr.ok()) r->key_ = cipher->ForSegment(salt);
+  }
   if (!fr.ok()) return Corruption(path + ": truncated footer");
 
   std::string packed, cols;
   MEDLAKE_RETURN_IF_ERROR(ReadAt(r->fd_, cols_offset, cols_csize, packed, path));
   if (XXH64(packed.data(), packed.size(), 0) != cols_sum) {
     return Corruption(path + ": column section checksum mismatch");
+  }
+  if (!r->Unseal(kColumnSection, packed)) {
+    return Corruption(path + ": column section does not decrypt under the lake key");
   }
   if (!Decompress(packed, cols_rsize, cols)) return Corruption(path + ": column section damaged");
 
@@ -428,12 +459,25 @@ Status SegmentReader::LoadBlock(uint32_t block) {
     loaded_block_ = -1;
     return Corruption(path_ + " block " + std::to_string(block) + ": checksum mismatch");
   }
+  if (!Unseal(block, packed)) {
+    loaded_block_ = -1;
+    return Corruption(path_ + " block " + std::to_string(block) +
+                      ": does not decrypt under the lake key");
+  }
   if (!Decompress(packed, b.raw_size, block_data_)) {
     loaded_block_ = -1;
     return Corruption(path_ + " block " + std::to_string(block) + ": cannot decompress");
   }
   loaded_block_ = block;
   return Status::Ok();
+}
+
+bool SegmentReader::Unseal(uint64_t section, std::string& bytes) const {
+  if (!key_) return true;
+  thread_local std::string plain;
+  if (!key_->Open(section, bytes, plain)) return false;
+  bytes.swap(plain);
+  return true;
 }
 
 Result<std::string_view> SegmentReader::Resource(uint32_t row) {
@@ -444,6 +488,30 @@ Result<std::string_view> SegmentReader::Resource(uint32_t row) {
     return Corruption(path_ + " row " + std::to_string(row) + ": record out of block bounds");
   }
   return std::string_view(block_data_).substr(record_offset_[row], record_size_[row]);
+}
+
+Result<Row> SegmentReader::ReadRow(uint32_t i) {
+  const Columns& c = columns_;
+  if (i >= c.rows) return InvalidArgument("row out of range");
+  Row r;
+  r.type = c.type_dict[c.type[i]];
+  r.id = c.id[i];
+  r.patient = c.patient[i];
+  r.effective = {c.eff_start[i], c.eff_end[i]};
+  for (uint32_t k = c.code_offsets[i]; k < c.code_offsets[i + 1]; ++k) {
+    r.codings.push_back(c.code_dict[c.code_ids[k]]);
+  }
+  r.has_value = !std::isnan(c.value[i]);
+  r.value = r.has_value ? c.value[i] : 0;
+  if (c.unit[i] != kNone16) r.unit = c.unit_dict[c.unit[i]];
+  if (c.status[i] != kNone16) r.status = c.status_dict[c.status[i]];
+  r.encounter = c.encounter[i];
+  r.last_updated = c.last_updated[i];
+  r.content_hash = c.content_hash[i];
+  r.key = c.key[i];
+  MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, Resource(i));
+  r.json.assign(json);
+  return r;
 }
 
 Status SegmentReader::VerifyAll() {

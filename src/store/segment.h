@@ -1,5 +1,7 @@
 // Segment files: immutable, checksummed, zstd-compressed sets of resources of one shard, with
 // typed hot columns and per-code patient bitmaps. The byte layout is in docs/format.md.
+// In a lake with a key, blocks and columns are also encrypted (privacy/segment_cipher.h):
+// version 2 segments; plain ones are version 1, and both are read.
 //
 // SegmentWriter builds a segment in memory and writes it durably (fsync). SegmentReader opens
 // one read-only; it is safe to use from one thread at a time (decompression buffers); open one
@@ -8,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,11 +18,15 @@
 #include "common/fhir_time.h"
 #include "fhir/resource_facts.h"
 #include "medlake/status.h"
+#include "privacy/segment_cipher.h"
 
 namespace medlake::store {
 
+using privacy::SegmentCipher;
+
 inline constexpr uint32_t kNoPatient = 0xFFFFFFFFu;
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kPlainFormatVersion = 1;
+inline constexpr uint32_t kEncryptedFormatVersion = 2;
 
 // 128-bit identity of a resource: XXH3-128 of "Type/id".
 struct Key128 {
@@ -56,10 +63,10 @@ std::vector<uint32_t> SortedOrder(const std::vector<Row>& rows);
 // Sorts rows into that order.
 void SortRows(std::vector<Row>& rows);
 
-// Encodes `rows` (already sorted) and writes them to `path` (created, fsynced). Returns the
-// file size in bytes.
-Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard,
-                              const std::vector<Row>& rows);
+// Encodes `rows` (already sorted) and writes them to `path` (created, fsynced), encrypted when
+// `cipher` is given. Returns the file size in bytes.
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
+                              const SegmentCipher* cipher = nullptr);
 
 // Decoded hot columns of one segment.
 struct Columns {
@@ -85,8 +92,11 @@ struct Columns {
 
 class SegmentReader {
  public:
-  // Opens and validates the trailer, footer and column checksums. kCorruption names the file.
-  static Result<std::unique_ptr<SegmentReader>> Open(const std::string& path);
+  // Opens and validates the trailer, footer and column checksums. kCorruption names the file;
+  // an encrypted segment needs `cipher` (kUnauthenticated without it) and fails with
+  // kCorruption when a section does not open under it.
+  static Result<std::unique_ptr<SegmentReader>> Open(const std::string& path,
+                                                     const SegmentCipher* cipher = nullptr);
   ~SegmentReader();
 
   const Columns& columns() const { return columns_; }
@@ -96,6 +106,8 @@ class SegmentReader {
   // The minified JSON of `row`; the view is valid until the next call. Verifies the block's
   // checksum on first use; kCorruption names the file and block.
   Result<std::string_view> Resource(uint32_t row);
+  // Every column of `row` and its resource, as WriteSegment took it (for rewriting segments).
+  Result<Row> ReadRow(uint32_t row);
   // Reads and checks every block.
   Status VerifyAll();
 
@@ -107,6 +119,8 @@ class SegmentReader {
   };
   SegmentReader() = default;
   Status LoadBlock(uint32_t block);
+  // Decrypts a stored section of an encrypted segment in place; true for plain segments.
+  bool Unseal(uint64_t section, std::string& bytes) const;
 
   std::string path_;
   int fd_ = -1;
@@ -117,6 +131,7 @@ class SegmentReader {
   std::vector<uint32_t> row_block_;
   int64_t loaded_block_ = -1;
   std::string block_data_;
+  std::optional<SegmentCipher::SegmentKey> key_;  // encrypted segments
 };
 
 }  // namespace medlake::store

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
+
 namespace medlake::store {
 
 Stmt& Stmt::operator=(Stmt&& o) noexcept {
@@ -9,6 +11,7 @@ Stmt& Stmt::operator=(Stmt&& o) noexcept {
     if (stmt_) sqlite3_finalize(stmt_);
     stmt_ = o.stmt_;
     sql_ = std::move(o.sql_);
+    what_ = std::move(o.what_);
     o.stmt_ = nullptr;
   }
   return *this;
@@ -39,7 +42,9 @@ Result<bool> Stmt::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return IoError(std::string("catalog: ") + sqlite3_errstr(rc) + " in: " + sql_.substr(0, 60));
+  std::string message = what_ + ": " + sqlite3_errstr(rc) + " in: " + sql_.substr(0, 60);
+  if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) return Corruption(message);
+  return IoError(message);
 }
 
 Status Stmt::Run() {
@@ -77,22 +82,34 @@ bool Stmt::IsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool read_only) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& options) {
+  if (!options.create && !std::filesystem::exists(path)) {
+    return NotFound("no " + options.what + " at " + path);
+  }
   std::unique_ptr<Db> db(new Db());
   db->path_ = path;
-  int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-  if (create) flags |= SQLITE_OPEN_CREATE;
+  db->what_ = options.what;
+  int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (options.create) flags |= SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &db->db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    if (rc == SQLITE_CANTOPEN) return NotFound("no lake catalog at " + path);
-    return IoError("cannot open catalog " + path + ": " + sqlite3_errstr(rc));
+    if (rc == SQLITE_CANTOPEN) return NotFound("no " + options.what + " at " + path);
+    return IoError("cannot open " + options.what + " " + path + ": " + sqlite3_errstr(rc));
   }
   sqlite3_busy_timeout(db->db_, 10'000);
-  if (!read_only) {
-    MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  if (!options.read_only) {
+    MEDLAKE_RETURN_IF_ERROR(db->Exec(options.rollback_journal ? "PRAGMA journal_mode=DELETE"
+                                                              : "PRAGMA journal_mode=WAL"));
     MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL"));
+    if (options.secure_delete) MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA secure_delete=ON"));
   }
   return db;
+}
+
+Status Db::Error(int rc, const std::string& message) const {
+  std::string text = what_ + " " + path_ + ": " + message;
+  if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) return Corruption(text);
+  return IoError(text);
 }
 
 Db::~Db() {
@@ -106,7 +123,7 @@ Status Db::Exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    return IoError("catalog " + path_ + ": " + msg);
+    return Error(rc, msg);
   }
   return Status::Ok();
 }
@@ -114,10 +131,9 @@ Status Db::Exec(std::string_view sql) {
 Result<Stmt> Db::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) {
-    return Internal(std::string("catalog: cannot prepare: ") + sqlite3_errmsg(db_));
-  }
-  return Stmt(stmt, std::string(sql));
+  if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) return Error(rc, "damaged");
+  if (rc != SQLITE_OK) return Internal(what_ + ": cannot prepare: " + sqlite3_errmsg(db_));
+  return Stmt(stmt, std::string(sql), what_);
 }
 
 int64_t Db::LastInsertId() const {

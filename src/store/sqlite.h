@@ -1,5 +1,9 @@
-// A thin RAII wrapper over the SQLite C API used by the catalog. Not thread-safe: one Db per
-// thread (SQLite WAL mode gives readers a consistent snapshot while a writer commits).
+// A thin RAII wrapper over the SQLite C API, for the catalog (WAL: readers keep a consistent
+// snapshot while a writer commits) and for the privacy module's files (rollback journal, so
+// a file is self-contained and can be renamed into place; secure_delete, so deleted rows are
+// overwritten). Built as its own library (medlake::sqlite) so that both can use it. Not
+// thread-safe: one Db per thread. Errors name the file by its `what` and path; damaged
+// files give kCorruption.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +21,11 @@ namespace medlake::store {
 class Stmt {
  public:
   Stmt() = default;
-  Stmt(sqlite3_stmt* stmt, std::string sql) : stmt_(stmt), sql_(std::move(sql)) {}
-  Stmt(Stmt&& o) noexcept : stmt_(o.stmt_), sql_(std::move(o.sql_)) { o.stmt_ = nullptr; }
+  Stmt(sqlite3_stmt* stmt, std::string sql, std::string what)
+      : stmt_(stmt), sql_(std::move(sql)), what_(std::move(what)) {}
+  Stmt(Stmt&& o) noexcept : stmt_(o.stmt_), sql_(std::move(o.sql_)), what_(std::move(o.what_)) {
+    o.stmt_ = nullptr;
+  }
   Stmt& operator=(Stmt&& o) noexcept;
   ~Stmt();
 
@@ -26,7 +33,8 @@ class Stmt {
   Stmt& Bind(int i, std::string_view v);
   Stmt& BindBlob(int i, std::string_view v);
   Stmt& BindNull(int i);
-  // Steps once: true with a row, false when done; errors become kIoError.
+  // Steps once: true with a row, false when done; errors become kIoError (kCorruption for a
+  // damaged file).
   Result<bool> Step();
   // Steps to completion and resets for reuse.
   Status Run();
@@ -40,12 +48,26 @@ class Stmt {
  private:
   sqlite3_stmt* stmt_ = nullptr;
   std::string sql_;
+  std::string what_;
+};
+
+struct DbOptions {
+  bool create = false;
+  bool read_only = false;
+  bool rollback_journal = false;  // else WAL
+  bool secure_delete = false;
+  std::string what = "catalog";  // names the file in errors
 };
 
 class Db {
  public:
-  // Opens (creating if `create`) the database at `path` in WAL mode with synchronous=FULL.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool create, bool read_only);
+  // Opens the database at `path` with synchronous=FULL. kNotFound when it does not exist and
+  // `create` is false.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, const DbOptions& options);
+  // The catalog: WAL.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool create, bool read_only) {
+    return Open(path, DbOptions{create, read_only});
+  }
   ~Db();
 
   Status Exec(std::string_view sql);
@@ -54,8 +76,10 @@ class Db {
 
  private:
   Db() = default;
+  Status Error(int rc, const std::string& message) const;
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::string what_;
 };
 
 }  // namespace medlake::store

@@ -14,6 +14,7 @@
 #include "cohort/output.h"
 #include "common/fhir_time.h"
 #include "ingest/ingest.h"
+#include "privacy/key_store.h"
 #include "test_util.h"
 
 namespace medlake::cohort {
@@ -403,6 +404,43 @@ TEST_F(CohortTest, AttritionAndOutputs) {
   EXPECT_NE(SummaryText(out).find("count   1 patients"), std::string::npos);
 }
 
+// Attrition for researcher and ops: small counts as "<10", and the steps from which a small
+// group would follow by subtracting two visible counts masked too.
+TEST(CohortOutput, AttritionComplementarySuppression) {
+  using V = std::vector<bool>;
+  EXPECT_EQ(AttritionMask({500, 480, 475, 300, 300, 4}, 10), (V{0, 0, 1, 0, 0, 1}));
+  // 480 -> 475 -> 472 -> 460: the removals (5, 3) accumulate to 8 and then 20 from 480.
+  EXPECT_EQ(AttritionMask({500, 480, 475, 472, 460}, 10), (V{0, 0, 1, 1, 0}));
+  EXPECT_EQ(AttritionMask({8, 8, 3, 0}, 10), (V{1, 1, 1, 0}));
+  EXPECT_EQ(AttritionMask({500, 480, 475}, 0), (V{0, 0, 0}));
+  // Every visible pair then differs by 0 or at least 10.
+  std::vector<uint64_t> steps = {1000, 995, 990, 985, 970, 969, 960, 950, 941, 941, 12};
+  V mask = AttritionMask(steps, 10);
+  uint64_t last = 0;
+  bool any = false;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (mask[i]) continue;
+    EXPECT_TRUE(steps[i] == 0 || steps[i] >= 10) << i;
+    if (any) EXPECT_TRUE(last - steps[i] == 0 || last - steps[i] >= 10) << i;
+    last = steps[i];
+    any = true;
+  }
+  // In the outputs: a masked step reads "suppressed", a small one "<10".
+  CohortDefinition def;
+  def.name = "c";
+  CohortResult r;
+  r.attrition = {{"all", "initial", 500}, {"a", "inclusion", 495}, {"b", "inclusion", 300}};
+  r.count = 300;
+  OutputContext out{&def, &r, nullptr, 1.0, 2.0, true, "2024-01-01"};
+  out.suppress_below = 10;
+  auto j = nlohmann::json::parse(SummaryJson(out, false));
+  EXPECT_EQ(j["attrition"][0]["remaining"], 500);
+  EXPECT_EQ(j["attrition"][1]["remaining"], "suppressed");
+  EXPECT_EQ(j["attrition"][2]["remaining"], 300);
+  EXPECT_EQ(j["count"], 300);
+  EXPECT_NE(SummaryText(out).find("suppressed"), std::string::npos);
+}
+
 // The cached index: same answers as a fresh build; stale after a new commit; damage detected.
 TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
   testing::TempDir dir;
@@ -454,6 +492,41 @@ TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(info.built);
   EXPECT_TRUE(LoadIndex(**lake2).ok());
+}
+
+// In a lake with a key the cache is encrypted like the segments: none of its content is
+// readable in the file, it loads back, and a flipped byte or a plain file makes it rebuilt.
+TEST(CohortIndexFile, EncryptedInAKeyedLake) {
+  testing::TempDir dir;
+  ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+  testing::WriteText(dir / "in/a.ndjson",
+                     Patient("a", R"(,"gender":"female","birthDate":"1950-01-01")") + "\n" +
+                         Condition("ca", "a", kSnomedT2dm, "2020-01-01") + "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  ASSERT_NE((*lake)->data_cipher(), nullptr);
+  IndexLoad info;
+  auto built = LoadOrBuildIndex(**lake, 1, nullptr, &info);
+  ASSERT_TRUE(built.ok());
+  EXPECT_TRUE(info.cache_error.empty()) << info.cache_error;
+  std::string bytes = testing::ReadText(IndexPath(**lake));
+  EXPECT_EQ(bytes.substr(0, 8), "MLCOHIXE");
+  EXPECT_EQ(bytes.find("44054006"), std::string::npos);
+  EXPECT_EQ(bytes.find("snomed"), std::string::npos);
+  auto loaded = LoadOrBuildIndex(**lake, 1, nullptr, &info);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_FALSE(info.built);
+  EXPECT_EQ((*loaded)->event_count(), (*built)->event_count());
+  bytes[bytes.size() / 2] ^= 0x20;
+  testing::WriteText(IndexPath(**lake), bytes);
+  EXPECT_EQ(LoadIndex(**lake).status().code(), ErrorCode::kCorruption);
+  // A plain cache (as an attacker or an older medlake would write it) is not trusted either.
+  testing::WriteText(IndexPath(**lake), "MLCOHIX1 plain");
+  EXPECT_EQ(LoadIndex(**lake).status().code(), ErrorCode::kCorruption);
+  ASSERT_TRUE(LoadOrBuildIndex(**lake, 1, nullptr, &info).ok());
+  EXPECT_TRUE(info.built);
+  EXPECT_TRUE(LoadIndex(**lake).ok());
 }
 
 // Synthea: counts checked against an independent scan of the raw bundles.

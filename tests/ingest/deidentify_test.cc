@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -16,6 +18,7 @@
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
 #include "test_util.h"
+#include "zstd_frames.h"
 
 namespace medlake::ingest {
 namespace {
@@ -159,18 +162,23 @@ TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   }
 }
 
+// An HL7 v2 admission of the patient of kFhirPatient, through a stream.
+void AcceptAdmission(StreamIngestor& stream) {
+  auto acks = stream.AcceptHl7v2(
+      {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
+       "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
+       "PV1|1|I|WARD1^101^A\r"});
+  ASSERT_TRUE(acks.ok());
+  ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+}
+
 TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
   TempDir dir;
   InitLake(dir / "lake");
   {
     auto stream = StreamIngestor::Open(dir / "lake");
     ASSERT_TRUE(stream.ok()) << stream.status().ToString();
-    auto acks = (*stream)->AcceptHl7v2(
-        {"MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
-         "PID|1||MRN-4711^^^&http://hosp.example/mrn&URI^MR||Roeberts^Janelle||19610723|F\r"
-         "PV1|1|I|WARD1^101^A\r"});
-    ASSERT_TRUE(acks.ok());
-    ASSERT_TRUE((*acks)[0].ok()) << (*acks)[0].ToString();
+    AcceptAdmission(**stream);
     ASSERT_TRUE((*stream)->Checkpoint().ok());
   }
   Stored s = ReadAll(dir / "lake");
@@ -187,6 +195,43 @@ TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
   auto keys = privacy::KeyStore::Open(dir / "lake");
   auto vault = privacy::Vault::Open(*keys);
   EXPECT_EQ(*(*vault)->Count(), 1);
+}
+
+// Records accepted by a stream wait in the inbox until a checkpoint: in a keyed lake they are
+// sealed there too, and a crash before the checkpoint still replays them.
+TEST(DeidentifyTest, StreamInboxIsEncryptedAndReplays) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  StreamOptions no_checkpoint;
+  no_checkpoint.checkpoint_records = 1000000;
+  no_checkpoint.checkpoint_interval = std::chrono::hours(1);
+  auto stream = StreamIngestor::Open(dir / "lake", no_checkpoint);
+  ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+  AcceptAdmission(**stream);
+  // The state a crash would leave: the inbox holds the message, no segment does.
+  std::filesystem::copy(dir / "lake", dir / "crashed", std::filesystem::copy_options::recursive);
+  std::string inbox = testing::ReadText(dir / "crashed/inbox/stream.log");
+  ASSERT_FALSE(inbox.empty());
+  for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "PID|", "ADT^A01"}) {
+    EXPECT_EQ(inbox.find(needle), std::string::npos) << needle;
+  }
+  stream->reset();
+  auto replay = StreamIngestor::Open(dir / "crashed", no_checkpoint);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  EXPECT_EQ((*replay)->stats().replayed, 1u);
+  replay->reset();
+  Stored s = ReadAll(dir / "crashed");
+  EXPECT_EQ(std::count_if(s.json.begin(), s.json.end(),
+                          [](const auto& kv) { return kv.first.starts_with("Patient/"); }),
+            1);
+  // Under another lake's key the sealed record is refused, not dropped.
+  InitLake(dir / "other");
+  std::filesystem::create_directories(dir / "other/inbox");
+  testing::WriteText(dir / "other/inbox/stream.log", inbox);
+  auto refused = StreamIngestor::Open(dir / "other", no_checkpoint);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kCorruption) << refused.status().ToString();
+  EXPECT_EQ(testing::ReadText(dir / "other/inbox/stream.log"), inbox);
 }
 
 TEST(DeidentifyTest, ConditionalReferenceToPatientResolvesThroughKeyedLinks) {
@@ -228,6 +273,40 @@ TEST(DeidentifyTest, LakeWithoutKeyStoresResourcesAsGiven) {
   ASSERT_TRUE(s.json.count("Patient/src-17"));
   EXPECT_NE(s.all.find("Roeberts"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir / "lake/vault.sqlite"));
+}
+
+// Segment files of a keyed lake are encrypted (privacy/segment_cipher.h): their raw bytes hold
+// neither resource content nor codes; a lake without a key stores them readable (the control).
+TEST(DeidentifyTest, KeyedLakeEncryptsItsSegmentsAtRest) {
+  TempDir dir;
+  InitLake(dir / "keyed");
+  testing::WriteText(dir / "in/p.ndjson",
+                     std::string(kFhirPatient) + "\n" + kFhirObservation + "\n");
+  ASSERT_TRUE(Ingest(dir / "keyed", {dir / "in"}, IngestOptions{}).ok());
+  ASSERT_TRUE(Ingest(dir / "plain", {dir / "in"}, IngestOptions{}).ok());
+  std::string keyed = RawBytes(dir / "keyed/segments", {});
+  std::string plain_text = testing::ZstdFrameText(RawBytes(dir / "plain/segments", {}));
+  std::string keyed_text = testing::ZstdFrameText(keyed);
+  ASSERT_FALSE(keyed.empty());
+  for (const char* needle : {"resourceType", "8867-4", "Observation", "final", "/min"}) {
+    EXPECT_NE(plain_text.find(needle), std::string::npos) << needle;
+    EXPECT_EQ(keyed_text.find(needle), std::string::npos) << needle;
+    EXPECT_EQ(keyed.find(needle), std::string::npos) << needle;
+  }
+  Stored s = ReadAll(dir / "keyed");
+  ASSERT_EQ(s.json.size(), 2u);
+  for (const auto& [key, json] : s.json) {
+    if (!key.starts_with("Patient/")) continue;
+    EXPECT_EQ(keyed.find(key.substr(8)), std::string::npos) << "pseudonym in a segment file";
+  }
+  auto lake = Lake::Open(dir / "keyed");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Verify().empty());
+  // Without the key the lake does not open at all.
+  std::filesystem::remove(dir / "keyed/keys/lake.key");
+  auto keyless = Lake::Open(dir / "keyed");
+  ASSERT_FALSE(keyless.ok());
+  EXPECT_EQ(keyless.status().code(), ErrorCode::kUnauthenticated);
 }
 
 TEST(DeidentifyTest, SyntheaHasNoIdentifierInSegmentsOrCatalog) {

@@ -76,6 +76,28 @@ TEST_F(PrincipalsTest, RoleEditedInTheFileIsRejected) {
   EXPECT_EQ(who.status().code(), ErrorCode::kCorruption);
 }
 
+TEST_F(PrincipalsTest, SettingsAreMacedAndSurviveACopy) {
+  auto none = principals_->Setting(kSmallCountThreshold);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(principals_->SetSetting(kSmallCountThreshold, "20").ok());
+  auto set = principals_->Setting(kSmallCountThreshold);
+  ASSERT_TRUE(set.ok() && set->has_value());
+  EXPECT_EQ(**set, "20");
+  // A rekey copies settings under the new MAC key.
+  std::string copy = dir_ / "copy.sqlite";
+  ASSERT_TRUE(principals_->CopyTo(copy, SecretKey::Random()).ok());
+  // Lowered in the file without the key: rejected.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Principals::PathFor(dir_.path()).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE setting SET value = '2'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto tampered = principals_->Setting(kSmallCountThreshold);
+  ASSERT_FALSE(tampered.ok());
+  EXPECT_EQ(tampered.status().code(), ErrorCode::kCorruption);
+}
+
 TEST(RolesTest, WhatEachRoleMayDo) {
   EXPECT_TRUE(Allows(Role::kClinician, Permission::kReidentify));
   EXPECT_FALSE(Allows(Role::kResearcher, Permission::kReidentify));

@@ -124,6 +124,41 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   }
   EXPECT_EQ(hidden, opted_out);
 
+  // A research extract made k-anonymous over declared quasi-identifiers: every combination
+  // of sex and age (generalized) is shared by at least 5 rows; out of reach, it is refused
+  // and nothing is written.
+  std::string ages = dir / "ages.json";
+  testing::WriteText(
+      ages,
+      R"v({"resourceType": "ViewDefinition", "resource": "Patient", "status": "active",)v"
+      R"v( "select": [{"column": [{"name": "id", "path": "getResourceKey()"}, {"name": "sex",)v"
+      R"v( "path": "gender"}, {"name": "age", "type": "integer", "path": "birthDate.extension()v"
+      R"v('https://medlake.dev/fhir/StructureDefinition/age-years').value"}]}]})v");
+  CliRun plain_ages = Medlake("view " + ages + " --lake " + lake + " --token " + researcher);
+  ASSERT_EQ(plain_ages.exit_code, 0) << plain_ages.out;
+  EXPECT_TRUE(std::regex_search(plain_ages.out, std::regex(",(male|female),[0-9]+\n")));
+  CliRun kanon = Medlake("view " + ages + " --lake " + lake + " --token " + researcher +
+                         " --format csv --out " + dir / "k.csv" +
+                         " --k-anonymity 5 --quasi sex=sex --quasi age=age");
+  ASSERT_EQ(kanon.exit_code, 0) << kanon.out;
+  EXPECT_NE(kanon.out.find("k-anonymity (k=5)"), std::string::npos) << kanon.out;
+  std::map<std::string, int> combos;
+  std::istringstream klines(testing::ReadText(dir / "k.csv"));
+  std::getline(klines, line);
+  size_t extract_rows = 0;
+  while (std::getline(klines, line)) {
+    ++combos[line.substr(line.find(',') + 1)];
+    ++extract_rows;
+  }
+  EXPECT_EQ(extract_rows, 60u - opted_out);
+  for (const auto& [combo, n] : combos) EXPECT_GE(n, 5) << combo;
+  CliRun refused =
+      Medlake("view " + ages + " --lake " + lake + " --token " + researcher + " --out " +
+              dir / "k100.csv" + " --k-anonymity 100 --quasi sex=sex --quasi age=age");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("permission_denied"), std::string::npos) << refused.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "k100.csv"));
+
   // Dates are shifted per patient, whole days, never by zero.
   std::string vitals = Views() + "vital_signs.json";
   CliRun a = Medlake("view " + vitals + " --lake " + lake + " --format ndjson");
@@ -176,6 +211,23 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   CliRun rowsql = Medlake("sql" + sql + " \"SELECT patient_id FROM p\"");
   EXPECT_NE(rowsql.exit_code, 0);
   EXPECT_NE(rowsql.out.find("permission_denied"), std::string::npos) << rowsql.out;
+  // The threshold is a lake setting (admin only, audited, MACed).
+  EXPECT_NE(
+      Medlake("policy set small-count-threshold 1000 --lake " + lake + " --token " + ops).exit_code,
+      0);
+  EXPECT_NE(Medlake("policy set small-count-threshold 1 --lake " + lake).exit_code, 0);
+  ASSERT_EQ(Medlake("policy set small-count-threshold 1000 --lake " + lake).exit_code, 0);
+  CliRun high = Medlake("sql" + sql +
+                        " --format csv \"SELECT gender, count(*) AS n FROM p GROUP BY gender\"");
+  ASSERT_EQ(high.exit_code, 0) << high.out;
+  EXPECT_NE(high.out.find("male,<1000"), std::string::npos) << high.out;
+  EXPECT_EQ(agg.out.find("<1000"), std::string::npos) << agg.out;
+  ASSERT_EQ(Medlake("policy set small-count-threshold 10 --lake " + lake).exit_code, 0);
+
+  // Rows without any id are still rows: ops is refused them, with the reason.
+  CliRun listing = Medlake("sql" + sql + " \"SELECT gender, deceased FROM p\"");
+  EXPECT_NE(listing.exit_code, 0);
+  EXPECT_NE(listing.out.find("lists rows"), std::string::npos) << listing.out;
   EXPECT_NE(Medlake("view " + view + " --lake " + lake + " --token " + auditor).exit_code, 0);
   EXPECT_EQ(Medlake("audit verify --lake " + lake + " --token " + auditor).exit_code, 0);
 

@@ -4,6 +4,7 @@
 #include <roaring/roaring.h>
 
 #include "test_util.h"
+#include "zstd_frames.h"
 
 namespace medlake::store {
 namespace {
@@ -87,6 +88,97 @@ TEST(SegmentTest, RejectsTruncatedAndForeignFiles) {
   EXPECT_NE(r.status().message().find("short.mls"), std::string::npos);
   testing::WriteText(dir / "text.mls", std::string(100, 'x'));
   EXPECT_EQ(SegmentReader::Open(dir / "text.mls").status().code(), ErrorCode::kCorruption);
+}
+
+std::vector<Row> ManyRows() {
+  std::vector<Row> rows;
+  for (int i = 0; i < 3000; ++i) {
+    Row r = MakeRow("Observation", "obs-" + std::to_string(i), static_cast<uint32_t>(i % 5), i,
+                    {{"http://loinc.org", "8867-4"}});
+    r.json += std::string(80, ' ');  // several blocks
+    rows.push_back(std::move(r));
+  }
+  SortRows(rows);
+  return rows;
+}
+
+SegmentCipher TestCipher(uint8_t fill) {
+  std::array<uint8_t, privacy::kKeyBytes> key;
+  key.fill(fill);
+  return SegmentCipher(privacy::SecretKey(key));
+}
+
+TEST(SegmentTest, EncryptedSegmentRoundTripsAndHidesItsContent) {
+  testing::TempDir dir;
+  std::vector<Row> rows = ManyRows();
+  SegmentCipher cipher = TestCipher(7);
+  ASSERT_TRUE(WriteSegment(dir / "enc.mls", 2, rows, &cipher).ok());
+  ASSERT_TRUE(WriteSegment(dir / "plain.mls", 2, rows).ok());
+  // The plain segment's column section and blocks compress ids and codes readably enough for
+  // zstd literals to show them; the encrypted one shows none of it.
+  std::string sealed = testing::ReadText(dir / "enc.mls");
+  std::string plain_text = testing::ZstdFrameText(testing::ReadText(dir / "plain.mls"));
+  std::string sealed_text = testing::ZstdFrameText(sealed);
+  for (const char* needle : {"8867-4", "obs-1", "Observation"}) {
+    EXPECT_NE(plain_text.find(needle), std::string::npos) << needle;
+    EXPECT_EQ(sealed_text.find(needle), std::string::npos) << needle;
+    EXPECT_EQ(sealed.find(needle), std::string::npos) << needle;
+  }
+
+  auto reader = SegmentReader::Open(dir / "enc.mls", &cipher);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_GT((*reader)->block_count(), 1u);
+  const Columns& c = (*reader)->columns();
+  ASSERT_EQ(c.rows, rows.size());
+  EXPECT_EQ(c.shard, 2u);
+  for (uint32_t i = 0; i < c.rows; ++i) {
+    EXPECT_EQ(c.id[i], rows[i].id);
+    auto json = (*reader)->Resource(i);
+    ASSERT_TRUE(json.ok()) << json.status().ToString();
+    EXPECT_EQ(*json, rows[i].json);
+  }
+  EXPECT_TRUE((*reader)->VerifyAll().ok());
+  // Two segments with the same rows never share ciphertext (a fresh salt each).
+  ASSERT_TRUE(WriteSegment(dir / "enc2.mls", 2, rows, &cipher).ok());
+  std::string sealed2 = testing::ReadText(dir / "enc2.mls");
+  EXPECT_EQ(sealed.size(), sealed2.size());
+  EXPECT_NE(sealed.substr(16, 4096), sealed2.substr(16, 4096));
+}
+
+TEST(SegmentTest, EncryptedSegmentNeedsTheRightKey) {
+  testing::TempDir dir;
+  SegmentCipher cipher = TestCipher(7);
+  ASSERT_TRUE(WriteSegment(dir / "enc.mls", 0, ManyRows(), &cipher).ok());
+  auto keyless = SegmentReader::Open(dir / "enc.mls");
+  ASSERT_FALSE(keyless.ok());
+  EXPECT_EQ(keyless.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(keyless.status().message().find("enc.mls"), std::string::npos);
+  SegmentCipher other = TestCipher(8);
+  auto wrong = SegmentReader::Open(dir / "enc.mls", &other);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), ErrorCode::kCorruption);
+  EXPECT_NE(wrong.status().message().find("enc.mls"), std::string::npos);
+  // A plain segment reads with or without a cipher (lakes keep their older plain segments).
+  ASSERT_TRUE(WriteSegment(dir / "plain.mls", 0, ManyRows()).ok());
+  EXPECT_TRUE(SegmentReader::Open(dir / "plain.mls", &cipher).ok());
+}
+
+TEST(SegmentTest, SealedSectionsAreBoundToTheirPositionAndSegment) {
+  SegmentCipher cipher = TestCipher(1);
+  std::string salt_a(SegmentCipher::kSaltBytes, 'a'), salt_b(SegmentCipher::kSaltBytes, 'b');
+  auto a = cipher.ForSegment(salt_a);
+  auto b = cipher.ForSegment(salt_b);
+  std::string sealed, out;
+  a.Seal(3, "block three", sealed);
+  EXPECT_EQ(sealed.size(), std::string("block three").size() + SegmentCipher::kTagBytes);
+  ASSERT_TRUE(a.Open(3, sealed, out));
+  EXPECT_EQ(out, "block three");
+  EXPECT_FALSE(a.Open(4, sealed, out));  // moved to another block
+  EXPECT_FALSE(b.Open(3, sealed, out));  // moved to another segment
+  std::string flipped = sealed;
+  flipped[2] ^= 1;
+  EXPECT_FALSE(a.Open(3, flipped, out));  // tampered
+  EXPECT_FALSE(a.Open(3, sealed.substr(0, 10), out));
 }
 
 }  // namespace

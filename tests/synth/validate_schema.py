@@ -12,23 +12,17 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import fhir_schema  # noqa: E402
+
 PER_FILE = 250
 
 
 def main():
     medlake, schema_path = sys.argv[1], sys.argv[2]
-    try:
-        import jsonschema
-    except ImportError:
-        print("SKIP: python3 jsonschema not installed")
-        return 77
-    try:
-        with open(schema_path) as f:
-            schema = json.load(f)
-    except OSError:
-        print("SKIP: no FHIR R4 schema at " + schema_path)
-        return 77
-    validator = jsonschema.Draft6Validator(schema)
+    validator = fhir_schema.load_validator(schema_path)
+    if validator is None:
+        return fhir_schema.SKIP
     out = tempfile.mkdtemp(prefix="medlake_synth_schema_")
     try:
         subprocess.run([medlake, "synth", "--patients", "300", "--seed", "21", "--out", out,
@@ -54,15 +48,9 @@ def main():
                 print(f"no resources in {os.path.basename(path)}")
                 invalid += 1
             for line in sample:
-                resource = json.loads(line)
                 count += 1
-                errors = list(validator.iter_errors(resource))
-                if errors:
+                if not fhir_schema.is_valid(validator, json.loads(line)):
                     invalid += 1
-                    for error in errors[:3]:
-                        where = "/".join(str(p) for p in error.absolute_path)
-                        print(f"{resource.get('resourceType')}/{resource.get('id')} {where}: "
-                              f"{error.message[:200]}")
         print(f"{count} resources validated, {invalid} invalid")
         return 1 if invalid or count == 0 else 0
     finally:

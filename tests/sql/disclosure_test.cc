@@ -1,0 +1,160 @@
+// Disclosure control of SQL results (sql/disclosure.h) on a real DuckDB engine: the query
+// classification from DuckDB's parse tree, and primary plus complementary suppression whose
+// masked counts cannot be recovered from the totals (checked with privacy::DeterminedCells).
+#include "sql/disclosure.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "privacy/suppression.h"
+
+namespace medlake::sql {
+namespace {
+
+// A table `p` of patients: sex, ward and age, with the counts per (sex, ward) given.
+std::unique_ptr<SqlEngine> Patients(const std::map<std::pair<std::string, std::string>, int>& n) {
+  auto engine = SqlEngine::Open();
+  EXPECT_TRUE(engine.ok());
+  auto writer = (*engine)->CreateTable("p", {{"id", ColumnType::kVarchar},
+                                             {"sex", ColumnType::kVarchar},
+                                             {"ward", ColumnType::kVarchar},
+                                             {"age", ColumnType::kBigint}});
+  EXPECT_TRUE(writer.ok());
+  int id = 0;
+  for (const auto& [cell, count] : n) {
+    for (int i = 0; i < count; ++i, ++id) {
+      EXPECT_TRUE((*writer)
+                      ->AppendJsonRow({"\"p" + std::to_string(id) + "\"", "\"" + cell.first + "\"",
+                                       "\"" + cell.second + "\"", std::to_string(20 + id % 60)})
+                      .ok());
+    }
+  }
+  EXPECT_TRUE((*writer)->Close().ok());
+  return std::move(*engine);
+}
+
+QueryShape Shape(SqlEngine& engine, const std::string& query) {
+  auto shape = AnalyzeQuery(engine, query);
+  EXPECT_TRUE(shape.ok()) << shape.status().ToString();
+  return *shape;
+}
+
+TEST(DisclosureTest, ClassifiesQueriesFromTheParseTree) {
+  auto engine = Patients({{{"F", "A"}, 3}});
+  QueryShape s = Shape(*engine,
+                       "SELECT sex, ward AS w, count(*) AS n, round(avg(age), 1) AS mean, "
+                       "count(DISTINCT id) FROM p GROUP BY sex, ward");
+  ASSERT_TRUE(s.aggregate) << s.reason;
+  EXPECT_EQ(s.outputs,
+            (std::vector<OutputRole>{OutputRole::kKey, OutputRole::kKey, OutputRole::kCount,
+                                     OutputRole::kAggregate, OutputRole::kCount}));
+  EXPECT_TRUE(Shape(*engine, "SELECT count(*) FROM p WHERE age > 40").aggregate);
+  // Not aggregates, each with its reason.
+  for (const auto& [query, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"SELECT sex, age FROM p", "lists rows"},
+           {"SELECT sex, age AS n FROM p", "lists rows"},
+           {"SELECT * FROM p", "SELECT *"},
+           {"SELECT sex, count(*) FROM p GROUP BY sex HAVING count(*) = 1", "HAVING"},
+           {"SELECT sex, count(*) OVER () FROM p", "window"},
+           {"SELECT sex, list(age), count(*) FROM p GROUP BY sex", "list()"},
+           {"SELECT sex, arg_max(id, age), count(*) FROM p GROUP BY sex", "arg_max()"},
+           {"SELECT count(*) FROM p UNION ALL SELECT count(*) FROM p", "UNION"},
+           {"SELECT sex, ward, count(*) FROM p GROUP BY ROLLUP(sex, ward)", "ROLLUP"},
+           {"SELECT (SELECT id FROM p LIMIT 1), count(*) FROM p", "subquer"},
+           {"SELECT age + count(*) FROM p GROUP BY age", "mixes"}}) {
+    QueryShape shape = Shape(*engine, query);
+    EXPECT_FALSE(shape.aggregate) << query;
+    EXPECT_NE(shape.reason.find(reason), std::string::npos) << query << ": " << shape.reason;
+  }
+}
+
+TEST(DisclosureTest, OpsIsRefusedAnythingButAggregatesWithCounts) {
+  auto engine = Patients({{{"F", "A"}, 30}});
+  DisclosurePolicy ops{true, 10};
+  for (const char* query : {"SELECT sex, age FROM p", "SELECT sex, avg(age) FROM p GROUP BY sex"}) {
+    auto r = engine->Query(query);
+    ASSERT_TRUE(r.ok());
+    auto controlled = ControlResult(Shape(*engine, query), ops, *r);
+    ASSERT_FALSE(controlled.ok()) << query;
+    EXPECT_EQ(controlled.status().code(), ErrorCode::kPermissionDenied);
+  }
+  // The same results for a researcher (patient-level rows are theirs to see) pass.
+  auto rows = engine->Query("SELECT sex, age FROM p");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(ControlResult(Shape(*engine, "SELECT sex, age FROM p"), {false, 10}, *rows).ok());
+}
+
+// A 2 x 2 table with one small cell: every row and column then holds two masked cells, so all
+// four are masked; the statistics of masked groups go too; big groups stay.
+TEST(DisclosureTest, ComplementarySuppressionProtectsTheSmallCell) {
+  auto engine = Patients({{{"F", "A"}, 4}, {{"F", "B"}, 20}, {{"M", "A"}, 30}, {{"M", "B"}, 40}});
+  const std::string query =
+      "SELECT sex, ward, count(*) AS n, avg(age) AS mean FROM p GROUP BY sex, ward ORDER BY ALL";
+  auto r = engine->Query(query);
+  ASSERT_TRUE(r.ok());
+  auto report = ControlResult(Shape(*engine, query), {true, 10}, *r);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->primary, 1u);
+  EXPECT_EQ(report->complementary, 3u);
+  EXPECT_EQ(report->statistics, 4u);
+  for (const auto& row : r->rows) {
+    EXPECT_EQ(row[2], "<10");
+    EXPECT_EQ(row[3], "suppressed");
+  }
+  // With a third ward of large counts the small cell's complements come from it.
+  auto engine3 = Patients({{{"F", "A"}, 4},
+                           {{"F", "B"}, 20},
+                           {{"F", "C"}, 25},
+                           {{"M", "A"}, 30},
+                           {{"M", "B"}, 40},
+                           {{"M", "C"}, 50}});
+  auto r3 = engine3->Query(query);
+  ASSERT_TRUE(r3.ok());
+  ASSERT_TRUE(ControlResult(Shape(*engine3, query), {true, 10}, *r3).ok());
+  // Rebuild the published table and check that no masked cell is determined by the totals.
+  privacy::SuppressedTable published;
+  published.rows = 2;
+  published.cols = 3;
+  published.grid.assign(12, std::nullopt);
+  int64_t total = 0;
+  std::vector<int64_t> row_sum(2, 0), col_sum(3, 0);
+  size_t masked = 0;
+  for (const auto& row : r3->rows) {
+    size_t i = row[0] == "F" ? 0 : 1, j = static_cast<size_t>(row[1][0] - 'A');
+    int64_t truth =
+        (i == 0 ? std::vector<int64_t>{4, 20, 25} : std::vector<int64_t>{30, 40, 50})[j];
+    row_sum[i] += truth;
+    col_sum[j] += truth;
+    total += truth;
+    if (row[2] == "<10") {
+      ++masked;
+      continue;
+    }
+    EXPECT_EQ(row[2], std::to_string(truth));
+    published.grid[i * 4 + j] = truth;
+  }
+  for (size_t i = 0; i < 2; ++i) published.grid[i * 4 + 3] = row_sum[i];
+  for (size_t j = 0; j < 3; ++j) published.grid[2 * 4 + j] = col_sum[j];
+  published.grid[11] = total;
+  EXPECT_EQ(masked, 4u);  // the small cell and three complements, a 2 x 2 rectangle
+  EXPECT_TRUE(privacy::DeterminedCells(published).empty());
+}
+
+TEST(DisclosureTest, OneWayCountsGetAComplementToo) {
+  auto engine = Patients({{{"F", "A"}, 3}, {{"M", "A"}, 50}, {{"X", "A"}, 12}});
+  const std::string query = "SELECT sex, count(*) AS n FROM p GROUP BY sex ORDER BY sex";
+  auto r = engine->Query(query);
+  ASSERT_TRUE(r.ok());
+  auto report = ControlResult(Shape(*engine, query), {false, 10}, *r);
+  ASSERT_TRUE(report.ok());
+  // F (3) is small; alone it would follow from the total (65 - 50 - 12), so the next smallest
+  // (X, 12) is masked as well.
+  EXPECT_EQ(r->rows[0][1], "<10");
+  EXPECT_EQ(r->rows[1][1], "50");
+  EXPECT_EQ(r->rows[2][1], "<10");
+  EXPECT_EQ(report->complementary, 1u);
+}
+
+}  // namespace
+}  // namespace medlake::sql
