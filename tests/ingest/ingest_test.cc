@@ -40,6 +40,17 @@ std::string Obs(const std::string& id, const std::string& patient, const std::st
          value + R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
 }
 
+// The lake holds `total` live resources, and Observation `id` with valueQuantity `value`.
+void ExpectObservation(const std::string& lake_dir, const std::string& id, const std::string& value,
+                       uint64_t total) {
+  auto lake = Lake::Open(lake_dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  auto json = (*lake)->Get("Observation", id);
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  EXPECT_NE(json->find("\"value\":" + value), std::string::npos) << id;
+  EXPECT_EQ((*lake)->Status()->total_resources, total);
+}
+
 TEST(IngestTest, NdjsonIsIdempotent) {
   TempDir dir;
   WriteText(dir / "in/Observation.ndjson",
@@ -99,9 +110,7 @@ TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
   auto r = MustIngest(dir / "lake", {dir / "in"});
   EXPECT_EQ(r.counters.stored, 1u);
   EXPECT_EQ(r.counters.duplicates, 1u);
-  auto lake = Lake::Open(dir / "lake");
-  EXPECT_NE((*lake)->Get("Observation", "o1")->find("\"value\":75"), std::string::npos);
-  EXPECT_EQ((*lake)->Status()->total_resources, 1u);
+  ExpectObservation(dir / "lake", "o1", "75", 1);
 }
 
 TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {
@@ -121,12 +130,9 @@ TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ExpectReconciles(*first);
   auto expect_lake = [&] {
-    auto lake = Lake::Open(dir / "lake");
-    ASSERT_TRUE(lake.ok());
-    EXPECT_EQ((*lake)->Status()->total_resources, 200u);
-    EXPECT_NE((*lake)->Get("Observation", "o7")->find("\"value\":60"), std::string::npos);
-    EXPECT_NE((*lake)->Get("Observation", "o70")->find("\"value\":70"), std::string::npos);
-    EXPECT_NE((*lake)->Get("Observation", "o170")->find("\"value\":60"), std::string::npos);
+    ExpectObservation(dir / "lake", "o7", "60", 200);
+    ExpectObservation(dir / "lake", "o70", "70", 200);
+    ExpectObservation(dir / "lake", "o170", "60", 200);
   };
   expect_lake();
 
@@ -144,9 +150,7 @@ TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {
   auto newer = MustIngest(dir / "lake", {dir / "new"});
   EXPECT_EQ(newer.counters.stored, 1u);
   EXPECT_EQ(newer.counters.replaced, 1u);
-  auto lake = Lake::Open(dir / "lake");
-  EXPECT_NE((*lake)->Get("Observation", "o7")->find("\"value\":99"), std::string::npos);
-  EXPECT_EQ((*lake)->Status()->total_resources, 200u);
+  ExpectObservation(dir / "lake", "o7", "99", 200);
 }
 
 TEST(IngestTest, StaleIdentityIndexIsRebuilt) {
@@ -163,9 +167,7 @@ TEST(IngestTest, StaleIdentityIndexIsRebuilt) {
   auto again = MustIngest(dir / "lake", {dir / "b"});
   EXPECT_EQ(again.counters.stored, 0u);
   EXPECT_EQ(again.counters.duplicates, 1u);
-  auto lake = Lake::Open(dir / "lake");
-  EXPECT_NE((*lake)->Get("Observation", "o1")->find("\"value\":120"), std::string::npos);
-  EXPECT_EQ((*lake)->Status()->total_resources, 1u);
+  ExpectObservation(dir / "lake", "o1", "120", 1);
 }
 
 TEST(IngestTest, ErasedPatientIsStoredAgainWhenReingested) {
