@@ -1,9 +1,11 @@
 #include "fhirpath/parser.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "fhirpath/functions.h"
 #include "fhirpath/lexer.h"
+#include "fhirpath/types.h"
 
 namespace medlake::fhirpath {
 namespace {
@@ -268,6 +270,10 @@ class Parser {
     }
     AstPtr n = MakeNode(AstKind::kMember, t.column);
     n->name = t.text;
+    n->symbol = TypeModel::R4().Symbol(n->name);
+    if (!n->name.empty() && std::isupper(static_cast<unsigned char>(n->name[0]))) {
+      n->type_name = TypeModel::R4().Find(n->name);
+    }
     return n;
   }
 
@@ -363,12 +369,25 @@ class Parser {
   int unary_ = 0;
 };
 
+// What evaluation would otherwise work out on every call: literal collections and the
+// resolution of type specifiers.
+void Precompute(Ast& node) {
+  if (node.kind == AstKind::kLiteral) node.literal_value = Collection{node.literal};
+  const std::string& t = node.type.name;
+  node.type.system_name = t == "Boolean" || t == "String" || t == "Integer" || t == "Decimal" ||
+                          t == "Date" || t == "DateTime" || t == "Time" || t == "Quantity";
+  node.type.fhir_type = TypeModel::R4().Find(t);
+  for (auto& arg : node.args) Precompute(*arg);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Ast>> ParseExpression(std::string_view source) {
   MEDLAKE_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(source));
   Parser parser(std::move(tokens));
-  return parser.ParseAll();
+  MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Ast> ast, parser.ParseAll());
+  Precompute(*ast);
+  return ast;
 }
 
 }  // namespace medlake::fhirpath
