@@ -111,29 +111,25 @@ void TypeModel::BuildMembers() {
     return symbols_.emplace(name, uint32_t(symbols_.size())).first->second;
   };
   for (auto& [name, type] : types_) {
-    TypeInfo& t = *type;
-    auto present = [&](uint32_t symbol) {
-      for (const MemberInfo& m : t.members) {
-        if (m.symbol == symbol) return true;
-      }
-      return false;
-    };
-    for (const TypeInfo* x = &t; x != nullptr; x = x->base) {
-      for (const ElementInfo& e : x->elements) {
-        uint32_t symbol = intern(e.name);
-        if (!present(symbol)) t.members.push_back({symbol, &e, nullptr});
-      }
+    // Candidates in precedence order: elements (own before inherited), then typed choice
+    // names; the first candidate of each symbol wins.
+    std::vector<MemberInfo>& members = type->members;
+    for (const TypeInfo* x = type.get(); x != nullptr; x = x->base) {
+      for (const ElementInfo& e : x->elements) members.push_back({intern(e.name), &e, nullptr});
     }
-    for (const TypeInfo* x = &t; x != nullptr; x = x->base) {
+    for (const TypeInfo* x = type.get(); x != nullptr; x = x->base) {
       for (const ElementInfo& e : x->elements) {
         for (size_t i = 0; i < e.json_names.size(); ++i) {
-          uint32_t symbol = intern(e.json_names[i]);
-          if (!present(symbol)) t.members.push_back({symbol, nullptr, e.types[i]});
+          members.push_back({intern(e.json_names[i]), nullptr, e.types[i]});
         }
       }
     }
-    std::sort(t.members.begin(), t.members.end(),
-              [](const MemberInfo& a, const MemberInfo& b) { return a.symbol < b.symbol; });
+    auto by_symbol = [](const MemberInfo& a, const MemberInfo& b) { return a.symbol < b.symbol; };
+    std::stable_sort(members.begin(), members.end(), by_symbol);
+    auto same_symbol = [](const MemberInfo& a, const MemberInfo& b) {
+      return a.symbol == b.symbol;
+    };
+    members.erase(std::unique(members.begin(), members.end(), same_symbol), members.end());
   }
 }
 
