@@ -83,7 +83,7 @@ class Node {
   const void* numbers_ = nullptr;
 };
 
-// Walks the children of one Node in document order, as cheaply as a simdjson iterator:
+// Walks the children of one Node in document order without a callback per child:
 //   for (Cursor c = node.Children(); c.Next();) Use(c.key(), c.value());
 // Valid while the Node's document lives. key() is empty for array items.
 class Cursor {

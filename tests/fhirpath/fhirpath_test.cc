@@ -63,6 +63,27 @@ TEST_F(FhirPathTest, ChoiceTypes) {
   EXPECT_EQ(EvalText(kPatient, "Patient.deceased is boolean"), "true");
 }
 
+// Navigation resolves names when the expression compiles and finds a field with its "_name"
+// companion in one pass over the object: the lookups behind that must keep their precedence.
+TEST_F(FhirPathTest, NavigationPrecedenceAndCompanions) {
+  constexpr std::string_view kTwoValues = R"({"resourceType": "Observation",
+    "valueString": "a", "valueQuantity": {"value": 1, "unit": "mg"}})";
+  EXPECT_EQ(EvalText(kTwoValues, "Observation.value is Quantity"), "true");  // model order
+  EXPECT_EQ(EvalText(kObservation, "Observation.valueQuantity.value"), "185");
+  EXPECT_EQ(EvalText(kObservation, "Patient.name"), "");
+  EXPECT_EQ(EvalText(kObservation, "Observation.status = 'final'"), "true");
+  constexpr std::string_view kExtensionOnly = R"({"resourceType": "Observation",
+    "_valueString": {"extension": [{"url": "http://example.org/u"}]}})";
+  EXPECT_EQ(EvalText(kExtensionOnly, "Observation.value.extension.url"), "http://example.org/u");
+  constexpr std::string_view kGiven = R"({"resourceType": "Patient",
+    "name": [{"_given": [null, {"id": "g2"}], "given": ["Ann", "Bea"], "family": "Doe"}]})";
+  EXPECT_EQ(EvalText(kGiven, "Patient.name.given[1].id"), "g2");
+  EXPECT_EQ(EvalText(kGiven, "Patient.name.given[0].id"), "");
+  EXPECT_EQ(EvalText(kGiven, "Patient.name.given.first() + ' ' + Patient.name.family"), "Ann Doe");
+  EXPECT_EQ(EvalText(kGiven, "Patient.name.where(given contains 'Bea').family"), "Doe");
+  EXPECT_EQ(EvalText(kGiven, "Patient.name.given.where($this > 'Ann')"), "Bea");
+}
+
 TEST_F(FhirPathTest, PrimitiveExtensions) {
   EXPECT_EQ(EvalText(kPatient, "birthDate.extension('http://example.org/time').value"),
             "1974-12-25T14:35:45-05:00");
