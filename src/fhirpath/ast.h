@@ -76,6 +76,13 @@ struct Ast {
   TypeSpec type;                 // kIs / kAs, and type-argument functions (is, as, ofType)
   bool has_type_arg = false;
   std::vector<std::unique_ptr<Ast>> args;
+  // kInvoke that is not itself the left side of an invocation: the chain it ends, flattened
+  // when the expression compiles: the innermost left operand, then the right side of each
+  // invocation in order (a.b.where(c).d: a, b, where(c), d); empty on inner invocations.
+  // From position `empty_tail` on, every step maps empty input to empty output without
+  // evaluating arguments (members, where(), first(), ...).
+  std::vector<const Ast*> chain;
+  size_t empty_tail = 0;
 };
 
 }  // namespace medlake::fhirpath

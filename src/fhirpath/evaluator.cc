@@ -383,6 +383,24 @@ Result<const Collection*> Evaluator::EvalRef(const Ast& node, const Scope& scope
   return &storage;
 }
 
+Result<Collection> Evaluator::EvalChain(const Ast& node, const Scope& scope) {
+  Collection current, next;
+  MEDLAKE_ASSIGN_OR_RETURN(const Collection* in, EvalRef(*node.chain[0], scope, current));
+  for (size_t i = 1; i < node.chain.size(); ++i) {
+    if (in->empty() && i >= node.empty_tail) return Collection{};
+    const Ast& step = *node.chain[i];
+    if (step.kind == AstKind::kFunction) {
+      MEDLAKE_ASSIGN_OR_RETURN(next, FunctionAt(step.function).impl(*this, *in, step, scope));
+    } else {
+      next.clear();
+      for (const Item& item : *in) Member(item, step.name, step.symbol, next);
+    }
+    std::swap(current, next);
+    in = &current;
+  }
+  return current;
+}
+
 Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
   switch (node.kind) {
     case AstKind::kEmpty:
@@ -394,7 +412,8 @@ Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
     case AstKind::kFunction:
       return FunctionAt(node.function).impl(*this, *scope.this_coll, node, scope);
     case AstKind::kInvoke: {
-      if (env_.strict) MEDLAKE_RETURN_IF_ERROR(StrictCheck(node));
+      if (!env_.strict && !node.chain.empty()) return EvalChain(node, scope);
+      MEDLAKE_RETURN_IF_ERROR(StrictCheck(node));
       Collection left_storage;
       MEDLAKE_ASSIGN_OR_RETURN(const Collection* left_ref,
                                EvalRef(*node.args[0], scope, left_storage));

@@ -74,6 +74,9 @@ class Evaluator {
   // A Boolean-valued operator (comparison, equality, membership, logic); nullopt = empty.
   Result<std::optional<bool>> EvalBooleanOp(const Ast& node, const Scope& scope);
   Result<Collection> EvalMemberRoot(const Ast& node, const Scope& scope);
+  // An invocation chain (node.chain) step by step, outside strict mode; stops early when the
+  // collection is empty and every remaining step keeps it so.
+  Result<Collection> EvalChain(const Ast& node, const Scope& scope);
   Status UnknownElement(const Ast& node, const Item& item) const;
   Status StrictCheck(const Ast& invoke) const;
 

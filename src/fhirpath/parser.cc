@@ -1,5 +1,6 @@
 #include "fhirpath/parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 
@@ -369,6 +370,16 @@ class Parser {
   int unary_ = 0;
 };
 
+// True when `step` (the right side of an invocation) returns empty for empty input without
+// evaluating any argument: member navigation and these functions.
+bool KeepsEmpty(const Ast& step) {
+  if (step.kind == AstKind::kMember) return true;
+  static constexpr std::string_view kFunctions[] = {"where",  "select", "first",  "last",    "tail",
+                                                    "ofType", "as",     "single", "distinct"};
+  return step.kind == AstKind::kFunction &&
+         std::find(std::begin(kFunctions), std::end(kFunctions), step.name) != std::end(kFunctions);
+}
+
 // What evaluation would otherwise work out on every call: literal collections and the
 // resolution of type specifiers.
 void Precompute(Ast& node) {
@@ -378,6 +389,20 @@ void Precompute(Ast& node) {
                           t == "Date" || t == "DateTime" || t == "Time" || t == "Quantity";
   node.type.fhir_type = TypeModel::R4().Find(t);
   for (auto& arg : node.args) Precompute(*arg);
+  if (node.kind == AstKind::kInvoke) {
+    // The chain moves up from the left invocation, which is then evaluated only as part of
+    // this one (or by recursion in strict mode).
+    Ast& left = *node.args[0];
+    if (left.kind == AstKind::kInvoke) {
+      node.chain = std::move(left.chain);
+      left.chain.clear();
+    } else {
+      node.chain = {&left};
+    }
+    node.chain.push_back(node.args[1].get());
+    node.empty_tail = node.chain.size();
+    while (node.empty_tail > 1 && KeepsEmpty(*node.chain[node.empty_tail - 1])) --node.empty_tail;
+  }
 }
 
 }  // namespace

@@ -84,6 +84,19 @@ TEST_F(FhirPathTest, NavigationPrecedenceAndCompanions) {
   EXPECT_EQ(EvalText(kGiven, "Patient.name.given.where($this > 'Ann')"), "Bea");
 }
 
+// Invocation chains stop early on an empty collection only where every remaining step keeps
+// it empty without evaluating arguments.
+TEST_F(FhirPathTest, EmptyChainsStillRunTheStepsThatMatter) {
+  EXPECT_EQ(EvalText(kObservation, "Patient.name.where(use = 'official').given.first()"), "");
+  EXPECT_EQ(EvalText(kObservation, "Patient.name.given.empty()"), "true");
+  EXPECT_EQ(EvalText(kObservation, "Patient.name.where(use = 'x').given.count()"), "0");
+  auto root = parser_.Parse(kObservation);
+  ASSERT_TRUE(root.ok());
+  auto skip = Expression::Compile("Patient.name.skip('a')");
+  ASSERT_TRUE(skip.ok());
+  EXPECT_FALSE(skip->Evaluate(*root).ok());  // the argument is still checked
+}
+
 TEST_F(FhirPathTest, PrimitiveExtensions) {
   EXPECT_EQ(EvalText(kPatient, "birthDate.extension('http://example.org/time').value"),
             "1974-12-25T14:35:45-05:00");
