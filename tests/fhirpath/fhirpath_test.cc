@@ -68,33 +68,37 @@ TEST_F(FhirPathTest, ChoiceTypes) {
 TEST_F(FhirPathTest, NavigationPrecedenceAndCompanions) {
   constexpr std::string_view kTwoValues = R"({"resourceType": "Observation",
     "valueString": "a", "valueQuantity": {"value": 1, "unit": "mg"}})";
-  EXPECT_EQ(EvalText(kTwoValues, "Observation.value is Quantity"), "true");  // model order
-  EXPECT_EQ(EvalText(kObservation, "Observation.valueQuantity.value"), "185");
-  EXPECT_EQ(EvalText(kObservation, "Patient.name"), "");
-  EXPECT_EQ(EvalText(kObservation, "Observation.status = 'final'"), "true");
   constexpr std::string_view kExtensionOnly = R"({"resourceType": "Observation",
     "_valueString": {"extension": [{"url": "http://example.org/u"}]}})";
-  EXPECT_EQ(EvalText(kExtensionOnly, "Observation.value.extension.url"), "http://example.org/u");
   constexpr std::string_view kGiven = R"({"resourceType": "Patient",
     "name": [{"_given": [null, {"id": "g2"}], "given": ["Ann", "Bea"], "family": "Doe"}]})";
-  EXPECT_EQ(EvalText(kGiven, "Patient.name.given[1].id"), "g2");
-  EXPECT_EQ(EvalText(kGiven, "Patient.name.given[0].id"), "");
-  EXPECT_EQ(EvalText(kGiven, "Patient.name.given.first() + ' ' + Patient.name.family"), "Ann Doe");
-  EXPECT_EQ(EvalText(kGiven, "Patient.name.where(given contains 'Bea').family"), "Doe");
-  EXPECT_EQ(EvalText(kGiven, "Patient.name.given.where($this > 'Ann')"), "Bea");
-}
-
-// Invocation chains stop early on an empty collection only where every remaining step keeps
-// it empty without evaluating arguments.
-TEST_F(FhirPathTest, EmptyChainsStillRunTheStepsThatMatter) {
-  EXPECT_EQ(EvalText(kObservation, "Patient.name.where(use = 'official').given.first()"), "");
-  EXPECT_EQ(EvalText(kObservation, "Patient.name.given.empty()"), "true");
-  EXPECT_EQ(EvalText(kObservation, "Patient.name.where(use = 'x').given.count()"), "0");
+  struct Case {
+    std::string_view resource, expression, expected;
+  };
+  const Case cases[] = {
+      {kTwoValues, "Observation.value is Quantity", "true"},  // choice types in model order
+      {kObservation, "Observation.valueQuantity.value", "185"},
+      {kObservation, "Patient.name", ""},
+      {kObservation, "Observation.status = 'final'", "true"},
+      {kExtensionOnly, "Observation.value.extension.url", "http://example.org/u"},
+      {kGiven, "Patient.name.given[1].id", "g2"},
+      {kGiven, "Patient.name.given[0].id", ""},
+      {kGiven, "Patient.name.given.first() + ' ' + Patient.name.family", "Ann Doe"},
+      {kGiven, "Patient.name.where(given contains 'Bea').family", "Doe"},
+      {kGiven, "Patient.name.given.where($this > 'Ann')", "Bea"},
+      // Invocation chains stop early on an empty collection only where every remaining step
+      // keeps it empty without evaluating arguments.
+      {kObservation, "Patient.name.where(use = 'official').given.first()", ""},
+      {kObservation, "Patient.name.given.empty()", "true"},
+      {kObservation, "Patient.name.where(use = 'x').given.count()", "0"},
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(EvalText(c.resource, c.expression), c.expected) << c.expression;
   auto root = parser_.Parse(kObservation);
   ASSERT_TRUE(root.ok());
   auto skip = Expression::Compile("Patient.name.skip('a')");
   ASSERT_TRUE(skip.ok());
-  EXPECT_FALSE(skip->Evaluate(*root).ok());  // the argument is still checked
+  EXPECT_FALSE(skip->Evaluate(*root).ok());  // the argument is still checked on empty input
 }
 
 TEST_F(FhirPathTest, PrimitiveExtensions) {
