@@ -1,5 +1,6 @@
 #include "fhirpath/evaluator.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -9,12 +10,6 @@
 
 namespace medlake::fhirpath {
 namespace {
-
-std::string Capitalize(std::string_view s) {
-  std::string out(s);
-  if (!out.empty()) out[0] = char(std::toupper(static_cast<unsigned char>(out[0])));
-  return out;
-}
 
 // Digits after the decimal point: from the source text when the parser kept it, else from
 // the shortest text that round-trips (which loses trailing zeros: 1.0 reads as 1).
@@ -30,6 +25,34 @@ int DecimalScaleOf(double v, std::string_view source) {
   std::snprintf(buf, sizeof buf, "%.15g", v);
   const char* dot = std::strchr(buf, '.');
   return dot == nullptr ? 0 : int(std::strlen(dot + 1));
+}
+
+// A field and its "_name" companion.
+struct Fields {
+  std::optional<json::Node> value, ext;
+};
+
+// Item `i` of a JSON array unless null; nullopt when absent.
+std::optional<json::Node> ArrayItem(json::Node array, size_t i) {
+  size_t j = 0;
+  for (json::Cursor c = array.Children(); c.Next(); ++j) {
+    if (j == i) {
+      json::Node v = c.value();
+      if (v.IsNull()) return std::nullopt;
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+// A primitive of FHIR type `type` that has only its "_name" companion (id, extensions).
+Item ExtensionOnly(const TypeInfo* type, json::Node ext) {
+  Item empty;
+  empty.kind = ValueKind::kNode;
+  empty.type = type;
+  empty.ext = ext;
+  empty.has_ext = true;
+  return empty;
 }
 
 }  // namespace
@@ -118,13 +141,13 @@ Item Evaluator::MakeItem(json::Node value, const TypeInfo* type,
         }
       } else {
         item.kind = ValueKind::kString;
-        item.str = std::string(value.GetString());
+        item.str_in_node = true;
       }
       break;
     }
     default:
       if (jk == json::Kind::kString) {
-        item.str = std::string(value.GetString());
+        item.str_in_node = true;
       } else {
         item.str = value.ToJson();
       }
@@ -132,7 +155,8 @@ Item Evaluator::MakeItem(json::Node value, const TypeInfo* type,
   return item;
 }
 
-bool Evaluator::Member(const Item& item, std::string_view name, Collection& out) const {
+bool Evaluator::Member(const Item& item, std::string_view name, uint32_t symbol,
+                       Collection& out) const {
   if (item.kind == ValueKind::kTypeInfo) {
     size_t dot = item.str.find('.');
     if (name == "namespace") out.push_back(Item::String(item.str.substr(0, dot)));
@@ -150,79 +174,48 @@ bool Evaluator::Member(const Item& item, std::string_view name, Collection& out)
     return true;  // primitives and System values have no children to check
   }
   auto emit = [&](std::string_view key, const TypeInfo* type) {
-    auto value = item.node.Find(key);
-    char underscored[128];
-    std::optional<json::Node> ext;
-    if (key.size() < sizeof underscored) {
-      underscored[0] = '_';
-      std::memcpy(underscored + 1, key.data(), key.size());
-      ext = item.node.Find(std::string_view(underscored, key.size() + 1));
-    } else {
-      ext = item.node.Find("_" + std::string(key));
-    }
-    if (!value && !ext) return false;
-    if (value && value->IsArray()) {
+    Fields f;
+    item.node.FindWithPrefixed(key, '_', f.value, f.ext);
+    if (!f.value && !f.ext) return false;
+    if (f.value && f.value->IsArray()) {
+      if (size_t need = out.size() + f.value->Size(); need > out.capacity()) {
+        out.reserve(std::max(need, 2 * out.capacity()));
+      }
       size_t i = 0;
-      value->ForEachItem([&](json::Node v) {
+      for (json::Cursor c = f.value->Children(); c.Next(); ++i) {
+        json::Node v = c.value();
         std::optional<json::Node> e;
-        if (ext && ext->IsArray()) {
-          size_t j = 0;
-          ext->ForEachItem([&](json::Node en) {
-            if (j++ == i && !en.IsNull()) e = en;
-            return j <= i;
-          });
-        }
+        if (f.ext && f.ext->IsArray()) e = ArrayItem(*f.ext, i);
         if (!v.IsNull()) {
           out.push_back(MakeItem(v, type, e));
         } else if (e && type != nullptr) {
-          Item empty;
-          empty.kind = ValueKind::kNode;
-          empty.type = type;
-          empty.ext = *e;
-          empty.has_ext = true;
-          out.push_back(empty);
+          out.push_back(ExtensionOnly(type, *e));
         }
-        ++i;
-        return true;
-      });
-    } else if (value && !value->IsNull()) {
-      out.push_back(MakeItem(*value, type, ext));
-    } else if (ext && ext->IsObject() && type != nullptr) {
+      }
+    } else if (f.value && !f.value->IsNull()) {
+      out.push_back(MakeItem(*f.value, type, f.ext));
+    } else if (f.ext && f.ext->IsObject() && type != nullptr) {
       // A primitive with extensions but no value.
-      Item empty;
-      empty.kind = ValueKind::kNode;
-      empty.type = type;
-      empty.ext = *ext;
-      empty.has_ext = true;
-      out.push_back(empty);
+      out.push_back(ExtensionOnly(type, *f.ext));
     }
     return true;
   };
   const TypeInfo* type = item.type;
-  if (const ElementInfo* e = type ? model_.FindElement(type, name) : nullptr) {
+  if (const MemberInfo* m = model_.FindMember(type, symbol)) {
+    const ElementInfo* e = m->element;
+    if (e == nullptr) {
+      // A choice element named with its type suffix (valueQuantity): found, but not an element.
+      emit(name, m->choice_type);
+      return false;
+    }
     if (e->choice) {
-      for (size_t i = 0; i < e->types.size(); ++i) {
-        if (emit(e->json_names[i], e->types[i])) return true;
+      if (int i = item.node.FirstPresent(e->name, e->json_names, '_'); i >= 0) {
+        emit(e->json_names[size_t(i)], e->types[size_t(i)]);
       }
       return true;
     }
     emit(name, e->types.empty() ? nullptr : e->types[0]);
     return true;
-  }
-  // Not in the model: a choice element named with its type suffix, or an unknown field.
-  if (type != nullptr) {
-    for (const TypeInfo* t = type; t != nullptr; t = t->base) {
-      for (const ElementInfo& e : t->elements) {
-        if (!e.choice || name.size() <= e.name.size() || name.substr(0, e.name.size()) != e.name)
-          continue;
-        for (const TypeInfo* ct : e.types) {
-          if (Capitalize(ct->name) == name.substr(e.name.size())) {
-            emit(name, ct);
-            return false;
-          }
-        }
-      }
-    }
   }
   if (name == "resourceType") return true;
   emit(name, nullptr);
@@ -258,9 +251,7 @@ void Evaluator::AllChildren(const Item& item, Collection& out) const {
 
 Result<bool> Evaluator::IsType(const Item& item, const TypeSpec& spec, bool exact) const {
   const std::string& name = spec.name;
-  bool system_name = name == "Boolean" || name == "String" || name == "Integer" ||
-                     name == "Decimal" || name == "Date" || name == "DateTime" || name == "Time" ||
-                     name == "Quantity";
+  bool system_name = spec.system_name;
   if (spec.ns == "System" || (spec.ns.empty() && system_name && name != "Quantity")) {
     if (!system_name) return false;
     if (item.type != nullptr) return false;
@@ -269,7 +260,7 @@ Result<bool> Evaluator::IsType(const Item& item, const TypeSpec& spec, bool exac
   }
   if (!spec.ns.empty() && spec.ns != "FHIR")
     return InvalidArgument("unknown type namespace " + spec.ns);
-  const TypeInfo* target = model_.Find(name);
+  const TypeInfo* target = spec.fhir_type;
   if (target == nullptr) {
     if (name == "Quantity" && item.kind == ValueKind::kQuantity) return true;
     return InvalidArgument("unknown type " + name);
@@ -345,26 +336,69 @@ Result<Collection> Evaluator::EvalMemberRoot(const Ast& node, const Scope& scope
   Collection out;
   const Collection& focus = *scope.this_coll;
   // A leading type name (Patient.name) selects the focus when it has that type.
-  if (!node.name.empty() && std::isupper(static_cast<unsigned char>(node.name[0]))) {
-    if (const TypeInfo* t = model_.Find(node.name)) {
-      bool any_typed = false;
-      for (const Item& item : focus) {
-        if (item.type != nullptr && TypeModel::IsA(item.type, t)) out.push_back(item);
-        any_typed = any_typed || item.type != nullptr;
-      }
-      if (!out.empty()) return out;
-      if (env_.strict && t->kind == TypeKind::kResource && scope.this_coll == &context_ &&
-          any_typed && focus.size() == 1 && focus[0].type->kind == TypeKind::kResource) {
-        return InvalidArgument("FHIRPath error at column " + std::to_string(node.column) +
-                               ": the context is a " + focus[0].type->name + ", not a " +
-                               node.name);
-      }
+  if (const TypeInfo* t = node.type_name) {
+    bool any_typed = false;
+    for (const Item& item : focus) {
+      if (item.type != nullptr && TypeModel::IsA(item.type, t)) out.push_back(item);
+      any_typed = any_typed || item.type != nullptr;
+    }
+    if (!out.empty()) return out;
+    if (env_.strict && t->kind == TypeKind::kResource && scope.this_coll == &context_ &&
+        any_typed && focus.size() == 1 && focus[0].type->kind == TypeKind::kResource) {
+      return InvalidArgument("FHIRPath error at column " + std::to_string(node.column) +
+                             ": the context is a " + focus[0].type->name + ", not a " + node.name);
     }
   }
   bool known = focus.empty();
-  for (const Item& item : focus) known = Member(item, node.name, out) || known;
+  for (const Item& item : focus) known = Member(item, node.name, node.symbol, out) || known;
   if (!known && env_.strict) return UnknownElement(node, focus[0]);
   return out;
+}
+
+Result<const Collection*> Evaluator::EvalRef(const Ast& node, const Scope& scope,
+                                             Collection& storage) {
+  switch (node.kind) {
+    case AstKind::kLiteral:
+      return &node.literal_value;
+    case AstKind::kThis:
+      return scope.this_coll;
+    case AstKind::kMember:
+      // A leading type name that every focus item has (Observation.code on an Observation)
+      // selects the whole focus.
+      if (node.type_name != nullptr && !scope.this_coll->empty() &&
+          std::all_of(scope.this_coll->begin(), scope.this_coll->end(), [&](const Item& item) {
+            return item.type != nullptr && TypeModel::IsA(item.type, node.type_name);
+          })) {
+        return scope.this_coll;
+      }
+      break;
+    case AstKind::kVariable:
+      if (node.name == "resource" || node.name == "rootResource") return &resource_;
+      if (node.name == "context") return &context_;
+      break;
+    default:
+      break;
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(storage, Eval(node, scope));
+  return &storage;
+}
+
+Result<Collection> Evaluator::EvalChain(const Ast& node, const Scope& scope) {
+  Collection current, next;
+  MEDLAKE_ASSIGN_OR_RETURN(const Collection* in, EvalRef(*node.chain[0], scope, current));
+  for (size_t i = 1; i < node.chain.size(); ++i) {
+    if (in->empty() && i >= node.empty_tail) return Collection{};
+    const Ast& step = *node.chain[i];
+    if (step.kind == AstKind::kFunction) {
+      MEDLAKE_ASSIGN_OR_RETURN(next, FunctionAt(step.function).impl(*this, *in, step, scope));
+    } else {
+      next.clear();
+      for (const Item& item : *in) Member(item, step.name, step.symbol, next);
+    }
+    std::swap(current, next);
+    in = &current;
+  }
+  return current;
 }
 
 Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
@@ -372,14 +406,18 @@ Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
     case AstKind::kEmpty:
       return Collection{};
     case AstKind::kLiteral:
-      return Collection{node.literal};
+      return node.literal_value;
     case AstKind::kMember:
       return EvalMemberRoot(node, scope);
     case AstKind::kFunction:
       return FunctionAt(node.function).impl(*this, *scope.this_coll, node, scope);
     case AstKind::kInvoke: {
-      if (env_.strict) MEDLAKE_RETURN_IF_ERROR(StrictCheck(node));
-      MEDLAKE_ASSIGN_OR_RETURN(Collection left, Eval(*node.args[0], scope));
+      if (!env_.strict && !node.chain.empty()) return EvalChain(node, scope);
+      MEDLAKE_RETURN_IF_ERROR(StrictCheck(node));
+      Collection left_storage;
+      MEDLAKE_ASSIGN_OR_RETURN(const Collection* left_ref,
+                               EvalRef(*node.args[0], scope, left_storage));
+      const Collection& left = *left_ref;
       const Ast& right = *node.args[1];
       if (right.kind == AstKind::kFunction) {
         return FunctionAt(right.function).impl(*this, left, right, scope);
@@ -387,7 +425,7 @@ Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
       // Strict mode rejects names that no item's type defines (typos, valueQuantity).
       Collection out;
       bool known = left.empty();
-      for (const Item& item : left) known = Member(item, right.name, out) || known;
+      for (const Item& item : left) known = Member(item, right.name, right.symbol, out) || known;
       if (!known && env_.strict) return UnknownElement(right, left[0]);
       return out;
     }

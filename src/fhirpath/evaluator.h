@@ -23,9 +23,18 @@ class Evaluator {
   Evaluator(const Environment& env, const Collection& context, const Collection& resource);
 
   Result<Collection> Eval(const Ast& node, const Scope& scope);
+  // Evaluates `node` without a copy when its value already lives elsewhere ($this, a literal,
+  // %resource, %context): returns that collection; otherwise evaluates into `storage` and
+  // returns it.
+  Result<const Collection*> EvalRef(const Ast& node, const Scope& scope, Collection& storage);
   // Evaluates `node` for each item of `input` with $this = that item, appending the results.
   Result<Collection> EvalPerItem(const Ast& node, const Collection& input, const Scope& scope,
                                  bool with_index = true);
+  // Evaluates `node` as a condition: empty -> nullopt, a single Boolean -> its value, another
+  // single item -> true, more items -> an error naming `what` (as ToBool(Eval(node))).
+  // Comparisons and logical operators are decided without building result collections.
+  Result<std::optional<bool>> EvalCondition(const Ast& node, const Scope& scope,
+                                            std::string_view what);
   // Evaluates `node` and requires at most one item.
   Result<std::optional<Item>> EvalSingle(const Ast& node, const Scope& scope);
   // Evaluates argument `i` of `call` in `scope`.
@@ -35,7 +44,11 @@ class Evaluator {
 
   // Appends the children of `item` named `name` (choice elements expanded). Returns false
   // when `item` has a known FHIR type that has no element `name`.
-  bool Member(const Item& item, std::string_view name, Collection& out) const;
+  bool Member(const Item& item, std::string_view name, Collection& out) const {
+    return Member(item, name, model_.Symbol(name), out);
+  }
+  // As above, with the name's TypeModel::Symbol computed at compile time.
+  bool Member(const Item& item, std::string_view name, uint32_t symbol, Collection& out) const;
   // Appends all children of `item`.
   void AllChildren(const Item& item, Collection& out) const;
   // Item for a JSON value of FHIR type `type` (null: inferred from the JSON).
@@ -50,8 +63,20 @@ class Evaluator {
   int64_t NowMs() const;
 
  private:
+  // The two operands of a binary node, each evaluated through EvalRef.
+  struct Operands {
+    Collection left_storage, right_storage;
+    const Collection* left = nullptr;
+    const Collection* right = nullptr;
+  };
+  Status EvalOperands(const Ast& node, const Scope& scope, Operands& out);
   Result<Collection> EvalBinary(const Ast& node, const Scope& scope);
+  // A Boolean-valued operator (comparison, equality, membership, logic); nullopt = empty.
+  Result<std::optional<bool>> EvalBooleanOp(const Ast& node, const Scope& scope);
   Result<Collection> EvalMemberRoot(const Ast& node, const Scope& scope);
+  // An invocation chain (node.chain) step by step, outside strict mode; stops early when the
+  // collection is empty and every remaining step keeps it so.
+  Result<Collection> EvalChain(const Ast& node, const Scope& scope);
   Status UnknownElement(const Ast& node, const Item& item) const;
   Status StrictCheck(const Ast& invoke) const;
 
@@ -65,6 +90,8 @@ class Evaluator {
 // Singleton evaluation helpers shared by operators and functions.
 // Converts a one-item collection to its item; error when there are more.
 Result<std::optional<Item>> Singleton(const Collection& c, std::string_view what);
+// As Singleton, without a copy: the item in `c` (valid while `c` lives), null when empty.
+Result<const Item*> SingletonRef(const Collection& c, std::string_view what);
 // Boolean value of a collection for logic (empty -> nullopt); error when not a single boolean.
 Result<std::optional<bool>> ToBool(const Collection& c, std::string_view what);
 // Equality of items; nullopt when undecidable (dates with different precision).

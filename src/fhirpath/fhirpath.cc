@@ -62,7 +62,13 @@ Item ResourceItem(json::Node resource) {
   Item item;
   item.kind = ValueKind::kNode;
   item.node = resource;
-  if (auto rt = resource.Find("resourceType")) item.type = TypeModel::R4().Find(rt->GetString());
+  if (auto rt = resource.Find("resourceType")) {
+    // Consecutive evaluations mostly see one resource type: remember the last lookup.
+    thread_local const TypeInfo* last = nullptr;
+    std::string_view name = rt->GetString();
+    if (last == nullptr || last->name != name) last = TypeModel::R4().Find(name);
+    item.type = last;
+  }
   return item;
 }
 

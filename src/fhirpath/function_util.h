@@ -47,7 +47,7 @@ inline Result<std::optional<std::string>> StringArg(Evaluator& ev, const Ast& ca
   if (v->kind != ValueKind::kString) {
     return InvalidArgument("FHIRPath: " + call.name + "() expects a String argument");
   }
-  return std::optional<std::string>(v->str);
+  return std::optional<std::string>(v->Text());
 }
 
 // The single input item; error when the input has more than one.

@@ -49,7 +49,7 @@ std::optional<Item> ToBoolean(const Item& v) {
       if (v.decimal == 0 || v.decimal == 1) return Item::Boolean(v.decimal == 1);
       return std::nullopt;
     case ValueKind::kString: {
-      std::string s = Lower(v.str);
+      std::string s = Lower(v.Text());
       if (s == "true" || s == "t" || s == "yes" || s == "y" || s == "1" || s == "1.0")
         return Item::Boolean(true);
       if (s == "false" || s == "f" || s == "no" || s == "n" || s == "0" || s == "0.0")
@@ -68,8 +68,8 @@ std::optional<Item> ToInteger(const Item& v) {
     case ValueKind::kBoolean:
       return Item::Integer(v.boolean ? 1 : 0);
     case ValueKind::kString:
-      if (IsIntegerText(v.str) && v.str.size() < 19)
-        return Item::Integer(std::atoll(v.str.c_str()));
+      if (IsIntegerText(v.Text()) && v.Text().size() < 19)
+        return Item::Integer(std::atoll(std::string(v.Text()).c_str()));
       return std::nullopt;
     default:
       return std::nullopt;
@@ -86,8 +86,8 @@ std::optional<Item> ToDecimal(const Item& v) {
       return Item::Decimal(v.boolean ? 1 : 0, 1);
     case ValueKind::kString: {
       int scale = 0;
-      if (IsDecimalText(v.str, scale))
-        return Item::Decimal(std::strtod(v.str.c_str(), nullptr), scale);
+      if (IsDecimalText(v.Text(), scale))
+        return Item::Decimal(std::strtod(std::string(v.Text()).c_str(), nullptr), scale);
       return std::nullopt;
     }
     default:
@@ -103,7 +103,7 @@ std::optional<Item> ToStringItem(const Item& v) {
 std::optional<Item> ToTemporal(const Item& v, ValueKind target) {
   if (v.kind == ValueKind::kString) {
     ValueKind kind;
-    std::string text = target == ValueKind::kTime ? "T" + v.str : v.str;
+    std::string text = (target == ValueKind::kTime ? "T" : "") + std::string(v.Text());
     auto dt = ParseTemporal(text, kind);
     if (!dt) return std::nullopt;
     if (target == ValueKind::kTime)
@@ -145,7 +145,8 @@ std::optional<Item> ToQuantity(const Item& v) {
       static const std::regex kPattern(
           R"(^\s*([+-]?\d+(?:\.\d+)?)\s*(?:'([^']+)'|([a-zA-Z]+))?\s*$)");
       std::smatch m;
-      if (!std::regex_match(v.str, m, kPattern)) return std::nullopt;
+      std::string text(v.Text());
+      if (!std::regex_match(text, m, kPattern)) return std::nullopt;
       int scale = 0;
       std::string number = m[1].str();
       IsDecimalText(number, scale);

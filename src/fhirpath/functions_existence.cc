@@ -22,16 +22,29 @@ Collection Distinct(const Collection& in) {
   return out;
 }
 
-// Evaluates the criteria argument for one item as a Boolean (empty -> nullopt).
-Result<std::optional<bool>> Criteria(Evaluator& ev, const Ast& arg, const Item& item, int64_t index,
-                                     const Scope& scope) {
-  Collection one{item};
-  Scope inner = scope;
-  inner.this_coll = &one;
-  inner.index = index;
-  MEDLAKE_ASSIGN_OR_RETURN(Collection r, ev.Eval(arg, inner));
-  return ToBool(r, "criteria");
-}
+// Evaluates a criteria argument item by item as a Boolean (empty -> nullopt), with one $this
+// collection for all items.
+class Criteria {
+ public:
+  Criteria(Evaluator& ev, const Ast& arg, const Scope& scope) : ev_(ev), arg_(arg), scope_(scope) {
+    scope_.this_coll = &one_;
+  }
+  Result<std::optional<bool>> operator()(const Item& item, size_t index) {
+    if (one_.empty()) {
+      one_.push_back(item);  // allocated on first use: criteria on empty input cost nothing
+    } else {
+      one_[0] = item;
+    }
+    scope_.index = int64_t(index);
+    return ev_.EvalCondition(arg_, scope_, "criteria");
+  }
+
+ private:
+  Evaluator& ev_;
+  const Ast& arg_;
+  Scope scope_;
+  Collection one_;
+};
 
 MEDLAKE_FP_FN(Empty) {
   return Bool(in.empty());
@@ -39,18 +52,18 @@ MEDLAKE_FP_FN(Empty) {
 
 MEDLAKE_FP_FN(Exists) {
   if (call.args.empty()) return Bool(!in.empty());
+  Criteria criteria(ev, *call.args[0], scope);
   for (size_t i = 0; i < in.size(); ++i) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b,
-                             Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, criteria(in[i], i));
     if (b && *b) return Bool(true);
   }
   return Bool(false);
 }
 
 MEDLAKE_FP_FN(All) {
+  Criteria criteria(ev, *call.args[0], scope);
   for (size_t i = 0; i < in.size(); ++i) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b,
-                             Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, criteria(in[i], i));
     if (!b || !*b) return Bool(false);
   }
   return Bool(true);
@@ -96,9 +109,9 @@ MEDLAKE_FP_FN(IsDistinct) {
 
 MEDLAKE_FP_FN(Where) {
   Collection out;
+  Criteria criteria(ev, *call.args[0], scope);
   for (size_t i = 0; i < in.size(); ++i) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b,
-                             Criteria(ev, *call.args[0], in[i], int64_t(i), scope));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, criteria(in[i], i));
     if (b && *b) out.push_back(in[i]);
   }
   return out;

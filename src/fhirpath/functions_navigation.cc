@@ -92,7 +92,7 @@ std::pair<std::string, std::string> SplitReference(std::string_view ref) {
 }
 
 std::optional<std::string> ReferenceText(const Item& item) {
-  if (item.kind == ValueKind::kString) return item.str;
+  if (item.kind == ValueKind::kString) return std::string(item.Text());
   if (item.kind == ValueKind::kNode) {
     if (auto r = item.node.Find("reference")) return std::string(r->GetString());
   }

@@ -19,7 +19,7 @@ Result<std::optional<std::string>> InputString(const Collection& in, const Ast& 
     }
     return std::optional<std::string>(ItemToString(*v));
   }
-  return std::optional<std::string>(v->str);
+  return std::optional<std::string>(v->Text());
 }
 
 #define MEDLAKE_FP_INPUT_STRING(var)                                                     \
@@ -218,7 +218,7 @@ MEDLAKE_FP_FN(Join) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i].kind != ValueKind::kString) return InvalidArgument("FHIRPath: join() needs strings");
     if (i > 0) out += sep;
-    out += in[i].str;
+    out += in[i].Text();
   }
   return One(Item::String(out));
 }

@@ -59,7 +59,7 @@ MEDLAKE_FP_FN(MemberOf) {
     return InvalidArgument("FHIRPath: memberOf(" + *url +
                            "): only codes and strings can be tested against this value set");
   }
-  return Bool(HasCode(vs->codes, item->str));
+  return Bool(HasCode(vs->codes, item->Text()));
 }
 
 }  // namespace

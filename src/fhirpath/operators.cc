@@ -67,8 +67,9 @@ bool NearlyEqual(double a, double b) {
   return std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
 }
 
-// A FHIR Quantity element (or Age, Duration, ...) as a System Quantity; other items as-is.
-Item SystemValue(const Item& item) {
+// A FHIR Quantity element (or Age, Duration, ...) as a System Quantity, built in `storage`;
+// other items as they are, without a copy.
+const Item& SystemValue(const Item& item, std::optional<Item>& storage) {
   static const TypeInfo* quantity = TypeModel::R4().Find("Quantity");
   if (item.kind != ValueKind::kNode || item.type == nullptr || !TypeModel::IsA(item.type, quantity))
     return item;
@@ -82,29 +83,36 @@ Item SystemValue(const Item& item) {
   } else if (auto u = item.node.Find("unit")) {
     unit = std::string(u->GetString());
   }
-  return Item::Quantity(value->GetDouble(), -1, unit.empty() ? "1" : unit);
+  storage = Item::Quantity(value->GetDouble(), -1, unit.empty() ? "1" : unit);
+  return *storage;
 }
 
 }  // namespace
 
-Result<std::optional<Item>> Singleton(const Collection& c, std::string_view what) {
-  if (c.empty()) return std::optional<Item>();
+Result<const Item*> SingletonRef(const Collection& c, std::string_view what) {
   if (c.size() > 1) {
     return InvalidArgument("FHIRPath: " + std::string(what) + " needs a single item, got " +
                            std::to_string(c.size()));
   }
-  return std::optional<Item>(c[0]);
+  return c.empty() ? nullptr : &c[0];
+}
+
+Result<std::optional<Item>> Singleton(const Collection& c, std::string_view what) {
+  MEDLAKE_ASSIGN_OR_RETURN(const Item* item, SingletonRef(c, what));
+  return item == nullptr ? std::optional<Item>() : std::optional<Item>(*item);
 }
 
 Result<std::optional<bool>> ToBool(const Collection& c, std::string_view what) {
-  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Singleton(c, what));
-  if (!item) return std::optional<bool>();
+  MEDLAKE_ASSIGN_OR_RETURN(const Item* item, SingletonRef(c, what));
+  if (item == nullptr) return std::optional<bool>();
   if (item->kind == ValueKind::kBoolean) return std::optional<bool>(item->boolean);
   return std::optional<bool>(true);
 }
 
 std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
-  Item a = SystemValue(a_in), b = SystemValue(b_in);
+  std::optional<Item> a_storage, b_storage;
+  const Item& a = SystemValue(a_in, a_storage);
+  const Item& b = SystemValue(b_in, b_storage);
   if (a.IsNumber() && b.IsNumber()) {
     if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger)
       return a.integer == b.integer;
@@ -120,7 +128,7 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
     case ValueKind::kBoolean:
       return a.boolean == b.boolean;
     case ValueKind::kString:
-      return a.str == b.str;
+      return a.Text() == b.Text();
     case ValueKind::kQuantity: {
       auto bv = QuantityIn(b, a.str);
       if (!bv) return std::nullopt;
@@ -135,7 +143,9 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
 }
 
 bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
-  Item a = SystemValue(a_in), b = SystemValue(b_in);
+  std::optional<Item> a_storage, b_storage;
+  const Item& a = SystemValue(a_in, a_storage);
+  const Item& b = SystemValue(b_in, b_storage);
   if (a.IsNumber() && b.IsNumber()) {
     auto scale_of = [](const Item& x) {
       return x.kind == ValueKind::kInteger ? 0 : (DecimalScale(x) < 0 ? 15 : DecimalScale(x));
@@ -150,7 +160,7 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case ValueKind::kString:
-      return NormalizeForEquivalence(a.str) == NormalizeForEquivalence(b.str);
+      return NormalizeForEquivalence(a.Text()) == NormalizeForEquivalence(b.Text());
     case ValueKind::kQuantity: {
       std::string_view au = CalendarFromUcum(a.str).empty() ? a.str : CalendarFromUcum(a.str);
       std::string_view bu = CalendarFromUcum(b.str).empty() ? b.str : CalendarFromUcum(b.str);
@@ -172,7 +182,9 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
 }
 
 Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
-  Item a = SystemValue(a_in), b = SystemValue(b_in);
+  std::optional<Item> a_storage, b_storage;
+  const Item& a = SystemValue(a_in, a_storage);
+  const Item& b = SystemValue(b_in, b_storage);
   auto sign = [](double d) { return d < 0 ? -1 : (d > 0 ? 1 : 0); };
   if (a.IsNumber() && b.IsNumber()) {
     if (NearlyEqual(a.AsDouble(), b.AsDouble())) return std::optional<int>(0);
@@ -180,7 +192,7 @@ Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
   }
   if (SameTemporalFamily(a, b)) return CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
   if (a.kind == ValueKind::kString && b.kind == ValueKind::kString) {
-    int c = a.str.compare(b.str);
+    int c = a.Text().compare(b.Text());
     return std::optional<int>(c < 0 ? -1 : (c > 0 ? 1 : 0));
   }
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
@@ -193,13 +205,15 @@ Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
 }
 
 std::optional<std::string> StringOf(const Item& item) {
-  if (item.kind == ValueKind::kString) return item.str;
+  if (item.kind == ValueKind::kString) return std::string(item.Text());
   if (item.kind == ValueKind::kNode) return std::nullopt;
   return ItemToString(item);
 }
 
 Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
-  Item a = SystemValue(a_in), b = SystemValue(b_in);
+  std::optional<Item> a_storage, b_storage;
+  const Item& a = SystemValue(a_in, a_storage);
+  const Item& b = SystemValue(b_in, b_storage);
   using R = std::optional<Item>;
   auto error = [&]() -> Status {
     return InvalidArgument("FHIRPath: operator not defined for " +
@@ -209,7 +223,7 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item
   if (op == BinaryOp::kConcat ||
       (op == BinaryOp::kPlus && a.kind == ValueKind::kString && b.kind == ValueKind::kString)) {
     if (a.kind != ValueKind::kString || b.kind != ValueKind::kString) return error();
-    return R(Item::String(a.str + b.str));
+    return R(Item::String(std::string(a.Text()) + std::string(b.Text())));
   }
   if (a.IsNumber() && b.IsNumber()) {
     bool ints = a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger;
@@ -304,60 +318,88 @@ Collection Boolean(std::optional<bool> b) {
   return Collection{Item::Boolean(*b)};
 }
 
+// Operators whose result is a Boolean or empty (Evaluator::EvalBooleanOp).
+bool IsBooleanOp(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::kAnd:
+    case BinaryOp::kOr:
+    case BinaryOp::kXor:
+    case BinaryOp::kImplies:
+    case BinaryOp::kEq:
+    case BinaryOp::kNe:
+    case BinaryOp::kEquiv:
+    case BinaryOp::kNotEquiv:
+    case BinaryOp::kIn:
+    case BinaryOp::kContains:
+    case BinaryOp::kLt:
+    case BinaryOp::kGt:
+    case BinaryOp::kLe:
+    case BinaryOp::kGe:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
-Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
+Status Evaluator::EvalOperands(const Ast& node, const Scope& scope, Operands& out) {
+  MEDLAKE_ASSIGN_OR_RETURN(out.left, EvalRef(*node.args[0], scope, out.left_storage));
+  MEDLAKE_ASSIGN_OR_RETURN(out.right, EvalRef(*node.args[1], scope, out.right_storage));
+  return Status::Ok();
+}
+
+Result<std::optional<bool>> Evaluator::EvalCondition(const Ast& node, const Scope& scope,
+                                                     std::string_view what) {
+  if (node.kind == AstKind::kBinary && IsBooleanOp(node.op)) return EvalBooleanOp(node, scope);
+  MEDLAKE_ASSIGN_OR_RETURN(Collection c, Eval(node, scope));
+  return ToBool(c, what);
+}
+
+Result<std::optional<bool>> Evaluator::EvalBooleanOp(const Ast& node, const Scope& scope) {
+  using B = std::optional<bool>;
   BinaryOp op = node.op;
   if (op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kXor ||
       op == BinaryOp::kImplies) {
-    MEDLAKE_ASSIGN_OR_RETURN(Collection lc, Eval(*node.args[0], scope));
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> l, ToBool(lc, "logical operand"));
-    if (op == BinaryOp::kAnd && l && !*l) return Boolean(false);
-    if (op == BinaryOp::kOr && l && *l) return Boolean(true);
-    if (op == BinaryOp::kImplies && l && !*l) return Boolean(true);
-    MEDLAKE_ASSIGN_OR_RETURN(Collection rc, Eval(*node.args[1], scope));
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> r, ToBool(rc, "logical operand"));
+    MEDLAKE_ASSIGN_OR_RETURN(B l, EvalCondition(*node.args[0], scope, "logical operand"));
+    if (op == BinaryOp::kAnd && l && !*l) return B(false);
+    if (op == BinaryOp::kOr && l && *l) return B(true);
+    if (op == BinaryOp::kImplies && l && !*l) return B(true);
+    MEDLAKE_ASSIGN_OR_RETURN(B r, EvalCondition(*node.args[1], scope, "logical operand"));
     switch (op) {
       case BinaryOp::kAnd:
-        if (r && !*r) return Boolean(false);
-        if (l && r) return Boolean(true);
-        return Boolean(std::nullopt);
+        if (r && !*r) return B(false);
+        if (l && r) return B(true);
+        return B();
       case BinaryOp::kOr:
-        if (r && *r) return Boolean(true);
-        if (l && r) return Boolean(false);
-        return Boolean(std::nullopt);
+        if (r && *r) return B(true);
+        if (l && r) return B(false);
+        return B();
       case BinaryOp::kXor:
-        if (!l || !r) return Boolean(std::nullopt);
-        return Boolean(*l != *r);
+        if (!l || !r) return B();
+        return B(*l != *r);
       default:  // implies, l is true or empty
-        if (r && *r) return Boolean(true);
-        if (l && r) return Boolean(false);
-        return Boolean(std::nullopt);
+        if (r && *r) return B(true);
+        if (l && r) return B(false);
+        return B();
     }
   }
-  MEDLAKE_ASSIGN_OR_RETURN(Collection left, Eval(*node.args[0], scope));
-  MEDLAKE_ASSIGN_OR_RETURN(Collection right, Eval(*node.args[1], scope));
+  Operands operands;
+  MEDLAKE_RETURN_IF_ERROR(EvalOperands(node, scope, operands));
+  const Collection& left = *operands.left;
+  const Collection& right = *operands.right;
   switch (op) {
-    case BinaryOp::kUnion: {
-      Collection out;
-      for (const Collection* c : {&left, &right}) {
-        for (const Item& item : *c) {
-          if (!Contains(out, item)) out.push_back(item);
-        }
-      }
-      return out;
-    }
     case BinaryOp::kEq:
     case BinaryOp::kNe: {
-      if (left.empty() || right.empty()) return Collection{};
+      if (left.empty() || right.empty()) return B();
       bool ne = op == BinaryOp::kNe;
-      if (left.size() != right.size()) return Boolean(ne);
+      if (left.size() != right.size()) return B(ne);
       for (size_t i = 0; i < left.size(); ++i) {
         auto eq = ItemsEqual(left[i], right[i]);
-        if (!eq) return Collection{};
-        if (!*eq) return Boolean(ne);
+        if (!eq) return B();
+        if (!*eq) return B(ne);
       }
-      return Boolean(!ne);
+      return B(!ne);
     }
     case BinaryOp::kEquiv:
     case BinaryOp::kNotEquiv: {
@@ -367,35 +409,55 @@ Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
         for (const Item& r : right) found = found || ItemsEquivalent(left[i], r);
         result = found;
       }
-      return Boolean(op == BinaryOp::kEquiv ? result : !result);
-    }
-    case BinaryOp::kLt:
-    case BinaryOp::kGt:
-    case BinaryOp::kLe:
-    case BinaryOp::kGe: {
-      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> a, Singleton(left, "comparison"));
-      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> b, Singleton(right, "comparison"));
-      if (!a || !b) return Collection{};
-      MEDLAKE_ASSIGN_OR_RETURN(std::optional<int> c, CompareItems(*a, *b));
-      if (!c) return Collection{};
-      switch (op) {
-        case BinaryOp::kLt:
-          return Boolean(*c < 0);
-        case BinaryOp::kGt:
-          return Boolean(*c > 0);
-        case BinaryOp::kLe:
-          return Boolean(*c <= 0);
-        default:
-          return Boolean(*c >= 0);
-      }
+      return B(op == BinaryOp::kEquiv ? result : !result);
     }
     case BinaryOp::kIn:
     case BinaryOp::kContains: {
       const Collection& needle = op == BinaryOp::kIn ? left : right;
       const Collection& hay = op == BinaryOp::kIn ? right : left;
-      MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> item, Singleton(needle, "membership"));
-      if (!item) return Collection{};
-      return Boolean(Contains(hay, *item));
+      MEDLAKE_ASSIGN_OR_RETURN(const Item* item, SingletonRef(needle, "membership"));
+      if (item == nullptr) return B();
+      return B(Contains(hay, *item));
+    }
+    default: {  // < > <= >=
+      MEDLAKE_ASSIGN_OR_RETURN(const Item* a, SingletonRef(left, "comparison"));
+      MEDLAKE_ASSIGN_OR_RETURN(const Item* b, SingletonRef(right, "comparison"));
+      if (a == nullptr || b == nullptr) return B();
+      MEDLAKE_ASSIGN_OR_RETURN(std::optional<int> c, CompareItems(*a, *b));
+      if (!c) return B();
+      switch (op) {
+        case BinaryOp::kLt:
+          return B(*c < 0);
+        case BinaryOp::kGt:
+          return B(*c > 0);
+        case BinaryOp::kLe:
+          return B(*c <= 0);
+        default:
+          return B(*c >= 0);
+      }
+    }
+  }
+}
+
+Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
+  BinaryOp op = node.op;
+  if (IsBooleanOp(op)) {
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<bool> b, EvalBooleanOp(node, scope));
+    return Boolean(b);
+  }
+  Operands operands;
+  MEDLAKE_RETURN_IF_ERROR(EvalOperands(node, scope, operands));
+  const Collection& left = *operands.left;
+  const Collection& right = *operands.right;
+  switch (op) {
+    case BinaryOp::kUnion: {
+      Collection out;
+      for (const Collection* c : {&left, &right}) {
+        for (const Item& item : *c) {
+          if (!Contains(out, item)) out.push_back(item);
+        }
+      }
+      return out;
     }
     case BinaryOp::kConcat: {
       MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> a, Singleton(left, "'&'"));
@@ -439,7 +501,7 @@ std::string ItemToString(const Item& item) {
     case ValueKind::kBoolean:
       return item.boolean ? "true" : "false";
     case ValueKind::kString:
-      return item.str;
+      return std::string(item.Text());
     case ValueKind::kInteger:
       return std::to_string(item.integer);
     case ValueKind::kDecimal:

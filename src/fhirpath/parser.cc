@@ -1,9 +1,12 @@
 #include "fhirpath/parser.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "fhirpath/functions.h"
 #include "fhirpath/lexer.h"
+#include "fhirpath/types.h"
 
 namespace medlake::fhirpath {
 namespace {
@@ -268,6 +271,10 @@ class Parser {
     }
     AstPtr n = MakeNode(AstKind::kMember, t.column);
     n->name = t.text;
+    n->symbol = TypeModel::R4().Symbol(n->name);
+    if (!n->name.empty() && std::isupper(static_cast<unsigned char>(n->name[0]))) {
+      n->type_name = TypeModel::R4().Find(n->name);
+    }
     return n;
   }
 
@@ -363,12 +370,49 @@ class Parser {
   int unary_ = 0;
 };
 
+// True when `step` (the right side of an invocation) returns empty for empty input without
+// evaluating any argument: member navigation and these functions.
+bool KeepsEmpty(const Ast& step) {
+  if (step.kind == AstKind::kMember) return true;
+  static constexpr std::string_view kFunctions[] = {"where",  "select", "first",  "last",    "tail",
+                                                    "ofType", "as",     "single", "distinct"};
+  return step.kind == AstKind::kFunction &&
+         std::find(std::begin(kFunctions), std::end(kFunctions), step.name) != std::end(kFunctions);
+}
+
+// What evaluation would otherwise work out on every call: literal collections and the
+// resolution of type specifiers.
+void Precompute(Ast& node) {
+  if (node.kind == AstKind::kLiteral) node.literal_value = Collection{node.literal};
+  const std::string& t = node.type.name;
+  node.type.system_name = t == "Boolean" || t == "String" || t == "Integer" || t == "Decimal" ||
+                          t == "Date" || t == "DateTime" || t == "Time" || t == "Quantity";
+  node.type.fhir_type = TypeModel::R4().Find(t);
+  for (auto& arg : node.args) Precompute(*arg);
+  if (node.kind == AstKind::kInvoke) {
+    // The chain moves up from the left invocation, which is then evaluated only as part of
+    // this one (or by recursion in strict mode).
+    Ast& left = *node.args[0];
+    if (left.kind == AstKind::kInvoke) {
+      node.chain = std::move(left.chain);
+      left.chain.clear();
+    } else {
+      node.chain = {&left};
+    }
+    node.chain.push_back(node.args[1].get());
+    node.empty_tail = node.chain.size();
+    while (node.empty_tail > 1 && KeepsEmpty(*node.chain[node.empty_tail - 1])) --node.empty_tail;
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Ast>> ParseExpression(std::string_view source) {
   MEDLAKE_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(source));
   Parser parser(std::move(tokens));
-  return parser.ParseAll();
+  MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Ast> ast, parser.ParseAll());
+  Precompute(*ast);
+  return ast;
 }
 
 }  // namespace medlake::fhirpath

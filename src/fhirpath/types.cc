@@ -1,6 +1,8 @@
 #include "fhirpath/types.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <utility>
 
 namespace medlake::fhirpath {
@@ -30,6 +32,17 @@ ValueKind PrimitiveKind(std::string_view name) {
   return ValueKind::kString;
 }
 
+// Type names are short and Find runs once per resource and expression: the hash mixes the
+// length with the first and the last eight bytes instead of walking every byte.
+size_t NameHash(std::string_view name) {
+  uint64_t head = 0, tail = 0;
+  size_t n = name.size();
+  std::memcpy(&head, name.data(), std::min<size_t>(n, 8));
+  if (n > 8) std::memcpy(&tail, name.data() + n - 8, 8);
+  uint64_t h = (head ^ (tail * 0x9E3779B97F4A7C15ull) ^ n) * 0xff51afd7ed558ccdull;
+  return size_t(h ^ (h >> 32));
+}
+
 }  // namespace
 
 const TypeModel& TypeModel::R4() {
@@ -45,6 +58,14 @@ TypeModel::TypeModel() {
     if (t->kind == TypeKind::kPrimitive) t->system_kind = PrimitiveKind(t->name);
     std::string_view key = t->name;
     types_.emplace(key, std::move(t));
+  }
+  size_t capacity = 1;
+  while (capacity < 2 * types_.size()) capacity *= 2;
+  slots_.assign(capacity, nullptr);
+  for (const auto& [name, type] : types_) {
+    size_t i = NameHash(name) & (capacity - 1);
+    while (slots_[i] != nullptr) i = (i + 1) & (capacity - 1);
+    slots_[i] = type.get();
   }
   for (const RawType& raw : kRawTypes) {
     TypeInfo* t = types_.at(raw.name).get();
@@ -82,11 +103,54 @@ TypeModel::TypeModel() {
       t->elements.push_back(std::move(e));
     }
   }
+  BuildMembers();
+}
+
+void TypeModel::BuildMembers() {
+  auto intern = [&](std::string_view name) {
+    return symbols_.emplace(name, uint32_t(symbols_.size())).first->second;
+  };
+  for (auto& [name, type] : types_) {
+    // Candidates in precedence order: elements (own before inherited), then typed choice
+    // names; the first candidate of each symbol wins.
+    std::vector<MemberInfo>& members = type->members;
+    for (const TypeInfo* x = type.get(); x != nullptr; x = x->base) {
+      for (const ElementInfo& e : x->elements) members.push_back({intern(e.name), &e, nullptr});
+    }
+    for (const TypeInfo* x = type.get(); x != nullptr; x = x->base) {
+      for (const ElementInfo& e : x->elements) {
+        for (size_t i = 0; i < e.json_names.size(); ++i) {
+          members.push_back({intern(e.json_names[i]), nullptr, e.types[i]});
+        }
+      }
+    }
+    auto by_symbol = [](const MemberInfo& a, const MemberInfo& b) { return a.symbol < b.symbol; };
+    std::stable_sort(members.begin(), members.end(), by_symbol);
+    auto same_symbol = [](const MemberInfo& a, const MemberInfo& b) {
+      return a.symbol == b.symbol;
+    };
+    members.erase(std::unique(members.begin(), members.end(), same_symbol), members.end());
+  }
+}
+
+uint32_t TypeModel::Symbol(std::string_view name) const {
+  auto it = symbols_.find(name);
+  return it == symbols_.end() ? kNoSymbol : it->second;
+}
+
+const MemberInfo* TypeModel::FindMember(const TypeInfo* type, uint32_t symbol) const {
+  if (type == nullptr || symbol == kNoSymbol) return nullptr;
+  auto it = std::lower_bound(type->members.begin(), type->members.end(), symbol,
+                             [](const MemberInfo& m, uint32_t s) { return m.symbol < s; });
+  return it != type->members.end() && it->symbol == symbol ? &*it : nullptr;
 }
 
 const TypeInfo* TypeModel::Find(std::string_view name) const {
-  auto it = types_.find(name);
-  return it == types_.end() ? nullptr : it->second.get();
+  size_t mask = slots_.size() - 1;
+  for (size_t i = NameHash(name) & mask; slots_[i] != nullptr; i = (i + 1) & mask) {
+    if (slots_[i]->name == name) return slots_[i];
+  }
+  return nullptr;
 }
 
 const ElementInfo* TypeModel::FindElement(const TypeInfo* type, std::string_view name) const {

@@ -3,6 +3,7 @@
 // r4_types_table.inc; immutable afterwards and safe to share between threads.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,12 +24,21 @@ struct ElementInfo {
   std::vector<std::string> json_names;  // choice: "valueQuantity", ... parallel to types
 };
 
+// A name that navigation reaches on one type: an element (own or inherited) or a choice
+// element named with its type suffix (valueQuantity), which is not an element of the type.
+struct MemberInfo {
+  uint32_t symbol;
+  const ElementInfo* element;   // the element, or null for a typed choice name
+  const TypeInfo* choice_type;  // typed choice name: the type its suffix names
+};
+
 struct TypeInfo {
   std::string name;
   TypeKind kind = TypeKind::kComplex;
   const TypeInfo* base = nullptr;
   std::vector<ElementInfo> elements;         // own elements; inherited ones are on `base`
   ValueKind system_kind = ValueKind::kNode;  // for primitives: the System type they map to
+  std::vector<MemberInfo> members;           // sorted by symbol; elements before typed choice names
 };
 
 class TypeModel {
@@ -39,12 +49,23 @@ class TypeModel {
   const TypeInfo* Find(std::string_view name) const;
   // Element `name` of `type` or of one of its bases; null when absent.
   const ElementInfo* FindElement(const TypeInfo* type, std::string_view name) const;
+  // Compile-time interning of navigation names: the symbol of any element name or typed choice
+  // name of the model, kNoSymbol for other names.
+  static constexpr uint32_t kNoSymbol = UINT32_MAX;
+  uint32_t Symbol(std::string_view name) const;
+  // What `symbol` names on `type` (an element, with the precedence of FindElement, else a
+  // typed choice name); null when neither.
+  const MemberInfo* FindMember(const TypeInfo* type, uint32_t symbol) const;
   // True when `type` is `ancestor` or derives from it.
   static bool IsA(const TypeInfo* type, const TypeInfo* ancestor);
 
  private:
   TypeModel();
+  void BuildMembers();  // fills symbols_ and every type's members
   std::unordered_map<std::string_view, std::unique_ptr<TypeInfo>> types_;
+  // Find's index: open addressing over a power-of-two table (types_ stays the owner).
+  std::vector<const TypeInfo*> slots_;
+  std::unordered_map<std::string_view, uint32_t> symbols_;  // views into ElementInfo names
 };
 
 // Name of a System type for a value kind ("Boolean", "String", ...).

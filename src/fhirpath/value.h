@@ -57,7 +57,9 @@ struct Item {
   // (printed in shortest form); kScaleFromSource for decimals read from JSON (see
   // DecimalScale).
   int scale = 0;
-  std::string str;   // kString; kQuantity: the unit
+  std::string str;  // kString (unless str_in_node); kQuantity: the unit; kTypeInfo: the name
+  // kString read from a resource: the text is the JSON string `node`, not copied into `str`.
+  bool str_in_node = false;
   DateTimeValue dt;  // kDate, kDateTime, kTime
 
   static Item Boolean(bool b) {
@@ -99,6 +101,9 @@ struct Item {
     i.dt = dt;
     return i;
   }
+  // Text of a String item (also a Quantity's unit, a TypeInfo's name): valid while the item
+  // and, for strings read from a resource, its document live.
+  std::string_view Text() const { return str_in_node ? node.GetString() : std::string_view(str); }
   bool IsNumber() const { return kind == ValueKind::kInteger || kind == ValueKind::kDecimal; }
   bool IsTemporal() const {
     return kind == ValueKind::kDate || kind == ValueKind::kDateTime || kind == ValueKind::kTime;

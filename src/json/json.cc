@@ -99,22 +99,10 @@ ElementKey KeyOf(const void* element_bytes) {
   return key;
 }
 
-// Node is built only here, from a valid element.
-struct NodeAccess {
-  static Node Make(simdjson::dom::element e, const void* numbers = nullptr) {
-    Node n;
-    std::memcpy(n.raw_, static_cast<const void*>(&e), sizeof(e));
-    n.valid_ = true;
-    n.numbers_ = numbers;
-    return n;
-  }
-  static simdjson::dom::element Get(const Node& n) { return Elem(n.raw_); }
-  static bool Valid(const Node& n) { return n.valid_; }
-};
+namespace {
 
-Kind Node::kind() const {
-  if (!valid_) return Kind::kNull;
-  switch (Elem(raw_).type()) {
+Kind KindOf(simdjson::dom::element e) {
+  switch (e.type()) {
     case simdjson::dom::element_type::ARRAY:
       return Kind::kArray;
     case simdjson::dom::element_type::OBJECT:
@@ -134,6 +122,63 @@ Kind Node::kind() const {
   }
   return Kind::kNull;
 }
+
+}  // namespace
+
+// Node is built only here, from a valid element.
+struct NodeAccess {
+  static Node Make(simdjson::dom::element e, const void* numbers = nullptr) {
+    Node n;
+    std::memcpy(n.raw_, static_cast<const void*>(&e), sizeof(e));
+    n.valid_ = true;
+    n.kind_ = KindOf(e);
+    n.numbers_ = numbers;
+    return n;
+  }
+  static simdjson::dom::element Get(const Node& n) { return Elem(n.raw_); }
+  template <class It>
+  static Cursor MakeCursor(It begin, It end, bool object, const void* numbers) {
+    static_assert(sizeof(It) <= sizeof(Cursor::cur_) && std::is_trivially_copyable_v<It>);
+    Cursor c;
+    std::memcpy(c.cur_, static_cast<const void*>(&begin), sizeof(It));
+    std::memcpy(c.end_, static_cast<const void*>(&end), sizeof(It));
+    c.object_ = object;
+    c.numbers_ = numbers;
+    c.valid_ = true;
+    return c;
+  }
+  template <class It>
+  static It Iter(const unsigned char* raw) {
+    It it;
+    std::memcpy(static_cast<void*>(&it), raw, sizeof(It));
+    return it;
+  }
+  template <class It>
+  static bool Advance(Cursor& c) {
+    It it = Iter<It>(c.cur_);
+    if (c.started_) {
+      ++it;
+      std::memcpy(c.cur_, static_cast<const void*>(&it), sizeof(It));
+    }
+    c.started_ = true;
+    return it != Iter<It>(c.end_);
+  }
+  static bool Next(Cursor& c) {
+    if (!c.valid_) return false;
+    return c.object_ ? Advance<simdjson::dom::object::iterator>(c)
+                     : Advance<simdjson::dom::array::iterator>(c);
+  }
+  static std::string_view Key(const Cursor& c) {
+    if (!c.valid_ || !c.object_) return {};
+    return Iter<simdjson::dom::object::iterator>(c.cur_).key();
+  }
+  static Node Value(const Cursor& c) {
+    if (!c.valid_) return Node();
+    if (c.object_) return Make(Iter<simdjson::dom::object::iterator>(c.cur_).value(), c.numbers_);
+    return Make(*Iter<simdjson::dom::array::iterator>(c.cur_), c.numbers_);
+  }
+  static bool Valid(const Node& n) { return n.valid_; }
+};
 
 bool Node::IsNumber() const {
   Kind k = kind();
@@ -195,6 +240,39 @@ std::optional<Node> Node::Find(std::string_view key) const {
   return NodeAccess::Make(v, numbers_);
 }
 
+void Node::FindWithPrefixed(std::string_view key, char prefix, std::optional<Node>& plain,
+                            std::optional<Node>& prefixed) const {
+  if (!valid_) return;
+  simdjson::dom::object obj;
+  if (Elem(raw_).get_object().get(obj)) return;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    uint32_t length = it.key_length();
+    if (length == key.size()) {
+      if (!plain && it.key_equals(key)) plain = NodeAccess::Make(it.value(), numbers_);
+    } else if (length == key.size() + 1 && !prefixed) {
+      std::string_view k = it.key();
+      if (k[0] == prefix && k.substr(1) == key) prefixed = NodeAccess::Make(it.value(), numbers_);
+    }
+  }
+}
+
+int Node::FirstPresent(std::string_view stem, std::span<const std::string> keys,
+                       char prefix) const {
+  if (!valid_) return -1;
+  simdjson::dom::object obj;
+  if (Elem(raw_).get_object().get(obj)) return -1;
+  int best = -1;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    std::string_view k = it.key();
+    if (!k.empty() && k[0] == prefix) k.remove_prefix(1);
+    if (k.size() <= stem.size() || k.substr(0, stem.size()) != stem) continue;
+    for (size_t i = 0; i < keys.size() && (best < 0 || int(i) < best); ++i) {
+      if (keys[i] == k) best = int(i);
+    }
+  }
+  return best;
+}
+
 void Node::ForEachField(const std::function<bool(std::string_view, Node)>& fn) const {
   if (!valid_) return;
   simdjson::dom::object obj;
@@ -211,6 +289,30 @@ void Node::ForEachItem(const std::function<bool(Node)>& fn) const {
   for (auto item : arr) {
     if (!fn(NodeAccess::Make(item, numbers_))) return;
   }
+}
+
+Cursor Node::Children() const {
+  if (!valid_) return Cursor();
+  auto e = Elem(raw_);
+  simdjson::dom::object obj;
+  if (!e.get_object().get(obj))
+    return NodeAccess::MakeCursor(obj.begin(), obj.end(), true, numbers_);
+  simdjson::dom::array arr;
+  if (!e.get_array().get(arr))
+    return NodeAccess::MakeCursor(arr.begin(), arr.end(), false, numbers_);
+  return Cursor();
+}
+
+bool Cursor::Next() {
+  return NodeAccess::Next(*this);
+}
+
+std::string_view Cursor::key() const {
+  return NodeAccess::Key(*this);
+}
+
+Node Cursor::value() const {
+  return NodeAccess::Value(*this);
 }
 
 size_t Node::Size() const {

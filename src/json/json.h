@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,12 +25,13 @@ inline constexpr size_t kPadding = 64;
 enum class Kind : uint8_t { kNull, kBool, kInt64, kUint64, kDouble, kString, kArray, kObject };
 
 struct NodeAccess;
+class Cursor;
 
 class Node {
  public:
   Node() = default;
 
-  Kind kind() const;
+  Kind kind() const { return kind_; }
   bool IsNull() const { return kind() == Kind::kNull; }
   bool IsObject() const { return kind() == Kind::kObject; }
   bool IsArray() const { return kind() == Kind::kArray; }
@@ -45,10 +47,20 @@ class Node {
 
   // Object field lookup; nullopt when this is not an object or the key is absent.
   std::optional<Node> Find(std::string_view key) const;
+  // Finds the fields `key` and `prefix` + `key` of an object in one pass (FHIR keeps a
+  // primitive's id and extensions under "_name"); each stays nullopt when absent.
+  void FindWithPrefixed(std::string_view key, char prefix, std::optional<Node>& plain,
+                        std::optional<Node>& prefixed) const;
+  // Index of the first of `keys` (in their order) that is a field of this object, bare or
+  // after `prefix`; -1 when none is. Every key starts with `stem`, which filters the fields.
+  int FirstPresent(std::string_view stem, std::span<const std::string> keys, char prefix) const;
   // Visits fields in document order; stop by returning false.
   void ForEachField(const std::function<bool(std::string_view key, Node value)>& fn) const;
   // Visits array items in order; stop by returning false.
   void ForEachItem(const std::function<bool(Node item)>& fn) const;
+  // Steps through the fields of an object or the items of an array without a callback (see
+  // Cursor); an empty cursor for scalars.
+  Cursor Children() const;
   // Number of array items or object fields; 0 for scalars.
   size_t Size() const;
 
@@ -66,8 +78,31 @@ class Node {
   // Opaque copy of simdjson::dom::element (a document pointer and a tape index).
   alignas(8) unsigned char raw_[16] = {};
   bool valid_ = false;
+  Kind kind_ = Kind::kNull;  // read from the tape when the Node is made
   // The Parser's number-text table when it keeps number text, else null.
   const void* numbers_ = nullptr;
+};
+
+// Walks the children of one Node in document order without a callback per child:
+//   for (Cursor c = node.Children(); c.Next();) Use(c.key(), c.value());
+// Valid while the Node's document lives. key() is empty for array items.
+class Cursor {
+ public:
+  Cursor() = default;
+  // Moves to the next child (the first on the first call); false past the last.
+  bool Next();
+  std::string_view key() const;
+  Node value() const;
+
+ private:
+  friend struct NodeAccess;
+  // Opaque copies of simdjson's object or array iterators (current and end).
+  alignas(8) unsigned char cur_[16] = {};
+  alignas(8) unsigned char end_[16] = {};
+  const void* numbers_ = nullptr;
+  bool object_ = false;
+  bool started_ = false;
+  bool valid_ = false;
 };
 
 class Parser {

@@ -63,6 +63,44 @@ TEST_F(FhirPathTest, ChoiceTypes) {
   EXPECT_EQ(EvalText(kPatient, "Patient.deceased is boolean"), "true");
 }
 
+// Navigation resolves names when the expression compiles and finds a field with its "_name"
+// companion in one pass over the object: the lookups behind that must keep their precedence.
+TEST_F(FhirPathTest, NavigationPrecedenceAndCompanions) {
+  constexpr std::string_view kTwoValues = R"({"resourceType": "Observation",
+    "valueString": "a", "valueQuantity": {"value": 1, "unit": "mg"}})";
+  constexpr std::string_view kExtensionOnly = R"({"resourceType": "Observation",
+    "_valueString": {"extension": [{"url": "http://example.org/u"}]}})";
+  constexpr std::string_view kGiven = R"({"resourceType": "Patient",
+    "name": [{"_given": [null, {"id": "g2"}], "given": ["Ann", "Bea"], "family": "Doe"}]})";
+  struct Case {
+    std::string_view resource, expression, expected;
+  };
+  const Case cases[] = {
+      {kTwoValues, "Observation.value is Quantity", "true"},  // choice types in model order
+      {kObservation, "Observation.valueQuantity.value", "185"},
+      {kObservation, "Patient.name", ""},
+      {kObservation, "Observation.status = 'final'", "true"},
+      {kExtensionOnly, "Observation.value.extension.url", "http://example.org/u"},
+      {kGiven, "Patient.name.given[1].id", "g2"},
+      {kGiven, "Patient.name.given[0].id", ""},
+      {kGiven, "Patient.name.given.first() + ' ' + Patient.name.family", "Ann Doe"},
+      {kGiven, "Patient.name.where(given contains 'Bea').family", "Doe"},
+      {kGiven, "Patient.name.given.where($this > 'Ann')", "Bea"},
+      // Invocation chains stop early on an empty collection only where every remaining step
+      // keeps it empty without evaluating arguments.
+      {kObservation, "Patient.name.where(use = 'official').given.first()", ""},
+      {kObservation, "Patient.name.given.empty()", "true"},
+      {kObservation, "Patient.name.where(use = 'x').given.count()", "0"},
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(EvalText(c.resource, c.expression), c.expected) << c.expression;
+  auto root = parser_.Parse(kObservation);
+  ASSERT_TRUE(root.ok());
+  auto skip = Expression::Compile("Patient.name.skip('a')");
+  ASSERT_TRUE(skip.ok());
+  EXPECT_FALSE(skip->Evaluate(*root).ok());  // the argument is still checked on empty input
+}
+
 TEST_F(FhirPathTest, PrimitiveExtensions) {
   EXPECT_EQ(EvalText(kPatient, "birthDate.extension('http://example.org/time').value"),
             "1974-12-25T14:35:45-05:00");
