@@ -421,7 +421,9 @@ TEST(CohortOutput, AttritionComplementarySuppression) {
   for (size_t i = 0; i < steps.size(); ++i) {
     if (mask[i]) continue;
     EXPECT_TRUE(steps[i] == 0 || steps[i] >= 10) << i;
-    if (any) EXPECT_TRUE(last - steps[i] == 0 || last - steps[i] >= 10) << i;
+    if (any) {
+      EXPECT_TRUE(last - steps[i] == 0 || last - steps[i] >= 10) << i;
+    }
     last = steps[i];
     any = true;
   }
