@@ -35,8 +35,9 @@ const std::set<std::string, std::less<>> kRevealing = {
     "bitstring_agg"};
 
 struct Walk {
-  bool aggregate = false;    // holds an aggregate call
-  bool free_column = false;  // reads a column outside any aggregate
+  const std::set<std::string>* engine_aggregates = nullptr;  // every aggregate the engine has
+  bool aggregate = false;                                    // holds an aggregate call
+  bool free_column = false;                                  // reads a column outside any aggregate
   std::string refusal;
 };
 
@@ -66,6 +67,12 @@ void Visit(const json& node, bool inside_aggregate, Walk& w) {
       w.refusal = "the aggregate " + name + "() returns individual values";
       return;
     }
+    // Any other aggregate of the engine is refused rather than mistaken for a scalar function
+    // over a group key.
+    if (!kSummaries.count(name) && w.engine_aggregates && w.engine_aggregates->count(name)) {
+      w.refusal = "the aggregate " + name + "() is not one whose result can be suppressed";
+      return;
+    }
     if (kSummaries.count(name)) {
       w.aggregate = true;
       inside_aggregate = true;
@@ -84,7 +91,8 @@ QueryShape NotAggregate(std::string reason) {
 
 }  // namespace
 
-QueryShape ShapeFromParseTree(std::string_view parse_tree_json) {
+QueryShape ShapeFromParseTree(std::string_view parse_tree_json,
+                              const std::set<std::string>& engine_aggregates) {
   json tree = json::parse(parse_tree_json, nullptr, false);
   if (tree.is_discarded() || tree.value("error", true)) {
     return NotAggregate("the query does not parse");
@@ -110,6 +118,7 @@ QueryShape ShapeFromParseTree(std::string_view parse_tree_json) {
   bool any_aggregate = false;
   for (const auto& expr : node["select_list"]) {
     Walk w;
+    w.engine_aggregates = &engine_aggregates;
     Visit(expr, false, w);
     if (!w.refusal.empty()) return NotAggregate(w.refusal);
     if (w.aggregate && w.free_column) {
@@ -141,7 +150,13 @@ Result<QueryShape> AnalyzeQuery(SqlEngine& engine, std::string_view query) {
   MEDLAKE_ASSIGN_OR_RETURN(QueryResult r,
                            engine.Query("SELECT json_serialize_sql(" + literal + ")"));
   if (r.rows.size() != 1 || r.rows[0].empty()) return Internal("json_serialize_sql gave no tree");
-  return ShapeFromParseTree(r.rows[0][0]);
+  MEDLAKE_ASSIGN_OR_RETURN(
+      QueryResult functions,
+      engine.Query("SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = "
+                   "'aggregate'"));
+  std::set<std::string> aggregates;
+  for (const auto& row : functions.rows) aggregates.insert(row[0]);
+  return ShapeFromParseTree(r.rows[0][0], aggregates);
 }
 
 namespace {

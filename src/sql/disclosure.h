@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,8 +46,11 @@ struct QueryShape {
   std::vector<OutputRole> outputs;  // per select-list entry, when aggregate
 };
 
-// The shape of a query from the JSON of DuckDB's json_serialize_sql. Pure; exposed for tests.
-QueryShape ShapeFromParseTree(std::string_view parse_tree_json);
+// The shape of a query from the JSON of DuckDB's json_serialize_sql, given the names of every
+// aggregate function of the engine (an aggregate that is neither a known summary nor a known
+// revealing one is refused). Pure; exposed for tests.
+QueryShape ShapeFromParseTree(std::string_view parse_tree_json,
+                              const std::set<std::string>& engine_aggregates);
 // The shape of `query`, parsed by `engine` (which does not run it).
 Result<QueryShape> AnalyzeQuery(SqlEngine& engine, std::string_view query);
 

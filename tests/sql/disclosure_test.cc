@@ -62,7 +62,8 @@ TEST(DisclosureTest, ClassifiesQueriesFromTheParseTree) {
            {"SELECT count(*) FROM p UNION ALL SELECT count(*) FROM p", "UNION"},
            {"SELECT sex, ward, count(*) FROM p GROUP BY ROLLUP(sex, ward)", "ROLLUP"},
            {"SELECT (SELECT id FROM p LIMIT 1), count(*) FROM p", "subquer"},
-           {"SELECT age + count(*) FROM p GROUP BY age", "mixes"}}) {
+           {"SELECT age + count(*) FROM p GROUP BY age", "mixes"},
+           {"SELECT sex, bit_or(age), count(*) FROM p GROUP BY sex", "bit_or()"}}) {
     QueryShape shape = Shape(*engine, query);
     EXPECT_FALSE(shape.aggregate) << query;
     EXPECT_NE(shape.reason.find(reason), std::string::npos) << query << ": " << shape.reason;
