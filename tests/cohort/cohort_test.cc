@@ -443,14 +443,20 @@ TEST(CohortOutput, AttritionComplementarySuppression) {
   EXPECT_NE(SummaryText(out).find("suppressed"), std::string::npos);
 }
 
-// The cached index: same answers as a fresh build; stale after a new commit; damage detected.
-TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
-  testing::TempDir dir;
+// A lake in DIR/lake holding one woman born in 1950 with type 2 diabetes since 2020.
+Result<std::unique_ptr<Lake>> OneDiabeticWoman(const testing::TempDir& dir) {
   testing::WriteText(dir / "in/a.ndjson",
                      Patient("a", R"(,"gender":"female","birthDate":"1950-01-01")") + "\n" +
                          Condition("ca", "a", kSnomedT2dm, "2020-01-01") + "\n");
-  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
-  auto lake = Lake::Open(dir / "lake");
+  MEDLAKE_RETURN_IF_ERROR(
+      ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).status());
+  return Lake::Open(dir / "lake");
+}
+
+// The cached index: same answers as a fresh build; stale after a new commit; damage detected.
+TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
+  testing::TempDir dir;
+  auto lake = OneDiabeticWoman(dir);
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ(LoadIndex(**lake).status().code(), ErrorCode::kNotFound);
   IndexLoad info;
@@ -501,11 +507,7 @@ TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
 TEST(CohortIndexFile, EncryptedInAKeyedLake) {
   testing::TempDir dir;
   ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
-  testing::WriteText(dir / "in/a.ndjson",
-                     Patient("a", R"(,"gender":"female","birthDate":"1950-01-01")") + "\n" +
-                         Condition("ca", "a", kSnomedT2dm, "2020-01-01") + "\n");
-  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
-  auto lake = Lake::Open(dir / "lake");
+  auto lake = OneDiabeticWoman(dir);
   ASSERT_TRUE(lake.ok());
   ASSERT_NE((*lake)->data_cipher(), nullptr);
   IndexLoad info;
