@@ -257,21 +257,35 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       winner_updated = p.last_updated;
       winner_order = p.order;
     }
-    if (winner_hash == content_hash) return Admission::kDuplicate;
+    // The same content again: nothing to store, but its place in the input counts. Files
+    // are read in parallel, so a record that comes earlier in the input may be admitted after
+    // this one and must then lose to it.
+    auto reaffirm = [&]() {
+      if (e.pending != 0) {
+        Pending& p = stripe.pending[e.pending - 1];
+        if (Newer(last_updated, order, p.last_updated, p.order)) p.order = order;
+      } else if (live_committed) {
+        stripe.pending.push_back(
+            Pending{content_hash, last_updated, order, next_seq_.fetch_add(1), 0, 0, true});
+        e.pending = static_cast<uint32_t>(stripe.pending.size());
+      }
+      return Admission::kDuplicate;
+    };
+    if (winner_hash == content_hash) return reaffirm();
     if (!Newer(last_updated, order, winner_updated, winner_order)) return Admission::kDuplicate;
     if (e.pending != 0) {
-      // The record of this run that was winning loses: drop it (or delete it if written).
+      // The version of this run that was winning loses: drop it (or delete it if written).
       const Pending& p = stripe.pending[e.pending - 1];
-      superseded_in_run_.fetch_add(1);
+      if (!p.reaffirms_committed) superseded_in_run_.fetch_add(1);
       if (p.segment != 0) Tombstone(p.segment, p.row, e.type);
       e.pending = 0;
       if (live_committed && e.content_hash == content_hash) {
-        return Admission::kDuplicate;  // back to what the lake already holds
+        return reaffirm();  // back to what the lake already holds
       }
     }
   }
   seq = next_seq_.fetch_add(1);
-  stripe.pending.push_back(Pending{content_hash, last_updated, order, seq, 0, 0});
+  stripe.pending.push_back(Pending{content_hash, last_updated, order, seq, 0, 0, false});
   e.pending = static_cast<uint32_t>(stripe.pending.size());
   return Admission::kStore;
 }

@@ -120,6 +120,9 @@ class LakeWriter {
     uint64_t seq;
     uint32_t segment;  // 0 while still buffered
     uint32_t row;
+    // The committed version met again later in the input: nothing is stored, but a record
+    // that comes earlier in the input (processed later, by another thread) must lose to it.
+    bool reaffirms_committed = false;
   };
   // Identity state of a resource met since the last commit: its committed version (from the
   // identity index) and, if this run has a newer one not yet committed, an index into the
