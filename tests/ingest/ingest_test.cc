@@ -5,8 +5,10 @@
 
 #include <filesystem>
 
+#include "fhir/r4_model.h"
 #include "medlake/lake.h"
 #include "store/erase.h"
+#include "store/lake_writer.h"
 #include "test_util.h"
 
 namespace medlake::ingest {
@@ -111,6 +113,37 @@ TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
   EXPECT_EQ(r.counters.stored, 1u);
   EXPECT_EQ(r.counters.duplicates, 1u);
   ExpectObservation(dir / "lake", "o1", "75", 1);
+}
+
+// Files are read in parallel, so records are admitted out of input order. A record equal to
+// the committed version that comes later in the input must still beat a different one from
+// earlier in the input that is admitted after it (the order of admission is forced here).
+TEST(IngestTest, LaterSightingOfTheCommittedVersionWinsWhateverTheAdmissionOrder) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "60") + "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto stored = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(stored.ok());
+  const uint64_t committed = store::ContentHash(*stored);
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  const store::Key128 key = store::ResourceKey("Observation", "o1");
+  const auto type = static_cast<uint16_t>(fhir::ResourceTypeIndex("Observation"));
+  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
+  uint64_t seq = 0;
+  // File 3 holds the committed version again; file 2, admitted afterwards, another one.
+  auto third = (*writer)->Admit(key, type, committed, kNoTime, {run | 3, 0}, seq);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*third, store::Admission::kDuplicate);
+  auto second = (*writer)->Admit(key, type, committed + 1, kNoTime, {run | 2, 0}, seq);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, store::Admission::kDuplicate) << "an earlier input beat a later one";
+  // A record from later still in the input wins.
+  auto fourth = (*writer)->Admit(key, type, committed + 1, kNoTime, {run | 4, 0}, seq);
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_EQ(*fourth, store::Admission::kStore);
 }
 
 TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {
