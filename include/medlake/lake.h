@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -99,6 +100,8 @@ class Lake {
   Result<std::vector<QuarantineEntry>> Quarantine(int64_t limit);
   // The patient id behind an ordinal ("" if unknown).
   Result<std::string> PatientId(uint32_t ordinal);
+  // The ordinal of a patient id (a pseudonym in a keyed lake); nullopt when the lake has none.
+  Result<std::optional<uint32_t>> PatientOrdinal(std::string_view patient_id);
   // Every patient id, indexed by ordinal ("" for unused ordinals).
   Result<std::vector<std::string>> PatientIds();
 

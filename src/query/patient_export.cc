@@ -71,18 +71,12 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
   std::vector<std::string> vault_keys{pseudonym};
   {
     MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
-    uint32_t ordinal = 0xFFFFFFFFu;
-    MEDLAKE_RETURN_IF_ERROR(lake->Scan(
-        "Patient",
-        [&](const ResourceView& r) {
-          if (r.id == pseudonym) ordinal = r.patient;
-        },
-        nullptr));
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<uint32_t> ordinal, lake->PatientOrdinal(pseudonym));
     std::vector<std::string> damaged;
     MEDLAKE_RETURN_IF_ERROR(lake->Scan(
         "",
         [&](const ResourceView& r) {
-          if (r.patient == ordinal && ordinal != 0xFFFFFFFFu) {
+          if (ordinal && r.patient == *ordinal) {
             vault_keys.push_back(pseudonym + "/" + std::string(r.type) + "/" + std::string(r.id));
           }
         },
@@ -125,14 +119,9 @@ Result<PatientExport> ExportPatient(const PatientExportRequest& request) {
   std::string original_id = patient.value("id", pseudonym);
 
   MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(request.lake_dir));
-  uint32_t ordinal = 0xFFFFFFFFu;
-  MEDLAKE_RETURN_IF_ERROR(lake->Scan(
-      "Patient",
-      [&](const ResourceView& r) {
-        if (r.id == pseudonym) ordinal = r.patient;
-      },
-      nullptr));
-  if (ordinal == 0xFFFFFFFFu) return NotFound("no such patient in the lake");
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<uint32_t> found, lake->PatientOrdinal(pseudonym));
+  if (!found) return NotFound("no such patient in the lake");
+  const uint32_t ordinal = *found;
 
   nlohmann::json bundle = {{"resourceType", "Bundle"}, {"type", "collection"}};
   bundle["entry"] = nlohmann::json::array();

@@ -164,6 +164,15 @@ Result<std::string> Lake::PatientId(uint32_t ordinal) {
   return row ? std::string(q.Text(0)) : std::string();
 }
 
+Result<std::optional<uint32_t>> Lake::PatientOrdinal(std::string_view patient_id) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
+                           impl_->db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
+  q.Bind(1, patient_id);
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<uint32_t>();
+  return std::optional<uint32_t>(static_cast<uint32_t>(q.Int(0)));
+}
+
 Result<std::vector<std::string>> Lake::PatientIds() {
   std::vector<std::string> ids;
   MEDLAKE_ASSIGN_OR_RETURN(Stmt q, impl_->db->Prepare("SELECT ordinal, patient_id FROM patients"));
