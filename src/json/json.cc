@@ -9,6 +9,8 @@
 #include <new>
 #include <vector>
 
+#include "json/minify.h"
+
 namespace medlake::json {
 namespace {
 
@@ -432,10 +434,8 @@ Status MemberSlices(std::string_view text, std::string_view array_key, std::stri
 }
 
 Status Minify(std::string_view text, std::string& out) {
-  out.resize(text.size());
-  size_t len = 0;
-  auto error = simdjson::minify(text.data(), text.size(), out.data(), len);
-  if (error) return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
+  out.resize(text.size() + kMinifySlack);
+  MEDLAKE_ASSIGN_OR_RETURN(size_t len, MinifyInto(text, out.data()));
   out.resize(len);
   return Status::Ok();
 }

@@ -91,13 +91,13 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
         sink.OnReject(text, loc, root.status().message());
       } else if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
         ReadJson(text.data(), text.size(), source, loc.byte_offset, sink);
-      } else if (!json::Minify(text, minified_).ok()) {
+      } else if (auto minified = line_.Minify(text); !minified.ok()) {
         sink.OnReject(text, loc, "invalid JSON");
-      } else if (minified_.find('?') != std::string::npos) {
-        RewriteReferences(minified_, resolver, rewritten_);
+      } else if (minified->find('?') != std::string_view::npos) {
+        RewriteReferences(*minified, resolver, rewritten_);
         sink.OnResource(*root, rewritten_, resolver, loc);
       } else {
-        sink.OnResource(*root, minified_, resolver, loc);
+        sink.OnResource(*root, *minified, resolver, loc);
       }
     }
     pos = end + 1;
@@ -111,26 +111,27 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
   std::string_view text(data, size);
   // Minify once (SIMD, far faster than re-serializing parts later): every slice of the minified
   // document is then a stored form.
-  if (!json::Minify(text, document_).ok()) {
+  auto document = document_.Minify(text);
+  if (!document.ok()) {
     auto root = parser_.ParsePadded(data, size);
     sink.OnReject(text, loc, root.ok() ? "invalid JSON" : root.status().message());
     return;
   }
-  document_.reserve(document_.size() + json::kPadding);
-  auto root = parser_.ParsePadded(document_.data(), document_.size());
+  static_assert(json::kMinifySlack >= json::kPadding);
+  auto root = parser_.ParsePadded(document->data(), document->size());
   if (!root.ok()) {
     sink.OnReject(text, loc, root.status().message());
     return;
   }
   if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
-    ReadBundle(*root, document_, loc, sink);
+    ReadBundle(*root, *document, loc, sink);
     return;
   }
   const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
     if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, json::Node());
     return std::string(ref);
   };
-  RewriteReferences(document_, resolver, rewritten_);
+  RewriteReferences(*document, resolver, rewritten_);
   sink.OnResource(*root, rewritten_, resolver, loc);
 }
 

@@ -16,6 +16,7 @@
 
 #include "fhir/resource_facts.h"
 #include "json/json.h"
+#include "json/minify.h"
 
 namespace medlake::ingest {
 
@@ -68,8 +69,8 @@ class FhirReader {
 
   IdentifierLookup lookup_;
   json::Parser parser_;
-  std::string minified_;
-  std::string document_;  // the minified JSON document being read
+  json::MinifyBuffer line_;      // the minified NDJSON line being read
+  json::MinifyBuffer document_;  // the minified JSON document being read
   std::string rewritten_;
   uint64_t unresolved_ = 0;
 };
