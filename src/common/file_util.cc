@@ -15,9 +15,10 @@ Status Errno(std::string_view what, const std::string& path) {
   return IoError(std::string(what) + " " + path + ": " + std::strerror(errno));
 }
 
-}  // namespace
-
-Result<std::string> ReadFile(const std::string& path, size_t padding) {
+// Opens `path` and reads it whole into the bytes `reserve(file size)` returns; the number of
+// bytes read (fewer if the file shrank meanwhile).
+template <typename ReserveFn>
+Result<size_t> ReadWhole(const std::string& path, ReserveFn reserve) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("no such file: " + path);
@@ -29,12 +30,11 @@ Result<std::string> ReadFile(const std::string& path, size_t padding) {
     ::close(fd);
     return s;
   }
-  std::string data;
-  data.reserve(static_cast<size_t>(st.st_size) + padding);
-  data.resize(static_cast<size_t>(st.st_size));
+  const size_t size = static_cast<size_t>(st.st_size);
+  char* data = reserve(size);
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+  while (done < size) {
+    ssize_t n = ::read(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       Status s = Errno("cannot read", path);
@@ -45,12 +45,34 @@ Result<std::string> ReadFile(const std::string& path, size_t padding) {
     done += static_cast<size_t>(n);
   }
   ::close(fd);
+  return done;
+}
+
+}  // namespace
+
+Result<std::string> ReadFile(const std::string& path, size_t padding) {
+  std::string data;
+  MEDLAKE_ASSIGN_OR_RETURN(size_t done, ReadWhole(path, [&](size_t size) {
+                             data.reserve(size + padding);
+                             data.resize(size);
+                             return data.data();
+                           }));
   data.resize(done);
   if (padding > 0) {
     data.append(padding, '\0');
     data.resize(done);  // capacity keeps the zeroed padding readable
   }
   return data;
+}
+
+Result<std::string_view> ReadFileInto(const std::string& path, size_t padding, GrowBuffer& buffer) {
+  char* data = nullptr;
+  MEDLAKE_ASSIGN_OR_RETURN(size_t done, ReadWhole(path, [&](size_t size) {
+                             data = buffer.Reserve(size + padding);
+                             return data;
+                           }));
+  std::memset(data + done, 0, padding);
+  return std::string_view(data, done);
 }
 
 Status SyncDir(const std::string& dir) {

@@ -68,8 +68,8 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
         f.file->shared_first && (f.index + 1 == files_.size() || !files_[f.index + 1].shared_first);
 
     if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {
-      MEDLAKE_ASSIGN_OR_RETURN(chunk.data, ReadFile(f.file->path, json::kPadding));
-      bytes_consumed_ += chunk.data.size();
+      chunk.whole_file = true;
+      bytes_consumed_ += f.file->size;
       chunk.ends_shared_wave = last_shared;
       current_.reset();
       return std::optional<Chunk>(std::move(chunk));

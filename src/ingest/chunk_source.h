@@ -1,6 +1,8 @@
 // ChunkSource: reads the input files in order and cuts them into chunks that workers can
 // process independently: NDJSON at line boundaries (about 4 MiB each, gzip inflated on the
-// fly), a JSON document whole. Single-threaded; memory is one chunk plus a carried partial line.
+// fly). A JSON document or HL7 v2 file is one chunk that names the file: the worker reads it
+// (in parallel, into a buffer it reuses). Single-threaded; memory is one chunk plus a carried
+// partial line.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@ struct Chunk {
   InputFormat format = InputFormat::kNdjson;
   const std::string* source = nullptr;  // file path, owned by the ChunkSource
   std::string data;                     // followed by json::kPadding readable bytes
+  bool whole_file = false;              // no data: the worker reads the whole file `source`
   int64_t first_line = 1;
   int64_t base_offset = 0;
   bool ends_shared_wave = false;  // last chunk of the shared-first files

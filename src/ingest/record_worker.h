@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "common/file_util.h"
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
 #include "ingest/chunk_source.h"
@@ -63,15 +64,23 @@ class RecordWorker final : public FhirRecordSink {
       OnReject("", RecordLocation{*chunk.source, 0, chunk.base_offset, 0, ""}, chunk.error);
       return;
     }
+    std::string_view data(chunk.data.data(), chunk.data.size());
+    if (chunk.whole_file) {
+      auto read = ReadFileInto(*chunk.source, json::kPadding, file_buffer_);
+      if (!read.ok()) {
+        if (error_.ok()) error_ = read.status();  // the run fails, as for any I/O error
+        return;
+      }
+      data = *read;
+    }
     if (chunk.format == InputFormat::kJson) {
-      reader_.ReadJson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.base_offset,
-                       *this);
+      reader_.ReadJson(data.data(), data.size(), *chunk.source, chunk.base_offset, *this);
     } else if (chunk.format == InputFormat::kHl7v2) {
-      ProcessHl7v2(chunk);
+      ProcessHl7v2(chunk, data);
     } else if (chunk.format == InputFormat::kDeviceNdjson) {
       ProcessDeviceReadings(chunk);
     } else {
-      reader_.ReadNdjson(chunk.data.data(), chunk.data.size(), *chunk.source, chunk.first_line,
+      reader_.ReadNdjson(data.data(), data.size(), *chunk.source, chunk.first_line,
                          chunk.base_offset, *this);
     }
   }
@@ -166,8 +175,7 @@ class RecordWorker final : public FhirRecordSink {
 
   // HL7 v2 messages are mapped to FHIR R4 (docs/hl7v2.md); each resulting resource is a
   // record, and a message that cannot be parsed or mapped is one quarantined record.
-  void ProcessHl7v2(const Chunk& chunk) {
-    std::string_view file(chunk.data.data(), chunk.data.size());
+  void ProcessHl7v2(const Chunk& chunk, std::string_view file) {
     for (const auto& entry : hl7v2::ReadMessages(file)) {
       RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(entry.location.byte_offset), 0,
                          "message " + std::to_string(entry.location.message_index + 1)};
@@ -293,6 +301,7 @@ class RecordWorker final : public FhirRecordSink {
   hl7v2::EncounterHistory* history_ = nullptr;
   bool defer_encounters_ = false;
   std::vector<Chunk::PendingEncounter>* pending_ = nullptr;  // set while a chunk defers them
+  GrowBuffer file_buffer_;  // whole files (JSON documents, HL7 v2) are read into it
 };
 
 }  // namespace medlake::ingest

@@ -478,6 +478,16 @@ void AppendQuoted(std::string_view s, std::string& out) {
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
+    // Printable ASCII other than quote and backslash is copied as a run.
+    size_t run = i;
+    while (run < s.size()) {
+      unsigned char b = static_cast<unsigned char>(s[run]);
+      if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+      ++run;
+    }
+    out.append(s.data() + i, run - i);
+    i = run;
+    if (i == s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       size_t len = Utf8SequenceLength(s, i);

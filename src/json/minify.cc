@@ -2,7 +2,6 @@
 
 #include <simdjson.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -131,13 +130,9 @@ Result<size_t> MinifyInto(std::string_view text, char* out) {
 }
 
 Result<std::string_view> MinifyBuffer::Minify(std::string_view text) {
-  size_t needed = text.size() + kMinifySlack;
-  if (needed > capacity_) {
-    capacity_ = std::max(needed, capacity_ + capacity_ / 2);
-    data_.reset(new char[capacity_]);
-  }
-  MEDLAKE_ASSIGN_OR_RETURN(size_t len, MinifyInto(text, data_.get()));
-  return std::string_view(data_.get(), len);
+  char* out = buffer_.Reserve(text.size() + kMinifySlack);
+  MEDLAKE_ASSIGN_OR_RETURN(size_t len, MinifyInto(text, out));
+  return std::string_view(out, len);
 }
 
 }  // namespace medlake::json

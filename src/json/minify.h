@@ -9,9 +9,9 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 #include <string_view>
 
+#include "common/file_util.h"
 #include "medlake/status.h"
 
 namespace medlake::json {
@@ -33,8 +33,7 @@ class MinifyBuffer {
   Result<std::string_view> Minify(std::string_view text);
 
  private:
-  std::unique_ptr<char[]> data_;
-  size_t capacity_ = 0;
+  GrowBuffer buffer_;
 };
 
 }  // namespace medlake::json

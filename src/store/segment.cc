@@ -117,11 +117,19 @@ std::vector<T> GetArray(ByteReader& r, size_t n) {
 }  // namespace
 
 Key128 ResourceKey(std::string_view type, std::string_view id) {
-  std::string buf;
-  buf.reserve(type.size() + id.size() + 1);
-  buf.append(type).push_back('/');
-  buf.append(id);
-  XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  // Valid ids have at most 64 characters and type names at most 40: no allocation for them.
+  char local[128];
+  std::string heap;
+  size_t size = type.size() + 1 + id.size();
+  char* buf = local;
+  if (size > sizeof local) {
+    heap.resize(size);
+    buf = heap.data();
+  }
+  std::memcpy(buf, type.data(), type.size());
+  buf[type.size()] = '/';
+  std::memcpy(buf + type.size() + 1, id.data(), id.size());
+  XXH128_hash_t h = XXH3_128bits(buf, size);
   return {h.low64, h.high64};
 }
 
@@ -216,6 +224,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   std::vector<Key128> key_col(n);
   std::vector<fhir::Coding> code_dict;
   std::unordered_map<std::string, uint32_t> code_index;
+  std::string code_key;
   std::vector<uint32_t> code_offsets{0}, code_ids;
   std::vector<roaring_bitmap_t*> code_bitmaps;
   for (uint32_t i = 0; i < n; ++i) {
@@ -231,8 +240,9 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
     hash_col[i] = r.content_hash;
     key_col[i] = r.key;
     for (const auto& c : r.codings) {
-      std::string k = c.system + '|' + c.code;
-      auto [it, inserted] = code_index.try_emplace(k, static_cast<uint32_t>(code_dict.size()));
+      code_key.assign(c.system).append(1, '|').append(c.code);
+      auto [it, inserted] =
+          code_index.try_emplace(code_key, static_cast<uint32_t>(code_dict.size()));
       if (inserted) {
         code_dict.push_back(c);
         code_bitmaps.push_back(roaring_bitmap_create());

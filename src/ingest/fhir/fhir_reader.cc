@@ -12,6 +12,12 @@ namespace {
 
 constexpr std::string_view kRefKey = "\"reference\":\"";
 
+// Lets maps keyed by std::string be searched with a string_view.
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -209,10 +215,11 @@ void FhirReader::RewriteReferences(std::string_view text, const fhir::ReferenceR
       std::string resolved = resolver(value);
       if (resolved == value) {
         out.append(value);
-      } else {
-        std::string quoted;
-        json::AppendQuoted(resolved, quoted);
-        out.append(std::string_view(quoted).substr(1, quoted.size() - 2));
+      } else {  // escaped as a JSON string, without the quotes (the text has them)
+        size_t at = out.size();
+        json::AppendQuoted(resolved, out);
+        out.pop_back();
+        out.erase(at, 1);
       }
     }
     pos = end;
@@ -238,7 +245,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     return;
   }
   // fullUrl -> "Type/id", and ids implied by fullUrl or request.url.
-  std::unordered_map<std::string, std::string> full_urls;
+  std::unordered_map<std::string, std::string, TransparentHash, std::equal_to<>> full_urls;
   std::vector<std::string> implied_ids;
   entries->ForEachItem([&](json::Node entry) {
     std::string implied;
@@ -270,15 +277,15 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     return true;
   });
   const fhir::ReferenceResolver resolver = [&](std::string_view ref) -> std::string {
-    if (auto it = full_urls.find(std::string(ref)); it != full_urls.end()) return it->second;
+    if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
     if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, bundle);
     return std::string(ref);
   };
   uint32_t index = 0;
+  RecordLocation loc = base;  // its location string keeps its capacity from entry to entry
   entries->ForEachItem([&](json::Node entry) {
-    RecordLocation loc = base;
     loc.entry = index;
-    loc.location = "Bundle.entry[" + std::to_string(index) + "]";
+    loc.location.assign("Bundle.entry[").append(std::to_string(index)).push_back(']');
     const std::string& implied = implied_ids[index];
     std::string_view slice = slices[index];
     ++index;
