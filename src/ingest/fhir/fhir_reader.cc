@@ -12,12 +12,6 @@ namespace {
 
 constexpr std::string_view kRefKey = "\"reference\":\"";
 
-// Lets maps keyed by std::string be searched with a string_view.
-struct TransparentHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-};
-
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -100,7 +94,7 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
       } else if (auto minified = line_.Minify(text); !minified.ok()) {
         sink.OnReject(text, loc, "invalid JSON");
       } else if (minified->find('?') != std::string_view::npos) {
-        RewriteReferences(*minified, resolver, rewritten_);
+        RewriteReferences(*minified, nullptr, resolver, rewritten_);
         sink.OnResource(*root, rewritten_, resolver, loc);
       } else {
         sink.OnResource(*root, *minified, resolver, loc);
@@ -137,7 +131,7 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
     if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, json::Node());
     return std::string(ref);
   };
-  RewriteReferences(*document, resolver, rewritten_);
+  RewriteReferences(*document, nullptr, resolver, rewritten_);
   sink.OnResource(*root, rewritten_, resolver, loc);
 }
 
@@ -187,8 +181,15 @@ std::string FhirReader::ResolveConditional(std::string_view reference, json::Nod
   return std::string(type) + "/" + found;
 }
 
-void FhirReader::RewriteReferences(std::string_view text, const fhir::ReferenceResolver& resolver,
-                                   std::string& out) {
+void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_urls,
+                                   const fhir::ReferenceResolver& resolver, std::string& out) {
+  // Appends `resolved` escaped as a JSON string without its quotes (the text has them).
+  auto append_escaped = [&out](std::string_view resolved) {
+    size_t at = out.size();
+    json::AppendQuoted(resolved, out);
+    out.pop_back();
+    out.erase(at, 1);
+  };
   out.clear();
   size_t pos = 0;
   for (;;) {
@@ -209,18 +210,17 @@ void FhirReader::RewriteReferences(std::string_view text, const fhir::ReferenceR
     if (end >= text.size()) break;
     out.append(text.substr(pos, start - pos));
     std::string_view value = text.substr(start, end - start);
+    FullUrls::const_iterator local;
     if (escaped) {
       out.append(value);
+    } else if (full_urls != nullptr && (local = full_urls->find(value)) != full_urls->end()) {
+      append_escaped(local->second);
+    } else if (value.find('?') == std::string_view::npos) {
+      out.append(value);  // the resolvers change only conditional references outside a Bundle
+    } else if (std::string resolved = resolver(value); resolved == value) {
+      out.append(value);
     } else {
-      std::string resolved = resolver(value);
-      if (resolved == value) {
-        out.append(value);
-      } else {  // escaped as a JSON string, without the quotes (the text has them)
-        size_t at = out.size();
-        json::AppendQuoted(resolved, out);
-        out.pop_back();
-        out.erase(at, 1);
-      }
+      append_escaped(resolved);
     }
     pos = end;
   }
@@ -245,7 +245,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     return;
   }
   // fullUrl -> "Type/id", and ids implied by fullUrl or request.url.
-  std::unordered_map<std::string, std::string, TransparentHash, std::equal_to<>> full_urls;
+  FullUrls full_urls;
   std::vector<std::string> implied_ids;
   entries->ForEachItem([&](json::Node entry) {
     std::string implied;
@@ -299,7 +299,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       // Give the resource the id its fullUrl or request implies, and re-parse so that the facts
       // see it.
       std::string text = WithId(slice, implied);
-      RewriteReferences(text, resolver, rewritten_);
+      RewriteReferences(text, &full_urls, resolver, rewritten_);
       std::string copy = rewritten_;
       json::Parser local;
       auto node = local.Parse(copy);
@@ -310,7 +310,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       sink.OnResource(*node, copy, resolver, loc);
       return true;
     }
-    RewriteReferences(slice, resolver, rewritten_);
+    RewriteReferences(slice, &full_urls, resolver, rewritten_);
     sink.OnResource(*res, rewritten_, resolver, loc);
     return true;
   });

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "fhir/resource_facts.h"
 #include "json/json.h"
@@ -63,9 +64,16 @@ class FhirReader {
   void ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
                   FhirRecordSink& sink);
   std::string ResolveConditional(std::string_view reference, json::Node bundle);
-  // Rewrites every "reference":"..." value in `text` through `resolver` into out.
-  void RewriteReferences(std::string_view text, const fhir::ReferenceResolver& resolver,
-                         std::string& out);
+  // A Bundle's fullUrls and the "Type/id" each stands for.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  using FullUrls = std::unordered_map<std::string, std::string, StringHash, std::equal_to<>>;
+  // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
+  // given) first, else through `resolver` when it is a conditional reference.
+  void RewriteReferences(std::string_view text, const FullUrls* full_urls,
+                         const fhir::ReferenceResolver& resolver, std::string& out);
 
   IdentifierLookup lookup_;
   json::Parser parser_;
