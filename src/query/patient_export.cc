@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/string_util.h"
 #include "medlake/lake.h"
 #include "privacy/access.h"
 #include "privacy/audit_log.h"
@@ -43,12 +44,6 @@ Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::
   MEDLAKE_ASSIGN_OR_RETURN(row, link.Step());
   if (!row) return NotFound("no such patient in the lake");
   return std::string(link.Text(0));
-}
-
-void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
 }
 
 }  // namespace
