@@ -42,8 +42,6 @@
 
 namespace medlake::ingest {
 
-// The catalog `identifiers` system under which pseudonym links are stored.
-inline constexpr std::string_view kPseudonymLinkSystem = "urn:medlake:pseudonym-link";
 // Optional lake file mapping identifier systems to a canonical one before pseudonyms are
 // computed: {"aliases": {"urn:medlake:hl7v2:authority:HOSP1": "urn:oid:2.999.1.1"}}.
 inline constexpr std::string_view kIdentifierSystemsFile = "identifier_systems.json";

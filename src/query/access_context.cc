@@ -12,6 +12,7 @@
 #include "privacy/key_store.h"
 #include "privacy/principals.h"
 #include "privacy/pseudonymizer.h"
+#include "store/catalog.h"
 #include "store/sqlite.h"
 
 namespace medlake::query {
@@ -145,19 +146,16 @@ struct AccessContext::Impl {
     std::ifstream list(lake_dir + "/" + std::string(kConsentOptOutFile));
     if (!list) return Status::Ok();
     MEDLAKE_ASSIGN_OR_RETURN(auto db, store::Db::Open(lake_dir + "/catalog.sqlite", false, true));
-    MEDLAKE_ASSIGN_OR_RETURN(store::Stmt link,
-                             db->Prepare("SELECT id FROM identifiers WHERE type = 'Patient' AND "
-                                         "system = 'urn:medlake:pseudonym-link' AND value = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(store::PseudonymLinks links, store::PseudonymLinks::Prepare(*db));
     std::string line;
     while (std::getline(list, line)) {
       while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
       if (line.empty() || line[0] == '#') continue;
       std::string pseudonym = line;
       if (!ordinal_of.count(pseudonym)) {
-        link.Bind(1, std::string_view(pseudonymizer.SourceLink(line)));
-        MEDLAKE_ASSIGN_OR_RETURN(bool row, link.Step());
-        pseudonym = row ? std::string(link.Text(0)) : std::string();
-        link.Reset();
+        MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> linked,
+                                 links.Find(pseudonymizer.SourceLink(line)));
+        pseudonym = linked.value_or(std::string());
       }
       if (auto it = ordinal_of.find(pseudonym); it != ordinal_of.end()) {
         opted_out.insert(it->second);

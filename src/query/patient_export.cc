@@ -2,12 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/string_util.h"
 #include "medlake/lake.h"
 #include "privacy/access.h"
 #include "privacy/audit_log.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
+#include "store/catalog.h"
 #include "store/erase.h"
 #include "store/sqlite.h"
 
@@ -34,21 +36,11 @@ Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::
   known.Bind(1, std::string_view(patient));
   MEDLAKE_ASSIGN_OR_RETURN(bool row, known.Step());
   if (row) return patient;
-  privacy::Pseudonymizer pseudonymizer(keys);
-  MEDLAKE_ASSIGN_OR_RETURN(store::Stmt link,
-                           db->Prepare("SELECT id FROM identifiers WHERE type = 'Patient' AND "
-                                       "system = 'urn:medlake:pseudonym-link' AND value = ?"));
-  std::string value = pseudonymizer.SourceLink(patient);
-  link.Bind(1, std::string_view(value));
-  MEDLAKE_ASSIGN_OR_RETURN(row, link.Step());
-  if (!row) return NotFound("no such patient in the lake");
-  return std::string(link.Text(0));
-}
-
-void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
+  MEDLAKE_ASSIGN_OR_RETURN(store::PseudonymLinks links, store::PseudonymLinks::Prepare(*db));
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> linked,
+                           links.Find(privacy::Pseudonymizer(keys).SourceLink(patient)));
+  if (!linked) return NotFound("no such patient in the lake");
+  return *std::move(linked);
 }
 
 }  // namespace

@@ -81,4 +81,20 @@ std::string ShardDirName(uint32_t shard, uint32_t shards) {
   return buf;
 }
 
+Result<PseudonymLinks> PseudonymLinks::Prepare(Db& db) {
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt find, db.Prepare("SELECT id FROM identifiers WHERE type = 'Patient' AND system = ? AND "
+                            "value = ?"));
+  return PseudonymLinks(std::move(find));
+}
+
+Result<std::optional<std::string>> PseudonymLinks::Find(std::string_view link) {
+  find_.Bind(1, std::string_view(kPseudonymLinkSystem)).Bind(2, link);
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, find_.Step());
+  std::optional<std::string> pseudonym;
+  if (row) pseudonym = std::string(find_.Text(0));
+  find_.Reset();
+  return pseudonym;
+}
+
 }  // namespace medlake::store

@@ -1,7 +1,10 @@
 // The catalog schema (catalog.sqlite in the lake directory) and the lake layout constants.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "medlake/status.h"
 #include "store/sqlite.h"
@@ -13,6 +16,10 @@ inline constexpr char kSegmentsDir[] = "segments";
 inline constexpr char kLockFile[] = "LOCK";
 inline constexpr uint32_t kDefaultShards = 16;
 inline constexpr int kCatalogVersion = 1;
+// The `identifiers` system of pseudonym links in a lake with a key (type Patient): value a
+// keyed hash of a source Patient id or identifier (privacy::Pseudonymizer::SourceLink,
+// IdentifierLink), id the pseudonym it was given.
+inline constexpr char kPseudonymLinkSystem[] = "urn:medlake:pseudonym-link";
 
 // Creates the schema if absent (idempotent) and records format version and shard count.
 Status CreateSchema(Db& db, uint32_t shards);
@@ -24,6 +31,19 @@ Result<uint32_t> ReadShardCount(Db& db);
 // (segment id, XXH64 of its serialization). Equal hashes, same live rows. Call it inside a
 // read transaction to see one state.
 Result<uint64_t> CommittedStateHash(Db& db);
+
+// Reads pseudonym links from a catalog. Holds a statement prepared on `db`, which must outlive
+// it; not thread-safe, like Db.
+class PseudonymLinks {
+ public:
+  static Result<PseudonymLinks> Prepare(Db& db);
+  // The pseudonym linked to `link`, or nullopt when the catalog has no such link.
+  Result<std::optional<std::string>> Find(std::string_view link);
+
+ private:
+  explicit PseudonymLinks(Stmt find) : find_(std::move(find)) {}
+  Stmt find_;
+};
 
 // Shard directory name: "shared" for the shared area (index == shards), else "NN".
 std::string ShardDirName(uint32_t shard, uint32_t shards);

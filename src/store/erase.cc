@@ -10,6 +10,7 @@
 #include <map>
 
 #include "common/file_util.h"
+#include "common/string_util.h"
 #include "store/catalog.h"
 #include "store/segment.h"
 #include "store/sqlite.h"
@@ -50,12 +51,6 @@ Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& dele
     rows.push_back(std::move(r));
   }
   return rows;
-}
-
-void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
 }
 
 }  // namespace

@@ -189,8 +189,6 @@ std::string IdentifierKey(std::string_view type, std::string_view system, std::s
   return k;
 }
 
-constexpr char kLinkSystem[] = "urn:medlake:pseudonym-link";
-
 }  // namespace
 
 std::optional<uint32_t> LakeWriter::FindPatient(std::string_view patient_id) {
@@ -423,13 +421,13 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
   std::lock_guard lock(ident_mu_);
   std::string pseudonym;
   for (const auto& link : links) {
-    pseudonym = IdentifierLocked("Patient", kLinkSystem, link);
+    pseudonym = IdentifierLocked("Patient", kPseudonymLinkSystem, link);
     if (!pseudonym.empty()) break;
   }
   if (pseudonym.empty()) pseudonym = proposed;
   for (const auto& link : links) {
-    if (IdentifierLocked("Patient", kLinkSystem, link).empty()) {
-      SetIdentifierLocked("Patient", kLinkSystem, link, pseudonym);
+    if (IdentifierLocked("Patient", kPseudonymLinkSystem, link).empty()) {
+      SetIdentifierLocked("Patient", kPseudonymLinkSystem, link, pseudonym);
     }
   }
   return pseudonym;
@@ -437,7 +435,7 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
 
 std::string LakeWriter::FindLink(std::string_view link) {
   std::lock_guard lock(ident_mu_);
-  return IdentifierLocked("Patient", kLinkSystem, link);
+  return IdentifierLocked("Patient", kPseudonymLinkSystem, link);
 }
 
 Status LakeWriter::Flush() {
