@@ -12,6 +12,24 @@
 #include "json/json.h"
 
 namespace medlake::ingest {
+namespace {
+
+// Newlines in `text`. memchr is vectorized in libc; std::count ran one byte per cycle on the
+// serial stage of ingest (about 4 ms per 4 MiB chunk).
+int64_t CountLines(std::string_view text) {
+  int64_t lines = 0;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
+    if (nl == nullptr) break;
+    ++lines;
+    p = static_cast<const char*>(nl) + 1;
+  }
+  return lines;
+}
+
+}  // namespace
 
 struct ChunkSource::OpenFile {
   uint32_t index = 0;
@@ -131,7 +149,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     }
     chunk.first_line = f.line;
     chunk.base_offset = f.offset;
-    f.line += std::count(buf.begin(), buf.end(), '\n');
+    f.line += CountLines(buf);
     f.offset += static_cast<int64_t>(cut);
     buf.reserve(buf.size() + json::kPadding);
     chunk.data.swap(buf);  // (swap: GCC 12 warns falsely on string move-assignment here)

@@ -263,8 +263,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
         Pending& p = stripe.pending[e.pending - 1];
         if (Newer(last_updated, order, p.last_updated, p.order)) p.order = order;
       } else if (live_committed) {
-        stripe.pending.push_back(
-            Pending{content_hash, last_updated, order, next_seq_.fetch_add(1), 0, 0, true});
+        stripe.pending.push_back(Pending{content_hash, last_updated, order, 0, 0, true});
         e.pending = static_cast<uint32_t>(stripe.pending.size());
       }
       return Admission::kDuplicate;
@@ -273,7 +272,8 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     if (!Newer(last_updated, order, winner_updated, winner_order)) return Admission::kDuplicate;
     if (e.pending != 0) {
       // The version of this run that was winning loses: drop it (or delete it if written).
-      const Pending& p = stripe.pending[e.pending - 1];
+      Pending& p = stripe.pending[e.pending - 1];
+      p.dropped = true;
       if (!p.reaffirms_committed) superseded_in_run_.fetch_add(1);
       if (p.segment != 0) Tombstone(p.segment, p.row, e.type);
       e.pending = 0;
@@ -282,9 +282,11 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       }
     }
   }
-  seq = next_seq_.fetch_add(1);
-  stripe.pending.push_back(Pending{content_hash, last_updated, order, seq, 0, 0, false});
+  Pending admitted{content_hash, last_updated, order};
+  admitted.committed_exists = e.segment != 0;
+  stripe.pending.push_back(admitted);
   e.pending = static_cast<uint32_t>(stripe.pending.size());
+  seq = e.pending;
   return Admission::kStore;
 }
 
@@ -333,7 +335,7 @@ Status LakeWriter::Add(Row row) {
 Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   if (rows.empty()) return Status::Ok();
   uint32_t id = next_segment_.fetch_add(1);
-  // Drop rows that a newer version superseded while buffered; point the identity of the others
+  // Drop rows that a newer version superseded while buffered; point the version of the others
   // at their final row. One lock per row makes check and set atomic against Admit.
   std::vector<Row> kept;
   kept.reserve(rows.size());
@@ -341,16 +343,20 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
     Row& r = rows[i];
     Stripe& stripe = StripeOf(r.key);
     std::lock_guard lock(stripe.mu);
-    Entry* e = stripe.map.Find(r.key);
-    if (e == nullptr || e->pending == 0) continue;
-    Pending& p = stripe.pending[e->pending - 1];
-    if (p.seq != r.seq) continue;
+    if (r.seq == 0 || r.seq > stripe.pending.size()) {
+      return Internal("a buffered row has no admission");
+    }
+    Pending& p = stripe.pending[r.seq - 1];
+    if (p.dropped) continue;
     p.segment = id;
     p.row = static_cast<uint32_t>(kept.size());
-    if (e->segment != 0 && !e->deleted) {  // a new version replaces a committed one
-      e->deleted = true;
-      replaced_committed_.fetch_add(1);
-      Tombstone(e->segment, e->row, e->type);
+    if (p.committed_exists) {  // a new version replaces a committed one (unless one did already)
+      Entry* e = stripe.map.Find(r.key);
+      if (e != nullptr && !e->deleted) {
+        e->deleted = true;
+        replaced_committed_.fetch_add(1);
+        Tombstone(e->segment, e->row, e->type);
+      }
     }
     kept.push_back(std::move(r));
   }

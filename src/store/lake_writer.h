@@ -70,9 +70,9 @@ class LakeWriter {
 
   uint32_t PatientOrdinal(const std::string& patient_id);
 
-  // Decides what happens to a record with this identity and content. kStore hands out a
-  // sequence number for Row::seq. The committed version is looked up in the identity index the
-  // first time a key is met since the last commit. Errors: kIoError (index reads).
+  // Decides what happens to a record with this identity and content. kStore hands out the
+  // admission's ticket for Row::seq. The committed version is looked up in the identity index
+  // the first time a key is met since the last commit. Errors: kIoError (index reads).
   Result<Admission> Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                           int64_t last_updated, RecordOrder order, uint64_t& seq);
   // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
@@ -113,16 +113,19 @@ class LakeWriter {
 
  private:
   // The version of a resource that this run wants to store (until the next commit).
+  // Its place in Stripe::pending (index + 1) is the admission's ticket (Row::seq): a row finds
+  // its version there when it is written, without looking its identity up.
   struct Pending {
     uint64_t content_hash;
     int64_t last_updated;
     RecordOrder order;
-    uint64_t seq;
-    uint32_t segment;  // 0 while still buffered
-    uint32_t row;
+    uint32_t segment = 0;  // 0 while still buffered
+    uint32_t row = 0;
     // The committed version met again later in the input: nothing is stored, but a record
     // that comes earlier in the input (processed later, by another thread) must lose to it.
     bool reaffirms_committed = false;
+    bool dropped = false;           // a later version of this run replaced it
+    bool committed_exists = false;  // the lake held a version when this one was admitted
   };
   // Identity state of a resource met since the last commit: its committed version (from the
   // identity index) and, if this run has a newer one not yet committed, an index into the
@@ -178,7 +181,6 @@ class LakeWriter {
   std::vector<Stripe> stripes_{kStripes};
   std::vector<std::unique_ptr<ShardBuffer>> buffers_;
   std::atomic<uint32_t> next_segment_{1};
-  std::atomic<uint64_t> next_seq_{1};
   std::atomic<uint64_t> superseded_in_run_{0};
   std::atomic<uint64_t> replaced_committed_{0};
   std::atomic<uint64_t> identities_since_commit_{0};

@@ -53,7 +53,7 @@ struct Row {
   uint64_t content_hash = 0;
   Key128 key;
   std::string json;  // minified resource
-  uint64_t seq = 0;  // ingest-run sequence, used to drop superseded versions before writing
+  uint64_t seq = 0;  // admission ticket (LakeWriter::Admit), to drop superseded versions
 };
 
 // The order of rows by (patient, effective start, type, id): a patient's rows are contiguous
