@@ -71,6 +71,14 @@ Status ChunkSource::OpenNext() {
   return Status::Ok();
 }
 
+void ChunkSource::Recycle(std::string buffer) {
+  constexpr size_t kKept = 8;  // more than the chunks in flight (2 per thread)
+  std::lock_guard lock(free_mu_);
+  if (buffer.capacity() > 0 && free_buffers_.size() < kKept) {
+    free_buffers_.push_back(std::move(buffer));
+  }
+}
+
 Result<std::optional<Chunk>> ChunkSource::Next() {
   for (;;) {
     if (!current_) {
@@ -102,7 +110,15 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       return std::optional<Chunk>(std::move(chunk));
     }
     // NDJSON: fill up to chunk_bytes_, cut after the last newline.
-    std::string buf = std::move(f.carry);
+    std::string buf;
+    {
+      std::lock_guard lock(free_mu_);
+      if (!free_buffers_.empty()) {
+        buf.swap(free_buffers_.back());
+        free_buffers_.pop_back();
+      }
+    }
+    buf.assign(f.carry);
     f.carry.clear();
     size_t want = std::max(chunk_bytes_, buf.size() + 65536);
     while (!f.eof && buf.size() < want) {

@@ -116,6 +116,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
             tbb::make_filter<std::shared_ptr<Chunk>, void>(
                 tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Chunk> chunk) {
                   if (!chunk->encounters.empty()) encounter_worker.StoreEncounters(*chunk);
+                  source.Recycle(std::move(chunk->data));
                 }));
     MEDLAKE_RETURN_IF_ERROR(source_error);
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
