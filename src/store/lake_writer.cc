@@ -323,7 +323,7 @@ Status LakeWriter::Add(Row row) {
   std::vector<Row> full;
   {
     std::lock_guard lock(buf.mu);
-    buf.bytes += row.json.size() + 128;
+    buf.bytes += row.MemoryBytes();
     buf.rows.push_back(std::move(row));
     if (buf.bytes < buffer_limit_) return Status::Ok();
     full.swap(buf.rows);

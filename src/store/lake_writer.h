@@ -224,7 +224,7 @@ class LakeWriter {
   };
   std::vector<PendingQuarantine> quarantine_;
   // Per-shard buffer size: all shards together hold at most kBufferBudget of rows.
-  static constexpr uint64_t kBufferBudget = 96u << 20;
+  static constexpr uint64_t kBufferBudget = 48u << 20;
   uint64_t buffer_limit_ = 8u << 20;
 };
 

@@ -137,6 +137,18 @@ uint64_t ContentHash(std::string_view json) {
   return XXH3_64bits(json.data(), json.size());
 }
 
+size_t Row::MemoryBytes() const {
+  // A string's characters live in the object up to 15 bytes, else in a heap block (malloc
+  // rounds up to 16 and adds 8 bytes of header).
+  auto heap = [](const std::string& s) -> size_t {
+    return s.capacity() > 15 ? (s.capacity() + 1 + 8 + 15) / 16 * 16 : 0;
+  };
+  size_t bytes = sizeof(Row) + heap(type) + heap(id) + heap(unit) + heap(status) + heap(encounter) +
+                 heap(json) + codings.capacity() * sizeof(fhir::Coding);
+  for (const auto& c : codings) bytes += heap(c.system) + heap(c.code);
+  return bytes;
+}
+
 std::vector<uint32_t> SortedOrder(const std::vector<Row>& rows) {
   std::vector<uint32_t> order(rows.size());
   std::iota(order.begin(), order.end(), 0u);

@@ -54,6 +54,9 @@ struct Row {
   Key128 key;
   std::string json;  // minified resource
   uint64_t seq = 0;  // admission ticket (LakeWriter::Admit), to drop superseded versions
+
+  // Memory the row holds: itself and its strings' heap blocks (what buffers count).
+  size_t MemoryBytes() const;
 };
 
 // The order of rows by (patient, effective start, type, id): a patient's rows are contiguous
