@@ -114,11 +114,14 @@ size_t ResourceTypeCount() {
 }
 
 int ResourceTypeIndex(std::string_view type) {
-  const auto& types = Types();
-  auto it = std::lower_bound(types.begin(), types.end(), type,
-                             [](const TypeEntry& e, std::string_view t) { return e.name < t; });
-  if (it == types.end() || it->name != type) return -1;
-  return static_cast<int>(it - types.begin());
+  // Ingest asks several times per resource: a hash lookup, not a binary search of 146 names.
+  static const std::unordered_map<std::string_view, int> kIndex = [] {
+    std::unordered_map<std::string_view, int> index;
+    for (size_t i = 0; i < Types().size(); ++i) index.emplace(Types()[i].name, static_cast<int>(i));
+    return index;
+  }();
+  auto it = kIndex.find(type);
+  return it == kIndex.end() ? -1 : it->second;
 }
 
 std::string_view ResourceTypeName(int index) {

@@ -226,23 +226,22 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   if (index_failed_) return IoError("identity index update failed at the last commit");
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
-  Entry* known = stripe.map.Find(key);
-  if (known == nullptr) {
-    // First time since the last commit: the committed version, if any, is in the index.
+  bool first_sight = false;
+  Entry& e = stripe.map.FindOrInsert(key, first_sight);
+  if (first_sight) {
+    // First time since the last commit: the committed version, if any, is in the index. (If
+    // the index cannot be read, the run fails: the entry left without it is never used.)
+    identities_since_commit_.fetch_add(1, std::memory_order_relaxed);
     IdentityEntry committed;
     MEDLAKE_ASSIGN_OR_RETURN(bool found, index_->Find(key, committed));
-    bool inserted = false;
-    known = &stripe.map.FindOrInsert(key, inserted);
-    identities_since_commit_.fetch_add(1, std::memory_order_relaxed);
     if (found) {
-      known->content_hash = committed.content_hash;
-      known->last_updated = committed.last_updated;
-      known->run = committed.run;
-      known->segment = committed.segment;
-      known->row = committed.row;
+      e.content_hash = committed.content_hash;
+      e.last_updated = committed.last_updated;
+      e.run = committed.run;
+      e.segment = committed.segment;
+      e.row = committed.row;
     }
   }
-  Entry& e = *known;
   e.type = type_index;
   const bool live_committed = e.segment != 0 && !e.deleted;
   if (e.pending != 0 || live_committed) {
