@@ -21,6 +21,15 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(TBB REQUIRED)
 find_package(Boost 1.74 REQUIRED)
+# jemalloc replaces glibc's malloc in medlake's executables: ingest allocates and frees a few
+# strings per resource from several threads, and spent about 10 % of its time in glibc's
+# allocator (docs/benchmarks.md). Not with the sanitizers, which bring their own allocator.
+option(MEDLAKE_JEMALLOC "Link medlake's executables with jemalloc" ON)
+add_library(medlake_allocator INTERFACE)
+if(MEDLAKE_JEMALLOC AND NOT MEDLAKE_ASAN AND NOT MEDLAKE_LIBFUZZER)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+  target_link_libraries(medlake_allocator INTERFACE PkgConfig::JEMALLOC)
+endif()
 if(MEDLAKE_DEVELOPER)
   find_package(GTest REQUIRED)
   find_package(benchmark REQUIRED)
