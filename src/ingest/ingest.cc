@@ -57,6 +57,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   ChunkSource source(inputs.files);
   Status source_error;
   bool done = false;
+  std::atomic<bool> worker_failed{false};  // stop reading: the run fails with the worker's error
   auto last_progress = Clock::now();
 
   auto counters_now = [&] {
@@ -76,7 +77,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
         tbb::make_filter<void, std::shared_ptr<Chunk>>(
             tbb::filter_mode::serial_in_order,
             [&](tbb::flow_control& fc) -> std::shared_ptr<Chunk> {
-              if (batch_over || done) {
+              if (batch_over || done || worker_failed) {
                 fc.stop();
                 return nullptr;
               }
@@ -110,7 +111,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
             tbb::make_filter<std::shared_ptr<Chunk>, std::shared_ptr<Chunk>>(
                 tbb::filter_mode::parallel,
                 [&](std::shared_ptr<Chunk> chunk) {
-                  workers.local()->Process(*chunk);
+                  RecordWorker& worker = *workers.local();
+                  worker.Process(*chunk);
+                  if (!worker.error().ok()) worker_failed = true;
                   return chunk;
                 }) &
             tbb::make_filter<std::shared_ptr<Chunk>, void>(

@@ -224,17 +224,23 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
 Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                                     int64_t last_updated, RecordOrder order, uint64_t& seq) {
   if (index_failed_) return IoError("identity index update failed at the last commit");
+  if (index_unread_) return IoError("identity index could not be read earlier in this run");
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
   bool first_sight = false;
   Entry& e = stripe.map.FindOrInsert(key, first_sight);
   if (first_sight) {
-    // First time since the last commit: the committed version, if any, is in the index. (If
-    // the index cannot be read, the run fails: the entry left without it is never used.)
+    // First time since the last commit: the committed version, if any, is in the index.
     identities_since_commit_.fetch_add(1, std::memory_order_relaxed);
     IdentityEntry committed;
-    MEDLAKE_ASSIGN_OR_RETURN(bool found, index_->Find(key, committed));
-    if (found) {
+    Result<bool> found = index_->Find(key, committed);
+    if (!found.ok()) {
+      // The entry now in the map does not know the committed version: no admission may
+      // trust the map again in this writer.
+      index_unread_ = true;
+      return found.status();
+    }
+    if (*found) {
       e.content_hash = committed.content_hash;
       e.last_updated = committed.last_updated;
       e.run = committed.run;

@@ -185,6 +185,7 @@ class LakeWriter {
   std::atomic<uint64_t> replaced_committed_{0};
   std::atomic<uint64_t> identities_since_commit_{0};
   std::atomic<bool> index_failed_{false};  // a commit could not update the identity index
+  std::atomic<bool> index_unread_{false};  // an admission could not read it
   std::vector<std::string> type_names_;    // type index -> name (R4 table order)
 
   // Patients and identifiers are looked up in the catalog; memory holds those added since the

@@ -146,6 +146,33 @@ TEST(IngestTest, LaterSightingOfTheCommittedVersionWinsWhateverTheAdmissionOrder
   EXPECT_EQ(*fourth, store::Admission::kStore);
 }
 
+// An identity index that cannot be read leaves the writer unable to tell a new version from a
+// committed one: every later admission fails too, rather than storing a second live copy.
+TEST(IngestTest, AnUnreadableIdentityIndexStopsEveryLaterAdmission) {
+  TempDir dir;
+  WriteText(dir / "in/Observation.ndjson", Obs("o1", "p1", "60") + "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  // Cut the index's runs to their first bytes under the open writer.
+  size_t cut = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "lake/index/identity")) {
+    if (e.path().extension() == ".idx") {
+      std::filesystem::resize_file(e.path(), 16);
+      ++cut;
+    }
+  }
+  ASSERT_GT(cut, 0u);
+  const store::Key128 key = store::ResourceKey("Observation", "o1");
+  const auto type = static_cast<uint16_t>(fhir::ResourceTypeIndex("Observation"));
+  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
+  uint64_t seq = 0;
+  auto first = (*writer)->Admit(key, type, 1, kNoTime, {run | 1, 0}, seq);
+  ASSERT_FALSE(first.ok());
+  auto again = (*writer)->Admit(key, type, 2, kNoTime, {run | 2, 0}, seq);
+  EXPECT_FALSE(again.ok()) << "admitted without knowing the committed version";
+}
+
 TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {
   TempDir dir;
   // 1: o0..o199; 2: new values for o0..o99; 3: o0..o49 back to their first values.
