@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -189,6 +190,10 @@ std::pair<Measure, Measure> MedianPair(int runs, const std::vector<std::string>&
   for (int r = 0; r < runs; ++r) {
     base.push_back(InChild([&] { return Baseline(files, jobs); }));
     ing.push_back(InChild([&] { return IngestRun(input, lake, jobs); }));
+    if (base.back().seconds <= 0 || ing.back().seconds <= 0) {
+      std::fprintf(stderr, "a measurement failed (see above)\n");
+      std::exit(1);
+    }
   }
   auto median = [](std::vector<Measure> v) {
     long peak = 0;
