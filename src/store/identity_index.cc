@@ -26,6 +26,7 @@ constexpr uint32_t kRunVersion = 1;
 constexpr uint64_t kHeaderSize = 32;
 constexpr uint64_t kTrailerSize = 16;
 constexpr uint64_t kBlockEntries = 128;  // entries per fence (one pread per lookup)
+constexpr size_t kWindowEntries = 32;    // entries a lookup reads first (Run::Find)
 constexpr uint64_t kFilterWords = 8;     // one 512-bit filter block per key
 constexpr uint64_t kFilterBitsPerEntry = 10;
 constexpr int kFilterProbes = 7;         // bits set per key, 9 bits of key.lo each
@@ -135,15 +136,42 @@ struct IdentityIndex::Run {
     if (count == 0 || !FilterHas(filter, key)) return false;
     auto it = std::upper_bound(fences.begin(), fences.end(), key, KeyLess);
     if (it == fences.begin()) return false;
-    uint64_t first = static_cast<uint64_t>(it - fences.begin() - 1) * kBlockEntries;
-    size_t n = static_cast<size_t>(std::min(kBlockEntries, count - first));
-    IdentityEntry block[kBlockEntries];
-    MEDLAKE_RETURN_IF_ERROR(PreadAll(fd, block, n * sizeof(IdentityEntry),
-                                     kHeaderSize + first * sizeof(IdentityEntry), path));
-    auto at = std::lower_bound(block, block + n, key, [](const IdentityEntry& e, const Key128& k) {
-      return KeyLess(e.key, k);
-    });
-    if (at == block + n || !(at->key == key)) return false;
+    const size_t block = static_cast<size_t>(it - fences.begin() - 1);
+    const uint64_t first = block * kBlockEntries;
+    const size_t n = static_cast<size_t>(std::min(kBlockEntries, count - first));
+    // Keys are uniform hashes, so an entry's place in its block follows from where its key
+    // lies between the block's fence and the next: read the window of kWindowEntries around
+    // that place (a quarter of the block), and the whole block only when the key lies outside
+    // the window's range (under 1 % of lookups).
+    size_t from = 0;
+    size_t len = n;
+    if (n > kWindowEntries) {
+      const uint64_t low = fences[block].hi;
+      const uint64_t high = it == fences.end() ? ~uint64_t{0} : it->hi;
+      const double place =
+          high > low ? static_cast<double>(key.hi - low) / static_cast<double>(high - low) : 0;
+      const auto guess = static_cast<size_t>(place * static_cast<double>(n));
+      from = guess > kWindowEntries / 2 ? guess - kWindowEntries / 2 : 0;
+      from = std::min(from, n - kWindowEntries);
+      len = kWindowEntries;
+    }
+    IdentityEntry entries[kBlockEntries];
+    auto read = [&](size_t at, size_t entries_wanted) {
+      return PreadAll(fd, entries, entries_wanted * sizeof(IdentityEntry),
+                      kHeaderSize + (first + at) * sizeof(IdentityEntry), path);
+    };
+    MEDLAKE_RETURN_IF_ERROR(read(from, len));
+    const bool before = from > 0 && KeyLess(key, entries[0].key);
+    const bool after = from + len < n && KeyLess(entries[len - 1].key, key);
+    if (before || after) {  // outside the window: the whole block
+      from = 0;
+      len = n;
+      MEDLAKE_RETURN_IF_ERROR(read(from, len));
+    }
+    auto at =
+        std::lower_bound(entries, entries + len, key,
+                         [](const IdentityEntry& e, const Key128& k) { return KeyLess(e.key, k); });
+    if (at == entries + len || !(at->key == key)) return false;
     out = *at;
     return true;
   }

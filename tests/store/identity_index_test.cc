@@ -77,6 +77,34 @@ TEST(IdentityIndexTest, NewerRunsOverrideAndMergesKeepTheNewest) {
   EXPECT_EQ(files, reopened->run_count() + 1);
 }
 
+// A lookup first reads the part of a block where a uniform key would lie; keys that are not
+// uniform (here in groups of 64 with wide gaps between) must still be found, through the
+// whole block.
+TEST(IdentityIndexTest, KeysFarFromWhereTheyWouldLieAreFound) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 1);
+  ASSERT_TRUE(index);
+  std::vector<Key128> keys;
+  auto grouped = [](uint64_t i) { return (i / 64) << 40 | (i % 64); };
+  for (uint64_t i = 0; i < 5000; ++i) keys.push_back({i, grouped(i)});
+  std::vector<IdentityEntry> entries;
+  for (size_t i = 0; i < keys.size(); ++i) entries.push_back(EntryOf(keys[i], 1, uint32_t(i)));
+  ASSERT_TRUE(index->AddRun(std::move(entries)).ok());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    IdentityEntry e;
+    auto found = index->Find(keys[i], e);
+    ASSERT_TRUE(found.ok());
+    ASSERT_TRUE(*found) << i;
+    EXPECT_EQ(e.row, i);
+  }
+  for (uint64_t i = 0; i < 5000; ++i) {
+    IdentityEntry e;
+    auto found = index->Find({i + 1000000, grouped(i)}, e);  // between two keys
+    ASSERT_TRUE(found.ok());
+    EXPECT_FALSE(*found) << i;
+  }
+}
+
 TEST(IdentityIndexTest, UnpublishedRunsAreDroppedAndStaleIndexesRebuilt) {
   TempDir dir;
   auto index = MustOpen(dir.path(), 1);
