@@ -11,8 +11,9 @@
 // from the segments.
 //
 // Memory: per run, its Bloom filter (10 bits per entry) and the first key of every block of
-// 128 entries (1 bit per entry); an entry is read from disk (one pread of a block) only when a
-// filter says its key may be in that run. Merging keeps the number of runs logarithmic.
+// 128 entries (1 bit per entry); an entry is read from disk (one pread of the quarter of a
+// block where its key would lie, rarely the whole block) only when a filter says its key may
+// be in that run. Merging keeps the number of runs logarithmic.
 //
 // Thread safety: Find may be called from many threads at once. AddRun and Publish must not run
 // concurrently with anything else.
