@@ -236,8 +236,10 @@ struct IdentityIndex::Run {
   }
 };
 
-// Writes one run: entries appended in key order, then the filter, the trailer and the header,
-// then fsync. A manifest names a run only after that; a torn one fails its checksum in Load.
+// Writes one run: entries appended in key order, then the filter, the trailer and the header.
+// No fsync: the index is derived data. A manifest may name a run whose bytes a power loss then
+// keeps from the disk; that run fails its checksum in Load and the index is rebuilt from the
+// segments (docs/format.md, "Commit protocol").
 class IdentityIndex::RunWriter {
  public:
   static Result<std::unique_ptr<RunWriter>> Create(const std::string& dir, const std::string& name,
@@ -285,8 +287,7 @@ class IdentityIndex::RunWriter {
     std::memcpy(header + 12, &entry_size, 4);
     std::memcpy(header + 16, &run.count, 8);
     std::memcpy(header + 24, &blocks, 8);
-    if (::pwrite(run.fd, header, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize) ||
-        ::fsync(run.fd) != 0) {
+    if (::pwrite(run.fd, header, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize)) {
       return IoError("cannot write " + run.path);
     }
     return std::move(run_);

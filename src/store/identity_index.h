@@ -64,7 +64,8 @@ class IdentityIndex {
   // The newest entry of `key`; false when no run holds it. Errors: kIoError.
   Result<bool> Find(const Key128& key, IdentityEntry& out) const;
 
-  // Writes `entries` (any order, at most one per key) as a new run (fsynced), newer than every
+  // Writes `entries` (any order, at most one per key) as a new run (not fsynced: Open checks
+  // every run's checksum, and a damaged index is rebuilt from the segments), newer than every
   // run so far, then merges the newest runs while a run is not more than twice the size of the
   // runs after it. Find sees the new entries at once; a later writer sees them only after
   // Publish.
