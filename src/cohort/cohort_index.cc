@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/fhir_time.h"
+#include "common/string_util.h"
 #include "json/json.h"
 
 namespace medlake::cohort {
@@ -37,13 +38,9 @@ class Interner {
   size_t size() const { return names_.size(); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   std::mutex mu_;
   std::vector<std::string> names_;
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
+  StringMap<uint32_t> ids_;
 };
 
 struct RawEvent {

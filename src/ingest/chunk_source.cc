@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/file_util.h"
 #include "json/json.h"
 
 namespace medlake::ingest {
@@ -72,7 +71,7 @@ Status ChunkSource::OpenNext() {
 }
 
 void ChunkSource::Recycle(std::string buffer) {
-  constexpr size_t kKept = 8;  // more than the chunks in flight (2 per thread)
+  constexpr size_t kKept = 8;  // the chunks in flight on up to 4 threads; more are freed
   std::lock_guard lock(free_mu_);
   if (buffer.capacity() > 0 && free_buffers_.size() < kKept) {
     free_buffers_.push_back(std::move(buffer));

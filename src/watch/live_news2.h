@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/string_util.h"
 #include "scores/news2.h"
 #include "scores/news2_batch.h"
 
@@ -69,14 +70,10 @@ class LiveNews2 {
     bool dirty = false;
     std::string encounter_id, location;
   };
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   Patient& Find(std::string_view patient_id, bool* created);
 
   scores::News2Options options_;
-  std::unordered_map<std::string, Patient, Hash, std::equal_to<>> patients_;
+  StringMap<Patient> patients_;
   std::vector<std::pair<const std::string*, Patient*>> dirty_;
 };
 

@@ -115,6 +115,16 @@ TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
   ExpectObservation(dir / "lake", "o1", "75", 1);
 }
 
+// Admits a version of Observation o1 straight through `writer`, as if read from its `file`-th
+// input file of this run: the tests below force an order of admission this way.
+Result<store::Admission> AdmitO1(store::LakeWriter& writer, uint64_t content_hash, uint64_t file) {
+  const uint64_t run = static_cast<uint64_t>(writer.run_id()) << 32;
+  uint64_t seq = 0;
+  return writer.Admit(store::ResourceKey("Observation", "o1"),
+                      static_cast<uint16_t>(fhir::ResourceTypeIndex("Observation")), content_hash,
+                      kNoTime, {run | file, 0}, seq);
+}
+
 // Files are read in parallel, so records are admitted out of input order. A record equal to
 // the committed version that comes later in the input must still beat a different one from
 // earlier in the input that is admitted after it (the order of admission is forced here).
@@ -129,19 +139,15 @@ TEST(IngestTest, LaterSightingOfTheCommittedVersionWinsWhateverTheAdmissionOrder
   const uint64_t committed = store::ContentHash(*stored);
   auto writer = store::LakeWriter::Open(dir / "lake");
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-  const store::Key128 key = store::ResourceKey("Observation", "o1");
-  const auto type = static_cast<uint16_t>(fhir::ResourceTypeIndex("Observation"));
-  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
-  uint64_t seq = 0;
   // File 3 holds the committed version again; file 2, admitted afterwards, another one.
-  auto third = (*writer)->Admit(key, type, committed, kNoTime, {run | 3, 0}, seq);
+  auto third = AdmitO1(**writer, committed, 3);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(*third, store::Admission::kDuplicate);
-  auto second = (*writer)->Admit(key, type, committed + 1, kNoTime, {run | 2, 0}, seq);
+  auto second = AdmitO1(**writer, committed + 1, 2);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(*second, store::Admission::kDuplicate) << "an earlier input beat a later one";
   // A record from later still in the input wins.
-  auto fourth = (*writer)->Admit(key, type, committed + 1, kNoTime, {run | 4, 0}, seq);
+  auto fourth = AdmitO1(**writer, committed + 1, 4);
   ASSERT_TRUE(fourth.ok());
   EXPECT_EQ(*fourth, store::Admission::kStore);
 }
@@ -163,14 +169,8 @@ TEST(IngestTest, AnUnreadableIdentityIndexStopsEveryLaterAdmission) {
     }
   }
   ASSERT_GT(cut, 0u);
-  const store::Key128 key = store::ResourceKey("Observation", "o1");
-  const auto type = static_cast<uint16_t>(fhir::ResourceTypeIndex("Observation"));
-  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
-  uint64_t seq = 0;
-  auto first = (*writer)->Admit(key, type, 1, kNoTime, {run | 1, 0}, seq);
-  ASSERT_FALSE(first.ok());
-  auto again = (*writer)->Admit(key, type, 2, kNoTime, {run | 2, 0}, seq);
-  EXPECT_FALSE(again.ok()) << "admitted without knowing the committed version";
+  ASSERT_FALSE(AdmitO1(**writer, 1, 1).ok());
+  EXPECT_FALSE(AdmitO1(**writer, 2, 2).ok()) << "admitted without knowing the committed version";
 }
 
 TEST(IngestTest, VersionsAcrossCheckpointsAndALostIdentityIndex) {

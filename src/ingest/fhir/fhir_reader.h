@@ -13,8 +13,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "common/string_util.h"
 #include "fhir/resource_facts.h"
 #include "json/json.h"
 #include "json/minify.h"
@@ -65,11 +65,7 @@ class FhirReader {
                   FhirRecordSink& sink);
   std::string ResolveConditional(std::string_view reference, json::Node bundle);
   // A Bundle's fullUrls and the "Type/id" each stands for.
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  using FullUrls = std::unordered_map<std::string, std::string, StringHash, std::equal_to<>>;
+  using FullUrls = StringMap<std::string>;
   // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
   // given) first, else through `resolver` when it is a conditional reference.
   void RewriteReferences(std::string_view text, const FullUrls* full_urls,
