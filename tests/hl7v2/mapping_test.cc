@@ -247,6 +247,19 @@ TEST(MapOru, ObservationValuesUnitsRanges) {
   EXPECT_EQ(m.S("Observation", "note", 5), "");
 }
 
+// A numeric OBX value whose integer part has more than 18 digits (no 64-bit JSON reader takes
+// it) stays the text it was, as valueString, and the resource stays valid JSON.
+TEST(MapOru, HugeNumericValueStaysText) {
+  Mapped m(
+      "MSH|^~\\&|LAB|H|L|L|20240301||ORU^R01|B1|P|2.5\rPID|1||M1\r"
+      "OBR|1||F1|2093-3^Cholesterol^LN\r"
+      "OBX|1|NM|2093-3^Cholesterol^LN||20240302080302075500|mg/dL|||||F\r"
+      "OBX|2|NM|2093-3^Cholesterol^LN||123456789012345678|mg/dL|||||F\r");
+  EXPECT_EQ(m.S("Observation", "valueString", 0), "20240302080302075500");
+  EXPECT_EQ(m.S("Observation", "valueQuantity", 0), "");
+  EXPECT_EQ(m.S("Observation", "valueQuantity.value", 1), "123456789012345678");
+}
+
 TEST(MapOru, DiagnosticReportFields) {
   Mapped m(kOru);
   EXPECT_EQ(m.S("DiagnosticReport", "status"), "final");

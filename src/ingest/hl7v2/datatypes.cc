@@ -144,6 +144,10 @@ std::optional<std::string> ToFhirDecimal(std::string_view s) {
     return std::nullopt;
   }
   while (int_part.size() > 1 && int_part[0] == '0') int_part.remove_prefix(1);
+  // At most 18 integer digits, as FHIR's decimal pattern allows since R4B
+  // (-?(0|[1-9][0-9]{0,17})...): a longer integer is past what a 64-bit JSON reader takes
+  // (medlake's own included), so such a value stays text (the caller's valueString).
+  if (int_part.size() > 18) return std::nullopt;
   out += int_part.empty() ? "0" : std::string(int_part);
   if (!frac_part.empty()) out += "." + std::string(frac_part);
   return out;

@@ -33,7 +33,8 @@ std::optional<std::string> ToFhirDateTime(const Value& v, std::string_view defau
 std::optional<std::string> ToFhirDate(const Value& v);
 std::optional<std::string> ToFhirInstant(const Value& v, std::string_view default_offset);
 
-// FHIR decimal text for an HL7 NM ("+5" → "5", ".5" → "0.5"); nullopt when not a number.
+// FHIR decimal text for an HL7 NM ("+5" → "5", ".5" → "0.5"); nullopt when not a number or
+// when its integer part has more than 18 digits.
 std::optional<std::string> ToFhirDecimal(std::string_view nm);
 
 // Code system URI for an HL7 coding-system name (CWE.3: "LN", "SCT", "HL70078", ...).
