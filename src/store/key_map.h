@@ -1,10 +1,17 @@
 // KeyMap: an open-addressing hash map from 128-bit resource keys to small values, for the
-// writer's identity index (millions of entries; about 24 bytes of overhead each, against ~80
-// for std::unordered_map). Keys are already uniform hashes, so the low bits index the table.
+// writer's identity state and the lake's lookup by identity (millions of entries; about 28
+// bytes of overhead each, against ~80 for std::unordered_map). Keys are already uniform
+// hashes, so the low bits of `lo` index the table.
+//
+// A slot holds the entry's index and 32 bits of the key's `hi` half as a tag: a probe that
+// passes other keys reads only the slot array, and the one that matches reads the entry, key
+// and value side by side: one cache miss per lookup in a map far larger than the cache (the
+// writer's admissions, where these misses were most of the cost).
 // Not thread-safe; values move when the map grows (do not keep pointers across inserts).
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "store/segment.h"
@@ -16,53 +23,60 @@ class KeyMap {
  public:
   V* Find(const Key128& key) {
     if (slots_.empty()) return nullptr;
+    const uint64_t tag = TagOf(key);
     for (size_t i = key.lo & mask_;; i = (i + 1) & mask_) {
-      uint32_t s = slots_[i];
+      uint64_t s = slots_[i];
       if (s == 0) return nullptr;
-      if (keys_[s - 1] == key) return &values_[s - 1];
+      if ((s & kTagMask) == tag && entries_[Index(s)].first == key) {
+        return &entries_[Index(s)].second;
+      }
     }
   }
 
   // The value of `key`, default-constructed and `inserted` set when absent.
   V& FindOrInsert(const Key128& key, bool& inserted) {
-    if ((keys_.size() + 1) * 10 >= slots_.size() * 7) Grow();
+    if ((entries_.size() + 1) * 10 >= slots_.size() * 7) Grow();
+    const uint64_t tag = TagOf(key);
     for (size_t i = key.lo & mask_;; i = (i + 1) & mask_) {
-      uint32_t s = slots_[i];
+      uint64_t s = slots_[i];
       if (s == 0) {
-        keys_.push_back(key);
-        values_.emplace_back();
-        slots_[i] = static_cast<uint32_t>(keys_.size());
+        entries_.emplace_back(key, V());
+        slots_[i] = tag | entries_.size();
         inserted = true;
-        return values_.back();
+        return entries_.back().second;
       }
-      if (keys_[s - 1] == key) {
+      if ((s & kTagMask) == tag && entries_[Index(s)].first == key) {
         inserted = false;
-        return values_[s - 1];
+        return entries_[Index(s)].second;
       }
     }
   }
 
-  size_t size() const { return keys_.size(); }
+  size_t size() const { return entries_.size(); }
   template <typename Fn>
   void ForEach(Fn fn) {
-    for (size_t i = 0; i < keys_.size(); ++i) fn(keys_[i], values_[i]);
+    for (auto& [key, value] : entries_) fn(key, value);
   }
 
  private:
+  // A slot: the tag in the high 32 bits, index + 1 into entries_ in the low 32 (0: empty).
+  static constexpr uint64_t kTagMask = 0xFFFFFFFF00000000u;
+  static uint64_t TagOf(const Key128& key) { return key.hi & kTagMask; }
+  static size_t Index(uint64_t slot) { return static_cast<uint32_t>(slot) - 1; }
+
   void Grow() {
     size_t n = slots_.empty() ? 64 : slots_.size() * 2;
     slots_.assign(n, 0);
     mask_ = n - 1;
-    for (size_t k = 0; k < keys_.size(); ++k) {
-      size_t i = keys_[k].lo & mask_;
+    for (size_t k = 0; k < entries_.size(); ++k) {
+      size_t i = entries_[k].first.lo & mask_;
       while (slots_[i] != 0) i = (i + 1) & mask_;
-      slots_[i] = static_cast<uint32_t>(k + 1);
+      slots_[i] = TagOf(entries_[k].first) | (k + 1);
     }
   }
 
-  std::vector<uint32_t> slots_;  // 0 = empty, else index + 1 into keys_/values_
-  std::vector<Key128> keys_;
-  std::vector<V> values_;
+  std::vector<uint64_t> slots_;
+  std::vector<std::pair<Key128, V>> entries_;
   size_t mask_ = 0;
 };
 

@@ -12,8 +12,10 @@ TEST(KeyMapTest, InsertsFindsAndGrows) {
   std::mt19937_64 rng(1);
   std::vector<Key128> keys;
   for (int i = 0; i < 100000; ++i) keys.push_back({rng(), rng()});
-  // Keys sharing low bits collide in the table and must still be told apart.
+  // Keys sharing low bits collide in the table and must still be told apart: by the whole key
+  // when their slot tags (the high half of `hi`) are equal too, else by the tag.
   for (int i = 0; i < 1000; ++i) keys.push_back({42, static_cast<uint64_t>(i)});
+  for (int i = 1; i < 1000; ++i) keys.push_back({42, static_cast<uint64_t>(i) << 32});
   for (size_t i = 0; i < keys.size(); ++i) {
     bool inserted = false;
     map.FindOrInsert(keys[i], inserted) = i;
@@ -29,6 +31,13 @@ TEST(KeyMapTest, InsertsFindsAndGrows) {
     EXPECT_FALSE(inserted);
   }
   EXPECT_EQ(map.Find(Key128{42, 5000}), nullptr);
+  EXPECT_EQ(map.Find(Key128{42, (uint64_t{5000} << 32) | 1}), nullptr);
+  size_t visited = 0;
+  map.ForEach([&](const Key128& key, uint64_t& value) {
+    EXPECT_EQ(keys[value], key);
+    ++visited;
+  });
+  EXPECT_EQ(visited, keys.size());
   EXPECT_EQ(map.Find(Key128{7, 7}), nullptr);
 }
 
