@@ -6,6 +6,7 @@
 #include <tbb/parallel_for.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -341,10 +342,11 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   if (rows.empty()) return Status::Ok();
   uint32_t id = next_segment_.fetch_add(1);
   // Drop rows that a newer version superseded while buffered; point the version of the others
-  // at their final row. One lock per row makes check and set atomic against Admit.
-  std::vector<Row> kept;
-  kept.reserve(rows.size());
-  for (uint32_t i : SortedOrder(rows)) {
+  // at their final row. One lock per row makes check and set atomic against Admit. Rows stay
+  // where they are: the segment is written through the order of the kept ones.
+  std::vector<uint32_t> order = SortedOrder(rows);
+  size_t kept = 0;
+  for (uint32_t i : order) {
     Row& r = rows[i];
     Stripe& stripe = StripeOf(r.key);
     std::lock_guard lock(stripe.mu);
@@ -354,7 +356,7 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
     Pending& p = stripe.pending[r.seq - 1];
     if (p.dropped) continue;
     p.segment = id;
-    p.row = static_cast<uint32_t>(kept.size());
+    p.row = static_cast<uint32_t>(kept);
     if (p.committed_exists) {  // a new version replaces a committed one (unless one did already)
       Entry* e = stripe.map.Find(r.key);
       if (e != nullptr && !e->deleted) {
@@ -363,15 +365,28 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
         Tombstone(e->segment, e->row, e->type);
       }
     }
-    kept.push_back(std::move(r));
+    order[kept++] = i;
   }
-  if (kept.empty()) return Status::Ok();
+  order.resize(kept);
+  if (order.empty()) return Status::Ok();
   std::string rel =
       std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes,
-                           WriteSegment(dir_ + "/" + rel, shard, kept, cipher_.get()));
-  PendingSegment seg{id, shard, rel, kept.size(), bytes, {}};
-  for (const Row& r : kept) seg.type_rows[r.type] += 1;
+                           WriteSegment(dir_ + "/" + rel, shard, rows, order, cipher_.get()));
+  PendingSegment seg{id, shard, rel, order.size(), bytes, {}};
+  // Rows per type: a segment holds a few types, counted without a map lookup per row.
+  std::vector<std::pair<std::string_view, int64_t>> per_type;
+  for (uint32_t i : order) {
+    std::string_view type = rows[i].type;
+    auto it = std::find_if(per_type.begin(), per_type.end(),
+                           [type](const auto& t) { return t.first == type; });
+    if (it == per_type.end()) {
+      per_type.emplace_back(type, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  for (const auto& [type, n] : per_type) seg.type_rows[std::string(type)] += n;
   std::lock_guard lock(pending_mu_);
   for (const auto& [type, n] : seg.type_rows) type_deltas_[type] += n;
   pending_segments_.push_back(std::move(seg));

@@ -172,7 +172,22 @@ void SortRows(std::vector<Row>& rows) {
 
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
                               const SegmentCipher* cipher) {
-  std::string file;
+  std::vector<uint32_t> order(rows.size());
+  std::iota(order.begin(), order.end(), 0u);
+  return WriteSegment(path, shard, rows, order, cipher);
+}
+
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& all,
+                              std::span<const uint32_t> order, const SegmentCipher* cipher) {
+  // The segment's i-th row.
+  auto row = [&all, order](size_t i) -> const Row& { return all[order[i]]; };
+  const size_t row_count = order.size();
+  // A writer thread writes segment after segment: its buffers keep their capacity (no
+  // reallocation, no fresh pages to fault in) from one to the next.
+  thread_local std::string file, raw, packed, cols;
+  file.clear();
+  raw.clear();
+  cols.clear();
   ByteWriter fw(file);
   fw.PutBytes(std::string_view(kMagic, 8));
   fw.Put<uint32_t>(cipher ? kEncryptedFormatVersion : kPlainFormatVersion);
@@ -198,8 +213,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
     uint64_t checksum;
   };
   std::vector<BlockMeta> blocks;
-  std::vector<uint32_t> rec_offset(rows.size()), rec_size(rows.size()), row_block(rows.size());
-  std::string raw, packed;
+  std::vector<uint32_t> rec_offset(row_count), rec_size(row_count), row_block(row_count);
   uint32_t first = 0;
   auto flush_block = [&](uint32_t end) -> Status {
     if (end == first) return Status::Ok();
@@ -213,19 +227,19 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
     first = end;
     return Status::Ok();
   };
-  for (uint32_t i = 0; i < rows.size(); ++i) {
+  for (uint32_t i = 0; i < row_count; ++i) {
+    const std::string& json = row(i).json;
     rec_offset[i] = static_cast<uint32_t>(raw.size());
-    rec_size[i] = static_cast<uint32_t>(rows[i].json.size());
+    rec_size[i] = static_cast<uint32_t>(json.size());
     row_block[i] = static_cast<uint32_t>(blocks.size());
-    raw.append(rows[i].json);
+    raw.append(json);
     if (raw.size() >= kBlockTarget) MEDLAKE_RETURN_IF_ERROR(flush_block(i + 1));
   }
-  MEDLAKE_RETURN_IF_ERROR(flush_block(static_cast<uint32_t>(rows.size())));
+  MEDLAKE_RETURN_IF_ERROR(flush_block(static_cast<uint32_t>(row_count)));
 
   // Columns.
-  std::string cols;
   ByteWriter cw(cols);
-  const uint32_t n = static_cast<uint32_t>(rows.size());
+  const uint32_t n = static_cast<uint32_t>(row_count);
   cw.Put<uint32_t>(n);
   Dict16 types, units, statuses;
   std::vector<uint16_t> type_col(n), unit_col(n), status_col(n);
@@ -240,7 +254,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   std::vector<uint32_t> code_offsets{0}, code_ids;
   std::vector<roaring_bitmap_t*> code_bitmaps;
   for (uint32_t i = 0; i < n; ++i) {
-    const Row& r = rows[i];
+    const Row& r = row(i);
     type_col[i] = types.Add(r.type);
     unit_col[i] = units.Add(r.unit);
     status_col[i] = statuses.Add(r.status);
@@ -271,7 +285,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   }
   PutStrings(cw, types.values());
   PutArray(cw, type_col);
-  for (const Row& r : rows) cw.PutString(r.id);
+  for (uint32_t i = 0; i < n; ++i) cw.PutString(row(i).id);
   PutArray(cw, key_col);
   PutArray(cw, hash_col);
   PutArray(cw, patient_col);
@@ -283,7 +297,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   PutArray(cw, unit_col);
   PutStrings(cw, statuses.values());
   PutArray(cw, status_col);
-  for (const Row& r : rows) cw.PutString(r.encounter);
+  for (uint32_t i = 0; i < n; ++i) cw.PutString(row(i).encounter);
   cw.Put<uint32_t>(static_cast<uint32_t>(code_dict.size()));
   for (const auto& c : code_dict) {
     cw.PutString(c.system);

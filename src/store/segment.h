@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,10 @@ void SortRows(std::vector<Row>& rows);
 // `cipher` is given. Returns the file size in bytes.
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
                               const SegmentCipher* cipher = nullptr);
+// The same for the rows `rows[order[0]], rows[order[1]], ...` (in that order): a writer sorts
+// and filters indexes (SortedOrder) instead of moving rows.
+Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
+                              std::span<const uint32_t> order, const SegmentCipher* cipher);
 
 // Decoded hot columns of one segment.
 struct Columns {
