@@ -107,6 +107,19 @@ std::span<const std::string_view> Lookup(const Table& table, std::string_view ty
   return it->second;
 }
 
+// A table by type index (ingest asks per resource: no name hashing).
+std::vector<std::span<const std::string_view>> ByIndex(const Table& table) {
+  std::vector<std::span<const std::string_view>> out(Types().size());
+  for (size_t i = 0; i < Types().size(); ++i) out[i] = Lookup(table, Types()[i].name);
+  return out;
+}
+
+std::span<const std::string_view> At(const std::vector<std::span<const std::string_view>>& v,
+                                     int index) {
+  if (index < 0 || static_cast<size_t>(index) >= v.size()) return {};
+  return v[static_cast<size_t>(index)];
+}
+
 }  // namespace
 
 size_t ResourceTypeCount() {
@@ -130,17 +143,30 @@ std::string_view ResourceTypeName(int index) {
 }
 
 std::span<const std::string_view> PatientCompartmentPaths(std::string_view type) {
-  int i = ResourceTypeIndex(type);
-  if (i < 0) return {};
-  return Types()[static_cast<size_t>(i)].compartment_paths;
+  return PatientCompartmentPaths(ResourceTypeIndex(type));
+}
+
+std::span<const std::string_view> PatientCompartmentPaths(int type_index) {
+  if (type_index < 0 || static_cast<size_t>(type_index) >= Types().size()) return {};
+  return Types()[static_cast<size_t>(type_index)].compartment_paths;
 }
 
 std::span<const std::string_view> EffectiveTimeElements(std::string_view type) {
   return Lookup(TimeTable(), type);
 }
 
+std::span<const std::string_view> EffectiveTimeElements(int type_index) {
+  static const auto kByIndex = ByIndex(TimeTable());
+  return At(kByIndex, type_index);
+}
+
 std::span<const std::string_view> CodeElements(std::string_view type) {
   return Lookup(CodeTable(), type);
+}
+
+std::span<const std::string_view> CodeElements(int type_index) {
+  static const auto kByIndex = ByIndex(CodeTable());
+  return At(kByIndex, type_index);
 }
 
 }  // namespace medlake::fhir

@@ -21,13 +21,18 @@ std::string_view ResourceTypeName(int index);
 // `type` in the Patient compartment, most specific first ("subject" before "performer").
 // Empty for Patient itself and for types outside the compartment (Organization, ...).
 std::span<const std::string_view> PatientCompartmentPaths(std::string_view type);
+std::span<const std::string_view> PatientCompartmentPaths(int type_index);
 
 // Elements tried in order for a resource's effective time (choice elements spelled out:
 // "effectiveDateTime", "effectivePeriod"). Empty when the type has none.
 std::span<const std::string_view> EffectiveTimeElements(std::string_view type);
+std::span<const std::string_view> EffectiveTimeElements(int type_index);
 
 // CodeableConcept or Coding elements indexed as the resource's codes ("code",
 // "medicationCodeableConcept", "vaccineCode", "class", ...).
 std::span<const std::string_view> CodeElements(std::string_view type);
+// The same three tables by type index (ResourceTypeIndex), without a name lookup; empty for
+// an index out of range.
+std::span<const std::string_view> CodeElements(int type_index);
 
 }  // namespace medlake::fhir

@@ -75,6 +75,7 @@ std::string Resolve(const ReferenceResolver* resolver, std::string_view ref) {
 
 void ResourceFacts::Clear() {
   type.clear();
+  type_index = -1;
   id.clear();
   patient_id.clear();
   effective = {};
@@ -115,7 +116,8 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
   auto type_node = resource.Find("resourceType");
   if (!type_node || !type_node->IsString()) return ParseError("no resourceType");
   out.type = type_node->GetString();
-  if (ResourceTypeIndex(out.type) < 0) {
+  out.type_index = ResourceTypeIndex(out.type);
+  if (out.type_index < 0) {
     return ParseError("unknown resourceType '" + out.type.substr(0, 64) + "'");
   }
   auto id_node = resource.Find("id");
@@ -133,7 +135,7 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
   if (out.type == "Patient") {
     out.patient_id = out.id;
   } else {
-    for (std::string_view path : PatientCompartmentPaths(out.type)) {
+    for (std::string_view path : PatientCompartmentPaths(out.type_index)) {
       std::string found;
       bool several = false;
       Walk(resource, path, [&](json::Node element) {
@@ -156,7 +158,7 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     }
   }
 
-  for (std::string_view element : EffectiveTimeElements(out.type)) {
+  for (std::string_view element : EffectiveTimeElements(out.type_index)) {
     auto node = resource.Find(element);
     if (!node) continue;
     if (auto t = TimeOf(*node)) {
@@ -166,7 +168,7 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     }
   }
 
-  for (std::string_view element : CodeElements(out.type)) {
+  for (std::string_view element : CodeElements(out.type_index)) {
     if (auto node = resource.Find(element)) {
       if (node->IsArray()) {
         node->ForEachItem([&](json::Node item) {

@@ -27,6 +27,7 @@ struct Identifier {
 
 struct ResourceFacts {
   std::string type;
+  int type_index = -1;  // ResourceTypeIndex(type)
   std::string id;
   // Id of the Patient whose compartment holds the resource ("" = shared area). For a Patient,
   // its own id.

@@ -104,7 +104,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               if (options.progress &&
                   Clock::now() - last_progress > std::chrono::milliseconds(500)) {
                 last_progress = Clock::now();
-                options.progress(shared.records.load(), source.bytes_consumed(), total_bytes);
+                options.progress(shared.records(), source.bytes_consumed(), total_bytes);
               }
               return chunk;
             }) &

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/file_util.h"
@@ -23,21 +25,54 @@
 
 namespace medlake::ingest {
 
-struct SharedCounters {
-  std::atomic<uint64_t> records{0}, stored{0}, duplicates{0}, quarantined{0};
+// The counters of a run, summed over its workers. Each worker counts in a block of its own
+// (one cache line, written by that worker only): workers on different cores never contend for
+// a counter, which they would do twice per resource.
+class SharedCounters {
+ public:
+  struct alignas(64) Block {
+    std::atomic<uint64_t> records{0}, stored{0}, duplicates{0}, quarantined{0};
+  };
+  // A block for one worker, valid as long as this object.
+  Block& NewBlock() {
+    std::lock_guard lock(mu_);
+    blocks_.push_back(std::make_unique<Block>());
+    return *blocks_.back();
+  }
+  // Records read so far (for progress).
+  uint64_t records() const {
+    return Sum([](const Block& b) { return b.records.load(std::memory_order_relaxed); });
+  }
 
   // The run's counters so far. Records of this run that a later version superseded were
   // counted as stored when admitted; they move to duplicates.
   store::RunCounters Snapshot(const store::LakeWriter& writer) const {
     store::RunCounters c;
     uint64_t superseded = writer.superseded_in_run();
-    c.records_read = records.load();
-    c.stored = stored.load() - superseded;
-    c.duplicates = duplicates.load() + superseded;
+    c.records_read = records();
+    c.stored = Sum([](const Block& b) { return b.stored.load(); }) - superseded;
+    c.duplicates = Sum([](const Block& b) { return b.duplicates.load(); }) + superseded;
     c.replaced = writer.replaced_committed();
-    c.quarantined = quarantined.load();
+    c.quarantined = Sum([](const Block& b) { return b.quarantined.load(); });
     return c;
   }
+
+  // Adds one to a counter of the calling worker's own block (no other thread writes it).
+  static void Bump(std::atomic<uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+ private:
+  template <typename Fn>
+  uint64_t Sum(Fn fn) const {
+    std::lock_guard lock(mu_);
+    uint64_t total = 0;
+    for (const auto& b : blocks_) total += fn(*b);
+    return total;
+  }
+
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Block>> blocks_;
 };
 
 class RecordWorker final : public FhirRecordSink {
@@ -46,7 +81,7 @@ class RecordWorker final : public FhirRecordSink {
   RecordWorker(store::LakeWriter& writer, SharedCounters& counters,
                Deidentifier* deidentifier = nullptr)
       : writer_(writer),
-        counters_(counters),
+        counters_(counters.NewBlock()),
         deid_(deidentifier),
         reader_([&writer, deidentifier](std::string_view type, std::string_view system,
                                         std::string_view value) {
@@ -114,16 +149,16 @@ class RecordWorker final : public FhirRecordSink {
 
   void Store(json::Node resource, std::string_view json, const fhir::ReferenceResolver& resolver,
              const RecordLocation& loc, VaultRecord* removed) {
-    counters_.records.fetch_add(1, std::memory_order_relaxed);
+    SharedCounters::Bump(counters_.records);
     Status s = fhir::ExtractFacts(resource, &resolver, facts_);
     if (!s.ok()) {
       Quarantine(json, loc, s.message());
       return;
     }
     if (hook_) hook_(facts_, resource);
-    int type_index = fhir::ResourceTypeIndex(facts_.type);
+    const int type_index = facts_.type_index;
     bool shared_type =
-        facts_.type != "Patient" && fhir::PatientCompartmentPaths(facts_.type).empty();
+        facts_.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
     if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
       writer_.AddIdentifiers(facts_.type, facts_.id, facts_.identifiers);
     }
@@ -141,7 +176,7 @@ class RecordWorker final : public FhirRecordSink {
       return;
     }
     if (*admission == store::Admission::kDuplicate) {
-      counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      SharedCounters::Bump(counters_.duplicates);
       return;
     }
     if (removed != nullptr && !removed->json.empty()) {
@@ -150,8 +185,7 @@ class RecordWorker final : public FhirRecordSink {
       }
       if (!removed->key.empty()) deid_->Queue(std::move(*removed));
     }
-    row.patient =
-        facts_.patient_id.empty() ? store::kNoPatient : writer_.PatientOrdinal(facts_.patient_id);
+    row.patient = PatientOrdinal(facts_.patient_id);
     row.type = std::move(facts_.type);
     row.id = std::move(facts_.id);
     row.effective = facts_.effective;
@@ -165,11 +199,11 @@ class RecordWorker final : public FhirRecordSink {
     row.json.assign(json);
     Status add = writer_.Add(std::move(row));
     if (!add.ok() && error_.ok()) error_ = add;
-    counters_.stored.fetch_add(1, std::memory_order_relaxed);
+    SharedCounters::Bump(counters_.stored);
   }
 
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
-    counters_.records.fetch_add(1, std::memory_order_relaxed);
+    SharedCounters::Bump(counters_.records);
     Quarantine(record, loc, std::move(reason));
   }
 
@@ -277,8 +311,20 @@ class RecordWorker final : public FhirRecordSink {
     OnResource(*node, json, resolver, loc);
   }
 
+  // A patient's resources mostly come together (a bulk export's lines, a Bundle's entries):
+  // the last ordinal is kept here and the writer's shared, locked table asked only on a change.
+  // Ordinals never change once handed out.
+  uint32_t PatientOrdinal(const std::string& patient_id) {
+    if (patient_id.empty()) return store::kNoPatient;
+    if (patient_id != last_patient_) {
+      last_ordinal_ = writer_.PatientOrdinal(patient_id);
+      last_patient_ = patient_id;
+    }
+    return last_ordinal_;
+  }
+
   void Quarantine(std::string_view record, const RecordLocation& loc, std::string reason) {
-    counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
+    SharedCounters::Bump(counters_.quarantined);
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
                       loc.location,     std::move(reason)};
     // In a lake with a key the raw record, which may identify a patient, is not kept: the
@@ -287,7 +333,7 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   store::LakeWriter& writer_;
-  SharedCounters& counters_;
+  SharedCounters::Block& counters_;
   Deidentifier* deid_;
   FhirReader reader_;
   json::Parser hl7_parser_;
@@ -295,6 +341,8 @@ class RecordWorker final : public FhirRecordSink {
   std::string deid_json_;
   VaultRecord removed_;
   fhir::ResourceFacts facts_;
+  std::string last_patient_;  // "" before the first
+  uint32_t last_ordinal_ = store::kNoPatient;
   uint32_t file_index_ = 0;
   Status error_;
   ResourceHook hook_;
