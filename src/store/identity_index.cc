@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <tbb/parallel_sort.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -355,8 +356,10 @@ std::string IdentityIndex::NextRunName() {
 
 Status IdentityIndex::AddRun(std::vector<IdentityEntry> entries) {
   if (entries.empty()) return Status::Ok();
-  std::sort(entries.begin(), entries.end(),
-            [](const IdentityEntry& a, const IdentityEntry& b) { return KeyLess(a.key, b.key); });
+  // Runs are added at a commit, when ingest's workers wait: sort on every core.
+  tbb::parallel_sort(
+      entries.begin(), entries.end(),
+      [](const IdentityEntry& a, const IdentityEntry& b) { return KeyLess(a.key, b.key); });
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, RunWriter::Create(dir_, NextRunName(), entries.size()));
   for (const IdentityEntry& e : entries) MEDLAKE_RETURN_IF_ERROR(writer->Append(e));
   MEDLAKE_ASSIGN_OR_RETURN(auto run, writer->Finish());
