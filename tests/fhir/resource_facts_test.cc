@@ -1,0 +1,111 @@
+#include "fhir/resource_facts.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "fhir/r4_model.h"
+#include "json/json.h"
+
+namespace medlake::fhir {
+namespace {
+
+Status Extract(json::Parser& parser, const std::string& text, ResourceFacts& facts) {
+  auto node = parser.Parse(text);
+  if (!node.ok()) return node.status();
+  return ExtractFacts(*node, nullptr, facts);
+}
+
+TEST(ResourceFacts, EveryR4TypeWithAnIdIsStorable) {
+  json::Parser parser;
+  for (size_t i = 0; i < ResourceTypeCount(); ++i) {
+    std::string type(ResourceTypeName(static_cast<int>(i)));
+    ResourceFacts facts;
+    Status s = Extract(parser, R"({"resourceType":")" + type + R"(","id":"x1"})", facts);
+    ASSERT_TRUE(s.ok()) << type << ": " << s.ToString();
+    EXPECT_EQ(facts.type, type);
+    EXPECT_EQ(facts.type_index, static_cast<int>(i));
+    EXPECT_EQ(facts.id, "x1");
+  }
+}
+
+TEST(ResourceFacts, ReadsEveryHotFieldWhateverTheFieldOrder) {
+  // The fields in an unusual order, with a first-seen duplicate: JSON readers take the first.
+  const std::string observation = R"({
+    "valueQuantity": {"value": 7.5, "unit": "mmol/L", "code": "mmol/L"},
+    "status": "final",
+    "encounter": {"reference": "Encounter/e1"},
+    "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"},
+                        {"system": "http://loinc.org", "code": "2345-7"}]},
+    "effectiveDateTime": "2020-03-04T05:06:07Z",
+    "meta": {"lastUpdated": "2021-01-01T00:00:00Z"},
+    "subject": {"reference": "Patient/p1"},
+    "id": "o1",
+    "identifier": [{"system": "urn:s", "value": "v1"}],
+    "resourceType": "Observation",
+    "status": "preliminary"
+  })";
+  json::Parser parser;
+  ResourceFacts f;
+  ASSERT_TRUE(Extract(parser, observation, f).ok());
+  EXPECT_EQ(f.type, "Observation");
+  EXPECT_EQ(f.id, "o1");
+  EXPECT_EQ(f.patient_id, "p1");
+  EXPECT_EQ(f.encounter_id, "e1");
+  EXPECT_EQ(f.status, "final");
+  EXPECT_DOUBLE_EQ(f.value, 7.5);
+  EXPECT_EQ(f.unit, "mmol/L");
+  ASSERT_EQ(f.codings.size(), 1u);
+  EXPECT_EQ(f.codings[0].code, "2345-7");
+  EXPECT_NE(f.effective.start, kNoTime);
+  EXPECT_NE(f.last_updated, kNoTime);
+  ASSERT_EQ(f.identifiers.size(), 1u);
+  EXPECT_EQ(f.identifiers[0].value, "v1");
+}
+
+TEST(ResourceFacts, CompartmentPathsBelowTheTopLevelAndInOrder) {
+  json::Parser parser;
+  ResourceFacts f;
+  // Encounter: "subject" comes before "participant.individual" in the compartment.
+  ASSERT_TRUE(Extract(parser, R"({"resourceType":"Encounter","id":"e1",
+      "participant":[{"individual":{"reference":"Practitioner/d1"}}],
+      "subject":{"reference":"Patient/p2"},
+      "period":{"start":"2020-01-01","end":"2020-01-02"}})",
+                      f)
+                  .ok());
+  EXPECT_EQ(f.patient_id, "p2");
+  EXPECT_EQ(f.encounter_id, "e1");
+  EXPECT_NE(f.effective.end, kNoTime);
+  // A Condition's clinicalStatus is its status; verificationStatus entered-in-error wins.
+  ASSERT_TRUE(Extract(parser, R"({"resourceType":"Condition","id":"c1",
+      "verificationStatus":{"coding":[{"code":"entered-in-error"}]},
+      "clinicalStatus":{"coding":[{"code":"active"}]},
+      "subject":{"reference":"Patient/p3"},"onsetDateTime":"2019-05-01"})",
+                      f)
+                  .ok());
+  EXPECT_EQ(f.patient_id, "p3");
+  EXPECT_EQ(f.status, "entered-in-error");
+  // Two different patients on the first path that names any: the shared area.
+  ASSERT_TRUE(Extract(parser, R"({"resourceType":"Group","id":"g1","member":[
+      {"entity":{"reference":"Patient/a"}},{"entity":{"reference":"Patient/b"}}]})",
+                      f)
+                  .ok());
+  EXPECT_EQ(f.patient_id, "");
+}
+
+TEST(ResourceFacts, UnstorableResourcesSayWhy) {
+  json::Parser parser;
+  ResourceFacts f;
+  EXPECT_NE(Extract(parser, R"({"id":"x"})", f).message().find("no resourceType"),
+            std::string::npos);
+  EXPECT_NE(Extract(parser, R"({"resourceType":"Nope","id":"x"})", f).message().find("unknown"),
+            std::string::npos);
+  EXPECT_NE(Extract(parser, R"({"resourceType":"Patient"})", f).message().find("missing id"),
+            std::string::npos);
+  EXPECT_NE(
+      Extract(parser, R"({"resourceType":"Patient","id":"a b"})", f).message().find("malformed id"),
+      std::string::npos);
+}
+
+}  // namespace
+}  // namespace medlake::fhir
