@@ -232,7 +232,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   Entry& e = stripe.map.FindOrInsert(key, first_sight);
   if (first_sight) {
     // First time since the last commit: the committed version, if any, is in the index.
-    identities_since_commit_.fetch_add(1, std::memory_order_relaxed);
+    stripe.identities.store(stripe.map.size(), std::memory_order_relaxed);
     IdentityEntry committed;
     Result<bool> found = index_->Find(key, committed);
     if (!found.ok()) {
@@ -296,9 +296,15 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   return Admission::kStore;
 }
 
+uint64_t LakeWriter::identities_since_commit() const {
+  uint64_t total = 0;
+  for (const Stripe& stripe : stripes_) total += stripe.identities.load(std::memory_order_relaxed);
+  return total;
+}
+
 Status LakeWriter::FoldPending() {
   std::vector<IdentityEntry> committed;
-  committed.reserve(identities_since_commit_.exchange(0));
+  committed.reserve(identities_since_commit());
   for (Stripe& stripe : stripes_) {  // each stripe is freed as soon as it is copied
     std::lock_guard lock(stripe.mu);
     stripe.map.ForEach([&](const Key128& key, Entry& e) {
@@ -311,6 +317,7 @@ Status LakeWriter::FoldPending() {
     });
     stripe.map = KeyMap<Entry>();
     stripe.pending = std::vector<Pending>();
+    stripe.identities.store(0, std::memory_order_relaxed);
   }
   MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(committed)));
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(*db_));

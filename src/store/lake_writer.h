@@ -108,7 +108,7 @@ class LakeWriter {
   // Identities held in memory since the last commit (about 200 bytes each). Ingest commits
   // when they reach kIdentitiesPerCommit, so that small resources do not make a checkpoint's
   // memory grow past what its byte size allows for typical ones.
-  uint64_t identities_since_commit() const { return identities_since_commit_.load(); }
+  uint64_t identities_since_commit() const;
   static constexpr uint64_t kIdentitiesPerCommit = 1u << 20;
 
  private:
@@ -142,10 +142,14 @@ class LakeWriter {
     bool deleted = false;  // the committed version is tombstoned by this run
   };
   static constexpr size_t kStripes = 64;
-  struct Stripe {
+  // A cache line or more of its own: the ingest threads lock different stripes at once.
+  struct alignas(64) Stripe {
     std::mutex mu;
     KeyMap<Entry> map;
     std::vector<Pending> pending;
+    // map.size(), readable without the lock (identities_since_commit); one counter per stripe,
+    // not one for the writer, which every admission of every thread would write.
+    std::atomic<uint64_t> identities{0};
   };
   struct ShardBuffer {
     std::mutex mu;
@@ -183,7 +187,6 @@ class LakeWriter {
   std::atomic<uint32_t> next_segment_{1};
   std::atomic<uint64_t> superseded_in_run_{0};
   std::atomic<uint64_t> replaced_committed_{0};
-  std::atomic<uint64_t> identities_since_commit_{0};
   std::atomic<bool> index_failed_{false};  // a commit could not update the identity index
   std::atomic<bool> index_unread_{false};  // an admission could not read it
   std::vector<std::string> type_names_;    // type index -> name (R4 table order)
