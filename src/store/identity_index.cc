@@ -45,8 +45,12 @@ size_t FilterBlockOf(const Key128& key, uint64_t blocks) {
   return static_cast<size_t>(key.hi % blocks);
 }
 
+uint64_t* FilterBlock(std::vector<uint64_t>& filter, const Key128& key) {
+  return filter.data() + FilterBlockOf(key, filter.size() / kFilterWords) * kFilterWords;
+}
+
 void FilterAdd(std::vector<uint64_t>& filter, const Key128& key) {
-  uint64_t* block = filter.data() + FilterBlockOf(key, filter.size() / kFilterWords) * kFilterWords;
+  uint64_t* block = FilterBlock(filter, key);
   for (int i = 0; i < kFilterProbes; ++i) {
     uint32_t bit = (key.lo >> (9 * i)) & 511;
     block[bit / 64] |= uint64_t{1} << (bit % 64);
@@ -262,7 +266,13 @@ class IdentityIndex::RunWriter {
   Status Append(const IdentityEntry& e) {
     Run& run = *run_;
     if (run.count % kBlockEntries == 0) run.fences.push_back(e.key);
-    FilterAdd(run.filter, e.key);
+    // A key's filter bits are set kFilterLag entries later, its block prefetched now: a big
+    // run's filter is far larger than the cache, and waiting for one miss per entry was most
+    // of a merge's time (merges run while ingest's workers wait).
+    __builtin_prefetch(FilterBlock(run.filter, e.key), 1);
+    Key128& lagged = lagged_[run.count % kFilterLag];
+    if (run.count >= kFilterLag) FilterAdd(run.filter, lagged);
+    lagged = e.key;
     ++run.count;
     const char* p = reinterpret_cast<const char*>(&e);
     XXH64_update(hash_, p, sizeof e);
@@ -272,6 +282,9 @@ class IdentityIndex::RunWriter {
 
   Result<std::unique_ptr<Run>> Finish() {
     Run& run = *run_;
+    for (uint64_t i = run.count > kFilterLag ? run.count - kFilterLag : 0; i < run.count; ++i) {
+      FilterAdd(run.filter, lagged_[i % kFilterLag]);
+    }
     const uint64_t blocks = run.filter.size() / kFilterWords;
     XXH64_update(hash_, run.filter.data(), run.filter.size() * 8);
     const uint64_t digest = XXH64_digest(hash_);
@@ -302,9 +315,12 @@ class IdentityIndex::RunWriter {
     return s;
   }
 
+  static constexpr uint64_t kFilterLag = 16;
+
   std::unique_ptr<Run> run_;
   XXH64_state_t* hash_ = nullptr;
   std::string buffer_;
+  Key128 lagged_[kFilterLag];  // the last keys appended, whose filter bits are not yet set
 };
 
 IdentityIndex::~IdentityIndex() = default;

@@ -366,7 +366,13 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   if (s.ok() && ::fsync(fd) != 0) s = IoError("cannot sync " + path + ": " + std::strerror(errno));
   ::close(fd);
   if (!s.ok()) return s;
-  return static_cast<uint64_t>(file.size());
+  const auto size = static_cast<uint64_t>(file.size());
+  // The buffers of an unusually large segment (a rewrite of a big one) are not kept.
+  constexpr size_t kKeptCapacity = 16u << 20;
+  for (std::string* buffer : {&file, &raw, &packed, &cols}) {
+    if (buffer->capacity() > kKeptCapacity) std::string().swap(*buffer);
+  }
+  return size;
 }
 
 SegmentReader::~SegmentReader() {

@@ -77,6 +77,30 @@ TEST(IdentityIndexTest, NewerRunsOverrideAndMergesKeepTheNewest) {
   EXPECT_EQ(files, reopened->run_count() + 1);
 }
 
+// A run's filter bits are set a few entries after each key is appended (after a prefetch of
+// their block): the last keys of a run of any length, short runs included, must be findable.
+TEST(IdentityIndexTest, EveryKeyOfRunsOfAnyLengthIsInTheirFilter) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 1);
+  ASSERT_TRUE(index);
+  std::mt19937_64 rng(11);
+  std::vector<Key128> keys;
+  for (uint32_t length = 1; length <= 40; ++length) {
+    std::vector<IdentityEntry> entries;
+    for (uint32_t i = 0; i < length; ++i) {
+      keys.push_back({rng(), rng()});
+      entries.push_back(EntryOf(keys.back(), length, i));
+    }
+    ASSERT_TRUE(index->AddRun(std::move(entries)).ok());
+  }
+  for (const Key128& key : keys) {
+    IdentityEntry e;
+    auto found = index->Find(key, e);
+    ASSERT_TRUE(found.ok());
+    EXPECT_TRUE(*found);
+  }
+}
+
 // A lookup first reads the part of a block where a uniform key would lie; keys that are not
 // uniform (here in groups of 64 with wide gaps between) must still be found, through the
 // whole block.
