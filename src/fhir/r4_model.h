@@ -17,6 +17,9 @@ size_t ResourceTypeCount();
 int ResourceTypeIndex(std::string_view type);
 std::string_view ResourceTypeName(int index);
 
+// The three tables below are also asked by type index (ResourceTypeIndex), without a name
+// lookup; an index out of range gives an empty span.
+
 // Element paths (dot-separated, from the resource root) whose references place a resource of
 // `type` in the Patient compartment, most specific first ("subject" before "performer").
 // Empty for Patient itself and for types outside the compartment (Organization, ...).
@@ -31,8 +34,6 @@ std::span<const std::string_view> EffectiveTimeElements(int type_index);
 // CodeableConcept or Coding elements indexed as the resource's codes ("code",
 // "medicationCodeableConcept", "vaccineCode", "class", ...).
 std::span<const std::string_view> CodeElements(std::string_view type);
-// The same three tables by type index (ResourceTypeIndex), without a name lookup; empty for
-// an index out of range.
 std::span<const std::string_view> CodeElements(int type_index);
 
 }  // namespace medlake::fhir

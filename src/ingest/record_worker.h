@@ -26,8 +26,8 @@
 namespace medlake::ingest {
 
 // The counters of a run, summed over its workers. Each worker counts in a block of its own
-// (one cache line, written by that worker only): workers on different cores never contend for
-// a counter, which they would do twice per resource.
+// (one cache line): workers on different cores never contend for a counter's line, which they
+// did twice per resource with one shared set.
 class SharedCounters {
  public:
   struct alignas(64) Block {
@@ -55,11 +55,6 @@ class SharedCounters {
     c.replaced = writer.replaced_committed();
     c.quarantined = Sum([](const Block& b) { return b.quarantined.load(); });
     return c;
-  }
-
-  // Adds one to a counter of the calling worker's own block (no other thread writes it).
-  static void Bump(std::atomic<uint64_t>& counter) {
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
  private:
@@ -149,7 +144,7 @@ class RecordWorker final : public FhirRecordSink {
 
   void Store(json::Node resource, std::string_view json, const fhir::ReferenceResolver& resolver,
              const RecordLocation& loc, VaultRecord* removed) {
-    SharedCounters::Bump(counters_.records);
+    counters_.records.fetch_add(1, std::memory_order_relaxed);
     Status s = fhir::ExtractFacts(resource, &resolver, facts_);
     if (!s.ok()) {
       Quarantine(json, loc, s.message());
@@ -176,7 +171,7 @@ class RecordWorker final : public FhirRecordSink {
       return;
     }
     if (*admission == store::Admission::kDuplicate) {
-      SharedCounters::Bump(counters_.duplicates);
+      counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     if (removed != nullptr && !removed->json.empty()) {
@@ -199,11 +194,11 @@ class RecordWorker final : public FhirRecordSink {
     row.json.assign(json);
     Status add = writer_.Add(std::move(row));
     if (!add.ok() && error_.ok()) error_ = add;
-    SharedCounters::Bump(counters_.stored);
+    counters_.stored.fetch_add(1, std::memory_order_relaxed);
   }
 
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
-    SharedCounters::Bump(counters_.records);
+    counters_.records.fetch_add(1, std::memory_order_relaxed);
     Quarantine(record, loc, std::move(reason));
   }
 
@@ -324,7 +319,7 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   void Quarantine(std::string_view record, const RecordLocation& loc, std::string reason) {
-    SharedCounters::Bump(counters_.quarantined);
+    counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
                       loc.location,     std::move(reason)};
     // In a lake with a key the raw record, which may identify a patient, is not kept: the

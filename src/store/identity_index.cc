@@ -372,7 +372,7 @@ std::string IdentityIndex::NextRunName() {
 
 Status IdentityIndex::AddRun(std::vector<IdentityEntry> entries) {
   if (entries.empty()) return Status::Ok();
-  // Runs are added at a commit, when ingest's workers wait: sort on every core.
+  // Runs are added at a commit, when ingest's workers wait: sort on ingest's threads.
   tbb::parallel_sort(
       entries.begin(), entries.end(),
       [](const IdentityEntry& a, const IdentityEntry& b) { return KeyLess(a.key, b.key); });

@@ -194,11 +194,20 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   auto row = [&all, order](size_t i) -> const Row& { return all[order[i]]; };
   const size_t row_count = order.size();
   // A writer thread writes segment after segment: its buffers keep their capacity (no
-  // reallocation, no fresh pages to fault in) from one to the next.
+  // reallocation, no fresh pages to fault in) from one to the next, but not that of an
+  // unusually large segment (a rewrite of a big one), whatever way this returns.
   thread_local std::string file, raw, packed, cols;
   file.clear();
   raw.clear();
   cols.clear();
+  struct Trim {
+    ~Trim() {
+      constexpr size_t kKeptCapacity = 8u << 20;
+      for (std::string* buffer : {&file, &raw, &packed, &cols}) {
+        if (buffer->capacity() > kKeptCapacity) std::string().swap(*buffer);
+      }
+    }
+  } trim;
   ByteWriter fw(file);
   fw.PutBytes(std::string_view(kMagic, 8));
   fw.Put<uint32_t>(cipher ? kEncryptedFormatVersion : kPlainFormatVersion);
@@ -366,13 +375,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   if (s.ok() && ::fsync(fd) != 0) s = IoError("cannot sync " + path + ": " + std::strerror(errno));
   ::close(fd);
   if (!s.ok()) return s;
-  const auto size = static_cast<uint64_t>(file.size());
-  // The buffers of an unusually large segment (a rewrite of a big one) are not kept.
-  constexpr size_t kKeptCapacity = 16u << 20;
-  for (std::string* buffer : {&file, &raw, &packed, &cols}) {
-    if (buffer->capacity() > kKeptCapacity) std::string().swap(*buffer);
-  }
-  return size;
+  return static_cast<uint64_t>(file.size());
 }
 
 SegmentReader::~SegmentReader() {
