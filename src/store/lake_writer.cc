@@ -380,7 +380,6 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
       std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes,
                            WriteSegment(dir_ + "/" + rel, shard, rows, order, cipher_.get()));
-  PendingSegment seg{id, shard, rel, order.size(), bytes, {}};
   // Rows per type: a segment holds a few types, counted without a map lookup per row.
   std::vector<std::pair<std::string_view, int64_t>> per_type;
   for (uint32_t i : order) {
@@ -393,10 +392,9 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
       ++it->second;
     }
   }
-  for (const auto& [type, n] : per_type) seg.type_rows[std::string(type)] += n;
   std::lock_guard lock(pending_mu_);
-  for (const auto& [type, n] : seg.type_rows) type_deltas_[type] += n;
-  pending_segments_.push_back(std::move(seg));
+  for (const auto& [type, n] : per_type) type_deltas_[std::string(type)] += n;
+  pending_segments_.push_back({id, shard, std::move(rel), order.size(), bytes});
   return Status::Ok();
 }
 

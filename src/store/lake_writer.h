@@ -160,7 +160,6 @@ class LakeWriter {
     uint32_t id, shard;
     std::string file;
     uint64_t rows, bytes;
-    std::map<std::string, int64_t> type_rows;
   };
 
   LakeWriter() = default;
