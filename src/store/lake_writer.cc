@@ -378,8 +378,8 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   if (order.empty()) return Status::Ok();
   std::string rel =
       std::string(kSegmentsDir) + "/" + ShardDirName(shard, shards_) + "/" + SegmentFileName(id);
-  MEDLAKE_ASSIGN_OR_RETURN(uint64_t bytes,
-                           WriteSegment(dir_ + "/" + rel, shard, rows, order, cipher_.get()));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      uint64_t bytes, WriteSegment(dir_ + "/" + rel, shard, rows, order, cipher_.get(), &syncer_));
   // Rows per type: a segment holds a few types, counted without a map lookup per row.
   std::vector<std::pair<std::string_view, int64_t>> per_type;
   for (uint32_t i : order) {
@@ -492,8 +492,10 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   }
   MEDLAKE_RETURN_IF_ERROR(Flush());
   if (pre_commit_) MEDLAKE_RETURN_IF_ERROR(pre_commit_());
+  // Segment files are synced in the background while ingest goes on; all must be durable, and
+  // then their directory entries, before the catalog names them.
+  MEDLAKE_RETURN_IF_ERROR(syncer_.Wait());
   std::unique_lock lock(pending_mu_);
-  // Segment files are fsynced; make their directory entries durable before naming them.
   std::set<uint32_t> shards_touched;
   for (const auto& seg : pending_segments_) shards_touched.insert(seg.shard);
   for (uint32_t s : shards_touched) {

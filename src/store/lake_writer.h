@@ -2,8 +2,9 @@
 // newer version by identity type+id), buffers them per shard, writes full buffers as segment
 // files, and makes everything visible atomically with Commit().
 //
-// Durability protocol (docs/format.md): segment files are written and fsynced first; a segment
-// becomes part of the lake only when the catalog transaction naming it commits. Files that no
+// Durability protocol (docs/format.md): segment files are written and fsynced first (on
+// background threads, store/file_syncer.h; Commit waits for them); a segment becomes part of
+// the lake only when the catalog transaction naming it commits. Files that no
 // committed transaction names are deleted when the next writer opens the lake. A LOCK file
 // (flock) keeps a second writer out.
 //
@@ -181,6 +182,7 @@ class LakeWriter {
   int64_t run_id_ = 0;
   std::unique_ptr<Db> db_;
   std::unique_ptr<IdentityIndex> index_;
+  FileSyncer syncer_;  // fsyncs written segments; Commit waits for it
   std::vector<Stripe> stripes_{kStripes};
   std::vector<std::unique_ptr<ShardBuffer>> buffers_;
   std::atomic<uint32_t> next_segment_{1};

@@ -189,7 +189,8 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
 }
 
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& all,
-                              std::span<const uint32_t> order, const SegmentCipher* cipher) {
+                              std::span<const uint32_t> order, const SegmentCipher* cipher,
+                              FileSyncer* syncer) {
   // The segment's i-th row.
   auto row = [&all, order](size_t i) -> const Row& { return all[order[i]]; };
   const size_t row_count = order.size();
@@ -372,6 +373,10 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot create " + path + ": " + std::strerror(errno));
   Status s = WriteAll(fd, file, path);
+  if (s.ok() && syncer != nullptr) {
+    syncer->Add(fd, path);  // fsynced and closed there
+    return static_cast<uint64_t>(file.size());
+  }
   if (s.ok() && ::fsync(fd) != 0) s = IoError("cannot sync " + path + ": " + std::strerror(errno));
   ::close(fd);
   if (!s.ok()) return s;

@@ -20,6 +20,7 @@
 #include "fhir/resource_facts.h"
 #include "medlake/status.h"
 #include "privacy/segment_cipher.h"
+#include "store/file_syncer.h"
 
 namespace medlake::store {
 
@@ -72,9 +73,11 @@ void SortRows(std::vector<Row>& rows);
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
                               const SegmentCipher* cipher = nullptr);
 // The same for the rows `rows[order[0]], rows[order[1]], ...` (in that order): a writer sorts
-// and filters indexes (SortedOrder) instead of moving rows.
+// and filters indexes (SortedOrder) instead of moving rows. With a `syncer`, the written file
+// is handed to it instead of being fsynced here: it is durable once syncer->Wait() succeeds.
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
-                              std::span<const uint32_t> order, const SegmentCipher* cipher);
+                              std::span<const uint32_t> order, const SegmentCipher* cipher,
+                              FileSyncer* syncer = nullptr);
 
 // Decoded hot columns of one segment.
 struct Columns {
