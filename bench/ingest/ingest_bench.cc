@@ -4,7 +4,9 @@
 //
 // Baseline: a plain simdjson DOM parse of the same bytes with no storing (each NDJSON line, or
 // each JSON document), on the same number of threads (files in parallel, and the pieces of a
-// big NDJSON file in parallel too). Then medlake ingest into a fresh lake.
+// big NDJSON file in parallel too). A second reference, the format floor: that parse plus the
+// minify and zstd compression every writer of the lake's segments must do. Then medlake ingest
+// into a fresh lake.
 // With --copies K, the input is first replicated K times with fresh ids (every UUID gets a
 // copy-specific prefix), to show how time and peak memory grow with input size. Every
 // measurement runs in its own child process so that peak RSS is its own.
@@ -15,6 +17,7 @@
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_for_each.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -79,7 +82,13 @@ Measure InChild(Fn fn) {
   return m;
 }
 
-Measure Baseline(const std::vector<std::string>& files, int jobs) {
+// Calls `on_document(parser, json)` for every JSON document of `files` (each NDJSON line, or each
+// whole file) on `jobs` threads, files in parallel and the pieces of a big NDJSON file in
+// parallel too; `on_document` returns the records it found and `end_piece()` is called on the
+// thread that finished a file or NDJSON piece.
+template <typename OnDocument, typename EndPiece>
+Measure ForEachDocument(const std::vector<std::string>& files, int jobs, OnDocument on_document,
+                        EndPiece end_piece) {
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
                               static_cast<size_t>(jobs));
   std::atomic<uint64_t> records{0}, bytes{0};
@@ -105,27 +114,75 @@ Measure Baseline(const std::vector<std::string>& files, int jobs) {
         while (pos < cuts[piece + 1]) {
           size_t nl = all.find('\n', pos);
           if (nl == std::string_view::npos) nl = all.size();
-          if (nl > pos) {
-            simdjson::dom::element doc;
-            if (!line_parser.parse(all.data() + pos, nl - pos, false).get(doc)) ++parsed;
-          }
+          if (nl > pos) parsed += on_document(line_parser, all.substr(pos, nl - pos));
           pos = nl + 1;
         }
+        end_piece();
         records += parsed;
       });
     } else {
-      simdjson::dom::element doc;
-      if (!parser.parse(text).get(doc)) {
-        simdjson::dom::array entries;
-        if (!doc["entry"].get_array().get(entries)) {
-          records += entries.size();
-        } else {
-          ++records;
-        }
-      }
+      records += on_document(parser, std::string_view(text.data(), text.size()));
+      end_piece();
     }
   });
   return {std::chrono::duration<double>(Clock::now() - start).count(), records, bytes, 0};
+}
+
+// Records in a parsed document: a Bundle's entries, else one.
+uint64_t RecordsOf(simdjson::dom::element doc) {
+  simdjson::dom::array entries;
+  return doc["entry"].get_array().get(entries) ? 1 : entries.size();
+}
+
+// The ceiling: a plain simdjson DOM parse of every document, nothing stored. The bytes after a
+// line (the next lines, or the padding) keep simdjson's read-ahead inside the buffer.
+Measure Baseline(const std::vector<std::string>& files, int jobs) {
+  return ForEachDocument(
+      files, jobs,
+      [](simdjson::dom::parser& parser, std::string_view json) -> uint64_t {
+        simdjson::dom::element doc;
+        if (parser.parse(json.data(), json.size(), false).get(doc)) return 0;
+        return RecordsOf(doc);
+      },
+      [] {});
+}
+
+// A thread's pending block of minified resources and its compressor (FormatFloor). At
+// namespace scope: a block-scope thread_local is constructed only on the threads that pass its
+// declaration, not on the pool's workers that run the lambdas.
+struct FloorBlocks {
+  std::string raw, minified, packed;
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx{ZSTD_createCCtx(), &ZSTD_freeCCtx};
+  void Compress() {
+    packed.resize(ZSTD_compressBound(raw.size()));
+    size_t n =
+        ZSTD_compressCCtx(ctx.get(), packed.data(), packed.size(), raw.data(), raw.size(), 1);
+    if (ZSTD_isError(n)) std::abort();
+    raw.clear();
+  }
+};
+thread_local FloorBlocks floor_blocks;
+
+// What the lake format itself costs, as a second reference: the ceiling's parse plus what any
+// writer of DESIGN.md's segments must do with the bytes, minify them and compress them with
+// zstd at the level and block size segments use (level 1, blocks of 128 KiB). No facts, no
+// identities, nothing written. Ingest cannot be faster than this.
+Measure FormatFloor(const std::vector<std::string>& files, int jobs) {
+  return ForEachDocument(
+      files, jobs,
+      [](simdjson::dom::parser& parser, std::string_view json) -> uint64_t {
+        simdjson::dom::element doc;
+        if (parser.parse(json.data(), json.size(), false).get(doc)) return 0;
+        floor_blocks.minified.resize(json.size());
+        size_t n = 0;
+        if (simdjson::minify(json.data(), json.size(), floor_blocks.minified.data(), n)) return 0;
+        floor_blocks.raw.append(floor_blocks.minified.data(), n);
+        if (floor_blocks.raw.size() >= (128u << 10)) floor_blocks.Compress();
+        return RecordsOf(doc);
+      },
+      [] {
+        if (!floor_blocks.raw.empty()) floor_blocks.Compress();
+      });
 }
 
 Measure IngestRun(const std::string& input, const std::string& lake, int jobs) {
@@ -169,28 +226,36 @@ void Replicate(const std::vector<std::string>& files, const std::string& in_root
   }
 }
 
-void Report(const char* label, const Measure& base, const Measure& ing, int jobs) {
+struct Figures {
+  Measure base, floor, ingest;
+};
+
+void Report(const char* label, const Figures& f, int jobs) {
   auto mbps = [](const Measure& m) { return m.bytes / 1e6 / m.seconds; };
+  const Measure &base = f.base, &ing = f.ingest;
   std::printf(
       "%-10s %8.1f MB  baseline %7.1f MB/s %9.0f rec/s  %6.0f MB RSS | ingest %7.1f MB/s %9.0f "
-      "rec/s "
-      "(%7.0f rec/s/core) %6.0f MB RSS | ingest/baseline %.2f\n",
+      "rec/s (%7.0f rec/s/core) %6.0f MB RSS | ingest/baseline %.2f\n",
       label, base.bytes / 1e6, mbps(base), base.records / base.seconds, base.peak_rss_kb / 1024.0,
       mbps(ing), ing.records / ing.seconds, ing.records / ing.seconds / jobs,
       ing.peak_rss_kb / 1024.0, mbps(ing) / mbps(base));
+  std::printf(
+      "%-10s format floor (parse + minify + zstd 1) %7.1f MB/s | floor/baseline %.2f | "
+      "ingest/floor %.2f\n",
+      "", mbps(f.floor), mbps(f.floor) / mbps(base), mbps(ing) / mbps(f.floor));
 }
 
-// Runs baseline and ingest alternately `runs` times (each in its own process); returns the
-// run of median time of each, with the highest peak RSS seen. A shared VM's speed drifts by
-// 10-30 % from run to run: one run is not a figure.
-std::pair<Measure, Measure> MedianPair(int runs, const std::vector<std::string>& files,
-                                       const std::string& input, const std::string& lake,
-                                       int jobs) {
-  std::vector<Measure> base, ing;
+// Runs baseline, format floor and ingest alternately `runs` times (each in its own process);
+// returns the run of median time of each, with the highest peak RSS seen. A shared VM's speed
+// drifts by 10-30 % from run to run: one run is not a figure.
+Figures MedianFigures(int runs, const std::vector<std::string>& files, const std::string& input,
+                      const std::string& lake, int jobs) {
+  std::vector<Measure> bases, floors, ingests;
   for (int r = 0; r < runs; ++r) {
-    base.push_back(InChild([&] { return Baseline(files, jobs); }));
-    ing.push_back(InChild([&] { return IngestRun(input, lake, jobs); }));
-    if (base.back().seconds <= 0 || ing.back().seconds <= 0) {
+    bases.push_back(InChild([&] { return Baseline(files, jobs); }));
+    floors.push_back(InChild([&] { return FormatFloor(files, jobs); }));
+    ingests.push_back(InChild([&] { return IngestRun(input, lake, jobs); }));
+    if (bases.back().seconds <= 0 || floors.back().seconds <= 0 || ingests.back().seconds <= 0) {
       std::fprintf(stderr, "a measurement failed (see above)\n");
       std::exit(1);
     }
@@ -204,7 +269,7 @@ std::pair<Measure, Measure> MedianPair(int runs, const std::vector<std::string>&
     m.peak_rss_kb = peak;
     return m;
   };
-  return {median(base), median(ing)};
+  return {median(bases), median(floors), median(ingests)};
 }
 
 int main(int argc, char** argv) {
@@ -233,17 +298,18 @@ int main(int argc, char** argv) {
   auto files = InputFiles(input);
   std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest\n", jobs,
               input.c_str(), files.size(), runs);
-  auto [b1, i1] = MedianPair(runs, files, input, work + "/lake1", jobs);
-  Report("1x", b1, i1, jobs);
+  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs);
+  Report("1x", one, jobs);
   if (copies > 1) {
     Replicate(files, input, work + "/input10", copies);
     auto files10 = InputFiles(work + "/input10");
-    auto [b10, i10] = MedianPair(runs, files10, work + "/input10", work + "/lake10", jobs);
+    Figures many = MedianFigures(runs, files10, work + "/input10", work + "/lake10", jobs);
     char label[16];
     std::snprintf(label, sizeof label, "%dx", copies);
-    Report(label, b10, i10, jobs);
+    Report(label, many, jobs);
     std::printf("growth %dx input: ingest time x%.2f, peak RSS x%.2f\n", copies,
-                i10.seconds / i1.seconds, static_cast<double>(i10.peak_rss_kb) / i1.peak_rss_kb);
+                many.ingest.seconds / one.ingest.seconds,
+                static_cast<double>(many.ingest.peak_rss_kb) / one.ingest.peak_rss_kb);
   }
   fs::remove_all(work);
   return 0;
