@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "ingest/ingest.h"
+#include "json/minify.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -128,23 +129,19 @@ Measure ForEachDocument(const std::vector<std::string>& files, int jobs, OnDocum
   return {std::chrono::duration<double>(Clock::now() - start).count(), records, bytes, 0};
 }
 
-// Records in a parsed document: a Bundle's entries, else one.
-uint64_t RecordsOf(simdjson::dom::element doc) {
+// Parses `json` and returns the records it holds (a Bundle's entries, else one), 0 when it is not
+// valid JSON. The bytes after a line (the next lines, or the padding) keep simdjson's
+// read-ahead inside the buffer.
+uint64_t ParseAndCount(simdjson::dom::parser& parser, std::string_view json) {
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size(), false).get(doc)) return 0;
   simdjson::dom::array entries;
   return doc["entry"].get_array().get(entries) ? 1 : entries.size();
 }
 
-// The ceiling: a plain simdjson DOM parse of every document, nothing stored. The bytes after a
-// line (the next lines, or the padding) keep simdjson's read-ahead inside the buffer.
+// The ceiling: a plain simdjson DOM parse of every document, nothing stored.
 Measure Baseline(const std::vector<std::string>& files, int jobs) {
-  return ForEachDocument(
-      files, jobs,
-      [](simdjson::dom::parser& parser, std::string_view json) -> uint64_t {
-        simdjson::dom::element doc;
-        if (parser.parse(json.data(), json.size(), false).get(doc)) return 0;
-        return RecordsOf(doc);
-      },
-      [] {});
+  return ForEachDocument(files, jobs, ParseAndCount, [] {});
 }
 
 // A thread's pending block of minified resources and its compressor (FormatFloor). At
@@ -164,21 +161,21 @@ struct FloorBlocks {
 thread_local FloorBlocks floor_blocks;
 
 // What the lake format itself costs, as a second reference: the ceiling's parse plus what any
-// writer of DESIGN.md's segments must do with the bytes, minify them and compress them with
-// zstd at the level and block size segments use (level 1, blocks of 128 KiB). No facts, no
-// identities, nothing written. Ingest cannot be faster than this.
+// writer of DESIGN.md's segments must do with the bytes, minify them (with ingest's own
+// minifier, json::MinifyInto) and compress them with zstd at the level and block size segments
+// use (level 1, blocks of 128 KiB). No facts, no identities, nothing written.
 Measure FormatFloor(const std::vector<std::string>& files, int jobs) {
   return ForEachDocument(
       files, jobs,
       [](simdjson::dom::parser& parser, std::string_view json) -> uint64_t {
-        simdjson::dom::element doc;
-        if (parser.parse(json.data(), json.size(), false).get(doc)) return 0;
-        floor_blocks.minified.resize(json.size());
-        size_t n = 0;
-        if (simdjson::minify(json.data(), json.size(), floor_blocks.minified.data(), n)) return 0;
-        floor_blocks.raw.append(floor_blocks.minified.data(), n);
+        uint64_t records = ParseAndCount(parser, json);
+        if (records == 0) return 0;
+        floor_blocks.minified.resize(json.size() + medlake::json::kMinifySlack);
+        auto n = medlake::json::MinifyInto(json, floor_blocks.minified.data());
+        if (!n.ok()) return 0;
+        floor_blocks.raw.append(floor_blocks.minified.data(), *n);
         if (floor_blocks.raw.size() >= (128u << 10)) floor_blocks.Compress();
-        return RecordsOf(doc);
+        return records;
       },
       [] {
         if (!floor_blocks.raw.empty()) floor_blocks.Compress();
