@@ -40,9 +40,7 @@ class SharedCounters {
     return *blocks_.back();
   }
   // Records read so far (for progress).
-  uint64_t records() const {
-    return Sum([](const Block& b) { return b.records.load(std::memory_order_relaxed); });
-  }
+  uint64_t records() const { return Sum(&Block::records); }
 
   // The run's counters so far. Records of this run that a later version superseded were
   // counted as stored when admitted; they move to duplicates.
@@ -50,19 +48,18 @@ class SharedCounters {
     store::RunCounters c;
     uint64_t superseded = writer.superseded_in_run();
     c.records_read = records();
-    c.stored = Sum([](const Block& b) { return b.stored.load(); }) - superseded;
-    c.duplicates = Sum([](const Block& b) { return b.duplicates.load(); }) + superseded;
+    c.stored = Sum(&Block::stored) - superseded;
+    c.duplicates = Sum(&Block::duplicates) + superseded;
     c.replaced = writer.replaced_committed();
-    c.quarantined = Sum([](const Block& b) { return b.quarantined.load(); });
+    c.quarantined = Sum(&Block::quarantined);
     return c;
   }
 
  private:
-  template <typename Fn>
-  uint64_t Sum(Fn fn) const {
+  uint64_t Sum(std::atomic<uint64_t> Block::*counter) const {
     std::lock_guard lock(mu_);
     uint64_t total = 0;
-    for (const auto& b : blocks_) total += fn(*b);
+    for (const auto& b : blocks_) total += ((*b).*counter).load(std::memory_order_relaxed);
     return total;
   }
 

@@ -27,6 +27,7 @@
 
 #include "medlake/lake.h"
 #include "medlake/status.h"
+#include "store/file_syncer.h"
 #include "store/identity_index.h"
 #include "store/key_map.h"
 #include "store/segment.h"

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "store/bytes.h"
+#include "store/file_syncer.h"
 
 namespace medlake::store {
 namespace {

@@ -20,9 +20,10 @@
 #include "fhir/resource_facts.h"
 #include "medlake/status.h"
 #include "privacy/segment_cipher.h"
-#include "store/file_syncer.h"
 
 namespace medlake::store {
+
+class FileSyncer;  // store/file_syncer.h
 
 using privacy::SegmentCipher;
 
