@@ -1,6 +1,10 @@
 #include "fhir/resource_facts.h"
 
+#include <array>
+#include <cstdlib>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "fhir/r4_model.h"
 
@@ -50,6 +54,62 @@ void AddCodes(json::Node element, std::vector<Coding>& out) {
     AddCoding(element, out);
   }
 }
+
+// The fields a type's facts read, looked up in one pass over the resource
+// (json::Node::FindFields): the first step of each patient compartment path, the effective
+// time and code elements, and the fixed ones below. Each name appears once.
+class FactFields {
+ public:
+  enum Fixed {
+    kMeta,
+    kValueCodeableConcept,
+    kValueQuantity,
+    kStatus,
+    kClinicalStatus,
+    kVerificationStatus,
+    kEncounter,
+    kIdentifier,
+    kFixedCount
+  };
+  static constexpr size_t kMax = 32;
+
+  explicit FactFields(int type_index) {
+    for (std::string_view name :
+         {"meta", "valueCodeableConcept", "valueQuantity", "status", "clinicalStatus",
+          "verificationStatus", "encounter", "identifier"}) {
+      Slot(name);
+    }
+    for (std::string_view path : PatientCompartmentPaths(type_index)) {
+      compartment.push_back(Slot(path.substr(0, path.find('.'))));
+    }
+    for (std::string_view e : EffectiveTimeElements(type_index)) effective.push_back(Slot(e));
+    for (std::string_view e : CodeElements(type_index)) code.push_back(Slot(e));
+    set = json::FieldSet(std::move(names_));
+  }
+  // The FactFields of a type, made once for all types.
+  static const FactFields& Of(int type_index) {
+    static const std::vector<FactFields> all = [] {
+      std::vector<FactFields> v;
+      for (size_t t = 0; t < ResourceTypeCount(); ++t) v.emplace_back(static_cast<int>(t));
+      return v;
+    }();
+    return all[static_cast<size_t>(type_index)];
+  }
+
+  json::FieldSet set{{}};                         // at most kMax names
+  std::vector<int> compartment, effective, code;  // indexes into set's names, in list order
+
+ private:
+  int Slot(std::string_view name) {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (names_[i] == name) return static_cast<int>(i);
+    }
+    if (names_.size() == kMax) std::abort();  // the R4 tables name far fewer
+    names_.push_back(name);
+    return static_cast<int>(names_.size() - 1);
+  }
+  std::vector<std::string_view> names_;  // while the set is made
+};
 
 std::optional<TimeRange> TimeOf(json::Node element) {
   if (element.IsString()) return ParseFhirTime(element.GetString());
@@ -111,6 +171,12 @@ bool SplitReference(std::string_view reference, std::string_view& type, std::str
 }
 
 Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
+  MEDLAKE_RETURN_IF_ERROR(ExtractIdentity(resource, out));
+  ExtractFields(resource, resolver, out);
+  return Status::Ok();
+}
+
+Status ExtractIdentity(json::Node resource, ResourceFacts& out) {
   out.Clear();
   if (!resource.IsObject()) return ParseError("resource is not a JSON object");
   auto type_node = resource.Find("resourceType");
@@ -124,8 +190,14 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
   if (!id_node) return ParseError("missing id");
   if (!id_node->IsString() || !IsValidId(id_node->GetString())) return ParseError("malformed id");
   out.id = id_node->GetString();
+  return Status::Ok();
+}
 
-  if (auto meta = resource.Find("meta")) {
+void ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
+  const FactFields& wanted = FactFields::Of(out.type_index);
+  std::array<std::optional<json::Node>, FactFields::kMax> fields;
+  resource.FindFields(wanted.set, fields);
+  if (const auto& meta = fields[FactFields::kMeta]) {
     if (auto lu = meta->Find("lastUpdated")) {
       if (auto t = ParseFhirTime(lu->GetString())) out.last_updated = t->start;
     }
@@ -135,10 +207,17 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
   if (out.type == "Patient") {
     out.patient_id = out.id;
   } else {
-    for (std::string_view path : PatientCompartmentPaths(out.type_index)) {
+    const auto paths = PatientCompartmentPaths(out.type_index);
+    for (size_t p = 0; p < paths.size(); ++p) {
+      std::string_view path = paths[p];
       std::string found;
       bool several = false;
-      Walk(resource, path, [&](json::Node element) {
+      size_t dot = path.find('.');
+      const auto& first = fields[wanted.compartment[p]];
+      if (!first) continue;
+      std::string_view rest =
+          dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+      Walk(*first, rest, [&](json::Node element) {
         auto ref = element.Find("reference");
         if (!ref) return;
         std::string resolved = Resolve(resolver, ref->GetString());
@@ -158,8 +237,8 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     }
   }
 
-  for (std::string_view element : EffectiveTimeElements(out.type_index)) {
-    auto node = resource.Find(element);
+  for (int slot : wanted.effective) {
+    const auto& node = fields[slot];
     if (!node) continue;
     if (auto t = TimeOf(*node)) {
       out.effective = *t;
@@ -168,8 +247,8 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     }
   }
 
-  for (std::string_view element : CodeElements(out.type_index)) {
-    if (auto node = resource.Find(element)) {
+  for (int slot : wanted.code) {
+    if (const auto& node = fields[slot]) {
       if (node->IsArray()) {
         node->ForEachItem([&](json::Node item) {
           AddCodes(item, out.codings);
@@ -180,9 +259,9 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
       }
     }
   }
-  if (auto vcc = resource.Find("valueCodeableConcept")) AddCodes(*vcc, out.codings);
+  if (auto vcc = fields[FactFields::kValueCodeableConcept]) AddCodes(*vcc, out.codings);
 
-  if (auto q = resource.Find("valueQuantity")) {
+  if (auto q = fields[FactFields::kValueQuantity]) {
     if (auto v = q->Find("value"); v && v->IsNumber()) out.value = v->GetDouble();
     if (auto c = q->Find("code"); c && c->IsString()) {
       out.unit = c->GetString();
@@ -191,9 +270,9 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     }
   }
 
-  if (auto s = resource.Find("status"); s && s->IsString()) {
+  if (auto s = fields[FactFields::kStatus]; s && s->IsString()) {
     out.status = s->GetString();
-  } else if (auto cs = resource.Find("clinicalStatus")) {
+  } else if (auto cs = fields[FactFields::kClinicalStatus]) {
     std::vector<Coding> codes;
     AddCodes(*cs, codes);
     if (!codes.empty()) out.status = codes.front().code;
@@ -201,7 +280,7 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
   // Condition and AllergyIntolerance say "recorded in error" in verificationStatus (and must
   // then have no clinicalStatus): the hot status carries it, so that every reader can drop
   // such records without parsing them.
-  if (auto vs = resource.Find("verificationStatus")) {
+  if (auto vs = fields[FactFields::kVerificationStatus]) {
     std::vector<Coding> codes;
     AddCodes(*vs, codes);
     for (const auto& c : codes)
@@ -210,7 +289,7 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
 
   if (out.type == "Encounter") {
     out.encounter_id = out.id;
-  } else if (auto enc = resource.Find("encounter")) {
+  } else if (auto enc = fields[FactFields::kEncounter]) {
     if (auto ref = enc->Find("reference")) {
       std::string resolved = Resolve(resolver, ref->GetString());
       std::string_view t, id;
@@ -218,7 +297,7 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
     }
   }
 
-  if (auto ids = resource.Find("identifier")) {
+  if (auto ids = fields[FactFields::kIdentifier]) {
     auto add = [&](json::Node ident) {
       auto v = ident.Find("value");
       if (!v || !v->IsString()) return true;
@@ -233,7 +312,6 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
       add(*ids);
     }
   }
-  return Status::Ok();
 }
 
 }  // namespace medlake::fhir

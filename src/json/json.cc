@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -240,6 +241,31 @@ std::optional<Node> Node::Find(std::string_view key) const {
   simdjson::dom::element v;
   if (obj.at_key(key).get(v)) return std::nullopt;
   return NodeAccess::Make(v, numbers_);
+}
+
+void Node::FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const {
+  for (size_t i = 0; i < set.size(); ++i) out[i].reset();
+  if (!valid_) return;
+  simdjson::dom::object obj;
+  if (Elem(raw_).get_object().get(obj)) return;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    int i = set.IndexOf(it.key());
+    if (i >= 0 && !out[i]) out[i] = NodeAccess::Make(it.value(), numbers_);
+  }
+}
+
+FieldSet::FieldSet(std::vector<std::string_view> names) : names_(std::move(names)) {
+  if (names_.size() > kMaxNames) std::abort();  // a programming error: indexes are 8 bits
+  size_t buckets = 64;
+  while (buckets < 2 * names_.size()) buckets *= 2;
+  head_.assign(buckets, 0);
+  mask_ = buckets - 1;
+  next_.assign(names_.size(), 0);
+  for (size_t i = names_.size(); i-- > 0;) {
+    size_t b = Bucket(names_[i]);
+    next_[i] = head_[b];
+    head_[b] = static_cast<uint8_t>(i + 1);
+  }
 }
 
 void Node::FindWithPrefixed(std::string_view key, char prefix, std::optional<Node>& plain,

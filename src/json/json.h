@@ -27,6 +27,39 @@ enum class Kind : uint8_t { kNull, kBool, kInt64, kUint64, kDouble, kString, kAr
 struct NodeAccess;
 class Cursor;
 
+// Distinct names to look up together (Node::FindFields), hashed once so that looking up a key
+// costs one probe of a small table, not a comparison per name.
+class FieldSet {
+ public:
+  static constexpr size_t kMaxNames = 255;
+  // At most kMaxNames distinct names; the views must outlive the set.
+  explicit FieldSet(std::vector<std::string_view> names);
+  size_t size() const { return names_.size(); }
+  const std::vector<std::string_view>& names() const { return names_; }
+  // Index of `key` in names(), -1 when absent.
+  int IndexOf(std::string_view key) const {
+    for (uint8_t i = head_[Bucket(key)]; i != 0; i = next_[i - 1]) {
+      if (names_[i - 1] == key) return i - 1;
+    }
+    return -1;
+  }
+
+ private:
+  size_t Bucket(std::string_view key) const {
+    size_t h = key.size();
+    if (!key.empty()) {
+      h = h * 131 + static_cast<unsigned char>(key[0]) * 31 +
+          static_cast<unsigned char>(key[key.size() / 2]) * 7 +
+          static_cast<unsigned char>(key.back());
+    }
+    return h & mask_;
+  }
+  std::vector<std::string_view> names_;
+  std::vector<uint8_t> head_;  // per bucket: 1 + index of its first name; 0: empty
+  std::vector<uint8_t> next_;  // per name: 1 + index of the next in its bucket; 0: last
+  size_t mask_ = 0;
+};
+
 class Node {
  public:
   Node() = default;
@@ -47,6 +80,11 @@ class Node {
 
   // Object field lookup; nullopt when this is not an object or the key is absent.
   std::optional<Node> Find(std::string_view key) const;
+  // Looks up a set of fields of an object in one pass over it: out[i] becomes the first field
+  // named names()[i] of `set` and stays nullopt when there is none (out.size() >= set.size();
+  // all of it nullopt when this is not an object). A Find per name walks the fields once per
+  // call, which adds up when most names are absent.
+  void FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const;
   // Finds the fields `key` and `prefix` + `key` of an object in one pass (FHIR keeps a
   // primitive's id and extensions under "_name"); each stays nullopt when absent.
   void FindWithPrefixed(std::string_view key, char prefix, std::optional<Node>& plain,
