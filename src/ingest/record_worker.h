@@ -142,11 +142,17 @@ class RecordWorker final : public FhirRecordSink {
   void Store(json::Node resource, std::string_view json, const fhir::ReferenceResolver& resolver,
              const RecordLocation& loc, VaultRecord* removed) {
     counters_.records.fetch_add(1, std::memory_order_relaxed);
-    Status s = fhir::ExtractFacts(resource, &resolver, facts_);
+    Status s = fhir::ExtractIdentity(resource, facts_);
     if (!s.ok()) {
       Quarantine(json, loc, s.message());
       return;
     }
+    store::Row row;
+    row.key = store::ResourceKey(facts_.type, facts_.id);
+    // The identity state is one cache miss in a table far larger than the cache: fetched while
+    // the facts are read, it is there when Admit looks.
+    writer_.PrefetchAdmission(row.key);
+    fhir::ExtractFields(resource, &resolver, facts_);
     if (hook_) hook_(facts_, resource);
     const int type_index = facts_.type_index;
     bool shared_type =
@@ -154,8 +160,6 @@ class RecordWorker final : public FhirRecordSink {
     if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
       writer_.AddIdentifiers(facts_.type, facts_.id, facts_.identifiers);
     }
-    store::Row row;
-    row.key = store::ResourceKey(facts_.type, facts_.id);
     row.content_hash = store::ContentHash(json);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              (static_cast<uint64_t>(loc.byte_offset) << 20) | loc.entry};

@@ -11,6 +11,7 @@
 // Not thread-safe; values move when the map grows (do not keep pointers across inserts).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -53,6 +54,27 @@ class KeyMap {
     }
   }
 
+  // Starts fetching, for writing, what a lookup of `key` touches first: the map's own fields
+  // and the slot where the probe begins. A hint, callable without the owner's lock while
+  // another thread holds it and grows the map: the table's address and size come from atomics
+  // on a line of their own, which only Grow writes, and at worst a line of the old table is
+  // fetched (prefetches never fault).
+  void Prefetch(const Key128& key) const {
+    __builtin_prefetch(this, 1);
+    const uint64_t* slots = hint_.slots.load(std::memory_order_relaxed);
+    if (slots != nullptr) {
+      __builtin_prefetch(slots + (key.lo & hint_.mask.load(std::memory_order_relaxed)), 1);
+    }
+  }
+
+  // Empties the map and frees its memory.
+  void Clear() {
+    hint_.slots.store(nullptr, std::memory_order_relaxed);
+    std::vector<uint64_t>().swap(slots_);
+    std::vector<std::pair<Key128, V>>().swap(entries_);
+    mask_ = 0;
+  }
+
   size_t size() const { return entries_.size(); }
   template <typename Fn>
   void ForEach(Fn fn) {
@@ -69,6 +91,8 @@ class KeyMap {
     size_t n = slots_.empty() ? 64 : slots_.size() * 2;
     slots_.assign(n, 0);
     mask_ = n - 1;
+    hint_.slots.store(slots_.data(), std::memory_order_relaxed);
+    hint_.mask.store(mask_, std::memory_order_relaxed);
     for (size_t k = 0; k < entries_.size(); ++k) {
       size_t i = entries_[k].first.lo & mask_;
       while (slots_[i] != 0) i = (i + 1) & mask_;
@@ -79,6 +103,11 @@ class KeyMap {
   std::vector<uint64_t> slots_;
   std::vector<std::pair<Key128, V>> entries_;
   size_t mask_ = 0;
+  // slots_.data() and mask_ for Prefetch, away from the fields every insert writes.
+  struct alignas(64) Hint {
+    std::atomic<const uint64_t*> slots{nullptr};
+    std::atomic<size_t> mask{0};
+  } hint_;
 };
 
 }  // namespace medlake::store

@@ -315,7 +315,7 @@ Status LakeWriter::FoldPending() {
                                         static_cast<uint32_t>(run_id_), p.segment, p.row, e.type,
                                         0});
     });
-    stripe.map = KeyMap<Entry>();
+    stripe.map.Clear();
     stripe.pending = std::vector<Pending>();
     stripe.identities.store(0, std::memory_order_relaxed);
   }

@@ -77,6 +77,15 @@ class LakeWriter {
   // the first time a key is met since the last commit. Errors: kIoError (index reads).
   Result<Admission> Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                           int64_t last_updated, RecordOrder order, uint64_t& seq);
+  // Starts fetching what Admit(key, ...) will write first: the lock and the identity state of
+  // the key's stripe, which another thread most likely wrote last (a hint, without the lock;
+  // for a caller that has other work to do before it admits).
+  void PrefetchAdmission(const Key128& key) const {
+    const Stripe& stripe = StripeOf(key);
+    __builtin_prefetch(&stripe.mu, 1);
+    __builtin_prefetch(&stripe.pending, 1);
+    stripe.map.Prefetch(key);
+  }
   // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
   Status Add(Row row);
 
@@ -175,6 +184,7 @@ class LakeWriter {
   Status FlushShard(uint32_t shard, std::vector<Row> rows);
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
+  const Stripe& StripeOf(const Key128& k) const { return stripes_[k.hi % kStripes]; }
 
   std::shared_ptr<const SegmentCipher> cipher_;  // null for a lake without a key
   std::string dir_;

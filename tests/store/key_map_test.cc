@@ -41,5 +41,23 @@ TEST(KeyMapTest, InsertsFindsAndGrows) {
   EXPECT_EQ(map.Find(Key128{7, 7}), nullptr);
 }
 
+TEST(KeyMapTest, PrefetchIsHarmlessAndClearEmpties) {
+  KeyMap<int> map;
+  map.Prefetch(Key128{1, 2});  // an empty map: no table to fetch from
+  bool inserted = false;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    map.Prefetch(Key128{i, i});
+    map.FindOrInsert(Key128{i, i}, inserted) = static_cast<int>(i);
+  }
+  EXPECT_EQ(map.size(), 1000u);
+  map.Clear();
+  EXPECT_EQ(map.size(), 0u);
+  EXPECT_EQ(map.Find(Key128{5, 5}), nullptr);
+  map.Prefetch(Key128{5, 5});
+  map.FindOrInsert(Key128{5, 5}, inserted) = 7;
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(*map.Find(Key128{5, 5}), 7);
+}
+
 }  // namespace
 }  // namespace medlake::store
