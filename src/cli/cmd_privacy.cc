@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "common/fhir_time.h"
 #include "common/file_util.h"
 #include "privacy/access.h"
@@ -189,7 +190,7 @@ int RunAuditList(const std::string& dir, const std::string& token, bool as_json,
       if (!e.purpose.empty()) j["purpose"] = e.purpose;
       if (e.patients >= 0) j["patients"] = e.patients;
       j["hash"] = e.hash_hex;
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", JsonText(j).c_str());
     } else {
       std::printf("%6lld  %s  %-16s %-10s %-14s %s%s%s\n", static_cast<long long>(e.index),
                   FormatUtc(e.time_ms).c_str(), e.principal.c_str(), e.role.c_str(),

@@ -6,6 +6,7 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "common/file_util.h"
 #include "privacy/audit_log.h"
 #include "query/k_anonymous_rows.h"
@@ -208,7 +209,7 @@ void PrintResult(const sql::QueryResult& r, const std::string& format) {
           j[r.columns[c]] = r.rows[i][c];
         }
       }
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", JsonText(j).c_str());
     }
     return;
   }

@@ -12,6 +12,7 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "common/file_util.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
@@ -94,7 +95,7 @@ int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_
     j["segments"] = s->segments;
     j["bytes"] = s->bytes;
     j["runs"] = s->runs;
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", JsonText(j, 2).c_str());
     return 0;
   }
   std::printf("lake %s\n", dir.c_str());
@@ -241,7 +242,7 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json,
       nlohmann::ordered_json j{{"run", e.run_id},        {"source", e.source},
                                {"line", e.line},         {"byte_offset", e.byte_offset},
                                {"location", e.location}, {"reason", e.reason}};
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", JsonText(j).c_str());
     } else {
       std::string where = e.source;
       if (e.line > 0)

@@ -1,5 +1,6 @@
 #include "fhir/resource_facts.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <optional>
@@ -61,6 +62,8 @@ void AddCodes(json::Node element, std::vector<Coding>& out) {
 class FactFields {
  public:
   enum Fixed {
+    kResourceType,
+    kId,
     kMeta,
     kValueCodeableConcept,
     kValueQuantity,
@@ -75,8 +78,8 @@ class FactFields {
 
   explicit FactFields(int type_index) {
     for (std::string_view name :
-         {"meta", "valueCodeableConcept", "valueQuantity", "status", "clinicalStatus",
-          "verificationStatus", "encounter", "identifier"}) {
+         {"resourceType", "id", "meta", "valueCodeableConcept", "valueQuantity", "status",
+          "clinicalStatus", "verificationStatus", "encounter", "identifier"}) {
       Slot(name);
     }
     for (std::string_view path : PatientCompartmentPaths(type_index)) {
@@ -127,6 +130,39 @@ std::optional<TimeRange> TimeOf(json::Node element) {
   return std::nullopt;
 }
 
+// The R4 resource type that `word` most likely misspells: at most two edits (insertions,
+// deletions, substitutions; case ignored) away, and closer than any other; "" when none.
+std::string_view NearestResourceType(std::string_view word) {
+  if (word.empty() || word.size() > 64) return {};
+  std::string_view best;
+  int best_distance = 3;
+  bool tie = false;
+  std::vector<int> previous(word.size() + 1), current(word.size() + 1);
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (size_t t = 0; t < ResourceTypeCount(); ++t) {
+    std::string_view name = ResourceTypeName(static_cast<int>(t));
+    if (name.size() + 2 < word.size() || word.size() + 2 < name.size()) continue;
+    for (size_t j = 0; j <= word.size(); ++j) previous[j] = static_cast<int>(j);
+    for (size_t i = 1; i <= name.size(); ++i) {
+      current[0] = static_cast<int>(i);
+      for (size_t j = 1; j <= word.size(); ++j) {
+        int substitute = previous[j - 1] + (lower(name[i - 1]) == lower(word[j - 1]) ? 0 : 1);
+        current[j] = std::min({substitute, previous[j] + 1, current[j - 1] + 1});
+      }
+      std::swap(previous, current);
+    }
+    int distance = previous[word.size()];
+    if (distance < best_distance) {
+      best = name;
+      best_distance = distance;
+      tie = false;
+    } else if (distance == best_distance) {
+      tie = true;
+    }
+  }
+  return tie ? std::string_view() : best;
+}
+
 std::string Resolve(const ReferenceResolver* resolver, std::string_view ref) {
   return resolver ? (*resolver)(ref) : std::string(ref);
 }
@@ -172,8 +208,7 @@ bool SplitReference(std::string_view reference, std::string_view& type, std::str
 
 Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   MEDLAKE_RETURN_IF_ERROR(ExtractIdentity(resource, out));
-  ExtractFields(resource, resolver, out);
-  return Status::Ok();
+  return ExtractFields(resource, resolver, out);
 }
 
 Status ExtractIdentity(json::Node resource, ResourceFacts& out) {
@@ -184,7 +219,12 @@ Status ExtractIdentity(json::Node resource, ResourceFacts& out) {
   out.type = type_node->GetString();
   out.type_index = ResourceTypeIndex(out.type);
   if (out.type_index < 0) {
-    return ParseError("unknown resourceType '" + out.type.substr(0, 64) + "'");
+    // The value is record content and is not repeated; a near miss of a type name is.
+    std::string message = "unknown resourceType";
+    if (std::string_view near = NearestResourceType(out.type); !near.empty()) {
+      message += " (did you mean " + std::string(near) + "?)";
+    }
+    return ParseError(message);
   }
   auto id_node = resource.Find("id");
   if (!id_node) return ParseError("missing id");
@@ -193,10 +233,15 @@ Status ExtractIdentity(json::Node resource, ResourceFacts& out) {
   return Status::Ok();
 }
 
-void ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
+Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);
   std::array<std::optional<json::Node>, FactFields::kMax> fields;
-  resource.FindFields(wanted.set, fields);
+  const uint64_t repeated = resource.FindFields(wanted.set, fields);
+  // A JSON object must not repeat a name (RFC 8259 says SHOULD; FHIR's JSON format, MUST NOT):
+  // where the identity itself is repeated, readers disagree on what the resource is.
+  if (repeated & ((uint64_t{1} << FactFields::kResourceType) | (uint64_t{1} << FactFields::kId))) {
+    return ParseError("resourceType or id appears twice");
+  }
   if (const auto& meta = fields[FactFields::kMeta]) {
     if (auto lu = meta->Find("lastUpdated")) {
       if (auto t = ParseFhirTime(lu->GetString())) out.last_updated = t->start;
@@ -312,6 +357,7 @@ void ExtractFields(json::Node resource, const ReferenceResolver* resolver, Resou
       add(*ids);
     }
   }
+  return Status::Ok();
 }
 
 }  // namespace medlake::fhir

@@ -49,15 +49,15 @@ struct ResourceFacts {
 using ReferenceResolver = std::function<std::string(std::string_view reference)>;
 
 // Fills `out` from `resource`. Errors (kParseError) for what makes a resource unstorable: no
-// resourceType, an unknown type, a missing or malformed id. `location` prefixes messages.
+// resourceType, an unknown type, a missing or malformed id, a repeated resourceType or id.
 // `resolver` may be null (references are taken as written).
 Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
 // ExtractFacts in two steps, for a caller that acts on the identity before the rest is read
 // (ingest starts fetching the resource's identity state): ExtractIdentity clears `out` and
-// fills type, type_index and id, with ExtractFacts' errors; ExtractFields, called after it
-// succeeded, fills the rest.
+// fills type, type_index and id; ExtractFields, called after it succeeded, fills the rest and
+// rejects a resource that repeats "resourceType" or "id".
 Status ExtractIdentity(json::Node resource, ResourceFacts& out);
-void ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
+Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.
 bool IsValidId(std::string_view id);

@@ -152,7 +152,11 @@ class RecordWorker final : public FhirRecordSink {
     // The identity state is one cache miss in a table far larger than the cache: fetched while
     // the facts are read, it is there when Admit looks.
     writer_.PrefetchAdmission(row.key);
-    fhir::ExtractFields(resource, &resolver, facts_);
+    s = fhir::ExtractFields(resource, &resolver, facts_);
+    if (!s.ok()) {
+      Quarantine(json, loc, s.message());
+      return;
+    }
     if (hook_) hook_(facts_, resource);
     const int type_index = facts_.type_index;
     bool shared_type =

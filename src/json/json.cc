@@ -243,15 +243,22 @@ std::optional<Node> Node::Find(std::string_view key) const {
   return NodeAccess::Make(v, numbers_);
 }
 
-void Node::FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const {
+uint64_t Node::FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const {
   for (size_t i = 0; i < set.size(); ++i) out[i].reset();
-  if (!valid_) return;
+  if (!valid_) return 0;
   simdjson::dom::object obj;
-  if (Elem(raw_).get_object().get(obj)) return;
+  if (Elem(raw_).get_object().get(obj)) return 0;
+  uint64_t repeated = 0;
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     int i = set.IndexOf(it.key());
-    if (i >= 0 && !out[i]) out[i] = NodeAccess::Make(it.value(), numbers_);
+    if (i < 0) continue;
+    if (!out[i]) {
+      out[i] = NodeAccess::Make(it.value(), numbers_);
+    } else if (i < 64) {
+      repeated |= uint64_t{1} << i;
+    }
   }
+  return repeated;
 }
 
 FieldSet::FieldSet(std::vector<std::string_view> names) : names_(std::move(names)) {

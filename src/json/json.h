@@ -83,8 +83,9 @@ class Node {
   // Looks up a set of fields of an object in one pass over it: out[i] becomes the first field
   // named names()[i] of `set` and stays nullopt when there is none (out.size() >= set.size();
   // all of it nullopt when this is not an object). A Find per name walks the fields once per
-  // call, which adds up when most names are absent.
-  void FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const;
+  // call, which adds up when most names are absent. Returns the names that occur more than
+  // once: bit i for names()[i], for i < 64.
+  uint64_t FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const;
   // Finds the fields `key` and `prefix` + `key` of an object in one pass (FHIR keeps a
   // primitive's id and extensions under "_name"); each stays nullopt when absent.
   void FindWithPrefixed(std::string_view key, char prefix, std::optional<Node>& plain,

@@ -105,6 +105,30 @@ TEST(ResourceFacts, UnstorableResourcesSayWhy) {
   EXPECT_NE(
       Extract(parser, R"({"resourceType":"Patient","id":"a b"})", f).message().find("malformed id"),
       std::string::npos);
+  // Readers that keep the last of a repeated name would see another resource.
+  EXPECT_EQ(
+      Extract(parser, R"({"resourceType":"Patient","resourceType":"Observation","id":"x"})", f)
+          .message(),
+      "resourceType or id appears twice");
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"Patient","id":"x","id":"y"})", f).message(),
+            "resourceType or id appears twice");
+  EXPECT_TRUE(Extract(parser, R"({"resourceType":"Patient","id":"x","gender":"male"})", f).ok());
+}
+
+TEST(ResourceFacts, AnUnknownTypeIsNotRepeatedButANearMissIsNamed) {
+  json::Parser parser;
+  ResourceFacts f;
+  // The value is record content: error messages never carry it.
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"Jane Doe 1970-01-01","id":"x"})", f).message(),
+            "unknown resourceType");
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"Observaton","id":"x"})", f).message(),
+            "unknown resourceType (did you mean Observation?)");
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"patient","id":"x"})", f).message(),
+            "unknown resourceType (did you mean Patient?)");
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"Observations","id":"x"})", f).message(),
+            "unknown resourceType (did you mean Observation?)");
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"Nope","id":"x"})", f).message(),
+            "unknown resourceType");
 }
 
 }  // namespace

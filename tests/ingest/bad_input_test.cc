@@ -107,5 +107,57 @@ TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
   EXPECT_NE((*q)[0].reason.find("gzip"), std::string::npos);
 }
 
+TEST(BadInputTest, ByteOrderMarksRepeatedIdentitiesAndOddBundles) {
+  TempDir dir;
+  // A UTF-8 byte order mark starts the file: not part of the first record.
+  WriteText(dir / "in/bom.json",
+            "\xEF\xBB\xBF"
+            R"({"resourceType":"Patient","id":"bom1"})");
+  WriteText(dir / "in/bom.ndjson",
+            "\xEF\xBB\xBF"
+            R"({"resourceType":"Patient","id":"bom2"})"
+            "\n"
+            R"({"resourceType":"Patient","id":"dup","id":"other"})"
+            "\n");
+  WriteText(dir / "in/entries.json",
+            R"({"resourceType":"Bundle","type":"collection","entry":"x"})");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.records_read, 4u);
+  EXPECT_EQ(r->counters.stored, 2u);
+  EXPECT_EQ(r->counters.quarantined, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Get("Patient", "bom1").ok());
+  EXPECT_TRUE((*lake)->Get("Patient", "bom2").ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 2u);
+  for (const auto& e : *q) {
+    if (e.source.ends_with("bom.ndjson")) {
+      EXPECT_EQ(e.line, 2);
+      EXPECT_EQ(e.reason, "resourceType or id appears twice");
+    } else {
+      EXPECT_TRUE(e.source.ends_with("entries.json"));
+      EXPECT_EQ(e.reason, "Bundle.entry is not an array");
+    }
+  }
+}
+
+TEST(BadInputTest, QuarantineListsNamesThatAreNotUtf8) {
+  TempDir dir;
+  // A file name is bytes: the JSON listing must still print (U+FFFD), not abort.
+  const std::string name = dir / "in/bad\xFFname.ndjson";
+  WriteText(name, R"({"resourceType":"Jane Doe","id":"x"})"
+                  "\n");
+  auto ingest = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in"));
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+  auto listed = testing::RunMedlake("quarantine --json --lake " + (dir / "lake"));
+  ASSERT_EQ(listed.exit_code, 0) << listed.out;
+  EXPECT_NE(listed.out.find("bad\xEF\xBF\xBDname.ndjson"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find(R"("reason":"unknown resourceType")"), std::string::npos);
+  EXPECT_EQ(listed.out.find("Jane"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace medlake::ingest

@@ -47,6 +47,12 @@ std::string WithId(std::string_view json, std::string_view id) {
   return out;
 }
 
+// A UTF-8 byte order mark at the start of a file (RFC 8259 lets parsers ignore it; editors on
+// Windows write it) is not part of the first record.
+size_t ByteOrderMarkSize(std::string_view file_start) {
+  return file_start.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+}
+
 }  // namespace
 
 FhirReader::FhirReader(IdentifierLookup lookup) : lookup_(std::move(lookup)) {}
@@ -74,6 +80,7 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
     return std::string(ref);
   };
   size_t pos = 0;
+  if (base_offset == 0) pos = ByteOrderMarkSize(std::string_view(data, size));
   int64_t line = first_line;
   while (pos < size) {
     const char* nl = static_cast<const char*>(std::memchr(data + pos, '\n', size - pos));
@@ -107,6 +114,12 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
 
 void FhirReader::ReadJson(const char* data, size_t size, std::string_view source,
                           int64_t base_offset, FhirRecordSink& sink) {
+  if (base_offset == 0) {
+    size_t bom = ByteOrderMarkSize(std::string_view(data, size));
+    data += bom;
+    size -= bom;
+    base_offset += static_cast<int64_t>(bom);
+  }
   RecordLocation loc{source, 0, base_offset, 0, ""};
   std::string_view text(data, size);
   // Minify once (SIMD, far faster than re-serializing parts later): every slice of the minified
@@ -237,7 +250,11 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     return;
   }
   auto entries = bundle.Find("entry");
-  if (!entries || entries->Size() == 0) return;
+  if (entries && !entries->IsArray()) {
+    sink.OnReject(record, base, "Bundle.entry is not an array");
+    return;
+  }
+  if (!entries || entries->Size() == 0) return;  // no resources in it
   std::vector<std::string_view> slices;
   if (!json::MemberSlices(record, "entry", "resource", slices).ok() ||
       slices.size() != entries->Size()) {
