@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 namespace medlake {
 namespace {
@@ -111,9 +112,21 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
 }
 
 Status MakeDirs(const std::string& dir) {
+  // The folders created are made durable, each entry fsynced in its parent: a commit may name
+  // files in them right after, and a power loss must not take the folder away under them.
+  std::vector<std::filesystem::path> created;
   std::error_code ec;
+  for (std::filesystem::path p(dir); !p.empty() && !std::filesystem::exists(p, ec);
+       p = p.parent_path()) {
+    created.push_back(p);
+    if (p == p.parent_path()) break;  // the root
+  }
   std::filesystem::create_directories(dir, ec);
   if (ec) return IoError("cannot create directory " + dir + ": " + ec.message());
+  for (const auto& p : created) {
+    std::filesystem::path parent = p.parent_path();
+    MEDLAKE_RETURN_IF_ERROR(SyncDir(parent.empty() ? "." : parent.string()));
+  }
   return Status::Ok();
 }
 

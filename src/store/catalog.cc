@@ -7,7 +7,9 @@
 
 namespace medlake::store {
 
-Status CreateSchema(Db& db, uint32_t shards) {
+namespace {
+
+Status CreateTables(Db& db, uint32_t shards) {
   MEDLAKE_RETURN_IF_ERROR(db.Exec(R"sql(
     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS runs(
@@ -43,11 +45,36 @@ Status CreateSchema(Db& db, uint32_t shards) {
   return Status::Ok();
 }
 
+}  // namespace
+
+Status CreateSchema(Db& db, uint32_t shards) {
+  // One transaction: a crash while a lake is being created leaves a catalog without tables,
+  // which the next writer creates again (LakeWriter::Open), never a partial schema.
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status s = CreateTables(db, shards);
+  MEDLAKE_RETURN_IF_ERROR(db.Exec(s.ok() ? "COMMIT" : "ROLLBACK"));
+  return s;
+}
+
+Result<bool> IsEmptyCatalog(Db& db) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT count(*) FROM sqlite_master"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+  return !row || q.Int(0) == 0;
+}
+
 Result<uint32_t> ReadShardCount(Db& db) {
   auto stmt = db.Prepare("SELECT value FROM meta WHERE key = 'shards'");
-  if (!stmt.ok()) return Corruption("not a medlake catalog (no meta table)");
+  if (!stmt.ok()) {
+    auto empty = IsEmptyCatalog(db);
+    if (empty.ok() && *empty) {
+      return NotFound(db.path() +
+                      " holds no lake yet (its creation did not complete; an ingest "
+                      "creates it)");
+    }
+    return Corruption(db.path() + " is not a medlake catalog (no meta table)");
+  }
   MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt->Step());
-  if (!row) return Corruption("not a medlake catalog (no shard count)");
+  if (!row) return Corruption(db.path() + " is not a medlake catalog (no shard count)");
   int64_t n = std::stoll(std::string(stmt->Text(0)));
   if (n <= 0 || n > 4096) return Corruption("catalog shard count out of range");
   return static_cast<uint32_t>(n);

@@ -23,6 +23,8 @@ inline constexpr char kPseudonymLinkSystem[] = "urn:medlake:pseudonym-link";
 
 // Creates the schema if absent (idempotent) and records format version and shard count.
 Status CreateSchema(Db& db, uint32_t shards);
+// True for a catalog without tables: a lake whose creation did not commit.
+Result<bool> IsEmptyCatalog(Db& db);
 
 // Reads meta.shards; kCorruption if the catalog is not a medlake catalog.
 Result<uint32_t> ReadShardCount(Db& db);

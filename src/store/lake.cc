@@ -19,17 +19,31 @@ using store::Stmt;
 
 namespace {
 
-// Opens a segment for a scan. A damaged or missing file is reported in `damaged` and yields
-// nullptr (the scan goes on without it); other errors are returned.
+// Whether a segment that cannot be opened is damaged: skipped and reported by name while the
+// rest of the lake stays readable. A bad checksum, header or trailer; a missing or unreadable
+// file; an unknown format version; a segment that says it is encrypted where the lake has no
+// key (Lake::Open fails for a keyed lake without its key, so only a damaged header says so).
+bool IsDamaged(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kCorruption:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kIoError:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kUnauthenticated:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Opens a segment for a scan. A damaged file is reported in `damaged` and yields nullptr (the
+// scan goes on without it); other errors are returned.
 Result<std::unique_ptr<SegmentReader>> OpenForScan(const std::string& path,
                                                    const store::SegmentCipher* cipher,
                                                    std::vector<std::string>* damaged) {
   auto reader = SegmentReader::Open(path, cipher);
   if (reader.ok()) return std::move(reader).value();
-  if (reader.status().code() != ErrorCode::kCorruption &&
-      reader.status().code() != ErrorCode::kNotFound) {
-    return reader.status();
-  }
+  if (!IsDamaged(reader.status())) return reader.status();
   if (damaged) damaged->push_back(reader.status().message());
   return std::unique_ptr<SegmentReader>();
 }
@@ -71,6 +85,7 @@ struct Lake::Impl {
   static constexpr size_t kOpenSegments = 8;
   std::mutex lookup_mu;
   std::vector<std::unique_ptr<store::KeyMap<RowAddress>>> shard_index;
+  std::vector<std::vector<std::string>> damaged;  // per shard: segments its index could not read
   std::vector<std::pair<size_t, std::unique_ptr<SegmentReader>>> open_segments;  // newest last
 };
 
@@ -282,7 +297,10 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
   const store::Key128 key = store::ResourceKey(type, id);
   Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(m.lookup_mu);
-  if (m.shard_index.empty()) m.shard_index.resize(static_cast<size_t>(shard_count_) + 1);
+  if (m.shard_index.empty()) {
+    m.shard_index.resize(static_cast<size_t>(shard_count_) + 1);
+    m.damaged.resize(static_cast<size_t>(shard_count_) + 1);
+  }
   std::vector<uint32_t> order;
   if (type == "Patient") {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
@@ -308,8 +326,9 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
         if (segments_[i].shard != shard) continue;
         auto reader = SegmentReader::Open(dir_ + "/" + segments_[i].file, m.cipher.get());
         if (!reader.ok()) {
-          if (reader.status().code() == ErrorCode::kCorruption) continue;  // as Scan: skipped
-          return reader.status();
+          if (!IsDamaged(reader.status())) return reader.status();
+          m.damaged[shard].push_back(reader.status().message());  // as Scan: skipped
+          continue;
         }
         const store::Columns& c = (*reader)->columns();
         for (uint32_t row = 0; row < c.rows; ++row) {
@@ -337,6 +356,16 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
     }
     MEDLAKE_ASSIGN_OR_RETURN(std::string_view json, reader->Resource(at->row));
     return std::string(json);
+  }
+  // Not in any readable segment. Where the shards it could be in hold damaged segments, the
+  // answer is unknown, not "absent".
+  std::string damaged;
+  for (uint32_t shard : order) {
+    for (const auto& message : m.damaged[shard]) damaged += (damaged.empty() ? "" : "; ") + message;
+  }
+  if (!damaged.empty()) {
+    return Corruption(std::string(type) + "/" + std::string(id) +
+                      " is in no readable segment, and damaged segments may hold it: " + damaged);
   }
   return NotFound(std::string(type) + "/" + std::string(id) + " is not in the lake");
 }

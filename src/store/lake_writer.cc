@@ -43,6 +43,13 @@ std::string SegmentFileName(uint32_t id) {
   return buf;
 }
 
+// "seg-" + at least 8 digits + ".mls" (SegmentFileName).
+bool IsSegmentFileName(std::string_view name) {
+  if (name.size() < 16 || !name.starts_with("seg-") || !name.ends_with(".mls")) return false;
+  std::string_view digits = name.substr(4, name.size() - 8);
+  return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 }  // namespace
 
 LakeWriter::~LakeWriter() {
@@ -59,10 +66,13 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   if (::flock(w->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     return AlreadyExists("lake " + dir + " is being written by another process");
   }
-  bool fresh = !fs::exists(dir + "/" + kCatalogFile);
   MEDLAKE_ASSIGN_OR_RETURN(w->cipher_, SegmentCipher::ForLake(dir));
   MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
-  if (fresh) MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
+  MEDLAKE_ASSIGN_OR_RETURN(bool fresh, IsEmptyCatalog(*w->db_));
+  if (fresh) {
+    MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
+    MEDLAKE_RETURN_IF_ERROR(SyncDir(dir));  // the catalog's entry in the lake folder
+  }
   MEDLAKE_ASSIGN_OR_RETURN(w->shards_, ReadShardCount(*w->db_));
   w->buffer_limit_ = kBufferBudget / (w->shards_ + 1);
   for (uint32_t s = 0; s <= w->shards_; ++s) {
@@ -94,12 +104,17 @@ Status LakeWriter::LoadState() {
       next_segment_ = std::max(next_segment_.load(), static_cast<uint32_t>(q.Int(0)) + 1);
     }
   }
+  // Paths are compared as spelled under the lake folder, never resolved: `segments/` (or a
+  // shard folder) may be a symbolic link to another disk. Only files named like segments are
+  // candidates.
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir_ + "/" + kSegmentsDir, ec);
+  const fs::path root = dir_ + "/" + kSegmentsDir;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    if (!it->is_regular_file()) continue;
-    std::string rel = fs::relative(it->path(), dir_).string();
+    if (!it->is_regular_file() || !IsSegmentFileName(it->path().filename().string())) continue;
+    std::string rel =
+        (fs::path(kSegmentsDir) / it->path().lexically_relative(root)).generic_string();
     if (!committed.count(rel)) fs::remove(it->path(), ec);
   }
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(db));

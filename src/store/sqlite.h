@@ -73,6 +73,7 @@ class Db {
   Status Exec(std::string_view sql);
   Result<Stmt> Prepare(std::string_view sql);
   int64_t LastInsertId() const;
+  const std::string& path() const { return path_; }
 
  private:
   Db() = default;

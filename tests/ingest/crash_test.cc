@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -101,6 +102,52 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
   EXPECT_EQ(Counts(dir / "lake"), expected);
   auto lake = Lake::Open(dir / "lake");
   EXPECT_TRUE((*lake)->Verify().empty());
+}
+
+TEST(CrashTest, KillWhileTheLakeIsCreatedLeavesItUsable) {
+  TempDir dir;
+  std::string pats;
+  for (int p = 0; p < 200; ++p) {
+    pats += R"({"resourceType":"Patient","id":"p)" + std::to_string(p) +
+            R"("})"
+            "\n";
+  }
+  WriteText(dir / "in/Patient.ndjson", pats);
+  // The first milliseconds of a first ingest create the catalog: kill inside them, at every
+  // millisecond, then ingest again into what is left.
+  for (int ms = 0; ms < 30; ++ms) {
+    const std::string lake = dir / ("lake" + std::to_string(ms));
+    pid_t pid = StartIngest(lake, dir / "in");
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid_t rerun = StartIngest(lake, dir / "in");
+    ::waitpid(rerun, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "killed after " << ms << " ms";
+    EXPECT_EQ(Counts(lake)["Patient"], 200u) << "killed after " << ms << " ms";
+  }
+}
+
+TEST(CrashTest, SegmentsFolderMayBeASymbolicLink) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  int status = 0;
+  pid_t first = StartIngest(dir / "lake", dir / "in");
+  ::waitpid(first, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // The segments moved to another disk, linked from the lake: the next writer must not take
+  // them for a crashed run's leftovers.
+  std::filesystem::rename(dir / "lake/segments", dir / "elsewhere");
+  std::filesystem::create_directory_symlink(dir / "elsewhere", dir / "lake/segments");
+  pid_t second = StartIngest(dir / "lake", dir / "in");
+  ::waitpid(second, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Verify().empty());
+  EXPECT_TRUE((*lake)->Get("Patient", "p1").ok());
 }
 
 }  // namespace
