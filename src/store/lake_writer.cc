@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "common/fhir_time.h"
@@ -29,10 +30,14 @@ std::string NowUtc() {
   return FormatUtc(ms);
 }
 
+// Versions are ordered by meta.lastUpdated, a version without one older than any with one,
+// then by input order (run, file, position). A total order: which version wins cannot depend
+// on the order in which threads admit them. (A rule that looked at lastUpdated only when both
+// versions have one is not transitive: 2020 > 2019 by time, 2019 > none and none > 2020 by
+// position.)
 bool Newer(int64_t a_updated, RecordOrder a, int64_t b_updated, RecordOrder b) {
-  if (a_updated != kNoTime && b_updated != kNoTime && a_updated != b_updated) {
-    return a_updated > b_updated;
-  }
+  static_assert(kNoTime == std::numeric_limits<int64_t>::min());
+  if (a_updated != b_updated) return a_updated > b_updated;
   if (a.hi != b.hi) return a.hi > b.hi;
   return a.lo > b.lo;
 }

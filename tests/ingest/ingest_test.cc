@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include "common/fhir_time.h"
 #include "fhir/r4_model.h"
 #include "medlake/lake.h"
 #include "store/erase.h"
@@ -150,6 +152,45 @@ TEST(IngestTest, LaterSightingOfTheCommittedVersionWinsWhateverTheAdmissionOrder
   auto fourth = AdmitO1(**writer, committed + 1, 4);
   ASSERT_TRUE(fourth.ok());
   EXPECT_EQ(*fourth, store::Admission::kStore);
+}
+
+// Three versions of one resource: 2020 (first file), no meta.lastUpdated (second), 2019 (third).
+// A version without lastUpdated is older than any with one, so 2020 wins in every order of
+// admission (threads admit in any order). Looking at lastUpdated only when both versions had
+// one made the winner depend on that order: 2020 > 2019 by time, 2019 > none and none > 2020
+// by position.
+TEST(IngestTest, TheWinningVersionDoesNotDependOnTheOrderOfAdmission) {
+  struct Version {
+    uint64_t hash;
+    int64_t updated;
+    uint64_t file;
+  };
+  const std::vector<Version> versions = {{101, ParseFhirTime("2020-01-01T00:00:00Z")->start, 0},
+                                         {102, kNoTime, 1},
+                                         {103, ParseFhirTime("2019-01-01T00:00:00Z")->start, 2}};
+  std::vector<int> order = {0, 1, 2};
+  do {
+    TempDir dir;
+    auto writer = store::LakeWriter::Open(dir / "lake");
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
+    int best = -1;  // the winner so far, by the documented order
+    for (int v : order) {
+      uint64_t seq = 0;
+      auto admitted =
+          (*writer)->Admit(store::ResourceKey("Observation", "o1"),
+                           static_cast<uint16_t>(fhir::ResourceTypeIndex("Observation")),
+                           versions[v].hash, versions[v].updated, {run | versions[v].file, 0}, seq);
+      ASSERT_TRUE(admitted.ok());
+      const bool newer =
+          best < 0 || versions[v].updated > versions[best].updated ||
+          (versions[v].updated == versions[best].updated && versions[v].file > versions[best].file);
+      EXPECT_EQ(*admitted, newer ? store::Admission::kStore : store::Admission::kDuplicate)
+          << "admitting " << v << " in order " << order[0] << order[1] << order[2];
+      if (newer) best = v;
+    }
+    EXPECT_EQ(best, 0);
+  } while (std::next_permutation(order.begin(), order.end()));
 }
 
 // An identity index that cannot be read leaves the writer unable to tell a new version from a
