@@ -20,6 +20,9 @@ inline constexpr int kCatalogVersion = 1;
 // keyed hash of a source Patient id or identifier (privacy::Pseudonymizer::SourceLink,
 // IdentifierLink), id the pseudonym it was given.
 inline constexpr char kPseudonymLinkSystem[] = "urn:medlake:pseudonym-link";
+// The id recorded for an identifier that several resources of a type carry (not a valid FHIR
+// id): a conditional reference to it has no single match.
+inline constexpr char kAmbiguousIdentifier[] = "*";
 
 // Creates the schema if absent (idempotent) and records format version and shard count.
 Status CreateSchema(Db& db, uint32_t shards);

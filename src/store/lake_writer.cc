@@ -456,15 +456,22 @@ void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
                                 const std::vector<fhir::Identifier>& identifiers) {
   std::lock_guard lock(ident_mu_);
   for (const auto& ident : identifiers) {
-    if (IdentifierLocked(type, ident.system, ident.value) == id) continue;
-    SetIdentifierLocked(type, ident.system, ident.value, id);
+    // The writer's own pseudonym links are not an input's to set.
+    if (ident.system == kPseudonymLinkSystem) continue;
+    const std::string known = IdentifierLocked(type, ident.system, ident.value);
+    if (known == id || known == kAmbiguousIdentifier) continue;
+    // A second resource with the same identifier: a conditional reference to it no longer has
+    // a single match, and stays unresolved.
+    SetIdentifierLocked(type, ident.system, ident.value,
+                        known.empty() ? id : std::string(kAmbiguousIdentifier));
   }
 }
 
 std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_view system,
                                           std::string_view value) {
   std::lock_guard lock(ident_mu_);
-  return IdentifierLocked(type, system, value);
+  std::string id = IdentifierLocked(type, system, value);
+  return id == kAmbiguousIdentifier ? std::string() : id;
 }
 
 std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,

@@ -362,6 +362,45 @@ TEST(IngestTest, BundleReferencesAreResolved) {
   EXPECT_EQ(enc->find("urn:uuid"), std::string::npos);
 }
 
+TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
+  TempDir dir;
+  // In one Bundle: a Patient known only by its urn:uuid fullUrl, two Practitioners sharing an
+  // identifier, and an Observation referring to each conditionally.
+  WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+      "subject":{"reference":"Patient?identifier=http://mrn|M1"},
+      "performer":[{"reference":"Practitioner?identifier=http://npi|N1"}]}},
+    {"fullUrl":"urn:uuid:11111111-1111-1111-1111-111111111111",
+     "resource":{"resourceType":"Patient","identifier":[{"system":"http://mrn","value":"M1"}]}},
+    {"resource":{"resourceType":"Practitioner","id":"dr1","identifier":[{"system":"http://npi","value":"N1"}]}},
+    {"resource":{"resourceType":"Practitioner","id":"dr2","identifier":[{"system":"http://npi","value":"N1"}]}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 4u);
+  EXPECT_EQ(r.unresolved_references, 1u);  // the ambiguous one, counted once
+  {
+    auto lake = Lake::Open(dir / "lake");
+    auto obs = (*lake)->Get("Observation", "o1");
+    ASSERT_TRUE(obs.ok());
+    EXPECT_NE(obs->find(R"("reference":"Patient/11111111-1111-1111-1111-111111111111")"),
+              std::string::npos)
+        << *obs;
+    EXPECT_NE(obs->find(R"("reference":"Practitioner?identifier=http://npi|N1")"),
+              std::string::npos)
+        << *obs;
+  }
+  // In a later run, against the lake: the identifier two Practitioners carry matches neither.
+  WriteText(dir / "later/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},)"
+            R"("performer":[{"reference":"Practitioner?identifier=http://npi|N1"}]})"
+            "\n");
+  auto later = MustIngest(dir / "lake", {dir / "later"});
+  EXPECT_EQ(later.unresolved_references, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  auto obs = (*lake)->Get("Observation", "o2");
+  ASSERT_TRUE(obs.ok());
+  EXPECT_NE(obs->find("Practitioner?identifier="), std::string::npos) << *obs;
+}
+
 TEST(IngestTest, DirectorySkipsUnknownFormats) {
   TempDir dir;
   WriteText(dir / "in/notes.txt", "not FHIR");

@@ -76,8 +76,9 @@ std::string SniffFirstResourceType(std::string_view head) {
 void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view source,
                             int64_t first_line, int64_t base_offset, FhirRecordSink& sink) {
   const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
-    if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, json::Node());
-    return std::string(ref);
+    if (ref.find('?') == std::string_view::npos) return std::string(ref);
+    std::string resolved = ResolveConditional(ref, json::Node(), nullptr);
+    return resolved.empty() ? std::string(ref) : resolved;
   };
   size_t pos = 0;
   if (base_offset == 0) pos = ByteOrderMarkSize(std::string_view(data, size));
@@ -141,56 +142,67 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
     return;
   }
   const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
-    if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, json::Node());
-    return std::string(ref);
+    if (ref.find('?') == std::string_view::npos) return std::string(ref);
+    std::string resolved = ResolveConditional(ref, json::Node(), nullptr);
+    return resolved.empty() ? std::string(ref) : resolved;
   };
   RewriteReferences(*document, nullptr, resolver, rewritten_);
   sink.OnResource(*root, rewritten_, resolver, loc);
 }
 
-std::string FhirReader::ResolveConditional(std::string_view reference, json::Node bundle) {
+std::string FhirReader::ResolveConditional(std::string_view reference, json::Node bundle,
+                                           const std::vector<std::string>* implied_ids) {
   size_t q = reference.find('?');
   std::string_view type = reference.substr(0, q);
   std::string_view query = reference.substr(q + 1);
   constexpr std::string_view kParam = "identifier=";
   if (fhir::ResourceTypeIndex(type) < 0 || query.substr(0, kParam.size()) != kParam ||
       query.find('&') != std::string_view::npos) {
-    ++unresolved_;
-    return std::string(reference);
+    return "";
   }
   std::string token = UrlDecode(query.substr(kParam.size()));
   size_t bar = token.find('|');
   std::string system = bar == std::string::npos ? std::string() : token.substr(0, bar);
   std::string value = bar == std::string::npos ? token : token.substr(bar + 1);
-  // Within the Bundle first.
+  // Within the Bundle first: every entry of the type whose identifier matches (FHIR's
+  // conditional reference semantics: one match resolves, several are an error, none looks
+  // further). An entry without an id has the one its fullUrl or request implies.
   std::string found;
+  bool several = false;
   if (auto entries = bundle.Find("entry")) {
+    size_t index = 0;
     entries->ForEachItem([&](json::Node entry) {
+      const size_t at = index++;
       auto res = entry.Find("resource");
       if (!res) return true;
       auto rt = res->Find("resourceType");
+      if (!rt || rt->GetString() != type) return true;
       auto rid = res->Find("id");
-      if (!rt || rt->GetString() != type || !rid) return true;
+      std::string id = rid ? std::string(rid->GetString())
+                           : (implied_ids && at < implied_ids->size() ? (*implied_ids)[at] : "");
+      if (id.empty()) return true;
+      bool match = false;
       if (auto ids = res->Find("identifier")) {
         ids->ForEachItem([&](json::Node ident) {
           auto v = ident.Find("value");
           auto s = ident.Find("system");
-          if (v && v->GetString() == value &&
-              (bar == std::string::npos || (s && s->GetString() == system))) {
-            found = rid->GetString();
-            return false;
-          }
-          return true;
+          match = v && v->GetString() == value &&
+                  (bar == std::string::npos || (s && s->GetString() == system));
+          return !match;
         });
       }
-      return found.empty();
+      if (!match) return true;
+      if (found.empty()) {
+        found = std::move(id);
+      } else if (found != id) {
+        several = true;
+      }
+      return !several;
     });
   }
+  if (several) return "";
   if (found.empty() && lookup_) found = lookup_(type, system, value);
-  if (found.empty()) {
-    ++unresolved_;
-    return std::string(reference);
-  }
+  if (found.empty()) return "";
   return std::string(type) + "/" + found;
 }
 
@@ -231,6 +243,7 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
     } else if (value.find('?') == std::string_view::npos) {
       out.append(value);  // the resolvers change only conditional references outside a Bundle
     } else if (std::string resolved = resolver(value); resolved == value) {
+      ++unresolved_;  // a conditional reference with no single match
       out.append(value);
     } else {
       append_escaped(resolved);
@@ -295,8 +308,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   });
   const fhir::ReferenceResolver resolver = [&](std::string_view ref) -> std::string {
     if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
-    if (ref.find('?') != std::string_view::npos) return ResolveConditional(ref, bundle);
-    return std::string(ref);
+    if (ref.find('?') == std::string_view::npos) return std::string(ref);
+    std::string resolved = ResolveConditional(ref, bundle, &implied_ids);
+    return resolved.empty() ? std::string(ref) : resolved;
   };
   uint32_t index = 0;
   RecordLocation loc = base;  // its location string keeps its capacity from entry to entry

@@ -63,7 +63,11 @@ class FhirReader {
  private:
   void ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
                   FhirRecordSink& sink);
-  std::string ResolveConditional(std::string_view reference, json::Node bundle);
+  // "Type/id" for a conditional reference "Type?identifier=[system|]value" that matches exactly
+  // one resource: in `bundle` (ids of entries without one in `implied_ids`, by entry), else in
+  // the lake; "" when none or several match.
+  std::string ResolveConditional(std::string_view reference, json::Node bundle,
+                                 const std::vector<std::string>* implied_ids);
   // A Bundle's fullUrls and the "Type/id" each stands for.
   using FullUrls = StringMap<std::string>;
   // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
