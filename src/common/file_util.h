@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "medlake/status.h"
 
@@ -45,5 +46,21 @@ Status SyncDir(const std::string& dir);
 
 // mkdir -p.
 Status MakeDirs(const std::string& dir);
+
+// An exclusive flock on a folder, held until the object is destroyed: a lake's writer lock.
+// The folder itself is locked, not a lock file in it, which could be deleted under a running
+// holder and let a second one lock a new file.
+class FolderLock {
+ public:
+  // kAlreadyExists when another process holds it, naming the folder.
+  static Result<FolderLock> Acquire(const std::string& dir);
+  FolderLock(FolderLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FolderLock& operator=(FolderLock&& other) noexcept;
+  ~FolderLock();
+
+ private:
+  explicit FolderLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 }  // namespace medlake

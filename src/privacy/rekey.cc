@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sodium.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -73,16 +72,7 @@ Result<RekeyReport> Rekey(const KeyStore& old_keys, const RekeyOptions& options)
                            " or the caller: give the new key");
   }
   // The store's writer lock: no ingest may run while the keys change.
-  int lock_fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) return IoError("cannot open " + dir + "/LOCK");
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(lock_fd);
-    return AlreadyExists("lake " + dir + " is being written by another process");
-  }
-  struct LockGuard {
-    int fd;
-    ~LockGuard() { ::close(fd); }
-  } guard{lock_fd};
+  MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(dir));
   SecretKey new_key;
   if (options.new_key_text) {
     MEDLAKE_ASSIGN_OR_RETURN(new_key, KeyFiles::ParseKey(*options.new_key_text));

@@ -10,7 +10,7 @@
 // phase 2 replaces lake.key.
 //
 // Pseudonyms and the segment key do not change (they are wrapped, see key_store.h), so the
-// analytic store stays valid. Rekey holds the store's writer lock (DIR/LOCK, flock) so no
+// analytic store stays valid. Rekey holds the store's writer lock (a flock on DIR) so no
 // ingest runs meanwhile; readers in other processes should not run during a rekey either.
 #pragma once
 

@@ -13,7 +13,6 @@ namespace medlake::store {
 
 inline constexpr char kCatalogFile[] = "catalog.sqlite";
 inline constexpr char kSegmentsDir[] = "segments";
-inline constexpr char kLockFile[] = "LOCK";
 inline constexpr uint32_t kDefaultShards = 16;
 inline constexpr int kCatalogVersion = 1;
 // The `identifiers` system of pseudonym links in a lake with a key (type Patient): value a

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <roaring/roaring.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,13 +16,6 @@
 
 namespace medlake::store {
 namespace {
-
-struct LockFile {
-  int fd = -1;
-  ~LockFile() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 struct SegmentRow {
   int64_t id;
@@ -58,13 +50,8 @@ Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& dele
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id) {
   namespace fs = std::filesystem;
-  LockFile lock;
-  std::string lock_path = lake_dir + "/" + kLockFile;
-  lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (lock.fd < 0) return NotFound("no lake at " + lake_dir);
-  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-    return AlreadyExists("lake " + lake_dir + " is being written by another process");
-  }
+  if (!fs::exists(lake_dir + "/" + kCatalogFile)) return NotFound("no lake at " + lake_dir);
+  MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));

@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <roaring/roaring.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <tbb/parallel_for.h>
 #include <unistd.h>
 
@@ -57,20 +57,14 @@ bool IsSegmentFileName(std::string_view name) {
 
 }  // namespace
 
-LakeWriter::~LakeWriter() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
-}
+LakeWriter::~LakeWriter() = default;
 
 Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   std::unique_ptr<LakeWriter> w(new LakeWriter());
   w->dir_ = dir;
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir));
-  std::string lock = dir + "/" + kLockFile;
-  w->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (w->lock_fd_ < 0) return IoError("cannot create " + lock);
-  if (::flock(w->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return AlreadyExists("lake " + dir + " is being written by another process");
-  }
+  MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(dir));
+  w->lock_ = std::make_unique<FolderLock>(std::move(lock));
   MEDLAKE_ASSIGN_OR_RETURN(w->cipher_, SegmentCipher::ForLake(dir));
   MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
   MEDLAKE_ASSIGN_OR_RETURN(bool fresh, IsEmptyCatalog(*w->db_));

@@ -5,8 +5,8 @@
 // Durability protocol (docs/format.md): segment files are written and fsynced first (on
 // background threads, store/file_syncer.h; Commit waits for them); a segment becomes part of
 // the lake only when the catalog transaction naming it commits. Files that no
-// committed transaction names are deleted when the next writer opens the lake. A LOCK file
-// (flock) keeps a second writer out.
+// committed transaction names are deleted when the next writer opens the lake. A flock on the
+// lake folder keeps a second writer out.
 //
 // Thread safety: PatientOrdinal, Admit, Add, AddQuarantine, AddIdentifiers and
 // ResolveIdentifier may be called from many threads at once. Commit must not run concurrently
@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/file_util.h"
 #include "medlake/lake.h"
 #include "medlake/status.h"
 #include "store/file_syncer.h"
@@ -188,7 +189,7 @@ class LakeWriter {
 
   std::shared_ptr<const SegmentCipher> cipher_;  // null for a lake without a key
   std::string dir_;
-  int lock_fd_ = -1;
+  std::unique_ptr<FolderLock> lock_;  // the lake folder, flock()ed while this writer lives
   uint32_t shards_ = 0;
   int64_t run_id_ = 0;
   std::unique_ptr<Db> db_;

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "common/file_util.h"
 #include "privacy/audit_log.h"
 #include "privacy/principals.h"
 #include "privacy/pseudonymizer.h"
@@ -125,13 +126,15 @@ TEST_F(RekeyTest, CrashBeforeCommitPointKeepsOldKey) {
 }
 
 TEST_F(RekeyTest, RefusesWhileAWriterHoldsTheLake) {
-  int fd = ::open((dir_ / "LOCK").c_str(), O_RDWR | O_CREAT, 0600);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  {
+    auto writer_lock = FolderLock::Acquire(dir_.path());  // what an ingest holds
+    ASSERT_TRUE(writer_lock.ok());
+    auto keys = KeyStore::Open(dir_.path());
+    ASSERT_TRUE(keys.ok());
+    EXPECT_EQ(Rekey(*keys).status().code(), ErrorCode::kAlreadyExists);
+  }
   auto keys = KeyStore::Open(dir_.path());
   ASSERT_TRUE(keys.ok());
-  EXPECT_EQ(Rekey(*keys).status().code(), ErrorCode::kAlreadyExists);
-  ::close(fd);
   EXPECT_TRUE(Rekey(*keys).ok());
 }
 
