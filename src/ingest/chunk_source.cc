@@ -60,7 +60,9 @@ Status ChunkSource::OpenNext() {
   if (f->file->format == InputFormat::kNdjsonGz) {
     f->gz = gzopen(f->file->path.c_str(), "rb");
     if (!f->gz) return IoError("cannot open " + f->file->path);
-    gzbuffer(f->gz, 1 << 20);
+    // zlib inflates into a buffer of twice this size, and a read that meets damage returns
+    // none of it: the buffer bounds what is lost before the damage (see Next).
+    gzbuffer(f->gz, 64 << 10);
   } else if (f->file->format == InputFormat::kNdjson ||
              f->file->format == InputFormat::kDeviceNdjson) {
     f->fd = ::open(f->file->path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -125,14 +127,21 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       buf.resize(want);
       long n;
       if (f.gz) {
-        n = gzread(f.gz, buf.data() + old, static_cast<unsigned>(want - old));
-        if (n < 0) {
-          int err = 0;
-          const char* msg = gzerror(f.gz, &err);
-          f.error = std::string("gzip stream damaged: ") + (msg ? msg : "error") +
-                    "; the rest of the file was not read";
+        // In steps: a read that meets damage returns nothing of what it inflated, so a step
+        // (with zlib's buffer, OpenNext) bounds what is lost before the damage to 128 KiB.
+        constexpr size_t kGzipStep = 64 << 10;
+        n = gzread(f.gz, buf.data() + old, static_cast<unsigned>(std::min(want - old, kGzipStep)));
+        int err = Z_OK;
+        const char* msg = n <= 0 ? gzerror(f.gz, &err) : nullptr;
+        if (n < 0 || (n == 0 && err == Z_BUF_ERROR)) {
+          f.error = std::string(n < 0 ? "gzip stream damaged: " : "gzip stream truncated: ") +
+                    (msg ? msg : "error") + "; the rest of the file was not read";
           buf.resize(old);
           f.eof = true;
+          // The last line read may be cut short by the damage: it belongs to the damaged rest
+          // (quarantined from its first byte on), not to the records.
+          size_t nl = buf.rfind('\n');
+          buf.resize(nl == std::string::npos ? 0 : nl + 1);
           break;
         }
       } else {

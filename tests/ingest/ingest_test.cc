@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <vector>
 
 #include "common/fhir_time.h"
 #include "fhir/r4_model.h"
@@ -335,6 +336,58 @@ TEST(IngestTest, GzipNdjson) {
   EXPECT_EQ(r.counters.stored, 2u);
   auto lake = Lake::Open(dir / "lake");
   EXPECT_TRUE((*lake)->Get("Observation", "o2").ok());
+}
+
+// A damaged .ndjson.gz: the records before the damage are stored, the rest is one quarantine
+// entry from the first byte of the line the damage cuts, and nothing else (no half line taken
+// for an invalid record); a stream cut short is caught like a damaged one.
+TEST(IngestTest, DamagedGzipKeepsTheRecordsBeforeTheDamage) {
+  TempDir dir;
+  // 20,000 distinct lines (about 3.6 MB inflated), compressed with a full flush every 1,000
+  // lines: the file cut at a flush point is a clean-looking prefix without a trailer.
+  std::string compressed;
+  std::vector<size_t> flush_points;
+  {
+    const std::string path = dir / "whole.ndjson.gz";
+    gzFile gz = gzopen(path.c_str(), "wb");
+    for (int i = 0; i < 20000; ++i) {
+      std::string line =
+          Obs("o" + std::to_string(i), "p" + std::to_string(i % 97), std::to_string(i)) + "\n";
+      gzwrite(gz, line.data(), static_cast<unsigned>(line.size()));
+      if (i % 1000 == 999) {
+        gzflush(gz, Z_FULL_FLUSH);
+        flush_points.push_back(static_cast<size_t>(gzoffset(gz)));
+      }
+    }
+    gzclose(gz);
+    compressed = testing::ReadText(path);
+  }
+  struct Case {
+    std::string name;
+    std::string bytes;
+    std::string reason;
+  };
+  std::string flipped = compressed;
+  for (size_t i = 0; i < 64; ++i) flipped[compressed.size() / 2 + i] ^= 0x55;
+  const std::vector<Case> cases = {
+      {"cut.ndjson.gz", compressed.substr(0, flush_points[9]), "gzip stream truncated"},
+      {"flipped.ndjson.gz", flipped, "gzip stream damaged"}};
+  for (const auto& c : cases) {
+    TempDir run;
+    WriteText(run / ("in/" + c.name), c.bytes);
+    auto r = MustIngest(run / "lake", {run / "in"});
+    ExpectReconciles(r);
+    EXPECT_EQ(r.counters.quarantined, 1u) << c.name;
+    // Before the damage: all of the first ten thousand lines for the cut, and about the first
+    // half (less at most one 64 KiB read) for the flipped bytes.
+    EXPECT_GE(r.counters.stored, c.name == "cut.ndjson.gz" ? 10000u : 9000u) << c.name;
+    EXPECT_LT(r.counters.stored, 20000u) << c.name;
+    auto lake = Lake::Open(run / "lake");
+    auto q = (*lake)->Quarantine(10);
+    ASSERT_TRUE(q.ok());
+    ASSERT_EQ(q->size(), 1u) << c.name;
+    EXPECT_NE((*q)[0].reason.find(c.reason), std::string::npos) << (*q)[0].reason;
+  }
 }
 
 TEST(IngestTest, BundleReferencesAreResolved) {

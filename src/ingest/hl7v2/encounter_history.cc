@@ -126,7 +126,8 @@ Result<std::string> MergeEncounterLocations(std::string_view previous, std::stri
         if (pk == "start") return true;
         out += ",";
         json::AppendQuoted(pk, out);
-        out += ":" + pv.ToJson();
+        out += ':';
+        out += pv.ToJson();
         return true;
       });
       out += "}";
