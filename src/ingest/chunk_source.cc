@@ -88,9 +88,10 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     }
     OpenFile& f = *current_;
     Chunk chunk;
-    chunk.file_index = f.index;
+    chunk.file_index = f.file->input_order;
     chunk.format = f.file->format;
     chunk.source = &f.file->path;
+    chunk.shared_wave = f.file->shared_first;
     bool last_shared =
         f.file->shared_first && (f.index + 1 == files_.size() || !files_[f.index + 1].shared_first);
 

@@ -18,13 +18,14 @@
 namespace medlake::ingest {
 
 struct Chunk {
-  uint32_t file_index = 0;
+  uint32_t file_index = 0;  // the file's InputFile::input_order
   InputFormat format = InputFormat::kNdjson;
   const std::string* source = nullptr;  // file path, owned by the ChunkSource
   std::string data;                     // followed by json::kPadding readable bytes
   bool whole_file = false;              // no data: the worker reads the whole file `source`
   int64_t first_line = 1;
   int64_t base_offset = 0;
+  bool shared_wave = false;       // of the shared-first files (read before the others)
   bool ends_shared_wave = false;  // last chunk of the shared-first files
   // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
   // data, and the reason, with base_offset, goes to quarantine.

@@ -95,8 +95,13 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               }
               auto chunk = std::make_shared<Chunk>(std::move(**next));
               // A pipeline boundary after the shared-area files, so that their identifiers are
-              // known before patient data refers to them; and one per checkpoint.
-              if (source.bytes_consumed() - batch_start >= options.checkpoint_bytes ||
+              // known before patient data refers to them; and one per checkpoint. No checkpoint
+              // by size inside the shared files (only when memory requires one): they repeat
+              // resources in different versions (Synthea's hospital and practitioner files),
+              // and a commit between two versions would store the first again on every
+              // re-ingest before the second replaces it.
+              if ((!chunk->shared_wave &&
+                   source.bytes_consumed() - batch_start >= options.checkpoint_bytes) ||
                   writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit) {
                 checkpoint_due = true;
               }

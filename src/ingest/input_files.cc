@@ -77,6 +77,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
                            static_cast<uint64_t>(fs::file_size(p, ec)), false});
     }
   }
+  for (size_t i = 0; i < set.files.size(); ++i) set.files[i].input_order = static_cast<uint32_t>(i);
   for (auto& f : set.files) {
     if (f.format == InputFormat::kNdjson && IsDeviceStream(f))
       f.format = InputFormat::kDeviceNdjson;

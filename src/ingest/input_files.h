@@ -18,6 +18,9 @@ struct InputFile {
   InputFormat format;
   uint64_t size = 0;
   bool shared_first = false;  // holds shared-area resources: read before the others
+  // Position among the inputs as given (a directory's files in name order): a later input's
+  // version of a resource wins, whatever the order the files are read in.
+  uint32_t input_order = 0;
 };
 
 struct InputSet {

@@ -87,6 +87,7 @@ class RecordWorker final : public FhirRecordSink {
 
   void Process(const Chunk& chunk) {
     file_index_ = chunk.file_index;
+    read_early_ = chunk.shared_wave;
     if (!chunk.error.empty()) {
       OnReject("", RecordLocation{*chunk.source, 0, chunk.base_offset, 0, ""}, chunk.error);
       return;
@@ -169,7 +170,7 @@ class RecordWorker final : public FhirRecordSink {
                              (static_cast<uint64_t>(loc.byte_offset) << 20) | loc.entry};
     Result<store::Admission> admission =
         writer_.Admit(row.key, static_cast<uint16_t>(type_index), row.content_hash,
-                      facts_.last_updated, order, row.seq);
+                      facts_.last_updated, order, row.seq, read_early_);
     if (!admission.ok()) {
       // The run fails with this error; the record is not counted as stored.
       if (error_.ok()) error_ = admission.status();
@@ -229,6 +230,7 @@ class RecordWorker final : public FhirRecordSink {
   void StoreEncounters(const Chunk& chunk) {
     const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
     file_index_ = chunk.file_index;
+    read_early_ = chunk.shared_wave;
     for (const auto& e : chunk.encounters) {
       RecordLocation loc{*chunk.source, 0, e.byte_offset, e.entry, e.location};
       StoreMappedResource("Encounter", e.id, e.json, same, loc);
@@ -344,6 +346,7 @@ class RecordWorker final : public FhirRecordSink {
   std::string last_patient_;  // "" before the first
   uint32_t last_ordinal_ = store::kNoPatient;
   uint32_t file_index_ = 0;
+  bool read_early_ = false;  // the chunk is of the shared-area files, read first
   Status error_;
   ResourceHook hook_;
   hl7v2::EncounterHistory* history_ = nullptr;

@@ -237,7 +237,8 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
 }
 
 Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
-                                    int64_t last_updated, RecordOrder order, uint64_t& seq) {
+                                    int64_t last_updated, RecordOrder order, uint64_t& seq,
+                                    bool read_early) {
   if (index_failed_) return IoError("identity index update failed at the last commit");
   if (index_unread_) return IoError("identity index could not be read earlier in this run");
   Stripe& stripe = StripeOf(key);
@@ -268,7 +269,13 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   if (e.pending != 0 || live_committed) {
     uint64_t winner_hash = e.content_hash;
     int64_t winner_updated = e.last_updated;
+    // A committed version stands at the start of the run that committed it, unless this run
+    // read it early: then it stands where it was read.
     RecordOrder winner_order{static_cast<uint64_t>(e.run) << 32, 0};
+    if (const EarlyVersion* early = stripe.early.Find(key);
+        early != nullptr && early->content_hash == e.content_hash) {
+      winner_order = early->order;
+    }
     if (e.pending != 0) {
       const Pending& p = stripe.pending[e.pending - 1];
       winner_hash = p.content_hash;
@@ -279,6 +286,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     // are read in parallel, so a record that comes earlier in the input may be admitted after
     // this one and must then lose to it.
     auto reaffirm = [&]() {
+      if (read_early) RememberEarly(stripe, key, content_hash, last_updated, order);
       if (e.pending != 0) {
         Pending& p = stripe.pending[e.pending - 1];
         if (Newer(last_updated, order, p.last_updated, p.order)) p.order = order;
@@ -302,6 +310,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       }
     }
   }
+  if (read_early) RememberEarly(stripe, key, content_hash, last_updated, order);
   Pending admitted{content_hash, last_updated, order};
   admitted.committed_exists = e.segment != 0;
   stripe.pending.push_back(admitted);
@@ -344,6 +353,17 @@ void LakeWriter::Tombstone(uint32_t segment, uint32_t row, uint16_t type) {
   type_deltas_[type_names_[type]] -= 1;
 }
 
+void LakeWriter::RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash,
+                               int64_t last_updated, RecordOrder order) {
+  bool inserted = false;
+  EarlyVersion& v = stripe.early.FindOrInsert(key, inserted);
+  // The version admitted is the winner; the same content seen again keeps its latest place.
+  if (inserted || v.content_hash != content_hash ||
+      Newer(last_updated, order, v.last_updated, v.order)) {
+    v = {content_hash, last_updated, order};
+  }
+}
+
 Status LakeWriter::Add(Row row) {
   uint32_t shard = ShardOf(row.patient);
   ShardBuffer& buf = *buffers_[shard];
@@ -382,7 +402,14 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
       Entry* e = stripe.map.Find(r.key);
       if (e != nullptr && !e->deleted) {
         e->deleted = true;
-        replaced_committed_.fetch_add(1);
+        // A version this run committed at an earlier checkpoint was counted as stored: it
+        // moves to duplicates like any superseded record of the run. Only a version of an
+        // earlier run counts as replaced.
+        if (e->run == static_cast<uint32_t>(run_id_)) {
+          superseded_in_run_.fetch_add(1);
+        } else {
+          replaced_committed_.fetch_add(1);
+        }
         Tombstone(e->segment, e->row, e->type);
       }
     }

@@ -75,9 +75,13 @@ class LakeWriter {
 
   // Decides what happens to a record with this identity and content. kStore hands out the
   // admission's ticket for Row::seq. The committed version is looked up in the identity index
-  // the first time a key is met since the last commit. Errors: kIoError (index reads).
+  // the first time a key is met since the last commit. `read_early`: the record is read before
+  // records that precede it in the input (the shared-area files, read first); the writer
+  // remembers such a record's version for the rest of the run, so that those earlier records,
+  // admitted after a commit, still lose to it. Errors: kIoError (index reads).
   Result<Admission> Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
-                          int64_t last_updated, RecordOrder order, uint64_t& seq);
+                          int64_t last_updated, RecordOrder order, uint64_t& seq,
+                          bool read_early = false);
   // Starts fetching what Admit(key, ...) will write first: the lock and the identity state of
   // the key's stripe, which another thread most likely wrote last (a hint, without the lock;
   // for a caller that has other work to do before it admits).
@@ -155,10 +159,19 @@ class LakeWriter {
   };
   static constexpr size_t kStripes = 64;
   // A cache line or more of its own: the ingest threads lock different stripes at once.
+  // The winning version of a record read early (Admit), kept for the whole run.
+  struct EarlyVersion {
+    uint64_t content_hash = 0;
+    int64_t last_updated = kNoTime;
+    RecordOrder order;
+  };
   struct alignas(64) Stripe {
     std::mutex mu;
     KeyMap<Entry> map;
     std::vector<Pending> pending;
+    // Not cleared by commits: a commit forgets the input order of the versions it names (the
+    // index keeps their run only), which for these is not the order they were read in.
+    KeyMap<EarlyVersion> early;
     // map.size(), readable without the lock (identities_since_commit); one counter per stripe,
     // not one for the writer, which every admission of every thread would write.
     std::atomic<uint64_t> identities{0};
@@ -183,6 +196,9 @@ class LakeWriter {
   // in-memory identity state is cleared.
   Status FoldPending();
   Status FlushShard(uint32_t shard, std::vector<Row> rows);
+  // Under the stripe's lock: `key`'s winning version is one read early.
+  void RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash, int64_t last_updated,
+                     RecordOrder order);
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
   const Stripe& StripeOf(const Key128& k) const { return stripes_[k.hi % kStripes]; }
