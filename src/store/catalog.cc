@@ -65,6 +65,7 @@ Result<bool> IsEmptyCatalog(Db& db) {
 Result<uint32_t> ReadShardCount(Db& db) {
   auto stmt = db.Prepare("SELECT value FROM meta WHERE key = 'shards'");
   if (!stmt.ok()) {
+    if (stmt.status().message().find("no such table") == std::string::npos) return stmt.status();
     auto empty = IsEmptyCatalog(db);
     if (empty.ok() && *empty) {
       return NotFound(db.path() +

@@ -69,6 +69,11 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
   MEDLAKE_ASSIGN_OR_RETURN(bool fresh, IsEmptyCatalog(*w->db_));
   if (fresh) {
+    // Owner-only, as segments are: the catalog holds patient ids and quarantined records. (The
+    // WAL files SQLite creates beside it take its mode.)
+    if (::chmod((dir + "/" + kCatalogFile).c_str(), 0600) != 0) {
+      return IoError("cannot set the mode of " + dir + "/" + kCatalogFile);
+    }
     MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
     MEDLAKE_RETURN_IF_ERROR(SyncDir(dir));  // the catalog's entry in the lake folder
   }

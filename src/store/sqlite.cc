@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
 #include <filesystem>
 
 namespace medlake::store {
@@ -82,6 +83,32 @@ bool Stmt::IsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
+namespace {
+
+// Whether a first read fails for want of write access (the WAL's shared-memory file).
+bool ProbeFails(sqlite3* db) {
+  int rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  return rc == SQLITE_CANTOPEN || rc == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN ||
+         (rc & 0xff) == SQLITE_READONLY;
+}
+
+// "file:PATH?immutable=1" with the characters a URI path may not hold escaped.
+std::string ImmutableUri(const std::string& path) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f) {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      uri += hex;
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  return uri + "?immutable=1";
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& options) {
   if (!options.create && !std::filesystem::exists(path)) {
     return NotFound("no " + options.what + " at " + path);
@@ -97,6 +124,19 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o
     return IoError("cannot open " + options.what + " " + path + ": " + sqlite3_errstr(rc));
   }
   sqlite3_busy_timeout(db->db_, 10'000);
+  if (options.read_only &&
+      ProbeFails(db->db_)) {  // in WAL mode a reader needs the -shm file beside the database
+    // Without write access to the folder (a read-only mount, another user's lake) it cannot
+    // create it; the catalog is then read as immutable, which a writer must not change
+    // meanwhile (docs/format.md).
+    sqlite3_close_v2(db->db_);
+    db->db_ = nullptr;
+    rc = sqlite3_open_v2(ImmutableUri(path).c_str(), &db->db_,
+                         SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      return IoError("cannot open " + options.what + " " + path + ": " + sqlite3_errstr(rc));
+    }
+  }
   if (!options.read_only) {
     MEDLAKE_RETURN_IF_ERROR(db->Exec(options.rollback_journal ? "PRAGMA journal_mode=DELETE"
                                                               : "PRAGMA journal_mode=WAL"));

@@ -1,6 +1,8 @@
 // A flipped byte anywhere in a segment is caught by a checksum, reported with the file name,
 // and the rest of the lake stays readable.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -135,6 +137,41 @@ TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
   EXPECT_EQ((*reopened)->Get("Observation", victim_id).status().code(), ErrorCode::kCorruption);
   EXPECT_EQ((*reopened)->Get("Observation", "never-stored").status().code(),
             ErrorCode::kCorruption);  // its shard could be the damaged one: unknown
+}
+
+// A reader needs no write access to the lake: run as another user (nobody) on a lake shared
+// with it read-only, status and get work and leave the catalog as it was.
+TEST(CorruptionTest, ReadersNeedNoWriteAccess) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to read the lake as another user";
+  TempDir dir;
+  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  // Shared read-only with everyone (segments are written owner-only).
+  namespace fs = std::filesystem;
+  const auto read_only = fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read;
+  const auto exec = fs::perms::group_exec | fs::perms::others_exec;
+  fs::permissions(dir.path(), read_only | exec);
+  for (const auto& e : fs::recursive_directory_iterator(dir / "lake")) {
+    fs::permissions(e.path(), e.is_directory() ? read_only | exec : read_only);
+  }
+  fs::permissions(dir / "lake", read_only | exec);
+  const std::string before = testing::ReadText(dir / "lake/catalog.sqlite");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setuid(65534) != 0) ::_exit(10);
+    auto lake = Lake::Open(dir / "lake");
+    if (!lake.ok()) ::_exit(11);
+    auto status = (*lake)->Status();
+    if (!status.ok() || status->total_resources != 64u * 30) ::_exit(12);
+    if (!(*lake)->Get("Observation", "o0").ok()) ::_exit(13);
+    ::_exit(0);
+  }
+  int code = 0;
+  ::waitpid(pid, &code, 0);
+  ASSERT_TRUE(WIFEXITED(code));
+  EXPECT_EQ(WEXITSTATUS(code), 0);
+  EXPECT_EQ(testing::ReadText(dir / "lake/catalog.sqlite"), before);
+  EXPECT_FALSE(fs::exists(dir / "lake/catalog.sqlite-shm"));
 }
 
 }  // namespace
