@@ -93,14 +93,30 @@ Status WriteAll(int fd, const void* buf, size_t n, const std::string& path) {
   return Status::Ok();
 }
 
+// "check " and 16 hex digits of the XXH64 (seed 0) of the manifest's other lines, "\n".
+std::string ManifestCheckLine(std::string_view lines) {
+  char line[32];
+  std::snprintf(line, sizeof line, "check %016llx\n",
+                static_cast<unsigned long long>(XXH64(lines.data(), lines.size(), 0)));
+  return line;
+}
+
 // The run names a manifest lists, or false when it is not a manifest stamped `stamp`.
 bool ParseManifest(const std::string& text, uint64_t stamp, std::vector<std::string>& runs) {
+  // The last line checks the others: a manifest cut short (a lost tail lists fewer runs, and
+  // the index would miss the identities of those left out) is not taken for a shorter one.
+  size_t last = text.size() < 2 ? std::string::npos : text.rfind('\n', text.size() - 2);
+  if (last == std::string::npos) return false;
+  if (text.substr(last + 1) != ManifestCheckLine(std::string_view(text).substr(0, last + 1))) {
+    return false;
+  }
   std::vector<std::string> lines;
+  const std::string body = text.substr(0, last + 1);
   size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
+  while (start < body.size()) {
+    size_t end = body.find('\n', start);
     if (end == std::string::npos) return false;  // every line ends with a newline
-    lines.push_back(text.substr(start, end - start));
+    lines.push_back(body.substr(start, end - start));
     start = end + 1;
   }
   char want[40];
@@ -447,6 +463,7 @@ Status IdentityIndex::Publish(uint64_t stamp) {
   std::snprintf(line, sizeof line, "stamp %016llx\n", static_cast<unsigned long long>(stamp));
   std::string text = std::string(kManifestHeader) + "\n" + line;
   for (const auto& run : runs_) text += run->name + "\n";
+  text += ManifestCheckLine(text);
   MEDLAKE_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/" + kManifest, text));
   needs_rebuild_ = false;
   std::error_code ec;

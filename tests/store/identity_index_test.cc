@@ -174,5 +174,32 @@ TEST(IdentityIndexTest, DamagedRunIsRebuiltNotTrusted) {
   EXPECT_FALSE(std::filesystem::exists(run));
 }
 
+TEST(IdentityIndexTest, ManifestCutShortIsRebuiltNotTrusted) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 9);
+  ASSERT_TRUE(index->AddRun({EntryOf({1, 1}, 1, 0)}).ok());
+  ASSERT_TRUE(index->AddRun({EntryOf({2, 2}, 1, 1)}).ok());
+  ASSERT_TRUE(index->Publish(9).ok());
+  index.reset();
+  const std::string manifest = testing::ReadText(dir / "MANIFEST");
+  // Cut after each of its lines in turn: a shorter list of runs must not pass for the index.
+  for (size_t cut = manifest.find('\n'); cut + 1 < manifest.size();
+       cut = manifest.find('\n', cut + 1)) {
+    testing::WriteText(dir / "MANIFEST", manifest.substr(0, cut + 1));
+    auto reopened = MustOpen(dir.path(), 9);
+    EXPECT_TRUE(reopened->needs_rebuild()) << "cut after " << cut + 1 << " bytes";
+    reopened.reset();
+    // (The rebuild removed the runs: publish them again for the next cut.)
+    auto again = MustOpen(dir.path(), 9);
+    ASSERT_TRUE(again->AddRun({EntryOf({1, 1}, 1, 0)}).ok());
+    ASSERT_TRUE(again->AddRun({EntryOf({2, 2}, 1, 1)}).ok());
+    ASSERT_TRUE(again->Publish(9).ok());
+  }
+  auto whole = MustOpen(dir.path(), 9);
+  EXPECT_FALSE(whole->needs_rebuild());
+  IdentityEntry e;
+  EXPECT_TRUE(*whole->Find({2, 2}, e));
+}
+
 }  // namespace
 }  // namespace medlake::store
