@@ -26,6 +26,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   MEDLAKE_ASSIGN_OR_RETURN(InputSet inputs, ExpandInputs(paths));
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, store::LakeWriter::Open(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto deidentifier, Deidentifier::ForLake(lake_dir, *writer));
+  writer->AddSkippedFiles(inputs.skipped);
 
   int jobs =
       options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());

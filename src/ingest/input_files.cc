@@ -51,15 +51,30 @@ bool HoldsSharedResources(const InputFile& f) {
 
 Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   InputSet set;
-  for (const auto& p : paths) {
+  for (const auto& given : paths) {
     std::error_code ec;
+    // Absolute and lexically normal (links are not resolved): a file names its quarantine
+    // entries and decides between versions by its path, which must not change with the way
+    // the command spelled it ("in/a.ndjson", "./in/a.ndjson", "/data/in/a.ndjson").
+    fs::path normal = fs::absolute(given, ec).lexically_normal();
+    if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
+    const std::string p = ec ? given : normal.string();
     auto st = fs::status(p, ec);
     if (ec || !fs::exists(st)) return NotFound("no such file or directory: " + p);
     if (fs::is_directory(st)) {
       std::vector<std::string> found;
       for (auto it = fs::recursive_directory_iterator(p, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_regular_file()) found.push_back(it->path().string());
+        std::error_code entry_ec;
+        if (it->is_regular_file(entry_ec)) {  // (a link to a file is read as the file)
+          found.push_back(it->path().string());
+        } else if (it->is_symlink(entry_ec) && !fs::exists(it->path(), entry_ec)) {
+          set.skipped.emplace_back(it->path().string(), "broken symbolic link");
+        } else if (it->is_symlink(entry_ec) && it->is_directory(entry_ec)) {
+          set.skipped.emplace_back(it->path().string(), "symbolic link to a folder (not followed)");
+        } else if (!it->is_directory(entry_ec)) {
+          set.skipped.emplace_back(it->path().string(), "not a regular file");
+        }
       }
       if (ec) return IoError("cannot list " + p + ": " + ec.message());
       std::sort(found.begin(), found.end());

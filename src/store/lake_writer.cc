@@ -444,6 +444,11 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
   return Status::Ok();
 }
 
+void LakeWriter::AddSkippedFiles(std::vector<std::pair<std::string, std::string>> files) {
+  std::lock_guard lock(pending_mu_);
+  for (auto& f : files) skipped_files_.push_back(std::move(f));
+}
+
 void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view record) {
   std::lock_guard lock(pending_mu_);
   quarantine_.push_back({entry, std::string(record)});
@@ -626,6 +631,12 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
                                   .Bind(8, static_cast<int64_t>(ContentHash(pq.record) >> 1))
                                   .Run());
     }
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt skipped,
+        db.Prepare("INSERT INTO skipped_files(run_id, path, reason) VALUES(?, ?, ?)"));
+    for (const auto& [path, reason] : skipped_files_) {
+      MEDLAKE_RETURN_IF_ERROR(skipped.Bind(1, run_id_).Bind(2, path).Bind(3, reason).Run());
+    }
     MEDLAKE_ASSIGN_OR_RETURN(Stmt run,
                              db.Prepare("UPDATE runs SET finished = ?, state = ?, records_read = "
                                         "?, stored = ?, duplicates = ?, "
@@ -654,6 +665,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   tombstones_.clear();
   type_deltas_.clear();
   quarantine_.clear();
+  skipped_files_.clear();
   {
     std::lock_guard plock(patients_mu_);
     new_patients_.clear();

@@ -95,6 +95,9 @@ class LakeWriter {
   Status Add(Row row);
 
   void AddQuarantine(const QuarantineEntry& entry, std::string_view record);
+  // Files of the input that were not read (path, reason), recorded in `skipped_files` by the
+  // next commit.
+  void AddSkippedFiles(std::vector<std::pair<std::string, std::string>> files);
   // Registers identifiers of a Patient or shared-area resource for conditional references.
   void AddIdentifiers(const std::string& type, const std::string& id,
                       const std::vector<fhir::Identifier>& identifiers);
@@ -256,6 +259,7 @@ class LakeWriter {
     std::string record;
   };
   std::vector<PendingQuarantine> quarantine_;
+  std::vector<std::pair<std::string, std::string>> skipped_files_;  // under pending_mu_
   // Per-shard buffer size: all shards together hold at most kBufferBudget of rows.
   static constexpr uint64_t kBufferBudget = 48u << 20;
   uint64_t buffer_limit_ = 8u << 20;

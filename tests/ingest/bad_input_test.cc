@@ -89,6 +89,10 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
   EXPECT_EQ(again->counters.quarantined, 9u);
   auto lake2 = Lake::Open(dir / "lake");
   EXPECT_EQ((*lake2)->Quarantine(100)->size(), 9u);
+  // Nor does the same folder spelled another way.
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in/../in/./"}, options).ok());
+  auto lake3 = Lake::Open(dir / "lake");
+  EXPECT_EQ((*lake3)->Quarantine(100)->size(), 9u);
 }
 
 TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {

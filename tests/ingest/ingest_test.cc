@@ -1,10 +1,12 @@
 #include "ingest/ingest.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <vector>
 
 #include "common/fhir_time.h"
@@ -12,6 +14,7 @@
 #include "medlake/lake.h"
 #include "store/erase.h"
 #include "store/lake_writer.h"
+#include "store/sqlite.h"
 #include "test_util.h"
 
 namespace medlake::ingest {
@@ -503,10 +506,31 @@ TEST(IngestTest, DirectorySkipsUnknownFormats) {
   TempDir dir;
   WriteText(dir / "in/notes.txt", "not FHIR");
   WriteText(dir / "in/sub/Observation.ndjson", Obs("o1", "p1", "80") + "\n");
+  // What is not a file to read is listed too: a broken link, a link to a folder (not
+  // followed, so that a link cannot make the walk loop), a named pipe.
+  std::filesystem::create_symlink(dir / "gone.ndjson", dir / "in/broken.ndjson");
+  std::filesystem::create_directory_symlink(dir / "in/sub", dir / "in/loop");
+  ASSERT_EQ(::mkfifo((dir / "in/pipe.ndjson").c_str(), 0600), 0);
   auto r = MustIngest(dir / "lake", {dir / "in"});
-  ASSERT_EQ(r.skipped.size(), 1u);
-  EXPECT_NE(r.skipped[0].path.find("notes.txt"), std::string::npos);
+  std::map<std::string, std::string> skipped;
+  for (const auto& s : r.skipped) {
+    skipped[std::filesystem::path(s.path).filename().string()] = s.reason;
+  }
+  EXPECT_EQ(skipped.size(), 4u);
+  EXPECT_NE(skipped["notes.txt"].find("unknown format"), std::string::npos);
+  EXPECT_EQ(skipped["broken.ndjson"], "broken symbolic link");
+  EXPECT_EQ(skipped["loop"], "symbolic link to a folder (not followed)");
+  EXPECT_EQ(skipped["pipe.ndjson"], "not a regular file");
   EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.skipped_files, 4u);
+  // The catalog lists them (docs/format.md, skipped_files).
+  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
+  ASSERT_TRUE(db.ok());
+  auto q = (*db)->Prepare("SELECT count(*) FROM skipped_files WHERE run_id = ?");
+  ASSERT_TRUE(q.ok());
+  q->Bind(1, r.run_id);
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 4);
 }
 
 TEST(IngestTest, MissingInputIsAnError) {
