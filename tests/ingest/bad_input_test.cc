@@ -122,25 +122,33 @@ TEST(BadInputTest, ByteOrderMarksRepeatedIdentitiesAndOddBundles) {
             R"({"resourceType":"Patient","id":"bom2"})"
             "\n"
             R"({"resourceType":"Patient","id":"dup","id":"other"})"
+            "\n"
+            R"({"resourceType":"Bundle","type":"collection","entry":[)"
+            R"({"resource":{"resourceType":"Patient"}}]})"
             "\n");
   WriteText(dir / "in/entries.json",
             R"({"resourceType":"Bundle","type":"collection","entry":"x"})");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.records_read, 4u);
+  EXPECT_EQ(r->counters.records_read, 5u);
   EXPECT_EQ(r->counters.stored, 2u);
-  EXPECT_EQ(r->counters.quarantined, 2u);
+  EXPECT_EQ(r->counters.quarantined, 3u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   EXPECT_TRUE((*lake)->Get("Patient", "bom1").ok());
   EXPECT_TRUE((*lake)->Get("Patient", "bom2").ok());
   auto q = (*lake)->Quarantine(10);
   ASSERT_TRUE(q.ok());
-  ASSERT_EQ(q->size(), 2u);
+  ASSERT_EQ(q->size(), 3u);
   for (const auto& e : *q) {
-    if (e.source.ends_with("bom.ndjson")) {
+    if (e.source.ends_with("bom.ndjson") && e.location.empty()) {
       EXPECT_EQ(e.line, 2);
       EXPECT_EQ(e.reason, "resourceType or id appears twice");
+    } else if (e.source.ends_with("bom.ndjson")) {
+      // An entry of a Bundle on an NDJSON line keeps the line.
+      EXPECT_EQ(e.line, 3);
+      EXPECT_EQ(e.location, "Bundle.entry[0].resource");
+      EXPECT_EQ(e.reason, "missing id");
     } else {
       EXPECT_TRUE(e.source.ends_with("entries.json"));
       EXPECT_EQ(e.reason, "Bundle.entry is not an array");

@@ -98,7 +98,7 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
       if (!root.ok()) {
         sink.OnReject(text, loc, root.status().message());
       } else if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
-        ReadJson(text.data(), text.size(), source, loc.byte_offset, sink);
+        ReadJson(text.data(), text.size(), source, loc.byte_offset, sink, line);
       } else if (auto minified = line_.Minify(text); !minified.ok()) {
         sink.OnReject(text, loc, "invalid JSON");
       } else if (minified->find('?') != std::string_view::npos) {
@@ -114,14 +114,14 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
 }
 
 void FhirReader::ReadJson(const char* data, size_t size, std::string_view source,
-                          int64_t base_offset, FhirRecordSink& sink) {
+                          int64_t base_offset, FhirRecordSink& sink, int64_t line) {
   if (base_offset == 0) {
     size_t bom = ByteOrderMarkSize(std::string_view(data, size));
     data += bom;
     size -= bom;
     base_offset += static_cast<int64_t>(bom);
   }
-  RecordLocation loc{source, 0, base_offset, 0, ""};
+  RecordLocation loc{source, line, base_offset, 0, ""};
   std::string_view text(data, size);
   // Minify once (SIMD, far faster than re-serializing parts later): every slice of the minified
   // document is then a stored form.

@@ -54,8 +54,9 @@ class FhirReader {
   void ReadNdjson(const char* data, size_t size, std::string_view source, int64_t first_line,
                   int64_t base_offset, FhirRecordSink& sink);
   // Reads one JSON document: a Bundle (its entries are the records) or a single resource.
+  // `line`: the document's line in an NDJSON file (0 for a file of its own).
   void ReadJson(const char* data, size_t size, std::string_view source, int64_t base_offset,
-                FhirRecordSink& sink);
+                FhirRecordSink& sink, int64_t line = 0);
 
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return unresolved_; }
