@@ -32,6 +32,15 @@ std::string ObservationLines() {
   return lines;
 }
 
+// The resources a scan of the whole lake reads; the damaged segments it skips in `report`.
+uint64_t ScanAll(Lake& lake, std::vector<std::string>& report) {
+  uint64_t seen = 0;
+  EXPECT_TRUE(lake.Scan(
+                      "", [&](const ResourceView&) { ++seen; }, &report)
+                  .ok());
+  return seen;
+}
+
 TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
   TempDir dir;
   testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
@@ -58,11 +67,7 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
               std::string::npos)
         << problems[0];
     std::vector<std::string> damaged_report;
-    uint64_t seen = 0;
-    ASSERT_TRUE((*reopened)
-                    ->Scan(
-                        "", [&](const ResourceView&) { ++seen; }, &damaged_report)
-                    .ok());
+    const uint64_t seen = ScanAll(**reopened, damaged_report);
     EXPECT_EQ(damaged_report.size(), 1u);
     EXPECT_GE(seen, 64u * 30 - victim.rows);  // every other segment is read in full
     EXPECT_LT(seen, 64u * 30);
@@ -109,11 +114,7 @@ TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
     auto reopened = Lake::Open(dir / "lake");
     ASSERT_TRUE(reopened.ok());
     std::vector<std::string> report;
-    uint64_t seen = 0;
-    ASSERT_TRUE((*reopened)
-                    ->Scan(
-                        "", [&](const ResourceView&) { ++seen; }, &report)
-                    .ok());
+    const uint64_t seen = ScanAll(**reopened, report);
     ASSERT_EQ(report.size(), 1u);
     EXPECT_NE(report[0].find(victim.file), std::string::npos) << report[0];
     EXPECT_EQ(seen, 64u * 30 - victim.rows);
