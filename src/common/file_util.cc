@@ -135,8 +135,13 @@ Result<FolderLock> FolderLock::Acquire(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return IoError("cannot open " + dir + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
     ::close(fd);
-    return AlreadyExists("lake " + dir + " is being written by another process");
+    if (error == EWOULDBLOCK) {
+      return AlreadyExists("lake " + dir + " is being written by another process");
+    }
+    // (NFS, for one, cannot flock a folder: the lake must be on a local file system.)
+    return IoError("cannot lock " + dir + ": " + std::strerror(error));
   }
   return FolderLock(fd);
 }

@@ -129,7 +129,8 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       long n;
       if (f.gz) {
         // In steps: a read that meets damage returns nothing of what it inflated, so a step
-        // (with zlib's buffer, OpenNext) bounds what is lost before the damage to 128 KiB.
+        // (with zlib's buffer, OpenNext) bounds what is lost before the damage to about 192 KiB
+        // (this step, and the 128 KiB zlib had inflated); it goes with the quarantined rest.
         constexpr size_t kGzipStep = 64 << 10;
         n = gzread(f.gz, buf.data() + old, static_cast<unsigned>(std::min(want - old, kGzipStep)));
         int err = Z_OK;

@@ -53,10 +53,10 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   InputSet set;
   for (const auto& given : paths) {
     std::error_code ec;
-    // Absolute and lexically normal (links are not resolved): a file names its quarantine
-    // entries and decides between versions by its path, which must not change with the way
-    // the command spelled it ("in/a.ndjson", "./in/a.ndjson", "/data/in/a.ndjson").
-    fs::path normal = fs::absolute(given, ec).lexically_normal();
+    // Canonical (absolute, links resolved, so ".." means what it means to the kernel): a file
+    // names its quarantine entries by its path, which must not change with the way the
+    // command spelled it ("in/a.ndjson", "./in/a.ndjson", "/data/in/a.ndjson").
+    fs::path normal = fs::weakly_canonical(given, ec);
     if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
     const std::string p = ec ? given : normal.string();
     auto st = fs::status(p, ec);

@@ -57,8 +57,8 @@ class KeyMap {
   // Starts fetching, for writing, what a lookup of `key` touches first: the map's own fields
   // and the slot where the probe begins. A hint, callable without the owner's lock while
   // another thread holds it and grows the map: the table's address and size come from atomics
-  // on a line of their own, which only Grow writes, and at worst a line of the old table is
-  // fetched (prefetches never fault).
+  // on a line of their own, which only Grow and Clear write, and at worst a line of the old
+  // table is fetched (prefetches never fault).
   void Prefetch(const Key128& key) const {
     __builtin_prefetch(this, 1);
     const uint64_t* slots = hint_.slots.load(std::memory_order_relaxed);

@@ -20,14 +20,14 @@ using store::Stmt;
 namespace {
 
 // Whether a segment that cannot be opened is damaged: skipped and reported by name while the
-// rest of the lake stays readable. A bad checksum, header or trailer; a missing or unreadable
-// file; an unknown format version; a segment that says it is encrypted where the lake has no
-// key (Lake::Open fails for a keyed lake without its key, so only a damaged header says so).
+// rest of the lake stays readable. A bad checksum, header or trailer; a missing file; an
+// unknown format version; a segment that says it is encrypted where the lake has no key
+// (Lake::Open fails for a keyed lake without its key, so only a damaged header says so). An
+// I/O error is not damage: it may pass (too many open files), and stops the read instead.
 bool IsDamaged(const Status& s) {
   switch (s.code()) {
     case ErrorCode::kCorruption:
     case ErrorCode::kNotFound:
-    case ErrorCode::kIoError:
     case ErrorCode::kUnsupported:
     case ErrorCode::kUnauthenticated:
       return true;
@@ -361,7 +361,8 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
   // Not in any readable segment. Where the shards it could be in hold damaged segments, the
   // answer is unknown, not "absent".
   std::string damaged;
-  for (uint32_t shard : order) {
+  for (uint32_t shard = 0; shard < seen.size(); ++shard) {
+    if (!seen[shard]) continue;  // the shards searched, each once
     for (const auto& message : m.damaged[shard]) damaged += (damaged.empty() ? "" : "; ") + message;
   }
   if (!damaged.empty()) {

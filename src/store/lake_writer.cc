@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -66,14 +68,17 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(dir));
   w->lock_ = std::make_unique<FolderLock>(std::move(lock));
   MEDLAKE_ASSIGN_OR_RETURN(w->cipher_, SegmentCipher::ForLake(dir));
-  MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(dir + "/" + kCatalogFile, true, false));
+  // A new catalog is created owner-only, as segments are: it holds patient ids and
+  // quarantined records. SQLite gives the WAL files it creates beside it the same mode.
+  const std::string catalog = dir + "/" + kCatalogFile;
+  if (int fd = ::open(catalog.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) {
+    ::close(fd);
+  } else if (errno != EEXIST) {
+    return IoError("cannot create " + catalog + ": " + std::strerror(errno));
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(catalog, true, false));
   MEDLAKE_ASSIGN_OR_RETURN(bool fresh, IsEmptyCatalog(*w->db_));
   if (fresh) {
-    // Owner-only, as segments are: the catalog holds patient ids and quarantined records. (The
-    // WAL files SQLite creates beside it take its mode.)
-    if (::chmod((dir + "/" + kCatalogFile).c_str(), 0600) != 0) {
-      return IoError("cannot set the mode of " + dir + "/" + kCatalogFile);
-    }
     MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
     MEDLAKE_RETURN_IF_ERROR(SyncDir(dir));  // the catalog's entry in the lake folder
   }
@@ -276,11 +281,12 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     int64_t winner_updated = e.last_updated;
     // A committed version stands at the start of the run that committed it, unless this run
     // read it early: then it stands where it was read.
-    RecordOrder winner_order{static_cast<uint64_t>(e.run) << 32, 0};
+    RecordOrder committed_order{static_cast<uint64_t>(e.run) << 32, 0};
     if (const EarlyVersion* early = stripe.early.Find(key);
         early != nullptr && early->content_hash == e.content_hash) {
-      winner_order = early->order;
+      committed_order = early->order;
     }
+    RecordOrder winner_order = committed_order;
     if (e.pending != 0) {
       const Pending& p = stripe.pending[e.pending - 1];
       winner_hash = p.content_hash;
@@ -296,7 +302,10 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
         Pending& p = stripe.pending[e.pending - 1];
         if (Newer(last_updated, order, p.last_updated, p.order)) p.order = order;
       } else if (live_committed) {
-        stripe.pending.push_back(Pending{content_hash, last_updated, order, 0, 0, true});
+        // The committed version keeps the later of its places: this one or the one it had.
+        RecordOrder place =
+            Newer(last_updated, order, e.last_updated, committed_order) ? order : committed_order;
+        stripe.pending.push_back(Pending{content_hash, last_updated, place, 0, 0, true});
         e.pending = static_cast<uint32_t>(stripe.pending.size());
       }
       return Admission::kDuplicate;

@@ -1,7 +1,11 @@
 #include "store/sqlite.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 
@@ -92,9 +96,10 @@ bool ProbeFails(sqlite3* db) {
          (rc & 0xff) == SQLITE_READONLY;
 }
 
-// "file:PATH?immutable=1" with the characters a URI path may not hold escaped.
+// "file:PATH?immutable=1" with the characters a URI path may not hold escaped (an absolute
+// path as "file://" + path, so that one starting with "//" is not read as an authority).
 std::string ImmutableUri(const std::string& path) {
-  std::string uri = "file:";
+  std::string uri = path.starts_with('/') ? "file://" : "file:";
   for (unsigned char c : path) {
     if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f) {
       char hex[4];
@@ -127,10 +132,28 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o
   if (options.read_only &&
       ProbeFails(db->db_)) {  // in WAL mode a reader needs the -shm file beside the database
     // Without write access to the folder (a read-only mount, another user's lake) it cannot
-    // create it; the catalog is then read as immutable, which a writer must not change
-    // meanwhile (docs/format.md).
+    // create it; the catalog is then read as immutable. That read ignores a write-ahead log
+    // left beside the file (committed transactions not yet folded in), and cannot see a
+    // writer's changes: refuse both cases rather than read a stale or torn state.
     sqlite3_close_v2(db->db_);
     db->db_ = nullptr;
+    std::error_code ec;
+    if (std::filesystem::file_size(path + "-wal", ec) > 0 && !ec) {
+      return IoError(options.what + " " + path +
+                     " has a write-ahead log to fold in, which needs write access to its folder "
+                     "(any medlake command run once by its owner does it)");
+    }
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    if (int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd >= 0) {
+      const bool writer = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+      ::close(fd);
+      if (writer) {
+        return AlreadyExists(options.what + " " + path +
+                             " is being written; without write access to its folder it cannot "
+                             "be read meanwhile");
+      }
+    }
     rc = sqlite3_open_v2(ImmutableUri(path).c_str(), &db->db_,
                          SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {

@@ -237,6 +237,35 @@ TEST(IngestTest, ALaterFileWinsEvenWhenReadFirstAndReingestStoresNothing) {
   }
 }
 
+// The same version met again keeps the later of its places in the input: org1 "A" is read
+// first from the hospital file (last in the input), then again from a patient file before
+// that file's "B". The hospital's "A" comes last in the input and wins, with or without a
+// commit between the two readings.
+TEST(IngestTest, ARepeatedVersionKeepsItsLaterPlace) {
+  TempDir dir;
+  auto org = [](const std::string& name) {
+    return R"({"resourceType":"Organization","id":"org1","name":")" + name + R"("})";
+  };
+  WriteText(dir / "in/a_other.ndjson", R"({"resourceType":"Patient","id":"f1"})"
+                                       "\n");
+  WriteText(dir / "in/b_patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                         "\n" +
+                                             org("A") + "\n" + org("B") + "\n");
+  WriteText(dir / "in/z_hospital.ndjson", org("A") + "\n");
+  for (uint64_t checkpoint : {uint64_t{256} << 20, uint64_t{1}}) {
+    TempDir run;
+    IngestOptions options;
+    options.checkpoint_bytes = checkpoint;
+    auto r = Ingest(run / "lake", {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto lake = Lake::Open(run / "lake");
+    auto json = (*lake)->Get("Organization", "org1");
+    ASSERT_TRUE(json.ok());
+    EXPECT_NE(json->find(R"("name":"A")"), std::string::npos)
+        << "checkpoint " << checkpoint << ": " << *json;
+  }
+}
+
 // An identity index that cannot be read leaves the writer unable to tell a new version from a
 // committed one: every later admission fails too, rather than storing a second live copy.
 TEST(IngestTest, AnUnreadableIdentityIndexStopsEveryLaterAdmission) {

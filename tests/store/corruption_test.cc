@@ -10,6 +10,7 @@
 
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
+#include "store/lake_writer.h"
 #include "test_util.h"
 
 namespace medlake {
@@ -140,6 +141,19 @@ TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
             ErrorCode::kCorruption);  // its shard could be the damaged one: unknown
 }
 
+TEST(CorruptionTest, ANewCatalogAndItsLogAreOwnerOnly) {
+  TempDir dir;
+  auto writer = store::LakeWriter::Open(dir / "lake");  // a run started: the log holds it
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  namespace fs = std::filesystem;
+  for (const char* file : {"catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"}) {
+    ASSERT_TRUE(fs::exists(dir / "lake/" + file)) << file;
+    EXPECT_EQ(fs::status(dir / "lake/" + file).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write)
+        << file << ": the catalog holds patient ids and quarantined records";
+  }
+}
+
 // A reader needs no write access to the lake: run as another user (nobody) on a lake shared
 // with it read-only, status and get work and leave the catalog as it was.
 TEST(CorruptionTest, ReadersNeedNoWriteAccess) {
@@ -173,6 +187,24 @@ TEST(CorruptionTest, ReadersNeedNoWriteAccess) {
   EXPECT_EQ(WEXITSTATUS(code), 0);
   EXPECT_EQ(testing::ReadText(dir / "lake/catalog.sqlite"), before);
   EXPECT_FALSE(fs::exists(dir / "lake/catalog.sqlite-shm"));
+
+  // While a writer works (it holds the lake and a write-ahead log), such a reader cannot see
+  // its commits: it is refused rather than given a stale or torn state.
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  // (Its log files are owner-only, as they are for a lake created owner-only; readable ones
+  // would be read through, which SQLite does consistently.)
+  for (const char* file : {"catalog.sqlite-wal", "catalog.sqlite-shm"}) {
+    fs::permissions(dir / "lake/" + file, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  pid = ::fork();
+  if (pid == 0) {
+    if (::setuid(65534) != 0) ::_exit(10);
+    ::_exit(Lake::Open(dir / "lake").ok() ? 0 : 11);
+  }
+  ::waitpid(pid, &code, 0);
+  ASSERT_TRUE(WIFEXITED(code));
+  EXPECT_EQ(WEXITSTATUS(code), 11);
 }
 
 }  // namespace
