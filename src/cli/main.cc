@@ -1,7 +1,9 @@
 // The medlake command-line tool: one binary, one subcommand per task.
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands.h"
+#include "medlake/status.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"medlake: a pseudonymized, quality-checked health data lake"};
@@ -42,6 +44,11 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A file the command could not reach (permissions, a vanished path): its message names
+    // the path and the reason, never file content.
+    std::fprintf(stderr, "medlake: I/O error: %s\n", e.what());
+    return medlake::InfoFor(medlake::ErrorCode::kIoError).exit_code;
   }
   std::fflush(stdout);
   return exit_code;

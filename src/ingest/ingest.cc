@@ -96,13 +96,14 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               }
               auto chunk = std::make_shared<Chunk>(std::move(**next));
               // A pipeline boundary after the shared-area files, so that their identifiers are
-              // known before patient data refers to them; and one per checkpoint. No checkpoint
-              // by size inside the shared files (only when memory requires one): they repeat
+              // known before patient data refers to them; and one per checkpoint. Inside the
+              // shared files a checkpoint comes only after four times the size: they repeat
               // resources in different versions (Synthea's hospital and practitioner files),
               // and a commit between two versions would store the first again on every
-              // re-ingest before the second replaces it.
-              if ((!chunk->shared_wave &&
-                   source.bytes_consumed() - batch_start >= options.checkpoint_bytes) ||
+              // re-ingest before the second replaces it. (Memory stays bounded by the
+              // identities held, as everywhere.)
+              const uint64_t batch_bytes = source.bytes_consumed() - batch_start;
+              if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1) ||
                   writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit) {
                 checkpoint_due = true;
               }

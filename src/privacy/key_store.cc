@@ -182,7 +182,8 @@ Result<KeyStore> KeyFiles::Load(const std::string& lake_dir, SecretKey lake_key,
 }
 
 bool KeyStore::IsInitialised(const std::string& lake_dir) {
-  return std::filesystem::exists(KeyFiles::CheckPath(lake_dir));
+  std::error_code ec;  // unreadable: not known to be initialised (opening the lake says why)
+  return std::filesystem::exists(KeyFiles::CheckPath(lake_dir), ec);
 }
 
 Result<KeyStore> KeyStore::Create(const std::string& lake_dir) {

@@ -93,8 +93,11 @@ Lake::~Lake() = default;
 
 Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   std::string catalog = dir + "/" + store::kCatalogFile;
-  if (!std::filesystem::exists(catalog))
+  std::error_code ec;
+  if (!std::filesystem::exists(catalog, ec)) {
+    if (ec) return IoError("cannot read " + catalog + ": " + ec.message());
     return NotFound("no lake at " + dir + " (run medlake ingest or init)");
+  }
   std::unique_ptr<Lake> lake(new Lake());
   lake->dir_ = dir;
   lake->impl_ = std::make_unique<Impl>();

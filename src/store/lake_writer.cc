@@ -369,6 +369,9 @@ void LakeWriter::Tombstone(uint32_t segment, uint32_t row, uint16_t type) {
 
 void LakeWriter::RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash,
                                int64_t last_updated, RecordOrder order) {
+  // Bounded: past kEarlyPerStripe new identities are not remembered, and follow the rule
+  // without a place (the run's start) after a commit (docs/format.md).
+  if (stripe.early.size() >= kEarlyPerStripe && stripe.early.Find(key) == nullptr) return;
   bool inserted = false;
   EarlyVersion& v = stripe.early.FindOrInsert(key, inserted);
   // The version admitted is the winner; the same content seen again keeps its latest place.

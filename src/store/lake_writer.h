@@ -161,6 +161,9 @@ class LakeWriter {
     bool deleted = false;  // the committed version is tombstoned by this run
   };
   static constexpr size_t kStripes = 64;
+  // Early-read versions remembered per stripe: 262,144 in all, about 17 MB (Synthea's
+  // 10,000-patient export has a few thousand shared-area resources).
+  static constexpr size_t kEarlyPerStripe = 4096;
   // A cache line or more of its own: the ingest threads lock different stripes at once.
   // The winning version of a record read early (Admit), kept for the whole run.
   struct EarlyVersion {
@@ -173,7 +176,8 @@ class LakeWriter {
     KeyMap<Entry> map;
     std::vector<Pending> pending;
     // Not cleared by commits: a commit forgets the input order of the versions it names (the
-    // index keeps their run only), which for these is not the order they were read in.
+    // index keeps their run only), which for these is not the order they were read in. At
+    // most kEarlyPerStripe entries (about 64 bytes each).
     KeyMap<EarlyVersion> early;
     // map.size(), readable without the lock (identities_since_commit); one counter per stripe,
     // not one for the writer, which every admission of every thread would write.

@@ -115,7 +115,7 @@ std::string ImmutableUri(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& options) {
-  if (!options.create && !std::filesystem::exists(path)) {
+  if (std::error_code ec; !options.create && !std::filesystem::exists(path, ec) && !ec) {
     return NotFound("no " + options.what + " at " + path);
   }
   std::unique_ptr<Db> db(new Db());
