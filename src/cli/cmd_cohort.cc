@@ -5,6 +5,7 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "cohort/circe.h"
 #include "cohort/cohort_index.h"
 #include "cohort/definition.h"
@@ -17,11 +18,6 @@
 
 namespace medlake::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/json_output.h"
+#include "cli/output.h"
 #include "common/fhir_time.h"
 #include "common/file_util.h"
 #include "privacy/access.h"
@@ -28,11 +28,6 @@ using privacy::KeyStore;
 using privacy::Permission;
 using privacy::Principal;
 using privacy::Principals;
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 Status Audit(const KeyStore& keys, const Principal& who, std::string action, std::string object,
              int64_t patients = -1) {

@@ -6,7 +6,7 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
-#include "cli/json_output.h"
+#include "cli/output.h"
 #include "common/file_util.h"
 #include "privacy/audit_log.h"
 #include "query/k_anonymous_rows.h"
@@ -18,11 +18,6 @@
 
 namespace medlake::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 Result<views::View> LoadView(const std::string& path) {
   MEDLAKE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));

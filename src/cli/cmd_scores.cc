@@ -4,17 +4,13 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "common/fhir_time.h"
 #include "scores/inpatient_news2.h"
 #include "scores/news2_json.h"
 
 namespace medlake::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 int RunNews2(const std::string& dir, const std::string& at_text, bool as_json, double window_hours,
              const AccessOptions& access_options) {

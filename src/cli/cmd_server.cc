@@ -4,16 +4,12 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "server/mllp_server.h"
 #include "server/mqtt_subscriber.h"
 
 namespace medlake::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 int RunListen(const std::string& lake, const std::string& host, int port, const std::string& mqtt,
               const std::string& topic, const std::string& client_id, double checkpoint_seconds) {

@@ -12,7 +12,7 @@
 
 #include "cli/access_options.h"
 #include "cli/commands.h"
-#include "cli/json_output.h"
+#include "cli/output.h"
 #include "common/file_util.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
@@ -20,11 +20,6 @@
 
 namespace medlake::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 std::string HumanBytes(double b) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "common/fhir_time.h"
 #include "server/mllp_server.h"
 #include "server/mqtt_publisher.h"
@@ -16,11 +17,6 @@
 
 namespace medlake::cli {
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
-  return InfoFor(s.code()).exit_code;
-}
 
 struct WatchArgs {
   std::string lake, host = "127.0.0.1", mqtt, topic = "medlake/devices/#",

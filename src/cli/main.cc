@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
-#include "medlake/status.h"
+#include "cli/output.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"medlake: a pseudonymized, quality-checked health data lake"};
@@ -47,8 +47,7 @@ int main(int argc, char** argv) {
   } catch (const std::filesystem::filesystem_error& e) {
     // A file the command could not reach (permissions, a vanished path): its message names
     // the path and the reason, never file content.
-    std::fprintf(stderr, "medlake: I/O error: %s\n", e.what());
-    return medlake::InfoFor(medlake::ErrorCode::kIoError).exit_code;
+    return medlake::cli::Fail(medlake::IoError(e.what()));
   }
   std::fflush(stdout);
   return exit_code;

@@ -146,6 +146,15 @@ Result<FolderLock> FolderLock::Acquire(const std::string& dir) {
   return FolderLock(fd);
 }
 
+bool FolderLock::IsHeld(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // A shared lock is refused while the exclusive one is held; taken, it goes with the close.
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
+
 FolderLock& FolderLock::operator=(FolderLock&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);

@@ -54,6 +54,8 @@ class FolderLock {
  public:
   // kAlreadyExists when another process holds it, naming the folder.
   static Result<FolderLock> Acquire(const std::string& dir);
+  // Whether a process holds the lock on `dir` now (false when `dir` cannot be opened).
+  static bool IsHeld(const std::string& dir);
   FolderLock(FolderLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   FolderLock& operator=(FolderLock&& other) noexcept;
   ~FolderLock();

@@ -72,7 +72,6 @@ class FactFields {
     kVerificationStatus,
     kEncounter,
     kIdentifier,
-    kFixedCount
   };
   static constexpr size_t kMax = 32;
 
@@ -83,7 +82,10 @@ class FactFields {
       Slot(name);
     }
     for (std::string_view path : PatientCompartmentPaths(type_index)) {
-      compartment.push_back(Slot(path.substr(0, path.find('.'))));
+      const size_t dot = path.find('.');
+      compartment.push_back({Slot(path.substr(0, dot)), dot == std::string_view::npos
+                                                            ? std::string_view()
+                                                            : path.substr(dot + 1)});
     }
     for (std::string_view e : EffectiveTimeElements(type_index)) effective.push_back(Slot(e));
     for (std::string_view e : CodeElements(type_index)) code.push_back(Slot(e));
@@ -99,8 +101,15 @@ class FactFields {
     return all[static_cast<size_t>(type_index)];
   }
 
-  json::FieldSet set{{}};                         // at most kMax names
-  std::vector<int> compartment, effective, code;  // indexes into set's names, in list order
+  json::FieldSet set{{}};  // at most kMax names
+  // Per patient compartment path (in its list's order): the index of its first step in the
+  // set's names, and the rest of the path below it.
+  struct Path {
+    int first;
+    std::string_view rest;
+  };
+  std::vector<Path> compartment;
+  std::vector<int> effective, code;  // indexes into the set's names, in their lists' order
 
  private:
   int Slot(std::string_view name) {
@@ -252,17 +261,12 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   if (out.type == "Patient") {
     out.patient_id = out.id;
   } else {
-    const auto paths = PatientCompartmentPaths(out.type_index);
-    for (size_t p = 0; p < paths.size(); ++p) {
-      std::string_view path = paths[p];
+    for (const auto& path : wanted.compartment) {
+      const auto& first = fields[path.first];
+      if (!first) continue;
       std::string found;
       bool several = false;
-      size_t dot = path.find('.');
-      const auto& first = fields[wanted.compartment[p]];
-      if (!first) continue;
-      std::string_view rest =
-          dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
-      Walk(*first, rest, [&](json::Node element) {
+      Walk(*first, path.rest, [&](json::Node element) {
         auto ref = element.Find("reference");
         if (!ref) return;
         std::string resolved = Resolve(resolver, ref->GetString());

@@ -66,7 +66,7 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   w->dir_ = dir;
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir));
   MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(dir));
-  w->lock_ = std::make_unique<FolderLock>(std::move(lock));
+  w->lock_.emplace(std::move(lock));
   MEDLAKE_ASSIGN_OR_RETURN(w->cipher_, SegmentCipher::ForLake(dir));
   // A new catalog is created owner-only, as segments are: it holds patient ids and
   // quarantined records. SQLite gives the WAL files it creates beside it the same mode.

@@ -164,13 +164,13 @@ class LakeWriter {
   // Early-read versions remembered per stripe: 262,144 in all, about 17 MB (Synthea's
   // 10,000-patient export has a few thousand shared-area resources).
   static constexpr size_t kEarlyPerStripe = 4096;
-  // A cache line or more of its own: the ingest threads lock different stripes at once.
   // The winning version of a record read early (Admit), kept for the whole run.
   struct EarlyVersion {
     uint64_t content_hash = 0;
     int64_t last_updated = kNoTime;
     RecordOrder order;
   };
+  // A cache line or more of its own: the ingest threads lock different stripes at once.
   struct alignas(64) Stripe {
     std::mutex mu;
     KeyMap<Entry> map;
@@ -212,7 +212,7 @@ class LakeWriter {
 
   std::shared_ptr<const SegmentCipher> cipher_;  // null for a lake without a key
   std::string dir_;
-  std::unique_ptr<FolderLock> lock_;  // the lake folder, flock()ed while this writer lives
+  std::optional<FolderLock> lock_;  // the lake folder, flock()ed while this writer lives
   uint32_t shards_ = 0;
   int64_t run_id_ = 0;
   std::unique_ptr<Db> db_;

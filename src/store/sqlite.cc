@@ -1,13 +1,11 @@
 #include "store/sqlite.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <filesystem>
+
+#include "common/file_util.h"
 
 namespace medlake::store {
 
@@ -92,8 +90,7 @@ namespace {
 // Whether a first read fails for want of write access (the WAL's shared-memory file).
 bool ProbeFails(sqlite3* db) {
   int rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
-  return rc == SQLITE_CANTOPEN || rc == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN ||
-         (rc & 0xff) == SQLITE_READONLY;
+  return (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY;  // (primary codes)
 }
 
 // "file:PATH?immutable=1" with the characters a URI path may not hold escaped (an absolute
@@ -144,15 +141,10 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o
                      "(any medlake command run once by its owner does it)");
     }
     const std::string folder = std::filesystem::path(path).parent_path().string();
-    if (int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        fd >= 0) {
-      const bool writer = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-      ::close(fd);
-      if (writer) {
-        return AlreadyExists(options.what + " " + path +
-                             " is being written; without write access to its folder it cannot "
-                             "be read meanwhile");
-      }
+    if (FolderLock::IsHeld(folder.empty() ? "." : folder)) {  // the lake's writer lock
+      return AlreadyExists(options.what + " " + path +
+                           " is being written; without write access to its folder it cannot "
+                           "be read meanwhile");
     }
     rc = sqlite3_open_v2(ImmutableUri(path).c_str(), &db->db_,
                          SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -55,7 +55,11 @@ size_t ByteOrderMarkSize(std::string_view file_start) {
 
 }  // namespace
 
-FhirReader::FhirReader(IdentifierLookup lookup) : lookup_(std::move(lookup)) {}
+FhirReader::FhirReader(IdentifierLookup lookup)
+    : lookup_(std::move(lookup)), resolver_([this](std::string_view ref) -> std::string {
+        if (ref.find('?') == std::string_view::npos) return std::string(ref);
+        return ResolveConditional(ref, json::Node(), nullptr);
+      }) {}
 
 std::string SniffFirstResourceType(std::string_view head) {
   constexpr std::string_view kKey = "\"resourceType\"";
@@ -75,11 +79,6 @@ std::string SniffFirstResourceType(std::string_view head) {
 
 void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view source,
                             int64_t first_line, int64_t base_offset, FhirRecordSink& sink) {
-  const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
-    if (ref.find('?') == std::string_view::npos) return std::string(ref);
-    std::string resolved = ResolveConditional(ref, json::Node(), nullptr);
-    return resolved.empty() ? std::string(ref) : resolved;
-  };
   size_t pos = 0;
   if (base_offset == 0) pos = ByteOrderMarkSize(std::string_view(data, size));
   int64_t line = first_line;
@@ -102,10 +101,10 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
       } else if (auto minified = line_.Minify(text); !minified.ok()) {
         sink.OnReject(text, loc, "invalid JSON");
       } else if (minified->find('?') != std::string_view::npos) {
-        RewriteReferences(*minified, nullptr, resolver, rewritten_);
-        sink.OnResource(*root, rewritten_, resolver, loc);
+        RewriteReferences(*minified, nullptr, resolver_, rewritten_);
+        sink.OnResource(*root, rewritten_, resolver_, loc);
       } else {
-        sink.OnResource(*root, *minified, resolver, loc);
+        sink.OnResource(*root, *minified, resolver_, loc);
       }
     }
     pos = end + 1;
@@ -141,13 +140,8 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
     ReadBundle(*root, *document, loc, sink);
     return;
   }
-  const fhir::ReferenceResolver resolver = [this](std::string_view ref) -> std::string {
-    if (ref.find('?') == std::string_view::npos) return std::string(ref);
-    std::string resolved = ResolveConditional(ref, json::Node(), nullptr);
-    return resolved.empty() ? std::string(ref) : resolved;
-  };
-  RewriteReferences(*document, nullptr, resolver, rewritten_);
-  sink.OnResource(*root, rewritten_, resolver, loc);
+  RewriteReferences(*document, nullptr, resolver_, rewritten_);
+  sink.OnResource(*root, rewritten_, resolver_, loc);
 }
 
 std::string FhirReader::ResolveConditional(std::string_view reference, json::Node bundle,
@@ -158,7 +152,7 @@ std::string FhirReader::ResolveConditional(std::string_view reference, json::Nod
   constexpr std::string_view kParam = "identifier=";
   if (fhir::ResourceTypeIndex(type) < 0 || query.substr(0, kParam.size()) != kParam ||
       query.find('&') != std::string_view::npos) {
-    return "";
+    return std::string(reference);
   }
   std::string token = UrlDecode(query.substr(kParam.size()));
   size_t bar = token.find('|');
@@ -200,9 +194,9 @@ std::string FhirReader::ResolveConditional(std::string_view reference, json::Nod
       return !several;
     });
   }
-  if (several) return "";
+  if (several) return std::string(reference);
   if (found.empty() && lookup_) found = lookup_(type, system, value);
-  if (found.empty()) return "";
+  if (found.empty()) return std::string(reference);
   return std::string(type) + "/" + found;
 }
 
@@ -309,8 +303,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   const fhir::ReferenceResolver resolver = [&](std::string_view ref) -> std::string {
     if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
     if (ref.find('?') == std::string_view::npos) return std::string(ref);
-    std::string resolved = ResolveConditional(ref, bundle, &implied_ids);
-    return resolved.empty() ? std::string(ref) : resolved;
+    return ResolveConditional(ref, bundle, &implied_ids);
   };
   uint32_t index = 0;
   RecordLocation loc = base;  // its location string keeps its capacity from entry to entry

@@ -48,6 +48,8 @@ using IdentifierLookup = std::function<std::string(std::string_view type, std::s
 class FhirReader {
  public:
   explicit FhirReader(IdentifierLookup lookup);
+  FhirReader(const FhirReader&) = delete;  // resolver_ refers to this object
+  FhirReader& operator=(const FhirReader&) = delete;
 
   // Reads NDJSON: one resource per line. `data[size .. size + json::kPadding)` must be
   // readable. `first_line` and `base_offset` locate data[0] in its source.
@@ -66,7 +68,7 @@ class FhirReader {
                   FhirRecordSink& sink);
   // "Type/id" for a conditional reference "Type?identifier=[system|]value" that matches exactly
   // one resource: in `bundle` (ids of entries without one in `implied_ids`, by entry), else in
-  // the lake; "" when none or several match.
+  // the lake; the reference as written when none or several match.
   std::string ResolveConditional(std::string_view reference, json::Node bundle,
                                  const std::vector<std::string>* implied_ids);
   // A Bundle's fullUrls and the "Type/id" each stands for.
@@ -77,6 +79,8 @@ class FhirReader {
                          const fhir::ReferenceResolver& resolver, std::string& out);
 
   IdentifierLookup lookup_;
+  // References outside a Bundle: conditional ones through the lake, the others as written.
+  const fhir::ReferenceResolver resolver_;
   json::Parser parser_;
   json::MinifyBuffer line_;      // the minified NDJSON line being read
   json::MinifyBuffer document_;  // the minified JSON document being read

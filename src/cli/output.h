@@ -1,0 +1,25 @@
+// What the commands print: errors, and JSON.
+#pragma once
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "medlake/status.h"
+
+namespace medlake::cli {
+
+// Prints `s` on stderr and returns the exit status of its error code.
+inline int Fail(const Status& s) {
+  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
+  return InfoFor(s.code()).exit_code;
+}
+
+// Text from the lake or the input (file names, quarantine reasons, query values) may hold
+// bytes that are not UTF-8: they print as U+FFFD instead of aborting the command with a
+// serializer exception.
+inline std::string JsonText(const nlohmann::ordered_json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace medlake::cli
