@@ -531,6 +531,48 @@ TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
   EXPECT_NE(obs->find("Practitioner?identifier="), std::string::npos) << *obs;
 }
 
+// The reference key is searched 32 bytes at a time (FindRefKey, fhir_reader.cc): a reference at
+// every offset of the search window, after look-alikes of the two bytes the search tests ('f'
+// and ':' eight bytes apart), in a Bundle and in NDJSON, is found and resolved.
+TEST(IngestTest, ReferencesAreFoundAtEveryOffset) {
+  TempDir dir;
+  constexpr int kOffsets = 80;
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+                       R"({"fullUrl":"urn:uuid:11111111-1111-1111-1111-111111111111",)"
+                       R"("resource":{"resourceType":"Patient","id":"pat-1",)"
+                       R"("identifier":[{"system":"http://mrn","value":"M1"}]}})";
+  std::string ndjson;
+  for (int k = 0; k < kOffsets; ++k) {
+    std::string pad(static_cast<size_t>(k), 'x');
+    std::string decoy = R"("note":"f1234567:f_reference:",)";
+    std::string head = R"({"resourceType":"Observation","id":"o)" + std::to_string(k) + R"(",)" +
+                       decoy + R"("pad":")" + pad + R"(","status":"final","code":{"text":"x"},)";
+    bundle += R"(,{"resource":)" + head +
+              R"("subject":{"reference":"urn:uuid:11111111-1111-1111-1111-111111111111"}}})";
+    ndjson += R"({"resourceType":"Observation","id":"n)" + std::to_string(k) + R"(",)" + decoy +
+              R"("pad":")" + pad + R"(","status":"final","code":{"text":"x"},)" +
+              R"("subject":{"reference":"Patient?identifier=http://mrn|M1"}})" + "\n";
+  }
+  bundle += "]}";
+  WriteText(dir / "in/a_bundle.json", bundle);
+  WriteText(dir / "later/Observation.ndjson", ndjson);
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, kOffsets + 1u);
+  auto later = MustIngest(dir / "lake", {dir / "later"});
+  EXPECT_EQ(later.counters.stored, static_cast<uint64_t>(kOffsets));
+  EXPECT_EQ(later.unresolved_references, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  for (int k = 0; k < kOffsets; ++k) {
+    for (const char* prefix : {"o", "n"}) {
+      auto obs = (*lake)->Get("Observation", prefix + std::to_string(k));
+      ASSERT_TRUE(obs.ok()) << prefix << k;
+      EXPECT_NE(obs->find(R"("subject":{"reference":"Patient/pat-1"})"), std::string::npos)
+          << prefix << k << ": " << *obs;
+    }
+  }
+}
+
 TEST(IngestTest, DirectorySkipsUnknownFormats) {
   TempDir dir;
   WriteText(dir / "in/notes.txt", "not FHIR");
