@@ -194,13 +194,20 @@ void ResourceFacts::Clear() {
 }
 
 bool IsValidId(std::string_view id) {
+  // R4 id: [A-Za-z0-9\-\.]{1,64}. A table of the allowed bytes: asked for every resource and
+  // every reference, where five comparisons a character were 1.5 % of the CPU of ingest.
+  static constexpr auto kAllowed = [] {
+    std::array<bool, 256> allowed{};
+    for (int c = 0; c < 256; ++c) {
+      allowed[static_cast<size_t>(c)] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                        (c >= '0' && c <= '9') || c == '-' || c == '.';
+    }
+    return allowed;
+  }();
   if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
+  bool ok = true;
+  for (char c : id) ok &= kAllowed[static_cast<unsigned char>(c)];
+  return ok;
 }
 
 bool SplitReference(std::string_view reference, std::string_view& type, std::string_view& id) {

@@ -131,5 +131,20 @@ TEST(ResourceFacts, AnUnknownTypeIsNotRepeatedButANearMissIsNamed) {
             "unknown resourceType");
 }
 
+// R4's id datatype: [A-Za-z0-9\-\.]{1,64}, every byte value checked.
+TEST(ResourceFacts, IdsFollowTheR4Pattern) {
+  for (int c = 0; c < 256; ++c) {
+    const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '.';
+    std::string id = "ab" + std::string(1, static_cast<char>(c)) + "cd";
+    EXPECT_EQ(IsValidId(id), allowed) << "byte " << c;
+  }
+  EXPECT_FALSE(IsValidId(""));
+  EXPECT_TRUE(IsValidId("a"));
+  EXPECT_TRUE(IsValidId(std::string(64, 'x')));
+  EXPECT_FALSE(IsValidId(std::string(65, 'x')));
+  EXPECT_TRUE(IsValidId("0b4a0c55-0000-4000-8000-000000000001"));
+}
+
 }  // namespace
 }  // namespace medlake::fhir
