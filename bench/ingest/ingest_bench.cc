@@ -4,12 +4,12 @@
 //
 // Baseline: a plain simdjson DOM parse of the same bytes with no storing (each NDJSON line, or
 // each JSON document), on the same number of threads (files in parallel, and the pieces of a
-// big NDJSON file in parallel too). A second reference, the format floor: that parse plus the
-// minify and zstd compression every writer of the lake's segments must do. Then medlake ingest
-// into a fresh lake.
-// With --copies K, the input is first replicated K times with fresh ids (every UUID gets a
-// copy-specific prefix), to show how time and peak memory grow with input size. Every
-// measurement runs in its own child process so that peak RSS is its own.
+// big NDJSON file in parallel too), each thread reading into a buffer it reuses. A second
+// reference, the format floor: that parse plus the minify and zstd compression every writer of the
+// lake's segments must do. Then medlake ingest into a fresh lake. With --copies K, the input is
+// first replicated K times with fresh ids (every UUID gets a copy-specific prefix), to show how
+// time and peak memory grow with input size. Every measurement runs in its own child process so
+// that peak RSS is its own.
 #include <fcntl.h>
 #include <simdjson.h>
 #include <sys/resource.h>
