@@ -13,6 +13,7 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "common/string_util.h"
 #include "store/bytes.h"
 #include "store/file_syncer.h"
 
@@ -72,20 +73,36 @@ Status ReadAt(int fd, uint64_t offset, size_t size, std::string& out, const std:
   return Status::Ok();
 }
 
-// Interns strings into a dictionary; index kNone16 for "".
+// Interns strings into a dictionary; index kNone16 for "". A segment's types, units and
+// statuses are a few dozen at most: they are found by comparing with each (no hashing), the
+// last one found first, and through a hash map only past kScanned values.
 class Dict16 {
  public:
-  uint16_t Add(const std::string& s) {
+  uint16_t Add(std::string_view s) {
     if (s.empty()) return kNone16;
-    auto [it, inserted] = index_.try_emplace(s, static_cast<uint16_t>(values_.size()));
-    if (inserted) values_.push_back(s);
-    return it->second;
+    if (last_ < values_.size() && values_[last_] == s) return static_cast<uint16_t>(last_);
+    if (values_.size() <= kScanned) {
+      for (size_t i = 0; i < values_.size(); ++i) {
+        if (values_[i] == s) return static_cast<uint16_t>(last_ = i);
+      }
+      if (values_.size() == kScanned) {
+        for (size_t i = 0; i < values_.size(); ++i) index_.emplace(values_[i], i);
+      }
+    } else if (auto it = index_.find(s); it != index_.end()) {
+      return static_cast<uint16_t>(last_ = it->second);
+    }
+    last_ = values_.size();
+    values_.emplace_back(s);
+    if (values_.size() > kScanned) index_.emplace(values_.back(), last_);
+    return static_cast<uint16_t>(last_);
   }
   const std::vector<std::string>& values() const { return values_; }
 
  private:
-  std::unordered_map<std::string, uint16_t> index_;
+  static constexpr size_t kScanned = 32;
   std::vector<std::string> values_;
+  StringMap<size_t> index_;  // filled once there are more than kScanned values
+  size_t last_ = 0;
 };
 
 void PutStrings(ByteWriter& w, const std::vector<std::string>& v) {
@@ -270,9 +287,19 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   std::vector<double> value_col(n);
   std::vector<uint64_t> hash_col(n);
   std::vector<Key128> key_col(n);
-  std::vector<fhir::Coding> code_dict;
-  std::unordered_map<std::string, uint32_t> code_index;
-  std::string code_key;
+  // Codes by (system, code), as views of the rows' strings (alive until this returns).
+  struct CodeKey {
+    std::string_view system, code;
+    bool operator==(const CodeKey&) const = default;
+  };
+  struct CodeHash {
+    size_t operator()(const CodeKey& k) const {
+      return XXH3_64bits_withSeed(k.code.data(), k.code.size(),
+                                  XXH3_64bits(k.system.data(), k.system.size()));
+    }
+  };
+  std::vector<const fhir::Coding*> code_dict;
+  std::unordered_map<CodeKey, uint32_t, CodeHash> code_index;
   std::vector<uint32_t> code_offsets{0}, code_ids;
   std::vector<roaring_bitmap_t*> code_bitmaps;
   for (uint32_t i = 0; i < n; ++i) {
@@ -288,11 +315,10 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
     hash_col[i] = r.content_hash;
     key_col[i] = r.key;
     for (const auto& c : r.codings) {
-      code_key.assign(c.system).append(1, '|').append(c.code);
-      auto [it, inserted] =
-          code_index.try_emplace(code_key, static_cast<uint32_t>(code_dict.size()));
+      auto [it, inserted] = code_index.try_emplace(CodeKey{c.system, c.code},
+                                                   static_cast<uint32_t>(code_dict.size()));
       if (inserted) {
-        code_dict.push_back(c);
+        code_dict.push_back(&c);
         code_bitmaps.push_back(roaring_bitmap_create());
       }
       code_ids.push_back(it->second);
@@ -321,9 +347,9 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   PutArray(cw, status_col);
   for (uint32_t i = 0; i < n; ++i) cw.PutString(row(i).encounter);
   cw.Put<uint32_t>(static_cast<uint32_t>(code_dict.size()));
-  for (const auto& c : code_dict) {
-    cw.PutString(c.system);
-    cw.PutString(c.code);
+  for (const fhir::Coding* c : code_dict) {
+    cw.PutString(c->system);
+    cw.PutString(c->code);
   }
   PutArray(cw, code_offsets);
   cw.Put<uint32_t>(static_cast<uint32_t>(code_ids.size()));

@@ -76,6 +76,47 @@ TEST(SegmentTest, RoundTripsColumnsAndResources) {
   EXPECT_TRUE((*reader)->VerifyAll().ok());
 }
 
+// Dictionaries past the few values found by comparison (segment.cc, Dict16: 32), codes that a
+// "system|code" key would confuse, and every row's dictionary entries read back.
+TEST(SegmentTest, LargeDictionariesAndCodesRoundTrip) {
+  testing::TempDir dir;
+  std::vector<Row> rows;
+  for (int i = 0; i < 3000; ++i) {
+    std::vector<fhir::Coding> codes{{"http://s" + std::to_string(i % 50), std::to_string(i % 70)}};
+    if (i % 2 == 0) codes.push_back({"a|b", "c"});
+    if (i % 3 == 0) codes.push_back({"a", "b|c"});
+    Row r = MakeRow("Type" + std::to_string(i % 40), "r" + std::to_string(i),
+                    static_cast<uint32_t>(i % 11), i, std::move(codes));
+    r.unit = i % 5 == 0 ? "" : "u" + std::to_string(i % 97);
+    r.status = "s" + std::to_string(i % 33);
+    rows.push_back(std::move(r));
+  }
+  SortRows(rows);
+  ASSERT_TRUE(WriteSegment(dir / "s.mls", 0, rows).ok());
+  auto reader = SegmentReader::Open(dir / "s.mls");
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  const Columns& c = (*reader)->columns();
+  ASSERT_EQ(c.rows, rows.size());
+  EXPECT_EQ(c.type_dict.size(), 40u);
+  EXPECT_EQ(c.unit_dict.size(), 97u);  // "" is no entry
+  EXPECT_EQ(c.status_dict.size(), 33u);
+  for (uint32_t i = 0; i < c.rows; ++i) {
+    const Row& r = rows[i];
+    EXPECT_EQ(c.type_dict[c.type[i]], r.type);
+    if (r.unit.empty()) {
+      EXPECT_EQ(c.unit[i], 0xFFFF);
+    } else {
+      EXPECT_EQ(c.unit_dict[c.unit[i]], r.unit);
+    }
+    EXPECT_EQ(c.status_dict[c.status[i]], r.status);
+    std::vector<fhir::Coding> read;
+    for (uint32_t k = c.code_offsets[i]; k < c.code_offsets[i + 1]; ++k) {
+      read.push_back(c.code_dict[c.code_ids[k]]);
+    }
+    EXPECT_EQ(read, r.codings) << i;
+  }
+}
+
 TEST(SegmentTest, RejectsTruncatedAndForeignFiles) {
   testing::TempDir dir;
   std::vector<Row> rows = {MakeRow("Patient", "p1", 0, 0, {})};
