@@ -14,7 +14,8 @@ namespace {
 
 // Calls `fn` on every node reached by the dot-separated `path` below `node`, flattening arrays
 // at every step (FHIRPath navigation semantics).
-void Walk(json::Node node, std::string_view path, const std::function<void(json::Node)>& fn) {
+template <typename Fn>
+void Walk(json::Node node, std::string_view path, const Fn& fn) {
   if (node.IsArray()) {
     node.ForEachItem([&](json::Node item) {
       Walk(item, path, fn);
@@ -172,8 +173,9 @@ std::string_view NearestResourceType(std::string_view word) {
   return tie ? std::string_view() : best;
 }
 
-std::string Resolve(const ReferenceResolver* resolver, std::string_view ref) {
-  return resolver ? (*resolver)(ref) : std::string(ref);
+std::string_view Resolve(const ReferenceResolver* resolver, std::string_view ref,
+                         std::string& scratch) {
+  return resolver ? (*resolver)(ref, scratch) : ref;
 }
 
 }  // namespace
@@ -268,28 +270,29 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   if (out.type == "Patient") {
     out.patient_id = out.id;
   } else {
+    // The id found is kept in out.patient_id, whose capacity lasts from resource to resource.
+    std::string scratch;
     for (const auto& path : wanted.compartment) {
       const auto& first = fields[path.first];
       if (!first) continue;
-      std::string found;
       bool several = false;
       Walk(*first, path.rest, [&](json::Node element) {
         auto ref = element.Find("reference");
         if (!ref) return;
-        std::string resolved = Resolve(resolver, ref->GetString());
+        std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
         std::string_view t, id;
         if (!SplitReference(resolved, t, id) || t != "Patient") return;
-        if (found.empty()) {
-          found = id;
-        } else if (found != id) {
+        if (out.patient_id.empty()) {
+          out.patient_id.assign(id);
+        } else if (out.patient_id != id) {
           several = true;
         }
       });
-      if (several) break;  // about several patients (e.g. a Group): shared area
-      if (!found.empty()) {
-        out.patient_id = std::move(found);
+      if (several) {  // about several patients (e.g. a Group): shared area
+        out.patient_id.clear();
         break;
       }
+      if (!out.patient_id.empty()) break;
     }
   }
 
@@ -347,7 +350,8 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     out.encounter_id = out.id;
   } else if (auto enc = fields[FactFields::kEncounter]) {
     if (auto ref = enc->Find("reference")) {
-      std::string resolved = Resolve(resolver, ref->GetString());
+      std::string scratch;
+      std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
       std::string_view t, id;
       if (SplitReference(resolved, t, id) && t == "Encounter") out.encounter_id = id;
     }

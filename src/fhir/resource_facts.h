@@ -45,8 +45,15 @@ struct ResourceFacts {
 };
 
 // Maps a reference as written ("Patient/1", "urn:uuid:...", "Patient?identifier=s|v") to its
-// resolved "Type/id" form, or returns it unchanged when it cannot be resolved.
-using ReferenceResolver = std::function<std::string(std::string_view reference)>;
+// resolved "Type/id" form, or returns it unchanged when it cannot be resolved. The result is a
+// view of `reference`, of storage that outlives the call, or of `scratch` (which the resolver
+// may fill): no allocation for the references that need none, which is nearly all.
+using ReferenceResolver =
+    std::function<std::string_view(std::string_view reference, std::string& scratch)>;
+// The resolver that takes every reference as written.
+inline std::string_view ReferenceAsWritten(std::string_view reference, std::string&) {
+  return reference;
+}
 
 // Fills `out` from `resource`. Errors (kParseError) for what makes a resource unstorable: no
 // resourceType, an unknown type, a missing or malformed id, a repeated resourceType or id.

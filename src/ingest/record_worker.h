@@ -136,7 +136,7 @@ class RecordWorker final : public FhirRecordSink {
       OnReject(json, loc, "de-identified resource is not valid JSON");
       return;
     }
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     Store(*stored, deid_json_, same, loc, &removed_);
   }
 
@@ -228,7 +228,7 @@ class RecordWorker final : public FhirRecordSink {
   // The serial stage of batch ingest: stores the Encounters a chunk's HL7 v2 messages left,
   // in input order, with their location history merged (set_encounter_history first).
   void StoreEncounters(const Chunk& chunk) {
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     file_index_ = chunk.file_index;
     read_early_ = chunk.shared_wave;
     for (const auto& e : chunk.encounters) {
@@ -239,7 +239,7 @@ class RecordWorker final : public FhirRecordSink {
 
   // Device readings, one per line (ingest/device/device_reading.h).
   void ProcessDeviceReadings(const Chunk& chunk) {
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     std::string_view data(chunk.data.data(), chunk.data.size());
     size_t pos = 0;
     int64_t line = chunk.first_line;
@@ -270,7 +270,7 @@ class RecordWorker final : public FhirRecordSink {
   // Maps one parsed message and stores its resources; a message that cannot be mapped is
   // quarantined and its reason returned.
   Status StoreHl7v2(const hl7v2::Message& message, RecordLocation loc) {
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     auto mapped = hl7v2::MapToFhir(message);
     if (!mapped.ok()) {
       OnReject(message.raw(), loc, mapped.status().message());

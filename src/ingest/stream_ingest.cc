@@ -212,7 +212,7 @@ struct StreamIngestor::Impl {
     std::vector<std::string> resources;
     Status outcome = MapRecord(record, resources);
     if (!observer) return outcome;
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     for (const auto& json : resources) {
       auto node = map_parser.Parse(json);
       if (!node.ok()) {
@@ -257,7 +257,7 @@ struct StreamIngestor::Impl {
       *outcome = mapped.status();
       return Status::Ok();
     }
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     for (const auto& resource : *mapped) {
       auto node = parser.Parse(resource.json);
       if (!node.ok()) continue;
@@ -276,7 +276,7 @@ struct StreamIngestor::Impl {
       *outcome = node.status();
       return Status::Ok();
     }
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     worker->OnResource(*node, json, same, loc);
     *outcome = Status::Ok();
     return worker->error();

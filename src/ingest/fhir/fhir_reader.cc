@@ -132,9 +132,11 @@ size_t ByteOrderMarkSize(std::string_view file_start) {
 }  // namespace
 
 FhirReader::FhirReader(IdentifierLookup lookup)
-    : lookup_(std::move(lookup)), resolver_([this](std::string_view ref) -> std::string {
-        if (ref.find('?') == std::string_view::npos) return std::string(ref);
-        return ResolveConditional(ref, json::Node(), nullptr);
+    : lookup_(std::move(lookup)),
+      resolver_([this](std::string_view ref, std::string& scratch) -> std::string_view {
+        if (ref.find('?') == std::string_view::npos) return ref;
+        scratch = ResolveConditional(ref, json::Node(), nullptr);
+        return scratch;
       }) {}
 
 std::string SniffFirstResourceType(std::string_view head) {
@@ -303,7 +305,7 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
       append_escaped(local->second);
     } else if (value.find('?') == std::string_view::npos) {
       out.append(value);  // the resolvers change only conditional references outside a Bundle
-    } else if (std::string resolved = resolver(value); resolved == value) {
+    } else if (std::string_view resolved = resolver(value, scratch_); resolved == value) {
       ++unresolved_;  // a conditional reference with no single match
       out.append(value);
     } else {
@@ -319,7 +321,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   auto bundle_type = bundle.Find("type");
   if (bundle_type && bundle_type->GetString() == "document") {
     // A document is a resource of its own, kept whole.
-    const fhir::ReferenceResolver same = [](std::string_view r) { return std::string(r); };
+    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     sink.OnResource(bundle, record, same, base);
     return;
   }
@@ -367,10 +369,12 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     implied_ids.push_back(std::move(implied));
     return true;
   });
-  const fhir::ReferenceResolver resolver = [&](std::string_view ref) -> std::string {
+  const fhir::ReferenceResolver resolver = [&](std::string_view ref,
+                                               std::string& scratch) -> std::string_view {
     if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
-    if (ref.find('?') == std::string_view::npos) return std::string(ref);
-    return ResolveConditional(ref, bundle, &implied_ids);
+    if (ref.find('?') == std::string_view::npos) return ref;
+    scratch = ResolveConditional(ref, bundle, &implied_ids);
+    return scratch;
   };
   uint32_t index = 0;
   RecordLocation loc = base;  // its location string keeps its capacity from entry to entry
