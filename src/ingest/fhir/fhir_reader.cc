@@ -337,8 +337,14 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     sink.OnReject(record, base, "bundle entries could not be read");
     return;
   }
-  // fullUrl -> "Type/id", and ids implied by fullUrl or request.url.
-  FullUrls full_urls;
+  // fullUrl -> "Type/id", and ids implied by fullUrl or request.url. The strings are views of
+  // the parsed Bundle; the "Type/id"s are written to one buffer, sized first so that views of
+  // it stay valid.
+  struct Named {
+    std::string_view full_url, type, id;
+  };
+  std::vector<Named> named;
+  size_t named_bytes = 0;
   std::vector<std::string> implied_ids;
   entries->ForEachItem([&](json::Node entry) {
     std::string implied;
@@ -348,7 +354,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     if (res) {
       auto rt = res->Find("resourceType");
       auto rid = res->Find("id");
-      std::string id = rid && rid->IsString() ? std::string(rid->GetString()) : std::string();
+      std::string_view id = rid && rid->IsString() ? rid->GetString() : std::string_view();
       if (id.empty() && full_url.substr(0, 9) == "urn:uuid:") id = full_url.substr(9);
       if (id.empty()) {
         if (auto req = entry.Find("request")) {
@@ -363,12 +369,22 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       }
       if (rid == std::nullopt) implied = id;
       if (!full_url.empty() && rt && !id.empty()) {
-        full_urls[std::string(full_url)] = std::string(rt->GetString()) + "/" + id;
+        named.push_back({full_url, rt->GetString(), id});
+        named_bytes += rt->GetString().size() + 1 + id.size();
       }
     }
     implied_ids.push_back(std::move(implied));
     return true;
   });
+  std::string names;
+  names.reserve(named_bytes);
+  FullUrls full_urls;
+  full_urls.reserve(named.size());
+  for (const Named& n : named) {
+    const size_t at = names.size();
+    names.append(n.type).append(1, '/').append(n.id);
+    full_urls[n.full_url] = std::string_view(names).substr(at);  // a later fullUrl wins
+  }
   const fhir::ReferenceResolver resolver = [&](std::string_view ref,
                                                std::string& scratch) -> std::string_view {
     if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/string_util.h"
 #include "fhir/resource_facts.h"
@@ -71,8 +72,10 @@ class FhirReader {
   // the lake; the reference as written when none or several match.
   std::string ResolveConditional(std::string_view reference, json::Node bundle,
                                  const std::vector<std::string>* implied_ids);
-  // A Bundle's fullUrls and the "Type/id" each stands for.
-  using FullUrls = StringMap<std::string>;
+  // A Bundle's fullUrls and the "Type/id" each stands for: views of the Bundle's parsed strings
+  // and of one buffer of "Type/id"s, valid while the Bundle is read.
+  using FullUrls =
+      std::unordered_map<std::string_view, std::string_view, StringHash, std::equal_to<>>;
   // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
   // given) first, else through `resolver` when it is a conditional reference.
   void RewriteReferences(std::string_view text, const FullUrls* full_urls,
