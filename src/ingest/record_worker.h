@@ -126,7 +126,11 @@ class RecordWorker final : public FhirRecordSink {
   // one, and what was removed goes to the vault once the resource is admitted.
   void StoreDeidentified(std::string_view json, const RecordLocation& loc) {
     auto parsed = deid_parser_.Parse(json);
-    Status s = parsed.ok() ? deid_->Apply(*parsed, deid_json_, removed_) : parsed.status();
+    // The resource as given must be storable (a valid type and id, neither repeated) whatever
+    // pseudonyms replace its ids: the same records are quarantined with or without a key.
+    Status s = parsed.ok() ? fhir::ExtractIdentity(*parsed, facts_) : parsed.status();
+    if (s.ok()) s = fhir::ExtractFields(*parsed, nullptr, facts_);
+    if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_);
     if (!s.ok()) {
       OnReject(json, loc, s.message());
       return;

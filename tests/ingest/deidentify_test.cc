@@ -264,6 +264,28 @@ TEST(DeidentifyTest, KeyedLakeWithoutItsKeyIsRefused) {
   EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated) << r.status().ToString();
 }
 
+// A keyed lake replaces ids with pseudonyms, after checking the ids as given: the same records
+// are quarantined, for the same reasons, with a key as without one.
+TEST(DeidentifyTest, MalformedIdsAreQuarantinedWithOrWithoutAKey) {
+  TempDir dir;
+  const std::string bad = std::string(R"({"resourceType":"Patient","id":"bad id!"})") + "\n" +
+                          R"({"resourceType":"Patient","id":"dup1","id":"dup2"})" + "\n" +
+                          R"({"resourceType":"Patient","id":")" + std::string(86, 'a') + "\"}\n" +
+                          R"({"resourceType":"Observation","id":"bad id!","status":"final",)" +
+                          R"("code":{"text":"x"},"subject":{"reference":"Patient/ok1"}})" + "\n" +
+                          R"({"resourceType":"Patient","id":"ok1"})" + "\n";
+  testing::WriteText(dir / "in/a.ndjson", bad);
+  for (bool keyed : {false, true}) {
+    std::string lake = dir / (keyed ? "keyed" : "plain");
+    if (keyed) InitLake(lake);
+    auto r = Ingest(lake, {dir / "in"}, IngestOptions{});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.records_read, 5u) << keyed;
+    EXPECT_EQ(r->counters.stored, 1u) << keyed;
+    EXPECT_EQ(r->counters.quarantined, 4u) << keyed;
+  }
+}
+
 TEST(DeidentifyTest, LakeWithoutKeyStoresResourcesAsGiven) {
   TempDir dir;
   testing::WriteText(dir / "in/p.ndjson", std::string(kFhirPatient) + "\n");
