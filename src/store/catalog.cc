@@ -2,7 +2,10 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <set>
 #include <vector>
 
 namespace medlake::store {
@@ -123,6 +126,43 @@ Result<std::optional<std::string>> PseudonymLinks::Find(std::string_view link) {
   if (row) pseudonym = std::string(find_.Text(0));
   find_.Reset();
   return pseudonym;
+}
+
+namespace {
+
+// "seg-" + at least 8 digits + ".mls" (lake_writer.cc, SegmentFileName).
+bool IsSegmentFileName(std::string_view name) {
+  if (name.size() < 16 || !name.starts_with("seg-") || !name.ends_with(".mls")) return false;
+  std::string_view digits = name.substr(4, name.size() - 8);
+  return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db) {
+  namespace fs = std::filesystem;
+  std::set<std::string> committed;
+  uint32_t last = 0;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, file FROM segments"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      committed.emplace(q.Text(1));
+      last = std::max(last, static_cast<uint32_t>(q.Int(0)));
+    }
+  }
+  std::error_code ec;
+  const fs::path root = lake_dir + "/" + kSegmentsDir;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_regular_file() || !IsSegmentFileName(it->path().filename().string())) continue;
+    std::string rel =
+        (fs::path(kSegmentsDir) / it->path().lexically_relative(root)).generic_string();
+    if (!committed.count(rel)) fs::remove(it->path(), ec);
+  }
+  return last;
 }
 
 }  // namespace medlake::store

@@ -31,6 +31,12 @@ Result<bool> IsEmptyCatalog(Db& db);
 // Reads meta.shards; kCorruption if the catalog is not a medlake catalog.
 Result<uint32_t> ReadShardCount(Db& db);
 
+// Removes the segment files of `lake_dir` that no committed segment names (what a crashed
+// writer left) and returns the highest committed segment id (0 when none). Paths are compared
+// as spelled under the lake folder, never resolved (`segments/` may be a link to another disk);
+// only files named like segments are candidates. The caller holds the writer lock.
+Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db);
+
 // A hash of the committed state: every segment (id, rows, bytes) and every deleted-row bitmap
 // (segment id, XXH64 of its serialization). Equal hashes, same live rows. Call it inside a
 // read transaction to see one state.

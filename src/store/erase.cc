@@ -11,6 +11,7 @@
 #include "common/file_util.h"
 #include "common/string_util.h"
 #include "store/catalog.h"
+#include "store/identity_index.h"
 #include "store/segment.h"
 #include "store/sqlite.h"
 
@@ -45,6 +46,20 @@ Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& dele
   return rows;
 }
 
+// No freed page or WAL frame of the catalog may keep an erased id.
+Status ScrubCatalog(Db& db) {
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("VACUUM"));
+  return db.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+// True when the identity index describes a state other than the committed one `stamp` (an
+// erasure removes the derived indexes after its commit; a crash may come first).
+bool IndexStampedBefore(const std::string& lake_dir, uint64_t stamp) {
+  auto index = IdentityIndex::Open(lake_dir + "/" + kIdentityIndexDir, stamp);
+  return !index.ok() || (*index)->needs_rebuild();
+}
+
 }  // namespace
 
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
@@ -55,14 +70,27 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
+  // An erasure that a crash cut short after its commit left the old segments (no commit names
+  // them), derived indexes of the state before it, and freed catalog pages: all may hold the
+  // patient's data. They go first, so that running the same erase again finishes it (the
+  // patient is then no longer in the catalog).
+  MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
   int64_t ordinal = -1;
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q,
                              db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
     q.Bind(1, std::string_view(patient_id));
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return NotFound("no such patient in the lake");
-    ordinal = q.Int(0);
+    ordinal = row ? q.Int(0) : -1;
+  }
+  if (ordinal < 0) {
+    MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(*db));
+    if (IndexStampedBefore(lake_dir, stamp)) {
+      std::error_code ec;
+      fs::remove_all(lake_dir + "/index", ec);
+    }
+    MEDLAKE_RETURN_IF_ERROR(ScrubCatalog(*db));
+    return NotFound("no such patient in the lake");
   }
   const uint32_t shard = static_cast<uint32_t>(ordinal) % shards;
   std::vector<SegmentRow> segments;
@@ -184,10 +212,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     MEDLAKE_RETURN_IF_ERROR(
         SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(sh, shards)));
   }
-  // No freed page or WAL frame may keep the id.
-  MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
-  MEDLAKE_RETURN_IF_ERROR(db->Exec("VACUUM"));
-  MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  MEDLAKE_RETURN_IF_ERROR(ScrubCatalog(*db));
   return erased;
 }
 

@@ -50,13 +50,6 @@ std::string SegmentFileName(uint32_t id) {
   return buf;
 }
 
-// "seg-" + at least 8 digits + ".mls" (SegmentFileName).
-bool IsSegmentFileName(std::string_view name) {
-  if (name.size() < 16 || !name.starts_with("seg-") || !name.ends_with(".mls")) return false;
-  std::string_view digits = name.substr(4, name.size() - 8);
-  return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 }  // namespace
 
 LakeWriter::~LakeWriter() = default;
@@ -102,30 +95,9 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
 
 Status LakeWriter::LoadState() {
   Db& db = *db_;
-  // Committed segments, and removal of files no commit names (a crashed run's leftovers).
-  std::set<std::string> committed;
-  {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT segment_id, file FROM segments"));
-    for (;;) {
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      committed.emplace(q.Text(1));
-      next_segment_ = std::max(next_segment_.load(), static_cast<uint32_t>(q.Int(0)) + 1);
-    }
-  }
-  // Paths are compared as spelled under the lake folder, never resolved: `segments/` (or a
-  // shard folder) may be a symbolic link to another disk. Only files named like segments are
-  // candidates.
-  std::error_code ec;
-  const fs::path root = dir_ + "/" + kSegmentsDir;
-  for (auto it = fs::recursive_directory_iterator(root, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (!it->is_regular_file() || !IsSegmentFileName(it->path().filename().string())) continue;
-    std::string rel =
-        (fs::path(kSegmentsDir) / it->path().lexically_relative(root)).generic_string();
-    if (!committed.count(rel)) fs::remove(it->path(), ec);
-  }
+  // Removal of files no commit names (a crashed run's leftovers), and the next segment id.
+  MEDLAKE_ASSIGN_OR_RETURN(uint32_t last_segment, RemoveUncommittedSegments(dir_, db));
+  next_segment_ = std::max(next_segment_.load(), last_segment + 1);
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(db));
   MEDLAKE_ASSIGN_OR_RETURN(index_, IdentityIndex::Open(dir_ + "/" + kIdentityIndexDir, stamp));
   if (index_->needs_rebuild()) MEDLAKE_RETURN_IF_ERROR(RebuildIdentity(stamp));

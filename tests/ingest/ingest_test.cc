@@ -16,6 +16,7 @@
 #include "store/lake_writer.h"
 #include "store/sqlite.h"
 #include "test_util.h"
+#include "zstd_frames.h"
 
 namespace medlake::ingest {
 namespace {
@@ -370,6 +371,50 @@ TEST(IngestTest, ErasedPatientIsStoredAgainWhenReingested) {
   auto lake = Lake::Open(dir / "lake");
   EXPECT_TRUE((*lake)->Get("Observation", "o1").ok());
   EXPECT_EQ((*lake)->Status()->total_resources, 4u);
+}
+
+// An erasure cut short after its commit (old segments and the derived indexes not yet
+// removed) is finished by running the same erase again, although the patient is no longer in
+// the catalog: no file of the lake then holds the patient's id.
+TEST(IngestTest, RunningAnInterruptedEraseAgainFinishesIt) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const std::string id = "erase-me-4711";
+  WriteText(dir / "in/Observation.ndjson",
+            Obs("o1", id, "80") + "\n" + Obs("o2", "p2", "90") + "\n");
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":")" + id +
+                                           R"("})"
+                                           "\n"
+                                           R"({"resourceType":"Patient","id":"p2"})"
+                                           "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  fs::create_directories(dir / "before");
+  fs::copy(dir / "lake/segments", dir / "before/segments", fs::copy_options::recursive);
+  fs::copy(dir / "lake/index", dir / "before/index", fs::copy_options::recursive);
+  ASSERT_TRUE(store::ErasePatient(dir / "lake", id).ok());
+  // The state a kill right after the erasure's commit leaves: the old files are back.
+  fs::copy(dir / "before/segments", dir / "lake/segments",
+           fs::copy_options::recursive | fs::copy_options::skip_existing);
+  fs::copy(dir / "before/index", dir / "lake/index",
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  auto holds_id = [&] {
+    for (const auto& e : fs::recursive_directory_iterator(dir / "lake")) {
+      std::string bytes = e.is_regular_file() ? testing::ReadText(e.path().string()) : "";
+      if ((bytes + testing::ZstdFrameText(bytes)).find(id) != std::string::npos) {
+        return e.path().string();
+      }
+    }
+    return std::string();
+  };
+  ASSERT_FALSE(holds_id().empty());
+  auto again = store::ErasePatient(dir / "lake", id);
+  EXPECT_EQ(again.status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(holds_id(), "");
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->total_resources, 2u);
+  EXPECT_TRUE((*lake)->Get("Observation", "o2").ok());
+  EXPECT_FALSE((*lake)->Get("Observation", "o1").ok());
 }
 
 TEST(IngestTest, HotColumnsAreScannedWithoutTheResource) {
