@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/fhir_time.h"
 #include "fhir/r4_model.h"
+#include "ingest/device/device_reading.h"
 #include "ingest/fhir/fhir_reader.h"
 
 namespace medlake::ingest {
@@ -25,17 +27,22 @@ std::optional<InputFormat> FormatOf(const std::string& path) {
   return std::nullopt;
 }
 
-// True when the first resource of the file lies outside every patient compartment.
-// True when the first line of an NDJSON file is a device reading rather than a resource.
+// True when an NDJSON file holds device readings rather than resources: among its first lines,
+// some are device readings (ingest/device/device_reading.h) and none names a resourceType. A
+// malformed first line decides nothing (it is quarantined in either reading).
 bool IsDeviceStream(const InputFile& f) {
+  constexpr int kLinesLooked = 64;
   std::ifstream in(f.path, std::ios::binary);
   std::string line;
-  std::getline(in, line);
-  return line.find("\"resourceType\"") == std::string::npos &&
-         (line.find("\"vital\"") != std::string::npos ||
-          line.find("\"effective_time_frame\"") != std::string::npos);
+  bool readings = false;
+  for (int i = 0; i < kLinesLooked && std::getline(in, line); ++i) {
+    if (line.find("\"resourceType\"") != std::string::npos) return false;
+    if (!readings) readings = DeviceReadingToFhir(line, "", kNoTime).ok();
+  }
+  return readings;
 }
 
+// True when the first resource of the file lies outside every patient compartment.
 bool HoldsSharedResources(const InputFile& f) {
   if (f.format != InputFormat::kNdjson && f.format != InputFormat::kJson) return false;
   std::ifstream in(f.path, std::ios::binary);
@@ -86,10 +93,15 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
               f, "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
         }
       }
+    } else if (!fs::is_regular_file(st)) {
+      // A pipe, socket or device: its bytes cannot be read twice (the format is sniffed first)
+      // nor counted, as inside a folder.
+      set.skipped.emplace_back(p, "not a regular file (save its content to a file)");
+    } else if (auto format = FormatOf(p)) {
+      set.files.push_back({p, *format, static_cast<uint64_t>(fs::file_size(p, ec)), false});
     } else {
-      auto format = FormatOf(p);
-      set.files.push_back({p, format.value_or(InputFormat::kJson),
-                           static_cast<uint64_t>(fs::file_size(p, ec)), false});
+      set.skipped.emplace_back(p,
+                               "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
     }
   }
   for (size_t i = 0; i < set.files.size(); ++i) set.files[i].input_order = static_cast<uint32_t>(i);

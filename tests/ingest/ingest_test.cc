@@ -649,6 +649,46 @@ TEST(IngestTest, DirectorySkipsUnknownFormats) {
   EXPECT_EQ(q->Int(0), 4);
 }
 
+// Named on the command line, a pipe, a device or a file of unknown format is skipped as it is
+// inside a folder (a pipe was read twice, the format sniffed first, and hung or lost its
+// data; a .txt file was parsed as one JSON document).
+TEST(IngestTest, NamedInputsAreSkippedLikeFolderContents) {
+  TempDir dir;
+  WriteText(dir / "in/export.txt", Obs("o1", "p1", "80") + "\n" + Obs("o2", "p1", "81") + "\n");
+  WriteText(dir / "in/Observation.ndjson", Obs("o3", "p1", "82") + "\n");
+  ASSERT_EQ(::mkfifo((dir / "in/pipe.ndjson").c_str(), 0600), 0);
+  auto r = MustIngest(dir / "lake", {dir / "in/export.txt", dir / "in/pipe.ndjson", "/dev/null",
+                                     dir / "in/Observation.ndjson"});
+  std::map<std::string, std::string> skipped;
+  for (const auto& s : r.skipped) skipped[s.path] = s.reason;
+  ASSERT_EQ(skipped.size(), 3u);
+  EXPECT_NE(skipped[dir / "in/export.txt"].find("unknown format"), std::string::npos);
+  EXPECT_NE(skipped[dir / "in/pipe.ndjson"].find("not a regular file"), std::string::npos);
+  EXPECT_NE(skipped["/dev/null"].find("not a regular file"), std::string::npos);
+  EXPECT_EQ(r.counters.records_read, 1u);
+  EXPECT_EQ(r.counters.stored, 1u);
+}
+
+// A file is read as device readings only when readings are among its first lines and no
+// resource is: a malformed first line mentioning "vital" no longer turns a file of resources
+// into a stream of rejected readings.
+TEST(IngestTest, AMalformedFirstLineDoesNotMakeADeviceStream) {
+  TempDir dir;
+  WriteText(dir / "in/a.ndjson", std::string(R"({"id":"bad","comment":"vital"})") + "\n" +
+                                     R"({"resourceType":"Patient","id":"p1"})" + "\n" +
+                                     R"({"resourceType":"Patient","id":"p2"})" + "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 2u);
+  EXPECT_EQ(r.counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(100);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].line, 1);
+  EXPECT_NE((*q)[0].reason.find("resourceType"), std::string::npos) << (*q)[0].reason;
+}
+
 TEST(IngestTest, MissingInputIsAnError) {
   TempDir dir;
   auto r = Ingest(dir / "lake", {dir / "nope"}, IngestOptions{});
