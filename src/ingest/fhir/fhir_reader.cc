@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "fhir/r4_model.h"
@@ -135,7 +136,7 @@ FhirReader::FhirReader(IdentifierLookup lookup)
     : lookup_(std::move(lookup)),
       resolver_([this](std::string_view ref, std::string& scratch) -> std::string_view {
         if (ref.find('?') == std::string_view::npos) return ref;
-        scratch = ResolveConditional(ref, json::Node(), nullptr);
+        scratch = ResolveConditional(ref, nullptr);
         return scratch;
       }) {}
 
@@ -222,8 +223,45 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
   sink.OnResource(*root, rewritten_, resolver_, loc);
 }
 
-std::string FhirReader::ResolveConditional(std::string_view reference, json::Node bundle,
-                                           const std::vector<std::string>* implied_ids) {
+size_t FhirReader::IdentifierHash::operator()(
+    const std::pair<std::string_view, std::string_view>& k) const {
+  return std::hash<std::string_view>()(k.first) * 31 + std::hash<std::string_view>()(k.second);
+}
+
+FhirReader::BundleIdentifiers FhirReader::IndexIdentifiers(
+    json::Node bundle, const std::vector<std::string>& implied_ids) {
+  BundleIdentifiers index;
+  auto entries = bundle.Find("entry");
+  if (!entries) return index;
+  size_t at = 0;
+  entries->ForEachItem([&](json::Node entry) {
+    const size_t index_of_entry = at++;
+    auto res = entry.Find("resource");
+    if (!res) return true;
+    auto rt = res->Find("resourceType");
+    auto ids = res->Find("identifier");
+    if (!rt || !ids) return true;
+    auto rid = res->Find("id");
+    std::string_view id =
+        rid ? rid->GetString()
+            : (index_of_entry < implied_ids.size() ? std::string_view(implied_ids[index_of_entry])
+                                                   : std::string_view());
+    if (id.empty()) return true;
+    ids->ForEachItem([&](json::Node ident) {
+      auto v = ident.Find("value");
+      if (!v) return true;
+      auto s = ident.Find("system");
+      index.emplace(std::pair(rt->GetString(), v->GetString()),
+                    EntryIdentifier{s ? s->GetString() : std::string_view(), s.has_value(), id});
+      return true;
+    });
+    return true;
+  });
+  return index;
+}
+
+std::string FhirReader::ResolveConditional(std::string_view reference,
+                                           const BundleIdentifiers* bundle) {
   size_t q = reference.find('?');
   std::string_view type = reference.substr(0, q);
   std::string_view query = reference.substr(q + 1);
@@ -241,36 +279,17 @@ std::string FhirReader::ResolveConditional(std::string_view reference, json::Nod
   // further). An entry without an id has the one its fullUrl or request implies.
   std::string found;
   bool several = false;
-  if (auto entries = bundle.Find("entry")) {
-    size_t index = 0;
-    entries->ForEachItem([&](json::Node entry) {
-      const size_t at = index++;
-      auto res = entry.Find("resource");
-      if (!res) return true;
-      auto rt = res->Find("resourceType");
-      if (!rt || rt->GetString() != type) return true;
-      auto rid = res->Find("id");
-      std::string id = rid ? std::string(rid->GetString())
-                           : (implied_ids && at < implied_ids->size() ? (*implied_ids)[at] : "");
-      if (id.empty()) return true;
-      bool match = false;
-      if (auto ids = res->Find("identifier")) {
-        ids->ForEachItem([&](json::Node ident) {
-          auto v = ident.Find("value");
-          auto s = ident.Find("system");
-          match = v && v->GetString() == value &&
-                  (bar == std::string::npos || (s && s->GetString() == system));
-          return !match;
-        });
-      }
-      if (!match) return true;
+  if (bundle != nullptr) {
+    auto [first, last] = bundle->equal_range(std::pair(type, std::string_view(value)));
+    for (auto it = first; it != last && !several; ++it) {
+      const EntryIdentifier& e = it->second;
+      if (bar != std::string::npos && !(e.has_system && e.system == system)) continue;
       if (found.empty()) {
-        found = std::move(id);
-      } else if (found != id) {
+        found = e.id;
+      } else if (found != e.id) {
         several = true;
       }
-      return !several;
-    });
+    }
   }
   if (several) return std::string(reference);
   if (found.empty() && lookup_) found = lookup_(type, system, value);
@@ -385,11 +404,13 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     names.append(n.type).append(1, '/').append(n.id);
     full_urls[n.full_url] = std::string_view(names).substr(at);  // a later fullUrl wins
   }
+  std::optional<BundleIdentifiers> identifiers;  // made at the first conditional reference
   const fhir::ReferenceResolver resolver = [&](std::string_view ref,
                                                std::string& scratch) -> std::string_view {
     if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
     if (ref.find('?') == std::string_view::npos) return ref;
-    scratch = ResolveConditional(ref, bundle, &implied_ids);
+    if (!identifiers) identifiers = IndexIdentifiers(bundle, implied_ids);
+    scratch = ResolveConditional(ref, &*identifiers);
     return scratch;
   };
   uint32_t index = 0;

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "common/string_util.h"
 #include "fhir/resource_facts.h"
@@ -67,11 +69,25 @@ class FhirReader {
  private:
   void ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
                   FhirRecordSink& sink);
+  // The identifiers of a Bundle's entries, by (resource type, value): what conditional
+  // references are matched against, built once per Bundle (a scan of every entry per reference
+  // made a Bundle of 20,000 such references take 20 s). Views of the parsed Bundle.
+  struct IdentifierHash {
+    size_t operator()(const std::pair<std::string_view, std::string_view>& k) const;
+  };
+  struct EntryIdentifier {
+    std::string_view system;  // empty when has_system is false
+    bool has_system = false;
+    std::string_view id;  // the entry's id, or the one its fullUrl or request implies
+  };
+  using BundleIdentifiers = std::unordered_multimap<std::pair<std::string_view, std::string_view>,
+                                                    EntryIdentifier, IdentifierHash>;
+  static BundleIdentifiers IndexIdentifiers(json::Node bundle,
+                                            const std::vector<std::string>& implied_ids);
   // "Type/id" for a conditional reference "Type?identifier=[system|]value" that matches exactly
-  // one resource: in `bundle` (ids of entries without one in `implied_ids`, by entry), else in
-  // the lake; the reference as written when none or several match.
-  std::string ResolveConditional(std::string_view reference, json::Node bundle,
-                                 const std::vector<std::string>* implied_ids);
+  // one resource: in the Bundle whose identifiers are `bundle` (when given), else in the lake;
+  // the reference as written when none or several match.
+  std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle);
   // A Bundle's fullUrls and the "Type/id" each stands for: views of the Bundle's parsed strings
   // and of one buffer of "Type/id"s, valid while the Bundle is read.
   using FullUrls =
