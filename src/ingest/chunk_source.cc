@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "json/json.h"
 
@@ -41,6 +42,15 @@ struct ChunkSource::OpenFile {
   bool eof = false;
   uint64_t gz_consumed = 0;
   std::string error;  // why the rest of the file could not be read
+  // A line longer than kMaxLineBytes being skipped: where it starts, its bytes so far, and its
+  // first bytes (kept with the quarantine entry).
+  struct LongLine {
+    int64_t line;
+    int64_t offset;
+    uint64_t bytes;
+    std::string head;
+  };
+  std::optional<LongLine> long_line;
   ~OpenFile() {
     if (fd >= 0) ::close(fd);
     if (gz) gzclose(gz);
@@ -48,7 +58,7 @@ struct ChunkSource::OpenFile {
 };
 
 ChunkSource::ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes)
-    : files_(files), chunk_bytes_(chunk_bytes) {}
+    : files_(files), base_chunk_bytes_(chunk_bytes), chunk_bytes_(chunk_bytes) {}
 ChunkSource::~ChunkSource() = default;
 
 Status ChunkSource::OpenNext() {
@@ -160,15 +170,53 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       bytes_consumed_ += pos - f.gz_consumed;
       f.gz_consumed = pos;
     }
+    if (f.long_line) {
+      // Skipping a line too long to read: up to its newline, or the end of the file.
+      size_t nl = buf.find('\n');
+      if (nl == std::string::npos && !f.eof) {
+        f.long_line->bytes += buf.size();
+        f.carry.clear();
+        Recycle(std::move(buf));
+        continue;
+      }
+      const size_t end = nl == std::string::npos ? buf.size() : nl + 1;
+      const auto& skipped = *f.long_line;
+      chunk.error = "line longer than " + std::to_string(kMaxLineBytes >> 20) + " MiB (" +
+                    std::to_string(skipped.bytes + end) + " bytes): not read";
+      chunk.first_line = skipped.line;
+      chunk.base_offset = skipped.offset;
+      chunk.data = skipped.head;
+      f.line = skipped.line + 1;
+      f.offset = skipped.offset + static_cast<int64_t>(skipped.bytes + end);
+      f.carry.assign(buf.data() + end, buf.size() - end);
+      f.long_line.reset();
+      Recycle(std::move(buf));
+      if (f.eof && f.carry.empty() && f.error.empty()) {
+        chunk.ends_shared_wave = last_shared;
+        current_.reset();
+      }
+      return std::optional<Chunk>(std::move(chunk));
+    }
     size_t cut = buf.size();
     if (!f.eof) {
       size_t nl = buf.rfind('\n');
+      if (nl == std::string::npos && buf.size() >= kMaxLineBytes) {
+        // A line this long is not held in memory to be parsed: it is skipped and quarantined
+        // (peak memory would otherwise follow the longest line, at about four times its size).
+        f.long_line =
+            OpenFile::LongLine{f.line, f.offset, buf.size(), buf.substr(0, kLongLineHeadBytes)};
+        f.carry.clear();
+        chunk_bytes_ = base_chunk_bytes_;
+        Recycle(std::move(buf));
+        continue;
+      }
       if (nl == std::string::npos) {
         // One line longer than the chunk: keep reading into it.
         f.carry = std::move(buf);
         chunk_bytes_ *= 2;
         continue;
       }
+      chunk_bytes_ = base_chunk_bytes_;  // after a long line, chunks of the usual size again
       cut = nl + 1;
       f.carry.assign(buf.data() + cut, buf.size() - cut);
       buf.resize(cut);

@@ -54,12 +54,18 @@ class ChunkSource {
   void Recycle(std::string buffer);
   uint64_t bytes_consumed() const { return bytes_consumed_; }
 
+  // An NDJSON line longer than this is not read: it comes as a chunk with an error (its line,
+  // offset and first kLongLineHeadBytes), quarantined like any bad record.
+  static constexpr size_t kMaxLineBytes = 64u << 20;
+  static constexpr size_t kLongLineHeadBytes = 4096;
+
  private:
   struct OpenFile;
   Status OpenNext();
 
   const std::vector<InputFile>& files_;
-  size_t chunk_bytes_;
+  const size_t base_chunk_bytes_;
+  size_t chunk_bytes_;  // doubled while one line is longer than a chunk
   size_t next_file_ = 0;
   std::unique_ptr<OpenFile> current_;
   uint64_t bytes_consumed_ = 0;

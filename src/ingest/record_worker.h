@@ -88,8 +88,10 @@ class RecordWorker final : public FhirRecordSink {
   void Process(const Chunk& chunk) {
     file_index_ = chunk.file_index;
     read_early_ = chunk.shared_wave;
-    if (!chunk.error.empty()) {
-      OnReject("", RecordLocation{*chunk.source, 0, chunk.base_offset, 0, ""}, chunk.error);
+    if (!chunk.error.empty()) {  // a damaged rest of a file, or a line too long to read
+      OnReject(std::string_view(chunk.data.data(), chunk.data.size()),
+               RecordLocation{*chunk.source, chunk.first_line, chunk.base_offset, 0, ""},
+               chunk.error);
       return;
     }
     std::string_view data(chunk.data.data(), chunk.data.size());

@@ -434,8 +434,15 @@ void LakeWriter::AddSkippedFiles(std::vector<std::pair<std::string, std::string>
 }
 
 void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view record) {
+  QuarantineEntry kept = entry;
+  if (record.size() > kQuarantinedRecordBytes) {
+    // A record of any size is accounted for; its first MiB is what is kept to look at.
+    kept.reason += " (record of " + std::to_string(record.size()) + " bytes; the first " +
+                   std::to_string(kQuarantinedRecordBytes) + " are kept)";
+    record = record.substr(0, kQuarantinedRecordBytes);
+  }
   std::lock_guard lock(pending_mu_);
-  quarantine_.push_back({entry, std::string(record)});
+  quarantine_.push_back({std::move(kept), std::string(record)});
 }
 
 std::string LakeWriter::IdentifierLocked(std::string_view type, std::string_view system,

@@ -94,7 +94,10 @@ class LakeWriter {
   // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
   Status Add(Row row);
 
+  // Records a rejected record, kept with the next commit. Of a record longer than
+  // kQuarantinedRecordBytes only that many bytes are kept (the reason says so).
   void AddQuarantine(const QuarantineEntry& entry, std::string_view record);
+  static constexpr size_t kQuarantinedRecordBytes = 1u << 20;
   // Files of the input that were not read (path, reason), recorded in `skipped_files` by the
   // next commit.
   void AddSkippedFiles(std::vector<std::pair<std::string, std::string>> files);

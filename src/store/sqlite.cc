@@ -15,6 +15,7 @@ Stmt& Stmt::operator=(Stmt&& o) noexcept {
     stmt_ = o.stmt_;
     sql_ = std::move(o.sql_);
     what_ = std::move(o.what_);
+    bind_error_ = o.bind_error_;
     o.stmt_ = nullptr;
   }
   return *this;
@@ -25,24 +26,35 @@ Stmt::~Stmt() {
 }
 
 Stmt& Stmt::Bind(int i, int64_t v) {
-  sqlite3_bind_int64(stmt_, i, v);
+  Bound(sqlite3_bind_int64(stmt_, i, v));
   return *this;
 }
 Stmt& Stmt::Bind(int i, std::string_view v) {
-  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  // (SQLite takes an int length: a longer value is refused, not cut.)
+  Bound(v.size() > static_cast<size_t>(INT32_MAX)
+            ? SQLITE_TOOBIG
+            : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   return *this;
 }
 Stmt& Stmt::BindBlob(int i, std::string_view v) {
-  sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  Bound(v.size() > static_cast<size_t>(INT32_MAX)
+            ? SQLITE_TOOBIG
+            : sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   return *this;
 }
 Stmt& Stmt::BindNull(int i) {
-  sqlite3_bind_null(stmt_, i);
+  Bound(sqlite3_bind_null(stmt_, i));
   return *this;
 }
 
 Result<bool> Stmt::Step() {
-  int rc = sqlite3_step(stmt_);
+  int rc;
+  if (bind_error_ != SQLITE_OK) {  // reported once; the statement is ready for new values
+    rc = bind_error_;
+    Reset();
+  } else {
+    rc = sqlite3_step(stmt_);
+  }
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   std::string message = what_ + ": " + sqlite3_errstr(rc) + " in: " + sql_.substr(0, 60);
@@ -66,6 +78,7 @@ Status Stmt::Run() {
 void Stmt::Reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  bind_error_ = SQLITE_OK;
 }
 
 int64_t Stmt::Int(int col) const {

@@ -23,12 +23,18 @@ class Stmt {
   Stmt() = default;
   Stmt(sqlite3_stmt* stmt, std::string sql, std::string what)
       : stmt_(stmt), sql_(std::move(sql)), what_(std::move(what)) {}
-  Stmt(Stmt&& o) noexcept : stmt_(o.stmt_), sql_(std::move(o.sql_)), what_(std::move(o.what_)) {
+  Stmt(Stmt&& o) noexcept
+      : stmt_(o.stmt_),
+        sql_(std::move(o.sql_)),
+        what_(std::move(o.what_)),
+        bind_error_(o.bind_error_) {
     o.stmt_ = nullptr;
   }
   Stmt& operator=(Stmt&& o) noexcept;
   ~Stmt();
 
+  // A value that cannot be bound (SQLITE_TOOBIG for one over SQLite's limit) makes the next
+  // Step fail with that error.
   Stmt& Bind(int i, int64_t v);
   Stmt& Bind(int i, std::string_view v);
   Stmt& BindBlob(int i, std::string_view v);
@@ -49,6 +55,10 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   std::string sql_;
   std::string what_;
+  int bind_error_ = 0;  // the first failed bind since the last reset (SQLITE_OK: none)
+  void Bound(int rc) {
+    if (rc != 0 && bind_error_ == 0) bind_error_ = rc;
+  }
 };
 
 struct DbOptions {

@@ -1,6 +1,8 @@
 // Every kind of bad input ends in quarantine with its location and reason; counts reconcile.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
 #include "test_util.h"
@@ -109,6 +111,39 @@ TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
   ASSERT_EQ(q->size(), 1u);
   EXPECT_TRUE((*q)[0].source.ends_with("a.ndjson.gz"));
   EXPECT_NE((*q)[0].reason.find("gzip"), std::string::npos);
+}
+
+// A record of any size is accounted for with its location: a line over the 64 MiB limit is
+// skipped unread (memory would follow the longest line), and a quarantined record over 1 MiB
+// keeps its first MiB (SQLite refused a 1 GiB one, and the entry was lost).
+TEST(BadInputTest, RecordsOfAnySizeAreAccountedFor) {
+  TempDir dir;
+  const std::string first = R"({"resourceType":"Patient","id":"p1"})";
+  const std::string too_long =
+      R"({"resourceType":"Patient","id":"big","text":")" + std::string(65u << 20, 'x') + R"("})";
+  const std::string big_bad = R"({"resourceType":"Patient","text":")" + std::string(2u << 20, 'y');
+  WriteText(dir / "in/a.ndjson", first + "\n" + too_long + "\n" + big_bad + "\n" +
+                                     R"({"resourceType":"Patient","id":"p2"})" + "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.records_read, 4u);
+  EXPECT_EQ(r->counters.stored, 2u);
+  EXPECT_EQ(r->counters.quarantined, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 2u);
+  std::map<int64_t, QuarantineEntry> by_line;
+  for (const auto& e : *q) by_line[e.line] = e;
+  ASSERT_TRUE(by_line.count(2) && by_line.count(3));
+  EXPECT_EQ(by_line[2].byte_offset, static_cast<int64_t>(first.size() + 1));
+  EXPECT_NE(by_line[2].reason.find("longer than 64 MiB"), std::string::npos) << by_line[2].reason;
+  EXPECT_EQ(by_line[3].byte_offset, static_cast<int64_t>(first.size() + too_long.size() + 2));
+  EXPECT_NE(by_line[3].reason.find("the first 1048576 are kept"), std::string::npos)
+      << by_line[3].reason;
+  EXPECT_EQ(r->counters.records_read,
+            (*lake)->Status()->total_resources + (*lake)->Status()->quarantined);
 }
 
 TEST(BadInputTest, ByteOrderMarksRepeatedIdentitiesAndOddBundles) {
