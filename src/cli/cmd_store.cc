@@ -158,6 +158,16 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   std::unordered_set<uint32_t> patients;
   std::string visible;
   std::error_code ec;
+  // The output is one lake's bulk-export layout: NDJSON files left there by another export
+  // would be read with it by whoever ingests the folder.
+  for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
+    if (e.path().extension() == ".ndjson") {
+      return Fail(AlreadyExists(out + " already holds NDJSON files (" +
+                                e.path().filename().string() +
+                                "): export to an empty or new folder"));
+    }
+  }
+  ec.clear();
   std::filesystem::create_directories(out, ec);
   if (ec) return Fail(IoError("cannot create " + out + ": " + ec.message()));
   std::map<std::string, std::ofstream, std::less<>> files;

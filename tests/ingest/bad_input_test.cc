@@ -1,6 +1,7 @@
 // Every kind of bad input ends in quarantine with its location and reason; counts reconcile.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 
 #include "ingest/ingest.h"
@@ -204,6 +205,24 @@ TEST(BadInputTest, QuarantineListsNamesThatAreNotUtf8) {
   EXPECT_NE(listed.out.find("bad\xEF\xBF\xBDname.ndjson"), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find(R"("reason":"unknown resourceType")"), std::string::npos);
   EXPECT_EQ(listed.out.find("Jane"), std::string::npos);
+}
+
+// An export goes to a folder without NDJSON files: one left by another export would be
+// re-ingested with it (the lakes mixed).
+TEST(BadInputTest, ExportRefusesAFolderHoldingNdjson) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
+            0);
+  WriteText(dir / "out/Observation.ndjson", "{}\n");
+  auto refused = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out"));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("already holds NDJSON files"), std::string::npos) << refused.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/Patient.ndjson"));
+  auto fresh = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "new"));
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "new/Patient.ndjson"));
 }
 
 }  // namespace
