@@ -389,6 +389,12 @@ std::vector<std::string> Lake::Verify() {
     }
     ::medlake::Status s = (*reader)->VerifyAll();
     if (!s.ok()) problems.push_back(s.message());
+    // The header's shard is covered by no checksum: it must be the catalog's.
+    if (s.ok() && (*reader)->columns().shard != seg.shard) {
+      problems.push_back(seg.file + ": header names shard " +
+                         std::to_string((*reader)->columns().shard) + ", the catalog " +
+                         std::to_string(seg.shard));
+    }
   }
   return problems;
 }

@@ -447,7 +447,7 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& pa
   ByteReader tr(buf);
   uint64_t footer_offset = tr.Get<uint64_t>();
   uint32_t footer_size = tr.Get<uint32_t>();
-  tr.Get<uint32_t>();
+  if (tr.Get<uint32_t>() != 0) return Corruption(path + ": bad trailer (reserved field not 0)");
   uint64_t footer_sum = tr.Get<uint64_t>();
   if (footer_offset + footer_size + kTrailerSize != static_cast<uint64_t>(size)) {
     return Corruption(path + ": footer out of bounds");

@@ -77,6 +77,38 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
   EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify().empty());
 }
 
+// Every byte of a segment's header and trailer, and bytes anywhere between, is covered by a
+// check `verify` makes (the header's shard and the trailer's reserved field were not).
+TEST(CorruptionTest, VerifyCoversTheHeaderAndTrailerBytes) {
+  TempDir dir;
+  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  const SegmentInfo victim = (*lake)->segments()[0];
+  const std::string path = dir / "lake" + "/" + victim.file;
+  const std::string bytes = testing::ReadText(path);
+  std::vector<size_t> positions;
+  for (size_t i = 0; i < 16; ++i) positions.push_back(i);                            // header
+  for (size_t i = bytes.size() - 32; i < bytes.size(); ++i) positions.push_back(i);  // trailer
+  std::mt19937 rng(11);
+  for (int i = 0; i < 32; ++i) positions.push_back(16 + rng() % (bytes.size() - 48));
+  for (size_t pos : positions) {
+    std::string damaged = bytes;
+    damaged[pos] = static_cast<char>(damaged[pos] ^ 0x01);
+    testing::WriteText(path, damaged);
+    auto reopened = Lake::Open(dir / "lake");
+    ASSERT_TRUE(reopened.ok());
+    auto problems = (*reopened)->Verify();
+    ASSERT_EQ(problems.size(), 1u) << "byte " << pos << " of " << bytes.size();
+    EXPECT_NE(problems[0].find(std::filesystem::path(victim.file).filename().string()),
+              std::string::npos)
+        << problems[0];
+  }
+  testing::WriteText(path, bytes);
+  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify().empty());
+}
+
 TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
   TempDir dir;
   testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
