@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "json/json.h"
 
@@ -29,13 +31,114 @@ int64_t CountLines(std::string_view text) {
   return lines;
 }
 
+// Reads a gzip file member after member with zlib's inflate. gzread (which this replaces)
+// dropped silently what followed the last member when it was not another member, and returned
+// none of what it had inflated in a call that met damage; here both are seen: what was inflated
+// before damage is returned, and bytes after the last member are an error. A file that does not
+// start like gzip is read as it is (as gzread did).
+class GzipReader {
+ public:
+  ~GzipReader() {
+    if (started_) inflateEnd(&zs_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Open(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
+    if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) return Internal("zlib: inflateInit2");
+    started_ = true;
+    return Status::Ok();
+  }
+  // Up to `n` bytes of the inflated file into `out`; 0 at its end. After damage (error() set),
+  // what was inflated before it, then 0.
+  Result<size_t> Read(char* out, size_t n, const std::string& path) {
+    zs_.next_out = reinterpret_cast<Bytef*>(out);
+    zs_.avail_out = static_cast<uInt>(n);
+    while (!done_ && zs_.avail_out > 0) {
+      if (zs_.avail_in == 0) {
+        MEDLAKE_ASSIGN_OR_RETURN(bool more, Fill(path));
+        if (!more) {
+          if (in_member_) error_ = "gzip stream truncated; the rest of the file was not read";
+          done_ = true;
+          break;
+        }
+      }
+      if (direct_) {  // not gzip: the bytes as they are
+        size_t take = std::min<size_t>(zs_.avail_in, zs_.avail_out);
+        std::memcpy(zs_.next_out, zs_.next_in, take);
+        zs_.next_in += take;
+        zs_.avail_in -= static_cast<uInt>(take);
+        zs_.next_out += take;
+        zs_.avail_out -= static_cast<uInt>(take);
+        continue;
+      }
+      if (!in_member_) {  // a member must start here
+        if (zs_.avail_in < 2) {
+          MEDLAKE_ASSIGN_OR_RETURN(bool more, Fill(path));
+          (void)more;
+        }
+        const bool magic = zs_.avail_in >= 2 && zs_.next_in[0] == 0x1f && zs_.next_in[1] == 0x8b;
+        if (!magic) {
+          if (!seen_member_) {
+            direct_ = true;
+            continue;
+          }
+          error_ = "data after the end of the gzip stream; not read";
+          done_ = true;
+          break;
+        }
+        if (seen_member_) inflateReset(&zs_);
+        in_member_ = seen_member_ = true;
+      }
+      int rc = inflate(&zs_, Z_NO_FLUSH);
+      if (rc == Z_STREAM_END) {
+        in_member_ = false;
+      } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs_.avail_in == 0)) {
+        error_ = std::string("gzip stream damaged: ") + (zs_.msg ? zs_.msg : "error") +
+                 "; the rest of the file was not read";
+        done_ = true;
+      }
+    }
+    return n - zs_.avail_out;
+  }
+  const std::string& error() const { return error_; }
+  uint64_t consumed() const { return consumed_ - zs_.avail_in; }  // compressed bytes used
+
+ private:
+  // More compressed bytes after those not yet used; false at the end of the file.
+  Result<bool> Fill(const std::string& path) {
+    if (zs_.avail_in > 0) std::memmove(in_.data(), zs_.next_in, zs_.avail_in);
+    size_t have = zs_.avail_in;
+    ssize_t r;
+    do {
+      r = ::read(fd_, in_.data() + have, in_.size() - have);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return IoError("cannot read " + path + ": " + std::strerror(errno));
+    consumed_ += static_cast<uint64_t>(r);
+    zs_.next_in = in_.data();
+    zs_.avail_in = static_cast<uInt>(have + static_cast<size_t>(r));
+    return r > 0;
+  }
+
+  int fd_ = -1;
+  z_stream zs_{};
+  bool started_ = false;
+  bool direct_ = false;       // the file is not gzip
+  bool in_member_ = false;    // inside a gzip member
+  bool seen_member_ = false;  // one began
+  bool done_ = false;
+  std::vector<unsigned char> in_ = std::vector<unsigned char>(64 << 10);
+  uint64_t consumed_ = 0;  // compressed bytes read from the file
+  std::string error_;
+};
+
 }  // namespace
 
 struct ChunkSource::OpenFile {
   uint32_t index = 0;
   const InputFile* file = nullptr;
   int fd = -1;
-  gzFile gz = nullptr;
+  std::unique_ptr<GzipReader> gz;
   std::string carry;  // partial last line of the previous chunk
   int64_t line = 1;
   int64_t offset = 0;  // of carry[0] in the (inflated) file
@@ -53,7 +156,6 @@ struct ChunkSource::OpenFile {
   std::optional<LongLine> long_line;
   ~OpenFile() {
     if (fd >= 0) ::close(fd);
-    if (gz) gzclose(gz);
   }
 };
 
@@ -68,11 +170,8 @@ Status ChunkSource::OpenNext() {
   f->index = static_cast<uint32_t>(next_file_);
   f->file = &files_[next_file_++];
   if (f->file->format == InputFormat::kNdjsonGz) {
-    f->gz = gzopen(f->file->path.c_str(), "rb");
-    if (!f->gz) return IoError("cannot open " + f->file->path);
-    // zlib inflates into a buffer of twice this size, and a read that meets damage returns
-    // none of it: the buffer bounds what is lost before the damage (see Next).
-    gzbuffer(f->gz, 64 << 10);
+    f->gz = std::make_unique<GzipReader>();
+    MEDLAKE_RETURN_IF_ERROR(f->gz->Open(f->file->path));
   } else if (f->file->format == InputFormat::kNdjson ||
              f->file->format == InputFormat::kDeviceNdjson) {
     f->fd = ::open(f->file->path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -138,17 +237,12 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       buf.resize(want);
       long n;
       if (f.gz) {
-        // In steps: a read that meets damage returns nothing of what it inflated, so a step
-        // (with zlib's buffer, OpenNext) bounds what is lost before the damage to about 192 KiB
-        // (this step, and the 128 KiB zlib had inflated); it goes with the quarantined rest.
-        constexpr size_t kGzipStep = 64 << 10;
-        n = gzread(f.gz, buf.data() + old, static_cast<unsigned>(std::min(want - old, kGzipStep)));
-        int err = Z_OK;
-        const char* msg = n <= 0 ? gzerror(f.gz, &err) : nullptr;
-        if (n < 0 || (n == 0 && err == Z_BUF_ERROR)) {
-          f.error = std::string(n < 0 ? "gzip stream damaged: " : "gzip stream truncated: ") +
-                    (msg ? msg : "error") + "; the rest of the file was not read";
-          buf.resize(old);
+        MEDLAKE_ASSIGN_OR_RETURN(size_t got,
+                                 f.gz->Read(buf.data() + old, want - old, f.file->path));
+        n = static_cast<long>(got);
+        if (!f.gz->error().empty()) {
+          f.error = f.gz->error();
+          buf.resize(old + got);
           f.eof = true;
           // The last line read may be cut short by the damage: it belongs to the damaged rest
           // (quarantined from its first byte on), not to the records.
@@ -166,7 +260,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       if (n == 0) f.eof = true;
     }
     if (f.gz) {  // progress counts compressed bytes
-      auto pos = static_cast<uint64_t>(gzoffset(f.gz));
+      const uint64_t pos = f.gz->consumed();
       bytes_consumed_ += pos - f.gz_consumed;
       f.gz_consumed = pos;
     }

@@ -1,5 +1,6 @@
 // Every kind of bad input ends in quarantine with its location and reason; counts reconcile.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <map>
@@ -145,6 +146,51 @@ TEST(BadInputTest, RecordsOfAnySizeAreAccountedFor) {
       << by_line[3].reason;
   EXPECT_EQ(r->counters.records_read,
             (*lake)->Status()->total_resources + (*lake)->Status()->quarantined);
+}
+
+// gzip files member by member: concatenated members are read, a file that is not gzip is read
+// as it is, bytes after the last member are reported (zlib's gzread dropped them silently), and
+// a member before damage is kept (gzread returned none of the call that met the damage).
+TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {
+  TempDir dir;
+  auto gz = [](const std::string& text) {
+    std::string out(compressBound(text.size()) + 64, '\0');
+    z_stream zs{};
+    deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    zs.avail_in = static_cast<uInt>(text.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    deflate(&zs, Z_FINISH);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+  };
+  auto patient = [](const std::string& id) {
+    return R"({"resourceType":"Patient","id":")" + id + "\"}\n";
+  };
+  WriteText(dir / "in/two.ndjson.gz", gz(patient("m1")) + gz(patient("m2")));
+  WriteText(dir / "in/trailing.ndjson.gz", gz(patient("t1")) + patient("t2"));
+  WriteText(dir / "in/damaged.ndjson.gz", gz(patient("d1")) + "\x1f\x8bgarbage");
+  WriteText(dir / "in/plain.ndjson.gz", patient("p1"));
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 5u);  // m1, m2, t1, d1, p1
+  EXPECT_EQ(r->counters.quarantined, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  for (const char* id : {"m1", "m2", "t1", "d1", "p1"}) {
+    EXPECT_TRUE((*lake)->Get("Patient", id).ok()) << id;
+  }
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  std::map<std::string, QuarantineEntry> by_file;
+  for (const auto& e : *q) by_file[std::filesystem::path(e.source).filename().string()] = e;
+  EXPECT_NE(by_file["trailing.ndjson.gz"].reason.find("after the end of the gzip stream"),
+            std::string::npos);
+  EXPECT_EQ(by_file["trailing.ndjson.gz"].line, 2);
+  EXPECT_NE(by_file["damaged.ndjson.gz"].reason.find("gzip stream damaged"), std::string::npos);
+  EXPECT_EQ(by_file["damaged.ndjson.gz"].line, 2);
 }
 
 TEST(BadInputTest, ByteOrderMarksRepeatedIdentitiesAndOddBundles) {
