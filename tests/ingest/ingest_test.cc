@@ -618,6 +618,42 @@ TEST(IngestTest, ReferencesAreFoundAtEveryOffset) {
   }
 }
 
+// A reference written with JSON escapes means what it decodes to ('/' escaped as "\/" by
+// serializers such as PHP's, "\u002d" for '-'): it matches its fullUrl, and a conditional
+// one resolves, as written plainly.
+TEST(IngestTest, EscapedReferencesResolveLikePlainOnes) {
+  TempDir dir;
+  WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"http:\/\/example.org\/fhir\/Patient\/a1",
+     "resource":{"resourceType":"Patient","id":"a1",
+       "identifier":[{"system":"http://s","value":"V1"}]}},
+    {"fullUrl":"urn:uuid:11111111-1111-1111-1111-111111111111",
+     "resource":{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},
+       "subject":{"reference":"http:\/\/example.org\/fhir\/Patient\/a1"}}},
+    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+       "subject":{"reference":"http:\/\/example.org\/fhir\/Patient\/a1"},
+       "encounter":{"reference":"urn:uuid:11111111\u002d1111-1111-1111-111111111111"}}}]})");
+  WriteText(dir / "later/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},)"
+            R"("subject":{"reference":"Patient?identifier=http:\/\/s%7CV1"}})"
+            "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 3u);
+  auto later = MustIngest(dir / "lake", {dir / "later"});
+  EXPECT_EQ(later.unresolved_references, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  for (const char* id : {"o1", "o2"}) {
+    auto obs = (*lake)->Get("Observation", id);
+    ASSERT_TRUE(obs.ok()) << id;
+    EXPECT_NE(obs->find(R"("subject":{"reference":"Patient/a1"})"), std::string::npos) << *obs;
+  }
+  auto o1 = (*lake)->Get("Observation", "o1");
+  EXPECT_NE(o1->find(R"("reference":"Encounter/11111111-1111-1111-1111-111111111111")"),
+            std::string::npos)
+      << *o1;
+}
+
 TEST(IngestTest, DirectorySkipsUnknownFormats) {
   TempDir dir;
   WriteText(dir / "in/notes.txt", "not FHIR");

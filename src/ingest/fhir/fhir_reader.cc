@@ -316,15 +316,26 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
     size_t end = StringEnd(text, start, escaped);
     if (end >= text.size()) break;
     out.append(text.substr(pos, start - pos));
-    std::string_view value = text.substr(start, end - start);
-    FullUrls::const_iterator local;
+    const std::string_view value = text.substr(start, end - start);  // as written
+    // The reference as JSON means it: escapes decoded ("http:\/\/x" is "http://x", as a
+    // serializer that escapes '/' writes it), so that it matches the fullUrl it names.
+    std::string_view meant = value;
     if (escaped) {
-      out.append(value);
-    } else if (full_urls != nullptr && (local = full_urls->find(value)) != full_urls->end()) {
+      quoted_.assign(1, '"').append(value).push_back('"');
+      auto decoded = escapes_.Parse(quoted_);
+      if (!decoded.ok() || !decoded->IsString()) {
+        out.append(value);
+        pos = end;
+        continue;
+      }
+      meant = decoded->GetString();
+    }
+    FullUrls::const_iterator local;
+    if (full_urls != nullptr && (local = full_urls->find(meant)) != full_urls->end()) {
       append_escaped(local->second);
-    } else if (value.find('?') == std::string_view::npos) {
+    } else if (meant.find('?') == std::string_view::npos) {
       out.append(value);  // the resolvers change only conditional references outside a Bundle
-    } else if (std::string_view resolved = resolver(value, scratch_); resolved == value) {
+    } else if (std::string_view resolved = resolver(meant, scratch_); resolved == meant) {
       ++unresolved_;  // a conditional reference with no single match
       out.append(value);
     } else {

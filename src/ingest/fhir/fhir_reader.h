@@ -100,7 +100,9 @@ class FhirReader {
   IdentifierLookup lookup_;
   // References outside a Bundle: conditional ones through the lake, the others as written.
   const fhir::ReferenceResolver resolver_;
-  std::string scratch_;  // what a resolver returns when it computes a reference
+  std::string scratch_;   // what a resolver returns when it computes a reference
+  json::Parser escapes_;  // decodes a reference written with escapes
+  std::string quoted_;    // that reference, quoted for it
   json::Parser parser_;
   json::MinifyBuffer line_;      // the minified NDJSON line being read
   json::MinifyBuffer document_;  // the minified JSON document being read
