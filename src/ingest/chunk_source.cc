@@ -201,8 +201,9 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     chunk.format = f.file->format;
     chunk.source = &f.file->path;
     chunk.shared_wave = f.file->shared_first;
-    bool last_shared =
-        f.file->shared_first && (f.index + 1 == files_.size() || !files_[f.index + 1].shared_first);
+    // The last file of a wave read first: a pipeline boundary follows it.
+    bool last_shared = f.file->shared_first &&
+                       (f.index + 1 == files_.size() || files_[f.index + 1].wave != f.file->wave);
 
     if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {
       chunk.whole_file = true;

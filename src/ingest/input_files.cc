@@ -42,16 +42,28 @@ bool IsDeviceStream(const InputFile& f) {
   return readings;
 }
 
-// True when the first resource of the file lies outside every patient compartment.
-bool HoldsSharedResources(const InputFile& f) {
-  if (f.format != InputFormat::kNdjson && f.format != InputFormat::kJson) return false;
+// The wave a file is read in, so that conditional references to what it holds resolve in the
+// same run whatever the file order: 0 when its first resource lies outside every patient
+// compartment, 1 for an NDJSON file of Patients (a bulk export's Patient.ndjson, which sorts
+// after Observation.ndjson), else 2 (the rest, in input order). Not a Bundle of a patient's
+// record, which starts with its Patient too: references inside a Bundle resolve within it.
+// The shared-area files come before the Patients: a Patient file may repeat a shared-area
+// resource in another version, and the version read first from the later file must be the
+// one remembered (docs/format.md, "Identity, versions and idempotency").
+uint8_t ReadWave(const InputFile& f) {
+  if (f.format != InputFormat::kNdjson && f.format != InputFormat::kJson) return 2;
   std::ifstream in(f.path, std::ios::binary);
   std::string head(16384, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<size_t>(in.gcount()));
   std::string type = SniffFirstResourceType(head);
-  return !type.empty() && type != "Patient" && fhir::ResourceTypeIndex(type) >= 0 &&
-         fhir::PatientCompartmentPaths(type).empty();
+  if (type == "Patient") {
+    return f.format == InputFormat::kNdjson && head.find("\"Bundle\"") == std::string::npos ? 1 : 2;
+  }
+  return !type.empty() && fhir::ResourceTypeIndex(type) >= 0 &&
+                 fhir::PatientCompartmentPaths(type).empty()
+             ? 0
+             : 2;
 }
 
 }  // namespace
@@ -108,10 +120,11 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   for (auto& f : set.files) {
     if (f.format == InputFormat::kNdjson && IsDeviceStream(f))
       f.format = InputFormat::kDeviceNdjson;
-    f.shared_first = HoldsSharedResources(f);
+    f.wave = ReadWave(f);
+    f.shared_first = f.wave < 2;
   }
-  std::stable_partition(set.files.begin(), set.files.end(),
-                        [](const InputFile& f) { return f.shared_first; });
+  std::stable_sort(set.files.begin(), set.files.end(),
+                   [](const InputFile& a, const InputFile& b) { return a.wave < b.wave; });
   return set;
 }
 

@@ -17,7 +17,10 @@ struct InputFile {
   std::string path;
   InputFormat format;
   uint64_t size = 0;
-  bool shared_first = false;  // holds shared-area resources: read before the others
+  // Read before the others, in waves of their own: first the files of shared-area resources
+  // (wave 0), then NDJSON files of Patients (wave 1); input_files.cc, ReadFirst.
+  bool shared_first = false;
+  uint8_t wave = 2;  // 0 or 1 when shared_first
   // Position among the inputs as given (a directory's files in name order): a later input's
   // version of a resource wins, whatever the order the files are read in.
   uint32_t input_order = 0;
