@@ -678,6 +678,51 @@ TEST(IngestTest, ConditionalReferencesToPatientsResolveWhateverTheFileOrder) {
   EXPECT_NE(obs->find(R"("reference":"Patient/p1")"), std::string::npos) << *obs;
 }
 
+// A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
+// stored as a resource, which a re-ingest of its export then unpacked: the two lakes differed);
+// nesting deeper than four is quarantined with its location.
+TEST(IngestTest, NestedBundlesAreUnpacked) {
+  TempDir dir;
+  WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"batch-response","entry":[
+    {"fullUrl":"urn:uuid:11111111-1111-1111-1111-111111111111",
+     "resource":{"resourceType":"Patient"}},
+    {"resource":{"resourceType":"Bundle","id":"inner","type":"searchset","entry":[
+      {"resource":{"resourceType":"Patient","id":"p9"}},
+      {"resource":{"resourceType":"Bundle","id":"doc","type":"document","entry":[]}}]}}]})");
+  std::string deep = R"({"resourceType":"Patient","id":"deep"})";
+  for (int i = 0; i < 6; ++i) {
+    deep = R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":)" + deep + "}]}";
+  }
+  WriteText(dir / "in/deep.json", deep);
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.counters.stored, 3u);  // two Patients and the document
+  EXPECT_EQ(r.counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Get("Patient", "p9").ok());
+  EXPECT_TRUE((*lake)->Get("Patient", "11111111-1111-1111-1111-111111111111").ok());
+  EXPECT_TRUE((*lake)->Get("Bundle", "doc").ok());
+  EXPECT_FALSE((*lake)->Get("Bundle", "inner").ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].location,
+            "Bundle.entry[0].resource.entry[0].resource.entry[0].resource.entry[0].resource."
+            "entry[0].resource");
+  // Its export re-ingests to the same lake.
+  std::string exported;
+  ASSERT_TRUE(
+      (*lake)
+          ->Scan(
+              "", [&](const ResourceView& v) { exported.append(v.json).push_back('\n'); }, nullptr)
+          .ok());
+  WriteText(dir / "out/all.ndjson", exported);
+  auto fresh = MustIngest(dir / "lake2", {dir / "out"});
+  EXPECT_EQ(fresh.counters.stored, 3u);
+  EXPECT_EQ((*Lake::Open(dir / "lake2"))->Status()->total_resources, 3u);
+}
+
 TEST(IngestTest, DirectorySkipsUnknownFormats) {
   TempDir dir;
   WriteText(dir / "in/notes.txt", "not FHIR");

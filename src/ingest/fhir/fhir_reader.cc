@@ -347,7 +347,9 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
 }
 
 void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
-                            FhirRecordSink& sink) {
+                            FhirRecordSink& sink, int depth, uint32_t* next_entry) {
+  uint32_t entries_seen = 0;
+  if (next_entry == nullptr) next_entry = &entries_seen;
   auto bundle_type = bundle.Find("type");
   if (bundle_type && bundle_type->GetString() == "document") {
     // A document is a resource of its own, kept whole.
@@ -426,9 +428,10 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   };
   uint32_t index = 0;
   RecordLocation loc = base;  // its location string keeps its capacity from entry to entry
+  const std::string prefix = base.location.empty() ? "Bundle" : base.location;
   entries->ForEachItem([&](json::Node entry) {
-    loc.entry = index;
-    loc.location.assign("Bundle.entry[").append(std::to_string(index)).push_back(']');
+    loc.entry = (*next_entry)++;
+    loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
     const std::string& implied = implied_ids[index];
     std::string_view slice = slices[index];
     ++index;
@@ -438,6 +441,18 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       return true;
     }
     loc.location += ".resource";
+    if (auto rt = res->Find("resourceType"); rt && rt->IsString() && rt->GetString() == "Bundle") {
+      auto type = res->Find("type");
+      if (type && type->IsString() && type->GetString() == "document") {
+        // A document is a resource of its own, kept whole (as at the top level).
+      } else if (depth + 1 > kMaxBundleDepth) {
+        sink.OnReject(slice, loc, "Bundle nested more than 4 deep");
+        return true;
+      } else {
+        ReadBundle(*res, slice, loc, sink, depth + 1, next_entry);
+        return true;
+      }
+    }
     if (!implied.empty()) {
       // Give the resource the id its fullUrl or request implies, and re-parse so that the facts
       // see it.

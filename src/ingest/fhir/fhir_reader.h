@@ -67,8 +67,13 @@ class FhirReader {
   uint64_t unresolved_references() const { return unresolved_; }
 
  private:
+  // Reads the entries of `bundle` (its text `record`). A Bundle in an entry is read the same
+  // way (`depth` deep; at most kMaxBundleDepth): a Bundle other than a document is a container
+  // wherever it is, so the lake never holds one that a re-ingest of its export would unpack.
+  // `next_entry` numbers the entries of the whole top-level Bundle (their order).
   void ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
-                  FhirRecordSink& sink);
+                  FhirRecordSink& sink, int depth = 0, uint32_t* next_entry = nullptr);
+  static constexpr int kMaxBundleDepth = 4;
   // The identifiers of a Bundle's entries, by (resource type, value): what conditional
   // references are matched against, built once per Bundle (a scan of every entry per reference
   // made a Bundle of 20,000 such references take 20 s). Views of the parsed Bundle.
