@@ -200,8 +200,9 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) return Error(rc, "damaged");
-  if (rc != SQLITE_OK) return Internal(what_ + ": cannot prepare: " + sqlite3_errmsg(db_));
-  return Stmt(stmt, std::string(sql), what_);
+  if (rc != SQLITE_OK)
+    return Internal(what_ + " " + path_ + ": cannot prepare: " + sqlite3_errmsg(db_));
+  return Stmt(stmt, std::string(sql), what_ + " " + path_);
 }
 
 int64_t Db::LastInsertId() const {
