@@ -49,6 +49,16 @@ std::string Obs(const std::string& id, const std::string& patient, const std::st
          value + R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
 }
 
+// Every live resource of `lake`, one a line (what `medlake export` writes, in one file).
+std::string ExportedNdjson(Lake& lake) {
+  std::string out;
+  EXPECT_TRUE(
+      lake.Scan(
+              "", [&](const ResourceView& v) { out.append(v.json).push_back('\n'); }, nullptr)
+          .ok());
+  return out;
+}
+
 // The lake holds `total` live resources, and Observation `id` with valueQuantity `value`.
 void ExpectObservation(const std::string& lake_dir, const std::string& id, const std::string& value,
                        uint64_t total) {
@@ -711,12 +721,7 @@ TEST(IngestTest, NestedBundlesAreUnpacked) {
             "Bundle.entry[0].resource.entry[0].resource.entry[0].resource.entry[0].resource."
             "entry[0].resource");
   // Its export re-ingests to the same lake.
-  std::string exported;
-  ASSERT_TRUE(
-      (*lake)
-          ->Scan(
-              "", [&](const ResourceView& v) { exported.append(v.json).push_back('\n'); }, nullptr)
-          .ok());
+  const std::string exported = ExportedNdjson(**lake);
   WriteText(dir / "out/all.ndjson", exported);
   auto fresh = MustIngest(dir / "lake2", {dir / "out"});
   EXPECT_EQ(fresh.counters.stored, 3u);
@@ -809,12 +814,7 @@ TEST(IngestTest, ExportReingestsToTheSameLake) {
   WriteText(dir / "in/Observation.ndjson", lines);
   MustIngest(dir / "lake", {dir / "in"});
   auto lake = Lake::Open(dir / "lake");
-  std::string exported;
-  ASSERT_TRUE(
-      (*lake)
-          ->Scan(
-              "", [&](const ResourceView& v) { exported.append(v.json).push_back('\n'); }, nullptr)
-          .ok());
+  const std::string exported = ExportedNdjson(**lake);
   WriteText(dir / "out/Observation.ndjson", exported);
   auto again = MustIngest(dir / "lake", {dir / "out"});
   EXPECT_EQ(again.counters.duplicates, 500u);
