@@ -33,11 +33,20 @@ std::optional<InputFormat> FormatOf(const std::string& path) {
 bool IsDeviceStream(const InputFile& f) {
   constexpr int kLinesLooked = 64;
   std::ifstream in(f.path, std::ios::binary);
-  std::string line;
+  std::string head(64 << 10, '\0');  // not more: a line may be a gigabyte long
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  const bool whole_file = static_cast<size_t>(in.gcount()) < head.size();
+  head.resize(static_cast<size_t>(in.gcount()));
+  std::string_view rest = head;
   bool readings = false;
-  for (int i = 0; i < kLinesLooked && std::getline(in, line); ++i) {
-    if (line.find("\"resourceType\"") != std::string::npos) return false;
-    if (!readings) readings = DeviceReadingToFhir(line, "", kNoTime).ok();
+  for (int i = 0; i < kLinesLooked && !rest.empty(); ++i) {
+    const size_t nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    if (line.find("\"resourceType\"") != std::string_view::npos) return false;
+    if (!readings && (nl != std::string_view::npos || whole_file)) {
+      readings = DeviceReadingToFhir(line, "", kNoTime).ok();
+    }
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
   }
   return readings;
 }
