@@ -58,7 +58,12 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
   MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(privacy::Principal who, privacy::ResolvePrincipal(keys, token));
   MEDLAKE_RETURN_IF_ERROR(privacy::Require(keys, who, privacy::Permission::kErase, "erase"));
-  MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, StoredPatientId(lake_dir, keys, patient));
+  Result<std::string> stored = StoredPatientId(lake_dir, keys, patient);
+  if (!stored.ok() && stored.status().code() == ErrorCode::kNotFound) {
+    // Perhaps erased already by a run that a crash cut short: finish that one.
+    MEDLAKE_RETURN_IF_ERROR(store::FinishInterruptedErasure(lake_dir));
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, std::move(stored));
   // The vault first: the keys of the removed elements come from the segments.
   std::vector<std::string> vault_keys{pseudonym};
   {

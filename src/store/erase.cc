@@ -60,7 +60,29 @@ bool IndexStampedBefore(const std::string& lake_dir, uint64_t stamp) {
   return !index.ok() || (*index)->needs_rebuild();
 }
 
+// What an erasure cut short after its commit left (the caller holds the writer lock and has
+// removed the segments no commit names): derived indexes of the state before it, freed
+// catalog pages.
+Status FinishLocked(const std::string& lake_dir, Db& db) {
+  MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(db));
+  if (IndexStampedBefore(lake_dir, stamp)) {
+    std::error_code ec;
+    std::filesystem::remove_all(lake_dir + "/index", ec);
+  }
+  return ScrubCatalog(db);
+}
+
 }  // namespace
+
+Status FinishInterruptedErasure(const std::string& lake_dir) {
+  if (!std::filesystem::exists(lake_dir + "/" + kCatalogFile)) {
+    return NotFound("no lake at " + lake_dir);
+  }
+  MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
+  MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
+  return FinishLocked(lake_dir, *db);
+}
 
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id) {
@@ -70,10 +92,6 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
-  // An erasure that a crash cut short after its commit left the old segments (no commit names
-  // them), derived indexes of the state before it, and freed catalog pages: all may hold the
-  // patient's data. They go first, so that running the same erase again finishes it (the
-  // patient is then no longer in the catalog).
   MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
   int64_t ordinal = -1;
   {
@@ -84,12 +102,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     ordinal = row ? q.Int(0) : -1;
   }
   if (ordinal < 0) {
-    MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(*db));
-    if (IndexStampedBefore(lake_dir, stamp)) {
-      std::error_code ec;
-      fs::remove_all(lake_dir + "/index", ec);
-    }
-    MEDLAKE_RETURN_IF_ERROR(ScrubCatalog(*db));
+    MEDLAKE_RETURN_IF_ERROR(FinishLocked(lake_dir, *db));
     return NotFound("no such patient in the lake");
   }
   const uint32_t shard = static_cast<uint32_t>(ordinal) % shards;

@@ -25,6 +25,13 @@ struct ErasedResource {
   std::string id;
 };
 
+// An erasure that a crash cut short after its catalog commit left the old segments (no
+// commit names them), derived indexes of the state before it, and freed catalog pages, all of
+// which may hold the patient's data; the patient is no longer in the catalog. This removes
+// them (under the writer lock). ErasePatient does it first, and the erase command when it
+// finds no such patient: running the same erase again finishes it.
+Status FinishInterruptedErasure(const std::string& lake_dir);
+
 // Erases the patient stored as `patient_id`; returns the resources removed. kNotFound when the
 // lake has no such patient; kAlreadyExists when another process writes the lake.
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,

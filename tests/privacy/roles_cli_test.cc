@@ -434,6 +434,43 @@ TEST_F(RolesCliTest, EraseLeavesNoByteOfThePatient) {
   EXPECT_NE(Medlake("erase --patient src-9 --lake " + lake).exit_code, 0);
 }
 
+// A kill after an erasure's commit leaves the replaced segments and the derived indexes of the
+// state before it (here put back by hand): the same erase command run again finishes it, though
+// the patient is no longer in the catalog.
+TEST_F(RolesCliTest, RunningAnInterruptedEraseAgainFinishesIt) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  for (const char* id : {"src-9", "src-10"}) {
+    testing::WriteText(dir / ("in/" + std::string(id) + ".ndjson"),
+                       std::string(R"({"resourceType":"Patient","id":")") + id + R"("})" + "\n" +
+                           R"({"resourceType":"Observation","id":"o-)" + id +
+                           R"(","status":"final","code":{"text":"x"},"subject":{"reference":)" +
+                           R"("Patient/)" + id + R"("}})" + "\n");
+  }
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  auto segment_files = [&] {
+    std::set<std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(lake + "/segments")) {
+      if (e.is_regular_file()) files.insert(e.path().string());
+    }
+    return files;
+  };
+  fs::create_directories(dir / "before");
+  fs::copy(lake + "/segments", dir / "before/segments", fs::copy_options::recursive);
+  ASSERT_EQ(Medlake("erase --patient src-9 --lake " + lake + " --purpose t").exit_code, 0);
+  const std::set<std::string> after = segment_files();
+  fs::copy(dir / "before/segments", lake + "/segments",
+           fs::copy_options::recursive | fs::copy_options::skip_existing);
+  ASSERT_NE(segment_files(), after);
+  CliRun again = Medlake("erase --patient src-9 --lake " + lake + " --purpose t");
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.out.find("no such patient"), std::string::npos) << again.out;
+  EXPECT_EQ(segment_files(), after);
+  EXPECT_EQ(Medlake("verify --lake " + lake).exit_code, 0);
+}
+
 // Every name, identifier value, address line, telecom value and exact birth date of the
 // Synthea patients, skipping the words that the input also uses for something other than a
 // patient (clinicians share surnames with patients; "White" is a race display).
