@@ -1,5 +1,7 @@
 #include "ingest/input_files.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -60,15 +62,23 @@ bool IsDeviceStream(const InputFile& f) {
 // resource in another version, and the version read first from the later file must be the
 // one remembered (docs/format.md, "Identity, versions and idempotency").
 uint8_t ReadWave(const InputFile& f) {
-  if (f.format != InputFormat::kNdjson && f.format != InputFormat::kJson) return 2;
-  std::ifstream in(f.path, std::ios::binary);
-  std::string head(16384, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<size_t>(in.gcount()));
-  std::string type = SniffFirstResourceType(head);
-  if (type == "Patient") {
-    return f.format == InputFormat::kNdjson && head.find("\"Bundle\"") == std::string::npos ? 1 : 2;
+  const bool ndjson = f.format == InputFormat::kNdjson || f.format == InputFormat::kNdjsonGz;
+  if (!ndjson && f.format != InputFormat::kJson) return 2;
+  // The head of the file (inflated): 16 KiB of a JSON file, 1 MiB of an NDJSON one (a line
+  // may hold a photo before its resourceType).
+  std::string head(ndjson ? (1u << 20) : (16u << 10), '\0');
+  if (f.format == InputFormat::kNdjsonGz) {
+    gzFile gz = gzopen(f.path.c_str(), "rb");
+    int n = gz ? gzread(gz, head.data(), static_cast<unsigned>(head.size())) : 0;
+    if (gz) gzclose(gz);
+    head.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  } else {
+    std::ifstream in(f.path, std::ios::binary);
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
   }
+  std::string type = SniffFirstResourceType(head);
+  if (type == "Patient") return ndjson && head.find("\"Bundle\"") == std::string::npos ? 1 : 2;
   return !type.empty() && fhir::ResourceTypeIndex(type) >= 0 &&
                  fhir::PatientCompartmentPaths(type).empty()
              ? 0

@@ -686,6 +686,24 @@ TEST(IngestTest, ConditionalReferencesToPatientsResolveWhateverTheFileOrder) {
   auto obs = (*lake)->Get("Observation", "o1");
   ASSERT_TRUE(obs.ok());
   EXPECT_NE(obs->find(R"("reference":"Patient/p1")"), std::string::npos) << *obs;
+
+  // The same with the Patients gzipped, their resourceType after a 20 KB photo.
+  WriteText(dir / "gz/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},)"
+            R"("subject":{"reference":"Patient?identifier=http://h|456"}})"
+            "\n");
+  const std::string patient = R"({"photo":[{"data":")" + std::string(20000, 'A') +
+                              R"("}],"resourceType":"Patient","id":"p2",)"
+                              R"("identifier":[{"system":"http://h","value":"456"}]})"
+                              "\n";
+  gzFile gz = gzopen((dir / "gz/Patient.ndjson.gz").c_str(), "wb");
+  gzwrite(gz, patient.data(), static_cast<unsigned>(patient.size()));
+  gzclose(gz);
+  for (int pass = 0; pass < 2; ++pass) {
+    auto r = MustIngest(dir / "lake", {dir / "gz"});
+    EXPECT_EQ(r.counters.stored, pass == 0 ? 2u : 0u) << pass;
+    EXPECT_EQ(r.unresolved_references, 0u) << pass;
+  }
 }
 
 // A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
