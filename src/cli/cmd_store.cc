@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "common/file_util.h"
 #include "ingest/ingest.h"
+#include "ingest/input_files.h"
 #include "medlake/lake.h"
 #include "query/patient_export.h"
 
@@ -158,13 +159,12 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   std::unordered_set<uint32_t> patients;
   std::string visible;
   std::error_code ec;
-  // The output is one lake's bulk-export layout: NDJSON files left there by another export
-  // would be read with it by whoever ingests the folder.
-  for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
-    if (e.path().extension() == ".ndjson") {
-      return Fail(AlreadyExists(out + " already holds NDJSON files (" +
-                                e.path().filename().string() +
-                                "): export to an empty or new folder"));
+  // The output is one lake's bulk-export layout: files that ingest reads, left there by another
+  // export or anything else, would be read with it by whoever ingests the folder.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(out, ec)) {
+    if (ingest::FormatOfName(e.path().filename().string())) {
+      return Fail(AlreadyExists(out + " already holds files that ingest reads (" +
+                                e.path().string() + "): export to an empty or new folder"));
     }
   }
   ec.clear();

@@ -21,14 +21,6 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::optional<InputFormat> FormatOf(const std::string& path) {
-  if (EndsWith(path, ".ndjson.gz") || EndsWith(path, ".jsonl.gz")) return InputFormat::kNdjsonGz;
-  if (EndsWith(path, ".ndjson") || EndsWith(path, ".jsonl")) return InputFormat::kNdjson;
-  if (EndsWith(path, ".json")) return InputFormat::kJson;
-  if (EndsWith(path, ".hl7")) return InputFormat::kHl7v2;
-  return std::nullopt;
-}
-
 // True when an NDJSON file holds device readings rather than resources: among its first lines,
 // some are device readings (ingest/device/device_reading.h) and none names a resourceType. A
 // malformed first line decides nothing (it is quarantined in either reading).
@@ -87,6 +79,14 @@ uint8_t ReadWave(const InputFile& f) {
 
 }  // namespace
 
+std::optional<InputFormat> FormatOfName(const std::string& path) {
+  if (EndsWith(path, ".ndjson.gz") || EndsWith(path, ".jsonl.gz")) return InputFormat::kNdjsonGz;
+  if (EndsWith(path, ".ndjson") || EndsWith(path, ".jsonl")) return InputFormat::kNdjson;
+  if (EndsWith(path, ".json")) return InputFormat::kJson;
+  if (EndsWith(path, ".hl7")) return InputFormat::kHl7v2;
+  return std::nullopt;
+}
+
 Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   InputSet set;
   for (const auto& given : paths) {
@@ -117,7 +117,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
       if (ec) return IoError("cannot list " + p + ": " + ec.message());
       std::sort(found.begin(), found.end());
       for (auto& f : found) {
-        if (auto format = FormatOf(f)) {
+        if (auto format = FormatOfName(f)) {
           set.files.push_back({f, *format, static_cast<uint64_t>(fs::file_size(f, ec)), false});
         } else {
           set.skipped.emplace_back(
@@ -128,7 +128,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
       // A pipe, socket or device: its bytes cannot be read twice (the format is sniffed first)
       // nor counted, as inside a folder.
       set.skipped.emplace_back(p, "not a regular file (save its content to a file)");
-    } else if (auto format = FormatOf(p)) {
+    } else if (auto format = FormatOfName(p)) {
       set.files.push_back({p, *format, static_cast<uint64_t>(fs::file_size(p, ec)), false});
     } else {
       set.skipped.emplace_back(p,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct InputFile {
   // version of a resource wins, whatever the order the files are read in.
   uint32_t input_order = 0;
 };
+
+// The format a file's name says (.ndjson, .jsonl, .ndjson.gz, .jsonl.gz, .json, .hl7); nullopt
+// for a name ingest does not read.
+std::optional<InputFormat> FormatOfName(const std::string& path);
 
 struct InputSet {
   std::vector<InputFile> files;

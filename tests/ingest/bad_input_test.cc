@@ -253,9 +253,9 @@ TEST(BadInputTest, QuarantineListsNamesThatAreNotUtf8) {
   EXPECT_EQ(listed.out.find("Jane"), std::string::npos);
 }
 
-// An export goes to a folder without NDJSON files: one left by another export would be
-// re-ingested with it (the lakes mixed).
-TEST(BadInputTest, ExportRefusesAFolderHoldingNdjson) {
+// An export goes to a folder without files that ingest reads (at any depth): one left by
+// another export would be re-ingested with it (the lakes mixed).
+TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
   TempDir dir;
   WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
                                        "\n");
@@ -264,7 +264,12 @@ TEST(BadInputTest, ExportRefusesAFolderHoldingNdjson) {
   WriteText(dir / "out/Observation.ndjson", "{}\n");
   auto refused = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out"));
   EXPECT_NE(refused.exit_code, 0);
-  EXPECT_NE(refused.out.find("already holds NDJSON files"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("already holds files that ingest reads"), std::string::npos)
+      << refused.out;
+  WriteText(dir / "out2/sub/Old.ndjson.gz", "x");
+  EXPECT_NE(
+      testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out2")).exit_code,
+      0);
   EXPECT_FALSE(std::filesystem::exists(dir / "out/Patient.ndjson"));
   auto fresh = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "new"));
   EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
