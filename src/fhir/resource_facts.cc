@@ -251,6 +251,17 @@ Status ExtractIdentity(json::Node resource, ResourceFacts& out) {
   return Status::Ok();
 }
 
+Status IdentityNotRepeated(json::Node resource) {
+  int types = 0, ids = 0;
+  resource.ForEachField([&](std::string_view key, json::Node) {
+    types += key == "resourceType";
+    ids += key == "id";
+    return true;
+  });
+  if (types > 1 || ids > 1) return ParseError("resourceType or id appears twice");
+  return Status::Ok();
+}
+
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);
   std::array<std::optional<json::Node>, FactFields::kMax> fields;

@@ -64,6 +64,9 @@ Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, Reso
 // fills type, type_index and id; ExtractFields, called after it succeeded, fills the rest and
 // rejects a resource that repeats "resourceType" or "id".
 Status ExtractIdentity(json::Node resource, ResourceFacts& out);
+// kParseError when the object repeats "resourceType" or "id" (what ExtractFields rejects too,
+// for a caller that reads no other field).
+Status IdentityNotRepeated(json::Node resource);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.

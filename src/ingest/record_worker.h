@@ -131,7 +131,7 @@ class RecordWorker final : public FhirRecordSink {
     // The resource as given must be storable (a valid type and id, neither repeated) whatever
     // pseudonyms replace its ids: the same records are quarantined with or without a key.
     Status s = parsed.ok() ? fhir::ExtractIdentity(*parsed, facts_) : parsed.status();
-    if (s.ok()) s = fhir::ExtractFields(*parsed, nullptr, facts_);
+    if (s.ok()) s = fhir::IdentityNotRepeated(*parsed);
     if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_);
     if (!s.ok()) {
       OnReject(json, loc, s.message());
