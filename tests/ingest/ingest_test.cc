@@ -746,6 +746,24 @@ TEST(IngestTest, NestedBundlesAreUnpacked) {
   EXPECT_EQ((*Lake::Open(dir / "lake2"))->Status()->total_resources, 3u);
 }
 
+// A reference to an entry whose resource is quarantined (its id is no valid id) is not
+// rewritten to a Type/id that names nothing: it stays as written.
+TEST(IngestTest, ReferencesToAQuarantinedEntryAreNotRewritten) {
+  TempDir dir;
+  WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:33333333-3333-3333-3333-333333333333",
+     "resource":{"resourceType":"Patient","id":5}},
+    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:uuid:33333333-3333-3333-3333-333333333333"}}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  auto obs = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(obs.ok());
+  EXPECT_NE(obs->find("urn:uuid:33333333"), std::string::npos) << *obs;
+}
+
 TEST(IngestTest, DirectorySkipsUnknownFormats) {
   TempDir dir;
   WriteText(dir / "in/notes.txt", "not FHIR");

@@ -400,7 +400,11 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
         }
       }
       if (rid == std::nullopt) implied = id;
-      if (!full_url.empty() && rt && !id.empty()) {
+      // A fullUrl names the entry's resource only when that resource will be stored: an id
+      // that is not a valid one (a number, "bad id!") gets the resource quarantined, and a
+      // reference rewritten to it would name nothing.
+      const bool storable_id = (rid == std::nullopt || rid->IsString()) && fhir::IsValidId(id);
+      if (!full_url.empty() && rt && storable_id) {
         named.push_back({full_url, rt->GetString(), id});
         named_bytes += rt->GetString().size() + 1 + id.size();
       }
