@@ -21,23 +21,41 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// True when an NDJSON file holds device readings rather than resources: among its first lines,
-// some are device readings (ingest/device/device_reading.h) and none names a resourceType. A
-// malformed first line decides nothing (it is quarantined in either reading).
-bool IsDeviceStream(const InputFile& f) {
+// The first bytes of a file (inflated when gzipped), what the format sniffs below look at: 16
+// KiB of a JSON file, 1 MiB of an NDJSON one (a line may hold a photo before its
+// resourceType). `whole` tells whether they are the whole file.
+std::string ReadHead(const InputFile& f, bool& whole) {
+  const bool json = f.format == InputFormat::kJson;
+  std::string head(json ? (16u << 10) : (1u << 20), '\0');
+  size_t got = 0;
+  if (f.format == InputFormat::kNdjsonGz) {
+    gzFile gz = gzopen(f.path.c_str(), "rb");
+    int n = gz ? gzread(gz, head.data(), static_cast<unsigned>(head.size())) : 0;
+    if (gz) gzclose(gz);
+    got = n > 0 ? static_cast<size_t>(n) : 0;
+  } else {
+    std::ifstream in(f.path, std::ios::binary);
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    got = static_cast<size_t>(in.gcount());
+  }
+  whole = got < head.size();
+  head.resize(got);
+  return head;
+}
+
+// True when an NDJSON file holds device readings rather than resources: among its first lines
+// (of `head`, the whole file when `whole`), some are device readings
+// (ingest/device/device_reading.h) and none names a resourceType. A malformed first line
+// decides nothing (it is quarantined in either reading).
+bool IsDeviceStream(std::string_view head, bool whole) {
   constexpr int kLinesLooked = 64;
-  std::ifstream in(f.path, std::ios::binary);
-  std::string head(64 << 10, '\0');  // not more: a line may be a gigabyte long
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  const bool whole_file = static_cast<size_t>(in.gcount()) < head.size();
-  head.resize(static_cast<size_t>(in.gcount()));
   std::string_view rest = head;
   bool readings = false;
   for (int i = 0; i < kLinesLooked && !rest.empty(); ++i) {
     const size_t nl = rest.find('\n');
     const std::string_view line = rest.substr(0, nl);
     if (line.find("\"resourceType\"") != std::string_view::npos) return false;
-    if (!readings && (nl != std::string_view::npos || whole_file)) {
+    if (!readings && (nl != std::string_view::npos || whole)) {
       readings = DeviceReadingToFhir(line, "", kNoTime).ok();
     }
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
@@ -53,24 +71,11 @@ bool IsDeviceStream(const InputFile& f) {
 // The shared-area files come before the Patients: a Patient file may repeat a shared-area
 // resource in another version, and the version read first from the later file must be the
 // one remembered (docs/format.md, "Identity, versions and idempotency").
-uint8_t ReadWave(const InputFile& f) {
-  const bool ndjson = f.format == InputFormat::kNdjson || f.format == InputFormat::kNdjsonGz;
-  if (!ndjson && f.format != InputFormat::kJson) return 2;
-  // The head of the file (inflated): 16 KiB of a JSON file, 1 MiB of an NDJSON one (a line
-  // may hold a photo before its resourceType).
-  std::string head(ndjson ? (1u << 20) : (16u << 10), '\0');
-  if (f.format == InputFormat::kNdjsonGz) {
-    gzFile gz = gzopen(f.path.c_str(), "rb");
-    int n = gz ? gzread(gz, head.data(), static_cast<unsigned>(head.size())) : 0;
-    if (gz) gzclose(gz);
-    head.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  } else {
-    std::ifstream in(f.path, std::ios::binary);
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<size_t>(in.gcount()));
-  }
+uint8_t ReadWave(InputFormat format, std::string_view head) {
   std::string type = SniffFirstResourceType(head);
-  if (type == "Patient") return ndjson && head.find("\"Bundle\"") == std::string::npos ? 1 : 2;
+  if (type == "Patient") {
+    return format != InputFormat::kJson && head.find("\"Bundle\"") == std::string::npos ? 1 : 2;
+  }
   return !type.empty() && fhir::ResourceTypeIndex(type) >= 0 &&
                  fhir::PatientCompartmentPaths(type).empty()
              ? 0
@@ -137,9 +142,14 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   }
   for (size_t i = 0; i < set.files.size(); ++i) set.files[i].input_order = static_cast<uint32_t>(i);
   for (auto& f : set.files) {
-    if (f.format == InputFormat::kNdjson && IsDeviceStream(f))
+    if (f.format == InputFormat::kHl7v2) continue;  // wave 2, as read
+    bool whole = false;
+    const std::string head = ReadHead(f, whole);
+    if (f.format == InputFormat::kNdjson && IsDeviceStream(head, whole)) {
       f.format = InputFormat::kDeviceNdjson;
-    f.wave = ReadWave(f);
+    } else if (f.format != InputFormat::kDeviceNdjson) {
+      f.wave = ReadWave(f.format, head);
+    }
     f.shared_first = f.wave < 2;
   }
   std::stable_sort(set.files.begin(), set.files.end(),

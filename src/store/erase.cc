@@ -72,27 +72,36 @@ Status FinishLocked(const std::string& lake_dir, Db& db) {
   return ScrubCatalog(db);
 }
 
-}  // namespace
-
-Status FinishInterruptedErasure(const std::string& lake_dir) {
+// The lake's catalog under its writer lock, with the segment files no commit names removed
+// (an erasure's or an ingest's leftovers).
+struct LockedCatalog {
+  FolderLock lock;
+  std::unique_ptr<Db> db;
+};
+Result<LockedCatalog> LockCatalog(const std::string& lake_dir) {
   if (!std::filesystem::exists(lake_dir + "/" + kCatalogFile)) {
     return NotFound("no lake at " + lake_dir);
   }
   MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
-  return FinishLocked(lake_dir, *db);
+  return LockedCatalog{std::move(lock), std::move(db)};
+}
+
+}  // namespace
+
+Status FinishInterruptedErasure(const std::string& lake_dir) {
+  MEDLAKE_ASSIGN_OR_RETURN(LockedCatalog locked, LockCatalog(lake_dir));
+  return FinishLocked(lake_dir, *locked.db);
 }
 
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id) {
   namespace fs = std::filesystem;
-  if (!fs::exists(lake_dir + "/" + kCatalogFile)) return NotFound("no lake at " + lake_dir);
-  MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(LockedCatalog locked, LockCatalog(lake_dir));
+  std::unique_ptr<Db>& db = locked.db;
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
-  MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
-  MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
   int64_t ordinal = -1;
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q,

@@ -73,36 +73,22 @@ Status ReadAt(int fd, uint64_t offset, size_t size, std::string& out, const std:
   return Status::Ok();
 }
 
-// Interns strings into a dictionary; index kNone16 for "". A segment's types, units and
-// statuses are a few dozen at most: they are found by comparing with each (no hashing), the
-// last one found first, and through a hash map only past kScanned values.
+// Interns strings into a dictionary; index kNone16 for "".
 class Dict16 {
  public:
   uint16_t Add(std::string_view s) {
     if (s.empty()) return kNone16;
-    if (last_ < values_.size() && values_[last_] == s) return static_cast<uint16_t>(last_);
-    if (values_.size() <= kScanned) {
-      for (size_t i = 0; i < values_.size(); ++i) {
-        if (values_[i] == s) return static_cast<uint16_t>(last_ = i);
-      }
-      if (values_.size() == kScanned) {
-        for (size_t i = 0; i < values_.size(); ++i) index_.emplace(values_[i], i);
-      }
-    } else if (auto it = index_.find(s); it != index_.end()) {
-      return static_cast<uint16_t>(last_ = it->second);
-    }
-    last_ = values_.size();
+    if (auto it = index_.find(s); it != index_.end()) return it->second;
+    const auto at = static_cast<uint16_t>(values_.size());
     values_.emplace_back(s);
-    if (values_.size() > kScanned) index_.emplace(values_.back(), last_);
-    return static_cast<uint16_t>(last_);
+    index_.emplace(values_.back(), at);
+    return at;
   }
   const std::vector<std::string>& values() const { return values_; }
 
  private:
-  static constexpr size_t kScanned = 32;
+  StringMap<uint16_t> index_;
   std::vector<std::string> values_;
-  StringMap<size_t> index_;  // filled once there are more than kScanned values
-  size_t last_ = 0;
 };
 
 void PutStrings(ByteWriter& w, const std::vector<std::string>& v) {

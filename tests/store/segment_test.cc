@@ -76,8 +76,8 @@ TEST(SegmentTest, RoundTripsColumnsAndResources) {
   EXPECT_TRUE((*reader)->VerifyAll().ok());
 }
 
-// Dictionaries past the few values found by comparison (segment.cc, Dict16: 32), codes that a
-// "system|code" key would confuse, and every row's dictionary entries read back.
+// Dictionaries of dozens of values, codes that a "system|code" key would confuse, and every
+// row's dictionary entries read back.
 TEST(SegmentTest, LargeDictionariesAndCodesRoundTrip) {
   testing::TempDir dir;
   std::vector<Row> rows;
