@@ -54,7 +54,7 @@ std::optional<TimeRange> ParseFhirTime(std::string_view s) {
   if (s.size() == 10) return TimeRange{day_start, day_start + kMsPerDay - 1};
   int hh = 0, mm = 0, ss = 0;
   if (s[10] != 'T' || !Digits(s, 11, 2, hh) || s.size() < 19 || s[13] != ':' ||
-      !Digits(s, 14, 2, mm) || s[16] != ':' || !Digits(s, 17, 2, ss) || hh > 24 || mm > 59 ||
+      !Digits(s, 14, 2, mm) || s[16] != ':' || !Digits(s, 17, 2, ss) || hh > 23 || mm > 59 ||
       ss > 60) {
     return std::nullopt;
   }
@@ -77,7 +77,7 @@ std::optional<TimeRange> ParseFhirTime(std::string_view s) {
     } else if (s[pos] == '+' || s[pos] == '-') {
       int oh = 0, om = 0;
       if (!Digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-          !Digits(s, pos + 4, 2, om) || oh > 14 || om > 59) {
+          !Digits(s, pos + 4, 2, om) || oh > 14 || om > 59 || (oh == 14 && om != 0)) {
         return std::nullopt;
       }
       offset_ms = (oh * 60 + om) * 60'000LL * (s[pos] == '-' ? -1 : 1);

@@ -29,11 +29,16 @@ TEST(FhirTimeTest, DateTimesWithOffsets) {
 }
 
 TEST(FhirTimeTest, RejectsMalformed) {
-  for (const char* bad :
-       {"", "20", "2020-13", "2020-02-30", "2020-1-05", "2020-01-01T10:00", "2020-01-01T10:00:00+2",
-        "2020-01-01 10:00:00", "2020-01-01T10:00:00.Z"}) {
+  for (const char* bad : {"", "20", "2020-13", "2020-02-30", "2020-1-05", "2020-01-01T10:00",
+                          "2020-01-01T10:00:00+2", "2020-01-01 10:00:00", "2020-01-01T10:00:00.Z",
+                          // The R4 regex: hours 00-23 (no 24:00), zone offsets up to 14:00.
+                          "2020-03-10T24:00:00Z", "2020-03-10T24:30:00Z",
+                          "2020-01-01T10:00:00+14:30", "2020-01-01T10:00:00+15:00"}) {
     EXPECT_FALSE(ParseFhirTime(bad)) << bad;
   }
+  EXPECT_TRUE(ParseFhirTime("2020-03-10T23:59:60Z"));  // a leap second
+  EXPECT_TRUE(ParseFhirTime("2020-01-01T10:00:00+14:00"));
+  EXPECT_TRUE(ParseFhirTime("2020-01-01T10:00:00-12:00"));
 }
 
 }  // namespace
