@@ -30,8 +30,8 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
             R"({"resourceType":"Observation","id":"bad1",)"
             "\n"  // line 2: invalid JSON
             R"({"id":"x2","status":"final"})"
-            "\n"  // line 3: no resourceType
-            "\n"  // line 4: blank, not a record
+            "\n"         // line 3: no resourceType
+            " \t\r\r\n"  // line 4: only JSON whitespace, not a record
             R"({"resourceType":"Banana","id":"b1"})"
             "\n"  // line 5: unknown type
             R"({"resourceType":"Observation","status":"final"})"

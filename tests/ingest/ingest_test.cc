@@ -586,6 +586,38 @@ TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
   EXPECT_NE(obs->find("Practitioner?identifier="), std::string::npos) << *obs;
 }
 
+// Identifiers are told apart by system and value, whatever '|' they hold: system "urn:a|b"
+// with value "c" is not system "urn:a" with value "b|c". A conditional reference splits at its
+// first '|' (FHIR token search), so "urn:a|b|c" names the second, in the run that registers
+// them and, through the catalog, in a later one.
+TEST(IngestTest, IdentifiersWithBarsInSystemOrValueStayApart) {
+  TempDir dir;
+  WriteText(
+      dir / "first/Patient.ndjson",
+      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:a|b","value":"c"}]})"
+      "\n"
+      R"({"resourceType":"Patient","id":"p2","identifier":[{"system":"urn:a","value":"b|c"}]})"
+      "\n");
+  const std::string obs = R"("status":"final","code":{"text":"x"},)"
+                          R"("subject":{"reference":"Patient?identifier=urn:a|b|c"}})";
+  WriteText(dir / "first/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o1",)" + obs + "\n");
+  auto first = MustIngest(dir / "lake", {dir / "first"});
+  EXPECT_EQ(first.counters.stored, 3u);
+  EXPECT_EQ(first.unresolved_references, 0u);
+  WriteText(dir / "later/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o2",)" + obs + "\n");
+  auto later = MustIngest(dir / "lake", {dir / "later"});
+  EXPECT_EQ(later.unresolved_references, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  for (const char* id : {"o1", "o2"}) {
+    auto json = (*lake)->Get("Observation", id);
+    ASSERT_TRUE(json.ok()) << id;
+    EXPECT_NE(json->find(R"("reference":"Patient/p2")"), std::string::npos) << id;
+  }
+}
+
 // The reference key is searched 32 bytes at a time (FindRefKey, fhir_reader.cc): a reference at
 // every offset of the search window, after look-alikes of the two bytes the search tests ('f'
 // and ':' eight bytes apart), in a Bundle and in NDJSON, is found and resolved.
@@ -746,22 +778,48 @@ TEST(IngestTest, NestedBundlesAreUnpacked) {
   EXPECT_EQ((*Lake::Open(dir / "lake2"))->Status()->total_resources, 3u);
 }
 
-// A reference to an entry whose resource is quarantined (its id is no valid id) is not
-// rewritten to a Type/id that names nothing: it stays as written.
-TEST(IngestTest, ReferencesToAQuarantinedEntryAreNotRewritten) {
-  TempDir dir;
-  WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
-    {"fullUrl":"urn:uuid:33333333-3333-3333-3333-333333333333",
-     "resource":{"resourceType":"Patient","id":5}},
-    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
-       "subject":{"reference":"urn:uuid:33333333-3333-3333-3333-333333333333"}}}]})");
-  auto r = MustIngest(dir / "lake", {dir / "in"});
-  EXPECT_EQ(r.counters.stored, 1u);
-  EXPECT_EQ(r.counters.quarantined, 1u);
-  auto lake = Lake::Open(dir / "lake");
-  auto obs = (*lake)->Get("Observation", "o1");
-  ASSERT_TRUE(obs.ok());
-  EXPECT_NE(obs->find("urn:uuid:33333333"), std::string::npos) << *obs;
+// A reference to an entry whose resource is not stored under the id it implies is not
+// rewritten to a Type/id that names nothing: it stays as written, and what refers to it is not
+// filed under a patient that does not exist. Such entries: a quarantined resource (an id that
+// is no valid id, empty or repeated; a resourceType missing, not a string, unknown or
+// repeated), or a Bundle that is unpacked. By fullUrl and by conditional reference alike.
+TEST(IngestTest, ReferencesToAnEntryNotStoredAreNotRewritten) {
+  const std::vector<std::string> not_stored = {
+      R"({"resourceType":"Patient","id":5,"identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":"Patient","id":"","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":"Patient","id":"has space","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":"Patient","id":"twice","id":"twice","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":"Patient","resourceType":"Patient","id":"p","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":5,"id":"p","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":"Patinet","id":"p","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"id":"p","identifier":[{"system":"s","value":"Q"}]})",
+      R"({"resourceType":"Bundle","id":"b","type":"collection","entry":[]})",
+  };
+  for (size_t k = 0; k < not_stored.size(); ++k) {
+    SCOPED_TRACE(not_stored[k]);
+    TempDir dir;
+    WriteText(dir / "in/b.json",
+              R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+              R"({"fullUrl":"urn:uuid:33333333-3333-3333-3333-333333333333","resource":)" +
+                  not_stored[k] + R"(},)" +
+                  R"({"resource":{"resourceType":"Observation","id":"o1","status":"final",)"
+                  R"("code":{"text":"x"},)"
+                  R"("subject":{"reference":"urn:uuid:33333333-3333-3333-3333-333333333333"}}},)"
+                  R"({"resource":{"resourceType":"Observation","id":"o2","status":"final",)"
+                  R"("code":{"text":"x"},"subject":{"reference":"Patient?identifier=s|Q"}}}]})");
+    auto r = MustIngest(dir / "lake", {dir / "in"});
+    EXPECT_EQ(r.counters.stored, 2u);
+    EXPECT_EQ(r.counters.records_read, r.counters.stored + r.counters.quarantined);
+    EXPECT_EQ(r.unresolved_references, 1u);  // the conditional one
+    auto lake = Lake::Open(dir / "lake");
+    ASSERT_TRUE(lake.ok());
+    auto o1 = (*lake)->Get("Observation", "o1");
+    auto o2 = (*lake)->Get("Observation", "o2");
+    ASSERT_TRUE(o1.ok() && o2.ok());
+    EXPECT_NE(o1->find("urn:uuid:33333333"), std::string::npos) << *o1;
+    EXPECT_NE(o2->find("Patient?identifier=s|Q"), std::string::npos) << *o2;
+    EXPECT_EQ((*lake)->Status()->patients, 0u);
+  }
 }
 
 TEST(IngestTest, DirectorySkipsUnknownFormats) {

@@ -48,6 +48,17 @@ __attribute__((target("avx2,bmi"))) const char* FindRefKeyAvx2(const char* p, co
 }
 #endif
 
+// Whether an entry's resource is stored under `id` (its own, or the one its fullUrl or request
+// implies): a known resourceType, a valid id, neither repeated (what ExtractIdentity and
+// ExtractFields check), and not a Bundle that is unpacked (all but documents).
+bool StoredAs(json::Node resource, std::optional<json::Node> type, std::string_view id) {
+  if (!type || !type->IsString() || fhir::ResourceTypeIndex(type->GetString()) < 0) return false;
+  if (!fhir::IsValidId(id) || !fhir::IdentityNotRepeated(resource).ok()) return false;
+  if (type->GetString() != "Bundle") return true;
+  auto bundle_type = resource.Find("type");
+  return bundle_type && bundle_type->IsString() && bundle_type->GetString() == "document";
+}
+
 const char* FindRefKey(std::string_view text, size_t from) {
   const char* p = text.data() + from;
   const char* end = text.data() + text.size();
@@ -167,7 +178,7 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
     size_t len = end - pos;
     if (len > 0 && data[pos + len - 1] == '\r') --len;
     std::string_view text(data + pos, len);
-    bool blank = text.find_first_not_of(" \t") == std::string_view::npos;
+    bool blank = text.find_first_not_of(" \t\r") == std::string_view::npos;
     if (!blank) {
       RecordLocation loc{source, line, base_offset + static_cast<int64_t>(pos), 0, ""};
       // The bytes after the line (the next lines, or the caller's padding) keep simdjson's
@@ -229,24 +240,20 @@ size_t FhirReader::IdentifierHash::operator()(
 }
 
 FhirReader::BundleIdentifiers FhirReader::IndexIdentifiers(
-    json::Node bundle, const std::vector<std::string>& implied_ids) {
+    json::Node bundle, const std::vector<std::string_view>& stored_ids) {
   BundleIdentifiers index;
   auto entries = bundle.Find("entry");
   if (!entries) return index;
   size_t at = 0;
   entries->ForEachItem([&](json::Node entry) {
     const size_t index_of_entry = at++;
+    const std::string_view id =
+        index_of_entry < stored_ids.size() ? stored_ids[index_of_entry] : std::string_view();
+    if (id.empty()) return true;
     auto res = entry.Find("resource");
-    if (!res) return true;
     auto rt = res->Find("resourceType");
     auto ids = res->Find("identifier");
-    if (!rt || !ids) return true;
-    auto rid = res->Find("id");
-    std::string_view id =
-        rid ? rid->GetString()
-            : (index_of_entry < implied_ids.size() ? std::string_view(implied_ids[index_of_entry])
-                                                   : std::string_view());
-    if (id.empty()) return true;
+    if (!ids) return true;
     ids->ForEachItem([&](json::Node ident) {
       auto v = ident.Find("value");
       if (!v) return true;
@@ -377,39 +384,47 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   };
   std::vector<Named> named;
   size_t named_bytes = 0;
+  // Per entry: the id a resource without one is given, and the id the resource is stored under
+  // ("" when it is not stored). Reserved first: the views stay valid.
   std::vector<std::string> implied_ids;
+  std::vector<std::string_view> stored_ids;
+  implied_ids.reserve(entries->Size());
+  stored_ids.reserve(entries->Size());
   entries->ForEachItem([&](json::Node entry) {
-    std::string implied;
+    std::string& implied = implied_ids.emplace_back();
+    std::string_view& stored = stored_ids.emplace_back();
     auto res = entry.Find("resource");
+    if (!res) return true;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
-    if (res) {
-      auto rt = res->Find("resourceType");
-      auto rid = res->Find("id");
-      std::string_view id = rid && rid->IsString() ? rid->GetString() : std::string_view();
-      if (id.empty() && full_url.substr(0, 9) == "urn:uuid:") id = full_url.substr(9);
-      if (id.empty()) {
-        if (auto req = entry.Find("request")) {
-          auto method = req->Find("method");
-          auto url = req->Find("url");
-          std::string_view t, i;
-          if (method && method->GetString() == "PUT" && url &&
-              fhir::SplitReference(url->GetString(), t, i) && rt && t == rt->GetString()) {
-            id = i;
-          }
+    auto rt = res->Find("resourceType");
+    auto rid = res->Find("id");
+    std::string_view id;
+    if (rid == std::nullopt) {
+      if (full_url.substr(0, 9) == "urn:uuid:") id = full_url.substr(9);
+      if (auto req = entry.Find("request"); id.empty() && req) {
+        auto method = req->Find("method");
+        auto url = req->Find("url");
+        std::string_view t, i;
+        if (method && method->GetString() == "PUT" && url &&
+            fhir::SplitReference(url->GetString(), t, i) && rt && t == rt->GetString()) {
+          id = i;
         }
       }
-      if (rid == std::nullopt) implied = id;
-      // A fullUrl names the entry's resource only when that resource will be stored: an id
-      // that is not a valid one (a number, "bad id!") gets the resource quarantined, and a
-      // reference rewritten to it would name nothing.
-      const bool storable_id = (rid == std::nullopt || rid->IsString()) && fhir::IsValidId(id);
-      if (!full_url.empty() && rt && storable_id) {
-        named.push_back({full_url, rt->GetString(), id});
-        named_bytes += rt->GetString().size() + 1 + id.size();
-      }
+      implied = id;
+      id = implied;
+    } else if (rid->IsString()) {
+      id = rid->GetString();
     }
-    implied_ids.push_back(std::move(implied));
+    // A fullUrl or identifier names the entry's resource only when that resource is stored
+    // under that id: a reference rewritten to one that is quarantined, or to a Bundle that is
+    // unpacked, would name nothing.
+    if (!StoredAs(*res, rt, id)) return true;
+    stored = id;
+    if (!full_url.empty()) {
+      named.push_back({full_url, rt->GetString(), id});
+      named_bytes += rt->GetString().size() + 1 + id.size();
+    }
     return true;
   });
   std::string names;
@@ -426,7 +441,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
                                                std::string& scratch) -> std::string_view {
     if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
     if (ref.find('?') == std::string_view::npos) return ref;
-    if (!identifiers) identifiers = IndexIdentifiers(bundle, implied_ids);
+    if (!identifiers) identifiers = IndexIdentifiers(bundle, stored_ids);
     scratch = ResolveConditional(ref, &*identifiers);
     return scratch;
   };

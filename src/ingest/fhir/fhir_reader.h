@@ -87,8 +87,10 @@ class FhirReader {
   };
   using BundleIdentifiers = std::unordered_multimap<std::pair<std::string_view, std::string_view>,
                                                     EntryIdentifier, IdentifierHash>;
+  // `stored_ids`: per entry, the id its resource is stored under, empty when it is not stored
+  // (quarantined or unpacked): only those are matched.
   static BundleIdentifiers IndexIdentifiers(json::Node bundle,
-                                            const std::vector<std::string>& implied_ids);
+                                            const std::vector<std::string_view>& stored_ids);
   // "Type/id" for a conditional reference "Type?identifier=[system|]value" that matches exactly
   // one resource: in the Bundle whose identifiers are `bundle` (when given), else in the lake;
   // the reference as written when none or several match.
