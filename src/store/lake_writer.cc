@@ -108,6 +108,12 @@ Status LakeWriter::LoadState() {
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
     next_ordinal_ = row ? static_cast<uint32_t>(q.Int(0)) : 0;
   }
+  catalog_has_patients_ = next_ordinal_ > 0;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT EXISTS(SELECT 1 FROM identifiers)"));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    catalog_has_identifiers_ = row && q.Int(0) != 0;
+  }
   MEDLAKE_ASSIGN_OR_RETURN(find_patient_,
                            db.Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
   MEDLAKE_ASSIGN_OR_RETURN(
@@ -179,9 +185,12 @@ void Remember(std::unordered_map<std::string, V>& cache, size_t limit, const std
 }
 
 std::string IdentifierKey(std::string_view type, std::string_view system, std::string_view value) {
+  // Type names hold no '|'; the system's length keeps system "a|b" with value "c" apart from
+  // system "a" with value "b|c".
   std::string k;
   k.append(type).push_back('|');
-  k.append(system).push_back('|');
+  k.append(std::to_string(system.size())).push_back('|');
+  k.append(system);
   k.append(value);
   return k;
 }
@@ -189,6 +198,7 @@ std::string IdentifierKey(std::string_view type, std::string_view system, std::s
 }  // namespace
 
 std::optional<uint32_t> LakeWriter::FindPatient(std::string_view patient_id) {
+  if (!catalog_has_patients_) return std::nullopt;
   std::lock_guard lock(catalog_mu_);
   auto row = find_patient_.Bind(1, patient_id).Step();
   std::optional<uint32_t> ordinal;
@@ -364,6 +374,9 @@ Status LakeWriter::Add(Row row) {
     if (buf.bytes < buffer_limit_) return Status::Ok();
     full.swap(buf.rows);
     buf.bytes = 0;
+    // The next buffer fills to about as many rows: reserved once, its rows are never moved
+    // by a reallocation (a Row is about 300 bytes).
+    buf.rows.reserve(full.size() + full.size() / 8);
   }
   return FlushShard(shard, std::move(full));
 }
@@ -451,7 +464,7 @@ std::string LakeWriter::IdentifierLocked(std::string_view type, std::string_view
   if (auto it = new_identifier_ids_.find(k); it != new_identifier_ids_.end()) return it->second;
   if (auto it = recent_identifiers_.find(k); it != recent_identifiers_.end()) return it->second;
   std::string id;
-  {
+  if (catalog_has_identifiers_) {
     std::lock_guard lock(catalog_mu_);
     auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
     if (!row.ok()) {
@@ -659,11 +672,13 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   skipped_files_.clear();
   {
     std::lock_guard plock(patients_mu_);
+    catalog_has_patients_ = catalog_has_patients_ || !new_patients_.empty();
     new_patients_.clear();
     new_patient_ordinals_.clear();
   }
   {
     std::lock_guard ilock(ident_mu_);
+    catalog_has_identifiers_ = catalog_has_identifiers_ || !new_identifiers_.empty();
     new_identifiers_.clear();
     new_identifier_ids_.clear();
   }

@@ -246,6 +246,10 @@ class LakeWriter {
 
   std::mutex patients_mu_;
   uint32_t next_ordinal_ = 0;
+  // Whether the catalog holds any patient (under patients_mu_) or identifier (under ident_mu_):
+  // a lake's first run looks up nothing there.
+  bool catalog_has_patients_ = false;
+  bool catalog_has_identifiers_ = false;
   std::unordered_map<std::string, uint32_t> new_patient_ordinals_;  // not yet committed
   std::unordered_map<std::string, uint32_t> recent_patients_;
   std::vector<std::pair<uint32_t, std::string>> new_patients_;
