@@ -257,7 +257,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     }
   }
   e.type = type_index;
-  const bool live_committed = e.segment != 0 && !e.deleted;
+  bool live_committed = e.segment != 0 && !e.deleted;
   if (e.pending != 0 || live_committed) {
     uint64_t winner_hash = e.content_hash;
     int64_t winner_updated = e.last_updated;
@@ -301,8 +301,13 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       if (!p.reaffirms_committed) superseded_in_run_.fetch_add(1);
       if (p.segment != 0) Tombstone(p.segment, p.row, e.type);
       e.pending = 0;
-      if (live_committed && e.content_hash == content_hash) {
-        return reaffirm();  // back to what the lake already holds
+      if (e.segment != 0 && e.content_hash == content_hash) {
+        // Back to what the lake already holds. If the dropped version was written, it deleted
+        // the committed one: that deletion is taken back (it is not committed yet: the entry
+        // is forgotten at every commit), instead of storing a copy of what stands in the lake.
+        if (e.deleted) Untombstone(e);
+        live_committed = true;
+        return reaffirm();
       }
     }
   }
@@ -347,6 +352,25 @@ void LakeWriter::Tombstone(uint32_t segment, uint32_t row, uint16_t type) {
   std::lock_guard lock(pending_mu_);
   tombstones_[segment].push_back(row);
   type_deltas_[type_names_[type]] -= 1;
+}
+
+void LakeWriter::Untombstone(Entry& e) {
+  {
+    std::lock_guard lock(pending_mu_);
+    std::vector<uint32_t>& rows = tombstones_[e.segment];
+    auto it = std::find(rows.begin(), rows.end(), e.row);
+    if (it != rows.end()) rows.erase(it);
+    if (rows.empty()) tombstones_.erase(e.segment);
+    type_deltas_[type_names_[e.type]] += 1;
+  }
+  // FlushShard counted the deletion as a replacement (or, for a version of this run, moved it
+  // to duplicates): the version stands again.
+  if (e.run == static_cast<uint32_t>(run_id_)) {
+    superseded_in_run_.fetch_sub(1);
+  } else {
+    replaced_committed_.fetch_sub(1);
+  }
+  e.deleted = false;
 }
 
 void LakeWriter::RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash,

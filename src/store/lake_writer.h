@@ -210,6 +210,8 @@ class LakeWriter {
   void RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash, int64_t last_updated,
                      RecordOrder order);
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
+  // Takes back the deletion of `e`'s committed version (under the stripe's lock).
+  void Untombstone(Entry& e);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
   const Stripe& StripeOf(const Key128& k) const { return stripes_[k.hi % kStripes]; }
 
