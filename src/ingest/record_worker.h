@@ -173,7 +173,7 @@ class RecordWorker final : public FhirRecordSink {
     }
     row.content_hash = store::ContentHash(json);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
-                             (static_cast<uint64_t>(loc.byte_offset) << 20) | loc.entry};
+                             static_cast<uint64_t>(loc.byte_offset), loc.entry};
     Result<store::Admission> admission =
         writer_.Admit(row.key, static_cast<uint16_t>(type_index), row.content_hash,
                       facts_.last_updated, order, row.seq, read_early_);

@@ -41,7 +41,8 @@ bool Newer(int64_t a_updated, RecordOrder a, int64_t b_updated, RecordOrder b) {
   static_assert(kNoTime == std::numeric_limits<int64_t>::min());
   if (a_updated != b_updated) return a_updated > b_updated;
   if (a.hi != b.hi) return a.hi > b.hi;
-  return a.lo > b.lo;
+  if (a.offset != b.offset) return a.offset > b.offset;
+  return a.entry > b.entry;
 }
 
 std::string SegmentFileName(uint32_t id) {
@@ -263,7 +264,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     int64_t winner_updated = e.last_updated;
     // A committed version stands at the start of the run that committed it, unless this run
     // read it early: then it stands where it was read.
-    RecordOrder committed_order{static_cast<uint64_t>(e.run) << 32, 0};
+    RecordOrder committed_order{static_cast<uint64_t>(e.run) << 32, 0, 0};
     if (const EarlyVersion* early = stripe.early.Find(key);
         early != nullptr && early->content_hash == e.content_hash) {
       committed_order = early->order;

@@ -39,8 +39,9 @@ namespace medlake::store {
 // Where a record came from, to order versions deterministically: later run, then later file,
 // then later position wins, unless both carry meta.lastUpdated and they differ.
 struct RecordOrder {
-  uint64_t hi = 0;  // run_id << 32 | file index
-  uint64_t lo = 0;  // byte offset << 20 | entry index within the record
+  uint64_t hi = 0;      // run_id << 32 | file index
+  uint64_t offset = 0;  // byte offset of the record in its file
+  uint32_t entry = 0;   // index of the resource within the record (a Bundle's entries)
 };
 
 enum class Admission { kStore, kDuplicate };

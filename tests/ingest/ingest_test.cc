@@ -288,6 +288,36 @@ TEST(IngestTest, ReingestOfVersionsInTwoFilesStoresNothing) {
   }
 }
 
+// The place of a version is its record's byte offset and its entry in the record, apart: a
+// Bundle of more than 2^20 entries (here after a byte-order mark, at an odd offset) still has
+// its later entry win. Packed into one integer, entry 2^20 + 5 overlapped the offset's bits and
+// lost to entry 5.
+TEST(IngestTest, ALaterEntryWinsInABundleOfMoreThanAMillionEntries) {
+  TempDir dir;
+  auto basic = [](const char* text) {
+    return std::string(R"({"resource":{"resourceType":"Basic","id":"t","code":{"text":")") + text +
+           R"("}}})";
+  };
+  constexpr size_t kLast = (size_t{1} << 20) + 5;
+  std::string bundle =
+      "\xEF\xBB\xBF"
+      R"({"resourceType":"Bundle","type":"batch","entry":[)";
+  bundle.reserve(kLast * 56);
+  for (size_t i = 0; i <= kLast; ++i) {
+    if (i > 0) bundle += ',';
+    bundle += basic(i == 5 ? "first" : i == kLast ? "last" : "same");
+  }
+  bundle += "]}";
+  WriteText(dir / "in/big.json", bundle);
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto json = (*lake)->Get("Basic", "t");
+  ASSERT_TRUE(json.ok());
+  EXPECT_NE(json->find(R"("text":"last")"), std::string::npos) << *json;
+}
+
 // The same version met again keeps the later of its places in the input: org1 "A" is read
 // first from the hospital file (last in the input), then again from a patient file before
 // that file's "B". The hospital's "A" comes last in the input and wins, with or without a
