@@ -326,7 +326,10 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
       chunk.ends_shared_wave = last_shared;
       current_.reset();
     }
-    if (chunk.data.empty()) continue;
+    // An empty chunk is passed on only when it ends the shared wave: the pipeline boundary
+    // after it is due even when a file's last read (of a file of exactly N chunks, or of an
+    // empty one) found nothing more.
+    if (chunk.data.empty() && !chunk.ends_shared_wave) continue;
     return std::optional<Chunk>(std::move(chunk));
   }
 }

@@ -318,6 +318,46 @@ TEST(IngestTest, ALaterEntryWinsInABundleOfMoreThanAMillionEntries) {
   EXPECT_NE(json->find(R"("text":"last")"), std::string::npos) << *json;
 }
 
+// The shared-area files are read first, and a pipeline boundary after them makes their
+// identifiers known before patient data refers to them. Here the Organization file is exactly
+// one read chunk (4 MiB) long, with the identifier on its last line: the read after it finds
+// nothing, and the boundary must still come (it was dropped with the empty chunk, and the
+// Encounter was read beside the Organizations, its reference unresolved).
+TEST(IngestTest, TheBoundaryAfterSharedFilesHoldsWhenTheirLastReadIsEmpty) {
+  TempDir dir;
+  const std::string last =
+      R"({"resourceType":"Organization","id":"target","identifier":[{"system":"urn:s","value":"V1"}]})"
+      "\n";
+  std::string orgs;
+  for (int i = 0; orgs.size() + last.size() < (size_t{4} << 20); ++i) {
+    std::string line = R"({"resourceType":"Organization","id":"o)" + std::to_string(i) +
+                       R"(","name":")" + std::string(200, 'x') + R"("})" + "\n";
+    const size_t room = (size_t{4} << 20) - last.size() - orgs.size();
+    if (room < 2 * line.size()) {  // the last filler line takes what is left, exactly
+      line = R"({"resourceType":"Organization","id":"pad","name":")";
+      ASSERT_GE(room, line.size() + 3);
+      line += std::string(room - line.size() - 3, 'y') + R"("})" + "\n";
+    }
+    orgs += line;
+  }
+  orgs += last;
+  ASSERT_EQ(orgs.size(), size_t{4} << 20);
+  WriteText(dir / "in/Organization.ndjson", orgs);
+  WriteText(dir / "in/Encounter.ndjson",
+            R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
+            R"("subject":{"reference":"Patient/p1"},)"
+            R"("serviceProvider":{"reference":"Organization?identifier=urn:s|V1"}})"
+            "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.unresolved_references, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto json = (*lake)->Get("Encounter", "e1");
+  ASSERT_TRUE(json.ok());
+  EXPECT_NE(json->find(R"("reference":"Organization/target")"), std::string::npos) << *json;
+}
+
 // The same version met again keeps the later of its places in the input: org1 "A" is read
 // first from the hospital file (last in the input), then again from a patient file before
 // that file's "B". The hospital's "A" comes last in the input and wins, with or without a
