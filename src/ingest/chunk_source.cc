@@ -58,7 +58,10 @@ class GzipReader {
       if (zs_.avail_in == 0) {
         MEDLAKE_ASSIGN_OR_RETURN(bool more, Fill(path));
         if (!more) {
-          if (in_member_) error_ = "gzip stream truncated; the rest of the file was not read";
+          if (in_member_) {
+            error_ = "gzip stream truncated; the rest of the file was not read";
+            content_cut_ = true;
+          }
           done_ = true;
           break;
         }
@@ -96,12 +99,16 @@ class GzipReader {
       } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs_.avail_in == 0)) {
         error_ = std::string("gzip stream damaged: ") + (zs_.msg ? zs_.msg : "error") +
                  "; the rest of the file was not read";
+        content_cut_ = true;
         done_ = true;
       }
     }
     return n - zs_.avail_out;
   }
   const std::string& error() const { return error_; }
+  // The error cut the inflated content short (inside a member), rather than following its end
+  // (data after the last member): then the last line read may be incomplete.
+  bool content_cut() const { return content_cut_; }
   uint64_t consumed() const { return consumed_ - zs_.avail_in; }  // compressed bytes used
 
  private:
@@ -130,6 +137,7 @@ class GzipReader {
   std::vector<unsigned char> in_ = std::vector<unsigned char>(64 << 10);
   uint64_t consumed_ = 0;  // compressed bytes read from the file
   std::string error_;
+  bool content_cut_ = false;
 };
 
 }  // namespace
@@ -245,10 +253,13 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
           f.error = f.gz->error();
           buf.resize(old + got);
           f.eof = true;
-          // The last line read may be cut short by the damage: it belongs to the damaged rest
-          // (quarantined from its first byte on), not to the records.
-          size_t nl = buf.rfind('\n');
-          buf.resize(nl == std::string::npos ? 0 : nl + 1);
+          // Damage inside a member may cut the last line read short: it belongs to the damaged
+          // rest (quarantined from its first byte on), not to the records. Data after the last
+          // member leaves the content whole, its last line too.
+          if (f.gz->content_cut()) {
+            size_t nl = buf.rfind('\n');
+            buf.resize(nl == std::string::npos ? 0 : nl + 1);
+          }
           break;
         }
       } else {

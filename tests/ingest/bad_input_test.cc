@@ -173,13 +173,18 @@ TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {
   WriteText(dir / "in/trailing.ndjson.gz", gz(patient("t1")) + patient("t2"));
   WriteText(dir / "in/damaged.ndjson.gz", gz(patient("d1")) + "\x1f\x8bgarbage");
   WriteText(dir / "in/plain.ndjson.gz", patient("p1"));
+  // Zero padding after the stream (backup and transfer tools add it), the content without a
+  // final newline: its last line is whole and kept.
+  std::string last = patient("z2");
+  last.pop_back();
+  WriteText(dir / "in/padded.ndjson.gz", gz(patient("z1") + last) + std::string(8, '\0'));
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.stored, 5u);  // m1, m2, t1, d1, p1
-  EXPECT_EQ(r->counters.quarantined, 2u);
+  EXPECT_EQ(r->counters.stored, 7u);  // m1, m2, t1, d1, p1, z1, z2
+  EXPECT_EQ(r->counters.quarantined, 3u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
-  for (const char* id : {"m1", "m2", "t1", "d1", "p1"}) {
+  for (const char* id : {"m1", "m2", "t1", "d1", "p1", "z1", "z2"}) {
     EXPECT_TRUE((*lake)->Get("Patient", id).ok()) << id;
   }
   auto q = (*lake)->Quarantine(10);
@@ -191,6 +196,8 @@ TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {
   EXPECT_EQ(by_file["trailing.ndjson.gz"].line, 2);
   EXPECT_NE(by_file["damaged.ndjson.gz"].reason.find("gzip stream damaged"), std::string::npos);
   EXPECT_EQ(by_file["damaged.ndjson.gz"].line, 2);
+  EXPECT_NE(by_file["padded.ndjson.gz"].reason.find("after the end of the gzip stream"),
+            std::string::npos);
 }
 
 TEST(BadInputTest, ByteOrderMarksRepeatedIdentitiesAndOddBundles) {
