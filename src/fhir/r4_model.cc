@@ -26,7 +26,8 @@ const std::vector<TypeEntry>& Types() {
 using Table = std::unordered_map<std::string_view, std::vector<std::string_view>>;
 
 // Effective time per type: the element that says when the event happened for the patient.
-// Choice types ([x]) are listed per concrete type, the most precise first.
+// Choice types ([x]) are listed per concrete type, the most precise first; a path of two steps
+// ("collection.collectedDateTime") names an element of a backbone element.
 const Table& TimeTable() {
   static const Table kTable = {
       {"Observation", {"effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"}},
@@ -63,8 +64,32 @@ const Table& TimeTable() {
       {"ClinicalImpression", {"effectiveDateTime", "effectivePeriod", "date"}},
       {"NutritionOrder", {"dateTime"}},
       {"QuestionnaireResponse", {"authored"}},
-      {"Specimen", {"receivedTime"}},
+      {"Specimen", {"collection.collectedDateTime", "collection.collectedPeriod", "receivedTime"}},
       {"Media", {"createdDateTime", "createdPeriod"}},
+      {"DeviceRequest", {"occurrenceDateTime", "occurrencePeriod", "authoredOn"}},
+      {"SupplyRequest", {"occurrenceDateTime", "occurrencePeriod", "authoredOn"}},
+      {"SupplyDelivery", {"occurrenceDateTime", "occurrencePeriod"}},
+      {"CommunicationRequest", {"occurrenceDateTime", "occurrencePeriod", "authoredOn"}},
+      {"RequestGroup", {"authoredOn"}},
+      {"Task", {"executionPeriod", "authoredOn"}},
+      {"AdverseEvent", {"date", "detected", "recordedDate"}},
+      {"DetectedIssue", {"identifiedDateTime", "identifiedPeriod"}},
+      {"List", {"date"}},
+      {"ChargeItem", {"occurrenceDateTime", "occurrencePeriod", "enteredDate"}},
+      {"ClaimResponse", {"created"}},
+      {"Invoice", {"date"}},
+      {"Account", {"servicePeriod"}},
+      {"CoverageEligibilityRequest", {"servicedDate", "servicedPeriod", "created"}},
+      {"CoverageEligibilityResponse", {"servicedDate", "servicedPeriod", "created"}},
+      {"EnrollmentRequest", {"created"}},
+      {"MeasureReport", {"date", "period"}},
+      {"VisionPrescription", {"dateWritten", "created"}},
+      {"ImmunizationRecommendation", {"date"}},
+      {"ImmunizationEvaluation", {"date"}},
+      {"AppointmentResponse", {"start"}},
+      {"GuidanceResponse", {"occurrenceDateTime"}},
+      {"ResearchSubject", {"period"}},
+      {"Basic", {"created"}},
   };
   return kTable;
 }

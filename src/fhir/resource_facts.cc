@@ -88,7 +88,12 @@ class FactFields {
                                                             ? std::string_view()
                                                             : path.substr(dot + 1)});
     }
-    for (std::string_view e : EffectiveTimeElements(type_index)) effective.push_back(Slot(e));
+    for (std::string_view path : EffectiveTimeElements(type_index)) {
+      const size_t dot = path.find('.');
+      effective.push_back({Slot(path.substr(0, dot)), dot == std::string_view::npos
+                                                          ? std::string_view()
+                                                          : path.substr(dot + 1)});
+    }
     for (std::string_view e : CodeElements(type_index)) code.push_back(Slot(e));
     set = json::FieldSet(std::move(names_));
   }
@@ -110,7 +115,8 @@ class FactFields {
     std::string_view rest;
   };
   std::vector<Path> compartment;
-  std::vector<int> effective, code;  // indexes into the set's names, in their lists' order
+  std::vector<Path> effective;  // in the list's order (EffectiveTimeElements)
+  std::vector<int> code;        // indexes into the set's names, in their list's order
 
  private:
   int Slot(std::string_view name) {
@@ -307,8 +313,9 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     }
   }
 
-  for (int slot : wanted.effective) {
-    const auto& node = fields[slot];
+  for (const auto& [slot, rest] : wanted.effective) {
+    std::optional<json::Node> node = fields[slot];
+    if (node && !rest.empty()) node = node->Find(rest);
     if (!node) continue;
     if (auto t = TimeOf(*node)) {
       out.effective = *t;

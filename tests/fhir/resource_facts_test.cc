@@ -93,6 +93,49 @@ TEST(ResourceFacts, CompartmentPathsBelowTheTopLevelAndInOrder) {
   EXPECT_EQ(f.patient_id, "");
 }
 
+// The effective time of types beyond the common ones, from each type's own element (R4
+// resource pages); a backbone element's time too (Specimen.collection.collected[x], before
+// receivedTime).
+TEST(ResourceFacts, EffectiveTimeOfEveryTypeThatHasOne) {
+  struct Case {
+    const char* type;
+    const char* fields;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"DeviceRequest", R"("authoredOn":"2020-01-02")", "2020-01-02"},
+      {"DeviceRequest", R"("authoredOn":"2020-01-02","occurrenceDateTime":"2020-02-03")",
+       "2020-02-03"},
+      {"AdverseEvent", R"("date":"2020-03-04T05:06:07Z")", "2020-03-04T05:06:07Z"},
+      {"List", R"("date":"2020-04-05")", "2020-04-05"},
+      {"ChargeItem", R"("occurrencePeriod":{"start":"2020-05-06"})", "2020-05-06"},
+      {"ClaimResponse", R"("created":"2020-06-07")", "2020-06-07"},
+      {"Invoice", R"("date":"2020-07-08")", "2020-07-08"},
+      {"MeasureReport", R"("date":"2020-08-09")", "2020-08-09"},
+      {"DetectedIssue", R"("identifiedDateTime":"2020-09-10")", "2020-09-10"},
+      {"VisionPrescription", R"("dateWritten":"2020-10-11")", "2020-10-11"},
+      {"SupplyDelivery", R"("occurrenceDateTime":"2020-11-12")", "2020-11-12"},
+      {"RequestGroup", R"("authoredOn":"2020-12-13")", "2020-12-13"},
+      {"CommunicationRequest", R"("authoredOn":"2021-01-14")", "2021-01-14"},
+      {"ImmunizationRecommendation", R"("date":"2021-02-15")", "2021-02-15"},
+      {"Basic", R"("created":"2021-03-16")", "2021-03-16"},
+      {"Task", R"("executionPeriod":{"start":"2021-04-17"})", "2021-04-17"},
+      {"Specimen", R"("receivedTime":"2021-05-19","collection":{"collectedDateTime":"2021-05-18"})",
+       "2021-05-18"},
+      {"Specimen", R"("receivedTime":"2021-05-19")", "2021-05-19"},
+  };
+  json::Parser parser;
+  for (const auto& c : cases) {
+    ResourceFacts f;
+    const std::string text =
+        std::string(R"({"resourceType":")") + c.type + R"(","id":"x1",)" + c.fields + "}";
+    ASSERT_TRUE(Extract(parser, text, f).ok()) << text;
+    auto expected = ParseFhirTime(c.expected);
+    ASSERT_TRUE(expected);
+    EXPECT_EQ(f.effective.start, expected->start) << text;
+  }
+}
+
 TEST(ResourceFacts, UnstorableResourcesSayWhy) {
   json::Parser parser;
   ResourceFacts f;
