@@ -45,14 +45,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   });
   // HL7 v2 Encounters are stored by one serial stage in input order, each merged with the
   // version before it: earlier in this run, else the one committed in the lake.
-  std::unique_ptr<Lake> committed;
-  if (auto lake = Lake::Open(lake_dir); lake.ok()) committed = std::move(*lake);
-  hl7v2::EncounterHistory history([&committed](const std::string& id) {
-    std::optional<std::string> out;
-    if (!committed) return out;
-    if (auto json = committed->Get("Encounter", id); json.ok()) out = std::move(*json);
-    return out;
-  });
+  MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Lake> committed, Lake::Open(lake_dir));
+  hl7v2::EncounterHistory history(
+      [&committed](const std::string& id) { return StoredVersion(*committed, "Encounter", id); });
   RecordWorker encounter_worker(*writer, shared, deidentifier.get());
   encounter_worker.set_encounter_history(&history);
   ChunkSource source(inputs.files);

@@ -20,10 +20,21 @@
 #include "ingest/hl7v2/fhir_mapper.h"
 #include "ingest/hl7v2/message.h"
 #include "json/json.h"
+#include "medlake/lake.h"
 #include "store/lake_writer.h"
 #include "store/segment.h"
 
 namespace medlake::ingest {
+
+// The stored version of a resource in `lake`: nullopt when it holds none; an error when the
+// version cannot be read (a damaged segment), which is not the same as none.
+inline Result<std::optional<std::string>> StoredVersion(const Lake& lake, std::string_view type,
+                                                        std::string_view id) {
+  auto json = lake.Get(type, id);
+  if (json.ok()) return std::optional<std::string>(std::move(*json));
+  if (json.status().code() == ErrorCode::kNotFound) return std::optional<std::string>();
+  return json.status();
+}
 
 // The counters of a run, summed over its workers. Each worker counts in a block of its own
 // (one cache line): workers on different cores never contend for a counter's line, which they
@@ -310,7 +321,14 @@ class RecordWorker final : public FhirRecordSink {
  private:
   void StoreMappedResource(std::string_view type, const std::string& id, std::string json,
                            const fhir::ReferenceResolver& resolver, const RecordLocation& loc) {
-    if (type == "Encounter" && history_) json = history_->Add(id, std::move(json));
+    if (type == "Encounter" && history_) {
+      auto merged = history_->Add(id, std::move(json));
+      if (!merged.ok()) {  // the run fails: its earlier version could not be read
+        if (error_.ok()) error_ = merged.status();
+        return;
+      }
+      json = std::move(*merged);
+    }
     auto node = hl7_parser_.Parse(json);
     if (!node.ok()) {
       OnReject(json, loc, "mapped resource is not valid JSON: " + node.status().message());

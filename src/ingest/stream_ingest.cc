@@ -120,12 +120,8 @@ struct StreamIngestor::Impl {
   // left it (so memory holds only the encounters of one checkpoint interval).
   std::string lake_dir;
   std::unique_ptr<Lake> committed;
-  hl7v2::EncounterHistory encounters{[this](const std::string& id) {
-    std::optional<std::string> out;
-    if (!committed) return out;
-    if (auto json = committed->Get("Encounter", id); json.ok()) out = std::move(*json);
-    return out;
-  }};
+  hl7v2::EncounterHistory encounters{
+      [this](const std::string& id) { return StoredVersion(*committed, "Encounter", id); }};
 
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
@@ -347,9 +343,13 @@ struct StreamIngestor::Impl {
       since_checkpoint -= started_with;
       last_checkpoint = Clock::now();
       ++stats.checkpoints;
-      if (auto lake = Lake::Open(lake_dir); lake.ok()) {
+      // The lake as this checkpoint left it: the versions it stored are found there now.
+      auto lake = Lake::Open(lake_dir);
+      if (lake.ok()) {
         committed = std::move(*lake);
         encounters.Clear();
+      } else {
+        s = lake.status();
       }
     }
     // Store what arrived meanwhile; its records stay in the inbox until the next checkpoint.
@@ -413,7 +413,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters, im.deidentifier.get());
   im.worker->set_encounter_history(&im.encounters);
   im.lake_dir = lake_dir;
-  if (auto lake = Lake::Open(lake_dir); lake.ok()) im.committed = std::move(*lake);
+  MEDLAKE_ASSIGN_OR_RETURN(im.committed, Lake::Open(lake_dir));
   im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {
     if (im.observer && im.observe_stores)
       im.observer->OnResource(facts, resource, im.current_received);

@@ -2,6 +2,7 @@
 // messages are quarantined with their location, and counts reconcile.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,31 @@ TEST(Hl7v2IngestTest, TransfersAndDischargeKeepTheWholeLocationHistory) {
   EXPECT_EQ(second->counters.records_read,
             second->counters.stored + second->counters.duplicates + second->counters.quarantined);
   ExpectWholeHistory(StoredEncounter(dir / "lake"));
+}
+
+// The earlier version of an Encounter that cannot be read (its segment is damaged) is not "no
+// earlier version": the run fails, naming the file, instead of storing the transfer unmerged
+// and losing the admission's ward.
+TEST(Hl7v2IngestTest, AnUnreadableEarlierVersionFailsTheRunInsteadOfLosingTheHistory) {
+  TempDir dir;
+  testing::WriteText(dir / "in1/day1.hl7", Adt("A01", "C1", "20240301101000", "4E^136^B^GHH", ""));
+  testing::WriteText(dir / "in2/day2.hl7",
+                     Adt("A02", "C2", "20240302075500", "ICU^1^1^GHH", "4E^136^B^GHH"));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+  // A byte of every segment's first data block flipped.
+  int damaged = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir / "lake/segments")) {
+    if (f.path().extension() != ".mls") continue;
+    std::string bytes = testing::ReadText(f.path());
+    bytes[20] ^= 0x40;
+    testing::WriteText(f.path(), bytes);
+    ++damaged;
+  }
+  ASSERT_GT(damaged, 0);
+  auto second = Ingest(dir / "lake", {dir / "in2"}, IngestOptions{});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), ErrorCode::kCorruption);
+  EXPECT_NE(second.status().message().find(".mls"), std::string::npos) << second.status().message();
 }
 
 }  // namespace

@@ -142,13 +142,13 @@ Result<std::string> MergeEncounterLocations(std::string_view previous, std::stri
   return out;
 }
 
-std::string EncounterHistory::Add(const std::string& id, std::string json) {
+Result<std::string> EncounterHistory::Add(const std::string& id, std::string json) {
   auto it = latest_.find(id);
   std::optional<std::string> previous;
   if (it != latest_.end()) {
     previous = it->second;
   } else if (lookup_) {
-    previous = lookup_(id);
+    MEDLAKE_ASSIGN_OR_RETURN(previous, lookup_(id));
   }
   if (previous) {
     if (auto merged = MergeEncounterLocations(*previous, json); merged.ok()) json = *merged;

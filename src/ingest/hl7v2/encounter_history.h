@@ -32,13 +32,15 @@ Result<std::string> MergeEncounterLocations(std::string_view previous, std::stri
 // The latest merged version of each Encounter seen, for a sequence of messages in order.
 class EncounterHistory {
  public:
-  // Finds the stored version of an Encounter the history has not seen (nullopt: none).
-  using Lookup = std::function<std::optional<std::string>(const std::string& id)>;
+  // Finds the stored version of an Encounter the history has not seen (nullopt: none). An
+  // error (a damaged segment, an I/O error) is not "none": Add returns it.
+  using Lookup = std::function<Result<std::optional<std::string>>(const std::string& id)>;
   explicit EncounterHistory(Lookup lookup = {}) : lookup_(std::move(lookup)) {}
 
   // Merges `json` (a new version of Encounter `id`) with the previous one, remembers the
-  // result and returns it. On a merge error the new version is returned unchanged.
-  std::string Add(const std::string& id, std::string json);
+  // result and returns it. On a merge error the new version is returned unchanged; an error of
+  // the lookup is returned (storing the version unmerged would lose the earlier locations).
+  Result<std::string> Add(const std::string& id, std::string json);
   size_t size() const { return latest_.size(); }
   // Forgets every version (they are stored; the lookup finds them from now on).
   void Clear() { latest_.clear(); }
