@@ -26,23 +26,27 @@ struct SegmentRow {
   std::string deleted;  // portable roaring bitmap, empty when none
 };
 
-bool Deleted(const std::string& blob, uint32_t row) {
-  if (blob.empty()) return false;
-  roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
-  if (bm == nullptr) return false;
-  bool in = roaring_bitmap_contains(bm, row);
-  roaring_bitmap_free(bm);
-  return in;
-}
-
-// The live rows of a segment as Rows, for rewriting it.
+// The live rows of a segment as Rows, for rewriting it. A delete bitmap that does not read is
+// an error: taking its rows for live would bring superseded versions back.
 Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
-  std::vector<Row> rows;
-  for (uint32_t i = 0; i < reader.columns().rows; ++i) {
-    if (Deleted(deleted, i)) continue;
-    MEDLAKE_ASSIGN_OR_RETURN(Row r, reader.ReadRow(i));
-    rows.push_back(std::move(r));
+  roaring_bitmap_t* bm = nullptr;
+  if (!deleted.empty()) {
+    bm = roaring_bitmap_portable_deserialize_safe(deleted.data(), deleted.size());
+    if (bm == nullptr) return Corruption("catalog: damaged delete bitmap of " + reader.path());
   }
+  std::vector<Row> rows;
+  Status status;
+  for (uint32_t i = 0; i < reader.columns().rows; ++i) {
+    if (bm != nullptr && roaring_bitmap_contains(bm, i)) continue;
+    auto r = reader.ReadRow(i);
+    if (!r.ok()) {
+      status = r.status();
+      break;
+    }
+    rows.push_back(std::move(*r));
+  }
+  if (bm != nullptr) roaring_bitmap_free(bm);
+  if (!status.ok()) return status;
   return rows;
 }
 

@@ -613,9 +613,16 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       if (have) {
         std::string_view blob = get_del.Blob(0);
         bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+        if (bm == nullptr) {
+          // Replacing it by this run's deletions alone would bring back every version it
+          // deleted: the commit fails instead (the catalog's damage is reported, not erased).
+          get_del.Reset();
+          return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(segment));
+        }
+      } else {
+        bm = roaring_bitmap_create();
       }
       get_del.Reset();
-      if (!bm) bm = roaring_bitmap_create();
       for (uint32_t r : rows) roaring_bitmap_add(bm, r);
       std::string blob(roaring_bitmap_portable_size_in_bytes(bm), '\0');
       roaring_bitmap_portable_serialize(bm, blob.data());

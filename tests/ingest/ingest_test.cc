@@ -493,6 +493,30 @@ TEST(IngestTest, ErasedPatientIsStoredAgainWhenReingested) {
   EXPECT_EQ((*lake)->Status()->total_resources, 4u);
 }
 
+// A damaged delete bitmap in the catalog is reported, not replaced: a run that deletes more
+// rows of that segment, and an erasure that rewrites it, fail with kCorruption instead of
+// writing a bitmap of their own deletions only (which brought superseded versions back).
+TEST(IngestTest, ADamagedDeleteBitmapIsReportedNotReplaced) {
+  TempDir dir;
+  WriteText(dir / "in1/Observation.ndjson",
+            Obs("o1", "p1", "80") + "\n" + Obs("o2", "p1", "81") + "\n");
+  WriteText(dir / "in2/Observation.ndjson", Obs("o1", "p1", "90") + "\n");
+  WriteText(dir / "in3/Observation.ndjson", Obs("o2", "p1", "91") + "\n");
+  MustIngest(dir / "lake", {dir / "in1"});
+  MustIngest(dir / "lake", {dir / "in2"});  // deletes o1's first version: a bitmap
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE segment_deletes SET deleted = x'DEADBEEF'").ok());
+  }
+  auto third = Ingest(dir / "lake", {dir / "in3"}, IngestOptions{});
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().code(), ErrorCode::kCorruption) << third.status().ToString();
+  auto erased = store::ErasePatient(dir / "lake", "p1");
+  ASSERT_FALSE(erased.ok());
+  EXPECT_EQ(erased.status().code(), ErrorCode::kCorruption) << erased.status().ToString();
+}
+
 // An erasure cut short after its commit (old segments and the derived indexes not yet
 // removed) is finished by running the same erase again, although the patient is no longer in
 // the catalog: no file of the lake then holds the patient's id.
