@@ -33,8 +33,8 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string buf(reinterpret_cast<const char*>(data), size);
   buf.append(medlake::json::kPadding, '\0');
-  medlake::ingest::FhirReader reader(
-      [](std::string_view, std::string_view, std::string_view) { return std::string(); });
+  medlake::ingest::FhirReader reader([](std::string_view, std::optional<std::string_view>,
+                                        std::string_view) { return std::string(); });
   CheckingSink sink;
   reader.ReadNdjson(buf.data(), size, "fuzz.ndjson", 1, 0, sink);
   reader.ReadJson(buf.data(), size, "fuzz.json", 0, sink);

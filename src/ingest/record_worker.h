@@ -86,10 +86,13 @@ class RecordWorker final : public FhirRecordSink {
       : writer_(writer),
         counters_(counters.NewBlock()),
         deid_(deidentifier),
-        reader_([&writer, deidentifier](std::string_view type, std::string_view system,
+        reader_([&writer, deidentifier](std::string_view type,
+                                        std::optional<std::string_view> system,
                                         std::string_view value) {
           if (deidentifier != nullptr && type == "Patient") {
-            return deidentifier->ResolvePatientIdentifier(system, value);
+            // Links are kept by (system, value): a reference without a system matches an
+            // identifier without one only (docs/privacy.md).
+            return deidentifier->ResolvePatientIdentifier(system.value_or(""), value);
           }
           return writer.ResolveIdentifier(type, system, value);
         }) {

@@ -120,6 +120,14 @@ Status LakeWriter::LoadState() {
   MEDLAKE_ASSIGN_OR_RETURN(
       find_identifier_,
       db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ?"));
+  // Conditional references without a system look a value up in every system: an index for it
+  // (made here for lakes created before it).
+  MEDLAKE_RETURN_IF_ERROR(
+      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_value ON identifiers(type, value)"));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      find_identifier_values_,
+      db.Prepare("SELECT DISTINCT id FROM identifiers WHERE type = ? AND value = ? AND "
+                 "system <> ? LIMIT 2"));
   return Status::Ok();
 }
 
@@ -508,6 +516,11 @@ void LakeWriter::SetIdentifierLocked(std::string_view type, std::string_view sys
   std::string k = IdentifierKey(type, system, value);
   Remember(recent_identifiers_, kLookupCache, k, id);
   new_identifier_ids_.insert_or_assign(std::move(k), id);
+  if (system != kPseudonymLinkSystem) {
+    auto [it, inserted] =
+        new_identifier_values_.try_emplace(std::string(type) + "|" + std::string(value), id);
+    if (!inserted && it->second != id) it->second = kAmbiguousIdentifier;
+  }
   new_identifiers_.push_back(
       {std::string(type), std::string(system), std::string(value), std::string(id)});
 }
@@ -527,11 +540,44 @@ void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
   }
 }
 
-std::string LakeWriter::ResolveIdentifier(std::string_view type, std::string_view system,
+std::string LakeWriter::ResolveIdentifier(std::string_view type,
+                                          std::optional<std::string_view> system,
                                           std::string_view value) {
   std::lock_guard lock(ident_mu_);
-  std::string id = IdentifierLocked(type, system, value);
+  std::string id = system ? IdentifierLocked(type, *system, value) : AnySystemLocked(type, value);
   return id == kAmbiguousIdentifier ? std::string() : id;
+}
+
+std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view value) {
+  // Not cached (a registration in any system changes the answer); such references are rare.
+  std::string id;
+  if (auto it = new_identifier_values_.find(std::string(type) + "|" + std::string(value));
+      it != new_identifier_values_.end()) {
+    id = it->second;
+  }
+  if (id == kAmbiguousIdentifier || !catalog_has_identifiers_) return id;
+  std::lock_guard lock(catalog_mu_);
+  Stmt& q = find_identifier_values_;
+  q.Bind(1, type).Bind(2, value).Bind(3, std::string_view(kPseudonymLinkSystem));
+  for (;;) {
+    auto row = q.Step();
+    if (!row.ok()) {
+      if (lookup_error_.ok()) lookup_error_ = row.status();
+      break;
+    }
+    if (!*row) break;
+    std::string committed(q.Text(0));
+    // An identifier registered in this run may since have become ambiguous (memory says so)
+    // or point elsewhere than the committed row: any second id makes the match ambiguous.
+    if (id.empty()) {
+      id = std::move(committed);
+    } else if (committed != id) {
+      id = kAmbiguousIdentifier;
+      break;
+    }
+  }
+  q.Reset();
+  return id;
 }
 
 std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
@@ -713,6 +759,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     catalog_has_identifiers_ = catalog_has_identifiers_ || !new_identifiers_.empty();
     new_identifiers_.clear();
     new_identifier_ids_.clear();
+    new_identifier_values_.clear();
   }
   lock.unlock();
   // This run's rows are committed now. If the identity index cannot take them, the writer no

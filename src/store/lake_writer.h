@@ -105,8 +105,10 @@ class LakeWriter {
   // Registers identifiers of a Patient or shared-area resource for conditional references.
   void AddIdentifiers(const std::string& type, const std::string& id,
                       const std::vector<fhir::Identifier>& identifiers);
-  // "Type?identifier=system|value" lookup; "" when unknown.
-  std::string ResolveIdentifier(std::string_view type, std::string_view system,
+  // "Type?identifier=system|value" lookup; "" when unknown or when several resources match.
+  // Without a system ("Type?identifier=value", `system` nullopt) the value matches in any
+  // system (FHIR token search); "|value" (system "") only identifiers without one.
+  std::string ResolveIdentifier(std::string_view type, std::optional<std::string_view> system,
                                 std::string_view value);
 
   // Pseudonym links (privacy, ingest/deidentify.h): the pseudonym linked to the first of
@@ -242,9 +244,12 @@ class LakeWriter {
                                std::string_view value);
   void SetIdentifierLocked(std::string_view type, std::string_view system, std::string_view value,
                            const std::string& id);
+  // Under ident_mu_: the one id registered for (type, value) in any system; "" when none,
+  // kAmbiguousIdentifier when several.
+  std::string AnySystemLocked(std::string_view type, std::string_view value);
 
   std::mutex catalog_mu_;  // db_ for lookups from ingest threads, and what follows
-  Stmt find_patient_, find_identifier_;
+  Stmt find_patient_, find_identifier_, find_identifier_values_;
   Status lookup_error_;  // the first failed lookup; the next Commit fails with it
 
   std::mutex patients_mu_;
@@ -260,6 +265,8 @@ class LakeWriter {
   std::mutex ident_mu_;
   // "type|system|value" -> id
   std::unordered_map<std::string, std::string> new_identifier_ids_;  // not yet committed
+  // "type|value" -> the id those of new_identifier_ids_ name in any system (or ambiguous)
+  std::unordered_map<std::string, std::string> new_identifier_values_;
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   std::vector<std::array<std::string, 4>> new_identifiers_;
 

@@ -752,6 +752,48 @@ TEST(IngestTest, IdentifiersWithBarsInSystemOrValueStayApart) {
   }
 }
 
+// A conditional reference without a system ("Patient?identifier=M9") matches the value in any
+// system, as FHIR token search does, against the lake as within a Bundle: in the run that
+// registers the identifier (memory) and in later ones (the catalog), and only while a single
+// resource carries that value; "|M9" matches identifiers without a system only.
+TEST(IngestTest, AConditionalReferenceWithoutASystemMatchesAnySystem) {
+  TempDir dir;
+  auto patient = [](const std::string& id, const std::string& system, const std::string& value) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"system":")" + system +
+           R"(","value":")" + value + R"("}]})" + "\n";
+  };
+  auto obs = [](const std::string& id, const std::string& ref) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"text":"x"},"subject":{"reference":")" + ref + R"("}})" +
+           "\n";
+  };
+  WriteText(dir / "run1/Patient.ndjson",
+            patient("pa", "http://mrn", "M9") + patient("pb", "urn:other", "M8"));
+  WriteText(dir / "run1/Observation.ndjson", obs("o1", "Patient?identifier=M8"));
+  auto first = MustIngest(dir / "lake", {dir / "run1"});
+  EXPECT_EQ(first.unresolved_references, 0u);
+  WriteText(dir / "run2/Observation.ndjson",
+            obs("o2", "Patient?identifier=M9") + obs("o3", "Patient?identifier=%7CM9"));
+  auto second = MustIngest(dir / "lake", {dir / "run2"});
+  EXPECT_EQ(second.unresolved_references, 1u);  // "|M9": no identifier without a system
+  // A second resource with value M9, in another system: no single match any more.
+  WriteText(dir / "run3/Patient.ndjson", patient("pc", "urn:x", "M9"));
+  WriteText(dir / "run3/Observation.ndjson", obs("o4", "Patient?identifier=M9"));
+  auto third = MustIngest(dir / "lake", {dir / "run3"});
+  EXPECT_EQ(third.unresolved_references, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto subject = [&](const char* id) {
+    auto json = (*lake)->Get("Observation", id);
+    EXPECT_TRUE(json.ok()) << id;
+    return json.ok() ? *json : std::string();
+  };
+  EXPECT_NE(subject("o1").find(R"("reference":"Patient/pb")"), std::string::npos);
+  EXPECT_NE(subject("o2").find(R"("reference":"Patient/pa")"), std::string::npos);
+  EXPECT_NE(subject("o3").find("identifier=%7CM9"), std::string::npos);
+  EXPECT_NE(subject("o4").find("identifier=M9"), std::string::npos);
+}
+
 // The reference key is searched 32 bytes at a time (FindRefKey, fhir_reader.cc): a reference at
 // every offset of the search window, after look-alikes of the two bytes the search tests ('f'
 // and ':' eight bytes apart), in a Bundle and in NDJSON, is found and resolved.

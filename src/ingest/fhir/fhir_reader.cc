@@ -299,7 +299,11 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
     }
   }
   if (several) return std::string(reference);
-  if (found.empty() && lookup_) found = lookup_(type, system, value);
+  if (found.empty() && lookup_) {
+    found = lookup_(
+        type, bar == std::string::npos ? std::nullopt : std::optional<std::string_view>(system),
+        value);
+  }
   if (found.empty()) return std::string(reference);
   return std::string(type) + "/" + found;
 }

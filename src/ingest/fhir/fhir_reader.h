@@ -44,9 +44,10 @@ class FhirRecordSink {
 };
 
 // Resolves "Type", "system", "value" of a conditional reference outside the current Bundle
-// (the lake's identifier index); returns the id or "".
-using IdentifierLookup = std::function<std::string(std::string_view type, std::string_view system,
-                                                   std::string_view value)>;
+// (the lake's identifier index); returns the id or "". `system` is nullopt for a reference
+// without one ("Type?identifier=value": any system matches).
+using IdentifierLookup = std::function<std::string(
+    std::string_view type, std::optional<std::string_view> system, std::string_view value)>;
 
 class FhirReader {
  public:
