@@ -112,6 +112,10 @@ void PutArray(ByteWriter& w, const std::vector<T>& v) {
 
 template <typename T>
 std::vector<T> GetArray(ByteReader& r, size_t n) {
+  if (n > r.remaining() / sizeof(T)) {    // a damaged count: nothing is allocated for it
+    (void)r.GetBytes(r.remaining() + 1);  // r.ok() turns false
+    return std::vector<T>();
+  }
   std::vector<T> v(n);
   std::string_view bytes = r.GetBytes(n * sizeof(T));
   if (n > 0 && bytes.size() == n * sizeof(T)) std::memcpy(v.data(), bytes.data(), bytes.size());
@@ -516,10 +520,22 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& pa
   r->record_size_ = GetArray<uint32_t>(cr, n);
   r->row_block_ = GetArray<uint32_t>(cr, n);
   if (!cr.ok()) return Corruption(path + ": column section truncated");
+  // Every index the columns hold points inside what it indexes (a segment whose checksums
+  // hold was written so; one made otherwise must not make readers read out of bounds).
+  auto dict_index_ok = [](uint16_t v, size_t dict) { return v == kNone16 || v < dict; };
+  if (c.code_offsets[0] != 0 || c.code_offsets[n] != c.code_ids.size()) {
+    return Corruption(path + ": column values out of range");
+  }
   for (size_t i = 0; i < n; ++i) {
-    if (c.type[i] >= c.type_dict.size() || r->row_block_[i] >= r->blocks_.size()) {
+    if (c.type[i] >= c.type_dict.size() || r->row_block_[i] >= r->blocks_.size() ||
+        !dict_index_ok(c.unit[i], c.unit_dict.size()) ||
+        !dict_index_ok(c.status[i], c.status_dict.size()) ||
+        c.code_offsets[i] > c.code_offsets[i + 1]) {
       return Corruption(path + ": column values out of range");
     }
+  }
+  for (uint32_t id : c.code_ids) {
+    if (id >= c.code_dict.size()) return Corruption(path + ": column values out of range");
   }
   return r;
 }
