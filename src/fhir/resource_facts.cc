@@ -83,16 +83,10 @@ class FactFields {
       Slot(name);
     }
     for (std::string_view path : PatientCompartmentPaths(type_index)) {
-      const size_t dot = path.find('.');
-      compartment.push_back({Slot(path.substr(0, dot)), dot == std::string_view::npos
-                                                            ? std::string_view()
-                                                            : path.substr(dot + 1)});
+      compartment.push_back(SlotPath(path));
     }
     for (std::string_view path : EffectiveTimeElements(type_index)) {
-      const size_t dot = path.find('.');
-      effective.push_back({Slot(path.substr(0, dot)), dot == std::string_view::npos
-                                                          ? std::string_view()
-                                                          : path.substr(dot + 1)});
+      effective.push_back(SlotPath(path));
     }
     for (std::string_view e : CodeElements(type_index)) code.push_back(Slot(e));
     set = json::FieldSet(std::move(names_));
@@ -126,6 +120,12 @@ class FactFields {
     if (names_.size() == kMax) std::abort();  // the R4 tables name far fewer
     names_.push_back(name);
     return static_cast<int>(names_.size() - 1);
+  }
+  // The slot of a path's first step, and the rest of the path below it.
+  Path SlotPath(std::string_view path) {
+    const size_t dot = path.find('.');
+    return {Slot(path.substr(0, dot)),
+            dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1)};
   }
   std::vector<std::string_view> names_;  // while the set is made
 };
