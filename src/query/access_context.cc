@@ -122,14 +122,15 @@ struct AccessContext::Impl {
 
   Status LoadResearchPolicy(const std::string& lake_dir) {
     MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
-    MEDLAKE_ASSIGN_OR_RETURN(LakeStatus status, lake->Status());
     privacy::Pseudonymizer pseudonymizer(*keys);
     std::unordered_map<std::string, uint32_t> ordinal_of;
-    shift_days.assign(status.patients, 0);
-    for (uint32_t ordinal = 0; ordinal < status.patients; ++ordinal) {
-      MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, lake->PatientId(ordinal));
-      shift_days[ordinal] = pseudonymizer.DateShiftDays(pseudonym);
-      ordinal_of.emplace(std::move(pseudonym), ordinal);
+    // Every patient ordinal, not the count of Patient resources: ordinals also go to patients
+    // known only from references, and an erased patient keeps its ordinal.
+    MEDLAKE_ASSIGN_OR_RETURN(std::vector<std::string> pseudonyms, lake->PatientIds());
+    shift_days.assign(pseudonyms.size(), 0);
+    for (uint32_t ordinal = 0; ordinal < pseudonyms.size(); ++ordinal) {
+      shift_days[ordinal] = pseudonymizer.DateShiftDays(pseudonyms[ordinal]);
+      ordinal_of.emplace(std::move(pseudonyms[ordinal]), ordinal);
     }
     json::Parser parser;
     std::vector<std::string> damaged;

@@ -360,6 +360,32 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   EXPECT_NE(Medlake("export-patient nobody --lake " + lake).exit_code, 0);
 }
 
+// Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
+// patient known only from references takes an ordinal without a Patient resource, so the
+// ordinals outnumber the Patients (researchers lost the patients past that count).
+TEST_F(RolesCliTest, ResearchersSeePatientsWhoseOrdinalsOutnumberThePatients) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  auto obs = [](const std::string& id, const std::string& patient) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" + patient +
+           R"("}})" + "\n";
+  };
+  testing::WriteText(dir / "r1/o.ndjson", obs("o1", "ghost"));
+  testing::WriteText(dir / "r2/p.ndjson", R"({"resourceType":"Patient","id":"real"})"
+                                          "\n");
+  testing::WriteText(dir / "r2/o.ndjson", obs("o2", "real"));
+  ASSERT_EQ(Medlake("ingest --jobs 1 --lake " + lake + " " + dir / "r1").exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --jobs 1 --lake " + lake + " " + dir / "r2").exit_code, 0);
+  CliRun out =
+      Medlake("export --lake " + lake + " --out " + dir / "er", "MEDLAKE_TOKEN=" + researcher);
+  ASSERT_EQ(out.exit_code, 0) << out.out;
+  EXPECT_EQ(Lines(testing::ReadText(dir / "er/Observation.ndjson")), 2u);
+  EXPECT_EQ(Lines(testing::ReadText(dir / "er/Patient.ndjson")), 1u);
+}
+
 std::string AllBytes(const std::string& dir) {
   std::string all;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
