@@ -51,6 +51,37 @@ bool Contains(const std::array<std::string_view, N>& set, std::string_view s) {
   return std::find(set.begin(), set.end(), s) != set.end();
 }
 
+// Whether the Reference `n` may name a person whose display and identifier identify them:
+// a Patient, RelatedPerson or Person, or a target that cannot be told (an unresolved urn:uuid,
+// a contained "#id", a conditional or logical reference without a type). Only a reference
+// that says it names another type keeps them (a Practitioner's or an Organization's name).
+bool MayNamePerson(json::Node n) {
+  auto ref = n.Find("reference");
+  auto type = n.Find("type");
+  auto ident = n.Find("identifier");
+  const bool is_reference = (ref && ref->IsString()) || (ident && ident->IsObject()) ||
+                            (type && type->IsString() && n.Find("display"));
+  if (!is_reference) return false;
+  std::string_view target;
+  if (ref && ref->IsString()) {
+    std::string_view r = ref->GetString();
+    r = r.substr(0, r.find_first_of("?#"));  // a conditional's type; "" for a contained one
+    if (size_t slash = r.rfind('/'); slash != std::string_view::npos) {
+      // "Type/id", "Type/id/_history/n" or an absolute URL ending in one of them.
+      std::string_view head = r.substr(0, slash);
+      if (size_t h = head.rfind("/_history"); h != std::string_view::npos) {
+        head = head.substr(0, head.rfind('/', h - 1));
+      }
+      target = head.substr(head.rfind('/') + 1);
+    } else if (ref->GetString().find('?') != std::string_view::npos) {
+      target = r;
+    }
+  }
+  if (target.empty() && type && type->IsString()) target = type->GetString();
+  if (target.empty() || fhir::ResourceTypeIndex(target) < 0) return true;  // cannot tell
+  return target == "Patient" || target == "RelatedPerson" || target == "Person";
+}
+
 bool PseudonymizedType(std::string_view type) {
   return type == "Patient" || !fhir::PatientCompartmentPaths(type).empty();
 }
@@ -104,10 +135,7 @@ class DeidWriter {
 
   // `top`: the resource itself, whose identifying top-level elements are removed.
   void Object(json::Node n, bool top) {
-    bool patient_reference = false;
-    if (auto ref = n.Find("reference"); ref && ref->IsString()) {
-      patient_reference = ref->GetString().starts_with("Patient/");
-    }
+    const bool patient_reference = !top && MayNamePerson(n);
     out_ += '{';
     bool first = true;
     n.ForEachField([&](std::string_view key, json::Node value) {

@@ -132,6 +132,48 @@ TEST(DeidentifyTest, KeyedLakeStoresPseudonymsAndVaultsIdentity) {
   EXPECT_EQ(again->counters.duplicates, 2u);
 }
 
+// The display and identifier of every reference that may name a person go to the vault, not
+// only of "Patient/id" ones: absolute URLs, urn:uuid, conditional and logical references,
+// references to RelatedPerson and Person, and a contained "#id". A reference that says it
+// names another type (a Practitioner) keeps its display.
+TEST(DeidentifyTest, ReferencesThatMayNameAPersonLoseDisplayAndIdentifier) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  const std::string patient_id = "aaaaaaaa-1111-2222-3333-444444444444";
+  testing::WriteText(dir / "in/b_patient.ndjson", R"({"resourceType":"Patient","id":")" +
+                                                      patient_id +
+                                                      R"("})"
+                                                      "\n");
+  const std::vector<std::pair<std::string, std::string>> subjects = {
+      {"Uuidname", R"({"reference":"urn:uuid:)" + patient_id + R"(","display":"Uuidname"})"},
+      {"Absname", R"({"reference":"http://example.org/fhir/Patient/)" + patient_id +
+                      R"(","display":"Absname"})"},
+      {"Histname",
+       R"({"reference":"Patient/)" + patient_id + R"(/_history/2","display":"Histname"})"},
+      {"SECRETLOGICAL",
+       R"({"type":"Patient","identifier":{"system":"urn:mrn","value":"SECRETLOGICAL"},"display":"Logicalname"})"},
+      {"Condname", R"({"reference":"Patient?identifier=urn:mrn|NOTHERE","display":"Condname"})"},
+      {"Relname", R"({"reference":"RelatedPerson/r1","display":"Relname"})"},
+      {"Containedname", R"({"reference":"#p1","display":"Containedname"})"},
+  };
+  std::string obs;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    obs += R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
+           R"(","status":"final","code":{"text":"x"},"subject":)" + subjects[i].second +
+           R"(,"performer":[{"reference":"Practitioner/dr1","display":"Dr Kept"}]})" + "\n";
+  }
+  testing::WriteText(dir / "in/a_obs.ndjson", obs);
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, subjects.size() + 1);
+  std::string raw = ReadAll(dir / "lake").all + RawBytes(dir / "lake", {"vault.sqlite"});
+  for (const auto& [needle, subject] : subjects) {
+    EXPECT_EQ(raw.find(needle), std::string::npos) << subject;
+  }
+  EXPECT_EQ(raw.find("Logicalname"), std::string::npos);
+  EXPECT_NE(ReadAll(dir / "lake").all.find("Dr Kept"), std::string::npos);
+}
+
 TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   TempDir dir;
   InitLake(dir / "lake");
