@@ -13,6 +13,7 @@
 
 #include "common/file_util.h"
 #include "privacy/segment_cipher.h"
+#include "store/bitmap.h"
 #include "store/bytes.h"
 
 namespace medlake::cohort {
@@ -129,7 +130,7 @@ class Reader {
   Roaring Bitmap() {
     std::string_view bytes = in_.GetBytes(in_.Get<uint64_t>());
     if (!in_.ok()) return {};
-    roaring_bitmap_t* r = roaring_bitmap_portable_deserialize_safe(bytes.data(), bytes.size());
+    roaring_bitmap_t* r = store::ReadBitmap(bytes);
     if (!r) {
       in_.Fail();
       return {};

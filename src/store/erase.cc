@@ -10,6 +10,7 @@
 
 #include "common/file_util.h"
 #include "common/string_util.h"
+#include "store/bitmap.h"
 #include "store/catalog.h"
 #include "store/identity_index.h"
 #include "store/segment.h"
@@ -31,7 +32,7 @@ struct SegmentRow {
 Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
   roaring_bitmap_t* bm = nullptr;
   if (!deleted.empty()) {
-    bm = roaring_bitmap_portable_deserialize_safe(deleted.data(), deleted.size());
+    bm = ReadBitmap(deleted);
     if (bm == nullptr) return Corruption("catalog: damaged delete bitmap of " + reader.path());
   }
   std::vector<Row> rows;

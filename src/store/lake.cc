@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "store/bitmap.h"
 #include "store/catalog.h"
 #include "store/key_map.h"
 #include "store/segment.h"
@@ -124,7 +125,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
       if (!row) break;
       std::string_view blob = del.Blob(1);
-      roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+      roaring_bitmap_t* bm = store::ReadBitmap(blob);
       if (!bm)
         return Corruption("catalog: damaged delete bitmap of segment " +
                           std::to_string(del.Int(0)));

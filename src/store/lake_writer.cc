@@ -18,6 +18,7 @@
 #include "common/fhir_time.h"
 #include "common/file_util.h"
 #include "fhir/r4_model.h"
+#include "store/bitmap.h"
 #include "store/catalog.h"
 
 namespace medlake::store {
@@ -144,7 +145,7 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
       if (!row) break;
       std::string_view blob = del.Blob(1);
-      roaring_bitmap_t* bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+      roaring_bitmap_t* bm = ReadBitmap(blob);
       if (!bm) {
         return Corruption("catalog: damaged delete bitmap of segment " +
                           std::to_string(del.Int(0)));
@@ -658,7 +659,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       roaring_bitmap_t* bm = nullptr;
       if (have) {
         std::string_view blob = get_del.Blob(0);
-        bm = roaring_bitmap_portable_deserialize_safe(blob.data(), blob.size());
+        bm = ReadBitmap(blob);
         if (bm == nullptr) {
           // Replacing it by this run's deletions alone would bring back every version it
           // deleted: the commit fails instead (the catalog's damage is reported, not erased).
