@@ -408,9 +408,6 @@ Status LakeWriter::Add(Row row) {
     if (buf.bytes < buffer_limit_) return Status::Ok();
     full.swap(buf.rows);
     buf.bytes = 0;
-    // The next buffer fills to about as many rows: reserved once, its rows are never moved
-    // by a reallocation (a Row is about 300 bytes).
-    buf.rows.reserve(full.size() + full.size() / 8);
   }
   return FlushShard(shard, std::move(full));
 }
