@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/stop_wait.h"
 #include "server/mllp_server.h"
 #include "server/mqtt_subscriber.h"
 
@@ -58,19 +59,27 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   }
   std::printf("lake %s (Ctrl-C to stop)\n", lake.c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  (void)WaitForStop(signals, **ingestor);
   mllp.Stop();
   subscriber.Stop();
+  Status closed = (*ingestor)->Close();
   auto st = (*ingestor)->stats();
   auto ms = mllp.stats();
+  auto mq = subscriber.stats();
   std::printf(
       "stopped: %llu records made durable (%llu quarantined); MLLP %llu connections, %llu bytes "
-      "outside frames; MQTT %llu messages\n",
+      "outside frames; MQTT %llu messages, %llu not made durable\n",
       static_cast<unsigned long long>(st.accepted), static_cast<unsigned long long>(st.rejected),
       static_cast<unsigned long long>(ms.connections),
       static_cast<unsigned long long>(ms.garbage_bytes),
-      static_cast<unsigned long long>(subscriber.stats().received));
+      static_cast<unsigned long long>(mq.received), static_cast<unsigned long long>(mq.lost));
+  if (!closed.ok()) {
+    // Every message acknowledged AA is in the inbox; the lake keeps its last checkpoint.
+    std::fprintf(stderr,
+                 "listen: stopped on an error; what was accepted since the last checkpoint is "
+                 "kept in the inbox and stored when listen starts again\n");
+    return Fail(closed);
+  }
   return 0;
 }
 

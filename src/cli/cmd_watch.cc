@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/stop_wait.h"
 #include "common/fhir_time.h"
 #include "server/mllp_server.h"
 #include "server/mqtt_publisher.h"
@@ -113,14 +114,13 @@ int RunWatch(const WatchArgs& a) {
   }
   if (!a.mqtt.empty() || a.port >= 0) {
     std::fprintf(stderr, "watch: lake %s (Ctrl-C to stop)\n", a.lake.c_str());
-    int sig = 0;
-    sigwait(&signals, &sig);
+    (void)WaitForStop(signals, **ingestor);
   }
   mllp.Stop();
   subscriber.Stop();  // stores (and so scores) what it received
   watcher.Stop();
   publisher.Stop();  // after the last alert
-  Status checkpoint = (*ingestor)->Checkpoint();
+  Status checkpoint = (*ingestor)->Close();
   auto s = watcher.stats();
   auto st = (*ingestor)->stats();
   std::fprintf(stderr,

@@ -96,7 +96,11 @@ struct StreamIngestor::Impl {
   bool checkpointing = false;  // the writer belongs to a running checkpoint
   std::vector<std::pair<std::string, uint64_t>> deferred;  // records (and index) to store after it
   uint64_t inbox_bytes = 0;                                // size of the inbox file
-  Status checkpoint_error;                                 // of the last background checkpoint
+  // The first error of storing or checkpointing (under mu). After it the ingestor accepts
+  // nothing more: what it accepted is in the inbox, replayed at the next start, and the lake
+  // keeps its last checkpoint (the writer refuses to commit after a failed segment write).
+  Status failed;
+  bool closed = false;
   bool observe_stores = true;
   json::Parser map_parser;
   fhir::ResourceFacts map_facts;
@@ -148,6 +152,7 @@ struct StreamIngestor::Impl {
   // `received` has one time per record, or is empty (now).
   Result<std::vector<Status>> AcceptLocked(const std::vector<std::string>& records,
                                            const std::vector<StreamClock::time_point>& received) {
+    MEDLAKE_RETURN_IF_ERROR(failed);
     MEDLAKE_RETURN_IF_ERROR(AppendAndSync(records));
     std::vector<Status> outcomes(records.size());
     StreamClock::time_point now = StreamClock::now();
@@ -158,8 +163,16 @@ struct StreamIngestor::Impl {
         outcomes[i] = MapAndObserve(records[i]);
         deferred.emplace_back(records[i], stats.accepted + i);
         ++stats.deferred;
+      } else if (failed.ok()) {
+        if (Status stored = StoreRecord(records[i], stats.accepted + i, &outcomes[i]);
+            !stored.ok()) {
+          failed = stored;
+          outcomes[i] = MapAndObserve(records[i]);
+        }
       } else {
-        MEDLAKE_RETURN_IF_ERROR(StoreRecord(records[i], stats.accepted + i, &outcomes[i]));
+        // Durable in the inbox, stored when it is replayed: its outcome is what the mapping
+        // says, as for a deferred record.
+        outcomes[i] = MapAndObserve(records[i]);
       }
       if (observer) observer->OnRecordEnd(current_received);
       if (!outcomes[i].ok()) ++stats.rejected;
@@ -320,11 +333,20 @@ struct StreamIngestor::Impl {
     return Status::Ok();
   }
 
-  // A checkpoint; the caller holds checkpoint_mu and not mu.
+  // A checkpoint; the caller holds checkpoint_mu and not mu. Its error is the ingestor's
+  // failure (`failed`).
   Status RunCheckpoint() {
+    Status s = TryCheckpoint();
+    std::lock_guard lock(mu);
+    if (!s.ok() && failed.ok()) failed = s;
+    return failed;
+  }
+
+  Status TryCheckpoint() {
     uint64_t mark, started_with;
     {
       std::lock_guard lock(mu);
+      MEDLAKE_RETURN_IF_ERROR(failed);
       if (since_checkpoint == 0) {
         last_checkpoint = Clock::now();
         return Status::Ok();
@@ -371,13 +393,11 @@ struct StreamIngestor::Impl {
       if (stopping) return;
       checkpoint_wanted = false;
       lock.unlock();
-      Status s;
       {
         std::lock_guard c(checkpoint_mu);
-        s = RunCheckpoint();
+        (void)RunCheckpoint();  // its error is `failed`, which MaybeCheckpoint returns
       }
       lock.lock();
-      checkpoint_error = s;
     }
   }
 
@@ -392,13 +412,28 @@ struct StreamIngestor::Impl {
 };
 
 StreamIngestor::~StreamIngestor() {
-  if (impl_ && impl_->writer) {
-    impl_->StopCheckpointer();
-    std::lock_guard c(impl_->checkpoint_mu);
-    (void)impl_->RunCheckpoint();
-    std::lock_guard lock(impl_->mu);
-    (void)impl_->writer->Commit(impl_->Counters(), true);
+  if (impl_ && impl_->writer) (void)Close();
+}
+
+Status StreamIngestor::Close() {
+  Impl& im = *impl_;
+  im.StopCheckpointer();
+  std::lock_guard c(im.checkpoint_mu);
+  {
+    std::lock_guard lock(im.mu);
+    if (im.closed) return im.failed;
+    im.closed = true;
+    if (!im.failed.ok()) return im.failed;  // nothing is committed after a failure
   }
+  MEDLAKE_RETURN_IF_ERROR(im.RunCheckpoint());
+  std::lock_guard lock(im.mu);
+  if (Status s = im.writer->Commit(im.Counters(), true); !s.ok() && im.failed.ok()) im.failed = s;
+  return im.failed;
+}
+
+Status StreamIngestor::failure() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->failed;
 }
 
 Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& lake_dir,
@@ -513,9 +548,7 @@ Status StreamIngestor::MaybeCheckpoint() {
   Impl& im = *impl_;
   {
     std::lock_guard lock(im.mu);
-    Status previous = im.checkpoint_error;
-    im.checkpoint_error = Status::Ok();
-    if (!previous.ok()) return previous;
+    MEDLAKE_RETURN_IF_ERROR(im.failed);
     if (im.since_checkpoint == 0 || im.checkpointing) return Status::Ok();
     if (im.since_checkpoint < im.options.checkpoint_records &&
         Clock::now() - im.last_checkpoint < im.options.checkpoint_interval) {

@@ -88,6 +88,13 @@ class StreamIngestor {
   Status Checkpoint();
   // Checkpoints if the count or the interval says so.
   Status MaybeCheckpoint();
+  // The first error of storing or checkpointing, OK while there is none. After one the
+  // ingestor accepts nothing more (every Accept returns it) and commits nothing: what it
+  // accepted is in the inbox, and the next Open replays it. A listener stops on it.
+  Status failure() const;
+  // A last checkpoint and the final commit (the destructor does it when not called); the
+  // ingestor's failure if it has one.
+  Status Close();
   StreamStats stats() const;
 
  private:

@@ -13,7 +13,7 @@ struct MqttSubscriber::Impl {
   mosquitto* client = nullptr;
   std::thread committer;
   GroupCommitQueue<ingest::StreamIngestor::Reading> queue;
-  std::atomic<uint64_t> received{0}, stored{0}, rejected{0};
+  std::atomic<uint64_t> received{0}, stored{0}, rejected{0}, lost{0};
 
   explicit Impl(ingest::StreamIngestor& i) : ingestor(i) {}
 
@@ -32,7 +32,10 @@ struct MqttSubscriber::Impl {
         8192,
         [&](std::vector<ingest::StreamIngestor::Reading>& batch) {
           auto outcomes = ingestor.AcceptDeviceReadings(batch);
-          if (!outcomes.ok()) return;
+          if (!outcomes.ok()) {
+            lost += batch.size();
+            return;
+          }
           stored += batch.size();
           for (const auto& o : *outcomes) rejected += !o.ok();
         },
@@ -84,7 +87,7 @@ void MqttSubscriber::Stop() {
 }
 
 MqttStats MqttSubscriber::stats() const {
-  return {impl_->received.load(), impl_->stored.load(), impl_->rejected.load()};
+  return {impl_->received.load(), impl_->stored.load(), impl_->rejected.load(), impl_->lost.load()};
 }
 
 }  // namespace medlake::server

@@ -19,6 +19,9 @@ struct MqttStats {
   uint64_t received = 0;
   uint64_t stored = 0;    // made durable
   uint64_t rejected = 0;  // of those, quarantined
+  // Received (and acknowledged to the broker) but not made durable: the inbox could not be
+  // written, or the ingestor had failed. The listener stops on such a failure.
+  uint64_t lost = 0;
 };
 
 class MqttSubscriber {

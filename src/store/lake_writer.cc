@@ -243,6 +243,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
                                     bool read_early) {
   if (index_failed_) return IoError("identity index update failed at the last commit");
   if (index_unread_) return IoError("identity index could not be read earlier in this run");
+  if (failed_) return Failure();
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
   bool first_sight = false;
@@ -409,7 +410,22 @@ Status LakeWriter::Add(Row row) {
     full.swap(buf.rows);
     buf.bytes = 0;
   }
-  return FlushShard(shard, std::move(full));
+  Status s = FlushShard(shard, std::move(full));
+  if (!s.ok()) Fail(s);
+  return s;
+}
+
+void LakeWriter::Fail(const Status& error) {
+  std::lock_guard lock(failure_mu_);
+  if (failure_.ok()) failure_ = error;
+  failed_ = true;
+}
+
+Status LakeWriter::Failure() const {
+  std::lock_guard lock(failure_mu_);
+  return Status(failure_.code(),
+                "an earlier segment could not be written (" + failure_.message() +
+                    "): this writer stores nothing more; the lake keeps its last commit");
 }
 
 Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
@@ -612,7 +628,12 @@ Status LakeWriter::Flush() {
     }
     results[s] = FlushShard(s, std::move(rows));
   });
-  for (auto& r : results) MEDLAKE_RETURN_IF_ERROR(r);
+  for (auto& r : results) {
+    if (!r.ok()) {
+      Fail(r);
+      return r;
+    }
+  }
   return Status::Ok();
 }
 
@@ -621,11 +642,15 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     std::lock_guard clock(catalog_mu_);
     MEDLAKE_RETURN_IF_ERROR(lookup_error_);
   }
+  if (failed_) return Failure();
   MEDLAKE_RETURN_IF_ERROR(Flush());
   if (pre_commit_) MEDLAKE_RETURN_IF_ERROR(pre_commit_());
   // Segment files are synced in the background while ingest goes on; all must be durable, and
   // then their directory entries, before the catalog names them.
-  MEDLAKE_RETURN_IF_ERROR(syncer_.Wait());
+  if (Status synced = syncer_.Wait(); !synced.ok()) {
+    Fail(synced);
+    return synced;
+  }
   std::unique_lock lock(pending_mu_);
   std::set<uint32_t> shards_touched;
   for (const auto& seg : pending_segments_) shards_touched.insert(seg.shard);

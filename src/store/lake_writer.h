@@ -209,6 +209,12 @@ class LakeWriter {
   // in-memory identity state is cleared.
   Status FoldPending();
   Status FlushShard(uint32_t shard, std::vector<Row> rows);
+  // A segment that could not be written or synced leaves admitted versions and queued
+  // deletions pointing at rows that are nowhere: after it the writer refuses every admission
+  // and commit (Failure() says why), and the lake keeps its last commit, from which the next
+  // writer starts (a stream's inbox replays what came after it).
+  void Fail(const Status& error);
+  Status Failure() const;
   // Under the stripe's lock: `key`'s winning version is one read early.
   void RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash, int64_t last_updated,
                      RecordOrder order);
@@ -233,7 +239,10 @@ class LakeWriter {
   std::atomic<uint64_t> replaced_committed_{0};
   std::atomic<bool> index_failed_{false};  // a commit could not update the identity index
   std::atomic<bool> index_unread_{false};  // an admission could not read it
-  std::vector<std::string> type_names_;    // type index -> name (R4 table order)
+  std::atomic<bool> failed_{false};        // Fail() was called
+  mutable std::mutex failure_mu_;
+  Status failure_;                       // the first error given to Fail()
+  std::vector<std::string> type_names_;  // type index -> name (R4 table order)
 
   // Patients and identifiers are looked up in the catalog; memory holds those added since the
   // last commit and a cache of recent lookups (cleared when it reaches kLookupCache entries).

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,49 @@ TEST(StreamCheckpointTest, ReadingsAcceptedDuringCheckpointsAreObservedOnceAndSu
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ((*lake)->Status()->resources["Observation"], accepted);
   EXPECT_EQ((*lake)->Status()->quarantined, 0u);
+}
+
+// A checkpoint whose segments cannot be written stops the ingestor: it accepts nothing more
+// and commits nothing (a later checkpoint committed the identities of rows that were never
+// written, and emptied the inbox of records acknowledged but lost). Restarted, it replays the
+// inbox and stores every record it had accepted.
+TEST(StreamCheckpointTest, AFailedCheckpointStopsTheIngestorAndLosesNothingAccepted) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  auto batch = [](int from) {
+    std::vector<StreamIngestor::Reading> readings;
+    for (int i = from; i < from + 10; ++i) readings.push_back({"medlake/devices/x", Reading(i)});
+    return readings;
+  };
+  const fs::path segments = dir / "lake/segments";
+  {
+    auto ingestor = StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE((*ingestor)->AcceptDeviceReadings(batch(0)).ok());
+    ASSERT_TRUE((*ingestor)->Checkpoint().ok());
+    // Segments can no longer be written (a file where the folder was: root ignores modes).
+    fs::rename(segments, dir / "segments.saved");
+    testing::WriteText(segments, "");
+    ASSERT_TRUE((*ingestor)->AcceptDeviceReadings(batch(10)).ok());  // durable in the inbox
+    EXPECT_FALSE((*ingestor)->Checkpoint().ok());
+    EXPECT_FALSE((*ingestor)->failure().ok());
+    // The folder is back, but the ingestor stays stopped: nothing accepted, nothing committed.
+    fs::remove(segments);
+    fs::rename(dir / "segments.saved", segments);
+    EXPECT_FALSE((*ingestor)->AcceptDeviceReadings(batch(20)).ok());
+    EXPECT_FALSE((*ingestor)->Checkpoint().ok());
+    EXPECT_FALSE((*ingestor)->Close().ok());
+  }
+  {
+    auto ingestor = StreamIngestor::Open(dir / "lake");  // replays the second batch
+    ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+    EXPECT_EQ((*ingestor)->stats().replayed, 10u);
+    EXPECT_TRUE((*ingestor)->Close().ok());
+  }
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->resources["Observation"], 20u);
+  EXPECT_TRUE((*lake)->Verify().empty());
 }
 
 std::string Adt(const std::string& event, const std::string& time, const std::string& current,
