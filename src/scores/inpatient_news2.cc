@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -135,13 +136,13 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
         if (r.effective_start == kNoTime || r.effective_start > at_ms) return;
         if (!current.count(r.patient) || r.status == "entered-in-error" || r.status == "cancelled")
           return;
+        if (auto acvpu = AcvpuOf(std::span<const CodeView>(r.codes, r.code_count))) {
+          vitals[r.patient].Add(Parameter::kConsciousness, r.effective_start,
+                                static_cast<double>(*acvpu));
+          return;
+        }
         for (size_t i = 0; i < r.code_count; ++i) {
           const CodeView& c = r.codes[i];
-          if (auto acvpu = AcvpuFromCode(c.code)) {
-            vitals[r.patient].Add(Parameter::kConsciousness, r.effective_start,
-                                  static_cast<double>(*acvpu));
-            return;
-          }
           if (c.system != kLoinc) continue;
           if (c.code == kBpPanel) {
             auto text = r.json();

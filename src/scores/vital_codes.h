@@ -31,4 +31,29 @@ std::optional<VitalValue> VitalFromQuantity(std::string_view loinc, double value
 // (unresponsive), or the letters A, C, V, P, U.
 std::optional<Acvpu> AcvpuFromCode(std::string_view code);
 
+// The ACVPU level an Observation records, from all its codings (code and value), or nullopt:
+// a SNOMED CT level of responsiveness (in the SNOMED CT system), or a letter A, C, V, P, U in
+// an Observation coded LOINC 67775-7 (level of responsiveness) only. A letter elsewhere is
+// some other result (a blood group A, a test Positive) and not the patient's consciousness.
+// `Codings` is a range of objects with `system` and `code` (fhir::Coding, CodeView).
+template <typename Codings>
+std::optional<Acvpu> AcvpuOf(const Codings& codings) {
+  constexpr std::string_view kLoinc = "http://loinc.org";
+  constexpr std::string_view kSnomed = "http://snomed.info/sct";
+  bool responsiveness = false;
+  for (const auto& c : codings) {
+    if (c.system == kSnomed && c.code.size() > 1) {
+      if (auto level = AcvpuFromCode(c.code)) return level;
+    }
+    responsiveness |= c.system == kLoinc && c.code == "67775-7";
+  }
+  if (!responsiveness) return std::nullopt;
+  for (const auto& c : codings) {
+    if (c.code.size() == 1) {
+      if (auto level = AcvpuFromCode(c.code)) return level;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace medlake::scores

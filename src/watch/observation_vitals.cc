@@ -29,11 +29,11 @@ void VitalsFromObservation(const fhir::ResourceFacts& facts, json::Node observat
     return;
   }
   // The same order of precedence as scoring over the lake (scores/inpatient_news2.cc).
+  if (auto acvpu = scores::AcvpuOf(facts.codings)) {
+    out.push_back({scores::Parameter::kConsciousness, static_cast<double>(*acvpu)});
+    return;
+  }
   for (const fhir::Coding& c : facts.codings) {
-    if (auto acvpu = scores::AcvpuFromCode(c.code)) {
-      out.push_back({scores::Parameter::kConsciousness, static_cast<double>(*acvpu)});
-      return;
-    }
     if (c.system != kLoinc) continue;
     if (c.code == kBpPanel) {
       if (auto components = observation.Find("component")) {

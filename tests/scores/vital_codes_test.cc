@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace medlake::scores {
 namespace {
 
@@ -40,6 +43,24 @@ TEST(VitalCodes, Acvpu) {
   EXPECT_EQ(AcvpuFromCode("422768004"), Acvpu::kUnresponsive);
   EXPECT_EQ(AcvpuFromCode("U"), Acvpu::kUnresponsive);
   EXPECT_FALSE(AcvpuFromCode("X").has_value());
+}
+
+// Only a level-of-responsiveness Observation gives a letter its ACVPU meaning: a blood group
+// "A" or a test result "P" (Positive) is no consciousness level (NEWS2 scored them as Alert and
+// Pain). SNOMED CT levels count in any Observation.
+TEST(VitalCodes, AcvpuOnlyFromALevelOfResponsivenessOrSnomedLevels) {
+  struct C {
+    std::string system, code;
+  };
+  const std::string loinc = "http://loinc.org", snomed = "http://snomed.info/sct";
+  using V = std::vector<C>;
+  EXPECT_EQ(AcvpuOf(V{{loinc, "67775-7"}, {"urn:local", "C"}}), Acvpu::kConfusion);
+  EXPECT_EQ(AcvpuOf(V{{loinc, "67775-7"}, {snomed, "450847001"}}), Acvpu::kPain);
+  EXPECT_EQ(AcvpuOf(V{{snomed, "422768004"}}), Acvpu::kUnresponsive);
+  EXPECT_FALSE(AcvpuOf(V{{loinc, "94500-6"}, {"http://lab.example/flags", "P"}}));
+  EXPECT_FALSE(AcvpuOf(V{{loinc, "882-1"}, {"http://lab.example/abo", "A"}}));
+  EXPECT_FALSE(AcvpuOf(V{{"urn:local", "248234008"}}));  // a SNOMED code in another system
+  EXPECT_FALSE(AcvpuOf(V{}));
 }
 
 }  // namespace
