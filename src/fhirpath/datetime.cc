@@ -193,8 +193,9 @@ std::string FormatTemporal(const DateTimeValue& v, ValueKind kind) {
       std::snprintf(buf, sizeof buf, "-%02d", v.day);
       out += buf;
     }
-    if (kind == ValueKind::kDate) return out;
-    if (v.precision < Precision::kHour) return out + "T";
+    // A dateTime with no time ("2020", "2020-05", "2023-01-02") is written as FHIR writes it;
+    // "@2020T" is only the FHIRPath literal's way to tell it from a date.
+    if (kind == ValueKind::kDate || v.precision < Precision::kHour) return out;
     out += "T";
   } else {
     out = "T";

@@ -181,6 +181,13 @@ TEST_F(FhirPathTest, DateTimePrecisionAndTimezones) {
   EXPECT_EQ(EvalText(kPatient, "@T10:30 + 45 minutes"), "T11:15");
   EXPECT_EQ(EvalText(kPatient, "birthDate + 1 year"), "1975-12-25");
   EXPECT_EQ(EvalText(kPatient, "@2014.lowBoundary()"), "2014-01-01");
+  // A dateTime without a time is written as FHIR writes it (it was "2020T", "2020-05T").
+  constexpr std::string_view kPartial =
+      R"({"resourceType":"Condition","onsetDateTime":"2020-05","recordedDate":"2020"})";
+  EXPECT_EQ(EvalText(kPartial, "onset"), "2020-05");
+  EXPECT_EQ(EvalText(kPartial, "onset.toString()"), "2020-05");
+  EXPECT_EQ(EvalText(kPartial, "@2020T.toString()"), "2020");
+  EXPECT_EQ(EvalText(kPartial, "@2020-05-06T10:30Z.toString()"), "2020-05-06T10:30Z");
 }
 
 TEST_F(FhirPathTest, DecimalPrecisionComesFromTheSourceText) {
