@@ -55,6 +55,7 @@ int RunFhirPath(const FhirPathOptions& options) {
       return InfoFor(access.status().code()).exit_code;
     }
     json::Parser parser;
+    parser.set_keep_number_text(true);  // decimals keep their precision ("72.50")
     std::vector<std::string> damaged;
     // resolve() finds references in the lake; not for restricted roles, whose resources are
     // rewritten (shifted dates, consent) and must not be reachable unrewritten by reference.

@@ -469,6 +469,7 @@ class Evaluator {
     arena_.execute([&] {
       tbb::parallel_for(size_t{0}, segments, [&](size_t i) {
         json::Parser parser;
+        parser.set_keep_number_text(true);  // decimals keep their precision ("72.50")
         errors[i] = lake.ScanSegment(
             i, c.fhirpath_type,
             [&](const ResourceView& r) {

@@ -54,6 +54,7 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                 auto out = std::make_shared<SegmentRows>();
                 out->segment = segment;
                 json::Parser parser;
+                parser.set_keep_number_text(true);  // decimals keep their precision ("72.50")
                 // resolve() over the lake, except for restricted roles: their resources are
                 // rewritten and must not be reachable unrewritten through a reference.
                 LakeResolver resolver(lake);

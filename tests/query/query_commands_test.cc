@@ -106,6 +106,22 @@ TEST_F(QueryCommandsTest, FhirPathOverTheLake) {
   EXPECT_NE(bad.out.find("column"), std::string::npos) << bad.out;
 }
 
+// Decimals read from a lake keep the precision they were written with, as read from files.
+TEST_F(QueryCommandsTest, DecimalsFromTheLakeKeepTheirPrecision) {
+  testing::WriteText(dir_ / "dec/obs.ndjson",
+                     R"({"resourceType":"Observation","id":"d1","status":"final",)"
+                     R"("code":{"text":"x"},"valueQuantity":{"value":72.50}})"
+                     "\n");
+  ASSERT_TRUE(ingest::Ingest(dir_ / "declake", {dir_ / "dec"}, ingest::IngestOptions{}).ok());
+  auto fp = RunMedlake("fhirpath \"value.value.toString()\" --lake " + (dir_ / "declake") +
+                       " --type Observation");
+  ASSERT_EQ(fp.status, 0) << fp.out;
+  EXPECT_NE(fp.out.find(R"("72.50")"), std::string::npos) << fp.out;
+  auto precision = RunMedlake("fhirpath \"value.value.precision()\" --lake " + (dir_ / "declake") +
+                              " --type Observation");
+  EXPECT_NE(precision.out.find("[2]"), std::string::npos) << precision.out;
+}
+
 TEST_F(QueryCommandsTest, LoadPostgres) {
   testing::PostgresServer server;
   if (!server.Start())
