@@ -104,6 +104,7 @@ int RunCohort(const CohortOptions& o) {
   double eval_ms = MsSince(t1);
   for (const auto& d : result->damaged)
     std::fprintf(stderr, "medlake: skipped damaged data: %s\n", d.c_str());
+  damaged.insert(damaged.end(), result->damaged.begin(), result->damaged.end());
 
   Status audited = ctx->Audit("query", "cohort " + privacy::ObjectHash(*text),
                               static_cast<int64_t>(result->count));
@@ -134,6 +135,11 @@ int RunCohort(const CohortOptions& o) {
     if (!o.json)
       std::printf("wrote   %s (%llu members)\n", o.out.c_str(),
                   static_cast<unsigned long long>(result->count));
+  }
+  // Patients whose data is in a damaged segment may be missing: the counts are printed (with
+  // the damage on stderr), and the exit status says they are incomplete.
+  if (!damaged.empty()) {
+    return Fail(Corruption("the cohort misses data of damaged segments (" + damaged[0] + ")"));
   }
   return 0;
 }

@@ -52,6 +52,22 @@ void ReportProblems(const query::RunStats& stats) {
   for (const auto& e : stats.errors) std::fprintf(stderr, "medlake: view error: %s\n", e.c_str());
 }
 
+// A result that misses rows is not a success, even when what was read is printed: a damaged
+// segment (kCorruption, 6) or resources the view could not evaluate (kInvalidArgument, 2: the
+// view does not fit the data, e.g. a path that yields several values without `collection`).
+Status Problems(const query::RunStats& stats) {
+  if (!stats.damaged.empty()) {
+    return Corruption("the result misses the rows of damaged segments (" + stats.damaged[0] +
+                      (stats.damaged.size() > 1 ? ", ..." : "") + ")");
+  }
+  if (!stats.errors.empty()) {
+    return InvalidArgument("the view could not be evaluated on " +
+                           std::to_string(stats.errors.size()) +
+                           " resources, which the result misses (listed above)");
+  }
+  return Status::Ok();
+}
+
 // Audits a finished view run over a lake.
 Status AuditView(query::AccessContext* access, const std::string& view_path,
                  const query::RunStats& stats, std::string_view action) {
@@ -143,7 +159,8 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
     std::fprintf(stderr, "%llu rows from %llu resources to %s\n",
                  static_cast<unsigned long long>(stats->rows),
                  static_cast<unsigned long long>(stats->resources), out_path.c_str());
-    return stats->damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
+    if (Status problems = Problems(*stats); !problems.ok()) return Fail(problems);
+    return 0;
   }
   query::TextFormat text_format;
   if (format == "csv")
@@ -170,7 +187,8 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
   if (!stats.ok()) return Fail(stats.status());
   if (!s.ok()) return Fail(s);
   ReportProblems(*stats);
-  return stats->damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
+  if (Status problems = Problems(*stats); !problems.ok()) return Fail(problems);
+  return 0;
 }
 
 // NAME=VIEW.json pairs.
@@ -272,6 +290,7 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
   auto access = OpenAccess(lake_dir, access_options, query::OutputKind::kAggregate, "sql");
   if (!access.ok()) return Fail(access.status());
   uint64_t patients = 0;
+  Status problems;  // of the views' runs: the query runs and prints, then the exit says so
   auto engine = sql::SqlEngine::Open();
   if (!engine.ok()) return Fail(engine.status());
   for (auto& [name, view] : *named) {
@@ -283,6 +302,7 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
     if (!stats.ok()) return Fail(stats.status());
     patients = std::max(patients, stats->patients);
     ReportProblems(*stats);
+    if (problems.ok()) problems = Problems(*stats);
     Status s = (*table)->Close();
     if (!s.ok()) return Fail(s);
   }
@@ -295,6 +315,7 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
   if (!control.ok()) return Fail(control);
   if (!audited.ok()) return Fail(audited);
   PrintResult(*result, format);
+  if (!problems.ok()) return Fail(problems);
   return 0;
 }
 
@@ -318,6 +339,8 @@ int RunLoadPostgres(const std::string& lake_dir, const std::string& url,
         access->get());
     if (!stats.ok()) return Fail(stats.status());
     ReportProblems(*stats);
+    // A table that misses rows is not loaded: the transaction is rolled back.
+    if (Status problems = Problems(*stats); !problems.ok()) return Fail(problems);
     // Audited before the commit: an export the audit log cannot record is rolled back.
     Status audited =
         (*access)->Audit("export", "load-postgres " + name, static_cast<int64_t>(stats->patients));

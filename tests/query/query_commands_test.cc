@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 
 #include "ingest/ingest.h"
 #include "postgres_server.h"
@@ -120,6 +121,55 @@ TEST_F(QueryCommandsTest, DecimalsFromTheLakeKeepTheirPrecision) {
   auto precision = RunMedlake("fhirpath \"value.value.precision()\" --lake " + (dir_ / "declake") +
                               " --type Observation");
   EXPECT_NE(precision.out.find("[2]"), std::string::npos) << precision.out;
+}
+
+// Rows missing from a result make the command fail, after it printed what it could: a view
+// that cannot be evaluated on some resources (exit 2) and a damaged segment (exit 6), for view
+// and sql alike (sql printed the partial count with exit 0).
+TEST_F(QueryCommandsTest, MissingRowsMakeTheCommandFail) {
+  testing::WriteText(
+      dir_ / "multi.json",
+      R"v({"resourceType":"ViewDefinition","name":"m","status":"active","resource":"Observation",
+      "select":[{"column":[{"name":"id","path":"getResourceKey()"},{"name":"code","path":"code.coding.code"}]}]})v");
+  testing::WriteText(dir_ / "two/obs.ndjson",
+                     R"({"resourceType":"Observation","id":"one","status":"final",)"
+                     R"("code":{"coding":[{"code":"a"}]}})"
+                     "\n"
+                     R"({"resourceType":"Observation","id":"two","status":"final",)"
+                     R"("code":{"coding":[{"code":"a"},{"code":"b"}]}})"
+                     "\n");
+  ASSERT_TRUE(ingest::Ingest(dir_ / "twolake", {dir_ / "two"}, ingest::IngestOptions{}).ok());
+  auto view = RunMedlake("view " + (dir_ / "multi.json") + " --lake " + (dir_ / "twolake"));
+  EXPECT_EQ(view.status, 2) << view.out;
+  EXPECT_NE(view.out.find("one,a"), std::string::npos) << view.out;
+  auto sql = RunMedlake("sql --lake " + (dir_ / "twolake") + " --view m=" + (dir_ / "multi.json") +
+                        " \"SELECT count(*) AS n FROM m\"");
+  EXPECT_EQ(sql.status, 2) << sql.out;
+
+  // A flipped byte in the lake's data: view and sql name the file and exit 6.
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir_ / "lake/segments")) {
+    if (f.path().extension() != ".mls") continue;
+    std::string bytes = testing::ReadText(f.path());
+    bytes[20] ^= 0x01;
+    testing::WriteText(f.path(), bytes);
+    break;
+  }
+  auto damaged = RunMedlake("sql --lake " + (dir_ / "lake") + " --view obs=" + (dir_ / "obs.json") +
+                            " \"SELECT count(*) FROM obs\"");
+  EXPECT_EQ(damaged.status, 6) << damaged.out;
+  EXPECT_NE(damaged.out.find(".mls"), std::string::npos) << damaged.out;
+  // The cohort reads the hot columns only: damage to the segment's footer (the last byte
+  // before the 32-byte trailer) hides its rows from it.
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir_ / "lake/segments")) {
+    if (f.path().extension() != ".mls") continue;
+    std::string bytes = testing::ReadText(f.path());
+    bytes[bytes.size() - 33] ^= 0x01;
+    testing::WriteText(f.path(), bytes);
+    break;
+  }
+  auto cohort = RunMedlake("cohort " + std::string(MEDLAKE_SOURCE_DIR) +
+                           "/examples/cohorts/t2dm_trial.json --lake " + (dir_ / "lake"));
+  EXPECT_EQ(cohort.status, 6) << cohort.out;
 }
 
 TEST_F(QueryCommandsTest, LoadPostgres) {
