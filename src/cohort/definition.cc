@@ -399,19 +399,26 @@ class DefinitionParser {
     if (days.has_value() == date.has_value())
       return InvalidArgument(path + ": needs exactly one of \"days\" and \"date\"");
     out.present = true;
+    std::optional<TimeRange> fixed;
     if (days) {
       out.relative = true;
       MEDLAKE_ASSIGN_OR_RETURN(out.days, GetNumber(*days, r.Path("days")));
     } else {
       out.relative = false;
       MEDLAKE_ASSIGN_OR_RETURN(std::string text, GetString(*date, r.Path("date")));
-      auto t = ParseFhirTime(text);
-      MEDLAKE_RETURN_IF_ERROR(Expect(t.has_value(), r.Path("date"), "not a FHIR date or dateTime"));
-      out.fixed_ms = is_end ? t->end : t->start;
+      fixed = ParseFhirTime(text);
+      MEDLAKE_RETURN_IF_ERROR(
+          Expect(fixed.has_value(), r.Path("date"), "not a FHIR date or dateTime"));
     }
     if (auto n = r.Get("inclusive")) {
       MEDLAKE_RETURN_IF_ERROR(Expect(n->IsBool(), r.Path("inclusive"), "expected true or false"));
       out.inclusive = n->GetBool();
+    }
+    if (fixed) {
+      // A date is a whole range: an inclusive bound takes it in (an end its last millisecond,
+      // a start its first), an exclusive one leaves all of it out (an end before its first
+      // millisecond, a start after its last).
+      out.fixed_ms = is_end == out.inclusive ? fixed->end : fixed->start;
     }
     return r.CheckNoUnknown();
   }

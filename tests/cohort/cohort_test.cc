@@ -239,6 +239,17 @@ TEST_F(CohortTest, WindowEdgesInclusiveAndExclusive) {
       (Ids{"p2"}));
   EXPECT_EQ(With(R"({"event": {)" + a1c + R"(, "window": {"end": {"date": "2023-12-30"}}}})"),
             (Ids{"p1"}));  // p1's 2022 result; the untimed p5 result never matches a window
+  // An exclusive date leaves its whole day out, at either end (it left out only its first or
+  // last millisecond, so p2's result on that day still matched).
+  EXPECT_EQ(With(R"({"event": {)" + a1c +
+                 R"(, "window": {"end": {"date": "2023-12-31", "inclusive": false}}}})"),
+            (Ids{"p1"}));
+  EXPECT_EQ(With(R"({"event": {)" + a1c +
+                 R"(, "window": {"start": {"date": "2023-12-30", "inclusive": false}}}})"),
+            (Ids{"p2"}));
+  EXPECT_EQ(With(R"({"event": {)" + a1c +
+                 R"(, "window": {"start": {"date": "2023-12-31", "inclusive": false}}}})"),
+            Ids{});
   // Diagnosed at least a year before the index.
   EXPECT_EQ(
       With(
