@@ -339,7 +339,10 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   if (auto vcc = fields[FactFields::kValueCodeableConcept]) AddCodes(*vcc, out.codings);
 
   if (auto q = fields[FactFields::kValueQuantity]) {
-    if (auto v = q->Find("value"); v && v->IsNumber()) out.value = v->GetDouble();
+    // A value with a comparator ("<5", ">=100") is a bound, not the value: the hot column
+    // holds exact values only, so that no reader compares a censored result as if exact.
+    const bool exact = !q->Find("comparator").has_value();
+    if (auto v = q->Find("value"); v && v->IsNumber() && exact) out.value = v->GetDouble();
     if (auto c = q->Find("code"); c && c->IsString()) {
       out.unit = c->GetString();
     } else if (auto u = q->Find("unit"); u && u->IsString()) {

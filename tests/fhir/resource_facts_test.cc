@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "fhir/r4_model.h"
@@ -134,6 +135,26 @@ TEST(ResourceFacts, EffectiveTimeOfEveryTypeThatHasOne) {
     ASSERT_TRUE(expected);
     EXPECT_EQ(f.effective.start, expected->start) << text;
   }
+}
+
+// A quantity with a comparator ("<100 mg/dL") is a bound: no value in the hot column, so that
+// a cohort's ">= 100" does not take it for 100.
+TEST(ResourceFacts, AValueWithAComparatorIsNoValue) {
+  json::Parser parser;
+  ResourceFacts f;
+  ASSERT_TRUE(Extract(parser,
+                      R"({"resourceType":"Observation","id":"o1","valueQuantity":)"
+                      R"({"value":100,"comparator":"<","code":"mg/dL"}})",
+                      f)
+                  .ok());
+  EXPECT_TRUE(std::isnan(f.value));
+  EXPECT_EQ(f.unit, "mg/dL");
+  ASSERT_TRUE(Extract(parser,
+                      R"({"resourceType":"Observation","id":"o2","valueQuantity":)"
+                      R"({"value":100,"code":"mg/dL"}})",
+                      f)
+                  .ok());
+  EXPECT_EQ(f.value, 100);
 }
 
 TEST(ResourceFacts, UnstorableResourcesSayWhy) {
