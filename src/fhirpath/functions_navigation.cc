@@ -165,6 +165,26 @@ MEDLAKE_FP_FN(GetReferenceKey) {
     auto ref = ReferenceText(item);
     if (!ref || ref->empty() || (*ref)[0] == '#') continue;
     auto [type, id] = SplitReference(*ref);
+    if (type.empty() && ev.env().bundle) {
+      // A fullUrl of the Bundle being read (urn:uuid:...): the key of the entry it names, as
+      // ingest rewrites such a reference to Type/id.
+      if (auto entries = ev.env().bundle->Find("entry")) {
+        entries->ForEachItem([&](json::Node entry) {
+          auto full = entry.Find("fullUrl");
+          auto resource = entry.Find("resource");
+          if (!full || !resource || full->GetString() != *ref) return true;
+          auto rt = resource->Find("resourceType");
+          auto rid = resource->Find("id");
+          if (rt) type = std::string(rt->GetString());
+          if (rid) {
+            id = std::string(rid->GetString());
+          } else if (ref->rfind("urn:uuid:", 0) == 0) {
+            id = ref->substr(9);
+          }
+          return false;
+        });
+      }
+    }
     if (call.has_type_arg && type != call.type.name) continue;
     out.push_back(Item::String(id));
   }

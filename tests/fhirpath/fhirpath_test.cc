@@ -233,6 +233,15 @@ TEST_F(FhirPathTest, ResolveWithinABundle) {
   auto r = e->Evaluate(*root, env);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(CollectionToJson(*r), "[\"female\",\"p1\"]");
+  // getReferenceKey() of a reference to a fullUrl is the key of the entry it names (typed),
+  // as ingest rewrites it: views over Bundle files agree with views over the lake.
+  auto keys = Expression::Compile(
+      "entry.resource.ofType(Observation).select(subject.getReferenceKey(Patient) | "
+      "subject.getReferenceKey(Practitioner))");
+  ASSERT_TRUE(keys.ok());
+  auto k = keys->Evaluate(*root, env);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_EQ(CollectionToJson(*k), "[\"p1\"]");
 }
 
 TEST_F(FhirPathTest, StrictModeRejectsUnknownElements) {
