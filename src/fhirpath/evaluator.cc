@@ -75,6 +75,29 @@ int64_t Evaluator::NowMs() const {
   return now_ms_;
 }
 
+namespace {
+
+// Whether a JSON value of kind `jk` is a valid representation of a FHIR primitive of `kind`.
+bool FitsJson(ValueKind kind, json::Kind jk) {
+  switch (kind) {
+    case ValueKind::kBoolean:
+      return jk == json::Kind::kBool;
+    case ValueKind::kInteger:
+      return jk == json::Kind::kInt64;
+    case ValueKind::kDecimal:
+      return jk == json::Kind::kInt64 || jk == json::Kind::kUint64 || jk == json::Kind::kDouble;
+    case ValueKind::kString:
+    case ValueKind::kDate:
+    case ValueKind::kDateTime:
+    case ValueKind::kTime:
+      return jk == json::Kind::kString;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
 Item Evaluator::MakeItem(json::Node value, const TypeInfo* type,
                          std::optional<json::Node> ext) const {
   Item item;
@@ -94,8 +117,13 @@ Item Evaluator::MakeItem(json::Node value, const TypeInfo* type,
     return item;
   }
   ValueKind kind = type != nullptr ? type->system_kind : ValueKind::kNode;
-  item.type = type;
   json::Kind jk = value.kind();
+  if (type != nullptr && !FitsJson(kind, jk)) {
+    // Invalid data (a decimal written "72.5" or true, a boolean "yes", an integer 2.7 or one
+    // beyond 64 bits): read as what the JSON holds, not converted into a made-up value.
+    type = nullptr;
+  }
+  item.type = type;
   if (type == nullptr) {
     switch (jk) {
       case json::Kind::kString:

@@ -199,6 +199,21 @@ TEST_F(FhirPathTest, DecimalPrecisionComesFromTheSourceText) {
   EXPECT_EQ(EvalText(kDecimal, "Observation.value.value.lowBoundary()"), "1.49500000");
 }
 
+// A primitive whose JSON is of the wrong kind is read as what the JSON holds: no decimal 0 for
+// "SECRET" or true, no false for "yes", no 2 for an integer 2.7.
+TEST_F(FhirPathTest, PrimitivesOfTheWrongJsonKindAreNotConverted) {
+  constexpr std::string_view kBad = R"({"resourceType":"Observation",
+    "valueQuantity":{"value":"SECRET"},"component":[{"valueInteger":2.7},{"valueBoolean":"yes"}]})";
+  EXPECT_EQ(EvalText(kBad, "value.value = 0"), "false");
+  EXPECT_EQ(EvalText(kBad, "value.value"), "SECRET");
+  EXPECT_EQ(EvalText(kBad, "component[0].value = 2"), "false");
+  EXPECT_EQ(EvalText(kBad, "component[1].value = false"), "false");
+  constexpr std::string_view kGood =
+      R"({"resourceType":"Observation","valueQuantity":{"value":0},"component":[{"valueInteger":2}]})";
+  EXPECT_EQ(EvalText(kGood, "value.value = 0"), "true");
+  EXPECT_EQ(EvalText(kGood, "component[0].value = 2"), "true");
+}
+
 TEST_F(FhirPathTest, UserConstantsAndVariables) {
   auto root = parser_.Parse(kPatient);
   ASSERT_TRUE(root.ok());
