@@ -2,6 +2,7 @@
 
 #include <duckdb.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "json/json.h"
@@ -77,6 +78,7 @@ struct SqlEngine::Impl {
 struct TableWriter::Impl {
   duckdb_appender appender = nullptr;
   std::vector<ColumnType> types;
+  std::vector<std::string> names;
   std::string table;
   json::Parser parser;
   ~Impl() {
@@ -197,7 +199,10 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   std::unique_ptr<TableWriter> w(new TableWriter());
   w->impl_ = std::make_unique<TableWriter::Impl>();
   w->impl_->table = name;
-  for (const auto& c : columns) w->impl_->types.push_back(c.type);
+  for (const auto& c : columns) {
+    w->impl_->types.push_back(c.type);
+    w->impl_->names.push_back(c.name);
+  }
   if (duckdb_appender_create(impl_->con, nullptr, name.c_str(), &w->impl_->appender) ==
       DuckDBError) {
     return DuckError("cannot append to table", duckdb_appender_error(w->impl_->appender));
@@ -205,11 +210,50 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   return w;
 }
 
+namespace {
+
+// Whether `node` is a value of a typed column (kBigint, kDouble, kBoolean): an integer for
+// BIGINT (also a double without a fraction), a number for DOUBLE, true or false for BOOLEAN.
+bool FitsColumn(ColumnType type, const json::Node& node) {
+  switch (type) {
+    case ColumnType::kBigint:
+      if (node.kind() == json::Kind::kInt64) return true;
+      return node.kind() == json::Kind::kDouble &&
+             node.GetDouble() == std::trunc(node.GetDouble()) &&
+             std::fabs(node.GetDouble()) < 9.2e18;
+    case ColumnType::kDouble:
+      return node.IsNumber();
+    case ColumnType::kBoolean:
+      return node.IsBool();
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
 Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
   Impl& im = *impl_;
   if (values.size() != im.types.size()) {
     return InvalidArgument("row of " + std::to_string(values.size()) + " values for " +
                            std::to_string(im.types.size()) + " columns of " + im.table);
+  }
+  // The whole row is checked before any of it is appended: a value that is not of its column's
+  // type is an error, not a NULL or a truncated number (the view's type does not fit the data).
+  // The message names the column, never the value, which may be patient data.
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string& v = values[i];
+    if (v == "null" || v.empty() || im.types[i] == ColumnType::kJson ||
+        im.types[i] == ColumnType::kVarchar) {
+      continue;
+    }
+    auto node = im.parser.Parse(v);
+    if (!node.ok()) return InvalidArgument("column value is not JSON in table " + im.table);
+    if (!FitsColumn(im.types[i], *node)) {
+      return InvalidArgument("table " + im.table + ", column " + im.names[i] + ": a value is not " +
+                             std::string(SqlTypeName(im.types[i])) +
+                             " (the type the view gives the column)");
+    }
   }
   for (size_t i = 0; i < values.size(); ++i) {
     const std::string& v = values[i];
@@ -223,16 +267,15 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
       if (!node.ok()) return InvalidArgument("column value is not JSON in table " + im.table);
       switch (im.types[i]) {
         case ColumnType::kBigint:
-          st = node->IsNumber() ? duckdb_append_int64(im.appender, node->GetInt64())
-                                : duckdb_append_null(im.appender);
+          st = duckdb_append_int64(im.appender, node->kind() == json::Kind::kInt64
+                                                    ? node->GetInt64()
+                                                    : static_cast<int64_t>(node->GetDouble()));
           break;
         case ColumnType::kDouble:
-          st = node->IsNumber() ? duckdb_append_double(im.appender, node->GetDouble())
-                                : duckdb_append_null(im.appender);
+          st = duckdb_append_double(im.appender, node->GetDouble());
           break;
         case ColumnType::kBoolean:
-          st = node->IsBool() ? duckdb_append_bool(im.appender, node->GetBool())
-                              : duckdb_append_null(im.appender);
+          st = duckdb_append_bool(im.appender, node->GetBool());
           break;
         default:
           if (node->IsString()) {

@@ -21,6 +21,17 @@ TEST(SqlEngineTest, TypedTableFromJsonValues) {
   ASSERT_TRUE((*writer)->AppendJsonRow({"\"o1\"", "72.5", "3", "true", "[\"a\",\"b\"]"}).ok());
   ASSERT_TRUE((*writer)->AppendJsonRow({"\"o\\\"2\"", "null", "4", "false", "null"}).ok());
   EXPECT_FALSE((*writer)->AppendJsonRow({"\"too few\""}).ok());
+  // A value not of the column's type fails the row (it was truncated, 72.5 -> 72, or NULL);
+  // the error names the column, not the value.
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"\"o3\"", "1", "72.5", "true", "null"},
+                                             {"\"o3\"", "\"2020-01-01\"", "1", "true", "null"},
+                                             {"\"o3\"", "1", "1", "\"final\"", "null"}}) {
+    auto s = (*writer)->AppendJsonRow(bad);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.message().find("72.5"), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find("final\""), std::string::npos) << s.message();
+  }
   ASSERT_TRUE((*writer)->Close().ok());
   auto r = (*engine)->Query(
       "SELECT id, value, count * 2 AS twice, final, json_array_length(codes) AS n FROM obs ORDER "
