@@ -62,11 +62,11 @@ int RunCohort(const CohortOptions& o) {
       index_text = FormatUtc(at);
       break;
     case cohort::IndexSpec::Kind::kEvent:
-      index_text = std::string("the ") +
-                   (def->index.select == cohort::Select::kFirst  ? "first"
-                    : def->index.select == cohort::Select::kLast ? "last"
-                                                                 : "every") +
-                   " index event of each patient";
+      index_text = def->index.select == cohort::Select::kFirst ? "the first index event of each "
+                                                                 "patient"
+                   : def->index.select == cohort::Select::kLast
+                       ? "the last index event of each patient"
+                       : "every index event of each patient";
       break;
   }
 

@@ -93,6 +93,8 @@ Result<query::RunStats> RunViewRows(const std::string& lake_dir,
                                     const std::function<Status()>& header,
                                     const query::RowSink& emit) {
   if (kanon.k <= 0) {
+    // No header for a lake that is not there: the error alone is printed.
+    if (!lake_dir.empty()) MEDLAKE_RETURN_IF_ERROR(Lake::Open(lake_dir).status());
     MEDLAKE_RETURN_IF_ERROR(header());
     return RunView(lake_dir, files, view, emit, jobs, access);
   }

@@ -5,6 +5,11 @@
 namespace medlake::views {
 namespace {
 
+// A view's name in messages ("(unnamed)" when the ViewDefinition has none).
+std::string ViewName(const std::string& name) {
+  return name.empty() ? "(unnamed)" : name;
+}
+
 using fhirpath::Collection;
 using fhirpath::Item;
 
@@ -82,8 +87,8 @@ class RowBuilder {
  private:
   Result<std::string> Cell(const ColumnPlan& c, const Collection& values) const {
     if (!c.collection && values.size() > 1) {
-      return InvalidArgument("column '" + plan_.columns[c.index].name + "' of view " + plan_.name +
-                             " yields " + std::to_string(values.size()) +
+      return InvalidArgument("column '" + plan_.columns[c.index].name + "' of view " +
+                             ViewName(plan_.name) + " yields " + std::to_string(values.size()) +
                              " values; set collection: true");
     }
     std::string text;
@@ -140,7 +145,7 @@ Status View::Evaluate(json::Node resource, std::vector<Row>& rows, std::optional
     MEDLAKE_ASSIGN_OR_RETURN(Collection r, builder.Eval(where, root[0], 0));
     if (r.empty()) return Status::Ok();
     if (r.size() > 1 || r[0].kind != fhirpath::ValueKind::kBoolean) {
-      return InvalidArgument("where path '" + where.text() + "' of view " + plan_->name +
+      return InvalidArgument("where path '" + where.text() + "' of view " + ViewName(plan_->name) +
                              " must yield a single Boolean");
     }
     if (!r[0].boolean) return Status::Ok();
