@@ -164,7 +164,10 @@ MEDLAKE_FP_FN(GetReferenceKey) {
   for (const Item& item : in) {
     auto ref = ReferenceText(item);
     if (!ref || ref->empty() || (*ref)[0] == '#') continue;
-    auto [type, id] = SplitReference(*ref);
+    // (not a structured binding: clang 14 cannot capture those in the lambda below)
+    auto split = SplitReference(*ref);
+    std::string& type = split.first;
+    std::string& id = split.second;
     if (type.empty() && ev.env().bundle) {
       // A fullUrl of the Bundle being read (urn:uuid:...): the key of the entry it names, as
       // ingest rewrites such a reference to Type/id.
