@@ -257,6 +257,13 @@ Status ExtractIdentity(json::Node resource, ResourceFacts& out) {
   return Status::Ok();
 }
 
+std::optional<double> ExactQuantityValue(json::Node quantity) {
+  if (quantity.Find("comparator")) return std::nullopt;
+  auto v = quantity.Find("value");
+  if (!v || !v->IsNumber()) return std::nullopt;
+  return v->GetDouble();
+}
+
 Status IdentityNotRepeated(json::Node resource) {
   int types = 0, ids = 0;
   resource.ForEachField([&](std::string_view key, json::Node) {
@@ -339,10 +346,9 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   if (auto vcc = fields[FactFields::kValueCodeableConcept]) AddCodes(*vcc, out.codings);
 
   if (auto q = fields[FactFields::kValueQuantity]) {
-    // A value with a comparator ("<5", ">=100") is a bound, not the value: the hot column
-    // holds exact values only, so that no reader compares a censored result as if exact.
-    const bool exact = !q->Find("comparator").has_value();
-    if (auto v = q->Find("value"); v && v->IsNumber() && exact) out.value = v->GetDouble();
+    // The hot column holds exact values only, so that no reader compares a censored result
+    // ("<5") as if it were exact.
+    if (auto v = ExactQuantityValue(*q)) out.value = *v;
     if (auto c = q->Find("code"); c && c->IsString()) {
       out.unit = c->GetString();
     } else if (auto u = q->Find("unit"); u && u->IsString()) {

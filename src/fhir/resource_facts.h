@@ -67,6 +67,10 @@ Status ExtractIdentity(json::Node resource, ResourceFacts& out);
 // kParseError when the object repeats "resourceType" or "id" (what ExtractFields rejects too,
 // for a caller that reads no other field).
 Status IdentityNotRepeated(json::Node resource);
+
+// The value of a Quantity when it is exact: a number, and no `comparator` ("<5", ">=100" are
+// bounds, not values). nullopt otherwise.
+std::optional<double> ExactQuantityValue(json::Node quantity);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/fhir_time.h"
+#include "fhir/resource_facts.h"
 #include "json/json.h"
 #include "scores/news2_batch.h"
 #include "scores/vital_codes.h"
@@ -164,9 +165,9 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                 }
                 if (!systolic) return true;
                 if (auto q = comp.Find("valueQuantity")) {
-                  if (auto v = q->Find("value"); v && v->IsNumber()) {
-                    vitals[r.patient].Add(Parameter::kSystolicBp, r.effective_start,
-                                          v->GetDouble());
+                  // A bound ("<91") is no reading: NEWS2 scores exact values only.
+                  if (auto v = fhir::ExactQuantityValue(*q)) {
+                    vitals[r.patient].Add(Parameter::kSystolicBp, r.effective_start, *v);
                   }
                 }
                 return false;

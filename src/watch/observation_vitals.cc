@@ -41,8 +41,9 @@ void VitalsFromObservation(const fhir::ResourceFacts& facts, json::Node observat
           auto code = comp.Find("code");
           if (!code || !HasCode(*code, kSystolic)) return true;
           if (auto q = comp.Find("valueQuantity")) {
-            if (auto v = q->Find("value"); v && v->IsNumber()) {
-              out.push_back({scores::Parameter::kSystolicBp, v->GetDouble()});
+            // A bound ("<91") is no reading: NEWS2 scores exact values only.
+            if (auto v = fhir::ExactQuantityValue(*q)) {
+              out.push_back({scores::Parameter::kSystolicBp, *v});
             }
           }
           return false;

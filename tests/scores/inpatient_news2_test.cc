@@ -99,5 +99,38 @@ TEST(InpatientNews2Test, ScoresCurrentInpatientsFromTheirLatestVitals) {
   EXPECT_NE((*later)[0].news2.stale_mask, 0);
 }
 
+// A result with a comparator ("<91 mm[Hg]") is a bound, not a reading: the systolic pressure
+// is missing, whether it comes alone or as the component of a BP panel (the panel's was scored
+// as exactly 91), and the score says it is incomplete rather than inventing a subscore.
+TEST(InpatientNews2Test, AResultWithAComparatorIsNoReading) {
+  testing::TempDir dir;
+  std::string enc;
+  for (const char* p : {"b1", "b2"}) {
+    enc += std::string(R"({"resourceType":"Encounter","id":"e-)") + p +
+           R"(","status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/)" +
+           p + R"("},"period":{"start":"2024-01-01T08:00:00Z"}})" + "\n";
+  }
+  const std::string bound = R"({"comparator":"<","value":91,"code":"mm[Hg]"})";
+  std::string obs =
+      Vital("s1", "b1", "85354-9", "2024-01-01T10:00:00Z",
+            R"("component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},)"
+            R"("valueQuantity":)" +
+                bound + "}]") +
+      "\n" + Vital("s2", "b2", "8480-6", "2024-01-01T10:00:00Z", R"("valueQuantity":)" + bound) +
+      "\n";
+  testing::WriteText(dir / "in/Encounter.ndjson", enc);
+  testing::WriteText(dir / "in/Observation.ndjson", obs);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-01-01T11:00:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 2u);
+  for (const InpatientScore& s : *scores) {
+    EXPECT_NE(s.news2.missing_mask & (1 << static_cast<int>(Parameter::kSystolicBp)), 0)
+        << s.patient_id;
+  }
+}
+
 }  // namespace
 }  // namespace medlake::scores
