@@ -59,8 +59,11 @@ bool MayNamePerson(json::Node n) {
   auto ref = n.Find("reference");
   auto type = n.Find("type");
   auto ident = n.Find("identifier");
+  // A reference written with a display only ({"display": "Jane Roe"}) names no type either; a
+  // Coding's display comes with its code or system, and stays.
+  const bool display_only = n.Find("display") && !n.Find("code") && !n.Find("system");
   const bool is_reference = (ref && ref->IsString()) || (ident && ident->IsObject()) ||
-                            (type && type->IsString() && n.Find("display"));
+                            (type && type->IsString() && n.Find("display")) || display_only;
   if (!is_reference) return false;
   std::string_view target;
   if (ref && ref->IsString()) {
@@ -133,13 +136,16 @@ class DeidWriter {
     }
   }
 
-  // `top`: the resource itself, whose identifying top-level elements are removed.
-  void Object(json::Node n, bool top) {
-    const bool patient_reference = !top && MayNamePerson(n);
+  // `top`: the resource itself, whose identifying top-level elements are removed and whose id
+  // is pseudonymized. `contained`: a resource contained in it (a RelatedPerson, a Patient):
+  // its identifying top-level elements are removed too, its local id ("#rp") is kept.
+  void Object(json::Node n, bool top, bool contained = false) {
+    const bool patient_reference = !top && !contained && MayNamePerson(n);
     out_ += '{';
     bool first = true;
     n.ForEachField([&](std::string_view key, json::Node value) {
-      bool remove = (top && Contains(kRemovedTopLevel, key)) || RemovedAnywhere(key, n) ||
+      bool remove = ((top || contained) && Contains(kRemovedTopLevel, key)) ||
+                    RemovedAnywhere(key, n) ||
                     (patient_reference && (key == "display" || key == "identifier"));
       if (remove) {
         Remove(key, value);
@@ -151,6 +157,20 @@ class DeidWriter {
       out_ += ':';
       if (key == "reference" && value.IsString()) {
         json::AppendQuoted(owner_.RewriteReference(value.GetString()), out_);
+      } else if (key == "contained" && value.IsArray()) {
+        out_ += '[';
+        bool first_item = true;
+        value.ForEachItem([&](json::Node item) {
+          if (!first_item) out_ += ',';
+          first_item = false;
+          if (item.IsObject()) {
+            Object(item, false, true);
+          } else {
+            Value(item);
+          }
+          return true;
+        });
+        out_ += ']';
       } else if (key == "resourceType" || !top || key != "id") {
         Value(value);
       } else {

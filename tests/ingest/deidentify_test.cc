@@ -155,12 +155,20 @@ TEST(DeidentifyTest, ReferencesThatMayNameAPersonLoseDisplayAndIdentifier) {
       {"Condname", R"({"reference":"Patient?identifier=urn:mrn|NOTHERE","display":"Condname"})"},
       {"Relname", R"({"reference":"RelatedPerson/r1","display":"Relname"})"},
       {"Containedname", R"({"reference":"#p1","display":"Containedname"})"},
+      {"Displayonly", R"({"display":"Displayonly"})"},
   };
   std::string obs;
   for (size_t i = 0; i < subjects.size(); ++i) {
-    obs += R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
-           R"(","status":"final","code":{"text":"x"},"subject":)" + subjects[i].second +
-           R"(,"performer":[{"reference":"Practitioner/dr1","display":"Dr Kept"}]})" + "\n";
+    obs +=
+        R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
+        R"(","status":"final","code":{"text":"x"},"subject":)" + subjects[i].second +
+        R"(,"performer":[{"reference":"Practitioner/dr1","display":"Dr Kept"}],)" +
+        // A contained RelatedPerson loses its name and telecom like a stored one; a
+        // Coding keeps its display.
+        R"("contained":[{"resourceType":"RelatedPerson","id":"rp","name":[{"family":"Containedrp"}],)"
+        R"("telecom":[{"value":"555-0123"}]}],"category":[{"coding":[{"code":"vital-signs",)"
+        R"("display":"Vital Signs Kept"}]}]})" +
+        "\n";
   }
   testing::WriteText(dir / "in/a_obs.ndjson", obs);
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
@@ -171,7 +179,12 @@ TEST(DeidentifyTest, ReferencesThatMayNameAPersonLoseDisplayAndIdentifier) {
     EXPECT_EQ(raw.find(needle), std::string::npos) << subject;
   }
   EXPECT_EQ(raw.find("Logicalname"), std::string::npos);
-  EXPECT_NE(ReadAll(dir / "lake").all.find("Dr Kept"), std::string::npos);
+  EXPECT_EQ(raw.find("Containedrp"), std::string::npos);
+  EXPECT_EQ(raw.find("555-0123"), std::string::npos);
+  const std::string stored = ReadAll(dir / "lake").all;
+  EXPECT_NE(stored.find("Dr Kept"), std::string::npos);
+  EXPECT_NE(stored.find("Vital Signs Kept"), std::string::npos);
+  EXPECT_NE(stored.find(R"("id":"rp")"), std::string::npos) << "a contained id stays local";
 }
 
 TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
