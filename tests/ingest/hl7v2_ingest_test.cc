@@ -160,5 +160,32 @@ TEST(Hl7v2IngestTest, AnUnreadableEarlierVersionFailsTheRunInsteadOfLosingTheHis
   EXPECT_NE(second.status().message().find(".mls"), std::string::npos) << second.status().message();
 }
 
+// An ORU^R01 whose patient group repeats (results for two patients in one message) is
+// quarantined whole: every result was filed under the first patient, the second patient's
+// critical value included.
+TEST(Hl7v2IngestTest, AMessageWithSeveralPatientsIsQuarantined) {
+  TempDir dir;
+  std::string msg =
+      "MSH|^~\\&|LAB|HOSP|LAKE|HOSP|202401011300||ORU^R01|CTRL9|P|2.5\r"
+      "PID|1||MRN1^^^HOSP^MR||Alpha^Ann||19600101|F\r"
+      "OBR|1||FA|2345-7^Glucose^LN|||202401011230\r"
+      "OBX|1|NM|2345-7^Glucose^LN||100|mg/dL|70-99|H|||F|||202401011230\r"
+      "PID|2||MRN2^^^HOSP^MR||Beta^Bob||19700101|M\r"
+      "OBR|2||FB|2345-7^Glucose^LN|||202401011230\r"
+      "OBX|1|NM|2345-7^Glucose^LN||400|mg/dL|70-99|HH|||F|||202401011230\r";
+  testing::WriteText(dir / "in/multi.hl7", msg);
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 0u);
+  EXPECT_EQ(r->counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_NE((*q)[0].reason.find("several patients"), std::string::npos) << (*q)[0].reason;
+  EXPECT_EQ((*q)[0].reason.find("Beta"), std::string::npos) << (*q)[0].reason;
+}
+
 }  // namespace
 }  // namespace medlake::ingest

@@ -177,6 +177,14 @@ Status MapPatient(MappingContext& ctx) {
   if (index == ctx.message.SegmentCount()) {
     return ParseError(ctx.message.Describe() + ": no PID segment; the resources need a subject");
   }
+  // A message whose patient groups repeat (ORU^R01 allows several patients) would have every
+  // result filed under the first one: it is quarantined whole instead (docs/hl7v2.md).
+  if (size_t second = ctx.message.Find("PID", index + 1); second != ctx.message.SegmentCount()) {
+    return Unsupported(ctx.message.Describe() +
+                       ": the message holds several patients (PID segments " +
+                       std::to_string(index + 1) + " and " + std::to_string(second + 1) +
+                       "); send one patient per message");
+  }
   Segment pid = ctx.message.segment(index);
   ctx.patient_id = MakeId("pat", PatientKey(pid, ctx.scope));
   JsonBuilder json = ctx.NewResource("Patient", ctx.patient_id);
