@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <charconv>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -312,6 +314,28 @@ TEST(MapOrders, OrmServiceRequest) {
   EXPECT_EQ(m.S("ServiceRequest", "subject.reference"), "Patient/" + m.Get("Patient")->id);
 }
 
+// An order's priority comes from its own TQ1, not from a later order's (TQ1 is searched up to
+// the next ORC).
+TEST(MapOrders, PriorityFromTheOrdersOwnTq1Only) {
+  Mapped m(
+      "MSH|^~\\&|OE|GHH|LAB|GHH|20240301||ORM^O01|ORD-3|P|2.5\r"
+      "PID|1||MRN9^^^GHH^MR\r"
+      "ORC|NW|PO2^OE\r"
+      "OBR|1|PO2^OE||1234-5^Test^LN\r"
+      "ORC|NW|PO3^OE\r"
+      "TQ1|1||||||||A\r"
+      "OBR|2|PO3^OE||1234-5^Test^LN\r");
+  ASSERT_EQ(m.Count("ServiceRequest"), 2u);
+  std::map<std::string, std::string> priority;
+  for (const auto& r : m.result().resources) {
+    if (r.resource_type != "ServiceRequest") continue;
+    auto j = nlohmann::json::parse(r.json);
+    priority[j["identifier"][0]["value"]] = j.value("priority", "");
+  }
+  EXPECT_EQ(priority["PO2"], "");
+  EXPECT_EQ(priority["PO3"], "asap");
+}
+
 TEST(MapOrders, OmlCancelledOrder) {
   Mapped m(
       "MSH|^~\\&|OE|GHH|LAB|GHH|20240301||OML^O21^OML_O21|ORD-2|P|2.5.1\r"
@@ -367,6 +391,7 @@ TEST(MapOrders, MdmDocumentReference) {
   EXPECT_EQ(m.S("DocumentReference", "status"), "current");
   EXPECT_EQ(m.S("DocumentReference", "docStatus"), "final");
   EXPECT_EQ(m.S("DocumentReference", "masterIdentifier.value"), "DOC-42");
+  EXPECT_EQ(m.S("DocumentReference", "masterIdentifier.system"), "urn:medlake:hl7v2:authority:GHH");
   EXPECT_EQ(m.S("DocumentReference", "type.coding.0.code"), "DS");
   EXPECT_EQ(m.S("DocumentReference", "date"), "2024-03-01T10:11:12Z");
   EXPECT_EQ(m.S("DocumentReference", "content.0.attachment.contentType"), "text/plain");
@@ -375,6 +400,18 @@ TEST(MapOrders, MdmDocumentReference) {
             "TGluZSBvbmUKTGluZSB0d28KTGluZSB0aHJlZQ==");
   EXPECT_EQ(m.S("DocumentReference", "context.encounter.0.reference").substr(0, 14),
             "Encounter/enc-");
+}
+
+// A namespace that a URI cannot hold ("MY LAB") is cleaned like every authority system (the
+// DocumentReference failed FHIR R4 validation: uri has no spaces).
+TEST(MapOrders, DocumentAuthorityIsAValidUri) {
+  Mapped m(
+      "MSH|^~\\&|DOC|GHH|LAKE|LAKE|20240301||MDM^T02^MDM_T02|MDM-2|P|2.5\r"
+      "PID|1||MRN9^^^GHH^MR\r"
+      "TXA|1|DS|TX|20240301101112||||||||DOC123^MY LAB|||||AU\r"
+      "OBX|1|TX|||Text||||||F\r");
+  EXPECT_EQ(m.S("DocumentReference", "masterIdentifier.system"),
+            "urn:medlake:hl7v2:authority:MY_LAB");
 }
 
 TEST(MapErrors, UnsupportedTypeNamesTypeAndControlId) {

@@ -353,16 +353,18 @@ void WriteEntityIdentifier(JsonBuilder& json, const Value& ei, std::string_view 
   WriteCoding(json, type_code, "http://terminology.hl7.org/CodeSystem/v2-0203", {});
   json.EndArray();
   json.EndObject();
+  if (std::string system = EntitySystem(ei); !system.empty()) json.String("system", system);
+  json.String("value", value);
+  json.EndObject();
+}
+
+std::string EntitySystem(const Value& ei) {
   std::string ns = ei.Component(2).Text();
   std::string universal = ei.Component(3).Text();
   std::string type = ei.Component(4).Text();
-  if (!universal.empty() && type == "ISO") {
-    json.String("system", "urn:oid:" + Sanitized(universal));
-  } else if (!ns.empty()) {
-    json.String("system", "urn:medlake:hl7v2:authority:" + Sanitized(ns));
-  }
-  json.String("value", value);
-  json.EndObject();
+  if (!universal.empty() && type == "ISO") return "urn:oid:" + Sanitized(universal);
+  if (!ns.empty()) return "urn:medlake:hl7v2:authority:" + Sanitized(ns);
+  return {};
 }
 
 std::string EntityKey(const Value& ei) {

@@ -160,7 +160,10 @@ Status MapOrders(MappingContext& ctx) {
     json.String("intent", "order");
     std::string_view priority = orc.Field(7).Component(6).raw();
     if (priority.empty()) priority = obr.Field(27).Component(6).raw();
-    size_t tq1 = m.Find("TQ1", order.orc != none ? order.orc : order.obr);
+    // The order's own TQ1: before the next ORC, not a later order's.
+    const size_t first = order.orc != none ? order.orc : order.obr;
+    size_t tq1 = m.Find("TQ1", first);
+    if (size_t next = m.Find("ORC", first + 1); next < tq1) tq1 = none;
     if (priority.empty() && tq1 != none) priority = m.segment(tq1).Field(9).Component(1).raw();
     json.String("priority", Lookup(priority, {{"S", "stat"}, {"A", "asap"}, {"R", "routine"}}, {}));
     WriteCodeableConcept(json, "code", obr.Field(4));
@@ -278,8 +281,9 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   Value number = txa.Field(12);
   if (!number.Component(1).empty()) {
     json.BeginObject("masterIdentifier");
-    std::string ns = number.Component(2).Text();
-    if (!ns.empty()) json.String("system", "urn:medlake:hl7v2:authority:" + ns);
+    if (std::string system = EntitySystem(number); !system.empty()) {
+      json.String("system", system);
+    }
     json.String("value", number.Component(1).Text());
     json.EndObject();
   }

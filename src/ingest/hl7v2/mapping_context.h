@@ -52,6 +52,9 @@ void WriteCoding(JsonBuilder& json, std::string_view code, std::string_view syst
 void WriteIdentifier(JsonBuilder& json, const Value& cx, std::string_view type_code = {});
 // EI (entity id^namespace^universal id^type) as an Identifier typed `type_code` (v2-0203).
 void WriteEntityIdentifier(JsonBuilder& json, const Value& ei, std::string_view type_code);
+// System URI of an EI's assigning authority: urn:oid for an ISO universal id, else a
+// urn:medlake:hl7v2:authority: of the namespace (characters a URI cannot hold replaced); "".
+std::string EntitySystem(const Value& ei);
 // Identity text of an EI for MakeId keys ("" when EI.1 is empty).
 std::string EntityKey(const Value& ei);
 void WriteHumanName(JsonBuilder& json, const Value& xpn);
