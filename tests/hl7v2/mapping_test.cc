@@ -412,6 +412,15 @@ TEST(MapOrders, DocumentAuthorityIsAValidUri) {
       "OBX|1|TX|||Text||||||F\r");
   EXPECT_EQ(m.S("DocumentReference", "masterIdentifier.system"),
             "urn:medlake:hl7v2:authority:MY_LAB");
+  // Text of an ISO 8859-1 message is transcoded to UTF-8 before it is base64-encoded, as the
+  // message's names and strings are (it kept the Latin-1 bytes: invalid UTF-8).
+  Mapped latin1(
+      "MSH|^~\\&|DOC|GHH|LAKE|LAKE|20240301||MDM^T02^MDM_T02|MDM-3|P|2.5||||||8859/1\r"
+      "PID|1||MRN9^^^GHH^MR\r"
+      "TXA|1|DS|TX|20240301101112||||||||DOC124^GHH|||||AU\r"
+      "OBX|1|TX|||Gr\xFC\xDF"
+      "e||||||F\r");
+  EXPECT_EQ(latin1.S("DocumentReference", "content.0.attachment.data"), "R3LDvMOfZQ==");
 }
 
 TEST(MapErrors, UnsupportedTypeNamesTypeAndControlId) {

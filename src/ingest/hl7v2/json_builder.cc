@@ -44,11 +44,16 @@ void AppendJsonString(std::string_view s, TextEncoding encoding, std::string& ou
     json::AppendQuoted(s, out);  // escapes, and replaces invalid UTF-8 with U+FFFD
     return;
   }
+  json::AppendQuoted(ToUtf8(s, encoding), out);
+}
+
+std::string ToUtf8(std::string_view s, TextEncoding encoding) {
+  if (encoding != TextEncoding::kLatin1) return std::string(s);
   // ISO 8859-1: each byte is its code point.
   std::string utf8;
   utf8.reserve(s.size() + s.size() / 4);
   for (unsigned char c : s) AppendCodePoint(c, utf8);
-  json::AppendQuoted(utf8, out);
+  return utf8;
 }
 
 void JsonBuilder::Key(std::string_view key) {

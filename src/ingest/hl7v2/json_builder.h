@@ -19,6 +19,9 @@ enum class TextEncoding : uint8_t { kUtf8, kLatin1 };
 
 // Appends `text` as a JSON string literal (quotes included) with valid UTF-8.
 void AppendJsonString(std::string_view text, TextEncoding encoding, std::string& out);
+// `text` in UTF-8: ISO 8859-1 transcoded, UTF-8 as it is (for bytes that are not written as a
+// JSON string, such as a text attachment's base64 data).
+std::string ToUtf8(std::string_view text, TextEncoding encoding);
 
 class JsonBuilder {
  public:

@@ -351,7 +351,7 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
     }
   }
   if (!text.empty()) {
-    WriteAttachment(json, "text/plain", Base64(text), title);
+    WriteAttachment(json, "text/plain", Base64(ToUtf8(text, ctx.encoding)), title);
     any_content = true;
   }
   if (!any_content) WriteAttachment(json, {}, {}, title.empty() ? "document" : title);
