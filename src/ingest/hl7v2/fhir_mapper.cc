@@ -172,6 +172,21 @@ bool IsSupported(std::string_view code, std::string_view trigger) {
   return false;
 }
 
+// A CodeableConcept from a field coded with an HL7 table: a code without a coding system (CWE.3
+// empty, or a plain IS value) is of that table.
+void WriteTableCoded(JsonBuilder& json, std::string_view key, const Value& field,
+                     std::string_view table_uri) {
+  if (!field.Component(1).empty() && field.Component(3).empty()) {
+    json.BeginObject(key);
+    json.BeginArray("coding");
+    WriteCoding(json, field.Component(1).Text(), table_uri, field.Component(2).Text());
+    json.EndArray();
+    json.EndObject();
+  } else {
+    WriteCodeableConcept(json, key, field);
+  }
+}
+
 Status MapPatient(MappingContext& ctx) {
   size_t index = ctx.message.Find("PID");
   if (index == ctx.message.SegmentCount()) {
@@ -218,17 +233,8 @@ Status MapPatient(MappingContext& ctx) {
     WriteAddress(json, addresses.Repetition(i));
   }
   json.EndArray();
-  Value marital = pid.Field(16);
-  if (!marital.Component(1).empty() && marital.Component(3).empty()) {
-    json.BeginObject("maritalStatus");
-    json.BeginArray("coding");
-    WriteCoding(json, marital.Component(1).Text(), "http://terminology.hl7.org/CodeSystem/v2-0002",
-                marital.Component(2).Text());
-    json.EndArray();
-    json.EndObject();
-  } else {
-    WriteCodeableConcept(json, "maritalStatus", marital);
-  }
+  WriteTableCoded(json, "maritalStatus", pid.Field(16),
+                  "http://terminology.hl7.org/CodeSystem/v2-0002");
   json.EndObject();
   ctx.Add("Patient", ctx.patient_id, json.Take());
   return Status::Ok();
@@ -296,8 +302,10 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   }
   json.EndObject();
   json.BeginObject("hospitalization");
-  WriteCodeableConcept(json, "admitSource", pv1.Field(14));
-  WriteCodeableConcept(json, "dischargeDisposition", pv1.Field(36));
+  WriteTableCoded(json, "admitSource", pv1.Field(14),
+                  "http://terminology.hl7.org/CodeSystem/v2-0023");
+  WriteTableCoded(json, "dischargeDisposition", pv1.Field(36),
+                  "http://terminology.hl7.org/CodeSystem/v2-0112");
   json.EndObject();
 
   // Location history as far as this message knows it: the prior location (A02) ends when the
