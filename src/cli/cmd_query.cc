@@ -33,7 +33,6 @@ std::vector<sql::ColumnSpec> SqlColumns(const views::View& view) {
   return cols;
 }
 
-// Rows of a view from the lake or from files.
 // Rows of a view from the lake (as `access` lets the caller see it) or from files.
 Result<query::RunStats> RunView(const std::string& lake_dir, const std::vector<std::string>& files,
                                 const views::View& view, const query::RowSink& sink, int jobs,
@@ -93,9 +92,14 @@ Result<query::RunStats> RunViewRows(const std::string& lake_dir,
                                     const std::function<Status()>& header,
                                     const query::RowSink& emit) {
   if (kanon.k <= 0) {
-    // No header for a lake that is not there: the error alone is printed.
-    if (!lake_dir.empty()) MEDLAKE_RETURN_IF_ERROR(Lake::Open(lake_dir).status());
+    // The lake is opened before the header: for a lake that is not there the error alone is
+    // printed.
+    std::unique_ptr<Lake> lake;
+    if (!lake_dir.empty()) {
+      MEDLAKE_ASSIGN_OR_RETURN(lake, Lake::Open(lake_dir));
+    }
     MEDLAKE_RETURN_IF_ERROR(header());
+    if (lake) return query::RunViewOverLake(*lake, view, emit, jobs, access);
     return RunView(lake_dir, files, view, emit, jobs, access);
   }
   query::KAnonymitySpec spec{{}, kanon.k, kanon.max_suppression};

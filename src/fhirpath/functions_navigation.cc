@@ -99,6 +99,30 @@ std::optional<std::string> ReferenceText(const Item& item) {
   return std::nullopt;
 }
 
+// The resource of the evaluation's Bundle that `ref` names: the entry whose fullUrl it is, else
+// the entry of that type and id.
+std::optional<json::Node> BundleEntry(const Evaluator& ev, const std::string& ref,
+                                      const std::string& type, const std::string& id) {
+  if (!ev.env().bundle) return std::nullopt;
+  auto entries = ev.env().bundle->Find("entry");
+  if (!entries) return std::nullopt;
+  std::optional<json::Node> found;
+  entries->ForEachItem([&](json::Node entry) {
+    auto resource = entry.Find("resource");
+    if (!resource) return true;
+    bool match = false;
+    if (auto full = entry.Find("fullUrl"); full && full->GetString() == ref) match = true;
+    if (!match) {
+      auto rt = resource->Find("resourceType");
+      auto rid = resource->Find("id");
+      match = rt && rid && rt->GetString() == type && rid->GetString() == id;
+    }
+    if (match) found = *resource;
+    return !match;
+  });
+  return found;
+}
+
 MEDLAKE_FP_FN(Resolve) {
   Collection out;
   for (const Item& item : in) {
@@ -117,32 +141,10 @@ MEDLAKE_FP_FN(Resolve) {
       }
       continue;
     }
-    // (not a structured binding: clang 14 cannot capture those in the lambda below)
-    const auto split = SplitReference(*ref);
-    const auto& type = split.first;
-    const auto& id = split.second;
-    const size_t found_before = out.size();
-    std::optional<json::Node> entries;
-    if (ev.env().bundle) entries = ev.env().bundle->Find("entry");
-    if (entries) {
-      entries->ForEachItem([&](json::Node entry) {
-        auto resource = entry.Find("resource");
-        if (!resource) return true;
-        bool match = false;
-        if (auto full = entry.Find("fullUrl"); full && full->GetString() == *ref) match = true;
-        if (!match) {
-          auto rt = resource->Find("resourceType");
-          auto rid = resource->Find("id");
-          match = rt && rid && rt->GetString() == type && rid->GetString() == id;
-        }
-        if (match) {
-          out.push_back(ev.MakeItem(*resource, nullptr, std::nullopt));
-          return false;
-        }
-        return true;
-      });
-    }
-    if (out.size() == found_before && ev.env().resolver && !type.empty() && !id.empty()) {
+    const auto [type, id] = SplitReference(*ref);
+    if (auto entry = BundleEntry(ev, *ref, type, id)) {
+      out.push_back(ev.MakeItem(*entry, nullptr, std::nullopt));
+    } else if (ev.env().resolver && !type.empty() && !id.empty()) {
       MEDLAKE_ASSIGN_OR_RETURN(std::optional<json::Node> found, ev.env().resolver(type, id));
       if (found) out.push_back(ev.MakeItem(*found, nullptr, std::nullopt));
     }
@@ -164,28 +166,17 @@ MEDLAKE_FP_FN(GetReferenceKey) {
   for (const Item& item : in) {
     auto ref = ReferenceText(item);
     if (!ref || ref->empty() || (*ref)[0] == '#') continue;
-    // (not a structured binding: clang 14 cannot capture those in the lambda below)
-    auto split = SplitReference(*ref);
-    std::string& type = split.first;
-    std::string& id = split.second;
-    if (type.empty() && ev.env().bundle) {
+    auto [type, id] = SplitReference(*ref);
+    if (type.empty()) {
       // A fullUrl of the Bundle being read (urn:uuid:...): the key of the entry it names, as
       // ingest rewrites such a reference to Type/id.
-      if (auto entries = ev.env().bundle->Find("entry")) {
-        entries->ForEachItem([&](json::Node entry) {
-          auto full = entry.Find("fullUrl");
-          auto resource = entry.Find("resource");
-          if (!full || !resource || full->GetString() != *ref) return true;
-          auto rt = resource->Find("resourceType");
-          auto rid = resource->Find("id");
-          if (rt) type = std::string(rt->GetString());
-          if (rid) {
-            id = std::string(rid->GetString());
-          } else if (ref->rfind("urn:uuid:", 0) == 0) {
-            id = ref->substr(9);
-          }
-          return false;
-        });
+      if (auto entry = BundleEntry(ev, *ref, type, id)) {
+        if (auto rt = entry->Find("resourceType")) type = std::string(rt->GetString());
+        if (auto rid = entry->Find("id")) {
+          id = std::string(rid->GetString());
+        } else if (ref->starts_with("urn:uuid:")) {
+          id = ref->substr(9);
+        }
       }
     }
     if (call.has_type_arg && type != call.type.name) continue;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fhir/r4_model.h"
+#include "fhir/resource_facts.h"
 
 namespace medlake::ingest {
 namespace {
@@ -68,16 +69,11 @@ bool MayNamePerson(json::Node n) {
   std::string_view target;
   if (ref && ref->IsString()) {
     std::string_view r = ref->GetString();
-    r = r.substr(0, r.find_first_of("?#"));  // a conditional's type; "" for a contained one
-    if (size_t slash = r.rfind('/'); slash != std::string_view::npos) {
-      // "Type/id", "Type/id/_history/n" or an absolute URL ending in one of them.
-      std::string_view head = r.substr(0, slash);
-      if (size_t h = head.rfind("/_history"); h != std::string_view::npos) {
-        head = head.substr(0, head.rfind('/', h - 1));
-      }
-      target = head.substr(head.rfind('/') + 1);
-    } else if (ref->GetString().find('?') != std::string_view::npos) {
-      target = r;
+    std::string_view id;
+    if (size_t q = r.find('?'); q != std::string_view::npos) {
+      target = r.substr(0, q);  // a conditional reference's type
+    } else if (!fhir::SplitReference(r, target, id)) {
+      target = {};  // urn:uuid, a contained "#id", ...: cannot tell
     }
   }
   if (target.empty() && type && type->IsString()) target = type->GetString();

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "common/file_util.h"
 #include "common/string_util.h"
@@ -30,24 +31,18 @@ struct SegmentRow {
 // The live rows of a segment as Rows, for rewriting it. A delete bitmap that does not read is
 // an error: taking its rows for live would bring superseded versions back.
 Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
-  roaring_bitmap_t* bm = nullptr;
+  std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)> bm(nullptr,
+                                                                       &roaring_bitmap_free);
   if (!deleted.empty()) {
-    bm = ReadBitmap(deleted);
-    if (bm == nullptr) return Corruption("catalog: damaged delete bitmap of " + reader.path());
+    bm.reset(ReadBitmap(deleted));
+    if (!bm) return Corruption("catalog: damaged delete bitmap of " + reader.path());
   }
   std::vector<Row> rows;
-  Status status;
   for (uint32_t i = 0; i < reader.columns().rows; ++i) {
-    if (bm != nullptr && roaring_bitmap_contains(bm, i)) continue;
-    auto r = reader.ReadRow(i);
-    if (!r.ok()) {
-      status = r.status();
-      break;
-    }
-    rows.push_back(std::move(*r));
+    if (bm && roaring_bitmap_contains(bm.get(), i)) continue;
+    MEDLAKE_ASSIGN_OR_RETURN(Row r, reader.ReadRow(i));
+    rows.push_back(std::move(r));
   }
-  if (bm != nullptr) roaring_bitmap_free(bm);
-  if (!status.ok()) return status;
   return rows;
 }
 

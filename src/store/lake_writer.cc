@@ -424,7 +424,7 @@ void LakeWriter::Fail(const Status& error) {
 Status LakeWriter::Failure() const {
   std::lock_guard lock(failure_mu_);
   return Status(failure_.code(),
-                "an earlier segment could not be written (" + failure_.message() +
+                "an earlier segment could not be written or synced (" + failure_.message() +
                     "): this writer stores nothing more; the lake keeps its last commit");
 }
 

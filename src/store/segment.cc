@@ -112,8 +112,8 @@ void PutArray(ByteWriter& w, const std::vector<T>& v) {
 
 template <typename T>
 std::vector<T> GetArray(ByteReader& r, size_t n) {
-  if (n > r.remaining() / sizeof(T)) {    // a damaged count: nothing is allocated for it
-    (void)r.GetBytes(r.remaining() + 1);  // r.ok() turns false
+  if (n > r.remaining() / sizeof(T)) {  // a damaged count: nothing is allocated for it
+    r.Fail();
     return std::vector<T>();
   }
   std::vector<T> v(n);

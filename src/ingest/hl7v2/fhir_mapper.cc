@@ -282,18 +282,8 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
     json.String("code", patient_class.empty() ? "UNK" : patient_class);
   }
   json.EndObject();
-  Value service = pv1.Field(10);
-  if (!service.Component(1).empty()) {
-    json.BeginObject("serviceType");
-    json.BeginArray("coding");
-    std::string system = service.Component(3).Text();
-    WriteCoding(
-        json, service.Component(1).Text(),
-        system.empty() ? "http://terminology.hl7.org/CodeSystem/v2-0069" : CodeSystemUri(system),
-        service.Component(2).Text());
-    json.EndArray();
-    json.EndObject();
-  }
+  WriteTableCoded(json, "serviceType", pv1.Field(10),
+                  "http://terminology.hl7.org/CodeSystem/v2-0069");
   WriteReference(json, "subject", "Patient", ctx.patient_id);
   json.BeginObject("period");
   if (auto start = ToFhirDateTime(pv1.Field(44), offset)) json.String("start", *start);
