@@ -30,16 +30,19 @@ struct Chunk {
   // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
   // data, and the reason, with base_offset, goes to quarantine.
   std::string error;
-  // Encounters mapped from HL7 v2 ADT messages, left by the parallel stage for the serial one
-  // that merges their location history in input order (RecordWorker::set_defer_encounters);
-  // filled while the chunk is otherwise read-only, hence mutable.
-  struct PendingEncounter {
-    std::string id, json;
+  // Patients and Encounters mapped from HL7 v2 messages, left by the parallel stage for the
+  // serial one that merges each with the version before it in input order
+  // (RecordWorker::set_defer_updates, hl7v2/resource_history.h); filled while the chunk is
+  // otherwise read-only, hence mutable.
+  struct PendingUpdate {
+    std::string type, id, json;
+    std::string trigger;               // the message's trigger event ("A08")
+    std::vector<std::string> cleared;  // elements the message nulls
     int64_t byte_offset = 0;
     uint32_t entry = 0;
     std::string location;  // "message N"
   };
-  mutable std::vector<PendingEncounter> encounters;
+  mutable std::vector<PendingUpdate> updates;
 };
 
 class ChunkSource {

@@ -349,6 +349,31 @@ std::string Deidentifier::StoredId(std::string_view type, std::string_view id) {
   return pseudonymizer_.ForSourceId(type, id);
 }
 
+void Deidentifier::LinkPatient(json::Node patient) {
+  auto id = patient.Find("id");
+  if (id && id->IsString() && !id->GetString().empty()) {
+    (void)PseudonymForPatient(patient, id->GetString());
+  }
+}
+
+Result<std::optional<std::string>> Deidentifier::PatientOriginal(std::string_view id) {
+  std::string pseudonym = StoredId("Patient", id);
+  if (pseudonym.empty()) return std::optional<std::string>();
+  auto original = vault_->Get(pseudonym);
+  if (!original.ok()) {
+    if (original.status().code() == ErrorCode::kNotFound) return std::optional<std::string>();
+    return original.status();
+  }
+  json::Parser parser;
+  auto node = parser.Parse(*original);
+  if (!node.ok() || !node->IsObject()) return Corruption("identity vault: a record is not JSON");
+  auto type = node->Find("resourceType");
+  if (!type || !type->IsString() || type->GetString() != "Patient") {
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(std::move(*original));
+}
+
 std::string Deidentifier::ResolvePatientIdentifier(std::string_view system,
                                                    std::string_view value) {
   return writer_.FindLink(IdentifierLink(system, value));

@@ -40,16 +40,18 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   SharedCounters shared;
   tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers([&] {
     auto w = std::make_unique<RecordWorker>(*writer, shared, deidentifier.get());
-    w->set_defer_encounters(true);
+    w->set_defer_updates(true);
     return w;
   });
-  // HL7 v2 Encounters are stored by one serial stage in input order, each merged with the
-  // version before it: earlier in this run, else the one committed in the lake.
+  // HL7 v2 Patients and Encounters are stored by one serial stage in input order, each merged
+  // with the version before it: earlier in this run, else the one committed in the lake.
   MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Lake> committed, Lake::Open(lake_dir));
-  hl7v2::EncounterHistory history(
-      [&committed](const std::string& id) { return StoredVersion(*committed, "Encounter", id); });
-  RecordWorker encounter_worker(*writer, shared, deidentifier.get());
-  encounter_worker.set_encounter_history(&history);
+  hl7v2::ResourceHistory history(
+      [&committed, deid = deidentifier.get()](std::string_view type, const std::string& id) {
+        return VersionToMerge(*committed, deid, type, id);
+      });
+  RecordWorker update_worker(*writer, shared, deidentifier.get());
+  update_worker.set_resource_history(&history);
   ChunkSource source(inputs.files);
   Status source_error;
   bool done = false;
@@ -118,14 +120,15 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                   if (!worker.error().ok()) worker_failed = true;
                   return chunk;
                 }) &
-            tbb::make_filter<std::shared_ptr<Chunk>, void>(
-                tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Chunk> chunk) {
-                  if (!chunk->encounters.empty()) encounter_worker.StoreEncounters(*chunk);
-                  source.Recycle(std::move(chunk->data));
-                }));
+            tbb::make_filter<std::shared_ptr<Chunk>, void>(tbb::filter_mode::serial_in_order,
+                                                           [&](std::shared_ptr<Chunk> chunk) {
+                                                             if (!chunk->updates.empty())
+                                                               update_worker.StoreUpdates(*chunk);
+                                                             source.Recycle(std::move(chunk->data));
+                                                           }));
     MEDLAKE_RETURN_IF_ERROR(source_error);
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
-    MEDLAKE_RETURN_IF_ERROR(encounter_worker.error());
+    MEDLAKE_RETURN_IF_ERROR(update_worker.error());
     if (!done && checkpoint_due) {
       MEDLAKE_RETURN_IF_ERROR(writer->Flush());  // settles superseded/replaced counts
       MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
@@ -139,7 +142,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   for (auto& w : workers) {
     report.unresolved_references += w->unresolved();
   }
-  report.unresolved_references += encounter_worker.unresolved();
+  report.unresolved_references += update_worker.unresolved();
   for (auto& [path, reason] : inputs.skipped) report.skipped.push_back({path, reason});
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (options.progress) options.progress(report.counters.records_read, total_bytes, total_bytes);

@@ -16,9 +16,9 @@
 #include "ingest/deidentify.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/fhir/fhir_reader.h"
-#include "ingest/hl7v2/encounter_history.h"
 #include "ingest/hl7v2/fhir_mapper.h"
 #include "ingest/hl7v2/message.h"
+#include "ingest/hl7v2/resource_history.h"
 #include "json/json.h"
 #include "medlake/lake.h"
 #include "store/lake_writer.h"
@@ -34,6 +34,17 @@ inline Result<std::optional<std::string>> StoredVersion(const Lake& lake, std::s
   if (json.ok()) return std::optional<std::string>(std::move(*json));
   if (json.status().code() == ErrorCode::kNotFound) return std::optional<std::string>();
   return json.status();
+}
+
+// The version of `type`/`id` (as an HL7 v2 mapping names it) that the next version is merged
+// with (hl7v2/resource_history.h): the stored one, or in a keyed lake (`deid` not null) the
+// resource stored under its pseudonymized id, and for a Patient its original in the vault.
+inline Result<std::optional<std::string>> VersionToMerge(const Lake& lake, Deidentifier* deid,
+                                                         std::string_view type,
+                                                         const std::string& id) {
+  if (deid == nullptr) return StoredVersion(lake, type, id);
+  if (type == "Patient") return deid->PatientOriginal(id);
+  return StoredVersion(lake, type, deid->StoredId(type, id));
 }
 
 // The counters of a run, summed over its workers. Each worker counts in a block of its own
@@ -239,21 +250,22 @@ class RecordWorker final : public FhirRecordSink {
                  entry.message.status().message());
         continue;
       }
-      pending_ = defer_encounters_ ? &chunk.encounters : nullptr;
+      pending_ = defer_updates_ ? &chunk.updates : nullptr;
       (void)StoreHl7v2(*entry.message, loc);
       pending_ = nullptr;
     }
   }
 
-  // The serial stage of batch ingest: stores the Encounters a chunk's HL7 v2 messages left,
-  // in input order, with their location history merged (set_encounter_history first).
-  void StoreEncounters(const Chunk& chunk) {
+  // The serial stage of batch ingest: stores the Patients and Encounters a chunk's HL7 v2
+  // messages left, in input order, each merged with the version before it
+  // (set_resource_history first).
+  void StoreUpdates(const Chunk& chunk) {
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     file_index_ = chunk.file_index;
     read_early_ = chunk.shared_wave;
-    for (const auto& e : chunk.encounters) {
-      RecordLocation loc{*chunk.source, 0, e.byte_offset, e.entry, e.location};
-      StoreMappedResource("Encounter", e.id, e.json, same, loc);
+    for (auto& u : chunk.updates) {
+      RecordLocation loc{*chunk.source, 0, u.byte_offset, u.entry, u.location};
+      StoreMappedResource(u.type, u.id, std::move(u.json), same, loc, u.trigger, u.cleared);
     }
   }
 
@@ -296,22 +308,30 @@ class RecordWorker final : public FhirRecordSink {
       OnReject(message.raw(), loc, mapped.status().message());
       return mapped.status();
     }
-    for (const auto& resource : mapped->resources) {
-      if (resource.resource_type == "Encounter" && pending_) {  // stored by the serial stage
-        pending_->push_back({resource.id, resource.json, loc.byte_offset, loc.entry, loc.location});
+    for (auto& resource : mapped->resources) {
+      if (pending_ && hl7v2::HasHistory(resource.resource_type)) {  // the serial stage's
+        if (deid_ != nullptr && resource.resource_type == "Patient") {
+          // The message's other resources, stored now, find the Patient's pseudonym.
+          if (auto node = hl7_parser_.Parse(resource.json); node.ok()) deid_->LinkPatient(*node);
+        }
+        pending_->push_back({resource.resource_type, resource.id, std::move(resource.json),
+                             mapped->trigger, std::move(resource.cleared), loc.byte_offset,
+                             loc.entry, loc.location});
       } else {
-        StoreMappedResource(resource.resource_type, resource.id, resource.json, same, loc);
+        StoreMappedResource(resource.resource_type, resource.id, std::move(resource.json), same,
+                            loc, mapped->trigger, resource.cleared);
       }
       ++loc.entry;
     }
     return Status::Ok();
   }
 
-  // Encounters of HL7 v2 messages are merged with the version before them
-  // (hl7v2/encounter_history.h); null: stored as mapped. Not owned.
-  void set_encounter_history(hl7v2::EncounterHistory* history) { history_ = history; }
-  // Process() leaves the Encounters of HL7 v2 files in Chunk::encounters for StoreEncounters.
-  void set_defer_encounters(bool defer) { defer_encounters_ = defer; }
+  // Patients and Encounters of HL7 v2 messages are merged with the version before them
+  // (hl7v2/resource_history.h); null: stored as mapped. Not owned.
+  void set_resource_history(hl7v2::ResourceHistory* history) { history_ = history; }
+  // Process() leaves the Patients and Encounters of HL7 v2 files in Chunk::updates for
+  // StoreUpdates.
+  void set_defer_updates(bool defer) { defer_updates_ = defer; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
   // duplicate of a stored one), on the worker's thread. Empty by default.
@@ -323,9 +343,11 @@ class RecordWorker final : public FhirRecordSink {
 
  private:
   void StoreMappedResource(std::string_view type, const std::string& id, std::string json,
-                           const fhir::ReferenceResolver& resolver, const RecordLocation& loc) {
-    if (type == "Encounter" && history_) {
-      auto merged = history_->Add(id, std::move(json));
+                           const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
+                           std::string_view trigger = {},
+                           const std::vector<std::string>& cleared = {}) {
+    if (history_ && hl7v2::HasHistory(type)) {
+      auto merged = history_->Add(type, id, std::move(json), trigger, cleared);
       if (!merged.ok()) {  // the run fails: its earlier version could not be read
         if (error_.ok()) error_ = merged.status();
         return;
@@ -376,9 +398,9 @@ class RecordWorker final : public FhirRecordSink {
   bool read_early_ = false;  // the chunk is of the shared-area files, read first
   Status error_;
   ResourceHook hook_;
-  hl7v2::EncounterHistory* history_ = nullptr;
-  bool defer_encounters_ = false;
-  std::vector<Chunk::PendingEncounter>* pending_ = nullptr;  // set while a chunk defers them
+  hl7v2::ResourceHistory* history_ = nullptr;
+  bool defer_updates_ = false;
+  std::vector<Chunk::PendingUpdate>* pending_ = nullptr;  // set while a chunk defers them
   GrowBuffer file_buffer_;  // whole files (JSON documents, HL7 v2) are read into it
 };
 

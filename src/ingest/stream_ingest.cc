@@ -119,13 +119,14 @@ struct StreamIngestor::Impl {
   json::Parser parser;
   StreamObserver* observer = nullptr;
   StreamClock::time_point current_received;
-  // HL7 v2 Encounters merged with the version before them, in arrival order: versions stored
-  // since the last checkpoint are remembered, older ones come from the lake as that checkpoint
-  // left it (so memory holds only the encounters of one checkpoint interval).
+  // HL7 v2 Patients and Encounters merged with the version before them, in arrival order:
+  // versions stored since the last checkpoint are remembered, older ones come from the lake as
+  // that checkpoint left it (so memory holds only those of one checkpoint interval).
   std::string lake_dir;
   std::unique_ptr<Lake> committed;
-  hl7v2::EncounterHistory encounters{
-      [this](const std::string& id) { return StoredVersion(*committed, "Encounter", id); }};
+  hl7v2::ResourceHistory updates{[this](std::string_view type, const std::string& id) {
+    return VersionToMerge(*committed, deidentifier.get(), type, id);
+  }};
 
   Status AppendAndSync(const std::vector<std::string>& records) {
     buffer.clear();
@@ -369,7 +370,7 @@ struct StreamIngestor::Impl {
       auto lake = Lake::Open(lake_dir);
       if (lake.ok()) {
         committed = std::move(*lake);
-        encounters.Clear();
+        updates.Clear();
       } else {
         s = lake.status();
       }
@@ -446,7 +447,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   MEDLAKE_ASSIGN_OR_RETURN(im.deidentifier, Deidentifier::ForLake(lake_dir, *im.writer));
   MEDLAKE_ASSIGN_OR_RETURN(im.cipher, privacy::SegmentCipher::ForLake(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters, im.deidentifier.get());
-  im.worker->set_encounter_history(&im.encounters);
+  im.worker->set_resource_history(&im.updates);
   im.lake_dir = lake_dir;
   MEDLAKE_ASSIGN_OR_RETURN(im.committed, Lake::Open(lake_dir));
   im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {

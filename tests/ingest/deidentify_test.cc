@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "adt_message.h"
 #include "ingest/ingest.h"
 #include "ingest/stream_ingest.h"
 #include "medlake/lake.h"
@@ -215,6 +216,51 @@ TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   for (const char* needle : {"Roeberts", "Janelle", "MRN-4711", "19610723", "1961-07-23"}) {
     EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
   }
+}
+
+// In a keyed lake the version an HL7 v2 message updates is found under its pseudonymized id
+// (an Encounter) or in the vault (a Patient's original): a transfer in a later run keeps the
+// admission's ward, and a lab message's sparse PID keeps the admission's name and address.
+TEST(DeidentifyTest, Hl7v2UpdatesMergeWithTheVersionOfAnEarlierRun) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  std::string admission =
+      testing::AdtMessage("A01", "C1", "20240301101000", "4E^136^B^GHH", "", "", "V1", "M1");
+  // A PID with name and address, as ADT systems send it.
+  admission.replace(admission.find("PID|1||M1^^^GHH^MR"), 18,
+                    "PID|1||M1^^^GHH^MR||Roeberts^Janelle||19610723|F|||1 Elm St^^Town");
+  testing::WriteText(dir / "in1/adt.hl7", admission);
+  testing::WriteText(dir / "in2/adt.hl7",
+                     testing::AdtMessage("A02", "C2", "20240302075500", "ICU^1^1^GHH",
+                                         "4E^136^B^GHH", "", "V1", "M1"));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+  auto second = Ingest(dir / "lake", {dir / "in2"}, IngestOptions{});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+
+  Stored s = ReadAll(dir / "lake");
+  std::string encounter, pseudonym;
+  for (const auto& [k, v] : s.json) {
+    if (k.starts_with("Encounter/")) encounter = v;
+    if (k.starts_with("Patient/")) pseudonym = k.substr(8);
+  }
+  EXPECT_NE(
+      encounter.find(
+          R"("display":"4E / 136 / B"},"status":"completed","period":{"start":"2024-03-01T10:10:00Z","end":"2024-03-02T07:55:00Z"})"),
+      std::string::npos)
+      << "the admission's start of the ward: " << encounter;
+  EXPECT_NE(encounter.find(R"("display":"ICU / 1 / 1"},"status":"active")"), std::string::npos)
+      << encounter;
+  for (const char* needle : {"Roeberts", "Elm St", "M1"}) {
+    EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
+  }
+  auto keys = privacy::KeyStore::Open(dir / "lake");
+  ASSERT_TRUE(keys.ok());
+  auto vault = privacy::Vault::Open(*keys);
+  ASSERT_TRUE(vault.ok());
+  auto original = (*vault)->Get(pseudonym);
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
+  EXPECT_NE(original->find("Roeberts"), std::string::npos) << "the A02's PID has no name";
+  EXPECT_NE(original->find("Elm St"), std::string::npos);
 }
 
 // An HL7 v2 admission of the patient of kFhirPatient, through a stream.

@@ -187,5 +187,94 @@ TEST(Hl7v2IngestTest, AMessageWithSeveralPatientsIsQuarantined) {
   EXPECT_EQ((*q)[0].reason.find("Beta"), std::string::npos) << (*q)[0].reason;
 }
 
+std::string StoredPatient(const std::string& lake_dir) {
+  auto lake = Lake::Open(lake_dir);
+  EXPECT_TRUE(lake.ok());
+  std::string out;
+  EXPECT_TRUE((*lake)
+                  ->Scan(
+                      "Patient", [&](const ResourceView& r) { out = std::string(r.json); }, nullptr)
+                  .ok());
+  return out;
+}
+
+// HL7 v2.5 section 2.5.3: a PID field left empty changes nothing, "" deletes. A lab message
+// whose PID holds the MRN alone keeps the admission's demographics, whether it comes in the
+// same run or a later one; its "" in PID-13 deletes the phone. Re-ingesting stores nothing.
+TEST(Hl7v2IngestTest, ASparsePidKeepsTheDemographicsAndItsNullsDelete) {
+  const std::string admission =
+      "MSH|^~\\&|ADT|HOSP|LAKE|HOSP|202401011200||ADT^A01|C1|P|2.5\r"
+      "PID|1||MRN123^^^HOSP^MR||Doe^Jane||19600101|F|||1 Main St^^Town^^12345||555-1234\r"
+      "PV1|1|I|WARD1^101^A||||||||||||||||VN1^^^HOSP^VN\r";
+  const std::string lab =
+      "MSH|^~\\&|LAB|HOSP|LAKE|HOSP|202401011300||ORU^R01|C2|P|2.5\r"
+      "PID|1||MRN123^^^HOSP^MR||||||||||\"\"\r"
+      "OBR|1||LAB1|2823-3^Potassium^LN|||202401011230\r"
+      "OBX|1|NM|2823-3^Potassium^LN||4.1|mmol/L|3.5-5.1|N|||F|||202401011230\r";
+  for (bool one_run : {true, false}) {
+    SCOPED_TRACE(one_run ? "one run" : "two runs");
+    TempDir dir;
+    testing::WriteText(dir / "in1/a.hl7", admission);
+    testing::WriteText(dir / (one_run ? "in1/b.hl7" : "in2/b.hl7"), lab);
+    ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+    if (!one_run) ASSERT_TRUE(Ingest(dir / "lake", {dir / "in2"}, IngestOptions{}).ok());
+    std::string patient = StoredPatient(dir / "lake");
+    EXPECT_NE(patient.find(R"("family":"Doe")"), std::string::npos) << patient;
+    EXPECT_NE(patient.find(R"("birthDate":"1960-01-01")"), std::string::npos) << patient;
+    EXPECT_NE(patient.find(R"("gender":"female")"), std::string::npos) << patient;
+    EXPECT_NE(patient.find(R"("city":"Town")"), std::string::npos) << patient;
+    EXPECT_EQ(patient.find("telecom"), std::string::npos) << patient;
+    // Idempotent: the same files again store nothing.
+    std::vector<std::string> all = {dir / "in1"};
+    if (!one_run) all.push_back(dir / "in2");
+    auto again = Ingest(dir / "lake", all, IngestOptions{});
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->counters.stored, 0u);
+    EXPECT_EQ(StoredPatient(dir / "lake"), patient);
+  }
+}
+
+// ADT^A13 cancels a discharge: the stay is in progress again, in the ward it had ended in.
+TEST(Hl7v2IngestTest, ACancelledDischargeReopensTheStayAndItsLastWard) {
+  TempDir dir;
+  testing::WriteText(dir / "in1/day1.hl7",
+                     Adt("A01", "C1", "20240301101000", "4E^136^B^GHH", "") +
+                         Adt("A03", "C2", "20240303120000", "4E^136^B^GHH", "", "20240303120000"));
+  testing::WriteText(dir / "in2/day3.hl7", Adt("A13", "C3", "20240303130000", "4E^136^B^GHH", ""));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in2"}, IngestOptions{}).ok());
+  std::string encounter = StoredEncounter(dir / "lake");
+  EXPECT_NE(encounter.find(R"("status":"in-progress")"), std::string::npos) << encounter;
+  EXPECT_EQ(encounter.find(R"("end")"), std::string::npos) << encounter;
+  EXPECT_NE(encounter.find(R"("location":[{"location":{"reference":"Location/)"), std::string::npos)
+      << encounter;
+  EXPECT_NE(encounter.find(R"("status":"active","period":{"start":"2024-03-01T10:10:00Z"}}])"),
+            std::string::npos)
+      << "one 4E entry, open again: " << encounter;
+}
+
+// A time without an offset is in the sender's zone, which MSH-7's offset gives.
+TEST(Hl7v2IngestTest, TimesWithoutAnOffsetTakeTheOffsetOfMsh7) {
+  TempDir dir;
+  testing::WriteText(dir / "in/lab.hl7",
+                     "MSH|^~\\&|LAB|HOSP|LAKE|HOSP|202401011300+0100||ORU^R01|C2|P|2.5\r"
+                     "PID|1||MRN123^^^HOSP^MR\r"
+                     "OBR|1||LAB1|2823-3^Potassium^LN|||202401011230\r"
+                     "OBX|1|NM|2823-3^Potassium^LN||4.1|mmol/L|||||F|||202401011230-0500\r"
+                     "OBX|2|NM|2951-2^Sodium^LN||140|mmol/L|||||F|||202401011230\r");
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in"}, IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  std::string all;
+  ASSERT_TRUE((*lake)
+                  ->Scan(
+                      "Observation", [&](const ResourceView& r) { all.append(r.json); }, nullptr)
+                  .ok());
+  EXPECT_NE(all.find(R"("effectiveDateTime":"2024-01-01T12:30:00-05:00")"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find(R"("effectiveDateTime":"2024-01-01T12:30:00+01:00")"), std::string::npos)
+      << all;
+}
+
 }  // namespace
 }  // namespace medlake::ingest

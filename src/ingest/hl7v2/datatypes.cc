@@ -115,6 +115,12 @@ std::optional<std::string> ToFhirDateTime(const Value& v, std::string_view defau
   return FullTime(*p, default_offset);
 }
 
+std::optional<std::string> FhirOffsetOf(const Value& v) {
+  std::optional<DtmParts> p = SplitDtm(v.Component(1).raw());
+  if (!p || p->offset.empty()) return std::nullopt;
+  return std::string(p->offset.substr(0, 3)) + ":" + std::string(p->offset.substr(3, 2));
+}
+
 std::optional<std::string> ToFhirDate(const Value& v) {
   std::optional<DtmParts> p = SplitDtm(v.Component(1).raw());
   if (!p) return std::nullopt;

@@ -222,7 +222,7 @@ Status MapPatient(MappingContext& ctx) {
   json.EndArray();
   json.String("gender", PatientGender(pid.Field(8).Component(1).raw()));
   if (auto birth = ToFhirDate(pid.Field(7))) json.String("birthDate", *birth);
-  if (auto death = ToFhirDateTime(pid.Field(29), ctx.options.default_offset)) {
+  if (auto death = ToFhirDateTime(pid.Field(29), ctx.default_offset)) {
     json.String("deceasedDateTime", *death);
   } else if (pid.Field(30).raw() == "Y" || pid.Field(30).raw() == "N") {
     json.Bool("deceasedBoolean", pid.Field(30).raw() == "Y");
@@ -237,6 +237,26 @@ Status MapPatient(MappingContext& ctx) {
                   "http://terminology.hl7.org/CodeSystem/v2-0002");
   json.EndObject();
   ctx.Add("Patient", ctx.patient_id, json.Take());
+  // HL7 v2.5 section 2.5.3: a field left empty changes nothing in the receiver's record (the
+  // merge with the stored Patient keeps it); the null value "" deletes it. An element filled
+  // from several fields is deleted when one of them is null and none has a value.
+  struct ElementFields {
+    std::string_view element;
+    size_t fields[2];  // PID field numbers; 0: none
+  };
+  static constexpr ElementFields kElements[] = {{"identifier", {2, 3}},     {"name", {5, 0}},
+                                                {"telecom", {13, 14}},      {"gender", {8, 0}},
+                                                {"birthDate", {7, 0}},      {"address", {11, 0}},
+                                                {"maritalStatus", {16, 0}}, {"deceased", {29, 30}}};
+  for (const ElementFields& e : kElements) {
+    bool null = false, valued = false;
+    for (size_t f : e.fields) {
+      if (f == 0) continue;
+      null |= pid.Field(f).IsNull();
+      valued |= !pid.Field(f).empty() && !pid.Field(f).IsNull();
+    }
+    if (null && !valued) ctx.out.resources.back().cleared.emplace_back(e.element);
+  }
   return Status::Ok();
 }
 
@@ -246,7 +266,7 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
     return ParseError(ctx.message.Describe() + ": no PV1 segment in an ADT message");
   }
   Segment pv1 = ctx.message.segment(index);
-  const std::string& offset = ctx.options.default_offset;
+  const std::string& offset = ctx.default_offset;
   Value visit = pv1.Field(19);
   std::string visit_number = visit.Component(1).Text();
   ctx.encounter_id = MakeId(
@@ -344,7 +364,9 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
               std::string(message.ControlId());
   if (message.ControlId().empty()) ctx.scope += "|" + std::string(message.raw());
   ctx.out.message_type = type;
+  ctx.out.trigger = std::string(trigger);
   ctx.out.control_id = std::string(message.ControlId());
+  ctx.default_offset = FhirOffsetOf(msh.Field(7)).value_or(options.default_offset);
 
   MEDLAKE_RETURN_IF_ERROR(MapPatient(ctx));
   if (code == "ADT") {

@@ -29,17 +29,22 @@ struct MappedResource {
   std::string resource_type;  // "Patient", "Observation", ...
   std::string id;             // FHIR id, [A-Za-z0-9-]{1,64}
   std::string json;           // minified FHIR R4 JSON of the resource
+  // Top-level elements the message explicitly deletes (fields holding HL7's null value ""),
+  // for the merge with the version stored before (resource_history.h). Patient only.
+  std::vector<std::string> cleared;
 };
 
 struct MappedMessage {
   std::string message_type;  // "ORU^R01"
+  std::string trigger;       // "R01"
   std::string control_id;    // MSH-10
   std::vector<MappedResource> resources;
 };
 
 struct MapOptions {
   // Offset written for HL7 times that have a time of day but no offset (FHIR requires one
-  // when a time is present). HL7 leaves such times in the sender's local zone.
+  // when a time is present), in a message whose MSH-7 has none either. HL7 leaves such times
+  // in the sender's local zone, which MSH-7's offset gives when the sender writes one.
   std::string default_offset = "Z";
 };
 

@@ -169,7 +169,7 @@ Status MapOrders(MappingContext& ctx) {
     WriteCodeableConcept(json, "code", obr.Field(4));
     WriteReference(json, "subject", "Patient", ctx.patient_id);
     WriteReference(json, "encounter", "Encounter", ctx.encounter_id);
-    if (auto t = ToFhirDateTime(orc.Field(9), ctx.options.default_offset)) {
+    if (auto t = ToFhirDateTime(orc.Field(9), ctx.default_offset)) {
       json.String("authoredOn", *t);
     }
     json.BeginArray("reasonCode");
@@ -199,7 +199,7 @@ Status MapImmunizations(MappingContext& ctx) {
     if (key.empty()) key = "message|" + ctx.scope + "|" + std::to_string(i);
     std::string id = MakeId("imm", key);
 
-    std::optional<std::string> when = ToFhirDateTime(seg.Field(3), ctx.options.default_offset);
+    std::optional<std::string> when = ToFhirDateTime(seg.Field(3), ctx.default_offset);
     if (!when) {
       return ParseError(ctx.Where(i, 3) +
                         ": administration date/time missing or malformed (Immunization "
@@ -309,7 +309,7 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
     WriteCodeableConcept(json, "type", type);
   }
   WriteReference(json, "subject", "Patient", ctx.patient_id);
-  if (auto t = ToFhirInstant(txa.Field(4), ctx.options.default_offset)) json.String("date", *t);
+  if (auto t = ToFhirInstant(txa.Field(4), ctx.default_offset)) json.String("date", *t);
   // Replacements (T09/T10) and addenda (T05/T06) point at the parent document (TXA-13).
   std::string parent = EntityKey(txa.Field(13));
   if (!parent.empty() &&

@@ -213,7 +213,7 @@ bool WriteValue(MappingContext& ctx, JsonBuilder& json, std::string_view type, c
     return true;
   }
   if (type == "DT" || type == "TS" || type == "DTM") {
-    if (auto t = ToFhirDateTime(first, ctx.options.default_offset)) {
+    if (auto t = ToFhirDateTime(first, ctx.default_offset)) {
       json.String("valueDateTime", *t);
       return true;
     }
@@ -233,7 +233,7 @@ struct ReportInfo {
 
 Status MapResults(MappingContext& ctx) {
   const Message& m = ctx.message;
-  const std::string& offset = ctx.options.default_offset;
+  const std::string& offset = ctx.default_offset;
   std::vector<ReportInfo> reports;
   std::map<std::string, int> occurrences;
   ReportInfo loose{m.SegmentCount(), {}, "message|" + ctx.scope, {}};

@@ -19,6 +19,9 @@ struct MappingContext {
   std::string scope;         // MSH-3|MSH-4|MSH-10: identity of the message itself
   std::string patient_id;    // empty when the message has no PID
   std::string encounter_id;  // empty when the message has no PV1
+  // Offset of the message's times that have none: MSH-7's (the sender's zone), else
+  // options.default_offset.
+  std::string default_offset;
   MappedMessage out;
 
   // "control id X: segment 4 (OBX) field 5" for error messages.
@@ -31,6 +34,8 @@ struct MappingContext {
 // malformed. Times without an offset get `default_offset`.
 std::optional<std::string> ToFhirDateTime(const Value& v, std::string_view default_offset);
 std::optional<std::string> ToFhirDate(const Value& v);
+// The offset of a valid HL7 time as FHIR writes it ("+01:00"); nullopt when it has none.
+std::optional<std::string> FhirOffsetOf(const Value& v);
 std::optional<std::string> ToFhirInstant(const Value& v, std::string_view default_offset);
 
 // FHIR decimal text for an HL7 NM ("+5" → "5", ".5" → "0.5"); nullopt when not a number or

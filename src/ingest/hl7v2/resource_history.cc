@@ -1,0 +1,272 @@
+#include "ingest/hl7v2/resource_history.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "json/json.h"
+
+namespace medlake::hl7v2 {
+namespace {
+
+struct Entry {
+  std::string reference;
+  std::string location_json;  // the "location" Reference object
+  std::string status;
+  std::optional<std::string> start, end;
+};
+
+std::optional<std::string> Text(const std::optional<json::Node>& node, std::string_view key) {
+  if (!node) return std::nullopt;
+  auto v = node->Find(key);
+  if (!v || !v->IsString()) return std::nullopt;
+  return std::string(v->GetString());
+}
+
+std::vector<Entry> Entries(json::Node encounter) {
+  std::vector<Entry> out;
+  auto list = encounter.Find("location");
+  if (!list) return out;
+  list->ForEachItem([&](json::Node item) {
+    Entry e;
+    auto location = item.Find("location");
+    if (location) {
+      e.location_json = location->ToJson();
+      e.reference = Text(location, "reference").value_or("");
+    }
+    e.status = Text(item, "status").value_or("");
+    auto period = item.Find("period");
+    e.start = Text(period, "start");
+    e.end = Text(period, "end");
+    out.push_back(std::move(e));
+    return true;
+  });
+  return out;
+}
+
+void AppendEntry(const Entry& e, std::string& out) {
+  out += R"({"location":)";
+  out += e.location_json.empty() ? "{}" : e.location_json;
+  if (!e.status.empty()) {
+    out += R"(,"status":)";
+    json::AppendQuoted(e.status, out);
+  }
+  if (e.start || e.end) {
+    out += R"(,"period":{)";
+    if (e.start) {
+      out += R"("start":)";
+      json::AppendQuoted(*e.start, out);
+    }
+    if (e.end) {
+      out += e.start ? R"(,"end":)" : R"("end":)";
+      json::AppendQuoted(*e.end, out);
+    }
+    out += "}";
+  }
+  out += "}";
+}
+
+// Choice elements of the merged types (FHIR R4 Patient): one form replaces the others.
+constexpr std::string_view kChoiceElements[] = {"deceased", "multipleBirth"};
+
+std::string_view ChoiceRoot(std::string_view element) {
+  for (std::string_view root : kChoiceElements) {
+    if (element.size() > root.size() && element.substr(0, root.size()) == root &&
+        element[root.size()] >= 'A' && element[root.size()] <= 'Z') {
+      return root;
+    }
+  }
+  return element;
+}
+
+// Writes `"key":` after a comma unless it is the first member.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += "{"; }
+  void Key(std::string_view key) {
+    if (!first_) out_ += ",";
+    first_ = false;
+    json::AppendQuoted(key, out_);
+    out_ += ":";
+  }
+  void Member(std::string_view key, json::Node value) {
+    Key(key);
+    out_ += value.ToJson();
+  }
+  void End() { out_ += "}"; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+Result<std::pair<json::Node, json::Node>> ParseObjects(json::Parser& previous_parser,
+                                                       std::string_view previous,
+                                                       json::Parser& next_parser,
+                                                       std::string_view next) {
+  MEDLAKE_ASSIGN_OR_RETURN(json::Node old_node, previous_parser.Parse(previous));
+  MEDLAKE_ASSIGN_OR_RETURN(json::Node new_node, next_parser.Parse(next));
+  if (!old_node.IsObject() || !new_node.IsObject()) {
+    return ParseError("versions to merge are not JSON objects");
+  }
+  return std::pair{old_node, new_node};
+}
+
+}  // namespace
+
+bool HasHistory(std::string_view type) {
+  return type == "Encounter" || type == "Patient";
+}
+
+Result<std::string> MergeEncounterLocations(std::string_view previous, std::string_view next,
+                                            std::string_view trigger) {
+  json::Parser previous_parser, next_parser;
+  MEDLAKE_ASSIGN_OR_RETURN(auto nodes, ParseObjects(previous_parser, previous, next_parser, next));
+  auto [old_node, new_node] = nodes;
+
+  std::vector<Entry> merged = Entries(old_node);
+  for (Entry& e : Entries(new_node)) {
+    if (e.reference.empty()) {
+      merged.push_back(std::move(e));
+      continue;
+    }
+    // An update (A08, A13) does not say since when the patient is where it names. Naming the
+    // last location of a stay that has ended: a cancelled discharge (A13) reopens it, any
+    // other update leaves it as it is.
+    const bool timeless = !e.start && !e.end;
+    if (timeless && !merged.empty() && merged.back().reference == e.reference &&
+        merged.back().end) {
+      Entry& last = merged.back();
+      last.location_json = e.location_json;
+      if (trigger == "A13") {
+        last.end.reset();
+        last.status = e.status;
+      }
+      continue;
+    }
+    Entry* match = nullptr;
+    for (auto it = merged.rbegin(); it != merged.rend(); ++it) {
+      if (it->reference != e.reference) continue;
+      bool same_start = it->start && e.start && *it->start == *e.start;
+      bool same_end = it->end && e.end && *it->end == *e.end;
+      if (!it->end || same_start || same_end) {
+        match = &*it;
+        break;
+      }
+    }
+    if (!match) {
+      merged.push_back(std::move(e));
+      continue;
+    }
+    match->location_json = e.location_json;
+    if (!match->start) match->start = e.start;
+    if (e.end) match->end = e.end;
+    match->status = match->end ? "completed" : e.status;
+  }
+
+  // The stay's period: start kept when the message has none; an update that leaves the
+  // discharge date empty (A08) keeps the discharge, which only an A13 cancels.
+  std::optional<json::Node> new_period = new_node.Find("period");
+  std::optional<std::string> start = Text(new_period, "start");
+  std::optional<std::string> end = Text(new_period, "end");
+  if (!start) start = Text(old_node.Find("period"), "start");
+  std::optional<std::string> old_status = Text(old_node, "status");
+  const bool keep_discharge = trigger == "A08" && !end && old_status == "finished";
+  if (keep_discharge) end = Text(old_node.Find("period"), "end");
+
+  std::string out;
+  ObjectWriter object(out);
+  bool wrote_location = false, wrote_period = false;
+  auto write_location = [&] {
+    object.Key("location");
+    out += "[";
+    for (size_t i = 0; i < merged.size(); ++i) {
+      if (i) out += ",";
+      AppendEntry(merged[i], out);
+    }
+    out += "]";
+    wrote_location = true;
+  };
+  auto write_period = [&] {
+    object.Key("period");
+    ObjectWriter period(out);
+    if (start) {
+      period.Key("start");
+      json::AppendQuoted(*start, out);
+    }
+    if (end) {
+      period.Key("end");
+      json::AppendQuoted(*end, out);
+    }
+    if (new_period) {
+      new_period->ForEachField([&](std::string_view k, json::Node v) {
+        if (k != "start" && k != "end") period.Member(k, v);
+        return true;
+      });
+    }
+    period.End();
+    wrote_period = true;
+  };
+  new_node.ForEachField([&](std::string_view k, json::Node v) {
+    if (k == "location") {
+      write_location();
+    } else if (k == "period") {
+      write_period();
+    } else if (k == "status" && keep_discharge) {
+      object.Key("status");
+      json::AppendQuoted(*old_status, out);
+    } else {
+      object.Member(k, v);
+    }
+    return true;
+  });
+  if (!wrote_period && (start || end)) write_period();
+  if (!wrote_location && !merged.empty()) write_location();
+  object.End();
+  return out;
+}
+
+Result<std::string> MergeElements(std::string_view previous, std::string_view next,
+                                  const std::vector<std::string>& cleared) {
+  json::Parser previous_parser, next_parser;
+  MEDLAKE_ASSIGN_OR_RETURN(auto nodes, ParseObjects(previous_parser, previous, next_parser, next));
+  auto [old_node, new_node] = nodes;
+  std::vector<std::string_view> present;  // elements of `next`, choice elements by their root
+  std::string out;
+  ObjectWriter object(out);
+  new_node.ForEachField([&](std::string_view k, json::Node v) {
+    present.push_back(ChoiceRoot(k));
+    object.Member(k, v);
+    return true;
+  });
+  old_node.ForEachField([&](std::string_view k, json::Node v) {
+    std::string_view root = ChoiceRoot(k);
+    bool replaced = std::find(present.begin(), present.end(), root) != present.end();
+    bool nulled = std::find(cleared.begin(), cleared.end(), root) != cleared.end();
+    if (!replaced && !nulled) object.Member(k, v);
+    return true;
+  });
+  object.End();
+  return out;
+}
+
+Result<std::string> ResourceHistory::Add(std::string_view type, const std::string& id,
+                                         std::string json, std::string_view trigger,
+                                         const std::vector<std::string>& cleared) {
+  std::string key = std::string(type) + "/" + id;
+  auto it = latest_.find(key);
+  std::optional<std::string> previous;
+  if (it != latest_.end()) {
+    previous = it->second;
+  } else if (lookup_) {
+    MEDLAKE_ASSIGN_OR_RETURN(previous, lookup_(type, id));
+  }
+  if (previous) {
+    auto merged = type == "Encounter" ? MergeEncounterLocations(*previous, json, trigger)
+                                      : MergeElements(*previous, json, cleared);
+    if (merged.ok()) json = std::move(*merged);
+  }
+  latest_[key] = json;
+  return json;
+}
+
+}  // namespace medlake::hl7v2

@@ -1,0 +1,135 @@
+// Versions of HL7 v2 Encounters and Patients merged with the one before
+// (ingest/hl7v2/resource_history.h).
+#include "ingest/hl7v2/resource_history.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace medlake::hl7v2 {
+namespace {
+
+using nlohmann::json;
+
+const char* kA01 =
+    R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","period":{"start":"2024-03-01T10:10:00Z"},"location":[{"location":{"reference":"Location/w4e","display":"4E"},"status":"active","period":{"start":"2024-03-01T10:10:00Z"}}]})";
+const char* kA02 =
+    R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","period":{"start":"2024-03-01T10:10:00Z"},"location":[{"location":{"reference":"Location/w4e","display":"4E"},"status":"completed","period":{"end":"2024-03-02T07:55:00Z"}},{"location":{"reference":"Location/icu","display":"ICU"},"status":"active","period":{"start":"2024-03-02T07:55:00Z"}}]})";
+const char* kA03 =
+    R"({"resourceType":"Encounter","id":"enc-1","status":"finished","period":{"end":"2024-03-03T12:00:00Z"},"location":[{"location":{"reference":"Location/icu","display":"ICU"},"status":"completed","period":{"end":"2024-03-03T12:00:00Z"}}]})";
+
+TEST(ResourceHistoryTest, AdmissionTransferDischargeKeepsEveryWardWithItsPeriod) {
+  ResourceHistory history;
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", kA01).ok());
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", kA02).ok());
+  json e = json::parse(*history.Add("Encounter", "enc-1", kA03));
+  EXPECT_EQ(e["status"], "finished");
+  EXPECT_EQ(e["period"]["start"], "2024-03-01T10:10:00Z");  // kept from the admission
+  EXPECT_EQ(e["period"]["end"], "2024-03-03T12:00:00Z");
+  ASSERT_EQ(e["location"].size(), 2u) << e.dump();
+  EXPECT_EQ(e["location"][0]["location"]["reference"], "Location/w4e");
+  EXPECT_EQ(e["location"][0]["status"], "completed");
+  EXPECT_EQ(e["location"][0]["period"]["start"], "2024-03-01T10:10:00Z");
+  EXPECT_EQ(e["location"][0]["period"]["end"], "2024-03-02T07:55:00Z");
+  EXPECT_EQ(e["location"][1]["location"]["reference"], "Location/icu");
+  EXPECT_EQ(e["location"][1]["status"], "completed");
+  EXPECT_EQ(e["location"][1]["period"]["start"], "2024-03-02T07:55:00Z");
+  EXPECT_EQ(e["location"][1]["period"]["end"], "2024-03-03T12:00:00Z");
+}
+
+TEST(ResourceHistoryTest, ReplayedMessageChangesNothingAndReturnToAWardIsANewStay) {
+  ResourceHistory history;
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", kA01).ok());
+  std::string once = *history.Add("Encounter", "enc-1", kA02);
+  EXPECT_EQ(*history.Add("Encounter", "enc-1", kA02), once);  // the same transfer again
+  // Back to 4E: the first 4E stay is closed, so this is a third entry.
+  const char* back =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","location":[{"location":{"reference":"Location/icu"},"status":"completed","period":{"end":"2024-03-02T20:00:00Z"}},{"location":{"reference":"Location/w4e"},"status":"active","period":{"start":"2024-03-02T20:00:00Z"}}]})";
+  json e = json::parse(*history.Add("Encounter", "enc-1", back));
+  ASSERT_EQ(e["location"].size(), 3u) << e.dump();
+  EXPECT_EQ(e["location"][1]["period"]["end"], "2024-03-02T20:00:00Z");
+  EXPECT_EQ(e["location"][2]["location"]["reference"], "Location/w4e");
+  EXPECT_EQ(e["location"][2]["status"], "active");
+}
+
+TEST(ResourceHistoryTest, FirstVersionComesFromTheLookupAndOthersAreSeparate) {
+  int lookups = 0;
+  ResourceHistory history(
+      [&](std::string_view type, const std::string& id) -> Result<std::optional<std::string>> {
+        ++lookups;
+        EXPECT_EQ(type, "Encounter");
+        if (id == "enc-1") return std::optional<std::string>(kA01);
+        if (id == "enc-3") return Corruption("segment 7: checksum mismatch");
+        return std::optional<std::string>();
+      });
+  json e = json::parse(*history.Add("Encounter", "enc-1", kA02));
+  EXPECT_EQ(e["location"][0]["period"]["start"], "2024-03-01T10:10:00Z");
+  std::string other = R"({"resourceType":"Encounter","id":"enc-2","status":"planned"})";
+  EXPECT_EQ(*history.Add("Encounter", "enc-2", other), other);
+  EXPECT_EQ(lookups, 2);
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", kA03).ok());
+  EXPECT_EQ(lookups, 2);  // remembered, not looked up again
+  // A lookup that fails is not "no earlier version": the error is returned, nothing merged.
+  auto failed = history.Add("Encounter", "enc-3", other);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), ErrorCode::kCorruption);
+  EXPECT_FALSE(MergeEncounterLocations("[]", kA01).ok());
+}
+
+// ADT^A13 (cancel discharge) names the ward the patient was discharged from: the stay and
+// that ward's entry are open again; an A08 that leaves PV1-45 empty does not undo the
+// discharge (only A13 does) and adds no ward entry.
+TEST(ResourceHistoryTest, CancelledDischargeReopensTheLastWardAndAnUpdateDoesNotUndoIt) {
+  const char* a08 =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","location":[{"location":{"reference":"Location/icu","display":"ICU"},"status":"active"}]})";
+  const char* a13 =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","period":{"start":"2024-03-01T10:10:00Z"},"location":[{"location":{"reference":"Location/icu","display":"ICU"},"status":"active"}]})";
+  ResourceHistory history;
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", kA01).ok());
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", kA02).ok());
+  std::string discharged = *history.Add("Encounter", "enc-1", kA03);
+  json updated = json::parse(*history.Add("Encounter", "enc-1", a08, "A08"));
+  EXPECT_EQ(updated, json::parse(discharged)) << updated.dump();
+
+  json e = json::parse(*history.Add("Encounter", "enc-1", a13, "A13"));
+  EXPECT_EQ(e["status"], "in-progress");
+  EXPECT_FALSE(e["period"].contains("end")) << e.dump();
+  EXPECT_EQ(e["period"]["start"], "2024-03-01T10:10:00Z");
+  ASSERT_EQ(e["location"].size(), 2u) << e.dump();
+  EXPECT_EQ(e["location"][1]["location"]["reference"], "Location/icu");
+  EXPECT_EQ(e["location"][1]["status"], "active");
+  EXPECT_EQ(e["location"][1]["period"]["start"], "2024-03-02T07:55:00Z");
+  EXPECT_FALSE(e["location"][1]["period"].contains("end"));
+  // A later discharge closes the same entry again.
+  const char* again =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"finished","period":{"end":"2024-03-04T09:00:00Z"},"location":[{"location":{"reference":"Location/icu"},"status":"completed","period":{"end":"2024-03-04T09:00:00Z"}}]})";
+  e = json::parse(*history.Add("Encounter", "enc-1", again, "A03"));
+  ASSERT_EQ(e["location"].size(), 2u) << e.dump();
+  EXPECT_EQ(e["location"][1]["period"]["end"], "2024-03-04T09:00:00Z");
+}
+
+// HL7 v2.5 section 2.5.3: an empty field changes nothing, "" deletes. Elements of the earlier
+// Patient that the message leaves empty are kept; those it nulls are gone; a choice element
+// in one form replaces its other forms.
+TEST(ResourceHistoryTest, ASparsePatientKeepsWhatItLeavesEmptyAndLosesWhatItNulls) {
+  const char* admission =
+      R"({"resourceType":"Patient","id":"pat-1","identifier":[{"value":"M1"}],"name":[{"family":"A"}],"telecom":[{"value":"555"}],"gender":"female","birthDate":"1960-01-01","deceasedBoolean":false,"address":[{"city":"X"}]})";
+  const char* lab =
+      R"({"resourceType":"Patient","id":"pat-1","identifier":[{"value":"M1"}],"name":[{"family":"B"}],"deceasedDateTime":"2024-03-05T10:00:00Z"})";
+  ResourceHistory history;
+  ASSERT_TRUE(history.Add("Patient", "pat-1", admission).ok());
+  json p = json::parse(*history.Add("Patient", "pat-1", lab, "R01", {"telecom"}));
+  EXPECT_EQ(p["name"][0]["family"], "B");                   // the message's value wins
+  EXPECT_EQ(p["address"][0]["city"], "X");                  // left empty: kept
+  EXPECT_EQ(p["birthDate"], "1960-01-01");                  // left empty: kept
+  EXPECT_FALSE(p.contains("telecom")) << p.dump();          // "": deleted
+  EXPECT_FALSE(p.contains("deceasedBoolean")) << p.dump();  // the other form of deceased[x]
+  EXPECT_EQ(p["deceasedDateTime"], "2024-03-05T10:00:00Z");
+  // Merging the result with itself changes nothing (a replayed message).
+  std::string once = p.dump();
+  EXPECT_EQ(json::parse(*history.Add("Patient", "pat-1", lab, "R01", {"telecom"})).dump(), once);
+  EXPECT_FALSE(MergeElements("[]", lab, {}).ok());
+}
+
+}  // namespace
+}  // namespace medlake::hl7v2
