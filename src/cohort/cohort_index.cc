@@ -174,7 +174,8 @@ class IndexBuilder {
         segment, "",
         [&](const HotRow& hot, uint32_t row) {
           if (hot.patient == kNoPatientOrdinal) return;
-          if (hot.status == "entered-in-error") return;
+          // Recorded in error or ruled out (a refuted diagnosis): no event of the patient.
+          if (hot.status == "entered-in-error" || hot.status == "refuted") return;
           uint16_t type = small_id(type_of, types_, hot.type);
           if (hot.type == "Patient") {
             patients.add(hot.patient);

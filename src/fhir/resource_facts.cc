@@ -264,6 +264,12 @@ std::optional<double> ExactQuantityValue(json::Node quantity) {
   return v->GetDouble();
 }
 
+std::string_view QuantityUnit(json::Node quantity) {
+  if (auto c = quantity.Find("code"); c && c->IsString()) return c->GetString();
+  if (auto u = quantity.Find("unit"); u && u->IsString()) return u->GetString();
+  return {};
+}
+
 Status IdentityNotRepeated(json::Node resource) {
   int types = 0, ids = 0;
   resource.ForEachField([&](std::string_view key, json::Node) {
@@ -349,11 +355,7 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     // The hot column holds exact values only, so that no reader compares a censored result
     // ("<5") as if it were exact.
     if (auto v = ExactQuantityValue(*q)) out.value = *v;
-    if (auto c = q->Find("code"); c && c->IsString()) {
-      out.unit = c->GetString();
-    } else if (auto u = q->Find("unit"); u && u->IsString()) {
-      out.unit = u->GetString();
-    }
+    out.unit = QuantityUnit(*q);
   }
 
   if (auto s = fields[FactFields::kStatus]; s && s->IsString()) {
@@ -363,14 +365,15 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     AddCodes(*cs, codes);
     if (!codes.empty()) out.status = codes.front().code;
   }
-  // Condition and AllergyIntolerance say "recorded in error" in verificationStatus (and must
-  // then have no clinicalStatus): the hot status carries it, so that every reader can drop
-  // such records without parsing them.
+  // Condition and AllergyIntolerance say "recorded in error" and "ruled out" in
+  // verificationStatus (entered-in-error, refuted): the hot status carries them instead of
+  // the clinical status, so that every reader can drop such records without parsing them.
   if (auto vs = fields[FactFields::kVerificationStatus]) {
     std::vector<Coding> codes;
     AddCodes(*vs, codes);
-    for (const auto& c : codes)
-      if (c.code == "entered-in-error") out.status = "entered-in-error";
+    for (const auto& c : codes) {
+      if (c.code == "entered-in-error" || c.code == "refuted") out.status = c.code;
+    }
   }
 
   if (out.type == "Encounter") {

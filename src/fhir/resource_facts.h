@@ -71,6 +71,9 @@ Status IdentityNotRepeated(json::Node resource);
 // The value of a Quantity when it is exact: a number, and no `comparator` ("<5", ">=100" are
 // bounds, not values). nullopt otherwise.
 std::optional<double> ExactQuantityValue(json::Node quantity);
+// The unit of a Quantity as the hot column holds it: its UCUM `code`, else its `unit` text;
+// empty when it has neither.
+std::string_view QuantityUnit(json::Node quantity);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.

@@ -23,14 +23,42 @@ bool IsInpatientClass(std::string_view code) {
   return code == "IMP" || code == "ACUTE" || code == "NONAC";
 }
 
-// ICD-10 codes of respiratory failure with hypercapnia (J96.x2).
+// Respiratory failure with hypercapnia: the 5th character of J96 is 2 in ICD-10-CM (J96.02
+// acute, J96.12 chronic, J96.22 acute on chronic, J96.92 unspecified), 1 in ICD-10-GM (J96.01
+// acute type II, J96.11 chronic type II, J96.91 unspecified type II). WHO ICD-10 stops at
+// J96.x, which does not say.
 bool IsHypercapnicFailure(const CodeView& c) {
-  if (c.system.find("icd-10") == std::string_view::npos &&
-      c.system.find("icd10") == std::string_view::npos) {
+  std::string_view system = c.system;
+  bool gm = system.find("icd-10-gm") != std::string_view::npos;
+  if (!gm && system.find("icd-10") == std::string_view::npos &&
+      system.find("icd10") == std::string_view::npos) {
     return false;
   }
-  return c.code == "J96.02" || c.code == "J96.12" || c.code == "J96.22" || c.code == "J96.92" ||
-         c.code == "J9602" || c.code == "J9612" || c.code == "J9622" || c.code == "J9692";
+  std::string digits;
+  for (char ch : c.code) {
+    if (ch != '.') digits.push_back(ch);
+  }
+  if (digits.size() != 5 || !digits.starts_with("J96")) return false;
+  char kind = digits[3], fifth = digits[4];
+  if (gm) return (kind == '0' || kind == '1' || kind == '9') && fifth == '1';
+  return (kind == '0' || kind == '1' || kind == '2' || kind == '9') && fifth == '2';
+}
+
+// A diagnosis that counts: its verificationStatus is absent or confirmed (not provisional,
+// differential, unconfirmed, refuted or entered-in-error).
+bool Confirmed(json::Node condition) {
+  auto vs = condition.Find("verificationStatus");
+  if (!vs) return true;
+  bool confirmed = false;
+  if (auto codings = vs->Find("coding")) {
+    codings->ForEachItem([&](json::Node coding) {
+      if (auto code = coding.Find("code"); code && code->IsString()) {
+        confirmed |= code->GetString() == "confirmed";
+      }
+      return true;
+    });
+  }
+  return confirmed;
 }
 
 bool Contains(int64_t start, int64_t end, int64_t at) {
@@ -66,8 +94,11 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
   MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
       "Encounter",
       [&](const HotRow& r) {
-        if (r.patient == 0xFFFFFFFFu || r.status == "cancelled" || r.status == "entered-in-error")
+        if (r.patient == 0xFFFFFFFFu || r.status == "cancelled" || r.status == "entered-in-error" ||
+            r.status == "planned") {
           return;
+        }
+        if (r.status == "finished" && r.effective_end == kNoTime) return;  // ended, but when?
         if (!Contains(r.effective_start, r.effective_end, at_ms)) return;
         bool inpatient = false;
         for (size_t i = 0; i < r.code_count; ++i) inpatient |= IsInpatientClass(r.codes[i].code);
@@ -123,9 +154,21 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
   MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
       "Condition",
       [&](const HotRow& r) {
-        if (!current.count(r.patient) || r.status == "resolved" || r.status == "inactive") return;
-        for (size_t i = 0; i < r.code_count; ++i) {
-          if (IsHypercapnicFailure(r.codes[i])) scale2.insert(r.patient);
+        if (!current.count(r.patient) || scale2.count(r.patient)) return;
+        if (r.status == "resolved" || r.status == "inactive" || r.status == "remission" ||
+            r.status == "refuted" || r.status == "entered-in-error") {
+          return;
+        }
+        // Not yet diagnosed at T (its onset, else its recordedDate, is after T); one that is
+        // over says so in its clinical status.
+        if (r.effective_start != kNoTime && r.effective_start > at_ms) return;
+        bool hypercapnic = false;
+        for (size_t i = 0; i < r.code_count; ++i) hypercapnic |= IsHypercapnicFailure(r.codes[i]);
+        if (!hypercapnic) return;
+        auto text = r.json();
+        if (!text.ok()) return;
+        if (auto node = parser.Parse(*text); node.ok() && Confirmed(*node)) {
+          scale2.insert(r.patient);
         }
       },
       &damaged));
@@ -166,7 +209,7 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                 if (!systolic) return true;
                 if (auto q = comp.Find("valueQuantity")) {
                   // A bound ("<91") is no reading: NEWS2 scores exact values only.
-                  if (auto v = fhir::ExactQuantityValue(*q)) {
+                  if (auto v = SystolicOfComponent(*q)) {
                     vitals[r.patient].Add(Parameter::kSystolicBp, r.effective_start, *v);
                   }
                 }

@@ -1,21 +1,29 @@
 // NEWS2 of every current inpatient of a lake, from the stored encounters and vital signs.
 //
 // A current inpatient at time T has an Encounter of class IMP (or ACUTE / NONAC) whose period
-// contains T and whose status is not cancelled or entered-in-error. Each NEWS2 parameter uses
-// the patient's most recent reading at or before T within its window (News2Options); a
-// missing or stale parameter is reported, never scored as normal. SpO2 scale 2 applies to
-// patients with a recorded hypercapnic respiratory failure (ICD-10 J96.02, J96.12, J96.22,
-// J96.92). Reads the lake's hot columns; only vital-sign panels (blood pressure components)
-// are parsed from JSON.
+// contains T and whose status is neither planned, cancelled nor entered-in-error (finished
+// only with a period.end: the stay has ended, and without its end there is no telling when).
+// Each NEWS2 parameter uses the patient's most recent reading at or before T within its
+// window (News2Options); a missing or stale parameter is reported, never scored as normal.
+// SpO2 scale 2 applies to patients with a confirmed hypercapnic respiratory failure (RCP NEWS2
+// 2017: "only in patients with confirmed hypercapnic respiratory failure") recorded at or
+// before T and not resolved: ICD-10-CM J96.02, J96.12, J96.22, J96.92 and ICD-10-GM J96.01,
+// J96.11, J96.91 (the 5th digit of hypercapnia in each), with no verificationStatus or a
+// confirmed one. Reads the lake's hot columns; only vital-sign panels (blood pressure
+// components) and candidate diagnoses are parsed from JSON.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "fhir/resource_facts.h"
+#include "json/json.h"
 #include "medlake/lake.h"
 #include "medlake/status.h"
 #include "scores/news2.h"
 #include "scores/news2_batch.h"
+#include "scores/vital_codes.h"
 
 namespace medlake::scores {
 
@@ -28,6 +36,16 @@ struct InpatientScore {
   QSofaResult qsofa;
   PatientVitals vitals;  // the readings scored (live scoring continues from them)
 };
+
+// The systolic pressure (mm[Hg]) of the 8480-6 component of a blood pressure panel, from its
+// valueQuantity: exact values in a unit VitalFromQuantity knows; nullopt otherwise.
+inline std::optional<double> SystolicOfComponent(json::Node quantity) {
+  auto value = fhir::ExactQuantityValue(quantity);
+  if (!value) return std::nullopt;
+  auto vital = VitalFromQuantity("8480-6", *value, fhir::QuantityUnit(quantity));
+  if (!vital) return std::nullopt;
+  return vital->value;
+}
 
 Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                                                     const News2Options& options = {});

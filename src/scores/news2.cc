@@ -38,7 +38,7 @@ RiskBand BandFor(int aggregate, bool red) {
   return RiskBand::kLow;
 }
 
-ClinicalResponse ResponseFor(int aggregate, bool red) {
+ClinicalResponse ResponseFor(int aggregate, bool red, bool complete) {
   // RCP NEWS2 (2017) chart 4, "Clinical response to the NEWS trigger thresholds".
   if (aggregate >= 7) {
     return {"Continuous monitoring of vital signs",
@@ -55,6 +55,13 @@ ClinicalResponse ResponseFor(int aggregate, bool red) {
             "for the patient; registered nurse to request urgent assessment by a clinician or "
             "team with core competencies in the care of acutely ill patients; provide clinical "
             "care in an environment with monitoring facilities"};
+  }
+  if (!complete && !red) {
+    // Not in chart 4, which scores a full set: a partial score of 0-4 does not show that the
+    // patient is at low risk.
+    return {"Complete the observation set now",
+            "Incomplete observation set: record the missing or stale parameters now and "
+            "re-score; the partial score is a lower bound"};
   }
   if (red) {
     return {"Minimum 1 hourly",

@@ -68,7 +68,10 @@ struct ClinicalResponse {
   std::string_view monitoring;
   std::string_view response;
 };
-ClinicalResponse ResponseFor(int aggregate, bool single_parameter_red);
+// An incomplete set (`complete` false: a parameter missing or stale) scores a lower bound:
+// below the urgent thresholds it asks for the missing readings instead of the routine
+// response, which chart 4 gives only to a patient who scored 0 on every parameter.
+ClinicalResponse ResponseFor(int aggregate, bool single_parameter_red, bool complete = true);
 
 std::string_view BandName(RiskBand band);             // "low", "low-medium", "medium", "high"
 std::string_view ParameterName(Parameter parameter);  // "respiration_rate", "spo2", ...

@@ -32,7 +32,7 @@ std::string News2Json(const News2JsonFields& f, std::string_view extra_members) 
   j["missing"] = ParameterNames(n.missing_mask);
   j["stale"] = ParameterNames(n.stale_mask);
   j["single_parameter_red"] = n.single_parameter_red;
-  auto response = ResponseFor(n.aggregate, n.single_parameter_red);
+  auto response = ResponseFor(n.aggregate, n.single_parameter_red, n.complete());
   j["monitoring"] = std::string(response.monitoring);
   j["response"] = std::string(response.response);
   j["qsofa"] = f.qsofa.score;

@@ -13,28 +13,40 @@ bool OneOf(std::string_view code, std::initializer_list<std::string_view> codes)
   return false;
 }
 
+// Rates per minute as UCUM writes them: "/min", "1/min", with or without an annotation
+// ("{breaths}/min", "{beat}/min"; UCUM annotations do not change the unit).
+bool PerMinute(std::string_view unit) {
+  if (unit.starts_with("{")) {
+    size_t close = unit.find('}');
+    if (close == std::string_view::npos) return false;
+    unit.remove_prefix(close + 1);
+  } else if (unit.starts_with("1")) {
+    unit.remove_prefix(1);
+  }
+  return unit == "/min";
+}
+
 }  // namespace
 
 std::optional<VitalValue> VitalFromQuantity(std::string_view loinc, double value,
                                             std::string_view unit) {
   if (loinc == "9279-1") {
-    if (unit.empty() || unit == "/min" || unit == "{breaths}/min") {
-      return VitalValue{Parameter::kRespirationRate, value};
-    }
+    if (unit.empty() || PerMinute(unit)) return VitalValue{Parameter::kRespirationRate, value};
     return std::nullopt;
   }
   if (OneOf(loinc, {"59408-5", "2708-6", "20564-1"})) {
     if (unit.empty() || unit == "%") return VitalValue{Parameter::kSpO2, value};
+    if (unit == "1") return VitalValue{Parameter::kSpO2, value * 100.0};  // a fraction
     return std::nullopt;
   }
   if (loinc == "8480-6") {
     if (unit.empty() || unit == "mm[Hg]") return VitalValue{Parameter::kSystolicBp, value};
+    // UCUM: mm[Hg] = 133.322 Pa (0.133322 kPa).
+    if (unit == "kPa") return VitalValue{Parameter::kSystolicBp, value / 0.133322};
     return std::nullopt;
   }
   if (loinc == "8867-4") {
-    if (unit.empty() || unit == "/min" || unit == "{beats}/min") {
-      return VitalValue{Parameter::kPulse, value};
-    }
+    if (unit.empty() || PerMinute(unit)) return VitalValue{Parameter::kPulse, value};
     return std::nullopt;
   }
   if (OneOf(loinc, {"8310-5", "8331-1", "8332-9", "8333-7", "8328-7"})) {

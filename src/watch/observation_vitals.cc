@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "scores/inpatient_news2.h"
+
 namespace medlake::watch {
 namespace {
 
@@ -42,7 +44,7 @@ void VitalsFromObservation(const fhir::ResourceFacts& facts, json::Node observat
           if (!code || !HasCode(*code, kSystolic)) return true;
           if (auto q = comp.Find("valueQuantity")) {
             // A bound ("<91") is no reading: NEWS2 scores exact values only.
-            if (auto v = fhir::ExactQuantityValue(*q)) {
+            if (auto v = scores::SystolicOfComponent(*q)) {
               out.push_back({scores::Parameter::kSystolicBp, *v});
             }
           }

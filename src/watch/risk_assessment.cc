@@ -75,7 +75,8 @@ std::string RiskAssessmentJson(const Alert& a) {
   j += R"(},"rationale":)";
   json::AppendQuoted(rationale, j);
   j += R"(}],"mitigation":)";
-  json::AppendQuoted(scores::ResponseFor(n.aggregate, n.single_parameter_red).response, j);
+  json::AppendQuoted(
+      scores::ResponseFor(n.aggregate, n.single_parameter_red, n.complete()).response, j);
   j += "}";
   return j;
 }

@@ -109,6 +109,10 @@ class CohortTest : public ::testing::Test {
     ndjson +=
         R"({"resourceType":"Condition","id":"c7","verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"entered-in-error"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"subject":{"reference":"Patient/p7"},"onsetDateTime":"2019-01-01"})";
     ndjson += "\n";
+    // And a second one, ruled out (refuted) while still marked active: no diagnosis either.
+    ndjson +=
+        R"({"resourceType":"Condition","id":"c8","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"refuted"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"subject":{"reference":"Patient/p7"},"onsetDateTime":"2020-01-01"})";
+    ndjson += "\n";
     testing::WriteText(*dir_ / "in/data.ndjson", ndjson);
     auto report = ingest::Ingest(*dir_ / "lake", {*dir_ / "in"}, ingest::IngestOptions{});
     ASSERT_TRUE(report.ok()) << report.status().message();
@@ -194,7 +198,7 @@ TEST_F(CohortTest, CodeSetsExactPrefixAndEnteredInError) {
   EXPECT_EQ(
       With(
           R"({"event": {"codes": [{"system": "http://snomed.info/sct", "codes": ["44054006"]}]}})"),
-      (Ids{"p1", "p2"}));  // p7's diagnosis was entered in error
+      (Ids{"p1", "p2"}));  // p7's diagnoses were entered in error or refuted
   EXPECT_EQ(
       With(
           R"({"event": {"codes": [{"system": "http://hl7.org/fhir/sid/icd-10", "prefix": ["E11"]}]}})"),

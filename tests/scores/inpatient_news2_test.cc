@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "common/fhir_time.h"
 #include "ingest/ingest.h"
 #include "test_util.h"
@@ -130,6 +133,96 @@ TEST(InpatientNews2Test, AResultWithAComparatorIsNoReading) {
     EXPECT_NE(s.news2.missing_mask & (1 << static_cast<int>(Parameter::kSystolicBp)), 0)
         << s.patient_id;
   }
+}
+
+std::string Inpatient(const std::string& patient, const std::string& status = "in-progress",
+                      const std::string& end = "") {
+  return R"({"resourceType":"Encounter","id":"e-)" + patient + R"(","status":")" + status +
+         R"(","class":{"code":"IMP"},"subject":{"reference":"Patient/)" + patient +
+         R"("},"period":{"start":"2024-01-01T08:00:00Z")" +
+         (end.empty() ? "" : R"(,"end":")" + end + "\"") + "}}\n";
+}
+
+std::string Diagnosis(const std::string& id, const std::string& patient, const std::string& system,
+                      const std::string& code, const std::string& extra) {
+  return R"({"resourceType":"Condition","id":")" + id + R"(","subject":{"reference":"Patient/)" +
+         patient + R"("},"code":{"coding":[{"system":")" + system + R"(","code":")" + code +
+         R"("}]})" + extra + "}\n";
+}
+
+// RCP NEWS2 (2017): SpO2 scale 2 only "in patients with confirmed hypercapnic respiratory
+// failure". A refuted, provisional or differential diagnosis, or one recorded after the
+// scoring time, left SpO2 88 % on air at 0 (scale 2) instead of 3; ICD-10-GM's hypercapnic
+// codes (5th digit 1) were not known. A finished stay without an end is no current stay.
+TEST(InpatientNews2Test, ScaleTwoNeedsAConfirmedDiagnosisKnownAtTheTime) {
+  testing::TempDir dir;
+  const std::string cm = "http://hl7.org/fhir/sid/icd-10-cm";
+  const std::string gm = "http://fhir.de/CodeSystem/bfarm/icd-10-gm";
+  auto verification = [](const char* code) {
+    return std::string(
+               R"(,"verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":")") +
+           code + R"("}]})";
+  };
+  std::string enc, cond, obs;
+  struct Case {
+    const char* patient;
+    std::string condition;
+    int spo2_subscore;
+  };
+  std::vector<Case> cases = {
+      {"confirmed", Diagnosis("c1", "confirmed", cm, "J96.12", verification("confirmed")), 0},
+      {"unstated", Diagnosis("c2", "unstated", cm, "J96.12", ""), 0},
+      {"gm", Diagnosis("c3", "gm", gm, "J96.11", ""), 0},
+      {"refuted", Diagnosis("c4", "refuted", cm, "J96.12", verification("refuted")), 3},
+      {"differential", Diagnosis("c5", "differential", cm, "J96.12", verification("differential")),
+       3},
+      {"later",
+       Diagnosis("c6", "later", cm, "J96.12", R"(,"onsetDateTime":"2024-01-05T00:00:00Z")"), 3},
+      {"gm-hypoxic", Diagnosis("c7", "gm-hypoxic", gm, "J96.10", ""), 3},
+  };
+  for (const Case& c : cases) {
+    enc += Inpatient(c.patient);
+    cond += c.condition;
+    obs += Vital(std::string("s-") + c.patient, c.patient, "59408-5", "2024-01-01T10:00:00Z",
+                 Qty(88, "%")) +
+           "\n";
+  }
+  enc += Inpatient("gone", "finished");  // discharged, end not recorded
+  testing::WriteText(dir / "in/Encounter.ndjson", enc);
+  testing::WriteText(dir / "in/Condition.ndjson", cond);
+  testing::WriteText(dir / "in/Observation.ndjson", obs);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-01-01T11:00:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), cases.size()) << "the finished stay is not current";
+  for (const Case& c : cases) {
+    auto it = std::find_if(scores->begin(), scores->end(),
+                           [&](const InpatientScore& s) { return s.patient_id == c.patient; });
+    ASSERT_NE(it, scores->end()) << c.patient;
+    EXPECT_EQ(it->news2.subscores[static_cast<int>(Parameter::kSpO2)], c.spo2_subscore)
+        << c.patient;
+  }
+}
+
+// The systolic component of a BP panel in kPa was scored as if in mm[Hg]: 16 kPa (120 mm[Hg],
+// 0 points) scored 3.
+TEST(InpatientNews2Test, PanelComponentsAreReadInTheirUnit) {
+  testing::TempDir dir;
+  std::string obs = Vital(
+      "bp", "k1", "85354-9", "2024-01-01T10:00:00Z",
+      R"("component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":16,"system":"http://unitsofmeasure.org","code":"kPa"}}])");
+  testing::WriteText(dir / "in/Encounter.ndjson", Inpatient("k1"));
+  testing::WriteText(dir / "in/Observation.ndjson", obs + "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-01-01T11:00:00Z"));
+  ASSERT_TRUE(scores.ok());
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kSystolicBp)], 0);
+  EXPECT_TRUE((*scores)[0].news2.subscores[static_cast<int>(Parameter::kSystolicBp)] >= 0);
 }
 
 }  // namespace

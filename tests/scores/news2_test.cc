@@ -156,6 +156,14 @@ TEST(News2Bands, Chart4Responses) {
   EXPECT_NE(ResponseFor(5, false).response.find("Urgent response"), std::string_view::npos);
   EXPECT_EQ(ResponseFor(7, false).monitoring, "Continuous monitoring of vital signs");
   EXPECT_NE(ResponseFor(7, true).response.find("Emergency response"), std::string_view::npos);
+  // An incomplete set scores a lower bound: below the urgent thresholds it asks for the
+  // missing readings, never for routine monitoring; at or above them the response stands.
+  for (int partial : {0, 1, 4}) {
+    EXPECT_EQ(ResponseFor(partial, false, false).monitoring, "Complete the observation set now");
+    EXPECT_EQ(ResponseFor(partial, false, false).response.find("routine"), std::string_view::npos);
+  }
+  EXPECT_EQ(ResponseFor(3, true, false).monitoring, "Minimum 1 hourly");
+  EXPECT_NE(ResponseFor(5, false, false).response.find("Urgent response"), std::string_view::npos);
 }
 
 constexpr int64_t kHour = 3'600'000;

@@ -23,6 +23,20 @@ TEST(VitalCodes, NumericLoincCodes) {
   EXPECT_FALSE(VitalFromQuantity("2093-3", 190, "mg/dL").has_value());
 }
 
+// UCUM spells rates "1/min" as well as "/min", with annotations ("{beat}/min") that do not
+// change the unit; SpO2 may be a fraction ("1"); mm[Hg] is 133.322 Pa. Readings in these
+// units were dropped, and the parameter reported missing.
+TEST(VitalCodes, EquivalentUcumUnits) {
+  EXPECT_EQ(VitalFromQuantity("9279-1", 30, "1/min")->value, 30);
+  EXPECT_EQ(VitalFromQuantity("9279-1", 30, "{breath}/min")->value, 30);
+  EXPECT_EQ(VitalFromQuantity("8867-4", 135, "1/min")->value, 135);
+  EXPECT_EQ(VitalFromQuantity("8867-4", 135, "{beat}/min")->value, 135);
+  EXPECT_FALSE(VitalFromQuantity("8867-4", 135, "/h").has_value());
+  EXPECT_FALSE(VitalFromQuantity("8867-4", 135, "{beat/min").has_value());
+  EXPECT_NEAR(VitalFromQuantity("59408-5", 0.88, "1")->value, 88, 1e-9);
+  EXPECT_NEAR(VitalFromQuantity("8480-6", 16, "kPa")->value, 120.01, 0.01);
+}
+
 TEST(VitalCodes, OxygenFromFiO2AndFlow) {
   auto air = VitalFromQuantity("3150-0", 21, "%");
   ASSERT_TRUE(air.has_value());
