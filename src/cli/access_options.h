@@ -23,13 +23,14 @@ inline void AddAccessOptions(CLI::App* command, AccessOptions& options) {
 }
 
 // The caller's access context for `lake`, after checking that the role may produce `kind`
-// (a refusal is audited).
+// (a refusal is audited). `research`: the output serves research (AccessRequest::research).
 inline Result<std::unique_ptr<query::AccessContext>> OpenAccess(const std::string& lake,
                                                                 const AccessOptions& options,
                                                                 query::OutputKind kind,
-                                                                std::string_view command) {
-  MEDLAKE_ASSIGN_OR_RETURN(auto access,
-                           query::AccessContext::Open(lake, {options.token, options.purpose}));
+                                                                std::string_view command,
+                                                                bool research = false) {
+  MEDLAKE_ASSIGN_OR_RETURN(
+      auto access, query::AccessContext::Open(lake, {options.token, options.purpose, research}));
   MEDLAKE_RETURN_IF_ERROR(access->Require(kind, command));
   return access;
 }

@@ -77,7 +77,7 @@ int RunCohort(const CohortOptions& o) {
   bool members = o.list || !o.out.empty();
   auto access = OpenAccess(o.lake, o.access,
                            members ? query::OutputKind::kClinical : query::OutputKind::kAggregate,
-                           members ? "cohort --list/--out" : "cohort");
+                           members ? "cohort --list/--out" : "cohort", /*research=*/true);
   if (!access.ok()) return Fail(access.status());
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> damaged;

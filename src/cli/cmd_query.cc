@@ -224,6 +224,9 @@ void PrintResult(const sql::QueryResult& r, const std::string& format) {
           j[r.columns[c]] = std::stod(r.rows[i][c]);
         } else if (r.column_types[c] == "BOOLEAN") {
           j[r.columns[c]] = r.rows[i][c] == "true";
+        } else if (r.column_types[c] == "JSON") {  // a collection column: an array, as in view
+          auto value = nlohmann::ordered_json::parse(r.rows[i][c], nullptr, false);
+          j[r.columns[c]] = value.is_discarded() ? nlohmann::ordered_json(r.rows[i][c]) : value;
         } else {
           j[r.columns[c]] = r.rows[i][c];
         }
@@ -313,7 +316,14 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
     if (!s.ok()) return Fail(s);
   }
   auto result = (*engine)->Query(query_text);
-  if (!result.ok()) return Fail(result.status());
+  if (!result.ok()) {
+    // A query that fails ran on the data all the same (a failed cast may have read a value):
+    // audited like any other.
+    Status audited =
+        (*access)->Audit("query", privacy::ObjectHash(query_text), static_cast<int64_t>(patients));
+    if (!audited.ok()) return Fail(audited);
+    return Fail(result.status());
+  }
   Status control = ControlSqlResult(**access, **engine, query_text, *result);
   Status audited =
       (*access)->Audit(control.ok() ? "query" : "denied", privacy::ObjectHash(query_text),
@@ -400,7 +410,8 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   sqlc->add_option("--lake", o->lake, "Lake directory")->required();
   sqlc->add_option("--view", o->views,
                    "NAME=VIEW.json: a table named NAME from the view (repeatable)");
-  sqlc->add_option("--format", o->output, "table (default), csv or json");
+  sqlc->add_option("--format", o->output, "table (default), csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
   sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
   sqlc->add_option("query", o->query, "SQL query")->required();
   AddAccessOptions(sqlc, o->access);

@@ -76,8 +76,10 @@ void RegisterScoresCommands(CLI::App& app, int& exit_code) {
       score->add_subcommand("news2", "NEWS2 (RCP 2017) and qSOFA of every current inpatient");
   news2->add_option("--lake", o->lake, "Lake directory")->required();
   news2->add_option("--at", o->at, "Time to score at (FHIR dateTime; default now)");
-  news2->add_option("--window-hours", o->window_hours,
-                    "A reading older than this is stale (default 12)");
+  news2
+      ->add_option("--window-hours", o->window_hours,
+                   "A reading older than this is stale (default 12)")
+      ->check(PositiveFinite());
   news2->add_flag("--json", o->json, "One JSON object per patient and line");
   AddAccessOptions(news2, o->access);
   news2->callback([o, &exit_code] {

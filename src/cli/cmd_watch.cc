@@ -167,8 +167,10 @@ void RegisterWatchCommands(CLI::App& app, int& exit_code) {
   watch->add_option("--alerts", a->alerts, "Append alerts (NDJSON) to this file, not stdout");
   watch->add_option("--at", a->at,
                     "Load current inpatients at this time (FHIR dateTime; default now)");
-  watch->add_option("--window-hours", a->window_hours,
-                    "A reading older than this is stale (default 12)");
+  watch
+      ->add_option("--window-hours", a->window_hours,
+                   "A reading older than this is stale (default 12)")
+      ->check(PositiveFinite());
   watch->add_option("--checkpoint-seconds", a->checkpoint_seconds,
                     "Move accepted readings into segments this often (default 5)");
   watch->add_flag("--no-risk-assessments", a->no_risk_assessments,

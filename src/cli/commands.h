@@ -3,8 +3,27 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <string>
 
 namespace medlake::cli {
+
+// Accepts a finite number above 0 (CLI::PositiveNumber lets "nan" through).
+inline CLI::Validator PositiveFinite() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || !std::isfinite(v) || v <= 0) return "must be a number above 0";
+        return "";
+      },
+      "NUMBER>0");
+}
 
 void RegisterStoreCommands(CLI::App& app, int& exit_code);     // cmd_store.cc
 void RegisterSynthCommands(CLI::App& app, int& exit_code);     // cmd_synth.cc

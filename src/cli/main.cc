@@ -40,10 +40,22 @@ int main(int argc, char** argv) {
 #ifdef MEDLAKE_HAVE_PRIVACY
   medlake::cli::RegisterPrivacyCommands(app, exit_code);
 #endif
+  // CLI11 would say "A subcommand is required" for a misspelt command.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known |= sub->check_name(argv[1]);
+    if (!known) {
+      return medlake::cli::Fail(medlake::InvalidArgument(
+          "unknown command '" + std::string(argv[1]) + "' (medlake --help lists them)"));
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every other error on the command line is an invalid
+    // argument, with the exit status of the ErrorCode table (include/medlake/status.h).
+    int code = app.exit(e);
+    return code == 0 ? 0 : medlake::InfoFor(medlake::ErrorCode::kInvalidArgument).exit_code;
   } catch (const std::filesystem::filesystem_error& e) {
     // A file the command could not reach (permissions, a vanished path): its message names
     // the path and the reason, never file content.

@@ -9,4 +9,23 @@ void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   }
 }
 
+std::string RedactDataValues(std::string_view message, std::string_view known) {
+  std::string out;
+  size_t i = 0;
+  while (i < message.size()) {
+    char q = message[i];
+    size_t close = q == '\'' || q == '"' ? message.find(q, i + 1) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      out.push_back(message[i++]);
+      continue;
+    }
+    std::string_view inside = message.substr(i + 1, close - i - 1);
+    out.push_back(q);
+    out += known.find(inside) != std::string_view::npos ? std::string(inside) : "<redacted>";
+    out.push_back(q);
+    i = close + 1;
+  }
+  return out;
+}
+
 }  // namespace medlake

@@ -12,6 +12,11 @@ namespace medlake {
 // replacement is not searched again. Does nothing when `from` is empty.
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to);
 
+// A database's error text with every quoted part ('...' or "...") that does not appear in
+// `known` (the statement the user wrote) replaced by <redacted>: such parts are values from
+// the data ("Could not convert string 'Smith' to INT32"), which an error must never print.
+std::string RedactDataValues(std::string_view message, std::string_view known);
+
 // A hash map keyed by std::string that is searched with a string_view (no key copy per lookup).
 struct StringHash {
   using is_transparent = void;

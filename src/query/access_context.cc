@@ -119,6 +119,8 @@ struct AccessContext::Impl {
   int current_year = 1970;
 
   bool researcher() const { return keyed && who.role == privacy::Role::kResearcher; }
+  // Research consent (opt-outs) applies to the output.
+  bool consent_applies = false;
 
   Status LoadResearchPolicy(const std::string& lake_dir) {
     MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
@@ -182,7 +184,9 @@ Result<std::unique_ptr<AccessContext>> AccessContext::Open(const std::string& la
   auto now = std::chrono::system_clock::now();
   im.current_year = static_cast<int>(
       std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(now)).year());
-  if (im.researcher()) MEDLAKE_RETURN_IF_ERROR(im.LoadResearchPolicy(lake_dir));
+  im.consent_applies =
+      im.researcher() || (request.research && privacy::NeedsDisclosureControl(im.who.role));
+  if (im.consent_applies) MEDLAKE_RETURN_IF_ERROR(im.LoadResearchPolicy(lake_dir));
   if (privacy::NeedsDisclosureControl(im.who.role)) {
     MEDLAKE_ASSIGN_OR_RETURN(auto principals, privacy::Principals::Open(*im.keys));
     MEDLAKE_ASSIGN_OR_RETURN(auto setting, principals->Setting(privacy::kSmallCountThreshold));
@@ -220,7 +224,7 @@ int64_t AccessContext::small_count_threshold() const {
 }
 
 bool AccessContext::Admits(uint32_t patient) const {
-  if (!impl_->researcher() || patient == kSharedArea) return true;
+  if (!impl_->consent_applies || patient == kSharedArea) return true;
   return !impl_->opted_out.count(patient);
 }
 

@@ -47,6 +47,9 @@ enum class OutputKind {
 struct AccessRequest {
   std::string token;    // --token; empty: MEDLAKE_TOKEN, else the local owner
   std::string purpose;  // --purpose, written to the audit log
+  // The output serves research (cohorts): research consent applies to every role under
+  // disclosure control (ops too), not to researchers only.
+  bool research = false;
 };
 
 // The consent opt-out list of a lake: one patient per line, either a stored Patient id
@@ -69,7 +72,9 @@ class AccessContext {
   // Counts from 1 to this minus one are small (`medlake policy set small-count-threshold`,
   // default 10).
   int64_t small_count_threshold() const;
-  // False when the patient (ordinal; kNoPatient for the shared area) may not appear.
+  // False when the patient (ordinal; kNoPatient for the shared area) may not appear: an
+  // opted-out patient in a researcher's output, or in any research output (request.research)
+  // of a role under disclosure control.
   bool Admits(uint32_t patient) const;
   // The resource as the caller may see it, in `out`; false when it must be left out.
   bool Transform(const ResourceView& resource, std::string& out) const;

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
 
+#include "common/string_util.h"
 #include "json/json.h"
 
 namespace medlake::sql {
@@ -28,6 +29,13 @@ void AppendCopyField(std::string_view s, std::string& out) {
         out.push_back(c);
     }
   }
+}
+
+// PostgreSQL's errors quote the values that failed ("invalid input syntax for type bigint:
+// \"<a family name>\"", "CONTEXT: COPY t, line 5, column c: ..."): quoted parts are redacted.
+Status LoadError(const std::string& table, const std::exception& e) {
+  return IoError("PostgreSQL load of table " + table +
+                 " failed: " + RedactDataValues(e.what(), QuoteIdentifier(table)));
 }
 
 }  // namespace
@@ -121,7 +129,7 @@ Status TableLoad::Append(const std::vector<std::string>& row) {
     m.writer->write_raw_line(m.line);
   } catch (const std::exception& e) {
     m.failed = true;
-    return IoError("PostgreSQL load of table " + m.name + " failed: " + e.what());
+    return LoadError(m.name, e);
   }
   ++m.rows;
   return Status::Ok();
@@ -137,7 +145,7 @@ Result<uint64_t> TableLoad::Finish() {
     m.tx.reset();
   } catch (const std::exception& e) {
     m.failed = true;
-    return IoError("PostgreSQL load of table " + m.name + " failed: " + e.what());
+    return LoadError(m.name, e);
   }
   return m.rows;
 }
@@ -158,17 +166,18 @@ Result<std::unique_ptr<TableLoad>> PostgresLoader::BeginLoad(
       if (i) ddl += ", ";
       ddl +=
           QuoteIdentifier(columns[i].name) + " " + std::string(PostgresTypeName(columns[i].type));
-      names.push_back(columns[i].name);
+      names.push_back(QuoteIdentifier(columns[i].name));
     }
     ddl += ")";
     m.tx->exec("DROP TABLE IF EXISTS " + QuoteIdentifier(name));
     m.tx->exec(ddl);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    m.writer = std::make_unique<pqxx::tablewriter>(*m.tx, name, names.begin(), names.end());
+    m.writer = std::make_unique<pqxx::tablewriter>(*m.tx, QuoteIdentifier(name), names.begin(),
+                                                   names.end());
 #pragma GCC diagnostic pop
   } catch (const std::exception& e) {
-    return IoError("PostgreSQL load of table " + name + " failed: " + e.what());
+    return LoadError(name, e);
   }
   return load;
 }

@@ -5,13 +5,24 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/string_util.h"
 #include "json/json.h"
 
 namespace medlake::sql {
 namespace {
 
-Status DuckError(const char* what, const char* detail) {
-  return InvalidArgument(std::string(what) + ": " + (detail ? detail : "unknown DuckDB error"));
+// DuckDB's error, without the data values it may quote: errors raised by a value (a cast
+// that fails, an overflow) keep their kind only; others (syntax, unknown column) have the
+// quoted parts that are not in the statement itself redacted.
+Status DuckError(const char* what, const char* detail, std::string_view sql) {
+  std::string text = detail ? detail : "unknown DuckDB error";
+  for (std::string_view kind : {"Conversion Error", "Out of Range Error", "Invalid Input Error"}) {
+    if (std::string_view(text).starts_with(kind)) {
+      text = std::string(kind) + ": a value in the data could not be used (values are not shown)";
+      return InvalidArgument(std::string(what) + ": " + text);
+    }
+  }
+  return InvalidArgument(std::string(what) + ": " + RedactDataValues(text, sql));
 }
 
 std::string Quote(std::string_view text) {
@@ -107,7 +118,7 @@ Result<std::unique_ptr<SqlEngine>> SqlEngine::Open() {
 Status SqlEngine::Execute(const std::string& sql) {
   duckdb_result result;
   if (duckdb_query(impl_->con, sql.c_str(), &result) == DuckDBError) {
-    Status s = DuckError("SQL error", duckdb_result_error(&result));
+    Status s = DuckError("SQL error", duckdb_result_error(&result), sql);
     duckdb_destroy_result(&result);
     return s;
   }
@@ -118,7 +129,7 @@ Status SqlEngine::Execute(const std::string& sql) {
 Result<QueryResult> SqlEngine::Query(const std::string& sql) {
   duckdb_result result;
   if (duckdb_query(impl_->con, sql.c_str(), &result) == DuckDBError) {
-    Status s = DuckError("SQL error", duckdb_result_error(&result));
+    Status s = DuckError("SQL error", duckdb_result_error(&result), sql);
     duckdb_destroy_result(&result);
     return s;
   }
@@ -205,7 +216,7 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   }
   if (duckdb_appender_create(impl_->con, nullptr, name.c_str(), &w->impl_->appender) ==
       DuckDBError) {
-    return DuckError("cannot append to table", duckdb_appender_error(w->impl_->appender));
+    return DuckError("cannot append to table", duckdb_appender_error(w->impl_->appender), "");
   }
   return w;
 }
@@ -286,10 +297,11 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
           }
       }
     }
-    if (st == DuckDBError) return DuckError("cannot append", duckdb_appender_error(im.appender));
+    if (st == DuckDBError)
+      return DuckError("cannot append", duckdb_appender_error(im.appender), "");
   }
   if (duckdb_appender_end_row(im.appender) == DuckDBError) {
-    return DuckError("cannot append row", duckdb_appender_error(im.appender));
+    return DuckError("cannot append row", duckdb_appender_error(im.appender), "");
   }
   return Status::Ok();
 }
@@ -298,7 +310,7 @@ Status TableWriter::Close() {
   if (!impl_->appender) return Status::Ok();
   duckdb_state st = duckdb_appender_close(impl_->appender);
   Status s = st == DuckDBError
-                 ? DuckError("cannot close appender", duckdb_appender_error(impl_->appender))
+                 ? DuckError("cannot close appender", duckdb_appender_error(impl_->appender), "")
                  : Status::Ok();
   duckdb_appender_destroy(&impl_->appender);
   impl_->appender = nullptr;

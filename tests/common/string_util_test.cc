@@ -26,5 +26,14 @@ TEST(StringUtilTest, ReplaceAll) {
   }
 }
 
+TEST(StringUtilTest, RedactDataValuesKeepsOnlyWhatTheStatementSays) {
+  EXPECT_EQ(RedactDataValues(R"(invalid input syntax for type bigint: "Wintheiser")", ""),
+            R"(invalid input syntax for type bigint: "<redacted>")");
+  EXPECT_EQ(RedactDataValues("column 'end' near 'Smith'", "SELECT end FROM t"),
+            "column 'end' near '<redacted>'");
+  EXPECT_EQ(RedactDataValues("no quotes at all", ""), "no quotes at all");
+  EXPECT_EQ(RedactDataValues("an unmatched ' quote", ""), "an unmatched ' quote");
+}
+
 }  // namespace
 }  // namespace medlake

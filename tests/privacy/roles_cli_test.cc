@@ -282,6 +282,9 @@ TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
   ASSERT_LT(dead, 10u);
   EXPECT_EQ(r["count"], "<10");
   EXPECT_EQ(nlohmann::json::parse(run(ops, "").out)["count"], "<10");
+  // A cohort is research: ops gets consent applied as researchers do (it counted everyone).
+  EXPECT_EQ(nlohmann::json::parse(run(ops, "").out)["attrition"][0]["remaining"],
+            60 - static_cast<int>(opted_out));
   // Members: refused to researcher and ops, given to clinician.
   for (const std::string& token : {researcher, ops}) {
     CliRun denied = run(token, " --list");

@@ -88,6 +88,21 @@ TEST_F(QueryCommandsTest, SqlOverNamedViews) {
   EXPECT_NE(r.out.find(R"({"code":"9279-1","n":25,"total":2100.0})"), std::string::npos) << r.out;
 }
 
+// A collection column is a JSON array in `sql --format json`, as in `view --format ndjson`
+// (it was a string holding the array's text); an unknown --format is refused.
+TEST_F(QueryCommandsTest, SqlJsonWritesCollectionsAsArraysAndRefusesUnknownFormats) {
+  testing::WriteText(
+      dir_ / "codes.json",
+      R"v({"resourceType":"ViewDefinition","name":"codes","status":"active","resource":"Observation",
+      "select":[{"column":[{"name":"id","path":"id"},{"name":"codes","path":"code.coding.code","collection":true}]}]})v");
+  auto r = RunMedlake("sql --lake " + (dir_ / "lake") + " --view c=" + (dir_ / "codes.json") +
+                      " --format json \"SELECT codes FROM c WHERE id = 'o3'\"");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "{\"codes\":[\"8867-4\"]}\n");
+  auto bad = RunMedlake("sql --lake " + (dir_ / "lake") + " --format xml \"SELECT 1\"");
+  EXPECT_EQ(bad.status, 2) << bad.out;
+}
+
 TEST_F(QueryCommandsTest, ParquetOutput) {
   auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") +
                       " --format parquet --out " + (dir_ / "obs.parquet"));

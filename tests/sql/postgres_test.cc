@@ -92,5 +92,26 @@ TEST(PostgresTest, ConnectionErrorIsAValue) {
   EXPECT_EQ(loader.status().code(), ErrorCode::kIoError);
 }
 
+// Column names that are SQL keywords ("end", "order": the ready-made encounters and
+// medications views) were quoted in CREATE TABLE but not in COPY, which failed; and a value
+// PostgreSQL refuses is not printed in the error (it named a family name).
+TEST(PostgresTest, KeywordColumnsLoadAndErrorsHideTheValue) {
+  testing::PostgresServer server;
+  if (!server.Start())
+    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  auto loader = PostgresLoader::Connect(server.Url());
+  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+  std::vector<ColumnSpec> cols = {{"start", ColumnType::kVarchar},
+                                  {"end", ColumnType::kVarchar},
+                                  {"order", ColumnType::kBigint}};
+  auto n = (*loader)->Load("Encounters", cols, {{"\"2024-01-01\"", "\"2024-01-02\"", "1"}});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*(*loader)->QueryValue(R"(SELECT "end" FROM "Encounters")"), "2024-01-02");
+  auto bad = (*loader)->Load("t", {{"n", ColumnType::kBigint}}, {{"\"Wintheiser\""}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("Wintheiser"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("<redacted>"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace medlake::sql

@@ -57,6 +57,27 @@ TEST(SqlEngineTest, ErrorsAreValues) {
   EXPECT_NE(r.status().message().find("no_such_table"), std::string::npos);
 }
 
+// An error raised by a value of the data printed the value ("Could not convert string
+// 'Smith ...' to INT32"): such errors keep their kind only, and quoted parts of other errors
+// that are not in the statement are redacted.
+TEST(SqlEngineTest, ErrorsDoNotPrintValuesOfTheData) {
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*engine)->Execute("CREATE TABLE p AS SELECT 'Smith' AS family, 4.5 AS v").ok());
+  for (const char* sql : {"SELECT CAST(family AS INTEGER) FROM p",
+                          "SELECT CAST(family || ' ' || v::VARCHAR AS INTEGER) FROM p",
+                          "SELECT CAST(v * 1e300 * 1e300 AS INTEGER) FROM p"}) {
+    auto r = (*engine)->Query(sql);
+    ASSERT_FALSE(r.ok()) << sql;
+    EXPECT_EQ(r.status().message().find("Smith"), std::string::npos) << r.status().message();
+    EXPECT_EQ(r.status().message().find("4.5"), std::string::npos) << r.status().message();
+  }
+  // An error about the statement keeps what the user wrote.
+  auto r = (*engine)->Query("SELECT nosuchcolumn FROM p");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nosuchcolumn"), std::string::npos) << r.status().message();
+}
+
 TEST(SqlEngineTest, WritesParquetThatReadsBack) {
   testing::TempDir dir;
   auto engine = SqlEngine::Open();
