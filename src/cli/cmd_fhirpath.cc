@@ -80,7 +80,7 @@ int RunFhirPath(const FhirPathOptions& options) {
             if (!result.ok()) {
               std::fprintf(stderr, "medlake fhirpath: %s: %s\n", label.c_str(),
                            result.status().message().c_str());
-              exit_code = 1;
+              exit_code = InfoFor(result.status().code()).exit_code;
               return;
             }
             if (options.skip_empty && result->empty()) return;
@@ -122,7 +122,7 @@ int RunFhirPath(const FhirPathOptions& options) {
             std::fprintf(stderr, "medlake fhirpath: %s (line %zu, entry %zu) %s: %s\n",
                          where.file.c_str(), where.line, where.entry, label.c_str(),
                          result.status().message().c_str());
-            exit_code = 1;
+            exit_code = InfoFor(result.status().code()).exit_code;
             return true;
           }
           if (options.skip_empty && result->empty()) return true;
@@ -134,7 +134,7 @@ int RunFhirPath(const FhirPathOptions& options) {
         },
         [&](const fhirpath::ResourceLocation&, const Status& error) {
           std::fprintf(stderr, "medlake fhirpath: %s\n", error.ToString().c_str());
-          exit_code = 1;
+          exit_code = InfoFor(error.code()).exit_code;
         });
     if (!st.ok()) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
@@ -155,7 +155,8 @@ void RegisterFhirPathCommands(CLI::App& app, int& exit_code) {
                   "NDJSON (*.ndjson), JSON or Bundle files (instead of --lake)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--lake", options->lake, "Lake directory");
-  cmd->add_option("--type", options->type, "Only resources of this type (with --lake)");
+  cmd->add_option("--type", options->type, "Only resources of this type (with --lake)")
+      ->check(FhirResourceType());
   cmd->add_flag("--skip-empty", options->skip_empty, "Omit resources with an empty result");
   AddAccessOptions(cmd, options->access);
   cmd->callback([options, &exit_code]() { exit_code = RunFhirPath(*options); });

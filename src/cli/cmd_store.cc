@@ -116,6 +116,10 @@ int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& 
   auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "get");
   if (!access.ok()) return Fail(access.status());
   std::string type = ref.substr(0, slash), id = ref.substr(slash + 1);
+  if (fhir::ResourceTypeIndex(type) < 0) {
+    return Fail(
+        InvalidArgument("unknown FHIR R4 resource type '" + type + "' (names are case-sensitive)"));
+  }
   std::string out;
   bool found = false;
   if ((*access)->restricted()) {
@@ -315,7 +319,7 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto* exp =
       app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
   exp->add_option("--lake", o->lake, "Lake directory")->required();
-  exp->add_option("--type", o->type, "Only this resource type");
+  exp->add_option("--type", o->type, "Only this resource type")->check(FhirResourceType());
   exp->add_option("--out", o->out, "Output directory")->required();
   AddAccessOptions(exp, o->access);
   exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out, o->access); });

@@ -6,7 +6,20 @@
 #include <cmath>
 #include <string>
 
+#include "fhir/r4_model.h"
+
 namespace medlake::cli {
+
+// Accepts an R4 resource type name: a misspelt one would select nothing, silently.
+inline CLI::Validator FhirResourceType() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (fhir::ResourceTypeIndex(text) >= 0) return "";
+        return "unknown FHIR R4 resource type (names are case-sensitive: Patient, Observation, "
+               "...)";
+      },
+      "TYPE");
+}
 
 // Accepts a finite number above 0 (CLI::PositiveNumber lets "nan" through).
 inline CLI::Validator PositiveFinite() {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/fhir_time.h"
+#include "fhir/r4_model.h"
 #include "json/json.h"
 
 namespace medlake::cohort {
@@ -48,6 +49,12 @@ class ObjectReader {
 Status Expect(bool ok, const std::string& path, std::string_view what) {
   if (ok) return Status::Ok();
   return InvalidArgument(path + ": " + std::string(what));
+}
+
+// A misspelt type ("Observaton") would match nothing and silently widen an exclusion.
+Status ExpectType(const std::string& type, const std::string& path) {
+  return Expect(fhir::ResourceTypeIndex(type) >= 0, path,
+                "unknown FHIR R4 resource type \"" + type + "\" (names are case-sensitive)");
 }
 
 Result<std::string> GetString(json::Node node, const std::string& path) {
@@ -305,6 +312,7 @@ class DefinitionParser {
       auto expr = r.Get("expression");
       MEDLAKE_RETURN_IF_ERROR(Expect(type && expr, sub, "needs \"type\" and \"expression\""));
       MEDLAKE_ASSIGN_OR_RETURN(out.fhirpath_type, GetString(*type, r.Path("type")));
+      MEDLAKE_RETURN_IF_ERROR(ExpectType(out.fhirpath_type, r.Path("type")));
       MEDLAKE_ASSIGN_OR_RETURN(out.fhirpath_expression, GetString(*expr, r.Path("expression")));
       if (auto w = r.Get("window")) {
         MEDLAKE_RETURN_IF_ERROR(ParseWindow(*w, r.Path("window"), out.fhirpath_window));
@@ -321,6 +329,7 @@ class DefinitionParser {
     ObjectReader r(node, path);
     if (auto n = r.Get("type")) {
       MEDLAKE_ASSIGN_OR_RETURN(out.types, GetStrings(*n, r.Path("type")));
+      for (const auto& t : out.types) MEDLAKE_RETURN_IF_ERROR(ExpectType(t, r.Path("type")));
     }
     auto codeset = r.Get("codeset");
     auto codes = r.Get("codes");

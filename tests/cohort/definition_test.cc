@@ -63,6 +63,11 @@ TEST(CohortDefinition, ErrorsNameThePath) {
       {"event": {"type": "Observation", "value": {"op": "=>", "value": 1}}}}]})"),
             "inclusion[0].criterion.event.value.op: unknown operator '=>' (expected <, <=, >, >=, "
             "= or !=)");
+  // A misspelt type matched nothing: an exclusion on it silently widened the cohort.
+  EXPECT_EQ(ErrorOf(R"({"medlake_cohort": 1, "exclusion": [{"criterion":
+      {"event": {"type": ["Condition", "Observaton"]}}}]})"),
+            "exclusion[0].criterion.event.type: unknown FHIR R4 resource type \"Observaton\" "
+            "(names are case-sensitive)");
   EXPECT_EQ(ErrorOf(R"({"medlake_cohort": 1, "inclusion": [{"criterion":
       {"event": {"codeset": "nope"}}}]})"),
             "inclusion[0].criterion.event.codeset: no code set named 'nope'");
