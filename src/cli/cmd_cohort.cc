@@ -130,7 +130,7 @@ int RunCohort(const CohortOptions& o) {
   if (!o.out.empty()) {
     std::string data =
         EndsWith(o.out, ".csv") ? cohort::MembersCsv(out) : cohort::MembersGroup(out, "cohort");
-    Status s = WriteFileAtomic(o.out, data);
+    Status s = WriteOutputFile(o.out, data);
     if (!s.ok()) return Fail(s);
     if (!o.json)
       std::printf("wrote   %s (%llu members)\n", o.out.c_str(),
@@ -153,7 +153,7 @@ int RunImportCirce(const std::string& file, const std::string& out, bool quiet) 
   if (out.empty()) {
     std::fputs(t->cohort_json.c_str(), stdout);
   } else {
-    Status s = WriteFileAtomic(out, t->cohort_json);
+    Status s = WriteOutputFile(out, t->cohort_json);
     if (!s.ok()) return Fail(s);
   }
   // The report goes to stderr when the cohort goes to stdout, so that it can be piped.

@@ -221,7 +221,7 @@ int RunExportPatient(const std::string& dir, const std::string& patient, const s
     std::printf("%s\n", bundle->bundle_json.c_str());
     return 0;
   }
-  Status s = WriteFileAtomic(out, bundle->bundle_json);
+  Status s = WriteOutputFile(out, bundle->bundle_json);
   if (!s.ok()) return Fail(s);
   std::fprintf(stderr, "%zu resources to %s\n", bundle->resources, out.c_str());
   return 0;

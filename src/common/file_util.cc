@@ -112,6 +112,30 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
   return SyncDir(dir.empty() ? "." : dir);
 }
 
+Status WriteOutputFile(const std::string& path, std::string_view data) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return WriteFileAtomic(path, data);  // a new file
+  std::error_code ec;
+  std::string target = std::filesystem::canonical(path, ec).string();
+  if (ec) return IoError("cannot resolve " + path + ": " + ec.message());
+  if (S_ISREG(st.st_mode)) return WriteFileAtomic(target, data);
+  int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open", path);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = Errno("cannot write", path);
+      ::close(fd);
+      return s;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
 Status MakeDirs(const std::string& dir) {
   // The folders created are made durable, each entry fsynced in its parent: a commit may name
   // files in them right after, and a power loss must not take the folder away under them.

@@ -40,6 +40,10 @@ Result<std::string_view> ReadFileInto(const std::string& path, size_t padding, G
 // Writes `data` to `path` via a temporary file, fsyncs it, renames it into place and fsyncs
 // the directory: after return the file is durable and readers see old or new, never half.
 Status WriteFileAtomic(const std::string& path, std::string_view data);
+// A command's output file (--out): written atomically like WriteFileAtomic into the file a
+// symbolic link names, and written in place when `path` is not a regular file (/dev/null,
+// /dev/stdout, a pipe), which a rename would replace.
+Status WriteOutputFile(const std::string& path, std::string_view data);
 
 // fsync of a directory, so that renames and creations inside it are durable.
 Status SyncDir(const std::string& dir);

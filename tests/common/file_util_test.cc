@@ -1,0 +1,47 @@
+// Output files of commands (common/file_util.h).
+#include "common/file_util.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace medlake {
+namespace {
+
+// `--out /dev/null` renamed a temporary file over /dev/null, which became a regular file for
+// every process of the machine. A path that is not a regular file is written in place (a FIFO
+// here, harmless if it were replaced); a symbolic link keeps pointing at the file it names,
+// which gets the data.
+TEST(FileUtilTest, OutputFilesAreWrittenThroughDevicesAndLinks) {
+  testing::TempDir dir;
+  std::string fifo = dir / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  ASSERT_TRUE(WriteOutputFile(fifo, "data").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO is still a FIFO";
+  char buf[8] = {};
+  EXPECT_EQ(::read(reader, buf, sizeof buf), 4);
+  EXPECT_EQ(std::string(buf, 4), "data");
+  ::close(reader);
+
+  std::string target = dir / "target.json", link = dir / "link.json";
+  testing::WriteText(target, "old");
+  std::filesystem::create_symlink(target, link);
+  ASSERT_TRUE(WriteOutputFile(link, "new").ok());
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(testing::ReadText(target), "new");
+
+  ASSERT_TRUE(WriteOutputFile(dir / "fresh.json", "x").ok());
+  EXPECT_EQ(testing::ReadText(dir / "fresh.json"), "x");
+}
+
+}  // namespace
+}  // namespace medlake
