@@ -1,6 +1,7 @@
 #include "cohort/index_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -274,6 +275,25 @@ Status Unseal(const privacy::SegmentCipher* cipher, const std::string& path, std
   return Status::Ok();
 }
 
+// The lake's state hash, and the size and modification time of every segment file: segments
+// never change once committed, so a file changed since the index was built (a flipped byte,
+// a restored backup) rebuilds it, and the rebuild reports the damage as every run must.
+uint64_t CacheStamp(const Lake& lake) {
+  uint64_t h = lake.state_hash();
+  auto mix = [&h](uint64_t v) { h = XXH64(&v, sizeof v, h); };
+  for (const SegmentInfo& seg : lake.segments()) {
+    struct stat st;
+    if (::stat((lake.dir() + "/" + seg.file).c_str(), &st) != 0) {
+      mix(~0ull);
+      continue;
+    }
+    mix(static_cast<uint64_t>(st.st_size));
+    mix(static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ull +
+        static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  }
+  return h;
+}
+
 }  // namespace
 
 std::string IndexPath(const Lake& lake) {
@@ -294,7 +314,7 @@ Status SaveIndex(const CohortIndex& index, const Lake& lake) {
     header_ok = ::write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size());
   }
   Writer w(fd, key ? &*key : nullptr);
-  IndexFile::Write(index, lake.state_hash(), w);
+  IndexFile::Write(index, CacheStamp(lake), w);
   uint64_t digest = w.Digest();
   w.Put<uint64_t>(digest);
   bool ok = header_ok && w.Flush() && ::fsync(fd) == 0;
@@ -313,7 +333,7 @@ Result<std::unique_ptr<CohortIndex>> LoadIndex(const Lake& lake) {
   MEDLAKE_ASSIGN_OR_RETURN(std::string data, ReadFile(path));
   MEDLAKE_RETURN_IF_ERROR(Unseal(lake.data_cipher(), path, data));
   auto index = std::make_unique<CohortIndex>();
-  MEDLAKE_RETURN_IF_ERROR(IndexFile::Read(data, lake.state_hash(), *index));
+  MEDLAKE_RETURN_IF_ERROR(IndexFile::Read(data, CacheStamp(lake), *index));
   return index;
 }
 

@@ -1,8 +1,9 @@
 // The cohort index cached on disk, so that a cohort over a large lake is answered without
-// re-reading the lake: `<lake>/index/cohort.idx`, stamped with the lake's state hash and
-// checksummed. It is a derived file: a stale, damaged or missing one is rebuilt, never trusted.
+// re-reading the lake: `<lake>/index/cohort.idx`, stamped with the lake's state hash and the
+// size and modification time of its segment files (a segment damaged after the cache was
+// built rebuilds it, which reports the damage), and checksummed. It is a derived file: a stale, damaged or missing one is rebuilt, never trusted.
 //
-// Layout (native little-endian): "MLCOHIX1", u32 version, u64 lake state hash, the string
+// Layout (native little-endian): "MLCOHIX1", u32 version, u64 stamp (above), the string
 // tables (codes, types, units, statuses), per-patient facts, the patients bitmap (CRoaring
 // portable serialization), the entries (code, type, bitmap, offsets, events), and an XXH64 of
 // every preceding byte. In a lake with a key the file is encrypted like its segments

@@ -515,6 +515,20 @@ TEST(CohortIndexFile, CachesValidatesAndRebuilds) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(info.built);
   EXPECT_TRUE(LoadIndex(**lake2).ok());
+
+  // A segment damaged after the cache was built: the cache is not trusted (its stamp covers
+  // the segment files), the rebuild reports the damage, as every run must.
+  for (const auto& seg : (*lake2)->segments()) {
+    std::string path = (*lake2)->dir() + "/" + seg.file;
+    std::string data = testing::ReadText(path);
+    data[data.size() / 2] ^= 0x01;
+    testing::WriteText(path, data);
+  }
+  EXPECT_EQ(LoadIndex(**lake2).status().code(), ErrorCode::kNotFound);
+  std::vector<std::string> damaged;
+  ASSERT_TRUE(LoadOrBuildIndex(**lake2, 1, &damaged, &info).ok());
+  EXPECT_TRUE(info.built);
+  EXPECT_FALSE(damaged.empty());
 }
 
 // In a lake with a key the cache is encrypted like the segments: none of its content is
