@@ -87,6 +87,10 @@ class Evaluator {
   mutable int64_t now_ms_ = INT64_MIN;
 };
 
+// A FHIR Quantity element (or Age, Duration, ...) as a System Quantity, built in `storage`;
+// other items as they are, without a copy.
+const Item& SystemValue(const Item& item, std::optional<Item>& storage);
+
 // Singleton evaluation helpers shared by operators and functions.
 // Converts a one-item collection to its item; error when there are more.
 Result<std::optional<Item>> Singleton(const Collection& c, std::string_view what);

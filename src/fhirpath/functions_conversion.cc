@@ -195,7 +195,8 @@ Result<std::optional<Item>> QuantityWithUnit(Evaluator& ev, const Collection& in
                                              const Scope& scope) {
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> v, Input(in, call));
   if (!v) return std::optional<Item>();
-  auto q = ToQuantity(*v);
+  std::optional<Item> storage;  // a FHIR Quantity element converts like a System Quantity
+  auto q = ToQuantity(SystemValue(*v, storage));
   if (!q || call.args.empty()) return q;
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> unit, StringArg(ev, call, 0, scope));
   if (!unit) return std::optional<Item>();

@@ -63,12 +63,20 @@ std::string_view CalendarFromUcum(std::string_view u) {
   return {};
 }
 
+// A FHIR primitive element that has extensions but no value (`"_birthDate": {...}` alone): it
+// has no System value, so comparisons and arithmetic on it are empty (FHIRPath 2.1.9.1.5:
+// primitives are compared by their value).
+bool HasNoValue(const Item& item) {
+  return item.kind == ValueKind::kNode && item.type != nullptr &&
+         item.type->kind == TypeKind::kPrimitive;
+}
+
 bool NearlyEqual(double a, double b) {
   return std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
 }
 
-// A FHIR Quantity element (or Age, Duration, ...) as a System Quantity, built in `storage`;
-// other items as they are, without a copy.
+}  // namespace
+
 const Item& SystemValue(const Item& item, std::optional<Item>& storage) {
   static const TypeInfo* quantity = TypeModel::R4().Find("Quantity");
   if (item.kind != ValueKind::kNode || item.type == nullptr || !TypeModel::IsA(item.type, quantity))
@@ -86,8 +94,6 @@ const Item& SystemValue(const Item& item, std::optional<Item>& storage) {
   storage = Item::Quantity(value->GetDouble(), -1, unit.empty() ? "1" : unit);
   return *storage;
 }
-
-}  // namespace
 
 Result<const Item*> SingletonRef(const Collection& c, std::string_view what) {
   if (c.size() > 1) {
@@ -110,6 +116,7 @@ Result<std::optional<bool>> ToBool(const Collection& c, std::string_view what) {
 }
 
 std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
+  if (HasNoValue(a_in) || HasNoValue(b_in)) return std::nullopt;
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
@@ -143,6 +150,7 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
 }
 
 bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
+  if (HasNoValue(a_in) || HasNoValue(b_in)) return HasNoValue(a_in) && HasNoValue(b_in);
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
@@ -182,6 +190,7 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
 }
 
 Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
+  if (HasNoValue(a_in) || HasNoValue(b_in)) return std::optional<int>();
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
@@ -211,6 +220,7 @@ std::optional<std::string> StringOf(const Item& item) {
 }
 
 Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
+  if (HasNoValue(a_in) || HasNoValue(b_in)) return std::optional<Item>();
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);

@@ -39,6 +39,16 @@ TEST(CohortUnits, MassToSubstanceByMolarMass) {
   EXPECT_FALSE(UnitConversion("http://snomed.info/sct", "2345-7", "mg/dL", "mmol/L").has_value());
 }
 
+// Fasting glucose (1558-6) was not a known analyte: 140 mg/dL against >= 7.0 mmol/L (the
+// diabetes threshold) was unconvertible. Temperatures have different zeros.
+TEST(CohortUnits, FastingGlucoseAndTemperatures) {
+  EXPECT_NEAR(Convert("1558-6", "mg/dL", "mmol/L", 140), 7.771, 0.001);
+  EXPECT_NEAR(Convert("14771-0", "mmol/L", "mg/dL", 7.0), 126.1, 0.1);
+  EXPECT_NEAR(Convert("8310-5", "[degF]", "Cel", 98.6), 37.0, 1e-9);
+  EXPECT_NEAR(Convert("8310-5", "Cel", "[degF]", 38.0), 100.4, 1e-9);
+  EXPECT_NEAR(Convert("8310-5", "K", "Cel", 310.15), 37.0, 1e-9);
+}
+
 TEST(CohortUnits, EmptyAndUnknownUnits) {
   EXPECT_TRUE(UnitConversion(kLoinc, "x", "", "").has_value());
   EXPECT_FALSE(UnitConversion(kLoinc, "x", "", "mg").has_value());

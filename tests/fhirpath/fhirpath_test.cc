@@ -104,6 +104,14 @@ TEST_F(FhirPathTest, NavigationPrecedenceAndCompanions) {
 TEST_F(FhirPathTest, PrimitiveExtensions) {
   EXPECT_EQ(EvalText(kPatient, "birthDate.extension('http://example.org/time').value"),
             "1974-12-25T14:35:45-05:00");
+  // A primitive with extensions and no value has no value to compare or add (FHIRPath
+  // 2.1.9.1.5): empty, where `<` and `+` were errors and `=` was false.
+  constexpr std::string_view kNoBirthDate =
+      R"({"resourceType":"Patient","id":"p","_birthDate":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}})";
+  EXPECT_EQ(EvalText(kNoBirthDate, "birthDate < @2000-01-01"), "");
+  EXPECT_EQ(EvalText(kNoBirthDate, "birthDate = @2000-01-01"), "");
+  EXPECT_EQ(EvalText(kNoBirthDate, "birthDate + 1 day"), "");
+  EXPECT_EQ(EvalText(kNoBirthDate, "birthDate.exists()"), "true");
 }
 
 TEST_F(FhirPathTest, ThreeValuedLogic) {
@@ -166,6 +174,11 @@ TEST_F(FhirPathTest, UcumComparisonAndArithmetic) {
   EXPECT_EQ(EvalText(kPatient, "(1 'm' + 50 'cm') = 150 'cm'"), "true");
   EXPECT_EQ(EvalText(kPatient, "1 'kg' = 1 'm'"), "");
   EXPECT_EQ(EvalText(kObservation, "Observation.value > 80 'kg'"), "true");
+  // toQuantity() of a FHIR Quantity element, as its comparisons already treat it (it was
+  // empty, so a cohort criterion on it matched nobody without an error).
+  EXPECT_EQ(EvalText(kObservation, "Observation.value.toQuantity()"), "185 '[lb_av]'");
+  EXPECT_EQ(EvalText(kObservation, "Observation.value.convertsToQuantity()"), "true");
+  EXPECT_EQ(EvalText(kObservation, "Observation.value.toQuantity('kg') > 83.9 'kg'"), "true");
   EXPECT_EQ(EvalText(kPatient, "1 year = 12 months"), "true");
   EXPECT_EQ(EvalText(kPatient, "1 '1/d' = 7 '1/wk'"), "true");
   EXPECT_EQ(EvalText(kPatient, "100 'mg/dL' = 1 'g/L'"), "true");
