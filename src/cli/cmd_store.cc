@@ -69,7 +69,9 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
     std::printf("%llu references could not be resolved and were kept as written\n",
                 static_cast<unsigned long long>(report->unresolved_references));
   }
-  if (c.quarantined) std::printf("see: medlake quarantine --lake %s\n", lake.c_str());
+  if (c.quarantined) {
+    std::printf("see: medlake quarantine --lake %s\n", ShellQuoted(lake).c_str());
+  }
   return 0;
 }
 

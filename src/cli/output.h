@@ -1,7 +1,9 @@
 // What the commands print: errors, and JSON.
 #pragma once
 
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -10,6 +12,19 @@
 namespace medlake::cli {
 
 // Prints `s` on stderr and returns the exit status of its error code.
+// `text` as one shell word: unchanged when it holds only safe characters, else in single
+// quotes (a path with a space in a printed command that the user may paste).
+inline std::string ShellQuoted(const std::string& text) {
+  bool safe = !text.empty();
+  for (char c : text) {
+    safe &= std::isalnum(static_cast<unsigned char>(c)) || std::strchr("/._-+:,@=%", c) != nullptr;
+  }
+  if (safe) return text;
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 inline int Fail(const Status& s) {
   std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
   return InfoFor(s.code()).exit_code;

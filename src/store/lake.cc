@@ -97,6 +97,9 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   std::error_code ec;
   if (!std::filesystem::exists(catalog, ec)) {
     if (ec) return IoError("cannot read " + catalog + ": " + ec.message());
+    if (std::filesystem::is_directory(dir + "/keys", ec)) {  // `medlake init`, no ingest yet
+      return NotFound("the lake at " + dir + " holds no data yet (run medlake ingest)");
+    }
     return NotFound("no lake at " + dir + " (run medlake ingest or init)");
   }
   std::unique_ptr<Lake> lake(new Lake());
