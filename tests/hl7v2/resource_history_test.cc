@@ -131,5 +131,27 @@ TEST(ResourceHistoryTest, ASparsePatientKeepsWhatItLeavesEmptyAndLosesWhatItNull
   EXPECT_FALSE(MergeElements("[]", lab, {}).ok());
 }
 
+// Versions carry their message's time (meta.lastUpdated): an older message is a replay or a
+// late arrival and leaves the newer version as it is; a message that changes nothing keeps
+// the version, its time included.
+TEST(ResourceHistoryTest, OlderMessagesDoNotUndoNewerOnesAndNoChangeKeepsTheTime) {
+  auto patient = [](const char* time, const char* city) {
+    return std::string(R"({"resourceType":"Patient","id":"pat-1","meta":{"lastUpdated":")") + time +
+           R"("},"address":[{"city":")" + city + R"("}]})";
+  };
+  ResourceHistory history;
+  std::string v1 = *history.Add("Patient", "pat-1", patient("2024-01-01T10:00:00Z", "A"));
+  std::string v2 = *history.Add("Patient", "pat-1", patient("2024-01-02T10:00:00Z", "B"));
+  EXPECT_NE(v2.find(R"("city":"B")"), std::string::npos);
+  // The first message again (a re-ingest): older than the last change, nothing changes.
+  EXPECT_EQ(*history.Add("Patient", "pat-1", patient("2024-01-01T10:00:00Z", "A")), v2);
+  // A later message that says the same: the version and its time stay.
+  EXPECT_EQ(*history.Add("Patient", "pat-1", patient("2024-01-05T10:00:00Z", "B")), v2);
+  // A later change applies.
+  std::string v3 = *history.Add("Patient", "pat-1", patient("2024-01-06T10:00:00Z", "C"));
+  EXPECT_NE(v3.find(R"("city":"C")"), std::string::npos);
+  EXPECT_NE(v3.find("2024-01-06T10:00:00Z"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace medlake::hl7v2

@@ -276,5 +276,54 @@ TEST(Hl7v2IngestTest, TimesWithoutAnOffsetTakeTheOffsetOfMsh7) {
       << all;
 }
 
+// Re-ingesting an ADT history over its own result: each message is older than the stay's
+// last change, so none of them is merged again (an A08 replayed over the finished stay added
+// an open ward entry, the next A02 closed it: a fourth, wrong entry, and versions stored on
+// every re-run). The messages' time (MSH-7) is each resource's meta.lastUpdated.
+TEST(Hl7v2IngestTest, ReingestingAnAdtHistoryChangesNothing) {
+  TempDir dir;
+  testing::WriteText(dir / "in/adt.hl7",
+                     Adt("A01", "C1", "20240301101000", "4E^136^B^GHH", "") +
+                         Adt("A08", "C2", "20240301111000", "4E^136^B^GHH", "") +
+                         Adt("A02", "C3", "20240302075500", "ICU^1^1^GHH", "4E^136^B^GHH") +
+                         Adt("A03", "C4", "20240303120000", "ICU^1^1^GHH", "", "20240303120000"));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in"}, IngestOptions{}).ok());
+  std::string first = StoredEncounter(dir / "lake");
+  ExpectWholeHistory(first);
+  EXPECT_NE(first.find(R"("meta":{"lastUpdated":"2024-03-03T12:00:00Z"})"), std::string::npos)
+      << first;
+  for (int run = 0; run < 2; ++run) {
+    auto again = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->counters.stored, 0u);
+    EXPECT_EQ(StoredEncounter(dir / "lake"), first);
+  }
+}
+
+// A corrected result sent later wins whatever the order of the input: the versions of an
+// Observation are ordered by their message's time, not by where they are read.
+TEST(Hl7v2IngestTest, ALaterMessageWinsWhateverTheInputOrder) {
+  TempDir dir;
+  auto oru = [](const std::string& time, const std::string& value, const std::string& status) {
+    return "MSH|^~\\&|LAB|HOSP|LAKE|HOSP|" + time + "||ORU^R01|C" + time + "|P|2.5\r" +
+           "PID|1||MRN123^^^HOSP^MR\r" + "OBR|1||LAB1|2823-3^Potassium^LN|||202401011230\r" +
+           "OBX|1|NM|2823-3^Potassium^LN||" + value + "|mmol/L|||||" + status + "|||202401011230\r";
+  };
+  // The correction (14:00) comes first in the input, the preliminary result (13:00) after it.
+  testing::WriteText(dir / "in/a.hl7", oru("202401011400", "4.4", "C"));
+  testing::WriteText(dir / "in/b.hl7", oru("202401011300", "9.9", "P"));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in"}, IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  std::string obs;
+  ASSERT_TRUE(
+      (*lake)
+          ->Scan(
+              "Observation", [&](const ResourceView& r) { obs = std::string(r.json); }, nullptr)
+          .ok());
+  EXPECT_NE(obs.find(R"("value":4.4)"), std::string::npos) << obs;
+  EXPECT_NE(obs.find(R"("status":"corrected")"), std::string::npos) << obs;
+}
+
 }  // namespace
 }  // namespace medlake::ingest

@@ -152,6 +152,14 @@ JsonBuilder MappingContext::NewResource(std::string_view type, std::string_view 
   json.BeginObject();
   json.String("resourceType", type);
   json.String("id", id);
+  // The message's time orders the versions of what it says (a correction sent later wins,
+  // a replayed or late message does not undo a newer one). Not on Locations: every message
+  // names them, and they do not change with it.
+  if (last_updated && type != "Location") {
+    json.BeginObject("meta");
+    json.String("lastUpdated", *last_updated);
+    json.EndObject();
+  }
   return json;
 }
 
@@ -367,6 +375,7 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
   ctx.out.trigger = std::string(trigger);
   ctx.out.control_id = std::string(message.ControlId());
   ctx.default_offset = FhirOffsetOf(msh.Field(7)).value_or(options.default_offset);
+  ctx.last_updated = ToFhirInstant(msh.Field(7), ctx.default_offset);
 
   MEDLAKE_RETURN_IF_ERROR(MapPatient(ctx));
   if (code == "ADT") {

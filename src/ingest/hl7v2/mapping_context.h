@@ -22,6 +22,9 @@ struct MappingContext {
   // Offset of the message's times that have none: MSH-7's (the sender's zone), else
   // options.default_offset.
   std::string default_offset;
+  // MSH-7 as an instant (nullopt when it has no time of day): meta.lastUpdated of the
+  // resources the message authors.
+  std::optional<std::string> last_updated;
   MappedMessage out;
 
   // "control id X: segment 4 (OBX) field 5" for error messages.

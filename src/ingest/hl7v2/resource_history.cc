@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/fhir_time.h"
 #include "json/json.h"
 
 namespace medlake::hl7v2 {
@@ -103,12 +104,37 @@ Result<std::pair<json::Node, json::Node>> ParseObjects(json::Parser& previous_pa
                                                        std::string_view previous,
                                                        json::Parser& next_parser,
                                                        std::string_view next) {
+  previous_parser.set_keep_number_text(true);  // decimals are written back as they were
+  next_parser.set_keep_number_text(true);
   MEDLAKE_ASSIGN_OR_RETURN(json::Node old_node, previous_parser.Parse(previous));
   MEDLAKE_ASSIGN_OR_RETURN(json::Node new_node, next_parser.Parse(next));
   if (!old_node.IsObject() || !new_node.IsObject()) {
     return ParseError("versions to merge are not JSON objects");
   }
   return std::pair{old_node, new_node};
+}
+
+// meta.lastUpdated in epoch milliseconds; nullopt when absent or not a valid time.
+std::optional<int64_t> LastUpdated(json::Node resource) {
+  auto meta = resource.Find("meta");
+  if (!meta) return std::nullopt;
+  auto t = Text(meta, "lastUpdated");
+  if (!t) return std::nullopt;
+  auto range = ParseFhirTime(*t);
+  if (!range) return std::nullopt;
+  return range->start;
+}
+
+// The resource's members but `meta`, as JSON: what a version says, whenever it was sent.
+std::string Content(json::Node resource) {
+  std::string out;
+  ObjectWriter object(out);
+  resource.ForEachField([&](std::string_view k, json::Node v) {
+    if (k != "meta") object.Member(k, v);
+    return true;
+  });
+  object.End();
+  return out;
 }
 
 }  // namespace
@@ -261,9 +287,33 @@ Result<std::string> ResourceHistory::Add(std::string_view type, const std::strin
     MEDLAKE_ASSIGN_OR_RETURN(previous, lookup_(type, id));
   }
   if (previous) {
-    auto merged = type == "Encounter" ? MergeEncounterLocations(*previous, json, trigger)
-                                      : MergeElements(*previous, json, cleared);
-    if (merged.ok()) json = std::move(*merged);
+    json::Parser previous_parser, next_parser;
+    auto nodes = ParseObjects(previous_parser, *previous, next_parser, json);
+    if (nodes.ok()) {
+      auto [old_node, new_node] = *nodes;
+      // A message older than the last change of the resource is a replay (the same files
+      // ingested again) or a late arrival: it does not undo the newer state (which merging
+      // it would: an A01 replayed over a finished stay reopened it).
+      auto before = LastUpdated(old_node), now = LastUpdated(new_node);
+      if (before && now && *now < *before) {
+        latest_[key] = *previous;
+        return *std::move(previous);
+      }
+      auto merged = type == "Encounter" ? MergeEncounterLocations(*previous, json, trigger)
+                                        : MergeElements(*previous, json, cleared);
+      if (merged.ok()) {
+        // A message that changes nothing leaves the version as it was, its lastUpdated
+        // included: the time of the last change is what orders later messages.
+        json::Parser merged_parser;
+        merged_parser.set_keep_number_text(true);
+        auto merged_node = merged_parser.Parse(*merged);
+        if (merged_node.ok() && Content(*merged_node) == Content(old_node)) {
+          json = *previous;
+        } else {
+          json = std::move(*merged);
+        }
+      }
+    }
   }
   latest_[key] = json;
   return json;

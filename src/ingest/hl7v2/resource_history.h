@@ -62,7 +62,10 @@ class ResourceHistory {
 
   // Merges `json` (a new version of `type`/`id`, mapped from a message of event `trigger` that
   // nulls the elements `cleared`) with the previous one, remembers the result and returns it.
-  // On a merge error the new version is returned unchanged; an error of the lookup is returned
+  // Ordered by meta.lastUpdated (the message's MSH-7): a version older than the previous one
+  // (a replayed or late message) returns the previous one unchanged, and so does a merge that
+  // changes nothing but the time (the time of the last change orders later messages). On a
+  // merge error the new version is returned unchanged; an error of the lookup is returned
   // (storing the version unmerged would lose what the earlier one knew).
   Result<std::string> Add(std::string_view type, const std::string& id, std::string json,
                           std::string_view trigger = {},
