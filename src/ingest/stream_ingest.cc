@@ -192,7 +192,8 @@ struct StreamIngestor::Impl {
   Status MapRecord(std::string_view record, std::vector<std::string>& out) {
     if (record.empty()) return Status::Ok();
     if (record[0] == kHl7v2) {
-      auto parsed = hl7v2::Message::Parse(std::string(record.substr(1)));
+      // Message views its text: the record (the inbox buffer) outlives it here.
+      auto parsed = hl7v2::Message::Parse(record.substr(1));
       if (!parsed.ok()) return parsed.status();
       auto mapped = hl7v2::MapToFhir(*parsed);
       if (!mapped.ok()) return mapped.status();

@@ -143,12 +143,10 @@ bool HasHistory(std::string_view type) {
   return type == "Encounter" || type == "Patient";
 }
 
-Result<std::string> MergeEncounterLocations(std::string_view previous, std::string_view next,
-                                            std::string_view trigger) {
-  json::Parser previous_parser, next_parser;
-  MEDLAKE_ASSIGN_OR_RETURN(auto nodes, ParseObjects(previous_parser, previous, next_parser, next));
-  auto [old_node, new_node] = nodes;
+namespace {
 
+std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
+                                std::string_view trigger) {
   std::vector<Entry> merged = Entries(old_node);
   for (Entry& e : Entries(new_node)) {
     if (e.reference.empty()) {
@@ -251,11 +249,8 @@ Result<std::string> MergeEncounterLocations(std::string_view previous, std::stri
   return out;
 }
 
-Result<std::string> MergeElements(std::string_view previous, std::string_view next,
-                                  const std::vector<std::string>& cleared) {
-  json::Parser previous_parser, next_parser;
-  MEDLAKE_ASSIGN_OR_RETURN(auto nodes, ParseObjects(previous_parser, previous, next_parser, next));
-  auto [old_node, new_node] = nodes;
+std::string MergeElementNodes(json::Node old_node, json::Node new_node,
+                              const std::vector<std::string>& cleared) {
   std::vector<std::string_view> present;  // elements of `next`, choice elements by their root
   std::string out;
   ObjectWriter object(out);
@@ -275,6 +270,22 @@ Result<std::string> MergeElements(std::string_view previous, std::string_view ne
   return out;
 }
 
+}  // namespace
+
+Result<std::string> MergeEncounterLocations(std::string_view previous, std::string_view next,
+                                            std::string_view trigger) {
+  json::Parser previous_parser, next_parser;
+  MEDLAKE_ASSIGN_OR_RETURN(auto nodes, ParseObjects(previous_parser, previous, next_parser, next));
+  return MergeEncounterNodes(nodes.first, nodes.second, trigger);
+}
+
+Result<std::string> MergeElements(std::string_view previous, std::string_view next,
+                                  const std::vector<std::string>& cleared) {
+  json::Parser previous_parser, next_parser;
+  MEDLAKE_ASSIGN_OR_RETURN(auto nodes, ParseObjects(previous_parser, previous, next_parser, next));
+  return MergeElementNodes(nodes.first, nodes.second, cleared);
+}
+
 Result<std::string> ResourceHistory::Add(std::string_view type, const std::string& id,
                                          std::string json, std::string_view trigger,
                                          const std::vector<std::string>& cleared) {
@@ -287,8 +298,7 @@ Result<std::string> ResourceHistory::Add(std::string_view type, const std::strin
     MEDLAKE_ASSIGN_OR_RETURN(previous, lookup_(type, id));
   }
   if (previous) {
-    json::Parser previous_parser, next_parser;
-    auto nodes = ParseObjects(previous_parser, *previous, next_parser, json);
+    auto nodes = ParseObjects(previous_parser_, *previous, next_parser_, json);
     if (nodes.ok()) {
       auto [old_node, new_node] = *nodes;
       // A message older than the last change of the resource is a replay (the same files
@@ -299,19 +309,15 @@ Result<std::string> ResourceHistory::Add(std::string_view type, const std::strin
         latest_[key] = *previous;
         return *std::move(previous);
       }
-      auto merged = type == "Encounter" ? MergeEncounterLocations(*previous, json, trigger)
-                                        : MergeElements(*previous, json, cleared);
-      if (merged.ok()) {
-        // A message that changes nothing leaves the version as it was, its lastUpdated
-        // included: the time of the last change is what orders later messages.
-        json::Parser merged_parser;
-        merged_parser.set_keep_number_text(true);
-        auto merged_node = merged_parser.Parse(*merged);
-        if (merged_node.ok() && Content(*merged_node) == Content(old_node)) {
-          json = *previous;
-        } else {
-          json = std::move(*merged);
-        }
+      std::string merged = type == "Encounter" ? MergeEncounterNodes(old_node, new_node, trigger)
+                                               : MergeElementNodes(old_node, new_node, cleared);
+      // A message that changes nothing leaves the version as it was, its lastUpdated
+      // included: the time of the last change is what orders later messages.
+      auto merged_node = merged_parser_.Parse(merged);
+      if (merged_node.ok() && Content(*merged_node) == Content(old_node)) {
+        json = *previous;
+      } else {
+        json = std::move(merged);
       }
     }
   }

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "json/json.h"
 #include "medlake/status.h"
 
 namespace medlake::hl7v2 {
@@ -58,7 +59,11 @@ class ResourceHistory {
   // error (a damaged segment, an I/O error) is not "none": Add returns it.
   using Lookup = std::function<Result<std::optional<std::string>>(std::string_view type,
                                                                   const std::string& id)>;
-  explicit ResourceHistory(Lookup lookup = {}) : lookup_(std::move(lookup)) {}
+  explicit ResourceHistory(Lookup lookup = {}) : lookup_(std::move(lookup)) {
+    for (json::Parser* p : {&previous_parser_, &next_parser_, &merged_parser_}) {
+      p->set_keep_number_text(true);  // decimals are written back as they were
+    }
+  }
 
   // Merges `json` (a new version of `type`/`id`, mapped from a message of event `trigger` that
   // nulls the elements `cleared`) with the previous one, remembers the result and returns it.
@@ -76,7 +81,8 @@ class ResourceHistory {
 
  private:
   Lookup lookup_;
-  std::unordered_map<std::string, std::string> latest_;  // "Type/id" -> merged JSON
+  std::unordered_map<std::string, std::string> latest_;         // "Type/id" -> merged JSON
+  json::Parser previous_parser_, next_parser_, merged_parser_;  // reused: no buffers per merge
 };
 
 }  // namespace medlake::hl7v2
