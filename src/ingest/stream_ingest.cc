@@ -103,6 +103,8 @@ struct StreamIngestor::Impl {
   bool closed = false;
   bool observe_stores = true;
   json::Parser map_parser;
+  json::Parser map_stored_parser;  // the de-identified version, in a keyed lake
+  std::string map_deidentified;
   fhir::ResourceFacts map_facts;
   StreamOptions options;
   std::string inbox_path;
@@ -229,6 +231,14 @@ struct StreamIngestor::Impl {
       if (!node.ok()) {
         if (outcome.ok()) outcome = node.status();
         continue;
+      }
+      if (deidentifier) {
+        // The observer sees what will be stored, as for records stored at once: in a keyed
+        // lake, the pseudonymized resource (the source ids and names never reach it).
+        VaultRecord removed;
+        if (!deidentifier->Apply(*node, map_deidentified, removed).ok()) continue;
+        node = map_stored_parser.Parse(map_deidentified);
+        if (!node.ok()) continue;
       }
       if (!fhir::ExtractFacts(*node, &same, map_facts).ok()) continue;
       observer->OnResource(map_facts, *node, current_received);
@@ -449,6 +459,7 @@ Result<std::unique_ptr<StreamIngestor>> StreamIngestor::Open(const std::string& 
   MEDLAKE_ASSIGN_OR_RETURN(im.cipher, privacy::SegmentCipher::ForLake(lake_dir));
   im.worker = std::make_unique<RecordWorker>(*im.writer, im.counters, im.deidentifier.get());
   im.worker->set_resource_history(&im.updates);
+  im.map_parser.set_keep_number_text(true);  // Deidentifier::Apply writes decimals as given
   im.lake_dir = lake_dir;
   MEDLAKE_ASSIGN_OR_RETURN(im.committed, Lake::Open(lake_dir));
   im.worker->set_resource_hook([&im](const fhir::ResourceFacts& facts, json::Node resource) {

@@ -298,6 +298,43 @@ TEST(DeidentifyTest, StreamIngestPseudonymizesToo) {
   EXPECT_EQ(*(*vault)->Count(), 1);
 }
 
+// Records accepted while a checkpoint runs are shown to the observer (watch) before they are
+// stored: in a keyed lake they were shown as mapped, under the source patient id, so watch
+// split each patient in two and printed source ids in its alerts.
+TEST(DeidentifyTest, StreamObserversSeePseudonymsAlsoDuringACheckpoint) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  struct Observer : StreamObserver {
+    std::set<std::string> patients;
+    void OnResource(const fhir::ResourceFacts& facts, json::Node,
+                    StreamClock::time_point) override {
+      if (!facts.patient_id.empty()) patients.insert(facts.patient_id);
+    }
+    void OnRecordEnd(StreamClock::time_point) override {}
+  } observer;
+  StreamOptions options;
+  options.checkpoint_records = 40;
+  auto ingestor = StreamIngestor::Open(dir / "lake", options);
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  (*ingestor)->SetObserver(&observer);
+  int n = 0;
+  while (n < 20000 && (*ingestor)->stats().deferred == 0) {
+    std::vector<std::string> batch;
+    for (int i = 0; i < 10; ++i, ++n) {
+      batch.push_back("MSH|^~\\&|LAB|HOSP|LAKE|HOSP|20240301100000||ORU^R01|C" + std::to_string(n) +
+                      "|P|2.5\rPID|1||MRN-4711^^^HOSP^MR\rOBR|1||F" + std::to_string(n) +
+                      "|8867-4^Heart rate^LN\rOBX|1|NM|8867-4^Heart rate^LN||80|/min|||||F|||"
+                      "20240301100000\r");
+    }
+    ASSERT_TRUE((*ingestor)->AcceptHl7v2(batch).ok());
+    ASSERT_TRUE((*ingestor)->MaybeCheckpoint().ok());
+  }
+  ASSERT_GT((*ingestor)->stats().deferred, 0u);
+  ASSERT_EQ(observer.patients.size(), 1u) << "one patient, under one id";
+  EXPECT_TRUE(privacy::Pseudonymizer::LooksLikePseudonym(*observer.patients.begin()))
+      << *observer.patients.begin();
+}
+
 // Records accepted by a stream wait in the inbox until a checkpoint: in a keyed lake they are
 // sealed there too, and a crash before the checkpoint still replays them.
 TEST(DeidentifyTest, StreamInboxIsEncryptedAndReplays) {
