@@ -135,6 +135,13 @@ int RunWatch(const WatchArgs& a) {
                "watch: latency reading receipt -> alert p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
                "receipt -> scored p50 %.2f ms, p99 %.2f ms\n",
                s.alert_p50_ms, s.alert_p99_ms, s.alert_max_ms, s.score_p50_ms, s.score_p99_ms);
+  if (s.future_readings > 0 || s.retracted > 0) {
+    std::fprintf(stderr,
+                 "watch: %llu readings timed in the future (over 5 min ahead of the clock) not "
+                 "scored; %llu Observations entered in error taken back\n",
+                 static_cast<unsigned long long>(s.future_readings),
+                 static_cast<unsigned long long>(s.retracted));
+  }
   if (s.write_failures > 0 || s.publish_failures > 0 || s.store_failures > 0) {
     std::fprintf(stderr,
                  "watch: %llu alerts not written, %llu not published, %llu RiskAssessment batches "

@@ -112,11 +112,21 @@ std::string_view ParameterName(Parameter parameter) {
 
 bool IsValidReading(Parameter parameter, double value) {
   if (static_cast<size_t>(parameter) >= kParameterCount) return false;
-  if (!std::isfinite(value) || value < 0 || value > 1e6) return false;
-  if (parameter == Parameter::kConsciousness) {
-    return value == std::floor(value) && value <= static_cast<double>(Acvpu::kUnresponsive);
+  if (!std::isfinite(value) || value < 0) return false;
+  switch (parameter) {
+    case Parameter::kConsciousness:
+      return value == std::floor(value) && value <= static_cast<double>(Acvpu::kUnresponsive);
+    case Parameter::kRespirationRate:
+    case Parameter::kSpO2:
+    case Parameter::kSupplementalOxygen:
+      return value <= 100;
+    case Parameter::kSystolicBp:
+    case Parameter::kPulse:
+      return value <= 350;
+    case Parameter::kTemperature:
+      return value >= 10 && value <= 50;
   }
-  return true;
+  return false;
 }
 
 }  // namespace medlake::scores

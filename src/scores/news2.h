@@ -109,7 +109,10 @@ struct News2Options {
                                                     43'200'000, 43'200'000, 43'200'000};
 };
 
-// True when `value` is a usable value of `parameter` (finite, non-negative, ACVPU 0-4).
+// True when `value` is a usable value of `parameter`: finite, and within what a living patient
+// can show (a monitor's artefact, a unit mix-up or a typo is not a reading): respiration
+// 0-100 /min, SpO2 0-100 %, systolic BP 0-350 mm[Hg], pulse 0-350 /min, temperature
+// 10-50 Cel, supplemental oxygen 0 (air) or a flag/flow 0-100 (L/min), ACVPU 0-4.
 bool IsValidReading(Parameter parameter, double value);
 
 }  // namespace medlake::scores

@@ -34,8 +34,15 @@ class PatientVitals {
   // or after the latest reading (live scoring does).
   News2Result News2(int64_t at_ms, SpO2Scale scale, const News2Options& options = {}) const;
   QSofaResult QSofa(int64_t at_ms, const News2Options& options = {}) const;
-  // Time of the reading held for `parameter` (INT64_MIN when none).
+  // Time of the reading held for `parameter` (INT64_MIN when none), and its value.
   int64_t time_of(Parameter parameter) const { return time_[static_cast<size_t>(parameter)]; }
+  double value_of(Parameter parameter) const { return value_[static_cast<size_t>(parameter)]; }
+  // Holds `value` at `time_ms` for `parameter` whatever was held (INT64_MIN: nothing), for a
+  // caller that takes a reading back (an Observation entered in error).
+  void Reset(Parameter parameter, int64_t time_ms, double value) {
+    time_[static_cast<size_t>(parameter)] = time_ms;
+    value_[static_cast<size_t>(parameter)] = value;
+  }
 
  private:
   std::array<int64_t, kParameterCount> time_;

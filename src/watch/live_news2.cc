@@ -1,5 +1,7 @@
 #include "watch/live_news2.h"
 
+#include <algorithm>
+
 namespace medlake::watch {
 
 using scores::Parameter;
@@ -19,7 +21,13 @@ void LiveNews2::Seed(std::string_view patient_id, const scores::PatientVitals& v
   (void)created;
   p.vitals = vitals;
   p.scale = scale;
-  p.latest_ms = at_ms;
+  // Scored later at its latest reading's time, like any patient (the band is the one at
+  // `at_ms`): a reading replayed from the past is not scored at the time watch started.
+  p.latest_ms = INT64_MIN;
+  for (size_t i = 0; i < scores::kParameterCount; ++i) {
+    p.latest_ms = std::max(p.latest_ms, vitals.time_of(static_cast<Parameter>(i)));
+  }
+  if (p.latest_ms == INT64_MIN) p.latest_ms = at_ms;
   p.band = vitals.News2(at_ms, scale, options_).band;
   p.encounter_id = std::move(encounter_id);
   p.location = std::move(location);
@@ -32,17 +40,46 @@ bool LiveNews2::Add(std::string_view patient_id, Parameter parameter, int64_t ti
   if (it == patients_.end()) it = patients_.emplace(std::string(patient_id), Patient()).first;
   Patient& p = it->second;
   // An older reading than the one held changes nothing (PatientVitals keeps the latest), and
-  // the basis follows the value held.
+  // the basis follows the value held; the value it replaces is kept for a retraction.
+  const size_t i = static_cast<size_t>(parameter);
+  const int64_t held = p.vitals.time_of(parameter);
+  if (time_ms >= held && held != INT64_MIN && p.observation[i] != observation_id) {
+    p.replaced[i] = {held, p.vitals.value_of(parameter), p.observation[i]};
+  }
   p.vitals.Add(parameter, time_ms, value);
-  if (p.vitals.time_of(parameter) == time_ms)
-    p.observation[static_cast<size_t>(parameter)].assign(observation_id);
+  if (p.vitals.time_of(parameter) == time_ms) p.observation[i].assign(observation_id);
   if (time_ms > p.latest_ms) p.latest_ms = time_ms;
   p.last_reading_ms = time_ms;
+  MarkDirty(&it->first, p);
+  return true;
+}
+
+void LiveNews2::MarkDirty(const std::string* id, Patient& p) {
   if (!p.dirty) {
     p.dirty = true;
-    dirty_.emplace_back(&it->first, &p);
+    dirty_.emplace_back(id, &p);
   }
-  return true;
+}
+
+bool LiveNews2::Retract(std::string_view patient_id, std::string_view observation_id) {
+  auto it = patients_.find(patient_id);
+  if (it == patients_.end() || observation_id.empty()) return false;
+  Patient& p = it->second;
+  bool found = false;
+  for (size_t i = 0; i < scores::kParameterCount; ++i) {
+    auto parameter = static_cast<Parameter>(i);
+    if (p.observation[i] == observation_id) {
+      Patient::Replaced& r = p.replaced[i];
+      p.vitals.Reset(parameter, r.time, r.value);
+      p.observation[i] = std::move(r.observation);
+      r = Patient::Replaced();
+      found = true;
+    } else if (p.replaced[i].observation == observation_id) {
+      p.replaced[i] = Patient::Replaced();
+    }
+  }
+  if (found) MarkDirty(&it->first, p);
+  return found;
 }
 
 size_t LiveNews2::Evaluate(std::vector<Alert>& alerts) {

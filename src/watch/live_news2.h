@@ -1,7 +1,8 @@
 // LiveNews2: each patient's latest value per NEWS2 parameter, kept in memory so that a new
 // reading is scored in O(1), and the decision to alert.
 //
-// A patient's score is taken at the time of its latest reading, from each parameter's most
+// A patient's score is taken at the time of its latest reading (for a patient loaded from the
+// lake, its latest stored one until a newer arrives), from each parameter's most
 // recent value within its window (News2Options, as `medlake score news2`); missing and stale
 // parameters are reported and never scored as normal (the score is then a partial one, a lower
 // bound). An alert is raised when a patient enters a higher risk band than the band of its
@@ -50,6 +51,11 @@ class LiveNews2 {
   bool Add(std::string_view patient_id, scores::Parameter parameter, int64_t time_ms, double value,
            std::string_view observation_id);
 
+  // Takes back the values of Observation `observation_id` (entered in error): each one held
+  // gives way to the value it had replaced, or to none; the patient is scored again at the
+  // next Evaluate. False when no value of that Observation is held.
+  bool Retract(std::string_view patient_id, std::string_view observation_id);
+
   // Scores every patient that received readings since the last call, appending an Alert to
   // `alerts` for each one that entered a higher band. Returns the number of patients scored.
   size_t Evaluate(std::vector<Alert>& alerts);
@@ -63,6 +69,13 @@ class LiveNews2 {
     scores::PatientVitals vitals;
     // Observation ids of the values held ("" for a value loaded from the lake).
     std::array<std::string, scores::kParameterCount> observation;
+    // The value each held one replaced, restored if the held one is entered in error.
+    struct Replaced {
+      int64_t time = INT64_MIN;  // INT64_MIN: none
+      double value = 0;
+      std::string observation;
+    };
+    std::array<Replaced, scores::kParameterCount> replaced;
     scores::SpO2Scale scale = scores::SpO2Scale::kScale1;
     std::optional<scores::RiskBand> band;
     int64_t latest_ms = INT64_MIN;        // the latest reading time: the scoring time
@@ -71,6 +84,7 @@ class LiveNews2 {
     std::string encounter_id, location;
   };
   Patient& Find(std::string_view patient_id, bool* created);
+  void MarkDirty(const std::string* id, Patient& p);
 
   scores::News2Options options_;
   StringMap<Patient> patients_;

@@ -123,6 +123,23 @@ void Watcher::OnResource(const fhir::ResourceFacts& facts, json::Node resource,
                          ingest::StreamClock::time_point) {
   if (facts.type != "Observation") return;
   Impl& im = *impl_;
+  if (facts.status == "entered-in-error" || facts.status == "cancelled") {
+    // The values it gave are taken back, and the patient scored again.
+    std::lock_guard lock(im.mu);
+    if (im.live.Retract(facts.patient_id, facts.id)) {
+      ++im.stats.retracted;
+      im.record_has_reading = true;
+    }
+    return;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (facts.effective.start != kNoTime && facts.effective.start > now_ms + kFutureToleranceMs) {
+    std::lock_guard lock(im.mu);
+    ++im.stats.future_readings;
+    return;
+  }
   im.vitals.clear();
   VitalsFromObservation(facts, resource, im.vitals);
   if (im.vitals.empty()) return;

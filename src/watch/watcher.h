@@ -29,6 +29,10 @@
 
 namespace medlake::watch {
 
+// How far after the clock a reading's time may be (device clocks drift): a reading timed
+// later is not scored and counted in WatchStats::future_readings.
+inline constexpr int64_t kFutureToleranceMs = 5 * 60 * 1000;
+
 struct WatchOptions {
   scores::News2Options news2;
   std::FILE* alerts = nullptr;  // NDJSON sink, not owned; null: none
@@ -39,6 +43,10 @@ struct WatchOptions {
 
 struct WatchStats {
   uint64_t readings = 0;  // NEWS2 readings taken from their Observations
+  // Readings timed more than kFutureToleranceMs after the clock when received: not scored (one
+  // would make every other reading of its patient look stale).
+  uint64_t future_readings = 0;
+  uint64_t retracted = 0;  // Observations entered in error whose values were taken back
   uint64_t alerts = 0;
   uint64_t risk_assessments = 0;  // stored (made durable)
   uint64_t write_failures = 0;    // alerts that could not be written to `alerts`

@@ -299,6 +299,15 @@ TEST(News2Vitals, InvalidValuesRejected) {
   EXPECT_FALSE(v.Add(Parameter::kConsciousness, kT0, 1.5));
   EXPECT_FALSE(v.Add(static_cast<Parameter>(9), kT0, 1));
   EXPECT_TRUE(v.Add(Parameter::kConsciousness, kT0, 4));
+  // Values no living patient shows (a monitor artefact, a unit mix-up) are not readings: an
+  // SpO2 of 185 % scored 0 and took a desaturated patient out of the medium band.
+  EXPECT_FALSE(v.Add(Parameter::kSpO2, kT0, 185));
+  EXPECT_TRUE(v.Add(Parameter::kSpO2, kT0, 100));
+  EXPECT_FALSE(v.Add(Parameter::kRespirationRate, kT0, 160));
+  EXPECT_FALSE(v.Add(Parameter::kSystolicBp, kT0, 1200));
+  EXPECT_FALSE(v.Add(Parameter::kTemperature, kT0, 98.6));  // °F given as Cel
+  EXPECT_FALSE(v.Add(Parameter::kTemperature, kT0, 0.37));
+  EXPECT_TRUE(v.Add(Parameter::kTemperature, kT0, 34.5));
 }
 
 TEST(QSofa, Criteria) {

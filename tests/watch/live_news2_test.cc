@@ -115,6 +115,47 @@ TEST(LiveNews2Test, OlderReadingDoesNotReplaceANewerOne) {
   EXPECT_FALSE(live.Add("p3", Parameter::kPulse, kT0, -5, "bad"));
 }
 
+// An Observation entered in error takes its values back: the value it had replaced counts
+// again (RR 16 entered in error after RR 30: the patient's RR is 30, and the next reading
+// raises the medium alert that `score news2` over the lake gives).
+TEST(LiveNews2Test, AnObservationEnteredInErrorGivesBackTheValueItReplaced) {
+  LiveNews2 live;
+  auto a = Step(live, "p5", kT0,
+                {{Parameter::kRespirationRate, 30},
+                 {Parameter::kSpO2, 96},
+                 {Parameter::kSupplementalOxygen, 0},
+                 {Parameter::kSystolicBp, 120},
+                 {Parameter::kPulse, 80},
+                 {Parameter::kConsciousness, 0},
+                 {Parameter::kTemperature, 37.0}});
+  ASSERT_EQ(a.size(), 1u);  // RR 30 scores 3: low-medium
+  EXPECT_TRUE(live.Add("p5", Parameter::kRespirationRate, kT0 + kMinute, 16, "rr-16"));
+  std::vector<Alert> none;
+  live.Evaluate(none);
+  EXPECT_EQ(live.band("p5"), RiskBand::kLow);
+  EXPECT_TRUE(live.Retract("p5", "rr-16"));
+  EXPECT_FALSE(live.Retract("p5", "rr-16"));
+  live.Evaluate(none);
+  EXPECT_EQ(live.band("p5"), RiskBand::kLowMedium);                   // RR 30 again
+  a = Step(live, "p5", kT0 + 2 * kMinute, {{Parameter::kSpO2, 92}});  // +2: 5, medium
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].news2.aggregate, 5);
+  EXPECT_EQ(a[0].news2.band, RiskBand::kMedium);
+}
+
+// A patient loaded from the lake is scored at its latest reading's time, as every patient:
+// readings replayed from the past were scored (and their RiskAssessments timed) at the time
+// watch started, so two alerts got the same RiskAssessment id and one overwrote the other.
+TEST(LiveNews2Test, ASeededPatientIsScoredAtItsReadingsTime) {
+  LiveNews2 live;
+  scores::PatientVitals v;
+  v.Add(Parameter::kPulse, kT0, 80);
+  live.Seed("p6", v, scores::SpO2Scale::kScale1, kT0 + 60 * kMinute, "", "");
+  auto a = Step(live, "p6", kT0 + kMinute, {{Parameter::kRespirationRate, 30}});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].news2.at_ms, kT0 + kMinute);
+}
+
 TEST(LiveNews2Test, SeededBandIsTheReference) {
   LiveNews2 live;
   scores::PatientVitals v;

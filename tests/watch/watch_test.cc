@@ -141,6 +141,32 @@ void ExpectValidFhir(const std::vector<json>& resources, const std::string& dir)
   EXPECT_EQ(code, 0) << testing::ReadText(dir + "/validate.log");
 }
 
+// One reading timed in the future (a device clock a year ahead) made every real reading of
+// its patient look stale, so the walk raised no alert: such a reading is not scored.
+TEST(WatchTest, AReadingFromTheFutureDoesNotSilenceThePatient) {
+  testing::TempDir dir;
+  std::vector<std::string> lines = {
+      R"({"time":"2099-03-01T10:00:00Z","device":"mon-1","patient":"p1","vital":"temperature","value":37.0,"unit":"Cel"})"};
+  for (const auto& l : Walk("p1")) lines.push_back(l);
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  testing::WriteText(dir / "readings.ndjson", text);
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+  WatchOptions options;
+  options.alerts = alerts;
+  options.store_risk_assessments = false;
+  Watcher watcher(**ingestor, options);
+  std::FILE* in = std::fopen((dir / "readings.ndjson").c_str(), "r");
+  ASSERT_TRUE(ReplayReadings(**ingestor, in, "readings.ndjson").ok());
+  std::fclose(in);
+  watcher.Stop();
+  std::fclose(alerts);
+  EXPECT_EQ(watcher.stats().future_readings, 1u);
+  ExpectWalkAlerts(ReadAlerts(dir / "alerts.ndjson"), "p1");
+}
+
 TEST(WatchTest, ReplayWalkRaisesExactlyTheExpectedAlertsAndStoresRiskAssessments) {
   testing::TempDir dir;
   std::vector<std::string> lines = Walk("p1");
