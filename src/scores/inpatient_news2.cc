@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -18,10 +19,6 @@ namespace {
 constexpr std::string_view kLoinc = "http://loinc.org";
 constexpr std::string_view kBpPanel = "85354-9";
 constexpr std::string_view kSystolic = "8480-6";
-
-bool IsInpatientClass(std::string_view code) {
-  return code == "IMP" || code == "ACUTE" || code == "NONAC";
-}
 
 // Respiratory failure with hypercapnia: the 5th character of J96 is 2 in ICD-10-CM (J96.02
 // acute, J96.12 chronic, J96.22 acute on chronic, J96.92 unspecified), 1 in ICD-10-GM (J96.01
@@ -65,6 +62,32 @@ bool Contains(int64_t start, int64_t end, int64_t at) {
   return start != kNoTime && start <= at && (end == kNoTime || end >= at);
 }
 
+// The patients `wanted` with a confirmed hypercapnic respiratory failure known at `at_ms`
+// (header comment): SpO2 scale 2.
+Status ScanScaleTwo(Lake& lake, int64_t at_ms, const std::function<bool(uint32_t)>& wanted,
+                    json::Parser& parser, std::unordered_set<uint32_t>& out,
+                    std::vector<std::string>& damaged) {
+  return lake.ScanHot(
+      "Condition",
+      [&](const HotRow& r) {
+        if (r.patient == 0xFFFFFFFFu || out.count(r.patient) || !wanted(r.patient)) return;
+        if (r.status == "resolved" || r.status == "inactive" || r.status == "remission" ||
+            r.status == "refuted" || r.status == "entered-in-error") {
+          return;
+        }
+        // Not yet diagnosed at T (its onset, else its recordedDate, is after T); one that is
+        // over says so in its clinical status.
+        if (r.effective_start != kNoTime && r.effective_start > at_ms) return;
+        bool hypercapnic = false;
+        for (size_t i = 0; i < r.code_count; ++i) hypercapnic |= IsHypercapnicFailure(r.codes[i]);
+        if (!hypercapnic) return;
+        auto text = r.json();
+        if (!text.ok()) return;
+        if (auto node = parser.Parse(*text); node.ok() && Confirmed(*node)) out.insert(r.patient);
+      },
+      &damaged);
+}
+
 struct Current {
   std::string encounter_id;
   std::string location;
@@ -72,6 +95,10 @@ struct Current {
 };
 
 }  // namespace
+
+bool IsInpatientClass(std::string_view code) {
+  return code == "IMP" || code == "ACUTE" || code == "NONAC";
+}
 
 Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                                                     const News2Options& options) {
@@ -151,27 +178,9 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
       &damaged));
 
   std::unordered_set<uint32_t> scale2;
-  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
-      "Condition",
-      [&](const HotRow& r) {
-        if (!current.count(r.patient) || scale2.count(r.patient)) return;
-        if (r.status == "resolved" || r.status == "inactive" || r.status == "remission" ||
-            r.status == "refuted" || r.status == "entered-in-error") {
-          return;
-        }
-        // Not yet diagnosed at T (its onset, else its recordedDate, is after T); one that is
-        // over says so in its clinical status.
-        if (r.effective_start != kNoTime && r.effective_start > at_ms) return;
-        bool hypercapnic = false;
-        for (size_t i = 0; i < r.code_count; ++i) hypercapnic |= IsHypercapnicFailure(r.codes[i]);
-        if (!hypercapnic) return;
-        auto text = r.json();
-        if (!text.ok()) return;
-        if (auto node = parser.Parse(*text); node.ok() && Confirmed(*node)) {
-          scale2.insert(r.patient);
-        }
-      },
-      &damaged));
+  MEDLAKE_RETURN_IF_ERROR(ScanScaleTwo(
+      lake, at_ms, [&](uint32_t patient) { return current.count(patient) > 0; }, parser, scale2,
+      damaged));
 
   std::unordered_map<uint32_t, PatientVitals> vitals;
   MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
@@ -248,6 +257,21 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
     if (a.news2.aggregate != b.news2.aggregate) return a.news2.aggregate > b.news2.aggregate;
     return a.patient_id < b.patient_id;
   });
+  return out;
+}
+
+Result<std::vector<std::string>> ScaleTwoPatients(Lake& lake, int64_t at_ms) {
+  json::Parser parser;
+  std::vector<std::string> damaged;
+  std::unordered_set<uint32_t> ordinals;
+  MEDLAKE_RETURN_IF_ERROR(ScanScaleTwo(
+      lake, at_ms, [](uint32_t) { return true; }, parser, ordinals, damaged));
+  if (!damaged.empty()) return Corruption(damaged.front());
+  std::vector<std::string> out;
+  for (uint32_t ordinal : ordinals) {
+    MEDLAKE_ASSIGN_OR_RETURN(std::string id, lake.PatientId(ordinal));
+    out.push_back(std::move(id));
+  }
   return out;
 }
 

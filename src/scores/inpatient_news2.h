@@ -47,6 +47,13 @@ inline std::optional<double> SystolicOfComponent(json::Node quantity) {
   return vital->value;
 }
 
+// An Encounter.class code (v3 ActCode) of an inpatient stay: IMP, ACUTE, NONAC.
+bool IsInpatientClass(std::string_view code);
+
+// Every patient of the lake on SpO2 scale 2 at `at_ms` (the rule above), by patient id: for
+// live scoring of patients admitted after it started.
+Result<std::vector<std::string>> ScaleTwoPatients(Lake& lake, int64_t at_ms);
+
 Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                                                     const News2Options& options = {});
 

@@ -6,19 +6,30 @@ namespace medlake::watch {
 
 using scores::Parameter;
 
-LiveNews2::Patient& LiveNews2::Find(std::string_view patient_id, bool* created) {
+StringMap<LiveNews2::Patient>::iterator LiveNews2::Find(std::string_view patient_id) {
   auto it = patients_.find(patient_id);
-  *created = it == patients_.end();
-  if (*created) it = patients_.emplace(std::string(patient_id), Patient()).first;
-  return it->second;
+  if (it == patients_.end()) {
+    it = patients_.emplace(std::string(patient_id), Patient()).first;
+    if (scale_two_.count(patient_id)) it->second.scale = scores::SpO2Scale::kScale2;
+  }
+  return it;
+}
+
+void LiveNews2::SetScaleTwo(std::vector<std::string> patient_ids) {
+  for (auto& id : patient_ids) scale_two_.emplace(std::move(id), true);
+}
+
+void LiveNews2::UpdateStay(std::string_view patient_id, std::string encounter_id,
+                           std::string location) {
+  Patient& p = Find(patient_id)->second;
+  p.encounter_id = std::move(encounter_id);
+  p.location = std::move(location);
 }
 
 void LiveNews2::Seed(std::string_view patient_id, const scores::PatientVitals& vitals,
                      scores::SpO2Scale scale, int64_t at_ms, std::string encounter_id,
                      std::string location) {
-  bool created;
-  Patient& p = Find(patient_id, &created);
-  (void)created;
+  Patient& p = Find(patient_id)->second;
   p.vitals = vitals;
   p.scale = scale;
   // Scored later at its latest reading's time, like any patient (the band is the one at
@@ -36,8 +47,7 @@ void LiveNews2::Seed(std::string_view patient_id, const scores::PatientVitals& v
 bool LiveNews2::Add(std::string_view patient_id, Parameter parameter, int64_t time_ms, double value,
                     std::string_view observation_id) {
   if (!scores::IsValidReading(parameter, value)) return false;
-  auto it = patients_.find(patient_id);
-  if (it == patients_.end()) it = patients_.emplace(std::string(patient_id), Patient()).first;
+  auto it = Find(patient_id);
   Patient& p = it->second;
   // An older reading than the one held changes nothing (PatientVitals keeps the latest), and
   // the basis follows the value held; the value it replaces is kept for a retraction.

@@ -46,6 +46,13 @@ class LiveNews2 {
   void Seed(std::string_view patient_id, const scores::PatientVitals& vitals,
             scores::SpO2Scale scale, int64_t at_ms, std::string encounter_id, std::string location);
 
+  // Patients on SpO2 scale 2 (a confirmed hypercapnic respiratory failure, stored in the lake):
+  // a patient first seen in the stream starts on their scale instead of scale 1.
+  void SetScaleTwo(std::vector<std::string> patient_ids);
+  // The patient's current stay, from an Encounter that arrived in the stream (an admission,
+  // a transfer, a discharge): what later alerts name. An ended stay clears both.
+  void UpdateStay(std::string_view patient_id, std::string encounter_id, std::string location);
+
   // Takes one reading into the patient's state. False for an unusable value (kept nowhere).
   // Scoring waits for Evaluate, so that the readings of one message are scored together.
   bool Add(std::string_view patient_id, scores::Parameter parameter, int64_t time_ms, double value,
@@ -83,11 +90,13 @@ class LiveNews2 {
     bool dirty = false;
     std::string encounter_id, location;
   };
-  Patient& Find(std::string_view patient_id, bool* created);
+  // The patient's entry, created (on their SpO2 scale) when first seen.
+  StringMap<Patient>::iterator Find(std::string_view patient_id);
   void MarkDirty(const std::string* id, Patient& p);
 
   scores::News2Options options_;
   StringMap<Patient> patients_;
+  StringMap<bool> scale_two_;
   std::vector<std::pair<const std::string*, Patient*>> dirty_;
 };
 

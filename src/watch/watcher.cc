@@ -88,7 +88,10 @@ Result<size_t> Watcher::Seed(const std::string& lake_dir, int64_t at_ms) {
   MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto inpatients,
                            scores::ScoreInpatients(*lake, at_ms, impl_->options.news2));
+  // Patients admitted later (an ADT in the stream) start on their scale too.
+  MEDLAKE_ASSIGN_OR_RETURN(auto scale_two, scores::ScaleTwoPatients(*lake, at_ms));
   std::lock_guard lock(impl_->mu);
+  impl_->live.SetScaleTwo(std::move(scale_two));
   for (const auto& p : inpatients) {
     impl_->live.Seed(p.patient_id, p.vitals, p.news2.scale, at_ms, p.encounter_id, p.location);
   }
@@ -119,10 +122,45 @@ WatchStats Watcher::stats() const {
   return s;
 }
 
+namespace {
+
+// The display of the Encounter's current location: its last entry without an end.
+std::string CurrentLocation(json::Node encounter) {
+  std::string out;
+  if (auto list = encounter.Find("location")) {
+    list->ForEachItem([&](json::Node entry) {
+      auto period = entry.Find("period");
+      if (period && period->Find("end")) return true;
+      if (auto location = entry.Find("location")) {
+        if (auto display = location->Find("display"); display && display->IsString()) {
+          out = std::string(display->GetString());
+        }
+      }
+      return true;
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
 void Watcher::OnResource(const fhir::ResourceFacts& facts, json::Node resource,
                          ingest::StreamClock::time_point) {
-  if (facts.type != "Observation") return;
   Impl& im = *impl_;
+  if (facts.type == "Encounter" && !facts.patient_id.empty()) {
+    // An admission, a transfer or a discharge in the stream: later alerts name the stay and
+    // the bed as they are now (they named those watch loaded at start, or none).
+    bool inpatient = false;
+    for (const auto& c : facts.codings) inpatient |= scores::IsInpatientClass(c.code);
+    if (!inpatient) return;
+    bool ended = facts.status == "finished" || facts.status == "cancelled" ||
+                 facts.status == "entered-in-error";
+    std::lock_guard lock(im.mu);
+    im.live.UpdateStay(facts.patient_id, ended ? "" : facts.id,
+                       ended ? "" : CurrentLocation(resource));
+    return;
+  }
+  if (facts.type != "Observation") return;
   if (facts.status == "entered-in-error" || facts.status == "cancelled") {
     // The values it gave are taken back, and the patient scored again.
     std::lock_guard lock(im.mu);

@@ -227,6 +227,72 @@ TEST(WatchTest, ReplayWalkRaisesExactlyTheExpectedAlertsAndStoresRiskAssessments
   ExpectValidFhir(risks, dir.path());
 }
 
+// A patient admitted while watch runs: was scored on scale 1 (their stored hypercapnic
+// failure unknown) without stay or bed; after a transfer and a discharge, alerts named the
+// bed of the start. The stream's Encounters now update the stay, and a patient first seen
+// in the stream starts on their scale.
+TEST(WatchTest, AdmissionsAndDischargesInTheStreamUpdateTheStayAndScale) {
+  testing::TempDir dir;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  {  // Known hypercapnic failure (confirmed, ICD-10-CM J96.12); no stay at start.
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    auto stored = (*ingestor)->AcceptResources({
+        R"({"resourceType":"Patient","id":"h3"})",
+        R"({"resourceType":"Condition","id":"c3","subject":{"reference":"Patient/h3"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"J96.12"}]}})",
+    });
+    ASSERT_TRUE(stored.ok());
+  }
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok());
+  std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+  WatchOptions options;
+  options.alerts = alerts;
+  options.store_risk_assessments = false;
+  Watcher watcher(**ingestor, options);
+  ASSERT_EQ(*watcher.Seed(dir / "lake", now), 0u);
+  auto encounter = [&](const char* status, const char* bed) {
+    return std::string(R"({"resourceType":"Encounter","id":"e3","status":")") + status +
+           R"(","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/h3"},"period":{"start":")" +
+           FormatUtc(now - 7'200'000) + R"("},"location":[{"location":{"display":")" + bed +
+           R"("},"status":"active"}]})";
+  };
+  auto omh = [&](const std::string& body) {
+    return ingest::StreamIngestor::Reading{
+        "medlake/devices/omh/h3", "{" + body + R"(,"effective_time_frame":{"date_time":")" +
+                                      FormatUtc(now - 60'000) + R"("}})"};
+  };
+  ASSERT_TRUE((*ingestor)->AcceptResources({encounter("in-progress", "Ward 9 / Bed 1")}).ok());
+  // SpO2 97 % on 2 L/min: on scale 2, 3 + 2 for the oxygen = 5, medium (on scale 1: 2).
+  ASSERT_TRUE((*ingestor)
+                  ->AcceptDeviceReadings({omh(R"("oxygen_saturation":{"value":97,"unit":"%"})")})
+                  .ok());
+  ASSERT_TRUE(
+      (*ingestor)
+          ->AcceptResources(
+              {R"({"resourceType":"Observation","id":"flow","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"3151-8"}]},"subject":{"reference":"Patient/h3"},"effectiveDateTime":")" +
+               FormatUtc(now - 60'000) +
+               R"(","valueQuantity":{"value":2,"system":"http://unitsofmeasure.org","code":"L/min"}})"})
+          .ok());
+  ASSERT_TRUE((*ingestor)->AcceptResources({encounter("in-progress", "ICU / Bed 4")}).ok());
+  ASSERT_TRUE(
+      (*ingestor)
+          ->AcceptDeviceReadings({omh(R"("respiratory_rate":{"value":26,"unit":"breaths/min"})")})
+          .ok());
+  watcher.Stop();
+  std::fclose(alerts);
+  auto got = ReadAlerts(dir / "alerts.ndjson");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["scale"], 2);
+  EXPECT_EQ(got[0]["band"], "medium");
+  EXPECT_EQ(got[0]["encounter"], "e3");
+  EXPECT_EQ(got[0]["location"], "Ward 9 / Bed 1");
+  EXPECT_EQ(got[1]["band"], "high");  // + RR 26 (3): 8
+  EXPECT_EQ(got[1]["location"], "ICU / Bed 4");
+}
+
 TEST(WatchTest, SeededInpatientAlertsFromItsStoredBandWithLocation) {
   testing::TempDir dir;
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
