@@ -1,10 +1,14 @@
 #include "watch/watcher.h"
 
+#include <algorithm>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/fhir_time.h"
+#include "json/json.h"
 #include "medlake/lake.h"
 #include "scores/inpatient_news2.h"
 #include "scores/news2_json.h"
@@ -84,16 +88,92 @@ Watcher::~Watcher() {
   Stop();
 }
 
+namespace {
+
+std::optional<scores::RiskBand> BandNamed(std::string_view name) {
+  for (auto band : {scores::RiskBand::kLow, scores::RiskBand::kLowMedium, scores::RiskBand::kMedium,
+                    scores::RiskBand::kHigh}) {
+    if (scores::BandName(band) == name) return band;
+  }
+  return std::nullopt;
+}
+
+// The band of each patient's latest stored NEWS2 RiskAssessment (risk_assessment.h): the last
+// alert watch raised for them, by patient ordinal.
+Result<std::unordered_map<uint32_t, std::pair<int64_t, scores::RiskBand>>> LastAlerted(Lake& lake) {
+  std::unordered_map<uint32_t, std::pair<int64_t, scores::RiskBand>> out;
+  json::Parser parser;
+  std::vector<std::string> damaged;
+  MEDLAKE_RETURN_IF_ERROR(lake.ScanHot(
+      "RiskAssessment",
+      [&](const HotRow& r) {
+        auto it = out.find(r.patient);
+        if (it != out.end() && it->second.first > r.effective_start) return;
+        auto text = r.json();
+        if (!text.ok()) return;
+        auto node = parser.Parse(*text);
+        if (!node.ok()) return;
+        auto method = node->Find("method");
+        auto method_text = method ? method->Find("text") : std::nullopt;
+        if (!method_text || !method_text->IsString() ||
+            !method_text->GetString().starts_with("NEWS2")) {
+          return;
+        }
+        std::optional<scores::RiskBand> band;
+        if (auto prediction = node->Find("prediction")) {
+          prediction->ForEachItem([&](json::Node p) {
+            auto risk = p.Find("qualitativeRisk");
+            auto name = risk ? risk->Find("text") : std::nullopt;
+            if (name && name->IsString()) band = BandNamed(name->GetString());
+            return false;
+          });
+        }
+        if (band) out[r.patient] = {r.effective_start, *band};
+      },
+      &damaged));
+  if (!damaged.empty()) return Corruption(damaged.front());
+  return out;
+}
+
+}  // namespace
+
 Result<size_t> Watcher::Seed(const std::string& lake_dir, int64_t at_ms) {
   MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto inpatients,
                            scores::ScoreInpatients(*lake, at_ms, impl_->options.news2));
   // Patients admitted later (an ADT in the stream) start on their scale too.
   MEDLAKE_ASSIGN_OR_RETURN(auto scale_two, scores::ScaleTwoPatients(*lake, at_ms));
-  std::lock_guard lock(impl_->mu);
-  impl_->live.SetScaleTwo(std::move(scale_two));
+  // What watch last alerted for each patient, when it stores its alerts: a band above it is
+  // alerted now. A crash after a reading was made durable and before its alert was written
+  // would otherwise lose the alert for good (the reading is in the lake at restart, so the
+  // band loaded is already the raised one).
+  std::unordered_map<uint32_t, std::pair<int64_t, scores::RiskBand>> alerted;
+  if (impl_->options.store_risk_assessments) {
+    MEDLAKE_ASSIGN_OR_RETURN(alerted, LastAlerted(*lake));
+  }
+  Impl& im = *impl_;
+  std::lock_guard lock(im.mu);
+  im.live.SetScaleTwo(std::move(scale_two));
   for (const auto& p : inpatients) {
-    impl_->live.Seed(p.patient_id, p.vitals, p.news2.scale, at_ms, p.encounter_id, p.location);
+    im.live.Seed(p.patient_id, p.vitals, p.news2.scale, at_ms, p.encounter_id, p.location);
+    if (!im.options.store_risk_assessments) continue;
+    auto last = alerted.find(p.patient);
+    auto rank = [](scores::RiskBand b) { return static_cast<int>(b); };
+    int before = last == alerted.end() ? rank(scores::RiskBand::kLow) : rank(last->second.second);
+    if (rank(p.news2.band) <= before) continue;
+    Alert a;
+    a.patient_id = p.patient_id;
+    a.encounter_id = p.encounter_id;
+    a.location = p.location;
+    a.news2 = p.news2;
+    a.qsofa = p.qsofa;
+    if (last != alerted.end()) a.previous_band = last->second.second;
+    a.reading_ms = INT64_MIN;
+    for (size_t i = 0; i < scores::kParameterCount; ++i) {
+      a.reading_ms = std::max(a.reading_ms, p.vitals.time_of(static_cast<scores::Parameter>(i)));
+    }
+    ++im.stats.standing_alerts;
+    im.Emit(a, ingest::StreamClock::now());
   }
   return inpatients.size();
 }

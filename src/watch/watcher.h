@@ -47,6 +47,9 @@ struct WatchStats {
   // would make every other reading of its patient look stale).
   uint64_t future_readings = 0;
   uint64_t retracted = 0;  // Observations entered in error whose values were taken back
+  // Alerts raised at Seed: loaded patients whose band is above the last one watch alerted
+  // (stored RiskAssessments), e.g. after a crash between a reading and its alert.
+  uint64_t standing_alerts = 0;
   uint64_t alerts = 0;
   uint64_t risk_assessments = 0;  // stored (made durable)
   uint64_t write_failures = 0;    // alerts that could not be written to `alerts`
@@ -65,7 +68,8 @@ class Watcher final : public ingest::StreamObserver {
 
   // Loads the current inpatients of the lake at `at_ms` (scores/inpatient_news2.h) with their
   // latest readings, encounter and location, and their band as the reference for alerts.
-  // Returns how many were loaded.
+  // With store_risk_assessments, a patient whose band is above the band of their last stored
+  // NEWS2 RiskAssessment (low when none) is alerted now. Returns how many were loaded.
   Result<size_t> Seed(const std::string& lake_dir, int64_t at_ms);
 
   // Stops observing and stores the RiskAssessments still queued. Idempotent.

@@ -337,13 +337,75 @@ TEST(WatchTest, SeededInpatientAlertsFromItsStoredBandWithLocation) {
   watcher.Stop();
   std::fclose(alerts);
   auto got = ReadAlerts(dir / "alerts.ndjson");
-  ASSERT_EQ(got.size(), 1u);  // pulse alone: 5, medium -> alert; SpO2 then: 6, stays medium
-  EXPECT_EQ(got[0]["patient"], "p9");
-  EXPECT_EQ(got[0]["encounter"], "e9");
-  EXPECT_EQ(got[0]["location"], "Ward 7 bed 3");
-  EXPECT_EQ(got[0]["band"], "medium");
-  EXPECT_EQ(got[0]["previous_band"], "low-medium");
-  EXPECT_EQ(got[0]["score"], 5);
+  // The stored RR 26 was never alerted (no RiskAssessment): a standing low-medium alert at
+  // start. Then pulse alone: 5, medium -> alert; SpO2 then: 6, stays medium.
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["band"], "low-medium");
+  EXPECT_TRUE(got[0]["previous_band"].is_null());
+  EXPECT_EQ(got[1]["patient"], "p9");
+  EXPECT_EQ(got[1]["encounter"], "e9");
+  EXPECT_EQ(got[1]["location"], "Ward 7 bed 3");
+  EXPECT_EQ(got[1]["band"], "medium");
+  EXPECT_EQ(got[1]["previous_band"], "low-medium");
+  EXPECT_EQ(got[1]["score"], 5);
+}
+
+// A crash after a reading was made durable and before its alert was written: at restart the
+// reading is in the lake, and the band loaded was taken as the reference, so the alert was
+// never raised. Watch alerts at start a band above the last one it stored; a restart without
+// a change alerts nothing.
+TEST(WatchTest, ARestartAlertsWhatACrashLeftUnalertedAndNothingElse) {
+  testing::TempDir dir;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto omh = [&](const std::string& body) {
+    return ingest::StreamIngestor::Reading{
+        "medlake/devices/omh/p9", "{" + body + R"(,"effective_time_frame":{"date_time":")" +
+                                      FormatUtc(now - 60'000) + R"("}})"};
+  };
+  auto run_watch = [&](const std::vector<ingest::StreamIngestor::Reading>& readings) {
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    EXPECT_TRUE(ingestor.ok());
+    std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
+    WatchOptions options;
+    options.alerts = alerts;
+    Watcher watcher(**ingestor, options);
+    EXPECT_TRUE(watcher.Seed(dir / "lake", now).ok());
+    for (const auto& r : readings) EXPECT_TRUE((*ingestor)->AcceptDeviceReadings({r}).ok());
+    watcher.Stop();
+    std::fclose(alerts);
+    return ReadAlerts(dir / "alerts.ndjson");
+  };
+  {
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE(
+        (*ingestor)
+            ->AcceptResources(
+                {R"({"resourceType":"Encounter","id":"e9","status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/p9"},"period":{"start":")" +
+                 FormatUtc(now - 3'600'000) + R"("}})"})
+            .ok());
+  }
+  // RR 26 (3): low-medium, alerted and stored.
+  auto first = run_watch({omh(R"("respiratory_rate":{"value":26,"unit":"breaths/min"})")});
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["band"], "low-medium");
+  // Restarted with nothing new: nothing to alert.
+  EXPECT_TRUE(run_watch({}).empty());
+  {  // The "crash": pulse 135 (3) and SpO2 91 (3) made durable, no watch to alert them.
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    ASSERT_TRUE(ingestor.ok());
+    ASSERT_TRUE((*ingestor)
+                    ->AcceptDeviceReadings({omh(R"("heart_rate":{"value":135,"unit":"beats/min"})"),
+                                            omh(R"("oxygen_saturation":{"value":91,"unit":"%"})")})
+                    .ok());
+  }
+  auto after = run_watch({});
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]["band"], "high");  // 3 + 3 + 3 = 9
+  EXPECT_EQ(after[0]["previous_band"], "low-medium");
+  EXPECT_TRUE(run_watch({}).empty());
 }
 
 TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
