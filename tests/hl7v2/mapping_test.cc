@@ -119,6 +119,21 @@ TEST(MapAdt, A01PatientFields) {
   EXPECT_EQ(m.S("Patient", "maritalStatus.coding.0.code"), "M");
 }
 
+// HL7 v2.5 section 2.5.3: "" deletes the stored value, so it is listed in `cleared` and
+// nothing is written for it (PID-16 "" gave a maritalStatus coding without a code).
+TEST(MapAdt, NullFieldsAreClearedNotWritten) {
+  Mapped m(
+      "MSH|^~\\&|ADTAPP|GOODHEALTH|LAKE|LAKE|20240301101500||ADT^A08|ADT-0002|P|2.5.1\r"
+      "PID|1||MRN123^^^GHH^MR||Everyman^Adam||\"\"||||||\"\"|||\"\"\r"
+      "PV1|1|I|4E^136^B^GHH||||||||||||||||V100^^^GHH^VN\r");
+  const MappedResource* patient = m.Get("Patient");
+  ASSERT_NE(patient, nullptr);
+  EXPECT_EQ(m.S("Patient", "maritalStatus"), "");
+  EXPECT_EQ(m.S("Patient", "birthDate"), "");
+  EXPECT_EQ(patient->cleared, (std::vector<std::string>{"telecom", "birthDate", "maritalStatus"}));
+  EXPECT_EQ(m.S("Patient", "meta.lastUpdated"), "2024-03-01T10:15:00Z");
+}
+
 TEST(MapAdt, A01EncounterFields) {
   Mapped m(kAdtA01);
   ASSERT_EQ(m.Count("Encounter"), 1u);

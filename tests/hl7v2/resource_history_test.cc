@@ -153,5 +153,34 @@ TEST(ResourceHistoryTest, OlderMessagesDoNotUndoNewerOnesAndNoChangeKeepsTheTime
   EXPECT_NE(v3.find("2024-01-06T10:00:00Z"), std::string::npos);
 }
 
+// The rest of the Encounter follows 2.5.3 too: an A08 with PV1-2, PV1-10 and PV1-36 empty kept
+// neither the class (NullFlavor UNK replaced IMP), nor the service, nor the discharge
+// disposition. PID-30 "Y" alone replaced a known date of death.
+TEST(ResourceHistoryTest, UpdatesKeepWhatTheyLeaveEmptyBeyondLocations) {
+  const char* a03 =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"finished","class":{"code":"IMP"},"serviceType":{"coding":[{"code":"MED"}]},"period":{"start":"2024-03-01T10:10:00Z","end":"2024-03-03T12:00:00Z"},"hospitalization":{"admitSource":{"text":"7"},"dischargeDisposition":{"text":"01"}}})";
+  const char* a08 =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-NullFlavor","code":"UNK"},"hospitalization":{"admitSource":{"text":"9"}}})";
+  ResourceHistory history;
+  ASSERT_TRUE(history.Add("Encounter", "enc-1", a03).ok());
+  json e = json::parse(*history.Add("Encounter", "enc-1", a08, "A08"));
+  EXPECT_EQ(e["class"]["code"], "IMP") << e.dump();
+  EXPECT_EQ(e["serviceType"]["coding"][0]["code"], "MED");
+  EXPECT_EQ(e["hospitalization"]["admitSource"]["text"], "9");
+  EXPECT_EQ(e["hospitalization"]["dischargeDisposition"]["text"], "01");
+  EXPECT_EQ(e["status"], "finished");
+  EXPECT_EQ(e["period"]["end"], "2024-03-03T12:00:00Z");
+
+  ResourceHistory patients;
+  ASSERT_TRUE(patients
+                  .Add("Patient", "pat-1",
+                       R"({"resourceType":"Patient","id":"pat-1","deceasedDateTime":"2023-12-31"})")
+                  .ok());
+  json p = json::parse(*patients.Add(
+      "Patient", "pat-1", R"({"resourceType":"Patient","id":"pat-1","deceasedBoolean":true})"));
+  EXPECT_EQ(p["deceasedDateTime"], "2023-12-31") << p.dump();
+  EXPECT_FALSE(p.contains("deceasedBoolean"));
+}
+
 }  // namespace
 }  // namespace medlake::hl7v2

@@ -184,6 +184,7 @@ bool IsSupported(std::string_view code, std::string_view trigger) {
 // empty, or a plain IS value) is of that table.
 void WriteTableCoded(JsonBuilder& json, std::string_view key, const Value& field,
                      std::string_view table_uri) {
+  if (field.IsNull()) return;  // "": nothing to write (the merge deletes the element)
   if (!field.Component(1).empty() && field.Component(3).empty()) {
     json.BeginObject(key);
     json.BeginArray("coding");

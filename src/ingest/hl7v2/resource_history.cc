@@ -230,7 +230,14 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
     period.End();
     wrote_period = true;
   };
+  // HL7 v2.5 section 2.5.3 for the rest of the Encounter: what the message leaves empty stays.
+  // PV1-2 empty maps to the required class as NullFlavor UNK, which a known class outranks;
+  // hospitalization is merged one level down (an A08 keeps the discharge disposition).
+  std::optional<json::Node> old_class = old_node.Find("class");
+  std::optional<json::Node> old_stay = old_node.Find("hospitalization");
+  std::vector<std::string_view> present;
   new_node.ForEachField([&](std::string_view k, json::Node v) {
+    present.push_back(k);
     if (k == "location") {
       write_location();
     } else if (k == "period") {
@@ -238,6 +245,22 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
     } else if (k == "status" && keep_discharge) {
       object.Key("status");
       json::AppendQuoted(*old_status, out);
+    } else if (k == "class" && old_class && Text(v, "code") == "UNK") {
+      object.Member(k, *old_class);
+    } else if (k == "hospitalization" && old_stay) {
+      object.Key(k);
+      ObjectWriter stay(out);
+      std::vector<std::string_view> sent;
+      v.ForEachField([&](std::string_view sk, json::Node sv) {
+        sent.push_back(sk);
+        stay.Member(sk, sv);
+        return true;
+      });
+      old_stay->ForEachField([&](std::string_view sk, json::Node sv) {
+        if (std::find(sent.begin(), sent.end(), sk) == sent.end()) stay.Member(sk, sv);
+        return true;
+      });
+      stay.End();
     } else {
       object.Member(k, v);
     }
@@ -245,6 +268,13 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
   });
   if (!wrote_period && (start || end)) write_period();
   if (!wrote_location && !merged.empty()) write_location();
+  old_node.ForEachField([&](std::string_view k, json::Node v) {
+    if (k != "location" && k != "period" &&
+        std::find(present.begin(), present.end(), k) == present.end()) {
+      object.Member(k, v);
+    }
+    return true;
+  });
   object.End();
   return out;
 }
@@ -254,9 +284,18 @@ std::string MergeElementNodes(json::Node old_node, json::Node new_node,
   std::vector<std::string_view> present;  // elements of `next`, choice elements by their root
   std::string out;
   ObjectWriter object(out);
+  // PID-30 "Y" alone (deceasedBoolean true) says less than a date of death already known
+  // (PID-29 left empty: no change): the date stays.
+  std::optional<json::Node> known_death = old_node.Find("deceasedDateTime");
+  std::optional<json::Node> flag = new_node.Find("deceasedBoolean");
+  const bool keep_death_date = known_death && flag && flag->IsBool() && flag->GetBool();
   new_node.ForEachField([&](std::string_view k, json::Node v) {
     present.push_back(ChoiceRoot(k));
-    object.Member(k, v);
+    if (k == "deceasedBoolean" && keep_death_date) {
+      object.Member("deceasedDateTime", *known_death);
+    } else {
+      object.Member(k, v);
+    }
     return true;
   });
   old_node.ForEachField([&](std::string_view k, json::Node v) {
