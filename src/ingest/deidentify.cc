@@ -349,15 +349,13 @@ std::string Deidentifier::StoredId(std::string_view type, std::string_view id) {
   return pseudonymizer_.ForSourceId(type, id);
 }
 
-void Deidentifier::LinkPatient(json::Node patient) {
+std::string Deidentifier::LinkPatient(json::Node patient) {
   auto id = patient.Find("id");
-  if (id && id->IsString() && !id->GetString().empty()) {
-    (void)PseudonymForPatient(patient, id->GetString());
-  }
+  if (!id || !id->IsString() || id->GetString().empty()) return "";
+  return PseudonymForPatient(patient, id->GetString());
 }
 
-Result<std::optional<std::string>> Deidentifier::PatientOriginal(std::string_view id) {
-  std::string pseudonym = StoredId("Patient", id);
+Result<std::optional<std::string>> Deidentifier::PatientOriginal(std::string_view pseudonym) {
   if (pseudonym.empty()) return std::optional<std::string>();
   auto original = vault_->Get(pseudonym);
   if (!original.ok()) {

@@ -77,15 +77,14 @@ class Deidentifier {
   // `erase` with source ids. For a Patient, the linked pseudonym or "" when unknown.
   std::string StoredId(std::string_view type, std::string_view id);
 
-  // Links the pseudonym of `patient` (as given: source id and identifiers) the way Apply does,
-  // for a caller that stores the Patient after resources that refer to it (the first sighting
-  // of a Patient decides its pseudonym, and a reference alone knows no identifier).
-  void LinkPatient(json::Node patient);
+  // Links the pseudonym of `patient` (as given: source id and identifiers) the way Apply does
+  // and returns it ("" when the Patient has no id).
+  std::string LinkPatient(json::Node patient);
 
-  // The original (as given, before de-identification) of the Patient with source id `id`, as
-  // the vault holds it: the version an HL7 v2 update is merged with. nullopt when the
-  // Patient is unknown or its vault record is not a Patient (erased, or none yet).
-  Result<std::optional<std::string>> PatientOriginal(std::string_view id);
+  // The original (as given, before de-identification) of the Patient stored as `pseudonym`,
+  // as the vault holds it: the version an HL7 v2 update is merged with. nullopt when the
+  // vault has no record for it or its record is not a Patient (erased, or none yet).
+  Result<std::optional<std::string>> PatientOriginal(std::string_view pseudonym);
 
   // Rewrites "Type/id[/_history/v]" to the stored id when Type's ids are pseudonymized
   // (Patient and the types of its compartment); other references are returned unchanged.

@@ -38,7 +38,8 @@ inline Result<std::optional<std::string>> StoredVersion(const Lake& lake, std::s
 
 // The version of `type`/`id` (as an HL7 v2 mapping names it) that the next version is merged
 // with (hl7v2/resource_history.h): the stored one, or in a keyed lake (`deid` not null) the
-// resource stored under its pseudonymized id, and for a Patient its original in the vault.
+// resource stored under its pseudonymized id, and for a Patient (`id` is then its pseudonym,
+// RecordWorker's history key) its original in the vault.
 inline Result<std::optional<std::string>> VersionToMerge(const Lake& lake, Deidentifier* deid,
                                                          std::string_view type,
                                                          const std::string& id) {
@@ -308,12 +309,13 @@ class RecordWorker final : public FhirRecordSink {
       OnReject(message.raw(), loc, mapped.status().message());
       return mapped.status();
     }
+    // Patients and Encounters are stored by the serial stage (in input order, merged with the
+    // version before). In a keyed lake the whole message is: its Patient links the pseudonym
+    // its other resources refer to, and links must be made in input order, not in the order
+    // threads reach them (a pseudonym depended on --jobs).
+    const bool defer_all = deid_ != nullptr;
     for (auto& resource : mapped->resources) {
-      if (pending_ && hl7v2::HasHistory(resource.resource_type)) {  // the serial stage's
-        if (deid_ != nullptr && resource.resource_type == "Patient") {
-          // The message's other resources, stored now, find the Patient's pseudonym.
-          if (auto node = hl7_parser_.Parse(resource.json); node.ok()) deid_->LinkPatient(*node);
-        }
+      if (pending_ && (defer_all || hl7v2::HasHistory(resource.resource_type))) {
         pending_->push_back({resource.resource_type, resource.id, std::move(resource.json),
                              mapped->trigger, std::move(resource.cleared), loc.byte_offset,
                              loc.entry, loc.location});
@@ -329,8 +331,8 @@ class RecordWorker final : public FhirRecordSink {
   // Patients and Encounters of HL7 v2 messages are merged with the version before them
   // (hl7v2/resource_history.h); null: stored as mapped. Not owned.
   void set_resource_history(hl7v2::ResourceHistory* history) { history_ = history; }
-  // Process() leaves the Patients and Encounters of HL7 v2 files in Chunk::updates for
-  // StoreUpdates.
+  // Process() leaves the Patients and Encounters of HL7 v2 files (in a keyed lake, all their
+  // resources) in Chunk::updates for StoreUpdates.
   void set_defer_updates(bool defer) { defer_updates_ = defer; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
@@ -347,7 +349,13 @@ class RecordWorker final : public FhirRecordSink {
                            std::string_view trigger = {},
                            const std::vector<std::string>& cleared = {}) {
     if (history_ && hl7v2::HasHistory(type)) {
-      auto merged = history_->Add(type, id, std::move(json), trigger, cleared);
+      // In a keyed lake a Patient's history is its pseudonym's: messages that name the patient
+      // by different identifiers update one record (the vault's original).
+      std::string key = id;
+      if (deid_ != nullptr && type == "Patient") {
+        if (auto node = hl7_parser_.Parse(json); node.ok()) key = deid_->LinkPatient(*node);
+      }
+      auto merged = history_->Add(type, key, std::move(json), trigger, cleared);
       if (!merged.ok()) {  // the run fails: its earlier version could not be read
         if (error_.ok()) error_ = merged.status();
         return;

@@ -263,6 +263,82 @@ TEST(DeidentifyTest, Hl7v2UpdatesMergeWithTheVersionOfAnEarlierRun) {
   EXPECT_NE(original->find("Elm St"), std::string::npos);
 }
 
+// Messages that name one patient by different identifiers update one record in a keyed
+// lake: the history is the pseudonym's. A lab message naming the patient by SSN alone lost
+// the gender and birth year stored from the admission, and the vault kept only its PID.
+TEST(DeidentifyTest, Hl7v2MessagesNamingAPatientDifferentlyUpdateOneRecord) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  testing::WriteText(dir / "in/a.hl7",
+                     "MSH|^~\\&|ADT|H|L|H|20240301100000||ADT^A04|C1|P|2.5\r"
+                     "PID|1||MRN4^^^H^MR~SSN4^^^SSA^SS||Doe^Anna||19600101|F|||1 Elm St^^Town\r"
+                     "PV1|1|O\r"
+                     "MSH|^~\\&|LAB|H|L|H|20240302100000||ORU^R01|C2|P|2.5\r"
+                     "PID|1||SSN4^^^SSA^SS||Doe^Anne\r"
+                     "OBR|1||F1|2823-3^K^LN\rOBX|1|NM|2823-3^K^LN||4.1|mmol/L|||||F\r");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Stored s = ReadAll(dir / "lake");
+  std::string patient, pseudonym;
+  for (const auto& [k, v] : s.json) {
+    if (k.starts_with("Patient/")) {
+      patient = v;
+      pseudonym = k.substr(8);
+    }
+  }
+  EXPECT_EQ(std::count_if(s.json.begin(), s.json.end(),
+                          [](const auto& kv) { return kv.first.starts_with("Patient/"); }),
+            1);
+  EXPECT_NE(patient.find(R"("gender":"female")"), std::string::npos) << patient;
+  EXPECT_NE(patient.find(R"("birthDate":"1960")"), std::string::npos) << patient;
+  auto keys = privacy::KeyStore::Open(dir / "lake");
+  ASSERT_TRUE(keys.ok());
+  auto vault = privacy::Vault::Open(*keys);
+  ASSERT_TRUE(vault.ok());
+  auto original = (*vault)->Get(pseudonym);
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
+  EXPECT_NE(original->find("Anne"), std::string::npos) << "the later name";
+  EXPECT_NE(original->find("Elm St"), std::string::npos) << "the admission's address";
+}
+
+// Pseudonym links are made in input order, whatever the threads: a patient named X1 at the end
+// of a long file and Y1~X1 in a short one got a pseudonym that depended on --jobs (the short
+// file, read by a second thread, linked first).
+TEST(DeidentifyTest, Hl7v2PseudonymsDoNotDependOnTheNumberOfThreads) {
+  TempDir dir;
+  InitLake(dir / "lake1");
+  std::filesystem::copy(dir / "lake1", dir / "lake2", std::filesystem::copy_options::recursive);
+  std::string filler;
+  for (int i = 0; i < 5000; ++i) {
+    filler += "MSH|^~\\&|LAB|H|L|H|20240301100000||ORU^R01|F" + std::to_string(i) +
+              "|P|2.5\rPID|1||P" + std::to_string(i) + "^^^A^MR\rOBR|1||R" + std::to_string(i) +
+              "|2823-3^K^LN\rOBX|1|NM|2823-3^K^LN||4|mmol/L|||||F\r";
+  }
+  testing::WriteText(dir / "in/t1.hl7", filler +
+                                            "MSH|^~\\&|LAB|H|L|H|20240301100000||ORU^R01|X|P|2.5\r"
+                                            "PID|1||X1^^^A^MR\rOBR|1||RX|2823-3^K^LN\r"
+                                            "OBX|1|NM|2823-3^K^LN||4|mmol/L|||||F\r");
+  testing::WriteText(dir / "in/t2.hl7",
+                     "MSH|^~\\&|LAB|H|L|H|20240301100000||ORU^R01|Y|P|2.5\r"
+                     "PID|1||Y1^^^B^MR~X1^^^A^MR\rOBR|1||RY|2823-3^K^LN\r"
+                     "OBX|1|NM|2823-3^K^LN||4|mmol/L|||||F\r");
+  IngestOptions one, two;
+  one.jobs = 1;
+  two.jobs = 2;
+  ASSERT_TRUE(Ingest(dir / "lake1", {dir / "in"}, one).ok());
+  ASSERT_TRUE(Ingest(dir / "lake2", {dir / "in"}, two).ok());
+  auto patients = [](const std::string& lake) {
+    std::set<std::string> ids;
+    for (const auto& [k, v] : ReadAll(lake).json) {
+      if (k.starts_with("Patient/")) ids.insert(k);
+    }
+    return ids;
+  };
+  auto a = patients(dir / "lake1");
+  EXPECT_EQ(a.size(), 5001u);
+  EXPECT_EQ(a, patients(dir / "lake2"));
+}
+
 // An HL7 v2 admission of the patient of kFhirPatient, through a stream.
 void AcceptAdmission(StreamIngestor& stream) {
   auto acks = stream.AcceptHl7v2(
