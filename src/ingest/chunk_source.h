@@ -30,19 +30,20 @@ struct Chunk {
   // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
   // data, and the reason, with base_offset, goes to quarantine.
   std::string error;
-  // Patients and Encounters mapped from HL7 v2 messages, left by the parallel stage for the
-  // serial one that merges each with the version before it in input order
-  // (RecordWorker::set_defer_updates, hl7v2/resource_history.h); filled while the chunk is
-  // otherwise read-only, hence mutable.
-  struct PendingUpdate {
+  // The resources mapped from the chunk's HL7 v2 messages, in input order (batch ingest,
+  // RecordWorker::set_defer_hl7v2): mapped by the parallel stage, sequenced by a serial one
+  // (Patients and Encounters merged with the version before them, pseudonyms linked), stored
+  // by a parallel one. Filled while the chunk is otherwise read-only, hence mutable.
+  struct MappedRecord {
     std::string type, id, json;
     std::string trigger;               // the message's trigger event ("A08")
     std::vector<std::string> cleared;  // elements the message nulls
     int64_t byte_offset = 0;
     uint32_t entry = 0;
-    std::string location;  // "message N"
+    std::string location;    // "message N"
+    bool unchanged = false;  // the history found nothing new in it: a duplicate
   };
-  mutable std::vector<PendingUpdate> updates;
+  mutable std::vector<MappedRecord> mapped;
 };
 
 class ChunkSource {

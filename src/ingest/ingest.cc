@@ -40,11 +40,12 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   SharedCounters shared;
   tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers([&] {
     auto w = std::make_unique<RecordWorker>(*writer, shared, deidentifier.get());
-    w->set_defer_updates(true);
+    w->set_defer_hl7v2(true);
     return w;
   });
-  // HL7 v2 Patients and Encounters are stored by one serial stage in input order, each merged
-  // with the version before it: earlier in this run, else the one committed in the lake.
+  // HL7 v2 messages are mapped in parallel, then sequenced by one serial stage in input order
+  // (each Patient and Encounter merged with the version before it: earlier in this run, else
+  // the one committed in the lake; in a keyed lake, pseudonyms linked), then stored in parallel.
   MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Lake> committed, Lake::Open(lake_dir));
   hl7v2::ResourceHistory history(
       [&committed, deid = deidentifier.get()](std::string_view type, const std::string& id) {
@@ -120,12 +121,24 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                   if (!worker.error().ok()) worker_failed = true;
                   return chunk;
                 }) &
-            tbb::make_filter<std::shared_ptr<Chunk>, void>(tbb::filter_mode::serial_in_order,
-                                                           [&](std::shared_ptr<Chunk> chunk) {
-                                                             if (!chunk->updates.empty())
-                                                               update_worker.StoreUpdates(*chunk);
-                                                             source.Recycle(std::move(chunk->data));
-                                                           }));
+            tbb::make_filter<std::shared_ptr<Chunk>, std::shared_ptr<Chunk>>(
+                tbb::filter_mode::serial_in_order,
+                [&](std::shared_ptr<Chunk> chunk) {
+                  if (!chunk->mapped.empty()) update_worker.SequenceMapped(*chunk);
+                  if (!update_worker.error().ok()) {  // nothing of it is stored: the run fails
+                    chunk->mapped.clear();
+                    worker_failed = true;
+                  }
+                  source.Recycle(std::move(chunk->data));  // what follows needs only `mapped`
+                  return chunk;
+                }) &
+            tbb::make_filter<std::shared_ptr<Chunk>, void>(
+                tbb::filter_mode::parallel, [&](std::shared_ptr<Chunk> chunk) {
+                  if (chunk->mapped.empty()) return;
+                  RecordWorker& worker = *workers.local();
+                  worker.StoreMapped(*chunk);
+                  if (!worker.error().ok()) worker_failed = true;
+                }));
     MEDLAKE_RETURN_IF_ERROR(source_error);
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
     MEDLAKE_RETURN_IF_ERROR(update_worker.error());

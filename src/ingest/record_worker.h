@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "common/file_util.h"
 #include "fhir/r4_model.h"
@@ -251,22 +252,49 @@ class RecordWorker final : public FhirRecordSink {
                  entry.message.status().message());
         continue;
       }
-      pending_ = defer_updates_ ? &chunk.updates : nullptr;
+      pending_ = defer_hl7v2_ ? &chunk.mapped : nullptr;
       (void)StoreHl7v2(*entry.message, loc);
       pending_ = nullptr;
     }
   }
 
-  // The serial stage of batch ingest: stores the Patients and Encounters a chunk's HL7 v2
-  // messages left, in input order, each merged with the version before it
-  // (set_resource_history first).
-  void StoreUpdates(const Chunk& chunk) {
+  // The serial stage of batch ingest, after the parallel mapping of a chunk's HL7 v2
+  // messages: in input order, links each Patient's pseudonym (keyed lakes) and merges each
+  // Patient and Encounter with the version before it (set_resource_history first). What it
+  // does must follow the input order; storing, the costly part, does not and stays parallel.
+  void SequenceMapped(const Chunk& chunk) {
+    for (auto& m : chunk.mapped) {
+      if (!hl7v2::HasHistory(m.type) || history_ == nullptr) continue;
+      // In a keyed lake a Patient's history is its pseudonym's: messages that name the
+      // patient by different identifiers update one record (the vault's original). Linking
+      // here, in input order, also makes pseudonyms independent of the number of threads.
+      std::string key = m.id;
+      if (deid_ != nullptr && m.type == "Patient") key = LinkedPseudonym(m.json);
+      auto merged = history_->Add(m.type, key, std::move(m.json), m.trigger, m.cleared);
+      if (!merged.ok()) {  // the run fails: its earlier version could not be read
+        if (error_.ok()) error_ = merged.status();
+        return;
+      }
+      if (*merged) {
+        m.json = std::move(**merged);
+      } else {
+        m.unchanged = true;
+      }
+    }
+  }
+
+  // The parallel stage after SequenceMapped: stores the chunk's mapped resources.
+  void StoreMapped(const Chunk& chunk) {
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     file_index_ = chunk.file_index;
     read_early_ = chunk.shared_wave;
-    for (auto& u : chunk.updates) {
-      RecordLocation loc{*chunk.source, 0, u.byte_offset, u.entry, u.location};
-      StoreMappedResource(u.type, u.id, std::move(u.json), same, loc, u.trigger, u.cleared);
+    for (auto& m : chunk.mapped) {
+      if (m.unchanged) {
+        CountUnchanged();
+        continue;
+      }
+      RecordLocation loc{*chunk.source, 0, m.byte_offset, m.entry, m.location};
+      StoreParsed(std::move(m.json), same, loc);
     }
   }
 
@@ -309,13 +337,11 @@ class RecordWorker final : public FhirRecordSink {
       OnReject(message.raw(), loc, mapped.status().message());
       return mapped.status();
     }
-    // Patients and Encounters are stored by the serial stage (in input order, merged with the
-    // version before). In a keyed lake the whole message is: its Patient links the pseudonym
-    // its other resources refer to, and links must be made in input order, not in the order
-    // threads reach them (a pseudonym depended on --jobs).
-    const bool defer_all = deid_ != nullptr;
+    // Batch ingest: every resource goes through the sequencing stage (SequenceMapped), which
+    // must see a message's Patient before the stores of its other resources: their
+    // references in a keyed lake need the pseudonym it links.
     for (auto& resource : mapped->resources) {
-      if (pending_ && (defer_all || hl7v2::HasHistory(resource.resource_type))) {
+      if (pending_) {
         pending_->push_back({resource.resource_type, resource.id, std::move(resource.json),
                              mapped->trigger, std::move(resource.cleared), loc.byte_offset,
                              loc.entry, loc.location});
@@ -331,9 +357,9 @@ class RecordWorker final : public FhirRecordSink {
   // Patients and Encounters of HL7 v2 messages are merged with the version before them
   // (hl7v2/resource_history.h); null: stored as mapped. Not owned.
   void set_resource_history(hl7v2::ResourceHistory* history) { history_ = history; }
-  // Process() leaves the Patients and Encounters of HL7 v2 files (in a keyed lake, all their
-  // resources) in Chunk::updates for StoreUpdates.
-  void set_defer_updates(bool defer) { defer_updates_ = defer; }
+  // Process() maps the HL7 v2 messages of a chunk into Chunk::mapped without storing them,
+  // for SequenceMapped and StoreMapped.
+  void set_defer_hl7v2(bool defer) { defer_hl7v2_ = defer; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
   // duplicate of a stored one), on the worker's thread. Empty by default.
@@ -344,24 +370,57 @@ class RecordWorker final : public FhirRecordSink {
   uint64_t unresolved() const { return reader_.unresolved_references(); }
 
  private:
+  // Stream ingest: stores one resource mapped from an HL7 v2 message, merged with the version
+  // before it when it is a Patient or an Encounter (as SequenceMapped does in batch).
   void StoreMappedResource(std::string_view type, const std::string& id, std::string json,
                            const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
                            std::string_view trigger = {},
                            const std::vector<std::string>& cleared = {}) {
     if (history_ && hl7v2::HasHistory(type)) {
-      // In a keyed lake a Patient's history is its pseudonym's: messages that name the patient
-      // by different identifiers update one record (the vault's original).
       std::string key = id;
-      if (deid_ != nullptr && type == "Patient") {
-        if (auto node = hl7_parser_.Parse(json); node.ok()) key = deid_->LinkPatient(*node);
-      }
+      if (deid_ != nullptr && type == "Patient") key = LinkedPseudonym(json);
       auto merged = history_->Add(type, key, std::move(json), trigger, cleared);
       if (!merged.ok()) {  // the run fails: its earlier version could not be read
         if (error_.ok()) error_ = merged.status();
         return;
       }
-      json = std::move(*merged);
+      if (!*merged) {
+        CountUnchanged();
+        return;
+      }
+      json = std::move(**merged);
     }
+    StoreParsed(std::move(json), resolver, loc);
+  }
+
+  // A record the history found nothing new in (a replayed message, or one that repeats the
+  // stored version): read, and a duplicate of what is stored.
+  void CountUnchanged() {
+    counters_.records.fetch_add(1, std::memory_order_relaxed);
+    counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // The pseudonym of an HL7 v2 Patient (keyed lake), its links made. A Patient with the
+  // same id and identifiers as one linked before has nothing new to link (most messages repeat
+  // the PID of the admission): its pseudonym is remembered, without the keyed hashes.
+  std::string LinkedPseudonym(std::string_view patient_json) {
+    auto node = hl7_parser_.Parse(patient_json);
+    if (!node.ok()) return "";
+    std::string key;
+    if (auto id = node->Find("id"); id && id->IsString()) key = id->GetString();
+    key.push_back('\0');
+    if (auto identifiers = node->Find("identifier")) key += identifiers->ToJson();
+    auto it = linked_.find(key);
+    if (it != linked_.end()) return it->second;
+    std::string pseudonym = deid_->LinkPatient(*node);
+    if (linked_.size() >= kLinkedCache) linked_.clear();
+    linked_.emplace(std::move(key), pseudonym);
+    return pseudonym;
+  }
+  static constexpr size_t kLinkedCache = 1u << 16;
+
+  void StoreParsed(std::string json, const fhir::ReferenceResolver& resolver,
+                   const RecordLocation& loc) {
     auto node = hl7_parser_.Parse(json);
     if (!node.ok()) {
       OnReject(json, loc, "mapped resource is not valid JSON: " + node.status().message());
@@ -407,8 +466,9 @@ class RecordWorker final : public FhirRecordSink {
   Status error_;
   ResourceHook hook_;
   hl7v2::ResourceHistory* history_ = nullptr;
-  bool defer_updates_ = false;
-  std::vector<Chunk::PendingUpdate>* pending_ = nullptr;  // set while a chunk defers them
+  std::unordered_map<std::string, std::string> linked_;  // LinkedPseudonym's memory
+  bool defer_hl7v2_ = false;
+  std::vector<Chunk::MappedRecord>* pending_ = nullptr;  // set while a chunk's HL7 v2 is mapped
   GrowBuffer file_buffer_;  // whole files (JSON documents, HL7 v2) are read into it
 };
 

@@ -325,9 +325,11 @@ Result<std::string> MergeElements(std::string_view previous, std::string_view ne
   return MergeElementNodes(nodes.first, nodes.second, cleared);
 }
 
-Result<std::string> ResourceHistory::Add(std::string_view type, const std::string& id,
-                                         std::string json, std::string_view trigger,
-                                         const std::vector<std::string>& cleared) {
+Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
+                                                        const std::string& id, std::string json,
+                                                        std::string_view trigger,
+                                                        const std::vector<std::string>& cleared) {
+  using Version = std::optional<std::string>;
   std::string key = std::string(type) + "/" + id;
   auto it = latest_.find(key);
   std::optional<std::string> previous;
@@ -344,24 +346,29 @@ Result<std::string> ResourceHistory::Add(std::string_view type, const std::strin
       // ingested again) or a late arrival: it does not undo the newer state (which merging
       // it would: an A01 replayed over a finished stay reopened it).
       auto before = LastUpdated(old_node), now = LastUpdated(new_node);
-      if (before && now && *now < *before) {
-        latest_[key] = *previous;
-        return *std::move(previous);
+      const bool unchanged =
+          (before && now && *now < *before) ||
+          // The same content again (most messages repeat the PID they sent before).
+          (cleared.empty() && Content(new_node) == Content(old_node));
+      if (!unchanged) {
+        std::string merged = type == "Encounter" ? MergeEncounterNodes(old_node, new_node, trigger)
+                                                 : MergeElementNodes(old_node, new_node, cleared);
+        // A message that changes nothing leaves the version as it was, its lastUpdated
+        // included: the time of the last change is what orders later messages.
+        auto merged_node = merged_parser_.Parse(merged);
+        if (!merged_node.ok() || Content(*merged_node) != Content(old_node)) {
+          latest_[key] = merged;
+          return Version(std::move(merged));
+        }
       }
-      std::string merged = type == "Encounter" ? MergeEncounterNodes(old_node, new_node, trigger)
-                                               : MergeElementNodes(old_node, new_node, cleared);
-      // A message that changes nothing leaves the version as it was, its lastUpdated
-      // included: the time of the last change is what orders later messages.
-      auto merged_node = merged_parser_.Parse(merged);
-      if (merged_node.ok() && Content(*merged_node) == Content(old_node)) {
-        json = *previous;
-      } else {
-        json = std::move(merged);
-      }
+      // Nothing to store. (`previous` may be the stored form, de-identified in a keyed lake,
+      // which must not go through ingest again.)
+      latest_[key] = *std::move(previous);
+      return Version();
     }
   }
   latest_[key] = json;
-  return json;
+  return Version(std::move(json));
 }
 
 }  // namespace medlake::hl7v2

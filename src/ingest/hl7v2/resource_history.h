@@ -67,14 +67,20 @@ class ResourceHistory {
 
   // Merges `json` (a new version of `type`/`id`, mapped from a message of event `trigger` that
   // nulls the elements `cleared`) with the previous one, remembers the result and returns it.
-  // Ordered by meta.lastUpdated (the message's MSH-7): a version older than the previous one
-  // (a replayed or late message) returns the previous one unchanged, and so does a merge that
-  // changes nothing but the time (the time of the last change orders later messages). On a
-  // merge error the new version is returned unchanged; an error of the lookup is returned
-  // (storing the version unmerged would lose what the earlier one knew).
-  Result<std::string> Add(std::string_view type, const std::string& id, std::string json,
-                          std::string_view trigger = {},
-                          const std::vector<std::string>& cleared = {});
+  // nullopt when there is nothing new to store: the message is older (by meta.lastUpdated, its
+  // MSH-7) than the previous version (a replayed or late message), or it changes nothing but
+  // the time (the time of the last change orders later messages). On a merge error the new
+  // version is returned unchanged; an error of the lookup is returned (storing the version
+  // unmerged would lose what the earlier one knew).
+  Result<std::optional<std::string>> Add(std::string_view type, const std::string& id,
+                                         std::string json, std::string_view trigger = {},
+                                         const std::vector<std::string>& cleared = {});
+  // The version held for `type`/`id` (the last one stored or kept), if any.
+  std::optional<std::string> Latest(std::string_view type, const std::string& id) const {
+    auto it = latest_.find(std::string(type) + "/" + id);
+    if (it == latest_.end()) return std::nullopt;
+    return it->second;
+  }
   size_t size() const { return latest_.size(); }
   // Forgets every version (they are stored; the lookup finds them from now on).
   void Clear() { latest_.clear(); }
