@@ -210,7 +210,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     chunk.source = &f.file->path;
     chunk.shared_wave = f.file->shared_first;
     // The last file of a wave read first: a pipeline boundary follows it.
-    bool last_shared = f.file->shared_first &&
+    bool last_shared = f.file->wave < InputFile::kLastWave &&
                        (f.index + 1 == files_.size() || files_[f.index + 1].wave != f.file->wave);
 
     if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {

@@ -26,7 +26,7 @@ struct Chunk {
   int64_t first_line = 1;
   int64_t base_offset = 0;
   bool shared_wave = false;       // of the shared-first files (read before the others)
-  bool ends_shared_wave = false;  // last chunk of the shared-first files
+  bool ends_shared_wave = false;  // last chunk of a wave read first: a pipeline boundary follows
   // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
   // data, and the reason, with base_offset, goes to quarantine.
   std::string error;

@@ -374,7 +374,7 @@ Result<std::optional<std::string>> Deidentifier::PatientOriginal(std::string_vie
 
 std::string Deidentifier::ResolvePatientIdentifier(std::string_view system,
                                                    std::string_view value) {
-  return writer_.FindLink(IdentifierLink(system, value));
+  return writer_.FindLink(IdentifierLink(system, value), /*as_batch_began=*/true);
 }
 
 Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed) {

@@ -67,7 +67,12 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     return c;
   };
 
+  // Conditional references resolve against the identifiers of earlier batches only (a batch
+  // is the pipeline run between two boundaries): what other threads register meanwhile is not
+  // seen, so the lake does not depend on the number of threads or their timing.
+  writer->set_isolate_batches(true);
   while (!done) {
+    writer->BeginBatch();
     uint64_t batch_start = source.bytes_consumed();
     bool batch_over = false;
     bool checkpoint_due = false;

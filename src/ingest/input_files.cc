@@ -63,11 +63,12 @@ bool IsDeviceStream(std::string_view head, bool whole) {
   return readings;
 }
 
-// The wave a file is read in, so that conditional references to what it holds resolve in the
-// same run whatever the file order: 0 when its first resource lies outside every patient
-// compartment, 1 for an NDJSON file of Patients (a bulk export's Patient.ndjson, which sorts
-// after Observation.ndjson), else 2 (the rest, in input order). Not a Bundle of a patient's
-// record, which starts with its Patient too: references inside a Bundle resolve within it.
+// The wave a file is read in (InputFile::wave), so that conditional references to what it
+// holds resolve in the same run whatever the file order: 0 when its first resource lies
+// outside every patient compartment, 1 for an NDJSON file of Patients (a bulk export's
+// Patient.ndjson, which sorts after Observation.ndjson), 2 for a JSON file or Bundle that
+// starts with a Patient (a patient's record: references inside a Bundle resolve within it, and
+// references from later files to its Patient after it), else 3 (the rest, in input order).
 // The shared-area files come before the Patients: a Patient file may repeat a shared-area
 // resource in another version, and the version read first from the later file must be the
 // one remembered (docs/format.md, "Identity, versions and idempotency").
@@ -79,7 +80,7 @@ uint8_t ReadWave(InputFormat format, std::string_view head) {
   return !type.empty() && fhir::ResourceTypeIndex(type) >= 0 &&
                  fhir::PatientCompartmentPaths(type).empty()
              ? 0
-             : 2;
+             : InputFile::kLastWave;
 }
 
 }  // namespace
@@ -142,7 +143,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   }
   for (size_t i = 0; i < set.files.size(); ++i) set.files[i].input_order = static_cast<uint32_t>(i);
   for (auto& f : set.files) {
-    if (f.format == InputFormat::kHl7v2) continue;  // wave 2, as read
+    if (f.format == InputFormat::kHl7v2) continue;  // the last wave, as read
     bool whole = false;
     const std::string head = ReadHead(f, whole);
     if (f.format == InputFormat::kNdjson && IsDeviceStream(head, whole)) {
@@ -150,7 +151,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
     } else if (f.format != InputFormat::kDeviceNdjson) {
       f.wave = ReadWave(f.format, head);
     }
-    f.shared_first = f.wave < 2;
+    f.shared_first = f.wave < 2;  // remembered as read early (InputFile::shared_first)
   }
   std::stable_sort(set.files.begin(), set.files.end(),
                    [](const InputFile& a, const InputFile& b) { return a.wave < b.wave; });

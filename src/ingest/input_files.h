@@ -18,10 +18,17 @@ struct InputFile {
   std::string path;
   InputFormat format;
   uint64_t size = 0;
-  // Read before the others, in waves of their own: first the files of shared-area resources
-  // (wave 0), then NDJSON files of Patients (wave 1); input_files.cc, ReadFirst.
+  // Read before the others, in waves of their own with a pipeline boundary after each: the
+  // files of shared-area resources (wave 0), NDJSON files of Patients (wave 1), then JSON
+  // files (Bundles) whose first resource is a Patient (wave 2); the rest is wave 3, in input
+  // order. Conditional references resolve against identifiers of earlier waves (and of
+  // earlier checkpoints), never of the wave being read, so that the lake does not depend on
+  // which thread reads first (input_files.cc, ReadWave).
+  uint8_t wave = kLastWave;
+  static constexpr uint8_t kLastWave = 3;
+  // Waves 0 and 1 are remembered as read early (LakeWriter::Admit's read_early): they repeat
+  // resources that later files hold in other versions.
   bool shared_first = false;
-  uint8_t wave = 2;  // 0 or 1 when shared_first
   // Position among the inputs as given (a directory's files in name order): a later input's
   // version of a resource wins, whatever the order the files are read in.
   uint32_t input_order = 0;

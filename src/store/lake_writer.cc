@@ -526,13 +526,16 @@ std::string LakeWriter::IdentifierLocked(std::string_view type, std::string_view
 }
 
 void LakeWriter::SetIdentifierLocked(std::string_view type, std::string_view system,
-                                     std::string_view value, const std::string& id) {
+                                     std::string_view value, const std::string& id,
+                                     const std::string& before) {
   std::string k = IdentifierKey(type, system, value);
   Remember(recent_identifiers_, kLookupCache, k, id);
+  NoteChange(identifier_changes_, k, before);
   new_identifier_ids_.insert_or_assign(std::move(k), id);
   if (system != kPseudonymLinkSystem) {
-    auto [it, inserted] =
-        new_identifier_values_.try_emplace(std::string(type) + "|" + std::string(value), id);
+    std::string vk = std::string(type) + "|" + std::string(value);
+    auto [it, inserted] = new_identifier_values_.try_emplace(vk, id);
+    NoteChange(value_changes_, vk, inserted ? std::string() : it->second);
     if (!inserted && it->second != id) it->second = kAmbiguousIdentifier;
   }
   new_identifiers_.push_back(
@@ -550,7 +553,7 @@ void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
     // A second resource with the same identifier: a conditional reference to it no longer has
     // a single match, and stays unresolved.
     SetIdentifierLocked(type, ident.system, ident.value,
-                        known.empty() ? id : std::string(kAmbiguousIdentifier));
+                        known.empty() ? id : std::string(kAmbiguousIdentifier), known);
   }
 }
 
@@ -558,17 +561,46 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type,
                                           std::optional<std::string_view> system,
                                           std::string_view value) {
   std::lock_guard lock(ident_mu_);
-  std::string id = system ? IdentifierLocked(type, *system, value) : AnySystemLocked(type, value);
+  std::string id;
+  if (system) {
+    id = IdentifierLocked(type, *system, value);
+    if (auto before = BeforeBatch(identifier_changes_, IdentifierKey(type, *system, value))) {
+      id = *before;
+    }
+  } else {
+    id = AnySystemLocked(type, value);
+  }
   return id == kAmbiguousIdentifier ? std::string() : id;
+}
+
+void LakeWriter::BeginBatch() {
+  std::lock_guard lock(ident_mu_);
+  ++batch_;
+}
+
+void LakeWriter::NoteChange(std::unordered_map<std::string, Change>& changes,
+                            const std::string& key, const std::string& before) {
+  if (!isolate_batches_) return;
+  auto [it, inserted] = changes.try_emplace(key, Change{batch_, before});
+  if (!inserted && it->second.batch != batch_) it->second = Change{batch_, before};
+}
+
+std::optional<std::string> LakeWriter::BeforeBatch(
+    const std::unordered_map<std::string, Change>& changes, const std::string& key) const {
+  if (!isolate_batches_) return std::nullopt;
+  auto it = changes.find(key);
+  if (it == changes.end() || it->second.batch != batch_) return std::nullopt;
+  return it->second.before;
 }
 
 std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view value) {
   // Not cached (a registration in any system changes the answer); such references are rare.
   std::string id;
-  if (auto it = new_identifier_values_.find(std::string(type) + "|" + std::string(value));
-      it != new_identifier_values_.end()) {
+  const std::string vk = std::string(type) + "|" + std::string(value);
+  if (auto it = new_identifier_values_.find(vk); it != new_identifier_values_.end()) {
     id = it->second;
   }
+  if (auto before = BeforeBatch(value_changes_, vk)) id = *before;  // as the batch began
   if (id == kAmbiguousIdentifier || !catalog_has_identifiers_) return id;
   std::lock_guard lock(catalog_mu_);
   Stmt& q = find_identifier_values_;
@@ -605,15 +637,22 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
   if (pseudonym.empty()) pseudonym = proposed;
   for (const auto& link : links) {
     if (IdentifierLocked("Patient", kPseudonymLinkSystem, link).empty()) {
-      SetIdentifierLocked("Patient", kPseudonymLinkSystem, link, pseudonym);
+      SetIdentifierLocked("Patient", kPseudonymLinkSystem, link, pseudonym, "");
     }
   }
   return pseudonym;
 }
 
-std::string LakeWriter::FindLink(std::string_view link) {
+std::string LakeWriter::FindLink(std::string_view link, bool as_batch_began) {
   std::lock_guard lock(ident_mu_);
-  return IdentifierLocked("Patient", kPseudonymLinkSystem, link);
+  std::string id = IdentifierLocked("Patient", kPseudonymLinkSystem, link);
+  if (as_batch_began) {
+    if (auto before = BeforeBatch(identifier_changes_,
+                                  IdentifierKey("Patient", kPseudonymLinkSystem, link))) {
+      id = *before;
+    }
+  }
+  return id;
 }
 
 Status LakeWriter::Flush() {
@@ -783,6 +822,8 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     new_identifiers_.clear();
     new_identifier_ids_.clear();
     new_identifier_values_.clear();
+    identifier_changes_.clear();  // committed: every later batch sees them
+    value_changes_.clear();
   }
   lock.unlock();
   // This run's rows are committed now. If the identity index cannot take them, the writer no

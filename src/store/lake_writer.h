@@ -107,7 +107,10 @@ class LakeWriter {
                       const std::vector<fhir::Identifier>& identifiers);
   // "Type?identifier=system|value" lookup; "" when unknown or when several resources match.
   // Without a system ("Type?identifier=value", `system` nullopt) the value matches in any
-  // system (FHIR token search); "|value" (system "") only identifiers without one.
+  // system (FHIR token search); "|value" (system "") only identifiers without one. With
+  // set_isolate_batches, as the identifiers stood when the current batch began: those
+  // registered by the batch's other threads are not seen, so that the answer does not depend
+  // on which thread got there first.
   std::string ResolveIdentifier(std::string_view type, std::optional<std::string_view> system,
                                 std::string_view value);
 
@@ -115,8 +118,13 @@ class LakeWriter {
   // `links` already known, else `proposed`; every link of `links` not yet known is linked to
   // the result. Stored in `identifiers` (type Patient, system urn:medlake:pseudonym-link).
   std::string LinkPseudonym(const std::vector<std::string>& links, const std::string& proposed);
-  // The pseudonym linked to `link`, "" when unknown.
-  std::string FindLink(std::string_view link);
+  // The pseudonym linked to `link`, "" when unknown; `as_batch_began`: as ResolveIdentifier
+  // sees identifiers (for conditional references).
+  std::string FindLink(std::string_view link, bool as_batch_began = false);
+  // Batch ingest: conditional references resolve against identifiers registered before the
+  // current batch (a pipeline run between two boundaries) began; BeginBatch starts one.
+  void set_isolate_batches(bool isolate) { isolate_batches_ = isolate; }
+  void BeginBatch();
   // A step run at the start of every Commit, before the catalog transaction (the privacy
   // layer makes the identity vault durable there); a failure aborts the commit.
   void SetPreCommit(std::function<Status()> step) { pre_commit_ = std::move(step); }
@@ -251,8 +259,18 @@ class LakeWriter {
   // Under ident_mu_: the id registered for (type, system, value), "" when none.
   std::string IdentifierLocked(std::string_view type, std::string_view system,
                                std::string_view value);
+  // `before`: the id the key stood for before this call ("" when none).
   void SetIdentifierLocked(std::string_view type, std::string_view system, std::string_view value,
-                           const std::string& id);
+                           const std::string& id, const std::string& before);
+  // What a key stood for when the batch that changed it began (isolate_batches_).
+  struct Change {
+    uint64_t batch;
+    std::string before;
+  };
+  void NoteChange(std::unordered_map<std::string, Change>& changes, const std::string& key,
+                  const std::string& before);
+  std::optional<std::string> BeforeBatch(const std::unordered_map<std::string, Change>& changes,
+                                         const std::string& key) const;
   // Under ident_mu_: the one id registered for (type, value) in any system; "" when none,
   // kAmbiguousIdentifier when several.
   std::string AnySystemLocked(std::string_view type, std::string_view value);
@@ -277,6 +295,10 @@ class LakeWriter {
   // "type|value" -> the id those of new_identifier_ids_ name in any system (or ambiguous)
   std::unordered_map<std::string, std::string> new_identifier_values_;
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
+  bool isolate_batches_ = false;
+  uint64_t batch_ = 0;                                          // under ident_mu_
+  std::unordered_map<std::string, Change> identifier_changes_;  // by identifier key
+  std::unordered_map<std::string, Change> value_changes_;       // by "type|value"
   std::vector<std::array<std::string, 4>> new_identifiers_;
 
   std::function<Status()> pre_commit_;
