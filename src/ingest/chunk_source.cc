@@ -96,6 +96,17 @@ class GzipReader {
       int rc = inflate(&zs_, Z_NO_FLUSH);
       if (rc == Z_STREAM_END) {
         in_member_ = false;
+      } else if (rc == Z_DATA_ERROR && zs_.msg != nullptr &&
+                 (std::strcmp(zs_.msg, "incorrect data check") == 0 ||
+                  std::strcmp(zs_.msg, "incorrect length check") == 0)) {
+        // A member whose CRC-32 or length does not match what was inflated: its content was
+        // altered somewhere (a stored block passes a flipped byte through to the check), and
+        // its records are already on their way to the lake. Nothing of the run is committed:
+        // it fails, naming the file (what earlier checkpoints committed was read before).
+        return Corruption("gzip member of " + path + " fails its check (" + zs_.msg +
+                          ", at compressed byte " + std::to_string(consumed()) +
+                          "): its content is altered; the run stops, nothing of it committed; "
+                          "repair or remove the file and run again");
       } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs_.avail_in == 0)) {
         error_ = std::string("gzip stream damaged: ") + (zs_.msg ? zs_.msg : "error") +
                  "; the rest of the file was not read";

@@ -151,6 +151,43 @@ TEST(BadInputTest, RecordsOfAnySizeAreAccountedFor) {
 // gzip files member by member: concatenated members are read, a file that is not gzip is read
 // as it is, bytes after the last member are reported (zlib's gzread dropped them silently), and
 // a member before damage is kept (gzread returned none of the call that met the damage).
+// A gzip member whose CRC-32 fails: its content was altered (a stored block passes a changed
+// byte through to the check), and a damaged "120" became "190" in the lake, replacing the
+// good version. The run fails instead, naming the file, and commits nothing.
+TEST(BadInputTest, AGzipMemberFailingItsCheckStopsTheRunAndCommitsNothing) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 3; ++i) {
+    text += R"({"resourceType":"Observation","id":"bp)" + std::to_string(i) +
+            R"(","status":"final","code":{"text":"x"},"valueQuantity":{"value":120}})" + "\n";
+  }
+  std::string out(compressBound(text.size()) + 64, '\0');
+  z_stream zs{};
+  deflateInit2(&zs, 0, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);  // stored blocks
+  zs.next_in = reinterpret_cast<Bytef*>(text.data());
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  WriteText(dir / "good/o.ndjson.gz", out);
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "good"}, IngestOptions{}).ok());
+  size_t at = out.find("120");
+  ASSERT_NE(at, std::string::npos);
+  out[at + 1] = '9';  // 120 -> 190; the CRC no longer matches
+  WriteText(dir / "bad/o.ndjson.gz", out);
+  auto r = Ingest(dir / "lake", {dir / "bad"}, IngestOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kCorruption);
+  EXPECT_NE(r.status().message().find("o.ndjson.gz"), std::string::npos) << r.status().message();
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto bp = (*lake)->Get("Observation", "bp0");
+  ASSERT_TRUE(bp.ok());
+  EXPECT_NE(bp->find(R"("value":120)"), std::string::npos) << *bp;
+}
+
 TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {
   TempDir dir;
   auto gz = [](const std::string& text) {
