@@ -264,6 +264,13 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json,
       std::printf("%s: %s\n", where.c_str(), e.reason.c_str());
     }
   }
+  // A list cut at --limit says so (on stderr, so that the entries stay machine-readable).
+  if (auto st = (*lake)->Status(); st.ok() && st->quarantined > entries->size()) {
+    std::fprintf(stderr,
+                 "medlake: %zu of %llu quarantined records listed; --limit %llu lists all\n",
+                 entries->size(), static_cast<unsigned long long>(st->quarantined),
+                 static_cast<unsigned long long>(st->quarantined));
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "common/fhir_time.h"
 #include "fhir/r4_model.h"
@@ -93,8 +94,29 @@ std::optional<InputFormat> FormatOfName(const std::string& path) {
   return std::nullopt;
 }
 
+namespace {
+
+// Adds a file to read, once: a file named twice (or inside a folder named too) is read once,
+// and the repetition listed as skipped (reading it twice counted its records twice).
+void AddFile(InputSet& set, const std::string& path, InputFormat format,
+             std::set<std::string>& seen) {
+  if (!seen.insert(path).second) {
+    set.skipped.emplace_back(path, "named more than once; read once");
+    return;
+  }
+  std::error_code ec;
+  InputFile file;
+  file.path = path;
+  file.format = format;
+  file.size = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
+  set.files.push_back(std::move(file));
+}
+
+}  // namespace
+
 Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   InputSet set;
+  std::set<std::string> seen;
   for (const auto& given : paths) {
     std::error_code ec;
     // Canonical (absolute, links resolved, so ".." means what it means to the kernel): a file
@@ -124,7 +146,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
       std::sort(found.begin(), found.end());
       for (auto& f : found) {
         if (auto format = FormatOfName(f)) {
-          set.files.push_back({f, *format, static_cast<uint64_t>(fs::file_size(f, ec)), false});
+          AddFile(set, f, *format, seen);
         } else {
           set.skipped.emplace_back(
               f, "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
@@ -135,7 +157,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
       // nor counted, as inside a folder.
       set.skipped.emplace_back(p, "not a regular file (save its content to a file)");
     } else if (auto format = FormatOfName(p)) {
-      set.files.push_back({p, *format, static_cast<uint64_t>(fs::file_size(p, ec)), false});
+      AddFile(set, p, *format, seen);
     } else {
       set.skipped.emplace_back(p,
                                "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");

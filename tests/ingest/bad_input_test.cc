@@ -69,7 +69,7 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
       {"Observation.ndjson", 6, "", "missing id"},
       {"Observation.ndjson", 7, "", "malformed id"},
       {"Observation.ndjson", 8, "", "not a JSON object"},
-      {"bundle.json", 0, "Bundle.entry[1]", "without a resource"},
+      {"bundle.json", 0, "Bundle.entry[1]", "a DELETE request: deletes are not applied"},
       {"bundle.json", 0, "Bundle.entry[2].resource", "missing id"},
       {"broken.json", 0, "", "invalid JSON"},
   };
@@ -186,6 +186,23 @@ TEST(BadInputTest, AGzipMemberFailingItsCheckStopsTheRunAndCommitsNothing) {
   auto bp = (*lake)->Get("Observation", "bp0");
   ASSERT_TRUE(bp.ok());
   EXPECT_NE(bp->find(R"("value":120)"), std::string::npos) << *bp;
+}
+
+// A file named twice is read once (its records were counted twice: 16 quarantined where the
+// lake's list holds 8), and the repetition is listed as skipped.
+TEST(BadInputTest, AFileNamedTwiceIsReadOnce) {
+  TempDir dir;
+  WriteText(dir / "in/a.ndjson",
+            std::string("{bad\n{bad\n") + R"({"resourceType":"Patient","id":"p1"})" + "\n");
+  auto r =
+      Ingest(dir / "lake", {dir / "in/a.ndjson", dir / "in", dir / "in/a.ndjson"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.records_read, 3u);
+  EXPECT_EQ(r->counters.quarantined, 2u);
+  EXPECT_EQ(r->skipped.size(), 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->quarantined, 2u);
 }
 
 TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {

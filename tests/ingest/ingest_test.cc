@@ -957,6 +957,27 @@ TEST(IngestTest, ConditionalReferencesToBundlePatientsDoNotDependOnThreads) {
   }
 }
 
+// A RESTful fullUrl that names another resource than its entry's ("Patient/p1" holding
+// Observation ob9) does not retarget references to it (a subject became Observation/ob9);
+// "|value" matches entries whose identifier has no system.
+TEST(IngestTest, BundleFullUrlsAndIdentifiersMatchOnlyWhatTheyName) {
+  TempDir dir;
+  WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"http://srv/fhir/Patient/p1","resource":{"resourceType":"Observation","id":"ob9","status":"final","code":{"text":"x"}}},
+    {"resource":{"resourceType":"Observation","id":"o7","status":"final","code":{"text":"x"},"subject":{"reference":"http://srv/fhir/Patient/p1"}}},
+    {"resource":{"resourceType":"Observation","id":"o8","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?identifier=|E88"}}},
+    {"resource":{"resourceType":"Patient","id":"pe","identifier":[{"value":"E88"}]}}]})");
+  MustIngest(dir / "lake", {dir / "in"});
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto o7 = (*lake)->Get("Observation", "o7");
+  ASSERT_TRUE(o7.ok());
+  EXPECT_EQ(o7->find("Observation/ob9"), std::string::npos) << *o7;
+  auto o8 = (*lake)->Get("Observation", "o8");
+  ASSERT_TRUE(o8.ok());
+  EXPECT_NE(o8->find(R"("reference":"Patient/pe")"), std::string::npos) << *o8;
+}
+
 // Identifiers registered in a batch are seen by conditional references from the next batch
 // on, not by the batch's own (other threads may or may not have registered them yet).
 TEST(IngestTest, ConditionalReferencesSeeIdentifiersOfEarlierBatchesOnly) {

@@ -290,7 +290,11 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
     auto [first, last] = bundle->equal_range(std::pair(type, std::string_view(value)));
     for (auto it = first; it != last && !several; ++it) {
       const EntryIdentifier& e = it->second;
-      if (bar != std::string::npos && !(e.has_system && e.system == system)) continue;
+      // "system|value" matches that system only; "|value" identifiers without a system only.
+      if (bar != std::string::npos && (system.empty() ? e.has_system && !e.system.empty()
+                                                      : !(e.has_system && e.system == system))) {
+        continue;
+      }
       if (found.empty()) {
         found = e.id;
       } else if (found != e.id) {
@@ -425,6 +429,14 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     // unpacked, would name nothing.
     if (!StoredAs(*res, rt, id)) return true;
     stored = id;
+    // A RESTful fullUrl names its type and id (R4: "fullUrl SHALL NOT disagree with the id in
+    // the resource"): one that names another resource would retarget references to it.
+    std::string_view url_type, url_id;
+    if (!full_url.empty() && !full_url.starts_with("urn:") &&
+        fhir::SplitReference(full_url, url_type, url_id) &&
+        (url_type != rt->GetString() || url_id != id)) {
+      full_url = {};
+    }
     if (!full_url.empty()) {
       named.push_back({full_url, rt->GetString(), id});
       named_bytes += rt->GetString().size() + 1 + id.size();
@@ -460,7 +472,15 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     ++index;
     auto res = entry.Find("resource");
     if (!res || slice.empty()) {
-      sink.OnReject(entry.ToJson(), loc, "bundle entry without a resource");
+      std::string_view method;
+      if (auto request = entry.Find("request")) {
+        if (auto m = request->Find("method"); m && m->IsString()) method = m->GetString();
+      }
+      sink.OnReject(entry.ToJson(), loc,
+                    method == "DELETE"
+                        ? "bundle entry with a DELETE request: deletes are not applied from "
+                          "Bundles (medlake erase removes a patient's data)"
+                        : "bundle entry without a resource");
       return true;
     }
     loc.location += ".resource";
