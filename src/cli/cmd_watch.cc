@@ -168,7 +168,8 @@ void RegisterWatchCommands(CLI::App& app, int& exit_code) {
                     "Persistent MQTT session: the broker keeps readings sent while away");
   watch->add_option("--alert-topic", a->alert_topic,
                     "MQTT topic for alerts (default medlake/alerts/news2)");
-  watch->add_option("--mllp", a->port, "TCP port for MLLP (HL7 v2 ORU^R01)");
+  watch->add_option("--mllp", a->port, "TCP port for MLLP (HL7 v2 ORU^R01)")
+      ->check(CLI::Range(1, 65535));
   watch->add_option("--host", a->host, "Address to listen on for MLLP (default 127.0.0.1)");
   watch->add_option("--replay", a->replay, "NDJSON file of device readings, or - for stdin");
   watch->add_option("--alerts", a->alerts, "Append alerts (NDJSON) to this file, not stdout");

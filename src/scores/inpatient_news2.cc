@@ -151,16 +151,19 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                 if (start != kNoTime && !Contains(start, end, at_ms)) return true;
                 auto ref = loc.Find("location");
                 if (!ref) return true;
+                // The reference's display first: it names the place as the sender shows it
+                // ("4E / 7 / 7" for an HL7 v2 bed, whose Location is named "7"), else the
+                // Location's name.
                 std::string name;
-                if (auto reference = ref->Find("reference")) {
+                if (auto display = ref->Find("display"); display && display->IsString()) {
+                  name = display->GetString();
+                }
+                if (auto reference = ref->Find("reference"); name.empty() && reference) {
                   std::string_view rv = reference->GetString();
                   if (rv.starts_with("Location/")) {
                     auto n = location_names.find(std::string(rv.substr(9)));
                     if (n != location_names.end()) name = n->second;
                   }
-                }
-                if (name.empty()) {
-                  if (auto display = ref->Find("display")) name = display->GetString();
                 }
                 if (!name.empty()) names.push_back(std::move(name));
                 return true;

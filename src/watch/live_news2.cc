@@ -26,6 +26,13 @@ void LiveNews2::UpdateStay(std::string_view patient_id, std::string encounter_id
   p.location = std::move(location);
 }
 
+void LiveNews2::EndStay(std::string_view patient_id, std::string_view encounter_id) {
+  auto it = patients_.find(patient_id);
+  if (it == patients_.end() || it->second.encounter_id != encounter_id) return;
+  it->second.encounter_id.clear();
+  it->second.location.clear();
+}
+
 void LiveNews2::Seed(std::string_view patient_id, const scores::PatientVitals& vitals,
                      scores::SpO2Scale scale, int64_t at_ms, std::string encounter_id,
                      std::string location) {
@@ -38,7 +45,6 @@ void LiveNews2::Seed(std::string_view patient_id, const scores::PatientVitals& v
   for (size_t i = 0; i < scores::kParameterCount; ++i) {
     p.latest_ms = std::max(p.latest_ms, vitals.time_of(static_cast<Parameter>(i)));
   }
-  if (p.latest_ms == INT64_MIN) p.latest_ms = at_ms;
   p.band = vitals.News2(at_ms, scale, options_).band;
   p.encounter_id = std::move(encounter_id);
   p.location = std::move(location);

@@ -52,6 +52,9 @@ class LiveNews2 {
   // The patient's current stay, from an Encounter that arrived in the stream (an admission,
   // a transfer, a discharge): what later alerts name. An ended stay clears both.
   void UpdateStay(std::string_view patient_id, std::string encounter_id, std::string location);
+  // The end of stay `encounter_id` (a discharge, a cancellation): clears the patient's stay if
+  // it is that one (an update of an earlier stay leaves the current one as it is).
+  void EndStay(std::string_view patient_id, std::string_view encounter_id);
 
   // Takes one reading into the patient's state. False for an unusable value (kept nowhere).
   // Scoring waits for Evaluate, so that the readings of one message are scored together.

@@ -236,8 +236,11 @@ void Watcher::OnResource(const fhir::ResourceFacts& facts, json::Node resource,
     bool ended = facts.status == "finished" || facts.status == "cancelled" ||
                  facts.status == "entered-in-error";
     std::lock_guard lock(im.mu);
-    im.live.UpdateStay(facts.patient_id, ended ? "" : facts.id,
-                       ended ? "" : CurrentLocation(resource));
+    if (ended) {
+      im.live.EndStay(facts.patient_id, facts.id);
+    } else {
+      im.live.UpdateStay(facts.patient_id, facts.id, CurrentLocation(resource));
+    }
     return;
   }
   if (facts.type != "Observation") return;

@@ -194,5 +194,24 @@ TEST(ResourceHistoryTest, UpdatesKeepWhatTheyLeaveEmptyBeyondLocations) {
   EXPECT_FALSE(p.contains("deceasedBoolean"));
 }
 
+// A message that says the same in another member order (a merge appends the elements it
+// keeps) changes nothing: it stored a new version and moved the time of the last change, so
+// that a real change sent between the two was then taken as older and lost.
+TEST(ResourceHistoryTest, TheSameContentInAnotherOrderIsNoChange) {
+  ResourceHistory history;
+  ASSERT_TRUE(
+      history
+          .Add(
+              "Patient", "p",
+              R"({"resourceType":"Patient","id":"p","meta":{"lastUpdated":"2024-01-01T10:00:00Z"},"name":[{"family":"A"}],"address":[{"city":"X","line":["1"]}]})")
+          .ok());
+  auto same = history.Add(
+      "Patient", "p",
+      R"({"resourceType":"Patient","id":"p","meta":{"lastUpdated":"2024-01-01T12:00:00Z"},"address":[{"line":["1"],"city":"X"}],"name":[{"family":"A"}]})");
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->has_value());
+  EXPECT_NE(history.Latest("Patient", "p")->find("2024-01-01T10:00:00Z"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace medlake::hl7v2

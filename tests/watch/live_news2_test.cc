@@ -156,6 +156,24 @@ TEST(LiveNews2Test, ASeededPatientIsScoredAtItsReadingsTime) {
   EXPECT_EQ(a[0].news2.at_ms, kT0 + kMinute);
 }
 
+// A loaded patient without stored readings is scored at its readings' time too (it was
+// scored at the time watch started); the end of an earlier stay (an A08 correcting it) does
+// not clear the current one.
+TEST(LiveNews2Test, AnEmptySeedIsScoredAtItsReadingsAndOnlyTheCurrentStayEnds) {
+  LiveNews2 live;
+  live.Seed("p7", scores::PatientVitals(), scores::SpO2Scale::kScale1, kT0 + 60 * kMinute, "e20",
+            "Ward 2");
+  live.EndStay("p7", "e19");
+  auto a = Step(live, "p7", kT0, {{Parameter::kRespirationRate, 30}});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].news2.at_ms, kT0);
+  EXPECT_EQ(a[0].encounter_id, "e20");
+  live.EndStay("p7", "e20");
+  a = Step(live, "p7", kT0 + kMinute, {{Parameter::kPulse, 135}});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].encounter_id, "");
+}
+
 TEST(LiveNews2Test, SeededBandIsTheReference) {
   LiveNews2 live;
   scores::PatientVitals v;

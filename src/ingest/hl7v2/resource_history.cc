@@ -125,15 +125,44 @@ std::optional<int64_t> LastUpdated(json::Node resource) {
   return range->start;
 }
 
-// The resource's members but `meta`, as JSON: what a version says, whenever it was sent.
+// `node` as JSON with the members of every object in key order: two versions that say the
+// same in another member order (a merge appends what it keeps) compare equal.
+void AppendCanonical(json::Node node, std::string& out, bool skip_meta = false) {
+  if (node.IsObject()) {
+    std::vector<std::pair<std::string_view, json::Node>> members;
+    node.ForEachField([&](std::string_view k, json::Node v) {
+      if (!(skip_meta && k == "meta")) members.emplace_back(k, v);
+      return true;
+    });
+    std::sort(members.begin(), members.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    out += '{';
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (i) out += ',';
+      json::AppendQuoted(members[i].first, out);
+      out += ':';
+      AppendCanonical(members[i].second, out);
+    }
+    out += '}';
+  } else if (node.IsArray()) {
+    out += '[';
+    bool first = true;
+    node.ForEachItem([&](json::Node item) {
+      if (!first) out += ',';
+      first = false;
+      AppendCanonical(item, out);
+      return true;
+    });
+    out += ']';
+  } else {
+    out += node.ToJson();
+  }
+}
+
+// The resource's members but `meta`, canonical: what a version says, whenever it was sent.
 std::string Content(json::Node resource) {
   std::string out;
-  ObjectWriter object(out);
-  resource.ForEachField([&](std::string_view k, json::Node v) {
-    if (k != "meta") object.Member(k, v);
-    return true;
-  });
-  object.End();
+  AppendCanonical(resource, out, /*skip_meta=*/true);
   return out;
 }
 
