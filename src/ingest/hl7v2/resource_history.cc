@@ -361,43 +361,45 @@ Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
   using Version = std::optional<std::string>;
   std::string key = std::string(type) + "/" + id;
   auto it = latest_.find(key);
-  std::optional<std::string> previous;
-  if (it != latest_.end()) {
-    previous = it->second;
-  } else if (lookup_) {
-    MEDLAKE_ASSIGN_OR_RETURN(previous, lookup_(type, id));
-  }
-  if (previous) {
-    auto nodes = ParseObjects(previous_parser_, *previous, next_parser_, json);
-    if (nodes.ok()) {
-      auto [old_node, new_node] = *nodes;
-      // A message older than the last change of the resource is a replay (the same files
-      // ingested again) or a late arrival: it does not undo the newer state (which merging
-      // it would: an A01 replayed over a finished stay reopened it).
-      auto before = LastUpdated(old_node), now = LastUpdated(new_node);
-      const bool unchanged =
-          (before && now && *now < *before) ||
-          // The same content again (most messages repeat the PID they sent before).
-          (cleared.empty() && Content(new_node) == Content(old_node));
-      if (!unchanged) {
-        std::string merged = type == "Encounter" ? MergeEncounterNodes(old_node, new_node, trigger)
-                                                 : MergeElementNodes(old_node, new_node, cleared);
-        // A message that changes nothing leaves the version as it was, its lastUpdated
-        // included: the time of the last change is what orders later messages.
-        auto merged_node = merged_parser_.Parse(merged);
-        if (!merged_node.ok() || Content(*merged_node) != Content(old_node)) {
-          latest_[key] = merged;
-          return Version(std::move(merged));
-        }
-      }
-      // Nothing to store. (`previous` may be the stored form, de-identified in a keyed lake,
-      // which must not go through ingest again.)
-      latest_[key] = *std::move(previous);
-      return Version();
+  if (it == latest_.end()) {
+    Version stored;
+    if (lookup_) {
+      MEDLAKE_ASSIGN_OR_RETURN(stored, lookup_(type, id));
     }
+    if (!stored) {  // the first version: stored as mapped
+      auto node = next_parser_.Parse(json);
+      if (!node.ok() || !node->IsObject()) return Version(std::move(json));
+      latest_[key] = Held{json, Content(*node), LastUpdated(*node)};
+      return Version(std::move(json));
+    }
+    auto node = previous_parser_.Parse(*stored);
+    if (!node.ok() || !node->IsObject()) return Version(std::move(json));
+    it = latest_.emplace(key, Held{*stored, Content(*node), LastUpdated(*node)}).first;
   }
-  latest_[key] = json;
-  return Version(std::move(json));
+  Held& held = it->second;
+  auto new_node = next_parser_.Parse(json);
+  if (!new_node.ok() || !new_node->IsObject()) return Version(std::move(json));
+  // A message older than the last change of the resource is a replay (the same files ingested
+  // again) or a late arrival: it does not undo the newer state (which merging it would: an
+  // A01 replayed over a finished stay reopened it). The same content again (most messages
+  // repeat the PID they sent before) changes nothing either.
+  auto now = LastUpdated(*new_node);
+  if (held.time && now && *now < *held.time) return Version();
+  std::string content = Content(*new_node);
+  if (cleared.empty() && content == held.content) return Version();
+  auto old_node = previous_parser_.Parse(held.json);
+  if (!old_node.ok() || !old_node->IsObject()) return Version(std::move(json));
+  std::string merged = type == "Encounter" ? MergeEncounterNodes(*old_node, *new_node, trigger)
+                                           : MergeElementNodes(*old_node, *new_node, cleared);
+  // A message that changes nothing leaves the version as it was, its lastUpdated included:
+  // the time of the last change is what orders later messages. (The held version may be the
+  // stored form, de-identified in a keyed lake, which must not go through ingest again.)
+  auto merged_node = merged_parser_.Parse(merged);
+  if (!merged_node.ok()) return Version(std::move(json));
+  std::string merged_content = Content(*merged_node);
+  if (merged_content == held.content) return Version();
+  held = Held{merged, std::move(merged_content), LastUpdated(*merged_node)};
+  return Version(std::move(merged));
 }
 
 }  // namespace medlake::hl7v2

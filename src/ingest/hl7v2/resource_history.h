@@ -79,7 +79,7 @@ class ResourceHistory {
   std::optional<std::string> Latest(std::string_view type, const std::string& id) const {
     auto it = latest_.find(std::string(type) + "/" + id);
     if (it == latest_.end()) return std::nullopt;
-    return it->second;
+    return it->second.json;
   }
   size_t size() const { return latest_.size(); }
   // Forgets every version (they are stored; the lookup finds them from now on).
@@ -87,7 +87,14 @@ class ResourceHistory {
 
  private:
   Lookup lookup_;
-  std::unordered_map<std::string, std::string> latest_;         // "Type/id" -> merged JSON
+  // The version held, its content (members but meta, canonical) and time, so that a message
+  // repeating it is recognised without parsing it again.
+  struct Held {
+    std::string json;
+    std::string content;
+    std::optional<int64_t> time;  // meta.lastUpdated
+  };
+  std::unordered_map<std::string, Held> latest_;                // by "Type/id"
   json::Parser previous_parser_, next_parser_, merged_parser_;  // reused: no buffers per merge
 };
 
