@@ -188,6 +188,21 @@ TEST(BadInputTest, AGzipMemberFailingItsCheckStopsTheRunAndCommitsNothing) {
   EXPECT_NE(bp->find(R"("value":120)"), std::string::npos) << *bp;
 }
 
+// A Bundle with "entry" twice, or an entry with "resource" twice: the records of the member
+// not read were neither stored nor counted. The Bundle is quarantined whole.
+TEST(BadInputTest, RepeatedBundleMembersQuarantineTheBundle) {
+  TempDir dir;
+  WriteText(dir / "in/a.json",
+            R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s3"},"resource":{"resourceType":"Patient","id":"s4"}}]})");
+  WriteText(dir / "in/b.json",
+            R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s5"}}],"entry":[{"resource":{"resourceType":"Patient","id":"s6"}}]})");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 0u);
+  EXPECT_EQ(r->counters.quarantined, 2u);
+  EXPECT_EQ(r->counters.records_read, 2u);
+}
+
 // A file named twice is read once (its records were counted twice: 16 quarantined where the
 // lake's list holds 8), and the repetition is listed as skipped.
 TEST(BadInputTest, AFileNamedTwiceIsReadOnce) {

@@ -377,6 +377,32 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     sink.OnReject(record, base, "Bundle.entry is not an array");
     return;
   }
+  // A member twice ("entry", or "resource" in an entry): readers keep one or the other, so the
+  // records of the one not read would be neither stored nor counted.
+  auto twice = [](json::Node object, std::string_view key) {
+    int n = 0;
+    object.ForEachField([&](std::string_view k, json::Node) {
+      n += k == key;
+      return n < 2;
+    });
+    return n > 1;
+  };
+  if (twice(bundle, "entry")) {
+    sink.OnReject(record, base, "Bundle.entry appears twice: which entries it holds is unclear");
+    return;
+  }
+  if (entries) {
+    bool repeated = false;
+    entries->ForEachItem([&](json::Node entry) {
+      repeated = entry.IsObject() && twice(entry, "resource");
+      return !repeated;
+    });
+    if (repeated) {
+      sink.OnReject(record, base,
+                    "a Bundle entry has \"resource\" twice: which resource it holds is unclear");
+      return;
+    }
+  }
   if (!entries || entries->Size() == 0) return;  // no resources in it
   std::vector<std::string_view> slices;
   if (!json::MemberSlices(record, "entry", "resource", slices).ok() ||
