@@ -134,6 +134,17 @@ TEST(MapAdt, NullFieldsAreClearedNotWritten) {
   EXPECT_EQ(m.S("Patient", "meta.lastUpdated"), "2024-03-01T10:15:00Z");
 }
 
+// A sender's clock far ahead orders nothing: an MSH-7 in 2099 would outrank every later
+// message for good (a discharge dropped silently).
+TEST(MapAdt, AnMsh7FarInTheFutureIsNoLastUpdated) {
+  Mapped m(
+      "MSH|^~\\&|ADTAPP|GOODHEALTH|LAKE|LAKE|20990301100000||ADT^A08|ADT-0003|P|2.5.1\r"
+      "PID|1||MRN123^^^GHH^MR||Everyman^Adam\r"
+      "PV1|1|I|4E^136^B^GHH||||||||||||||||V100^^^GHH^VN\r");
+  EXPECT_EQ(m.S("Patient", "meta.lastUpdated"), "");
+  EXPECT_EQ(m.S("Encounter", "meta.lastUpdated"), "");
+}
+
 TEST(MapAdt, A01EncounterFields) {
   Mapped m(kAdtA01);
   ASSERT_EQ(m.Count("Encounter"), 1u);

@@ -3,9 +3,11 @@
 #include "ingest/hl7v2/fhir_mapper.h"
 
 #include <array>
+#include <chrono>
 #include <string>
 #include <utility>
 
+#include "common/fhir_time.h"
 #include "ingest/hl7v2/mapping_context.h"
 
 namespace medlake::hl7v2 {
@@ -162,6 +164,9 @@ JsonBuilder MappingContext::NewResource(std::string_view type, std::string_view 
   }
   return json;
 }
+
+// How far ahead of this machine's clock a message's MSH-7 may be and still order versions.
+constexpr int64_t kMaxClockAheadMs = 24 * 3600 * 1000;
 
 bool IsSupported(std::string_view code, std::string_view trigger) {
   if (code == "ADT") {
@@ -377,6 +382,15 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
   ctx.out.control_id = std::string(message.ControlId());
   ctx.default_offset = FhirOffsetOf(msh.Field(7)).value_or(options.default_offset);
   ctx.last_updated = ToFhirInstant(msh.Field(7), ctx.default_offset);
+  // A sender's clock far ahead (MSH-7 in 2099) would make its message outrank every later one
+  // for good: such a time orders nothing.
+  if (ctx.last_updated) {
+    auto t = ParseFhirTime(*ctx.last_updated);
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    if (!t || t->start > now + kMaxClockAheadMs) ctx.last_updated.reset();
+  }
 
   MEDLAKE_RETURN_IF_ERROR(MapPatient(ctx));
   if (code == "ADT") {
