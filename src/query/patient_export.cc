@@ -1,5 +1,6 @@
 #include "query/patient_export.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/string_util.h"
@@ -80,9 +81,29 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
         &damaged));
     if (!damaged.empty()) return Corruption("cannot erase: a segment is damaged: " + damaged[0]);
   }
-  MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
-  MEDLAKE_RETURN_IF_ERROR(vault->EraseAll(vault_keys).status());
-  MEDLAKE_ASSIGN_OR_RETURN(auto erased, store::ErasePatient(lake_dir, pseudonym));
+  // Records a stream accepted but did not store yet (a listen or watch stopped without its
+  // last checkpoint) would bring the patient back when they are replayed.
+  std::error_code ec;
+  const std::string inbox = lake_dir + "/inbox/stream.log";
+  if (std::filesystem::exists(inbox, ec) && std::filesystem::file_size(inbox, ec) > 0) {
+    return InvalidArgument(
+        "the stream inbox holds records not stored yet (a listen or watch stopped without its "
+        "last checkpoint): start and stop listen once to store them, then erase");
+  }
+  // The vault under the writer lock, with the rest: no other writer (a rekey copying the
+  // vault) runs meanwhile, and nothing is erased when the lake is being written.
+  auto erase_identity = [&]() -> Status {
+    // A rekey that a crash cut short before its journal left copies under the new key.
+    for (const char* rel : {"vault.sqlite.new", "principals.sqlite.new", "audit.sqlite.new",
+                            "keys/data.keys.new", "keys/lake.key.new", "keys/key.check.new"}) {
+      if (!std::filesystem::exists(lake_dir + "/keys/rekey.pending", ec)) {  // rekey.cc
+        std::filesystem::remove(lake_dir + "/" + rel, ec);
+      }
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+    return vault->EraseAll(vault_keys).status();
+  };
+  MEDLAKE_ASSIGN_OR_RETURN(auto erased, store::ErasePatient(lake_dir, pseudonym, erase_identity));
   MEDLAKE_ASSIGN_OR_RETURN(auto audit, privacy::AuditLog::Open(keys));
   privacy::AuditEntry e;
   e.principal = who.name;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -28,20 +29,22 @@ struct SegmentRow {
   std::string deleted;  // portable roaring bitmap, empty when none
 };
 
-// The live rows of a segment as Rows, for rewriting it. A delete bitmap that does not read is
-// an error: taking its rows for live would bring superseded versions back.
-Result<std::vector<Row>> ReadRows(SegmentReader& reader, const std::string& deleted) {
+// Every row of a segment as Rows, for rewriting it, with whether it is deleted (a superseded
+// version: not live, but its bytes are in the file until it is rewritten). A delete bitmap
+// that does not read is an error: taking its rows for live would bring superseded versions
+// back.
+Result<std::vector<std::pair<Row, bool>>> ReadRows(SegmentReader& reader,
+                                                   const std::string& deleted) {
   std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)> bm(nullptr,
                                                                        &roaring_bitmap_free);
   if (!deleted.empty()) {
     bm.reset(ReadBitmap(deleted));
     if (!bm) return Corruption("catalog: damaged delete bitmap of " + reader.path());
   }
-  std::vector<Row> rows;
+  std::vector<std::pair<Row, bool>> rows;
   for (uint32_t i = 0; i < reader.columns().rows; ++i) {
-    if (bm && roaring_bitmap_contains(bm.get(), i)) continue;
     MEDLAKE_ASSIGN_OR_RETURN(Row r, reader.ReadRow(i));
-    rows.push_back(std::move(r));
+    rows.emplace_back(std::move(r), bm && roaring_bitmap_contains(bm.get(), i));
   }
   return rows;
 }
@@ -96,9 +99,11 @@ Status FinishInterruptedErasure(const std::string& lake_dir) {
 }
 
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
-                                                 const std::string& patient_id) {
+                                                 const std::string& patient_id,
+                                                 const std::function<Status()>& locked_first) {
   namespace fs = std::filesystem;
   MEDLAKE_ASSIGN_OR_RETURN(LockedCatalog locked, LockCatalog(lake_dir));
+  if (locked_first) MEDLAKE_RETURN_IF_ERROR(locked_first());
   std::unique_ptr<Db>& db = locked.db;
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
@@ -145,10 +150,17 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   for (const auto& seg : segments) {
     MEDLAKE_ASSIGN_OR_RETURN(auto reader,
                              SegmentReader::Open(lake_dir + "/" + seg.file, cipher.get()));
-    MEDLAKE_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(*reader, seg.deleted));
+    MEDLAKE_ASSIGN_OR_RETURN(auto rows, ReadRows(*reader, seg.deleted));
     std::vector<Row> kept;
     bool touched = false;
-    for (Row& r : rows) {
+    for (auto& [r, deleted] : rows) {
+      if (deleted) {
+        // A superseded version: gone from the rewritten segment. The patient's, or one of the
+        // shared area that names them, makes the segment one to rewrite (its bytes held them).
+        touched |= r.patient == static_cast<uint32_t>(ordinal) ||
+                   (seg.shard == shards && r.json.find(patient_id) != std::string::npos);
+        continue;
+      }
       if (r.patient == static_cast<uint32_t>(ordinal)) {
         erased.push_back({r.type, r.id});
         type_deltas[r.type] -= 1;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,13 @@ struct ErasedResource {
 // finds no such patient: running the same erase again finishes it.
 Status FinishInterruptedErasure(const std::string& lake_dir);
 
-// Erases the patient stored as `patient_id`; returns the resources removed. kNotFound when the
-// lake has no such patient; kAlreadyExists when another process writes the lake.
+// Erases the patient stored as `patient_id`, superseded versions of their resources included;
+// returns the resources removed. `locked_first` runs once the writer lock is held, before
+// anything changes (the identity vault's erasure: no other writer, rekey included, runs
+// meanwhile; nothing is erased when the lake is being written). kNotFound when the lake has
+// no such patient; kAlreadyExists when another process writes the lake.
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
-                                                 const std::string& patient_id);
+                                                 const std::string& patient_id,
+                                                 const std::function<Status()>& locked_first = {});
 
 }  // namespace medlake::store
