@@ -2,6 +2,8 @@
 //
 // Local use by the owner of the key file acts as admin; with --token or MEDLAKE_TOKEN the
 // token's principal and role apply. Every command is written to the audit log.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -187,10 +189,23 @@ int RunAuditList(const std::string& dir, const std::string& token, bool as_json,
       j["hash"] = e.hash_hex;
       std::printf("%s\n", JsonText(j).c_str());
     } else {
+      // Texts a caller chose (purpose, user name) are printed with their control characters
+      // escaped: a newline in a purpose forged a line of its own in the listing.
+      auto shown = [](const std::string& text) {
+        std::string out;
+        for (unsigned char c : text) {
+          if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\x{:02x}", c);
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+        }
+        return out;
+      };
       std::printf("%6lld  %s  %-16s %-10s %-14s %s%s%s\n", static_cast<long long>(e.index),
-                  FormatUtc(e.time_ms).c_str(), e.principal.c_str(), e.role.c_str(),
-                  e.action.c_str(), e.object.c_str(),
-                  e.purpose.empty() ? "" : ("  purpose=" + e.purpose).c_str(),
+                  FormatUtc(e.time_ms).c_str(), shown(e.principal).c_str(), e.role.c_str(),
+                  e.action.c_str(), shown(e.object).c_str(),
+                  e.purpose.empty() ? "" : ("  purpose=" + shown(e.purpose)).c_str(),
                   e.patients < 0 ? "" : ("  patients=" + std::to_string(e.patients)).c_str());
     }
   }

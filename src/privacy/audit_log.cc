@@ -198,7 +198,8 @@ Result<AuditVerification> AuditLog::Verify() {
                            db_->Prepare("SELECT count, last, mac FROM head WHERE id = 1"));
   MEDLAKE_ASSIGN_OR_RETURN(bool has_head, head.Step());
   if (!has_head) {
-    if (expected == 0) return v;
+    // A lake's log holds at least the entries of its `init`: an empty one was wiped.
+    if (expected == 0) return fail(0, "the log is empty (its entries and head were removed)");
     return fail(expected, "the head record is missing");
   }
   int64_t count = head.Int(0);

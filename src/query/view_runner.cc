@@ -38,6 +38,8 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
   Status failure;
   size_t next = 0;
   const size_t count = lake.segments().size();
+  const bool hide_ids =
+      access != nullptr && (access->restricted() || access->suppresses_small_counts());
   tbb::parallel_pipeline(
       static_cast<size_t>(jobs) * 2,
       tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
@@ -78,8 +80,13 @@ Result<RunStats> RunViewOverLake(const Lake& lake, const views::View& view, cons
                         out->patients.push_back(r.patient);
                       }
                       if (!s.ok() && out->errors.size() < 100) {
-                        out->errors.push_back(std::string(r.type) + "/" + std::string(r.id) + ": " +
-                                              s.message());
+                        // A caller under disclosure control (researcher, ops) learns no id
+                        // from an error: an expression failing on chosen records would list
+                        // them (the ids of the Observations above a threshold).
+                        out->errors.push_back(
+                            (hide_ids ? std::string(r.type)
+                                      : std::string(r.type) + "/" + std::string(r.id)) +
+                            ": " + s.message());
                       }
                     },
                     &out->damaged);
