@@ -1,6 +1,9 @@
 // view, sql, load-postgres: ViewDefinitions over a lake or files, to text, Parquet, SQL or
 // PostgreSQL.
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -213,22 +216,48 @@ Result<std::vector<std::pair<std::string, views::View>>> LoadNamedViews(
 
 void PrintResult(const sql::QueryResult& r, const std::string& format) {
   if (format == "json") {
+    // Keys as the columns are named, a repeated name numbered ("status", "status_2"): a JSON
+    // object holds a key once, and the second column overwrote the first.
+    std::vector<std::string> keys;
+    for (const auto& name : r.columns) {
+      std::string key = name;
+      for (int n = 2; std::find(keys.begin(), keys.end(), key) != keys.end(); ++n) {
+        key = name + "_" + std::to_string(n);
+      }
+      keys.push_back(std::move(key));
+    }
     for (size_t i = 0; i < r.rows.size(); ++i) {
       nlohmann::ordered_json j;
       for (size_t c = 0; c < r.columns.size(); ++c) {
+        const std::string& key = keys[c];
         if (r.nulls[i][c]) {
-          j[r.columns[c]] = nullptr;
+          j[key] = nullptr;
         } else if (r.column_types[c] == "INTEGER") {
-          j[r.columns[c]] = std::stoll(r.rows[i][c]);
+          // Beyond 64 bits (HUGEINT, a hash): the digits as a string rather than an abort.
+          const std::string& text = r.rows[i][c];
+          errno = 0;
+          char* end = nullptr;
+          long long v = std::strtoll(text.c_str(), &end, 10);
+          if (errno == 0 && end != text.c_str() && *end == '\0') {
+            j[key] = v;
+          } else {
+            errno = 0;
+            unsigned long long u = std::strtoull(text.c_str(), &end, 10);
+            if (errno == 0 && !text.starts_with("-") && *end == '\0') {
+              j[key] = u;
+            } else {
+              j[key] = text;
+            }
+          }
         } else if (r.column_types[c] == "DOUBLE") {
-          j[r.columns[c]] = std::stod(r.rows[i][c]);
+          j[key] = std::stod(r.rows[i][c]);
         } else if (r.column_types[c] == "BOOLEAN") {
-          j[r.columns[c]] = r.rows[i][c] == "true";
+          j[key] = r.rows[i][c] == "true";
         } else if (r.column_types[c] == "JSON") {  // a collection column: an array, as in view
           auto value = nlohmann::ordered_json::parse(r.rows[i][c], nullptr, false);
-          j[r.columns[c]] = value.is_discarded() ? nlohmann::ordered_json(r.rows[i][c]) : value;
+          j[key] = value.is_discarded() ? nlohmann::ordered_json(r.rows[i][c]) : value;
         } else {
-          j[r.columns[c]] = r.rows[i][c];
+          j[key] = r.rows[i][c];
         }
       }
       std::printf("%s\n", JsonText(j).c_str());

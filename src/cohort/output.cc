@@ -24,6 +24,11 @@ std::string CountText(const OutputContext& out, uint64_t n, bool masked = false)
   return masked ? "suppressed" : std::to_string(n);
 }
 
+// A count of measurements or resources in a note: "some" under suppression.
+std::string NoteCount(const OutputContext& out, uint64_t n) {
+  return out.suppress_below > 0 ? std::string("some") : std::to_string(n);
+}
+
 nlohmann::ordered_json CountJson(const OutputContext& out, uint64_t n, bool masked = false) {
   std::string text = CountText(out, n, masked);
   if (!std::isdigit(static_cast<unsigned char>(text[0]))) return text;
@@ -81,18 +86,21 @@ std::string SummaryText(const OutputContext& out) {
   std::snprintf(line, sizeof line, "\ncount   %s patients\n",
                 CountText(out, r.count, !masked.empty() && masked.back()).c_str());
   s += line;
+  // Under suppression these counts are not shown: a criterion built to fail on a group's
+  // members (a wrong unit, an expression that errs) gave the group's exact size beside its
+  // "<10".
   if (r.unconvertible_values > 0) {
     std::snprintf(line, sizeof line,
-                  "note    %llu measurements had a unit that could not be converted to the "
+                  "note    %s measurements had a unit that could not be converted to the "
                   "criterion's unit and did not match\n",
-                  static_cast<unsigned long long>(r.unconvertible_values));
+                  NoteCount(out, r.unconvertible_values).c_str());
     s += line;
   }
   if (r.fhirpath_errors > 0) {
     std::snprintf(line, sizeof line,
-                  "note    the fhirpath expression failed on %llu resources, which did not "
+                  "note    the fhirpath expression failed on %s resources, which did not "
                   "match\n",
-                  static_cast<unsigned long long>(r.fhirpath_errors));
+                  NoteCount(out, r.fhirpath_errors).c_str());
     s += line;
   }
   std::snprintf(line, sizeof line, "time    %.1f ms (cohort index %s in %.1f ms)\n", out.elapsed_ms,
@@ -116,8 +124,16 @@ std::string SummaryJson(const OutputContext& out, bool with_members) {
                               {"remaining", CountJson(out, row.remaining, masked[i])}});
   }
   j["count"] = CountJson(out, r.count, !masked.empty() && masked.back());
-  j["unconvertible_values"] = r.unconvertible_values;
-  j["fhirpath_errors"] = r.fhirpath_errors;
+  if (out.suppress_below > 0) {
+    auto masked_note = [](uint64_t n) {
+      return n > 0 ? nlohmann::ordered_json("suppressed") : nlohmann::ordered_json(0);
+    };
+    j["unconvertible_values"] = masked_note(r.unconvertible_values);
+    j["fhirpath_errors"] = masked_note(r.fhirpath_errors);
+  } else {
+    j["unconvertible_values"] = r.unconvertible_values;
+    j["fhirpath_errors"] = r.fhirpath_errors;
+  }
   j["elapsed_ms"] = out.elapsed_ms;
   j["index_ms"] = out.index_ms;
   j["index_built"] = out.index_built;
@@ -148,7 +164,8 @@ std::string MembersGroup(const OutputContext& out, const std::string& id) {
   g["actual"] = true;
   g["name"] = Name(out);
   g["quantity"] = out.result->count;
-  g["member"] = nlohmann::ordered_json::array();
+  // FHIR R4 has no empty arrays (ele-1): a cohort without members has no `member`.
+  if (!out.result->members.empty()) g["member"] = nlohmann::ordered_json::array();
   for (const auto& m : out.result->members) {
     g["member"].push_back({{"entity", {{"reference", "Patient/" + IdOf(out, m.patient)}}},
                            {"period", {{"start", FormatUtc(m.index_ms)}}}});

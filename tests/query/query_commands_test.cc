@@ -103,6 +103,29 @@ TEST_F(QueryCommandsTest, SqlJsonWritesCollectionsAsArraysAndRefusesUnknownForma
   EXPECT_EQ(bad.status, 2) << bad.out;
 }
 
+// sql --format json: a value beyond 64-bit signed (a hash) aborted the command; a repeated
+// column name kept only the last column.
+TEST_F(QueryCommandsTest, SqlJsonKeepsWideIntegersAndRepeatedColumns) {
+  auto r = RunMedlake("sql --lake " + (dir_ / "lake") +
+                      " --format json \"SELECT hash('a') AS h, 1 AS s, 2 AS s\"");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "{\"h\":12561829011207016135,\"s\":1,\"s_2\":2}\n");
+}
+
+// The shipped patients view gave two values for deceasedBoolean true (true | false).
+TEST_F(QueryCommandsTest, ThePatientsViewReadsEveryFormOfDeceased) {
+  testing::WriteText(dir_ / "p.ndjson",
+                     std::string(R"({"resourceType":"Patient","id":"a","deceasedBoolean":true})") +
+                         "\n" + R"({"resourceType":"Patient","id":"b","deceasedDateTime":"2020"})" +
+                         "\n" + R"({"resourceType":"Patient","id":"c"})" + "\n");
+  auto r = RunMedlake("view " + std::string(MEDLAKE_SOURCE_DIR) + "/views/patients.json " +
+                      (dir_ / "p.ndjson") + " --format csv");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\na,,,true,,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nb,,,true,2020,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nc,,,false,,"), std::string::npos) << r.out;
+}
+
 TEST_F(QueryCommandsTest, ParquetOutput) {
   auto r = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") +
                       " --format parquet --out " + (dir_ / "obs.parquet"));
