@@ -1,6 +1,7 @@
 // Equality, equivalence, ordering, arithmetic and the binary operators of FHIRPath.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -497,12 +498,34 @@ std::string FormatDecimal(double v, int scale) {
   }
   std::snprintf(buf, sizeof buf, "%.15g", v);
   std::string s = buf;
-  if (s.find('e') != std::string::npos) {
-    std::snprintf(buf, sizeof buf, "%.8f", v);
-    s = buf;
-    while (!s.empty() && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
+  if (s.find('e') != std::string::npos && std::isfinite(v)) {
+    // Plain notation (a FHIRPath decimal has no exponent) of the shortest digits that read
+    // back as `v`: "%.8f" made 0.000012345 into 0.00001234 and 1e-9 into 0, and 1e300 did not
+    // fit the buffer.
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    std::string sci(buf, end);
+    bool negative = !sci.empty() && sci[0] == '-';
+    if (negative) sci.erase(0, 1);
+    size_t e = sci.find('e');
+    std::string digits;
+    for (char c : sci.substr(0, e)) {
+      if (c != '.') digits.push_back(c);
+    }
+    const long point = std::strtol(sci.c_str() + e + 1, nullptr, 10) + 1;
+    const long n = static_cast<long>(digits.size());
+    if (point <= 0) {
+      s = "0." + std::string(static_cast<size_t>(-point), '0') + digits;
+    } else if (point >= n) {
+      s = digits + std::string(static_cast<size_t>(point - n), '0');
+    } else {
+      s = digits.substr(0, static_cast<size_t>(point)) + "." +
+          digits.substr(static_cast<size_t>(point));
+    }
+    if (negative) s.insert(0, "-");
   }
+  // A decimal beyond 64-bit integers keeps a fraction: written without one, JSON readers
+  // (medlake's own) take it for an integer that does not fit, and the value is lost.
+  if (std::fabs(v) >= 9.2e18 && s.find('.') == std::string::npos && std::isfinite(v)) s += ".0";
   return s;
 }
 

@@ -186,6 +186,18 @@ TEST_F(FhirPathTest, UcumComparisonAndArithmetic) {
   EXPECT_EQ(EvalText(kPatient, "37 'Cel' = 310.15 'K'"), "");
 }
 
+// Decimals whose shortest form has an exponent were written with 8 decimals (0.000012345 as
+// 0.00001234, 1e-9 as 0) or overflowed the buffer (1e300); beyond 64-bit integers a decimal
+// keeps a fraction, so that JSON readers do not take it for an integer too large.
+TEST(FormatDecimalTest, SmallAndLargeDecimalsKeepTheirValue) {
+  EXPECT_EQ(FormatDecimal(0.000012345, -1), "0.000012345");
+  EXPECT_EQ(FormatDecimal(1e-9, -1), "0.000000001");
+  EXPECT_EQ(FormatDecimal(-4.2e-9, -1), "-0.0000000042");
+  EXPECT_EQ(FormatDecimal(1e20, -1), "100000000000000000000.0");
+  EXPECT_EQ(FormatDecimal(1e300, -1).size(), 303u);
+  EXPECT_EQ(FormatDecimal(72.5, -1), "72.5");
+}
+
 TEST_F(FhirPathTest, DateTimePrecisionAndTimezones) {
   EXPECT_EQ(EvalText(kPatient, "@2012-04-15T10:00 < @2012-04-15T10:01"), "true");
   EXPECT_EQ(EvalText(kPatient, "@2012-04-15T10:00:00 = @2012-04-15T10:00:00.000"), "true");
