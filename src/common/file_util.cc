@@ -86,27 +86,34 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
+namespace {
+
+// Writes all of `data` to `fd` (`path` names it in errors), then closes it; with `sync`,
+// fsyncs it first.
+Status WriteAllAndClose(int fd, std::string_view data, const std::string& path, bool sync) {
+  size_t done = 0;
+  Status s;
+  while (s.ok() && done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = Errno("cannot write", path);
+    } else {
+      done += static_cast<size_t>(n);
+    }
+  }
+  if (s.ok() && sync && ::fsync(fd) != 0) s = Errno("cannot sync", path);
+  ::close(fd);
+  return s;
+}
+
+}  // namespace
+
 Status WriteFileAtomic(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("cannot create", tmp);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = Errno("cannot write", tmp);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status s = Errno("cannot sync", tmp);
-    ::close(fd);
-    return s;
-  }
-  ::close(fd);
+  MEDLAKE_RETURN_IF_ERROR(WriteAllAndClose(fd, data, tmp, /*sync=*/true));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
   std::string dir = std::filesystem::path(path).parent_path().string();
   return SyncDir(dir.empty() ? "." : dir);
@@ -121,19 +128,7 @@ Status WriteOutputFile(const std::string& path, std::string_view data) {
   if (S_ISREG(st.st_mode)) return WriteFileAtomic(target, data);
   int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return Errno("cannot open", path);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = Errno("cannot write", path);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return Status::Ok();
+  return WriteAllAndClose(fd, data, path, /*sync=*/false);
 }
 
 Status MakeDirs(const std::string& dir) {

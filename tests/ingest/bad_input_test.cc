@@ -12,6 +12,21 @@
 namespace medlake::ingest {
 namespace {
 
+// `text` as one gzip member deflated at `level` (0: stored blocks).
+std::string Gzip(const std::string& text, int level) {
+  std::string out(compressBound(text.size()) + 64, '\0');
+  z_stream zs{};
+  deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
 using testing::TempDir;
 using testing::WriteText;
 
@@ -161,16 +176,7 @@ TEST(BadInputTest, AGzipMemberFailingItsCheckStopsTheRunAndCommitsNothing) {
     text += R"({"resourceType":"Observation","id":"bp)" + std::to_string(i) +
             R"(","status":"final","code":{"text":"x"},"valueQuantity":{"value":120}})" + "\n";
   }
-  std::string out(compressBound(text.size()) + 64, '\0');
-  z_stream zs{};
-  deflateInit2(&zs, 0, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);  // stored blocks
-  zs.next_in = reinterpret_cast<Bytef*>(text.data());
-  zs.avail_in = static_cast<uInt>(text.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
+  std::string out = Gzip(text, 0);  // stored blocks: a changed byte passes inflate
   WriteText(dir / "good/o.ndjson.gz", out);
   ASSERT_TRUE(Ingest(dir / "lake", {dir / "good"}, IngestOptions{}).ok());
   size_t at = out.find("120");
@@ -192,10 +198,12 @@ TEST(BadInputTest, AGzipMemberFailingItsCheckStopsTheRunAndCommitsNothing) {
 // not read were neither stored nor counted. The Bundle is quarantined whole.
 TEST(BadInputTest, RepeatedBundleMembersQuarantineTheBundle) {
   TempDir dir;
-  WriteText(dir / "in/a.json",
-            R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s3"},"resource":{"resourceType":"Patient","id":"s4"}}]})");
-  WriteText(dir / "in/b.json",
-            R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s5"}}],"entry":[{"resource":{"resourceType":"Patient","id":"s6"}}]})");
+  WriteText(
+      dir / "in/a.json",
+      R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s3"},"resource":{"resourceType":"Patient","id":"s4"}}]})");
+  WriteText(
+      dir / "in/b.json",
+      R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s5"}}],"entry":[{"resource":{"resourceType":"Patient","id":"s6"}}]})");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.stored, 0u);
@@ -222,19 +230,7 @@ TEST(BadInputTest, AFileNamedTwiceIsReadOnce) {
 
 TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {
   TempDir dir;
-  auto gz = [](const std::string& text) {
-    std::string out(compressBound(text.size()) + 64, '\0');
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-    zs.avail_in = static_cast<uInt>(text.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_FINISH);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-  };
+  auto gz = [](const std::string& text) { return Gzip(text, 6); };
   auto patient = [](const std::string& id) {
     return R"({"resourceType":"Patient","id":")" + id + "\"}\n";
   };
