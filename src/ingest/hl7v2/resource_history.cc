@@ -44,28 +44,6 @@ std::vector<Entry> Entries(json::Node encounter) {
   return out;
 }
 
-void AppendEntry(const Entry& e, std::string& out) {
-  out += R"({"location":)";
-  out += e.location_json.empty() ? "{}" : e.location_json;
-  if (!e.status.empty()) {
-    out += R"(,"status":)";
-    json::AppendQuoted(e.status, out);
-  }
-  if (e.start || e.end) {
-    out += R"(,"period":{)";
-    if (e.start) {
-      out += R"("start":)";
-      json::AppendQuoted(*e.start, out);
-    }
-    if (e.end) {
-      out += e.start ? R"(,"end":)" : R"("end":)";
-      json::AppendQuoted(*e.end, out);
-    }
-    out += "}";
-  }
-  out += "}";
-}
-
 // Choice elements of the merged types (FHIR R4 Patient): one form replaces the others.
 constexpr std::string_view kChoiceElements[] = {"deceased", "multipleBirth"};
 
@@ -99,6 +77,28 @@ class ObjectWriter {
   std::string& out_;
   bool first_ = true;
 };
+
+void AppendEntry(const Entry& e, std::string& out) {
+  ObjectWriter entry(out);
+  entry.Key("location");
+  out += e.location_json.empty() ? "{}" : e.location_json;
+  if (!e.status.empty()) {
+    entry.Key("status");
+    json::AppendQuoted(e.status, out);
+  }
+  if (e.start || e.end) {
+    entry.Key("period");
+    ObjectWriter period(out);
+    for (const auto& [key, value] : {std::pair{"start", &e.start}, std::pair{"end", &e.end}}) {
+      if (*value) {
+        period.Key(key);
+        json::AppendQuoted(**value, out);
+      }
+    }
+    period.End();
+  }
+  entry.End();
+}
 
 Result<std::pair<json::Node, json::Node>> ParseObjects(json::Parser& previous_parser,
                                                        std::string_view previous,
@@ -166,13 +166,35 @@ std::string Content(json::Node resource) {
   return out;
 }
 
-}  // namespace
-
-bool HasHistory(std::string_view type) {
-  return type == "Encounter" || type == "Patient";
+std::string MergeElementNodes(json::Node old_node, json::Node new_node,
+                              const std::vector<std::string>& cleared) {
+  std::vector<std::string_view> present;  // elements of `next`, choice elements by their root
+  std::string out;
+  ObjectWriter object(out);
+  // PID-30 "Y" alone (deceasedBoolean true) says less than a date of death already known
+  // (PID-29 left empty: no change): the date stays.
+  std::optional<json::Node> known_death = old_node.Find("deceasedDateTime");
+  std::optional<json::Node> flag = new_node.Find("deceasedBoolean");
+  const bool keep_death_date = known_death && flag && flag->IsBool() && flag->GetBool();
+  new_node.ForEachField([&](std::string_view k, json::Node v) {
+    present.push_back(ChoiceRoot(k));
+    if (k == "deceasedBoolean" && keep_death_date) {
+      object.Member("deceasedDateTime", *known_death);
+    } else {
+      object.Member(k, v);
+    }
+    return true;
+  });
+  old_node.ForEachField([&](std::string_view k, json::Node v) {
+    std::string_view root = ChoiceRoot(k);
+    bool replaced = std::find(present.begin(), present.end(), root) != present.end();
+    bool nulled = std::find(cleared.begin(), cleared.end(), root) != cleared.end();
+    if (!replaced && !nulled) object.Member(k, v);
+    return true;
+  });
+  object.End();
+  return out;
 }
-
-namespace {
 
 std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
                                 std::string_view trigger) {
@@ -278,18 +300,7 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
       object.Member(k, *old_class);
     } else if (k == "hospitalization" && old_stay) {
       object.Key(k);
-      ObjectWriter stay(out);
-      std::vector<std::string_view> sent;
-      v.ForEachField([&](std::string_view sk, json::Node sv) {
-        sent.push_back(sk);
-        stay.Member(sk, sv);
-        return true;
-      });
-      old_stay->ForEachField([&](std::string_view sk, json::Node sv) {
-        if (std::find(sent.begin(), sent.end(), sk) == sent.end()) stay.Member(sk, sv);
-        return true;
-      });
-      stay.End();
+      out += MergeElementNodes(*old_stay, v, {});
     } else {
       object.Member(k, v);
     }
@@ -308,37 +319,11 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
   return out;
 }
 
-std::string MergeElementNodes(json::Node old_node, json::Node new_node,
-                              const std::vector<std::string>& cleared) {
-  std::vector<std::string_view> present;  // elements of `next`, choice elements by their root
-  std::string out;
-  ObjectWriter object(out);
-  // PID-30 "Y" alone (deceasedBoolean true) says less than a date of death already known
-  // (PID-29 left empty: no change): the date stays.
-  std::optional<json::Node> known_death = old_node.Find("deceasedDateTime");
-  std::optional<json::Node> flag = new_node.Find("deceasedBoolean");
-  const bool keep_death_date = known_death && flag && flag->IsBool() && flag->GetBool();
-  new_node.ForEachField([&](std::string_view k, json::Node v) {
-    present.push_back(ChoiceRoot(k));
-    if (k == "deceasedBoolean" && keep_death_date) {
-      object.Member("deceasedDateTime", *known_death);
-    } else {
-      object.Member(k, v);
-    }
-    return true;
-  });
-  old_node.ForEachField([&](std::string_view k, json::Node v) {
-    std::string_view root = ChoiceRoot(k);
-    bool replaced = std::find(present.begin(), present.end(), root) != present.end();
-    bool nulled = std::find(cleared.begin(), cleared.end(), root) != cleared.end();
-    if (!replaced && !nulled) object.Member(k, v);
-    return true;
-  });
-  object.End();
-  return out;
-}
-
 }  // namespace
+
+bool HasHistory(std::string_view type) {
+  return type == "Encounter" || type == "Patient";
+}
 
 Result<std::string> MergeEncounterLocations(std::string_view previous, std::string_view next,
                                             std::string_view trigger) {
