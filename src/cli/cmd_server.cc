@@ -1,8 +1,10 @@
 // listen: network intake into the lake (MLLP for HL7 v2).
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <cstdio>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/stop_wait.h"
@@ -13,7 +15,8 @@ namespace medlake::cli {
 namespace {
 
 int RunListen(const std::string& lake, const std::string& host, int port, const std::string& mqtt,
-              const std::string& topic, const std::string& client_id, double checkpoint_seconds) {
+              const std::string& topic, const std::string& client_id, double checkpoint_seconds,
+              const AccessOptions& access_options) {
   if (port < 0 && mqtt.empty())
     return Fail(InvalidArgument("give --mllp PORT and/or --mqtt HOST:PORT"));
   std::string mqtt_host;
@@ -29,6 +32,10 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
       }
     }
   }
+  // In a lake with a key, storing records is the admin's; start and stop are audited.
+  auto access = OpenAccess(lake, access_options, query::OutputKind::kWrite, "listen");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("listen.start", "listen", -1); !a.ok()) return Fail(a);
   // Block the stop signals before any thread starts, then wait for one here.
   sigset_t signals;
   sigemptyset(&signals);
@@ -73,6 +80,8 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
       static_cast<unsigned long long>(ms.connections),
       static_cast<unsigned long long>(ms.garbage_bytes),
       static_cast<unsigned long long>(mq.received), static_cast<unsigned long long>(mq.lost));
+  Status audited = (*access)->Audit(
+      "listen", fmt::format("{} records stored, {} quarantined", st.accepted, st.rejected), -1);
   if (!closed.ok()) {
     // Every message acknowledged AA is in the inbox; the lake keeps its last checkpoint.
     std::fprintf(stderr,
@@ -80,7 +89,7 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
                  "kept in the inbox and stored when listen starts again\n");
     return Fail(closed);
   }
-  return 0;
+  return audited.ok() ? 0 : Fail(audited);
 }
 
 }  // namespace
@@ -90,6 +99,7 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
     std::string lake, host = "127.0.0.1", mqtt, topic = "medlake/devices/#", client_id;
     int port = -1;
     double checkpoint_seconds = 0;
+    AccessOptions access;
   };
   auto o = std::make_shared<Options>();
   auto* listen = app.add_subcommand(
@@ -105,9 +115,10 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
   listen->add_option("--host", o->host, "Address to listen on (default 127.0.0.1)");
   listen->add_option("--checkpoint-seconds", o->checkpoint_seconds,
                      "Move accepted messages into segments this often (default 5)");
+  AddAccessOptions(listen, o->access);
   listen->callback([o, &exit_code] {
     exit_code = RunListen(o->lake, o->host, o->port, o->mqtt, o->topic, o->client_id,
-                          o->checkpoint_seconds);
+                          o->checkpoint_seconds, o->access);
   });
 }
 

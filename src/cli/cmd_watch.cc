@@ -1,11 +1,13 @@
 // watch: live NEWS2 scoring of readings as they arrive (MQTT, MLLP ORU, NDJSON replay), with
 // alerts as NDJSON, MQTT messages and stored RiskAssessments (docs/news2.md).
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <memory>
 
+#include "cli/access_options.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/stop_wait.h"
@@ -26,6 +28,7 @@ struct WatchArgs {
   int port = -1;
   double window_hours = 0, checkpoint_seconds = 0;
   bool no_risk_assessments = false;
+  AccessOptions access;
 };
 
 int RunWatch(const WatchArgs& a) {
@@ -57,6 +60,11 @@ int RunWatch(const WatchArgs& a) {
     alerts_file.reset(std::fopen(a.alerts.c_str(), "a"));
     if (!alerts_file) return Fail(IoError("cannot open " + a.alerts + " for appending"));
   }
+  // In a lake with a key, watch stores readings and RiskAssessments and shows patient-level
+  // alerts: the admin's; start and stop are audited (the stop with the patients scored).
+  auto access = OpenAccess(a.lake, a.access, query::OutputKind::kWrite, "watch");
+  if (!access.ok()) return Fail(access.status());
+  if (Status s = (*access)->Audit("watch.start", "watch", -1); !s.ok()) return Fail(s);
   // Block the stop signals before any thread starts, then wait for one here.
   sigset_t signals;
   sigemptyset(&signals);
@@ -150,7 +158,12 @@ int RunWatch(const WatchArgs& a) {
                  static_cast<unsigned long long>(s.publish_failures),
                  static_cast<unsigned long long>(s.store_failures));
   }
+  Status audited = (*access)->Audit("watch",
+                                    fmt::format("{} readings, {} alerts, {} RiskAssessments stored",
+                                                s.readings, s.alerts, s.risk_assessments),
+                                    static_cast<int64_t>(s.patients));
   if (!checkpoint.ok()) return Fail(checkpoint);
+  if (!audited.ok()) return Fail(audited);
   if (s.write_failures > 0) return Fail(IoError("alerts could not be written"));
   return s.store_failures > 0 ? Fail(IoError("RiskAssessments could not be stored")) : 0;
 }
@@ -183,6 +196,7 @@ void RegisterWatchCommands(CLI::App& app, int& exit_code) {
                     "Move accepted readings into segments this often (default 5)");
   watch->add_flag("--no-risk-assessments", a->no_risk_assessments,
                   "Do not store a RiskAssessment per alert");
+  AddAccessOptions(watch, a->access);
   watch->callback([a, &exit_code] { exit_code = RunWatch(*a); });
 }
 

@@ -65,6 +65,7 @@ bool Allows(Role role, Permission permission) {
     case Permission::kManageUsers:
     case Permission::kManageKeys:
     case Permission::kErase:
+    case Permission::kWrite:
       return role == Role::kAdmin;
   }
   return false;

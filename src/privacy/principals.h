@@ -37,6 +37,7 @@ enum class Permission {
   kManageKeys,     // rekey (admin)
   kErase,          // erasure (admin)
   kExportPatient,  // right-of-access export, re-identified (clinician, admin)
+  kWrite,          // store records: ingest, listen, watch (admin)
 };
 
 bool Allows(Role role, Permission permission);

@@ -208,6 +208,7 @@ Status AccessContext::Require(OutputKind kind, std::string_view command) {
   if (kind == OutputKind::kPatientLevel) permission = privacy::Permission::kPatientLevel;
   if (kind == OutputKind::kAggregate) permission = privacy::Permission::kAggregates;
   if (kind == OutputKind::kClinical) permission = privacy::Permission::kReidentify;
+  if (kind == OutputKind::kWrite) permission = privacy::Permission::kWrite;
   return privacy::Require(*impl_->keys, impl_->who, permission, command);
 }
 

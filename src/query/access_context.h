@@ -36,12 +36,13 @@
 
 namespace medlake::query {
 
-// What a command is about to output.
+// What a command is about to output, or to do.
 enum class OutputKind {
   kPatientLevel,  // rows or resources of individual patients (view, get, export, fhirpath, score)
   kAggregate,     // counts and statistics (sql, status)
   kAuditLog,      // the audit log
   kClinical,      // clinical decision output on identified care (score news2): admin, clinician
+  kWrite,         // records stored into the lake (ingest, listen, watch): admin
 };
 
 struct AccessRequest {

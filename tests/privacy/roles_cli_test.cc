@@ -714,5 +714,57 @@ TEST_F(RolesCliTest, ResearcherOutputsOfSyntheaHoldNoIdentifier) {
   }
 }
 
+// Storing records into a lake with a key is the admin's (the owner of the key file here):
+// ingest, watch and listen refuse a clinician, and every run, refusal and stop is in the audit log.
+TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("synth --patients 20 --seed 7 --formats fhir --out " + dir / "data").exit_code,
+            0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string clinician = AddUser(lake, "cleo", "clinician");
+  CliRun refused = Medlake("ingest --lake " + lake + " " + dir / "data/fhir --token " + clinician);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("permission_denied"), std::string::npos) << refused.out;
+  CliRun ingest = Medlake("ingest --lake " + lake + " " + dir / "data/fhir --purpose nightly-load");
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+  EXPECT_NE(ingest.out.find("run 1:"), std::string::npos) << "the refused run stored nothing";
+  testing::WriteText(dir / "none.ndjson", "");
+  std::string watch = "watch --lake " + lake + " --replay " + dir / "none.ndjson" +
+                      " --at 2020-01-01T00:00:00Z --alerts " + dir / "alerts.ndjson";
+  EXPECT_NE(Medlake(watch + " --token " + clinician).exit_code, 0);
+  ASSERT_EQ(Medlake(watch).exit_code, 0);
+  // listen, stopped by SIGTERM after a second.
+  std::string listen =
+      "listen --lake " + lake + " --mllp " + std::to_string(20000 + getpid() % 20000);
+  EXPECT_NE(Medlake(listen + " --token " + clinician).exit_code, 0);
+  CliRun listened = Medlake(listen, "timeout --preserve-status -s TERM 1");
+  ASSERT_EQ(listened.exit_code, 0) << listened.out;
+
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  ASSERT_EQ(audit.exit_code, 0) << audit.out;
+  std::vector<std::string> actions;
+  std::istringstream lines(audit.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto e = nlohmann::json::parse(line);
+    std::string action = e["action"];
+    if (action == "init" || action == "user.add") continue;
+    actions.push_back(action + " " + e["object"].get<std::string>());
+    if (action == "ingest") EXPECT_EQ(e.value("purpose", ""), "nightly-load");
+  }
+  ASSERT_EQ(actions.size(), 8u) << audit.out;
+  EXPECT_EQ(actions[0], "denied ingest");
+  EXPECT_EQ(actions[1].rfind("ingest run 1: ", 0), 0u) << actions[1];
+  EXPECT_NE(actions[1].find(" records read, "), std::string::npos) << actions[1];
+  EXPECT_EQ(actions[2], "denied watch");
+  EXPECT_EQ(actions[3], "watch.start watch");
+  EXPECT_EQ(actions[4], "watch 0 readings, 0 alerts, 0 RiskAssessments stored");
+  EXPECT_EQ(actions[5], "denied listen");
+  EXPECT_EQ(actions[6], "listen.start listen");
+  EXPECT_EQ(actions[7], "listen 0 records stored, 0 quarantined");
+  EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace medlake::privacy
