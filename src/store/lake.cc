@@ -232,8 +232,12 @@ Result<std::vector<std::string>> Lake::PatientIds() {
     auto json = reader->Resource(row);
     if (!json.ok()) {
       if (json.status().code() != ErrorCode::kCorruption) return json.status();
-      if (damaged) damaged->push_back(json.status().message());
-      break;  // the rest of this segment shares the damage report; other segments go on
+      // The rows of a damaged block are skipped, the block reported once; the segment's
+      // other blocks and the other segments go on.
+      if (damaged && (damaged->empty() || damaged->back() != json.status().message())) {
+        damaged->push_back(json.status().message());
+      }
+      continue;
     }
     fn(ResourceView{c.type_dict[c.type[row]], c.id[row], c.patient[row], c.eff_start[row],
                     c.eff_end[row], *json});
@@ -263,7 +267,6 @@ Result<std::vector<std::string>> Lake::PatientIds() {
   std::vector<CodeView> row_codes;
   for (const auto& coding : c.code_dict)
     dict.push_back({coding.system, coding.code, static_cast<uint32_t>(dict.size())});
-  bool reported = false;
   auto dict_at = [](const std::vector<std::string>& d, uint16_t i) {
     return i < d.size() ? std::string_view(d[i]) : std::string_view();
   };
@@ -287,11 +290,12 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                c.encounter[row],
                row_codes.data(),
                row_codes.size(),
-               [r, row, damaged, &reported]() -> Result<std::string_view> {
+               [r, row, damaged]() -> Result<std::string_view> {
                  auto json = r->Resource(row);
-                 if (!json.ok() && damaged && !reported) {
+                 // Each damaged block once (its error names it).
+                 if (!json.ok() && damaged &&
+                     (damaged->empty() || damaged->back() != json.status().message())) {
                    damaged->push_back(json.status().message());
-                   reported = true;
                  }
                  return json;
                }};
@@ -391,10 +395,10 @@ std::vector<std::string> Lake::Verify() {
       problems.push_back(reader.status().message());
       continue;
     }
-    ::medlake::Status s = (*reader)->VerifyAll();
-    if (!s.ok()) problems.push_back(s.message());
+    std::vector<::medlake::Status> blocks = (*reader)->VerifyAll();
+    for (const auto& s : blocks) problems.push_back(s.message());
     // The header's shard is covered by no checksum: it must be the catalog's.
-    if (s.ok() && (*reader)->columns().shard != seg.shard) {
+    if (blocks.empty() && (*reader)->columns().shard != seg.shard) {
       problems.push_back(seg.file + ": header names shard " +
                          std::to_string((*reader)->columns().shard) + ", the catalog " +
                          std::to_string(seg.shard));

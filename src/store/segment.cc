@@ -542,21 +542,23 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(const std::string& pa
 
 Status SegmentReader::LoadBlock(uint32_t block) {
   if (loaded_block_ == block) return Status::Ok();
+  if (failed_block_ == block) return failed_;
   const Block& b = blocks_[block];
   std::string packed;
   MEDLAKE_RETURN_IF_ERROR(ReadAt(fd_, b.offset, b.compressed_size, packed, path_));
+  const char* damage = nullptr;
   if (XXH64(packed.data(), packed.size(), 0) != b.checksum) {
-    loaded_block_ = -1;
-    return Corruption(path_ + " block " + std::to_string(block) + ": checksum mismatch");
+    damage = "checksum mismatch";
+  } else if (!Unseal(block, packed)) {
+    damage = "does not decrypt under the lake key";
+  } else if (!Decompress(packed, b.raw_size, block_data_)) {
+    damage = "cannot decompress";
   }
-  if (!Unseal(block, packed)) {
+  if (damage != nullptr) {
     loaded_block_ = -1;
-    return Corruption(path_ + " block " + std::to_string(block) +
-                      ": does not decrypt under the lake key");
-  }
-  if (!Decompress(packed, b.raw_size, block_data_)) {
-    loaded_block_ = -1;
-    return Corruption(path_ + " block " + std::to_string(block) + ": cannot decompress");
+    failed_block_ = block;
+    failed_ = Corruption(path_ + " block " + std::to_string(block) + ": " + damage);
+    return failed_;
   }
   loaded_block_ = block;
   return Status::Ok();
@@ -604,9 +606,13 @@ Result<Row> SegmentReader::ReadRow(uint32_t i) {
   return r;
 }
 
-Status SegmentReader::VerifyAll() {
-  for (uint32_t b = 0; b < blocks_.size(); ++b) MEDLAKE_RETURN_IF_ERROR(LoadBlock(b));
-  return Status::Ok();
+std::vector<Status> SegmentReader::VerifyAll() {
+  std::vector<Status> damaged;
+  for (uint32_t b = 0; b < blocks_.size(); ++b) {
+    Status s = LoadBlock(b);
+    if (!s.ok()) damaged.push_back(std::move(s));
+  }
+  return damaged;
 }
 
 }  // namespace medlake::store

@@ -116,12 +116,14 @@ class SegmentReader {
   uint32_t block_count() const { return static_cast<uint32_t>(blocks_.size()); }
 
   // The minified JSON of `row`; the view is valid until the next call. Verifies the block's
-  // checksum on first use; kCorruption names the file and block.
+  // checksum on first use; kCorruption names the file and block. A damaged block fails its
+  // rows only (the last damaged block's error is kept: its other rows fail without a read);
+  // the rows of the other blocks stay readable.
   Result<std::string_view> Resource(uint32_t row);
   // Every column of `row` and its resource, as WriteSegment took it (for rewriting segments).
   Result<Row> ReadRow(uint32_t row);
-  // Reads and checks every block.
-  Status VerifyAll();
+  // Reads and checks every block; the error of each damaged one, in block order.
+  std::vector<Status> VerifyAll();
 
  private:
   struct Block {
@@ -143,6 +145,8 @@ class SegmentReader {
   std::vector<uint32_t> row_block_;
   int64_t loaded_block_ = -1;
   std::string block_data_;
+  int64_t failed_block_ = -1;  // the last block found damaged, and why
+  Status failed_;
   std::optional<SegmentCipher::SegmentKey> key_;  // encrypted segments
 };
 

@@ -77,6 +77,60 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
   EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify().empty());
 }
 
+// A damaged block loses its own rows only: the segment's later blocks are still read, and
+// verify names every damaged block (a scan stopped at the first, and verify named only it).
+TEST(CorruptionTest, ADamagedBlockLosesItsRowsOnly) {
+  TempDir dir;
+  std::string lines;  // one patient: segments of several 128 KiB blocks
+  for (int i = 0; i < 8000; ++i) {
+    lines += R"({"resourceType":"Observation","id":"b)" + std::to_string(i) +
+             R"(","status":"final","code":{"text":"reading )" + std::to_string(i * 7919) +
+             R"("},"subject":{"reference":"Patient/p1"}})"
+             "\n";
+  }
+  testing::WriteText(dir / "in/Observation.ndjson", lines);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  SegmentInfo biggest = (*lake)->segments()[0];
+  for (const auto& seg : (*lake)->segments()) {
+    if (seg.rows > biggest.rows) biggest = seg;
+  }
+  const std::string path = dir / "lake" + "/" + biggest.file;
+  const std::string bytes = testing::ReadText(path);
+  auto damage = [&](const std::vector<size_t>& positions) {
+    std::string damaged = bytes;
+    for (size_t pos : positions) damaged[pos] = static_cast<char>(damaged[pos] ^ 0x5a);
+    testing::WriteText(path, damaged);
+  };
+  // Two positions in different blocks, neither the last: found by what verify names.
+  std::map<std::string, size_t> block_at;
+  for (size_t pos = 100; pos < bytes.size() / 2 && block_at.size() < 2; pos += 4096) {
+    damage({pos});
+    auto problems = (*Lake::Open(dir / "lake"))->Verify();
+    ASSERT_EQ(problems.size(), 1u);
+    auto at = problems[0].find(" block ");
+    if (at != std::string::npos) block_at.emplace(problems[0].substr(at), pos);
+  }
+  ASSERT_EQ(block_at.size(), 2u);
+  std::vector<uint64_t> seen_one;
+  for (const auto& [block, pos] : block_at) {
+    damage({pos});
+    std::vector<std::string> report;
+    seen_one.push_back(ScanAll(**Lake::Open(dir / "lake"), report));
+    ASSERT_EQ(report.size(), 1u);
+    EXPECT_NE(report[0].find(block), std::string::npos) << report[0];
+    EXPECT_LT(seen_one.back(), 8000u);
+    EXPECT_GT(seen_one.back(), 8000u - biggest.rows / 2) << "the later blocks are read";
+  }
+  damage({block_at.begin()->second, block_at.rbegin()->second});
+  auto reopened = Lake::Open(dir / "lake");
+  EXPECT_EQ((*reopened)->Verify().size(), 2u);
+  std::vector<std::string> report;
+  EXPECT_EQ(ScanAll(**reopened, report), seen_one[0] + seen_one[1] - 8000u);
+  EXPECT_EQ(report.size(), 2u);
+}
+
 // Every byte of a segment's header and trailer, and bytes anywhere between, is covered by a
 // check `verify` makes (the header's shard and the trailer's reserved field were not).
 TEST(CorruptionTest, VerifyCoversTheHeaderAndTrailerBytes) {
