@@ -399,7 +399,7 @@ std::vector<std::string> Lake::Verify() {
     for (const auto& s : blocks) problems.push_back(s.message());
     // The header's shard is covered by no checksum: it must be the catalog's.
     if (blocks.empty() && (*reader)->columns().shard != seg.shard) {
-      problems.push_back(seg.file + ": header names shard " +
+      problems.push_back(dir_ + "/" + seg.file + ": header names shard " +
                          std::to_string((*reader)->columns().shard) + ", the catalog " +
                          std::to_string(seg.shard));
     }
