@@ -193,11 +193,6 @@ class RecordWorker final : public FhirRecordSink {
     }
     if (hook_) hook_(facts_, resource);
     const int type_index = facts_.type_index;
-    bool shared_type =
-        facts_.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
-    if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
-      writer_.AddIdentifiers(facts_.type, facts_.id, facts_.identifiers);
-    }
     row.content_hash = store::ContentHash(json);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              static_cast<uint64_t>(loc.byte_offset), loc.entry};
@@ -212,6 +207,14 @@ class RecordWorker final : public FhirRecordSink {
     if (*admission == store::Admission::kDuplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
+    }
+    // Only a version that is stored registers its identifiers for conditional references: a
+    // version that loses to the stored one (older, or read again) would make a reference
+    // match an identifier that no stored resource carries.
+    bool shared_type =
+        facts_.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
+    if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
+      writer_.AddIdentifiers(facts_.type, facts_.id, facts_.identifiers);
     }
     if (removed != nullptr && !removed->json.empty()) {
       if (removed->key.empty() && !facts_.patient_id.empty()) {

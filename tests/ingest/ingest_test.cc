@@ -720,6 +720,42 @@ TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
   EXPECT_NE(obs->find("Practitioner?identifier="), std::string::npos) << *obs;
 }
 
+// Only a stored version registers its identifiers: an older version of a Patient, which loses
+// to the stored one in the same run or in a later one, carries an identifier that no stored
+// Patient has, and a conditional reference to it stays unresolved.
+TEST(IngestTest, IdentifiersOfALosingVersionAreNotRegistered) {
+  TempDir dir;
+  auto patient = [](const std::string& updated, const std::string& mrn) {
+    return R"({"resourceType":"Patient","id":"p1","meta":{"lastUpdated":")" + updated +
+           R"("},"identifier":[{"system":"http://mrn","value":")" + mrn + R"("}]})" + "\n";
+  };
+  auto obs = [](const std::string& id, const std::string& mrn) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"text":"x"},"subject":{"reference":)" +
+           R"("Patient?identifier=http://mrn|)" + mrn + R"("}})" + "\n";
+  };
+  WriteText(dir / "r1/Patient.ndjson",
+            patient("2022-01-01T00:00:00Z", "200") + patient("2020-01-01T00:00:00Z", "100"));
+  WriteText(dir / "r1/Observation.ndjson", obs("o1", "100") + obs("o2", "200"));
+  auto r1 = MustIngest(dir / "lake", {dir / "r1"});
+  EXPECT_EQ(r1.counters.stored, 3u);
+  EXPECT_EQ(r1.unresolved_references, 1u);
+  WriteText(dir / "r2/Patient.ndjson", patient("2019-01-01T00:00:00Z", "300"));
+  WriteText(dir / "r3/Observation.ndjson", obs("o3", "300"));
+  MustIngest(dir / "lake", {dir / "r2"});
+  auto r3 = MustIngest(dir / "lake", {dir / "r3"});
+  EXPECT_EQ(r3.unresolved_references, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  for (const char* id : {"o1", "o3"}) {
+    auto o = (*lake)->Get("Observation", id);
+    ASSERT_TRUE(o.ok());
+    EXPECT_NE(o->find("Patient?identifier="), std::string::npos) << *o;
+  }
+  auto o2 = (*lake)->Get("Observation", "o2");
+  ASSERT_TRUE(o2.ok());
+  EXPECT_NE(o2->find(R"("reference":"Patient/p1")"), std::string::npos) << *o2;
+}
+
 // Identifiers are told apart by system and value, whatever '|' they hold: system "urn:a|b"
 // with value "c" is not system "urn:a" with value "b|c". A conditional reference splits at its
 // first '|' (FHIR token search), so "urn:a|b|c" names the second, in the run that registers
