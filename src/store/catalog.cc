@@ -71,6 +71,8 @@ Result<uint32_t> ReadShardCount(Db& db) {
     if (stmt.status().message().find("no such table") == std::string::npos) return stmt.status();
     auto empty = IsEmptyCatalog(db);
     if (empty.ok() && *empty) {
+      MEDLAKE_RETURN_IF_ERROR(
+          CheckNoOrphanSegments(std::filesystem::path(db.path()).parent_path().string()));
       return NotFound(db.path() +
                       " holds no lake yet (its creation did not complete; an ingest "
                       "creates it)");
@@ -138,6 +140,23 @@ bool IsSegmentFileName(std::string_view name) {
 }
 
 }  // namespace
+
+Status CheckNoOrphanSegments(const std::string& lake_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path root = lake_dir + "/" + kSegmentsDir;
+  uint64_t found = 0;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_regular_file() && IsSegmentFileName(it->path().filename().string())) ++found;
+  }
+  if (found == 0) return Status::Ok();
+  return Corruption("the catalog of " + lake_dir + " (" + kCatalogFile +
+                    ") is missing or empty, but " + std::to_string(found) +
+                    " segment files are in its segments folder: the catalog was lost; restore "
+                    "it from a backup (nothing was changed)");
+}
 
 Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db) {
   namespace fs = std::filesystem;

@@ -31,6 +31,12 @@ Result<bool> IsEmptyCatalog(Db& db);
 // Reads meta.shards; kCorruption if the catalog is not a medlake catalog.
 Result<uint32_t> ReadShardCount(Db& db);
 
+// OK unless `lake_dir/segments` holds segment files: then its catalog, missing or without
+// tables, was lost (segments are written only after the catalog's schema has committed), and
+// kCorruption says so. A writer must not take such a lake for a new one: it would remove every
+// segment as uncommitted.
+Status CheckNoOrphanSegments(const std::string& lake_dir);
+
 // Removes the segment files of `lake_dir` that no committed segment names (what a crashed
 // writer left) and returns the highest committed segment id (0 when none). Paths are compared
 // as spelled under the lake folder, never resolved (`segments/` may be a link to another disk);

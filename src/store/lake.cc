@@ -97,6 +97,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   std::error_code ec;
   if (!std::filesystem::exists(catalog, ec)) {
     if (ec) return IoError("cannot read " + catalog + ": " + ec.message());
+    MEDLAKE_RETURN_IF_ERROR(store::CheckNoOrphanSegments(dir));
     if (std::filesystem::is_directory(dir + "/keys", ec)) {  // `medlake init`, no ingest yet
       return NotFound("the lake at " + dir + " holds no data yet (run medlake ingest)");
     }

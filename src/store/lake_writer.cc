@@ -66,6 +66,10 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   // A new catalog is created owner-only, as segments are: it holds patient ids and
   // quarantined records. SQLite gives the WAL files it creates beside it the same mode.
   const std::string catalog = dir + "/" + kCatalogFile;
+  std::error_code ec;
+  if (!std::filesystem::exists(catalog, ec) || std::filesystem::file_size(catalog, ec) == 0) {
+    MEDLAKE_RETURN_IF_ERROR(CheckNoOrphanSegments(dir));
+  }
   if (int fd = ::open(catalog.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) {
     ::close(fd);
   } else if (errno != EEXIST) {
@@ -74,6 +78,7 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   MEDLAKE_ASSIGN_OR_RETURN(w->db_, Db::Open(catalog, true, false));
   MEDLAKE_ASSIGN_OR_RETURN(bool fresh, IsEmptyCatalog(*w->db_));
   if (fresh) {
+    MEDLAKE_RETURN_IF_ERROR(CheckNoOrphanSegments(dir));
     MEDLAKE_RETURN_IF_ERROR(CreateSchema(*w->db_, kDefaultShards));
     MEDLAKE_RETURN_IF_ERROR(SyncDir(dir));  // the catalog's entry in the lake folder
   }

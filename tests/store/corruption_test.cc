@@ -227,6 +227,44 @@ TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
             ErrorCode::kCorruption);  // its shard could be the damaged one: unknown
 }
 
+// A lake whose catalog is lost (removed, or emptied) is not a new lake: ingest would have
+// removed every segment as uncommitted. Writer and reader refuse and say what happened.
+TEST(CorruptionTest, ALostCatalogIsNotTakenForANewLake) {
+  TempDir dir;
+  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto segment_files = [&] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "lake/segments")) {
+      n += e.path().extension() == ".mls";
+    }
+    return n;
+  };
+  const size_t before = segment_files();
+  ASSERT_GT(before, 0u);
+  const std::string catalog = dir / "lake/catalog.sqlite";
+  std::filesystem::copy_file(catalog, dir / "catalog.copy");
+  for (bool emptied : {false, true}) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(catalog + suffix);
+    if (emptied) testing::WriteText(catalog, "");
+    auto again = ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{});
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.status().code(), ErrorCode::kCorruption);
+    EXPECT_NE(again.status().message().find("catalog was lost"), std::string::npos)
+        << again.status().ToString();
+    auto reader = Lake::Open(dir / "lake");
+    ASSERT_FALSE(reader.ok());
+    EXPECT_NE(reader.status().message().find("catalog was lost"), std::string::npos)
+        << reader.status().ToString();
+    EXPECT_EQ(segment_files(), before) << "nothing removed";
+  }
+  std::filesystem::copy_file(dir / "catalog.copy", catalog,
+                             std::filesystem::copy_options::overwrite_existing);
+  auto restored = Lake::Open(dir / "lake");
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_TRUE((*restored)->Verify().empty());
+}
+
 TEST(CorruptionTest, ANewCatalogAndItsLogAreOwnerOnly) {
   TempDir dir;
   auto writer = store::LakeWriter::Open(dir / "lake");  // a run started: the log holds it
