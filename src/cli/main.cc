@@ -1,6 +1,9 @@
 // The medlake command-line tool: one binary, one subcommand per task.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -61,6 +64,13 @@ int main(int argc, char** argv) {
     // the path and the reason, never file content.
     return medlake::cli::Fail(medlake::IoError(e.what()));
   }
-  std::fflush(stdout);
+  // What a command printed must have reached its destination (a full disk, a closed pipe):
+  // a cut or empty output with exit status 0 would pass for a complete one.
+  if ((std::fflush(stdout) != 0 || std::ferror(stdout)) && errno != EPIPE) {
+    const int saved = errno;
+    int failed = medlake::cli::Fail(
+        medlake::IoError(std::string("cannot write the standard output: ") + std::strerror(saved)));
+    return exit_code != 0 ? exit_code : failed;
+  }
   return exit_code;
 }

@@ -62,6 +62,18 @@ TEST_F(QueryCommandsTest, ViewAsNdjsonKeepsColumnOrderAndNulls) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 50);
 }
 
+// Output that cannot be written (a full disk: /dev/full) fails the command; before, status,
+// view and sql exited 0 with a cut or empty output.
+TEST_F(QueryCommandsTest, AnUnwritableStandardOutputFailsTheCommand) {
+  const std::string lake = " --lake " + (dir_ / "lake");
+  for (const std::string& command :
+       {"status --json" + lake, "view " + (dir_ / "obs.json") + lake,
+        "sql" + lake + " --view obs=" + (dir_ / "obs.json") + " \"SELECT count(*) FROM obs\""}) {
+    EXPECT_EQ(RunMedlake(command).status, 0) << command;
+    EXPECT_EQ(RunMedlake(command + " >/dev/full").status, 7) << command;
+  }
+}
+
 TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
   auto r =
       RunMedlake("view " + (dir_ / "obs.json") + " " + (dir_ / "in/obs.ndjson") + " --format csv");
