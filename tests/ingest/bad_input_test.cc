@@ -60,23 +60,26 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
   WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
      {"resource":{"resourceType":"Patient","id":"p1"}},
      {"request":{"method":"DELETE","url":"Patient/p2"}},
-     {"resource":{"resourceType":"Patient"}}]})");
+     {"resource":{"resourceType":"Patient"}},
+     {"request":{"method":"PATCH","url":"Patient/p1"},"resource":{"resourceType":"Parameters",
+      "id":"patch1","parameter":[{"name":"operation"}]}},
+     {"request":{"method":"DELETE","url":"Patient/d1"},"resource":{"resourceType":"Patient","id":"d1"}}]})");
   WriteText(dir / "in/broken.json", R"({"resourceType":"Patient", "id": )");
 
   IngestOptions options;
   auto r = Ingest(dir / "lake", {dir / "in"}, options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& c = r->counters;
-  EXPECT_EQ(c.records_read, 12u);
+  EXPECT_EQ(c.records_read, 14u);
   EXPECT_EQ(c.stored, 3u);
-  EXPECT_EQ(c.quarantined, 9u);
+  EXPECT_EQ(c.quarantined, 11u);
   EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined);
 
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   auto q = (*lake)->Quarantine(100);
   ASSERT_TRUE(q.ok());
-  ASSERT_EQ(q->size(), 9u);
+  ASSERT_EQ(q->size(), 11u);
   std::vector<Expected> expected = {
       {"Observation.ndjson", 2, "", "invalid JSON"},
       {"Observation.ndjson", 3, "", "no resourceType"},
@@ -86,6 +89,8 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
       {"Observation.ndjson", 8, "", "not a JSON object"},
       {"bundle.json", 0, "Bundle.entry[1]", "a DELETE request: deletes are not applied"},
       {"bundle.json", 0, "Bundle.entry[2].resource", "missing id"},
+      {"bundle.json", 0, "Bundle.entry[3]", "a PATCH request: patches are not applied"},
+      {"bundle.json", 0, "Bundle.entry[4]", "a DELETE request: deletes are not applied"},
       {"broken.json", 0, "", "invalid JSON"},
   };
   for (const auto& e : expected) {
@@ -105,13 +110,16 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
   // Re-ingesting does not duplicate quarantine entries.
   auto again = Ingest(dir / "lake", {dir / "in"}, options);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->counters.quarantined, 9u);
+  EXPECT_EQ(again->counters.quarantined, 11u);
   auto lake2 = Lake::Open(dir / "lake");
-  EXPECT_EQ((*lake2)->Quarantine(100)->size(), 9u);
+  EXPECT_EQ((*lake2)->Quarantine(100)->size(), 11u);
   // Nor does the same folder spelled another way.
   ASSERT_TRUE(Ingest(dir / "lake", {dir / "in/../in/./"}, options).ok());
   auto lake3 = Lake::Open(dir / "lake");
-  EXPECT_EQ((*lake3)->Quarantine(100)->size(), 9u);
+  EXPECT_EQ((*lake3)->Quarantine(100)->size(), 11u);
+  // Neither the patch nor the deleted Patient is stored.
+  EXPECT_FALSE((*lake3)->Get("Parameters", "patch1").ok());
+  EXPECT_FALSE((*lake3)->Get("Patient", "d1").ok());
 }
 
 TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {

@@ -59,6 +59,20 @@ bool StoredAs(json::Node resource, std::optional<json::Node> type, std::string_v
   return bundle_type && bundle_type->IsString() && bundle_type->GetString() == "document";
 }
 
+// An entry's request.method ("" when none).
+std::string_view RequestMethod(json::Node entry) {
+  if (auto request = entry.Find("request")) {
+    if (auto m = request->Find("method"); m && m->IsString()) return m->GetString();
+  }
+  return {};
+}
+
+// Requests whose entry is not a resource to store: a DELETE (deletes are not applied) and a
+// PATCH (its resource, a Parameters or Binary, is the patch, not the patched resource).
+bool NotApplied(std::string_view method) {
+  return method == "DELETE" || method == "PATCH";
+}
+
 const char* FindRefKey(std::string_view text, size_t from) {
   const char* p = text.data() + from;
   const char* end = text.data() + text.size();
@@ -428,7 +442,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     std::string& implied = implied_ids.emplace_back();
     std::string_view& stored = stored_ids.emplace_back();
     auto res = entry.Find("resource");
-    if (!res) return true;
+    if (!res || NotApplied(RequestMethod(entry))) return true;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
@@ -497,16 +511,16 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     std::string_view slice = slices[index];
     ++index;
     auto res = entry.Find("resource");
-    if (!res || slice.empty()) {
-      std::string_view method;
-      if (auto request = entry.Find("request")) {
-        if (auto m = request->Find("method"); m && m->IsString()) method = m->GetString();
-      }
-      sink.OnReject(entry.ToJson(), loc,
-                    method == "DELETE"
-                        ? "bundle entry with a DELETE request: deletes are not applied from "
-                          "Bundles (medlake erase removes a patient's data)"
-                        : "bundle entry without a resource");
+    const std::string_view method = RequestMethod(entry);
+    if (!res || slice.empty() || NotApplied(method)) {
+      sink.OnReject(
+          !res || slice.empty() ? entry.ToJson() : std::string(slice), loc,
+          method == "DELETE" ? "bundle entry with a DELETE request: deletes are not applied from "
+                               "Bundles (medlake erase removes a patient's data)"
+          : method == "PATCH"
+              ? "bundle entry with a PATCH request: patches are not applied (its resource is "
+                "the patch, not the patched resource)"
+              : "bundle entry without a resource");
       return true;
     }
     loc.location += ".resource";
