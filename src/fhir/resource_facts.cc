@@ -73,13 +73,15 @@ class FactFields {
     kVerificationStatus,
     kEncounter,
     kIdentifier,
+    kLifecycleStatus,
+    kContext,
   };
   static constexpr size_t kMax = 32;
 
   explicit FactFields(int type_index) {
-    for (std::string_view name :
-         {"resourceType", "id", "meta", "valueCodeableConcept", "valueQuantity", "status",
-          "clinicalStatus", "verificationStatus", "encounter", "identifier"}) {
+    for (std::string_view name : {"resourceType", "id", "meta", "valueCodeableConcept",
+                                  "valueQuantity", "status", "clinicalStatus", "verificationStatus",
+                                  "encounter", "identifier", "lifecycleStatus", "context"}) {
       Slot(name);
     }
     for (std::string_view path : PatientCompartmentPaths(type_index)) {
@@ -360,6 +362,8 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
 
   if (auto s = fields[FactFields::kStatus]; s && s->IsString()) {
     out.status = s->GetString();
+  } else if (auto ls = fields[FactFields::kLifecycleStatus]; ls && ls->IsString()) {
+    out.status = ls->GetString();  // Goal (R4): its status element is lifecycleStatus
   } else if (auto cs = fields[FactFields::kClinicalStatus]) {
     std::vector<Coding> codes;
     AddCodes(*cs, codes);
@@ -376,10 +380,23 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     }
   }
 
+  // The Encounter: the `encounter` element, else R4's `context` (MedicationAdministration,
+  // MedicationDispense, MedicationStatement, ChargeItem: Reference(Encounter | EpisodeOfCare);
+  // DocumentReference: context.encounter, a list).
+  std::optional<json::Node> enc = fields[FactFields::kEncounter];
+  if (!enc) {
+    if (auto ctx = fields[FactFields::kContext]; ctx && ctx->IsObject()) {
+      enc = ctx->Find("reference") ? ctx : ctx->Find("encounter");
+      if (enc && enc->IsArray()) {
+        json::Cursor first = enc->Children();
+        enc = first.Next() ? std::optional<json::Node>(first.value()) : std::nullopt;
+      }
+    }
+  }
   if (out.type == "Encounter") {
     out.encounter_id = out.id;
-  } else if (auto enc = fields[FactFields::kEncounter]) {
-    if (auto ref = enc->Find("reference")) {
+  } else if (enc && enc->IsObject()) {
+    if (auto ref = enc->Find("reference"); ref && ref->IsString()) {
       std::string scratch;
       std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
       std::string_view t, id;

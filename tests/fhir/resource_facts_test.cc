@@ -64,6 +64,41 @@ TEST(ResourceFacts, ReadsEveryHotFieldWhateverTheFieldOrder) {
   EXPECT_EQ(f.identifiers[0].value, "v1");
 }
 
+// R4 names some hot fields otherwise: Goal's status is lifecycleStatus; the medication
+// statements, ChargeItem and DocumentReference name their Encounter in `context`.
+TEST(ResourceFacts, GoalStatusAndEncountersGivenAsContext) {
+  json::Parser parser;
+  ResourceFacts f;
+  ASSERT_TRUE(Extract(parser,
+                      R"({"resourceType":"Goal","id":"g1","lifecycleStatus":"entered-in-error",)"
+                      R"("subject":{"reference":"Patient/p1"}})",
+                      f)
+                  .ok());
+  EXPECT_EQ(f.status, "entered-in-error");
+  for (const char* type :
+       {"MedicationAdministration", "MedicationDispense", "MedicationStatement", "ChargeItem"}) {
+    ASSERT_TRUE(Extract(parser,
+                        std::string(R"({"resourceType":")") + type +
+                            R"(","id":"m1","context":{"reference":"Encounter/e7"}})",
+                        f)
+                    .ok());
+    EXPECT_EQ(f.encounter_id, "e7") << type;
+  }
+  ASSERT_TRUE(Extract(parser,
+                      R"({"resourceType":"MedicationStatement","id":"m2",)"
+                      R"("context":{"reference":"EpisodeOfCare/x"}})",
+                      f)
+                  .ok());
+  EXPECT_EQ(f.encounter_id, "");
+  ASSERT_TRUE(
+      Extract(parser,
+              R"({"resourceType":"DocumentReference","id":"d1","context":)"
+              R"({"encounter":[{"reference":"Encounter/e8"},{"reference":"Encounter/e9"}]}})",
+              f)
+          .ok());
+  EXPECT_EQ(f.encounter_id, "e8");
+}
+
 TEST(ResourceFacts, CompartmentPathsBelowTheTopLevelAndInOrder) {
   json::Parser parser;
   ResourceFacts f;
