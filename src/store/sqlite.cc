@@ -100,10 +100,13 @@ bool Stmt::IsNull(int col) const {
 
 namespace {
 
-// Whether a first read fails for want of write access (the WAL's shared-memory file).
+// Whether a first read fails for want of write access to the WAL's shared-memory file: a
+// read-only folder, or a full disk (it cannot be created or grown).
 bool ProbeFails(sqlite3* db) {
   int rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
-  return (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY;  // (primary codes)
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_IOERR ||
+         primary == SQLITE_FULL;
 }
 
 // "file:PATH?immutable=1" with the characters a URI path may not hold escaped (an absolute
@@ -200,8 +203,10 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) return Error(rc, "damaged");
-  if (rc != SQLITE_OK)
+  // A statement medlake wrote that SQLite refuses is a bug; a file it cannot read is not.
+  if (rc == SQLITE_ERROR)
     return Internal(what_ + " " + path_ + ": cannot prepare: " + sqlite3_errmsg(db_));
+  if (rc != SQLITE_OK) return Error(rc, std::string("cannot prepare: ") + sqlite3_errmsg(db_));
   return Stmt(stmt, std::string(sql), what_ + " " + path_);
 }
 
