@@ -2,8 +2,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -193,31 +195,58 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   ec.clear();
   std::filesystem::create_directories(out, ec);
   if (ec) return Fail(IoError("cannot create " + out + ": " + ec.message()));
-  std::map<std::string, std::ofstream, std::less<>> files;
+  // Each type is written as "Type.ndjson.partial" (a name ingest does not read) and renamed
+  // when all are complete: a full disk or a kill leaves no cut file under a name that ingest
+  // would load as a smaller lake.
+  struct Output {
+    std::ofstream file;
+    std::string partial;
+  };
+  std::map<std::string, Output, std::less<>> files;
   std::map<std::string, uint64_t, std::less<>> counts;
   std::vector<std::string> damaged;
+  Status write_error;
+  auto fail_write = [&](const std::string& path) {
+    if (write_error.ok())
+      write_error = IoError("cannot write " + path + ": " + std::strerror(errno));
+  };
   Status s = (*lake)->Scan(
       type,
       [&](const ResourceView& r) {
-        if (!(*access)->Transform(r, visible)) return;
+        if (!write_error.ok() || !(*access)->Transform(r, visible)) return;
         if (r.patient != 0xFFFFFFFFu) patients.insert(r.patient);
         auto it = files.find(r.type);
         if (it == files.end()) {
+          std::string partial = out + "/" + std::string(r.type) + ".ndjson.partial";
           it = files
-                   .emplace(
-                       std::string(r.type),
-                       std::ofstream(out + "/" + std::string(r.type) + ".ndjson", std::ios::binary))
+                   .emplace(std::string(r.type),
+                            Output{std::ofstream(partial, std::ios::binary), partial})
                    .first;
         }
-        it->second.write(visible.data(), static_cast<std::streamsize>(visible.size()));
-        it->second.put('\n');
+        std::ofstream& f = it->second.file;
+        f.write(visible.data(), static_cast<std::streamsize>(visible.size()));
+        f.put('\n');
+        if (!f) fail_write(it->second.partial);
         ++counts[std::string(r.type)];
       },
       &damaged);
-  if (!s.ok()) return Fail(s);
-  for (auto& [t, f] : files) {
-    f.close();
-    if (!f) return Fail(IoError("cannot write " + out + "/" + t + ".ndjson"));
+  for (auto& [t, o] : files) {
+    o.file.close();
+    if (!o.file) fail_write(o.partial);
+  }
+  if (s.ok()) s = write_error;
+  std::vector<std::string> renamed;
+  for (auto& [t, o] : files) {
+    std::string final_path = out + "/" + t + ".ndjson";
+    if (s.ok() && std::rename(o.partial.c_str(), final_path.c_str()) != 0) {
+      s = IoError("cannot rename " + o.partial + ": " + std::strerror(errno));
+    }
+    if (s.ok()) renamed.push_back(std::move(final_path));
+  }
+  if (!s.ok()) {  // nothing of a failed export stays
+    for (auto& [t, o] : files) std::filesystem::remove(o.partial, ec);
+    for (const auto& path : renamed) std::filesystem::remove(path, ec);
+    return Fail(s);
   }
   Status audited = (*access)->Audit("export", type.empty() ? "export" : "export " + type,
                                     static_cast<int64_t>(patients.size()));

@@ -1,6 +1,8 @@
 // The view, sql and load-postgres commands, run as a user runs them.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -72,6 +74,36 @@ TEST_F(QueryCommandsTest, AnUnwritableStandardOutputFailsTheCommand) {
     EXPECT_EQ(RunMedlake(command).status, 0) << command;
     EXPECT_EQ(RunMedlake(command + " >/dev/full").status, 7) << command;
   }
+}
+
+// An export that runs out of disk leaves nothing under the names ingest reads: before, cut
+// Type.ndjson files stayed and ingested as a smaller lake. (A 64 KiB tmpfs; needs root.)
+TEST_F(QueryCommandsTest, AnExportThatRunsOutOfDiskLeavesNoFile) {
+  const std::string small = dir_ / "small";
+  std::filesystem::create_directories(small);
+  if (::geteuid() != 0 || ::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=64k") != 0) {
+    GTEST_SKIP() << "needs root to mount a small tmpfs";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount(path.c_str()); }
+  } unmount{small};
+  std::string lines;
+  for (int i = 0; i < 2000; ++i) {
+    lines += R"({"resourceType":"Observation","id":"big)" + std::to_string(i) +
+             R"(","status":"final","code":{"text":")" + std::string(100, 'x') + "\"}}\n";
+  }
+  testing::WriteText(dir_ / "in2/obs.ndjson", lines);
+  ASSERT_TRUE(ingest::Ingest(dir_ / "lake", {dir_ / "in2"}, ingest::IngestOptions{}).ok());
+  auto r = RunMedlake("export --lake " + (dir_ / "lake") + " --out " + small + "/exp");
+  EXPECT_EQ(r.status, 7) << r.out;
+  EXPECT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  size_t left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(small + "/exp")) {
+    ++left;
+    ADD_FAILURE() << "left behind: " << e.path();
+  }
+  EXPECT_EQ(left, 0u);
 }
 
 TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
