@@ -113,8 +113,14 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("cannot create", tmp);
-  MEDLAKE_RETURN_IF_ERROR(WriteAllAndClose(fd, data, tmp, /*sync=*/true));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
+  Status written = WriteAllAndClose(fd, data, tmp, /*sync=*/true);
+  if (written.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    written = Errno("cannot rename to", path);
+  }
+  if (!written.ok()) {  // a full disk: the part written would hold it, and may hold data
+    ::unlink(tmp.c_str());
+    return written;
+  }
   std::string dir = std::filesystem::path(path).parent_path().string();
   return SyncDir(dir.empty() ? "." : dir);
 }
