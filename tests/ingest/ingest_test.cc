@@ -132,6 +132,35 @@ TEST(IngestTest, SameIdInOneRunKeepsTheLaterRecord) {
   ExpectObservation(dir / "lake", "o1", "75", 1);
 }
 
+// A history Bundle lists versions newest first: when lastUpdated does not order two versions
+// (equal, or absent), the first entry wins. A transaction keeps the later entry.
+TEST(IngestTest, AHistoryBundleKeepsItsFirstEntryWhenTimesTie) {
+  TempDir dir;
+  auto bundle = [](const std::string& type, const std::string& meta) {
+    std::string entries;
+    for (const char* family : {"V2", "V1"}) {
+      if (!entries.empty()) entries += ",";
+      entries += R"({"resource":{"resourceType":"Patient","id":"h1",)" + meta +
+                 R"("name":[{"family":")" + family + R"("}]}})";
+    }
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[)" + entries + "]}";
+  };
+  const std::string same_time = R"("meta":{"lastUpdated":"2021-05-01T10:00:00Z"},)";
+  WriteText(dir / "a/history.json", bundle("history", same_time));
+  WriteText(dir / "b/history.json", bundle("history", ""));
+  WriteText(dir / "c/transaction.json", bundle("transaction", same_time));
+  for (const char* in : {"a", "b", "c"}) {
+    const std::string lake_dir = dir / (std::string("lake_") + in);
+    auto r = MustIngest(lake_dir, {dir / in});
+    EXPECT_EQ(r.counters.stored, 1u);
+    EXPECT_EQ(r.counters.duplicates, 1u);
+    auto lake = Lake::Open(lake_dir);
+    auto p = (*lake)->Get("Patient", "h1");
+    ASSERT_TRUE(p.ok());
+    EXPECT_NE(p->find(std::string(in) == "c" ? "V1" : "V2"), std::string::npos) << in << ": " << *p;
+  }
+}
+
 // Admits a version of Observation o1 straight through `writer`, as if read from its `file`-th
 // input file of this run: the tests below force an order of admission this way.
 Result<store::Admission> AdmitO1(store::LakeWriter& writer, uint64_t content_hash, uint64_t file) {

@@ -504,8 +504,15 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   uint32_t index = 0;
   RecordLocation loc = base;  // its location string keeps its capacity from entry to entry
   const std::string prefix = base.location.empty() ? "Bundle" : base.location;
+  // A history Bundle lists a resource's versions newest first (R4 Bundle: "sorted with oldest
+  // versions last"): its entries take their places in the input order the other way round, so
+  // that between versions that lastUpdated does not tell apart the newest still wins.
+  const bool newest_first = bundle_type && bundle_type->GetString() == "history";
+  const uint32_t first_entry = *next_entry;
+  const auto entry_count = static_cast<uint32_t>(entries->Size());
+  if (newest_first) *next_entry += entry_count;
   entries->ForEachItem([&](json::Node entry) {
-    loc.entry = (*next_entry)++;
+    loc.entry = newest_first ? first_entry + (entry_count - 1 - index) : (*next_entry)++;
     loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
     const std::string& implied = implied_ids[index];
     std::string_view slice = slices[index];
