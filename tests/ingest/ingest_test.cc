@@ -710,6 +710,46 @@ TEST(IngestTest, BundleReferencesAreResolved) {
   EXPECT_EQ(enc->find("urn:uuid"), std::string::npos);
 }
 
+// An OID fullUrl implies its entry's id as a UUID does; a versioned reference to an entry's
+// fullUrl is matched without its version (R4 Bundle) and keeps it; a Bundle-local name that
+// no entry has is reported unresolved.
+TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
+  TempDir dir;
+  WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:oid:2.16.840.1.113883.3.1",
+     "resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
+    {"fullUrl":"http://srv.example/fhir/Encounter/e1",
+     "resource":{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"}}},
+    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+      "subject":{"reference":"urn:oid:2.16.840.1.113883.3.1"},
+      "encounter":{"reference":"http://srv.example/fhir/Encounter/e1/_history/3"}}},
+    {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},
+      "subject":{"reference":"urn:uuid:99999999-9999-9999-9999-999999999999"}}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  EXPECT_EQ(r.counters.stored, 4u);
+  EXPECT_EQ(r.counters.quarantined, 0u);
+  EXPECT_EQ(r.unresolved_references, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_TRUE((*lake)->Get("Patient", "2.16.840.1.113883.3.1").ok());
+  auto o1 = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(o1.ok());
+  EXPECT_NE(o1->find(R"("subject":{"reference":"Patient/2.16.840.1.113883.3.1"})"),
+            std::string::npos)
+      << *o1;
+  EXPECT_NE(o1->find(R"("encounter":{"reference":"Encounter/e1/_history/3"})"), std::string::npos)
+      << *o1;
+  std::string encounter;
+  ASSERT_TRUE((*lake)
+                  ->ScanHot(
+                      "Observation",
+                      [&](const HotRow& row) {
+                        if (row.id == "o1") encounter = std::string(row.encounter);
+                      },
+                      nullptr)
+                  .ok());
+  EXPECT_EQ(encounter, "e1");
+}
+
 TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
   TempDir dir;
   // In one Bundle: a Patient known only by its urn:uuid fullUrl, two Practitioners sharing an
@@ -1136,7 +1176,7 @@ TEST(IngestTest, ReferencesToAnEntryNotStoredAreNotRewritten) {
     auto r = MustIngest(dir / "lake", {dir / "in"});
     EXPECT_EQ(r.counters.stored, 2u);
     EXPECT_EQ(r.counters.records_read, r.counters.stored + r.counters.quarantined);
-    EXPECT_EQ(r.unresolved_references, 1u);  // the conditional one
+    EXPECT_EQ(r.unresolved_references, 2u);  // the urn:uuid and the conditional one
     auto lake = Lake::Open(dir / "lake");
     ASSERT_TRUE(lake.ok());
     auto o1 = (*lake)->Get("Observation", "o1");

@@ -326,6 +326,18 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
   return std::string(type) + "/" + found;
 }
 
+std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_urls,
+                                                          std::string_view ref,
+                                                          std::string& scratch) {
+  if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
+  const size_t version = ref.find("/_history/");
+  if (version == std::string_view::npos) return std::nullopt;
+  auto it = full_urls.find(ref.substr(0, version));
+  if (it == full_urls.end()) return std::nullopt;
+  scratch.assign(it->second).append(ref.substr(version));
+  return std::string_view(scratch);
+}
+
 void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_urls,
                                    const fhir::ReferenceResolver& resolver, std::string& out) {
   // Appends `resolved` escaped as a JSON string without its quotes (the text has them).
@@ -359,10 +371,15 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
       }
       meant = decoded->GetString();
     }
-    FullUrls::const_iterator local;
-    if (full_urls != nullptr && (local = full_urls->find(meant)) != full_urls->end()) {
-      append_escaped(local->second);
+    std::optional<std::string_view> local;
+    if (full_urls != nullptr && (local = LookupFullUrl(*full_urls, meant, scratch_))) {
+      append_escaped(*local);
     } else if (meant.find('?') == std::string_view::npos) {
+      // A Bundle-local name (urn:uuid:, urn:oid:) that no entry has can never resolve.
+      if (full_urls != nullptr &&
+          (meant.starts_with("urn:uuid:") || meant.starts_with("urn:oid:"))) {
+        ++unresolved_;
+      }
       out.append(value);  // the resolvers change only conditional references outside a Bundle
     } else if (std::string_view resolved = resolver(meant, scratch_); resolved == meant) {
       ++unresolved_;  // a conditional reference with no single match
@@ -449,7 +466,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     auto rid = res->Find("id");
     std::string_view id;
     if (rid == std::nullopt) {
-      if (full_url.substr(0, 9) == "urn:uuid:") id = full_url.substr(9);
+      // The id a Bundle-local name implies: a UUID, or an OID (both valid FHIR ids).
+      if (full_url.starts_with("urn:uuid:")) id = full_url.substr(9);
+      if (full_url.starts_with("urn:oid:")) id = full_url.substr(8);
       if (auto req = entry.Find("request"); id.empty() && req) {
         auto method = req->Find("method");
         auto url = req->Find("url");
@@ -495,7 +514,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   std::optional<BundleIdentifiers> identifiers;  // made at the first conditional reference
   const fhir::ReferenceResolver resolver = [&](std::string_view ref,
                                                std::string& scratch) -> std::string_view {
-    if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
+    if (auto local = LookupFullUrl(full_urls, ref, scratch)) return *local;
     if (ref.find('?') == std::string_view::npos) return ref;
     if (!identifiers) identifiers = IndexIdentifiers(bundle, stored_ids);
     scratch = ResolveConditional(ref, &*identifiers);

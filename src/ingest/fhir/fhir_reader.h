@@ -100,8 +100,14 @@ class FhirReader {
   // and of one buffer of "Type/id"s, valid while the Bundle is read.
   using FullUrls =
       std::unordered_map<std::string_view, std::string_view, StringHash, std::equal_to<>>;
+  // The "Type/id" a Bundle entry's fullUrl gives `ref`: an exact match, else (R4 Bundle:
+  // "remove the version from the URL before matching fullUrl") the match of `ref` without its
+  // "/_history/v", as "Type/id/_history/v" in `scratch`; nullopt when no entry has it.
+  static std::optional<std::string_view> LookupFullUrl(const FullUrls& full_urls,
+                                                       std::string_view ref, std::string& scratch);
   // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
-  // given) first, else through `resolver` when it is a conditional reference.
+  // given) first, else through `resolver` when it is a conditional reference. In a Bundle, a
+  // `urn:uuid:` or `urn:oid:` reference that no entry has is counted unresolved.
   void RewriteReferences(std::string_view text, const FullUrls* full_urls,
                          const fhir::ReferenceResolver& resolver, std::string& out);
 
