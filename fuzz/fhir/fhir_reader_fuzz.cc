@@ -26,6 +26,7 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
                 std::string reason) override {
     if (reason.empty()) std::abort();
   }
+  void OnExisting(const medlake::ingest::RecordLocation&) override {}
 };
 
 }  // namespace

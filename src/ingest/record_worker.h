@@ -239,6 +239,8 @@ class RecordWorker final : public FhirRecordSink {
     counters_.stored.fetch_add(1, std::memory_order_relaxed);
   }
 
+  void OnExisting(const RecordLocation&) override { CountUnchanged(); }
+
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
     counters_.records.fetch_add(1, std::memory_order_relaxed);
     Quarantine(record, loc, std::move(reason));

@@ -750,6 +750,52 @@ TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
   EXPECT_EQ(encounter, "e1");
 }
 
+// Conditional create and update in a transaction (R4 http.html), against the lake: a POST
+// whose ifNoneExist matches one Patient stores nothing and its fullUrl names that Patient; a
+// PUT to "Patient?identifier=..." stores a new version of the match; one whose body names
+// another id is quarantined; without a match, both create.
+TEST(IngestTest, ConditionalCreateAndUpdateInTransactions) {
+  TempDir dir;
+  WriteText(
+      dir / "r1/Patient.ndjson",
+      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://mrn","value":"M1"}]})"
+      "\n");
+  MustIngest(dir / "lake", {dir / "r1"});
+  WriteText(dir / "r2/tx.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:0b0b0b0b-0000-0000-0000-000000000001",
+     "resource":{"resourceType":"Patient","identifier":[{"system":"http://mrn","value":"M1"}]},
+     "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=http://mrn|M1"}},
+    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+      "subject":{"reference":"urn:uuid:0b0b0b0b-0000-0000-0000-000000000001"}},
+     "request":{"method":"POST","url":"Observation"}},
+    {"resource":{"resourceType":"Patient","gender":"female",
+      "identifier":[{"system":"http://mrn","value":"M1"}]},
+     "request":{"method":"PUT","url":"Patient?identifier=http://mrn|M1"}},
+    {"fullUrl":"urn:uuid:0c0c0c0c-0000-0000-0000-000000000002",
+     "resource":{"resourceType":"Patient","identifier":[{"system":"http://mrn","value":"M2"}]},
+     "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=http://mrn|M2"}},
+    {"resource":{"resourceType":"Patient","id":"other"},
+     "request":{"method":"PUT","url":"Patient?identifier=http://mrn|M1"}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "r2"});
+  EXPECT_EQ(r.counters.records_read, 5u);
+  EXPECT_EQ(r.counters.stored, 3u);
+  EXPECT_EQ(r.counters.duplicates, 1u);
+  EXPECT_EQ(r.counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  EXPECT_EQ((*lake)->Status()->patients, 2u);
+  auto o1 = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(o1.ok());
+  EXPECT_NE(o1->find(R"("reference":"Patient/p1")"), std::string::npos) << *o1;
+  auto p1 = (*lake)->Get("Patient", "p1");
+  ASSERT_TRUE(p1.ok());
+  EXPECT_NE(p1->find("female"), std::string::npos) << *p1;
+  EXPECT_TRUE((*lake)->Get("Patient", "0c0c0c0c-0000-0000-0000-000000000002").ok());
+  EXPECT_FALSE((*lake)->Get("Patient", "other").ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_NE((*q)[0].reason.find("conditional update"), std::string::npos) << (*q)[0].reason;
+}
+
 TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
   TempDir dir;
   // In one Bundle: a Patient known only by its urn:uuid fullUrl, two Practitioners sharing an

@@ -326,6 +326,29 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
   return std::string(type) + "/" + found;
 }
 
+std::string FhirReader::MatchCondition(json::Node entry, std::string_view method,
+                                       std::optional<json::Node> type) {
+  if (!type || !type->IsString() || (method != "POST" && method != "PUT")) return {};
+  auto request = entry.Find("request");
+  if (!request) return {};
+  std::string condition;
+  if (method == "POST") {
+    auto if_none_exist = request->Find("ifNoneExist");
+    if (!if_none_exist || !if_none_exist->IsString()) return {};
+    condition.assign(type->GetString()).append(1, '?').append(if_none_exist->GetString());
+  } else {
+    auto url = request->Find("url");
+    if (!url || !url->IsString() || url->GetString().find('?') == std::string_view::npos) return {};
+    condition.assign(url->GetString());
+    if (!condition.starts_with(type->GetString())) return {};
+  }
+  // The lake only (a Bundle's own entries would match the entry itself).
+  std::string resolved = ResolveConditional(condition, nullptr);
+  std::string_view t, id;
+  if (resolved == condition || !fhir::SplitReference(resolved, t, id)) return {};
+  return std::string(id);
+}
+
 std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_urls,
                                                           std::string_view ref,
                                                           std::string& scratch) {
@@ -453,19 +476,47 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   // ("" when it is not stored). Reserved first: the views stay valid.
   std::vector<std::string> implied_ids;
   std::vector<std::string_view> stored_ids;
+  // Per entry: what a conditional create or update decided (R4 http.html, "Conditional
+  // create" and "Conditional update"), against the lake as the batch began.
+  enum class Conditional : uint8_t { kNone, kExists, kOtherId };
+  std::vector<Conditional> conditional;
   implied_ids.reserve(entries->Size());
   stored_ids.reserve(entries->Size());
+  conditional.reserve(entries->Size());
   entries->ForEachItem([&](json::Node entry) {
     std::string& implied = implied_ids.emplace_back();
     std::string_view& stored = stored_ids.emplace_back();
+    Conditional& cond = conditional.emplace_back(Conditional::kNone);
     auto res = entry.Find("resource");
-    if (!res || NotApplied(RequestMethod(entry))) return true;
+    const std::string_view method = RequestMethod(entry);
+    if (!res || NotApplied(method)) return true;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
     auto rid = res->Find("id");
+    // A conditional create whose condition matches one resource in the lake is not stored:
+    // references to its fullUrl name that resource. A conditional update stores the entry as
+    // a new version of the resource its condition matches.
+    if (std::string match = MatchCondition(entry, method, rt); !match.empty()) {
+      if (method == "POST") {
+        cond = Conditional::kExists;
+        implied = std::move(match);
+        if (!full_url.empty()) {
+          named.push_back({full_url, rt->GetString(), implied});
+          named_bytes += rt->GetString().size() + 1 + implied.size();
+        }
+        return true;
+      }
+      if (rid && !(rid->IsString() && rid->GetString() == match)) {
+        cond = Conditional::kOtherId;  // R4: 400, the body names another resource
+        return true;
+      }
+      if (!rid) implied = std::move(match);
+    }
     std::string_view id;
-    if (rid == std::nullopt) {
+    if (!implied.empty()) {
+      id = implied;
+    } else if (rid == std::nullopt) {
       // The id a Bundle-local name implies: a UUID, or an OID (both valid FHIR ids).
       if (full_url.starts_with("urn:uuid:")) id = full_url.substr(9);
       if (full_url.starts_with("urn:oid:")) id = full_url.substr(8);
@@ -535,7 +586,18 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
     const std::string& implied = implied_ids[index];
     std::string_view slice = slices[index];
+    const Conditional cond = conditional[index];
     ++index;
+    if (cond == Conditional::kExists) {
+      sink.OnExisting(loc);  // read, not stored: the lake holds the resource it would create
+      return true;
+    }
+    if (cond == Conditional::kOtherId) {
+      sink.OnReject(slice, loc,
+                    "conditional update: its condition matches a resource with another id than "
+                    "the entry's");
+      return true;
+    }
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
     if (!res || slice.empty() || NotApplied(method)) {

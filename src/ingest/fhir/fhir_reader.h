@@ -41,6 +41,9 @@ class FhirRecordSink {
                           const fhir::ReferenceResolver& resolver, const RecordLocation& loc) = 0;
   // A record that cannot be stored. `record` is its raw text; `reason` names no patient data.
   virtual void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) = 0;
+  // A Bundle entry not stored because the lake holds what it stands for (a conditional create
+  // whose condition matches): read, and counted with the duplicates.
+  virtual void OnExisting(const RecordLocation& loc) = 0;
 };
 
 // Resolves "Type", "system", "value" of a conditional reference outside the current Bundle
@@ -100,6 +103,12 @@ class FhirReader {
   // and of one buffer of "Type/id"s, valid while the Bundle is read.
   using FullUrls =
       std::unordered_map<std::string_view, std::string_view, StringHash, std::equal_to<>>;
+  // The id of the one resource in the lake that the condition of a Bundle entry's request
+  // matches: `ifNoneExist` of a POST (conditional create), the search URL of a PUT
+  // (conditional update); identifier conditions only, as for conditional references. "" when
+  // there is no condition, no match or several.
+  std::string MatchCondition(json::Node entry, std::string_view method,
+                             std::optional<json::Node> type);
   // The "Type/id" a Bundle entry's fullUrl gives `ref`: an exact match, else (R4 Bundle:
   // "remove the version from the URL before matching fullUrl") the match of `ref` without its
   // "/_history/v", as "Type/id/_history/v" in `scratch`; nullopt when no entry has it.
