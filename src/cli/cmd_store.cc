@@ -91,6 +91,8 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   if (c.quarantined) {
     std::printf("see: medlake quarantine --lake %s\n", ShellQuoted(lake).c_str());
   }
+  if (!report->warning.empty())
+    std::fprintf(stderr, "medlake: warning: %s\n", report->warning.c_str());
   return 0;
 }
 

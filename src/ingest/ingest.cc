@@ -157,6 +157,10 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   MEDLAKE_RETURN_IF_ERROR(writer->Flush());
   report.counters = counters_now();
   MEDLAKE_RETURN_IF_ERROR(writer->Commit(report.counters, true));
+  if (const Status& w = writer->index_warning(); !w.ok()) {
+    report.warning = "the run is committed, but the identity index could not be updated (" +
+                     w.ToString() + "); the next ingest rebuilds it from the segments";
+  }
   for (auto& w : workers) {
     report.unresolved_references += w->unresolved();
   }

@@ -41,6 +41,9 @@ struct IngestReport {
   uint64_t unresolved_references = 0;
   std::vector<SkippedFile> skipped;
   double seconds = 0;
+  // Set when the run committed but the identity index could not be updated (the next writer
+  // rebuilds it): worth telling the user, not a failure.
+  std::string warning;
 };
 
 Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::string>& paths,

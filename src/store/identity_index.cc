@@ -86,7 +86,10 @@ Status WriteAll(int fd, const void* buf, size_t n, const std::string& path) {
   while (n > 0) {
     ssize_t put = ::write(fd, p, n);
     if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return IoError("cannot write " + path);
+    if (put <= 0) {
+      return IoError("cannot write " + path + ": " +
+                     (put < 0 ? std::strerror(errno) : "nothing written"));
+    }
     p += put;
     n -= static_cast<size_t>(put);
   }

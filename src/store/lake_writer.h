@@ -137,6 +137,9 @@ class LakeWriter {
   // Records in this run that a later version in the same run superseded (they were counted as
   // stored when admitted; the caller moves them to duplicates).
   uint64_t superseded_in_run() const { return superseded_in_run_.load(); }
+  // Why the identity index could not take the final commit (OK when it did): the lake is
+  // committed, and the next writer rebuilds the index from the segments.
+  const Status& index_warning() const { return index_warning_; }
   uint64_t replaced_committed() const { return replaced_committed_.load(); }
   // Identities held in memory since the last commit (about 200 bytes each). Ingest commits
   // when they reach kIdentitiesPerCommit, so that small resources do not make a checkpoint's
@@ -248,6 +251,7 @@ class LakeWriter {
   std::atomic<bool> index_failed_{false};  // a commit could not update the identity index
   std::atomic<bool> index_unread_{false};  // an admission could not read it
   std::atomic<bool> failed_{false};        // Fail() was called
+  Status index_warning_;                   // see index_warning()
   mutable std::mutex failure_mu_;
   Status failure_;                       // the first error given to Fail()
   std::vector<std::string> type_names_;  // type index -> name (R4 table order)

@@ -1,6 +1,7 @@
 // A flipped byte anywhere in a segment is caught by a checksum, reported with the file name,
 // and the rest of the lake stays readable.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,6 +264,63 @@ TEST(CorruptionTest, ALostCatalogIsNotTakenForANewLake) {
   auto restored = Lake::Open(dir / "lake");
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
   EXPECT_TRUE((*restored)->Verify().empty());
+}
+
+// A disk that fills up at any point of an ingest: the run fails with io_error and the lake
+// keeps its last commit, or the run commits (when only the identity index did not fit: with a
+// warning, not a failure, and the next ingest rebuilds the index). With room again, the same
+// ingest reaches the full lake. Needs root (a small tmpfs per size).
+TEST(CorruptionTest, ADiskThatFillsUpAtAnyPointLosesNothingCommitted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  TempDir dir;
+  std::string lines;
+  for (int i = 0; i < 20000; ++i) {
+    lines += R"({"resourceType":"Observation","id":"d)" + std::to_string(i) +
+             R"(","status":"final","code":{"text":"reading )" + std::to_string(i * 7919 % 10007) +
+             R"("},"subject":{"reference":"Patient/p)" + std::to_string(i % 97) + R"("}})" + "\n";
+  }
+  testing::WriteText(dir / "in/Observation.ndjson", lines);
+  const std::string small = dir / "small";
+  std::filesystem::create_directories(small);
+  int warnings = 0, failures = 0;
+  for (int kb = 256; kb <= 4096; kb += 256) {
+    SCOPED_TRACE(std::to_string(kb) + " KiB");
+    if (::mount("tmpfs", small.c_str(), "tmpfs", 0, ("size=" + std::to_string(kb) + "k").c_str()) !=
+        0) {
+      GTEST_SKIP() << "cannot mount a tmpfs";
+    }
+    struct Unmount {
+      std::string path;
+      ~Unmount() { ::umount(path.c_str()); }
+    } unmount{small};
+    auto run = ingest::Ingest(small + "/lake", {dir / "in"}, ingest::IngestOptions{});
+    if (!run.ok()) {
+      ++failures;
+      EXPECT_EQ(run.status().code(), ErrorCode::kIoError) << run.status().ToString();
+    } else if (!run->warning.empty()) {
+      ++warnings;
+    }
+    auto lake = Lake::Open(small + "/lake");
+    if (lake.ok()) {
+      const uint64_t stored = (*lake)->Status()->total_resources;
+      EXPECT_TRUE(stored == 0 || stored == 20000u) << stored;
+      EXPECT_EQ(stored == 20000u, run.ok());
+      EXPECT_TRUE((*lake)->Verify().empty());
+    } else {
+      EXPECT_FALSE(run.ok());
+    }
+    // Room again: the same ingest completes the lake.
+    ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", MS_REMOUNT, "size=64m"), 0);
+    auto again = ingest::Ingest(small + "/lake", {dir / "in"}, ingest::IngestOptions{});
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->warning.empty());
+    auto full = Lake::Open(small + "/lake");
+    ASSERT_TRUE(full.ok());
+    EXPECT_EQ((*full)->Status()->total_resources, 20000u);
+    EXPECT_TRUE((*full)->Verify().empty());
+  }
+  EXPECT_GT(failures, 0);
+  EXPECT_GT(warnings, 0) << "no size stopped the identity index alone";
 }
 
 TEST(CorruptionTest, ANewCatalogAndItsLogAreOwnerOnly) {
