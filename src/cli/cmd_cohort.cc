@@ -173,7 +173,7 @@ void RegisterCohortCommands(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", o->json, "Print the result as JSON");
   cmd->add_flag("--list", o->list, "Also list the members and their index dates");
   cmd->add_option("--out", o->out, "Write the members: FILE.json (FHIR Group) or FILE.csv");
-  cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)");
+  cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)")->check(Threads());
   AddAccessOptions(cmd, o->access);
   cmd->add_flag("--rebuild-index", o->rebuild,
                 "Rebuild the cohort index from the segments instead of using the cached one");

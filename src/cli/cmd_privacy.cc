@@ -286,8 +286,9 @@ void RegisterPrivacyCommands(CLI::App& app, int& exit_code) {
   auto* list = audit->add_subcommand("list", "Print audit entries");
   add_common(list);
   list->add_flag("--json", o->json, "One JSON object per entry and line");
-  list->add_option("--from", o->from, "First index");
-  list->add_option("--limit", o->limit, "At most this many entries");
+  list->add_option("--from", o->from, "First index")->check(CLI::Range(int64_t{0}, INT64_MAX));
+  list->add_option("--limit", o->limit, "At most this many entries (default: all)")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX));
   list->callback(
       [o, &exit_code] { exit_code = RunAuditList(o->lake, o->token, o->json, o->from, o->limit); });
 

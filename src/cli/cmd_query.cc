@@ -416,15 +416,17 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   view->add_option("--lake", o->lake, "Lake directory");
   view->add_option("--format", o->format, "csv (default), tsv, ndjson or parquet");
   view->add_option("--out", o->out, "Output file (default: standard output; required for parquet)");
-  view->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
+  view->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
   view->add_option("--k-anonymity", o->kanon.k,
                    "Research extract: generalize the --quasi columns until every combination "
-                   "is shared by at least K rows, or refuse");
+                   "is shared by at least K rows, or refuse")
+      ->check(CLI::Range(2, 1000000));
   view->add_option("--quasi", o->kanon.quasi,
                    "COLUMN=KIND quasi-identifier for --k-anonymity (KIND: age, sex, postcode, "
                    "date; repeatable)");
   view->add_option("--max-suppression", o->kanon.max_suppression,
-                   "Fraction of rows that may be withheld as outliers (default 0)");
+                   "Fraction of rows that may be withheld as outliers (default 0)")
+      ->check(Share());
   view->callback([o, &exit_code] {
     if ((o->kanon.k > 0) != !o->kanon.quasi.empty()) {
       exit_code = Fail(InvalidArgument("--k-anonymity and --quasi go together"));
@@ -441,7 +443,7 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
                    "NAME=VIEW.json: a table named NAME from the view (repeatable)");
   sqlc->add_option("--format", o->output, "table (default), csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
-  sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
+  sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
   sqlc->add_option("query", o->query, "SQL query")->required();
   AddAccessOptions(sqlc, o->access);
   sqlc->callback([o, &exit_code] {
@@ -454,7 +456,7 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   pg->add_option("--url", o->url, "libpq connection string or URI")->required();
   pg->add_option("--view", o->views, "NAME=VIEW.json: table NAME from the view (repeatable)")
       ->required();
-  pg->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
+  pg->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
   AddAccessOptions(pg, o->access);
   pg->callback([o, &exit_code] {
     exit_code = RunLoadPostgres(o->lake, o->url, o->views, o->jobs, o->access);

@@ -113,8 +113,10 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
   listen->add_option("--mqtt-client-id", o->client_id,
                      "Persistent MQTT session: the broker keeps readings sent while away");
   listen->add_option("--host", o->host, "Address to listen on (default 127.0.0.1)");
-  listen->add_option("--checkpoint-seconds", o->checkpoint_seconds,
-                     "Move accepted messages into segments this often (default 5)");
+  listen
+      ->add_option("--checkpoint-seconds", o->checkpoint_seconds,
+                   "Move accepted messages into segments this often (default 5)")
+      ->check(PositiveFinite());
   AddAccessOptions(listen, o->access);
   listen->callback([o, &exit_code] {
     exit_code = RunListen(o->lake, o->host, o->port, o->mqtt, o->topic, o->client_id,

@@ -353,9 +353,11 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto* ingest = app.add_subcommand(
       "ingest", "Ingest FHIR R4 files (NDJSON, .ndjson.gz, Bundles, resources) into a lake");
   ingest->add_option("--lake", o->lake, "Lake directory (created if absent)")->required();
-  ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)");
-  ingest->add_option("--checkpoint-mb", o->checkpoint_mb,
-                     "Commit after about this much input (default 256)");
+  ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
+  ingest
+      ->add_option("--checkpoint-mb", o->checkpoint_mb,
+                   "Commit after about this much input (default 256)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
   ingest->add_option("paths", o->paths, "Files or directories")->required();
   AddAccessOptions(ingest, o->access);
   ingest->callback([o, &exit_code] {
@@ -402,7 +404,8 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto* q =
       app.add_subcommand("quarantine", "List quarantined records with their location and reason");
   q->add_option("--lake", o->lake, "Lake directory")->required();
-  q->add_option("--limit", o->limit, "At most this many entries (default 1000)");
+  q->add_option("--limit", o->limit, "At most this many entries (default 1000)")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX));
   q->add_flag("--json", o->json, "One JSON object per line");
   AddAccessOptions(q, o->access);
   q->callback(

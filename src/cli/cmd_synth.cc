@@ -79,7 +79,8 @@ void RegisterSynthCommands(CLI::App& app, int& exit_code) {
                   "Share of patients who opt out of research use")
       ->capture_default_str();
   cmd->add_option("--threads", opts->config.threads, "Worker threads (0: all cores)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(Threads());
   cmd->add_flag("--quiet", opts->quiet, "Print nothing on success");
   cmd->callback([opts, &exit_code] { exit_code = RunSynth(*opts); });
 }

@@ -192,8 +192,10 @@ void RegisterWatchCommands(CLI::App& app, int& exit_code) {
       ->add_option("--window-hours", a->window_hours,
                    "A reading older than this is stale (default 12)")
       ->check(PositiveFinite());
-  watch->add_option("--checkpoint-seconds", a->checkpoint_seconds,
-                    "Move accepted readings into segments this often (default 5)");
+  watch
+      ->add_option("--checkpoint-seconds", a->checkpoint_seconds,
+                   "Move accepted readings into segments this often (default 5)")
+      ->check(PositiveFinite());
   watch->add_flag("--no-risk-assessments", a->no_risk_assessments,
                   "Do not store a RiskAssessment per alert");
   AddAccessOptions(watch, a->access);

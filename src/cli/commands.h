@@ -38,6 +38,30 @@ inline CLI::Validator PositiveFinite() {
       "NUMBER>0");
 }
 
+// Accepts a finite number from 0 up to, not including, 1 (a share).
+inline CLI::Validator Share() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        size_t used = 0;
+        double v = -1;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || !std::isfinite(v) || v < 0 || v >= 1) {
+          return "must be a number from 0 up to 1 (not 1)";
+        }
+        return "";
+      },
+      "0<=SHARE<1");
+}
+
+// Worker threads: 0 for all cores, at most 1024.
+inline CLI::Range Threads() {
+  return CLI::Range(0, 1024);
+}
+
 void RegisterStoreCommands(CLI::App& app, int& exit_code);     // cmd_store.cc
 void RegisterSynthCommands(CLI::App& app, int& exit_code);     // cmd_synth.cc
 void RegisterFhirPathCommands(CLI::App& app, int& exit_code);  // cmd_fhirpath.cc

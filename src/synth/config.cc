@@ -56,10 +56,10 @@ Status Validate(const SynthConfig& c) {
     return InvalidArgument("--patients must be in 1..100000000");
   }
   if (c.years < 1 || c.years > 50) return InvalidArgument("--years must be in 1..50");
-  if (c.alt_unit_share < 0 || c.alt_unit_share > 1) {
+  if (!(c.alt_unit_share >= 0 && c.alt_unit_share <= 1)) {  // NaN too
     return InvalidArgument("--alt-unit-share must be in [0, 1]");
   }
-  if (c.opt_out_share < 0 || c.opt_out_share > 1) {
+  if (!(c.opt_out_share >= 0 && c.opt_out_share <= 1)) {
     return InvalidArgument("--opt-out-share must be in [0, 1]");
   }
   if (c.out_dir.empty()) return InvalidArgument("--out is required");

@@ -106,6 +106,30 @@ TEST_F(QueryCommandsTest, AnExportThatRunsOutOfDiskLeavesNoFile) {
   EXPECT_EQ(left, 0u);
 }
 
+// Numbers out of their range are refused on the command line (exit 2, the option named):
+// a negative --max-suppression withheld every row it liked, --k-anonymity 0 blamed --quasi,
+// and negative thread counts and limits passed silently.
+TEST_F(QueryCommandsTest, OutOfRangeOptionsAreRefused) {
+  const std::string lake = " --lake " + (dir_ / "lake");
+  const std::string view = "view " + (dir_ / "obs.json") + lake;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {view + " --k-anonymity 5 --quasi code=sex --max-suppression -0.5", "--max-suppression"},
+      {view + " --k-anonymity 5 --quasi code=sex --max-suppression nan", "--max-suppression"},
+      {view + " --k-anonymity 5 --quasi code=sex --max-suppression 1", "--max-suppression"},
+      {view + " --k-anonymity 0 --quasi code=sex", "--k-anonymity"},
+      {view + " --jobs -2", "--jobs"},
+      {"ingest" + lake + " --jobs -3 " + (dir_ / "in"), "--jobs"},
+      {"ingest" + lake + " --checkpoint-mb 0 " + (dir_ / "in"), "--checkpoint-mb"},
+      {"quarantine" + lake + " --limit -1", "--limit"},
+      {"cohort x.json" + lake + " --threads -5", "--threads"},
+      {"audit list" + lake + " --from -3", "--from"}};
+  for (const auto& [command, option] : cases) {
+    auto r = RunMedlake(command);
+    EXPECT_EQ(r.status, 2) << command << "\n" << r.out;
+    EXPECT_NE(r.out.find(option), std::string::npos) << command << "\n" << r.out;
+  }
+}
+
 TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
   auto r =
       RunMedlake("view " + (dir_ / "obs.json") + " " + (dir_ / "in/obs.ndjson") + " --format csv");
