@@ -42,6 +42,10 @@ int RunFhirPath(const FhirPathOptions& options) {
   }
   int exit_code = 0;
   std::string line;
+  if (options.lake.empty() == options.files.empty()) {
+    std::fprintf(stderr, "medlake fhirpath: give --lake DIR or input files (one of them)\n");
+    return InfoFor(ErrorCode::kInvalidArgument).exit_code;
+  }
   if (!options.lake.empty()) {
     auto lake = Lake::Open(options.lake);
     if (!lake.ok()) {
@@ -105,15 +109,15 @@ int RunFhirPath(const FhirPathOptions& options) {
     }
     return damaged.empty() ? exit_code : InfoFor(ErrorCode::kCorruption).exit_code;
   }
-  if (options.files.empty()) {
-    std::fprintf(stderr, "medlake fhirpath: give --lake DIR or input files\n");
-    return InfoFor(ErrorCode::kInvalidArgument).exit_code;
-  }
   for (const std::string& file : options.files) {
     Status st = fhirpath::ForEachResourceInFile(
         file,
         [&](json::Node resource, std::optional<json::Node> bundle,
             const fhirpath::ResourceLocation& where) {
+          if (!options.type.empty()) {
+            auto type = resource.Find("resourceType");
+            if (!type || type->GetString() != options.type) return true;
+          }
           fhirpath::Environment env;
           env.bundle = bundle;
           auto result = expr->Evaluate(resource, env);
@@ -155,7 +159,7 @@ void RegisterFhirPathCommands(CLI::App& app, int& exit_code) {
                   "NDJSON (*.ndjson), JSON or Bundle files (instead of --lake)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--lake", options->lake, "Lake directory");
-  cmd->add_option("--type", options->type, "Only resources of this type (with --lake)")
+  cmd->add_option("--type", options->type, "Only resources of this type")
       ->check(FhirResourceType());
   cmd->add_flag("--skip-empty", options->skip_empty, "Omit resources with an empty result");
   AddAccessOptions(cmd, options->access);

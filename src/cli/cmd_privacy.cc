@@ -54,6 +54,9 @@ Result<Principal> Authorize(const KeyStore& keys, const std::string& token, Perm
 int RunInit(const std::string& dir, const std::string& admin_name) {
   // Data ingested before the key exists is neither pseudonymized nor encrypted: a key is for
   // a new lake only.
+  if (privacy::KeyStore::IsInitialised(dir)) {
+    return Fail(AlreadyExists("lake " + dir + " is already initialised (keys/key.check exists)"));
+  }
   if (std::filesystem::exists(dir + "/" + store::kCatalogFile)) {
     return Fail(AlreadyExists("lake " + dir +
                               " already holds data stored without a key; run medlake init "

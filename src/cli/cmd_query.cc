@@ -134,6 +134,9 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
                    const std::vector<std::string>& files, const std::string& format,
                    const std::string& out_path, int jobs, const AccessOptions& access_options,
                    const KAnonymityOptions& kanon) {
+  if (lake_dir.empty() == files.empty()) {
+    return Fail(InvalidArgument("give --lake DIR or input files (one of them)"));
+  }
   auto view = LoadView(view_path);
   if (!view.ok()) return Fail(view.status());
   std::unique_ptr<query::AccessContext> access;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/access_options.h"
@@ -59,6 +60,12 @@ int RunWatch(const WatchArgs& a) {
   if (!a.alerts.empty()) {
     alerts_file.reset(std::fopen(a.alerts.c_str(), "a"));
     if (!alerts_file) return Fail(IoError("cannot open " + a.alerts + " for appending"));
+  }
+  for (const auto& file : a.replay) {  // before anything is opened or created
+    std::error_code ec;
+    if (file != "-" && !std::filesystem::is_regular_file(file, ec)) {
+      return Fail(NotFound("--replay: no file " + file));
+    }
   }
   // In a lake with a key, watch stores readings and RiskAssessments and shows patient-level
   // alerts: the admin's; start and stop are audited (the stop with the patients scored).

@@ -17,6 +17,11 @@ Status ForEachResourceInFile(
     const std::function<bool(json::Node, std::optional<json::Node>, const ResourceLocation&)>& fn,
     const std::function<void(const ResourceLocation&, const Status&)>& on_error) {
   MEDLAKE_ASSIGN_OR_RETURN(std::string text, ReadFile(path, json::kPadding));
+  if (text.size() >= 2 && text[0] == '\x1f' && text[1] == '\x8b') {
+    return Unsupported(path +
+                       ": gzip-compressed; only ingest reads such files (gunzip it first, "
+                       "or ingest it and query the lake)");
+  }
   json::Parser parser;
   parser.set_keep_number_text(true);
   ResourceLocation where{path, 0, 0};

@@ -130,6 +130,30 @@ TEST_F(QueryCommandsTest, OutOfRangeOptionsAreRefused) {
   }
 }
 
+// Inputs: a lake or files, not both (the files were ignored); --type filters files too;
+// gzipped files are named as such (they failed as invalid JSON); a replay file that does not
+// exist is not_found, before any lake is created.
+TEST_F(QueryCommandsTest, InputsAreOneKindAndSayWhatTheyCannotRead) {
+  const std::string lake = " --lake " + (dir_ / "lake");
+  const std::string file = " " + (dir_ / "in/obs.ndjson");
+  auto view = RunMedlake("view " + (dir_ / "obs.json") + lake + file);
+  EXPECT_EQ(view.status, 2) << view.out;
+  EXPECT_EQ(view.out.find("id,code"), std::string::npos) << "no header before the error";
+  EXPECT_EQ(RunMedlake("fhirpath id" + lake + file).status, 2);
+  EXPECT_EQ(RunMedlake("fhirpath id").status, 2);
+  auto typed = RunMedlake("fhirpath id --type Patient" + file);
+  EXPECT_EQ(typed.status, 0) << typed.out;
+  EXPECT_EQ(typed.out, "") << "no Patient in the file";
+  ASSERT_EQ(std::system(("gzip -kc" + file + " > " + (dir_ / "obs.ndjson.gz")).c_str()), 0);
+  auto gz = RunMedlake("fhirpath id " + (dir_ / "obs.ndjson.gz"));
+  EXPECT_EQ(gz.status, 8) << gz.out;
+  EXPECT_NE(gz.out.find("gzip-compressed"), std::string::npos) << gz.out;
+  auto replay =
+      RunMedlake("watch --lake " + (dir_ / "new_lake") + " --replay " + (dir_ / "none.ndjson"));
+  EXPECT_EQ(replay.status, 4) << replay.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "new_lake"));
+}
+
 TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
   auto r =
       RunMedlake("view " + (dir_ / "obs.json") + " " + (dir_ / "in/obs.ndjson") + " --format csv");
