@@ -319,6 +319,43 @@ TEST(MapOru, IdsAreDeterministicAndIndependentOfControlId) {
   EXPECT_EQ(a.S("Observation", "encounter.reference"), "Encounter/" + adt.Get("Encounter")->id);
 }
 
+// An entity id without its assigning application (EI.2-4 empty) is the sender's: two labs
+// that both send filler number 1001 make two reports, not one that replaces the other.
+TEST(MapOru, FillerNumbersWithoutANamespaceAreTheSenders) {
+  auto oru = [](const char* app, const char* mrn, const char* value) {
+    return std::string("MSH|^~\\&|") + app +
+           "|SITE|MEDLAKE|HOSP|20240301100000||ORU^R01|C1|P|2.5.1\r" + "PID|1||" + mrn +
+           "^^^SITE^MR\rOBR|1||1001|2345-7^Glucose^LN|||20240301090000\r" +
+           "OBX|1|NM|2345-7^Glucose^LN||" + value + "|mg/dL|||||F\r";
+  };
+  Mapped a(oru("LABA", "M1", "95")), b(oru("LABB", "M2", "300")), a_again(oru("LABA", "M1", "96"));
+  EXPECT_NE(a.Get("DiagnosticReport")->id, b.Get("DiagnosticReport")->id);
+  EXPECT_NE(a.Get("Observation")->id, b.Get("Observation")->id);
+  EXPECT_EQ(a.Get("DiagnosticReport")->id, a_again.Get("DiagnosticReport")->id);
+  EXPECT_EQ(a.Get("Observation")->id, a_again.Get("Observation")->id);
+}
+
+// Registries send the placeholder order number 9999^CDC for every historical dose: each dose
+// (patient, vaccine, date) is an Immunization of its own.
+TEST(MapOrders, VxuPlaceholderOrderNumbersKeepDosesApart) {
+  auto vxu = [](const char* mrn, const std::string& doses) {
+    return std::string(
+               "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20240301100000||VXU^V04^VXU_V04|H1|P|2.5.1\r") +
+           "PID|1||" + mrn + "^^^CLINIC^MR||Doe^A||20200101|F\r" + doses;
+  };
+  auto dose = [](const char* date, const char* cvx) {
+    return std::string("ORC|RE||9999^CDC\rRXA|0|1|") + date + "||" + cvx +
+           "^Vaccine^CVX|999|||01^Historical^NIP001\r";
+  };
+  Mapped one(vxu("A1", dose("20210101", "08") + dose("20210301", "20")));
+  Mapped other(vxu("B2", dose("20210101", "08")));
+  ASSERT_EQ(one.Count("Immunization"), 2u);
+  EXPECT_NE(one.Get("Immunization", 0)->id, one.Get("Immunization", 1)->id);
+  EXPECT_NE(one.Get("Immunization", 0)->id, other.Get("Immunization", 0)->id);
+  Mapped again(vxu("A1", dose("20210101", "08")));
+  EXPECT_EQ(one.Get("Immunization", 0)->id, again.Get("Immunization", 0)->id);
+}
+
 TEST(MapOrders, OrmServiceRequest) {
   Mapped m(
       "MSH|^~\\&|OE|GHH|LAB|GHH|20240301||ORM^O01|ORD-1|P|2.3\r"

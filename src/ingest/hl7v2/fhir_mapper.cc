@@ -145,6 +145,14 @@ std::string MappingContext::Where(size_t segment_index, size_t field) const {
   return out;
 }
 
+std::string MappingContext::EntityKeyOf(const Value& ei) const {
+  std::string key = EntityKey(ei);
+  if (!key.empty() && ei.Component(2).empty() && ei.Component(3).empty()) {
+    key += "|sender|" + sender;
+  }
+  return key;
+}
+
 void MappingContext::Add(std::string_view type, std::string id, std::string json) {
   out.resources.push_back({std::string(type), std::move(id), std::move(json)});
 }
@@ -374,6 +382,7 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
   MappingContext ctx{message, options};
   ctx.encoding = EncodingOf(message);
   Segment msh = message.segment(0);
+  ctx.sender = std::string(msh.Field(3).raw()) + "|" + std::string(msh.Field(4).raw());
   ctx.scope = std::string(msh.Field(3).raw()) + "|" + std::string(msh.Field(4).raw()) + "|" +
               std::string(message.ControlId());
   if (message.ControlId().empty()) ctx.scope += "|" + std::string(message.raw());

@@ -246,8 +246,8 @@ Status MapResults(MappingContext& ctx) {
     if (id == "OBR") {
       ReportInfo report;
       report.obr = i;
-      report.key = EntityKey(seg.Field(3));
-      if (report.key.empty()) report.key = EntityKey(seg.Field(2));
+      report.key = ctx.EntityKeyOf(seg.Field(3));
+      if (report.key.empty()) report.key = ctx.EntityKeyOf(seg.Field(2));
       if (report.key.empty()) report.key = "message|" + ctx.scope + "|" + std::to_string(i);
       report.id = MakeId("dr", report.key);
       reports.push_back(std::move(report));

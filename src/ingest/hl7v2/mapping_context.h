@@ -17,6 +17,7 @@ struct MappingContext {
   const MapOptions& options;
   TextEncoding encoding = TextEncoding::kUtf8;
   std::string scope;         // MSH-3|MSH-4|MSH-10: identity of the message itself
+  std::string sender;        // MSH-3|MSH-4: who assigned an entity id without a namespace
   std::string patient_id;    // empty when the message has no PID
   std::string encounter_id;  // empty when the message has no PV1
   // Offset of the message's times that have none: MSH-7's (the sender's zone), else
@@ -30,6 +31,11 @@ struct MappingContext {
   // "control id X: segment 4 (OBX) field 5" for error messages.
   std::string Where(size_t segment_index, size_t field = 0) const;
   void Add(std::string_view type, std::string id, std::string json);
+  // Identity text of an EI (order, filler, document number) for MakeId keys, "" when EI.1 is
+  // empty. An EI is unique within the application that assigned it (EI.2-4); when they are
+  // empty, that is the sender, whose MSH-3|MSH-4 then joins the key: two labs may both send
+  // filler number 1001.
+  std::string EntityKeyOf(const Value& ei) const;
   JsonBuilder NewResource(std::string_view type, std::string_view id) const;
 };
 
