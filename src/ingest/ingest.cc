@@ -107,7 +107,8 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               // identities held, as everywhere.)
               const uint64_t batch_bytes = source.bytes_consumed() - batch_start;
               if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1) ||
-                  writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit) {
+                  writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit ||
+                  history.bytes() >= hl7v2::ResourceHistory::kBytesPerCommit) {
                 checkpoint_due = true;
               }
               if (chunk->ends_shared_wave || checkpoint_due) batch_over = true;
@@ -150,6 +151,13 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     if (!done && checkpoint_due) {
       MEDLAKE_RETURN_IF_ERROR(writer->Flush());  // settles superseded/replaced counts
       MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
+      // The orders, reports and documents the HL7 v2 history holds are committed now: it
+      // forgets them and finds them in the lake as it now stands (memory follows the
+      // checkpoint).
+      if (history.bytes() > 0) {
+        MEDLAKE_ASSIGN_OR_RETURN(committed, Lake::Open(lake_dir));
+        history.ForgetSettled();
+      }
     }
   }
   IngestReport report;

@@ -1,4 +1,4 @@
-// Versions of HL7 v2 Encounters and Patients merged with the one before
+// Versions of HL7 v2 Encounters, Patients, orders, reports and documents merged with the one before
 // (ingest/hl7v2/resource_history.h).
 #include "ingest/hl7v2/resource_history.h"
 
@@ -211,6 +211,49 @@ TEST(ResourceHistoryTest, TheSameContentInAnotherOrderIsNoChange) {
   ASSERT_TRUE(same.ok());
   EXPECT_FALSE(same->has_value());
   EXPECT_NE(history.Latest("Patient", "p")->find("2024-01-01T10:00:00Z"), std::string::npos);
+}
+
+// Orders, reports and documents keep what a later, partial message leaves out: a cancel
+// (ORC|CA without OBR) keeps the order's code; a correction carrying the changed OBX only
+// keeps the report's other results; a status notification (MDM T03, no OBX) keeps the text.
+TEST(ResourceHistoryTest, PartialMessagesKeepOrdersReportsAndDocuments) {
+  ResourceHistory h;
+  Merge(
+      h, "ServiceRequest", "sr-1",
+      R"({"resourceType":"ServiceRequest","id":"sr-1","status":"active","code":{"text":"Glucose"}})");
+  auto order =
+      json::parse(Merge(h, "ServiceRequest", "sr-1",
+                        R"({"resourceType":"ServiceRequest","id":"sr-1","status":"revoked"})"));
+  EXPECT_EQ(order["status"], "revoked");
+  EXPECT_EQ(order["code"]["text"], "Glucose");
+
+  Merge(h, "DiagnosticReport", "dr-1",
+        R"({"resourceType":"DiagnosticReport","id":"dr-1","status":"final","result":[)"
+        R"({"reference":"Observation/a"},{"reference":"Observation/b"}]})");
+  auto report = json::parse(Merge(h, "DiagnosticReport", "dr-1",
+                                  R"({"resourceType":"DiagnosticReport","id":"dr-1",)"
+                                  R"("status":"corrected","result":[{"reference":"Observation/b"},)"
+                                  R"({"reference":"Observation/c"}]})"));
+  EXPECT_EQ(report["status"], "corrected");
+  ASSERT_EQ(report["result"].size(), 3u) << report.dump();
+  EXPECT_EQ(report["result"][0]["reference"], "Observation/a");
+  EXPECT_EQ(report["result"][2]["reference"], "Observation/c");
+
+  const std::string with_text =
+      R"({"resourceType":"DocumentReference","id":"doc-1","docStatus":"preliminary","content":[)"
+      R"({"attachment":{"contentType":"text/plain","data":"dGV4dA==","title":"Note"}}]})";
+  Merge(h, "DocumentReference", "doc-1", with_text);
+  auto doc =
+      json::parse(Merge(h, "DocumentReference", "doc-1",
+                        R"({"resourceType":"DocumentReference","id":"doc-1",)"
+                        R"("docStatus":"final","content":[{"attachment":{"title":"Note"}}]})"));
+  EXPECT_EQ(doc["docStatus"], "final");
+  EXPECT_EQ(doc["content"][0]["attachment"]["data"], "dGV4dA==") << doc.dump();
+  // A new text (an edit, T08) replaces it.
+  auto edited = json::parse(Merge(h, "DocumentReference", "doc-1",
+                                  R"({"resourceType":"DocumentReference","id":"doc-1",)"
+                                  R"("content":[{"attachment":{"data":"bmV3","title":"Note"}}]})"));
+  EXPECT_EQ(edited["content"][0]["attachment"]["data"], "bmV3");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "ingest/hl7v2/resource_history.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -159,18 +161,53 @@ void AppendCanonical(json::Node node, std::string& out, bool skip_meta = false) 
   }
 }
 
-// The resource's members but `meta`, canonical: what a version says, whenever it was sent.
-std::string Content(json::Node resource) {
+// A hash of the resource's members but `meta`, canonical: what a version says, whenever it
+// was sent. (A hash, not the text: the history holds one per resource.)
+uint64_t Content(json::Node resource) {
   std::string out;
   AppendCanonical(resource, out, /*skip_meta=*/true);
-  return out;
+  return XXH3_64bits(out.data(), out.size());
+}
+
+// Whether a DocumentReference's content holds a document: an attachment with data or a url.
+// A notification message (MDM T01, T03, T05, T07, T09, T11: a status or an event, no OBX)
+// maps to a title-only attachment, which says nothing about the document.
+bool HoldsDocument(json::Node content) {
+  bool found = false;
+  content.ForEachItem([&](json::Node item) {
+    auto attachment = item.Find("attachment");
+    found = attachment && (attachment->Find("data") || attachment->Find("url"));
+    return !found;
+  });
+  return found;
+}
+
+// The items of both arrays, `old_items` first, each once (by its JSON text).
+std::string UnionOfArrays(json::Node old_items, json::Node new_items) {
+  std::vector<std::string> items;
+  for (json::Node list : {old_items, new_items}) {
+    list.ForEachItem([&](json::Node item) {
+      std::string text = item.ToJson();
+      if (std::find(items.begin(), items.end(), text) == items.end()) items.push_back(text);
+      return true;
+    });
+  }
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+  return out + "]";
 }
 
 std::string MergeElementNodes(json::Node old_node, json::Node new_node,
-                              const std::vector<std::string>& cleared) {
+                              const std::vector<std::string>& cleared, std::string_view type = {}) {
   std::vector<std::string_view> present;  // elements of `next`, choice elements by their root
   std::string out;
   ObjectWriter object(out);
+  // A partial correction (ORU with the changed OBX only) lists the results it carries: the
+  // report keeps the others. A notification keeps the document the stored version holds.
+  std::optional<json::Node> old_results =
+      type == "DiagnosticReport" ? old_node.Find("result") : std::nullopt;
+  std::optional<json::Node> old_content =
+      type == "DocumentReference" ? old_node.Find("content") : std::nullopt;
   // PID-30 "Y" alone (deceasedBoolean true) says less than a date of death already known
   // (PID-29 left empty: no change): the date stays.
   std::optional<json::Node> known_death = old_node.Find("deceasedDateTime");
@@ -180,6 +217,11 @@ std::string MergeElementNodes(json::Node old_node, json::Node new_node,
     present.push_back(ChoiceRoot(k));
     if (k == "deceasedBoolean" && keep_death_date) {
       object.Member("deceasedDateTime", *known_death);
+    } else if (k == "result" && old_results && old_results->IsArray() && v.IsArray()) {
+      object.Key(k);
+      out += UnionOfArrays(*old_results, v);
+    } else if (k == "content" && old_content && !HoldsDocument(v) && HoldsDocument(*old_content)) {
+      object.Member(k, *old_content);
     } else {
       object.Member(k, v);
     }
@@ -321,8 +363,21 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
 
 }  // namespace
 
+bool IsPartial(std::string_view type, json::Node version) {
+  auto status = version.Find("status");
+  const std::string_view s = status && status->IsString() ? status->GetString() : "";
+  if (type == "ServiceRequest") return s != "active" && s != "draft";
+  if (type == "DiagnosticReport") return s != "final" && s != "registered";
+  if (type == "DocumentReference") {
+    auto content = version.Find("content");
+    return !content || !HoldsDocument(*content);
+  }
+  return true;
+}
+
 bool HasHistory(std::string_view type) {
-  return type == "Encounter" || type == "Patient";
+  return type == "Encounter" || type == "Patient" || type == "ServiceRequest" ||
+         type == "DiagnosticReport" || type == "DocumentReference";
 }
 
 Result<std::string> MergeEncounterLocations(std::string_view previous, std::string_view next,
@@ -339,6 +394,22 @@ Result<std::string> MergeElements(std::string_view previous, std::string_view ne
   return MergeElementNodes(nodes.first, nodes.second, cleared);
 }
 
+namespace {
+bool Settles(std::string_view key) {  // "Type/id" of an order, report or document
+  return !key.starts_with("Patient/") && !key.starts_with("Encounter/");
+}
+}  // namespace
+
+ResourceHistory::HeldMap::iterator ResourceHistory::Hold(std::string key, Held held) {
+  if (Settles(key)) bytes_ += key.size() + held.json.size() + kBytesPerHeld;
+  return latest_.insert_or_assign(std::move(key), std::move(held)).first;
+}
+
+void ResourceHistory::ForgetSettled() {
+  std::erase_if(latest_, [](const auto& entry) { return Settles(entry.first); });
+  bytes_ = 0;
+}
+
 Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
                                                         const std::string& id, std::string json,
                                                         std::string_view trigger,
@@ -346,6 +417,16 @@ Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
   using Version = std::optional<std::string>;
   std::string key = std::string(type) + "/" + id;
   auto it = latest_.find(key);
+  if (it == latest_.end() && type != "Patient" && type != "Encounter") {
+    // An order, report or document that says all it is (a new order, a final report, a
+    // document with its text) is stored as mapped, without looking for the stored version:
+    // held, unmeasured, for a partial message later in the run.
+    auto node = next_parser_.Parse(json);
+    if (node.ok() && node->IsObject() && !IsPartial(type, *node)) {
+      Hold(std::move(key), Held{json, 0, std::nullopt, /*measured=*/false});
+      return Version(std::move(json));
+    }
+  }
   if (it == latest_.end()) {
     Version stored;
     if (lookup_) {
@@ -354,14 +435,21 @@ Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
     if (!stored) {  // the first version: stored as mapped
       auto node = next_parser_.Parse(json);
       if (!node.ok() || !node->IsObject()) return Version(std::move(json));
-      latest_[key] = Held{json, Content(*node), LastUpdated(*node)};
+      Hold(std::move(key), Held{json, Content(*node), LastUpdated(*node)});
       return Version(std::move(json));
     }
     auto node = previous_parser_.Parse(*stored);
     if (!node.ok() || !node->IsObject()) return Version(std::move(json));
-    it = latest_.emplace(key, Held{*stored, Content(*node), LastUpdated(*node)}).first;
+    it = Hold(std::move(key), Held{*stored, Content(*node), LastUpdated(*node)});
   }
   Held& held = it->second;
+  if (!held.measured) {
+    auto node = previous_parser_.Parse(held.json);
+    if (!node.ok() || !node->IsObject()) return Version(std::move(json));
+    held.content = Content(*node);
+    held.time = LastUpdated(*node);
+    held.measured = true;
+  }
   auto new_node = next_parser_.Parse(json);
   if (!new_node.ok() || !new_node->IsObject()) return Version(std::move(json));
   // A message older than the last change of the resource is a replay (the same files ingested
@@ -370,20 +458,24 @@ Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
   // repeat the PID they sent before) changes nothing either.
   auto now = LastUpdated(*new_node);
   if (held.time && now && *now < *held.time) return Version();
-  std::string content = Content(*new_node);
+  const uint64_t content = Content(*new_node);
   if (cleared.empty() && content == held.content) return Version();
   auto old_node = previous_parser_.Parse(held.json);
   if (!old_node.ok() || !old_node->IsObject()) return Version(std::move(json));
   std::string merged = type == "Encounter" ? MergeEncounterNodes(*old_node, *new_node, trigger)
-                                           : MergeElementNodes(*old_node, *new_node, cleared);
+                                           : MergeElementNodes(*old_node, *new_node, cleared, type);
   // A message that changes nothing leaves the version as it was, its lastUpdated included:
   // the time of the last change is what orders later messages. (The held version may be the
   // stored form, de-identified in a keyed lake, which must not go through ingest again.)
   auto merged_node = merged_parser_.Parse(merged);
   if (!merged_node.ok()) return Version(std::move(json));
-  std::string merged_content = Content(*merged_node);
+  const uint64_t merged_content = Content(*merged_node);
   if (merged_content == held.content) return Version();
-  held = Held{merged, std::move(merged_content), LastUpdated(*merged_node)};
+  if (Settles(it->first)) {
+    bytes_ += merged.size();
+    bytes_ -= std::min<size_t>(bytes_, held.json.size());
+  }
+  held = Held{merged, merged_content, LastUpdated(*merged_node)};
   return Version(std::move(merged));
 }
 

@@ -16,6 +16,8 @@
 // of messages, in message order).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,6 +32,12 @@ namespace medlake::hl7v2 {
 
 // Whether versions of `type` mapped from HL7 v2 are merged with the version before them.
 bool HasHistory(std::string_view type);
+// Whether `version` (of a type with history) may tell only part of its resource, so that the
+// version before it is looked for in the lake when the run has not seen one: Patients and
+// Encounters always (sparse PIDs, transfers); an order whose status is not active or draft
+// (a cancel, a hold: ORC without OBR); a report that is not final (a correction may carry the
+// changed results only); a document without its text (an MDM notification).
+bool IsPartial(std::string_view type, json::Node version);
 
 // `next` (an Encounter) with its location[] merged with `previous`'s (the version stored
 // before it) and its period.start taken from `previous` when `next` has none. An entry of
@@ -82,8 +90,21 @@ class ResourceHistory {
     return it->second.json;
   }
   size_t size() const { return latest_.size(); }
-  // Forgets every version (they are stored; the lookup finds them from now on).
-  void Clear() { latest_.clear(); }
+  // Memory the held orders, reports and documents take, about (readable from any thread:
+  // batch ingest commits a checkpoint when it reaches kBytesPerCommit).
+  size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  static constexpr size_t kBytesPerCommit = 64u << 20;
+  // Forgets every version (they are stored; the lookup finds them from now on): batch ingest
+  // calls it after each checkpoint, so that memory follows the checkpoint, not the feed.
+  void Clear() {
+    latest_.clear();
+    bytes_ = 0;
+  }
+  // Forgets the orders, reports and documents held (they are stored; the lookup finds them
+  // from now on): batch ingest calls it after each checkpoint, so that memory follows the
+  // checkpoint. Patients and Encounters stay: most messages update them, and finding each
+  // again in the lake would cost a block read per patient and checkpoint.
+  void ForgetSettled();
 
  private:
   Lookup lookup_;
@@ -91,10 +112,15 @@ class ResourceHistory {
   // repeating it is recognised without parsing it again.
   struct Held {
     std::string json;
-    std::string content;
+    uint64_t content = 0;         // XXH3-64 of the canonical members but meta
     std::optional<int64_t> time;  // meta.lastUpdated
+    bool measured = true;         // content and time are set (else computed when needed)
   };
-  std::unordered_map<std::string, Held> latest_;                // by "Type/id"
+  using HeldMap = std::unordered_map<std::string, Held>;
+  static constexpr size_t kBytesPerHeld = 96;  // the map node and the Held beside the strings
+  HeldMap::iterator Hold(std::string key, Held held);
+  HeldMap latest_;  // by "Type/id"
+  std::atomic<size_t> bytes_{0};
   json::Parser previous_parser_, next_parser_, merged_parser_;  // reused: no buffers per merge
 };
 
