@@ -256,5 +256,33 @@ TEST(ResourceHistoryTest, PartialMessagesKeepOrdersReportsAndDocuments) {
   EXPECT_EQ(edited["content"][0]["attachment"]["data"], "bmV3");
 }
 
+// A location the patient left ends: at a transfer whose message does not name the prior
+// location (PV1-6 empty), at the new location's start; at a discharge, every open one.
+TEST(ResourceHistoryTest, LocationsLeftWithoutBeingNamedEnd) {
+  ResourceHistory h;
+  Merge(h, "Encounter", "enc-1", kA01, "A01");
+  const std::string transfer =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"in-progress","location":[)"
+      R"({"location":{"reference":"Location/icu","display":"ICU"},"status":"active",)"
+      R"("period":{"start":"2024-03-02T07:55:00Z"}}]})";
+  auto moved = json::parse(Merge(h, "Encounter", "enc-1", transfer, "A02"));
+  ASSERT_EQ(moved["location"].size(), 2u) << moved.dump();
+  EXPECT_EQ(moved["location"][0]["status"], "completed");
+  EXPECT_EQ(moved["location"][0]["period"]["end"], "2024-03-02T07:55:00Z");
+  EXPECT_EQ(moved["location"][1]["status"], "active");
+
+  ResourceHistory other;
+  Merge(other, "Encounter", "enc-1", kA01, "A01");
+  const std::string discharge_elsewhere =
+      R"({"resourceType":"Encounter","id":"enc-1","status":"finished","period":{"end":)"
+      R"("2024-03-03T12:00:00Z"},"location":[{"location":{"reference":"Location/w5w"},)"
+      R"("status":"completed","period":{"end":"2024-03-03T12:00:00Z"}}]})";
+  auto done = json::parse(Merge(other, "Encounter", "enc-1", discharge_elsewhere, "A03"));
+  for (const auto& entry : done["location"]) {
+    EXPECT_EQ(entry["status"], "completed") << done.dump();
+    EXPECT_EQ(entry["period"]["end"], "2024-03-03T12:00:00Z") << done.dump();
+  }
+}
+
 }  // namespace
 }  // namespace medlake::hl7v2

@@ -238,6 +238,47 @@ std::string MergeElementNodes(json::Node old_node, json::Node new_node,
   return out;
 }
 
+// Milliseconds of a FHIR time's start, nullopt when absent or malformed.
+std::optional<int64_t> Millis(const std::optional<std::string>& time) {
+  if (!time) return std::nullopt;
+  auto range = ParseFhirTime(*time);
+  return range ? std::optional<int64_t>(range->start) : std::nullopt;
+}
+
+// Locations still open end: all of them when the stay has ended (`stay_end`), else those the
+// patient left for the location entered last (a transfer whose message did not name the
+// prior location, PV1-6 empty, closed nothing: the bed looked occupied after the discharge).
+void CloseLeftLocations(std::vector<Entry>& entries, const std::optional<std::string>& stay_end) {
+  const std::optional<int64_t> ended = Millis(stay_end);
+  size_t current = entries.size();  // the open entry with the latest start
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto start = Millis(entries[i].start);
+    if (!entries[i].end && start &&
+        (current == entries.size() || *start > *Millis(entries[current].start))) {
+      current = i;
+    }
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Entry& e = entries[i];
+    if (e.end) continue;
+    auto start = Millis(e.start);
+    if (stay_end) {
+      if (!start || !ended || *start <= *ended) {
+        e.end = stay_end;
+        e.status = "completed";
+      }
+      continue;
+    }
+    if (current == entries.size() || i == current || e.reference == entries[current].reference) {
+      continue;
+    }
+    if (start ? *start < *Millis(entries[current].start) : i < current) {
+      e.end = entries[current].start;
+      e.status = "completed";
+    }
+  }
+}
+
 std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
                                 std::string_view trigger) {
   std::vector<Entry> merged = Entries(old_node);
@@ -289,6 +330,7 @@ std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
   std::optional<std::string> old_status = Text(old_node, "status");
   const bool keep_discharge = trigger == "A08" && !end && old_status == "finished";
   if (keep_discharge) end = Text(old_node.Find("period"), "end");
+  CloseLeftLocations(merged, end);
 
   std::string out;
   ObjectWriter object(out);
