@@ -250,10 +250,15 @@ class RecordWorker final : public FhirRecordSink {
   // record, and a message that cannot be parsed or mapped is one quarantined record.
   void ProcessHl7v2(const Chunk& chunk, std::string_view file) {
     for (const auto& entry : hl7v2::ReadMessages(file)) {
-      RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(entry.location.byte_offset), 0,
-                         "message " + std::to_string(entry.location.message_index + 1)};
+      const hl7v2::SourceLocation& at = entry.location;
+      RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(at.byte_offset), 0,
+                         at.outside_message
+                             ? "before message " + std::to_string(at.message_index + 1)
+                             : "message " + std::to_string(at.message_index + 1)};
       if (!entry.message.ok()) {
-        OnReject(file.substr(entry.location.byte_offset, 4096), loc,
+        // The message's own bytes, whole (the record to fix and send again), and nothing of
+        // the next one.
+        OnReject(file.substr(at.byte_offset, at.byte_length), loc,
                  entry.message.status().message());
         continue;
       }

@@ -161,6 +161,25 @@ TEST(Message, SeveralMessagesAndBatchEnvelope) {
   EXPECT_EQ(file.substr((*m)[1].location().byte_offset, 3), "MSH");
 }
 
+// Each entry knows its bytes: a message that cannot be parsed is quarantined whole and with
+// nothing of the next (a 4 KiB window cut long messages and took the next patient's); text
+// outside messages is not counted as one.
+TEST(Message, EntriesKnowTheirBytesAndTextOutsideIsNoMessage) {
+  const std::string first = "MSH|^~\\&|A|B|C|D|2024||ADT^A01|m1|P|2.5\rPID|1||X\rpv1|bad\r";
+  const std::string second = "MSH|^~\\&|A|B|C|D|2024||ADT^A08|m2|P|2.5\rPID|1||Y\r";
+  const std::string file = "junk line\r" + first + second;
+  auto entries = ReadMessages(file);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_TRUE(entries[0].location.outside_message);
+  EXPECT_EQ(file.substr(entries[0].location.byte_offset, entries[0].location.byte_length),
+            "junk line");
+  EXPECT_FALSE(entries[1].message.ok());
+  EXPECT_EQ(entries[1].location.message_index, 0u);
+  EXPECT_EQ(file.substr(entries[1].location.byte_offset, entries[1].location.byte_length) + "\r",
+            first);
+  EXPECT_EQ(entries[2].location.message_index, 1u);
+}
+
 TEST(Message, ErrorsNameLocationNotContent) {
   auto bad = Message::Parse("PID|1||SECRET-MRN\r");
   ASSERT_FALSE(bad.ok());

@@ -321,16 +321,18 @@ std::vector<FileEntry> ReadMessages(std::string_view file) {
   size_t message_start = std::string_view::npos;
   size_t message_end = 0;
   size_t junk_start = std::string_view::npos;
+  size_t junk_end = 0;
+  size_t messages = 0;
   auto close_message = [&]() {
     if (message_start == std::string_view::npos) return;
-    SourceLocation loc{message_start, entries.size()};
+    SourceLocation loc{message_start, messages++, message_end - message_start};
     entries.push_back(
         {loc, Message::Parse(file.substr(message_start, message_end - message_start), loc)});
     message_start = std::string_view::npos;
   };
   auto close_junk = [&]() {
     if (junk_start == std::string_view::npos) return;
-    SourceLocation loc{junk_start, entries.size()};
+    SourceLocation loc{junk_start, messages, junk_end - junk_start, /*outside_message=*/true};
     entries.push_back({loc, ParseError("text at byte " + std::to_string(junk_start) +
                                        " is not inside an HL7 v2 message (no MSH segment)")});
     junk_start = std::string_view::npos;
@@ -352,8 +354,9 @@ std::vector<FileEntry> ReadMessages(std::string_view file) {
         close_junk();
       } else if (message_start != std::string_view::npos) {
         message_end = end;
-      } else if (junk_start == std::string_view::npos) {
-        junk_start = pos;
+      } else {
+        if (junk_start == std::string_view::npos) junk_start = pos;
+        junk_end = end;
       }
     }
     pos = end;

@@ -108,8 +108,10 @@ void Segment::ForEachField(Fn&& fn) const {
 
 // Where a message sits in its file.
 struct SourceLocation {
-  size_t byte_offset = 0;    // of the "MSH" that starts it
-  size_t message_index = 0;  // 0-based position among the file's messages
+  size_t byte_offset = 0;        // of the "MSH" that starts it
+  size_t message_index = 0;      // 0-based position among the file's messages
+  size_t byte_length = 0;        // of the message (or the text outside messages), when known
+  bool outside_message = false;  // text before a message, not inside one (no MSH)
 };
 
 class Message {
