@@ -180,6 +180,19 @@ TEST(Message, EntriesKnowTheirBytesAndTextOutsideIsNoMessage) {
   EXPECT_EQ(entries[2].location.message_index, 1u);
 }
 
+// MLLP framing in a file: the end byte right after the last segment is not data (the
+// discharge time PV1-45 read "20240302100000\x1c" and was lost).
+TEST(Message, AFramingByteEndsTheLastSegment) {
+  const std::string file =
+      "\x0bMSH|^~\\&|A|B|C|D|2024||ADT^A03|f1|P|2.5\rPID|1||X\rPV1|1|I|4E|||||||||||||||||V1|||||"
+      "||||||||||||||||||||20240301100000|20240302100000\x1c\r";
+  auto m = SplitMessages(file);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->size(), 1u);
+  const std::string_view pv1 = (*m)[0].segment(2).raw();
+  EXPECT_TRUE(pv1.ends_with("|20240301100000|20240302100000")) << pv1;
+}
+
 TEST(Message, ErrorsNameLocationNotContent) {
   auto bad = Message::Parse("PID|1||SECRET-MRN\r");
   ASSERT_FALSE(bad.ok());

@@ -11,12 +11,13 @@ constexpr std::string_view kBom = "\xEF\xBB\xBF";
 constexpr char kMllpStart = 0x0B;
 constexpr char kMllpEnd = 0x1C;
 
-// Position of the next CR or LF at or after `pos`, or text.size().
+// Position of the next CR or LF at or after `pos`, or text.size(). An MLLP framing byte ends
+// a segment too (a file of framed messages may put the end byte right after the last one).
 size_t LineEnd(std::string_view text, size_t pos) {
   const char* begin = text.data();
   const char* p = begin + pos;
   const char* end = begin + text.size();
-  while (p != end && *p != '\r' && *p != '\n') ++p;
+  while (p != end && *p != '\r' && *p != '\n' && *p != kMllpEnd && *p != kMllpStart) ++p;
   return static_cast<size_t>(p - begin);
 }
 
