@@ -121,6 +121,19 @@ TEST(MapAdt, A01PatientFields) {
 
 // HL7 v2.5 section 2.5.3: "" deletes the stored value, so it is listed in `cleared` and
 // nothing is written for it (PID-16 "" gave a maritalStatus coding without a code).
+// XPN.7 (table 0200) as FHIR R4's cm-name-use-v2: an adopted name (C) is no "old" name, an
+// alias (A) no "anonymous" one; a coded pseudo-name (S) is.
+TEST(MapAdt, NameTypesFollowTheFhirConceptMap) {
+  std::string adt(kAdtA01);
+  adt.replace(adt.find("Everyman^Adam^A^Jr^Dr^^L"), 24,
+              "Smith^Anna^^^^^C~Jones^Anna^^^^^A~Anon^X^^^^^S~Doe^Jane^^^^^L");
+  Mapped m(adt);
+  EXPECT_EQ(m.S("Patient", "name.0.use"), "");
+  EXPECT_EQ(m.S("Patient", "name.1.use"), "");
+  EXPECT_EQ(m.S("Patient", "name.2.use"), "anonymous");
+  EXPECT_EQ(m.S("Patient", "name.3.use"), "official");
+}
+
 TEST(MapAdt, NullFieldsAreClearedNotWritten) {
   Mapped m(
       "MSH|^~\\&|ADTAPP|GOODHEALTH|LAKE|LAKE|20240301101500||ADT^A08|ADT-0002|P|2.5.1\r"
@@ -277,6 +290,24 @@ TEST(MapOru, ObservationValuesUnitsRanges) {
 
 // A numeric OBX value whose integer part has more than 18 digits (no 64-bit JSON reader takes
 // it) stays the text it was, as valueString, and the resource stays valid JSON.
+// A FHIR string holds no control character but tab, CR and LF: \X00\ and \X1B\ escapes, and
+// raw control bytes, become spaces (they were written as \u0000, which schemas reject).
+TEST(MapOru, ControlCharactersBecomeSpaces) {
+  std::string oru(kOru);
+  oru.replace(oru.find("sample \\T\\ rerun"), 16,
+              "a\\X00\\b\\X1B\\c\x01"
+              "d");
+  Mapped m(oru);
+  bool found = false;
+  for (size_t i = 0; i < m.Count("Observation"); ++i) {
+    std::string value = m.S("Observation", "valueString", i);
+    if (value.empty()) continue;
+    EXPECT_EQ(value, "a b c d");
+    found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(MapOru, HugeNumericValueStaysText) {
   Mapped m(
       "MSH|^~\\&|LAB|H|L|L|20240301||ORU^R01|B1|P|2.5\rPID|1||M1\r"

@@ -381,9 +381,11 @@ std::string EntityKey(const Value& ei) {
 
 void WriteHumanName(JsonBuilder& json, const Value& xpn) {
   json.BeginObject();
+  // XPN.7 name type (HL7 table 0200) -> name-use, as FHIR R4's ConceptMap cm-name-use-v2:
+  // C (adopted) and A (alias or assigned) have no equivalent and get none.
   static constexpr std::pair<std::string_view, std::string_view> kUses[] = {
-      {"L", "official"}, {"D", "usual"}, {"M", "maiden"},
-      {"N", "nickname"}, {"C", "old"},   {"A", "anonymous"},
+      {"L", "official"},  {"D", "usual"},   {"M", "maiden"},  {"N", "nickname"},
+      {"S", "anonymous"}, {"TEMP", "temp"}, {"NOUSE", "old"}, {"BAD", "old"},
   };
   std::string use = xpn.Component(7).Text();
   for (const auto& [code, fhir] : kUses) {

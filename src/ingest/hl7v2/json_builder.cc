@@ -1,5 +1,7 @@
 #include "ingest/hl7v2/json_builder.h"
 
+#include <algorithm>
+
 #include "json/json.h"
 
 namespace medlake::hl7v2 {
@@ -40,11 +42,22 @@ std::string_view Trim(std::string_view s) {
 }  // namespace
 
 void AppendJsonString(std::string_view s, TextEncoding encoding, std::string& out) {
-  if (encoding != TextEncoding::kLatin1) {
+  // A FHIR string holds no control character but tab, CR and LF (R4 datatypes: string
+  // matches [ \r\n\t\S]+): the others (raw bytes, or \X00\ escapes) become spaces.
+  const bool controls = std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t' && c != '\r' && c != '\n') || u == 0x7f;
+  });
+  if (encoding != TextEncoding::kLatin1 && !controls) {
     json::AppendQuoted(s, out);  // escapes, and replaces invalid UTF-8 with U+FFFD
     return;
   }
-  json::AppendQuoted(ToUtf8(s, encoding), out);
+  std::string text = ToUtf8(s, encoding);
+  for (char& c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t' && c != '\r' && c != '\n') || u == 0x7f) c = ' ';
+  }
+  json::AppendQuoted(text, out);
 }
 
 std::string ToUtf8(std::string_view s, TextEncoding encoding) {
