@@ -21,6 +21,16 @@ constexpr char kEnd = 0x1C;
 constexpr char kCr = 0x0D;
 constexpr size_t kMaxFrame = 16u << 20;
 
+// `message` without what may come before its MSH: a byte-order mark, blank lines.
+std::string_view FromMsh(std::string_view message) {
+  if (message.starts_with("\xEF\xBB\xBF")) message.remove_prefix(3);
+  while (!message.empty() && (message.front() == '\r' || message.front() == '\n' ||
+                              message.front() == ' ' || message.front() == '\t')) {
+    message.remove_prefix(1);
+  }
+  return message;
+}
+
 // Field `n` (1-based, MSH-1 being the separator) of the MSH segment of `message`.
 std::string_view MshField(std::string_view message, int n) {
   if (message.size() < 4 || message.substr(0, 3) != "MSH") return {};
@@ -40,15 +50,52 @@ std::string_view MshField(std::string_view message, int n) {
   return {};
 }
 
-std::string Sanitize(std::string_view text) {
+bool IsControl(char c) {
+  return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
+// A field of the incoming message as the ACK (which uses | and ^~\&) writes it. When the
+// message uses the same encoding characters the value is copied as sent, components and
+// escape sequences included (MSA-2 must equal MSH-10); otherwise its separators are escaped.
+// Control characters are dropped: the ACK frame must stay intact.
+std::string AckField(std::string_view message, int n) {
+  std::string_view value = MshField(message, n);
+  const bool same_encoding = MshField(message, 1) == "|" && MshField(message, 2) == "^~\\&";
   std::string out;
-  for (char c : text) {
-    if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&' || c == '\r' || c == '\n')
-      out.push_back(' ');
-    else
+  for (char c : value.substr(0, 200)) {
+    if (IsControl(c)) continue;
+    if (same_encoding) {
       out.push_back(c);
+    } else if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&') {
+      out += c == '|'    ? "\\F\\"
+             : c == '^'  ? "\\S\\"
+             : c == '~'  ? "\\R\\"
+             : c == '\\' ? "\\E\\"
+                         : "\\T\\";
+    } else {
+      out.push_back(c);
+    }
   }
-  return out.substr(0, 200);
+  return out;
+}
+
+// Free text (ERR-8) with the ACK's separators escaped and no control characters.
+std::string AckText(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 200)) {
+    if (IsControl(c)) {
+      out.push_back(' ');
+    } else if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&') {
+      out += c == '|'    ? "\\F\\"
+             : c == '^'  ? "\\S\\"
+             : c == '~'  ? "\\R\\"
+             : c == '\\' ? "\\E\\"
+                         : "\\T\\";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 struct Pending {
@@ -60,25 +107,41 @@ struct Pending {
 }  // namespace
 
 std::string BuildAck(std::string_view message, const Status& outcome, bool durable) {
-  std::string control = std::string(MshField(message, 10));
+  message = FromMsh(message);
+  std::string control = AckField(message, 10);
   std::string_view trigger = MshField(message, 9);
   size_t caret = trigger.find('^');
   std::string event =
       caret == std::string_view::npos ? "" : std::string(trigger.substr(caret + 1, 3));
+  std::erase_if(event, [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); });
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   std::string ts = FormatUtc(now);  // 2024-01-01T10:00:00.000Z -> 20240101100000
   std::string hl7_time = ts.substr(0, 4) + ts.substr(5, 2) + ts.substr(8, 2) + ts.substr(11, 2) +
                          ts.substr(14, 2) + ts.substr(17, 2);
-  const char* code = !durable ? "AE" : outcome.ok() ? "AA" : "AR";
-  std::string ack = "MSH|^~\\&|MEDLAKE|MEDLAKE|" + Sanitize(MshField(message, 3)) + "|" +
-                    Sanitize(MshField(message, 4)) + "|" + hl7_time + "||ACK" +
-                    (event.empty() ? "" : "^" + event) + "|" + Sanitize(control) + "-ACK|P|2.5\r";
-  ack += std::string("MSA|") + code + "|" + Sanitize(control) + "\r";
-  if (!outcome.ok() || !durable)
-    ack += "ERR|||" + std::string(durable ? "207" : "100") + "|E||||" +
-           Sanitize(outcome.message()) + "\r";
+  // HL7 v2.5.1 table 0008 (original mode): AE, an error in the message's content (the sender
+  // corrects it, resending does not help); AR, a reject for reasons unrelated to the content:
+  // a message type medlake does not take (MSH-9), or a failure of medlake to make it durable
+  // (the sender may resend). ERR-3 from table 0357.
+  std::string_view code = "AA", condition;
+  if (!durable) {
+    code = "AR", condition = "207";  // application internal error
+  } else if (!outcome.ok() && outcome.code() == ErrorCode::kUnsupported) {
+    code = "AR", condition = "200";  // unsupported message type
+  } else if (!outcome.ok()) {
+    code = "AE", condition = outcome.code() == ErrorCode::kParseError ? "100" : "102";
+  }
+  std::string processing = AckField(message, 11);
+  std::string version = AckField(message, 12);
+  std::string ack =
+      "MSH|^~\\&|MEDLAKE|MEDLAKE|" + AckField(message, 3) + "|" + AckField(message, 4) + "|" +
+      hl7_time + "||ACK" + (event.empty() ? "" : "^" + event + "^ACK") + "|" + control + "-ACK|" +
+      (processing.empty() ? "P" : processing) + "|" + (version.empty() ? "2.5" : version) + "\r";
+  ack += std::string("MSA|") + std::string(code) + "|" + control + "\r";
+  if (code != "AA") {
+    ack += "ERR|||" + std::string(condition) + "|E||||" + AckText(outcome.message()) + "\r";
+  }
   return ack;
 }
 
@@ -116,15 +179,34 @@ struct MllpServer::Impl {
           buf.erase(0, start);
         }
         size_t end = buf.find(kEnd, 1);
+        // A start byte inside a frame begins a new one: what came before it was cut off
+        // (a sender that gave up on a frame and sent the next one) and is not a message.
+        size_t restart = buf.rfind(kStart, end == std::string::npos ? buf.size() : end);
+        if (restart != std::string::npos && restart > 0) {
+          n_garbage += restart;
+          buf.erase(0, restart);
+          if (end != std::string::npos) end -= restart;
+        }
         if (end == std::string::npos) {
-          if (buf.size() > kMaxFrame) {  // no end in sight: drop it and resynchronize
+          if (buf.size() > kMaxFrame) {
+            // No end in sight: answer from the frame's MSH (the sender learns why instead of
+            // waiting), then skip to the frame's end.
+            std::string nak = BuildAck(std::string_view(buf).substr(1, 4096),
+                                       InvalidArgument("the frame is longer than 16 MiB and was "
+                                                       "not read"),
+                                       true);
             n_garbage += buf.size();
             buf.clear();
+            if (!SkipToFrameEnd(*socket, chunk, sizeof chunk, buf)) return;
+            std::string reply = std::string(1, kStart) + nak + std::string(1, kEnd) + "\r";
+            asio::write(*socket, asio::buffer(reply), ec);
+            if (ec) return;
+            continue;
           }
           break;
         }
         auto pending = std::make_shared<Pending>();
-        pending->message = buf.substr(1, end - 1);
+        pending->message = std::string(FromMsh(std::string_view(buf).substr(1, end - 1)));
         pending->received = ingest::StreamClock::now();
         size_t consumed = end + 1;
         if (consumed < buf.size() && buf[consumed] == kCr) ++consumed;
@@ -137,6 +219,27 @@ struct MllpServer::Impl {
         if (ec) return;
         ++n_messages;
       }
+    }
+  }
+
+  // Reads and drops bytes up to the end of the current frame; what follows it stays in `buf`.
+  // False when the connection closed first.
+  bool SkipToFrameEnd(tcp::socket& socket, char* chunk, size_t size, std::string& buf) {
+    boost::system::error_code ec;
+    for (;;) {
+      size_t n = socket.read_some(asio::buffer(chunk, size), ec);
+      if (ec || n == 0) return false;
+      std::string_view got(chunk, n);
+      size_t end = got.find(kEnd);
+      if (end == std::string_view::npos) {
+        n_garbage += n;
+        continue;
+      }
+      n_garbage += end + 1;
+      got.remove_prefix(end + 1);
+      if (!got.empty() && got.front() == kCr) got.remove_prefix(1);
+      buf.assign(got);
+      return true;
     }
   }
 

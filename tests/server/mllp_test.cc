@@ -132,13 +132,56 @@ TEST(MllpTest, AcknowledgedMessagesSurviveACrash) {
   EXPECT_EQ((*Lake::Open(dir / "lake"))->Status()->resources["Observation"], 30u);
 }
 
+// HL7 v2.5.1 section 2.9 and tables 0008, 0357: AE for an error in the content, AR for a
+// message type not taken or a failure to make it durable (unrelated to the content); MSA-2
+// echoes MSH-10 as sent; MSH-9 is ACK^event^ACK.
 TEST(MllpTest, AckShape) {
   std::string ack = BuildAck(Oru(5, 1), Status::Ok(), true);
   EXPECT_EQ(ack.substr(0, 25), "MSH|^~\\&|MEDLAKE|MEDLAKE|");
-  EXPECT_NE(ack.find("|ACK^R01|C5-1-ACK|P|2.5\r"), std::string::npos) << ack;
+  EXPECT_NE(ack.find("|ACK^R01^ACK|C5-1-ACK|P|2.5\r"), std::string::npos) << ack;
   EXPECT_NE(ack.find("\rMSA|AA|C5-1\r"), std::string::npos);
-  std::string ae = BuildAck(Oru(5, 1), IoError("disk full"), false);
-  EXPECT_NE(ae.find("MSA|AE|C5-1"), std::string::npos);
+  std::string lost = BuildAck(Oru(5, 1), IoError("disk full"), false);
+  EXPECT_NE(lost.find("MSA|AR|C5-1\rERR|||207|"), std::string::npos) << lost;
+  std::string content = BuildAck(Oru(5, 1), ParseError("no PID segment"), true);
+  EXPECT_NE(content.find("MSA|AE|C5-1\rERR|||100|"), std::string::npos) << content;
+  std::string type = BuildAck(Oru(5, 1), Unsupported("unsupported message type"), true);
+  EXPECT_NE(type.find("MSA|AR|C5-1\rERR|||200|"), std::string::npos) << type;
+  // A byte-order mark and a blank line before MSH; escapes and components as sent.
+  std::string odd =
+      "\xEF\xBB\xBF\nMSH|^~\\&|APP|HOSP^1.2.3^ISO|L|L|20240301||ORU^R01|A\\S\\B|T|2.5.1\r";
+  std::string echoed = BuildAck(odd, Status::Ok(), true);
+  EXPECT_NE(echoed.find("MSA|AA|A\\S\\B\r"), std::string::npos) << echoed;
+  EXPECT_NE(echoed.find("|APP|HOSP^1.2.3^ISO|"), std::string::npos) << echoed;
+  EXPECT_NE(echoed.find("|T|2.5.1\r"), std::string::npos) << echoed;
+  // Another field separator: values are escaped for the ACK's.
+  std::string other =
+      BuildAck("MSH#^~\\&#APP#HOSP#L#L#20240301##ORU^R01#X|Y#P#2.5\r", Status::Ok(), true);
+  EXPECT_NE(other.find("MSA|AA|X\\F\\Y\r"), std::string::npos) << other;
+}
+
+// A start byte inside a frame begins a new frame (the cut one before it is not a message);
+// a frame over 16 MiB is answered AE with the reason, not left waiting.
+TEST(MllpTest, RestartedAndOversizedFrames) {
+  testing::TempDir dir;
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  MllpServer server(**ingestor);
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), *port));
+  asio::write(s, asio::buffer("\x0b" + Oru(1, 1).substr(0, 40) + Frame(Oru(2, 1))));
+  std::string ack = ReadAck(s);
+  EXPECT_NE(ack.find("MSA|AA|C2-1\r"), std::string::npos) << ack;
+  std::string big = Oru(3, 1) + "NTE|1||" + std::string(17u << 20, 'x') + "\r";
+  asio::write(s, asio::buffer(Frame(big)));
+  std::string nak = ReadAck(s);
+  EXPECT_NE(nak.find("MSA|AE|C3-1\r"), std::string::npos) << nak.substr(0, 300);
+  EXPECT_NE(nak.find("16 MiB"), std::string::npos) << nak.substr(0, 300);
+  asio::write(s, asio::buffer(Frame(Oru(4, 1))));  // the connection goes on
+  EXPECT_NE(ReadAck(s).find("MSA|AA|C4-1\r"), std::string::npos);
+  server.Stop();
 }
 
 }  // namespace
