@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "privacy/key_store.h"
 
@@ -34,7 +35,19 @@ EVP_CIPHER_CTX* ThreadContext() {
 }  // namespace
 
 Result<std::shared_ptr<const SegmentCipher>> SegmentCipher::ForLake(const std::string& lake_dir) {
-  if (!KeyStore::IsInitialised(lake_dir)) return std::shared_ptr<const SegmentCipher>();
+  if (!KeyStore::IsInitialised(lake_dir)) {
+    // A lake initialised with a key keeps its principals and audit log beside the catalog:
+    // one whose keys/ folder is gone is not a lake without a key (a reader would take every
+    // segment for damaged, a writer would store plain text in it), but one whose key is lost.
+    std::error_code ec;
+    if (std::filesystem::exists(lake_dir + "/principals.sqlite", ec) ||
+        std::filesystem::exists(lake_dir + "/audit.sqlite", ec)) {
+      return Unauthenticated("the lake at " + lake_dir +
+                             " was initialised with a key, and its keys folder is missing: "
+                             "restore keys/ (and the lake key) from their backup");
+    }
+    return std::shared_ptr<const SegmentCipher>();
+  }
   MEDLAKE_ASSIGN_OR_RETURN(KeyStore keys, KeyStore::Open(lake_dir));
   return std::make_shared<const SegmentCipher>(keys.SubKey(KeyPurpose::kSegment));
 }

@@ -107,6 +107,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   lake->dir_ = dir;
   lake->impl_ = std::make_unique<Impl>();
   MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->cipher, store::SegmentCipher::ForLake(dir));
+
   // Read-only: a reader needs no write access to the lake, and never checkpoints the WAL.
   MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->db, Db::Open(catalog, false, true));
   Db& db = *lake->impl_->db;

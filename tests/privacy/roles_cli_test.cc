@@ -766,5 +766,28 @@ TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
   EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
 }
 
+// A keyed lake whose keys/ folder is gone is a lake whose key is missing, not a lake without
+// a key: readers said every segment was damaged, and ingest would have stored plain text.
+TEST_F(RolesCliTest, AKeyedLakeWithoutItsKeysFolderIsRefused) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("synth --patients 5 --seed 3 --formats fhir --out " + dir / "data").exit_code,
+            0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  std::filesystem::rename(lake + "/keys", dir / "keys.away");
+  for (const std::string& command :
+       {"status --lake " + lake, "export --lake " + lake + " --out " + dir / "x",
+        "ingest --lake " + lake + " " + dir / "data/fhir"}) {
+    CliRun run = Medlake(command);
+    EXPECT_EQ(run.exit_code, 10) << command << "\n" << run.out;
+    EXPECT_NE(run.out.find("keys folder is missing"), std::string::npos) << run.out;
+  }
+  std::filesystem::rename(dir / "keys.away", lake + "/keys");
+  CliRun again = Medlake("ingest --lake " + lake + " " + dir / "data/fhir");
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find(" 0 stored"), std::string::npos) << again.out;
+}
+
 }  // namespace
 }  // namespace medlake::privacy
