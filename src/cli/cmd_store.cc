@@ -351,7 +351,9 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<Options>();
 
   auto* ingest = app.add_subcommand(
-      "ingest", "Ingest FHIR R4 files (NDJSON, .ndjson.gz, Bundles, resources) into a lake");
+      "ingest",
+      "Ingest FHIR R4 (NDJSON, .ndjson.gz, Bundles, resources), HL7 v2 (.hl7) and device "
+      "readings into a lake");
   ingest->add_option("--lake", o->lake, "Lake directory (created if absent)")->required();
   ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
   ingest

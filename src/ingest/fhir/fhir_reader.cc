@@ -603,8 +603,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     if (!res || slice.empty() || NotApplied(method)) {
       sink.OnReject(
           !res || slice.empty() ? entry.ToJson() : std::string(slice), loc,
-          method == "DELETE" ? "bundle entry with a DELETE request: deletes are not applied from "
-                               "Bundles (medlake erase removes a patient's data)"
+          method == "DELETE"
+              ? "bundle entry with a DELETE request: deletes are not applied from "
+                "Bundles (medlake erase removes a patient's data, in a lake with a key)"
           : method == "PATCH"
               ? "bundle entry with a PATCH request: patches are not applied (its resource is "
                 "the patch, not the patched resource)"
