@@ -278,8 +278,10 @@ int RunExportPatient(const std::string& dir, const std::string& patient, const s
 }
 
 int RunErase(const std::string& dir, const std::string& patient, const AccessOptions& access) {
-  auto erased = query::ErasePatientData(dir, patient, access.token, access.purpose);
+  std::string warning;
+  auto erased = query::ErasePatientData(dir, patient, access.token, access.purpose, &warning);
   if (!erased.ok()) return Fail(erased.status());
+  if (!warning.empty()) std::fprintf(stderr, "medlake: warning: %s\n", warning.c_str());
   std::printf(
       "erased 1 patient: %zu resources removed from segments; identity removed from the "
       "vault\n",

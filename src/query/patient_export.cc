@@ -52,7 +52,8 @@ Result<std::string> FindStoredPatient(const std::string& lake_dir, const std::st
 }
 
 Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& patient,
-                                const std::string& token, const std::string& purpose) {
+                                const std::string& token, const std::string& purpose,
+                                std::string* warning) {
   if (!privacy::KeyStore::IsInitialised(lake_dir)) {
     return Unsupported("erase needs a lake with a key (medlake init)");
   }
@@ -103,17 +104,27 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
     MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
     return vault->EraseAll(vault_keys).status();
   };
-  MEDLAKE_ASSIGN_OR_RETURN(auto erased, store::ErasePatient(lake_dir, pseudonym, erase_identity));
+  // The attempt first: a crash or a full disk after the erasure's commit leaves the log
+  // saying that it began, with its purpose.
   MEDLAKE_ASSIGN_OR_RETURN(auto audit, privacy::AuditLog::Open(keys));
-  privacy::AuditEntry e;
-  e.principal = who.name;
-  e.role = std::string(privacy::RoleName(who.role));
-  e.action = "erase";
-  e.object = "patient";
-  e.purpose = purpose;
-  e.patients = 1;
-  MEDLAKE_RETURN_IF_ERROR(audit->Append(std::move(e)).status());
-  return erased.size();
+  auto log = [&](std::string action) {
+    privacy::AuditEntry e;
+    e.principal = who.name;
+    e.role = std::string(privacy::RoleName(who.role));
+    e.action = std::move(action);
+    e.object = "patient";
+    e.purpose = purpose;
+    e.patients = 1;
+    return audit->Append(std::move(e)).status();
+  };
+  MEDLAKE_RETURN_IF_ERROR(log("erase.start"));
+  auto erased = store::ErasePatient(lake_dir, pseudonym, erase_identity, warning);
+  if (!erased.ok()) {
+    (void)log("erase.failed");
+    return erased.status();
+  }
+  MEDLAKE_RETURN_IF_ERROR(log("erase"));
+  return erased->size();
 }
 
 Result<PatientExport> ExportPatient(const PatientExportRequest& request) {

@@ -37,9 +37,12 @@ Result<std::string> FindStoredPatient(const std::string& lake_dir, const std::st
 // elements), then its rows in segments, its catalog entries and links (store/erase.h). The
 // audit log records that an erasure happened, with the purpose, not whom it concerned. Safe to
 // run again after a crash: each step tolerates what an earlier run already removed. Returns
-// the number of resources removed from segments.
+// the number of resources removed from segments. The attempt is audited before anything is
+// erased (`erase.start`), the erasure once committed (`erase`); a step after the commit that
+// failed is told in `warning`.
 Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& patient,
-                                const std::string& token, const std::string& purpose);
+                                const std::string& token, const std::string& purpose,
+                                std::string* warning = nullptr);
 
 // kPermissionDenied (audited) for other roles, kFailedPrecondition for a lake without a key,
 // kNotFound for an unknown patient.

@@ -100,7 +100,8 @@ Status FinishInterruptedErasure(const std::string& lake_dir) {
 
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id,
-                                                 const std::function<Status()>& locked_first) {
+                                                 const std::function<Status()>& locked_first,
+                                                 std::string* warning) {
   namespace fs = std::filesystem;
   MEDLAKE_ASSIGN_OR_RETURN(LockedCatalog locked, LockCatalog(lake_dir));
   if (locked_first) MEDLAKE_RETURN_IF_ERROR(locked_first());
@@ -242,11 +243,17 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     std::error_code ec;
     fs::remove_all(lake_dir + "/index", ec);
   }
+  // Committed: what follows cannot undo the erasure, and its failure is a warning.
+  Status after;
   for (uint32_t sh : {shard, shards}) {
-    MEDLAKE_RETURN_IF_ERROR(
-        SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(sh, shards)));
+    Status synced = SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(sh, shards));
+    if (after.ok()) after = synced;
   }
-  MEDLAKE_RETURN_IF_ERROR(ScrubCatalog(*db));
+  if (Status scrubbed = ScrubCatalog(*db); after.ok()) after = scrubbed;
+  if (!after.ok() && warning != nullptr) {
+    *warning = "the erasure is committed, but a last step failed (" + after.ToString() +
+               "): run the same erase again to finish it";
+  }
   return erased;
 }
 

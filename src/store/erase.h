@@ -37,9 +37,13 @@ Status FinishInterruptedErasure(const std::string& lake_dir);
 // returns the resources removed. `locked_first` runs once the writer lock is held, before
 // anything changes (the identity vault's erasure: no other writer, rekey included, runs
 // meanwhile; nothing is erased when the lake is being written). kNotFound when the lake has
-// no such patient; kAlreadyExists when another process writes the lake.
+// no such patient; kAlreadyExists when another process writes the lake. Once the catalog has
+// committed the erasure it has happened: a later step that fails (syncing folders, compacting
+// the catalog, whose deleted rows secure_delete has already zeroed) is told in `warning`, not
+// as an error, and running the erase again finishes it.
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id,
-                                                 const std::function<Status()>& locked_first = {});
+                                                 const std::function<Status()>& locked_first = {},
+                                                 std::string* warning = nullptr);
 
 }  // namespace medlake::store

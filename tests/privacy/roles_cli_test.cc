@@ -457,6 +457,9 @@ TEST_F(RolesCliTest, EraseLeavesNoByteOfThePatient) {
   // The audit keeps that an erasure happened, not whom it concerned.
   CliRun audit = Medlake("audit list --json --lake " + lake);
   EXPECT_NE(audit.out.find("\"action\":\"erase\""), std::string::npos) << audit.out;
+  // The attempt is logged before anything is erased: a crash after the commit keeps it.
+  EXPECT_LT(audit.out.find("\"action\":\"erase.start\""), audit.out.find("\"action\":\"erase\""))
+      << audit.out;
   EXPECT_NE(audit.out.find("art17-request-3"), std::string::npos);
   EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
   // Erasing again finds nothing.
