@@ -172,8 +172,8 @@ int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& 
   return 0;
 }
 
-int ReportDamage(const std::vector<std::string>& damaged) {
-  for (const auto& d : damaged) std::fprintf(stderr, "medlake: damaged segment: %s\n", d.c_str());
+int ReportDamage(const std::vector<std::string>& damaged, const char* what = "damaged segment") {
+  for (const auto& d : damaged) std::fprintf(stderr, "medlake: %s: %s\n", what, d.c_str());
   return damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
 }
 
@@ -332,9 +332,9 @@ int RunVerify(const std::string& dir, const AccessOptions& access_options) {
   if (Status a = (*access)->Audit("read", "verify", -1); !a.ok()) return Fail(a);
   auto damaged = (*lake)->Verify();
   if (damaged.empty()) {
-    std::printf("%zu segments verified, no damage\n", (*lake)->segments().size());
+    std::printf("catalog and %zu segments verified, no damage\n", (*lake)->segments().size());
   }
-  return ReportDamage(damaged);
+  return ReportDamage(damaged, "damage");
 }
 
 }  // namespace
