@@ -214,7 +214,7 @@ class RecordWorker final : public FhirRecordSink {
     bool shared_type =
         facts_.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
     if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
-      writer_.AddIdentifiers(facts_.type, facts_.id, facts_.identifiers);
+      writer_.AddIdentifiersOf(row.key, row.seq, facts_.type, facts_.id, facts_.identifiers);
     }
     if (removed != nullptr && !removed->json.empty()) {
       if (removed->key.empty() && !facts_.patient_id.empty()) {

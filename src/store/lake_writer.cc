@@ -578,7 +578,45 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type,
   return id == kAmbiguousIdentifier ? std::string() : id;
 }
 
+void LakeWriter::AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,
+                                  const std::string& id,
+                                  const std::vector<fhir::Identifier>& identifiers) {
+  if (!isolate_batches_) {
+    AddIdentifiers(type, id, identifiers);
+    return;
+  }
+  std::lock_guard lock(queued_mu_);
+  queued_identifiers_.push_back({key, seq, type, id, identifiers});
+}
+
+void LakeWriter::SettleIdentifiers() {
+  std::vector<QueuedIdentifiers> queued;
+  {
+    std::lock_guard lock(queued_mu_);
+    queued.swap(queued_identifiers_);
+  }
+  // In admission order the registrations would depend on the threads; by key and ticket they
+  // do not (a second resource with the same identifier makes it ambiguous either way).
+  std::sort(queued.begin(), queued.end(),
+            [](const QueuedIdentifiers& a, const QueuedIdentifiers& b) {
+              if (a.key.hi != b.key.hi) return a.key.hi < b.key.hi;
+              if (a.key.lo != b.key.lo) return a.key.lo < b.key.lo;
+              return a.seq < b.seq;
+            });
+  for (const QueuedIdentifiers& q : queued) {
+    {
+      Stripe& stripe = StripeOf(q.key);
+      std::lock_guard lock(stripe.mu);
+      if (q.seq == 0 || q.seq > stripe.pending.size() || stripe.pending[q.seq - 1].dropped) {
+        continue;
+      }
+    }
+    AddIdentifiers(q.type, q.id, q.identifiers);
+  }
+}
+
 void LakeWriter::BeginBatch() {
+  SettleIdentifiers();
   std::lock_guard lock(ident_mu_);
   ++batch_;
 }
@@ -688,6 +726,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   }
   if (failed_) return Failure();
   MEDLAKE_RETURN_IF_ERROR(Flush());
+  SettleIdentifiers();  // while Admit's tickets still say which versions are stored
   if (pre_commit_) MEDLAKE_RETURN_IF_ERROR(pre_commit_());
   // Segment files are synced in the background while ingest goes on; all must be durable, and
   // then their directory entries, before the catalog names them.

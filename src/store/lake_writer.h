@@ -105,6 +105,13 @@ class LakeWriter {
   // Registers identifiers of a Patient or shared-area resource for conditional references.
   void AddIdentifiers(const std::string& type, const std::string& id,
                       const std::vector<fhir::Identifier>& identifiers);
+  // The same for the version admitted as `seq` (Admit's ticket) for `key`. With
+  // set_isolate_batches, they are registered when the batch ends, and only if that version is
+  // then still the one to store: a version that a later one of the same batch replaced
+  // carries identifiers no stored resource has, and whether it was admitted before or after
+  // its successor depends on the threads. Without, at once.
+  void AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,
+                        const std::string& id, const std::vector<fhir::Identifier>& identifiers);
   // "Type?identifier=system|value" lookup; "" when unknown or when several resources match.
   // Without a system ("Type?identifier=value", `system` nullopt) the value matches in any
   // system (FHIR token search); "|value" (system "") only identifiers without one. With
@@ -124,6 +131,7 @@ class LakeWriter {
   // Batch ingest: conditional references resolve against identifiers registered before the
   // current batch (a pipeline run between two boundaries) began; BeginBatch starts one.
   void set_isolate_batches(bool isolate) { isolate_batches_ = isolate; }
+  // Registers the identifiers of the batch that ended, then starts one.
   void BeginBatch();
   // A step run at the start of every Commit, before the catalog transaction (the privacy
   // layer makes the identity vault durable there); a failure aborts the commit.
@@ -304,6 +312,18 @@ class LakeWriter {
   std::unordered_map<std::string, Change> identifier_changes_;  // by identifier key
   std::unordered_map<std::string, Change> value_changes_;       // by "type|value"
   std::vector<std::array<std::string, 4>> new_identifiers_;
+  // Identifiers of admitted versions, registered when the batch ends (AddIdentifiersOf).
+  struct QueuedIdentifiers {
+    Key128 key;
+    uint64_t seq;
+    std::string type, id;
+    std::vector<fhir::Identifier> identifiers;
+  };
+  std::mutex queued_mu_;
+  std::vector<QueuedIdentifiers> queued_identifiers_;
+  // Registers the queued identifiers of versions still to be stored (before a commit clears
+  // what Admit knows, and at a batch's end).
+  void SettleIdentifiers();
 
   std::function<Status()> pre_commit_;
   std::mutex pending_mu_;
