@@ -46,6 +46,10 @@ inline Result<std::optional<std::string>> VersionToMerge(const Lake& lake, Deide
                                                          const std::string& id) {
   if (deid == nullptr) return StoredVersion(lake, type, id);
   if (type == "Patient") return deid->PatientOriginal(id);
+  // The stored form of an order, report or document is de-identified: its references are
+  // pseudonyms, which storing the merge would pseudonymize again (a report's kept results
+  // named no Observation). Those merge with what the run holds only.
+  if (type != "Encounter") return std::optional<std::string>();
   return StoredVersion(lake, type, deid->StoredId(type, id));
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "adt_message.h"
@@ -267,6 +268,40 @@ TEST(DeidentifyTest, Hl7v2UpdatesMergeWithTheVersionOfAnEarlierRun) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->counters.stored, 0u);
   EXPECT_EQ(ReadAll(dir / "lake").json.size(), s.json.size());
+}
+
+// A report corrected in a later run of a keyed lake is not merged with the stored report
+// (de-identified: merging pseudonymized its results again, which then named no Observation);
+// every reference it holds names a stored resource, and re-ingesting stores nothing.
+TEST(DeidentifyTest, Hl7v2ReportCorrectedInALaterRunKeepsValidReferences) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  testing::WriteText(
+      dir / "in1/oru.hl7",
+      "MSH|^~\\&|LAB|LABFAC|MEDLAKE|HOSP|20240101100000||ORU^R01|C1|P|2.5.1\r"
+      "PID|1||M1^^^HOSP^MR\rOBR|1||F1|24323-8^CMP^LN|||20240101090000||||||||||||||||||F\r"
+      "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F\rOBX|2|NM|2951-2^Sodium^LN||140|mmol/L|||||F\r");
+  testing::WriteText(
+      dir / "in2/oru.hl7",
+      "MSH|^~\\&|LAB|LABFAC|MEDLAKE|HOSP|20240102100000||ORU^R01|C2|P|2.5.1\r"
+      "PID|1||M1^^^HOSP^MR\rOBR|1||F1|24323-8^CMP^LN|||20240101090000||||||||||||||||||C\r"
+      "OBX|1|NM|2951-2^Sodium^LN||141|mmol/L|||||C\r");
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in2"}, IngestOptions{}).ok());
+  auto again = Ingest(dir / "lake", {dir / "in2"}, IngestOptions{});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->counters.stored, 0u);
+  Stored s = ReadAll(dir / "lake");
+  size_t results = 0;
+  for (const auto& [key, json] : s.json) {
+    if (!key.starts_with("DiagnosticReport/")) continue;
+    auto report = nlohmann::json::parse(json);
+    for (const auto& r : report["result"]) {
+      ++results;
+      EXPECT_TRUE(s.json.count(r["reference"].get<std::string>())) << r.dump();
+    }
+  }
+  EXPECT_GE(results, 1u);
 }
 
 // Messages that name one patient by different identifiers update one record in a keyed
