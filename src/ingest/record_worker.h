@@ -114,6 +114,9 @@ class RecordWorker final : public FhirRecordSink {
           return writer.ResolveIdentifier(type, system, value);
         }) {
     deid_parser_.set_keep_number_text(true);
+    // In a keyed lake a Patient matched by identifier is its pseudonym, which the entry would
+    // then be stored (or referred to) under and pseudonymized again.
+    reader_.set_conditional_patient_writes(deidentifier == nullptr);
   }
 
   void Process(const Chunk& chunk) {

@@ -304,6 +304,31 @@ TEST(DeidentifyTest, Hl7v2ReportCorrectedInALaterRunKeepsValidReferences) {
   EXPECT_GE(results, 1u);
 }
 
+// In a keyed lake a conditional update of a Patient is a plain update: the Patient an
+// identifier matches is a pseudonym, which the entry's own id never equals (it was
+// quarantined as naming "another id").
+TEST(DeidentifyTest, ConditionalUpdateOfAPatientIsAPlainUpdate) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  auto bundle = [](const std::string& url, const std::string& updated) {
+    return R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)"
+           R"({"resourceType":"Patient","id":"p1","meta":{"lastUpdated":")" +
+           updated +
+           R"("},"identifier":[{"system":"http://ex.org/mrn","value":"X1"}]},)"
+           R"("request":{"method":"PUT","url":")" +
+           url + R"("}}]})";
+  };
+  testing::WriteText(dir / "in1/b.json", bundle("Patient/p1", "2024-01-01T00:00:00Z"));
+  testing::WriteText(dir / "in2/b.json",
+                     bundle("Patient?identifier=http://ex.org/mrn|X1", "2024-02-01T00:00:00Z"));
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
+  auto second = Ingest(dir / "lake", {dir / "in2"}, IngestOptions{});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->counters.stored, 1u);
+  EXPECT_EQ(second->counters.quarantined, 0u);
+  EXPECT_EQ(ReadAll(dir / "lake").json.size(), 1u) << "one Patient, updated";
+}
+
 // Messages that name one patient by different identifiers update one record in a keyed
 // lake: the history is the pseudonym's. A lab message naming the patient by SSN alone lost
 // the gender and birth year stored from the admission, and the vault kept only its PID.

@@ -149,7 +149,15 @@ TEST(IngestTest, AHistoryBundleKeepsItsFirstEntryWhenTimesTie) {
   WriteText(dir / "a/history.json", bundle("history", same_time));
   WriteText(dir / "b/history.json", bundle("history", ""));
   WriteText(dir / "c/transaction.json", bundle("transaction", same_time));
-  for (const char* in : {"a", "b", "c"}) {
+  // A history Bundle's PATCH entry holds the version the patch made: it is stored.
+  WriteText(dir / "d/history.json",
+            R"({"resourceType":"Bundle","type":"history","entry":[)"
+            R"({"resource":{"resourceType":"Patient","id":"h1","meta":{"lastUpdated":)"
+            R"("2024-02-01T00:00:00Z"},"name":[{"family":"V2"}]},"request":{"method":"PATCH",)"
+            R"("url":"Patient/h1"}},{"resource":{"resourceType":"Patient","id":"h1","meta":)"
+            R"({"lastUpdated":"2024-01-01T00:00:00Z"},"name":[{"family":"V1"}]},)"
+            R"("request":{"method":"POST","url":"Patient"}}]})");
+  for (const char* in : {"a", "b", "c", "d"}) {
     const std::string lake_dir = dir / (std::string("lake_") + in);
     auto r = MustIngest(lake_dir, {dir / in});
     EXPECT_EQ(r.counters.stored, 1u);

@@ -68,9 +68,10 @@ std::string_view RequestMethod(json::Node entry) {
 }
 
 // Requests whose entry is not a resource to store: a DELETE (deletes are not applied) and a
-// PATCH (its resource, a Parameters or Binary, is the patch, not the patched resource).
-bool NotApplied(std::string_view method) {
-  return method == "DELETE" || method == "PATCH";
+// PATCH (its resource, a Parameters or Binary, is the patch, not the patched resource),
+// except in a `history` Bundle, whose entries hold the version each request produced.
+bool NotApplied(std::string_view method, bool history) {
+  return method == "DELETE" || (method == "PATCH" && !history);
 }
 
 const char* FindRefKey(std::string_view text, size_t from) {
@@ -329,6 +330,7 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
 std::string FhirReader::MatchCondition(json::Node entry, std::string_view method,
                                        std::optional<json::Node> type) {
   if (!type || !type->IsString() || (method != "POST" && method != "PUT")) return {};
+  if (!conditional_patient_writes_ && type->GetString() == "Patient") return {};
   auto request = entry.Find("request");
   if (!request) return {};
   std::string condition;
@@ -420,6 +422,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   uint32_t entries_seen = 0;
   if (next_entry == nullptr) next_entry = &entries_seen;
   auto bundle_type = bundle.Find("type");
+  const bool history = bundle_type && bundle_type->GetString() == "history";
   if (bundle_type && bundle_type->GetString() == "document") {
     // A document is a resource of its own, kept whole.
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
@@ -489,7 +492,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     Conditional& cond = conditional.emplace_back(Conditional::kNone);
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
-    if (!res || NotApplied(method)) return true;
+    if (!res || NotApplied(method, history)) return true;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
@@ -577,7 +580,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   // A history Bundle lists a resource's versions newest first (R4 Bundle: "sorted with oldest
   // versions last"): its entries take their places in the input order the other way round, so
   // that between versions that lastUpdated does not tell apart the newest still wins.
-  const bool newest_first = bundle_type && bundle_type->GetString() == "history";
+  const bool newest_first = history;
   const uint32_t first_entry = *next_entry;
   const auto entry_count = static_cast<uint32_t>(entries->Size());
   if (newest_first) *next_entry += entry_count;
@@ -600,7 +603,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     }
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
-    if (!res || slice.empty() || NotApplied(method)) {
+    if (!res || slice.empty() || NotApplied(method, history)) {
       sink.OnReject(
           !res || slice.empty() ? entry.ToJson() : std::string(slice), loc,
           method == "DELETE"

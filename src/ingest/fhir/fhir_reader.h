@@ -69,6 +69,9 @@ class FhirReader {
 
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return unresolved_; }
+  // Whether a conditional create or update of a Patient is applied (not in a keyed lake, where
+  // the match is a pseudonym: such entries are then stored as plain creates).
+  void set_conditional_patient_writes(bool on) { conditional_patient_writes_ = on; }
 
  private:
   // Reads the entries of `bundle` (its text `record`). A Bundle in an entry is read the same
@@ -131,6 +134,7 @@ class FhirReader {
   json::MinifyBuffer document_;  // the minified JSON document being read
   std::string rewritten_;
   uint64_t unresolved_ = 0;
+  bool conditional_patient_writes_ = true;
 };
 
 // The first resourceType in `head` that is not "Bundle" ("" if none): used to schedule files
