@@ -387,6 +387,27 @@ TEST(MapOrders, VxuPlaceholderOrderNumbersKeepDosesApart) {
   EXPECT_EQ(one.Get("Immunization", 0)->id, again.Get("Immunization", 0)->id);
 }
 
+// An order's messages come from both sides: the filler's status update (sender LAB) names
+// the placer's number, and updates the same ServiceRequest as the placer's order (CPOE). An
+// Immunization update that corrects the date keeps the dose (a real filler number).
+TEST(MapOrders, OrdersAndDosesKeepTheirIdsAcrossSenders) {
+  Mapped placed(
+      "MSH|^~\\&|CPOE|HOSP|LAB|LABFAC|20240101100000||ORM^O01|M1|P|2.5.1\r"
+      "PID|1||M1^^^HOSP^MR\rORC|NW|P100\rOBR|1|P100||2345-7^Glucose^LN\r");
+  Mapped cancelled(
+      "MSH|^~\\&|LAB|LABFAC|CPOE|HOSP|20240101110000||ORM^O01|M2|P|2.5.1\r"
+      "PID|1||M1^^^HOSP^MR\rORC|OC|P100|F200\r");
+  EXPECT_EQ(placed.Get("ServiceRequest")->id, cancelled.Get("ServiceRequest")->id);
+  auto vxu = [](const char* date) {
+    return std::string(
+               "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20240301100000||VXU^V04^VXU_V04|H1|P|2.5.1\r") +
+           "PID|1||A1^^^CLINIC^MR||Doe^A||20200101|F\rORC|RE||IZ-555^EHR\rRXA|0|1|" + date +
+           "||08^HepB^CVX|999|||00^New^NIP001\r";
+  };
+  Mapped first(vxu("20231215")), corrected(vxu("20231216"));
+  EXPECT_EQ(first.Get("Immunization")->id, corrected.Get("Immunization")->id);
+}
+
 TEST(MapOrders, OrmServiceRequest) {
   Mapped m(
       "MSH|^~\\&|OE|GHH|LAB|GHH|20240301||ORM^O01|ORD-1|P|2.3\r"

@@ -144,8 +144,10 @@ Status MapOrders(MappingContext& ctx) {
     Segment obr = order.obr != none ? m.segment(order.obr) : Segment();
     Value placer = !orc.Field(2).empty() ? orc.Field(2) : obr.Field(2);
     Value filler = !orc.Field(3).empty() ? orc.Field(3) : obr.Field(3);
-    std::string key = ctx.EntityKeyOf(placer);
-    if (key.empty()) key = ctx.EntityKeyOf(filler);
+    // Not scoped by sender: an order's messages come from both sides (the placer's ORM and
+    // the filler's status updates), and the placer number is the placer's in both.
+    std::string key = EntityKey(placer);
+    if (key.empty()) key = EntityKey(filler);
     if (key.empty()) {
       key = "message|" + ctx.scope + "|" + std::to_string(order.orc) + "|" +
             std::to_string(order.obr);
@@ -194,17 +196,22 @@ Status MapImmunizations(MappingContext& ctx) {
     if (seg.Id() != "RXA") continue;
     any = true;
     Segment orc = last_orc != m.SegmentCount() ? m.segment(last_orc) : Segment();
-    std::string key = ctx.EntityKeyOf(orc.Field(3));
-    if (key.empty()) key = ctx.EntityKeyOf(orc.Field(2));
+    std::string key = EntityKey(orc.Field(3));
+    if (key.empty()) key = EntityKey(orc.Field(2));
     if (key.empty()) {
       key = "message|" + ctx.scope + "|" + std::to_string(i);
     } else {
-      // Order numbers do not name a dose: registries send the placeholder 9999^CDC for every
-      // historical dose, and before v2.5 one ORC may head several RXAs. The patient, the
-      // vaccine (RXA-5) and the date (RXA-3) do.
-      key += "|patient|" + ctx.patient_id + "|" + std::string(seg.Field(5).Component(1).raw()) +
-             "^" + std::string(seg.Field(5).Component(3).raw()) + "|" +
-             std::string(seg.Field(3).Component(1).raw());
+      // An order number names one patient's dose. The CDC's placeholder for historical
+      // doses, 9999^CDC (CDC HL7 v2.5.1 Immunization IG, ORC-3), names none: there the vaccine
+      // (RXA-5) and the date (RXA-3) do. A real filler number keeps the dose when an update
+      // corrects its date or vaccine.
+      key += "|patient|" + ctx.patient_id;
+      Value filler = orc.Field(3);
+      if (filler.Component(1).raw() == "9999" && filler.Component(2).raw() == "CDC") {
+        key += "|" + std::string(seg.Field(5).Component(1).raw()) + "^" +
+               std::string(seg.Field(5).Component(3).raw()) + "|" +
+               std::string(seg.Field(3).Component(1).raw());
+      }
     }
     std::string id = MakeId("imm", key);
 
@@ -282,7 +289,7 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   size_t index = m.Find("TXA");
   if (index == m.SegmentCount()) return ParseError(m.Describe() + ": MDM message without TXA");
   Segment txa = m.segment(index);
-  std::string key = ctx.EntityKeyOf(txa.Field(12));
+  std::string key = EntityKey(txa.Field(12));
   if (key.empty()) key = "message|" + ctx.scope;
   std::string id = MakeId("doc", key);
 
@@ -320,7 +327,7 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   WriteReference(json, "subject", "Patient", ctx.patient_id);
   if (auto t = ToFhirInstant(txa.Field(4), ctx.default_offset)) json.String("date", *t);
   // Replacements (T09/T10) and addenda (T05/T06) point at the parent document (TXA-13).
-  std::string parent = ctx.EntityKeyOf(txa.Field(13));
+  std::string parent = EntityKey(txa.Field(13));
   if (!parent.empty() &&
       (trigger == "T05" || trigger == "T06" || trigger == "T09" || trigger == "T10")) {
     json.BeginArray("relatesTo");

@@ -246,8 +246,10 @@ Status MapResults(MappingContext& ctx) {
     if (id == "OBR") {
       ReportInfo report;
       report.obr = i;
+      // The filler number is the sending laboratory's (scoped by sender when it names no
+      // assigner: two laboratories may both send 1001); the placer number the placer's.
       report.key = ctx.EntityKeyOf(seg.Field(3));
-      if (report.key.empty()) report.key = ctx.EntityKeyOf(seg.Field(2));
+      if (report.key.empty()) report.key = EntityKey(seg.Field(2));
       if (report.key.empty()) report.key = "message|" + ctx.scope + "|" + std::to_string(i);
       report.id = MakeId("dr", report.key);
       reports.push_back(std::move(report));

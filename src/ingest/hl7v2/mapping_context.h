@@ -31,10 +31,10 @@ struct MappingContext {
   // "control id X: segment 4 (OBX) field 5" for error messages.
   std::string Where(size_t segment_index, size_t field = 0) const;
   void Add(std::string_view type, std::string id, std::string json);
-  // Identity text of an EI (order, filler, document number) for MakeId keys, "" when EI.1 is
-  // empty. An EI is unique within the application that assigned it (EI.2-4); when they are
-  // empty, that is the sender, whose MSH-3|MSH-4 then joins the key: two labs may both send
-  // filler number 1001.
+  // Identity text of an EI the sender assigned (a result's filler number) for MakeId keys, ""
+  // when EI.1 is empty. An EI is unique within the application that assigned it (EI.2-4);
+  // when they are empty, that is the sender, whose MSH-3|MSH-4 then joins the key: two labs
+  // may both send filler number 1001.
   std::string EntityKeyOf(const Value& ei) const;
   JsonBuilder NewResource(std::string_view type, std::string_view id) const;
 };
