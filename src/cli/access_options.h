@@ -3,10 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "cli/output.h"
 #include "query/access_context.h"
 
 namespace medlake::cli {
@@ -33,6 +35,18 @@ inline Result<std::unique_ptr<query::AccessContext>> OpenAccess(const std::strin
       auto access, query::AccessContext::Open(lake, {options.token, options.purpose, research}));
   MEDLAKE_RETURN_IF_ERROR(access->Require(kind, command));
   return access;
+}
+
+// Fails the command with `error` after an audit entry `command`.failed whose object names the
+// error's code only (its message names files and ids, which the audit log does not keep): a
+// write (ingest, listen, watch) that failed after it began. An audit failure is told on
+// stderr; the command's own error is the one returned.
+inline int FailAudited(query::AccessContext& access, const std::string& command,
+                       const Status& error) {
+  Status a = access.Audit(command + ".failed",
+                          command + ": " + std::string(InfoFor(error.code()).name), -1);
+  if (!a.ok()) std::fprintf(stderr, "medlake: the audit entry failed: %s\n", a.ToString().c_str());
+  return Fail(error);
 }
 
 }  // namespace medlake::cli

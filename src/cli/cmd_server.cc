@@ -47,7 +47,7 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
     options.checkpoint_interval =
         std::chrono::milliseconds(static_cast<int64_t>(checkpoint_seconds * 1000));
   auto ingestor = ingest::StreamIngestor::Open(lake, options);
-  if (!ingestor.ok()) return Fail(ingestor.status());
+  if (!ingestor.ok()) return FailAudited(**access, "listen", ingestor.status());
   if ((*ingestor)->stats().replayed > 0) {
     std::fprintf(stderr, "replayed %llu messages left in the inbox\n",
                  static_cast<unsigned long long>((*ingestor)->stats().replayed));
@@ -56,12 +56,12 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   server::MqttSubscriber subscriber(**ingestor);
   if (port >= 0) {
     auto bound = mllp.Start(host, static_cast<uint16_t>(port));
-    if (!bound.ok()) return Fail(bound.status());
+    if (!bound.ok()) return FailAudited(**access, "listen", bound.status());
     std::printf("listening for MLLP on %s:%u\n", host.c_str(), *bound);
   }
   if (!mqtt.empty()) {
     Status s = subscriber.Start(mqtt_host, mqtt_port, topic, client_id);
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return FailAudited(**access, "listen", s);
     std::printf("subscribed to MQTT %s:%u topic %s\n", mqtt_host.c_str(), mqtt_port, topic.c_str());
   }
   std::printf("lake %s (Ctrl-C to stop)\n", lake.c_str());
@@ -70,6 +70,9 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   mllp.Stop();
   subscriber.Stop();
   Status closed = (*ingestor)->Close();
+  if (std::string w = (*ingestor)->warning(); !w.empty()) {
+    std::fprintf(stderr, "medlake: warning: %s\n", w.c_str());
+  }
   auto st = (*ingestor)->stats();
   auto ms = mllp.stats();
   auto mq = subscriber.stats();

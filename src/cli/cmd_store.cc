@@ -54,14 +54,7 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   }
   auto report = ingest::Ingest(lake, paths, options);
   if (options.progress) std::fprintf(stderr, "\n");
-  if (!report.ok()) {
-    // The code only: the message names files and ids, which the audit log does not keep.
-    Status a = (*access)->Audit("ingest.failed",
-                                "ingest: " + std::string(InfoFor(report.status().code()).name), -1);
-    if (!a.ok())
-      std::fprintf(stderr, "medlake: the audit entry failed: %s\n", a.ToString().c_str());
-    return Fail(report.status());
-  }
+  if (!report.ok()) return FailAudited(**access, "ingest", report.status());
   const auto& c = report->counters;
   Status audited = (*access)->Audit(
       "ingest",

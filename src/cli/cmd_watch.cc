@@ -56,16 +56,17 @@ int RunWatch(const WatchArgs& a) {
     if (!t) return Fail(InvalidArgument("--at: not a FHIR dateTime: " + a.at));
     at = t->start;
   }
+  for (const auto& file : a.replay) {  // before anything is opened or created
+    std::error_code ec;
+    if (file != "-" && (!std::filesystem::exists(file, ec) ||
+                        std::filesystem::is_directory(file, ec))) {  // pipes are read too
+      return Fail(NotFound("--replay: no file " + file));
+    }
+  }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> alerts_file(nullptr, &std::fclose);
   if (!a.alerts.empty()) {
     alerts_file.reset(std::fopen(a.alerts.c_str(), "a"));
     if (!alerts_file) return Fail(IoError("cannot open " + a.alerts + " for appending"));
-  }
-  for (const auto& file : a.replay) {  // before anything is opened or created
-    std::error_code ec;
-    if (file != "-" && !std::filesystem::is_regular_file(file, ec)) {
-      return Fail(NotFound("--replay: no file " + file));
-    }
   }
   // In a lake with a key, watch stores readings and RiskAssessments and shows patient-level
   // alerts: the admin's; start and stop are audited (the stop with the patients scored).
@@ -84,7 +85,7 @@ int RunWatch(const WatchArgs& a) {
     stream_options.checkpoint_interval =
         std::chrono::milliseconds(static_cast<int64_t>(a.checkpoint_seconds * 1000));
   auto ingestor = ingest::StreamIngestor::Open(a.lake, stream_options);
-  if (!ingestor.ok()) return Fail(ingestor.status());
+  if (!ingestor.ok()) return FailAudited(**access, "watch", ingestor.status());
   server::MqttSubscriber subscriber(**ingestor);
   server::MllpServer mllp(**ingestor);
 
@@ -96,34 +97,34 @@ int RunWatch(const WatchArgs& a) {
   server::MqttPublisher publisher;
   if (!a.mqtt.empty()) {
     Status s = publisher.Start(mqtt_host, mqtt_port);
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return FailAudited(**access, "watch", s);
     options.publish = [&publisher, topic = a.alert_topic](std::string_view line) {
       return publisher.Publish(topic, line).ok();
     };
   }
   watch::Watcher watcher(**ingestor, options);
   auto seeded = watcher.Seed(a.lake, at);
-  if (!seeded.ok()) return Fail(seeded.status());
+  if (!seeded.ok()) return FailAudited(**access, "watch", seeded.status());
   std::fprintf(stderr, "watch: %zu current inpatients at %s loaded from %s\n", *seeded,
                FormatUtc(at).c_str(), a.lake.c_str());
 
   if (!a.mqtt.empty()) {
     Status s = subscriber.Start(mqtt_host, mqtt_port, a.topic, a.mqtt_client_id);
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return FailAudited(**access, "watch", s);
     std::fprintf(stderr, "watch: subscribed to MQTT %s:%u topic %s, alerts on %s\n",
                  mqtt_host.c_str(), mqtt_port, a.topic.c_str(), a.alert_topic.c_str());
   }
   if (a.port >= 0) {
     auto bound = mllp.Start(a.host, static_cast<uint16_t>(a.port));
-    if (!bound.ok()) return Fail(bound.status());
+    if (!bound.ok()) return FailAudited(**access, "watch", bound.status());
     std::fprintf(stderr, "watch: listening for MLLP on %s:%u\n", a.host.c_str(), *bound);
   }
   for (const auto& file : a.replay) {
     std::FILE* in = file == "-" ? stdin : std::fopen(file.c_str(), "r");
-    if (!in) return Fail(IoError("cannot open " + file));
+    if (!in) return FailAudited(**access, "watch", IoError("cannot open " + file));
     auto n = watch::ReplayReadings(**ingestor, in, file == "-" ? "stdin" : file);
     if (in != stdin) std::fclose(in);
-    if (!n.ok()) return Fail(n.status());
+    if (!n.ok()) return FailAudited(**access, "watch", n.status());
     std::fprintf(stderr, "watch: replayed %llu readings from %s\n",
                  static_cast<unsigned long long>(*n), file.c_str());
   }
@@ -136,6 +137,9 @@ int RunWatch(const WatchArgs& a) {
   watcher.Stop();
   publisher.Stop();  // after the last alert
   Status checkpoint = (*ingestor)->Close();
+  if (std::string w = (*ingestor)->warning(); !w.empty()) {
+    std::fprintf(stderr, "medlake: warning: %s\n", w.c_str());
+  }
   auto s = watcher.stats();
   auto st = (*ingestor)->stats();
   std::fprintf(stderr,

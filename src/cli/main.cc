@@ -66,10 +66,17 @@ int main(int argc, char** argv) {
   }
   // What a command printed must have reached its destination (a full disk, a closed pipe):
   // a cut or empty output with exit status 0 would pass for a complete one.
-  if ((std::fflush(stdout) != 0 || std::ferror(stdout)) && errno != EPIPE) {
-    const int saved = errno;
-    int failed = medlake::cli::Fail(
-        medlake::IoError(std::string("cannot write the standard output: ") + std::strerror(saved)));
+  // The reason is errno only when this flush failed: an earlier write's error (ferror) has
+  // lost its errno to later calls.
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int reason = errno;
+  if ((flush_failed || std::ferror(stdout)) && reason != EPIPE) {
+    int failed = medlake::cli::Fail(medlake::IoError(
+        std::string("cannot write the standard output") +
+        (flush_failed && reason != 0 ? std::string(": ") + std::strerror(reason)
+                                     : std::string(" (a write failed: a full disk or a closed "
+                                                   "pipe)"))));
     return exit_code != 0 ? exit_code : failed;
   }
   return exit_code;

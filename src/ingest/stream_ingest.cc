@@ -443,6 +443,15 @@ Status StreamIngestor::Close() {
   return im.failed;
 }
 
+std::string StreamIngestor::warning() const {
+  std::lock_guard lock(impl_->mu);
+  const Status& w = impl_->writer->index_warning();
+  return w.ok() ? std::string()
+                : "the last checkpoint is committed, but the identity index could not be "
+                  "updated (" +
+                      w.ToString() + "); the next start rebuilds it from the segments";
+}
+
 Status StreamIngestor::failure() const {
   std::lock_guard lock(impl_->mu);
   return impl_->failed;

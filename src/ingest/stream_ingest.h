@@ -95,6 +95,9 @@ class StreamIngestor {
   // A last checkpoint and the final commit (the destructor does it when not called); the
   // ingestor's failure if it has one.
   Status Close();
+  // After Close: set when the final commit succeeded but the identity index could not take
+  // it (the next writer rebuilds it), a warning for the operator, "" otherwise.
+  std::string warning() const;
   StreamStats stats() const;
 
  private:

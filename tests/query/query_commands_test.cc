@@ -148,10 +148,11 @@ TEST_F(QueryCommandsTest, InputsAreOneKindAndSayWhatTheyCannotRead) {
   auto gz = RunMedlake("fhirpath id " + (dir_ / "obs.ndjson.gz"));
   EXPECT_EQ(gz.status, 8) << gz.out;
   EXPECT_NE(gz.out.find("gzip-compressed"), std::string::npos) << gz.out;
-  auto replay =
-      RunMedlake("watch --lake " + (dir_ / "new_lake") + " --replay " + (dir_ / "none.ndjson"));
+  auto replay = RunMedlake("watch --lake " + (dir_ / "new_lake") + " --replay " +
+                           (dir_ / "none.ndjson") + " --alerts " + (dir_ / "alerts.ndjson"));
   EXPECT_EQ(replay.status, 4) << replay.out;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "new_lake"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "alerts.ndjson"));
 }
 
 TEST_F(QueryCommandsTest, ViewOverFilesAsCsv) {
