@@ -767,6 +767,11 @@ TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
   EXPECT_EQ(actions[6], "listen.start listen");
   EXPECT_EQ(actions[7], "listen 0 records stored, 0 quarantined");
   EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
+  // A start that fails (no broker on port 1) leaves its failure after the start entry.
+  EXPECT_NE(Medlake("listen --lake " + lake + " --mqtt 127.0.0.1:1").exit_code, 0);
+  CliRun after = Medlake("audit list --json --lake " + lake);
+  std::string last = after.out.substr(after.out.rfind('{'));
+  EXPECT_NE(last.find("\"action\":\"listen.failed\""), std::string::npos) << after.out;
 }
 
 // A keyed lake whose keys/ folder is gone is a lake whose key is missing, not a lake without
