@@ -1,6 +1,7 @@
 // Helpers shared by medlake's tests: temporary directories and file writing.
 #pragma once
 
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,30 @@
 #include <string>
 
 namespace medlake::testing {
+
+// A tmpfs of `size` ("64k") mounted on the existing folder `path` for the scope: a small disk
+// that fills up. Needs root; ok() is false when it could not be mounted (the test skips).
+class ScopedTmpfs {
+ public:
+  ScopedTmpfs(std::string path, const std::string& size) : path_(std::move(path)) {
+    mounted_ = ::geteuid() == 0 &&
+               ::mount("tmpfs", path_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~ScopedTmpfs() {
+    if (mounted_) ::umount(path_.c_str());
+  }
+  ScopedTmpfs(const ScopedTmpfs&) = delete;
+  ScopedTmpfs& operator=(const ScopedTmpfs&) = delete;
+  bool ok() const { return mounted_; }
+  // Room again, keeping what the disk holds.
+  bool Resize(const std::string& size) {
+    return ::mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
+  }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
 
 // A fresh directory removed at scope exit.
 class TempDir {

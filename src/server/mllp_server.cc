@@ -54,6 +54,34 @@ bool IsControl(char c) {
   return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
 }
 
+// Appends `c` as the ACK (| and ^~\&) writes it in a text: its separators as escape
+// sequences (HL7 v2.5.1 section 2.7), control characters as `control` (none when 0).
+void AppendEscaped(char c, char control, std::string& out) {
+  switch (c) {
+    case '|':
+      out += "\\F\\";
+      return;
+    case '^':
+      out += "\\S\\";
+      return;
+    case '~':
+      out += "\\R\\";
+      return;
+    case '\\':
+      out += "\\E\\";
+      return;
+    case '&':
+      out += "\\T\\";
+      return;
+    default:
+      if (!IsControl(c)) {
+        out.push_back(c);
+      } else if (control != 0) {
+        out.push_back(control);
+      }
+  }
+}
+
 // A field of the incoming message as the ACK (which uses | and ^~\&) writes it. When the
 // message uses the same encoding characters the value is copied as sent, components and
 // escape sequences included (MSA-2 must equal MSH-10); otherwise its separators are escaped.
@@ -63,38 +91,19 @@ std::string AckField(std::string_view message, int n) {
   const bool same_encoding = MshField(message, 1) == "|" && MshField(message, 2) == "^~\\&";
   std::string out;
   for (char c : value.substr(0, 200)) {
-    if (IsControl(c)) continue;
     if (same_encoding) {
-      out.push_back(c);
-    } else if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&') {
-      out += c == '|'    ? "\\F\\"
-             : c == '^'  ? "\\S\\"
-             : c == '~'  ? "\\R\\"
-             : c == '\\' ? "\\E\\"
-                         : "\\T\\";
+      if (!IsControl(c)) out.push_back(c);
     } else {
-      out.push_back(c);
+      AppendEscaped(c, 0, out);
     }
   }
   return out;
 }
 
-// Free text (ERR-8) with the ACK's separators escaped and no control characters.
+// Free text (ERR-8) with the ACK's separators escaped and control characters as spaces.
 std::string AckText(std::string_view text) {
   std::string out;
-  for (char c : text.substr(0, 200)) {
-    if (IsControl(c)) {
-      out.push_back(' ');
-    } else if (c == '|' || c == '^' || c == '~' || c == '\\' || c == '&') {
-      out += c == '|'    ? "\\F\\"
-             : c == '^'  ? "\\S\\"
-             : c == '~'  ? "\\R\\"
-             : c == '\\' ? "\\E\\"
-                         : "\\T\\";
-    } else {
-      out.push_back(c);
-    }
-  }
+  for (char c : text.substr(0, 200)) AppendEscaped(c, ' ', out);
   return out;
 }
 

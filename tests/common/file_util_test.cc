@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,13 +50,11 @@ TEST(FileUtilTest, AFailedAtomicWriteLeavesNoTemporaryFile) {
   testing::TempDir dir;
   const std::string small = dir / "small";
   std::filesystem::create_directories(small);
-  if (::geteuid() != 0 || ::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=64k") != 0) {
-    GTEST_SKIP() << "needs root to mount a small tmpfs";
-  }
+  testing::ScopedTmpfs disk(small, "64k");
+  if (!disk.ok()) GTEST_SKIP() << "needs root to mount a small tmpfs";
   Status s = WriteFileAtomic(small + "/out.csv", std::string(1 << 20, 'x'));
   EXPECT_EQ(s.code(), ErrorCode::kIoError) << s.ToString();
   EXPECT_TRUE(std::filesystem::is_empty(small));
-  ::umount(small.c_str());
 }
 
 }  // namespace medlake

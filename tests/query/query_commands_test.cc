@@ -1,6 +1,5 @@
 // The view, sql and load-postgres commands, run as a user runs them.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,13 +80,8 @@ TEST_F(QueryCommandsTest, AnUnwritableStandardOutputFailsTheCommand) {
 TEST_F(QueryCommandsTest, AnExportThatRunsOutOfDiskLeavesNoFile) {
   const std::string small = dir_ / "small";
   std::filesystem::create_directories(small);
-  if (::geteuid() != 0 || ::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=64k") != 0) {
-    GTEST_SKIP() << "needs root to mount a small tmpfs";
-  }
-  struct Unmount {
-    std::string path;
-    ~Unmount() { ::umount(path.c_str()); }
-  } unmount{small};
+  testing::ScopedTmpfs disk(small, "64k");
+  if (!disk.ok()) GTEST_SKIP() << "needs root to mount a small tmpfs";
   std::string lines;
   for (int i = 0; i < 2000; ++i) {
     lines += R"({"resourceType":"Observation","id":"big)" + std::to_string(i) +

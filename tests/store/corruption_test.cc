@@ -1,7 +1,6 @@
 // A flipped byte anywhere in a segment is caught by a checksum, reported with the file name,
 // and the rest of the lake stays readable.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +33,14 @@ std::string ObservationLines() {
   return lines;
 }
 
+// The lake of ObservationLines(), ingested into `dir`/lake.
+Result<std::unique_ptr<Lake>> IngestObservations(const TempDir& dir) {
+  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
+  auto run = ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{});
+  if (!run.ok()) return run.status();
+  return Lake::Open(dir / "lake");
+}
+
 // The resources a scan of the whole lake reads; the damaged segments it skips in `report`.
 uint64_t ScanAll(Lake& lake, std::vector<std::string>& report) {
   uint64_t seen = 0;
@@ -45,10 +52,8 @@ uint64_t ScanAll(Lake& lake, std::vector<std::string>& report) {
 
 TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
   TempDir dir;
-  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
-  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
   ASSERT_GE((*lake)->segments().size(), 2u);
   EXPECT_TRUE((*lake)->Verify().empty());
 
@@ -136,10 +141,8 @@ TEST(CorruptionTest, ADamagedBlockLosesItsRowsOnly) {
 // check `verify` makes (the header's shard and the trailer's reserved field were not).
 TEST(CorruptionTest, VerifyCoversTheHeaderAndTrailerBytes) {
   TempDir dir;
-  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
-  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
   const SegmentInfo victim = (*lake)->segments()[0];
   const std::string path = dir / "lake" + "/" + victim.file;
   const std::string bytes = testing::ReadText(path);
@@ -166,10 +169,8 @@ TEST(CorruptionTest, VerifyCoversTheHeaderAndTrailerBytes) {
 
 TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
   TempDir dir;
-  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
-  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
   const auto segments = (*lake)->segments();
   ASSERT_GE(segments.size(), 3u);
   // The ids of each segment's rows, and a resource in another shard than the first segment.
@@ -285,14 +286,8 @@ TEST(CorruptionTest, ADiskThatFillsUpAtAnyPointLosesNothingCommitted) {
   int warnings = 0, failures = 0;
   for (int kb = 256; kb <= 4096; kb += 256) {
     SCOPED_TRACE(std::to_string(kb) + " KiB");
-    if (::mount("tmpfs", small.c_str(), "tmpfs", 0, ("size=" + std::to_string(kb) + "k").c_str()) !=
-        0) {
-      GTEST_SKIP() << "cannot mount a tmpfs";
-    }
-    struct Unmount {
-      std::string path;
-      ~Unmount() { ::umount(path.c_str()); }
-    } unmount{small};
+    testing::ScopedTmpfs disk(small, std::to_string(kb) + "k");
+    if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs";
     auto run = ingest::Ingest(small + "/lake", {dir / "in"}, ingest::IngestOptions{});
     if (!run.ok()) {
       ++failures;
@@ -310,7 +305,7 @@ TEST(CorruptionTest, ADiskThatFillsUpAtAnyPointLosesNothingCommitted) {
       EXPECT_FALSE(run.ok());
     }
     // Room again: the same ingest completes the lake.
-    ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", MS_REMOUNT, "size=64m"), 0);
+    ASSERT_TRUE(disk.Resize("64m"));
     auto again = ingest::Ingest(small + "/lake", {dir / "in"}, ingest::IngestOptions{});
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     EXPECT_TRUE(again->warning.empty());
@@ -327,10 +322,8 @@ TEST(CorruptionTest, ADiskThatFillsUpAtAnyPointLosesNothingCommitted) {
 // (its rows are not the ones the catalog counts) and damaged catalog pages.
 TEST(CorruptionTest, VerifyComparesSegmentsWithTheCatalogAndChecksIt) {
   TempDir dir;
-  testing::WriteText(dir / "in/Observation.ndjson", ObservationLines());
-  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
   const auto segments = (*lake)->segments();
   const SegmentInfo* a = &segments[0];
   const SegmentInfo* b = nullptr;
