@@ -31,17 +31,21 @@ echo "== ingest: synthetic NDJSON (medlake synth, 20,000 patients)"
 "$build/bench/ingest/medlake_bench_ingest" --copies 1 "$work/pop/fhir"
 
 echo "== FHIRPath and views vs fhirpath.js (npm), same resources"
-if command -v npm > /dev/null && [[ ! -d $root/bench/fhirpath/node_modules/fhirpath ]]; then
-  (cd "$root/bench/fhirpath" && npm install --no-audit --no-fund --silent)
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  if command -v npm > /dev/null && [[ ! -d $root/bench/fhirpath/node_modules/fhirpath ]]; then
+    (cd "$root/bench/fhirpath" && npm install --no-audit --no-fund --silent)
+  fi
+  "$medlake" ingest --lake "$work/lake" "$shared/synthea-r4-dev-100" > /dev/null
+  "$medlake" export --lake "$work/lake" --out "$work/export" > /dev/null
+  "$build/bench/fhirpath/medlake_bench_fhirpath" "$root/bench/fhirpath/expressions.txt" \
+    "$root/bench/fhirpath/observation_view.json" "$work/export/Observation.ndjson" \
+    "$work/export/Patient.ndjson" "$work/export/Encounter.ndjson" "$work/export/Condition.ndjson"
 fi
-"$medlake" ingest --lake "$work/lake" "$shared/synthea-r4-dev-100" > /dev/null
-"$medlake" export --lake "$work/lake" --out "$work/export" > /dev/null
-"$build/bench/fhirpath/medlake_bench_fhirpath" "$root/bench/fhirpath/expressions.txt" \
-  "$root/bench/fhirpath/observation_view.json" "$work/export/Observation.ndjson" \
-  "$work/export/Patient.ndjson" "$work/export/Encounter.ndjson" "$work/export/Condition.ndjson"
 
 echo "== HL7 v2 parse and map vs a naive parser"
-"$build/bench/hl7v2/medlake_hl7v2_bench" "$shared/hl7v2-samples" 32
+if [[ -d $shared/hl7v2-samples ]]; then
+  "$build/bench/hl7v2/medlake_hl7v2_bench" "$shared/hl7v2-samples" 32
+fi
 
 echo "== NEWS2 batch vs a naive scorer"
 "$build/bench/scores/medlake_news2_bench" 10 100000

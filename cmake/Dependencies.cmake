@@ -45,6 +45,11 @@ if(DUCKDB_INCLUDE_DIR AND DUCKDB_LIBRARY)
   set_target_properties(duckdb::duckdb PROPERTIES
     IMPORTED_LOCATION ${DUCKDB_LIBRARY}
     INTERFACE_INCLUDE_DIRECTORIES ${DUCKDB_INCLUDE_DIR})
+elseif(MEDLAKE_DEVELOPER)
+  # The tests of `sql`, Parquet and the query commands need it: a developer build without it
+  # would pass `make test` without running them.
+  message(FATAL_ERROR "DuckDB not found under DUCKDB_ROOT=${DUCKDB_ROOT}: run "
+                      "scripts/fetch_duckdb.sh (make setup does)")
 else()
   message(WARNING "DuckDB not found under DUCKDB_ROOT=${DUCKDB_ROOT}: `medlake sql` and Parquet "
                   "output are left out (run scripts/fetch_duckdb.sh)")

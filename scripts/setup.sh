@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format procps time
   libsimdjson-dev libzstd-dev libxxhash-dev zlib1g-dev
   libsqlite3-dev sqlite3 libroaring-dev
   postgresql libpqxx-dev

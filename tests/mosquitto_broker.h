@@ -18,11 +18,16 @@ namespace medlake::testing {
 // queue limits, so bursts are not dropped). Stopped at scope exit.
 class MosquittoBroker {
  public:
-  // Starts the broker with its config in `dir`; false when mosquitto is not installed or does
-  // not come up. `port_offset` separates brokers of tests running at the same time.
-  bool Start(const std::string& dir, int port_offset = 0) {
+  // Starts the broker with its config in `dir`, on a port the kernel says is free; false when
+  // mosquitto is not installed (installed() false) or does not come up (failure() says why).
+  bool Start(const std::string& dir) {
     if (::access("/usr/sbin/mosquitto", X_OK) != 0) return false;
-    port_ = static_cast<uint16_t>(30000 + (::getpid() + port_offset) % 20000);
+    installed_ = true;
+    port_ = FreeLoopbackPort();
+    if (port_ == 0) {
+      failure_ = "no free loopback port";
+      return false;
+    }
     WriteText(dir + "/mosquitto.conf",
               "listener " + std::to_string(port_) +
                   " 127.0.0.1\nallow_anonymous true\n"
@@ -41,8 +46,13 @@ class MosquittoBroker {
       if (!ec) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    failure_ =
+        "mosquitto did not accept connections on port " + std::to_string(port_) + " within 5 s";
     return false;
   }
+  bool installed() const { return installed_; }
+  const std::string& failure() const { return failure_; }
+  const char* name() const { return "mosquitto"; }
   ~MosquittoBroker() {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
@@ -54,6 +64,8 @@ class MosquittoBroker {
  private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  bool installed_ = false;
+  std::string failure_;
 };
 
 }  // namespace medlake::testing

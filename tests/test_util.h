@@ -1,7 +1,10 @@
 // Helpers shared by medlake's tests: temporary directories and file writing.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +16,34 @@
 #include <string>
 
 namespace medlake::testing {
+
+// A loopback TCP port free right now (the kernel's choice), for a test server; 0 when none.
+inline uint16_t FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// Starts `server` (a PostgresServer or a MosquittoBroker) with `...` or skips the test when
+// its binaries are not installed; one that is installed but does not start fails the test,
+// with the reason (a skip would hide it: scripts/setup.sh installs both).
+#define MEDLAKE_START_OR_SKIP(server, ...)                                                \
+  do {                                                                                    \
+    if (!(server).Start(__VA_ARGS__)) {                                                   \
+      if ((server).installed()) FAIL() << (server).failure();                             \
+      GTEST_SKIP() << (server).name() << " not installed (scripts/setup.sh installs it)"; \
+    }                                                                                     \
+  } while (0)
 
 // A tmpfs of `size` ("64k") mounted on the existing folder `path` for the scope: a small disk
 // that fills up. Needs root; ok() is false when it could not be mounted (the test skips).

@@ -299,8 +299,7 @@ TEST_F(QueryCommandsTest, MissingRowsMakeTheCommandFail) {
 
 TEST_F(QueryCommandsTest, LoadPostgres) {
   testing::PostgresServer server;
-  if (!server.Start())
-    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  MEDLAKE_START_OR_SKIP(server);
   auto r = RunMedlake("load-postgres --lake " + (dir_ / "lake") + " --url " + server.Url() +
                       " --view obs=" + (dir_ / "obs.json"));
   ASSERT_EQ(r.status, 0) << r.out;

@@ -20,8 +20,7 @@ namespace {
 TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   testing::TempDir dir;
   testing::MosquittoBroker broker;
-  if (!broker.Start(dir.path()))
-    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  MEDLAKE_START_OR_SKIP(broker, dir.path());
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
   ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
   MqttSubscriber sub(**ingestor);
@@ -78,8 +77,7 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
 TEST(MqttTest, PersistentSessionReceivesReadingsPublishedWhileAway) {
   testing::TempDir dir;
   testing::MosquittoBroker broker;
-  if (!broker.Start(dir.path(), 3))
-    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  MEDLAKE_START_OR_SKIP(broker, dir.path());
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
   ASSERT_TRUE(ingestor.ok());
   {  // Registers the session and its subscription, then goes away.

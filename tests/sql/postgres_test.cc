@@ -16,8 +16,7 @@ namespace {
 
 TEST(PostgresTest, CreatesTypedTablesAndCopiesRows) {
   testing::PostgresServer server;
-  if (!server.Start())
-    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  MEDLAKE_START_OR_SKIP(server);
   auto loader = PostgresLoader::Connect(server.Url());
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
   std::vector<ColumnSpec> cols = {{"id", ColumnType::kVarchar},
@@ -48,8 +47,7 @@ TEST(PostgresTest, CreatesTypedTablesAndCopiesRows) {
 
 TEST(PostgresTest, StreamsRowsAndRollsBackAnUnfinishedLoad) {
   testing::PostgresServer server;
-  if (!server.Start())
-    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  MEDLAKE_START_OR_SKIP(server);
   auto loader = PostgresLoader::Connect(server.Url());
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
   std::vector<ColumnSpec> cols = {{"id", ColumnType::kVarchar}, {"n", ColumnType::kBigint}};
@@ -97,8 +95,7 @@ TEST(PostgresTest, ConnectionErrorIsAValue) {
 // PostgreSQL refuses is not printed in the error (it named a family name).
 TEST(PostgresTest, KeywordColumnsLoadAndErrorsHideTheValue) {
   testing::PostgresServer server;
-  if (!server.Start())
-    GTEST_SKIP() << "PostgreSQL server binaries not available (scripts/setup.sh installs them)";
+  MEDLAKE_START_OR_SKIP(server);
   auto loader = PostgresLoader::Connect(server.Url());
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
   std::vector<ColumnSpec> cols = {{"start", ColumnType::kVarchar},

@@ -411,8 +411,7 @@ TEST(WatchTest, ARestartAlertsWhatACrashLeftUnalertedAndNothingElse) {
 TEST(WatchTest, MqttReadingsRaiseAlertsOnTheAlertTopic) {
   testing::TempDir dir;
   testing::MosquittoBroker broker;
-  if (!broker.Start(dir.path(), 7))
-    GTEST_SKIP() << "mosquitto broker not available (scripts/setup.sh installs it)";
+  MEDLAKE_START_OR_SKIP(broker, dir.path());
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
   ASSERT_TRUE(ingestor.ok());
   server::MqttSubscriber sub(**ingestor);
