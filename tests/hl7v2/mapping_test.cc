@@ -408,6 +408,25 @@ TEST(MapOrders, OrdersAndDosesKeepTheirIdsAcrossSenders) {
   EXPECT_EQ(first.Get("Immunization")->id, corrected.Get("Immunization")->id);
 }
 
+// An order or document number is one patient's: two clinics' order 1001 or document 1 for
+// different patients are two resources (one patient's order was updated with the other's).
+// Several RXAs under one ORC (before v2.5) are several doses.
+TEST(MapOrders, NumbersOfDifferentPatientsNameDifferentResources) {
+  auto orm = [](const char* facility, const char* mrn, const char* control) {
+    return std::string("MSH|^~\\&|CPOE|") + facility + "|LAB|LABFAC|20240101100000||ORM^O01|" +
+           control + "|P|2.5.1\rPID|1||" + mrn + "^^^" + facility +
+           "^MR\rORC|NW|1001\rOBR|1|1001||2345-7^Glucose^LN\r";
+  };
+  Mapped x(orm("HOSPA", "X1", "M1")), y(orm("HOSPB", "Y9", "M2"));
+  EXPECT_NE(x.Get("ServiceRequest")->id, y.Get("ServiceRequest")->id);
+  Mapped two_doses(
+      "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20240301100000||VXU^V04|H1|P|2.3.1\r"
+      "PID|1||A1^^^CLINIC^MR||Doe^A||20200101|F\rORC|RE||IMM-56^EHR\r"
+      "RXA|0|1|20210101||08^Hep B^CVX|999\rRXA|0|1|20210101||03^MMR^CVX|999\r");
+  ASSERT_EQ(two_doses.Count("Immunization"), 2u);
+  EXPECT_NE(two_doses.Get("Immunization", 0)->id, two_doses.Get("Immunization", 1)->id);
+}
+
 TEST(MapOrders, OrmServiceRequest) {
   Mapped m(
       "MSH|^~\\&|OE|GHH|LAB|GHH|20240301||ORM^O01|ORD-1|P|2.3\r"

@@ -144,13 +144,16 @@ Status MapOrders(MappingContext& ctx) {
     Segment obr = order.obr != none ? m.segment(order.obr) : Segment();
     Value placer = !orc.Field(2).empty() ? orc.Field(2) : obr.Field(2);
     Value filler = !orc.Field(3).empty() ? orc.Field(3) : obr.Field(3);
-    // Not scoped by sender: an order's messages come from both sides (the placer's ORM and
-    // the filler's status updates), and the placer number is the placer's in both.
+    // Not scoped by sender (an order's messages come from the placer and the filler alike,
+    // and the placer number is the placer's in both), but by patient: two clinics' order
+    // 1001 are two orders, which one must never update with the other's patient.
     std::string key = EntityKey(placer);
     if (key.empty()) key = EntityKey(filler);
     if (key.empty()) {
       key = "message|" + ctx.scope + "|" + std::to_string(order.orc) + "|" +
             std::to_string(order.obr);
+    } else {
+      key += "|patient|" + ctx.patient_id;
     }
     std::string id = MakeId("sr", key);
     JsonBuilder json = ctx.NewResource("ServiceRequest", id);
@@ -189,12 +192,17 @@ Status MapOrders(MappingContext& ctx) {
 Status MapImmunizations(MappingContext& ctx) {
   const Message& m = ctx.message;
   size_t last_orc = m.SegmentCount();
+  size_t rxa_under_orc = 0;  // before v2.5 one ORC may head several RXAs
   bool any = false;
   for (size_t i = 1; i < m.SegmentCount(); ++i) {
     Segment seg = m.segment(i);
-    if (seg.Id() == "ORC") last_orc = i;
+    if (seg.Id() == "ORC") {
+      last_orc = i;
+      rxa_under_orc = 0;
+    }
     if (seg.Id() != "RXA") continue;
     any = true;
+    const size_t dose_under_orc = rxa_under_orc++;
     Segment orc = last_orc != m.SegmentCount() ? m.segment(last_orc) : Segment();
     std::string key = EntityKey(orc.Field(3));
     if (key.empty()) key = EntityKey(orc.Field(2));
@@ -206,6 +214,7 @@ Status MapImmunizations(MappingContext& ctx) {
       // (RXA-5) and the date (RXA-3) do. A real filler number keeps the dose when an update
       // corrects its date or vaccine.
       key += "|patient|" + ctx.patient_id;
+      if (dose_under_orc > 0) key += "|dose|" + std::to_string(dose_under_orc);
       Value filler = orc.Field(3);
       if (filler.Component(1).raw() == "9999" && filler.Component(2).raw() == "CDC") {
         key += "|" + std::string(seg.Field(5).Component(1).raw()) + "^" +
@@ -289,8 +298,10 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   size_t index = m.Find("TXA");
   if (index == m.SegmentCount()) return ParseError(m.Describe() + ": MDM message without TXA");
   Segment txa = m.segment(index);
+  // A document number (TXA-12) is one patient's document: by patient too (two clinics'
+  // document 1 are two documents).
   std::string key = EntityKey(txa.Field(12));
-  if (key.empty()) key = "message|" + ctx.scope;
+  key = key.empty() ? "message|" + ctx.scope : key + "|patient|" + ctx.patient_id;
   std::string id = MakeId("doc", key);
 
   JsonBuilder json = ctx.NewResource("DocumentReference", id);
@@ -328,6 +339,7 @@ Status MapDocument(MappingContext& ctx, std::string_view trigger) {
   if (auto t = ToFhirInstant(txa.Field(4), ctx.default_offset)) json.String("date", *t);
   // Replacements (T09/T10) and addenda (T05/T06) point at the parent document (TXA-13).
   std::string parent = EntityKey(txa.Field(13));
+  if (!parent.empty()) parent += "|patient|" + ctx.patient_id;
   if (!parent.empty() &&
       (trigger == "T05" || trigger == "T06" || trigger == "T09" || trigger == "T10")) {
     json.BeginArray("relatesTo");

@@ -250,6 +250,7 @@ Status MapResults(MappingContext& ctx) {
       // assigner: two laboratories may both send 1001); the placer number the placer's.
       report.key = ctx.EntityKeyOf(seg.Field(3));
       if (report.key.empty()) report.key = EntityKey(seg.Field(2));
+      if (!report.key.empty()) report.key += "|patient|" + ctx.patient_id;
       if (report.key.empty()) report.key = "message|" + ctx.scope + "|" + std::to_string(i);
       report.id = MakeId("dr", report.key);
       reports.push_back(std::move(report));
