@@ -327,6 +327,20 @@ TEST(DeidentifyTest, ConditionalUpdateOfAPatientIsAPlainUpdate) {
   EXPECT_EQ(second->counters.stored, 1u);
   EXPECT_EQ(second->counters.quarantined, 0u);
   EXPECT_EQ(ReadAll(dir / "lake").json.size(), 1u) << "one Patient, updated";
+  // A conditional create that matches is refused with the reason: stored as a plain create,
+  // it replaced the Patient through its identifier link.
+  testing::WriteText(
+      dir / "in3/b.json",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":)"
+      R"("urn:uuid:22222222-2222-2222-2222-222222222222","resource":{"resourceType":"Patient",)"
+      R"("identifier":[{"system":"http://ex.org/mrn","value":"X1"}],"name":[{"family":"Second"}]},)"
+      R"("request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=http://ex.org/mrn|X1"}}]})");
+  const Stored before = ReadAll(dir / "lake");
+  auto third = Ingest(dir / "lake", {dir / "in3"}, IngestOptions{});
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->counters.stored, 0u);
+  EXPECT_EQ(third->counters.quarantined, 1u);
+  EXPECT_EQ(ReadAll(dir / "lake").all, before.all);
 }
 
 // Messages that name one patient by different identifiers update one record in a keyed

@@ -330,7 +330,6 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
 std::string FhirReader::MatchCondition(json::Node entry, std::string_view method,
                                        std::optional<json::Node> type) {
   if (!type || !type->IsString() || (method != "POST" && method != "PUT")) return {};
-  if (!conditional_patient_writes_ && type->GetString() == "Patient") return {};
   auto request = entry.Find("request");
   if (!request) return {};
   std::string condition;
@@ -481,7 +480,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   std::vector<std::string_view> stored_ids;
   // Per entry: what a conditional create or update decided (R4 http.html, "Conditional
   // create" and "Conditional update"), against the lake as the batch began.
-  enum class Conditional : uint8_t { kNone, kExists, kOtherId };
+  enum class Conditional : uint8_t { kNone, kExists, kOtherId, kKeyedPatient };
   std::vector<Conditional> conditional;
   implied_ids.reserve(entries->Size());
   stored_ids.reserve(entries->Size());
@@ -500,7 +499,19 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     // A conditional create whose condition matches one resource in the lake is not stored:
     // references to its fullUrl name that resource. A conditional update stores the entry as
     // a new version of the resource its condition matches.
-    if (std::string match = MatchCondition(entry, method, rt); !match.empty()) {
+    std::string match = MatchCondition(entry, method, rt);
+    if (!match.empty() && !conditional_patient_writes_ && rt->GetString() == "Patient") {
+      // A keyed lake: the match is a pseudonym, under which the entry can be neither stored
+      // nor referred to. A PUT with the Patient's own id is a plain update; the rest is
+      // refused (stored as a create, it replaced the matched Patient through its identifier
+      // links).
+      if (method == "POST" || !rid) {
+        cond = Conditional::kKeyedPatient;
+        return true;
+      }
+      match.clear();
+    }
+    if (!match.empty()) {
       if (method == "POST") {
         cond = Conditional::kExists;
         implied = std::move(match);
@@ -593,6 +604,13 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     ++index;
     if (cond == Conditional::kExists) {
       sink.OnExisting(loc);  // read, not stored: the lake holds the resource it would create
+      return true;
+    }
+    if (cond == Conditional::kKeyedPatient) {
+      sink.OnReject(slice, loc,
+                    "conditional create or update (without an id) of a Patient the lake holds: "
+                    "not applied in a lake with a key, where the match is a pseudonym; send the "
+                    "Patient with its id");
       return true;
     }
     if (cond == Conditional::kOtherId) {

@@ -70,7 +70,8 @@ class FhirReader {
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return unresolved_; }
   // Whether a conditional create or update of a Patient is applied (not in a keyed lake, where
-  // the match is a pseudonym: such entries are then stored as plain creates).
+  // the match is a pseudonym: a matched conditional create, or update without an id, is then
+  // quarantined; an update with the Patient's id is a plain update).
   void set_conditional_patient_writes(bool on) { conditional_patient_writes_ = on; }
 
  private:
