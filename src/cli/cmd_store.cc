@@ -408,7 +408,9 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   q->callback(
       [o, &exit_code] { exit_code = RunQuarantine(o->lake, o->limit, o->json, o->access); });
 
-  auto* verify = app.add_subcommand("verify", "Check every checksum of every segment");
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Check the catalog, every checksum of every segment, and their row and byte counts");
   verify->add_option("--lake", o->lake, "Lake directory")->required();
   AddAccessOptions(verify, o->access);
   verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake, o->access); });

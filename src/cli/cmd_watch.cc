@@ -63,16 +63,18 @@ int RunWatch(const WatchArgs& a) {
       return Fail(NotFound("--replay: no file " + file));
     }
   }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> alerts_file(nullptr, &std::fclose);
-  if (!a.alerts.empty()) {
-    alerts_file.reset(std::fopen(a.alerts.c_str(), "a"));
-    if (!alerts_file) return Fail(IoError("cannot open " + a.alerts + " for appending"));
-  }
   // In a lake with a key, watch stores readings and RiskAssessments and shows patient-level
   // alerts: the admin's; start and stop are audited (the stop with the patients scored).
   auto access = OpenAccess(a.lake, a.access, query::OutputKind::kWrite, "watch");
   if (!access.ok()) return Fail(access.status());
   if (Status s = (*access)->Audit("watch.start", "watch", -1); !s.ok()) return Fail(s);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> alerts_file(nullptr, &std::fclose);
+  if (!a.alerts.empty()) {  // once the caller may run watch: a refused one creates nothing
+    alerts_file.reset(std::fopen(a.alerts.c_str(), "a"));
+    if (!alerts_file) {
+      return FailAudited(**access, "watch", IoError("cannot open " + a.alerts + " for appending"));
+    }
+  }
   // Block the stop signals before any thread starts, then wait for one here.
   sigset_t signals;
   sigemptyset(&signals);

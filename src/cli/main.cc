@@ -1,4 +1,7 @@
 // The medlake command-line tool: one binary, one subcommand per task.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -71,7 +74,12 @@ int main(int argc, char** argv) {
   errno = 0;
   const bool flush_failed = std::fflush(stdout) != 0;
   const int reason = errno;
-  if ((flush_failed || std::ferror(stdout)) && reason != EPIPE) {
+  // A pipe whose reader stopped reading (`| head`, with SIGPIPE ignored) is no failure: only
+  // a pipe can do that, and a file or device is what a full disk fills.
+  struct stat out {};
+  const bool pipe =
+      ::fstat(STDOUT_FILENO, &out) == 0 && (S_ISFIFO(out.st_mode) || S_ISSOCK(out.st_mode));
+  if ((flush_failed || std::ferror(stdout)) && reason != EPIPE && !(pipe && !flush_failed)) {
     int failed = medlake::cli::Fail(medlake::IoError(
         std::string("cannot write the standard output") +
         (flush_failed && reason != 0 ? std::string(": ") + std::strerror(reason)

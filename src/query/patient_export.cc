@@ -62,8 +62,12 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
   MEDLAKE_RETURN_IF_ERROR(privacy::Require(keys, who, privacy::Permission::kErase, "erase"));
   Result<std::string> stored = StoredPatientId(lake_dir, keys, patient);
   if (!stored.ok() && stored.status().code() == ErrorCode::kNotFound) {
-    // Perhaps erased already by a run that a crash cut short: finish that one.
+    // Perhaps erased already by a run that a crash or a failed last step cut short: finish
+    // that one, and say so.
     MEDLAKE_RETURN_IF_ERROR(store::FinishInterruptedErasure(lake_dir));
+    return NotFound(
+        "no such patient in the lake (if an earlier erase of it stopped after its commit, its "
+        "last steps are now done)");
   }
   MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, std::move(stored));
   // The vault first: the keys of the removed elements come from the segments.
