@@ -343,6 +343,19 @@ TEST(DeidentifyTest, ConditionalUpdateOfAPatientIsAPlainUpdate) {
   EXPECT_EQ(ReadAll(dir / "lake").all, before.all);
 }
 
+// An admission whose message already carries the discharge time closes its location in the
+// first stored version too: merged later with its own stored (de-identified) form, the same
+// message changes nothing (a keyed re-ingest stored it again, closed).
+TEST(DeidentifyTest, Hl7v2ReingestOfAnAdmissionWithItsDischargeStoresNothing) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  const std::string golden = std::string(MEDLAKE_SOURCE_DIR) + "/tests/hl7v2/golden/adt_a01.hl7";
+  ASSERT_TRUE(Ingest(dir / "lake", {golden}, IngestOptions{}).ok());
+  auto again = Ingest(dir / "lake", {golden}, IngestOptions{});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->counters.stored, 0u);
+}
+
 // Messages that name one patient by different identifiers update one record in a keyed
 // lake: the history is the pseudonym's. A lab message naming the patient by SSN alone lost
 // the gender and birth year stored from the admission, and the vault kept only its PID.

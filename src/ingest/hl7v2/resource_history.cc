@@ -477,6 +477,16 @@ Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
     if (!stored) {  // the first version: stored as mapped
       auto node = next_parser_.Parse(json);
       if (!node.ok() || !node->IsObject()) return Version(std::move(json));
+      if (type == "Encounter") {
+        // As a merge would leave it (merged with itself: locations the stay's end closes are
+        // closed), so that the same message merged later with it changes nothing.
+        std::string normal = MergeEncounterNodes(*node, *node, trigger);
+        auto normal_node = merged_parser_.Parse(normal);
+        if (normal_node.ok() && normal_node->IsObject()) {
+          Hold(std::move(key), Held{normal, Content(*normal_node), LastUpdated(*normal_node)});
+          return Version(std::move(normal));
+        }
+      }
       Hold(std::move(key), Held{json, Content(*node), LastUpdated(*node)});
       return Version(std::move(json));
     }
