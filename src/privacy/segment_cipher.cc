@@ -6,7 +6,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "privacy/audit_log.h"
 #include "privacy/key_store.h"
+#include "privacy/principals.h"
 
 namespace medlake::privacy {
 namespace {
@@ -40,8 +42,8 @@ Result<std::shared_ptr<const SegmentCipher>> SegmentCipher::ForLake(const std::s
     // one whose keys/ folder is gone is not a lake without a key (a reader would take every
     // segment for damaged, a writer would store plain text in it), but one whose key is lost.
     std::error_code ec;
-    if (std::filesystem::exists(lake_dir + "/principals.sqlite", ec) ||
-        std::filesystem::exists(lake_dir + "/audit.sqlite", ec)) {
+    if (std::filesystem::exists(Principals::PathFor(lake_dir), ec) ||
+        std::filesystem::exists(AuditLog::PathFor(lake_dir), ec)) {
       return Unauthenticated("the lake at " + lake_dir +
                              " was initialised with a key, and its keys folder is missing: "
                              "restore keys/ (and the lake key) from their backup");

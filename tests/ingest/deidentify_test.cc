@@ -34,6 +34,13 @@ std::string InitLake(const std::string& dir) {
   return dir;
 }
 
+// The identity vault's record of `pseudonym` in the keyed lake `lake`.
+Result<std::string> VaultRecord(const std::string& lake, const std::string& pseudonym) {
+  MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake));
+  MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+  return vault->Get(pseudonym);
+}
+
 struct Stored {
   std::map<std::string, std::string> json;  // "Type/id" -> stored JSON
   std::map<std::string, uint32_t> patient;  // "Type/id" -> patient ordinal
@@ -115,15 +122,11 @@ TEST(DeidentifyTest, KeyedLakeStoresPseudonymsAndVaultsIdentity) {
   }
 
   // The vault holds the original Patient and the removed note.
-  auto keys = privacy::KeyStore::Open(dir / "lake");
-  ASSERT_TRUE(keys.ok());
-  auto vault = privacy::Vault::Open(*keys);
-  ASSERT_TRUE(vault.ok());
-  auto identity = (*vault)->Get(pseudonym);
+  auto identity = VaultRecord(dir / "lake", pseudonym);
   ASSERT_TRUE(identity.ok()) << identity.status().ToString();
   EXPECT_NE(identity->find("Roeberts"), std::string::npos);
   EXPECT_NE(identity->find("1961-07-23"), std::string::npos);
-  auto note = (*vault)->Get(pseudonym + "/" + obs_key);
+  auto note = VaultRecord(dir / "lake", pseudonym + "/" + obs_key);
   ASSERT_TRUE(note.ok()) << note.status().ToString();
   EXPECT_NE(note->find("felt fine"), std::string::npos);
 
@@ -254,11 +257,7 @@ TEST(DeidentifyTest, Hl7v2UpdatesMergeWithTheVersionOfAnEarlierRun) {
   for (const char* needle : {"Roeberts", "Elm St", "M1"}) {
     EXPECT_EQ(s.all.find(needle), std::string::npos) << needle;
   }
-  auto keys = privacy::KeyStore::Open(dir / "lake");
-  ASSERT_TRUE(keys.ok());
-  auto vault = privacy::Vault::Open(*keys);
-  ASSERT_TRUE(vault.ok());
-  auto original = (*vault)->Get(pseudonym);
+  auto original = VaultRecord(dir / "lake", pseudonym);
   ASSERT_TRUE(original.ok()) << original.status().ToString();
   EXPECT_NE(original->find("Roeberts"), std::string::npos) << "the A02's PID has no name";
   EXPECT_NE(original->find("Elm St"), std::string::npos);
@@ -384,11 +383,7 @@ TEST(DeidentifyTest, Hl7v2MessagesNamingAPatientDifferentlyUpdateOneRecord) {
             1);
   EXPECT_NE(patient.find(R"("gender":"female")"), std::string::npos) << patient;
   EXPECT_NE(patient.find(R"("birthDate":"1960")"), std::string::npos) << patient;
-  auto keys = privacy::KeyStore::Open(dir / "lake");
-  ASSERT_TRUE(keys.ok());
-  auto vault = privacy::Vault::Open(*keys);
-  ASSERT_TRUE(vault.ok());
-  auto original = (*vault)->Get(pseudonym);
+  auto original = VaultRecord(dir / "lake", pseudonym);
   ASSERT_TRUE(original.ok()) << original.status().ToString();
   EXPECT_NE(original->find("Anne"), std::string::npos) << "the later name";
   EXPECT_NE(original->find("Elm St"), std::string::npos) << "the admission's address";

@@ -141,6 +141,20 @@ void ExpectValidFhir(const std::vector<json>& resources, const std::string& dir)
   EXPECT_EQ(code, 0) << testing::ReadText(dir + "/validate.log");
 }
 
+// Writes `lines` as `dir`/readings.ndjson and replays them through `ingestor`; the number of
+// readings replayed.
+Result<uint64_t> ReplayLines(ingest::StreamIngestor& ingestor, const std::string& dir,
+                             const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  testing::WriteText(dir + "/readings.ndjson", text);
+  std::FILE* in = std::fopen((dir + "/readings.ndjson").c_str(), "r");
+  if (in == nullptr) return IoError("cannot open readings.ndjson");
+  auto n = ReplayReadings(ingestor, in, "readings.ndjson");
+  std::fclose(in);
+  return n;
+}
+
 // One reading timed in the future (a device clock a year ahead) made every real reading of
 // its patient look stale, so the walk raised no alert: such a reading is not scored.
 TEST(WatchTest, AReadingFromTheFutureDoesNotSilenceThePatient) {
@@ -148,9 +162,6 @@ TEST(WatchTest, AReadingFromTheFutureDoesNotSilenceThePatient) {
   std::vector<std::string> lines = {
       R"({"time":"2099-03-01T10:00:00Z","device":"mon-1","patient":"p1","vital":"temperature","value":37.0,"unit":"Cel"})"};
   for (const auto& l : Walk("p1")) lines.push_back(l);
-  std::string text;
-  for (const auto& l : lines) text += l + "\n";
-  testing::WriteText(dir / "readings.ndjson", text);
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
   ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
   std::FILE* alerts = std::fopen((dir / "alerts.ndjson").c_str(), "w");
@@ -158,9 +169,7 @@ TEST(WatchTest, AReadingFromTheFutureDoesNotSilenceThePatient) {
   options.alerts = alerts;
   options.store_risk_assessments = false;
   Watcher watcher(**ingestor, options);
-  std::FILE* in = std::fopen((dir / "readings.ndjson").c_str(), "r");
-  ASSERT_TRUE(ReplayReadings(**ingestor, in, "readings.ndjson").ok());
-  std::fclose(in);
+  ASSERT_TRUE(ReplayLines(**ingestor, dir.path(), lines).ok());
   watcher.Stop();
   std::fclose(alerts);
   EXPECT_EQ(watcher.stats().future_readings, 1u);
@@ -174,9 +183,6 @@ TEST(WatchTest, ReplayWalkRaisesExactlyTheExpectedAlertsAndStoresRiskAssessments
   lines.insert(
       lines.begin() + 2,
       R"({"time":"2024-03-01T10:00:00Z","patient":"p1","vital":"heart_rate","value":"fast","unit":"/min"})");
-  std::string text;
-  for (const auto& l : lines) text += l + "\n";
-  testing::WriteText(dir / "readings.ndjson", text);
   {
     auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
     ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
@@ -185,9 +191,7 @@ TEST(WatchTest, ReplayWalkRaisesExactlyTheExpectedAlertsAndStoresRiskAssessments
     options.alerts = alerts;
     Watcher watcher(**ingestor, options);
     ASSERT_TRUE(watcher.Seed(dir / "lake", 0).ok());
-    std::FILE* in = std::fopen((dir / "readings.ndjson").c_str(), "r");
-    auto n = ReplayReadings(**ingestor, in, "readings.ndjson");
-    std::fclose(in);
+    auto n = ReplayLines(**ingestor, dir.path(), lines);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     EXPECT_EQ(*n, lines.size());
     watcher.Stop();
