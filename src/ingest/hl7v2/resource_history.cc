@@ -279,6 +279,15 @@ void CloseLeftLocations(std::vector<Entry>& entries, const std::optional<std::st
   }
 }
 
+// Whether CloseLeftLocations would change the locations of `encounter`: an open one with the
+// stay ended, or two open ones. (Most first versions, an admission, have neither: the merge
+// that normalizes them is skipped.)
+bool LeavesLocationsOpen(json::Node encounter) {
+  size_t open = 0;
+  for (const Entry& e : Entries(encounter)) open += !e.end;
+  return open > 1 || (open == 1 && Text(encounter.Find("period"), "end"));
+}
+
 std::string MergeEncounterNodes(json::Node old_node, json::Node new_node,
                                 std::string_view trigger) {
   std::vector<Entry> merged = Entries(old_node);
@@ -477,7 +486,7 @@ Result<std::optional<std::string>> ResourceHistory::Add(std::string_view type,
     if (!stored) {  // the first version: stored as mapped
       auto node = next_parser_.Parse(json);
       if (!node.ok() || !node->IsObject()) return Version(std::move(json));
-      if (type == "Encounter") {
+      if (type == "Encounter" && LeavesLocationsOpen(*node)) {
         // As a merge would leave it (merged with itself: locations the stay's end closes are
         // closed), so that the same message merged later with it changes nothing.
         std::string normal = MergeEncounterNodes(*node, *node, trigger);
