@@ -11,7 +11,7 @@ DEMO_PATIENTS ?= 2000
 DEMO_SEED ?= 42
 MEDLAKE_RELEASE := build/release/src/cli/medlake
 
-.PHONY: all setup release dev test demo bench fuzz fuzz-smoke format clean
+.PHONY: all setup release dev test demo bench fuzzers fuzz fuzz-smoke format clean
 
 all: release
 
@@ -35,19 +35,28 @@ release: setup build/release/build.ninja
 dev: setup build/dev/build.ninja
 	cmake --build build/dev -j $(JOBS)
 
-# Every test first; then libFuzzer over each target for a few seconds (FUZZ_SECONDS).
+# Every test first; then libFuzzer over each target: FUZZ_RUNS inputs from seed FUZZ_SEED, so
+# that the same code always gives the same run (a failure is a finding, never chance).
 test: dev
 	ctest --test-dir build/dev --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory fuzz-smoke
 
-# libFuzzer (clang) over every fuzz target, briefly; `make fuzz FUZZ_SECONDS=600` for real runs.
-FUZZ_SECONDS ?= 10
+# libFuzzer (clang) over every fuzz target: `make fuzz-smoke` as in `make test`, `make fuzz`
+# for FUZZ_SECONDS a target from a random seed (`make fuzz FUZZ_SECONDS=600` for real runs).
+FUZZ_RUNS ?= 100000
+FUZZ_SEED ?= 1
+FUZZ_SECONDS ?= 60
 build/fuzz/build.ninja: | setup
 	cmake --preset fuzz
 
-fuzz-smoke fuzz: setup build/fuzz/build.ninja
+fuzzers: setup build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS) --target medlake_fuzzers
-	bash fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzzers
+	bash fuzz/run.sh build/fuzz runs $(FUZZ_RUNS) $(FUZZ_SEED)
+
+fuzz: fuzzers
+	bash fuzz/run.sh build/fuzz seconds $(FUZZ_SECONDS)
 
 DEMO_AT ?= 2023-07-01T08:00:00Z
 

@@ -98,21 +98,33 @@ Value Comparison(std::string_view op, Value number, const std::optional<std::str
   return v;
 }
 
-// "YYYY-MM-DD" shifted by `days`; nullopt when `date` is not such a date.
+// "YYYY-MM-DD" (the start of `date`) shifted by `days`; nullopt when `date` does not start with
+// such a date, or when the shifted date leaves FHIR's years 0001-9999 (FHIR R4 §2.24.0.1, date).
 std::optional<std::string> ShiftDate(std::string_view date, int days) {
-  int y = 0;
+  auto digits = [&](size_t at, size_t n, unsigned& out) {
+    out = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (date[i] < '0' || date[i] > '9') return false;
+      out = out * 10 + static_cast<unsigned>(date[i] - '0');
+    }
+    return true;
+  };
+  unsigned y = 0;
   unsigned m = 0;
   unsigned d = 0;
-  if (date.size() < 10 ||
-      std::sscanf(std::string(date.substr(0, 10)).c_str(), "%d-%u-%u", &y, &m, &d) != 3) {
+  if (date.size() < 10 || date[4] != '-' || date[7] != '-' || !digits(0, 4, y) ||
+      !digits(5, 2, m) || !digits(8, 2, d)) {
     return std::nullopt;
   }
-  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
-  if (!ymd.ok()) return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year{static_cast<int>(y)}, std::chrono::month{m},
+                                  std::chrono::day{d}};
+  if (y == 0 || !ymd.ok()) return std::nullopt;
   std::chrono::year_month_day shifted{std::chrono::sys_days{ymd} + std::chrono::days{days}};
+  int year = static_cast<int>(shifted.year());
+  if (year < 1 || year > 9999) return std::nullopt;
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(shifted.year()),
-                static_cast<unsigned>(shifted.month()), static_cast<unsigned>(shifted.day()));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", year, static_cast<unsigned>(shifted.month()),
+                static_cast<unsigned>(shifted.day()));
   return std::string(buf);
 }
 
@@ -129,12 +141,20 @@ bool ReadDateRange(json::Node range, const std::string& path, EventPart& part, I
     issues.Unsupported(path, "date range without a valid Value date: not translated");
     return false;
   }
+  // "after the last day" or "before the first day" of FHIR's calendar: no bound to write.
+  std::optional<std::string> shifted = o == "gt"   ? ShiftDate(*v, 1)
+                                       : o == "lt" ? ShiftDate(*v, -1)
+                                                   : v;
+  if (!shifted) {
+    issues.Unsupported(path, "date range beyond FHIR's years 0001-9999: not translated");
+    return false;
+  }
   if (o == "gt") {
-    part.date_start = ShiftDate(*v, 1);
+    part.date_start = shifted;
   } else if (o == "gte") {
     part.date_start = v;
   } else if (o == "lt") {
-    part.date_end = ShiftDate(*v, -1);
+    part.date_end = shifted;
   } else if (o == "lte") {
     part.date_end = v;
   } else if (o == "eq") {

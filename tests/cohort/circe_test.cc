@@ -400,6 +400,26 @@ TEST(CirceTest, EntryFiltersAndLimits) {
             std::string::npos)
       << c;
 
+  // Dates that are not FHIR's YYYY-MM-DD in years 0001-9999, before or after the shift, are
+  // reported and left out (a negative year had come out as "-019-12-01", which no parser takes).
+  for (const char* range :
+       {R"({"Value": "-019-12-01", "Op": "gt"})", R"({"Value": "0000-01-01", "Op": "gte"})",
+        R"({"Value": "2019-1-011", "Op": "gte"})", R"({"Value": "+019-12-01", "Op": "gte"})",
+        R"({"Value": "9999-12-31", "Op": "gt"})", R"({"Value": "0001-01-01", "Op": "lt"})"}) {
+    CirceTranslation bad = Translate(Doc(
+        "", std::string(R"([{"ConditionOccurrence": {"CodesetId": 0, "OccurrenceStartDate": )") +
+                range + "}}]"));
+    EXPECT_TRUE(HasIssue(bad.unsupported,
+                         "PrimaryCriteria.CriteriaList[0].ConditionOccurrence.OccurrenceStartDate",
+                         "date range"))
+        << range << Dump(bad.unsupported);
+    EXPECT_EQ(Compact(bad).find(R"("date")"), std::string::npos) << range << bad.cohort_json;
+  }
+  CirceTranslation edge = Translate(Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0,
+                "OccurrenceStartDate": {"Value": "9999-12-30", "Op": "gt"}}}])"));
+  EXPECT_NE(Compact(edge).find(R"("window":{"start":{"date":"9999-12-31"}})"), std::string::npos)
+      << edge.cohort_json;
+
   // With First, an upper age bound still picks the same event (the first is the youngest).
   CirceTranslation first = Translate(Doc("", entries));
   EXPECT_TRUE(first.complete()) << Dump(first.unsupported);
