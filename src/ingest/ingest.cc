@@ -71,6 +71,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   // is the pipeline run between two boundaries): what other threads register meanwhile is not
   // seen, so the lake does not depend on the number of threads or their timing.
   writer->set_isolate_batches(true);
+  uint64_t checkpoints = 0;
   while (!done) {
     writer->BeginBatch();
     uint64_t batch_start = source.bytes_consumed();
@@ -108,6 +109,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               const uint64_t batch_bytes = source.bytes_consumed() - batch_start;
               if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1) ||
                   writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit ||
+                  writer->identifiers_since_commit() >= options.checkpoint_identifiers ||
                   history.bytes() >= hl7v2::ResourceHistory::kBytesPerCommit) {
                 checkpoint_due = true;
               }
@@ -151,6 +153,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     if (!done && checkpoint_due) {
       MEDLAKE_RETURN_IF_ERROR(writer->Flush());  // settles superseded/replaced counts
       MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
+      ++checkpoints;
       // The orders, reports and documents the HL7 v2 history holds are committed now: it
       // forgets them and finds them in the lake as it now stands (memory follows the
       // checkpoint).
@@ -162,6 +165,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   }
   IngestReport report;
   report.run_id = writer->run_id();
+  report.checkpoints = checkpoints;
   MEDLAKE_RETURN_IF_ERROR(writer->Flush());
   report.counters = counters_now();
   MEDLAKE_RETURN_IF_ERROR(writer->Commit(report.counters, true));

@@ -26,6 +26,9 @@ namespace medlake::ingest {
 struct IngestOptions {
   int jobs = 0;                            // worker threads; 0 = all cores
   uint64_t checkpoint_bytes = 256u << 20;  // commit after about this much input
+  // ... or after this many identifiers of Patients and shared resources (held in memory for
+  // conditional references until the commit, about 400 bytes each).
+  uint64_t checkpoint_identifiers = store::LakeWriter::kIdentifiersPerCommit;
   // Called about twice a second from the coordinating thread (never concurrently).
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
 };
@@ -39,6 +42,7 @@ struct IngestReport {
   int64_t run_id = 0;
   store::RunCounters counters;
   uint64_t unresolved_references = 0;
+  uint64_t checkpoints = 0;  // commits before the last
   std::vector<SkippedFile> skipped;
   double seconds = 0;
   // Set when the run committed but the identity index could not be updated (the next writer

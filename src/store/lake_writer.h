@@ -102,7 +102,8 @@ class LakeWriter {
   // Files of the input that were not read (path, reason), recorded in `skipped_files` by the
   // next commit.
   void AddSkippedFiles(std::vector<std::pair<std::string, std::string>> files);
-  // Registers identifiers of a Patient or shared-area resource for conditional references.
+  // Registers identifiers of a Patient or shared-area resource for conditional references
+  // (with set_isolate_batches, when the batch ends).
   void AddIdentifiers(const std::string& type, const std::string& id,
                       const std::vector<fhir::Identifier>& identifiers);
   // The same for the version admitted as `seq` (Admit's ticket) for `key`. With
@@ -154,6 +155,11 @@ class LakeWriter {
   // memory grow past what its byte size allows for typical ones.
   uint64_t identities_since_commit() const;
   static constexpr uint64_t kIdentitiesPerCommit = 1u << 20;
+  // Identifiers of Patients and shared resources held since the last commit (about 400 bytes
+  // each, for conditional references): ingest commits when they reach kIdentifiersPerCommit
+  // (IngestOptions::checkpoint_identifiers).
+  uint64_t identifiers_since_commit() const { return identifiers_held_.load(); }
+  static constexpr uint64_t kIdentifiersPerCommit = 1u << 18;
 
  private:
   // The version of a resource that this run wants to store (until the next commit).
@@ -271,9 +277,13 @@ class LakeWriter {
   // Under ident_mu_: the id registered for (type, system, value), "" when none.
   std::string IdentifierLocked(std::string_view type, std::string_view system,
                                std::string_view value);
-  // `before`: the id the key stood for before this call ("" when none).
+  // Under ident_mu_: registers one identifier of resource `id` (ambiguous when another has it).
+  void AddIdentifierLocked(std::string_view type, const std::string& id,
+                           const fhir::Identifier& ident);
+  // `note_change`: lookups as the batch began (FindLink) must not see it; the key stood for
+  // nothing before.
   void SetIdentifierLocked(std::string_view type, std::string_view system, std::string_view value,
-                           const std::string& id, const std::string& before);
+                           const std::string& id, bool note_change);
   // What a key stood for when the batch that changed it began (isolate_batches_).
   struct Change {
     uint64_t batch;
@@ -308,19 +318,21 @@ class LakeWriter {
   std::unordered_map<std::string, std::string> new_identifier_values_;
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   bool isolate_batches_ = false;
-  uint64_t batch_ = 0;                                          // under ident_mu_
-  std::unordered_map<std::string, Change> identifier_changes_;  // by identifier key
-  std::unordered_map<std::string, Change> value_changes_;       // by "type|value"
-  std::vector<std::array<std::string, 4>> new_identifiers_;
+  uint64_t batch_ = 0;  // under ident_mu_
+  // By identifier key: the pseudonym links made in this batch (other identifiers are
+  // registered between batches, which need no record of what they replaced).
+  std::unordered_map<std::string, Change> identifier_changes_;
   // Identifiers of admitted versions, registered when the batch ends (AddIdentifiersOf).
+  static constexpr uint64_t kAlwaysRegister = ~uint64_t{0};  // AddIdentifiers' seq
   struct QueuedIdentifiers {
     Key128 key;
-    uint64_t seq;
+    uint64_t seq;  // Admit's ticket, or kAlwaysRegister
     std::string type, id;
     std::vector<fhir::Identifier> identifiers;
   };
   std::mutex queued_mu_;
   std::vector<QueuedIdentifiers> queued_identifiers_;
+  std::atomic<uint64_t> identifiers_held_{0};  // queued or registered since the last commit
   // Registers the queued identifiers of versions still to be stored (before a commit clears
   // what Admit knows, and at a batch's end).
   void SettleIdentifiers();

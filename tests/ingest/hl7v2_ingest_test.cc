@@ -217,7 +217,9 @@ TEST(Hl7v2IngestTest, ASparsePidKeepsTheDemographicsAndItsNullsDelete) {
     testing::WriteText(dir / "in1/a.hl7", admission);
     testing::WriteText(dir / (one_run ? "in1/b.hl7" : "in2/b.hl7"), lab);
     ASSERT_TRUE(Ingest(dir / "lake", {dir / "in1"}, IngestOptions{}).ok());
-    if (!one_run) ASSERT_TRUE(Ingest(dir / "lake", {dir / "in2"}, IngestOptions{}).ok());
+    if (!one_run) {
+      ASSERT_TRUE(Ingest(dir / "lake", {dir / "in2"}, IngestOptions{}).ok());
+    }
     std::string patient = StoredPatient(dir / "lake");
     EXPECT_NE(patient.find(R"("family":"Doe")"), std::string::npos) << patient;
     EXPECT_NE(patient.find(R"("birthDate":"1960-01-01")"), std::string::npos) << patient;
