@@ -37,7 +37,7 @@ ValueKind PrimitiveKind(std::string_view name) {
 size_t NameHash(std::string_view name) {
   uint64_t head = 0, tail = 0;
   size_t n = name.size();
-  std::memcpy(&head, name.data(), std::min<size_t>(n, 8));
+  if (n > 0) std::memcpy(&head, name.data(), std::min<size_t>(n, 8));  // data() may be null
   if (n > 8) std::memcpy(&tail, name.data() + n - 8, 8);
   uint64_t h = (head ^ (tail * 0x9E3779B97F4A7C15ull) ^ n) * 0xff51afd7ed558ccdull;
   return size_t(h ^ (h >> 32));
