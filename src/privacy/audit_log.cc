@@ -131,6 +131,11 @@ Result<int64_t> AuditLog::Append(AuditEntry entry) {
         if (!SameBytes(head.Blob(2), HeadMac(count, last))) {
           return Corruption("audit log: the head record fails its MAC; run medlake audit verify");
         }
+      } else if (entry.action != kFirstAction) {
+        return Corruption(
+            "audit log: it has no entries, not even the lake's init: it was removed or "
+            "emptied. Restore audit.sqlite from a backup; medlake audit verify reports what is "
+            "missing");
       }
     }
     entry.index = count;
@@ -182,6 +187,11 @@ Result<AuditVerification> AuditLog::Verify() {
     std::string stored;
     AuditEntry e = ReadEntry(stmt, stored);
     v.entries++;
+    if (expected == 0 && e.action != kFirstAction) {
+      return fail(0,
+                  "entry 0 is not the lake's init: the log was replaced, or its first "
+                  "entries removed");
+    }
     if (e.index != expected) {
       return fail(expected, "entry " + std::to_string(expected) +
                                 " is missing (next stored index is " + std::to_string(e.index) +

@@ -59,7 +59,12 @@ class AuditLog {
   static Result<std::unique_ptr<AuditLog>> OpenFile(const std::string& path, SecretKey key);
   ~AuditLog();
 
+  // The action of a log's first entry: `medlake init` writes it when it creates the key.
+  static constexpr std::string_view kFirstAction = "init";
   // Appends `entry` (index and hash are assigned) and returns its index. Durable on return.
+  // A log without entries takes only the kFirstAction entry: one that was removed or emptied
+  // is not started again by the next command (verify would then find a whole, short chain),
+  // and every audited command fails until it is restored.
   Result<int64_t> Append(AuditEntry entry);
   // Entries in index order, starting at `from`, at most `limit` (0: all).
   Result<std::vector<AuditEntry>> List(int64_t from = 0, int64_t limit = 0);

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "test_util.h"
@@ -26,7 +27,7 @@ class AuditLogTest : public ::testing::Test {
       AuditEntry e;
       e.principal = i % 2 ? "carl" : "rita";
       e.role = i % 2 ? "clinician" : "researcher";
-      e.action = i % 2 ? "reidentify" : "query";
+      e.action = i == 0 ? "init" : i % 2 ? "reidentify" : "query";
       e.object = ObjectHash("view " + std::to_string(i));
       e.purpose = i == 4 ? "study 17" : "";
       e.patients = i * 10;
@@ -175,6 +176,46 @@ TEST_F(AuditLogTest, ConcurrentWritersKeepOneChain) {
   AuditVerification v = Verify();
   EXPECT_TRUE(v.ok) << v.reason;
   EXPECT_EQ(v.entries, 46);
+}
+
+// A removed or emptied log is not started again by the next command (it was: verify then
+// found one entry and an intact chain), and one that does not begin with init is reported.
+TEST_F(AuditLogTest, ARemovedOrEmptiedLogIsNotStartedAgain) {
+  for (const char* wipe : {"", "DELETE FROM entry; DELETE FROM head"}) {
+    SCOPED_TRACE(*wipe ? wipe : "file removed");
+    if (*wipe) {
+      RawSql(wipe);
+    } else {
+      std::filesystem::remove(AuditLog::PathFor(dir_.path()));
+    }
+    auto log = AuditLog::Open(*keys_);
+    ASSERT_TRUE(log.ok());
+    AuditEntry e;
+    e.action = "query";
+    auto appended = (*log)->Append(e);
+    EXPECT_EQ(appended.status().code(), ErrorCode::kCorruption);
+    EXPECT_NE(appended.status().message().find("removed or emptied"), std::string::npos)
+        << appended.status().ToString();
+    AuditVerification v = Verify();
+    EXPECT_FALSE(v.ok);
+    EXPECT_EQ(v.entries, 0);
+  }
+  // A log forged from scratch under the key still lacks the init the lake began with.
+  std::filesystem::remove(AuditLog::PathFor(dir_.path()));
+  RawSql(
+      "CREATE TABLE entry(idx INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, principal TEXT NOT "
+      "NULL, role TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, purpose TEXT NOT "
+      "NULL, patients INTEGER NOT NULL, hash BLOB NOT NULL)");
+  AuditVerification v = Verify();
+  EXPECT_FALSE(v.ok);
+}
+
+TEST_F(AuditLogTest, AFirstEntryOtherThanInitIsFound) {
+  RawSql("UPDATE entry SET action = 'query' WHERE idx = 0");
+  AuditVerification v = Verify();
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.first_bad_index, 0);
+  EXPECT_NE(v.reason.find("not the lake's init"), std::string::npos) << v.reason;
 }
 
 TEST_F(AuditLogTest, AppendRefusesAForgedHead) {

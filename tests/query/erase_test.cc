@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ingest/ingest.h"
+#include "keyed_lake.h"
 #include "privacy/key_store.h"
 #include "privacy/segment_cipher.h"
 #include "query/patient_export.h"
@@ -47,7 +48,7 @@ std::string AllRows(const std::string& lake) {
 // still there, decryptable with the lake key.
 TEST(EraseTest, SupersededVersionsAreErasedToo) {
   testing::TempDir dir;
-  ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+  testing::CreateKeyedLake(dir / "lake");
   // Three runs: the patients; the first version alone in a segment; the second version.
   testing::WriteText(dir / "in1/a.ndjson",
                      std::string(R"({"resourceType":"Patient","id":"src-9"})") + "\n" +
