@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "synth/fhir_writer.h"
+#include "synth/rng.h"
 #include "synth/stream_writers.h"
 #include "synth/terminology.h"
 #include "synth/text_util.h"
@@ -78,8 +79,10 @@ std::string& Hl7Renderer::Msh(int64_t t, std::string_view type, std::string_view
   std::string& o = out_.Begin(t);
   o.append("MSH|^~\\&|MEDLAKE-SYNTH|HOSP1|MEDLAKE|HOSP1|");
   AppendHl7Time(t, o);
-  fmt::format_to(std::back_inserter(o), "||{}^{}^{}|{}.{}|P|2.5\r", type, event, structure, pid_,
-                 control_++);
+  // MSH-10, unique per message (ST, at most 20 characters in v2.5) and not derived from the
+  // patient's ids, which quarantine reasons and ACKs would then carry.
+  fmt::format_to(std::back_inserter(o), "||{}^{}^{}|{:016X}|P|2.5\r", type, event, structure,
+                 Hash3(s_.national_id, s_.index, static_cast<uint64_t>(control_++)));
   return o;
 }
 
