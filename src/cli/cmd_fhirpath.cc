@@ -68,7 +68,13 @@ int RunFhirPath(const FhirPathOptions& options) {
     if (!(*access)->restricted()) env.resolver = resolver.AsResolver();
     std::string visible;
     std::unordered_set<uint32_t> patients;
-    Status st;
+    // Results stream out: the access is audited before the first (and again after the last,
+    // with the count of patients), so that a log that cannot be written lets nothing out.
+    Status st = (*access)->Audit("query.start", privacy::ObjectHash(options.expression), -1);
+    if (!st.ok()) {
+      std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
+      return InfoFor(st.code()).exit_code;
+    }
     for (size_t segment = 0; segment < (*lake)->segments().size() && st.ok(); ++segment) {
       resolver.set_shard_hint((*lake)->segments()[segment].shard);
       st = (*lake)->ScanSegment(

@@ -188,6 +188,19 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
     out = std::fopen(out_path.c_str(), "wb");
     if (!out) return Fail(IoError("cannot create " + out_path));
   }
+  // Rows stream out as they are read: the access is in the audit log before the first one
+  // (the entry after them adds the counts), so that a log that cannot be written lets
+  // nothing out.
+  if (access != nullptr) {
+    auto text = ReadFile(view_path);
+    Status started =
+        access->Audit("query.start", text.ok() ? privacy::ObjectHash(*text) : view_path, -1);
+    if (!started.ok()) {
+      if (out != stdout) std::fclose(out);
+      if (!out_path.empty()) std::filesystem::remove(out_path);
+      return Fail(started);
+    }
+  }
   query::RowWriter writer(text_format, view->columns(), out);
   auto stats = RunViewRows(
       lake_dir, files, *view, jobs, access.get(), kanon, [&] { return writer.WriteHeader(); },

@@ -230,6 +230,11 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     if (!o.file) fail_write(o.partial);
   }
   if (s.ok()) s = write_error;
+  // Audited before the files take their names: an export the log cannot record is removed.
+  if (s.ok()) {
+    s = (*access)->Audit("export", type.empty() ? "export" : "export " + type,
+                         static_cast<int64_t>(patients.size()));
+  }
   std::vector<std::string> renamed;
   for (auto& [t, o] : files) {
     std::string final_path = out + "/" + t + ".ndjson";
@@ -243,9 +248,6 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     for (const auto& path : renamed) std::filesystem::remove(path, ec);
     return Fail(s);
   }
-  Status audited = (*access)->Audit("export", type.empty() ? "export" : "export " + type,
-                                    static_cast<int64_t>(patients.size()));
-  if (!audited.ok()) return Fail(audited);
   uint64_t total = 0;
   for (const auto& [t, n] : counts) {
     std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n));

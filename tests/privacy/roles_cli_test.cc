@@ -3,6 +3,7 @@
 // trail; and the systematic test over the Synthea set: no name, identifier, address, telecom
 // or exact birth date of the input in any researcher output.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -17,6 +19,7 @@
 #include <sstream>
 
 #include "common/fhir_time.h"
+#include "privacy/audit_log.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
@@ -754,7 +757,9 @@ TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
     std::string action = e["action"];
     if (action == "init" || action == "user.add") continue;
     actions.push_back(action + " " + e["object"].get<std::string>());
-    if (action == "ingest") EXPECT_EQ(e.value("purpose", ""), "nightly-load");
+    if (action == "ingest") {
+      EXPECT_EQ(e.value("purpose", ""), "nightly-load");
+    }
   }
   ASSERT_EQ(actions.size(), 8u) << audit.out;
   EXPECT_EQ(actions[0], "denied ingest");
@@ -772,6 +777,52 @@ TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
   CliRun after = Medlake("audit list --json --lake " + lake);
   std::string last = after.out.substr(after.out.rfind('{'));
   EXPECT_NE(last.find("\"action\":\"listen.failed\""), std::string::npos) << after.out;
+}
+
+// Reads whose output streams (view, fhirpath) or is named at the end (export) are audited
+// before anything leaves: with the audit log locked by another process they print and write
+// nothing (they wrote the rows, then failed to audit them).
+TEST_F(RolesCliTest, AReadTheAuditLogCannotRecordLetsNothingOut) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("synth --patients 5 --seed 3 --formats fhir --out " + dir / "data").exit_code,
+            0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  sqlite3* lock = nullptr;
+  ASSERT_EQ(sqlite3_open(privacy::AuditLog::PathFor(lake).c_str(), &lock), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  // Each waits for the lock (10 s) before it fails: the three run at once.
+  auto run = [](const std::string& args) {
+    return std::async(std::launch::async, [args] { return Medlake(args); });
+  };
+  auto view_run =
+      run("view " + Views() + "patients.json --lake " + lake + " --token " + researcher);
+  auto path_run = run("fhirpath --lake " + lake + " --token " + researcher + " Patient.gender");
+  auto export_run =
+      run("export --lake " + lake + " --token " + researcher + " --out " + dir / "out");
+  CliRun view = view_run.get();
+  CliRun path = path_run.get();
+  CliRun exported = export_run.get();
+  EXPECT_NE(view.exit_code, 0);
+  EXPECT_EQ(Lines(view.out), 1u) << "only the error: " << view.out;
+  EXPECT_NE(view.out.find("audit"), std::string::npos) << view.out;
+  EXPECT_NE(path.exit_code, 0);
+  EXPECT_EQ(path.out.find("\"resource\""), std::string::npos) << path.out;
+  EXPECT_NE(exported.exit_code, 0);
+  EXPECT_TRUE(!std::filesystem::exists(dir / "out") || std::filesystem::is_empty(dir / "out"))
+      << exported.out;
+  sqlite3_exec(lock, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(lock);
+  // Unlocked, each is audited before its output and again after it, with the count.
+  CliRun again =
+      Medlake("view " + Views() + "patients.json --lake " + lake + " --token " + researcher);
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_GT(Lines(again.out), 1u) << again.out;
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find(R"("action":"query.start")"), std::string::npos) << audit.out;
+  EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
 }
 
 // A keyed lake whose keys/ folder is gone is a lake whose key is missing, not a lake without
