@@ -109,10 +109,10 @@ class DeidWriter {
         break;
       case json::Kind::kArray: {
         out_ += '[';
-        bool first = true;
+        int index = 0;
         n.ForEachItem([&](json::Node item) {
-          if (!first) out_ += ',';
-          first = false;
+          if (index > 0) out_ += ',';
+          PathStep step(path_, {}, index++);
           Value(item);
           return true;
         });
@@ -134,17 +134,26 @@ class DeidWriter {
 
   // `top`: the resource itself, whose identifying top-level elements are removed and whose id
   // is pseudonymized. `contained`: a resource contained in it (a RelatedPerson, a Patient):
-  // its identifying top-level elements are removed too, its local id ("#rp") is kept.
+  // its identifying top-level elements are removed too, its local id ("#rp") is kept. A
+  // person's exact birth date (RelatedPerson, Person, a contained Patient) keeps its year, as
+  // a Patient's does.
   void Object(json::Node n, bool top, bool contained = false) {
     const bool patient_reference = !top && !contained && MayNamePerson(n);
+    bool person = false;
+    if (top || contained) {
+      auto type = n.Find("resourceType");
+      std::string_view t = type && type->IsString() ? type->GetString() : type_;
+      person = t == "Patient" || t == "RelatedPerson" || t == "Person";
+    }
     out_ += '{';
     bool first = true;
     n.ForEachField([&](std::string_view key, json::Node value) {
+      PathStep step(path_, key, -1);
       bool remove = ((top || contained) && Contains(kRemovedTopLevel, key)) ||
                     RemovedAnywhere(key, n) ||
                     (patient_reference && (key == "display" || key == "identifier"));
       if (remove) {
-        Remove(key, value);
+        Remove(value);
         return true;
       }
       if (!first) out_ += ',';
@@ -153,12 +162,15 @@ class DeidWriter {
       out_ += ':';
       if (key == "reference" && value.IsString()) {
         json::AppendQuoted(owner_.RewriteReference(value.GetString()), out_);
+      } else if (person && key == "birthDate" && value.IsString()) {
+        Remove(value);  // the exact date goes to the vault
+        json::AppendQuoted(value.GetString().substr(0, 4), out_);
       } else if (key == "contained" && value.IsArray()) {
         out_ += '[';
-        bool first_item = true;
+        int index = 0;
         value.ForEachItem([&](json::Node item) {
-          if (!first_item) out_ += ',';
-          first_item = false;
+          if (index > 0) out_ += ',';
+          PathStep item_step(path_, {}, index++);
           if (item.IsObject()) {
             Object(item, false, true);
           } else {
@@ -182,10 +194,34 @@ class DeidWriter {
   void set_type(std::string type) { type_ = std::move(type); }
 
  private:
-  void Remove(std::string_view key, json::Node value) {
+  // Where the writer is in the resource: an element's name, or an item's index.
+  struct Step {
+    std::string_view key;
+    int index;
+  };
+  struct PathStep {
+    PathStep(std::vector<Step>& path, std::string_view key, int index) : path_(path) {
+      path_.push_back({key, index});
+    }
+    ~PathStep() { path_.pop_back(); }
+    std::vector<Step>& path_;
+  };
+
+  // A removed element, under its path in the resource ("name", "contained[0].name",
+  // "component[1].note"), so that export-patient puts it back where it was.
+  void Remove(json::Node value) {
+    std::string path;
+    for (const Step& step : path_) {
+      if (step.index >= 0) {
+        path += '[' + std::to_string(step.index) + ']';
+      } else {
+        if (!path.empty()) path += '.';
+        path.append(step.key);
+      }
+    }
     removed_ += removed_.empty() ? '[' : ',';
     removed_ += '{';
-    json::AppendQuoted(key, removed_);
+    json::AppendQuoted(path, removed_);
     removed_ += ':';
     removed_ += value.ToJson();
     removed_ += '}';
@@ -195,6 +231,7 @@ class DeidWriter {
   std::string& out_;
   std::string& removed_;
   std::string type_;
+  std::vector<Step> path_;
 };
 
 Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& lake_dir,

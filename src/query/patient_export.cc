@@ -1,5 +1,6 @@
 #include "query/patient_export.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -20,13 +21,37 @@ namespace {
 constexpr std::string_view kRemovedElement =
     "https://medlake.dev/fhir/StructureDefinition/removed-element";
 
-// Elements ingest removes at the top level of a resource (ingest/deidentify.cc).
-bool TopLevelElement(const std::string& key) {
-  for (const char* k :
-       {"text", "identifier", "name", "telecom", "address", "photo", "contact", "note"}) {
-    if (key == k) return true;
+// Puts an element de-identification removed back where it was: `path` is its place in the
+// resource ("name", "contained[0].name", "component[1].note"; records written before paths
+// were kept name top-level elements only). A birth date replaces the year left in its place;
+// anything else is put back only where nothing stands. False when the place is not there.
+bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::json& value) {
+  nlohmann::json* at = &resource;
+  size_t i = 0;
+  while (true) {
+    size_t end = path.find_first_of(".[", i);
+    std::string key(path.substr(i, end - i));
+    if (key.empty() || !at->is_object()) return false;
+    if (end == std::string_view::npos) {  // the element itself
+      if (at->contains(key) && key != "birthDate") return false;
+      (*at)[key] = value;
+      return true;
+    }
+    auto it = at->find(key);
+    if (it == at->end()) return false;
+    at = &*it;
+    i = end;
+    while (i < path.size() && path[i] == '[') {
+      size_t close = path.find(']', i);
+      if (close == std::string_view::npos || !at->is_array()) return false;
+      size_t index =
+          std::strtoul(std::string(path.substr(i + 1, close - i - 1)).c_str(), nullptr, 10);
+      if (index >= at->size()) return false;
+      at = &(*at)[index];
+      i = close + 1;
+    }
+    if (i < path.size() && path[i] == '.') ++i;
   }
-  return false;
 }
 
 Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::KeyStore& keys,
@@ -177,9 +202,7 @@ Result<PatientExport> ExportPatient(const PatientExportRequest& request) {
           auto items = nlohmann::json::parse(*removed, nullptr, false);
           for (const auto& item : items.is_array() ? items : nlohmann::json::array()) {
             for (const auto& [key, value] : item.items()) {
-              if (TopLevelElement(key) && !resource.contains(key)) {
-                resource[key] = value;
-              } else {
+              if (!PutBack(resource, key, value)) {
                 resource["extension"].push_back(
                     {{"url", kRemovedElement},
                      {"extension",

@@ -336,8 +336,29 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
       dir / "in/o.ndjson",
       R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
       R"("subject":{"reference":"Patient/src-9"},"note":[{"text":"talked about her garden"}]})"
+      "\n"
+      // A contained person and a note below the top level: each goes back where it was.
+      R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"y"},)"
+      R"("contained":[{"resourceType":"Patient","id":"twin","name":[{"family":"Twinsworth"}],)"
+      R"("birthDate":"1950-02-03"}],"subject":{"reference":"Patient/src-9"},)"
+      R"("component":[{"code":{"text":"c"},"valueString":"v"},)"
+      R"({"code":{"text":"d"},"note":[{"text":"nested remark"}]}]})"
+      "\n");
+  testing::WriteText(
+      dir / "in/r.ndjson",
+      R"({"resourceType":"RelatedPerson","id":"mum","patient":{"reference":"Patient/src-9"},)"
+      R"("name":[{"family":"Quobbleston"}],"birthDate":"1921-11-30"})"
       "\n");
   ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  // Stored, a person's birth date keeps only its year, whatever the resource holding it.
+  CliRun stored = Medlake("export --lake " + lake + " --out " + dir / "export");
+  ASSERT_EQ(stored.exit_code, 0) << stored.out;
+  for (const char* file : {"RelatedPerson.ndjson", "Observation.ndjson"}) {
+    std::string text = testing::ReadText(dir / ("export/" + std::string(file)));
+    EXPECT_EQ(text.find("1921-11-30"), std::string::npos) << text;
+    EXPECT_EQ(text.find("1950-02-03"), std::string::npos) << text;
+    EXPECT_EQ(text.find("Twinsworth"), std::string::npos) << text;
+  }
 
   // A clinician may name a Patient by its source id; a researcher may not map it.
   CliRun by_source = Medlake("get --lake " + lake + " Patient/src-9 --token " + clinician);
@@ -353,11 +374,27 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
                           " --purpose access-request-12");
   ASSERT_EQ(bundle.exit_code, 0) << bundle.out;
   auto j = nlohmann::json::parse(bundle.out);
-  ASSERT_EQ(j["entry"].size(), 2u);
+  ASSERT_EQ(j["entry"].size(), 4u) << bundle.out;
   EXPECT_EQ(j["entry"][0]["resource"]["name"][0]["family"], "Quobbleston");
   EXPECT_EQ(j["entry"][0]["resource"]["birthDate"], "1950-02-03");
-  EXPECT_EQ(j["entry"][1]["resource"]["subject"]["reference"], "Patient/src-9");
-  EXPECT_EQ(j["entry"][1]["resource"]["note"][0]["text"], "talked about her garden");
+  nlohmann::json o1, o2, mum;
+  for (const auto& e : j["entry"]) {
+    const nlohmann::json& r = e["resource"];
+    if (r.contains("note")) o1 = r;
+    if (r.contains("contained")) o2 = r;
+    if (r["resourceType"] == "RelatedPerson") mum = r;
+  }
+  EXPECT_EQ(o1["subject"]["reference"], "Patient/src-9");
+  EXPECT_EQ(o1["note"][0]["text"], "talked about her garden");
+  // Restored in place: the contained Patient's name and birth date in it (they had been put
+  // on the Observation), the component's note in its component.
+  EXPECT_FALSE(o2.contains("name")) << o2.dump();
+  EXPECT_FALSE(o2.contains("extension")) << o2.dump();
+  EXPECT_EQ(o2["contained"][0]["name"][0]["family"], "Twinsworth") << o2.dump();
+  EXPECT_EQ(o2["contained"][0]["birthDate"], "1950-02-03") << o2.dump();
+  EXPECT_EQ(o2["component"][1]["note"][0]["text"], "nested remark") << o2.dump();
+  EXPECT_EQ(mum["birthDate"], "1921-11-30") << mum.dump();
+  EXPECT_EQ(mum["name"][0]["family"], "Quobbleston") << mum.dump();
 
   CliRun audit = Medlake("audit list --json --lake " + lake);
   EXPECT_NE(audit.out.find("\"action\":\"export-patient\""), std::string::npos);
