@@ -32,13 +32,20 @@ constexpr std::array<std::string_view, 3> kPatientExtensionsKept = {
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"};
 
+// A Device's identifiers besides `identifier` (an implant's serial number names its patient).
+constexpr std::array<std::string_view, 4> kDeviceIdentifiers = {"serialNumber", "lotNumber",
+                                                                "udiCarrier", "distinctIdentifier"};
+
 // Top-level elements of compartment resources that hold identifiers or free text.
 constexpr std::array<std::string_view, 8> kRemovedTopLevel = {
     "text", "identifier", "name", "telecom", "address", "photo", "contact", "note"};
 
-// Elements removed at any depth: annotations, and attachment content.
-bool RemovedAnywhere(std::string_view key, json::Node parent) {
+// Elements removed at any depth: annotations, free-text descriptions and comments (a Task's
+// "Call <name> about <MRN>", an Appointment's comment; a coded description stays), and
+// attachment content.
+bool RemovedAnywhere(std::string_view key, json::Node value, json::Node parent) {
   if (key == "note") return true;
+  if ((key == "description" || key == "comment") && value.IsString()) return true;
   if (key == "data" || key == "url") {
     // An Attachment: has contentType, data, or a title next to url.
     return parent.Find("contentType").has_value() ||
@@ -140,17 +147,20 @@ class DeidWriter {
   void Object(json::Node n, bool top, bool contained = false) {
     const bool patient_reference = !top && !contained && MayNamePerson(n);
     bool person = false;
+    bool device = false;
     if (top || contained) {
       auto type = n.Find("resourceType");
       std::string_view t = type && type->IsString() ? type->GetString() : type_;
       person = t == "Patient" || t == "RelatedPerson" || t == "Person";
+      device = t == "Device";
     }
     out_ += '{';
     bool first = true;
     n.ForEachField([&](std::string_view key, json::Node value) {
       PathStep step(path_, key, -1);
       bool remove = ((top || contained) && Contains(kRemovedTopLevel, key)) ||
-                    RemovedAnywhere(key, n) ||
+                    (device && Contains(kDeviceIdentifiers, key)) ||
+                    RemovedAnywhere(key, value, n) ||
                     (patient_reference && (key == "display" || key == "identifier"));
       if (remove) {
         Remove(value);
@@ -161,7 +171,9 @@ class DeidWriter {
       json::AppendQuoted(key, out_);
       out_ += ':';
       if (key == "reference" && value.IsString()) {
-        json::AppendQuoted(owner_.RewriteReference(value.GetString()), out_);
+        std::string rewritten = owner_.RewriteReference(value.GetString());
+        NotePatient(rewritten);
+        json::AppendQuoted(rewritten, out_);
       } else if (person && key == "birthDate" && value.IsString()) {
         Remove(value);  // the exact date goes to the vault
         json::AppendQuoted(value.GetString().substr(0, 4), out_);
@@ -192,6 +204,8 @@ class DeidWriter {
   }
 
   void set_type(std::string type) { type_ = std::move(type); }
+  // The pseudonyms of the Patients the resource references, in order of appearance.
+  const std::vector<std::string>& patients() const { return patients_; }
 
  private:
   // Where the writer is in the resource: an element's name, or an item's index.
@@ -230,8 +244,20 @@ class DeidWriter {
   Deidentifier& owner_;
   std::string& out_;
   std::string& removed_;
+  void NotePatient(std::string_view reference) {
+    constexpr std::string_view kPatient = "Patient/";
+    if (!reference.starts_with(kPatient)) return;
+    std::string_view id = reference.substr(kPatient.size());
+    id = id.substr(0, id.find('/'));  // without a _history tail
+    if (id.empty()) return;
+    if (std::find(patients_.begin(), patients_.end(), id) == patients_.end()) {
+      patients_.emplace_back(id);
+    }
+  }
+
   std::string type_;
   std::vector<Step> path_;
+  std::vector<std::string> patients_;
 };
 
 Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& lake_dir,
@@ -462,6 +488,7 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
   if (type == "Patient") return ApplyPatient(resource, out, removed);
+  removed.patient.clear();
   std::string removed_items;
   DeidWriter writer(*this, out, removed_items);
   writer.set_type(type);
@@ -470,6 +497,22 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
     writer.Object(resource, true);
   } else {
     writer.Value(resource);  // shared area: references rewritten, content kept
+    if (!writer.patients().empty()) {
+      // ... unless it is about patients: then its content may name them.
+      out.clear();
+      DeidWriter theirs(*this, out, removed_items);
+      theirs.set_type(type);
+      theirs.Object(resource, true);
+      const std::vector<std::string>& patients = theirs.patients();
+      if (patients.size() == 1) {
+        removed.patient = patients[0];
+      } else if (!removed_items.empty()) {
+        auto id = resource.Find("id");
+        if (id && id->IsString()) {
+          removed.key = patients[0] + "/" + type + "/" + std::string(id->GetString());
+        }
+      }
+    }
   }
   if (!removed_items.empty()) {
     removed.json = removed_items + "]";

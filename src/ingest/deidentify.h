@@ -50,6 +50,10 @@ inline constexpr std::string_view kIdentifierSystemsFile = "identifier_systems.j
 struct VaultRecord {
   std::string key;   // the pseudonym (Patient) or "<pseudonym>/<Type>/<id>"
   std::string json;  // the original Patient, or an object of the removed elements
+  // A resource outside the patient compartment (a Task, a Device) that references one patient
+  // only: that patient's pseudonym. The resource is theirs: stored, shown, shifted and erased
+  // with their data.
+  std::string patient;
 };
 
 class Deidentifier {
@@ -64,7 +68,11 @@ class Deidentifier {
   ~Deidentifier();
 
   // Rewrites `resource` (references already resolved to Type/id) into `out`, minified; what it
-  // removed goes to `removed` (key empty when nothing was removed). `resource` must come from a
+  // removed goes to `removed` (key empty when nothing was removed). A resource outside the
+  // patient compartment that references patients is de-identified as theirs (its content may
+  // name them: a Task's description, an Appointment's comment): about one patient, it is
+  // given to them (`removed.patient`); about several, it stays shared and its removed
+  // elements go to the vault under the first one's pseudonym. `resource` must come from a
   // parser that keeps number text, so decimals are written as they were.
   Status Apply(json::Node resource, std::string& out, VaultRecord& removed);
   // Queues a vault record (for a resource that was admitted) until the next FlushVault.

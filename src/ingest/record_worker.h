@@ -198,6 +198,11 @@ class RecordWorker final : public FhirRecordSink {
       Quarantine(json, loc, s.message());
       return;
     }
+    // In a keyed lake, a resource outside the compartment that is about one patient is theirs
+    // (Deidentifier::Apply).
+    if (removed != nullptr && facts_.patient_id.empty() && !removed->patient.empty()) {
+      facts_.patient_id = removed->patient;
+    }
     if (hook_) hook_(facts_, resource);
     const int type_index = facts_.type_index;
     row.content_hash = store::ContentHash(json);

@@ -403,6 +403,61 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   EXPECT_NE(Medlake("export-patient nobody --lake " + lake).exit_code, 0);
 }
 
+// Resources outside the patient compartment can be about patients: a Task `for` one, a Device
+// implanted in one, an Appointment of two. In a keyed lake their names, identifiers and free
+// text are removed like a compartment resource's (they were stored as given, to every role);
+// one about a single patient is theirs: in their export, and gone with their erasure.
+TEST_F(RolesCliTest, SharedResourcesAboutPatientsAreDeidentifiedAndErasedWithThem) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  testing::WriteText(
+      dir / "in/a.ndjson",
+      R"({"resourceType":"Patient","id":"zp1","name":[{"family":"Zyxwvut"}]})"
+      "\n"
+      R"({"resourceType":"Patient","id":"zp2"})"
+      "\n"
+      R"({"resourceType":"Task","id":"t1","status":"requested","intent":"order",)"
+      R"("for":{"reference":"Patient/zp1","display":"Zyxwvut"},)"
+      R"("description":"Call Zyxwvut about MRNZYX001",)"
+      R"("identifier":[{"value":"TASKZYX001"}],"note":[{"text":"Zyxwvut prefers mornings"}]})"
+      "\n"
+      R"({"resourceType":"Device","id":"d1","patient":{"reference":"Patient/zp1"},)"
+      R"("identifier":[{"value":"DEVZYX001"}],"serialNumber":"DEVZYX001"})"
+      "\n"
+      R"({"resourceType":"Appointment","id":"ap1","status":"booked","comment":"Zyxwvut twins",)"
+      R"("participant":[{"actor":{"reference":"Patient/zp1"},"status":"accepted"},)"
+      R"({"actor":{"reference":"Patient/zp2"},"status":"accepted"}]})"
+      "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  ASSERT_EQ(Medlake("export --lake " + lake + " --out " + dir / "export").exit_code, 0);
+  std::string exported;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "export")) {
+    exported += testing::ReadText(e.path());
+  }
+  for (const char* needle : {"Zyxwvut", "TASKZYX001", "MRNZYX001", "DEVZYX001"}) {
+    EXPECT_EQ(exported.find(needle), std::string::npos) << needle << " in " << exported;
+  }
+  EXPECT_EQ(testing::ReadText(lake + "/catalog.sqlite").find("TASKZYX001"), std::string::npos);
+
+  CliRun theirs = Medlake("export-patient zp1 --lake " + lake);
+  ASSERT_EQ(theirs.exit_code, 0) << theirs.out;
+  EXPECT_NE(theirs.out.find("Call Zyxwvut about MRNZYX001"), std::string::npos) << theirs.out;
+  EXPECT_NE(theirs.out.find(R"("resourceType":"Device")"), std::string::npos) << theirs.out;
+
+  ASSERT_EQ(Medlake("erase --patient zp1 --lake " + lake).exit_code, 0);
+  CliRun task = Medlake("get --lake " + lake + " Task/t1");
+  EXPECT_NE(task.exit_code, 0) << "erased with its patient: " << task.out;
+  EXPECT_NE(Medlake("get --lake " + lake + " Device/d1").exit_code, 0);
+  // The Appointment of both stays, and its comment is in the vault under the first patient.
+  CliRun second = Medlake("export-patient zp2 --lake " + lake);
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_EQ(second.out.find("Zyxwvut"), std::string::npos) << second.out;
+  ASSERT_EQ(Medlake("export --lake " + lake + " --out " + dir / "after").exit_code, 0);
+  EXPECT_TRUE(std::filesystem::exists(dir / "after/Appointment.ndjson"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "after/Task.ndjson"));
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
