@@ -1,5 +1,6 @@
 #include "sql/disclosure.h"
 
+#include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -115,6 +116,15 @@ QueryShape ShapeFromParseTree(std::string_view parse_tree_json,
     return NotAggregate("GROUPING SETS, ROLLUP and CUBE publish linked tables");
   }
   QueryShape shape;
+  const json& from = node.contains("from_table") ? node["from_table"] : json();
+  const std::string from_type = from.is_object() ? from.value("type", "") : "";
+  const json& ctes = node.contains("cte_map") ? node["cte_map"]["map"] : json();
+  if (from_type != "BASE_TABLE" && from_type != "EMPTY") {
+    shape.not_one_table = "it reads a " + (from_type.empty() ? std::string("?") : from_type) +
+                          " in FROM, not one table";
+  } else if (ctes.is_array() && !ctes.empty()) {
+    shape.not_one_table = "it reads a WITH query, not one table";
+  }
   bool any_aggregate = false;
   for (const auto& expr : node["select_list"]) {
     Walk w;
@@ -230,9 +240,16 @@ Result<DisclosureReport> ControlResult(const QueryShape& shape, const Disclosure
   const std::string less = LessThan(policy.threshold);
   if (policy.aggregates_only) {
     if (!shape.aggregate) return PermissionDenied("role ops sees aggregates only: " + shape.reason);
+    if (!shape.not_one_table.empty()) {
+      return PermissionDenied("role ops sees counts of one view's rows: " + shape.not_one_table +
+                              ", which can repeat rows (a group's count would not be its size)");
+    }
     for (size_t c = 0; c < r.columns.size(); ++c) {
       for (size_t i = 0; i < r.rows.size(); ++i) {
-        if (!r.nulls[i][c] && privacy::Pseudonymizer::LooksLikePseudonym(r.rows[i][c])) {
+        if (r.nulls[i][c]) continue;
+        std::string lower = r.rows[i][c];
+        for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (privacy::Pseudonymizer::LooksLikePseudonym(lower)) {
           return PermissionDenied("role ops sees aggregates only: column " + r.columns[c] +
                                   " holds patient-level ids");
         }

@@ -17,10 +17,11 @@
 // count as published. In a row whose count is masked, every other aggregate (sum, avg, min,
 // max, ...) is masked too, so no statistic of a group below the threshold is shown.
 //
-// Role policy (ControlResult): ops sees aggregate queries only (anything else is refused,
-// with the reason, and so is a result holding a pseudonym or resource id, or an aggregate
-// query without a count); a researcher's non-aggregate results are patient-level rows that
-// the role may see, with count-named columns still masked below the threshold.
+// Role policy (ControlResult): ops sees aggregate queries over one table only (anything else
+// is refused, with the reason, and so is a result holding a pseudonym or resource id, in any
+// letter case, or an aggregate query without a count). A researcher's non-aggregate results
+// are patient-level rows that the role may see, with count-named columns still masked below
+// the threshold.
 //
 // Not covered: differencing between separate queries beyond the published totals (e.g. two
 // WHERE clauses that differ by one patient); counts of rows rather than patients (a group of
@@ -44,6 +45,10 @@ struct QueryShape {
   bool aggregate = false;           // an aggregate query as defined above
   std::string reason;               // why it is not one, for refusals
   std::vector<OutputRole> outputs;  // per select-list entry, when aggregate
+  // Why its counts may not be group sizes (empty when they are): it reads something else than
+  // one table (a join, a subquery, a CTE or a table function in FROM can repeat rows, so that
+  // a group of one counts 300). Refused for ops.
+  std::string not_one_table;
 };
 
 // The shape of a query from the JSON of DuckDB's json_serialize_sql, given the names of every

@@ -142,6 +142,45 @@ TEST(DisclosureTest, ComplementarySuppressionProtectsTheSmallCell) {
   EXPECT_TRUE(privacy::DeterminedCells(published).empty());
 }
 
+// ops reads counts of one view: a join, a subquery, a WITH query or a table function in FROM
+// can repeat rows, so that a group of one patient counted 300 (a self-join) and passed the
+// threshold. And a pseudonym in another letter case is still one.
+TEST(DisclosureTest, OpsCountsComeFromOneTableAndSeeNoPseudonymInAnyCase) {
+  auto engine = Patients({{{"F", "A"}, 3}, {{"M", "A"}, 50}});
+  const DisclosurePolicy ops{true, 10};
+  for (const char* query :
+       {"SELECT p.sex, count(*) AS n FROM p, p AS q GROUP BY p.sex",
+        "SELECT p.sex, count(*) AS n FROM p JOIN p AS q ON true GROUP BY p.sex",
+        "SELECT sex, count(*) AS n FROM (SELECT * FROM p UNION ALL SELECT * FROM p) GROUP BY sex",
+        "WITH x AS (SELECT * FROM p) SELECT sex, count(*) AS n FROM x GROUP BY sex",
+        "SELECT count(*) AS n FROM range(100)"}) {
+    SCOPED_TRACE(query);
+    auto r = engine->Query(query);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto controlled = ControlResult(Shape(*engine, query), ops, *r);
+    EXPECT_EQ(controlled.status().code(), ErrorCode::kPermissionDenied);
+    EXPECT_NE(controlled.status().message().find("one view"), std::string::npos)
+        << controlled.status().ToString();
+  }
+  const std::string one = "SELECT sex, count(*) AS n FROM p WHERE age > 0 GROUP BY sex";
+  auto r = engine->Query(one);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(ControlResult(Shape(*engine, one), ops, *r).ok());
+
+  const std::string pseudonym = "abcdefghijklmnopqrstuvwxyz234567";  // base32, 32 letters
+  for (std::string shown : {pseudonym, std::string()}) {
+    if (shown.empty()) {
+      for (char c : pseudonym) shown.push_back(static_cast<char>(std::toupper(c)));
+    }
+    const std::string q = "SELECT '" + shown + "' AS pid, count(*) AS n FROM p GROUP BY 1";
+    auto listed = engine->Query(q);
+    ASSERT_TRUE(listed.ok());
+    EXPECT_EQ(ControlResult(Shape(*engine, q), ops, *listed).status().code(),
+              ErrorCode::kPermissionDenied)
+        << shown;
+  }
+}
+
 TEST(DisclosureTest, OneWayCountsGetAComplementToo) {
   auto engine = Patients({{{"F", "A"}, 3}, {{"M", "A"}, 50}, {{"X", "A"}, 12}});
   const std::string query = "SELECT sex, count(*) AS n FROM p GROUP BY sex ORDER BY sex";
