@@ -71,9 +71,22 @@ std::string Shape(const EventPart& part) {
   return s;
 }
 
+bool SameTypes(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  return sorted(a) == sorted(b);
+}
+
+// Circe's entry events are the union (UNION ALL) of its entries' events. Merged into one event
+// criterion, the types and the code sets are each united: exact when every entry has the same
+// types or every entry the same codes. An entry of any code (no CodesetId) on other types than
+// an entry with a code set cannot merge: every listed type would then take any code.
 std::optional<Entry> ReadEntries(json::Node list, const std::string& path, Context& ctx) {
   std::optional<Entry> entry;
   std::string shape;
+  bool same_types = true;  // every merged entry has the types of the first
   size_t i = 0;
   list.ForEachItem([&](json::Node item) {
     std::string item_path = circe_internal::Index(path, i++);
@@ -97,6 +110,22 @@ std::optional<Entry> ReadEntries(json::Node list, const std::string& path, Conte
                                  "code set), so this entry is left out");
       return true;
     }
+    bool types_stay = same_types && SameTypes(part->types, entry->part.types);
+    bool any_code = !part->codeset_id;
+    bool coded = !any_code;
+    for (const auto& id : entry->codeset_ids) {
+      any_code = any_code || !id;
+      coded = coded || id.has_value();
+    }
+    if (any_code && coded && !types_stay) {
+      ctx.issues.Unsupported(item_path,
+                             "entries of any code (no CodesetId) and entries with a code set, on "
+                             "different resource types: medlake's index is one event criterion "
+                             "(a type list and one code set for every type), so this entry is "
+                             "left out");
+      return true;
+    }
+    same_types = types_stay;
     for (const std::string& t : part->types) {
       if (std::find(entry->types.begin(), entry->types.end(), t) == entry->types.end()) {
         entry->types.push_back(t);

@@ -368,6 +368,32 @@ TEST(CirceTest, EntryEventsMergeWhenTheyShareTheirShape) {
       << c;
   EXPECT_NE(c.find(R"("event":{"type":"Condition","codeset":"entry_events"})"), std::string::npos);
 
+  // An entry of any code (Circe: no CodesetId, every visit) beside one with a code set on
+  // another domain cannot merge: the code set would be dropped for the condition too. The
+  // entry is left out and reported.
+  CirceTranslation any =
+      Translate(Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0}}, {"VisitOccurrence": {}}])"));
+  EXPECT_TRUE(HasIssue(any.unsupported, "PrimaryCriteria.CriteriaList[1]",
+                       "entries of any code (no CodesetId) and entries with a code set"))
+      << Dump(any.unsupported);
+  EXPECT_EQ(any.unsupported.size(), 1u) << Dump(any.unsupported);
+  EXPECT_NE(Compact(any).find(R"("index":{"event":{"type":"Condition","codeset":"cs0_t2dm"},)"),
+            std::string::npos)
+      << any.cohort_json;
+  // On the same domain the union is any code of that domain, exactly.
+  CirceTranslation any_same = Translate(
+      Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0}}, {"ConditionOccurrence": {}}])"));
+  EXPECT_TRUE(any_same.complete()) << Dump(any_same.unsupported);
+  EXPECT_NE(Compact(any_same).find(R"("index":{"event":{"type":"Condition"},)"), std::string::npos)
+      << any_same.cohort_json;
+  // Entries of any code on several domains are their types, exactly.
+  CirceTranslation any_all =
+      Translate(Doc("", R"([{"ConditionOccurrence": {}}, {"VisitOccurrence": {}}])"));
+  EXPECT_TRUE(any_all.complete()) << Dump(any_all.unsupported);
+  EXPECT_NE(Compact(any_all).find(R"("index":{"event":{"type":["Condition","Encounter"]},)"),
+            std::string::npos)
+      << any_all.cohort_json;
+
   // A filtered entry of another shape is left out.
   CirceTranslation other = Translate(Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0}},
       {"Measurement": {"CodesetId": 2, "ValueAsNumber": {"Value": 6.5, "Op": "gte"}}}])"));
