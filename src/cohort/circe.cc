@@ -241,19 +241,31 @@ IndexFacts TranslateIndex(const Entry& entry, const std::string& primary_limit,
 }
 
 // The index's select. Circe applies, in order, PrimaryCriteriaLimit, the additional criteria,
-// QualifiedLimit, the inclusion rules and ExpressionLimit; medlake applies its select before
+// QualifiedLimit, the inclusion rules and ExpressionLimit, and QualifiedLimit only when the
+// document has AdditionalCriteria (CohortExpressionQueryBuilder.buildExpressionQuery writes
+// "WHERE QE.ordinal = 1" only if additionalCriteria != null). medlake applies its select before
 // every rule, and "all" admits a patient when any entry event meets every rule, reported with
 // the earliest.
 std::string ChooseSelect(const std::string& primary_limit, const std::string& qualified_limit,
                          const std::string& expression_limit, const IndexFacts& facts,
-                         bool has_additional, bool has_inclusion, Issues& issues) {
+                         bool additional_present, bool has_additional, bool has_inclusion,
+                         Issues& issues) {
   if (facts.entry_first) return "first";
+  // One event per person from here on: the later limits have nothing to choose from.
   if (primary_limit != "All") return Lower(primary_limit);
-  std::string select = "all";
   bool filtered = facts.has_pre_filters || has_additional;
-  if (!filtered || qualified_limit == "All") {
-    select = Lower(qualified_limit);
-  } else if (has_inclusion) {
+  if (!additional_present || qualified_limit == "All") {
+    // Only ExpressionLimit chooses, after every rule.
+    if (!filtered && !has_inclusion && expression_limit != "All") return Lower(expression_limit);
+    if (expression_limit == "Last") {
+      issues.Approximate("ExpressionLimit",
+                         "the index date is the earliest qualifying event, where Circe takes the "
+                         "last; membership is unchanged");
+    }
+    return "all";
+  }
+  if (!filtered) return Lower(qualified_limit);
+  if (has_inclusion) {
     issues.Unsupported("QualifiedLimit",
                        "Circe tests the inclusion rules on the " + Lower(qualified_limit) +
                            " event that meets the entry and additional criteria only; medlake "
@@ -263,12 +275,7 @@ std::string ChooseSelect(const std::string& primary_limit, const std::string& qu
                        "the index date is the earliest event that meets the additional "
                        "criteria, where Circe takes the last; membership is unchanged");
   }
-  if (select == "all" && expression_limit == "Last") {
-    issues.Approximate("ExpressionLimit",
-                       "the index date is the earliest qualifying event, where Circe takes the "
-                       "last; membership is unchanged");
-  }
-  return select;
+  return "all";
 }
 
 // Members that shape cohort exits and eras only (approximations), or drop eras outside a
@@ -361,7 +368,9 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
 
   // Additional criteria, then the qualified and expression limits.
   bool has_additional = false;
+  bool additional_present = false;
   if (auto additional = doc.Take("AdditionalCriteria")) {
+    additional_present = true;
     if (auto g = TranslateGroup(*additional, "AdditionalCriteria", ctx)) {
       const Value* all = g->Get("all");
       bool always = all && all->size() == 0;
@@ -406,7 +415,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   bool has_inclusion = rules.size() > first_inclusion;
 
   std::string select = ChooseSelect(primary_limit, qualified_limit, expression_limit, facts,
-                                    has_additional, has_inclusion, issues);
+                                    additional_present, has_additional, has_inclusion, issues);
   if (!facts.index.IsNull()) facts.index.Set("select", Value::String(select));
 
   ReportExitMembers(doc, issues);

@@ -471,11 +471,43 @@ TEST(CirceTest, EntryFiltersAndLimits) {
             std::string::npos)
       << qt.cohort_json;
 
-  // Without additional criteria, the qualified limit picks the index event itself.
+  // Without rules, the expression limit (First by default) picks the index event itself.
   std::string plain = Doc(R"("QualifiedLimit": {"Type": "First"})");
   plain.replace(plain.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
                 R"("PrimaryCriteriaLimit": {"Type": "All"})");
   EXPECT_NE(Compact(Translate(plain)).find(R"("select":"first")"), std::string::npos);
+
+  // Circe applies QualifiedLimit only when the document has AdditionalCriteria
+  // (buildExpressionQuery: "WHERE QE.ordinal = 1" if additionalCriteria != null): without
+  // them every entry event is tested against the inclusion rules, and the earliest that passes
+  // is the index (ExpressionLimit First). Taking the first event before the rules lost the
+  // patients whose first event fails them; with an entry filter, a false unsupported
+  // QualifiedLimit was reported.
+  const std::string rule = R"("InclusionRules": [{"name": "HbA1c within 30 days after",
+      "expression": )" + OneCriterion(R"({"Criteria": {"Measurement": {"CodesetId": 2}},
+        "StartWindow": {"Start": {"Days": 0, "Coeff": 1}, "End": {"Days": 30, "Coeff": 1}},
+        "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 1}})") +
+                           "}]";
+  for (const char* entry : {R"([{"ConditionOccurrence": {"CodesetId": 0}}])",
+                            R"([{"ConditionOccurrence": {"CodesetId": 0,
+                                 "Age": {"Value": 18, "Op": "gte"}}}])"}) {
+    std::string no_additional = Doc(R"("QualifiedLimit": {"Type": "First"}, )" + rule, entry);
+    no_additional.replace(no_additional.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
+                          R"("PrimaryCriteriaLimit": {"Type": "All"})");
+    CirceTranslation na = Translate(no_additional);
+    EXPECT_TRUE(na.complete()) << entry << Dump(na.unsupported);
+    EXPECT_FALSE(HasIssue(na.approximations, "QualifiedLimit", "")) << Dump(na.approximations);
+    EXPECT_NE(Compact(na).find(R"("select":"all")"), std::string::npos) << na.cohort_json;
+  }
+  // With AdditionalCriteria, even an empty group, QualifiedLimit chooses before the rules.
+  std::string empty_additional = Doc(R"("AdditionalCriteria": {"Type": "ALL", "CriteriaList": []},
+             "QualifiedLimit": {"Type": "First"}, )" +
+                                     rule);
+  empty_additional.replace(empty_additional.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"),
+                           41, R"("PrimaryCriteriaLimit": {"Type": "All"})");
+  CirceTranslation ea = Translate(empty_additional);
+  EXPECT_TRUE(ea.complete()) << Dump(ea.unsupported);
+  EXPECT_NE(Compact(ea).find(R"("select":"first")"), std::string::npos) << ea.cohort_json;
 
   // First on an entry: each person's first occurrence is the index, whatever the limit.
   std::string first_entry =
