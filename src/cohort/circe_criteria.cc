@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cohort/circe_internal.h"
 
@@ -177,7 +178,8 @@ bool ReadDateRange(json::Node range, const std::string& path, EventPart& part, I
   return true;
 }
 
-std::optional<std::string> ReadUnit(json::Node units, const std::string& path, Issues& issues) {
+// The UCUM codes of a Circe Unit list (unit concepts); the others are reported.
+std::vector<std::string> ReadUnits(json::Node units, const std::string& path, Issues& issues) {
   std::vector<std::string> codes;
   size_t i = 0;
   units.ForEachItem([&](json::Node concept_node) {
@@ -190,17 +192,27 @@ std::optional<std::string> ReadUnit(json::Node units, const std::string& path, I
     codes.push_back(std::move(unit.code));
     return true;
   });
-  if (codes.empty()) return std::nullopt;
-  if (codes.size() > 1) {
-    std::string list;
-    for (const std::string& c : codes) list += (list.empty() ? "" : ", ") + c;
-    issues.Approximate(path, "values in any of " + std::to_string(codes.size()) + " units (" +
-                                 list + ") compared as written: medlake converts them to '" +
-                                 codes[0] +
-                                 "' first, and values whose unit does not convert "
-                                 "do not match");
+  return codes;
+}
+
+// Circe keeps the measurements whose unit_concept_id is one of the units and compares their
+// value as recorded (MeasurementSqlBuilder: "C.unit_concept_id in (...)" beside the
+// value_as_number range). A medlake comparison cannot restrict the recorded unit: it converts
+// every value to its unit, the first listed.
+void ReportUnits(const std::vector<std::string>& codes, const std::string& path, Issues& issues) {
+  if (codes.size() == 1) {
+    issues.Approximate(path, "Circe keeps only values recorded in '" + codes[0] +
+                                 "' and compares them as recorded; medlake converts values "
+                                 "recorded in other units to '" +
+                                 codes[0] + "' and compares them too");
+    return;
   }
-  return codes[0];
+  std::string list;
+  for (const std::string& c : codes) list += (list.empty() ? "" : ", ") + c;
+  issues.Approximate(path, "values in any of " + std::to_string(codes.size()) + " units (" + list +
+                               ") compared as written: medlake converts them to '" + codes[0] +
+                               "' first, values recorded in other units that convert match too, "
+                               "and values whose unit does not convert do not match");
 }
 
 }  // namespace
@@ -363,9 +375,12 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
 
   if (domain->has_value) {
     std::optional<std::string> unit;
-    if (auto units = m.Take("Unit")) unit = ReadUnit(*units, m.PathOf("Unit"), issues);
+    std::vector<std::string> units;
+    if (auto list = m.Take("Unit")) units = ReadUnits(*list, m.PathOf("Unit"), issues);
+    if (!units.empty()) unit = units[0];
     if (auto number = m.Take("ValueAsNumber")) {
       part.value = NumericComparison(*number, m.PathOf("ValueAsNumber"), unit, issues);
+      if (part.value && unit) ReportUnits(units, m.PathOf("Unit"), issues);
     } else if (unit) {
       issues.Unsupported(m.PathOf("Unit"),
                          "a unit without a value comparison: medlake filters units only "
