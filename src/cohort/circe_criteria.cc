@@ -1,6 +1,7 @@
 // Circe criteria (domain criteria, correlated criteria, demographic criteria and criteria
 // groups) as medlake criteria.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -215,6 +216,71 @@ void ReportUnits(const std::vector<std::string>& codes, const std::string& path,
                                "and values whose unit does not convert do not match");
 }
 
+// Circe's VisitLength is DATEDIFF(d, visit_start_date, visit_end_date), whole calendar days,
+// compared with Value and Extent truncated to integers (VisitOccurrenceSqlBuilder, with the
+// integer BuilderUtils.buildNumericRangeClause: intValue()). medlake's length_of_stay is the
+// stay to the second, a date-only end counting to its last second: D whole days between two
+// dates measure D + 86399/86400. Hence D > N is a length >= N + 1, D >= N a length >= N,
+// D < N a length < N, D <= N a length < N + 1, D = N both >= N and < N + 1, D between N and E
+// >= N and < E + 1: exact for stays recorded with dates only; with times, the length can cross
+// a whole day where the dates do not (or the reverse). "!eq" and "!bt" are two intervals.
+std::optional<Value> VisitLengthComparison(json::Node range, const std::string& path,
+                                           Issues& issues) {
+  Members m(range, path, issues);
+  auto value = m.Take("Value");
+  auto op = m.Take("Op");
+  auto extent = m.Take("Extent");
+  m.Finish("not translated: unknown member of a numeric range");
+  std::string_view o = op ? op->GetString() : "";
+  auto days = [](json::Node n) -> std::optional<int64_t> {
+    if (!n.IsNumber()) return std::nullopt;
+    double d = std::trunc(n.GetDouble());
+    if (!(d >= -1e9 && d <= 1e9)) return std::nullopt;
+    return static_cast<int64_t>(d);
+  };
+  std::optional<int64_t> n = value ? days(*value) : std::nullopt;
+  if (!n) {
+    issues.Unsupported(path, "visit length without a Value in days: not translated");
+    return std::nullopt;
+  }
+  auto length = [](std::string_view cmp, int64_t v) {
+    Value c = Value::Object();
+    c.Set("op", Value::String(std::string(cmp)));
+    c.Set("value", Value::Int(v));
+    return c;
+  };
+  std::optional<Value> out;
+  if (o == "gt") {
+    out = length(">=", *n + 1);
+  } else if (o == "gte") {
+    out = length(">=", *n);
+  } else if (o == "lt") {
+    out = length("<", *n);
+  } else if (o == "lte") {
+    out = length("<", *n + 1);
+  } else if (o == "eq" || o == "bt") {
+    std::optional<int64_t> e = o == "eq" ? n : (extent ? days(*extent) : std::nullopt);
+    if (!e) {
+      issues.Unsupported(path, "'bt' range without an Extent: not translated");
+      return std::nullopt;
+    }
+    out = Value::Array();
+    out->Push(length(">=", *n));
+    out->Push(length("<", *e + 1));
+  } else {
+    issues.Unsupported(Join(path, "Op"),
+                       "comparison '" + std::string(o) +
+                           "' is not one interval: medlake value comparisons must all hold");
+    return std::nullopt;
+  }
+  issues.Approximate(path,
+                     "Circe counts whole days between the visit's start and end dates "
+                     "(DATEDIFF); the length of stay is compared so that stays recorded with "
+                     "dates only match exactly, and stays recorded with times can differ by a "
+                     "day");
+  return out;
+}
+
 }  // namespace
 
 std::optional<Value> NumericComparison(json::Node range, const std::string& path,
@@ -389,8 +455,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
   }
   if (domain->circe == "VisitOccurrence") {
     if (auto length = m.Take("VisitLength")) {
-      part.length_of_stay =
-          NumericComparison(*length, m.PathOf("VisitLength"), std::nullopt, issues);
+      part.length_of_stay = VisitLengthComparison(*length, m.PathOf("VisitLength"), issues);
     }
   }
 

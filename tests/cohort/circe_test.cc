@@ -259,6 +259,40 @@ TEST(CirceTest, ValuesUnitsAndOps) {
   EXPECT_FALSE(t.complete());
 }
 
+// Circe's VisitLength is DATEDIFF(d, start, end): whole days between the dates, compared with
+// integers. A stay of 2023-05-01 to 2023-05-05 is 4 days, not more than 4; medlake measured
+// 4.99999 days (the end date to its last second) and matched "> 4", reporting it as exact.
+TEST(CirceTest, VisitLengthCountsWholeDays) {
+  auto translate = [](const std::string& length) {
+    return Translate(
+        Doc("", R"([{"VisitOccurrence": {"CodesetId": 3, "VisitLength": )" + length + "}}]"));
+  };
+  const std::string path = "PrimaryCriteria.CriteriaList[0].VisitOccurrence.VisitLength";
+  CirceTranslation gt = translate(R"({"Value": 4, "Op": "gt"})");
+  EXPECT_NE(Compact(gt).find(R"("length_of_stay":{"op":">=","value":5})"), std::string::npos)
+      << gt.cohort_json;
+  EXPECT_TRUE(HasIssue(gt.approximations, path, "whole days")) << Dump(gt.approximations);
+  EXPECT_TRUE(gt.complete()) << Dump(gt.unsupported);
+  EXPECT_NE(Compact(translate(R"({"Value": 4, "Op": "gte"})"))
+                .find(R"("length_of_stay":{"op":">=","value":4})"),
+            std::string::npos);
+  EXPECT_NE(Compact(translate(R"({"Value": 3, "Op": "lt"})"))
+                .find(R"("length_of_stay":{"op":"<","value":3})"),
+            std::string::npos);
+  EXPECT_NE(Compact(translate(R"({"Value": 3, "Op": "lte"})"))
+                .find(R"("length_of_stay":{"op":"<","value":4})"),
+            std::string::npos);
+  EXPECT_NE(Compact(translate(R"({"Value": 2, "Op": "eq"})"))
+                .find(R"("length_of_stay":[{"op":">=","value":2},{"op":"<","value":3}])"),
+            std::string::npos);
+  // Value and Extent are truncated to integers (intValue()).
+  EXPECT_NE(Compact(translate(R"({"Value": 2.7, "Op": "bt", "Extent": 4.9})"))
+                .find(R"("length_of_stay":[{"op":">=","value":2},{"op":"<","value":5}])"),
+            std::string::npos);
+  CirceTranslation ne = translate(R"({"Value": 2, "Op": "!eq"})");
+  EXPECT_TRUE(HasIssue(ne.unsupported, path + ".Op", "not one interval")) << Dump(ne.unsupported);
+}
+
 TEST(CirceTest, DemographicsAndGroupTypes) {
   std::string rule = R"({"Type": "ALL", "CriteriaList": [],
     "DemographicCriteriaList": [
