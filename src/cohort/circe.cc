@@ -29,18 +29,22 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// The Type of a Circe ResultLimit ("First" when absent, as in Circe).
+// The Type of a Circe ResultLimit: "First" when absent (ResultLimit.type defaults to "First"),
+// compared without case, as CohortExpressionQueryBuilder does (equalsIgnoreCase "ALL" and
+// "LAST"): "all" is All.
 std::string LimitType(std::optional<json::Node> limit, const std::string& path, Issues& issues) {
   if (!limit) return "First";
   Members m(*limit, path, issues);
   auto type = m.Take("Type");
   m.Finish("not translated: unknown member of a limit");
-  std::string t = type ? std::string(type->GetString()) : "First";
-  if (t != "First" && t != "Last" && t != "All") {
-    issues.Unsupported(Join(path, "Type"), "unknown limit '" + t + "': read as First");
-    t = "First";
+  std::string t = type ? Lower(type->GetString()) : "first";
+  if (t == "all") return "All";
+  if (t == "last") return "Last";
+  if (t != "first") {
+    issues.Unsupported(Join(path, "Type"),
+                       "unknown limit '" + std::string(type->GetString()) + "': read as First");
   }
-  return t;
+  return "First";
 }
 
 Value Rule(std::string name, Value criterion) {

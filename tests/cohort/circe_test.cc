@@ -293,6 +293,82 @@ TEST(CirceTest, VisitLengthCountsWholeDays) {
   EXPECT_TRUE(HasIssue(ne.unsupported, path + ".Op", "not one interval")) << Dump(ne.unsupported);
 }
 
+// Circe's defaults are its Java fields' (circe-be): Occurrence {int type, int count} are 0
+// when absent (exactly 0), Window.Endpoint's int coeff is 0 ({"Days": 30} is day 0), limit
+// and group types are compared without case. Occurrence and StartWindow have none: Circe
+// cannot build a correlated criterion without them. The importer had read a missing Type as
+// "at least", a missing Count as 1 and a missing Coeff as 1.
+TEST(CirceTest, DefaultsAreCirceDefaults) {
+  auto rule_with = [](const std::string& window, const std::string& occurrence) {
+    std::string c = R"({"Criteria": {"ConditionOccurrence": {"CodesetId": 1}}, "StartWindow": )" +
+                    window + R"(, "IgnoreObservationPeriod": true)";
+    if (!occurrence.empty()) c += R"(, "Occurrence": )" + occurrence;
+    return Translate(RuleDoc(OneCriterion(c + "}")));
+  };
+  const std::string open = R"({"Start": {"Coeff": -1}, "End": {"Coeff": 1}})";
+  // Type omitted: exactly. Count omitted: 0 (at least 0 always holds).
+  CirceTranslation exactly = rule_with(open, R"({"Count": 2})");
+  EXPECT_NE(Compact(exactly).find(R"("count":{"min":2,"max":2})"), std::string::npos)
+      << exactly.cohort_json;
+  CirceTranslation at_least_0 = rule_with(open, R"({"Type": 2})");
+  EXPECT_NE(Compact(at_least_0).find(R"("count":{"min":0})"), std::string::npos)
+      << at_least_0.cohort_json;
+  CirceTranslation none = rule_with(open, R"({})");
+  EXPECT_NE(Compact(none).find(R"("count":{"min":0,"max":0})"), std::string::npos)
+      << none.cohort_json;
+  // Coeff omitted: 0, so {"Days": 30} is the index date, whatever Days says.
+  CirceTranslation coeff = rule_with(R"({"Start": {"Days": 30}, "End": {"Days": 60, "Coeff": 1}})",
+                                     R"({"Type": 2, "Count": 1})");
+  EXPECT_NE(Compact(coeff).find(R"("window":{"start":{"days":-1,"inclusive":false},)"
+                                R"("end":{"days":61,"inclusive":false}})"),
+            std::string::npos)
+      << coeff.cohort_json;
+  // Any integer coefficient multiplies Days.
+  CirceTranslation twice = rule_with(R"({"Start": {"Days": 15, "Coeff": -2}, "End": {"Coeff": 1}})",
+                                     R"({"Type": 2, "Count": 1})");
+  EXPECT_NE(Compact(twice).find(R"("window":{"start":{"days":-31,"inclusive":false}})"),
+            std::string::npos)
+      << twice.cohort_json;
+  // Without Occurrence or StartWindow, Circe builds no query.
+  const std::string c0 = "InclusionRules[0].expression.CriteriaList[0]";
+  CirceTranslation no_occurrence = rule_with(open, "");
+  EXPECT_TRUE(HasIssue(no_occurrence.unsupported, c0, "without Occurrence, which Circe requires"))
+      << Dump(no_occurrence.unsupported);
+  CirceTranslation no_window = Translate(RuleDoc(OneCriterion(
+      R"({"Criteria": {"ConditionOccurrence": {"CodesetId": 1}}, "IgnoreObservationPeriod": true,
+          "Occurrence": {"Type": 2, "Count": 1}})")));
+  EXPECT_TRUE(HasIssue(no_window.unsupported, c0, "without StartWindow, which Circe requires"))
+      << Dump(no_window.unsupported);
+  // A start without Days, with the observation period checked, is the period's end (Coeff is
+  // not -1): one day of the period, which medlake cannot say.
+  CirceTranslation period_end = Translate(RuleDoc(OneCriterion(
+      R"({"Criteria": {"ConditionOccurrence": {"CodesetId": 1}},
+          "StartWindow": {"Start": {}, "End": {"Coeff": 1}},
+          "Occurrence": {"Type": 2, "Count": 1}})")));
+  EXPECT_TRUE(HasIssue(period_end.unsupported, c0 + ".StartWindow.Start",
+                       "starting at the end of the observation period"))
+      << Dump(period_end.unsupported);
+
+  // Limit and group types without case: "all" is All, "any" is ANY.
+  std::string all = Doc(R"("InclusionRules": [{"name": "rule", "expression": {"Type": "any",
+      "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}},
+                                  {"Gender": [{"CONCEPT_ID": 8532}]}]}}])");
+  all.replace(all.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
+              R"("PrimaryCriteriaLimit": {"Type": "all"})");
+  CirceTranslation lower = Translate(all);
+  EXPECT_TRUE(lower.complete()) << Dump(lower.unsupported);
+  EXPECT_NE(Compact(lower).find(R"("select":"all")"), std::string::npos) << lower.cohort_json;
+  EXPECT_NE(Compact(lower).find(R"({"any":[{"age":{"min":18}},{"sex":["female"]}]})"),
+            std::string::npos)
+      << lower.cohort_json;
+  // AT_LEAST and AT_MOST need their Count.
+  CirceTranslation no_count = Translate(RuleDoc(R"({"Type": "AT_LEAST",
+      "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}}]})"));
+  EXPECT_TRUE(HasIssue(no_count.unsupported, "InclusionRules[0].expression.Count",
+                       "without an integer Count"))
+      << Dump(no_count.unsupported);
+}
+
 TEST(CirceTest, DemographicsAndGroupTypes) {
   std::string rule = R"({"Type": "ALL", "CriteriaList": [],
     "DemographicCriteriaList": [
@@ -495,7 +571,8 @@ TEST(CirceTest, EntryFiltersAndLimits) {
                       OneCriterion(R"({"Criteria": {"VisitOccurrence": {"CodesetId": 3}},
                               "StartWindow": {"Start": {"Days": 0, "Coeff": -1},
                                               "End": {"Days": 0, "Coeff": 1}},
-                              "IgnoreObservationPeriod": true})") +
+                              "IgnoreObservationPeriod": true,
+                              "Occurrence": {"Type": 2, "Count": 1}})") +
                       R"(, "QualifiedLimit": {"Type": "First"},
                               "InclusionRules": [{"name": "r", "expression": {"Type": "ALL",
                                 "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}}]}}])");
@@ -619,7 +696,7 @@ TEST(CirceTest, MalformedNumbersAreReportedNotGuessed) {
                        "not an integer"))
       << Dump(t.unsupported);
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[1].StartWindow.Start",
-                       "Days must be an integer"));
+                       "Days and Coeff must be integers"));
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[2].Occurrence.Count", "not a count"));
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[3].Occurrence.Count", "not a count"));
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".DemographicCriteriaList[0].Age", "whole years"));
