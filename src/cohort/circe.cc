@@ -35,7 +35,7 @@ std::string Lower(std::string_view s) {
 std::string LimitType(std::optional<json::Node> limit, const std::string& path, Issues& issues) {
   if (!limit) return "First";
   Members m(*limit, path, issues);
-  auto type = m.Take("Type");
+  auto type = m.Take("Type", circe_internal::Shape::kString);
   m.Finish("not translated: unknown member of a limit");
   std::string t = type ? Lower(type->GetString()) : "first";
   if (t == "all") return "All";
@@ -285,7 +285,8 @@ std::string ChooseSelect(const std::string& primary_limit, const std::string& qu
 // Members that shape cohort exits and eras only (approximations), or drop eras outside a
 // calendar window (unsupported).
 void ReportExitMembers(Members& doc, Issues& issues) {
-  if (auto end = doc.Take("EndStrategy"); end && !circe_internal::IsEmptyValue(*end)) {
+  if (auto end = doc.Take("EndStrategy", circe_internal::Shape::kObject);
+      end && !circe_internal::IsEmptyValue(*end)) {
     std::string what = "exit strategy";
     end->ForEachField([&](std::string_view key, json::Node) {
       what = "exit strategy " + std::string(key);
@@ -293,7 +294,7 @@ void ReportExitMembers(Members& doc, Issues& issues) {
     });
     ReportExit("EndStrategy", what, issues);
   }
-  if (auto censoring = doc.Take("CensoringCriteria");
+  if (auto censoring = doc.Take("CensoringCriteria", circe_internal::Shape::kArray);
       censoring && !circe_internal::IsEmptyValue(*censoring)) {
     ReportExit("CensoringCriteria",
                std::to_string(censoring->Size()) + " censoring criteria (events that end an era)",
@@ -301,16 +302,19 @@ void ReportExitMembers(Members& doc, Issues& issues) {
   }
   if (auto collapse = doc.Take("CollapseSettings")) {
     Members m(*collapse, "CollapseSettings", issues);
-    auto type = m.Take("CollapseType");
-    auto pad = m.Take("EraPad");
+    auto type = m.Take("CollapseType", circe_internal::Shape::kString);
+    auto pad = m.Take("EraPad", circe_internal::Shape::kNumber);
     m.Finish("not translated: unknown member of the collapse settings");
-    ReportExit("CollapseSettings",
-               "entries collapsed into eras (" +
-                   std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
-                   std::to_string(pad ? Integer(*pad).value_or(0) : 0) + " days)",
-               issues);
+    if (!m.malformed()) {
+      ReportExit("CollapseSettings",
+                 "entries collapsed into eras (" +
+                     std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
+                     std::to_string(pad ? Integer(*pad).value_or(0) : 0) + " days)",
+                 issues);
+    }
   }
-  if (auto window = doc.Take("CensorWindow"); window && !circe_internal::IsEmptyValue(*window)) {
+  if (auto window = doc.Take("CensorWindow", circe_internal::Shape::kObject);
+      window && !circe_internal::IsEmptyValue(*window)) {
     issues.Unsupported("CensorWindow",
                        "cohort eras clipped to a calendar window (eras outside it dropped): "
                        "medlake cohorts have no eras; not translated");
@@ -332,27 +336,31 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
 
   Issues issues;
   Members doc(root, "", issues);
-  CodesetTable codesets(doc.Take("ConceptSets"), "ConceptSets", issues);
+  CodesetTable codesets(doc.Take("ConceptSets", circe_internal::Shape::kArray), "ConceptSets",
+                        issues);
   Context ctx{issues, codesets};
 
   // Entry events.
   auto primary = doc.Take("PrimaryCriteria");
   Members pc(*primary, "PrimaryCriteria", issues);
   std::optional<Entry> entry;
-  if (auto list = pc.Take("CriteriaList"))
+  if (auto list = pc.Take("CriteriaList", circe_internal::Shape::kArray))
     entry = ReadEntries(*list, pc.PathOf("CriteriaList"), ctx);
   if (auto window = pc.Take("ObservationWindow")) {
     Members w(*window, pc.PathOf("ObservationWindow"), issues);
     auto prior = w.Take("PriorDays");
     auto post = w.Take("PostDays");
     w.Finish("not translated: unknown member of the observation window");
-    int64_t prior_days = prior ? Integer(*prior).value_or(-1) : 0;
-    int64_t post_days = post ? Integer(*post).value_or(-1) : 0;
-    if (prior_days != 0 || post_days != 0) {
+    std::optional<int64_t> prior_days = prior ? Integer(*prior) : 0;
+    std::optional<int64_t> post_days = post ? Integer(*post) : 0;
+    if (!w.malformed() && (!prior_days || !post_days)) {
       issues.Unsupported(pc.PathOf("ObservationWindow"),
-                         "requires " + std::to_string(prior_days) +
+                         "PriorDays and PostDays must be integers: not translated");
+    } else if (!w.malformed() && (*prior_days != 0 || *post_days != 0)) {
+      issues.Unsupported(pc.PathOf("ObservationWindow"),
+                         "requires " + std::to_string(*prior_days) +
                              " days of continuous observation before and " +
-                             std::to_string(post_days) +
+                             std::to_string(*post_days) +
                              " after the entry event: FHIR has no observation periods");
     }
   }
@@ -373,7 +381,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   // Additional criteria, then the qualified and expression limits.
   bool has_additional = false;
   bool additional_present = false;
-  if (auto additional = doc.Take("AdditionalCriteria")) {
+  if (auto additional = doc.Take("AdditionalCriteria", circe_internal::Shape::kObject)) {
     additional_present = true;
     if (auto g = TranslateGroup(*additional, "AdditionalCriteria", ctx)) {
       const Value* all = g->Get("all");
@@ -390,13 +398,14 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   // Inclusion rules.
   std::string rule_descriptions;
   size_t first_inclusion = rules.size();
-  if (auto list = doc.Take("InclusionRules")) {
+  if (auto list = doc.Take("InclusionRules", circe_internal::Shape::kArray)) {
     size_t i = 0;
     list->ForEachItem([&](json::Node rule) {
       std::string path = circe_internal::Index("InclusionRules", i++);
       Members m(rule, path, issues);
-      auto rule_name = m.Take("name");
-      auto description = m.Take("description");
+      if (m.malformed()) return true;
+      auto rule_name = m.Take("name", circe_internal::Shape::kString);
+      auto description = m.Take("description", circe_internal::Shape::kString);
       auto expression = m.Take("expression");
       m.Finish("not translated: unknown member of an inclusion rule");
       std::string n = rule_name ? std::string(rule_name->GetString()) : "";

@@ -133,10 +133,12 @@ std::optional<std::string> ShiftDate(std::string_view date, int days) {
 // Circe DateRange as inclusive date bounds of the event start.
 bool ReadDateRange(json::Node range, const std::string& path, EventPart& part, Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return false;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of a date range");
+  if (m.malformed()) return false;
   std::string_view o = op ? op->GetString() : "";
   std::optional<std::string> v = value ? ShiftDate(value->GetString(), 0) : std::nullopt;
   if (!v) {
@@ -227,10 +229,12 @@ void ReportUnits(const std::vector<std::string>& codes, const std::string& path,
 std::optional<Value> VisitLengthComparison(json::Node range, const std::string& path,
                                            Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of a numeric range");
+  if (m.malformed()) return std::nullopt;
   std::string_view o = op ? op->GetString() : "";
   auto days = [](json::Node n) -> std::optional<int64_t> {
     if (!n.IsNumber()) return std::nullopt;
@@ -286,10 +290,12 @@ std::optional<Value> VisitLengthComparison(json::Node range, const std::string& 
 std::optional<Value> NumericComparison(json::Node range, const std::string& path,
                                        std::optional<std::string> unit, Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of a numeric range");
+  if (m.malformed()) return std::nullopt;
   std::string_view o = op ? op->GetString() : "";
   if (!value || !value->IsNumber()) {
     issues.Unsupported(path, "numeric range without a Value: not translated");
@@ -318,10 +324,12 @@ std::optional<Value> NumericComparison(json::Node range, const std::string& path
 
 std::optional<Value> AgeCriterion(json::Node range, const std::string& path, Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of an age range");
+  if (m.malformed()) return std::nullopt;
   std::optional<int64_t> years = value ? Integer(*value) : std::nullopt;
   std::optional<int64_t> extent_years = extent ? Integer(*extent) : std::nullopt;
   if (!years || (extent && !extent_years)) {
@@ -413,6 +421,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
   part.types = domain->types;
   part.death = domain->circe == "Death";
   Members m(body, body_path, issues);
+  if (m.malformed()) return std::nullopt;
 
   if (auto id = m.Take("CodesetId")) {
     if (part.death) {
@@ -428,7 +437,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
       }
     }
   }
-  if (auto first = m.Take("First")) part.first = first->GetBool();
+  if (auto first = m.Take("First", Shape::kBool)) part.first = first->GetBool();
   if (auto range = m.Take("OccurrenceStartDate")) {
     if (part.death) {
       issues.Unsupported(m.PathOf("OccurrenceStartDate"), "date of death range: not in the format");
@@ -442,7 +451,8 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
   if (domain->has_value) {
     std::optional<std::string> unit;
     std::vector<std::string> units;
-    if (auto list = m.Take("Unit")) units = ReadUnits(*list, m.PathOf("Unit"), issues);
+    if (auto list = m.Take("Unit", Shape::kArray))
+      units = ReadUnits(*list, m.PathOf("Unit"), issues);
     if (!units.empty()) unit = units[0];
     if (auto number = m.Take("ValueAsNumber")) {
       part.value = NumericComparison(*number, m.PathOf("ValueAsNumber"), unit, issues);
@@ -460,7 +470,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
   }
 
   auto age = m.Take("Age");
-  auto gender = m.Take("Gender");
+  auto gender = m.Take("Gender", Shape::kArray);
   auto correlated = m.Take("CorrelatedCriteria");
   if (role == Role::kEntry) {
     if (age) {
@@ -515,6 +525,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
     return true;
   });
   m.Finish("not translated: no equivalent in the medlake format");
+  if (m.malformed()) return std::nullopt;
   return part;
 }
 

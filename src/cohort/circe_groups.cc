@@ -43,6 +43,7 @@ constexpr int64_t kMaxWindowDays = 3'660'000;
 std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, bool end_window,
                                  bool check_observation, Issues& issues) {
   Members m(window, path, issues);
+  if (m.malformed()) return std::nullopt;
   Bounds bounds;
   bool ok = true;
   auto endpoint = [&](std::string_view key, bool is_end, std::optional<int64_t>& out) {
@@ -57,6 +58,10 @@ std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, boo
     auto days = e.Take("Days");
     auto coeff = e.Take("Coeff");
     e.Finish("not translated: unknown member of a window endpoint");
+    if (e.malformed()) {
+      ok = false;
+      return;
+    }
     std::optional<int64_t> d = days ? Integer(*days) : std::nullopt;
     std::optional<int64_t> c = coeff ? Integer(*coeff) : std::optional<int64_t>(0);
     if ((days && !d) || !c) {
@@ -86,9 +91,10 @@ std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, boo
   };
   endpoint("Start", false, bounds.start);
   endpoint("End", true, bounds.end);
-  auto use_index_end = m.Take("UseIndexEnd");
-  auto use_event_end = m.Take("UseEventEnd");
+  auto use_index_end = m.Take("UseIndexEnd", Shape::kBool);
+  auto use_event_end = m.Take("UseEventEnd", Shape::kBool);
   m.Finish("not translated: unknown member of a window");
+  if (m.malformed()) return std::nullopt;
   if (use_index_end && use_index_end->GetBool()) {
     issues.Unsupported(Join(path, "UseIndexEnd"),
                        "a window relative to the index event's end: medlake windows are "
@@ -145,13 +151,15 @@ std::optional<Value> TranslateDeath(const EventPart& part, const Bounds& bounds,
 std::optional<Value> TranslateCorrelated(json::Node node, const std::string& path, Context& ctx) {
   Issues& issues = ctx.issues;
   Members m(node, path, issues);
-  auto criteria = m.Take("Criteria");
-  auto start_window = m.Take("StartWindow");
-  auto end_window = m.Take("EndWindow");
-  auto restrict_visit = m.Take("RestrictVisit");
-  auto ignore_op = m.Take("IgnoreObservationPeriod");
-  auto occurrence = m.Take("Occurrence");
+  if (m.malformed()) return std::nullopt;
+  auto criteria = m.Take("Criteria", Shape::kObject);
+  auto start_window = m.Take("StartWindow", Shape::kObject);
+  auto end_window = m.Take("EndWindow", Shape::kObject);
+  auto restrict_visit = m.Take("RestrictVisit", Shape::kBool);
+  auto ignore_op = m.Take("IgnoreObservationPeriod", Shape::kBool);
+  auto occurrence = m.Take("Occurrence", Shape::kObject);
   m.Finish("not translated: unknown member of a correlated criterion");
+  if (m.malformed()) return std::nullopt;
   if (!criteria) {
     issues.Unsupported(path, "correlated criterion without Criteria: not translated");
     return std::nullopt;
@@ -198,13 +206,15 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
   {
     std::string occ_path = Join(path, "Occurrence");
     Members o(*occurrence, occ_path, issues);
+    if (o.malformed()) return std::nullopt;
     auto type_node = o.Take("Type");
     auto count_node = o.Take("Count");
     if (type_node) type = Integer(*type_node).value_or(-1);
     if (count_node) count = Integer(*count_node).value_or(-1);
-    auto distinct = o.Take("IsDistinct");
-    auto column = o.Take("CountColumn");
+    auto distinct = o.Take("IsDistinct", Shape::kBool);
+    auto column = o.Take("CountColumn", Shape::kString);
     o.Finish("not translated: unknown member of an occurrence");
+    if (o.malformed()) return std::nullopt;
     if (distinct && distinct->GetBool()) {
       std::string what = column ? std::string(column->GetString()) : "DOMAIN_CONCEPT";
       issues.Unsupported(Join(occ_path, "IsDistinct"),
@@ -276,11 +286,12 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
 std::optional<Value> TranslateDemographic(json::Node node, const std::string& path, Context& ctx) {
   Issues& issues = ctx.issues;
   Members m(node, path, issues);
+  if (m.malformed()) return std::nullopt;
   Value all = Value::Array();
   if (auto age = m.Take("Age")) {
     if (auto c = AgeCriterion(*age, m.PathOf("Age"), issues)) all.Push(std::move(*c));
   }
-  if (auto gender = m.Take("Gender"); gender && gender->Size() > 0) {
+  if (auto gender = m.Take("Gender", Shape::kArray); gender && gender->Size() > 0) {
     if (auto c = SexCriterion(*gender, m.PathOf("Gender"), issues)) all.Push(std::move(*c));
   }
   node.ForEachField([&](std::string_view key, json::Node value) {
@@ -350,7 +361,8 @@ std::optional<Value> AtLeast(const std::vector<Value>& children, size_t k) {
 std::optional<Value> TranslateGroup(json::Node group, const std::string& path, Context& ctx) {
   Issues& issues = ctx.issues;
   Members m(group, path, issues);
-  auto type_node = m.Take("Type");
+  if (m.malformed()) return std::nullopt;
+  auto type_node = m.Take("Type", Shape::kString);
   auto count_node = m.Take("Count");
   // Circe compares group types without case (equalsIgnoreCase "ALL" and "ANY", "AT_" and
   // "LEAST" on the upper-cased type).
@@ -363,7 +375,7 @@ std::optional<Value> TranslateGroup(json::Node group, const std::string& path, C
   std::vector<Value> children;
   size_t total = 0;
   auto each = [&](std::string_view key, auto translate) {
-    auto list = m.Take(key);
+    auto list = m.Take(key, Shape::kArray);
     if (!list) return;
     size_t i = 0;
     list->ForEachItem([&](json::Node item) {
@@ -376,6 +388,8 @@ std::optional<Value> TranslateGroup(json::Node group, const std::string& path, C
   each("DemographicCriteriaList", TranslateDemographic);
   each("Groups", TranslateGroup);
   m.Finish("not translated: unknown member of a criteria group");
+  // A list that is not a list (reported): what the group holds is unknown.
+  if (m.malformed() && children.empty()) return std::nullopt;
 
   // Circe lets every event through an empty group, whatever its type.
   if (total == 0) return Combine("all", Value::Array());

@@ -705,6 +705,71 @@ TEST(CirceTest, MalformedNumbersAreReportedNotGuessed) {
   EXPECT_EQ(Compact(t).find(R"("name":"rule")"), std::string::npos) << t.cohort_json;
 }
 
+// A member of the wrong kind (a string where Circe has an object) was read as absent: the
+// window open, the occurrence "at least 1", the additional criteria none, and the report said
+// "translated exactly". Each is now reported with its path, and what it belonged to left out.
+TEST(CirceTest, MalformedMembersAreReportedWithTheirPath) {
+  std::string doc = Doc(R"("AdditionalCriteria": [{"Type": "ALL"}],
+      "InclusionRules": [{"name": "T2DM again within 30 days", "expression": {"Type": "ALL",
+        "CriteriaList": [{"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+                          "StartWindow": "30 days", "IgnoreObservationPeriod": true,
+                          "Occurrence": "at least 2"}]}},
+        {"name": "flags", "expression": {"Type": "ALL", "CriteriaList": [
+          {"Criteria": {"ConditionOccurrence": {"CodesetId": 0, "First": "true"}},
+           "StartWindow": {"Start": {"Coeff": -1}, "End": {"Coeff": 1}},
+           "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 1}},
+          {"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+           "StartWindow": {"Start": {"Coeff": -1}, "End": 0},
+           "IgnoreObservationPeriod": "true", "Occurrence": {"Type": 2, "Count": 1}}],
+          "DemographicCriteriaList": {"Age": {"Value": 18, "Op": "gte"}}}},
+        {"name": "counts", "expression": {"Type": "AT_LEAST", "Count": "2",
+          "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}}]}},
+        "not a rule"])");
+  CirceTranslation t = Translate(doc);
+  EXPECT_FALSE(t.complete());
+  const std::string r0 = "InclusionRules[0].expression.CriteriaList[0]";
+  const std::string r1 = "InclusionRules[1].expression";
+  for (const auto& [path, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"AdditionalCriteria", "expected an object, found an array"},
+           {r0 + ".StartWindow", "expected an object, found a string"},
+           {r0 + ".Occurrence", "expected an object, found a string"},
+           {"InclusionRules[0]", "no part of the rule could be translated"},
+           {r1 + ".CriteriaList[0].Criteria.ConditionOccurrence.First",
+            "expected a boolean, found a string"},
+           {r1 + ".CriteriaList[1].IgnoreObservationPeriod", "expected a boolean, found a string"},
+           {r1 + ".DemographicCriteriaList", "expected an array, found an object"},
+           {"InclusionRules[1]", "no part of the rule could be translated"},
+           {"InclusionRules[2].expression.Count", "without an integer Count"},
+           {"InclusionRules[3]", "expected an object, found a string"}}) {
+    EXPECT_TRUE(HasIssue(t.unsupported, path, reason)) << path << "\n" << Dump(t.unsupported);
+  }
+  // Nothing of the rules is written.
+  EXPECT_NE(Compact(t).find(R"("inclusion":[])"), std::string::npos) << t.cohort_json;
+
+  // In a concept set or the entry event too.
+  CirceTranslation entry = Translate(R"({"ConceptSets": [{"id": 7, "name": "x", "expression":
+      {"items": [{"concept": {"CONCEPT_CODE": "44054006", "VOCABULARY_ID": "SNOMED"},
+                  "isExcluded": "no"},
+                 {"concept": {"CONCEPT_CODE": "E11", "VOCABULARY_ID": "ICD10CM"}}]}}],
+      "PrimaryCriteria": {"CriteriaList": [{"ConditionOccurrence": {"CodesetId": 7}}],
+                          "PrimaryCriteriaLimit": {"Type": 1},
+                          "ObservationWindow": {"PriorDays": "365", "PostDays": 0}}})");
+  EXPECT_TRUE(HasIssue(entry.unsupported, "ConceptSets[0].expression.items[0].isExcluded",
+                       "expected a boolean"))
+      << Dump(entry.unsupported);
+  EXPECT_TRUE(
+      HasIssue(entry.unsupported, "PrimaryCriteria.PrimaryCriteriaLimit.Type", "expected a string"))
+      << Dump(entry.unsupported);
+  EXPECT_TRUE(HasIssue(entry.unsupported, "PrimaryCriteria.ObservationWindow", "must be integers"))
+      << Dump(entry.unsupported);
+  EXPECT_NE(Compact(entry).find(R"("cs7_x":[{"system":"http://hl7.org/fhir/sid/icd-10-cm",)"
+                                R"("codes":["E11"]}])"),
+            std::string::npos)
+      << entry.cohort_json;
+  EXPECT_EQ(TranslateCirce(R"({"PrimaryCriteria": {"CriteriaList": "x"}})")->unsupported.size(),
+            2u);
+}
+
 // An issue's reason with its numbers, quoted names and parenthesized lists blanked, to count
 // reasons over cohorts.
 std::string ReasonKey(const CirceIssue& issue) {
