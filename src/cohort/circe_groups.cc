@@ -31,7 +31,7 @@ constexpr int64_t kMaxWindowDays = 3'660'000;
 // A Circe Window {Start {Days, Coeff}, End {Days, Coeff}, UseIndexEnd, UseEventEnd}.
 // `end_window`: an EndWindow, whose event date is the event's end unless UseEventEnd is false.
 // `check_observation`: IgnoreObservationPeriod is false. nullopt (reported) when the window is
-// not on the event start relative to the index start.
+// malformed or not on the event start relative to the index start.
 //
 // As CohortExpressionQueryBuilder.getWindowedCriteriaQuery (circe-be): an endpoint with Days is
 // the index date plus Coeff * Days days, where Coeff defaults to 0 (Window.Endpoint's `int
@@ -81,8 +81,9 @@ std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, boo
       }
       return;
     }
-    if (std::abs(*d) > kMaxWindowDays || std::abs(*c) > kMaxWindowDays ||
-        std::abs(*d * *c) > kMaxWindowDays) {
+    // Each factor bounded first: the product cannot overflow (nor std::abs meet INT64_MIN).
+    if (*d > kMaxWindowDays || *d < -kMaxWindowDays || *c > kMaxWindowDays ||
+        *c < -kMaxWindowDays || std::abs(*d * *c) > kMaxWindowDays) {
       issues.Unsupported(m.PathOf(key), "a window bound beyond 10,000 years: not translated");
       ok = false;
       return;

@@ -329,6 +329,14 @@ TEST(CirceTest, DefaultsAreCirceDefaults) {
   EXPECT_NE(Compact(twice).find(R"("window":{"start":{"days":-31,"inclusive":false}})"),
             std::string::npos)
       << twice.cohort_json;
+  // The most negative int64 as Days: reported, not multiplied (std::abs of it is undefined).
+  CirceTranslation huge =
+      rule_with(R"({"Start": {"Days": -9223372036854775808, "Coeff": 1}, "End": {"Coeff": 1}})",
+                R"({"Type": 2, "Count": 1})");
+  EXPECT_TRUE(HasIssue(huge.unsupported,
+                       "InclusionRules[0].expression.CriteriaList[0].StartWindow.Start",
+                       "beyond 10,000 years"))
+      << Dump(huge.unsupported);
   // Without Occurrence or StartWindow, Circe builds no query.
   const std::string c0 = "InclusionRules[0].expression.CriteriaList[0]";
   CirceTranslation no_occurrence = rule_with(open, "");
