@@ -29,18 +29,22 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// The Type of a Circe ResultLimit ("First" when absent, as in Circe).
+// The Type of a Circe ResultLimit: "First" when absent (ResultLimit.type defaults to "First"),
+// compared without case, as CohortExpressionQueryBuilder does (equalsIgnoreCase "ALL" and
+// "LAST"): "all" is All.
 std::string LimitType(std::optional<json::Node> limit, const std::string& path, Issues& issues) {
   if (!limit) return "First";
   Members m(*limit, path, issues);
-  auto type = m.Take("Type");
+  auto type = m.Take("Type", circe_internal::Shape::kString);
   m.Finish("not translated: unknown member of a limit");
-  std::string t = type ? std::string(type->GetString()) : "First";
-  if (t != "First" && t != "Last" && t != "All") {
-    issues.Unsupported(Join(path, "Type"), "unknown limit '" + t + "': read as First");
-    t = "First";
+  std::string t = type ? Lower(type->GetString()) : "first";
+  if (t == "all") return "All";
+  if (t == "last") return "Last";
+  if (t != "first") {
+    issues.Unsupported(Join(path, "Type"),
+                       "unknown limit '" + std::string(type->GetString()) + "': read as First");
   }
-  return t;
+  return "First";
 }
 
 Value Rule(std::string name, Value criterion) {
@@ -71,9 +75,22 @@ std::string Shape(const EventPart& part) {
   return s;
 }
 
+bool SameTypes(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  return sorted(a) == sorted(b);
+}
+
+// Circe's entry events are the union (UNION ALL) of its entries' events. Merged into one event
+// criterion, the types and the code sets are each united: exact when every entry has the same
+// types or every entry the same codes. An entry of any code (no CodesetId) on other types than
+// an entry with a code set cannot merge: every listed type would then take any code.
 std::optional<Entry> ReadEntries(json::Node list, const std::string& path, Context& ctx) {
   std::optional<Entry> entry;
   std::string shape;
+  bool same_types = true;  // every merged entry has the types of the first
   size_t i = 0;
   list.ForEachItem([&](json::Node item) {
     std::string item_path = circe_internal::Index(path, i++);
@@ -97,6 +114,22 @@ std::optional<Entry> ReadEntries(json::Node list, const std::string& path, Conte
                                  "code set), so this entry is left out");
       return true;
     }
+    bool types_stay = same_types && SameTypes(part->types, entry->part.types);
+    bool any_code = !part->codeset_id;
+    bool coded = !any_code;
+    for (const auto& id : entry->codeset_ids) {
+      any_code = any_code || !id;
+      coded = coded || id.has_value();
+    }
+    if (any_code && coded && !types_stay) {
+      ctx.issues.Unsupported(item_path,
+                             "entries of any code (no CodesetId) and entries with a code set, on "
+                             "different resource types: medlake's index is one event criterion "
+                             "(a type list and one code set for every type), so this entry is "
+                             "left out");
+      return true;
+    }
+    same_types = types_stay;
     for (const std::string& t : part->types) {
       if (std::find(entry->types.begin(), entry->types.end(), t) == entry->types.end()) {
         entry->types.push_back(t);
@@ -212,19 +245,31 @@ IndexFacts TranslateIndex(const Entry& entry, const std::string& primary_limit,
 }
 
 // The index's select. Circe applies, in order, PrimaryCriteriaLimit, the additional criteria,
-// QualifiedLimit, the inclusion rules and ExpressionLimit; medlake applies its select before
+// QualifiedLimit, the inclusion rules and ExpressionLimit, and QualifiedLimit only when the
+// document has AdditionalCriteria (CohortExpressionQueryBuilder.buildExpressionQuery writes
+// "WHERE QE.ordinal = 1" only if additionalCriteria != null). medlake applies its select before
 // every rule, and "all" admits a patient when any entry event meets every rule, reported with
 // the earliest.
 std::string ChooseSelect(const std::string& primary_limit, const std::string& qualified_limit,
                          const std::string& expression_limit, const IndexFacts& facts,
-                         bool has_additional, bool has_inclusion, Issues& issues) {
+                         bool additional_present, bool has_additional, bool has_inclusion,
+                         Issues& issues) {
   if (facts.entry_first) return "first";
+  // One event per person from here on: the later limits have nothing to choose from.
   if (primary_limit != "All") return Lower(primary_limit);
-  std::string select = "all";
   bool filtered = facts.has_pre_filters || has_additional;
-  if (!filtered || qualified_limit == "All") {
-    select = Lower(qualified_limit);
-  } else if (has_inclusion) {
+  if (!additional_present || qualified_limit == "All") {
+    // Only ExpressionLimit chooses, after every rule.
+    if (!filtered && !has_inclusion && expression_limit != "All") return Lower(expression_limit);
+    if (expression_limit == "Last") {
+      issues.Approximate("ExpressionLimit",
+                         "the index date is the earliest qualifying event, where Circe takes the "
+                         "last; membership is unchanged");
+    }
+    return "all";
+  }
+  if (!filtered) return Lower(qualified_limit);
+  if (has_inclusion) {
     issues.Unsupported("QualifiedLimit",
                        "Circe tests the inclusion rules on the " + Lower(qualified_limit) +
                            " event that meets the entry and additional criteria only; medlake "
@@ -234,18 +279,14 @@ std::string ChooseSelect(const std::string& primary_limit, const std::string& qu
                        "the index date is the earliest event that meets the additional "
                        "criteria, where Circe takes the last; membership is unchanged");
   }
-  if (select == "all" && expression_limit == "Last") {
-    issues.Approximate("ExpressionLimit",
-                       "the index date is the earliest qualifying event, where Circe takes the "
-                       "last; membership is unchanged");
-  }
-  return select;
+  return "all";
 }
 
 // Members that shape cohort exits and eras only (approximations), or drop eras outside a
 // calendar window (unsupported).
 void ReportExitMembers(Members& doc, Issues& issues) {
-  if (auto end = doc.Take("EndStrategy"); end && !circe_internal::IsEmptyValue(*end)) {
+  if (auto end = doc.Take("EndStrategy", circe_internal::Shape::kObject);
+      end && !circe_internal::IsEmptyValue(*end)) {
     std::string what = "exit strategy";
     end->ForEachField([&](std::string_view key, json::Node) {
       what = "exit strategy " + std::string(key);
@@ -253,7 +294,7 @@ void ReportExitMembers(Members& doc, Issues& issues) {
     });
     ReportExit("EndStrategy", what, issues);
   }
-  if (auto censoring = doc.Take("CensoringCriteria");
+  if (auto censoring = doc.Take("CensoringCriteria", circe_internal::Shape::kArray);
       censoring && !circe_internal::IsEmptyValue(*censoring)) {
     ReportExit("CensoringCriteria",
                std::to_string(censoring->Size()) + " censoring criteria (events that end an era)",
@@ -261,16 +302,19 @@ void ReportExitMembers(Members& doc, Issues& issues) {
   }
   if (auto collapse = doc.Take("CollapseSettings")) {
     Members m(*collapse, "CollapseSettings", issues);
-    auto type = m.Take("CollapseType");
-    auto pad = m.Take("EraPad");
+    auto type = m.Take("CollapseType", circe_internal::Shape::kString);
+    auto pad = m.Take("EraPad", circe_internal::Shape::kNumber);
     m.Finish("not translated: unknown member of the collapse settings");
-    ReportExit("CollapseSettings",
-               "entries collapsed into eras (" +
-                   std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
-                   std::to_string(pad ? Integer(*pad).value_or(0) : 0) + " days)",
-               issues);
+    if (!m.malformed()) {
+      ReportExit("CollapseSettings",
+                 "entries collapsed into eras (" +
+                     std::string(type ? type->GetString() : std::string_view("ERA")) + ", pad " +
+                     std::to_string(pad ? Integer(*pad).value_or(0) : 0) + " days)",
+                 issues);
+    }
   }
-  if (auto window = doc.Take("CensorWindow"); window && !circe_internal::IsEmptyValue(*window)) {
+  if (auto window = doc.Take("CensorWindow", circe_internal::Shape::kObject);
+      window && !circe_internal::IsEmptyValue(*window)) {
     issues.Unsupported("CensorWindow",
                        "cohort eras clipped to a calendar window (eras outside it dropped): "
                        "medlake cohorts have no eras; not translated");
@@ -292,27 +336,31 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
 
   Issues issues;
   Members doc(root, "", issues);
-  CodesetTable codesets(doc.Take("ConceptSets"), "ConceptSets", issues);
+  CodesetTable codesets(doc.Take("ConceptSets", circe_internal::Shape::kArray), "ConceptSets",
+                        issues);
   Context ctx{issues, codesets};
 
   // Entry events.
   auto primary = doc.Take("PrimaryCriteria");
   Members pc(*primary, "PrimaryCriteria", issues);
   std::optional<Entry> entry;
-  if (auto list = pc.Take("CriteriaList"))
+  if (auto list = pc.Take("CriteriaList", circe_internal::Shape::kArray))
     entry = ReadEntries(*list, pc.PathOf("CriteriaList"), ctx);
   if (auto window = pc.Take("ObservationWindow")) {
     Members w(*window, pc.PathOf("ObservationWindow"), issues);
     auto prior = w.Take("PriorDays");
     auto post = w.Take("PostDays");
     w.Finish("not translated: unknown member of the observation window");
-    int64_t prior_days = prior ? Integer(*prior).value_or(-1) : 0;
-    int64_t post_days = post ? Integer(*post).value_or(-1) : 0;
-    if (prior_days != 0 || post_days != 0) {
+    std::optional<int64_t> prior_days = prior ? Integer(*prior) : 0;
+    std::optional<int64_t> post_days = post ? Integer(*post) : 0;
+    if (!w.malformed() && (!prior_days || !post_days)) {
       issues.Unsupported(pc.PathOf("ObservationWindow"),
-                         "requires " + std::to_string(prior_days) +
+                         "PriorDays and PostDays must be integers: not translated");
+    } else if (!w.malformed() && (*prior_days != 0 || *post_days != 0)) {
+      issues.Unsupported(pc.PathOf("ObservationWindow"),
+                         "requires " + std::to_string(*prior_days) +
                              " days of continuous observation before and " +
-                             std::to_string(post_days) +
+                             std::to_string(*post_days) +
                              " after the entry event: FHIR has no observation periods");
     }
   }
@@ -332,7 +380,9 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
 
   // Additional criteria, then the qualified and expression limits.
   bool has_additional = false;
-  if (auto additional = doc.Take("AdditionalCriteria")) {
+  bool additional_present = false;
+  if (auto additional = doc.Take("AdditionalCriteria", circe_internal::Shape::kObject)) {
+    additional_present = true;
     if (auto g = TranslateGroup(*additional, "AdditionalCriteria", ctx)) {
       const Value* all = g->Get("all");
       bool always = all && all->size() == 0;
@@ -348,13 +398,14 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   // Inclusion rules.
   std::string rule_descriptions;
   size_t first_inclusion = rules.size();
-  if (auto list = doc.Take("InclusionRules")) {
+  if (auto list = doc.Take("InclusionRules", circe_internal::Shape::kArray)) {
     size_t i = 0;
     list->ForEachItem([&](json::Node rule) {
       std::string path = circe_internal::Index("InclusionRules", i++);
       Members m(rule, path, issues);
-      auto rule_name = m.Take("name");
-      auto description = m.Take("description");
+      if (m.malformed()) return true;
+      auto rule_name = m.Take("name", circe_internal::Shape::kString);
+      auto description = m.Take("description", circe_internal::Shape::kString);
       auto expression = m.Take("expression");
       m.Finish("not translated: unknown member of an inclusion rule");
       std::string n = rule_name ? std::string(rule_name->GetString()) : "";
@@ -377,7 +428,7 @@ Result<CirceTranslation> TranslateCirce(std::string_view circe_json, std::string
   bool has_inclusion = rules.size() > first_inclusion;
 
   std::string select = ChooseSelect(primary_limit, qualified_limit, expression_limit, facts,
-                                    has_additional, has_inclusion, issues);
+                                    additional_present, has_additional, has_inclusion, issues);
   if (!facts.index.IsNull()) facts.index.Set("select", Value::String(select));
 
   ReportExitMembers(doc, issues);

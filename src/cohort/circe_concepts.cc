@@ -35,11 +35,86 @@ bool IsEmptyValue(json::Node node) {
   }
 }
 
+std::string_view KindName(json::Node node) {
+  switch (node.kind()) {
+    case json::Kind::kNull:
+      return "null";
+    case json::Kind::kBool:
+      return "a boolean";
+    case json::Kind::kInt64:
+    case json::Kind::kUint64:
+    case json::Kind::kDouble:
+      return "a number";
+    case json::Kind::kString:
+      return "a string";
+    case json::Kind::kArray:
+      return "an array";
+    case json::Kind::kObject:
+      return "an object";
+  }
+  return "a value";
+}
+
+namespace {
+
+bool HasShape(json::Node node, Shape shape) {
+  switch (shape) {
+    case Shape::kObject:
+      return node.IsObject();
+    case Shape::kArray:
+      return node.IsArray();
+    case Shape::kString:
+      return node.IsString();
+    case Shape::kNumber:
+      return node.IsNumber();
+    case Shape::kBool:
+      return node.IsBool();
+  }
+  return false;
+}
+
+std::string_view ShapeName(Shape shape) {
+  switch (shape) {
+    case Shape::kObject:
+      return "an object";
+    case Shape::kArray:
+      return "an array";
+    case Shape::kString:
+      return "a string";
+    case Shape::kNumber:
+      return "a number";
+    case Shape::kBool:
+      return "a boolean";
+  }
+  return "a value";
+}
+
+}  // namespace
+
+Members::Members(json::Node node, std::string path, Issues& issues)
+    : node_(node), path_(std::move(path)), issues_(issues) {
+  if (!node_.IsObject()) {
+    malformed_ = true;
+    issues_.Unsupported(
+        path_.empty() ? "$" : path_,
+        "expected an object, found " + std::string(KindName(node_)) + ": not translated");
+  }
+}
+
 std::optional<json::Node> Members::Take(std::string_view key) {
   taken_.emplace_back(key);
   auto member = node_.Find(key);
   if (!member || member->IsNull()) return std::nullopt;
   return member;
+}
+
+std::optional<json::Node> Members::Take(std::string_view key, Shape shape) {
+  auto member = Take(key);
+  if (!member || HasShape(*member, shape)) return member;
+  malformed_ = true;
+  issues_.Unsupported(PathOf(key), "expected " + std::string(ShapeName(shape)) + ", found " +
+                                       std::string(KindName(*member)) + ": not translated");
+  return std::nullopt;
 }
 
 void Members::Finish(std::string_view reason) {
@@ -70,8 +145,11 @@ Concept ReadConcept(json::Node node, const std::string& path, Issues& issues) {
   Members c(node, path, issues);
   Concept concept_row;
   if (auto v = c.Take("CONCEPT_ID")) concept_row.id = Integer(*v).value_or(0);
-  if (auto v = c.Take("CONCEPT_CODE")) concept_row.code = std::string(v->GetString());
-  if (auto v = c.Take("VOCABULARY_ID")) concept_row.vocabulary = std::string(v->GetString());
+  if (auto v = c.Take("CONCEPT_CODE", Shape::kString))
+    concept_row.code = std::string(v->GetString());
+  if (auto v = c.Take("VOCABULARY_ID", Shape::kString)) {
+    concept_row.vocabulary = std::string(v->GetString());
+  }
   for (std::string_view k : {"CONCEPT_NAME", "STANDARD_CONCEPT", "STANDARD_CONCEPT_CAPTION",
                              "INVALID_REASON", "INVALID_REASON_CAPTION", "DOMAIN_ID",
                              "CONCEPT_CLASS_ID", "VALID_START_DATE", "VALID_END_DATE"}) {
@@ -182,10 +260,6 @@ std::string CountsText(const std::map<std::string, int>& counts) {
 CodesetTable::CodesetTable(std::optional<json::Node> concept_sets, std::string path, Issues& issues)
     : issues_(issues) {
   if (!concept_sets) return;
-  if (!concept_sets->IsArray()) {
-    issues_.Unsupported(path, "ConceptSets is not an array");
-    return;
-  }
   size_t i = 0;
   concept_sets->ForEachItem([&](json::Node set) {
     Translate(set, Index(path, i++));
@@ -197,7 +271,7 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
   Issues local;
   Members members(concept_set, path, local);
   auto id = members.Take("id");
-  auto name = members.Take("name");
+  auto name = members.Take("name", Shape::kString);
   auto expression = members.Take("expression");
   members.Finish("not translated: unknown member of a concept set");
   std::optional<int64_t> key = id ? Integer(*id) : std::nullopt;
@@ -213,7 +287,7 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
   std::vector<Item> items;
   if (expression) {
     Members expr(*expression, Join(path, "expression"), local);
-    auto list = expr.Take("items");
+    auto list = expr.Take("items", Shape::kArray);
     expr.Finish("not translated: unknown member of a concept set expression");
     size_t i = 0;
     if (list) {
@@ -221,15 +295,16 @@ void CodesetTable::Translate(json::Node concept_set, const std::string& path) {
         std::string item_path = Index(Join(path, "expression.items"), i++);
         Members m(node, item_path, local);
         Item item;
-        if (auto v = m.Take("isExcluded")) item.excluded = v->GetBool();
-        if (auto v = m.Take("includeDescendants")) item.descendants = v->GetBool();
-        if (auto v = m.Take("includeMapped")) item.mapped = v->GetBool();
+        if (auto v = m.Take("isExcluded", Shape::kBool)) item.excluded = v->GetBool();
+        if (auto v = m.Take("includeDescendants", Shape::kBool)) item.descendants = v->GetBool();
+        if (auto v = m.Take("includeMapped", Shape::kBool)) item.mapped = v->GetBool();
         if (auto concept_node = m.Take("concept")) {
           Concept c = ReadConcept(*concept_node, Join(item_path, "concept"), local);
           item.code = std::move(c.code);
           item.vocabulary = std::move(c.vocabulary);
         }
         m.Finish("not translated: unknown member of a concept set item");
+        if (m.malformed()) return true;  // reported: whether it includes or excludes is unknown
         items.push_back(std::move(item));
         return true;
       });

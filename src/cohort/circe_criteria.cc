@@ -1,8 +1,10 @@
 // Circe criteria (domain criteria, correlated criteria, demographic criteria and criteria
 // groups) as medlake criteria.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cohort/circe_internal.h"
 
@@ -131,10 +133,12 @@ std::optional<std::string> ShiftDate(std::string_view date, int days) {
 // Circe DateRange as inclusive date bounds of the event start.
 bool ReadDateRange(json::Node range, const std::string& path, EventPart& part, Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return false;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of a date range");
+  if (m.malformed()) return false;
   std::string_view o = op ? op->GetString() : "";
   std::optional<std::string> v = value ? ShiftDate(value->GetString(), 0) : std::nullopt;
   if (!v) {
@@ -177,7 +181,8 @@ bool ReadDateRange(json::Node range, const std::string& path, EventPart& part, I
   return true;
 }
 
-std::optional<std::string> ReadUnit(json::Node units, const std::string& path, Issues& issues) {
+// The UCUM codes of a Circe Unit list (unit concepts); the others are reported.
+std::vector<std::string> ReadUnits(json::Node units, const std::string& path, Issues& issues) {
   std::vector<std::string> codes;
   size_t i = 0;
   units.ForEachItem([&](json::Node concept_node) {
@@ -190,17 +195,94 @@ std::optional<std::string> ReadUnit(json::Node units, const std::string& path, I
     codes.push_back(std::move(unit.code));
     return true;
   });
-  if (codes.empty()) return std::nullopt;
-  if (codes.size() > 1) {
-    std::string list;
-    for (const std::string& c : codes) list += (list.empty() ? "" : ", ") + c;
-    issues.Approximate(path, "values in any of " + std::to_string(codes.size()) + " units (" +
-                                 list + ") compared as written: medlake converts them to '" +
-                                 codes[0] +
-                                 "' first, and values whose unit does not convert "
-                                 "do not match");
+  return codes;
+}
+
+// Circe keeps the measurements whose unit_concept_id is one of the units and compares their
+// value as recorded (MeasurementSqlBuilder: "C.unit_concept_id in (...)" beside the
+// value_as_number range). A medlake comparison cannot restrict the recorded unit: it converts
+// every value to its unit, the first listed.
+void ReportUnits(const std::vector<std::string>& codes, const std::string& path, Issues& issues) {
+  if (codes.size() == 1) {
+    issues.Approximate(path, "Circe keeps only values recorded in '" + codes[0] +
+                                 "' and compares them as recorded; medlake converts values "
+                                 "recorded in other units to '" +
+                                 codes[0] + "' and compares them too");
+    return;
   }
-  return codes[0];
+  std::string list;
+  for (const std::string& c : codes) list += (list.empty() ? "" : ", ") + c;
+  issues.Approximate(path, "values in any of " + std::to_string(codes.size()) + " units (" + list +
+                               ") compared as written: medlake converts them to '" + codes[0] +
+                               "' first, values recorded in other units that convert match too, "
+                               "and values whose unit does not convert do not match");
+}
+
+// Circe's VisitLength is DATEDIFF(d, visit_start_date, visit_end_date), whole calendar days,
+// compared with Value and Extent truncated to integers (VisitOccurrenceSqlBuilder, with the
+// integer BuilderUtils.buildNumericRangeClause: intValue()). medlake's length_of_stay is the
+// stay to the second, a date-only end counting to its last second: D whole days between two
+// dates measure D + 86399/86400. Hence D > N is a length >= N + 1, D >= N a length >= N,
+// D < N a length < N, D <= N a length < N + 1, D = N both >= N and < N + 1, D between N and E
+// >= N and < E + 1: exact for stays recorded with dates only; with times, the length can cross
+// a whole day where the dates do not (or the reverse). "!eq" and "!bt" are two intervals.
+std::optional<Value> VisitLengthComparison(json::Node range, const std::string& path,
+                                           Issues& issues) {
+  Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
+  auto value = m.Take("Value");
+  auto op = m.Take("Op", Shape::kString);
+  auto extent = m.Take("Extent");
+  m.Finish("not translated: unknown member of a numeric range");
+  if (m.malformed()) return std::nullopt;
+  std::string_view o = op ? op->GetString() : "";
+  auto days = [](json::Node n) -> std::optional<int64_t> {
+    if (!n.IsNumber()) return std::nullopt;
+    double d = std::trunc(n.GetDouble());
+    if (!(d >= -1e9 && d <= 1e9)) return std::nullopt;
+    return static_cast<int64_t>(d);
+  };
+  std::optional<int64_t> n = value ? days(*value) : std::nullopt;
+  if (!n) {
+    issues.Unsupported(path, "visit length without a Value in days: not translated");
+    return std::nullopt;
+  }
+  auto length = [](std::string_view cmp, int64_t v) {
+    Value c = Value::Object();
+    c.Set("op", Value::String(std::string(cmp)));
+    c.Set("value", Value::Int(v));
+    return c;
+  };
+  std::optional<Value> out;
+  if (o == "gt") {
+    out = length(">=", *n + 1);
+  } else if (o == "gte") {
+    out = length(">=", *n);
+  } else if (o == "lt") {
+    out = length("<", *n);
+  } else if (o == "lte") {
+    out = length("<", *n + 1);
+  } else if (o == "eq" || o == "bt") {
+    std::optional<int64_t> e = o == "eq" ? n : (extent ? days(*extent) : std::nullopt);
+    if (!e) {
+      issues.Unsupported(path, "'bt' range without an Extent: not translated");
+      return std::nullopt;
+    }
+    out = Value::Array();
+    out->Push(length(">=", *n));
+    out->Push(length("<", *e + 1));
+  } else {
+    issues.Unsupported(Join(path, "Op"),
+                       "comparison '" + std::string(o) +
+                           "' is not one interval: medlake value comparisons must all hold");
+    return std::nullopt;
+  }
+  issues.Approximate(path,
+                     "Circe counts whole days between the visit's start and end dates "
+                     "(DATEDIFF); the length of stay is compared so that stays recorded with "
+                     "dates only match exactly, and stays recorded with times can differ by a "
+                     "day");
+  return out;
 }
 
 }  // namespace
@@ -208,10 +290,12 @@ std::optional<std::string> ReadUnit(json::Node units, const std::string& path, I
 std::optional<Value> NumericComparison(json::Node range, const std::string& path,
                                        std::optional<std::string> unit, Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of a numeric range");
+  if (m.malformed()) return std::nullopt;
   std::string_view o = op ? op->GetString() : "";
   if (!value || !value->IsNumber()) {
     issues.Unsupported(path, "numeric range without a Value: not translated");
@@ -240,10 +324,12 @@ std::optional<Value> NumericComparison(json::Node range, const std::string& path
 
 std::optional<Value> AgeCriterion(json::Node range, const std::string& path, Issues& issues) {
   Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
   auto value = m.Take("Value");
-  auto op = m.Take("Op");
+  auto op = m.Take("Op", Shape::kString);
   auto extent = m.Take("Extent");
   m.Finish("not translated: unknown member of an age range");
+  if (m.malformed()) return std::nullopt;
   std::optional<int64_t> years = value ? Integer(*value) : std::nullopt;
   std::optional<int64_t> extent_years = extent ? Integer(*extent) : std::nullopt;
   if (!years || (extent && !extent_years)) {
@@ -335,6 +421,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
   part.types = domain->types;
   part.death = domain->circe == "Death";
   Members m(body, body_path, issues);
+  if (m.malformed()) return std::nullopt;
 
   if (auto id = m.Take("CodesetId")) {
     if (part.death) {
@@ -350,7 +437,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
       }
     }
   }
-  if (auto first = m.Take("First")) part.first = first->GetBool();
+  if (auto first = m.Take("First", Shape::kBool)) part.first = first->GetBool();
   if (auto range = m.Take("OccurrenceStartDate")) {
     if (part.death) {
       issues.Unsupported(m.PathOf("OccurrenceStartDate"), "date of death range: not in the format");
@@ -363,9 +450,13 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
 
   if (domain->has_value) {
     std::optional<std::string> unit;
-    if (auto units = m.Take("Unit")) unit = ReadUnit(*units, m.PathOf("Unit"), issues);
+    std::vector<std::string> units;
+    if (auto list = m.Take("Unit", Shape::kArray))
+      units = ReadUnits(*list, m.PathOf("Unit"), issues);
+    if (!units.empty()) unit = units[0];
     if (auto number = m.Take("ValueAsNumber")) {
       part.value = NumericComparison(*number, m.PathOf("ValueAsNumber"), unit, issues);
+      if (part.value && unit) ReportUnits(units, m.PathOf("Unit"), issues);
     } else if (unit) {
       issues.Unsupported(m.PathOf("Unit"),
                          "a unit without a value comparison: medlake filters units only "
@@ -374,13 +465,12 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
   }
   if (domain->circe == "VisitOccurrence") {
     if (auto length = m.Take("VisitLength")) {
-      part.length_of_stay =
-          NumericComparison(*length, m.PathOf("VisitLength"), std::nullopt, issues);
+      part.length_of_stay = VisitLengthComparison(*length, m.PathOf("VisitLength"), issues);
     }
   }
 
   auto age = m.Take("Age");
-  auto gender = m.Take("Gender");
+  auto gender = m.Take("Gender", Shape::kArray);
   auto correlated = m.Take("CorrelatedCriteria");
   if (role == Role::kEntry) {
     if (age) {
@@ -435,6 +525,7 @@ std::optional<EventPart> ReadDomainCriterion(json::Node wrapper, const std::stri
     return true;
   });
   m.Finish("not translated: no equivalent in the medlake format");
+  if (m.malformed()) return std::nullopt;
   return part;
 }
 

@@ -1,4 +1,6 @@
 // Circe CriteriaGroup, CorelatedCriteria and DemographicCriteria as medlake criteria.
+#include <cctype>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -23,36 +25,77 @@ struct Bounds {
   std::optional<int64_t> end;
 };
 
+// The largest window offset translated, in days (Circe multiplies Days by Coeff).
+constexpr int64_t kMaxWindowDays = 3'660'000;
+
 // A Circe Window {Start {Days, Coeff}, End {Days, Coeff}, UseIndexEnd, UseEventEnd}.
 // `end_window`: an EndWindow, whose event date is the event's end unless UseEventEnd is false.
-// nullopt (reported) when the window is not on the event start relative to the index start.
+// `check_observation`: IgnoreObservationPeriod is false. nullopt (reported) when the window is
+// malformed or not on the event start relative to the index start.
+//
+// As CohortExpressionQueryBuilder.getWindowedCriteriaQuery (circe-be): an endpoint with Days is
+// the index date plus Coeff * Days days, where Coeff defaults to 0 (Window.Endpoint's `int
+// coeff`: {"Days": 30} without Coeff is day 0). An endpoint without Days is no bound when the
+// observation period is ignored, else the observation period's start when Coeff is -1 and its
+// end otherwise: a start at the period's end, or an end at its start, keeps one day of the
+// period, which medlake (without observation periods) cannot say. Circe dereferences Start and
+// End: a window without them builds no query.
 std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, bool end_window,
-                                 Issues& issues) {
+                                 bool check_observation, Issues& issues) {
   Members m(window, path, issues);
+  if (m.malformed()) return std::nullopt;
   Bounds bounds;
   bool ok = true;
-  auto endpoint = [&](std::string_view key, std::optional<int64_t>& out) {
+  auto endpoint = [&](std::string_view key, bool is_end, std::optional<int64_t>& out) {
     auto node = m.Take(key);
-    if (!node) return;
+    if (!node) {
+      issues.Unsupported(m.PathOf(key), "a window without " + std::string(key) +
+                                            ", which Circe requires: not translated");
+      ok = false;
+      return;
+    }
     Members e(*node, m.PathOf(key), issues);
     auto days = e.Take("Days");
     auto coeff = e.Take("Coeff");
     e.Finish("not translated: unknown member of a window endpoint");
-    if (!days) return;
-    std::optional<int64_t> d = Integer(*days);
-    std::optional<int64_t> c = coeff ? Integer(*coeff) : std::optional<int64_t>(1);
-    if (!d || !c || (*c != 1 && *c != -1)) {
-      issues.Unsupported(m.PathOf(key), "Days must be an integer and Coeff 1 or -1");
+    if (e.malformed()) {
+      ok = false;
+      return;
+    }
+    std::optional<int64_t> d = days ? Integer(*days) : std::nullopt;
+    std::optional<int64_t> c = coeff ? Integer(*coeff) : std::optional<int64_t>(0);
+    if ((days && !d) || !c) {
+      issues.Unsupported(m.PathOf(key), "Days and Coeff must be integers");
+      ok = false;
+      return;
+    }
+    if (!days) {
+      bool period_edge = is_end ? *c == -1 : *c != -1;
+      if (check_observation && period_edge) {
+        issues.Unsupported(m.PathOf(key),
+                           std::string("a window ") +
+                               (is_end ? "ending at the start" : "starting at the end") +
+                               " of the observation period (no Days, Coeff " + std::to_string(*c) +
+                               "): FHIR has no observation periods");
+        ok = false;
+      }
+      return;
+    }
+    // Each factor bounded first: the product cannot overflow (nor std::abs meet INT64_MIN).
+    if (*d > kMaxWindowDays || *d < -kMaxWindowDays || *c > kMaxWindowDays ||
+        *c < -kMaxWindowDays || std::abs(*d * *c) > kMaxWindowDays) {
+      issues.Unsupported(m.PathOf(key), "a window bound beyond 10,000 years: not translated");
       ok = false;
       return;
     }
     out = *d * *c;
   };
-  endpoint("Start", bounds.start);
-  endpoint("End", bounds.end);
-  auto use_index_end = m.Take("UseIndexEnd");
-  auto use_event_end = m.Take("UseEventEnd");
+  endpoint("Start", false, bounds.start);
+  endpoint("End", true, bounds.end);
+  auto use_index_end = m.Take("UseIndexEnd", Shape::kBool);
+  auto use_event_end = m.Take("UseEventEnd", Shape::kBool);
   m.Finish("not translated: unknown member of a window");
+  if (m.malformed()) return std::nullopt;
   if (use_index_end && use_index_end->GetBool()) {
     issues.Unsupported(Join(path, "UseIndexEnd"),
                        "a window relative to the index event's end: medlake windows are "
@@ -109,28 +152,39 @@ std::optional<Value> TranslateDeath(const EventPart& part, const Bounds& bounds,
 std::optional<Value> TranslateCorrelated(json::Node node, const std::string& path, Context& ctx) {
   Issues& issues = ctx.issues;
   Members m(node, path, issues);
-  auto criteria = m.Take("Criteria");
-  auto start_window = m.Take("StartWindow");
-  auto end_window = m.Take("EndWindow");
-  auto restrict_visit = m.Take("RestrictVisit");
-  auto ignore_op = m.Take("IgnoreObservationPeriod");
-  auto occurrence = m.Take("Occurrence");
+  if (m.malformed()) return std::nullopt;
+  auto criteria = m.Take("Criteria", Shape::kObject);
+  auto start_window = m.Take("StartWindow", Shape::kObject);
+  auto end_window = m.Take("EndWindow", Shape::kObject);
+  auto restrict_visit = m.Take("RestrictVisit", Shape::kBool);
+  auto ignore_op = m.Take("IgnoreObservationPeriod", Shape::kBool);
+  auto occurrence = m.Take("Occurrence", Shape::kObject);
   m.Finish("not translated: unknown member of a correlated criterion");
+  if (m.malformed()) return std::nullopt;
   if (!criteria) {
     issues.Unsupported(path, "correlated criterion without Criteria: not translated");
+    return std::nullopt;
+  }
+  // Circe dereferences both (CohortExpressionQueryBuilder.getCorelatedlCriteriaQuery): without
+  // them it builds no query at all.
+  if (!start_window || !occurrence) {
+    issues.Unsupported(path, std::string("correlated criterion without ") +
+                                 (start_window ? "Occurrence" : "StartWindow") +
+                                 ", which Circe requires: not translated");
     return std::nullopt;
   }
   auto part = ReadDomainCriterion(*criteria, Join(path, "Criteria"), Role::kCorrelated, ctx);
   if (!part) return std::nullopt;
 
+  bool check_observation = !ignore_op || !ignore_op->GetBool();
   Bounds bounds;
-  if (start_window) {
-    auto b = ReadWindow(*start_window, Join(path, "StartWindow"), false, issues);
+  {
+    auto b = ReadWindow(*start_window, Join(path, "StartWindow"), false, check_observation, issues);
     if (!b) return std::nullopt;
     bounds = *b;
   }
   if (end_window) {
-    auto b = ReadWindow(*end_window, Join(path, "EndWindow"), true, issues);
+    auto b = ReadWindow(*end_window, Join(path, "EndWindow"), true, check_observation, issues);
     if (!b) return std::nullopt;
     // Both windows are on the event start: their intersection.
     if (b->start) bounds.start = bounds.start ? std::max(*bounds.start, *b->start) : *b->start;
@@ -141,24 +195,27 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
                        "restricting to the index event's visit: not in the format; events of "
                        "any visit count");
   }
-  if (!ignore_op || !ignore_op->GetBool()) {
+  if (check_observation) {
     issues.Approximate(path,
                        "Circe counts only events in the index's observation period; FHIR has "
                        "no observation periods, so medlake counts the whole record");
   }
 
-  int64_t type = kAtLeast;
-  int64_t count = 1;
-  if (occurrence) {
+  // Circe's Occurrence has `int type` and `int count`: both 0 when absent, "exactly 0".
+  int64_t type = kExactly;
+  int64_t count = 0;
+  {
     std::string occ_path = Join(path, "Occurrence");
     Members o(*occurrence, occ_path, issues);
+    if (o.malformed()) return std::nullopt;
     auto type_node = o.Take("Type");
     auto count_node = o.Take("Count");
     if (type_node) type = Integer(*type_node).value_or(-1);
     if (count_node) count = Integer(*count_node).value_or(-1);
-    auto distinct = o.Take("IsDistinct");
-    auto column = o.Take("CountColumn");
+    auto distinct = o.Take("IsDistinct", Shape::kBool);
+    auto column = o.Take("CountColumn", Shape::kString);
     o.Finish("not translated: unknown member of an occurrence");
+    if (o.malformed()) return std::nullopt;
     if (distinct && distinct->GetBool()) {
       std::string what = column ? std::string(column->GetString()) : "DOMAIN_CONCEPT";
       issues.Unsupported(Join(occ_path, "IsDistinct"),
@@ -230,11 +287,12 @@ std::optional<Value> TranslateCorrelated(json::Node node, const std::string& pat
 std::optional<Value> TranslateDemographic(json::Node node, const std::string& path, Context& ctx) {
   Issues& issues = ctx.issues;
   Members m(node, path, issues);
+  if (m.malformed()) return std::nullopt;
   Value all = Value::Array();
   if (auto age = m.Take("Age")) {
     if (auto c = AgeCriterion(*age, m.PathOf("Age"), issues)) all.Push(std::move(*c));
   }
-  if (auto gender = m.Take("Gender"); gender && gender->Size() > 0) {
+  if (auto gender = m.Take("Gender", Shape::kArray); gender && gender->Size() > 0) {
     if (auto c = SexCriterion(*gender, m.PathOf("Gender"), issues)) all.Push(std::move(*c));
   }
   node.ForEachField([&](std::string_view key, json::Node value) {
@@ -304,13 +362,21 @@ std::optional<Value> AtLeast(const std::vector<Value>& children, size_t k) {
 std::optional<Value> TranslateGroup(json::Node group, const std::string& path, Context& ctx) {
   Issues& issues = ctx.issues;
   Members m(group, path, issues);
-  auto type_node = m.Take("Type");
+  if (m.malformed()) return std::nullopt;
+  auto type_node = m.Take("Type", Shape::kString);
   auto count_node = m.Take("Count");
-  std::string type = type_node ? std::string(type_node->GetString()) : "ALL";
+  // Circe compares group types without case (equalsIgnoreCase "ALL" and "ANY", "AT_" and
+  // "LEAST" on the upper-cased type).
+  std::string type = "ALL";
+  if (type_node) {
+    type.clear();
+    for (char c : type_node->GetString())
+      type += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
   std::vector<Value> children;
   size_t total = 0;
   auto each = [&](std::string_view key, auto translate) {
-    auto list = m.Take(key);
+    auto list = m.Take(key, Shape::kArray);
     if (!list) return;
     size_t i = 0;
     list->ForEachItem([&](json::Node item) {
@@ -323,6 +389,8 @@ std::optional<Value> TranslateGroup(json::Node group, const std::string& path, C
   each("DemographicCriteriaList", TranslateDemographic);
   each("Groups", TranslateGroup);
   m.Finish("not translated: unknown member of a criteria group");
+  // A list that is not a list (reported): what the group holds is unknown.
+  if (m.malformed() && children.empty()) return std::nullopt;
 
   // Circe lets every event through an empty group, whatever its type.
   if (total == 0) return Combine("all", Value::Array());
@@ -332,7 +400,14 @@ std::optional<Value> TranslateGroup(json::Node group, const std::string& path, C
         path, "group of type " + type + " evaluated over " + std::to_string(children.size()) +
                   " of its " + std::to_string(total) + " members (the others are reported above)");
   }
-  int64_t count = count_node ? Integer(*count_node).value_or(0) : 0;
+  // CriteriaGroup.count is an Integer: without it Circe writes "COUNT(index_id) >= null".
+  std::optional<int64_t> count_value = count_node ? Integer(*count_node) : std::nullopt;
+  if ((type == "AT_LEAST" || type == "AT_MOST") && !count_value) {
+    issues.Unsupported(m.PathOf("Count"),
+                       "group " + type + " without an integer Count: not translated");
+    return std::nullopt;
+  }
+  int64_t count = count_value.value_or(0);
   std::optional<Value> result;
   if (type == "ALL") {
     result = AtLeast(children, children.size());

@@ -32,18 +32,31 @@ class Issues {
 std::string Join(std::string_view parent, std::string_view key);
 std::string Index(std::string_view parent, size_t i);
 
+// The JSON kinds Circe's members have (its Java fields: objects, arrays, strings, numbers,
+// booleans).
+enum class Shape { kObject, kArray, kString, kNumber, kBool };
+
 // The members of one Circe object. Take() marks a member as read; Finish() reports every
 // member that was not read and is not empty (null, false, [] and {} carry no meaning in
 // Circe) as unsupported.
+//
+// A node that is not an object (a string where Circe has an object: "StartWindow": "30 days")
+// is reported as unsupported at `path` on construction, and so is a member taken with a Shape
+// it does not have; malformed() then tells the caller to leave out what it was translating
+// rather than read the member as absent.
 class Members {
  public:
-  Members(json::Node node, std::string path, Issues& issues)
-      : node_(node), path_(std::move(path)), issues_(issues) {}
+  Members(json::Node node, std::string path, Issues& issues);
 
   // The member when present and not null.
   std::optional<json::Node> Take(std::string_view key);
+  // The member when present, not null and of `shape`; nullopt (reported, malformed()) when it
+  // has another kind.
+  std::optional<json::Node> Take(std::string_view key, Shape shape);
   std::string PathOf(std::string_view key) const { return Join(path_, key); }
   const std::string& path() const { return path_; }
+  // The object is not an object, or a member taken with a Shape has another kind.
+  bool malformed() const { return malformed_; }
   // Reports the unread members as unsupported: "<reason>".
   void Finish(std::string_view reason);
 
@@ -52,7 +65,11 @@ class Members {
   std::string path_;
   Issues& issues_;
   std::vector<std::string> taken_;
+  bool malformed_ = false;
 };
+
+// The kind of `node` as Circe's documentation would name it ("a string", "an array", ...).
+std::string_view KindName(json::Node node);
 
 // True for members that say nothing: null, false, [] and {}.
 bool IsEmptyValue(json::Node node);

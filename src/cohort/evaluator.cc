@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "cohort/units.h"
 #include "common/fhir_time.h"
@@ -319,6 +320,17 @@ class Evaluator {
     ce.id = next_id.fetch_add(1);
     ce.criterion = &ec;
     ce.entries = index_.Match(ec);
+    // In the order of their code and type, not of their ids: ids follow the order in which the
+    // index build's threads met the codes, and a resource coded twice is read through its first
+    // code that converts (Gather), which must not change from one build to the next.
+    std::sort(ce.entries.begin(), ce.entries.end(), [&](uint32_t a, uint32_t b) {
+      const Entry& ea = index_.entries()[a];
+      const Entry& eb = index_.entries()[b];
+      const Coded& ca = index_.codes()[ea.code];
+      const Coded& cb = index_.codes()[eb.code];
+      return std::tie(ca.system, ca.code, index_.types()[ea.type]) <
+             std::tie(cb.system, cb.code, index_.types()[eb.type]);
+    });
     std::vector<const Roaring*> bitmaps;
     for (uint32_t e : ce.entries) bitmaps.push_back(&index_.entries()[e].patients);
     if (!bitmaps.empty()) ce.any = Roaring::fastunion(bitmaps.size(), bitmaps.data());
@@ -369,14 +381,44 @@ class Evaluator {
     if (ce.entries.size() > 1) {
       std::sort(buf.begin(), buf.end(), [](const Candidate& a, const Candidate& b) {
         if (a.event->start != b.event->start) return a.event->start < b.event->start;
-        return a.event->row < b.event->row;
+        if (a.event->row != b.event->row) return a.event->row < b.event->row;
+        return a.entry < b.entry;
       });
-      // A resource coded twice (SNOMED and ICD-10) is one occurrence.
-      auto last = std::unique(buf.begin(), buf.end(), [](const Candidate& a, const Candidate& b) {
-        return a.event->row == b.event->row;
-      });
-      buf.erase(last, buf.end());
+      // A resource coded twice (SNOMED and ICD-10) is one occurrence. Its value is compared
+      // through the first of its codes, in code order, whose conversions to the criterion's
+      // units exist: a result coded with LOINC 4548-4 and a local code converts % to mmol/mol
+      // through the LOINC code whichever code the index met first.
+      size_t kept = 0;
+      for (size_t i = 0; i < buf.size();) {
+        size_t pick = i;
+        bool converts = Converts(ce, buf[i]);
+        size_t j = i + 1;
+        for (; j < buf.size() && buf[j].event->row == buf[i].event->row; ++j) {
+          if (!converts && Converts(ce, buf[j])) {
+            pick = j;
+            converts = true;
+          }
+        }
+        buf[kept++] = buf[pick];
+        i = j;
+      }
+      buf.resize(kept);
     }
+  }
+
+  // Whether every unit comparison of `ce` can convert the candidate's value (true without
+  // comparisons in units).
+  static bool Converts(const CompiledEvent& ce, const Candidate& c) {
+    const auto& values = ce.criterion->values;
+    for (size_t j = 0; j < values.size(); ++j) {
+      if (values[j].unit.empty()) continue;
+      if (c.event->unit == kNoUnit) return false;
+      const auto& conv = ce.value_conversions[c.entry][j];
+      auto it = std::find_if(conv.begin(), conv.end(),
+                             [&](const auto& p) { return p.first == c.event->unit; });
+      if (it == conv.end() || !it->second) return false;
+    }
+    return true;
   }
 
   // Value and length-of-stay tests (the window is checked by the caller).

@@ -247,10 +247,134 @@ TEST(CirceTest, ValuesUnitsAndOps) {
   EXPECT_TRUE(HasIssue(t.approximations, base + "[1].Criteria.Measurement.Unit",
                        "converts them to '10*9/L'"))
       << Dump(t.approximations);
+  // One unit is a restriction to values recorded in it (MeasurementSqlBuilder:
+  // "unit_concept_id in (...)"), which a medlake comparison, converting, does not make: 60
+  // mmol/mol matches "> 7.5 %" in medlake, not in Circe. It was reported as exact.
+  EXPECT_TRUE(HasIssue(t.approximations, base + "[0].Criteria.Measurement.Unit",
+                       "Circe keeps only values recorded in '%' and compares them as recorded"))
+      << Dump(t.approximations);
   EXPECT_TRUE(HasIssue(t.unsupported, base + "[2].Criteria.Measurement.ValueAsNumber.Op",
                        "'!bt' is not one interval"))
       << Dump(t.unsupported);
   EXPECT_FALSE(t.complete());
+}
+
+// Circe's VisitLength is DATEDIFF(d, start, end): whole days between the dates, compared with
+// integers. A stay of 2023-05-01 to 2023-05-05 is 4 days, not more than 4; medlake measured
+// 4.99999 days (the end date to its last second) and matched "> 4", reporting it as exact.
+TEST(CirceTest, VisitLengthCountsWholeDays) {
+  auto translate = [](const std::string& length) {
+    return Translate(
+        Doc("", R"([{"VisitOccurrence": {"CodesetId": 3, "VisitLength": )" + length + "}}]"));
+  };
+  const std::string path = "PrimaryCriteria.CriteriaList[0].VisitOccurrence.VisitLength";
+  CirceTranslation gt = translate(R"({"Value": 4, "Op": "gt"})");
+  EXPECT_NE(Compact(gt).find(R"("length_of_stay":{"op":">=","value":5})"), std::string::npos)
+      << gt.cohort_json;
+  EXPECT_TRUE(HasIssue(gt.approximations, path, "whole days")) << Dump(gt.approximations);
+  EXPECT_TRUE(gt.complete()) << Dump(gt.unsupported);
+  EXPECT_NE(Compact(translate(R"({"Value": 4, "Op": "gte"})"))
+                .find(R"("length_of_stay":{"op":">=","value":4})"),
+            std::string::npos);
+  EXPECT_NE(Compact(translate(R"({"Value": 3, "Op": "lt"})"))
+                .find(R"("length_of_stay":{"op":"<","value":3})"),
+            std::string::npos);
+  EXPECT_NE(Compact(translate(R"({"Value": 3, "Op": "lte"})"))
+                .find(R"("length_of_stay":{"op":"<","value":4})"),
+            std::string::npos);
+  EXPECT_NE(Compact(translate(R"({"Value": 2, "Op": "eq"})"))
+                .find(R"("length_of_stay":[{"op":">=","value":2},{"op":"<","value":3}])"),
+            std::string::npos);
+  // Value and Extent are truncated to integers (intValue()).
+  EXPECT_NE(Compact(translate(R"({"Value": 2.7, "Op": "bt", "Extent": 4.9})"))
+                .find(R"("length_of_stay":[{"op":">=","value":2},{"op":"<","value":5}])"),
+            std::string::npos);
+  CirceTranslation ne = translate(R"({"Value": 2, "Op": "!eq"})");
+  EXPECT_TRUE(HasIssue(ne.unsupported, path + ".Op", "not one interval")) << Dump(ne.unsupported);
+}
+
+// Circe's defaults are its Java fields' (circe-be): Occurrence {int type, int count} are 0
+// when absent (exactly 0), Window.Endpoint's int coeff is 0 ({"Days": 30} is day 0), limit
+// and group types are compared without case. Occurrence and StartWindow have none: Circe
+// cannot build a correlated criterion without them. The importer had read a missing Type as
+// "at least", a missing Count as 1 and a missing Coeff as 1.
+TEST(CirceTest, DefaultsAreCirceDefaults) {
+  auto rule_with = [](const std::string& window, const std::string& occurrence) {
+    std::string c = R"({"Criteria": {"ConditionOccurrence": {"CodesetId": 1}}, "StartWindow": )" +
+                    window + R"(, "IgnoreObservationPeriod": true)";
+    if (!occurrence.empty()) c += R"(, "Occurrence": )" + occurrence;
+    return Translate(RuleDoc(OneCriterion(c + "}")));
+  };
+  const std::string open = R"({"Start": {"Coeff": -1}, "End": {"Coeff": 1}})";
+  // Type omitted: exactly. Count omitted: 0 (at least 0 always holds).
+  CirceTranslation exactly = rule_with(open, R"({"Count": 2})");
+  EXPECT_NE(Compact(exactly).find(R"("count":{"min":2,"max":2})"), std::string::npos)
+      << exactly.cohort_json;
+  CirceTranslation at_least_0 = rule_with(open, R"({"Type": 2})");
+  EXPECT_NE(Compact(at_least_0).find(R"("count":{"min":0})"), std::string::npos)
+      << at_least_0.cohort_json;
+  CirceTranslation none = rule_with(open, R"({})");
+  EXPECT_NE(Compact(none).find(R"("count":{"min":0,"max":0})"), std::string::npos)
+      << none.cohort_json;
+  // Coeff omitted: 0, so {"Days": 30} is the index date, whatever Days says.
+  CirceTranslation coeff = rule_with(R"({"Start": {"Days": 30}, "End": {"Days": 60, "Coeff": 1}})",
+                                     R"({"Type": 2, "Count": 1})");
+  EXPECT_NE(Compact(coeff).find(R"("window":{"start":{"days":-1,"inclusive":false},)"
+                                R"("end":{"days":61,"inclusive":false}})"),
+            std::string::npos)
+      << coeff.cohort_json;
+  // Any integer coefficient multiplies Days.
+  CirceTranslation twice = rule_with(R"({"Start": {"Days": 15, "Coeff": -2}, "End": {"Coeff": 1}})",
+                                     R"({"Type": 2, "Count": 1})");
+  EXPECT_NE(Compact(twice).find(R"("window":{"start":{"days":-31,"inclusive":false}})"),
+            std::string::npos)
+      << twice.cohort_json;
+  // The most negative int64 as Days: reported, not multiplied (std::abs of it is undefined).
+  CirceTranslation huge =
+      rule_with(R"({"Start": {"Days": -9223372036854775808, "Coeff": 1}, "End": {"Coeff": 1}})",
+                R"({"Type": 2, "Count": 1})");
+  EXPECT_TRUE(HasIssue(huge.unsupported,
+                       "InclusionRules[0].expression.CriteriaList[0].StartWindow.Start",
+                       "beyond 10,000 years"))
+      << Dump(huge.unsupported);
+  // Without Occurrence or StartWindow, Circe builds no query.
+  const std::string c0 = "InclusionRules[0].expression.CriteriaList[0]";
+  CirceTranslation no_occurrence = rule_with(open, "");
+  EXPECT_TRUE(HasIssue(no_occurrence.unsupported, c0, "without Occurrence, which Circe requires"))
+      << Dump(no_occurrence.unsupported);
+  CirceTranslation no_window = Translate(RuleDoc(OneCriterion(
+      R"({"Criteria": {"ConditionOccurrence": {"CodesetId": 1}}, "IgnoreObservationPeriod": true,
+          "Occurrence": {"Type": 2, "Count": 1}})")));
+  EXPECT_TRUE(HasIssue(no_window.unsupported, c0, "without StartWindow, which Circe requires"))
+      << Dump(no_window.unsupported);
+  // A start without Days, with the observation period checked, is the period's end (Coeff is
+  // not -1): one day of the period, which medlake cannot say.
+  CirceTranslation period_end = Translate(RuleDoc(OneCriterion(
+      R"({"Criteria": {"ConditionOccurrence": {"CodesetId": 1}},
+          "StartWindow": {"Start": {}, "End": {"Coeff": 1}},
+          "Occurrence": {"Type": 2, "Count": 1}})")));
+  EXPECT_TRUE(HasIssue(period_end.unsupported, c0 + ".StartWindow.Start",
+                       "starting at the end of the observation period"))
+      << Dump(period_end.unsupported);
+
+  // Limit and group types without case: "all" is All, "any" is ANY.
+  std::string all = Doc(R"("InclusionRules": [{"name": "rule", "expression": {"Type": "any",
+      "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}},
+                                  {"Gender": [{"CONCEPT_ID": 8532}]}]}}])");
+  all.replace(all.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
+              R"("PrimaryCriteriaLimit": {"Type": "all"})");
+  CirceTranslation lower = Translate(all);
+  EXPECT_TRUE(lower.complete()) << Dump(lower.unsupported);
+  EXPECT_NE(Compact(lower).find(R"("select":"all")"), std::string::npos) << lower.cohort_json;
+  EXPECT_NE(Compact(lower).find(R"({"any":[{"age":{"min":18}},{"sex":["female"]}]})"),
+            std::string::npos)
+      << lower.cohort_json;
+  // AT_LEAST and AT_MOST need their Count.
+  CirceTranslation no_count = Translate(RuleDoc(R"({"Type": "AT_LEAST",
+      "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}}]})"));
+  EXPECT_TRUE(HasIssue(no_count.unsupported, "InclusionRules[0].expression.Count",
+                       "without an integer Count"))
+      << Dump(no_count.unsupported);
 }
 
 TEST(CirceTest, DemographicsAndGroupTypes) {
@@ -368,6 +492,32 @@ TEST(CirceTest, EntryEventsMergeWhenTheyShareTheirShape) {
       << c;
   EXPECT_NE(c.find(R"("event":{"type":"Condition","codeset":"entry_events"})"), std::string::npos);
 
+  // An entry of any code (Circe: no CodesetId, every visit) beside one with a code set on
+  // another domain cannot merge: the code set would be dropped for the condition too. The
+  // entry is left out and reported.
+  CirceTranslation any =
+      Translate(Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0}}, {"VisitOccurrence": {}}])"));
+  EXPECT_TRUE(HasIssue(any.unsupported, "PrimaryCriteria.CriteriaList[1]",
+                       "entries of any code (no CodesetId) and entries with a code set"))
+      << Dump(any.unsupported);
+  EXPECT_EQ(any.unsupported.size(), 1u) << Dump(any.unsupported);
+  EXPECT_NE(Compact(any).find(R"("index":{"event":{"type":"Condition","codeset":"cs0_t2dm"},)"),
+            std::string::npos)
+      << any.cohort_json;
+  // On the same domain the union is any code of that domain, exactly.
+  CirceTranslation any_same = Translate(
+      Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0}}, {"ConditionOccurrence": {}}])"));
+  EXPECT_TRUE(any_same.complete()) << Dump(any_same.unsupported);
+  EXPECT_NE(Compact(any_same).find(R"("index":{"event":{"type":"Condition"},)"), std::string::npos)
+      << any_same.cohort_json;
+  // Entries of any code on several domains are their types, exactly.
+  CirceTranslation any_all =
+      Translate(Doc("", R"([{"ConditionOccurrence": {}}, {"VisitOccurrence": {}}])"));
+  EXPECT_TRUE(any_all.complete()) << Dump(any_all.unsupported);
+  EXPECT_NE(Compact(any_all).find(R"("index":{"event":{"type":["Condition","Encounter"]},)"),
+            std::string::npos)
+      << any_all.cohort_json;
+
   // A filtered entry of another shape is left out.
   CirceTranslation other = Translate(Doc("", R"([{"ConditionOccurrence": {"CodesetId": 0}},
       {"Measurement": {"CodesetId": 2, "ValueAsNumber": {"Value": 6.5, "Op": "gte"}}}])"));
@@ -429,7 +579,8 @@ TEST(CirceTest, EntryFiltersAndLimits) {
                       OneCriterion(R"({"Criteria": {"VisitOccurrence": {"CodesetId": 3}},
                               "StartWindow": {"Start": {"Days": 0, "Coeff": -1},
                                               "End": {"Days": 0, "Coeff": 1}},
-                              "IgnoreObservationPeriod": true})") +
+                              "IgnoreObservationPeriod": true,
+                              "Occurrence": {"Type": 2, "Count": 1}})") +
                       R"(, "QualifiedLimit": {"Type": "First"},
                               "InclusionRules": [{"name": "r", "expression": {"Type": "ALL",
                                 "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}}]}}])");
@@ -445,11 +596,43 @@ TEST(CirceTest, EntryFiltersAndLimits) {
             std::string::npos)
       << qt.cohort_json;
 
-  // Without additional criteria, the qualified limit picks the index event itself.
+  // Without rules, the expression limit (First by default) picks the index event itself.
   std::string plain = Doc(R"("QualifiedLimit": {"Type": "First"})");
   plain.replace(plain.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
                 R"("PrimaryCriteriaLimit": {"Type": "All"})");
   EXPECT_NE(Compact(Translate(plain)).find(R"("select":"first")"), std::string::npos);
+
+  // Circe applies QualifiedLimit only when the document has AdditionalCriteria
+  // (buildExpressionQuery: "WHERE QE.ordinal = 1" if additionalCriteria != null): without
+  // them every entry event is tested against the inclusion rules, and the earliest that passes
+  // is the index (ExpressionLimit First). Taking the first event before the rules lost the
+  // patients whose first event fails them; with an entry filter, a false unsupported
+  // QualifiedLimit was reported.
+  const std::string rule = R"("InclusionRules": [{"name": "HbA1c within 30 days after",
+      "expression": )" + OneCriterion(R"({"Criteria": {"Measurement": {"CodesetId": 2}},
+        "StartWindow": {"Start": {"Days": 0, "Coeff": 1}, "End": {"Days": 30, "Coeff": 1}},
+        "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 1}})") +
+                           "}]";
+  for (const char* entry : {R"([{"ConditionOccurrence": {"CodesetId": 0}}])",
+                            R"([{"ConditionOccurrence": {"CodesetId": 0,
+                                 "Age": {"Value": 18, "Op": "gte"}}}])"}) {
+    std::string no_additional = Doc(R"("QualifiedLimit": {"Type": "First"}, )" + rule, entry);
+    no_additional.replace(no_additional.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"), 41,
+                          R"("PrimaryCriteriaLimit": {"Type": "All"})");
+    CirceTranslation na = Translate(no_additional);
+    EXPECT_TRUE(na.complete()) << entry << Dump(na.unsupported);
+    EXPECT_FALSE(HasIssue(na.approximations, "QualifiedLimit", "")) << Dump(na.approximations);
+    EXPECT_NE(Compact(na).find(R"("select":"all")"), std::string::npos) << na.cohort_json;
+  }
+  // With AdditionalCriteria, even an empty group, QualifiedLimit chooses before the rules.
+  std::string empty_additional = Doc(R"("AdditionalCriteria": {"Type": "ALL", "CriteriaList": []},
+             "QualifiedLimit": {"Type": "First"}, )" +
+                                     rule);
+  empty_additional.replace(empty_additional.find(R"("PrimaryCriteriaLimit": {"Type": "First"})"),
+                           41, R"("PrimaryCriteriaLimit": {"Type": "All"})");
+  CirceTranslation ea = Translate(empty_additional);
+  EXPECT_TRUE(ea.complete()) << Dump(ea.unsupported);
+  EXPECT_NE(Compact(ea).find(R"("select":"first")"), std::string::npos) << ea.cohort_json;
 
   // First on an entry: each person's first occurrence is the index, whatever the limit.
   std::string first_entry =
@@ -521,13 +704,78 @@ TEST(CirceTest, MalformedNumbersAreReportedNotGuessed) {
                        "not an integer"))
       << Dump(t.unsupported);
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[1].StartWindow.Start",
-                       "Days must be an integer"));
+                       "Days and Coeff must be integers"));
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[2].Occurrence.Count", "not a count"));
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".CriteriaList[3].Occurrence.Count", "not a count"));
   EXPECT_TRUE(HasIssue(t.unsupported, base + ".DemographicCriteriaList[0].Age", "whole years"));
   // Nothing of the rule is left: it is left out, and says so.
   EXPECT_TRUE(HasIssue(t.unsupported, "InclusionRules[0]", "no part of the rule"));
   EXPECT_EQ(Compact(t).find(R"("name":"rule")"), std::string::npos) << t.cohort_json;
+}
+
+// A member of the wrong kind (a string where Circe has an object) was read as absent: the
+// window open, the occurrence "at least 1", the additional criteria none, and the report said
+// "translated exactly". Each is now reported with its path, and what it belonged to left out.
+TEST(CirceTest, MalformedMembersAreReportedWithTheirPath) {
+  std::string doc = Doc(R"("AdditionalCriteria": [{"Type": "ALL"}],
+      "InclusionRules": [{"name": "T2DM again within 30 days", "expression": {"Type": "ALL",
+        "CriteriaList": [{"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+                          "StartWindow": "30 days", "IgnoreObservationPeriod": true,
+                          "Occurrence": "at least 2"}]}},
+        {"name": "flags", "expression": {"Type": "ALL", "CriteriaList": [
+          {"Criteria": {"ConditionOccurrence": {"CodesetId": 0, "First": "true"}},
+           "StartWindow": {"Start": {"Coeff": -1}, "End": {"Coeff": 1}},
+           "IgnoreObservationPeriod": true, "Occurrence": {"Type": 2, "Count": 1}},
+          {"Criteria": {"ConditionOccurrence": {"CodesetId": 0}},
+           "StartWindow": {"Start": {"Coeff": -1}, "End": 0},
+           "IgnoreObservationPeriod": "true", "Occurrence": {"Type": 2, "Count": 1}}],
+          "DemographicCriteriaList": {"Age": {"Value": 18, "Op": "gte"}}}},
+        {"name": "counts", "expression": {"Type": "AT_LEAST", "Count": "2",
+          "DemographicCriteriaList": [{"Age": {"Value": 18, "Op": "gte"}}]}},
+        "not a rule"])");
+  CirceTranslation t = Translate(doc);
+  EXPECT_FALSE(t.complete());
+  const std::string r0 = "InclusionRules[0].expression.CriteriaList[0]";
+  const std::string r1 = "InclusionRules[1].expression";
+  for (const auto& [path, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"AdditionalCriteria", "expected an object, found an array"},
+           {r0 + ".StartWindow", "expected an object, found a string"},
+           {r0 + ".Occurrence", "expected an object, found a string"},
+           {"InclusionRules[0]", "no part of the rule could be translated"},
+           {r1 + ".CriteriaList[0].Criteria.ConditionOccurrence.First",
+            "expected a boolean, found a string"},
+           {r1 + ".CriteriaList[1].IgnoreObservationPeriod", "expected a boolean, found a string"},
+           {r1 + ".DemographicCriteriaList", "expected an array, found an object"},
+           {"InclusionRules[1]", "no part of the rule could be translated"},
+           {"InclusionRules[2].expression.Count", "without an integer Count"},
+           {"InclusionRules[3]", "expected an object, found a string"}}) {
+    EXPECT_TRUE(HasIssue(t.unsupported, path, reason)) << path << "\n" << Dump(t.unsupported);
+  }
+  // Nothing of the rules is written.
+  EXPECT_NE(Compact(t).find(R"("inclusion":[])"), std::string::npos) << t.cohort_json;
+
+  // In a concept set or the entry event too.
+  CirceTranslation entry = Translate(R"({"ConceptSets": [{"id": 7, "name": "x", "expression":
+      {"items": [{"concept": {"CONCEPT_CODE": "44054006", "VOCABULARY_ID": "SNOMED"},
+                  "isExcluded": "no"},
+                 {"concept": {"CONCEPT_CODE": "E11", "VOCABULARY_ID": "ICD10CM"}}]}}],
+      "PrimaryCriteria": {"CriteriaList": [{"ConditionOccurrence": {"CodesetId": 7}}],
+                          "PrimaryCriteriaLimit": {"Type": 1},
+                          "ObservationWindow": {"PriorDays": "365", "PostDays": 0}}})");
+  EXPECT_TRUE(HasIssue(entry.unsupported, "ConceptSets[0].expression.items[0].isExcluded",
+                       "expected a boolean"))
+      << Dump(entry.unsupported);
+  EXPECT_TRUE(
+      HasIssue(entry.unsupported, "PrimaryCriteria.PrimaryCriteriaLimit.Type", "expected a string"))
+      << Dump(entry.unsupported);
+  EXPECT_TRUE(HasIssue(entry.unsupported, "PrimaryCriteria.ObservationWindow", "must be integers"))
+      << Dump(entry.unsupported);
+  EXPECT_NE(Compact(entry).find(R"("cs7_x":[{"system":"http://hl7.org/fhir/sid/icd-10-cm",)"
+                                R"("codes":["E11"]}])"),
+            std::string::npos)
+      << entry.cohort_json;
+  EXPECT_EQ(TranslateCirce(R"({"PrimaryCriteria": {"CriteriaList": "x"}})")->unsupported.size(),
+            2u);
 }
 
 // An issue's reason with its numbers, quoted names and parenthesized lists blanked, to count

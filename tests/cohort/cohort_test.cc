@@ -419,6 +419,60 @@ TEST_F(CohortTest, AttritionAndOutputs) {
   EXPECT_NE(SummaryText(out).find("count   1 patients"), std::string::npos);
 }
 
+// An HbA1c result coded twice is one occurrence whose value converts through the code that
+// converts, whichever of its codes the index build met first (thread order when segments are
+// scanned in parallel): q1 lists a local code first, q2 the LOINC code first. Both are 8.0 %,
+// which is 63.9 mmol/mol by the IFCC-NGSP master equation (80 by a UCUM x10).
+TEST(CohortValues, AResultCodedTwiceConvertsThroughTheCodeThatConverts) {
+  testing::TempDir dir;
+  auto obs = [](const std::string& id, const std::string& patient, const std::string& codings) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"coding":[)" + codings +
+           R"(]},"subject":{"reference":"Patient/)" + patient +
+           R"("},"effectiveDateTime":"2023-10-01","valueQuantity":{"value":8.0,)"
+           R"("system":"http://unitsofmeasure.org","code":"%"}})";
+  };
+  const std::string local = R"({"system":"urn:lab:local","code":"A1C"})";
+  const std::string loinc = R"({"system":"http://loinc.org","code":"4548-4"})";
+  const std::string snomed = R"({"system":"http://snomed.info/sct","code":"43396009"})";
+  std::string ndjson;
+  for (const std::string& line :
+       {Patient("q1", ""), Patient("q2", ""), Patient("q3", ""),
+        obs("o1", "q1", local + "," + loinc), obs("o2", "q2", loinc + "," + local),
+        obs("o3", "q3", snomed + "," + loinc)}) {
+    ndjson += line + "\n";
+  }
+  testing::WriteText(dir / "in/a.ndjson", ndjson);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto ids = (*lake)->PatientIds();
+  ASSERT_TRUE(ids.ok());
+  auto members = [&](const CohortIndex& index, double mmol_per_mol) {
+    auto def = ParseCohort(R"({"medlake_cohort": 1, "index": {"date": "2024-01-01"},
+        "inclusion": [{"criterion": {"event": {"codes": [
+          {"system": "urn:lab:local", "codes": ["A1C"]},
+          {"system": "http://loinc.org", "codes": ["4548-4"]},
+          {"system": "http://snomed.info/sct", "codes": ["43396009"]}],
+        "value": {"op": ">", "value": )" +
+                           std::to_string(mmol_per_mol) + R"(, "unit": "mmol/mol"}}}}]})");
+    EXPECT_TRUE(def.ok()) << def.status().message();
+    Ids out;
+    if (!def.ok()) return out;
+    auto r = Evaluate(*def, index, EvaluateOptions{});
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return out;
+    for (const auto& m : r->members) out.insert((*ids)[m.patient]);
+    return out;
+  };
+  for (int threads : {1, 2}) {
+    auto index = CohortIndex::Build(**lake, threads, nullptr);
+    ASSERT_TRUE(index.ok());
+    EXPECT_EQ(members(**index, 60), (Ids{"q1", "q2", "q3"})) << threads << " threads";
+    EXPECT_EQ(members(**index, 70), Ids{}) << threads << " threads";
+  }
+}
+
 // Attrition for researcher and ops: small counts as "<10", and the steps from which a small
 // group would follow by subtracting two visible counts masked too.
 TEST(CohortOutput, AttritionComplementarySuppression) {

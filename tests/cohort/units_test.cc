@@ -23,6 +23,36 @@ TEST(CohortUnits, HbA1cIfccToNgspByTheMasterEquation) {
   EXPECT_FALSE(UnitConversion(kLoinc, "4548-4", "%", "mg/dL").has_value());
 }
 
+// The conversion is decided by the pair of units, then the code: % <-> mmol/mol is the master
+// equation for every HbA1c code whose % is NGSP (6.0 % is 42 mmol/mol, it was 60 by a UCUM x10
+// for the codes outside a short list), and no conversion at all for any other code.
+TEST(CohortUnits, HbA1cPercentAndMmolPerMolByTheUnitPair) {
+  constexpr const char* kSnomed = "http://snomed.info/sct";
+  for (const char* code : {"4548-4", "4549-2", "17855-8", "17856-6", "71875-9", "96595-4"}) {
+    EXPECT_NEAR(Convert(code, "%", "mmol/mol", 6.0), 42.07, 0.01) << code;
+    EXPECT_NEAR(Convert(code, "mmol/mol", "%", 53), 7.0, 0.01) << code;
+  }
+  auto snomed = UnitConversion(kSnomed, "43396009", "%", "mmol/mol");
+  ASSERT_TRUE(snomed.has_value());
+  EXPECT_NEAR(snomed->Apply(8.0), 63.93, 0.01);
+  // UCUM annotations do not change the unit.
+  EXPECT_NEAR(Convert("4548-4", "%{HbA1c}", "mmol/mol", 6.0), 42.07, 0.01);
+  // The IFCC code's own unit is mmol/mol; a % under it would be the former IFCC %, not NGSP.
+  EXPECT_NEAR(Convert("59261-8", "mmol/mol", "%", 53), 7.0, 0.01);
+  EXPECT_FALSE(UnitConversion(kLoinc, "59261-8", "%", "mmol/mol").has_value());
+  // JDS/JSCC % (Japan) is another scale than NGSP; an unknown code has no HbA1c relation.
+  EXPECT_FALSE(UnitConversion(kLoinc, "62388-4", "%", "mmol/mol").has_value());
+  EXPECT_FALSE(UnitConversion(kLoinc, "1234-5", "%", "mmol/mol").has_value());
+  EXPECT_FALSE(UnitConversion(kLoinc, "1234-5", "mmol/mol", "%").has_value());
+  EXPECT_FALSE(UnitConversion(kSnomed, "27113001", "%", "mmol/mol").has_value());
+  EXPECT_FALSE(UnitConversion(kLoinc, "1234-5", "umol/mol", "1").has_value());
+  // 41995-2 is HbA1c [Mass/volume] in Blood: a mass concentration, scaled by UCUM, never a %.
+  EXPECT_NEAR(Convert("41995-2", "g/dL", "g/L", 1.1), 11, 1e-9);
+  EXPECT_FALSE(UnitConversion(kLoinc, "41995-2", "%", "mmol/mol").has_value());
+  // Substance fractions among themselves still scale.
+  EXPECT_NEAR(Convert("1234-5", "mmol/mol", "umol/mol", 2), 2000, 1e-9);
+}
+
 TEST(CohortUnits, UcumSameDimension) {
   EXPECT_NEAR(Convert("718-7", "g/dL", "g/L", 13.5), 135, 1e-9);
   EXPECT_NEAR(Convert("6690-2", "10*3/uL", "10*9/L", 7.2), 7.2, 1e-9);
