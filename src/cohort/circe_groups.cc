@@ -62,9 +62,9 @@ std::optional<Bounds> ReadWindow(json::Node window, const std::string& path, boo
       ok = false;
       return;
     }
-    std::optional<int64_t> d = days ? Integer(*days) : std::nullopt;
-    std::optional<int64_t> c = coeff ? Integer(*coeff) : std::optional<int64_t>(0);
-    if ((days && !d) || !c) {
+    const std::optional<int64_t> c = coeff ? Integer(*coeff) : std::optional<int64_t>(0);
+    const std::optional<int64_t> d = days ? Integer(*days) : std::optional<int64_t>(0);
+    if (!d || !c) {
       issues.Unsupported(m.PathOf(key), "Days and Coeff must be integers");
       ok = false;
       return;
