@@ -387,7 +387,9 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto* xp = app.add_subcommand(
       "export-patient", "All of one patient's data, re-identified, as a FHIR Bundle (audited)");
   xp->add_option("--lake", o->lake, "Lake directory")->required();
-  xp->add_option("patient", o->ref, "Stored pseudonym or source Patient id")->required();
+  xp->add_option("patient", o->ref,
+                 "Stored pseudonym, source Patient id, or identifier SYSTEM|VALUE")
+      ->required();
   xp->add_option("--out", o->out, "Output file (default: standard output)");
   AddAccessOptions(xp, o->access);
   xp->callback(
@@ -396,7 +398,10 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto* erase = app.add_subcommand(
       "erase", "Erase one patient from segments, catalog and vault (admin; audited)");
   erase->add_option("--lake", o->lake, "Lake directory")->required();
-  erase->add_option("--patient", o->ref, "Stored pseudonym or source Patient id")->required();
+  erase
+      ->add_option("--patient", o->ref,
+                   "Stored pseudonym, source Patient id, or identifier SYSTEM|VALUE")
+      ->required();
   AddAccessOptions(erase, o->access);
   erase->callback([o, &exit_code] { exit_code = RunErase(o->lake, o->ref, o->access); });
 

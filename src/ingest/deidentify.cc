@@ -266,23 +266,7 @@ Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& l
   MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
   std::unique_ptr<Deidentifier> d(new Deidentifier(std::move(keys), writer));
   MEDLAKE_ASSIGN_OR_RETURN(d->vault_, privacy::Vault::Open(d->keys_));
-  std::string aliases_path = lake_dir + "/" + std::string(kIdentifierSystemsFile);
-  if (std::filesystem::exists(aliases_path)) {
-    std::ifstream in(aliases_path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    json::Parser parser;
-    auto root = parser.Parse(text.str());
-    if (!root.ok() || !root->IsObject()) {
-      return InvalidArgument(aliases_path + ": not a JSON object");
-    }
-    if (auto aliases = root->Find("aliases"); aliases && aliases->IsObject()) {
-      aliases->ForEachField([&](std::string_view from, json::Node to) {
-        if (to.IsString()) d->system_aliases_[std::string(from)] = std::string(to.GetString());
-        return true;
-      });
-    }
-  }
+  MEDLAKE_ASSIGN_OR_RETURN(d->systems_, privacy::IdentifierSystems::ForLake(lake_dir));
   Deidentifier* raw = d.get();
   writer.SetPreCommit([raw] { return raw->FlushVault(); });
   return d;
@@ -299,8 +283,7 @@ Deidentifier::~Deidentifier() {
 }
 
 std::string Deidentifier::CanonicalSystem(std::string_view system) const {
-  auto it = system_aliases_.find(std::string(system));
-  return it == system_aliases_.end() ? std::string(system) : it->second;
+  return systems_.Canonical(system);
 }
 
 std::string Deidentifier::SourceLink(std::string_view id) const {

@@ -35,6 +35,7 @@
 
 #include "json/json.h"
 #include "medlake/status.h"
+#include "privacy/identifier_systems.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
@@ -42,9 +43,7 @@
 
 namespace medlake::ingest {
 
-// Optional lake file mapping identifier systems to a canonical one before pseudonyms are
-// computed: {"aliases": {"urn:medlake:hl7v2:authority:HOSP1": "urn:oid:2.999.1.1"}}.
-inline constexpr std::string_view kIdentifierSystemsFile = "identifier_systems.json";
+using privacy::kIdentifierSystemsFile;  // identifier system aliases (privacy/identifier_systems.h)
 
 // What de-identification removed from one resource, for the vault.
 struct VaultRecord {
@@ -113,7 +112,7 @@ class Deidentifier {
   privacy::KeyStore keys_;
   privacy::Pseudonymizer pseudonymizer_;
   store::LakeWriter& writer_;
-  std::unordered_map<std::string, std::string> system_aliases_;
+  privacy::IdentifierSystems systems_;
   std::mutex queue_mu_;
   std::vector<VaultRecord> queue_;
   std::unique_ptr<privacy::Vault> vault_;

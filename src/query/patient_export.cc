@@ -8,6 +8,7 @@
 #include "medlake/lake.h"
 #include "privacy/access.h"
 #include "privacy/audit_log.h"
+#include "privacy/identifier_systems.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
@@ -63,8 +64,20 @@ Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::
   MEDLAKE_ASSIGN_OR_RETURN(bool row, known.Step());
   if (row) return patient;
   MEDLAKE_ASSIGN_OR_RETURN(store::PseudonymLinks links, store::PseudonymLinks::Prepare(*db));
+  const privacy::Pseudonymizer pseudonymizer(keys);
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> linked,
-                           links.Find(privacy::Pseudonymizer(keys).SourceLink(patient)));
+                           links.Find(pseudonymizer.SourceLink(patient)));
+  if (!linked && patient.find('|') != std::string::npos) {
+    // "system|value": an identifier the patient presents (an MRN, a national id), linked at
+    // ingest under the system's canonical name; a patient known from HL7 v2 alone has no
+    // source id the requester could know.
+    MEDLAKE_ASSIGN_OR_RETURN(privacy::IdentifierSystems systems,
+                             privacy::IdentifierSystems::ForLake(lake_dir));
+    const size_t bar = patient.find('|');
+    MEDLAKE_ASSIGN_OR_RETURN(
+        linked, links.Find(pseudonymizer.IdentifierLink(systems.Canonical(patient.substr(0, bar)),
+                                                        patient.substr(bar + 1))));
+  }
   if (!linked) return NotFound("no such patient in the lake");
   return *std::move(linked);
 }

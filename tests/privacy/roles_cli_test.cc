@@ -458,6 +458,34 @@ TEST_F(RolesCliTest, SharedResourcesAboutPatientsAreDeidentifiedAndErasedWithThe
   EXPECT_FALSE(std::filesystem::exists(dir / "after/Task.ndjson"));
 }
 
+// A patient known from HL7 v2 alone has no source id the requester could know: an access or
+// erasure request names them by an identifier they present, SYSTEM|VALUE, under any alias of
+// the system (identifier_systems.json).
+TEST_F(RolesCliTest, APatientIsNamedByAnIdentifierForAccessAndErasure) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  testing::WriteText(lake + "/identifier_systems.json",
+                     R"({"aliases":{"urn:medlake:hl7v2:authority:HOSP1":"urn:oid:2.999.1.1"}})");
+  testing::WriteText(dir / "in/feed.hl7",
+                     "MSH|^~\\&|LAB|HOSP1|LAKE|HOSP1|202401011300||ORU^R01|CTRL9|P|2.5\r"
+                     "PID|1||MRN-4711^^^HOSP1^MR||Roeberts^Janelle||19610723|F\r"
+                     "OBR|1||LAB1|24323-8^Comprehensive metabolic panel^LN|||202401011230\r"
+                     "OBX|1|NM|2823-3^Potassium^LN||4.1|mmol/L|3.5-5.1|N|||F|||202401011230\r");
+  CliRun ingest = Medlake("ingest --lake " + lake + " " + dir / "in");
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+  for (const char* named :
+       {"'urn:medlake:hl7v2:authority:HOSP1|MRN-4711'", "'urn:oid:2.999.1.1|MRN-4711'"}) {
+    CliRun bundle = Medlake(std::string("export-patient ") + named + " --lake " + lake);
+    ASSERT_EQ(bundle.exit_code, 0) << named << ": " << bundle.out;
+    EXPECT_NE(bundle.out.find("Roeberts"), std::string::npos) << bundle.out;
+  }
+  EXPECT_NE(Medlake("export-patient 'urn:oid:2.999.1.1|MRN-0000' --lake " + lake).exit_code, 0);
+  CliRun erased = Medlake("erase --patient 'urn:oid:2.999.1.1|MRN-4711' --lake " + lake);
+  ASSERT_EQ(erased.exit_code, 0) << erased.out;
+  EXPECT_NE(Medlake("export-patient 'urn:oid:2.999.1.1|MRN-4711' --lake " + lake).exit_code, 0);
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
