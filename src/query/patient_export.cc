@@ -1,5 +1,6 @@
 #include "query/patient_export.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -108,22 +109,6 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
         "last steps are now done)");
   }
   MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym, std::move(stored));
-  // The vault first: the keys of the removed elements come from the segments.
-  std::vector<std::string> vault_keys{pseudonym};
-  {
-    MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
-    MEDLAKE_ASSIGN_OR_RETURN(std::optional<uint32_t> ordinal, lake->PatientOrdinal(pseudonym));
-    std::vector<std::string> damaged;
-    MEDLAKE_RETURN_IF_ERROR(lake->Scan(
-        "",
-        [&](const ResourceView& r) {
-          if (ordinal && r.patient == *ordinal) {
-            vault_keys.push_back(pseudonym + "/" + std::string(r.type) + "/" + std::string(r.id));
-          }
-        },
-        &damaged));
-    if (!damaged.empty()) return Corruption("cannot erase: a segment is damaged: " + damaged[0]);
-  }
   // Records a stream accepted but did not store yet (a listen or watch stopped without its
   // last checkpoint) would bring the patient back when they are replayed.
   std::error_code ec;
@@ -135,7 +120,7 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
   }
   // The vault under the writer lock, with the rest: no other writer (a rekey copying the
   // vault) runs meanwhile, and nothing is erased when the lake is being written.
-  auto erase_identity = [&]() -> Status {
+  auto erase_identity = [&](const std::vector<store::ErasedResource>& held) -> Status {
     // A rekey that a crash cut short before its journal left copies under the new key.
     for (const char* rel : {"vault.sqlite.new", "principals.sqlite.new", "audit.sqlite.new",
                             "keys/data.keys.new", "keys/lake.key.new", "keys/key.check.new"}) {
@@ -143,6 +128,15 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
         std::filesystem::remove(lake_dir + "/" + rel, ec);
       }
     }
+    // The identity, and what de-identification removed from each version of each resource
+    // that held the patient (a version since given to another patient kept its record under
+    // this patient's pseudonym; a shared resource about several, under the first one's).
+    std::vector<std::string> vault_keys{pseudonym};
+    for (const store::ErasedResource& r : held) {
+      vault_keys.push_back(pseudonym + "/" + r.type + "/" + r.id);
+    }
+    std::sort(vault_keys.begin(), vault_keys.end());
+    vault_keys.erase(std::unique(vault_keys.begin(), vault_keys.end()), vault_keys.end());
     MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
     return vault->EraseAll(vault_keys).status();
   };

@@ -100,11 +100,10 @@ Status FinishInterruptedErasure(const std::string& lake_dir) {
 
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id,
-                                                 const std::function<Status()>& locked_first,
+                                                 const BeforeCommit& before_commit,
                                                  std::string* warning) {
   namespace fs = std::filesystem;
   MEDLAKE_ASSIGN_OR_RETURN(LockedCatalog locked, LockCatalog(lake_dir));
-  if (locked_first) MEDLAKE_RETURN_IF_ERROR(locked_first());
   std::unique_ptr<Db>& db = locked.db;
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t shards, ReadShardCount(*db));
@@ -147,6 +146,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   };
   std::vector<Rewrite> rewrites;
   std::vector<ErasedResource> erased;
+  std::vector<ErasedResource> held;  // every row that held the patient: versions, shared rows
   std::map<std::string, int64_t> type_deltas;
   for (const auto& seg : segments) {
     MEDLAKE_ASSIGN_OR_RETURN(auto reader,
@@ -158,17 +158,22 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
       if (deleted) {
         // A superseded version: gone from the rewritten segment. The patient's, or one of the
         // shared area that names them, makes the segment one to rewrite (its bytes held them).
-        touched |= r.patient == static_cast<uint32_t>(ordinal) ||
-                   (seg.shard == shards && r.json.find(patient_id) != std::string::npos);
+        if (r.patient == static_cast<uint32_t>(ordinal) ||
+            (seg.shard == shards && r.json.find(patient_id) != std::string::npos)) {
+          touched = true;
+          held.push_back({r.type, r.id});
+        }
         continue;
       }
       if (r.patient == static_cast<uint32_t>(ordinal)) {
         erased.push_back({r.type, r.id});
+        held.push_back({r.type, r.id});
         type_deltas[r.type] -= 1;
         touched = true;
         continue;
       }
       if (seg.shard == shards && r.json.find(patient_id) != std::string::npos) {
+        held.push_back({r.type, r.id});
         ReplaceAll(r.json, patient_id, "erased");
         r.content_hash = ContentHash(r.json);
         touched = true;
@@ -193,6 +198,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     MEDLAKE_RETURN_IF_ERROR(SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(s, shards)));
   }
 
+  if (before_commit) MEDLAKE_RETURN_IF_ERROR(before_commit(held));
   MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA secure_delete=ON"));
   MEDLAKE_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {

@@ -33,17 +33,23 @@ struct ErasedResource {
 // finds no such patient: running the same erase again finishes it.
 Status FinishInterruptedErasure(const std::string& lake_dir);
 
+// Runs under the writer lock once the erasure's new segments are written, before the catalog
+// commits them, with every row that held the patient: their resources in every version
+// (superseded ones included, also a version since given to another patient) and shared-area
+// rows naming them. The identity vault's erasure: the keys of its records come from them; no
+// other writer, rekey included, runs meanwhile; nothing is erased when the lake is being
+// written; and a crash after it leaves data without identity, which the next erase finishes.
+using BeforeCommit = std::function<Status(const std::vector<ErasedResource>& held)>;
+
 // Erases the patient stored as `patient_id`, superseded versions of their resources included;
-// returns the resources removed. `locked_first` runs once the writer lock is held, before
-// anything changes (the identity vault's erasure: no other writer, rekey included, runs
-// meanwhile; nothing is erased when the lake is being written). kNotFound when the lake has
+// returns the resources removed. kNotFound when the lake has
 // no such patient; kAlreadyExists when another process writes the lake. Once the catalog has
 // committed the erasure it has happened: a later step that fails (syncing folders, compacting
 // the catalog, whose deleted rows secure_delete has already zeroed) is told in `warning`, not
 // as an error, and running the erase again finishes it.
 Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                                                  const std::string& patient_id,
-                                                 const std::function<Status()>& locked_first = {},
+                                                 const BeforeCommit& before_commit = {},
                                                  std::string* warning = nullptr);
 
 }  // namespace medlake::store

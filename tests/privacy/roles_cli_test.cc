@@ -486,6 +486,47 @@ TEST_F(RolesCliTest, APatientIsNamedByAnIdentifierForAccessAndErasure) {
   EXPECT_NE(Medlake("export-patient 'urn:oid:2.999.1.1|MRN-4711' --lake " + lake).exit_code, 0);
 }
 
+// A resource whose later version names another patient keeps, in the vault, what was removed
+// from its first version under the first patient's pseudonym: erasing that patient erases it
+// too (the keys came from the patient's live rows only, and the record stayed for good).
+TEST_F(RolesCliTest, ErasureReachesVersionsSinceGivenToAnotherPatient) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  auto obs = [](const std::string& patient, const std::string& updated) {
+    return R"({"resourceType":"Observation","id":"zo9","meta":{"lastUpdated":")" + updated +
+           R"("},"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" + patient +
+           R"(","display":"Zyxwvut Alpha"},"note":[{"text":"Zyxwvut Alpha"}]})" + "\n";
+  };
+  testing::WriteText(dir / "r1/a.ndjson", R"({"resourceType":"Patient","id":"zp1"})"
+                                          "\n"
+                                          R"({"resourceType":"Patient","id":"zp2"})"
+                                          "\n" +
+                                              obs("zp1", "2024-01-01T00:00:00Z"));
+  testing::WriteText(dir / "r2/b.ndjson", obs("zp2", "2024-02-01T00:00:00Z"));
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "r1").exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "r2").exit_code, 0);
+  auto vault_records = [&] {
+    auto keys = KeyStore::Open(lake);
+    EXPECT_TRUE(keys.ok());
+    auto vault = Vault::Open(*keys);
+    EXPECT_TRUE(vault.ok());
+    size_t n = 0;
+    EXPECT_TRUE((*vault)
+                    ->ForEach([&](std::string_view, std::string_view) {
+                      ++n;
+                      return Status::Ok();
+                    })
+                    .ok());
+    return n;
+  };
+  EXPECT_EQ(vault_records(), 4u);  // two identities, two versions' removed elements
+  ASSERT_EQ(Medlake("erase --patient zp1 --lake " + lake).exit_code, 0);
+  EXPECT_EQ(vault_records(), 2u);
+  ASSERT_EQ(Medlake("erase --patient zp2 --lake " + lake).exit_code, 0);
+  EXPECT_EQ(vault_records(), 0u);
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
