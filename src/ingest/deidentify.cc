@@ -156,6 +156,18 @@ class DeidWriter {
     }
     out_ += '{';
     bool first = true;
+    if (patient_reference && !n.Find("reference")) {
+      // A logical reference to a Patient ({"identifier": {...}}, no `reference`) loses its
+      // identifier: the patient it names, when known, is kept as a reference (a Consent that
+      // names them so is theirs, and their opt-out holds).
+      if (std::string named = NamedPatient(n); !named.empty()) {
+        std::string reference = "Patient/" + named;
+        NotePatient(reference);
+        out_ += "\"reference\":";
+        json::AppendQuoted(reference, out_);
+        first = false;
+      }
+    }
     n.ForEachField([&](std::string_view key, json::Node value) {
       PathStep step(path_, key, -1);
       bool remove = ((top || contained) && Contains(kRemovedTopLevel, key)) ||
@@ -244,6 +256,20 @@ class DeidWriter {
   Deidentifier& owner_;
   std::string& out_;
   std::string& removed_;
+  // The pseudonym of the Patient a logical reference names by identifier, "" when unknown.
+  std::string NamedPatient(json::Node reference) {
+    auto type = reference.Find("type");
+    if (type && !(type->IsString() && type->GetString() == "Patient")) return {};
+    auto ident = reference.Find("identifier");
+    if (!ident || !ident->IsObject()) return {};
+    auto system = ident->Find("system");
+    auto value = ident->Find("value");
+    if (!value || !value->IsString()) return {};
+    return owner_.ResolvePatientIdentifier(
+        system && system->IsString() ? system->GetString() : std::string_view(),
+        value->GetString());
+  }
+
   void NotePatient(std::string_view reference) {
     constexpr std::string_view kPatient = "Patient/";
     if (!reference.starts_with(kPatient)) return;

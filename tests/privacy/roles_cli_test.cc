@@ -527,6 +527,34 @@ TEST_F(RolesCliTest, ErasureReachesVersionsSinceGivenToAnotherPatient) {
   EXPECT_EQ(vault_records(), 0u);
 }
 
+// A Consent may name its patient by identifier only (a logical reference): the patient it
+// names is kept as its reference, so their research opt-out holds (the identifier was
+// removed and the Consent belonged to no one).
+TEST_F(RolesCliTest, AConsentNamingItsPatientByIdentifierOptsThemOut) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  testing::WriteText(dir / "in/Patient.ndjson",
+                     R"({"resourceType":"Patient","id":"zp1","gender":"female",)"
+                     R"("identifier":[{"system":"http://hosp.example/mrn","value":"MRNZYX001"}]})"
+                     "\n"
+                     R"({"resourceType":"Patient","id":"zp2","gender":"male"})"
+                     "\n");
+  testing::WriteText(
+      dir / "in/Consent.ndjson",
+      R"({"resourceType":"Consent","id":"c1","status":"active","scope":{"coding":[{"code":"research"}]},)"
+      R"("category":[{"text":"research"}],"patient":{"type":"Patient","identifier":)"
+      R"({"system":"http://hosp.example/mrn","value":"MRNZYX001"}},"provision":{"type":"deny"}})"
+      "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  CliRun view =
+      Medlake("view " + Views() + "patients.json --lake " + lake + " --token " + researcher);
+  ASSERT_EQ(view.exit_code, 0) << view.out;
+  EXPECT_EQ(Lines(view.out), 2u) << "the header and zp2 only: " << view.out;
+  EXPECT_EQ(view.out.find("female"), std::string::npos) << view.out;
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
