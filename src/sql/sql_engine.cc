@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <string>
 
 #include "common/string_util.h"
 #include "json/json.h"
@@ -77,9 +78,112 @@ std::string QuoteIdentifier(std::string_view name) {
   return out;
 }
 
+namespace {
+
+// A query's result is printed by DuckDB itself: every column is cast to VARCHAR by a second
+// statement, `SELECT CAST(c0 AS VARCHAR), ... FROM medlake_result()`, whose table function
+// hands back the chunks of the first result unchanged. So every type DuckDB has (TIMESTAMPTZ,
+// LIST, STRUCT, MAP, UNION, UUID, ...) prints as DuckDB prints it, NULL stays NULL, and the
+// user's statement runs once. (The deprecated duckdb_value_varchar printed such columns as ""
+// and crashed on UUID.)
+struct PendingResult {
+  duckdb_result* result = nullptr;  // set while the second statement runs
+};
+
+// Scan state of medlake_result(): the chunk whose vectors the output references.
+struct ResultScanState {
+  duckdb_data_chunk chunk = nullptr;
+  ~ResultScanState() {
+    if (chunk) duckdb_destroy_data_chunk(&chunk);
+  }
+};
+
+void ResultBind(duckdb_bind_info info) {
+  auto* pending = static_cast<PendingResult*>(duckdb_bind_get_extra_info(info));
+  if (pending->result == nullptr) {
+    duckdb_bind_set_error(info, "medlake_result() reads a query's result and has none now");
+    return;
+  }
+  for (idx_t c = 0; c < duckdb_column_count(pending->result); ++c) {
+    duckdb_logical_type type = duckdb_column_logical_type(pending->result, c);
+    duckdb_bind_add_result_column(info, ("c" + std::to_string(c)).c_str(), type);
+    duckdb_destroy_logical_type(&type);
+  }
+}
+
+void ResultInit(duckdb_init_info info) {
+  duckdb_init_set_init_data(info, new ResultScanState(),
+                            [](void* state) { delete static_cast<ResultScanState*>(state); });
+  duckdb_init_set_max_threads(info, 1);  // the chunks in order, so the rows keep theirs
+}
+
+void ResultScan(duckdb_function_info info, duckdb_data_chunk output) {
+  auto* pending = static_cast<PendingResult*>(duckdb_function_get_extra_info(info));
+  auto* state = static_cast<ResultScanState*>(duckdb_function_get_init_data(info));
+  if (state->chunk) duckdb_destroy_data_chunk(&state->chunk);
+  state->chunk = duckdb_fetch_chunk(*pending->result);
+  if (state->chunk == nullptr) {
+    duckdb_data_chunk_set_size(output, 0);
+    return;
+  }
+  for (idx_t c = 0; c < duckdb_data_chunk_get_column_count(state->chunk); ++c) {
+    duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(output, c),
+                                   duckdb_data_chunk_get_vector(state->chunk, c));
+  }
+  duckdb_data_chunk_set_size(output, duckdb_data_chunk_get_size(state->chunk));
+}
+
+Status RegisterResultFunction(duckdb_connection con, PendingResult* pending) {
+  duckdb_table_function f = duckdb_create_table_function();
+  duckdb_table_function_set_name(f, "medlake_result");
+  duckdb_table_function_set_extra_info(f, pending, nullptr);
+  duckdb_table_function_set_bind(f, ResultBind);
+  duckdb_table_function_set_init(f, ResultInit);
+  duckdb_table_function_set_function(f, ResultScan);
+  duckdb_state st = duckdb_register_table_function(con, f);
+  duckdb_destroy_table_function(&f);
+  return st == DuckDBError ? Internal("cannot register DuckDB table function medlake_result")
+                           : Status::Ok();
+}
+
+// The name QueryResult::column_types gives a DuckDB column type.
+std::string ColumnTypeName(duckdb_result* result, idx_t c) {
+  duckdb_logical_type type = duckdb_column_logical_type(result, c);
+  char* alias = duckdb_logical_type_get_alias(type);
+  duckdb_destroy_logical_type(&type);
+  if (alias) {
+    std::string name = alias;
+    duckdb_free(alias);
+    return name;
+  }
+  switch (duckdb_column_type(result, c)) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT:
+    case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER:
+    case DUCKDB_TYPE_UBIGINT:
+    case DUCKDB_TYPE_HUGEINT:
+      return "INTEGER";
+    case DUCKDB_TYPE_FLOAT:
+    case DUCKDB_TYPE_DOUBLE:
+    case DUCKDB_TYPE_DECIMAL:
+      return "DOUBLE";
+    default:
+      return "VARCHAR";
+  }
+}
+
+}  // namespace
+
 struct SqlEngine::Impl {
   duckdb_database db = nullptr;
   duckdb_connection con = nullptr;
+  PendingResult pending;
   ~Impl() {
     if (con) duckdb_disconnect(&con);
     if (db) duckdb_close(&db);
@@ -112,6 +216,7 @@ Result<std::unique_ptr<SqlEngine>> SqlEngine::Open() {
   if (duckdb_connect(e->impl_->db, &e->impl_->con) == DuckDBError) {
     return Internal("cannot connect to DuckDB");
   }
+  MEDLAKE_RETURN_IF_ERROR(RegisterResultFunction(e->impl_->con, &e->impl_->pending));
   return e;
 }
 
@@ -134,62 +239,52 @@ Result<QueryResult> SqlEngine::Query(const std::string& sql) {
     return s;
   }
   QueryResult out;
-  idx_t cols = duckdb_column_count(&result);
-  idx_t rows = duckdb_row_count(&result);
+  const idx_t cols = duckdb_column_count(&result);
   for (idx_t c = 0; c < cols; ++c) {
     out.columns.emplace_back(duckdb_column_name(&result, c));
-    duckdb_logical_type type = duckdb_column_logical_type(&result, c);
-    char* alias = duckdb_logical_type_get_alias(type);
-    std::string name;
-    if (alias) {
-      name = alias;
-      duckdb_free(alias);
-    } else {
-      switch (duckdb_column_type(&result, c)) {
-        case DUCKDB_TYPE_BOOLEAN:
-          name = "BOOLEAN";
-          break;
-        case DUCKDB_TYPE_TINYINT:
-        case DUCKDB_TYPE_SMALLINT:
-        case DUCKDB_TYPE_INTEGER:
-        case DUCKDB_TYPE_BIGINT:
-        case DUCKDB_TYPE_UTINYINT:
-        case DUCKDB_TYPE_USMALLINT:
-        case DUCKDB_TYPE_UINTEGER:
-        case DUCKDB_TYPE_UBIGINT:
-        case DUCKDB_TYPE_HUGEINT:
-          name = "INTEGER";
-          break;
-        case DUCKDB_TYPE_FLOAT:
-        case DUCKDB_TYPE_DOUBLE:
-        case DUCKDB_TYPE_DECIMAL:
-          name = "DOUBLE";
-          break;
-        default:
-          name = "VARCHAR";
-      }
-    }
-    duckdb_destroy_logical_type(&type);
-    out.column_types.push_back(std::move(name));
+    out.column_types.push_back(ColumnTypeName(&result, c));
   }
-  out.rows.resize(rows);
-  out.nulls.resize(rows);
-  for (idx_t r = 0; r < rows; ++r) {
-    out.rows[r].resize(cols);
-    out.nulls[r].resize(cols);
-    for (idx_t c = 0; c < cols; ++c) {
-      if (duckdb_value_is_null(&result, c, r)) {
-        out.nulls[r][c] = true;
-        continue;
-      }
-      char* v = duckdb_value_varchar(&result, c, r);
-      if (v) {
-        out.rows[r][c] = v;
-        duckdb_free(v);
-      }
-    }
+  if (cols == 0) {
+    duckdb_destroy_result(&result);
+    return out;
   }
+  std::string print = "SELECT ";
+  for (idx_t c = 0; c < cols; ++c) {
+    if (c) print += ", ";
+    print += "CAST(c" + std::to_string(c) + " AS VARCHAR)";
+  }
+  print += " FROM medlake_result()";
+  duckdb_result text;
+  impl_->pending.result = &result;
+  const duckdb_state st = duckdb_query(impl_->con, print.c_str(), &text);
+  impl_->pending.result = nullptr;
   duckdb_destroy_result(&result);
+  if (st == DuckDBError) {
+    Status s = DuckError("SQL error", duckdb_result_error(&text), sql);
+    duckdb_destroy_result(&text);
+    return s;
+  }
+  while (duckdb_data_chunk chunk = duckdb_fetch_chunk(text)) {
+    const idx_t rows = duckdb_data_chunk_get_size(chunk);
+    const size_t first = out.rows.size();
+    out.rows.resize(first + rows, std::vector<std::string>(cols));
+    out.nulls.resize(first + rows, std::vector<bool>(cols));
+    for (idx_t c = 0; c < cols; ++c) {
+      duckdb_vector vector = duckdb_data_chunk_get_vector(chunk, c);
+      auto* strings = static_cast<duckdb_string_t*>(duckdb_vector_get_data(vector));
+      uint64_t* validity = duckdb_vector_get_validity(vector);
+      for (idx_t r = 0; r < rows; ++r) {
+        if (validity && !duckdb_validity_row_is_valid(validity, r)) {
+          out.nulls[first + r][c] = true;
+          continue;
+        }
+        out.rows[first + r][c].assign(duckdb_string_t_data(&strings[r]),
+                                      duckdb_string_t_length(strings[r]));
+      }
+    }
+    duckdb_destroy_data_chunk(&chunk);
+  }
+  duckdb_destroy_result(&text);
   return out;
 }
 
