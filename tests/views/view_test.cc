@@ -83,6 +83,52 @@ TEST(View, RepeatUnionAllConstantsAndWhere) {
   EXPECT_TRUE(filtered.empty());
 }
 
+// Organizations partOf each other: repeat over partOf.resolve() recursed until the stack
+// overflowed. Each Organization is reached once (N1 repeat: only items not yet reached).
+TEST(View, RepeatStopsAtItemsAlreadyReached) {
+  constexpr std::string_view kBundle = R"({"resourceType": "Bundle", "type": "collection",
+    "entry": [{"fullUrl": "http://x/Organization/a", "resource": {"resourceType": "Organization",
+                 "id": "a", "partOf": {"reference": "Organization/b"}}},
+              {"fullUrl": "http://x/Organization/b", "resource": {"resourceType": "Organization",
+                 "id": "b", "partOf": {"reference": "Organization/a"}}}]})";
+  auto view = View::Parse(R"v({"resource": "Organization", "select": [
+      {"column": [{"name": "id", "path": "getResourceKey()"}]},
+      {"repeat": ["partOf.resolve()"], "column": [{"name": "ancestor", "path": "getResourceKey()"},
+                                                  {"name": "n", "path": "%rowIndex"}]}]})v");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  json::Parser parser;
+  auto bundle = parser.Parse(kBundle);
+  ASSERT_TRUE(bundle.ok());
+  std::vector<Row> rows;
+  for (json::Cursor entry = bundle->Find("entry")->Children(); entry.Next();) {
+    ASSERT_TRUE(view->Evaluate(*entry.value().Find("resource"), rows, *bundle).ok());
+  }
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], (Row{"\"a\"", "\"b\"", "0"}));
+  EXPECT_EQ(rows[1], (Row{"\"a\"", "\"a\"", "1"}));
+  EXPECT_EQ(rows[2], (Row{"\"b\"", "\"a\"", "0"}));
+  EXPECT_EQ(rows[3], (Row{"\"b\"", "\"b\"", "1"}));
+}
+
+// A repeat path that yields a new value at every level is stopped with an error that names
+// the path, not a stack overflow.
+TEST(View, RepeatDepthIsBounded) {
+  auto view = View::Parse(R"v({"resource": "Patient", "name": "chain", "select": [
+      {"repeat": ["iif($this is Integer, $this + 1, 0)"],
+       "column": [{"name": "n", "path": "$this"}]}]})v");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  json::Parser parser;
+  auto root = parser.Parse(kPatient);
+  ASSERT_TRUE(root.ok());
+  std::vector<Row> rows;
+  Status s = view->Evaluate(*root, rows);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("repeat path 'iif($this is Integer, $this + 1, 0)' of view chain"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("1000 levels"), std::string::npos) << s.message();
+}
+
 TEST(View, ForEachOrNullKeepsTheResource) {
   auto rows =
       RunView(R"({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]},
