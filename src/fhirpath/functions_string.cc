@@ -1,8 +1,14 @@
 // String functions.
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
-#include <regex>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "fhirpath/function_util.h"
 
@@ -106,8 +112,22 @@ MEDLAKE_FP_FN(Replace) {
   return One(Item::String(out));
 }
 
-// FHIRPath regexes run in single-line mode: '.' also matches newlines.
-std::string SingleLineMode(const std::string& pattern) {
+// Bytes of the UTF-8 sequence that starts with `lead` (1 for a byte that starts none).
+size_t Utf8SequenceLength(unsigned char lead) {
+  if (lead >= 0xF0 && lead <= 0xF4) return 4;
+  if (lead >= 0xE0) return lead <= 0xEF ? 3 : 1;
+  if (lead >= 0xC2) return 2;
+  return 1;
+}
+
+// FHIRPath regular expressions (N1 §5.6.9 matches(): "case-sensitive, use 'single line' mode
+// and allow Unicode characters") run on RE2, whose matching time is linear in the input:
+// std::regex (libstdc++) recursed per character, overflowing the stack on inputs of some
+// 30 KB, and backtracked exponentially on patterns such as (a|aa)+b. RE2 matches UTF-8 code
+// points ('ÄB'.matches('^.B$') is true) and has no backreferences or lookaround, which are
+// compile errors. It names groups (?P<name>...): the (?<name>...) of N1's examples is
+// rewritten to that.
+std::string ToRe2Syntax(const std::string& pattern) {
   std::string out;
   bool in_class = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
@@ -119,45 +139,94 @@ std::string SingleLineMode(const std::string& pattern) {
     }
     if (c == '[') in_class = true;
     if (c == ']') in_class = false;
-    if (c == '.' && !in_class) {
-      out += "[\\s\\S]";
-    } else {
-      out.push_back(c);
+    out.push_back(c);
+    if (!in_class && c == '(' && pattern.compare(i + 1, 2, "?<") == 0 && i + 3 < pattern.size() &&
+        pattern[i + 3] != '=' && pattern[i + 3] != '!') {
+      out += "?P<";
+      i += 2;
     }
   }
   return out;
 }
 
-Result<std::regex> CompileRegex(const std::string& pattern) {
-  try {
-    return std::regex(SingleLineMode(pattern), std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
-    return InvalidArgument("FHIRPath: invalid regular expression");
+// The compiled pattern, from a small per-thread cache: a view evaluates the same few patterns
+// on every resource.
+Result<std::shared_ptr<const re2::RE2>> CompileRegex(const std::string& pattern) {
+  thread_local std::unordered_map<std::string, std::shared_ptr<const re2::RE2>> cache;
+  if (auto it = cache.find(pattern); it != cache.end()) return it->second;
+  re2::RE2::Options options;
+  options.set_encoding(re2::RE2::Options::EncodingUTF8);
+  options.set_dot_nl(true);
+  options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(ToRe2Syntax(pattern), options);
+  if (!re->ok()) {
+    // RE2's message quotes the pattern, which an expression may take from the data.
+    return InvalidArgument(
+        "FHIRPath: invalid regular expression (RE2 syntax: no backreferences or lookaround)");
   }
+  if (cache.size() >= 64) cache.clear();
+  cache.emplace(pattern, re);
+  return re;
 }
 
-// std::regex reports catastrophic patterns (complexity, stack) by throwing at match time.
-template <typename Fn>
-Result<Collection> RegexCall(Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::regex_error&) {
-    return InvalidArgument("FHIRPath: regular expression too complex for this input");
+// Appends a replaceMatches() substitution with its references expanded: $1 .. $99 and ${n}
+// or ${name} (a group), $& (the match), $$ (a dollar sign); anything else as written.
+void AppendSubstitution(std::string_view subst, const re2::RE2& re,
+                        const std::vector<re2::StringPiece>& groups, std::string& out) {
+  auto group = [&](size_t n) {
+    if (n < groups.size() && groups[n].data() != nullptr)
+      out.append(groups[n].data(), groups[n].size());
+  };
+  for (size_t i = 0; i < subst.size(); ++i) {
+    if (subst[i] != '$' || i + 1 >= subst.size()) {
+      out.push_back(subst[i]);
+      continue;
+    }
+    char next = subst[i + 1];
+    if (next == '$') {
+      out.push_back('$');
+      ++i;
+    } else if (next == '&') {
+      group(0);
+      ++i;
+    } else if (std::isdigit(static_cast<unsigned char>(next))) {
+      size_t n = size_t(next - '0');
+      ++i;
+      if (i + 1 < subst.size() && std::isdigit(static_cast<unsigned char>(subst[i + 1])) &&
+          n * 10 + size_t(subst[i + 1] - '0') < groups.size()) {
+        n = n * 10 + size_t(subst[++i] - '0');
+      }
+      group(n);
+    } else if (next == '{' && subst.find('}', i + 2) != std::string_view::npos) {
+      size_t close = subst.find('}', i + 2);
+      std::string name(subst.substr(i + 2, close - i - 2));
+      const auto& named = re.NamedCapturingGroups();
+      if (auto it = named.find(name); it != named.end()) {
+        group(size_t(it->second));
+      } else if (!name.empty() && std::all_of(name.begin(), name.end(), [](char d) {
+                   return std::isdigit(static_cast<unsigned char>(d));
+                 })) {
+        group(size_t(std::strtoul(name.c_str(), nullptr, 10)));
+      }
+      i = close;
+    } else {
+      out.push_back('$');
+    }
   }
 }
 
 MEDLAKE_FP_FN(Matches) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(pattern, 0);
-  MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return RegexCall([&] { return Bool(std::regex_search(s, re)); });
+  MEDLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const re2::RE2> re, CompileRegex(pattern));
+  return Bool(re2::RE2::PartialMatch(s, *re));
 }
 
 MEDLAKE_FP_FN(MatchesFull) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(pattern, 0);
-  MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return RegexCall([&] { return Bool(std::regex_match(s, re)); });
+  MEDLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const re2::RE2> re, CompileRegex(pattern));
+  return Bool(re2::RE2::FullMatch(s, *re));
 }
 
 MEDLAKE_FP_FN(ReplaceMatches) {
@@ -165,8 +234,28 @@ MEDLAKE_FP_FN(ReplaceMatches) {
   MEDLAKE_FP_STRING_ARG(pattern, 0);
   MEDLAKE_FP_STRING_ARG(subst, 1);
   if (pattern.empty()) return One(Item::String(s));
-  MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return RegexCall([&] { return One(Item::String(std::regex_replace(s, re, subst))); });
+  MEDLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const re2::RE2> re, CompileRegex(pattern));
+  std::vector<re2::StringPiece> groups(size_t(re->NumberOfCapturingGroups()) + 1);
+  std::string out;
+  size_t copied = 0;  // bytes of `s` written to `out`
+  size_t from = 0;    // where the next match is searched
+  while (from <= s.size() &&
+         re->Match(s, from, s.size(), re2::RE2::UNANCHORED, groups.data(), int(groups.size()))) {
+    const size_t start = size_t(groups[0].data() - s.data());
+    const size_t end = start + groups[0].size();
+    out.append(s, copied, start - copied);
+    AppendSubstitution(subst, *re, groups, out);
+    copied = from = end;
+    if (end == start) {
+      // An empty match: the next search starts after the following character, kept whole.
+      if (end >= s.size()) break;
+      from = end + std::min(Utf8SequenceLength(static_cast<unsigned char>(s[end])), s.size() - end);
+      out.append(s, end, from - end);
+      copied = from;
+    }
+  }
+  out.append(s, copied, std::string::npos);
+  return One(Item::String(out));
 }
 
 MEDLAKE_FP_FN(Length) {
