@@ -475,12 +475,14 @@ Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
       }
       Item r = *v;
       r.type = nullptr;
-      if (r.kind == ValueKind::kInteger)
+      if (r.kind == ValueKind::kInteger) {
+        if (r.integer == INT64_MIN) return Collection{};  // overflow is empty (N1 §6.6)
         r.integer = -r.integer;
-      else if (r.kind == ValueKind::kDecimal || r.kind == ValueKind::kQuantity)
+      } else if (r.kind == ValueKind::kDecimal || r.kind == ValueKind::kQuantity) {
         r.decimal = -r.decimal;
-      else
+      } else {
         return InvalidArgument("unary - needs a number");
+      }
       return Collection{r};
     }
     case AstKind::kBinary:

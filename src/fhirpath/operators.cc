@@ -3,8 +3,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "fhirpath/evaluator.h"
 #include "fhirpath/types.h"
@@ -70,6 +72,32 @@ std::string_view CalendarFromUcum(std::string_view u) {
 bool HasNoValue(const Item& item) {
   return item.kind == ValueKind::kNode && item.type != nullptr &&
          item.type->kind == TypeKind::kPrimitive;
+}
+
+// Integer +, -, *, div and mod. N1 §6.6 Math: "Operations that cause arithmetic overflow or
+// underflow will result in empty ({ })": nullopt then, and for a zero divisor. (The 64-bit
+// operations wrapped, and INT64_MIN mod -1 raised SIGFPE.)
+std::optional<int64_t> IntegerArithmetic(BinaryOp op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  switch (op) {
+    case BinaryOp::kPlus:
+      if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case BinaryOp::kMinus:
+      if (__builtin_sub_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case BinaryOp::kMul:
+      if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case BinaryOp::kIntDiv:
+      if (b == 0 || (a == INT64_MIN && b == -1)) return std::nullopt;
+      return a / b;  // C++ truncates, as N1's div
+    case BinaryOp::kMod:
+      if (b == 0) return std::nullopt;
+      return b == -1 ? 0 : a % b;
+    default:
+      return std::nullopt;
+  }
 }
 
 bool NearlyEqual(double a, double b) {
@@ -220,7 +248,9 @@ std::optional<std::string> StringOf(const Item& item) {
   return ItemToString(item);
 }
 
-Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
+namespace {
+
+Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const Item& b_in) {
   if (HasNoValue(a_in) || HasNoValue(b_in)) return std::optional<Item>();
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
@@ -241,24 +271,32 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item
     double x = a.AsDouble(), y = b.AsDouble();
     int scale = std::max(a.kind == ValueKind::kDecimal ? DecimalScale(a) : 0,
                          b.kind == ValueKind::kDecimal ? DecimalScale(b) : 0);
+    if (ints && op != BinaryOp::kDiv) {
+      if (op != BinaryOp::kPlus && op != BinaryOp::kMinus && op != BinaryOp::kMul &&
+          op != BinaryOp::kIntDiv && op != BinaryOp::kMod) {
+        return error();
+      }
+      std::optional<int64_t> r = IntegerArithmetic(op, a.integer, b.integer);
+      return r ? R(Item::Integer(*r)) : R();
+    }
     switch (op) {
       case BinaryOp::kPlus:
-        return ints ? R(Item::Integer(a.integer + b.integer)) : R(Item::Decimal(x + y, scale));
+        return R(Item::Decimal(x + y, scale));
       case BinaryOp::kMinus:
-        return ints ? R(Item::Integer(a.integer - b.integer)) : R(Item::Decimal(x - y, scale));
+        return R(Item::Decimal(x - y, scale));
       case BinaryOp::kMul:
-        return ints ? R(Item::Integer(a.integer * b.integer))
-                    : R(Item::Decimal(x * y, MulScale(a, b)));
+        return R(Item::Decimal(x * y, MulScale(a, b)));
       case BinaryOp::kDiv:
         if (y == 0) return R();
         return R(Item::Decimal(x / y, -1));
-      case BinaryOp::kIntDiv:
+      case BinaryOp::kIntDiv: {
         if (y == 0) return R();
-        return R(Item::Integer(int64_t(std::trunc(x / y))));
+        std::optional<int64_t> q = WholeToInteger(std::trunc(x / y));
+        return q ? R(Item::Integer(*q)) : R();
+      }
       case BinaryOp::kMod:
         if (y == 0) return R();
-        return ints ? R(Item::Integer(a.integer % b.integer))
-                    : R(Item::Decimal(std::fmod(x, y), scale));
+        return R(Item::Decimal(std::fmod(x, y), scale));
       default:
         return error();
     }
@@ -312,6 +350,18 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item
     return R(Item::Quantity(a.AsDouble() * b.decimal, -1, b.str));
   }
   return error();
+}
+
+}  // namespace
+
+Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> r, ArithmeticOf(op, a_in, b_in));
+  // A Decimal or Quantity beyond the range of doubles: overflow is empty (N1 §6.6).
+  if (r && (r->kind == ValueKind::kDecimal || r->kind == ValueKind::kQuantity) &&
+      !std::isfinite(r->decimal)) {
+    return std::optional<Item>();
+  }
+  return r;
 }
 
 namespace {

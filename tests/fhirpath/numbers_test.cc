@@ -1,0 +1,48 @@
+// Integer, Decimal and Quantity arithmetic, comparison and output (FHIRPath N1 §4.1, §6.1,
+// §6.6).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "eval_util.h"
+
+namespace medlake::fhirpath {
+namespace {
+
+using testing::EvalText;
+
+// N1 §6.6: "Operations that cause arithmetic overflow or underflow will result in empty".
+// They wrapped (9223372036854775807 + 1 was negative), abs() of INT64_MIN stayed negative,
+// and INT64_MIN mod -1 killed the process with SIGFPE.
+TEST(IntegerTest, OverflowIsEmptyNotAWrongValueOrACrash) {
+  EXPECT_EQ(EvalText("9223372036854775807 + 1"), "");
+  EXPECT_EQ(EvalText("(-9223372036854775807 - 2)"), "");
+  EXPECT_EQ(EvalText("3037000500 * 3037000500"), "");
+  EXPECT_EQ(EvalText("(-9223372036854775807 - 1).abs()"), "");
+  EXPECT_EQ(EvalText("-(-9223372036854775807 - 1)"), "");
+  EXPECT_EQ(EvalText("(-9223372036854775807 - 1) div -1"), "");
+  EXPECT_EQ(EvalText("(-9223372036854775807 - 1) mod -1"), "0");
+  EXPECT_EQ(EvalText("2.power(63)"), "");
+  EXPECT_EQ(EvalText("(1.0 * 10000000000 * 10000000000).floor()"), "");
+  // In range, the exact value (div and power went through doubles).
+  EXPECT_EQ(EvalText("9223372036854775806 + 1"), "9223372036854775807");
+  EXPECT_EQ(EvalText("(-9223372036854775807 - 1)"), "-9223372036854775808");
+  EXPECT_EQ(EvalText("9007199254740993 div 1"), "9007199254740993");
+  EXPECT_EQ(EvalText("3.power(39)"), "4052555153018976267");
+  EXPECT_EQ(EvalText("-7 div 2"), "-3");
+  EXPECT_EQ(EvalText("-7 mod 2"), "-1");
+  EXPECT_EQ(EvalText("5 div 0"), "");
+}
+
+// A literal beyond 64 bits was clamped to 9223372036854775807: now a compile error.
+TEST(IntegerTest, LiteralOutOfRangeIsASyntaxError) {
+  auto e = Expression::Compile("99999999999999999999");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("integer literal out of range"), std::string::npos)
+      << e.status().message();
+  EXPECT_NE(e.status().message().find("column 1"), std::string::npos) << e.status().message();
+  EXPECT_TRUE(Expression::Compile("9223372036854775807").ok());
+}
+
+}  // namespace
+}  // namespace medlake::fhirpath
