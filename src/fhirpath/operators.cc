@@ -539,19 +539,15 @@ Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
 }
 
 std::string FormatDecimal(double v, int scale) {
-  char buf[64];
+  // Plain notation (a FHIRPath decimal has no exponent); 1e308 with 15 decimals fits.
+  char buf[400];
+  std::string s;
   if (scale >= 0 && scale <= 15) {
-    std::snprintf(buf, sizeof buf, "%.*f", scale, v);
-    std::string s = buf;
-    if (s == "-0") s = "0";
-    return s;
-  }
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  std::string s = buf;
-  if (s.find('e') != std::string::npos && std::isfinite(v)) {
-    // Plain notation (a FHIRPath decimal has no exponent) of the shortest digits that read
-    // back as `v`: "%.8f" made 0.000012345 into 0.00001234 and 1e-9 into 0, and 1e300 did not
-    // fit the buffer.
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, scale);
+    s.assign(buf, ec == std::errc() ? end : buf);
+  } else if (std::isfinite(v)) {
+    // The shortest digits that read back as `v` (printf's "%.15g" dropped digits:
+    // 1234567.123456789 came out as 1234567.12345679), moved around the point.
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
     std::string sci(buf, end);
     bool negative = !sci.empty() && sci[0] == '-';
@@ -572,10 +568,14 @@ std::string FormatDecimal(double v, int scale) {
           digits.substr(static_cast<size_t>(point));
     }
     if (negative) s.insert(0, "-");
+  } else {
+    return std::isnan(v) ? "NaN" : (v < 0 ? "-Infinity" : "Infinity");
   }
+  // No negative zero ("-0", "-0.00").
+  if (s.starts_with('-') && s.find_first_of("123456789") == std::string::npos) s.erase(0, 1);
   // A decimal beyond 64-bit integers keeps a fraction: written without one, JSON readers
   // (medlake's own) take it for an integer that does not fit, and the value is lost.
-  if (std::fabs(v) >= 9.2e18 && s.find('.') == std::string::npos && std::isfinite(v)) s += ".0";
+  if (std::fabs(v) >= 9.2e18 && s.find('.') == std::string::npos) s += ".0";
   return s;
 }
 

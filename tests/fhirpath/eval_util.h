@@ -12,9 +12,11 @@ namespace medlake::fhirpath::testing {
 
 inline constexpr std::string_view kBasic = R"({"resourceType": "Basic", "id": "b1"})";
 
-// The result, or the error, of `expr` over `resource`.
+// The result, or the error, of `expr` over `resource`, read keeping the number texts as the
+// CLI and the views do (decimals keep their precision).
 inline Result<Collection> EvalResult(json::Parser& parser, std::string_view resource,
                                      std::string_view expr) {
+  parser.set_keep_number_text(true);
   MEDLAKE_ASSIGN_OR_RETURN(json::Node root, parser.Parse(resource));
   MEDLAKE_ASSIGN_OR_RETURN(Expression compiled, Expression::Compile(expr));
   return compiled.Evaluate(root);
@@ -36,7 +38,6 @@ inline std::string EvalText(std::string_view expr, std::string_view resource = k
 // The result as JSON (as `medlake fhirpath` prints it); "error: ..." on an error.
 inline std::string EvalJson(std::string_view expr, std::string_view resource = kBasic) {
   json::Parser parser;
-  parser.set_keep_number_text(true);
   auto r = EvalResult(parser, resource, expr);
   if (!r.ok()) return "error: " + r.status().message();
   return CollectionToJson(*r);

@@ -44,5 +44,26 @@ TEST(IntegerTest, LiteralOutOfRangeIsASyntaxError) {
   EXPECT_TRUE(Expression::Compile("9223372036854775807").ok());
 }
 
+constexpr std::string_view kDecimals = R"({"resourceType": "Observation", "id": "d1",
+  "status": "final", "code": {"text": "x"}, "valueQuantity": {"value": 1234567.123456789,
+  "unit": "1"}, "extension": [{"url": "http://x/d", "valueDecimal": 1.50}]})";
+
+// docs/fhirpath.md: a decimal read from a resource is written as it was. It came out through
+// printf's "%.15g" (1234567.123456789 as 1234567.12345679) and without its trailing zeros
+// (1.50 as 1.5); a computed one is written with its precision, or in the shortest form that
+// reads back as the same number.
+TEST(DecimalTest, OutputIsFaithful) {
+  EXPECT_EQ(testing::EvalJson("value.value", kDecimals), "[1234567.123456789]");
+  EXPECT_EQ(testing::EvalJson("value.value.toString()", kDecimals), "[\"1234567.123456789\"]");
+  EXPECT_EQ(testing::EvalJson("extension('http://x/d').value", kDecimals), "[1.50]");
+  EXPECT_EQ(EvalText("extension('http://x/d').value", kDecimals), "1.50");
+  EXPECT_EQ(testing::EvalJson("1.0 / 3"), "[0.3333333333333333]");
+  EXPECT_EQ(testing::EvalJson("1234567.123456789 * 1"), "[1234567.123456789]");
+  EXPECT_EQ(testing::EvalJson("(1.0 / 3 * 3000000).toString()"), "[\"1000000\"]");
+  EXPECT_EQ(testing::EvalJson("0.10 + 0.2"), "[0.30]");
+  EXPECT_EQ(testing::EvalJson("-0.001.round(2)"), "[0.00]");
+  EXPECT_EQ(FormatDecimal(1e300, 2).size(), 304u);
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath

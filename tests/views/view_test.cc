@@ -129,6 +129,25 @@ TEST(View, RepeatDepthIsBounded) {
   EXPECT_NE(s.message().find("1000 levels"), std::string::npos) << s.message();
 }
 
+// Decimal columns are written as the resource has them when the parser keeps number texts, as
+// the view runner's does (they were cut to 15 digits and lost trailing zeros).
+TEST(View, DecimalColumnsKeepTheirText) {
+  auto view = View::Parse(R"v({"resource": "Observation", "select": [{"column": [
+      {"name": "v", "path": "value.ofType(Quantity).value", "type": "decimal"},
+      {"name": "e", "path": "extension.value.ofType(decimal)", "type": "decimal"}]}]})v");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  json::Parser parser;
+  parser.set_keep_number_text(true);
+  auto root = parser.Parse(R"({"resourceType": "Observation", "id": "d1", "status": "final",
+      "code": {"text": "x"}, "valueQuantity": {"value": 1234567.123456789},
+      "extension": [{"url": "http://x/d", "valueDecimal": 1.50}]})");
+  ASSERT_TRUE(root.ok());
+  std::vector<Row> rows;
+  ASSERT_TRUE(view->Evaluate(*root, rows).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (Row{"1234567.123456789", "1.50"}));
+}
+
 TEST(View, ForEachOrNullKeepsTheResource) {
   auto rows =
       RunView(R"({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]},
