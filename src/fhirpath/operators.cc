@@ -49,6 +49,26 @@ double RoundTo(double v, int scale) {
   return std::round(v * f) / f;
 }
 
+// `v` rounded to `scale` decimal digits, the double nearest to that decimal, so that the
+// binary error of a computation (3 'm' in 'cm' is 299.99999999999994) does not show in
+// comparisons; unchanged when the scale is unknown (< 0) or beyond what a double holds.
+double RoundToScale(double v, int scale) {
+  if (scale < 0 || scale > 15 || !std::isfinite(v)) return v;
+  std::string text = FormatDecimal(v, scale);
+  double r = v;
+  std::from_chars(text.data(), text.data() + text.size(), r);
+  return r;
+}
+
+// Scale of a sum, difference or remainder: the larger of the operands'; unknown (-1) when
+// either is (it was taken as 0 then: 72.50 'kg' read from a resource, of unknown scale, plus
+// 250 'g' printed 73 'kg').
+int AddScale(const Item& a, const Item& b) {
+  int sa = a.kind == ValueKind::kInteger ? 0 : DecimalScale(a);
+  int sb = b.kind == ValueKind::kInteger ? 0 : DecimalScale(b);
+  return sa < 0 || sb < 0 ? -1 : std::max(sa, sb);
+}
+
 // Scale of a product: the operands' scales add up; unknown (-1) stays unknown.
 int MulScale(const Item& a, const Item& b) {
   int sa = a.kind == ValueKind::kInteger ? 0 : DecimalScale(a);
@@ -100,6 +120,17 @@ std::optional<int64_t> IntegerArithmetic(BinaryOp op, int64_t a, int64_t b) {
   }
 }
 
+// Scale of quantity `q` converted to `unit`: a factor 10^k takes k digits off (2.5 'm' is
+// 250 'cm', scale 0); another factor ([lb_av] to g) makes it unknown.
+int ConvertedScale(const Item& q, std::string_view unit) {
+  const int scale = DecimalScale(q);
+  auto factor = ConvertUnit(1.0, q.str, unit);
+  if (scale < 0 || !factor || *factor <= 0) return -1;
+  const double k = std::round(std::log10(*factor));
+  if (std::fabs(*factor / std::pow(10.0, k) - 1) > 1e-9) return -1;
+  return std::max(scale - int(k), 0);
+}
+
 bool NearlyEqual(double a, double b) {
   return std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
 }
@@ -120,7 +151,8 @@ const Item& SystemValue(const Item& item, std::optional<Item>& storage) {
   } else if (auto u = item.node.Find("unit")) {
     unit = std::string(u->GetString());
   }
-  storage = Item::Quantity(value->GetDouble(), -1, unit.empty() ? "1" : unit);
+  storage = Item::Quantity(value->GetDouble(), kScaleFromSource, unit.empty() ? "1" : unit);
+  storage->node = *value;  // DecimalScale reads the value's source text (72.50: 2 digits)
   return *storage;
 }
 
@@ -269,8 +301,7 @@ Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const It
   if (a.IsNumber() && b.IsNumber()) {
     bool ints = a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger;
     double x = a.AsDouble(), y = b.AsDouble();
-    int scale = std::max(a.kind == ValueKind::kDecimal ? DecimalScale(a) : 0,
-                         b.kind == ValueKind::kDecimal ? DecimalScale(b) : 0);
+    const int scale = AddScale(a, b);
     if (ints && op != BinaryOp::kDiv) {
       if (op != BinaryOp::kPlus && op != BinaryOp::kMinus && op != BinaryOp::kMul &&
           op != BinaryOp::kIntDiv && op != BinaryOp::kMod) {
@@ -317,10 +348,23 @@ Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const It
   }
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
     if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
-      auto bv = QuantityIn(b, a.str);
-      if (!bv) return R();
-      double v = op == BinaryOp::kPlus ? a.decimal + *bv : a.decimal - *bv;
-      return R(Item::Quantity(v, std::max(DecimalScale(a), DecimalScale(b)), a.str));
+      // N1 §6.6: "The unit of the result will be the most granular unit of either input"
+      // (3 'm' - 25 'cm' is 275 'cm'; it was 3 'm', rounded to the scale of 3).
+      Item x = a, y = b;
+      if (a.str != b.str) {
+        auto factor = ConvertUnit(1.0, a.str, b.str);  // b's per a's unit
+        if (!factor) return R();
+        if (*factor > 1) {
+          x = Item::Quantity(*QuantityIn(a, b.str), ConvertedScale(a, b.str), b.str);
+        } else {
+          auto b_in_a = QuantityIn(b, a.str);
+          if (!b_in_a) return R();
+          y = Item::Quantity(*b_in_a, ConvertedScale(b, a.str), a.str);
+        }
+      }
+      double v = op == BinaryOp::kPlus ? x.decimal + y.decimal : x.decimal - y.decimal;
+      const int scale = AddScale(x, y);
+      return R(Item::Quantity(RoundToScale(v, scale), scale, x.str));
     }
     if (op == BinaryOp::kMul || op == BinaryOp::kDiv) {
       auto ca = Canonicalize(a.decimal, a.str);

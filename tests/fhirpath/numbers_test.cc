@@ -65,5 +65,26 @@ TEST(DecimalTest, OutputIsFaithful) {
   EXPECT_EQ(FormatDecimal(1e300, 2).size(), 304u);
 }
 
+constexpr std::string_view kWeight = R"({"resourceType": "Observation", "id": "o1",
+  "status": "final", "code": {"text": "weight"}, "valueQuantity": {"value": 72.50, "unit": "kg",
+  "system": "http://unitsofmeasure.org", "code": "kg"}})";
+
+// N1 §6.6: "The unit of the result will be the most granular unit of either input" (3 'm' +
+// 3 'cm' is 303 'cm'). Sums were rounded to the wrong scale: 3 'm' - 25 'cm' printed 3 'm',
+// and 72.50 'kg' read from a resource (its scale unknown) + 250 'g' printed 73 'kg'.
+TEST(QuantityTest, SumsKeepTheirDigitsInTheFinerUnit) {
+  EXPECT_EQ(EvalText("3 'm' - 25 'cm'"), "275 'cm'");
+  EXPECT_EQ(EvalText("3 'm' + 3 'cm'"), "303 'cm'");
+  EXPECT_EQ(EvalText("25 'cm' - 3 'm'"), "-275 'cm'");
+  EXPECT_EQ(EvalText("2.5 'm' + 1.25 'cm'"), "251.25 'cm'");
+  EXPECT_EQ(EvalText("value + 250 'g'", kWeight), "72750 'g'");
+  EXPECT_EQ(EvalText("value + 0.25 'kg'", kWeight), "72.75 'kg'");
+  EXPECT_EQ(EvalText("(value + 250 'g') = 72.75 'kg'", kWeight), "true");
+  EXPECT_EQ(EvalText("1 '[lb_av]' + 1 'g'"), "454.59237 'g'");
+  EXPECT_EQ(EvalText("1 'kg' + 1 'm'"), "");
+  // A Decimal of unknown scale no longer turns the sum into an Integer-looking value.
+  EXPECT_EQ(EvalText("1.0 / 4 + 1"), "1.25");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath
