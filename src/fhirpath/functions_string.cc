@@ -1,10 +1,15 @@
 // String functions.
+#include <locale.h>
 #include <re2/re2.h>
+#include <wctype.h>
 
 #include <algorithm>
 #include <cctype>
+#include <clocale>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <cwctype>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -38,24 +43,130 @@ Result<std::optional<std::string>> InputString(const Collection& in, const Ast& 
   if (!var##_opt) return Collection{};                                                           \
   const std::string& var = *var##_opt
 
+// Bytes of the UTF-8 sequence that starts with `lead` (1 for a byte that starts none).
+size_t Utf8SequenceLength(unsigned char lead) {
+  if (lead >= 0xF0 && lead <= 0xF4) return 4;
+  if (lead >= 0xE0) return lead <= 0xEF ? 3 : 1;
+  if (lead >= 0xC2) return 2;
+  return 1;
+}
+
+// Strings are text (N1 §2.1.2: "Unicode characters"): the functions that index, count or
+// split characters work on code points of the UTF-8 text, not on bytes ('Béa'.length() is 3;
+// counting bytes, substring() and toChars() cut characters in two and emitted broken UTF-8).
+
+// Byte offset of each character of `s`, then s.size().
+std::vector<size_t> CharOffsets(std::string_view s) {
+  std::vector<size_t> out;
+  out.reserve(s.size() + 1);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) out.push_back(i);  // not a continuation
+  }
+  out.push_back(s.size());
+  return out;
+}
+
+// Number of characters in s[0, bytes).
+int64_t CharCount(std::string_view s, size_t bytes) {
+  int64_t n = 0;
+  for (size_t i = 0; i < bytes && i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = Utf8SequenceLength(c);
+    if (n == 1) {
+      if (c >= 0x80) return false;
+      ++i;
+      continue;
+    }
+    if (i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 >= 0x90)) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// The code point of the character at s[i, i + n) (n from Utf8SequenceLength).
+char32_t DecodeChar(std::string_view s, size_t i, size_t n) {
+  static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t c = static_cast<unsigned char>(s[i]) & kLeadMask[n];
+  for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return c;
+}
+
+void AppendChar(char32_t c, std::string& out) {
+  if (c < 0x80) {
+    out.push_back(char(c));
+  } else if (c < 0x800) {
+    out.push_back(char(0xC0 | (c >> 6)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(char(0xE0 | (c >> 12)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (c >> 18)));
+    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  }
+}
+
+// Upper- or lower-cases every character with the Unicode simple case mappings of glibc's
+// C.UTF-8 locale (towupper_l: 'müller' -> 'MÜLLER'; one character to one, so 'ß' stays),
+// ASCII only when that locale is missing. Invalid sequences are copied unchanged.
+std::string ChangeCaseUtf8(std::string_view s, bool upper) {
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t(0));
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n = std::min(Utf8SequenceLength(static_cast<unsigned char>(s[i])), s.size() - i);
+    if (n == 1 || utf8 == locale_t(0) || !IsValidUtf8(s.substr(i, n))) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      out.push_back(c < 0x80 ? char(upper ? std::toupper(c) : std::tolower(c)) : char(c));
+      ++i;
+      continue;
+    }
+    const auto c = static_cast<wint_t>(DecodeChar(s, i, n));
+    AppendChar(static_cast<char32_t>(upper ? towupper_l(c, utf8) : towlower_l(c, utf8)), out);
+    i += n;
+  }
+  return out;
+}
+
 MEDLAKE_FP_FN(IndexOf) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(sub, 0);
   size_t pos = s.find(sub);
-  return One(Item::Integer(pos == std::string::npos ? -1 : int64_t(pos)));
+  return One(Item::Integer(pos == std::string::npos ? -1 : CharCount(s, pos)));
 }
 
 MEDLAKE_FP_FN(Substring) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> start, IntArg(ev, call, 0, scope));
-  if (!start || *start < 0 || *start >= int64_t(s.size())) return Collection{};
+  const std::vector<size_t> chars = CharOffsets(s);
+  const int64_t length = int64_t(chars.size()) - 1;
+  if (!start || *start < 0 || *start >= length) return Collection{};
+  int64_t end = length;
   if (call.args.size() > 1) {
     MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> len, IntArg(ev, call, 1, scope));
-    if (!len) return One(Item::String(s.substr(size_t(*start))));
-    if (*len <= 0) return One(Item::String(""));
-    return One(Item::String(s.substr(size_t(*start), size_t(*len))));
+    if (len) end = *len <= 0 ? *start : *start + std::min(*len, length - *start);
   }
-  return One(Item::String(s.substr(size_t(*start))));
+  const size_t from = chars[size_t(*start)];
+  return One(Item::String(s.substr(from, chars[size_t(end)] - from)));
 }
 
 MEDLAKE_FP_FN(StartsWith) {
@@ -79,12 +190,7 @@ MEDLAKE_FP_FN(ContainsFn) {
 template <bool kUpper>
 MEDLAKE_FP_FN(ChangeCase) {
   MEDLAKE_FP_INPUT_STRING(s);
-  std::string out = s;
-  for (char& c : out) {
-    c = char(kUpper ? std::toupper(static_cast<unsigned char>(c))
-                    : std::tolower(static_cast<unsigned char>(c)));
-  }
-  return One(Item::String(out));
+  return One(Item::String(ChangeCaseUtf8(s, kUpper)));
 }
 
 MEDLAKE_FP_FN(Replace) {
@@ -92,10 +198,11 @@ MEDLAKE_FP_FN(Replace) {
   MEDLAKE_FP_STRING_ARG(pattern, 0);
   MEDLAKE_FP_STRING_ARG(subst, 1);
   std::string out;
-  if (pattern.empty()) {
+  if (pattern.empty()) {  // the substitution around every character
+    const std::vector<size_t> chars = CharOffsets(s);
     out = subst;
-    for (char c : s) {
-      out.push_back(c);
+    for (size_t i = 0; i + 1 < chars.size(); ++i) {
+      out.append(s, chars[i], chars[i + 1] - chars[i]);
       out += subst;
     }
     return One(Item::String(out));
@@ -110,14 +217,6 @@ MEDLAKE_FP_FN(Replace) {
   }
   out.append(s, pos, std::string::npos);
   return One(Item::String(out));
-}
-
-// Bytes of the UTF-8 sequence that starts with `lead` (1 for a byte that starts none).
-size_t Utf8SequenceLength(unsigned char lead) {
-  if (lead >= 0xF0 && lead <= 0xF4) return 4;
-  if (lead >= 0xE0) return lead <= 0xEF ? 3 : 1;
-  if (lead >= 0xC2) return 2;
-  return 1;
 }
 
 // FHIRPath regular expressions (N1 §5.6.9 matches(): "case-sensitive, use 'single line' mode
@@ -260,14 +359,22 @@ MEDLAKE_FP_FN(ReplaceMatches) {
 
 MEDLAKE_FP_FN(Length) {
   MEDLAKE_FP_INPUT_STRING(s);
-  return One(Item::Integer(int64_t(s.size())));
+  return One(Item::Integer(CharCount(s, s.size())));
+}
+
+// Each character of `s` as a String.
+Collection Chars(const std::string& s) {
+  const std::vector<size_t> chars = CharOffsets(s);
+  Collection out;
+  for (size_t i = 0; i + 1 < chars.size(); ++i) {
+    out.push_back(Item::String(s.substr(chars[i], chars[i + 1] - chars[i])));
+  }
+  return out;
 }
 
 MEDLAKE_FP_FN(ToChars) {
   MEDLAKE_FP_INPUT_STRING(s);
-  Collection out;
-  for (char c : s) out.push_back(Item::String(std::string(1, c)));
-  return out;
+  return Chars(s);
 }
 
 MEDLAKE_FP_FN(Trim) {
@@ -281,11 +388,8 @@ MEDLAKE_FP_FN(Trim) {
 MEDLAKE_FP_FN(Split) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(sep, 0);
+  if (sep.empty()) return Chars(s);
   Collection out;
-  if (sep.empty()) {
-    for (char c : s) out.push_back(Item::String(std::string(1, c)));
-    return out;
-  }
   size_t pos = 0;
   while (true) {
     size_t hit = s.find(sep, pos);
@@ -374,9 +478,10 @@ MEDLAKE_FP_FN(Encode) {
 MEDLAKE_FP_FN(Decode) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(format, 0);
+  // A String is text: decoded bytes that are not UTF-8 (an image, Latin-1) give empty.
   if (format == "base64" || format == "urlbase64") {
     auto d = Base64Decode(s, format == "urlbase64");
-    return d ? One(Item::String(*d)) : Collection{};
+    return d && IsValidUtf8(*d) ? One(Item::String(*d)) : Collection{};
   }
   if (format == "hex") {
     if (s.size() % 2 != 0) return Collection{};
@@ -392,7 +497,7 @@ MEDLAKE_FP_FN(Decode) {
       if (hi < 0 || lo < 0) return Collection{};
       out.push_back(char(hi * 16 + lo));
     }
-    return One(Item::String(out));
+    return IsValidUtf8(out) ? One(Item::String(out)) : Collection{};
   }
   return Collection{};
 }

@@ -55,5 +55,27 @@ TEST(RegexTest, UnsupportedPatternsAreErrorsWithoutThePattern) {
   EXPECT_EQ(unbalanced.find("secret"), std::string::npos) << unbalanced;
 }
 
+// String functions counted bytes: 'Béa'.length() was 4, substring() and toChars() cut 'é' in
+// two (broken UTF-8 in the output), upper() left 'ü' as it was.
+TEST(StringTest, FunctionsWorkOnCharactersNotBytes) {
+  EXPECT_EQ(EvalText("'Béa'.length()"), "3");
+  EXPECT_EQ(EvalText("'Müller'.substring(1, 3)"), "üll");
+  EXPECT_EQ(EvalText("'Müller'.substring(1)"), "üller");
+  EXPECT_EQ(EvalText("'Ølsen'.substring(0, 1)"), "Ø");
+  EXPECT_EQ(EvalText("'Müller'.substring(6)"), "");
+  EXPECT_EQ(EvalText("'Müller'.substring(4, 10)"), "er");
+  EXPECT_EQ(EvalText("'Müller'.indexOf('l')"), "2");
+  EXPECT_EQ(EvalText("'Béa'.toChars()"), "B,é,a");
+  EXPECT_EQ(EvalText("'a😀b'.toChars().count()"), "3");
+  EXPECT_EQ(EvalText("'Béa'.split('')"), "B,é,a");
+  EXPECT_EQ(EvalText("'Béa'.replace('', '-')"), "-B-é-a-");
+  EXPECT_EQ(EvalText("'Müller straße'.upper()"), "MÜLLER STRAßE");
+  EXPECT_EQ(EvalText("'ÉLODIE Σ'.lower()"), "élodie σ");
+  // Decoded bytes that are not UTF-8 are not a String.
+  EXPECT_EQ(EvalText("'/w=='.decode('base64')"), "");
+  EXPECT_EQ(EvalText("'c3a9'.decode('hex')"), "é");
+  EXPECT_EQ(EvalText("'ff'.decode('hex')"), "");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath
