@@ -44,11 +44,6 @@ std::optional<double> QuantityIn(const Item& q, std::string_view unit) {
   return ConvertUnit(q.decimal, q.str, unit);
 }
 
-double RoundTo(double v, int scale) {
-  double f = std::pow(10.0, scale);
-  return std::round(v * f) / f;
-}
-
 // `v` rounded to `scale` decimal digits, the double nearest to that decimal, so that the
 // binary error of a computation (3 'm' in 'cm' is 299.99999999999994) does not show in
 // comparisons; unchanged when the scale is unknown (< 0) or beyond what a double holds.
@@ -131,8 +126,58 @@ int ConvertedScale(const Item& q, std::string_view unit) {
   return std::max(scale - int(k), 0);
 }
 
-bool NearlyEqual(double a, double b) {
-  return std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
+// `v` rounded to 15 significant digits (what a double holds), as a decimal.
+double RoundToSignificant(double v) {
+  if (!std::isfinite(v)) return v;
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, 14);
+  double r = v;
+  std::from_chars(buf, end, r);
+  return r;
+}
+
+// Numbers compare exactly (N1 §6.1.1 Equality: Decimal and Integer "comparison is based on
+// the values"): in long double, which holds every int64 and every double exactly. A relative
+// tolerance of 1e-12 made 1000000000001.0 = 1000000000000.0 true, and a union dropped one.
+int CompareNumbers(const Item& a, const Item& b) {
+  if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger) {
+    return (a.integer > b.integer) - (a.integer < b.integer);
+  }
+  auto wide = [](const Item& x) {
+    return x.kind == ValueKind::kInteger ? static_cast<long double>(x.integer)
+                                         : static_cast<long double>(x.decimal);
+  };
+  const long double x = wide(a), y = wide(b);
+  return (x > y) - (x < y);
+}
+
+// Quantity `q` converted to `unit` (commensurable), rounded as a decimal: to its scale when the
+// factor is a power of ten (3 'm' is 300 'cm', not 299.99999999999994), else to 15
+// significant digits, so that the binary error of a conversion does not decide a comparison.
+Item ConvertQuantity(const Item& q, std::string_view unit, double value) {
+  const int scale = ConvertedScale(q, unit);
+  return Item::Quantity(scale >= 0 ? RoundToScale(value, scale) : RoundToSignificant(value), scale,
+                        std::string(unit));
+}
+
+// The two quantities in the finer unit of the two (N1 §6.6: "The unit of the result will be
+// the most granular unit of either input"), or in the coarser one (equivalence, whose
+// precision is the least precise operand's: 4 'g' ~ 4040 'mg'); nullopt when they are not
+// commensurable.
+enum class Unit { kFiner, kCoarser };
+std::optional<std::pair<Item, Item>> InCommonUnit(const Item& a, const Item& b,
+                                                  Unit which = Unit::kFiner) {
+  if (a.str == b.str) return std::pair<Item, Item>(a, b);
+  auto factor = ConvertUnit(1.0, a.str, b.str);  // b's units per a's
+  if (!factor) return std::nullopt;
+  if ((*factor > 1) == (which == Unit::kFiner)) {
+    auto v = QuantityIn(a, b.str);
+    if (!v) return std::nullopt;
+    return std::pair<Item, Item>(ConvertQuantity(a, b.str, *v), b);
+  }
+  auto v = QuantityIn(b, a.str);
+  if (!v) return std::nullopt;
+  return std::pair<Item, Item>(a, ConvertQuantity(b, a.str, *v));
 }
 
 }  // namespace
@@ -182,9 +227,7 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
   if (a.IsNumber() && b.IsNumber()) {
-    if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger)
-      return a.integer == b.integer;
-    return NearlyEqual(a.AsDouble(), b.AsDouble());
+    return CompareNumbers(a, b) == 0;
   }
   if (SameTemporalFamily(a, b)) {
     auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
@@ -198,9 +241,10 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
     case ValueKind::kString:
       return a.Text() == b.Text();
     case ValueKind::kQuantity: {
-      auto bv = QuantityIn(b, a.str);
-      if (!bv) return std::nullopt;
-      return NearlyEqual(a.decimal, *bv);
+      auto common = InCommonUnit(a, b);
+      if (!common) return std::nullopt;
+      return CompareNumbers(Item::Decimal(common->first.decimal, -1),
+                            Item::Decimal(common->second.decimal, -1)) == 0;
     }
     case ValueKind::kNode:
       if (!a.node.IsObject() || !b.node.IsObject()) return false;
@@ -216,11 +260,13 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
   if (a.IsNumber() && b.IsNumber()) {
+    // N1 §6.1.3 Equivalence: "comparison is done on values rounded to the precision of the
+    // least precise operand".
     auto scale_of = [](const Item& x) {
       return x.kind == ValueKind::kInteger ? 0 : (DecimalScale(x) < 0 ? 15 : DecimalScale(x));
     };
     int scale = std::min(scale_of(a), scale_of(b));
-    return RoundTo(a.AsDouble(), scale) == RoundTo(b.AsDouble(), scale);
+    return RoundToScale(a.AsDouble(), scale) == RoundToScale(b.AsDouble(), scale);
   }
   if (SameTemporalFamily(a, b)) {
     auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
@@ -237,11 +283,13 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
           (au == "month" && bu == "mo") || (au == "mo" && bu == "month")) {
         return a.decimal == b.decimal;
       }
-      auto bv = QuantityIn(b, a.str);
-      if (!bv) return false;
-      int scale = std::min(DecimalScale(a) < 0 ? 15 : DecimalScale(a),
-                           DecimalScale(b) < 0 ? 15 : DecimalScale(b));
-      return RoundTo(a.decimal, scale) == RoundTo(*bv, scale);
+      auto common = InCommonUnit(a, b, Unit::kCoarser);
+      if (!common) return false;
+      const Item& x = common->first;
+      const Item& y = common->second;
+      int scale = std::min(DecimalScale(x) < 0 ? 15 : DecimalScale(x),
+                           DecimalScale(y) < 0 ? 15 : DecimalScale(y));
+      return RoundToScale(x.decimal, scale) == RoundToScale(y.decimal, scale);
     }
     default: {
       auto eq = ItemsEqual(a, b);
@@ -255,20 +303,17 @@ Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
-  auto sign = [](double d) { return d < 0 ? -1 : (d > 0 ? 1 : 0); };
-  if (a.IsNumber() && b.IsNumber()) {
-    if (NearlyEqual(a.AsDouble(), b.AsDouble())) return std::optional<int>(0);
-    return std::optional<int>(sign(a.AsDouble() - b.AsDouble()));
-  }
+  if (a.IsNumber() && b.IsNumber()) return std::optional<int>(CompareNumbers(a, b));
   if (SameTemporalFamily(a, b)) return CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
   if (a.kind == ValueKind::kString && b.kind == ValueKind::kString) {
     int c = a.Text().compare(b.Text());
     return std::optional<int>(c < 0 ? -1 : (c > 0 ? 1 : 0));
   }
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
-    auto bv = QuantityIn(b, a.str);
-    if (!bv) return std::optional<int>();
-    return std::optional<int>(sign(a.decimal - *bv));
+    auto common = InCommonUnit(a, b);
+    if (!common) return std::optional<int>();
+    return std::optional<int>(CompareNumbers(Item::Decimal(common->first.decimal, -1),
+                                             Item::Decimal(common->second.decimal, -1)));
   }
   return InvalidArgument("FHIRPath: cannot compare " + std::string(SystemTypeName(a.kind)) +
                          " with " + std::string(SystemTypeName(b.kind)));
@@ -310,13 +355,15 @@ Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const It
       std::optional<int64_t> r = IntegerArithmetic(op, a.integer, b.integer);
       return r ? R(Item::Integer(*r)) : R();
     }
+    // Results of known scale are rounded to it, as a decimal result would be exact: 0.1 + 0.2
+    // is 0.3, not 0.30000000000000004 (equality is exact).
     switch (op) {
       case BinaryOp::kPlus:
-        return R(Item::Decimal(x + y, scale));
+        return R(Item::Decimal(RoundToScale(x + y, scale), scale));
       case BinaryOp::kMinus:
-        return R(Item::Decimal(x - y, scale));
+        return R(Item::Decimal(RoundToScale(x - y, scale), scale));
       case BinaryOp::kMul:
-        return R(Item::Decimal(x * y, MulScale(a, b)));
+        return R(Item::Decimal(RoundToScale(x * y, MulScale(a, b)), MulScale(a, b)));
       case BinaryOp::kDiv:
         if (y == 0) return R();
         return R(Item::Decimal(x / y, -1));
@@ -327,7 +374,7 @@ Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const It
       }
       case BinaryOp::kMod:
         if (y == 0) return R();
-        return R(Item::Decimal(std::fmod(x, y), scale));
+        return R(Item::Decimal(RoundToScale(std::fmod(x, y), scale), scale));
       default:
         return error();
     }
@@ -350,18 +397,10 @@ Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const It
     if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
       // N1 §6.6: "The unit of the result will be the most granular unit of either input"
       // (3 'm' - 25 'cm' is 275 'cm'; it was 3 'm', rounded to the scale of 3).
-      Item x = a, y = b;
-      if (a.str != b.str) {
-        auto factor = ConvertUnit(1.0, a.str, b.str);  // b's per a's unit
-        if (!factor) return R();
-        if (*factor > 1) {
-          x = Item::Quantity(*QuantityIn(a, b.str), ConvertedScale(a, b.str), b.str);
-        } else {
-          auto b_in_a = QuantityIn(b, a.str);
-          if (!b_in_a) return R();
-          y = Item::Quantity(*b_in_a, ConvertedScale(b, a.str), a.str);
-        }
-      }
+      auto common = InCommonUnit(a, b);
+      if (!common) return R();
+      const Item& x = common->first;
+      const Item& y = common->second;
       double v = op == BinaryOp::kPlus ? x.decimal + y.decimal : x.decimal - y.decimal;
       const int scale = AddScale(x, y);
       return R(Item::Quantity(RoundToScale(v, scale), scale, x.str));

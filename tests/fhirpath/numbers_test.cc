@@ -86,5 +86,35 @@ TEST(QuantityTest, SumsKeepTheirDigitsInTheFinerUnit) {
   EXPECT_EQ(EvalText("1.0 / 4 + 1"), "1.25");
 }
 
+// Equality and ordering of numbers used a relative tolerance of 1e-12: 1000000000001.0 =
+// 1000000000000.0 was true and a union dropped one of two different values. N1 §6.1.1:
+// equality is exact; §6.1.3: equivalence rounds to the least precise operand.
+TEST(DecimalTest, EqualityIsExact) {
+  EXPECT_EQ(EvalText("1000000000001.0 = 1000000000000.0"), "false");
+  EXPECT_EQ(EvalText("1000000000001.0 > 1000000000000.0"), "true");
+  EXPECT_EQ(EvalText("1000000000001 = 1000000000000.0"), "false");
+  EXPECT_EQ(EvalText("(1000000000000.1 | 1000000000000.2).count()"), "2");
+  EXPECT_EQ(EvalText("9007199254740993 = 9007199254740992.0"), "false");
+  EXPECT_EQ(EvalText("9007199254740993 > 9007199254740992.0"), "true");
+  EXPECT_EQ(EvalText("1.0 = 1"), "true");
+  EXPECT_EQ(EvalText("1.50 = 1.5"), "true");
+  // Results of known precision are the decimal they stand for.
+  EXPECT_EQ(EvalText("0.1 + 0.2 = 0.3"), "true");
+  EXPECT_EQ(EvalText("1.1 * 1.1 = 1.21"), "true");
+  EXPECT_EQ(EvalText("0.3 - 0.1 = 0.2"), "true");
+  EXPECT_EQ(EvalText("(1.0 / 3) = 0.3333333333"), "false");
+  // Equivalence rounds to the less precise operand.
+  EXPECT_EQ(EvalText("(1.0 / 3) ~ 0.3333333333"), "true");
+  EXPECT_EQ(EvalText("1.01 ~ 1.0"), "true");
+  EXPECT_EQ(EvalText("1.06 ~ 1.0"), "false");
+  // Quantities in different units compare in a common unit without the conversion's binary
+  // error deciding.
+  EXPECT_EQ(EvalText("3 'm' = 300 'cm'"), "true");
+  EXPECT_EQ(EvalText("3 'm' = 300.0001 'cm'"), "false");
+  EXPECT_EQ(EvalText("100 'mg/dL' = 1 'g/L'"), "true");
+  EXPECT_EQ(EvalText("4 'g' ~ 4040 'mg'"), "true");
+  EXPECT_EQ(EvalText("1 '[lb_av]' = 453.59237 'g'"), "true");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath
