@@ -108,6 +108,14 @@ TEST(PostgresTest, KeywordColumnsLoadAndErrorsHideTheValue) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message().find("Wintheiser"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("<redacted>"), std::string::npos) << bad.status().message();
+  // PostgreSQL's context lines quote the value with its own quotes inside
+  // (COPY t, line 1, column n: "{"Wintheiser"}"): it was printed.
+  auto json = (*loader)->Load("t", {{"n", ColumnType::kJson}}, {{"{\"Wintheiser\"}"}});
+  ASSERT_FALSE(json.ok());
+  EXPECT_EQ(json.status().message().find("Wintheiser"), std::string::npos)
+      << json.status().message();
+  EXPECT_NE(json.status().message().find("COPY t, line 1, column n: <redacted>"), std::string::npos)
+      << json.status().message();
 }
 
 }  // namespace
