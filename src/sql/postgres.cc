@@ -1,6 +1,7 @@
 #include "sql/postgres.h"
 
 #include <cctype>
+#include <charconv>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
 #include <string>
@@ -138,22 +139,36 @@ Status TableLoad::Append(const std::vector<std::string>& row) {
     m.failed = true;
     return InvalidArgument("row width does not match table " + m.name);
   }
+  // Values are read by the rule `sql` uses (ReadCell): "000123" is not BIGINT (COPY read it
+  // as 123) and 75.0 is 75 (COPY refused "75.0"). The row is read whole before it is sent.
   m.line.clear();
   for (size_t i = 0; i < row.size(); ++i) {
     if (i) m.line.push_back('\t');
-    const std::string& v = row[i];
-    if (v == "null" || v.empty()) {
-      m.line += "\\N";
-      continue;
+    auto cell = ReadCell(m.columns[i].type, row[i], m.parser, m.name, m.columns[i].name);
+    if (!cell.ok()) {
+      m.failed = true;
+      return cell.status();
     }
-    if (m.columns[i].type != ColumnType::kJson) {
-      auto node = m.parser.Parse(v);
-      if (node.ok() && node->IsString()) {
-        AppendCopyField(node->GetString(), m.line);
-        continue;
+    switch (cell->kind) {
+      case Cell::Kind::kNull:
+        m.line += "\\N";
+        break;
+      case Cell::Kind::kInteger:
+        m.line += std::to_string(cell->integer);
+        break;
+      case Cell::Kind::kDouble: {
+        char buf[32];  // shortest text that reads back as the same double
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, cell->number);
+        m.line.append(buf, end);
+        break;
       }
+      case Cell::Kind::kBoolean:
+        m.line += cell->boolean ? "true" : "false";
+        break;
+      case Cell::Kind::kText:
+        AppendCopyField(cell->text, m.line);
+        break;
     }
-    AppendCopyField(v, m.line);
   }
   try {
     m.writer->write_raw_line(m.line);

@@ -316,27 +316,58 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   return w;
 }
 
-namespace {
-
-// Whether `node` is a value of a typed column (kBigint, kDouble, kBoolean): an integer for
-// BIGINT (also a double without a fraction), a number for DOUBLE, true or false for BOOLEAN.
-bool FitsColumn(ColumnType type, const json::Node& node) {
+Result<Cell> ReadCell(ColumnType type, std::string_view json_text, json::Parser& parser,
+                      std::string_view table, std::string_view column) {
+  Cell cell;
+  if (json_text == "null" || json_text.empty()) return cell;
+  if (type == ColumnType::kJson) {
+    cell.kind = Cell::Kind::kText;
+    cell.text = std::string(json_text);
+    return cell;
+  }
+  auto node = parser.Parse(json_text);
+  if (!node.ok()) {
+    return InvalidArgument("table " + std::string(table) + ", column " + std::string(column) +
+                           ": a value is not JSON");
+  }
   switch (type) {
     case ColumnType::kBigint:
-      if (node.kind() == json::Kind::kInt64) return true;
-      return node.kind() == json::Kind::kDouble &&
-             node.GetDouble() == std::trunc(node.GetDouble()) &&
-             std::fabs(node.GetDouble()) < 9.2e18;
+      if (node->kind() == json::Kind::kInt64) {
+        cell.kind = Cell::Kind::kInteger;
+        cell.integer = node->GetInt64();
+        return cell;
+      }
+      if (node->kind() == json::Kind::kDouble &&
+          node->GetDouble() == std::trunc(node->GetDouble()) &&
+          std::fabs(node->GetDouble()) < 9.2e18) {
+        cell.kind = Cell::Kind::kInteger;
+        cell.integer = static_cast<int64_t>(node->GetDouble());
+        return cell;
+      }
+      break;
     case ColumnType::kDouble:
-      return node.IsNumber();
+      if (node->IsNumber()) {
+        cell.kind = Cell::Kind::kDouble;
+        cell.number = node->GetDouble();
+        return cell;
+      }
+      break;
     case ColumnType::kBoolean:
-      return node.IsBool();
+      if (node->IsBool()) {
+        cell.kind = Cell::Kind::kBoolean;
+        cell.boolean = node->GetBool();
+        return cell;
+      }
+      break;
     default:
-      return true;
+      cell.kind = Cell::Kind::kText;
+      cell.text = node->IsString() ? std::string(node->GetString()) : std::string(json_text);
+      return cell;
   }
+  return InvalidArgument("table " + std::string(table) + ", column " + std::string(column) +
+                         ": a value is not " + std::string(SqlTypeName(type)) +
+                         " (the type the view gives the column)");
 }
-
-}  // namespace
 
 Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
   Impl& im = *impl_;
@@ -344,53 +375,33 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
     return InvalidArgument("row of " + std::to_string(values.size()) + " values for " +
                            std::to_string(im.types.size()) + " columns of " + im.table);
   }
-  // The whole row is checked before any of it is appended: a value that is not of its column's
+  // The whole row is read before any of it is appended: a value that is not of its column's
   // type is an error, not a NULL or a truncated number (the view's type does not fit the data).
-  // The message names the column, never the value, which may be patient data.
+  std::vector<Cell> cells;
+  cells.reserve(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    const std::string& v = values[i];
-    if (v == "null" || v.empty() || im.types[i] == ColumnType::kJson ||
-        im.types[i] == ColumnType::kVarchar) {
-      continue;
-    }
-    auto node = im.parser.Parse(v);
-    if (!node.ok()) return InvalidArgument("column value is not JSON in table " + im.table);
-    if (!FitsColumn(im.types[i], *node)) {
-      return InvalidArgument("table " + im.table + ", column " + im.names[i] + ": a value is not " +
-                             std::string(SqlTypeName(im.types[i])) +
-                             " (the type the view gives the column)");
-    }
+    MEDLAKE_ASSIGN_OR_RETURN(Cell cell,
+                             ReadCell(im.types[i], values[i], im.parser, im.table, im.names[i]));
+    cells.push_back(std::move(cell));
   }
-  for (size_t i = 0; i < values.size(); ++i) {
-    const std::string& v = values[i];
+  for (const Cell& cell : cells) {
     duckdb_state st = DuckDBSuccess;
-    if (v == "null" || v.empty()) {
-      st = duckdb_append_null(im.appender);
-    } else if (im.types[i] == ColumnType::kJson) {
-      st = duckdb_append_varchar_length(im.appender, v.data(), v.size());
-    } else {
-      auto node = im.parser.Parse(v);
-      if (!node.ok()) return InvalidArgument("column value is not JSON in table " + im.table);
-      switch (im.types[i]) {
-        case ColumnType::kBigint:
-          st = duckdb_append_int64(im.appender, node->kind() == json::Kind::kInt64
-                                                    ? node->GetInt64()
-                                                    : static_cast<int64_t>(node->GetDouble()));
-          break;
-        case ColumnType::kDouble:
-          st = duckdb_append_double(im.appender, node->GetDouble());
-          break;
-        case ColumnType::kBoolean:
-          st = duckdb_append_bool(im.appender, node->GetBool());
-          break;
-        default:
-          if (node->IsString()) {
-            std::string_view s = node->GetString();
-            st = duckdb_append_varchar_length(im.appender, s.data(), s.size());
-          } else {
-            st = duckdb_append_varchar_length(im.appender, v.data(), v.size());
-          }
-      }
+    switch (cell.kind) {
+      case Cell::Kind::kNull:
+        st = duckdb_append_null(im.appender);
+        break;
+      case Cell::Kind::kInteger:
+        st = duckdb_append_int64(im.appender, cell.integer);
+        break;
+      case Cell::Kind::kDouble:
+        st = duckdb_append_double(im.appender, cell.number);
+        break;
+      case Cell::Kind::kBoolean:
+        st = duckdb_append_bool(im.appender, cell.boolean);
+        break;
+      case Cell::Kind::kText:
+        st = duckdb_append_varchar_length(im.appender, cell.text.data(), cell.text.size());
+        break;
     }
     if (st == DuckDBError)
       return DuckError("cannot append", duckdb_appender_error(im.appender), "");
