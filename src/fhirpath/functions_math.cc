@@ -118,6 +118,16 @@ template <bool kHigh>
 MEDLAKE_FP_FN(Boundary) {
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> v, Input(in, call));
   if (!v) return Collection{};
+  // SQL-on-FHIR v2 (ViewDefinition, required additional functions) defines lowBoundary() and
+  // highBoundary() on a Period too: the low boundary of its start, the high boundary of its
+  // end. A Period open at that side (no start, no end) gives empty.
+  static const TypeInfo* period = TypeModel::R4().Find("Period");
+  if (v->kind == ValueKind::kNode && v->type != nullptr && TypeModel::IsA(v->type, period)) {
+    Collection part;
+    ev.Member(*v, kHigh ? "end" : "start", part);
+    if (part.size() != 1 || part[0].kind != ValueKind::kDateTime) return Collection{};
+    v = part[0];
+  }
   std::optional<int64_t> precision;
   if (!call.args.empty()) {
     MEDLAKE_ASSIGN_OR_RETURN(precision, IntArg(ev, call, 0, scope));

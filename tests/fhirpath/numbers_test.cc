@@ -116,5 +116,27 @@ TEST(DecimalTest, EqualityIsExact) {
   EXPECT_EQ(EvalText("1 '[lb_av]' = 453.59237 'g'"), "true");
 }
 
+constexpr std::string_view kEncounter = R"({"resourceType": "Encounter", "id": "e1",
+  "status": "finished", "class": {"code": "IMP"},
+  "period": {"start": "2020-01-01", "end": "2020-01-05T10:00:00Z"}})";
+
+// SQL-on-FHIR v2 requires lowBoundary() and highBoundary() on a Period (its start's low and its
+// end's high boundary): both were empty.
+TEST(BoundaryTest, PeriodBoundariesAreThoseOfItsStartAndEnd) {
+  EXPECT_EQ(EvalText("period.lowBoundary()", kEncounter), "2020-01-01T00:00:00.000+14:00");
+  EXPECT_EQ(EvalText("period.highBoundary()", kEncounter), "2020-01-05T10:00:00.999Z");
+  EXPECT_EQ(EvalText("period.lowBoundary(8)", kEncounter), "2020-01-01");
+  EXPECT_EQ(EvalText("period.highBoundary(8)", kEncounter), "2020-01-05");
+  EXPECT_EQ(testing::EvalJson("period.lowBoundary()", kEncounter),
+            "[\"2020-01-01T00:00:00.000+14:00\"]");
+  // Open at one side: that boundary is empty.
+  constexpr std::string_view kOpen = R"({"resourceType": "Encounter", "id": "e2",
+    "status": "in-progress", "class": {"code": "IMP"}, "period": {"start": "2021-03"}})";
+  EXPECT_EQ(EvalText("period.lowBoundary()", kOpen), "2021-03-01T00:00:00.000+14:00");
+  EXPECT_EQ(EvalText("period.highBoundary()", kOpen), "");
+  // Other complex types still have none.
+  EXPECT_EQ(EvalText("class.lowBoundary()", kEncounter), "");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath
