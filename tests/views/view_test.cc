@@ -164,6 +164,28 @@ TEST(View, UnionAllBranchesMustAgree) {
   ASSERT_FALSE(view.ok());
   EXPECT_NE(view.status().message().find("select[0].unionAll[1]"), std::string::npos)
       << view.status().message();
+  // Columns of one name but different types or collection flags (the rows of one table).
+  auto types = View::Parse(R"({"resource": "Patient", "select": [{"unionAll": [
+      {"forEach": "name", "column": [{"name": "v", "path": "given", "type": "string",
+                                      "collection": true}]},
+      {"column": [{"name": "v", "path": "id", "type": "integer"}]}]}]})");
+  ASSERT_FALSE(types.ok());
+  EXPECT_NE(types.status().message().find("select[0].unionAll[1]: column 'v' has type 'integer' "
+                                          "here but 'string' in select[0].unionAll[0]"),
+            std::string::npos)
+      << types.status().message();
+  auto collection = View::Parse(R"({"resource": "Patient", "select": [{"unionAll": [
+      {"column": [{"name": "v", "path": "name.given", "type": "string", "collection": true}]},
+      {"column": [{"name": "v", "path": "id", "type": "string"}]}]}]})");
+  ASSERT_FALSE(collection.ok());
+  EXPECT_NE(collection.status().message().find("column 'v' has collection false here but true in "
+                                               "select[0].unionAll[0]"),
+            std::string::npos)
+      << collection.status().message();
+  auto agree = View::Parse(R"({"resource": "Patient", "select": [{"unionAll": [
+      {"column": [{"name": "v", "path": "id", "type": "string"}]},
+      {"column": [{"name": "v", "path": "gender", "type": "string"}]}]}]})");
+  EXPECT_TRUE(agree.ok()) << agree.status().ToString();
   auto undefined = View::Parse(
       R"({"resource": "Patient", "select": [{"column": [{"name": "a", "path": "%missing"}]}]})");
   ASSERT_FALSE(undefined.ok());
