@@ -10,6 +10,8 @@ find_package(zstd CONFIG QUIET)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+# RE2: FHIRPath regular expressions, matched in time linear in the input.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)

@@ -10,7 +10,7 @@ PACKAGES=(
   libsimdjson-dev libzstd-dev libxxhash-dev zlib1g-dev
   libsqlite3-dev sqlite3 libroaring-dev
   postgresql libpqxx-dev
-  libsodium-dev libssl-dev libjemalloc-dev
+  libsodium-dev libssl-dev libjemalloc-dev libre2-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtbb-dev
   libboost-dev libhts-dev libmosquitto-dev mosquitto
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-jsonschema

@@ -21,10 +21,9 @@ int DecimalScaleOf(double v, std::string_view source) {
     if (end == std::string_view::npos) end = source.size();
     return int(end - dot - 1);
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  const char* dot = std::strchr(buf, '.');
-  return dot == nullptr ? 0 : int(std::strlen(dot + 1));
+  std::string text = FormatDecimal(v, -1);
+  size_t dot = text.find('.');
+  return dot == std::string::npos ? 0 : int(text.size() - dot - 1);
 }
 
 // A field and its "_name" companion.
@@ -475,12 +474,14 @@ Result<Collection> Evaluator::Eval(const Ast& node, const Scope& scope) {
       }
       Item r = *v;
       r.type = nullptr;
-      if (r.kind == ValueKind::kInteger)
+      if (r.kind == ValueKind::kInteger) {
+        if (r.integer == INT64_MIN) return Collection{};  // overflow is empty (N1 §6.6)
         r.integer = -r.integer;
-      else if (r.kind == ValueKind::kDecimal || r.kind == ValueKind::kQuantity)
+      } else if (r.kind == ValueKind::kDecimal || r.kind == ValueKind::kQuantity) {
         r.decimal = -r.decimal;
-      else
+      } else {
         return InvalidArgument("unary - needs a number");
+      }
       return Collection{r};
     }
     case AstKind::kBinary:

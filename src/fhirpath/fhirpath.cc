@@ -94,9 +94,15 @@ void AppendItemJson(const Item& item, std::string& out) {
       out += ItemToString(item);
       break;
     case ValueKind::kDecimal:
-      // JSON numbers carry no precision: a decimal read from the resource is written in its
-      // shortest form, without consulting the source text (Node::NumberText is costly).
-      out += item.scale == kScaleFromSource ? FormatDecimal(item.decimal, -1) : ItemToString(item);
+      // A decimal read from the resource is written as it was (1.50 stays 1.50) when the parser
+      // kept the number texts, else in the shortest form that reads back as the same double;
+      // a computed one with its precision.
+      if (item.scale == kScaleFromSource) {
+        std::string_view text = item.node.NumberText();
+        out += text.empty() ? FormatDecimal(item.decimal, -1) : std::string(text);
+      } else {
+        out += ItemToString(item);
+      }
       break;
     case ValueKind::kQuantity: {
       Item value = Item::Decimal(item.decimal, DecimalScale(item));

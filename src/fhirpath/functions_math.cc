@@ -1,5 +1,7 @@
 // Math functions and precision/boundary functions.
 #include <cmath>
+#include <cstdint>
+#include <optional>
 
 #include "fhirpath/function_util.h"
 
@@ -23,17 +25,33 @@ MEDLAKE_FP_FN(Abs) {
   MEDLAKE_FP_NUMBER_INPUT(v);
   Item r = v;
   r.type = nullptr;
-  if (r.kind == ValueKind::kInteger)
+  if (r.kind == ValueKind::kInteger) {
+    // |INT64_MIN| does not fit: overflow is empty (N1 §6.6), not INT64_MIN again.
+    if (r.integer == INT64_MIN) return Collection{};
     r.integer = std::llabs(r.integer);
-  else
+  } else {
     r.decimal = std::fabs(r.decimal);
+  }
   return One(r);
 }
 
 template <double (*kFn)(double)>
 MEDLAKE_FP_FN(ToIntegerFn) {
   MEDLAKE_FP_NUMBER_INPUT(v);
-  return One(Item::Integer(int64_t(kFn(v.AsDouble()))));
+  if (v.kind == ValueKind::kInteger) return One(Item::Integer(v.integer));
+  std::optional<int64_t> r = WholeToInteger(kFn(v.AsDouble()));
+  return r ? One(Item::Integer(*r)) : Collection{};
+}
+
+// base^exponent for an exponent >= 0; nullopt on overflow.
+std::optional<int64_t> IntegerPower(int64_t base, int64_t exponent) {
+  int64_t result = 1;
+  while (exponent > 0) {
+    if ((exponent & 1) && __builtin_mul_overflow(result, base, &result)) return std::nullopt;
+    exponent >>= 1;
+    if (exponent > 0 && __builtin_mul_overflow(base, base, &base)) return std::nullopt;
+  }
+  return result;
 }
 
 template <double (*kFn)(double)>
@@ -57,11 +75,13 @@ MEDLAKE_FP_FN(Power) {
   MEDLAKE_FP_NUMBER_INPUT(v);
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> e, SingleArg(ev, call, 0, scope));
   if (!e) return Collection{};
+  if (v.kind == ValueKind::kInteger && e->kind == ValueKind::kInteger && e->integer >= 0) {
+    // Exact: through a double, 3.power(39) lost its last digits.
+    std::optional<int64_t> r = IntegerPower(v.integer, e->integer);
+    return r ? One(Item::Integer(*r)) : Collection{};
+  }
   double r = std::pow(v.AsDouble(), e->AsDouble());
   if (std::isnan(r) || std::isinf(r)) return Collection{};
-  if (v.kind == ValueKind::kInteger && e->kind == ValueKind::kInteger && e->integer >= 0) {
-    return One(Item::Integer(int64_t(r)));
-  }
   return One(Item::Decimal(r, -1));
 }
 
@@ -98,6 +118,16 @@ template <bool kHigh>
 MEDLAKE_FP_FN(Boundary) {
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> v, Input(in, call));
   if (!v) return Collection{};
+  // SQL-on-FHIR v2 (ViewDefinition, required additional functions) defines lowBoundary() and
+  // highBoundary() on a Period too: the low boundary of its start, the high boundary of its
+  // end. A Period open at that side (no start, no end) gives empty.
+  static const TypeInfo* period = TypeModel::R4().Find("Period");
+  if (v->kind == ValueKind::kNode && v->type != nullptr && TypeModel::IsA(v->type, period)) {
+    Collection part;
+    ev.Member(*v, kHigh ? "end" : "start", part);
+    if (part.size() != 1 || part[0].kind != ValueKind::kDateTime) return Collection{};
+    v = part[0];
+  }
   std::optional<int64_t> precision;
   if (!call.args.empty()) {
     MEDLAKE_ASSIGN_OR_RETURN(precision, IntArg(ev, call, 0, scope));

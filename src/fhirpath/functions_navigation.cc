@@ -1,4 +1,7 @@
 // Tree navigation, utility and FHIR-specific functions (extension, resolve, keys).
+#include <algorithm>
+#include <cctype>
+
 #include "common/fhir_time.h"
 #include "fhirpath/function_util.h"
 
@@ -161,6 +164,17 @@ MEDLAKE_FP_FN(GetResourceKey) {
   return out;
 }
 
+// Whether `type`/`id` can name a resource: an R4 resource type and a FHIR id
+// ([A-Za-z0-9-.]{1,64}).
+bool IsResourceKeyPart(const Evaluator& ev, const std::string& type, const std::string& id) {
+  const TypeInfo* t = ev.model().Find(type);
+  if (t == nullptr || t->kind != TypeKind::kResource) return false;
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+  });
+}
+
 MEDLAKE_FP_FN(GetReferenceKey) {
   Collection out;
   for (const Item& item : in) {
@@ -179,6 +193,11 @@ MEDLAKE_FP_FN(GetReferenceKey) {
         }
       }
     }
+    // SQL-on-FHIR v2, getReferenceKey(): the key of the resource the reference names, empty
+    // when it names none it can tell: a urn:uuid that no Bundle entry has, "Observation/"
+    // (no id), a URL whose last segments are not a resource type and an id, or a type other
+    // than the one asked for. (Such references gave "urn:uuid:...", "" or a URL segment.)
+    if (!IsResourceKeyPart(ev, type, id)) continue;
     if (call.has_type_arg && type != call.type.name) continue;
     out.push_back(Item::String(id));
   }

@@ -1,8 +1,19 @@
 // String functions.
+#include <locale.h>
+#include <re2/re2.h>
+#include <wctype.h>
+
 #include <algorithm>
 #include <cctype>
+#include <clocale>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
-#include <regex>
+#include <cwctype>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "fhirpath/function_util.h"
 
@@ -32,24 +43,130 @@ Result<std::optional<std::string>> InputString(const Collection& in, const Ast& 
   if (!var##_opt) return Collection{};                                                           \
   const std::string& var = *var##_opt
 
+// Bytes of the UTF-8 sequence that starts with `lead` (1 for a byte that starts none).
+size_t Utf8SequenceLength(unsigned char lead) {
+  if (lead >= 0xF0 && lead <= 0xF4) return 4;
+  if (lead >= 0xE0) return lead <= 0xEF ? 3 : 1;
+  if (lead >= 0xC2) return 2;
+  return 1;
+}
+
+// Strings are text (N1 §2.1.2: "Unicode characters"): the functions that index, count or
+// split characters work on code points of the UTF-8 text, not on bytes ('Béa'.length() is 3;
+// counting bytes, substring() and toChars() cut characters in two and emitted broken UTF-8).
+
+// Byte offset of each character of `s`, then s.size().
+std::vector<size_t> CharOffsets(std::string_view s) {
+  std::vector<size_t> out;
+  out.reserve(s.size() + 1);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) out.push_back(i);  // not a continuation
+  }
+  out.push_back(s.size());
+  return out;
+}
+
+// Number of characters in s[0, bytes).
+int64_t CharCount(std::string_view s, size_t bytes) {
+  int64_t n = 0;
+  for (size_t i = 0; i < bytes && i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = Utf8SequenceLength(c);
+    if (n == 1) {
+      if (c >= 0x80) return false;
+      ++i;
+      continue;
+    }
+    if (i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 >= 0x90)) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// The code point of the character at s[i, i + n) (n from Utf8SequenceLength).
+char32_t DecodeChar(std::string_view s, size_t i, size_t n) {
+  static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t c = static_cast<unsigned char>(s[i]) & kLeadMask[n];
+  for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return c;
+}
+
+void AppendChar(char32_t c, std::string& out) {
+  if (c < 0x80) {
+    out.push_back(char(c));
+  } else if (c < 0x800) {
+    out.push_back(char(0xC0 | (c >> 6)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(char(0xE0 | (c >> 12)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (c >> 18)));
+    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  }
+}
+
+// Upper- or lower-cases every character with the Unicode simple case mappings of glibc's
+// C.UTF-8 locale (towupper_l: 'müller' -> 'MÜLLER'; one character to one, so 'ß' stays),
+// ASCII only when that locale is missing. Invalid sequences are copied unchanged.
+std::string ChangeCaseUtf8(std::string_view s, bool upper) {
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t(0));
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n = std::min(Utf8SequenceLength(static_cast<unsigned char>(s[i])), s.size() - i);
+    if (n == 1 || utf8 == locale_t(0) || !IsValidUtf8(s.substr(i, n))) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      out.push_back(c < 0x80 ? char(upper ? std::toupper(c) : std::tolower(c)) : char(c));
+      ++i;
+      continue;
+    }
+    const auto c = static_cast<wint_t>(DecodeChar(s, i, n));
+    AppendChar(static_cast<char32_t>(upper ? towupper_l(c, utf8) : towlower_l(c, utf8)), out);
+    i += n;
+  }
+  return out;
+}
+
 MEDLAKE_FP_FN(IndexOf) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(sub, 0);
   size_t pos = s.find(sub);
-  return One(Item::Integer(pos == std::string::npos ? -1 : int64_t(pos)));
+  return One(Item::Integer(pos == std::string::npos ? -1 : CharCount(s, pos)));
 }
 
 MEDLAKE_FP_FN(Substring) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> start, IntArg(ev, call, 0, scope));
-  if (!start || *start < 0 || *start >= int64_t(s.size())) return Collection{};
+  const std::vector<size_t> chars = CharOffsets(s);
+  const int64_t length = int64_t(chars.size()) - 1;
+  if (!start || *start < 0 || *start >= length) return Collection{};
+  int64_t end = length;
   if (call.args.size() > 1) {
     MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> len, IntArg(ev, call, 1, scope));
-    if (!len) return One(Item::String(s.substr(size_t(*start))));
-    if (*len <= 0) return One(Item::String(""));
-    return One(Item::String(s.substr(size_t(*start), size_t(*len))));
+    if (len) end = *len <= 0 ? *start : *start + std::min(*len, length - *start);
   }
-  return One(Item::String(s.substr(size_t(*start))));
+  const size_t from = chars[size_t(*start)];
+  return One(Item::String(s.substr(from, chars[size_t(end)] - from)));
 }
 
 MEDLAKE_FP_FN(StartsWith) {
@@ -73,12 +190,7 @@ MEDLAKE_FP_FN(ContainsFn) {
 template <bool kUpper>
 MEDLAKE_FP_FN(ChangeCase) {
   MEDLAKE_FP_INPUT_STRING(s);
-  std::string out = s;
-  for (char& c : out) {
-    c = char(kUpper ? std::toupper(static_cast<unsigned char>(c))
-                    : std::tolower(static_cast<unsigned char>(c)));
-  }
-  return One(Item::String(out));
+  return One(Item::String(ChangeCaseUtf8(s, kUpper)));
 }
 
 MEDLAKE_FP_FN(Replace) {
@@ -86,10 +198,11 @@ MEDLAKE_FP_FN(Replace) {
   MEDLAKE_FP_STRING_ARG(pattern, 0);
   MEDLAKE_FP_STRING_ARG(subst, 1);
   std::string out;
-  if (pattern.empty()) {
+  if (pattern.empty()) {  // the substitution around every character
+    const std::vector<size_t> chars = CharOffsets(s);
     out = subst;
-    for (char c : s) {
-      out.push_back(c);
+    for (size_t i = 0; i + 1 < chars.size(); ++i) {
+      out.append(s, chars[i], chars[i + 1] - chars[i]);
       out += subst;
     }
     return One(Item::String(out));
@@ -106,8 +219,14 @@ MEDLAKE_FP_FN(Replace) {
   return One(Item::String(out));
 }
 
-// FHIRPath regexes run in single-line mode: '.' also matches newlines.
-std::string SingleLineMode(const std::string& pattern) {
+// FHIRPath regular expressions (N1 §5.6.9 matches(): "case-sensitive, use 'single line' mode
+// and allow Unicode characters") run on RE2, whose matching time is linear in the input:
+// std::regex (libstdc++) recursed per character, overflowing the stack on inputs of some
+// 30 KB, and backtracked exponentially on patterns such as (a|aa)+b. RE2 matches UTF-8 code
+// points ('ÄB'.matches('^.B$') is true) and has no backreferences or lookaround, which are
+// compile errors. It names groups (?P<name>...): the (?<name>...) of N1's examples is
+// rewritten to that.
+std::string ToRe2Syntax(const std::string& pattern) {
   std::string out;
   bool in_class = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
@@ -119,45 +238,94 @@ std::string SingleLineMode(const std::string& pattern) {
     }
     if (c == '[') in_class = true;
     if (c == ']') in_class = false;
-    if (c == '.' && !in_class) {
-      out += "[\\s\\S]";
-    } else {
-      out.push_back(c);
+    out.push_back(c);
+    if (!in_class && c == '(' && pattern.compare(i + 1, 2, "?<") == 0 && i + 3 < pattern.size() &&
+        pattern[i + 3] != '=' && pattern[i + 3] != '!') {
+      out += "?P<";
+      i += 2;
     }
   }
   return out;
 }
 
-Result<std::regex> CompileRegex(const std::string& pattern) {
-  try {
-    return std::regex(SingleLineMode(pattern), std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
-    return InvalidArgument("FHIRPath: invalid regular expression");
+// The compiled pattern, from a small per-thread cache: a view evaluates the same few patterns
+// on every resource.
+Result<std::shared_ptr<const re2::RE2>> CompileRegex(const std::string& pattern) {
+  thread_local std::unordered_map<std::string, std::shared_ptr<const re2::RE2>> cache;
+  if (auto it = cache.find(pattern); it != cache.end()) return it->second;
+  re2::RE2::Options options;
+  options.set_encoding(re2::RE2::Options::EncodingUTF8);
+  options.set_dot_nl(true);
+  options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(ToRe2Syntax(pattern), options);
+  if (!re->ok()) {
+    // RE2's message quotes the pattern, which an expression may take from the data.
+    return InvalidArgument(
+        "FHIRPath: invalid regular expression (RE2 syntax: no backreferences or lookaround)");
   }
+  if (cache.size() >= 64) cache.clear();
+  cache.emplace(pattern, re);
+  return re;
 }
 
-// std::regex reports catastrophic patterns (complexity, stack) by throwing at match time.
-template <typename Fn>
-Result<Collection> RegexCall(Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::regex_error&) {
-    return InvalidArgument("FHIRPath: regular expression too complex for this input");
+// Appends a replaceMatches() substitution with its references expanded: $1 .. $99 and ${n}
+// or ${name} (a group), $& (the match), $$ (a dollar sign); anything else as written.
+void AppendSubstitution(std::string_view subst, const re2::RE2& re,
+                        const std::vector<re2::StringPiece>& groups, std::string& out) {
+  auto group = [&](size_t n) {
+    if (n < groups.size() && groups[n].data() != nullptr)
+      out.append(groups[n].data(), groups[n].size());
+  };
+  for (size_t i = 0; i < subst.size(); ++i) {
+    if (subst[i] != '$' || i + 1 >= subst.size()) {
+      out.push_back(subst[i]);
+      continue;
+    }
+    char next = subst[i + 1];
+    if (next == '$') {
+      out.push_back('$');
+      ++i;
+    } else if (next == '&') {
+      group(0);
+      ++i;
+    } else if (std::isdigit(static_cast<unsigned char>(next))) {
+      size_t n = size_t(next - '0');
+      ++i;
+      if (i + 1 < subst.size() && std::isdigit(static_cast<unsigned char>(subst[i + 1])) &&
+          n * 10 + size_t(subst[i + 1] - '0') < groups.size()) {
+        n = n * 10 + size_t(subst[++i] - '0');
+      }
+      group(n);
+    } else if (next == '{' && subst.find('}', i + 2) != std::string_view::npos) {
+      size_t close = subst.find('}', i + 2);
+      std::string name(subst.substr(i + 2, close - i - 2));
+      const auto& named = re.NamedCapturingGroups();
+      if (auto it = named.find(name); it != named.end()) {
+        group(size_t(it->second));
+      } else if (!name.empty() && std::all_of(name.begin(), name.end(), [](char d) {
+                   return std::isdigit(static_cast<unsigned char>(d));
+                 })) {
+        group(size_t(std::strtoul(name.c_str(), nullptr, 10)));
+      }
+      i = close;
+    } else {
+      out.push_back('$');
+    }
   }
 }
 
 MEDLAKE_FP_FN(Matches) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(pattern, 0);
-  MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return RegexCall([&] { return Bool(std::regex_search(s, re)); });
+  MEDLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const re2::RE2> re, CompileRegex(pattern));
+  return Bool(re2::RE2::PartialMatch(s, *re));
 }
 
 MEDLAKE_FP_FN(MatchesFull) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(pattern, 0);
-  MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return RegexCall([&] { return Bool(std::regex_match(s, re)); });
+  MEDLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const re2::RE2> re, CompileRegex(pattern));
+  return Bool(re2::RE2::FullMatch(s, *re));
 }
 
 MEDLAKE_FP_FN(ReplaceMatches) {
@@ -165,20 +333,48 @@ MEDLAKE_FP_FN(ReplaceMatches) {
   MEDLAKE_FP_STRING_ARG(pattern, 0);
   MEDLAKE_FP_STRING_ARG(subst, 1);
   if (pattern.empty()) return One(Item::String(s));
-  MEDLAKE_ASSIGN_OR_RETURN(std::regex re, CompileRegex(pattern));
-  return RegexCall([&] { return One(Item::String(std::regex_replace(s, re, subst))); });
+  MEDLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const re2::RE2> re, CompileRegex(pattern));
+  std::vector<re2::StringPiece> groups(size_t(re->NumberOfCapturingGroups()) + 1);
+  std::string out;
+  size_t copied = 0;  // bytes of `s` written to `out`
+  size_t from = 0;    // where the next match is searched
+  while (from <= s.size() &&
+         re->Match(s, from, s.size(), re2::RE2::UNANCHORED, groups.data(), int(groups.size()))) {
+    const size_t start = size_t(groups[0].data() - s.data());
+    const size_t end = start + groups[0].size();
+    out.append(s, copied, start - copied);
+    AppendSubstitution(subst, *re, groups, out);
+    copied = from = end;
+    if (end == start) {
+      // An empty match: the next search starts after the following character, kept whole.
+      if (end >= s.size()) break;
+      from = end + std::min(Utf8SequenceLength(static_cast<unsigned char>(s[end])), s.size() - end);
+      out.append(s, end, from - end);
+      copied = from;
+    }
+  }
+  out.append(s, copied, std::string::npos);
+  return One(Item::String(out));
 }
 
 MEDLAKE_FP_FN(Length) {
   MEDLAKE_FP_INPUT_STRING(s);
-  return One(Item::Integer(int64_t(s.size())));
+  return One(Item::Integer(CharCount(s, s.size())));
+}
+
+// Each character of `s` as a String.
+Collection Chars(const std::string& s) {
+  const std::vector<size_t> chars = CharOffsets(s);
+  Collection out;
+  for (size_t i = 0; i + 1 < chars.size(); ++i) {
+    out.push_back(Item::String(s.substr(chars[i], chars[i + 1] - chars[i])));
+  }
+  return out;
 }
 
 MEDLAKE_FP_FN(ToChars) {
   MEDLAKE_FP_INPUT_STRING(s);
-  Collection out;
-  for (char c : s) out.push_back(Item::String(std::string(1, c)));
-  return out;
+  return Chars(s);
 }
 
 MEDLAKE_FP_FN(Trim) {
@@ -192,11 +388,8 @@ MEDLAKE_FP_FN(Trim) {
 MEDLAKE_FP_FN(Split) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(sep, 0);
+  if (sep.empty()) return Chars(s);
   Collection out;
-  if (sep.empty()) {
-    for (char c : s) out.push_back(Item::String(std::string(1, c)));
-    return out;
-  }
   size_t pos = 0;
   while (true) {
     size_t hit = s.find(sep, pos);
@@ -285,9 +478,10 @@ MEDLAKE_FP_FN(Encode) {
 MEDLAKE_FP_FN(Decode) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_FP_STRING_ARG(format, 0);
+  // A String is text: decoded bytes that are not UTF-8 (an image, Latin-1) give empty.
   if (format == "base64" || format == "urlbase64") {
     auto d = Base64Decode(s, format == "urlbase64");
-    return d ? One(Item::String(*d)) : Collection{};
+    return d && IsValidUtf8(*d) ? One(Item::String(*d)) : Collection{};
   }
   if (format == "hex") {
     if (s.size() % 2 != 0) return Collection{};
@@ -303,7 +497,7 @@ MEDLAKE_FP_FN(Decode) {
       if (hi < 0 || lo < 0) return Collection{};
       out.push_back(char(hi * 16 + lo));
     }
-    return One(Item::String(out));
+    return IsValidUtf8(out) ? One(Item::String(out)) : Collection{};
   }
   return Collection{};
 }

@@ -3,8 +3,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "fhirpath/evaluator.h"
 #include "fhirpath/types.h"
@@ -42,9 +44,24 @@ std::optional<double> QuantityIn(const Item& q, std::string_view unit) {
   return ConvertUnit(q.decimal, q.str, unit);
 }
 
-double RoundTo(double v, int scale) {
-  double f = std::pow(10.0, scale);
-  return std::round(v * f) / f;
+// `v` rounded to `scale` decimal digits, the double nearest to that decimal, so that the
+// binary error of a computation (3 'm' in 'cm' is 299.99999999999994) does not show in
+// comparisons; unchanged when the scale is unknown (< 0) or beyond what a double holds.
+double RoundToScale(double v, int scale) {
+  if (scale < 0 || scale > 15 || !std::isfinite(v)) return v;
+  std::string text = FormatDecimal(v, scale);
+  double r = v;
+  std::from_chars(text.data(), text.data() + text.size(), r);
+  return r;
+}
+
+// Scale of a sum, difference or remainder: the larger of the operands'; unknown (-1) when
+// either is (it was taken as 0 then: 72.50 'kg' read from a resource, of unknown scale, plus
+// 250 'g' printed 73 'kg').
+int AddScale(const Item& a, const Item& b) {
+  int sa = a.kind == ValueKind::kInteger ? 0 : DecimalScale(a);
+  int sb = b.kind == ValueKind::kInteger ? 0 : DecimalScale(b);
+  return sa < 0 || sb < 0 ? -1 : std::max(sa, sb);
 }
 
 // Scale of a product: the operands' scales add up; unknown (-1) stays unknown.
@@ -72,8 +89,95 @@ bool HasNoValue(const Item& item) {
          item.type->kind == TypeKind::kPrimitive;
 }
 
-bool NearlyEqual(double a, double b) {
-  return std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
+// Integer +, -, *, div and mod. N1 §6.6 Math: "Operations that cause arithmetic overflow or
+// underflow will result in empty ({ })": nullopt then, and for a zero divisor. (The 64-bit
+// operations wrapped, and INT64_MIN mod -1 raised SIGFPE.)
+std::optional<int64_t> IntegerArithmetic(BinaryOp op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  switch (op) {
+    case BinaryOp::kPlus:
+      if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case BinaryOp::kMinus:
+      if (__builtin_sub_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case BinaryOp::kMul:
+      if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case BinaryOp::kIntDiv:
+      if (b == 0 || (a == INT64_MIN && b == -1)) return std::nullopt;
+      return a / b;  // C++ truncates, as N1's div
+    case BinaryOp::kMod:
+      if (b == 0) return std::nullopt;
+      return b == -1 ? 0 : a % b;
+    default:
+      return std::nullopt;
+  }
+}
+
+// Scale of quantity `q` converted to `unit`: a factor 10^k takes k digits off (2.5 'm' is
+// 250 'cm', scale 0); another factor ([lb_av] to g) makes it unknown.
+int ConvertedScale(const Item& q, std::string_view unit) {
+  const int scale = DecimalScale(q);
+  auto factor = ConvertUnit(1.0, q.str, unit);
+  if (scale < 0 || !factor || *factor <= 0) return -1;
+  const double k = std::round(std::log10(*factor));
+  if (std::fabs(*factor / std::pow(10.0, k) - 1) > 1e-9) return -1;
+  return std::max(scale - int(k), 0);
+}
+
+// `v` rounded to 15 significant digits (what a double holds), as a decimal.
+double RoundToSignificant(double v) {
+  if (!std::isfinite(v)) return v;
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, 14);
+  double r = v;
+  std::from_chars(buf, end, r);
+  return r;
+}
+
+// Numbers compare exactly (N1 §6.1.1 Equality: Decimal and Integer "comparison is based on
+// the values"): in long double, which holds every int64 and every double exactly. A relative
+// tolerance of 1e-12 made 1000000000001.0 = 1000000000000.0 true, and a union dropped one.
+int CompareNumbers(const Item& a, const Item& b) {
+  if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger) {
+    return (a.integer > b.integer) - (a.integer < b.integer);
+  }
+  auto wide = [](const Item& x) {
+    return x.kind == ValueKind::kInteger ? static_cast<long double>(x.integer)
+                                         : static_cast<long double>(x.decimal);
+  };
+  const long double x = wide(a), y = wide(b);
+  return (x > y) - (x < y);
+}
+
+// Quantity `q` converted to `unit` (commensurable), rounded as a decimal: to its scale when the
+// factor is a power of ten (3 'm' is 300 'cm', not 299.99999999999994), else to 15
+// significant digits, so that the binary error of a conversion does not decide a comparison.
+Item ConvertQuantity(const Item& q, std::string_view unit, double value) {
+  const int scale = ConvertedScale(q, unit);
+  return Item::Quantity(scale >= 0 ? RoundToScale(value, scale) : RoundToSignificant(value), scale,
+                        std::string(unit));
+}
+
+// The two quantities in the finer unit of the two (N1 §6.6: "The unit of the result will be
+// the most granular unit of either input"), or in the coarser one (equivalence, whose
+// precision is the least precise operand's: 4 'g' ~ 4040 'mg'); nullopt when they are not
+// commensurable.
+enum class Unit { kFiner, kCoarser };
+std::optional<std::pair<Item, Item>> InCommonUnit(const Item& a, const Item& b,
+                                                  Unit which = Unit::kFiner) {
+  if (a.str == b.str) return std::pair<Item, Item>(a, b);
+  auto factor = ConvertUnit(1.0, a.str, b.str);  // b's units per a's
+  if (!factor) return std::nullopt;
+  if ((*factor > 1) == (which == Unit::kFiner)) {
+    auto v = QuantityIn(a, b.str);
+    if (!v) return std::nullopt;
+    return std::pair<Item, Item>(ConvertQuantity(a, b.str, *v), b);
+  }
+  auto v = QuantityIn(b, a.str);
+  if (!v) return std::nullopt;
+  return std::pair<Item, Item>(a, ConvertQuantity(b, a.str, *v));
 }
 
 }  // namespace
@@ -92,7 +196,8 @@ const Item& SystemValue(const Item& item, std::optional<Item>& storage) {
   } else if (auto u = item.node.Find("unit")) {
     unit = std::string(u->GetString());
   }
-  storage = Item::Quantity(value->GetDouble(), -1, unit.empty() ? "1" : unit);
+  storage = Item::Quantity(value->GetDouble(), kScaleFromSource, unit.empty() ? "1" : unit);
+  storage->node = *value;  // DecimalScale reads the value's source text (72.50: 2 digits)
   return *storage;
 }
 
@@ -122,9 +227,7 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
   if (a.IsNumber() && b.IsNumber()) {
-    if (a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger)
-      return a.integer == b.integer;
-    return NearlyEqual(a.AsDouble(), b.AsDouble());
+    return CompareNumbers(a, b) == 0;
   }
   if (SameTemporalFamily(a, b)) {
     auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
@@ -138,9 +241,10 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
     case ValueKind::kString:
       return a.Text() == b.Text();
     case ValueKind::kQuantity: {
-      auto bv = QuantityIn(b, a.str);
-      if (!bv) return std::nullopt;
-      return NearlyEqual(a.decimal, *bv);
+      auto common = InCommonUnit(a, b);
+      if (!common) return std::nullopt;
+      return CompareNumbers(Item::Decimal(common->first.decimal, -1),
+                            Item::Decimal(common->second.decimal, -1)) == 0;
     }
     case ValueKind::kNode:
       if (!a.node.IsObject() || !b.node.IsObject()) return false;
@@ -156,11 +260,13 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
   if (a.IsNumber() && b.IsNumber()) {
+    // N1 §6.1.3 Equivalence: "comparison is done on values rounded to the precision of the
+    // least precise operand".
     auto scale_of = [](const Item& x) {
       return x.kind == ValueKind::kInteger ? 0 : (DecimalScale(x) < 0 ? 15 : DecimalScale(x));
     };
     int scale = std::min(scale_of(a), scale_of(b));
-    return RoundTo(a.AsDouble(), scale) == RoundTo(b.AsDouble(), scale);
+    return RoundToScale(a.AsDouble(), scale) == RoundToScale(b.AsDouble(), scale);
   }
   if (SameTemporalFamily(a, b)) {
     auto c = CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
@@ -177,11 +283,13 @@ bool ItemsEquivalent(const Item& a_in, const Item& b_in) {
           (au == "month" && bu == "mo") || (au == "mo" && bu == "month")) {
         return a.decimal == b.decimal;
       }
-      auto bv = QuantityIn(b, a.str);
-      if (!bv) return false;
-      int scale = std::min(DecimalScale(a) < 0 ? 15 : DecimalScale(a),
-                           DecimalScale(b) < 0 ? 15 : DecimalScale(b));
-      return RoundTo(a.decimal, scale) == RoundTo(*bv, scale);
+      auto common = InCommonUnit(a, b, Unit::kCoarser);
+      if (!common) return false;
+      const Item& x = common->first;
+      const Item& y = common->second;
+      int scale = std::min(DecimalScale(x) < 0 ? 15 : DecimalScale(x),
+                           DecimalScale(y) < 0 ? 15 : DecimalScale(y));
+      return RoundToScale(x.decimal, scale) == RoundToScale(y.decimal, scale);
     }
     default: {
       auto eq = ItemsEqual(a, b);
@@ -195,20 +303,17 @@ Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
   const Item& b = SystemValue(b_in, b_storage);
-  auto sign = [](double d) { return d < 0 ? -1 : (d > 0 ? 1 : 0); };
-  if (a.IsNumber() && b.IsNumber()) {
-    if (NearlyEqual(a.AsDouble(), b.AsDouble())) return std::optional<int>(0);
-    return std::optional<int>(sign(a.AsDouble() - b.AsDouble()));
-  }
+  if (a.IsNumber() && b.IsNumber()) return std::optional<int>(CompareNumbers(a, b));
   if (SameTemporalFamily(a, b)) return CompareTemporal(a.dt, b.dt, TemporalCompareKind(a, b));
   if (a.kind == ValueKind::kString && b.kind == ValueKind::kString) {
     int c = a.Text().compare(b.Text());
     return std::optional<int>(c < 0 ? -1 : (c > 0 ? 1 : 0));
   }
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
-    auto bv = QuantityIn(b, a.str);
-    if (!bv) return std::optional<int>();
-    return std::optional<int>(sign(a.decimal - *bv));
+    auto common = InCommonUnit(a, b);
+    if (!common) return std::optional<int>();
+    return std::optional<int>(CompareNumbers(Item::Decimal(common->first.decimal, -1),
+                                             Item::Decimal(common->second.decimal, -1)));
   }
   return InvalidArgument("FHIRPath: cannot compare " + std::string(SystemTypeName(a.kind)) +
                          " with " + std::string(SystemTypeName(b.kind)));
@@ -220,7 +325,9 @@ std::optional<std::string> StringOf(const Item& item) {
   return ItemToString(item);
 }
 
-Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
+namespace {
+
+Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const Item& b_in) {
   if (HasNoValue(a_in) || HasNoValue(b_in)) return std::optional<Item>();
   std::optional<Item> a_storage, b_storage;
   const Item& a = SystemValue(a_in, a_storage);
@@ -239,26 +346,35 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item
   if (a.IsNumber() && b.IsNumber()) {
     bool ints = a.kind == ValueKind::kInteger && b.kind == ValueKind::kInteger;
     double x = a.AsDouble(), y = b.AsDouble();
-    int scale = std::max(a.kind == ValueKind::kDecimal ? DecimalScale(a) : 0,
-                         b.kind == ValueKind::kDecimal ? DecimalScale(b) : 0);
+    const int scale = AddScale(a, b);
+    if (ints && op != BinaryOp::kDiv) {
+      if (op != BinaryOp::kPlus && op != BinaryOp::kMinus && op != BinaryOp::kMul &&
+          op != BinaryOp::kIntDiv && op != BinaryOp::kMod) {
+        return error();
+      }
+      std::optional<int64_t> r = IntegerArithmetic(op, a.integer, b.integer);
+      return r ? R(Item::Integer(*r)) : R();
+    }
+    // Results of known scale are rounded to it, as a decimal result would be exact: 0.1 + 0.2
+    // is 0.3, not 0.30000000000000004 (equality is exact).
     switch (op) {
       case BinaryOp::kPlus:
-        return ints ? R(Item::Integer(a.integer + b.integer)) : R(Item::Decimal(x + y, scale));
+        return R(Item::Decimal(RoundToScale(x + y, scale), scale));
       case BinaryOp::kMinus:
-        return ints ? R(Item::Integer(a.integer - b.integer)) : R(Item::Decimal(x - y, scale));
+        return R(Item::Decimal(RoundToScale(x - y, scale), scale));
       case BinaryOp::kMul:
-        return ints ? R(Item::Integer(a.integer * b.integer))
-                    : R(Item::Decimal(x * y, MulScale(a, b)));
+        return R(Item::Decimal(RoundToScale(x * y, MulScale(a, b)), MulScale(a, b)));
       case BinaryOp::kDiv:
         if (y == 0) return R();
         return R(Item::Decimal(x / y, -1));
-      case BinaryOp::kIntDiv:
+      case BinaryOp::kIntDiv: {
         if (y == 0) return R();
-        return R(Item::Integer(int64_t(std::trunc(x / y))));
+        std::optional<int64_t> q = WholeToInteger(std::trunc(x / y));
+        return q ? R(Item::Integer(*q)) : R();
+      }
       case BinaryOp::kMod:
         if (y == 0) return R();
-        return ints ? R(Item::Integer(a.integer % b.integer))
-                    : R(Item::Decimal(std::fmod(x, y), scale));
+        return R(Item::Decimal(RoundToScale(std::fmod(x, y), scale), scale));
       default:
         return error();
     }
@@ -279,10 +395,15 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item
   }
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
     if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
-      auto bv = QuantityIn(b, a.str);
-      if (!bv) return R();
-      double v = op == BinaryOp::kPlus ? a.decimal + *bv : a.decimal - *bv;
-      return R(Item::Quantity(v, std::max(DecimalScale(a), DecimalScale(b)), a.str));
+      // N1 §6.6: "The unit of the result will be the most granular unit of either input"
+      // (3 'm' - 25 'cm' is 275 'cm'; it was 3 'm', rounded to the scale of 3).
+      auto common = InCommonUnit(a, b);
+      if (!common) return R();
+      const Item& x = common->first;
+      const Item& y = common->second;
+      double v = op == BinaryOp::kPlus ? x.decimal + y.decimal : x.decimal - y.decimal;
+      const int scale = AddScale(x, y);
+      return R(Item::Quantity(RoundToScale(v, scale), scale, x.str));
     }
     if (op == BinaryOp::kMul || op == BinaryOp::kDiv) {
       auto ca = Canonicalize(a.decimal, a.str);
@@ -312,6 +433,18 @@ Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item
     return R(Item::Quantity(a.AsDouble() * b.decimal, -1, b.str));
   }
   return error();
+}
+
+}  // namespace
+
+Result<std::optional<Item>> Arithmetic(BinaryOp op, const Item& a_in, const Item& b_in) {
+  MEDLAKE_ASSIGN_OR_RETURN(std::optional<Item> r, ArithmeticOf(op, a_in, b_in));
+  // A Decimal or Quantity beyond the range of doubles: overflow is empty (N1 §6.6).
+  if (r && (r->kind == ValueKind::kDecimal || r->kind == ValueKind::kQuantity) &&
+      !std::isfinite(r->decimal)) {
+    return std::optional<Item>();
+  }
+  return r;
 }
 
 namespace {
@@ -489,19 +622,15 @@ Result<Collection> Evaluator::EvalBinary(const Ast& node, const Scope& scope) {
 }
 
 std::string FormatDecimal(double v, int scale) {
-  char buf[64];
+  // Plain notation (a FHIRPath decimal has no exponent); 1e308 with 15 decimals fits.
+  char buf[400];
+  std::string s;
   if (scale >= 0 && scale <= 15) {
-    std::snprintf(buf, sizeof buf, "%.*f", scale, v);
-    std::string s = buf;
-    if (s == "-0") s = "0";
-    return s;
-  }
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  std::string s = buf;
-  if (s.find('e') != std::string::npos && std::isfinite(v)) {
-    // Plain notation (a FHIRPath decimal has no exponent) of the shortest digits that read
-    // back as `v`: "%.8f" made 0.000012345 into 0.00001234 and 1e-9 into 0, and 1e300 did not
-    // fit the buffer.
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, scale);
+    s.assign(buf, ec == std::errc() ? end : buf);
+  } else if (std::isfinite(v)) {
+    // The shortest digits that read back as `v` (printf's "%.15g" dropped digits:
+    // 1234567.123456789 came out as 1234567.12345679), moved around the point.
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
     std::string sci(buf, end);
     bool negative = !sci.empty() && sci[0] == '-';
@@ -522,10 +651,14 @@ std::string FormatDecimal(double v, int scale) {
           digits.substr(static_cast<size_t>(point));
     }
     if (negative) s.insert(0, "-");
+  } else {
+    return std::isnan(v) ? "NaN" : (v < 0 ? "-Infinity" : "Infinity");
   }
+  // No negative zero ("-0", "-0.00").
+  if (s.starts_with('-') && s.find_first_of("123456789") == std::string::npos) s.erase(0, 1);
   // A decimal beyond 64-bit integers keeps a fraction: written without one, JSON readers
   // (medlake's own) take it for an integer that does not fit, and the value is lost.
-  if (std::fabs(v) >= 9.2e18 && s.find('.') == std::string::npos && std::isfinite(v)) s += ".0";
+  if (std::fabs(v) >= 9.2e18 && s.find('.') == std::string::npos) s += ".0";
   return s;
 }
 

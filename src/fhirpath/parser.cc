@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include "fhirpath/functions.h"
@@ -286,6 +289,7 @@ class Parser {
         AstPtr n = MakeNode(AstKind::kLiteral, t.column);
         int scale = DecimalScale(t.text);
         double value = std::strtod(t.text.c_str(), nullptr);
+        if (!std::isfinite(value)) return Error(t, "number literal out of range");
         if (Peek().kind == TokenKind::kString) {
           n->literal = Item::Quantity(value, scale, Next().text);
         } else if (Peek().kind == TokenKind::kIdentifier && !CalendarUnit(Peek().text).empty()) {
@@ -293,7 +297,13 @@ class Parser {
         } else if (scale > 0) {
           n->literal = Item::Decimal(value, scale);
         } else {
-          n->literal = Item::Integer(std::strtoll(t.text.c_str(), nullptr, 10));
+          // An Integer literal beyond 64 bits is an error: strtoll clamped it.
+          int64_t integer = 0;
+          auto [end, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), integer);
+          if (ec != std::errc() || end != t.text.data() + t.text.size()) {
+            return Error(t, "integer literal out of range (beyond 64 bits)");
+          }
+          n->literal = Item::Integer(integer);
           n->literal.decimal = value;
         }
         return n;

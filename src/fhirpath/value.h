@@ -120,6 +120,13 @@ int DecimalScale(const Item& item);
 // Text of a decimal with `scale` digits after the point; scale < 0: shortest exact form.
 std::string FormatDecimal(double v, int scale);
 
+// `v` (a whole number: a result of trunc, floor, ...) as an Integer; nullopt for NaN, the
+// infinities and values beyond 64 bits, which N1 §6.6 makes empty (overflow).
+inline std::optional<int64_t> WholeToInteger(double v) {
+  if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) return std::nullopt;
+  return static_cast<int64_t>(v);
+}
+
 // --- Date/time helpers (datetime.cc) ---
 
 // Parses FHIRPath literal text without the '@' ("2020-01", "2020-01-02T10:00:00.000+02:00",

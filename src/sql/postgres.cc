@@ -1,7 +1,10 @@
 #include "sql/postgres.h"
 
+#include <cctype>
+#include <charconv>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
+#include <string>
 
 #include "common/string_util.h"
 #include "json/json.h"
@@ -31,11 +34,39 @@ void AppendCopyField(std::string_view s, std::string& out) {
   }
 }
 
+// PostgreSQL's context lines end with the data being read when the error came: "COPY t, line
+// 5, column c: <the value>", "JSON data, line 1: <the text>". Quoted or not, and with quotes
+// inside ("{"<a family name>"}" escaped the redaction of quoted parts), it is cut off.
+std::string DropContextData(std::string_view message) {
+  std::string out;
+  size_t start = 0;
+  while (start < message.size()) {
+    size_t end = message.find('\n', start);
+    if (end == std::string_view::npos) end = message.size();
+    std::string_view line = message.substr(start, end - start);
+    size_t at = line.find("line ");
+    while (at != std::string_view::npos &&
+           (at + 5 >= line.size() || !std::isdigit(static_cast<unsigned char>(line[at + 5])))) {
+      at = line.find("line ", at + 1);
+    }
+    size_t data = at == std::string_view::npos ? std::string_view::npos : line.find(": ", at);
+    if (data != std::string_view::npos) {
+      out.append(line.substr(0, data));
+      out += ": <redacted>";
+    } else {
+      out.append(line);
+    }
+    if (end < message.size()) out.push_back('\n');
+    start = end + 1;
+  }
+  return out;
+}
+
 // PostgreSQL's errors quote the values that failed ("invalid input syntax for type bigint:
-// \"<a family name>\"", "CONTEXT: COPY t, line 5, column c: ..."): quoted parts are redacted.
+// \"<a family name>\""): quoted parts are redacted, and the data of context lines dropped.
 Status LoadError(const std::string& table, const std::exception& e) {
   return IoError("PostgreSQL load of table " + table +
-                 " failed: " + RedactDataValues(e.what(), QuoteIdentifier(table)));
+                 " failed: " + RedactDataValues(DropContextData(e.what()), QuoteIdentifier(table)));
 }
 
 }  // namespace
@@ -108,22 +139,36 @@ Status TableLoad::Append(const std::vector<std::string>& row) {
     m.failed = true;
     return InvalidArgument("row width does not match table " + m.name);
   }
+  // Values are read by the rule `sql` uses (ReadCell): "000123" is not BIGINT (COPY read it
+  // as 123) and 75.0 is 75 (COPY refused "75.0"). The row is read whole before it is sent.
   m.line.clear();
   for (size_t i = 0; i < row.size(); ++i) {
     if (i) m.line.push_back('\t');
-    const std::string& v = row[i];
-    if (v == "null" || v.empty()) {
-      m.line += "\\N";
-      continue;
+    auto cell = ReadCell(m.columns[i].type, row[i], m.parser, m.name, m.columns[i].name);
+    if (!cell.ok()) {
+      m.failed = true;
+      return cell.status();
     }
-    if (m.columns[i].type != ColumnType::kJson) {
-      auto node = m.parser.Parse(v);
-      if (node.ok() && node->IsString()) {
-        AppendCopyField(node->GetString(), m.line);
-        continue;
+    switch (cell->kind) {
+      case Cell::Kind::kNull:
+        m.line += "\\N";
+        break;
+      case Cell::Kind::kInteger:
+        m.line += std::to_string(cell->integer);
+        break;
+      case Cell::Kind::kDouble: {
+        char buf[32];  // shortest text that reads back as the same double
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, cell->number);
+        m.line.append(buf, end);
+        break;
       }
+      case Cell::Kind::kBoolean:
+        m.line += cell->boolean ? "true" : "false";
+        break;
+      case Cell::Kind::kText:
+        AppendCopyField(cell->text, m.line);
+        break;
     }
-    AppendCopyField(v, m.line);
   }
   try {
     m.writer->write_raw_line(m.line);

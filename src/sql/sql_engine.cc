@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <string>
 
 #include "common/string_util.h"
 #include "json/json.h"
@@ -77,9 +78,112 @@ std::string QuoteIdentifier(std::string_view name) {
   return out;
 }
 
+namespace {
+
+// A query's result is printed by DuckDB itself: every column is cast to VARCHAR by a second
+// statement, `SELECT CAST(c0 AS VARCHAR), ... FROM medlake_result()`, whose table function
+// hands back the chunks of the first result unchanged. So every type DuckDB has (TIMESTAMPTZ,
+// LIST, STRUCT, MAP, UNION, UUID, ...) prints as DuckDB prints it, NULL stays NULL, and the
+// user's statement runs once. (The deprecated duckdb_value_varchar printed such columns as ""
+// and crashed on UUID.)
+struct PendingResult {
+  duckdb_result* result = nullptr;  // set while the second statement runs
+};
+
+// Scan state of medlake_result(): the chunk whose vectors the output references.
+struct ResultScanState {
+  duckdb_data_chunk chunk = nullptr;
+  ~ResultScanState() {
+    if (chunk) duckdb_destroy_data_chunk(&chunk);
+  }
+};
+
+void ResultBind(duckdb_bind_info info) {
+  auto* pending = static_cast<PendingResult*>(duckdb_bind_get_extra_info(info));
+  if (pending->result == nullptr) {
+    duckdb_bind_set_error(info, "medlake_result() reads a query's result and has none now");
+    return;
+  }
+  for (idx_t c = 0; c < duckdb_column_count(pending->result); ++c) {
+    duckdb_logical_type type = duckdb_column_logical_type(pending->result, c);
+    duckdb_bind_add_result_column(info, ("c" + std::to_string(c)).c_str(), type);
+    duckdb_destroy_logical_type(&type);
+  }
+}
+
+void ResultInit(duckdb_init_info info) {
+  duckdb_init_set_init_data(info, new ResultScanState(),
+                            [](void* state) { delete static_cast<ResultScanState*>(state); });
+  duckdb_init_set_max_threads(info, 1);  // the chunks in order, so the rows keep theirs
+}
+
+void ResultScan(duckdb_function_info info, duckdb_data_chunk output) {
+  auto* pending = static_cast<PendingResult*>(duckdb_function_get_extra_info(info));
+  auto* state = static_cast<ResultScanState*>(duckdb_function_get_init_data(info));
+  if (state->chunk) duckdb_destroy_data_chunk(&state->chunk);
+  state->chunk = duckdb_fetch_chunk(*pending->result);
+  if (state->chunk == nullptr) {
+    duckdb_data_chunk_set_size(output, 0);
+    return;
+  }
+  for (idx_t c = 0; c < duckdb_data_chunk_get_column_count(state->chunk); ++c) {
+    duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(output, c),
+                                   duckdb_data_chunk_get_vector(state->chunk, c));
+  }
+  duckdb_data_chunk_set_size(output, duckdb_data_chunk_get_size(state->chunk));
+}
+
+Status RegisterResultFunction(duckdb_connection con, PendingResult* pending) {
+  duckdb_table_function f = duckdb_create_table_function();
+  duckdb_table_function_set_name(f, "medlake_result");
+  duckdb_table_function_set_extra_info(f, pending, nullptr);
+  duckdb_table_function_set_bind(f, ResultBind);
+  duckdb_table_function_set_init(f, ResultInit);
+  duckdb_table_function_set_function(f, ResultScan);
+  duckdb_state st = duckdb_register_table_function(con, f);
+  duckdb_destroy_table_function(&f);
+  return st == DuckDBError ? Internal("cannot register DuckDB table function medlake_result")
+                           : Status::Ok();
+}
+
+// The name QueryResult::column_types gives a DuckDB column type.
+std::string ColumnTypeName(duckdb_result* result, idx_t c) {
+  duckdb_logical_type type = duckdb_column_logical_type(result, c);
+  char* alias = duckdb_logical_type_get_alias(type);
+  duckdb_destroy_logical_type(&type);
+  if (alias) {
+    std::string name = alias;
+    duckdb_free(alias);
+    return name;
+  }
+  switch (duckdb_column_type(result, c)) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT:
+    case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER:
+    case DUCKDB_TYPE_UBIGINT:
+    case DUCKDB_TYPE_HUGEINT:
+      return "INTEGER";
+    case DUCKDB_TYPE_FLOAT:
+    case DUCKDB_TYPE_DOUBLE:
+    case DUCKDB_TYPE_DECIMAL:
+      return "DOUBLE";
+    default:
+      return "VARCHAR";
+  }
+}
+
+}  // namespace
+
 struct SqlEngine::Impl {
   duckdb_database db = nullptr;
   duckdb_connection con = nullptr;
+  PendingResult pending;
   ~Impl() {
     if (con) duckdb_disconnect(&con);
     if (db) duckdb_close(&db);
@@ -112,6 +216,7 @@ Result<std::unique_ptr<SqlEngine>> SqlEngine::Open() {
   if (duckdb_connect(e->impl_->db, &e->impl_->con) == DuckDBError) {
     return Internal("cannot connect to DuckDB");
   }
+  MEDLAKE_RETURN_IF_ERROR(RegisterResultFunction(e->impl_->con, &e->impl_->pending));
   return e;
 }
 
@@ -134,62 +239,52 @@ Result<QueryResult> SqlEngine::Query(const std::string& sql) {
     return s;
   }
   QueryResult out;
-  idx_t cols = duckdb_column_count(&result);
-  idx_t rows = duckdb_row_count(&result);
+  const idx_t cols = duckdb_column_count(&result);
   for (idx_t c = 0; c < cols; ++c) {
     out.columns.emplace_back(duckdb_column_name(&result, c));
-    duckdb_logical_type type = duckdb_column_logical_type(&result, c);
-    char* alias = duckdb_logical_type_get_alias(type);
-    std::string name;
-    if (alias) {
-      name = alias;
-      duckdb_free(alias);
-    } else {
-      switch (duckdb_column_type(&result, c)) {
-        case DUCKDB_TYPE_BOOLEAN:
-          name = "BOOLEAN";
-          break;
-        case DUCKDB_TYPE_TINYINT:
-        case DUCKDB_TYPE_SMALLINT:
-        case DUCKDB_TYPE_INTEGER:
-        case DUCKDB_TYPE_BIGINT:
-        case DUCKDB_TYPE_UTINYINT:
-        case DUCKDB_TYPE_USMALLINT:
-        case DUCKDB_TYPE_UINTEGER:
-        case DUCKDB_TYPE_UBIGINT:
-        case DUCKDB_TYPE_HUGEINT:
-          name = "INTEGER";
-          break;
-        case DUCKDB_TYPE_FLOAT:
-        case DUCKDB_TYPE_DOUBLE:
-        case DUCKDB_TYPE_DECIMAL:
-          name = "DOUBLE";
-          break;
-        default:
-          name = "VARCHAR";
-      }
-    }
-    duckdb_destroy_logical_type(&type);
-    out.column_types.push_back(std::move(name));
+    out.column_types.push_back(ColumnTypeName(&result, c));
   }
-  out.rows.resize(rows);
-  out.nulls.resize(rows);
-  for (idx_t r = 0; r < rows; ++r) {
-    out.rows[r].resize(cols);
-    out.nulls[r].resize(cols);
-    for (idx_t c = 0; c < cols; ++c) {
-      if (duckdb_value_is_null(&result, c, r)) {
-        out.nulls[r][c] = true;
-        continue;
-      }
-      char* v = duckdb_value_varchar(&result, c, r);
-      if (v) {
-        out.rows[r][c] = v;
-        duckdb_free(v);
-      }
-    }
+  if (cols == 0) {
+    duckdb_destroy_result(&result);
+    return out;
   }
+  std::string print = "SELECT ";
+  for (idx_t c = 0; c < cols; ++c) {
+    if (c) print += ", ";
+    print += "CAST(c" + std::to_string(c) + " AS VARCHAR)";
+  }
+  print += " FROM medlake_result()";
+  duckdb_result text;
+  impl_->pending.result = &result;
+  const duckdb_state st = duckdb_query(impl_->con, print.c_str(), &text);
+  impl_->pending.result = nullptr;
   duckdb_destroy_result(&result);
+  if (st == DuckDBError) {
+    Status s = DuckError("SQL error", duckdb_result_error(&text), sql);
+    duckdb_destroy_result(&text);
+    return s;
+  }
+  while (duckdb_data_chunk chunk = duckdb_fetch_chunk(text)) {
+    const idx_t rows = duckdb_data_chunk_get_size(chunk);
+    const size_t first = out.rows.size();
+    out.rows.resize(first + rows, std::vector<std::string>(cols));
+    out.nulls.resize(first + rows, std::vector<bool>(cols));
+    for (idx_t c = 0; c < cols; ++c) {
+      duckdb_vector vector = duckdb_data_chunk_get_vector(chunk, c);
+      auto* strings = static_cast<duckdb_string_t*>(duckdb_vector_get_data(vector));
+      uint64_t* validity = duckdb_vector_get_validity(vector);
+      for (idx_t r = 0; r < rows; ++r) {
+        if (validity && !duckdb_validity_row_is_valid(validity, r)) {
+          out.nulls[first + r][c] = true;
+          continue;
+        }
+        out.rows[first + r][c].assign(duckdb_string_t_data(&strings[r]),
+                                      duckdb_string_t_length(strings[r]));
+      }
+    }
+    duckdb_destroy_data_chunk(&chunk);
+  }
+  duckdb_destroy_result(&text);
   return out;
 }
 
@@ -221,27 +316,58 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   return w;
 }
 
-namespace {
-
-// Whether `node` is a value of a typed column (kBigint, kDouble, kBoolean): an integer for
-// BIGINT (also a double without a fraction), a number for DOUBLE, true or false for BOOLEAN.
-bool FitsColumn(ColumnType type, const json::Node& node) {
+Result<Cell> ReadCell(ColumnType type, std::string_view json_text, json::Parser& parser,
+                      std::string_view table, std::string_view column) {
+  Cell cell;
+  if (json_text == "null" || json_text.empty()) return cell;
+  if (type == ColumnType::kJson) {
+    cell.kind = Cell::Kind::kText;
+    cell.text = std::string(json_text);
+    return cell;
+  }
+  auto node = parser.Parse(json_text);
+  if (!node.ok()) {
+    return InvalidArgument("table " + std::string(table) + ", column " + std::string(column) +
+                           ": a value is not JSON");
+  }
   switch (type) {
     case ColumnType::kBigint:
-      if (node.kind() == json::Kind::kInt64) return true;
-      return node.kind() == json::Kind::kDouble &&
-             node.GetDouble() == std::trunc(node.GetDouble()) &&
-             std::fabs(node.GetDouble()) < 9.2e18;
+      if (node->kind() == json::Kind::kInt64) {
+        cell.kind = Cell::Kind::kInteger;
+        cell.integer = node->GetInt64();
+        return cell;
+      }
+      if (node->kind() == json::Kind::kDouble &&
+          node->GetDouble() == std::trunc(node->GetDouble()) &&
+          std::fabs(node->GetDouble()) < 9.2e18) {
+        cell.kind = Cell::Kind::kInteger;
+        cell.integer = static_cast<int64_t>(node->GetDouble());
+        return cell;
+      }
+      break;
     case ColumnType::kDouble:
-      return node.IsNumber();
+      if (node->IsNumber()) {
+        cell.kind = Cell::Kind::kDouble;
+        cell.number = node->GetDouble();
+        return cell;
+      }
+      break;
     case ColumnType::kBoolean:
-      return node.IsBool();
+      if (node->IsBool()) {
+        cell.kind = Cell::Kind::kBoolean;
+        cell.boolean = node->GetBool();
+        return cell;
+      }
+      break;
     default:
-      return true;
+      cell.kind = Cell::Kind::kText;
+      cell.text = node->IsString() ? std::string(node->GetString()) : std::string(json_text);
+      return cell;
   }
+  return InvalidArgument("table " + std::string(table) + ", column " + std::string(column) +
+                         ": a value is not " + std::string(SqlTypeName(type)) +
+                         " (the type the view gives the column)");
 }
-
-}  // namespace
 
 Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
   Impl& im = *impl_;
@@ -249,53 +375,33 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
     return InvalidArgument("row of " + std::to_string(values.size()) + " values for " +
                            std::to_string(im.types.size()) + " columns of " + im.table);
   }
-  // The whole row is checked before any of it is appended: a value that is not of its column's
+  // The whole row is read before any of it is appended: a value that is not of its column's
   // type is an error, not a NULL or a truncated number (the view's type does not fit the data).
-  // The message names the column, never the value, which may be patient data.
+  std::vector<Cell> cells;
+  cells.reserve(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    const std::string& v = values[i];
-    if (v == "null" || v.empty() || im.types[i] == ColumnType::kJson ||
-        im.types[i] == ColumnType::kVarchar) {
-      continue;
-    }
-    auto node = im.parser.Parse(v);
-    if (!node.ok()) return InvalidArgument("column value is not JSON in table " + im.table);
-    if (!FitsColumn(im.types[i], *node)) {
-      return InvalidArgument("table " + im.table + ", column " + im.names[i] + ": a value is not " +
-                             std::string(SqlTypeName(im.types[i])) +
-                             " (the type the view gives the column)");
-    }
+    MEDLAKE_ASSIGN_OR_RETURN(Cell cell,
+                             ReadCell(im.types[i], values[i], im.parser, im.table, im.names[i]));
+    cells.push_back(std::move(cell));
   }
-  for (size_t i = 0; i < values.size(); ++i) {
-    const std::string& v = values[i];
+  for (const Cell& cell : cells) {
     duckdb_state st = DuckDBSuccess;
-    if (v == "null" || v.empty()) {
-      st = duckdb_append_null(im.appender);
-    } else if (im.types[i] == ColumnType::kJson) {
-      st = duckdb_append_varchar_length(im.appender, v.data(), v.size());
-    } else {
-      auto node = im.parser.Parse(v);
-      if (!node.ok()) return InvalidArgument("column value is not JSON in table " + im.table);
-      switch (im.types[i]) {
-        case ColumnType::kBigint:
-          st = duckdb_append_int64(im.appender, node->kind() == json::Kind::kInt64
-                                                    ? node->GetInt64()
-                                                    : static_cast<int64_t>(node->GetDouble()));
-          break;
-        case ColumnType::kDouble:
-          st = duckdb_append_double(im.appender, node->GetDouble());
-          break;
-        case ColumnType::kBoolean:
-          st = duckdb_append_bool(im.appender, node->GetBool());
-          break;
-        default:
-          if (node->IsString()) {
-            std::string_view s = node->GetString();
-            st = duckdb_append_varchar_length(im.appender, s.data(), s.size());
-          } else {
-            st = duckdb_append_varchar_length(im.appender, v.data(), v.size());
-          }
-      }
+    switch (cell.kind) {
+      case Cell::Kind::kNull:
+        st = duckdb_append_null(im.appender);
+        break;
+      case Cell::Kind::kInteger:
+        st = duckdb_append_int64(im.appender, cell.integer);
+        break;
+      case Cell::Kind::kDouble:
+        st = duckdb_append_double(im.appender, cell.number);
+        break;
+      case Cell::Kind::kBoolean:
+        st = duckdb_append_bool(im.appender, cell.boolean);
+        break;
+      case Cell::Kind::kText:
+        st = duckdb_append_varchar_length(im.appender, cell.text.data(), cell.text.size());
+        break;
     }
     if (st == DuckDBError)
       return DuckError("cannot append", duckdb_appender_error(im.appender), "");

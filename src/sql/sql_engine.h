@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "json/json.h"
 #include "medlake/status.h"
 
 namespace medlake::sql {
@@ -74,6 +75,26 @@ class TableWriter {
   TableWriter() = default;
   std::unique_ptr<Impl> impl_;
 };
+
+// A view's value (its JSON text) as a typed column stores it. One rule for both SQL targets,
+// DuckDB (`sql`) and PostgreSQL (`load-postgres`), which took different values: "null" or ""
+// is NULL; BIGINT takes an integer, or a number without a fraction below 2^63 (75.0 is 75);
+// DOUBLE a number; BOOLEAN true or false; VARCHAR a string's text, or the JSON text of any
+// other value; JSON the text as it is. A string is never converted to a number or a Boolean
+// ("000123" is not BIGINT).
+struct Cell {
+  enum class Kind { kNull, kInteger, kDouble, kBoolean, kText };
+  Kind kind = Kind::kNull;
+  int64_t integer = 0;
+  double number = 0;
+  bool boolean = false;
+  std::string text;
+};
+
+// The cell of `json_text` in a column of `type`; kInvalidArgument when the value is not of the
+// type, naming `table` and `column` but never the value (it may be patient data).
+Result<Cell> ReadCell(ColumnType type, std::string_view json_text, json::Parser& parser,
+                      std::string_view table, std::string_view column);
 
 // Quotes an identifier for SQL ("a""b").
 std::string QuoteIdentifier(std::string_view name);

@@ -243,6 +243,27 @@ class Compiler {
             st = Invalid(at, "unionAll branches must have the same columns in the same order");
             return false;
           }
+          // And of the same type and collection flag (SQL-on-FHIR v2: the branches' rows are
+          // rows of one table; a column of integers in one branch and strings in another made
+          // a table whose typed column held both).
+          for (size_t c = 0; c < names.size(); ++c) {
+            const Column& here = plan_.columns[mark + c];
+            const Column& first = plan_.columns[first_column + c];
+            std::string first_at = where + ".unionAll[0]";
+            if (here.type != first.type) {
+              st = Invalid(at, "column '" + here.name + "' has type " + TypeText(here.type) +
+                                   " here but " + TypeText(first.type) + " in " + first_at +
+                                   ": unionAll branches must agree");
+              return false;
+            }
+            if (here.collection != first.collection) {
+              st = Invalid(at, "column '" + here.name + "' has collection " +
+                                   (here.collection ? "true" : "false") + " here but " +
+                                   (first.collection ? "true" : "false") + " in " + first_at +
+                                   ": unionAll branches must agree");
+              return false;
+            }
+          }
           // Map this branch's columns onto the first branch's slots.
           Remap(b, mark, first_column);
           plan_.columns.resize(mark);
@@ -256,6 +277,10 @@ class Compiler {
       plan.all_columns.insert(plan.all_columns.end(), first.begin(), first.end());
     }
     return Status::Ok();
+  }
+
+  static std::string TypeText(const std::string& type) {
+    return type.empty() ? "(none)" : "'" + type + "'";
   }
 
   static void Remap(SelectPlan& s, size_t from, size_t to) {

@@ -1,5 +1,8 @@
 // Row generation: forEach / forEachOrNull / repeat iteration, column evaluation, and the
 // cross products of nested selects and unionAll branches.
+#include <string>
+#include <unordered_set>
+
 #include "views/plan.h"
 
 namespace medlake::views {
@@ -103,12 +106,33 @@ class RowBuilder {
   }
 
   // Depth-first closure of the repeat paths: each node reached, then what is reached from it.
+  // As FHIRPath's repeat() (N1 §5.2.4: "Items are only added if not already in the output
+  // collection", by equality), an item already reached is not added or followed again, so
+  // cyclic data (Organizations partOf each other through resolve()) ends; identical elements
+  // thus give one row. A chain of new items deeper than kMaxRepeatDepth (a path that computes
+  // ever new values) is an error rather than a stack overflow.
+  static constexpr int kMaxRepeatDepth = 1000;
+
   Status Repeat(const SelectPlan& s, const Item& node, Collection& out) {
+    std::unordered_set<std::string> seen;
+    return Repeat(s, node, 1, seen, out);
+  }
+
+  Status Repeat(const SelectPlan& s, const Item& node, int depth,
+                std::unordered_set<std::string>& seen, Collection& out) {
     for (const fhirpath::Expression& path : s.repeat) {
       MEDLAKE_ASSIGN_OR_RETURN(Collection children, Eval(path, node, 0));
       for (const Item& child : children) {
+        // The key of N1 equality: a FHIR element's JSON, a System value's kind and text.
+        std::string key = fhirpath::ItemTypeName(child) + ":" + fhirpath::ItemToString(child);
+        if (!seen.insert(std::move(key)).second) continue;
+        if (depth > kMaxRepeatDepth) {
+          return InvalidArgument("repeat path '" + path.text() + "' of view " +
+                                 ViewName(plan_.name) + " reaches more than " +
+                                 std::to_string(kMaxRepeatDepth) + " levels");
+        }
         out.push_back(child);
-        MEDLAKE_RETURN_IF_ERROR(Repeat(s, child, out));
+        MEDLAKE_RETURN_IF_ERROR(Repeat(s, child, depth + 1, seen, out));
       }
     }
     return Status::Ok();

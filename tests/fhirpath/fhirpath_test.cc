@@ -334,5 +334,23 @@ TEST(ResourceFiles, ReadsNdjsonAndReportsBadLines) {
   EXPECT_EQ(bad_lines, (std::vector<size_t>{2}));
 }
 
+// SQL-on-FHIR v2: getReferenceKey() is empty for a reference it cannot resolve to a resource
+// key. A urn:uuid outside a Bundle gave "urn:uuid:...", "Observation/" gave "", and a URL
+// gave its last segment.
+TEST_F(FhirPathTest, ReferenceKeysOfUnresolvableReferencesAreEmpty) {
+  constexpr std::string_view kObs = R"({"resourceType": "Observation", "id": "o2",
+    "status": "final", "code": {"text": "x"},
+    "subject": {"reference": "urn:uuid:9d0a6e7c-1111-2222-3333-444455556666"},
+    "hasMember": [{"reference": "Observation/"}, {"reference": "Observation/o1"},
+                  {"reference": "http://example.org/some/path"},
+                  {"reference": "http://example.org/fhir/Observation/o3/_history/2"},
+                  {"reference": "Observation/bad id"}]})";
+  EXPECT_EQ(EvalText(kObs, "subject.getReferenceKey()"), "");
+  EXPECT_EQ(EvalText(kObs, "subject.getReferenceKey(Patient)"), "");
+  EXPECT_EQ(EvalText(kObs, "hasMember.getReferenceKey(Observation)"), "o1,o3");
+  EXPECT_EQ(EvalText(kObs, "hasMember.getReferenceKey()"), "o1,o3");
+  EXPECT_EQ(EvalText(kObs, "hasMember.getReferenceKey(Patient)"), "");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath

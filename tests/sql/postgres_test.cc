@@ -104,10 +104,60 @@ TEST(PostgresTest, KeywordColumnsLoadAndErrorsHideTheValue) {
   auto n = (*loader)->Load("Encounters", cols, {{"\"2024-01-01\"", "\"2024-01-02\"", "1"}});
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*(*loader)->QueryValue(R"(SELECT "end" FROM "Encounters")"), "2024-01-02");
-  auto bad = (*loader)->Load("t", {{"n", ColumnType::kBigint}}, {{"\"Wintheiser\""}});
+  // A value PostgreSQL refuses (JSON it cannot parse): its error is redacted, and its
+  // context lines, which quote the value with its own quotes inside
+  // (COPY t, line 1, column n: "{"Wintheiser"}"), lose their data.
+  auto bad = (*loader)->Load("t", {{"n", ColumnType::kJson}}, {{"{\"Wintheiser\"}"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message().find("Wintheiser"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("<redacted>"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("COPY t, line 1, column n: <redacted>"), std::string::npos)
+      << bad.status().message();
+  // A value not of the column's type is refused before PostgreSQL sees it.
+  auto text = (*loader)->Load("t", {{"n", ColumnType::kBigint}}, {{"\"Wintheiser\""}});
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().message().find("Wintheiser"), std::string::npos)
+      << text.status().message();
+  EXPECT_NE(text.status().message().find("column n"), std::string::npos) << text.status().message();
+}
+
+// load-postgres and sql took different values: an integer column loaded the string "000123"
+// as 123 (sql refused it) and refused 75.0 (sql took it as 75). Both now read values by one
+// rule (ReadCell).
+TEST(PostgresTest, ColumnValuesFollowTheRuleSqlUses) {
+  testing::PostgresServer server;
+  MEDLAKE_START_OR_SKIP(server);
+  auto loader = PostgresLoader::Connect(server.Url());
+  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok());
+  const std::vector<ColumnSpec> cols = {{"id", ColumnType::kVarchar},
+                                        {"mrn", ColumnType::kBigint},
+                                        {"v", ColumnType::kDouble},
+                                        {"ok", ColumnType::kBoolean}};
+  const std::vector<std::string> good = {"\"m1\"", "75.0", "1e20", "true"};
+  auto n = (*loader)->Load("t", cols, {good});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT mrn FROM t"), "75");
+  EXPECT_EQ(*(*loader)->QueryValue("SELECT v = 1e20 FROM t"), "t");
+  auto writer = (*engine)->CreateTable("t", cols);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->AppendJsonRow(good).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  EXPECT_EQ((*engine)->Query("SELECT mrn FROM t")->rows[0][0], "75");
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"\"m2\"", "\"000123\"", "1", "true"},
+                                             {"\"m2\"", "1", "\"1.5\"", "true"},
+                                             {"\"m2\"", "1", "1", "\"true\""},
+                                             {"\"m2\"", "75.5", "1", "true"}}) {
+    auto pg = (*loader)->Load("u", cols, {bad});
+    auto writer2 = (*engine)->CreateTable("u", cols);
+    ASSERT_TRUE(writer2.ok());
+    Status duck = (*writer2)->AppendJsonRow(bad);
+    EXPECT_FALSE(pg.ok()) << bad[1] << bad[2] << bad[3];
+    EXPECT_FALSE(duck.ok()) << bad[1] << bad[2] << bad[3];
+    EXPECT_EQ(pg.status().message(), duck.message());
+  }
 }
 
 }  // namespace

@@ -95,5 +95,68 @@ TEST(SqlEngineTest, WritesParquetThatReadsBack) {
   EXPECT_EQ(r->rows[0][1], "4950");
 }
 
+// Columns of types beyond the scalars printed as "" (TIMESTAMPTZ, LIST, STRUCT, ...) and a
+// UUID column crashed the process: every type is printed as DuckDB casts it to VARCHAR.
+TEST(SqlEngineTest, PrintsEveryDuckDbType) {
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*engine)->Execute("SET TimeZone = 'UTC'").ok());
+  ASSERT_TRUE((*engine)->Execute("CREATE TYPE mood AS ENUM ('sad', 'happy')").ok());
+  auto r = (*engine)->Query(
+      "SELECT '6f9619ff-8b86-d011-b42d-00c04fc964ff'::UUID AS id, 1 AS b, "
+      "TIMESTAMPTZ '2020-01-02 10:00:00+00' AS tz, [1, 2, NULL] AS list, "
+      "{'k': 'v', 'n': 2} AS struct, MAP {'a': 1} AS map, 'happy'::mood AS mood, "
+      "union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS u, '0101'::BIT AS bits, "
+      "TIMESTAMP_NS '2020-01-02 10:00:00.123456789' AS ns, TIMESTAMP_S '2020-01-02 10:00:00' AS s, "
+      "TIMESTAMP_MS '2020-01-02 10:00:00.5' AS ms, TIMETZ '10:00:00+02' AS ttz, "
+      "[1, 2]::INTEGER[2] AS arr, INTERVAL 3 DAY AS iv, 12.50::DECIMAL(5, 2) AS dec, "
+      "NULL::UUID AS no_id, NULL::INTEGER[] AS no_list");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows.size(), 1u);
+  const std::vector<std::string> expected = {"6f9619ff-8b86-d011-b42d-00c04fc964ff",
+                                             "1",
+                                             "2020-01-02 10:00:00+00",
+                                             "[1, 2, NULL]",
+                                             "{'k': v, 'n': 2}",
+                                             "{a=1}",
+                                             "happy",
+                                             "2",
+                                             "0101",
+                                             "2020-01-02 10:00:00.123456789",
+                                             "2020-01-02 10:00:00",
+                                             "2020-01-02 10:00:00.5",
+                                             "10:00:00+02",
+                                             "[1, 2]",
+                                             "3 days",
+                                             "12.50",
+                                             "",
+                                             ""};
+  ASSERT_EQ(r->columns.size(), expected.size());
+  for (size_t c = 0; c < expected.size(); ++c) {
+    EXPECT_EQ(r->rows[0][c], expected[c]) << r->columns[c];
+    EXPECT_EQ(r->nulls[0][c], c >= 16) << r->columns[c];
+  }
+  EXPECT_EQ(r->column_types[1], "INTEGER");
+  EXPECT_EQ(r->column_types[0], "VARCHAR");
+  // A generated UUID (the reported crash) and rows over many chunks, in the query's order.
+  r = (*engine)->Query("SELECT uuid() AS a, 1 AS b");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows[0][0].size(), 36u);
+  EXPECT_EQ(r->rows[0][1], "1");
+  r = (*engine)->Query("SELECT i, [i] AS l FROM range(10000) t(i) ORDER BY i DESC");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows.size(), 10000u);
+  for (size_t i = 0; i < r->rows.size(); ++i) {
+    ASSERT_EQ(r->rows[i][0], std::to_string(9999 - i));
+    ASSERT_EQ(r->rows[i][1], "[" + std::to_string(9999 - i) + "]");
+  }
+  // Statements without rows, and several statements (the last one's result).
+  r = (*engine)->Query("CREATE TABLE t2 (a INTEGER)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  r = (*engine)->Query("INSERT INTO t2 VALUES (1), (2); SELECT list(a ORDER BY a) FROM t2");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows[0][0], "[1, 2]");
+}
+
 }  // namespace
 }  // namespace medlake::sql
