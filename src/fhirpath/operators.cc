@@ -642,15 +642,19 @@ std::string FormatDecimal(double v, int scale) {
     }
     const long point = std::strtol(sci.c_str() + e + 1, nullptr, 10) + 1;
     const long n = static_cast<long>(digits.size());
+    if (negative) s.push_back('-');
     if (point <= 0) {
-      s = "0." + std::string(static_cast<size_t>(-point), '0') + digits;
+      s += "0.";
+      s.append(static_cast<size_t>(-point), '0');
+      s += digits;
     } else if (point >= n) {
-      s = digits + std::string(static_cast<size_t>(point - n), '0');
+      s += digits;
+      s.append(static_cast<size_t>(point - n), '0');
     } else {
-      s = digits.substr(0, static_cast<size_t>(point)) + "." +
-          digits.substr(static_cast<size_t>(point));
+      s.append(digits, 0, static_cast<size_t>(point));
+      s.push_back('.');
+      s.append(digits, static_cast<size_t>(point));
     }
-    if (negative) s.insert(0, "-");
   } else {
     return std::isnan(v) ? "NaN" : (v < 0 ? "-Infinity" : "Infinity");
   }
