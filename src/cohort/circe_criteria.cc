@@ -130,16 +130,32 @@ std::optional<std::string> ShiftDate(std::string_view date, int days) {
   return std::string(buf);
 }
 
+// A Circe range ({"Value", "Op", "Extent"}), its members checked; nullopt when it is
+// malformed (reported). `what` names it in the report of unknown members.
+struct Range {
+  std::optional<json::Node> value, extent;
+  std::string_view op;
+};
+
+std::optional<Range> ReadRange(json::Node range, const std::string& path, Issues& issues,
+                               std::string_view what) {
+  Members m(range, path, issues);
+  if (m.malformed()) return std::nullopt;
+  Range r;
+  r.value = m.Take("Value");
+  auto op = m.Take("Op", Shape::kString);
+  r.extent = m.Take("Extent");
+  m.Finish("not translated: unknown member of " + std::string(what));
+  if (m.malformed()) return std::nullopt;
+  r.op = op ? op->GetString() : "";
+  return r;
+}
+
 // Circe DateRange as inclusive date bounds of the event start.
 bool ReadDateRange(json::Node range, const std::string& path, EventPart& part, Issues& issues) {
-  Members m(range, path, issues);
-  if (m.malformed()) return false;
-  auto value = m.Take("Value");
-  auto op = m.Take("Op", Shape::kString);
-  auto extent = m.Take("Extent");
-  m.Finish("not translated: unknown member of a date range");
-  if (m.malformed()) return false;
-  std::string_view o = op ? op->GetString() : "";
+  std::optional<Range> r = ReadRange(range, path, issues, "a date range");
+  if (!r) return false;
+  const auto& [value, extent, o] = *r;
   std::optional<std::string> v = value ? ShiftDate(value->GetString(), 0) : std::nullopt;
   if (!v) {
     issues.Unsupported(path, "date range without a valid Value date: not translated");
@@ -228,14 +244,9 @@ void ReportUnits(const std::vector<std::string>& codes, const std::string& path,
 // a whole day where the dates do not (or the reverse). "!eq" and "!bt" are two intervals.
 std::optional<Value> VisitLengthComparison(json::Node range, const std::string& path,
                                            Issues& issues) {
-  Members m(range, path, issues);
-  if (m.malformed()) return std::nullopt;
-  auto value = m.Take("Value");
-  auto op = m.Take("Op", Shape::kString);
-  auto extent = m.Take("Extent");
-  m.Finish("not translated: unknown member of a numeric range");
-  if (m.malformed()) return std::nullopt;
-  std::string_view o = op ? op->GetString() : "";
+  std::optional<Range> r = ReadRange(range, path, issues, "a numeric range");
+  if (!r) return std::nullopt;
+  const auto& [value, extent, o] = *r;
   auto days = [](json::Node n) -> std::optional<int64_t> {
     if (!n.IsNumber()) return std::nullopt;
     double d = std::trunc(n.GetDouble());
@@ -289,14 +300,9 @@ std::optional<Value> VisitLengthComparison(json::Node range, const std::string& 
 
 std::optional<Value> NumericComparison(json::Node range, const std::string& path,
                                        std::optional<std::string> unit, Issues& issues) {
-  Members m(range, path, issues);
-  if (m.malformed()) return std::nullopt;
-  auto value = m.Take("Value");
-  auto op = m.Take("Op", Shape::kString);
-  auto extent = m.Take("Extent");
-  m.Finish("not translated: unknown member of a numeric range");
-  if (m.malformed()) return std::nullopt;
-  std::string_view o = op ? op->GetString() : "";
+  std::optional<Range> r = ReadRange(range, path, issues, "a numeric range");
+  if (!r) return std::nullopt;
+  const auto& [value, extent, o] = *r;
   if (!value || !value->IsNumber()) {
     issues.Unsupported(path, "numeric range without a Value: not translated");
     return std::nullopt;
@@ -323,13 +329,9 @@ std::optional<Value> NumericComparison(json::Node range, const std::string& path
 }
 
 std::optional<Value> AgeCriterion(json::Node range, const std::string& path, Issues& issues) {
-  Members m(range, path, issues);
-  if (m.malformed()) return std::nullopt;
-  auto value = m.Take("Value");
-  auto op = m.Take("Op", Shape::kString);
-  auto extent = m.Take("Extent");
-  m.Finish("not translated: unknown member of an age range");
-  if (m.malformed()) return std::nullopt;
+  std::optional<Range> r = ReadRange(range, path, issues, "an age range");
+  if (!r) return std::nullopt;
+  const auto& [value, extent, o] = *r;
   std::optional<int64_t> years = value ? Integer(*value) : std::nullopt;
   std::optional<int64_t> extent_years = extent ? Integer(*extent) : std::nullopt;
   if (!years || (extent && !extent_years)) {
@@ -337,7 +339,6 @@ std::optional<Value> AgeCriterion(json::Node range, const std::string& path, Iss
     return std::nullopt;
   }
   int64_t v = *years;
-  std::string_view o = op ? op->GetString() : "";
   Value age = Value::Object();
   bool negate = false;
   if (o == "gt") {

@@ -72,6 +72,14 @@ std::map<std::string, nlohmann::json> VaultPatients(const std::string& lake) {
   return out;
 }
 
+// A lake with a key holding `medlake synth`'s first five patients.
+void KeyedSynthLake(const testing::TempDir& dir, const std::string& lake) {
+  ASSERT_EQ(Medlake("synth --patients 5 --seed 3 --formats fhir --out " + dir / "data").exit_code,
+            0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+}
+
 class RolesCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -974,10 +982,7 @@ TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
 TEST_F(RolesCliTest, AReadTheAuditLogCannotRecordLetsNothingOut) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
-  ASSERT_EQ(Medlake("synth --patients 5 --seed 3 --formats fhir --out " + dir / "data").exit_code,
-            0);
-  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
-  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(KeyedSynthLake(dir, lake));
   std::string researcher = AddUser(lake, "rita", "researcher");
   sqlite3* lock = nullptr;
   ASSERT_EQ(sqlite3_open(privacy::AuditLog::PathFor(lake).c_str(), &lock), SQLITE_OK);
@@ -1019,10 +1024,7 @@ TEST_F(RolesCliTest, AReadTheAuditLogCannotRecordLetsNothingOut) {
 TEST_F(RolesCliTest, AKeyedLakeWithoutItsKeysFolderIsRefused) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
-  ASSERT_EQ(Medlake("synth --patients 5 --seed 3 --formats fhir --out " + dir / "data").exit_code,
-            0);
-  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
-  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(KeyedSynthLake(dir, lake));
   std::filesystem::rename(lake + "/keys", dir / "keys.away");
   for (const std::string& command :
        {"status --lake " + lake, "export --lake " + lake + " --out " + dir / "x",
