@@ -121,14 +121,29 @@ MEDLAKE_FP_FN(Select) {
   return ev.EvalPerItem(*call.args[0], in, scope);
 }
 
+// repeat() stops when no new item comes (N1 §5.2.8), which a projection that always makes new
+// ones never gives (`repeat($this + 1)`): past kMaxRepeatLevels rounds or kMaxRepeatItems
+// items it is an error, not a hang that fills memory. (A real tree, a Questionnaire's items,
+// is tens of levels and hundreds of items; each new item is compared with every one before.)
+constexpr size_t kMaxRepeatLevels = 1000;
+constexpr size_t kMaxRepeatItems = 10000;
+
 MEDLAKE_FP_FN(Repeat) {
   Collection out;
   Collection frontier = in;
-  while (!frontier.empty()) {
+  for (size_t level = 0; !frontier.empty(); ++level) {
+    if (level == kMaxRepeatLevels) {
+      return InvalidArgument("repeat() went more than " + std::to_string(kMaxRepeatLevels) +
+                             " levels deep: its projection keeps making new items");
+    }
     MEDLAKE_ASSIGN_OR_RETURN(Collection next, ev.EvalPerItem(*call.args[0], frontier, scope));
     frontier.clear();
     for (Item& item : next) {
       if (ContainsItem(out, item)) continue;
+      if (out.size() == kMaxRepeatItems) {
+        return InvalidArgument("repeat() gave more than " + std::to_string(kMaxRepeatItems) +
+                               " items: its projection keeps making new ones");
+      }
       out.push_back(item);
       frontier.push_back(std::move(item));
     }

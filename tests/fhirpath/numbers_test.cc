@@ -138,5 +138,15 @@ TEST(BoundaryTest, PeriodBoundariesAreThoseOfItsStartAndEnd) {
   EXPECT_EQ(EvalText("class.lowBoundary()", kEncounter), "");
 }
 
+// repeat() with a projection that always makes new items ran until memory was gone.
+TEST(RepeatTest, AProjectionThatNeverEndsIsAnError) {
+  const std::string deep = EvalText("1.repeat($this + 1).count()");
+  EXPECT_NE(deep.find("error: repeat() went more than 1000 levels"), std::string::npos) << deep;
+  const std::string wide = EvalText("1.repeat($this | ($this * 2) | ($this * 2 + 1)).count()");
+  EXPECT_NE(wide.find("error: repeat() gave more than 10000 items"), std::string::npos) << wide;
+  // The projections only, each once (N1 §5.2.8): 2, 3, 4, 5.
+  EXPECT_EQ(EvalText("(1 | 2).repeat(iif($this < 5, $this + 1, {})).count()"), "4");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath
