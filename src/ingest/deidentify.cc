@@ -109,6 +109,9 @@ class DeidWriter {
   DeidWriter(Deidentifier& owner, std::string& out, std::string& removed)
       : owner_(owner), out_(out), removed_(removed) {}
 
+  // References rewritten, nothing removed: a shared-area resource about no patient.
+  void set_keep_content() { keep_content_ = true; }
+
   void Value(json::Node n) {
     switch (n.kind()) {
       case json::Kind::kObject:
@@ -170,10 +173,11 @@ class DeidWriter {
     }
     n.ForEachField([&](std::string_view key, json::Node value) {
       PathStep step(path_, key, -1);
-      bool remove = ((top || contained) && Contains(kRemovedTopLevel, key)) ||
-                    (device && Contains(kDeviceIdentifiers, key)) ||
-                    RemovedAnywhere(key, value, n) ||
-                    (patient_reference && (key == "display" || key == "identifier"));
+      bool remove =
+          !keep_content_ &&
+          (((top || contained) && Contains(kRemovedTopLevel, key)) ||
+           (device && Contains(kDeviceIdentifiers, key)) || RemovedAnywhere(key, value, n) ||
+           (patient_reference && (key == "display" || key == "identifier")));
       if (remove) {
         Remove(value);
         return true;
@@ -186,7 +190,7 @@ class DeidWriter {
         std::string rewritten = owner_.RewriteReference(value.GetString());
         NotePatient(rewritten);
         json::AppendQuoted(rewritten, out_);
-      } else if (person && key == "birthDate" && value.IsString()) {
+      } else if (person && !keep_content_ && key == "birthDate" && value.IsString()) {
         Remove(value);  // the exact date goes to the vault
         json::AppendQuoted(value.GetString().substr(0, 4), out_);
       } else if (key == "contained" && value.IsArray()) {
@@ -284,6 +288,7 @@ class DeidWriter {
   std::string type_;
   std::vector<Step> path_;
   std::vector<std::string> patients_;
+  bool keep_content_ = false;
 };
 
 Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& lake_dir,
@@ -505,10 +510,12 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
   if (compartment) {
     writer.Object(resource, true);
   } else {
+    writer.set_keep_content();
     writer.Value(resource);  // shared area: references rewritten, content kept
     if (!writer.patients().empty()) {
       // ... unless it is about patients: then its content may name them.
       out.clear();
+      removed_items.clear();
       DeidWriter theirs(*this, out, removed_items);
       theirs.set_type(type);
       theirs.Object(resource, true);
@@ -544,7 +551,12 @@ Status Deidentifier::FlushVault() {
   if (records.empty()) return Status::Ok();
   std::vector<std::pair<std::string, std::string>> items;
   items.reserve(records.size());
-  for (auto& r : records) items.emplace_back(std::move(r.key), std::move(r.json));
+  for (auto& r : records) {
+    // A version replaced in the run is not stored: what was removed from it is not kept either
+    // (an erasure, which finds records through stored rows, would never reach it).
+    if (r.row_seq != 0 && !writer_.StillToStore(r.row_key, r.row_seq)) continue;
+    items.emplace_back(std::move(r.key), std::move(r.json));
+  }
   return vault_->PutAll(items);
 }
 

@@ -53,6 +53,10 @@ struct VaultRecord {
   // only: that patient's pseudonym. The resource is theirs: stored, shown, shifted and erased
   // with their data.
   std::string patient;
+  // The row this record belongs to (set when it is queued): a version that a later one of
+  // the same run replaces before the commit leaves no record.
+  store::Key128 row_key{};
+  uint64_t row_seq = 0;
 };
 
 class Deidentifier {

@@ -232,6 +232,8 @@ class RecordWorker final : public FhirRecordSink {
       if (removed->key.empty() && !facts_.patient_id.empty()) {
         removed->key = facts_.patient_id + "/" + facts_.type + "/" + facts_.id;
       }
+      removed->row_key = row.key;
+      removed->row_seq = row.seq;
       if (!removed->key.empty()) deid_->Queue(std::move(*removed));
     }
     row.patient = PatientOrdinal(facts_.patient_id);

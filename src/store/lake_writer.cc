@@ -619,6 +619,12 @@ void LakeWriter::AddIdentifiersOf(const Key128& key, uint64_t seq, const std::st
   queued_identifiers_.push_back({key, seq, type, id, identifiers});
 }
 
+bool LakeWriter::StillToStore(const Key128& key, uint64_t seq) {
+  Stripe& stripe = StripeOf(key);
+  std::lock_guard lock(stripe.mu);
+  return seq != 0 && seq <= stripe.pending.size() && !stripe.pending[seq - 1].dropped;
+}
+
 void LakeWriter::SettleIdentifiers() {
   std::vector<QueuedIdentifiers> queued;
   {
@@ -632,13 +638,7 @@ void LakeWriter::SettleIdentifiers() {
   };
   std::vector<One> ones;
   for (const QueuedIdentifiers& q : queued) {
-    if (q.seq != kAlwaysRegister) {
-      Stripe& stripe = StripeOf(q.key);
-      std::lock_guard lock(stripe.mu);
-      if (q.seq == 0 || q.seq > stripe.pending.size() || stripe.pending[q.seq - 1].dropped) {
-        continue;
-      }
-    }
+    if (q.seq != kAlwaysRegister && !StillToStore(q.key, q.seq)) continue;
     for (const fhir::Identifier& ident : q.identifiers) ones.push_back({&q, &ident});
   }
   // The result does not depend on the order (an identifier that two resources carry is

@@ -113,6 +113,9 @@ class LakeWriter {
   // its successor depends on the threads. Without, at once.
   void AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,
                         const std::string& id, const std::vector<fhir::Identifier>& identifiers);
+  // Whether the version admitted as `seq` (Admit's ticket) for `key` is still the one to store
+  // (no later version of the same run replaced it). Valid until the next commit.
+  bool StillToStore(const Key128& key, uint64_t seq);
   // "Type?identifier=system|value" lookup; "" when unknown or when several resources match.
   // Without a system ("Type?identifier=value", `system` nullopt) the value matches in any
   // system (FHIR token search); "|value" (system "") only identifiers without one. With

@@ -563,6 +563,53 @@ TEST_F(RolesCliTest, AConsentNamingItsPatientByIdentifierOptsThemOut) {
   EXPECT_EQ(view.out.find("female"), std::string::npos) << view.out;
 }
 
+// The review of the change above: a shared resource about no patient keeps its free text (a
+// Location's description was dropped, vault and all); one about a patient has each removed
+// element once (twice, so export-patient restored it and added it as an extension); and a
+// version replaced within the same run leaves no vault record that no erasure would reach.
+TEST_F(RolesCliTest, SharedTextIsKeptAndReplacedVersionsLeaveNoVaultRecord) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  testing::WriteText(
+      dir / "in/a.ndjson",
+      R"({"resourceType":"Patient","id":"pA"})"
+      "\n"
+      R"({"resourceType":"Patient","id":"pB"})"
+      "\n"
+      R"({"resourceType":"Location","id":"l1","name":"Ward 3","description":"East wing"})"
+      "\n"
+      R"({"resourceType":"Task","id":"t1","status":"requested","intent":"order",)"
+      R"("for":{"reference":"Patient/pA"},"description":"Call back"})"
+      "\n"
+      R"({"resourceType":"Observation","id":"o3","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},)"
+      R"("status":"final","code":{"text":"x"},"subject":{"reference":"Patient/pA"},)"
+      R"("note":[{"text":"about Alice Zebra"}]})"
+      "\n"
+      R"({"resourceType":"Observation","id":"o3","meta":{"lastUpdated":"2024-02-01T00:00:00Z"},)"
+      R"("status":"final","code":{"text":"x"},"subject":{"reference":"Patient/pB"}})"
+      "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  CliRun location = Medlake("get --lake " + lake + " Location/l1");
+  EXPECT_NE(location.out.find(R"("description":"East wing")"), std::string::npos) << location.out;
+  CliRun theirs = Medlake("export-patient pA --lake " + lake);
+  ASSERT_EQ(theirs.exit_code, 0) << theirs.out;
+  EXPECT_NE(theirs.out.find("Call back"), std::string::npos) << theirs.out;
+  EXPECT_EQ(theirs.out.find("removed-element"), std::string::npos) << theirs.out;
+  EXPECT_EQ(theirs.out.find("Alice Zebra"), std::string::npos) << "o3 is pB's now";
+  ASSERT_EQ(Medlake("erase --patient pA --lake " + lake).exit_code, 0);
+  auto keys = KeyStore::Open(lake);
+  ASSERT_TRUE(keys.ok());
+  auto vault = Vault::Open(*keys);
+  ASSERT_TRUE(vault.ok());
+  EXPECT_TRUE((*vault)
+                  ->ForEach([&](std::string_view, std::string_view record) {
+                    EXPECT_EQ(record.find("Alice Zebra"), std::string_view::npos) << record;
+                    return Status::Ok();
+                  })
+                  .ok());
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
