@@ -112,8 +112,9 @@ std::string Bare(std::string_view unit) {
 // dimensionless, so a UCUM conversion scales one into the other: 6 % would be 60 mmol/mol. A
 // mass or number fraction and a substance fraction are different kinds of quantity (LOINC MFr
 // and SFr): only an analyte-specific relation converts between them, never a scaling.
+// UCUM's equivalents (eq, meq) are moles too: 128 mmol/L of sodium is 128 meq/L.
 bool NamesMol(std::string_view unit) {
-  return unit.find("mol") != std::string_view::npos;
+  return unit.find("mol") != std::string_view::npos || unit.find("eq") != std::string_view::npos;
 }
 
 const Analyte* FindAnalyte(std::string_view system, std::string_view code) {
@@ -136,6 +137,8 @@ std::optional<Affine> UnitConversion(std::string_view system, std::string_view c
   if (from.empty() || to.empty()) return std::nullopt;
   const std::string bare_from = Bare(from);
   const std::string bare_to = Bare(to);
+  // Annotations do not change a unit: "%{HbA1c}" is "%".
+  if (bare_from == bare_to) return Affine{};
   const HbA1cCode* hba1c = FindHbA1c(system, code);
   // The conversion is chosen by the pair of units, then the analyte: % <-> mmol/mol is the
   // master equation for a known HbA1c code and nothing for any other.

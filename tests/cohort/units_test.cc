@@ -57,6 +57,12 @@ TEST(CohortUnits, UcumSameDimension) {
   EXPECT_NEAR(Convert("718-7", "g/dL", "g/L", 13.5), 135, 1e-9);
   EXPECT_NEAR(Convert("6690-2", "10*3/uL", "10*9/L", 7.2), 7.2, 1e-9);
   EXPECT_NEAR(Convert("14682-9", "umol/L", "mmol/L", 88.4), 0.0884, 1e-12);
+  // UCUM: eq is mol. Sodium and potassium are written in either (they did not convert).
+  EXPECT_NEAR(Convert("2951-2", "mmol/L", "meq/L", 128), 128, 1e-9);
+  EXPECT_NEAR(Convert("2823-3", "meq/L", "mmol/L", 5.6), 5.6, 1e-9);
+  // An annotation does not change the unit, for HbA1c codes too (they did not match).
+  EXPECT_NEAR(Convert("4548-4", "%{HbA1c}", "%", 8.0), 8.0, 1e-12);
+  EXPECT_NEAR(Convert("17855-8", "%", "%{HbA1c}", 8.0), 8.0, 1e-12);
 }
 
 TEST(CohortUnits, MassToSubstanceByMolarMass) {
