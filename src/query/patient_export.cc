@@ -28,6 +28,19 @@ constexpr std::string_view kRemovedElement =
 // were kept name top-level elements only). A birth date replaces the year left in its place;
 // anything else is put back only where nothing stands. False when the place is not there.
 bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::json& value) {
+  if (path.find_first_of(".[") == std::string_view::npos) {
+    // A name alone is a top-level element only if de-identification removes it there: a
+    // record written before paths were kept names a reference's "display" so, whatever its
+    // depth (put at the top, it made the resource invalid). The names are those
+    // ingest/deidentify.cc removes at the top level.
+    static constexpr std::string_view kTopLevel[] = {
+        "text",      "identifier",   "name",      "telecom",     "address",
+        "photo",     "contact",      "note",      "description", "comment",
+        "birthDate", "serialNumber", "lotNumber", "udiCarrier",  "distinctIdentifier"};
+    if (std::find(std::begin(kTopLevel), std::end(kTopLevel), path) == std::end(kTopLevel)) {
+      return false;
+    }
+  }
   nlohmann::json* at = &resource;
   size_t i = 0;
   while (true) {

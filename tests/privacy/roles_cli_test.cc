@@ -610,6 +610,41 @@ TEST_F(RolesCliTest, SharedTextIsKeptAndReplacedVersionsLeaveNoVaultRecord) {
                   .ok());
 }
 
+// A vault record written before removed elements kept their paths names a nested element by
+// its name alone ("display" of a reference): export-patient puts it in a removed-element
+// extension, not at the resource's top level where it made the resource invalid.
+TEST_F(RolesCliTest, ALegacyRecordOfANestedElementGoesInAnExtension) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  testing::WriteText(dir / "in/a.ndjson",
+                     R"({"resourceType":"Patient","id":"pA"})"
+                     "\n"
+                     R"({"resourceType":"Observation","id":"o1","status":"final",)"
+                     R"("code":{"text":"x"},"subject":{"reference":"Patient/pA"}})"
+                     "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  auto keys = KeyStore::Open(lake);
+  ASSERT_TRUE(keys.ok());
+  auto patients = VaultPatients(lake);
+  ASSERT_EQ(patients.size(), 1u);
+  const std::string pseudonym = patients.begin()->first;
+  const std::string key =
+      pseudonym + "/Observation/" + Pseudonymizer(*keys).ForSourceId("Observation", "o1");
+  {
+    auto vault = Vault::Open(*keys);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Put(key, R"([{"display":"Alice Zebra"},{"note":[{"text":"n"}]}])").ok());
+  }
+  CliRun bundle = Medlake("export-patient pA --lake " + lake);
+  ASSERT_EQ(bundle.exit_code, 0) << bundle.out;
+  auto j = nlohmann::json::parse(bundle.out);
+  const nlohmann::json& obs = j["entry"][1]["resource"];
+  EXPECT_FALSE(obs.contains("display")) << obs.dump();
+  EXPECT_EQ(obs["note"][0]["text"], "n") << obs.dump();
+  EXPECT_NE(obs.dump().find("removed-element"), std::string::npos) << obs.dump();
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
