@@ -63,16 +63,31 @@ int RunInit(const std::string& dir, const std::string& admin_name) {
                               "on a new lake directory, before the first ingest"));
   }
   if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
+  // What init creates goes again when a later step fails (a log without its first entry
+  // takes no other: the lake would be keyed, and unusable): init can then run again.
+  std::vector<std::string> created;
+  for (const char* rel : {"keys", "principals.sqlite", "audit.sqlite"}) {
+    if (!std::filesystem::exists(dir + "/" + rel)) created.push_back(dir + "/" + rel);
+  }
+  auto undo = [&](const Status& s) {
+    std::error_code ec;
+    for (const std::string& path : created) {
+      std::filesystem::remove_all(path, ec);
+      for (const char* tail : {"-journal", "-wal", "-shm"})
+        std::filesystem::remove(path + tail, ec);
+    }
+    return Fail(s);
+  };
   auto keys = KeyStore::Create(dir);
-  if (!keys.ok()) return Fail(keys.status());
+  if (!keys.ok()) return undo(keys.status());
   auto principals = Principals::Open(*keys);
-  if (!principals.ok()) return Fail(principals.status());
+  if (!principals.ok()) return undo(principals.status());
   auto token = (*principals)->AddUser(admin_name, privacy::Role::kAdmin);
-  if (!token.ok()) return Fail(token.status());
+  if (!token.ok()) return undo(token.status());
   Principal local{"local", "local", privacy::Role::kAdmin, true};
   if (auto owner = Principals::LocalOwner(*keys); owner.ok()) local = *owner;
-  if (Status s = Audit(*keys, local, "init", "medlake init"); !s.ok()) return Fail(s);
-  if (Status s = Audit(*keys, local, "user.add", admin_name + " (admin)"); !s.ok()) return Fail(s);
+  if (Status s = Audit(*keys, local, "init", "medlake init"); !s.ok()) return undo(s);
+  if (Status s = Audit(*keys, local, "user.add", admin_name + " (admin)"); !s.ok()) return undo(s);
   if (keys->source() == privacy::KeySource::kFile) {
     std::printf(
         "lake key: %s (mode 0600). Back it up offline: without it the identity vault "

@@ -52,6 +52,8 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
       std::fflush(stderr);
     };
   }
+  // In the log before anything is stored: a log that cannot be written stores nothing.
+  if (Status a = (*access)->Audit("ingest.start", "ingest", -1); !a.ok()) return Fail(a);
   auto report = ingest::Ingest(lake, paths, options);
   if (options.progress) std::fprintf(stderr, "\n");
   if (!report.ok()) return FailAudited(**access, "ingest", report.status());

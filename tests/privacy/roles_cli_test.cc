@@ -645,6 +645,32 @@ TEST_F(RolesCliTest, ALegacyRecordOfANestedElementGoesInAnExtension) {
   EXPECT_NE(obs.dump().find("removed-element"), std::string::npos) << obs.dump();
 }
 
+// With its audit log emptied, a lake stores nothing (ingest committed its run, then failed to
+// audit it); and an init that cannot begin the log leaves no key behind, so it can run again
+// (the lake was keyed, with a log that no command could continue).
+TEST_F(RolesCliTest, NothingIsStoredWithoutTheAuditLogAndAFailedInitCanRunAgain) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  testing::WriteText(dir / "in/a.ndjson", R"({"resourceType":"Location","id":"l1"})"
+                                          "\n");
+  std::filesystem::remove(privacy::AuditLog::PathFor(lake));
+  CliRun refused = Medlake("ingest --lake " + lake + " " + dir / "in");
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  EXPECT_FALSE(std::filesystem::exists(lake + "/catalog.sqlite") &&
+               testing::ReadText(lake + "/catalog.sqlite").find("Location") != std::string::npos)
+      << "the run was stored without an audit entry";
+
+  std::string other = dir / "other";
+  std::filesystem::create_directories(other + "/audit.sqlite");  // the log cannot be created
+  EXPECT_NE(Medlake("init --lake " + other).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(other + "/keys"));
+  std::filesystem::remove_all(other + "/audit.sqlite");
+  CliRun again = Medlake("init --lake " + other);
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(Medlake("audit verify --lake " + other).exit_code, 0);
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
@@ -1040,16 +1066,17 @@ TEST_F(RolesCliTest, StoringRecordsIsTheAdminsAndAudited) {
       EXPECT_EQ(e.value("purpose", ""), "nightly-load");
     }
   }
-  ASSERT_EQ(actions.size(), 8u) << audit.out;
+  ASSERT_EQ(actions.size(), 9u) << audit.out;
   EXPECT_EQ(actions[0], "denied ingest");
-  EXPECT_EQ(actions[1].rfind("ingest run 1: ", 0), 0u) << actions[1];
-  EXPECT_NE(actions[1].find(" records read, "), std::string::npos) << actions[1];
-  EXPECT_EQ(actions[2], "denied watch");
-  EXPECT_EQ(actions[3], "watch.start watch");
-  EXPECT_EQ(actions[4], "watch 0 readings, 0 alerts, 0 RiskAssessments stored");
-  EXPECT_EQ(actions[5], "denied listen");
-  EXPECT_EQ(actions[6], "listen.start listen");
-  EXPECT_EQ(actions[7], "listen 0 records stored, 0 quarantined");
+  EXPECT_EQ(actions[1], "ingest.start ingest");
+  EXPECT_EQ(actions[2].rfind("ingest run 1: ", 0), 0u) << actions[2];
+  EXPECT_NE(actions[2].find(" records read, "), std::string::npos) << actions[2];
+  EXPECT_EQ(actions[3], "denied watch");
+  EXPECT_EQ(actions[4], "watch.start watch");
+  EXPECT_EQ(actions[5], "watch 0 readings, 0 alerts, 0 RiskAssessments stored");
+  EXPECT_EQ(actions[6], "denied listen");
+  EXPECT_EQ(actions[7], "listen.start listen");
+  EXPECT_EQ(actions[8], "listen 0 records stored, 0 quarantined");
   EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
   // A start that fails (no broker on port 1) leaves its failure after the start entry.
   EXPECT_NE(Medlake("listen --lake " + lake + " --mqtt 127.0.0.1:1").exit_code, 0);
