@@ -236,6 +236,10 @@ bool AccessContext::Transform(const ResourceView& r, std::string& out) const {
     return true;
   }
   if (r.patient == kSharedArea) {
+    // A shared resource about several patients (an Appointment of two) cannot be shown with
+    // one patient's date shift, nor with the pseudonym of one who opted out: researchers do
+    // not see it. (Organizations, Practitioners and the like name no patient.)
+    if (r.json.find("\"reference\":\"Patient/") != std::string_view::npos) return false;
     out.assign(r.json);
     return true;
   }

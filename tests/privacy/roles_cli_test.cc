@@ -453,6 +453,15 @@ TEST_F(RolesCliTest, SharedResourcesAboutPatientsAreDeidentifiedAndErasedWithThe
   EXPECT_NE(theirs.out.find("Call Zyxwvut about MRNZYX001"), std::string::npos) << theirs.out;
   EXPECT_NE(theirs.out.find(R"("resourceType":"Device")"), std::string::npos) << theirs.out;
 
+  // A researcher sees the Task and the Device as zp1's (shifted, under consent), and not the
+  // Appointment of two, which no one date shift fits (it was shown as it is stored).
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  CliRun research =
+      Medlake("export --lake " + lake + " --token " + researcher + " --out " + dir / "research");
+  ASSERT_EQ(research.exit_code, 0) << research.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "research/Task.ndjson"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "research/Appointment.ndjson")) << research.out;
+
   ASSERT_EQ(Medlake("erase --patient zp1 --lake " + lake).exit_code, 0);
   CliRun task = Medlake("get --lake " + lake + " Task/t1");
   EXPECT_NE(task.exit_code, 0) << "erased with its patient: " << task.out;
