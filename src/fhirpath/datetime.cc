@@ -249,17 +249,27 @@ std::optional<int> CompareTemporal(const DateTimeValue& a_in, const DateTimeValu
   return 0;
 }
 
-bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_view unit) {
+TemporalSum AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_view unit) {
+  // Beyond 10,000 years in milliseconds no sum stays in range (and the conversion to an
+  // integer, and the products below, would overflow).
+  constexpr double kMaxAmount = 1e15;
+  const bool calendar = unit == "year" || unit == "month";
+  if (kind == ValueKind::kTime && calendar) return TemporalSum::kBadUnit;
+  if (!(std::fabs(amount) < kMaxAmount)) return TemporalSum::kOutOfRange;
   int64_t n = static_cast<int64_t>(amount);  // partial units are truncated
-  if (unit == "year" || unit == "month") {
-    if (kind == ValueKind::kTime) return false;
+  auto in_range = [&] {
+    return kind == ValueKind::kTime || (v.year >= 1 && v.year <= 9999) ? TemporalSum::kOk
+                                                                       : TemporalSum::kOutOfRange;
+  };
+  if (calendar) {
     int64_t months = unit == "year" ? n * 12 : n;
     if (v.precision == Precision::kYear) months = (months / 12) * 12;
     int64_t total = int64_t(v.year) * 12 + (v.month - 1) + months;
+    if (total < 12 || total >= 10000 * 12) return TemporalSum::kOutOfRange;
     v.year = int(total / 12);
     v.month = int(total % 12) + 1;
     v.day = std::min(v.day, DaysInMonth(v.year, v.month));
-    return true;
+    return TemporalSum::kOk;
   }
   int64_t ms_per = 0;
   if (unit == "week")
@@ -275,16 +285,20 @@ bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_
   else if (unit == "millisecond")
     ms_per = 1LL;
   else
-    return false;
-  if (kind == ValueKind::kDate && ms_per < 86400000LL) return false;
-  int64_t delta = n * ms_per;
+    return TemporalSum::kBadUnit;
+  if (kind == ValueKind::kDate && ms_per < 86400000LL) return TemporalSum::kBadUnit;
+  int64_t delta = 0;
+  if (__builtin_mul_overflow(n, ms_per, &delta)) return TemporalSum::kOutOfRange;
   // Coarser values drop the part of the quantity below their precision.
   int64_t prec_ms = 0;
   switch (v.precision) {
     case Precision::kYear: {
       int64_t years = delta / (365 * 86400000LL);
+      if (years < 1 - int64_t(v.year) || years > 9999 - int64_t(v.year)) {
+        return TemporalSum::kOutOfRange;
+      }
       v.year += int(years);
-      return true;
+      return TemporalSum::kOk;
     }
     case Precision::kMonth: {
       int64_t months = delta / (30 * 86400000LL);
@@ -315,10 +329,12 @@ bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_
     v.minute = int(t / 60000 % 60);
     v.second = int(t / 1000 % 60);
     v.millisecond = int(t % 1000);
-    return true;
+    return TemporalSum::kOk;
   }
-  FromMillis(ToMillis(v) + delta, v);
-  return true;
+  int64_t millis = 0;
+  if (__builtin_add_overflow(ToMillis(v), delta, &millis)) return TemporalSum::kOutOfRange;
+  FromMillis(millis, v);
+  return in_range();
 }
 
 int TemporalPrecisionDigits(const DateTimeValue& v, ValueKind kind) {

@@ -1,6 +1,7 @@
 #include "fhirpath/lexer.h"
 
 #include <cctype>
+#include <optional>
 
 namespace medlake::fhirpath {
 namespace {
@@ -28,13 +29,19 @@ Status SyntaxError(int column, std::string_view what) {
 }
 
 void AppendUtf8(uint32_t cp, std::string& out) {
+  if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;  // a lone surrogate is no character
   if (cp < 0x80) {
     out.push_back(char(cp));
   } else if (cp < 0x800) {
     out.push_back(char(0xC0 | (cp >> 6)));
     out.push_back(char(0x80 | (cp & 0x3F)));
-  } else {
+  } else if (cp < 0x10000) {
     out.push_back(char(0xE0 | (cp >> 12)));
+    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (cp >> 18)));
+    out.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
     out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
     out.push_back(char(0x80 | (cp & 0x3F)));
   }
@@ -66,13 +73,29 @@ Result<std::string> ReadQuoted(std::string_view s, size_t& pos, int column) {
         out.push_back('\f');
         break;
       case 'u': {
-        uint32_t cp = 0;
-        for (int k = 0; k < 4; ++k, ++pos) {
-          int digit = pos < s.size() ? HexValue(s[pos]) : -1;
-          if (digit < 0) return SyntaxError(column, "bad \\u escape");
-          cp = cp * 16 + uint32_t(digit);
+        auto hex4 = [&](size_t at) -> std::optional<uint32_t> {
+          uint32_t v = 0;
+          for (size_t k = at; k < at + 4; ++k) {
+            int digit = k < s.size() ? HexValue(s[k]) : -1;
+            if (digit < 0) return std::nullopt;
+            v = v * 16 + uint32_t(digit);
+          }
+          return v;
+        };
+        std::optional<uint32_t> cp = hex4(pos);
+        if (!cp) return SyntaxError(column, "bad \\u escape");
+        pos += 4;
+        // A character beyond U+FFFF is written as a surrogate pair, "\uD83D\uDE00" (JSON, RFC
+        // 8259 §7): one character, not two replacement ones.
+        if (*cp >= 0xD800 && *cp <= 0xDBFF && pos + 6 <= s.size() && s[pos] == '\\' &&
+            s[pos + 1] == 'u') {
+          std::optional<uint32_t> low = hex4(pos + 2);
+          if (low && *low >= 0xDC00 && *low <= 0xDFFF) {
+            cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
+            pos += 6;
+          }
         }
-        AppendUtf8(cp, out);
+        AppendUtf8(*cp, out);
         break;
       }
       default:

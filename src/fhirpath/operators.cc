@@ -390,8 +390,15 @@ Result<std::optional<Item>> ArithmeticOf(BinaryOp op, const Item& a_in, const It
     r.type = nullptr;
     r.has_ext = false;
     double amount = op == BinaryOp::kMinus ? -b.decimal : b.decimal;
-    if (!AddToTemporal(r.dt, r.kind, amount, unit)) return error();
-    return R(r);
+    switch (AddToTemporal(r.dt, r.kind, amount, unit)) {
+      case TemporalSum::kOk:
+        return R(r);
+      case TemporalSum::kOutOfRange:
+        return R();
+      case TemporalSum::kBadUnit:
+        break;
+    }
+    return error();
   }
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
     if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {

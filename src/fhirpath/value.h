@@ -140,8 +140,10 @@ std::string FormatTemporal(const DateTimeValue& v, ValueKind kind);
 // have the same kind (Date vs DateTime is handled by the caller).
 std::optional<int> CompareTemporal(const DateTimeValue& a, const DateTimeValue& b, ValueKind kind);
 // Adds `amount` of a calendar unit ("year", "month", "week", "day", "hour", "minute",
-// "second", "millisecond"); false when the unit is not valid for the value.
-bool AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_view unit);
+// "second", "millisecond"); kBadUnit when the unit is not valid for the value, kOutOfRange
+// when the result would leave years 1-9999 (N1 §6.6: an empty result, not a wrapped one).
+enum class TemporalSum { kOk, kBadUnit, kOutOfRange };
+TemporalSum AddToTemporal(DateTimeValue& v, ValueKind kind, double amount, std::string_view unit);
 // Number of digits of the value's precision for precision().
 int TemporalPrecisionDigits(const DateTimeValue& v, ValueKind kind);
 

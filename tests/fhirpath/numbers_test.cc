@@ -148,5 +148,17 @@ TEST(RepeatTest, AProjectionThatNeverEndsIsAnError) {
   EXPECT_EQ(EvalText("(1 | 2).repeat(iif($this < 5, $this + 1, {})).count()"), "4");
 }
 
+// Date and time arithmetic past years 1-9999 is empty (N1 §6.6), not a wrapped value: a sum
+// of seconds gave -292275005-05-16T16:47:05Z, and a subtraction of days the same date.
+TEST(TemporalArithmeticTest, OutOfRangeIsEmpty) {
+  EXPECT_EQ(EvalText("@2020-01-01T00:00:00Z + 9223372036854775 's'"), "");
+  EXPECT_EQ(EvalText("@2020-01-01 - 9223372036854775807 days"), "");
+  EXPECT_EQ(EvalText("@9999-12-31 + 1 day"), "");
+  EXPECT_EQ(EvalText("@2020 + 8000 years"), "");
+  EXPECT_EQ(EvalText("@2020-01-01 + 1 day"), "2020-01-02");
+  EXPECT_EQ(EvalText("@T23:00 + 2 hours"), "T01:00");  // times wrap around the day
+  EXPECT_EQ(EvalText("@T10:00 + 2562047788015215 'h'"), "");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath

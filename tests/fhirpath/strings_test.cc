@@ -77,5 +77,14 @@ TEST(StringTest, FunctionsWorkOnCharactersNotBytes) {
   EXPECT_EQ(EvalText("'ff'.decode('hex')"), "");
 }
 
+// A character beyond U+FFFF written as a JSON surrogate pair is one character (it became two
+// replacement characters, so length() was 2 and it did not equal its literal self).
+TEST(StringEscapeTest, SurrogatePairsAreOneCharacter) {
+  EXPECT_EQ(EvalText("'\\uD83D\\uDE00'.length()"), "1");
+  EXPECT_EQ(EvalText("'\\uD83D\\uDE00' = '😀'"), "true");
+  EXPECT_EQ(EvalText("'\\uD83D'.length()"), "1");  // a lone one: U+FFFD
+  EXPECT_EQ(EvalText("'\\u00e9'"), "é");
+}
+
 }  // namespace
 }  // namespace medlake::fhirpath
