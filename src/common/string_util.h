@@ -12,6 +12,10 @@ namespace medlake {
 // replacement is not searched again. Does nothing when `from` is empty.
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to);
 
+// Appends code point `cp` as UTF-8; a surrogate (U+D800-U+DFFF, no character) or a value past
+// U+10FFFF becomes U+FFFD.
+void AppendUtf8(char32_t cp, std::string& out);
+
 // A database's error text with every quoted part ('...' or "...") that does not appear in
 // `known` (the statement the user wrote) replaced by <redacted>: such parts are values from
 // the data ("Could not convert string 'Smith' to INT32"), which an error must never print.

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/string_util.h"
 #include "fhirpath/function_util.h"
 
 namespace medlake::fhirpath {
@@ -107,24 +108,6 @@ char32_t DecodeChar(std::string_view s, size_t i, size_t n) {
   return c;
 }
 
-void AppendChar(char32_t c, std::string& out) {
-  if (c < 0x80) {
-    out.push_back(char(c));
-  } else if (c < 0x800) {
-    out.push_back(char(0xC0 | (c >> 6)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(char(0xE0 | (c >> 12)));
-    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(char(0xF0 | (c >> 18)));
-    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  }
-}
-
 // Upper- or lower-cases every character with the Unicode simple case mappings of glibc's
 // C.UTF-8 locale (towupper_l: 'müller' -> 'MÜLLER'; one character to one, so 'ß' stays),
 // ASCII only when that locale is missing. Invalid sequences are copied unchanged.
@@ -141,7 +124,7 @@ std::string ChangeCaseUtf8(std::string_view s, bool upper) {
       continue;
     }
     const auto c = static_cast<wint_t>(DecodeChar(s, i, n));
-    AppendChar(static_cast<char32_t>(upper ? towupper_l(c, utf8) : towlower_l(c, utf8)), out);
+    AppendUtf8(static_cast<char32_t>(upper ? towupper_l(c, utf8) : towlower_l(c, utf8)), out);
     i += n;
   }
   return out;

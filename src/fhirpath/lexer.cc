@@ -3,6 +3,8 @@
 #include <cctype>
 #include <optional>
 
+#include "common/string_util.h"
+
 namespace medlake::fhirpath {
 namespace {
 
@@ -26,25 +28,6 @@ int HexValue(char c) {
 Status SyntaxError(int column, std::string_view what) {
   return InvalidArgument("FHIRPath syntax error at column " + std::to_string(column) + ": " +
                          std::string(what));
-}
-
-void AppendUtf8(uint32_t cp, std::string& out) {
-  if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;  // a lone surrogate is no character
-  if (cp < 0x80) {
-    out.push_back(char(cp));
-  } else if (cp < 0x800) {
-    out.push_back(char(0xC0 | (cp >> 6)));
-    out.push_back(char(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(char(0xE0 | (cp >> 12)));
-    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(char(0xF0 | (cp >> 18)));
-    out.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (cp & 0x3F)));
-  }
 }
 
 // Reads a quoted string or delimited identifier starting at s[pos] (the quote).

@@ -2,30 +2,13 @@
 
 #include <algorithm>
 
+#include "common/string_util.h"
 #include "json/json.h"
 
 namespace medlake::hl7v2 {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-
-void AppendCodePoint(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() &&
@@ -65,7 +48,7 @@ std::string ToUtf8(std::string_view s, TextEncoding encoding) {
   // ISO 8859-1: each byte is its code point.
   std::string utf8;
   utf8.reserve(s.size() + s.size() / 4);
-  for (unsigned char c : s) AppendCodePoint(c, utf8);
+  for (unsigned char c : s) AppendUtf8(c, utf8);
   return utf8;
 }
 
