@@ -70,7 +70,8 @@ int RunFhirPath(const FhirPathOptions& options) {
     std::unordered_set<uint32_t> patients;
     // Results stream out: the access is audited before the first (and again after the last,
     // with the count of patients), so that a log that cannot be written lets nothing out.
-    Status st = (*access)->Audit("query.start", privacy::ObjectHash(options.expression), -1);
+    const std::string object = privacy::ObjectHash(options.expression);
+    Status st = (*access)->Audit("query.start", object, -1);
     if (!st.ok()) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
       return InfoFor(st.code()).exit_code;
@@ -107,8 +108,7 @@ int RunFhirPath(const FhirPathOptions& options) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", st.ToString().c_str());
       return InfoFor(st.code()).exit_code;
     }
-    Status audited = (*access)->Audit("query", privacy::ObjectHash(options.expression),
-                                      static_cast<int64_t>(patients.size()));
+    Status audited = (*access)->Audit("query", object, static_cast<int64_t>(patients.size()));
     if (!audited.ok()) {
       std::fprintf(stderr, "medlake fhirpath: %s\n", audited.ToString().c_str());
       return InfoFor(audited.code()).exit_code;

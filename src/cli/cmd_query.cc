@@ -70,13 +70,17 @@ Status Problems(const query::RunStats& stats) {
   return Status::Ok();
 }
 
+// What the audit log names a view run by: the sha256 of its definition.
+std::string ViewObject(const std::string& view_path) {
+  auto text = ReadFile(view_path);
+  return text.ok() ? privacy::ObjectHash(*text) : view_path;
+}
+
 // Audits a finished view run over a lake.
-Status AuditView(query::AccessContext* access, const std::string& view_path,
+Status AuditView(query::AccessContext* access, const std::string& object,
                  const query::RunStats& stats, std::string_view action) {
   if (access == nullptr) return Status::Ok();
-  auto text = ReadFile(view_path);
-  return access->Audit(action, text.ok() ? privacy::ObjectHash(*text) : view_path,
-                       static_cast<int64_t>(stats.patients));
+  return access->Audit(action, object, static_cast<int64_t>(stats.patients));
 }
 
 // Research extracts: the declared quasi-identifiers made k-anonymous (query/k_anonymous_rows.h).
@@ -139,6 +143,7 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
   }
   auto view = LoadView(view_path);
   if (!view.ok()) return Fail(view.status());
+  const std::string object = ViewObject(view_path);
   std::unique_ptr<query::AccessContext> access;
   if (!lake_dir.empty()) {
     auto opened = OpenAccess(lake_dir, access_options, query::OutputKind::kPatientLevel, "view");
@@ -164,7 +169,7 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
                              [&](const views::Row& r) { return (*table)->AppendJsonRow(r); });
     if (!stats.ok()) return Fail(stats.status());
     Status s = (*table)->Close();
-    if (s.ok()) s = AuditView(access.get(), view_path, *stats, "query");
+    if (s.ok()) s = AuditView(access.get(), object, *stats, "query");
     if (s.ok()) s = (*engine)->CopyToParquet("SELECT * FROM \"view\"", out_path);
     if (!s.ok()) return Fail(s);
     ReportProblems(*stats);
@@ -192,9 +197,7 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
   // (the entry after them adds the counts), so that a log that cannot be written lets
   // nothing out.
   if (access != nullptr) {
-    auto text = ReadFile(view_path);
-    Status started =
-        access->Audit("query.start", text.ok() ? privacy::ObjectHash(*text) : view_path, -1);
+    Status started = access->Audit("query.start", object, -1);
     if (!started.ok()) {
       if (out != stdout) std::fclose(out);
       if (!out_path.empty()) std::filesystem::remove(out_path);
@@ -206,7 +209,7 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
       lake_dir, files, *view, jobs, access.get(), kanon, [&] { return writer.WriteHeader(); },
       [&](const views::Row& r) { return writer.Write(r); });
   Status s = stats.ok() ? writer.Finish() : Status::Ok();
-  if (s.ok() && stats.ok()) s = AuditView(access.get(), view_path, *stats, "query");
+  if (s.ok() && stats.ok()) s = AuditView(access.get(), object, *stats, "query");
   if (out != stdout) std::fclose(out);
   if (!stats.ok() && !out_path.empty()) std::filesystem::remove(out_path);
   if (!stats.ok()) return Fail(stats.status());

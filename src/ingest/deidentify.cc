@@ -9,6 +9,7 @@
 
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
+#include "privacy/removed_elements.h"
 
 namespace medlake::ingest {
 namespace {
@@ -32,20 +33,12 @@ constexpr std::array<std::string_view, 3> kPatientExtensionsKept = {
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"};
 
-// A Device's identifiers besides `identifier` (an implant's serial number names its patient).
-constexpr std::array<std::string_view, 4> kDeviceIdentifiers = {"serialNumber", "lotNumber",
-                                                                "udiCarrier", "distinctIdentifier"};
-
-// Top-level elements of compartment resources that hold identifiers or free text.
-constexpr std::array<std::string_view, 8> kRemovedTopLevel = {
-    "text", "identifier", "name", "telecom", "address", "photo", "contact", "note"};
-
 // Elements removed at any depth: annotations, free-text descriptions and comments (a Task's
 // "Call <name> about <MRN>", an Appointment's comment; a coded description stays), and
 // attachment content.
 bool RemovedAnywhere(std::string_view key, json::Node value, json::Node parent) {
   if (key == "note") return true;
-  if ((key == "description" || key == "comment") && value.IsString()) return true;
+  if (privacy::Contains(privacy::kFreeText, key) && value.IsString()) return true;
   if (key == "data" || key == "url") {
     // An Attachment: has contentType, data, or a title next to url.
     return parent.Find("contentType").has_value() ||
@@ -54,10 +47,9 @@ bool RemovedAnywhere(std::string_view key, json::Node value, json::Node parent) 
   return false;
 }
 
-template <size_t N>
-bool Contains(const std::array<std::string_view, N>& set, std::string_view s) {
-  return std::find(set.begin(), set.end(), s) != set.end();
-}
+using privacy::Contains;
+using privacy::kDeviceIdentifiers;
+using privacy::kRemovedTopLevel;
 
 // Whether the Reference `n` may name a person whose display and identifier identify them:
 // a Patient, RelatedPerson or Person, or a target that cannot be told (an unresolved urn:uuid,

@@ -12,6 +12,7 @@
 #include "privacy/identifier_systems.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
+#include "privacy/removed_elements.h"
 #include "privacy/vault.h"
 #include "store/catalog.h"
 #include "store/erase.h"
@@ -31,15 +32,8 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
   if (path.find_first_of(".[") == std::string_view::npos) {
     // A name alone is a top-level element only if de-identification removes it there: a
     // record written before paths were kept names a reference's "display" so, whatever its
-    // depth (put at the top, it made the resource invalid). The names are those
-    // ingest/deidentify.cc removes at the top level.
-    static constexpr std::string_view kTopLevel[] = {
-        "text",      "identifier",   "name",      "telecom",     "address",
-        "photo",     "contact",      "note",      "description", "comment",
-        "birthDate", "serialNumber", "lotNumber", "udiCarrier",  "distinctIdentifier"};
-    if (std::find(std::begin(kTopLevel), std::end(kTopLevel), path) == std::end(kTopLevel)) {
-      return false;
-    }
+    // depth (put at the top, it made the resource invalid).
+    if (!privacy::RemovedAtTopLevel(path)) return false;
   }
   nlohmann::json* at = &resource;
   size_t i = 0;

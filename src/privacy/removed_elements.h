@@ -1,0 +1,36 @@
+// The elements de-identification removes from a stored resource (ingest/deidentify.cc) and
+// export-patient puts back (query/patient_export.cc): one list for both, so that what one
+// removes the other knows how to restore.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+namespace medlake::privacy {
+
+// Top-level elements of compartment resources (and of contained ones) that hold identifiers
+// or free text.
+inline constexpr std::array<std::string_view, 8> kRemovedTopLevel = {
+    "text", "identifier", "name", "telecom", "address", "photo", "contact", "note"};
+
+// A Device's identifiers besides `identifier` (an implant's serial number names its patient).
+inline constexpr std::array<std::string_view, 4> kDeviceIdentifiers = {
+    "serialNumber", "lotNumber", "udiCarrier", "distinctIdentifier"};
+
+// Free text removed at any depth when it is a string (a coded description stays).
+inline constexpr std::array<std::string_view, 2> kFreeText = {"description", "comment"};
+
+template <size_t N>
+constexpr bool Contains(const std::array<std::string_view, N>& set, std::string_view s) {
+  return std::find(set.begin(), set.end(), s) != set.end();
+}
+
+// Whether de-identification may remove an element of this name at a resource's top level (a
+// person's birthDate is one: its year stays in place).
+constexpr bool RemovedAtTopLevel(std::string_view name) {
+  return Contains(kRemovedTopLevel, name) || Contains(kDeviceIdentifiers, name) ||
+         Contains(kFreeText, name) || name == "birthDate";
+}
+
+}  // namespace medlake::privacy
