@@ -196,10 +196,8 @@ std::string FormatTemporal(const DateTimeValue& v, ValueKind kind) {
     // A dateTime with no time ("2020", "2020-05", "2023-01-02") is written as FHIR writes it;
     // "@2020T" is only the FHIRPath literal's way to tell it from a date.
     if (kind == ValueKind::kDate || v.precision < Precision::kHour) return out;
-    out += "T";
-  } else {
-    out = "T";
   }
+  out.push_back('T');  // (out = "T" made GCC 12 warn -Wrestrict)
   std::snprintf(buf, sizeof buf, "%02d", v.hour);
   out += buf;
   if (v.precision >= Precision::kMinute) {
