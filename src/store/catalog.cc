@@ -30,7 +30,7 @@ Status CreateTables(Db& db, uint32_t shards) {
     CREATE TABLE IF NOT EXISTS patients(ordinal INTEGER PRIMARY KEY, patient_id TEXT NOT NULL UNIQUE);
     CREATE TABLE IF NOT EXISTS identifiers(
       type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL,
-      PRIMARY KEY(type, system, value));
+      PRIMARY KEY(type, system, value)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS codes(
       code_id INTEGER PRIMARY KEY, system TEXT NOT NULL, code TEXT NOT NULL, UNIQUE(system, code));
     CREATE TABLE IF NOT EXISTS quarantine(

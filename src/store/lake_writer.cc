@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <tbb/parallel_for.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -128,14 +129,17 @@ Status LakeWriter::LoadState() {
   MEDLAKE_ASSIGN_OR_RETURN(
       find_identifier_,
       db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ?"));
-  // Conditional references without a system look a value up in every system: an index for it
-  // (made here for lakes created before it).
-  MEDLAKE_RETURN_IF_ERROR(
-      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_value ON identifiers(type, value)"));
-  MEDLAKE_ASSIGN_OR_RETURN(
-      find_identifier_values_,
-      db.Prepare("SELECT DISTINCT id FROM identifiers WHERE type = ? AND value = ? AND "
-                 "system <> ? LIMIT 2"));
+  // Conditional references without a system look a value up in each system of the type, one
+  // seek for the next system and one for the value in it. Lakes of earlier versions had an
+  // index by (type, value) for them, which cost every identifier registered a third B-tree
+  // insert: it goes.
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("DROP INDEX IF EXISTS identifiers_by_value"));
+  MEDLAKE_ASSIGN_OR_RETURN(first_identifier_system_,
+                           db.Prepare("SELECT system FROM identifiers WHERE type = ? "
+                                      "ORDER BY system LIMIT 1"));
+  MEDLAKE_ASSIGN_OR_RETURN(next_identifier_system_,
+                           db.Prepare("SELECT system FROM identifiers WHERE type = ? AND "
+                                      "system > ? ORDER BY system LIMIT 1"));
   return Status::Ok();
 }
 
@@ -210,6 +214,12 @@ std::string IdentifierKey(std::string_view type, std::string_view system, std::s
   k.append(system);
   k.append(value);
   return k;
+}
+
+// The key of the writer's flat maps of identifiers for an IdentifierKey or "type|value".
+Key128 HashOfKey(std::string_view key) {
+  XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return {h.low64, h.high64};
 }
 
 struct IdentifierParts {
@@ -532,20 +542,37 @@ void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view re
 std::string LakeWriter::IdentifierLocked(std::string_view type, std::string_view system,
                                          std::string_view value) {
   std::string k = IdentifierKey(type, system, value);
-  if (auto it = new_identifier_ids_.find(k); it != new_identifier_ids_.end()) return it->second;
-  if (auto it = recent_identifiers_.find(k); it != recent_identifiers_.end()) return it->second;
-  std::string id;
-  if (catalog_has_identifiers_) {
-    std::lock_guard lock(catalog_mu_);
-    auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
-    if (!row.ok()) {
-      if (lookup_error_.ok()) lookup_error_ = row.status();
-    } else if (*row) {
-      id = find_identifier_.Text(0);
+  if (NewIdentifier* e = new_identifier_ids_.Find(HashOfKey(k))) {
+    if (!e->checked) {
+      // Registered without asking the catalog: a committed row for another resource makes it
+      // ambiguous (what the commit would write).
+      const std::string committed = CommittedIdentifierLocked(type, system, value);
+      if (!committed.empty() && committed != e->id) {
+        e->id = kAmbiguousIdentifier;
+        if (system != kPseudonymLinkSystem) NoteValueLocked(type, value, e->id);
+      }
+      e->checked = true;
     }
-    find_identifier_.Reset();
+    return e->id;
   }
+  if (auto it = recent_identifiers_.find(k); it != recent_identifiers_.end()) return it->second;
+  std::string id = CommittedIdentifierLocked(type, system, value);
   Remember(recent_identifiers_, kLookupCache, k, id);
+  return id;
+}
+
+std::string LakeWriter::CommittedIdentifierLocked(std::string_view type, std::string_view system,
+                                                  std::string_view value) {
+  std::string id;
+  if (!catalog_has_identifiers_) return id;
+  std::lock_guard lock(catalog_mu_);
+  auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
+  if (!row.ok()) {
+    if (lookup_error_.ok()) lookup_error_ = row.status();
+  } else if (*row) {
+    id = find_identifier_.Text(0);
+  }
+  find_identifier_.Reset();
   return id;
 }
 
@@ -557,11 +584,25 @@ void LakeWriter::SetIdentifierLocked(std::string_view type, std::string_view sys
   // from before would outlive the first.
   recent_identifiers_.erase(k);
   if (note_change) NoteChange(identifier_changes_, k, std::string());
-  new_identifier_ids_.insert_or_assign(std::move(k), id);
-  if (system != kPseudonymLinkSystem) {
-    std::string vk = std::string(type) + "|" + std::string(value);
-    auto [it, inserted] = new_identifier_values_.try_emplace(std::move(vk), id);
-    if (!inserted && it->second != id) it->second = kAmbiguousIdentifier;
+  bool inserted = false;
+  NewIdentifier& e = new_identifier_ids_.FindOrInsert(HashOfKey(k), inserted);
+  if (inserted) e.key = std::move(k);
+  e.id = id;
+  e.checked = true;  // the caller looked it up
+  if (system != kPseudonymLinkSystem) NoteValueLocked(type, value, id);
+}
+
+void LakeWriter::NoteValueLocked(std::string_view type, std::string_view value,
+                                 const std::string& id) {
+  std::string vk;
+  vk.append(type).push_back('|');  // type names hold no '|'
+  vk.append(value);
+  bool added = false;
+  std::string& known = new_identifier_values_.FindOrInsert(HashOfKey(vk), added);
+  if (added) {
+    known = id;
+  } else if (known != id) {
+    known = kAmbiguousIdentifier;
   }
 }
 
@@ -580,15 +621,39 @@ void LakeWriter::AddIdentifierLocked(std::string_view type, const std::string& i
                                      const fhir::Identifier& ident) {
   // The writer's own pseudonym links are not an input's to set.
   if (ident.system == kPseudonymLinkSystem) return;
-  const std::string known = IdentifierLocked(type, ident.system, ident.value);
+  // A lake's first run of a Patient master file registers millions of identifiers: the key is
+  // built and hashed once, and the catalog is not asked. What it holds is settled when the
+  // commit writes the identifier (a committed row for another resource makes it ambiguous), or
+  // by the first lookup before that (IdentifierLocked): one B-tree search, not two.
+  std::string k = IdentifierKey(type, ident.system, ident.value);
+  const Key128 hash = HashOfKey(k);
+  NewIdentifier* entry = new_identifier_ids_.Find(hash);
+  std::string known;
+  bool checked = !catalog_has_identifiers_;
+  auto recent = recent_identifiers_.end();
+  if (entry != nullptr) {
+    known = entry->id;
+    checked = entry->checked;
+  } else if (recent = recent_identifiers_.find(k); recent != recent_identifiers_.end()) {
+    known = recent->second;  // what the catalog holds
+    checked = true;
+  }
   if (known == id || known == kAmbiguousIdentifier) return;
   // A second resource with the same identifier: a conditional reference to it no longer has
   // a single match, and stays unresolved. Registered as a batch ends (SettleIdentifiers) or,
   // without isolated batches, at once: either way no lookup asks what it was when the batch
   // began.
-  SetIdentifierLocked(type, ident.system, ident.value,
-                      known.empty() ? id : std::string(kAmbiguousIdentifier),
-                      /*note_change=*/false);
+  if (entry == nullptr) {
+    // new_identifier_ids_ answers for it until the commit, the catalog after: a cached lookup
+    // from before would outlive the first.
+    if (recent != recent_identifiers_.end()) recent_identifiers_.erase(recent);
+    bool inserted = false;
+    entry = &new_identifier_ids_.FindOrInsert(hash, inserted);
+    entry->key = std::move(k);
+  }
+  entry->id = known.empty() ? id : std::string(kAmbiguousIdentifier);
+  entry->checked = checked;
+  NoteValueLocked(type, ident.value, entry->id);
 }
 
 std::string LakeWriter::ResolveIdentifier(std::string_view type,
@@ -631,35 +696,13 @@ void LakeWriter::SettleIdentifiers() {
     std::lock_guard lock(queued_mu_);
     queued.swap(queued_identifiers_);
   }
-  // Only the versions still to be stored register theirs.
-  struct One {
-    const QueuedIdentifiers* owner;
-    const fhir::Identifier* ident;
-  };
-  std::vector<One> ones;
+  // Only the versions still to be stored register theirs. The result does not depend on the
+  // order (an identifier that two resources carry is ambiguous whichever comes first), and
+  // the catalog is not read here (AddIdentifierLocked).
+  std::lock_guard lock(ident_mu_);
   for (const QueuedIdentifiers& q : queued) {
     if (q.seq != kAlwaysRegister && !StillToStore(q.key, q.seq)) continue;
-    for (const fhir::Identifier& ident : q.identifiers) ones.push_back({&q, &ident});
-  }
-  // The result does not depend on the order (an identifier that two resources carry is
-  // ambiguous whichever comes first); the catalog's order (type, system, value) makes its
-  // lookups walk the index's pages in order instead of at random.
-  std::sort(ones.begin(), ones.end(), [](const One& a, const One& b) {
-    return std::tie(a.owner->type, a.ident->system, a.ident->value) <
-           std::tie(b.owner->type, b.ident->system, b.ident->value);
-  });
-  std::lock_guard lock(ident_mu_);
-  // One read transaction for the lookups, not a lock taken and released on the catalog file
-  // for each (no other thread uses the catalog while a batch ends).
-  const bool read_txn = catalog_has_identifiers_ && !ones.empty();
-  if (read_txn) {
-    std::lock_guard clock(catalog_mu_);
-    if (Status s = db_->Exec("BEGIN"); !s.ok() && lookup_error_.ok()) lookup_error_ = s;
-  }
-  for (const One& one : ones) AddIdentifierLocked(one.owner->type, one.owner->id, *one.ident);
-  if (read_txn) {
-    std::lock_guard clock(catalog_mu_);
-    if (Status s = db_->Exec("COMMIT"); !s.ok() && lookup_error_.ok()) lookup_error_ = s;
+    for (const fhir::Identifier& ident : q.identifiers) AddIdentifierLocked(q.type, q.id, ident);
   }
 }
 
@@ -689,23 +732,35 @@ std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view 
   // Not cached (a registration in any system changes the answer); such references are rare.
   std::string id;
   const std::string vk = std::string(type) + "|" + std::string(value);
-  if (auto it = new_identifier_values_.find(vk); it != new_identifier_values_.end()) {
-    id = it->second;
-  }
+  if (const std::string* known = new_identifier_values_.Find(HashOfKey(vk))) id = *known;
   if (id == kAmbiguousIdentifier || !catalog_has_identifiers_) return id;
   std::lock_guard lock(catalog_mu_);
-  Stmt& q = find_identifier_values_;
-  q.Bind(1, type).Bind(2, value).Bind(3, std::string_view(kPseudonymLinkSystem));
-  for (;;) {
-    auto row = q.Step();
+  // An identifier registered in this run may since have become ambiguous (memory says so) or
+  // point elsewhere than a committed row: any second id makes the match ambiguous.
+  auto fail = [this](const Status& s) {
+    if (lookup_error_.ok()) lookup_error_ = s;
+  };
+  std::string system;
+  for (bool first = true;; first = false) {
+    Stmt& next = first ? first_identifier_system_ : next_identifier_system_;
+    next.Bind(1, type);
+    if (!first) next.Bind(2, system);
+    auto more = next.Step();
+    if (more.ok() && *more) system = next.Text(0);
+    next.Reset();
+    if (!more.ok()) fail(more.status());
+    if (!more.ok() || !*more) break;
+    if (system == kPseudonymLinkSystem) continue;  // keyed hashes, not values
+    auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
+    std::string committed;
     if (!row.ok()) {
-      if (lookup_error_.ok()) lookup_error_ = row.status();
-      break;
+      fail(row.status());
+    } else if (*row) {
+      committed = find_identifier_.Text(0);
     }
-    if (!*row) break;
-    std::string committed(q.Text(0));
-    // An identifier registered in this run may since have become ambiguous (memory says so)
-    // or point elsewhere than the committed row: any second id makes the match ambiguous.
+    find_identifier_.Reset();
+    if (!row.ok()) break;
+    if (committed.empty()) continue;
     if (id.empty()) {
       id = std::move(committed);
     } else if (committed != id) {
@@ -713,7 +768,6 @@ std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view 
       break;
     }
   }
-  q.Reset();
   return id;
 }
 
@@ -846,16 +900,20 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     }
     {
       std::lock_guard ilock(ident_mu_);
+      // A committed row for another resource makes an identifier ambiguous (one registered
+      // without asking the catalog, AddIdentifierLocked; the others already say so).
       MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
-                               db.Prepare("INSERT OR REPLACE INTO identifiers VALUES(?, ?, ?, ?)"));
+                               db.Prepare("INSERT INTO identifiers VALUES(?1, ?2, ?3, ?4) "
+                                          "ON CONFLICT(type, system, value) DO UPDATE SET id = ?5 "
+                                          "WHERE id <> excluded.id"));
       // In the catalog's order, so that the B-tree fills page after page rather than at
       // random pages (1.6 million identifiers took 24 s in random order: a page cache
       // spilling to the WAL and reading it back).
       std::vector<std::pair<IdentifierParts, const std::string*>> rows;
       rows.reserve(new_identifier_ids_.size());
-      for (const auto& [key, id] : new_identifier_ids_) {
-        rows.emplace_back(SplitIdentifierKey(key), &id);
-      }
+      new_identifier_ids_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
+        rows.emplace_back(SplitIdentifierKey(e.key), &e.id);
+      });
       std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
         return std::tie(a.first.type, a.first.system, a.first.value) <
                std::tie(b.first.type, b.first.system, b.first.value);
@@ -865,6 +923,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
                                     .Bind(2, parts.system)
                                     .Bind(3, parts.value)
                                     .Bind(4, *id)
+                                    .Bind(5, std::string_view(kAmbiguousIdentifier))
                                     .Run());
       }
     }
@@ -927,9 +986,9 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   }
   {
     std::lock_guard ilock(ident_mu_);
-    catalog_has_identifiers_ = catalog_has_identifiers_ || !new_identifier_ids_.empty();
-    new_identifier_ids_.clear();
-    new_identifier_values_.clear();
+    catalog_has_identifiers_ = catalog_has_identifiers_ || new_identifier_ids_.size() > 0;
+    new_identifier_ids_.Clear();
+    new_identifier_values_.Clear();
     identifier_changes_.clear();  // committed: every later batch sees them
     identifiers_held_.store(0);
   }

@@ -280,6 +280,9 @@ class LakeWriter {
   // Under ident_mu_: the id registered for (type, system, value), "" when none.
   std::string IdentifierLocked(std::string_view type, std::string_view system,
                                std::string_view value);
+  // Under ident_mu_: the id the catalog holds for (type, system, value), "" when none; not cached.
+  std::string CommittedIdentifierLocked(std::string_view type, std::string_view system,
+                                        std::string_view value);
   // Under ident_mu_: registers one identifier of resource `id` (ambiguous when another has it).
   void AddIdentifierLocked(std::string_view type, const std::string& id,
                            const fhir::Identifier& ident);
@@ -287,6 +290,9 @@ class LakeWriter {
   // nothing before.
   void SetIdentifierLocked(std::string_view type, std::string_view system, std::string_view value,
                            const std::string& id, bool note_change);
+  // Under ident_mu_: notes that value `value` names `id` in some system of `type` (ambiguous
+  // when another id).
+  void NoteValueLocked(std::string_view type, std::string_view value, const std::string& id);
   // What a key stood for when the batch that changed it began (isolate_batches_).
   struct Change {
     uint64_t batch;
@@ -301,7 +307,7 @@ class LakeWriter {
   std::string AnySystemLocked(std::string_view type, std::string_view value);
 
   std::mutex catalog_mu_;  // db_ for lookups from ingest threads, and what follows
-  Stmt find_patient_, find_identifier_, find_identifier_values_;
+  Stmt find_patient_, find_identifier_, first_identifier_system_, next_identifier_system_;
   Status lookup_error_;  // the first failed lookup; the next Commit fails with it
 
   std::mutex patients_mu_;
@@ -315,10 +321,18 @@ class LakeWriter {
   std::vector<std::pair<uint32_t, std::string>> new_patients_;
 
   std::mutex ident_mu_;
-  // "type|system|value" -> id
-  std::unordered_map<std::string, std::string> new_identifier_ids_;  // not yet committed
-  // "type|value" -> the id those of new_identifier_ids_ name in any system (or ambiguous)
-  std::unordered_map<std::string, std::string> new_identifier_values_;
+  // Identifiers registered since the last commit, by the XXH3-128 hash of their key (flat maps:
+  // a Patient master file registers millions, and std::unordered_map's node per entry made
+  // its lookups, growth and clearing most of a commit).
+  struct NewIdentifier {
+    std::string key;  // IdentifierKey(type, system, value)
+    std::string id;
+    bool checked = false;  // `id` accounts for the catalog's row (see AddIdentifierLocked)
+  };
+  KeyMap<NewIdentifier> new_identifier_ids_;
+  // By the hash of "type|value": the id those of new_identifier_ids_ name in any system (or
+  // kAmbiguousIdentifier).
+  KeyMap<std::string> new_identifier_values_;
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   bool isolate_batches_ = false;
   uint64_t batch_ = 0;  // under ident_mu_
