@@ -225,7 +225,9 @@ class RecordWorker final : public FhirRecordSink {
     // match an identifier that no stored resource carries.
     bool shared_type =
         facts_.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
-    if ((facts_.type == "Patient" || shared_type) && !facts_.identifiers.empty()) {
+    // A new version without identifiers still takes away those of the version it replaces.
+    if ((facts_.type == "Patient" || shared_type) &&
+        (!facts_.identifiers.empty() || *admission == store::Admission::kReplace)) {
       writer_.AddIdentifiersOf(row.key, row.seq, facts_.type, facts_.id, facts_.identifiers);
     }
     if (removed != nullptr && !removed->json.empty()) {

@@ -28,9 +28,6 @@ Status CreateTables(Db& db, uint32_t shards) {
       segment_id INTEGER PRIMARY KEY REFERENCES segments(segment_id), deleted BLOB NOT NULL);
     CREATE TABLE IF NOT EXISTS type_counts(type TEXT PRIMARY KEY, live INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS patients(ordinal INTEGER PRIMARY KEY, patient_id TEXT NOT NULL UNIQUE);
-    CREATE TABLE IF NOT EXISTS identifiers(
-      type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL,
-      PRIMARY KEY(type, system, value)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS codes(
       code_id INTEGER PRIMARY KEY, system TEXT NOT NULL, code TEXT NOT NULL, UNIQUE(system, code));
     CREATE TABLE IF NOT EXISTS quarantine(
@@ -41,6 +38,9 @@ Status CreateTables(Db& db, uint32_t shards) {
     CREATE TABLE IF NOT EXISTS skipped_files(
       run_id INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL);
   )sql"));
+  MEDLAKE_RETURN_IF_ERROR(db.Exec(kIdentifiersTable));
+  MEDLAKE_RETURN_IF_ERROR(
+      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_resource ON identifiers(type, id)"));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT OR IGNORE INTO meta VALUES(?, ?)"));
   MEDLAKE_RETURN_IF_ERROR(
       put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());

@@ -14,13 +14,20 @@ namespace medlake::store {
 inline constexpr char kCatalogFile[] = "catalog.sqlite";
 inline constexpr char kSegmentsDir[] = "segments";
 inline constexpr uint32_t kDefaultShards = 16;
-inline constexpr int kCatalogVersion = 1;
+// 2 since 2026-11-30: `identifiers` holds a row per resource carrying an identifier (1: a row
+// per identifier, id kAmbiguousIdentifier when several resources carried it).
+inline constexpr int kCatalogVersion = 2;
+// The `identifiers` table (docs/format.md).
+inline constexpr char kIdentifiersTable[] =
+    "CREATE TABLE IF NOT EXISTS identifiers(type TEXT NOT NULL, system TEXT NOT NULL, "
+    "value TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(type, system, value, id)) WITHOUT ROWID;";
 // The `identifiers` system of pseudonym links in a lake with a key (type Patient): value a
 // keyed hash of a source Patient id or identifier (privacy::Pseudonymizer::SourceLink,
 // IdentifierLink), id the pseudonym it was given.
 inline constexpr char kPseudonymLinkSystem[] = "urn:medlake:pseudonym-link";
-// The id recorded for an identifier that several resources of a type carry (not a valid FHIR
-// id): a conditional reference to it has no single match.
+// What a lookup of an identifier that several resources of a type carry answers (not a valid
+// FHIR id): a conditional reference to it has no single match. Catalogs of version 1 stored it
+// as the id of such identifiers; those rows are kept.
 inline constexpr char kAmbiguousIdentifier[] = "*";
 
 // Creates the schema if absent (idempotent) and records format version and shard count.

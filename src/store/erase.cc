@@ -229,7 +229,8 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                              db->Prepare("UPDATE patients SET patient_id = ? WHERE ordinal = ?"));
     MEDLAKE_RETURN_IF_ERROR(
         rename.Bind(1, "erased:" + std::to_string(ordinal)).Bind(2, ordinal).Run());
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt links, db->Prepare("DELETE FROM identifiers WHERE id = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt links, db->Prepare("DELETE FROM identifiers WHERE type = 'Patient' AND id = ?"));
     return links.Bind(1, std::string_view(patient_id)).Run();
   };
   Status s = body();

@@ -103,6 +103,40 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   return w;
 }
 
+namespace {
+
+// Lakes written before 2026-11-30 kept one row per identifier, id "*" when several resources
+// carried it, and an index by (type, value): they get a row per carrier (an ambiguous row stays
+// as it is, its carriers being unknown) and the index by resource.
+Status UpgradeIdentifiers(Db& db) {
+  bool one_row_per_identifier = false;
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt pk, db.Prepare("SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'id'"));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, pk.Step());
+    one_row_per_identifier = row && pk.Int(0) == 0;  // `id` not in the primary key
+  }
+  if (one_row_per_identifier) {
+    MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status s = db.Exec(
+        "ALTER TABLE identifiers RENAME TO identifiers_one_row;" + std::string(kIdentifiersTable) +
+        "INSERT INTO identifiers SELECT type, system, value, id FROM identifiers_one_row;"
+        "DROP TABLE identifiers_one_row;"
+        "UPDATE meta SET value = '" +
+        std::to_string(kCatalogVersion) + "' WHERE key = 'format_version';");
+    if (!s.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return s;
+    }
+    MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  }
+  MEDLAKE_RETURN_IF_ERROR(
+      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_resource ON identifiers(type, id)"));
+  return db.Exec("DROP INDEX IF EXISTS identifiers_by_value");
+}
+
+}  // namespace
+
 Status LakeWriter::LoadState() {
   Db& db = *db_;
   // Removal of files no commit names (a crashed run's leftovers), and the next segment id.
@@ -119,6 +153,7 @@ Status LakeWriter::LoadState() {
     next_ordinal_ = row ? static_cast<uint32_t>(q.Int(0)) : 0;
   }
   catalog_has_patients_ = next_ordinal_ > 0;
+  MEDLAKE_RETURN_IF_ERROR(UpgradeIdentifiers(db));
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT EXISTS(SELECT 1 FROM identifiers)"));
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -128,12 +163,10 @@ Status LakeWriter::LoadState() {
                            db.Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
   MEDLAKE_ASSIGN_OR_RETURN(
       find_identifier_,
-      db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ?"));
+      db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ? "
+                 "ORDER BY id"));
   // Conditional references without a system look a value up in each system of the type, one
-  // seek for the next system and one for the value in it. Lakes of earlier versions had an
-  // index by (type, value) for them, which cost every identifier registered a third B-tree
-  // insert: it goes.
-  MEDLAKE_RETURN_IF_ERROR(db.Exec("DROP INDEX IF EXISTS identifiers_by_value"));
+  // seek for the next system and one for the value in it.
   MEDLAKE_ASSIGN_OR_RETURN(first_identifier_system_,
                            db.Prepare("SELECT system FROM identifiers WHERE type = ? "
                                       "ORDER BY system LIMIT 1"));
@@ -303,6 +336,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   }
   e.type = type_index;
   bool live_committed = e.segment != 0 && !e.deleted;
+  bool replaces_pending = false;
   if (e.pending != 0 || live_committed) {
     uint64_t winner_hash = e.content_hash;
     int64_t winner_updated = e.last_updated;
@@ -341,6 +375,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
     if (!Newer(last_updated, order, winner_updated, winner_order)) return Admission::kDuplicate;
     if (e.pending != 0) {
       // The version of this run that was winning loses: drop it (or delete it if written).
+      replaces_pending = true;
       Pending& p = stripe.pending[e.pending - 1];
       p.dropped = true;
       if (!p.reaffirms_committed) superseded_in_run_.fetch_add(1);
@@ -362,7 +397,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   stripe.pending.push_back(admitted);
   e.pending = static_cast<uint32_t>(stripe.pending.size());
   seq = e.pending;
-  return Admission::kStore;
+  return admitted.committed_exists || replaces_pending ? Admission::kReplace : Admission::kStore;
 }
 
 uint64_t LakeWriter::identities_since_commit() const {
@@ -539,71 +574,103 @@ void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view re
   quarantine_.push_back({std::move(kept), std::string(record)});
 }
 
+namespace {
+
+// What a lookup answers for `ids`, the distinct carriers of an identifier.
+std::string OneCarrier(const std::vector<std::string>& ids) {
+  if (ids.empty()) return std::string();
+  return ids.size() == 1 ? ids.front() : std::string(kAmbiguousIdentifier);
+}
+
+void AddDistinct(std::vector<std::string>& ids, const std::string& id) {
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+}
+
+}  // namespace
+
 std::string LakeWriter::IdentifierLocked(std::string_view type, std::string_view system,
                                          std::string_view value) {
   std::string k = IdentifierKey(type, system, value);
-  if (NewIdentifier* e = new_identifier_ids_.Find(HashOfKey(k))) {
-    if (!e->checked) {
-      // Registered without asking the catalog: a committed row for another resource makes it
-      // ambiguous (what the commit would write).
-      const std::string committed = CommittedIdentifierLocked(type, system, value);
-      if (!committed.empty() && committed != e->id) {
-        e->id = kAmbiguousIdentifier;
-        if (system != kPseudonymLinkSystem) NoteValueLocked(type, value, e->id);
-      }
-      e->checked = true;
-    }
-    return e->id;
+  std::vector<std::string> ids;
+  if (NewIdentifier* entry = new_identifiers_.Find(HashOfKey(k))) {
+    EntryCarriersLocked(*entry, type, system, value, ids);
+    return OneCarrier(ids);
   }
   if (auto it = recent_identifiers_.find(k); it != recent_identifiers_.end()) return it->second;
-  std::string id = CommittedIdentifierLocked(type, system, value);
+  CommittedCarriersLocked(type, system, value, ids);
+  std::string id = OneCarrier(ids);
   Remember(recent_identifiers_, kLookupCache, k, id);
   return id;
 }
 
-std::string LakeWriter::CommittedIdentifierLocked(std::string_view type, std::string_view system,
-                                                  std::string_view value) {
-  std::string id;
-  if (!catalog_has_identifiers_) return id;
-  std::lock_guard lock(catalog_mu_);
-  auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
-  if (!row.ok()) {
-    if (lookup_error_.ok()) lookup_error_ = row.status();
-  } else if (*row) {
-    id = find_identifier_.Text(0);
+void LakeWriter::CarriersLocked(std::string_view type, std::string_view system,
+                                std::string_view value, std::vector<std::string>& ids) {
+  NewIdentifier* entry = new_identifiers_.Find(HashOfKey(IdentifierKey(type, system, value)));
+  if (entry == nullptr) {
+    CommittedCarriersLocked(type, system, value, ids);
+  } else {
+    EntryCarriersLocked(*entry, type, system, value, ids);
   }
-  find_identifier_.Reset();
-  return id;
 }
 
-void LakeWriter::SetIdentifierLocked(std::string_view type, std::string_view system,
-                                     std::string_view value, const std::string& id,
-                                     bool note_change) {
-  std::string k = IdentifierKey(type, system, value);
-  // new_identifier_ids_ answers for it until the commit, the catalog after: a cached lookup
-  // from before would outlive the first.
+void LakeWriter::EntryCarriersLocked(NewIdentifier& entry, std::string_view type,
+                                     std::string_view system, std::string_view value,
+                                     std::vector<std::string>& ids) {
+  if (!entry.committed_read) {  // the catalog does not change until the commit
+    CommittedCarriersLocked(type, system, value, entry.committed);
+    entry.committed_read = true;
+  }
+  for (const std::string& id : entry.carriers) AddDistinct(ids, id);
+  for (const std::string& id : entry.committed) {
+    // Read before the resource's replacement was registered, perhaps.
+    if (system == kPseudonymLinkSystem || !ReplacedLocked(type, id)) AddDistinct(ids, id);
+  }
+}
+
+void LakeWriter::CommittedCarriersLocked(std::string_view type, std::string_view system,
+                                         std::string_view value, std::vector<std::string>& ids) {
+  if (!catalog_has_identifiers_) return;
+  std::vector<std::string> found;
+  {
+    std::lock_guard lock(catalog_mu_);
+    find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value);
+    for (;;) {
+      auto row = find_identifier_.Step();
+      if (!row.ok()) {
+        if (lookup_error_.ok()) lookup_error_ = row.status();
+        break;
+      }
+      if (!*row) break;
+      found.emplace_back(find_identifier_.Text(0));
+    }
+    find_identifier_.Reset();
+  }
+  // A pseudonym link names a person, whatever the versions of their Patient resource.
+  for (std::string& id : found) {
+    if (system == kPseudonymLinkSystem || !ReplacedLocked(type, id)) AddDistinct(ids, id);
+  }
+}
+
+bool LakeWriter::ReplacedLocked(std::string_view type, std::string_view id) {
+  if (registered_versions_.size() == 0) return false;
+  const RegisteredVersion* v = registered_versions_.Find(ResourceKey(type, id));
+  return v != nullptr && v->replaces;
+}
+
+void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudonym,
+                               bool note_change) {
+  std::string k = IdentifierKey("Patient", kPseudonymLinkSystem, link);
+  // new_identifiers_ answers for it until the commit, the catalog after: a cached lookup from
+  // before would outlive the first.
   recent_identifiers_.erase(k);
   if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
-  NewIdentifier& e = new_identifier_ids_.FindOrInsert(HashOfKey(k), inserted);
-  if (inserted) e.key = std::move(k);
-  e.id = id;
-  e.checked = true;  // the caller looked it up
-  if (system != kPseudonymLinkSystem) NoteValueLocked(type, value, id);
-}
-
-void LakeWriter::NoteValueLocked(std::string_view type, std::string_view value,
-                                 const std::string& id) {
-  std::string vk;
-  vk.append(type).push_back('|');  // type names hold no '|'
-  vk.append(value);
-  bool added = false;
-  std::string& known = new_identifier_values_.FindOrInsert(HashOfKey(vk), added);
-  if (added) {
-    known = id;
-  } else if (known != id) {
-    known = kAmbiguousIdentifier;
+  NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
+  if (inserted) {
+    e.key = std::move(k);
+    new_identifier_systems_.emplace("Patient", kPseudonymLinkSystem);
   }
+  e.carriers.assign(1, pseudonym);
 }
 
 void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
@@ -614,46 +681,54 @@ void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
     return;
   }
   std::lock_guard lock(ident_mu_);
-  for (const auto& ident : identifiers) AddIdentifierLocked(type, id, ident);
+  RegisterLocked(kAlwaysRegister, /*replaces=*/false, type, id, identifiers);
 }
 
-void LakeWriter::AddIdentifierLocked(std::string_view type, const std::string& id,
-                                     const fhir::Identifier& ident) {
-  // The writer's own pseudonym links are not an input's to set.
-  if (ident.system == kPseudonymLinkSystem) return;
+void LakeWriter::RegisterLocked(uint64_t seq, bool replaces, const std::string& type,
+                                const std::string& id,
+                                const std::vector<fhir::Identifier>& identifiers) {
+  bool first = false;
+  RegisteredVersion& version = registered_versions_.FindOrInsert(ResourceKey(type, id), first);
+  const bool was_replaced = !first && version.replaces;
+  if (!first) {
+    // An earlier version of this run: the identifiers it carried name this resource no more.
+    for (const Key128& key : version.identifiers) {
+      if (NewIdentifier* e = new_identifiers_.Find(key)) std::erase(e->carriers, id);
+    }
+    version.identifiers.clear();
+  }
+  replaces = replaces || was_replaced;
+  // Cached lookups of its committed version's identifiers hold no more.
+  if (replaces && !was_replaced) recent_identifiers_.clear();
+  version.seq = seq;
+  version.replaces = replaces;
+  version.dropped = false;
+  version.type = type;
+  version.id = id;
   // A lake's first run of a Patient master file registers millions of identifiers: the key is
-  // built and hashed once, and the catalog is not asked. What it holds is settled when the
-  // commit writes the identifier (a committed row for another resource makes it ambiguous), or
-  // by the first lookup before that (IdentifierLocked): one B-tree search, not two.
-  std::string k = IdentifierKey(type, ident.system, ident.value);
-  const Key128 hash = HashOfKey(k);
-  NewIdentifier* entry = new_identifier_ids_.Find(hash);
-  std::string known;
-  bool checked = !catalog_has_identifiers_;
-  auto recent = recent_identifiers_.end();
-  if (entry != nullptr) {
-    known = entry->id;
-    checked = entry->checked;
-  } else if (recent = recent_identifiers_.find(k); recent != recent_identifiers_.end()) {
-    known = recent->second;  // what the catalog holds
-    checked = true;
-  }
-  if (known == id || known == kAmbiguousIdentifier) return;
-  // A second resource with the same identifier: a conditional reference to it no longer has
-  // a single match, and stays unresolved. Registered as a batch ends (SettleIdentifiers) or,
-  // without isolated batches, at once: either way no lookup asks what it was when the batch
-  // began.
-  if (entry == nullptr) {
-    // new_identifier_ids_ answers for it until the commit, the catalog after: a cached lookup
-    // from before would outlive the first.
-    if (recent != recent_identifiers_.end()) recent_identifiers_.erase(recent);
+  // built and hashed once, and the catalog is not read (a lookup does, CarriersLocked; the
+  // commit adds a row per carrier).
+  for (const fhir::Identifier& ident : identifiers) {
+    // The writer's own pseudonym links are not an input's to set.
+    if (ident.system == kPseudonymLinkSystem) continue;
+    std::string k = IdentifierKey(type, ident.system, ident.value);
+    const Key128 hash = HashOfKey(k);
     bool inserted = false;
-    entry = &new_identifier_ids_.FindOrInsert(hash, inserted);
-    entry->key = std::move(k);
+    NewIdentifier& e = new_identifiers_.FindOrInsert(hash, inserted);
+    if (inserted) {
+      // new_identifiers_ answers for it until the commit, the catalog after: a cached lookup
+      // from before would outlive the first.
+      if (!recent_identifiers_.empty()) recent_identifiers_.erase(k);
+      e.key = std::move(k);
+      if (new_identifier_systems_.empty() || last_system_.first != type ||
+          last_system_.second != ident.system) {
+        last_system_ = {type, ident.system};
+        new_identifier_systems_.insert(last_system_);
+      }
+    }
+    AddDistinct(e.carriers, id);
+    version.identifiers.push_back(hash);
   }
-  entry->id = known.empty() ? id : std::string(kAmbiguousIdentifier);
-  entry->checked = checked;
-  NoteValueLocked(type, ident.value, entry->id);
 }
 
 std::string LakeWriter::ResolveIdentifier(std::string_view type,
@@ -675,9 +750,13 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type,
 void LakeWriter::AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,
                                   const std::string& id,
                                   const std::vector<fhir::Identifier>& identifiers) {
-  identifiers_held_.fetch_add(identifiers.size(), std::memory_order_relaxed);
+  // A registration without identifiers holds memory too (its version).
+  identifiers_held_.fetch_add(std::max<size_t>(identifiers.size(), 1), std::memory_order_relaxed);
   if (!isolate_batches_) {
-    AddIdentifiers(type, id, identifiers);
+    std::optional<bool> replaces = VersionToStore(key, seq);
+    if (!replaces) return;
+    std::lock_guard lock(ident_mu_);
+    RegisterLocked(seq, *replaces, type, id, identifiers);
     return;
   }
   std::lock_guard lock(queued_mu_);
@@ -685,9 +764,16 @@ void LakeWriter::AddIdentifiersOf(const Key128& key, uint64_t seq, const std::st
 }
 
 bool LakeWriter::StillToStore(const Key128& key, uint64_t seq) {
+  return VersionToStore(key, seq).has_value();
+}
+
+std::optional<bool> LakeWriter::VersionToStore(const Key128& key, uint64_t seq) {
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
-  return seq != 0 && seq <= stripe.pending.size() && !stripe.pending[seq - 1].dropped;
+  if (seq == 0 || seq > stripe.pending.size() || stripe.pending[seq - 1].dropped) {
+    return std::nullopt;
+  }
+  return stripe.pending[seq - 1].committed_exists;
 }
 
 void LakeWriter::SettleIdentifiers() {
@@ -697,13 +783,34 @@ void LakeWriter::SettleIdentifiers() {
     queued.swap(queued_identifiers_);
   }
   // Only the versions still to be stored register theirs. The result does not depend on the
-  // order (an identifier that two resources carry is ambiguous whichever comes first), and
-  // the catalog is not read here (AddIdentifierLocked).
-  std::lock_guard lock(ident_mu_);
-  for (const QueuedIdentifiers& q : queued) {
-    if (q.seq != kAlwaysRegister && !StillToStore(q.key, q.seq)) continue;
-    for (const fhir::Identifier& ident : q.identifiers) AddIdentifierLocked(q.type, q.id, ident);
+  // order: an identifier that two resources carry is ambiguous whichever comes first, and of
+  // two versions of one resource in a batch only the one to store is still to store.
+  std::vector<std::optional<bool>> replaces(queued.size());
+  for (size_t i = 0; i < queued.size(); ++i) {
+    replaces[i] = queued[i].seq == kAlwaysRegister ? std::optional<bool>(false)
+                                                   : VersionToStore(queued[i].key, queued[i].seq);
   }
+  std::lock_guard lock(ident_mu_);
+  for (size_t i = 0; i < queued.size(); ++i) {
+    const QueuedIdentifiers& q = queued[i];
+    if (replaces[i]) RegisterLocked(q.seq, *replaces[i], q.type, q.id, q.identifiers);
+  }
+}
+
+void LakeWriter::ForgetUnstoredVersions() {
+  std::lock_guard lock(ident_mu_);
+  // A version registered at an earlier batch's end that a later admission replaced after all
+  // (the lake's own version came back): its identifiers are not stored, and the committed ones
+  // still hold.
+  registered_versions_.ForEach([this](const Key128& key, RegisteredVersion& v) {
+    if (v.seq == kAlwaysRegister || v.dropped || StillToStore(key, v.seq)) return;
+    for (const Key128& ident : v.identifiers) {
+      if (NewIdentifier* e = new_identifiers_.Find(ident)) std::erase(e->carriers, v.id);
+    }
+    v.identifiers.clear();
+    v.dropped = true;
+    v.replaces = false;
+  });
 }
 
 void LakeWriter::BeginBatch() {
@@ -730,45 +837,37 @@ std::optional<std::string> LakeWriter::BeforeBatch(
 
 std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view value) {
   // Not cached (a registration in any system changes the answer); such references are rare.
-  std::string id;
-  const std::string vk = std::string(type) + "|" + std::string(value);
-  if (const std::string* known = new_identifier_values_.Find(HashOfKey(vk))) id = *known;
-  if (id == kAmbiguousIdentifier || !catalog_has_identifiers_) return id;
-  std::lock_guard lock(catalog_mu_);
-  // An identifier registered in this run may since have become ambiguous (memory says so) or
-  // point elsewhere than a committed row: any second id makes the match ambiguous.
-  auto fail = [this](const Status& s) {
-    if (lookup_error_.ok()) lookup_error_ = s;
-  };
-  std::string system;
-  for (bool first = true;; first = false) {
-    Stmt& next = first ? first_identifier_system_ : next_identifier_system_;
-    next.Bind(1, type);
-    if (!first) next.Bind(2, system);
-    auto more = next.Step();
-    if (more.ok() && *more) system = next.Text(0);
-    next.Reset();
-    if (!more.ok()) fail(more.status());
-    if (!more.ok() || !*more) break;
-    if (system == kPseudonymLinkSystem) continue;  // keyed hashes, not values
-    auto row = find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value).Step();
-    std::string committed;
-    if (!row.ok()) {
-      fail(row.status());
-    } else if (*row) {
-      committed = find_identifier_.Text(0);
-    }
-    find_identifier_.Reset();
-    if (!row.ok()) break;
-    if (committed.empty()) continue;
-    if (id.empty()) {
-      id = std::move(committed);
-    } else if (committed != id) {
-      id = kAmbiguousIdentifier;
-      break;
+  // The systems of the type, in memory and in the catalog, are walked: the value is looked up
+  // in each (the catalog has no index by value: it would cost every identifier a B-tree).
+  std::vector<std::string> ids;
+  std::vector<std::string> systems;
+  for (auto it = new_identifier_systems_.lower_bound({std::string(type), std::string()});
+       it != new_identifier_systems_.end() && it->first == type; ++it) {
+    systems.push_back(it->second);
+  }
+  if (catalog_has_identifiers_) {
+    std::lock_guard lock(catalog_mu_);
+    std::string system;
+    for (bool first = true;; first = false) {
+      Stmt& next = first ? first_identifier_system_ : next_identifier_system_;
+      next.Bind(1, type);
+      if (!first) next.Bind(2, system);
+      auto more = next.Step();
+      if (more.ok() && *more) system = next.Text(0);
+      next.Reset();
+      if (!more.ok() && lookup_error_.ok()) lookup_error_ = more.status();
+      if (!more.ok() || !*more) break;
+      if (std::find(systems.begin(), systems.end(), system) == systems.end()) {
+        systems.push_back(system);
+      }
     }
   }
-  return id;
+  for (const std::string& system : systems) {
+    if (system == kPseudonymLinkSystem) continue;  // keyed hashes, not values
+    CarriersLocked(type, system, value, ids);
+    if (ids.size() > 1) break;
+  }
+  return OneCarrier(ids);
 }
 
 std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
@@ -782,8 +881,7 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
   if (pseudonym.empty()) pseudonym = proposed;
   for (const auto& link : links) {
     if (IdentifierLocked("Patient", kPseudonymLinkSystem, link).empty()) {
-      SetIdentifierLocked("Patient", kPseudonymLinkSystem, link, pseudonym,
-                          /*note_change=*/true);
+      SetLinkLocked(link, pseudonym, /*note_change=*/true);
     }
   }
   return pseudonym;
@@ -825,7 +923,9 @@ Status LakeWriter::Flush() {
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   if (failed_) return Failure();
   MEDLAKE_RETURN_IF_ERROR(Flush());
-  SettleIdentifiers();  // while Admit's tickets still say which versions are stored
+  // While Admit's tickets still say which versions are stored.
+  SettleIdentifiers();
+  ForgetUnstoredVersions();
   {
     // A lookup that failed (in the run or as the identifiers settled) leaves them unknown.
     std::lock_guard clock(catalog_mu_);
@@ -846,6 +946,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   }
 
   Db& db = *db_;
+  bool identifiers_committed = false;
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt seg, db.Prepare("INSERT INTO segments VALUES(?, ?, ?, ?, ?, ?)"));
@@ -900,32 +1001,42 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     }
     {
       std::lock_guard ilock(ident_mu_);
-      // A committed row for another resource makes an identifier ambiguous (one registered
-      // without asking the catalog, AddIdentifierLocked; the others already say so).
+      // The committed identifiers of resources whose version is now this run's go (a new
+      // version may have dropped one), then a row for each carrier registered.
+      MEDLAKE_ASSIGN_OR_RETURN(
+          Stmt drop,
+          db.Prepare("DELETE FROM identifiers WHERE type = ? AND id = ? AND system <> ?"));
+      Status dropped = Status::Ok();
+      registered_versions_.ForEach([&](const Key128&, const RegisteredVersion& v) {
+        if (!dropped.ok() || !v.replaces || v.dropped) return;
+        dropped = drop.Bind(1, v.type)
+                      .Bind(2, v.id)
+                      .Bind(3, std::string_view(kPseudonymLinkSystem))
+                      .Run();
+      });
+      MEDLAKE_RETURN_IF_ERROR(dropped);
       MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
-                               db.Prepare("INSERT INTO identifiers VALUES(?1, ?2, ?3, ?4) "
-                                          "ON CONFLICT(type, system, value) DO UPDATE SET id = ?5 "
-                                          "WHERE id <> excluded.id"));
+                               db.Prepare("INSERT OR IGNORE INTO identifiers VALUES(?, ?, ?, ?)"));
       // In the catalog's order, so that the B-tree fills page after page rather than at
       // random pages (1.6 million identifiers took 24 s in random order: a page cache
       // spilling to the WAL and reading it back).
       std::vector<std::pair<IdentifierParts, const std::string*>> rows;
-      rows.reserve(new_identifier_ids_.size());
-      new_identifier_ids_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
-        rows.emplace_back(SplitIdentifierKey(e.key), &e.id);
+      rows.reserve(new_identifiers_.size());
+      new_identifiers_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
+        for (const std::string& id : e.carriers) rows.emplace_back(SplitIdentifierKey(e.key), &id);
       });
       std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.first.type, a.first.system, a.first.value) <
-               std::tie(b.first.type, b.first.system, b.first.value);
+        return std::tie(a.first.type, a.first.system, a.first.value, *a.second) <
+               std::tie(b.first.type, b.first.system, b.first.value, *b.second);
       });
       for (const auto& [parts, id] : rows) {
         MEDLAKE_RETURN_IF_ERROR(ident.Bind(1, parts.type)
                                     .Bind(2, parts.system)
                                     .Bind(3, parts.value)
                                     .Bind(4, *id)
-                                    .Bind(5, std::string_view(kAmbiguousIdentifier))
                                     .Run());
       }
+      identifiers_committed = !rows.empty();
     }
     MEDLAKE_ASSIGN_OR_RETURN(
         Stmt q,
@@ -986,9 +1097,11 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   }
   {
     std::lock_guard ilock(ident_mu_);
-    catalog_has_identifiers_ = catalog_has_identifiers_ || new_identifier_ids_.size() > 0;
-    new_identifier_ids_.Clear();
-    new_identifier_values_.Clear();
+    catalog_has_identifiers_ = catalog_has_identifiers_ || identifiers_committed;
+    new_identifiers_.Clear();
+    registered_versions_.Clear();
+    new_identifier_systems_.clear();
+    recent_identifiers_.clear();  // those of replaced versions may have gone
     identifier_changes_.clear();  // committed: every later batch sees them
     identifiers_held_.store(0);
   }

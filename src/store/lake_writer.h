@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,7 +45,8 @@ struct RecordOrder {
   uint32_t entry = 0;   // index of the resource within the record (a Bundle's entries)
 };
 
-enum class Admission { kStore, kDuplicate };
+// kReplace: to store, in place of a version the lake holds or this run admitted before.
+enum class Admission { kStore, kReplace, kDuplicate };
 
 struct RunCounters {
   uint64_t records_read = 0;
@@ -102,20 +104,24 @@ class LakeWriter {
   // Files of the input that were not read (path, reason), recorded in `skipped_files` by the
   // next commit.
   void AddSkippedFiles(std::vector<std::pair<std::string, std::string>> files);
-  // Registers identifiers of a Patient or shared-area resource for conditional references
-  // (with set_isolate_batches, when the batch ends).
+  // Registers the identifiers of a Patient or shared-area resource for conditional references
+  // (with set_isolate_batches, when the batch ends): they are all it carries, and those of its
+  // earlier versions name it no more.
   void AddIdentifiers(const std::string& type, const std::string& id,
                       const std::vector<fhir::Identifier>& identifiers);
   // The same for the version admitted as `seq` (Admit's ticket) for `key`. With
   // set_isolate_batches, they are registered when the batch ends, and only if that version is
   // then still the one to store: a version that a later one of the same batch replaced
   // carries identifiers no stored resource has, and whether it was admitted before or after
-  // its successor depends on the threads. Without, at once.
+  // its successor depends on the threads. Without, at once. Called for every version to store
+  // that carries identifiers or replaces another (kReplace), which may have carried some.
   void AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,
                         const std::string& id, const std::vector<fhir::Identifier>& identifiers);
   // Whether the version admitted as `seq` (Admit's ticket) for `key` is still the one to store
   // (no later version of the same run replaced it). Valid until the next commit.
   bool StillToStore(const Key128& key, uint64_t seq);
+  // The same, and if so whether the lake held a version of `key` when it was admitted.
+  std::optional<bool> VersionToStore(const Key128& key, uint64_t seq);
   // "Type?identifier=system|value" lookup; "" when unknown or when several resources match.
   // Without a system ("Type?identifier=value", `system` nullopt) the value matches in any
   // system (FHIR token search); "|value" (system "") only identifiers without one. With
@@ -277,22 +283,35 @@ class LakeWriter {
   // last commit and a cache of recent lookups (cleared when it reaches kLookupCache entries).
   static constexpr size_t kLookupCache = 1u << 14;
   std::optional<uint32_t> FindPatient(std::string_view patient_id);
-  // Under ident_mu_: the id registered for (type, system, value), "" when none.
+  // Identifiers map to the resources that carry them (their "carriers"): one carrier is a
+  // match, several none. The catalog holds a row per carrier; memory the carriers registered
+  // since the last commit, and the resources whose stored version is now this run's (their
+  // committed rows no longer hold: a new version may have dropped an identifier).
+  // Under ident_mu_: the id of the one carrier of (type, system, value), "" when none,
+  // kAmbiguousIdentifier when several.
   std::string IdentifierLocked(std::string_view type, std::string_view system,
                                std::string_view value);
-  // Under ident_mu_: the id the catalog holds for (type, system, value), "" when none; not cached.
-  std::string CommittedIdentifierLocked(std::string_view type, std::string_view system,
-                                        std::string_view value);
-  // Under ident_mu_: registers one identifier of resource `id` (ambiguous when another has it).
-  void AddIdentifierLocked(std::string_view type, const std::string& id,
-                           const fhir::Identifier& ident);
-  // `note_change`: lookups as the batch began (FindLink) must not see it; the key stood for
-  // nothing before.
-  void SetIdentifierLocked(std::string_view type, std::string_view system, std::string_view value,
-                           const std::string& id, bool note_change);
-  // Under ident_mu_: notes that value `value` names `id` in some system of `type` (ambiguous
-  // when another id).
-  void NoteValueLocked(std::string_view type, std::string_view value, const std::string& id);
+  // Under ident_mu_: adds the distinct carriers of (type, system, value) to `ids`.
+  void CarriersLocked(std::string_view type, std::string_view system, std::string_view value,
+                      std::vector<std::string>& ids);
+  struct NewIdentifier;
+  // Under ident_mu_: CarriersLocked for an identifier registered since the last commit.
+  void EntryCarriersLocked(NewIdentifier& entry, std::string_view type, std::string_view system,
+                           std::string_view value, std::vector<std::string>& ids);
+  // Under ident_mu_: appends the ids of the catalog's rows for (type, system, value), less the
+  // resources whose committed identifiers no longer hold.
+  void CommittedCarriersLocked(std::string_view type, std::string_view system,
+                               std::string_view value, std::vector<std::string>& ids);
+  // Under ident_mu_: registers `identifiers` as those of resource type/id's version to store:
+  // the identifiers of an earlier version of this run no longer name it, nor (`replaces`) those
+  // of a committed one.
+  void RegisterLocked(uint64_t seq, bool replaces, const std::string& type, const std::string& id,
+                      const std::vector<fhir::Identifier>& identifiers);
+  // Under ident_mu_: whether resource type/id's committed identifiers no longer hold.
+  bool ReplacedLocked(std::string_view type, std::string_view id);
+  // Pseudonym links: `note_change`: lookups as the batch began (FindLink) must not see it; the
+  // key stood for nothing before.
+  void SetLinkLocked(std::string_view link, const std::string& pseudonym, bool note_change);
   // What a key stood for when the batch that changed it began (isolate_batches_).
   struct Change {
     uint64_t batch;
@@ -325,14 +344,24 @@ class LakeWriter {
   // a Patient master file registers millions, and std::unordered_map's node per entry made
   // its lookups, growth and clearing most of a commit).
   struct NewIdentifier {
-    std::string key;  // IdentifierKey(type, system, value)
-    std::string id;
-    bool checked = false;  // `id` accounts for the catalog's row (see AddIdentifierLocked)
+    std::string key;                     // IdentifierKey(type, system, value)
+    std::vector<std::string> carriers;   // ids of this run's versions to store that carry it
+    std::vector<std::string> committed;  // the catalog's carriers, once read (committed_read)
+    bool committed_read = false;
   };
-  KeyMap<NewIdentifier> new_identifier_ids_;
-  // By the hash of "type|value": the id those of new_identifier_ids_ name in any system (or
-  // kAmbiguousIdentifier).
-  KeyMap<std::string> new_identifier_values_;
+  KeyMap<NewIdentifier> new_identifiers_;
+  // By ResourceKey: the version of a resource whose identifiers were registered last.
+  struct RegisteredVersion {
+    uint64_t seq;   // Admit's ticket, or kAlwaysRegister
+    bool replaces;  // the catalog's rows of this resource no longer hold
+    bool dropped;   // a later admission replaced it after all (found at the commit)
+    std::string type, id;
+    std::vector<Key128> identifiers;  // keys of new_identifiers_
+  };
+  KeyMap<RegisteredVersion> registered_versions_;
+  // The (type, system) pairs of new_identifiers_, for lookups without a system.
+  std::set<std::pair<std::string, std::string>> new_identifier_systems_;
+  std::pair<std::string, std::string> last_system_;                  // the last one added
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   bool isolate_batches_ = false;
   uint64_t batch_ = 0;  // under ident_mu_
@@ -343,8 +372,8 @@ class LakeWriter {
   static constexpr uint64_t kAlwaysRegister = ~uint64_t{0};  // AddIdentifiers' seq
   struct QueuedIdentifiers {
     Key128 key;
-    uint64_t seq;  // Admit's ticket, or kAlwaysRegister
-    std::string type, id;
+    uint64_t seq;          // Admit's ticket, or kAlwaysRegister
+    std::string type, id;  // of a Patient or shared-area resource
     std::vector<fhir::Identifier> identifiers;
   };
   std::mutex queued_mu_;
@@ -353,6 +382,8 @@ class LakeWriter {
   // Registers the queued identifiers of versions still to be stored (before a commit clears
   // what Admit knows, and at a batch's end).
   void SettleIdentifiers();
+  // Forgets the registrations of versions that are not to be stored after all (at a commit).
+  void ForgetUnstoredVersions();
 
   std::function<Status()> pre_commit_;
   std::mutex pending_mu_;

@@ -203,7 +203,7 @@ TEST(IngestTest, LaterSightingOfTheCommittedVersionWinsWhateverTheAdmissionOrder
   // A record from later still in the input wins.
   auto fourth = AdmitO1(**writer, committed + 1, 4);
   ASSERT_TRUE(fourth.ok());
-  EXPECT_EQ(*fourth, store::Admission::kStore);
+  EXPECT_EQ(*fourth, store::Admission::kReplace) << "it replaces the committed version";
 }
 
 // Three versions of one resource: 2020 (first file), no meta.lastUpdated (second), 2019 (third).
@@ -237,7 +237,11 @@ TEST(IngestTest, TheWinningVersionDoesNotDependOnTheOrderOfAdmission) {
       const bool newer =
           best < 0 || versions[v].updated > versions[best].updated ||
           (versions[v].updated == versions[best].updated && versions[v].file > versions[best].file);
-      EXPECT_EQ(*admitted, newer ? store::Admission::kStore : store::Admission::kDuplicate)
+      // The first version to store is new; a later one replaces it.
+      const store::Admission expected = !newer     ? store::Admission::kDuplicate
+                                        : best < 0 ? store::Admission::kStore
+                                                   : store::Admission::kReplace;
+      EXPECT_EQ(*admitted, expected)
           << "admitting " << v << " in order " << order[0] << order[1] << order[2];
       if (newer) best = v;
     }
@@ -1252,6 +1256,194 @@ TEST(IngestTest, ConditionalReferencesSeeIdentifiersOfEarlierBatchesOnly) {
   EXPECT_EQ((*writer)->ResolveIdentifier("Patient", "http://h", "1"), "p1");
   (*writer)->BeginBatch();
   EXPECT_EQ((*writer)->ResolveIdentifier("Patient", "http://h", "1"), "");
+}
+
+// An identifier names the resources whose stored version carries it: one that a new version
+// dropped matches it no more, whether the versions came in one run or in several, and a
+// resource that carries it afterwards is its one match.
+TEST(IngestTest, IdentifiersDroppedByANewVersionNoLongerMatch) {
+  TempDir dir;
+  auto patient = [](const std::string& id, const std::string& identifiers) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[)" + identifiers +
+           "]}\n";
+  };
+  const std::string mrn_a = R"({"system":"http://mrn","value":"A"})";
+  const std::string mrn_b = R"({"system":"http://mrn","value":"B"})";
+  auto referring = [](const std::string& id) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"text":"x"},)"
+           R"("subject":{"reference":"Patient?identifier=http://mrn|A"}})"
+           "\n";
+  };
+  WriteText(dir / "v1/Patient.ndjson", patient("p1", mrn_a));
+  WriteText(dir / "v2/Patient.ndjson", patient("p1", mrn_b));
+  WriteText(dir / "v3/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  WriteText(dir / "o1/Observation.ndjson", referring("o1"));
+  WriteText(dir / "p2/Patient.ndjson", patient("p2", mrn_a));
+  WriteText(dir / "o2/Observation.ndjson", referring("o2"));
+  auto subject = [&](const std::string& lake_dir, const std::string& id) {
+    auto lake = Lake::Open(lake_dir);
+    EXPECT_TRUE(lake.ok());
+    if (!lake.ok()) return std::string();
+    auto obs = (*lake)->Get("Observation", id);
+    EXPECT_TRUE(obs.ok());
+    if (!obs.ok()) return std::string();
+    size_t at = obs->find(R"("subject":{"reference":")");
+    return at == std::string::npos ? std::string()
+                                   : obs->substr(at + 24, obs->find('"', at + 24) - at - 24);
+  };
+  // Versions in two runs, then in one run; then a version without identifiers.
+  for (const auto& runs : std::vector<std::vector<std::vector<std::string>>>{
+           {{"v1"}, {"v2"}}, {{"v1", "v2"}}, {{"v1"}, {"v3"}}}) {
+    const std::string lake = dir / ("lake" + std::to_string(runs.size()) + runs.back().back());
+    for (const auto& run : runs) {
+      std::vector<std::string> paths;
+      for (const auto& in : run) paths.push_back(dir / in);
+      MustIngest(lake, paths);
+    }
+    MustIngest(lake, {dir / "o1"});
+    EXPECT_EQ(subject(lake, "o1"), "Patient?identifier=http://mrn|A") << lake;
+    MustIngest(lake, {dir / "p2"});
+    MustIngest(lake, {dir / "o2"});
+    EXPECT_EQ(subject(lake, "o2"), "Patient/p2") << lake;
+  }
+}
+
+// Erasing a Patient removes its identifiers, not those of a resource of another type that has
+// the same id.
+TEST(IngestTest, ErasingAPatientKeepsTheIdentifiersOfAnotherTypeWithItsId) {
+  TempDir dir;
+  WriteText(
+      dir / "in/Practitioner.ndjson",
+      R"({"resourceType":"Practitioner","id":"p1","identifier":[{"system":"npi","value":"N"}]})"
+      "\n");
+  WriteText(dir / "in/Patient.ndjson",
+            R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"mrn","value":"A"}]})"
+            "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  ASSERT_TRUE(store::ErasePatient(dir / "lake", "p1").ok());
+  WriteText(dir / "obs/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
+            R"("subject":{"reference":"Patient?identifier=mrn|A"},)"
+            R"("performer":[{"reference":"Practitioner?identifier=npi|N"}]})"
+            "\n");
+  MustIngest(dir / "lake", {dir / "obs"});
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto obs = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(obs.ok());
+  EXPECT_NE(obs->find(R"("reference":"Practitioner/p1")"), std::string::npos) << *obs;
+  EXPECT_NE(obs->find("Patient?identifier=mrn|A"), std::string::npos) << *obs;
+}
+
+// A conditional create (ifNoneExist) matches only what stored resources carry: a Patient whose
+// identifier the lake's version of another Patient dropped is a new Patient, and holds the
+// Observation that refers to it (it was taken for a duplicate, its Observation given to the
+// other Patient).
+TEST(IngestTest, AConditionalCreateDoesNotMatchADroppedIdentifier) {
+  TempDir dir;
+  WriteText(dir / "v1/Patient.ndjson",
+            R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"mrn","value":"A"}]})"
+            "\n");
+  WriteText(dir / "v2/Patient.ndjson",
+            R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"mrn","value":"B"}]})"
+            "\n");
+  WriteText(dir / "tx/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:99999999-0000-0000-0000-000000000001",
+     "resource":{"resourceType":"Patient","identifier":[{"system":"mrn","value":"A"}]},
+     "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=mrn|A"}},
+    {"fullUrl":"urn:uuid:99999999-0000-0000-0000-000000000002",
+     "resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:uuid:99999999-0000-0000-0000-000000000001"}},
+     "request":{"method":"POST","url":"Observation"}}]})");
+  MustIngest(dir / "lake", {dir / "v1"});
+  MustIngest(dir / "lake", {dir / "v2"});
+  auto r = MustIngest(dir / "lake", {dir / "tx"});
+  EXPECT_EQ(r.counters.stored, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto obs = (*lake)->Get("Observation", "99999999-0000-0000-0000-000000000002");
+  ASSERT_TRUE(obs.ok());
+  EXPECT_NE(obs->find(R"("reference":"Patient/99999999-0000-0000-0000-000000000001")"),
+            std::string::npos)
+      << *obs;
+}
+
+// Within one run, between batches: a version registered at one batch's end and replaced at a
+// later one takes its identifiers with it.
+TEST(IngestTest, AVersionReplacedInALaterBatchTakesItsIdentifiersWithIt) {
+  TempDir dir;
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok());
+  (*writer)->set_isolate_batches(true);
+  const uint16_t type = static_cast<uint16_t>(fhir::ResourceTypeIndex("Patient"));
+  const store::Key128 key = store::ResourceKey("Patient", "p1");
+  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
+  auto admit = [&](uint64_t hash, uint64_t file, const std::string& value) {
+    uint64_t seq = 0;
+    auto admitted = (*writer)->Admit(key, type, hash, kNoTime, {run | file, 0}, seq);
+    ASSERT_TRUE(admitted.ok());
+    ASSERT_NE(*admitted, store::Admission::kDuplicate);
+    (*writer)->AddIdentifiersOf(key, seq, "Patient", "p1", {{"http://mrn", value}});
+  };
+  (*writer)->BeginBatch();
+  admit(1, 1, "A");
+  (*writer)->BeginBatch();
+  EXPECT_EQ((*writer)->ResolveIdentifier("Patient", "http://mrn", "A"), "p1");
+  admit(2, 2, "B");
+  (*writer)->BeginBatch();
+  EXPECT_EQ((*writer)->ResolveIdentifier("Patient", "http://mrn", "A"), "");
+  EXPECT_EQ((*writer)->ResolveIdentifier("Patient", std::nullopt, "A"), "");
+  EXPECT_EQ((*writer)->ResolveIdentifier("Patient", "http://mrn", "B"), "p1");
+  EXPECT_EQ((*writer)->ResolveIdentifier("Patient", std::nullopt, "B"), "p1");
+}
+
+// Catalogs of format 1 kept a row per identifier, "*" for one that several resources carried:
+// a writer upgrades them, keeping what they knew.
+TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p0"})"
+                                       "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
+      DROP TABLE identifiers;
+      CREATE TABLE identifiers(type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL,
+        id TEXT NOT NULL, PRIMARY KEY(type, system, value));
+      CREATE INDEX identifiers_by_value ON identifiers(type, value);
+      INSERT INTO identifiers VALUES('Patient', 'http://mrn', 'A', 'p1'),
+        ('Practitioner', 'http://npi', 'N', '*');
+      UPDATE meta SET value = '1' WHERE key = 'format_version';)sql")
+                    .ok());
+  }
+  WriteText(dir / "obs/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
+            R"("subject":{"reference":"Patient?identifier=http://mrn|A"},)"
+            R"("performer":[{"reference":"Practitioner?identifier=http://npi|N"}]})"
+            "\n");
+  auto r = MustIngest(dir / "lake", {dir / "obs"});
+  EXPECT_EQ(r.unresolved_references, 1u);  // the ambiguous one
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto obs = (*lake)->Get("Observation", "o1");
+  ASSERT_TRUE(obs.ok());
+  EXPECT_NE(obs->find(R"("reference":"Patient/p1")"), std::string::npos) << *obs;
+  EXPECT_NE(obs->find("Practitioner?identifier=http://npi|N"), std::string::npos) << *obs;
+  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
+  ASSERT_TRUE(db.ok());
+  auto q = (*db)->Prepare(
+      "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'id'), "
+      "(SELECT value FROM meta WHERE key = 'format_version'), "
+      "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'identifiers_by_value')");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 4) << "id is part of the primary key";
+  EXPECT_EQ(q->Text(1), "2");
+  EXPECT_EQ(q->Int(2), 0);
 }
 
 // A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
