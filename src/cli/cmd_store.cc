@@ -20,6 +20,7 @@
 #include "ingest/input_files.h"
 #include "medlake/lake.h"
 #include "query/patient_export.h"
+#include "store/repair.h"
 
 namespace medlake::cli {
 namespace {
@@ -334,6 +335,37 @@ int RunVerify(const std::string& dir, const AccessOptions& access_options) {
   return ReportDamage(damaged, "damage");
 }
 
+// verify --drop-damaged: the damaged segments leave the lake (store/repair.h), so that
+// ingesting the sources again stores what they held.
+int RunDropDamaged(const std::string& dir, const AccessOptions& access_options) {
+  // It deletes data: in a lake with a key, the admin's, and audited (a failure too).
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kWrite, "verify");
+  if (!access.ok()) return Fail(access.status());
+  if (Status a = (*access)->Audit("repair.start", "damaged segments", -1); !a.ok()) return Fail(a);
+  auto dropped = store::DropDamagedSegments(dir);
+  if (!dropped.ok()) return FailAudited(**access, "repair", dropped.status());
+  uint64_t live = 0;
+  for (const auto& d : *dropped) {
+    live += d.live;
+    std::printf("dropped %s (%s): %llu %s\n", d.file.c_str(), d.problem.c_str(),
+                static_cast<unsigned long long>(d.live),
+                d.columns_read ? "live resources"
+                               : "rows, live or replaced (its columns do not read: which "
+                                 "resources it held is unknown)");
+  }
+  Status audited = (*access)->Audit(
+      "repair", fmt::format("{} damaged segments dropped, {} resources", dropped->size(), live),
+      -1);
+  if (!audited.ok()) return Fail(audited);
+  if (dropped->empty()) {
+    std::printf("no damaged segment: nothing dropped\n");
+  } else {
+    std::printf("%zu damaged segments dropped; ingest the sources again to store what they held\n",
+                dropped->size());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void RegisterStoreCommands(CLI::App& app, int& exit_code) {
@@ -343,6 +375,7 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
     int jobs = 0;
     uint64_t checkpoint_mb = 0;
     bool json = false;
+    bool drop_damaged = false;
     std::string ref, type, out;
     int64_t limit = 1000;
     AccessOptions access;
@@ -421,8 +454,14 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
       "verify",
       "Check the catalog, every checksum of every segment, and their row and byte counts");
   verify->add_option("--lake", o->lake, "Lake directory")->required();
+  verify->add_flag("--drop-damaged", o->drop_damaged,
+                   "Remove damaged segments from the lake, so that ingesting the sources again "
+                   "stores what they held (admin; audited)");
   AddAccessOptions(verify, o->access);
-  verify->callback([o, &exit_code] { exit_code = RunVerify(o->lake, o->access); });
+  verify->callback([o, &exit_code] {
+    exit_code =
+        o->drop_damaged ? RunDropDamaged(o->lake, o->access) : RunVerify(o->lake, o->access);
+  });
 }
 
 }  // namespace medlake::cli

@@ -410,29 +410,9 @@ std::vector<std::string> Lake::Verify() {
     }
   }
   for (const auto& seg : segments_) {
-    auto reader = SegmentReader::Open(dir_ + "/" + seg.file, impl_->cipher.get());
-    if (!reader.ok()) {
-      problems.push_back(reader.status().message());
-      continue;
-    }
-    std::vector<::medlake::Status> blocks = (*reader)->VerifyAll();
-    for (const auto& s : blocks) problems.push_back(s.message());
-    // A segment file holds what the catalog says it holds (a file copied over another passes
-    // its own checksums).
-    std::error_code ec;
-    const uint64_t bytes = std::filesystem::file_size(dir_ + "/" + seg.file, ec);
-    if ((*reader)->columns().rows != seg.rows || (!ec && bytes != seg.bytes)) {
-      problems.push_back(dir_ + "/" + seg.file + ": holds " +
-                         std::to_string((*reader)->columns().rows) + " rows in " +
-                         std::to_string(bytes) + " bytes, the catalog says " +
-                         std::to_string(seg.rows) + " rows in " + std::to_string(seg.bytes));
-    }
-    // The header's shard is covered by no checksum: it must be the catalog's.
-    if (blocks.empty() && (*reader)->columns().shard != seg.shard) {
-      problems.push_back(dir_ + "/" + seg.file + ": header names shard " +
-                         std::to_string((*reader)->columns().shard) + ", the catalog " +
-                         std::to_string(seg.shard));
-    }
+    std::vector<std::string> found = store::CheckSegment(dir_ + "/" + seg.file, impl_->cipher.get(),
+                                                         seg.rows, seg.bytes, seg.shard);
+    problems.insert(problems.end(), found.begin(), found.end());
   }
   return problems;
 }

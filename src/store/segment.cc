@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 #include <unordered_map>
 
@@ -613,6 +614,31 @@ std::vector<Status> SegmentReader::VerifyAll() {
     if (!s.ok()) damaged.push_back(std::move(s));
   }
   return damaged;
+}
+
+std::vector<std::string> CheckSegment(const std::string& path, const SegmentCipher* cipher,
+                                      uint64_t rows, uint64_t bytes, uint32_t shard) {
+  std::vector<std::string> problems;
+  auto reader = SegmentReader::Open(path, cipher);
+  if (!reader.ok()) {
+    problems.push_back(reader.status().message());
+    return problems;
+  }
+  std::vector<Status> blocks = (*reader)->VerifyAll();
+  for (const auto& s : blocks) problems.push_back(s.message());
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if ((*reader)->columns().rows != rows || (!ec && size != bytes)) {
+    problems.push_back(path + ": holds " + std::to_string((*reader)->columns().rows) + " rows in " +
+                       std::to_string(size) + " bytes, the catalog says " + std::to_string(rows) +
+                       " rows in " + std::to_string(bytes));
+  }
+  // The header's shard is covered by no checksum: it must be the catalog's.
+  if (blocks.empty() && (*reader)->columns().shard != shard) {
+    problems.push_back(path + ": header names shard " + std::to_string((*reader)->columns().shard) +
+                       ", the catalog " + std::to_string(shard));
+  }
+  return problems;
 }
 
 }  // namespace medlake::store

@@ -102,6 +102,13 @@ struct Columns {
   std::vector<std::string> code_patients;
 };
 
+// What is wrong with the segment file at `path`, one message per problem, each naming the file:
+// it does not open (a damaged header, footer or column), a damaged block (each one), or it does
+// not hold the `rows`, `bytes` and `shard` the catalog says (a file copied over another passes
+// its own checksums). Empty when it is sound.
+std::vector<std::string> CheckSegment(const std::string& path, const SegmentCipher* cipher,
+                                      uint64_t rows, uint64_t bytes, uint32_t shard);
+
 class SegmentReader {
  public:
   // Opens and validates the trailer, footer and column checksums. kCorruption names the file;

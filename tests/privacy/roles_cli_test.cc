@@ -87,6 +87,37 @@ class RolesCliTest : public ::testing::Test {
   }
 };
 
+// verify --drop-damaged deletes data: in a lake with a key it is the admin's, and audited.
+TEST_F(RolesCliTest, DroppingDamagedSegmentsIsTheAdminsAndAudited) {
+  testing::TempDir dir;
+  const std::string lake = dir / "lake";
+  KeyedSynthLake(dir, lake);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string victim;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(lake + "/segments")) {
+    if (e.path().extension() == ".mls") victim = e.path().string();
+  }
+  ASSERT_FALSE(victim.empty());
+  std::string bytes = testing::ReadText(victim);
+  bytes[bytes.size() / 3] ^= 0x5a;
+  testing::WriteText(victim, bytes);
+  EXPECT_EQ(Medlake("verify --lake " + lake).exit_code, 6);
+  CliRun refused = Medlake("verify --drop-damaged --lake " + lake + " --token " + researcher);
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  EXPECT_TRUE(std::filesystem::exists(victim));
+  CliRun dropped = Medlake("verify --drop-damaged --lake " + lake);
+  EXPECT_EQ(dropped.exit_code, 0) << dropped.out;
+  EXPECT_NE(dropped.out.find("1 damaged segments dropped"), std::string::npos) << dropped.out;
+  EXPECT_FALSE(std::filesystem::exists(victim));
+  EXPECT_EQ(Medlake("verify --lake " + lake).exit_code, 0);
+  CliRun again = Medlake("ingest --lake " + lake + " " + dir / "data/fhir");
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(again.out.find(" 0 stored"), std::string::npos) << again.out;
+  CliRun audit = Medlake("audit list --json --lake " + lake);
+  EXPECT_NE(audit.out.find(R"("action":"repair")"), std::string::npos) << audit.out;
+  EXPECT_EQ(Medlake("audit verify --lake " + lake).exit_code, 0);
+}
+
 TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   testing::TempDir dir;
   std::string lake = dir / "lake";

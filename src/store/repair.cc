@@ -1,0 +1,170 @@
+#include "store/repair.h"
+
+#include <roaring/roaring.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "common/file_util.h"
+#include "privacy/segment_cipher.h"
+#include "store/bitmap.h"
+#include "store/catalog.h"
+#include "store/identity_index.h"
+#include "store/segment.h"
+#include "store/sqlite.h"
+
+namespace medlake::store {
+namespace {
+
+struct CatalogSegment {
+  int64_t id;
+  uint32_t shard;
+  std::string file;
+  uint64_t rows, bytes;
+  std::string deleted;  // portable roaring bitmap, empty when none
+};
+
+using Bitmap = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>;
+
+// The rows of `seg` that later versions replaced. A bitmap that does not read is catalog
+// damage: taking its rows for live would count superseded versions.
+Result<Bitmap> DeletedRows(const CatalogSegment& seg) {
+  Bitmap bm(nullptr, &roaring_bitmap_free);
+  if (!seg.deleted.empty()) {
+    bm.reset(ReadBitmap(seg.deleted));
+    if (!bm) {
+      return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(seg.id));
+    }
+  }
+  return bm;
+}
+
+bool IsLive(const Bitmap& deleted, uint32_t row) {
+  return !deleted || !roaring_bitmap_contains(deleted.get(), row);
+}
+
+Result<std::vector<CatalogSegment>> ListSegments(Db& db) {
+  std::vector<CatalogSegment> segments;
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt q, db.Prepare("SELECT s.segment_id, s.shard, s.file, s.rows, s.bytes, d.deleted FROM "
+                         "segments s LEFT JOIN segment_deletes d USING(segment_id) "
+                         "ORDER BY s.segment_id"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    segments.push_back({q.Int(0), static_cast<uint32_t>(q.Int(1)), std::string(q.Text(2)),
+                        static_cast<uint64_t>(q.Int(3)), static_cast<uint64_t>(q.Int(4)),
+                        q.IsNull(5) ? std::string() : std::string(q.Blob(5))});
+  }
+  return segments;
+}
+
+Status CheckCatalog(Db& db, const std::string& path) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt check, db.Prepare("PRAGMA quick_check"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, check.Step());
+  if (row && check.Text(0) == "ok") return Status::Ok();
+  return Corruption(path + " is damaged (" + (row ? std::string(check.Text(0)) : "no answer") +
+                    "): nothing was dropped; restore the catalog from a backup");
+}
+
+}  // namespace
+
+Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_dir) {
+  namespace fs = std::filesystem;
+  const std::string catalog = lake_dir + "/" + kCatalogFile;
+  if (!fs::exists(catalog)) return NotFound("no lake at " + lake_dir);
+  MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(catalog, false, false));
+  MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
+  MEDLAKE_RETURN_IF_ERROR(CheckCatalog(*db, catalog));
+  MEDLAKE_ASSIGN_OR_RETURN(auto cipher, privacy::SegmentCipher::ForLake(lake_dir));
+  MEDLAKE_ASSIGN_OR_RETURN(std::vector<CatalogSegment> segments, ListSegments(*db));
+
+  std::vector<DroppedSegment> dropped;
+  std::vector<const CatalogSegment*> dropped_rows;
+  std::map<std::string, int64_t> live_per_type;        // in the segments that stay
+  std::set<std::pair<std::string, std::string>> held;  // (type, id) live in dropped ones
+  for (const CatalogSegment& seg : segments) {
+    const std::string path = lake_dir + "/" + seg.file;
+    std::vector<std::string> problems =
+        CheckSegment(path, cipher.get(), seg.rows, seg.bytes, seg.shard);
+    MEDLAKE_ASSIGN_OR_RETURN(Bitmap deleted, DeletedRows(seg));
+    auto reader = SegmentReader::Open(path, cipher.get());
+    if (problems.empty() && !reader.ok()) problems.push_back(reader.status().message());
+    if (problems.empty()) {
+      const Columns& c = (*reader)->columns();
+      for (uint32_t r = 0; r < c.rows; ++r) {
+        if (IsLive(deleted, r)) ++live_per_type[c.type_dict[c.type[r]]];
+      }
+      continue;
+    }
+    DroppedSegment d;
+    d.file = seg.file;
+    d.problem = problems.front();
+    d.rows = seg.rows;
+    d.live = seg.rows;
+    if (reader.ok()) {  // a damaged block: the columns still say what it held
+      d.columns_read = true;
+      d.live = 0;
+      const Columns& c = (*reader)->columns();
+      for (uint32_t r = 0; r < c.rows; ++r) {
+        if (!IsLive(deleted, r)) continue;
+        ++d.live;
+        held.emplace(c.type_dict[c.type[r]], c.id[r]);
+      }
+    }
+    dropped.push_back(std::move(d));
+    dropped_rows.push_back(&seg);
+  }
+  if (dropped.empty()) return dropped;
+
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del_bitmap,
+                             db->Prepare("DELETE FROM segment_deletes WHERE segment_id = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt del_segment,
+                             db->Prepare("DELETE FROM segments WHERE segment_id = ?"));
+    for (const CatalogSegment* seg : dropped_rows) {
+      MEDLAKE_RETURN_IF_ERROR(del_bitmap.Bind(1, seg->id).Run());
+      MEDLAKE_RETURN_IF_ERROR(del_segment.Bind(1, seg->id).Run());
+    }
+    MEDLAKE_RETURN_IF_ERROR(db->Exec("DELETE FROM type_counts"));
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt count, db->Prepare("INSERT INTO type_counts VALUES(?, ?)"));
+    for (const auto& [type, live] : live_per_type) {
+      MEDLAKE_RETURN_IF_ERROR(count.Bind(1, type).Bind(2, live).Run());
+    }
+    // A resource whose live version was dropped carries no identifier any more (a pseudonym
+    // link names a person, and stays).
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt identifiers,
+        db->Prepare("DELETE FROM identifiers WHERE type = ? AND id = ? AND system <> ?"));
+    for (const auto& [type, id] : held) {
+      MEDLAKE_RETURN_IF_ERROR(identifiers.Bind(1, type)
+                                  .Bind(2, id)
+                                  .Bind(3, std::string_view(kPseudonymLinkSystem))
+                                  .Run());
+    }
+    return Status::Ok();
+  };
+  if (Status s = body(); !s.ok()) {
+    (void)db->Exec("ROLLBACK");
+    return s;
+  }
+  MEDLAKE_RETURN_IF_ERROR(db->Exec("COMMIT"));
+  // Committed: what follows only removes what no commit names any more (the next writer
+  // would, as it removes a crashed run's files).
+  std::error_code ec;
+  std::set<std::string> folders;
+  for (const DroppedSegment& d : dropped) {
+    fs::remove(lake_dir + "/" + d.file, ec);
+    folders.insert(fs::path(lake_dir + "/" + d.file).parent_path().string());
+  }
+  fs::remove_all(lake_dir + "/" + kIdentityIndexDir, ec);
+  for (const std::string& folder : folders) MEDLAKE_RETURN_IF_ERROR(SyncDir(folder));
+  return dropped;
+}
+
+}  // namespace medlake::store
