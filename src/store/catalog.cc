@@ -41,6 +41,8 @@ Status CreateTables(Db& db, uint32_t shards) {
   MEDLAKE_RETURN_IF_ERROR(db.Exec(kIdentifiersTable));
   MEDLAKE_RETURN_IF_ERROR(
       db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_resource ON identifiers(type, id)"));
+  MEDLAKE_RETURN_IF_ERROR(
+      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_value ON identifiers(type, value)"));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT OR IGNORE INTO meta VALUES(?, ?)"));
   MEDLAKE_RETURN_IF_ERROR(
       put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());

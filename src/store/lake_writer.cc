@@ -132,7 +132,7 @@ Status UpgradeIdentifiers(Db& db) {
   }
   MEDLAKE_RETURN_IF_ERROR(
       db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_resource ON identifiers(type, id)"));
-  return db.Exec("DROP INDEX IF EXISTS identifiers_by_value");
+  return db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_value ON identifiers(type, value)");
 }
 
 }  // namespace
@@ -165,14 +165,10 @@ Status LakeWriter::LoadState() {
       find_identifier_,
       db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ? "
                  "ORDER BY id"));
-  // Conditional references without a system look a value up in each system of the type, one
-  // seek for the next system and one for the value in it.
-  MEDLAKE_ASSIGN_OR_RETURN(first_identifier_system_,
-                           db.Prepare("SELECT system FROM identifiers WHERE type = ? "
-                                      "ORDER BY system LIMIT 1"));
-  MEDLAKE_ASSIGN_OR_RETURN(next_identifier_system_,
-                           db.Prepare("SELECT system FROM identifiers WHERE type = ? AND "
-                                      "system > ? ORDER BY system LIMIT 1"));
+  // Conditional references without a system (identifiers_by_value).
+  MEDLAKE_ASSIGN_OR_RETURN(find_identifier_values_,
+                           db.Prepare("SELECT system, id FROM identifiers WHERE type = ? AND "
+                                      "value = ? AND system <> ?"));
   return Status::Ok();
 }
 
@@ -617,36 +613,39 @@ void LakeWriter::EntryCarriersLocked(NewIdentifier& entry, std::string_view type
                                      std::string_view system, std::string_view value,
                                      std::vector<std::string>& ids) {
   if (!entry.committed_read) {  // the catalog does not change until the commit
-    CommittedCarriersLocked(type, system, value, entry.committed);
+    ReadCommittedLocked(type, system, value, entry.committed);
     entry.committed_read = true;
   }
   for (const std::string& id : entry.carriers) AddDistinct(ids, id);
+  // Whether a resource's committed identifiers still hold may change from batch to batch.
   for (const std::string& id : entry.committed) {
-    // Read before the resource's replacement was registered, perhaps.
     if (system == kPseudonymLinkSystem || !ReplacedLocked(type, id)) AddDistinct(ids, id);
   }
 }
 
+void LakeWriter::ReadCommittedLocked(std::string_view type, std::string_view system,
+                                     std::string_view value, std::vector<std::string>& ids) {
+  if (!catalog_has_identifiers_) return;
+  std::lock_guard lock(catalog_mu_);
+  find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value);
+  for (;;) {
+    auto row = find_identifier_.Step();
+    if (!row.ok()) {
+      if (lookup_error_.ok()) lookup_error_ = row.status();
+      break;
+    }
+    if (!*row) break;
+    ids.emplace_back(find_identifier_.Text(0));
+  }
+  find_identifier_.Reset();
+}
+
 void LakeWriter::CommittedCarriersLocked(std::string_view type, std::string_view system,
                                          std::string_view value, std::vector<std::string>& ids) {
-  if (!catalog_has_identifiers_) return;
   std::vector<std::string> found;
-  {
-    std::lock_guard lock(catalog_mu_);
-    find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value);
-    for (;;) {
-      auto row = find_identifier_.Step();
-      if (!row.ok()) {
-        if (lookup_error_.ok()) lookup_error_ = row.status();
-        break;
-      }
-      if (!*row) break;
-      found.emplace_back(find_identifier_.Text(0));
-    }
-    find_identifier_.Reset();
-  }
+  ReadCommittedLocked(type, system, value, found);
   // A pseudonym link names a person, whatever the versions of their Patient resource.
-  for (std::string& id : found) {
+  for (const std::string& id : found) {
     if (system == kPseudonymLinkSystem || !ReplacedLocked(type, id)) AddDistinct(ids, id);
   }
 }
@@ -666,10 +665,7 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
-  if (inserted) {
-    e.key = std::move(k);
-    new_identifier_systems_.emplace("Patient", kPseudonymLinkSystem);
-  }
+  if (inserted) e.key = std::move(k);
   e.carriers.assign(1, pseudonym);
 }
 
@@ -720,11 +716,12 @@ void LakeWriter::RegisterLocked(uint64_t seq, bool replaces, const std::string& 
       // from before would outlive the first.
       if (!recent_identifiers_.empty()) recent_identifiers_.erase(k);
       e.key = std::move(k);
-      if (new_identifier_systems_.empty() || last_system_.first != type ||
-          last_system_.second != ident.system) {
-        last_system_ = {type, ident.system};
-        new_identifier_systems_.insert(last_system_);
-      }
+      // For lookups without a system.
+      std::string vk;
+      vk.append(type).push_back('|');  // type names hold no '|'
+      vk.append(ident.value);
+      bool first_of_value = false;
+      new_identifier_values_.FindOrInsert(HashOfKey(vk), first_of_value).push_back(hash);
     }
     AddDistinct(e.carriers, id);
     version.identifiers.push_back(hash);
@@ -802,7 +799,8 @@ void LakeWriter::ForgetUnstoredVersions() {
   // A version registered at an earlier batch's end that a later admission replaced after all
   // (the lake's own version came back): its identifiers are not stored, and the committed ones
   // still hold.
-  registered_versions_.ForEach([this](const Key128& key, RegisteredVersion& v) {
+  bool forgot = false;
+  registered_versions_.ForEach([this, &forgot](const Key128& key, RegisteredVersion& v) {
     if (v.seq == kAlwaysRegister || v.dropped || StillToStore(key, v.seq)) return;
     for (const Key128& ident : v.identifiers) {
       if (NewIdentifier* e = new_identifiers_.Find(ident)) std::erase(e->carriers, v.id);
@@ -810,11 +808,17 @@ void LakeWriter::ForgetUnstoredVersions() {
     v.identifiers.clear();
     v.dropped = true;
     v.replaces = false;
+    forgot = true;
   });
+  // Cached lookups took the resource's committed identifiers for gone.
+  if (forgot) recent_identifiers_.clear();
 }
 
 void LakeWriter::BeginBatch() {
   SettleIdentifiers();
+  // A version registered earlier that the lake's own version beat after all (it came back in
+  // this batch): the next batch must not see its identifiers, nor take the lake's for gone.
+  ForgetUnstoredVersions();
   std::lock_guard lock(ident_mu_);
   ++batch_;
   identifier_changes_.clear();  // what earlier batches changed is what this one began with
@@ -837,34 +841,41 @@ std::optional<std::string> LakeWriter::BeforeBatch(
 
 std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view value) {
   // Not cached (a registration in any system changes the answer); such references are rare.
-  // The systems of the type, in memory and in the catalog, are walked: the value is looked up
-  // in each (the catalog has no index by value: it would cost every identifier a B-tree).
   std::vector<std::string> ids;
-  std::vector<std::string> systems;
-  for (auto it = new_identifier_systems_.lower_bound({std::string(type), std::string()});
-       it != new_identifier_systems_.end() && it->first == type; ++it) {
-    systems.push_back(it->second);
-  }
-  if (catalog_has_identifiers_) {
-    std::lock_guard lock(catalog_mu_);
-    std::string system;
-    for (bool first = true;; first = false) {
-      Stmt& next = first ? first_identifier_system_ : next_identifier_system_;
-      next.Bind(1, type);
-      if (!first) next.Bind(2, system);
-      auto more = next.Step();
-      if (more.ok() && *more) system = next.Text(0);
-      next.Reset();
-      if (!more.ok() && lookup_error_.ok()) lookup_error_ = more.status();
-      if (!more.ok() || !*more) break;
-      if (std::find(systems.begin(), systems.end(), system) == systems.end()) {
-        systems.push_back(system);
-      }
+  std::string vk;
+  vk.append(type).push_back('|');
+  vk.append(value);
+  if (const std::vector<Key128>* keys = new_identifier_values_.Find(HashOfKey(vk))) {
+    for (const Key128& key : *keys) {
+      NewIdentifier* entry = new_identifiers_.Find(key);
+      if (entry == nullptr) continue;
+      const IdentifierParts parts = SplitIdentifierKey(entry->key);
+      EntryCarriersLocked(*entry, parts.type, parts.system, parts.value, ids);
+      if (ids.size() > 1) return kAmbiguousIdentifier;
     }
   }
-  for (const std::string& system : systems) {
-    if (system == kPseudonymLinkSystem) continue;  // keyed hashes, not values
-    CarriersLocked(type, system, value, ids);
+  if (!catalog_has_identifiers_) return OneCarrier(ids);
+  // The catalog's rows in systems no registration of this run answers for (those that one
+  // does were counted with it).
+  std::vector<std::pair<std::string, std::string>> rows;  // system, id
+  {
+    std::lock_guard lock(catalog_mu_);
+    Stmt& q = find_identifier_values_;
+    q.Bind(1, type).Bind(2, value).Bind(3, std::string_view(kPseudonymLinkSystem));
+    for (;;) {
+      auto row = q.Step();
+      if (!row.ok()) {
+        if (lookup_error_.ok()) lookup_error_ = row.status();
+        break;
+      }
+      if (!*row) break;
+      rows.emplace_back(q.Text(0), q.Text(1));
+    }
+    q.Reset();
+  }
+  for (const auto& [system, id] : rows) {
+    if (new_identifiers_.Find(HashOfKey(IdentifierKey(type, system, value))) != nullptr) continue;
+    if (!ReplacedLocked(type, id)) AddDistinct(ids, id);
     if (ids.size() > 1) break;
   }
   return OneCarrier(ids);
@@ -1100,7 +1111,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     catalog_has_identifiers_ = catalog_has_identifiers_ || identifiers_committed;
     new_identifiers_.Clear();
     registered_versions_.Clear();
-    new_identifier_systems_.clear();
+    new_identifier_values_.Clear();
     recent_identifiers_.clear();  // those of replaced versions may have gone
     identifier_changes_.clear();  // committed: every later batch sees them
     identifiers_held_.store(0);

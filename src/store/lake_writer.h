@@ -298,8 +298,10 @@ class LakeWriter {
   // Under ident_mu_: CarriersLocked for an identifier registered since the last commit.
   void EntryCarriersLocked(NewIdentifier& entry, std::string_view type, std::string_view system,
                            std::string_view value, std::vector<std::string>& ids);
-  // Under ident_mu_: appends the ids of the catalog's rows for (type, system, value), less the
-  // resources whose committed identifiers no longer hold.
+  // Under ident_mu_: appends the ids of the catalog's rows for (type, system, value).
+  void ReadCommittedLocked(std::string_view type, std::string_view system, std::string_view value,
+                           std::vector<std::string>& ids);
+  // Under ident_mu_: the same, less the resources whose committed identifiers no longer hold.
   void CommittedCarriersLocked(std::string_view type, std::string_view system,
                                std::string_view value, std::vector<std::string>& ids);
   // Under ident_mu_: registers `identifiers` as those of resource type/id's version to store:
@@ -326,7 +328,7 @@ class LakeWriter {
   std::string AnySystemLocked(std::string_view type, std::string_view value);
 
   std::mutex catalog_mu_;  // db_ for lookups from ingest threads, and what follows
-  Stmt find_patient_, find_identifier_, first_identifier_system_, next_identifier_system_;
+  Stmt find_patient_, find_identifier_, find_identifier_values_;
   Status lookup_error_;  // the first failed lookup; the next Commit fails with it
 
   std::mutex patients_mu_;
@@ -359,9 +361,9 @@ class LakeWriter {
     std::vector<Key128> identifiers;  // keys of new_identifiers_
   };
   KeyMap<RegisteredVersion> registered_versions_;
-  // The (type, system) pairs of new_identifiers_, for lookups without a system.
-  std::set<std::pair<std::string, std::string>> new_identifier_systems_;
-  std::pair<std::string, std::string> last_system_;                  // the last one added
+  // By the hash of "type|value": the keys of new_identifiers_ with that value, for lookups
+  // without a system.
+  KeyMap<std::vector<Key128>> new_identifier_values_;
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   bool isolate_batches_ = false;
   uint64_t batch_ = 0;  // under ident_mu_

@@ -1337,6 +1337,40 @@ TEST(IngestTest, ErasingAPatientKeepsTheIdentifiersOfAnotherTypeWithItsId) {
   EXPECT_NE(obs->find("Patient?identifier=mrn|A"), std::string::npos) << *obs;
 }
 
+// A new version registered at one batch's end that the lake's own version beats in a later
+// batch (read again, later in the input): from the batch after that, the identifiers are the
+// lake's version's again, as in a later run.
+TEST(IngestTest, TheLakesVersionComingBackBringsItsIdentifiersBack) {
+  TempDir dir;
+  WriteText(dir / "v1/Patient.ndjson",
+            R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"A"}]})"
+            "\n");
+  MustIngest(dir / "lake", {dir / "v1"});
+  WriteText(dir / "run/p_v2.ndjson",
+            R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"B"}]})"
+            "\n");
+  // A Bundle that starts with a Patient: a wave of its own, after the Patient NDJSON files.
+  WriteText(dir / "run/q_back.json",
+            R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":)"
+            R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"A"}]}}]})");
+  WriteText(dir / "run/z_obs.ndjson",
+            R"({"resourceType":"Observation","id":"oA","status":"final","code":{"text":"a"},)"
+            R"("subject":{"reference":"Patient?identifier=s|A"}})"
+            "\n"
+            R"({"resourceType":"Observation","id":"oB","status":"final","code":{"text":"a"},)"
+            R"("subject":{"reference":"Patient?identifier=s|B"}})"
+            "\n");
+  MustIngest(dir / "lake",
+             {dir / "run/p_v2.ndjson", dir / "run/q_back.json", dir / "run/z_obs.ndjson"});
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto a = (*lake)->Get("Observation", "oA");
+  auto b = (*lake)->Get("Observation", "oB");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->find(R"("reference":"Patient/p1")"), std::string::npos) << *a;
+  EXPECT_NE(b->find("Patient?identifier=s|B"), std::string::npos) << *b;
+}
+
 // A conditional create (ifNoneExist) matches only what stored resources carry: a Patient whose
 // identifier the lake's version of another Patient dropped is a new Patient, and holds the
 // Observation that refers to it (it was taken for a duplicate, its Observation given to the
@@ -1438,12 +1472,13 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
   auto q = (*db)->Prepare(
       "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'id'), "
       "(SELECT value FROM meta WHERE key = 'format_version'), "
-      "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'identifiers_by_value')");
+      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers' "
+      "AND name IN ('identifiers_by_value', 'identifiers_by_resource'))");
   ASSERT_TRUE(q.ok());
   ASSERT_TRUE(*q->Step());
   EXPECT_EQ(q->Int(0), 4) << "id is part of the primary key";
   EXPECT_EQ(q->Text(1), "2");
-  EXPECT_EQ(q->Int(2), 0);
+  EXPECT_EQ(q->Int(2), 2) << "both indexes, on the new table";
 }
 
 // A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
