@@ -55,7 +55,11 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   server::MllpServer mllp(**ingestor);
   server::MqttSubscriber subscriber(**ingestor);
   if (port >= 0) {
-    auto bound = mllp.Start(host, static_cast<uint16_t>(port));
+    server::MllpOptions mllp_options;
+    mllp_options.on_notice = [](const std::string& notice) {
+      std::fprintf(stderr, "listen: %s\n", notice.c_str());
+    };
+    auto bound = mllp.Start(host, static_cast<uint16_t>(port), std::move(mllp_options));
     if (!bound.ok()) return FailAudited(**access, "listen", bound.status());
     std::printf("listening for MLLP on %s:%u\n", host.c_str(), *bound);
   }

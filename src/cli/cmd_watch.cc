@@ -117,7 +117,11 @@ int RunWatch(const WatchArgs& a) {
                  mqtt_host.c_str(), mqtt_port, a.topic.c_str(), a.alert_topic.c_str());
   }
   if (a.port >= 0) {
-    auto bound = mllp.Start(a.host, static_cast<uint16_t>(a.port));
+    server::MllpOptions mllp_options;
+    mllp_options.on_notice = [](const std::string& notice) {
+      std::fprintf(stderr, "watch: %s\n", notice.c_str());
+    };
+    auto bound = mllp.Start(a.host, static_cast<uint16_t>(a.port), std::move(mllp_options));
     if (!bound.ok()) return FailAudited(**access, "watch", bound.status());
     std::fprintf(stderr, "watch: listening for MLLP on %s:%u\n", a.host.c_str(), *bound);
   }
