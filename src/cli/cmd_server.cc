@@ -64,7 +64,9 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
     std::printf("listening for MLLP on %s:%u\n", host.c_str(), *bound);
   }
   if (!mqtt.empty()) {
-    Status s = subscriber.Start(mqtt_host, mqtt_port, topic, client_id);
+    Status s = subscriber.Start(
+        mqtt_host, mqtt_port, topic, client_id,
+        [](const std::string& notice) { std::fprintf(stderr, "listen: %s\n", notice.c_str()); });
     if (!s.ok()) return FailAudited(**access, "listen", s);
     std::printf("subscribed to MQTT %s:%u topic %s\n", mqtt_host.c_str(), mqtt_port, topic.c_str());
   }
