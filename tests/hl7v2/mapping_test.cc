@@ -182,6 +182,34 @@ TEST(MapAdt, A01EncounterFields) {
             "Location/" + m.Get("Location", 2)->id);
 }
 
+// An A01 or A04 without PV1-44: the event is the admission (registration), so its time (EVN-6,
+// else EVN-2) is the stay's start; an A08 updates a stay and says nothing of its start.
+TEST(MapAdt, AdmissionWithoutPv144StartsAtTheEvent) {
+  Mapped occurred(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A01|E1|P|2.5\rEVN|A01|20240301083000||||"
+      "20240301080000\rPID|1||M1^^^H^MR\rPV1|1|I|W4^^7^H||||||||||||||||V1\r");
+  EXPECT_EQ(occurred.S("Encounter", "period.start"), "2024-03-01T08:00:00Z");
+  EXPECT_EQ(occurred.S("Encounter", "location.0.period.start"), "2024-03-01T08:00:00Z");
+  Mapped recorded(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A04|E2|P|2.5\rEVN|A04|20240301082000\r"
+      "PID|1||M1^^^H^MR\rPV1|1|O|CLIN^^^H||||||||||||||||V2\r");
+  EXPECT_EQ(recorded.S("Encounter", "period.start"), "2024-03-01T08:20:00Z");
+  Mapped admit_time(  // PV1-44 first
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A01|E3|P|2.5\rEVN|A01|20240301083000\r"
+      "PID|1||M1^^^H^MR\rPV1|1|I|W4^^7^H||||||||||||||||V3|||||||||||||||||||||||||"
+      "20240301070000\r");
+  EXPECT_EQ(admit_time.S("Encounter", "period.start"), "2024-03-01T07:00:00Z");
+  Mapped update(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A08|E4|P|2.5\rEVN|A08|20240301083000\r"
+      "PID|1||M1^^^H^MR\rPV1|1|I|W4^^7^H||||||||||||||||V4\r");
+  EXPECT_EQ(update.S("Encounter", "period.start"), "");
+  EXPECT_EQ(update.S("Encounter", "location.0.period.start"), "");
+  Mapped no_evn(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A01|E5|P|2.5\rPID|1||M1^^^H^MR\r"
+      "PV1|1|I|W4^^7^H||||||||||||||||V5\r");
+  EXPECT_EQ(no_evn.S("Encounter", "period.start"), "");
+}
+
 TEST(MapAdt, TransferKeepsLocationHistory) {
   Mapped m(
       "MSH|^~\\&|A|F|L|L|20240302||ADT^A02|ADT-0002|P|2.5\r"

@@ -102,6 +102,66 @@ TEST(InpatientNews2Test, ScoresCurrentInpatientsFromTheirLatestVitals) {
   EXPECT_NE((*later)[0].news2.stale_mask, 0);
 }
 
+// An inpatient stay in progress whose start the lake never received (an A08 for a stay whose
+// admission was not sent) is current from its last update on, not never.
+TEST(InpatientNews2Test, AStayInProgressWithoutAStartIsCurrentFromItsLastUpdate) {
+  testing::TempDir dir;
+  std::string enc =
+      R"({"resourceType":"Encounter","id":"e-u","meta":{"lastUpdated":"2024-03-01T09:00:00Z"},)"
+      R"("status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/pu"},)"
+      R"("location":[{"location":{"display":"W4 / 7"},"status":"active"}]})"
+      "\n"
+      // Neither a finished stay without times nor a planned one.
+      R"({"resourceType":"Encounter","id":"e-f","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/pf"}})"
+      "\n"
+      R"({"resourceType":"Encounter","id":"e-p","status":"planned","class":{"code":"IMP"},"subject":{"reference":"Patient/pp"}})"
+      "\n";
+  std::string obs = Vital("u1", "pu", "9279-1", "2024-03-01T09:30:00Z", Qty(30, "/min")) + "\n" +
+                    Vital("f1", "pf", "9279-1", "2024-03-01T09:30:00Z", Qty(30, "/min")) + "\n";
+  testing::WriteText(dir / "in/Encounter.ndjson", enc);
+  testing::WriteText(dir / "in/Observation.ndjson", obs);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-03-01T10:00:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].patient_id, "pu");
+  EXPECT_EQ((*scores)[0].location, "W4 / 7");
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kRespirationRate)], 3);
+  // Before its last update nothing says the stay had begun.
+  auto before = ScoreInpatients(**lake, At("2024-03-01T08:00:00Z"));
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty());
+}
+
+// A01 without PV1-44 (admit time): the stay starts at EVN-6, so the patient is scored.
+TEST(InpatientNews2Test, AnAdmissionWithoutAdmitTimeIsScoredFromItsEvent) {
+  testing::TempDir dir;
+  testing::WriteText(
+      dir / "in/feed.hl7",
+      "MSH|^~\\&|ADT|HOSP|LAKE|LAKE|20240301080000||ADT^A01^ADT_A01|N44-1|P|2.5\r"
+      "EVN|A01|20240301080000|||||20240301080000\rPID|1||MRN44^^^HOSP^MR||Doe^Jane||19600101|F\r"
+      "PV1|1|I|W4^^7^HOSP||||||||||||||||V44\r"
+      "MSH|^~\\&|MON|HOSP|LAKE|LAKE|20240301100000||ORU^R01^ORU_R01|N44-2|P|2.5\r"
+      "PID|1||MRN44^^^HOSP^MR\rPV1|1|I|W4^^7^HOSP||||||||||||||||V44\r"
+      "OBR|1||F44|85353-1^Vital signs^LN|||20240301100000\r"
+      "OBX|1|NM|9279-1^RR^LN||30|/min^/min^UCUM|||||F|||20240301100000\r"
+      "OBX|2|NM|8480-6^SBP^LN||85|mm[Hg]^mm[Hg]^UCUM|||||F|||20240301100000\r");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-03-01T10:30:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].location, "W4 / 7");
+  EXPECT_EQ((*scores)[0].news2.aggregate, 6);  // RR 30 (3) + SBP 85 (3), partial
+  EXPECT_FALSE((*scores)[0].news2.complete());
+  auto before = ScoreInpatients(**lake, At("2024-03-01T07:30:00Z"));
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty());
+}
+
 // A result with a comparator ("<91 mm[Hg]") is a bound, not a reading: the systolic pressure
 // is missing, whether it comes alone or as the component of a BP panel (the panel's was scored
 // as exactly 91), and the score says it is incomplete rather than inventing a subscore.

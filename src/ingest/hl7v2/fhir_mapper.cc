@@ -327,8 +327,29 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   WriteTableCoded(json, "serviceType", pv1.Field(10),
                   "http://terminology.hl7.org/CodeSystem/v2-0069");
   WriteReference(json, "subject", "Patient", ctx.patient_id);
+  // EVN-6 (event occurred; else EVN-2, recorded date/time, which v2.5 requires): when the
+  // trigger event happened (HL7 v2.5 section 3.4.1). A02's event is the transfer.
+  size_t evn = ctx.message.Find("EVN");
+  Value event_time;
+  if (evn != ctx.message.SegmentCount()) {
+    Segment e = ctx.message.segment(evn);
+    event_time = e.Field(6).empty() ? e.Field(2) : e.Field(6);
+  }
+  std::optional<std::string> event = ToFhirDateTime(event_time, offset);
+  // The admission time is PV1-44. An A01 (admit/visit notification) or A04 (register a
+  // patient) without it: its event is the admission or registration itself (HL7 v2.5 sections
+  // 3.3.1, 3.3.4), so the event time stands in; other events (A08 update, A02 transfer, ...)
+  // happen during the stay and say nothing of its start. Not when the event follows the
+  // discharge (PV1-45) the message gives: a period starts before it ends.
+  std::optional<std::string> admitted = ToFhirDateTime(pv1.Field(44), offset);
+  if (!admitted && event && (trigger == "A01" || trigger == "A04")) {
+    auto discharge = ToFhirDateTime(pv1.Field(45), offset);
+    auto from = ParseFhirTime(*event);
+    auto to = discharge ? ParseFhirTime(*discharge) : std::nullopt;
+    if (from && (!to || from->start <= to->end)) admitted = event;
+  }
   json.BeginObject("period");
-  if (auto start = ToFhirDateTime(pv1.Field(44), offset)) json.String("start", *start);
+  if (admitted) json.String("start", *admitted);
   if (trigger != "A13" && trigger != "A11") {
     if (auto end = ToFhirDateTime(pv1.Field(45), offset)) json.String("end", *end);
   }
@@ -344,14 +365,7 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   // transfer happens and the current one starts then; on admission or registration the
   // location starts with the stay; on discharge it ends with it. Updates (A08, A13) do not
   // say since when the patient is where they are, so no start is claimed.
-  size_t evn = ctx.message.Find("EVN");
-  Value event_time;
-  if (evn != ctx.message.SegmentCount()) {
-    Segment e = ctx.message.segment(evn);
-    event_time = e.Field(6).empty() ? e.Field(2) : e.Field(6);
-  }
-  std::optional<std::string> transfer = ToFhirDateTime(event_time, offset);
-  std::optional<std::string> admitted = ToFhirDateTime(pv1.Field(44), offset);
+  const std::optional<std::string>& transfer = event;
   std::optional<std::string> left = ToFhirDateTime(pv1.Field(45), offset);
   json.BeginArray("location");
   if (trigger == "A02") {
