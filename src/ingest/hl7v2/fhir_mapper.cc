@@ -282,6 +282,20 @@ Status MapPatient(MappingContext& ctx) {
   return Status::Ok();
 }
 
+// The Encounter id of visit number `visit` (PV1-19, a CX) of the patient `patient_id`; empty
+// when the message gives none. A CX is unique within its assigning authority (CX.4): with one,
+// the number alone names the visit. Without one, two senders may both use 1001, so the number
+// is the patient's: every message about that stay (ADT, results, orders) names the same
+// patient, whichever application or department sends it, which the sender (MSH-3, MSH-4)
+// would not give.
+std::string EncounterId(Value visit, const std::string& patient_id) {
+  std::string visit_number = visit.Component(1).Text();
+  if (visit_number.empty()) return {};
+  std::string_view authority = visit.Component(4).raw();
+  if (!authority.empty()) return MakeId("enc", visit_number + "|" + std::string(authority));
+  return MakeId("enc", visit_number + "||" + patient_id);
+}
+
 Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   size_t index = ctx.message.Find("PV1");
   if (index == ctx.message.SegmentCount()) {
@@ -290,10 +304,8 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   Segment pv1 = ctx.message.segment(index);
   const std::string& offset = ctx.default_offset;
   Value visit = pv1.Field(19);
-  std::string visit_number = visit.Component(1).Text();
-  ctx.encounter_id = MakeId(
-      "enc", visit_number.empty() ? "message|" + ctx.scope
-                                  : visit_number + "|" + std::string(visit.Component(4).raw()));
+  ctx.encounter_id = EncounterId(visit, ctx.patient_id);
+  if (ctx.encounter_id.empty()) ctx.encounter_id = MakeId("enc", "message|" + ctx.scope);
   bool discharged = ToFhirDateTime(pv1.Field(45), offset).has_value();
   std::string_view status = EncounterStatus(trigger, discharged);
 
@@ -423,12 +435,7 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
     // a lab message never replaces the admission's richer version of it.
     size_t pv1 = message.Find("PV1");
     if (pv1 != message.SegmentCount()) {
-      Value visit = message.segment(pv1).Field(19);
-      std::string visit_number = visit.Component(1).Text();
-      if (!visit_number.empty()) {
-        ctx.encounter_id =
-            MakeId("enc", visit_number + "|" + std::string(visit.Component(4).raw()));
-      }
+      ctx.encounter_id = EncounterId(message.segment(pv1).Field(19), ctx.patient_id);
     }
     if (code == "ORU") {
       MEDLAKE_RETURN_IF_ERROR(MapResults(ctx));
