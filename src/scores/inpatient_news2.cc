@@ -161,7 +161,7 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
         // time from then on; before it, there is no telling.
         if (start_unknown && (!node || LastUpdated(*node) > at_ms)) return;
         Current cur{std::string(r.id), "", r.effective_start};
-        // The location whose period holds the time (the last one without an end otherwise).
+        // The locations whose period holds the time (without a start: until its end).
         if (node) {
           if (auto locations = node->Find("location")) {
             std::vector<std::string> names;
@@ -175,7 +175,11 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
                   if (auto t = ParseFhirTime(e->GetString())) end = t->end;
                 }
               }
-              if (start != kNoTime && !Contains(start, end, at_ms)) return true;
+              // Not where the patient was at the time: a place entered after it, or left
+              // before it (an entry without a start, from an update that did not say since
+              // when, still ends).
+              if (start != kNoTime && start > at_ms) return true;
+              if (end != kNoTime && end < at_ms) return true;
               auto ref = loc.Find("location");
               if (!ref) return true;
               // The reference's display first: it names the place as the sender shows it

@@ -162,6 +162,32 @@ TEST(InpatientNews2Test, AnAdmissionWithoutAdmitTimeIsScoredFromItsEvent) {
   EXPECT_TRUE(before->empty());
 }
 
+// After a transfer the bed left is not named: its entry (from an update, A08, that did not say
+// since when) has an end and no start, and the end is before the scoring time.
+TEST(InpatientNews2Test, ALocationLeftBeforeTheTimeIsNotNamedEvenWithoutAStart) {
+  testing::TempDir dir;
+  testing::WriteText(
+      dir / "in/feed.hl7",
+      "MSH|^~\\&|ADT|HOSP|LAKE|LAKE|20240301090000||ADT^A08^ADT_A01|L1|P|2.5\r"
+      "EVN|A08|20240301090000\rPID|1||ML^^^HOSP^MR||Doe^J\r"
+      "PV1|1|I|W4^12^7^HOSP||||||||||||||||VL|||||||||||||||||||||||||20240301080000\r"
+      "MSH|^~\\&|ADT|HOSP|LAKE|LAKE|20240301120000||ADT^A02^ADT_A02|L2|P|2.5\r"
+      "EVN|A02|20240301120000||||20240301120000\rPID|1||ML^^^HOSP^MR||Doe^J\r"
+      "PV1|1|I|ICU^1^3^HOSP||W4^12^7^HOSP||||||||||||||VL|||||||||||||||||||||||||"
+      "20240301080000\r");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto after = ScoreInpatients(**lake, At("2024-03-01T13:00:00Z"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].location, "ICU / 1 / 3");
+  auto before = ScoreInpatients(**lake, At("2024-03-01T11:00:00Z"));
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ((*before)[0].location, "W4 / 12 / 7");
+}
+
 // A result with a comparator ("<91 mm[Hg]") is a bound, not a reading: the systolic pressure
 // is missing, whether it comes alone or as the component of a BP panel (the panel's was scored
 // as exactly 91), and the score says it is incomplete rather than inventing a subscore.
