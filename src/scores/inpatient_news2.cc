@@ -260,6 +260,9 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
             }
             return;
           }
+          // Only a top-level value is a reading. A statistic over an interval (a day's maximum,
+          // stored as FHIR R4's Observation $stats writes it) holds its value in a component
+          // coded with the statistic: NEWS2 scores spot observations, not summaries.
           if (std::isnan(r.value)) continue;
           if (auto v = VitalFromQuantity(c.code, r.value, r.unit)) {
             vitals[r.patient].Add(v->parameter, r.effective_start, v->value);

@@ -188,6 +188,34 @@ TEST(InpatientNews2Test, ALocationLeftBeforeTheTimeIsNotNamedEvenWithoutAStart) 
   EXPECT_EQ((*before)[0].location, "W4 / 12 / 7");
 }
 
+// Open mHealth statistics over a day, stored as FHIR's $stats writes them (the value in a
+// component coded with the statistic), are not spot readings: a day's maximum heart rate of
+// 150 does not score 3.
+TEST(InpatientNews2Test, StatisticsOverAnIntervalAreNotScored) {
+  testing::TempDir dir;
+  testing::WriteText(
+      dir / "in/Encounter.ndjson",
+      R"({"resourceType":"Encounter","id":"e6","status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/P6"},"period":{"start":"2024-02-28T08:00:00Z"}})"
+      "\n");
+  testing::WriteText(
+      dir / "in/readings.ndjson",
+      R"({"patient":"P6","header":{"schema_id":{"namespace":"omh","name":"heart-rate","version":"2.0"}},"body":{"heart_rate":{"value":150,"unit":"beats/min"},"effective_time_frame":{"time_interval":{"start_date_time":"2024-03-01T00:00:00Z","end_date_time":"2024-03-02T00:00:00Z"}},"descriptive_statistic":"maximum"}})"
+      "\n"
+      R"({"patient":"P6","header":{"schema_id":{"namespace":"omh","name":"oxygen-saturation","version":"2.0"}},"body":{"oxygen_saturation":{"value":88,"unit":"%"},"effective_time_frame":{"time_interval":{"start_date_time":"2024-03-01T00:00:00Z","end_date_time":"2024-03-02T00:00:00Z"}},"descriptive_statistic":"minimum"}})"
+      "\n");
+  auto run = ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->counters.stored, 3u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-03-01T10:00:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].news2.aggregate, 0);
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kPulse)], -1);
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kSpO2)], -1);
+}
+
 // A result with a comparator ("<91 mm[Hg]") is a bound, not a reading: the systolic pressure
 // is missing, whether it comes alone or as the component of a BP panel (the panel's was scored
 // as exactly 91), and the score says it is incomplete rather than inventing a subscore.
