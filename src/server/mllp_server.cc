@@ -6,6 +6,7 @@
 #include <future>
 #include <list>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "common/fhir_time.h"
@@ -234,12 +235,19 @@ struct MllpServer::Impl {
       auto connection = std::make_shared<Connection>();
       connection->socket = std::move(socket);
       std::lock_guard lock(mu);
+      try {
+        connection->thread = std::thread([this, connection] {
+          Serve(connection->socket);
+          Finish(*connection);
+        });
+      } catch (const std::system_error& e) {  // no thread to be had (EAGAIN): refuse this one
+        Notice(std::string("MLLP: cannot start a connection's thread (") + e.what() +
+               "); connection closed");
+        connection->socket->close(ec);
+        continue;
+      }
       ++open_connections;
-      connections.push_back(connection);
-      connection->thread = std::thread([this, connection] {
-        Serve(connection->socket);
-        Finish(*connection);
-      });
+      connections.push_back(std::move(connection));
     }
   }
 
