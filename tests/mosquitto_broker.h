@@ -28,13 +28,29 @@ class MosquittoBroker {
       failure_ = "no free loopback port";
       return false;
     }
-    WriteText(dir + "/mosquitto.conf",
-              "listener " + std::to_string(port_) +
-                  " 127.0.0.1\nallow_anonymous true\n"
-                  "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
+    config_ = dir + "/mosquitto.conf";
+    WriteText(config_, "listener " + std::to_string(port_) +
+                           " 127.0.0.1\nallow_anonymous true\n"
+                           "max_inflight_messages 0\nmax_queued_messages 0\npersistence false\n");
+    return Launch();
+  }
+  // Stops the broker and starts it again on the same port (a broker restart: without
+  // persistence it forgets every session and subscription).
+  bool Restart() {
+    Kill();
+    return Launch();
+  }
+  bool installed() const { return installed_; }
+  const std::string& failure() const { return failure_; }
+  const char* name() const { return "mosquitto"; }
+  ~MosquittoBroker() { Kill(); }
+  uint16_t port() const { return port_; }
+
+ private:
+  bool Launch() {
     pid_ = ::fork();
     if (pid_ == 0) {
-      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir + "/mosquitto.conf").c_str(),
+      ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", config_.c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
@@ -50,22 +66,19 @@ class MosquittoBroker {
         "mosquitto did not accept connections on port " + std::to_string(port_) + " within 5 s";
     return false;
   }
-  bool installed() const { return installed_; }
-  const std::string& failure() const { return failure_; }
-  const char* name() const { return "mosquitto"; }
-  ~MosquittoBroker() {
+  void Kill() {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
       ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
     }
   }
-  uint16_t port() const { return port_; }
 
- private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   bool installed_ = false;
   std::string failure_;
+  std::string config_;
 };
 
 }  // namespace medlake::testing

@@ -55,12 +55,18 @@ int RunListen(const std::string& lake, const std::string& host, int port, const 
   server::MllpServer mllp(**ingestor);
   server::MqttSubscriber subscriber(**ingestor);
   if (port >= 0) {
-    auto bound = mllp.Start(host, static_cast<uint16_t>(port));
+    server::MllpOptions mllp_options;
+    mllp_options.on_notice = [](const std::string& notice) {
+      std::fprintf(stderr, "listen: %s\n", notice.c_str());
+    };
+    auto bound = mllp.Start(host, static_cast<uint16_t>(port), std::move(mllp_options));
     if (!bound.ok()) return FailAudited(**access, "listen", bound.status());
     std::printf("listening for MLLP on %s:%u\n", host.c_str(), *bound);
   }
   if (!mqtt.empty()) {
-    Status s = subscriber.Start(mqtt_host, mqtt_port, topic, client_id);
+    Status s = subscriber.Start(
+        mqtt_host, mqtt_port, topic, client_id,
+        [](const std::string& notice) { std::fprintf(stderr, "listen: %s\n", notice.c_str()); });
     if (!s.ok()) return FailAudited(**access, "listen", s);
     std::printf("subscribed to MQTT %s:%u topic %s\n", mqtt_host.c_str(), mqtt_port, topic.c_str());
   }

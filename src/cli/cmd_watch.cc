@@ -111,13 +111,19 @@ int RunWatch(const WatchArgs& a) {
                FormatUtc(at).c_str(), a.lake.c_str());
 
   if (!a.mqtt.empty()) {
-    Status s = subscriber.Start(mqtt_host, mqtt_port, a.topic, a.mqtt_client_id);
+    Status s = subscriber.Start(
+        mqtt_host, mqtt_port, a.topic, a.mqtt_client_id,
+        [](const std::string& notice) { std::fprintf(stderr, "watch: %s\n", notice.c_str()); });
     if (!s.ok()) return FailAudited(**access, "watch", s);
     std::fprintf(stderr, "watch: subscribed to MQTT %s:%u topic %s, alerts on %s\n",
                  mqtt_host.c_str(), mqtt_port, a.topic.c_str(), a.alert_topic.c_str());
   }
   if (a.port >= 0) {
-    auto bound = mllp.Start(a.host, static_cast<uint16_t>(a.port));
+    server::MllpOptions mllp_options;
+    mllp_options.on_notice = [](const std::string& notice) {
+      std::fprintf(stderr, "watch: %s\n", notice.c_str());
+    };
+    auto bound = mllp.Start(a.host, static_cast<uint16_t>(a.port), std::move(mllp_options));
     if (!bound.ok()) return FailAudited(**access, "watch", bound.status());
     std::fprintf(stderr, "watch: listening for MLLP on %s:%u\n", a.host.c_str(), *bound);
   }

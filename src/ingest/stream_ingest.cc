@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/fhir_time.h"
 #include "common/file_util.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/record_worker.h"
@@ -40,6 +41,18 @@ bool DecodeReading(std::string_view record, int64_t& number, std::string_view& n
   name = record.substr(13, name_len);
   payload = record.substr(13 + name_len);
   return true;
+}
+
+// Where a quarantined MQTT reading came from, without patient data: its topic with the last
+// level, which names the patient when the payload does not (device/device_reading.h), written
+// as the wildcard `+`, and the time it was received (to find it in the sender's or broker's
+// logs).
+std::string TopicLocation(std::string_view topic, int64_t received_ms) {
+  size_t slash = topic.rfind('/');
+  std::string shown =
+      slash == std::string_view::npos ? "+" : std::string(topic.substr(0, slash)) + "/+";
+  if (shown.size() > 128) shown = shown.substr(0, 126) + "/+";
+  return "topic " + shown + " received " + FormatUtc(received_ms);
 }
 
 // An inbox record of a keyed lake: 'E', a 16-byte salt, then the record (kind byte first)
@@ -257,7 +270,7 @@ struct StreamIngestor::Impl {
       {
         if (record[0] == kDevice) {
           RecordLocation loc{"mqtt", 0, static_cast<int64_t>(index), 0,
-                             "topic " + std::string(name).substr(0, 128)};
+                             TopicLocation(name, number)};
           return StoreDevice(name, payload, number, loc, outcome);
         }
         RecordLocation loc{name, number, 0, 0, ""};

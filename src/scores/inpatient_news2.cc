@@ -62,6 +62,23 @@ bool Contains(int64_t start, int64_t end, int64_t at) {
   return start != kNoTime && start <= at && (end == kNoTime || end >= at);
 }
 
+// Encounter statuses of a stay going on (FHIR R4 encounter-status): arrived, triaged,
+// in-progress, onleave.
+bool IsOngoingStatus(std::string_view status) {
+  return status == "in-progress" || status == "arrived" || status == "triaged" ||
+         status == "onleave";
+}
+
+// A resource's meta.lastUpdated (ms), kNoTime when it has none.
+int64_t LastUpdated(json::Node resource) {
+  if (auto meta = resource.Find("meta")) {
+    if (auto updated = meta->Find("lastUpdated"); updated && updated->IsString()) {
+      if (auto t = ParseFhirTime(updated->GetString())) return t->start;
+    }
+  }
+  return kNoTime;
+}
+
 // The patients `wanted` with a confirmed hypercapnic respiratory failure known at `at_ms`
 // (header comment): SpO2 scale 2.
 Status ScanScaleTwo(Lake& lake, int64_t at_ms, const std::function<bool(uint32_t)>& wanted,
@@ -126,53 +143,66 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
           return;
         }
         if (r.status == "finished" && r.effective_end == kNoTime) return;  // ended, but when?
-        if (!Contains(r.effective_start, r.effective_end, at_ms)) return;
         bool inpatient = false;
         for (size_t i = 0; i < r.code_count; ++i) inpatient |= IsInpatientClass(r.codes[i].code);
         if (!inpatient) return;
+        const bool start_unknown =
+            r.effective_start == kNoTime && r.effective_end == kNoTime && IsOngoingStatus(r.status);
+        if (!start_unknown && !Contains(r.effective_start, r.effective_end, at_ms)) return;
         auto it = current.find(r.patient);
         if (it != current.end() && it->second.start >= r.effective_start) return;
+        auto text = r.json();
+        std::optional<json::Node> node;
+        if (text.ok()) {
+          if (auto parsed = parser.Parse(*text); parsed.ok()) node = *parsed;
+        }
+        // A stay in progress whose start nobody sent (an A08 or A13 for a stay whose admission
+        // the lake never received): ongoing since its last update at least, so current at any
+        // time from then on; before it, there is no telling.
+        if (start_unknown && (!node || LastUpdated(*node) > at_ms)) return;
         Current cur{std::string(r.id), "", r.effective_start};
-        // The location whose period holds the time (the last one without an end otherwise).
-        if (auto text = r.json(); text.ok()) {
-          if (auto node = parser.Parse(*text); node.ok()) {
-            if (auto locations = node->Find("location")) {
-              std::vector<std::string> names;
-              locations->ForEachItem([&](json::Node loc) {
-                int64_t start = kNoTime, end = kNoTime;
-                if (auto period = loc.Find("period")) {
-                  if (auto s = period->Find("start")) {
-                    if (auto t = ParseFhirTime(s->GetString())) start = t->start;
-                  }
-                  if (auto e = period->Find("end")) {
-                    if (auto t = ParseFhirTime(e->GetString())) end = t->end;
-                  }
+        // The locations whose period holds the time (without a start: until its end).
+        if (node) {
+          if (auto locations = node->Find("location")) {
+            std::vector<std::string> names;
+            locations->ForEachItem([&](json::Node loc) {
+              int64_t start = kNoTime, end = kNoTime;
+              if (auto period = loc.Find("period")) {
+                if (auto s = period->Find("start")) {
+                  if (auto t = ParseFhirTime(s->GetString())) start = t->start;
                 }
-                if (start != kNoTime && !Contains(start, end, at_ms)) return true;
-                auto ref = loc.Find("location");
-                if (!ref) return true;
-                // The reference's display first: it names the place as the sender shows it
-                // ("4E / 7 / 7" for an HL7 v2 bed, whose Location is named "7"), else the
-                // Location's name.
-                std::string name;
-                if (auto display = ref->Find("display"); display && display->IsString()) {
-                  name = display->GetString();
+                if (auto e = period->Find("end")) {
+                  if (auto t = ParseFhirTime(e->GetString())) end = t->end;
                 }
-                if (auto reference = ref->Find("reference"); name.empty() && reference) {
-                  std::string_view rv = reference->GetString();
-                  if (rv.starts_with("Location/")) {
-                    auto n = location_names.find(std::string(rv.substr(9)));
-                    if (n != location_names.end()) name = n->second;
-                  }
-                }
-                if (!name.empty()) names.push_back(std::move(name));
-                return true;
-              });
-              // "Ward / Bed"; a bed named after its ward ("Ward 5 bed 7") stands alone.
-              for (size_t i = 0; i < names.size(); ++i) {
-                if (i + 1 < names.size() && names[i + 1].starts_with(names[i])) continue;
-                cur.location += (cur.location.empty() ? "" : " / ") + names[i];
               }
+              // Not where the patient was at the time: a place entered after it, or left
+              // before it (an entry without a start, from an update that did not say since
+              // when, still ends).
+              if (start != kNoTime && start > at_ms) return true;
+              if (end != kNoTime && end < at_ms) return true;
+              auto ref = loc.Find("location");
+              if (!ref) return true;
+              // The reference's display first: it names the place as the sender shows it
+              // ("4E / 7 / 7" for an HL7 v2 bed, whose Location is named "7"), else the
+              // Location's name.
+              std::string name;
+              if (auto display = ref->Find("display"); display && display->IsString()) {
+                name = display->GetString();
+              }
+              if (auto reference = ref->Find("reference"); name.empty() && reference) {
+                std::string_view rv = reference->GetString();
+                if (rv.starts_with("Location/")) {
+                  auto n = location_names.find(std::string(rv.substr(9)));
+                  if (n != location_names.end()) name = n->second;
+                }
+              }
+              if (!name.empty()) names.push_back(std::move(name));
+              return true;
+            });
+            // "Ward / Bed"; a bed named after its ward ("Ward 5 bed 7") stands alone.
+            for (size_t i = 0; i < names.size(); ++i) {
+              if (i + 1 < names.size() && names[i + 1].starts_with(names[i])) continue;
+              cur.location += (cur.location.empty() ? "" : " / ") + names[i];
             }
           }
         }
@@ -230,6 +260,9 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
             }
             return;
           }
+          // Only a top-level value is a reading. A statistic over an interval (a day's maximum,
+          // stored as FHIR R4's Observation $stats writes it) holds its value in a component
+          // coded with the statistic: NEWS2 scores spot observations, not summaries.
           if (std::isnan(r.value)) continue;
           if (auto v = VitalFromQuantity(c.code, r.value, r.unit)) {
             vitals[r.patient].Add(v->parameter, r.effective_start, v->value);

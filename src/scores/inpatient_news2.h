@@ -3,6 +3,9 @@
 // A current inpatient at time T has an Encounter of class IMP (or ACUTE / NONAC) whose period
 // contains T and whose status is neither planned, cancelled nor entered-in-error (finished
 // only with a period.end: the stay has ended, and without its end there is no telling when).
+// A stay whose period is empty (no start, no end) but whose status says it goes on (arrived,
+// triaged, in-progress, onleave) is current from its meta.lastUpdated on (at any time when it
+// has none): it was known to go on then, and dropping it would leave an inpatient unscored.
 // Each NEWS2 parameter uses the patient's most recent reading at or before T within its
 // window (News2Options); a missing or stale parameter is reported, never scored as normal.
 // SpO2 scale 2 applies to patients with a confirmed hypercapnic respiratory failure (RCP NEWS2

@@ -54,14 +54,26 @@ std::optional<VitalValue> VitalFromQuantity(std::string_view loinc, double value
     if (unit == "[degF]") return VitalValue{Parameter::kTemperature, (value - 32.0) * 5.0 / 9.0};
     return std::nullopt;
   }
-  if (loinc == "3150-0") {  // FiO2: room air is 21 %
-    if (unit.empty() || unit == "%") {
-      return VitalValue{Parameter::kSupplementalOxygen, value > 21.0 ? 1.0 : 0.0};
+  if (loinc == "3150-0") {
+    // LOINC 3150-0 Inhaled oxygen concentration (FiO2), a volume fraction: in % or as a
+    // fraction (UCUM "1"). It lies between room air (20.9 %) and pure oxygen (100 %), so an
+    // unlabelled value of at most 1 is a fraction (0.40, not 0.4 %), one above 1 a percentage.
+    // A value outside that range (below 20 %: a flow in L/min sent as 3150-0, or a unit
+    // mislabelled) says nothing sure about the oxygen and is not used. Above 21 % is
+    // supplemental oxygen (RCP NEWS2 2017, chart 1: air or oxygen?).
+    double percent;
+    if (unit == "1" || (unit.empty() && value <= 1.0)) {
+      percent = value * 100.0;
+    } else if (unit.empty() || unit == "%") {
+      percent = value;
+    } else {
+      return std::nullopt;
     }
-    if (unit == "1") return VitalValue{Parameter::kSupplementalOxygen, value > 0.21 ? 1.0 : 0.0};
-    return std::nullopt;
+    constexpr double kTolerance = 1e-9;  // 0.21 * 100 is not exactly 21 in binary
+    if (!(percent >= 20.0 - kTolerance && percent <= 100.0 + kTolerance)) return std::nullopt;
+    return VitalValue{Parameter::kSupplementalOxygen, percent > 21.0 + kTolerance ? 1.0 : 0.0};
   }
-  if (loinc == "3151-8") {
+  if (loinc == "3151-8") {  // LOINC 3151-8 Inhaled oxygen flow rate, L/min: above 0 is oxygen
     if (unit.empty() || unit == "L/min") {
       return VitalValue{Parameter::kSupplementalOxygen, value > 0 ? value : 0.0};
     }

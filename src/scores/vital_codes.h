@@ -4,8 +4,9 @@
 // Recognised LOINC codes: 9279-1 respiratory rate; 59408-5, 2708-6, 20564-1 oxygen
 // saturation; 8480-6 systolic BP (also as a component of the 85354-9 panel); 8867-4 heart
 // rate; 8310-5, 8331-1, 8332-9, 8333-7, 8328-7 body temperature; 3150-0 inhaled oxygen
-// concentration (FiO2; above 21 % means supplemental oxygen); 3151-8 inhaled oxygen flow
-// rate; 67775-7 level of responsiveness (coded, see AcvpuFromCode). Pure functions.
+// concentration (FiO2 in % or as a fraction, an unlabelled value of at most 1 being a
+// fraction; above 21 % means supplemental oxygen; outside 20-100 % not used); 3151-8 inhaled
+// oxygen flow rate; 67775-7 level of responsiveness (coded, see AcvpuFromCode). Pure functions.
 #pragma once
 
 #include <optional>

@@ -2,9 +2,11 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <list>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "common/fhir_time.h"
@@ -154,19 +156,128 @@ std::string BuildAck(std::string_view message, const Status& outcome, bool durab
   return ack;
 }
 
+// One sender's connection. `done` is set (under Impl::mu) when its thread has closed the
+// socket and is about to return; the acceptor then joins the thread.
+struct Connection {
+  std::shared_ptr<tcp::socket> socket;
+  std::thread thread;
+  bool done = false;
+};
+
 struct MllpServer::Impl {
   ingest::StreamIngestor& ingestor;
+  MllpOptions options;
   asio::io_context io;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread accept_thread, commit_thread;
   std::mutex mu;
+  std::condition_variable connection_ended;            // or stopping
+  std::list<std::shared_ptr<Connection>> connections;  // guarded by mu
+  size_t open_connections = 0;                         // guarded by mu
   GroupCommitQueue<std::shared_ptr<Pending>> queue;
-  std::list<std::pair<std::shared_ptr<tcp::socket>, std::thread>> connections;
   std::atomic<bool> stopping{false};
   uint16_t port = 0;
-  std::atomic<uint64_t> n_connections{0}, n_messages{0}, n_garbage{0};
+  std::atomic<uint64_t> n_connections{0}, n_messages{0}, n_garbage{0}, n_accept_failures{0};
 
   explicit Impl(ingest::StreamIngestor& i) : ingestor(i) {}
+
+  void Notice(const std::string& text) const {
+    if (options.on_notice) options.on_notice(text);
+  }
+
+  // The acceptor thread's loop: reaps ended connections, waits for a free slot, accepts.
+  void Accept() {
+    bool limit_reported = false, failing = false;
+    uint64_t failures_in_a_row = 0;
+    for (;;) {
+      Reap();
+      {
+        std::unique_lock lock(mu);
+        if (open_connections >= options.max_connections && !stopping) {
+          if (!limit_reported) {
+            Notice("MLLP: " + std::to_string(open_connections) +
+                   " connections open, the limit; further senders wait until one closes");
+          }
+          limit_reported = true;
+          connection_ended.wait(
+              lock, [&] { return stopping || open_connections < options.max_connections; });
+          continue;  // reap what ended
+        }
+      }
+      if (stopping) return;
+      auto socket = std::make_shared<tcp::socket>(io);
+      boost::system::error_code ec;
+      acceptor->accept(*socket, ec);
+      if (stopping) return;
+      if (ec == asio::error::connection_aborted || ec == asio::error::interrupted) continue;
+      if (ec) {
+        // EMFILE, ENFILE (no descriptor left), ENOBUFS, ENOMEM: the pending connection stays in
+        // the backlog and accept() would fail again at once. Pause instead of spinning.
+        ++n_accept_failures;
+        ++failures_in_a_row;
+        if (!failing) {
+          Notice("MLLP: cannot accept a connection (" + ec.message() + "); retrying every 100 ms");
+        }
+        failing = true;
+        std::unique_lock lock(mu);
+        connection_ended.wait_for(lock, std::chrono::milliseconds(100),
+                                  [&] { return stopping.load(); });
+        continue;
+      }
+      if (failing) {
+        Notice("MLLP: accepting connections again after " + std::to_string(failures_in_a_row) +
+               " failed attempts");
+        failing = false;
+        failures_in_a_row = 0;
+      }
+      socket->set_option(tcp::no_delay(true), ec);
+      ++n_connections;
+      auto connection = std::make_shared<Connection>();
+      connection->socket = std::move(socket);
+      std::lock_guard lock(mu);
+      try {
+        connection->thread = std::thread([this, connection] {
+          Serve(connection->socket);
+          Finish(*connection);
+        });
+      } catch (const std::system_error& e) {  // no thread to be had (EAGAIN): refuse this one
+        Notice(std::string("MLLP: cannot start a connection's thread (") + e.what() +
+               "); connection closed");
+        connection->socket->close(ec);
+        continue;
+      }
+      ++open_connections;
+      connections.push_back(std::move(connection));
+    }
+  }
+
+  // Called by a connection's thread as it ends: the socket is closed now, so its descriptor
+  // is free at once; the thread is joined by Reap() or Stop().
+  void Finish(Connection& connection) {
+    {
+      std::lock_guard lock(mu);
+      boost::system::error_code ec;
+      connection.socket->shutdown(tcp::socket::shutdown_both, ec);
+      connection.socket->close(ec);
+      connection.done = true;
+      --open_connections;
+    }
+    connection_ended.notify_all();
+  }
+
+  // Joins the threads of the connections that ended.
+  void Reap() {
+    std::list<std::shared_ptr<Connection>> ended;
+    {
+      std::lock_guard lock(mu);
+      for (auto it = connections.begin(); it != connections.end();) {
+        auto next = std::next(it);
+        if ((*it)->done) ended.splice(ended.end(), connections, it);
+        it = next;
+      }
+    }
+    for (auto& connection : ended) connection->thread.join();
+  }
 
   void Serve(std::shared_ptr<tcp::socket> socket) {
     std::string buf;
@@ -281,8 +392,10 @@ MllpServer::~MllpServer() {
   Stop();
 }
 
-Result<uint16_t> MllpServer::Start(const std::string& host, uint16_t port) {
+Result<uint16_t> MllpServer::Start(const std::string& host, uint16_t port, MllpOptions options) {
   Impl& im = *impl_;
+  if (options.max_connections == 0) options.max_connections = 1;
+  im.options = std::move(options);
   try {
     tcp::endpoint endpoint(asio::ip::make_address(host.empty() ? "127.0.0.1" : host), port);
     im.acceptor = std::make_unique<tcp::acceptor>(im.io, endpoint, true);
@@ -292,25 +405,17 @@ Result<uint16_t> MllpServer::Start(const std::string& host, uint16_t port) {
   uint16_t bound = im.acceptor->local_endpoint().port();
   im.port = bound;
   im.commit_thread = std::thread([&im] { im.Commit(); });
-  im.accept_thread = std::thread([&im] {
-    for (;;) {
-      auto socket = std::make_shared<tcp::socket>(im.io);
-      boost::system::error_code ec;
-      im.acceptor->accept(*socket, ec);
-      if (im.stopping) return;
-      if (ec) continue;
-      socket->set_option(tcp::no_delay(true), ec);
-      ++im.n_connections;
-      std::lock_guard lock(im.mu);
-      im.connections.emplace_back(socket, std::thread([&im, socket] { im.Serve(socket); }));
-    }
-  });
+  im.accept_thread = std::thread([&im] { im.Accept(); });
   return bound;
 }
 
 void MllpServer::Stop() {
   Impl& im = *impl_;
   if (!im.acceptor || im.stopping.exchange(true)) return;
+  {
+    std::lock_guard lock(im.mu);  // so that a waiting acceptor sees `stopping`
+  }
+  im.connection_ended.notify_all();
   boost::system::error_code ec;
   {
     // Wake the blocking accept() with one last connection; it sees `stopping` and returns.
@@ -319,23 +424,23 @@ void MllpServer::Stop() {
   }
   if (im.accept_thread.joinable()) im.accept_thread.join();
   im.acceptor->close(ec);
-  std::list<std::pair<std::shared_ptr<tcp::socket>, std::thread>> connections;
+  std::list<std::shared_ptr<Connection>> connections;
   {
     std::lock_guard lock(im.mu);
+    for (auto& connection : im.connections) {
+      if (!connection->done) connection->socket->shutdown(tcp::socket::shutdown_both, ec);
+    }
     connections.swap(im.connections);
   }
-  for (auto& [socket, thread] : connections) socket->shutdown(tcp::socket::shutdown_both, ec);
   im.queue.Stop();
   if (im.commit_thread.joinable()) im.commit_thread.join();  // answers everything queued
-  for (auto& [socket, thread] : connections) {
-    if (thread.joinable()) thread.join();
-    socket->close(ec);
-  }
+  for (auto& connection : connections) connection->thread.join();
   (void)im.ingestor.Checkpoint();
 }
 
 MllpStats MllpServer::stats() const {
-  return {impl_->n_connections.load(), impl_->n_messages.load(), impl_->n_garbage.load()};
+  return {impl_->n_connections.load(), impl_->n_messages.load(), impl_->n_garbage.load(),
+          impl_->n_accept_failures.load()};
 }
 
 }  // namespace medlake::server

@@ -5,11 +5,19 @@
 // Bytes outside frames are skipped and counted; a connection that closes mid-frame loses only
 // that unacknowledged frame.
 //
-// Threads: one acceptor, one per connection (blocking I/O), one committer.
+// Threads: one acceptor, one per connection (blocking I/O), one committer. A connection's
+// socket is closed as soon as the sender closes it and its thread is joined before the next
+// accept, so a listener that runs for months holds only the connections open now. At most
+// `max_connections` are served at once; further senders wait in the kernel's backlog until
+// one closes (said once through `on_notice`). When accepting fails (EMFILE, ENFILE: no file
+// descriptor left; ENOBUFS, ENOMEM) the acceptor retries every 100 ms instead of spinning,
+// and says so once through `on_notice` (and once more when it recovers).
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +30,15 @@ struct MllpStats {
   uint64_t connections = 0;
   uint64_t messages = 0;
   uint64_t garbage_bytes = 0;
+  uint64_t accept_failures = 0;  // accept() errors (each followed by a pause when persistent)
+};
+
+struct MllpOptions {
+  // Connections served at once (one thread and one file descriptor each).
+  size_t max_connections = 256;
+  // Operational notices (accepting failed, recovered, connection limit reached), called from
+  // the acceptor thread; they name no patient data. None when empty.
+  std::function<void(const std::string&)> on_notice;
 };
 
 class MllpServer {
@@ -30,7 +47,7 @@ class MllpServer {
   ~MllpServer();
 
   // Listens on 127.0.0.1 or `host`; port 0 picks a free one. Returns the port.
-  Result<uint16_t> Start(const std::string& host, uint16_t port);
+  Result<uint16_t> Start(const std::string& host, uint16_t port, MllpOptions options = {});
   // Stops accepting, closes connections, commits what is pending.
   void Stop();
   MllpStats stats() const;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,7 @@ struct MqttStats {
   // Received (and acknowledged to the broker) but not made durable: the inbox could not be
   // written, or the ingestor had failed. The listener stops on such a failure.
   uint64_t lost = 0;
+  uint64_t connects = 0;  // connections to the broker: the first, then each reconnection
 };
 
 class MqttSubscriber {
@@ -40,8 +42,15 @@ class MqttSubscriber {
   // eclipse/mosquitto#118 and #2884), so a reading is acknowledged to the broker before it is in
   // the inbox; a crash in that window (one group commit, milliseconds) loses what was in it.
   // docs/architecture.md has the details.
+  //
+  // The connection is kept: when it drops (a broker restart), libmosquitto reconnects every
+  // second and each connection subscribes again; `on_notice` (called from the MQTT thread,
+  // never with patient data) hears of each loss and reconnection. Returns once the broker
+  // has granted the first subscription; an error when it refuses the connection or the
+  // subscription, or does not answer within 30 s.
   Status Start(const std::string& host, uint16_t port, const std::string& topic,
-               const std::string& client_id = "");
+               const std::string& client_id = "",
+               std::function<void(const std::string&)> on_notice = {});
   // Disconnects and commits what was received.
   void Stop();
   MqttStats stats() const;

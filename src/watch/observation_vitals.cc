@@ -53,6 +53,8 @@ void VitalsFromObservation(const fhir::ResourceFacts& facts, json::Node observat
       }
       return;
     }
+    // Only a top-level value is a reading: a statistic over an interval keeps its value in a
+    // component (as scores/inpatient_news2.cc says).
     if (std::isnan(facts.value)) continue;
     if (auto v = scores::VitalFromQuantity(c.code, facts.value, facts.unit)) {
       out.push_back(*v);

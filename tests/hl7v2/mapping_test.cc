@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ingest/hl7v2/fhir_mapper.h"
+#include "ingest/hl7v2/json_builder.h"
 #include "json/json.h"
 
 namespace medlake::hl7v2 {
@@ -180,6 +181,57 @@ TEST(MapAdt, A01EncounterFields) {
   EXPECT_EQ(m.S("Location", "partOf.reference", 2), "Location/" + m.Get("Location", 1)->id);
   EXPECT_EQ(m.S("Encounter", "location.0.location.reference"),
             "Location/" + m.Get("Location", 2)->id);
+}
+
+// An A01 or A04 without PV1-44: the event is the admission (registration), so its time (EVN-6,
+// else EVN-2) is the stay's start; an A08 updates a stay and says nothing of its start.
+TEST(MapAdt, AdmissionWithoutPv144StartsAtTheEvent) {
+  Mapped occurred(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A01|E1|P|2.5\rEVN|A01|20240301083000||||"
+      "20240301080000\rPID|1||M1^^^H^MR\rPV1|1|I|W4^^7^H||||||||||||||||V1\r");
+  EXPECT_EQ(occurred.S("Encounter", "period.start"), "2024-03-01T08:00:00Z");
+  EXPECT_EQ(occurred.S("Encounter", "location.0.period.start"), "2024-03-01T08:00:00Z");
+  Mapped recorded(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A04|E2|P|2.5\rEVN|A04|20240301082000\r"
+      "PID|1||M1^^^H^MR\rPV1|1|O|CLIN^^^H||||||||||||||||V2\r");
+  EXPECT_EQ(recorded.S("Encounter", "period.start"), "2024-03-01T08:20:00Z");
+  Mapped admit_time(  // PV1-44 first
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A01|E3|P|2.5\rEVN|A01|20240301083000\r"
+      "PID|1||M1^^^H^MR\rPV1|1|I|W4^^7^H||||||||||||||||V3|||||||||||||||||||||||||"
+      "20240301070000\r");
+  EXPECT_EQ(admit_time.S("Encounter", "period.start"), "2024-03-01T07:00:00Z");
+  Mapped update(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A08|E4|P|2.5\rEVN|A08|20240301083000\r"
+      "PID|1||M1^^^H^MR\rPV1|1|I|W4^^7^H||||||||||||||||V4\r");
+  EXPECT_EQ(update.S("Encounter", "period.start"), "");
+  EXPECT_EQ(update.S("Encounter", "location.0.period.start"), "");
+  Mapped no_evn(
+      "MSH|^~\\&|A|F|L|L|20240301083000||ADT^A01|E5|P|2.5\rPID|1||M1^^^H^MR\r"
+      "PV1|1|I|W4^^7^H||||||||||||||||V5\r");
+  EXPECT_EQ(no_evn.S("Encounter", "period.start"), "");
+}
+
+// A visit number is unique within its assigning authority (CX.4). Without one, two hospitals'
+// visit 1001 are two stays: the number is scoped by the patient, so that the lab's and the
+// monitor's messages about the same patient (another MSH-3) still name the admission's stay.
+TEST(MapAdt, VisitNumbersWithoutAuthorityAreThePatients) {
+  Mapped a(
+      "MSH|^~\\&|ADT|HOSPA|L|L|20240301080000||ADT^A01|A-1|P|2.5\rEVN|A01|20240301080000\r"
+      "PID|1||MRNA^^^HOSPA^MR\rPV1|1|I|WA^^1^HOSPA||||||||||||||||1001\r");
+  Mapped b(
+      "MSH|^~\\&|ADT|HOSPB|L|L|20240301090000||ADT^A01|B-1|P|2.5\rEVN|A01|20240301090000\r"
+      "PID|1||MRNB^^^HOSPB^MR\rPV1|1|I|WB^^2^HOSPB||||||||||||||||1001\r");
+  ASSERT_NE(a.Get("Encounter"), nullptr);
+  ASSERT_NE(b.Get("Encounter"), nullptr);
+  EXPECT_NE(a.Get("Encounter")->id, b.Get("Encounter")->id);
+  Mapped lab(
+      "MSH|^~\\&|MON|HOSPA|L|L|20240301100000||ORU^R01|A-2|P|2.5\rPID|1||MRNA^^^HOSPA^MR\r"
+      "PV1|1|I|WA^^1^HOSPA||||||||||||||||1001\rOBR|1||F1|85353-1^VS^LN\r"
+      "OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20240301100000\r");
+  EXPECT_EQ(lab.S("Observation", "encounter.reference"), "Encounter/" + a.Get("Encounter")->id);
+  // With an assigning authority the number alone names the visit: ids as before.
+  Mapped scoped(kAdtA01);
+  EXPECT_EQ(scoped.Get("Encounter")->id, MakeId("enc", "V100|GHH&1.2.3.4&ISO"));
 }
 
 TEST(MapAdt, TransferKeepsLocationHistory) {

@@ -102,6 +102,120 @@ TEST(InpatientNews2Test, ScoresCurrentInpatientsFromTheirLatestVitals) {
   EXPECT_NE((*later)[0].news2.stale_mask, 0);
 }
 
+// An inpatient stay in progress whose start the lake never received (an A08 for a stay whose
+// admission was not sent) is current from its last update on, not never.
+TEST(InpatientNews2Test, AStayInProgressWithoutAStartIsCurrentFromItsLastUpdate) {
+  testing::TempDir dir;
+  std::string enc =
+      R"({"resourceType":"Encounter","id":"e-u","meta":{"lastUpdated":"2024-03-01T09:00:00Z"},)"
+      R"("status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/pu"},)"
+      R"("location":[{"location":{"display":"W4 / 7"},"status":"active"}]})"
+      "\n"
+      // Neither a finished stay without times nor a planned one.
+      R"({"resourceType":"Encounter","id":"e-f","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/pf"}})"
+      "\n"
+      R"({"resourceType":"Encounter","id":"e-p","status":"planned","class":{"code":"IMP"},"subject":{"reference":"Patient/pp"}})"
+      "\n";
+  std::string obs = Vital("u1", "pu", "9279-1", "2024-03-01T09:30:00Z", Qty(30, "/min")) + "\n" +
+                    Vital("f1", "pf", "9279-1", "2024-03-01T09:30:00Z", Qty(30, "/min")) + "\n";
+  testing::WriteText(dir / "in/Encounter.ndjson", enc);
+  testing::WriteText(dir / "in/Observation.ndjson", obs);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-03-01T10:00:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].patient_id, "pu");
+  EXPECT_EQ((*scores)[0].location, "W4 / 7");
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kRespirationRate)], 3);
+  // Before its last update nothing says the stay had begun.
+  auto before = ScoreInpatients(**lake, At("2024-03-01T08:00:00Z"));
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty());
+}
+
+// A01 without PV1-44 (admit time): the stay starts at EVN-6, so the patient is scored.
+TEST(InpatientNews2Test, AnAdmissionWithoutAdmitTimeIsScoredFromItsEvent) {
+  testing::TempDir dir;
+  testing::WriteText(
+      dir / "in/feed.hl7",
+      "MSH|^~\\&|ADT|HOSP|LAKE|LAKE|20240301080000||ADT^A01^ADT_A01|N44-1|P|2.5\r"
+      "EVN|A01|20240301080000|||||20240301080000\rPID|1||MRN44^^^HOSP^MR||Doe^Jane||19600101|F\r"
+      "PV1|1|I|W4^^7^HOSP||||||||||||||||V44\r"
+      "MSH|^~\\&|MON|HOSP|LAKE|LAKE|20240301100000||ORU^R01^ORU_R01|N44-2|P|2.5\r"
+      "PID|1||MRN44^^^HOSP^MR\rPV1|1|I|W4^^7^HOSP||||||||||||||||V44\r"
+      "OBR|1||F44|85353-1^Vital signs^LN|||20240301100000\r"
+      "OBX|1|NM|9279-1^RR^LN||30|/min^/min^UCUM|||||F|||20240301100000\r"
+      "OBX|2|NM|8480-6^SBP^LN||85|mm[Hg]^mm[Hg]^UCUM|||||F|||20240301100000\r");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-03-01T10:30:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].location, "W4 / 7");
+  EXPECT_EQ((*scores)[0].news2.aggregate, 6);  // RR 30 (3) + SBP 85 (3), partial
+  EXPECT_FALSE((*scores)[0].news2.complete());
+  auto before = ScoreInpatients(**lake, At("2024-03-01T07:30:00Z"));
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty());
+}
+
+// After a transfer the bed left is not named: its entry (from an update, A08, that did not say
+// since when) has an end and no start, and the end is before the scoring time.
+TEST(InpatientNews2Test, ALocationLeftBeforeTheTimeIsNotNamedEvenWithoutAStart) {
+  testing::TempDir dir;
+  testing::WriteText(
+      dir / "in/feed.hl7",
+      "MSH|^~\\&|ADT|HOSP|LAKE|LAKE|20240301090000||ADT^A08^ADT_A01|L1|P|2.5\r"
+      "EVN|A08|20240301090000\rPID|1||ML^^^HOSP^MR||Doe^J\r"
+      "PV1|1|I|W4^12^7^HOSP||||||||||||||||VL|||||||||||||||||||||||||20240301080000\r"
+      "MSH|^~\\&|ADT|HOSP|LAKE|LAKE|20240301120000||ADT^A02^ADT_A02|L2|P|2.5\r"
+      "EVN|A02|20240301120000||||20240301120000\rPID|1||ML^^^HOSP^MR||Doe^J\r"
+      "PV1|1|I|ICU^1^3^HOSP||W4^12^7^HOSP||||||||||||||VL|||||||||||||||||||||||||"
+      "20240301080000\r");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto after = ScoreInpatients(**lake, At("2024-03-01T13:00:00Z"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].location, "ICU / 1 / 3");
+  auto before = ScoreInpatients(**lake, At("2024-03-01T11:00:00Z"));
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ((*before)[0].location, "W4 / 12 / 7");
+}
+
+// Open mHealth statistics over a day, stored as FHIR's $stats writes them (the value in a
+// component coded with the statistic), are not spot readings: a day's maximum heart rate of
+// 150 does not score 3.
+TEST(InpatientNews2Test, StatisticsOverAnIntervalAreNotScored) {
+  testing::TempDir dir;
+  testing::WriteText(
+      dir / "in/Encounter.ndjson",
+      R"({"resourceType":"Encounter","id":"e6","status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/P6"},"period":{"start":"2024-02-28T08:00:00Z"}})"
+      "\n");
+  testing::WriteText(
+      dir / "in/readings.ndjson",
+      R"({"patient":"P6","header":{"schema_id":{"namespace":"omh","name":"heart-rate","version":"2.0"}},"body":{"heart_rate":{"value":150,"unit":"beats/min"},"effective_time_frame":{"time_interval":{"start_date_time":"2024-03-01T00:00:00Z","end_date_time":"2024-03-02T00:00:00Z"}},"descriptive_statistic":"maximum"}})"
+      "\n"
+      R"({"patient":"P6","header":{"schema_id":{"namespace":"omh","name":"oxygen-saturation","version":"2.0"}},"body":{"oxygen_saturation":{"value":88,"unit":"%"},"effective_time_frame":{"time_interval":{"start_date_time":"2024-03-01T00:00:00Z","end_date_time":"2024-03-02T00:00:00Z"}},"descriptive_statistic":"minimum"}})"
+      "\n");
+  auto run = ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->counters.stored, 3u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto scores = ScoreInpatients(**lake, At("2024-03-01T10:00:00Z"));
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].news2.aggregate, 0);
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kPulse)], -1);
+  EXPECT_EQ((*scores)[0].news2.subscores[static_cast<int>(Parameter::kSpO2)], -1);
+}
+
 // A result with a comparator ("<91 mm[Hg]") is a bound, not a reading: the systolic pressure
 // is missing, whether it comes alone or as the component of a BP panel (the panel's was scored
 // as exactly 91), and the score says it is incomplete rather than inventing a subscore.

@@ -45,6 +45,19 @@ TEST(VitalCodes, OxygenFromFiO2AndFlow) {
   EXPECT_EQ(VitalFromQuantity("3150-0", 28, "%")->value, 1);
   EXPECT_EQ(VitalFromQuantity("3150-0", 0.4, "1")->value, 1);
   EXPECT_EQ(VitalFromQuantity("3150-0", 0.21, "1")->value, 0);
+  // FiO2 is at least room air's 20.9 %: an unlabelled value of at most 1 is a fraction.
+  EXPECT_EQ(VitalFromQuantity("3150-0", 0.40, "")->value, 1);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 1.0, "")->value, 1);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 0.21, "")->value, 0);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 40, "")->value, 1);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 21, "")->value, 0);
+  EXPECT_EQ(VitalFromQuantity("3150-0", 20.9, "%")->value, 0);
+  // Neither a fraction nor a percentage of inhaled oxygen: not a reading.
+  EXPECT_FALSE(VitalFromQuantity("3150-0", 4, "").has_value());
+  EXPECT_FALSE(VitalFromQuantity("3150-0", 0.4, "%").has_value());
+  EXPECT_FALSE(VitalFromQuantity("3150-0", 40, "1").has_value());
+  EXPECT_FALSE(VitalFromQuantity("3150-0", 0.1, "1").has_value());
+  EXPECT_FALSE(VitalFromQuantity("3150-0", 120, "%").has_value());
   EXPECT_EQ(VitalFromQuantity("3151-8", 2, "L/min")->value, 2);
   EXPECT_EQ(VitalFromQuantity("3151-8", 0, "L/min")->value, 0);
 }

@@ -1,10 +1,15 @@
 // MLLP intake with real TCP clients: ACK after a durable commit, group commit across
 // connections, partial and garbage frames, and replay of the inbox after a crash.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "medlake/lake.h"
@@ -182,6 +187,169 @@ TEST(MllpTest, RestartedAndOversizedFrames) {
   asio::write(s, asio::buffer(Frame(Oru(4, 1))));  // the connection goes on
   EXPECT_NE(ReadAck(s).find("MSA|AA|C4-1\r"), std::string::npos);
   server.Stop();
+}
+
+size_t OpenDescriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
+  return n;
+}
+
+// CPU time (user + system, in clock ticks) of process `pid` so far.
+long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// A connection's descriptor and thread are released when the sender closes it, not when the
+// listener stops: a listener that had served 300 short connections still accepts the next.
+TEST(MllpTest, ClosedConnectionsAreReleased) {
+  testing::TempDir dir;
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  MllpServer server(**ingestor);
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  const size_t before = OpenDescriptors();
+  asio::io_context io;
+  for (int i = 0; i < 300; ++i) {
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), *port));
+    if (i % 50 == 0) {  // some send a message first
+      asio::write(s, asio::buffer(Frame(Oru(i, 1))));
+      EXPECT_NE(ReadAck(s).find("MSA|AA|"), std::string::npos);
+    }
+  }
+  size_t after = OpenDescriptors();
+  // A few more for the files the ingestor opened for the messages; not one per connection.
+  for (int i = 0; i < 100 && after > before + 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    after = OpenDescriptors();
+  }
+  EXPECT_LE(after, before + 5) << "descriptors of closed connections are still open";
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), *port));
+  asio::write(s, asio::buffer(Frame(Oru(1000, 1))));
+  EXPECT_NE(ReadAck(s).find("MSA|AA|C1000-1"), std::string::npos);
+  s.close();
+  server.Stop();
+  EXPECT_EQ(server.stats().connections, 301u);
+  EXPECT_EQ(server.stats().messages, 7u);
+}
+
+// At the connection limit a further sender waits (in the kernel's backlog) until one closes.
+TEST(MllpTest, ConnectionsBeyondTheLimitWaitForAFreeSlot) {
+  testing::TempDir dir;
+  auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
+  MllpServer server(**ingestor);
+  std::vector<std::string> notices;
+  std::mutex notices_mu;
+  MllpOptions options;
+  options.max_connections = 2;
+  options.on_notice = [&](const std::string& n) {
+    std::lock_guard lock(notices_mu);
+    notices.push_back(n);
+  };
+  auto port = server.Start("127.0.0.1", 0, options);
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  asio::io_context io;
+  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), *port);
+  tcp::socket first(io), second(io), third(io);
+  first.connect(endpoint);
+  second.connect(endpoint);
+  asio::write(second, asio::buffer(Frame(Oru(2, 1))));
+  EXPECT_NE(ReadAck(second).find("MSA|AA|C2-1"), std::string::npos);
+  third.connect(endpoint);  // completed by the kernel, not yet served
+  asio::write(third, asio::buffer(Frame(Oru(3, 1))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(third.available(), 0u) << "served beyond the limit";
+  first.close();
+  EXPECT_NE(ReadAck(third).find("MSA|AA|C3-1"), std::string::npos);
+  second.close();
+  third.close();
+  server.Stop();
+  std::lock_guard lock(notices_mu);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("2 connections open, the limit"), std::string::npos) << notices[0];
+}
+
+// Out of file descriptors (EMFILE), the acceptor pauses between attempts instead of spinning
+// on the pending connection, says so once, and accepts again once descriptors are free.
+// The listener runs in a child process with a low descriptor limit.
+TEST(MllpTest, RunningOutOfDescriptorsDoesNotSpin) {
+  testing::TempDir dir;
+  int to_parent[2], to_child[2];
+  ASSERT_EQ(::pipe(to_parent), 0);
+  ASSERT_EQ(::pipe(to_child), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(to_parent[0]);
+    ::close(to_child[1]);
+    auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
+    if (!ingestor.ok()) ::_exit(2);
+    MllpServer server(**ingestor);
+    MllpOptions options;
+    // Opened now: once descriptors run out, a notice could not open a file.
+    int notices = ::open((dir / "notices.txt").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (notices < 0) ::_exit(6);
+    options.on_notice = [notices](const std::string& n) {
+      std::string line = n + "\n";
+      (void)!::write(notices, line.data(), line.size());
+    };
+    auto port = server.Start("127.0.0.1", 0, options);
+    if (!port.ok()) ::_exit(3);
+    // Room for a few connections beyond what is open now.
+    rlimit limit{OpenDescriptors() + 4, OpenDescriptors() + 4};
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(4);
+    uint16_t p = *port;
+    if (::write(to_parent[1], &p, sizeof p) != sizeof p) ::_exit(5);
+    char c;
+    (void)::read(to_child[0], &c, 1);  // until the parent closes its end
+    server.Stop();
+    ::_exit(0);
+  }
+  ::close(to_parent[1]);
+  ::close(to_child[0]);
+  uint16_t port = 0;
+  ASSERT_EQ(::read(to_parent[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  asio::io_context io;
+  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+  std::vector<std::unique_ptr<tcp::socket>> held;
+  for (int i = 0; i < 12; ++i) {  // more than the child can accept
+    held.push_back(std::make_unique<tcp::socket>(io));
+    held.back()->connect(endpoint);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long ticks_before = CpuTicks(pid);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long busy = CpuTicks(pid) - ticks_before;
+  EXPECT_LT(busy, ::sysconf(_SC_CLK_TCK) / 5) << "the acceptor spins while out of descriptors";
+  held.clear();  // descriptors come back; the waiting connections are accepted, then end
+  tcp::socket late(io);
+  late.connect(endpoint);
+  asio::write(late, asio::buffer(Frame(Oru(7, 1))));
+  EXPECT_NE(ReadAck(late).find("MSA|AA|C7-1"), std::string::npos);
+  late.close();
+  ::close(to_child[1]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::ifstream in(dir / "notices.txt");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("cannot accept a connection (Too many open files); retrying every 100 ms\n"
+                      "MLLP: accepting connections again after "),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -282,6 +282,20 @@ Status MapPatient(MappingContext& ctx) {
   return Status::Ok();
 }
 
+// The Encounter id of visit number `visit` (PV1-19, a CX) of the patient `patient_id`; empty
+// when the message gives none. A CX is unique within its assigning authority (CX.4): with one,
+// the number alone names the visit. Without one, two senders may both use 1001, so the number
+// is the patient's: every message about that stay (ADT, results, orders) names the same
+// patient, whichever application or department sends it, which the sender (MSH-3, MSH-4)
+// would not give.
+std::string EncounterId(Value visit, const std::string& patient_id) {
+  std::string visit_number = visit.Component(1).Text();
+  if (visit_number.empty()) return {};
+  std::string_view authority = visit.Component(4).raw();
+  if (!authority.empty()) return MakeId("enc", visit_number + "|" + std::string(authority));
+  return MakeId("enc", visit_number + "||" + patient_id);
+}
+
 Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   size_t index = ctx.message.Find("PV1");
   if (index == ctx.message.SegmentCount()) {
@@ -290,10 +304,8 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   Segment pv1 = ctx.message.segment(index);
   const std::string& offset = ctx.default_offset;
   Value visit = pv1.Field(19);
-  std::string visit_number = visit.Component(1).Text();
-  ctx.encounter_id = MakeId(
-      "enc", visit_number.empty() ? "message|" + ctx.scope
-                                  : visit_number + "|" + std::string(visit.Component(4).raw()));
+  ctx.encounter_id = EncounterId(visit, ctx.patient_id);
+  if (ctx.encounter_id.empty()) ctx.encounter_id = MakeId("enc", "message|" + ctx.scope);
   bool discharged = ToFhirDateTime(pv1.Field(45), offset).has_value();
   std::string_view status = EncounterStatus(trigger, discharged);
 
@@ -327,8 +339,29 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   WriteTableCoded(json, "serviceType", pv1.Field(10),
                   "http://terminology.hl7.org/CodeSystem/v2-0069");
   WriteReference(json, "subject", "Patient", ctx.patient_id);
+  // EVN-6 (event occurred; else EVN-2, recorded date/time, which v2.5 requires): when the
+  // trigger event happened (HL7 v2.5 section 3.4.1). A02's event is the transfer.
+  size_t evn = ctx.message.Find("EVN");
+  Value event_time;
+  if (evn != ctx.message.SegmentCount()) {
+    Segment e = ctx.message.segment(evn);
+    event_time = e.Field(6).empty() ? e.Field(2) : e.Field(6);
+  }
+  std::optional<std::string> event = ToFhirDateTime(event_time, offset);
+  // The admission time is PV1-44. An A01 (admit/visit notification) or A04 (register a
+  // patient) without it: its event is the admission or registration itself (HL7 v2.5 sections
+  // 3.3.1, 3.3.4), so the event time stands in; other events (A08 update, A02 transfer, ...)
+  // happen during the stay and say nothing of its start. Not when the event follows the
+  // discharge (PV1-45) the message gives: a period starts before it ends.
+  std::optional<std::string> admitted = ToFhirDateTime(pv1.Field(44), offset);
+  if (!admitted && event && (trigger == "A01" || trigger == "A04")) {
+    auto discharge = ToFhirDateTime(pv1.Field(45), offset);
+    auto from = ParseFhirTime(*event);
+    auto to = discharge ? ParseFhirTime(*discharge) : std::nullopt;
+    if (from && (!to || from->start <= to->end)) admitted = event;
+  }
   json.BeginObject("period");
-  if (auto start = ToFhirDateTime(pv1.Field(44), offset)) json.String("start", *start);
+  if (admitted) json.String("start", *admitted);
   if (trigger != "A13" && trigger != "A11") {
     if (auto end = ToFhirDateTime(pv1.Field(45), offset)) json.String("end", *end);
   }
@@ -344,14 +377,7 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   // transfer happens and the current one starts then; on admission or registration the
   // location starts with the stay; on discharge it ends with it. Updates (A08, A13) do not
   // say since when the patient is where they are, so no start is claimed.
-  size_t evn = ctx.message.Find("EVN");
-  Value event_time;
-  if (evn != ctx.message.SegmentCount()) {
-    Segment e = ctx.message.segment(evn);
-    event_time = e.Field(6).empty() ? e.Field(2) : e.Field(6);
-  }
-  std::optional<std::string> transfer = ToFhirDateTime(event_time, offset);
-  std::optional<std::string> admitted = ToFhirDateTime(pv1.Field(44), offset);
+  const std::optional<std::string>& transfer = event;
   std::optional<std::string> left = ToFhirDateTime(pv1.Field(45), offset);
   json.BeginArray("location");
   if (trigger == "A02") {
@@ -409,12 +435,7 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
     // a lab message never replaces the admission's richer version of it.
     size_t pv1 = message.Find("PV1");
     if (pv1 != message.SegmentCount()) {
-      Value visit = message.segment(pv1).Field(19);
-      std::string visit_number = visit.Component(1).Text();
-      if (!visit_number.empty()) {
-        ctx.encounter_id =
-            MakeId("enc", visit_number + "|" + std::string(visit.Component(4).raw()));
-      }
+      ctx.encounter_id = EncounterId(message.segment(pv1).Field(19), ctx.patient_id);
     }
     if (code == "ORU") {
       MEDLAKE_RETURN_IF_ERROR(MapResults(ctx));
