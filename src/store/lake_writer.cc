@@ -694,8 +694,9 @@ void LakeWriter::RegisterLocked(uint64_t seq, bool replaces, const std::string& 
     version.identifiers.clear();
   }
   replaces = replaces || was_replaced;
-  // Cached lookups of its committed version's identifiers hold no more.
-  if (replaces && !was_replaced) recent_identifiers_.clear();
+  // Cached lookups of its committed version's identifiers hold no more (clear() of an empty
+  // std::unordered_map still zeroes its buckets: not once per resource of a re-ingest).
+  if (replaces && !was_replaced && !recent_identifiers_.empty()) recent_identifiers_.clear();
   version.seq = seq;
   version.replaces = replaces;
   version.dropped = false;
@@ -1012,18 +1013,37 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     }
     {
       std::lock_guard ilock(ident_mu_);
-      // The committed identifiers of resources whose version is now this run's go (a new
-      // version may have dropped one), then a row for each carrier registered.
+      // The committed identifiers that resources whose version is now this run's no longer
+      // carry go, then a row for each carrier registered (one already there is not written
+      // again: a new version of a Patient that keeps its identifiers writes none).
       MEDLAKE_ASSIGN_OR_RETURN(
-          Stmt drop,
-          db.Prepare("DELETE FROM identifiers WHERE type = ? AND id = ? AND system <> ?"));
+          Stmt held, db.Prepare("SELECT system, value FROM identifiers WHERE type = ? AND id = ? "
+                                "AND system <> ?"));
+      MEDLAKE_ASSIGN_OR_RETURN(Stmt drop,
+                               db.Prepare("DELETE FROM identifiers WHERE type = ? AND system = ? "
+                                          "AND value = ? AND id = ?"));
       Status dropped = Status::Ok();
       registered_versions_.ForEach([&](const Key128&, const RegisteredVersion& v) {
         if (!dropped.ok() || !v.replaces || v.dropped) return;
-        dropped = drop.Bind(1, v.type)
-                      .Bind(2, v.id)
-                      .Bind(3, std::string_view(kPseudonymLinkSystem))
-                      .Run();
+        std::vector<std::pair<std::string, std::string>> gone;  // system, value
+        held.Bind(1, v.type).Bind(2, v.id).Bind(3, std::string_view(kPseudonymLinkSystem));
+        for (;;) {
+          Result<bool> row = held.Step();
+          if (!row.ok()) {
+            dropped = row.status();
+            break;
+          }
+          if (!*row) break;
+          const Key128 key = HashOfKey(IdentifierKey(v.type, held.Text(0), held.Text(1)));
+          if (std::find(v.identifiers.begin(), v.identifiers.end(), key) == v.identifiers.end()) {
+            gone.emplace_back(held.Text(0), held.Text(1));
+          }
+        }
+        held.Reset();
+        for (const auto& [system, value] : gone) {
+          if (!dropped.ok()) break;
+          dropped = drop.Bind(1, v.type).Bind(2, system).Bind(3, value).Bind(4, v.id).Run();
+        }
       });
       MEDLAKE_RETURN_IF_ERROR(dropped);
       MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
