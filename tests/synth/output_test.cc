@@ -1,6 +1,7 @@
 // End-to-end output of `Generate`: determinism and FHIR R4 validity.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -258,3 +259,28 @@ TEST(SynthOutputTest, MedlakeIngestsHl7v2WithoutQuarantine) {
 
 }  // namespace
 }  // namespace medlake::synth
+// The FHIR and HL7 v2 views of one run are one population: medlake's HL7 v2 mapping gives
+// PID-3 the FHIR identifier systems (CX.4 with its ISO OID), so a lake with a key links each
+// PID to its FHIR Patient (docs/privacy.md) and holds as many patients as were generated.
+TEST(SynthOutputTest, MedlakeIngestsFhirAndHl7v2AsOnePopulation) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  const std::string probe = std::string(MEDLAKE_BINARY) + " init --help >/dev/null 2>&1";
+  if (std::system(probe.c_str()) != 0) GTEST_SKIP() << "medlake built without lake keys";
+  const std::string lake = testing::TestDir("lake_joined");
+  const std::string log = lake + ".log";
+  const std::string bin = MEDLAKE_BINARY;
+  const std::string cmd = bin + " init --lake " + lake + " > /dev/null 2>&1 && " + bin +
+                          " ingest --lake " + lake + " " + (shared.dir / "fhir").string() + " " +
+                          (shared.dir / "hl7v2").string() + " > /dev/null 2>&1 && " + bin +
+                          " status --json --lake " + lake + " > " + log + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string status = Slurp(log);
+  fs::remove_all(lake);
+  fs::remove(log);
+  ASSERT_EQ(rc, 0) << status;
+  EXPECT_NE(status.find("\"patients\": " + std::to_string(shared.config.patients) + ","),
+            std::string::npos)
+      << status;
+}
+
