@@ -247,7 +247,8 @@ void Renderer::Medications() {
     const MedicationRec& r = s_.medications[k];
     const MedicationDef& def = kMedications[r.medication];
     std::string_view status = "active";
-    if (r.stop != kNever && r.stop <= m_.window_end()) {
+    // Ended in the window, or at the death (which may end a stay after the window).
+    if (r.stop != kNever && (r.stop <= m_.window_end() || s_.death != kNever)) {
       status = r.encounter >= 0 ? "completed" : "stopped";
     }
     std::string& o = Begin(kFhirMedicationRequest);
@@ -267,7 +268,7 @@ void Renderer::Medications() {
     Put(o,
         ",\"dosageInstruction\":[{{\"text\":\"{}\",\"timing\":{{\"repeat\":{{\"boundsPeriod\":"
         "{{\"start\":\"",
-        def.dosage);
+        DosageText(r.medication, static_cast<DoseBand>(r.dose_band)));
     AppendFhirDateTime(r.start, o);
     o.push_back('"');
     if (r.stop != kNever) {
@@ -451,7 +452,13 @@ void Renderer::Consent() {
       "\"code\":\"59284-0\",\"display\":\"Patient Consent\"}}]}}],\"patient\":{{\"reference\":"
       "\"Patient/{}\"}}",
       pid_, kLoinc, pid_);
-  Time(o, "dateTime", m_.window_start() + static_cast<int64_t>(s_.index % 28) * kMsPerDay);
+  // Recorded in the window's first four weeks; before the window for a patient who died
+  // before that day (every death is at or after the window's start).
+  int64_t recorded = m_.window_start() + static_cast<int64_t>(s_.index % 28) * kMsPerDay;
+  if (s_.death != kNever && recorded >= s_.death) {
+    recorded = m_.window_start() - static_cast<int64_t>(1 + s_.index % 28) * kMsPerDay;
+  }
+  Time(o, "dateTime", recorded);
   Put(o,
       ",\"organization\":[{{\"reference\":\"Organization/{}\"}}],\"policyRule\":{{\"coding\":[{{"
       "\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"{}\"}}]}},"
