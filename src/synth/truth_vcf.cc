@@ -154,9 +154,9 @@ std::string RenderVcfMeta() {
 }
 
 std::string RenderVcfFixedColumns(int v) {
-  const PgxVariant& var = kPgxVariants[v];
-  return fmt::format("{}\t{}\t{}\t{}\t{}\t.\tPASS\tPX={}\tGT", var.chrom, var.pos, var.rsid,
-                     var.ref, var.alt, kPgxGenes[var.gene].name);
+  const PgxPosition& p = kPgxPositions[v];
+  return fmt::format("{}\t{}\t{}\t{}\t{}\t.\tPASS\tPX={}\tGT", p.chrom, p.pos, p.id, p.ref, p.alt,
+                     kPgxGenes[p.gene].name);
 }
 
 void AppendVcfGenotype(const PatientStory& story, int v, std::string& out) {
