@@ -131,7 +131,7 @@ const std::string kCodesets = R"("codesets": {
   "hba1c": [{"system": "http://loinc.org", "codes": ["4548-4", "17856-6", "59261-8"]}],
   "metformin": [{"system": "http://www.whocc.no/atc", "prefix": ["A10BA02"]}, {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "codes": ["6809", "860975"]}],
   "insulin": [{"system": "http://www.whocc.no/atc", "prefix": ["A10A"]}],
-  "egfr": [{"system": "http://loinc.org", "codes": ["62238-1"]}]
+  "egfr": [{"system": "http://loinc.org", "codes": ["98979-8", "62238-1"]}]
 })";
 
 // SQL predicates of the same code sets.
@@ -219,7 +219,7 @@ std::vector<Cohort> Cohorts() {
            "AND start_ms <= " +
            I +
            ") AND patient NOT IN (SELECT patient FROM events WHERE type = 'Observation' AND system "
-           "= 'http://loinc.org' AND code = '62238-1' AND start_ms BETWEEN " +
+           "= 'http://loinc.org' AND code IN ('98979-8', '62238-1') AND start_ms BETWEEN " +
            I + " - " + Y + " AND " + I + " AND unit = 'mL/min/{1.73_m2}' AND value < 30)"});
   const int64_t y0 = medlake::ParseFhirTime("2022-01-01")->start;
   const int64_t y1 = medlake::ParseFhirTime("2022-12-31")->end;

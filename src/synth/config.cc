@@ -1,5 +1,7 @@
 #include "synth/config.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 #include "common/fhir_time.h"
@@ -56,6 +58,18 @@ Status Validate(const SynthConfig& c) {
     return InvalidArgument("--patients must be in 1..100000000");
   }
   if (c.years < 1 || c.years > 50) return InvalidArgument("--years must be in 1..50");
+  // Every generated date must be writable as YYYY in 0001..9999: birth dates reach up to 106
+  // years before the window (ages to 105), events up to 2 years after its end (stays that
+  // start in it, a year of clopidogrel after a late myocardial infarction).
+  const CivilDate start = CivilFromDays(c.start_day);
+  const int year = start.year;
+  if (year < kMinStartYear || year + c.years > kMaxWindowEndYear) {
+    return InvalidArgument(fmt::format(
+        "--start {:04d}-{:02d}-{:02d} with --years {}: every generated date must lie in years "
+        "0001-9999 (birth dates reach 106 years before the window, events 2 years "
+        "after it), so the window must start in {:04d} or later and end by {}",
+        year, start.month, start.day, c.years, kMinStartYear, kMaxWindowEndYear));
+  }
   if (!(c.alt_unit_share >= 0 && c.alt_unit_share <= 1)) {  // NaN too
     return InvalidArgument("--alt-unit-share must be in [0, 1]");
   }

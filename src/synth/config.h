@@ -38,7 +38,12 @@ Result<Formats> ParseFormats(std::string_view text);
 // Parses "YYYY-MM-DD" into days since 1970-01-01.
 Result<int64_t> ParseStartDate(std::string_view text);
 
-// Checks ranges (patients >= 1, years in 1..50, shares in [0, 1], ...).
+// The window's limits that keep every generated date in years 0001..9999 (Validate).
+inline constexpr int kMinStartYear = 107;
+inline constexpr int kMaxWindowEndYear = 9997;
+
+// Checks ranges (patients >= 1, years in 1..50, shares in [0, 1], the window within
+// kMinStartYear..kMaxWindowEndYear, ...).
 Status Validate(const SynthConfig& config);
 
 }  // namespace medlake::synth

@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <vector>
 
 #include "synth/terminology.h"
 #include "synth/text_util.h"
@@ -245,7 +247,8 @@ void Renderer::Medications() {
     const MedicationRec& r = s_.medications[k];
     const MedicationDef& def = kMedications[r.medication];
     std::string_view status = "active";
-    if (r.stop != kNever && r.stop <= m_.window_end()) {
+    // Ended in the window, or at the death (which may end a stay after the window).
+    if (r.stop != kNever && (r.stop <= m_.window_end() || s_.death != kNever)) {
       status = r.encounter >= 0 ? "completed" : "stopped";
     }
     std::string& o = Begin(kFhirMedicationRequest);
@@ -265,7 +268,7 @@ void Renderer::Medications() {
     Put(o,
         ",\"dosageInstruction\":[{{\"text\":\"{}\",\"timing\":{{\"repeat\":{{\"boundsPeriod\":"
         "{{\"start\":\"",
-        def.dosage);
+        DosageText(r.medication, static_cast<DoseBand>(r.dose_band)));
     AppendFhirDateTime(r.start, o);
     o.push_back('"');
     if (r.stop != kNever) {
@@ -449,7 +452,13 @@ void Renderer::Consent() {
       "\"code\":\"59284-0\",\"display\":\"Patient Consent\"}}]}}],\"patient\":{{\"reference\":"
       "\"Patient/{}\"}}",
       pid_, kLoinc, pid_);
-  Time(o, "dateTime", m_.window_start() + static_cast<int64_t>(s_.index % 28) * kMsPerDay);
+  // Recorded in the window's first four weeks; before the window for a patient who died
+  // before that day (every death is at or after the window's start).
+  int64_t recorded = m_.window_start() + static_cast<int64_t>(s_.index % 28) * kMsPerDay;
+  if (s_.death != kNever && recorded >= s_.death) {
+    recorded = m_.window_start() - static_cast<int64_t>(1 + s_.index % 28) * kMsPerDay;
+  }
+  Time(o, "dateTime", recorded);
   Put(o,
       ",\"organization\":[{{\"reference\":\"Organization/{}\"}}],\"policyRule\":{{\"coding\":[{{"
       "\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"{}\"}}]}},"
@@ -486,52 +495,93 @@ void RenderFhir(const PopulationModel& model, const PatientStory& story, bool bu
   std::string& b = out.bundles;
   b.append("{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[");
   bool first = true;
-  std::string id;
-  for (const Renderer::Span& span : r.spans) {
+  auto entry = [&](std::string_view type, std::string_view rid, std::string_view text) {
     if (!first) b.push_back(',');
     first = false;
+    Cat(b, "{\"fullUrl\":\"", kBundleBaseUrl, type, "/", rid, "\",\"resource\":");
+    b.append(text);
+    Cat(b, ",\"request\":{\"method\":\"PUT\",\"url\":\"", type, "/", rid, "\"}}");
+  };
+  // The shared resources the patient's resources refer to come first: the hospital, and the
+  // wards and beds of the encounters. PUT again by every Bundle, they change nothing.
+  std::string shared;
+  AppendOrganization(shared);
+  entry("Organization", kHospitalOrganizationId, shared);
+  std::vector<int> beds;
+  for (const EncounterRec& e : story.encounters) {
+    for (const BedStay& stay : e.beds) beds.push_back(stay.bed);
+  }
+  std::sort(beds.begin(), beds.end());
+  beds.erase(std::unique(beds.begin(), beds.end()), beds.end());
+  int last_ward = -1;
+  for (int bed : beds) {
+    const int ward = model.WardOfBed(bed);
+    if (ward != last_ward) {  // beds are numbered ward by ward
+      shared.clear();
+      AppendWardLocation(ward, shared);
+      entry("Location", PopulationModel::WardId(ward), shared);
+      last_ward = ward;
+    }
+    shared.clear();
+    AppendBedLocation(model, bed, shared);
+    entry("Location", model.BedId(bed), shared);
+  }
+  for (const Renderer::Span& span : r.spans) {
     const std::string_view text(out.ndjson[span.type].data() + span.begin, span.end - span.begin);
     // The id is the second field of every resource: {"resourceType":"X","id":"...".
     const size_t id_pos = text.find("\"id\":\"") + 6;
-    const std::string_view rid = text.substr(id_pos, text.find('"', id_pos) - id_pos);
-    b.append("{\"resource\":");
-    b.append(text);
-    Put(b, ",\"request\":{{\"method\":\"PUT\",\"url\":\"{}/{}\"}}}}", kFhirTypeNames[span.type],
-        rid);
+    entry(kFhirTypeNames[span.type], text.substr(id_pos, text.find('"', id_pos) - id_pos), text);
   }
   b.append("]}\n");
 }
 
-std::string RenderOrganizations() {
-  return fmt::format(
+void AppendOrganization(std::string& out) {
+  Put(out,
       "{{\"resourceType\":\"Organization\",\"id\":\"{}\",\"identifier\":[{{\"system\":"
       "\"urn:oid:2.999.1.4\",\"value\":\"HOSP1\"}}],\"active\":true,\"type\":[{{\"coding\":[{{"
       "\"system\":\"http://terminology.hl7.org/CodeSystem/organization-type\",\"code\":\"prov\","
       "\"display\":\"Healthcare Provider\"}}]}}],\"name\":\"Medlake General Hospital "
       "(synthetic)\",\"address\":[{{\"line\":[\"1 Hospital Lane\"],\"city\":\"Lyon\","
-      "\"postalCode\":\"69003\",\"country\":\"FR\"}}]}}\n",
+      "\"postalCode\":\"69003\",\"country\":\"FR\"}}]}}",
       kHospitalOrganizationId);
+}
+
+void AppendWardLocation(int ward, std::string& out) {
+  Put(out,
+      "{{\"resourceType\":\"Location\",\"id\":\"{}\",\"status\":\"active\",\"name\":\"{}\","
+      "\"mode\":\"instance\",\"physicalType\":{{\"coding\":[{{\"system\":\"http://"
+      "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"wa\",\"display\":"
+      "\"Ward\"}}]}},\"managingOrganization\":{{\"reference\":\"Organization/{}\"}}}}",
+      PopulationModel::WardId(ward), kWards[ward].name, kHospitalOrganizationId);
+}
+
+void AppendBedLocation(const PopulationModel& model, int bed, std::string& out) {
+  const int w = model.WardOfBed(bed);
+  Put(out,
+      "{{\"resourceType\":\"Location\",\"id\":\"{}\",\"status\":\"active\",\"name\":\"{} bed "
+      "{}\",\"mode\":\"instance\",\"physicalType\":{{\"coding\":[{{\"system\":\"http://"
+      "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"bd\",\"display\":"
+      "\"Bed\"}}]}},\"managingOrganization\":{{\"reference\":\"Organization/{}\"}},"
+      "\"partOf\":{{\"reference\":\"Location/{}\"}}}}",
+      model.BedId(bed), kWards[w].name, bed - model.FirstBed(w) + 1, kHospitalOrganizationId,
+      PopulationModel::WardId(w));
+}
+
+std::string RenderOrganizations() {
+  std::string o;
+  AppendOrganization(o);
+  o.push_back('\n');
+  return o;
 }
 
 std::string RenderLocations(const PopulationModel& model) {
   std::string o;
   for (int w = 0; w < kNumWards; ++w) {
-    Put(o,
-        "{{\"resourceType\":\"Location\",\"id\":\"{}\",\"status\":\"active\",\"name\":\"{}\","
-        "\"mode\":\"instance\",\"physicalType\":{{\"coding\":[{{\"system\":\"http://"
-        "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"wa\",\"display\":"
-        "\"Ward\"}}]}},\"managingOrganization\":{{\"reference\":\"Organization/{}\"}}}}\n",
-        PopulationModel::WardId(w), kWards[w].name, kHospitalOrganizationId);
+    AppendWardLocation(w, o);
+    o.push_back('\n');
     for (int b = 0; b < model.BedsInWard(w); ++b) {
-      const int bed = model.FirstBed(w) + b;
-      Put(o,
-          "{{\"resourceType\":\"Location\",\"id\":\"{}\",\"status\":\"active\",\"name\":\"{} bed "
-          "{}\",\"mode\":\"instance\",\"physicalType\":{{\"coding\":[{{\"system\":\"http://"
-          "terminology.hl7.org/CodeSystem/location-physical-type\",\"code\":\"bd\",\"display\":"
-          "\"Bed\"}}]}},\"managingOrganization\":{{\"reference\":\"Organization/{}\"}},"
-          "\"partOf\":{{\"reference\":\"Location/{}\"}}}}\n",
-          model.BedId(bed), kWards[w].name, b + 1, kHospitalOrganizationId,
-          PopulationModel::WardId(w));
+      AppendBedLocation(model, model.FirstBed(w) + b, o);
+      o.push_back('\n');
     }
   }
   return o;

@@ -34,6 +34,10 @@ inline constexpr std::string_view kHospitalOrganizationId = "org-hospital";
 inline constexpr std::string_view kMrnSystem = "urn:oid:2.999.1.1";
 inline constexpr std::string_view kNationalIdSystem = "urn:oid:2.999.1.2";
 inline constexpr std::string_view kVisitNumberSystem = "urn:oid:2.999.1.3";
+// Base of the Bundle entries' fullUrl ("https://medlake.example/fhir/Patient/p0000042"): a
+// RESTful URL (R4 Bundle.entry.fullUrl, consistent with the resource's id) under the domain
+// reserved for examples (RFC 2606), against which the entries' relative references resolve.
+inline constexpr std::string_view kBundleBaseUrl = "https://medlake.example/fhir/";
 
 // Per-chunk output: one NDJSON text per resource type, optionally one Bundle line per patient.
 struct FhirChunk {
@@ -63,5 +67,9 @@ void RenderFhir(const PopulationModel& model, const PatientStory& story, bool bu
 // NDJSON of the shared resources, written once per run.
 std::string RenderOrganizations();
 std::string RenderLocations(const PopulationModel& model);
+// One shared resource's JSON (no newline): the hospital, a ward, a bed.
+void AppendOrganization(std::string& out);
+void AppendWardLocation(int ward, std::string& out);
+void AppendBedLocation(const PopulationModel& model, int bed, std::string& out);
 
 }  // namespace medlake::synth

@@ -36,7 +36,9 @@ namespace medlake::synth {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr int kNumVariants = static_cast<int>(kPgxVariants.size());
+constexpr int kNumVariants = static_cast<int>(kPgxPositions.size());
+// Buffer of each VCF row's temporary file: one file per PharmCAT position, all open at once.
+constexpr size_t kVcfRowBuffer = 32 << 10;
 // Memory for sorting each of the HL7 v2 and device streams, and for each of the two sorts of
 // the bed allocation (external_sort.h).
 constexpr size_t kSortBudget = 8 << 20;
@@ -210,7 +212,7 @@ Status Run::Prepare() {
       for (int v = 0; v < kNumVariants; ++v) vcf_fixed_[v] = RenderVcfFixedColumns(v);
     }
     for (int v = 0; v < kNumVariants; ++v) {
-      MEDLAKE_RETURN_IF_ERROR(vcf_rows_[v].Open(TmpPath("vcf", v), "wb"));
+      MEDLAKE_RETURN_IF_ERROR(vcf_rows_[v].Open(TmpPath("vcf", v), "wb", kVcfRowBuffer));
     }
   }
   MEDLAKE_RETURN_IF_ERROR(truth_file_.Open((out_ / "truth.json").string(), "wb"));

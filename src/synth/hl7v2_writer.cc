@@ -93,14 +93,20 @@ void Hl7Renderer::BuildPid(std::string& o, bool with_death) {
   seg.Field(1).append("1");
   std::string& f3 = seg.Field(3);
   AppendMrn(s_.index, f3);
-  fmt::format_to(std::back_inserter(f3), "^^^HOSP1^MR~{}^^^NATION^NI", s_.national_id);
+  // CX.4 assigning authority with its ISO OID (HD.2, HD.3 = ISO): the same registers as the
+  // FHIR identifier systems urn:oid:2.999.1.1 and 2.999.1.2, which is how an HL7 v2 mapper
+  // (medlake's included, docs/hl7v2.md) names them.
+  fmt::format_to(std::back_inserter(f3), "^^^HOSP1&{}&ISO^MR~{}^^^NATION&{}&ISO^NI",
+                 kMrnSystem.substr(8), s_.national_id, kNationalIdSystem.substr(8));
   fmt::format_to(std::back_inserter(seg.Field(5)), "{}^{}", kFamilyNames[s_.family],
                  female ? kFemaleNames[s_.given] : kMaleNames[s_.given]);
   AppendHl7Date(s_.birth_day, seg.Field(7));
   seg.Field(8).push_back(female ? 'F' : 'M');
   fmt::format_to(std::back_inserter(seg.Field(11)), "{} {}^^{}^^{}^{}", s_.house_number,
                  kStreets[s_.street], city.name, city.postal_base + s_.postal_offset, city.country);
-  fmt::format_to(std::back_inserter(seg.Field(13)), "+{}", s_.phone);
+  // XTN.2 PRN (primary residence number, table 0201), XTN.3 CP (cellular phone, table 0202):
+  // the FHIR Patient's mobile phone.
+  fmt::format_to(std::back_inserter(seg.Field(13)), "+{}^PRN^CP", s_.phone);
   if (with_death && s_.death != kNever) {
     AppendHl7Time(s_.death, seg.Field(29));
     seg.Field(30).push_back('Y');

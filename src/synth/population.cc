@@ -53,8 +53,15 @@ constexpr double kPrevalence[kNumChronic][kNumAgeBands][2] = {
     {{0.0, 0.0}, {0.0, 0.0}, {0.001, 0.0015}, {0.003, 0.005}, {0.003, 0.005}},
 };
 
-// Youngest plausible onset age of each chronic condition.
+// Youngest onset age of each chronic condition in the model: a patient younger than this has
+// not got the condition (ChronicPrevalence is 0 below it), and an onset is never drawn before
+// it. Asthma is not diagnosed before 2 (GINA 2023, children 5 years and younger: wheeze in
+// infancy is mostly transient and is not labelled asthma); depression from 12, hypertension,
+// type 2 diabetes and CKD from 15, the rest in adulthood.
 constexpr double kMinOnsetAge[kNumChronic] = {15, 15, 15, 35, 2, 30, 30, 12, 25, 40, 30, 35};
+// An onset is drawn at least this far (in years) after the minimum onset age, so that its
+// clamp to the day before the window cannot take it below that age.
+constexpr double kOnsetMargin = 2.0 / 365.2425;
 
 // Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9).
 double InverseNormalCdf(double p) {
@@ -98,8 +105,17 @@ int AgeBand(double age) {
   return 4;
 }
 
+double MinOnsetAge(int c) {
+  return kMinOnsetAge[c];
+}
+
+double BandPrevalence(int c, int band, Sex sex) {
+  return kPrevalence[c][band][sex == Sex::kMale ? 1 : 0];
+}
+
 double ChronicPrevalence(int c, double age, Sex sex) {
-  return kPrevalence[c][AgeBand(age)][sex == Sex::kMale ? 1 : 0];
+  if (age < kMinOnsetAge[c] + kOnsetMargin) return 0;
+  return BandPrevalence(c, AgeBand(age), sex);
 }
 
 PopulationModel::PopulationModel(const SynthConfig& config) : config_(config) {
@@ -183,8 +199,9 @@ void PopulationModel::DrawChronicConditions(Rng& rng, PatientStory& story) const
   for (int c = 0; c < kNumChronic; ++c) {
     const double liability = kLiabilityLoading * story.latent + specific * rng.Normal();
     if (liability <= thresholds_[c][band][sex]) continue;
-    const double min_age = std::min(kMinOnsetAge[c], story.age_at_start);
-    const double span = std::min(story.age_at_start - min_age, 20.0);
+    // Too young for the condition: the band's prevalence applies from its minimum onset age.
+    if (story.age_at_start < kMinOnsetAge[c] + kOnsetMargin) continue;
+    const double span = std::min(story.age_at_start - kMinOnsetAge[c] - kOnsetMargin, 20.0);
     const double onset_age = story.age_at_start - rng.Uniform(0, span);
     ConditionRec rec;
     rec.condition = static_cast<uint8_t>(c);

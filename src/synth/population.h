@@ -23,8 +23,14 @@ inline constexpr int kNumAgeBands = 5;  // 0-17, 18-39, 40-59, 60-79, 80+
 int AgeBand(double age);
 
 // Published-source-derived prevalence of chronic condition `c` (< kNumChronic) at the start
-// of the observation window, by age and sex (docs/synth.md lists the sources).
+// of the observation window, by age and sex (docs/synth.md lists the sources); 0 below the
+// condition's minimum onset age.
 double ChronicPrevalence(int c, double age, Sex sex);
+// The prevalence table's entry for age band `band` (< kNumAgeBands), before the minimum onset
+// age is applied.
+double BandPrevalence(int c, int band, Sex sex);
+// Youngest age (years) at which chronic condition `c` is assigned or has its onset.
+double MinOnsetAge(int c);
 
 // Correlation of every chronic condition's liability with the latent frailty z.
 inline constexpr double kLiabilityLoading = 0.45;

@@ -31,6 +31,7 @@ struct MedicationRec {
   int64_t stop = kNever;  // kNever: ongoing
   int condition = -1;     // index into conditions
   int encounter = -1;
+  uint8_t dose_band = 0;  // DoseBand (terminology.h) at the start
 };
 
 struct LabRec {

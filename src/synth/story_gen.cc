@@ -57,6 +57,25 @@ double Severity(const StayPlan& p, int64_t t) {
   return std::min(s, 1.1);
 }
 
+// Normal resting vital signs by age: mean and standard deviation of the patient's heart rate
+// and systolic pressure, mean respiratory rate. Children: the normal ranges of Advanced
+// Paediatric Life Support (Advanced Life Support Group, APLS, 6th ed., 2016), taken as mean
+// +- 2 SD: under 1 year RR 30-40, HR 110-160, SBP 70-90; 1-2 years 25-35, 100-150, 80-95;
+// 2-5 years 25-30, 95-140, 80-100; 5-12 years 20-25, 80-120, 90-110; over 12 years 15-20,
+// 60-100, 100-120. Adults (18 and over): the model's own calibration.
+struct VitalNorms {
+  double hr_mean, hr_sd, rr_mean, sbp_mean, sbp_sd;
+};
+
+VitalNorms VitalNormsAt(double age) {
+  if (age < 1) return {135, 12.5, 35, 80, 5};
+  if (age < 2) return {125, 12.5, 30, 87.5, 3.75};
+  if (age < 5) return {117.5, 11.25, 27.5, 90, 5};
+  if (age < 12) return {100, 10, 22.5, 100, 5};
+  if (age < 18) return {80, 10, 17.5, 110, 5};
+  return {74, 7, 15, 124, 10};
+}
+
 struct AcuteProfile {
   double los_median_days;
   double severity;   // added to the deterioration log-odds
@@ -96,9 +115,10 @@ class TimelineBuilder {
     const bool male = s_.sex == Sex::kMale;
     creatinine_base_ = (male ? 84.0 : 68.0) * std::exp(0.12 * rng_.Normal()) *
                        (Has(kChronicKidneyDisease) ? (s_.on_dialysis ? 5.5 : 2.3) : 1.0);
-    hr_base_ = rng_.Normal(74, 7);
+    // The patient's place within the normal range of their age (VitalNormsAt).
+    hr_z_ = rng_.Normal();
     spo2_base_ = Has(kCopd) ? rng_.Normal(93, 1) : rng_.Normal(97.5, 0.8);
-    sbp_base_ = rng_.Normal(Has(kHypertension) ? 138 : 124, 10);
+    sbp_z_ = rng_.Normal();
   }
 
   void Run();
@@ -121,8 +141,12 @@ class TimelineBuilder {
   }
   void AddVitals(const StayPlan& plan, int encounter);
   void AddImaging(int64_t t, int encounter, int reason);
+  // Nothing when `med` is not prescribed at the patient's age (terminology.h, PrescribedAt).
   void AddMedication(int med, int64_t start, int64_t stop, int condition, int encounter) {
+    const double age = AgeAt(start);
+    if (!PrescribedAt(static_cast<uint8_t>(med), age)) return;
     MedicationRec r;
+    r.dose_band = static_cast<uint8_t>(DoseBandAt(age));
     r.medication = static_cast<uint8_t>(med);
     r.start = start;
     r.stop = stop;
@@ -136,9 +160,9 @@ class TimelineBuilder {
   PatientStory& s_;
   uint32_t mask_ = 0;
   double creatinine_base_;
-  double hr_base_;
+  double hr_z_;
   double spo2_base_;
-  double sbp_base_;
+  double sbp_z_;
   double last_creatinine_ = 0;
   int64_t forced_readmission_ = kNever;
 };
@@ -150,7 +174,7 @@ void TimelineBuilder::Run() {
   const double z = s_.latent;
   const int n = s_.chronic_count;
   // Out-of-hospital death: Gompertz hazard per year.
-  double hazard = std::exp(-10.9 + 0.092 * age0 + 0.35 * z + 0.12 * n);
+  double hazard = std::exp(-11.55 + 0.092 * age0 + 0.35 * z + 0.12 * n);
   if (Has(kLungCancer)) hazard *= 3;
   const int64_t natural_death = w0 + static_cast<int64_t>(rng_.Exponential(hazard) * kMsPerYear);
   const double amb_rate = (0.6 + 0.8 * n) / kMsPerYear;
@@ -183,10 +207,12 @@ void TimelineBuilder::Run() {
     }
   }
   if (natural_death < w1) {
-    // A death drawn during a stay the patient survived moves to after the discharge.
+    // A death drawn during a stay the patient survived moves to after the discharge; moved past
+    // the window's end, the patient is alive at the end of the window (no death).
     int64_t last_end = 0;
     for (const EncounterRec& e : s_.encounters) last_end = std::max(last_end, e.end);
-    s_.death = std::max(natural_death, last_end + kMsPerDay);
+    const int64_t death = std::max(natural_death, last_end + kMsPerDay);
+    if (death < w1) s_.death = death;
   }
 }
 
@@ -221,16 +247,27 @@ void TimelineBuilder::AmbulatoryVisit(int64_t t) {
 
 int TimelineBuilder::DrawAcuteReason(double age) {
   const bool old = age >= 75;
+  const bool adult = age >= 18;
   const bool female = s_.sex == Sex::kFemale;
+  // Myocardial infarction and stroke are adult reasons: children's arterial ischaemic stroke
+  // is about 1.6 per 100,000 a year (Mallick et al., Lancet Neurol 2014;13:35-43) and their
+  // MI rarer still. Femoral-neck fractures are rare in children (under 1 % of their
+  // fractures, high-energy trauma; Boardman et al., J Am Acad Orthop Surg 2009;17:162-73) and
+  // in adults under 50, and rise steeply with age.
+  const double hip = age < 18 ? 0 : age < 50 ? 0.05 : age <= 70 ? 0.3 : 2.5;
   const double w[] = {
       3.0 + (Has(kCopd) ? 2 : 0) + (old ? 2 : 0),             // pneumonia
       1.2 + (old ? 1 : 0) + (Has(kType2Diabetes) ? 0.8 : 0),  // sepsis
-      (age > 40 ? 1.0 : 0.05) + (age > 50 && !female ? 1.5 : 0) + (Has(kHypertension) ? 0.8 : 0),
-      (age > 40 ? 0.8 : 0.05) + (Has(kAtrialFibrillation) ? 2 : 0) + (Has(kHypertension) ? 0.7 : 0),
-      (age > 70 ? 2.5 : 0.3) * (female ? 1.5 : 1.0),  // hip fracture
-      2.0 + (female ? 1 : 0) + (old ? 1.5 : 0),       // UTI
-      Has(kCopd) ? 5.0 : 0.0,                         // COPD exac.
-      Has(kHeartFailure) ? 4.0 : 0.0,                 // HF decomp.
+      adult ? (age > 40 ? 1.0 : 0.05) + (age > 50 && !female ? 1.5 : 0) +
+                  (Has(kHypertension) ? 0.8 : 0)
+            : 0.0,  // myocardial infarction
+      adult ? (age > 40 ? 0.8 : 0.05) + (Has(kAtrialFibrillation) ? 2 : 0) +
+                  (Has(kHypertension) ? 0.7 : 0)
+            : 0.0,                               // stroke
+      hip * (female ? 1.5 : 1.0),                // hip fracture
+      2.0 + (female ? 1 : 0) + (old ? 1.5 : 0),  // UTI
+      Has(kCopd) ? 5.0 : 0.0,                    // COPD exac.
+      Has(kHeartFailure) ? 4.0 : 0.0,            // HF decomp.
   };
   double cum[8];
   double total = 0;
@@ -419,6 +456,14 @@ int64_t TimelineBuilder::InpatientStay(int64_t admit, int reason) {
 void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
   const EncounterRec& e = s_.encounters[encounter];
   const bool copd = Has(kCopd);
+  // Baselines and the size of the acuity's effects follow the age's normal values (a child's
+  // tachycardia and tachypnoea start from a higher rate).
+  const VitalNorms norms = VitalNormsAt(AgeAt(p.admit));
+  const double hr_base = norms.hr_mean + norms.hr_sd * hr_z_;
+  const double sbp_base = norms.sbp_mean + (Has(kHypertension) ? 14 : 0) + norms.sbp_sd * sbp_z_;
+  const double hr_scale = norms.hr_mean / 74;
+  const double rr_scale = norms.rr_mean / 15;
+  const double sbp_scale = norms.sbp_mean / 124;
   int64_t t = p.admit + rng_.UniformInt(5, 30) * 60'000;
   size_t bed_index = 0;
   while (t < p.discharge) {
@@ -429,8 +474,10 @@ void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
     v.encounter = encounter;
     v.bed = e.beds[bed_index].bed;
     v.bed_stay = static_cast<int>(bed_index);
-    v.heart_rate = std::round(std::clamp(hr_base_ + 45 * s + rng_.Normal(0, 4), 35.0, 190.0));
-    v.respiratory_rate = std::round(std::clamp(15 + 14 * s + rng_.Normal(0, 1.5), 6.0, 45.0));
+    v.heart_rate =
+        std::round(std::clamp(hr_base + hr_scale * (45 * s + rng_.Normal(0, 4)), 35.0, 230.0));
+    v.respiratory_rate = std::round(
+        std::clamp(norms.rr_mean + rr_scale * (14 * s + rng_.Normal(0, 1.5)), 6.0, 90.0));
     v.bed_stay = static_cast<int>(bed_index);
     double spo2 = spo2_base_ - 9 * s + rng_.Normal(0, 1);
     if (spo2 < (copd ? 88 : 92)) {
@@ -442,7 +489,8 @@ void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
         std::round(10 * std::clamp(36.8 + (p.infection ? 1.9 : 0.4) * s + rng_.Normal(0, 0.2), 34.0,
                                    41.5)) /
         10;
-    v.systolic = std::round(std::clamp(sbp_base_ - 40 * s + rng_.Normal(0, 7), 60.0, 220.0));
+    v.systolic = std::round(
+        std::clamp(sbp_base - sbp_scale * (40 * s + rng_.Normal(0, 7)), 60 * sbp_scale, 220.0));
     v.diastolic = std::round(std::clamp(v.systolic * 0.6 + rng_.Normal(0, 4), 30.0, 130.0));
     if (s > 0.7 && rng_.Bernoulli((s - 0.7) * 1.5)) {
       v.acvpu = s > 1.0 ? static_cast<uint8_t>(rng_.UniformInt(2, 4)) : 1;
@@ -455,6 +503,9 @@ void TimelineBuilder::AddVitals(const StayPlan& p, int encounter) {
 }
 
 void TimelineBuilder::AddLab(int lab, int64_t t, int encounter, double sev, int reason) {
+  // The CKD-EPI equations are for adults (18 and over; Inker et al., N Engl J Med 2021):
+  // children get no eGFR (draws nothing, so the rest of the stream is unchanged).
+  if (lab == kEgfr && AgeAt(t) < 18) return;
   const bool infection = reason == kPneumonia || reason == kSepsis ||
                          reason == kUrinaryTractInfection || reason == kCopdExacerbation;
   const double female = s_.sex == Sex::kFemale;
@@ -575,9 +626,12 @@ void PopulationModel::DrawMedications(Rng& rng, PatientStory& story) const {
     auto prescribe = [&](int med, double p) {
       if ((given >> med) & 1u) return;
       if (!rng.Bernoulli(p)) return;
-      given |= 1u << med;
       const int64_t start =
           std::min(c.onset + static_cast<int64_t>(rng.Uniform(0, 90) * kMsPerDay), w0 - kMsPerDay);
+      // Adult-only drugs are not prescribed to children (terminology.h, PrescribedAt).
+      const double age = static_cast<double>(DayOf(start) - story.birth_day) / 365.2425;
+      if (!PrescribedAt(static_cast<uint8_t>(med), age)) return;
+      given |= 1u << med;
       int64_t stop = kNever;
       if (med == kCapecitabine) {
         stop = start + 180 * kMsPerDay;
@@ -589,6 +643,7 @@ void PopulationModel::DrawMedications(Rng& rng, PatientStory& story) const {
       r.start = start;
       r.stop = stop;
       r.condition = static_cast<int>(i);
+      r.dose_band = static_cast<uint8_t>(DoseBandAt(age));
       story.medications.push_back(r);
     };
     switch (c.condition) {
@@ -675,6 +730,10 @@ void PopulationModel::Generate(uint64_t index, PatientStory& story) const {
   if (story.death != kNever) {
     for (MedicationRec& m : story.medications) {
       if (m.stop == kNever || m.stop > story.death) m.stop = std::max(m.start, story.death);
+    }
+    // An acute condition that would have resolved after the death did not resolve.
+    for (ConditionRec& c : story.conditions) {
+      if (c.abatement != kNever && c.abatement > story.death) c.abatement = kNever;
     }
   }
 }

@@ -130,6 +130,48 @@ inline constexpr std::array<MedicationDef, kNumMedications> kMedications = {{
     {"2193", "ceftriaxone", "J01DD04", "ceftriaxone", "2 g intravenously once daily"},
 }};
 
+// Age band of a prescription's dose: adults (18 and over) take MedicationDef::dosage.
+enum class DoseBand : uint8_t { kAdult, kInfant, kYoungChild, kChild };
+
+// Dose band at `age` years: infants 1-11 months, young children 1-4 years, children 5-17.
+inline DoseBand DoseBandAt(double age) {
+  if (age >= 18) return DoseBand::kAdult;
+  if (age >= 5) return DoseBand::kChild;
+  if (age >= 1) return DoseBand::kYoungChild;
+  return DoseBand::kInfant;
+}
+
+// Whether the model prescribes `med` at `age` years. Drugs whose doses are adult doses
+// (antihypertensives, metformin, statins, anticoagulants, antiplatelets, SSRIs, tiotropium,
+// capecitabine) are not prescribed to children: no dose is better than an adult dose.
+// Salbutamol's 100 ug as needed is also the children's dose (BNF for Children: 100-200 ug as
+// needed, from 1 month; BTS/SIGN 158); amoxicillin and ceftriaxone have children's doses from
+// 1 month of age (below). Neonates (under 28 days) are treated for infection with
+// benzylpenicillin and gentamicin (NICE NG195), which the model does not have: no antibiotic
+// is prescribed to them.
+inline bool PrescribedAt(uint8_t med, double age) {
+  constexpr double kNeonatal = 28 / 365.2425;
+  if (med == kSalbutamol) return true;
+  if (med == kAmoxicillin || med == kCeftriaxone) return age >= kNeonatal;
+  return age >= 18;
+}
+
+// The dosage text of a prescription.
+inline std::string_view DosageText(uint8_t med, DoseBand band) {
+  if (band == DoseBand::kAdult) return kMedications[med].dosage;
+  if (med == kAmoxicillin) {
+    // NICE NG138 (community-acquired pneumonia, 2019) and NG109 (lower urinary tract
+    // infection, 2018), children: 1-11 months 125 mg, 1-4 years 250 mg, 5-17 years 500 mg,
+    // three times a day.
+    if (band == DoseBand::kInfant) return "125 mg orally three times daily";
+    if (band == DoseBand::kYoungChild) return "250 mg orally three times daily";
+    return "500 mg orally three times daily";
+  }
+  // NICE NG51 (sepsis, 2016): children, ceftriaxone 80 mg/kg once a day, at most 4 g a day.
+  if (med == kCeftriaxone) return "80 mg/kg (max 4 g) intravenously once daily";
+  return kMedications[med].dosage;  // salbutamol: the same dose
+}
+
 // A laboratory test. Values are generated in the primary unit; a configurable share is
 // reported in the alternative unit: alt_value = value * alt_factor + alt_offset.
 struct LabDef {
@@ -170,9 +212,11 @@ inline constexpr std::array<LabDef, kNumLabs> kLabs = {{
      "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 18.016, 0, 0, 3.9, 7.8},
     {"creatinine", "14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L", 0, "2160-0",
      "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 1.0 / 88.42, 0, 2, 45, 110},
-    {"egfr", "62238-1",
+    // LOINC 98979-8 is the term of the race-free CKD-EPI 2021 creatinine equation the model
+    // computes (62238-1 is the 2009 equation's).
+    {"egfr", "98979-8",
      "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood "
-     "by Creatinine-based formula (CKD-EPI)",
+     "by Creatinine-based formula (CKD-EPI 2021)",
      "mL/min/{1.73_m2}", 0, "", "", "", 1, 0, 0, 60, 120},
     {"potassium", "2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 1, "", "", "",
      1, 0, 1, 3.5, 5.1},

@@ -56,14 +56,15 @@ std::string RenderTruthHeader(const PopulationModel& model) {
       {"hospital_beds", model.total_beds()},
   };
   nlohmann::ordered_json prevalence = nlohmann::ordered_json::object();
-  const double band_ages[kNumAgeBands] = {10, 30, 50, 70, 85};
+  nlohmann::ordered_json min_onset = nlohmann::ordered_json::object();
   for (int cond = 0; cond < kNumChronic; ++cond) {
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    for (double age : band_ages) {
+    for (int band = 0; band < kNumAgeBands; ++band) {
       rows.push_back(
-          {ChronicPrevalence(cond, age, Sex::kFemale), ChronicPrevalence(cond, age, Sex::kMale)});
+          {BandPrevalence(cond, band, Sex::kFemale), BandPrevalence(cond, band, Sex::kMale)});
     }
     prevalence[std::string(kConditions[cond].key)] = rows;
+    min_onset[std::string(kConditions[cond].key)] = MinOnsetAge(cond);
   }
   nlohmann::ordered_json model_doc = {
       {"description",
@@ -74,6 +75,7 @@ std::string RenderTruthHeader(const PopulationModel& model) {
       {"liability_loading", kLiabilityLoading},
       {"age_bands", {"0-17", "18-39", "40-59", "60-79", "80+"}},
       {"prevalence_female_male", prevalence},
+      {"min_onset_age", min_onset},
       {"emergency_visits_per_year", "0.08 + 0.12 exp(0.025 (age - 50) + 0.18 n + 0.35 z)"},
       {"p_deterioration", "logistic(-3.1 + 0.035 (age - 65) + 0.25 n + 0.55 z + severity(reason))"},
       {"p_death_if_deteriorated", "logistic(-1.5 + 0.045 (age - 70) + 0.3 z + 0.15 n)"},
@@ -152,9 +154,9 @@ std::string RenderVcfMeta() {
 }
 
 std::string RenderVcfFixedColumns(int v) {
-  const PgxVariant& var = kPgxVariants[v];
-  return fmt::format("{}\t{}\t{}\t{}\t{}\t.\tPASS\tPX={}\tGT", var.chrom, var.pos, var.rsid,
-                     var.ref, var.alt, kPgxGenes[var.gene].name);
+  const PgxPosition& p = kPgxPositions[v];
+  return fmt::format("{}\t{}\t{}\t{}\t{}\t.\tPASS\tPX={}\tGT", p.chrom, p.pos, p.id, p.ref, p.alt,
+                     kPgxGenes[p.gene].name);
 }
 
 void AppendVcfGenotype(const PatientStory& story, int v, std::string& out) {

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/fhir_time.h"
@@ -193,6 +194,65 @@ TEST_F(SynthAgreement, Hl7v2AndFhirGiveTheSameEncountersAndObservations) {
   std::cout << "synth: " << messages << " HL7 v2 messages, " << hl7_encounters.size()
             << " encounters and " << hl7_comparable.size()
             << " quantitative observations agree with the FHIR output\n";
+}
+
+// (system|value identifiers, phone|use) of a Patient.
+std::pair<std::set<std::string>, std::set<std::string>> IdentityOf(json::Node patient) {
+  std::set<std::string> ids, phones;
+  if (auto list = patient.Find("identifier")) {
+    list->ForEachItem([&](json::Node id) {
+      ids.insert(std::string(id.Find("system")->GetString()) + "|" +
+                 std::string(id.Find("value")->GetString()));
+      return true;
+    });
+  }
+  if (auto list = patient.Find("telecom")) {
+    list->ForEachItem([&](json::Node t) {
+      phones.insert(std::string(t.Find("value")->GetString()) + "|" +
+                    std::string(t.Find("use")->GetString()));
+      return true;
+    });
+  }
+  return {ids, phones};
+}
+
+// The PID of every message maps to the identifiers (same systems and values) and the phone
+// (same use) of the FHIR Patient, so the two views can be linked by identifier.
+TEST_F(SynthAgreement, Hl7v2PatientsCarryTheFhirPatientsIdentifiersAndPhone) {
+  json::Parser parser;
+  std::map<std::string, std::pair<std::set<std::string>, std::set<std::string>>> fhir;
+  std::ifstream in(dir_ / "fhir" / "Patient.ndjson");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto node = parser.Parse(line);
+    ASSERT_TRUE(node.ok());
+    auto identity = IdentityOf(*node);
+    for (const std::string& id : identity.first) fhir[id] = identity;
+  }
+  ASSERT_EQ(fhir.size(), 2 * 60u);  // MRN and national id of each patient
+  size_t patients = 0;
+  for (const auto& e : fs::directory_iterator(dir_ / "hl7v2")) {
+    auto text = ReadFile(e.path().string());
+    ASSERT_TRUE(text.ok());
+    auto split = SplitMessages(*text);
+    ASSERT_TRUE(split.ok());
+    for (const Message& m : *split) {
+      auto mapped = MapToFhir(m);
+      ASSERT_TRUE(mapped.ok());
+      for (const MappedResource& r : mapped->resources) {
+        if (r.resource_type != "Patient") continue;
+        auto node = parser.Parse(r.json);
+        ASSERT_TRUE(node.ok());
+        auto identity = IdentityOf(*node);
+        ASSERT_EQ(identity.first.size(), 2u) << r.json;
+        auto it = fhir.find(*identity.first.begin());
+        ASSERT_NE(it, fhir.end()) << "no FHIR Patient with " << *identity.first.begin();
+        EXPECT_EQ(identity, it->second) << r.json;
+        ++patients;
+      }
+    }
+  }
+  EXPECT_GT(patients, 10u);
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // patients against the tolerances documented in docs/synth.md.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "common/fhir_time.h"
 #include "synth/fhir_writer.h"
@@ -82,6 +84,45 @@ TEST(SynthConfigTest, ParsesAndValidates) {
   c = TestConfig(10);
   c.alt_unit_share = 1.5;
   EXPECT_FALSE(Validate(c).ok());
+}
+
+TEST(SynthCalendarTest, WindowMustKeepEveryDateWithinYears1To9999) {
+  SynthConfig c = TestConfig(10);
+  c.start_day = DaysFromCivil(9990, 6, 1);
+  c.years = 20;
+  EXPECT_EQ(Validate(c).code(), ErrorCode::kInvalidArgument);
+  c.start_day = DaysFromCivil(5, 6, 1);
+  c.years = 3;
+  EXPECT_EQ(Validate(c).code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(Validate(c).message().find("0001-9999"), std::string::npos);
+  c.start_day = DaysFromCivil(kMinStartYear - 1, 12, 31);
+  EXPECT_FALSE(Validate(c).ok());
+  // At both limits every date of every story lies in 0001-9999.
+  for (const auto& [start, years] : {std::pair<int64_t, int>{DaysFromCivil(kMinStartYear, 1, 1), 3},
+                                     {DaysFromCivil(kMaxWindowEndYear - 50, 12, 31), 50}}) {
+    c.start_day = start;
+    c.years = years;
+    ASSERT_TRUE(Validate(c).ok());
+    SynthConfig config = TestConfig(3000);
+    config.start_day = start;
+    config.years = years;
+    PopulationModel model(config);
+    PatientStory s;
+    for (uint64_t i = 0; i < 3000; ++i) {
+      model.Generate(i, s);
+      EXPECT_GE(CivilFromDays(s.birth_day).year, 1) << i;
+      int64_t last = 0;
+      for (const EncounterRec& e : s.encounters) last = std::max(last, e.end);
+      for (const ConditionRec& k : s.conditions) last = std::max(last, k.abatement);
+      for (const MedicationRec& m : s.medications) last = std::max(last, m.stop);
+      for (const LabRec& l : s.labs) last = std::max(last, l.time + kMsPerHour);
+      for (const ProcedureRec& p : s.procedures) last = std::max(last, p.end);
+      EXPECT_LE(CivilFromDays(DayOf(last)).year, 9999) << i;
+      FhirChunk chunk;
+      RenderFhir(model, s, false, chunk);
+      EXPECT_EQ(chunk.ndjson[kFhirPatient].find("\"birthDate\":\"0000-"), std::string::npos);
+    }
+  }
 }
 
 TEST(SynthModelTest, PatientDependsOnlyOnSeedAndIndex) {

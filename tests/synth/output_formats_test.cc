@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "json/json.h"
+#include "synth/pgx.h"
 #include "test_output.h"
 
 namespace medlake::synth {
@@ -205,7 +207,7 @@ TEST(SynthVcfTest, HeaderColumnsAndGenotypes) {
     ASSERT_TRUE(doc.ok());
     EXPECT_EQ(columns[9 + i], doc->Find("id")->GetString());
   }
-  const std::regex gt("[01]\\|[01]");
+  const std::regex gt("[0-9]\\|[0-9]");
   size_t rows = 0;
   std::string last_chrom;
   long last_pos = 0;
@@ -222,11 +224,111 @@ TEST(SynthVcfTest, HeaderColumnsAndGenotypes) {
     for (size_t c = 9; c < f.size(); ++c) ASSERT_TRUE(std::regex_match(f[c], gt)) << f[c];
     ++rows;
   }
-  EXPECT_EQ(rows, 15u);
+  EXPECT_EQ(rows, kPgxPositions.size());
   const std::string meta = Slurp(shared.dir / "vcf" / "genotypes.vcf");
   EXPECT_NE(meta.find("##contig=<ID=chr10"), std::string::npos);
   EXPECT_NE(meta.find("rs4244285"), std::string::npos);  // CYP2C19*2 at its GRCh38 position
   EXPECT_NE(meta.find("94781859"), std::string::npos);
+}
+
+// The VCF carries every PharmCAT position of each gene, and each haplotype there is exactly
+// the named allele truth.json states (PharmCAT's definitions: an unspecified position is the
+// reference named allele's, an IUPAC code matches any base it covers), matched by no other
+// named allele as specific, so that PharmCAT could call the stated diplotypes.
+TEST(SynthVcfTest, TruthDiplotypesAreCallableFromPharmCatPositions) {
+  const fs::path defs = fs::path(MEDLAKE_SHARED_DATA) / "pharmcat" / "definitions" / "alleles";
+  if (!fs::exists(defs)) GTEST_SKIP() << "../shared/data/pharmcat not present";
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  // VCF rows by (gene, position): REF + ALTs and the genotype columns.
+  std::map<std::pair<std::string, long>, std::vector<std::string>> rows;
+  for (const std::string& line : Lines(shared.dir / "vcf" / "genotypes.vcf")) {
+    if (line.starts_with("#")) continue;
+    auto f = Split(line, '\t');
+    rows[{f[7].substr(3), std::stol(f[1])}] = f;
+  }
+  const auto truth = nlohmann::json::parse(Slurp(shared.dir / "truth.json"));
+  const std::map<char, std::string> iupac = {{'R', "AG"},  {'Y', "CT"},  {'S', "CG"},  {'W', "AT"},
+                                             {'K', "GT"},  {'M', "AC"},  {'B', "CGT"}, {'D', "AGT"},
+                                             {'H', "ACT"}, {'V', "ACG"}, {'N', "ACGT"}};
+  auto matches = [&](const std::string& base, const std::string& def) {
+    if (base == def) return true;
+    auto it = def.size() == 1 ? iupac.find(def[0]) : iupac.end();
+    return it != iupac.end() && base.size() == 1 && it->second.find(base[0]) != std::string::npos;
+  };
+  for (const PgxGene& gene : kPgxGenes) {
+    const std::string name(gene.name);
+    std::ifstream in(defs / (name + "_translation.json"));
+    const auto d = nlohmann::json::parse(in);
+    const auto& variants = d["variants"];
+    const auto& named = d["namedAlleles"];
+    nlohmann::json reference;
+    for (const auto& a : named) {
+      if (a.value("reference", false)) reference = a;
+    }
+    for (const auto& v : variants) {
+      ASSERT_TRUE(rows.count({name, v["position"].get<long>()})) << name << " " << v["position"];
+    }
+    // The most specific named allele the bases match, and how many others match as well.
+    auto call = [&](const std::vector<std::string>& bases, int& ties) {
+      std::string best;
+      int best_score = -1;
+      ties = 0;
+      for (const auto& a : named) {
+        int score = 0;
+        bool ok = true;
+        for (size_t i = 0; i < variants.size() && ok; ++i) {
+          const auto& def = a["alleles"][i].is_null() ? reference["alleles"][i] : a["alleles"][i];
+          score += !a["alleles"][i].is_null();
+          ok = matches(bases[i], def.get<std::string>());
+        }
+        if (!ok) continue;
+        if (score > best_score) {
+          best = a["name"], best_score = score, ties = 0;
+        } else if (score == best_score) {
+          ++ties;
+        }
+      }
+      return best;
+    };
+    // Haplotype `h` of patient column `column` (-1: allele `a`'s row of kPgxAlleleCalls).
+    auto bases_of = [&](int column, int h, int a) {
+      std::vector<std::string> bases;
+      for (const auto& v : variants) {
+        const auto& f = rows[{name, v["position"].get<long>()}];
+        std::vector<std::string> alleles = Split(f[4], ',');
+        alleles.insert(alleles.begin(), f[3]);
+        size_t index = 0;
+        if (column >= 0) {
+          index = f[9 + column][2 * h] - '0';
+        } else {
+          for (const PgxPosition& pos : kPgxPositions) {
+            if (pos.chrom == f[0] && pos.pos == std::stol(f[1])) {
+              index = kPgxAlleleCalls[pos.gene][a].gt[pos.index] - '0';
+            }
+          }
+        }
+        bases.push_back(alleles[index]);
+      }
+      return bases;
+    };
+    // Every allele the model draws, rare ones included.
+    for (int a = 0; a < gene.num_alleles; ++a) {
+      int ties = 0;
+      EXPECT_EQ(call(bases_of(-1, 0, a), ties), gene.alleles[a].name) << name;
+      EXPECT_EQ(ties, 0) << name << " " << gene.alleles[a].name;
+    }
+    // The generated patients' haplotypes against truth.json.
+    for (size_t p = 0; p < shared.config.patients; ++p) {
+      const std::string stated = truth["patients"][p]["pgx"][name];
+      for (int h = 0; h < 2; ++h) {
+        int ties = 0;
+        EXPECT_EQ(call(bases_of(static_cast<int>(p), h, 0), ties), Split(stated, '/')[h])
+            << name << " patient " << p << " haplotype " << h;
+        EXPECT_EQ(ties, 0) << name << " patient " << p;
+      }
+    }
+  }
 }
 
 // With --vcf-per-patient, each patient's file holds the same rows and genotypes as that

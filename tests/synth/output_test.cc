@@ -1,12 +1,14 @@
 // End-to-end output of `Generate`: determinism and FHIR R4 validity.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "json/json.h"
 #include "json_references.h"
@@ -181,24 +183,41 @@ TEST(SynthOutputTest, VitalSignsCoverNews2Parameters) {
   EXPECT_NE(obs.find("\"2160-0\""), std::string::npos);
 }
 
-TEST(SynthOutputTest, BundlesHoldEachPatientsResources) {
+// Each Bundle is a self-contained transaction (docs/synth.md): every entry has a fullUrl
+// consistent with its PUT url and resource id (R4 Bundle.entry.fullUrl), and every reference
+// names an entry of the same Bundle, the shared Organization and Locations included.
+TEST(SynthOutputTest, BundlesAreSelfContainedTransactionsOfEachPatient) {
   const SharedOutput& shared = SharedOutput::Get();
   ASSERT_TRUE(shared.status.ok());
   const auto lines = Lines(shared.dir / "fhir-bundles" / "Bundle.ndjson");
   ASSERT_EQ(lines.size(), shared.config.patients);
   json::Parser parser;
-  size_t entries = 0;
+  size_t patient_entries = 0, shared_entries = 0;
   for (const std::string& line : lines) {
     auto doc = parser.Parse(line);
     ASSERT_TRUE(doc.ok());
     EXPECT_EQ(doc->Find("type")->GetString(), "transaction");
+    std::set<std::string> urls;
+    std::vector<std::string> refs;
     doc->Find("entry")->ForEachItem([&](json::Node e) {
       EXPECT_EQ(e.Find("request")->Find("method")->GetString(), "PUT");
-      ++entries;
+      const std::string url(e.Find("request")->Find("url")->GetString());
+      auto res = e.Find("resource");
+      EXPECT_EQ(url, std::string(res->Find("resourceType")->GetString()) + "/" +
+                         std::string(res->Find("id")->GetString()));
+      auto full = e.Find("fullUrl");
+      EXPECT_TRUE(full && full->GetString() == std::string(kBundleBaseUrl) + url) << url;
+      EXPECT_TRUE(urls.insert(url).second) << "twice in one Bundle: " << url;
+      const bool is_shared = url.starts_with("Location/") || url.starts_with("Organization/");
+      (is_shared ? shared_entries : patient_entries) += 1;
+      ::medlake::testing::CollectReferences(*res, refs);
       return true;
     });
+    for (const std::string& ref : refs) EXPECT_TRUE(urls.count(ref)) << "dangling " << ref;
+    EXPECT_TRUE(urls.count("Organization/" + std::string(kHospitalOrganizationId)));
   }
-  EXPECT_EQ(entries, shared.stats.TotalFhirResources() - shared.stats.shared_resources);
+  EXPECT_EQ(patient_entries, shared.stats.TotalFhirResources() - shared.stats.shared_resources);
+  EXPECT_GT(shared_entries, shared.config.patients);
 }
 
 TEST(SynthOutputTest, CommandLineWritesAndRejects) {
@@ -244,6 +263,31 @@ TEST(SynthOutputTest, MedlakeIngestsFhirWithoutQuarantine) {
             std::string::npos)
       << *out;
   EXPECT_EQ(out->find("exit status"), std::string::npos) << *out;
+}
+
+// The FHIR and HL7 v2 views of one run are one population: medlake's HL7 v2 mapping gives
+// PID-3 the FHIR identifier systems (CX.4 with its ISO OID), so a lake with a key links each
+// PID to its FHIR Patient (docs/privacy.md) and holds as many patients as were generated.
+TEST(SynthOutputTest, MedlakeIngestsFhirAndHl7v2AsOnePopulation) {
+  const SharedOutput& shared = SharedOutput::Get();
+  ASSERT_TRUE(shared.status.ok());
+  const std::string probe = std::string(MEDLAKE_BINARY) + " init --help >/dev/null 2>&1";
+  if (std::system(probe.c_str()) != 0) GTEST_SKIP() << "medlake built without lake keys";
+  const std::string lake = testing::TestDir("lake_joined");
+  const std::string log = lake + ".log";
+  const std::string bin = MEDLAKE_BINARY;
+  const std::string cmd = bin + " init --lake " + lake + " > /dev/null 2>&1 && " + bin +
+                          " ingest --lake " + lake + " " + (shared.dir / "fhir").string() + " " +
+                          (shared.dir / "hl7v2").string() + " > /dev/null 2>&1 && " + bin +
+                          " status --json --lake " + lake + " > " + log + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string status = Slurp(log);
+  fs::remove_all(lake);
+  fs::remove(log);
+  ASSERT_EQ(rc, 0) << status;
+  EXPECT_NE(status.find("\"patients\": " + std::to_string(shared.config.patients) + ","),
+            std::string::npos)
+      << status;
 }
 
 TEST(SynthOutputTest, MedlakeIngestsHl7v2WithoutQuarantine) {
