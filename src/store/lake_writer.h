@@ -21,7 +21,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -348,7 +347,7 @@ class LakeWriter {
   struct NewIdentifier {
     std::string key;                     // IdentifierKey(type, system, value)
     std::vector<std::string> carriers;   // ids of this run's versions to store that carry it
-    std::vector<std::string> committed;  // the catalog's carriers, once read (committed_read)
+    std::vector<std::string> committed;  // the catalog's rows' ids, once read (committed_read)
     bool committed_read = false;
   };
   KeyMap<NewIdentifier> new_identifiers_;
@@ -356,7 +355,7 @@ class LakeWriter {
   struct RegisteredVersion {
     uint64_t seq;   // Admit's ticket, or kAlwaysRegister
     bool replaces;  // the catalog's rows of this resource no longer hold
-    bool dropped;   // a later admission replaced it after all (found at the commit)
+    bool dropped;   // a later admission replaced it after all (ForgetUnstoredVersions)
     std::string type, id;
     std::vector<Key128> identifiers;  // keys of new_identifiers_
   };
@@ -384,7 +383,8 @@ class LakeWriter {
   // Registers the queued identifiers of versions still to be stored (before a commit clears
   // what Admit knows, and at a batch's end).
   void SettleIdentifiers();
-  // Forgets the registrations of versions that are not to be stored after all (at a commit).
+  // Forgets the registrations of versions that are not to be stored after all (at a batch's
+  // end and at a commit).
   void ForgetUnstoredVersions();
 
   std::function<Status()> pre_commit_;
