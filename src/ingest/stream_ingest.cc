@@ -44,10 +44,12 @@ bool DecodeReading(std::string_view record, int64_t& number, std::string_view& n
 }
 
 // Where a quarantined MQTT reading came from, without patient data: its topic with the last
-// level, which names the patient when the payload does not (device/device_reading.h), written
-// as the wildcard `+`, and the time it was received (to find it in the sender's or broker's
-// logs).
+// non-empty level (and what follows it), which names the patient when the payload does not
+// (device/device_reading.h), written as the wildcard `+`, and the time it was received (to find it
+// in the sender's or broker's logs).
 std::string TopicLocation(std::string_view topic, int64_t received_ms) {
+  // Empty last levels ("devices/NHS123/") are not the patient's: the level before them is.
+  while (!topic.empty() && topic.back() == '/') topic.remove_suffix(1);
   size_t slash = topic.rfind('/');
   std::string shown =
       slash == std::string_view::npos ? "+" : std::string(topic.substr(0, slash)) + "/+";

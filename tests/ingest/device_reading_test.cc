@@ -120,6 +120,38 @@ TEST(DeviceReadingTest, OpenMHealthStatisticsKeepTheirIntervalAndStatistic) {
       << (*sd)[0].json;
   EXPECT_NE((*sd)[0].json.find(R"("end":"2024-03-02T00:00:00.000Z")"), std::string::npos)
       << (*sd)[0].json;
+  // A count of temperature readings is a count, whatever the unit of the readings.
+  for (const char* unit : {"F", "K", "C"}) {
+    auto count = DeviceReadingToFhir(
+        std::string(R"({"body_temperature":{"value":5,"unit":")") + unit +
+            R"("},"effective_time_frame":{"time_interval":)"
+            R"({"start_date_time":"2024-03-01T00:00:00Z","duration":{"value":1,"unit":"d"}}},)"
+            R"("descriptive_statistic":"count"})",
+        "devices/omh/P6", 0);
+    ASSERT_TRUE(count.ok()) << unit << ": " << count.status().ToString();
+    EXPECT_NE((*count)[0].json.find(R"("valueInteger":5)"), std::string::npos) << (*count)[0].json;
+  }
+  // An interval with an end only, or an end and a duration in months: no start to place
+  // (and score) the reading at.
+  for (
+      const char* frame :
+      {R"({"time_interval":{"end_date_time":"2024-03-02T00:00:00Z"}})",
+       R"({"time_interval":{"end_date_time":"2024-03-02T00:00:00Z","duration":{"value":1,"unit":"Mo"}}})"}) {
+    auto no_start = DeviceReadingToFhir(
+        std::string(
+            R"({"respiratory_rate":{"value":30,"unit":"breaths/min"},"effective_time_frame":)") +
+            frame + "}",
+        "devices/omh/P6", 0);
+    ASSERT_FALSE(no_start.ok()) << frame;
+    EXPECT_NE(no_start.status().message().find("no start_date_time"), std::string::npos)
+        << no_start.status().message();
+  }
+  // An end and a duration in fixed units give the start.
+  auto from_end = DeviceReadingToFhir(
+      R"({"respiratory_rate":{"value":30,"unit":"breaths/min"},"effective_time_frame":)"
+      R"({"time_interval":{"end_date_time":"2024-03-02T00:00:00Z","duration":{"value":1,"unit":"h"}}}})",
+      "devices/omh/P6", 0);
+  ASSERT_TRUE(from_end.ok()) << from_end.status().ToString();
   // A blood-pressure statistic: one Observation per vital.
   auto bp = DeviceReadingToFhir(
       R"({"systolic_blood_pressure":{"value":160,"unit":"mmHg"},"diastolic_blood_pressure":{"value":60,"unit":"mmHg"},)"

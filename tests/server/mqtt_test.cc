@@ -51,8 +51,10 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
       "medlake/devices/omh/p42",
       R"({"oxygen_saturation":{"value":91,"unit":"%"},"effective_time_frame":{"date_time":"2024-03-01T10:00:00Z"}})");
   publish("medlake/devices/omh/p42", R"({"heart_rate":{"value":"fast","unit":"beats/min"}})");
+  // A trailing slash: the patient is the level before the empty last one.
+  publish("medlake/devices/omh/p43/", R"({"heart_rate":{"value":"fast","unit":"beats/min"}})");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (sub.stats().stored < kReadings + 2u && std::chrono::steady_clock::now() < deadline) {
+  while (sub.stats().stored < kReadings + 3u && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   mosquitto_disconnect(pub);
@@ -60,17 +62,22 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   mosquitto_destroy(pub);
   mosquitto_lib_cleanup();
   sub.Stop();
-  EXPECT_EQ(sub.stats().received, kReadings + 2u);
-  EXPECT_EQ(sub.stats().rejected, 1u);
+  EXPECT_EQ(sub.stats().received, kReadings + 3u);
+  EXPECT_EQ(sub.stats().rejected, 2u);
   ingestor->reset();
 
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   auto s = (*lake)->Status();
   EXPECT_EQ(s->resources["Observation"], kReadings + 1u);
-  EXPECT_EQ(s->quarantined, 1u);
+  EXPECT_EQ(s->quarantined, 2u);
   auto q = (*lake)->Quarantine(10);
-  ASSERT_EQ(q->size(), 1u);
+  ASSERT_EQ(q->size(), 2u);
+  for (const auto& entry : *q) {
+    EXPECT_TRUE(entry.location.starts_with("topic medlake/devices/omh/+ received 20"))
+        << entry.location;
+    EXPECT_EQ(entry.location.find("p43"), std::string::npos) << entry.location;
+  }
   // The topic's last level may be the patient: it is not shown (a keyed lake would show it
   // to anyone who may list the quarantine).
   EXPECT_TRUE((*q)[0].location.starts_with("topic medlake/devices/omh/+ received 20"))

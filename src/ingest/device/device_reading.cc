@@ -172,10 +172,12 @@ DeviceResource Build(const std::string& patient, const std::string& device, cons
 
 // {"value": v, "unit": u} of an OMH unit-value, checked against the accepted units; the
 // value is converted to the UCUM unit of the vital.
-// With `difference` the value is a difference of two values (a standard deviation): a
-// temperature converts without the offset.
+// How the value scales: a reading; a difference of two readings (a standard deviation: a
+// temperature converts without the offset); or a count of readings (not converted at all).
+enum class Scale { kReading, kDifference, kCount };
 Result<double> UnitValue(json::Node node, std::string_view field,
-                         std::initializer_list<std::string_view> units, bool difference = false) {
+                         std::initializer_list<std::string_view> units,
+                         Scale scale = Scale::kReading) {
   auto uv = node.Find(field);
   if (!uv || !uv->IsObject()) return ParseError(std::string(field) + " missing or not an object");
   auto v = uv->Find("value");
@@ -186,6 +188,8 @@ Result<double> UnitValue(json::Node node, std::string_view field,
   for (std::string_view ok : units) {
     if (u->GetString() != ok) continue;
     double x = v->GetDouble();
+    if (scale == Scale::kCount) return x;
+    const bool difference = scale == Scale::kDifference;
     if (ok == "F") x = (difference ? x : x - 32) * 5 / 9;
     if (ok == "K" && !difference) x -= 273.15;
     return x;
@@ -245,6 +249,13 @@ Result<std::optional<Effective>> OmhEffective(json::Node body) {
   if (date && !start && !end) e.start = e.end = date->GetString();  // a day (a part of it)
   if (e.start.empty() && e.end.empty()) {
     return ParseError("effective_time_frame has no date_time or time_interval");
+  }
+  // A reading is placed (and scored) at its start: an interval whose start is neither given
+  // nor follows from its end and a duration in fixed units (not months or years) has none.
+  if (e.start.empty()) {
+    return ParseError(
+        "effective_time_frame's time_interval has no start_date_time and no "
+        "duration in seconds to weeks to find it from its end");
   }
   if (!e.start.empty() && !e.end.empty() &&
       ParseFhirTime(e.start)->start > ParseFhirTime(e.end)->end) {
@@ -341,7 +352,10 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
       return Unsupported("descriptive_statistic " + std::string(statistic->omh) + " is not mapped");
     }
   }
-  const bool difference = statistic && statistic->kind == StatisticKind::kDispersion;
+  const Scale scale = !statistic                                      ? Scale::kReading
+                      : statistic->kind == StatisticKind::kDispersion ? Scale::kDifference
+                      : statistic->kind == StatisticKind::kCount      ? Scale::kCount
+                                                                      : Scale::kReading;
   Status count_error = Status::Ok();
   auto one = [&](const Vital& v, double value) {
     if (statistic && statistic->kind == StatisticKind::kCount && value != std::floor(value)) {
@@ -365,9 +379,8 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
       one(kO2Flow, flow);
     }
   } else if (body.Find("body_temperature") || schema == "body-temperature") {
-    MEDLAKE_ASSIGN_OR_RETURN(double v,
-                             UnitValue(body, "body_temperature", {"C", "F", "K"}, difference));
-    one(kTemperature, std::round(v * 100) / 100);
+    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "body_temperature", {"C", "F", "K"}, scale));
+    one(kTemperature, scale == Scale::kCount ? v : std::round(v * 100) / 100);
   } else if (body.Find("systolic_blood_pressure") || schema == "blood-pressure") {
     MEDLAKE_ASSIGN_OR_RETURN(double sys, UnitValue(body, "systolic_blood_pressure", {"mmHg"}));
     MEDLAKE_ASSIGN_OR_RETURN(double dia, UnitValue(body, "diastolic_blood_pressure", {"mmHg"}));
