@@ -1,5 +1,8 @@
 #include "server/mllp_server.h"
 
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -162,6 +165,16 @@ struct Connection {
   std::shared_ptr<tcp::socket> socket;
   std::thread thread;
   bool done = false;
+  bool evicted = false;  // closed by the acceptor to make room (under Impl::mu)
+  // When the sender last sent or was answered, and whether a message of it awaits its ACK:
+  // read by the acceptor, written by the connection's thread.
+  std::atomic<int64_t> last_activity_ms{0};
+  std::atomic<bool> busy{false};
+  void Touch() {
+    last_activity_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+  }
 };
 
 struct MllpServer::Impl {
@@ -177,7 +190,8 @@ struct MllpServer::Impl {
   GroupCommitQueue<std::shared_ptr<Pending>> queue;
   std::atomic<bool> stopping{false};
   uint16_t port = 0;
-  std::atomic<uint64_t> n_connections{0}, n_messages{0}, n_garbage{0}, n_accept_failures{0};
+  std::atomic<uint64_t> n_connections{0}, n_messages{0}, n_garbage{0}, n_accept_failures{0},
+      n_evicted{0};
 
   explicit Impl(ingest::StreamIngestor& i) : ingestor(i) {}
 
@@ -185,25 +199,30 @@ struct MllpServer::Impl {
     if (options.on_notice) options.on_notice(text);
   }
 
-  // The acceptor thread's loop: reaps ended connections, waits for a free slot, accepts.
+  // At the limit, with a sender waiting: the connection idle the longest is closed (not one
+  // awaiting its ACK), as only one at a time. Under mu. False when none can be.
+  bool EvictIdlestLocked() {
+    std::shared_ptr<Connection> idlest;
+    for (const auto& c : connections) {
+      if (c->done) continue;
+      if (c->evicted) return true;  // one is already on its way out
+      if (c->busy) continue;
+      if (!idlest || c->last_activity_ms < idlest->last_activity_ms) idlest = c;
+    }
+    if (!idlest) return false;
+    idlest->evicted = true;
+    ++n_evicted;
+    // Wakes its thread's blocking read; the thread closes the socket as it ends.
+    ::shutdown(idlest->socket->native_handle(), SHUT_RDWR);
+    return true;
+  }
+
+  // The acceptor thread's loop: reaps ended connections, accepts, makes room at the limit.
   void Accept() {
     bool limit_reported = false, failing = false;
     uint64_t failures_in_a_row = 0;
     for (;;) {
       Reap();
-      {
-        std::unique_lock lock(mu);
-        if (open_connections >= options.max_connections && !stopping) {
-          if (!limit_reported) {
-            Notice("MLLP: " + std::to_string(open_connections) +
-                   " connections open, the limit; further senders wait until one closes");
-          }
-          limit_reported = true;
-          connection_ended.wait(
-              lock, [&] { return stopping || open_connections < options.max_connections; });
-          continue;  // reap what ended
-        }
-      }
       if (stopping) return;
       auto socket = std::make_shared<tcp::socket>(io);
       boost::system::error_code ec;
@@ -231,13 +250,35 @@ struct MllpServer::Impl {
         failures_in_a_row = 0;
       }
       socket->set_option(tcp::no_delay(true), ec);
+      // A sender that vanished without closing (a cable pulled) is found by the kernel.
+      socket->set_option(asio::socket_base::keep_alive(true), ec);
       ++n_connections;
       auto connection = std::make_shared<Connection>();
       connection->socket = std::move(socket);
-      std::lock_guard lock(mu);
+      connection->Touch();
+      std::unique_lock lock(mu);
+      // At the limit, a connection idle the longest makes room for this sender: idle or
+      // half-sent connections (a sender that never closes) cannot keep every other one out.
+      while (open_connections >= options.max_connections && !stopping) {
+        if (!limit_reported) {
+          Notice("MLLP: " + std::to_string(open_connections) +
+                 " connections open, the limit; the one idle the longest is closed for each new "
+                 "sender");
+          limit_reported = true;
+        }
+        EvictIdlestLocked();  // when every one awaits its ACK, wait for one to end
+        connection_ended.wait_for(lock, std::chrono::milliseconds(100));
+        lock.unlock();
+        Reap();
+        lock.lock();
+      }
+      if (stopping) {
+        connection->socket->close(ec);
+        return;
+      }
       try {
         connection->thread = std::thread([this, connection] {
-          Serve(connection->socket);
+          Serve(*connection);
           Finish(*connection);
         });
       } catch (const std::system_error& e) {  // no thread to be had (EAGAIN): refuse this one
@@ -279,13 +320,15 @@ struct MllpServer::Impl {
     for (auto& connection : ended) connection->thread.join();
   }
 
-  void Serve(std::shared_ptr<tcp::socket> socket) {
+  void Serve(Connection& connection) {
+    const std::shared_ptr<tcp::socket>& socket = connection.socket;
     std::string buf;
     char chunk[65536];
     boost::system::error_code ec;
     for (;;) {
       size_t n = socket->read_some(asio::buffer(chunk), ec);
       if (ec || n == 0) return;
+      connection.Touch();
       buf.append(chunk, n);
       for (;;) {
         size_t start = buf.find(kStart);
@@ -332,10 +375,13 @@ struct MllpServer::Impl {
         if (consumed < buf.size() && buf[consumed] == kCr) ++consumed;
         buf.erase(0, consumed);
         auto ack = pending->ack.get_future();
+        connection.busy = true;            // not closed to make room while its message commits
         if (!queue.Push(pending)) return;  // stopping: not acknowledged, the sender will resend
         std::string reply =
             std::string(1, kStart) + ack.get() + std::string(1, kEnd) + std::string(1, kCr);
         asio::write(*socket, asio::buffer(reply), ec);
+        connection.Touch();
+        connection.busy = false;
         if (ec) return;
         ++n_messages;
       }
@@ -394,6 +440,16 @@ MllpServer::~MllpServer() {
 
 Result<uint16_t> MllpServer::Start(const std::string& host, uint16_t port, MllpOptions options) {
   Impl& im = *impl_;
+  // Each connection holds a file descriptor: the limit leaves the lake's own (segments being
+  // written, the catalog, the inbox, the index) room under the process's limit (ulimit -n).
+  constexpr size_t kReservedDescriptors = 96;
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+    const size_t room = nofile.rlim_cur > kReservedDescriptors + 8
+                            ? static_cast<size_t>(nofile.rlim_cur) - kReservedDescriptors
+                            : 8;
+    options.max_connections = std::min(options.max_connections, room);
+  }
   if (options.max_connections == 0) options.max_connections = 1;
   im.options = std::move(options);
   try {
@@ -440,7 +496,7 @@ void MllpServer::Stop() {
 
 MllpStats MllpServer::stats() const {
   return {impl_->n_connections.load(), impl_->n_messages.load(), impl_->n_garbage.load(),
-          impl_->n_accept_failures.load()};
+          impl_->n_accept_failures.load(), impl_->n_evicted.load()};
 }
 
 }  // namespace medlake::server

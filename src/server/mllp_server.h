@@ -8,10 +8,12 @@
 // Threads: one acceptor, one per connection (blocking I/O), one committer. A connection's
 // socket is closed as soon as the sender closes it and its thread is joined before the next
 // accept, so a listener that runs for months holds only the connections open now. At most
-// `max_connections` are served at once; further senders wait in the kernel's backlog until
-// one closes (said once through `on_notice`). When accepting fails (EMFILE, ENFILE: no file
-// descriptor left; ENOBUFS, ENOMEM) the acceptor retries every 100 ms instead of spinning,
-// and says so once through `on_notice` (and once more when it recovers).
+// `max_connections` are served at once (fewer when the process's descriptor limit, ulimit -n,
+// leaves less room beside the lake's own files); at the limit, each new sender makes the
+// connection idle the longest close (one awaiting its ACK is not closed), so idle or half-sent
+// connections cannot keep other senders out (said once through `on_notice`). When accepting fails
+// (EMFILE, ENFILE: no file descriptor left; ENOBUFS, ENOMEM) the acceptor retries every 100 ms
+// instead of spinning, and says so once through `on_notice` (and once more when it recovers).
 #pragma once
 
 #include <atomic>
@@ -31,6 +33,7 @@ struct MllpStats {
   uint64_t messages = 0;
   uint64_t garbage_bytes = 0;
   uint64_t accept_failures = 0;  // accept() errors (each followed by a pause when persistent)
+  uint64_t evicted = 0;          // idle connections closed at the limit to make room
 };
 
 struct MllpOptions {

@@ -246,8 +246,9 @@ TEST(MllpTest, ClosedConnectionsAreReleased) {
   EXPECT_EQ(server.stats().messages, 7u);
 }
 
-// At the connection limit a further sender waits (in the kernel's backlog) until one closes.
-TEST(MllpTest, ConnectionsBeyondTheLimitWaitForAFreeSlot) {
+// At the limit, a new sender makes the connection idle the longest close: idle or half-sent
+// connections (a sender that never closes, one stalled mid-frame) cannot keep others out.
+TEST(MllpTest, AtTheLimitTheIdlestConnectionMakesRoom) {
   testing::TempDir dir;
   auto ingestor = ingest::StreamIngestor::Open(dir / "lake");
   ASSERT_TRUE(ingestor.ok()) << ingestor.status().ToString();
@@ -264,18 +265,25 @@ TEST(MllpTest, ConnectionsBeyondTheLimitWaitForAFreeSlot) {
   ASSERT_TRUE(port.ok()) << port.status().ToString();
   asio::io_context io;
   const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), *port);
-  tcp::socket first(io), second(io), third(io);
-  first.connect(endpoint);
-  second.connect(endpoint);
-  asio::write(second, asio::buffer(Frame(Oru(2, 1))));
-  EXPECT_NE(ReadAck(second).find("MSA|AA|C2-1"), std::string::npos);
-  third.connect(endpoint);  // completed by the kernel, not yet served
+  tcp::socket stalled(io), active(io), third(io);
+  stalled.connect(endpoint);
+  asio::write(stalled, asio::buffer(std::string("\x0bMSH|")));  // half a frame, never more
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  active.connect(endpoint);
+  asio::write(active, asio::buffer(Frame(Oru(2, 1))));
+  EXPECT_NE(ReadAck(active).find("MSA|AA|C2-1"), std::string::npos);
+  third.connect(endpoint);
   asio::write(third, asio::buffer(Frame(Oru(3, 1))));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(third.available(), 0u) << "served beyond the limit";
-  first.close();
   EXPECT_NE(ReadAck(third).find("MSA|AA|C3-1"), std::string::npos);
-  second.close();
+  // The stalled one was closed, not the one that had sent a message since.
+  char byte;
+  boost::system::error_code ec;
+  stalled.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  asio::write(active, asio::buffer(Frame(Oru(2, 2))));
+  EXPECT_NE(ReadAck(active).find("MSA|AA|C2-2"), std::string::npos);
+  EXPECT_EQ(server.stats().evicted, 1u);
+  active.close();
   third.close();
   server.Stop();
   std::lock_guard lock(notices_mu);
