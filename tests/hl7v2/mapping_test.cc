@@ -214,7 +214,11 @@ TEST(MapAdt, AdmissionWithoutPv144StartsAtTheEvent) {
 // A visit number is unique within its assigning authority (CX.4). Without one, two hospitals'
 // visit 1001 are two stays: the number is scoped by the patient, so that the lab's and the
 // monitor's messages about the same patient (another MSH-3) still name the admission's stay.
-TEST(MapAdt, VisitNumbersWithoutAuthorityAreThePatients) {
+// A visit number without an assigning authority is the sending facility's (MSH-4): two
+// hospitals' visit 1001 are two stays; one hospital's admission, monitor results and discharge
+// name one stay whichever application sends them and in whatever order PID-3 lists the
+// patient's identifiers (scoped by the patient, a reordered PID-3 split the stay).
+TEST(MapAdt, VisitNumbersWithoutAuthorityAreTheFacilitys) {
   Mapped a(
       "MSH|^~\\&|ADT|HOSPA|L|L|20240301080000||ADT^A01|A-1|P|2.5\rEVN|A01|20240301080000\r"
       "PID|1||MRNA^^^HOSPA^MR\rPV1|1|I|WA^^1^HOSPA||||||||||||||||1001\r");
@@ -229,6 +233,19 @@ TEST(MapAdt, VisitNumbersWithoutAuthorityAreThePatients) {
       "PV1|1|I|WA^^1^HOSPA||||||||||||||||1001\rOBR|1||F1|85353-1^VS^LN\r"
       "OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20240301100000\r");
   EXPECT_EQ(lab.S("Observation", "encounter.reference"), "Encounter/" + a.Get("Encounter")->id);
+  Mapped discharge(
+      "MSH|^~\\&|ADT2|HOSPA|L|L|20240302090000||ADT^A03|A-3|P|2.5\rEVN|A03|20240302090000\r"
+      "PID|1||N1^^^NHS^NH~MRNA^^^HOSPA^MR\rPV1|1|I|WA^^1^HOSPA||||||||||||||||1001\r");
+  ASSERT_NE(discharge.Get("Encounter"), nullptr);
+  EXPECT_EQ(discharge.Get("Encounter")->id, a.Get("Encounter")->id);
+  // Without a facility, the patient scopes it.
+  Mapped anonymous_a(
+      "MSH|^~\\&|ADT||L|L|20240301080000||ADT^A01|X-1|P|2.5\rEVN|A01|20240301080000\r"
+      "PID|1||MRNA^^^HOSPA^MR\rPV1|1|I|WA^^1||||||||||||||||1001\r");
+  Mapped anonymous_b(
+      "MSH|^~\\&|ADT||L|L|20240301090000||ADT^A01|X-2|P|2.5\rEVN|A01|20240301090000\r"
+      "PID|1||MRNB^^^HOSPB^MR\rPV1|1|I|WB^^2||||||||||||||||1001\r");
+  EXPECT_NE(anonymous_a.Get("Encounter")->id, anonymous_b.Get("Encounter")->id);
   // With an assigning authority the number alone names the visit: ids as before.
   Mapped scoped(kAdtA01);
   EXPECT_EQ(scoped.Get("Encounter")->id, MakeId("enc", "V100|GHH&1.2.3.4&ISO"));

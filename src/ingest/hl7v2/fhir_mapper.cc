@@ -282,18 +282,20 @@ Status MapPatient(MappingContext& ctx) {
   return Status::Ok();
 }
 
-// The Encounter id of visit number `visit` (PV1-19, a CX) of the patient `patient_id`; empty
-// when the message gives none. A CX is unique within its assigning authority (CX.4): with one,
-// the number alone names the visit. Without one, two senders may both use 1001, so the number
-// is the patient's: every message about that stay (ADT, results, orders) names the same
-// patient, whichever application or department sends it, which the sender (MSH-3, MSH-4)
-// would not give.
-std::string EncounterId(Value visit, const std::string& patient_id) {
+// The Encounter id of visit number `visit` (PV1-19, a CX) in the message of `ctx`; empty when
+// the message gives none. A CX is unique within its assigning authority (CX.4): with one, the
+// number alone names the visit. Without one, two hospitals may both use 1001: the number is
+// scoped by the sending facility (MSH-4), which the admission, the monitors' results and the
+// lab's orders for one stay share whichever application (MSH-3) sends them; without a
+// facility, by the patient (whose id follows PID-3's first repetition: a sender that orders
+// the repetitions differently names another patient, and so another stay).
+std::string EncounterId(Value visit, const MappingContext& ctx) {
   std::string visit_number = visit.Component(1).Text();
   if (visit_number.empty()) return {};
   std::string_view authority = visit.Component(4).raw();
   if (!authority.empty()) return MakeId("enc", visit_number + "|" + std::string(authority));
-  return MakeId("enc", visit_number + "||" + patient_id);
+  if (!ctx.facility.empty()) return MakeId("enc", visit_number + "||facility|" + ctx.facility);
+  return MakeId("enc", visit_number + "||" + ctx.patient_id);
 }
 
 Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
@@ -304,7 +306,7 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   Segment pv1 = ctx.message.segment(index);
   const std::string& offset = ctx.default_offset;
   Value visit = pv1.Field(19);
-  ctx.encounter_id = EncounterId(visit, ctx.patient_id);
+  ctx.encounter_id = EncounterId(visit, ctx);
   if (ctx.encounter_id.empty()) ctx.encounter_id = MakeId("enc", "message|" + ctx.scope);
   bool discharged = ToFhirDateTime(pv1.Field(45), offset).has_value();
   std::string_view status = EncounterStatus(trigger, discharged);
@@ -409,6 +411,7 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
   ctx.encoding = EncodingOf(message);
   Segment msh = message.segment(0);
   ctx.sender = std::string(msh.Field(3).raw()) + "|" + std::string(msh.Field(4).raw());
+  ctx.facility = std::string(msh.Field(4).raw());
   ctx.scope = std::string(msh.Field(3).raw()) + "|" + std::string(msh.Field(4).raw()) + "|" +
               std::string(message.ControlId());
   if (message.ControlId().empty()) ctx.scope += "|" + std::string(message.raw());
@@ -435,7 +438,7 @@ Result<MappedMessage> MapToFhir(const Message& message, const MapOptions& option
     // a lab message never replaces the admission's richer version of it.
     size_t pv1 = message.Find("PV1");
     if (pv1 != message.SegmentCount()) {
-      ctx.encounter_id = EncounterId(message.segment(pv1).Field(19), ctx.patient_id);
+      ctx.encounter_id = EncounterId(message.segment(pv1).Field(19), ctx);
     }
     if (code == "ORU") {
       MEDLAKE_RETURN_IF_ERROR(MapResults(ctx));

@@ -18,6 +18,7 @@ struct MappingContext {
   TextEncoding encoding = TextEncoding::kUtf8;
   std::string scope;         // MSH-3|MSH-4|MSH-10: identity of the message itself
   std::string sender;        // MSH-3|MSH-4: who assigned an entity id without a namespace
+  std::string facility;      // MSH-4, the sending facility
   std::string patient_id;    // empty when the message has no PID
   std::string encounter_id;  // empty when the message has no PV1
   // Offset of the message's times that have none: MSH-7's (the sender's zone), else
