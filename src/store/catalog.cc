@@ -109,6 +109,22 @@ Result<uint64_t> CommittedStateHash(Db& db) {
   return XXH64(state.data(), state.size() * sizeof(uint64_t), 0);
 }
 
+Result<std::vector<CatalogSegment>> ListSegments(Db& db) {
+  std::vector<CatalogSegment> segments;
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt q, db.Prepare("SELECT s.segment_id, s.shard, s.file, s.rows, s.bytes, s.run_id, "
+                         "d.deleted FROM segments s LEFT JOIN segment_deletes d USING(segment_id) "
+                         "ORDER BY s.segment_id"));
+  for (;;) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    segments.push_back({q.Int(0), static_cast<uint32_t>(q.Int(1)), std::string(q.Text(2)),
+                        static_cast<uint64_t>(q.Int(3)), static_cast<uint64_t>(q.Int(4)), q.Int(5),
+                        q.IsNull(6) ? std::string() : std::string(q.Blob(6))});
+  }
+  return segments;
+}
+
 std::string ShardDirName(uint32_t shard, uint32_t shards) {
   if (shard == shards) return "shared";
   char buf[16];

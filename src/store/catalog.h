@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "medlake/status.h"
 #include "store/sqlite.h"
@@ -49,6 +50,18 @@ Status CheckNoOrphanSegments(const std::string& lake_dir);
 // as spelled under the lake folder, never resolved (`segments/` may be a link to another disk);
 // only files named like segments are candidates. The caller holds the writer lock.
 Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db);
+
+// A committed segment as the catalog lists it, with its deleted-row bitmap.
+struct CatalogSegment {
+  int64_t id = 0;
+  uint32_t shard = 0;
+  std::string file;  // relative to the lake directory
+  uint64_t rows = 0, bytes = 0;
+  int64_t run_id = 0;
+  std::string deleted;  // portable roaring bitmap of replaced rows, empty when none
+};
+// Every committed segment, by id.
+Result<std::vector<CatalogSegment>> ListSegments(Db& db);
 
 // A hash of the committed state: every segment (id, rows, bytes) and every deleted-row bitmap
 // (segment id, XXH64 of its serialization). Equal hashes, same live rows. Call it inside a

@@ -21,14 +21,6 @@
 namespace medlake::store {
 namespace {
 
-struct SegmentRow {
-  int64_t id;
-  uint32_t shard;
-  std::string file;
-  int64_t run_id;
-  std::string deleted;  // portable roaring bitmap, empty when none
-};
-
 // Every row of a segment as Rows, for rewriting it, with whether it is deleted (a superseded
 // version: not live, but its bytes are in the file until it is rewritten). A delete bitmap
 // that does not read is an error: taking its rows for live would bring superseded versions
@@ -120,26 +112,19 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     return NotFound("no such patient in the lake");
   }
   const uint32_t shard = static_cast<uint32_t>(ordinal) % shards;
-  std::vector<SegmentRow> segments;
+  std::vector<CatalogSegment> segments;
   int64_t next_id = 1;
   {
-    MEDLAKE_ASSIGN_OR_RETURN(
-        Stmt q, db->Prepare("SELECT s.segment_id, s.shard, s.file, s.run_id, d.deleted FROM "
-                            "segments s LEFT JOIN segment_deletes d USING(segment_id)"));
-    for (;;) {
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      next_id = std::max(next_id, q.Int(0) + 1);
-      uint32_t s = static_cast<uint32_t>(q.Int(1));
-      if (s != shard && s != shards) continue;
-      segments.push_back({q.Int(0), s, std::string(q.Text(2)), q.Int(3),
-                          q.IsNull(4) ? std::string() : std::string(q.Blob(4))});
+    MEDLAKE_ASSIGN_OR_RETURN(std::vector<CatalogSegment> all, ListSegments(*db));
+    for (CatalogSegment& seg : all) {
+      next_id = std::max(next_id, seg.id + 1);
+      if (seg.shard == shard || seg.shard == shards) segments.push_back(std::move(seg));
     }
   }
 
   // New segments without the patient, written and synced before the catalog names them.
   struct Rewrite {
-    SegmentRow old;
+    CatalogSegment old;
     int64_t new_id = 0;
     std::string new_file;
     uint64_t rows = 0, bytes = 0;

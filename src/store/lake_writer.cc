@@ -618,7 +618,14 @@ void LakeWriter::EntryCarriersLocked(NewIdentifier& entry, std::string_view type
   }
   for (const std::string& id : entry.carriers) AddDistinct(ids, id);
   // Whether a resource's committed identifiers still hold may change from batch to batch.
-  for (const std::string& id : entry.committed) {
+  AddHeldLocked(type, system, entry.committed, ids);
+}
+
+void LakeWriter::AddHeldLocked(std::string_view type, std::string_view system,
+                               const std::vector<std::string>& committed,
+                               std::vector<std::string>& ids) {
+  // A pseudonym link names a person, whatever the versions of their Patient resource.
+  for (const std::string& id : committed) {
     if (system == kPseudonymLinkSystem || !ReplacedLocked(type, id)) AddDistinct(ids, id);
   }
 }
@@ -644,10 +651,7 @@ void LakeWriter::CommittedCarriersLocked(std::string_view type, std::string_view
                                          std::string_view value, std::vector<std::string>& ids) {
   std::vector<std::string> found;
   ReadCommittedLocked(type, system, value, found);
-  // A pseudonym link names a person, whatever the versions of their Patient resource.
-  for (const std::string& id : found) {
-    if (system == kPseudonymLinkSystem || !ReplacedLocked(type, id)) AddDistinct(ids, id);
-  }
+  AddHeldLocked(type, system, found, ids);
 }
 
 bool LakeWriter::ReplacedLocked(std::string_view type, std::string_view id) {
@@ -788,11 +792,17 @@ void LakeWriter::SettleIdentifiers() {
     replaces[i] = queued[i].seq == kAlwaysRegister ? std::optional<bool>(false)
                                                    : VersionToStore(queued[i].key, queued[i].seq);
   }
-  std::lock_guard lock(ident_mu_);
-  for (size_t i = 0; i < queued.size(); ++i) {
-    const QueuedIdentifiers& q = queued[i];
-    if (replaces[i]) RegisterLocked(q.seq, *replaces[i], q.type, q.id, q.identifiers);
+  {
+    std::lock_guard lock(ident_mu_);
+    for (size_t i = 0; i < queued.size(); ++i) {
+      const QueuedIdentifiers& q = queued[i];
+      if (replaces[i]) RegisterLocked(q.seq, *replaces[i], q.type, q.id, q.identifiers);
+    }
   }
+  // A version registered at an earlier batch's end that the lake's own version beat after
+  // all (it came back in this batch): the next batch must not see its identifiers, nor take
+  // the lake's for gone.
+  ForgetUnstoredVersions();
 }
 
 void LakeWriter::ForgetUnstoredVersions() {
@@ -817,9 +827,6 @@ void LakeWriter::ForgetUnstoredVersions() {
 
 void LakeWriter::BeginBatch() {
   SettleIdentifiers();
-  // A version registered earlier that the lake's own version beat after all (it came back in
-  // this batch): the next batch must not see its identifiers, nor take the lake's for gone.
-  ForgetUnstoredVersions();
   std::lock_guard lock(ident_mu_);
   ++batch_;
   identifier_changes_.clear();  // what earlier batches changed is what this one began with
@@ -932,12 +939,66 @@ Status LakeWriter::Flush() {
   return Status::Ok();
 }
 
+Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
+  std::lock_guard ilock(ident_mu_);
+  // The committed identifiers that resources whose version is now this run's no longer
+  // carry go, then a row for each carrier registered (one already there is not written
+  // again: a new version of a Patient that keeps its identifiers writes none).
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt held, db.Prepare("SELECT system, value FROM identifiers WHERE type = ? AND id = ? "
+                            "AND system <> ?"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt drop,
+                           db.Prepare("DELETE FROM identifiers WHERE type = ? AND system = ? "
+                                      "AND value = ? AND id = ?"));
+  Status dropped = Status::Ok();
+  registered_versions_.ForEach([&](const Key128&, const RegisteredVersion& v) {
+    if (!dropped.ok() || !v.replaces || v.dropped) return;
+    std::vector<std::pair<std::string, std::string>> gone;  // system, value
+    held.Bind(1, v.type).Bind(2, v.id).Bind(3, std::string_view(kPseudonymLinkSystem));
+    for (;;) {
+      Result<bool> row = held.Step();
+      if (!row.ok()) {
+        dropped = row.status();
+        break;
+      }
+      if (!*row) break;
+      const Key128 key = HashOfKey(IdentifierKey(v.type, held.Text(0), held.Text(1)));
+      if (std::find(v.identifiers.begin(), v.identifiers.end(), key) == v.identifiers.end()) {
+        gone.emplace_back(held.Text(0), held.Text(1));
+      }
+    }
+    held.Reset();
+    for (const auto& [system, value] : gone) {
+      if (!dropped.ok()) break;
+      dropped = drop.Bind(1, v.type).Bind(2, system).Bind(3, value).Bind(4, v.id).Run();
+    }
+  });
+  MEDLAKE_RETURN_IF_ERROR(dropped);
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
+                           db.Prepare("INSERT OR IGNORE INTO identifiers VALUES(?, ?, ?, ?)"));
+  // In the catalog's order, so that the B-tree fills page after page rather than at
+  // random pages (1.6 million identifiers took 24 s in random order: a page cache
+  // spilling to the WAL and reading it back).
+  std::vector<std::pair<IdentifierParts, const std::string*>> rows;
+  rows.reserve(new_identifiers_.size());
+  new_identifiers_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
+    for (const std::string& id : e.carriers) rows.emplace_back(SplitIdentifierKey(e.key), &id);
+  });
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first.type, a.first.system, a.first.value, *a.second) <
+           std::tie(b.first.type, b.first.system, b.first.value, *b.second);
+  });
+  for (const auto& [parts, id] : rows) {
+    MEDLAKE_RETURN_IF_ERROR(
+        ident.Bind(1, parts.type).Bind(2, parts.system).Bind(3, parts.value).Bind(4, *id).Run());
+  }
+  return !rows.empty();
+}
+
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   if (failed_) return Failure();
   MEDLAKE_RETURN_IF_ERROR(Flush());
-  // While Admit's tickets still say which versions are stored.
-  SettleIdentifiers();
-  ForgetUnstoredVersions();
+  SettleIdentifiers();  // while Admit's tickets still say which versions are stored
   {
     // A lookup that failed (in the run or as the identifiers settled) leaves them unknown.
     std::lock_guard clock(catalog_mu_);
@@ -1011,64 +1072,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
         MEDLAKE_RETURN_IF_ERROR(pat.Bind(1, int64_t(ordinal)).Bind(2, id).Run());
       }
     }
-    {
-      std::lock_guard ilock(ident_mu_);
-      // The committed identifiers that resources whose version is now this run's no longer
-      // carry go, then a row for each carrier registered (one already there is not written
-      // again: a new version of a Patient that keeps its identifiers writes none).
-      MEDLAKE_ASSIGN_OR_RETURN(
-          Stmt held, db.Prepare("SELECT system, value FROM identifiers WHERE type = ? AND id = ? "
-                                "AND system <> ?"));
-      MEDLAKE_ASSIGN_OR_RETURN(Stmt drop,
-                               db.Prepare("DELETE FROM identifiers WHERE type = ? AND system = ? "
-                                          "AND value = ? AND id = ?"));
-      Status dropped = Status::Ok();
-      registered_versions_.ForEach([&](const Key128&, const RegisteredVersion& v) {
-        if (!dropped.ok() || !v.replaces || v.dropped) return;
-        std::vector<std::pair<std::string, std::string>> gone;  // system, value
-        held.Bind(1, v.type).Bind(2, v.id).Bind(3, std::string_view(kPseudonymLinkSystem));
-        for (;;) {
-          Result<bool> row = held.Step();
-          if (!row.ok()) {
-            dropped = row.status();
-            break;
-          }
-          if (!*row) break;
-          const Key128 key = HashOfKey(IdentifierKey(v.type, held.Text(0), held.Text(1)));
-          if (std::find(v.identifiers.begin(), v.identifiers.end(), key) == v.identifiers.end()) {
-            gone.emplace_back(held.Text(0), held.Text(1));
-          }
-        }
-        held.Reset();
-        for (const auto& [system, value] : gone) {
-          if (!dropped.ok()) break;
-          dropped = drop.Bind(1, v.type).Bind(2, system).Bind(3, value).Bind(4, v.id).Run();
-        }
-      });
-      MEDLAKE_RETURN_IF_ERROR(dropped);
-      MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
-                               db.Prepare("INSERT OR IGNORE INTO identifiers VALUES(?, ?, ?, ?)"));
-      // In the catalog's order, so that the B-tree fills page after page rather than at
-      // random pages (1.6 million identifiers took 24 s in random order: a page cache
-      // spilling to the WAL and reading it back).
-      std::vector<std::pair<IdentifierParts, const std::string*>> rows;
-      rows.reserve(new_identifiers_.size());
-      new_identifiers_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
-        for (const std::string& id : e.carriers) rows.emplace_back(SplitIdentifierKey(e.key), &id);
-      });
-      std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.first.type, a.first.system, a.first.value, *a.second) <
-               std::tie(b.first.type, b.first.system, b.first.value, *b.second);
-      });
-      for (const auto& [parts, id] : rows) {
-        MEDLAKE_RETURN_IF_ERROR(ident.Bind(1, parts.type)
-                                    .Bind(2, parts.system)
-                                    .Bind(3, parts.value)
-                                    .Bind(4, *id)
-                                    .Run());
-      }
-      identifiers_committed = !rows.empty();
-    }
+    MEDLAKE_ASSIGN_OR_RETURN(identifiers_committed, CommitIdentifiers(db));
     MEDLAKE_ASSIGN_OR_RETURN(
         Stmt q,
         db.Prepare(

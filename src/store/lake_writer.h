@@ -300,7 +300,12 @@ class LakeWriter {
   // Under ident_mu_: appends the ids of the catalog's rows for (type, system, value).
   void ReadCommittedLocked(std::string_view type, std::string_view system, std::string_view value,
                            std::vector<std::string>& ids);
-  // Under ident_mu_: the same, less the resources whose committed identifiers no longer hold.
+  // Under ident_mu_: adds the ids of `committed` (catalog rows of (type, system, ...)) whose
+  // resources' committed identifiers still hold.
+  void AddHeldLocked(std::string_view type, std::string_view system,
+                     const std::vector<std::string>& committed, std::vector<std::string>& ids);
+  // Under ident_mu_: ReadCommittedLocked, less the resources whose committed identifiers no
+  // longer hold.
   void CommittedCarriersLocked(std::string_view type, std::string_view system,
                                std::string_view value, std::vector<std::string>& ids);
   // Under ident_mu_: registers `identifiers` as those of resource type/id's version to store:
@@ -380,11 +385,14 @@ class LakeWriter {
   std::mutex queued_mu_;
   std::vector<QueuedIdentifiers> queued_identifiers_;
   std::atomic<uint64_t> identifiers_held_{0};  // queued or registered since the last commit
-  // Registers the queued identifiers of versions still to be stored (before a commit clears
-  // what Admit knows, and at a batch's end).
+  // Registers the queued identifiers of versions still to be stored, and forgets those of
+  // versions no longer to be stored (before a commit clears what Admit knows, and at a batch's
+  // end).
   void SettleIdentifiers();
-  // Forgets the registrations of versions that are not to be stored after all (at a batch's
-  // end and at a commit).
+  // In the commit's transaction: the identifier rows that replaced versions no longer carry go,
+  // and a row for each carrier registered is added. Whether any was added.
+  Result<bool> CommitIdentifiers(Db& db);
+  // Forgets the registrations of versions that are not to be stored after all.
   void ForgetUnstoredVersions();
 
   std::function<Status()> pre_commit_;

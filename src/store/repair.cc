@@ -19,14 +19,6 @@
 namespace medlake::store {
 namespace {
 
-struct CatalogSegment {
-  int64_t id;
-  uint32_t shard;
-  std::string file;
-  uint64_t rows, bytes;
-  std::string deleted;  // portable roaring bitmap, empty when none
-};
-
 using Bitmap = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>;
 
 // The rows of `seg` that later versions replaced. A bitmap that does not read is catalog
@@ -44,22 +36,6 @@ Result<Bitmap> DeletedRows(const CatalogSegment& seg) {
 
 bool IsLive(const Bitmap& deleted, uint32_t row) {
   return !deleted || !roaring_bitmap_contains(deleted.get(), row);
-}
-
-Result<std::vector<CatalogSegment>> ListSegments(Db& db) {
-  std::vector<CatalogSegment> segments;
-  MEDLAKE_ASSIGN_OR_RETURN(
-      Stmt q, db.Prepare("SELECT s.segment_id, s.shard, s.file, s.rows, s.bytes, d.deleted FROM "
-                         "segments s LEFT JOIN segment_deletes d USING(segment_id) "
-                         "ORDER BY s.segment_id"));
-  for (;;) {
-    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    segments.push_back({q.Int(0), static_cast<uint32_t>(q.Int(1)), std::string(q.Text(2)),
-                        static_cast<uint64_t>(q.Int(3)), static_cast<uint64_t>(q.Int(4)),
-                        q.IsNull(5) ? std::string() : std::string(q.Blob(5))});
-  }
-  return segments;
 }
 
 Status CheckCatalog(Db& db, const std::string& path) {
