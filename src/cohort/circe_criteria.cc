@@ -259,10 +259,7 @@ std::optional<Value> VisitLengthComparison(json::Node range, const std::string& 
     return std::nullopt;
   }
   auto length = [](std::string_view cmp, int64_t v) {
-    Value c = Value::Object();
-    c.Set("op", Value::String(std::string(cmp)));
-    c.Set("value", Value::Int(v));
-    return c;
+    return Comparison(cmp, Value::Int(v), std::nullopt);
   };
   std::optional<Value> out;
   if (o == "gt") {

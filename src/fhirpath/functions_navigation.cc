@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "common/fhir_time.h"
+#include "fhir/resource_facts.h"
 #include "fhirpath/function_util.h"
 
 namespace medlake::fhirpath {
@@ -164,15 +165,10 @@ MEDLAKE_FP_FN(GetResourceKey) {
   return out;
 }
 
-// Whether `type`/`id` can name a resource: an R4 resource type and a FHIR id
-// ([A-Za-z0-9-.]{1,64}).
+// Whether `type`/`id` can name a resource: an R4 resource type and a FHIR id.
 bool IsResourceKeyPart(const Evaluator& ev, const std::string& type, const std::string& id) {
   const TypeInfo* t = ev.model().Find(type);
-  if (t == nullptr || t->kind != TypeKind::kResource) return false;
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
-  });
+  return t != nullptr && t->kind == TypeKind::kResource && fhir::IsValidId(id);
 }
 
 MEDLAKE_FP_FN(GetReferenceKey) {

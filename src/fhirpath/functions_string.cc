@@ -67,6 +67,14 @@ std::vector<size_t> CharOffsets(std::string_view s) {
   return out;
 }
 
+// Byte offset of character `n` of s (s.size() from its length on).
+size_t ByteOffset(std::string_view s, int64_t n) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && n-- == 0) return i;
+  }
+  return s.size();
+}
+
 // Number of characters in s[0, bytes).
 int64_t CharCount(std::string_view s, size_t bytes) {
   int64_t n = 0;
@@ -140,16 +148,15 @@ MEDLAKE_FP_FN(IndexOf) {
 MEDLAKE_FP_FN(Substring) {
   MEDLAKE_FP_INPUT_STRING(s);
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> start, IntArg(ev, call, 0, scope));
-  const std::vector<size_t> chars = CharOffsets(s);
-  const int64_t length = int64_t(chars.size()) - 1;
+  const int64_t length = CharCount(s, s.size());
   if (!start || *start < 0 || *start >= length) return Collection{};
   int64_t end = length;
   if (call.args.size() > 1) {
     MEDLAKE_ASSIGN_OR_RETURN(std::optional<int64_t> len, IntArg(ev, call, 1, scope));
     if (len) end = *len <= 0 ? *start : *start + std::min(*len, length - *start);
   }
-  const size_t from = chars[size_t(*start)];
-  return One(Item::String(s.substr(from, chars[size_t(end)] - from)));
+  const size_t from = ByteOffset(s, *start);
+  return One(Item::String(s.substr(from, ByteOffset(s, end) - from)));
 }
 
 MEDLAKE_FP_FN(StartsWith) {

@@ -40,18 +40,15 @@ ValueKind TemporalCompareKind(const Item& a, const Item& b) {
   return ValueKind::kDateTime;
 }
 
-std::optional<double> QuantityIn(const Item& q, std::string_view unit) {
-  return ConvertUnit(q.decimal, q.str, unit);
-}
-
 // `v` rounded to `scale` decimal digits, the double nearest to that decimal, so that the
 // binary error of a computation (3 'm' in 'cm' is 299.99999999999994) does not show in
 // comparisons; unchanged when the scale is unknown (< 0) or beyond what a double holds.
 double RoundToScale(double v, int scale) {
   if (scale < 0 || scale > 15 || !std::isfinite(v)) return v;
-  std::string text = FormatDecimal(v, scale);
+  char buf[400];  // a double in fixed notation: up to 309 digits before the point
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, scale);
   double r = v;
-  std::from_chars(text.data(), text.data() + text.size(), r);
+  if (ec == std::errc()) std::from_chars(buf, end, r);
   return r;
 }
 
@@ -115,14 +112,14 @@ std::optional<int64_t> IntegerArithmetic(BinaryOp op, int64_t a, int64_t b) {
   }
 }
 
-// Scale of quantity `q` converted to `unit`: a factor 10^k takes k digits off (2.5 'm' is
+// Scale of quantity `q` converted by `factor` (units of the target per unit of q; UCUM
+// conversions are linear, value.h ConvertUnit): a factor 10^k takes k digits off (2.5 'm' is
 // 250 'cm', scale 0); another factor ([lb_av] to g) makes it unknown.
-int ConvertedScale(const Item& q, std::string_view unit) {
+int ConvertedScale(const Item& q, double factor) {
   const int scale = DecimalScale(q);
-  auto factor = ConvertUnit(1.0, q.str, unit);
-  if (scale < 0 || !factor || *factor <= 0) return -1;
-  const double k = std::round(std::log10(*factor));
-  if (std::fabs(*factor / std::pow(10.0, k) - 1) > 1e-9) return -1;
+  if (scale < 0 || factor <= 0) return -1;
+  const double k = std::round(std::log10(factor));
+  if (std::fabs(factor / std::pow(10.0, k) - 1) > 1e-9) return -1;
   return std::max(scale - int(k), 0);
 }
 
@@ -154,8 +151,9 @@ int CompareNumbers(const Item& a, const Item& b) {
 // Quantity `q` converted to `unit` (commensurable), rounded as a decimal: to its scale when the
 // factor is a power of ten (3 'm' is 300 'cm', not 299.99999999999994), else to 15
 // significant digits, so that the binary error of a conversion does not decide a comparison.
-Item ConvertQuantity(const Item& q, std::string_view unit, double value) {
-  const int scale = ConvertedScale(q, unit);
+Item ConvertQuantity(const Item& q, std::string_view unit, double factor) {
+  const int scale = ConvertedScale(q, factor);
+  const double value = q.decimal * factor;
   return Item::Quantity(scale >= 0 ? RoundToScale(value, scale) : RoundToSignificant(value), scale,
                         std::string(unit));
 }
@@ -168,16 +166,13 @@ enum class Unit { kFiner, kCoarser };
 std::optional<std::pair<Item, Item>> InCommonUnit(const Item& a, const Item& b,
                                                   Unit which = Unit::kFiner) {
   if (a.str == b.str) return std::pair<Item, Item>(a, b);
-  auto factor = ConvertUnit(1.0, a.str, b.str);  // b's units per a's
-  if (!factor) return std::nullopt;
+  // b's units per a's, the units parsed once (UCUM conversions are linear).
+  auto factor = ConvertUnit(1.0, a.str, b.str);
+  if (!factor || *factor <= 0) return std::nullopt;
   if ((*factor > 1) == (which == Unit::kFiner)) {
-    auto v = QuantityIn(a, b.str);
-    if (!v) return std::nullopt;
-    return std::pair<Item, Item>(ConvertQuantity(a, b.str, *v), b);
+    return std::pair<Item, Item>(ConvertQuantity(a, b.str, *factor), b);
   }
-  auto v = QuantityIn(b, a.str);
-  if (!v) return std::nullopt;
-  return std::pair<Item, Item>(a, ConvertQuantity(b, a.str, *v));
+  return std::pair<Item, Item>(a, ConvertQuantity(b, a.str, 1 / *factor));
 }
 
 }  // namespace
@@ -243,8 +238,7 @@ std::optional<bool> ItemsEqual(const Item& a_in, const Item& b_in) {
     case ValueKind::kQuantity: {
       auto common = InCommonUnit(a, b);
       if (!common) return std::nullopt;
-      return CompareNumbers(Item::Decimal(common->first.decimal, -1),
-                            Item::Decimal(common->second.decimal, -1)) == 0;
+      return common->first.decimal == common->second.decimal;
     }
     case ValueKind::kNode:
       if (!a.node.IsObject() || !b.node.IsObject()) return false;
@@ -312,8 +306,8 @@ Result<std::optional<int>> CompareItems(const Item& a_in, const Item& b_in) {
   if (a.kind == ValueKind::kQuantity && b.kind == ValueKind::kQuantity) {
     auto common = InCommonUnit(a, b);
     if (!common) return std::optional<int>();
-    return std::optional<int>(CompareNumbers(Item::Decimal(common->first.decimal, -1),
-                                             Item::Decimal(common->second.decimal, -1)));
+    const double x = common->first.decimal, y = common->second.decimal;
+    return std::optional<int>((x > y) - (x < y));
   }
   return InvalidArgument("FHIRPath: cannot compare " + std::string(SystemTypeName(a.kind)) +
                          " with " + std::string(SystemTypeName(b.kind)));

@@ -48,7 +48,8 @@ bool DecodeReading(std::string_view record, int64_t& number, std::string_view& n
 // (device/device_reading.h), written as the wildcard `+`, and the time it was received (to find it
 // in the sender's or broker's logs).
 std::string TopicLocation(std::string_view topic, int64_t received_ms) {
-  // Empty last levels ("devices/NHS123/") are not the patient's: the level before them is.
+  // Masked conservatively: a topic ending in '/' names no patient for TopicPatient (the reading
+  // is quarantined for it), but the level before the slash may still be one.
   while (!topic.empty() && topic.back() == '/') topic.remove_suffix(1);
   size_t slash = topic.rfind('/');
   std::string shown =

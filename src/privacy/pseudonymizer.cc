@@ -48,7 +48,9 @@ int Pseudonymizer::DateShiftDays(std::string_view pseudonym) const {
 
 bool Pseudonymizer::LooksLikePseudonym(std::string_view s) {
   if (s.size() != kPseudonymLength) return false;
+  // In any letter case (base32 reads the same; a query's upper() must not hide one).
   for (char c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'))) return false;
   }
   return true;

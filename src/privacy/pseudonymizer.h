@@ -51,7 +51,7 @@ class Pseudonymizer {
     return epoch_ms + int64_t{DateShiftDays(pseudonym)} * 86'400'000;
   }
 
-  // True for strings shaped like a pseudonym (32 characters of [a-z2-7]).
+  // True for strings shaped like a pseudonym (32 characters of [a-z2-7]), in any letter case.
   static bool LooksLikePseudonym(std::string_view s);
 
  private:

@@ -166,10 +166,10 @@ struct Connection {
   std::thread thread;
   bool done = false;
   bool evicted = false;  // closed by the acceptor to make room (under Impl::mu)
-  // When the sender last sent or was answered, and whether a message of it awaits its ACK:
-  // read by the acceptor, written by the connection's thread.
+  // When the sender last sent or was answered (read by the acceptor, written by the
+  // connection's thread), and whether a message of it awaits its ACK (under Impl::mu).
   std::atomic<int64_t> last_activity_ms{0};
-  std::atomic<bool> busy{false};
+  bool busy = false;
   void Touch() {
     last_activity_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now().time_since_epoch())
@@ -260,11 +260,15 @@ struct MllpServer::Impl {
       // At the limit, a connection idle the longest makes room for this sender: idle or
       // half-sent connections (a sender that never closes) cannot keep every other one out.
       while (open_connections >= options.max_connections && !stopping) {
-        if (!limit_reported) {
-          Notice("MLLP: " + std::to_string(open_connections) +
-                 " connections open, the limit; the one idle the longest is closed for each new "
-                 "sender");
+        if (!limit_reported) {  // said without the lock: ending connections need it
+          const std::string notice = "MLLP: " + std::to_string(open_connections) +
+                                     " connections open, the limit; the one idle the longest "
+                                     "is closed for each new sender";
           limit_reported = true;
+          lock.unlock();
+          Notice(notice);
+          lock.lock();
+          continue;
         }
         EvictIdlestLocked();  // when every one awaits its ACK, wait for one to end
         connection_ended.wait_for(lock, std::chrono::milliseconds(100));
@@ -375,13 +379,22 @@ struct MllpServer::Impl {
         if (consumed < buf.size() && buf[consumed] == kCr) ++consumed;
         buf.erase(0, consumed);
         auto ack = pending->ack.get_future();
-        connection.busy = true;            // not closed to make room while its message commits
+        {
+          // Not closed to make room while its message commits; one the acceptor chose to
+          // close already does not take another (the sender resends it elsewhere or later).
+          std::lock_guard lock(mu);
+          if (connection.evicted) return;
+          connection.busy = true;
+        }
         if (!queue.Push(pending)) return;  // stopping: not acknowledged, the sender will resend
         std::string reply =
             std::string(1, kStart) + ack.get() + std::string(1, kEnd) + std::string(1, kCr);
         asio::write(*socket, asio::buffer(reply), ec);
         connection.Touch();
-        connection.busy = false;
+        {
+          std::lock_guard lock(mu);
+          connection.busy = false;
+        }
         if (ec) return;
         ++n_messages;
       }

@@ -6,8 +6,9 @@
 // that unacknowledged frame.
 //
 // Threads: one acceptor, one per connection (blocking I/O), one committer. A connection's
-// socket is closed as soon as the sender closes it and its thread is joined before the next
-// accept, so a listener that runs for months holds only the connections open now. At most
+// socket is closed as soon as the sender closes it and its thread is joined by the acceptor
+// after its next accept, so a listener that runs for months holds only the connections open
+// now (and the threads of those that ended since the last sender came). At most
 // `max_connections` are served at once (fewer when the process's descriptor limit, ulimit -n,
 // leaves less room beside the lake's own files); at the limit, each new sender makes the
 // connection idle the longest close (one awaiting its ACK is not closed), so idle or half-sent

@@ -247,9 +247,7 @@ Result<DisclosureReport> ControlResult(const QueryShape& shape, const Disclosure
     for (size_t c = 0; c < r.columns.size(); ++c) {
       for (size_t i = 0; i < r.rows.size(); ++i) {
         if (r.nulls[i][c]) continue;
-        std::string lower = r.rows[i][c];
-        for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (privacy::Pseudonymizer::LooksLikePseudonym(lower)) {
+        if (privacy::Pseudonymizer::LooksLikePseudonym(r.rows[i][c])) {
           return PermissionDenied("role ops sees aggregates only: column " + r.columns[c] +
                                   " holds patient-level ids");
         }

@@ -171,13 +171,12 @@ DeviceResource Build(const std::string& patient, const std::string& device, cons
 }
 
 // {"value": v, "unit": u} of an OMH unit-value, checked against the accepted units; the
-// value is converted to the UCUM unit of the vital.
-// How the value scales: a reading; a difference of two readings (a standard deviation: a
-// temperature converts without the offset); or a count of readings (not converted at all).
-enum class Scale { kReading, kDifference, kCount };
+// value is converted to the UCUM unit of the vital. Of a statistic (nullptr: a reading), a
+// dispersion is a difference of two readings (a temperature converts without the offset) and a
+// count is a whole number of readings, not converted at all.
 Result<double> UnitValue(json::Node node, std::string_view field,
                          std::initializer_list<std::string_view> units,
-                         Scale scale = Scale::kReading) {
+                         const Statistic* statistic = nullptr) {
   auto uv = node.Find(field);
   if (!uv || !uv->IsObject()) return ParseError(std::string(field) + " missing or not an object");
   auto v = uv->Find("value");
@@ -185,11 +184,16 @@ Result<double> UnitValue(json::Node node, std::string_view field,
   if (!v || !v->IsNumber() || !std::isfinite(v->GetDouble()))
     return ParseError(std::string(field) + ".value is not a number");
   if (!u || !u->IsString()) return ParseError(std::string(field) + ".unit missing");
+  const StatisticKind kind = statistic ? statistic->kind : StatisticKind::kValue;
   for (std::string_view ok : units) {
     if (u->GetString() != ok) continue;
     double x = v->GetDouble();
-    if (scale == Scale::kCount) return x;
-    const bool difference = scale == Scale::kDifference;
+    if (kind == StatisticKind::kCount) {
+      if (x != std::floor(x))
+        return ParseError("descriptive_statistic count is not a whole number");
+      return x;
+    }
+    const bool difference = kind == StatisticKind::kDispersion;
     if (ok == "F") x = (difference ? x : x - 32) * 5 / 9;
     if (ok == "K" && !difference) x -= 273.15;
     return x;
@@ -257,8 +261,7 @@ Result<std::optional<Effective>> OmhEffective(json::Node body) {
         "effective_time_frame's time_interval has no start_date_time and no "
         "duration in seconds to weeks to find it from its end");
   }
-  if (!e.start.empty() && !e.end.empty() &&
-      ParseFhirTime(e.start)->start > ParseFhirTime(e.end)->end) {
+  if (!e.end.empty() && ParseFhirTime(e.start)->start > ParseFhirTime(e.end)->end) {
     return ParseError("effective_time_frame ends before it starts");
   }
   // The time in ids, as before intervals were kept: their start, else their end.
@@ -352,38 +355,35 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
       return Unsupported("descriptive_statistic " + std::string(statistic->omh) + " is not mapped");
     }
   }
-  const Scale scale = !statistic                                      ? Scale::kReading
-                      : statistic->kind == StatisticKind::kDispersion ? Scale::kDifference
-                      : statistic->kind == StatisticKind::kCount      ? Scale::kCount
-                                                                      : Scale::kReading;
-  Status count_error = Status::Ok();
+  const bool count = statistic && statistic->kind == StatisticKind::kCount;
   auto one = [&](const Vital& v, double value) {
-    if (statistic && statistic->kind == StatisticKind::kCount && value != std::floor(value)) {
-      count_error = ParseError("descriptive_statistic count is not a whole number");
-    }
     out.push_back(Build(patient, device, when, {{&v, value}}, statistic));
   };
   if (body.Find("heart_rate") || schema == "heart-rate") {
-    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "heart_rate", {"beats/min"}));
+    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "heart_rate", {"beats/min"}, statistic));
     one(kHeartRate, v);
   } else if (body.Find("respiratory_rate") || schema == "respiratory-rate") {
-    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "respiratory_rate", {"breaths/min"}));
+    MEDLAKE_ASSIGN_OR_RETURN(double v,
+                             UnitValue(body, "respiratory_rate", {"breaths/min"}, statistic));
     one(kRespRate, v);
   } else if (body.Find("oxygen_saturation") || schema == "oxygen-saturation") {
-    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "oxygen_saturation", {"%"}));
+    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "oxygen_saturation", {"%"}, statistic));
     if (v < 0 || v > 100) return ParseError("oxygen_saturation out of range");
     one(kSpO2, v);
     if (body.Find("supplemental_oxygen_flow_rate")) {
-      MEDLAKE_ASSIGN_OR_RETURN(double flow,
-                               UnitValue(body, "supplemental_oxygen_flow_rate", {"L/min"}));
+      MEDLAKE_ASSIGN_OR_RETURN(
+          double flow, UnitValue(body, "supplemental_oxygen_flow_rate", {"L/min"}, statistic));
       one(kO2Flow, flow);
     }
   } else if (body.Find("body_temperature") || schema == "body-temperature") {
-    MEDLAKE_ASSIGN_OR_RETURN(double v, UnitValue(body, "body_temperature", {"C", "F", "K"}, scale));
-    one(kTemperature, scale == Scale::kCount ? v : std::round(v * 100) / 100);
+    MEDLAKE_ASSIGN_OR_RETURN(double v,
+                             UnitValue(body, "body_temperature", {"C", "F", "K"}, statistic));
+    one(kTemperature, count ? v : std::round(v * 100) / 100);
   } else if (body.Find("systolic_blood_pressure") || schema == "blood-pressure") {
-    MEDLAKE_ASSIGN_OR_RETURN(double sys, UnitValue(body, "systolic_blood_pressure", {"mmHg"}));
-    MEDLAKE_ASSIGN_OR_RETURN(double dia, UnitValue(body, "diastolic_blood_pressure", {"mmHg"}));
+    MEDLAKE_ASSIGN_OR_RETURN(double sys,
+                             UnitValue(body, "systolic_blood_pressure", {"mmHg"}, statistic));
+    MEDLAKE_ASSIGN_OR_RETURN(double dia,
+                             UnitValue(body, "diastolic_blood_pressure", {"mmHg"}, statistic));
     if (statistic) {  // one statistic per vital: $stats gives one Observation per code
       one(kSystolic, sys);
       one(kDiastolic, dia);
@@ -395,7 +395,6 @@ Result<std::vector<DeviceResource>> DeviceReadingToFhir(std::string_view payload
         "not a supported reading (monitor reading or Open mHealth heart-rate, "
         "respiratory-rate, oxygen-saturation, body-temperature, blood-pressure)");
   }
-  MEDLAKE_RETURN_IF_ERROR(count_error);
   return out;
 }
 

@@ -308,8 +308,8 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   Value visit = pv1.Field(19);
   ctx.encounter_id = EncounterId(visit, ctx);
   if (ctx.encounter_id.empty()) ctx.encounter_id = MakeId("enc", "message|" + ctx.scope);
-  bool discharged = ToFhirDateTime(pv1.Field(45), offset).has_value();
-  std::string_view status = EncounterStatus(trigger, discharged);
+  const std::optional<std::string> discharge = ToFhirDateTime(pv1.Field(45), offset);
+  std::string_view status = EncounterStatus(trigger, discharge.has_value());
 
   auto current = MapLocation(ctx, pv1.Field(3));
   auto prior =
@@ -357,7 +357,6 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   // discharge (PV1-45) the message gives: a period starts before it ends.
   std::optional<std::string> admitted = ToFhirDateTime(pv1.Field(44), offset);
   if (!admitted && event && (trigger == "A01" || trigger == "A04")) {
-    auto discharge = ToFhirDateTime(pv1.Field(45), offset);
     auto from = ParseFhirTime(*event);
     auto to = discharge ? ParseFhirTime(*discharge) : std::nullopt;
     if (from && (!to || from->start <= to->end)) admitted = event;
@@ -365,7 +364,7 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   json.BeginObject("period");
   if (admitted) json.String("start", *admitted);
   if (trigger != "A13" && trigger != "A11") {
-    if (auto end = ToFhirDateTime(pv1.Field(45), offset)) json.String("end", *end);
+    if (discharge) json.String("end", *discharge);
   }
   json.EndObject();
   json.BeginObject("hospitalization");
@@ -379,14 +378,12 @@ Status MapEncounter(MappingContext& ctx, std::string_view trigger) {
   // transfer happens and the current one starts then; on admission or registration the
   // location starts with the stay; on discharge it ends with it. Updates (A08, A13) do not
   // say since when the patient is where they are, so no start is claimed.
-  const std::optional<std::string>& transfer = event;
-  std::optional<std::string> left = ToFhirDateTime(pv1.Field(45), offset);
   json.BeginArray("location");
-  if (trigger == "A02") {
-    WriteEncounterLocation(json, prior, "completed", std::nullopt, transfer);
-    WriteEncounterLocation(json, current, "active", transfer, std::nullopt);
+  if (trigger == "A02") {  // the event is the transfer
+    WriteEncounterLocation(json, prior, "completed", std::nullopt, event);
+    WriteEncounterLocation(json, current, "active", event, std::nullopt);
   } else if (status == "finished") {
-    WriteEncounterLocation(json, current, "completed", std::nullopt, left);
+    WriteEncounterLocation(json, current, "completed", std::nullopt, discharge);
   } else if (status == "cancelled") {
     WriteEncounterLocation(json, current, "completed", std::nullopt, std::nullopt);
   } else if (trigger == "A01" || trigger == "A04") {
