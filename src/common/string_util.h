@@ -16,6 +16,12 @@ void ReplaceAll(std::string& s, std::string_view from, std::string_view to);
 // U+10FFFF becomes U+FFFD.
 void AppendUtf8(char32_t cp, std::string& out);
 
+// Bytes of the well-formed UTF-8 character at s[i] (1 for ASCII), 0 when the bytes there are
+// not one (a continuation byte, an overlong form, a surrogate, past U+10FFFF, truncated).
+size_t Utf8CharLength(std::string_view s, size_t i);
+// Whether every character of `s` is well-formed UTF-8.
+bool IsValidUtf8(std::string_view s);
+
 // A database's error text with every quoted part ('...' or "...") that does not appear in
 // `known` (the statement the user wrote) replaced by <redacted>: such parts are values from
 // the data ("Could not convert string 'Smith' to INT32"), which an error must never print.

@@ -44,14 +44,6 @@ Result<std::optional<std::string>> InputString(const Collection& in, const Ast& 
   if (!var##_opt) return Collection{};                                                           \
   const std::string& var = *var##_opt
 
-// Bytes of the UTF-8 sequence that starts with `lead` (1 for a byte that starts none).
-size_t Utf8SequenceLength(unsigned char lead) {
-  if (lead >= 0xF0 && lead <= 0xF4) return 4;
-  if (lead >= 0xE0) return lead <= 0xEF ? 3 : 1;
-  if (lead >= 0xC2) return 2;
-  return 1;
-}
-
 // Strings are text (N1 §2.1.2: "Unicode characters"): the functions that index, count or
 // split characters work on code points of the UTF-8 text, not on bytes ('Béa'.length() is 3;
 // counting bytes, substring() and toChars() cut characters in two and emitted broken UTF-8).
@@ -84,31 +76,7 @@ int64_t CharCount(std::string_view s, size_t bytes) {
   return n;
 }
 
-// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-bool IsValidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = Utf8SequenceLength(c);
-    if (n == 1) {
-      if (c >= 0x80) return false;
-      ++i;
-      continue;
-    }
-    if (i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    const auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
-        (c == 0xF4 && c1 >= 0x90)) {
-      return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
-// The code point of the character at s[i, i + n) (n from Utf8SequenceLength).
+// The code point of the well-formed character at s[i, i + n) (n from Utf8CharLength).
 char32_t DecodeChar(std::string_view s, size_t i, size_t n) {
   static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
   char32_t c = static_cast<unsigned char>(s[i]) & kLeadMask[n];
@@ -124,8 +92,8 @@ std::string ChangeCaseUtf8(std::string_view s, bool upper) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    size_t n = std::min(Utf8SequenceLength(static_cast<unsigned char>(s[i])), s.size() - i);
-    if (n == 1 || utf8 == locale_t(0) || !IsValidUtf8(s.substr(i, n))) {
+    const size_t n = Utf8CharLength(s, i);
+    if (n <= 1 || utf8 == locale_t(0)) {
       const auto c = static_cast<unsigned char>(s[i]);
       out.push_back(c < 0x80 ? char(upper ? std::toupper(c) : std::tolower(c)) : char(c));
       ++i;
@@ -338,7 +306,7 @@ MEDLAKE_FP_FN(ReplaceMatches) {
     if (end == start) {
       // An empty match: the next search starts after the following character, kept whole.
       if (end >= s.size()) break;
-      from = end + std::min(Utf8SequenceLength(static_cast<unsigned char>(s[end])), s.size() - end);
+      from = end + std::max<size_t>(Utf8CharLength(s, end), 1);
       out.append(s, end, from - end);
       copied = from;
     }

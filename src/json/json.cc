@@ -10,6 +10,7 @@
 #include <new>
 #include <vector>
 
+#include "common/string_util.h"
 #include "json/minify.h"
 
 namespace medlake::json {
@@ -473,39 +474,6 @@ Status Minify(std::string_view text, std::string& out) {
   return Status::Ok();
 }
 
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 when invalid
-// (overlong, surrogate, beyond U+10FFFF, truncated).
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  uint32_t cp = c & (0x7F >> len);
-  for (size_t k = 1; k < len; ++k) {
-    unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-}  // namespace
-
 void AppendQuoted(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
@@ -523,7 +491,7 @@ void AppendQuoted(std::string_view s, std::string& out) {
     if (i == s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      size_t len = Utf8SequenceLength(s, i);
+      size_t len = Utf8CharLength(s, i);
       if (len == 0) {
         out += "\xEF\xBF\xBD";  // U+FFFD replacement character
         ++i;
