@@ -65,7 +65,8 @@ struct HotRow {
   uint32_t patient;         // ordinal, 0xFFFFFFFF for the shared area
   int64_t effective_start;  // ms since epoch, INT64_MIN if none
   int64_t effective_end;
-  double value;  // valueQuantity.value, NaN if none
+  int64_t last_updated;  // meta.lastUpdated, ms since epoch, INT64_MIN if none
+  double value;          // valueQuantity.value, NaN if none
   std::string_view unit;
   std::string_view status;
   std::string_view encounter;

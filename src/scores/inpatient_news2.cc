@@ -69,16 +69,6 @@ bool IsOngoingStatus(std::string_view status) {
          status == "onleave";
 }
 
-// A resource's meta.lastUpdated (ms), kNoTime when it has none.
-int64_t LastUpdated(json::Node resource) {
-  if (auto meta = resource.Find("meta")) {
-    if (auto updated = meta->Find("lastUpdated"); updated && updated->IsString()) {
-      if (auto t = ParseFhirTime(updated->GetString())) return t->start;
-    }
-  }
-  return kNoTime;
-}
-
 // The patients `wanted` with a confirmed hypercapnic respiratory failure known at `at_ms`
 // (header comment): SpO2 scale 2.
 Status ScanScaleTwo(Lake& lake, int64_t at_ms, const std::function<bool(uint32_t)>& wanted,
@@ -151,15 +141,16 @@ Result<std::vector<InpatientScore>> ScoreInpatients(Lake& lake, int64_t at_ms,
         if (!start_unknown && !Contains(r.effective_start, r.effective_end, at_ms)) return;
         auto it = current.find(r.patient);
         if (it != current.end() && it->second.start >= r.effective_start) return;
+        // A stay in progress whose start nobody sent (an A08 or A13 for a stay whose admission
+        // the lake never received): ongoing since its last update at least, so current at any
+        // time from then on; before it, there is no telling.
+        if (start_unknown && r.last_updated > at_ms) return;
         auto text = r.json();
         std::optional<json::Node> node;
         if (text.ok()) {
           if (auto parsed = parser.Parse(*text); parsed.ok()) node = *parsed;
         }
-        // A stay in progress whose start nobody sent (an A08 or A13 for a stay whose admission
-        // the lake never received): ongoing since its last update at least, so current at any
-        // time from then on; before it, there is no telling.
-        if (start_unknown && (!node || LastUpdated(*node) > at_ms)) return;
+        if (start_unknown && !node) return;
         Current cur{std::string(r.id), "", r.effective_start};
         // The locations whose period holds the time (without a start: until its end).
         if (node) {

@@ -286,6 +286,7 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                c.patient[row],
                c.eff_start[row],
                c.eff_end[row],
+               c.last_updated[row],
                c.value[row],
                dict_at(c.unit_dict, c.unit[row]),
                dict_at(c.status_dict, c.status[row]),

@@ -47,6 +47,20 @@ inline constexpr std::array<PgxGene, kNumPgxGenes> kPgxGenes = {{
        {"c.1129-5923C>G, c.1236G>A (HapB3)", 0.024}}}},
 }};
 
+// AlleleAt reads an allele's calls at the allele's index: the generated table must list the
+// alleles of each gene as kPgxGenes does (checked by every build).
+constexpr bool PgxTablesAgree() {
+  for (size_t g = 0; g < kPgxGenes.size(); ++g) {
+    for (int a = 0; a < kPgxGenes[g].num_alleles; ++a) {
+      if (kPgxGenes[g].alleles[a].name != kPgxAlleleCalls[g][a].name) return false;
+    }
+  }
+  return true;
+}
+static_assert(kPgxGenes.size() == kPgxAlleleCalls.size() && PgxTablesAgree(),
+              "pgx_positions.h lists other alleles than kPgxGenes: run "
+              "scripts/gen_synth_pgx_positions.py");
+
 // Draws both haplotypes of every gene into story.haplotypes.
 inline void DrawHaplotypes(Rng& rng, PatientStory& story) {
   for (int g = 0; g < kNumPgxGenes; ++g) {

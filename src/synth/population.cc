@@ -113,8 +113,17 @@ double BandPrevalence(int c, int band, Sex sex) {
   return kPrevalence[c][band][sex == Sex::kMale ? 1 : 0];
 }
 
+namespace {
+
+// Too young for condition `c`: the band's prevalence applies from its minimum onset age.
+bool BelowMinOnset(int c, double age) {
+  return age < kMinOnsetAge[c] + kOnsetMargin;
+}
+
+}  // namespace
+
 double ChronicPrevalence(int c, double age, Sex sex) {
-  if (age < kMinOnsetAge[c] + kOnsetMargin) return 0;
+  if (BelowMinOnset(c, age)) return 0;
   return BandPrevalence(c, AgeBand(age), sex);
 }
 
@@ -199,8 +208,7 @@ void PopulationModel::DrawChronicConditions(Rng& rng, PatientStory& story) const
   for (int c = 0; c < kNumChronic; ++c) {
     const double liability = kLiabilityLoading * story.latent + specific * rng.Normal();
     if (liability <= thresholds_[c][band][sex]) continue;
-    // Too young for the condition: the band's prevalence applies from its minimum onset age.
-    if (story.age_at_start < kMinOnsetAge[c] + kOnsetMargin) continue;
+    if (BelowMinOnset(c, story.age_at_start)) continue;  // as ChronicPrevalence says
     const double span = std::min(story.age_at_start - kMinOnsetAge[c] - kOnsetMargin, 20.0);
     const double onset_age = story.age_at_start - rng.Uniform(0, span);
     ConditionRec rec;
