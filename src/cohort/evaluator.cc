@@ -390,16 +390,11 @@ class Evaluator {
       // through the LOINC code whichever code the index met first.
       size_t kept = 0;
       for (size_t i = 0; i < buf.size();) {
-        size_t pick = i;
-        bool converts = Converts(ce, buf[i]);
         size_t j = i + 1;
-        for (; j < buf.size() && buf[j].event->row == buf[i].event->row; ++j) {
-          if (!converts && Converts(ce, buf[j])) {
-            pick = j;
-            converts = true;
-          }
-        }
-        buf[kept++] = buf[pick];
+        while (j < buf.size() && buf[j].event->row == buf[i].event->row) ++j;
+        size_t pick = i;  // a resource coded once (the common case): nothing to choose
+        while (j - i > 1 && pick < j && !Converts(ce, buf[pick])) ++pick;
+        buf[kept++] = buf[pick < j ? pick : i];
         i = j;
       }
       buf.resize(kept);
@@ -411,14 +406,19 @@ class Evaluator {
   static bool Converts(const CompiledEvent& ce, const Candidate& c) {
     const auto& values = ce.criterion->values;
     for (size_t j = 0; j < values.size(); ++j) {
-      if (values[j].unit.empty()) continue;
-      if (c.event->unit == kNoUnit) return false;
-      const auto& conv = ce.value_conversions[c.entry][j];
-      auto it = std::find_if(conv.begin(), conv.end(),
-                             [&](const auto& p) { return p.first == c.event->unit; });
-      if (it == conv.end() || !it->second) return false;
+      if (!values[j].unit.empty() && ConversionOf(ce, c, j) == nullptr) return false;
     }
     return true;
+  }
+
+  // The conversion of the candidate's value to the unit of comparison `j`; nullptr when its
+  // unit has none (or it has no unit).
+  static const Affine* ConversionOf(const CompiledEvent& ce, const Candidate& c, size_t j) {
+    if (c.event->unit == kNoUnit) return nullptr;
+    const auto& conv = ce.value_conversions[c.entry][j];
+    auto it = std::find_if(conv.begin(), conv.end(),
+                           [&](const auto& p) { return p.first == c.event->unit; });
+    return it == conv.end() || !it->second ? nullptr : &*it->second;
   }
 
   // Value and length-of-stay tests (the window is checked by the caller).
@@ -430,15 +430,14 @@ class Evaluator {
       if (std::isnan(ev.value)) return false;
       double v = ev.value;
       if (!cmp.unit.empty()) {
-        const auto& conv = ce.value_conversions[c.entry][j];
-        auto it = std::find_if(conv.begin(), conv.end(),
-                               [&](const auto& p) { return p.first == ev.unit; });
-        if (ev.unit == kNoUnit || it == conv.end() || !it->second) {
+        const Affine* conversion = ConversionOf(ce, c, j);
+        if (conversion == nullptr) {
           unconvertible_.fetch_add(1, std::memory_order_relaxed);
           return false;
         }
-        if (it->second->scale != 1 || it->second->offset != 0)
-          v = RoundSignificant(it->second->Apply(v));
+        if (conversion->scale != 1 || conversion->offset != 0) {
+          v = RoundSignificant(conversion->Apply(v));
+        }
       }
       if (!Compare(v, cmp.op, cmp.value)) return false;
     }
