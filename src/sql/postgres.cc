@@ -166,7 +166,7 @@ Status TableLoad::Append(const std::vector<std::string>& row) {
         m.line += cell->boolean ? "true" : "false";
         break;
       case Cell::Kind::kText:
-        AppendCopyField(cell->text, m.line);
+        AppendCopyField(cell->Text(), m.line);
         break;
     }
   }

@@ -196,6 +196,7 @@ struct TableWriter::Impl {
   std::vector<std::string> names;
   std::string table;
   json::Parser parser;
+  std::vector<Cell> cells;  // AppendJsonRow's, kept from row to row
   ~Impl() {
     if (appender) duckdb_appender_destroy(&appender);
   }
@@ -322,7 +323,8 @@ Result<Cell> ReadCell(ColumnType type, std::string_view json_text, json::Parser&
   if (json_text == "null" || json_text.empty()) return cell;
   if (type == ColumnType::kJson) {
     cell.kind = Cell::Kind::kText;
-    cell.text = std::string(json_text);
+    cell.borrowed = json_text;
+    cell.is_borrowed = true;
     return cell;
   }
   auto node = parser.Parse(json_text);
@@ -361,7 +363,12 @@ Result<Cell> ReadCell(ColumnType type, std::string_view json_text, json::Parser&
       break;
     default:
       cell.kind = Cell::Kind::kText;
-      cell.text = node->IsString() ? std::string(node->GetString()) : std::string(json_text);
+      if (node->IsString()) {
+        cell.owned = std::string(node->GetString());
+      } else {
+        cell.borrowed = json_text;
+        cell.is_borrowed = true;
+      }
       return cell;
   }
   return InvalidArgument("table " + std::string(table) + ", column " + std::string(column) +
@@ -377,8 +384,8 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
   }
   // The whole row is read before any of it is appended: a value that is not of its column's
   // type is an error, not a NULL or a truncated number (the view's type does not fit the data).
-  std::vector<Cell> cells;
-  cells.reserve(values.size());
+  std::vector<Cell>& cells = im.cells;  // kept from row to row
+  cells.clear();
   for (size_t i = 0; i < values.size(); ++i) {
     MEDLAKE_ASSIGN_OR_RETURN(Cell cell,
                              ReadCell(im.types[i], values[i], im.parser, im.table, im.names[i]));
@@ -400,7 +407,7 @@ Status TableWriter::AppendJsonRow(const std::vector<std::string>& values) {
         st = duckdb_append_bool(im.appender, cell.boolean);
         break;
       case Cell::Kind::kText:
-        st = duckdb_append_varchar_length(im.appender, cell.text.data(), cell.text.size());
+        st = duckdb_append_varchar_length(im.appender, cell.Text().data(), cell.Text().size());
         break;
     }
     if (st == DuckDBError)

@@ -88,7 +88,12 @@ struct Cell {
   int64_t integer = 0;
   double number = 0;
   bool boolean = false;
-  std::string text;
+  // kText: a decoded JSON string (owned), or the value's JSON text itself (borrowed: valid as
+  // long as the text given to ReadCell).
+  std::string owned;
+  std::string_view borrowed;
+  bool is_borrowed = false;
+  std::string_view Text() const { return is_borrowed ? borrowed : std::string_view(owned); }
 };
 
 // The cell of `json_text` in a column of `type`; kInvalidArgument when the value is not of the
