@@ -97,25 +97,36 @@ Result<std::string> Vault::Unseal(std::string_view lookup, std::string_view nonc
   return identity;
 }
 
+namespace {
+constexpr std::string_view kPutSql =
+    "INSERT OR REPLACE INTO identity(lookup, nonce, sealed) VALUES (?, ?, ?)";
+}  // namespace
+
 Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare(kPutSql));
+  return PutWith(stmt, pseudonym, identity_json);
+}
+
+Status Vault::PutWith(SqliteStmt& insert, std::string_view pseudonym,
+                      std::string_view identity_json) {
   std::string lookup = Lookup(pseudonym);
   std::string nonce;
   std::string sealed = Seal(vault_key_, lookup, pseudonym, identity_json, nonce);
-  MEDLAKE_ASSIGN_OR_RETURN(
-      SqliteStmt stmt,
-      db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed) VALUES (?, ?, ?)"));
-  stmt.BindBlob(1, lookup).BindBlob(2, nonce).BindBlob(3, sealed);
-  return stmt.Run();
+  insert.BindBlob(1, lookup).BindBlob(2, nonce).BindBlob(3, sealed);
+  return insert.Run();
 }
 
 Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  for (const auto& [pseudonym, identity] : records) {
-    Status s = Put(pseudonym, identity);
-    if (!s.ok()) {
-      (void)db_->Exec("ROLLBACK");
-      return s;
-    }
+  // One statement for the batch: preparing it per record cost as much as the insert.
+  auto insert = db_->Prepare(kPutSql);
+  Status s = insert.ok() ? Status::Ok() : insert.status();
+  for (size_t i = 0; s.ok() && i < records.size(); ++i) {
+    s = PutWith(*insert, records[i].first, records[i].second);
+  }
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
   }
   return db_->Exec("COMMIT");
 }

@@ -60,6 +60,8 @@ class Vault {
  private:
   Vault() = default;
   std::string Lookup(std::string_view pseudonym) const;
+  // Put through `insert`, a prepared INSERT of the identity table.
+  Status PutWith(SqliteStmt& insert, std::string_view pseudonym, std::string_view identity_json);
   Result<std::string> Unseal(std::string_view lookup, std::string_view nonce,
                              std::string_view sealed, std::string& pseudonym) const;
 
