@@ -1,5 +1,7 @@
 #include "ingest/deidentify.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -56,14 +58,21 @@ using privacy::kRemovedTopLevel;
 // a contained "#id", a conditional or logical reference without a type). Only a reference
 // that says it names another type keeps them (a Practitioner's or an Organization's name).
 bool MayNamePerson(json::Node n) {
-  auto ref = n.Find("reference");
-  auto type = n.Find("type");
-  auto ident = n.Find("identifier");
+  // The members that tell, found in one pass over the object: this is asked of every object
+  // of every resource.
+  enum { kReference, kType, kIdentifier, kDisplay, kCode, kSystem, kMembers };
+  static const json::FieldSet kShape(
+      {"reference", "type", "identifier", "display", "code", "system"});
+  std::array<std::optional<json::Node>, kMembers> m;
+  n.FindFields(kShape, m);
+  const auto& ref = m[kReference];
+  const auto& type = m[kType];
+  const auto& ident = m[kIdentifier];
   // A reference written with a display only ({"display": "Jane Roe"}) names no type either; a
   // Coding's display comes with its code or system, and stays.
-  const bool display_only = n.Find("display") && !n.Find("code") && !n.Find("system");
+  const bool display_only = m[kDisplay] && !m[kCode] && !m[kSystem];
   const bool is_reference = (ref && ref->IsString()) || (ident && ident->IsObject()) ||
-                            (type && type->IsString() && n.Find("display")) || display_only;
+                            (type && type->IsString() && m[kDisplay]) || display_only;
   if (!is_reference) return false;
   std::string_view target;
   if (ref && ref->IsString()) {
@@ -112,12 +121,11 @@ class DeidWriter {
       case json::Kind::kArray: {
         out_ += '[';
         int index = 0;
-        n.ForEachItem([&](json::Node item) {
+        for (json::Cursor c = n.Children(); c.Next();) {
           if (index > 0) out_ += ',';
           PathStep step(path_, {}, index++);
-          Value(item);
-          return true;
-        });
+          Value(c.value());
+        }
         out_ += ']';
         break;
       }
@@ -163,7 +171,9 @@ class DeidWriter {
         first = false;
       }
     }
-    n.ForEachField([&](std::string_view key, json::Node value) {
+    for (json::Cursor c = n.Children(); c.Next();) {
+      std::string_view key = c.key();
+      json::Node value = c.value();
       PathStep step(path_, key, -1);
       bool remove =
           !keep_content_ &&
@@ -172,7 +182,7 @@ class DeidWriter {
            (patient_reference && (key == "display" || key == "identifier")));
       if (remove) {
         Remove(value);
-        return true;
+        continue;
       }
       if (!first) out_ += ',';
       first = false;
@@ -188,16 +198,15 @@ class DeidWriter {
       } else if (key == "contained" && value.IsArray()) {
         out_ += '[';
         int index = 0;
-        value.ForEachItem([&](json::Node item) {
+        for (json::Cursor item = value.Children(); item.Next();) {
           if (index > 0) out_ += ',';
           PathStep item_step(path_, {}, index++);
-          if (item.IsObject()) {
-            Object(item, false, true);
+          if (item.value().IsObject()) {
+            Object(item.value(), false, true);
           } else {
-            Value(item);
+            Value(item.value());
           }
-          return true;
-        });
+        }
         out_ += ']';
       } else if (key == "resourceType" || !top || key != "id") {
         Value(value);
@@ -206,8 +215,7 @@ class DeidWriter {
                                .substr(type_.size() + 1),
                            out_);
       }
-      return true;
-    });
+    }
     out_ += '}';
   }
 
@@ -407,15 +415,46 @@ std::string Deidentifier::RewriteReference(std::string_view reference) {
   if (id.empty() || !PseudonymizedType(type)) return std::string(reference);
   std::string out(type);
   out += '/';
-  out += type == "Patient" ? PatientPseudonym(id) : pseudonymizer_.ForSourceId(type, id);
+  if (type == "Patient") {
+    out += PatientPseudonym(id);
+  } else {
+    out += SourcePseudonym(type, id);
+  }
   out.append(tail);
   return out;
+}
+
+std::string Deidentifier::SourcePseudonym(std::string_view type, std::string_view id) {
+  // The pseudonym is a function of (type, id) under the key, so each thread keeps the last
+  // ones it computed, one per slot of a direct-mapped table: an Encounter's id comes back in
+  // every Observation of the encounter, and a slot costs a hash where the HMAC costs about a
+  // microsecond. The table belongs to one Deidentifier at a time.
+  struct Slot {
+    std::string type, id, pseudonym;
+  };
+  struct Cache {
+    uint64_t owner = 0;
+    std::vector<Slot> slots;
+  };
+  constexpr size_t kSlots = 4096;
+  thread_local Cache cache;
+  if (cache.owner != generation_) {
+    cache.owner = generation_;
+    cache.slots.assign(kSlots, Slot{});
+  }
+  Slot& slot = cache.slots[XXH3_64bits(id.data(), id.size()) % kSlots];
+  if (slot.id != id || slot.type != type || slot.pseudonym.empty()) {
+    slot.type = type;
+    slot.id = id;
+    slot.pseudonym = pseudonymizer_.ForSourceId(type, id);
+  }
+  return slot.pseudonym;
 }
 
 std::string Deidentifier::StoredId(std::string_view type, std::string_view id) {
   if (type == "Patient") return writer_.FindLink(SourceLink(id));
   if (!PseudonymizedType(type)) return std::string(id);
-  return pseudonymizer_.ForSourceId(type, id);
+  return SourcePseudonym(type, id);
 }
 
 std::string Deidentifier::LinkPatient(json::Node patient) {

@@ -110,6 +110,8 @@ class Deidentifier {
   std::string IdentifierLink(std::string_view system, std::string_view value) const;
   // The pseudonym of the Patient with source id `id` (links it when unknown).
   std::string PatientPseudonym(std::string_view id);
+  // The pseudonym of the source id `id` of a non-Patient `type` whose ids are pseudonymized.
+  std::string SourcePseudonym(std::string_view type, std::string_view id);
   std::string PseudonymForPatient(json::Node patient, std::string_view id);
   Status ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed);
 
