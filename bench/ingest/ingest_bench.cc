@@ -1,6 +1,6 @@
 // Ingest throughput against its practical ceiling, in the same run.
 //
-//   medlake_bench_ingest [--jobs N] [--copies K] [--runs R] INPUT_DIR
+//   medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] INPUT_DIR
 //
 // Baseline: a plain simdjson DOM parse of the same bytes with no storing (each NDJSON line, or
 // each JSON document), on the same number of threads (files in parallel, and the pieces of a
@@ -9,7 +9,8 @@
 // lake's segments must do. Then medlake ingest into a fresh lake. With --copies K, the input is
 // first replicated K times with fresh ids (every UUID gets a copy-specific prefix), to show how
 // time and peak memory grow with input size. Every measurement runs in its own child process so
-// that peak RSS is its own.
+// that peak RSS is its own. With --keyed the lakes get a key first (privacy/key_store.h), as
+// `medlake init` gives them: ingest then pseudonymizes every resource and fills the vault.
 #include <fcntl.h>
 #include <simdjson.h>
 #include <sys/resource.h>
@@ -35,6 +36,7 @@
 
 #include "ingest/ingest.h"
 #include "json/minify.h"
+#include "privacy/key_store.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -234,8 +236,15 @@ Measure FormatFloor(const std::vector<std::string>& files, int jobs) {
       });
 }
 
-Measure IngestRun(const std::string& input, const std::string& lake, int jobs) {
+Measure IngestRun(const std::string& input, const std::string& lake, int jobs, bool keyed) {
   fs::remove_all(lake);
+  if (keyed) {
+    fs::create_directories(lake);
+    if (auto keys = medlake::privacy::KeyStore::Create(lake); !keys.ok()) {
+      std::fprintf(stderr, "cannot key the lake: %s\n", keys.status().ToString().c_str());
+      return {};
+    }
+  }
   medlake::ingest::IngestOptions options;
   options.jobs = jobs;
   auto start = Clock::now();
@@ -298,12 +307,12 @@ void Report(const char* label, const Figures& f, int jobs) {
 // returns the run of median time of each, with the highest peak RSS seen. A shared VM's speed
 // drifts by 10-30 % from run to run: one run is not a figure.
 Figures MedianFigures(int runs, const std::vector<std::string>& files, const std::string& input,
-                      const std::string& lake, int jobs) {
+                      const std::string& lake, int jobs, bool keyed) {
   std::vector<Measure> bases, floors, ingests;
   for (int r = 0; r < runs; ++r) {
     bases.push_back(InChild([&] { return Baseline(files, jobs); }));
     floors.push_back(InChild([&] { return FormatFloor(files, jobs); }));
-    ingests.push_back(InChild([&] { return IngestRun(input, lake, jobs); }));
+    ingests.push_back(InChild([&] { return IngestRun(input, lake, jobs, keyed); }));
     if (bases.back().seconds <= 0 || floors.back().seconds <= 0 || ingests.back().seconds <= 0) {
       std::fprintf(stderr, "a measurement failed (see above)\n");
       std::exit(1);
@@ -325,6 +334,7 @@ int main(int argc, char** argv) {
   int jobs = static_cast<int>(std::thread::hardware_concurrency());
   int copies = 10;
   int runs = 3;
+  bool keyed = false;
   std::string input;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -334,25 +344,28 @@ int main(int argc, char** argv) {
       copies = std::atoi(argv[++i]);
     else if (a == "--runs" && i + 1 < argc)
       runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--keyed")
+      keyed = true;
     else
       input = a;
   }
   if (input.empty()) {
     std::fprintf(stderr,
-                 "usage: medlake_bench_ingest [--jobs N] [--copies K] [--runs R] INPUT_DIR\n");
+                 "usage: medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] "
+                 "INPUT_DIR\n");
     return 2;
   }
   std::string work = (fs::temp_directory_path() / "medlake-bench-ingest").string();
   fs::remove_all(work);
   auto files = InputFiles(input);
-  std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest\n", jobs,
-              input.c_str(), files.size(), runs);
-  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs);
+  std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest%s\n", jobs,
+              input.c_str(), files.size(), runs, keyed ? ", lakes with a key" : "");
+  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs, keyed);
   Report("1x", one, jobs);
   if (copies > 1) {
     Replicate(files, input, work + "/input10", copies);
     auto files10 = InputFiles(work + "/input10");
-    Figures many = MedianFigures(runs, files10, work + "/input10", work + "/lake10", jobs);
+    Figures many = MedianFigures(runs, files10, work + "/input10", work + "/lake10", jobs, keyed);
     char label[16];
     std::snprintf(label, sizeof label, "%dx", copies);
     Report(label, many, jobs);
