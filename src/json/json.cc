@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -474,18 +475,43 @@ Status Minify(std::string_view text, std::string& out) {
   return Status::Ok();
 }
 
+namespace {
+
+// Whether byte `b` ends a run copied as is: a control, a quote, a backslash or non-ASCII.
+constexpr bool EndsPlainRun(unsigned char b) {
+  return b < 0x20 || b >= 0x80 || b == '"' || b == '\\';
+}
+
+// The end of the run of s[i..] that needs no escaping, eight bytes at a time. In each term
+// below, the lowest flagged byte is exact (a borrow only flags bytes above a true match), so
+// the lowest flagged byte of their union is the first byte that ends the run.
+size_t PlainRunEnd(std::string_view s, size_t i) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const uint64_t quote = w ^ (kOnes * '"');
+    const uint64_t backslash = w ^ (kOnes * '\\');
+    const uint64_t ends =
+        (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | (w - kOnes * 0x20) | w) &
+        kHigh;
+    if (ends != 0) return i + static_cast<size_t>(std::countr_zero(ends) >> 3);
+  }
+  while (i < s.size() && !EndsPlainRun(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+}  // namespace
+
 void AppendQuoted(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
     // Printable ASCII other than quote and backslash is copied as a run.
-    size_t run = i;
-    while (run < s.size()) {
-      unsigned char b = static_cast<unsigned char>(s[run]);
-      if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
-      ++run;
-    }
+    size_t run = PlainRunEnd(s, i);
     out.append(s.data() + i, run - i);
     i = run;
     if (i == s.size()) break;
