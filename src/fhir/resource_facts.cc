@@ -17,10 +17,7 @@ namespace {
 template <typename Fn>
 void Walk(json::Node node, std::string_view path, const Fn& fn) {
   if (node.IsArray()) {
-    node.ForEachItem([&](json::Node item) {
-      Walk(item, path, fn);
-      return true;
-    });
+    for (json::Cursor item = node.Children(); item.Next();) Walk(item.value(), path, fn);
     return;
   }
   if (path.empty()) {
@@ -34,24 +31,23 @@ void Walk(json::Node node, std::string_view path, const Fn& fn) {
 }
 
 void AddCoding(json::Node coding, std::vector<Coding>& out) {
-  auto code = coding.Find("code");
-  if (!code || !code->IsString()) return;
-  auto system = coding.Find("system");
-  Coding c{system ? std::string(system->GetString()) : std::string(),
-           std::string(code->GetString())};
+  enum { kCode, kSystem, kMembers };
+  static const json::FieldSet kCoding({"code", "system"});
+  std::array<std::optional<json::Node>, kMembers> m;
+  coding.FindFields(kCoding, m);
+  if (!m[kCode] || !m[kCode]->IsString()) return;
+  const std::string_view code = m[kCode]->GetString();
+  const std::string_view system = m[kSystem] ? m[kSystem]->GetString() : std::string_view();
   for (const auto& seen : out) {
-    if (seen == c) return;
+    if (seen.code == code && seen.system == system) return;
   }
-  out.push_back(std::move(c));
+  out.push_back(Coding{std::string(system), std::string(code)});
 }
 
 // A CodeableConcept (with coding[]) or a bare Coding.
 void AddCodes(json::Node element, std::vector<Coding>& out) {
   if (auto codings = element.Find("coding")) {
-    codings->ForEachItem([&](json::Node c) {
-      AddCoding(c, out);
-      return true;
-    });
+    for (json::Cursor c = codings->Children(); c.Next();) AddCoding(c.value(), out);
   } else {
     AddCoding(element, out);
   }
@@ -342,10 +338,9 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   for (int slot : wanted.code) {
     if (const auto& node = fields[slot]) {
       if (node->IsArray()) {
-        node->ForEachItem([&](json::Node item) {
-          AddCodes(item, out.codings);
-          return true;
-        });
+        for (json::Cursor item = node->Children(); item.Next();) {
+          AddCodes(item.value(), out.codings);
+        }
       } else {
         AddCodes(*node, out.codings);
       }
