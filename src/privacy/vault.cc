@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/file_util.h"
@@ -102,27 +103,37 @@ constexpr std::string_view kPutSql =
     "INSERT OR REPLACE INTO identity(lookup, nonce, sealed) VALUES (?, ?, ?)";
 }  // namespace
 
-Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
-  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare(kPutSql));
-  return PutWith(stmt, pseudonym, identity_json);
+Vault::Row Vault::SealRow(std::string_view pseudonym, std::string_view identity_json) const {
+  Row row;
+  row.lookup = Lookup(pseudonym);
+  row.sealed = Seal(vault_key_, row.lookup, pseudonym, identity_json, row.nonce);
+  return row;
 }
 
-Status Vault::PutWith(SqliteStmt& insert, std::string_view pseudonym,
-                      std::string_view identity_json) {
-  std::string lookup = Lookup(pseudonym);
-  std::string nonce;
-  std::string sealed = Seal(vault_key_, lookup, pseudonym, identity_json, nonce);
-  insert.BindBlob(1, lookup).BindBlob(2, nonce).BindBlob(3, sealed);
-  return insert.Run();
+Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
+  Row row = SealRow(pseudonym, identity_json);
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare(kPutSql));
+  return stmt.BindBlob(1, row.lookup).BindBlob(2, row.nonce).BindBlob(3, row.sealed).Run();
 }
 
 Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
+  // Sealed first, then inserted in the table's key order, through one statement: the B-tree
+  // then fills page after page. In the records' order every insert lands on a random page
+  // (the key is a keyed hash), and a vault larger than SQLite's page cache read and spilled
+  // pages for most of them. The sort is stable: of one pseudonym's records, the last wins.
+  std::vector<Row> rows;
+  rows.reserve(records.size());
+  for (const auto& [pseudonym, identity] : records) rows.push_back(SealRow(pseudonym, identity));
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row& a, const Row& b) { return a.lookup < b.lookup; });
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  // One statement for the batch: preparing it per record cost as much as the insert.
   auto insert = db_->Prepare(kPutSql);
   Status s = insert.ok() ? Status::Ok() : insert.status();
-  for (size_t i = 0; s.ok() && i < records.size(); ++i) {
-    s = PutWith(*insert, records[i].first, records[i].second);
+  for (size_t i = 0; s.ok() && i < rows.size(); ++i) {
+    s = insert->BindBlob(1, rows[i].lookup)
+            .BindBlob(2, rows[i].nonce)
+            .BindBlob(3, rows[i].sealed)
+            .Run();
   }
   if (!s.ok()) {
     (void)db_->Exec("ROLLBACK");

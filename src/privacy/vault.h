@@ -60,8 +60,11 @@ class Vault {
  private:
   Vault() = default;
   std::string Lookup(std::string_view pseudonym) const;
-  // Put through `insert`, a prepared INSERT of the identity table.
-  Status PutWith(SqliteStmt& insert, std::string_view pseudonym, std::string_view identity_json);
+  // A record as the identity table holds it: its lookup key and its sealed identity.
+  struct Row {
+    std::string lookup, nonce, sealed;
+  };
+  Row SealRow(std::string_view pseudonym, std::string_view identity_json) const;
   Result<std::string> Unseal(std::string_view lookup, std::string_view nonce,
                              std::string_view sealed, std::string& pseudonym) const;
 

@@ -71,6 +71,24 @@ TEST_F(VaultTest, ReplaceKeepsOneRecord) {
   EXPECT_EQ(*(*vault)->Get(pseudonym_), kIdentity);
 }
 
+// PutAll inserts in the table's key order, not the records' order: of one pseudonym's records
+// in a batch the last one still wins, and every other record is kept.
+TEST_F(VaultTest, PutAllKeepsTheLastRecordOfAPseudonym) {
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  Pseudonymizer pseudonymizer(*keys_);
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 200; ++i) {
+    std::string p = pseudonymizer.ForSourceId("synthea", "p-" + std::to_string(i % 50));
+    batch.emplace_back(p, R"({"n":)" + std::to_string(i) + "}");
+  }
+  ASSERT_TRUE((*vault)->PutAll(batch).ok());
+  EXPECT_EQ(*(*vault)->Count(), 50);
+  for (int i = 150; i < 200; ++i) {
+    EXPECT_EQ(*(*vault)->Get(batch[i].first), batch[i].second) << i;
+  }
+}
+
 TEST_F(VaultTest, FlippedByteIsCorruption) {
   {
     auto vault = Vault::Open(*keys_);
