@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <tbb/parallel_for.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -117,13 +118,14 @@ Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
 }
 
 Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
-  // Sealed first, then inserted in the table's key order, through one statement: the B-tree
-  // then fills page after page. In the records' order every insert lands on a random page
-  // (the key is a keyed hash), and a vault larger than SQLite's page cache read and spilled
-  // pages for most of them. The sort is stable: of one pseudonym's records, the last wins.
-  std::vector<Row> rows;
-  rows.reserve(records.size());
-  for (const auto& [pseudonym, identity] : records) rows.push_back(SealRow(pseudonym, identity));
+  // Sealed first, in parallel (ingest calls this at a commit, while its workers wait), then
+  // inserted in the table's key order, through one statement: the B-tree then fills page after
+  // page. In the records' order every insert lands on a random page (the key is a keyed hash),
+  // and a vault larger than SQLite's page cache read and spilled pages for most of them. The
+  // sort is stable: of one pseudonym's records, the last wins.
+  std::vector<Row> rows(records.size());
+  tbb::parallel_for(size_t{0}, records.size(),
+                    [&](size_t i) { rows[i] = SealRow(records[i].first, records[i].second); });
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Row& a, const Row& b) { return a.lookup < b.lookup; });
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
