@@ -36,10 +36,10 @@ struct NumberTable {
   std::string_view source;
   simdjson::dom::element root;
   std::once_flag built;
-  // The numbers' element bytes as two words, and their texts, in document order. Elements of
-  // one document differ only in their tape index, which grows in document order, so the
-  // keys are sorted and lookups are binary searches.
-  std::vector<ElementKey> keys;
+  // The numbers' tape indices, and their texts, in document order. Elements of one document
+  // differ only in their tape index, which grows in document order, so the indices are
+  // sorted and lookups are binary searches.
+  std::vector<uint64_t> indices;
   std::vector<std::string_view> texts;
 };
 
@@ -74,34 +74,35 @@ std::vector<std::string_view> NumberTokens(std::string_view text) {
   return out;
 }
 
-void CollectNumbers(simdjson::dom::element e, std::vector<simdjson::dom::element>& out) {
-  switch (e.type()) {
-    case simdjson::dom::element_type::ARRAY: {
-      simdjson::dom::array arr;
-      if (e.get_array().get(arr)) return;
-      for (auto item : arr) CollectNumbers(item, out);
-      break;
-    }
-    case simdjson::dom::element_type::OBJECT: {
-      simdjson::dom::object obj;
-      if (e.get_object().get(obj)) return;
-      for (auto field : obj) CollectNumbers(field.value, out);
-      break;
-    }
-    case simdjson::dom::element_type::INT64:
-    case simdjson::dom::element_type::UINT64:
-    case simdjson::dom::element_type::DOUBLE:
-      out.push_back(e);
-      break;
-    default:
-      break;
-  }
-}
-
 ElementKey KeyOf(const void* element_bytes) {
   ElementKey key;
   std::memcpy(key.data(), element_bytes, sizeof(key));
   return key;
+}
+
+// The tape indices of the numbers of the document `root` is the root of, in document order,
+// read in one pass over its tape (simdjson's doc/tape.md): a word per value, the value's type
+// in its top byte, a second word after each number, and in the first word the index of the
+// last. An element is a document pointer and a tape index (KeyOf).
+std::vector<uint64_t> NumberIndices(simdjson::dom::element root) {
+  const ElementKey key = KeyOf(&root);
+  const auto* doc = reinterpret_cast<const simdjson::dom::document*>(key[0]);
+  const uint64_t* tape = doc->tape.get();
+  const uint64_t end = tape[0] & simdjson::internal::JSON_VALUE_MASK;
+  std::vector<uint64_t> out;
+  for (uint64_t i = key[1]; i < end;) {
+    switch (static_cast<simdjson::internal::tape_type>(tape[i] >> 56)) {
+      case simdjson::internal::tape_type::INT64:
+      case simdjson::internal::tape_type::UINT64:
+      case simdjson::internal::tape_type::DOUBLE:
+        out.push_back(i);
+        i += 2;
+        break;
+      default:
+        ++i;
+    }
+  }
+  return out;
 }
 
 namespace {
@@ -371,18 +372,16 @@ std::string_view Node::NumberText() const {
   if (!valid_ || numbers_ == nullptr || !IsNumber()) return {};
   auto* table = const_cast<NumberTable*>(static_cast<const NumberTable*>(numbers_));
   std::call_once(table->built, [table] {
-    std::vector<simdjson::dom::element> elements;
-    CollectNumbers(table->root, elements);
+    std::vector<uint64_t> indices = NumberIndices(table->root);
     std::vector<std::string_view> tokens = NumberTokens(table->source);
-    if (tokens.size() != elements.size()) return;
-    table->keys.reserve(elements.size());
-    for (const auto& e : elements) table->keys.push_back(KeyOf(&e));
+    if (tokens.size() != indices.size()) return;
+    table->indices = std::move(indices);
     table->texts = std::move(tokens);
   });
-  ElementKey key = KeyOf(raw_);
-  auto it = std::lower_bound(table->keys.begin(), table->keys.end(), key);
-  if (it == table->keys.end() || *it != key) return {};
-  return table->texts[size_t(it - table->keys.begin())];
+  const uint64_t index = KeyOf(raw_)[1];
+  auto it = std::lower_bound(table->indices.begin(), table->indices.end(), index);
+  if (it == table->indices.end() || *it != index) return {};
+  return table->texts[size_t(it - table->indices.begin())];
 }
 
 struct Parser::Impl {
