@@ -550,7 +550,10 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
       DeidWriter theirs(*this, out, removed_items);
       theirs.set_type(type);
       theirs.Object(resource, true);
-      const std::vector<std::string>& patients = theirs.patients();
+      // When every reference to a patient was inside what is removed (a Task's note by its
+      // author), what is removed is still theirs.
+      const std::vector<std::string>& patients =
+          theirs.patients().empty() ? writer.patients() : theirs.patients();
       if (patients.size() == 1) {
         removed.patient = patients[0];
       } else if (!removed_items.empty()) {

@@ -192,6 +192,35 @@ TEST(DeidentifyTest, ReferencesThatMayNameAPersonLoseDisplayAndIdentifier) {
   EXPECT_NE(stored.find(R"("id":"rp")"), std::string::npos) << "a contained id stays local";
 }
 
+// A shared-area resource whose only reference to a patient is inside an element that is
+// removed (a Task's note by its author): the note goes to the vault under that patient, and the
+// Task is filed under them. (This crashed ingest.)
+TEST(DeidentifyTest, SharedResourceNamingAPatientOnlyInWhatIsRemovedIsTheirs) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  testing::WriteText(
+      dir / "in/a.ndjson",
+      R"({"resourceType":"Patient","id":"p1"})"
+      "\n"
+      R"({"resourceType":"Task","id":"t1","status":"requested","intent":"order",)"
+      R"("note":[{"authorReference":{"reference":"Patient/p1"},"text":"Call Quillby back"}]})"
+      "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 2u);
+  Stored stored = ReadAll(dir / "lake");
+  EXPECT_EQ(stored.all.find("Quillby"), std::string::npos);
+  std::string pseudonym;
+  for (const auto& [key, json] : stored.json) {
+    if (key.starts_with("Patient/")) pseudonym = key.substr(8);
+  }
+  ASSERT_FALSE(pseudonym.empty());
+  EXPECT_EQ(stored.patient["Task/t1"], stored.patient["Patient/" + pseudonym]);
+  auto note = VaultRecord(dir / "lake", pseudonym + "/Task/t1");
+  ASSERT_TRUE(note.ok()) << note.status().ToString();
+  EXPECT_NE(note->find("Quillby"), std::string::npos);
+}
+
 TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   TempDir dir;
   InitLake(dir / "lake");
