@@ -47,6 +47,8 @@ void AddCoding(json::Node coding, std::vector<Coding>& out) {
 // A CodeableConcept (with coding[]) or a bare Coding.
 void AddCodes(json::Node element, std::vector<Coding>& out) {
   if (auto codings = element.Find("coding")) {
+    // An array of Codings; anything else under "coding" is not one (and holds none).
+    if (!codings->IsArray()) return;
     for (json::Cursor c = codings->Children(); c.Next();) AddCoding(c.value(), out);
   } else {
     AddCoding(element, out);

@@ -192,6 +192,26 @@ TEST(ResourceFacts, AValueWithAComparatorIsNoValue) {
   EXPECT_EQ(f.value, 100);
 }
 
+// CodeableConcept.coding is an array; a "coding" written as an object holds no code, whatever
+// its members hold.
+TEST(ResourceFacts, ACodingThatIsNotAnArrayHoldsNoCode) {
+  json::Parser parser;
+  ResourceFacts f;
+  ASSERT_TRUE(Extract(parser,
+                      R"({"resourceType":"Condition","id":"c1","code":{"coding":)"
+                      R"({"x":{"system":"http://snomed.info/sct","code":"44054006"}}}})",
+                      f)
+                  .ok());
+  EXPECT_TRUE(f.codings.empty());
+  ASSERT_TRUE(Extract(parser,
+                      R"({"resourceType":"Condition","id":"c2","code":{"coding":)"
+                      R"([{"system":"http://snomed.info/sct","code":"44054006"}]}})",
+                      f)
+                  .ok());
+  ASSERT_EQ(f.codings.size(), 1u);
+  EXPECT_EQ(f.codings[0].code, "44054006");
+}
+
 TEST(ResourceFacts, UnstorableResourcesSayWhy) {
   json::Parser parser;
   ResourceFacts f;
