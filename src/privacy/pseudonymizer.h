@@ -11,10 +11,8 @@
 // Thread safety: const methods are safe to call from many threads.
 #pragma once
 
-#include <openssl/types.h>
-#include <sodium/crypto_auth_hmacsha256.h>
-
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -64,18 +62,13 @@ class Pseudonymizer {
   static bool LooksLikePseudonym(std::string_view s);
 
  private:
-  // HMAC-SHA256 of "<tag>|<len(a)>|<a>|<b>" (pseudonymizer.cc), into `mac`.
+  // HMAC-SHA256 keyed once (pseudonymizer.cc).
+  struct KeyedHash;
+  static constexpr size_t kMacBytes = 32;
+  // HMAC-SHA256 of "<tag>|<len(a)>|<a>|<b>", into `mac`.
   void Mac(std::string_view tag, std::string_view a, std::string_view b,
-           unsigned char (&mac)[crypto_auth_hmacsha256_BYTES]) const;
-  bool MacOpenSsl(std::string_view tag, std::string_view a, std::string_view b,
-                  unsigned char (&mac)[crypto_auth_hmacsha256_BYTES]) const;
-  // The HMAC's two hash states after the key's inner and outer blocks, so that the key is
-  // hashed once, not twice per pseudonym. OpenSSL's SHA-256 uses the CPU's SHA extensions
-  // where it has them (about 2.5 times libsodium's portable code on a short message);
-  // libsodium's state is the fallback when OpenSSL's cannot be set up or fails.
-  EVP_MD_CTX* inner_ = nullptr;
-  EVP_MD_CTX* outer_ = nullptr;
-  crypto_auth_hmacsha256_state keyed_;
+           unsigned char (&mac)[kMacBytes]) const;
+  std::unique_ptr<KeyedHash> keyed_;
 };
 
 }  // namespace medlake::privacy
