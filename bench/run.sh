@@ -18,6 +18,14 @@ if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/ingest/medlake_bench_ingest" --copies 10 "$shared/synthea-r4-dev-100"
 fi
 
+echo "== ingest into a lake with a key (pseudonymized at ingest): Synthea 100 bundles, then 10 copies"
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  "$build/bench/ingest/medlake_bench_ingest" --copies 10 --keyed "$shared/synthea-r4-dev-100"
+fi
+
+echo "== pseudonyms: Pseudonymizer vs libsodium's one-shot HMAC of the same message"
+"$build/bench/store/medlake_bench_pseudonym"
+
 echo "== encryption at rest: segments written and scanned plain vs encrypted (Synthea lake)"
 if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/store/medlake_bench_segment_crypto" "$shared/synthea-r4-dev-100" 7
