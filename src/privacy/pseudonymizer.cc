@@ -14,6 +14,7 @@ namespace {
 constexpr size_t kPseudonymBytes = 20;  // 160 bits; base32 gives 32 characters
 
 constexpr size_t kBlockBytes = 64;  // SHA-256's block
+constexpr size_t kMacBytes = 32;    // HMAC-SHA256's
 
 // SHA-256 fetched once from OpenSSL's default provider (null if it cannot be).
 const EVP_MD* Sha256() {
@@ -129,30 +130,26 @@ Pseudonymizer::Pseudonymizer(const SecretKey& key) : keyed_(std::make_unique<Key
 
 Pseudonymizer::~Pseudonymizer() = default;
 
-void Pseudonymizer::Mac(std::string_view tag, std::string_view a, std::string_view b,
-                        unsigned char (&mac)[kMacBytes]) const {
+std::string Pseudonymizer::PseudonymOf(std::string_view tag, std::string_view a,
+                                       std::string_view b) const {
+  unsigned char mac[kMacBytes];
   keyed_->Mac(tag, a, b, mac);
+  std::string out = Pseudonym(mac);
+  sodium_memzero(mac, sizeof mac);
+  return out;
 }
 
 std::string Pseudonymizer::ForIdentifier(std::string_view system, std::string_view value) const {
-  unsigned char mac[kMacBytes];
-  Mac("identifier", system, value, mac);
-  std::string out = Pseudonym(mac);
-  sodium_memzero(mac, sizeof mac);
-  return out;
+  return PseudonymOf("identifier", system, value);
 }
 
 std::string Pseudonymizer::ForSourceId(std::string_view source, std::string_view id) const {
-  unsigned char mac[kMacBytes];
-  Mac("source", source, id, mac);
-  std::string out = Pseudonym(mac);
-  sodium_memzero(mac, sizeof mac);
-  return out;
+  return PseudonymOf("source", source, id);
 }
 
 int Pseudonymizer::DateShiftDays(std::string_view pseudonym) const {
   unsigned char mac[kMacBytes];
-  Mac("dateshift", pseudonym, "", mac);
+  keyed_->Mac("dateshift", pseudonym, "", mac);
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | mac[i];
   sodium_memzero(mac, sizeof mac);

@@ -64,10 +64,8 @@ class Pseudonymizer {
  private:
   // HMAC-SHA256 keyed once (pseudonymizer.cc).
   struct KeyedHash;
-  static constexpr size_t kMacBytes = 32;
-  // HMAC-SHA256 of "<tag>|<len(a)>|<a>|<b>", into `mac`.
-  void Mac(std::string_view tag, std::string_view a, std::string_view b,
-           unsigned char (&mac)[kMacBytes]) const;
+  // The pseudonym of "<tag>|<len(a)>|<a>|<b>": its HMAC, truncated and in base32.
+  std::string PseudonymOf(std::string_view tag, std::string_view a, std::string_view b) const;
   std::unique_ptr<KeyedHash> keyed_;
 };
 

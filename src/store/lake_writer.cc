@@ -572,6 +572,22 @@ void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view re
 
 namespace {
 
+// Steps `q` (bound by the caller) through its rows, calling `on_row()` at each, and resets it.
+// A failed step ends the rows and is kept in `error` unless an earlier one is.
+template <typename Fn>
+void ForEachRow(Stmt& q, Status& error, const Fn& on_row) {
+  for (;;) {
+    auto row = q.Step();
+    if (!row.ok()) {
+      if (error.ok()) error = row.status();
+      break;
+    }
+    if (!*row) break;
+    on_row();
+  }
+  q.Reset();
+}
+
 // What a lookup answers for `ids`, the distinct carriers of an identifier.
 std::string OneCarrier(const std::vector<std::string>& ids) {
   if (ids.empty()) return std::string();
@@ -635,16 +651,7 @@ void LakeWriter::ReadCommittedLocked(std::string_view type, std::string_view sys
   if (!catalog_has_identifiers_) return;
   std::lock_guard lock(catalog_mu_);
   find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value);
-  for (;;) {
-    auto row = find_identifier_.Step();
-    if (!row.ok()) {
-      if (lookup_error_.ok()) lookup_error_ = row.status();
-      break;
-    }
-    if (!*row) break;
-    ids.emplace_back(find_identifier_.Text(0));
-  }
-  find_identifier_.Reset();
+  ForEachRow(find_identifier_, lookup_error_, [&] { ids.emplace_back(find_identifier_.Text(0)); });
 }
 
 void LakeWriter::CommittedCarriersLocked(std::string_view type, std::string_view system,
@@ -870,16 +877,7 @@ std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view 
     std::lock_guard lock(catalog_mu_);
     Stmt& q = find_identifier_values_;
     q.Bind(1, type).Bind(2, value).Bind(3, std::string_view(kPseudonymLinkSystem));
-    for (;;) {
-      auto row = q.Step();
-      if (!row.ok()) {
-        if (lookup_error_.ok()) lookup_error_ = row.status();
-        break;
-      }
-      if (!*row) break;
-      rows.emplace_back(q.Text(0), q.Text(1));
-    }
-    q.Reset();
+    ForEachRow(q, lookup_error_, [&] { rows.emplace_back(q.Text(0), q.Text(1)); });
   }
   for (const auto& [system, id] : rows) {
     if (new_identifiers_.Find(HashOfKey(IdentifierKey(type, system, value))) != nullptr) continue;

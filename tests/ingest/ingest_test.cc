@@ -59,6 +59,17 @@ std::string ExportedNdjson(Lake& lake) {
   return out;
 }
 
+// The stored JSON of Observation `id` in the lake at `lake_dir`; "" (and a failure) when it
+// cannot be read.
+std::string StoredObservation(const std::string& lake_dir, const std::string& id) {
+  auto lake = Lake::Open(lake_dir);
+  EXPECT_TRUE(lake.ok()) << lake.status().ToString();
+  if (!lake.ok()) return "";
+  auto json = (*lake)->Get("Observation", id);
+  EXPECT_TRUE(json.ok()) << id << ": " << json.status().ToString();
+  return json.ok() ? *json : "";
+}
+
 // The lake holds `total` live resources, and Observation `id` with valueQuantity `value`.
 void ExpectObservation(const std::string& lake_dir, const std::string& id, const std::string& value,
                        uint64_t total) {
@@ -1283,15 +1294,10 @@ TEST(IngestTest, IdentifiersDroppedByANewVersionNoLongerMatch) {
   WriteText(dir / "p2/Patient.ndjson", patient("p2", mrn_a));
   WriteText(dir / "o2/Observation.ndjson", referring("o2"));
   auto subject = [&](const std::string& lake_dir, const std::string& id) {
-    auto lake = Lake::Open(lake_dir);
-    EXPECT_TRUE(lake.ok());
-    if (!lake.ok()) return std::string();
-    auto obs = (*lake)->Get("Observation", id);
-    EXPECT_TRUE(obs.ok());
-    if (!obs.ok()) return std::string();
-    size_t at = obs->find(R"("subject":{"reference":")");
+    const std::string obs = StoredObservation(lake_dir, id);
+    size_t at = obs.find(R"("subject":{"reference":")");
     return at == std::string::npos ? std::string()
-                                   : obs->substr(at + 24, obs->find('"', at + 24) - at - 24);
+                                   : obs.substr(at + 24, obs.find('"', at + 24) - at - 24);
   };
   // Versions in two runs, then in one run; then a version without identifiers.
   for (const auto& runs : std::vector<std::vector<std::vector<std::string>>>{
@@ -1329,12 +1335,9 @@ TEST(IngestTest, ErasingAPatientKeepsTheIdentifiersOfAnotherTypeWithItsId) {
             R"("performer":[{"reference":"Practitioner?identifier=npi|N"}]})"
             "\n");
   MustIngest(dir / "lake", {dir / "obs"});
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto obs = (*lake)->Get("Observation", "o1");
-  ASSERT_TRUE(obs.ok());
-  EXPECT_NE(obs->find(R"("reference":"Practitioner/p1")"), std::string::npos) << *obs;
-  EXPECT_NE(obs->find("Patient?identifier=mrn|A"), std::string::npos) << *obs;
+  const std::string obs = StoredObservation(dir / "lake", "o1");
+  EXPECT_NE(obs.find(R"("reference":"Practitioner/p1")"), std::string::npos) << obs;
+  EXPECT_NE(obs.find("Patient?identifier=mrn|A"), std::string::npos) << obs;
 }
 
 // A new version registered at one batch's end that the lake's own version beats in a later
@@ -1362,13 +1365,10 @@ TEST(IngestTest, TheLakesVersionComingBackBringsItsIdentifiersBack) {
             "\n");
   MustIngest(dir / "lake",
              {dir / "run/p_v2.ndjson", dir / "run/q_back.json", dir / "run/z_obs.ndjson"});
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto a = (*lake)->Get("Observation", "oA");
-  auto b = (*lake)->Get("Observation", "oB");
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_NE(a->find(R"("reference":"Patient/p1")"), std::string::npos) << *a;
-  EXPECT_NE(b->find("Patient?identifier=s|B"), std::string::npos) << *b;
+  const std::string a = StoredObservation(dir / "lake", "oA");
+  const std::string b = StoredObservation(dir / "lake", "oB");
+  EXPECT_NE(a.find(R"("reference":"Patient/p1")"), std::string::npos) << a;
+  EXPECT_NE(b.find("Patient?identifier=s|B"), std::string::npos) << b;
 }
 
 // A conditional create (ifNoneExist) matches only what stored resources carry: a Patient whose
@@ -1395,13 +1395,10 @@ TEST(IngestTest, AConditionalCreateDoesNotMatchADroppedIdentifier) {
   MustIngest(dir / "lake", {dir / "v2"});
   auto r = MustIngest(dir / "lake", {dir / "tx"});
   EXPECT_EQ(r.counters.stored, 2u);
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto obs = (*lake)->Get("Observation", "99999999-0000-0000-0000-000000000002");
-  ASSERT_TRUE(obs.ok());
-  EXPECT_NE(obs->find(R"("reference":"Patient/99999999-0000-0000-0000-000000000001")"),
+  const std::string obs = StoredObservation(dir / "lake", "99999999-0000-0000-0000-000000000002");
+  EXPECT_NE(obs.find(R"("reference":"Patient/99999999-0000-0000-0000-000000000001")"),
             std::string::npos)
-      << *obs;
+      << obs;
 }
 
 // Within one run, between batches: a version registered at one batch's end and replaced at a
@@ -1461,12 +1458,9 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
             "\n");
   auto r = MustIngest(dir / "lake", {dir / "obs"});
   EXPECT_EQ(r.unresolved_references, 1u);  // the ambiguous one
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto obs = (*lake)->Get("Observation", "o1");
-  ASSERT_TRUE(obs.ok());
-  EXPECT_NE(obs->find(R"("reference":"Patient/p1")"), std::string::npos) << *obs;
-  EXPECT_NE(obs->find("Practitioner?identifier=http://npi|N"), std::string::npos) << *obs;
+  const std::string obs = StoredObservation(dir / "lake", "o1");
+  EXPECT_NE(obs.find(R"("reference":"Patient/p1")"), std::string::npos) << obs;
+  EXPECT_NE(obs.find("Practitioner?identifier=http://npi|N"), std::string::npos) << obs;
   auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
   ASSERT_TRUE(db.ok());
   auto q = (*db)->Prepare(
