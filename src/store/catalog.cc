@@ -39,10 +39,7 @@ Status CreateTables(Db& db, uint32_t shards) {
       run_id INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL);
   )sql"));
   MEDLAKE_RETURN_IF_ERROR(db.Exec(kIdentifiersTable));
-  MEDLAKE_RETURN_IF_ERROR(
-      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_resource ON identifiers(type, id)"));
-  MEDLAKE_RETURN_IF_ERROR(
-      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_value ON identifiers(type, value)"));
+  MEDLAKE_RETURN_IF_ERROR(db.Exec(kIdentifierCarriersTable));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT OR IGNORE INTO meta VALUES(?, ?)"));
   MEDLAKE_RETURN_IF_ERROR(
       put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());
@@ -59,6 +56,85 @@ Status CreateSchema(Db& db, uint32_t shards) {
   Status s = CreateTables(db, shards);
   MEDLAKE_RETURN_IF_ERROR(db.Exec(s.ok() ? "COMMIT" : "ROLLBACK"));
   return s;
+}
+
+Status UpgradeCatalog(Db& db) {
+  // Format 1 kept one row per identifier (`id` not in the primary key), format 2 one row per
+  // carrier with indexes by (type, id) and (type, value); both become format 3's two tables.
+  // An ambiguous row of format 1 (id kAmbiguousIdentifier) stays as it is, its carriers being
+  // unknown.
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt q, db.Prepare("SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = "
+                         "'value') = 2 AND EXISTS(SELECT 1 FROM sqlite_master WHERE type = "
+                         "'table' AND name = 'identifier_carriers')"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (row && q.Int(0) != 0) return Status::Ok();
+  q.Reset();
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  // Each table is filled in its own key order (a B-tree filled page after page).
+  Status s = db.Exec(
+      "ALTER TABLE identifiers RENAME TO identifiers_before;" + std::string(kIdentifiersTable) +
+      "INSERT OR IGNORE INTO identifiers SELECT type, system, value, id FROM identifiers_before "
+      "ORDER BY type, value, system, id;" +
+      std::string(kIdentifierCarriersTable) +
+      "INSERT OR IGNORE INTO identifier_carriers SELECT type, id, system, value FROM "
+      "identifiers_before ORDER BY type, id, system, value;"
+      "DROP TABLE identifiers_before;"
+      "UPDATE meta SET value = '" +
+      std::to_string(kCatalogVersion) + "' WHERE key = 'format_version';");
+  if (!s.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return s;
+  }
+  return db.Exec("COMMIT");
+}
+
+Result<IdentifierRows> IdentifierRows::Prepare(Db& db) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt held,
+                           db.Prepare("SELECT system, value FROM identifier_carriers WHERE type = "
+                                      "?1 AND id = ?2 AND (?3 IS NULL OR system <> ?3)"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt drop,
+                           db.Prepare("DELETE FROM identifiers WHERE type = ? AND value = ? AND "
+                                      "system = ? AND id = ?"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt drop_carrier,
+                           db.Prepare("DELETE FROM identifier_carriers WHERE type = ? AND id = ? "
+                                      "AND system = ? AND value = ?"));
+  return IdentifierRows(std::move(held), std::move(drop), std::move(drop_carrier));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> IdentifierRows::Of(
+    std::string_view type, std::string_view id, std::optional<std::string_view> except_system) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  held_.Bind(1, type).Bind(2, id);
+  if (except_system) {
+    held_.Bind(3, *except_system);
+  } else {
+    held_.BindNull(3);
+  }
+  for (;;) {
+    Result<bool> row = held_.Step();
+    if (!row.ok()) {
+      held_.Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    rows.emplace_back(held_.Text(0), held_.Text(1));
+  }
+  held_.Reset();
+  return rows;
+}
+
+Status IdentifierRows::Delete(std::string_view type, std::string_view system,
+                              std::string_view value, std::string_view id) {
+  MEDLAKE_RETURN_IF_ERROR(drop_.Bind(1, type).Bind(2, value).Bind(3, system).Bind(4, id).Run());
+  return drop_carrier_.Bind(1, type).Bind(2, id).Bind(3, system).Bind(4, value).Run();
+}
+
+Status IdentifierRows::DeleteAllOf(std::string_view type, std::string_view id,
+                                   std::optional<std::string_view> except_system) {
+  MEDLAKE_ASSIGN_OR_RETURN(auto rows, Of(type, id, except_system));
+  for (const auto& [system, value] : rows) MEDLAKE_RETURN_IF_ERROR(Delete(type, system, value, id));
+  return Status::Ok();
 }
 
 Result<bool> IsEmptyCatalog(Db& db) {

@@ -15,13 +15,22 @@ namespace medlake::store {
 inline constexpr char kCatalogFile[] = "catalog.sqlite";
 inline constexpr char kSegmentsDir[] = "segments";
 inline constexpr uint32_t kDefaultShards = 16;
-// 2 since 2026-11-30: `identifiers` holds a row per resource carrying an identifier (1: a row
-// per identifier, id kAmbiguousIdentifier when several resources carried it).
-inline constexpr int kCatalogVersion = 2;
-// The `identifiers` table (docs/format.md).
+// 3 since 2026-11-30: `identifiers` keyed by value before system, and its rows by resource in
+// `identifier_carriers` (2: one table with two indexes; 1: a row per identifier, id
+// kAmbiguousIdentifier when several resources carried it). A writer upgrades older catalogs
+// (UpgradeCatalog).
+inline constexpr int kCatalogVersion = 3;
+// The `identifiers` table (docs/format.md): lookups by (type, system, value) and, without a
+// system, by (type, value).
 inline constexpr char kIdentifiersTable[] =
     "CREATE TABLE IF NOT EXISTS identifiers(type TEXT NOT NULL, system TEXT NOT NULL, "
-    "value TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(type, system, value, id)) WITHOUT ROWID;";
+    "value TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(type, value, system, id)) WITHOUT ROWID;";
+// The same rows by resource (a new version drops the identifiers it no longer carries). A
+// table rather than an index, so that a commit inserts into each B-tree in its own key order.
+inline constexpr char kIdentifierCarriersTable[] =
+    "CREATE TABLE IF NOT EXISTS identifier_carriers(type TEXT NOT NULL, id TEXT NOT NULL, "
+    "system TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(type, id, system, value)) "
+    "WITHOUT ROWID;";
 // The `identifiers` system of pseudonym links in a lake with a key (type Patient): value a
 // keyed hash of a source Patient id or identifier (privacy::Pseudonymizer::SourceLink,
 // IdentifierLink), id the pseudonym it was given.
@@ -33,6 +42,32 @@ inline constexpr char kAmbiguousIdentifier[] = "*";
 
 // Creates the schema if absent (idempotent) and records format version and shard count.
 Status CreateSchema(Db& db, uint32_t shards);
+// Brings a catalog of an earlier format to kCatalogVersion (one transaction; nothing to do for a
+// current one). Every writer of `identifiers` (ingest, erase, repair) calls it first.
+Status UpgradeCatalog(Db& db);
+
+// The statements that change an identifier's rows in `identifiers` and `identifier_carriers`
+// together.
+class IdentifierRows {
+ public:
+  static Result<IdentifierRows> Prepare(Db& db);
+  // (system, value) of the identifiers resource type/id carries, except those of system
+  // `except_system` when given.
+  Result<std::vector<std::pair<std::string, std::string>>> Of(
+      std::string_view type, std::string_view id,
+      std::optional<std::string_view> except_system = std::nullopt);
+  // Deletes one row (from both tables).
+  Status Delete(std::string_view type, std::string_view system, std::string_view value,
+                std::string_view id);
+  // Deletes every row of resource type/id, except those of `except_system` when given.
+  Status DeleteAllOf(std::string_view type, std::string_view id,
+                     std::optional<std::string_view> except_system = std::nullopt);
+
+ private:
+  IdentifierRows(Stmt held, Stmt drop, Stmt drop_carrier)
+      : held_(std::move(held)), drop_(std::move(drop)), drop_carrier_(std::move(drop_carrier)) {}
+  Stmt held_, drop_, drop_carrier_;
+};
 // True for a catalog without tables: a lake whose creation did not commit.
 Result<bool> IsEmptyCatalog(Db& db);
 

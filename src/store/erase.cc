@@ -80,6 +80,7 @@ Result<LockedCatalog> LockCatalog(const std::string& lake_dir) {
   MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(lake_dir + "/" + kCatalogFile, false, false));
   MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
+  MEDLAKE_RETURN_IF_ERROR(UpgradeCatalog(*db));
   return LockedCatalog{std::move(lock), std::move(db)};
 }
 
@@ -214,9 +215,8 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
                              db->Prepare("UPDATE patients SET patient_id = ? WHERE ordinal = ?"));
     MEDLAKE_RETURN_IF_ERROR(
         rename.Bind(1, "erased:" + std::to_string(ordinal)).Bind(2, ordinal).Run());
-    MEDLAKE_ASSIGN_OR_RETURN(
-        Stmt links, db->Prepare("DELETE FROM identifiers WHERE type = 'Patient' AND id = ?"));
-    return links.Bind(1, std::string_view(patient_id)).Run();
+    MEDLAKE_ASSIGN_OR_RETURN(IdentifierRows links, IdentifierRows::Prepare(*db));
+    return links.DeleteAllOf("Patient", patient_id);
   };
   Status s = body();
   if (!s.ok()) {

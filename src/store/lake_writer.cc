@@ -103,40 +103,6 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   return w;
 }
 
-namespace {
-
-// Lakes written before 2026-11-30 kept one row per identifier, id "*" when several resources
-// carried it, and an index by (type, value): they get a row per carrier (an ambiguous row stays
-// as it is, its carriers being unknown) and the index by resource.
-Status UpgradeIdentifiers(Db& db) {
-  bool one_row_per_identifier = false;
-  {
-    MEDLAKE_ASSIGN_OR_RETURN(
-        Stmt pk, db.Prepare("SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'id'"));
-    MEDLAKE_ASSIGN_OR_RETURN(bool row, pk.Step());
-    one_row_per_identifier = row && pk.Int(0) == 0;  // `id` not in the primary key
-  }
-  if (one_row_per_identifier) {
-    MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-    Status s = db.Exec(
-        "ALTER TABLE identifiers RENAME TO identifiers_one_row;" + std::string(kIdentifiersTable) +
-        "INSERT INTO identifiers SELECT type, system, value, id FROM identifiers_one_row;"
-        "DROP TABLE identifiers_one_row;"
-        "UPDATE meta SET value = '" +
-        std::to_string(kCatalogVersion) + "' WHERE key = 'format_version';");
-    if (!s.ok()) {
-      (void)db.Exec("ROLLBACK");
-      return s;
-    }
-    MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
-  }
-  MEDLAKE_RETURN_IF_ERROR(
-      db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_resource ON identifiers(type, id)"));
-  return db.Exec("CREATE INDEX IF NOT EXISTS identifiers_by_value ON identifiers(type, value)");
-}
-
-}  // namespace
-
 Status LakeWriter::LoadState() {
   Db& db = *db_;
   // Removal of files no commit names (a crashed run's leftovers), and the next segment id.
@@ -153,7 +119,7 @@ Status LakeWriter::LoadState() {
     next_ordinal_ = row ? static_cast<uint32_t>(q.Int(0)) : 0;
   }
   catalog_has_patients_ = next_ordinal_ > 0;
-  MEDLAKE_RETURN_IF_ERROR(UpgradeIdentifiers(db));
+  MEDLAKE_RETURN_IF_ERROR(UpgradeCatalog(db));
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT EXISTS(SELECT 1 FROM identifiers)"));
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -165,7 +131,7 @@ Status LakeWriter::LoadState() {
       find_identifier_,
       db.Prepare("SELECT id FROM identifiers WHERE type = ? AND system = ? AND value = ? "
                  "ORDER BY id"));
-  // Conditional references without a system (identifiers_by_value).
+  // Conditional references without a system (the primary key's (type, value) prefix).
   MEDLAKE_ASSIGN_OR_RETURN(find_identifier_values_,
                            db.Prepare("SELECT system, id FROM identifiers WHERE type = ? AND "
                                       "value = ? AND system <> ?"));
@@ -942,53 +908,64 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
   // The committed identifiers that resources whose version is now this run's no longer
   // carry go, then a row for each carrier registered (one already there is not written
   // again: a new version of a Patient that keeps its identifiers writes none).
-  MEDLAKE_ASSIGN_OR_RETURN(
-      Stmt held, db.Prepare("SELECT system, value FROM identifiers WHERE type = ? AND id = ? "
-                            "AND system <> ?"));
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt drop,
-                           db.Prepare("DELETE FROM identifiers WHERE type = ? AND system = ? "
-                                      "AND value = ? AND id = ?"));
+  MEDLAKE_ASSIGN_OR_RETURN(IdentifierRows rows_of, IdentifierRows::Prepare(db));
   Status dropped = Status::Ok();
   registered_versions_.ForEach([&](const Key128&, const RegisteredVersion& v) {
     if (!dropped.ok() || !v.replaces || v.dropped) return;
-    std::vector<std::pair<std::string, std::string>> gone;  // system, value
-    held.Bind(1, v.type).Bind(2, v.id).Bind(3, std::string_view(kPseudonymLinkSystem));
-    for (;;) {
-      Result<bool> row = held.Step();
-      if (!row.ok()) {
-        dropped = row.status();
-        break;
-      }
-      if (!*row) break;
-      const Key128 key = HashOfKey(IdentifierKey(v.type, held.Text(0), held.Text(1)));
-      if (std::find(v.identifiers.begin(), v.identifiers.end(), key) == v.identifiers.end()) {
-        gone.emplace_back(held.Text(0), held.Text(1));
-      }
+    auto held = rows_of.Of(v.type, v.id, std::string_view(kPseudonymLinkSystem));
+    if (!held.ok()) {
+      dropped = held.status();
+      return;
     }
-    held.Reset();
-    for (const auto& [system, value] : gone) {
-      if (!dropped.ok()) break;
-      dropped = drop.Bind(1, v.type).Bind(2, system).Bind(3, value).Bind(4, v.id).Run();
+    for (const auto& [system, value] : *held) {
+      const Key128 key = HashOfKey(IdentifierKey(v.type, system, value));
+      if (std::find(v.identifiers.begin(), v.identifiers.end(), key) != v.identifiers.end()) {
+        continue;
+      }
+      dropped = rows_of.Delete(v.type, system, value, v.id);
+      if (!dropped.ok()) return;
     }
   });
   MEDLAKE_RETURN_IF_ERROR(dropped);
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
-                           db.Prepare("INSERT OR IGNORE INTO identifiers VALUES(?, ?, ?, ?)"));
-  // In the catalog's order, so that the B-tree fills page after page rather than at
-  // random pages (1.6 million identifiers took 24 s in random order: a page cache
-  // spilling to the WAL and reading it back).
-  std::vector<std::pair<IdentifierParts, const std::string*>> rows;
+  // Each table in its own key order, so that its B-tree fills page after page rather than at
+  // random pages (1.6 million identifiers took 24 s in random order: a page cache spilling to
+  // the WAL and reading it back). Until catalog format 3 the rows by resource were an index,
+  // written in the table's order: at random.
+  struct NewRow {
+    IdentifierParts parts;
+    const std::string* id;
+  };
+  std::vector<NewRow> rows;
   rows.reserve(new_identifiers_.size());
   new_identifiers_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
-    for (const std::string& id : e.carriers) rows.emplace_back(SplitIdentifierKey(e.key), &id);
+    for (const std::string& id : e.carriers) rows.push_back({SplitIdentifierKey(e.key), &id});
   });
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first.type, a.first.system, a.first.value, *a.second) <
-           std::tie(b.first.type, b.first.system, b.first.value, *b.second);
+  std::sort(rows.begin(), rows.end(), [](const NewRow& a, const NewRow& b) {
+    return std::tie(a.parts.type, a.parts.value, a.parts.system, *a.id) <
+           std::tie(b.parts.type, b.parts.value, b.parts.system, *b.id);
   });
-  for (const auto& [parts, id] : rows) {
-    MEDLAKE_RETURN_IF_ERROR(
-        ident.Bind(1, parts.type).Bind(2, parts.system).Bind(3, parts.value).Bind(4, *id).Run());
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
+                           db.Prepare("INSERT OR IGNORE INTO identifiers VALUES(?, ?, ?, ?)"));
+  // The rows' strings (new_identifiers_) outlive both statements: bound without a copy.
+  for (const NewRow& r : rows) {
+    MEDLAKE_RETURN_IF_ERROR(ident.BindView(1, r.parts.type)
+                                .BindView(2, r.parts.system)
+                                .BindView(3, r.parts.value)
+                                .BindView(4, *r.id)
+                                .Run());
+  }
+  std::sort(rows.begin(), rows.end(), [](const NewRow& a, const NewRow& b) {
+    return std::tie(a.parts.type, *a.id, a.parts.system, a.parts.value) <
+           std::tie(b.parts.type, *b.id, b.parts.system, b.parts.value);
+  });
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt carrier, db.Prepare("INSERT OR IGNORE INTO identifier_carriers VALUES(?, ?, ?, ?)"));
+  for (const NewRow& r : rows) {
+    MEDLAKE_RETURN_IF_ERROR(carrier.BindView(1, r.parts.type)
+                                .BindView(2, *r.id)
+                                .BindView(3, r.parts.system)
+                                .BindView(4, r.parts.value)
+                                .Run());
   }
   return !rows.empty();
 }

@@ -56,6 +56,7 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
   MEDLAKE_ASSIGN_OR_RETURN(auto db, Db::Open(catalog, false, false));
   MEDLAKE_RETURN_IF_ERROR(RemoveUncommittedSegments(lake_dir, *db).status());
   MEDLAKE_RETURN_IF_ERROR(CheckCatalog(*db, catalog));
+  MEDLAKE_RETURN_IF_ERROR(UpgradeCatalog(*db));
   MEDLAKE_ASSIGN_OR_RETURN(auto cipher, privacy::SegmentCipher::ForLake(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(std::vector<CatalogSegment> segments, ListSegments(*db));
 
@@ -114,14 +115,10 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     }
     // A resource whose live version was dropped carries no identifier any more (a pseudonym
     // link names a person, and stays).
-    MEDLAKE_ASSIGN_OR_RETURN(
-        Stmt identifiers,
-        db->Prepare("DELETE FROM identifiers WHERE type = ? AND id = ? AND system <> ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(IdentifierRows identifiers, IdentifierRows::Prepare(*db));
     for (const auto& [type, id] : held) {
-      MEDLAKE_RETURN_IF_ERROR(identifiers.Bind(1, type)
-                                  .Bind(2, id)
-                                  .Bind(3, std::string_view(kPseudonymLinkSystem))
-                                  .Run());
+      MEDLAKE_RETURN_IF_ERROR(
+          identifiers.DeleteAllOf(type, id, std::string_view(kPseudonymLinkSystem)));
     }
     return Status::Ok();
   };

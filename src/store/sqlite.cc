@@ -36,6 +36,12 @@ Stmt& Stmt::Bind(int i, std::string_view v) {
             : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   return *this;
 }
+Stmt& Stmt::BindView(int i, std::string_view v) {
+  Bound(v.size() > static_cast<size_t>(INT32_MAX)
+            ? SQLITE_TOOBIG
+            : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+  return *this;
+}
 Stmt& Stmt::BindBlob(int i, std::string_view v) {
   Bound(v.size() > static_cast<size_t>(INT32_MAX)
             ? SQLITE_TOOBIG

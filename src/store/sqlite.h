@@ -37,6 +37,9 @@ class Stmt {
   // Step fail with that error.
   Stmt& Bind(int i, int64_t v);
   Stmt& Bind(int i, std::string_view v);
+  // Binds `v` without copying it: its bytes must stay alive and unchanged until the statement
+  // is bound again or destroyed (a reset keeps bindings).
+  Stmt& BindView(int i, std::string_view v);
   Stmt& BindBlob(int i, std::string_view v);
   Stmt& BindNull(int i);
   // Steps once: true with a row, false when done; errors become kIoError (kCorruption for a

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "common/fhir_time.h"
@@ -1430,6 +1431,30 @@ TEST(IngestTest, AVersionReplacedInALaterBatchTakesItsIdentifiersWithIt) {
   EXPECT_EQ((*writer)->ResolveIdentifier("Patient", std::nullopt, "B"), "p1");
 }
 
+// The catalog is of the current format: `identifiers` keyed by value before system, no index of
+// its own, and `identifier_carriers` holding the same rows, which are `rows`
+// ("type|system|value|id").
+void ExpectCurrentIdentifierTables(store::Db& db, const std::set<std::string>& rows) {
+  auto q = db.Prepare(
+      "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'value'), "
+      "(SELECT value FROM meta WHERE key = 'format_version'), "
+      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers')");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 2) << "value second in the primary key";
+  EXPECT_EQ(q->Text(1), "3");
+  EXPECT_EQ(q->Int(2), 0) << "no index of its own";
+  for (const char* table : {"identifiers", "identifier_carriers"}) {
+    auto all = db.Prepare(std::string("SELECT type || '|' || system || '|' || value || '|' || id "
+                                      "FROM ") +
+                          table);
+    ASSERT_TRUE(all.ok());
+    std::set<std::string> found;
+    while (*all->Step()) found.emplace(all->Text(0));
+    EXPECT_EQ(found, rows) << table;
+  }
+}
+
 // Catalogs of format 1 kept a row per identifier, "*" for one that several resources carried:
 // a writer upgrades them, keeping what they knew.
 TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
@@ -1443,6 +1468,7 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
     ASSERT_TRUE((*db)
                     ->Exec(R"sql(
       DROP TABLE identifiers;
+      DROP TABLE identifier_carriers;
       CREATE TABLE identifiers(type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL,
         id TEXT NOT NULL, PRIMARY KEY(type, system, value));
       CREATE INDEX identifiers_by_value ON identifiers(type, value);
@@ -1463,16 +1489,62 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
   EXPECT_NE(obs.find("Practitioner?identifier=http://npi|N"), std::string::npos) << obs;
   auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
   ASSERT_TRUE(db.ok());
-  auto q = (*db)->Prepare(
-      "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'id'), "
-      "(SELECT value FROM meta WHERE key = 'format_version'), "
-      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers' "
-      "AND name IN ('identifiers_by_value', 'identifiers_by_resource'))");
-  ASSERT_TRUE(q.ok());
-  ASSERT_TRUE(*q->Step());
-  EXPECT_EQ(q->Int(0), 4) << "id is part of the primary key";
-  EXPECT_EQ(q->Text(1), "2");
-  EXPECT_EQ(q->Int(2), 2) << "both indexes, on the new table";
+  ExpectCurrentIdentifierTables(**db, {"Patient|http://mrn|A|p1", "Practitioner|http://npi|N|*"});
+}
+
+// Catalogs of format 2 kept the rows by resource and by value in two indexes of `identifiers`:
+// a writer moves them to format 3's two tables, and what they held still resolves and is still
+// dropped by a new version of its carrier.
+TEST(IngestTest, AFormatTwoCatalogsIdentifiersAreUpgraded) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson",
+            R"({"resourceType":"Patient","id":"p1","identifier":[)"
+            R"({"system":"http://mrn","value":"A"},{"system":"http://mrn","value":"B"}]})"
+            "\n"
+            R"({"resourceType":"Patient","id":"p2","identifier":[)"
+            R"({"system":"http://ssn","value":"B"}]})"
+            "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
+      CREATE TABLE format_two(type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL,
+        id TEXT NOT NULL, PRIMARY KEY(type, system, value, id)) WITHOUT ROWID;
+      INSERT INTO format_two SELECT type, system, value, id FROM identifiers;
+      DROP TABLE identifiers;
+      DROP TABLE identifier_carriers;
+      ALTER TABLE format_two RENAME TO identifiers;
+      CREATE INDEX identifiers_by_resource ON identifiers(type, id);
+      CREATE INDEX identifiers_by_value ON identifiers(type, value);
+      UPDATE meta SET value = '2' WHERE key = 'format_version';)sql")
+                    .ok());
+    auto n = (*db)->Prepare("SELECT COUNT(*) FROM identifiers");
+    ASSERT_TRUE(n.ok() && *n->Step());
+    ASSERT_EQ(n->Int(0), 3);
+  }
+  // p1's new version keeps A only; a reference to A resolves, one to B (now only p2's) too.
+  WriteText(
+      dir / "next/Patient.ndjson",
+      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://mrn","value":"A"}]})"
+      "\n");
+  WriteText(dir / "next/Observation.ndjson",
+            R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
+            R"("subject":{"reference":"Patient?identifier=http://mrn|A"}})"
+            "\n"
+            R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},)"
+            R"("subject":{"reference":"Patient?identifier=B"}})"
+            "\n");
+  auto r = MustIngest(dir / "lake", {dir / "next"});
+  EXPECT_EQ(r.unresolved_references, 0u);
+  EXPECT_NE(StoredObservation(dir / "lake", "o1").find(R"("reference":"Patient/p1")"),
+            std::string::npos);
+  EXPECT_NE(StoredObservation(dir / "lake", "o2").find(R"("reference":"Patient/p2")"),
+            std::string::npos);
+  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
+  ASSERT_TRUE(db.ok());
+  ExpectCurrentIdentifierTables(**db, {"Patient|http://mrn|A|p1", "Patient|http://ssn|B|p2"});
 }
 
 // A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
