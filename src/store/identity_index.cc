@@ -13,6 +13,7 @@
 #include <set>
 
 #include "common/file_util.h"
+#include "store/key_filter.h"
 
 namespace medlake::store {
 namespace {
@@ -28,43 +29,10 @@ constexpr uint64_t kHeaderSize = 32;
 constexpr uint64_t kTrailerSize = 16;
 constexpr uint64_t kBlockEntries = 128;  // entries per fence (one pread per lookup)
 constexpr size_t kWindowEntries = 32;    // entries a lookup reads first (Run::Find)
-constexpr uint64_t kFilterWords = 8;     // one 512-bit filter block per key
-constexpr uint64_t kFilterBitsPerEntry = 10;
-constexpr int kFilterProbes = 7;         // bits set per key, 9 bits of key.lo each
 constexpr size_t kCursorEntries = 1365;  // 64 KiB of entries read at a time when merging
 
 bool KeyLess(const Key128& a, const Key128& b) {
   return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo;
-}
-
-uint64_t FilterBlocks(uint64_t entries) {
-  return std::max<uint64_t>(1, (entries * kFilterBitsPerEntry + 511) / 512);
-}
-
-size_t FilterBlockOf(const Key128& key, uint64_t blocks) {
-  return static_cast<size_t>(key.hi % blocks);
-}
-
-uint64_t* FilterBlock(std::vector<uint64_t>& filter, const Key128& key) {
-  return filter.data() + FilterBlockOf(key, filter.size() / kFilterWords) * kFilterWords;
-}
-
-void FilterAdd(std::vector<uint64_t>& filter, const Key128& key) {
-  uint64_t* block = FilterBlock(filter, key);
-  for (int i = 0; i < kFilterProbes; ++i) {
-    uint32_t bit = (key.lo >> (9 * i)) & 511;
-    block[bit / 64] |= uint64_t{1} << (bit % 64);
-  }
-}
-
-bool FilterHas(const std::vector<uint64_t>& filter, const Key128& key) {
-  const uint64_t* block =
-      filter.data() + FilterBlockOf(key, filter.size() / kFilterWords) * kFilterWords;
-  for (int i = 0; i < kFilterProbes; ++i) {
-    uint32_t bit = (key.lo >> (9 * i)) & 511;
-    if ((block[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
-  }
-  return true;
 }
 
 Status PreadAll(int fd, void* buf, size_t n, uint64_t offset, const std::string& path) {

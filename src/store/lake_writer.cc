@@ -23,6 +23,7 @@
 #include "fhir/r4_model.h"
 #include "store/bitmap.h"
 #include "store/catalog.h"
+#include "store/key_filter.h"
 
 namespace medlake::store {
 namespace {
@@ -615,9 +616,45 @@ void LakeWriter::AddHeldLocked(std::string_view type, std::string_view system,
 void LakeWriter::ReadCommittedLocked(std::string_view type, std::string_view system,
                                      std::string_view value, std::vector<std::string>& ids) {
   if (!catalog_has_identifiers_) return;
+  if (!MayBeCommittedLocked(HashOfKey(IdentifierKey(type, system, value)))) return;
   std::lock_guard lock(catalog_mu_);
   find_identifier_.Bind(1, type).Bind(2, system).Bind(3, value);
   ForEachRow(find_identifier_, lookup_error_, [&] { ids.emplace_back(find_identifier_.Text(0)); });
+}
+
+bool LakeWriter::MayBeCommittedLocked(const Key128& key) {
+  if (catalog_filter_.empty()) {
+    if (++catalog_lookups_ < filter_after_lookups_) return true;
+    std::lock_guard lock(catalog_mu_);
+    if (!BuildCatalogFilterLocked()) {
+      catalog_lookups_ = 0;  // read the catalog, and try again later
+      return true;
+    }
+  }
+  return FilterHas(catalog_filter_, key);
+}
+
+bool LakeWriter::BuildCatalogFilterLocked() {
+  auto count = db_->Prepare("SELECT COUNT(*) FROM identifiers");
+  if (!count.ok()) return false;
+  auto counted = count->Step();
+  if (!counted.ok() || !*counted) return false;
+  // Room for as many keys again as the catalog holds, and at least a million: past that the
+  // commits have made it less selective, and it is built again (CommitIdentifiers).
+  const uint64_t rows = static_cast<uint64_t>(count->Int(0));
+  std::vector<uint64_t> filter(FilterBlocks(2 * rows + (1u << 20)) * kFilterWords, 0);
+  auto all = db_->Prepare("SELECT type, system, value FROM identifiers");
+  if (!all.ok()) return false;
+  for (;;) {
+    auto row = all->Step();
+    if (!row.ok()) return false;
+    if (!*row) break;
+    FilterAdd(filter, HashOfKey(IdentifierKey(all->Text(0), all->Text(1), all->Text(2))));
+  }
+  catalog_filter_ = std::move(filter);
+  catalog_filter_capacity_ = 2 * rows + (1u << 20);
+  catalog_filter_keys_ = rows;
+  return true;
 }
 
 void LakeWriter::CommittedCarriersLocked(std::string_view type, std::string_view system,
@@ -642,7 +679,13 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
-  if (inserted) e.key = std::move(k);
+  if (inserted) {
+    e.key = std::move(k);
+    // Held until the commit like any identifier: ingest commits when they reach
+    // kIdentifiersPerCommit (a keyed lake's Patient file makes a link per source id and
+    // identifier, which held memory without bound until this counted them).
+    identifiers_held_.fetch_add(1, std::memory_order_relaxed);
+  }
   e.carriers.assign(1, pseudonym);
 }
 
@@ -937,9 +980,19 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
   };
   std::vector<NewRow> rows;
   rows.reserve(new_identifiers_.size());
-  new_identifiers_.ForEach([&rows](const Key128&, const NewIdentifier& e) {
+  new_identifiers_.ForEach([&](const Key128& key, const NewIdentifier& e) {
     for (const std::string& id : e.carriers) rows.push_back({SplitIdentifierKey(e.key), &id});
+    // The catalog filter learns the keys now (a commit that then fails leaves it a few keys
+    // it need not have, which costs a lookup each and nothing else).
+    if (!catalog_filter_.empty() && !e.carriers.empty()) {
+      FilterAdd(catalog_filter_, key);
+      ++catalog_filter_keys_;
+    }
   });
+  if (catalog_filter_keys_ > catalog_filter_capacity_) {  // built again, larger, when needed
+    catalog_filter_.clear();
+    catalog_lookups_ = 0;
+  }
   std::sort(rows.begin(), rows.end(), [](const NewRow& a, const NewRow& b) {
     return std::tie(a.parts.type, a.parts.value, a.parts.system, *a.id) <
            std::tie(b.parts.type, b.parts.value, b.parts.system, *b.id);

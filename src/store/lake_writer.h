@@ -168,6 +168,9 @@ class LakeWriter {
   // (IngestOptions::checkpoint_identifiers).
   uint64_t identifiers_since_commit() const { return identifiers_held_.load(); }
   static constexpr uint64_t kIdentifiersPerCommit = 1u << 18;
+  // See MayBeCommittedLocked; tests lower it.
+  static constexpr uint64_t kFilterAfterLookups = 1u << 16;
+  void set_filter_after_lookups(uint64_t lookups) { filter_after_lookups_ = lookups; }
 
  private:
   // The version of a resource that this run wants to store (until the next commit).
@@ -300,6 +303,14 @@ class LakeWriter {
   // Under ident_mu_: appends the ids of the catalog's rows for (type, system, value).
   void ReadCommittedLocked(std::string_view type, std::string_view system, std::string_view value,
                            std::vector<std::string>& ids);
+  // Under ident_mu_: false when the catalog certainly holds no row of the identifier whose
+  // IdentifierKey hashes to `key`. After kFilterAfterLookups catalog lookups the writer builds a
+  // Bloom filter of the catalog's identifiers (a Patient file into a keyed lake looks up a
+  // pseudonym link per source id and identifier, nearly all of them new: each was a B-tree
+  // read), kept up to date by the commits.
+  bool MayBeCommittedLocked(const Key128& key);
+  // Under ident_mu_ and catalog_mu_: builds it; false when the catalog could not be read.
+  bool BuildCatalogFilterLocked();
   // Under ident_mu_: adds the ids of `committed` (catalog rows of (type, system, ...)) whose
   // resources' committed identifiers still hold.
   void AddHeldLocked(std::string_view type, std::string_view system,
@@ -369,6 +380,11 @@ class LakeWriter {
   // without a system.
   KeyMap<std::vector<Key128>> new_identifier_values_;
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
+  // MayBeCommittedLocked's filter (empty until built), how many keys it was sized for and
+  // holds, and the catalog lookups made before it.
+  std::vector<uint64_t> catalog_filter_;
+  uint64_t catalog_filter_capacity_ = 0, catalog_filter_keys_ = 0, catalog_lookups_ = 0;
+  uint64_t filter_after_lookups_ = kFilterAfterLookups;
   bool isolate_batches_ = false;
   uint64_t batch_ = 0;  // under ident_mu_
   // By identifier key: the pseudonym links made in this batch (other identifiers are

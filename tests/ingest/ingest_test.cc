@@ -1402,6 +1402,36 @@ TEST(IngestTest, AConditionalCreateDoesNotMatchADroppedIdentifier) {
       << obs;
 }
 
+// A writer that has looked up many identifiers answers from a filter of the catalog's: those
+// committed before it opened and those its own commits add are still found, absent ones not.
+TEST(IngestTest, IdentifierLookupsThroughTheCatalogFilterFindWhatIsCommitted) {
+  TempDir dir;
+  auto id_of = [](int i) { return "p" + std::to_string(i); };
+  {
+    auto writer = store::LakeWriter::Open(dir / "lake");
+    ASSERT_TRUE(writer.ok());
+    for (int i = 0; i < 200; ++i) {
+      (*writer)->AddIdentifiers("Practitioner", id_of(i), {{"http://npi", "N" + id_of(i)}});
+    }
+    ASSERT_TRUE((*writer)->Commit({}, true).ok());
+  }
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok());
+  (*writer)->set_filter_after_lookups(1);
+  for (int i = 0; i < 200; i += 7) {
+    EXPECT_EQ((*writer)->ResolveIdentifier("Practitioner", "http://npi", "N" + id_of(i)), id_of(i));
+  }
+  EXPECT_EQ((*writer)->ResolveIdentifier("Practitioner", "http://npi", "N" + id_of(200)), "");
+  EXPECT_EQ((*writer)->ResolveIdentifier("Practitioner", "http://other", "N" + id_of(1)), "");
+  for (int i = 200; i < 300; ++i) {
+    (*writer)->AddIdentifiers("Practitioner", id_of(i), {{"http://npi", "N" + id_of(i)}});
+  }
+  ASSERT_TRUE((*writer)->Commit({}, false).ok());
+  for (int i = 150; i < 300; i += 7) {
+    EXPECT_EQ((*writer)->ResolveIdentifier("Practitioner", "http://npi", "N" + id_of(i)), id_of(i));
+  }
+}
+
 // Within one run, between batches: a version registered at one batch's end and replaced at a
 // later one takes its identifiers with it.
 TEST(IngestTest, AVersionReplacedInALaterBatchTakesItsIdentifiersWithIt) {
