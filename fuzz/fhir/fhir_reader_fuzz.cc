@@ -14,7 +14,7 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
  public:
   void OnResource(medlake::json::Node resource, std::string_view json,
                   const medlake::fhir::ReferenceResolver& resolver,
-                  const medlake::ingest::RecordLocation&) override {
+                  const medlake::ingest::RecordLocation&, bool) override {
     medlake::fhir::ResourceFacts facts;
     if (medlake::fhir::ExtractFacts(resource, &resolver, facts).ok()) {
       // A stored resource must be valid JSON with a valid id.

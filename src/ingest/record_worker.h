@@ -114,6 +114,7 @@ class RecordWorker final : public FhirRecordSink {
           return writer.ResolveIdentifier(type, system, value);
         }) {
     deid_parser_.set_keep_number_text(true);
+    reader_.set_keep_number_text(deidentifier != nullptr);
     // In a keyed lake a Patient matched by identifier is its pseudonym, which the entry would
     // then be stored (or referred to) under and pseudonymized again.
     reader_.set_conditional_patient_writes(deidentifier == nullptr);
@@ -150,9 +151,12 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   void OnResource(json::Node resource, std::string_view json,
-                  const fhir::ReferenceResolver& resolver, const RecordLocation& loc) override {
+                  const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
+                  bool resource_is_json) override {
     if (deid_ != nullptr) {
-      StoreDeidentified(json, loc);
+      // The reader's parse serves when it is of the same text (an NDJSON line without a
+      // rewritten reference): it keeps number text in a keyed lake.
+      StoreDeidentified(json, loc, resource_is_json ? &resource : nullptr);
     } else {
       Store(resource, json, resolver, loc, nullptr);
     }
@@ -160,8 +164,11 @@ class RecordWorker final : public FhirRecordSink {
 
   // Pseudonymization at ingest (deidentify.h): the resource as stored is the de-identified
   // one, and what was removed goes to the vault once the resource is admitted.
-  void StoreDeidentified(std::string_view json, const RecordLocation& loc) {
-    auto parsed = deid_parser_.Parse(json);
+  // `parsed_json`: `json` parsed, with number text; null to parse it here.
+  void StoreDeidentified(std::string_view json, const RecordLocation& loc,
+                         const json::Node* parsed_json = nullptr) {
+    auto parsed =
+        parsed_json != nullptr ? Result<json::Node>(*parsed_json) : deid_parser_.Parse(json);
     // The resource as given must be storable (a valid type and id, neither repeated) whatever
     // pseudonyms replace its ids: the same records are quarantined with or without a key.
     Status s = parsed.ok() ? fhir::ExtractIdentity(*parsed, facts_) : parsed.status();
@@ -344,7 +351,7 @@ class RecordWorker final : public FhirRecordSink {
         } else {
           for (const auto& resource : *mapped) {
             auto node = hl7_parser_.Parse(resource.json);
-            if (node.ok()) OnResource(*node, resource.json, same, loc);
+            if (node.ok()) OnResource(*node, resource.json, same, loc, false);
             ++loc.entry;
           }
         }
@@ -452,7 +459,7 @@ class RecordWorker final : public FhirRecordSink {
       OnReject(json, loc, "mapped resource is not valid JSON: " + node.status().message());
       return;
     }
-    OnResource(*node, json, resolver, loc);
+    OnResource(*node, json, resolver, loc, false);
   }
 
   // A patient's resources mostly come together (a bulk export's lines, a Bundle's entries):

@@ -251,6 +251,30 @@ TEST(DeidentifyTest, SharedIdentifierGivesOnePseudonymAcrossFhirAndHl7v2) {
   }
 }
 
+// An NDJSON line is de-identified from the reader's own parse of it (no second parse), written
+// with spaces or not: the stored form is minified and its decimals keep their text.
+TEST(DeidentifyTest, AnNdjsonLineWithSpacesKeepsItsDecimals) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  testing::WriteText(
+      dir / "in/obs.ndjson",
+      "{ \"resourceType\" : \"Observation\", \"id\" : \"o1\", \"status\" : \"final\",\t"
+      "\"code\" : { \"text\" : \"x\" }, \"subject\" : { \"reference\" : \"Patient/p1\" },"
+      " \"valueQuantity\" : { \"value\" : 1.50, \"unit\" : \"mmol/L\" },"
+      " \"component\" : [ { \"code\" : { \"text\" : \"y\" }, \"valueInteger\" : -0,"
+      " \"valueDecimal\" : 2.0e1 } ] }\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 1u);
+  Stored s = ReadAll(dir / "lake");
+  ASSERT_EQ(s.json.size(), 1u);
+  const std::string& stored = s.json.begin()->second;
+  EXPECT_NE(stored.find(R"("valueQuantity":{"value":1.50,"unit":"mmol/L"})"), std::string::npos)
+      << stored;
+  EXPECT_NE(stored.find(R"("valueInteger":-0,"valueDecimal":2.0e1)"), std::string::npos) << stored;
+  EXPECT_EQ(stored.find(' '), std::string::npos) << stored;
+}
+
 // A keyed lake links each Patient's source id and identifiers to its pseudonym; those links are
 // held until a commit like identifiers and bring a checkpoint when they reach
 // checkpoint_identifiers (they had held memory without bound: 1.1 GB for 200,000 Patients).

@@ -207,9 +207,9 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
         sink.OnReject(text, loc, "invalid JSON");
       } else if (HasConditionalReference(*minified)) {
         RewriteReferences(*minified, nullptr, resolver_, rewritten_);
-        sink.OnResource(*root, rewritten_, resolver_, loc);
+        sink.OnResource(*root, rewritten_, resolver_, loc, false);
       } else {
-        sink.OnResource(*root, *minified, resolver_, loc);
+        sink.OnResource(*root, *minified, resolver_, loc, true);
       }
     }
     pos = end + 1;
@@ -246,7 +246,7 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
     return;
   }
   RewriteReferences(*document, nullptr, resolver_, rewritten_);
-  sink.OnResource(*root, rewritten_, resolver_, loc);
+  sink.OnResource(*root, rewritten_, resolver_, loc, false);
 }
 
 size_t FhirReader::IdentifierHash::operator()(
@@ -425,7 +425,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   if (bundle_type && bundle_type->GetString() == "document") {
     // A document is a resource of its own, kept whole.
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
-    sink.OnResource(bundle, record, same, base);
+    sink.OnResource(bundle, record, same, base, false);
     return;
   }
   auto entries = bundle.Find("entry");
@@ -658,11 +658,11 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
         sink.OnReject(text, loc, node.status().message());
         return true;
       }
-      sink.OnResource(*node, copy, resolver, loc);
+      sink.OnResource(*node, copy, resolver, loc, false);
       return true;
     }
     RewriteReferences(slice, &full_urls, resolver, rewritten_);
-    sink.OnResource(*res, rewritten_, resolver, loc);
+    sink.OnResource(*res, rewritten_, resolver, loc, false);
     return true;
   });
 }

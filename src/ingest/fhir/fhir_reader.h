@@ -37,8 +37,12 @@ class FhirRecordSink {
   virtual ~FhirRecordSink() = default;
   // `resource` is the parsed resource; `json` its minified text with references resolved;
   // `resolver` maps references as written to resolved ones (for fact extraction).
+  // `resource_is_json`: `resource` holds exactly what `json` holds (a parse of it, or of the
+  // same text before minifying, with no reference rewritten), and answers NumberText() when
+  // the reader keeps number text (set_keep_number_text).
   virtual void OnResource(json::Node resource, std::string_view json,
-                          const fhir::ReferenceResolver& resolver, const RecordLocation& loc) = 0;
+                          const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
+                          bool resource_is_json) = 0;
   // A record that cannot be stored. `record` is its raw text; `reason` names no patient data.
   virtual void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) = 0;
   // A Bundle entry not stored because the lake holds what it stands for (a conditional create
@@ -73,6 +77,8 @@ class FhirReader {
   // the match is a pseudonym: a matched conditional create, or update without an id, is then
   // quarantined; an update with the Patient's id is a plain update).
   void set_conditional_patient_writes(bool on) { conditional_patient_writes_ = on; }
+  // Parsed resources answer Node::NumberText() (json::Parser::set_keep_number_text).
+  void set_keep_number_text(bool keep) { parser_.set_keep_number_text(keep); }
 
  private:
   // Reads the entries of `bundle` (its text `record`). A Bundle in an entry is read the same
