@@ -899,16 +899,16 @@ std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view 
 std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
                                       const std::string& proposed) {
   std::lock_guard lock(ident_mu_);
+  // Each link is looked up once (a Patient has one per source id and identifier).
+  std::vector<std::string> known(links.size());
   std::string pseudonym;
-  for (const auto& link : links) {
-    pseudonym = IdentifierLocked("Patient", kPseudonymLinkSystem, link);
-    if (!pseudonym.empty()) break;
+  for (size_t i = 0; i < links.size(); ++i) {
+    known[i] = IdentifierLocked("Patient", kPseudonymLinkSystem, links[i]);
+    if (pseudonym.empty()) pseudonym = known[i];
   }
   if (pseudonym.empty()) pseudonym = proposed;
-  for (const auto& link : links) {
-    if (IdentifierLocked("Patient", kPseudonymLinkSystem, link).empty()) {
-      SetLinkLocked(link, pseudonym, /*note_change=*/true);
-    }
+  for (size_t i = 0; i < links.size(); ++i) {
+    if (known[i].empty()) SetLinkLocked(links[i], pseudonym, /*note_change=*/true);
   }
   return pseudonym;
 }
