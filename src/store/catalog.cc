@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <vector>
@@ -59,6 +60,17 @@ Status CreateSchema(Db& db, uint32_t shards) {
 }
 
 Status UpgradeCatalog(Db& db) {
+  {
+    // A catalog of a later format is left alone: this writer would not keep what it adds.
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt v,
+                             db.Prepare("SELECT value FROM meta WHERE key = 'format_version'"));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, v.Step());
+    if (row && std::atoll(std::string(v.Text(0)).c_str()) > kCatalogVersion) {
+      return Unsupported(db.path() + " is of catalog format " + std::string(v.Text(0)) +
+                         ", newer than this medlake's (" + std::to_string(kCatalogVersion) +
+                         "): use a newer medlake");
+    }
+  }
   // Format 1 kept one row per identifier (`id` not in the primary key), format 2 one row per
   // carrier with indexes by (type, id) and (type, value); both become format 3's two tables.
   // An ambiguous row of format 1 (id kAmbiguousIdentifier) stays as it is, its carriers being

@@ -13,6 +13,7 @@
 #include "common/fhir_time.h"
 #include "fhir/r4_model.h"
 #include "medlake/lake.h"
+#include "store/catalog.h"
 #include "store/erase.h"
 #include "store/lake_writer.h"
 #include "store/sqlite.h"
@@ -1400,6 +1401,36 @@ TEST(IngestTest, AConditionalCreateDoesNotMatchADroppedIdentifier) {
   EXPECT_NE(obs.find(R"("reference":"Patient/99999999-0000-0000-0000-000000000001")"),
             std::string::npos)
       << obs;
+}
+
+// A catalog of a later format is not written by this medlake (it would not keep what that
+// format adds): ingest fails, naming the format, and the lake is unchanged.
+TEST(IngestTest, ACatalogOfALaterFormatIsNotWritten) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p0"})"
+                                       "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("UPDATE meta SET value = '" +
+                           std::to_string(store::kCatalogVersion + 1) +
+                           "' WHERE key = 'format_version'")
+                    .ok());
+  }
+  WriteText(dir / "more/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                         "\n");
+  auto r = Ingest(dir / "lake", {dir / "more"}, IngestOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(
+      r.status().message().find("catalog format " + std::to_string(store::kCatalogVersion + 1)),
+      std::string::npos)
+      << r.status().message();
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->resources["Patient"], 1u);
 }
 
 // A writer that has looked up many identifiers answers from a filter of the catalog's: those
