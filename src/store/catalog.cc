@@ -74,11 +74,18 @@ Status UpgradeCatalog(Db& db) {
   // Format 1 kept one row per identifier (`id` not in the primary key), format 2 one row per
   // carrier with indexes by (type, id) and (type, value); both become format 3's two tables.
   // An ambiguous row of format 1 (id kAmbiguousIdentifier) stays as it is, its carriers being
-  // unknown.
+  // unknown. A format 3 catalog that a writer of format 2 has written since (it knows neither
+  // the format nor identifier_carriers, and leaves its two indexes on `identifiers`) has its
+  // rows by resource made again from `identifiers`, which that writer kept.
   MEDLAKE_ASSIGN_OR_RETURN(
-      Stmt q, db.Prepare("SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = "
-                         "'value') = 2 AND EXISTS(SELECT 1 FROM sqlite_master WHERE type = "
-                         "'table' AND name = 'identifier_carriers')"));
+      Stmt q,
+      db.Prepare(
+          "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = "
+          "'value') = 2 AND EXISTS(SELECT 1 FROM sqlite_master WHERE type = "
+          "'table' AND name = 'identifier_carriers') AND NOT EXISTS(SELECT 1 FROM "
+          "sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers') AND EXISTS(SELECT 1 "
+          "FROM sqlite_master WHERE type = 'trigger' AND name = "
+          "'identifier_deleted')"));
   MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
   if (row && q.Int(0) != 0) return Status::Ok();
   q.Reset();
@@ -87,7 +94,9 @@ Status UpgradeCatalog(Db& db) {
   Status s = db.Exec(
       "ALTER TABLE identifiers RENAME TO identifiers_before;" + std::string(kIdentifiersTable) +
       "INSERT OR IGNORE INTO identifiers SELECT type, system, value, id FROM identifiers_before "
-      "ORDER BY type, value, system, id;" +
+      "ORDER BY type, value, system, id;"
+      "DROP TRIGGER IF EXISTS identifier_deleted;"  // on identifiers_before since the rename
+      "DROP TABLE IF EXISTS identifier_carriers;" +
       std::string(kIdentifierCarriersTable) +
       "INSERT OR IGNORE INTO identifier_carriers SELECT type, id, system, value FROM "
       "identifiers_before ORDER BY type, id, system, value;"
@@ -108,10 +117,7 @@ Result<IdentifierRows> IdentifierRows::Prepare(Db& db) {
   MEDLAKE_ASSIGN_OR_RETURN(Stmt drop,
                            db.Prepare("DELETE FROM identifiers WHERE type = ? AND value = ? AND "
                                       "system = ? AND id = ?"));
-  MEDLAKE_ASSIGN_OR_RETURN(Stmt drop_carrier,
-                           db.Prepare("DELETE FROM identifier_carriers WHERE type = ? AND id = ? "
-                                      "AND system = ? AND value = ?"));
-  return IdentifierRows(std::move(held), std::move(drop), std::move(drop_carrier));
+  return IdentifierRows(std::move(held), std::move(drop));
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> IdentifierRows::Of(
@@ -138,8 +144,7 @@ Result<std::vector<std::pair<std::string, std::string>>> IdentifierRows::Of(
 
 Status IdentifierRows::Delete(std::string_view type, std::string_view system,
                               std::string_view value, std::string_view id) {
-  MEDLAKE_RETURN_IF_ERROR(drop_.Bind(1, type).Bind(2, value).Bind(3, system).Bind(4, id).Run());
-  return drop_carrier_.Bind(1, type).Bind(2, id).Bind(3, system).Bind(4, value).Run();
+  return drop_.Bind(1, type).Bind(2, value).Bind(3, system).Bind(4, id).Run();
 }
 
 Status IdentifierRows::DeleteAllOf(std::string_view type, std::string_view id,

@@ -27,10 +27,15 @@ inline constexpr char kIdentifiersTable[] =
     "value TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(type, value, system, id)) WITHOUT ROWID;";
 // The same rows by resource (a new version drops the identifiers it no longer carries). A
 // table rather than an index, so that a commit inserts into each B-tree in its own key order.
+// A row deleted from `identifiers` leaves it by a trigger, whichever medlake deletes it (one of
+// catalog format 2 knows no identifier_carriers).
 inline constexpr char kIdentifierCarriersTable[] =
     "CREATE TABLE IF NOT EXISTS identifier_carriers(type TEXT NOT NULL, id TEXT NOT NULL, "
     "system TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(type, id, system, value)) "
-    "WITHOUT ROWID;";
+    "WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS identifier_deleted AFTER DELETE ON identifiers BEGIN "
+    "DELETE FROM identifier_carriers WHERE type = OLD.type AND id = OLD.id AND "
+    "system = OLD.system AND value = OLD.value; END;";
 // The `identifiers` system of pseudonym links in a lake with a key (type Patient): value a
 // keyed hash of a source Patient id or identifier (privacy::Pseudonymizer::SourceLink,
 // IdentifierLink), id the pseudonym it was given.
@@ -56,7 +61,7 @@ class IdentifierRows {
   Result<std::vector<std::pair<std::string, std::string>>> Of(
       std::string_view type, std::string_view id,
       std::optional<std::string_view> except_system = std::nullopt);
-  // Deletes one row (from both tables).
+  // Deletes one row (from `identifiers`; the trigger deletes it from identifier_carriers).
   Status Delete(std::string_view type, std::string_view system, std::string_view value,
                 std::string_view id);
   // Deletes every row of resource type/id, except those of `except_system` when given.
@@ -64,9 +69,8 @@ class IdentifierRows {
                      std::optional<std::string_view> except_system = std::nullopt);
 
  private:
-  IdentifierRows(Stmt held, Stmt drop, Stmt drop_carrier)
-      : held_(std::move(held)), drop_(std::move(drop)), drop_carrier_(std::move(drop_carrier)) {}
-  Stmt held_, drop_, drop_carrier_;
+  IdentifierRows(Stmt held, Stmt drop) : held_(std::move(held)), drop_(std::move(drop)) {}
+  Stmt held_, drop_;
 };
 // True for a catalog without tables: a lake whose creation did not commit.
 Result<bool> IsEmptyCatalog(Db& db);

@@ -624,7 +624,8 @@ void LakeWriter::ReadCommittedLocked(std::string_view type, std::string_view sys
 
 bool LakeWriter::MayBeCommittedLocked(const Key128& key) {
   if (catalog_filter_.empty()) {
-    if (++catalog_lookups_ < filter_after_lookups_) return true;
+    ++catalog_lookups_;
+    if (catalog_lookups_ < filter_after_lookups_ || !FilterWorthBuildingLocked()) return true;
     std::lock_guard lock(catalog_mu_);
     if (!BuildCatalogFilterLocked()) {
       catalog_lookups_ = 0;  // read the catalog, and try again later
@@ -632,6 +633,20 @@ bool LakeWriter::MayBeCommittedLocked(const Key128& key) {
     }
   }
   return FilterHas(catalog_filter_, key);
+}
+
+bool LakeWriter::FilterWorthBuildingLocked() {
+  if (filter_after_lookups_ < kFilterAfterLookups) return true;  // a test's threshold
+  if (catalog_lookups_ % 4096 != 0) return false;
+  // Building reads every row, each at about a sixteenth of a lookup's B-tree descent: it waits
+  // until the lookups reach a sixteenth of the rows, estimated from the catalog's pages (at
+  // most about 20 rows of the two identifier tables per 4 KiB page; other tables make it an
+  // overestimate, which builds later, not sooner). A short run into a large lake builds none.
+  std::lock_guard lock(catalog_mu_);
+  auto pages = db_->Prepare("PRAGMA page_count");
+  if (!pages.ok()) return false;
+  auto row = pages->Step();
+  return row.ok() && *row && catalog_lookups_ * 16 >= static_cast<uint64_t>(pages->Int(0)) * 20;
 }
 
 bool LakeWriter::BuildCatalogFilterLocked() {
@@ -679,13 +694,10 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
-  if (inserted) {
-    e.key = std::move(k);
-    // Held until the commit like any identifier: ingest commits when they reach
-    // kIdentifiersPerCommit (a keyed lake's Patient file makes a link per source id and
-    // identifier, which held memory without bound until this counted them).
-    identifiers_held_.fetch_add(1, std::memory_order_relaxed);
-  }
+  // Not counted in identifiers_since_commit: a checkpoint they brought would fall where the
+  // threads happen to be, and which of two records of one person in a batch links first
+  // already depends on them (docs/privacy.md, "Known limits").
+  if (inserted) e.key = std::move(k);
   e.carriers.assign(1, pseudonym);
 }
 

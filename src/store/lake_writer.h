@@ -304,11 +304,13 @@ class LakeWriter {
   void ReadCommittedLocked(std::string_view type, std::string_view system, std::string_view value,
                            std::vector<std::string>& ids);
   // Under ident_mu_: false when the catalog certainly holds no row of the identifier whose
-  // IdentifierKey hashes to `key`. After kFilterAfterLookups catalog lookups the writer builds a
-  // Bloom filter of the catalog's identifiers (a Patient file into a keyed lake looks up a
-  // pseudonym link per source id and identifier, nearly all of them new: each was a B-tree
-  // read), kept up to date by the commits.
+  // IdentifierKey hashes to `key`. After kFilterAfterLookups catalog lookups, and once they pay
+  // for reading the table, the writer builds a Bloom filter of the catalog's identifiers (new
+  // Patients into a keyed lake look up a pseudonym link per source id and identifier, nearly
+  // all of them new: each was a B-tree read), kept up to date by the commits.
   bool MayBeCommittedLocked(const Key128& key);
+  // Under ident_mu_: whether enough lookups were made to pay for building it.
+  bool FilterWorthBuildingLocked();
   // Under ident_mu_ and catalog_mu_: builds it; false when the catalog could not be read.
   bool BuildCatalogFilterLocked();
   // Under ident_mu_: adds the ids of `committed` (catalog rows of (type, system, ...)) whose

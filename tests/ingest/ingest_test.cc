@@ -1499,12 +1499,14 @@ void ExpectCurrentIdentifierTables(store::Db& db, const std::set<std::string>& r
   auto q = db.Prepare(
       "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'value'), "
       "(SELECT value FROM meta WHERE key = 'format_version'), "
-      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers')");
+      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers'), "
+      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'identifiers')");
   ASSERT_TRUE(q.ok());
   ASSERT_TRUE(*q->Step());
   EXPECT_EQ(q->Int(0), 2) << "value second in the primary key";
   EXPECT_EQ(q->Text(1), "3");
   EXPECT_EQ(q->Int(2), 0) << "no index of its own";
+  EXPECT_EQ(q->Int(3), 1) << "the trigger that keeps identifier_carriers";
   for (const char* table : {"identifiers", "identifier_carriers"}) {
     auto all = db.Prepare(std::string("SELECT type || '|' || system || '|' || value || '|' || id "
                                       "FROM ") +
@@ -1606,6 +1608,43 @@ TEST(IngestTest, AFormatTwoCatalogsIdentifiersAreUpgraded) {
   auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
   ASSERT_TRUE(db.ok());
   ExpectCurrentIdentifierTables(**db, {"Patient|http://mrn|A|p1", "Patient|http://ssn|B|p2"});
+}
+
+// A medlake of catalog format 2 writing a format 3 catalog (after a downgrade) changes
+// `identifiers` only: what it deletes leaves identifier_carriers by the trigger at once, and what
+// it adds is found by the next writer of format 3 (by the indexes that medlake leaves), which
+// makes identifier_carriers again.
+TEST(IngestTest, WhatAnOlderWriterDoesToAFormatThreeCatalogIsMadeGood) {
+  TempDir dir;
+  WriteText(dir / "in/Practitioner.ndjson",
+            R"({"resourceType":"Practitioner","id":"x1","identifier":[)"
+            R"({"system":"urn:a","value":"A1"},{"system":"urn:b","value":"B1"}]})"
+            "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    // What that medlake's erase or commit does: a row deleted from `identifiers` only.
+    ASSERT_TRUE((*db)->Exec("DELETE FROM identifiers WHERE value = 'B1'").ok());
+    auto left = (*db)->Prepare("SELECT COUNT(*) FROM identifier_carriers WHERE value = 'B1'");
+    ASSERT_TRUE(left.ok() && *left->Step());
+    EXPECT_EQ(left->Int(0), 0);
+    // What its ingest does: its indexes, and a row added to `identifiers` only.
+    ASSERT_TRUE((*db)
+                    ->Exec("CREATE INDEX identifiers_by_resource ON identifiers(type, id);"
+                           "CREATE INDEX identifiers_by_value ON identifiers(type, value);"
+                           "INSERT INTO identifiers VALUES('Practitioner', 'urn:c', 'C2', 'x2')")
+                    .ok());
+  }
+  WriteText(dir / "next/Practitioner.ndjson",
+            R"({"resourceType":"Practitioner","id":"x3","identifier":[)"
+            R"({"system":"urn:d","value":"D3"}]})"
+            "\n");
+  MustIngest(dir / "lake", {dir / "next"});
+  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
+  ASSERT_TRUE(db.ok());
+  ExpectCurrentIdentifierTables(
+      **db, {"Practitioner|urn:a|A1|x1", "Practitioner|urn:c|C2|x2", "Practitioner|urn:d|D3|x3"});
 }
 
 // A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
