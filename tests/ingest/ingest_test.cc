@@ -1403,6 +1403,42 @@ TEST(IngestTest, AConditionalCreateDoesNotMatchADroppedIdentifier) {
       << obs;
 }
 
+// Runs `sql` on the catalog of `lake` (as an older medlake, or a hand, would have left it).
+void ExecOnCatalog(const std::string& lake, const std::string& sql) {
+  auto db = store::Db::Open(lake + "/catalog.sqlite", false, false);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec(sql).ok()) << sql;
+}
+
+// The catalog is of the current format: `identifiers` keyed by value before system, no index of
+// its own, and `identifier_carriers` holding the same rows, which are `rows`
+// ("type|system|value|id").
+void ExpectCurrentIdentifierTables(const std::string& lake, const std::set<std::string>& rows) {
+  auto opened = store::Db::Open(lake + "/catalog.sqlite", false, true);
+  ASSERT_TRUE(opened.ok());
+  store::Db& db = **opened;
+  auto q = db.Prepare(
+      "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'value'), "
+      "(SELECT value FROM meta WHERE key = 'format_version'), "
+      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers'), "
+      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'identifiers')");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 2) << "value second in the primary key";
+  EXPECT_EQ(q->Text(1), "3");
+  EXPECT_EQ(q->Int(2), 0) << "no index of its own";
+  EXPECT_EQ(q->Int(3), 1) << "the trigger that keeps identifier_carriers";
+  for (const char* table : {"identifiers", "identifier_carriers"}) {
+    auto all = db.Prepare(std::string("SELECT type || '|' || system || '|' || value || '|' || id "
+                                      "FROM ") +
+                          table);
+    ASSERT_TRUE(all.ok());
+    std::set<std::string> found;
+    while (*all->Step()) found.emplace(all->Text(0));
+    EXPECT_EQ(found, rows) << table;
+  }
+}
+
 // A catalog of a later format is not written by this medlake (it would not keep what that
 // format adds): ingest fails, naming the format, and the lake is unchanged.
 TEST(IngestTest, ACatalogOfALaterFormatIsNotWritten) {
@@ -1410,15 +1446,9 @@ TEST(IngestTest, ACatalogOfALaterFormatIsNotWritten) {
   WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p0"})"
                                        "\n");
   MustIngest(dir / "lake", {dir / "in"});
-  {
-    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec("UPDATE meta SET value = '" +
-                           std::to_string(store::kCatalogVersion + 1) +
-                           "' WHERE key = 'format_version'")
-                    .ok());
-  }
+  ExecOnCatalog(dir / "lake", "UPDATE meta SET value = '" +
+                                  std::to_string(store::kCatalogVersion + 1) +
+                                  "' WHERE key = 'format_version'");
   WriteText(dir / "more/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
                                          "\n");
   auto r = Ingest(dir / "lake", {dir / "more"}, IngestOptions{});
@@ -1492,32 +1522,6 @@ TEST(IngestTest, AVersionReplacedInALaterBatchTakesItsIdentifiersWithIt) {
   EXPECT_EQ((*writer)->ResolveIdentifier("Patient", std::nullopt, "B"), "p1");
 }
 
-// The catalog is of the current format: `identifiers` keyed by value before system, no index of
-// its own, and `identifier_carriers` holding the same rows, which are `rows`
-// ("type|system|value|id").
-void ExpectCurrentIdentifierTables(store::Db& db, const std::set<std::string>& rows) {
-  auto q = db.Prepare(
-      "SELECT (SELECT pk FROM pragma_table_info('identifiers') WHERE name = 'value'), "
-      "(SELECT value FROM meta WHERE key = 'format_version'), "
-      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifiers'), "
-      "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'identifiers')");
-  ASSERT_TRUE(q.ok());
-  ASSERT_TRUE(*q->Step());
-  EXPECT_EQ(q->Int(0), 2) << "value second in the primary key";
-  EXPECT_EQ(q->Text(1), "3");
-  EXPECT_EQ(q->Int(2), 0) << "no index of its own";
-  EXPECT_EQ(q->Int(3), 1) << "the trigger that keeps identifier_carriers";
-  for (const char* table : {"identifiers", "identifier_carriers"}) {
-    auto all = db.Prepare(std::string("SELECT type || '|' || system || '|' || value || '|' || id "
-                                      "FROM ") +
-                          table);
-    ASSERT_TRUE(all.ok());
-    std::set<std::string> found;
-    while (*all->Step()) found.emplace(all->Text(0));
-    EXPECT_EQ(found, rows) << table;
-  }
-}
-
 // Catalogs of format 1 kept a row per identifier, "*" for one that several resources carried:
 // a writer upgrades them, keeping what they knew.
 TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
@@ -1525,11 +1529,7 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
   WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p0"})"
                                        "\n");
   MustIngest(dir / "lake", {dir / "in"});
-  {
-    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec(R"sql(
+  ExecOnCatalog(dir / "lake", R"sql(
       DROP TABLE identifiers;
       DROP TABLE identifier_carriers;
       CREATE TABLE identifiers(type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL,
@@ -1537,9 +1537,7 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
       CREATE INDEX identifiers_by_value ON identifiers(type, value);
       INSERT INTO identifiers VALUES('Patient', 'http://mrn', 'A', 'p1'),
         ('Practitioner', 'http://npi', 'N', '*');
-      UPDATE meta SET value = '1' WHERE key = 'format_version';)sql")
-                    .ok());
-  }
+      UPDATE meta SET value = '1' WHERE key = 'format_version';)sql");
   WriteText(dir / "obs/Observation.ndjson",
             R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
             R"("subject":{"reference":"Patient?identifier=http://mrn|A"},)"
@@ -1550,9 +1548,8 @@ TEST(IngestTest, AFormatOneCatalogsIdentifiersAreUpgraded) {
   const std::string obs = StoredObservation(dir / "lake", "o1");
   EXPECT_NE(obs.find(R"("reference":"Patient/p1")"), std::string::npos) << obs;
   EXPECT_NE(obs.find("Practitioner?identifier=http://npi|N"), std::string::npos) << obs;
-  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
-  ASSERT_TRUE(db.ok());
-  ExpectCurrentIdentifierTables(**db, {"Patient|http://mrn|A|p1", "Practitioner|http://npi|N|*"});
+  ExpectCurrentIdentifierTables(dir / "lake",
+                                {"Patient|http://mrn|A|p1", "Practitioner|http://npi|N|*"});
 }
 
 // Catalogs of format 2 kept the rows by resource and by value in two indexes of `identifiers`:
@@ -1568,11 +1565,7 @@ TEST(IngestTest, AFormatTwoCatalogsIdentifiersAreUpgraded) {
             R"({"system":"http://ssn","value":"B"}]})"
             "\n");
   MustIngest(dir / "lake", {dir / "in"});
-  {
-    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec(R"sql(
+  ExecOnCatalog(dir / "lake", R"sql(
       CREATE TABLE format_two(type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL,
         id TEXT NOT NULL, PRIMARY KEY(type, system, value, id)) WITHOUT ROWID;
       INSERT INTO format_two SELECT type, system, value, id FROM identifiers;
@@ -1581,12 +1574,7 @@ TEST(IngestTest, AFormatTwoCatalogsIdentifiersAreUpgraded) {
       ALTER TABLE format_two RENAME TO identifiers;
       CREATE INDEX identifiers_by_resource ON identifiers(type, id);
       CREATE INDEX identifiers_by_value ON identifiers(type, value);
-      UPDATE meta SET value = '2' WHERE key = 'format_version';)sql")
-                    .ok());
-    auto n = (*db)->Prepare("SELECT COUNT(*) FROM identifiers");
-    ASSERT_TRUE(n.ok() && *n->Step());
-    ASSERT_EQ(n->Int(0), 3);
-  }
+      UPDATE meta SET value = '2' WHERE key = 'format_version';)sql");
   // p1's new version keeps A only; a reference to A resolves, one to B (now only p2's) too.
   WriteText(
       dir / "next/Patient.ndjson",
@@ -1605,9 +1593,8 @@ TEST(IngestTest, AFormatTwoCatalogsIdentifiersAreUpgraded) {
             std::string::npos);
   EXPECT_NE(StoredObservation(dir / "lake", "o2").find(R"("reference":"Patient/p2")"),
             std::string::npos);
-  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
-  ASSERT_TRUE(db.ok());
-  ExpectCurrentIdentifierTables(**db, {"Patient|http://mrn|A|p1", "Patient|http://ssn|B|p2"});
+  ExpectCurrentIdentifierTables(dir / "lake",
+                                {"Patient|http://mrn|A|p1", "Patient|http://ssn|B|p2"});
 }
 
 // A medlake of catalog format 2 writing a format 3 catalog (after a downgrade) changes
@@ -1621,30 +1608,22 @@ TEST(IngestTest, WhatAnOlderWriterDoesToAFormatThreeCatalogIsMadeGood) {
             R"({"system":"urn:a","value":"A1"},{"system":"urn:b","value":"B1"}]})"
             "\n");
   MustIngest(dir / "lake", {dir / "in"});
-  {
-    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
-    ASSERT_TRUE(db.ok());
-    // What that medlake's erase or commit does: a row deleted from `identifiers` only.
-    ASSERT_TRUE((*db)->Exec("DELETE FROM identifiers WHERE value = 'B1'").ok());
-    auto left = (*db)->Prepare("SELECT COUNT(*) FROM identifier_carriers WHERE value = 'B1'");
-    ASSERT_TRUE(left.ok() && *left->Step());
-    EXPECT_EQ(left->Int(0), 0);
-    // What its ingest does: its indexes, and a row added to `identifiers` only.
-    ASSERT_TRUE((*db)
-                    ->Exec("CREATE INDEX identifiers_by_resource ON identifiers(type, id);"
-                           "CREATE INDEX identifiers_by_value ON identifiers(type, value);"
-                           "INSERT INTO identifiers VALUES('Practitioner', 'urn:c', 'C2', 'x2')")
-                    .ok());
-  }
+  // What that medlake's erase or commit does: a row deleted from `identifiers` only.
+  ExecOnCatalog(dir / "lake", "DELETE FROM identifiers WHERE value = 'B1'");
+  ExpectCurrentIdentifierTables(dir / "lake", {"Practitioner|urn:a|A1|x1"});
+  // What its ingest does: its indexes, and a row added to `identifiers` only.
+  ExecOnCatalog(dir / "lake",
+                "CREATE INDEX identifiers_by_resource ON identifiers(type, id);"
+                "CREATE INDEX identifiers_by_value ON identifiers(type, value);"
+                "INSERT INTO identifiers VALUES('Practitioner', 'urn:c', 'C2', 'x2')");
   WriteText(dir / "next/Practitioner.ndjson",
             R"({"resourceType":"Practitioner","id":"x3","identifier":[)"
             R"({"system":"urn:d","value":"D3"}]})"
             "\n");
   MustIngest(dir / "lake", {dir / "next"});
-  auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
-  ASSERT_TRUE(db.ok());
   ExpectCurrentIdentifierTables(
-      **db, {"Practitioner|urn:a|A1|x1", "Practitioner|urn:c|C2|x2", "Practitioner|urn:d|D3|x3"});
+      dir / "lake",
+      {"Practitioner|urn:a|A1|x1", "Practitioner|urn:c|C2|x2", "Practitioner|urn:d|D3|x3"});
 }
 
 // A Bundle in a Bundle's entry is unpacked like any Bundle other than a document (it was
