@@ -1,4 +1,4 @@
-// json::AppendQuoted against a byte-at-a-time reference, on random text where the bytes that
+// json::AppendQuoted against itself a character at a time, on random text where the bytes that
 // must be escaped or checked (quotes, backslashes, controls, UTF-8 sequences valid and not) fall
 // on every position around the eight-byte words it scans; and the output is JSON that reads back
 // as the input (with U+FFFD for bytes that are not UTF-8).
@@ -15,52 +15,39 @@
 namespace medlake::json {
 namespace {
 
-// RFC 8259 §7: quote, backslash and controls escaped (the short forms where there is one),
-// valid UTF-8 copied, a byte that starts no valid sequence replaced by U+FFFD.
+// The same text quoted a character at a time: each call is shorter than a word, so only the
+// byte-at-a-time loop runs (the escapes themselves are checked in WritesTheEscapesOfRfc8259).
 std::string ReferenceQuoted(std::string_view s) {
   std::string out = "\"";
+  std::string one;
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      size_t len = Utf8CharLength(s, i);
-      out += len == 0 ? std::string("\xEF\xBF\xBD") : std::string(s.substr(i, len));
-      i += len == 0 ? 1 : len;
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
+    size_t len = static_cast<unsigned char>(s[i]) >= 0x80 ? Utf8CharLength(s, i) : 1;
+    if (len == 0) len = 1;  // a byte that starts no valid sequence
+    one.clear();
+    AppendQuoted(s.substr(i, len), one);
+    out.append(one, 1, one.size() - 2);
+    i += len;
   }
   return out + "\"";
+}
+
+// RFC 8259 §7: quote, backslash and controls escaped (the short forms where there is one),
+// valid UTF-8 copied, a byte that starts no valid sequence replaced by U+FFFD.
+TEST(AppendQuotedTest, WritesTheEscapesOfRfc8259) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"\"", R"("\"")"},
+      {"\\", R"("\\")"},
+      {"\n\r\t\b\f", R"("\n\r\t\b\f")"},
+      {std::string(1, '\0') + "\x01\x1f", R"("\u0000\u0001\u001f")"},
+      {"\x7f ~", "\"\x7f ~\""},
+      {"caf\xC3\xA9 \xF0\x9F\x98\x80", "\"caf\xC3\xA9 \xF0\x9F\x98\x80\""},
+      {"\xFF\x80\xC3", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+  };
+  for (const auto& [in, expected] : cases) {
+    std::string out;
+    AppendQuoted(in, out);
+    EXPECT_EQ(out, expected);
+  }
 }
 
 TEST(AppendQuotedTest, MatchesTheReferenceAtEveryPosition) {
