@@ -635,39 +635,43 @@ bool LakeWriter::MayBeCommittedLocked(const Key128& key) {
   return FilterHas(catalog_filter_, key);
 }
 
+std::optional<uint64_t> LakeWriter::IdentifierRowsEstimateLocked() {
+  auto pages = db_->Prepare("PRAGMA page_count");
+  if (!pages.ok()) return std::nullopt;
+  auto row = pages->Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  return static_cast<uint64_t>(pages->Int(0)) * 20;
+}
+
 bool LakeWriter::FilterWorthBuildingLocked() {
   if (filter_after_lookups_ < kFilterAfterLookups) return true;  // a test's threshold
   if (catalog_lookups_ % 4096 != 0) return false;
   // Building reads every row, each at about a sixteenth of a lookup's B-tree descent: it waits
-  // until the lookups reach a sixteenth of the rows, estimated from the catalog's pages (at
-  // most about 20 rows of the two identifier tables per 4 KiB page; other tables make it an
-  // overestimate, which builds later, not sooner). A short run into a large lake builds none.
+  // until the lookups reach a sixteenth of the rows (an overestimate: later, not sooner). A
+  // short run into a large lake builds none.
   std::lock_guard lock(catalog_mu_);
-  auto pages = db_->Prepare("PRAGMA page_count");
-  if (!pages.ok()) return false;
-  auto row = pages->Step();
-  return row.ok() && *row && catalog_lookups_ * 16 >= static_cast<uint64_t>(pages->Int(0)) * 20;
+  std::optional<uint64_t> rows = IdentifierRowsEstimateLocked();
+  return rows && catalog_lookups_ * 16 >= *rows;
 }
 
 bool LakeWriter::BuildCatalogFilterLocked() {
-  auto count = db_->Prepare("SELECT COUNT(*) FROM identifiers");
-  if (!count.ok()) return false;
-  auto counted = count->Step();
-  if (!counted.ok() || !*counted) return false;
-  // Room for as many keys again as the catalog holds, and at least a million: past that the
+  // Room for as many keys again as the estimate, and at least a million; past that the
   // commits have made it less selective, and it is built again (CommitIdentifiers).
-  const uint64_t rows = static_cast<uint64_t>(count->Int(0));
-  std::vector<uint64_t> filter(FilterBlocks(2 * rows + (1u << 20)) * kFilterWords, 0);
+  std::optional<uint64_t> estimate = IdentifierRowsEstimateLocked();
+  if (!estimate) return false;
+  const uint64_t capacity = 2 * *estimate + (1u << 20);
+  std::vector<uint64_t> filter(FilterBlocks(capacity) * kFilterWords, 0);
   auto all = db_->Prepare("SELECT type, system, value FROM identifiers");
   if (!all.ok()) return false;
-  for (;;) {
+  uint64_t rows = 0;
+  for (;; ++rows) {
     auto row = all->Step();
     if (!row.ok()) return false;
     if (!*row) break;
     FilterAdd(filter, HashOfKey(IdentifierKey(all->Text(0), all->Text(1), all->Text(2))));
   }
   catalog_filter_ = std::move(filter);
-  catalog_filter_capacity_ = 2 * rows + (1u << 20);
+  catalog_filter_capacity_ = capacity;
   catalog_filter_keys_ = rows;
   return true;
 }

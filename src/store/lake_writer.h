@@ -309,6 +309,10 @@ class LakeWriter {
   // Patients into a keyed lake look up a pseudonym link per source id and identifier, nearly
   // all of them new: each was a B-tree read), kept up to date by the commits.
   bool MayBeCommittedLocked(const Key128& key);
+  // Under catalog_mu_: the catalog's identifier rows, overestimated from its pages (about 20
+  // rows of the two identifier tables fit a 4 KiB page; other tables count too); nullopt when
+  // the catalog cannot be read.
+  std::optional<uint64_t> IdentifierRowsEstimateLocked();
   // Under ident_mu_: whether enough lookups were made to pay for building it.
   bool FilterWorthBuildingLocked();
   // Under ident_mu_ and catalog_mu_: builds it; false when the catalog could not be read.
