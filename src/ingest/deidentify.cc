@@ -107,8 +107,8 @@ void AppendNumber(json::Node n, std::string& out) {
 // Writes a JSON tree minified, with references rewritten and removed elements collected.
 class DeidWriter {
  public:
-  DeidWriter(Deidentifier& owner, std::string& out, std::string& removed)
-      : owner_(owner), out_(out), removed_(removed) {}
+  DeidWriter(Deidentifier& owner, std::string& out, std::string& removed, PendingLinks* pending)
+      : owner_(owner), out_(out), removed_(removed), pending_(pending) {}
 
   // References rewritten, nothing removed: a shared-area resource about no patient.
   void set_keep_content() { keep_content_ = true; }
@@ -189,7 +189,7 @@ class DeidWriter {
       json::AppendQuoted(key, out_);
       out_ += ':';
       if (key == "reference" && value.IsString()) {
-        std::string rewritten = owner_.RewriteReference(value.GetString());
+        std::string rewritten = owner_.RewriteReference(value.GetString(), pending_);
         NotePatient(rewritten);
         json::AppendQuoted(rewritten, out_);
       } else if (person && !keep_content_ && key == "birthDate" && value.IsString()) {
@@ -211,9 +211,10 @@ class DeidWriter {
       } else if (key == "resourceType" || !top || key != "id") {
         Value(value);
       } else {
-        json::AppendQuoted(owner_.RewriteReference(type_ + "/" + std::string(value.GetString()))
-                               .substr(type_.size() + 1),
-                           out_);
+        json::AppendQuoted(
+            owner_.RewriteReference(type_ + "/" + std::string(value.GetString()), pending_)
+                .substr(type_.size() + 1),
+            out_);
       }
     }
     out_ += '}';
@@ -260,6 +261,7 @@ class DeidWriter {
   Deidentifier& owner_;
   std::string& out_;
   std::string& removed_;
+  PendingLinks* pending_;
   // The pseudonym of the Patient a logical reference names by identifier, "" when unknown.
   std::string NamedPatient(json::Node reference) {
     auto type = reference.Find("type");
@@ -270,8 +272,8 @@ class DeidWriter {
     auto value = ident->Find("value");
     if (!value || !value->IsString()) return {};
     return owner_.ResolvePatientIdentifier(
-        system && system->IsString() ? system->GetString() : std::string_view(),
-        value->GetString());
+        system && system->IsString() ? system->GetString() : std::string_view(), value->GetString(),
+        pending_);
   }
 
   void NotePatient(std::string_view reference) {
@@ -325,9 +327,9 @@ std::string Deidentifier::IdentifierLink(std::string_view system, std::string_vi
   return pseudonymizer_.IdentifierLink(CanonicalSystem(system), value);
 }
 
-std::string Deidentifier::PatientPseudonym(std::string_view id) {
+std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pending) {
   // A link never changes once made (the first sighting decides), so each thread keeps the
-  // ones it has used; the cache belongs to one Deidentifier at a time.
+  // ones it has found in the lake; the cache belongs to one Deidentifier at a time.
   struct Cache {
     uint64_t owner = 0;
     std::unordered_map<std::string, std::string> links;
@@ -341,13 +343,58 @@ std::string Deidentifier::PatientPseudonym(std::string_view id) {
   if (auto it = cache.links.find(key); it != cache.links.end()) return it->second;
   // A reference before (or without) its Patient: the source id decides, and the Patient, when
   // it comes, finds this link.
-  std::string pseudonym =
-      writer_.LinkPseudonym({SourceLink(id)}, pseudonymizer_.ForSourceId("Patient", id));
+  std::string link = SourceLink(id);
+  if (pending != nullptr) {
+    std::string found = FindLink(link, pending);
+    if (found.empty()) {
+      found = pseudonymizer_.ForSourceId("Patient", id);
+      pending->Make(link, found);
+    } else if (!pending->made.contains(link)) {
+      // Only links in the lake are kept: the chunk's own may be made again differently.
+      cache.links.emplace(std::move(key), found);
+    }
+    return found;
+  }
+  std::string pseudonym = writer_.LinkPseudonym({link}, pseudonymizer_.ForSourceId("Patient", id));
   cache.links.emplace(std::move(key), pseudonym);
   return pseudonym;
 }
 
-std::string Deidentifier::PseudonymForPatient(json::Node patient, std::string_view id) {
+std::string Deidentifier::FindLink(const std::string& link, PendingLinks* pending) {
+  if (pending == nullptr) return writer_.FindLink(link);
+  if (auto it = pending->made.find(link); it != pending->made.end()) return it->second;
+  std::string found = writer_.FindLink(link);
+  if (found.empty()) pending->missed.push_back(link);
+  return found;
+}
+
+std::string Deidentifier::Link(const std::vector<std::string>& links, const std::string& proposed,
+                               PendingLinks* pending) {
+  if (pending == nullptr) return writer_.LinkPseudonym(links, proposed);
+  std::vector<std::string> known(links.size());
+  std::string pseudonym;
+  for (size_t i = 0; i < links.size(); ++i) {
+    known[i] = FindLink(links[i], pending);
+    if (pseudonym.empty()) pseudonym = known[i];
+  }
+  if (pseudonym.empty()) pseudonym = proposed;
+  for (size_t i = 0; i < links.size(); ++i) {
+    if (known[i].empty()) pending->Make(links[i], pseudonym);
+  }
+  return pseudonym;
+}
+
+bool Deidentifier::Publish(const PendingLinks& pending) {
+  std::vector<std::pair<std::string, std::string>> links;
+  links.reserve(pending.made_order.size());
+  for (const std::string& link : pending.made_order) {
+    links.emplace_back(link, pending.made.at(link));
+  }
+  return writer_.PublishLinks(pending.missed, links);
+}
+
+std::string Deidentifier::PseudonymForPatient(json::Node patient, std::string_view id,
+                                              PendingLinks* pending) {
   struct Ident {
     std::string system, value, type;
   };
@@ -388,13 +435,13 @@ std::string Deidentifier::PseudonymForPatient(json::Node patient, std::string_vi
     proposed = pseudonymizer_.ForIdentifier(CanonicalSystem(idents[0].system), idents[0].value);
   }
   if (proposed.empty()) proposed = pseudonymizer_.ForSourceId("Patient", id);
-  std::string pseudonym = writer_.LinkPseudonym(links, proposed);
+  std::string pseudonym = Link(links, proposed, pending);
   // A conditional reference resolved to the pseudonym itself maps to it too.
-  writer_.LinkPseudonym({SourceLink(pseudonym)}, pseudonym);
+  Link({SourceLink(pseudonym)}, pseudonym, pending);
   return pseudonym;
 }
 
-std::string Deidentifier::RewriteReference(std::string_view reference) {
+std::string Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pending) {
   if (reference.empty() || reference.front() == '#') return std::string(reference);
   size_t slash = reference.find('/');
   std::string_view type = reference.substr(0, slash == std::string_view::npos ? 0 : slash);
@@ -403,7 +450,7 @@ std::string Deidentifier::RewriteReference(std::string_view reference) {
     // source id. A known Patient is linked; anything else is replaced by a keyed hash.
     constexpr std::string_view kUuid = "urn:uuid:";
     if (reference.starts_with(kUuid)) {
-      std::string pseudonym = writer_.FindLink(SourceLink(reference.substr(kUuid.size())));
+      std::string pseudonym = FindLink(SourceLink(reference.substr(kUuid.size())), pending);
       if (!pseudonym.empty()) return "Patient/" + pseudonym;
     }
     return "urn:medlake:redacted:" + pseudonymizer_.ForSourceId("reference", reference);
@@ -416,7 +463,7 @@ std::string Deidentifier::RewriteReference(std::string_view reference) {
   std::string out(type);
   out += '/';
   if (type == "Patient") {
-    out += PatientPseudonym(id);
+    out += PatientPseudonym(id, pending);
   } else {
     out += SourcePseudonym(type, id);
   }
@@ -460,7 +507,7 @@ std::string Deidentifier::StoredId(std::string_view type, std::string_view id) {
 std::string Deidentifier::LinkPatient(json::Node patient) {
   auto id = patient.Find("id");
   if (!id || !id->IsString() || id->GetString().empty()) return "";
-  return PseudonymForPatient(patient, id->GetString());
+  return PseudonymForPatient(patient, id->GetString(), nullptr);
 }
 
 Result<std::optional<std::string>> Deidentifier::PatientOriginal(std::string_view pseudonym) {
@@ -480,21 +527,23 @@ Result<std::optional<std::string>> Deidentifier::PatientOriginal(std::string_vie
   return std::optional<std::string>(std::move(*original));
 }
 
-std::string Deidentifier::ResolvePatientIdentifier(std::string_view system,
-                                                   std::string_view value) {
+std::string Deidentifier::ResolvePatientIdentifier(std::string_view system, std::string_view value,
+                                                   PendingLinks* pending) {
+  if (pending != nullptr) return FindLink(IdentifierLink(system, value), pending);
   return writer_.FindLink(IdentifierLink(system, value), /*as_batch_began=*/true);
 }
 
-Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed) {
+Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed,
+                                  PendingLinks* pending) {
   auto id = patient.Find("id");
   if (!id || !id->IsString() || id->GetString().empty()) {
     return ParseError("Patient without an id");
   }
-  std::string pseudonym = PseudonymForPatient(patient, id->GetString());
+  std::string pseudonym = PseudonymForPatient(patient, id->GetString(), pending);
   removed.key = pseudonym;
   removed.json = patient.ToJson();
   std::string ignored;
-  DeidWriter writer(*this, out, ignored);
+  DeidWriter writer(*this, out, ignored, pending);
   out += "{\"resourceType\":\"Patient\",\"id\":";
   json::AppendQuoted(pseudonym, out);
   patient.ForEachField([&](std::string_view key, json::Node value) {
@@ -525,17 +574,18 @@ Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRec
   return Status::Ok();
 }
 
-Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& removed) {
+Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& removed,
+                           PendingLinks* pending) {
   out.clear();
   removed.key.clear();
   removed.json.clear();
   auto type_node = resource.Find("resourceType");
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
-  if (type == "Patient") return ApplyPatient(resource, out, removed);
+  if (type == "Patient") return ApplyPatient(resource, out, removed, pending);
   removed.patient.clear();
   std::string removed_items;
-  DeidWriter writer(*this, out, removed_items);
+  DeidWriter writer(*this, out, removed_items, pending);
   writer.set_type(type);
   bool compartment = PseudonymizedType(type);
   if (compartment) {
@@ -547,7 +597,7 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
       // ... unless it is about patients: then its content may name them.
       out.clear();
       removed_items.clear();
-      DeidWriter theirs(*this, out, removed_items);
+      DeidWriter theirs(*this, out, removed_items, pending);
       theirs.set_type(type);
       theirs.Object(resource, true);
       // When every reference to a patient was inside what is removed (a Task's note by its

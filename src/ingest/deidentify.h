@@ -59,6 +59,28 @@ struct VaultRecord {
   uint64_t row_seq = 0;
 };
 
+// The pseudonym links one chunk of a batch ingest needs, made while the chunk is prepared in
+// parallel with others and published in input order by a serial stage (Deidentifier::Publish),
+// so that the links, and every pseudonym they decide, are those of reading the input in order
+// whatever the threads did (docs/privacy.md, "Pseudonymization at ingest"). Optimistic: a
+// chunk that looked for a link that a chunk before it published meanwhile is prepared again.
+struct PendingLinks {
+  // link -> pseudonym, made by this chunk; `made_order` lists them in the order made.
+  std::unordered_map<std::string, std::string> made;
+  std::vector<std::string> made_order;
+  // Links looked up in the lake and not found (with those the chunk then made).
+  std::vector<std::string> missed;
+
+  void Make(const std::string& link, const std::string& pseudonym) {
+    if (made.emplace(link, pseudonym).second) made_order.push_back(link);
+  }
+  void Clear() {
+    made.clear();
+    made_order.clear();
+    missed.clear();
+  }
+};
+
 class Deidentifier {
  public:
   // The de-identifier of the lake at `lake_dir`, or nullptr when the lake has no key (it was
@@ -76,14 +98,24 @@ class Deidentifier {
   // name them: a Task's description, an Appointment's comment): about one patient, it is
   // given to them (`removed.patient`); about several, it stays shared and its removed
   // elements go to the vault under the first one's pseudonym. `resource` must come from a
-  // parser that keeps number text, so decimals are written as they were.
-  Status Apply(json::Node resource, std::string& out, VaultRecord& removed);
+  // parser that keeps number text, so decimals are written as they were. With `pending`, the
+  // links it needs are looked up in and made into `pending` (then published by Publish), not
+  // made in the lake.
+  Status Apply(json::Node resource, std::string& out, VaultRecord& removed,
+               PendingLinks* pending = nullptr);
+  // Publishes the links a chunk made (in input order, from one thread): false, publishing
+  // nothing, when a link the chunk looked for and did not find has been made since (by a
+  // chunk before it): the chunk must then be prepared again.
+  bool Publish(const PendingLinks& pending);
   // Queues a vault record (for a resource that was admitted) until the next FlushVault.
   void Queue(VaultRecord record);
   // Writes the queued records to the vault in one durable transaction.
   Status FlushVault();
-  // The pseudonym linked to a Patient identifier (conditional references), "" when unknown.
-  std::string ResolvePatientIdentifier(std::string_view system, std::string_view value);
+  // The pseudonym linked to a Patient identifier (conditional references), "" when unknown:
+  // as the links stood when the batch began, or with `pending` as they stand at this point of
+  // the input (Apply).
+  std::string ResolvePatientIdentifier(std::string_view system, std::string_view value,
+                                       PendingLinks* pending = nullptr);
   // The stored id of the resource `type`/`id` as given in the source: for use by `get` and
   // `erase` with source ids. For a Patient, the linked pseudonym or "" when unknown.
   std::string StoredId(std::string_view type, std::string_view id);
@@ -99,7 +131,7 @@ class Deidentifier {
 
   // Rewrites "Type/id[/_history/v]" to the stored id when Type's ids are pseudonymized
   // (Patient and the types of its compartment); other references are returned unchanged.
-  std::string RewriteReference(std::string_view reference);
+  std::string RewriteReference(std::string_view reference, PendingLinks* pending = nullptr);
 
   const privacy::Pseudonymizer& pseudonymizer() const { return pseudonymizer_; }
 
@@ -109,11 +141,19 @@ class Deidentifier {
   std::string SourceLink(std::string_view id) const;
   std::string IdentifierLink(std::string_view system, std::string_view value) const;
   // The pseudonym of the Patient with source id `id` (links it when unknown).
-  std::string PatientPseudonym(std::string_view id);
+  std::string PatientPseudonym(std::string_view id, PendingLinks* pending);
+  // The pseudonym `link` leads to ("" when none): made by `pending`, else in the lake (a miss
+  // is noted in `pending`).
+  std::string FindLink(const std::string& link, PendingLinks* pending);
+  // As LakeWriter::LinkPseudonym: the pseudonym of the first of `links` known, else `proposed`;
+  // the unknown ones are linked to it, in `pending` when not null.
+  std::string Link(const std::vector<std::string>& links, const std::string& proposed,
+                   PendingLinks* pending);
   // The pseudonym of the source id `id` of a non-Patient `type` whose ids are pseudonymized.
   std::string SourcePseudonym(std::string_view type, std::string_view id);
-  std::string PseudonymForPatient(json::Node patient, std::string_view id);
-  Status ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed);
+  std::string PseudonymForPatient(json::Node patient, std::string_view id, PendingLinks* pending);
+  Status ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed,
+                      PendingLinks* pending);
 
   privacy::KeyStore keys_;
   privacy::Pseudonymizer pseudonymizer_;

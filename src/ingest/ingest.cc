@@ -18,6 +18,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A chunk on its way through the pipeline, with what its parallel stage prepared (keyed lakes).
+struct Work {
+  Chunk chunk;
+  PreparedChunk prepared;
+};
+
 }  // namespace
 
 Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::string>& paths,
@@ -46,6 +52,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   // HL7 v2 messages are mapped in parallel, then sequenced by one serial stage in input order
   // (each Patient and Encounter merged with the version before it: earlier in this run, else
   // the one committed in the lake; in a keyed lake, pseudonyms linked), then stored in parallel.
+  // In a keyed lake, the other records are prepared in parallel with the pseudonym links they
+  // need made apart, which the serial stage publishes in input order (PreparedChunk); then
+  // they are stored in parallel.
   MEDLAKE_ASSIGN_OR_RETURN(std::unique_ptr<Lake> committed, Lake::Open(lake_dir));
   hl7v2::ResourceHistory history(
       [&committed, deid = deidentifier.get()](std::string_view type, const std::string& id) {
@@ -53,7 +62,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
       });
   RecordWorker update_worker(*writer, shared, deidentifier.get());
   update_worker.set_resource_history(&history);
-  ChunkSource source(inputs.files);
+  ChunkSource source(inputs.files, options.chunk_bytes);
   Status source_error;
   bool done = false;
   std::atomic<bool> worker_failed{false};  // stop reading: the run fails with the worker's error
@@ -79,9 +88,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     bool checkpoint_due = false;
     tbb::parallel_pipeline(
         static_cast<size_t>(jobs) * 2,
-        tbb::make_filter<void, std::shared_ptr<Chunk>>(
+        tbb::make_filter<void, std::shared_ptr<Work>>(
             tbb::filter_mode::serial_in_order,
-            [&](tbb::flow_control& fc) -> std::shared_ptr<Chunk> {
+            [&](tbb::flow_control& fc) -> std::shared_ptr<Work> {
               if (batch_over || done || worker_failed) {
                 fc.stop();
                 return nullptr;
@@ -98,7 +107,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 fc.stop();
                 return nullptr;
               }
-              auto chunk = std::make_shared<Chunk>(std::move(**next));
+              auto work = std::make_shared<Work>();
+              work->chunk = std::move(**next);
+              const Chunk* chunk = &work->chunk;
               // A pipeline boundary after the shared-area files, so that their identifiers are
               // known before patient data refers to them; and one per checkpoint. Inside the
               // shared files a checkpoint comes only after four times the size: they repeat
@@ -119,32 +130,42 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 last_progress = Clock::now();
                 options.progress(shared.records(), source.bytes_consumed(), total_bytes);
               }
-              return chunk;
+              return work;
             }) &
-            tbb::make_filter<std::shared_ptr<Chunk>, std::shared_ptr<Chunk>>(
+            tbb::make_filter<std::shared_ptr<Work>, std::shared_ptr<Work>>(
                 tbb::filter_mode::parallel,
-                [&](std::shared_ptr<Chunk> chunk) {
+                [&](std::shared_ptr<Work> work) {
                   RecordWorker& worker = *workers.local();
-                  worker.Process(*chunk);
+                  worker.Process(work->chunk, &work->prepared);
                   if (!worker.error().ok()) worker_failed = true;
-                  return chunk;
+                  return work;
                 }) &
-            tbb::make_filter<std::shared_ptr<Chunk>, std::shared_ptr<Chunk>>(
+            tbb::make_filter<std::shared_ptr<Work>, std::shared_ptr<Work>>(
                 tbb::filter_mode::serial_in_order,
-                [&](std::shared_ptr<Chunk> chunk) {
-                  if (!chunk->mapped.empty()) update_worker.SequenceMapped(*chunk);
+                [&](std::shared_ptr<Work> work) {
+                  Chunk& chunk = work->chunk;
+                  if (!chunk.mapped.empty()) update_worker.SequenceMapped(chunk);
+                  // A prepared chunk is stored only once its links are published.
+                  if (worker_failed) {
+                    work->prepared.Clear();
+                  } else {
+                    update_worker.PublishPrepared(chunk, work->prepared);
+                  }
                   if (!update_worker.error().ok()) {  // nothing of it is stored: the run fails
-                    chunk->mapped.clear();
+                    chunk.mapped.clear();
+                    work->prepared.Clear();
                     worker_failed = true;
                   }
-                  source.Recycle(std::move(chunk->data));  // what follows needs only `mapped`
-                  return chunk;
+                  // What follows needs only `mapped` and `prepared`.
+                  source.Recycle(std::move(chunk.data));
+                  return work;
                 }) &
-            tbb::make_filter<std::shared_ptr<Chunk>, void>(
-                tbb::filter_mode::parallel, [&](std::shared_ptr<Chunk> chunk) {
-                  if (chunk->mapped.empty()) return;
+            tbb::make_filter<std::shared_ptr<Work>, void>(
+                tbb::filter_mode::parallel, [&](std::shared_ptr<Work> work) {
+                  if (work->chunk.mapped.empty() && !work->prepared.active) return;
                   RecordWorker& worker = *workers.local();
-                  worker.StoreMapped(*chunk);
+                  if (!work->chunk.mapped.empty()) worker.StoreMapped(work->chunk);
+                  worker.StorePrepared(work->chunk, work->prepared);
                   if (!worker.error().ok()) worker_failed = true;
                 }));
     MEDLAKE_RETURN_IF_ERROR(source_error);

@@ -29,6 +29,7 @@ struct IngestOptions {
   // ... or after this many identifiers of Patients and shared resources (held in memory for
   // conditional references until the commit, about 400 bytes each).
   uint64_t checkpoint_identifiers = store::LakeWriter::kIdentifiersPerCommit;
+  size_t chunk_bytes = 4u << 20;  // NDJSON is read in pieces of about this size
   // Called about twice a second from the coordinating thread (never concurrently).
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
 };

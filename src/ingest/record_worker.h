@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -95,6 +96,33 @@ class SharedCounters {
   std::vector<std::unique_ptr<Block>> blocks_;
 };
 
+// A chunk of FHIR resources (or device readings) for a lake with a key, prepared by the
+// parallel stage of batch ingest: its resources de-identified, with the pseudonym links they
+// need made apart (PendingLinks). The serial stage publishes those links in input order, or
+// prepares the chunk again when a chunk before it made a link it looked for
+// (RecordWorker::PublishPrepared); then a parallel stage stores it (StorePrepared). What a
+// chunk's preparing would change in the lake waits here, so that preparing it again changes
+// nothing twice.
+struct PreparedChunk {
+  struct Row {
+    store::Row row;  // its json included
+    uint16_t type_index = 0;
+    store::RecordOrder order;
+    std::string patient_id;
+    std::vector<fhir::Identifier> identifiers;
+    VaultRecord removed;  // json empty: nothing was removed
+  };
+  bool active = false;  // false: the chunk was processed as it was read (not prepared)
+  PendingLinks links;
+  std::deque<Row> rows;  // a deque: rows are not moved as it grows
+  std::vector<QuarantineEntry> quarantined;
+  uint64_t records = 0;     // records read (rows, quarantined and unchanged)
+  uint64_t unchanged = 0;   // records found unchanged before admission: duplicates
+  uint64_t unresolved = 0;  // references left unresolved
+
+  void Clear() { *this = PreparedChunk(); }
+};
+
 class RecordWorker final : public FhirRecordSink {
  public:
   // `deidentifier` is null for a lake without a key (resources are stored as given).
@@ -103,13 +131,15 @@ class RecordWorker final : public FhirRecordSink {
       : writer_(writer),
         counters_(counters.NewBlock()),
         deid_(deidentifier),
-        reader_([&writer, deidentifier](std::string_view type,
-                                        std::optional<std::string_view> system,
-                                        std::string_view value) {
+        reader_([this, &writer, deidentifier](std::string_view type,
+                                              std::optional<std::string_view> system,
+                                              std::string_view value) {
           if (deidentifier != nullptr && type == "Patient") {
             // Links are kept by (system, value): a reference without a system matches an
-            // identifier without one only (docs/privacy.md).
-            return deidentifier->ResolvePatientIdentifier(system.value_or(""), value);
+            // identifier without one only (docs/privacy.md). A prepared chunk sees the links
+            // made before it in the input.
+            return deidentifier->ResolvePatientIdentifier(
+                system.value_or(""), value, prepared_ != nullptr ? &prepared_->links : nullptr);
           }
           return writer.ResolveIdentifier(type, system, value);
         }) {
@@ -120,34 +150,58 @@ class RecordWorker final : public FhirRecordSink {
     reader_.set_conditional_patient_writes(deidentifier == nullptr);
   }
 
-  void Process(const Chunk& chunk) {
-    file_index_ = chunk.file_index;
-    read_early_ = chunk.shared_wave;
-    if (!chunk.error.empty()) {  // a damaged rest of a file, or a line too long to read
-      OnReject(std::string_view(chunk.data.data(), chunk.data.size()),
-               RecordLocation{*chunk.source, chunk.first_line, chunk.base_offset, 0, ""},
-               chunk.error);
+  // Reads the chunk's records and stores them; with `prepared` (batch ingest) and a key, FHIR
+  // resources and device readings are prepared into it instead (PreparedChunk). HL7 v2 chunks
+  // are mapped into Chunk::mapped when set_defer_hl7v2 is set.
+  void Process(const Chunk& chunk, PreparedChunk* prepared = nullptr) {
+    if (prepared != nullptr && deid_ != nullptr && chunk.format != InputFormat::kHl7v2) {
+      prepared->active = true;
+      prepared_ = prepared;
+      const uint64_t unresolved_before = reader_.unresolved_references();
+      Read(chunk);
+      prepared_ = nullptr;
+      prepared->unresolved = reader_.unresolved_references() - unresolved_before;
+      unresolved_prepared_ += prepared->unresolved;
       return;
     }
-    std::string_view data(chunk.data.data(), chunk.data.size());
-    if (chunk.whole_file) {
-      auto read = ReadFileInto(*chunk.source, json::kPadding, file_buffer_);
-      if (!read.ok()) {
-        if (error_.ok()) error_ = read.status();  // the run fails, as for any I/O error
-        return;
+    Read(chunk);
+  }
+
+  // The serial stage of batch ingest for a prepared chunk: publishes the pseudonym links it
+  // made, or, when a chunk before it made one it looked for, prepares it again (in input
+  // order now, so what it finds is what reading the input in order finds).
+  void PublishPrepared(const Chunk& chunk, PreparedChunk& prepared) {
+    if (!prepared.active) return;
+    while (!deid_->Publish(prepared.links)) {
+      prepared.Clear();
+      Process(chunk, &prepared);
+      if (!error_.ok()) return;
+    }
+  }
+
+  // The parallel stage after PublishPrepared: stores what the chunk's preparing made.
+  void StorePrepared(const Chunk& chunk, PreparedChunk& prepared) {
+    if (!prepared.active) return;
+    read_early_ = chunk.shared_wave;
+    counters_.records.fetch_add(prepared.records, std::memory_order_relaxed);
+    counters_.duplicates.fetch_add(prepared.unchanged, std::memory_order_relaxed);
+    counters_.quarantined.fetch_add(prepared.quarantined.size(), std::memory_order_relaxed);
+    for (const QuarantineEntry& e : prepared.quarantined) writer_.AddQuarantine(e, {});
+    // The identity state a row's admission reads is a cache miss: fetched a few rows ahead.
+    constexpr size_t kPrefetchAhead = 8;
+    std::deque<PreparedChunk::Row>& rows = prepared.rows;
+    for (size_t i = 0; i < std::min(kPrefetchAhead, rows.size()); ++i) {
+      writer_.PrefetchAdmission(rows[i].row.key);
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i + kPrefetchAhead < rows.size()) {
+        writer_.PrefetchAdmission(rows[i + kPrefetchAhead].row.key);
       }
-      data = *read;
+      PreparedChunk::Row& r = rows[i];
+      StoreRow(std::move(r.row), nullptr, r.type_index, r.order, r.patient_id, r.identifiers,
+               &r.removed);
     }
-    if (chunk.format == InputFormat::kJson) {
-      reader_.ReadJson(data.data(), data.size(), *chunk.source, chunk.base_offset, *this);
-    } else if (chunk.format == InputFormat::kHl7v2) {
-      ProcessHl7v2(chunk, data);
-    } else if (chunk.format == InputFormat::kDeviceNdjson) {
-      ProcessDeviceReadings(chunk);
-    } else {
-      reader_.ReadNdjson(data.data(), data.size(), *chunk.source, chunk.first_line,
-                         chunk.base_offset, *this);
-    }
+    unresolved_stored_ += prepared.unresolved;
   }
 
   void OnResource(json::Node resource, std::string_view json,
@@ -156,7 +210,8 @@ class RecordWorker final : public FhirRecordSink {
     if (deid_ != nullptr) {
       // The reader's parse serves when it is of the same text (an NDJSON line without a
       // rewritten reference): it keeps number text in a keyed lake.
-      StoreDeidentified(json, loc, resource_is_json ? &resource : nullptr);
+      StoreDeidentified(json, loc, resource_is_json ? &resource : nullptr,
+                        prepared_ != nullptr ? &prepared_->links : nullptr);
     } else {
       Store(resource, json, resolver, loc, nullptr);
     }
@@ -164,16 +219,17 @@ class RecordWorker final : public FhirRecordSink {
 
   // Pseudonymization at ingest (deidentify.h): the resource as stored is the de-identified
   // one, and what was removed goes to the vault once the resource is admitted.
-  // `parsed_json`: `json` parsed, with number text; null to parse it here.
+  // `parsed_json`: `json` parsed, with number text; null to parse it here. `pending`: where the
+  // pseudonym links it needs are made (Deidentifier::Apply).
   void StoreDeidentified(std::string_view json, const RecordLocation& loc,
-                         const json::Node* parsed_json = nullptr) {
+                         const json::Node* parsed_json = nullptr, PendingLinks* pending = nullptr) {
     auto parsed =
         parsed_json != nullptr ? Result<json::Node>(*parsed_json) : deid_parser_.Parse(json);
     // The resource as given must be storable (a valid type and id, neither repeated) whatever
     // pseudonyms replace its ids: the same records are quarantined with or without a key.
     Status s = parsed.ok() ? fhir::ExtractIdentity(*parsed, facts_) : parsed.status();
     if (s.ok()) s = fhir::IdentityNotRepeated(*parsed);
-    if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_);
+    if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_, pending);
     if (!s.ok()) {
       OnReject(json, loc, s.message());
       return;
@@ -189,7 +245,7 @@ class RecordWorker final : public FhirRecordSink {
 
   void Store(json::Node resource, std::string_view json, const fhir::ReferenceResolver& resolver,
              const RecordLocation& loc, VaultRecord* removed) {
-    counters_.records.fetch_add(1, std::memory_order_relaxed);
+    CountRecord();
     Status s = fhir::ExtractIdentity(resource, facts_);
     if (!s.ok()) {
       Quarantine(json, loc, s.message());
@@ -199,7 +255,7 @@ class RecordWorker final : public FhirRecordSink {
     row.key = store::ResourceKey(facts_.type, facts_.id);
     // The identity state is one cache miss in a table far larger than the cache: fetched while
     // the facts are read, it is there when Admit looks.
-    writer_.PrefetchAdmission(row.key);
+    if (prepared_ == nullptr) writer_.PrefetchAdmission(row.key);
     s = fhir::ExtractFields(resource, &resolver, facts_);
     if (!s.ok()) {
       Quarantine(json, loc, s.message());
@@ -211,13 +267,43 @@ class RecordWorker final : public FhirRecordSink {
       facts_.patient_id = removed->patient;
     }
     if (hook_) hook_(facts_, resource);
-    const int type_index = facts_.type_index;
     row.content_hash = store::ContentHash(json);
+    row.type = std::move(facts_.type);
+    row.id = std::move(facts_.id);
+    row.effective = facts_.effective;
+    row.codings = std::move(facts_.codings);
+    row.has_value = !std::isnan(facts_.value);
+    row.value = row.has_value ? facts_.value : 0;
+    row.unit = std::move(facts_.unit);
+    row.status = std::move(facts_.status);
+    row.encounter = std::move(facts_.encounter_id);
+    row.last_updated = facts_.last_updated;
+    const auto type_index = static_cast<uint16_t>(facts_.type_index);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              static_cast<uint64_t>(loc.byte_offset), loc.entry};
-    Result<store::Admission> admission =
-        writer_.Admit(row.key, static_cast<uint16_t>(type_index), row.content_hash,
-                      facts_.last_updated, order, row.seq, read_early_);
+    if (prepared_ != nullptr) {
+      PreparedChunk::Row& r = prepared_->rows.emplace_back();
+      r.row = std::move(row);
+      r.row.json.assign(json);
+      r.type_index = type_index;
+      r.order = order;
+      r.patient_id = facts_.patient_id;
+      r.identifiers = std::move(facts_.identifiers);
+      if (removed != nullptr) r.removed = std::move(*removed);
+      return;
+    }
+    StoreRow(std::move(row), &json, type_index, order, facts_.patient_id, facts_.identifiers,
+             removed);
+  }
+
+  // Admits `row` (its facts read; `json`, copied into it once admitted, null when it holds it
+  // already) and, unless it is a duplicate, registers its identifiers, queues what
+  // de-identification removed from it for the vault and adds it to the lake.
+  void StoreRow(store::Row row, const std::string_view* json, uint16_t type_index,
+                store::RecordOrder order, const std::string& patient_id,
+                const std::vector<fhir::Identifier>& identifiers, VaultRecord* removed) {
+    Result<store::Admission> admission = writer_.Admit(
+        row.key, type_index, row.content_hash, row.last_updated, order, row.seq, read_early_);
     if (!admission.ok()) {
       // The run fails with this error; the record is not counted as stored.
       if (error_.ok()) error_ = admission.status();
@@ -230,33 +316,22 @@ class RecordWorker final : public FhirRecordSink {
     // Only a version that is stored registers its identifiers for conditional references: a
     // version that loses to the stored one (older, or read again) would make a reference
     // match an identifier that no stored resource carries.
-    bool shared_type =
-        facts_.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
+    bool shared_type = row.type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty();
     // A new version without identifiers still takes away those of the version it replaces.
-    if ((facts_.type == "Patient" || shared_type) &&
-        (!facts_.identifiers.empty() || *admission == store::Admission::kReplace)) {
-      writer_.AddIdentifiersOf(row.key, row.seq, facts_.type, facts_.id, facts_.identifiers);
+    if ((row.type == "Patient" || shared_type) &&
+        (!identifiers.empty() || *admission == store::Admission::kReplace)) {
+      writer_.AddIdentifiersOf(row.key, row.seq, row.type, row.id, identifiers);
     }
     if (removed != nullptr && !removed->json.empty()) {
-      if (removed->key.empty() && !facts_.patient_id.empty()) {
-        removed->key = facts_.patient_id + "/" + facts_.type + "/" + facts_.id;
+      if (removed->key.empty() && !patient_id.empty()) {
+        removed->key = patient_id + "/" + row.type + "/" + row.id;
       }
       removed->row_key = row.key;
       removed->row_seq = row.seq;
       if (!removed->key.empty()) deid_->Queue(std::move(*removed));
     }
-    row.patient = PatientOrdinal(facts_.patient_id);
-    row.type = std::move(facts_.type);
-    row.id = std::move(facts_.id);
-    row.effective = facts_.effective;
-    row.codings = std::move(facts_.codings);
-    row.has_value = !std::isnan(facts_.value);
-    row.value = row.has_value ? facts_.value : 0;
-    row.unit = std::move(facts_.unit);
-    row.status = std::move(facts_.status);
-    row.encounter = std::move(facts_.encounter_id);
-    row.last_updated = facts_.last_updated;
-    row.json.assign(json);
+    row.patient = PatientOrdinal(patient_id);
+    if (json != nullptr) row.json.assign(*json);
     Status add = writer_.Add(std::move(row));
     if (!add.ok() && error_.ok()) error_ = add;
     counters_.stored.fetch_add(1, std::memory_order_relaxed);
@@ -265,7 +340,7 @@ class RecordWorker final : public FhirRecordSink {
   void OnExisting(const RecordLocation&) override { CountUnchanged(); }
 
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
-    counters_.records.fetch_add(1, std::memory_order_relaxed);
+    CountRecord();
     Quarantine(record, loc, std::move(reason));
   }
 
@@ -400,9 +475,43 @@ class RecordWorker final : public FhirRecordSink {
   void set_resource_hook(ResourceHook hook) { hook_ = std::move(hook); }
 
   const Status& error() const { return error_; }
-  uint64_t unresolved() const { return reader_.unresolved_references(); }
+  // References left unresolved in what this worker read and stored (a prepared chunk's count
+  // goes to the worker that stores it).
+  uint64_t unresolved() const {
+    return reader_.unresolved_references() - unresolved_prepared_ + unresolved_stored_;
+  }
 
  private:
+  void Read(const Chunk& chunk) {
+    file_index_ = chunk.file_index;
+    read_early_ = chunk.shared_wave;
+    if (!chunk.error.empty()) {  // a damaged rest of a file, or a line too long to read
+      OnReject(std::string_view(chunk.data.data(), chunk.data.size()),
+               RecordLocation{*chunk.source, chunk.first_line, chunk.base_offset, 0, ""},
+               chunk.error);
+      return;
+    }
+    std::string_view data(chunk.data.data(), chunk.data.size());
+    if (chunk.whole_file) {
+      auto read = ReadFileInto(*chunk.source, json::kPadding, file_buffer_);
+      if (!read.ok()) {
+        if (error_.ok()) error_ = read.status();  // the run fails, as for any I/O error
+        return;
+      }
+      data = *read;
+    }
+    if (chunk.format == InputFormat::kJson) {
+      reader_.ReadJson(data.data(), data.size(), *chunk.source, chunk.base_offset, *this);
+    } else if (chunk.format == InputFormat::kHl7v2) {
+      ProcessHl7v2(chunk, data);
+    } else if (chunk.format == InputFormat::kDeviceNdjson) {
+      ProcessDeviceReadings(chunk);
+    } else {
+      reader_.ReadNdjson(data.data(), data.size(), *chunk.source, chunk.first_line,
+                         chunk.base_offset, *this);
+    }
+  }
+
   // Stream ingest: stores one resource mapped from an HL7 v2 message, merged with the version
   // before it when it is a Patient or an Encounter (as SequenceMapped does in batch).
   void StoreMappedResource(std::string_view type, const std::string& id, std::string json,
@@ -429,8 +538,21 @@ class RecordWorker final : public FhirRecordSink {
   // A record the history found nothing new in (a replayed message, or one that repeats the
   // stored version): read, and a duplicate of what is stored.
   void CountUnchanged() {
+    if (prepared_ != nullptr) {
+      ++prepared_->records;
+      ++prepared_->unchanged;
+      return;
+    }
     counters_.records.fetch_add(1, std::memory_order_relaxed);
     counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void CountRecord() {
+    if (prepared_ != nullptr) {
+      ++prepared_->records;
+    } else {
+      counters_.records.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 
   // The pseudonym of an HL7 v2 Patient (keyed lake), its links made. A Patient with the
@@ -475,9 +597,13 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   void Quarantine(std::string_view record, const RecordLocation& loc, std::string reason) {
-    counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
                       loc.location,     std::move(reason)};
+    if (prepared_ != nullptr) {  // a lake with a key: the record is not kept
+      prepared_->quarantined.push_back(std::move(e));
+      return;
+    }
+    counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     // In a lake with a key the raw record, which may identify a patient, is not kept: the
     // entry names the source location instead.
     writer_.AddQuarantine(e, deid_ != nullptr ? std::string_view() : record);
@@ -502,6 +628,9 @@ class RecordWorker final : public FhirRecordSink {
   std::unordered_map<std::string, std::string> linked_;  // LinkedPseudonym's memory
   bool defer_hl7v2_ = false;
   std::vector<Chunk::MappedRecord>* pending_ = nullptr;  // set while a chunk's HL7 v2 is mapped
+  PreparedChunk* prepared_ = nullptr;                    // set while a chunk is prepared
+  uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
+  uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here
   GrowBuffer file_buffer_;  // whole files (JSON documents, HL7 v2) are read into it
 };
 

@@ -698,10 +698,13 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
-  // Not counted in identifiers_since_commit: a checkpoint they brought would fall where the
-  // threads happen to be, and which of two records of one person in a batch links first
-  // already depends on them (docs/privacy.md, "Known limits").
-  if (inserted) e.key = std::move(k);
+  if (inserted) {
+    e.key = std::move(k);
+    // Links count toward a checkpoint as identifiers do: they are held until the commit. Where
+    // a checkpoint falls changes no pseudonym, which reading the input in order decides
+    // (ingest::PendingLinks).
+    identifiers_held_.fetch_add(1, std::memory_order_relaxed);
+  }
   e.carriers.assign(1, pseudonym);
 }
 
@@ -927,6 +930,18 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
     if (known[i].empty()) SetLinkLocked(links[i], pseudonym, /*note_change=*/true);
   }
   return pseudonym;
+}
+
+bool LakeWriter::PublishLinks(const std::vector<std::string>& missed,
+                              const std::vector<std::pair<std::string, std::string>>& links) {
+  std::lock_guard lock(ident_mu_);
+  for (const std::string& link : missed) {
+    const NewIdentifier* entry =
+        new_identifiers_.Find(HashOfKey(IdentifierKey("Patient", kPseudonymLinkSystem, link)));
+    if (entry != nullptr && !entry->carriers.empty()) return false;
+  }
+  for (const auto& [link, pseudonym] : links) SetLinkLocked(link, pseudonym, /*note_change=*/true);
+  return true;
 }
 
 std::string LakeWriter::FindLink(std::string_view link, bool as_batch_began) {

@@ -15,10 +15,12 @@
 #include "adt_message.h"
 #include "ingest/ingest.h"
 #include "ingest/stream_ingest.h"
+#include "json/json.h"
 #include "medlake/lake.h"
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
+#include "store/lake_writer.h"
 #include "test_util.h"
 #include "zstd_frames.h"
 
@@ -307,6 +309,151 @@ TEST(DeidentifyTest, PseudonymLinksAreFoundAfterACheckpoint) {
   auto status = (*lake)->Status();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->patients, 30u) << "no Patient of the second run is a new person";
+}
+
+// Pseudonym links are those of reading the input in order, whatever the threads and the
+// checkpoints: chunks prepared at the same time make their links apart, and one that missed a
+// link made by a chunk before it is prepared again (ingest::PendingLinks). Each 64 KiB piece
+// of the file (a chunk) ends with a Patient A (MR X) and an Observation of a patient "c" not
+// yet seen; the next begins with Patient B (MR Y, and X) and Patient c (MR Z). In input order
+// B is A's person and keeps A's pseudonym, and c keeps the one its source id gave the
+// Observation; two threads on two chunks at once reach B and c first. Conditional references
+// to a Patient resolve against the links made before them in the input: one after B by B's
+// MR resolves, one before c by c's MR does not.
+TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
+  TempDir dir;
+  InitLake(dir / "lake1");
+  std::filesystem::copy(dir / "lake1", dir / "lake2", std::filesystem::copy_options::recursive);
+  std::filesystem::copy(dir / "lake1", dir / "lake3", std::filesystem::copy_options::recursive);
+  auto patient = [](const std::string& id, const std::string& identifiers) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[)" + identifiers +
+           "]}\n";
+  };
+  auto observation = [](const std::string& id, const std::string& subject) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"text":"t"},"subject":{"reference":")" + subject +
+           "\"}}\n";
+  };
+  auto mr = [](const std::string& value) {
+    return R"({"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203",)"
+           R"("code":"MR"}]},"system":"http://mrn","value":")" +
+           value + R"("})";
+  };
+  constexpr size_t kChunk = 65536;  // what ChunkSource reads at least, cut after a newline
+  constexpr int kPieces = 40;
+  std::string input;
+  for (int i = 0; i < kPieces; ++i) {
+    const std::string n = std::to_string(i);
+    std::string head, tail;
+    if (i > 0) {
+      const std::string before = std::to_string(i - 1);
+      head = patient("b" + before, mr("Y" + before) + R"(,{"system":"http://mrn","value":"X)" +
+                                       before + R"("})") +
+             patient("c" + before, mr("Z" + before)) +
+             observation("q" + before, "Patient?identifier=http://mrn|Y" + before);
+    }
+    if (i + 1 < kPieces) {
+      tail = observation("u" + n, "Patient?identifier=http://mrn|Z" + n) +
+             observation("o" + n, "Patient/c" + n) + patient("a" + n, mr("X" + n));
+    }
+    std::string piece = head;
+    const std::string org = R"({"resourceType":"Organization","id":"org)" + n + "-";
+    for (int k = 0; piece.size() + tail.size() < kChunk; ++k) {
+      // Organizations fill the piece to exactly kChunk bytes (the last one's name pads it).
+      size_t room = kChunk - piece.size() - tail.size();
+      std::string line = org + std::to_string(k) + R"(","name":")";
+      size_t pad = std::min<size_t>(1000, room > line.size() + 3 ? room - line.size() - 3 : 0);
+      if (room - (line.size() + pad + 3) < 200) pad = room - line.size() - 3;
+      piece += line + std::string(pad, 'x') + "\"}\n";
+    }
+    ASSERT_EQ(piece.size() + tail.size(), kChunk);
+    input += piece + tail;
+  }
+  testing::WriteText(dir / "in/mixed.ndjson", input);
+  IngestOptions in_order, two, two_checkpoints;
+  in_order.jobs = 1;
+  two.jobs = 2;
+  two_checkpoints.jobs = 2;
+  two_checkpoints.checkpoint_identifiers = 16;
+  for (IngestOptions* o : {&in_order, &two, &two_checkpoints}) o->chunk_bytes = 4096;
+  for (auto [lake, options] : {std::pair{"lake1", &in_order}, std::pair{"lake2", &two},
+                               std::pair{"lake3", &two_checkpoints}}) {
+    auto r = Ingest(dir / lake, {dir / "in"}, *options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->unresolved_references, kPieces - 1u) << lake << ": the references before c";
+    if (options == &two_checkpoints) {
+      EXPECT_GE(r->checkpoints, 5u);
+    }
+  }
+  // Patient ids, and each Observation's subject.
+  auto pseudonyms = [](const std::string& lake) {
+    std::set<std::string> out;
+    for (const auto& [k, v] : ReadAll(lake).json) {
+      if (k.starts_with("Patient/")) out.insert(k);
+      if (k.starts_with("Observation/")) {
+        out.insert("subject " +
+                   nlohmann::json::parse(v)["subject"]["reference"].get<std::string>());
+      }
+    }
+    return out;
+  };
+  const std::set<std::string> expected = pseudonyms(dir / "lake1");
+  // One Patient for a and b, one for c, per piece boundary: the subjects of o and q.
+  size_t patients = 0, subjects = 0;
+  for (const std::string& k : expected) {
+    patients += k.starts_with("Patient/");
+    subjects += k.starts_with("subject Patient/") && expected.contains(k.substr(8));
+  }
+  EXPECT_EQ(patients, 2u * (kPieces - 1));
+  EXPECT_EQ(subjects, 2u * (kPieces - 1));
+  auto differences = [&expected](const std::set<std::string>& got) {
+    std::vector<std::string> out;
+    std::set_symmetric_difference(got.begin(), got.end(), expected.begin(), expected.end(),
+                                  std::back_inserter(out));
+    return out.size();
+  };
+  EXPECT_EQ(differences(pseudonyms(dir / "lake2")), 0u) << "two threads";
+  EXPECT_EQ(differences(pseudonyms(dir / "lake3")), 0u) << "two threads and checkpoints";
+}
+
+// Deidentifier::Publish refuses the links of a chunk prepared while a chunk before it made
+// one it looked for; prepared again, the chunk finds that link and publishes.
+TEST(DeidentifyTest, PublishRefusesLinksPreparedBeforeAnEarlierChunkMadeThem) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  auto deid = Deidentifier::ForLake(dir / "lake", **writer);
+  ASSERT_TRUE(deid.ok() && *deid != nullptr);
+  json::Parser parser;
+  parser.set_keep_number_text(true);
+  auto stored_id = [&](const std::string& patient, PendingLinks& pending) {
+    auto node = parser.Parse(patient);
+    EXPECT_TRUE(node.ok());
+    std::string out;
+    ingest::VaultRecord removed;
+    EXPECT_TRUE((*deid)->Apply(*node, out, removed, &pending).ok());
+    return nlohmann::json::parse(out)["id"].get<std::string>();
+  };
+  const std::string a =
+      R"({"resourceType":"Patient","id":"a","identifier":[{"type":{"coding":[{"code":"MR"}]},)"
+      R"("system":"http://mrn","value":"X"}]})";
+  const std::string b =
+      R"({"resourceType":"Patient","id":"b","identifier":[{"type":{"coding":[{"code":"MR"}]},)"
+      R"("system":"http://mrn","value":"Y"},{"system":"http://mrn","value":"X"}]})";
+  PendingLinks first, second;
+  const std::string a_id = stored_id(a, first);
+  const std::string b_alone = stored_id(b, second);  // prepared at the same time: X unknown
+  EXPECT_NE(a_id, b_alone);
+  EXPECT_EQ((*deid)->StoredId("Patient", "a"), "") << "nothing is linked before Publish";
+  EXPECT_TRUE((*deid)->Publish(first));
+  EXPECT_EQ((*deid)->StoredId("Patient", "a"), a_id);
+  EXPECT_FALSE((*deid)->Publish(second)) << "X was made by the chunk before";
+  EXPECT_EQ((*deid)->StoredId("Patient", "b"), "") << "a refused chunk publishes nothing";
+  second.Clear();
+  EXPECT_EQ(stored_id(b, second), a_id) << "prepared again, b is a's person";
+  EXPECT_TRUE((*deid)->Publish(second));
+  EXPECT_EQ((*deid)->StoredId("Patient", "b"), a_id);
 }
 
 // In a keyed lake the version an HL7 v2 message updates is found under its pseudonymized id
