@@ -222,6 +222,16 @@ struct IdentifierParts {
   std::string_view type, system, value;
 };
 
+// The first eight bytes of `s` as a big-endian number, zero-padded: two strings whose heads
+// differ are in the order of their heads (when they are equal, the strings tell).
+uint64_t OrderedHead(std::string_view s) {
+  uint64_t head = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    head = (head << 8) | (i < s.size() ? static_cast<unsigned char>(s[i]) : 0u);
+  }
+  return head;
+}
+
 // The parts of an IdentifierKey.
 IdentifierParts SplitIdentifierKey(std::string_view k) {
   IdentifierParts p;
@@ -251,13 +261,54 @@ std::optional<uint32_t> LakeWriter::FindPatient(std::string_view patient_id) {
   return ordinal;
 }
 
+bool LakeWriter::MayHoldPatientLocked(std::string_view patient_id) {
+  if (!catalog_has_patients_) return false;
+  if (patient_filter_.empty()) {
+    ++patient_lookups_;
+    if (patient_lookups_ < filter_after_lookups_) return true;
+    // Reading a patient costs about a sixteenth of a lookup's B-tree descent; the ordinals
+    // handed out count the catalog's patients (and this run's: later, not sooner). A test's
+    // lower threshold builds it at once.
+    if (filter_after_lookups_ >= kFilterAfterLookups && patient_lookups_ * 16 < next_ordinal_) {
+      return true;
+    }
+    if (!BuildPatientFilterLocked()) {
+      patient_lookups_ = 0;  // read the catalog, and try again later
+      return true;
+    }
+  }
+  return FilterHas(patient_filter_, HashOfKey(patient_id));
+}
+
+bool LakeWriter::BuildPatientFilterLocked() {
+  // Room for as many patients again, and at least a million; the commits add theirs, and past
+  // the room it is built again.
+  const uint64_t capacity = 2 * uint64_t{next_ordinal_} + (1u << 20);
+  std::vector<uint64_t> filter(FilterBlocks(capacity) * kFilterWords, 0);
+  std::lock_guard lock(catalog_mu_);
+  auto all = db_->Prepare("SELECT patient_id FROM patients");
+  if (!all.ok()) return false;
+  uint64_t rows = 0;
+  for (;; ++rows) {
+    auto row = all->Step();
+    if (!row.ok()) return false;
+    if (!*row) break;
+    FilterAdd(filter, HashOfKey(all->Text(0)));
+  }
+  patient_filter_ = std::move(filter);
+  patient_filter_capacity_ = capacity;
+  patient_filter_keys_ = rows;
+  return true;
+}
+
 uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   std::lock_guard lock(patients_mu_);
   if (auto it = recent_patients_.find(patient_id); it != recent_patients_.end()) return it->second;
   uint32_t ordinal = 0;
   if (auto it = new_patient_ordinals_.find(patient_id); it != new_patient_ordinals_.end()) {
     ordinal = it->second;
-  } else if (std::optional<uint32_t> known = FindPatient(patient_id)) {
+  } else if (std::optional<uint32_t> known =
+                 MayHoldPatientLocked(patient_id) ? FindPatient(patient_id) : std::nullopt) {
     ordinal = *known;
   } else {
     ordinal = next_ordinal_++;
@@ -1005,14 +1056,21 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
   // random pages (1.6 million identifiers took 24 s in random order: a page cache spilling to
   // the WAL and reading it back). Until catalog format 3 the rows by resource were an index,
   // written in the table's order: at random.
+  // The sorts compare ranks of the few types and systems, and the first eight bytes of values
+  // and ids, before any string: comparing the strings themselves (a system URL shared by every
+  // row of a Patient, ids that share a prefix) was most of the sorts' time.
   struct NewRow {
     IdentifierParts parts;
     const std::string* id;
+    uint32_t type_rank = 0, system_rank = 0;
+    uint64_t value_head = 0, id_head = 0;
   };
   std::vector<NewRow> rows;
   rows.reserve(new_identifiers_.size());
   new_identifiers_.ForEach([&](const Key128& key, const NewIdentifier& e) {
-    for (const std::string& id : e.carriers) rows.push_back({SplitIdentifierKey(e.key), &id});
+    for (const std::string& id : e.carriers) {
+      rows.push_back({SplitIdentifierKey(e.key), &id});
+    }
     // The catalog filter learns the keys now (a commit that then fails leaves it a few keys
     // it need not have, which costs a lookup each and nothing else).
     if (!catalog_filter_.empty() && !e.carriers.empty()) {
@@ -1024,9 +1082,31 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
     catalog_filter_.clear();
     catalog_lookups_ = 0;
   }
+  {
+    // Each distinct type and system once (hashed per row), then ranked in string order.
+    std::unordered_map<std::string_view, uint32_t> types, systems;
+    for (const NewRow& r : rows) {
+      types.emplace(r.parts.type, 0);
+      systems.emplace(r.parts.system, 0);
+    }
+    auto rank = [](std::unordered_map<std::string_view, uint32_t>& names) {
+      std::vector<std::string_view> sorted;
+      for (const auto& [name, unused] : names) sorted.push_back(name);
+      std::sort(sorted.begin(), sorted.end());
+      for (uint32_t i = 0; i < sorted.size(); ++i) names[sorted[i]] = i;
+    };
+    rank(types);
+    rank(systems);
+    for (NewRow& r : rows) {
+      r.type_rank = types[r.parts.type];
+      r.system_rank = systems[r.parts.system];
+      r.value_head = OrderedHead(r.parts.value);
+      r.id_head = OrderedHead(*r.id);
+    }
+  }
   std::sort(rows.begin(), rows.end(), [](const NewRow& a, const NewRow& b) {
-    return std::tie(a.parts.type, a.parts.value, a.parts.system, *a.id) <
-           std::tie(b.parts.type, b.parts.value, b.parts.system, *b.id);
+    return std::tie(a.type_rank, a.value_head, a.parts.value, a.system_rank, *a.id) <
+           std::tie(b.type_rank, b.value_head, b.parts.value, b.system_rank, *b.id);
   });
   MEDLAKE_ASSIGN_OR_RETURN(Stmt ident,
                            db.Prepare("INSERT OR IGNORE INTO identifiers VALUES(?, ?, ?, ?)"));
@@ -1039,8 +1119,8 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
                                 .Run());
   }
   std::sort(rows.begin(), rows.end(), [](const NewRow& a, const NewRow& b) {
-    return std::tie(a.parts.type, *a.id, a.parts.system, a.parts.value) <
-           std::tie(b.parts.type, *b.id, b.parts.system, b.parts.value);
+    return std::tie(a.type_rank, a.id_head, *a.id, a.system_rank, a.parts.value) <
+           std::tie(b.type_rank, b.id_head, *b.id, b.system_rank, b.parts.value);
   });
   MEDLAKE_ASSIGN_OR_RETURN(
       Stmt carrier, db.Prepare("INSERT OR IGNORE INTO identifier_carriers VALUES(?, ?, ?, ?)"));
@@ -1186,6 +1266,14 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   {
     std::lock_guard plock(patients_mu_);
     catalog_has_patients_ = catalog_has_patients_ || !new_patients_.empty();
+    if (!patient_filter_.empty()) {
+      for (const auto& [ordinal, id] : new_patients_) FilterAdd(patient_filter_, HashOfKey(id));
+      patient_filter_keys_ += new_patients_.size();
+      if (patient_filter_keys_ > patient_filter_capacity_) {  // built again, larger, when needed
+        patient_filter_.clear();
+        patient_lookups_ = 0;
+      }
+    }
     new_patients_.clear();
     new_patient_ordinals_.clear();
   }

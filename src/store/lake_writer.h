@@ -291,6 +291,13 @@ class LakeWriter {
   // last commit and a cache of recent lookups (cleared when it reaches kLookupCache entries).
   static constexpr size_t kLookupCache = 1u << 14;
   std::optional<uint32_t> FindPatient(std::string_view patient_id);
+  // Under patients_mu_: false when the catalog certainly holds no patient `patient_id`. As for
+  // identifiers (MayBeCommittedLocked), a Bloom filter of the catalog's patients is built once
+  // the lookups pay for reading them (a file of new Patients looks each up: a B-tree read
+  // under the lock the workers share), and the commits add theirs.
+  bool MayHoldPatientLocked(std::string_view patient_id);
+  // Under patients_mu_: builds it; false when the catalog could not be read.
+  bool BuildPatientFilterLocked();
   // Identifiers map to the resources that carry them (their "carriers"): one carrier is a
   // match, several none. The catalog holds a row per carrier; memory the carriers registered
   // since the last commit, and the resources whose stored version is now this run's (their
@@ -367,6 +374,8 @@ class LakeWriter {
   std::unordered_map<std::string, uint32_t> new_patient_ordinals_;  // not yet committed
   std::unordered_map<std::string, uint32_t> recent_patients_;
   std::vector<std::pair<uint32_t, std::string>> new_patients_;
+  std::vector<uint64_t> patient_filter_;  // empty until built
+  uint64_t patient_filter_capacity_ = 0, patient_filter_keys_ = 0, patient_lookups_ = 0;
 
   std::mutex ident_mu_;
   // Identifiers registered since the last commit, by the XXH3-128 hash of their key (flat maps:

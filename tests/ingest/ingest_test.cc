@@ -1493,6 +1493,37 @@ TEST(IngestTest, IdentifierLookupsThroughTheCatalogFilterFindWhatIsCommitted) {
   }
 }
 
+// Patient ordinals through the filter of the catalog's patients: a patient committed before
+// the writer opened, or by its own commit, keeps its ordinal; a new one gets the next.
+TEST(IngestTest, PatientLookupsThroughTheCatalogFilterKeepOrdinals) {
+  TempDir dir;
+  auto id_of = [](int i) { return "p" + std::to_string(i); };
+  std::map<std::string, uint32_t> ordinals;
+  {
+    auto writer = store::LakeWriter::Open(dir / "lake");
+    ASSERT_TRUE(writer.ok());
+    for (int i = 0; i < 200; ++i) ordinals[id_of(i)] = (*writer)->PatientOrdinal(id_of(i));
+    ASSERT_TRUE((*writer)->Commit({}, true).ok());
+  }
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok());
+  (*writer)->set_filter_after_lookups(1);
+  for (int i = 0; i < 200; i += 7)
+    EXPECT_EQ((*writer)->PatientOrdinal(id_of(i)), ordinals[id_of(i)]);
+  for (int i = 200; i < 300; ++i) {
+    ordinals[id_of(i)] = (*writer)->PatientOrdinal(id_of(i));
+    EXPECT_EQ(ordinals[id_of(i)], static_cast<uint32_t>(i)) << "a new patient, the next ordinal";
+  }
+  ASSERT_TRUE((*writer)->Commit({}, false).ok());
+  // Past the writer's cache of recent lookups (16,384), so that these go to the filter and the
+  // catalog.
+  for (int i = 300; i < 20'000; ++i) {
+    (*writer)->PatientOrdinal(id_of(i));
+  }
+  for (int i = 0; i < 300; i += 7)
+    EXPECT_EQ((*writer)->PatientOrdinal(id_of(i)), ordinals[id_of(i)]);
+}
+
 // Within one run, between batches: a version registered at one batch's end and replaced at a
 // later one takes its identifiers with it.
 TEST(IngestTest, AVersionReplacedInALaterBatchTakesItsIdentifiersWithIt) {
