@@ -303,19 +303,20 @@ bool LakeWriter::BuildPatientFilterLocked() {
 
 uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   std::lock_guard lock(patients_mu_);
-  if (auto it = recent_patients_.find(patient_id); it != recent_patients_.end()) return it->second;
-  uint32_t ordinal = 0;
+  // This run's patients are answered by new_patient_ordinals_ until the commit, the catalog's
+  // by a cache of recent lookups, the filter and the catalog.
   if (auto it = new_patient_ordinals_.find(patient_id); it != new_patient_ordinals_.end()) {
-    ordinal = it->second;
-  } else if (std::optional<uint32_t> known =
-                 MayHoldPatientLocked(patient_id) ? FindPatient(patient_id) : std::nullopt) {
-    ordinal = *known;
-  } else {
-    ordinal = next_ordinal_++;
-    new_patient_ordinals_.emplace(patient_id, ordinal);
-    new_patients_.emplace_back(ordinal, patient_id);
+    return it->second;
   }
-  Remember(recent_patients_, kLookupCache, patient_id, ordinal);
+  if (auto it = recent_patients_.find(patient_id); it != recent_patients_.end()) return it->second;
+  if (MayHoldPatientLocked(patient_id)) {
+    if (std::optional<uint32_t> known = FindPatient(patient_id)) {
+      Remember(recent_patients_, kLookupCache, patient_id, *known);
+      return *known;
+    }
+  }
+  const uint32_t ordinal = next_ordinal_++;
+  new_patient_ordinals_.emplace(patient_id, ordinal);
   return ordinal;
 }
 
@@ -1206,9 +1207,14 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     }
     {
       std::lock_guard plock(patients_mu_);
+      // In ordinal order: the table's key.
+      std::vector<std::pair<uint32_t, std::string_view>> patients;
+      patients.reserve(new_patient_ordinals_.size());
+      for (const auto& [id, ordinal] : new_patient_ordinals_) patients.emplace_back(ordinal, id);
+      std::sort(patients.begin(), patients.end());
       MEDLAKE_ASSIGN_OR_RETURN(Stmt pat, db.Prepare("INSERT INTO patients VALUES(?, ?)"));
-      for (const auto& [ordinal, id] : new_patients_) {
-        MEDLAKE_RETURN_IF_ERROR(pat.Bind(1, int64_t(ordinal)).Bind(2, id).Run());
+      for (const auto& [ordinal, id] : patients) {
+        MEDLAKE_RETURN_IF_ERROR(pat.Bind(1, int64_t(ordinal)).BindView(2, id).Run());
       }
     }
     MEDLAKE_ASSIGN_OR_RETURN(identifiers_committed, CommitIdentifiers(db));
@@ -1265,16 +1271,17 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   skipped_files_.clear();
   {
     std::lock_guard plock(patients_mu_);
-    catalog_has_patients_ = catalog_has_patients_ || !new_patients_.empty();
+    catalog_has_patients_ = catalog_has_patients_ || !new_patient_ordinals_.empty();
     if (!patient_filter_.empty()) {
-      for (const auto& [ordinal, id] : new_patients_) FilterAdd(patient_filter_, HashOfKey(id));
-      patient_filter_keys_ += new_patients_.size();
+      for (const auto& [id, ordinal] : new_patient_ordinals_) {
+        FilterAdd(patient_filter_, HashOfKey(id));
+      }
+      patient_filter_keys_ += new_patient_ordinals_.size();
       if (patient_filter_keys_ > patient_filter_capacity_) {  // built again, larger, when needed
         patient_filter_.clear();
         patient_lookups_ = 0;
       }
     }
-    new_patients_.clear();
     new_patient_ordinals_.clear();
   }
   {

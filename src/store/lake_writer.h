@@ -373,7 +373,6 @@ class LakeWriter {
   bool catalog_has_identifiers_ = false;
   std::unordered_map<std::string, uint32_t> new_patient_ordinals_;  // not yet committed
   std::unordered_map<std::string, uint32_t> recent_patients_;
-  std::vector<std::pair<uint32_t, std::string>> new_patients_;
   std::vector<uint64_t> patient_filter_;  // empty until built
   uint64_t patient_filter_capacity_ = 0, patient_filter_keys_ = 0, patient_lookups_ = 0;
 
