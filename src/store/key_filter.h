@@ -48,4 +48,34 @@ inline bool FilterHas(const std::vector<uint64_t>& filter, const Key128& key) {
   return true;
 }
 
+// A Bloom filter of the keys a catalog table holds, for a writer that looks many of them up:
+// built from the table once the lookups pay for reading it, given the keys the writer's own
+// commits add, and dropped (to be built again, larger) once they pass the room it has.
+struct LookupFilter {
+  std::vector<uint64_t> bits;  // empty until built
+  uint64_t capacity = 0;       // keys it has room for
+  uint64_t keys = 0;           // keys added
+  uint64_t lookups = 0;        // lookups made while it was not built
+
+  bool built() const { return !bits.empty(); }
+  // Empty, with room for `room` keys.
+  void Reset(uint64_t room) {
+    capacity = room;
+    keys = 0;
+    bits.assign(FilterBlocks(room) * kFilterWords, 0);
+  }
+  void Add(const Key128& key) {
+    FilterAdd(bits, key);
+    ++keys;
+  }
+  bool MayHave(const Key128& key) const { return FilterHas(bits, key); }
+  // After a commit's additions: past its room it is dropped, and built again later.
+  void DropIfFull() {
+    if (keys > capacity) {
+      bits.clear();
+      lookups = 0;
+    }
+  }
+};
+
 }  // namespace medlake::store

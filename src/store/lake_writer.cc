@@ -232,6 +232,25 @@ uint64_t OrderedHead(std::string_view s) {
   return head;
 }
 
+// Builds `filter` afresh, with room for `room` keys, from the key `key_of` gives each row of
+// `sql`; false, leaving it as it was, when the catalog could not be read.
+template <typename KeyOf>
+bool BuildFilter(Db& db, std::string_view sql, uint64_t room, KeyOf key_of, LookupFilter& filter) {
+  LookupFilter built;
+  built.Reset(room);
+  auto all = db.Prepare(sql);
+  if (!all.ok()) return false;
+  for (;;) {
+    auto row = all->Step();
+    if (!row.ok()) return false;
+    if (!*row) break;
+    built.Add(key_of(*all));
+  }
+  built.lookups = filter.lookups;
+  filter = std::move(built);
+  return true;
+}
+
 // The parts of an IdentifierKey.
 IdentifierParts SplitIdentifierKey(std::string_view k) {
   IdentifierParts p;
@@ -263,42 +282,31 @@ std::optional<uint32_t> LakeWriter::FindPatient(std::string_view patient_id) {
 
 bool LakeWriter::MayHoldPatientLocked(std::string_view patient_id) {
   if (!catalog_has_patients_) return false;
-  if (patient_filter_.empty()) {
-    ++patient_lookups_;
-    if (patient_lookups_ < filter_after_lookups_) return true;
+  if (!patient_filter_.built()) {
+    ++patient_filter_.lookups;
+    if (patient_filter_.lookups < filter_after_lookups_) return true;
     // Reading a patient costs about a sixteenth of a lookup's B-tree descent; the ordinals
     // handed out count the catalog's patients (and this run's: later, not sooner). A test's
     // lower threshold builds it at once.
-    if (filter_after_lookups_ >= kFilterAfterLookups && patient_lookups_ * 16 < next_ordinal_) {
+    if (filter_after_lookups_ >= kFilterAfterLookups &&
+        patient_filter_.lookups * 16 < next_ordinal_) {
       return true;
     }
     if (!BuildPatientFilterLocked()) {
-      patient_lookups_ = 0;  // read the catalog, and try again later
+      patient_filter_.lookups = 0;  // read the catalog, and try again later
       return true;
     }
   }
-  return FilterHas(patient_filter_, HashOfKey(patient_id));
+  return patient_filter_.MayHave(HashOfKey(patient_id));
 }
 
 bool LakeWriter::BuildPatientFilterLocked() {
   // Room for as many patients again, and at least a million; the commits add theirs, and past
   // the room it is built again.
-  const uint64_t capacity = 2 * uint64_t{next_ordinal_} + (1u << 20);
-  std::vector<uint64_t> filter(FilterBlocks(capacity) * kFilterWords, 0);
   std::lock_guard lock(catalog_mu_);
-  auto all = db_->Prepare("SELECT patient_id FROM patients");
-  if (!all.ok()) return false;
-  uint64_t rows = 0;
-  for (;; ++rows) {
-    auto row = all->Step();
-    if (!row.ok()) return false;
-    if (!*row) break;
-    FilterAdd(filter, HashOfKey(all->Text(0)));
-  }
-  patient_filter_ = std::move(filter);
-  patient_filter_capacity_ = capacity;
-  patient_filter_keys_ = rows;
-  return true;
+  return BuildFilter(
+      *db_, "SELECT patient_id FROM patients", 2 * uint64_t{next_ordinal_} + (1u << 20),
+      [](const Stmt& row) { return HashOfKey(row.Text(0)); }, patient_filter_);
 }
 
 uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
@@ -675,16 +683,18 @@ void LakeWriter::ReadCommittedLocked(std::string_view type, std::string_view sys
 }
 
 bool LakeWriter::MayBeCommittedLocked(const Key128& key) {
-  if (catalog_filter_.empty()) {
-    ++catalog_lookups_;
-    if (catalog_lookups_ < filter_after_lookups_ || !FilterWorthBuildingLocked()) return true;
+  if (!catalog_filter_.built()) {
+    ++catalog_filter_.lookups;
+    if (catalog_filter_.lookups < filter_after_lookups_ || !FilterWorthBuildingLocked()) {
+      return true;
+    }
     std::lock_guard lock(catalog_mu_);
     if (!BuildCatalogFilterLocked()) {
-      catalog_lookups_ = 0;  // read the catalog, and try again later
+      catalog_filter_.lookups = 0;  // read the catalog, and try again later
       return true;
     }
   }
-  return FilterHas(catalog_filter_, key);
+  return catalog_filter_.MayHave(key);
 }
 
 std::optional<uint64_t> LakeWriter::IdentifierRowsEstimateLocked() {
@@ -697,13 +707,13 @@ std::optional<uint64_t> LakeWriter::IdentifierRowsEstimateLocked() {
 
 bool LakeWriter::FilterWorthBuildingLocked() {
   if (filter_after_lookups_ < kFilterAfterLookups) return true;  // a test's threshold
-  if (catalog_lookups_ % 4096 != 0) return false;
+  if (catalog_filter_.lookups % 4096 != 0) return false;
   // Building reads every row, each at about a sixteenth of a lookup's B-tree descent: it waits
   // until the lookups reach a sixteenth of the rows (an overestimate: later, not sooner). A
   // short run into a large lake builds none.
   std::lock_guard lock(catalog_mu_);
   std::optional<uint64_t> rows = IdentifierRowsEstimateLocked();
-  return rows && catalog_lookups_ * 16 >= *rows;
+  return rows && catalog_filter_.lookups * 16 >= *rows;
 }
 
 bool LakeWriter::BuildCatalogFilterLocked() {
@@ -711,21 +721,12 @@ bool LakeWriter::BuildCatalogFilterLocked() {
   // commits have made it less selective, and it is built again (CommitIdentifiers).
   std::optional<uint64_t> estimate = IdentifierRowsEstimateLocked();
   if (!estimate) return false;
-  const uint64_t capacity = 2 * *estimate + (1u << 20);
-  std::vector<uint64_t> filter(FilterBlocks(capacity) * kFilterWords, 0);
-  auto all = db_->Prepare("SELECT type, system, value FROM identifiers");
-  if (!all.ok()) return false;
-  uint64_t rows = 0;
-  for (;; ++rows) {
-    auto row = all->Step();
-    if (!row.ok()) return false;
-    if (!*row) break;
-    FilterAdd(filter, HashOfKey(IdentifierKey(all->Text(0), all->Text(1), all->Text(2))));
-  }
-  catalog_filter_ = std::move(filter);
-  catalog_filter_capacity_ = capacity;
-  catalog_filter_keys_ = rows;
-  return true;
+  return BuildFilter(
+      *db_, "SELECT type, system, value FROM identifiers", 2 * *estimate + (1u << 20),
+      [](const Stmt& row) {
+        return HashOfKey(IdentifierKey(row.Text(0), row.Text(1), row.Text(2)));
+      },
+      catalog_filter_);
 }
 
 void LakeWriter::CommittedCarriersLocked(std::string_view type, std::string_view system,
@@ -1074,15 +1075,9 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
     }
     // The catalog filter learns the keys now (a commit that then fails leaves it a few keys
     // it need not have, which costs a lookup each and nothing else).
-    if (!catalog_filter_.empty() && !e.carriers.empty()) {
-      FilterAdd(catalog_filter_, key);
-      ++catalog_filter_keys_;
-    }
+    if (catalog_filter_.built() && !e.carriers.empty()) catalog_filter_.Add(key);
   });
-  if (catalog_filter_keys_ > catalog_filter_capacity_) {  // built again, larger, when needed
-    catalog_filter_.clear();
-    catalog_lookups_ = 0;
-  }
+  catalog_filter_.DropIfFull();
   {
     // Each distinct type and system once (hashed per row), then ranked in string order.
     std::unordered_map<std::string_view, uint32_t> types, systems;
@@ -1272,15 +1267,9 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   {
     std::lock_guard plock(patients_mu_);
     catalog_has_patients_ = catalog_has_patients_ || !new_patient_ordinals_.empty();
-    if (!patient_filter_.empty()) {
-      for (const auto& [id, ordinal] : new_patient_ordinals_) {
-        FilterAdd(patient_filter_, HashOfKey(id));
-      }
-      patient_filter_keys_ += new_patient_ordinals_.size();
-      if (patient_filter_keys_ > patient_filter_capacity_) {  // built again, larger, when needed
-        patient_filter_.clear();
-        patient_lookups_ = 0;
-      }
+    if (patient_filter_.built()) {
+      for (const auto& [id, ordinal] : new_patient_ordinals_) patient_filter_.Add(HashOfKey(id));
+      patient_filter_.DropIfFull();
     }
     new_patient_ordinals_.clear();
   }

@@ -30,6 +30,7 @@
 #include "medlake/status.h"
 #include "store/file_syncer.h"
 #include "store/identity_index.h"
+#include "store/key_filter.h"
 #include "store/key_map.h"
 #include "store/segment.h"
 #include "store/sqlite.h"
@@ -373,8 +374,7 @@ class LakeWriter {
   bool catalog_has_identifiers_ = false;
   std::unordered_map<std::string, uint32_t> new_patient_ordinals_;  // not yet committed
   std::unordered_map<std::string, uint32_t> recent_patients_;
-  std::vector<uint64_t> patient_filter_;  // empty until built
-  uint64_t patient_filter_capacity_ = 0, patient_filter_keys_ = 0, patient_lookups_ = 0;
+  LookupFilter patient_filter_;  // MayHoldPatientLocked's
 
   std::mutex ident_mu_;
   // Identifiers registered since the last commit, by the XXH3-128 hash of their key (flat maps:
@@ -402,8 +402,7 @@ class LakeWriter {
   std::unordered_map<std::string, std::string> recent_identifiers_;  // "" when unknown
   // MayBeCommittedLocked's filter (empty until built), how many keys it was sized for and
   // holds, and the catalog lookups made before it.
-  std::vector<uint64_t> catalog_filter_;
-  uint64_t catalog_filter_capacity_ = 0, catalog_filter_keys_ = 0, catalog_lookups_ = 0;
+  LookupFilter catalog_filter_;
   uint64_t filter_after_lookups_ = kFilterAfterLookups;
   bool isolate_batches_ = false;
   uint64_t batch_ = 0;  // under ident_mu_
