@@ -226,6 +226,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
 
     if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {
       chunk.whole_file = true;
+      chunk.file_bytes = f.file->size;
       bytes_consumed_ += f.file->size;
       chunk.ends_shared_wave = last_shared;
       current_.reset();

@@ -23,6 +23,7 @@ struct Chunk {
   const std::string* source = nullptr;  // file path, owned by the ChunkSource
   std::string data;                     // followed by json::kPadding readable bytes
   bool whole_file = false;              // no data: the worker reads the whole file `source`
+  uint64_t file_bytes = 0;              // whole_file: its size
   int64_t first_line = 1;
   int64_t base_offset = 0;
   bool shared_wave = false;       // of the shared-first files (read before the others)

@@ -344,7 +344,7 @@ std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pe
   // A reference before (or without) its Patient: the source id decides, and the Patient, when
   // it comes, finds this link.
   std::string link = SourceLink(id);
-  if (pending != nullptr) {
+  if (pending != nullptr && pending->apart()) {
     std::string found = FindLink(link, pending);
     if (found.empty()) {
       found = pseudonymizer_.ForSourceId("Patient", id);
@@ -361,7 +361,7 @@ std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pe
 }
 
 std::string Deidentifier::FindLink(const std::string& link, PendingLinks* pending) {
-  if (pending == nullptr) return writer_.FindLink(link);
+  if (pending == nullptr || !pending->apart()) return writer_.FindLink(link);
   if (auto it = pending->made.find(link); it != pending->made.end()) return it->second;
   std::string found = writer_.FindLink(link);
   if (found.empty()) pending->missed.push_back(link);
@@ -370,7 +370,7 @@ std::string Deidentifier::FindLink(const std::string& link, PendingLinks* pendin
 
 std::string Deidentifier::Link(const std::vector<std::string>& links, const std::string& proposed,
                                PendingLinks* pending) {
-  if (pending == nullptr) return writer_.LinkPseudonym(links, proposed);
+  if (pending == nullptr || !pending->apart()) return writer_.LinkPseudonym(links, proposed);
   std::vector<std::string> known(links.size());
   std::string pseudonym;
   for (size_t i = 0; i < links.size(); ++i) {
@@ -385,12 +385,15 @@ std::string Deidentifier::Link(const std::vector<std::string>& links, const std:
 }
 
 bool Deidentifier::Publish(const PendingLinks& pending) {
-  std::vector<std::pair<std::string, std::string>> links;
-  links.reserve(pending.made_order.size());
-  for (const std::string& link : pending.made_order) {
-    links.emplace_back(link, pending.made.at(link));
+  std::vector<std::pair<std::string, std::string>> missed, made;
+  missed.reserve(pending.missed.size());
+  for (const std::string& link : pending.missed) {
+    auto it = pending.made.find(link);
+    missed.emplace_back(link, it == pending.made.end() ? std::string() : it->second);
   }
-  return writer_.PublishLinks(pending.missed, links);
+  made.reserve(pending.made_order.size());
+  for (const std::string& link : pending.made_order) made.emplace_back(link, pending.made.at(link));
+  return writer_.PublishLinks(missed, made);
 }
 
 std::string Deidentifier::PseudonymForPatient(json::Node patient, std::string_view id,

@@ -65,6 +65,9 @@ struct VaultRecord {
 // whatever the threads did (docs/privacy.md, "Pseudonymization at ingest"). Optimistic: a
 // chunk that looked for a link that a chunk before it published meanwhile is prepared again.
 struct PendingLinks {
+  // Links looked up and made in the lake at once, not apart: for the serial stage itself,
+  // where the lake's links are those of the input before it.
+  bool at_once = false;
   // link -> pseudonym, made by this chunk; `made_order` lists them in the order made.
   std::unordered_map<std::string, std::string> made;
   std::vector<std::string> made_order;
@@ -79,6 +82,7 @@ struct PendingLinks {
     made_order.clear();
     missed.clear();
   }
+  bool apart() const { return !at_once; }
 };
 
 class Deidentifier {
@@ -105,7 +109,9 @@ class Deidentifier {
                PendingLinks* pending = nullptr);
   // Publishes the links a chunk made (in input order, from one thread): false, publishing
   // nothing, when a link the chunk looked for and did not find has been made since (by a
-  // chunk before it): the chunk must then be prepared again.
+  // chunk before it) otherwise than the chunk made it: the chunk must then be prepared again.
+  // (One made the same way changes nothing the chunk did: two chunks that reference a patient
+  // not yet seen both link its source id to the same pseudonym.)
   bool Publish(const PendingLinks& pending);
   // Queues a vault record (for a resource that was admitted) until the next FlushVault.
   void Queue(VaultRecord record);

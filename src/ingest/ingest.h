@@ -30,6 +30,9 @@ struct IngestOptions {
   // conditional references until the commit, about 400 bytes each).
   uint64_t checkpoint_identifiers = store::LakeWriter::kIdentifiersPerCommit;
   size_t chunk_bytes = 4u << 20;  // NDJSON is read in pieces of about this size
+  // In a lake with a key, a JSON document larger than this is read by the pipeline's serial
+  // stage, which stores as it reads, rather than prepared and held (docs/architecture.md).
+  uint64_t in_order_document_bytes = 16u << 20;
   // Called about twice a second from the coordinating thread (never concurrently).
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
 };

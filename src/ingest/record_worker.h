@@ -6,6 +6,7 @@
 #include <cmath>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -113,6 +114,9 @@ struct PreparedChunk {
     VaultRecord removed;  // json empty: nothing was removed
   };
   bool active = false;  // false: the chunk was processed as it was read (not prepared)
+  // A JSON document too large to hold its rows until they are stored: read by the serial
+  // stage itself, which stores as it reads (RecordWorker::set_in_order_document_bytes).
+  bool in_order = false;
   PendingLinks links;
   std::deque<Row> rows;  // a deque: rows are not moved as it grows
   std::vector<QuarantineEntry> quarantined;
@@ -138,8 +142,7 @@ class RecordWorker final : public FhirRecordSink {
             // Links are kept by (system, value): a reference without a system matches an
             // identifier without one only (docs/privacy.md). A prepared chunk sees the links
             // made before it in the input.
-            return deidentifier->ResolvePatientIdentifier(
-                system.value_or(""), value, prepared_ != nullptr ? &prepared_->links : nullptr);
+            return deidentifier->ResolvePatientIdentifier(system.value_or(""), value, links_);
           }
           return writer.ResolveIdentifier(type, system, value);
         }) {
@@ -156,10 +159,16 @@ class RecordWorker final : public FhirRecordSink {
   void Process(const Chunk& chunk, PreparedChunk* prepared = nullptr) {
     if (prepared != nullptr && deid_ != nullptr && chunk.format != InputFormat::kHl7v2) {
       prepared->active = true;
+      if (chunk.whole_file && chunk.file_bytes > in_order_document_bytes_) {
+        prepared->in_order = true;
+        return;
+      }
       prepared_ = prepared;
+      links_ = &prepared->links;
       const uint64_t unresolved_before = reader_.unresolved_references();
       Read(chunk);
       prepared_ = nullptr;
+      links_ = nullptr;
       prepared->unresolved = reader_.unresolved_references() - unresolved_before;
       unresolved_prepared_ += prepared->unresolved;
       return;
@@ -172,6 +181,16 @@ class RecordWorker final : public FhirRecordSink {
   // order now, so what it finds is what reading the input in order finds).
   void PublishPrepared(const Chunk& chunk, PreparedChunk& prepared) {
     if (!prepared.active) return;
+    if (prepared.in_order) {
+      // The serial stage: the lake's links are those of the input before this chunk, and
+      // its own are made as it reads.
+      PendingLinks at_once;
+      at_once.at_once = true;
+      links_ = &at_once;
+      Read(chunk);
+      links_ = nullptr;
+      return;
+    }
     while (!deid_->Publish(prepared.links)) {
       prepared.Clear();
       Process(chunk, &prepared);
@@ -210,8 +229,7 @@ class RecordWorker final : public FhirRecordSink {
     if (deid_ != nullptr) {
       // The reader's parse serves when it is of the same text (an NDJSON line without a
       // rewritten reference): it keeps number text in a keyed lake.
-      StoreDeidentified(json, loc, resource_is_json ? &resource : nullptr,
-                        prepared_ != nullptr ? &prepared_->links : nullptr);
+      StoreDeidentified(json, loc, resource_is_json ? &resource : nullptr, links_);
     } else {
       Store(resource, json, resolver, loc, nullptr);
     }
@@ -468,6 +486,8 @@ class RecordWorker final : public FhirRecordSink {
   // Process() maps the HL7 v2 messages of a chunk into Chunk::mapped without storing them,
   // for SequenceMapped and StoreMapped.
   void set_defer_hl7v2(bool defer) { defer_hl7v2_ = defer; }
+  // Process() leaves a JSON document larger than this to PublishPrepared (PreparedChunk).
+  void set_in_order_document_bytes(uint64_t bytes) { in_order_document_bytes_ = bytes; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
   // duplicate of a stored one), on the worker's thread. Empty by default.
@@ -629,9 +649,11 @@ class RecordWorker final : public FhirRecordSink {
   bool defer_hl7v2_ = false;
   std::vector<Chunk::MappedRecord>* pending_ = nullptr;  // set while a chunk's HL7 v2 is mapped
   PreparedChunk* prepared_ = nullptr;                    // set while a chunk is prepared
+  PendingLinks* links_ = nullptr;  // where pseudonym links are made (Deidentifier::Apply)
+  uint64_t in_order_document_bytes_ = std::numeric_limits<uint64_t>::max();
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here
-  GrowBuffer file_buffer_;  // whole files (JSON documents, HL7 v2) are read into it
+  GrowBuffer file_buffer_;            // whole files (JSON documents, HL7 v2) are read into it
 };
 
 }  // namespace medlake::ingest

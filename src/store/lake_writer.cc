@@ -751,13 +751,10 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
-  if (inserted) {
-    e.key = std::move(k);
-    // Links count toward a checkpoint as identifiers do: they are held until the commit. Where
-    // a checkpoint falls changes no pseudonym, which reading the input in order decides
-    // (ingest::PendingLinks).
-    identifiers_held_.fetch_add(1, std::memory_order_relaxed);
-  }
+  // Not counted in identifiers_since_commit: links are published by the pipeline's serial
+  // stage, after the input stage has read on, so a checkpoint they brought would fall where
+  // the threads happen to be, and with it the batches that conditional references see.
+  if (inserted) e.key = std::move(k);
   e.carriers.assign(1, pseudonym);
 }
 
@@ -985,15 +982,21 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
   return pseudonym;
 }
 
-bool LakeWriter::PublishLinks(const std::vector<std::string>& missed,
+bool LakeWriter::PublishLinks(const std::vector<std::pair<std::string, std::string>>& missed,
                               const std::vector<std::pair<std::string, std::string>>& links) {
-  std::lock_guard lock(ident_mu_);
-  for (const std::string& link : missed) {
+  auto linked = [this](const std::string& link) -> const std::string* {
     const NewIdentifier* entry =
         new_identifiers_.Find(HashOfKey(IdentifierKey("Patient", kPseudonymLinkSystem, link)));
-    if (entry != nullptr && !entry->carriers.empty()) return false;
+    return entry != nullptr && !entry->carriers.empty() ? &entry->carriers.front() : nullptr;
+  };
+  std::lock_guard lock(ident_mu_);
+  for (const auto& [link, mine] : missed) {
+    const std::string* now = linked(link);
+    if (now != nullptr && (mine.empty() || *now != mine)) return false;
   }
-  for (const auto& [link, pseudonym] : links) SetLinkLocked(link, pseudonym, /*note_change=*/true);
+  for (const auto& [link, pseudonym] : links) {
+    if (linked(link) == nullptr) SetLinkLocked(link, pseudonym, /*note_change=*/true);
+  }
   return true;
 }
 

@@ -138,11 +138,11 @@ class LakeWriter {
   // The pseudonym linked to `link`, "" when unknown; `as_batch_began`: as ResolveIdentifier
   // sees identifiers (for conditional references).
   std::string FindLink(std::string_view link, bool as_batch_began = false);
-  // Publishes links made apart (ingest::PendingLinks), each (link, pseudonym), unless one of
-  // `missed` (links looked up and not found then) has been linked since: false then, and
-  // nothing is published. The catalog does not change within a batch, so only this run's
-  // links are looked at.
-  bool PublishLinks(const std::vector<std::string>& missed,
+  // Publishes links made apart (ingest::PendingLinks), each (link, pseudonym), unless a link of
+  // `missed` (looked up and not found then; with the pseudonym the caller linked it to, "" for
+  // none) has been linked since to another: false then, and nothing is published. The
+  // catalog does not change within a batch, so only this run's links are looked at.
+  bool PublishLinks(const std::vector<std::pair<std::string, std::string>>& missed,
                     const std::vector<std::pair<std::string, std::string>>& links);
   // Batch ingest: conditional references resolve against identifiers registered before the
   // current batch (a pipeline run between two boundaries) began; BeginBatch starts one.

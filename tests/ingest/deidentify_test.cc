@@ -374,7 +374,7 @@ TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
   in_order.jobs = 1;
   two.jobs = 2;
   two_checkpoints.jobs = 2;
-  two_checkpoints.checkpoint_identifiers = 16;
+  two_checkpoints.checkpoint_bytes = 65'536;
   for (IngestOptions* o : {&in_order, &two, &two_checkpoints}) o->chunk_bytes = 4096;
   for (auto [lake, options] : {std::pair{"lake1", &in_order}, std::pair{"lake2", &two},
                                std::pair{"lake3", &two_checkpoints}}) {
@@ -416,8 +416,72 @@ TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
   EXPECT_EQ(differences(pseudonyms(dir / "lake3")), 0u) << "two threads and checkpoints";
 }
 
+// JSON documents (each a chunk) link in input order too, whether prepared in parallel or,
+// when large (IngestOptions::in_order_document_bytes), read by the serial stage itself.
+TEST(DeidentifyTest, DocumentsLinkInInputOrderPreparedOrReadInOrder) {
+  TempDir dir;
+  InitLake(dir / "lake1");
+  for (const char* copy : {"lake2", "lake3"}) {
+    std::filesystem::copy(dir / "lake1", dir / copy, std::filesystem::copy_options::recursive);
+  }
+  auto entry = [](const std::string& resource) { return R"({"resource":)" + resource + "}"; };
+  auto patient = [](const std::string& id, const std::string& identifiers) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[)" + identifiers + "]}";
+  };
+  auto mr = [](const std::string& value) {
+    return R"({"type":{"coding":[{"code":"MR"}]},"system":"http://mrn","value":")" + value +
+           R"("})";
+  };
+  constexpr int kFiles = 30;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string n = std::to_string(i), next = std::to_string(i + 1);
+    // File i: a reference to c<i+1> (whose Patient is in the next file), Patient a<i> (MR X<i>),
+    // and Patient b<i-1> (MR Y<i-1>, and X<i-1> of the file before).
+    std::string entries =
+        entry(R"({"resourceType":"Observation","id":"o)" + n +
+              R"(","status":"final","code":{"text":"t"},"subject":{"reference":"Patient/c)" + next +
+              R"("}})") +
+        "," + entry(patient("a" + n, mr("X" + n))) + "," + entry(patient("c" + n, mr("Z" + n)));
+    if (i > 0) {
+      const std::string before = std::to_string(i - 1);
+      entries += "," + entry(patient("b" + before, mr("Y" + before) +
+                                                       R"(,{"system":"http://mrn","value":"X)" +
+                                                       before + R"("})"));
+    }
+    testing::WriteText(
+        dir / ("in/doc" + std::string(i < 10 ? "0" : "") + n + ".json"),
+        R"({"resourceType":"Bundle","type":"collection","entry":[)" + entries + "]}");
+  }
+  IngestOptions in_order, prepared, read_in_order;
+  in_order.jobs = 1;
+  prepared.jobs = 2;
+  read_in_order.jobs = 2;
+  read_in_order.in_order_document_bytes = 0;  // every document read by the serial stage
+  ASSERT_TRUE(Ingest(dir / "lake1", {dir / "in"}, in_order).ok());
+  ASSERT_TRUE(Ingest(dir / "lake2", {dir / "in"}, prepared).ok());
+  ASSERT_TRUE(Ingest(dir / "lake3", {dir / "in"}, read_in_order).ok());
+  auto stored = [](const std::string& lake) {
+    std::set<std::string> out;
+    for (const auto& [k, v] : ReadAll(lake).json) {
+      if (k.starts_with("Patient/")) out.insert(k);
+      if (k.starts_with("Observation/")) {
+        out.insert(nlohmann::json::parse(v)["subject"]["reference"].get<std::string>());
+      }
+    }
+    return out;
+  };
+  const std::set<std::string> expected = stored(dir / "lake1");
+  // a<i> and b<i> are one person; each c<i> is the subject of o<i-1>, and o<last> names one
+  // never seen.
+  EXPECT_EQ(expected.size(), 2u * kFiles + 1);
+  EXPECT_EQ(stored(dir / "lake2"), expected);
+  EXPECT_EQ(stored(dir / "lake3"), expected);
+}
+
 // Deidentifier::Publish refuses the links of a chunk prepared while a chunk before it made
-// one it looked for; prepared again, the chunk finds that link and publishes.
+// one it looked for; prepared again, the chunk finds that link and publishes. A link made
+// meanwhile as the chunk made it is no reason: two chunks that reference a patient not yet
+// seen both publish.
 TEST(DeidentifyTest, PublishRefusesLinksPreparedBeforeAnEarlierChunkMadeThem) {
   TempDir dir;
   InitLake(dir / "lake");
@@ -454,6 +518,23 @@ TEST(DeidentifyTest, PublishRefusesLinksPreparedBeforeAnEarlierChunkMadeThem) {
   EXPECT_EQ(stored_id(b, second), a_id) << "prepared again, b is a's person";
   EXPECT_TRUE((*deid)->Publish(second));
   EXPECT_EQ((*deid)->StoredId("Patient", "b"), a_id);
+
+  auto subject = [&](PendingLinks& pending) {
+    auto node = parser.Parse(
+        R"({"resourceType":"Observation","id":"o","status":"final","code":{"text":"t"},)"
+        R"("subject":{"reference":"Patient/p"}})");
+    EXPECT_TRUE(node.ok());
+    std::string out;
+    ingest::VaultRecord removed;
+    EXPECT_TRUE((*deid)->Apply(*node, out, removed, &pending).ok());
+    return nlohmann::json::parse(out)["subject"]["reference"].get<std::string>();
+  };
+  PendingLinks third, fourth;
+  const std::string p = subject(third);
+  EXPECT_EQ(subject(fourth), p);
+  EXPECT_TRUE((*deid)->Publish(third));
+  EXPECT_TRUE((*deid)->Publish(fourth)) << "p was linked as this chunk linked it";
+  EXPECT_EQ("Patient/" + (*deid)->StoredId("Patient", "p"), p);
 }
 
 // In a keyed lake the version an HL7 v2 message updates is found under its pseudonymized id
