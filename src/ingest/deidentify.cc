@@ -362,9 +362,15 @@ std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pe
 
 std::string Deidentifier::FindLink(const std::string& link, PendingLinks* pending) {
   if (pending == nullptr || !pending->apart()) return writer_.FindLink(link);
-  if (auto it = pending->made.find(link); it != pending->made.end()) return it->second;
+  if (auto it = pending->made.find(link); it != pending->made.end()) {
+    ++pending->touches;
+    return it->second;
+  }
   std::string found = writer_.FindLink(link);
-  if (found.empty()) pending->missed.push_back(link);
+  if (found.empty()) {
+    ++pending->touches;
+    pending->missed.push_back(link);
+  }
   return found;
 }
 

@@ -73,14 +73,19 @@ struct PendingLinks {
   std::vector<std::string> made_order;
   // Links looked up in the lake and not found (with those the chunk then made).
   std::vector<std::string> missed;
+  // Lookups answered by the chunk's own links or missed, and links made: while it does not
+  // change, what the chunk reads depends on published links only.
+  uint64_t touches = 0;
 
   void Make(const std::string& link, const std::string& pseudonym) {
+    ++touches;
     if (made.emplace(link, pseudonym).second) made_order.push_back(link);
   }
   void Clear() {
     made.clear();
     made_order.clear();
     missed.clear();
+    touches = 0;
   }
   bool apart() const { return !at_once; }
 };

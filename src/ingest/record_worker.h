@@ -114,6 +114,9 @@ struct PreparedChunk {
     VaultRecord removed;  // json empty: nothing was removed
   };
   bool active = false;  // false: the chunk was processed as it was read (not prepared)
+  // Records (by their index in the chunk) stored as they were read: every link they needed
+  // was published. Preparing the chunk again skips them.
+  std::vector<uint32_t> stored_early;
   // A JSON document too large to hold its rows until they are stored: read by the serial
   // stage itself, which stores as it reads (RecordWorker::set_in_order_document_bytes).
   bool in_order = false;
@@ -165,6 +168,9 @@ class RecordWorker final : public FhirRecordSink {
       }
       prepared_ = prepared;
       links_ = &prepared->links;
+      record_index_ = 0;
+      touches_seen_ = 0;
+      next_early_ = 0;
       const uint64_t unresolved_before = reader_.unresolved_references();
       Read(chunk);
       prepared_ = nullptr;
@@ -192,7 +198,9 @@ class RecordWorker final : public FhirRecordSink {
       return;
     }
     while (!deid_->Publish(prepared.links)) {
+      std::vector<uint32_t> stored = std::move(prepared.stored_early);
       prepared.Clear();
+      prepared.stored_early = std::move(stored);
       Process(chunk, &prepared);
       if (!error_.ok()) return;
     }
@@ -226,6 +234,7 @@ class RecordWorker final : public FhirRecordSink {
   void OnResource(json::Node resource, std::string_view json,
                   const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
                   bool resource_is_json) override {
+    if (SkipStoredEarly()) return;
     if (deid_ != nullptr) {
       // The reader's parse serves when it is of the same text (an NDJSON line without a
       // rewritten reference): it keeps number text in a keyed lake.
@@ -233,6 +242,7 @@ class RecordWorker final : public FhirRecordSink {
     } else {
       Store(resource, json, resolver, loc, nullptr);
     }
+    EndRecord();
   }
 
   // Pseudonymization at ingest (deidentify.h): the resource as stored is the de-identified
@@ -249,12 +259,12 @@ class RecordWorker final : public FhirRecordSink {
     if (s.ok()) s = fhir::IdentityNotRepeated(*parsed);
     if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_, pending);
     if (!s.ok()) {
-      OnReject(json, loc, s.message());
+      Reject(json, loc, s.message());
       return;
     }
     auto stored = hl7_parser_.Parse(deid_json_);
     if (!stored.ok()) {
-      OnReject(json, loc, "de-identified resource is not valid JSON");
+      Reject(json, loc, "de-identified resource is not valid JSON");
       return;
     }
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
@@ -273,7 +283,7 @@ class RecordWorker final : public FhirRecordSink {
     row.key = store::ResourceKey(facts_.type, facts_.id);
     // The identity state is one cache miss in a table far larger than the cache: fetched while
     // the facts are read, it is there when Admit looks.
-    if (prepared_ == nullptr) writer_.PrefetchAdmission(row.key);
+    writer_.PrefetchAdmission(row.key);
     s = fhir::ExtractFields(resource, &resolver, facts_);
     if (!s.ok()) {
       Quarantine(json, loc, s.message());
@@ -299,7 +309,13 @@ class RecordWorker final : public FhirRecordSink {
     const auto type_index = static_cast<uint16_t>(facts_.type_index);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              static_cast<uint64_t>(loc.byte_offset), loc.entry};
-    if (prepared_ != nullptr) {
+    if (prepared_ != nullptr && links_->touches == touches_seen_) {
+      // Every link it needed (its own reading and the reader's before it) was published: it
+      // is stored as it is read, and preparing the chunk again would find the same.
+      prepared_->stored_early.push_back(record_index_);
+      --prepared_->records;
+      counters_.records.fetch_add(1, std::memory_order_relaxed);
+    } else if (prepared_ != nullptr) {
       PreparedChunk::Row& r = prepared_->rows.emplace_back();
       r.row = std::move(row);
       r.row.json.assign(json);
@@ -355,11 +371,16 @@ class RecordWorker final : public FhirRecordSink {
     counters_.stored.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void OnExisting(const RecordLocation&) override { CountUnchanged(); }
+  void OnExisting(const RecordLocation&) override {
+    if (SkipStoredEarly()) return;
+    CountUnchanged();
+    EndRecord();
+  }
 
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
-    CountRecord();
-    Quarantine(record, loc, std::move(reason));
+    if (SkipStoredEarly()) return;
+    Reject(record, loc, std::move(reason));
+    EndRecord();
   }
 
   // HL7 v2 messages are mapped to FHIR R4 (docs/hl7v2.md); each resulting resource is a
@@ -567,6 +588,28 @@ class RecordWorker final : public FhirRecordSink {
     counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
   }
 
+  // While a chunk is prepared: the record at hand was stored early by an earlier preparing
+  // of the chunk (PreparedChunk::stored_early), and is passed over.
+  bool SkipStoredEarly() {
+    if (prepared_ == nullptr || next_early_ >= prepared_->stored_early.size() ||
+        prepared_->stored_early[next_early_] != record_index_) {
+      return false;
+    }
+    ++next_early_;
+    EndRecord();
+    return true;
+  }
+  void EndRecord() {
+    ++record_index_;
+    if (links_ != nullptr) touches_seen_ = links_->touches;
+  }
+
+  // A record read and quarantined.
+  void Reject(std::string_view record, const RecordLocation& loc, std::string reason) {
+    CountRecord();
+    Quarantine(record, loc, std::move(reason));
+  }
+
   void CountRecord() {
     if (prepared_ != nullptr) {
       ++prepared_->records;
@@ -651,6 +694,9 @@ class RecordWorker final : public FhirRecordSink {
   PreparedChunk* prepared_ = nullptr;                    // set while a chunk is prepared
   PendingLinks* links_ = nullptr;  // where pseudonym links are made (Deidentifier::Apply)
   uint64_t in_order_document_bytes_ = std::numeric_limits<uint64_t>::max();
+  uint32_t record_index_ = 0;         // of the record at hand in the chunk being prepared
+  uint64_t touches_seen_ = 0;         // links_->touches when the last record ended
+  size_t next_early_ = 0;             // in prepared_->stored_early
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here
   GrowBuffer file_buffer_;            // whole files (JSON documents, HL7 v2) are read into it

@@ -356,7 +356,8 @@ TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
       tail = observation("u" + n, "Patient?identifier=http://mrn|Z" + n) +
              observation("o" + n, "Patient/c" + n) + patient("a" + n, mr("X" + n));
     }
-    std::string piece = head;
+    // A line that is not JSON, quarantined once however often its chunk is prepared.
+    std::string piece = head + "{not json\n";
     const std::string org = R"({"resourceType":"Organization","id":"org)" + n + "-";
     for (int k = 0; piece.size() + tail.size() < kChunk; ++k) {
       // Organizations fill the piece to exactly kChunk bytes (the last one's name pads it).
@@ -381,6 +382,10 @@ TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
     auto r = Ingest(dir / lake, {dir / "in"}, *options);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->unresolved_references, kPieces - 1u) << lake << ": the references before c";
+    const store::RunCounters& c = r->counters;
+    EXPECT_EQ(c.records_read, static_cast<uint64_t>(std::count(input.begin(), input.end(), '\n')));
+    EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined) << lake;
+    EXPECT_EQ(c.quarantined, static_cast<uint64_t>(kPieces)) << lake;
     if (options == &two_checkpoints) {
       EXPECT_GE(r->checkpoints, 5u);
     }
