@@ -101,9 +101,10 @@ class SharedCounters {
 // parallel stage of batch ingest: its resources de-identified, with the pseudonym links they
 // need made apart (PendingLinks). The serial stage publishes those links in input order, or
 // prepares the chunk again when a chunk before it made a link it looked for
-// (RecordWorker::PublishPrepared); then a parallel stage stores it (StorePrepared). What a
-// chunk's preparing would change in the lake waits here, so that preparing it again changes
-// nothing twice.
+// (RecordWorker::PublishPrepared); then a parallel stage stores it (StorePrepared). A record
+// whose links were all published already is stored as it is read (it reads what reading the
+// input in order would); what the others would change in the lake waits here, so that
+// preparing the chunk again changes nothing twice.
 struct PreparedChunk {
   struct Row {
     store::Row row;  // its json included
