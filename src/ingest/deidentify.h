@@ -73,8 +73,8 @@ struct PendingLinks {
   std::vector<std::string> made_order;
   // Links looked up in the lake and not found (with those the chunk then made).
   std::vector<std::string> missed;
-  // Lookups answered by the chunk's own links or missed, and links made: while it does not
-  // change, what the chunk reads depends on published links only.
+  // Lookups answered by the chunk's own links or missed, and links made: while it is 0, what
+  // the chunk has read depends on published links only.
   uint64_t touches = 0;
 
   void Make(const std::string& link, const std::string& pseudonym) {

@@ -101,10 +101,10 @@ class SharedCounters {
 // parallel stage of batch ingest: its resources de-identified, with the pseudonym links they
 // need made apart (PendingLinks). The serial stage publishes those links in input order, or
 // prepares the chunk again when a chunk before it made a link it looked for
-// (RecordWorker::PublishPrepared); then a parallel stage stores it (StorePrepared). A record
-// whose links were all published already is stored as it is read (it reads what reading the
-// input in order would); what the others would change in the lake waits here, so that
-// preparing the chunk again changes nothing twice.
+// (RecordWorker::PublishPrepared); then a parallel stage stores it (StorePrepared). Until the
+// chunk first needs a link not yet published, its records are stored as they are read (they
+// read what reading the input in order would); what the others would change in the lake waits
+// here, so that preparing the chunk again changes nothing twice.
 struct PreparedChunk {
   struct Row {
     store::Row row;  // its json included
@@ -115,8 +115,8 @@ struct PreparedChunk {
     VaultRecord removed;  // json empty: nothing was removed
   };
   bool active = false;  // false: the chunk was processed as it was read (not prepared)
-  // Records (by their index in the chunk) stored as they were read: every link they needed
-  // was published. Preparing the chunk again skips them.
+  // Records (by their index in the chunk) stored as they were read, before the chunk needed a
+  // link not yet published. Preparing the chunk again skips them.
   std::vector<uint32_t> stored_early;
   // A JSON document too large to hold its rows until they are stored: read by the serial
   // stage itself, which stores as it reads (RecordWorker::set_in_order_document_bytes).
@@ -170,7 +170,6 @@ class RecordWorker final : public FhirRecordSink {
       prepared_ = prepared;
       links_ = &prepared->links;
       record_index_ = 0;
-      touches_seen_ = 0;
       next_early_ = 0;
       const uint64_t unresolved_before = reader_.unresolved_references();
       Read(chunk);
@@ -310,9 +309,10 @@ class RecordWorker final : public FhirRecordSink {
     const auto type_index = static_cast<uint16_t>(facts_.type_index);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              static_cast<uint64_t>(loc.byte_offset), loc.entry};
-    if (prepared_ != nullptr && links_->touches == touches_seen_) {
-      // Every link it needed (its own reading and the reader's before it) was published: it
-      // is stored as it is read, and preparing the chunk again would find the same.
+    if (prepared_ != nullptr && links_->touches == 0) {
+      // Nothing the chunk read so far depended on a link not yet published (not this record,
+      // nor what the reader looked up for it before: a Bundle's conditions are all matched
+      // first): it is stored as it is read, and preparing the chunk again would find the same.
       prepared_->stored_early.push_back(record_index_);
       --prepared_->records;
       counters_.records.fetch_add(1, std::memory_order_relaxed);
@@ -600,10 +600,7 @@ class RecordWorker final : public FhirRecordSink {
     EndRecord();
     return true;
   }
-  void EndRecord() {
-    ++record_index_;
-    if (links_ != nullptr) touches_seen_ = links_->touches;
-  }
+  void EndRecord() { ++record_index_; }
 
   // A record read and quarantined.
   void Reject(std::string_view record, const RecordLocation& loc, std::string reason) {
@@ -696,7 +693,6 @@ class RecordWorker final : public FhirRecordSink {
   PendingLinks* links_ = nullptr;  // where pseudonym links are made (Deidentifier::Apply)
   uint64_t in_order_document_bytes_ = std::numeric_limits<uint64_t>::max();
   uint32_t record_index_ = 0;         // of the record at hand in the chunk being prepared
-  uint64_t touches_seen_ = 0;         // links_->touches when the last record ended
   size_t next_early_ = 0;             // in prepared_->stored_early
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here

@@ -483,6 +483,49 @@ TEST(DeidentifyTest, DocumentsLinkInInputOrderPreparedOrReadInOrder) {
   EXPECT_EQ(stored(dir / "lake3"), expected);
 }
 
+// A Bundle's conditions are matched before its entries are read: a Patient entry whose
+// condition names an identifier that a chunk before it links, not yet published, is not stored
+// early but prepared again in order, and quarantined as one such entry always is in a keyed
+// lake (it matches a Patient the lake holds).
+TEST(DeidentifyTest, ABundlesConditionsSeeTheLinksBeforeIt) {
+  TempDir dir;
+  testing::WriteText(dir / "in/a.ndjson", R"({"resourceType":"Patient","id":"pz","gender":"male"})"
+                                          "\n");
+  std::string b;
+  for (int i = 0; b.size() < 100'000; ++i) {
+    b += R"({"resourceType":"Observation","id":"bo)" + std::to_string(i) +
+         R"(","status":"final","code":{"text":"t"},"subject":{"reference":"Patient/pz"}})"
+         "\n";
+  }
+  b += R"({"resourceType":"Patient","id":"other","identifier":[{"system":"urn:sys","value":"V1"}]})"
+       "\n";
+  testing::WriteText(dir / "in/b.ndjson", b);
+  testing::WriteText(
+      dir / "in/c.json",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"fullUrl":"urn:uuid:11111111-1111-1111-1111-111111111111","resource":)"
+      R"({"resourceType":"Observation","id":"c0","status":"final","code":{"text":"t"}},)"
+      R"("request":{"method":"POST","url":"Observation"}},)"
+      R"({"fullUrl":"urn:uuid:22222222-2222-2222-2222-222222222222","resource":)"
+      R"({"resourceType":"Patient","id":"pz","gender":"female"},)"
+      R"("request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:sys|V1"}}]})");
+  for (int jobs : {1, 2, 2, 2}) {
+    TempDir run;
+    InitLake(run / "lake");
+    IngestOptions options;
+    options.jobs = jobs;
+    options.chunk_bytes = 4096;  // b.ndjson in two pieces
+    auto r = Ingest(run / "lake", {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.quarantined, 1u) << jobs << " jobs";
+    for (const auto& [k, v] : ReadAll(run / "lake").json) {
+      if (k.starts_with("Patient/") && v.find("female") != std::string::npos) {
+        ADD_FAILURE() << jobs << " jobs: the conditional create replaced Patient pz";
+      }
+    }
+  }
+}
+
 // Deidentifier::Publish refuses the links of a chunk prepared while a chunk before it made
 // one it looked for; prepared again, the chunk finds that link and publishes. A link made
 // meanwhile as the chunk made it is no reason: two chunks that reference a patient not yet
