@@ -102,7 +102,7 @@ class SharedCounters {
 // need made apart (PendingLinks). The serial stage publishes those links in input order, or
 // prepares the chunk again when a chunk before it made a link it looked for
 // (RecordWorker::PublishPrepared); then a parallel stage stores it (StorePrepared). Until the
-// chunk first needs a link not yet published, its records are stored as they are read (they
+// chunk first needs a link not yet published, its records are handled as they are read (they
 // read what reading the input in order would); what the others would change in the lake waits
 // here, so that preparing the chunk again changes nothing twice.
 struct PreparedChunk {
@@ -115,9 +115,9 @@ struct PreparedChunk {
     VaultRecord removed;  // json empty: nothing was removed
   };
   bool active = false;  // false: the chunk was processed as it was read (not prepared)
-  // Records (by their index in the chunk) stored as they were read, before the chunk needed a
-  // link not yet published. Preparing the chunk again skips them.
-  std::vector<uint32_t> stored_early;
+  // The first records of the chunk, handled as they were read (stored, counted, quarantined)
+  // because none of them needed a link not yet published. Preparing it again skips them.
+  uint32_t read_early = 0;
   // A JSON document too large to hold its rows until they are stored: read by the serial
   // stage itself, which stores as it reads (RecordWorker::set_in_order_document_bytes).
   bool in_order = false;
@@ -170,7 +170,6 @@ class RecordWorker final : public FhirRecordSink {
       prepared_ = prepared;
       links_ = &prepared->links;
       record_index_ = 0;
-      next_early_ = 0;
       const uint64_t unresolved_before = reader_.unresolved_references();
       Read(chunk);
       prepared_ = nullptr;
@@ -198,9 +197,9 @@ class RecordWorker final : public FhirRecordSink {
       return;
     }
     while (!deid_->Publish(prepared.links)) {
-      std::vector<uint32_t> stored = std::move(prepared.stored_early);
+      const uint32_t read_early = prepared.read_early;
       prepared.Clear();
-      prepared.stored_early = std::move(stored);
+      prepared.read_early = read_early;
       Process(chunk, &prepared);
       if (!error_.ok()) return;
     }
@@ -234,7 +233,7 @@ class RecordWorker final : public FhirRecordSink {
   void OnResource(json::Node resource, std::string_view json,
                   const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
                   bool resource_is_json) override {
-    if (SkipStoredEarly()) return;
+    if (SkipReadEarly()) return;
     if (deid_ != nullptr) {
       // The reader's parse serves when it is of the same text (an NDJSON line without a
       // rewritten reference): it keeps number text in a keyed lake.
@@ -309,14 +308,7 @@ class RecordWorker final : public FhirRecordSink {
     const auto type_index = static_cast<uint16_t>(facts_.type_index);
     store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
                              static_cast<uint64_t>(loc.byte_offset), loc.entry};
-    if (prepared_ != nullptr && links_->touches == 0) {
-      // Nothing the chunk read so far depended on a link not yet published (not this record,
-      // nor what the reader looked up for it before: a Bundle's conditions are all matched
-      // first): it is stored as it is read, and preparing the chunk again would find the same.
-      prepared_->stored_early.push_back(record_index_);
-      --prepared_->records;
-      counters_.records.fetch_add(1, std::memory_order_relaxed);
-    } else if (prepared_ != nullptr) {
+    if (Held()) {
       PreparedChunk::Row& r = prepared_->rows.emplace_back();
       r.row = std::move(row);
       r.row.json.assign(json);
@@ -373,13 +365,13 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   void OnExisting(const RecordLocation&) override {
-    if (SkipStoredEarly()) return;
+    if (SkipReadEarly()) return;
     CountUnchanged();
     EndRecord();
   }
 
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
-    if (SkipStoredEarly()) return;
+    if (SkipReadEarly()) return;
     Reject(record, loc, std::move(reason));
     EndRecord();
   }
@@ -580,7 +572,7 @@ class RecordWorker final : public FhirRecordSink {
   // A record the history found nothing new in (a replayed message, or one that repeats the
   // stored version): read, and a duplicate of what is stored.
   void CountUnchanged() {
-    if (prepared_ != nullptr) {
+    if (Held()) {
       ++prepared_->records;
       ++prepared_->unchanged;
       return;
@@ -589,18 +581,22 @@ class RecordWorker final : public FhirRecordSink {
     counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // While a chunk is prepared: the record at hand was stored early by an earlier preparing
-  // of the chunk (PreparedChunk::stored_early), and is passed over.
-  bool SkipStoredEarly() {
-    if (prepared_ == nullptr || next_early_ >= prepared_->stored_early.size() ||
-        prepared_->stored_early[next_early_] != record_index_) {
-      return false;
-    }
-    ++next_early_;
-    EndRecord();
+  // While a chunk is prepared, what a record changes in the lake is held (PreparedChunk) once
+  // the chunk has needed a link not yet published: its own lookups, or the reader's before it
+  // (a Bundle's conditions are all matched first). Until then each record reads what reading
+  // the input in order would, and is handled as it is read.
+  bool Held() const { return prepared_ != nullptr && prepared_->links.touches > 0; }
+  // While a chunk is prepared again: the record at hand was handled as it was read the first
+  // time (PreparedChunk::read_early), and is passed over.
+  bool SkipReadEarly() {
+    if (prepared_ == nullptr || record_index_ >= prepared_->read_early) return false;
+    ++record_index_;
     return true;
   }
-  void EndRecord() { ++record_index_; }
+  void EndRecord() {
+    ++record_index_;
+    if (prepared_ != nullptr && !Held()) prepared_->read_early = record_index_;
+  }
 
   // A record read and quarantined.
   void Reject(std::string_view record, const RecordLocation& loc, std::string reason) {
@@ -609,7 +605,7 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   void CountRecord() {
-    if (prepared_ != nullptr) {
+    if (Held()) {
       ++prepared_->records;
     } else {
       counters_.records.fetch_add(1, std::memory_order_relaxed);
@@ -660,7 +656,7 @@ class RecordWorker final : public FhirRecordSink {
   void Quarantine(std::string_view record, const RecordLocation& loc, std::string reason) {
     QuarantineEntry e{writer_.run_id(), std::string(loc.source), loc.line, loc.byte_offset,
                       loc.location,     std::move(reason)};
-    if (prepared_ != nullptr) {  // a lake with a key: the record is not kept
+    if (Held()) {  // a lake with a key: the record is not kept
       prepared_->quarantined.push_back(std::move(e));
       return;
     }
@@ -693,7 +689,6 @@ class RecordWorker final : public FhirRecordSink {
   PendingLinks* links_ = nullptr;  // where pseudonym links are made (Deidentifier::Apply)
   uint64_t in_order_document_bytes_ = std::numeric_limits<uint64_t>::max();
   uint32_t record_index_ = 0;         // of the record at hand in the chunk being prepared
-  size_t next_early_ = 0;             // in prepared_->stored_early
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here
   GrowBuffer file_buffer_;            // whole files (JSON documents, HL7 v2) are read into it

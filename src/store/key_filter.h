@@ -69,6 +69,20 @@ struct LookupFilter {
     ++keys;
   }
   bool MayHave(const Key128& key) const { return FilterHas(bits, key); }
+  // MayHave, built first once `after_lookups` lookups are made and `worth()` says building
+  // pays; true (look in the table) until it is built. `build()` builds it, false when the
+  // table could not be read (then the lookups count again from 0).
+  template <typename Worth, typename Build>
+  bool MayHave(const Key128& key, uint64_t after_lookups, Worth worth, Build build) {
+    if (!built()) {
+      if (++lookups < after_lookups || !worth()) return true;
+      if (!build()) {
+        lookups = 0;
+        return true;
+      }
+    }
+    return MayHave(key);
+  }
   // After a commit's additions: past its room it is dropped, and built again later.
   void DropIfFull() {
     if (keys > capacity) {

@@ -282,22 +282,16 @@ std::optional<uint32_t> LakeWriter::FindPatient(std::string_view patient_id) {
 
 bool LakeWriter::MayHoldPatientLocked(std::string_view patient_id) {
   if (!catalog_has_patients_) return false;
-  if (!patient_filter_.built()) {
-    ++patient_filter_.lookups;
-    if (patient_filter_.lookups < filter_after_lookups_) return true;
-    // Reading a patient costs about a sixteenth of a lookup's B-tree descent; the ordinals
-    // handed out count the catalog's patients (and this run's: later, not sooner). A test's
-    // lower threshold builds it at once.
-    if (filter_after_lookups_ >= kFilterAfterLookups &&
-        patient_filter_.lookups * 16 < next_ordinal_) {
-      return true;
-    }
-    if (!BuildPatientFilterLocked()) {
-      patient_filter_.lookups = 0;  // read the catalog, and try again later
-      return true;
-    }
-  }
-  return patient_filter_.MayHave(HashOfKey(patient_id));
+  return patient_filter_.MayHave(
+      HashOfKey(patient_id), filter_after_lookups_,
+      [this] {
+        // Reading a patient costs about a sixteenth of a lookup's B-tree descent; the ordinals
+        // handed out count the catalog's patients (and this run's: later, not sooner). A
+        // test's lower threshold builds it at once.
+        return filter_after_lookups_ < kFilterAfterLookups ||
+               patient_filter_.lookups * 16 >= next_ordinal_;
+      },
+      [this] { return BuildPatientFilterLocked(); });
 }
 
 bool LakeWriter::BuildPatientFilterLocked() {
@@ -683,18 +677,12 @@ void LakeWriter::ReadCommittedLocked(std::string_view type, std::string_view sys
 }
 
 bool LakeWriter::MayBeCommittedLocked(const Key128& key) {
-  if (!catalog_filter_.built()) {
-    ++catalog_filter_.lookups;
-    if (catalog_filter_.lookups < filter_after_lookups_ || !FilterWorthBuildingLocked()) {
-      return true;
-    }
-    std::lock_guard lock(catalog_mu_);
-    if (!BuildCatalogFilterLocked()) {
-      catalog_filter_.lookups = 0;  // read the catalog, and try again later
-      return true;
-    }
-  }
-  return catalog_filter_.MayHave(key);
+  return catalog_filter_.MayHave(
+      key, filter_after_lookups_, [this] { return FilterWorthBuildingLocked(); },
+      [this] {
+        std::lock_guard lock(catalog_mu_);
+        return BuildCatalogFilterLocked();
+      });
 }
 
 std::optional<uint64_t> LakeWriter::IdentifierRowsEstimateLocked() {

@@ -347,10 +347,16 @@ TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
     std::string head, tail;
     if (i > 0) {
       const std::string before = std::to_string(i - 1);
-      head = patient("b" + before, mr("Y" + before) + R"(,{"system":"http://mrn","value":"X)" +
-                                       before + R"("})") +
-             patient("c" + before, mr("Z" + before)) +
-             observation("q" + before, "Patient?identifier=http://mrn|Y" + before);
+      // Records that need no link first: handled as they are read, and passed over when the
+      // chunk is prepared again.
+      for (int k = 0; k < 3; ++k) {
+        head += R"({"resourceType":"Organization","id":"first)" + before + "-" + std::to_string(k) +
+                "\"}\n";
+      }
+      head += patient("b" + before, mr("Y" + before) + R"(,{"system":"http://mrn","value":"X)" +
+                                        before + R"("})") +
+              patient("c" + before, mr("Z" + before)) +
+              observation("q" + before, "Patient?identifier=http://mrn|Y" + before);
     }
     if (i + 1 < kPieces) {
       tail = observation("u" + n, "Patient?identifier=http://mrn|Z" + n) +
