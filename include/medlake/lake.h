@@ -96,6 +96,9 @@ class Lake {
   // A hash of the committed state this snapshot sees (its segments and replaced rows): equal
   // hashes, same live rows. Caches derived from a lake (the cohort index) are stamped with it.
   uint64_t state_hash() const { return state_hash_; }
+  // How many commits ingest had made to the catalog when this snapshot was taken: the identity
+  // vault is read as of it (privacy::Vault::SetCommitted).
+  uint64_t commits() const { return commits_; }
 
   Result<LakeStatus> Status();
   Result<std::vector<QuarantineEntry>> Quarantine(int64_t limit);
@@ -146,6 +149,7 @@ class Lake {
   Lake() = default;
   std::string dir_;
   uint32_t shard_count_ = 0;
+  uint64_t commits_ = 0;
   uint64_t state_hash_ = 0;
   std::vector<SegmentInfo> segments_;
   std::unique_ptr<Impl> impl_;

@@ -299,9 +299,13 @@ Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& l
   MEDLAKE_ASSIGN_OR_RETURN(privacy::KeyStore keys, privacy::KeyStore::Open(lake_dir));
   std::unique_ptr<Deidentifier> d(new Deidentifier(std::move(keys), writer));
   MEDLAKE_ASSIGN_OR_RETURN(d->vault_, privacy::Vault::Open(d->keys_));
+  // Records the last writer wrote for a catalog commit that did not happen are put back to
+  // what they replaced (privacy/vault.h).
+  MEDLAKE_RETURN_IF_ERROR(d->vault_->Recover(writer.commits()));
   MEDLAKE_ASSIGN_OR_RETURN(d->systems_, privacy::IdentifierSystems::ForLake(lake_dir));
   Deidentifier* raw = d.get();
-  writer.SetPreCommit([raw] { return raw->FlushVault(); });
+  writer.SetCommitSteps([raw](uint64_t commit) { return raw->FlushVault(commit); },
+                        [raw](uint64_t commit, bool final) { raw->VaultCommitted(commit, final); });
   return d;
 }
 
@@ -312,7 +316,7 @@ Deidentifier::Deidentifier(privacy::KeyStore keys, store::LakeWriter& writer)
 }
 
 Deidentifier::~Deidentifier() {
-  writer_.SetPreCommit(nullptr);
+  writer_.SetCommitSteps(nullptr, nullptr);
 }
 
 std::string Deidentifier::CanonicalSystem(std::string_view system) const {
@@ -635,7 +639,7 @@ void Deidentifier::Queue(VaultRecord record) {
   queue_.push_back(std::move(record));
 }
 
-Status Deidentifier::FlushVault() {
+Status Deidentifier::FlushVault(uint64_t commit) {
   std::vector<VaultRecord> records;
   {
     std::lock_guard lock(queue_mu_);
@@ -650,7 +654,19 @@ Status Deidentifier::FlushVault() {
     if (r.row_seq != 0 && !writer_.StillToStore(r.row_key, r.row_seq)) continue;
     items.emplace_back(std::move(r.key), std::move(r.json));
   }
-  return vault_->PutAll(items);
+  return vault_->Stage(commit, items);
+}
+
+void Deidentifier::VaultCommitted(uint64_t commit, bool final) {
+  // The undo of `commit` is dropped by the next Stage, in its transaction (one vault
+  // transaction per commit, as before there was an undo), or at once after the run's last
+  // commit. A drop that fails changes nothing that is read (the records are tagged as made),
+  // and the next writer drops it.
+  if (final) {
+    (void)vault_->Settle(commit);
+  } else {
+    vault_->SetCommitted(commit);
+  }
 }
 
 }  // namespace medlake::ingest

@@ -120,8 +120,11 @@ class Deidentifier {
   bool Publish(const PendingLinks& pending);
   // Queues a vault record (for a resource that was admitted) until the next FlushVault.
   void Queue(VaultRecord record);
-  // Writes the queued records to the vault in one durable transaction.
-  Status FlushVault();
+  // Writes the queued records to the vault for catalog commit `commit`, in one durable
+  // transaction (LakeWriter::SetCommitSteps; privacy::Vault::Stage).
+  Status FlushVault(uint64_t commit);
+  // After catalog commit `commit`: the vault reads its records as made.
+  void VaultCommitted(uint64_t commit, bool final);
   // The pseudonym linked to a Patient identifier (conditional references), "" when unknown:
   // as the links stood when the batch began, or with `pending` as they stand at this point of
   // the input (Apply).

@@ -64,7 +64,29 @@ Result<std::unique_ptr<Vault>> Vault::OpenFile(const std::string& path, SecretKe
   MEDLAKE_ASSIGN_OR_RETURN(v->db_, OpenSqliteFile(path, true, "identity vault"));
   MEDLAKE_RETURN_IF_ERROR(v->db_->Exec(
       "CREATE TABLE IF NOT EXISTS identity(lookup BLOB PRIMARY KEY, nonce BLOB NOT NULL, "
-      "sealed BLOB NOT NULL) WITHOUT ROWID"));
+      "sealed BLOB NOT NULL, tag INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS undo(lookup BLOB PRIMARY KEY, tag INTEGER NOT NULL, "
+      "nonce BLOB NOT NULL, sealed BLOB NOT NULL, old_tag INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS pending(tag INTEGER NOT NULL)"));
+  // A vault written before records were tagged with their commit: theirs are all committed.
+  auto tagged = [&]() -> Result<bool> {
+    MEDLAKE_ASSIGN_OR_RETURN(
+        SqliteStmt q,
+        v->db_->Prepare("SELECT count(*) FROM pragma_table_info('identity') WHERE name = 'tag'"));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    return row && q.Int(0) > 0;
+  };
+  MEDLAKE_ASSIGN_OR_RETURN(bool has_tags, tagged());
+  if (!has_tags) {
+    MEDLAKE_RETURN_IF_ERROR(v->db_->Exec("BEGIN IMMEDIATE"));
+    auto upgraded = tagged();  // again under the lock: another process may have done it
+    Status s = upgraded.ok() ? Status::Ok() : upgraded.status();
+    if (s.ok() && !*upgraded) {
+      s = v->db_->Exec("ALTER TABLE identity ADD COLUMN tag INTEGER NOT NULL DEFAULT 0");
+    }
+    MEDLAKE_RETURN_IF_ERROR(v->db_->Exec(s.ok() ? "COMMIT" : "ROLLBACK"));
+    MEDLAKE_RETURN_IF_ERROR(s);
+  }
   ::chmod(path.c_str(), 0600);
   v->vault_key_ = std::move(vault_key);
   v->index_key_ = std::move(index_key);
@@ -99,11 +121,6 @@ Result<std::string> Vault::Unseal(std::string_view lookup, std::string_view nonc
   return identity;
 }
 
-namespace {
-constexpr std::string_view kPutSql =
-    "INSERT OR REPLACE INTO identity(lookup, nonce, sealed) VALUES (?, ?, ?)";
-}  // namespace
-
 Vault::Row Vault::SealRow(std::string_view pseudonym, std::string_view identity_json) const {
   Row row;
   row.lookup = Lookup(pseudonym);
@@ -113,30 +130,54 @@ Vault::Row Vault::SealRow(std::string_view pseudonym, std::string_view identity_
 
 Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
   Row row = SealRow(pseudonym, identity_json);
-  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare(kPutSql));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      SqliteStmt stmt,
+      db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed) VALUES (?, ?, ?)"));
   return stmt.BindBlob(1, row.lookup).BindBlob(2, row.nonce).BindBlob(3, row.sealed).Run();
 }
 
-Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
+Status Vault::Stage(uint64_t commit,
+                    const std::vector<std::pair<std::string, std::string>>& records) {
   // Sealed first, in parallel (ingest calls this at a commit, while its workers wait), then
-  // inserted in the table's key order, through one statement: the B-tree then fills page after
-  // page. In the records' order every insert lands on a random page (the key is a keyed hash),
-  // and a vault larger than SQLite's page cache read and spilled pages for most of them. The
-  // sort is stable: of one pseudonym's records, the last wins.
+  // written in the table's key order: the B-tree then fills page after page. In the records'
+  // order every write lands on a random page (the key is a keyed hash), and a vault larger
+  // than SQLite's page cache read and spilled pages for most of them. The sort is stable: of
+  // one pseudonym's records, the last wins.
   std::vector<Row> rows(records.size());
   tbb::parallel_for(size_t{0}, records.size(),
                     [&](size_t i) { rows[i] = SealRow(records[i].first, records[i].second); });
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Row& a, const Row& b) { return a.lookup < b.lookup; });
+  const auto tag = static_cast<int64_t>(commit);
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  auto insert = db_->Prepare(kPutSql);
-  Status s = insert.ok() ? Status::Ok() : insert.status();
-  for (size_t i = 0; s.ok() && i < rows.size(); ++i) {
-    s = insert->BindBlob(1, rows[i].lookup)
-            .BindBlob(2, rows[i].nonce)
-            .BindBlob(3, rows[i].sealed)
-            .Run();
-  }
+  auto body = [&]() -> Status {
+    // The commits before this one are made (the writer commits in order): their undo goes.
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt settle, db_->Prepare("DELETE FROM undo WHERE tag < ?"));
+    MEDLAKE_RETURN_IF_ERROR(settle.Bind(1, tag).Run());
+    MEDLAKE_RETURN_IF_ERROR(db_->Exec("DELETE FROM pending"));
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt pending, db_->Prepare("INSERT INTO pending VALUES(?)"));
+    MEDLAKE_RETURN_IF_ERROR(pending.Bind(1, tag).Run());
+    // The committed record a record replaces is kept until its commit is made (the first
+    // one: a commit staged twice, after a catalog transaction that failed, keeps it).
+    MEDLAKE_ASSIGN_OR_RETURN(
+        SqliteStmt keep,
+        db_->Prepare(
+            "INSERT OR IGNORE INTO undo(lookup, tag, nonce, sealed, old_tag) SELECT "
+            "lookup, ?2, nonce, sealed, tag FROM identity WHERE lookup = ?1 AND tag < ?2"));
+    MEDLAKE_ASSIGN_OR_RETURN(
+        SqliteStmt put, db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed, tag) "
+                                     "VALUES (?, ?, ?, ?)"));
+    for (const Row& row : rows) {
+      MEDLAKE_RETURN_IF_ERROR(keep.BindBlob(1, row.lookup).Bind(2, tag).Run());
+      MEDLAKE_RETURN_IF_ERROR(put.BindBlob(1, row.lookup)
+                                  .BindBlob(2, row.nonce)
+                                  .BindBlob(3, row.sealed)
+                                  .Bind(4, tag)
+                                  .Run());
+    }
+    return Status::Ok();
+  };
+  Status s = body();
   if (!s.ok()) {
     (void)db_->Exec("ROLLBACK");
     return s;
@@ -144,12 +185,72 @@ Status Vault::PutAll(const std::vector<std::pair<std::string, std::string>>& rec
   return db_->Exec("COMMIT");
 }
 
+Status Vault::Settle(uint64_t committed) {
+  SetCommitted(committed);
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  Status s = DropUndo(committed);
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
+  }
+  return db_->Exec("COMMIT");
+}
+
+Status Vault::DropUndo(uint64_t committed) {
+  for (const char* sql :
+       {"DELETE FROM undo WHERE tag <= ?", "DELETE FROM pending WHERE tag <= ?"}) {
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt drop, db_->Prepare(sql));
+    MEDLAKE_RETURN_IF_ERROR(drop.Bind(1, static_cast<int64_t>(committed)).Run());
+  }
+  return Status::Ok();
+}
+
+Status Vault::Recover(uint64_t committed) {
+  SetCommitted(committed);
+  MEDLAKE_ASSIGN_OR_RETURN(
+      SqliteStmt last, db_->Prepare("SELECT max(tag), EXISTS(SELECT 1 FROM undo) FROM pending"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, last.Step());
+  if (!row || (last.IsNull(0) && last.Int(1) == 0)) return Status::Ok();  // nothing pending
+  const bool made = last.IsNull(0) || static_cast<uint64_t>(last.Int(0)) <= committed;
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    if (made) return DropUndo(committed);
+    // The records of a commit that was not made: back to the committed record they replaced,
+    // or gone when they replaced none (the only scan of the table, after such a crash).
+    const auto after = static_cast<int64_t>(committed);
+    MEDLAKE_ASSIGN_OR_RETURN(
+        SqliteStmt restore,
+        db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed, tag) SELECT lookup, "
+                     "nonce, sealed, old_tag FROM undo WHERE tag > ?"));
+    MEDLAKE_RETURN_IF_ERROR(restore.Bind(1, after).Run());
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt drop, db_->Prepare("DELETE FROM identity WHERE tag > ?"));
+    MEDLAKE_RETURN_IF_ERROR(drop.Bind(1, after).Run());
+    return db_->Exec("DELETE FROM undo; DELETE FROM pending");
+  };
+  Status s = body();
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
+  }
+  return db_->Exec("COMMIT");
+}
+
+void Vault::SetCommitted(uint64_t committed) {
+  committed_ = committed;
+}
+
 Result<std::string> Vault::Get(std::string_view pseudonym) {
   std::string lookup = Lookup(pseudonym);
-  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
-                           db_->Prepare("SELECT nonce, sealed FROM identity WHERE lookup = ?"));
+  MEDLAKE_ASSIGN_OR_RETURN(
+      SqliteStmt stmt, db_->Prepare("SELECT nonce, sealed, tag FROM identity WHERE lookup = ?"));
   stmt.BindBlob(1, lookup);
   MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (row && static_cast<uint64_t>(stmt.Int(2)) > committed_) {
+    // Written for a commit not made (yet, or ever): the record it replaced, if any.
+    MEDLAKE_ASSIGN_OR_RETURN(stmt, db_->Prepare("SELECT nonce, sealed FROM undo WHERE lookup = ?"));
+    stmt.BindBlob(1, lookup);
+    MEDLAKE_ASSIGN_OR_RETURN(row, stmt.Step());
+  }
   if (!row) return NotFound("identity vault: no record for this pseudonym");
   std::string stored;
   MEDLAKE_ASSIGN_OR_RETURN(std::string identity,
@@ -158,34 +259,24 @@ Result<std::string> Vault::Get(std::string_view pseudonym) {
   return identity;
 }
 
-Status Vault::Erase(std::string_view pseudonym) {
-  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare("DELETE FROM identity WHERE lookup = ?"));
-  stmt.BindBlob(1, Lookup(pseudonym));
-  MEDLAKE_RETURN_IF_ERROR(stmt.Run());
-  bool erased = false;
-  {
-    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt changes, db_->Prepare("SELECT changes()"));
-    MEDLAKE_ASSIGN_OR_RETURN(bool row, changes.Step());
-    erased = row && changes.Int(0) > 0;
-  }
-  MEDLAKE_RETURN_IF_ERROR(db_->Exec("VACUUM"));
-  if (!erased) return NotFound("identity vault: no record for this pseudonym");
-  return Status::Ok();
-}
-
-Result<int64_t> Vault::EraseAll(const std::vector<std::string>& pseudonyms) {
+Result<int64_t> Vault::DeleteRecords(const std::vector<std::string>& pseudonyms) {
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
   int64_t erased = 0;
   auto body = [&]() -> Status {
-    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt settled,
                              db_->Prepare("DELETE FROM identity WHERE lookup = ?"));
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt undo, db_->Prepare("DELETE FROM undo WHERE lookup = ?"));
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt changes, db_->Prepare("SELECT changes()"));
     for (const auto& p : pseudonyms) {
-      stmt.BindBlob(1, Lookup(p));
-      MEDLAKE_RETURN_IF_ERROR(stmt.Run());
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, changes.Step());
-      if (row) erased += changes.Int(0);
-      MEDLAKE_RETURN_IF_ERROR(changes.Run());
+      std::string lookup = Lookup(p);
+      bool found = false;
+      for (SqliteStmt* del : {&settled, &undo}) {
+        MEDLAKE_RETURN_IF_ERROR(del->BindBlob(1, lookup).Run());
+        MEDLAKE_ASSIGN_OR_RETURN(bool row, changes.Step());
+        found = found || (row && changes.Int(0) > 0);
+        MEDLAKE_RETURN_IF_ERROR(changes.Run());
+      }
+      erased += found ? 1 : 0;
     }
     return Status::Ok();
   };
@@ -195,6 +286,18 @@ Result<int64_t> Vault::EraseAll(const std::vector<std::string>& pseudonyms) {
     return s;
   }
   MEDLAKE_RETURN_IF_ERROR(db_->Exec("COMMIT"));
+  return erased;
+}
+
+Status Vault::Erase(std::string_view pseudonym) {
+  MEDLAKE_ASSIGN_OR_RETURN(int64_t erased, DeleteRecords({std::string(pseudonym)}));
+  MEDLAKE_RETURN_IF_ERROR(db_->Exec("VACUUM"));
+  if (erased == 0) return NotFound("identity vault: no record for this pseudonym");
+  return Status::Ok();
+}
+
+Result<int64_t> Vault::EraseAll(const std::vector<std::string>& pseudonyms) {
+  MEDLAKE_ASSIGN_OR_RETURN(int64_t erased, DeleteRecords(pseudonyms));
   // Compacts the file. The erasure does not depend on it: secure_delete zeroed the deleted
   // rows in the committed transaction. A failure here (a full disk) must not fail an erasure
   // that has happened, which the caller would then report as not done.
@@ -208,9 +311,10 @@ Result<int64_t> Vault::Count() {
   return row ? stmt.Int(0) : 0;
 }
 
-Status Vault::ForEach(const std::function<Status(std::string_view, std::string_view)>& fn) {
-  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt,
-                           db_->Prepare("SELECT lookup, nonce, sealed FROM identity"));
+Status Vault::ForEachRow(
+    std::string_view select,
+    const std::function<Status(std::string_view, std::string_view, const SqliteStmt&)>& fn) {
+  MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare(select));
   for (;;) {
     MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
@@ -221,20 +325,66 @@ Status Vault::ForEach(const std::function<Status(std::string_view, std::string_v
     if (Lookup(pseudonym) != lookup) {
       return Corruption("identity vault: a record is bound to another row");
     }
-    Status s = fn(pseudonym, identity);
+    Status s = fn(pseudonym, identity, stmt);
     sodium_memzero(identity.data(), identity.size());
     MEDLAKE_RETURN_IF_ERROR(s);
   }
   return Status::Ok();
 }
 
+Status Vault::ForEach(const std::function<Status(std::string_view, std::string_view)>& fn) {
+  return ForEachRow("SELECT lookup, nonce, sealed FROM identity",
+                    [&](std::string_view pseudonym, std::string_view identity, const SqliteStmt&) {
+                      return fn(pseudonym, identity);
+                    });
+}
+
 Status Vault::ReencryptTo(const std::string& path, SecretKey vault_key, SecretKey index_key) {
   if (std::filesystem::exists(path)) return AlreadyExists(path + " exists");
   MEDLAKE_ASSIGN_OR_RETURN(auto target, OpenFile(path, std::move(vault_key), std::move(index_key)));
   MEDLAKE_RETURN_IF_ERROR(target->db_->Exec("BEGIN IMMEDIATE"));
-  Status s = ForEach([&](std::string_view pseudonym, std::string_view identity) {
-    return target->Put(pseudonym, identity);
-  });
+  // Records keep their commit, and the undo of a commit not known to be made is copied with
+  // it: the next writer keeps or rolls back that commit as it would have under the old keys.
+  auto body = [&]() -> Status {
+    MEDLAKE_ASSIGN_OR_RETURN(
+        SqliteStmt put,
+        target->db_->Prepare(
+            "INSERT INTO identity(lookup, nonce, sealed, tag) VALUES (?, ?, ?, ?)"));
+    MEDLAKE_RETURN_IF_ERROR(ForEachRow(
+        "SELECT lookup, nonce, sealed, tag FROM identity",
+        [&](std::string_view pseudonym, std::string_view identity, const SqliteStmt& from) {
+          Row row = target->SealRow(pseudonym, identity);
+          return put.BindBlob(1, row.lookup)
+              .BindBlob(2, row.nonce)
+              .BindBlob(3, row.sealed)
+              .Bind(4, from.Int(3))
+              .Run();
+        }));
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt last, db_->Prepare("SELECT tag FROM pending"));
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt pending,
+                             target->db_->Prepare("INSERT INTO pending VALUES(?)"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, last.Step());
+      if (!row) break;
+      MEDLAKE_RETURN_IF_ERROR(pending.Bind(1, last.Int(0)).Run());
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(
+        SqliteStmt undo,
+        target->db_->Prepare(
+            "INSERT INTO undo(lookup, tag, nonce, sealed, old_tag) VALUES (?, ?, ?, ?, ?)"));
+    return ForEachRow(
+        "SELECT lookup, nonce, sealed, tag, old_tag FROM undo",
+        [&](std::string_view pseudonym, std::string_view identity, const SqliteStmt& from) {
+          Row row = target->SealRow(pseudonym, identity);
+          return undo.BindBlob(1, row.lookup)
+              .Bind(2, from.Int(3))
+              .BindBlob(3, row.nonce)
+              .BindBlob(4, row.sealed)
+              .Bind(5, from.Int(4))
+              .Run();
+        });
+  };
+  Status s = body();
   if (!s.ok()) {
     (void)target->db_->Exec("ROLLBACK");
     return s;

@@ -182,7 +182,9 @@ Result<PatientExport> ExportPatient(const PatientExportRequest& request) {
       privacy::Require(keys, who, privacy::Permission::kExportPatient, "export-patient"));
   MEDLAKE_ASSIGN_OR_RETURN(std::string pseudonym,
                            StoredPatientId(request.lake_dir, keys, request.patient));
+  MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(request.lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+  vault->SetCommitted(lake->commits());  // the identities of what this snapshot holds
   MEDLAKE_ASSIGN_OR_RETURN(auto audit, privacy::AuditLog::Open(keys));
   MEDLAKE_ASSIGN_OR_RETURN(std::string identity,
                            privacy::Reidentify(who, *vault, *audit, pseudonym, request.purpose));
@@ -190,7 +192,6 @@ Result<PatientExport> ExportPatient(const PatientExportRequest& request) {
   if (!patient.is_object()) return Corruption("identity vault: a record is not a resource");
   std::string original_id = patient.value("id", pseudonym);
 
-  MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(request.lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(std::optional<uint32_t> found, lake->PatientOrdinal(pseudonym));
   if (!found) return NotFound("no such patient in the lake");
   const uint32_t ordinal = *found;

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -179,6 +180,25 @@ Result<uint32_t> ReadShardCount(Db& db) {
   int64_t n = std::stoll(std::string(stmt->Text(0)));
   if (n <= 0 || n > 4096) return Corruption("catalog shard count out of range");
   return static_cast<uint32_t>(n);
+}
+
+Result<uint64_t> ReadCommitCount(Db& db) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("SELECT value FROM meta WHERE key = 'commits'"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return uint64_t{0};
+  std::string_view text = stmt.Text(0);
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Corruption("catalog: the commit count is not a number");
+  }
+  return n;
+}
+
+Status WriteCommitCount(Db& db, uint64_t commits) {
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt stmt,
+                           db.Prepare("INSERT OR REPLACE INTO meta VALUES('commits', ?)"));
+  return stmt.Bind(1, std::to_string(commits)).Run();
 }
 
 Result<uint64_t> CommittedStateHash(Db& db) {

@@ -77,6 +77,12 @@ Result<bool> IsEmptyCatalog(Db& db);
 
 // Reads meta.shards; kCorruption if the catalog is not a medlake catalog.
 Result<uint32_t> ReadShardCount(Db& db);
+// meta.commits: how many commits ingest has made to the catalog (LakeWriter::Commit counts
+// them; the identity vault tags what it stages with the number of the commit to come). 0 when
+// absent: none yet, or a catalog written before the count was kept.
+Result<uint64_t> ReadCommitCount(Db& db);
+// In a transaction the caller holds: sets meta.commits.
+Status WriteCommitCount(Db& db, uint64_t commits);
 
 // OK unless `lake_dir/segments` holds segment files: then its catalog, missing or without
 // tables, was lost (segments are written only after the catalog's schema has committed), and

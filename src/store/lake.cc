@@ -113,6 +113,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   Db& db = *lake->impl_->db;
   MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  MEDLAKE_ASSIGN_OR_RETURN(lake->commits_, store::ReadCommitCount(db));
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt seg,
                              db.Prepare("SELECT segment_id, shard, file, rows, bytes FROM "

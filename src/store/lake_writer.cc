@@ -121,6 +121,7 @@ Status LakeWriter::LoadState() {
   }
   catalog_has_patients_ = next_ordinal_ > 0;
   MEDLAKE_RETURN_IF_ERROR(UpgradeCatalog(db));
+  MEDLAKE_ASSIGN_OR_RETURN(commits_, ReadCommitCount(db));
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT EXISTS(SELECT 1 FROM identifiers)"));
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -1130,7 +1131,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     std::lock_guard clock(catalog_mu_);
     MEDLAKE_RETURN_IF_ERROR(lookup_error_);
   }
-  if (pre_commit_) MEDLAKE_RETURN_IF_ERROR(pre_commit_());
+  if (before_commit_) MEDLAKE_RETURN_IF_ERROR(before_commit_(commits_ + 1));
   // Segment files are synced in the background while ingest goes on; all must be durable, and
   // then their directory entries, before the catalog names them.
   if (Status synced = syncer_.Wait(); !synced.ok()) {
@@ -1204,6 +1205,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       }
     }
     MEDLAKE_ASSIGN_OR_RETURN(identifiers_committed, CommitIdentifiers(db));
+    MEDLAKE_RETURN_IF_ERROR(WriteCommitCount(db, commits_ + 1));
     MEDLAKE_ASSIGN_OR_RETURN(
         Stmt q,
         db.Prepare(
@@ -1250,6 +1252,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     return s;
   }
   MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  ++commits_;
   pending_segments_.clear();
   tombstones_.clear();
   type_deltas_.clear();
@@ -1275,6 +1278,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     identifiers_held_.store(0);
   }
   lock.unlock();
+  if (after_commit_) after_commit_(commits_, final);
   // This run's rows are committed now. If the identity index cannot take them, the writer no
   // longer knows what is live: it refuses further records (the lake stays consistent; the next
   // writer rebuilds the index).

@@ -149,9 +149,17 @@ class LakeWriter {
   void set_isolate_batches(bool isolate) { isolate_batches_ = isolate; }
   // Registers the identifiers of the batch that ended, then starts one.
   void BeginBatch();
-  // A step run at the start of every Commit, before the catalog transaction (the privacy
-  // layer makes the identity vault durable there); a failure aborts the commit.
-  void SetPreCommit(std::function<Status()> step) { pre_commit_ = std::move(step); }
+  // Steps run around every Commit, given the number the commit has once made (meta.commits,
+  // commits() + 1 before it): `before` at its start, before the catalog transaction (the
+  // privacy layer stages the identity vault's records there; a failure aborts the commit),
+  // `after` once the catalog has committed (`final`: the run's last commit).
+  void SetCommitSteps(std::function<Status(uint64_t commit)> before,
+                      std::function<void(uint64_t commit, bool final)> after) {
+    before_commit_ = std::move(before);
+    after_commit_ = std::move(after);
+  }
+  // The catalog's commits so far (meta.commits), this run's included.
+  uint64_t commits() const { return commits_; }
   // Writes every buffered row as segments (not yet visible).
   Status Flush();
   // Flushes, then commits the run so far with `counters` (state "running" or,
@@ -430,7 +438,9 @@ class LakeWriter {
   // Forgets the registrations of versions that are not to be stored after all.
   void ForgetUnstoredVersions();
 
-  std::function<Status()> pre_commit_;
+  std::function<Status(uint64_t)> before_commit_;     // see SetCommitSteps
+  std::function<void(uint64_t, bool)> after_commit_;  // see SetCommitSteps
+  uint64_t commits_ = 0;                              // see commits()
   std::mutex pending_mu_;
   std::vector<PendingSegment> pending_segments_;
   std::map<uint32_t, std::vector<uint32_t>> tombstones_;

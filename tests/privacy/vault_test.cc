@@ -71,9 +71,9 @@ TEST_F(VaultTest, ReplaceKeepsOneRecord) {
   EXPECT_EQ(*(*vault)->Get(pseudonym_), kIdentity);
 }
 
-// PutAll inserts in the table's key order, not the records' order: of one pseudonym's records
+// Stage inserts in the table's key order, not the records' order: of one pseudonym's records
 // in a batch the last one still wins, and every other record is kept.
-TEST_F(VaultTest, PutAllKeepsTheLastRecordOfAPseudonym) {
+TEST_F(VaultTest, StageKeepsTheLastRecordOfAPseudonym) {
   auto vault = Vault::Open(*keys_);
   ASSERT_TRUE(vault.ok());
   Pseudonymizer pseudonymizer(*keys_);
@@ -82,11 +82,162 @@ TEST_F(VaultTest, PutAllKeepsTheLastRecordOfAPseudonym) {
     std::string p = pseudonymizer.ForSourceId("synthea", "p-" + std::to_string(i % 50));
     batch.emplace_back(p, R"({"n":)" + std::to_string(i) + "}");
   }
-  ASSERT_TRUE((*vault)->PutAll(batch).ok());
+  ASSERT_TRUE((*vault)->Stage(1, batch).ok());
+  ASSERT_TRUE((*vault)->Settle(1).ok());
   EXPECT_EQ(*(*vault)->Count(), 50);
   for (int i = 150; i < 200; ++i) {
     EXPECT_EQ(*(*vault)->Get(batch[i].first), batch[i].second) << i;
   }
+}
+
+// Rows of a table, read directly from the file.
+int64_t CountRows(const std::string& path, const std::string& table) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  int64_t n = -1;
+  if (sqlite3_prepare_v2(db, ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    n = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+// A record written for a catalog commit is the identity only once that commit is made: before,
+// a reader that knows the catalog's commit reads the record it replaced; a writer that opens
+// after a crash puts that record back when the catalog did not commit, and keeps the new one
+// when it did.
+TEST_F(VaultTest, StagedRecordsCountOnceTheirCommitIsMade) {
+  std::string other = Pseudonymizer(*keys_).ForSourceId("synthea", "p-other");
+  const std::string path = Vault::PathFor(dir_.path());
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  ASSERT_TRUE((*vault)->Put(pseudonym_, R"({"v":1})").ok());
+  ASSERT_TRUE((*vault)->Stage(4, {{pseudonym_, R"({"v":2})"}, {other, R"({"o":1})"}}).ok());
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":2})") << "no commit given: all that is written";
+  (*vault)->SetCommitted(3);
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":1})") << "commit 4 not made yet";
+  EXPECT_EQ((*vault)->Get(other).status().code(), ErrorCode::kNotFound);
+  (*vault)->SetCommitted(4);
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":2})");
+  EXPECT_EQ(*(*vault)->Get(other), R"({"o":1})");
+  EXPECT_EQ(*(*vault)->Count(), 2);
+  vault->reset();
+
+  // The catalog stopped at commit 3: the next writer puts commit 4's records back.
+  auto writer = Vault::Open(*keys_);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Recover(3).ok());
+  writer->reset();
+  auto reader = Vault::Open(*keys_);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(*(*reader)->Get(pseudonym_), R"({"v":1})");
+  EXPECT_EQ((*reader)->Get(other).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*(*reader)->Count(), 1);
+  EXPECT_EQ(CountRows(path, "undo"), 0);
+  EXPECT_EQ(CountRows(path, "pending"), 0);
+  reader->reset();
+
+  // It made commit 4: the records stay, their undo goes.
+  writer = Vault::Open(*keys_);
+  ASSERT_TRUE((*writer)->Stage(4, {{pseudonym_, R"({"v":3})"}, {other, R"({"o":2})"}}).ok());
+  EXPECT_EQ(CountRows(path, "undo"), 1);
+  ASSERT_TRUE((*writer)->Recover(4).ok());
+  writer->reset();
+  reader = Vault::Open(*keys_);
+  (*reader)->SetCommitted(4);
+  EXPECT_EQ(*(*reader)->Get(pseudonym_), R"({"v":3})");
+  EXPECT_EQ(*(*reader)->Get(other), R"({"o":2})");
+  EXPECT_EQ(CountRows(path, "undo"), 0);
+  EXPECT_EQ(CountRows(path, "pending"), 0);
+}
+
+// Staging commit T drops the undo of T-1 (made, since the writer commits in order) in the same
+// transaction; a commit staged twice (after a catalog transaction that failed) keeps the undo
+// of the first time.
+TEST_F(VaultTest, StagingDropsTheUndoOfTheCommitBefore) {
+  const std::string path = Vault::PathFor(dir_.path());
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  ASSERT_TRUE((*vault)->Stage(1, {{pseudonym_, R"({"v":1})"}}).ok());
+  EXPECT_EQ(CountRows(path, "undo"), 0) << "a new record replaces none";
+  ASSERT_TRUE((*vault)->Stage(2, {{pseudonym_, R"({"v":2})"}}).ok());
+  EXPECT_EQ(CountRows(path, "undo"), 1);
+  (*vault)->SetCommitted(1);
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":1})");
+  (*vault)->SetCommitted(2);
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":2})");
+  ASSERT_TRUE((*vault)->Stage(3, {{pseudonym_, R"({"v":3})"}}).ok());
+  ASSERT_TRUE((*vault)->Stage(3, {{pseudonym_, R"({"v":4})"}}).ok());
+  EXPECT_EQ(CountRows(path, "undo"), 1);
+  EXPECT_EQ(CountRows(path, "identity"), 1);
+  ASSERT_TRUE((*vault)->Recover(2).ok());
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":2})") << "commit 2's record, not commit 3's";
+  ASSERT_TRUE((*vault)->Stage(3, {{pseudonym_, R"({"v":5})"}}).ok());
+  ASSERT_TRUE((*vault)->Settle(3).ok());
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":5})");
+  EXPECT_EQ(CountRows(path, "undo"), 0);
+  EXPECT_EQ(CountRows(path, "pending"), 0);
+}
+
+// An erasure removes the undo too, and a rekey carries records and undo with their commits.
+TEST_F(VaultTest, EraseAndRekeyTakeStagedRecords) {
+  Pseudonymizer pseudonymizer(*keys_);
+  std::string other = pseudonymizer.ForSourceId("synthea", "p-other");
+  std::string third = pseudonymizer.ForSourceId("synthea", "p-third");
+  const std::string path = Vault::PathFor(dir_.path());
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+  ASSERT_TRUE((*vault)->Put(third, R"({"t":1})").ok());
+  ASSERT_TRUE(
+      (*vault)
+          ->Stage(7, {{pseudonym_, R"({"v":2})"}, {other, R"({"o":1})"}, {third, R"({"t":2})"}})
+          .ok());
+  EXPECT_EQ(*(*vault)->EraseAll({pseudonym_}), 1);
+  EXPECT_EQ(CountRows(path, "identity"), 2);
+  EXPECT_EQ(CountRows(path, "undo"), 1);
+  EXPECT_EQ(RawFile().find("Quixotewright"), std::string::npos) << "the undo is erased too";
+
+  // Other keys (any two will do).
+  auto new_keys = [&] {
+    return std::make_pair(keys_->SubKey(KeyPurpose::kAudit),
+                          keys_->SubKey(KeyPurpose::kPrincipals));
+  };
+  const std::string copy = dir_.path() + "/vault.copy";
+  auto [vault_key, index_key] = new_keys();
+  ASSERT_TRUE((*vault)->ReencryptTo(copy, std::move(vault_key), std::move(index_key)).ok());
+  auto [vault_key2, index_key2] = new_keys();
+  auto rekeyed = Vault::OpenFile(copy, std::move(vault_key2), std::move(index_key2));
+  ASSERT_TRUE(rekeyed.ok());
+  EXPECT_EQ(*(*rekeyed)->Get(other), R"({"o":1})");
+  EXPECT_EQ(*(*rekeyed)->Get(third), R"({"t":2})");
+  (*rekeyed)->SetCommitted(6);
+  EXPECT_EQ((*rekeyed)->Get(other).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*(*rekeyed)->Get(third), R"({"t":1})");
+  ASSERT_TRUE((*rekeyed)->Recover(6).ok());
+  (*rekeyed)->SetCommitted(UINT64_MAX);
+  EXPECT_EQ((*rekeyed)->Get(other).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*(*rekeyed)->Get(third), R"({"t":1})");
+}
+
+// A vault written before records had commits: its records read, and are tagged as made.
+TEST_F(VaultTest, VaultWithoutTagsIsUpgraded) {
+  RawSql(
+      "CREATE TABLE identity(lookup BLOB PRIMARY KEY, nonce BLOB NOT NULL, sealed BLOB NOT "
+      "NULL) WITHOUT ROWID");
+  {
+    auto vault = Vault::Open(*keys_);
+    ASSERT_TRUE(vault.ok()) << vault.status().ToString();
+    ASSERT_TRUE((*vault)->Put(pseudonym_, kIdentity).ok());
+  }
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  ASSERT_TRUE((*vault)->Recover(0).ok());
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), kIdentity);
 }
 
 TEST_F(VaultTest, FlippedByteIsCorruption) {
