@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
@@ -646,6 +647,11 @@ Status Deidentifier::FlushVault(uint64_t commit) {
     records.swap(queue_);
   }
   if (records.empty()) return Status::Ok();
+  // In input order: Stage keeps the last of a pseudonym's records.
+  std::stable_sort(records.begin(), records.end(), [](const VaultRecord& a, const VaultRecord& b) {
+    return std::tie(a.order.hi, a.order.offset, a.order.entry) <
+           std::tie(b.order.hi, b.order.offset, b.order.entry);
+  });
   std::vector<std::pair<std::string, std::string>> items;
   items.reserve(records.size());
   for (auto& r : records) {

@@ -57,6 +57,9 @@ struct VaultRecord {
   // the same run replaces before the commit leaves no record.
   store::Key128 row_key{};
   uint64_t row_seq = 0;
+  // Where the record is in the input: of a pseudonym's records in a commit, the vault keeps
+  // the last in the input (FlushVault), whichever thread queued it last.
+  store::RecordOrder order;
 };
 
 // The pseudonym links one chunk of a batch ingest needs, made while the chunk is prepared in

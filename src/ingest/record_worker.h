@@ -338,6 +338,9 @@ class RecordWorker final : public FhirRecordSink {
     }
     if (*admission == store::Admission::kDuplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      // The same content as the version this run stores: what de-identification removed may
+      // differ (a corrected name), and the vault keeps the last record in the input.
+      if (row.seq != 0) QueueRemoved(row, patient_id, order, removed);
       return;
     }
     // Only a version that is stored registers its identifiers for conditional references: a
@@ -349,19 +352,26 @@ class RecordWorker final : public FhirRecordSink {
         (!identifiers.empty() || *admission == store::Admission::kReplace)) {
       writer_.AddIdentifiersOf(row.key, row.seq, row.type, row.id, identifiers);
     }
-    if (removed != nullptr && !removed->json.empty()) {
-      if (removed->key.empty() && !patient_id.empty()) {
-        removed->key = patient_id + "/" + row.type + "/" + row.id;
-      }
-      removed->row_key = row.key;
-      removed->row_seq = row.seq;
-      if (!removed->key.empty()) deid_->Queue(std::move(*removed));
-    }
+    QueueRemoved(row, patient_id, order, removed);
     row.patient = PatientOrdinal(patient_id);
     if (json != nullptr) row.json.assign(*json);
     Status add = writer_.Add(std::move(row));
     if (!add.ok() && error_.ok()) error_ = add;
     counters_.stored.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Queues what de-identification removed from the record of `row` (admitted as row.seq), if
+  // anything, for the vault.
+  void QueueRemoved(const store::Row& row, const std::string& patient_id, store::RecordOrder order,
+                    VaultRecord* removed) {
+    if (removed == nullptr || removed->json.empty()) return;
+    if (removed->key.empty() && !patient_id.empty()) {
+      removed->key = patient_id + "/" + row.type + "/" + row.id;
+    }
+    removed->row_key = row.key;
+    removed->row_seq = row.seq;
+    removed->order = order;
+    if (!removed->key.empty()) deid_->Queue(std::move(*removed));
   }
 
   void OnExisting(const RecordLocation&) override {

@@ -329,6 +329,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
   if (index_failed_) return IoError("identity index update failed at the last commit");
   if (index_unread_) return IoError("identity index could not be read earlier in this run");
   if (failed_) return Failure();
+  seq = 0;
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mu);
   bool first_sight = false;
@@ -380,6 +381,7 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       if (e.pending != 0) {
         Pending& p = stripe.pending[e.pending - 1];
         if (Newer(last_updated, order, p.last_updated, p.order)) p.order = order;
+        if (!p.reaffirms_committed) seq = e.pending;  // a copy of the version this run stores
       } else if (live_committed) {
         // The committed version keeps the later of its places: this one or the one it had.
         RecordOrder place =

@@ -81,7 +81,9 @@ class LakeWriter {
   // the first time a key is met since the last commit. `read_early`: the record is read before
   // records that precede it in the input (the shared-area files, read first); the writer
   // remembers such a record's version for the rest of the run, so that those earlier records,
-  // admitted after a commit, still lose to it. Errors: kIoError (index reads).
+  // admitted after a commit, still lose to it. A kDuplicate of the version this run admitted
+  // to store (the same content again) gets that version's ticket in `seq`, any other 0.
+  // Errors: kIoError (index reads).
   Result<Admission> Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                           int64_t last_updated, RecordOrder order, uint64_t& seq,
                           bool read_early = false);
