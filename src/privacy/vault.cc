@@ -78,14 +78,11 @@ Result<std::unique_ptr<Vault>> Vault::OpenFile(const std::string& path, SecretKe
   };
   MEDLAKE_ASSIGN_OR_RETURN(bool has_tags, tagged());
   if (!has_tags) {
-    MEDLAKE_RETURN_IF_ERROR(v->db_->Exec("BEGIN IMMEDIATE"));
-    auto upgraded = tagged();  // again under the lock: another process may have done it
-    Status s = upgraded.ok() ? Status::Ok() : upgraded.status();
-    if (s.ok() && !*upgraded) {
-      s = v->db_->Exec("ALTER TABLE identity ADD COLUMN tag INTEGER NOT NULL DEFAULT 0");
-    }
-    MEDLAKE_RETURN_IF_ERROR(v->db_->Exec(s.ok() ? "COMMIT" : "ROLLBACK"));
-    MEDLAKE_RETURN_IF_ERROR(s);
+    MEDLAKE_RETURN_IF_ERROR(v->db_->Transaction([&]() -> Status {
+      MEDLAKE_ASSIGN_OR_RETURN(bool upgraded, tagged());  // another process may have done it
+      if (upgraded) return Status::Ok();
+      return v->db_->Exec("ALTER TABLE identity ADD COLUMN tag INTEGER NOT NULL DEFAULT 0");
+    }));
   }
   ::chmod(path.c_str(), 0600);
   v->vault_key_ = std::move(vault_key);
@@ -149,8 +146,7 @@ Status Vault::Stage(uint64_t commit,
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Row& a, const Row& b) { return a.lookup < b.lookup; });
   const auto tag = static_cast<int64_t>(commit);
-  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  auto body = [&]() -> Status {
+  return db_->Transaction([&]() -> Status {
     // The commits before this one are made (the writer commits in order): their undo goes.
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt settle, db_->Prepare("DELETE FROM undo WHERE tag < ?"));
     MEDLAKE_RETURN_IF_ERROR(settle.Bind(1, tag).Run());
@@ -176,24 +172,12 @@ Status Vault::Stage(uint64_t commit,
                                   .Run());
     }
     return Status::Ok();
-  };
-  Status s = body();
-  if (!s.ok()) {
-    (void)db_->Exec("ROLLBACK");
-    return s;
-  }
-  return db_->Exec("COMMIT");
+  });
 }
 
 Status Vault::Settle(uint64_t committed) {
   SetCommitted(committed);
-  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  Status s = DropUndo(committed);
-  if (!s.ok()) {
-    (void)db_->Exec("ROLLBACK");
-    return s;
-  }
-  return db_->Exec("COMMIT");
+  return db_->Transaction([&] { return DropUndo(committed); });
 }
 
 Status Vault::DropUndo(uint64_t committed) {
@@ -212,8 +196,7 @@ Status Vault::Recover(uint64_t committed) {
   MEDLAKE_ASSIGN_OR_RETURN(bool row, last.Step());
   if (!row || (last.IsNull(0) && last.Int(1) == 0)) return Status::Ok();  // nothing pending
   const bool made = last.IsNull(0) || static_cast<uint64_t>(last.Int(0)) <= committed;
-  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  auto body = [&]() -> Status {
+  return db_->Transaction([&]() -> Status {
     if (made) return DropUndo(committed);
     // The records of a commit that was not made: back to the committed record they replaced,
     // or gone when they replaced none (the only scan of the table, after such a crash).
@@ -226,13 +209,7 @@ Status Vault::Recover(uint64_t committed) {
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt drop, db_->Prepare("DELETE FROM identity WHERE tag > ?"));
     MEDLAKE_RETURN_IF_ERROR(drop.Bind(1, after).Run());
     return db_->Exec("DELETE FROM undo; DELETE FROM pending");
-  };
-  Status s = body();
-  if (!s.ok()) {
-    (void)db_->Exec("ROLLBACK");
-    return s;
-  }
-  return db_->Exec("COMMIT");
+  });
 }
 
 void Vault::SetCommitted(uint64_t committed) {
@@ -260,9 +237,8 @@ Result<std::string> Vault::Get(std::string_view pseudonym) {
 }
 
 Result<int64_t> Vault::DeleteRecords(const std::vector<std::string>& pseudonyms) {
-  MEDLAKE_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
   int64_t erased = 0;
-  auto body = [&]() -> Status {
+  MEDLAKE_RETURN_IF_ERROR(db_->Transaction([&]() -> Status {
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt settled,
                              db_->Prepare("DELETE FROM identity WHERE lookup = ?"));
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt undo, db_->Prepare("DELETE FROM undo WHERE lookup = ?"));
@@ -279,13 +255,7 @@ Result<int64_t> Vault::DeleteRecords(const std::vector<std::string>& pseudonyms)
       erased += found ? 1 : 0;
     }
     return Status::Ok();
-  };
-  Status s = body();
-  if (!s.ok()) {
-    (void)db_->Exec("ROLLBACK");
-    return s;
-  }
-  MEDLAKE_RETURN_IF_ERROR(db_->Exec("COMMIT"));
+  }));
   return erased;
 }
 
@@ -342,10 +312,9 @@ Status Vault::ForEach(const std::function<Status(std::string_view, std::string_v
 Status Vault::ReencryptTo(const std::string& path, SecretKey vault_key, SecretKey index_key) {
   if (std::filesystem::exists(path)) return AlreadyExists(path + " exists");
   MEDLAKE_ASSIGN_OR_RETURN(auto target, OpenFile(path, std::move(vault_key), std::move(index_key)));
-  MEDLAKE_RETURN_IF_ERROR(target->db_->Exec("BEGIN IMMEDIATE"));
   // Records keep their commit, and the undo of a commit not known to be made is copied with
   // it: the next writer keeps or rolls back that commit as it would have under the old keys.
-  auto body = [&]() -> Status {
+  MEDLAKE_RETURN_IF_ERROR(target->db_->Transaction([&]() -> Status {
     MEDLAKE_ASSIGN_OR_RETURN(
         SqliteStmt put,
         target->db_->Prepare(
@@ -383,13 +352,7 @@ Status Vault::ReencryptTo(const std::string& path, SecretKey vault_key, SecretKe
               .Bind(5, from.Int(4))
               .Run();
         });
-  };
-  Status s = body();
-  if (!s.ok()) {
-    (void)target->db_->Exec("ROLLBACK");
-    return s;
-  }
-  MEDLAKE_RETURN_IF_ERROR(target->db_->Exec("COMMIT"));
+  }));
   target.reset();
   return SyncFile(path);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,6 +85,9 @@ class Db {
   ~Db();
 
   Status Exec(std::string_view sql);
+  // Runs `body` in a write transaction (BEGIN IMMEDIATE): committed when it succeeds, rolled
+  // back when it fails (its error is returned).
+  Status Transaction(const std::function<Status()>& body);
   Result<Stmt> Prepare(std::string_view sql);
   int64_t LastInsertId() const;
   const std::string& path() const { return path_; }
