@@ -733,13 +733,11 @@ bool LakeWriter::ReplacedLocked(std::string_view type, std::string_view id) {
   return v != nullptr && v->replaces;
 }
 
-void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudonym,
-                               bool note_change) {
+void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudonym) {
   std::string k = IdentifierKey("Patient", kPseudonymLinkSystem, link);
   // new_identifiers_ answers for it until the commit, the catalog after: a cached lookup from
   // before would outlive the first.
   recent_identifiers_.erase(k);
-  if (note_change) NoteChange(identifier_changes_, k, std::string());
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
   // Not counted in identifiers_since_commit: links are published by the pipeline's serial
@@ -747,6 +745,15 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   // the threads happen to be, and with it the batches that conditional references see.
   if (inserted) e.key = std::move(k);
   e.carriers.assign(1, pseudonym);
+  e.linked_in_batch = batch_ + 1;
+}
+
+bool LakeWriter::LinkedInBatchLocked(const std::string& key) {
+  // (Links are made once: the key stood for nothing before. Every other identifier is
+  // registered between batches.)
+  if (!isolate_batches_) return false;
+  const NewIdentifier* e = new_identifiers_.Find(HashOfKey(key));
+  return e != nullptr && e->linked_in_batch == batch_ + 1;
 }
 
 void LakeWriter::AddIdentifiers(const std::string& type, const std::string& id,
@@ -816,9 +823,7 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type,
   std::string id;
   if (system) {
     id = IdentifierLocked(type, *system, value);
-    if (auto before = BeforeBatch(identifier_changes_, IdentifierKey(type, *system, value))) {
-      id = *before;
-    }
+    if (LinkedInBatchLocked(IdentifierKey(type, *system, value))) id.clear();
   } else {
     id = AnySystemLocked(type, value);
   }
@@ -905,22 +910,6 @@ void LakeWriter::BeginBatch() {
   SettleIdentifiers();
   std::lock_guard lock(ident_mu_);
   ++batch_;
-  identifier_changes_.clear();  // what earlier batches changed is what this one began with
-}
-
-void LakeWriter::NoteChange(std::unordered_map<std::string, Change>& changes,
-                            const std::string& key, const std::string& before) {
-  if (!isolate_batches_) return;
-  auto [it, inserted] = changes.try_emplace(key, Change{batch_, before});
-  if (!inserted && it->second.batch != batch_) it->second = Change{batch_, before};
-}
-
-std::optional<std::string> LakeWriter::BeforeBatch(
-    const std::unordered_map<std::string, Change>& changes, const std::string& key) const {
-  if (!isolate_batches_) return std::nullopt;
-  auto it = changes.find(key);
-  if (it == changes.end() || it->second.batch != batch_) return std::nullopt;
-  return it->second.before;
 }
 
 std::string LakeWriter::AnySystemLocked(std::string_view type, std::string_view value) {
@@ -968,7 +957,7 @@ std::string LakeWriter::LinkPseudonym(const std::vector<std::string>& links,
   }
   if (pseudonym.empty()) pseudonym = proposed;
   for (size_t i = 0; i < links.size(); ++i) {
-    if (known[i].empty()) SetLinkLocked(links[i], pseudonym, /*note_change=*/true);
+    if (known[i].empty()) SetLinkLocked(links[i], pseudonym);
   }
   return pseudonym;
 }
@@ -986,7 +975,7 @@ bool LakeWriter::PublishLinks(const std::vector<std::pair<std::string, std::stri
     if (now != nullptr && (mine.empty() || *now != mine)) return false;
   }
   for (const auto& [link, pseudonym] : links) {
-    if (linked(link) == nullptr) SetLinkLocked(link, pseudonym, /*note_change=*/true);
+    if (linked(link) == nullptr) SetLinkLocked(link, pseudonym);
   }
   return true;
 }
@@ -994,11 +983,8 @@ bool LakeWriter::PublishLinks(const std::vector<std::pair<std::string, std::stri
 std::string LakeWriter::FindLink(std::string_view link, bool as_batch_began) {
   std::lock_guard lock(ident_mu_);
   std::string id = IdentifierLocked("Patient", kPseudonymLinkSystem, link);
-  if (as_batch_began) {
-    if (auto before = BeforeBatch(identifier_changes_,
-                                  IdentifierKey("Patient", kPseudonymLinkSystem, link))) {
-      id = *before;
-    }
+  if (as_batch_began && LinkedInBatchLocked(IdentifierKey("Patient", kPseudonymLinkSystem, link))) {
+    id.clear();
   }
   return id;
 }
@@ -1276,7 +1262,6 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     registered_versions_.Clear();
     new_identifier_values_.Clear();
     recent_identifiers_.clear();  // those of replaced versions may have gone
-    identifier_changes_.clear();  // committed: every later batch sees them
     identifiers_held_.store(0);
   }
   lock.unlock();

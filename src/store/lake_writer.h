@@ -356,18 +356,11 @@ class LakeWriter {
                       const std::vector<fhir::Identifier>& identifiers);
   // Under ident_mu_: whether resource type/id's committed identifiers no longer hold.
   bool ReplacedLocked(std::string_view type, std::string_view id);
-  // Pseudonym links: `note_change`: lookups as the batch began (FindLink) must not see it; the
-  // key stood for nothing before.
-  void SetLinkLocked(std::string_view link, const std::string& pseudonym, bool note_change);
-  // What a key stood for when the batch that changed it began (isolate_batches_).
-  struct Change {
-    uint64_t batch;
-    std::string before;
-  };
-  void NoteChange(std::unordered_map<std::string, Change>& changes, const std::string& key,
-                  const std::string& before);
-  std::optional<std::string> BeforeBatch(const std::unordered_map<std::string, Change>& changes,
-                                         const std::string& key) const;
+  // Makes a pseudonym link (one the lake does not have yet): lookups as the batch began
+  // (FindLink, ResolveIdentifier) do not see it until the next batch (isolate_batches_).
+  void SetLinkLocked(std::string_view link, const std::string& pseudonym);
+  // Whether `key` is a link made in the current batch: lookups as the batch began find none.
+  bool LinkedInBatchLocked(const std::string& key);
   // Under ident_mu_: the one id registered for (type, value) in any system; "" when none,
   // kAmbiguousIdentifier when several.
   std::string AnySystemLocked(std::string_view type, std::string_view value);
@@ -395,6 +388,8 @@ class LakeWriter {
     std::vector<std::string> carriers;   // ids of this run's versions to store that carry it
     std::vector<std::string> committed;  // the catalog's rows' ids, once read (committed_read)
     bool committed_read = false;
+    // A pseudonym link made in this run: the batch that made it (batch_ + 1; 0: none).
+    uint64_t linked_in_batch = 0;
   };
   KeyMap<NewIdentifier> new_identifiers_;
   // By ResourceKey: the version of a resource whose identifiers were registered last.
@@ -416,9 +411,6 @@ class LakeWriter {
   uint64_t filter_after_lookups_ = kFilterAfterLookups;
   bool isolate_batches_ = false;
   uint64_t batch_ = 0;  // under ident_mu_
-  // By identifier key: the pseudonym links made in this batch (other identifiers are
-  // registered between batches, which need no record of what they replaced).
-  std::unordered_map<std::string, Change> identifier_changes_;
   // Identifiers of admitted versions, registered when the batch ends (AddIdentifiersOf).
   static constexpr uint64_t kAlwaysRegister = ~uint64_t{0};  // AddIdentifiers' seq
   struct QueuedIdentifiers {
