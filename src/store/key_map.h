@@ -8,17 +8,65 @@
 // side by side. In a map far larger than the cache (the writer's admissions) a lookup of a new
 // key costs one cache miss and that of a known key two, where slots of bare indexes, keys and
 // values in separate arrays cost one more per entry passed and per array read.
-// Not thread-safe; values move when the map grows (do not keep pointers across inserts).
+//
+// Entries live in chunks of 1024 that never move: growing the map rehashes the slots only, and
+// its peak memory is what it holds plus one chunk (a vector of entries, doubled as it grew,
+// held the old array and the new one at once, three times what it held). Not thread-safe;
+// values keep their address until the map is cleared.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
 #include "store/segment.h"
 
 namespace medlake::store {
+
+// A sequence that grows by chunks of 2^kShift elements, each allocated when the first element
+// goes into it (its pages are touched as it fills): elements never move.
+template <typename T>
+class ChunkedVector {
+ public:
+  static constexpr size_t kShift = 10;
+  static constexpr size_t kChunk = size_t{1} << kShift;
+
+  ChunkedVector() = default;
+  ChunkedVector(const ChunkedVector&) = delete;
+  ChunkedVector& operator=(const ChunkedVector&) = delete;
+  ~ChunkedVector() { clear(); }
+
+  size_t size() const { return size_; }
+  T& operator[](size_t i) { return chunks_[i >> kShift][i & (kChunk - 1)]; }
+  T& back() { return (*this)[size_ - 1]; }
+
+  template <typename... Args>
+  T& emplace_back(Args&&... args) {
+    if ((size_ >> kShift) == chunks_.size()) {
+      chunks_.push_back(
+          static_cast<T*>(::operator new (sizeof(T) * kChunk, std::align_val_t{alignof(T)})));
+    }
+    T* slot = &(*this)[size_];
+    ::new (slot) T(std::forward<Args>(args)...);
+    ++size_;
+    return *slot;
+  }
+
+  // Destroys every element and frees the chunks.
+  void clear() {
+    for (size_t i = 0; i < size_; ++i) (*this)[i].~T();
+    for (T* chunk : chunks_) ::operator delete (chunk, std::align_val_t{alignof(T)});
+    std::vector<T*>().swap(chunks_);
+    size_ = 0;
+  }
+
+ private:
+  std::vector<T*> chunks_;
+  size_t size_ = 0;
+};
 
 template <typename V>
 class KeyMap {
@@ -71,14 +119,14 @@ class KeyMap {
   void Clear() {
     hint_.slots.store(nullptr, std::memory_order_relaxed);
     std::vector<uint64_t>().swap(slots_);
-    std::vector<std::pair<Key128, V>>().swap(entries_);
+    entries_.clear();
     mask_ = 0;
   }
 
   size_t size() const { return entries_.size(); }
   template <typename Fn>
   void ForEach(Fn fn) {
-    for (auto& [key, value] : entries_) fn(key, value);
+    for (size_t i = 0; i < entries_.size(); ++i) fn(entries_[i].first, entries_[i].second);
   }
 
  private:
@@ -101,7 +149,7 @@ class KeyMap {
   }
 
   std::vector<uint64_t> slots_;
-  std::vector<std::pair<Key128, V>> entries_;
+  ChunkedVector<std::pair<Key128, V>> entries_;
   size_t mask_ = 0;
   // slots_.data() and mask_ for Prefetch, away from the fields every insert writes.
   struct alignas(64) Hint {
