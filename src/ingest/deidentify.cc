@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <tuple>
+#include <unordered_set>
 
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
@@ -640,6 +641,17 @@ void Deidentifier::Queue(VaultRecord record) {
   queue_.push_back(std::move(record));
 }
 
+namespace {
+
+// A version admitted to store: its resource key and Admit's ticket (keys are uniform hashes).
+struct VersionHash {
+  size_t operator()(const std::pair<store::Key128, uint64_t>& v) const {
+    return v.first.lo ^ (v.second * 0x9E3779B97F4A7C15u);
+  }
+};
+
+}  // namespace
+
 Status Deidentifier::FlushVault(uint64_t commit) {
   std::vector<VaultRecord> records;
   {
@@ -647,14 +659,19 @@ Status Deidentifier::FlushVault(uint64_t commit) {
     records.swap(queue_);
   }
   if (records.empty()) return Status::Ok();
-  // In input order: Stage keeps the last of a pseudonym's records.
+  // In input order, and of the records of one version the first: a record that repeats a
+  // version stored (its stored form equal, what was removed not: a Patient sent again with a
+  // corrected name) leaves the vault as the first left it, as it does when that version was
+  // committed before (by an earlier checkpoint or run), whichever thread admitted which first.
   std::stable_sort(records.begin(), records.end(), [](const VaultRecord& a, const VaultRecord& b) {
     return std::tie(a.order.hi, a.order.offset, a.order.entry) <
            std::tie(b.order.hi, b.order.offset, b.order.entry);
   });
   std::vector<std::pair<std::string, std::string>> items;
   items.reserve(records.size());
+  std::unordered_set<std::pair<store::Key128, uint64_t>, VersionHash> versions;
   for (auto& r : records) {
+    if (r.row_seq != 0 && !versions.emplace(r.row_key, r.row_seq).second) continue;
     // A version replaced in the run is not stored: what was removed from it is not kept either
     // (an erasure, which finds records through stored rows, would never reach it).
     if (r.row_seq != 0 && !writer_.StillToStore(r.row_key, r.row_seq)) continue;

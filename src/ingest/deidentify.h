@@ -57,8 +57,8 @@ struct VaultRecord {
   // the same run replaces before the commit leaves no record.
   store::Key128 row_key{};
   uint64_t row_seq = 0;
-  // Where the record is in the input: of a pseudonym's records in a commit, the vault keeps
-  // the last in the input (FlushVault), whichever thread queued it last.
+  // Where the record is in the input: of the records of one version the vault keeps the first
+  // (FlushVault), whichever thread queued it first.
   store::RecordOrder order;
 };
 

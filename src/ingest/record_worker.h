@@ -339,7 +339,7 @@ class RecordWorker final : public FhirRecordSink {
     if (*admission == store::Admission::kDuplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       // The same content as the version this run stores: what de-identification removed may
-      // differ (a corrected name), and the vault keeps the last record in the input.
+      // differ (a corrected name), and the vault keeps the first record in the input.
       if (row.seq != 0) QueueRemoved(row, patient_id, order, removed);
       return;
     }

@@ -201,10 +201,13 @@ Status Vault::Recover(uint64_t committed) {
     // The records of a commit that was not made: back to the committed record they replaced,
     // or gone when they replaced none (the only scan of the table, after such a crash).
     const auto after = static_cast<int64_t>(committed);
+    // (Only over the record written then: an older medlake, which knows no tags, may have
+    // written the record again since, as tag 0.)
     MEDLAKE_ASSIGN_OR_RETURN(
         SqliteStmt restore,
-        db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed, tag) SELECT lookup, "
-                     "nonce, sealed, old_tag FROM undo WHERE tag > ?"));
+        db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed, tag) SELECT u.lookup, "
+                     "u.nonce, u.sealed, u.old_tag FROM undo u JOIN identity i ON i.lookup = "
+                     "u.lookup AND i.tag = u.tag WHERE u.tag > ?"));
     MEDLAKE_RETURN_IF_ERROR(restore.Bind(1, after).Run());
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt drop, db_->Prepare("DELETE FROM identity WHERE tag > ?"));
     MEDLAKE_RETURN_IF_ERROR(drop.Bind(1, after).Run());
@@ -223,10 +226,26 @@ Result<std::string> Vault::Get(std::string_view pseudonym) {
   stmt.BindBlob(1, lookup);
   MEDLAKE_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (row && static_cast<uint64_t>(stmt.Int(2)) > committed_) {
-    // Written for a commit not made (yet, or ever): the record it replaced, if any.
-    MEDLAKE_ASSIGN_OR_RETURN(stmt, db_->Prepare("SELECT nonce, sealed FROM undo WHERE lookup = ?"));
-    stmt.BindBlob(1, lookup);
-    MEDLAKE_ASSIGN_OR_RETURN(row, stmt.Step());
+    // Written for a later commit than the reader's: the record it replaced, while the undo
+    // keeps it. Without an undo row the record replaced none, if its commit is the one still
+    // pending (not made, or made after the reader's snapshot: either way not the reader's).
+    // Of an earlier commit, its undo is gone because the commit was made: the record stands.
+    const int64_t tag = stmt.Int(2);
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt undo,
+                             db_->Prepare("SELECT nonce, sealed FROM undo WHERE lookup = ?"));
+    undo.BindBlob(1, lookup);
+    MEDLAKE_ASSIGN_OR_RETURN(bool kept, undo.Step());
+    if (kept) {
+      stmt = std::move(undo);
+    } else {
+      MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt pending,
+                               db_->Prepare("SELECT EXISTS(SELECT 1 FROM pending WHERE tag <= ?)"));
+      pending.Bind(1, tag);
+      MEDLAKE_ASSIGN_OR_RETURN(bool answered, pending.Step());
+      if (answered && pending.Int(0) != 0) {
+        return NotFound("identity vault: no record for this pseudonym");
+      }
+    }
   }
   if (!row) return NotFound("identity vault: no record for this pseudonym");
   std::string stored;

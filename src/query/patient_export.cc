@@ -127,7 +127,8 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
   }
   // The vault under the writer lock, with the rest: no other writer (a rekey copying the
   // vault) runs meanwhile, and nothing is erased when the lake is being written.
-  auto erase_identity = [&](const std::vector<store::ErasedResource>& held) -> Status {
+  auto erase_identity = [&](const std::vector<store::ErasedResource>& held,
+                            uint64_t commits) -> Status {
     // A rekey that a crash cut short before its journal left copies under the new key.
     for (const char* rel : {"vault.sqlite.new", "principals.sqlite.new", "audit.sqlite.new",
                             "keys/data.keys.new", "keys/lake.key.new", "keys/key.check.new"}) {
@@ -145,6 +146,9 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
     std::sort(vault_keys.begin(), vault_keys.end());
     vault_keys.erase(std::unique(vault_keys.begin(), vault_keys.end()), vault_keys.end());
     MEDLAKE_ASSIGN_OR_RETURN(auto vault, privacy::Vault::Open(keys));
+    // Records an ingest killed before its catalog commit wrote (of resources the lake does not
+    // hold, which `held` cannot name) go first, as the next ingest would drop them.
+    MEDLAKE_RETURN_IF_ERROR(vault->Recover(commits));
     return vault->EraseAll(vault_keys).status();
   };
   // The attempt first: a crash or a full disk after the erasure's commit leaves the log

@@ -184,7 +184,10 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
     MEDLAKE_RETURN_IF_ERROR(SyncDir(lake_dir + "/" + kSegmentsDir + "/" + ShardDirName(s, shards)));
   }
 
-  if (before_commit) MEDLAKE_RETURN_IF_ERROR(before_commit(held));
+  if (before_commit) {
+    MEDLAKE_ASSIGN_OR_RETURN(uint64_t commits, ReadCommitCount(*db));
+    MEDLAKE_RETURN_IF_ERROR(before_commit(held, commits));
+  }
   MEDLAKE_RETURN_IF_ERROR(db->Exec("PRAGMA secure_delete=ON"));
   MEDLAKE_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {

@@ -39,7 +39,10 @@ Status FinishInterruptedErasure(const std::string& lake_dir);
 // rows naming them. The identity vault's erasure: the keys of its records come from them; no
 // other writer, rekey included, runs meanwhile; nothing is erased when the lake is being
 // written; and a crash after it leaves data without identity, which the next erase finishes.
-using BeforeCommit = std::function<Status(const std::vector<ErasedResource>& held)>;
+// `commits`: the catalog's count of ingest commits (meta.commits), with which the vault first
+// drops what a crashed ingest wrote for a commit that did not happen (privacy::Vault::Recover).
+using BeforeCommit =
+    std::function<Status(const std::vector<ErasedResource>& held, uint64_t commits)>;
 
 // Erases the patient stored as `patient_id`, superseded versions of their resources included;
 // returns the resources removed. kNotFound when the lake has

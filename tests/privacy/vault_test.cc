@@ -224,6 +224,38 @@ TEST_F(VaultTest, EraseAndRekeyTakeStagedRecords) {
   EXPECT_EQ(*(*rekeyed)->Get(third), R"({"t":1})");
 }
 
+// A reader whose catalog snapshot is older than the writer's last commits: a record of a commit
+// since made reads as the record it replaced while the undo keeps it, and as itself once the
+// undo is gone (the commit is made); a new record of the commit still pending is not found.
+TEST_F(VaultTest, ReaderBehindTheWriterReadsWhatItsSnapshotHolds) {
+  std::string other = Pseudonymizer(*keys_).ForSourceId("synthea", "p-other");
+  auto writer = Vault::Open(*keys_);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Put(pseudonym_, R"({"v":1})").ok());
+  ASSERT_TRUE((*writer)->Stage(1, {{pseudonym_, R"({"v":2})"}}).ok());
+  auto reader = Vault::Open(*keys_);
+  ASSERT_TRUE(reader.ok());
+  (*reader)->SetCommitted(0);
+  EXPECT_EQ(*(*reader)->Get(pseudonym_), R"({"v":1})");
+  ASSERT_TRUE((*writer)->Stage(2, {{other, R"({"o":1})"}}).ok());  // commit 1 was made
+  auto got = (*reader)->Get(pseudonym_);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, R"({"v":2})");
+  EXPECT_EQ((*reader)->Get(other).status().code(), ErrorCode::kNotFound);
+}
+
+// A record written again, after a crash, by a medlake that knows no commits (tag 0) is not
+// rolled back over by the next writer's Recover.
+TEST_F(VaultTest, RecoverKeepsARecordWrittenAgainWithoutCommit) {
+  auto vault = Vault::Open(*keys_);
+  ASSERT_TRUE(vault.ok());
+  ASSERT_TRUE((*vault)->Put(pseudonym_, R"({"v":1})").ok());
+  ASSERT_TRUE((*vault)->Stage(5, {{pseudonym_, R"({"v":2})"}}).ok());
+  RawSql("UPDATE identity SET tag = 0");  // as the older medlake's INSERT OR REPLACE leaves it
+  ASSERT_TRUE((*vault)->Recover(4).ok());
+  EXPECT_EQ(*(*vault)->Get(pseudonym_), R"({"v":2})");
+}
+
 // A vault written before records had commits: its records read, and are tagged as made.
 TEST_F(VaultTest, VaultWithoutTagsIsUpgraded) {
   RawSql(

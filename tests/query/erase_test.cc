@@ -8,8 +8,10 @@
 
 #include "ingest/ingest.h"
 #include "keyed_lake.h"
+#include "medlake/lake.h"
 #include "privacy/key_store.h"
 #include "privacy/segment_cipher.h"
+#include "privacy/vault.h"
 #include "query/patient_export.h"
 #include "store/segment.h"
 #include "test_util.h"
@@ -77,6 +79,39 @@ TEST(EraseTest, SupersededVersionsAreErasedToo) {
   EXPECT_EQ(rows.find(R"("value":111)"), std::string::npos) << "the superseded version";
   EXPECT_EQ(rows.find(R"("value":222)"), std::string::npos);
   EXPECT_NE(rows.find(R"("value":333)"), std::string::npos) << "the other patient's";
+}
+
+// An ingest killed between the vault's transaction and the catalog's leaves vault records of
+// resources the lake does not hold, which an erasure, naming records by the rows that held the
+// patient, did not find: they are dropped first, as the next ingest would.
+TEST(EraseTest, RecordsOfACommitThatDidNotHappenAreErasedToo) {
+  testing::TempDir dir;
+  auto keys = testing::CreateKeyedLake(dir / "lake");
+  testing::WriteText(dir / "in/a.ndjson",
+                     std::string(R"({"resourceType":"Patient","id":"src-9"})") + "\n" +
+                         R"({"resourceType":"Patient","id":"src-10","name":[{"family":"Keep"}]})" +
+                         "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  auto pseudonym = FindStoredPatient(dir / "lake", "src-9");
+  auto other = FindStoredPatient(dir / "lake", "src-10");
+  ASSERT_TRUE(pseudonym.ok() && other.ok());
+  uint64_t commits = (*Lake::Open(dir / "lake"))->commits();
+  const std::string lost = *pseudonym + "/Observation/o9";
+  {
+    // What the killed run wrote for the commit after the catalog's last.
+    auto vault = privacy::Vault::Open(keys);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Stage(commits + 1, {{lost, R"([{"note":"Crashnote"}])"}}).ok());
+  }
+  auto erased = ErasePatientData(dir / "lake", "src-9", "", "test");
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  auto vault = privacy::Vault::Open(keys);
+  ASSERT_TRUE(vault.ok());
+  EXPECT_EQ((*vault)->Get(lost).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ((*vault)->Get(*pseudonym).status().code(), ErrorCode::kNotFound);
+  auto kept = (*vault)->Get(*other);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_NE(kept->find("Keep"), std::string::npos);
 }
 
 }  // namespace
