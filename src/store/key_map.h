@@ -41,7 +41,6 @@ class ChunkedVector {
 
   size_t size() const { return size_; }
   T& operator[](size_t i) { return chunks_[i >> kShift][i & (kChunk - 1)]; }
-  T& back() { return (*this)[size_ - 1]; }
 
   template <typename... Args>
   T& emplace_back(Args&&... args) {
@@ -90,10 +89,10 @@ class KeyMap {
     for (size_t i = key.lo & mask_;; i = (i + 1) & mask_) {
       uint64_t s = slots_[i];
       if (s == 0) {
-        entries_.emplace_back(key, V());
+        V& value = entries_.emplace_back(key, V()).second;
         slots_[i] = tag | entries_.size();
         inserted = true;
-        return entries_.back().second;
+        return value;
       }
       if ((s & kTagMask) == tag && entries_[Index(s)].first == key) {
         inserted = false;
