@@ -22,7 +22,20 @@ using Clock = std::chrono::steady_clock;
 struct Work {
   Chunk chunk;
   PreparedChunk prepared;
+  uint64_t index = 0;  // in its batch, from 0
+  ChunkLoad load;
 };
+
+// A checkpoint that the chunks' load brings (records, identifiers, HL7 v2 history: what the
+// writer holds until a commit) ends its batch this many chunks after the chunk that reached
+// the budget. The load is counted by the pipeline's serial stage, in input order; the input
+// stage, which ends batches, is by then up to the pipeline's number of chunks in flight ahead.
+// With at most kCheckpointDelay chunks in flight, the input stage knows of every chunk
+// kCheckpointDelay chunks back whether it reached the budget when it reads the next one: the
+// checkpoint falls at the same chunk whatever the number of threads (up to 7 use two chunks
+// each; more share 15) or their timing, and so do the batches that conditional references and
+// pseudonym links see.
+constexpr uint64_t kCheckpointDelay = 15;
 
 }  // namespace
 
@@ -82,19 +95,42 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   // seen, so the lake does not depend on the number of threads or their timing.
   writer->set_isolate_batches(true);
   uint64_t checkpoints = 0;
+  ChunkLoad since_commit;  // the load of the chunks sequenced since the last commit
+  const size_t in_flight = std::min<size_t>(static_cast<size_t>(jobs) * 2, kCheckpointDelay);
   while (!done) {
     writer->BeginBatch();
     uint64_t batch_start = source.bytes_consumed();
     bool batch_over = false;
     bool checkpoint_due = false;
+    uint64_t read = 0;                                // chunks of the batch read so far
+    std::atomic<uint64_t> sequenced{0};               // ... that passed the serial stage
+    std::atomic<uint64_t> over_budget{~uint64_t{0}};  // index of the first that reached the budget
+    Status delay_error;
     tbb::parallel_pipeline(
-        static_cast<size_t>(jobs) * 2,
+        in_flight,
         tbb::make_filter<void, std::shared_ptr<Work>>(
             tbb::filter_mode::serial_in_order,
             [&](tbb::flow_control& fc) -> std::shared_ptr<Work> {
               if (batch_over || done || worker_failed) {
                 fc.stop();
                 return nullptr;
+              }
+              if (read > kCheckpointDelay) {
+                // Every chunk before read - kCheckpointDelay has been sequenced (at most
+                // in_flight are in flight); checked, since the lake would otherwise depend on
+                // the timing.
+                const uint64_t known = read - kCheckpointDelay;
+                if (sequenced.load(std::memory_order_acquire) < known) {
+                  delay_error = Internal("ingest pipeline: chunk " + std::to_string(known - 1) +
+                                         " not sequenced in time for its checkpoint");
+                  fc.stop();
+                  return nullptr;
+                }
+                if (over_budget.load(std::memory_order_acquire) < known) {
+                  checkpoint_due = true;
+                  fc.stop();
+                  return nullptr;
+                }
               }
               auto next = source.Next();
               if (!next.ok()) {
@@ -110,6 +146,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               }
               auto work = std::make_shared<Work>();
               work->chunk = std::move(**next);
+              work->index = read++;
               const Chunk* chunk = &work->chunk;
               // A pipeline boundary after the shared-area files, so that their identifiers are
               // known before patient data refers to them; and one per checkpoint. Inside the
@@ -119,10 +156,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               // re-ingest before the second replaces it. (Memory stays bounded by the
               // identities held, as everywhere.)
               const uint64_t batch_bytes = source.bytes_consumed() - batch_start;
-              if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1) ||
-                  writer->identities_since_commit() >= store::LakeWriter::kIdentitiesPerCommit ||
-                  writer->identifiers_since_commit() >= options.checkpoint_identifiers ||
-                  history.bytes() >= hl7v2::ResourceHistory::kBytesPerCommit) {
+              if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1)) {
                 checkpoint_due = true;
               }
               if (chunk->ends_shared_wave || checkpoint_due) batch_over = true;
@@ -137,7 +171,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 tbb::filter_mode::parallel,
                 [&](std::shared_ptr<Work> work) {
                   RecordWorker& worker = *workers.local();
+                  worker.set_load(&work->load);
                   worker.Process(work->chunk, &work->prepared);
+                  worker.set_load(nullptr);
                   if (!worker.error().ok()) worker_failed = true;
                   return work;
                 }) &
@@ -150,13 +186,25 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                   if (worker_failed) {
                     work->prepared.Clear();
                   } else {
+                    // A document read here, not by the parallel stage, is counted here.
+                    update_worker.set_load(work->prepared.in_order ? &work->load : nullptr);
                     update_worker.PublishPrepared(chunk, work->prepared);
+                    update_worker.set_load(nullptr);
                   }
                   if (!update_worker.error().ok()) {  // nothing of it is stored: the run fails
                     chunk.mapped.clear();
                     work->prepared.Clear();
                     worker_failed = true;
                   }
+                  since_commit.records += work->load.records + chunk.mapped.size();
+                  since_commit.identifiers += work->load.identifiers;
+                  if (over_budget.load(std::memory_order_relaxed) == ~uint64_t{0} &&
+                      (since_commit.records >= store::LakeWriter::kIdentitiesPerCommit ||
+                       since_commit.identifiers >= options.checkpoint_identifiers ||
+                       history.bytes() >= hl7v2::ResourceHistory::kBytesPerCommit)) {
+                    over_budget.store(work->index, std::memory_order_release);
+                  }
+                  sequenced.store(work->index + 1, std::memory_order_release);
                   // What follows needs only `mapped` and `prepared`.
                   source.Recycle(std::move(chunk.data));
                   return work;
@@ -172,10 +220,14 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     MEDLAKE_RETURN_IF_ERROR(source_error);
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
     MEDLAKE_RETURN_IF_ERROR(update_worker.error());
+    MEDLAKE_RETURN_IF_ERROR(delay_error);
+    // A batch that a wave's end cut before its load's checkpoint fell still brings it.
+    if (over_budget.load() != ~uint64_t{0}) checkpoint_due = true;
     if (!done && checkpoint_due) {
       MEDLAKE_RETURN_IF_ERROR(writer->Flush());  // settles superseded/replaced counts
       MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
       ++checkpoints;
+      since_commit = ChunkLoad();
       // The orders, reports and documents the HL7 v2 history holds are committed now: it
       // forgets them and finds them in the lake as it now stands (memory follows the
       // checkpoint).

@@ -26,8 +26,10 @@ namespace medlake::ingest {
 struct IngestOptions {
   int jobs = 0;                            // worker threads; 0 = all cores
   uint64_t checkpoint_bytes = 256u << 20;  // commit after about this much input
-  // ... or after this many identifiers of Patients and shared resources (held in memory for
-  // conditional references until the commit, about 400 bytes each).
+  // ... or once the records read since the last commit carry this many identifiers of
+  // Patients and shared resources, or, in a lake with a key, pseudonym links (held in memory
+  // for conditional references until the commit, 200-270 bytes each). Such a checkpoint comes
+  // 15 chunks after the one that reached the count, at the same place whatever the threads.
   uint64_t checkpoint_identifiers = store::LakeWriter::kIdentifiersPerCommit;
   size_t chunk_bytes = 4u << 20;  // NDJSON is read in pieces of about this size
   // In a lake with a key, a JSON document larger than this is read by the pipeline's serial

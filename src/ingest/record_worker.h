@@ -97,6 +97,17 @@ class SharedCounters {
   std::vector<std::unique_ptr<Block>> blocks_;
 };
 
+// What a chunk's records will hold in the writer's memory until the next commit, counted from
+// their content alone (so that the count does not depend on which thread stored what first):
+// batch ingest brings a checkpoint when the chunks since the last one reach a budget.
+struct ChunkLoad {
+  uint64_t records = 0;
+  // Registrations for conditional references: a Patient's or shared-area resource's
+  // identifiers (at least one each: its version is held too); in a lake with a key, a Patient's
+  // pseudonym links (one per identifier, one for its source id and one for the pseudonym).
+  uint64_t identifiers = 0;
+};
+
 // A chunk of FHIR resources (or device readings) for a lake with a key, prepared by the
 // parallel stage of batch ingest: its resources de-identified, with the pseudonym links they
 // need made apart (PendingLinks). The serial stage publishes those links in input order, or
@@ -256,6 +267,11 @@ class RecordWorker final : public FhirRecordSink {
     // pseudonyms replace its ids: the same records are quarantined with or without a key.
     Status s = parsed.ok() ? fhir::ExtractIdentity(*parsed, facts_) : parsed.status();
     if (s.ok()) s = fhir::IdentityNotRepeated(*parsed);
+    if (s.ok() && load_ != nullptr && facts_.type == "Patient") {
+      // Its links: the stored Patient carries no identifier (Store counts the others).
+      auto list = parsed->Find("identifier");
+      load_->identifiers += (list && list->IsArray() ? list->Size() : 0) + 2;
+    }
     if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_, pending);
     if (!s.ok()) {
       Reject(json, loc, s.message());
@@ -292,6 +308,11 @@ class RecordWorker final : public FhirRecordSink {
     // (Deidentifier::Apply).
     if (removed != nullptr && facts_.patient_id.empty() && !removed->patient.empty()) {
       facts_.patient_id = removed->patient;
+    }
+    if (load_ != nullptr &&
+        (facts_.type == "Patient" ? deid_ == nullptr
+                                  : fhir::PatientCompartmentPaths(facts_.type_index).empty())) {
+      load_->identifiers += std::max<size_t>(facts_.identifiers.size(), 1);
     }
     if (hook_) hook_(facts_, resource);
     row.content_hash = store::ContentHash(json);
@@ -510,6 +531,9 @@ class RecordWorker final : public FhirRecordSink {
   // Process() maps the HL7 v2 messages of a chunk into Chunk::mapped without storing them,
   // for SequenceMapped and StoreMapped.
   void set_defer_hl7v2(bool defer) { defer_hl7v2_ = defer; }
+  // Where the records read from now on are counted (ChunkLoad); null: nowhere. Batch ingest
+  // sets it while a chunk is first read (preparing it again counts nothing).
+  void set_load(ChunkLoad* load) { load_ = load; }
   // Process() leaves a JSON document larger than this to PublishPrepared (PreparedChunk).
   void set_in_order_document_bytes(uint64_t bytes) { in_order_document_bytes_ = bytes; }
 
@@ -582,6 +606,7 @@ class RecordWorker final : public FhirRecordSink {
   // A record the history found nothing new in (a replayed message, or one that repeats the
   // stored version): read, and a duplicate of what is stored.
   void CountUnchanged() {
+    if (load_ != nullptr) ++load_->records;
     if (Held()) {
       ++prepared_->records;
       ++prepared_->unchanged;
@@ -615,6 +640,7 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   void CountRecord() {
+    if (load_ != nullptr) ++load_->records;
     if (Held()) {
       ++prepared_->records;
     } else {
@@ -697,6 +723,7 @@ class RecordWorker final : public FhirRecordSink {
   std::vector<Chunk::MappedRecord>* pending_ = nullptr;  // set while a chunk's HL7 v2 is mapped
   PreparedChunk* prepared_ = nullptr;                    // set while a chunk is prepared
   PendingLinks* links_ = nullptr;  // where pseudonym links are made (Deidentifier::Apply)
+  ChunkLoad* load_ = nullptr;
   uint64_t in_order_document_bytes_ = std::numeric_limits<uint64_t>::max();
   uint32_t record_index_ = 0;         // of the record at hand in the chunk being prepared
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here

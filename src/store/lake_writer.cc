@@ -740,9 +740,6 @@ void LakeWriter::SetLinkLocked(std::string_view link, const std::string& pseudon
   recent_identifiers_.erase(k);
   bool inserted = false;
   NewIdentifier& e = new_identifiers_.FindOrInsert(HashOfKey(k), inserted);
-  // Not counted in identifiers_since_commit: links are published by the pipeline's serial
-  // stage, after the input stage has read on, so a checkpoint they brought would fall where
-  // the threads happen to be, and with it the batches that conditional references see.
   if (inserted) e.key = std::move(k);
   e.carriers.assign(1, pseudonym);
   e.linked_in_batch = batch_ + 1;
@@ -833,8 +830,6 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type,
 void LakeWriter::AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,
                                   const std::string& id,
                                   const std::vector<fhir::Identifier>& identifiers) {
-  // A registration without identifiers holds memory too (its version).
-  identifiers_held_.fetch_add(std::max<size_t>(identifiers.size(), 1), std::memory_order_relaxed);
   if (!isolate_batches_) {
     std::optional<bool> replaces = VersionToStore(key, seq);
     if (!replaces) return;
@@ -1262,7 +1257,6 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     registered_versions_.Clear();
     new_identifier_values_.Clear();
     recent_identifiers_.clear();  // those of replaced versions may have gone
-    identifiers_held_.store(0);
   }
   lock.unlock();
   if (after_commit_) after_commit_(commits_, final);

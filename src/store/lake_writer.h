@@ -175,15 +175,13 @@ class LakeWriter {
   // committed, and the next writer rebuilds the index from the segments.
   const Status& index_warning() const { return index_warning_; }
   uint64_t replaced_committed() const { return replaced_committed_.load(); }
-  // Identities held in memory since the last commit (about 200 bytes each). Ingest commits
-  // when they reach kIdentitiesPerCommit, so that small resources do not make a checkpoint's
-  // memory grow past what its byte size allows for typical ones.
+  // Identities held in memory since the last commit (about 200 bytes each).
   uint64_t identities_since_commit() const;
+  // Budgets of a checkpoint (ingest counts the records and identifiers it sends, ChunkLoad):
+  // the identities of as many records, and as many identifiers of Patients and shared
+  // resources or pseudonym links, held until the commit for conditional references (about
+  // 200-270 bytes each; IngestOptions::checkpoint_identifiers).
   static constexpr uint64_t kIdentitiesPerCommit = 1u << 20;
-  // Identifiers of Patients and shared resources held since the last commit (about 400 bytes
-  // each, for conditional references): ingest commits when they reach kIdentifiersPerCommit
-  // (IngestOptions::checkpoint_identifiers).
-  uint64_t identifiers_since_commit() const { return identifiers_held_.load(); }
   static constexpr uint64_t kIdentifiersPerCommit = 1u << 18;
   // See MayBeCommittedLocked; tests lower it.
   static constexpr uint64_t kFilterAfterLookups = 1u << 16;
@@ -421,7 +419,6 @@ class LakeWriter {
   };
   std::mutex queued_mu_;
   std::vector<QueuedIdentifiers> queued_identifiers_;
-  std::atomic<uint64_t> identifiers_held_{0};  // queued or registered since the last commit
   // Registers the queued identifiers of versions still to be stored, and forgets those of
   // versions no longer to be stored (before a commit clears what Admit knows, and at a batch's
   // end).

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -948,6 +949,74 @@ TEST(IngestTest, ACheckpointByIdentifiersKeepsConditionalReferences) {
     auto again = Ingest(run / "lake", {dir / "in"}, options);
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(again->counters.stored, 0u);
+  }
+}
+
+// A checkpoint that identifiers bring falls at the same chunk whatever the threads, and with
+// it the batches that conditional references see. 20,000 Organizations, each naming the one
+// 300 before it by identifier, in chunks of about 64 KiB: a reference resolves only when its
+// target is in an earlier batch, so which ones resolve tells where the checkpoints fell. They
+// fell where the worker threads happened to be (a count read while they registered).
+TEST(IngestTest, CheckpointsByIdentifiersFallAtTheSameChunkWhateverTheThreads) {
+  TempDir dir;
+  constexpr int kOrganizations = 20'000, kBack = 300;
+  std::string input;
+  for (int i = 0; i < kOrganizations; ++i) {
+    input += R"({"resourceType":"Organization","id":"o)" + std::to_string(i) +
+             R"(","identifier":[{"system":"urn:org","value":"V)" + std::to_string(i) + R"("}])";
+    if (i >= kBack) {
+      input += R"(,"partOf":{"reference":"Organization?identifier=urn:org|V)" +
+               std::to_string(i - kBack) + R"("})";
+    }
+    input += R"(,"name":")" + std::string(100, 'n') + "\"}\n";
+  }
+  WriteText(dir / "in/Organization.ndjson", input);
+  // For each Organization that names another, the reference as stored.
+  using PartOf = std::map<std::string, std::string>;
+  std::optional<PartOf> first;
+  uint64_t first_checkpoints = 0;
+  for (int jobs : {1, 2, 4, 2}) {
+    SCOPED_TRACE("jobs " + std::to_string(jobs));
+    TempDir run;
+    IngestOptions options;
+    options.jobs = jobs;
+    options.chunk_bytes = 4096;  // ChunkSource still reads 64 KiB at least
+    options.checkpoint_identifiers = 1'500;
+    auto r = Ingest(run / "lake", {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectReconciles(*r);
+    EXPECT_EQ(r->counters.stored, static_cast<uint64_t>(kOrganizations));
+    EXPECT_GE(r->checkpoints, 2u);
+    PartOf part_of;
+    auto lake = Lake::Open(run / "lake");
+    ASSERT_TRUE(lake.ok());
+    ASSERT_TRUE((*lake)
+                    ->Scan(
+                        "Organization",
+                        [&](const ResourceView& v) {
+                          const size_t at = v.json.find(R"("partOf":{"reference":")");
+                          if (at == std::string_view::npos) return;
+                          const size_t start = at + 23;
+                          part_of[std::string(v.id)] =
+                              std::string(v.json.substr(start, v.json.find('"', start) - start));
+                        },
+                        nullptr)
+                    .ok());
+    size_t resolved = 0;
+    for (const auto& [id, reference] : part_of) resolved += reference.starts_with("Organization/");
+    // Those at the start of each batch after the first resolve; the others cannot.
+    EXPECT_GT(resolved, 0u);
+    EXPECT_LT(resolved, part_of.size());
+    EXPECT_EQ(r->unresolved_references, part_of.size() - resolved);
+    if (!first) {
+      first = std::move(part_of);
+      first_checkpoints = r->checkpoints;
+      continue;
+    }
+    EXPECT_EQ(r->checkpoints, first_checkpoints);
+    size_t differ = 0;
+    for (const auto& [id, reference] : part_of) differ += first->at(id) != reference;
+    EXPECT_EQ(differ, 0u) << "references resolved otherwise than with one thread";
   }
 }
 
