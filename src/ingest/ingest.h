@@ -32,6 +32,9 @@ struct IngestOptions {
   // 15 chunks after the one that reached the count, at the same place whatever the threads.
   uint64_t checkpoint_identifiers = store::LakeWriter::kIdentifiersPerCommit;
   size_t chunk_bytes = 4u << 20;  // NDJSON is read in pieces of about this size
+  // A batch ends once the last 15 chunks read hold this many bytes of JSON documents and HL7 v2
+  // files (each one chunk), so that a checkpoint their content brings is not held back long.
+  uint64_t whole_files_in_delay = 32u << 20;
   // In a lake with a key, a JSON document larger than this is read by the pipeline's serial
   // stage, which stores as it reads, rather than prepared and held (docs/architecture.md).
   uint64_t in_order_document_bytes = 16u << 20;

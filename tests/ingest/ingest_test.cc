@@ -1020,6 +1020,57 @@ TEST(IngestTest, CheckpointsByIdentifiersFallAtTheSameChunkWhateverTheThreads) {
   }
 }
 
+// A Bundle is one chunk of any size: fewer than 16 large ones never reached the 15 chunks after
+// the budget, and made one batch whatever their identifiers (1.2 GB for 14 Bundles of 30,000
+// Patients). Once the last chunks hold IngestOptions::whole_files_in_delay bytes of such files
+// the batch ends, and brings the checkpoint; where does not depend on the threads.
+TEST(IngestTest, LargeBundlesBringTheCheckpointsOfTheirIdentifiers) {
+  TempDir dir;
+  constexpr int kBundles = 8, kPatients = 400;
+  for (int b = 0; b < kBundles; ++b) {
+    std::string entries;
+    for (int k = 0; k < kPatients; ++k) {
+      const std::string i = std::to_string(b * kPatients + k);
+      if (!entries.empty()) entries += ",";
+      entries += R"({"fullUrl":"urn:uuid:p)" + i +
+                 R"(","resource":{"resourceType":"Patient","id":"p)" + i +
+                 R"(","identifier":[{"system":"urn:mrn","value":"M)" + i +
+                 R"("}]},"request":{"method":"PUT","url":"Patient/p)" + i + R"("}})";
+    }
+    // Each Bundle's Observation names a Patient of the Bundle before by identifier: it resolves
+    // only when a batch ends between the two.
+    const std::string target = std::to_string(b == 0 ? 0 : (b - 1) * kPatients);
+    entries += R"(,{"resource":{"resourceType":"Observation","id":"o)" + std::to_string(b) +
+               R"(","status":"final","code":{"text":"x"},"subject":{"reference":)"
+               R"("Patient?identifier=urn:mrn|M)" +
+               target + R"("}},"request":{"method":"PUT","url":"Observation/o)" +
+               std::to_string(b) + R"("}})";
+    WriteText(dir / ("in/b" + std::to_string(b) + ".json"),
+              R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entries + "]}");
+  }
+  const uint64_t bundle_bytes = std::filesystem::file_size(dir / "in/b0.json");
+  std::optional<uint64_t> first_unresolved;
+  for (int jobs : {1, 2, 4}) {
+    SCOPED_TRACE("jobs " + std::to_string(jobs));
+    TempDir run;
+    IngestOptions options;
+    options.jobs = jobs;
+    options.checkpoint_identifiers = kPatients;       // reached by every Bundle
+    options.whole_files_in_delay = 2 * bundle_bytes;  // a batch of two Bundles
+    auto r = Ingest(run / "lake", {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectReconciles(*r);
+    EXPECT_EQ(r->counters.stored, static_cast<uint64_t>(kBundles * (kPatients + 1)));
+    // (The last batch's too: it ends before the input's end is seen.)
+    EXPECT_EQ(r->checkpoints, kBundles / 2);
+    // The Observation of the second Bundle of each batch names a Patient of the first: it stays
+    // unresolved. The first Bundle's names one of its own entries, which a Bundle resolves.
+    EXPECT_EQ(r->unresolved_references, kBundles / 2);
+    if (!first_unresolved) first_unresolved = r->unresolved_references;
+    EXPECT_EQ(r->unresolved_references, *first_unresolved);
+  }
+}
+
 // The same with the older version read first, in another file: with one thread it is
 // admitted before the newer one replaces it, with two after. Either way its identifier is not
 // registered (it was with one thread), so the lake does not depend on the threads.
