@@ -38,9 +38,9 @@ echo "== ingest: synthetic NDJSON (medlake synth, 20,000 patients)"
 "$medlake" synth --patients 20000 --seed 1 --out "$work/pop" --formats fhir > /dev/null
 "$build/bench/ingest/medlake_bench_ingest" --copies 1 "$work/pop/fhir"
 
-echo "== ingest: inputs heavy in identifiers (400,000 Practitioners, 200,000 Patients), plain and keyed"
+echo "== ingest: inputs heavy in identifiers (400,000 Practitioners, 200,000 Patients, 14 Bundles of 30,000), plain and keyed"
 python3 "$root/bench/ingest/identifier_inputs.py" "$work/ids"
-for input in practitioners patients; do
+for input in practitioners patients bundles; do
   "$build/bench/ingest/medlake_bench_ingest" --copies 1 --runs 1 "$work/ids/$input"
   "$build/bench/ingest/medlake_bench_ingest" --copies 1 --runs 1 --keyed "$work/ids/$input"
 done

@@ -6,7 +6,9 @@ Usage: identifier_inputs.py OUT_DIR [SCALE]
 OUT_DIR/practitioners/Practitioner.ndjson: 400,000 x SCALE Practitioners with 4 identifiers
 (a provider directory). OUT_DIR/patients/Patient.ndjson: 200,000 x SCALE Patients with the five
 identifier systems of a Synthea Patient, whose first two values are random UUIDs (a master
-patient index). Deterministic (seeded); no real data.
+patient index). OUT_DIR/bundles/bundle00.json ... bundle13.json: 14 transaction Bundles of
+30,000 x SCALE such Patients each (large documents, each read as one piece: docs/benchmarks.md,
+"Fifteenth pass"). Deterministic (seeded); no real data.
 """
 import json
 import os
@@ -41,12 +43,26 @@ def main():
                         "identifier": identifiers, "name": [{"family": "X"}]}), file=f)
     with open(os.path.join(out, "patients", "Patient.ndjson"), "w") as f:
         for i in range(int(200000 * scale)):
-            pid = str(uuid.UUID(int=rng.getrandbits(128)))
-            values = [pid, str(uuid.UUID(int=rng.getrandbits(128))), f"999-{i % 100:02d}-{i}",
-                      f"S{i:08d}", f"X{i:08d}X"]
-            identifiers = [{"system": s, "value": v} for s, v in zip(PATIENT_SYSTEMS, values)]
-            print(dump({"resourceType": "Patient", "id": pid, "identifier": identifiers,
-                        "gender": "female", "birthDate": "1970-01-01"}), file=f)
+            print(dump(patient(rng, i)), file=f)
+    os.makedirs(os.path.join(out, "bundles"), exist_ok=True)
+    per_bundle = int(30000 * scale)
+    for b in range(14):
+        entries = []
+        for k in range(per_bundle):
+            p = patient(rng, 1000000 + b * per_bundle + k)
+            entries.append({"fullUrl": f"urn:uuid:{p['id']}", "resource": p,
+                            "request": {"method": "PUT", "url": f"Patient/{p['id']}"}})
+        with open(os.path.join(out, "bundles", f"bundle{b:02d}.json"), "w") as f:
+            f.write(dump({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+
+
+def patient(rng, i):
+    pid = str(uuid.UUID(int=rng.getrandbits(128)))
+    values = [pid, str(uuid.UUID(int=rng.getrandbits(128))), f"999-{i % 100:02d}-{i}",
+              f"S{i:08d}", f"X{i:08d}X"]
+    identifiers = [{"system": s, "value": v} for s, v in zip(PATIENT_SYSTEMS, values)]
+    return {"resourceType": "Patient", "id": pid, "identifier": identifiers,
+            "gender": "female", "birthDate": "1970-01-01"}
 
 
 if __name__ == "__main__":
