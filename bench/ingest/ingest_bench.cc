@@ -106,7 +106,8 @@ std::string_view ReadPiece(int fd, uint64_t offset, size_t size, std::vector<cha
 }
 
 // The offsets that cut an NDJSON file into line-aligned pieces of about 4 MiB (what ingest's
-// chunks are): each cut is just after the first newline at or past a multiple of 4 MiB.
+// chunks were until 2026-11-30; they are 512 KiB now, and the ceiling keeps its pieces): each
+// cut is just after the first newline at or past a multiple of 4 MiB.
 std::vector<uint64_t> LineCuts(int fd, uint64_t size) {
   std::vector<uint64_t> cuts{0};
   std::vector<char> window(64u << 10);

@@ -252,11 +252,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     }
     buf.assign(f.carry);
     f.carry.clear();
-    // The waves read first (shared-area resources, Patients) hold the identifiers and pseudonym
-    // links that bring checkpoints; ingest ends a batch a fixed number of chunks after its
-    // budget is reached (ingest.cc, kCheckpointDelay), so their chunks are an eighth the size.
-    const size_t target = f.file->wave < InputFile::kLastWave ? chunk_bytes_ / 8 : chunk_bytes_;
-    size_t want = std::max(target, buf.size() + 65536);
+    size_t want = std::max(chunk_bytes_, buf.size() + 65536);
     while (!f.eof && buf.size() < want) {
       size_t old = buf.size();
       buf.resize(want);

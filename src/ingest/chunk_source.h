@@ -1,8 +1,8 @@
 // ChunkSource: reads the input files in order and cuts them into chunks that workers can
-// process independently: NDJSON at line boundaries (about 4 MiB each, 512 KiB in the waves
-// read first; gzip inflated on the fly). A JSON document or HL7 v2 file is one chunk that names the
-// file: the worker reads it (in parallel, into a buffer it reuses). Single-threaded; memory is
-// one chunk plus a carried partial line.
+// process independently: NDJSON at line boundaries (about 512 KiB each, gzip inflated on the
+// fly). A JSON document or HL7 v2 file is one chunk that names the file: the worker reads it
+// (in parallel, into a buffer it reuses). Single-threaded; memory is one chunk plus a carried
+// partial line.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +49,7 @@ struct Chunk {
 
 class ChunkSource {
  public:
-  explicit ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes = 4u << 20);
+  explicit ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes = 512u << 10);
   ~ChunkSource();
 
   // The next chunk, nullopt at the end. I/O errors become a chunk-less Status.

@@ -37,7 +37,7 @@ struct Work {
 // each; more share 15) or their timing, and so do the batches that conditional references and
 // pseudonym links see.
 constexpr uint64_t kCheckpointDelay = 15;
-// NDJSON chunks are at most 4 MiB, so those 15 chunks hold little; a JSON document or HL7 v2
+// NDJSON chunks are about 512 KiB, so those 15 chunks hold little; a JSON document or HL7 v2
 // file is one chunk of any size. Once the last kCheckpointDelay chunks read hold
 // IngestOptions::whole_files_in_delay bytes of such files, the batch ends (a pipeline boundary,
 // at a place that depends on the file sizes only), and then brings its checkpoint if a chunk

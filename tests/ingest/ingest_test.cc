@@ -375,8 +375,8 @@ TEST(IngestTest, ALaterEntryWinsInABundleOfMoreThanAMillionEntries) {
 
 // The shared-area files are read first, and a pipeline boundary after them makes their
 // identifiers known before patient data refers to them. Here the Organization file is exactly
-// one read chunk (4 MiB) long, with the identifier on its last line: the read after it finds
-// nothing, and the boundary must still come (it was dropped with the empty chunk, and the
+// 4 MiB long (a whole number of reads), with the identifier on its last line: the read after it
+// finds nothing, and the boundary must still come (it was dropped with the empty chunk, and the
 // Encounter was read beside the Organizations, its reference unresolved).
 TEST(IngestTest, TheBoundaryAfterSharedFilesHoldsWhenTheirLastReadIsEmpty) {
   TempDir dir;
