@@ -58,6 +58,8 @@ class ChunkSource {
   // reading into it costs no page faults). Thread-safe against Next().
   void Recycle(std::string buffer);
   uint64_t bytes_consumed() const { return bytes_consumed_; }
+  // Every chunk has been handed out: Next() would give nullopt.
+  bool exhausted() const { return !current_ && next_file_ >= files_.size(); }
 
   // An NDJSON line longer than this is not read: it comes as a chunk with an error (its line,
   // offset and first kLongLineHeadBytes), quarantined like any bad record.

@@ -239,6 +239,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     for (auto& w : workers) MEDLAKE_RETURN_IF_ERROR(w->error());
     MEDLAKE_RETURN_IF_ERROR(update_worker.error());
     MEDLAKE_RETURN_IF_ERROR(delay_error);
+    // A batch that ended before reading on (its load, or its large files) may have been the
+    // last: the run's final commit is then its checkpoint.
+    if (source.exhausted()) done = true;
     // A batch that a wave's end cut before its load's checkpoint fell still brings it.
     if (over_budget.load() != ~uint64_t{0}) checkpoint_due = true;
     if (!done && checkpoint_due) {
