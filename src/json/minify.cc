@@ -17,14 +17,54 @@ Status UnclosedString() {
   return ParseError("invalid JSON: a string is not closed");
 }
 
-// The fallback for machines without AVX-512 VBMI2 (and the reference the tests compare with).
+Status SplitValue() {
+  return ParseError("invalid JSON: whitespace inside a number or literal");
+}
+
+// The bytes of numbers and of true, false and null (and of the invalid words a parser rejects).
+constexpr bool IsScalarByte(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '+' ||
+         c == '-' || c == '.';
+}
+
+// Whether whitespace outside strings separates two scalar bytes ("1 000", "t rue"): removing
+// it would turn invalid JSON into a valid, different value. One byte at a time, with strings
+// found as MinifyInto finds them (a backslash escapes the next byte wherever it is).
+bool SplitsAValue(std::string_view text) {
+  bool in_string = false, escaped = false, last_scalar = false, gap_after_scalar = false;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool literal = escaped;
+    escaped = !literal && c == '\\';
+    if (in_string) {
+      if (c == '"' && !literal) in_string = false;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      gap_after_scalar = gap_after_scalar || last_scalar;
+      last_scalar = false;
+      continue;
+    }
+    last_scalar = IsScalarByte(c);
+    if (last_scalar && gap_after_scalar) return true;
+    gap_after_scalar = false;
+    if (c == '"' && !literal) in_string = true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<size_t> MinifyPortable(std::string_view text, char* out) {
+  if (SplitsAValue(text)) return SplitValue();
   size_t len = 0;
   if (auto error = simdjson::minify(text.data(), text.size(), out, len)) {
     return ParseError(std::string("invalid JSON: ") + simdjson::error_message(error));
   }
   return len;
 }
+
+namespace {
 
 #ifdef MEDLAKE_MINIFY_AVX512
 
@@ -36,8 +76,11 @@ constexpr uint64_t kOddBits = ~kEvenBits;
 
 // State carried from one 64-byte block to the next.
 struct Carry {
-  uint64_t escaped = 0;    // bit 0: the next block's first byte is escaped by a backslash
-  uint64_t in_string = 0;  // all ones when the previous block ended inside a string
+  uint64_t escaped = 0;      // bit 0: the next block's first byte is escaped by a backslash
+  uint64_t in_string = 0;    // all ones when the previous block ended inside a string
+  uint64_t last_scalar = 0;  // bit 0: the previous block ended with a scalar byte
+  uint64_t open_gap = 0;     // bit 0: it ended in whitespace that follows a scalar byte
+  bool split = false;        // whitespace separated two scalar bytes (SplitsAValue)
 };
 
 // Bytes escaped by a backslash, for a block whose backslashes are `backslash`. A run of
@@ -86,8 +129,27 @@ MEDLAKE_AVX512_TARGET inline size_t MinifyBlock(__m512i block, Carry& carry, cha
   uint64_t tab = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\t'));
   uint64_t lf = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\n'));
   uint64_t cr = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\r'));
-  uint64_t keep = ~((space | tab | lf | cr) & ~inside);
+  uint64_t white = (space | tab | lf | cr) & ~inside;
+  uint64_t keep = ~white;
   _mm512_storeu_si512(out, _mm512_maskz_compress_epi8(keep, block));
+  // Whitespace between two scalar bytes (SplitsAValue): the gaps that start after a scalar
+  // byte, each carried by an addition to the byte after it, which must not be scalar.
+  const __m512i lower = _mm512_or_si512(block, _mm512_set1_epi8(0x20));
+  uint64_t scalar =
+      (_mm512_cmple_epu8_mask(_mm512_sub_epi8(block, _mm512_set1_epi8('0')), _mm512_set1_epi8(9)) |
+       _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, _mm512_set1_epi8('a')), _mm512_set1_epi8(25)) |
+       _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('+')) |
+       _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('-')) |
+       _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('.'))) &
+      ~inside;
+  uint64_t gap_starts = white & ((scalar << 1) | carry.last_scalar | carry.open_gap);
+  uint64_t after_gaps;
+  bool gap_to_end = __builtin_add_overflow(gap_starts, white, &after_gaps);
+  after_gaps &= ~white;
+  if (carry.open_gap != 0 && (white & 1) == 0) after_gaps |= 1;  // a gap ended at the boundary
+  carry.split = carry.split || (after_gaps & scalar) != 0;
+  carry.open_gap = gap_to_end ? 1 : 0;
+  carry.last_scalar = scalar >> 63;
   return static_cast<size_t>(__builtin_popcountll(keep));
 }
 
@@ -107,6 +169,7 @@ MEDLAKE_AVX512_TARGET Result<size_t> MinifyAvx512(std::string_view text, char* o
     write += MinifyBlock(tail, carry, write);
   }
   if (carry.in_string != 0) return UnclosedString();
+  if (carry.split) return SplitValue();
   return static_cast<size_t>(write - out);
 }
 

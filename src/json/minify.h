@@ -21,9 +21,13 @@ inline constexpr size_t kMinifySlack = 64;
 
 // Writes `text` without the whitespace (space, tab, line feed, carriage return) outside its
 // strings to `out`, which must hold text.size() + kMinifySlack bytes; returns the length
-// written. Only strings are checked: an unclosed one is a kParseError; everything else is
-// left to the parser that reads the result.
+// written. A kParseError when a string is not closed, or when whitespace separates two bytes
+// of numbers or literals ("1 000", "t rue": removing it would make a valid, different value of
+// invalid JSON); everything else is left to the parser that reads the result.
 Result<size_t> MinifyInto(std::string_view text, char* out);
+// The same, one byte at a time (then simdjson::minify): what MinifyInto does on machines
+// without AVX-512 VBMI2.
+Result<size_t> MinifyPortable(std::string_view text, char* out);
 
 // A reusable output buffer for MinifyInto: grows, never shrinks, never zero-fills.
 class MinifyBuffer {

@@ -122,6 +122,36 @@ TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
   EXPECT_FALSE((*lake3)->Get("Patient", "d1").ok());
 }
 
+TEST(BadInputTest, WhitespaceInsideANumberOrLiteralIsInvalidJsonInEveryForm) {
+  // Minifying drops whitespace outside strings: "1 000" must not become the value 1000, nor
+  // "t rue" true (a review found both stored from .json files).
+  TempDir dir;
+  WriteText(dir / "in/number.json", R"({"resourceType":"Observation","id":"o1","status":"final",
+    "code":{"text":"x"},"valueQuantity":{"value": 1 000}})");
+  WriteText(dir / "in/literal.json", R"({"resourceType":"Patient","id":"p1","active":t rue})");
+  WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"resource":{"resourceType":"Patient","id":"p2","active": fal se}}]})");
+  WriteText(dir / "in/lines.ndjson", R"({"resourceType":"Patient","id":"p3","active":t rue})"
+                                     "\n"
+                                     R"({"resourceType":"Patient","id":"p4","active": true })"
+                                     "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.records_read, 5u);
+  EXPECT_EQ(r->counters.stored, 1u);
+  EXPECT_EQ(r->counters.quarantined, 4u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Get("Patient", "p4").ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 4u);
+  for (const auto& got : *q) {
+    EXPECT_NE(got.reason.find("invalid JSON"), std::string::npos)
+        << got.source << " " << got.reason;
+  }
+}
+
 TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
   TempDir dir;
   WriteText(dir / "in/a.ndjson.gz", std::string("\x1f\x8b\x08\x00garbage-not-deflate", 22));

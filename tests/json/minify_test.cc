@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cctype>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -15,17 +16,31 @@ namespace medlake::json {
 namespace {
 
 // JSON whitespace outside strings removed, strings copied as they are; nullopt when a string
-// is not closed. The definition MinifyInto follows, one byte at a time. As in simdjson's
-// stage 1, a backslash escapes the next byte wherever it is (outside a string it is invalid
-// JSON, which the parser reports, and an escaped quote there does not open a string).
+// is not closed, or when whitespace outside strings separates two bytes of numbers or literals
+// (digits, letters, '+', '-', '.'). The definition MinifyInto follows, one byte at a time. As
+// in simdjson's stage 1, a backslash escapes the next byte wherever it is (outside a string it
+// is invalid JSON, which the parser reports, and an escaped quote there does not open a
+// string).
 std::optional<std::string> ReferenceMinify(std::string_view text) {
+  auto scalar = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+  };
   std::string out;
   bool in_string = false;
   bool escaped = false;
+  bool white_since_kept = false;
   for (char c : text) {
     bool literal = escaped;
     escaped = !literal && c == '\\';
-    if (!in_string && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) continue;
+    if (!in_string && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      white_since_kept = true;
+      continue;
+    }
+    // The byte kept before, and this one, are both outside strings here when not quotes.
+    if (!in_string && white_since_kept && !out.empty() && scalar(out.back()) && scalar(c)) {
+      return std::nullopt;
+    }
+    white_since_kept = false;
     out.push_back(c);
     if (c == '"' && !literal) in_string = !in_string;
   }
@@ -33,9 +48,9 @@ std::optional<std::string> ReferenceMinify(std::string_view text) {
   return out;
 }
 
-std::optional<std::string> Minified(std::string_view text) {
+std::optional<std::string> Minified(std::string_view text, bool portable = false) {
   std::string out(text.size() + kMinifySlack, '\0');
-  auto len = MinifyInto(text, out.data());
+  auto len = portable ? MinifyPortable(text, out.data()) : MinifyInto(text, out.data());
   if (!len.ok()) {
     EXPECT_EQ(len.status().code(), ErrorCode::kParseError);
     return std::nullopt;
@@ -52,6 +67,29 @@ TEST(Minify, EmptyAndTiny) {
   EXPECT_EQ(Minified("\"unclosed"), std::nullopt);
   EXPECT_EQ(Minified("\"escaped quote \\\" still open"), std::nullopt);
   EXPECT_EQ(Minified("\"two backslashes \\\\\" closed"), "\"two backslashes \\\\\"closed");
+}
+
+TEST(Minify, WhitespaceInsideANumberOrLiteralIsAnError) {
+  // Removing it would store "1000" or true for invalid JSON (the parser reads the result).
+  for (bool portable : {false, true}) {
+    EXPECT_EQ(Minified("{\"value\": 1 000}", portable), std::nullopt);
+    EXPECT_EQ(Minified("{\"active\":t rue}", portable), std::nullopt);
+    EXPECT_EQ(Minified("[1,\n2, - 3]", portable), std::nullopt);
+    EXPECT_EQ(Minified("[1.\t5]", portable), std::nullopt);
+    EXPECT_EQ(Minified("[1 ,\n 2 ]", portable), "[1,2]");
+    EXPECT_EQ(Minified("{\"a\": \"1 000\" , \"b\" : null }", portable),
+              "{\"a\":\"1 000\",\"b\":null}");
+    EXPECT_EQ(Minified("[\"x\\\" 1\" ,true]", portable), "[\"x\\\" 1\",true]");
+  }
+  // The gap on every position around the 64-byte boundaries, and gaps longer than a block.
+  for (size_t start = 50; start < 140; ++start) {
+    for (size_t gap : {1, 2, 63, 64, 65, 130}) {
+      std::string split = "[" + std::string(start, ' ') + "12" + std::string(gap, ' ') + "34]";
+      std::string spaced = "[" + std::string(start, ' ') + "12" + std::string(gap, ' ') + ",34]";
+      EXPECT_EQ(Minified(split), std::nullopt) << start << " " << gap;
+      EXPECT_EQ(Minified(spaced), "[12,34]") << start << " " << gap;
+    }
+  }
 }
 
 TEST(Minify, BackslashRunsAcrossBlockBoundaries) {
@@ -76,9 +114,28 @@ TEST(Minify, RandomTextMatchesTheReference) {
     std::string text;
     for (size_t i = 0; i < len; ++i) text.push_back(alphabet[rng() % alphabet.size()]);
     auto expected = ReferenceMinify(text);
-    auto got = Minified(text);
-    ASSERT_EQ(got, expected) << "round " << round;
+    ASSERT_EQ(Minified(text), expected) << "round " << round;
+    ASSERT_EQ(Minified(text, true).has_value(), expected.has_value()) << "round " << round;
   }
+}
+
+TEST(Minify, RandomValuesMatchTheReference) {
+  // Numbers and literals cut by whitespace, next to strings and structure.
+  const std::string alphabet = "0123456789tru-+.e  \n\t\r\"\\,:[]{}";
+  std::mt19937_64 rng(20261130);
+  size_t splits = 0;
+  for (int round = 0; round < 20000; ++round) {
+    size_t len = rng() % 300;
+    std::string text;
+    for (size_t i = 0; i < len; ++i) text.push_back(alphabet[rng() % alphabet.size()]);
+    auto expected = ReferenceMinify(text);
+    ASSERT_EQ(Minified(text), expected) << "round " << round;
+    ASSERT_EQ(Minified(text, true).has_value(), expected.has_value()) << "round " << round;
+    std::string unspaced = text;
+    std::erase_if(unspaced, [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
+    if (!expected && ReferenceMinify(unspaced)) ++splits;  // strings closed: a split value
+  }
+  EXPECT_GT(splits, 1000u);
 }
 
 TEST(Minify, RealFilesMatchSimdjson) {
