@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <vector>
 
@@ -1816,6 +1817,46 @@ TEST(IngestTest, NestedBundlesAreUnpacked) {
   auto fresh = MustIngest(dir / "lake2", {dir / "out"});
   EXPECT_EQ(fresh.counters.stored, 3u);
   EXPECT_EQ((*Lake::Open(dir / "lake2"))->Status()->total_resources, 3u);
+}
+
+// A document in a transaction is kept whole, as at the top level: the outer Bundle's fullUrls
+// do not rewrite its references, which name its own entries (a review saw a document's subject
+// become the transaction's other Patient, which shares an inner entry's fullUrl).
+TEST(IngestTest, ADocumentInABundleKeepsItsReferences) {
+  TempDir dir;
+  const std::string doc = R"({"resourceType":"Bundle","id":"docA","type":"document","entry":[
+    {"fullUrl":"urn:uuid:00000000-0000-0000-0000-0000000000aa","resource":{
+      "resourceType":"Composition","id":"c1","status":"final","type":{"text":"t"},
+      "date":"2020-01-01","title":"t",
+      "subject":{"reference":"urn:uuid:00000000-0000-0000-0000-0000000000bb"}}},
+    {"fullUrl":"urn:uuid:00000000-0000-0000-0000-0000000000bb","resource":{
+      "resourceType":"Patient","id":"inner-pat"}}]})";
+  auto entry = [&](std::string_view full_url, std::string_view resource) {
+    return std::string(R"({"fullUrl":")") + std::string(full_url) + R"(","resource":)" +
+           std::string(resource) + R"(,"request":{"method":"POST","url":"Bundle"}})";
+  };
+  // With the document's own id, and with the id its fullUrl implies.
+  WriteText(dir / "in/outer.json",
+            R"({"resourceType":"Bundle","type":"transaction","entry":[)" +
+                entry("urn:uuid:00000000-0000-0000-0000-0000000000bb",
+                      R"({"resourceType":"Patient","id":"other-patient"})") +
+                "," + entry("urn:uuid:00000000-0000-0000-0000-0000000000cc", doc) + "," +
+                entry("urn:uuid:00000000-0000-0000-0000-0000000000dd",
+                      std::regex_replace(doc, std::regex(R"("id":"docA",)"), "")) +
+                "]}");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.counters.stored, 3u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  for (const char* id : {"docA", "00000000-0000-0000-0000-0000000000dd"}) {
+    auto stored = (*lake)->Get("Bundle", id);
+    ASSERT_TRUE(stored.ok()) << id;
+    EXPECT_NE(stored->find(R"("reference":"urn:uuid:00000000-0000-0000-0000-0000000000bb")"),
+              std::string::npos)
+        << *stored;
+    EXPECT_EQ(stored->find("other-patient"), std::string::npos) << *stored;
+  }
 }
 
 // A reference to an entry whose resource is not stored under the id it implies is not

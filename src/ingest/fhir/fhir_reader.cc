@@ -634,31 +634,44 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       return true;
     }
     loc.location += ".resource";
+    // A document is a resource of its own, kept whole, as at the top level: its references
+    // name its own entries, which the outer Bundle's fullUrls must not rewrite (a review saw a
+    // document's subject become another patient of the transaction that carried it).
+    bool document = false;
     if (auto rt = res->Find("resourceType"); rt && rt->IsString() && rt->GetString() == "Bundle") {
       auto type = res->Find("type");
-      if (type && type->IsString() && type->GetString() == "document") {
-        // A document is a resource of its own, kept whole (as at the top level).
-      } else if (depth + 1 > kMaxBundleDepth) {
+      document = type && type->IsString() && type->GetString() == "document";
+      if (!document && depth + 1 > kMaxBundleDepth) {
         sink.OnReject(slice, loc, "Bundle nested more than 4 deep");
         return true;
-      } else {
+      }
+      if (!document) {
         ReadBundle(*res, slice, loc, sink, depth + 1, next_entry);
         return true;
       }
     }
+    static const fhir::ReferenceResolver as_written = fhir::ReferenceAsWritten;
+    const fhir::ReferenceResolver& resolves = document ? as_written : resolver;
     if (!implied.empty()) {
       // Give the resource the id its fullUrl or request implies, and re-parse so that the facts
       // see it.
       std::string text = WithId(slice, implied);
-      RewriteReferences(text, &full_urls, resolver, rewritten_);
-      std::string copy = rewritten_;
+      std::string copy = text;
+      if (!document) {
+        RewriteReferences(text, &full_urls, resolver, rewritten_);
+        copy = rewritten_;
+      }
       json::Parser local;
       auto node = local.Parse(copy);
       if (!node.ok()) {
         sink.OnReject(text, loc, node.status().message());
         return true;
       }
-      sink.OnResource(*node, copy, resolver, loc, false);
+      sink.OnResource(*node, copy, resolves, loc, false);
+      return true;
+    }
+    if (document) {
+      sink.OnResource(*res, slice, resolves, loc, false);
       return true;
     }
     RewriteReferences(slice, &full_urls, resolver, rewritten_);
