@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -290,9 +291,34 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   if (repeated & ((uint64_t{1} << FactFields::kResourceType) | (uint64_t{1} << FactFields::kId))) {
     return ParseError("resourceType or id appears twice");
   }
+  // Anywhere else too: the facts would read one value and the readers of an export perhaps the
+  // other ("status" final here, entered-in-error for a reader that keeps the last). The name
+  // is given when it is one FHIR's grammar allows for elements (never a value).
+  if (std::string_view name = resource.RepeatedName(); !name.empty()) {
+    const bool element_name =
+        name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+        });
+    return ParseError(element_name ? "the name \"" + std::string(name) +
+                                         "\" appears twice in one JSON object"
+                                   : std::string("a name appears twice in one JSON object"));
+  }
   if (const auto& meta = fields[FactFields::kMeta]) {
     if (auto lu = meta->Find("lastUpdated")) {
-      if (auto t = ParseFhirTime(lu->GetString())) out.last_updated = t->start;
+      // An instant (R4 datatypes: a dateTime to the second, with an offset; one without is read
+      // as UTC, as everywhere in medlake). Anything else is refused rather than read as no
+      // lastUpdated, which loses to every version that has one: "…+0000" (no colon) made a
+      // newer version a silent duplicate of the stored one (a review).
+      std::optional<TimeRange> t;
+      if (lu->IsString() && lu->GetString().find('T') != std::string_view::npos) {
+        t = ParseFhirTime(lu->GetString());
+      }
+      if (!t) {
+        return ParseError(
+            "meta.lastUpdated is not a FHIR instant (YYYY-MM-DDThh:mm:ss[.fff] then Z or an "
+            "offset +hh:mm)");
+      }
+      out.last_updated = t->start;
     }
   }
 

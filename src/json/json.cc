@@ -353,6 +353,63 @@ Node Cursor::value() const {
   return NodeAccess::Value(*this);
 }
 
+namespace {
+
+// Depth-first over objects and arrays (scalars, most values, are not visited). Objects are
+// small (FHIR elements hold a few names, a resource a few dozen): the names seen are compared
+// one by one, and sorted past 16.
+bool FindRepeatedName(simdjson::dom::element e, std::string_view& name);
+
+inline bool HasChildren(simdjson::dom::element e) {
+  const auto type = e.type();
+  return type == simdjson::dom::element_type::OBJECT || type == simdjson::dom::element_type::ARRAY;
+}
+
+bool FindRepeatedName(simdjson::dom::element e, std::string_view& name) {
+  if (e.type() == simdjson::dom::element_type::ARRAY) {
+    const simdjson::dom::array items = e.get_array().value_unsafe();
+    for (simdjson::dom::element item : items) {
+      if (HasChildren(item) && FindRepeatedName(item, name)) return true;
+    }
+    return false;
+  }
+  constexpr size_t kCompared = 16;
+  std::array<std::string_view, kCompared> seen;
+  size_t n = 0;
+  std::vector<std::string_view> many;
+  const simdjson::dom::object fields = e.get_object().value_unsafe();
+  for (simdjson::dom::key_value_pair field : fields) {
+    if (n < kCompared) {
+      for (size_t i = 0; i < n; ++i) {
+        if (seen[i] == field.key) {
+          name = field.key;
+          return true;
+        }
+      }
+      seen[n++] = field.key;
+    } else {
+      many.push_back(field.key);
+    }
+    if (HasChildren(field.value) && FindRepeatedName(field.value, name)) return true;
+  }
+  if (many.empty()) return false;
+  many.insert(many.end(), seen.begin(), seen.end());
+  std::sort(many.begin(), many.end());
+  if (auto it = std::adjacent_find(many.begin(), many.end()); it != many.end()) {
+    name = *it;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view Node::RepeatedName() const {
+  std::string_view name;
+  if (valid_ && HasChildren(Elem(raw_))) FindRepeatedName(Elem(raw_), name);
+  return name;
+}
+
 size_t Node::Size() const {
   if (!valid_) return 0;
   auto e = Elem(raw_);

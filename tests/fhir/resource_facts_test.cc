@@ -31,7 +31,7 @@ TEST(ResourceFacts, EveryR4TypeWithAnIdIsStorable) {
 }
 
 TEST(ResourceFacts, ReadsEveryHotFieldWhateverTheFieldOrder) {
-  // The fields in an unusual order, with a first-seen duplicate: JSON readers take the first.
+  // The fields in an unusual order.
   const std::string observation = R"({
     "valueQuantity": {"value": 7.5, "unit": "mmol/L", "code": "mmol/L"},
     "status": "final",
@@ -43,8 +43,7 @@ TEST(ResourceFacts, ReadsEveryHotFieldWhateverTheFieldOrder) {
     "subject": {"reference": "Patient/p1"},
     "id": "o1",
     "identifier": [{"system": "urn:s", "value": "v1"}],
-    "resourceType": "Observation",
-    "status": "preliminary"
+    "resourceType": "Observation"
   })";
   json::Parser parser;
   ResourceFacts f;
@@ -62,6 +61,69 @@ TEST(ResourceFacts, ReadsEveryHotFieldWhateverTheFieldOrder) {
   EXPECT_NE(f.last_updated, kNoTime);
   ASSERT_EQ(f.identifiers.size(), 1u);
   EXPECT_EQ(f.identifiers[0].value, "v1");
+}
+
+// FHIR's JSON format forbids an object to repeat a name: readers disagree on which value
+// counts (the facts read the first, many readers of an export the last). At any depth; the
+// name is given when it is an element name, never when it could be a value.
+TEST(ResourceFacts, ANameTwiceInAnObjectIsRefused) {
+  json::Parser parser;
+  ResourceFacts f;
+  Status top = Extract(parser, R"({"resourceType":"Observation","id":"o1","status":"final",
+      "code":{"text":"x"},"status":"entered-in-error"})",
+                       f);
+  EXPECT_EQ(top.code(), ErrorCode::kParseError);
+  EXPECT_NE(top.message().find("\"status\" appears twice"), std::string::npos) << top.ToString();
+  Status nested = Extract(parser, R"({"resourceType":"Observation","id":"o1","status":"final",
+      "code":{"coding":[{"system":"s","code":"a"},{"system":"s","code":"b","code":"c"}]}})",
+                          f);
+  EXPECT_EQ(nested.code(), ErrorCode::kParseError);
+  EXPECT_NE(nested.message().find("\"code\" appears twice"), std::string::npos);
+  // In an object of more than 16 names, the two far apart.
+  std::string wide = R"({"resourceType":"Patient","id":"p1","extension":[{"url":"u","a0":1)";
+  for (int i = 1; i < 40; ++i) wide += ",\"a" + std::to_string(i) + "\":1";
+  EXPECT_EQ(Extract(parser, wide + R"(,"a0":2}]})", f).code(), ErrorCode::kParseError);
+  EXPECT_TRUE(Extract(parser, wide + R"(,"a40":2}]})", f).ok());
+  Status odd = Extract(parser, R"({"resourceType":"Patient","id":"p1",
+      "x":{"Jane Doe 1970":1,"Jane Doe 1970":2}})",
+                       f);
+  EXPECT_EQ(odd.code(), ErrorCode::kParseError);
+  EXPECT_EQ(odd.message().find("Jane"), std::string::npos) << odd.ToString();
+  // Strings and arrays that repeat a value are not names.
+  EXPECT_TRUE(Extract(parser, R"({"resourceType":"Patient","id":"p1","name":[{"given":["A","A"]},
+      {"given":["A"]}],"telecom":[{"value":"status"},{"value":"status"}]})",
+                      f)
+                  .ok());
+}
+
+// meta.lastUpdated orders the versions of a resource: a value that is no instant is refused,
+// not read as "no lastUpdated" (which loses to every version that has one).
+TEST(ResourceFacts, LastUpdatedMustBeAnInstant) {
+  json::Parser parser;
+  auto with = [&](std::string_view value) {
+    ResourceFacts f;
+    Status s =
+        Extract(parser,
+                std::string(R"({"resourceType":"Patient","id":"p1","meta":{"lastUpdated":)") +
+                    std::string(value) + "}}",
+                f);
+    return std::make_pair(s, f.last_updated);
+  };
+  for (std::string_view good : {R"("2024-05-01T10:00:00Z")", R"("2024-05-01T10:00:00.123+02:00")",
+                                R"("2024-05-01T10:00:00-05:30")", R"("2024-05-01T10:00:00")"}) {
+    auto [s, t] = with(good);
+    EXPECT_TRUE(s.ok()) << good << " " << s.ToString();
+    EXPECT_NE(t, kNoTime) << good;
+  }
+  EXPECT_EQ(with(R"("2024-05-01T10:00:00.000+02:00")").second,
+            with(R"("2024-05-01T08:00:00Z")").second);
+  for (std::string_view bad :
+       {R"("2024-05-01T10:00:00.000+0000")", R"("2020-01-01")", R"("2020-01")", R"("not-a-date")",
+        R"("2024-05-01 10:00:00Z")", R"("2024-05-01T10:00Z")", "20240501", "null", R"("")"}) {
+    auto [s, t] = with(bad);
+    EXPECT_EQ(s.code(), ErrorCode::kParseError) << bad;
+    EXPECT_NE(s.message().find("meta.lastUpdated is not a FHIR instant"), std::string::npos);
+  }
 }
 
 // R4 names some hot fields otherwise: Goal's status is lifecycleStatus; the medication

@@ -152,6 +152,31 @@ TEST(BadInputTest, WhitespaceInsideANumberOrLiteralIsInvalidJsonInEveryForm) {
   }
 }
 
+TEST(BadInputTest, ANewVersionWithALastUpdatedThatIsNoInstantIsQuarantined) {
+  // It was read as having no lastUpdated, lost to the stored version and counted as a
+  // duplicate: the newer data vanished without a word (a review).
+  TempDir dir;
+  WriteText(dir / "a/r.ndjson", R"({"resourceType":"Patient","id":"lu1","gender":"male",)"
+                                R"("meta":{"lastUpdated":"2020-01-01T00:00:00Z"}})"
+                                "\n");
+  WriteText(dir / "b/r.ndjson", R"({"resourceType":"Patient","id":"lu1","gender":"female",)"
+                                R"("meta":{"lastUpdated":"2024-05-01T10:00:00.000+0000"}})"
+                                "\n");
+  ASSERT_TRUE(Ingest(dir / "lake", {dir / "a"}, IngestOptions{}).ok());
+  auto r = Ingest(dir / "lake", {dir / "b"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.duplicates, 0u);
+  EXPECT_EQ(r->counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].line, 1);
+  EXPECT_NE((*q)[0].reason.find("meta.lastUpdated is not a FHIR instant"), std::string::npos);
+  EXPECT_EQ((*q)[0].reason.find("2024"), std::string::npos);  // no value echoed
+}
+
 TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
   TempDir dir;
   WriteText(dir / "in/a.ndjson.gz", std::string("\x1f\x8b\x08\x00garbage-not-deflate", 22));
