@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -190,8 +191,8 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
     return Fail(InvalidArgument("unknown --format " + format + " (csv, tsv, ndjson, parquet)"));
   FILE* out = stdout;
   if (!out_path.empty()) {
-    out = std::fopen(out_path.c_str(), "wb");
-    if (!out) return Fail(IoError("cannot create " + out_path));
+    out = OpenPrivateOutput(out_path);
+    if (!out) return Fail(IoError("cannot create " + out_path + ": " + std::strerror(errno)));
   }
   // Rows stream out as they are read: the access is in the audit log before the first one
   // (the entry after them adds the counts), so that a log that cannot be written lets

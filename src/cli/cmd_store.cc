@@ -128,8 +128,9 @@ int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_
 
 int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& access_options) {
   auto slash = ref.find('/');
-  if (slash == std::string::npos)
-    return Fail(InvalidArgument("expected Type/id, got '" + ref + "'"));
+  // The argument is not echoed: what was typed instead may be an identifier's value.
+  if (slash == std::string::npos || ref.find_first_of("?=|") != std::string::npos)
+    return Fail(InvalidArgument("expected Type/id (a resource type, '/', then the id)"));
   auto lake = Lake::Open(dir);
   if (!lake.ok()) return Fail(lake.status());
   auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "get");
@@ -196,8 +197,9 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   // Each type is written as "Type.ndjson.partial" (a name ingest does not read) and renamed
   // when all are complete: a full disk or a kill leaves no cut file under a name that ingest
   // would load as a smaller lake.
+  // Owner-only, as the lake's files are: they hold patient data.
   struct Output {
-    std::ofstream file;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{nullptr, &std::fclose};
     std::string partial;
   };
   std::map<std::string, Output, std::less<>> files;
@@ -216,21 +218,22 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
         auto it = files.find(r.type);
         if (it == files.end()) {
           std::string partial = out + "/" + std::string(r.type) + ".ndjson.partial";
-          it = files
-                   .emplace(std::string(r.type),
-                            Output{std::ofstream(partial, std::ios::binary), partial})
-                   .first;
+          Output o;
+          o.file.reset(OpenPrivateOutput(partial));
+          o.partial = partial;
+          if (o.file == nullptr) fail_write(partial);
+          it = files.emplace(std::string(r.type), std::move(o)).first;
         }
-        std::ofstream& f = it->second.file;
-        f.write(visible.data(), static_cast<std::streamsize>(visible.size()));
-        f.put('\n');
-        if (!f) fail_write(it->second.partial);
+        std::FILE* f = it->second.file.get();
+        if (f == nullptr || std::fwrite(visible.data(), 1, visible.size(), f) != visible.size() ||
+            std::fputc('\n', f) == EOF) {
+          fail_write(it->second.partial);
+        }
         ++counts[std::string(r.type)];
       },
       &damaged);
   for (auto& [t, o] : files) {
-    o.file.close();
-    if (!o.file) fail_write(o.partial);
+    if (o.file != nullptr && std::fclose(o.file.release()) != 0) fail_write(o.partial);
   }
   if (s.ok()) s = write_error;
   // Audited before the files take their names: an export the log cannot record is removed.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,6 +45,11 @@ Status WriteFileAtomic(const std::string& path, std::string_view data);
 // symbolic link names, and written in place when `path` is not a regular file (/dev/null,
 // /dev/stdout, a pipe), which a rename would replace.
 Status WriteOutputFile(const std::string& path, std::string_view data);
+
+// Opens `path` for writing from its start (created, or truncated): a new file is owner-only
+// (0600), as the lake's files are, since outputs hold patient data; an existing file keeps
+// its mode. nullptr with errno set on failure.
+std::FILE* OpenPrivateOutput(const std::string& path);
 
 // fsync of a directory, so that renames and creations inside it are durable.
 Status SyncDir(const std::string& dir);

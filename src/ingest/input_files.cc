@@ -1,11 +1,14 @@
 #include "ingest/input_files.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
 
 #include "common/fhir_time.h"
 #include "fhir/r4_model.h"
@@ -96,12 +99,15 @@ std::optional<InputFormat> FormatOfName(const std::string& path) {
 
 namespace {
 
-// Adds a file to read, once: a file named twice (or inside a folder named too) is read once,
-// and the repetition listed as skipped (reading it twice counted its records twice).
+// Adds a file to read, once: a file named twice (or inside a folder named too, or reached
+// again by a symbolic or hard link) is read once, and the repetition listed as skipped
+// (reading it twice counted its records twice). Files are told apart by device and inode.
 void AddFile(InputSet& set, const std::string& path, InputFormat format,
-             std::set<std::string>& seen) {
-  if (!seen.insert(path).second) {
-    set.skipped.emplace_back(path, "named more than once; read once");
+             std::set<std::pair<uint64_t, uint64_t>>& seen) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 &&
+      !seen.emplace(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)).second) {
+    set.skipped.emplace_back(path, "named more than once (or a link to a file named); read once");
     return;
   }
   std::error_code ec;
@@ -116,7 +122,7 @@ void AddFile(InputSet& set, const std::string& path, InputFormat format,
 
 Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   InputSet set;
-  std::set<std::string> seen;
+  std::set<std::pair<uint64_t, uint64_t>> seen;
   for (const auto& given : paths) {
     std::error_code ec;
     // Canonical (absolute, links resolved, so ".." means what it means to the kernel): a file
@@ -129,20 +135,25 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
     if (ec || !fs::exists(st)) return NotFound("no such file or directory: " + p);
     if (fs::is_directory(st)) {
       std::vector<std::string> found;
+      std::string listing = p;  // the folder whose listing an error is about
       for (auto it = fs::recursive_directory_iterator(p, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         std::error_code entry_ec;
+        // The next step enters this entry when it is a folder (a link to one is not followed).
+        listing = it->is_directory(entry_ec) && !it->is_symlink(entry_ec) ? it->path().string() : p;
         if (it->is_regular_file(entry_ec)) {  // (a link to a file is read as the file)
           found.push_back(it->path().string());
         } else if (it->is_symlink(entry_ec) && !fs::exists(it->path(), entry_ec)) {
-          set.skipped.emplace_back(it->path().string(), "broken symbolic link");
+          set.skipped.emplace_back(it->path().string(), entry_ec.value() == ELOOP
+                                                            ? "symbolic link loop"
+                                                            : "broken symbolic link");
         } else if (it->is_symlink(entry_ec) && it->is_directory(entry_ec)) {
           set.skipped.emplace_back(it->path().string(), "symbolic link to a folder (not followed)");
         } else if (!it->is_directory(entry_ec)) {
           set.skipped.emplace_back(it->path().string(), "not a regular file");
         }
       }
-      if (ec) return IoError("cannot list " + p + ": " + ec.message());
+      if (ec) return IoError("cannot list " + listing + ": " + ec.message());
       std::sort(found.begin(), found.end());
       for (auto& f : found) {
         if (auto format = FormatOfName(f)) {

@@ -280,12 +280,15 @@ TEST(BadInputTest, AFileNamedTwiceIsReadOnce) {
   TempDir dir;
   WriteText(dir / "in/a.ndjson",
             std::string("{bad\n{bad\n") + R"({"resourceType":"Patient","id":"p1"})" + "\n");
+  // The same file reached by links inside the folder too (it was read once per name).
+  std::filesystem::create_symlink("a.ndjson", dir / "in/link_to_a.ndjson");
+  std::filesystem::create_hard_link(dir / "in/a.ndjson", dir / "in/hard_a.ndjson");
   auto r =
       Ingest(dir / "lake", {dir / "in/a.ndjson", dir / "in", dir / "in/a.ndjson"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.records_read, 3u);
   EXPECT_EQ(r->counters.quarantined, 2u);
-  EXPECT_EQ(r->skipped.size(), 2u);
+  EXPECT_EQ(r->skipped.size(), 4u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ((*lake)->Status()->quarantined, 2u);
@@ -409,6 +412,35 @@ TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
   auto fresh = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "new"));
   EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
   EXPECT_TRUE(std::filesystem::exists(dir / "new/Patient.ndjson"));
+  // Owner-only whatever the umask, as the lake's files: they hold patient data.
+  EXPECT_EQ(std::filesystem::status(dir / "new/Patient.ndjson").permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // `get` does not echo what it was given instead of Type/id (an identifier's value, here).
+  auto conditional = testing::RunMedlake("get --lake " + (dir / "lake") +
+                                         " 'Patient?identifier=urn:ssn|999-99-9999'");
+  EXPECT_NE(conditional.exit_code, 0);
+  EXPECT_NE(conditional.out.find("expected Type/id"), std::string::npos) << conditional.out;
+  EXPECT_EQ(conditional.out.find("999-99"), std::string::npos) << conditional.out;
+}
+
+// A Bundle entry's resource that is no object is refused as such, with or without a fullUrl
+// (with one, it was given the fullUrl's id first and refused as unreadable JSON).
+TEST(BadInputTest, AnEntryResourceThatIsNoObject) {
+  TempDir dir;
+  WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"urn:uuid:33333333-3333-3333-3333-333333333333","resource":"notanobject"},
+    {"resource":[1]}]})");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.quarantined, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 2u);
+  for (const auto& got : *q) {
+    EXPECT_NE(got.reason.find("not a JSON object"), std::string::npos) << got.reason;
+  }
 }
 
 }  // namespace

@@ -1911,19 +1911,21 @@ TEST(IngestTest, DirectorySkipsUnknownFormats) {
   // followed, so that a link cannot make the walk loop), a named pipe.
   std::filesystem::create_symlink(dir / "gone.ndjson", dir / "in/broken.ndjson");
   std::filesystem::create_directory_symlink(dir / "in/sub", dir / "in/loop");
+  std::filesystem::create_symlink("self.ndjson", dir / "in/self.ndjson");
   ASSERT_EQ(::mkfifo((dir / "in/pipe.ndjson").c_str(), 0600), 0);
   auto r = MustIngest(dir / "lake", {dir / "in"});
   std::map<std::string, std::string> skipped;
   for (const auto& s : r.skipped) {
     skipped[std::filesystem::path(s.path).filename().string()] = s.reason;
   }
-  EXPECT_EQ(skipped.size(), 4u);
+  EXPECT_EQ(skipped.size(), 5u);
   EXPECT_NE(skipped["notes.txt"].find("unknown format"), std::string::npos);
   EXPECT_EQ(skipped["broken.ndjson"], "broken symbolic link");
+  EXPECT_EQ(skipped["self.ndjson"], "symbolic link loop");
   EXPECT_EQ(skipped["loop"], "symbolic link to a folder (not followed)");
   EXPECT_EQ(skipped["pipe.ndjson"], "not a regular file");
   EXPECT_EQ(r.counters.stored, 1u);
-  EXPECT_EQ(r.counters.skipped_files, 4u);
+  EXPECT_EQ(r.counters.skipped_files, 5u);
   // The catalog lists them (docs/format.md, skipped_files).
   auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, true);
   ASSERT_TRUE(db.ok());
@@ -1931,7 +1933,7 @@ TEST(IngestTest, DirectorySkipsUnknownFormats) {
   ASSERT_TRUE(q.ok());
   q->Bind(1, r.run_id);
   ASSERT_TRUE(*q->Step());
-  EXPECT_EQ(q->Int(0), 4);
+  EXPECT_EQ(q->Int(0), 5);
 }
 
 // Named on the command line, a pipe, a device or a file of unknown format is skipped as it is

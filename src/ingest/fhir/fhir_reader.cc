@@ -652,9 +652,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     }
     static const fhir::ReferenceResolver as_written = fhir::ReferenceAsWritten;
     const fhir::ReferenceResolver& resolves = document ? as_written : resolver;
-    if (!implied.empty()) {
+    if (!implied.empty() && res->IsObject()) {
       // Give the resource the id its fullUrl or request implies, and re-parse so that the facts
-      // see it.
+      // see it. (What is no object is refused as such below.)
       std::string text = WithId(slice, implied);
       std::string copy = text;
       if (!document) {
