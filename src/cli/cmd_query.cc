@@ -364,6 +364,7 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
     Status s = (*table)->Close();
     if (!s.ok()) return Fail(s);
   }
+  if (Status sealed = (*engine)->Seal(); !sealed.ok()) return Fail(sealed);
   auto result = (*engine)->Query(query_text);
   if (!result.ok()) {
     // A query that fails ran on the data all the same (a failed cast may have read a value):

@@ -293,6 +293,12 @@ Status SqlEngine::CopyToParquet(const std::string& query, const std::string& pat
   return Execute("COPY (" + query + ") TO " + Quote(path) + " (FORMAT PARQUET)");
 }
 
+Status SqlEngine::Seal() {
+  return Execute(
+      "SET enable_external_access = false; SET autoinstall_known_extensions = false; "
+      "SET autoload_known_extensions = false; SET lock_configuration = true;");
+}
+
 Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
     const std::string& name, const std::vector<ColumnSpec>& columns) {
   if (columns.empty()) return InvalidArgument("table " + name + " has no columns");

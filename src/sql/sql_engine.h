@@ -53,6 +53,10 @@ class SqlEngine {
   Status Execute(const std::string& sql);
   // Writes the rows of `query` to a Parquet file.
   Status CopyToParquet(const std::string& query, const std::string& path);
+  // Closes the engine to everything but its tables, for statements a user wrote: no file,
+  // network or extension (read_text('…/keys/lake.key') read the lake key), and no setting
+  // changed back. For good: CopyToParquet fails after it.
+  Status Seal();
 
  private:
   struct Impl;

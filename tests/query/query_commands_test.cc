@@ -190,6 +190,30 @@ TEST_F(QueryCommandsTest, SqlJsonWritesCollectionsAsArraysAndRefusesUnknownForma
   EXPECT_EQ(bad.status, 2) << bad.out;
 }
 
+// A query reaches the views' tables and nothing else: DuckDB's file functions read any file
+// the process could (a researcher read the lake key with read_text), COPY wrote files, and a
+// setting could turn that back on.
+TEST_F(QueryCommandsTest, SqlReachesNoFileNorSetting) {
+  testing::WriteText(dir_ / "secret.txt", "s3cr3t-value\n");
+  const std::string secret = (dir_ / "secret.txt");
+  for (const std::string& query :
+       {"SELECT content FROM read_text('" + secret + "')",
+        "SELECT * FROM read_csv('" + secret + "')",
+        "COPY (SELECT 1) TO '" + (dir_ / "written.csv") + "'",
+        "SET enable_external_access = true; SELECT content FROM read_text('" + secret + "')",
+        "ATTACH '" + (dir_ / "other.db") + "' AS o", std::string("INSTALL httpfs")}) {
+    auto r = RunMedlake("sql --lake " + (dir_ / "lake") + " \"" + query + "\"");
+    EXPECT_NE(r.status, 0) << query << "\n" << r.out;
+    EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos) << query << "\n" << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "written.csv"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "other.db"));
+  // In-memory SQL still runs.
+  auto ok = RunMedlake("sql --lake " + (dir_ / "lake") + " --view obs=" + (dir_ / "obs.json") +
+                       " --format csv \"SELECT count(*) AS n FROM obs\"");
+  EXPECT_EQ(ok.status, 0) << ok.out;
+}
+
 // sql --format json: a value beyond 64-bit signed (a hash) aborted the command; a repeated
 // column name kept only the last column.
 TEST_F(QueryCommandsTest, SqlJsonKeepsWideIntegersAndRepeatedColumns) {
