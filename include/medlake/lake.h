@@ -139,8 +139,10 @@ class Lake {
   Result<std::string> Get(std::string_view type, std::string_view id,
                           uint32_t shard_hint = kNoShard) const;
   static constexpr uint32_t kNoShard = 0xFFFFFFFFu;
-  // Checks every checksum of every segment; returns one line per damaged segment.
-  std::vector<std::string> Verify();
+  // Checks the catalog's pages and every checksum of every segment; returns one line per
+  // problem found. An error (kIoError) when a segment cannot be read for another reason than
+  // damage (permission denied, an I/O error): nothing is then known of it.
+  Result<std::vector<std::string>> Verify();
   // The lake's data cipher (segments, inbox, derived caches), null for a lake without a key.
   const privacy::SegmentCipher* data_cipher() const;
 

@@ -332,10 +332,11 @@ int RunVerify(const std::string& dir, const AccessOptions& access_options) {
   if (!access.ok()) return Fail(access.status());
   if (Status a = (*access)->Audit("read", "verify", -1); !a.ok()) return Fail(a);
   auto damaged = (*lake)->Verify();
-  if (damaged.empty()) {
+  if (!damaged.ok()) return Fail(damaged.status());
+  if (damaged->empty()) {
     std::printf("catalog and %zu segments verified, no damage\n", (*lake)->segments().size());
   }
-  return ReportDamage(damaged, "damage");
+  return ReportDamage(*damaged, "damage");
 }
 
 // verify --drop-damaged: the damaged segments leave the lake (store/repair.h), so that

@@ -26,15 +26,7 @@ namespace {
 // (Lake::Open fails for a keyed lake without its key, so only a damaged header says so). An
 // I/O error is not damage: it may pass (too many open files), and stops the read instead.
 bool IsDamaged(const Status& s) {
-  switch (s.code()) {
-    case ErrorCode::kCorruption:
-    case ErrorCode::kNotFound:
-    case ErrorCode::kUnsupported:
-    case ErrorCode::kUnauthenticated:
-      return true;
-    default:
-      return false;
-  }
+  return store::IsSegmentDamage(s);
 }
 
 // Opens a segment for a scan. A damaged file is reported in `damaged` and yields nullptr (the
@@ -391,7 +383,7 @@ const privacy::SegmentCipher* Lake::data_cipher() const {
   return impl_->cipher.get();
 }
 
-std::vector<std::string> Lake::Verify() {
+Result<std::vector<std::string>> Lake::Verify() {
   std::vector<std::string> problems;
   // The catalog itself: SQLite's own check of its pages (a damaged page is otherwise found
   // only by the query that reads it).
@@ -412,8 +404,9 @@ std::vector<std::string> Lake::Verify() {
     }
   }
   for (const auto& seg : segments_) {
-    std::vector<std::string> found = store::CheckSegment(dir_ + "/" + seg.file, impl_->cipher.get(),
-                                                         seg.rows, seg.bytes, seg.shard);
+    MEDLAKE_ASSIGN_OR_RETURN(std::vector<std::string> found,
+                             store::CheckSegment(dir_ + "/" + seg.file, impl_->cipher.get(),
+                                                 seg.rows, seg.bytes, seg.shard));
     problems.insert(problems.end(), found.begin(), found.end());
   }
   return problems;

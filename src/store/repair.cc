@@ -66,10 +66,13 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
   std::set<std::pair<std::string, std::string>> held;  // (type, id) live in dropped ones
   for (const CatalogSegment& seg : segments) {
     const std::string path = lake_dir + "/" + seg.file;
-    std::vector<std::string> problems =
-        CheckSegment(path, cipher.get(), seg.rows, seg.bytes, seg.shard);
+    // A segment that cannot be read for another reason than damage stops the repair: it may be
+    // sound (CheckSegment).
+    MEDLAKE_ASSIGN_OR_RETURN(std::vector<std::string> problems,
+                             CheckSegment(path, cipher.get(), seg.rows, seg.bytes, seg.shard));
     MEDLAKE_ASSIGN_OR_RETURN(Bitmap deleted, DeletedRows(seg));
     auto reader = SegmentReader::Open(path, cipher.get());
+    if (!reader.ok() && !IsSegmentDamage(reader.status())) return reader.status();
     if (problems.empty() && !reader.ok()) problems.push_back(reader.status().message());
     if (problems.empty()) {
       const Columns& c = (*reader)->columns();

@@ -616,16 +616,32 @@ std::vector<Status> SegmentReader::VerifyAll() {
   return damaged;
 }
 
-std::vector<std::string> CheckSegment(const std::string& path, const SegmentCipher* cipher,
-                                      uint64_t rows, uint64_t bytes, uint32_t shard) {
+bool IsSegmentDamage(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kCorruption:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kUnauthenticated:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<std::vector<std::string>> CheckSegment(const std::string& path, const SegmentCipher* cipher,
+                                              uint64_t rows, uint64_t bytes, uint32_t shard) {
   std::vector<std::string> problems;
   auto reader = SegmentReader::Open(path, cipher);
   if (!reader.ok()) {
+    if (!IsSegmentDamage(reader.status())) return reader.status();
     problems.push_back(reader.status().message());
     return problems;
   }
   std::vector<Status> blocks = (*reader)->VerifyAll();
-  for (const auto& s : blocks) problems.push_back(s.message());
+  for (const auto& s : blocks) {
+    if (!IsSegmentDamage(s)) return s;
+    problems.push_back(s.message());
+  }
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(path, ec);
   if ((*reader)->columns().rows != rows || (!ec && size != bytes)) {

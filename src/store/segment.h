@@ -102,12 +102,19 @@ struct Columns {
   std::vector<std::string> code_patients;
 };
 
+// Whether a failure to read a segment is damage to it (a checksum, a missing file, a format or
+// key it does not match) rather than the machine's (permission denied, an I/O error), which
+// says nothing of the file.
+bool IsSegmentDamage(const Status& s);
+
 // What is wrong with the segment file at `path`, one message per problem, each naming the file:
 // it does not open (a damaged header, footer or column), a damaged block (each one), or it does
 // not hold the `rows`, `bytes` and `shard` the catalog says (a file copied over another passes
-// its own checksums). Empty when it is sound.
-std::vector<std::string> CheckSegment(const std::string& path, const SegmentCipher* cipher,
-                                      uint64_t rows, uint64_t bytes, uint32_t shard);
+// its own checksums). Empty when it is sound. An error when the file cannot be read for
+// another reason than damage (IsSegmentDamage): repair must not drop a sound file it could not
+// read (a review saw a segment deleted on "Permission denied").
+Result<std::vector<std::string>> CheckSegment(const std::string& path, const SegmentCipher* cipher,
+                                              uint64_t rows, uint64_t bytes, uint32_t shard);
 
 class SegmentReader {
  public:

@@ -88,7 +88,7 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
       ASSERT_EQ(lake.status().code(), ErrorCode::kNotFound) << lake.status().ToString();
       continue;  // killed before the catalog existed
     }
-    EXPECT_TRUE((*lake)->Verify().empty());
+    EXPECT_TRUE((*lake)->Verify()->empty());
     auto s = (*lake)->Status();
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     EXPECT_LE(s->resources["Observation"], 40000u);
@@ -105,7 +105,7 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(Counts(dir / "lake"), expected);
   auto lake = Lake::Open(dir / "lake");
-  EXPECT_TRUE((*lake)->Verify().empty());
+  EXPECT_TRUE((*lake)->Verify()->empty());
 }
 
 TEST(CrashTest, KillWhileTheLakeIsCreatedLeavesItUsable) {
@@ -270,7 +270,7 @@ TEST(CrashTest, SegmentsFolderMayBeASymbolicLink) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
-  EXPECT_TRUE((*lake)->Verify().empty());
+  EXPECT_TRUE((*lake)->Verify()->empty());
   EXPECT_TRUE((*lake)->Get("Patient", "p1").ok());
 }
 

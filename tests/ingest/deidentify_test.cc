@@ -1089,7 +1089,7 @@ TEST(DeidentifyTest, KeyedLakeEncryptsItsSegmentsAtRest) {
   }
   auto lake = Lake::Open(dir / "keyed");
   ASSERT_TRUE(lake.ok());
-  EXPECT_TRUE((*lake)->Verify().empty());
+  EXPECT_TRUE((*lake)->Verify()->empty());
   // Without the key the lake does not open at all.
   std::filesystem::remove(dir / "keyed/keys/lake.key");
   auto keyless = Lake::Open(dir / "keyed");

@@ -165,7 +165,7 @@ TEST(StreamCheckpointTest, AFailedCheckpointStopsTheIngestorAndLosesNothingAccep
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ((*lake)->Status()->resources["Observation"], 20u);
-  EXPECT_TRUE((*lake)->Verify().empty());
+  EXPECT_TRUE((*lake)->Verify()->empty());
 }
 
 std::string Adt(const std::string& event, const std::string& time, const std::string& current,

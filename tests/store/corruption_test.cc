@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -56,7 +58,7 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
   auto lake = IngestObservations(dir);
   ASSERT_TRUE(lake.ok()) << lake.status().ToString();
   ASSERT_GE((*lake)->segments().size(), 2u);
-  EXPECT_TRUE((*lake)->Verify().empty());
+  EXPECT_TRUE((*lake)->Verify()->empty());
 
   const SegmentInfo victim = (*lake)->segments()[0];
   const std::string path = dir / "lake" + "/" + victim.file;
@@ -69,7 +71,9 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
     testing::WriteText(path, damaged);
     auto reopened = Lake::Open(dir / "lake");
     ASSERT_TRUE(reopened.ok());
-    auto problems = (*reopened)->Verify();
+    auto verified = (*reopened)->Verify();
+    ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+    const std::vector<std::string>& problems = *verified;
     ASSERT_EQ(problems.size(), 1u) << "byte " << pos;
     EXPECT_NE(problems[0].find(std::filesystem::path(victim.file).filename().string()),
               std::string::npos)
@@ -81,7 +85,7 @@ TEST(CorruptionTest, FlippedByteIsDetectedAndIsolated) {
     EXPECT_LT(seen, 64u * 30);
   }
   testing::WriteText(path, bytes);
-  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify().empty());
+  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify()->empty());
 }
 
 // verify --drop-damaged: a damaged segment leaves the catalog, the lake verifies clean and
@@ -111,7 +115,7 @@ TEST(CorruptionTest, DroppingADamagedSegmentLetsIngestStoreItsResourcesAgain) {
     EXPECT_FALSE(std::filesystem::exists(path));
     auto after = Lake::Open(dir / "lake");
     ASSERT_TRUE(after.ok());
-    EXPECT_TRUE((*after)->Verify().empty());
+    EXPECT_TRUE((*after)->Verify()->empty());
     auto status = (*after)->Status();
     ASSERT_TRUE(status.ok());
     EXPECT_EQ(status->resources["Observation"], total - victim.rows);
@@ -124,13 +128,51 @@ TEST(CorruptionTest, DroppingADamagedSegmentLetsIngestStoreItsResourcesAgain) {
     EXPECT_EQ(again->counters.stored, victim.rows);
     auto restored = Lake::Open(dir / "lake");
     ASSERT_TRUE(restored.ok());
-    EXPECT_TRUE((*restored)->Verify().empty());
+    EXPECT_TRUE((*restored)->Verify()->empty());
     EXPECT_EQ((*restored)->Status()->resources["Observation"], total);
     EXPECT_EQ(ScanAll(**restored, report), total);
   }
   auto none = store::DropDamagedSegments(dir / "lake");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// A segment that cannot be read for another reason than damage (permission denied, for a user
+// who may read the rest of the lake) is an error for verify and for --drop-damaged, which
+// leaves it: a review saw a sound segment deleted as "damaged".
+TEST(CorruptionTest, AnUnreadableSegmentIsNotDamage) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to act as another user";
+  TempDir dir;
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  const SegmentInfo victim = (*lake)->segments()[0];
+  const std::string path = dir / "lake" + "/" + victim.file;
+  const std::string user = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  ASSERT_EQ(std::system(("chmod 755 " + dir.path() + " && chown -R 65534:65534 " + (dir / "lake") +
+                         " && chown 0:0 " + path + " && chmod 600 " + path)
+                            .c_str()),
+            0);
+  auto run = [&](const std::string& args) {
+    std::string out;
+    FILE* p = ::popen((user + MEDLAKE_BINARY + " " + args + " 2>&1").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int status = ::pclose(p);
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  auto [verify_code, verify_out] = run("verify --lake " + (dir / "lake"));
+  EXPECT_NE(verify_code, 0) << verify_out;
+  EXPECT_NE(verify_out.find("Permission denied"), std::string::npos) << verify_out;
+  EXPECT_EQ(verify_out.find("damage"), std::string::npos) << verify_out;
+  auto [drop_code, drop_out] = run("verify --drop-damaged --lake " + (dir / "lake"));
+  EXPECT_NE(drop_code, 0) << drop_out;
+  EXPECT_EQ(drop_out.find("dropped"), std::string::npos) << drop_out;
+  EXPECT_TRUE(std::filesystem::exists(path));
+  auto after = Lake::Open(dir / "lake");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->segments().size(), (*lake)->segments().size());
+  EXPECT_TRUE((*after)->Verify()->empty());  // as root, the segment reads
 }
 
 // A damaged block loses its own rows only: the segment's later blocks are still read, and
@@ -163,7 +205,7 @@ TEST(CorruptionTest, ADamagedBlockLosesItsRowsOnly) {
   std::map<std::string, size_t> block_at;
   for (size_t pos = 100; pos < bytes.size() / 2 && block_at.size() < 2; pos += 4096) {
     damage({pos});
-    auto problems = (*Lake::Open(dir / "lake"))->Verify();
+    auto problems = *(*Lake::Open(dir / "lake"))->Verify();
     ASSERT_EQ(problems.size(), 1u);
     auto at = problems[0].find(" block ");
     if (at != std::string::npos) block_at.emplace(problems[0].substr(at), pos);
@@ -181,7 +223,7 @@ TEST(CorruptionTest, ADamagedBlockLosesItsRowsOnly) {
   }
   damage({block_at.begin()->second, block_at.rbegin()->second});
   auto reopened = Lake::Open(dir / "lake");
-  EXPECT_EQ((*reopened)->Verify().size(), 2u);
+  EXPECT_EQ((*reopened)->Verify()->size(), 2u);
   std::vector<std::string> report;
   EXPECT_EQ(ScanAll(**reopened, report), seen_one[0] + seen_one[1] - 8000u);
   EXPECT_EQ(report.size(), 2u);
@@ -207,14 +249,14 @@ TEST(CorruptionTest, VerifyCoversTheHeaderAndTrailerBytes) {
     testing::WriteText(path, damaged);
     auto reopened = Lake::Open(dir / "lake");
     ASSERT_TRUE(reopened.ok());
-    auto problems = (*reopened)->Verify();
+    auto problems = *(*reopened)->Verify();
     ASSERT_EQ(problems.size(), 1u) << "byte " << pos << " of " << bytes.size();
     EXPECT_NE(problems[0].find(std::filesystem::path(victim.file).filename().string()),
               std::string::npos)
         << problems[0];
   }
   testing::WriteText(path, bytes);
-  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify().empty());
+  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify()->empty());
 }
 
 TEST(CorruptionTest, DamagedHeaderOrMissingFileLeavesTheRestReadable) {
@@ -314,7 +356,7 @@ TEST(CorruptionTest, ALostCatalogIsNotTakenForANewLake) {
                              std::filesystem::copy_options::overwrite_existing);
   auto restored = Lake::Open(dir / "lake");
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
-  EXPECT_TRUE((*restored)->Verify().empty());
+  EXPECT_TRUE((*restored)->Verify()->empty());
 }
 
 // A disk that fills up at any point of an ingest: the run fails with io_error and the lake
@@ -350,7 +392,7 @@ TEST(CorruptionTest, ADiskThatFillsUpAtAnyPointLosesNothingCommitted) {
       const uint64_t stored = (*lake)->Status()->total_resources;
       EXPECT_TRUE(stored == 0 || stored == 20000u) << stored;
       EXPECT_EQ(stored == 20000u, run.ok());
-      EXPECT_TRUE((*lake)->Verify().empty());
+      EXPECT_TRUE((*lake)->Verify()->empty());
     } else {
       EXPECT_FALSE(run.ok());
     }
@@ -362,7 +404,7 @@ TEST(CorruptionTest, ADiskThatFillsUpAtAnyPointLosesNothingCommitted) {
     auto full = Lake::Open(small + "/lake");
     ASSERT_TRUE(full.ok());
     EXPECT_EQ((*full)->Status()->total_resources, 20000u);
-    EXPECT_TRUE((*full)->Verify().empty());
+    EXPECT_TRUE((*full)->Verify()->empty());
   }
   EXPECT_GT(failures, 0);
   EXPECT_GT(warnings, 0) << "no size stopped the identity index alone";
@@ -385,11 +427,11 @@ TEST(CorruptionTest, VerifyComparesSegmentsWithTheCatalogAndChecksIt) {
   const std::string b_bytes = testing::ReadText(b_path);
   std::filesystem::copy_file(dir / "lake" + "/" + a->file, b_path,
                              std::filesystem::copy_options::overwrite_existing);
-  auto problems = (*Lake::Open(dir / "lake"))->Verify();
+  auto problems = *(*Lake::Open(dir / "lake"))->Verify();
   ASSERT_FALSE(problems.empty());
   EXPECT_NE(problems[0].find("the catalog says"), std::string::npos) << problems[0];
   testing::WriteText(b_path, b_bytes);
-  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify().empty());
+  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify()->empty());
 
   std::string catalog = testing::ReadText(dir / "lake/catalog.sqlite");
   ASSERT_GT(catalog.size(), 3u * 4096);
@@ -397,7 +439,9 @@ TEST(CorruptionTest, VerifyComparesSegmentsWithTheCatalogAndChecksIt) {
   testing::WriteText(dir / "lake/catalog.sqlite", catalog);
   auto reopened = Lake::Open(dir / "lake");
   if (reopened.ok()) {  // the page may be one that opening reads: then the open says so
-    auto found = (*reopened)->Verify();
+    auto verified = (*reopened)->Verify();
+    ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+    const std::vector<std::string>& found = *verified;
     ASSERT_FALSE(found.empty());
     EXPECT_NE(found[0].find("catalog.sqlite"), std::string::npos) << found[0];
   }
