@@ -30,12 +30,14 @@ bool IsDamaged(const Status& s) {
 }
 
 // Opens a segment for a scan. A damaged file is reported in `damaged` and yields nullptr (the
-// scan goes on without it); other errors are returned.
-Result<std::unique_ptr<SegmentReader>> OpenForScan(const std::string& path,
-                                                   const store::SegmentCipher* cipher,
-                                                   std::vector<std::string>* damaged) {
+// scan goes on without it); other errors are returned. A missing file is asked about to
+// `removed_since` first (Lake::Impl::RemovedSince).
+Result<std::unique_ptr<SegmentReader>> OpenForScan(
+    const std::string& path, const store::SegmentCipher* cipher, std::vector<std::string>* damaged,
+    const std::function<::medlake::Status()>& removed_since) {
   auto reader = SegmentReader::Open(path, cipher);
   if (reader.ok()) return std::move(reader).value();
+  if (reader.status().code() == ErrorCode::kNotFound) MEDLAKE_RETURN_IF_ERROR(removed_since());
   if (!IsDamaged(reader.status())) return reader.status();
   if (damaged) damaged->push_back(reader.status().message());
   return std::unique_ptr<SegmentReader>();
@@ -80,6 +82,23 @@ struct Lake::Impl {
   std::vector<std::unique_ptr<store::KeyMap<RowAddress>>> shard_index;
   std::vector<std::vector<std::string>> damaged;  // per shard: segments its index could not read
   std::vector<std::pair<size_t, std::unique_ptr<SegmentReader>>> open_segments;  // newest last
+
+  // For a segment file found missing: an error when the catalog no longer names the segment.
+  // Then it is no damage: an erase or a repair replaced it after this reader read the catalog,
+  // and removed the file once committed (a review saw exports during an erase report damage
+  // and write part of the lake). The reader must start again.
+  std::mutex catalog_mu;  // db, for this check from scanning threads
+  ::medlake::Status RemovedSince(int64_t segment_id, const std::string& file) {
+    std::lock_guard lock(catalog_mu);
+    auto q = db->Prepare("SELECT 1 FROM segments WHERE segment_id = ?");
+    if (!q.ok()) return q.status();
+    q->Bind(1, segment_id);
+    auto named = q->Step();
+    if (!named.ok()) return named.status();
+    if (*named) return ::medlake::Status::Ok();
+    return IoError("the lake changed while it was read: " + file +
+                   " was replaced by an erase or a repair; run the command again");
+  }
 };
 
 Lake::~Lake() = default;
@@ -217,7 +236,8 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                     std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
   MEDLAKE_ASSIGN_OR_RETURN(auto reader,
-                           OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged));
+                           OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged,
+                                       [&] { return impl_->RemovedSince(seg.id, seg.file); }));
   int type_index = reader ? TypeIndexIn(reader->columns(), type) : kTypeAbsent;
   if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
   const store::Columns& c = reader->columns();
@@ -254,7 +274,8 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                        std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
   MEDLAKE_ASSIGN_OR_RETURN(auto reader,
-                           OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged));
+                           OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged,
+                                       [&] { return impl_->RemovedSince(seg.id, seg.file); }));
   int type_index = reader ? TypeIndexIn(reader->columns(), type) : kTypeAbsent;
   if (type_index == kTypeAbsent) return ::medlake::Status::Ok();
   const store::Columns& c = reader->columns();
@@ -334,6 +355,9 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
         if (segments_[i].shard != shard) continue;
         auto reader = SegmentReader::Open(dir_ + "/" + segments_[i].file, m.cipher.get());
         if (!reader.ok()) {
+          if (reader.status().code() == ErrorCode::kNotFound) {
+            MEDLAKE_RETURN_IF_ERROR(m.RemovedSince(segments_[i].id, segments_[i].file));
+          }
           if (!IsDamaged(reader.status())) return reader.status();
           m.damaged[shard].push_back(reader.status().message());  // as Scan: skipped
           continue;
@@ -407,6 +431,10 @@ Result<std::vector<std::string>> Lake::Verify() {
     MEDLAKE_ASSIGN_OR_RETURN(std::vector<std::string> found,
                              store::CheckSegment(dir_ + "/" + seg.file, impl_->cipher.get(),
                                                  seg.rows, seg.bytes, seg.shard));
+    std::error_code ec;
+    if (!found.empty() && !std::filesystem::exists(dir_ + "/" + seg.file, ec) && !ec) {
+      MEDLAKE_RETURN_IF_ERROR(impl_->RemovedSince(seg.id, seg.file));
+    }
     problems.insert(problems.end(), found.begin(), found.end());
   }
   return problems;

@@ -14,6 +14,7 @@
 #include "medlake/lake.h"
 #include "store/lake_writer.h"
 #include "store/repair.h"
+#include "store/sqlite.h"
 #include "test_util.h"
 
 namespace medlake {
@@ -173,6 +174,44 @@ TEST(CorruptionTest, AnUnreadableSegmentIsNotDamage) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ((*after)->segments().size(), (*lake)->segments().size());
   EXPECT_TRUE((*after)->Verify()->empty());  // as root, the segment reads
+}
+
+// A reader whose segment was replaced after it read the catalog (an erase or a repair removes
+// the old file once committed) says that the lake changed, not that it is damaged: a review saw
+// exports during an erase report damage and write part of the lake.
+TEST(CorruptionTest, ASegmentReplacedDuringAReadIsNoDamage) {
+  TempDir dir;
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  ASSERT_GE((*lake)->segments().size(), 2u);
+  const SegmentInfo replaced = (*lake)->segments()[0];
+  const SegmentInfo lost = (*lake)->segments()[1];
+  {
+    // As an erase commits: the catalog no longer names the segment; then its file goes.
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(
+        (*db)->Exec("DELETE FROM segments WHERE segment_id = " + std::to_string(replaced.id)).ok());
+  }
+  std::filesystem::remove(dir / "lake/" + replaced.file);
+  std::vector<std::string> damaged;
+  Status scanned = (*lake)->Scan(
+      "", [](const ResourceView&) {}, &damaged);
+  EXPECT_EQ(scanned.code(), ErrorCode::kIoError) << scanned.ToString();
+  EXPECT_NE(scanned.message().find("the lake changed while it was read"), std::string::npos);
+  EXPECT_TRUE(damaged.empty());
+  EXPECT_EQ((*lake)->Verify().status().code(), ErrorCode::kIoError);
+  // A file missing that the catalog still names is damage, as before.
+  auto reopened = Lake::Open(dir / "lake");
+  ASSERT_TRUE(reopened.ok());
+  std::filesystem::remove(dir / "lake/" + lost.file);
+  EXPECT_TRUE((*reopened)
+                  ->Scan(
+                      "", [](const ResourceView&) {}, &damaged)
+                  .ok());
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_NE(damaged[0].find("segment missing"), std::string::npos) << damaged[0];
+  EXPECT_EQ((*reopened)->Verify()->size(), 1u);
 }
 
 // A damaged block loses its own rows only: the segment's later blocks are still read, and
