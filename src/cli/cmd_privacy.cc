@@ -20,6 +20,7 @@
 #include "privacy/principals.h"
 #include "privacy/rekey.h"
 #include "store/catalog.h"
+#include "store/sqlite.h"
 
 namespace medlake::cli {
 namespace {
@@ -51,31 +52,66 @@ Result<Principal> Authorize(const KeyStore& keys, const std::string& token, Perm
   return who;
 }
 
+constexpr const char* kInitFiles[] = {"keys", "principals.sqlite", "audit.sqlite"};
+
+void RemoveInitFiles(const std::vector<std::string>& paths) {
+  std::error_code ec;
+  for (const std::string& path : paths) {
+    std::filesystem::remove_all(path, ec);
+    for (const char* tail : {"-journal", "-wal", "-shm"}) std::filesystem::remove(path + tail, ec);
+  }
+}
+
+// Whether an earlier init was stopped (killed) before its audit log took its first entry: its
+// undo never ran, and the keys it left made the folder a keyed lake that every command refused
+// (a log without its first entry takes no other). Nothing was stored, and its admin token was
+// never shown, so init may begin again. Not when the log cannot be read for another reason.
+bool InitDidNotFinish(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir + "/" + store::kCatalogFile, ec) || ec) return false;
+  const std::string log = dir + "/audit.sqlite";
+  if (!std::filesystem::exists(log, ec)) return !ec;
+  if (std::filesystem::file_size(log, ec) == 0 && !ec) return true;
+  auto db = store::Db::Open(log, false, true);
+  if (!db.ok()) return false;
+  auto entries = (*db)->Prepare("SELECT count(*) FROM entry");
+  if (!entries.ok()) return entries.status().message().find("no such table") != std::string::npos;
+  auto row = entries->Step();
+  return row.ok() && *row && entries->Int(0) == 0;
+}
+
 int RunInit(const std::string& dir, const std::string& admin_name) {
+  if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
+  // The lake's writer lock, as ingest takes it: an ingest that began without a key must not
+  // find one half made (nor one made meanwhile: it checks again under this lock).
+  auto lock = FolderLock::Acquire(dir);
+  if (!lock.ok()) return Fail(lock.status());
   // Data ingested before the key exists is neither pseudonymized nor encrypted: a key is for
   // a new lake only.
   if (privacy::KeyStore::IsInitialised(dir)) {
-    return Fail(AlreadyExists("lake " + dir + " is already initialised (keys/key.check exists)"));
+    if (!InitDidNotFinish(dir)) {
+      return Fail(AlreadyExists("lake " + dir + " is already initialised (keys/key.check exists)"));
+    }
+    std::fprintf(stderr, "an earlier medlake init of %s did not finish: it begins again\n",
+                 dir.c_str());
+    std::vector<std::string> left;
+    for (const char* rel : kInitFiles) left.push_back(dir + "/" + rel);
+    RemoveInitFiles(left);
   }
   if (std::filesystem::exists(dir + "/" + store::kCatalogFile)) {
     return Fail(AlreadyExists("lake " + dir +
                               " already holds data stored without a key; run medlake init "
                               "on a new lake directory, before the first ingest"));
   }
-  if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
   // What init creates goes again when a later step fails (a log without its first entry
-  // takes no other: the lake would be keyed, and unusable): init can then run again.
+  // takes no other: the lake would be keyed, and unusable): init can then run again. A kill
+  // leaves them; the next init finds it did not finish (InitDidNotFinish).
   std::vector<std::string> created;
-  for (const char* rel : {"keys", "principals.sqlite", "audit.sqlite"}) {
+  for (const char* rel : kInitFiles) {
     if (!std::filesystem::exists(dir + "/" + rel)) created.push_back(dir + "/" + rel);
   }
   auto undo = [&](const Status& s) {
-    std::error_code ec;
-    for (const std::string& path : created) {
-      std::filesystem::remove_all(path, ec);
-      for (const char* tail : {"-journal", "-wal", "-shm"})
-        std::filesystem::remove(path + tail, ec);
-    }
+    RemoveInitFiles(created);
     return Fail(s);
   };
   auto keys = KeyStore::Create(dir);

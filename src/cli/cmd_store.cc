@@ -19,6 +19,7 @@
 #include "ingest/ingest.h"
 #include "ingest/input_files.h"
 #include "medlake/lake.h"
+#include "privacy/key_store.h"
 #include "query/patient_export.h"
 #include "store/repair.h"
 
@@ -35,10 +36,13 @@ std::string HumanBytes(double b) {
 int RunIngest(const std::string& lake, const std::vector<std::string>& paths, int jobs,
               uint64_t checkpoint_mb, const AccessOptions& access_options) {
   // In a lake with a key, storing records is the admin's (the owner of the key file, or an
-  // admin's token); the run is audited, a refusal and a failure too.
+  // admin's token); the run is audited, a refusal and a failure too. The run checks under the
+  // writer lock that the lake still is as found here (IngestOptions::expect_key).
+  const bool keyed = privacy::KeyStore::IsInitialised(lake);
   auto access = OpenAccess(lake, access_options, query::OutputKind::kWrite, "ingest");
   if (!access.ok()) return Fail(access.status());
   ingest::IngestOptions options;
+  options.expect_key = keyed;
   options.jobs = jobs;
   if (checkpoint_mb > 0) options.checkpoint_bytes = checkpoint_mb << 20;
   auto start = std::chrono::steady_clock::now();

@@ -52,6 +52,12 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   MEDLAKE_ASSIGN_OR_RETURN(InputSet inputs, ExpandInputs(paths));
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, store::LakeWriter::Open(lake_dir));
   MEDLAKE_ASSIGN_OR_RETURN(auto deidentifier, Deidentifier::ForLake(lake_dir, *writer));
+  if (options.expect_key && *options.expect_key != (deidentifier != nullptr)) {
+    return AlreadyExists(
+        "the lake at " + lake_dir +
+        (deidentifier ? " was given a key (medlake init)" : " has no key any more") +
+        " after this ingest began: run it again");
+  }
   writer->AddSkippedFiles(inputs.skipped);
 
   int jobs =

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct IngestOptions {
   uint64_t in_order_document_bytes = 16u << 20;
   // Called about twice a second from the coordinating thread (never concurrently).
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
+  // Whether the caller found the lake with a key (and decided access and auditing by it): the
+  // run is refused when the lake, under its writer lock, says otherwise (a `medlake init` that
+  // ran in between made a keyed ingest without an audit trail). Unset: not checked.
+  std::optional<bool> expect_key;
 };
 
 struct SkippedFile {

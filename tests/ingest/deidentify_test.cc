@@ -90,6 +90,27 @@ const char* kFhirObservation =
     R"("subject":{"reference":"Patient/src-17","display":"Janelle Roeberts"},"effectiveDateTime":"2024-01-02T10:00:00Z",)"
     R"("valueQuantity":{"value":72.50,"unit":"/min"},"note":[{"text":"Janelle said she felt fine"}]})";
 
+// The CLI decides access and auditing by whether the lake has a key; a `medlake init` between
+// that and the writer's lock made a keyed ingest without an audit trail (a review). The run
+// checks again under the lock.
+TEST(DeidentifyTest, AnIngestRefusesALakeWhoseKeyChangedSinceItBegan) {
+  TempDir dir;
+  testing::WriteText(dir / "in/p.ndjson", std::string(kFhirPatient) + "\n");
+  InitLake(dir / "keyed");
+  IngestOptions plain_expected;
+  plain_expected.expect_key = false;
+  auto refused = Ingest(dir / "keyed", {dir / "in"}, plain_expected);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_NE(refused.status().message().find("was given a key"), std::string::npos);
+  IngestOptions keyed_expected;
+  keyed_expected.expect_key = true;
+  EXPECT_FALSE(Ingest(dir / "plain", {dir / "in"}, keyed_expected).ok());
+  auto stored = Ingest(dir / "keyed", {dir / "in"}, keyed_expected);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->counters.stored, 1u);
+}
+
 TEST(DeidentifyTest, KeyedLakeStoresPseudonymsAndVaultsIdentity) {
   TempDir dir;
   InitLake(dir / "lake");
