@@ -149,6 +149,7 @@ class Lake {
  private:
   struct Impl;
   Lake() = default;
+  Result<LakeStatus> StatusLocked();  // Status, in its read transaction
   std::string dir_;
   uint32_t shard_count_ = 0;
   uint64_t commits_ = 0;

@@ -155,6 +155,19 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
 }
 
 Result<LakeStatus> Lake::Status() {
+  // One read transaction, segments included: the counts of one commit (the segment list read
+  // when the lake was opened may be a commit older; a review saw one segment count with two
+  // totals while an ingest ran).
+  Db& db = *impl_->db;
+  std::lock_guard lock(impl_->catalog_mu);
+  MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  Result<LakeStatus> status = StatusLocked();
+  ::medlake::Status ended = db.Exec(status.ok() ? "COMMIT" : "ROLLBACK");
+  if (status.ok() && !ended.ok()) return ended;
+  return status;
+}
+
+Result<LakeStatus> Lake::StatusLocked() {
   LakeStatus s;
   Db& db = *impl_->db;
   MEDLAKE_ASSIGN_OR_RETURN(
@@ -173,8 +186,13 @@ Result<LakeStatus> Lake::Status() {
                            db.Prepare("SELECT count(*) FROM runs WHERE state = 'committed'"));
   MEDLAKE_ASSIGN_OR_RETURN(bool rrow, r.Step());
   if (rrow) s.runs = static_cast<uint64_t>(r.Int(0));
-  s.segments = segments_.size();
-  for (const auto& seg : segments_) s.bytes += seg.bytes;
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt g, db.Prepare("SELECT count(*), COALESCE(sum(bytes), 0) FROM "
+                                              "segments"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool grow, g.Step());
+  if (grow) {
+    s.segments = static_cast<uint64_t>(g.Int(0));
+    s.bytes = static_cast<uint64_t>(g.Int(1));
+  }
   return s;
 }
 

@@ -214,6 +214,27 @@ TEST(CorruptionTest, ASegmentReplacedDuringAReadIsNoDamage) {
   EXPECT_EQ((*reopened)->Verify()->size(), 1u);
 }
 
+// Status reads its counts and its segments in one transaction: a lake opened before a commit
+// gave the segments it had opened with and the counts of the later commit (a review saw one
+// segment count with two totals while an ingest ran).
+TEST(LakeStatusTest, CountsAndSegmentsComeFromOneCommit) {
+  TempDir dir;
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  testing::WriteText(dir / "more/Patient.ndjson", R"({"resourceType":"Patient","id":"late"})"
+                                                  "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "more"}, ingest::IngestOptions{}).ok());
+  auto fresh = Lake::Open(dir / "lake");
+  ASSERT_TRUE(fresh.ok());
+  auto now = (*fresh)->Status();
+  auto seen = (*lake)->Status();
+  ASSERT_TRUE(now.ok() && seen.ok());
+  EXPECT_EQ(seen->total_resources, now->total_resources);
+  EXPECT_EQ(seen->segments, now->segments);
+  EXPECT_EQ(seen->bytes, now->bytes);
+  EXPECT_GT(seen->segments, (*lake)->segments().size());
+}
+
 // A damaged block loses its own rows only: the segment's later blocks are still read, and
 // verify names every damaged block (a scan stopped at the first, and verify named only it).
 TEST(CorruptionTest, ADamagedBlockLosesItsRowsOnly) {
