@@ -68,7 +68,8 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
       fmt::format("run {}: {} files, {} records read, {} stored, {} duplicates, {} quarantined",
                   report->run_id, c.files, c.records_read, c.stored, c.duplicates, c.quarantined),
       -1);
-  if (!audited.ok()) return Fail(audited);
+  // The run is committed either way: its report is printed, and a log that could not record
+  // it is then the command's failure (a review saw a committed run report only the log's error).
   for (const auto& s : report->skipped) {
     std::printf("skipped %s: %s\n", s.path.c_str(), s.reason.c_str());
   }
@@ -93,6 +94,12 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   }
   if (!report->warning.empty())
     std::fprintf(stderr, "medlake: warning: %s\n", report->warning.c_str());
+  if (!audited.ok()) {
+    return Fail(Status(audited.code(), "run " + std::to_string(report->run_id) +
+                                           " is committed, but the audit log could not record "
+                                           "it: " +
+                                           audited.message()));
+  }
   return 0;
 }
 
