@@ -235,6 +235,29 @@ TEST(LakeStatusTest, CountsAndSegmentsComeFromOneCommit) {
   EXPECT_GT(seen->segments, (*lake)->segments().size());
 }
 
+// verify counts the segments' live rows per type against the catalog's counts (`status`): a
+// damaged count was found nowhere (a review flipped one bit of it).
+TEST(CorruptionTest, VerifyFindsADamagedTypeCount) {
+  TempDir dir;
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  EXPECT_TRUE((*lake)->Verify()->empty());
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(
+        (*db)->Exec("UPDATE type_counts SET live = live + 256 WHERE type = 'Observation'").ok());
+  }
+  auto reopened = Lake::Open(dir / "lake");
+  ASSERT_TRUE(reopened.ok());
+  auto problems = (*reopened)->Verify();
+  ASSERT_TRUE(problems.ok()) << problems.status().ToString();
+  ASSERT_EQ(problems->size(), 1u);
+  EXPECT_NE((*problems)[0].find("type_counts says 2176 live Observation, the segments hold 1920"),
+            std::string::npos)
+      << (*problems)[0];
+}
+
 // A damaged block loses its own rows only: the segment's later blocks are still read, and
 // verify names every damaged block (a scan stopped at the first, and verify named only it).
 TEST(CorruptionTest, ADamagedBlockLosesItsRowsOnly) {
