@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -19,6 +20,7 @@
 #include "privacy/key_store.h"
 #include "privacy/principals.h"
 #include "privacy/rekey.h"
+#include "privacy/sqlite_file.h"
 #include "store/catalog.h"
 #include "store/sqlite.h"
 
@@ -62,22 +64,36 @@ void RemoveInitFiles(const std::vector<std::string>& paths) {
   }
 }
 
+// The rows of `table` in the privacy SQLite file at `path`: 0 when the file or the table does
+// not exist yet, nullopt when it cannot be read. Opened for writing (under the writer lock),
+// so that a transaction a kill cut short is rolled back first (read-only, its journal made
+// the read fail).
+std::optional<int64_t> RowsIn(const std::string& path, const char* table) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return ec ? std::nullopt : std::optional<int64_t>(0);
+  auto db = privacy::OpenSqliteFile(path, false, "file of an earlier init");
+  if (!db.ok()) return std::nullopt;
+  auto rows = (*db)->Prepare(std::string("SELECT count(*) FROM ") + table);
+  if (!rows.ok()) {
+    if (rows.status().message().find("no such table") != std::string::npos) return 0;
+    return std::nullopt;
+  }
+  auto row = rows->Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  return rows->Int(0);
+}
+
 // Whether an earlier init was stopped (killed) before its audit log took its first entry: its
 // undo never ran, and the keys it left made the folder a keyed lake that every command refused
-// (a log without its first entry takes no other). Nothing was stored, and its admin token was
-// never shown, so init may begin again. Not when the log cannot be read for another reason.
+// (a log without its first entry takes no other). Nothing was stored, no user but the first
+// admin exists, and that admin's token was never shown: init may begin again. Not when
+// anything of that cannot be read.
 bool InitDidNotFinish(const std::string& dir) {
   std::error_code ec;
   if (std::filesystem::exists(dir + "/" + store::kCatalogFile, ec) || ec) return false;
-  const std::string log = dir + "/audit.sqlite";
-  if (!std::filesystem::exists(log, ec)) return !ec;
-  if (std::filesystem::file_size(log, ec) == 0 && !ec) return true;
-  auto db = store::Db::Open(log, false, true);
-  if (!db.ok()) return false;
-  auto entries = (*db)->Prepare("SELECT count(*) FROM entry");
-  if (!entries.ok()) return entries.status().message().find("no such table") != std::string::npos;
-  auto row = entries->Step();
-  return row.ok() && *row && entries->Int(0) == 0;
+  const std::optional<int64_t> entries = RowsIn(dir + "/audit.sqlite", "entry");
+  const std::optional<int64_t> users = RowsIn(dir + "/principals.sqlite", "principal");
+  return entries == 0 && users.has_value() && *users <= 1;
 }
 
 int RunInit(const std::string& dir, const std::string& admin_name) {

@@ -1,6 +1,7 @@
 #include "sql/sql_engine.h"
 
 #include <duckdb.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -290,13 +291,40 @@ Result<QueryResult> SqlEngine::Query(const std::string& sql) {
 }
 
 Status SqlEngine::CopyToParquet(const std::string& query, const std::string& path) {
-  return Execute("COPY (" + query + ") TO " + Quote(path) + " (FORMAT PARQUET)");
+  // Owner-only, as every output of patient data (DuckDB creates the file, or a temporary one
+  // it renames): the process's file mode mask is narrowed while it writes.
+  const mode_t mask = ::umask(077);
+  Status s = Execute("COPY (" + query + ") TO " + Quote(path) + " (FORMAT PARQUET)");
+  ::umask(mask);
+  return s;
 }
 
 Status SqlEngine::Seal() {
   return Execute(
       "SET enable_external_access = false; SET autoinstall_known_extensions = false; "
       "SET autoload_known_extensions = false; SET lock_configuration = true;");
+}
+
+Status SqlEngine::RequireOneSelect(const std::string& sql) {
+  duckdb_extracted_statements statements = nullptr;
+  const idx_t count = duckdb_extract_statements(impl_->con, sql.c_str(), &statements);
+  Status s = Status::Ok();
+  if (count == 0) {
+    s = DuckError("SQL error", duckdb_extract_statements_error(statements), sql);
+  } else if (count > 1) {
+    s = InvalidArgument("give one SELECT statement (this holds " + std::to_string(count) + ")");
+  } else {
+    duckdb_prepared_statement prepared = nullptr;
+    if (duckdb_prepare_extracted_statement(impl_->con, statements, 0, &prepared) == DuckDBError) {
+      s = DuckError("SQL error", duckdb_prepare_error(prepared), sql);
+    } else if (duckdb_prepared_statement_type(prepared) != DUCKDB_STATEMENT_TYPE_SELECT) {
+      s = InvalidArgument(
+          "only a SELECT runs here (not PRAGMA, EXPLAIN, CALL, SET or a change to the tables)");
+    }
+    duckdb_destroy_prepare(&prepared);
+  }
+  duckdb_destroy_extracted(&statements);
+  return s;
 }
 
 Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(

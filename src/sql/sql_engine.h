@@ -57,6 +57,12 @@ class SqlEngine {
   // network or extension (read_text('…/keys/lake.key') read the lake key), and no setting
   // changed back. For good: CopyToParquet fails after it.
   Status Seal();
+  // OK when `sql` is one SELECT (WITH, FROM-first, VALUES...): a user's query must not be a
+  // PRAGMA (enable_profiling printed every operator's row count, under disclosure control),
+  // an EXPLAIN ANALYZE (the same counts as its result), a CALL (enable_logging aborted the
+  // process) or several statements. kInvalidArgument otherwise; DuckDB's parse errors as
+  // Query gives them.
+  Status RequireOneSelect(const std::string& sql);
 
  private:
   struct Impl;

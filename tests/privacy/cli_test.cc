@@ -45,6 +45,18 @@ TEST(PrivacyCliTest, AnInitThatDidNotFinishBeginsAgain) {
   CliRun ingested = Medlake("ingest --lake " + lake + " " + (dir / "in") + " --token " + admin);
   EXPECT_EQ(ingested.exit_code, 0) << ingested.out;
   EXPECT_EQ(Medlake("audit verify --lake " + lake + " --token " + admin).exit_code, 0);
+  // A log gone while users were added is no unfinished init: refused (bob's token stays).
+  {
+    const std::string other = dir / "other";
+    CliRun first = Medlake("init --lake " + other);
+    ASSERT_EQ(first.exit_code, 0) << first.out;
+    ASSERT_EQ(
+        Medlake("user add bob --role researcher --lake " + other + " --token " + TokenIn(first.out))
+            .exit_code,
+        0);
+    std::filesystem::remove(other + "/audit.sqlite");
+    EXPECT_NE(Medlake("init --lake " + other).exit_code, 0);
+  }
   // Finished, and now holding data: refused, the keys kept.
   EXPECT_NE(Medlake("init --lake " + lake).exit_code, 0);
   std::filesystem::remove(lake + "/audit.sqlite");

@@ -208,6 +208,22 @@ TEST_F(QueryCommandsTest, SqlReachesNoFileNorSetting) {
   }
   EXPECT_FALSE(std::filesystem::exists(dir_ / "written.csv"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "other.db"));
+  // One SELECT only: a PRAGMA printed every operator's row count past disclosure control,
+  // EXPLAIN ANALYZE gave them as its result, a CALL aborted the process (a review).
+  const std::string obs = " --view obs=" + (dir_ / "obs.json");
+  for (const std::string& query :
+       {std::string("PRAGMA enable_profiling; SELECT count(*) FROM obs"),
+        std::string("EXPLAIN ANALYZE SELECT count(*) FROM obs"),
+        std::string("CALL enable_logging(level='debug')"), std::string("SELECT 1; SELECT 2"),
+        std::string("CREATE TABLE t AS SELECT 1")}) {
+    auto r = RunMedlake("sql --lake " + (dir_ / "lake") + obs + " \"" + query + "\"");
+    EXPECT_EQ(r.status, 2) << query << "\n" << r.out;  // invalid_argument
+    EXPECT_NE(r.out.find("SELECT"), std::string::npos) << query << "\n" << r.out;
+    EXPECT_EQ(r.out.find("rows"), std::string::npos) << query << "\n" << r.out;
+  }
+  auto with = RunMedlake("sql --lake " + (dir_ / "lake") + obs +
+                         " \"WITH o AS (SELECT * FROM obs) FROM o SELECT count(*) AS n\"");
+  EXPECT_EQ(with.status, 0) << with.out;
   // In-memory SQL still runs.
   auto ok = RunMedlake("sql --lake " + (dir_ / "lake") + " --view obs=" + (dir_ / "obs.json") +
                        " --format csv \"SELECT count(*) AS n FROM obs\"");
@@ -242,6 +258,14 @@ TEST_F(QueryCommandsTest, ParquetOutput) {
                       " --format parquet --out " + (dir_ / "obs.parquet"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir_ / "obs.parquet"));
+  // Owner-only whatever the umask, as every output of patient data (DuckDB writes it).
+  EXPECT_EQ(std::filesystem::status(dir_ / "obs.parquet").permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto csv = RunMedlake("view " + (dir_ / "obs.json") + " --lake " + (dir_ / "lake") + " --out " +
+                        (dir_ / "obs.csv"));
+  ASSERT_EQ(csv.status, 0) << csv.out;
+  EXPECT_EQ(std::filesystem::status(dir_ / "obs.csv").permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 TEST_F(QueryCommandsTest, FhirPathOverTheLake) {
