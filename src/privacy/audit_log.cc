@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "common/file_util.h"
 #include "privacy/sqlite_file.h"
 
 namespace medlake::privacy {
@@ -64,6 +65,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::OpenFile(const std::string& path, Se
       "CREATE TABLE IF NOT EXISTS head(id INTEGER PRIMARY KEY CHECK (id = 1), "
       "count INTEGER NOT NULL, last BLOB NOT NULL, mac BLOB NOT NULL);"));
   ::chmod(path.c_str(), 0600);
+  log->path_ = path;
   log->key_ = std::move(key);
   return log;
 }
@@ -132,10 +134,18 @@ Result<int64_t> AuditLog::Append(AuditEntry entry) {
           return Corruption("audit log: the head record fails its MAC; run medlake audit verify");
         }
       } else if (entry.action != kFirstAction) {
+        // An init holds the lake's writer lock until its first entries are in.
+        const std::string lake = std::filesystem::path(path_).parent_path().string();
+        if (FolderLock::IsHeld(lake.empty() ? "." : lake)) {
+          return AlreadyExists("the lake at " + lake +
+                               " is being initialised (medlake init runs): run the command "
+                               "again when it is done");
+        }
         return Corruption(
             "audit log: it has no entries, not even the lake's init: it was removed or "
-            "emptied. Restore audit.sqlite from a backup; medlake audit verify reports what is "
-            "missing");
+            "emptied, or medlake init was stopped before it finished (run it again then). "
+            "Otherwise restore audit.sqlite from a backup; medlake audit verify reports what "
+            "is missing");
       }
     }
     entry.index = count;

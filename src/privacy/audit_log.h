@@ -86,6 +86,7 @@ class AuditLog {
   Status WriteHead(int64_t count, const std::string& last);
 
   std::unique_ptr<SqliteFile> db_;
+  std::string path_;  // of audit.sqlite
   SecretKey key_;
 };
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/file_util.h"
 #include "test_util.h"
 
 namespace medlake::privacy {
@@ -57,6 +58,28 @@ class AuditLogTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<KeyStore> keys_;
 };
+
+// A log without entries refuses every entry but the init's: as corruption, except while the
+// lake's writer lock is held, when an init is still writing them (a review saw an ingest that
+// raced an init told to restore a backup).
+TEST_F(AuditLogTest, AnEmptyLogWhileInitHoldsTheLockSaysSo) {
+  RawSql("DELETE FROM entry; DELETE FROM head;");
+  auto log = AuditLog::Open(*keys_);
+  ASSERT_TRUE(log.ok());
+  AuditEntry e;
+  e.principal = "rita";
+  e.role = "admin";
+  e.action = "ingest.start";
+  e.object = "ingest";
+  auto orphan = (*log)->Append(e);
+  EXPECT_EQ(orphan.status().code(), ErrorCode::kCorruption);
+  EXPECT_NE(orphan.status().message().find("medlake init was stopped"), std::string::npos);
+  auto lock = FolderLock::Acquire(dir_.path());
+  ASSERT_TRUE(lock.ok());
+  auto busy = (*log)->Append(e);
+  EXPECT_EQ(busy.status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_NE(busy.status().message().find("is being initialised"), std::string::npos);
+}
 
 TEST_F(AuditLogTest, IntactChainVerifies) {
   AuditVerification v = Verify();
