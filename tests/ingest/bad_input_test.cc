@@ -30,6 +30,18 @@ std::string Gzip(const std::string& text, int level) {
 using testing::TempDir;
 using testing::WriteText;
 
+// The quarantine list of the lake at `lake_dir`, which must hold `expected` entries.
+std::vector<QuarantineEntry> QuarantineOf(const std::string& lake_dir, size_t expected) {
+  auto lake = Lake::Open(lake_dir);
+  EXPECT_TRUE(lake.ok()) << lake.status().ToString();
+  if (!lake.ok()) return {};
+  auto q = (*lake)->Quarantine(100);
+  EXPECT_TRUE(q.ok()) << q.status().ToString();
+  if (!q.ok()) return {};
+  EXPECT_EQ(q->size(), expected);
+  return *q;
+}
+
 struct Expected {
   std::string file_suffix;
   int64_t line;
@@ -140,13 +152,8 @@ TEST(BadInputTest, WhitespaceInsideANumberOrLiteralIsInvalidJsonInEveryForm) {
   EXPECT_EQ(r->counters.records_read, 5u);
   EXPECT_EQ(r->counters.stored, 1u);
   EXPECT_EQ(r->counters.quarantined, 4u);
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  EXPECT_TRUE((*lake)->Get("Patient", "p4").ok());
-  auto q = (*lake)->Quarantine(10);
-  ASSERT_TRUE(q.ok());
-  ASSERT_EQ(q->size(), 4u);
-  for (const auto& got : *q) {
+  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Get("Patient", "p4").ok());
+  for (const auto& got : QuarantineOf(dir / "lake", 4)) {
     EXPECT_NE(got.reason.find("invalid JSON"), std::string::npos)
         << got.source << " " << got.reason;
   }
@@ -167,14 +174,11 @@ TEST(BadInputTest, ANewVersionWithALastUpdatedThatIsNoInstantIsQuarantined) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.duplicates, 0u);
   EXPECT_EQ(r->counters.quarantined, 1u);
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto q = (*lake)->Quarantine(10);
-  ASSERT_TRUE(q.ok());
-  ASSERT_EQ(q->size(), 1u);
-  EXPECT_EQ((*q)[0].line, 1);
-  EXPECT_NE((*q)[0].reason.find("meta.lastUpdated is not a FHIR instant"), std::string::npos);
-  EXPECT_EQ((*q)[0].reason.find("2024"), std::string::npos);  // no value echoed
+  for (const auto& got : QuarantineOf(dir / "lake", 1)) {
+    EXPECT_EQ(got.line, 1);
+    EXPECT_NE(got.reason.find("meta.lastUpdated is not a FHIR instant"), std::string::npos);
+    EXPECT_EQ(got.reason.find("2024"), std::string::npos);  // no value echoed
+  }
 }
 
 TEST(BadInputTest, CorruptGzipIsQuarantinedAndOtherFilesGoOn) {
@@ -433,12 +437,7 @@ TEST(BadInputTest, AnEntryResourceThatIsNoObject) {
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.quarantined, 2u);
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto q = (*lake)->Quarantine(10);
-  ASSERT_TRUE(q.ok());
-  ASSERT_EQ(q->size(), 2u);
-  for (const auto& got : *q) {
+  for (const auto& got : QuarantineOf(dir / "lake", 2)) {
     EXPECT_NE(got.reason.find("not a JSON object"), std::string::npos) << got.reason;
   }
 }
