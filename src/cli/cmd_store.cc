@@ -357,7 +357,8 @@ int RunDropDamaged(const std::string& dir, const AccessOptions& access_options) 
   auto access = OpenAccess(dir, access_options, query::OutputKind::kWrite, "verify");
   if (!access.ok()) return Fail(access.status());
   if (Status a = (*access)->Audit("repair.start", "damaged segments", -1); !a.ok()) return Fail(a);
-  auto dropped = store::DropDamagedSegments(dir);
+  bool recounted = false;
+  auto dropped = store::DropDamagedSegments(dir, &recounted);
   if (!dropped.ok()) return FailAudited(**access, "repair", dropped.status());
   uint64_t live = 0;
   for (const auto& d : *dropped) {
@@ -372,6 +373,7 @@ int RunDropDamaged(const std::string& dir, const AccessOptions& access_options) 
       "repair", fmt::format("{} damaged segments dropped, {} resources", dropped->size(), live),
       -1);
   if (!audited.ok()) return Fail(audited);
+  if (recounted) std::printf("live resources per type counted again from the segments\n");
   if (dropped->empty()) {
     std::printf("no damaged segment: nothing dropped\n");
   } else {

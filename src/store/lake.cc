@@ -493,7 +493,8 @@ Result<std::vector<std::string>> Lake::Verify() {
       if (n != held) {
         problems.push_back(dir_ + "/" + store::kCatalogFile + ": type_counts says " +
                            std::to_string(n) + " live " + type + ", the segments hold " +
-                           std::to_string(held));
+                           std::to_string(held) +
+                           " (medlake verify --drop-damaged counts them again)");
       }
     }
     return ::medlake::Status::Ok();

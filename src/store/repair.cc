@@ -48,7 +48,9 @@ Status CheckCatalog(Db& db, const std::string& path) {
 
 }  // namespace
 
-Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_dir) {
+Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_dir,
+                                                        bool* recounted) {
+  if (recounted != nullptr) *recounted = false;
   namespace fs = std::filesystem;
   const std::string catalog = lake_dir + "/" + kCatalogFile;
   if (!fs::exists(catalog)) return NotFound("no lake at " + lake_dir);
@@ -99,7 +101,18 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     dropped.push_back(std::move(d));
     dropped_rows.push_back(&seg);
   }
-  if (dropped.empty()) return dropped;
+  std::map<std::string, int64_t> counted;  // the catalog's, types with none left out
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt types, db->Prepare("SELECT type, live FROM type_counts"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, types.Step());
+      if (!row) break;
+      if (types.Int(1) != 0) counted[std::string(types.Text(0))] = types.Int(1);
+    }
+  }
+  std::erase_if(live_per_type, [](const auto& type_live) { return type_live.second == 0; });
+  if (dropped.empty() && counted == live_per_type) return dropped;
+  if (recounted != nullptr) *recounted = counted != live_per_type;
 
   MEDLAKE_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {

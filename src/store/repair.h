@@ -31,8 +31,11 @@ struct DroppedSegment {
 };
 
 // Drops every damaged segment of the lake at `lake_dir`; returns them (empty when none). The
-// catalog itself must be sound (SQLite's quick_check), or nothing is done: kCorruption.
-// kAlreadyExists when another process writes the lake.
-Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_dir);
+// catalog's live count per type (`type_counts`) is then counted again from the segments that
+// stay, also when none was dropped but the counts were wrong (`recounted` says so: verify
+// reports such counts). The catalog itself must be sound (SQLite's quick_check), or nothing
+// is done: kCorruption. kAlreadyExists when another process writes the lake.
+Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_dir,
+                                                        bool* recounted = nullptr);
 
 }  // namespace medlake::store

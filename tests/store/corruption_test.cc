@@ -256,6 +256,18 @@ TEST(CorruptionTest, VerifyFindsADamagedTypeCount) {
   EXPECT_NE((*problems)[0].find("type_counts says 2176 live Observation, the segments hold 1920"),
             std::string::npos)
       << (*problems)[0];
+  // The repair counts them again, dropping nothing.
+  bool recounted = false;
+  auto dropped = store::DropDamagedSegments(dir / "lake", &recounted);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_TRUE(dropped->empty());
+  EXPECT_TRUE(recounted);
+  auto repaired = Lake::Open(dir / "lake");
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_TRUE((*repaired)->Verify()->empty());
+  EXPECT_EQ((*repaired)->Status()->resources["Observation"], 1920u);
+  EXPECT_TRUE(store::DropDamagedSegments(dir / "lake", &recounted).ok());
+  EXPECT_FALSE(recounted);
 }
 
 // A damaged block loses its own rows only: the segment's later blocks are still read, and
