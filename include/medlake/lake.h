@@ -151,7 +151,8 @@ class Lake {
   Lake() = default;
   Result<LakeStatus> StatusLocked();  // Status, in its read transaction
   // Verify's check of the catalog's live count per type against the segments' live rows.
-  ::medlake::Status VerifyTypeCounts(std::vector<std::string>& problems);
+  ::medlake::Status VerifyTypeCounts(const std::map<std::string, int64_t, std::less<>>& live,
+                                     std::vector<std::string>& problems);
   std::string dir_;
   uint32_t shard_count_ = 0;
   uint64_t commits_ = 0;

@@ -21,15 +21,6 @@ using store::Stmt;
 
 namespace {
 
-// Whether a segment that cannot be opened is damaged: skipped and reported by name while the
-// rest of the lake stays readable. A bad checksum, header or trailer; a missing file; an
-// unknown format version; a segment that says it is encrypted where the lake has no key
-// (Lake::Open fails for a keyed lake without its key, so only a damaged header says so). An
-// I/O error is not damage: it may pass (too many open files), and stops the read instead.
-bool IsDamaged(const Status& s) {
-  return store::IsSegmentDamage(s);
-}
-
 // Opens a segment for a scan. A damaged file is reported in `damaged` and yields nullptr (the
 // scan goes on without it); other errors are returned. A missing file is asked about to
 // `removed_since` first (Lake::Impl::RemovedSince).
@@ -39,7 +30,7 @@ Result<std::unique_ptr<SegmentReader>> OpenForScan(
   auto reader = SegmentReader::Open(path, cipher);
   if (reader.ok()) return std::move(reader).value();
   if (reader.status().code() == ErrorCode::kNotFound) MEDLAKE_RETURN_IF_ERROR(removed_since());
-  if (!IsDamaged(reader.status())) return reader.status();
+  if (!store::IsSegmentDamage(reader.status())) return reader.status();
   if (damaged) damaged->push_back(reader.status().message());
   return std::unique_ptr<SegmentReader>();
 }
@@ -377,7 +368,7 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
           if (reader.status().code() == ErrorCode::kNotFound) {
             MEDLAKE_RETURN_IF_ERROR(m.RemovedSince(segments_[i].id, segments_[i].file));
           }
-          if (!IsDamaged(reader.status())) return reader.status();
+          if (!store::IsSegmentDamage(reader.status())) return reader.status();
           m.damaged[shard].push_back(reader.status().message());  // as Scan: skipped
           continue;
         }
@@ -446,33 +437,31 @@ Result<std::vector<std::string>> Lake::Verify() {
       }
     }
   }
+  std::map<std::string, int64_t, std::less<>> live;  // live rows per type, of the segments
   for (const auto& seg : segments_) {
-    MEDLAKE_ASSIGN_OR_RETURN(std::vector<std::string> found,
+    MEDLAKE_ASSIGN_OR_RETURN(store::SegmentCheck check,
                              store::CheckSegment(dir_ + "/" + seg.file, impl_->cipher.get(),
                                                  seg.rows, seg.bytes, seg.shard));
     std::error_code ec;
-    if (!found.empty() && !std::filesystem::exists(dir_ + "/" + seg.file, ec) && !ec) {
+    if (!check.problems.empty() && !std::filesystem::exists(dir_ + "/" + seg.file, ec) && !ec) {
       MEDLAKE_RETURN_IF_ERROR(impl_->RemovedSince(seg.id, seg.file));
     }
-    problems.insert(problems.end(), found.begin(), found.end());
-  }
-  if (problems.empty()) MEDLAKE_RETURN_IF_ERROR(VerifyTypeCounts(problems));
-  return problems;
-}
-
-::medlake::Status Lake::VerifyTypeCounts(std::vector<std::string>& problems) {
-  // The live resources per type that the catalog keeps (`status`), against the live rows of
-  // the segments: a damaged count was seen nowhere (a review flipped one bit of it). Compared
-  // only while the catalog is the commit this reader opened.
-  std::map<std::string, int64_t, std::less<>> live;
-  for (const auto& seg : segments_) {
-    MEDLAKE_ASSIGN_OR_RETURN(auto reader,
-                             SegmentReader::Open(dir_ + "/" + seg.file, impl_->cipher.get()));
-    const store::Columns& c = reader->columns();
+    problems.insert(problems.end(), check.problems.begin(), check.problems.end());
+    if (check.reader == nullptr) continue;
+    const store::Columns& c = check.reader->columns();
     for (uint32_t row = 0; row < c.rows; ++row) {
       if (!impl_->IsDeleted(seg.id, row)) ++live[c.type_dict[c.type[row]]];
     }
   }
+  if (problems.empty()) MEDLAKE_RETURN_IF_ERROR(VerifyTypeCounts(live, problems));
+  return problems;
+}
+
+::medlake::Status Lake::VerifyTypeCounts(const std::map<std::string, int64_t, std::less<>>& live,
+                                         std::vector<std::string>& problems) {
+  // The live resources per type that the catalog keeps (`status`), against the live rows of
+  // the segments: a damaged count was seen nowhere (a review flipped one bit of it). Compared
+  // only while the catalog is the commit this reader opened.
   Db& db = *impl_->db;
   std::lock_guard lock(impl_->catalog_mu);
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));

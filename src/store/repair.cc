@@ -70,14 +70,12 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     const std::string path = lake_dir + "/" + seg.file;
     // A segment that cannot be read for another reason than damage stops the repair: it may be
     // sound (CheckSegment).
-    MEDLAKE_ASSIGN_OR_RETURN(std::vector<std::string> problems,
+    MEDLAKE_ASSIGN_OR_RETURN(SegmentCheck check,
                              CheckSegment(path, cipher.get(), seg.rows, seg.bytes, seg.shard));
     MEDLAKE_ASSIGN_OR_RETURN(Bitmap deleted, DeletedRows(seg));
-    auto reader = SegmentReader::Open(path, cipher.get());
-    if (!reader.ok() && !IsSegmentDamage(reader.status())) return reader.status();
-    if (problems.empty() && !reader.ok()) problems.push_back(reader.status().message());
+    const std::vector<std::string>& problems = check.problems;
     if (problems.empty()) {
-      const Columns& c = (*reader)->columns();
+      const Columns& c = check.reader->columns();
       for (uint32_t r = 0; r < c.rows; ++r) {
         if (IsLive(deleted, r)) ++live_per_type[c.type_dict[c.type[r]]];
       }
@@ -88,10 +86,10 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     d.problem = problems.front();
     d.rows = seg.rows;
     d.live = seg.rows;
-    if (reader.ok()) {  // a damaged block: the columns still say what it held
+    if (check.reader) {  // a damaged block: the columns still say what it held
       d.columns_read = true;
       d.live = 0;
-      const Columns& c = (*reader)->columns();
+      const Columns& c = check.reader->columns();
       for (uint32_t r = 0; r < c.rows; ++r) {
         if (!IsLive(deleted, r)) continue;
         ++d.live;

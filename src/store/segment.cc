@@ -628,33 +628,35 @@ bool IsSegmentDamage(const Status& s) {
   }
 }
 
-Result<std::vector<std::string>> CheckSegment(const std::string& path, const SegmentCipher* cipher,
-                                              uint64_t rows, uint64_t bytes, uint32_t shard) {
-  std::vector<std::string> problems;
+Result<SegmentCheck> CheckSegment(const std::string& path, const SegmentCipher* cipher,
+                                  uint64_t rows, uint64_t bytes, uint32_t shard) {
+  SegmentCheck check;
   auto reader = SegmentReader::Open(path, cipher);
   if (!reader.ok()) {
     if (!IsSegmentDamage(reader.status())) return reader.status();
-    problems.push_back(reader.status().message());
-    return problems;
+    check.problems.push_back(reader.status().message());
+    return check;
   }
-  std::vector<Status> blocks = (*reader)->VerifyAll();
+  check.reader = std::move(reader).value();
+  const SegmentReader& r = *check.reader;
+  std::vector<Status> blocks = check.reader->VerifyAll();
   for (const auto& s : blocks) {
     if (!IsSegmentDamage(s)) return s;
-    problems.push_back(s.message());
+    check.problems.push_back(s.message());
   }
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(path, ec);
-  if ((*reader)->columns().rows != rows || (!ec && size != bytes)) {
-    problems.push_back(path + ": holds " + std::to_string((*reader)->columns().rows) + " rows in " +
-                       std::to_string(size) + " bytes, the catalog says " + std::to_string(rows) +
-                       " rows in " + std::to_string(bytes));
+  if (r.columns().rows != rows || (!ec && size != bytes)) {
+    check.problems.push_back(path + ": holds " + std::to_string(r.columns().rows) + " rows in " +
+                             std::to_string(size) + " bytes, the catalog says " +
+                             std::to_string(rows) + " rows in " + std::to_string(bytes));
   }
   // The header's shard is covered by no checksum: it must be the catalog's.
-  if (blocks.empty() && (*reader)->columns().shard != shard) {
-    problems.push_back(path + ": header names shard " + std::to_string((*reader)->columns().shard) +
-                       ", the catalog " + std::to_string(shard));
+  if (blocks.empty() && r.columns().shard != shard) {
+    check.problems.push_back(path + ": header names shard " + std::to_string(r.columns().shard) +
+                             ", the catalog " + std::to_string(shard));
   }
-  return problems;
+  return check;
 }
 
 }  // namespace medlake::store

@@ -102,19 +102,13 @@ struct Columns {
   std::vector<std::string> code_patients;
 };
 
-// Whether a failure to read a segment is damage to it (a checksum, a missing file, a format or
-// key it does not match) rather than the machine's (permission denied, an I/O error), which
-// says nothing of the file.
+// Whether a failure to read a segment is damage to it, which readers skip and report by name
+// while the rest of the lake stays readable: a bad checksum, header or trailer; a missing file;
+// an unknown format version; a segment that says it is encrypted where the lake has no key
+// (a keyed lake does not open without its key, so only a damaged header says so). A failure of
+// the machine (permission denied, an I/O error, too many open files) says nothing of the file:
+// it stops the read, and repair drops nothing for it.
 bool IsSegmentDamage(const Status& s);
-
-// What is wrong with the segment file at `path`, one message per problem, each naming the file:
-// it does not open (a damaged header, footer or column), a damaged block (each one), or it does
-// not hold the `rows`, `bytes` and `shard` the catalog says (a file copied over another passes
-// its own checksums). Empty when it is sound. An error when the file cannot be read for
-// another reason than damage (IsSegmentDamage): repair must not drop a sound file it could not
-// read (a review saw a segment deleted on "Permission denied").
-Result<std::vector<std::string>> CheckSegment(const std::string& path, const SegmentCipher* cipher,
-                                              uint64_t rows, uint64_t bytes, uint32_t shard);
 
 class SegmentReader {
  public:
@@ -163,5 +157,19 @@ class SegmentReader {
   Status failed_;
   std::optional<SegmentCipher::SegmentKey> key_;  // encrypted segments
 };
+
+// What is wrong with the segment file at `path`, one message per problem, each naming the file:
+// it does not open (a damaged header, footer or column), a damaged block (each one), or it does
+// not hold the `rows`, `bytes` and `shard` the catalog says (a file copied over another passes
+// its own checksums). `problems` is empty when it is sound; `reader` is the file opened (its
+// columns read), null when it does not open. An error when the file cannot be read for another
+// reason than damage (IsSegmentDamage): repair must not drop a sound file it could not read (a
+// review saw a segment deleted on "Permission denied").
+struct SegmentCheck {
+  std::vector<std::string> problems;
+  std::unique_ptr<SegmentReader> reader;
+};
+Result<SegmentCheck> CheckSegment(const std::string& path, const SegmentCipher* cipher,
+                                  uint64_t rows, uint64_t bytes, uint32_t shard);
 
 }  // namespace medlake::store

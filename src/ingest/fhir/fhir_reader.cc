@@ -656,8 +656,10 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       // Give the resource the id its fullUrl or request implies, and re-parse so that the facts
       // see it. (What is no object is refused as such below.)
       std::string text = WithId(slice, implied);
-      std::string copy = text;
-      if (!document) {
+      std::string copy;
+      if (document) {
+        copy = text;
+      } else {
         RewriteReferences(text, &full_urls, resolver, rewritten_);
         copy = rewritten_;
       }
