@@ -91,6 +91,39 @@ bool MayNamePerson(json::Node n) {
   return target == "Patient" || target == "RelatedPerson" || target == "Person";
 }
 
+// Whether `resource` holds a resource other than a contained one: in R4 the elements of type
+// Resource are DomainResource.contained, Bundle.entry.resource, Bundle.entry.response.outcome
+// and Parameters.parameter.resource (also in a parameter's parts).
+bool HoldsResources(std::string_view type, json::Node resource) {
+  bool holds = false;
+  if (type == "Bundle") {
+    auto entries = resource.Find("entry");
+    if (!entries || !entries->IsArray()) return false;
+    entries->ForEachItem([&](json::Node entry) {
+      auto response = entry.IsObject() ? entry.Find("response") : std::nullopt;
+      holds = entry.IsObject() &&
+              (entry.Find("resource").has_value() ||
+               (response && response->IsObject() && response->Find("outcome").has_value()));
+      return !holds;
+    });
+  } else if (type == "Parameters") {
+    auto walk = [&](auto& self, json::Node list) -> void {
+      if (!list.IsArray()) return;
+      list.ForEachItem([&](json::Node parameter) {
+        if (!parameter.IsObject()) return true;
+        if (parameter.Find("resource")) {
+          holds = true;
+        } else if (auto parts = parameter.Find("part")) {
+          self(self, *parts);
+        }
+        return !holds;
+      });
+    };
+    if (auto parameters = resource.Find("parameter")) walk(walk, *parameters);
+  }
+  return holds;
+}
+
 bool PseudonymizedType(std::string_view type) {
   return type == "Patient" || !fhir::PatientCompartmentPaths(type).empty();
 }
@@ -598,6 +631,13 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
   if (type == "Patient") return ApplyPatient(resource, out, removed, pending);
+  // Only the resource itself and those it contains are de-identified: a document Bundle or a
+  // Parameters would keep the names, identifiers and addresses of the resources it holds.
+  if (HoldsResources(type, resource)) {
+    return ParseError(type +
+                      " holding resources is not stored in a lake with a key (their "
+                      "identifying elements would stay): ingest the resources it holds instead");
+  }
   removed.patient.clear();
   std::string removed_items;
   DeidWriter writer(*this, out, removed_items, pending);

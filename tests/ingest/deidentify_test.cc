@@ -1073,6 +1073,57 @@ TEST(DeidentifyTest, MalformedIdsAreQuarantinedWithOrWithoutAKey) {
   }
 }
 
+// Only a resource and those it contains are de-identified: a document Bundle or a Parameters
+// holding a Patient would keep its name, identifiers and address in a keyed lake. They are
+// quarantined there (and stored as given without a key); a Bundle or Parameters holding no
+// resource is stored.
+TEST(DeidentifyTest, AResourceHoldingResourcesIsNotStoredInAKeyedLake) {
+  TempDir dir;
+  const std::string patient =
+      R"({"resourceType":"Patient","id":"np1","name":[{"family":"Zyxwv"}],)"
+      R"("identifier":[{"system":"urn:mrn","value":"77777"}],"birthDate":"1961-07-13"})";
+  testing::WriteText(dir / "in/doc.json",
+                     R"({"resourceType":"Bundle","id":"doc1","type":"document","entry":[)"
+                     R"({"fullUrl":"urn:uuid:00000000-0000-0000-0000-0000000000bb","resource":)" +
+                         patient + "}]}");
+  testing::WriteText(
+      dir / "in/p.ndjson",
+      R"({"resourceType":"Parameters","id":"par1","parameter":[{"name":"a","part":[)"
+      R"({"name":"b","resource":)" +
+          patient + "}]}]}\n" +
+          R"({"resourceType":"Parameters","id":"par2","parameter":[{"name":"n","valueString":"x"}]})"
+          "\n" +
+          R"({"resourceType":"Bundle","id":"b2","type":"document","entry":[{"response":{)"
+          R"("status":"400","outcome":{"resourceType":"OperationOutcome","issue":[]}}}]})"
+          "\n");
+  for (bool keyed : {false, true}) {
+    std::string lake = dir / (keyed ? "keyed" : "plain");
+    if (keyed) InitLake(lake);
+    auto r = Ingest(lake, {dir / "in"}, IngestOptions{});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.records_read, 4u) << keyed;
+    EXPECT_EQ(r->counters.stored, keyed ? 1u : 4u) << keyed;
+    EXPECT_EQ(r->counters.quarantined, keyed ? 3u : 0u) << keyed;
+    Stored s = ReadAll(lake);
+    EXPECT_TRUE(s.json.count("Parameters/par2")) << keyed;
+    for (const char* value : {"Zyxwv", "77777", "1961-07-13"}) {
+      EXPECT_EQ(s.all.find(value) != std::string::npos, !keyed) << value << " " << keyed;
+    }
+    if (!keyed) continue;
+    auto opened = Lake::Open(lake);
+    ASSERT_TRUE(opened.ok());
+    auto q = (*opened)->Quarantine(10);
+    ASSERT_TRUE(q.ok());
+    ASSERT_EQ(q->size(), 3u);
+    for (const auto& entry : *q) {
+      EXPECT_NE(entry.reason.find("holding resources is not stored in a lake with a key"),
+                std::string::npos)
+          << entry.reason;
+      EXPECT_EQ(entry.reason.find("Zyxwv"), std::string::npos);
+    }
+  }
+}
+
 TEST(DeidentifyTest, LakeWithoutKeyStoresResourcesAsGiven) {
   TempDir dir;
   testing::WriteText(dir / "in/p.ndjson", std::string(kFhirPatient) + "\n");
