@@ -1266,6 +1266,33 @@ TEST(IngestTest, EscapedReferencesResolveLikePlainOnes) {
       << *o1;
 }
 
+// UUIDs are compared without regard to case (RFC 4122): a reference in upper case names the
+// entry whose fullUrl is in lower case, and the other way round.
+TEST(IngestTest, AUuidReferenceMatchesItsFullUrlInAnyCase) {
+  TempDir dir;
+  WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:bbbbbbbb-0000-4000-8000-00000000000a",
+     "resource":{"resourceType":"Patient","id":"lower1"}},
+    {"fullUrl":"URN:UUID:CCCCCCCC-0000-4000-8000-00000000000B",
+     "resource":{"resourceType":"Patient","id":"upper1"}},
+    {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:uuid:BBBBBBBB-0000-4000-8000-00000000000A"}}},
+    {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:uuid:cccccccc-0000-4000-8000-00000000000b"}}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.counters.stored, 4u);
+  EXPECT_EQ(r.unresolved_references, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  for (auto [obs_id, patient] : {std::pair{"o1", "lower1"}, std::pair{"o2", "upper1"}}) {
+    auto obs = (*lake)->Get("Observation", obs_id);
+    ASSERT_TRUE(obs.ok()) << obs_id;
+    EXPECT_NE(obs->find(std::string(R"("reference":"Patient/)") + patient + '"'), std::string::npos)
+        << *obs;
+  }
+}
+
 // In a bulk export Observation.ndjson sorts before Patient.ndjson: Patient files are read in
 // a wave of their own before the others, so conditional references to Patients resolve in the
 // first run, and re-ingesting stores nothing (it stored the resolved version once more).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <unordered_map>
 
@@ -16,6 +17,21 @@
 
 namespace medlake::ingest {
 namespace {
+
+// A "urn:uuid:" fullUrl or reference with an upper-case letter, in lower case (in `buffer`):
+// UUIDs are compared without regard to case (RFC 4122, section 3), and so are the "urn" and
+// "uuid" of the name (RFC 8141). Anything else is returned as it is.
+std::string_view LowerUuidUrn(std::string_view s, std::string& buffer) {
+  constexpr std::string_view kPrefix = "urn:uuid:";
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  if (s.size() < kPrefix.size() || std::none_of(s.begin(), s.end(), upper)) return s;
+  for (size_t i = 0; i < kPrefix.size(); ++i) {
+    if ((upper(s[i]) ? s[i] + ('a' - 'A') : s[i]) != kPrefix[i]) return s;
+  }
+  buffer.assign(s);
+  for (char& c : buffer) c = upper(c) ? static_cast<char>(c + ('a' - 'A')) : c;
+  return buffer;
+}
 
 constexpr std::string_view kRefKey = "\"reference\":\"";
 
@@ -354,6 +370,10 @@ std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_u
                                                           std::string_view ref,
                                                           std::string& scratch) {
   if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
+  if (std::string_view lower = LowerUuidUrn(ref, scratch); lower.data() != ref.data()) {
+    auto it = full_urls.find(lower);
+    return it == full_urls.end() ? std::nullopt : std::optional<std::string_view>(it->second);
+  }
   const size_t version = ref.find("/_history/");
   if (version == std::string_view::npos) return std::nullopt;
   auto it = full_urls.find(ref.substr(0, version));
@@ -571,10 +591,14 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   names.reserve(named_bytes);
   FullUrls full_urls;
   full_urls.reserve(named.size());
+  std::deque<std::string> lowered;  // fullUrls "urn:uuid:" with upper-case letters, lowered
   for (const Named& n : named) {
     const size_t at = names.size();
     names.append(n.type).append(1, '/').append(n.id);
-    full_urls[n.full_url] = std::string_view(names).substr(at);  // a later fullUrl wins
+    std::string lower;
+    std::string_view key = n.full_url;
+    if (LowerUuidUrn(key, lower).data() != key.data()) key = lowered.emplace_back(std::move(lower));
+    full_urls[key] = std::string_view(names).substr(at);  // a later fullUrl wins
   }
   std::optional<BundleIdentifiers> identifiers;  // made at the first conditional reference
   const fhir::ReferenceResolver resolver = [&](std::string_view ref,

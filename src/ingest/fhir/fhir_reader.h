@@ -121,7 +121,8 @@ class FhirReader {
                              std::optional<json::Node> type);
   // The "Type/id" a Bundle entry's fullUrl gives `ref`: an exact match, else (R4 Bundle:
   // "remove the version from the URL before matching fullUrl") the match of `ref` without its
-  // "/_history/v", as "Type/id/_history/v" in `scratch`; nullopt when no entry has it.
+  // "/_history/v", as "Type/id/_history/v" in `scratch`; nullopt when no entry has it. A
+  // "urn:uuid:" is matched without regard to case (its lower-case form, in `scratch`).
   static std::optional<std::string_view> LookupFullUrl(const FullUrls& full_urls,
                                                        std::string_view ref, std::string& scratch);
   // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
