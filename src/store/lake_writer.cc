@@ -824,7 +824,7 @@ std::string LakeWriter::ResolveIdentifier(std::string_view type,
   } else {
     id = AnySystemLocked(type, value);
   }
-  return id == kAmbiguousIdentifier ? std::string() : id;
+  return id;  // kAmbiguousIdentifier when several carry it
 }
 
 void LakeWriter::AddIdentifiersOf(const Key128& key, uint64_t seq, const std::string& type,

@@ -124,12 +124,12 @@ class LakeWriter {
   bool StillToStore(const Key128& key, uint64_t seq);
   // The same, and if so whether the lake held a version of `key` when it was admitted.
   std::optional<bool> VersionToStore(const Key128& key, uint64_t seq);
-  // "Type?identifier=system|value" lookup; "" when unknown or when several resources match.
-  // Without a system ("Type?identifier=value", `system` nullopt) the value matches in any
-  // system (FHIR token search); "|value" (system "") only identifiers without one. With
-  // set_isolate_batches, as the identifiers stood when the current batch began: those
-  // registered by the batch's other threads are not seen, so that the answer does not depend
-  // on which thread got there first.
+  // "Type?identifier=system|value" lookup. Without a system ("Type?identifier=value", `system`
+  // nullopt) the value matches in any system (FHIR token search); "|value" (system "") only
+  // identifiers without one. With set_isolate_batches, as the identifiers stood when the current
+  // batch began: those registered by the batch's other threads are not seen, so that the answer
+  // does not depend on which thread got there first. Returns the id, "" when no resource carries
+  // the identifier, kAmbiguousIdentifier when several do.
   std::string ResolveIdentifier(std::string_view type, std::optional<std::string_view> system,
                                 std::string_view value);
 

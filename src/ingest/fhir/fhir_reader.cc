@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "fhir/r4_model.h"
+#include "store/catalog.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -298,15 +299,16 @@ FhirReader::BundleIdentifiers FhirReader::IndexIdentifiers(
   return index;
 }
 
-std::string FhirReader::ResolveConditional(std::string_view reference,
-                                           const BundleIdentifiers* bundle) {
-  size_t q = reference.find('?');
-  std::string_view type = reference.substr(0, q);
-  std::string_view query = reference.substr(q + 1);
+FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view condition,
+                                                       const BundleIdentifiers* bundle) {
+  size_t q = condition.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view type = condition.substr(0, q);
+  std::string_view query = condition.substr(q + 1);
   constexpr std::string_view kParam = "identifier=";
   if (fhir::ResourceTypeIndex(type) < 0 || query.substr(0, kParam.size()) != kParam ||
       query.find('&') != std::string_view::npos) {
-    return std::string(reference);
+    return {};
   }
   std::string token = UrlDecode(query.substr(kParam.size()));
   size_t bar = token.find('|');
@@ -315,55 +317,70 @@ std::string FhirReader::ResolveConditional(std::string_view reference,
   // Within the Bundle first: every entry of the type whose identifier matches (FHIR's
   // conditional reference semantics: one match resolves, several are an error, none looks
   // further). An entry without an id has the one its fullUrl or request implies.
-  std::string found;
-  bool several = false;
+  ConditionMatch match{ConditionMatch::kNone, {}};
   if (bundle != nullptr) {
     auto [first, last] = bundle->equal_range(std::pair(type, std::string_view(value)));
-    for (auto it = first; it != last && !several; ++it) {
+    for (auto it = first; it != last; ++it) {
       const EntryIdentifier& e = it->second;
       // "system|value" matches that system only; "|value" identifiers without a system only.
       if (bar != std::string::npos && (system.empty() ? e.has_system && !e.system.empty()
                                                       : !(e.has_system && e.system == system))) {
         continue;
       }
-      if (found.empty()) {
-        found = e.id;
-      } else if (found != e.id) {
-        several = true;
+      if (match.kind == ConditionMatch::kNone) {
+        match = {ConditionMatch::kOne, std::string(e.id)};
+      } else if (match.id != e.id) {
+        return {ConditionMatch::kSeveral, {}};
       }
     }
   }
-  if (several) return std::string(reference);
-  if (found.empty() && lookup_) {
-    found = lookup_(
+  if (match.kind == ConditionMatch::kNone && lookup_) {
+    match.id = lookup_(
         type, bar == std::string::npos ? std::nullopt : std::optional<std::string_view>(system),
         value);
+    if (match.id == store::kAmbiguousIdentifier) return {ConditionMatch::kSeveral, {}};
+    if (!match.id.empty()) match.kind = ConditionMatch::kOne;
   }
-  if (found.empty()) return std::string(reference);
-  return std::string(type) + "/" + found;
+  return match;
 }
 
-std::string FhirReader::MatchCondition(json::Node entry, std::string_view method,
-                                       std::optional<json::Node> type) {
-  if (!type || !type->IsString() || (method != "POST" && method != "PUT")) return {};
+std::string FhirReader::ResolveConditional(std::string_view reference,
+                                           const BundleIdentifiers* bundle) {
+  ConditionMatch match = MatchIdentifier(reference, bundle);
+  if (match.kind != ConditionMatch::kOne) return std::string(reference);
+  return std::string(reference.substr(0, reference.find('?'))) + "/" + match.id;
+}
+
+std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
+    json::Node entry, std::string_view method, std::optional<json::Node> type) {
+  if (method != "POST" && method != "PUT") return std::nullopt;
   auto request = entry.Find("request");
-  if (!request) return {};
+  if (!request) return std::nullopt;
   std::string condition;
   if (method == "POST") {
     auto if_none_exist = request->Find("ifNoneExist");
-    if (!if_none_exist || !if_none_exist->IsString()) return {};
-    condition.assign(type->GetString()).append(1, '?').append(if_none_exist->GetString());
+    if (!if_none_exist) return std::nullopt;
+    if (!if_none_exist->IsString() || !type || !type->IsString()) return ConditionMatch{};
+    // The search query alone (R4 Bundle.entry.request.ifNoneExist); "Type?" before it is read.
+    std::string_view query = if_none_exist->GetString();
+    if (const size_t q = query.find('?');
+        q != std::string_view::npos && query.substr(0, q) == type->GetString()) {
+      query.remove_prefix(q + 1);
+    }
+    condition.assign(type->GetString()).append(1, '?').append(query);
   } else {
     auto url = request->Find("url");
-    if (!url || !url->IsString() || url->GetString().find('?') == std::string_view::npos) return {};
+    if (!url || !url->IsString() || url->GetString().find('?') == std::string_view::npos) {
+      return std::nullopt;
+    }
     condition.assign(url->GetString());
-    if (!condition.starts_with(type->GetString())) return {};
+    if (!type || !type->IsString() ||
+        !condition.starts_with(std::string(type->GetString()) + "?")) {
+      return ConditionMatch{};
+    }
   }
   // The lake only (a Bundle's own entries would match the entry itself).
-  std::string resolved = ResolveConditional(condition, nullptr);
-  std::string_view t, id;
-  if (resolved == condition || !fhir::SplitReference(resolved, t, id)) return {};
-  return std::string(id);
+  return MatchIdentifier(condition, nullptr);
 }
 
 std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_urls,
@@ -500,7 +517,14 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   std::vector<std::string_view> stored_ids;
   // Per entry: what a conditional create or update decided (R4 http.html, "Conditional
   // create" and "Conditional update"), against the lake as the batch began.
-  enum class Conditional : uint8_t { kNone, kExists, kOtherId, kKeyedPatient };
+  enum class Conditional : uint8_t {
+    kNone,
+    kExists,
+    kOtherId,
+    kKeyedPatient,
+    kUnsupported,
+    kSeveral
+  };
   std::vector<Conditional> conditional;
   implied_ids.reserve(entries->Size());
   stored_ids.reserve(entries->Size());
@@ -519,7 +543,16 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     // A conditional create whose condition matches one resource in the lake is not stored:
     // references to its fullUrl name that resource. A conditional update stores the entry as
     // a new version of the resource its condition matches.
-    std::string match = MatchCondition(entry, method, rt);
+    std::optional<ConditionMatch> condition = MatchCondition(entry, method, rt);
+    if (condition && condition->kind == ConditionMatch::kUnsupported) {
+      cond = Conditional::kUnsupported;
+      return true;
+    }
+    if (condition && condition->kind == ConditionMatch::kSeveral) {
+      cond = Conditional::kSeveral;
+      return true;
+    }
+    std::string match = condition ? std::move(condition->id) : std::string();
     if (!match.empty() && !conditional_patient_writes_ && rt->GetString() == "Patient") {
       // A keyed lake: the match is a pseudonym, under which the entry can be neither stored
       // nor referred to. A PUT with the Patient's own id is a plain update; the rest is
@@ -635,6 +668,18 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
                     "conditional create or update (without an id) of a Patient the lake holds: "
                     "not applied in a lake with a key, where the match is a pseudonym; send the "
                     "Patient with its id");
+      return true;
+    }
+    if (cond == Conditional::kUnsupported) {
+      sink.OnReject(slice, loc,
+                    "conditional create or update whose condition medlake does not evaluate "
+                    "(only identifier=[system|]value, alone, of the entry's type): not applied");
+      return true;
+    }
+    if (cond == Conditional::kSeveral) {
+      sink.OnReject(slice, loc,
+                    "conditional create or update whose condition matches several resources "
+                    "in the lake (FHIR: 412 Precondition Failed): not applied");
       return true;
     }
     if (cond == Conditional::kOtherId) {

@@ -51,8 +51,9 @@ class FhirRecordSink {
 };
 
 // Resolves "Type", "system", "value" of a conditional reference outside the current Bundle
-// (the lake's identifier index); returns the id or "". `system` is nullopt for a reference
-// without one ("Type?identifier=value": any system matches).
+// (the lake's identifier index); returns the id, "" when none matches, or
+// store::kAmbiguousIdentifier ("*", no valid id) when several do. `system` is nullopt for a
+// reference without one ("Type?identifier=value": any system matches).
 using IdentifierLookup = std::function<std::string(
     std::string_view type, std::optional<std::string_view> system, std::string_view value)>;
 
@@ -105,20 +106,27 @@ class FhirReader {
   // (quarantined or unpacked): only those are matched.
   static BundleIdentifiers IndexIdentifiers(json::Node bundle,
                                             const std::vector<std::string_view>& stored_ids);
-  // "Type/id" for a conditional reference "Type?identifier=[system|]value" that matches exactly
-  // one resource: in the Bundle whose identifiers are `bundle` (when given), else in the lake;
-  // the reference as written when none or several match.
+  // What a condition "Type?identifier=[system|]value" matches: in the Bundle whose identifiers
+  // are `bundle` (when given), else in the lake. Any other condition (other parameters, several,
+  // an unknown type) is kUnsupported.
+  struct ConditionMatch {
+    enum Kind : uint8_t { kUnsupported, kNone, kOne, kSeveral } kind = kUnsupported;
+    std::string id;  // kOne
+  };
+  ConditionMatch MatchIdentifier(std::string_view condition, const BundleIdentifiers* bundle);
+  // "Type/id" for a conditional reference that matches exactly one resource (MatchIdentifier);
+  // the reference as written otherwise.
   std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle);
   // A Bundle's fullUrls and the "Type/id" each stands for: views of the Bundle's parsed strings
   // and of one buffer of "Type/id"s, valid while the Bundle is read.
   using FullUrls =
       std::unordered_map<std::string_view, std::string_view, StringHash, std::equal_to<>>;
-  // The id of the one resource in the lake that the condition of a Bundle entry's request
-  // matches: `ifNoneExist` of a POST (conditional create), the search URL of a PUT
-  // (conditional update); identifier conditions only, as for conditional references. "" when
-  // there is no condition, no match or several.
-  std::string MatchCondition(json::Node entry, std::string_view method,
-                             std::optional<json::Node> type);
+  // What the condition of a Bundle entry's request matches in the lake: `ifNoneExist` of a
+  // POST (conditional create; "Type?" before it is allowed), the search URL of a PUT
+  // (conditional update); identifier conditions only, as for conditional references. nullopt
+  // when the entry has no condition.
+  std::optional<ConditionMatch> MatchCondition(json::Node entry, std::string_view method,
+                                               std::optional<json::Node> type);
   // The "Type/id" a Bundle entry's fullUrl gives `ref`: an exact match, else (R4 Bundle:
   // "remove the version from the URL before matching fullUrl") the match of `ref` without its
   // "/_history/v", as "Type/id/_history/v" in `scratch`; nullopt when no entry has it. A
