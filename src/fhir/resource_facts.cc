@@ -87,7 +87,10 @@ class FactFields {
       compartment.push_back(SlotPath(path));
     }
     for (std::string_view path : EffectiveTimeElements(type_index)) {
-      effective.push_back(SlotPath(path));
+      // "start/end": two elements of the resource that bound it (Appointment).
+      const size_t slash = path.find('/');
+      effective.push_back(SlotPath(path.substr(0, slash)));
+      if (slash != std::string_view::npos) effective.back().end = Slot(path.substr(slash + 1));
     }
     for (std::string_view e : CodeElements(type_index)) code.push_back(Slot(e));
     set = json::FieldSet(std::move(names_));
@@ -108,6 +111,7 @@ class FactFields {
   struct Path {
     int first;
     std::string_view rest;
+    int end = -1;  // an effective time's end element, when it is another than `first`
   };
   std::vector<Path> compartment;
   std::vector<Path> effective;  // in the list's order (EffectiveTimeElements)
@@ -131,20 +135,44 @@ class FactFields {
   std::vector<std::string_view> names_;  // while the set is made
 };
 
-std::optional<TimeRange> TimeOf(json::Node element) {
-  if (element.IsString()) return ParseFhirTime(element.GetString());
-  if (element.IsObject()) {  // Period
-    TimeRange r;
-    if (auto s = element.Find("start")) {
-      if (auto t = ParseFhirTime(s->GetString())) r.start = t->start;
+// The time of an effective element: a date, dateTime or instant (string), or a Period.
+// nullopt for a Period with neither start nor end, an error for any other value that is no
+// FHIR date or time, or a
+// Period whose start is after its end (R4 invariant per-1): such a resource was stored with no
+// effective time, silently missing from every cohort and score that asks for one.
+// `name` and `rest` name the element in errors ("collection" and "collectedDateTime").
+Result<std::optional<TimeRange>> TimeOf(json::Node element, std::string_view name,
+                                        std::string_view rest = {}) {
+  auto path = [&](std::string_view part) {
+    std::string p(name);
+    if (!rest.empty()) p.append(1, '.').append(rest);
+    return p.append(part);
+  };
+  auto parse = [&](json::Node value, const char* part) -> Result<std::optional<TimeRange>> {
+    std::optional<TimeRange> t;
+    if (value.IsString()) t = ParseFhirTime(value.GetString());
+    if (!t) {
+      return ParseError(path(part) +
+                        " is not a FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD, or "
+                        "YYYY-MM-DDThh:mm:ss[.fff] then Z or an offset +hh:mm)");
     }
-    if (auto e = element.Find("end")) {
-      if (auto t = ParseFhirTime(e->GetString())) r.end = t->end;
-    }
-    if (r.start == kNoTime && r.end == kNoTime) return std::nullopt;
-    return r;
+    return t;
+  };
+  if (!element.IsObject()) return parse(element, "");  // a number, an array: no time either
+  TimeRange r;  // a Period
+  if (auto s = element.Find("start")) {
+    MEDLAKE_ASSIGN_OR_RETURN(auto t, parse(*s, ".start"));
+    r.start = t->start;
   }
-  return std::nullopt;
+  if (auto e = element.Find("end")) {
+    MEDLAKE_ASSIGN_OR_RETURN(auto t, parse(*e, ".end"));
+    r.end = t->end;
+  }
+  if (r.start == kNoTime && r.end == kNoTime) return std::optional<TimeRange>();
+  if (r.start != kNoTime && r.end != kNoTime && r.start > r.end) {
+    return ParseError(path("") + " ends before it starts");
+  }
+  return std::optional<TimeRange>(r);
 }
 
 // The R4 resource type that `word` most likely misspells: at most two edits (insertions,
@@ -352,15 +380,31 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     }
   }
 
-  for (const auto& [slot, rest] : wanted.effective) {
-    std::optional<json::Node> node = fields[slot];
-    if (node && !rest.empty()) node = node->Find(rest);
+  // The first element present decides; every one present must be a valid time.
+  bool decided = false;
+  for (const auto& path : wanted.effective) {
+    std::optional<json::Node> node = fields[path.first];
+    if (node && !path.rest.empty()) node = node->Find(path.rest);
     if (!node) continue;
-    if (auto t = TimeOf(*node)) {
-      out.effective = *t;
-      if (out.effective.end == kNoTime && node->IsString()) out.effective.end = t->end;
-      break;
+    const std::string_view name = wanted.set.names()[path.first];
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<TimeRange> t, TimeOf(*node, name, path.rest));
+    if (path.end >= 0 && t) {
+      // Two elements (start, end): a string each; without the end, the start's own range.
+      if (const auto& end_node = fields[path.end]) {
+        const std::string_view end_name = wanted.set.names()[path.end];
+        MEDLAKE_ASSIGN_OR_RETURN(std::optional<TimeRange> end, TimeOf(*end_node, end_name));
+        if (end && end_node->IsString()) {
+          if (end->end < t->start) {
+            return ParseError(std::string(end_name) + " is before " + std::string(name));
+          }
+          t->end = end->end;
+        }
+      }
     }
+    if (!t || decided) continue;
+    out.effective = *t;
+    if (out.effective.end == kNoTime && node->IsString()) out.effective.end = t->end;
+    decided = true;
   }
 
   for (int slot : wanted.code) {

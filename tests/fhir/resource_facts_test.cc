@@ -126,6 +126,60 @@ TEST(ResourceFacts, LastUpdatedMustBeAnInstant) {
   }
 }
 
+// An effective time that is no FHIR date or dateTime (2021-02-29, a time without seconds, an
+// offset without a colon) or a Period that ends before it starts (R4 per-1) is an error: the
+// resource was stored with no effective time, missing from every query for one.
+// Appointment's time is its start to its end; Provenance's is when the activity occurred.
+TEST(ResourceFacts, EffectiveTimesMustBeValid) {
+  json::Parser parser;
+  auto facts = [&](const std::string& json) {
+    ResourceFacts f;
+    Status s = Extract(parser, json, f);
+    return std::make_pair(s, f.effective);
+  };
+  auto observation = [](std::string_view effective) {
+    return std::string(R"({"resourceType":"Observation","id":"o1","status":"final",)"
+                       R"("code":{"text":"x"},)") +
+           std::string(effective) + "}";
+  };
+  for (std::string_view bad :
+       {R"("effectiveDateTime":"2021-02-29")", R"("effectiveDateTime":"2020-13")",
+        R"("effectiveDateTime":"2020-05-05T10:00Z")",
+        R"("effectiveDateTime":"2020-05-05 10:00:00Z")",
+        R"("effectiveDateTime":"2020-05-05T10:00:00+0100")", R"("effectiveDateTime":7)",
+        R"("effectivePeriod":{"start":"2020-06-01","end":"2020-05-01"})",
+        R"("effectivePeriod":{"start":"2020-06-31"})",
+        R"("effectiveDateTime":"2020-05-05","issued":"2020-05-05T24:00:00Z")"}) {
+    auto [s, t] = facts(observation(bad));
+    EXPECT_EQ(s.code(), ErrorCode::kParseError) << bad;
+    EXPECT_TRUE(s.message().starts_with("effective") || s.message().starts_with("issued"))
+        << s.message();
+  }
+  for (std::string_view good :
+       {R"("effectiveDateTime":"2020")", R"("effectiveDateTime":"2020-05")",
+        R"("effectiveDateTime":"2020-05-05T10:00:00.5+14:00")",
+        R"("effectivePeriod":{"start":"2020-06-01T10:00:00+02:00","end":"2020-06-01T08:30:00Z"})",
+        R"("effectiveTiming":{"event":["2020-01-01"]},"issued":"2020-01-02T00:00:00Z")"}) {
+    auto [s, t] = facts(observation(good));
+    EXPECT_TRUE(s.ok()) << good << " " << s.ToString();
+    EXPECT_NE(t.start, kNoTime) << good;
+  }
+  auto [s, t] = facts(R"({"resourceType":"Appointment","id":"a1","status":"booked",)"
+                      R"("start":"2020-05-05T07:00:00Z","end":"2020-05-05T07:30:00Z",)"
+                      R"("participant":[{"status":"accepted"}]})");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(t.end - t.start, 30 * 60 * 1000);
+  auto backwards = facts(R"({"resourceType":"Appointment","id":"a1","status":"booked",)"
+                         R"("start":"2020-05-05T07:00:00Z","end":"2020-05-05T06:30:00Z"})");
+  EXPECT_EQ(backwards.first.code(), ErrorCode::kParseError);
+  auto provenance =
+      facts(R"({"resourceType":"Provenance","id":"v1",)"
+            R"("occurredPeriod":{"start":"2019-01-01T00:00:00Z","end":"2019-01-02T00:00:00Z"},)"
+            R"("recorded":"2020-01-01T00:00:00Z","target":[{"reference":"Patient/p"}]})");
+  ASSERT_TRUE(provenance.first.ok());
+  EXPECT_EQ(provenance.second.end - provenance.second.start, 24 * 3600 * 1000);
+}
+
 // R4 names some hot fields otherwise: Goal's status is lifecycleStatus; the medication
 // statements, ChargeItem and DocumentReference name their Encounter in `context`.
 TEST(ResourceFacts, GoalStatusAndEncountersGivenAsContext) {
