@@ -1,12 +1,15 @@
 #include "ingest/input_files.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <utility>
 
@@ -28,19 +31,40 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 // The first bytes of a file (inflated when gzipped), what the format sniffs below look at: 16
 // KiB of a JSON file, 1 MiB of an NDJSON one (a line may hold a photo before its
 // resourceType). `whole` tells whether they are the whole file.
-std::string ReadHead(const InputFile& f, bool& whole) {
+// A file that cannot be opened is an error here, before anything is ingested: found only when
+// its turn came, it stopped a run that had committed the files before it (a review).
+Result<std::string> ReadHead(const InputFile& f, bool& whole) {
   const bool json = f.format == InputFormat::kJson;
   std::string head(json ? (16u << 10) : (1u << 20), '\0');
   size_t got = 0;
+  const int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot read " + f.path + ": " + std::strerror(errno));
+  if (f.format == InputFormat::kHl7v2) {
+    ::close(fd);  // read as it comes (no format to sniff)
+    return std::string();
+  }
   if (f.format == InputFormat::kNdjsonGz) {
-    gzFile gz = gzopen(f.path.c_str(), "rb");
+    gzFile gz = gzdopen(fd, "rb");  // closes fd
     int n = gz ? gzread(gz, head.data(), static_cast<unsigned>(head.size())) : 0;
-    if (gz) gzclose(gz);
+    if (gz) {
+      gzclose(gz);
+    } else {
+      ::close(fd);
+    }
     got = n > 0 ? static_cast<size_t>(n) : 0;
   } else {
-    std::ifstream in(f.path, std::ios::binary);
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    got = static_cast<size_t>(in.gcount());
+    while (got < head.size()) {
+      const ssize_t n = ::read(fd, head.data() + got, head.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int error = errno;
+        ::close(fd);
+        return IoError("cannot read " + f.path + ": " + std::strerror(error));
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ::close(fd);
   }
   whole = got < head.size();
   head.resize(got);
@@ -90,10 +114,13 @@ uint8_t ReadWave(InputFormat format, std::string_view head) {
 }  // namespace
 
 std::optional<InputFormat> FormatOfName(const std::string& path) {
-  if (EndsWith(path, ".ndjson.gz") || EndsWith(path, ".jsonl.gz")) return InputFormat::kNdjsonGz;
-  if (EndsWith(path, ".ndjson") || EndsWith(path, ".jsonl")) return InputFormat::kNdjson;
-  if (EndsWith(path, ".json")) return InputFormat::kJson;
-  if (EndsWith(path, ".hl7")) return InputFormat::kHl7v2;
+  // In any case: tools on Windows write "RESULTS.JSON" and "Patient.NDJSON".
+  std::string end = path.substr(path.size() - std::min<size_t>(path.size(), 10));
+  for (char& c : end) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (EndsWith(end, ".ndjson.gz") || EndsWith(end, ".jsonl.gz")) return InputFormat::kNdjsonGz;
+  if (EndsWith(end, ".ndjson") || EndsWith(end, ".jsonl")) return InputFormat::kNdjson;
+  if (EndsWith(end, ".json")) return InputFormat::kJson;
+  if (EndsWith(end, ".hl7")) return InputFormat::kHl7v2;
   return std::nullopt;
 }
 
@@ -141,8 +168,14 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
         std::error_code entry_ec;
         // The next step enters this entry when it is a folder (a link to one is not followed).
         listing = it->is_directory(entry_ec) && !it->is_symlink(entry_ec) ? it->path().string() : p;
-        if (it->is_regular_file(entry_ec)) {  // (a link to a file is read as the file)
-          found.push_back(it->path().string());
+        if (it->is_regular_file(entry_ec)) {
+          // A link to a file is read as the file, under its name and path, as when the link is
+          // named on the command line: "current.json" -> "data.ndjson" is NDJSON (read as one
+          // JSON document, it was one record, and the file itself was skipped as read).
+          std::error_code link_ec;
+          fs::path file =
+              it->is_symlink(entry_ec) ? fs::canonical(it->path(), link_ec) : it->path();
+          found.push_back(link_ec ? it->path().string() : file.string());
         } else if (it->is_symlink(entry_ec) && !fs::exists(it->path(), entry_ec)) {
           set.skipped.emplace_back(it->path().string(), entry_ec.value() == ELOOP
                                                             ? "symbolic link loop"
@@ -176,9 +209,9 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
   }
   for (size_t i = 0; i < set.files.size(); ++i) set.files[i].input_order = static_cast<uint32_t>(i);
   for (auto& f : set.files) {
-    if (f.format == InputFormat::kHl7v2) continue;  // the last wave, as read
     bool whole = false;
-    const std::string head = ReadHead(f, whole);
+    MEDLAKE_ASSIGN_OR_RETURN(const std::string head, ReadHead(f, whole));
+    if (f.format == InputFormat::kHl7v2) continue;  // the last wave, as read
     if (f.format == InputFormat::kNdjson && IsDeviceStream(head, whole)) {
       f.format = InputFormat::kDeviceNdjson;
     } else if (f.format != InputFormat::kDeviceNdjson) {

@@ -298,6 +298,43 @@ TEST(BadInputTest, AFileNamedTwiceIsReadOnce) {
   EXPECT_EQ((*lake)->Status()->quarantined, 2u);
 }
 
+// A link in a folder is read as the file it names, under that file's name, as a link named on
+// the command line is: "current.json" -> "data.ndjson" was read as one JSON document (one
+// record, quarantined) and data.ndjson skipped as read. Extensions are read in any case.
+TEST(BadInputTest, ALinkIsReadInItsTargetsFormatAndExtensionsInAnyCase) {
+  TempDir dir;
+  WriteText(dir / "in/data.ndjson", std::string(R"({"resourceType":"Patient","id":"p1"})") + "\n" +
+                                        R"({"resourceType":"Patient","id":"p2"})" + "\n");
+  std::filesystem::create_symlink("data.ndjson", dir / "in/current.json");
+  WriteText(dir / "in/UPPER.NDJSON", std::string(R"({"resourceType":"Patient","id":"p3"})") + "\n");
+  WriteText(dir / "in/One.JSON", R"({"resourceType":"Patient","id":"p4"})");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.records_read, 4u);
+  EXPECT_EQ(r->counters.stored, 4u);
+  EXPECT_EQ(r->counters.quarantined, 0u);
+  ASSERT_EQ(r->skipped.size(), 1u);
+  EXPECT_NE(r->skipped[0].reason.find("named more than once"), std::string::npos);
+}
+
+// A file that cannot be read stops the run before anything is ingested: found when its turn
+// came, it failed a run that had committed the files before it, and again at every retry.
+TEST(BadInputTest, AnUnreadableFileStopsTheRunBeforeAnyCommit) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to drop the capabilities over permissions";
+  TempDir dir;
+  WriteText(dir / "in/a.ndjson", std::string(R"({"resourceType":"Patient","id":"p1"})") + "\n");
+  WriteText(dir / "in/b.ndjson", std::string(R"({"resourceType":"Patient","id":"p2"})") + "\n");
+  std::filesystem::permissions(dir / "in/b.ndjson", std::filesystem::perms::none);
+  auto run = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in"),
+                                 "setpriv --bounding-set=-dac_override,-dac_read_search --");
+  EXPECT_EQ(run.exit_code, 7) << run.out;
+  EXPECT_NE(run.out.find("cannot read " + (dir / "in/b.ndjson") + ": Permission denied"),
+            std::string::npos)
+      << run.out;
+  auto lake = Lake::Open(dir / "lake");
+  if (lake.ok()) EXPECT_EQ((*lake)->Status()->resources.size(), 0u);
+}
+
 TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {
   TempDir dir;
   auto gz = [](const std::string& text) { return Gzip(text, 6); };
