@@ -112,7 +112,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   const size_t in_flight = std::min<size_t>(static_cast<size_t>(jobs) * 2, kCheckpointDelay);
   while (!done) {
     writer->BeginBatch();
-    uint64_t batch_start = source.bytes_consumed();
+    // Bytes read in the batch, as the records hold them: gzipped files count inflated (their
+    // compressed size let a small file of large bad lines hold gigabytes until the commit).
+    uint64_t batch_bytes = 0;
     bool batch_over = false;
     bool checkpoint_due = false;
     uint64_t read = 0;                                // chunks of the batch read so far
@@ -179,7 +181,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               // and a commit between two versions would store the first again on every
               // re-ingest before the second replaces it. (Memory stays bounded by the
               // identities held, as everywhere.)
-              const uint64_t batch_bytes = source.bytes_consumed() - batch_start;
+              batch_bytes += chunk->whole_file ? chunk->file_bytes : chunk->data.size();
               if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1)) {
                 checkpoint_due = true;
               }
@@ -222,9 +224,11 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                   }
                   since_commit.records += work->load.records + chunk.mapped.size();
                   since_commit.identifiers += work->load.identifiers;
+                  since_commit.quarantined_bytes += work->load.quarantined_bytes;
                   if (over_budget.load(std::memory_order_relaxed) == ~uint64_t{0} &&
                       (since_commit.records >= store::LakeWriter::kIdentitiesPerCommit ||
                        since_commit.identifiers >= options.checkpoint_identifiers ||
+                       since_commit.quarantined_bytes >= kQuarantinedBytesPerCommit ||
                        history.bytes() >= hl7v2::ResourceHistory::kBytesPerCommit)) {
                     over_budget.store(work->index, std::memory_order_release);
                   }

@@ -106,7 +106,13 @@ struct ChunkLoad {
   // identifiers (at least one each: its version is held too); in a lake with a key, a Patient's
   // pseudonym links (one per identifier, one for its source id and one for the pseudonym).
   uint64_t identifiers = 0;
+  // What quarantined records keep until the commit (each up to
+  // LakeWriter::kQuarantinedRecordBytes of the record, with its entry).
+  uint64_t quarantined_bytes = 0;
 };
+
+// The quarantined bytes that bring a checkpoint (ChunkLoad::quarantined_bytes).
+inline constexpr uint64_t kQuarantinedBytesPerCommit = 64u << 20;
 
 // A chunk of FHIR resources (or device readings) for a lake with a key, prepared by the
 // parallel stage of batch ingest: its resources de-identified, with the pseudonym links they
@@ -699,7 +705,13 @@ class RecordWorker final : public FhirRecordSink {
     counters_.quarantined.fetch_add(1, std::memory_order_relaxed);
     // In a lake with a key the raw record, which may identify a patient, is not kept: the
     // entry names the source location instead.
-    writer_.AddQuarantine(e, deid_ != nullptr ? std::string_view() : record);
+    const std::string_view kept = deid_ != nullptr ? std::string_view() : record;
+    if (load_ != nullptr) {
+      load_->quarantined_bytes += sizeof(e) + e.source.size() + e.location.size() +
+                                  e.reason.size() +
+                                  std::min(kept.size(), store::LakeWriter::kQuarantinedRecordBytes);
+    }
+    writer_.AddQuarantine(e, kept);
   }
 
   store::LakeWriter& writer_;
