@@ -34,6 +34,22 @@ TEST(NumberTextTest, EveryNumberAnswersItsText) {
                                                "0.10", "1e175", "7782220156096217088"}));
 }
 
+// Numbers JSON allows but no 64-bit integer or double holds are refused with a reason that
+// says so (simdjson's "Problem while parsing a number" read as if the text were no number).
+TEST(NumberTextTest, ANumberOutOfRangeIsRefusedAsSuch) {
+  Parser parser;
+  for (const char* text : {R"({"v":1e400})", R"({"v":18446744073709551616})",
+                           R"({"v":-9223372036854775809})", R"({"v":1.2.3})"}) {
+    auto root = parser.Parse(text);
+    ASSERT_FALSE(root.ok()) << text;
+    EXPECT_NE(root.status().message().find("beyond a 64-bit integer and a double"),
+              std::string::npos)
+        << root.status().message();
+  }
+  EXPECT_TRUE(parser.Parse(R"({"v":1e-400})").ok());
+  EXPECT_TRUE(parser.Parse(R"({"v":18446744073709551615})").ok());
+}
+
 TEST(NumberTextTest, ATopLevelNumberAndANewDocument) {
   Parser parser;
   parser.set_keep_number_text(true);
