@@ -344,6 +344,68 @@ Status IdentityNotRepeated(json::Node resource) {
   return Status::Ok();
 }
 
+namespace {
+
+// The Patient compartment (R4 CompartmentDefinition): the first path that names exactly one
+// Patient decides; references to several make a resource about several patients (a Group),
+// in the shared area. A reference to the Patient that is a conditional one left unresolved
+// (none or several match) decides nothing, and when no path decides, the resource is refused:
+// stored, it was filed outside its patient's data, under a reference that names an identifier
+// (a review). `patient_id` keeps its capacity from resource to resource.
+Status CompartmentPatient(const FactFields& wanted,
+                          const std::array<std::optional<json::Node>, FactFields::kMax>& fields,
+                          const ReferenceResolver* resolver, std::string& patient_id) {
+  patient_id.clear();
+  std::string scratch;
+  std::optional<std::string_view> unresolved;  // the first path with one
+  for (const auto& path : wanted.compartment) {
+    const auto& first = fields[path.first];
+    if (!first) continue;
+    bool several = false;
+    Walk(*first, path.rest, [&](json::Node element) {
+      auto ref = element.Find("reference");
+      if (!ref || !ref->IsString()) return;
+      std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
+      std::string_view t, id;
+      if (!SplitReference(resolved, t, id) || t != "Patient") {
+        if (!unresolved && resolved.starts_with("Patient?"))
+          unresolved = wanted.set.names()[path.first];
+        return;
+      }
+      if (patient_id.empty()) {
+        patient_id.assign(id);
+      } else if (patient_id != id) {
+        several = true;
+      }
+    });
+    if (several) {  // about several patients (e.g. a Group): shared area
+      patient_id.clear();
+      return Status::Ok();
+    }
+    if (!patient_id.empty()) return Status::Ok();
+  }
+  if (unresolved) {
+    return ParseError(std::string(*unresolved) +
+                      " names its Patient by a conditional reference that matches no single "
+                      "Patient (none, or several): stored, it would be filed outside the "
+                      "patient's data; ingest it again once the Patient is in the lake");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckPatientReference(json::Node resource, int type_index) {
+  if (ResourceTypeName(type_index) == "Patient" || PatientCompartmentPaths(type_index).empty()) {
+    return Status::Ok();
+  }
+  const FactFields& wanted = FactFields::Of(type_index);
+  std::array<std::optional<json::Node>, FactFields::kMax> fields;
+  resource.FindFields(wanted.set, fields);
+  std::string patient_id;
+  return CompartmentPatient(wanted, fields, nullptr, patient_id);
+}
+
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);
   std::array<std::optional<json::Node>, FactFields::kMax> fields;
@@ -384,34 +446,10 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     }
   }
 
-  // Patient compartment: the first path that names exactly one Patient decides.
   if (out.type == "Patient") {
     out.patient_id = out.id;
   } else {
-    // The id found is kept in out.patient_id, whose capacity lasts from resource to resource.
-    std::string scratch;
-    for (const auto& path : wanted.compartment) {
-      const auto& first = fields[path.first];
-      if (!first) continue;
-      bool several = false;
-      Walk(*first, path.rest, [&](json::Node element) {
-        auto ref = element.Find("reference");
-        if (!ref) return;
-        std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
-        std::string_view t, id;
-        if (!SplitReference(resolved, t, id) || t != "Patient") return;
-        if (out.patient_id.empty()) {
-          out.patient_id.assign(id);
-        } else if (out.patient_id != id) {
-          several = true;
-        }
-      });
-      if (several) {  // about several patients (e.g. a Group): shared area
-        out.patient_id.clear();
-        break;
-      }
-      if (!out.patient_id.empty()) break;
-    }
+    MEDLAKE_RETURN_IF_ERROR(CompartmentPatient(wanted, fields, resolver, out.patient_id));
   }
 
   // The first element present decides; every one present must be a valid time.

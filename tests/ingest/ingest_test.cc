@@ -15,6 +15,7 @@
 #include "common/fhir_time.h"
 #include "fhir/r4_model.h"
 #include "medlake/lake.h"
+#include "privacy/key_store.h"
 #include "store/catalog.h"
 #include "store/erase.h"
 #include "store/lake_writer.h"
@@ -878,6 +879,53 @@ TEST(IngestTest, ConditionsThatCannotBeEvaluatedOrMatchSeveralAreNotApplied) {
   EXPECT_EQ(several, 2);
 }
 
+// A resource whose Patient is named by a conditional reference that matches no single
+// Patient is quarantined, with or without a key: stored, it was filed in the shared area, out of
+// its patient's data, unseen by every per-patient query, and no report said which it was. Once
+// the Patient is in the lake the same record is stored under them. A conditional reference
+// outside the compartment paths (focus) stays as written, as before.
+TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
+  for (bool keyed : {false, true}) {
+    SCOPED_TRACE(keyed ? "keyed" : "plain");
+    TempDir dir;
+    if (keyed) ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+    WriteText(dir / "obs/Observation.ndjson",
+              R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
+              R"("subject":{"reference":"Patient?identifier=urn:mrn|M7"}})"
+              "\n"
+              R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},)"
+              R"("focus":[{"reference":"Patient?identifier=urn:mrn|M7"}]})"
+              "\n");
+    auto r = MustIngest(dir / "lake", {dir / "obs"});
+    ExpectReconciles(r);
+    EXPECT_EQ(r.counters.stored, 1u);
+    EXPECT_EQ(r.counters.quarantined, 1u);
+    {
+      auto lake = Lake::Open(dir / "lake");
+      ASSERT_TRUE(lake.ok());
+      auto q = (*lake)->Quarantine(10);
+      ASSERT_TRUE(q.ok());
+      ASSERT_EQ(q->size(), 1u);
+      EXPECT_EQ((*q)[0].line, 1);
+      EXPECT_TRUE(
+          (*q)[0].reason.starts_with("subject names its Patient by a conditional "
+                                     "reference that matches no single Patient"))
+          << (*q)[0].reason;
+      EXPECT_EQ((*q)[0].reason.find("M7"), std::string::npos);
+    }
+    WriteText(
+        dir / "pat/Patient.ndjson",
+        R"({"resourceType":"Patient","id":"p7","identifier":[{"system":"urn:mrn","value":"M7"}]})"
+        "\n");
+    MustIngest(dir / "lake", {dir / "pat"});
+    auto again = MustIngest(dir / "lake", {dir / "obs"});
+    EXPECT_EQ(again.counters.quarantined, 0u);
+    auto lake = Lake::Open(dir / "lake");
+    ASSERT_TRUE(lake.ok());
+    EXPECT_EQ((*lake)->Status()->resources["Observation"], 2u);
+  }
+}
+
 TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
   TempDir dir;
   // In one Bundle: a Patient known only by its urn:uuid fullUrl, two Practitioners sharing an
@@ -928,8 +976,8 @@ TEST(IngestTest, IdentifiersOfALosingVersionAreNotRegistered) {
   };
   auto obs = [](const std::string& id, const std::string& mrn) {
     return R"({"resourceType":"Observation","id":")" + id +
-           R"(","status":"final","code":{"text":"x"},"subject":{"reference":)" +
-           R"("Patient?identifier=http://mrn|)" + mrn + R"("}})" + "\n";
+           R"(","status":"final","code":{"text":"x"},"focus":[{"reference":)" +
+           R"("Patient?identifier=http://mrn|)" + mrn + R"("}]})" + "\n";
   };
   WriteText(dir / "r1/Patient.ndjson",
             patient("2022-01-01T00:00:00Z", "200") + patient("2020-01-01T00:00:00Z", "100"));
@@ -966,8 +1014,8 @@ TEST(IngestTest, ACheckpointByIdentifiersKeepsConditionalReferences) {
   };
   auto obs = [](const std::string& id, const std::string& query) {
     return R"({"resourceType":"Observation","id":")" + id +
-           R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?)" + query +
-           R"("}})" + "\n";
+           R"(","status":"final","code":{"text":"x"},"focus":[{"reference":"Patient?)" + query +
+           R"("}]})" + "\n";
   };
   std::string a;
   std::string b;
@@ -1097,9 +1145,9 @@ TEST(IngestTest, LargeBundlesBringTheCheckpointsOfTheirIdentifiers) {
     // only when a batch ends between the two.
     const std::string target = std::to_string(b == 0 ? 0 : (b - 1) * kPatients);
     entries += R"(,{"resource":{"resourceType":"Observation","id":"o)" + std::to_string(b) +
-               R"(","status":"final","code":{"text":"x"},"subject":{"reference":)"
+               R"(","status":"final","code":{"text":"x"},"focus":[{"reference":)"
                R"("Patient?identifier=urn:mrn|M)" +
-               target + R"("}},"request":{"method":"PUT","url":"Observation/o)" +
+               target + R"("}]},"request":{"method":"PUT","url":"Observation/o)" +
                std::to_string(b) + R"("}})";
     WriteText(dir / ("in/b" + std::to_string(b) + ".json"),
               R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entries + "]}");
@@ -1153,10 +1201,10 @@ TEST(IngestTest, IdentifiersOfAVersionReplacedInTheSameBatchDoNotDependOnThreads
     ASSERT_TRUE(first.ok()) << first.status().ToString();
     WriteText(dir / "later/c.ndjson",
               R"({"resourceType":"Observation","id":"check","status":"final","code":{"text":"x"},)"
-              R"("subject":{"reference":"Patient?identifier=http://ex.org/mrn|OLD-A"}})"
+              R"("focus":[{"reference":"Patient?identifier=http://ex.org/mrn|OLD-A"}]})"
               "\n"
               R"({"resourceType":"Observation","id":"check2","status":"final","code":{"text":"x"},)"
-              R"("subject":{"reference":"Patient?identifier=http://ex.org/mrn|NEW-B"}})"
+              R"("focus":[{"reference":"Patient?identifier=http://ex.org/mrn|NEW-B"}]})"
               "\n");
     auto later = MustIngest(dir / "lake", {dir / "later"});
     EXPECT_EQ(later.unresolved_references, 1u);
@@ -1211,7 +1259,7 @@ TEST(IngestTest, AConditionalReferenceWithoutASystemMatchesAnySystem) {
   };
   auto obs = [](const std::string& id, const std::string& ref) {
     return R"({"resourceType":"Observation","id":")" + id +
-           R"(","status":"final","code":{"text":"x"},"subject":{"reference":")" + ref + R"("}})" +
+           R"(","status":"final","code":{"text":"x"},"focus":[{"reference":")" + ref + R"("}]})" +
            "\n";
   };
   WriteText(dir / "run1/Patient.ndjson",
@@ -1487,7 +1535,7 @@ TEST(IngestTest, IdentifiersDroppedByANewVersionNoLongerMatch) {
   auto referring = [](const std::string& id) {
     return R"({"resourceType":"Observation","id":")" + id +
            R"(","status":"final","code":{"text":"x"},)"
-           R"("subject":{"reference":"Patient?identifier=http://mrn|A"}})"
+           R"("focus":[{"reference":"Patient?identifier=http://mrn|A"}]})"
            "\n";
   };
   WriteText(dir / "v1/Patient.ndjson", patient("p1", mrn_a));
@@ -1499,9 +1547,9 @@ TEST(IngestTest, IdentifiersDroppedByANewVersionNoLongerMatch) {
   WriteText(dir / "o2/Observation.ndjson", referring("o2"));
   auto subject = [&](const std::string& lake_dir, const std::string& id) {
     const std::string obs = StoredObservation(lake_dir, id);
-    size_t at = obs.find(R"("subject":{"reference":")");
+    size_t at = obs.find(R"("focus":[{"reference":")");
     return at == std::string::npos ? std::string()
-                                   : obs.substr(at + 24, obs.find('"', at + 24) - at - 24);
+                                   : obs.substr(at + 23, obs.find('"', at + 23) - at - 23);
   };
   // Versions in two runs, then in one run; then a version without identifiers.
   for (const auto& runs : std::vector<std::vector<std::vector<std::string>>>{
@@ -1535,7 +1583,7 @@ TEST(IngestTest, ErasingAPatientKeepsTheIdentifiersOfAnotherTypeWithItsId) {
   ASSERT_TRUE(store::ErasePatient(dir / "lake", "p1").ok());
   WriteText(dir / "obs/Observation.ndjson",
             R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
-            R"("subject":{"reference":"Patient?identifier=mrn|A"},)"
+            R"("focus":[{"reference":"Patient?identifier=mrn|A"}],)"
             R"("performer":[{"reference":"Practitioner?identifier=npi|N"}]})"
             "\n");
   MustIngest(dir / "lake", {dir / "obs"});
@@ -1562,10 +1610,10 @@ TEST(IngestTest, TheLakesVersionComingBackBringsItsIdentifiersBack) {
             R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"A"}]}}]})");
   WriteText(dir / "run/z_obs.ndjson",
             R"({"resourceType":"Observation","id":"oA","status":"final","code":{"text":"a"},)"
-            R"("subject":{"reference":"Patient?identifier=s|A"}})"
+            R"("focus":[{"reference":"Patient?identifier=s|A"}]})"
             "\n"
             R"({"resourceType":"Observation","id":"oB","status":"final","code":{"text":"a"},)"
-            R"("subject":{"reference":"Patient?identifier=s|B"}})"
+            R"("focus":[{"reference":"Patient?identifier=s|B"}]})"
             "\n");
   MustIngest(dir / "lake",
              {dir / "run/p_v2.ndjson", dir / "run/q_back.json", dir / "run/z_obs.ndjson"});
@@ -1967,7 +2015,7 @@ TEST(IngestTest, ReferencesToAnEntryNotStoredAreNotRewritten) {
                   R"("code":{"text":"x"},)"
                   R"("subject":{"reference":"urn:uuid:33333333-3333-3333-3333-333333333333"}}},)"
                   R"({"resource":{"resourceType":"Observation","id":"o2","status":"final",)"
-                  R"("code":{"text":"x"},"subject":{"reference":"Patient?identifier=s|Q"}}}]})");
+                  R"("code":{"text":"x"},"focus":[{"reference":"Patient?identifier=s|Q"}]}}]})");
     auto r = MustIngest(dir / "lake", {dir / "in"});
     EXPECT_EQ(r.counters.stored, 2u);
     EXPECT_EQ(r.counters.records_read, r.counters.stored + r.counters.quarantined);
