@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
@@ -361,6 +362,51 @@ TEST(BadInputTest, QuarantinedBytesAndInflatedBytesBringCheckpoints) {
   auto g = Ingest(dir / "lake2", {dir / "good"}, options);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_GE(g->checkpoints, 2u);
+}
+
+// Bundle entries that hold nothing to store, or that FHIR refuses, are quarantined with a
+// reason that says what they are: a response, a read request, a search's OperationOutcome, a
+// PUT whose url names another resource than its body (R4: 400; it was stored under the body's).
+TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
+  TempDir dir;
+  WriteText(dir / "in/response.json", R"({"resourceType":"Bundle","type":"transaction-response",
+    "entry":[{"response":{"status":"201 Created","location":"Patient/x/_history/1"}}]})");
+  WriteText(dir / "in/batch.json", R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"request":{"method":"GET","url":"Patient?name=x"}},
+    {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p9"}},
+    {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Group/p8"}},
+    {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p8"}}]})");
+  WriteText(dir / "in/search.json", R"({"resourceType":"Bundle","type":"searchset","entry":[
+    {"resource":{"resourceType":"Patient","id":"s1"},"search":{"mode":"match"}},
+    {"resource":{"resourceType":"OperationOutcome","id":"oo","issue":[{"severity":"warning",
+      "code":"processing"}]},"search":{"mode":"outcome"}}]})");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.records_read, 7u);
+  EXPECT_EQ(r->counters.stored, 2u);  // p8 (its own url) and s1
+  EXPECT_EQ(r->counters.quarantined, 5u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_FALSE((*lake)->Get("Patient", "p9").ok());
+  EXPECT_FALSE((*lake)->Get("OperationOutcome", "oo").ok());
+  auto q = (*lake)->Quarantine(10);
+  ASSERT_TRUE(q.ok());
+  std::multiset<std::string> reasons;
+  for (const auto& e : *q) reasons.insert(e.reason.substr(0, e.reason.find(':')));
+  EXPECT_EQ(reasons, (std::multiset<std::string>{
+                         "bundle entry without a resource", "bundle entry without a resource",
+                         "PUT request whose url names another resource than the entry's (its "
+                         "type or id; FHIR",
+                         "PUT request whose url names another resource than the entry's (its "
+                         "type or id; FHIR",
+                         "searchset entry whose search.mode is outcome"}));
+  int response = 0, read = 0;
+  for (const auto& e : *q) {
+    response += e.reason.find("a response (of a transaction or batch)") != std::string::npos;
+    read += e.reason.find("a read or search request") != std::string::npos;
+  }
+  EXPECT_EQ(response, 1);
+  EXPECT_EQ(read, 1);
 }
 
 TEST(BadInputTest, GzipMembersTrailingBytesAndDamage) {

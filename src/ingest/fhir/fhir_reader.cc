@@ -523,7 +523,8 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     kOtherId,
     kKeyedPatient,
     kUnsupported,
-    kSeveral
+    kSeveral,
+    kPutOtherResource
   };
   std::vector<Conditional> conditional;
   implied_ids.reserve(entries->Size());
@@ -579,6 +580,18 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
         return true;
       }
       if (!rid) implied = std::move(match);
+    }
+    if (method == "PUT" && rid && rid->IsString() && rt && rt->IsString()) {
+      // R4 http.html (update): the id in the URL SHALL match the resource's, else 400.
+      auto req = entry.Find("request");
+      auto url = req ? req->Find("url") : std::nullopt;
+      std::string_view t, i;
+      if (url && url->IsString() && url->GetString().find('?') == std::string_view::npos &&
+          fhir::SplitReference(url->GetString(), t, i) &&
+          (t != rt->GetString() || i != rid->GetString())) {
+        cond = Conditional::kPutOtherResource;
+        return true;
+      }
     }
     std::string_view id;
     if (!implied.empty()) {
@@ -682,6 +695,12 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
                     "in the lake (FHIR: 412 Precondition Failed): not applied");
       return true;
     }
+    if (cond == Conditional::kPutOtherResource) {
+      sink.OnReject(slice, loc,
+                    "PUT request whose url names another resource than the entry's (its type "
+                    "or id; FHIR: 400 Bad Request): not applied");
+      return true;
+    }
     if (cond == Conditional::kOtherId) {
       sink.OnReject(slice, loc,
                     "conditional update: its condition matches a resource with another id than "
@@ -699,8 +718,24 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
           : method == "PATCH"
               ? "bundle entry with a PATCH request: patches are not applied (its resource is "
                 "the patch, not the patched resource)"
+          : entry.Find("response")
+              ? "bundle entry without a resource: a response (of a transaction or batch), "
+                "nothing to store"
+          : method == "GET" || method == "HEAD"
+              ? "bundle entry without a resource: a read or search request, nothing to store"
               : "bundle entry without a resource");
       return true;
+    }
+    if (auto search = entry.Find("search"); search && search->IsObject()) {
+      // R4 Bundle.entry.search.mode: "outcome" entries are an OperationOutcome about the
+      // search itself, not a match.
+      if (auto mode = search->Find("mode");
+          mode && mode->IsString() && mode->GetString() == "outcome") {
+        sink.OnReject(slice, loc,
+                      "searchset entry whose search.mode is outcome: an OperationOutcome about "
+                      "the search, not data");
+        return true;
+      }
     }
     loc.location += ".resource";
     // A document is a resource of its own, kept whole, as at the top level: its references
