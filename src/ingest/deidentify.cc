@@ -219,10 +219,13 @@ class DeidWriter {
         Remove(value);
         continue;
       }
+      const size_t member_at = out_.size();
+      const bool was_first = first;
       if (!first) out_ += ',';
       first = false;
       json::AppendQuoted(key, out_);
       out_ += ':';
+      const size_t value_at = out_.size();
       if (key == "reference" && value.IsString()) {
         std::string rewritten = owner_.RewriteReference(value.GetString(), pending_);
         NotePatient(rewritten);
@@ -250,6 +253,13 @@ class DeidWriter {
             owner_.RewriteReference(type_ + "/" + std::string(value.GetString()), pending_)
                 .substr(type_.size() + 1),
             out_);
+      }
+      // An object that de-identification emptied (a reference that named a patient by an
+      // identifier alone) goes with its name: FHIR's JSON has no empty objects. export-patient
+      // makes it again to put back what was removed.
+      if (value.IsObject() && out_.size() == value_at + 2 && out_.compare(value_at, 2, "{}") == 0) {
+        out_.resize(member_at);
+        first = was_first;
       }
     }
     out_ += '}';

@@ -27,7 +27,9 @@ constexpr std::string_view kRemovedElement =
 // Puts an element de-identification removed back where it was: `path` is its place in the
 // resource ("name", "contained[0].name", "component[1].note"; records written before paths
 // were kept name top-level elements only). A birth date replaces the year left in its place;
-// anything else is put back only where nothing stands. False when the place is not there.
+// anything else is put back only where nothing stands. An object on the way that is missing
+// (one de-identification emptied and dropped: a reference by identifier alone) is made again.
+// False when the place is not there.
 bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::json& value) {
   if (path.find_first_of(".[") == std::string_view::npos) {
     // A name alone is a top-level element only if de-identification removes it there: a
@@ -47,7 +49,10 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
       return true;
     }
     auto it = at->find(key);
-    if (it == at->end()) return false;
+    if (it == at->end()) {
+      if (path[end] != '.') return false;  // an array is never dropped
+      it = at->emplace(key, nlohmann::json::object()).first;
+    }
     at = &*it;
     i = end;
     while (i < path.size() && path[i] == '[') {

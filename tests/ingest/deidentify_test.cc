@@ -216,6 +216,9 @@ TEST(DeidentifyTest, ReferencesThatMayNameAPersonLoseDisplayAndIdentifier) {
   EXPECT_NE(stored.find("Dr Kept"), std::string::npos);
   EXPECT_NE(stored.find("Vital Signs Kept"), std::string::npos);
   EXPECT_NE(stored.find(R"("id":"rp")"), std::string::npos) << "a contained id stays local";
+  // A reference emptied (an identifier naming no known patient, a display alone) goes: FHIR's
+  // JSON has no empty objects.
+  EXPECT_EQ(stored.find("{}"), std::string::npos) << stored;
 }
 
 // A shared-area resource whose only reference to a patient is inside an element that is

@@ -368,7 +368,9 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   testing::WriteText(
       dir / "in/o.ndjson",
       R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
-      R"("subject":{"reference":"Patient/src-9"},"note":[{"text":"talked about her garden"}]})"
+      R"("subject":{"reference":"Patient/src-9"},"note":[{"text":"talked about her garden"}],)"
+      // A reference by identifier alone, emptied when stored (and dropped: no empty object).
+      R"("device":{"identifier":{"system":"urn:dev","value":"D-42"}}})"
       "\n"
       // A contained person and a note below the top level: each goes back where it was.
       R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"y"},)"
@@ -391,6 +393,8 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
     EXPECT_EQ(text.find("1921-11-30"), std::string::npos) << text;
     EXPECT_EQ(text.find("1950-02-03"), std::string::npos) << text;
     EXPECT_EQ(text.find("Twinsworth"), std::string::npos) << text;
+    EXPECT_EQ(text.find("D-42"), std::string::npos) << text;
+    EXPECT_EQ(text.find("{}"), std::string::npos) << text;
   }
 
   // A clinician may name a Patient by its source id; a researcher may not map it.
@@ -419,6 +423,7 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   }
   EXPECT_EQ(o1["subject"]["reference"], "Patient/src-9");
   EXPECT_EQ(o1["note"][0]["text"], "talked about her garden");
+  EXPECT_EQ(o1["device"]["identifier"]["value"], "D-42") << o1.dump();
   // Restored in place: the contained Patient's name and birth date in it (they had been put
   // on the Observation), the component's note in its component.
   EXPECT_FALSE(o2.contains("name")) << o2.dump();
