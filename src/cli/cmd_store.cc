@@ -71,7 +71,7 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   // The run is committed either way: its report is printed, and a log that could not record
   // it is then the command's failure (a review saw a committed run report only the log's error).
   for (const auto& s : report->skipped) {
-    std::printf("skipped %s: %s\n", s.path.c_str(), s.reason.c_str());
+    std::printf("skipped %s: %s\n", Printable(s.path).c_str(), s.reason.c_str());
   }
   std::printf(
       "run %lld: %llu files, %llu records read: %llu stored, %llu duplicates, %llu quarantined",
@@ -323,7 +323,7 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json,
       else
         where += fmt::format(" @{}", e.byte_offset);
       if (!e.location.empty()) where += " " + e.location;
-      std::printf("%s: %s\n", where.c_str(), e.reason.c_str());
+      std::printf("%s: %s\n", Printable(where).c_str(), Printable(e.reason).c_str());
     }
   }
   // A list cut at --limit says so (on stderr, so that the entries stay machine-readable).

@@ -6,12 +6,12 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "medlake/status.h"
 
 namespace medlake::cli {
 
-// Prints `s` on stderr and returns the exit status of its error code.
 // `text` as one shell word: unchanged when it holds only safe characters, else in single
 // quotes (a path with a space in a printed command that the user may paste).
 inline std::string ShellQuoted(const std::string& text) {
@@ -25,8 +25,27 @@ inline std::string ShellQuoted(const std::string& text) {
   return out + "'";
 }
 
+// `text` for a terminal line: control bytes (a newline or an escape sequence in a file name)
+// as \xNN, so that they neither split a line nor drive the terminal.
+inline std::string Printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Prints `s` on stderr and returns the exit status of its error code.
 inline int Fail(const Status& s) {
-  std::fprintf(stderr, "medlake: %s\n", s.ToString().c_str());
+  std::fprintf(stderr, "medlake: %s\n", Printable(s.ToString()).c_str());
   return InfoFor(s.code()).exit_code;
 }
 

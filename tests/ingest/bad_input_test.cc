@@ -506,6 +506,22 @@ TEST(BadInputTest, QuarantineListsNamesThatAreNotUtf8) {
   EXPECT_EQ(listed.out.find("Jane"), std::string::npos);
 }
 
+// Names print with their control bytes escaped: a newline in a file name split a line of the
+// listing, and an escape sequence reached the terminal.
+TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
+  TempDir dir;
+  WriteText(dir / "in/evil\x1b[31m.ndjson", "{bad\n");
+  WriteText(dir / "in/two\nlines.txt", "x");
+  auto ingest = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in"));
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
+  EXPECT_NE(ingest.out.find("two\\x0alines.txt: unknown format"), std::string::npos) << ingest.out;
+  auto listed = testing::RunMedlake("quarantine --lake " + (dir / "lake"));
+  ASSERT_EQ(listed.exit_code, 0) << listed.out;
+  EXPECT_NE(listed.out.find("evil\\x1b[31m.ndjson:1: "), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(ingest.out.find("two\nlines"), std::string::npos);
+}
+
 // An export goes to a folder without files that ingest reads (at any depth): one left by
 // another export would be re-ingested with it (the lakes mixed).
 TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
