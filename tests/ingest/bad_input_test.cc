@@ -506,6 +506,34 @@ TEST(BadInputTest, QuarantineListsNamesThatAreNotUtf8) {
   EXPECT_EQ(listed.out.find("Jane"), std::string::npos);
 }
 
+// Content of another format or encoding than its name says is quarantined with a reason that
+// names what it is: UTF-16 text, gzip data, NDJSON in a .json file, a resource written over
+// several lines of an .ndjson file.
+TEST(BadInputTest, ContentOfAnotherFormatSaysWhatItIs) {
+  TempDir dir;
+  WriteText(dir / "in/nd.json", std::string(R"({"resourceType":"Patient","id":"a"})") + "\n" +
+                                    R"({"resourceType":"Patient","id":"b"})" + "\n");
+  WriteText(dir / "in/pretty.ndjson", "{\n  \"resourceType\": \"Patient\",\n  \"id\": \"c\"\n}\n");
+  WriteText(dir / "in/gz.ndjson", Gzip(R"({"resourceType":"Patient","id":"g"})", 6));
+  WriteText(dir / "in/u16.json", std::string("\xFF\xFE{\0\"\0", 6));
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 0u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto q = (*lake)->Quarantine(20);
+  ASSERT_TRUE(q.ok());
+  std::map<std::string, std::string> first;  // file -> reason of its first entry
+  for (const auto& e : *q) {
+    first.emplace(std::filesystem::path(e.source).filename().string(), e.reason);
+    EXPECT_TRUE(e.reason.starts_with("invalid JSON")) << e.reason;
+  }
+  EXPECT_NE(first["nd.json"].find("several JSON values, one a line"), std::string::npos);
+  EXPECT_NE(first["pretty.ndjson"].find("written over several lines"), std::string::npos);
+  EXPECT_NE(first["gz.ndjson"].find("gzip data in a file not named .gz"), std::string::npos);
+  EXPECT_NE(first["u16.json"].find("UTF-16 text"), std::string::npos);
+}
+
 // Names print with their control bytes escaped: a newline in a file name split a line of the
 // listing, and an escape sequence reached the terminal.
 TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {

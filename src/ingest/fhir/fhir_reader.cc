@@ -22,6 +22,37 @@ namespace {
 // A "urn:uuid:" fullUrl or reference with an upper-case letter, in lower case (in `buffer`):
 // UUIDs are compared without regard to case (RFC 4122, section 3), and so are the "urn" and
 // "uuid" of the name (RFC 8141). Anything else is returned as it is.
+// The reason a record that did not parse is refused: the parser's, or what the bytes show
+// when that is plainer (a file of another encoding or format under a name medlake reads).
+// `document`: a whole .json file, else an NDJSON line.
+std::string WhyNotJson(std::string_view text, const std::string& parse_error, bool document) {
+  auto starts = [&](std::string_view magic) { return text.starts_with(magic); };
+  if (starts("\xFF\xFE") || starts("\xFE\xFF")) {
+    return "invalid JSON: UTF-16 text, not UTF-8 (save it as UTF-8)";
+  }
+  if (starts("\x1F\x8B")) {
+    return "invalid JSON: gzip data in a file not named .gz (name it .ndjson.gz)";
+  }
+  std::string_view trimmed = text.substr(0, text.find_last_not_of(" \t\r\n") + 1);
+  if (document && (trimmed.find("}\n{") != std::string_view::npos ||
+                   trimmed.find("}\r\n{") != std::string_view::npos)) {
+    return parse_error +
+           " (several JSON values, one a line: NDJSON, which is read from a "
+           "file named .ndjson)";
+  }
+  if (const size_t first = trimmed.find_first_not_of(" \t"); first != std::string_view::npos) {
+    trimmed.remove_prefix(first);
+  }
+  if (!document && (trimmed == "{" || trimmed == "[" || trimmed.starts_with('}') ||
+                    trimmed.starts_with(']') || trimmed.ends_with(',') ||
+                    (trimmed.starts_with('"') && trimmed.find("\":") != std::string_view::npos))) {
+    return parse_error +
+           " (a line that is part of a value written over several lines: a "
+           "single resource is read from a file named .json)";
+  }
+  return parse_error;
+}
+
 std::string_view LowerUuidUrn(std::string_view s, std::string& buffer) {
   constexpr std::string_view kPrefix = "urn:uuid:";
   auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
@@ -217,7 +248,7 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
       // read-ahead inside the buffer.
       auto root = parser_.ParsePadded(text.data(), text.size());
       if (!root.ok()) {
-        sink.OnReject(text, loc, root.status().message());
+        sink.OnReject(text, loc, WhyNotJson(text, root.status().message(), false));
       } else if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
         ReadJson(text.data(), text.size(), source, loc.byte_offset, sink, line);
       } else if (auto minified = line_.Minify(text); !minified.ok()) {
@@ -249,13 +280,14 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
   auto document = document_.Minify(text);
   if (!document.ok()) {
     auto root = parser_.ParsePadded(data, size);
-    sink.OnReject(text, loc, root.ok() ? "invalid JSON" : root.status().message());
+    sink.OnReject(text, loc,
+                  WhyNotJson(text, root.ok() ? "invalid JSON" : root.status().message(), true));
     return;
   }
   static_assert(json::kMinifySlack >= json::kPadding);
   auto root = parser_.ParsePadded(document->data(), document->size());
   if (!root.ok()) {
-    sink.OnReject(text, loc, root.status().message());
+    sink.OnReject(text, loc, WhyNotJson(text, root.status().message(), true));
     return;
   }
   if (auto type = root->Find("resourceType"); type && type->GetString() == "Bundle") {
