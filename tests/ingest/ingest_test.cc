@@ -1950,6 +1950,41 @@ TEST(IngestTest, NestedBundlesAreUnpacked) {
 // A document in a transaction is kept whole, as at the top level: the outer Bundle's fullUrls
 // do not rewrite its references, which name its own entries (a review saw a document's subject
 // become the transaction's other Patient, which shares an inner entry's fullUrl).
+// A document Bundle without an id is stored under one its identifier implies (R4 bdl-9: a
+// document has an identifier; its id is optional), the same at every reading; without either
+// it is quarantined as missing its id.
+TEST(IngestTest, ADocumentWithoutAnIdTakesOneFromItsIdentifier) {
+  TempDir dir;
+  const std::string doc =
+      R"({"resourceType":"Bundle","type":"document","identifier":{"system":"urn:ietf:rfc:3986",)"
+      R"("value":"urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"},"timestamp":"2020-01-01T00:00:00Z",)"
+      R"("entry":[{"fullUrl":"urn:uuid:aa","resource":{"resourceType":"Composition","id":"c1",)"
+      R"("status":"final","type":{"text":"t"},"date":"2020-01-01","title":"t"}}]})";
+  WriteText(dir / "in/doc.json", doc);
+  WriteText(dir / "in/tx.json",
+            R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" + doc +
+                R"(,"request":{"method":"POST","url":"Bundle"}}]})");
+  WriteText(dir / "in/none.json", R"({"resourceType":"Bundle","type":"document","entry":[]})");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.counters.records_read, 3u);
+  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.duplicates, 1u);  // the same document, in the transaction
+  EXPECT_EQ(r.counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->resources["Bundle"], 1u);
+  std::string id;
+  ASSERT_TRUE((*lake)
+                  ->Scan(
+                      "Bundle", [&](const ResourceView& v) { id = std::string(v.id); }, nullptr)
+                  .ok());
+  EXPECT_TRUE(id.starts_with("doc-")) << id;
+  EXPECT_EQ(id.size(), 36u);
+  auto again = MustIngest(dir / "lake", {dir / "in/doc.json"});
+  EXPECT_EQ(again.counters.duplicates, 1u);
+}
+
 TEST(IngestTest, ADocumentInABundleKeepsItsReferences) {
   TempDir dir;
   const std::string doc = R"({"resourceType":"Bundle","id":"docA","type":"document","entry":[

@@ -1,8 +1,10 @@
 #include "ingest/fhir/fhir_reader.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -196,6 +198,37 @@ std::string WithId(std::string_view json, std::string_view id) {
   if (json.size() > 2) out.push_back(',');
   out.append(json.substr(1));
   return out;
+}
+
+// A document Bundle, a resource of its own, kept whole. Without an id it takes one its
+// identifier implies (R4 bdl-9: a document SHALL have an identifier with a system and a value;
+// its id is optional): "doc-" and the XXH3-128 of "system|value" in hex, the same whenever the
+// document is read.
+void StoreDocument(json::Node bundle, std::string_view record, const RecordLocation& loc,
+                   FhirRecordSink& sink) {
+  const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
+  auto identifier = bundle.Find("identifier");
+  auto system = identifier && identifier->IsObject() ? identifier->Find("system") : std::nullopt;
+  auto value = identifier && identifier->IsObject() ? identifier->Find("value") : std::nullopt;
+  if (bundle.Find("id") || !system || !system->IsString() || !value || !value->IsString() ||
+      !bundle.IsObject()) {
+    sink.OnResource(bundle, record, same, loc, false);
+    return;
+  }
+  std::string key(system->GetString());
+  key.append(1, '|').append(value->GetString());
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  char id[4 + 32 + 1];
+  std::snprintf(id, sizeof id, "doc-%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  std::string text = WithId(record, id);
+  json::Parser local;
+  auto node = local.Parse(text);
+  if (!node.ok()) {
+    sink.OnReject(record, loc, node.status().message());
+    return;
+  }
+  sink.OnResource(*node, text, same, loc, false);
 }
 
 // A UTF-8 byte order mark at the start of a file (RFC 8259 lets parsers ignore it; editors on
@@ -492,9 +525,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   auto bundle_type = bundle.Find("type");
   const bool history = bundle_type && bundle_type->GetString() == "history";
   if (bundle_type && bundle_type->GetString() == "document") {
-    // A document is a resource of its own, kept whole.
-    const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
-    sink.OnResource(bundle, record, same, base, false);
+    StoreDocument(bundle, record, base, sink);
     return;
   }
   auto entries = bundle.Find("entry");
@@ -809,7 +840,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       return true;
     }
     if (document) {
-      sink.OnResource(*res, slice, resolves, loc, false);
+      StoreDocument(*res, slice, loc, sink);
       return true;
     }
     RewriteReferences(slice, &full_urls, resolver, rewritten_);
