@@ -20,6 +20,7 @@
 #include "ingest/input_files.h"
 #include "medlake/lake.h"
 #include "privacy/key_store.h"
+#include "privacy/pseudonymizer.h"
 #include "query/patient_export.h"
 #include "store/repair.h"
 
@@ -310,6 +311,15 @@ int RunQuarantine(const std::string& dir, int64_t limit, bool as_json,
   if (Status a = (*access)->Audit("read", "quarantine", -1); !a.ok()) return Fail(a);
   auto entries = (*lake)->Quarantine(limit);
   if (!entries.ok()) return Fail(entries.status());
+  // Under disclosure control (researcher, ops) source paths are not shown: a path may name the
+  // patient (Synthea names its files after them). Each is a keyed hash of the path instead, so
+  // that the entries of one file still group.
+  if ((*access)->suppresses_small_counts()) {
+    auto keys = privacy::KeyStore::Open(dir);
+    if (!keys.ok()) return Fail(keys.status());
+    const privacy::Pseudonymizer pseudonymizer(*keys);
+    for (auto& e : *entries) e.source = "file " + pseudonymizer.ForSourceId("quarantine", e.source);
+  }
   for (const auto& e : *entries) {
     if (as_json) {
       nlohmann::ordered_json j{{"run", e.run_id},        {"source", e.source},

@@ -354,6 +354,31 @@ TEST_F(RolesCliTest, SynthFhirAndHl7v2MeetUnderOnePseudonym) {
   EXPECT_NE(status.out.find("\"patients\": 30,"), std::string::npos) << status.out;
 }
 
+// A source path may name the patient (Synthea names files after them): under disclosure
+// control the quarantine list shows a keyed hash of it instead, the same for the entries of
+// one file; an admin sees the path.
+TEST_F(RolesCliTest, QuarantineHidesSourcePathsFromRolesUnderDisclosureControl) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ops = AddUser(lake, "otto", "ops");
+  testing::WriteText(dir / "in/Zyxwv_Quobble_77.ndjson", "{bad\n{bad again\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  CliRun admin = Medlake("quarantine --lake " + lake);
+  ASSERT_EQ(admin.exit_code, 0) << admin.out;
+  EXPECT_NE(admin.out.find("Zyxwv_Quobble_77.ndjson:1"), std::string::npos) << admin.out;
+  for (const std::string& token : {researcher, ops}) {
+    CliRun listed = Medlake("quarantine --lake " + lake + " --token " + token);
+    ASSERT_EQ(listed.exit_code, 0) << listed.out;
+    EXPECT_EQ(listed.out.find("Zyxwv"), std::string::npos) << listed.out;
+    const size_t first = listed.out.find("file ");
+    ASSERT_NE(first, std::string::npos) << listed.out;
+    const std::string name = listed.out.substr(first, listed.out.find(':', first) - first);
+    EXPECT_NE(listed.out.find(name + ":2"), std::string::npos) << listed.out;
+  }
+}
+
 TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
