@@ -170,10 +170,10 @@ class FactFields {
 };
 
 // The time of an effective element: a date, dateTime or instant (string), or a Period.
-// nullopt for a Period with neither start nor end, an error for any other value that is no
-// FHIR date or time, or a
-// Period whose start is after its end (R4 invariant per-1): such a resource was stored with no
-// effective time, silently missing from every cohort and score that asks for one.
+// nullopt for a Period with neither start nor end; an error for any other value that is no
+// FHIR date or time, and for a Period whose start is after its end (R4 invariant per-1): such
+// a resource was stored with no effective time, silently missing from every cohort and score
+// that asks for one.
 // `name` and `rest` name the element in errors ("collection" and "collectedDateTime").
 Result<std::optional<TimeRange>> TimeOf(json::Node element, std::string_view name,
                                         std::string_view rest = {}) {
@@ -368,8 +368,9 @@ Status CompartmentPatient(const FactFields& wanted,
       std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
       std::string_view t, id;
       if (!SplitReference(resolved, t, id) || t != "Patient") {
-        if (!unresolved && resolved.starts_with("Patient?"))
+        if (!unresolved && resolved.starts_with("Patient?")) {
           unresolved = wanted.set.names()[path.first];
+        }
         return;
       }
       if (patient_id.empty()) {

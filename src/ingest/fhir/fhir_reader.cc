@@ -21,9 +21,6 @@
 namespace medlake::ingest {
 namespace {
 
-// A "urn:uuid:" fullUrl or reference with an upper-case letter, in lower case (in `buffer`):
-// UUIDs are compared without regard to case (RFC 4122, section 3), and so are the "urn" and
-// "uuid" of the name (RFC 8141). Anything else is returned as it is.
 // The reason a record that did not parse is refused: the parser's, or what the bytes show
 // when that is plainer (a file of another encoding or format under a name medlake reads).
 // `document`: a whole .json file, else an NDJSON line.
@@ -55,6 +52,9 @@ std::string WhyNotJson(std::string_view text, const std::string& parse_error, bo
   return parse_error;
 }
 
+// A "urn:uuid:" fullUrl or reference with an upper-case letter, in lower case (in `buffer`):
+// UUIDs are compared without regard to case (RFC 4122, section 3), and so are the "urn" and
+// "uuid" of the name (RFC 8141). Anything else is returned as it is.
 std::string_view LowerUuidUrn(std::string_view s, std::string& buffer) {
   constexpr std::string_view kPrefix = "urn:uuid:";
   auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
@@ -198,6 +198,14 @@ std::string WithId(std::string_view json, std::string_view id) {
   if (json.size() > 2) out.push_back(',');
   out.append(json.substr(1));
   return out;
+}
+
+// R4 Bundle.entry.search.mode "outcome": an OperationOutcome about the search itself, not a
+// match, and not stored.
+bool IsSearchOutcome(json::Node entry) {
+  auto search = entry.Find("search");
+  auto mode = search && search->IsObject() ? search->Find("mode") : std::nullopt;
+  return mode && mode->IsString() && mode->GetString() == "outcome";
 }
 
 // A document Bundle, a resource of its own, kept whole. Without an id it takes one its
@@ -599,7 +607,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     Conditional& cond = conditional.emplace_back(Conditional::kNone);
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
-    if (!res || NotApplied(method, history)) return true;
+    if (!res || NotApplied(method, history) || IsSearchOutcome(entry)) return true;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
@@ -789,16 +797,11 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
               : "bundle entry without a resource");
       return true;
     }
-    if (auto search = entry.Find("search"); search && search->IsObject()) {
-      // R4 Bundle.entry.search.mode: "outcome" entries are an OperationOutcome about the
-      // search itself, not a match.
-      if (auto mode = search->Find("mode");
-          mode && mode->IsString() && mode->GetString() == "outcome") {
-        sink.OnReject(slice, loc,
-                      "searchset entry whose search.mode is outcome: an OperationOutcome about "
-                      "the search, not data");
-        return true;
-      }
+    if (IsSearchOutcome(entry)) {
+      sink.OnReject(slice, loc,
+                    "searchset entry whose search.mode is outcome: an OperationOutcome about "
+                    "the search, not data");
+      return true;
     }
     loc.location += ".resource";
     // A document is a resource of its own, kept whole, as at the top level: its references
