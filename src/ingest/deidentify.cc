@@ -41,7 +41,7 @@ constexpr std::array<std::string_view, 3> kPatientExtensionsKept = {
 // "Call <name> about <MRN>", an Appointment's comment; a coded description stays), and
 // attachment content.
 bool RemovedAnywhere(std::string_view key, json::Node value, json::Node parent) {
-  if (key == "note") return true;
+  if (key == "note" || privacy::Contains(privacy::kIdentifyingValues, key)) return true;
   if (privacy::Contains(privacy::kFreeText, key) && value.IsString()) return true;
   if (key == "data" || key == "url") {
     // An Attachment: has contentType, data, or a title next to url.
@@ -89,39 +89,6 @@ bool MayNamePerson(json::Node n) {
   if (target.empty() && type && type->IsString()) target = type->GetString();
   if (target.empty() || fhir::ResourceTypeIndex(target) < 0) return true;  // cannot tell
   return target == "Patient" || target == "RelatedPerson" || target == "Person";
-}
-
-// Whether `resource` holds a resource other than a contained one: in R4 the elements of type
-// Resource are DomainResource.contained, Bundle.entry.resource, Bundle.entry.response.outcome
-// and Parameters.parameter.resource (also in a parameter's parts).
-bool HoldsResources(std::string_view type, json::Node resource) {
-  bool holds = false;
-  if (type == "Bundle") {
-    auto entries = resource.Find("entry");
-    if (!entries || !entries->IsArray()) return false;
-    entries->ForEachItem([&](json::Node entry) {
-      auto response = entry.IsObject() ? entry.Find("response") : std::nullopt;
-      holds = entry.IsObject() &&
-              (entry.Find("resource").has_value() ||
-               (response && response->IsObject() && response->Find("outcome").has_value()));
-      return !holds;
-    });
-  } else if (type == "Parameters") {
-    auto walk = [&](auto& self, json::Node list) -> void {
-      if (!list.IsArray()) return;
-      list.ForEachItem([&](json::Node parameter) {
-        if (!parameter.IsObject()) return true;
-        if (parameter.Find("resource")) {
-          holds = true;
-        } else if (auto parts = parameter.Find("part")) {
-          self(self, *parts);
-        }
-        return !holds;
-      });
-    };
-    if (auto parameters = resource.Find("parameter")) walk(walk, *parameters);
-  }
-  return holds;
 }
 
 bool PseudonymizedType(std::string_view type) {
@@ -183,6 +150,10 @@ class DeidWriter {
   // person's exact birth date (RelatedPerson, Person, a contained Patient) keeps its year, as
   // a Patient's does.
   void Object(json::Node n, bool top, bool contained = false) {
+    // A resource inside another, not as a contained one (a Bundle's entry, a Parameters'
+    // parameter, an extension's valueResource, at any depth, in contained ones too): its
+    // identifying elements would stay (Deidentifier::Apply refuses the resource).
+    if (!top && !contained && !path_.empty() && n.Find("resourceType")) holds_resource_ = true;
     const bool patient_reference = !top && !contained && MayNamePerson(n);
     bool person = false;
     bool device = false;
@@ -266,6 +237,8 @@ class DeidWriter {
   }
 
   void set_type(std::string type) { type_ = std::move(type); }
+  // Whether the resource holds a resource outside `contained` (Object).
+  bool holds_resource() const { return holds_resource_; }
   // The pseudonyms of the Patients the resource references, in order of appearance.
   const std::vector<std::string>& patients() const { return patients_; }
 
@@ -336,6 +309,7 @@ class DeidWriter {
   std::vector<Step> path_;
   std::vector<std::string> patients_;
   bool keep_content_ = false;
+  bool holds_resource_ = false;
 };
 
 Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& lake_dir,
@@ -641,23 +615,25 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
   if (type == "Patient") return ApplyPatient(resource, out, removed, pending);
-  // Only the resource itself and those it contains are de-identified: a document Bundle or a
-  // Parameters would keep the names, identifiers and addresses of the resources it holds.
-  if (HoldsResources(type, resource)) {
-    return ParseError(type +
-                      " holding resources is not stored in a lake with a key (their "
-                      "identifying elements would stay): ingest the resources it holds instead");
-  }
   removed.patient.clear();
   std::string removed_items;
   DeidWriter writer(*this, out, removed_items, pending);
   writer.set_type(type);
+  auto holds_resource = [&type] {
+    return ParseError(type +
+                      " holding a resource outside contained (a Bundle's entries, a "
+                      "Parameters' resource, in a contained one too) is not stored in a lake "
+                      "with a key: its identifying elements would stay; ingest the resources it "
+                      "holds instead");
+  };
   bool compartment = PseudonymizedType(type);
   if (compartment) {
     writer.Object(resource, true);
+    if (writer.holds_resource()) return holds_resource();
   } else {
     writer.set_keep_content();
     writer.Value(resource);  // shared area: references rewritten, content kept
+    if (writer.holds_resource()) return holds_resource();
     if (!writer.patients().empty()) {
       // ... unless it is about patients: then its content may name them.
       out.clear();

@@ -21,6 +21,12 @@ inline constexpr std::array<std::string_view, 4> kDeviceIdentifiers = {
 // Free text removed at any depth when it is a string (a coded description stays).
 inline constexpr std::array<std::string_view, 2> kFreeText = {"description", "comment"};
 
+// Choice-type values of the data types that identify a person, removed at any depth: an
+// extension's or a Parameters' valueHumanName, valueAddress, valueContactPoint,
+// valueIdentifier (R4 Extension.value[x], Parameters.parameter.value[x], Task.input.value[x]).
+inline constexpr std::array<std::string_view, 4> kIdentifyingValues = {
+    "valueHumanName", "valueAddress", "valueContactPoint", "valueIdentifier"};
+
 template <size_t N>
 constexpr bool Contains(const std::array<std::string_view, N>& set, std::string_view s) {
   return std::find(set.begin(), set.end(), s) != set.end();
@@ -30,7 +36,7 @@ constexpr bool Contains(const std::array<std::string_view, N>& set, std::string_
 // person's birthDate is one: its year stays in place).
 constexpr bool RemovedAtTopLevel(std::string_view name) {
   return Contains(kRemovedTopLevel, name) || Contains(kDeviceIdentifiers, name) ||
-         Contains(kFreeText, name) || name == "birthDate";
+         Contains(kFreeText, name) || Contains(kIdentifyingValues, name) || name == "birthDate";
 }
 
 }  // namespace medlake::privacy

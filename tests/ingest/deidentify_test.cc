@@ -1104,16 +1104,34 @@ TEST(DeidentifyTest, AResourceHoldingResourcesIsNotStoredInAKeyedLake) {
           R"({"resourceType":"Bundle","id":"b2","type":"document","entry":[{"response":{)"
           R"("status":"400","outcome":{"resourceType":"OperationOutcome","issue":[]}}}]})"
           "\n");
+  // Inside a contained Bundle or Parameters, and as an extension's value (a review found the
+  // first two stored in clear); and identifying values of a Parameters about a patient.
+  const std::string obs = R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+                          R"("subject":{"reference":"Patient/np1"},)";
+  testing::WriteText(
+      dir / "in/o.ndjson",
+      obs + R"("id":"c1","contained":[{"resourceType":"Bundle","id":"cb","type":"collection",)" +
+          R"("entry":[{"resource":)" + patient + "}]}]}\n" + obs +
+          R"("id":"c2","contained":[{"resourceType":"Parameters","id":"cp","parameter":[)" +
+          R"({"name":"p","resource":)" + patient + "}]}]}\n" + obs +
+          R"("id":"c3","extension":[{"url":"urn:x","valueResource":)" + patient + "}]}\n" +
+          R"({"resourceType":"Parameters","id":"par3","parameter":[)"
+          R"({"name":"who","valueReference":{"reference":"Patient/np1"}},)"
+          R"({"name":"n","valueHumanName":{"family":"Zyxwv"}},)"
+          R"({"name":"i","valueIdentifier":{"system":"urn:mrn","value":"77777"}},)"
+          R"({"name":"a","valueAddress":{"line":["1961-07-13 Lane"]}}]})"
+          "\n");
   for (bool keyed : {false, true}) {
     std::string lake = dir / (keyed ? "keyed" : "plain");
     if (keyed) InitLake(lake);
     auto r = Ingest(lake, {dir / "in"}, IngestOptions{});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->counters.records_read, 4u) << keyed;
-    EXPECT_EQ(r->counters.stored, keyed ? 1u : 4u) << keyed;
-    EXPECT_EQ(r->counters.quarantined, keyed ? 3u : 0u) << keyed;
+    EXPECT_EQ(r->counters.records_read, 8u) << keyed;
+    EXPECT_EQ(r->counters.stored, keyed ? 2u : 8u) << keyed;
+    EXPECT_EQ(r->counters.quarantined, keyed ? 6u : 0u) << keyed;
     Stored s = ReadAll(lake);
     EXPECT_TRUE(s.json.count("Parameters/par2")) << keyed;
+    EXPECT_TRUE(s.json.count("Parameters/par3")) << keyed;
     for (const char* value : {"Zyxwv", "77777", "1961-07-13"}) {
       EXPECT_EQ(s.all.find(value) != std::string::npos, !keyed) << value << " " << keyed;
     }
@@ -1122,10 +1140,9 @@ TEST(DeidentifyTest, AResourceHoldingResourcesIsNotStoredInAKeyedLake) {
     ASSERT_TRUE(opened.ok());
     auto q = (*opened)->Quarantine(10);
     ASSERT_TRUE(q.ok());
-    ASSERT_EQ(q->size(), 3u);
+    ASSERT_EQ(q->size(), 6u);
     for (const auto& entry : *q) {
-      EXPECT_NE(entry.reason.find("holding resources is not stored in a lake with a key"),
-                std::string::npos)
+      EXPECT_NE(entry.reason.find("is not stored in a lake with a key"), std::string::npos)
           << entry.reason;
       EXPECT_EQ(entry.reason.find("Zyxwv"), std::string::npos);
     }
