@@ -346,31 +346,55 @@ Status IdentityNotRepeated(json::Node resource) {
 
 namespace {
 
-// The Patient compartment (R4 CompartmentDefinition): the first path that names exactly one
-// Patient decides; references to several make a resource about several patients (a Group),
-// in the shared area. A reference to the Patient that is a conditional one left unresolved
-// (none or several match) decides nothing, and when no path decides, the resource is refused:
-// stored, it was filed outside its patient's data, under a reference that names an identifier
-// (a review). `patient_id` keeps its capacity from resource to resource.
+// Whether a reference, as resolved, stands for a Patient that could not be found: a
+// conditional reference to a Patient ("Patient?identifier=...", also after a base URL) that
+// matched none or several, a Bundle-local name (urn:uuid:, urn:oid:) that no stored entry of
+// its Bundle has, or what a lake with a key makes of those (urn:medlake:redacted:).
+bool UnresolvedPatient(std::string_view ref) {
+  auto starts_lower = [&](std::string_view prefix) {
+    if (ref.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(ref[i])) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (starts_lower("urn:uuid:") || starts_lower("urn:oid:") ||
+      ref.starts_with("urn:medlake:redacted:")) {
+    return true;
+  }
+  const size_t q = ref.find('?');
+  if (q == std::string_view::npos) return false;
+  std::string_view type = ref.substr(0, q);
+  if (const size_t slash = type.rfind('/'); slash != std::string_view::npos) {
+    type.remove_prefix(slash + 1);
+  }
+  return type == "Patient";
+}
+
+// The Patient compartment (R4 CompartmentDefinition): the first path that references a Patient
+// decides. One Patient: theirs. Several (a Group; Synthea's names its members by urn:uuid
+// from a file of its own), found or not (UnresolvedPatient): about several patients, in the
+// shared area. Only one, which could not be found: the resource is refused, since stored it was
+// filed in the shared area, out of its patient's data and unseen by every per-patient query, and no
+// report said which it was (a review); the same when a later path names a Patient (a performer is
+// not whom an Observation is about). `patient_id` keeps its capacity from resource to resource.
 Status CompartmentPatient(const FactFields& wanted,
                           const std::array<std::optional<json::Node>, FactFields::kMax>& fields,
                           const ReferenceResolver* resolver, std::string& patient_id) {
   patient_id.clear();
   std::string scratch;
-  std::optional<std::string_view> unresolved;  // the first path with one
   for (const auto& path : wanted.compartment) {
     const auto& first = fields[path.first];
     if (!first) continue;
     bool several = false;
+    int unresolved = 0;
     Walk(*first, path.rest, [&](json::Node element) {
       auto ref = element.Find("reference");
       if (!ref || !ref->IsString()) return;
       std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
       std::string_view t, id;
       if (!SplitReference(resolved, t, id) || t != "Patient") {
-        if (!unresolved && resolved.starts_with("Patient?")) {
-          unresolved = wanted.set.names()[path.first];
-        }
+        unresolved += UnresolvedPatient(resolved) ? 1 : 0;
         return;
       }
       if (patient_id.empty()) {
@@ -379,33 +403,23 @@ Status CompartmentPatient(const FactFields& wanted,
         several = true;
       }
     });
-    if (several) {  // about several patients (e.g. a Group): shared area
-      patient_id.clear();
+    if (several || unresolved > 1 || (unresolved > 0 && !patient_id.empty())) {
+      patient_id.clear();  // about several patients
       return Status::Ok();
     }
+    if (unresolved > 0) {
+      return ParseError(std::string(wanted.set.names()[path.first]) +
+                        " names a Patient that could not be found (a conditional reference "
+                        "that matches none or several, or a urn:uuid no entry of its Bundle "
+                        "has): stored, it would be filed outside the patient's data; ingest it "
+                        "again once the Patient is in the lake");
+    }
     if (!patient_id.empty()) return Status::Ok();
-  }
-  if (unresolved) {
-    return ParseError(std::string(*unresolved) +
-                      " names its Patient by a conditional reference that matches no single "
-                      "Patient (none, or several): stored, it would be filed outside the "
-                      "patient's data; ingest it again once the Patient is in the lake");
   }
   return Status::Ok();
 }
 
 }  // namespace
-
-Status CheckPatientReference(json::Node resource, int type_index) {
-  if (ResourceTypeName(type_index) == "Patient" || PatientCompartmentPaths(type_index).empty()) {
-    return Status::Ok();
-  }
-  const FactFields& wanted = FactFields::Of(type_index);
-  std::array<std::optional<json::Node>, FactFields::kMax> fields;
-  resource.FindFields(wanted.set, fields);
-  std::string patient_id;
-  return CompartmentPatient(wanted, fields, nullptr, patient_id);
-}
 
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);

@@ -75,10 +75,6 @@ std::optional<double> ExactQuantityValue(json::Node quantity);
 // empty when it has neither.
 std::string_view QuantityUnit(json::Node quantity);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
-// kParseError when the resource's Patient compartment references (taken as written) name no
-// Patient but a conditional reference to one: what ExtractFields refuses, for a caller that
-// rewrites the resource before its facts are read (pseudonymization).
-Status CheckPatientReference(json::Node resource, int type_index);
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.
 bool IsValidId(std::string_view id);

@@ -478,8 +478,16 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
   size_t slash = reference.find('/');
   std::string_view type = reference.substr(0, slash == std::string_view::npos ? 0 : slash);
   if (slash == std::string_view::npos || fhir::ResourceTypeIndex(type) < 0) {
-    // Not Type/id: an unresolved urn:uuid or absolute URL, which may name a patient by a
-    // source id. A known Patient is linked; anything else is replaced by a keyed hash.
+    // An absolute URL is read by its last Type/id, as in a lake without a key (docs/format.md,
+    // "Sharding"), and rewritten as that reference is (its server's base goes).
+    std::string_view url_type, url_id;
+    if (reference.find("://") != std::string_view::npos &&
+        fhir::SplitReference(reference, url_type, url_id) &&
+        fhir::ResourceTypeIndex(url_type) >= 0) {
+      return RewriteReference(std::string(url_type) + "/" + std::string(url_id), pending);
+    }
+    // Not Type/id: an unresolved urn:uuid, which may name a patient by a source id. A known
+    // Patient is linked; anything else is replaced by a keyed hash.
     constexpr std::string_view kUuid = "urn:uuid:";
     if (reference.starts_with(kUuid)) {
       std::string pseudonym = FindLink(SourceLink(reference.substr(kUuid.size())), pending);

@@ -742,7 +742,8 @@ TEST(IngestTest, BundleReferencesAreResolved) {
 
 // An OID fullUrl implies its entry's id as a UUID does; a versioned reference to an entry's
 // fullUrl is matched without its version (R4 Bundle) and keeps it; a Bundle-local name that
-// no entry has is reported unresolved.
+// no entry has is reported unresolved, and the Observation whose subject it is quarantined
+// (its patient cannot be found).
 TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
   TempDir dir;
   WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
@@ -756,11 +757,12 @@ TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
     {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},
       "subject":{"reference":"urn:uuid:99999999-9999-9999-9999-999999999999"}}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
-  EXPECT_EQ(r.counters.stored, 4u);
-  EXPECT_EQ(r.counters.quarantined, 0u);
+  EXPECT_EQ(r.counters.stored, 3u);
+  EXPECT_EQ(r.counters.quarantined, 1u);
   EXPECT_EQ(r.unresolved_references, 1u);
   auto lake = Lake::Open(dir / "lake");
   EXPECT_TRUE((*lake)->Get("Patient", "2.16.840.1.113883.3.1").ok());
+  EXPECT_FALSE((*lake)->Get("Observation", "o2").ok());
   auto o1 = (*lake)->Get("Observation", "o1");
   ASSERT_TRUE(o1.ok());
   EXPECT_NE(o1->find(R"("subject":{"reference":"Patient/2.16.840.1.113883.3.1"})"),
@@ -907,9 +909,7 @@ TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
       ASSERT_TRUE(q.ok());
       ASSERT_EQ(q->size(), 1u);
       EXPECT_EQ((*q)[0].line, 1);
-      EXPECT_TRUE(
-          (*q)[0].reason.starts_with("subject names its Patient by a conditional "
-                                     "reference that matches no single Patient"))
+      EXPECT_TRUE((*q)[0].reason.starts_with("subject names a Patient that could not be found"))
           << (*q)[0].reason;
       EXPECT_EQ((*q)[0].reason.find("M7"), std::string::npos);
     }
@@ -924,6 +924,52 @@ TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
     ASSERT_TRUE(lake.ok());
     EXPECT_EQ((*lake)->Status()->resources["Observation"], 2u);
   }
+}
+
+// The first element that references a Patient decides: an Observation whose subject cannot be
+// found is quarantined even when its performer is a known Patient (it was filed under the
+// performer); a Group naming a known Patient and one that cannot be found is about several
+// (shared area); a urn:uuid outside any Bundle names nothing; one patient found: theirs.
+TEST(IngestTest, TheFirstElementNamingAPatientDecides) {
+  TempDir dir;
+  WriteText(dir / "pat/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                        "\n");
+  MustIngest(dir / "lake", {dir / "pat"});
+  auto obs = [](const std::string& id, const std::string& rest) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"text":"x"},)" + rest + "}\n";
+  };
+  WriteText(dir / "in/x.ndjson",
+            obs("subject-lost", R"("subject":{"reference":"Patient?identifier=urn:mrn|NOPE"},)"
+                                R"("performer":[{"reference":"Patient/p1"}])") +
+                obs("uuid-alone",
+                    R"("subject":{"reference":"urn:uuid:0b0b0b0b-0000-4000-8000-000000000001"})") +
+                obs("performer-lost",
+                    R"("subject":{"reference":"Patient/p1"},)"
+                    R"("performer":[{"reference":"Patient?identifier=urn:mrn|NOPE"}])") +
+                obs("group-subject", R"("subject":{"reference":"Group/g1"},)"
+                                     R"("performer":[{"reference":"Patient/p1"}])") +
+                R"({"resourceType":"Group","id":"g-mixed","type":"person","actual":true,"member":[)"
+                R"({"entity":{"reference":"Patient/p1"}},)"
+                R"({"entity":{"reference":"Patient?identifier=urn:mrn|NOPE"}}]})"
+                "\n");
+  auto r = MustIngest(dir / "lake", {dir / "in"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.counters.stored, 3u);
+  EXPECT_EQ(r.counters.quarantined, 2u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  std::map<std::string, uint32_t> patient;
+  ASSERT_TRUE(
+      (*lake)
+          ->Scan(
+              "", [&](const ResourceView& v) { patient[std::string(v.id)] = v.patient; }, nullptr)
+          .ok());
+  EXPECT_FALSE(patient.contains("subject-lost"));
+  EXPECT_FALSE(patient.contains("uuid-alone"));
+  EXPECT_EQ(patient["performer-lost"], patient["p1"]);
+  EXPECT_EQ(patient["group-subject"], patient["p1"]);  // a Group is no Patient: performer decides
+  EXPECT_EQ(patient["g-mixed"], store::kNoPatient);
 }
 
 TEST(IngestTest, ConditionalReferencesResolveOnlyToASingleMatch) {
@@ -2048,7 +2094,7 @@ TEST(IngestTest, ReferencesToAnEntryNotStoredAreNotRewritten) {
                   not_stored[k] + R"(},)" +
                   R"({"resource":{"resourceType":"Observation","id":"o1","status":"final",)"
                   R"("code":{"text":"x"},)"
-                  R"("subject":{"reference":"urn:uuid:33333333-3333-3333-3333-333333333333"}}},)"
+                  R"("focus":[{"reference":"urn:uuid:33333333-3333-3333-3333-333333333333"}]}},)"
                   R"({"resource":{"resourceType":"Observation","id":"o2","status":"final",)"
                   R"("code":{"text":"x"},"focus":[{"reference":"Patient?identifier=s|Q"}]}}]})");
     auto r = MustIngest(dir / "lake", {dir / "in"});
