@@ -169,6 +169,15 @@ class FactFields {
   std::vector<std::string_view> names_;  // while the set is made
 };
 
+// Whether two FHIR date/time texts have the same precision for comparison (FHIRPath: year,
+// month, day, or a time; seconds and their fractions count as one precision).
+bool SamePrecision(std::string_view a, std::string_view b) {
+  auto precision = [](std::string_view t) {
+    return t.find('T') != std::string_view::npos ? size_t{99} : t.size();
+  };
+  return precision(a) == precision(b);
+}
+
 // The time of an effective element: a date, dateTime or instant (string), or a Period.
 // nullopt for a Period with neither start nor end; an error for any other value that is no
 // FHIR date or time, and for a Period whose start is after its end (R4 invariant per-1): such
@@ -194,17 +203,25 @@ Result<std::optional<TimeRange>> TimeOf(json::Node element, std::string_view nam
   };
   if (!element.IsObject()) return parse(element, "");  // a number, an array: no time either
   TimeRange r;                                         // a Period
+  std::string_view start_text, end_text;
   if (auto s = element.Find("start")) {
     MEDLAKE_ASSIGN_OR_RETURN(auto t, parse(*s, ".start"));
     r.start = t->start;
+    start_text = s->GetString();
   }
   if (auto e = element.Find("end")) {
     MEDLAKE_ASSIGN_OR_RETURN(auto t, parse(*e, ".end"));
     r.end = t->end;
+    end_text = e->GetString();
   }
   if (r.start == kNoTime && r.end == kNoTime) return std::optional<TimeRange>();
   if (r.start != kNoTime && r.end != kNoTime && r.start > r.end) {
-    return ParseError(path("") + " ends before it starts");
+    // per-1 is FHIRPath's start <= end, which is empty, so no error, for values of different
+    // precision: a date (the UTC day here) and a time with an offset may seem to cross.
+    if (SamePrecision(start_text, end_text)) {
+      return ParseError(path("") + " ends before it starts");
+    }
+    std::swap(r.start, r.end);
   }
   return std::optional<TimeRange>(r);
 }
@@ -480,11 +497,14 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
       if (const auto& end_node = fields[path.end]) {
         const std::string_view end_name = wanted.set.names()[path.end];
         MEDLAKE_ASSIGN_OR_RETURN(std::optional<TimeRange> end, TimeOf(*end_node, end_name));
-        if (end && end_node->IsString()) {
-          if (end->end < t->start) {
-            return ParseError(std::string(end_name) + " is before " + std::string(name));
-          }
+        if (end && end_node->IsString() && node->IsString()) {
           t->end = end->end;
+          if (t->end < t->start) {
+            if (SamePrecision(node->GetString(), end_node->GetString())) {
+              return ParseError(std::string(end_name) + " is before " + std::string(name));
+            }
+            std::swap(t->start, t->end);
+          }
         }
       }
     }

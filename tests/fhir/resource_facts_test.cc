@@ -160,6 +160,9 @@ TEST(ResourceFacts, EffectiveTimesMustBeValid) {
        {R"("effectiveDateTime":"2020")", R"("effectiveDateTime":"2020-05")",
         R"("effectiveDateTime":"2020-05-05T10:00:00.5+14:00")",
         R"("effectivePeriod":{"start":"2020-06-01T10:00:00+02:00","end":"2020-06-01T08:30:00Z"})",
+        // Of different precision, FHIRPath's start <= end is empty: per-1 holds.
+        R"("effectivePeriod":{"start":"2020-01-01","end":"2020-01-01T01:00:00+05:00"})",
+        R"("effectivePeriod":{"start":"2020-01-01T23:30:00-05:00","end":"2020-01-01"})",
         R"("effectiveTiming":{"event":["2020-01-01"]},"issued":"2020-01-02T00:00:00Z")"}) {
     auto [s, t] = facts(observation(good));
     EXPECT_TRUE(s.ok()) << good << " " << s.ToString();
