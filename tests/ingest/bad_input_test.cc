@@ -375,15 +375,16 @@ TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
     {"request":{"method":"GET","url":"Patient?name=x"}},
     {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p9"}},
     {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Group/p8"}},
-    {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p8"}}]})");
+    {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p8"}},
+    {"resource":{"resourceType":"Patient","id":"p6"},"request":{"method":"PUT","url":"Patient/p6?_format=json"}}]})");
   WriteText(dir / "in/search.json", R"({"resourceType":"Bundle","type":"searchset","entry":[
     {"resource":{"resourceType":"Patient","id":"s1"},"search":{"mode":"match"}},
     {"resource":{"resourceType":"OperationOutcome","id":"oo","issue":[{"severity":"warning",
       "code":"processing"}]},"search":{"mode":"outcome"}}]})");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.records_read, 7u);
-  EXPECT_EQ(r->counters.stored, 2u);  // p8 (its own url) and s1
+  EXPECT_EQ(r->counters.records_read, 8u);
+  EXPECT_EQ(r->counters.stored, 3u);  // p8 and p6 (their own urls, one with a parameter) and s1
   EXPECT_EQ(r->counters.quarantined, 5u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());

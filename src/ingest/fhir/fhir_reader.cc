@@ -200,6 +200,19 @@ std::string WithId(std::string_view json, std::string_view id) {
   return out;
 }
 
+// A request url without its query when it names one resource ("Patient/p6?_format=json"); as
+// it is when it is a condition ("Patient?identifier=...": a type, then the query), or has none.
+std::string_view ResourceUrl(std::string_view url) {
+  const size_t q = url.find('?');
+  if (q == std::string_view::npos) return url;
+  std::string_view path = url.substr(0, q);
+  const size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos || fhir::ResourceTypeIndex(path.substr(slash + 1)) >= 0) {
+    return url;
+  }
+  return path;
+}
+
 // R4 Bundle.entry.search.mode "outcome": an OperationOutcome about the search itself, not a
 // match, and not stored.
 bool IsSearchOutcome(json::Node entry) {
@@ -443,8 +456,9 @@ std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
     condition.assign(type->GetString()).append(1, '?').append(query);
   } else {
     auto url = request->Find("url");
-    if (!url || !url->IsString() || url->GetString().find('?') == std::string_view::npos) {
-      return std::nullopt;
+    if (!url || !url->IsString() ||
+        ResourceUrl(url->GetString()).find('?') == std::string_view::npos) {
+      return std::nullopt;  // no condition: a resource's url, with parameters or not
     }
     condition.assign(url->GetString());
     if (!type || !type->IsString() ||
@@ -657,8 +671,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       auto req = entry.Find("request");
       auto url = req ? req->Find("url") : std::nullopt;
       std::string_view t, i;
-      if (url && url->IsString() && url->GetString().find('?') == std::string_view::npos &&
-          fhir::SplitReference(url->GetString(), t, i) &&
+      if (url && url->IsString() &&
+          ResourceUrl(url->GetString()).find('?') == std::string_view::npos &&
+          fhir::SplitReference(ResourceUrl(url->GetString()), t, i) &&
           (t != rt->GetString() || i != rid->GetString())) {
         cond = Conditional::kPutOtherResource;
         return true;
@@ -676,7 +691,8 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
         auto url = req->Find("url");
         std::string_view t, i;
         if (method && method->GetString() == "PUT" && url &&
-            fhir::SplitReference(url->GetString(), t, i) && rt && t == rt->GetString()) {
+            fhir::SplitReference(ResourceUrl(url->GetString()), t, i) && rt &&
+            t == rt->GetString()) {
           id = i;
         }
       }
