@@ -1422,17 +1422,25 @@ TEST(IngestTest, AUuidReferenceMatchesItsFullUrlInAnyCase) {
      "resource":{"resourceType":"Patient","id":"lower1"}},
     {"fullUrl":"URN:UUID:CCCCCCCC-0000-4000-8000-00000000000B",
      "resource":{"resourceType":"Patient","id":"upper1"}},
+    {"fullUrl":"URN:UUID:DDDDDDDD-0000-4000-8000-00000000000C",
+     "resource":{"resourceType":"Patient"}},
+    {"resource":{"resourceType":"Observation","id":"o3","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:uuid:dddddddd-0000-4000-8000-00000000000c"}}},
     {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
        "subject":{"reference":"urn:uuid:BBBBBBBB-0000-4000-8000-00000000000A"}}},
     {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},
        "subject":{"reference":"urn:uuid:cccccccc-0000-4000-8000-00000000000b"}}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   ExpectReconciles(r);
-  EXPECT_EQ(r.counters.stored, 4u);
+  EXPECT_EQ(r.counters.stored, 6u);
   EXPECT_EQ(r.unresolved_references, 0u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
-  for (auto [obs_id, patient] : {std::pair{"o1", "lower1"}, std::pair{"o2", "upper1"}}) {
+  // An entry without an id takes its UUID in lower case, RFC 4122's form.
+  const char* implied = "dddddddd-0000-4000-8000-00000000000c";
+  EXPECT_TRUE((*lake)->Get("Patient", implied).ok());
+  for (auto [obs_id, patient] :
+       {std::pair{"o1", "lower1"}, std::pair{"o2", "upper1"}, std::pair{"o3", implied}}) {
     auto obs = (*lake)->Get("Observation", obs_id);
     ASSERT_TRUE(obs.ok()) << obs_id;
     EXPECT_NE(obs->find(std::string(R"("reference":"Patient/)") + patient + '"'), std::string::npos)

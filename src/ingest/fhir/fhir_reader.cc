@@ -524,8 +524,9 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
       append_escaped(*local);
     } else if (meant.find('?') == std::string_view::npos) {
       // A Bundle-local name (urn:uuid:, urn:oid:) that no entry has can never resolve.
-      if (full_urls != nullptr &&
-          (meant.starts_with("urn:uuid:") || meant.starts_with("urn:oid:"))) {
+      std::string lowered;
+      if (full_urls != nullptr && (LowerUuidUrn(meant, lowered).starts_with("urn:uuid:") ||
+                                   meant.starts_with("urn:oid:"))) {
         ++unresolved_;
       }
       out.append(value);  // the resolvers change only conditional references outside a Bundle
@@ -683,8 +684,13 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     if (!implied.empty()) {
       id = implied;
     } else if (rid == std::nullopt) {
-      // The id a Bundle-local name implies: a UUID, or an OID (both valid FHIR ids).
-      if (full_url.starts_with("urn:uuid:")) id = full_url.substr(9);
+      // The id a Bundle-local name implies: a UUID (in lower case, RFC 4122's form), or an OID
+      // (both valid FHIR ids).
+      std::string lowered;
+      if (const std::string_view local = LowerUuidUrn(full_url, lowered);
+          local.starts_with("urn:uuid:")) {
+        id = local.substr(9);  // a view of `lowered` or of the Bundle, copied below
+      }
       if (full_url.starts_with("urn:oid:")) id = full_url.substr(8);
       if (auto req = entry.Find("request"); id.empty() && req) {
         auto method = req->Find("method");
