@@ -2016,14 +2016,16 @@ TEST(IngestTest, ADocumentWithoutAnIdTakesOneFromItsIdentifier) {
       R"("status":"final","type":{"text":"t"},"date":"2020-01-01","title":"t"}}]})";
   WriteText(dir / "in/doc.json", doc);
   WriteText(dir / "in/tx.json",
-            R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" + doc +
-                R"(,"request":{"method":"POST","url":"Bundle"}}]})");
+            R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":)"
+            R"("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0","resource":)" +
+                doc + R"(,"request":{"method":"POST","url":"Bundle"}}]})");
   WriteText(dir / "in/none.json", R"({"resourceType":"Bundle","type":"document","entry":[]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   ExpectReconciles(r);
   EXPECT_EQ(r.counters.records_read, 3u);
   EXPECT_EQ(r.counters.stored, 1u);
-  EXPECT_EQ(r.counters.duplicates, 1u);  // the same document, in the transaction
+  // The same document in the transaction, under the same id (not its fullUrl's).
+  EXPECT_EQ(r.counters.duplicates, 1u);
   EXPECT_EQ(r.counters.quarantined, 1u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());

@@ -221,27 +221,42 @@ bool IsSearchOutcome(json::Node entry) {
   return mode && mode->IsString() && mode->GetString() == "outcome";
 }
 
-// A document Bundle, a resource of its own, kept whole. Without an id it takes one its
-// identifier implies (R4 bdl-9: a document SHALL have an identifier with a system and a value;
-// its id is optional): "doc-" and the XXH3-128 of "system|value" in hex, the same whenever the
-// document is read.
-void StoreDocument(json::Node bundle, std::string_view record, const RecordLocation& loc,
-                   FhirRecordSink& sink) {
-  const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
+// The id a document Bundle without one takes from its identifier (R4 bdl-9: a document SHALL
+// have an identifier with a system and a value; its id is optional): "doc-" and the XXH3-128,
+// in hex, of the system's length, the system and the value, the same whenever the document is
+// read. "" for a document with an id or without such an identifier.
+std::string DocumentId(json::Node bundle) {
+  if (!bundle.IsObject() || bundle.Find("id")) return {};
   auto identifier = bundle.Find("identifier");
   auto system = identifier && identifier->IsObject() ? identifier->Find("system") : std::nullopt;
   auto value = identifier && identifier->IsObject() ? identifier->Find("value") : std::nullopt;
-  if (bundle.Find("id") || !system || !system->IsString() || !value || !value->IsString() ||
-      !bundle.IsObject()) {
-    sink.OnResource(bundle, record, same, loc, false);
-    return;
-  }
-  std::string key(system->GetString());
-  key.append(1, '|').append(value->GetString());
+  if (!system || !system->IsString() || !value || !value->IsString()) return {};
+  std::string key = std::to_string(system->GetString().size());
+  key.append(1, ':').append(system->GetString()).append(value->GetString());
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
   char id[4 + 32 + 1];
   std::snprintf(id, sizeof id, "doc-%016llx%016llx", static_cast<unsigned long long>(h.high64),
                 static_cast<unsigned long long>(h.low64));
+  return id;
+}
+
+bool IsDocument(json::Node resource) {
+  if (!resource.IsObject()) return false;
+  auto rt = resource.Find("resourceType");
+  auto type = resource.Find("type");
+  return rt && rt->IsString() && rt->GetString() == "Bundle" && type && type->IsString() &&
+         type->GetString() == "document";
+}
+
+// A document Bundle, a resource of its own, kept whole (under DocumentId when it has no id).
+void StoreDocument(json::Node bundle, std::string_view record, const RecordLocation& loc,
+                   FhirRecordSink& sink) {
+  const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
+  const std::string id = DocumentId(bundle);
+  if (id.empty()) {
+    sink.OnResource(bundle, record, same, loc, false);
+    return;
+  }
   std::string text = WithId(record, id);
   json::Parser local;
   auto node = local.Parse(text);
@@ -681,6 +696,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       }
     }
     std::string_view id;
+    if (implied.empty() && rid == std::nullopt && IsDocument(*res)) {
+      implied = DocumentId(*res);  // its identifier names it, wherever it is read
+    }
     if (!implied.empty()) {
       id = implied;
     } else if (rid == std::nullopt) {
