@@ -540,6 +540,11 @@ TEST(BadInputTest, ContentOfAnotherFormatSaysWhatItIs) {
 TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
   TempDir dir;
   WriteText(dir / "in/evil\x1b[31m.ndjson", "{bad\n");
+  WriteText(dir / "in/rlo\xE2\x80\xAEnosj.ndjson", "{bad\n");  // U+202E
+  WriteText(dir /
+                "in/csi\xC2\x9B"
+                "31m.ndjson",
+            "{bad\n");  // U+009B
   WriteText(dir / "in/two\nlines.txt", "x");
   auto ingest = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in"));
   ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
@@ -548,6 +553,9 @@ TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
   ASSERT_EQ(listed.exit_code, 0) << listed.out;
   EXPECT_NE(listed.out.find("evil\\x1b[31m.ndjson:1: "), std::string::npos) << listed.out;
   EXPECT_EQ(listed.out.find('\x1b'), std::string::npos);
+  EXPECT_NE(listed.out.find("rlo\\u{202E}nosj.ndjson:1: "), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("csi\\u{009B}31m.ndjson:1: "), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find("\xE2\x80\xAE"), std::string::npos);
   EXPECT_EQ(ingest.out.find("two\nlines"), std::string::npos);
 }
 
