@@ -129,12 +129,13 @@ namespace {
 // Adds a file to read, once: a file named twice (or inside a folder named too, or reached
 // again by a symbolic or hard link) is read once, and the repetition listed as skipped
 // (reading it twice counted its records twice). Files are told apart by device and inode.
+// `listed`: the path as found (a link's own), which messages name.
 void AddFile(InputSet& set, const std::string& path, InputFormat format,
-             std::set<std::pair<uint64_t, uint64_t>>& seen) {
+             std::set<std::pair<uint64_t, uint64_t>>& seen, const std::string& listed) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 &&
       !seen.emplace(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)).second) {
-    set.skipped.emplace_back(path, "named more than once (or a link to a file named); read once");
+    set.skipped.emplace_back(listed, "named more than once (or a link to a file named); read once");
     return;
   }
   std::error_code ec;
@@ -143,6 +144,23 @@ void AddFile(InputSet& set, const std::string& path, InputFormat format,
   file.format = format;
   file.size = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
   set.files.push_back(std::move(file));
+}
+
+// Adds the file found at `listed` (`target`: its path with links resolved): read as the
+// target, in the format the target's name gives, as when a link is named on the command line
+// ("current.json" -> "data.ndjson" is NDJSON: read as one JSON document it was one record, and
+// the file itself was skipped as read); a target whose name gives none (a content-addressed
+// cache's "3f2a9c") in the format the link's name gives.
+void AddFound(InputSet& set, const std::string& listed, const std::string& target,
+              std::set<std::pair<uint64_t, uint64_t>>& seen) {
+  if (auto format = FormatOfName(target)) {
+    AddFile(set, target, *format, seen, listed);
+  } else if (auto by_link = FormatOfName(listed)) {
+    AddFile(set, listed, *by_link, seen, listed);
+  } else {
+    set.skipped.emplace_back(listed,
+                             "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
+  }
 }
 
 }  // namespace
@@ -161,7 +179,7 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
     auto st = fs::status(p, ec);
     if (ec || !fs::exists(st)) return NotFound("no such file or directory: " + p);
     if (fs::is_directory(st)) {
-      std::vector<std::string> found;
+      std::vector<std::pair<std::string, std::string>> found;  // as listed, links resolved
       std::string listing = p;  // the folder whose listing an error is about
       for (auto it = fs::recursive_directory_iterator(p, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -169,13 +187,10 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
         // The next step enters this entry when it is a folder (a link to one is not followed).
         listing = it->is_directory(entry_ec) && !it->is_symlink(entry_ec) ? it->path().string() : p;
         if (it->is_regular_file(entry_ec)) {
-          // A link to a file is read as the file, under its name and path, as when the link is
-          // named on the command line: "current.json" -> "data.ndjson" is NDJSON (read as one
-          // JSON document, it was one record, and the file itself was skipped as read).
           std::error_code link_ec;
           fs::path file =
               it->is_symlink(entry_ec) ? fs::canonical(it->path(), link_ec) : it->path();
-          found.push_back(link_ec ? it->path().string() : file.string());
+          found.emplace_back(it->path().string(), link_ec ? it->path().string() : file.string());
         } else if (it->is_symlink(entry_ec) && !fs::exists(it->path(), entry_ec)) {
           set.skipped.emplace_back(it->path().string(), entry_ec.value() == ELOOP
                                                             ? "symbolic link loop"
@@ -188,23 +203,17 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
       }
       if (ec) return IoError("cannot list " + listing + ": " + ec.message());
       std::sort(found.begin(), found.end());
-      for (auto& f : found) {
-        if (auto format = FormatOfName(f)) {
-          AddFile(set, f, *format, seen);
-        } else {
-          set.skipped.emplace_back(
-              f, "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
-        }
-      }
+      for (const auto& [listed, target] : found) AddFound(set, listed, target, seen);
     } else if (!fs::is_regular_file(st)) {
       // A pipe, socket or device: its bytes cannot be read twice (the format is sniffed first)
       // nor counted, as inside a folder.
       set.skipped.emplace_back(p, "not a regular file (save its content to a file)");
-    } else if (auto format = FormatOfName(p)) {
-      AddFile(set, p, *format, seen);
     } else {
-      set.skipped.emplace_back(p,
-                               "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
+      // A link named: its own absolute path when its target's name gives no format.
+      std::error_code abs_ec;
+      const fs::path named = fs::absolute(given, abs_ec);
+      const std::string listed = abs_ec || !fs::is_symlink(named, abs_ec) ? p : named.string();
+      AddFound(set, listed, p, seen);
     }
   }
   for (size_t i = 0; i < set.files.size(); ++i) set.files[i].input_order = static_cast<uint32_t>(i);

@@ -309,13 +309,19 @@ TEST(BadInputTest, ALinkIsReadInItsTargetsFormatAndExtensionsInAnyCase) {
   std::filesystem::create_symlink("data.ndjson", dir / "in/current.json");
   WriteText(dir / "in/UPPER.NDJSON", std::string(R"({"resourceType":"Patient","id":"p3"})") + "\n");
   WriteText(dir / "in/One.JSON", R"({"resourceType":"Patient","id":"p4"})");
+  // A link to a file whose name gives no format (a content-addressed cache) is read in the
+  // format its own name gives.
+  WriteText(dir / "cache/3f2a9c", std::string(R"({"resourceType":"Patient","id":"p5"})") + "\n");
+  std::filesystem::create_symlink("../cache/3f2a9c", dir / "in/cached.ndjson");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.records_read, 4u);
-  EXPECT_EQ(r->counters.stored, 4u);
+  EXPECT_EQ(r->counters.records_read, 5u);
+  EXPECT_EQ(r->counters.stored, 5u);
   EXPECT_EQ(r->counters.quarantined, 0u);
   ASSERT_EQ(r->skipped.size(), 1u);
   EXPECT_NE(r->skipped[0].reason.find("named more than once"), std::string::npos);
+  // The message names what was found in the folder (here the file, listed after the link).
+  EXPECT_TRUE(r->skipped[0].path.ends_with("in/data.ndjson")) << r->skipped[0].path;
 }
 
 // A file that cannot be read stops the run before anything is ingested: found when its turn
