@@ -126,7 +126,15 @@ class DeidWriter {
         for (json::Cursor c = n.Children(); c.Next();) {
           if (index > 0) out_ += ',';
           PathStep step(path_, {}, index++);
+          const size_t item_at = out_.size();
           Value(c.value());
+          // An item that de-identification emptied (a performer named by display alone) stays,
+          // so that the items after it keep their places (export-patient puts back by place),
+          // marked as masked: FHIR's JSON has no empty objects.
+          if (out_.size() == item_at + 2 && out_.compare(item_at, 2, "{}") == 0) {
+            out_.resize(item_at);
+            out_ += privacy::kMaskedElement;
+          }
         }
         out_ += ']';
         break;

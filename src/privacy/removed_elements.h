@@ -27,6 +27,13 @@ inline constexpr std::array<std::string_view, 2> kFreeText = {"description", "co
 inline constexpr std::array<std::string_view, 4> kIdentifyingValues = {
     "valueHumanName", "valueAddress", "valueContactPoint", "valueIdentifier"};
 
+// What an array item that de-identification emptied is stored as: the data-absent-reason
+// extension with code masked (R4), since FHIR's JSON has no empty objects. export-patient
+// takes the extension out when it puts back what was removed.
+inline constexpr std::string_view kMaskedElement =
+    R"({"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason",)"
+    R"("valueCode":"masked"}]})";
+
 template <size_t N>
 constexpr bool Contains(const std::array<std::string_view, N>& set, std::string_view s) {
   return std::find(set.begin(), set.end(), s) != set.end();

@@ -45,6 +45,9 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
     if (key.empty() || !at->is_object()) return false;
     if (end == std::string_view::npos) {  // the element itself
       if (at->contains(key) && key != "birthDate") return false;
+      // An array item left as masked (privacy::kMaskedElement) is itself again.
+      static const nlohmann::json kMasked = nlohmann::json::parse(privacy::kMaskedElement);
+      if (*at == kMasked) at->erase("extension");
       (*at)[key] = value;
       return true;
     }

@@ -395,7 +395,9 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
       R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
       R"("subject":{"reference":"Patient/src-9"},"note":[{"text":"talked about her garden"}],)"
       // A reference by identifier alone, emptied when stored (and dropped: no empty object).
-      R"("device":{"identifier":{"system":"urn:dev","value":"D-42"}}})"
+      R"("device":{"identifier":{"system":"urn:dev","value":"D-42"}},)"
+      // An array item emptied stays in its place, masked (data-absent-reason).
+      R"("performer":[{"identifier":{"value":"X-91"}},{"reference":"Practitioner/d1"}]})"
       "\n"
       // A contained person and a note below the top level: each goes back where it was.
       R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"y"},)"
@@ -420,6 +422,7 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
     EXPECT_EQ(text.find("Twinsworth"), std::string::npos) << text;
     EXPECT_EQ(text.find("D-42"), std::string::npos) << text;
     EXPECT_EQ(text.find("{}"), std::string::npos) << text;
+    EXPECT_EQ(text.find("X-91"), std::string::npos) << text;
   }
 
   // A clinician may name a Patient by its source id; a researcher may not map it.
@@ -449,6 +452,9 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   EXPECT_EQ(o1["subject"]["reference"], "Patient/src-9");
   EXPECT_EQ(o1["note"][0]["text"], "talked about her garden");
   EXPECT_EQ(o1["device"]["identifier"]["value"], "D-42") << o1.dump();
+  EXPECT_EQ(o1["performer"][0], nlohmann::json::parse(R"({"identifier":{"value":"X-91"}})"))
+      << o1.dump();
+  EXPECT_EQ(o1["performer"][1]["reference"], "Practitioner/d1") << o1.dump();
   // Restored in place: the contained Patient's name and birth date in it (they had been put
   // on the Observation), the component's note in its component.
   EXPECT_FALSE(o2.contains("name")) << o2.dump();
