@@ -627,6 +627,31 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     kSeveral,
     kPutOtherResource
   };
+  // Why an entry whose request is refused is quarantined; null for the others.
+  auto refused_request = [](Conditional c) -> const char* {
+    switch (c) {
+      case Conditional::kKeyedPatient:
+        return "conditional create or update (without an id) of a Patient the lake holds: not "
+               "applied in a lake with a key, where the match is a pseudonym; send the Patient "
+               "with its id";
+      case Conditional::kUnsupported:
+        return "conditional create or update whose condition medlake does not evaluate (only "
+               "identifier=[system|]value, alone, of the entry's type): not applied";
+      case Conditional::kSeveral:
+        return "conditional create or update whose condition matches several resources in the "
+               "lake (FHIR: 412 Precondition Failed): not applied";
+      case Conditional::kPutOtherResource:
+        return "PUT request whose url names another resource than the entry's (its type or id; "
+               "FHIR: 400 Bad Request): not applied";
+      case Conditional::kOtherId:
+        return "conditional update: its condition matches a resource with another id than the "
+               "entry's";
+      case Conditional::kNone:
+      case Conditional::kExists:
+        return nullptr;
+    }
+    return nullptr;
+  };
   std::vector<Conditional> conditional;
   implied_ids.reserve(entries->Size());
   stored_ids.reserve(entries->Size());
@@ -787,35 +812,8 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       sink.OnExisting(loc);  // read, not stored: the lake holds the resource it would create
       return true;
     }
-    if (cond == Conditional::kKeyedPatient) {
-      sink.OnReject(slice, loc,
-                    "conditional create or update (without an id) of a Patient the lake holds: "
-                    "not applied in a lake with a key, where the match is a pseudonym; send the "
-                    "Patient with its id");
-      return true;
-    }
-    if (cond == Conditional::kUnsupported) {
-      sink.OnReject(slice, loc,
-                    "conditional create or update whose condition medlake does not evaluate "
-                    "(only identifier=[system|]value, alone, of the entry's type): not applied");
-      return true;
-    }
-    if (cond == Conditional::kSeveral) {
-      sink.OnReject(slice, loc,
-                    "conditional create or update whose condition matches several resources "
-                    "in the lake (FHIR: 412 Precondition Failed): not applied");
-      return true;
-    }
-    if (cond == Conditional::kPutOtherResource) {
-      sink.OnReject(slice, loc,
-                    "PUT request whose url names another resource than the entry's (its type "
-                    "or id; FHIR: 400 Bad Request): not applied");
-      return true;
-    }
-    if (cond == Conditional::kOtherId) {
-      sink.OnReject(slice, loc,
-                    "conditional update: its condition matches a resource with another id than "
-                    "the entry's");
+    if (const char* why = refused_request(cond)) {
+      sink.OnReject(slice, loc, why);
       return true;
     }
     auto res = entry.Find("resource");
