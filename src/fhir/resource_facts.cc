@@ -363,22 +363,10 @@ Status IdentityNotRepeated(json::Node resource) {
 
 namespace {
 
-// Whether a reference, as resolved, stands for a Patient that could not be found: a
-// conditional reference to a Patient ("Patient?identifier=...", also after a base URL) that
-// matched none or several, a Bundle-local name (urn:uuid:, urn:oid:) that no stored entry of
-// its Bundle has, or what a lake with a key makes of those (urn:medlake:redacted:).
-bool UnresolvedPatient(std::string_view ref) {
-  auto starts_lower = [&](std::string_view prefix) {
-    if (ref.size() < prefix.size()) return false;
-    for (size_t i = 0; i < prefix.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(ref[i])) != prefix[i]) return false;
-    }
-    return true;
-  };
-  if (starts_lower("urn:uuid:") || starts_lower("urn:oid:") ||
-      ref.starts_with("urn:medlake:redacted:")) {
-    return true;
-  }
+// Whether a reference (as resolved) is a conditional one to a Patient: "Patient?..." (also
+// after a base URL), whatever its query holds ("identifier=http://h.org/Patient/123" names no
+// Patient 123).
+bool ConditionalPatient(std::string_view ref) {
   const size_t q = ref.find('?');
   if (q == std::string_view::npos) return false;
   std::string_view type = ref.substr(0, q);
@@ -386,6 +374,28 @@ bool UnresolvedPatient(std::string_view ref) {
     type.remove_prefix(slash + 1);
   }
   return type == "Patient";
+}
+
+// Whether a Reference element (as resolved) stands for a Patient that could not be found: a
+// conditional reference to a Patient that matched none or several; or a Bundle-local name
+// (urn:uuid:, urn:oid:, in any case) that no stored entry of its Bundle has, or what a lake
+// with a key makes of it (urn:medlake:redacted:), when the element's `type` says Patient (an
+// untyped one may name a Device, a Practitioner, a Location).
+bool UnresolvedPatient(std::string_view ref, json::Node element) {
+  if (ConditionalPatient(ref)) return true;
+  auto starts_lower = [&](std::string_view prefix) {
+    if (ref.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(ref[i])) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (!starts_lower("urn:uuid:") && !starts_lower("urn:oid:") &&
+      !ref.starts_with("urn:medlake:redacted:")) {
+    return false;
+  }
+  auto type = element.Find("type");
+  return type && type->IsString() && type->GetString() == "Patient";
 }
 
 // The Patient compartment (R4 CompartmentDefinition): the first path that references a Patient
@@ -397,7 +407,8 @@ bool UnresolvedPatient(std::string_view ref) {
 // not whom an Observation is about). `patient_id` keeps its capacity from resource to resource.
 Status CompartmentPatient(const FactFields& wanted,
                           const std::array<std::optional<json::Node>, FactFields::kMax>& fields,
-                          const ReferenceResolver* resolver, std::string& patient_id) {
+                          const ReferenceResolver* resolver, std::string& patient_id,
+                          bool conditional_only = false) {
   patient_id.clear();
   std::string scratch;
   for (const auto& path : wanted.compartment) {
@@ -410,8 +421,12 @@ Status CompartmentPatient(const FactFields& wanted,
       if (!ref || !ref->IsString()) return;
       std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
       std::string_view t, id;
-      if (!SplitReference(resolved, t, id) || t != "Patient") {
-        unresolved += UnresolvedPatient(resolved) ? 1 : 0;
+      // A conditional reference is never read as Type/id, whatever its query holds.
+      if (resolved.find('?') != std::string_view::npos || !SplitReference(resolved, t, id) ||
+          t != "Patient") {
+        const bool lost =
+            conditional_only ? ConditionalPatient(resolved) : UnresolvedPatient(resolved, element);
+        unresolved += lost ? 1 : 0;
         return;
       }
       if (patient_id.empty()) {
@@ -427,9 +442,9 @@ Status CompartmentPatient(const FactFields& wanted,
     if (unresolved > 0) {
       return ParseError(std::string(wanted.set.names()[path.first]) +
                         " names a Patient that could not be found (a conditional reference "
-                        "that matches none or several, or a urn:uuid no entry of its Bundle "
-                        "has): stored, it would be filed outside the patient's data; ingest it "
-                        "again once the Patient is in the lake");
+                        "that matches none or several, or a urn:uuid or urn:oid that names no "
+                        "stored entry): stored, it would be filed outside the patient's data; "
+                        "ingest it again once the Patient is in the lake");
     }
     if (!patient_id.empty()) return Status::Ok();
   }
@@ -437,6 +452,17 @@ Status CompartmentPatient(const FactFields& wanted,
 }
 
 }  // namespace
+
+Status CheckPatientReference(json::Node resource, int type_index) {
+  if (ResourceTypeName(type_index) == "Patient" || PatientCompartmentPaths(type_index).empty()) {
+    return Status::Ok();
+  }
+  const FactFields& wanted = FactFields::Of(type_index);
+  std::array<std::optional<json::Node>, FactFields::kMax> fields;
+  resource.FindFields(wanted.set, fields);
+  std::string patient_id;
+  return CompartmentPatient(wanted, fields, nullptr, patient_id, /*conditional_only=*/true);
+}
 
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);

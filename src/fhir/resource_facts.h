@@ -75,6 +75,10 @@ std::optional<double> ExactQuantityValue(json::Node quantity);
 // empty when it has neither.
 std::string_view QuantityUnit(json::Node quantity);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
+// What ExtractFields refuses of a resource whose patient is a conditional reference that
+// matched none or several, checked on the resource as read: for a lake with a key, where
+// de-identification rewrites such a reference before the facts are read.
+Status CheckPatientReference(json::Node resource, int type_index);
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.
 bool IsValidId(std::string_view id);

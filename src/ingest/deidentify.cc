@@ -490,6 +490,7 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
     // "Sharding"), and rewritten as that reference is (its server's base goes).
     std::string_view url_type, url_id;
     if (reference.find("://") != std::string_view::npos &&
+        reference.find('?') == std::string_view::npos &&
         fhir::SplitReference(reference, url_type, url_id) &&
         fhir::ResourceTypeIndex(url_type) >= 0) {
       return RewriteReference(std::string(url_type) + "/" + std::string(url_id), pending);

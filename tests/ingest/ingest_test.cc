@@ -742,8 +742,9 @@ TEST(IngestTest, BundleReferencesAreResolved) {
 
 // An OID fullUrl implies its entry's id as a UUID does; a versioned reference to an entry's
 // fullUrl is matched without its version (R4 Bundle) and keeps it; a Bundle-local name that
-// no entry has is reported unresolved, and the Observation whose subject it is quarantined
-// (its patient cannot be found).
+// no entry has is reported unresolved; the Observation whose subject it is, typed Patient, is
+// quarantined (its patient cannot be found), one whose subject has no type stays shared (a
+// Device, a Location may be meant).
 TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
   TempDir dir;
   WriteText(dir / "in/b.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
@@ -755,11 +756,13 @@ TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
       "subject":{"reference":"urn:oid:2.16.840.1.113883.3.1"},
       "encounter":{"reference":"http://srv.example/fhir/Encounter/e1/_history/3"}}},
     {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},
-      "subject":{"reference":"urn:uuid:99999999-9999-9999-9999-999999999999"}}}]})");
+      "subject":{"reference":"urn:uuid:99999999-9999-9999-9999-999999999999","type":"Patient"}}},
+    {"resource":{"resourceType":"Observation","id":"o3","status":"final","code":{"text":"x"},
+      "subject":{"reference":"urn:uuid:99999999-9999-9999-9999-999999999998"}}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
-  EXPECT_EQ(r.counters.stored, 3u);
+  EXPECT_EQ(r.counters.stored, 4u);
   EXPECT_EQ(r.counters.quarantined, 1u);
-  EXPECT_EQ(r.unresolved_references, 1u);
+  EXPECT_EQ(r.unresolved_references, 2u);
   auto lake = Lake::Open(dir / "lake");
   EXPECT_TRUE((*lake)->Get("Patient", "2.16.840.1.113883.3.1").ok());
   EXPECT_FALSE((*lake)->Get("Observation", "o2").ok());
@@ -943,7 +946,13 @@ TEST(IngestTest, TheFirstElementNamingAPatientDecides) {
             obs("subject-lost", R"("subject":{"reference":"Patient?identifier=urn:mrn|NOPE"},)"
                                 R"("performer":[{"reference":"Patient/p1"}])") +
                 obs("uuid-alone",
-                    R"("subject":{"reference":"urn:uuid:0b0b0b0b-0000-4000-8000-000000000001"})") +
+                    R"("subject":{"reference":"urn:uuid:0b0b0b0b-0000-4000-8000-000000000001",)"
+                    R"("type":"Patient"})") +
+                obs("uuid-untyped",
+                    R"("subject":{"reference":"urn:uuid:0b0b0b0b-0000-4000-8000-000000000002"},)"
+                    R"("performer":[{"reference":"Patient/p1"}])") +
+                obs("query-holds-patient",
+                    R"("subject":{"reference":"Patient?identifier=http://h.org/ns/Patient/p1"})") +
                 obs("performer-lost",
                     R"("subject":{"reference":"Patient/p1"},)"
                     R"("performer":[{"reference":"Patient?identifier=urn:mrn|NOPE"}])") +
@@ -955,8 +964,8 @@ TEST(IngestTest, TheFirstElementNamingAPatientDecides) {
                 "\n");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   ExpectReconciles(r);
-  EXPECT_EQ(r.counters.stored, 3u);
-  EXPECT_EQ(r.counters.quarantined, 2u);
+  EXPECT_EQ(r.counters.stored, 4u);
+  EXPECT_EQ(r.counters.quarantined, 3u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   std::map<std::string, uint32_t> patient;
@@ -967,6 +976,8 @@ TEST(IngestTest, TheFirstElementNamingAPatientDecides) {
           .ok());
   EXPECT_FALSE(patient.contains("subject-lost"));
   EXPECT_FALSE(patient.contains("uuid-alone"));
+  EXPECT_FALSE(patient.contains("query-holds-patient"));  // not Patient/p1: its query's text
+  EXPECT_EQ(patient["uuid-untyped"], patient["p1"]);      // may be no Patient: performer decides
   EXPECT_EQ(patient["performer-lost"], patient["p1"]);
   EXPECT_EQ(patient["group-subject"], patient["p1"]);  // a Group is no Patient: performer decides
   EXPECT_EQ(patient["g-mixed"], store::kNoPatient);
