@@ -169,13 +169,19 @@ class FactFields {
   std::vector<std::string_view> names_;  // while the set is made
 };
 
-// Whether two FHIR date/time texts have the same precision for comparison (FHIRPath: year,
-// month, day, or a time; seconds and their fractions count as one precision).
-bool SamePrecision(std::string_view a, std::string_view b) {
-  auto precision = [](std::string_view t) {
-    return t.find('T') != std::string_view::npos ? size_t{99} : t.size();
+// Whether a FHIR date/time `a` is after `b` (their ranges `ar`, `br`), as FHIRPath compares
+// them: values of one precision (year, month, day, or a time: seconds and their fractions are
+// one) by their instants; values of different precision by what they share, and not at all
+// (empty, no answer) when that is equal ("2020-01-01" and "2020-01-01T01:00:00+05:00").
+bool After(std::string_view a, std::string_view b, TimeRange ar, TimeRange br) {
+  auto date_length = [](std::string_view t) {
+    return t.find('T') != std::string_view::npos ? size_t{10} : t.size();
   };
-  return precision(a) == precision(b);
+  const bool a_time = a.find('T') != std::string_view::npos;
+  const bool b_time = b.find('T') != std::string_view::npos;
+  if (a_time == b_time && date_length(a) == date_length(b)) return ar.start > br.start;
+  const size_t shared = std::min(date_length(a), date_length(b));
+  return a.substr(0, shared) > b.substr(0, shared);
 }
 
 // The time of an effective element: a date, dateTime or instant (string), or a Period.
@@ -204,24 +210,27 @@ Result<std::optional<TimeRange>> TimeOf(json::Node element, std::string_view nam
   if (!element.IsObject()) return parse(element, "");  // a number, an array: no time either
   TimeRange r;                                         // a Period
   std::string_view start_text, end_text;
+  TimeRange start_range, end_range;
   if (auto s = element.Find("start")) {
     MEDLAKE_ASSIGN_OR_RETURN(auto t, parse(*s, ".start"));
     r.start = t->start;
     start_text = s->GetString();
+    start_range = *t;
   }
   if (auto e = element.Find("end")) {
     MEDLAKE_ASSIGN_OR_RETURN(auto t, parse(*e, ".end"));
     r.end = t->end;
     end_text = e->GetString();
+    end_range = *t;
   }
   if (r.start == kNoTime && r.end == kNoTime) return std::optional<TimeRange>();
-  if (r.start != kNoTime && r.end != kNoTime && r.start > r.end) {
-    // per-1 is FHIRPath's start <= end, which is empty, so no error, for values of different
-    // precision: a date (the UTC day here) and a time with an offset may seem to cross.
-    if (SamePrecision(start_text, end_text)) {
+  if (r.start != kNoTime && r.end != kNoTime) {
+    // per-1 is FHIRPath's start <= end: false is an error, empty (values of different
+    // precision that agree on what they share) is not.
+    if (After(start_text, end_text, start_range, end_range)) {
       return ParseError(path("") + " ends before it starts");
     }
-    std::swap(r.start, r.end);
+    if (r.start > r.end) std::swap(r.start, r.end);  // a date (the UTC day) and a time
   }
   return std::optional<TimeRange>(r);
 }
@@ -524,13 +533,11 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
         const std::string_view end_name = wanted.set.names()[path.end];
         MEDLAKE_ASSIGN_OR_RETURN(std::optional<TimeRange> end, TimeOf(*end_node, end_name));
         if (end && end_node->IsString() && node->IsString()) {
-          t->end = end->end;
-          if (t->end < t->start) {
-            if (SamePrecision(node->GetString(), end_node->GetString())) {
-              return ParseError(std::string(end_name) + " is before " + std::string(name));
-            }
-            std::swap(t->start, t->end);
+          if (After(node->GetString(), end_node->GetString(), *t, *end)) {
+            return ParseError(std::string(end_name) + " is before " + std::string(name));
           }
+          t->end = end->end;
+          if (t->end < t->start) std::swap(t->start, t->end);
         }
       }
     }

@@ -150,6 +150,10 @@ TEST(ResourceFacts, EffectiveTimesMustBeValid) {
         R"("effectiveDateTime":"2020-05-05T10:00:00+0100")", R"("effectiveDateTime":7)",
         R"("effectivePeriod":{"start":"2020-06-01","end":"2020-05-01"})",
         R"("effectivePeriod":{"start":"2020-06-31"})",
+        // Of different precision, but apart in what they share: per-1 is false.
+        R"("effectivePeriod":{"start":"2021-03-05","end":"2020-01-01T00:00:00Z"})",
+        R"("effectivePeriod":{"start":"2021-01-01T00:00:00Z","end":"2020"})",
+        R"("effectivePeriod":{"start":"2021-03","end":"2020-01-01"})",
         R"("effectiveDateTime":"2020-05-05","issued":"2020-05-05T24:00:00Z")"}) {
     auto [s, t] = facts(observation(bad));
     EXPECT_EQ(s.code(), ErrorCode::kParseError) << bad;
