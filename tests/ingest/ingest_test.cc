@@ -2031,20 +2031,29 @@ TEST(IngestTest, ADocumentWithoutAnIdTakesOneFromItsIdentifier) {
             R"("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0","resource":)" +
                 doc + R"(,"request":{"method":"POST","url":"Bundle"}}]})");
   WriteText(dir / "in/none.json", R"({"resourceType":"Bundle","type":"document","entry":[]})");
+  // A PUT names its id (R4 http.html): the document is stored under it.
+  WriteText(dir / "in/put.json",
+            R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" + doc +
+                R"(,"request":{"method":"PUT","url":"Bundle/abc"}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   ExpectReconciles(r);
-  EXPECT_EQ(r.counters.records_read, 3u);
-  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.records_read, 4u);
+  EXPECT_EQ(r.counters.stored, 2u);
   // The same document in the transaction, under the same id (not its fullUrl's).
   EXPECT_EQ(r.counters.duplicates, 1u);
   EXPECT_EQ(r.counters.quarantined, 1u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
-  EXPECT_EQ((*lake)->Status()->resources["Bundle"], 1u);
+  EXPECT_EQ((*lake)->Status()->resources["Bundle"], 2u);
+  EXPECT_TRUE((*lake)->Get("Bundle", "abc").ok());
   std::string id;
   ASSERT_TRUE((*lake)
                   ->Scan(
-                      "Bundle", [&](const ResourceView& v) { id = std::string(v.id); }, nullptr)
+                      "Bundle",
+                      [&](const ResourceView& v) {
+                        if (v.id != "abc") id = std::string(v.id);
+                      },
+                      nullptr)
                   .ok());
   EXPECT_TRUE(id.starts_with("doc-")) << id;
   EXPECT_EQ(id.size(), 36u);

@@ -721,21 +721,13 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       }
     }
     std::string_view id;
-    if (implied.empty() && rid == std::nullopt && IsDocument(*res)) {
-      implied = DocumentId(*res);  // its identifier names it, wherever it is read
-    }
     if (!implied.empty()) {
       id = implied;
     } else if (rid == std::nullopt) {
-      // The id a Bundle-local name implies: a UUID (in lower case, RFC 4122's form), or an OID
-      // (both valid FHIR ids).
-      std::string lowered;
-      if (const std::string_view local = LowerUuidUrn(full_url, lowered);
-          local.starts_with("urn:uuid:")) {
-        id = local.substr(9);  // a view of `lowered` or of the Bundle, copied below
-      }
-      if (full_url.starts_with("urn:oid:")) id = full_url.substr(8);
-      if (auto req = entry.Find("request"); id.empty() && req) {
+      // The id a PUT's url gives (R4 http.html); else a document's identifier; else the one a
+      // Bundle-local name implies: a UUID (in lower case, RFC 4122's form), or an OID (both
+      // valid FHIR ids).
+      if (auto req = entry.Find("request")) {
         auto method = req->Find("method");
         auto url = req->Find("url");
         std::string_view t, i;
@@ -745,6 +737,17 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
           id = i;
         }
       }
+      std::string document_id;
+      if (id.empty() && IsDocument(*res)) {
+        document_id = DocumentId(*res);  // its identifier names it, wherever it is read
+        id = document_id;
+      }
+      std::string lowered;
+      if (const std::string_view local = LowerUuidUrn(full_url, lowered);
+          id.empty() && local.starts_with("urn:uuid:")) {
+        id = local.substr(9);  // a view of `lowered` or of the Bundle, copied below
+      }
+      if (id.empty() && full_url.starts_with("urn:oid:")) id = full_url.substr(8);
       implied = id;
       id = implied;
     } else if (rid->IsString()) {
