@@ -131,9 +131,14 @@ class DeidWriter {
           // An item that de-identification emptied (a performer named by display alone) stays,
           // so that the items after it keep their places (export-patient puts back by place),
           // marked as masked: FHIR's JSON has no empty objects.
+          // So is an extension that lost its value (its url alone breaks R4 ext-1).
           if (out_.size() == item_at + 2 && out_.compare(item_at, 2, "{}") == 0) {
             out_.resize(item_at);
             out_ += privacy::kMaskedElement;
+          } else if (c.value().IsObject() && c.value().Size() > 1 && UrlAlone(item_at)) {
+            out_.pop_back();
+            out_ += ',';
+            out_.append(privacy::kMaskedElement.substr(1));
           }
         }
         out_ += ']';
@@ -251,6 +256,15 @@ class DeidWriter {
   const std::vector<std::string>& patients() const { return patients_; }
 
  private:
+  // Whether what was written from `at` on is an object holding "url" alone.
+  bool UrlAlone(size_t at) const {
+    constexpr std::string_view kUrl = "{\"url\":\"";
+    if (out_.compare(at, kUrl.size(), kUrl) != 0) return false;
+    size_t i = at + kUrl.size();
+    while (i < out_.size() && out_[i] != '"') i += out_[i] == '\\' ? 2 : 1;
+    return i + 2 == out_.size() && out_.back() == '}';
+  }
+
   // Where the writer is in the resource: an element's name, or an item's index.
   struct Step {
     std::string_view key;

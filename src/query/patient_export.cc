@@ -45,9 +45,12 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
     if (key.empty() || !at->is_object()) return false;
     if (end == std::string_view::npos) {  // the element itself
       if (at->contains(key) && key != "birthDate") return false;
-      // An array item left as masked (privacy::kMaskedElement) is itself again.
+      // An array item left as masked (privacy::kMaskedElement; an extension keeps its url) is
+      // itself again. (A source's own masked extension there goes too.)
       static const nlohmann::json kMasked = nlohmann::json::parse(privacy::kMaskedElement);
-      if (*at == kMasked) at->erase("extension");
+      if (auto ext = at->find("extension"); ext != at->end() && *ext == kMasked["extension"]) {
+        at->erase(ext);
+      }
       (*at)[key] = value;
       return true;
     }

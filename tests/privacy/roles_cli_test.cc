@@ -397,7 +397,9 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
       // A reference by identifier alone, emptied when stored (and dropped: no empty object).
       R"("device":{"identifier":{"system":"urn:dev","value":"D-42"}},)"
       // An array item emptied stays in its place, masked (data-absent-reason).
-      R"("performer":[{"identifier":{"value":"X-91"}},{"reference":"Practitioner/d1"}]})"
+      R"("performer":[{"identifier":{"value":"X-91"}},{"reference":"Practitioner/d1"}],)"
+      // An extension that loses its value keeps its url, masked (R4 ext-1).
+      R"("extension":[{"url":"urn:ext:mrn","valueIdentifier":{"value":"X-77"}}]})"
       "\n"
       // A contained person and a note below the top level: each goes back where it was.
       R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"y"},)"
@@ -423,6 +425,11 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
     EXPECT_EQ(text.find("D-42"), std::string::npos) << text;
     EXPECT_EQ(text.find("{}"), std::string::npos) << text;
     EXPECT_EQ(text.find("X-91"), std::string::npos) << text;
+    EXPECT_EQ(text.find("X-77"), std::string::npos) << text;
+    if (std::string(file) == "Observation.ndjson") {
+      EXPECT_NE(text.find(R"({"url":"urn:ext:mrn","extension":[{"url":)"), std::string::npos)
+          << text;
+    }
   }
 
   // A clinician may name a Patient by its source id; a researcher may not map it.
@@ -455,6 +462,9 @@ TEST_F(RolesCliTest, ExportPatientReidentifiesForClinicianOnly) {
   EXPECT_EQ(o1["performer"][0], nlohmann::json::parse(R"({"identifier":{"value":"X-91"}})"))
       << o1.dump();
   EXPECT_EQ(o1["performer"][1]["reference"], "Practitioner/d1") << o1.dump();
+  EXPECT_EQ(o1["extension"][0],
+            nlohmann::json::parse(R"({"url":"urn:ext:mrn","valueIdentifier":{"value":"X-77"}})"))
+      << o1.dump();
   // Restored in place: the contained Patient's name and birth date in it (they had been put
   // on the Observation), the component's note in its component.
   EXPECT_FALSE(o2.contains("name")) << o2.dump();
