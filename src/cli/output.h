@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -26,39 +27,53 @@ inline std::string ShellQuoted(const std::string& text) {
 }
 
 // `text` for a terminal line: control bytes (a newline or an escape sequence in a file name)
-// as \xNN, and the control characters of UTF-8 (C1, U+0080-U+009F; the bidirectional
-// overrides and marks, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069) as \u{NNNN}, so that they
-// neither split a line, drive the terminal, nor reorder what it shows.
+// and bytes that are no UTF-8 as \xNN; the control and format characters that split lines or
+// reorder what a terminal shows (C1, U+0080-U+009F; U+061C, U+200E-U+200F, U+2028-U+202E,
+// U+2066-U+2069) as \u{NNNN}. Other text, in any script, as it is.
 inline std::string Printable(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
+  char escaped[16];
+  for (size_t i = 0; i < text.size();) {
     const auto u = static_cast<unsigned char>(text[i]);
-    char escaped[16];
-    if (u < 0x20 || u == 0x7f) {
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
-      out += escaped;
+    if (u < 0x80) {
+      if (u < 0x20 || u == 0x7f) {
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
+        out += escaped;
+      } else {
+        out += text[i];
+      }
+      ++i;
       continue;
     }
-    unsigned code = 0;
-    size_t length = 0;
-    if (u == 0xC2 && i + 1 < text.size()) {
-      code = static_cast<unsigned char>(text[i + 1]);
-      length = code >= 0x80 && code <= 0x9F ? 2 : 0;
-    } else if (u == 0xE2 && i + 2 < text.size()) {
-      code = 0x2000 | ((static_cast<unsigned char>(text[i + 1]) & 0x3F) << 6) |
-             (static_cast<unsigned char>(text[i + 2]) & 0x3F);
-      const bool bidi = (code >= 0x200E && code <= 0x200F) || (code >= 0x202A && code <= 0x202E) ||
-                        (code >= 0x2066 && code <= 0x2069);
-      length = bidi && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80 ? 3 : 0;
+    // A UTF-8 sequence: its length from the lead byte, its continuation bytes checked.
+    const size_t length = u >= 0xF0 && u <= 0xF4  ? 4
+                          : u >= 0xE0             ? 3
+                          : u >= 0xC2 && u < 0xE0 ? 2
+                                                  : 0;
+    uint32_t code = length == 2 ? u & 0x1F : length == 3 ? u & 0x0F : u & 0x07;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      valid = (c & 0xC0) == 0x80;
+      code = (code << 6) | (c & 0x3F);
     }
-    if (length > 0) {
-      std::snprintf(escaped, sizeof escaped, "\\u{%04X}", code);
+    if (!valid) {
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
       out += escaped;
-      i += length - 1;
-    } else {
-      out += text[i];
+      ++i;
+      continue;
     }
+    const bool control = (code >= 0x80 && code <= 0x9F) || code == 0x61C ||
+                         (code >= 0x200E && code <= 0x200F) || (code >= 0x2028 && code <= 0x202E) ||
+                         (code >= 0x2066 && code <= 0x2069);
+    if (control) {
+      std::snprintf(escaped, sizeof escaped, "\\u{%04X}", static_cast<unsigned>(code));
+      out += escaped;
+    } else {
+      out.append(text.substr(i, length));
+    }
+    i += length;
   }
   return out;
 }

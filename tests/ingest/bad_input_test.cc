@@ -339,7 +339,9 @@ TEST(BadInputTest, AnUnreadableFileStopsTheRunBeforeAnyCommit) {
             std::string::npos)
       << run.out;
   auto lake = Lake::Open(dir / "lake");
-  if (lake.ok()) EXPECT_EQ((*lake)->Status()->resources.size(), 0u);
+  if (lake.ok()) {
+    EXPECT_EQ((*lake)->Status()->resources.size(), 0u);
+  }
 }
 
 // What quarantined records keep until the commit brings checkpoints, and gzipped input counts
@@ -552,6 +554,11 @@ TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
                 "31m.ndjson",
             "{bad\n");  // U+009B
   WriteText(dir / "in/two\nlines.txt", "x");
+  WriteText(dir /
+                "in/lone\x9b"
+                "31m.txt",
+            "x");
+  WriteText(dir / "in/caf\xC3\xA9-\xE6\x97\xA5.txt", "x");
   auto ingest = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in"));
   ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
   EXPECT_NE(ingest.out.find("two\\x0alines.txt: unknown format"), std::string::npos) << ingest.out;
@@ -562,6 +569,9 @@ TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
   EXPECT_NE(listed.out.find("rlo\\u{202E}nosj.ndjson:1: "), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("csi\\u{009B}31m.ndjson:1: "), std::string::npos) << listed.out;
   EXPECT_EQ(listed.out.find("\xE2\x80\xAE"), std::string::npos);
+  // Not UTF-8: a lone 8-bit CSI; other scripts print as they are.
+  EXPECT_NE(ingest.out.find("lone\\x9b31m.txt"), std::string::npos) << ingest.out;
+  EXPECT_NE(ingest.out.find("caf\xC3\xA9-\xE6\x97\xA5.txt"), std::string::npos) << ingest.out;
   EXPECT_EQ(ingest.out.find("two\nlines"), std::string::npos);
 }
 
