@@ -8,6 +8,7 @@
 
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
+#include "quarantine_of.h"
 #include "test_util.h"
 
 namespace medlake::ingest {
@@ -31,17 +32,7 @@ std::string Gzip(const std::string& text, int level) {
 using testing::TempDir;
 using testing::WriteText;
 
-// The quarantine list of the lake at `lake_dir`, which must hold `expected` entries.
-std::vector<QuarantineEntry> QuarantineOf(const std::string& lake_dir, size_t expected) {
-  auto lake = Lake::Open(lake_dir);
-  EXPECT_TRUE(lake.ok()) << lake.status().ToString();
-  if (!lake.ok()) return {};
-  auto q = (*lake)->Quarantine(100);
-  EXPECT_TRUE(q.ok()) << q.status().ToString();
-  if (!q.ok()) return {};
-  EXPECT_EQ(q->size(), expected);
-  return *q;
-}
+using testing::QuarantineOf;
 
 struct Expected {
   std::string file_suffix;
@@ -398,10 +389,9 @@ TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
   ASSERT_TRUE(lake.ok());
   EXPECT_FALSE((*lake)->Get("Patient", "p9").ok());
   EXPECT_FALSE((*lake)->Get("OperationOutcome", "oo").ok());
-  auto q = (*lake)->Quarantine(10);
-  ASSERT_TRUE(q.ok());
+  const std::vector<QuarantineEntry> q = QuarantineOf(dir / "lake", 5);
   std::multiset<std::string> reasons;
-  for (const auto& e : *q) reasons.insert(e.reason.substr(0, e.reason.find(':')));
+  for (const auto& e : q) reasons.insert(e.reason.substr(0, e.reason.find(':')));
   EXPECT_EQ(reasons, (std::multiset<std::string>{
                          "bundle entry without a resource", "bundle entry without a resource",
                          "PUT request whose url names another resource than the entry's (its "
@@ -410,7 +400,7 @@ TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
                          "type or id; FHIR",
                          "searchset entry whose search.mode is outcome"}));
   int response = 0, read = 0;
-  for (const auto& e : *q) {
+  for (const auto& e : q) {
     response += e.reason.find("a response (of a transaction or batch)") != std::string::npos;
     read += e.reason.find("a read or search request") != std::string::npos;
   }
@@ -528,12 +518,8 @@ TEST(BadInputTest, ContentOfAnotherFormatSaysWhatItIs) {
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.stored, 0u);
-  auto lake = Lake::Open(dir / "lake");
-  ASSERT_TRUE(lake.ok());
-  auto q = (*lake)->Quarantine(20);
-  ASSERT_TRUE(q.ok());
   std::map<std::string, std::string> first;  // file -> reason of its first entry
-  for (const auto& e : *q) {
+  for (const auto& e : QuarantineOf(dir / "lake", r->counters.quarantined)) {
     first.emplace(std::filesystem::path(e.source).filename().string(), e.reason);
     EXPECT_TRUE(e.reason.starts_with("invalid JSON")) << e.reason;
   }

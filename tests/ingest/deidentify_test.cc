@@ -20,6 +20,7 @@
 #include "privacy/key_store.h"
 #include "privacy/pseudonymizer.h"
 #include "privacy/vault.h"
+#include "quarantine_of.h"
 #include "store/lake_writer.h"
 #include "test_util.h"
 #include "zstd_frames.h"
@@ -420,7 +421,9 @@ TEST(DeidentifyTest, VaultKeepsTheFirstRecordOfAVersionInTheInput) {
     }
     EXPECT_EQ(patients, kPatients);
     EXPECT_EQ(first, kPatients) << name;
-    if (options == &checkpoints) EXPECT_GE(r->checkpoints, 5u);
+    if (options == &checkpoints) {
+      EXPECT_GE(r->checkpoints, 5u);
+    }
   }
 }
 
@@ -516,7 +519,9 @@ TEST(DeidentifyTest, FhirPseudonymsAreThoseOfTheInputReadInOrder) {
       checkpoints_by_links = r->checkpoints;
       EXPECT_GE(r->checkpoints, 2u);
     }
-    if (options == &two_by_links) EXPECT_EQ(r->checkpoints, checkpoints_by_links);
+    if (options == &two_by_links) {
+      EXPECT_EQ(r->checkpoints, checkpoints_by_links);
+    }
   }
   // Patient ids, and each Observation's subject.
   auto pseudonyms = [](const std::string& lake) {
@@ -1136,12 +1141,7 @@ TEST(DeidentifyTest, AResourceHoldingResourcesIsNotStoredInAKeyedLake) {
       EXPECT_EQ(s.all.find(value) != std::string::npos, !keyed) << value << " " << keyed;
     }
     if (!keyed) continue;
-    auto opened = Lake::Open(lake);
-    ASSERT_TRUE(opened.ok());
-    auto q = (*opened)->Quarantine(10);
-    ASSERT_TRUE(q.ok());
-    ASSERT_EQ(q->size(), 6u);
-    for (const auto& entry : *q) {
+    for (const auto& entry : testing::QuarantineOf(lake, 6)) {
       EXPECT_NE(entry.reason.find("is not stored in a lake with a key"), std::string::npos)
           << entry.reason;
       EXPECT_EQ(entry.reason.find("Zyxwv"), std::string::npos);

@@ -16,6 +16,7 @@
 #include "fhir/r4_model.h"
 #include "medlake/lake.h"
 #include "privacy/key_store.h"
+#include "quarantine_of.h"
 #include "store/catalog.h"
 #include "store/erase.h"
 #include "store/lake_writer.h"
@@ -26,6 +27,7 @@
 namespace medlake::ingest {
 namespace {
 
+using testing::QuarantineOf;
 using testing::TempDir;
 using testing::WriteText;
 
@@ -872,11 +874,8 @@ TEST(IngestTest, ConditionsThatCannotBeEvaluatedOrMatchSeveralAreNotApplied) {
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ((*lake)->Status()->patients, 3u);
-  auto q = (*lake)->Quarantine(10);
-  ASSERT_TRUE(q.ok());
-  ASSERT_EQ(q->size(), 5u);
   int unsupported = 0, several = 0;
-  for (const auto& e : *q) {
+  for (const auto& e : QuarantineOf(dir / "lake", 5)) {
     unsupported += e.reason.find("condition medlake does not evaluate") != std::string::npos;
     several += e.reason.find("matches several resources") != std::string::npos;
   }
@@ -893,7 +892,9 @@ TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
   for (bool keyed : {false, true}) {
     SCOPED_TRACE(keyed ? "keyed" : "plain");
     TempDir dir;
-    if (keyed) ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+    if (keyed) {
+      ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+    }
     WriteText(dir / "obs/Observation.ndjson",
               R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
               R"("subject":{"reference":"Patient?identifier=urn:mrn|M7"}})"
@@ -905,16 +906,11 @@ TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
     ExpectReconciles(r);
     EXPECT_EQ(r.counters.stored, 1u);
     EXPECT_EQ(r.counters.quarantined, 1u);
-    {
-      auto lake = Lake::Open(dir / "lake");
-      ASSERT_TRUE(lake.ok());
-      auto q = (*lake)->Quarantine(10);
-      ASSERT_TRUE(q.ok());
-      ASSERT_EQ(q->size(), 1u);
-      EXPECT_EQ((*q)[0].line, 1);
-      EXPECT_TRUE((*q)[0].reason.starts_with("subject names a Patient that could not be found"))
-          << (*q)[0].reason;
-      EXPECT_EQ((*q)[0].reason.find("M7"), std::string::npos);
+    for (const auto& e : QuarantineOf(dir / "lake", 1)) {
+      EXPECT_EQ(e.line, 1);
+      EXPECT_TRUE(e.reason.starts_with("subject names a Patient that could not be found"))
+          << e.reason;
+      EXPECT_EQ(e.reason.find("M7"), std::string::npos);
     }
     WriteText(
         dir / "pat/Patient.ndjson",
