@@ -370,28 +370,28 @@ Status IdentityNotRepeated(json::Node resource) {
   return Status::Ok();
 }
 
-namespace {
-
-// Whether a reference (as resolved) is a conditional one to a Patient: "Patient?..." (also
-// after a base URL), whatever its query holds ("identifier=http://h.org/Patient/123" names no
-// Patient 123).
-bool ConditionalPatient(std::string_view ref) {
-  const size_t q = ref.find('?');
+bool ConditionalPatientReference(std::string_view reference) {
+  const size_t q = reference.find('?');
   if (q == std::string_view::npos) return false;
-  std::string_view type = ref.substr(0, q);
+  std::string_view type = reference.substr(0, q);
   if (const size_t slash = type.rfind('/'); slash != std::string_view::npos) {
     type.remove_prefix(slash + 1);
   }
   return type == "Patient";
 }
 
+namespace {
+
 // Whether a Reference element (as resolved) stands for a Patient that could not be found: a
-// conditional reference to a Patient that matched none or several; or a Bundle-local name
+// conditional reference to a Patient that matched none or several (or, in a lake with a key,
+// kRedactedConditionalPatient, what de-identification makes of one); or a Bundle-local name
 // (urn:uuid:, urn:oid:, in any case) that no stored entry of its Bundle has, or what a lake
 // with a key makes of it (urn:medlake:redacted:), when the element's `type` says Patient (an
 // untyped one may name a Device, a Practitioner, a Location).
 bool UnresolvedPatient(std::string_view ref, json::Node element) {
-  if (ConditionalPatient(ref)) return true;
+  if (ConditionalPatientReference(ref) || ref.starts_with(kRedactedConditionalPatient)) {
+    return true;
+  }
   auto starts_lower = [&](std::string_view prefix) {
     if (ref.size() < prefix.size()) return false;
     for (size_t i = 0; i < prefix.size(); ++i) {
@@ -416,8 +416,7 @@ bool UnresolvedPatient(std::string_view ref, json::Node element) {
 // not whom an Observation is about). `patient_id` keeps its capacity from resource to resource.
 Status CompartmentPatient(const FactFields& wanted,
                           const std::array<std::optional<json::Node>, FactFields::kMax>& fields,
-                          const ReferenceResolver* resolver, std::string& patient_id,
-                          bool conditional_only = false) {
+                          const ReferenceResolver* resolver, std::string& patient_id) {
   patient_id.clear();
   std::string scratch;
   for (const auto& path : wanted.compartment) {
@@ -433,9 +432,7 @@ Status CompartmentPatient(const FactFields& wanted,
       // A conditional reference is never read as Type/id, whatever its query holds.
       if (resolved.find('?') != std::string_view::npos || !SplitReference(resolved, t, id) ||
           t != "Patient") {
-        const bool lost =
-            conditional_only ? ConditionalPatient(resolved) : UnresolvedPatient(resolved, element);
-        unresolved += lost ? 1 : 0;
+        unresolved += UnresolvedPatient(resolved, element) ? 1 : 0;
         return;
       }
       if (patient_id.empty()) {
@@ -461,17 +458,6 @@ Status CompartmentPatient(const FactFields& wanted,
 }
 
 }  // namespace
-
-Status CheckPatientReference(json::Node resource, int type_index) {
-  if (ResourceTypeName(type_index) == "Patient" || PatientCompartmentPaths(type_index).empty()) {
-    return Status::Ok();
-  }
-  const FactFields& wanted = FactFields::Of(type_index);
-  std::array<std::optional<json::Node>, FactFields::kMax> fields;
-  resource.FindFields(wanted.set, fields);
-  std::string patient_id;
-  return CompartmentPatient(wanted, fields, nullptr, patient_id, /*conditional_only=*/true);
-}
 
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);

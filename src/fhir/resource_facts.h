@@ -75,10 +75,13 @@ std::optional<double> ExactQuantityValue(json::Node quantity);
 // empty when it has neither.
 std::string_view QuantityUnit(json::Node quantity);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
-// What ExtractFields refuses of a resource whose patient is a conditional reference that
-// matched none or several, checked on the resource as read: for a lake with a key, where
-// de-identification rewrites such a reference before the facts are read.
-Status CheckPatientReference(json::Node resource, int type_index);
+// Whether `reference` is a conditional one to a Patient: "Patient?..." (also after a base URL),
+// whatever its query holds ("identifier=http://h.org/Patient/123" names no Patient 123).
+bool ConditionalPatientReference(std::string_view reference);
+// What de-identification (a lake with a key) writes for a conditional reference to a Patient
+// that it cannot resolve, followed by a keyed hash: ExtractFields still tells that it names a
+// Patient that could not be found.
+inline constexpr std::string_view kRedactedConditionalPatient = "urn:medlake:redacted:patient:";
 
 // True for a valid FHIR id: [A-Za-z0-9\-\.]{1,64}.
 bool IsValidId(std::string_view id);

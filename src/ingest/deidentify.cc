@@ -59,14 +59,16 @@ using privacy::kRemovedTopLevel;
 // a Patient, RelatedPerson or Person, or a target that cannot be told (an unresolved urn:uuid,
 // a contained "#id", a conditional or logical reference without a type). Only a reference
 // that says it names another type keeps them (a Practitioner's or an Organization's name).
-bool MayNamePerson(json::Node n) {
+// `resource`: set to whether `n` is a resource (has a resourceType), asked in the same pass.
+bool MayNamePerson(json::Node n, bool& resource) {
   // The members that tell, found in one pass over the object: this is asked of every object
   // of every resource.
-  enum { kReference, kType, kIdentifier, kDisplay, kCode, kSystem, kMembers };
+  enum { kReference, kType, kIdentifier, kDisplay, kCode, kSystem, kResourceType, kMembers };
   static const json::FieldSet kShape(
-      {"reference", "type", "identifier", "display", "code", "system"});
+      {"reference", "type", "identifier", "display", "code", "system", "resourceType"});
   std::array<std::optional<json::Node>, kMembers> m;
   n.FindFields(kShape, m);
+  resource = m[kResourceType].has_value();
   const auto& ref = m[kReference];
   const auto& type = m[kType];
   const auto& ident = m[kIdentifier];
@@ -166,8 +168,9 @@ class DeidWriter {
     // A resource inside another, not as a contained one (a Bundle's entry, a Parameters'
     // parameter, an extension's valueResource, at any depth, in contained ones too): its
     // identifying elements would stay (Deidentifier::Apply refuses the resource).
-    if (!top && !contained && !path_.empty() && n.Find("resourceType")) holds_resource_ = true;
-    const bool patient_reference = !top && !contained && MayNamePerson(n);
+    bool resource = false;
+    const bool patient_reference = !top && !contained && MayNamePerson(n, resource);
+    if (resource && !path_.empty()) holds_resource_ = true;
     bool person = false;
     bool device = false;
     if (top || contained) {
@@ -508,6 +511,12 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
         fhir::SplitReference(reference, url_type, url_id) &&
         fhir::ResourceTypeIndex(url_type) >= 0) {
       return RewriteReference(std::string(url_type) + "/" + std::string(url_id), pending);
+    }
+    // A conditional reference to a Patient left unresolved says so, without its identifier:
+    // the facts then refuse a resource whose patient it is (docs/format.md).
+    if (fhir::ConditionalPatientReference(reference)) {
+      return std::string(fhir::kRedactedConditionalPatient) +
+             pseudonymizer_.ForSourceId("reference", reference);
     }
     // Not Type/id: an unresolved urn:uuid, which may name a patient by a source id. A known
     // Patient is linked; anything else is replaced by a keyed hash.

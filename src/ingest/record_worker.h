@@ -273,7 +273,6 @@ class RecordWorker final : public FhirRecordSink {
     // pseudonyms replace its ids: the same records are quarantined with or without a key.
     Status s = parsed.ok() ? fhir::ExtractIdentity(*parsed, facts_) : parsed.status();
     if (s.ok()) s = fhir::IdentityNotRepeated(*parsed);
-    if (s.ok()) s = fhir::CheckPatientReference(*parsed, facts_.type_index);
     if (s.ok() && load_ != nullptr && facts_.type == "Patient") {
       // Its links: the stored Patient carries no identifier (Store counts the others).
       auto list = parsed->Find("identifier");
