@@ -2,12 +2,13 @@
 
 #include <simdjson.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define MEDLAKE_MINIFY_AVX512 1
+#define MEDLAKE_MINIFY_SIMD 1
 #endif
 
 namespace medlake::json {
@@ -53,8 +54,6 @@ bool SplitsAValue(std::string_view text) {
   return false;
 }
 
-}  // namespace
-
 Result<size_t> MinifyPortable(std::string_view text, char* out) {
   if (SplitsAValue(text)) return SplitValue();
   size_t len = 0;
@@ -64,13 +63,15 @@ Result<size_t> MinifyPortable(std::string_view text, char* out) {
   return len;
 }
 
-namespace {
-
-#ifdef MEDLAKE_MINIFY_AVX512
+#ifdef MEDLAKE_MINIFY_SIMD
 
 constexpr uint64_t kEvenBits = 0x5555555555555555ULL;
 constexpr uint64_t kOddBits = ~kEvenBits;
 
+// The mask arithmetic both kernels share needs only carry-less multiplication; each kernel adds
+// its own vector instructions (a callee's target must be a subset of its caller's).
+#define MEDLAKE_CLMUL_TARGET __attribute__((target("pclmul,popcnt")))
+#define MEDLAKE_AVX2_TARGET __attribute__((target("avx2,pclmul,popcnt,bmi")))
 #define MEDLAKE_AVX512_TARGET \
   __attribute__((target("avx512f,avx512bw,avx512vbmi2,pclmul,popcnt,bmi,bmi2")))
 
@@ -83,12 +84,20 @@ struct Carry {
   bool split = false;        // whitespace separated two scalar bytes (SplitsAValue)
 };
 
+// What a kernel finds in one 64-byte block, bit i for byte i, inside strings or not.
+struct BlockBits {
+  uint64_t backslash;
+  uint64_t quote;
+  uint64_t white;   // space, tab, line feed, carriage return
+  uint64_t scalar;  // IsScalarByte
+};
+
 // Bytes escaped by a backslash, for a block whose backslashes are `backslash`. A run of
 // backslashes escapes its 2nd, 4th, ... and, when its length is odd, the byte after it. The run's
 // start parity decides: adding the run's start bit to the run carries to the byte after the run,
 // and that byte is escaped when run start and run end differ in parity (the classic construction
 // of simdjson's stage 1, Langdale and Lemire, "Parsing Gigabytes of JSON per Second", 2019).
-MEDLAKE_AVX512_TARGET inline uint64_t EscapedBytes(uint64_t backslash, Carry& carry) {
+MEDLAKE_CLMUL_TARGET inline uint64_t EscapedBytes(uint64_t backslash, Carry& carry) {
   uint64_t escaped_in = carry.escaped;
   if (backslash == 0) {
     carry.escaped = 0;
@@ -109,7 +118,7 @@ MEDLAKE_AVX512_TARGET inline uint64_t EscapedBytes(uint64_t backslash, Carry& ca
 }
 
 // Bit i set when byte i is inside a string (opening quote included, closing quote not).
-MEDLAKE_AVX512_TARGET inline uint64_t InString(uint64_t quotes, Carry& carry) {
+MEDLAKE_CLMUL_TARGET inline uint64_t InString(uint64_t quotes, Carry& carry) {
   __m128i prefix = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<int64_t>(quotes)),
                                         _mm_set1_epi8(static_cast<char>(0xFF)), 0);
   uint64_t inside = static_cast<uint64_t>(_mm_cvtsi128_si64(prefix)) ^ carry.in_string;
@@ -117,31 +126,14 @@ MEDLAKE_AVX512_TARGET inline uint64_t InString(uint64_t quotes, Carry& carry) {
   return inside;
 }
 
-// Minifies one 64-byte block into out (64 bytes writable); returns the bytes kept.
-MEDLAKE_AVX512_TARGET inline size_t MinifyBlock(__m512i block, Carry& carry, char* out) {
-  uint64_t backslash = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\\'));
-  uint64_t quotes = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('"'));
-  quotes &= ~EscapedBytes(backslash, carry);
+// The bytes of a block to keep: all but the whitespace outside strings. Notes in `carry`
+// whitespace that separates two scalar bytes (SplitsAValue): the gaps that start after a scalar
+// byte, each carried by an addition to the byte after it, which must not be scalar.
+MEDLAKE_CLMUL_TARGET inline uint64_t KeptBytes(const BlockBits& bits, Carry& carry) {
+  uint64_t quotes = bits.quote & ~EscapedBytes(bits.backslash, carry);
   uint64_t inside = InString(quotes, carry);
-  // Whitespace is space, tab, LF and CR: the bytes <= 0x20 among which only these four are
-  // valid outside strings (any other is an error the parser reports, so it is kept).
-  uint64_t space = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8(' '));
-  uint64_t tab = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\t'));
-  uint64_t lf = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\n'));
-  uint64_t cr = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\r'));
-  uint64_t white = (space | tab | lf | cr) & ~inside;
-  uint64_t keep = ~white;
-  _mm512_storeu_si512(out, _mm512_maskz_compress_epi8(keep, block));
-  // Whitespace between two scalar bytes (SplitsAValue): the gaps that start after a scalar
-  // byte, each carried by an addition to the byte after it, which must not be scalar.
-  const __m512i lower = _mm512_or_si512(block, _mm512_set1_epi8(0x20));
-  uint64_t scalar =
-      (_mm512_cmple_epu8_mask(_mm512_sub_epi8(block, _mm512_set1_epi8('0')), _mm512_set1_epi8(9)) |
-       _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, _mm512_set1_epi8('a')), _mm512_set1_epi8(25)) |
-       _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('+')) |
-       _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('-')) |
-       _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('.'))) &
-      ~inside;
+  uint64_t white = bits.white & ~inside;
+  uint64_t scalar = bits.scalar & ~inside;
   uint64_t gap_starts = white & ((scalar << 1) | carry.last_scalar | carry.open_gap);
   uint64_t after_gaps;
   bool gap_to_end = __builtin_add_overflow(gap_starts, white, &after_gaps);
@@ -150,6 +142,36 @@ MEDLAKE_AVX512_TARGET inline size_t MinifyBlock(__m512i block, Carry& carry, cha
   carry.split = carry.split || (after_gaps & scalar) != 0;
   carry.open_gap = gap_to_end ? 1 : 0;
   carry.last_scalar = scalar >> 63;
+  return ~white;
+}
+
+// The end of a text: how a kernel reports what its carry saw.
+Result<size_t> Finish(const Carry& carry, size_t written) {
+  if (carry.in_string != 0) return UnclosedString();
+  if (carry.split) return SplitValue();
+  return written;
+}
+
+// --- AVX-512 VBMI2: one compress per block (Intel since Ice Lake, AMD since Zen 4).
+
+MEDLAKE_AVX512_TARGET inline uint64_t Is512(__m512i block, char c) {
+  return _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8(c));
+}
+
+// Minifies one 64-byte block into out (64 bytes writable); returns the bytes kept.
+MEDLAKE_AVX512_TARGET inline size_t MinifyBlock512(__m512i block, Carry& carry, char* out) {
+  const __m512i lower = _mm512_or_si512(block, _mm512_set1_epi8(0x20));
+  const uint64_t scalar =
+      _mm512_cmple_epu8_mask(_mm512_sub_epi8(block, _mm512_set1_epi8('0')), _mm512_set1_epi8(9)) |
+      _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, _mm512_set1_epi8('a')), _mm512_set1_epi8(25)) |
+      Is512(block, '+') | Is512(block, '-') | Is512(block, '.');
+  BlockBits bits;
+  bits.backslash = Is512(block, '\\');
+  bits.quote = Is512(block, '"');
+  bits.white = Is512(block, ' ') | Is512(block, '\t') | Is512(block, '\n') | Is512(block, '\r');
+  bits.scalar = scalar;
+  uint64_t keep = KeptBytes(bits, carry);
+  _mm512_storeu_si512(out, _mm512_maskz_compress_epi8(keep, block));
   return static_cast<size_t>(__builtin_popcountll(keep));
 }
 
@@ -160,17 +182,15 @@ MEDLAKE_AVX512_TARGET Result<size_t> MinifyAvx512(std::string_view text, char* o
   char* write = out;
   size_t i = 0;
   for (; i + 64 <= size; i += 64) {
-    write += MinifyBlock(_mm512_loadu_si512(in + i), carry, write);
+    write += MinifyBlock512(_mm512_loadu_si512(in + i), carry, write);
   }
   if (i < size) {
     // The tail, padded with spaces (dropped outside strings; inside one it is unclosed anyway).
     __m512i tail =
         _mm512_mask_loadu_epi8(_mm512_set1_epi8(' '), ~0ULL >> (64 - (size - i)), in + i);
-    write += MinifyBlock(tail, carry, write);
+    write += MinifyBlock512(tail, carry, write);
   }
-  if (carry.in_string != 0) return UnclosedString();
-  if (carry.split) return SplitValue();
-  return static_cast<size_t>(write - out);
+  return Finish(carry, static_cast<size_t>(write - out));
 }
 
 bool HasAvx512Vbmi2() {
@@ -181,13 +201,149 @@ bool HasAvx512Vbmi2() {
   return supported;
 }
 
-#endif  // MEDLAKE_MINIFY_AVX512
+// --- AVX2: the same bits from two 32-byte halves; no compress instruction, so the kept bytes
+// of each 8-byte group are gathered by one byte shuffle whose pattern a table holds per group
+// mask (as simdjson's haswell minify does). Blocks with nothing to drop, most of an NDJSON
+// line's, are copied whole.
+
+// kGather[m]: the byte indices 0..7 whose bit is set in m, in order, packed into a uint64_t.
+constexpr std::array<uint64_t, 256> MakeGatherTable() {
+  std::array<uint64_t, 256> table{};
+  for (unsigned mask = 0; mask < 256; ++mask) {
+    uint64_t pattern = 0;
+    unsigned kept = 0;
+    for (unsigned byte = 0; byte < 8; ++byte) {
+      if (mask & (1u << byte)) pattern |= static_cast<uint64_t>(byte) << (8 * kept++);
+    }
+    table[mask] = pattern;
+  }
+  return table;
+}
+constexpr std::array<uint64_t, 256> kGather = MakeGatherTable();
+
+MEDLAKE_AVX2_TARGET inline uint64_t Bits256(__m256i lo, __m256i hi) {
+  return static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
+         (static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(hi))) << 32);
+}
+
+MEDLAKE_AVX2_TARGET inline __m256i Is256(__m256i v, char c) {
+  return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c));
+}
+
+// Bytes with (v - base) <= span, unsigned.
+MEDLAKE_AVX2_TARGET inline __m256i InRange256(__m256i v, char base, char span) {
+  const __m256i offset = _mm256_sub_epi8(v, _mm256_set1_epi8(base));
+  return _mm256_cmpeq_epi8(_mm256_min_epu8(offset, _mm256_set1_epi8(span)), offset);
+}
+
+// Whitespace by one table lookup on the low nibble: the table holds the whitespace byte with
+// that nibble (0x20, 0x09, 0x0A, 0x0D) and 0x80 elsewhere, which no byte below 0x80 equals; a
+// byte from 0x80 up looks up zero, which it does not equal either.
+MEDLAKE_AVX2_TARGET inline __m256i IsWhite256(__m256i v) {
+  const __m256i table =
+      _mm256_setr_epi8(0x20, -128, -128, -128, -128, -128, -128, -128, -128, 0x09, 0x0A, -128, -128,
+                       0x0D, -128, -128, 0x20, -128, -128, -128, -128, -128, -128, -128, -128, 0x09,
+                       0x0A, -128, -128, 0x0D, -128, -128);
+  return _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v);
+}
+
+MEDLAKE_AVX2_TARGET inline __m256i IsScalar256(__m256i v) {
+  const __m256i lower = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+  return _mm256_or_si256(
+      _mm256_or_si256(InRange256(v, '0', 9), InRange256(lower, 'a', 25)),
+      _mm256_or_si256(Is256(v, '+'), _mm256_or_si256(Is256(v, '-'), Is256(v, '.'))));
+}
+
+// Minifies the 64 bytes at in into out (64 bytes writable); returns the bytes kept.
+MEDLAKE_AVX2_TARGET inline size_t MinifyBlock256(const char* in, Carry& carry, char* out) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 32));
+  BlockBits bits;
+  bits.backslash = Bits256(Is256(lo, '\\'), Is256(hi, '\\'));
+  bits.quote = Bits256(Is256(lo, '"'), Is256(hi, '"'));
+  bits.white = Bits256(IsWhite256(lo), IsWhite256(hi));
+  bits.scalar = Bits256(IsScalar256(lo), IsScalar256(hi));
+  const uint64_t keep = KeptBytes(bits, carry);
+  if (keep == ~0ULL) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32), hi);
+    return 64;
+  }
+  size_t written = 0;
+  for (size_t group = 0; group < 8; ++group) {
+    const auto mask = static_cast<uint8_t>(keep >> (8 * group));
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + 8 * group));
+    const __m128i pattern = _mm_cvtsi64_si128(static_cast<int64_t>(kGather[mask]));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + written), _mm_shuffle_epi8(bytes, pattern));
+    written += static_cast<size_t>(__builtin_popcount(mask));
+  }
+  return written;
+}
+
+MEDLAKE_AVX2_TARGET Result<size_t> MinifyAvx2(std::string_view text, char* out) {
+  const char* in = text.data();
+  size_t size = text.size();
+  Carry carry;
+  char* write = out;
+  size_t i = 0;
+  for (; i + 64 <= size; i += 64) write += MinifyBlock256(in + i, carry, write);
+  if (i < size) {
+    // The tail, padded with spaces (dropped outside strings; inside one it is unclosed anyway).
+    char tail[64];
+    std::memset(tail, ' ', sizeof tail);
+    std::memcpy(tail, in + i, size - i);
+    write += MinifyBlock256(tail, carry, write);
+  }
+  return Finish(carry, static_cast<size_t>(write - out));
+}
+
+bool HasAvx2() {
+  static const bool supported = __builtin_cpu_supports("avx2") &&
+                                __builtin_cpu_supports("pclmul") &&
+                                __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
+  return supported;
+}
+
+#endif  // MEDLAKE_MINIFY_SIMD
 
 }  // namespace
 
+bool MinifyKernelSupported(MinifyKernel kernel) {
+  switch (kernel) {
+    case MinifyKernel::kPortable:
+      return true;
+#ifdef MEDLAKE_MINIFY_SIMD
+    case MinifyKernel::kAvx2:
+      return HasAvx2();
+    case MinifyKernel::kAvx512:
+      return HasAvx512Vbmi2();
+#else
+    case MinifyKernel::kAvx2:
+    case MinifyKernel::kAvx512:
+      return false;
+#endif
+  }
+  return false;
+}
+
+Result<size_t> MinifyWith(MinifyKernel kernel, std::string_view text, char* out) {
+  if (!MinifyKernelSupported(kernel)) kernel = MinifyKernel::kPortable;
+  switch (kernel) {
+#ifdef MEDLAKE_MINIFY_SIMD
+    case MinifyKernel::kAvx512:
+      return MinifyAvx512(text, out);
+    case MinifyKernel::kAvx2:
+      return MinifyAvx2(text, out);
+#endif
+    default:
+      return MinifyPortable(text, out);
+  }
+}
+
 Result<size_t> MinifyInto(std::string_view text, char* out) {
-#ifdef MEDLAKE_MINIFY_AVX512
+#ifdef MEDLAKE_MINIFY_SIMD
   if (HasAvx512Vbmi2()) return MinifyAvx512(text, out);
+  if (HasAvx2()) return MinifyAvx2(text, out);
 #endif
   return MinifyPortable(text, out);
 }

@@ -2,10 +2,12 @@
 //
 // Ingest stores every resource minified, and FHIR inputs are mostly pretty-printed Bundles
 // (half their bytes are indentation), so removing whitespace is on the hot path of every byte
-// read. simdjson::minify runs at about 0.7 GB/s here; the AVX-512 kernel of minify.cc, which
-// finds strings the way simdjson's stage 1 does (backslash runs, quote prefix XOR) and drops
-// whitespace outside them with one compress per 64 bytes, at several GB/s. Machines without
-// AVX-512 VBMI2 use simdjson::minify.
+// read. simdjson::minify alone does not refuse whitespace inside a number ("1 000") nor an
+// unclosed string; the kernels of minify.cc check both in the same pass: they find strings the
+// way simdjson's stage 1 does (backslash runs, quote prefix XOR) 64 bytes at a time and drop
+// the whitespace outside them, with one compress per block (AVX-512 VBMI2) or one byte shuffle
+// per 8 bytes (AVX2), at several GB/s (bench/ingest/minify_bench.cc). Other machines check one
+// byte at a time, then call simdjson::minify, at about a tenth of that.
 #pragma once
 
 #include <cstddef>
@@ -25,9 +27,14 @@ inline constexpr size_t kMinifySlack = 64;
 // of numbers or literals ("1 000", "t rue": removing it would make a valid, different value of
 // invalid JSON); everything else is left to the parser that reads the result.
 Result<size_t> MinifyInto(std::string_view text, char* out);
-// The same, one byte at a time (then simdjson::minify): what MinifyInto does on machines
-// without AVX-512 VBMI2.
-Result<size_t> MinifyPortable(std::string_view text, char* out);
+
+// The implementations MinifyInto chooses from, fastest first on the machine it runs on; tests
+// run each the machine supports. kPortable checks one byte at a time, then calls
+// simdjson::minify (its output may differ from the others' on invalid JSON, never its verdict).
+enum class MinifyKernel { kAvx512, kAvx2, kPortable };
+bool MinifyKernelSupported(MinifyKernel kernel);
+// MinifyInto with `kernel`; with kPortable when this machine cannot run it.
+Result<size_t> MinifyWith(MinifyKernel kernel, std::string_view text, char* out);
 
 // A reusable output buffer for MinifyInto: grows, never shrinks, never zero-fills.
 class MinifyBuffer {

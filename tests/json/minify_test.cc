@@ -6,57 +6,60 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include <cctype>
 #include <filesystem>
+#include <iostream>
 #include <optional>
 #include <random>
 #include <string>
 
+#include "minify_reference.h"
+
 namespace medlake::json {
 namespace {
 
-// JSON whitespace outside strings removed, strings copied as they are; nullopt when a string
-// is not closed, or when whitespace outside strings separates two bytes of numbers or literals
-// (digits, letters, '+', '-', '.'). The definition MinifyInto follows, one byte at a time. As
-// in simdjson's stage 1, a backslash escapes the next byte wherever it is (outside a string it
-// is invalid JSON, which the parser reports, and an escaped quote there does not open a
-// string).
-std::optional<std::string> ReferenceMinify(std::string_view text) {
-  auto scalar = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-  };
-  std::string out;
-  bool in_string = false;
-  bool escaped = false;
-  bool white_since_kept = false;
-  for (char c : text) {
-    bool literal = escaped;
-    escaped = !literal && c == '\\';
-    if (!in_string && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
-      white_since_kept = true;
-      continue;
-    }
-    // The byte kept before, and this one, are both outside strings here when not quotes.
-    if (!in_string && white_since_kept && !out.empty() && scalar(out.back()) && scalar(c)) {
-      return std::nullopt;
-    }
-    white_since_kept = false;
-    out.push_back(c);
-    if (c == '"' && !literal) in_string = !in_string;
-  }
-  if (in_string) return std::nullopt;
-  return out;
-}
-
-std::optional<std::string> Minified(std::string_view text, bool portable = false) {
+std::optional<std::string> MinifiedWith(MinifyKernel kernel, std::string_view text) {
   std::string out(text.size() + kMinifySlack, '\0');
-  auto len = portable ? MinifyPortable(text, out.data()) : MinifyInto(text, out.data());
+  auto len = MinifyWith(kernel, text, out.data());
   if (!len.ok()) {
     EXPECT_EQ(len.status().code(), ErrorCode::kParseError);
     return std::nullopt;
   }
   out.resize(*len);
   return out;
+}
+
+// MinifyInto's result, after checking that every vector kernel this machine runs gives the
+// same (the portable kernel is compared by the tests that name it).
+std::optional<std::string> Minified(std::string_view text) {
+  std::string out(text.size() + kMinifySlack, '\0');
+  auto len = MinifyInto(text, out.data());
+  std::optional<std::string> result;
+  if (len.ok()) {
+    out.resize(*len);
+    result = out;
+  } else {
+    EXPECT_EQ(len.status().code(), ErrorCode::kParseError);
+  }
+  for (MinifyKernel kernel : {MinifyKernel::kAvx512, MinifyKernel::kAvx2}) {
+    if (MinifyKernelSupported(kernel)) {
+      EXPECT_EQ(MinifiedWith(kernel, text), result) << "kernel " << static_cast<int>(kernel);
+    }
+  }
+  return result;
+}
+
+std::optional<std::string> MinifiedPortably(std::string_view text) {
+  return MinifiedWith(MinifyKernel::kPortable, text);
+}
+
+TEST(Minify, TheVectorKernelsThisMachineRuns) {
+  // Not an assertion: a record, in the test log, of which kernels the other tests compared.
+  EXPECT_TRUE(MinifyKernelSupported(MinifyKernel::kPortable));
+  std::cout << "AVX-512 VBMI2 kernel: "
+            << (MinifyKernelSupported(MinifyKernel::kAvx512) ? "tested" : "not on this machine")
+            << "; AVX2 kernel: "
+            << (MinifyKernelSupported(MinifyKernel::kAvx2) ? "tested" : "not on this machine")
+            << "\n";
 }
 
 TEST(Minify, EmptyAndTiny) {
@@ -71,15 +74,14 @@ TEST(Minify, EmptyAndTiny) {
 
 TEST(Minify, WhitespaceInsideANumberOrLiteralIsAnError) {
   // Removing it would store "1000" or true for invalid JSON (the parser reads the result).
-  for (bool portable : {false, true}) {
-    EXPECT_EQ(Minified("{\"value\": 1 000}", portable), std::nullopt);
-    EXPECT_EQ(Minified("{\"active\":t rue}", portable), std::nullopt);
-    EXPECT_EQ(Minified("[1,\n2, - 3]", portable), std::nullopt);
-    EXPECT_EQ(Minified("[1.\t5]", portable), std::nullopt);
-    EXPECT_EQ(Minified("[1 ,\n 2 ]", portable), "[1,2]");
-    EXPECT_EQ(Minified("{\"a\": \"1 000\" , \"b\" : null }", portable),
-              "{\"a\":\"1 000\",\"b\":null}");
-    EXPECT_EQ(Minified("[\"x\\\" 1\" ,true]", portable), "[\"x\\\" 1\",true]");
+  for (auto minified : {Minified, MinifiedPortably}) {
+    EXPECT_EQ(minified("{\"value\": 1 000}"), std::nullopt);
+    EXPECT_EQ(minified("{\"active\":t rue}"), std::nullopt);
+    EXPECT_EQ(minified("[1,\n2, - 3]"), std::nullopt);
+    EXPECT_EQ(minified("[1.\t5]"), std::nullopt);
+    EXPECT_EQ(minified("[1 ,\n 2 ]"), "[1,2]");
+    EXPECT_EQ(minified("{\"a\": \"1 000\" , \"b\" : null }"), "{\"a\":\"1 000\",\"b\":null}");
+    EXPECT_EQ(minified("[\"x\\\" 1\" ,true]"), "[\"x\\\" 1\",true]");
   }
   // The gap on every position around the 64-byte boundaries, and gaps longer than a block.
   for (size_t start = 50; start < 140; ++start) {
@@ -104,9 +106,9 @@ TEST(Minify, BackslashRunsAcrossBlockBoundaries) {
   }
 }
 
-// 20,000 random texts of up to 300 bytes of `alphabet`: MinifyInto gives the reference's
-// result, and the portable path the same verdict. Returns how many of them a split value (and
-// nothing else) makes invalid.
+// 20,000 random texts of up to 300 bytes of `alphabet`: MinifyInto (and each vector kernel)
+// gives the reference's result, and the portable kernel the same verdict. Returns how many of them
+// a split value (and nothing else) makes invalid.
 size_t ExpectRandomTextsMatchTheReference(const std::string& alphabet, uint64_t seed) {
   std::mt19937_64 rng(seed);
   size_t splits = 0;
@@ -116,7 +118,7 @@ size_t ExpectRandomTextsMatchTheReference(const std::string& alphabet, uint64_t 
     for (size_t i = 0; i < len; ++i) text.push_back(alphabet[rng() % alphabet.size()]);
     auto expected = ReferenceMinify(text);
     EXPECT_EQ(Minified(text), expected) << "round " << round;
-    EXPECT_EQ(Minified(text, true).has_value(), expected.has_value()) << "round " << round;
+    EXPECT_EQ(MinifiedPortably(text).has_value(), expected.has_value()) << "round " << round;
     std::string unspaced = text;
     std::erase_if(unspaced, [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
     if (!expected && ReferenceMinify(unspaced)) ++splits;  // strings closed: a split value
