@@ -471,9 +471,10 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
   // Anywhere else too: the facts would read one value and the readers of an export perhaps the
   // other ("status" final here, entered-in-error for a reader that keeps the last). The name
   // is given when it is one FHIR's grammar allows for elements (never a value).
-  if (std::string_view name = resource.RepeatedName(); !name.empty()) {
+  if (const std::optional<std::string_view> repeated_name = resource.RepeatedName()) {
+    const std::string_view name = *repeated_name;
     const bool element_name =
-        name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
         });
     return ParseError(element_name ? "the name \"" + std::string(name) +

@@ -102,10 +102,10 @@ class Node {
   Cursor Children() const;
   // Number of array items or object fields; 0 for scalars.
   size_t Size() const;
-  // A name that an object repeats, in this node or anywhere below it; empty when none does.
-  // (RFC 8259: names SHOULD be unique; FHIR's JSON format: they SHALL. Readers of a repeated
-  // name disagree on which value counts.)
-  std::string_view RepeatedName() const;
+  // A name that an object repeats, in this node or anywhere below it (the empty name too);
+  // nullopt when none does. (RFC 8259: names SHOULD be unique; FHIR's JSON format: they SHALL.
+  // Readers of a repeated name disagree on which value counts.)
+  std::optional<std::string_view> RepeatedName() const;
 
   // Minified JSON text of this node.
   std::string ToJson() const;

@@ -90,6 +90,10 @@ TEST(ResourceFacts, ANameTwiceInAnObjectIsRefused) {
                        f);
   EXPECT_EQ(odd.code(), ErrorCode::kParseError);
   EXPECT_EQ(odd.message().find("Jane"), std::string::npos) << odd.ToString();
+  // The empty name too (it was taken for "none repeated": a review).
+  EXPECT_EQ(Extract(parser, R"({"resourceType":"Patient","id":"p1","x":{"":1,"":2}})", f).code(),
+            ErrorCode::kParseError);
+  EXPECT_TRUE(Extract(parser, R"({"resourceType":"Patient","id":"p1","x":{"":1}})", f).ok());
   // Strings and arrays that repeat a value are not names.
   EXPECT_TRUE(Extract(parser, R"({"resourceType":"Patient","id":"p1","name":[{"given":["A","A"]},
       {"given":["A"]}],"telecom":[{"value":"status"},{"value":"status"}]})",
