@@ -1422,7 +1422,7 @@ TEST(IngestTest, EscapedReferencesResolveLikePlainOnes) {
 
 // UUIDs are compared without regard to case (RFC 4122): a reference in upper case names the
 // entry whose fullUrl is in lower case, and the other way round.
-TEST(IngestTest, AUuidReferenceMatchesItsFullUrlInAnyCase) {
+TEST(IngestTest, AUuidOrOidReferenceMatchesItsFullUrlInAnyCase) {
   TempDir dir;
   WriteText(dir / "in/bundle.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
     {"fullUrl":"urn:uuid:bbbbbbbb-0000-4000-8000-00000000000a",
@@ -1436,18 +1436,23 @@ TEST(IngestTest, AUuidReferenceMatchesItsFullUrlInAnyCase) {
     {"resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
        "subject":{"reference":"urn:uuid:BBBBBBBB-0000-4000-8000-00000000000A"}}},
     {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"},
-       "subject":{"reference":"urn:uuid:cccccccc-0000-4000-8000-00000000000b"}}}]})");
+       "subject":{"reference":"urn:uuid:cccccccc-0000-4000-8000-00000000000b"}}},
+    {"fullUrl":"URN:OID:2.999.7","resource":{"resourceType":"Patient"}},
+    {"resource":{"resourceType":"Observation","id":"o4","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:oid:2.999.7"}}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   ExpectReconciles(r);
-  EXPECT_EQ(r.counters.stored, 6u);
+  EXPECT_EQ(r.counters.stored, 8u);
   EXPECT_EQ(r.unresolved_references, 0u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   // An entry without an id takes its UUID in lower case, RFC 4122's form.
   const char* implied = "dddddddd-0000-4000-8000-00000000000c";
   EXPECT_TRUE((*lake)->Get("Patient", implied).ok());
-  for (auto [obs_id, patient] :
-       {std::pair{"o1", "lower1"}, std::pair{"o2", "upper1"}, std::pair{"o3", implied}}) {
+  // "urn" and "oid" are read in any case too (RFC 8141); the OID is the id.
+  EXPECT_TRUE((*lake)->Get("Patient", "2.999.7").ok());
+  for (auto [obs_id, patient] : {std::pair{"o1", "lower1"}, std::pair{"o2", "upper1"},
+                                 std::pair{"o3", implied}, std::pair{"o4", "2.999.7"}}) {
     auto obs = (*lake)->Get("Observation", obs_id);
     ASSERT_TRUE(obs.ok()) << obs_id;
     EXPECT_NE(obs->find(std::string(R"("reference":"Patient/)") + patient + '"'), std::string::npos)

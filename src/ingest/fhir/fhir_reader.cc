@@ -52,16 +52,21 @@ std::string WhyNotJson(std::string_view text, const std::string& parse_error, bo
   return parse_error;
 }
 
-// A "urn:uuid:" fullUrl or reference with an upper-case letter, in lower case (in `buffer`):
-// UUIDs are compared without regard to case (RFC 4122, section 3), and so are the "urn" and
-// "uuid" of the name (RFC 8141). Anything else is returned as it is.
-std::string_view LowerUuidUrn(std::string_view s, std::string& buffer) {
-  constexpr std::string_view kPrefix = "urn:uuid:";
+// A "urn:uuid:" or "urn:oid:" fullUrl or reference with an upper-case letter, in lower case (in
+// `buffer`): UUIDs are compared without regard to case (RFC 4122, section 3), and so are the
+// "urn", "uuid" and "oid" of the name (RFC 8141; an OID has digits and dots only). Anything else
+// is returned as it is.
+std::string_view LowerLocalUrn(std::string_view s, std::string& buffer) {
   auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
-  if (s.size() < kPrefix.size() || std::none_of(s.begin(), s.end(), upper)) return s;
-  for (size_t i = 0; i < kPrefix.size(); ++i) {
-    if ((upper(s[i]) ? s[i] + ('a' - 'A') : s[i]) != kPrefix[i]) return s;
-  }
+  if (std::none_of(s.begin(), s.end(), upper)) return s;
+  auto starts = [&](std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      if ((upper(s[i]) ? s[i] + ('a' - 'A') : s[i]) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (!starts("urn:uuid:") && !starts("urn:oid:")) return s;
   buffer.assign(s);
   for (char& c : buffer) c = upper(c) ? static_cast<char>(c + ('a' - 'A')) : c;
   return buffer;
@@ -489,7 +494,7 @@ std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_u
                                                           std::string_view ref,
                                                           std::string& scratch) {
   if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
-  if (std::string_view lower = LowerUuidUrn(ref, scratch); lower.data() != ref.data()) {
+  if (std::string_view lower = LowerLocalUrn(ref, scratch); lower.data() != ref.data()) {
     auto it = full_urls.find(lower);
     return it == full_urls.end() ? std::nullopt : std::optional<std::string_view>(it->second);
   }
@@ -540,8 +545,9 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
     } else if (meant.find('?') == std::string_view::npos) {
       // A Bundle-local name (urn:uuid:, urn:oid:) that no entry has can never resolve.
       std::string lowered;
-      if (full_urls != nullptr && (LowerUuidUrn(meant, lowered).starts_with("urn:uuid:") ||
-                                   meant.starts_with("urn:oid:"))) {
+      if (const std::string_view local = LowerLocalUrn(meant, lowered);
+          full_urls != nullptr &&
+          (local.starts_with("urn:uuid:") || local.starts_with("urn:oid:"))) {
         ++unresolved_;
       }
       out.append(value);  // the resolvers change only conditional references outside a Bundle
@@ -743,11 +749,10 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
         id = document_id;
       }
       std::string lowered;
-      if (const std::string_view local = LowerUuidUrn(full_url, lowered);
-          id.empty() && local.starts_with("urn:uuid:")) {
-        id = local.substr(9);  // a view of `lowered` or of the Bundle, copied below
-      }
-      if (id.empty() && full_url.starts_with("urn:oid:")) id = full_url.substr(8);
+      const std::string_view local = LowerLocalUrn(full_url, lowered);
+      // Views of `lowered` or of the Bundle, copied below.
+      if (id.empty() && local.starts_with("urn:uuid:")) id = local.substr(9);
+      if (id.empty() && local.starts_with("urn:oid:")) id = local.substr(8);
       implied = id;
       id = implied;
     } else if (rid->IsString()) {
@@ -776,13 +781,14 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   names.reserve(named_bytes);
   FullUrls full_urls;
   full_urls.reserve(named.size());
-  std::deque<std::string> lowered;  // fullUrls "urn:uuid:" with upper-case letters, lowered
+  std::deque<std::string> lowered;  // fullUrls "urn:uuid:"/"urn:oid:" with upper case, lowered
   for (const Named& n : named) {
     const size_t at = names.size();
     names.append(n.type).append(1, '/').append(n.id);
     std::string lower;
     std::string_view key = n.full_url;
-    if (LowerUuidUrn(key, lower).data() != key.data()) key = lowered.emplace_back(std::move(lower));
+    if (LowerLocalUrn(key, lower).data() != key.data())
+      key = lowered.emplace_back(std::move(lower));
     full_urls[key] = std::string_view(names).substr(at);  // a later fullUrl wins
   }
   std::optional<BundleIdentifiers> identifiers;  // made at the first conditional reference
