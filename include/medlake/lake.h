@@ -143,6 +143,11 @@ class Lake {
   // problem found. An error (kIoError) when a segment cannot be read for another reason than
   // damage (permission denied, an I/O error): nothing is then known of it.
   Result<std::vector<std::string>> Verify();
+  // Segment files under the lake's segments folder that the catalog does not name, when no
+  // writer holds the lake (a writer's are not yet committed): an interrupted run's leftovers,
+  // which the next writer removes, unless the catalog lost commits. Not damage: Verify does
+  // not count them.
+  std::vector<std::string> UnnamedSegmentFiles() const;
   // The lake's data cipher (segments, inbox, derived caches), null for a lake without a key.
   const privacy::SegmentCipher* data_cipher() const;
 

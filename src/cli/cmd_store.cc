@@ -357,6 +357,13 @@ int RunVerify(const std::string& dir, const AccessOptions& access_options) {
   if (damaged->empty()) {
     std::printf("catalog and %zu segments verified, no damage\n", (*lake)->segments().size());
   }
+  if (const auto unnamed = (*lake)->UnnamedSegmentFiles(); !unnamed.empty()) {
+    std::printf(
+        "note: %zu segment files are not named by the catalog (first: %s): an interrupted run's "
+        "uncommitted files, which the next ingest removes; if no run was interrupted, the "
+        "catalog lost commits: copy them aside before writing to the lake\n",
+        unnamed.size(), Printable(unnamed.front()).c_str());
+  }
   return ReportDamage(*damaged, "damage");
 }
 

@@ -289,8 +289,24 @@ Status CheckNoOrphanSegments(const std::string& lake_dir) {
                     "it from a backup (nothing was changed)");
 }
 
-Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db) {
+std::vector<std::string> UnnamedSegmentFiles(const std::string& lake_dir,
+                                             const std::set<std::string>& named) {
   namespace fs = std::filesystem;
+  std::vector<std::string> unnamed;
+  std::error_code ec;
+  const fs::path root = lake_dir + "/" + kSegmentsDir;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_regular_file() || !IsSegmentFileName(it->path().filename().string())) continue;
+    std::string rel =
+        (fs::path(kSegmentsDir) / it->path().lexically_relative(root)).generic_string();
+    if (!named.count(rel)) unnamed.push_back(std::move(rel));
+  }
+  return unnamed;
+}
+
+Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db) {
   std::set<std::string> committed;
   uint32_t last = 0;
   {
@@ -302,15 +318,9 @@ Result<uint32_t> RemoveUncommittedSegments(const std::string& lake_dir, Db& db) 
       last = std::max(last, static_cast<uint32_t>(q.Int(0)));
     }
   }
-  std::error_code ec;
-  const fs::path root = lake_dir + "/" + kSegmentsDir;
-  for (auto it = fs::recursive_directory_iterator(root, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (!it->is_regular_file() || !IsSegmentFileName(it->path().filename().string())) continue;
-    std::string rel =
-        (fs::path(kSegmentsDir) / it->path().lexically_relative(root)).generic_string();
-    if (!committed.count(rel)) fs::remove(it->path(), ec);
+  for (const std::string& rel : UnnamedSegmentFiles(lake_dir, committed)) {
+    std::error_code ec;
+    std::filesystem::remove(lake_dir + "/" + rel, ec);
   }
   return last;
 }

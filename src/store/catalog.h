@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +90,11 @@ Status WriteCommitCount(Db& db, uint64_t commits);
 // kCorruption says so. A writer must not take such a lake for a new one: it would remove every
 // segment as uncommitted.
 Status CheckNoOrphanSegments(const std::string& lake_dir);
+
+// The segment files of `lake_dir` (paths as spelled under it, "segments/..."; only files named
+// like segments) that `named` (the catalog's `file` column) does not hold.
+std::vector<std::string> UnnamedSegmentFiles(const std::string& lake_dir,
+                                             const std::set<std::string>& named);
 
 // Removes the segment files of `lake_dir` that no committed segment names (what a crashed
 // writer left) and returns the highest committed segment id (0 when none). Paths are compared

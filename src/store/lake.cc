@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
+#include "common/file_util.h"
 #include "store/bitmap.h"
 #include "store/catalog.h"
 #include "store/key_map.h"
@@ -455,6 +457,13 @@ Result<std::vector<std::string>> Lake::Verify() {
   }
   if (problems.empty()) MEDLAKE_RETURN_IF_ERROR(VerifyTypeCounts(live, problems));
   return problems;
+}
+
+std::vector<std::string> Lake::UnnamedSegmentFiles() const {
+  if (FolderLock::IsHeld(dir_)) return {};
+  std::set<std::string> named;
+  for (const auto& seg : segments_) named.insert(seg.file);
+  return store::UnnamedSegmentFiles(dir_, named);
 }
 
 ::medlake::Status Lake::VerifyTypeCounts(const std::map<std::string, int64_t, std::less<>>& live,

@@ -323,6 +323,11 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   return ordinal;
 }
 
+Result<bool> LakeWriter::HoldsCommitted(const Key128& key) const {
+  IdentityEntry committed;
+  return index_->Find(key, committed);
+}
+
 Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                                     int64_t last_updated, RecordOrder order, uint64_t& seq,
                                     bool read_early) {
@@ -1236,6 +1241,11 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   }
   MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
   ++commits_;
+  // The commit is durable in the write-ahead log; folded into the catalog file it no longer
+  // depends on the log, where one damaged frame would lose it and every later commit without
+  // a word (Db::Checkpoint). A failure to fold leaves it in the log, as SQLite would: the run
+  // goes on, and the next commit folds both.
+  (void)db.Checkpoint();
   pending_segments_.clear();
   tombstones_.clear();
   type_deltas_.clear();

@@ -96,6 +96,9 @@ class LakeWriter {
     __builtin_prefetch(&stripe.pending, 1);
     stripe.map.Prefetch(key);
   }
+  // Whether the lake held a live version of `key` when this run began, or at its last commit.
+  // Errors: kIoError (index reads).
+  Result<bool> HoldsCommitted(const Key128& key) const;
   // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
   Status Add(Row row);
 

@@ -106,6 +106,9 @@ bool Stmt::IsNull(int col) const {
 
 namespace {
 
+// How long a statement waits for another connection's lock before it fails with SQLITE_BUSY.
+constexpr int kBusyTimeoutMs = 10'000;
+
 // Whether a first read fails for want of write access to the WAL's shared-memory file: a
 // read-only folder, or a full disk (it cannot be created or grown).
 bool ProbeFails(sqlite3* db) {
@@ -152,7 +155,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o
     if (rc == SQLITE_CANTOPEN) return NotFound("no " + options.what + " at " + path);
     return IoError("cannot open " + options.what + " " + path + ": " + sqlite3_errstr(rc));
   }
-  sqlite3_busy_timeout(db->db_, 10'000);
+  sqlite3_busy_timeout(db->db_, kBusyTimeoutMs);
   if (options.read_only &&
       ProbeFails(db->db_)) {  // in WAL mode a reader needs the -shm file beside the database
     // Without write access to the folder (a read-only mount, another user's lake) it cannot
@@ -229,6 +232,16 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
     return Internal(what_ + " " + path_ + ": cannot prepare: " + sqlite3_errmsg(db_));
   if (rc != SQLITE_OK) return Error(rc, std::string("cannot prepare: ") + sqlite3_errmsg(db_));
   return Stmt(stmt, std::string(sql), what_ + " " + path_);
+}
+
+Result<bool> Db::Checkpoint() {
+  sqlite3_busy_timeout(db_, 0);
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;
+  if (rc != SQLITE_OK) return Error(rc, std::string("checkpoint: ") + sqlite3_errmsg(db_));
+  return true;
 }
 
 int64_t Db::LastInsertId() const {

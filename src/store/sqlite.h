@@ -89,6 +89,13 @@ class Db {
   // back when it fails (its error is returned).
   Status Transaction(const std::function<Status()>& body);
   Result<Stmt> Prepare(std::string_view sql);
+  // Folds the write-ahead log into the database file and empties it, when no reader of
+  // another connection still needs it (without waiting for one: a reader keeps its frames,
+  // which the next call folds). Committed transactions then live in the database file, whose
+  // damage SQLite reports, rather than in the log, where a damaged frame silently ends
+  // recovery: every transaction after it would be lost. Returns whether the log was emptied;
+  // errors: kIoError.
+  Result<bool> Checkpoint();
   int64_t LastInsertId() const;
   const std::string& path() const { return path_; }
 

@@ -10,10 +10,12 @@
 #include <map>
 #include <random>
 
+#include "fhir/r4_model.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
 #include "store/lake_writer.h"
 #include "store/repair.h"
+#include "store/segment.h"
 #include "store/sqlite.h"
 #include "test_util.h"
 
@@ -540,6 +542,67 @@ TEST(CorruptionTest, VerifyComparesSegmentsWithTheCatalogAndChecksIt) {
     ASSERT_FALSE(found.empty());
     EXPECT_NE(found[0].find("catalog.sqlite"), std::string::npos) << found[0];
   }
+}
+
+// A commit is folded into the catalog file at once. Left in SQLite's write-ahead log (it
+// folds 1,000 pages at a time), every commit of a run lived there alone until the run ended:
+// one damaged frame in the log ended SQLite's recovery there after a crash, and the commits
+// after it were lost without a word, their segments then removed as uncommitted (a review
+// lost two thirds of a lake that way). Here the run is still open, as a killed one would be,
+// and the catalog file without its log holds the commit.
+TEST(CorruptionTest, ACommitLivesInTheCatalogFileNotInItsLogAlone) {
+  TempDir dir;
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  store::Row row;
+  row.key = store::ResourceKey("Patient", "p1");
+  row.type = "Patient";
+  row.id = "p1";
+  row.json = R"({"resourceType":"Patient","id":"p1"})";
+  row.content_hash = store::ContentHash(row.json);
+  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
+  auto admitted =
+      (*writer)->Admit(row.key, static_cast<uint16_t>(fhir::ResourceTypeIndex("Patient")),
+                       row.content_hash, kNoTime, {run, 0}, row.seq);
+  ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+  row.patient = (*writer)->PatientOrdinal("p1");
+  ASSERT_TRUE((*writer)->Add(std::move(row)).ok());
+  ASSERT_TRUE((*writer)->Commit(store::RunCounters{}, false).ok());
+
+  namespace fs = std::filesystem;
+  EXPECT_EQ(fs::file_size(dir / "lake/catalog.sqlite-wal"), 0u) << "the log still holds frames";
+  fs::copy(dir / "lake", dir / "copy", fs::copy_options::recursive);
+  fs::remove(dir / "copy/catalog.sqlite-wal");
+  fs::remove(dir / "copy/catalog.sqlite-shm");
+  auto copy = Lake::Open(dir / "copy");
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  auto stored = (*copy)->Get("Patient", "p1");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(*stored, R"({"resourceType":"Patient","id":"p1"})");
+  EXPECT_TRUE((*copy)->Verify()->empty());
+}
+
+// Segment files the catalog does not name are an interrupted run's, or commits the catalog
+// lost: Verify does not take them for damage, but names them, so that they can be kept aside
+// before the next writer removes them.
+TEST(CorruptionTest, SegmentFilesTheCatalogDoesNotNameAreListed) {
+  TempDir dir;
+  auto lake = IngestObservations(dir);
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  EXPECT_TRUE((*lake)->UnnamedSegmentFiles().empty());
+  const std::string first = (*lake)->segments().front().file;
+  const std::string stray =
+      std::filesystem::path(first).replace_filename("seg-99999999.mls").generic_string();
+  std::filesystem::copy_file(dir / ("lake/" + first), dir / ("lake/" + stray));
+  lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Verify()->empty());
+  EXPECT_EQ((*lake)->UnnamedSegmentFiles(), std::vector<std::string>{stray});
+  // A writer removes it.
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->UnnamedSegmentFiles().empty());
 }
 
 TEST(CorruptionTest, ANewCatalogAndItsLogAreOwnerOnly) {
