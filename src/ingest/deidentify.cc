@@ -565,9 +565,16 @@ std::string Deidentifier::SourcePseudonym(std::string_view type, std::string_vie
   if (slot.id != id || slot.type != type || slot.pseudonym.empty()) {
     slot.type = type;
     slot.id = id;
-    slot.pseudonym = pseudonymizer_.ForSourceId(type, id);
+    slot.pseudonym =
+        IsStoredPseudonym(type, id) ? std::string(id) : pseudonymizer_.ForSourceId(type, id);
   }
   return slot.pseudonym;
+}
+
+bool Deidentifier::IsStoredPseudonym(std::string_view type, std::string_view id) const {
+  if (!privacy::Pseudonymizer::LooksLikePseudonym(id)) return false;
+  Result<bool> held = writer_.HoldsCommitted(store::ResourceKey(type, id));
+  return held.ok() && *held;  // an index that cannot be read fails the record's admission
 }
 
 std::string Deidentifier::StoredId(std::string_view type, std::string_view id) {

@@ -168,6 +168,11 @@ class Deidentifier {
                    PendingLinks* pending);
   // The pseudonym of the source id `id` of a non-Patient `type` whose ids are pseudonymized.
   std::string SourcePseudonym(std::string_view type, std::string_view id);
+  // Whether `id` is a pseudonym this lake stores a `type` under: read back (the lake's own
+  // export ingested again), it names that resource and is not pseudonymized a second time, as
+  // a Patient's pseudonym is linked to itself. A source id is taken for one only when it has
+  // a pseudonym's form (32 base32 letters) and the lake holds a resource of the type under it.
+  bool IsStoredPseudonym(std::string_view type, std::string_view id) const;
   std::string PseudonymForPatient(json::Node patient, std::string_view id, PendingLinks* pending);
   Status ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed,
                       PendingLinks* pending);
