@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/file_util.h"
+#include "fhir/resource_facts.h"
 #include "ingest/ingest.h"
 #include "ingest/input_files.h"
 #include "medlake/lake.h"
@@ -151,6 +152,15 @@ int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& 
   if (fhir::ResourceTypeIndex(type) < 0) {
     return Fail(
         InvalidArgument("unknown FHIR R4 resource type '" + type + "' (names are case-sensitive)"));
+  }
+  // A lake holds the latest version of each resource (a new version replaces the old one).
+  if (id.find("/_history") != std::string::npos) {
+    return Fail(InvalidArgument("a lake keeps only the latest version of each resource: ask for " +
+                                type + "/id without /_history"));
+  }
+  if (!fhir::IsValidId(id)) {
+    return Fail(InvalidArgument("the id after '" + type +
+                                "/' is not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)"));
   }
   std::string out;
   bool found = false;

@@ -591,6 +591,18 @@ TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
   EXPECT_NE(conditional.exit_code, 0);
   EXPECT_NE(conditional.out.find("expected Type/id"), std::string::npos) << conditional.out;
   EXPECT_EQ(conditional.out.find("999-99"), std::string::npos) << conditional.out;
+  // What cannot name a stored resource is a wrong argument (exit 2), not a missing resource
+  // (exit 4): a version, an id FHIR does not allow.
+  auto version = testing::RunMedlake("get --lake " + (dir / "lake") + " Patient/p1/_history/1");
+  EXPECT_EQ(version.exit_code, 2) << version.out;
+  EXPECT_NE(version.out.find("only the latest version"), std::string::npos) << version.out;
+  auto invalid = testing::RunMedlake("get --lake " + (dir / "lake") + " 'Patient/p 1'");
+  EXPECT_EQ(invalid.exit_code, 2) << invalid.out;
+  EXPECT_NE(invalid.out.find("not a FHIR id"), std::string::npos) << invalid.out;
+  EXPECT_EQ(invalid.out.find("p 1"), std::string::npos) << invalid.out;
+  auto absent = testing::RunMedlake("get --lake " + (dir / "lake") + " Patient/p2");
+  EXPECT_EQ(absent.exit_code, 4) << absent.out;
+  EXPECT_EQ(testing::RunMedlake("get --lake " + (dir / "lake") + " Patient/p1").exit_code, 0);
 }
 
 // A Bundle entry's resource that is no object is refused as such, with or without a fullUrl
