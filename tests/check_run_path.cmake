@@ -1,0 +1,23 @@
+# cmake -DBINARY=path -P check_run_path.cmake: fails when the binary's run path (RUNPATH or RPATH)
+# holds an empty or relative entry. ld.so reads an empty entry as the current directory, and a
+# relative one against it: whoever runs medlake in a folder holding a library of the same name
+# (libfmt.so.9, say) would run that library's code.
+execute_process(COMMAND readelf -d ${BINARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE failed)
+if(failed)
+  message(FATAL_ERROR "readelf -d ${BINARY} failed")
+endif()
+string(REGEX MATCHALL "(RUNPATH|RPATH)\\)[^\n]*\\[[^]\n]*\\]" paths "${dynamic}")
+foreach(line IN LISTS paths)
+  string(REGEX REPLACE ".*\\[(.*)\\]" "\\1" path "${line}")
+  message(STATUS "${BINARY}: run path '${path}'")
+  string(REGEX MATCH "(^:|::|:$)" empty "${path}")
+  if(path STREQUAL "" OR empty)
+    message(FATAL_ERROR "${BINARY}: run path '${path}' holds an empty entry (the current directory)")
+  endif()
+  string(REPLACE ":" ";" entries "${path}")
+  foreach(entry IN LISTS entries)
+    if(NOT entry MATCHES "^(/|\\$ORIGIN)")
+      message(FATAL_ERROR "${BINARY}: run path entry '${entry}' is relative")
+    endif()
+  endforeach()
+endforeach()
