@@ -109,7 +109,9 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   writer->set_isolate_batches(true);
   uint64_t checkpoints = 0;
   ChunkLoad since_commit;  // the load of the chunks sequenced since the last commit
-  const size_t in_flight = std::min<size_t>(static_cast<size_t>(jobs) * 2, kCheckpointDelay);
+  // Chunks leave in input order: a large Bundle holds back the smaller ones read after it, and
+  // with two chunks per thread the other threads ran out of work behind it.
+  const size_t in_flight = std::min<size_t>(static_cast<size_t>(jobs) * 4, kCheckpointDelay);
   while (!done) {
     writer->BeginBatch();
     // Bytes read in the batch, as the records hold them: gzipped files count inflated (their
