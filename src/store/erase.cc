@@ -30,7 +30,7 @@ Result<std::vector<std::pair<Row, bool>>> ReadRows(SegmentReader& reader,
   std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)> bm(nullptr,
                                                                        &roaring_bitmap_free);
   if (!deleted.empty()) {
-    bm.reset(ReadBitmap(deleted));
+    bm.reset(ReadCatalogBitmap(deleted));
     if (!bm) return Corruption("catalog: damaged delete bitmap of " + reader.path());
   }
   std::vector<std::pair<Row, bool>> rows;

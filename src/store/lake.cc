@@ -136,7 +136,7 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
       if (!row) break;
       std::string_view blob = del.Blob(1);
-      roaring_bitmap_t* bm = store::ReadBitmap(blob);
+      roaring_bitmap_t* bm = store::ReadCatalogBitmap(blob);
       if (!bm)
         return Corruption("catalog: damaged delete bitmap of segment " +
                           std::to_string(del.Int(0)));

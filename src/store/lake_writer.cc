@@ -153,7 +153,7 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       MEDLAKE_ASSIGN_OR_RETURN(bool row, del.Step());
       if (!row) break;
       std::string_view blob = del.Blob(1);
-      roaring_bitmap_t* bm = ReadBitmap(blob);
+      roaring_bitmap_t* bm = ReadCatalogBitmap(blob);
       if (!bm) {
         return Corruption("catalog: damaged delete bitmap of segment " +
                           std::to_string(del.Int(0)));
@@ -1157,7 +1157,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       roaring_bitmap_t* bm = nullptr;
       if (have) {
         std::string_view blob = get_del.Blob(0);
-        bm = ReadBitmap(blob);
+        bm = ReadCatalogBitmap(blob);
         if (bm == nullptr) {
           // Replacing it by this run's deletions alone would bring back every version it
           // deleted: the commit fails instead (the catalog's damage is reported, not erased).
@@ -1169,8 +1169,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       }
       get_del.Reset();
       for (uint32_t r : rows) roaring_bitmap_add(bm, r);
-      std::string blob(roaring_bitmap_portable_size_in_bytes(bm), '\0');
-      roaring_bitmap_portable_serialize(bm, blob.data());
+      const std::string blob = CatalogBitmapBytes(bm);
       roaring_bitmap_free(bm);
       MEDLAKE_RETURN_IF_ERROR(put_del.Bind(1, int64_t(segment)).BindBlob(2, blob).Run());
     }

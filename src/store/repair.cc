@@ -26,7 +26,7 @@ using Bitmap = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>
 Result<Bitmap> DeletedRows(const CatalogSegment& seg) {
   Bitmap bm(nullptr, &roaring_bitmap_free);
   if (!seg.deleted.empty()) {
-    bm.reset(ReadBitmap(seg.deleted));
+    bm.reset(ReadCatalogBitmap(seg.deleted));
     if (!bm) {
       return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(seg.id));
     }

@@ -13,6 +13,7 @@
 #include "fhir/r4_model.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
+#include "store/bitmap.h"
 #include "store/lake_writer.h"
 #include "store/repair.h"
 #include "store/segment.h"
@@ -580,6 +581,64 @@ TEST(CorruptionTest, ACommitLivesInTheCatalogFileNotInItsLogAlone) {
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
   EXPECT_EQ(*stored, R"({"resourceType":"Patient","id":"p1"})");
   EXPECT_TRUE((*copy)->Verify()->empty());
+}
+
+// A delete bitmap carries a hash: a flipped bit in it read as another valid bitmap (a row
+// deleted, another live again) and only verify's type counts could notice. One written without
+// the hash, as catalogs were until 2026-11-30, still reads.
+TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
+  TempDir dir;
+  ASSERT_TRUE(IngestObservations(dir).ok());
+  std::string amended;
+  for (int i = 0; i < 10; ++i) {
+    amended += R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
+               R"(","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p0"}})"
+               "\n";
+  }
+  testing::WriteText(dir / "in2/Observation.ndjson", amended);
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in2"}, ingest::IngestOptions{}).ok());
+  int64_t segment = 0;
+  std::string blob;
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    auto q = (*db)->Prepare("SELECT segment_id, deleted FROM segment_deletes");
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE(*q->Step());
+    segment = q->Int(0);
+    blob = std::string(q->Blob(1));
+  }
+  const size_t size = roaring_bitmap_portable_deserialize_size(blob.data(), blob.size());
+  ASSERT_EQ(blob.size(), size + 8) << "the bitmap, then its hash";
+  auto put = [&](const std::string& bytes) {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    auto u = (*db)->Prepare("UPDATE segment_deletes SET deleted = ? WHERE segment_id = ?");
+    ASSERT_TRUE(u.ok());
+    ASSERT_TRUE(u->BindBlob(1, bytes).Bind(2, segment).Run().ok());
+  };
+  // The last row number, made larger by one bit: still a valid bitmap, of other rows.
+  std::string flipped = blob;
+  flipped[size - 2] = static_cast<char>(flipped[size - 2] ^ 0x40);
+  roaring_bitmap_t* other = store::ReadBitmap(std::string_view(flipped).substr(0, size));
+  ASSERT_NE(other, nullptr) << "the bit must leave a bitmap that reads without the hash";
+  roaring_bitmap_free(other);
+  put(flipped);
+  auto damaged = Lake::Open(dir / "lake");
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), ErrorCode::kCorruption);
+  EXPECT_NE(damaged.status().message().find("damaged delete bitmap of segment " +
+                                            std::to_string(segment)),
+            std::string::npos)
+      << damaged.status().ToString();
+  EXPECT_FALSE(store::DropDamagedSegments(dir / "lake", nullptr).ok());
+  put(blob.substr(0, size));  // as written before the hash
+  auto old = Lake::Open(dir / "lake");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ((*old)->Status()->resources["Observation"], 1920u);
+  EXPECT_TRUE((*old)->Verify()->empty());
+  put(blob);
+  EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify()->empty());
 }
 
 // Segment files the catalog does not name are an interrupted run's, or commits the catalog
