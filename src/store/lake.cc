@@ -64,6 +64,13 @@ struct Lake::Impl {
     auto it = deleted.find(segment);
     return it != deleted.end() && roaring_bitmap_contains(it->second, row);
   }
+  // Segments whose delete bitmap is damaged, with the report: which of their rows are live is
+  // unknown, so they are read as damaged segments are (skipped and reported).
+  std::unordered_map<int64_t, std::string> bitmap_damage;
+  const std::string* BitmapDamage(int64_t segment) const {
+    auto it = bitmap_damage.find(segment);
+    return it == bitmap_damage.end() ? nullptr : &it->second;
+  }
 
   // Lookup by identity (Get), guarded by lookup_mu: per shard (the shared area last), the live
   // rows' keys, built on first use; and the few segments read last, kept open.
@@ -137,9 +144,16 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
       if (!row) break;
       std::string_view blob = del.Blob(1);
       roaring_bitmap_t* bm = store::ReadCatalogBitmap(blob);
-      if (!bm)
-        return Corruption("catalog: damaged delete bitmap of segment " +
-                          std::to_string(del.Int(0)));
+      if (!bm) {
+        std::string file;
+        for (const auto& s : lake->segments_) {
+          if (s.id == del.Int(0)) file = " (" + s.file + ")";
+        }
+        lake->impl_->bitmap_damage[del.Int(0)] =
+            "catalog: damaged delete bitmap of segment " + std::to_string(del.Int(0)) + file +
+            ": its rows are not read (medlake verify --drop-damaged drops the segment)";
+        continue;
+      }
       lake->impl_->deleted[del.Int(0)] = bm;
     }
   }
@@ -247,6 +261,10 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                     const std::function<void(const ResourceView&)>& fn,
                                     std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
+  if (const std::string* bitmap = impl_->BitmapDamage(seg.id)) {
+    if (damaged) damaged->push_back(*bitmap);
+    return ::medlake::Status::Ok();
+  }
   MEDLAKE_ASSIGN_OR_RETURN(auto reader,
                            OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged,
                                        [&] { return impl_->RemovedSince(seg.id, seg.file); }));
@@ -285,6 +303,10 @@ Result<std::vector<std::string>> Lake::PatientIds() {
                                        const std::function<void(const HotRow&, uint32_t row)>& fn,
                                        std::vector<std::string>* damaged) const {
   const SegmentInfo& seg = segments_.at(index);
+  if (const std::string* bitmap = impl_->BitmapDamage(seg.id)) {
+    if (damaged) damaged->push_back(*bitmap);
+    return ::medlake::Status::Ok();
+  }
   MEDLAKE_ASSIGN_OR_RETURN(auto reader,
                            OpenForScan(dir_ + "/" + seg.file, impl_->cipher.get(), damaged,
                                        [&] { return impl_->RemovedSince(seg.id, seg.file); }));
@@ -365,6 +387,10 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
       auto built = std::make_unique<store::KeyMap<Impl::RowAddress>>();
       for (size_t i = 0; i < segments_.size(); ++i) {
         if (segments_[i].shard != shard) continue;
+        if (const std::string* bitmap = m.BitmapDamage(segments_[i].id)) {
+          m.damaged[shard].push_back(*bitmap);  // as Scan: skipped
+          continue;
+        }
         auto reader = SegmentReader::Open(dir_ + "/" + segments_[i].file, m.cipher.get());
         if (!reader.ok()) {
           if (reader.status().code() == ErrorCode::kNotFound) {
@@ -449,6 +475,10 @@ Result<std::vector<std::string>> Lake::Verify() {
       MEDLAKE_RETURN_IF_ERROR(impl_->RemovedSince(seg.id, seg.file));
     }
     problems.insert(problems.end(), check.problems.begin(), check.problems.end());
+    if (const std::string* bitmap = impl_->BitmapDamage(seg.id)) {
+      problems.push_back(*bitmap);
+      continue;
+    }
     if (check.reader == nullptr) continue;
     const store::Columns& c = check.reader->columns();
     for (uint32_t row = 0; row < c.rows; ++row) {

@@ -156,7 +156,8 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       roaring_bitmap_t* bm = ReadCatalogBitmap(blob);
       if (!bm) {
         return Corruption("catalog: damaged delete bitmap of segment " +
-                          std::to_string(del.Int(0)));
+                          std::to_string(del.Int(0)) +
+                          " (medlake verify --drop-damaged drops the segment)");
       }
       deleted[static_cast<uint32_t>(del.Int(0))] = bm;
     }
@@ -1162,7 +1163,8 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
           // Replacing it by this run's deletions alone would bring back every version it
           // deleted: the commit fails instead (the catalog's damage is reported, not erased).
           get_del.Reset();
-          return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(segment));
+          return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(segment) +
+                            " (medlake verify --drop-damaged drops the segment)");
         }
       } else {
         bm = roaring_bitmap_create();

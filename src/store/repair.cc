@@ -72,8 +72,15 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     // sound (CheckSegment).
     MEDLAKE_ASSIGN_OR_RETURN(SegmentCheck check,
                              CheckSegment(path, cipher.get(), seg.rows, seg.bytes, seg.shard));
-    MEDLAKE_ASSIGN_OR_RETURN(Bitmap deleted, DeletedRows(seg));
-    const std::vector<std::string>& problems = check.problems;
+    // A damaged delete bitmap makes the segment damaged: which of its rows are live is unknown.
+    Result<Bitmap> read_deleted = DeletedRows(seg);
+    if (!read_deleted.ok() && read_deleted.status().code() != ErrorCode::kCorruption) {
+      return read_deleted.status();
+    }
+    std::vector<std::string> problems = check.problems;
+    if (!read_deleted.ok()) problems.insert(problems.begin(), read_deleted.status().message());
+    const Bitmap deleted =
+        read_deleted.ok() ? std::move(*read_deleted) : Bitmap(nullptr, &roaring_bitmap_free);
     if (problems.empty()) {
       const Columns& c = check.reader->columns();
       for (uint32_t r = 0; r < c.rows; ++r) {
@@ -86,7 +93,7 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     d.problem = problems.front();
     d.rows = seg.rows;
     d.live = seg.rows;
-    if (check.reader) {  // a damaged block: the columns still say what it held
+    if (check.reader && read_deleted.ok()) {  // a damaged block: the columns say what it held
       d.columns_read = true;
       d.live = 0;
       const Columns& c = check.reader->columns();

@@ -585,7 +585,8 @@ TEST(CorruptionTest, ACommitLivesInTheCatalogFileNotInItsLogAlone) {
 
 // A delete bitmap carries a hash: a flipped bit in it read as another valid bitmap (a row
 // deleted, another live again) and only verify's type counts could notice. One written without
-// the hash, as catalogs were until 2026-11-30, still reads.
+// the hash, as catalogs were until 2026-11-30, still reads. A damaged one makes its segment
+// damaged (it failed every open of the lake, and the repair too).
 TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
   TempDir dir;
   ASSERT_TRUE(IngestObservations(dir).ok());
@@ -623,21 +624,46 @@ TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
   roaring_bitmap_t* other = store::ReadBitmap(std::string_view(flipped).substr(0, size));
   ASSERT_NE(other, nullptr) << "the bit must leave a bitmap that reads without the hash";
   roaring_bitmap_free(other);
-  put(flipped);
-  auto damaged = Lake::Open(dir / "lake");
-  ASSERT_FALSE(damaged.ok());
-  EXPECT_EQ(damaged.status().code(), ErrorCode::kCorruption);
-  EXPECT_NE(damaged.status().message().find("damaged delete bitmap of segment " +
-                                            std::to_string(segment)),
-            std::string::npos)
-      << damaged.status().ToString();
-  EXPECT_FALSE(store::DropDamagedSegments(dir / "lake", nullptr).ok());
   put(blob.substr(0, size));  // as written before the hash
   auto old = Lake::Open(dir / "lake");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
-  EXPECT_EQ((*old)->Status()->resources["Observation"], 1920u);
+  std::vector<std::string> report;
+  EXPECT_EQ(ScanAll(**old, report), 1920u);
+  EXPECT_TRUE(report.empty());
   EXPECT_TRUE((*old)->Verify()->empty());
-  put(blob);
+
+  // The damaged bitmap's segment is read as a damaged segment is: skipped and named, the rest
+  // of the lake readable; verify names it, and --drop-damaged drops it.
+  put(flipped);
+  const std::string named = "damaged delete bitmap of segment " + std::to_string(segment);
+  auto damaged = Lake::Open(dir / "lake");
+  ASSERT_TRUE(damaged.ok()) << damaged.status().ToString();
+  const uint64_t readable = ScanAll(**damaged, report);
+  EXPECT_LT(readable, 1920u);
+  EXPECT_GT(readable, 0u);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_NE(report[0].find(named), std::string::npos) << report[0];
+  auto get = (*damaged)->Get("Observation", "o10");  // in that segment, as p0's o0 to o9 were
+  ASSERT_FALSE(get.ok());
+  EXPECT_EQ(get.status().code(), ErrorCode::kCorruption) << get.status().ToString();
+  auto problems = (*damaged)->Verify();
+  ASSERT_TRUE(problems.ok()) << problems.status().ToString();
+  ASSERT_EQ(problems->size(), 1u);
+  EXPECT_NE((*problems)[0].find(named), std::string::npos) << (*problems)[0];
+  auto dropped = store::DropDamagedSegments(dir / "lake", nullptr);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  ASSERT_EQ(dropped->size(), 1u);
+  EXPECT_NE((*dropped)[0].problem.find(named), std::string::npos) << (*dropped)[0].problem;
+  auto repaired = Lake::Open(dir / "lake");
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_TRUE((*repaired)->Verify()->empty());
+  report.clear();
+  EXPECT_EQ(ScanAll(**repaired, report), readable);
+  EXPECT_EQ((*repaired)->Status()->resources["Observation"], readable);
+  // The inputs read again bring the segment's resources back.
+  ASSERT_TRUE(
+      ingest::Ingest(dir / "lake", {dir / "in", dir / "in2"}, ingest::IngestOptions{}).ok());
+  EXPECT_EQ((*Lake::Open(dir / "lake"))->Status()->resources["Observation"], 1920u);
   EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify()->empty());
 }
 
