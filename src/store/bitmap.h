@@ -20,8 +20,8 @@ inline roaring_bitmap_t* ReadBitmap(std::string_view bytes) {
 }
 
 // A delete bitmap of the catalog (segment_deletes.deleted): the portable bitmap, then the XXH3
-// 64-bit hash of it, little-endian (docs/format.md, "Catalog"). Without the hash a flipped bit
-// could read as another valid bitmap: a live version taken for deleted, or a replaced one back.
+// 64-bit hash of it, little-endian (docs/format.md, "Catalog tables"). Without the hash a flipped
+// bit could read as another valid bitmap: a live version taken for deleted, or a replaced one back.
 inline std::string CatalogBitmapBytes(const roaring_bitmap_t* bitmap) {
   const size_t size = roaring_bitmap_portable_size_in_bytes(bitmap);
   std::string bytes(size + sizeof(uint64_t), '\0');
