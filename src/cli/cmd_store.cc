@@ -154,7 +154,7 @@ int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& 
         InvalidArgument("unknown FHIR R4 resource type '" + type + "' (names are case-sensitive)"));
   }
   // A lake holds the latest version of each resource (a new version replaces the old one).
-  if (id.find("/_history") != std::string::npos) {
+  if (id.ends_with("/_history") || id.find("/_history/") != std::string::npos) {
     return Fail(InvalidArgument("a lake keeps only the latest version of each resource: ask for " +
                                 type + "/id without /_history"));
   }

@@ -33,7 +33,7 @@ struct Work {
 // stage, which ends batches, is by then up to the pipeline's number of chunks in flight ahead.
 // With at most kCheckpointDelay chunks in flight, the input stage knows of every chunk
 // kCheckpointDelay chunks back whether it reached the budget when it reads the next one: the
-// checkpoint falls at the same chunk whatever the number of threads (up to 7 use two chunks
+// checkpoint falls at the same chunk whatever the number of threads (up to 3 use four chunks
 // each; more share 15) or their timing, and so do the batches that conditional references and
 // pseudonym links see.
 constexpr uint64_t kCheckpointDelay = 15;

@@ -233,7 +233,7 @@ Result<std::vector<CatalogSegment>> ListSegments(Db& db) {
     if (!row) break;
     segments.push_back({q.Int(0), static_cast<uint32_t>(q.Int(1)), std::string(q.Text(2)),
                         static_cast<uint64_t>(q.Int(3)), static_cast<uint64_t>(q.Int(4)), q.Int(5),
-                        q.IsNull(6) ? std::string() : std::string(q.Blob(6))});
+                        q.IsNull(6) ? std::string() : std::string(q.Blob(6)), !q.IsNull(6)});
   }
   return segments;
 }

@@ -109,7 +109,8 @@ struct CatalogSegment {
   std::string file;  // relative to the lake directory
   uint64_t rows = 0, bytes = 0;
   int64_t run_id = 0;
-  std::string deleted;  // portable roaring bitmap of replaced rows, empty when none
+  std::string deleted;       // the segment_deletes blob of replaced rows (ReadCatalogBitmap)
+  bool has_deleted = false;  // a segment_deletes row exists (its blob may still be empty)
 };
 // Every committed segment, by id.
 Result<std::vector<CatalogSegment>> ListSegments(Db& db);

@@ -26,11 +26,11 @@ namespace {
 // that does not read is an error: taking its rows for live would bring superseded versions
 // back.
 Result<std::vector<std::pair<Row, bool>>> ReadRows(SegmentReader& reader,
-                                                   const std::string& deleted) {
+                                                   const CatalogSegment& seg) {
   std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)> bm(nullptr,
                                                                        &roaring_bitmap_free);
-  if (!deleted.empty()) {
-    bm.reset(ReadCatalogBitmap(deleted));
+  if (seg.has_deleted) {
+    bm.reset(ReadCatalogBitmap(seg.deleted));
     if (!bm) return Corruption("catalog: damaged delete bitmap of " + reader.path());
   }
   std::vector<std::pair<Row, bool>> rows;
@@ -137,7 +137,7 @@ Result<std::vector<ErasedResource>> ErasePatient(const std::string& lake_dir,
   for (const auto& seg : segments) {
     MEDLAKE_ASSIGN_OR_RETURN(auto reader,
                              SegmentReader::Open(lake_dir + "/" + seg.file, cipher.get()));
-    MEDLAKE_ASSIGN_OR_RETURN(auto rows, ReadRows(*reader, seg.deleted));
+    MEDLAKE_ASSIGN_OR_RETURN(auto rows, ReadRows(*reader, seg));
     std::vector<Row> kept;
     bool touched = false;
     for (auto& [r, deleted] : rows) {

@@ -25,7 +25,7 @@ using Bitmap = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>
 // damage: taking its rows for live would count superseded versions.
 Result<Bitmap> DeletedRows(const CatalogSegment& seg) {
   Bitmap bm(nullptr, &roaring_bitmap_free);
-  if (!seg.deleted.empty()) {
+  if (seg.has_deleted) {  // an empty blob is damage too, as Lake::Open reads it
     bm.reset(ReadCatalogBitmap(seg.deleted));
     if (!bm) {
       return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(seg.id));
@@ -66,6 +66,9 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
   std::vector<const CatalogSegment*> dropped_rows;
   std::map<std::string, int64_t> live_per_type;        // in the segments that stay
   std::set<std::pair<std::string, std::string>> held;  // (type, id) live in dropped ones
+  // Per segment dropped for its delete bitmap (index in `dropped`): its rows' (type, id).
+  std::map<size_t, std::vector<std::pair<std::string, std::string>>> unknown_live;
+  std::set<int64_t> bitmap_damaged;
   for (const CatalogSegment& seg : segments) {
     const std::string path = lake_dir + "/" + seg.file;
     // A segment that cannot be read for another reason than damage stops the repair: it may be
@@ -93,7 +96,12 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     d.problem = problems.front();
     d.rows = seg.rows;
     d.live = seg.rows;
-    if (check.reader && read_deleted.ok()) {  // a damaged block: the columns say what it held
+    if (check.reader && !read_deleted.ok()) {  // which rows are live is found below
+      auto& rows = unknown_live[dropped.size()];
+      const Columns& c = check.reader->columns();
+      for (uint32_t r = 0; r < c.rows; ++r) rows.emplace_back(c.type_dict[c.type[r]], c.id[r]);
+      bitmap_damaged.insert(seg.id);
+    } else if (check.reader) {  // a damaged block: the columns say what it held
       d.columns_read = true;
       d.live = 0;
       const Columns& c = check.reader->columns();
@@ -105,6 +113,34 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
     }
     dropped.push_back(std::move(d));
     dropped_rows.push_back(&seg);
+  }
+  if (!unknown_live.empty()) {
+    // A row is replaced only by a newer version, which is live in another segment: the rows of
+    // a segment with a damaged bitmap whose resource is live nowhere else were its live ones.
+    std::set<std::pair<std::string, std::string>> candidates, live_elsewhere;
+    for (const auto& [index, rows] : unknown_live) candidates.insert(rows.begin(), rows.end());
+    for (const CatalogSegment& seg : segments) {
+      if (bitmap_damaged.contains(seg.id)) continue;
+      auto reader = SegmentReader::Open(lake_dir + "/" + seg.file, cipher.get());
+      if (!reader.ok()) continue;  // damaged: its live rows are in `held` when its columns read
+      MEDLAKE_ASSIGN_OR_RETURN(Bitmap deleted, DeletedRows(seg));
+      const Columns& c = (*reader)->columns();
+      for (uint32_t r = 0; r < c.rows; ++r) {
+        if (!IsLive(deleted, r)) continue;
+        auto key = std::make_pair(c.type_dict[c.type[r]], c.id[r]);
+        if (candidates.contains(key)) live_elsewhere.insert(std::move(key));
+      }
+    }
+    for (auto& [index, rows] : unknown_live) {
+      DroppedSegment& d = dropped[index];
+      d.columns_read = true;
+      d.live = 0;
+      for (auto& key : rows) {
+        if (live_elsewhere.contains(key)) continue;
+        ++d.live;
+        held.insert(std::move(key));
+      }
+    }
   }
   std::map<std::string, int64_t> counted;  // the catalog's, types with none left out
   {

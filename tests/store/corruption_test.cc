@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 
 #include "fhir/r4_model.h"
 #include "ingest/ingest.h"
@@ -609,8 +610,10 @@ TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
     segment = q->Int(0);
     blob = std::string(q->Blob(1));
   }
-  const size_t size = roaring_bitmap_portable_deserialize_size(blob.data(), blob.size());
-  ASSERT_EQ(blob.size(), size + 8) << "the bitmap, then its hash";
+  ASSERT_TRUE(blob.starts_with("mld1"));
+  const std::string bitmap = blob.substr(12);  // after the mark and the hash
+  const size_t size = roaring_bitmap_portable_deserialize_size(bitmap.data(), bitmap.size());
+  ASSERT_EQ(size, bitmap.size());
   auto put = [&](const std::string& bytes) {
     auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
     ASSERT_TRUE(db.ok());
@@ -620,11 +623,26 @@ TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
   };
   // The last row number, made larger by one bit: still a valid bitmap, of other rows.
   std::string flipped = blob;
-  flipped[size - 2] = static_cast<char>(flipped[size - 2] ^ 0x40);
-  roaring_bitmap_t* other = store::ReadBitmap(std::string_view(flipped).substr(0, size));
+  flipped[blob.size() - 2] = static_cast<char>(flipped[blob.size() - 2] ^ 0x40);
+  roaring_bitmap_t* other = store::ReadBitmap(std::string_view(flipped).substr(12));
   ASSERT_NE(other, nullptr) << "the bit must leave a bitmap that reads without the hash";
   roaring_bitmap_free(other);
-  put(blob.substr(0, size));  // as written before the hash
+  // Other damage: the first container's cardinality up by 4 (its array 8 bytes longer, as long
+  // as the hash, which once let the blob pass for one written before it), the mark, the length.
+  std::vector<std::string> damaged_blobs(3, blob);
+  damaged_blobs[0][12 + 10] = static_cast<char>(damaged_blobs[0][12 + 10] ^ 0x04);
+  damaged_blobs[1][1] = static_cast<char>(damaged_blobs[1][1] ^ 0x01);  // the mark
+  damaged_blobs[2][5] = static_cast<char>(damaged_blobs[2][5] ^ 0x10);  // the hash
+  for (const std::string& bytes :
+       {blob.substr(0, blob.size() - 1), blob + "x", bitmap + "x", std::string()}) {
+    damaged_blobs.push_back(bytes);
+  }
+  for (size_t i = 0; i < damaged_blobs.size(); ++i) {
+    roaring_bitmap_t* read = store::ReadCatalogBitmap(damaged_blobs[i]);
+    EXPECT_EQ(read, nullptr) << "damaged blob " << i << " read as a bitmap";
+    if (read) roaring_bitmap_free(read);
+  }
+  put(bitmap);  // as written before the hash
   auto old = Lake::Open(dir / "lake");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   std::vector<std::string> report;
@@ -665,6 +683,61 @@ TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
       ingest::Ingest(dir / "lake", {dir / "in", dir / "in2"}, ingest::IngestOptions{}).ok());
   EXPECT_EQ((*Lake::Open(dir / "lake"))->Status()->resources["Observation"], 1920u);
   EXPECT_TRUE((*Lake::Open(dir / "lake"))->Verify()->empty());
+}
+
+// A segment dropped for its damaged bitmap takes the identifiers of its live resources along,
+// as one dropped for a damaged block does (a conditional reference resolved to a Patient that
+// was gone); an empty bitmap blob is damage to the repair as to readers (it took it for "none
+// replaced" and counted replaced versions as live).
+TEST(CorruptionTest, ASegmentDroppedForItsBitmapTakesItsLiveIdentifiersAlong) {
+  TempDir dir;
+  auto patients = [](int from, int to, const char* gender) {
+    std::string lines;
+    for (int i = from; i < to; ++i) {
+      lines += R"({"resourceType":"Patient","id":"p)" + std::to_string(i) + R"(","gender":")" +
+               gender + R"(","identifier":[{"system":"urn:mrn","value":"m)" + std::to_string(i) +
+               "\"}]}\n";
+    }
+    return lines;
+  };
+  testing::WriteText(dir / "in/Patient.ndjson", patients(0, 64, "female"));
+  testing::WriteText(dir / "in2/Patient.ndjson", patients(0, 1, "male"));
+  for (const char* in : {"in", "in2"}) {
+    ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / in}, ingest::IngestOptions{}).ok());
+  }
+  auto identifier_ids = [&] {
+    std::set<std::string> ids;
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    EXPECT_TRUE(db.ok());
+    auto q = (*db)->Prepare("SELECT id FROM identifiers WHERE system = 'urn:mrn'");
+    EXPECT_TRUE(q.ok());
+    while (*q->Step()) ids.insert(std::string(q->Text(0)));
+    return ids;
+  };
+  ASSERT_EQ(identifier_ids().size(), 64u);
+  {
+    auto db = store::Db::Open(dir / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE segment_deletes SET deleted = X''").ok());
+  }
+  std::vector<std::string> report;
+  ScanAll(**Lake::Open(dir / "lake"), report);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_NE(report[0].find("damaged delete bitmap"), std::string::npos) << report[0];
+  auto dropped = store::DropDamagedSegments(dir / "lake", nullptr);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  ASSERT_EQ(dropped->size(), 1u);
+  const store::DroppedSegment& d = (*dropped)[0];
+  EXPECT_TRUE(d.columns_read);
+  EXPECT_EQ(d.live + 1, d.rows) << "all but p0's first version were live";
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_TRUE((*lake)->Verify()->empty());
+  EXPECT_EQ((*lake)->Status()->resources["Patient"], 64u - d.live);
+  const std::set<std::string> left = identifier_ids();
+  EXPECT_EQ(left.size(), 64u - d.live);
+  EXPECT_TRUE(left.contains("p0")) << "its live version is in another segment";
+  EXPECT_TRUE((*lake)->Get("Patient", "p0").ok());
 }
 
 // Segment files the catalog does not name are an interrupted run's, or commits the catalog
