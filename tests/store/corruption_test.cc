@@ -637,6 +637,10 @@ TEST(CorruptionTest, AFlippedBitInADeleteBitmapIsDamage) {
        {blob.substr(0, blob.size() - 1), blob + "x", bitmap + "x", std::string()}) {
     damaged_blobs.push_back(bytes);
   }
+  for (size_t bit = 0; bit < blob.size() * 8; ++bit) {  // every bit, one at a time
+    damaged_blobs.push_back(blob);
+    damaged_blobs.back()[bit / 8] = static_cast<char>(blob[bit / 8] ^ (1 << (bit % 8)));
+  }
   for (size_t i = 0; i < damaged_blobs.size(); ++i) {
     roaring_bitmap_t* read = store::ReadCatalogBitmap(damaged_blobs[i]);
     EXPECT_EQ(read, nullptr) << "damaged blob " << i << " read as a bitmap";
