@@ -19,6 +19,12 @@ inline roaring_bitmap_t* ReadBitmap(std::string_view bytes) {
   return roaring_bitmap_portable_deserialize_safe(bytes.data(), bytes.size());
 }
 
+// What a reader or writer that meets a damaged delete bitmap reports.
+inline std::string DamagedBitmapMessage(int64_t segment) {
+  return "catalog: damaged delete bitmap of segment " + std::to_string(segment) +
+         " (medlake verify --drop-damaged drops the segment)";
+}
+
 // A delete bitmap of the catalog (segment_deletes.deleted): the 4 bytes "mld1", the XXH3 64-bit
 // hash of the bitmap (little-endian), then the portable bitmap (docs/format.md, "Catalog
 // tables"). Without the hash a flipped bit could read as another valid bitmap: a live version

@@ -31,7 +31,7 @@ Result<std::vector<std::pair<Row, bool>>> ReadRows(SegmentReader& reader,
                                                                        &roaring_bitmap_free);
   if (seg.has_deleted) {
     bm.reset(ReadCatalogBitmap(seg.deleted));
-    if (!bm) return Corruption("catalog: damaged delete bitmap of " + reader.path());
+    if (!bm) return Corruption(DamagedBitmapMessage(seg.id));
   }
   std::vector<std::pair<Row, bool>> rows;
   for (uint32_t i = 0; i < reader.columns().rows; ++i) {

@@ -147,11 +147,10 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
       if (!bm) {
         std::string file;
         for (const auto& s : lake->segments_) {
-          if (s.id == del.Int(0)) file = " (" + s.file + ")";
+          if (s.id == del.Int(0)) file = " " + s.file;
         }
         lake->impl_->bitmap_damage[del.Int(0)] =
-            "catalog: damaged delete bitmap of segment " + std::to_string(del.Int(0)) + file +
-            ": its rows are not read (medlake verify --drop-damaged drops the segment)";
+            store::DamagedBitmapMessage(del.Int(0)) + ":" + file + " is not read";
         continue;
       }
       lake->impl_->deleted[del.Int(0)] = bm;

@@ -155,9 +155,7 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       std::string_view blob = del.Blob(1);
       roaring_bitmap_t* bm = ReadCatalogBitmap(blob);
       if (!bm) {
-        return Corruption("catalog: damaged delete bitmap of segment " +
-                          std::to_string(del.Int(0)) +
-                          " (medlake verify --drop-damaged drops the segment)");
+        return Corruption(DamagedBitmapMessage(del.Int(0)));
       }
       deleted[static_cast<uint32_t>(del.Int(0))] = bm;
     }
@@ -1163,8 +1161,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
           // Replacing it by this run's deletions alone would bring back every version it
           // deleted: the commit fails instead (the catalog's damage is reported, not erased).
           get_del.Reset();
-          return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(segment) +
-                            " (medlake verify --drop-damaged drops the segment)");
+          return Corruption(DamagedBitmapMessage(segment));
         }
       } else {
         bm = roaring_bitmap_create();

@@ -28,7 +28,7 @@ Result<Bitmap> DeletedRows(const CatalogSegment& seg) {
   if (seg.has_deleted) {  // an empty blob is damage too, as Lake::Open reads it
     bm.reset(ReadCatalogBitmap(seg.deleted));
     if (!bm) {
-      return Corruption("catalog: damaged delete bitmap of segment " + std::to_string(seg.id));
+      return Corruption(DamagedBitmapMessage(seg.id));
     }
   }
   return bm;
@@ -81,7 +81,10 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
       return read_deleted.status();
     }
     std::vector<std::string> problems = check.problems;
-    if (!read_deleted.ok()) problems.insert(problems.begin(), read_deleted.status().message());
+    if (!read_deleted.ok()) {
+      problems.insert(problems.begin(), read_deleted.status().message());
+      bitmap_damaged.insert(seg.id);  // its bitmap is not read again below
+    }
     const Bitmap deleted =
         read_deleted.ok() ? std::move(*read_deleted) : Bitmap(nullptr, &roaring_bitmap_free);
     if (problems.empty()) {
@@ -100,7 +103,6 @@ Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_
       auto& rows = unknown_live[dropped.size()];
       const Columns& c = check.reader->columns();
       for (uint32_t r = 0; r < c.rows; ++r) rows.emplace_back(c.type_dict[c.type[r]], c.id[r]);
-      bitmap_damaged.insert(seg.id);
     } else if (check.reader) {  // a damaged block: the columns say what it held
       d.columns_read = true;
       d.live = 0;
