@@ -512,6 +512,53 @@ Result<Node> Parser::ParsePadded(const char* data, size_t size) {
   return impl_->Root(root, std::string_view(data, size));
 }
 
+namespace {
+
+// The first member of `object` named `key`, its name's escapes decoded (find_field compares
+// names as written: "entr\u0079" would not be "entry", which a parse of the document says it
+// is). NO_SUCH_FIELD when there is none.
+simdjson::error_code FindMember(simdjson::ondemand::object& object, std::string_view key,
+                                simdjson::ondemand::value& out) {
+  for (auto field : object) {
+    std::string_view name;
+    if (auto error = field.unescaped_key().get(name)) return error;
+    if (name == key) return field.value().get(out);
+  }
+  return simdjson::NO_SUCH_FIELD;
+}
+
+// The raw text of `item[key]` into `out` (empty when `item` has no such member).
+Status RawMember(simdjson::ondemand::object& item, std::string_view key, std::string_view& out) {
+  out = {};
+  simdjson::ondemand::value member;
+  if (auto error = FindMember(item, key, member)) {
+    return error == simdjson::NO_SUCH_FIELD ? Status::Ok() : ParseError("invalid JSON");
+  }
+  simdjson::ondemand::json_type type;
+  if (member.type().get(type)) return ParseError("invalid JSON");
+  if (type == simdjson::ondemand::json_type::object) {
+    simdjson::ondemand::object obj;
+    if (member.get_object().get(obj) || obj.raw_json().get(out)) return ParseError("invalid JSON");
+  } else {
+    out = member.raw_json_token();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status MemberSlice(std::string_view text, std::string_view key, std::string_view& out) {
+  out = {};
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  if (parser.iterate(text.data(), text.size(), text.size() + kPadding).get(doc)) {
+    return ParseError("invalid JSON");
+  }
+  simdjson::ondemand::object root;
+  if (doc.get_object().get(root)) return Status::Ok();  // no object: no member
+  return RawMember(root, key, out);
+}
+
 Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,
                     std::vector<std::string_view>& out) {
   out.clear();
@@ -523,31 +570,18 @@ Status MemberSlices(std::string_view text, std::string_view array_key, std::stri
   simdjson::ondemand::object root;
   if (doc.get_object().get(root)) return ParseError("not a JSON object");
   simdjson::ondemand::array items;
-  auto field = root.find_field_unordered(array_key);
-  if (field.error() == simdjson::NO_SUCH_FIELD) return Status::Ok();
+  simdjson::ondemand::value field;
+  if (auto error = FindMember(root, array_key, field)) {
+    return error == simdjson::NO_SUCH_FIELD ? Status::Ok() : ParseError("invalid JSON");
+  }
   if (field.get_array().get(items)) return ParseError("member is not an array");
   for (auto item_result : items) {
     simdjson::ondemand::object item;
     if (item_result.get_object().get(item)) {
-      out.emplace_back();
+      out.emplace_back();  // no object: no member
       continue;
     }
-    simdjson::ondemand::value member;
-    std::string_view raw;
-    if (item.find_field_unordered(member_key).get(member)) {
-      out.emplace_back();
-      continue;
-    }
-    simdjson::ondemand::json_type type;
-    if (member.type().get(type)) return ParseError("invalid JSON");
-    if (type == simdjson::ondemand::json_type::object) {
-      simdjson::ondemand::object obj;
-      if (member.get_object().get(obj) || obj.raw_json().get(raw))
-        return ParseError("invalid JSON");
-    } else {
-      raw = member.raw_json_token();
-    }
-    out.push_back(raw);
+    MEDLAKE_RETURN_IF_ERROR(RawMember(item, member_key, out.emplace_back()));
   }
   return Status::Ok();
 }

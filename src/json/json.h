@@ -178,6 +178,11 @@ class Parser {
 Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,
                     std::vector<std::string_view>& out);
 
+// The raw text of `key` in the JSON value `text` (an empty view when `text` is no object or has
+// no such member), as MemberSlices gives it for one item. `text` must be followed by kPadding
+// readable bytes; the view points into it.
+Status MemberSlice(std::string_view text, std::string_view key, std::string_view& out);
+
 // Writes the minified form of `text` (valid JSON) into `out` (replacing its contents).
 Status Minify(std::string_view text, std::string& out);
 

@@ -1,0 +1,320 @@
+#include "json/scanner.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "json/json.h"
+
+namespace medlake::json {
+
+ReadAt ReadAtFile(int fd, std::string path) {
+  return [fd, path = std::move(path)](uint64_t offset, char* out, size_t n) -> Result<size_t> {
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got = ::pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return IoError("cannot read " + path + ": " + std::strerror(errno));
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
+    }
+    return done;
+  };
+}
+
+ReadAt ReadAtMemory(std::string_view bytes) {
+  return [bytes](uint64_t offset, char* out, size_t n) -> Result<size_t> {
+    if (offset >= bytes.size()) return size_t{0};
+    const size_t take = std::min<uint64_t>(n, bytes.size() - offset);
+    std::memcpy(out, bytes.data() + offset, take);
+    return take;
+  };
+}
+
+namespace {
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+Status Invalid(std::string_view what, uint64_t at) {
+  return ParseError("invalid JSON: " + std::string(what) + " (byte " + std::to_string(at) + ")");
+}
+
+// The index of the first '"' or '\\' in s[i, n), or n: eight bytes at a time (a string's text
+// between them is most of a FHIR document).
+size_t QuoteOrBackslash(const char* s, size_t i, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s + i, 8);
+    const uint64_t q = w ^ (kOnes * '"');
+    const uint64_t b = w ^ (kOnes * '\\');
+    // A zero byte in q or b is a match; the lowest flagged byte is exact.
+    const uint64_t found = ((q - kOnes) & ~q & kHigh) | ((b - kOnes) & ~b & kHigh);
+    if (found != 0) return i + static_cast<size_t>(__builtin_ctzll(found) / 8);
+  }
+  for (; i < n; ++i) {
+    if (s[i] == '"' || s[i] == '\\') return i;
+  }
+  return n;
+}
+
+// Finds where one JSON value ends when its text comes in pieces: the first piece starts at the
+// value's first byte, each next one where the last ended.
+class ValueEnd {
+ public:
+  static constexpr size_t kMore = static_cast<size_t>(-1);
+  // The index in s[0, n) one past the value's last byte; kMore when the value goes on past it.
+  size_t Feed(const char* s, size_t n) {
+    size_t i = 0;
+    if (!started_ && n > 0) {
+      started_ = true;
+      i = 1;
+      if (s[0] == '"') {
+        in_string_ = true;
+      } else if (s[0] == '{' || s[0] == '[') {
+        depth_ = 1;
+      } else {
+        scalar_ = true;  // a number or literal: it ends where a delimiter comes
+      }
+    }
+    if (scalar_) {
+      for (; i < n; ++i) {
+        const char c = s[i];
+        if (c == ',' || c == '}' || c == ']' || IsSpace(c)) return i;
+      }
+      return kMore;
+    }
+    while (i < n) {
+      if (in_string_) {
+        if (escape_) {
+          escape_ = false;
+          ++i;
+          continue;
+        }
+        i = QuoteOrBackslash(s, i, n);
+        if (i == n) break;
+        if (s[i++] == '\\') {
+          escape_ = true;
+        } else {
+          in_string_ = false;
+          if (depth_ == 0) return i;
+        }
+        continue;
+      }
+      switch (s[i++]) {
+        case '"':
+          in_string_ = true;
+          break;
+        case '{':
+        case '[':
+          ++depth_;
+          break;
+        case '}':
+        case ']':
+          if (--depth_ == 0) return i;
+          break;
+        default:
+          break;
+      }
+    }
+    return kMore;
+  }
+  // The text ended: whether the value ended with it (a number or literal does).
+  bool EndsWithText() const { return scalar_; }
+
+ private:
+  uint64_t depth_ = 0;
+  bool started_ = false;
+  bool in_string_ = false;
+  bool escape_ = false;
+  bool scalar_ = false;
+};
+
+// The bytes [base, base + len) of [begin, end) of a source, followed by kPadding readable
+// bytes. More() slides it on, keeping the bytes from a given offset.
+class Window {
+ public:
+  Window(const ReadAt& read, uint64_t begin, uint64_t end, size_t read_bytes)
+      : read_(read), read_bytes_(std::max<size_t>(read_bytes, 1)), end_(end), base_(begin) {}
+
+  const char* At(uint64_t pos) const { return buf_.get() + (pos - base_); }
+  uint64_t loaded_end() const { return base_ + len_; }
+
+  // Loads bytes after loaded_end(), keeping those from `keep` (<= loaded_end()) on; false at
+  // the end of the range.
+  Result<bool> More(uint64_t keep) {
+    if (loaded_end() >= end_) return false;
+    const size_t kept = static_cast<size_t>(loaded_end() - keep);
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(read_bytes_, end_ - loaded_end()));
+    if (kept + want + kPadding > cap_) {
+      const size_t cap = std::max(cap_ * 2, kept + want + kPadding);
+      std::unique_ptr<char[]> grown(new char[cap]);
+      if (kept > 0) std::memcpy(grown.get(), At(keep), kept);
+      buf_ = std::move(grown);
+      cap_ = cap;
+    } else if (kept > 0) {
+      std::memmove(buf_.get(), At(keep), kept);
+    }
+    const uint64_t at = loaded_end();
+    base_ = keep;
+    len_ = kept;
+    MEDLAKE_ASSIGN_OR_RETURN(size_t got, read_(at, buf_.get() + len_, want));
+    if (got == 0) {
+      return Internal("the file ended at byte " + std::to_string(at) +
+                      ", before its size when the read began: it changed while it was read");
+    }
+    len_ += got;
+    std::memset(buf_.get() + len_, 0, kPadding);
+    return true;
+  }
+
+ private:
+  const ReadAt& read_;
+  const size_t read_bytes_;
+  const uint64_t end_;
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
+  uint64_t base_;
+  size_t len_ = 0;
+};
+
+// Moves `pos` to the next byte that is not whitespace, into `c`; false at the end of the range.
+Result<bool> SkipSpace(Window& w, uint64_t& pos, char& c) {
+  for (;;) {
+    for (; pos < w.loaded_end(); ++pos) {
+      c = *w.At(pos);
+      if (!IsSpace(c)) return true;
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(bool more, w.More(pos));
+    if (!more) return false;
+  }
+}
+
+// SkipSpace where the text must go on: `what` names what the end came before.
+Status NextByte(Window& w, uint64_t& pos, char& c, std::string_view what) {
+  MEDLAKE_ASSIGN_OR_RETURN(bool found, SkipSpace(w, pos, c));
+  if (!found) return Invalid(std::string("the text ends before ") + std::string(what), pos);
+  return Status::Ok();
+}
+
+// The end of the value starting at `start` (a byte that is loaded). With `keep_value`, its
+// bytes stay loaded (the window grows to hold them); otherwise only those from the last load.
+Result<uint64_t> FindValueEnd(Window& w, uint64_t start, bool keep_value) {
+  if (std::string_view("\"{[-0123456789tfn").find(*w.At(start)) == std::string_view::npos) {
+    return Invalid("a value was expected", start);
+  }
+  ValueEnd scan;
+  uint64_t pos = start;
+  for (;;) {
+    const size_t at = scan.Feed(w.At(pos), static_cast<size_t>(w.loaded_end() - pos));
+    if (at != ValueEnd::kMore) return pos + at;
+    pos = w.loaded_end();
+    MEDLAKE_ASSIGN_OR_RETURN(bool more, w.More(keep_value ? start : pos));
+    if (!more) {
+      if (scan.EndsWithText()) return pos;
+      return Invalid("the text ends inside a value", start);
+    }
+  }
+}
+
+// After the value that ended at `pos`: nothing but whitespace to the end of the range.
+Status OnlySpaceAfter(Window& w, uint64_t pos, std::string_view what) {
+  char c;
+  MEDLAKE_ASSIGN_OR_RETURN(bool found, SkipSpace(w, pos, c));
+  if (found) return Invalid(std::string("text after ") + std::string(what), pos);
+  return Status::Ok();
+}
+
+// The items of the array at `pos` ('['): their extents into `items`; `pos` ends past the array.
+Status ScanArrayItems(Window& w, uint64_t& pos, std::vector<Extent>& items) {
+  char c = 0;
+  ++pos;
+  MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the array closes"));
+  if (c == ']') {
+    ++pos;
+    return Status::Ok();
+  }
+  for (;;) {
+    const uint64_t item_at = pos;
+    MEDLAKE_ASSIGN_OR_RETURN(uint64_t item_end, FindValueEnd(w, item_at, false));
+    items.push_back({item_at, item_end - item_at});
+    pos = item_end;
+    MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the array closes"));
+    if (c == ']') {
+      ++pos;
+      return Status::Ok();
+    }
+    if (c != ',') return Invalid("',' or ']' was expected after an array item", pos);
+    ++pos;
+    MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the array closes"));
+  }
+}
+
+}  // namespace
+
+Status ScanObjectMembers(const ReadAt& read, uint64_t begin, uint64_t end,
+                         std::vector<MemberExtent>& out, std::string_view items_of,
+                         std::vector<Extent>& items, size_t read_bytes) {
+  out.clear();
+  items.clear();
+  bool items_found = false;
+  Window w(read, begin, end, read_bytes);
+  Parser names;
+  uint64_t pos = begin;
+  char c = 0;
+  MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "any value"));
+  if (c != '{') return Invalid("the document is not a JSON object", pos);
+  ++pos;
+  MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the object closes"));
+  if (c == '}') return OnlySpaceAfter(w, pos + 1, "the JSON object");
+  for (;;) {
+    if (c != '"') return Invalid("a member name was expected", pos);
+    const uint64_t name_at = pos;
+    MEDLAKE_ASSIGN_OR_RETURN(uint64_t name_end, FindValueEnd(w, name_at, true));
+    // Parsed, so that escapes are decoded and a name JSON does not allow is refused.
+    auto name = names.Parse(std::string_view(w.At(name_at), name_end - name_at));
+    if (!name.ok() || !name->IsString()) return Invalid("a member name is not valid", name_at);
+    std::string key(name->GetString());
+    pos = name_end;
+    MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the object closes"));
+    if (c != ':') return Invalid("':' was expected after a member name", pos);
+    ++pos;
+    MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "a member's value"));
+    const uint64_t value_at = pos;
+    uint64_t value_end = 0;
+    if (c == '[' && !items_found && key == items_of) {
+      items_found = true;
+      MEDLAKE_RETURN_IF_ERROR(ScanArrayItems(w, pos, items));
+      value_end = pos;
+    } else {
+      MEDLAKE_ASSIGN_OR_RETURN(value_end, FindValueEnd(w, value_at, false));
+    }
+    if (key == items_of) items_found = true;
+    out.push_back({std::move(key), {value_at, value_end - value_at}});
+    pos = value_end;
+    MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the object closes"));
+    if (c == '}') return OnlySpaceAfter(w, pos + 1, "the JSON object");
+    if (c != ',') return Invalid("',' or '}' was expected after a member", pos);
+    ++pos;
+    MEDLAKE_RETURN_IF_ERROR(NextByte(w, pos, c, "the object closes"));
+  }
+}
+
+Status ReadExtent(const ReadAt& read, Extent extent, std::string& out, size_t padding) {
+  out.resize(extent.size + padding);
+  MEDLAKE_ASSIGN_OR_RETURN(size_t got, read(extent.offset, out.data(), extent.size));
+  if (got != extent.size) {
+    return Internal("the file ended at byte " + std::to_string(extent.offset + got) +
+                    ", before its size when the read began: it changed while it was read");
+  }
+  std::memset(out.data() + extent.size, 0, padding);
+  return Status::Ok();
+}
+
+}  // namespace medlake::json
