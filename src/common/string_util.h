@@ -1,6 +1,8 @@
 // Small string helpers shared by modules.
 #pragma once
 
+#include <algorithm>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,27 @@ bool IsValidUtf8(std::string_view s);
 // `known` (the statement the user wrote) replaced by <redacted>: such parts are values from
 // the data ("Could not convert string 'Smith' to INT32"), which an error must never print.
 std::string RedactDataValues(std::string_view message, std::string_view known);
+
+// Copies of strings that stay where they were copied to: a view of one is valid as long as
+// the arena. For many small strings that must outlive what they were read from (a Bundle's
+// fullUrls and ids, read one entry at a time).
+class StringArena {
+ public:
+  std::string_view Copy(std::string_view s) {
+    if (s.empty()) return {};
+    if (chunks_.empty() || chunks_.back().capacity() - chunks_.back().size() < s.size()) {
+      chunks_.emplace_back().reserve(std::max(s.size(), kChunkBytes));
+    }
+    std::string& chunk = chunks_.back();  // appended to within its capacity: never moves
+    const size_t at = chunk.size();
+    chunk.append(s);
+    return std::string_view(chunk).substr(at);
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = 64u << 10;
+  std::deque<std::string> chunks_;
+};
 
 // A hash map keyed by std::string that is searched with a string_view (no key copy per lookup).
 struct StringHash {

@@ -42,6 +42,9 @@ struct IngestOptions {
   // In a lake with a key, a JSON document larger than this is read by the pipeline's serial
   // stage, which stores as it reads, rather than prepared and held (docs/architecture.md).
   uint64_t in_order_document_bytes = 16u << 20;
+  // A Bundle file larger than this is read an entry at a time, never held whole (parsed whole,
+  // a Bundle takes about four times its size in memory): FhirReader::ReadJsonStreamed.
+  uint64_t streamed_document_bytes = 16u << 20;
   // Called about twice a second from the coordinating thread (never concurrently).
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
   // Whether the caller found the lake with a key (and decided access and auditing by it): the

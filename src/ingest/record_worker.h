@@ -542,6 +542,8 @@ class RecordWorker final : public FhirRecordSink {
   void set_load(ChunkLoad* load) { load_ = load; }
   // Process() leaves a JSON document larger than this to PublishPrepared (PreparedChunk).
   void set_in_order_document_bytes(uint64_t bytes) { in_order_document_bytes_ = bytes; }
+  // A Bundle file larger than this is read an entry at a time (FhirReader::ReadJsonStreamed).
+  void set_streamed_document_bytes(uint64_t bytes) { streamed_document_bytes_ = bytes; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
   // duplicate of a stored one), on the worker's thread. Empty by default.
@@ -567,6 +569,14 @@ class RecordWorker final : public FhirRecordSink {
     }
     std::string_view data(chunk.data.data(), chunk.data.size());
     if (chunk.whole_file) {
+      if (chunk.format == InputFormat::kJson && chunk.file_bytes > streamed_document_bytes_) {
+        Result<bool> streamed = reader_.ReadJsonFileStreamed(*chunk.source, *chunk.source, *this);
+        if (!streamed.ok()) {
+          if (error_.ok()) error_ = streamed.status();  // the run fails, as for any I/O error
+          return;
+        }
+        if (*streamed) return;
+      }
       auto read = ReadFileInto(*chunk.source, json::kPadding, file_buffer_);
       if (!read.ok()) {
         if (error_.ok()) error_ = read.status();  // the run fails, as for any I/O error
@@ -737,6 +747,7 @@ class RecordWorker final : public FhirRecordSink {
   PendingLinks* links_ = nullptr;  // where pseudonym links are made (Deidentifier::Apply)
   ChunkLoad* load_ = nullptr;
   uint64_t in_order_document_bytes_ = std::numeric_limits<uint64_t>::max();
+  uint64_t streamed_document_bytes_ = std::numeric_limits<uint64_t>::max();
   uint32_t record_index_ = 0;         // of the record at hand in the chunk being prepared
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here

@@ -586,12 +586,16 @@ void LakeWriter::AddSkippedFiles(std::vector<std::pair<std::string, std::string>
   for (auto& f : files) skipped_files_.push_back(std::move(f));
 }
 
+std::string LakeWriter::KeptPartNote(uint64_t record_bytes) {
+  return " (record of " + std::to_string(record_bytes) + " bytes; the first " +
+         std::to_string(kQuarantinedRecordBytes) + " are kept)";
+}
+
 void LakeWriter::AddQuarantine(const QuarantineEntry& entry, std::string_view record) {
   QuarantineEntry kept = entry;
   if (record.size() > kQuarantinedRecordBytes) {
     // A record of any size is accounted for; its first MiB is what is kept to look at.
-    kept.reason += " (record of " + std::to_string(record.size()) + " bytes; the first " +
-                   std::to_string(kQuarantinedRecordBytes) + " are kept)";
+    kept.reason += KeptPartNote(record.size());
     record = record.substr(0, kQuarantinedRecordBytes);
   }
   std::lock_guard lock(pending_mu_);

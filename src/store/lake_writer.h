@@ -106,6 +106,9 @@ class LakeWriter {
   // kQuarantinedRecordBytes only that many bytes are kept (the reason says so).
   void AddQuarantine(const QuarantineEntry& entry, std::string_view record);
   static constexpr size_t kQuarantinedRecordBytes = 1u << 20;
+  // What the reason of a quarantined record of `record_bytes` (more than
+  // kQuarantinedRecordBytes) says of the part kept.
+  static std::string KeptPartNote(uint64_t record_bytes);
   // Files of the input that were not read (path, reason), recorded in `skipped_files` by the
   // next commit.
   void AddSkippedFiles(std::vector<std::pair<std::string, std::string>> files);

@@ -17,12 +17,17 @@ using testing::TempDir;
 
 using testing::CollectReferences;
 
-TEST(SyntheaTest, HundredPatientsLoadExactly) {
+// Parsed whole (each Bundle is under IngestOptions::streamed_document_bytes), and read an
+// entry at a time (FhirReader::ReadJsonStreamed).
+class SyntheaLoadTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SyntheaLoadTest, HundredPatientsLoadExactly) {
   if (!testing::HaveSharedData("synthea-r4-dev-100"))
     GTEST_SKIP() << "../shared/data/synthea-r4-dev-100 not present";
   TempDir dir;
   IngestOptions options;
   options.jobs = 2;
+  if (GetParam()) options.streamed_document_bytes = 0;
   auto r = Ingest(dir / "lake", {testing::SharedData("synthea-r4-dev-100")}, options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& c = r->counters;
@@ -92,6 +97,9 @@ TEST(SyntheaTest, HundredPatientsLoadExactly) {
   // compartment).
   EXPECT_EQ(rows.size(), 38473u - 203 - 203 - 1 - 4);
 }
+
+INSTANTIATE_TEST_SUITE_P(BundlesParsedWholeOrStreamed, SyntheaLoadTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Streamed" : "Whole"; });
 
 TEST(SyntheaTest, SpecificationExamplesIngest) {
   if (!testing::HaveSharedData("fhir-r4-spec-examples"))

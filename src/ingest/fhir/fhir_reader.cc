@@ -1,9 +1,13 @@
 #include "ingest/fhir/fhir_reader.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -12,6 +16,7 @@
 
 #include "fhir/r4_model.h"
 #include "store/catalog.h"
+#include "store/lake_writer.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -272,6 +277,16 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
   sink.OnResource(*node, text, same, loc, false);
 }
 
+// Whether `object` has the member `key` more than once.
+bool RepeatsMember(json::Node object, std::string_view key) {
+  int n = 0;
+  object.ForEachField([&](std::string_view k, json::Node) {
+    n += k == key;
+    return n < 2;
+  });
+  return n > 1;
+}
+
 // A UTF-8 byte order mark at the start of a file (RFC 8259 lets parsers ignore it; editors on
 // Windows write it) is not part of the first record.
 size_t ByteOrderMarkSize(std::string_view file_start) {
@@ -377,32 +392,30 @@ size_t FhirReader::IdentifierHash::operator()(
   return std::hash<std::string_view>()(k.first) * 31 + std::hash<std::string_view>()(k.second);
 }
 
-FhirReader::BundleIdentifiers FhirReader::IndexIdentifiers(
-    json::Node bundle, const std::vector<std::string_view>& stored_ids) {
-  BundleIdentifiers index;
-  auto entries = bundle.Find("entry");
-  if (!entries) return index;
+Status FhirReader::IndexIdentifiers(const Entries& entries,
+                                    const std::vector<std::string_view>& stored_ids,
+                                    BundleIdentifiers& out) {
   size_t at = 0;
-  entries->ForEachItem([&](json::Node entry) {
+  return entries.ForEach([&](json::Node entry, std::string_view) {
     const size_t index_of_entry = at++;
     const std::string_view id =
         index_of_entry < stored_ids.size() ? stored_ids[index_of_entry] : std::string_view();
     if (id.empty()) return true;
     auto res = entry.Find("resource");
-    auto rt = res->Find("resourceType");
     auto ids = res->Find("identifier");
     if (!ids) return true;
+    const std::string_view type = out.strings.Copy(res->Find("resourceType")->GetString());
     ids->ForEachItem([&](json::Node ident) {
       auto v = ident.Find("value");
       if (!v) return true;
       auto s = ident.Find("system");
-      index.emplace(std::pair(rt->GetString(), v->GetString()),
-                    EntryIdentifier{s ? s->GetString() : std::string_view(), s.has_value(), id});
+      out.index.emplace(std::pair(type, out.strings.Copy(v->GetString())),
+                        EntryIdentifier{s ? out.strings.Copy(s->GetString()) : std::string_view(),
+                                        s.has_value(), id});
       return true;
     });
     return true;
   });
-  return index;
 }
 
 FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view condition,
@@ -425,7 +438,7 @@ FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view conditio
   // further). An entry without an id has the one its fullUrl or request implies.
   ConditionMatch match{ConditionMatch::kNone, {}};
   if (bundle != nullptr) {
-    auto [first, last] = bundle->equal_range(std::pair(type, std::string_view(value)));
+    auto [first, last] = bundle->index.equal_range(std::pair(type, std::string_view(value)));
     for (auto it = first; it != last; ++it) {
       const EntryIdentifier& e = it->second;
       // "system|value" matches that system only; "|value" identifiers without a system only.
@@ -562,12 +575,158 @@ void FhirReader::RewriteReferences(std::string_view text, const FullUrls* full_u
   out.append(text.substr(pos));
 }
 
+// The entries of a Bundle parsed whole, with the text of each entry's resource.
+class FhirReader::ParsedEntries final : public FhirReader::Entries {
+ public:
+  ParsedEntries(json::Node entries, const std::vector<std::string_view>& resources)
+      : entries_(entries), resources_(resources) {}
+  Status ForEach(const EntryFn& fn) const override {
+    size_t index = 0;
+    entries_.ForEachItem([&](json::Node entry) { return fn(entry, resources_[index++]); });
+    return Status::Ok();
+  }
+
+ private:
+  json::Node entries_;
+  const std::vector<std::string_view>& resources_;
+};
+
+// The entries of a Bundle too large to parse whole, read from its text one at a time where the
+// scan of the Bundle found them: each is minified and parsed on its own (as a slice of the
+// minified Bundle, its text is the same).
+class FhirReader::StreamedEntries final : public FhirReader::Entries {
+ public:
+  StreamedEntries(const json::ReadAt& read, const std::vector<json::Extent>& items,
+                  bool keep_number_text)
+      : read_(read), items_(items), keep_number_text_(keep_number_text) {}
+  Status ForEach(const EntryFn& fn) const override {
+    // Each walk has its own buffers: the resolver may walk the entries while a walk runs.
+    std::string run;  // the text of consecutive entries, read at once
+    json::MinifyBuffer minified;
+    json::Parser parser;
+    parser.set_keep_number_text(keep_number_text_);
+    for (size_t first = 0; first < items_.size();) {
+      size_t last = first + 1;  // one past the last of the run
+      const uint64_t from = items_[first].offset;
+      auto end_of = [&](size_t i) { return items_[i].offset + items_[i].size; };
+      while (last < items_.size() && end_of(last) - from <= json::kScanReadBytes) ++last;
+      MEDLAKE_RETURN_IF_ERROR(
+          json::ReadExtent(read_, {from, end_of(last - 1) - from}, run, json::kPadding));
+      for (size_t i = first; i < last; ++i) {
+        const std::string_view item(run.data() + (items_[i].offset - from), items_[i].size);
+        auto text = minified.Minify(item);
+        std::optional<Result<json::Node>> entry;
+        if (text.ok()) entry = parser.ParsePadded(text->data(), text->size());
+        std::string_view resource;
+        Status sliced =
+            entry && entry->ok() ? json::MemberSlice(*text, "resource", resource) : Status::Ok();
+        if (!text.ok() || !entry->ok() || !sliced.ok()) {
+          const Status& failed = !text.ok()     ? text.status()
+                                 : !entry->ok() ? entry->status()
+                                                : sliced;
+          return ParseError(failed.message() + " (Bundle.entry[" + std::to_string(i) + "])");
+        }
+        if (!fn(**entry, resource)) return Status::Ok();
+      }
+      first = last;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const json::ReadAt& read_;
+  const std::vector<json::Extent>& items_;
+  const bool keep_number_text_;
+};
+
+Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& read, uint64_t size,
+                                          std::string_view source, FhirRecordSink& sink) {
+  // The head of the document (after a byte order mark): what the quarantine keeps of it when
+  // it is refused whole.
+  std::string head;
+  MEDLAKE_RETURN_IF_ERROR(json::ReadExtent(read, {0, std::min<uint64_t>(size, 3)}, head));
+  const size_t bom = ByteOrderMarkSize(head);
+  if (size <= bom) return false;
+  const uint64_t record_bytes = size - bom;
+  MEDLAKE_RETURN_IF_ERROR(json::ReadExtent(
+      read, {bom, std::min<uint64_t>(record_bytes, store::LakeWriter::kQuarantinedRecordBytes)},
+      head));
+  const RecordLocation loc{source, 0, static_cast<int64_t>(bom), 0, ""};
+  const std::string kept_note =
+      record_bytes > head.size() ? store::LakeWriter::KeptPartNote(record_bytes) : std::string();
+  auto refuse = [&](std::string_view reason) {
+    sink.OnReject(head, loc, std::string(reason) + kept_note);
+    return true;
+  };
+  auto refuse_invalid = [&](const Status& s) {
+    return refuse(WhyNotJson(head, s.message(), true));
+  };
+  // What is no object (an array, another encoding, nothing) is read whole, as ever.
+  if (const size_t first = head.find_first_not_of(" \t\r\n");
+      first == std::string::npos || head[first] != '{') {
+    return false;
+  }
+  std::vector<json::MemberExtent> members;
+  std::vector<json::Extent> items;
+  if (Status s = json::ScanObjectMembers(read, bom, size, members, "entry", items); !s.ok()) {
+    if (s.code() != ErrorCode::kParseError) return s;
+    return refuse_invalid(s);
+  }
+  // The members other than the entries are small: each is parsed (checked) whole, and the
+  // first of a name counts, as in a parse of the whole document (json::Node::Find).
+  json::Parser parser;
+  std::string text;
+  int entry_members = 0;
+  bool entry_is_array = false;
+  std::optional<std::string> resource_type, bundle_type;
+  for (const json::MemberExtent& m : members) {
+    const bool first_entry = m.key == "entry" && entry_members++ == 0;
+    if (first_entry && !items.empty()) {
+      entry_is_array = true;  // its items are read one at a time
+      continue;
+    }
+    MEDLAKE_RETURN_IF_ERROR(json::ReadExtent(read, m.value, text));
+    auto value = parser.Parse(text);
+    if (!value.ok()) return refuse_invalid(value.status());
+    if (first_entry) entry_is_array = value->IsArray();
+    std::optional<std::string>* wanted = m.key == "resourceType" ? &resource_type
+                                         : m.key == "type"       ? &bundle_type
+                                                                 : nullptr;
+    if (wanted != nullptr && !*wanted) *wanted = value->IsString() ? value->GetString() : "";
+  }
+  // A single resource, or a document (one resource, kept whole): read whole by the caller.
+  if (resource_type != "Bundle" || bundle_type == "document") return false;
+  // The checks of ReadBundle, in its order.
+  if (entry_members > 0 && !entry_is_array) return refuse("Bundle.entry is not an array");
+  if (entry_members > 1) {
+    return refuse("Bundle.entry appears twice: which entries it holds is unclear");
+  }
+  if (items.empty()) return true;  // no resources in it
+  const StreamedEntries entries(read, items, keep_number_text_);
+  Status s = ReadEntries(entries, bundle_type == "history", head, loc, sink, 0, nullptr, kept_note);
+  if (!s.ok()) return s;
+  return true;
+}
+
+Result<bool> FhirReader::ReadJsonFileStreamed(const std::string& path, std::string_view source,
+                                              FhirRecordSink& sink) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  Result<bool> read = false;
+  if (::fstat(fd, &st) == 0) {
+    read = ReadJsonStreamed(json::ReadAtFile(fd, path), static_cast<uint64_t>(st.st_size), source,
+                            sink);
+  } else {
+    read = IoError("cannot read the size of " + path + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  return read;
+}
+
 void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
                             FhirRecordSink& sink, int depth, uint32_t* next_entry) {
-  uint32_t entries_seen = 0;
-  if (next_entry == nullptr) next_entry = &entries_seen;
   auto bundle_type = bundle.Find("type");
-  const bool history = bundle_type && bundle_type->GetString() == "history";
   if (bundle_type && bundle_type->GetString() == "document") {
     StoreDocument(bundle, record, base, sink);
     return;
@@ -577,31 +736,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     sink.OnReject(record, base, "Bundle.entry is not an array");
     return;
   }
-  // A member twice ("entry", or "resource" in an entry): readers keep one or the other, so the
-  // records of the one not read would be neither stored nor counted.
-  auto twice = [](json::Node object, std::string_view key) {
-    int n = 0;
-    object.ForEachField([&](std::string_view k, json::Node) {
-      n += k == key;
-      return n < 2;
-    });
-    return n > 1;
-  };
-  if (twice(bundle, "entry")) {
+  if (RepeatsMember(bundle, "entry")) {
     sink.OnReject(record, base, "Bundle.entry appears twice: which entries it holds is unclear");
     return;
-  }
-  if (entries) {
-    bool repeated = false;
-    entries->ForEachItem([&](json::Node entry) {
-      repeated = entry.IsObject() && twice(entry, "resource");
-      return !repeated;
-    });
-    if (repeated) {
-      sink.OnReject(record, base,
-                    "a Bundle entry has \"resource\" twice: which resource it holds is unclear");
-      return;
-    }
   }
   if (!entries || entries->Size() == 0) return;  // no resources in it
   std::vector<std::string_view> slices;
@@ -610,18 +747,17 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     sink.OnReject(record, base, "bundle entries could not be read");
     return;
   }
-  // fullUrl -> "Type/id", and ids implied by fullUrl or request.url. The strings are views of
-  // the parsed Bundle; the "Type/id"s are written to one buffer, sized first so that views of
-  // it stay valid.
-  struct Named {
-    std::string_view full_url, type, id;
-  };
-  std::vector<Named> named;
-  size_t named_bytes = 0;
-  // Per entry: the id a resource without one is given, and the id the resource is stored under
-  // ("" when it is not stored). Reserved first: the views stay valid.
-  std::vector<std::string> implied_ids;
-  std::vector<std::string_view> stored_ids;
+  const bool history = bundle_type && bundle_type->GetString() == "history";
+  // A parsed Bundle was read whole: walking its entries fails in no way.
+  (void)ReadEntries(ParsedEntries(*entries, slices), history, record, base, sink, depth, next_entry,
+                    "");
+}
+
+Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string_view record,
+                               const RecordLocation& base, FhirRecordSink& sink, int depth,
+                               uint32_t* next_entry, std::string_view kept_note) {
+  uint32_t entries_seen = 0;
+  if (next_entry == nullptr) next_entry = &entries_seen;
   // Per entry: what a conditional create or update decided (R4 http.html, "Conditional
   // create" and "Conditional update"), against the lake as the batch began.
   enum class Conditional : uint8_t {
@@ -658,17 +794,30 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     }
     return nullptr;
   };
+  // Per entry, as views of `strings`: the id a resource without one is given, and the id the
+  // resource is stored under ("" when it is not stored).
+  StringArena strings;
+  std::vector<std::string_view> implied_ids;
+  std::vector<std::string_view> stored_ids;
   std::vector<Conditional> conditional;
-  implied_ids.reserve(entries->Size());
-  stored_ids.reserve(entries->Size());
-  conditional.reserve(entries->Size());
-  entries->ForEachItem([&](json::Node entry) {
-    std::string& implied = implied_ids.emplace_back();
-    std::string_view& stored = stored_ids.emplace_back();
-    Conditional& cond = conditional.emplace_back(Conditional::kNone);
+  // fullUrl -> "Type/id" (a later fullUrl wins), of the entries whose resource is stored under
+  // that id, or that a conditional create finds in the lake.
+  FullUrls full_urls;
+  std::string typed;
+  auto name = [&](std::string_view full_url, std::string_view type, std::string_view id) {
+    std::string lower;
+    const std::string_view key = strings.Copy(LowerLocalUrn(full_url, lower));
+    typed.assign(type).append(1, '/').append(id);
+    full_urls[key] = strings.Copy(typed);
+  };
+  // What an entry is stored under and what its request decided: `implied` an id the resource
+  // is given, `stored` the id it is stored under ("" when it is not stored), as views that
+  // outlive the entry.
+  auto plan = [&](json::Node entry, std::string& implied, std::string_view& stored,
+                  Conditional& cond) {
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
-    if (!res || NotApplied(method, history) || IsSearchOutcome(entry)) return true;
+    if (!res || NotApplied(method, history) || IsSearchOutcome(entry)) return;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
@@ -679,11 +828,11 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     std::optional<ConditionMatch> condition = MatchCondition(entry, method, rt);
     if (condition && condition->kind == ConditionMatch::kUnsupported) {
       cond = Conditional::kUnsupported;
-      return true;
+      return;
     }
     if (condition && condition->kind == ConditionMatch::kSeveral) {
       cond = Conditional::kSeveral;
-      return true;
+      return;
     }
     std::string match = condition ? std::move(condition->id) : std::string();
     if (!match.empty() && !conditional_patient_writes_ && rt->GetString() == "Patient") {
@@ -693,7 +842,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       // links).
       if (method == "POST" || !rid) {
         cond = Conditional::kKeyedPatient;
-        return true;
+        return;
       }
       match.clear();
     }
@@ -701,15 +850,12 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
       if (method == "POST") {
         cond = Conditional::kExists;
         implied = std::move(match);
-        if (!full_url.empty()) {
-          named.push_back({full_url, rt->GetString(), implied});
-          named_bytes += rt->GetString().size() + 1 + implied.size();
-        }
-        return true;
+        if (!full_url.empty()) name(full_url, rt->GetString(), implied);
+        return;
       }
       if (rid && !(rid->IsString() && rid->GetString() == match)) {
         cond = Conditional::kOtherId;  // R4: 400, the body names another resource
-        return true;
+        return;
       }
       if (!rid) implied = std::move(match);
     }
@@ -723,7 +869,7 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
           fhir::SplitReference(ResourceUrl(url->GetString()), t, i) &&
           (t != rt->GetString() || i != rid->GetString())) {
         cond = Conditional::kPutOtherResource;
-        return true;
+        return;
       }
     }
     std::string_view id;
@@ -761,8 +907,8 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     // A fullUrl or identifier names the entry's resource only when that resource is stored
     // under that id: a reference rewritten to one that is quarantined, or to a Bundle that is
     // unpacked, would name nothing.
-    if (!StoredAs(*res, rt, id)) return true;
-    stored = id;
+    if (!StoredAs(*res, rt, id)) return;
+    stored = strings.Copy(id);
     // A RESTful fullUrl names its type and id (R4: "fullUrl SHALL NOT disagree with the id in
     // the resource"): one that names another resource would retarget references to it.
     std::string_view url_type, url_id;
@@ -771,32 +917,47 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
         (url_type != rt->GetString() || url_id != id)) {
       full_url = {};
     }
-    if (!full_url.empty()) {
-      named.push_back({full_url, rt->GetString(), id});
-      named_bytes += rt->GetString().size() + 1 + id.size();
+    if (!full_url.empty()) name(full_url, rt->GetString(), id);
+  };
+  bool repeated = false;  // an entry has "resource" twice
+  Status read = entries.ForEach([&](json::Node entry, std::string_view) {
+    // A member twice: readers keep one or the other, so the record of the one not read would
+    // be neither stored nor counted.
+    if (entry.IsObject() && RepeatsMember(entry, "resource")) {
+      repeated = true;
+      return false;
     }
+    std::string implied;
+    std::string_view stored;
+    Conditional cond = Conditional::kNone;
+    plan(entry, implied, stored, cond);
+    implied_ids.push_back(strings.Copy(implied));
+    stored_ids.push_back(stored);
+    conditional.push_back(cond);
     return true;
   });
-  std::string names;
-  names.reserve(named_bytes);
-  FullUrls full_urls;
-  full_urls.reserve(named.size());
-  std::deque<std::string> lowered;  // fullUrls "urn:uuid:"/"urn:oid:" with upper case, lowered
-  for (const Named& n : named) {
-    const size_t at = names.size();
-    names.append(n.type).append(1, '/').append(n.id);
-    std::string lower;
-    std::string_view key = n.full_url;
-    if (LowerLocalUrn(key, lower).data() != key.data())
-      key = lowered.emplace_back(std::move(lower));
-    full_urls[key] = std::string_view(names).substr(at);  // a later fullUrl wins
+  if (!read.ok()) {
+    if (read.code() != ErrorCode::kParseError) return read;
+    sink.OnReject(record, base, WhyNotJson(record, read.message(), true) + std::string(kept_note));
+    return Status::Ok();
+  }
+  if (repeated) {
+    sink.OnReject(record, base,
+                  "a Bundle entry has \"resource\" twice: which resource it holds is unclear" +
+                      std::string(kept_note));
+    return Status::Ok();
   }
   std::optional<BundleIdentifiers> identifiers;  // made at the first conditional reference
+  Status walk_error;                             // of a walk of the entries that the resolver began
   const fhir::ReferenceResolver resolver = [&](std::string_view ref,
                                                std::string& scratch) -> std::string_view {
     if (auto local = LookupFullUrl(full_urls, ref, scratch)) return *local;
     if (ref.find('?') == std::string_view::npos) return ref;
-    if (!identifiers) identifiers = IndexIdentifiers(bundle, stored_ids);
+    if (!identifiers) {
+      identifiers.emplace();
+      Status indexed = IndexIdentifiers(entries, stored_ids, *identifiers);
+      if (!indexed.ok() && walk_error.ok()) walk_error = indexed;
+    }
     scratch = ResolveConditional(ref, &*identifiers);
     return scratch;
   };
@@ -808,13 +969,12 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   // that between versions that lastUpdated does not tell apart the newest still wins.
   const bool newest_first = history;
   const uint32_t first_entry = *next_entry;
-  const auto entry_count = static_cast<uint32_t>(entries->Size());
+  const auto entry_count = static_cast<uint32_t>(conditional.size());
   if (newest_first) *next_entry += entry_count;
-  entries->ForEachItem([&](json::Node entry) {
+  read = entries.ForEach([&](json::Node entry, std::string_view slice) {
     loc.entry = newest_first ? first_entry + (entry_count - 1 - index) : (*next_entry)++;
     loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
-    const std::string& implied = implied_ids[index];
-    std::string_view slice = slices[index];
+    const std::string_view implied = implied_ids[index];
     const Conditional cond = conditional[index];
     ++index;
     if (cond == Conditional::kExists) {
@@ -897,6 +1057,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     sink.OnResource(*res, rewritten_, resolver, loc, false);
     return true;
   });
+  // The entries were read whole before (a streamed Bundle's file changed, or could no longer be
+  // read): the run fails, as for any I/O error.
+  return read.ok() ? walk_error : read;
 }
 
 }  // namespace medlake::ingest

@@ -21,6 +21,8 @@
 #include "fhir/resource_facts.h"
 #include "json/json.h"
 #include "json/minify.h"
+#include "json/scanner.h"
+#include "medlake/status.h"
 
 namespace medlake::ingest {
 
@@ -72,6 +74,19 @@ class FhirReader {
   void ReadJson(const char* data, size_t size, std::string_view source, int64_t base_offset,
                 FhirRecordSink& sink, int64_t line = 0);
 
+  // Reads the JSON document of `size` bytes that `read` gives without holding it whole, when
+  // it is a Bundle other than a document: the members of its top-level object are found by a
+  // scan, and its entries are parsed one at a time, once to learn what each is stored under
+  // and once to store it (json/scanner.h). Memory holds the largest entry and, per entry, its
+  // ids and fullUrl; the records are those ReadJson gives for the same bytes. Returns false,
+  // having read nothing, for any other document (a single resource, or a document Bundle: one
+  // record each, read whole with ReadJson). Errors: I/O, or a file that changed while read.
+  Result<bool> ReadJsonStreamed(const json::ReadAt& read, uint64_t size, std::string_view source,
+                                FhirRecordSink& sink);
+  // ReadJsonStreamed of the file at `path` (named `source` in locations).
+  Result<bool> ReadJsonFileStreamed(const std::string& path, std::string_view source,
+                                    FhirRecordSink& sink);
+
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return unresolved_; }
   // Whether a conditional create or update of a Patient is applied (not in a keyed lake, where
@@ -79,7 +94,10 @@ class FhirReader {
   // quarantined; an update with the Patient's id is a plain update).
   void set_conditional_patient_writes(bool on) { conditional_patient_writes_ = on; }
   // Parsed resources answer Node::NumberText() (json::Parser::set_keep_number_text).
-  void set_keep_number_text(bool keep) { parser_.set_keep_number_text(keep); }
+  void set_keep_number_text(bool keep) {
+    keep_number_text_ = keep;
+    parser_.set_keep_number_text(keep);
+  }
 
  private:
   // Reads the entries of `bundle` (its text `record`). A Bundle in an entry is read the same
@@ -89,6 +107,27 @@ class FhirReader {
   void ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
                   FhirRecordSink& sink, int depth = 0, uint32_t* next_entry = nullptr);
   static constexpr int kMaxBundleDepth = 4;
+  // The entries of a Bundle, walked in order as often as reading it needs: fn(entry, resource)
+  // for each, `resource` the text of entry.resource as minified ("" when it has none), both
+  // valid during the call, until fn returns false. A walk may begin while another runs.
+  // kParseError when an entry is not valid JSON (only a streamed Bundle's: a parsed one was
+  // checked whole); I/O errors as they come.
+  using EntryFn = std::function<bool(json::Node entry, std::string_view resource)>;
+  class Entries {
+   public:
+    virtual ~Entries() = default;
+    virtual Status ForEach(const EntryFn& fn) const = 0;
+  };
+  class ParsedEntries;
+  class StreamedEntries;
+  // Reads the entries of a Bundle (ReadBundle, ReadJsonStreamed): first what each is stored
+  // under, then each in order. `history`: the Bundle is one (Bundle.type); `record`: its text,
+  // quarantined (followed by `kept_note`, LakeWriter::KeptPartNote when `record` is only its
+  // head) when the Bundle is refused whole. Errors: those of a streamed walk other than
+  // kParseError, which refuses the Bundle.
+  Status ReadEntries(const Entries& entries, bool history, std::string_view record,
+                     const RecordLocation& base, FhirRecordSink& sink, int depth,
+                     uint32_t* next_entry, std::string_view kept_note);
   // The identifiers of a Bundle's entries, by (resource type, value): what conditional
   // references are matched against, built once per Bundle (a scan of every entry per reference
   // made a Bundle of 20,000 such references take 20 s). Views of the parsed Bundle.
@@ -100,12 +139,17 @@ class FhirReader {
     bool has_system = false;
     std::string_view id;  // the entry's id, or the one its fullUrl or request implies
   };
-  using BundleIdentifiers = std::unordered_multimap<std::pair<std::string_view, std::string_view>,
-                                                    EntryIdentifier, IdentifierHash>;
+  struct BundleIdentifiers {
+    StringArena strings;  // what the views of `index` name, the ids aside
+    std::unordered_multimap<std::pair<std::string_view, std::string_view>, EntryIdentifier,
+                            IdentifierHash>
+        index;
+  };
   // `stored_ids`: per entry, the id its resource is stored under, empty when it is not stored
-  // (quarantined or unpacked): only those are matched.
-  static BundleIdentifiers IndexIdentifiers(json::Node bundle,
-                                            const std::vector<std::string_view>& stored_ids);
+  // (quarantined or unpacked): only those are matched (and viewed, not copied, by `out`).
+  static Status IndexIdentifiers(const Entries& entries,
+                                 const std::vector<std::string_view>& stored_ids,
+                                 BundleIdentifiers& out);
   // What a condition "Type?identifier=[system|]value" matches: in the Bundle whose identifiers
   // are `bundle` (when given), else in the lake. Any other condition (other parameters, several,
   // an unknown type) is kUnsupported.
@@ -117,8 +161,8 @@ class FhirReader {
   // "Type/id" for a conditional reference that matches exactly one resource (MatchIdentifier);
   // the reference as written otherwise.
   std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle);
-  // A Bundle's fullUrls and the "Type/id" each stands for: views of the Bundle's parsed strings
-  // and of one buffer of "Type/id"s, valid while the Bundle is read.
+  // A Bundle's fullUrls and the "Type/id" each stands for: views of copies made for the Bundle
+  // (StringArena), valid while it is read.
   using FullUrls =
       std::unordered_map<std::string_view, std::string_view, StringHash, std::equal_to<>>;
   // What the condition of a Bundle entry's request matches in the lake: `ifNoneExist` of a
@@ -151,6 +195,7 @@ class FhirReader {
   std::string rewritten_;
   uint64_t unresolved_ = 0;
   bool conditional_patient_writes_ = true;
+  bool keep_number_text_ = false;
 };
 
 // The first resourceType in `head` that is not "Bundle" ("" if none): used to schedule files

@@ -1,0 +1,316 @@
+// A Bundle read an entry at a time (FhirReader::ReadJsonStreamed) gives the records a parse of
+// the whole document gives: the same resources, rejections and locations, in the same order;
+// for hand-made Bundles of every kind, good and bad, the specification's examples and Synthea.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ingest/fhir/fhir_reader.h"
+#include "ingest/ingest.h"
+#include "json/json.h"
+#include "json/scanner.h"
+#include "medlake/lake.h"
+#include "store/catalog.h"
+#include "store/lake_writer.h"
+#include "test_util.h"
+
+namespace medlake::ingest {
+namespace {
+
+// Every call the reader makes, as a line.
+class RecordingSink final : public FhirRecordSink {
+ public:
+  std::vector<std::string> events;
+
+  void OnResource(json::Node, std::string_view json, const fhir::ReferenceResolver&,
+                  const RecordLocation& loc, bool) override {
+    events.push_back("stored " + Where(loc) + " " + std::string(json));
+  }
+  void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {
+    // What is invalid JSON, each reading may say in its own words.
+    if (reason.starts_with("invalid JSON")) reason = "invalid JSON";
+    // A Bundle refused whole is kept as read, or minified: the same bytes less whitespace.
+    std::string kept(record);
+    if (loc.location.empty()) std::erase_if(kept, [](char c) { return std::isspace(c); });
+    events.push_back("refused " + Where(loc) + " " + reason + ": " + kept);
+  }
+  void OnExisting(const RecordLocation& loc) override { events.push_back("exists " + Where(loc)); }
+
+ private:
+  static std::string Where(const RecordLocation& loc) {
+    return std::string(loc.source) + ":" + std::to_string(loc.line) + ":" +
+           std::to_string(loc.byte_offset) + ":" + std::to_string(loc.entry) + ":" + loc.location;
+  }
+};
+
+// The lake's identifiers as a test sees them: Patient urn:mrn|m1 is p-lake, "many" matches
+// several.
+std::string Lookup(std::string_view type, std::optional<std::string_view> system,
+                   std::string_view value) {
+  if (value == "many") return store::kAmbiguousIdentifier;
+  if (type == "Patient" && value == "m1" && system.value_or("urn:mrn") == "urn:mrn") {
+    return "p-lake";
+  }
+  return "";
+}
+
+std::vector<std::string> ReadWhole(const std::string& doc) {
+  FhirReader reader(Lookup);
+  RecordingSink sink;
+  std::string padded = doc + std::string(json::kPadding, '\0');
+  reader.ReadJson(padded.data(), doc.size(), "in.json", 0, sink);
+  return sink.events;
+}
+
+// Streamed when it can be, else whole (as the ingest worker does); `streamed` tells which.
+std::vector<std::string> ReadStreamed(const std::string& doc, bool* streamed = nullptr) {
+  FhirReader reader(Lookup);
+  RecordingSink sink;
+  Result<bool> r = reader.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", sink);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (streamed != nullptr) *streamed = r.ok() && *r;
+  if (r.ok() && !*r) {
+    EXPECT_TRUE(sink.events.empty());  // nothing read when it says so
+    return ReadWhole(doc);
+  }
+  return sink.events;
+}
+
+void ExpectSameRecords(const std::string& doc, bool expect_streamed) {
+  SCOPED_TRACE(doc.substr(0, 300));
+  bool streamed = false;
+  const std::vector<std::string> whole = ReadWhole(doc);
+  const std::vector<std::string> entry_by_entry = ReadStreamed(doc, &streamed);
+  EXPECT_EQ(streamed, expect_streamed);
+  EXPECT_EQ(entry_by_entry, whole);
+}
+
+TEST(StreamedBundleTest, HandMadeBundlesGiveTheRecordsOfAWholeParse) {
+  // Bundle-local names, ids implied by fullUrl and PUT, conditional references inside the
+  // Bundle and to the lake (one, none, several), conditional creates and updates, requests
+  // that store nothing, search outcomes, nested Bundles and a document.
+  const std::string transaction = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:AAAA0000-0000-4000-8000-000000000001",
+     "resource":{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"b7"}]},
+     "request":{"method":"POST","url":"Patient"}},
+    {"fullUrl":"urn:uuid:aaaa0000-0000-4000-8000-000000000002",
+     "resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+       "subject":{"reference":"urn:uuid:aaaa0000-0000-4000-8000-000000000001"},
+       "performer":[{"reference":"Practitioner?identifier=urn:npi|n1"},
+                    {"reference":"Patient?identifier=urn:mrn|m1"},
+                    {"reference":"Patient?identifier=many"},
+                    {"reference":"Patient?identifier=urn:mrn|b7"},
+                    {"reference":"urn:uuid:00000000-0000-4000-8000-00000000dead"}],
+       "valueQuantity":{"value":1.50,"unit":"mg"}}},
+    {"resource":{"resourceType":"Practitioner","id":"pr1",
+       "identifier":[{"system":"urn:npi","value":"n1"}]},"request":{"method":"PUT","url":"Practitioner/pr1"}},
+    {"resource":{"resourceType":"Patient","identifier":[{"value":"x"}]},
+     "request":{"method":"PUT","url":"Patient/from-url"}},
+    {"fullUrl":"urn:uuid:aaaa0000-0000-4000-8000-000000000003",
+     "resource":{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m1"}]},
+     "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:mrn|m1"}},
+    {"resource":{"resourceType":"Patient","id":"p9"},
+     "request":{"method":"POST","url":"Patient","ifNoneExist":"name=x"}},
+    {"resource":{"resourceType":"Patient","id":"p10"},
+     "request":{"method":"PUT","url":"Patient?identifier=many"}},
+    {"resource":{"resourceType":"Patient","id":"p11"},
+     "request":{"method":"PUT","url":"Patient/other"}},
+    {"resource":{"resourceType":"Patient","id":"p12"},
+     "request":{"method":"PUT","url":"Patient?identifier=urn:mrn|m1"}},
+    {"request":{"method":"DELETE","url":"Patient/p2"}},
+    {"request":{"method":"PATCH","url":"Patient/p1"},"resource":{"resourceType":"Parameters","id":"x"}},
+    {"request":{"method":"GET","url":"Patient?name=x"}},
+    {"response":{"status":"201"}},
+    {"search":{"mode":"outcome"},"resource":{"resourceType":"OperationOutcome","id":"oo"}},
+    {"resource":{"resourceType":"Banana","id":"b1"}},
+    {"resource":{"resourceType":"Patient","id":"bad id"}},
+    {"resource":[1,2]},
+    7,
+    {"resource":{"resourceType":"Bundle","type":"batch","entry":[
+      {"fullUrl":"urn:uuid:aaaa0000-0000-4000-8000-000000000004",
+       "resource":{"resourceType":"Patient"}},
+      {"resource":{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},
+       "subject":{"reference":"urn:uuid:aaaa0000-0000-4000-8000-000000000004"}}}]}},
+    {"resource":{"resourceType":"Bundle","type":"document","identifier":{"system":"urn:d","value":"1"},
+      "entry":[{"fullUrl":"urn:uuid:aaaa0000-0000-4000-8000-000000000001",
+                "resource":{"resourceType":"Composition","id":"c1"}}]}},
+    {"fullUrl":"Patient/p20","resource":{"resourceType":"Patient","id":"p21"}},
+    {"fullUrl":"http://example.org/fhir/Patient/p22","resource":{"resourceType":"Patient","id":"p22"}},
+    {"resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"y"},
+      "subject":{"reference":"http://example.org/fhir/Patient/p22/_history/3"},
+      "hasMember":[{"reference":"urn:uuid:AAAA0000-0000-4000-8000-000000000002"}]}}
+  ]})";
+  ExpectSameRecords(transaction, true);
+  EXPECT_GT(ReadWhole(transaction).size(), 20u);
+
+  // History: newest first, so the entries take their places the other way round.
+  ExpectSameRecords(R"({"type":"history","entry":[
+      {"resource":{"resourceType":"Patient","id":"h","gender":"male"},"request":{"method":"PUT","url":"Patient/h"}},
+      {"resource":{"resourceType":"Patient","id":"h"},"request":{"method":"PATCH","url":"Patient/h"}},
+      {"request":{"method":"DELETE","url":"Patient/h"}}],"resourceType":"Bundle"})",
+                    true);
+  // Names in any order, with escapes, whitespace, numbers as written, a byte order mark.
+  ExpectSameRecords(
+      "\xEF\xBB\xBF { \"entr\\u0079\" : [ {\"resource\" : {\"resourceType\":"
+      "\"Observation\",\"id\":\"o\",\"status\":\"final\",\"code\":{\"text\":\"t\"},"
+      "\"valueQuantity\":{\"value\":1.0e0}} } ] , \"type\":\"collection\","
+      "\"resourceType\" : \"Bundle\" }\r\n",
+      true);
+  ExpectSameRecords(R"({"resourceType":"Bundle","type":"searchset","entry":[],"total":0})", true);
+  ExpectSameRecords(R"({"resourceType":"Bundle","type":"searchset"})", true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","id":"b","entry":[{"resource":{"resourceType":"Patient","id":"p"}}]})",
+      true);
+
+  // Refused whole.
+  ExpectSameRecords(R"({"resourceType":"Bundle","entry":{"resource":{}}})", true);
+  ExpectSameRecords(R"({"resourceType":"Bundle","entry":"x"})", true);
+  ExpectSameRecords(R"({"resourceType":"Bundle","entry":[],"entry":[]})", true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"},
+                        "resource":{"resourceType":"Patient","id":"b"}}]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"}},
+                        {"resource":{"resourceType":"Patient","id":"b",}}]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"}}]} x)",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"}}]}
+{"resourceType":"Bundle","entry":[]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"}} {}]})",
+      true);
+  ExpectSameRecords(R"({"resourceType":"Bundle","meta":{"x":1e999},"entry":[]})", true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","id":"a","valueInteger":1 000}}]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a","name":"\x"}}]})",
+      true);
+  // Entries nested as deep as a whole parse takes, and one level deeper.
+  for (int depth : {1020, 1021, 1022, 1023}) {
+    ExpectSameRecords(
+        R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic","id":"d","x":)" +
+            std::string(static_cast<size_t>(depth) - 4, '[') +
+            std::string(static_cast<size_t>(depth) - 4, ']') + "}}]}",
+        true);
+  }
+
+  // Not Bundles to read an entry at a time: each is one record, read whole.
+  ExpectSameRecords(R"({"resourceType":"Patient","id":"p"})", false);
+  ExpectSameRecords(R"({"resourceType":"Bundle","type":"document","id":"d","entry":[]})", false);
+  ExpectSameRecords(R"({"resourceType":7,"entry":[]})", false);
+  ExpectSameRecords(R"({"entry":[{"resource":{"resourceType":"Patient","id":"p"}}]})", false);
+  ExpectSameRecords("", false);
+  ExpectSameRecords("\xEF\xBB\xBF", false);
+  // Not one object at all: read whole, and refused as ever.
+  ExpectSameRecords("[1,2]", false);
+  ExpectSameRecords("\xFF\xFE{", false);
+  ExpectSameRecords("   ", false);
+  ExpectSameRecords(" { ", true);
+}
+
+TEST(StreamedBundleTest, ABundleRefusedWholeKeepsItsHeadAndSaysItsSize) {
+  // Over the quarantine's limit: the head is what a whole parse would keep, and the reason
+  // says the record's size as AddQuarantine says it.
+  std::string doc = R"({"resourceType":"Bundle","entry":[)";
+  while (doc.size() <= store::LakeWriter::kQuarantinedRecordBytes) {
+    doc += R"({"resource":{"resourceType":"Patient","id":"a"}},)";
+  }
+  doc += R"({"resource":{"resourceType":"Patient","id":"a"},"resource":{}}]})";
+  bool streamed = false;
+  const std::vector<std::string> events = ReadStreamed(doc, &streamed);
+  EXPECT_TRUE(streamed);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(
+      events[0].find("has \"resource\" twice: which resource it holds is unclear (record of " +
+                     std::to_string(doc.size()) + " bytes; the first " +
+                     std::to_string(store::LakeWriter::kQuarantinedRecordBytes) +
+                     " are kept): " + doc.substr(0, 100)),
+      std::string::npos)
+      << events[0].substr(0, 300);
+  EXPECT_EQ(events[0].size() - events[0].find(": {\"resourceType\"") - 2,
+            store::LakeWriter::kQuarantinedRecordBytes);
+}
+
+std::string FileText(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(StreamedBundleTest, SpecificationExamplesAndSyntheaGiveTheRecordsOfAWholeParse) {
+  size_t files = 0, bundles = 0;
+  for (const char* dir : {"fhir-r4-spec-examples", "synthea-r4-dev-100"}) {
+    if (!testing::HaveSharedData(dir)) continue;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(testing::SharedData(dir))) {
+      if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+      ++files;
+      const std::string doc = FileText(e.path());
+      bool streamed = false;
+      const std::vector<std::string> entry_by_entry = ReadStreamed(doc, &streamed);
+      bundles += streamed;
+      EXPECT_EQ(entry_by_entry, ReadWhole(doc)) << e.path();
+    }
+  }
+  if (files == 0) GTEST_SKIP() << "../shared/data not present";
+  EXPECT_GT(bundles, 0u);
+}
+
+TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
+  // The same files, with and without streaming: the same lake.
+  testing::TempDir dir;
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[)";
+  for (int i = 0; i < 300; ++i) {
+    if (i > 0) bundle += ",";
+    bundle +=
+        R"({"fullUrl":"urn:uuid:00000000-0000-4000-8000-)" + std::to_string(100000000000 + i) +
+        R"(","resource":{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m)" +
+        std::to_string(i) + R"("}]},"request":{"method":"POST","url":"Patient"}},)" +
+        R"({"resource":{"resourceType":"Observation","id":"o)" + std::to_string(i) +
+        R"(","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:00000000-0000-4000-8000-)" +
+        std::to_string(100000000000 + i) +
+        R"("},"performer":[{"reference":"Patient?identifier=urn:mrn|m)" +
+        std::to_string((i + 7) % 300) + R"("}]}})";
+  }
+  bundle += R"(,{"resource":{"resourceType":"Patient","id":"bad id"}}]})";
+  testing::WriteText(dir / "in/big.json", bundle);
+  testing::WriteText(dir / "in/small.json",
+                     R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)"
+                     R"({"resourceType":"Patient","id":"s1"}}]})");
+  std::vector<std::vector<std::string>> exports;
+  for (uint64_t streamed_bytes : {uint64_t{16} << 20, uint64_t{1000}}) {
+    const std::string lake = dir / ("lake" + std::to_string(streamed_bytes));
+    IngestOptions options;
+    options.streamed_document_bytes = streamed_bytes;
+    auto r = Ingest(lake, {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.records_read, 602u);
+    EXPECT_EQ(r->counters.stored, 601u);
+    EXPECT_EQ(r->counters.quarantined, 1u);
+    EXPECT_EQ(r->unresolved_references, 0u);
+    auto opened = Lake::Open(lake);
+    ASSERT_TRUE(opened.ok());
+    std::vector<std::string> rows;
+    ASSERT_TRUE((*opened)
+                    ->Scan(
+                        "", [&](const ResourceView& v) { rows.emplace_back(v.json); }, nullptr)
+                    .ok());
+    std::sort(rows.begin(), rows.end());
+    exports.push_back(std::move(rows));
+  }
+  EXPECT_EQ(exports[0], exports[1]);
+}
+
+}  // namespace
+}  // namespace medlake::ingest
