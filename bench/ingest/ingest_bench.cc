@@ -1,6 +1,6 @@
 // Ingest throughput against its practical ceiling, in the same run.
 //
-//   medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] INPUT_DIR
+//   medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] [--one-bundle] INPUT_DIR
 //
 // Baseline: a plain simdjson DOM parse of the same bytes with no storing (each NDJSON line, or
 // each JSON document), on the same number of threads (files in parallel, and the pieces of a
@@ -11,6 +11,10 @@
 // time and peak memory grow with input size. Every measurement runs in its own child process so
 // that peak RSS is its own. With --keyed the lakes get a key first (privacy/key_store.h), as
 // `medlake init` gives them: ingest then pseudonymizes every resource and fills the vault.
+// With --one-bundle the entries of every Bundle of the input (and of each copy) are merged into
+// one transaction Bundle, one file, which ingest reads an entry at a time
+// (FhirReader::ReadJsonStreamed); ingest parsing it whole, as it did before, is measured too,
+// and the two compared.
 #include <fcntl.h>
 #include <simdjson.h>
 #include <sys/resource.h>
@@ -237,7 +241,34 @@ Measure FormatFloor(const std::vector<std::string>& files, int jobs) {
       });
 }
 
-Measure IngestRun(const std::string& input, const std::string& lake, int jobs, bool keyed) {
+// Writes the entries of every Bundle in `files` (as they are written) into one transaction
+// Bundle at `out`.
+void MergeBundles(const std::vector<std::string>& files, const std::string& out) {
+  std::ofstream merged(out, std::ios::binary);
+  merged << "{\"resourceType\": \"Bundle\",\n \"type\": \"transaction\",\n \"entry\": [";
+  simdjson::ondemand::parser parser;
+  bool first = true;
+  for (const auto& f : files) {
+    simdjson::padded_string text(Slurp(f));
+    simdjson::ondemand::document doc;
+    simdjson::ondemand::array entries;
+    if (parser.iterate(text).get(doc) || doc["entry"].get_array().get(entries)) continue;
+    for (auto entry : entries) {
+      simdjson::ondemand::object object;
+      std::string_view raw;
+      if (entry.get_object().get(object) || object.raw_json().get(raw)) {
+        std::fprintf(stderr, "cannot read an entry of an input Bundle\n");
+        std::exit(1);
+      }
+      merged << (first ? "\n  " : ",\n  ") << raw;
+      first = false;
+    }
+  }
+  merged << "\n ]\n}\n";
+}
+
+Measure IngestRun(const std::string& input, const std::string& lake, int jobs, bool keyed,
+                  bool parse_whole = false) {
   fs::remove_all(lake);
   if (keyed) {
     fs::create_directories(lake);
@@ -248,6 +279,7 @@ Measure IngestRun(const std::string& input, const std::string& lake, int jobs, b
   }
   medlake::ingest::IngestOptions options;
   options.jobs = jobs;
+  if (parse_whole) options.streamed_document_bytes = UINT64_MAX;
   auto start = Clock::now();
   auto report = medlake::ingest::Ingest(lake, {input}, options);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
@@ -287,6 +319,7 @@ void Replicate(const std::vector<std::string>& files, const std::string& in_root
 
 struct Figures {
   Measure base, floor, ingest;
+  Measure whole;  // --one-bundle: ingest parsing the Bundle whole
 };
 
 void Report(const char* label, const Figures& f, int jobs) {
@@ -302,19 +335,29 @@ void Report(const char* label, const Figures& f, int jobs) {
       "%-10s format floor (parse + minify + zstd 1) %7.1f MB/s | floor/baseline %.2f | "
       "ingest/floor %.2f\n",
       "", mbps(f.floor), mbps(f.floor) / mbps(base), mbps(ing) / mbps(f.floor));
+  if (f.whole.seconds > 0) {
+    std::printf(
+        "%-10s the Bundle parsed whole: ingest %7.1f MB/s %6.0f MB RSS | an entry at a time / "
+        "whole: time %.2f, peak RSS %.2f\n",
+        "", mbps(f.whole), f.whole.peak_rss_kb / 1024.0, ing.seconds / f.whole.seconds,
+        static_cast<double>(ing.peak_rss_kb) / f.whole.peak_rss_kb);
+  }
 }
 
 // Runs baseline, format floor and ingest alternately `runs` times (each in its own process);
 // returns the run of median time of each, with the highest peak RSS seen. A shared VM's speed
 // drifts by 10-30 % from run to run: one run is not a figure.
 Figures MedianFigures(int runs, const std::vector<std::string>& files, const std::string& input,
-                      const std::string& lake, int jobs, bool keyed) {
-  std::vector<Measure> bases, floors, ingests;
+                      const std::string& lake, int jobs, bool keyed, bool also_whole) {
+  std::vector<Measure> bases, floors, ingests, wholes;
   for (int r = 0; r < runs; ++r) {
     bases.push_back(InChild([&] { return Baseline(files, jobs); }));
     floors.push_back(InChild([&] { return FormatFloor(files, jobs); }));
     ingests.push_back(InChild([&] { return IngestRun(input, lake, jobs, keyed); }));
-    if (bases.back().seconds <= 0 || floors.back().seconds <= 0 || ingests.back().seconds <= 0) {
+    wholes.push_back(also_whole ? InChild([&] { return IngestRun(input, lake, jobs, keyed, true); })
+                                : Measure{1, 0, 0, 0});
+    if (bases.back().seconds <= 0 || floors.back().seconds <= 0 || ingests.back().seconds <= 0 ||
+        wholes.back().seconds <= 0) {
       std::fprintf(stderr, "a measurement failed (see above)\n");
       std::exit(1);
     }
@@ -328,7 +371,7 @@ Figures MedianFigures(int runs, const std::vector<std::string>& files, const std
     m.peak_rss_kb = peak;
     return m;
   };
-  return {median(bases), median(floors), median(ingests)};
+  return {median(bases), median(floors), median(ingests), also_whole ? median(wholes) : Measure{}};
 }
 
 int main(int argc, char** argv) {
@@ -336,6 +379,7 @@ int main(int argc, char** argv) {
   int copies = 10;
   int runs = 3;
   bool keyed = false;
+  bool one_bundle = false;
   std::string input;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -347,26 +391,41 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--keyed")
       keyed = true;
+    else if (a == "--one-bundle")
+      one_bundle = true;
     else
       input = a;
   }
   if (input.empty()) {
     std::fprintf(stderr,
                  "usage: medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] "
-                 "INPUT_DIR\n");
+                 "[--one-bundle] INPUT_DIR\n");
     return 2;
   }
   std::string work = (fs::temp_directory_path() / "medlake-bench-ingest").string();
   fs::remove_all(work);
   auto files = InputFiles(input);
-  std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest%s\n", jobs,
-              input.c_str(), files.size(), runs, keyed ? ", lakes with a key" : "");
-  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs, keyed);
+  std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest%s%s\n", jobs,
+              input.c_str(), files.size(), runs, keyed ? ", lakes with a key" : "",
+              one_bundle ? ", merged into one Bundle" : "");
+  // With --one-bundle, `dir`'s Bundles merged into one file, which becomes the input.
+  auto as_input = [&](std::vector<std::string>& dir_files, std::string& dir,
+                      const std::string& merged) {
+    if (!one_bundle) return;
+    fs::create_directories(merged);
+    MergeBundles(dir_files, merged + "/bundle.json");
+    dir = merged;
+    dir_files = InputFiles(merged);
+  };
+  as_input(files, input, work + "/merged1");
+  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs, keyed, one_bundle);
   Report("1x", one, jobs);
   if (copies > 1) {
     Replicate(files, input, work + "/input10", copies);
     auto files10 = InputFiles(work + "/input10");
-    Figures many = MedianFigures(runs, files10, work + "/input10", work + "/lake10", jobs, keyed);
+    std::string input10 = work + "/input10";
+    as_input(files10, input10, work + "/merged10");
+    Figures many = MedianFigures(runs, files10, input10, work + "/lake10", jobs, keyed, one_bundle);
     char label[16];
     std::snprintf(label, sizeof label, "%dx", copies);
     Report(label, many, jobs);
