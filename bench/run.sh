@@ -23,6 +23,11 @@ if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/ingest/medlake_bench_ingest" --copies 10 --keyed "$shared/synthea-r4-dev-100"
 fi
 
+echo "== ingest of one large Bundle file (Synthea's entries merged; then 10 copies): an entry at a time vs parsed whole"
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  "$build/bench/ingest/medlake_bench_ingest" --copies 10 --runs 1 --one-bundle "$shared/synthea-r4-dev-100"
+fi
+
 echo "== pseudonyms: Pseudonymizer vs libsodium's one-shot HMAC of the same message"
 "$build/bench/store/medlake_bench_pseudonym"
 
