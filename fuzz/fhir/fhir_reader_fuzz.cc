@@ -2,6 +2,7 @@
 // as one JSON document, whole and an entry at a time (which must give the same records). Any
 // crash, hang, sanitizer report or broken invariant is a bug.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -80,7 +81,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto read = reader.ReadJsonStreamed(
       medlake::json::ReadAtMemory(std::string_view(buf.data(), size)), size, "fuzz.json", streamed);
   if (!read.ok()) std::abort();  // memory gives no I/O error
-  if (*read && streamed.events != whole.events) std::abort();
+  if (*read && streamed.events != whole.events) {
+    std::fprintf(stderr, "parsed whole:\n%s\nan entry at a time:\n%s\n", whole.events.c_str(),
+                 streamed.events.c_str());
+    std::abort();
+  }
   if (!*read && !streamed.events.empty()) std::abort();
   return 0;
 }

@@ -179,6 +179,10 @@ TEST(StreamedBundleTest, HandMadeBundlesGiveTheRecordsOfAWholeParse) {
       R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"}},
                         {"resource":{"resourceType":"Patient","id":"b",}}]})",
       true);
+  // "resource" twice, then an entry that is no JSON: the whole is invalid JSON, first (fuzz).
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","entry":[{"resource":1,"resource":{}},{"resource":{"a":1,}}]})",
+      true);
   ExpectSameRecords(
       R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a"}}]} x)",
       true);

@@ -922,11 +922,10 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   bool repeated = false;  // an entry has "resource" twice
   Status read = entries.ForEach([&](json::Node entry, std::string_view) {
     // A member twice: readers keep one or the other, so the record of the one not read would
-    // be neither stored nor counted.
-    if (entry.IsObject() && RepeatsMember(entry, "resource")) {
-      repeated = true;
-      return false;
-    }
+    // be neither stored nor counted. The walk goes on: an entry after it that is not valid JSON
+    // (only a streamed Bundle's) makes the reason "invalid JSON", as a parse of the whole says.
+    repeated = repeated || (entry.IsObject() && RepeatsMember(entry, "resource"));
+    if (repeated) return true;
     std::string implied;
     std::string_view stored;
     Conditional cond = Conditional::kNone;
