@@ -90,6 +90,8 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
       });
   RecordWorker update_worker(*writer, shared, deidentifier.get());
   update_worker.set_resource_history(&history);
+  // It reads the JSON documents too large to prepare (keyed lakes): large Bundles among them.
+  update_worker.set_streamed_document_bytes(options.streamed_document_bytes);
   ChunkSource source(inputs.files, options.chunk_bytes);
   Status source_error;
   bool done = false;

@@ -473,6 +473,15 @@ void Parser::set_keep_number_text(bool keep) {
   impl_->keep_number_text = keep;
 }
 
+Status Parser::set_max_depth(size_t depth) {
+  static_assert(kDefaultMaxDepth == simdjson::DEFAULT_MAX_DEPTH);
+  // Later parses grow the capacity and keep this depth (dom::parser::ensure_capacity).
+  if (impl_->parser.allocate(std::max<size_t>(impl_->parser.capacity(), 64), depth)) {
+    return Internal("cannot allocate the JSON parser");
+  }
+  return Status::Ok();
+}
+
 Parser::Parser() : impl_(std::make_unique<Impl>()) {}
 Parser::~Parser() = default;
 Parser::Parser(Parser&&) noexcept = default;

@@ -165,6 +165,9 @@ class Parser {
   // "1.0" is not "1"). Costs a copy of the text per Parse and, on the first NumberText() call
   // per document, one walk over it. ParsePadded's buffer must then outlive the document.
   void set_keep_number_text(bool keep);
+  // Documents nested deeper than this (objects and arrays) are refused as invalid JSON.
+  static constexpr size_t kDefaultMaxDepth = 1024;
+  Status set_max_depth(size_t depth);
 
  private:
   struct Impl;

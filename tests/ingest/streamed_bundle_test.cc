@@ -14,7 +14,9 @@
 #include "ingest/ingest.h"
 #include "json/json.h"
 #include "json/scanner.h"
+#include "keyed_lake.h"
 #include "medlake/lake.h"
+#include "quarantine_of.h"
 #include "store/catalog.h"
 #include "store/lake_writer.h"
 #include "test_util.h"
@@ -201,7 +203,7 @@ TEST(StreamedBundleTest, HandMadeBundlesGiveTheRecordsOfAWholeParse) {
       R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"a","name":"\x"}}]})",
       true);
   // Entries nested as deep as a whole parse takes, and one level deeper.
-  for (int depth : {1020, 1021, 1022, 1023}) {
+  for (int depth : {1020, 1021, 1022, 1023, 1024, 1025, 1026, 1027}) {
     ExpectSameRecords(
         R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic","id":"d","x":)" +
             std::string(static_cast<size_t>(depth) - 4, '[') +
@@ -314,6 +316,33 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
     exports.push_back(std::move(rows));
   }
   EXPECT_EQ(exports[0], exports[1]);
+}
+
+TEST(StreamedBundleTest, AKeyedLakeReadsALargeBundleAnEntryAtATimeToo) {
+  // In a keyed lake a large document is read by the pipeline's serial stage: it streams too.
+  // Witness: a Bundle refused whole while read an entry at a time says the size of its file
+  // (2 MiB of it whitespace); parsed whole, of its minified text (under 1 MiB: no note).
+  testing::TempDir dir;
+  const std::string doc =
+      R"({"resourceType":"Bundle","entry":[],"entry":[])" + std::string(2u << 20, ' ') + "}";
+  testing::WriteText(dir / "in/big.json", doc);
+  const std::string note = "(record of " + std::to_string(doc.size()) + " bytes";
+  for (uint64_t streamed_bytes : {uint64_t{1} << 20, UINT64_MAX}) {
+    const std::string lake = dir / ("lake" + std::to_string(streamed_bytes));
+    testing::CreateKeyedLake(lake);
+    IngestOptions options;
+    options.in_order_document_bytes = 1u << 20;
+    options.streamed_document_bytes = streamed_bytes;
+    options.expect_key = true;
+    auto r = Ingest(lake, {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.quarantined, 1u);
+    auto q = testing::QuarantineOf(lake, 1);
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_NE(q[0].reason.find("Bundle.entry appears twice"), std::string::npos) << q[0].reason;
+    EXPECT_EQ(q[0].reason.find(note) != std::string::npos, streamed_bytes != UINT64_MAX)
+        << q[0].reason;
+  }
 }
 
 }  // namespace

@@ -605,6 +605,9 @@ class FhirReader::StreamedEntries final : public FhirReader::Entries {
     json::MinifyBuffer minified;
     json::Parser parser;
     parser.set_keep_number_text(keep_number_text_);
+    // An entry is two levels down in its Bundle (its object, the entry array): nested as deep
+    // as a parse of the whole Bundle allows, less those two.
+    MEDLAKE_RETURN_IF_ERROR(parser.set_max_depth(json::Parser::kDefaultMaxDepth - 2));
     for (size_t first = 0; first < items_.size();) {
       size_t last = first + 1;  // one past the last of the run
       const uint64_t from = items_[first].offset;

@@ -77,8 +77,10 @@ class FhirReader {
   // Reads the JSON document of `size` bytes that `read` gives without holding it whole, when
   // it is a Bundle other than a document: the members of its top-level object are found by a
   // scan, and its entries are parsed one at a time, once to learn what each is stored under
-  // and once to store it (json/scanner.h). Memory holds the largest entry and, per entry, its
-  // ids and fullUrl; the records are those ReadJson gives for the same bytes. Returns false,
+  // and once to store it (json/scanner.h). Memory holds the largest entry or other member of
+  // the Bundle (each is parsed alone) and, per entry, its ids, fullUrl and extent; the records
+  // are those ReadJson gives for the same bytes (a Bundle refused whole keeps the head of its
+  // text as read, and a reason that gives the file's size, not the minified one). Returns false,
   // having read nothing, for any other document (a single resource, or a document Bundle: one
   // record each, read whole with ReadJson). Errors: I/O, or a file that changed while read.
   Result<bool> ReadJsonStreamed(const json::ReadAt& read, uint64_t size, std::string_view source,
