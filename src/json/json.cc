@@ -528,6 +528,12 @@ namespace {
 // is). NO_SUCH_FIELD when there is none.
 simdjson::error_code FindMember(simdjson::ondemand::object& object, std::string_view key,
                                 simdjson::ondemand::value& out) {
+  // Names as written first (no copy of each name): a name with escapes is rare, and one that
+  // decodes to `key` before the one written plainly would be `key` twice, which the readers
+  // refuse (FhirReader: "appears twice").
+  auto found = object.find_field_unordered(key).get(out);
+  if (found != simdjson::NO_SUCH_FIELD) return found;
+  if (auto error = object.reset().error()) return error;
   for (auto field : object) {
     std::string_view name;
     if (auto error = field.unescaped_key().get(name)) return error;

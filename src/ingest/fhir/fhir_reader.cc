@@ -585,6 +585,7 @@ class FhirReader::ParsedEntries final : public FhirReader::Entries {
     entries_.ForEachItem([&](json::Node entry) { return fn(entry, resources_[index++]); });
     return Status::Ok();
   }
+  size_t size() const override { return resources_.size(); }
 
  private:
   json::Node entries_;
@@ -635,6 +636,7 @@ class FhirReader::StreamedEntries final : public FhirReader::Entries {
     }
     return Status::Ok();
   }
+  size_t size() const override { return items_.size(); }
 
  private:
   const json::ReadAt& read_;
@@ -806,6 +808,10 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // fullUrl -> "Type/id" (a later fullUrl wins), of the entries whose resource is stored under
   // that id, or that a conditional create finds in the lake.
   FullUrls full_urls;
+  full_urls.reserve(entries.size());
+  implied_ids.reserve(entries.size());
+  stored_ids.reserve(entries.size());
+  conditional.reserve(entries.size());
   std::string typed;
   auto name = [&](std::string_view full_url, std::string_view type, std::string_view id) {
     std::string lower;

@@ -119,6 +119,7 @@ class FhirReader {
    public:
     virtual ~Entries() = default;
     virtual Status ForEach(const EntryFn& fn) const = 0;
+    virtual size_t size() const = 0;  // the number of entries
   };
   class ParsedEntries;
   class StreamedEntries;
