@@ -227,6 +227,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     if (f.file->format == InputFormat::kJson || f.file->format == InputFormat::kHl7v2) {
       chunk.whole_file = true;
       chunk.file_bytes = f.file->size;
+      chunk.unread_bytes = f.file->size;
       bytes_consumed_ += f.file->size;
       chunk.ends_shared_wave = last_shared;
       current_.reset();
@@ -279,6 +280,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
         if (n < 0 && errno == EINTR) n = 0;
         if (n < 0) return IoError("cannot read " + f.file->path + ": " + std::strerror(errno));
         bytes_consumed_ += static_cast<uint64_t>(n);
+        chunked_bytes_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       }
       buf.resize(old + static_cast<size_t>(n));
       if (n == 0) f.eof = true;
@@ -286,6 +288,7 @@ Result<std::optional<Chunk>> ChunkSource::Next() {
     if (f.gz) {  // progress counts compressed bytes
       const uint64_t pos = f.gz->consumed();
       bytes_consumed_ += pos - f.gz_consumed;
+      chunked_bytes_.fetch_add(pos - f.gz_consumed, std::memory_order_relaxed);
       f.gz_consumed = pos;
     }
     if (f.long_line) {

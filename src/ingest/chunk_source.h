@@ -5,6 +5,7 @@
 // partial line.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,9 @@ struct Chunk {
     bool unchanged = false;  // the history found nothing new in it: a duplicate
   };
   mutable std::vector<MappedRecord> mapped;
+  // whole_file: the bytes of the file not yet read, for progress (RecordWorker::ReportRead,
+  // which counts what it reads in SharedCounters::document_bytes_read).
+  mutable uint64_t unread_bytes = 0;
 };
 
 class ChunkSource {
@@ -58,6 +62,9 @@ class ChunkSource {
   // reading into it costs no page faults). Thread-safe against Next().
   void Recycle(std::string buffer);
   uint64_t bytes_consumed() const { return bytes_consumed_; }
+  // Of those, the bytes read into chunks (not whole files, which their readers count: Chunk::
+  // unread_bytes); read by the progress thread.
+  uint64_t chunked_bytes() const { return chunked_bytes_.load(std::memory_order_relaxed); }
   // Every chunk has been handed out: Next() would give nullopt.
   bool exhausted() const { return !current_ && next_file_ >= files_.size(); }
 
@@ -76,6 +83,7 @@ class ChunkSource {
   size_t next_file_ = 0;
   std::unique_ptr<OpenFile> current_;
   uint64_t bytes_consumed_ = 0;
+  std::atomic<uint64_t> chunked_bytes_{0};
   std::mutex free_mu_;
   std::vector<std::string> free_buffers_;
 };

@@ -7,6 +7,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "fhir/r4_model.h"
@@ -96,7 +98,36 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   Status source_error;
   bool done = false;
   std::atomic<bool> worker_failed{false};  // stop reading: the run fails with the worker's error
-  auto last_progress = Clock::now();
+  // Progress, twice a second, from a thread of its own: a large Bundle is one chunk, read for
+  // seconds while no other chunk is handed out. Stopped (joined) before Ingest returns.
+  struct ProgressThread {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false;
+    std::thread thread;
+    void Stop() {
+      if (!thread.joinable()) return;
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      thread.join();
+    }
+    ~ProgressThread() { Stop(); }
+  } progress;
+  if (options.progress) {
+    progress.thread = std::thread([&] {
+      std::unique_lock lock(progress.mu);
+      while (!progress.cv.wait_for(lock, std::chrono::milliseconds(500),
+                                   [&] { return progress.stop; })) {
+        // Each term only grows: the figure never goes back.
+        const uint64_t read =
+            source.chunked_bytes() + shared.document_bytes_read.load(std::memory_order_relaxed);
+        options.progress(shared.records(), std::min(read, total_bytes), total_bytes);
+      }
+    });
+  }
 
   auto counters_now = [&] {
     store::RunCounters c = shared.Snapshot(*writer);
@@ -191,11 +222,6 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 checkpoint_due = true;
               }
               if (chunk->ends_shared_wave || checkpoint_due) batch_over = true;
-              if (options.progress &&
-                  Clock::now() - last_progress > std::chrono::milliseconds(500)) {
-                last_progress = Clock::now();
-                options.progress(shared.records(), source.bytes_consumed(), total_bytes);
-              }
               return work;
             }) &
             tbb::make_filter<std::shared_ptr<Work>, std::shared_ptr<Work>>(
@@ -289,6 +315,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   report.unresolved_references += update_worker.unresolved();
   for (auto& [path, reason] : inputs.skipped) report.skipped.push_back({path, reason});
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  progress.Stop();  // the last call is this one
   if (options.progress) options.progress(report.counters.records_read, total_bytes, total_bytes);
   return report;
 }

@@ -45,7 +45,9 @@ struct IngestOptions {
   // A Bundle file larger than this is read an entry at a time, never held whole (parsed whole,
   // a Bundle takes about four times its size in memory): FhirReader::ReadJsonStreamed.
   uint64_t streamed_document_bytes = 16u << 20;
-  // Called about twice a second from the coordinating thread (never concurrently).
+  // Called about twice a second from a thread of its own (never concurrently), and once at the
+  // end: records read, bytes of the input read (a large Bundle's as its entries are stored),
+  // bytes of the input in all.
   std::function<void(uint64_t records, uint64_t bytes_done, uint64_t bytes_total)> progress;
   // Whether the caller found the lake with a key (and decided access and auditing by it): the
   // run is refused when the lake, under its writer lock, says otherwise (a `medlake init` that

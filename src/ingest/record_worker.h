@@ -71,6 +71,10 @@ class SharedCounters {
   }
   // Records read so far (for progress).
   uint64_t records() const { return Sum(&Block::records); }
+  // Bytes of the whole files (JSON documents, HL7 v2 files) read so far, a large Bundle's as
+  // its entries are stored (it is one chunk, read for seconds): with the bytes read into
+  // chunks, the input's progress.
+  std::atomic<uint64_t> document_bytes_read{0};
 
   // The run's counters so far. Records of this run that a later version superseded were
   // counted as stored when admitted; they move to duplicates.
@@ -154,6 +158,7 @@ class RecordWorker final : public FhirRecordSink {
   RecordWorker(store::LakeWriter& writer, SharedCounters& counters,
                Deidentifier* deidentifier = nullptr)
       : writer_(writer),
+        shared_(counters),
         counters_(counters.NewBlock()),
         deid_(deidentifier),
         reader_([this, &writer, deidentifier](std::string_view type,
@@ -569,8 +574,16 @@ class RecordWorker final : public FhirRecordSink {
     }
     std::string_view data(chunk.data.data(), chunk.data.size());
     if (chunk.whole_file) {
+      // Read (and counted for progress) when this returns, whatever the way.
+      struct ReadAtEnd {
+        RecordWorker* worker;
+        const Chunk& chunk;
+        ~ReadAtEnd() { worker->ReportRead(chunk, chunk.file_bytes); }
+      } read_at_end{this, chunk};
       if (chunk.format == InputFormat::kJson && chunk.file_bytes > streamed_document_bytes_) {
+        reader_.set_document_progress([&](uint64_t position) { ReportRead(chunk, position); });
         Result<bool> streamed = reader_.ReadJsonFileStreamed(*chunk.source, *chunk.source, *this);
+        reader_.set_document_progress(nullptr);
         if (!streamed.ok()) {
           if (error_.ok()) error_ = streamed.status();  // the run fails, as for any I/O error
           return;
@@ -582,8 +595,14 @@ class RecordWorker final : public FhirRecordSink {
         if (error_.ok()) error_ = read.status();  // the run fails, as for any I/O error
         return;
       }
-      data = *read;
+      ReadChunk(chunk, *read);
+      return;
     }
+    ReadChunk(chunk, data);
+  }
+
+  // Reads the records of `data`, the chunk's text (or its whole file's).
+  void ReadChunk(const Chunk& chunk, std::string_view data) {
     if (chunk.format == InputFormat::kJson) {
       reader_.ReadJson(data.data(), data.size(), *chunk.source, chunk.base_offset, *this);
     } else if (chunk.format == InputFormat::kHl7v2) {
@@ -594,6 +613,15 @@ class RecordWorker final : public FhirRecordSink {
       reader_.ReadNdjson(data.data(), data.size(), *chunk.source, chunk.first_line,
                          chunk.base_offset, *this);
     }
+  }
+
+  // The whole file of `chunk` has been read up to `position` (for progress). Reading it again
+  // (a prepared chunk prepared again) counts nothing twice.
+  void ReportRead(const Chunk& chunk, uint64_t position) {
+    const uint64_t unread = chunk.file_bytes - std::min(position, chunk.file_bytes);
+    if (unread >= chunk.unread_bytes) return;
+    shared_.document_bytes_read.fetch_add(chunk.unread_bytes - unread, std::memory_order_relaxed);
+    chunk.unread_bytes = unread;
   }
 
   // Stream ingest: stores one resource mapped from an HL7 v2 message, merged with the version
@@ -725,6 +753,7 @@ class RecordWorker final : public FhirRecordSink {
   }
 
   store::LakeWriter& writer_;
+  SharedCounters& shared_;
   SharedCounters::Block& counters_;
   Deidentifier* deid_;
   FhirReader reader_;

@@ -3,6 +3,7 @@
 // for hand-made Bundles of every kind, good and bad, the specification's examples and Synthea.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -316,6 +317,49 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
     exports.push_back(std::move(rows));
   }
   EXPECT_EQ(exports[0], exports[1]);
+}
+
+TEST(StreamedBundleTest, ProgressMovesWithTheEntriesStored) {
+  std::string doc = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 1000; ++i) {
+    doc += std::string(i > 0 ? "," : "") + R"({"resource":{"resourceType":"Patient","id":"p)" +
+           std::to_string(i) + R"("}})";
+  }
+  doc += "]}";
+  // The reader: positions in the document, growing, every 256 entries while they are stored.
+  FhirReader reader(Lookup);
+  RecordingSink sink;
+  std::vector<uint64_t> positions;
+  reader.set_document_progress([&](uint64_t position) { positions.push_back(position); });
+  ASSERT_TRUE(*reader.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", sink));
+  EXPECT_EQ(sink.events.size(), 1000u);
+  ASSERT_EQ(positions.size(), 4u);  // after entries 0, 256, 512 and 768
+  EXPECT_TRUE(std::is_sorted(positions.begin(), positions.end()));
+  EXPECT_LT(positions.back(), doc.size());
+  EXPECT_EQ(doc.substr(0, positions[0]).back(), '}');  // the end of the first entry
+
+  // Ingest: the bytes read never go back, and end at the input's size.
+  testing::TempDir dir;
+  testing::WriteText(dir / "in/big.json", doc);
+  const std::string ndjson = R"({"resourceType":"Patient","id":"s"})"
+                             "\n";
+  testing::WriteText(dir / "in/small.ndjson", ndjson);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;  // bytes read, bytes in all
+  IngestOptions options;
+  options.streamed_document_bytes = 1000;
+  options.progress = [&](uint64_t, uint64_t done, uint64_t total) {
+    calls.emplace_back(done, total);
+  };
+  auto r = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(calls.empty());
+  const uint64_t total = doc.size() + ndjson.size();
+  EXPECT_EQ(calls.back(), std::pair(total, total));
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].second, total);
+    EXPECT_LE(calls[i].first, total);
+    if (i > 0) EXPECT_GE(calls[i].first, calls[i - 1].first);
+  }
 }
 
 TEST(StreamedBundleTest, AKeyedLakeReadsALargeBundleAnEntryAtATimeToo) {

@@ -586,6 +586,7 @@ class FhirReader::ParsedEntries final : public FhirReader::Entries {
     return Status::Ok();
   }
   size_t size() const override { return resources_.size(); }
+  uint64_t EndOf(size_t) const override { return 0; }
 
  private:
   json::Node entries_;
@@ -637,6 +638,7 @@ class FhirReader::StreamedEntries final : public FhirReader::Entries {
     return Status::Ok();
   }
   size_t size() const override { return items_.size(); }
+  uint64_t EndOf(size_t index) const override { return items_[index].offset + items_[index].size; }
 
  private:
   const json::ReadAt& read_;
@@ -984,6 +986,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
     const std::string_view implied = implied_ids[index];
     const Conditional cond = conditional[index];
+    if (document_progress_ && depth == 0 && index % 256 == 0) {
+      document_progress_(entries.EndOf(index));
+    }
     ++index;
     if (cond == Conditional::kExists) {
       sink.OnExisting(loc);  // read, not stored: the lake holds the resource it would create

@@ -89,6 +89,12 @@ class FhirReader {
   Result<bool> ReadJsonFileStreamed(const std::string& path, std::string_view source,
                                     FhirRecordSink& sink);
 
+  // Called with the byte of the document read up to while a Bundle is stored an entry at a
+  // time (ReadJsonStreamed), about every 256 entries; null: not at all.
+  void set_document_progress(std::function<void(uint64_t position)> progress) {
+    document_progress_ = std::move(progress);
+  }
+
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return unresolved_; }
   // Whether a conditional create or update of a Patient is applied (not in a keyed lake, where
@@ -120,6 +126,8 @@ class FhirReader {
     virtual ~Entries() = default;
     virtual Status ForEach(const EntryFn& fn) const = 0;
     virtual size_t size() const = 0;  // the number of entries
+    // The byte of the document after entry `index`; 0 when the entries are not read from it.
+    virtual uint64_t EndOf(size_t index) const = 0;
   };
   class ParsedEntries;
   class StreamedEntries;
@@ -199,6 +207,7 @@ class FhirReader {
   uint64_t unresolved_ = 0;
   bool conditional_patient_writes_ = true;
   bool keep_number_text_ = false;
+  std::function<void(uint64_t position)> document_progress_;
 };
 
 // The first resourceType in `head` that is not "Bundle" ("" if none): used to schedule files
