@@ -421,8 +421,11 @@ class RecordWorker final : public FhirRecordSink {
   // HL7 v2 messages are mapped to FHIR R4 (docs/hl7v2.md); each resulting resource is a
   // record, and a message that cannot be parsed or mapped is one quarantined record.
   void ProcessHl7v2(const Chunk& chunk, std::string_view file) {
+    size_t read = 0;
     for (const auto& entry : hl7v2::ReadMessages(file)) {
       const hl7v2::SourceLocation& at = entry.location;
+      // Mapping messages to store later is the first half of a file's reading (for progress).
+      if (read++ % 256 == 0) ReportRead(chunk, defer_hl7v2_ ? at.byte_offset / 2 : at.byte_offset);
       RecordLocation loc{*chunk.source, 0, static_cast<int64_t>(at.byte_offset), 0,
                          at.outside_message
                              ? "before message " + std::to_string(at.message_index + 1)
@@ -470,7 +473,12 @@ class RecordWorker final : public FhirRecordSink {
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
     file_index_ = chunk.file_index;
     read_early_ = chunk.shared_wave;
+    size_t stored = 0;
     for (auto& m : chunk.mapped) {
+      // Storing them is the second half of the file's reading (for progress).
+      if (stored++ % 256 == 0) {
+        ReportRead(chunk, chunk.file_bytes / 2 + static_cast<uint64_t>(m.byte_offset) / 2);
+      }
       if (m.unchanged) {
         CountUnchanged();
         continue;
@@ -478,6 +486,7 @@ class RecordWorker final : public FhirRecordSink {
       RecordLocation loc{*chunk.source, 0, m.byte_offset, m.entry, m.location};
       StoreParsed(std::move(m.json), same, loc);
     }
+    ReportRead(chunk, chunk.file_bytes);
   }
 
   // Device readings, one per line (ingest/device/device_reading.h).
@@ -578,7 +587,12 @@ class RecordWorker final : public FhirRecordSink {
       struct ReadAtEnd {
         RecordWorker* worker;
         const Chunk& chunk;
-        ~ReadAtEnd() { worker->ReportRead(chunk, chunk.file_bytes); }
+        ~ReadAtEnd() {
+          // HL7 v2 messages mapped to store later: half of the file's reading (StoreMapped).
+          const bool half =
+              chunk.format == InputFormat::kHl7v2 && worker->defer_hl7v2_ && !chunk.mapped.empty();
+          worker->ReportRead(chunk, half ? chunk.file_bytes / 2 : chunk.file_bytes);
+        }
       } read_at_end{this, chunk};
       if (chunk.format == InputFormat::kJson && chunk.file_bytes > streamed_document_bytes_) {
         reader_.set_document_progress([&](uint64_t position) { ReportRead(chunk, position); });
