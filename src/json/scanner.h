@@ -54,8 +54,8 @@ Status ScanObjectMembers(const ReadAt& read, uint64_t begin, uint64_t end,
                          std::vector<MemberExtent>& out, std::string_view items_of,
                          std::vector<Extent>& items, size_t read_bytes = kScanReadBytes);
 
-// Reads `extent` of `read` whole into `out`, followed by `padding` zero bytes (not counted in
-// out.size()'s first extent.size bytes: out.size() is extent.size + padding).
+// Reads `extent` of `read` whole into `out`, then `padding` zero bytes (out.size() is
+// extent.size + padding).
 Status ReadExtent(const ReadAt& read, Extent extent, std::string& out, size_t padding = 0);
 
 }  // namespace medlake::json

@@ -396,7 +396,7 @@ Status FhirReader::IndexIdentifiers(const Entries& entries,
                                     const std::vector<std::string_view>& stored_ids,
                                     BundleIdentifiers& out) {
   size_t at = 0;
-  return entries.ForEach([&](json::Node entry, std::string_view) {
+  const EntryFn index_entry = [&](json::Node entry, std::string_view) {
     const size_t index_of_entry = at++;
     const std::string_view id =
         index_of_entry < stored_ids.size() ? stored_ids[index_of_entry] : std::string_view();
@@ -415,7 +415,8 @@ Status FhirReader::IndexIdentifiers(const Entries& entries,
       return true;
     });
     return true;
-  });
+  };
+  return entries.ForEach(index_entry, false);
 }
 
 FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view condition,
@@ -580,7 +581,7 @@ class FhirReader::ParsedEntries final : public FhirReader::Entries {
  public:
   ParsedEntries(json::Node entries, const std::vector<std::string_view>& resources)
       : entries_(entries), resources_(resources) {}
-  Status ForEach(const EntryFn& fn) const override {
+  Status ForEach(const EntryFn& fn, bool) const override {
     size_t index = 0;
     entries_.ForEachItem([&](json::Node entry) { return fn(entry, resources_[index++]); });
     return Status::Ok();
@@ -601,7 +602,7 @@ class FhirReader::StreamedEntries final : public FhirReader::Entries {
   StreamedEntries(const json::ReadAt& read, const std::vector<json::Extent>& items,
                   bool keep_number_text)
       : read_(read), items_(items), keep_number_text_(keep_number_text) {}
-  Status ForEach(const EntryFn& fn) const override {
+  Status ForEach(const EntryFn& fn, bool with_resources) const override {
     // Each walk has its own buffers: the resolver may walk the entries while a walk runs.
     std::string run;  // the text of consecutive entries, read at once
     json::MinifyBuffer minified;
@@ -613,25 +614,23 @@ class FhirReader::StreamedEntries final : public FhirReader::Entries {
     for (size_t first = 0; first < items_.size();) {
       size_t last = first + 1;  // one past the last of the run
       const uint64_t from = items_[first].offset;
-      auto end_of = [&](size_t i) { return items_[i].offset + items_[i].size; };
-      while (last < items_.size() && end_of(last) - from <= json::kScanReadBytes) ++last;
+      while (last < items_.size() && EndOf(last) - from <= json::kScanReadBytes) ++last;
       MEDLAKE_RETURN_IF_ERROR(
-          json::ReadExtent(read_, {from, end_of(last - 1) - from}, run, json::kPadding));
+          json::ReadExtent(read_, {from, EndOf(last - 1) - from}, run, json::kPadding));
       for (size_t i = first; i < last; ++i) {
+        auto invalid = [i](const Status& s) {
+          return ParseError(s.message() + " (Bundle.entry[" + std::to_string(i) + "])");
+        };
         const std::string_view item(run.data() + (items_[i].offset - from), items_[i].size);
         auto text = minified.Minify(item);
-        std::optional<Result<json::Node>> entry;
-        if (text.ok()) entry = parser.ParsePadded(text->data(), text->size());
+        if (!text.ok()) return invalid(text.status());
+        auto entry = parser.ParsePadded(text->data(), text->size());
+        if (!entry.ok()) return invalid(entry.status());
         std::string_view resource;
-        Status sliced =
-            entry && entry->ok() ? json::MemberSlice(*text, "resource", resource) : Status::Ok();
-        if (!text.ok() || !entry->ok() || !sliced.ok()) {
-          const Status& failed = !text.ok()     ? text.status()
-                                 : !entry->ok() ? entry->status()
-                                                : sliced;
-          return ParseError(failed.message() + " (Bundle.entry[" + std::to_string(i) + "])");
+        if (with_resources) {
+          if (Status s = json::MemberSlice(*text, "resource", resource); !s.ok()) return invalid(s);
         }
-        if (!fn(**entry, resource)) return Status::Ok();
+        if (!fn(*entry, resource)) return Status::Ok();
       }
       first = last;
     }
@@ -931,7 +930,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     if (!full_url.empty()) name(full_url, rt->GetString(), id);
   };
   bool repeated = false;  // an entry has "resource" twice
-  Status read = entries.ForEach([&](json::Node entry, std::string_view) {
+  const EntryFn plan_entry = [&](json::Node entry, std::string_view) {
     // A member twice: readers keep one or the other, so the record of the one not read would
     // be neither stored nor counted. The walk goes on: an entry after it that is not valid JSON
     // (only a streamed Bundle's) makes the reason "invalid JSON", as a parse of the whole says.
@@ -945,7 +944,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     stored_ids.push_back(stored);
     conditional.push_back(cond);
     return true;
-  });
+  };
+  Status read = entries.ForEach(plan_entry, false);
   if (!read.ok()) {
     if (read.code() != ErrorCode::kParseError) return read;
     sink.OnReject(record, base, WhyNotJson(record, read.message(), true) + std::string(kept_note));
@@ -981,7 +981,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   const uint32_t first_entry = *next_entry;
   const auto entry_count = static_cast<uint32_t>(conditional.size());
   if (newest_first) *next_entry += entry_count;
-  read = entries.ForEach([&](json::Node entry, std::string_view slice) {
+  const EntryFn store_entry = [&](json::Node entry, std::string_view slice) {
     loc.entry = newest_first ? first_entry + (entry_count - 1 - index) : (*next_entry)++;
     loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
     const std::string_view implied = implied_ids[index];
@@ -1069,7 +1069,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     RewriteReferences(slice, &full_urls, resolver, rewritten_);
     sink.OnResource(*res, rewritten_, resolver, loc, false);
     return true;
-  });
+  };
+  read = entries.ForEach(store_entry, true);
   // The entries were read whole before (a streamed Bundle's file changed, or could no longer be
   // read): the run fails, as for any I/O error.
   return read.ok() ? walk_error : read;

@@ -116,15 +116,16 @@ class FhirReader {
                   FhirRecordSink& sink, int depth = 0, uint32_t* next_entry = nullptr);
   static constexpr int kMaxBundleDepth = 4;
   // The entries of a Bundle, walked in order as often as reading it needs: fn(entry, resource)
-  // for each, `resource` the text of entry.resource as minified ("" when it has none), both
-  // valid during the call, until fn returns false. A walk may begin while another runs.
+  // for each, `resource` the text of entry.resource as minified ("" when it has none, or when
+  // the walk is `with_resources` false), both valid during the call, until fn returns false.
+  // A walk may begin while another runs.
   // kParseError when an entry is not valid JSON (only a streamed Bundle's: a parsed one was
   // checked whole); I/O errors as they come.
   using EntryFn = std::function<bool(json::Node entry, std::string_view resource)>;
   class Entries {
    public:
     virtual ~Entries() = default;
-    virtual Status ForEach(const EntryFn& fn) const = 0;
+    virtual Status ForEach(const EntryFn& fn, bool with_resources) const = 0;
     virtual size_t size() const = 0;  // the number of entries
     // The byte of the document after entry `index`; 0 when the entries are not read from it.
     virtual uint64_t EndOf(size_t index) const = 0;
