@@ -13,6 +13,7 @@
 
 #include "common/string_util.h"
 #include "json/minify.h"
+#include "json/scanner.h"
 
 namespace medlake::json {
 namespace {
@@ -554,8 +555,17 @@ Status RawMember(simdjson::ondemand::object& item, std::string_view key, std::st
   if (type == simdjson::ondemand::json_type::object) {
     simdjson::ondemand::object obj;
     if (member.get_object().get(obj) || obj.raw_json().get(out)) return ParseError("invalid JSON");
+  } else if (type == simdjson::ondemand::json_type::array) {
+    simdjson::ondemand::array items;
+    if (member.get_array().get(items) || items.raw_json().get(out))
+      return ParseError("invalid JSON");
   } else {
+    // The token and the whitespace after it, which is not the value's (PlainMemberSlices).
     out = member.raw_json_token();
+    while (!out.empty() &&
+           (out.back() == ' ' || out.back() == '\n' || out.back() == '\t' || out.back() == '\r')) {
+      out.remove_suffix(1);
+    }
   }
   return Status::Ok();
 }
@@ -563,6 +573,7 @@ Status RawMember(simdjson::ondemand::object& item, std::string_view key, std::st
 }  // namespace
 
 Status MemberSlice(std::string_view text, std::string_view key, std::string_view& out) {
+  if (auto plain = PlainMemberSlice(text, key, out)) return *plain;
   out = {};
   thread_local simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
@@ -576,6 +587,7 @@ Status MemberSlice(std::string_view text, std::string_view key, std::string_view
 
 Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,
                     std::vector<std::string_view>& out) {
+  if (auto plain = PlainMemberSlices(text, array_key, member_key, out)) return *plain;
   out.clear();
   thread_local simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;

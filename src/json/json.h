@@ -176,8 +176,9 @@ class Parser {
 
 // For each item of the array `root[array_key]` of the JSON object `text`, the raw text of
 // `item[member_key]` (an empty view when the item has no such member). `text` must be followed
-// by kPadding readable bytes; the views point into it. kParseError if `text` is not such an
-// object. Used to slice Bundle entries without re-serializing them.
+// by kPadding readable bytes; the views point into it, each to a value's text without the
+// whitespace around it. kParseError if `text` is not such an object. Used to slice Bundle
+// entries without re-serializing them.
 Status MemberSlices(std::string_view text, std::string_view array_key, std::string_view member_key,
                     std::vector<std::string_view>& out);
 

@@ -6,8 +6,9 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "json/string_masks.h"
+
+#ifdef MEDLAKE_STRING_MASKS
 #define MEDLAKE_MINIFY_SIMD 1
 #endif
 
@@ -65,20 +66,12 @@ Result<size_t> MinifyPortable(std::string_view text, char* out) {
 
 #ifdef MEDLAKE_MINIFY_SIMD
 
-constexpr uint64_t kEvenBits = 0x5555555555555555ULL;
-constexpr uint64_t kOddBits = ~kEvenBits;
-
-// The mask arithmetic both kernels share needs only carry-less multiplication; each kernel adds
-// its own vector instructions (a callee's target must be a subset of its caller's).
-#define MEDLAKE_CLMUL_TARGET __attribute__((target("pclmul,popcnt")))
-#define MEDLAKE_AVX2_TARGET __attribute__((target("avx2,pclmul,popcnt,bmi")))
 #define MEDLAKE_AVX512_TARGET \
   __attribute__((target("avx512f,avx512bw,avx512vbmi2,pclmul,popcnt,bmi,bmi2")))
 
 // State carried from one 64-byte block to the next.
 struct Carry {
-  uint64_t escaped = 0;      // bit 0: the next block's first byte is escaped by a backslash
-  uint64_t in_string = 0;    // all ones when the previous block ended inside a string
+  StringCarry strings;
   uint64_t last_scalar = 0;  // bit 0: the previous block ended with a scalar byte
   uint64_t open_gap = 0;     // bit 0: it ended in whitespace that follows a scalar byte
   bool split = false;        // whitespace separated two scalar bytes (SplitsAValue)
@@ -92,46 +85,12 @@ struct BlockBits {
   uint64_t scalar;  // IsScalarByte
 };
 
-// Bytes escaped by a backslash, for a block whose backslashes are `backslash`. A run of
-// backslashes escapes its 2nd, 4th, ... and, when its length is odd, the byte after it. The run's
-// start parity decides: adding the run's start bit to the run carries to the byte after the run,
-// and that byte is escaped when run start and run end differ in parity (the classic construction
-// of simdjson's stage 1, Langdale and Lemire, "Parsing Gigabytes of JSON per Second", 2019).
-MEDLAKE_CLMUL_TARGET inline uint64_t EscapedBytes(uint64_t backslash, Carry& carry) {
-  uint64_t escaped_in = carry.escaped;
-  if (backslash == 0) {
-    carry.escaped = 0;
-    return escaped_in;
-  }
-  // A backslash escaped by the previous block is a literal, not the start of a run.
-  uint64_t escapers = backslash & ~escaped_in;
-  uint64_t starts = escapers & ~(escapers << 1);
-  uint64_t even_carries = escapers + (starts & kEvenBits);
-  uint64_t odd_carries;
-  // A run from an odd position that reaches bit 63 has an odd length: it escapes the next
-  // block's first byte (a run from an even position reaching it is even).
-  bool odd_run_to_end = __builtin_add_overflow(escapers, starts & kOddBits, &odd_carries);
-  uint64_t escaped = ((even_carries & ~escapers) & kOddBits) |
-                     ((odd_carries & ~escapers) & kEvenBits) | escaped_in;
-  carry.escaped = odd_run_to_end ? 1 : 0;
-  return escaped;
-}
-
-// Bit i set when byte i is inside a string (opening quote included, closing quote not).
-MEDLAKE_CLMUL_TARGET inline uint64_t InString(uint64_t quotes, Carry& carry) {
-  __m128i prefix = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<int64_t>(quotes)),
-                                        _mm_set1_epi8(static_cast<char>(0xFF)), 0);
-  uint64_t inside = static_cast<uint64_t>(_mm_cvtsi128_si64(prefix)) ^ carry.in_string;
-  carry.in_string = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
-  return inside;
-}
-
 // The bytes of a block to keep: all but the whitespace outside strings. Notes in `carry`
 // whitespace that separates two scalar bytes (SplitsAValue): the gaps that start after a scalar
 // byte, each carried by an addition to the byte after it, which must not be scalar.
 MEDLAKE_CLMUL_TARGET inline uint64_t KeptBytes(const BlockBits& bits, Carry& carry) {
-  uint64_t quotes = bits.quote & ~EscapedBytes(bits.backslash, carry);
-  uint64_t inside = InString(quotes, carry);
+  uint64_t quotes = bits.quote & ~EscapedBytes(bits.backslash, carry.strings);
+  uint64_t inside = InString(quotes, carry.strings);
   uint64_t white = bits.white & ~inside;
   uint64_t scalar = bits.scalar & ~inside;
   uint64_t gap_starts = white & ((scalar << 1) | carry.last_scalar | carry.open_gap);
@@ -147,7 +106,7 @@ MEDLAKE_CLMUL_TARGET inline uint64_t KeptBytes(const BlockBits& bits, Carry& car
 
 // The end of a text: how a kernel reports what its carry saw.
 Result<size_t> Finish(const Carry& carry, size_t written) {
-  if (carry.in_string != 0) return UnclosedString();
+  if (carry.strings.in_string != 0) return UnclosedString();
   if (carry.split) return SplitValue();
   return written;
 }
@@ -221,15 +180,6 @@ constexpr std::array<uint64_t, 256> MakeGatherTable() {
 }
 constexpr std::array<uint64_t, 256> kGather = MakeGatherTable();
 
-MEDLAKE_AVX2_TARGET inline uint64_t Bits256(__m256i lo, __m256i hi) {
-  return static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
-         (static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(hi))) << 32);
-}
-
-MEDLAKE_AVX2_TARGET inline __m256i Is256(__m256i v, char c) {
-  return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c));
-}
-
 // Bytes with (v - base) <= span, unsigned.
 MEDLAKE_AVX2_TARGET inline __m256i InRange256(__m256i v, char base, char span) {
   const __m256i offset = _mm256_sub_epi8(v, _mm256_set1_epi8(base));
@@ -297,13 +247,6 @@ MEDLAKE_AVX2_TARGET Result<size_t> MinifyAvx2(std::string_view text, char* out) 
   return Finish(carry, static_cast<size_t>(write - out));
 }
 
-bool HasAvx2() {
-  static const bool supported = __builtin_cpu_supports("avx2") &&
-                                __builtin_cpu_supports("pclmul") &&
-                                __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
-  return supported;
-}
-
 #endif  // MEDLAKE_MINIFY_SIMD
 
 }  // namespace
@@ -314,7 +257,7 @@ bool MinifyKernelSupported(MinifyKernel kernel) {
       return true;
 #ifdef MEDLAKE_MINIFY_SIMD
     case MinifyKernel::kAvx2:
-      return HasAvx2();
+      return HasAvx2Masks();
     case MinifyKernel::kAvx512:
       return HasAvx512Vbmi2();
 #else
@@ -343,7 +286,7 @@ Result<size_t> MinifyWith(MinifyKernel kernel, std::string_view text, char* out)
 Result<size_t> MinifyInto(std::string_view text, char* out) {
 #ifdef MEDLAKE_MINIFY_SIMD
   if (HasAvx512Vbmi2()) return MinifyAvx512(text, out);
-  if (HasAvx2()) return MinifyAvx2(text, out);
+  if (HasAvx2Masks()) return MinifyAvx2(text, out);
 #endif
   return MinifyPortable(text, out);
 }

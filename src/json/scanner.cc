@@ -8,11 +8,7 @@
 #include <memory>
 
 #include "json/json.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define MEDLAKE_SCAN_AVX2 1
-#endif
+#include "json/string_masks.h"
 
 namespace medlake::json {
 
@@ -95,9 +91,8 @@ class ValueEnd {
       }
       return kMore;
     }
-#ifdef MEDLAKE_SCAN_AVX2
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) {
+#ifdef MEDLAKE_STRING_MASKS
+    if (HasAvx2Masks()) {
       if (const size_t end = BlocksAvx2(s, i, n); end != kMore) return end;
     }
 #endif
@@ -142,54 +137,54 @@ class ValueEnd {
   }
 
  private:
-#ifdef MEDLAKE_SCAN_AVX2
-  // Feed's loop over the whole 32-byte blocks of s[i, n), with i moved past them: it looks at
-  // the quotes, backslashes, brackets and braces of each block only (in pretty-printed FHIR
-  // about one byte in eight), where the byte loop looks at every byte. The value's end, or
-  // kMore.
-  __attribute__((target("avx2,bmi"))) size_t BlocksAvx2(const char* s, size_t& i, size_t n) {
-    const __m256i quote_byte = _mm256_set1_epi8('"'), backslash_byte = _mm256_set1_epi8('\\');
-    const __m256i brace = _mm256_set1_epi8('{'), bracket = _mm256_set1_epi8('[');
-    const __m256i close_brace = _mm256_set1_epi8('}'), close_bracket = _mm256_set1_epi8(']');
-    for (; i + 32 <= n; i += 32) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
-      const auto quote =
-          static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote_byte)));
-      const auto backslash =
-          static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, backslash_byte)));
-      const auto open = static_cast<uint32_t>(_mm256_movemask_epi8(
-          _mm256_or_si256(_mm256_cmpeq_epi8(v, brace), _mm256_cmpeq_epi8(v, bracket))));
-      const auto close = static_cast<uint32_t>(_mm256_movemask_epi8(
-          _mm256_or_si256(_mm256_cmpeq_epi8(v, close_brace), _mm256_cmpeq_epi8(v, close_bracket))));
-      uint32_t todo = quote | backslash | open | close;
-      if (escape_) {  // the block's first byte is escaped
-        todo &= ~1u;
-        escape_ = false;
+#ifdef MEDLAKE_STRING_MASKS
+  // Feed's loop over the whole 64-byte blocks of s[i, n), with i moved past them. The bytes
+  // inside strings come from masks (string_masks.h), and the brackets outside them are counted:
+  // only a block where the depth may come back to zero walks its brackets one by one. The
+  // value's end, or kMore (also, with i at that block, when a backslash lies outside a string:
+  // not JSON, which the byte loop reads exactly as before).
+  MEDLAKE_AVX2_TARGET size_t BlocksAvx2(const char* s, size_t& i, size_t n) {
+    StringCarry carry{escape_ ? 1u : 0u, in_string_ ? ~uint64_t{0} : 0};
+    for (; i + 64 <= n; i += 64) {
+      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+      const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 32));
+      const uint64_t backslash = Bits256(Is256(lo, '\\'), Is256(hi, '\\'));
+      const StringCarry before = carry;
+      const uint64_t quotes =
+          Bits256(Is256(lo, '"'), Is256(hi, '"')) & ~EscapedBytes(backslash, carry);
+      const uint64_t inside = InString(quotes, carry);
+      if ((backslash & ~inside) != 0) {
+        carry = before;
+        break;
       }
-      while (todo != 0) {
-        const uint32_t j = static_cast<uint32_t>(__builtin_ctz(todo));
-        const uint32_t bit = 1u << j;
-        todo &= todo - 1;
-        if (in_string_) {
-          if ((backslash & bit) != 0) {
-            if (j == 31) {
-              escape_ = true;  // the next block's first byte
-            } else {
-              todo &= ~(bit << 1);
-            }
-          } else if ((quote & bit) != 0) {
-            in_string_ = false;
-            if (depth_ == 0) return i + j + 1;
-          }
-        } else if ((quote & bit) != 0) {
-          in_string_ = true;
-        } else if ((open & bit) != 0) {
+      if (depth_ == 0) {  // the value is a string: it ends at its closing quote
+        if (const uint64_t closing = quotes & ~inside; closing != 0) {
+          return i + static_cast<size_t>(__builtin_ctzll(closing)) + 1;
+        }
+        continue;
+      }
+      const uint64_t open = Bits256(_mm256_or_si256(Is256(lo, '{'), Is256(lo, '[')),
+                                    _mm256_or_si256(Is256(hi, '{'), Is256(hi, '['))) &
+                            ~inside;
+      const uint64_t close = Bits256(_mm256_or_si256(Is256(lo, '}'), Is256(lo, ']')),
+                                     _mm256_or_si256(Is256(hi, '}'), Is256(hi, ']'))) &
+                             ~inside;
+      const auto closes = static_cast<uint64_t>(__builtin_popcountll(close));
+      if (closes < depth_) {  // the depth stays above zero in this block
+        depth_ = depth_ + static_cast<uint64_t>(__builtin_popcountll(open)) - closes;
+        continue;
+      }
+      for (uint64_t todo = open | close; todo != 0; todo &= todo - 1) {
+        const uint64_t bit = todo & (~todo + 1);
+        if ((open & bit) != 0) {
           ++depth_;
-        } else if ((close & bit) != 0) {
-          if (--depth_ == 0) return i + j + 1;
+        } else if (--depth_ == 0) {
+          return i + static_cast<size_t>(__builtin_ctzll(bit)) + 1;
         }
       }
     }
+    escape_ = carry.escaped != 0;
+    in_string_ = carry.in_string != 0;
     return kMore;
   }
 #endif
@@ -321,6 +316,78 @@ Status ScanArrayItems(Window& w, uint64_t& pos, std::vector<Extent>& items) {
   }
 }
 
+// A text in memory that a parse has found valid, walked with ValueEnd's blocks. Each step
+// returns kNotPlain where the text is not as it expects (a member name with an escape, which
+// only a decoding compares right, or text that is not valid JSON): the caller then reads the
+// text another way.
+class PlainText {
+ public:
+  static constexpr size_t kNotPlain = static_cast<size_t>(-1);
+
+  explicit PlainText(std::string_view text) : s_(text.data()), n_(text.size()) {}
+
+  // The first byte at or after `i` that is not whitespace (n_ at the end).
+  size_t Skip(size_t i) const {
+    while (i < n_ && IsSpace(s_[i])) ++i;
+    return i;
+  }
+  char At(size_t i) const { return i < n_ ? s_[i] : '\0'; }
+  std::string_view Slice(size_t begin, size_t end) const { return {s_ + begin, end - begin}; }
+
+  // One past the value that starts at `i`.
+  size_t ValueEndAt(size_t i) const {
+    if (i >= n_) return kNotPlain;
+    ValueEnd scan;
+    const size_t end = scan.Feed(s_ + i, n_ - i);
+    if (end != ValueEnd::kMore) return i + end;
+    return scan.EndsWithText() ? n_ : kNotPlain;
+  }
+
+  // Walks the members of the object at `i` ('{'): `on_member(name, value_at)` returns one past
+  // the value (or kNotPlain), or kStop to end the walk there. One past the object, kStop, or
+  // kNotPlain.
+  static constexpr size_t kStop = static_cast<size_t>(-2);
+  template <typename OnMember>
+  size_t Members(size_t i, OnMember&& on_member) const {
+    i = Skip(i + 1);
+    if (At(i) == '}') return i + 1;
+    for (;;) {
+      if (At(i) != '"') return kNotPlain;
+      const size_t name_end = ValueEndAt(i);
+      if (name_end == kNotPlain || name_end < i + 2) return kNotPlain;
+      const std::string_view name = Slice(i + 1, name_end - 1);
+      if (name.find('\\') != std::string_view::npos) return kNotPlain;
+      i = Skip(name_end);
+      if (At(i) != ':') return kNotPlain;
+      i = Skip(i + 1);
+      const size_t value_end = on_member(name, i);
+      if (value_end == kNotPlain || value_end == kStop) return value_end;
+      i = Skip(value_end);
+      if (At(i) == '}') return i + 1;
+      if (At(i) != ',') return kNotPlain;
+      i = Skip(i + 1);
+    }
+  }
+
+  // The first member `key` of the object at `i` into `out` (left as is when there is none),
+  // walking on to the object's end: one past the object, or kNotPlain.
+  size_t MemberOf(size_t i, std::string_view key, std::string_view& out) const {
+    bool found = false;
+    return Members(i, [&](std::string_view name, size_t value_at) {
+      const size_t end = ValueEndAt(value_at);
+      if (!found && name == key && end != kNotPlain) {
+        found = true;
+        out = Slice(value_at, end);
+      }
+      return end;
+    });
+  }
+
+ private:
+  const char* s_;
+  size_t n_;
+};
+
 }  // namespace
 
 Status ScanObjectMembers(const ReadAt& read, uint64_t begin, uint64_t end,
@@ -379,6 +446,44 @@ Status ReadExtent(const ReadAt& read, Extent extent, std::string& out, size_t pa
                     ", before its size when the read began: it changed while it was read");
   }
   std::memset(out.data() + extent.size, 0, padding);
+  return Status::Ok();
+}
+
+std::optional<Status> PlainMemberSlices(std::string_view text, std::string_view array_key,
+                                        std::string_view member_key,
+                                        std::vector<std::string_view>& out) {
+  out.clear();
+  const PlainText t(text);
+  const size_t root = t.Skip(0);
+  if (t.At(root) != '{') return std::nullopt;
+  bool walked = false;  // the items of the first `array_key`
+  const size_t end = t.Members(root, [&](std::string_view name, size_t value_at) -> size_t {
+    if (name != array_key) return t.ValueEndAt(value_at);
+    if (t.At(value_at) != '[') return PlainText::kNotPlain;
+    walked = true;
+    size_t i = t.Skip(value_at + 1);
+    if (t.At(i) == ']') return PlainText::kStop;
+    for (;;) {
+      std::string_view& slice = out.emplace_back();
+      const size_t item_end = t.At(i) == '{' ? t.MemberOf(i, member_key, slice) : t.ValueEndAt(i);
+      if (item_end == PlainText::kNotPlain) return PlainText::kNotPlain;
+      i = t.Skip(item_end);
+      if (t.At(i) == ']') return PlainText::kStop;
+      if (t.At(i) != ',') return PlainText::kNotPlain;
+      i = t.Skip(i + 1);
+    }
+  });
+  if (end == PlainText::kNotPlain || (end == PlainText::kStop) != walked) return std::nullopt;
+  return Status::Ok();
+}
+
+std::optional<Status> PlainMemberSlice(std::string_view text, std::string_view key,
+                                       std::string_view& out) {
+  out = {};
+  const PlainText t(text);
+  const size_t root = t.Skip(0);
+  if (t.At(root) != '{') return std::nullopt;
+  if (t.MemberOf(root, key, out) == PlainText::kNotPlain) return std::nullopt;
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,5 +58,16 @@ Status ScanObjectMembers(const ReadAt& read, uint64_t begin, uint64_t end,
 // Reads `extent` of `read` whole into `out`, then `padding` zero bytes (out.size() is
 // extent.size + padding).
 Status ReadExtent(const ReadAt& read, Extent extent, std::string& out, size_t padding = 0);
+
+// MemberSlices and MemberSlice of json.h over a text in memory that a parse has found valid,
+// with the scan's blocks (json.h's read them with simdjson's On-Demand API, which the system's
+// simdjson builds only for its portable, byte-at-a-time kernel). The same slices, or
+// std::nullopt where a name on the way has an escape (only a decoding compares it right) or the
+// text is not as valid JSON would be: the caller then reads it as json.h does.
+std::optional<Status> PlainMemberSlices(std::string_view text, std::string_view array_key,
+                                        std::string_view member_key,
+                                        std::vector<std::string_view>& out);
+std::optional<Status> PlainMemberSlice(std::string_view text, std::string_view key,
+                                       std::string_view& out);
 
 }  // namespace medlake::json
