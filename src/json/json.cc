@@ -356,25 +356,19 @@ Node Cursor::value() const {
 
 namespace {
 
-// Depth-first over objects and arrays (scalars, most values, are not visited). Objects are
-// small (FHIR elements hold a few names, a resource a few dozen): the names seen are compared
-// one by one, by a tag of their length and three of their bytes first (the names of one object
-// rarely share it), and sorted past 16.
-bool FindRepeatedName(simdjson::dom::element e, std::string_view& name);
-
-inline bool HasChildren(simdjson::dom::element e) {
-  const auto type = e.type();
-  return type == simdjson::dom::element_type::OBJECT || type == simdjson::dom::element_type::ARRAY;
-}
-
-bool FindRepeatedName(simdjson::dom::element e, std::string_view& name) {
-  if (e.type() == simdjson::dom::element_type::ARRAY) {
-    const simdjson::dom::array items = e.get_array().value_unsafe();
-    for (simdjson::dom::element item : items) {
-      if (HasChildren(item) && FindRepeatedName(item, name)) return true;
-    }
-    return false;
-  }
+// A name given twice in one object of the value at tape index `i`, depth-first, into `name`.
+// Walks simdjson's tape (doc/tape.md), as NumberIndices does: a word per value with its type
+// in the top byte; an object's or array's first word holds the index past its last; a number
+// takes two words; a string's word holds its offset in the string buffer, where its length
+// (32 bits) precedes its bytes. An object's words alternate name and value. Objects are small
+// (FHIR elements hold a few names, a resource a few dozen): the names seen are compared one by
+// one, by a tag of their length and three of their bytes first (the names of one object rarely
+// share it), and sorted past 16.
+bool FindRepeatedName(const uint64_t* tape, const uint8_t* strings, uint64_t i,
+                      std::string_view& name) {
+  using simdjson::internal::tape_type;
+  const bool object = static_cast<tape_type>(tape[i] >> 56) == tape_type::START_OBJECT;
+  const uint64_t last = static_cast<uint32_t>(tape[i]) - 1;  // the closing '}' or ']'
   constexpr size_t kCompared = 16;
   // Left uninitialized (an array of string_view is zeroed at every call: a third of this
   // function's time); a tag holds its name's length.
@@ -382,31 +376,49 @@ bool FindRepeatedName(simdjson::dom::element e, std::string_view& name) {
   uint64_t tags[kCompared];
   size_t n = 0;
   std::vector<std::string_view> many;
-  const simdjson::dom::object fields = e.get_object().value_unsafe();
-  for (simdjson::dom::key_value_pair field : fields) {
-    if (n < kCompared) {
-      const std::string_view key = field.key;
-      uint64_t tag = key.size();
-      if (!key.empty()) {
-        tag |= uint64_t{static_cast<uint8_t>(key.front())} << 32 |
-               uint64_t{static_cast<uint8_t>(key[key.size() / 2])} << 40 |
-               uint64_t{static_cast<uint8_t>(key.back())} << 48;
-      }
-      for (size_t i = 0; i < n; ++i) {
-        if (tags[i] == tag && std::memcmp(seen[i], key.data(), key.size()) == 0) {
-          name = key;
-          return true;
+  for (uint64_t j = i + 1; j < last;) {
+    if (object) {
+      const uint64_t offset = tape[j++] & simdjson::internal::JSON_VALUE_MASK;
+      uint32_t size;
+      std::memcpy(&size, strings + offset, sizeof size);
+      const std::string_view key(reinterpret_cast<const char*>(strings + offset + sizeof size),
+                                 size);
+      if (n < kCompared) {
+        uint64_t tag = key.size();
+        if (!key.empty()) {
+          tag |= uint64_t{static_cast<uint8_t>(key.front())} << 32 |
+                 uint64_t{static_cast<uint8_t>(key[key.size() / 2])} << 40 |
+                 uint64_t{static_cast<uint8_t>(key.back())} << 48;
         }
+        for (size_t k = 0; k < n; ++k) {
+          if (tags[k] == tag && std::memcmp(seen[k], key.data(), key.size()) == 0) {
+            name = key;
+            return true;
+          }
+        }
+        tags[n] = tag;
+        seen[n++] = key.data();
+      } else {
+        many.push_back(key);
       }
-      tags[n] = tag;
-      seen[n++] = key.data();
-    } else {
-      many.push_back(field.key);
     }
-    if (HasChildren(field.value) && FindRepeatedName(field.value, name)) return true;
+    switch (static_cast<tape_type>(tape[j] >> 56)) {
+      case tape_type::START_OBJECT:
+      case tape_type::START_ARRAY:
+        if (FindRepeatedName(tape, strings, j, name)) return true;
+        j = static_cast<uint32_t>(tape[j]);
+        break;
+      case tape_type::INT64:
+      case tape_type::UINT64:
+      case tape_type::DOUBLE:
+        j += 2;
+        break;
+      default:
+        ++j;
+    }
   }
   if (many.empty()) return false;
-  for (size_t i = 0; i < n; ++i) many.emplace_back(seen[i], static_cast<uint32_t>(tags[i]));
+  for (size_t k = 0; k < n; ++k) many.emplace_back(seen[k], static_cast<uint32_t>(tags[k]));
   std::sort(many.begin(), many.end());
   if (auto it = std::adjacent_find(many.begin(), many.end()); it != many.end()) {
     name = *it;
@@ -415,11 +427,19 @@ bool FindRepeatedName(simdjson::dom::element e, std::string_view& name) {
   return false;
 }
 
+inline bool HasChildren(simdjson::dom::element e) {
+  const auto type = e.type();
+  return type == simdjson::dom::element_type::OBJECT || type == simdjson::dom::element_type::ARRAY;
+}
+
 }  // namespace
 
 std::optional<std::string_view> Node::RepeatedName() const {
   std::string_view name;
-  if (valid_ && HasChildren(Elem(raw_)) && FindRepeatedName(Elem(raw_), name)) return name;
+  if (!valid_ || !HasChildren(Elem(raw_))) return std::nullopt;
+  const ElementKey key = KeyOf(raw_);
+  const auto* doc = reinterpret_cast<const simdjson::dom::document*>(key[0]);
+  if (FindRepeatedName(doc->tape.get(), doc->string_buf.get(), key[1], name)) return name;
   return std::nullopt;
 }
 
