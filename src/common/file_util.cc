@@ -168,6 +168,19 @@ Status MakeDirs(const std::string& dir) {
   return Status::Ok();
 }
 
+Status MakeChildDirs(const std::string& parent, const std::vector<std::string>& names) {
+  bool created = false;
+  for (const std::string& name : names) {
+    const std::string path = parent + "/" + name;
+    if (::mkdir(path.c_str(), 0777) == 0) {
+      created = true;
+    } else if (errno != EEXIST) {
+      return IoError("cannot create directory " + path + ": " + std::strerror(errno));
+    }
+  }
+  return created ? SyncDir(parent) : Status::Ok();
+}
+
 Result<FolderLock> FolderLock::Acquire(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return IoError("cannot open " + dir + ": " + std::strerror(errno));

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "medlake/status.h"
 
@@ -56,6 +57,9 @@ Status SyncDir(const std::string& dir);
 
 // mkdir -p.
 Status MakeDirs(const std::string& dir);
+// Creates the folders `names` that do not exist yet in the existing folder `parent`, durable
+// as MakeDirs makes them, with one fsync of `parent` for them all.
+Status MakeChildDirs(const std::string& parent, const std::vector<std::string>& names);
 
 // An exclusive flock on a folder, held until the object is destroyed: a lake's writer lock.
 // The folder itself is locked, not a lock file in it, which could be deleted under a running

@@ -88,10 +88,12 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   }
   MEDLAKE_ASSIGN_OR_RETURN(w->shards_, ReadShardCount(*w->db_));
   w->buffer_limit_ = kBufferBudget / (w->shards_ + 1);
+  std::vector<std::string> shard_dirs;
   for (uint32_t s = 0; s <= w->shards_; ++s) {
-    MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir + "/" + ShardDirName(s, w->shards_)));
+    shard_dirs.push_back(ShardDirName(s, w->shards_));
     w->buffers_.push_back(std::make_unique<ShardBuffer>());
   }
+  MEDLAKE_RETURN_IF_ERROR(MakeChildDirs(dir + "/" + kSegmentsDir, shard_dirs));
   for (size_t i = 0; i < fhir::ResourceTypeCount(); ++i) {
     w->type_names_.emplace_back(fhir::ResourceTypeName(static_cast<int>(i)));
   }
