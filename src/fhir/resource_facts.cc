@@ -360,13 +360,9 @@ std::string_view QuantityUnit(json::Node quantity) {
 }
 
 Status IdentityNotRepeated(json::Node resource) {
-  int types = 0, ids = 0;
-  resource.ForEachField([&](std::string_view key, json::Node) {
-    types += key == "resourceType";
-    ids += key == "id";
-    return true;
-  });
-  if (types > 1 || ids > 1) return ParseError("resourceType or id appears twice");
+  if (resource.CountField("resourceType") > 1 || resource.CountField("id") > 1) {
+    return ParseError("resourceType or id appears twice");
+  }
   return Status::Ok();
 }
 

@@ -443,6 +443,39 @@ std::optional<std::string_view> Node::RepeatedName() const {
   return std::nullopt;
 }
 
+size_t Node::CountField(std::string_view key, size_t limit) const {
+  if (!valid_ || Elem(raw_).type() != simdjson::dom::element_type::OBJECT) return 0;
+  using simdjson::internal::tape_type;
+  const ElementKey element = KeyOf(raw_);
+  const auto* doc = reinterpret_cast<const simdjson::dom::document*>(element[0]);
+  const uint64_t* tape = doc->tape.get();
+  const uint8_t* strings = doc->string_buf.get();
+  // The object's words from its '{' to its '}' alternate name and value (FindRepeatedName).
+  const uint64_t last = static_cast<uint32_t>(tape[element[1]]) - 1;
+  size_t count = 0;
+  for (uint64_t j = element[1] + 1; j < last && count < limit;) {
+    const uint64_t offset = tape[j++] & simdjson::internal::JSON_VALUE_MASK;
+    uint32_t size;
+    std::memcpy(&size, strings + offset, sizeof size);
+    count +=
+        size == key.size() && std::memcmp(strings + offset + sizeof size, key.data(), size) == 0;
+    switch (static_cast<tape_type>(tape[j] >> 56)) {
+      case tape_type::START_OBJECT:
+      case tape_type::START_ARRAY:
+        j = static_cast<uint32_t>(tape[j]);
+        break;
+      case tape_type::INT64:
+      case tape_type::UINT64:
+      case tape_type::DOUBLE:
+        j += 2;
+        break;
+      default:
+        ++j;
+    }
+  }
+  return count;
+}
+
 size_t Node::Size() const {
   if (!valid_) return 0;
   auto e = Elem(raw_);

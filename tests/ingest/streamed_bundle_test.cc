@@ -358,7 +358,9 @@ TEST(StreamedBundleTest, ProgressMovesWithTheEntriesStored) {
   for (size_t i = 0; i < calls.size(); ++i) {
     EXPECT_EQ(calls[i].second, total);
     EXPECT_LE(calls[i].first, total);
-    if (i > 0) EXPECT_GE(calls[i].first, calls[i - 1].first);
+    if (i > 0) {
+      EXPECT_GE(calls[i].first, calls[i - 1].first);
+    }
   }
 }
 

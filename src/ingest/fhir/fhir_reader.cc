@@ -279,12 +279,7 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
 
 // Whether `object` has the member `key` more than once.
 bool RepeatsMember(json::Node object, std::string_view key) {
-  int n = 0;
-  object.ForEachField([&](std::string_view k, json::Node) {
-    n += k == key;
-    return n < 2;
-  });
-  return n > 1;
+  return object.CountField(key) > 1;
 }
 
 // A UTF-8 byte order mark at the start of a file (RFC 8259 lets parsers ignore it; editors on
