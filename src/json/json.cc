@@ -356,6 +356,32 @@ Node Cursor::value() const {
 
 namespace {
 
+// The tape index past the value at index `j` (simdjson's doc/tape.md): an object's or array's
+// first word holds the index past its last; a number takes two words; the rest one.
+uint64_t TapeAfter(const uint64_t* tape, uint64_t j) {
+  using simdjson::internal::tape_type;
+  switch (static_cast<tape_type>(tape[j] >> 56)) {
+    case tape_type::START_OBJECT:
+    case tape_type::START_ARRAY:
+      return static_cast<uint32_t>(tape[j]);
+    case tape_type::INT64:
+    case tape_type::UINT64:
+    case tape_type::DOUBLE:
+      return j + 2;
+    default:
+      return j + 1;
+  }
+}
+
+// The string of a tape word: its offset in the string buffer, where its length (32 bits)
+// precedes its bytes.
+std::string_view TapeString(const uint8_t* strings, uint64_t word) {
+  const uint64_t offset = word & simdjson::internal::JSON_VALUE_MASK;
+  uint32_t size;
+  std::memcpy(&size, strings + offset, sizeof size);
+  return {reinterpret_cast<const char*>(strings + offset + sizeof size), size};
+}
+
 // A name given twice in one object of the value at tape index `i`, depth-first, into `name`.
 // Walks simdjson's tape (doc/tape.md), as NumberIndices does: a word per value with its type
 // in the top byte; an object's or array's first word holds the index past its last; a number
@@ -378,11 +404,7 @@ bool FindRepeatedName(const uint64_t* tape, const uint8_t* strings, uint64_t i,
   std::vector<std::string_view> many;
   for (uint64_t j = i + 1; j < last;) {
     if (object) {
-      const uint64_t offset = tape[j++] & simdjson::internal::JSON_VALUE_MASK;
-      uint32_t size;
-      std::memcpy(&size, strings + offset, sizeof size);
-      const std::string_view key(reinterpret_cast<const char*>(strings + offset + sizeof size),
-                                 size);
+      const std::string_view key = TapeString(strings, tape[j++]);
       if (n < kCompared) {
         uint64_t tag = key.size();
         if (!key.empty()) {
@@ -402,20 +424,11 @@ bool FindRepeatedName(const uint64_t* tape, const uint8_t* strings, uint64_t i,
         many.push_back(key);
       }
     }
-    switch (static_cast<tape_type>(tape[j] >> 56)) {
-      case tape_type::START_OBJECT:
-      case tape_type::START_ARRAY:
-        if (FindRepeatedName(tape, strings, j, name)) return true;
-        j = static_cast<uint32_t>(tape[j]);
-        break;
-      case tape_type::INT64:
-      case tape_type::UINT64:
-      case tape_type::DOUBLE:
-        j += 2;
-        break;
-      default:
-        ++j;
+    const auto type = static_cast<tape_type>(tape[j] >> 56);
+    if (type == tape_type::START_OBJECT || type == tape_type::START_ARRAY) {
+      if (FindRepeatedName(tape, strings, j, name)) return true;
     }
+    j = TapeAfter(tape, j);
   }
   if (many.empty()) return false;
   for (size_t k = 0; k < n; ++k) many.emplace_back(seen[k], static_cast<uint32_t>(tags[k]));
@@ -445,33 +458,14 @@ std::optional<std::string_view> Node::RepeatedName() const {
 
 size_t Node::CountField(std::string_view key, size_t limit) const {
   if (!valid_ || Elem(raw_).type() != simdjson::dom::element_type::OBJECT) return 0;
-  using simdjson::internal::tape_type;
   const ElementKey element = KeyOf(raw_);
   const auto* doc = reinterpret_cast<const simdjson::dom::document*>(element[0]);
   const uint64_t* tape = doc->tape.get();
-  const uint8_t* strings = doc->string_buf.get();
   // The object's words from its '{' to its '}' alternate name and value (FindRepeatedName).
   const uint64_t last = static_cast<uint32_t>(tape[element[1]]) - 1;
   size_t count = 0;
-  for (uint64_t j = element[1] + 1; j < last && count < limit;) {
-    const uint64_t offset = tape[j++] & simdjson::internal::JSON_VALUE_MASK;
-    uint32_t size;
-    std::memcpy(&size, strings + offset, sizeof size);
-    count +=
-        size == key.size() && std::memcmp(strings + offset + sizeof size, key.data(), size) == 0;
-    switch (static_cast<tape_type>(tape[j] >> 56)) {
-      case tape_type::START_OBJECT:
-      case tape_type::START_ARRAY:
-        j = static_cast<uint32_t>(tape[j]);
-        break;
-      case tape_type::INT64:
-      case tape_type::UINT64:
-      case tape_type::DOUBLE:
-        j += 2;
-        break;
-      default:
-        ++j;
-    }
+  for (uint64_t j = element[1] + 1; j < last && count < limit; j = TapeAfter(tape, j)) {
+    count += TapeString(doc->string_buf.get(), tape[j++]) == key;
   }
   return count;
 }
