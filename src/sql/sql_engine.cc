@@ -9,6 +9,7 @@
 
 #include "common/string_util.h"
 #include "json/json.h"
+#include "sql/duckdb_calls.h"  // last: its macros rename the API's calls
 
 namespace medlake::sql {
 namespace {
@@ -207,6 +208,7 @@ SqlEngine::~SqlEngine() = default;
 TableWriter::~TableWriter() = default;
 
 Result<std::unique_ptr<SqlEngine>> SqlEngine::Open() {
+  MEDLAKE_RETURN_IF_ERROR(LoadDuckDb());
   std::unique_ptr<SqlEngine> e(new SqlEngine());
   e->impl_ = std::make_unique<Impl>();
   char* err = nullptr;

@@ -1,13 +1,42 @@
 #include "sql/sql_engine.h"
 
 #include <gtest/gtest.h>
+#include <link.h>
 
 #include <filesystem>
+#include <string_view>
 
 #include "test_util.h"
 
 namespace medlake::sql {
 namespace {
+
+// Whether libduckdb.so is mapped into this process.
+bool DuckDbMapped() {
+  return ::dl_iterate_phdr(
+             [](dl_phdr_info* info, size_t, void*) {
+               return std::string_view(info->dlpi_name).find("libduckdb") != std::string_view::npos
+                          ? 1
+                          : 0;
+             },
+             nullptr) != 0;
+}
+
+// DuckDB is loaded by the first engine opened, not with the program: a command that runs no
+// SQL does not pay for it (sql/duckdb_api.h).
+TEST(SqlEngineTest, DuckDbIsLoadedByTheFirstEngine) {
+  const testing::CliRun version = testing::RunMedlake("--version", "LD_DEBUG=files");
+  ASSERT_EQ(version.exit_code, 0) << version.out;
+  EXPECT_NE(version.out.find("libsqlite3"), std::string::npos) << version.out;  // LD_DEBUG works
+  EXPECT_EQ(version.out.find("libduckdb"), std::string::npos) << version.out;
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_TRUE(DuckDbMapped());
+  auto one = (*engine)->Query("SELECT 41 + 1 AS answer");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ASSERT_EQ(one->rows.size(), 1u);
+  EXPECT_EQ(one->rows[0][0], "42");
+}
 
 TEST(SqlEngineTest, TypedTableFromJsonValues) {
   auto engine = SqlEngine::Open();
