@@ -360,7 +360,7 @@ std::string_view QuantityUnit(json::Node quantity) {
 }
 
 Status IdentityNotRepeated(json::Node resource) {
-  if (resource.CountField("resourceType") > 1 || resource.CountField("id") > 1) {
+  if (resource.RepeatsAny({"resourceType", "id"})) {
     return ParseError("resourceType or id appears twice");
   }
   return Status::Ok();

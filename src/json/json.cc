@@ -456,18 +456,26 @@ std::optional<std::string_view> Node::RepeatedName() const {
   return std::nullopt;
 }
 
-size_t Node::CountField(std::string_view key, size_t limit) const {
-  if (!valid_ || Elem(raw_).type() != simdjson::dom::element_type::OBJECT) return 0;
+bool Node::RepeatsAny(std::initializer_list<std::string_view> keys) const {
+  if (!valid_ || Elem(raw_).type() != simdjson::dom::element_type::OBJECT) return false;
   const ElementKey element = KeyOf(raw_);
   const auto* doc = reinterpret_cast<const simdjson::dom::document*>(element[0]);
   const uint64_t* tape = doc->tape.get();
   // The object's words from its '{' to its '}' alternate name and value (FindRepeatedName).
   const uint64_t last = static_cast<uint32_t>(tape[element[1]]) - 1;
-  size_t count = 0;
-  for (uint64_t j = element[1] + 1; j < last && count < limit; j = TapeAfter(tape, j)) {
-    count += TapeString(doc->string_buf.get(), tape[j++]) == key;
+  uint64_t seen = 0;  // bit k: keys[k] was named once
+  for (uint64_t j = element[1] + 1; j < last; j = TapeAfter(tape, j)) {
+    const std::string_view name = TapeString(doc->string_buf.get(), tape[j++]);
+    uint64_t bit = 1;
+    for (std::string_view key : keys) {
+      if (name == key) {
+        if ((seen & bit) != 0) return true;
+        seen |= bit;
+      }
+      bit <<= 1;
+    }
   }
-  return count;
+  return false;
 }
 
 size_t Node::Size() const {

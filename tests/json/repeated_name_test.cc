@@ -101,26 +101,27 @@ TEST(RepeatedNameTest, GeneratedValues) {
   EXPECT_GT(without, 100);
 }
 
-// CountField walks the same tape for one object's own names: those below it do not count, nor
-// values equal to the name.
-TEST(RepeatedNameTest, CountFieldCountsTheObjectsOwnNames) {
+// RepeatsAny walks the same tape for one object's own names: those below it do not count, nor
+// values equal to a name.
+TEST(RepeatedNameTest, RepeatsAnyLooksAtTheObjectsOwnNames) {
   Parser parser;
   auto root = parser.Parse(
-      R"({"id":1.5,"x":{"id":2},"y":[{"id":3},"id"],"i\u0064":-7,"z":"id","idx":1,"id":null})");
+      R"({"id":1.5,"x":{"a":2,"a":3},"y":[{"b":3},"b"],"i\u0064":-7,"z":"x","idx":1,"c":null})");
   ASSERT_TRUE(root.ok());
-  EXPECT_EQ(root->CountField("id", 10), 3u);
-  EXPECT_EQ(root->CountField("id"), 2u);  // counted up to the limit
-  EXPECT_EQ(root->CountField("x"), 1u);
-  EXPECT_EQ(root->CountField("i"), 0u);
-  EXPECT_EQ(root->Find("x")->CountField("id"), 1u);
-  EXPECT_EQ(root->Find("y")->CountField("id"), 0u);  // an array
-  EXPECT_EQ(root->Find("z")->CountField("id"), 0u);  // a string
+  EXPECT_TRUE(root->RepeatsAny({"id"}));  // once written with an escape
+  EXPECT_TRUE(root->RepeatsAny({"x", "id"}));
+  EXPECT_FALSE(root->RepeatsAny({"x", "idx", "c", "y"}));
+  EXPECT_FALSE(root->RepeatsAny({"a", "b", "i"}));  // "a" is repeated one level down only
+  EXPECT_TRUE(root->Find("x")->RepeatsAny({"a"}));
+  EXPECT_FALSE(root->Find("y")->RepeatsAny({"b"}));  // an array
+  EXPECT_FALSE(root->Find("z")->RepeatsAny({"x"}));  // a string
+  EXPECT_FALSE(root->RepeatsAny({}));
   auto empty = parser.Parse("{}");
   ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(empty->CountField(""), 0u);
+  EXPECT_FALSE(empty->RepeatsAny({""}));
   auto blank = parser.Parse(R"({"":1,"":[2]})");
   ASSERT_TRUE(blank.ok());
-  EXPECT_EQ(blank->CountField(""), 2u);
+  EXPECT_TRUE(blank->RepeatsAny({"", "x"}));
 }
 
 }  // namespace

@@ -279,7 +279,7 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
 
 // Whether `object` has the member `key` more than once.
 bool RepeatsMember(json::Node object, std::string_view key) {
-  return object.CountField(key) > 1;
+  return object.RepeatsAny({key});
 }
 
 // A UTF-8 byte order mark at the start of a file (RFC 8259 lets parsers ignore it; editors on
