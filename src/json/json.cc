@@ -383,13 +383,10 @@ std::string_view TapeString(const uint8_t* strings, uint64_t word) {
 }
 
 // A name given twice in one object of the value at tape index `i`, depth-first, into `name`.
-// Walks simdjson's tape (doc/tape.md), as NumberIndices does: a word per value with its type
-// in the top byte; an object's or array's first word holds the index past its last; a number
-// takes two words; a string's word holds its offset in the string buffer, where its length
-// (32 bits) precedes its bytes. An object's words alternate name and value. Objects are small
-// (FHIR elements hold a few names, a resource a few dozen): the names seen are compared one by
-// one, by a tag of their length and three of their bytes first (the names of one object rarely
-// share it), and sorted past 16.
+// Walks simdjson's tape (TapeAfter, TapeString), where an object's words alternate name and
+// value. Objects are small (FHIR elements hold a few names, a resource a few dozen): the names
+// seen are compared one by one, by a tag of their length and three of their bytes first (the
+// names of one object rarely share it), and sorted past 16.
 bool FindRepeatedName(const uint64_t* tape, const uint8_t* strings, uint64_t i,
                       std::string_view& name) {
   using simdjson::internal::tape_type;
