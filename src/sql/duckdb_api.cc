@@ -16,17 +16,27 @@ Status LoadDuckDb() {
   static std::once_flag once;
   static Status loaded;
   std::call_once(once, [] {
-    // The library the build found (its absolute path), else wherever the loader finds one.
+    // The library the build found (its absolute path), else wherever the loader finds one;
+    // the loader's reason for each that failed.
+    std::string why;
+    auto open = [&why](const char* path) {
+      void* opened = ::dlopen(path, RTLD_NOW | RTLD_LOCAL);
+      if (opened == nullptr) {
+        const char* error = ::dlerror();
+        why += (why.empty() ? "" : "; ") + std::string(error ? error : path);
+      }
+      return opened;
+    };
     void* library = nullptr;
 #ifdef MEDLAKE_DUCKDB_LIBRARY
-    library = ::dlopen(MEDLAKE_DUCKDB_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    library = open(MEDLAKE_DUCKDB_LIBRARY);
 #endif
-    if (library == nullptr) library = ::dlopen("libduckdb.so", RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) library = open("libduckdb.so");
     if (library == nullptr) {
-      const char* why = ::dlerror();
-      loaded = Unsupported(std::string("DuckDB cannot be loaded (scripts/fetch_duckdb.sh installs "
-                                       "it; `sql`, `query` and Parquet output need it): ") +
-                           (why ? why : "libduckdb.so not found"));
+      loaded = Unsupported(
+          "DuckDB cannot be loaded (scripts/fetch_duckdb.sh installs it; `sql`, "
+          "`query` and Parquet output need it): " +
+          why);
       return;
     }
     DuckDbApi found;

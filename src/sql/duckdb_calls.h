@@ -1,7 +1,10 @@
 // Calls of DuckDB's C API through the functions LoadDuckDb() found (duckdb_api.h): each name
 // is a macro for its pointer (a name in its own expansion is not expanded again), so the calls
 // read as DuckDB documents them. Include in the one file that calls the API, after every other
-// header: a member or variable of one of these names would be replaced too.
+// header: a member or variable of one of these names would be replaced too. The list below and
+// MEDLAKE_DUCKDB_FUNCTIONS must agree, and the build holds them to it: a macro without its
+// member does not compile, and a function called without its macro is an undefined symbol
+// (libduckdb.so is not linked).
 #pragma once
 
 #include "sql/duckdb_api.h"
