@@ -1,8 +1,14 @@
 #include "common/string_util.h"
 
+#include <xxhash.h>
+
 #include <cstdint>
 
 namespace medlake {
+
+size_t StringHash::operator()(std::string_view s) const {
+  return XXH3_64bits(s.data(), s.size());
+}
 
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty()) return;

@@ -51,9 +51,11 @@ class StringArena {
 };
 
 // A hash map keyed by std::string that is searched with a string_view (no key copy per lookup).
+// XXH3: about twice as fast as std::hash (libstdc++'s Murmur, a byte loop at the tail)
+// on the short keys of these maps (ids, codes, a Bundle's fullUrls).
 struct StringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  size_t operator()(std::string_view s) const;
 };
 template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
