@@ -32,11 +32,25 @@ constexpr uint16_t kNone16 = 0xFFFF;
 // numbered from 0 and fewer than 2^32).
 constexpr uint64_t kColumnSection = uint64_t{1} << 32;
 
+// A compression context with the lake's parameters, set once (they stay with the context).
+ZSTD_CCtx* NewCompressor() {
+  ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  if (ctx == nullptr) return nullptr;
+  ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, kZstdLevel);
+  // Matches of 7 bytes at least, not level 1's 5: JSON repeats whole names ("reference":,
+  // "system":"http://...) far more than short runs. On the minified resources of 60 Synthea
+  // Bundles in 128 KiB blocks, compression runs 3-5 % faster and the output is slightly smaller
+  // (ratio 14.06 against 13.98).
+  ZSTD_CCtx_setParameter(ctx, ZSTD_c_minMatch, 7);
+  return ctx;
+}
+
 Status Compress(std::string_view in, std::string& out) {
-  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(NewCompressor(),
                                                                         &ZSTD_freeCCtx);
+  if (!ctx) return Internal("zstd: cannot create a compression context");
   out.resize(ZSTD_compressBound(in.size()));
-  size_t n = ZSTD_compressCCtx(ctx.get(), out.data(), out.size(), in.data(), in.size(), kZstdLevel);
+  size_t n = ZSTD_compress2(ctx.get(), out.data(), out.size(), in.data(), in.size());
   if (ZSTD_isError(n)) return Internal(std::string("zstd: ") + ZSTD_getErrorName(n));
   out.resize(n);
   return Status::Ok();
@@ -158,25 +172,56 @@ size_t Row::MemoryBytes() const {
   return bytes;
 }
 
+namespace {
+
+// The first 8 bytes of `s` (zeros past its end) as a number that orders as the strings do
+// (std::string compares bytes as unsigned): a differing prefix decides, an equal one does not.
+uint64_t Prefix8(const std::string& s) {
+  unsigned char bytes[8] = {};
+  std::memcpy(bytes, s.data(), std::min<size_t>(s.size(), 8));
+  uint64_t v = 0;
+  for (unsigned char b : bytes) v = v << 8 | b;
+  return v;
+}
+
+}  // namespace
+
 std::vector<uint32_t> SortedOrder(const std::vector<Row>& rows) {
-  // Sorted by a compact copy of the leading fields (the rows themselves are 300 bytes apart);
-  // only ties in both look at type and id.
+  // Sorted by a compact copy of what orders them: patient, time, the rank of the type among
+  // the segment's types, the first 8 bytes of the id. The rows themselves are 300 bytes apart,
+  // their ids further: only rows whose ids begin alike are looked at again. Many rows tie on
+  // patient and time (an encounter's observations), most on type as well.
   struct Lead {
     uint32_t patient;
     uint32_t row;
     int64_t start;
+    uint32_t type;
+    uint64_t id;  // Prefix8
   };
+  // The distinct types (a segment has a few dozen at most), then their ranks in byte order.
+  std::vector<std::string_view> types;
   std::vector<Lead> leads(rows.size());
+  size_t last = 0;  // rows of one type come in runs
   for (uint32_t i = 0; i < rows.size(); ++i) {
-    leads[i] = {rows[i].patient, i, rows[i].effective.start};
+    const Row& r = rows[i];
+    if (last >= types.size() || types[last] != r.type) {
+      last = static_cast<size_t>(std::find(types.begin(), types.end(), r.type) - types.begin());
+      if (last == types.size()) types.push_back(r.type);
+    }
+    leads[i] = {r.patient, i, r.effective.start, static_cast<uint32_t>(last), Prefix8(r.id)};
   }
+  std::vector<uint32_t> by_name(types.size()), rank(types.size());
+  std::iota(by_name.begin(), by_name.end(), 0u);
+  std::sort(by_name.begin(), by_name.end(),
+            [&types](uint32_t a, uint32_t b) { return types[a] < types[b]; });
+  for (uint32_t k = 0; k < by_name.size(); ++k) rank[by_name[k]] = k;
+  for (Lead& lead : leads) lead.type = rank[lead.type];
   std::sort(leads.begin(), leads.end(), [&rows](const Lead& a, const Lead& b) {
     if (a.patient != b.patient) return a.patient < b.patient;
     if (a.start != b.start) return a.start < b.start;
-    const Row& x = rows[a.row];
-    const Row& y = rows[b.row];
-    if (x.type != y.type) return x.type < y.type;
-    return x.id < y.id;
+    if (a.type != b.type) return a.type < b.type;
+    if (a.id != b.id) return a.id < b.id;
+    return rows[a.row].id < rows[b.row].id;
   });
   std::vector<uint32_t> order(rows.size());
   for (size_t i = 0; i < leads.size(); ++i) order[i] = leads[i].row;
@@ -189,6 +234,25 @@ void SortRows(std::vector<Row>& rows) {
   for (uint32_t i : SortedOrder(rows)) sorted.push_back(std::move(rows[i]));
   rows.swap(sorted);
 }
+
+namespace {
+
+// A segment's rows were read long before it is written, and lie 300 bytes apart (their text
+// further away): each would cost its loops below a miss per line. They are fetched this many
+// rows ahead: the first lines of a text (the hardware streams the rest), every line of a row.
+constexpr uint32_t kAhead = 4;
+
+void PrefetchText(const std::string& text) {
+  const size_t lines = std::min<size_t>(text.size(), 256);
+  for (size_t at = 0; at < lines; at += 64) __builtin_prefetch(text.data() + at);
+}
+
+void PrefetchRow(const Row& row) {
+  const auto* bytes = reinterpret_cast<const char*>(&row);
+  for (size_t at = 0; at < sizeof(Row); at += 64) __builtin_prefetch(bytes + at);
+}
+
+}  // namespace
 
 Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std::vector<Row>& rows,
                               const SegmentCipher* cipher) {
@@ -258,6 +322,8 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
     return Status::Ok();
   };
   for (uint32_t i = 0; i < row_count; ++i) {
+    if (i + kAhead < row_count) PrefetchText(row(i + kAhead).json);
+    if (i + 2 * kAhead < row_count) __builtin_prefetch(&row(i + 2 * kAhead).json);
     const std::string& json = row(i).json;
     rec_offset[i] = static_cast<uint32_t>(raw.size());
     rec_size[i] = static_cast<uint32_t>(json.size());
@@ -294,6 +360,7 @@ Result<uint64_t> WriteSegment(const std::string& path, uint32_t shard, const std
   std::vector<uint32_t> code_offsets{0}, code_ids;
   std::vector<roaring_bitmap_t*> code_bitmaps;
   for (uint32_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) PrefetchRow(row(i + kAhead));
     const Row& r = row(i);
     type_col[i] = types.Add(r.type);
     unit_col[i] = units.Add(r.unit);

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <roaring/roaring.h>
 
+#include <numeric>
+#include <random>
+#include <tuple>
+
 #include "test_util.h"
 #include "zstd_frames.h"
 
@@ -78,6 +82,46 @@ TEST(SegmentTest, RoundTripsColumnsAndResources) {
 
 // Dictionaries of dozens of values, codes that a "system|code" key would confuse, and every
 // row's dictionary entries read back.
+// SortedOrder compares prefixes and type ranks: the same order as the definition, on rows that
+// tie on patient, time, type and the first bytes of their ids, with types that share their
+// first 8 bytes and ids that are prefixes of others or hold bytes past 0x7F.
+TEST(SegmentTest, SortedOrderIsPatientTimeTypeId) {
+  const std::vector<std::string> types = {"MedicationRequest",
+                                          "MedicationAdministration",
+                                          "Medication",
+                                          "Observation",
+                                          "Obs",
+                                          "Patient"};
+  const std::vector<std::string> ids = {"a",         "ab",          "abcdefgh",    "abcdefgh1",
+                                        "abcdefgh0", "abcdefg\xff", "abcdefg",     "",
+                                        "\x80",      "zz",          "abcdefgh\x01"};
+  std::mt19937 rng(7);
+  std::vector<Row> rows;
+  for (int i = 0; i < 3000; ++i) {
+    Row r;
+    r.patient = rng() % 3 == 0 ? kNoPatient : static_cast<uint32_t>(rng() % 4);
+    r.effective.start = rng() % 4 == 0 ? kNoTime : static_cast<int64_t>(rng() % 3);
+    r.type = types[rng() % types.size()];
+    r.id = ids[rng() % ids.size()] + (rng() % 2 ? std::to_string(rng() % 5) : "");
+    rows.push_back(std::move(r));
+  }
+  std::vector<uint32_t> expected(rows.size());
+  std::iota(expected.begin(), expected.end(), 0u);
+  std::stable_sort(expected.begin(), expected.end(), [&rows](uint32_t a, uint32_t b) {
+    const Row &x = rows[a], &y = rows[b];
+    return std::tie(x.patient, x.effective.start, x.type, x.id) <
+           std::tie(y.patient, y.effective.start, y.type, y.id);
+  });
+  const std::vector<uint32_t> order = SortedOrder(rows);
+  ASSERT_EQ(order.size(), rows.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Row &got = rows[order[i]], &want = rows[expected[i]];
+    ASSERT_EQ(std::tie(got.patient, got.effective.start, got.type, got.id),
+              std::tie(want.patient, want.effective.start, want.type, want.id))
+        << "at " << i;
+  }
+}
+
 TEST(SegmentTest, LargeDictionariesAndCodesRoundTrip) {
   testing::TempDir dir;
   std::vector<Row> rows;
