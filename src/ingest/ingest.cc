@@ -77,6 +77,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     w->set_defer_hl7v2(true);
     w->set_in_order_document_bytes(options.in_order_document_bytes);
     w->set_streamed_document_bytes(options.streamed_document_bytes);
+    w->set_parallel_bundles(deidentifier == nullptr);
     return w;
   });
   // HL7 v2 messages are mapped in parallel, then sequenced by one serial stage in input order

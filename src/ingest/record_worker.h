@@ -2,6 +2,8 @@
 // admission, quarantine). One per thread; the counters are shared.
 #pragma once
 
+#include <tbb/enumerable_thread_specific.h>
+
 #include <atomic>
 #include <cmath>
 #include <deque>
@@ -558,6 +560,10 @@ class RecordWorker final : public FhirRecordSink {
   void set_in_order_document_bytes(uint64_t bytes) { in_order_document_bytes_ = bytes; }
   // A Bundle file larger than this is read an entry at a time (FhirReader::ReadJsonStreamed).
   void set_streamed_document_bytes(uint64_t bytes) { streamed_document_bytes_ = bytes; }
+  // Batch ingest into a lake without a key: the entries of a Bundle read an entry at a time are
+  // read by parallel tasks (FhirReader::set_parallel_entries), each storing through a helper
+  // worker of the thread it runs on, which counts as this one does.
+  void set_parallel_bundles(bool on) { parallel_bundles_ = on; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
   // duplicate of a stored one), on the worker's thread. Empty by default.
@@ -596,8 +602,18 @@ class RecordWorker final : public FhirRecordSink {
       } read_at_end{this, chunk};
       if (chunk.format == InputFormat::kJson && chunk.file_bytes > streamed_document_bytes_) {
         reader_.set_document_progress([&](uint64_t position) { ReportRead(chunk, position); });
+        const bool parallel = parallel_bundles_ && deid_ == nullptr && prepared_ == nullptr &&
+                              pending_ == nullptr && !hook_;
+        if (parallel) {
+          reader_.set_parallel_entries(
+              [this, &chunk]() -> FhirRecordSink& { return HelperFor(chunk); });
+        }
         Result<bool> streamed = reader_.ReadJsonFileStreamed(*chunk.source, *chunk.source, *this);
         reader_.set_document_progress(nullptr);
+        if (parallel) {
+          reader_.set_parallel_entries(nullptr);
+          JoinHelpers();
+        }
         if (!streamed.ok()) {
           if (error_.ok()) error_ = streamed.status();  // the run fails, as for any I/O error
           return;
@@ -626,6 +642,32 @@ class RecordWorker final : public FhirRecordSink {
     } else {
       reader_.ReadNdjson(data.data(), data.size(), *chunk.source, chunk.first_line,
                          chunk.base_offset, *this);
+    }
+  }
+
+  // The helper of the calling thread for the entries of `chunk` (set_parallel_bundles), made
+  // at its first call.
+  RecordWorker& HelperFor(const Chunk& chunk) {
+    std::unique_ptr<RecordWorker>& helper = helpers_.local();
+    if (!helper) helper = std::make_unique<RecordWorker>(writer_, shared_, nullptr);
+    helper->file_index_ = chunk.file_index;
+    helper->read_early_ = chunk.shared_wave;
+    helper->load_ = load_ != nullptr ? &helper->helped_load_ : nullptr;
+    return *helper;
+  }
+  // Takes over what the helpers counted for the chunk's load and the first error they met.
+  void JoinHelpers() {
+    for (std::unique_ptr<RecordWorker>& helper : helpers_) {
+      if (!helper) continue;
+      if (load_ != nullptr) {
+        load_->records += helper->helped_load_.records;
+        load_->identifiers += helper->helped_load_.identifiers;
+        load_->quarantined_bytes += helper->helped_load_.quarantined_bytes;
+      }
+      helper->helped_load_ = ChunkLoad();
+      helper->load_ = nullptr;
+      if (!helper->error_.ok() && error_.ok()) error_ = helper->error_;
+      helper->error_ = Status::Ok();
     }
   }
 
@@ -795,6 +837,11 @@ class RecordWorker final : public FhirRecordSink {
   uint64_t unresolved_prepared_ = 0;  // counted by reader_ in chunks prepared here
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here
   GrowBuffer file_buffer_;            // whole files (JSON documents, HL7 v2) are read into it
+  bool parallel_bundles_ = false;
+  // Per thread, the worker that stores the entries a task of this one's Bundle reads there
+  // (HelperFor), and what it counted for the chunk's load.
+  tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> helpers_;
+  ChunkLoad helped_load_;
 };
 
 }  // namespace medlake::ingest

@@ -7,8 +7,12 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ingest/fhir/fhir_reader.h"
@@ -274,6 +278,130 @@ TEST(StreamedBundleTest, SpecificationExamplesAndSyntheaGiveTheRecordsOfAWholePa
   EXPECT_GT(bundles, 0u);
 }
 
+// Sinks of parallel tasks: one per thread that asks, all kept.
+class SinksOfThreads {
+ public:
+  FhirRecordSink& Get() {
+    std::lock_guard lock(mu_);
+    ++calls_;
+    std::unique_ptr<RecordingSink>& sink = by_thread_[std::this_thread::get_id()];
+    if (!sink) sink = std::make_unique<RecordingSink>();
+    return *sink;
+  }
+  int calls() const { return calls_; }
+  std::vector<std::string> Events() const {
+    std::vector<std::string> all;
+    for (const auto& [thread, sink] : by_thread_) {
+      all.insert(all.end(), sink->events.begin(), sink->events.end());
+    }
+    return all;
+  }
+
+ private:
+  std::mutex mu_;
+  int calls_ = 0;
+  std::map<std::thread::id, std::unique_ptr<RecordingSink>> by_thread_;
+};
+
+// A Bundle of `n` entries of every kind that planning and storing in ranges must agree on:
+// references to Bundle-local names and conditional references to entries in other ranges (and
+// before or after), one written with escapes, a fullUrl that entries of every range give, ids
+// implied by fullUrls, conditional creates that the lake matches, requests that store nothing,
+// invalid ids, names nothing has.
+std::string ManyEntries(int n, std::string_view type, bool with_nested_bundle) {
+  auto uuid = [](int i) {
+    return "urn:uuid:00000000-0000-4000-8000-" + std::to_string(100000000000 + i);
+  };
+  std::string doc = R"({"resourceType":"Bundle","type":")" + std::string(type) + R"(","entry":[)";
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) doc += ",\n";
+    const int other = (i * 7 + n / 2) % n;  // in another range, mostly
+    switch (i % 7) {
+      case 0:
+        doc +=
+            R"({"fullUrl":")" + uuid(i) +
+            R"(","resource":{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m)" +
+            std::to_string(i) + R"("}]},"request":{"method":"POST","url":"Patient"}})";
+        break;
+      case 1:
+        doc += R"({"fullUrl":")" + uuid(i) +
+               R"(","resource":{"resourceType":"Observation","id":"o)" + std::to_string(i) +
+               R"(","status":"final","code":{"text":"x"},"subject":{"reference":")" +
+               uuid(other - other % 7) +
+               R"("},"performer":[{"reference":"Patient?identifier=urn:mrn|m)" +
+               std::to_string(other - other % 7) +
+               R"("},{"reference":"urn:uuid:00000000-0000-4000-8000-00000000dead"},)"
+               R"({"reference":"urn:uuid:00000000-0000-4000-8000-0000000000ff"}]}})";
+        break;
+      case 2:
+        doc +=
+            R"({"fullUrl":")" + uuid(i) +
+            R"(","resource":{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m1"}]},)"
+            R"("request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:mrn|m1"}})";
+        break;
+      case 3:
+        doc += R"({"request":{"method":"DELETE","url":"Patient/p)" + std::to_string(i) + R"("}})";
+        break;
+      case 4:
+        doc +=
+            R"({"resource":{"resourceType":"Patient","id":"bad id )" + std::to_string(i) + R"("}})";
+        break;
+      case 5:
+        doc +=
+            R"({"resource":{"resourceType":"Encounter","id":"e)" + std::to_string(i) +
+            R"(","status":"finished","subject":{"reference":"\u0075rn:uuid:00000000-0000-4000-8000-)" +
+            std::to_string(100000000000 + i - 5) + R"("}}})";
+        break;
+      default:
+        // One fullUrl in every range: the last entry that has it wins.
+        doc +=
+            R"({"fullUrl":"urn:uuid:00000000-0000-4000-8000-0000000000ff",)"
+            R"("resource":{"resourceType":"Observation","id":"o)" +
+            std::to_string(other) +
+            R"(","status":"amended","code":{"text":"y"}},"request":{"method":"PUT","url":"Observation/o)" +
+            std::to_string(other) + R"("}})";
+    }
+  }
+  if (with_nested_bundle) {
+    doc += R"(,{"resource":{"resourceType":"Bundle","type":"collection","entry":[)"
+           R"({"resource":{"resourceType":"Patient","id":"inner"}}]}})";
+  }
+  return doc + "]}";
+}
+
+TEST(StreamedBundleTest, EntriesReadInParallelRangesGiveTheRecordsOfAReadingInOrder) {
+  for (std::string_view type : {"transaction", "history", "collection"}) {
+    for (bool nested : {false, true}) {
+      SCOPED_TRACE(std::string(type) + (nested ? ", a Bundle inside" : ""));
+      const std::string doc = ManyEntries(2000, type, nested);
+      FhirReader in_order(Lookup);
+      RecordingSink sink;
+      ASSERT_TRUE(*in_order.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", sink));
+
+      FhirReader in_ranges(Lookup);
+      SinksOfThreads sinks;
+      in_ranges.set_parallel_entries([&sinks]() -> FhirRecordSink& { return sinks.Get(); });
+      RecordingSink caller;  // the Bundle's own records only (none here)
+      ASSERT_TRUE(
+          *in_ranges.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", caller));
+      std::vector<std::string> events = nested ? caller.events : sinks.Events();
+      if (nested) {
+        EXPECT_EQ(sinks.calls(), 0);
+        EXPECT_EQ(events, sink.events);  // stored in order, to the caller's sink
+      } else {
+        EXPECT_GE(sinks.calls(), 2);  // a task per range
+        EXPECT_TRUE(caller.events.empty());
+        std::sort(events.begin(), events.end());
+        std::vector<std::string> expected = sink.events;
+        std::sort(expected.begin(), expected.end());
+        EXPECT_EQ(events, expected);
+      }
+      EXPECT_EQ(in_ranges.unresolved_references(), in_order.unresolved_references());
+      EXPECT_GT(in_order.unresolved_references(), 0u);
+    }
+  }
+}
+
 TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
   // The same files, with and without streaming: the same lake.
   testing::TempDir dir;
@@ -319,24 +447,27 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
   EXPECT_EQ(exports[0], exports[1]);
 }
 
-TEST(StreamedBundleTest, ProgressMovesWithTheEntriesStored) {
+TEST(StreamedBundleTest, ProgressMovesThroughTheThreeReadingsOfTheFile) {
   std::string doc = R"({"resourceType":"Bundle","type":"collection","entry":[)";
   for (int i = 0; i < 1000; ++i) {
     doc += std::string(i > 0 ? "," : "") + R"({"resource":{"resourceType":"Patient","id":"p)" +
            std::to_string(i) + R"("}})";
   }
   doc += "]}";
-  // The reader: positions in the document, growing, every 256 entries while they are stored.
+  // The reader: positions in the document that grow as the file is read three times (its 45 KB
+  // at once each time), and count for 5 %, 25 % and 70 % of it.
   FhirReader reader(Lookup);
   RecordingSink sink;
   std::vector<uint64_t> positions;
   reader.set_document_progress([&](uint64_t position) { positions.push_back(position); });
   ASSERT_TRUE(*reader.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", sink));
   EXPECT_EQ(sink.events.size(), 1000u);
-  ASSERT_EQ(positions.size(), 4u);  // after entries 0, 256, 512 and 768
-  EXPECT_TRUE(std::is_sorted(positions.begin(), positions.end()));
-  EXPECT_LT(positions.back(), doc.size());
-  EXPECT_EQ(doc.substr(0, positions[0]).back(), '}');  // the end of the first entry
+  ASSERT_EQ(positions.size(), 3u);
+  const double size = static_cast<double>(doc.size());
+  EXPECT_NEAR(positions[0] / size, 0.05, 0.001);  // the scan read it all
+  EXPECT_NEAR(positions[1] / size, 0.30, 0.01);   // the plan read its entries
+  EXPECT_NEAR(positions[2] / size, 1.00, 0.01);   // and so did their storing
+  EXPECT_LE(positions[2], doc.size());
 
   // Ingest: the bytes read never go back, and end at the input's size.
   testing::TempDir dir;

@@ -89,14 +89,30 @@ class FhirReader {
   Result<bool> ReadJsonFileStreamed(const std::string& path, std::string_view source,
                                     FhirRecordSink& sink);
 
-  // Called with the byte of the document read up to while a Bundle is stored an entry at a
-  // time (ReadJsonStreamed), about every 256 entries; null: not at all.
+  // Called, while a Bundle is read an entry at a time (ReadJsonStreamed), with how far the
+  // reading has come, as a position in the document that only grows: its file is read three
+  // times (the scan, the plan of what each entry is stored under, the storing), each read
+  // counted for its pass's share of the time. Null: not at all.
   void set_document_progress(std::function<void(uint64_t position)> progress) {
     document_progress_ = std::move(progress);
   }
 
+  // Where a task storing entries sends their records: the sink of the thread it runs on.
+  using SinkOfThread = std::function<FhirRecordSink&()>;
+  // A Bundle read an entry at a time (ReadJsonStreamed) is read by parallel tasks (TBB, in an
+  // isolated region): ranges of its entries are planned at once, the plans joined in entry
+  // order; then ranges are stored at once, each task into the sink `sink_of_thread` gives its
+  // thread. The records are those of a reading in order, each with the same location and entry
+  // number, but they reach several sinks, in no set order. A Bundle that holds a Bundle is
+  // stored in order (the entries of the inner one are numbered among the outer one's), and
+  // one of fewer than kParallelEntries entries. Null (the default): one thread, in order.
+  void set_parallel_entries(SinkOfThread sink_of_thread) {
+    sink_of_thread_ = std::move(sink_of_thread);
+  }
+  static constexpr size_t kParallelEntries = 512;
+
   // Number of references that could not be resolved (conditional references with no match).
-  uint64_t unresolved_references() const { return unresolved_; }
+  uint64_t unresolved_references() const { return rewriting_.unresolved + unresolved_; }
   // Whether a conditional create or update of a Patient is applied (not in a keyed lake, where
   // the match is a pseudonym: a matched conditional create, or update without an id, is then
   // quarantined; an update with the Patient's id is a plain update).
@@ -125,21 +141,31 @@ class FhirReader {
   class Entries {
    public:
     virtual ~Entries() = default;
-    virtual Status ForEach(const EntryFn& fn, bool with_resources) const = 0;
+    Status ForEach(const EntryFn& fn, bool with_resources) const {
+      return ForEachIn(0, size(), fn, with_resources);
+    }
+    // The walk of the entries [begin, end) only.
+    virtual Status ForEachIn(size_t begin, size_t end, const EntryFn& fn,
+                             bool with_resources) const = 0;
     virtual size_t size() const = 0;  // the number of entries
     // The byte of the document after entry `index`; 0 when the entries are not read from it.
     virtual uint64_t EndOf(size_t index) const = 0;
   };
   class ParsedEntries;
   class StreamedEntries;
+  // The progress of a Bundle read an entry at a time, pass by pass (set_document_progress).
+  class PassProgress;
   // Reads the entries of a Bundle (ReadBundle, ReadJsonStreamed): first what each is stored
-  // under, then each in order. `history`: the Bundle is one (Bundle.type); `record`: its text,
+  // under, then each in order. `streamed`: the progress of a Bundle read an entry at a time
+  // (ReadJsonStreamed; its entries are read in parallel ranges after set_parallel_entries);
+  // null for one parsed whole. `history`: the Bundle is one (Bundle.type); `record`: its text,
   // quarantined (followed by `kept_note`, LakeWriter::KeptPartNote when `record` is only its
   // head) when the Bundle is refused whole. Errors: those of a streamed walk other than
   // kParseError, which refuses the Bundle.
   Status ReadEntries(const Entries& entries, bool history, std::string_view record,
                      const RecordLocation& base, FhirRecordSink& sink, int depth,
-                     uint32_t* next_entry, std::string_view kept_note);
+                     uint32_t* next_entry, std::string_view kept_note,
+                     PassProgress* streamed = nullptr);
   // The identifiers of a Bundle's entries, by (resource type, value): what conditional
   // references are matched against, built once per Bundle (a scan of every entry per reference
   // made a Bundle of 20,000 such references take 20 s). Views of the parsed Bundle.
@@ -189,26 +215,32 @@ class FhirReader {
   // "urn:uuid:" is matched without regard to case (its lower-case form, in `scratch`).
   static std::optional<std::string_view> LookupFullUrl(const FullUrls& full_urls,
                                                        std::string_view ref, std::string& scratch);
-  // Rewrites every "reference":"..." value in `text` into out: through `full_urls` (when
+  // What rewriting a resource's references works with: one per thread that rewrites.
+  struct Rewriting {
+    std::string scratch;   // what a resolver returns when it computes a reference
+    json::Parser escapes;  // decodes a reference written with escapes
+    std::string quoted;    // that reference, quoted for it
+    std::string out;       // the text rewritten
+    uint64_t unresolved = 0;
+  };
+  // Rewrites every "reference":"..." value in `text` into r.out: through `full_urls` (when
   // given) first, else through `resolver` when it is a conditional reference. In a Bundle, a
   // `urn:uuid:` or `urn:oid:` reference that no entry has is counted unresolved.
-  void RewriteReferences(std::string_view text, const FullUrls* full_urls,
-                         const fhir::ReferenceResolver& resolver, std::string& out);
+  static void RewriteReferences(std::string_view text, const FullUrls* full_urls,
+                                const fhir::ReferenceResolver& resolver, Rewriting& r);
 
   IdentifierLookup lookup_;
   // References outside a Bundle: conditional ones through the lake, the others as written.
   const fhir::ReferenceResolver resolver_;
-  std::string scratch_;   // what a resolver returns when it computes a reference
-  json::Parser escapes_;  // decodes a reference written with escapes
-  std::string quoted_;    // that reference, quoted for it
+  Rewriting rewriting_;  // of the records read on the caller's thread
   json::Parser parser_;
   json::MinifyBuffer line_;      // the minified NDJSON line being read
   json::MinifyBuffer document_;  // the minified JSON document being read
-  std::string rewritten_;
-  uint64_t unresolved_ = 0;
+  uint64_t unresolved_ = 0;      // in parallel tasks (rewriting_ counts the others)
   bool conditional_patient_writes_ = true;
   bool keep_number_text_ = false;
   std::function<void(uint64_t position)> document_progress_;
+  SinkOfThread sink_of_thread_;
 };
 
 // The first resourceType in `head` that is not "Bundle" ("" if none): used to schedule files
