@@ -2,12 +2,54 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace medlake {
 
 size_t StringHash::operator()(std::string_view s) const {
   return XXH3_64bits(s.data(), s.size());
+}
+
+uint64_t ViewMap::HashOf(std::string_view key) {
+  const uint64_t h = XXH3_64bits(key.data(), key.size());
+  return h != 0 ? h : 1;
+}
+
+size_t ViewMap::SlotOf(std::string_view key, uint64_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.hash == 0 || (slot.hash == hash && slot.key == key)) return i;
+  }
+}
+
+void ViewMap::Reserve(size_t n) {
+  size_t slots = 16;
+  while (slots * 7 < n * 10) slots *= 2;  // at most 70 % full
+  if (slots > slots_.size()) Grow(slots);
+}
+
+void ViewMap::Grow(size_t slots) {
+  std::vector<Slot> old(slots, Slot());
+  old.swap(slots_);
+  for (const Slot& slot : old) {
+    if (slot.hash != 0) slots_[SlotOf(slot.key, slot.hash)] = slot;
+  }
+}
+
+void ViewMap::Set(std::string_view key, std::string_view value) {
+  if ((size_ + 1) * 10 > slots_.size() * 7) Grow(std::max<size_t>(16, slots_.size() * 2));
+  const uint64_t hash = HashOf(key);
+  Slot& slot = slots_[SlotOf(key, hash)];
+  if (slot.hash == 0) ++size_;
+  slot = {hash, key, value};
+}
+
+const std::string_view* ViewMap::Find(std::string_view key) const {
+  if (size_ == 0) return nullptr;
+  const Slot& slot = slots_[SlotOf(key, HashOf(key))];
+  return slot.hash != 0 ? &slot.value : nullptr;
 }
 
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace medlake {
 
@@ -48,6 +50,34 @@ class StringArena {
  private:
   static constexpr size_t kChunkBytes = 64u << 10;
   std::deque<std::string> chunks_;
+};
+
+// A map from views of strings to views of strings, filled once and searched many times (a
+// Bundle's fullUrls, looked up for every reference of its entries): open addressing in one
+// array, where a lookup reads one slot and compares a stored hash before any bytes, instead of
+// a bucket, a chain of nodes and a division by a prime (std::unordered_map). The bytes of the
+// views are owned elsewhere and must outlive the map.
+class ViewMap {
+ public:
+  // Room for `n` keys without growing.
+  void Reserve(size_t n);
+  // Sets the value of `key`; a later value replaces an earlier one.
+  void Set(std::string_view key, std::string_view value);
+  // The value of `key`, null when absent (valid until the next Set).
+  const std::string_view* Find(std::string_view key) const;
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;  // 0: empty (a key's hash is never 0)
+    std::string_view key, value;
+  };
+  static uint64_t HashOf(std::string_view key);
+  // The slot of `key`: its own, or the empty one where it would go.
+  size_t SlotOf(std::string_view key, uint64_t hash) const;
+  void Grow(size_t slots);
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
 };
 
 // A hash map keyed by std::string that is searched with a string_view (no key copy per lookup).

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,37 @@ TEST(StringUtilTest, RedactDataValuesKeepsOnlyWhatTheStatementSays) {
             "column 'end' near '<redacted>'");
   EXPECT_EQ(RedactDataValues("no quotes at all", ""), "no quotes at all");
   EXPECT_EQ(RedactDataValues("an unmatched ' quote", ""), "an unmatched ' quote");
+}
+
+// Against std::map on keys that collide in their low bits and keys that are prefixes of others,
+// values set again, the empty key, growth from nothing and after Reserve.
+TEST(StringUtilTest, ViewMapFindsWhatWasSetLast) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 3000; ++i) keys.push_back("urn:uuid:" + std::to_string(i * 7919 % 1000));
+  keys.push_back("");
+  keys.push_back("urn");
+  keys.push_back("urn:uuid:1");
+  std::vector<std::string> values;
+  for (int i = 0; i < 50; ++i) values.push_back("Patient/p" + std::to_string(i));
+  for (size_t reserved : {size_t{0}, size_t{5000}}) {
+    ViewMap map;
+    map.Reserve(reserved);
+    std::map<std::string, std::string> expected;
+    EXPECT_EQ(map.Find("urn:uuid:1"), nullptr);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string& value = values[i % values.size()];
+      map.Set(keys[i], value);
+      expected[keys[i]] = value;
+    }
+    EXPECT_EQ(map.size(), expected.size());
+    for (const auto& [key, value] : expected) {
+      const std::string_view* found = map.Find(key);
+      ASSERT_NE(found, nullptr) << key;
+      EXPECT_EQ(*found, value) << key;
+    }
+    EXPECT_EQ(map.Find("urn:uuid:1000"), nullptr);
+    EXPECT_EQ(map.Find("urn:"), nullptr);
+  }
 }
 
 }  // namespace

@@ -505,16 +505,16 @@ std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
 std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_urls,
                                                           std::string_view ref,
                                                           std::string& scratch) {
-  if (auto it = full_urls.find(ref); it != full_urls.end()) return it->second;
+  if (const std::string_view* typed = full_urls.Find(ref)) return *typed;
   if (std::string_view lower = LowerLocalUrn(ref, scratch); lower.data() != ref.data()) {
-    auto it = full_urls.find(lower);
-    return it == full_urls.end() ? std::nullopt : std::optional<std::string_view>(it->second);
+    const std::string_view* typed = full_urls.Find(lower);
+    return typed == nullptr ? std::nullopt : std::optional<std::string_view>(*typed);
   }
   const size_t version = ref.find("/_history/");
   if (version == std::string_view::npos) return std::nullopt;
-  auto it = full_urls.find(ref.substr(0, version));
-  if (it == full_urls.end()) return std::nullopt;
-  scratch.assign(it->second).append(ref.substr(version));
+  const std::string_view* typed = full_urls.Find(ref.substr(0, version));
+  if (typed == nullptr) return std::nullopt;
+  scratch.assign(*typed).append(ref.substr(version));
   return std::string_view(scratch);
 }
 
@@ -893,7 +893,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // fullUrl -> "Type/id" (a later fullUrl wins), of the entries whose resource is stored under
   // that id, or that a conditional create finds in the lake.
   FullUrls full_urls;
-  full_urls.reserve(entry_count);
+  full_urls.Reserve(entry_count);
   auto name = [](Planned& p, std::string_view full_url, std::string_view type,
                  std::string_view id) {
     std::string lower;
@@ -1047,7 +1047,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     }
     repeated = repeated || p.repeated;
     holds_bundle = holds_bundle || p.holds_bundle;
-    for (const auto& [full_url, typed] : p.names) full_urls[full_url] = typed;
+    for (const auto& [full_url, typed] : p.names) full_urls.Set(full_url, typed);
   }
   if (repeated) {
     sink.OnReject(record, base,

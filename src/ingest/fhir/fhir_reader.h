@@ -201,8 +201,7 @@ class FhirReader {
   std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle);
   // A Bundle's fullUrls and the "Type/id" each stands for: views of copies made for the Bundle
   // (StringArena), valid while it is read.
-  using FullUrls =
-      std::unordered_map<std::string_view, std::string_view, StringHash, std::equal_to<>>;
+  using FullUrls = ViewMap;
   // What the condition of a Bundle entry's request matches in the lake: `ifNoneExist` of a
   // POST (conditional create; "Type?" before it is allowed), the search URL of a PUT
   // (conditional update); identifier conditions only, as for conditional references. nullopt
