@@ -447,6 +447,35 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
   EXPECT_EQ(exports[0], exports[1]);
 }
 
+// The entries a helper of the ingest worker stores count toward the checkpoints as the worker's
+// own do: a Bundle of Patients with identifiers brings the same checkpoint read in parallel
+// ranges as parsed whole.
+TEST(StreamedBundleTest, EntriesStoredInParallelCountTowardCheckpoints) {
+  testing::TempDir dir;
+  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 1000; ++i) {
+    if (i > 0) bundle += ",";
+    bundle += R"({"resource":{"resourceType":"Patient","id":"p)" + std::to_string(i) +
+              R"(","identifier":[{"system":"urn:mrn","value":"m)" + std::to_string(i) + R"("}]}})";
+  }
+  bundle += "]}";
+  testing::WriteText(dir / "in/a.json", bundle);
+  // A checkpoint falls kCheckpointDelay chunks after the one that brings it (ingest.cc).
+  for (int i = 0; i < 20; ++i) {
+    testing::WriteText(dir / ("in/b" + std::to_string(100 + i) + ".json"),
+                       R"({"resourceType":"Patient","id":"after)" + std::to_string(i) + R"("})");
+  }
+  for (uint64_t streamed_bytes : {UINT64_MAX, uint64_t{1000}}) {
+    IngestOptions options;
+    options.streamed_document_bytes = streamed_bytes;
+    options.checkpoint_identifiers = 500;
+    auto r = Ingest(dir / ("lake" + std::to_string(streamed_bytes)), {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.stored, 1020u);
+    EXPECT_EQ(r->checkpoints, 1u) << "streamed over " << streamed_bytes << " bytes";
+  }
+}
+
 TEST(StreamedBundleTest, ProgressMovesThroughTheThreeReadingsOfTheFile) {
   std::string doc = R"({"resourceType":"Bundle","type":"collection","entry":[)";
   for (int i = 0; i < 1000; ++i) {
