@@ -368,7 +368,28 @@ std::string Deidentifier::CanonicalSystem(std::string_view system) const {
 }
 
 std::string Deidentifier::SourceLink(std::string_view id) const {
-  return pseudonymizer_.SourceLink(id);
+  // A keyed hash of the id (a microsecond), asked each time a resource references a Patient not
+  // yet linked in the lake (a whole first ingest): each thread keeps the last ones, one per
+  // slot of a direct-mapped table, as SourcePseudonym does.
+  struct Slot {
+    std::string id, link;
+  };
+  struct Cache {
+    uint64_t owner = 0;
+    std::vector<Slot> slots;
+  };
+  constexpr size_t kSlots = 1024;
+  thread_local Cache cache;
+  if (cache.owner != generation_) {
+    cache.owner = generation_;
+    cache.slots.assign(kSlots, Slot{});
+  }
+  Slot& slot = cache.slots[XXH3_64bits(id.data(), id.size()) % kSlots];
+  if (slot.link.empty() || slot.id != id) {
+    slot.id = id;
+    slot.link = pseudonymizer_.SourceLink(id);
+  }
+  return slot.link;
 }
 
 std::string Deidentifier::IdentifierLink(std::string_view system, std::string_view value) const {
