@@ -1,10 +1,17 @@
 // Fuzz target: the FHIR reader and fact extraction on arbitrary bytes, read both as NDJSON and
-// as one JSON document, whole and an entry at a time (which must give the same records). Any
-// crash, hang, sanitizer report or broken invariant is a bug.
+// as one JSON document, whole, an entry at a time, and an entry at a time in parallel ranges
+// (which must all give the same records). Any crash, hang, sanitizer report or broken invariant
+// is a bug.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "fhir/resource_facts.h"
 #include "ingest/fhir/fhir_reader.h"
@@ -63,6 +70,41 @@ class RecordingSink final : public medlake::ingest::FhirRecordSink {
   }
 };
 
+// The sinks of a Bundle's entries read in parallel ranges: one per thread that asks.
+class ThreadSinks {
+ public:
+  medlake::ingest::FhirRecordSink& Get() {
+    std::lock_guard lock(mu_);
+    std::unique_ptr<RecordingSink>& sink = sinks_[std::this_thread::get_id()];
+    if (!sink) sink = std::make_unique<RecordingSink>();
+    return *sink;
+  }
+  // Every record of `caller` and of the sinks, as sorted lines.
+  std::vector<std::string> Lines(const RecordingSink& caller) const {
+    std::vector<std::string> lines = SplitLines(caller.events);
+    for (const auto& [thread, sink] : sinks_) {
+      for (std::string& line : SplitLines(sink->events)) lines.push_back(std::move(line));
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
+  // A record's line holds no newline: stored text is minified, and a refused Bundle is kept
+  // without whitespace.
+  static std::vector<std::string> SplitLines(const std::string& events) {
+    std::vector<std::string> lines;
+    for (size_t at = 0; at < events.size();) {
+      const size_t end = events.find('\n', at);
+      lines.push_back(events.substr(at, end - at));
+      at = end + 1;
+    }
+    return lines;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::thread::id, std::unique_ptr<RecordingSink>> sinks_;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -78,8 +120,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   medlake::ingest::FhirReader whole_reader([](std::string_view, std::optional<std::string_view>,
                                               std::string_view) { return std::string(); });
   whole_reader.ReadJson(buf.data(), size, "fuzz.json", 0, whole);
+  const uint64_t unresolved_before = reader.unresolved_references();
   auto read = reader.ReadJsonStreamed(
       medlake::json::ReadAtMemory(std::string_view(buf.data(), size)), size, "fuzz.json", streamed);
+  const uint64_t streamed_unresolved = reader.unresolved_references() - unresolved_before;
   if (!read.ok()) std::abort();  // memory gives no I/O error
   if (*read && streamed.events != whole.events) {
     std::fprintf(stderr, "parsed whole:\n%s\nan entry at a time:\n%s\n", whole.events.c_str(),
@@ -87,5 +131,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   if (!*read && !streamed.events.empty()) std::abort();
+  if (!*read) return 0;
+  // Read in parallel ranges from two entries on (FhirReader::set_parallel_entries): the same
+  // records, whichever sink they reach.
+  medlake::ingest::FhirReader ranges_reader([](std::string_view, std::optional<std::string_view>,
+                                               std::string_view) { return std::string(); });
+  ThreadSinks sinks;
+  ranges_reader.set_parallel_entries(
+      [&sinks]() -> medlake::ingest::FhirRecordSink& { return sinks.Get(); }, 2);
+  RecordingSink caller;
+  auto in_ranges = ranges_reader.ReadJsonStreamed(
+      medlake::json::ReadAtMemory(std::string_view(buf.data(), size)), size, "fuzz.json", caller);
+  if (!in_ranges.ok() || !*in_ranges) std::abort();
+  std::vector<std::string> expected = ThreadSinks::SplitLines(streamed.events);
+  std::sort(expected.begin(), expected.end());
+  if (sinks.Lines(caller) != expected) {
+    std::fprintf(stderr, "an entry at a time:\n%s\nin parallel ranges, other records\n",
+                 streamed.events.c_str());
+    std::abort();
+  }
+  if (ranges_reader.unresolved_references() != streamed_unresolved) std::abort();
   return 0;
 }

@@ -860,10 +860,10 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // The ranges of entries read by one task each (one when they are read in order).
   const size_t entry_count = entries.size();
   const bool parallel =
-      streamed != nullptr && sink_of_thread_ && depth == 0 && entry_count >= kParallelEntries;
+      streamed != nullptr && sink_of_thread_ && depth == 0 && entry_count >= parallel_min_entries_;
   const size_t ranges =
       parallel
-          ? std::clamp<size_t>(entry_count / (kParallelEntries / 2), 1,
+          ? std::clamp<size_t>(entry_count / (parallel_min_entries_ / 2), 1,
                                4 * static_cast<size_t>(tbb::this_task_arena::max_concurrency()))
           : 1;
   auto range_begin = [&](size_t range) { return range * entry_count / ranges; };

@@ -9,6 +9,7 @@
 // One FhirReader per thread; it keeps parse buffers between calls.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -105,11 +106,13 @@ class FhirReader {
   // thread. The records are those of a reading in order, each with the same location and entry
   // number, but they reach several sinks, in no set order. A Bundle that holds a Bundle is
   // stored in order (the entries of the inner one are numbered among the outer one's), and
-  // one of fewer than kParallelEntries entries. Null (the default): one thread, in order.
-  void set_parallel_entries(SinkOfThread sink_of_thread) {
-    sink_of_thread_ = std::move(sink_of_thread);
-  }
+  // one of fewer than `min_entries` entries. Null (the default): one thread, in order.
+  // The IdentifierLookup must then be callable from several threads at once.
   static constexpr size_t kParallelEntries = 512;
+  void set_parallel_entries(SinkOfThread sink_of_thread, size_t min_entries = kParallelEntries) {
+    sink_of_thread_ = std::move(sink_of_thread);
+    parallel_min_entries_ = std::max<size_t>(min_entries, 2);
+  }
 
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return rewriting_.unresolved + unresolved_; }
@@ -240,6 +243,7 @@ class FhirReader {
   bool keep_number_text_ = false;
   std::function<void(uint64_t position)> document_progress_;
   SinkOfThread sink_of_thread_;
+  size_t parallel_min_entries_ = kParallelEntries;
 };
 
 // The first resourceType in `head` that is not "Bundle" ("" if none): used to schedule files
