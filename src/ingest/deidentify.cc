@@ -93,6 +93,32 @@ bool MayNamePerson(json::Node n, bool& resource) {
   return target == "Patient" || target == "RelatedPerson" || target == "Person";
 }
 
+// The values a thread computed last from keyed hashes (about a microsecond each), one per slot
+// of a direct-mapped table (a slot costs a hash), for keys of one or two parts. A table belongs
+// to one Deidentifier at a time (its generation): another one's first use empties it.
+template <size_t kSlots>
+struct RecentValues {
+  struct Slot {
+    std::string first, second, value;
+  };
+  // The slot of (first, second); its value is empty when it held another key.
+  Slot& SlotOf(uint64_t generation, std::string_view first, std::string_view second) {
+    if (owner != generation) {
+      owner = generation;
+      slots.assign(kSlots, Slot{});
+    }
+    Slot& slot = slots[XXH3_64bits(second.data(), second.size()) % kSlots];
+    if (slot.second != second || slot.first != first) {
+      slot.first = first;
+      slot.second = second;
+      slot.value.clear();
+    }
+    return slot;
+  }
+  uint64_t owner = 0;
+  std::vector<Slot> slots;
+};
+
 bool PseudonymizedType(std::string_view type) {
   return type == "Patient" || !fhir::PatientCompartmentPaths(type).empty();
 }
@@ -368,28 +394,12 @@ std::string Deidentifier::CanonicalSystem(std::string_view system) const {
 }
 
 std::string Deidentifier::SourceLink(std::string_view id) const {
-  // A keyed hash of the id (a microsecond), asked each time a resource references a Patient not
-  // yet linked in the lake (a whole first ingest): each thread keeps the last ones, one per
-  // slot of a direct-mapped table, as SourcePseudonym does.
-  struct Slot {
-    std::string id, link;
-  };
-  struct Cache {
-    uint64_t owner = 0;
-    std::vector<Slot> slots;
-  };
-  constexpr size_t kSlots = 1024;
-  thread_local Cache cache;
-  if (cache.owner != generation_) {
-    cache.owner = generation_;
-    cache.slots.assign(kSlots, Slot{});
-  }
-  Slot& slot = cache.slots[XXH3_64bits(id.data(), id.size()) % kSlots];
-  if (slot.link.empty() || slot.id != id) {
-    slot.id = id;
-    slot.link = pseudonymizer_.SourceLink(id);
-  }
-  return slot.link;
+  // Asked each time a resource references a Patient not yet linked in the lake (every one, in
+  // a first ingest).
+  thread_local RecentValues<1024> recent;
+  RecentValues<1024>::Slot& slot = recent.SlotOf(generation_, {}, id);
+  if (slot.value.empty()) slot.value = pseudonymizer_.SourceLink(id);
+  return slot.value;
 }
 
 std::string Deidentifier::IdentifierLink(std::string_view system, std::string_view value) const {
@@ -565,31 +575,15 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
 }
 
 std::string Deidentifier::SourcePseudonym(std::string_view type, std::string_view id) {
-  // The pseudonym is a function of (type, id) under the key, so each thread keeps the last
-  // ones it computed, one per slot of a direct-mapped table: an Encounter's id comes back in
-  // every Observation of the encounter, and a slot costs a hash where the HMAC costs about a
-  // microsecond. The table belongs to one Deidentifier at a time.
-  struct Slot {
-    std::string type, id, pseudonym;
-  };
-  struct Cache {
-    uint64_t owner = 0;
-    std::vector<Slot> slots;
-  };
-  constexpr size_t kSlots = 4096;
-  thread_local Cache cache;
-  if (cache.owner != generation_) {
-    cache.owner = generation_;
-    cache.slots.assign(kSlots, Slot{});
-  }
-  Slot& slot = cache.slots[XXH3_64bits(id.data(), id.size()) % kSlots];
-  if (slot.id != id || slot.type != type || slot.pseudonym.empty()) {
-    slot.type = type;
-    slot.id = id;
-    slot.pseudonym =
+  // The pseudonym is a function of (type, id) under the key: an Encounter's id comes back in
+  // every Observation of the encounter.
+  thread_local RecentValues<4096> recent;
+  RecentValues<4096>::Slot& slot = recent.SlotOf(generation_, type, id);
+  if (slot.value.empty()) {
+    slot.value =
         IsStoredPseudonym(type, id) ? std::string(id) : pseudonymizer_.ForSourceId(type, id);
   }
-  return slot.pseudonym;
+  return slot.value;
 }
 
 bool Deidentifier::IsStoredPseudonym(std::string_view type, std::string_view id) const {
