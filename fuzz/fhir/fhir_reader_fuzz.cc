@@ -93,7 +93,7 @@ class ThreadSinks {
   static std::vector<std::string> SplitLines(const std::string& events) {
     std::vector<std::string> lines;
     for (size_t at = 0; at < events.size();) {
-      const size_t end = events.find('\n', at);
+      const size_t end = std::min(events.find('\n', at), events.size());
       lines.push_back(events.substr(at, end - at));
       at = end + 1;
     }
