@@ -81,8 +81,8 @@ class ViewMap {
 };
 
 // A hash map keyed by std::string that is searched with a string_view (no key copy per lookup).
-// XXH3: about twice as fast as std::hash (libstdc++'s Murmur, a byte loop at the tail)
-// on the short keys of these maps (ids, codes, a Bundle's fullUrls).
+// XXH3: 1.6 times as fast as std::hash (libstdc++'s Murmur) on a Bundle's fullUrls, 5.3 against
+// 8.6 ns a key (bench/ingest/parts_bench.cc on Synthea's 38,970).
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const;

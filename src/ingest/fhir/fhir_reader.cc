@@ -912,6 +912,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
+    // An entry this far is one the storing reads as a Bundle when its type says so (the others
+    // are refused before).
+    p.holds_bundle = p.holds_bundle || (rt && rt->IsString() && rt->GetString() == "Bundle");
     auto rid = res->Find("id");
     // A conditional create whose condition matches one resource in the lake is not stored:
     // references to its fullUrl name that resource. A conditional update stores the entry as
@@ -1022,11 +1025,6 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       // whole says.
       p.repeated = p.repeated || (entry.IsObject() && RepeatsMember(entry, "resource"));
       if (p.repeated) return true;
-      if (parallel && !p.holds_bundle) {
-        auto res = entry.Find("resource");
-        auto type = res ? res->Find("resourceType") : std::nullopt;
-        p.holds_bundle = type && type->IsString() && type->GetString() == "Bundle";
-      }
       std::string implied;
       Conditional cond = Conditional::kNone;
       plan(p, entry, implied, stored_ids[at], cond);
