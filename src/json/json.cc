@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "common/string_util.h"
 #include "json/minify.h"
 #include "json/scanner.h"
+#include "json/string_masks.h"
 
 namespace medlake::json {
 namespace {
@@ -37,15 +39,19 @@ struct NumberTable {
   std::string_view source;
   simdjson::dom::element root;
   std::once_flag built;
+  std::atomic<bool> ready{false};  // built: the fast path skips call_once
   // The numbers' tape indices, and their texts, in document order. Elements of one document
   // differ only in their tape index, which grows in document order, so the indices are
   // sorted and lookups are binary searches.
   std::vector<uint64_t> indices;
   std::vector<std::string_view> texts;
+  // Where the last lookup ended: a writer asks in document order, each number right after the
+  // last one (a hint only: threads reading one document may move it).
+  std::atomic<size_t> next{0};
 };
 
 // Number tokens of `text` in document order (strings skipped with memchr).
-std::vector<std::string_view> NumberTokens(std::string_view text) {
+std::vector<std::string_view> NumberTokensScalar(std::string_view text) {
   std::vector<std::string_view> out;
   const char* p = text.data();
   const char* end = p + text.size();
@@ -73,6 +79,80 @@ std::vector<std::string_view> NumberTokens(std::string_view text) {
     }
   }
   return out;
+}
+
+#ifdef MEDLAKE_STRING_MASKS
+// The bytes of v that may start a number: digits (their distance from '0' is at most 9) and
+// the minus sign.
+MEDLAKE_AVX2_TARGET inline __m256i NumberStarts256(__m256i v) {
+  const __m256i d = _mm256_sub_epi8(v, _mm256_set1_epi8('0'));
+  return _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_min_epu8(d, _mm256_set1_epi8(9)), d),
+                         Is256(v, '-'));
+}
+
+// The other bytes of a number: point, plus sign, exponent.
+MEDLAKE_AVX2_TARGET inline __m256i NumberRests256(__m256i v) {
+  return _mm256_or_si256(_mm256_or_si256(Is256(v, '.'), Is256(v, '+')),
+                         _mm256_or_si256(Is256(v, 'e'), Is256(v, 'E')));
+}
+
+// As NumberTokensScalar, for valid JSON, 64 bytes at a time: the bytes outside strings come
+// from masks (string_masks.h), and a number is a run of number bytes (digits, sign, point,
+// exponent) outside them that starts with a digit or a minus (outside strings, the other runs
+// are the 'e' of true and false). A FHIR resource has a string every few bytes: a memchr per
+// string cost more than the rest of the walk.
+MEDLAKE_AVX2_TARGET std::vector<std::string_view> NumberTokensAvx2(std::string_view text) {
+  std::vector<std::string_view> out;
+  StringCarry carry;
+  uint64_t number_carry = 0;             // bit 0: the previous block ended in a number byte
+  size_t open = std::string_view::npos;  // where the number that crosses blocks began
+  alignas(32) char tail[64];
+  for (size_t at = 0; at < text.size(); at += 64) {
+    const char* block = text.data() + at;
+    if (text.size() - at < 64) {  // the last bytes, padded with spaces
+      std::memset(tail, ' ', sizeof(tail));
+      std::memcpy(tail, block, text.size() - at);
+      block = tail;
+    }
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32));
+    const uint64_t escaped = EscapedBytes(Bits256(Is256(lo, '\\'), Is256(hi, '\\')), carry);
+    const uint64_t quotes = Bits256(Is256(lo, '"'), Is256(hi, '"')) & ~escaped;
+    const uint64_t outside = ~(InString(quotes, carry) | quotes);
+    const uint64_t starters = Bits256(NumberStarts256(lo), NumberStarts256(hi)) & outside;
+    const uint64_t number = starters | (Bits256(NumberRests256(lo), NumberRests256(hi)) & outside);
+    uint64_t starts = number & ~((number << 1) | number_carry);
+    if (open != std::string_view::npos) {
+      if (~number == 0) continue;  // the whole block is the number's
+      const size_t end = at + static_cast<size_t>(std::countr_zero(~number));
+      out.emplace_back(text.data() + open, std::min(end, text.size()) - open);
+      open = std::string_view::npos;
+    }
+    number_carry = number >> 63;
+    for (; starts != 0; starts &= starts - 1) {
+      const int s = std::countr_zero(starts);
+      if (((starters >> s) & 1) == 0) continue;  // the 'e' of true or false
+      const uint64_t stops = ~number >> s;
+      if (stops == 0) {  // runs on into the next block
+        open = at + static_cast<size_t>(s);
+        break;
+      }
+      const size_t begin = at + static_cast<size_t>(s);
+      const size_t end = begin + static_cast<size_t>(std::countr_zero(stops));
+      out.emplace_back(text.data() + begin, std::min(end, text.size()) - begin);
+    }
+  }
+  if (open != std::string_view::npos) out.emplace_back(text.data() + open, text.size() - open);
+  return out;
+}
+#endif
+
+// Number tokens of the valid JSON `text` in document order.
+std::vector<std::string_view> NumberTokens(std::string_view text) {
+#ifdef MEDLAKE_STRING_MASKS
+  if (HasAvx2Masks()) return NumberTokensAvx2(text);
+#endif
+  return NumberTokensScalar(text);
 }
 
 ElementKey KeyOf(const void* element_bytes) {
@@ -493,17 +573,27 @@ std::string Node::ToJson() const {
 std::string_view Node::NumberText() const {
   if (!valid_ || numbers_ == nullptr || !IsNumber()) return {};
   auto* table = const_cast<NumberTable*>(static_cast<const NumberTable*>(numbers_));
-  std::call_once(table->built, [table] {
-    std::vector<uint64_t> indices = NumberIndices(table->root);
-    std::vector<std::string_view> tokens = NumberTokens(table->source);
-    if (tokens.size() != indices.size()) return;
-    table->indices = std::move(indices);
-    table->texts = std::move(tokens);
-  });
+  if (!table->ready.load(std::memory_order_acquire)) {
+    std::call_once(table->built, [table] {
+      std::vector<uint64_t> indices = NumberIndices(table->root);
+      std::vector<std::string_view> tokens = NumberTokens(table->source);
+      if (tokens.size() == indices.size()) {
+        table->indices = std::move(indices);
+        table->texts = std::move(tokens);
+      }
+      table->ready.store(true, std::memory_order_release);
+    });
+  }
   const uint64_t index = KeyOf(raw_)[1];
-  auto it = std::lower_bound(table->indices.begin(), table->indices.end(), index);
-  if (it == table->indices.end() || *it != index) return {};
-  return table->texts[size_t(it - table->indices.begin())];
+  const std::vector<uint64_t>& indices = table->indices;
+  size_t at = table->next.load(std::memory_order_relaxed);
+  if (at >= indices.size() || indices[at] != index) {
+    at = static_cast<size_t>(std::lower_bound(indices.begin(), indices.end(), index) -
+                             indices.begin());
+    if (at == indices.size() || indices[at] != index) return {};
+  }
+  table->next.store(at + 1, std::memory_order_relaxed);
+  return table->texts[at];
 }
 
 struct Parser::Impl {

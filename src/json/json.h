@@ -40,7 +40,12 @@ class FieldSet {
   // Index of `key` in names(), -1 when absent.
   int IndexOf(std::string_view key) const {
     for (uint8_t i = head_[Bucket(key)]; i != 0; i = next_[i - 1]) {
-      if (names_[i - 1] == key) return i - 1;
+      // The first byte before the rest: most names that share a bucket and a length differ
+      // there, without a call to memcmp.
+      const std::string_view name = names_[i - 1];
+      if (name.size() == key.size() && (key.empty() || name[0] == key[0]) && name == key) {
+        return i - 1;
+      }
     }
     return -1;
   }
