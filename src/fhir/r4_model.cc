@@ -6,6 +6,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "json/json.h"
+
 namespace medlake::fhir {
 namespace {
 
@@ -152,14 +154,15 @@ size_t ResourceTypeCount() {
 }
 
 int ResourceTypeIndex(std::string_view type) {
-  // Ingest asks several times per resource: a hash lookup, not a binary search of 146 names.
-  static const std::unordered_map<std::string_view, int> kIndex = [] {
-    std::unordered_map<std::string_view, int> index;
-    for (size_t i = 0; i < Types().size(); ++i) index.emplace(Types()[i].name, static_cast<int>(i));
-    return index;
+  // Ingest asks several times per resource and reference: one probe of a table hashed from a
+  // name's length and three of its bytes (json::FieldSet), not a binary search of 146 names
+  // or a hash of every byte (std::unordered_map).
+  static const json::FieldSet kIndex = [] {
+    std::vector<std::string_view> names;
+    for (const auto& t : Types()) names.push_back(t.name);
+    return json::FieldSet(std::move(names));
   }();
-  auto it = kIndex.find(type);
-  return it == kIndex.end() ? -1 : it->second;
+  return kIndex.IndexOf(type);
 }
 
 std::string_view ResourceTypeName(int index) {
