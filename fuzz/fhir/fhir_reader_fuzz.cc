@@ -24,7 +24,7 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
  public:
   void OnResource(medlake::json::Node resource, std::string_view json,
                   const medlake::fhir::ReferenceResolver& resolver,
-                  const medlake::ingest::RecordLocation&, bool) override {
+                  const medlake::ingest::RecordLocation&, medlake::ingest::ParsedText) override {
     medlake::fhir::ResourceFacts facts;
     if (medlake::fhir::ExtractFacts(resource, &resolver, facts).ok()) {
       // A stored resource must be valid JSON with a valid id.
@@ -47,7 +47,8 @@ class RecordingSink final : public medlake::ingest::FhirRecordSink {
   std::string events;
   void OnResource(medlake::json::Node, std::string_view json,
                   const medlake::fhir::ReferenceResolver&,
-                  const medlake::ingest::RecordLocation& loc, bool) override {
+                  const medlake::ingest::RecordLocation& loc,
+                  medlake::ingest::ParsedText) override {
     events += "stored " + Where(loc) + std::string(json) + "\n";
   }
   void OnReject(std::string_view record, const medlake::ingest::RecordLocation& loc,

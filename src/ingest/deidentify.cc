@@ -37,61 +37,97 @@ constexpr std::array<std::string_view, 3> kPatientExtensionsKept = {
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"};
 
-// Elements removed at any depth: annotations, free-text descriptions and comments (a Task's
-// "Call <name> about <MRN>", an Appointment's comment; a coded description stays), and
-// attachment content.
-bool RemovedAnywhere(std::string_view key, json::Node value, json::Node parent) {
-  if (key == "note" || privacy::Contains(privacy::kIdentifyingValues, key)) return true;
-  if (privacy::Contains(privacy::kFreeText, key) && value.IsString()) return true;
-  if (key == "data" || key == "url") {
-    // An Attachment: has contentType, data, or a title next to url.
-    return parent.Find("contentType").has_value() ||
-           (key == "url" && (parent.Find("data").has_value() || parent.Find("title")));
-  }
-  return false;
-}
-
 using privacy::Contains;
-using privacy::kDeviceIdentifiers;
-using privacy::kRemovedTopLevel;
 
-// Whether the Reference `n` may name a person whose display and identifier identify them:
-// a Patient, RelatedPerson or Person, or a target that cannot be told (an unresolved urn:uuid,
-// a contained "#id", a conditional or logical reference without a type). Only a reference
-// that says it names another type keeps them (a Practitioner's or an Organization's name).
-// `resource`: set to whether `n` is a resource (has a resourceType), asked in the same pass.
-bool MayNamePerson(json::Node n, bool& resource) {
-  // The members that tell, found in one pass over the object: this is asked of every object
-  // of every resource.
-  enum { kReference, kType, kIdentifier, kDisplay, kCode, kSystem, kResourceType, kMembers };
-  static const json::FieldSet kShape(
-      {"reference", "type", "identifier", "display", "code", "system", "resourceType"});
-  std::array<std::optional<json::Node>, kMembers> m;
-  n.FindFields(kShape, m);
-  resource = m[kResourceType].has_value();
-  const auto& ref = m[kReference];
-  const auto& type = m[kType];
-  const auto& ident = m[kIdentifier];
-  // A reference written with a display only ({"display": "Jane Roe"}) names no type either; a
-  // Coding's display comes with its code or system, and stays.
-  const bool display_only = m[kDisplay] && !m[kCode] && !m[kSystem];
-  const bool is_reference = (ref && ref->IsString()) || (ident && ident->IsObject()) ||
-                            (type && type->IsString() && m[kDisplay]) || display_only;
-  if (!is_reference) return false;
-  std::string_view target;
-  if (ref && ref->IsString()) {
-    std::string_view r = ref->GetString();
-    std::string_view id;
-    if (size_t q = r.find('?'); q != std::string_view::npos) {
-      target = r.substr(0, q);  // a conditional reference's type
-    } else if (!fhir::SplitReference(r, target, id)) {
-      target = {};  // urn:uuid, a contained "#id", ...: cannot tell
+// What a member's name tells the rewrite (DeidWriter::Object), looked up once per member in one
+// table (MemberRoles) instead of a comparison with each list of names.
+enum Role : uint32_t {
+  // The members that tell whether an object is a Reference that may name a person
+  // (DeidWriter::NamesPerson), and whether it is a resource.
+  kReference = 1u << 0,
+  kType = 1u << 1,
+  kIdentifier = 1u << 2,
+  kDisplay = 1u << 3,
+  kCode = 1u << 4,
+  kSystem = 1u << 5,
+  kResourceType = 1u << 6,
+  // The members that tell an Attachment.
+  kContentType = 1u << 7,
+  kTitle = 1u << 8,
+  kData = 1u << 9,
+  kUrl = 1u << 10,
+  // Removed from a resource's (or a contained resource's) top level: privacy::kRemovedTopLevel.
+  kRemovedTop = 1u << 11,
+  // Removed from a Device's top level: privacy::kDeviceIdentifiers.
+  kDeviceIdentifier = 1u << 12,
+  // Removed at any depth: annotations (`note`), identifying data types as choice values
+  // (privacy::kIdentifyingValues); free text when it is a string (privacy::kFreeText).
+  kRemovedAnywhere = 1u << 13,
+  kFreeText = 1u << 14,
+  // Rewritten: a person's birth date keeps its year, a resource's id is pseudonymized;
+  // contained resources lose their own identifying elements.
+  kBirthDate = 1u << 15,
+  kId = 1u << 16,
+  kContained = 1u << 17,
+};
+
+// Every name with a role, and its roles.
+class MemberRoles {
+ public:
+  static const MemberRoles& Get() {
+    static const MemberRoles roles;
+    return roles;
+  }
+  uint32_t Of(std::string_view name) const {
+    const int i = names_.IndexOf(name);
+    return i < 0 ? 0 : roles_[static_cast<size_t>(i)];
+  }
+
+ private:
+  MemberRoles() : names_(Names()) {
+    roles_.assign(names_.size(), 0);
+    for (const auto& [name, role] : Table()) {
+      roles_[static_cast<size_t>(names_.IndexOf(name))] |= role;
     }
   }
-  if (target.empty() && type && type->IsString()) target = type->GetString();
-  if (target.empty() || fhir::ResourceTypeIndex(target) < 0) return true;  // cannot tell
-  return target == "Patient" || target == "RelatedPerson" || target == "Person";
-}
+  static std::vector<std::pair<std::string_view, uint32_t>> Table() {
+    std::vector<std::pair<std::string_view, uint32_t>> table = {{"reference", kReference},
+                                                                {"type", kType},
+                                                                {"identifier", kIdentifier},
+                                                                {"display", kDisplay},
+                                                                {"code", kCode},
+                                                                {"system", kSystem},
+                                                                {"resourceType", kResourceType},
+                                                                {"contentType", kContentType},
+                                                                {"title", kTitle},
+                                                                {"data", kData},
+                                                                {"url", kUrl},
+                                                                {"note", kRemovedAnywhere},
+                                                                {"birthDate", kBirthDate},
+                                                                {"id", kId},
+                                                                {"contained", kContained}};
+    for (std::string_view name : privacy::kRemovedTopLevel) table.emplace_back(name, kRemovedTop);
+    for (std::string_view name : privacy::kDeviceIdentifiers) {
+      table.emplace_back(name, kDeviceIdentifier);
+    }
+    for (std::string_view name : privacy::kIdentifyingValues) {
+      table.emplace_back(name, kRemovedAnywhere);
+    }
+    for (std::string_view name : privacy::kFreeText) table.emplace_back(name, kFreeText);
+    return table;
+  }
+  static std::vector<std::string_view> Names() {
+    std::vector<std::string_view> names;
+    for (const auto& entry : Table()) {
+      if (std::find(names.begin(), names.end(), entry.first) == names.end()) {
+        names.push_back(entry.first);
+      }
+    }
+    return names;
+  }
+  json::FieldSet names_;
+  std::vector<uint32_t> roles_;
+};
 
 // The values a thread computed last from keyed hashes (about a microsecond each), one per slot
 // of a direct-mapped table (a slot costs a hash), for keys of one or two parts. A table belongs
@@ -142,6 +178,17 @@ class DeidWriter {
 
   // References rewritten, nothing removed: a shared-area resource about no patient.
   void set_keep_content() { keep_content_ = true; }
+  // The resource's references are read as `resolver` resolves them (Deidentifier::Apply).
+  void set_resolver(const fhir::ReferenceResolver* resolver) { resolver_ = resolver; }
+
+  // Appends `value` as JSON, its references resolved.
+  void AppendResolved(json::Node value, std::string& out) {
+    if (resolver_ == nullptr || !HoldsReference(value)) {
+      out += value.ToJson();
+    } else {
+      WriteResolved(value, out);
+    }
+  }
 
   void Value(json::Node n) {
     switch (n.kind()) {
@@ -191,27 +238,50 @@ class DeidWriter {
   // person's exact birth date (RelatedPerson, Person, a contained Patient) keeps its year, as
   // a Patient's does.
   void Object(json::Node n, bool top, bool contained = false) {
+    // The members, each with the roles of its name, read once: what the object is (a
+    // Reference, an Attachment, a resource) depends on members that may come after the ones
+    // it decides about. They stay in `members_` above those of the objects inside until this
+    // one is written.
+    const size_t base = members_.size();
+    uint32_t present = 0;
+    for (json::Cursor c = n.Children(); c.Next();) {
+      Member& m = members_.emplace_back();
+      m.key = c.key();
+      m.value = c.value();
+      m.roles = roles_.Of(m.key);
+      present |= m.roles;
+    }
+    const size_t end = members_.size();
     // A resource inside another, not as a contained one (a Bundle's entry, a Parameters'
     // parameter, an extension's valueResource, at any depth, in contained ones too): its
     // identifying elements would stay (Deidentifier::Apply refuses the resource).
-    bool resource = false;
-    const bool patient_reference = !top && !contained && MayNamePerson(n, resource);
-    if (resource && !path_.empty()) holds_resource_ = true;
+    const bool inner = !top && !contained;
+    if (inner && (present & kResourceType) != 0 && !path_.empty()) holds_resource_ = true;
+    const bool patient_reference = inner && NamesPerson(base, end, present);
     bool person = false;
     bool device = false;
     if (top || contained) {
-      auto type = n.Find("resourceType");
-      std::string_view t = type && type->IsString() ? type->GetString() : type_;
+      const json::Node* type = First(base, end, kResourceType);
+      std::string_view t = type != nullptr && type->IsString() ? type->GetString() : type_;
       person = t == "Patient" || t == "RelatedPerson" || t == "Person";
       device = t == "Device";
     }
+    // The roles that remove a member here (a string of free text is removed too).
+    uint32_t removing = kRemovedAnywhere;
+    if (top || contained) removing |= kRemovedTop;
+    if (device) removing |= kDeviceIdentifier;
+    if (patient_reference) removing |= kDisplay | kIdentifier;
+    // An Attachment's content and location (it has contentType, data, or a title next to url).
+    if ((present & kContentType) != 0) removing |= kData | kUrl;
+    if ((present & (kData | kTitle)) != 0) removing |= kUrl;
+    if (keep_content_) removing = 0;
     out_ += '{';
     bool first = true;
-    if (patient_reference && !n.Find("reference")) {
+    if (patient_reference && (present & kReference) == 0) {
       // A logical reference to a Patient ({"identifier": {...}}, no `reference`) loses its
       // identifier: the patient it names, when known, is kept as a reference (a Consent that
       // names them so is theirs, and their opt-out holds).
-      if (std::string named = NamedPatient(n); !named.empty()) {
+      if (std::string named = NamedPatient(base, end); !named.empty()) {
         std::string reference = "Patient/" + named;
         NotePatient(reference);
         out_ += "\"reference\":";
@@ -219,16 +289,14 @@ class DeidWriter {
         first = false;
       }
     }
-    for (json::Cursor c = n.Children(); c.Next();) {
-      std::string_view key = c.key();
-      json::Node value = c.value();
+    for (size_t i = base; i < end; ++i) {
+      // Copied: the objects inside add members after these, which may move them.
+      const std::string_view key = members_[i].key;
+      const json::Node value = members_[i].value;
+      const uint32_t roles = members_[i].roles;
       PathStep step(path_, key, -1);
-      bool remove =
-          !keep_content_ &&
-          (((top || contained) && Contains(kRemovedTopLevel, key)) ||
-           (device && Contains(kDeviceIdentifiers, key)) || RemovedAnywhere(key, value, n) ||
-           (patient_reference && (key == "display" || key == "identifier")));
-      if (remove) {
+      if ((roles & removing) != 0 ||
+          (!keep_content_ && (roles & kFreeText) != 0 && value.IsString())) {
         Remove(value);
         continue;
       }
@@ -239,14 +307,16 @@ class DeidWriter {
       json::AppendQuoted(key, out_);
       out_ += ':';
       const size_t value_at = out_.size();
-      if (key == "reference" && value.IsString()) {
-        std::string rewritten = owner_.RewriteReference(value.GetString(), pending_);
+      if (roles == 0) {
+        Value(value);
+      } else if ((roles & kReference) != 0 && value.IsString()) {
+        std::string rewritten = owner_.RewriteReference(Resolved(value.GetString()), pending_);
         NotePatient(rewritten);
         json::AppendQuoted(rewritten, out_);
-      } else if (person && !keep_content_ && key == "birthDate" && value.IsString()) {
+      } else if (person && !keep_content_ && (roles & kBirthDate) != 0 && value.IsString()) {
         Remove(value);  // the exact date goes to the vault
         json::AppendQuoted(value.GetString().substr(0, 4), out_);
-      } else if (key == "contained" && value.IsArray()) {
+      } else if ((roles & kContained) != 0 && value.IsArray()) {
         out_ += '[';
         int index = 0;
         for (json::Cursor item = value.Children(); item.Next();) {
@@ -259,7 +329,7 @@ class DeidWriter {
           }
         }
         out_ += ']';
-      } else if (key == "resourceType" || !top || key != "id") {
+      } else if (!top || (roles & kId) == 0) {
         Value(value);
       } else {
         json::AppendQuoted(
@@ -275,6 +345,7 @@ class DeidWriter {
         first = was_first;
       }
     }
+    members_.resize(base);
     out_ += '}';
   }
 
@@ -323,20 +394,115 @@ class DeidWriter {
     removed_ += '{';
     json::AppendQuoted(path, removed_);
     removed_ += ':';
-    removed_ += value.ToJson();
+    AppendResolved(value, removed_);
     removed_ += '}';
+  }
+
+  // `reference` as the resolver resolves it; the view lasts until the next call.
+  std::string_view Resolved(std::string_view reference) {
+    return resolver_ == nullptr ? reference : (*resolver_)(reference, resolved_);
+  }
+  // Whether `value` holds a reference (a string member "reference"), at any depth.
+  static bool HoldsReference(json::Node value) {
+    for (json::Cursor c = value.Children(); c.Next();) {
+      if (c.key() == "reference" && c.value().IsString()) return true;
+      if (HoldsReference(c.value())) return true;
+    }
+    return false;
+  }
+  // `value` as JSON, its references resolved: as ToJson writes it but for string escapes.
+  void WriteResolved(json::Node value, std::string& out) {
+    if (value.IsObject()) {
+      out += '{';
+      bool first = true;
+      for (json::Cursor c = value.Children(); c.Next();) {
+        if (!first) out += ',';
+        first = false;
+        json::AppendQuoted(c.key(), out);
+        out += ':';
+        if (c.key() == "reference" && c.value().IsString()) {
+          json::AppendQuoted(Resolved(c.value().GetString()), out);
+        } else {
+          WriteResolved(c.value(), out);
+        }
+      }
+      out += '}';
+    } else if (value.IsArray()) {
+      out += '[';
+      bool first = true;
+      for (json::Cursor c = value.Children(); c.Next();) {
+        if (!first) out += ',';
+        first = false;
+        WriteResolved(c.value(), out);
+      }
+      out += ']';
+    } else if (value.IsString()) {
+      json::AppendQuoted(value.GetString(), out);
+    } else {
+      out += value.ToJson();
+    }
   }
 
   Deidentifier& owner_;
   std::string& out_;
   std::string& removed_;
   PendingLinks* pending_;
-  // The pseudonym of the Patient a logical reference names by identifier, "" when unknown.
-  std::string NamedPatient(json::Node reference) {
-    auto type = reference.Find("type");
-    if (type && !(type->IsString() && type->GetString() == "Patient")) return {};
-    auto ident = reference.Find("identifier");
-    if (!ident || !ident->IsObject()) return {};
+  const fhir::ReferenceResolver* resolver_ = nullptr;
+  std::string resolved_;  // Resolved's
+  // A member of an object being written, and the roles of its name.
+  struct Member {
+    std::string_view key;
+    json::Node value;
+    uint32_t roles;
+  };
+  // The value of the first of members_[base, end) with `role`, null when none has it.
+  const json::Node* First(size_t base, size_t end, uint32_t role) const {
+    for (size_t i = base; i < end; ++i) {
+      if ((members_[i].roles & role) != 0) return &members_[i].value;
+    }
+    return nullptr;
+  }
+
+  // Whether the object of members_[base, end) is a Reference that may name a person whose
+  // display and identifier identify them: a Patient, RelatedPerson or Person, or a target that
+  // cannot be told (an unresolved urn:uuid, a contained "#id", a conditional or logical
+  // reference without a type). Only a reference that says it names another type keeps them (a
+  // Practitioner's or an Organization's name). `present`: the roles of its members.
+  bool NamesPerson(size_t base, size_t end, uint32_t present) {
+    if ((present & (kReference | kIdentifier | kType | kDisplay)) == 0) return false;
+    const json::Node* ref = First(base, end, kReference);
+    const json::Node* type = First(base, end, kType);
+    const json::Node* ident = First(base, end, kIdentifier);
+    const bool display = (present & kDisplay) != 0;
+    // A reference written with a display only ({"display": "Jane Roe"}) names no type either; a
+    // Coding's display comes with its code or system, and stays.
+    const bool display_only = display && (present & (kCode | kSystem)) == 0;
+    const bool is_reference = (ref != nullptr && ref->IsString()) ||
+                              (ident != nullptr && ident->IsObject()) ||
+                              (type != nullptr && type->IsString() && display) || display_only;
+    if (!is_reference) return false;
+    std::string_view target;
+    if (ref != nullptr && ref->IsString()) {
+      std::string_view r = Resolved(ref->GetString());
+      std::string_view id;
+      if (size_t q = r.find('?'); q != std::string_view::npos) {
+        target = r.substr(0, q);  // a conditional reference's type
+      } else if (!fhir::SplitReference(r, target, id)) {
+        target = {};  // urn:uuid, a contained "#id", ...: cannot tell
+      }
+    }
+    if (target.empty() && type != nullptr && type->IsString()) target = type->GetString();
+    if (target.empty() || fhir::ResourceTypeIndex(target) < 0) return true;  // cannot tell
+    return target == "Patient" || target == "RelatedPerson" || target == "Person";
+  }
+
+  // The pseudonym of the Patient that the logical reference of members_[base, end) names by
+  // identifier, "" when unknown.
+  std::string NamedPatient(size_t base, size_t end) {
+    const json::Node* type = First(base, end, kType);
+    if (type != nullptr && !(type->IsString() && type->GetString() == "Patient")) return {};
+    const json::Node* ident = First(base, end, kIdentifier);
+    if (ident == nullptr || !ident->IsObject()) return {};
     auto system = ident->Find("system");
     auto value = ident->Find("value");
     if (!value || !value->IsString()) return {};
@@ -356,8 +522,10 @@ class DeidWriter {
     }
   }
 
+  const MemberRoles& roles_ = MemberRoles::Get();
   std::string type_;
   std::vector<Step> path_;
+  std::vector<Member> members_;  // of the objects being written, outermost first
   std::vector<std::string> patients_;
   bool keep_content_ = false;
   bool holds_resource_ = false;
@@ -563,7 +731,9 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
   std::string_view id = rest.substr(0, end);
   std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
   if (id.empty() || !PseudonymizedType(type)) return std::string(reference);
-  std::string out(type);
+  std::string out;
+  out.reserve(type.size() + 1 + privacy::kPseudonymLength + tail.size());
+  out.append(type);
   out += '/';
   if (type == "Patient") {
     out += PatientPseudonym(id, pending);
@@ -574,7 +744,7 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
   return out;
 }
 
-std::string Deidentifier::SourcePseudonym(std::string_view type, std::string_view id) {
+const std::string& Deidentifier::SourcePseudonym(std::string_view type, std::string_view id) {
   // The pseudonym is a function of (type, id) under the key: an Encounter's id comes back in
   // every Observation of the encounter.
   thread_local RecentValues<4096> recent;
@@ -628,16 +798,17 @@ std::string Deidentifier::ResolvePatientIdentifier(std::string_view system, std:
 }
 
 Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed,
-                                  PendingLinks* pending) {
+                                  PendingLinks* pending, const fhir::ReferenceResolver* resolver) {
   auto id = patient.Find("id");
   if (!id || !id->IsString() || id->GetString().empty()) {
     return ParseError("Patient without an id");
   }
   std::string pseudonym = PseudonymForPatient(patient, id->GetString(), pending);
   removed.key = pseudonym;
-  removed.json = patient.ToJson();
   std::string ignored;
   DeidWriter writer(*this, out, ignored, pending);
+  writer.set_resolver(resolver);
+  writer.AppendResolved(patient, removed.json);
   out += "{\"resourceType\":\"Patient\",\"id\":";
   json::AppendQuoted(pseudonym, out);
   patient.ForEachField([&](std::string_view key, json::Node value) {
@@ -651,7 +822,7 @@ Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRec
         auto url = ext.Find("url");
         if (url && url->IsString() && Contains(kPatientExtensionsKept, url->GetString())) {
           kept += kept.empty() ? '[' : ',';
-          kept += ext.ToJson();
+          writer.AppendResolved(ext, kept);
         }
         return true;
       });
@@ -669,17 +840,20 @@ Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRec
 }
 
 Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& removed,
-                           PendingLinks* pending) {
+                           PendingLinks* pending, const fhir::ReferenceResolver* resolver) {
   out.clear();
+  // The rewrite is about as long as the resource: reserved once, not grown a member at a time.
+  out.reserve(1024);
   removed.key.clear();
   removed.json.clear();
   auto type_node = resource.Find("resourceType");
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
-  if (type == "Patient") return ApplyPatient(resource, out, removed, pending);
+  if (type == "Patient") return ApplyPatient(resource, out, removed, pending, resolver);
   removed.patient.clear();
   std::string removed_items;
   DeidWriter writer(*this, out, removed_items, pending);
+  writer.set_resolver(resolver);
   writer.set_type(type);
   auto holds_resource = [&type] {
     return ParseError(type +
@@ -701,6 +875,7 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
       out.clear();
       removed_items.clear();
       DeidWriter theirs(*this, out, removed_items, pending);
+      theirs.set_resolver(resolver);
       theirs.set_type(type);
       theirs.Object(resource, true);
       // When every reference to a patient was inside what is removed (a Task's note by its

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "fhir/resource_facts.h"
 #include "json/json.h"
 #include "medlake/status.h"
 #include "privacy/identifier_systems.h"
@@ -112,9 +113,11 @@ class Deidentifier {
   // elements go to the vault under the first one's pseudonym. `resource` must come from a
   // parser that keeps number text, so decimals are written as they were. With `pending`, the
   // links it needs are looked up in and made into `pending` (then published by Publish), not
-  // made in the lake.
+  // made in the lake. With `resolver`, `resource` is read as that resolver resolves its
+  // references (a Bundle's entry as parsed with the Bundle, its urn:uuid references not yet
+  // resolved), what is stored and what goes to the vault alike.
   Status Apply(json::Node resource, std::string& out, VaultRecord& removed,
-               PendingLinks* pending = nullptr);
+               PendingLinks* pending = nullptr, const fhir::ReferenceResolver* resolver = nullptr);
   // Publishes the links a chunk made (in input order, from one thread): false, publishing
   // nothing, when a link the chunk looked for and did not find has been made since (by a
   // chunk before it) otherwise than the chunk made it: the chunk must then be prepared again.
@@ -167,7 +170,8 @@ class Deidentifier {
   std::string Link(const std::vector<std::string>& links, const std::string& proposed,
                    PendingLinks* pending);
   // The pseudonym of the source id `id` of a non-Patient `type` whose ids are pseudonymized.
-  std::string SourcePseudonym(std::string_view type, std::string_view id);
+  // The reference is to a per-thread table, valid until the thread's next call.
+  const std::string& SourcePseudonym(std::string_view type, std::string_view id);
   // Whether `id` is a pseudonym this lake stores a `type` under: read back (the lake's own
   // export ingested again), it names that resource and is not pseudonymized a second time, as
   // a Patient's pseudonym is linked to itself. A source id is taken for one only when it has
@@ -175,7 +179,7 @@ class Deidentifier {
   bool IsStoredPseudonym(std::string_view type, std::string_view id) const;
   std::string PseudonymForPatient(json::Node patient, std::string_view id, PendingLinks* pending);
   Status ApplyPatient(json::Node patient, std::string& out, VaultRecord& removed,
-                      PendingLinks* pending);
+                      PendingLinks* pending, const fhir::ReferenceResolver* resolver);
 
   privacy::KeyStore keys_;
   privacy::Pseudonymizer pseudonymizer_;

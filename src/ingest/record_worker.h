@@ -256,12 +256,14 @@ class RecordWorker final : public FhirRecordSink {
 
   void OnResource(json::Node resource, std::string_view json,
                   const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
-                  bool resource_is_json) override {
+                  ParsedText parsed) override {
     if (SkipReadEarly()) return;
     if (deid_ != nullptr) {
-      // The reader's parse serves when it is of the same text (an NDJSON line without a
-      // rewritten reference): it keeps number text in a keyed lake.
-      StoreDeidentified(json, loc, resource_is_json ? &resource : nullptr, links_);
+      // The reader's parse serves when it is of the same text (an NDJSON line), or of the text
+      // before its references were resolved (a Bundle's entry): the de-identifier resolves
+      // them as it writes. It keeps number text in a keyed lake.
+      StoreDeidentified(json, loc, parsed == ParsedText::kOther ? nullptr : &resource,
+                        parsed == ParsedText::kUnresolved ? &resolver : nullptr, links_);
     } else {
       Store(resource, json, resolver, loc, nullptr);
     }
@@ -270,10 +272,13 @@ class RecordWorker final : public FhirRecordSink {
 
   // Pseudonymization at ingest (deidentify.h): the resource as stored is the de-identified
   // one, and what was removed goes to the vault once the resource is admitted.
-  // `parsed_json`: `json` parsed, with number text; null to parse it here. `pending`: where the
-  // pseudonym links it needs are made (Deidentifier::Apply).
+  // `parsed_json`: `json` parsed, with number text; null to parse it here. `unresolved`: the
+  // resolver that gives `json` from `parsed_json`, null when it is `json` as it is. `pending`:
+  // where the pseudonym links it needs are made (Deidentifier::Apply).
   void StoreDeidentified(std::string_view json, const RecordLocation& loc,
-                         const json::Node* parsed_json = nullptr, PendingLinks* pending = nullptr) {
+                         const json::Node* parsed_json = nullptr,
+                         const fhir::ReferenceResolver* unresolved = nullptr,
+                         PendingLinks* pending = nullptr) {
     auto parsed =
         parsed_json != nullptr ? Result<json::Node>(*parsed_json) : deid_parser_.Parse(json);
     // The resource as given must be storable (a valid type and id, neither repeated) whatever
@@ -285,7 +290,7 @@ class RecordWorker final : public FhirRecordSink {
       auto list = parsed->Find("identifier");
       load_->identifiers += (list && list->IsArray() ? list->Size() : 0) + 2;
     }
-    if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_, pending);
+    if (s.ok()) s = deid_->Apply(*parsed, deid_json_, removed_, pending, unresolved);
     if (!s.ok()) {
       Reject(json, loc, s.message());
       return;
@@ -511,7 +516,7 @@ class RecordWorker final : public FhirRecordSink {
         } else {
           for (const auto& resource : *mapped) {
             auto node = hl7_parser_.Parse(resource.json);
-            if (node.ok()) OnResource(*node, resource.json, same, loc, false);
+            if (node.ok()) OnResource(*node, resource.json, same, loc, ParsedText::kOther);
             ++loc.entry;
           }
         }
@@ -774,7 +779,7 @@ class RecordWorker final : public FhirRecordSink {
       OnReject(json, loc, "mapped resource is not valid JSON: " + node.status().message());
       return;
     }
-    OnResource(*node, json, resolver, loc, false);
+    OnResource(*node, json, resolver, loc, ParsedText::kOther);
   }
 
   // A patient's resources mostly come together (a bulk export's lines, a Bundle's entries):

@@ -298,7 +298,7 @@ struct StreamIngestor::Impl {
     for (const auto& resource : *mapped) {
       auto node = parser.Parse(resource.json);
       if (!node.ok()) continue;
-      worker->OnResource(*node, resource.json, same, loc, false);
+      worker->OnResource(*node, resource.json, same, loc, ParsedText::kOther);
       ++loc.entry;
     }
     *outcome = Status::Ok();
@@ -314,7 +314,7 @@ struct StreamIngestor::Impl {
       return Status::Ok();
     }
     const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
-    worker->OnResource(*node, json, same, loc, false);
+    worker->OnResource(*node, json, same, loc, ParsedText::kOther);
     *outcome = Status::Ok();
     return worker->error();
   }

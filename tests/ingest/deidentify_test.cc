@@ -762,6 +762,76 @@ TEST(DeidentifyTest, PublishRefusesLinksPreparedBeforeAnEarlierChunkMadeThem) {
   EXPECT_EQ("Patient/" + (*deid)->StoredId("Patient", "p"), p);
 }
 
+// A Bundle's entry is de-identified from the Bundle's parse, its urn:uuid references resolved
+// as they are written (ParsedText::kUnresolved), not parsed again once resolved: both give the
+// same stored resource and the same vault record, references in kept and in removed elements
+// alike (a note's author, an identifier's assigner, a Patient's organization in its original),
+// and the same decisions that depend on a reference's target (a Practitioner's display stays,
+// a Patient's goes; a Task about one patient is theirs).
+TEST(DeidentifyTest, AnEntryReadWithItsReferencesUnresolvedIsStoredAsOneReadResolved) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  auto deid = Deidentifier::ForLake(dir / "lake", **writer);
+  ASSERT_TRUE(deid.ok() && *deid != nullptr);
+  const std::map<std::string, std::string> full_urls = {{"urn:uuid:p1", "Patient/src-17"},
+                                                        {"urn:uuid:dr", "Practitioner/dr-9"},
+                                                        {"urn:uuid:org", "Organization/org-1"},
+                                                        {"urn:uuid:enc", "Encounter/enc-3"}};
+  const fhir::ReferenceResolver resolver = [&](std::string_view ref, std::string&) {
+    auto it = full_urls.find(std::string(ref));
+    return it == full_urls.end() ? ref : std::string_view(it->second);
+  };
+  auto resolved_text = [&](std::string text) {
+    for (const auto& [url, typed] : full_urls) {
+      for (size_t at; (at = text.find("\"" + url + "\"")) != std::string::npos;) {
+        text.replace(at + 1, url.size(), typed);
+      }
+    }
+    return text;
+  };
+  const std::vector<std::string> resources = {
+      R"({"resourceType":"Patient","id":"src-17","identifier":[{"system":"http://mrn","value":"M-1",)"
+      R"("assigner":{"reference":"urn:uuid:org"}}],"name":[{"family":"Roe"}],"birthDate":"1961-07-23",)"
+      R"("managingOrganization":{"reference":"urn:uuid:org","display":"General"},)"
+      R"("generalPractitioner":[{"reference":"urn:uuid:dr","display":"Dr Who"}]})",
+      R"({"resourceType":"Observation","id":"obs-1","status":"final","code":{"text":"HR"},)"
+      R"("subject":{"reference":"urn:uuid:p1","display":"Jane Roe"},"encounter":{"reference":"urn:uuid:enc"},)"
+      R"("performer":[{"reference":"urn:uuid:dr","display":"Dr Who"},{"reference":"urn:uuid:p1","display":"Jane"}],)"
+      R"("valueQuantity":{"value":72.50,"unit":"/min"},)"
+      R"("note":[{"authorReference":{"reference":"urn:uuid:dr"},"text":"Jane felt fine"}],)"
+      R"("identifier":[{"value":"o-1","assigner":{"reference":"urn:uuid:org"}}]})",
+      R"({"resourceType":"Task","id":"t-1","status":"requested","intent":"order",)"
+      R"("for":{"reference":"urn:uuid:p1"},"owner":{"reference":"urn:uuid:dr"},"description":"Call Jane",)"
+      R"("note":[{"authorReference":{"reference":"urn:uuid:p1"},"text":"MRN M-1"}]})",
+      R"({"resourceType":"Organization","id":"org-1","name":"General","partOf":{"reference":"urn:uuid:org"}})",
+      R"({"resourceType":"Condition","id":"c-1","subject":{"reference":"urn:uuid:unknown"},)"
+      R"("contained":[{"resourceType":"RelatedPerson","id":"rp","patient":{"reference":"urn:uuid:p1"},)"
+      R"("name":[{"text":"Joe"}]}],"asserter":{"reference":"#rp"}})"};
+  json::Parser parser;
+  parser.set_keep_number_text(true);
+  for (const std::string& given : resources) {
+    SCOPED_TRACE(given);
+    PendingLinks pending;
+    auto apply = [&](const std::string& text, const fhir::ReferenceResolver* with) {
+      auto node = parser.Parse(text);
+      EXPECT_TRUE(node.ok());
+      std::string out;
+      ingest::VaultRecord removed;
+      EXPECT_TRUE((*deid)->Apply(*node, out, removed, &pending, with).ok());
+      return std::vector<std::string>{
+          out, removed.key, removed.patient,
+          removed.json.empty() ? std::string() : nlohmann::json::parse(removed.json).dump()};
+    };
+    const auto unresolved = apply(given, &resolver);
+    const auto resolved = apply(resolved_text(given), nullptr);
+    EXPECT_EQ(unresolved, resolved);
+    EXPECT_EQ(unresolved[0].find("urn:uuid:p1"), std::string::npos);
+    EXPECT_EQ(unresolved[3].find("urn:uuid:"), std::string::npos);
+  }
+}
+
 // In a keyed lake the version an HL7 v2 message updates is found under its pseudonymized id
 // (an Encounter) or in the vault (a Patient's original): a transfer in a later run keeps the
 // admission's ward, and a lab message's sparse PID keeps the admission's name and address.

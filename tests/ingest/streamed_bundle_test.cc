@@ -35,7 +35,7 @@ class RecordingSink final : public FhirRecordSink {
   std::vector<std::string> events;
 
   void OnResource(json::Node, std::string_view json, const fhir::ReferenceResolver&,
-                  const RecordLocation& loc, bool) override {
+                  const RecordLocation& loc, ParsedText) override {
     events.push_back("stored " + Where(loc) + " " + std::string(json));
   }
   void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) override {

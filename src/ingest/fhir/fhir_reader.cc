@@ -267,7 +267,7 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
   const fhir::ReferenceResolver same = fhir::ReferenceAsWritten;
   const std::string id = DocumentId(bundle);
   if (id.empty()) {
-    sink.OnResource(bundle, record, same, loc, false);
+    sink.OnResource(bundle, record, same, loc, ParsedText::kOther);
     return;
   }
   std::string text = WithId(record, id);
@@ -277,7 +277,7 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
     sink.OnReject(record, loc, node.status().message());
     return;
   }
-  sink.OnResource(*node, text, same, loc, false);
+  sink.OnResource(*node, text, same, loc, ParsedText::kOther);
 }
 
 // Whether `object` has the member `key` more than once.
@@ -342,9 +342,9 @@ void FhirReader::ReadNdjson(const char* data, size_t size, std::string_view sour
         sink.OnReject(text, loc, "invalid JSON");
       } else if (HasConditionalReference(*minified)) {
         RewriteReferences(*minified, nullptr, resolver_, rewriting_);
-        sink.OnResource(*root, rewriting_.out, resolver_, loc, false);
+        sink.OnResource(*root, rewriting_.out, resolver_, loc, ParsedText::kUnresolved);
       } else {
-        sink.OnResource(*root, *minified, resolver_, loc, true);
+        sink.OnResource(*root, *minified, resolver_, loc, ParsedText::kSame);
       }
     }
     pos = end + 1;
@@ -382,7 +382,7 @@ void FhirReader::ReadJson(const char* data, size_t size, std::string_view source
     return;
   }
   RewriteReferences(*document, nullptr, resolver_, rewriting_);
-  sink.OnResource(*root, rewriting_.out, resolver_, loc, false);
+  sink.OnResource(*root, rewriting_.out, resolver_, loc, ParsedText::kUnresolved);
 }
 
 size_t FhirReader::IdentifierHash::operator()(
@@ -1157,7 +1157,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
         to.OnReject(text, loc, node.status().message());
         return true;
       }
-      to.OnResource(*node, copy, resolves, loc, false);
+      to.OnResource(*node, copy, resolves, loc, ParsedText::kOther);
       return true;
     }
     if (document) {
@@ -1165,7 +1165,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       return true;
     }
     RewriteReferences(slice, &full_urls, resolver, rewriting);
-    to.OnResource(*res, rewriting.out, resolver, loc, false);
+    to.OnResource(*res, rewriting.out, resolver, loc, ParsedText::kUnresolved);
     return true;
   };
   if (streamed != nullptr) streamed->Begin(PassProgress::kStore);

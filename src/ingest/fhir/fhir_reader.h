@@ -35,17 +35,23 @@ struct RecordLocation {
   std::string location;     // "Bundle.entry[3].resource", "" for a whole record
 };
 
+// What the parsed resource given with a record's text (FhirRecordSink::OnResource) holds of it.
+enum class ParsedText : uint8_t {
+  kOther,       // not that text (a parse of a copy that has gone, or without number text)
+  kSame,        // exactly that text: a parse of it, or of the same text before minifying
+  kUnresolved,  // that text before the resolver given with it resolved its references
+};
+
 class FhirRecordSink {
  public:
   virtual ~FhirRecordSink() = default;
   // `resource` is the parsed resource; `json` its minified text with references resolved;
   // `resolver` maps references as written to resolved ones (for fact extraction).
-  // `resource_is_json`: `resource` holds exactly what `json` holds (a parse of it, or of the
-  // same text before minifying, with no reference rewritten), and answers NumberText() when
-  // the reader keeps number text (set_keep_number_text).
+  // `parsed`: what `resource` holds of `json`; unless kOther, it answers NumberText() when the
+  // reader keeps number text (set_keep_number_text).
   virtual void OnResource(json::Node resource, std::string_view json,
                           const fhir::ReferenceResolver& resolver, const RecordLocation& loc,
-                          bool resource_is_json) = 0;
+                          ParsedText parsed) = 0;
   // A record that cannot be stored. `record` is its raw text; `reason` names no patient data.
   virtual void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) = 0;
   // A Bundle entry not stored because the lake holds what it stands for (a conditional create
