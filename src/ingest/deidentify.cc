@@ -849,6 +849,8 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
   auto type_node = resource.Find("resourceType");
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
+  // (Ingest quarantines such a resource before: its own id is a Type/id reference rewritten.)
+  if (fhir::ResourceTypeIndex(type) < 0) return ParseError("resource of an unknown type");
   if (type == "Patient") return ApplyPatient(resource, out, removed, pending, resolver);
   removed.patient.clear();
   std::string removed_items;

@@ -830,6 +830,15 @@ TEST(DeidentifyTest, AnEntryReadWithItsReferencesUnresolvedIsStoredAsOneReadReso
     EXPECT_EQ(unresolved[0].find("urn:uuid:p1"), std::string::npos);
     EXPECT_EQ(unresolved[3].find("urn:uuid:"), std::string::npos);
   }
+  // A resource of no known type is refused (ingest quarantines it before), not rewritten: its
+  // id, rewritten as a reference of that type, threw (found by medlake_fuzz_deidentify).
+  auto unknown =
+      parser.Parse(R"({"resourceType":"Patientish","id":"x","subject":{"reference":"Patient/p"}})");
+  ASSERT_TRUE(unknown.ok());
+  std::string out;
+  ingest::VaultRecord removed;
+  PendingLinks pending;
+  EXPECT_FALSE((*deid)->Apply(*unknown, out, removed, &pending).ok());
 }
 
 // In a keyed lake the version an HL7 v2 message updates is found under its pseudonymized id
