@@ -11,6 +11,7 @@
 #include <tuple>
 #include <unordered_set>
 
+#include "common/string_util.h"
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
 #include "privacy/removed_elements.h"
@@ -579,15 +580,14 @@ std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pe
   // ones it has found in the lake; the cache belongs to one Deidentifier at a time.
   struct Cache {
     uint64_t owner = 0;
-    std::unordered_map<std::string, std::string> links;
+    StringMap<std::string> links;  // looked up by view: no copy of the id per reference
   };
   thread_local Cache cache;
   if (cache.owner != generation_ || cache.links.size() > 100'000) {
     cache.owner = generation_;
     cache.links.clear();
   }
-  std::string key(id);
-  if (auto it = cache.links.find(key); it != cache.links.end()) return it->second;
+  if (auto it = cache.links.find(id); it != cache.links.end()) return it->second;
   // A reference before (or without) its Patient: the source id decides, and the Patient, when
   // it comes, finds this link.
   std::string link = SourceLink(id);
@@ -598,12 +598,12 @@ std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pe
       pending->Make(link, found);
     } else if (!pending->made.contains(link)) {
       // Only links in the lake are kept: the chunk's own may be made again differently.
-      cache.links.emplace(std::move(key), found);
+      cache.links.emplace(std::string(id), found);
     }
     return found;
   }
   std::string pseudonym = writer_.LinkPseudonym({link}, pseudonymizer_.ForSourceId("Patient", id));
-  cache.links.emplace(std::move(key), pseudonym);
+  cache.links.emplace(std::string(id), pseudonym);
   return pseudonym;
 }
 
@@ -701,7 +701,8 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
   if (reference.empty() || reference.front() == '#') return std::string(reference);
   size_t slash = reference.find('/');
   std::string_view type = reference.substr(0, slash == std::string_view::npos ? 0 : slash);
-  if (slash == std::string_view::npos || fhir::ResourceTypeIndex(type) < 0) {
+  const int type_index = slash == std::string_view::npos ? -1 : fhir::ResourceTypeIndex(type);
+  if (type_index < 0) {
     // An absolute URL is read by its last Type/id, as in a lake without a key (docs/format.md,
     // "Sharding"), and rewritten as that reference is (its server's base goes).
     std::string_view url_type, url_id;
@@ -730,7 +731,10 @@ std::string Deidentifier::RewriteReference(std::string_view reference, PendingLi
   size_t end = rest.find('/');
   std::string_view id = rest.substr(0, end);
   std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
-  if (id.empty() || !PseudonymizedType(type)) return std::string(reference);
+  if (id.empty() ||
+      (type != "Patient" && fhir::PatientCompartmentPaths(type_index).empty())) {  // shared area
+    return std::string(reference);
+  }
   std::string out;
   out.reserve(type.size() + 1 + privacy::kPseudonymLength + tail.size());
   out.append(type);
