@@ -33,6 +33,11 @@ if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/ingest/medlake_bench_parts" "$shared/synthea-r4-dev-100"
 fi
 
+echo "== the de-identifying rewrite of a keyed lake vs a plain re-serialization (Node::ToJson)"
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  "$build/bench/ingest/medlake_bench_deid" "$shared/synthea-r4-dev-100"
+fi
+
 echo "== pseudonyms: Pseudonymizer vs libsodium's one-shot HMAC of the same message"
 "$build/bench/store/medlake_bench_pseudonym"
 
