@@ -175,7 +175,10 @@ void AppendNumber(json::Node n, std::string& out) {
 class DeidWriter {
  public:
   DeidWriter(Deidentifier& owner, std::string& out, std::string& removed, PendingLinks* pending)
-      : owner_(owner), out_(out), removed_(removed), pending_(pending) {}
+      : owner_(owner), out_(out), removed_(removed), pending_(pending) {
+    path_.reserve(32);
+    members_.reserve(128);
+  }
 
   // References rewritten, nothing removed: a shared-area resource about no patient.
   void set_keep_content() { keep_content_ = true; }
@@ -399,9 +402,17 @@ class DeidWriter {
     removed_ += '}';
   }
 
-  // `reference` as the resolver resolves it; the view lasts until the next call.
+  // `reference` as the resolver resolves it; the view lasts until the next call. A Reference
+  // is resolved twice, to decide whether it names a person and to rewrite it: the second time
+  // is the same view of the parse, answered from the first.
   std::string_view Resolved(std::string_view reference) {
-    return resolver_ == nullptr ? reference : (*resolver_)(reference, resolved_);
+    if (resolver_ == nullptr) return reference;
+    if (reference.data() != last_reference_.data() || reference.size() != last_reference_.size()) {
+      last_reference_ = reference;
+      std::string_view resolved = (*resolver_)(reference, scratch_);
+      last_resolved_.assign(resolved.data(), resolved.size());
+    }
+    return last_resolved_;
   }
   // Whether `value` holds a reference (a string member "reference"), at any depth.
   static bool HoldsReference(json::Node value) {
@@ -449,7 +460,10 @@ class DeidWriter {
   std::string& removed_;
   PendingLinks* pending_;
   const fhir::ReferenceResolver* resolver_ = nullptr;
-  std::string resolved_;  // Resolved's
+  // Resolved's: the reference it resolved last (a view of the parse), what it resolved to, and
+  // the resolver's scratch.
+  std::string_view last_reference_;
+  std::string last_resolved_, scratch_;
   // A member of an object being written, and the roles of its name.
   struct Member {
     std::string_view key;
