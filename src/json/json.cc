@@ -38,8 +38,10 @@ using ElementKey = std::array<uint64_t, 2>;
 struct NumberTable {
   std::string_view source;
   simdjson::dom::element root;
-  std::once_flag built;
-  std::atomic<bool> ready{false};  // built: the fast path skips call_once
+  // Built by the first NumberText call, under `build` (threads may read one document): not
+  // std::call_once, whose glibc implementation makes a futex system call every time.
+  std::mutex build;
+  std::atomic<bool> ready{false};
   // The numbers' tape indices, and their texts, in document order. Elements of one document
   // differ only in their tape index, which grows in document order, so the indices are
   // sorted and lookups are binary searches.
@@ -574,7 +576,8 @@ std::string_view Node::NumberText() const {
   if (!valid_ || numbers_ == nullptr || !IsNumber()) return {};
   auto* table = const_cast<NumberTable*>(static_cast<const NumberTable*>(numbers_));
   if (!table->ready.load(std::memory_order_acquire)) {
-    std::call_once(table->built, [table] {
+    std::lock_guard lock(table->build);
+    if (!table->ready.load(std::memory_order_relaxed)) {
       std::vector<uint64_t> indices = NumberIndices(table->root);
       std::vector<std::string_view> tokens = NumberTokens(table->source);
       if (tokens.size() == indices.size()) {
@@ -582,7 +585,7 @@ std::string_view Node::NumberText() const {
         table->texts = std::move(tokens);
       }
       table->ready.store(true, std::memory_order_release);
-    });
+    }
   }
   const uint64_t index = KeyOf(raw_)[1];
   const std::vector<uint64_t>& indices = table->indices;
