@@ -867,7 +867,8 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
   auto type_node = resource.Find("resourceType");
   if (!type_node || !type_node->IsString()) return ParseError("resource without a resourceType");
   std::string type(type_node->GetString());
-  // (Ingest quarantines such a resource before: its own id is a Type/id reference rewritten.)
+  // Its id is pseudonymized as a reference of its type is: a type FHIR has not is refused
+  // (ingest quarantines such a resource before it gets here).
   if (fhir::ResourceTypeIndex(type) < 0) return ParseError("resource of an unknown type");
   if (type == "Patient") return ApplyPatient(resource, out, removed, pending, resolver);
   removed.patient.clear();
