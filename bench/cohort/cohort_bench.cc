@@ -21,8 +21,11 @@
 #include "cohort/definition.h"
 #include "cohort/evaluator.h"
 #include "common/fhir_time.h"
+#include "median.h"
 
 namespace {
+
+using medlake::bench::Median;
 
 using medlake::cohort::CohortIndex;
 
@@ -245,11 +248,6 @@ std::vector<Cohort> Cohorts() {
            "idx.patient AND " +
            kMi + " AND e.start_ms BETWEEN idx.i - " + Y + " AND idx.i)"});
   return c;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace

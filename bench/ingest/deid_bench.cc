@@ -32,6 +32,7 @@
 
 #include "ingest/deidentify.h"
 #include "json/json.h"
+#include "median.h"
 #include "privacy/key_store.h"
 #include "store/lake_writer.h"
 
@@ -40,10 +41,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using medlake::bench::Median;
 
 // The resources of one Bundle file, minified: as given, and with their urn:uuid references
 // resolved through the Bundle's fullUrls (as ingest stores them).

@@ -24,16 +24,14 @@
 #include <vector>
 
 #include "common/string_util.h"
+#include "median.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using medlake::bench::Median;
 
 // Nanoseconds per key of `hash` over `keys`, `passes` times, median of `rounds`.
 template <typename Hash>

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ingest/ingest.h"
+#include "median.h"
 #include "medlake/lake.h"
 #include "store/segment.h"
 
@@ -30,13 +31,10 @@ using medlake::store::SegmentReader;
 
 namespace {
 
+using medlake::bench::Median;
+
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 [[noreturn]] void Die(const medlake::Status& s) {

@@ -44,6 +44,22 @@ Result<std::string> VaultRecord(const std::string& lake, const std::string& pseu
   return vault->Get(pseudonym);
 }
 
+// A keyed lake's writer and its de-identifier, for tests that call Deidentifier itself.
+struct KeyedWriter {
+  explicit KeyedWriter(const std::string& lake) {
+    InitLake(lake);
+    auto w = store::LakeWriter::Open(lake);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    if (!w.ok()) return;
+    writer = std::move(*w);
+    auto d = Deidentifier::ForLake(lake, *writer);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    if (d.ok()) deid = std::move(*d);
+  }
+  std::unique_ptr<store::LakeWriter> writer;
+  std::unique_ptr<Deidentifier> deid;  // declared last: destroyed before the writer
+};
+
 struct Stored {
   std::map<std::string, std::string> json;  // "Type/id" -> stored JSON
   std::map<std::string, uint32_t> patient;  // "Type/id" -> patient ordinal
@@ -709,11 +725,9 @@ TEST(DeidentifyTest, ABundlesConditionsSeeTheLinksBeforeIt) {
 // seen both publish.
 TEST(DeidentifyTest, PublishRefusesLinksPreparedBeforeAnEarlierChunkMadeThem) {
   TempDir dir;
-  InitLake(dir / "lake");
-  auto writer = store::LakeWriter::Open(dir / "lake");
-  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-  auto deid = Deidentifier::ForLake(dir / "lake", **writer);
-  ASSERT_TRUE(deid.ok() && *deid != nullptr);
+  KeyedWriter keyed(dir / "lake");
+  ASSERT_TRUE(keyed.deid != nullptr);
+  auto deid = &keyed.deid;
   json::Parser parser;
   parser.set_keep_number_text(true);
   auto stored_id = [&](const std::string& patient, PendingLinks& pending) {
@@ -770,11 +784,9 @@ TEST(DeidentifyTest, PublishRefusesLinksPreparedBeforeAnEarlierChunkMadeThem) {
 // a Patient's goes; a Task about one patient is theirs).
 TEST(DeidentifyTest, AnEntryReadWithItsReferencesUnresolvedIsStoredAsOneReadResolved) {
   TempDir dir;
-  InitLake(dir / "lake");
-  auto writer = store::LakeWriter::Open(dir / "lake");
-  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-  auto deid = Deidentifier::ForLake(dir / "lake", **writer);
-  ASSERT_TRUE(deid.ok() && *deid != nullptr);
+  KeyedWriter keyed(dir / "lake");
+  ASSERT_TRUE(keyed.deid != nullptr);
+  auto deid = &keyed.deid;
   const std::map<std::string, std::string> full_urls = {{"urn:uuid:p1", "Patient/src-17"},
                                                         {"urn:uuid:dr", "Practitioner/dr-9"},
                                                         {"urn:uuid:org", "Organization/org-1"},
