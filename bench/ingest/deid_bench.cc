@@ -27,9 +27,9 @@
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "common/string_util.h"
 #include "ingest/deidentify.h"
 #include "json/json.h"
 #include "median.h"
@@ -47,7 +47,8 @@ using medlake::bench::Median;
 // resolved through the Bundle's fullUrls (as ingest stores them).
 struct BundleResources {
   std::vector<std::string> given, resolved;
-  std::unordered_map<std::string, std::string> typed;  // fullUrl -> Type/id
+  // fullUrl -> Type/id, looked up by view (as ingest's ViewMap is: no copy per reference)
+  medlake::StringMap<std::string> typed;
 };
 
 BundleResources Resources(const fs::path& file, simdjson::dom::parser& parser) {
@@ -168,7 +169,7 @@ int main(int argc, char** argv) {
       medlake::ingest::PendingLinks pending;
       const medlake::fhir::ReferenceResolver resolver = [&bundle](std::string_view ref,
                                                                   std::string& scratch) {
-        auto it = bundle.typed.find(std::string(ref));
+        auto it = bundle.typed.find(ref);
         if (it == bundle.typed.end()) return ref;
         scratch = it->second;
         return std::string_view(scratch);
