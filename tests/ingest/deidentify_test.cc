@@ -853,6 +853,66 @@ TEST(DeidentifyTest, AnEntryReadWithItsReferencesUnresolvedIsStoredAsOneReadReso
   EXPECT_FALSE((*deid)->Apply(*unknown, out, removed, &pending).ok());
 }
 
+// Ingest gives the de-identifier a Bundle's entries from the Bundle's parse, or from each
+// entry's parse when the Bundle is read an entry at a time, their references resolved as they
+// are written: either way the lake stores what it stores of the same resources given as NDJSON
+// with their references already Type/id (three copies of one keyed lake, one key).
+TEST(DeidentifyTest, ABundleStreamedOrParsedWholeIsStoredAsItsResourcesResolved) {
+  TempDir dir;
+  InitLake(dir / "whole");
+  std::filesystem::copy(dir / "whole", dir / "streamed", std::filesystem::copy_options::recursive);
+  std::filesystem::copy(dir / "whole", dir / "ndjson", std::filesystem::copy_options::recursive);
+  const std::vector<std::pair<std::string, std::string>> resources = {
+      {"urn:uuid:pr", R"({"resourceType":"Practitioner","id":"pr-1","name":[{"family":"Who"}]})"},
+      {"urn:uuid:pt",
+       R"({"resourceType":"Patient","id":"pt-1","identifier":[{"system":"http://mrn","value":"M-1"}],)"
+       R"("name":[{"family":"Roe"}],"birthDate":"1961-07-23","generalPractitioner":[{"reference":"urn:uuid:pr"}]})"},
+      {"urn:uuid:en",
+       R"({"resourceType":"Encounter","id":"en-1","status":"finished","class":{"code":"AMB"},)"
+       R"("subject":{"reference":"urn:uuid:pt","display":"Jane Roe"},)"
+       R"("participant":[{"individual":{"reference":"urn:uuid:pr","display":"Dr Who"}}]})"},
+      {"urn:uuid:ob",
+       R"({"resourceType":"Observation","id":"ob-1","status":"final","code":{"text":"HR"},)"
+       R"("subject":{"reference":"urn:uuid:pt"},"encounter":{"reference":"urn:uuid:en"},)"
+       R"("valueQuantity":{"value":72.50,"unit":"/min"},"component":[{"code":{"text":"x"},)"
+       R"("valueQuantity":{"value":1.0e2}}],"note":[{"authorReference":{"reference":"urn:uuid:pr"},"text":"t"}]})"}};
+  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  std::string ndjson;
+  for (size_t i = 0; i < resources.size(); ++i) {
+    const auto& [url, resource] = resources[i];
+    bundle += (i > 0 ? ",\n  " : "\n  ") + std::string(R"({"fullUrl":")") + url +
+              R"(","resource":)" + resource + "}";
+    std::string resolved = resource;
+    for (const auto& [u, r] : resources) {
+      auto parsed = nlohmann::json::parse(r);
+      const std::string typed =
+          parsed["resourceType"].get<std::string>() + "/" + parsed["id"].get<std::string>();
+      for (size_t at; (at = resolved.find("\"" + u + "\"")) != std::string::npos;) {
+        resolved.replace(at + 1, u.size(), typed);
+      }
+    }
+    ndjson += resolved + "\n";
+  }
+  bundle += "\n]}\n";
+  testing::WriteText(dir / "in-bundle/b.json", bundle);
+  testing::WriteText(dir / "in-ndjson/r.ndjson", ndjson);
+  IngestOptions whole;
+  IngestOptions streamed;
+  streamed.in_order_document_bytes = 64;  // read by the serial stage ...
+  streamed.streamed_document_bytes = 64;  // ... an entry at a time
+  ASSERT_TRUE(Ingest(dir / "whole", {dir / "in-bundle"}, whole).ok());
+  ASSERT_TRUE(Ingest(dir / "streamed", {dir / "in-bundle"}, streamed).ok());
+  ASSERT_TRUE(Ingest(dir / "ndjson", {dir / "in-ndjson"}, whole).ok());
+  const Stored from_ndjson = ReadAll(dir / "ndjson");
+  ASSERT_EQ(from_ndjson.json.size(), resources.size());
+  EXPECT_EQ(ReadAll(dir / "whole").json, from_ndjson.json);
+  EXPECT_EQ(ReadAll(dir / "streamed").json, from_ndjson.json);
+  EXPECT_NE(from_ndjson.all.find("72.50"), std::string::npos) << from_ndjson.all;
+  EXPECT_NE(from_ndjson.all.find("1.0e2"), std::string::npos) << from_ndjson.all;
+  EXPECT_NE(from_ndjson.all.find("Dr Who"), std::string::npos) << "a Practitioner's display stays";
+  EXPECT_EQ(from_ndjson.all.find("Jane Roe"), std::string::npos);
+}
+
 // In a keyed lake the version an HL7 v2 message updates is found under its pseudonymized id
 // (an Encounter) or in the vault (a Patient's original): a transfer in a later run keeps the
 // admission's ward, and a lab message's sparse PID keeps the admission's name and address.
