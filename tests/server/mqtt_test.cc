@@ -62,8 +62,12 @@ TEST(MqttTest, ReadingsBecomeObservationsAndBadOnesAreQuarantined) {
   mosquitto_destroy(pub);
   mosquitto_lib_cleanup();
   sub.Stop();
-  EXPECT_EQ(sub.stats().received, kReadings + 3u);
-  EXPECT_EQ(sub.stats().rejected, 2u);
+  // QoS 1 is delivery at least once (MQTT 3.1.1, 4.3.2): a broker may send a reading again,
+  // and one run under load received 523 for these 503 (20 more: mosquitto's in-flight window
+  // for a client). What the lake holds is exact (below): a reading sent again is the same
+  // Observation.
+  EXPECT_GE(sub.stats().received, kReadings + 3u);
+  EXPECT_GE(sub.stats().rejected, 2u);
   ingestor->reset();
 
   auto lake = Lake::Open(dir / "lake");
