@@ -366,6 +366,20 @@ Status IdentityNotRepeated(json::Node resource) {
   return Status::Ok();
 }
 
+Status NoRepeatedName(json::Node resource) {
+  const std::optional<std::string_view> repeated = resource.RepeatedName();
+  if (!repeated) return Status::Ok();
+  // The name is given when it is one FHIR's grammar allows for elements (never a value).
+  const std::string_view name = *repeated;
+  const bool element_name =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+  return ParseError(element_name
+                        ? "the name \"" + std::string(name) + "\" appears twice in one JSON object"
+                        : std::string("a name appears twice in one JSON object"));
+}
+
 bool ConditionalPatientReference(std::string_view reference) {
   const size_t q = reference.find('?');
   if (q == std::string_view::npos) return false;
@@ -465,18 +479,8 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
     return ParseError("resourceType or id appears twice");
   }
   // Anywhere else too: the facts would read one value and the readers of an export perhaps the
-  // other ("status" final here, entered-in-error for a reader that keeps the last). The name
-  // is given when it is one FHIR's grammar allows for elements (never a value).
-  if (const std::optional<std::string_view> repeated_name = resource.RepeatedName()) {
-    const std::string_view name = *repeated_name;
-    const bool element_name =
-        !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-        });
-    return ParseError(element_name ? "the name \"" + std::string(name) +
-                                         "\" appears twice in one JSON object"
-                                   : std::string("a name appears twice in one JSON object"));
-  }
+  // other ("status" final here, entered-in-error for a reader that keeps the last).
+  if (Status unique = NoRepeatedName(resource); !unique.ok()) return unique;
   if (const auto& meta = fields[FactFields::kMeta]) {
     if (auto lu = meta->Find("lastUpdated")) {
       // An instant (R4 datatypes: a dateTime to the second, with an offset; one without is read

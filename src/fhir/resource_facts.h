@@ -67,6 +67,9 @@ Status ExtractIdentity(json::Node resource, ResourceFacts& out);
 // kParseError when the object repeats "resourceType" or "id" (what ExtractFields rejects too,
 // for a caller that reads no other field).
 Status IdentityNotRepeated(json::Node resource);
+// kParseError when an object anywhere in `resource` repeats a name (what ExtractFields rejects
+// too), naming it when it is one FHIR's grammar allows for an element.
+Status NoRepeatedName(json::Node resource);
 
 // The value of a Quantity when it is exact: a number, and no `comparator` ("<5", ">=100" are
 // bounds, not values). nullopt otherwise.

@@ -52,6 +52,15 @@ struct NumberTable {
   std::atomic<size_t> next{0};
 };
 
+// What a Parser knows of the document it parsed last, shared by every Node of it (Node::doc_).
+struct DocumentState {
+  // The source text of numbers, when the Parser keeps it (Parser::set_keep_number_text).
+  std::unique_ptr<NumberTable> numbers;
+  // Set once a walk of the whole document found no name repeated (Node::RepeatedName): the
+  // answer for every Node of it. Atomic: threads may read one document.
+  std::atomic<bool> names_unique{false};
+};
+
 // Number tokens of `text` in document order (strings skipped with memchr).
 std::vector<std::string_view> NumberTokensScalar(std::string_view text) {
   std::vector<std::string_view> out;
@@ -216,23 +225,23 @@ Kind KindOf(simdjson::dom::element e) {
 
 // Node is built only here, from a valid element.
 struct NodeAccess {
-  static Node Make(simdjson::dom::element e, const void* numbers = nullptr) {
+  static Node Make(simdjson::dom::element e, const void* doc = nullptr) {
     Node n;
     std::memcpy(n.raw_, static_cast<const void*>(&e), sizeof(e));
     n.valid_ = true;
     n.kind_ = KindOf(e);
-    n.numbers_ = numbers;
+    n.doc_ = doc;
     return n;
   }
   static simdjson::dom::element Get(const Node& n) { return Elem(n.raw_); }
   template <class It>
-  static Cursor MakeCursor(It begin, It end, bool object, const void* numbers) {
+  static Cursor MakeCursor(It begin, It end, bool object, const void* doc) {
     static_assert(sizeof(It) <= sizeof(Cursor::cur_) && std::is_trivially_copyable_v<It>);
     Cursor c;
     std::memcpy(c.cur_, static_cast<const void*>(&begin), sizeof(It));
     std::memcpy(c.end_, static_cast<const void*>(&end), sizeof(It));
     c.object_ = object;
-    c.numbers_ = numbers;
+    c.doc_ = doc;
     c.valid_ = true;
     return c;
   }
@@ -263,8 +272,8 @@ struct NodeAccess {
   }
   static Node Value(const Cursor& c) {
     if (!c.valid_) return Node();
-    if (c.object_) return Make(Iter<simdjson::dom::object::iterator>(c.cur_).value(), c.numbers_);
-    return Make(*Iter<simdjson::dom::array::iterator>(c.cur_), c.numbers_);
+    if (c.object_) return Make(Iter<simdjson::dom::object::iterator>(c.cur_).value(), c.doc_);
+    return Make(*Iter<simdjson::dom::array::iterator>(c.cur_), c.doc_);
   }
   static bool Valid(const Node& n) { return n.valid_; }
 };
@@ -326,7 +335,7 @@ std::optional<Node> Node::Find(std::string_view key) const {
   if (Elem(raw_).get_object().get(obj)) return std::nullopt;
   simdjson::dom::element v;
   if (obj.at_key(key).get(v)) return std::nullopt;
-  return NodeAccess::Make(v, numbers_);
+  return NodeAccess::Make(v, doc_);
 }
 
 uint64_t Node::FindFields(const FieldSet& set, std::span<std::optional<Node>> out) const {
@@ -339,7 +348,7 @@ uint64_t Node::FindFields(const FieldSet& set, std::span<std::optional<Node>> ou
     int i = set.IndexOf(it.key());
     if (i < 0) continue;
     if (!out[i]) {
-      out[i] = NodeAccess::Make(it.value(), numbers_);
+      out[i] = NodeAccess::Make(it.value(), doc_);
     } else if (i < 64) {
       repeated |= uint64_t{1} << i;
     }
@@ -369,10 +378,10 @@ void Node::FindWithPrefixed(std::string_view key, char prefix, std::optional<Nod
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     uint32_t length = it.key_length();
     if (length == key.size()) {
-      if (!plain && it.key_equals(key)) plain = NodeAccess::Make(it.value(), numbers_);
+      if (!plain && it.key_equals(key)) plain = NodeAccess::Make(it.value(), doc_);
     } else if (length == key.size() + 1 && !prefixed) {
       std::string_view k = it.key();
-      if (k[0] == prefix && k.substr(1) == key) prefixed = NodeAccess::Make(it.value(), numbers_);
+      if (k[0] == prefix && k.substr(1) == key) prefixed = NodeAccess::Make(it.value(), doc_);
     }
   }
 }
@@ -399,7 +408,7 @@ void Node::ForEachField(const std::function<bool(std::string_view, Node)>& fn) c
   simdjson::dom::object obj;
   if (Elem(raw_).get_object().get(obj)) return;
   for (auto field : obj) {
-    if (!fn(field.key, NodeAccess::Make(field.value, numbers_))) return;
+    if (!fn(field.key, NodeAccess::Make(field.value, doc_))) return;
   }
 }
 
@@ -408,7 +417,7 @@ void Node::ForEachItem(const std::function<bool(Node)>& fn) const {
   simdjson::dom::array arr;
   if (Elem(raw_).get_array().get(arr)) return;
   for (auto item : arr) {
-    if (!fn(NodeAccess::Make(item, numbers_))) return;
+    if (!fn(NodeAccess::Make(item, doc_))) return;
   }
 }
 
@@ -416,11 +425,9 @@ Cursor Node::Children() const {
   if (!valid_) return Cursor();
   auto e = Elem(raw_);
   simdjson::dom::object obj;
-  if (!e.get_object().get(obj))
-    return NodeAccess::MakeCursor(obj.begin(), obj.end(), true, numbers_);
+  if (!e.get_object().get(obj)) return NodeAccess::MakeCursor(obj.begin(), obj.end(), true, doc_);
   simdjson::dom::array arr;
-  if (!e.get_array().get(arr))
-    return NodeAccess::MakeCursor(arr.begin(), arr.end(), false, numbers_);
+  if (!e.get_array().get(arr)) return NodeAccess::MakeCursor(arr.begin(), arr.end(), false, doc_);
   return Cursor();
 }
 
@@ -464,59 +471,90 @@ std::string_view TapeString(const uint8_t* strings, uint64_t word) {
   return {reinterpret_cast<const char*>(strings + offset + sizeof size), size};
 }
 
-// A name given twice in one object of the value at tape index `i`, depth-first, into `name`.
-// Walks simdjson's tape (TapeAfter, TapeString), where an object's words alternate name and
-// value. Objects are small (FHIR elements hold a few names, a resource a few dozen): the names
-// seen are compared one by one, by a tag of their length and three of their bytes first (the
-// names of one object rarely share it), and sorted past 16.
+// A name given twice in one object of the value at tape index `i`, into `name`. One pass over
+// simdjson's tape in document order (TapeString), where an object's words alternate name and
+// value, with a stack of the objects and arrays open at each word: no recursion, no jumps.
+// Objects are small (FHIR elements hold a few names, a resource a few dozen): a name is
+// compared with the names its object gave before only when a 64-bit filter of their tags (a
+// name's length and three of its bytes) says it may be one of them, and by tag before its
+// bytes; an object of more than kCompared names has the rest sorted when it closes.
 bool FindRepeatedName(const uint64_t* tape, const uint8_t* strings, uint64_t i,
                       std::string_view& name) {
   using simdjson::internal::tape_type;
-  const bool object = static_cast<tape_type>(tape[i] >> 56) == tape_type::START_OBJECT;
-  const uint64_t last = static_cast<uint32_t>(tape[i]) - 1;  // the closing '}' or ']'
-  constexpr size_t kCompared = 16;
-  // Left uninitialized (an array of string_view is zeroed at every call: a third of this
-  // function's time); a tag holds its name's length.
-  const char* seen[kCompared];
-  uint64_t tags[kCompared];
-  size_t n = 0;
-  std::vector<std::string_view> many;
-  for (uint64_t j = i + 1; j < last;) {
-    if (object) {
-      const std::string_view key = TapeString(strings, tape[j++]);
-      if (n < kCompared) {
-        uint64_t tag = key.size();
-        if (!key.empty()) {
-          tag |= uint64_t{static_cast<uint8_t>(key.front())} << 32 |
-                 uint64_t{static_cast<uint8_t>(key[key.size() / 2])} << 40 |
-                 uint64_t{static_cast<uint8_t>(key.back())} << 48;
+  constexpr size_t kCompared = 32;
+  struct Seen {
+    const char* data;
+    uint64_t tag;  // the length in the low 32 bits
+  };
+  struct Open {
+    size_t first;    // of its names in `seen`
+    uint64_t bloom;  // a bit per tag seen, while it has at most kCompared names
+    bool object;
+  };
+  // Reused by the calls of a thread (no allocation per resource); nothing here calls back.
+  thread_local std::vector<Seen> seen;
+  thread_local std::vector<Open> open;
+  seen.clear();
+  open.clear();
+  auto is_container = [](tape_type t) {
+    return t == tape_type::START_OBJECT || t == tape_type::START_ARRAY;
+  };
+  open.push_back({0, 0, static_cast<tape_type>(tape[i] >> 56) == tape_type::START_OBJECT});
+  for (uint64_t j = i + 1;;) {
+    const auto type = static_cast<tape_type>(tape[j] >> 56);
+    if (type == tape_type::END_OBJECT || type == tape_type::END_ARRAY) {
+      const Open& closed = open.back();
+      if (closed.object && seen.size() - closed.first > kCompared) {
+        std::vector<std::string_view> names;
+        names.reserve(seen.size() - closed.first);
+        for (size_t k = closed.first; k < seen.size(); ++k) {
+          names.emplace_back(seen[k].data, static_cast<uint32_t>(seen[k].tag));
         }
-        for (size_t k = 0; k < n; ++k) {
-          if (tags[k] == tag && std::memcmp(seen[k], key.data(), key.size()) == 0) {
-            name = key;
-            return true;
+        std::sort(names.begin(), names.end());
+        if (auto it = std::adjacent_find(names.begin(), names.end()); it != names.end()) {
+          name = *it;
+          return true;
+        }
+      }
+      seen.resize(closed.first);
+      open.pop_back();
+      if (open.empty()) return false;
+      ++j;
+      continue;
+    }
+    if (open.back().object) {  // a name, then its value
+      Open& in = open.back();
+      const std::string_view key = TapeString(strings, tape[j++]);
+      uint64_t tag = key.size();
+      if (!key.empty()) {
+        tag |= uint64_t{static_cast<uint8_t>(key.front())} << 32 |
+               uint64_t{static_cast<uint8_t>(key[key.size() / 2])} << 40 |
+               uint64_t{static_cast<uint8_t>(key.back())} << 48;
+      }
+      if (seen.size() - in.first < kCompared) {
+        const uint64_t bit = uint64_t{1} << ((tag * 0x9E3779B97F4A7C15ull) >> 58);
+        if ((in.bloom & bit) != 0) {
+          for (size_t k = in.first; k < seen.size(); ++k) {
+            if (seen[k].tag == tag && std::memcmp(seen[k].data, key.data(), key.size()) == 0) {
+              name = key;
+              return true;
+            }
           }
         }
-        tags[n] = tag;
-        seen[n++] = key.data();
-      } else {
-        many.push_back(key);
+        in.bloom |= bit;
       }
+      seen.push_back({key.data(), tag});
     }
-    const auto type = static_cast<tape_type>(tape[j] >> 56);
-    if (type == tape_type::START_OBJECT || type == tape_type::START_ARRAY) {
-      if (FindRepeatedName(tape, strings, j, name)) return true;
+    const auto value = static_cast<tape_type>(tape[j] >> 56);
+    if (is_container(value)) {
+      open.push_back({seen.size(), 0, value == tape_type::START_OBJECT});
+      ++j;
+    } else {
+      j += value == tape_type::INT64 || value == tape_type::UINT64 || value == tape_type::DOUBLE
+               ? 2
+               : 1;
     }
-    j = TapeAfter(tape, j);
   }
-  if (many.empty()) return false;
-  for (size_t k = 0; k < n; ++k) many.emplace_back(seen[k], static_cast<uint32_t>(tags[k]));
-  std::sort(many.begin(), many.end());
-  if (auto it = std::adjacent_find(many.begin(), many.end()); it != many.end()) {
-    name = *it;
-    return true;
-  }
-  return false;
 }
 
 inline bool HasChildren(simdjson::dom::element e) {
@@ -524,19 +562,32 @@ inline bool HasChildren(simdjson::dom::element e) {
   return type == simdjson::dom::element_type::OBJECT || type == simdjson::dom::element_type::ARRAY;
 }
 
+// Whether the document of `doc` (Node::doc_) is known to repeat no name.
+bool NamesKnownUnique(const void* doc) {
+  return doc != nullptr &&
+         static_cast<const DocumentState*>(doc)->names_unique.load(std::memory_order_acquire);
+}
+
 }  // namespace
 
 std::optional<std::string_view> Node::RepeatedName() const {
   std::string_view name;
-  if (!valid_ || !HasChildren(Elem(raw_))) return std::nullopt;
+  if (!valid_ || !HasChildren(Elem(raw_)) || NamesKnownUnique(doc_)) return std::nullopt;
   const ElementKey key = KeyOf(raw_);
   const auto* doc = reinterpret_cast<const simdjson::dom::document*>(key[0]);
   if (FindRepeatedName(doc->tape.get(), doc->string_buf.get(), key[1], name)) return name;
+  // simdjson's root is the tape's second word, after the ROOT word.
+  constexpr uint64_t kRootIndex = 1;
+  if (key[1] == kRootIndex && doc_ != nullptr) {
+    const_cast<DocumentState*>(static_cast<const DocumentState*>(doc_))
+        ->names_unique.store(true, std::memory_order_release);
+  }
   return std::nullopt;
 }
 
 bool Node::RepeatsAny(std::initializer_list<std::string_view> keys) const {
   if (!valid_ || Elem(raw_).type() != simdjson::dom::element_type::OBJECT) return false;
+  if (NamesKnownUnique(doc_)) return false;
   const ElementKey element = KeyOf(raw_);
   const auto* doc = reinterpret_cast<const simdjson::dom::document*>(element[0]);
   const uint64_t* tape = doc->tape.get();
@@ -573,8 +624,9 @@ std::string Node::ToJson() const {
 }
 
 std::string_view Node::NumberText() const {
-  if (!valid_ || numbers_ == nullptr || !IsNumber()) return {};
-  auto* table = const_cast<NumberTable*>(static_cast<const NumberTable*>(numbers_));
+  if (!valid_ || doc_ == nullptr || !IsNumber()) return {};
+  NumberTable* table = static_cast<const DocumentState*>(doc_)->numbers.get();
+  if (table == nullptr) return {};
   if (!table->ready.load(std::memory_order_acquire)) {
     std::lock_guard lock(table->build);
     if (!table->ready.load(std::memory_order_relaxed)) {
@@ -603,15 +655,19 @@ struct Parser::Impl {
   simdjson::dom::parser parser;
   bool keep_number_text = false;
   std::string source;  // copy of the text of Parse() when keeping number text
-  std::unique_ptr<NumberTable> numbers;
+  DocumentState doc;   // of the last parse; the Nodes of earlier ones are no longer valid
 
-  // The root Node, wired to a fresh number table when number text is kept.
+  // The root Node of a new parse of `text`, with a fresh state (and number table, when
+  // number text is kept).
   Node Root(simdjson::dom::element root, std::string_view text) {
-    if (!keep_number_text) return NodeAccess::Make(root);
-    numbers = std::make_unique<NumberTable>();
-    numbers->source = text;
-    numbers->root = root;
-    return NodeAccess::Make(root, numbers.get());
+    doc.names_unique.store(false, std::memory_order_relaxed);
+    doc.numbers.reset();
+    if (keep_number_text) {
+      doc.numbers = std::make_unique<NumberTable>();
+      doc.numbers->source = text;
+      doc.numbers->root = root;
+    }
+    return NodeAccess::Make(root, &doc);
   }
 };
 
@@ -657,7 +713,13 @@ Result<Node> Parser::Parse(std::string_view text) {
     impl_->source.assign(text);
     return impl_->Root(root, impl_->source);
   }
-  return NodeAccess::Make(root);
+  return impl_->Root(root, text);
+}
+
+Result<Node> Parser::ParseWithUniqueNames(std::string_view text) {
+  Result<Node> root = Parse(text);
+  if (root.ok()) impl_->doc.names_unique.store(true, std::memory_order_relaxed);
+  return root;
 }
 
 Result<Node> Parser::ParsePadded(const char* data, size_t size) {

@@ -114,7 +114,9 @@ class Node {
   bool RepeatsAny(std::initializer_list<std::string_view> keys) const;
   // A name that an object repeats, in this node or anywhere below it (the empty name too);
   // nullopt when none does. (RFC 8259: names SHOULD be unique; FHIR's JSON format: they SHALL.
-  // Readers of a repeated name disagree on which value counts.)
+  // Readers of a repeated name disagree on which value counts.) Asked of a document's root
+  // and answered nullopt, it is remembered for the document: this and RepeatsAny then answer
+  // every Node of it at once (a reader asks the root of a Bundle once, not each entry).
   std::optional<std::string_view> RepeatedName() const;
 
   // Minified JSON text of this node.
@@ -132,8 +134,9 @@ class Node {
   alignas(8) unsigned char raw_[16] = {};
   bool valid_ = false;
   Kind kind_ = Kind::kNull;  // read from the tape when the Node is made
-  // The Parser's number-text table when it keeps number text, else null.
-  const void* numbers_ = nullptr;
+  // What the Parser knows of the whole document (its number text, whether a name repeats);
+  // null for a Node made by no Parser.
+  const void* doc_ = nullptr;
 };
 
 // Walks the children of one Node in document order without a callback per child:
@@ -152,7 +155,7 @@ class Cursor {
   // Opaque copies of simdjson's object or array iterators (current and end).
   alignas(8) unsigned char cur_[16] = {};
   alignas(8) unsigned char end_[16] = {};
-  const void* numbers_ = nullptr;
+  const void* doc_ = nullptr;
   bool object_ = false;
   bool started_ = false;
   bool valid_ = false;
@@ -170,6 +173,11 @@ class Parser {
   Result<Node> Parse(std::string_view text);
   // Parses without copying: `data[size .. size + kPadding)` must be readable.
   Result<Node> ParsePadded(const char* data, size_t size);
+  // Parses `text` that its caller wrote from a document in which no object repeats a name,
+  // giving each object at most the names it had there (a de-identified resource): the
+  // document's Nodes answer RepeatedName and RepeatsAny without a walk. A text that breaks the
+  // promise has its repeated names go unseen.
+  Result<Node> ParseWithUniqueNames(std::string_view text);
 
   // When on, Nodes of later parses answer NumberText() (FHIR decimals keep their precision:
   // "1.0" is not "1"). Costs a copy of the text per Parse and, on the first NumberText() call

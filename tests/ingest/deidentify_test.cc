@@ -1279,6 +1279,54 @@ TEST(DeidentifyTest, MalformedIdsAreQuarantinedWithOrWithoutAKey) {
   }
 }
 
+// A name given twice anywhere in a resource makes it unstorable, also where de-identification
+// removes the element that repeats it (a name, a note's text): the same records are
+// quarantined for the same reason with or without a key, in NDJSON lines and in a Bundle
+// (whose one walk for repeated names answers for its entries).
+TEST(DeidentifyTest, RepeatedNamesAreQuarantinedWithOrWithoutAKey) {
+  TempDir dir;
+  const std::string subject = R"("subject":{"reference":"Patient/rn1"})";
+  const std::string lines[] = {
+      R"({"resourceType":"Patient","id":"rn1","name":[{"family":"Aa","family":"Bb"}]})",
+      R"({"resourceType":"Observation","id":"rn2","status":"final","code":{"text":"x"},)" +
+          subject + R"(,"note":[{"text":"one","text":"two"}]})",
+      R"({"resourceType":"Observation","id":"rn3","status":"final",)" + subject +
+          R"(,"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","code":"8310-5"}]}})",
+      R"({"resourceType":"Patient","id":"rn4","name":[{"family":"Cc"}]})",
+      R"({"resourceType":"Observation","id":"rn5","status":"final","code":{"text":"x"},)" +
+          subject + "}"};
+  std::string ndjson, entries;
+  for (const std::string& line : lines) {
+    ndjson += line + "\n";
+    entries += std::string(entries.empty() ? "" : ",") + R"({"resource":)" + line + "}";
+  }
+  testing::WriteText(dir / "ndjson/a.ndjson", ndjson);
+  testing::WriteText(dir / "bundle/b.json",
+                     R"({"resourceType":"Bundle","type":"collection","entry":[)" + entries + "]}");
+  for (const char* input : {"ndjson", "bundle"}) {
+    std::vector<std::string> reasons[2];
+    for (bool keyed : {false, true}) {
+      SCOPED_TRACE(std::string(input) + (keyed ? " keyed" : " plain"));
+      const std::string lake = dir / (std::string(input) + (keyed ? "-keyed" : "-plain"));
+      if (keyed) InitLake(lake);
+      auto r = Ingest(lake, {dir / input}, IngestOptions{});
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->counters.records_read, 5u);
+      EXPECT_EQ(r->counters.stored, 2u);
+      EXPECT_EQ(r->counters.quarantined, 3u);
+      for (const QuarantineEntry& q : testing::QuarantineOf(lake, 3)) {
+        reasons[keyed].push_back(q.reason);
+      }
+      std::sort(reasons[keyed].begin(), reasons[keyed].end());
+    }
+    EXPECT_EQ(reasons[0], reasons[1]);
+    ASSERT_EQ(reasons[0].size(), 3u);
+    EXPECT_NE(reasons[0][0].find("\"code\" appears twice"), std::string::npos) << reasons[0][0];
+    EXPECT_NE(reasons[0][1].find("\"family\" appears twice"), std::string::npos) << reasons[0][1];
+    EXPECT_NE(reasons[0][2].find("\"text\" appears twice"), std::string::npos) << reasons[0][2];
+  }
+}
+
 // Only a resource and those it contains are de-identified: a document Bundle or a Parameters
 // holding a Patient would keep its name, identifiers and address in a keyed lake. They are
 // quarantined there (and stored as given without a key); a Bundle or Parameters holding no

@@ -1,6 +1,7 @@
 // json::Node::RepeatedName, which walks simdjson's tape: it finds a name given twice in any
 // object of a value, at any depth, past numbers (two tape words), strings and nested arrays,
-// in objects of any size (compared one by one up to 16 names, sorted past that), and only there.
+// in objects of any size (filtered and compared up to 32 names, sorted past that), and only
+// there. A document's root found to repeat no name answers for every Node of the document.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -122,6 +123,77 @@ TEST(RepeatedNameTest, RepeatsAnyLooksAtTheObjectsOwnNames) {
   auto blank = parser.Parse(R"({"":1,"":[2]})");
   ASSERT_TRUE(blank.ok());
   EXPECT_TRUE(blank->RepeatsAny({"", "x"}));
+}
+
+// Objects past the 32 names compared as they come: a repeat among the first names, the last,
+// or across the two, with objects inside the large one (their names are set aside while they
+// are open) and large objects inside large objects.
+TEST(RepeatedNameTest, LargeObjects) {
+  auto object = [](int names, int repeat_of, int repeat_at, const std::string& inner) {
+    std::string s = "{";
+    for (int i = 0; i < names; ++i) {
+      if (i > 0) s += ',';
+      const int n = i == repeat_at ? repeat_of : i;
+      s += "\"m" + std::to_string(n) + "\":" + (i % 7 == 3 ? inner : std::to_string(i));
+    }
+    return s + "}";
+  };
+  for (int names : {31, 32, 33, 34, 100}) {
+    for (auto [of, at] : {std::pair{-1, -1},
+                          {0, 1},
+                          {0, 31},
+                          {0, 32},
+                          {5, names - 1},
+                          {names - 2, names - 1},
+                          {31, 32},
+                          {32, 33}}) {
+      if (at >= names) continue;
+      ExpectAsTheWalk(object(names, of, at, "{\"a\":1,\"b\":[{\"a\":2}]}"));
+      ExpectAsTheWalk(object(names, of, at, object(40, -1, -1, "[]")));
+      ExpectAsTheWalk(object(names, -1, -1, object(40, of, at, "{}")));
+      ExpectAsTheWalk("[" + object(names, of, at, "null") + "," + object(names, -1, -1, "1") + "]");
+    }
+  }
+}
+
+// What the root's walk found is kept for its document only: a later parse by the same Parser
+// is walked again, and a node below the root that repeats no name says nothing of the rest.
+TEST(RepeatedNameTest, TheRootsAnswerHoldsForItsDocumentOnly) {
+  Parser parser;
+  auto clean = parser.Parse(R"({"a":{"b":1,"c":[{"d":2}]},"e":3})");
+  ASSERT_TRUE(clean.ok());
+  EXPECT_FALSE(clean->RepeatedName());
+  EXPECT_FALSE(clean->Find("a")->RepeatedName());
+  EXPECT_FALSE(clean->RepeatsAny({"a", "e"}));
+
+  const std::string text = R"({"a":{"b":1,"c":[{"d":2,"d":3}]},"e":3,"e":4})";
+  auto repeats = parser.Parse(text);
+  ASSERT_TRUE(repeats.ok());
+  const Node inner = *repeats->Find("a")->Find("c");
+  EXPECT_TRUE(repeats->RepeatsAny({"e"}));
+  EXPECT_EQ(inner.RepeatedName(), "d");
+  EXPECT_TRUE(repeats->RepeatedName());  // the root, after a clean document's
+  EXPECT_EQ(inner.RepeatedName(), "d");  // and its answer did not clear the others
+  EXPECT_TRUE(repeats->RepeatsAny({"e"}));
+
+  // A member that repeats nothing does not vouch for its document.
+  auto member_first = parser.Parse(text);
+  ASSERT_TRUE(member_first.ok());
+  EXPECT_FALSE(member_first->Find("a")->Find("b")->RepeatedName());
+  EXPECT_FALSE(member_first->Find("a")->RepeatsAny({"b", "c"}));
+  EXPECT_TRUE(member_first->RepeatsAny({"e"}));
+  EXPECT_EQ(member_first->Find("a")->Find("c")->RepeatedName(), "d");
+
+  // The same through ParsePadded, and a clean document after one that repeats.
+  std::string padded = R"({"x":[{"y":1},{"y":2}]})";
+  padded.append(kPadding, ' ');
+  auto second = parser.ParsePadded(padded.data(), padded.size() - kPadding);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->RepeatedName());
+  EXPECT_FALSE(second->Find("x")->RepeatedName());
+  auto fourth = parser.Parse(text);
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_TRUE(fourth->RepeatsAny({"e"}));
 }
 
 }  // namespace

@@ -798,6 +798,10 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     sink.OnReject(record, base, "Bundle.entry is not an array");
     return;
   }
+  // One walk of the whole file for a name given twice: when none is (nearly always), the checks
+  // of each entry and resource below answer at once (json::Node::RepeatedName). When one is,
+  // they find it where it is.
+  if (depth == 0) (void)bundle.RepeatedName();
   if (RepeatsMember(bundle, "entry")) {
     sink.OnReject(record, base, "Bundle.entry appears twice: which entries it holds is unclear");
     return;
