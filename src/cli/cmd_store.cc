@@ -1,5 +1,6 @@
 // Lake commands: ingest, status, get, export, quarantine, verify.
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -196,6 +197,78 @@ int ReportDamage(const std::vector<std::string>& damaged, const char* what = "da
   return damaged.empty() ? 0 : InfoFor(ErrorCode::kCorruption).exit_code;
 }
 
+// The folder an export writes in: `out` itself when it holds files already (none that ingest
+// reads), else a staging folder next to it, ".NAME.export-PID", renamed to `out` by Publish.
+// Staging folders that a killed export left for the same `out` are removed by Begin.
+class StagedOutput {
+ public:
+  Status Begin(const std::string& out) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    out_ = out;
+    fs::path target = fs::path(out).lexically_normal();
+    if (!target.has_filename()) target = target.parent_path();
+    const bool fresh = !fs::exists(target, ec) ||
+                       (fs::is_directory(target, ec) && fs::is_empty(target, ec) && !ec);
+    if (!fresh) {
+      folder_ = out;
+      fs::create_directories(out, ec);
+      if (ec) return IoError("cannot create " + out + ": " + ec.message());
+      return Status::Ok();
+    }
+    fs::path parent = target.parent_path();
+    if (parent.empty()) parent = ".";
+    fs::create_directories(parent, ec);
+    if (ec) return IoError("cannot create " + parent.string() + ": " + ec.message());
+    const std::string prefix = "." + target.filename().string() + ".export-";
+    RemoveAbandoned(parent, prefix);
+    staging_ = (parent / (prefix + std::to_string(::getpid()))).string();
+    fs::remove_all(staging_, ec);
+    if (!fs::create_directory(staging_, ec) || ec) {
+      return IoError("cannot create " + staging_ + ": " + (ec ? ec.message() : "it exists"));
+    }
+    folder_ = staging_;
+    return Status::Ok();
+  }
+  const std::string& folder() const { return folder_; }
+  // Gives the staging folder its name; nothing to do when the files were written in place.
+  Status Publish() {
+    if (staging_.empty()) return Status::Ok();
+    if (std::rename(staging_.c_str(), out_.c_str()) != 0) {
+      return IoError("cannot rename " + staging_ + " to " + out_ + ": " + std::strerror(errno));
+    }
+    staging_.clear();
+    return Status::Ok();
+  }
+  void Discard() {
+    std::error_code ec;
+    if (!staging_.empty()) std::filesystem::remove_all(staging_, ec);
+  }
+
+ private:
+  // The staging folders of exports to the same folder whose process is gone (killed).
+  static void RemoveAbandoned(const std::filesystem::path& parent, const std::string& prefix) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!name.starts_with(prefix)) continue;
+      const std::string pid = name.substr(prefix.size());
+      if (pid.empty() || pid.size() > 9 ||
+          pid.find_first_not_of("0123456789") != std::string::npos) {
+        continue;
+      }
+      if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) {
+        std::error_code remove_ec;
+        std::filesystem::remove_all(e.path(), remove_ec);
+      }
+    }
+  }
+
+  std::string out_;
+  std::string folder_;
+  std::string staging_;  // empty when writing in place, and once published
+};
+
 int RunExport(const std::string& dir, const std::string& type, const std::string& out,
               const AccessOptions& access_options) {
   auto lake = Lake::Open(dir);
@@ -214,11 +287,16 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     }
   }
   ec.clear();
-  std::filesystem::create_directories(out, ec);
-  if (ec) return Fail(IoError("cannot create " + out + ": " + ec.message()));
   // Each type is written as "Type.ndjson.partial" (a name ingest does not read) and renamed
   // when all are complete: a full disk or a kill leaves no cut file under a name that ingest
-  // would load as a smaller lake.
+  // would load as a smaller lake. When `out` is new or empty, the files are written in a
+  // folder next to it, renamed to `out` once they all have their names (one atomic rename,
+  // which may replace an empty folder): `out` then holds the whole export or nothing, and a
+  // kill during the renames of the files leaves a whole export under the staging name.
+  StagedOutput staging;
+  Status staged = staging.Begin(out);
+  if (!staged.ok()) return Fail(staged);
+  const std::string& written = staging.folder();
   // Owner-only, as the lake's files are: they hold patient data.
   struct Output {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{nullptr, &std::fclose};
@@ -239,7 +317,7 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
         if (r.patient != 0xFFFFFFFFu) patients.insert(r.patient);
         auto it = files.find(r.type);
         if (it == files.end()) {
-          std::string partial = out + "/" + std::string(r.type) + ".ndjson.partial";
+          std::string partial = written + "/" + std::string(r.type) + ".ndjson.partial";
           Output o;
           o.file.reset(OpenPrivateOutput(partial));
           o.partial = partial;
@@ -265,15 +343,17 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   }
   std::vector<std::string> renamed;
   for (auto& [t, o] : files) {
-    std::string final_path = out + "/" + t + ".ndjson";
+    std::string final_path = written + "/" + t + ".ndjson";
     if (s.ok() && std::rename(o.partial.c_str(), final_path.c_str()) != 0) {
       s = IoError("cannot rename " + o.partial + ": " + std::strerror(errno));
     }
     if (s.ok()) renamed.push_back(std::move(final_path));
   }
+  if (s.ok()) s = staging.Publish();
   if (!s.ok()) {  // nothing of a failed export stays
     for (auto& [t, o] : files) std::filesystem::remove(o.partial, ec);
     for (const auto& path : renamed) std::filesystem::remove(path, ec);
+    staging.Discard();
     return Fail(s);
   }
   uint64_t total = 0;

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -131,6 +133,107 @@ TEST(CrashTest, KillWhileTheLakeIsCreatedLeavesItUsable) {
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "killed after " << ms << " ms";
     EXPECT_EQ(Counts(lake)["Patient"], 200u) << "killed after " << ms << " ms";
   }
+}
+
+pid_t StartExport(const std::string& lake, const std::string& out) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(MEDLAKE_BINARY, MEDLAKE_BINARY, "export", "--lake", lake.c_str(), "--out", out.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Lines per file name of the `.ndjson` files directly in `folder`.
+std::map<std::string, size_t> NdjsonLines(const std::filesystem::path& folder) {
+  std::map<std::string, size_t> lines;
+  for (const auto& e : std::filesystem::directory_iterator(folder)) {
+    if (e.path().extension() != ".ndjson") continue;
+    std::ifstream in(e.path());
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    lines[e.path().filename().string()] = n;
+  }
+  return lines;
+}
+
+// kill -9 of `medlake export` at random moments: its folder holds the whole export or does not
+// exist, and a folder that ingest would read anywhere next to it (a staging folder renamed
+// last) holds a whole export too. A later export to the same folder removes what the killed
+// ones left.
+TEST(CrashTest, AKilledExportLeavesTheWholeExportOrNone) {
+  TempDir dir;
+  std::string pats, obs;
+  for (int p = 0; p < 1000; ++p) {
+    pats += R"({"resourceType":"Patient","id":"p)" + std::to_string(p) + R"("})" + "\n";
+    for (int i = 0; i < 20; ++i) {
+      obs += R"({"resourceType":"Observation","id":"o)" + std::to_string(p) + "-" +
+             std::to_string(i) + R"(","status":"final","code":{"text":")" + std::string(200, 'x') +
+             R"("},"subject":{"reference":"Patient/p)" + std::to_string(p) + R"("}})" + "\n";
+    }
+  }
+  WriteText(dir / "in/Patient.ndjson", pats);
+  WriteText(dir / "in/Observation.ndjson", obs);
+  int status = 0;
+  pid_t ingest = StartIngest(dir / "lake", dir / "in");
+  ::waitpid(ingest, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  const std::map<std::string, size_t> whole = {{"Observation.ndjson", 20000},
+                                               {"Patient.ndjson", 1000}};
+  const auto started = std::chrono::steady_clock::now();
+  pid_t reference = StartExport(dir / "lake", dir / "exports/reference");
+  ::waitpid(reference, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const int run_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - started)
+                                          .count());
+  ASSERT_EQ(NdjsonLines(dir / "exports/reference"), whole);
+
+  std::mt19937 rng(20261201);
+  int absent = 0, complete = 0;
+  for (int round = 0; round < 16; ++round) {
+    const std::filesystem::path out = dir / ("exports/out" + std::to_string(round));
+    pid_t pid = StartExport(dir / "lake", out);
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, run_ms + 20)(rng)));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    if (std::filesystem::exists(out)) {
+      EXPECT_EQ(NdjsonLines(out), whole) << "round " << round;
+      ++complete;
+    } else {
+      ++absent;
+    }
+    // Whatever else the kill left next to it: nothing ingest reads, or a whole export.
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "exports")) {
+      if (!e.is_directory()) continue;
+      const std::map<std::string, size_t> lines = NdjsonLines(e.path());
+      if (!lines.empty()) EXPECT_EQ(lines, whole) << e.path();
+    }
+  }
+  EXPECT_GT(absent, 0);
+  // Exports to the folders that no killed run gave: each removes the staging folders left for
+  // it, and only the finished folders and the reference remain.
+  for (int round = 0; round < 16; ++round) {
+    const std::filesystem::path out = dir / ("exports/out" + std::to_string(round));
+    if (std::filesystem::exists(out)) continue;
+    pid_t pid = StartExport(dir / "lake", out);
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(NdjsonLines(out), whole);
+  }
+  size_t folders = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "exports")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with(".")) << e.path();
+    ++folders;
+  }
+  EXPECT_EQ(folders, 17u);
+  std::printf("export killed: %d absent, %d complete (a run: %d ms)\n", absent, complete, run_ms);
 }
 
 // SQLite's file change counter (header bytes 24-27), which every write transaction of a file in

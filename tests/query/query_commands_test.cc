@@ -76,7 +76,8 @@ TEST_F(QueryCommandsTest, AnUnwritableStandardOutputFailsTheCommand) {
 }
 
 // An export that runs out of disk leaves nothing under the names ingest reads: before, cut
-// Type.ndjson files stayed and ingested as a smaller lake. (A 64 KiB tmpfs; needs root.)
+// Type.ndjson files stayed and ingested as a smaller lake. A new output folder is written as a
+// staging folder next to it: neither is left. (A 64 KiB tmpfs; needs root.)
 TEST_F(QueryCommandsTest, AnExportThatRunsOutOfDiskLeavesNoFile) {
   const std::string small = dir_ / "small";
   std::filesystem::create_directories(small);
@@ -93,11 +94,20 @@ TEST_F(QueryCommandsTest, AnExportThatRunsOutOfDiskLeavesNoFile) {
   EXPECT_EQ(r.status, 7) << r.out;
   EXPECT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
   size_t left = 0;
-  for (const auto& e : std::filesystem::directory_iterator(small + "/exp")) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(small)) {
     ++left;
     ADD_FAILURE() << "left behind: " << e.path();
   }
   EXPECT_EQ(left, 0u);
+  // Into a folder that holds a file already, the files are written in place: none is left.
+  testing::WriteText(small + "/held/notes.txt", "x");
+  r = RunMedlake("export --lake " + (dir_ / "lake") + " --out " + small + "/held");
+  EXPECT_EQ(r.status, 7) << r.out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(small)) {
+    if (e.path().filename() != "notes.txt" && !e.is_directory()) {
+      ADD_FAILURE() << "left behind: " << e.path();
+    }
+  }
 }
 
 // Numbers out of their range are refused on the command line (exit 2, the option named):
