@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "adt_message.h"
 #include "keyed_lake.h"
@@ -26,17 +27,25 @@ namespace {
 using testing::TempDir;
 using testing::WriteText;
 
-pid_t StartIngest(const std::string& lake, const std::string& input) {
+// Starts `medlake ARGS...` in a child process, its output discarded.
+pid_t StartMedlake(std::vector<std::string> args) {
+  args.insert(args.begin(), MEDLAKE_BINARY);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
     ::dup2(devnull, 2);
-    ::execl(MEDLAKE_BINARY, MEDLAKE_BINARY, "ingest", "--lake", lake.c_str(), "--checkpoint-mb",
-            "1", input.c_str(), static_cast<char*>(nullptr));
+    ::execv(MEDLAKE_BINARY, argv.data());
     ::_exit(127);
   }
   return pid;
+}
+
+pid_t StartIngest(const std::string& lake, const std::string& input) {
+  return StartMedlake({"ingest", "--lake", lake, "--checkpoint-mb", "1", input});
 }
 
 std::map<std::string, uint64_t> Counts(const std::string& lake_dir) {
@@ -136,16 +145,7 @@ TEST(CrashTest, KillWhileTheLakeIsCreatedLeavesItUsable) {
 }
 
 pid_t StartExport(const std::string& lake, const std::string& out) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execl(MEDLAKE_BINARY, MEDLAKE_BINARY, "export", "--lake", lake.c_str(), "--out", out.c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
+  return StartMedlake({"export", "--lake", lake, "--out", out});
 }
 
 // Lines per file name of the `.ndjson` files directly in `folder`.
