@@ -227,6 +227,10 @@ class StagedOutput {
     if (!fs::create_directory(staging_, ec) || ec) {
       return IoError("cannot create " + staging_ + ": " + (ec ? ec.message() : "it exists"));
     }
+    // An empty folder made for the export keeps its permissions (one only its owner reads).
+    if (const fs::file_status made = fs::status(target, ec); !ec && fs::is_directory(made)) {
+      fs::permissions(staging_, made.permissions(), ec);
+    }
     folder_ = staging_;
     return Status::Ok();
   }

@@ -233,6 +233,16 @@ TEST(CrashTest, AKilledExportLeavesTheWholeExportOrNone) {
     ++folders;
   }
   EXPECT_EQ(folders, 17u);
+  // An empty folder made for the export keeps its permissions when the staging folder replaces
+  // it.
+  const std::filesystem::path made = dir / "exports/made";
+  std::filesystem::create_directory(made);
+  std::filesystem::permissions(made, std::filesystem::perms::owner_all);
+  pid_t into_made = StartExport(dir / "lake", made);
+  ::waitpid(into_made, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(NdjsonLines(made), whole);
+  EXPECT_EQ(std::filesystem::status(made).permissions(), std::filesystem::perms::owner_all);
   std::printf("export killed: %d absent, %d complete (a run: %d ms)\n", absent, complete, run_ms);
 }
 
