@@ -213,7 +213,9 @@ TEST(CrashTest, AKilledExportLeavesTheWholeExportOrNone) {
     for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "exports")) {
       if (!e.is_directory()) continue;
       const std::map<std::string, size_t> lines = NdjsonLines(e.path());
-      if (!lines.empty()) EXPECT_EQ(lines, whole) << e.path();
+      if (!lines.empty()) {
+        EXPECT_EQ(lines, whole) << e.path();
+      }
     }
   }
   EXPECT_GT(absent, 0);
