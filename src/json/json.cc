@@ -56,9 +56,10 @@ struct NumberTable {
 struct DocumentState {
   // The source text of numbers, when the Parser keeps it (Parser::set_keep_number_text).
   std::unique_ptr<NumberTable> numbers;
-  // Set once a walk of the whole document found no name repeated (Node::RepeatedName): the
-  // answer for every Node of it. Atomic: threads may read one document.
-  std::atomic<bool> names_unique{false};
+  // Set once a walk of the whole document found no name repeated (Node::RepeatedName, through
+  // a Node's const view of the state): the answer for every Node of it. Atomic: threads may
+  // read one document.
+  mutable std::atomic<bool> names_unique{false};
 };
 
 // Number tokens of `text` in document order (strings skipped with memchr).
@@ -579,8 +580,7 @@ std::optional<std::string_view> Node::RepeatedName() const {
   // simdjson's root is the tape's second word, after the ROOT word.
   constexpr uint64_t kRootIndex = 1;
   if (key[1] == kRootIndex && doc_ != nullptr) {
-    const_cast<DocumentState*>(static_cast<const DocumentState*>(doc_))
-        ->names_unique.store(true, std::memory_order_release);
+    static_cast<const DocumentState*>(doc_)->names_unique.store(true, std::memory_order_release);
   }
   return std::nullopt;
 }
