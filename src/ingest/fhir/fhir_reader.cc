@@ -861,14 +861,16 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     }
     return nullptr;
   };
-  // The ranges of entries read by one task each (one when they are read in order).
+  // The ranges of entries read by one task each (one when they are read in order): up to 32 a
+  // thread, so that the last ones to finish leave no core idle for long (with four a thread,
+  // a 715 MB Bundle ended on one core for about 0.4 s of its 4 s).
   const size_t entry_count = entries.size();
   const bool parallel =
       streamed != nullptr && sink_of_thread_ && depth == 0 && entry_count >= parallel_min_entries_;
   const size_t ranges =
       parallel
           ? std::clamp<size_t>(entry_count / (parallel_min_entries_ / 2), 1,
-                               4 * static_cast<size_t>(tbb::this_task_arena::max_concurrency()))
+                               32 * static_cast<size_t>(tbb::this_task_arena::max_concurrency()))
           : 1;
   auto range_begin = [&](size_t range) { return range * entry_count / ranges; };
   // Runs task(range) for every range: in parallel tasks (isolated: a thread waiting for them
