@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <memory>
+#include <system_error>
 
 #include "json/json.h"
 #include "json/string_masks.h"
@@ -198,12 +200,21 @@ class ValueEnd {
 
 // The bytes [base, base + len) of [begin, end) of a source, followed by kPadding readable
 // bytes. More() slides it on, keeping the bytes from a given offset.
+//
+// The next read is made ahead, on a thread of its own, into a second buffer while the scan
+// reads this one: the copy out of the page cache was half of a large Bundle's scan, which
+// runs alone before the entries are read on every core. The buffers are swapped when the scan
+// moves on, with the bytes it keeps (a member name across two reads, rarely more) copied in
+// front of the new ones.
 class Window {
  public:
   Window(const ReadAt& read, uint64_t begin, uint64_t end, size_t read_bytes)
       : read_(read), read_bytes_(std::max<size_t>(read_bytes, 1)), end_(end), base_(begin) {}
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+  ~Window() { Settle(); }
 
-  const char* At(uint64_t pos) const { return buf_.get() + (pos - base_); }
+  const char* At(uint64_t pos) const { return data_ + (pos - base_); }
   uint64_t loaded_end() const { return base_ + len_; }
 
   // Loads bytes after loaded_end(), keeping those from `keep` (<= loaded_end()) on; false at
@@ -211,37 +222,89 @@ class Window {
   Result<bool> More(uint64_t keep) {
     if (loaded_end() >= end_) return false;
     const size_t kept = static_cast<size_t>(loaded_end() - keep);
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(read_bytes_, end_ - loaded_end()));
-    if (kept + want + kPadding > cap_) {
-      const size_t cap = std::max(cap_ * 2, kept + want + kPadding);
-      std::unique_ptr<char[]> grown(new char[cap]);
-      if (kept > 0) std::memcpy(grown.get(), At(keep), kept);
-      buf_ = std::move(grown);
-      cap_ = cap;
-    } else if (kept > 0) {
-      std::memmove(buf_.get(), At(keep), kept);
-    }
     const uint64_t at = loaded_end();
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(read_bytes_, end_ - at));
+    size_t got = 0;
+    if (ahead_.valid() && ahead_at_ == at && ahead_want_ == want && kept <= kFront) {
+      Result<size_t> read = ahead_.get();
+      if (!read.ok()) return read.status();
+      got = *read;
+      char* front = spare_.get() + (kFront - kept);
+      if (kept > 0) std::memcpy(front, At(keep), kept);
+      std::swap(buf_, spare_);
+      std::swap(cap_, spare_cap_);
+      data_ = front;
+    } else {
+      Settle();  // the read ahead is not the one wanted: its buffer is free again
+      if (kept + want + kPadding > cap_) {
+        const size_t cap = std::max(cap_ * 2, kept + want + kPadding);
+        std::unique_ptr<char[]> grown(new char[cap]);
+        if (kept > 0) std::memcpy(grown.get(), At(keep), kept);
+        buf_ = std::move(grown);
+        cap_ = cap;
+      } else if (kept > 0) {
+        std::memmove(buf_.get(), At(keep), kept);
+      }
+      data_ = buf_.get();
+      base_ = keep;
+      len_ = kept;
+      MEDLAKE_ASSIGN_OR_RETURN(got, read_(at, data_ + kept, want));
+    }
     base_ = keep;
     len_ = kept;
-    MEDLAKE_ASSIGN_OR_RETURN(size_t got, read_(at, buf_.get() + len_, want));
     if (got == 0) {
       return Internal("the file ended at byte " + std::to_string(at) +
                       ", before its size when the read began: it changed while it was read");
     }
     len_ += got;
-    std::memset(buf_.get() + len_, 0, kPadding);
+    std::memset(data_ + len_, 0, kPadding);
+    ReadAhead();
     return true;
   }
 
  private:
+  // Room kept in front of a read ahead for the bytes the scan keeps.
+  static constexpr size_t kFront = 4096;
+
+  // Starts reading the bytes after loaded_end() into the spare buffer.
+  void ReadAhead() {
+    const uint64_t at = loaded_end();
+    if (at >= end_) return;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(read_bytes_, end_ - at));
+    if (kFront + want + kPadding > spare_cap_) {
+      spare_cap_ = kFront + want + kPadding;
+      spare_.reset(new char[spare_cap_]);
+    }
+    char* into = spare_.get() + kFront;
+    try {
+      ahead_ = std::async(std::launch::async,
+                          [&read = read_, at, into, want] { return read(at, into, want); });
+    } catch (const std::system_error&) {
+      return;  // no thread to spare: the next load reads in line
+    }
+    ahead_at_ = at;
+    ahead_want_ = want;
+  }
+  // Waits for a read ahead still running (its buffer may be reused or freed after).
+  void Settle() {
+    if (ahead_.valid()) ahead_.wait();
+    ahead_ = {};
+  }
+
   const ReadAt& read_;
   const size_t read_bytes_;
   const uint64_t end_;
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0;
+  char* data_ = nullptr;  // the byte at base_, in buf_
   uint64_t base_;
   size_t len_ = 0;
+  // The read ahead: into spare_ + kFront, of `ahead_want_` bytes at `ahead_at_`.
+  std::unique_ptr<char[]> spare_;
+  size_t spare_cap_ = 0;
+  std::future<Result<size_t>> ahead_;
+  uint64_t ahead_at_ = 0;
+  size_t ahead_want_ = 0;
 };
 
 // Moves `pos` to the next byte that is not whitespace, into `c`; false at the end of the range.

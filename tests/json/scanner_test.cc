@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -39,8 +40,14 @@ std::string Canonical(std::string_view text) {
   return node.ok() ? node->ToJson() : "";
 }
 
+// Reads of 32 bytes and more reach the scan's AVX2 blocks, and end inside one at every place.
+const std::vector<size_t> kReadSizes = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,  13,
+    14, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, kScanReadBytes};
+
 // Checks the scan of `doc` (valid JSON) against a parse of it whole, for reads of many sizes.
-void ExpectScanMatchesParse(const std::string& doc) {
+void ExpectScanMatchesParse(const std::string& doc,
+                            const std::vector<size_t>& read_sizes = kReadSizes) {
   Parser parser;
   auto root = parser.Parse(doc);
   ASSERT_TRUE(root.ok()) << doc;
@@ -58,10 +65,7 @@ void ExpectScanMatchesParse(const std::string& doc) {
     entry_seen = entry_seen || key == "entry";
     return true;
   });
-  // Reads of 32 bytes and more reach the scan's AVX2 blocks, and end inside one at every place.
-  for (size_t read_bytes :
-       std::vector<size_t>{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,  13,
-                           14, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, kScanReadBytes}) {
+  for (size_t read_bytes : read_sizes) {
     SCOPED_TRACE("reads of " + std::to_string(read_bytes) + " bytes");
     Scanned s = Scan(doc, read_bytes);
     ASSERT_TRUE(s.status.ok()) << s.status.ToString();
@@ -324,6 +328,36 @@ TEST(ScannerTest, AnItemLargerThanAReadIsWhole) {
   ASSERT_EQ(s.items.size(), 2u);
   EXPECT_EQ(s.items[0].size, big.size() + 8);
   EXPECT_EQ(Text(doc, s.items[1]), "\"b\"");
+}
+
+TEST(ScannerTest, NamesThatSpanReadsAreKeptWhateverTheirSize) {
+  // A name is kept whole across reads; the read made ahead leaves room for 4 KiB of it, and a
+  // longer one is read again in line. Names of either kind, around the items and among them.
+  const std::string n1(5000, 'n'), n2(9000, 'm'), n3(4000, 'k'), n4(4100, 'j');
+  const std::string doc = "{\"" + n1 + R"(":1,"entry":[{")" + n2 + R"(":2},3,{")" + n3 +
+                          R"(":[4]}],")" + n3 + R"(":5,")" + n4 + R"(":6,"z":7})";
+  ExpectScanMatchesParse(doc, {100, 1000, 4095, 4096, 4097, 5000, 12000, kScanReadBytes});
+}
+
+TEST(ScannerTest, AReadErrorStopsTheScanWithItsReason) {
+  std::string doc = R"({"resourceType":"Bundle","entry":[)";
+  for (int i = 0; i < 200; ++i) doc += R"({"resource":{"resourceType":"Patient","id":"p"}},)";
+  doc += R"(1]})";
+  // The source fails from a byte on, wherever the scan's reads (in line or ahead) reach it.
+  for (size_t fails_at : {size_t{0}, size_t{1}, size_t{700}, doc.size() - 1}) {
+    for (size_t read_bytes : {size_t{64}, size_t{500}, kScanReadBytes}) {
+      const ReadAt failing = [&](uint64_t offset, char* out, size_t n) -> Result<size_t> {
+        if (offset + n > fails_at) return IoError("cannot read the test's source");
+        std::memcpy(out, doc.data() + offset, n);
+        return n;
+      };
+      std::vector<MemberExtent> members;
+      std::vector<Extent> items;
+      Status s = ScanObjectMembers(failing, 0, doc.size(), members, "entry", items, read_bytes);
+      EXPECT_EQ(s.code(), ErrorCode::kIoError) << fails_at << " " << read_bytes;
+      EXPECT_EQ(s.message(), "cannot read the test's source");
+    }
+  }
 }
 
 TEST(ScannerTest, WhatIsNotOneObjectIsRefusedWithItsByte) {
