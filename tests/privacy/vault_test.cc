@@ -18,6 +18,10 @@ const char* kIdentity =
     R"("address":[{"line":["17 Larkspur Lane"],"postalCode":"SW1A 2AA"}],)"
     R"("telecom":[{"value":"+44 20 7946 0321"}],"identifier":[{"value":"MRN-99881"}]})";
 
+std::string RawFileOf(const std::string& path) {
+  return testing::ReadText(path);
+}
+
 class VaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -270,6 +274,85 @@ TEST_F(VaultTest, VaultWithoutTagsIsUpgraded) {
   ASSERT_TRUE(vault.ok());
   ASSERT_TRUE((*vault)->Recover(0).ok());
   EXPECT_EQ(*(*vault)->Get(pseudonym_), kIdentity);
+}
+
+// The SQL that made a table of the vault at `path`.
+std::string TableSql(const std::string& path, const std::string& table) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::string sql;
+  if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = ?", -1, &st, nullptr) ==
+      SQLITE_OK) {
+    sqlite3_bind_text(st, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      sql = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return sql;
+}
+
+// A new vault keeps its records in the order written (a rowid table, found by lookup through
+// its unique index); one made before 2026-12-01 keeps its records keyed by lookup. Both stage,
+// undo, read and erase alike.
+TEST_F(VaultTest, BothLayoutsStageUndoReadAndEraseAlike) {
+  TempDir former_dir;
+  auto former_keys = KeyStore::Create(former_dir.path());
+  ASSERT_TRUE(former_keys.ok());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Vault::PathFor(former_dir.path()).c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE identity(lookup BLOB PRIMARY KEY, nonce BLOB NOT NULL, "
+                           "sealed BLOB NOT NULL, tag INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (const KeyStore* keys : {keys_.get(), &*former_keys}) {
+    const std::string path = Vault::PathFor(keys->lake_dir());
+    Pseudonymizer pseudonymizer(*keys);
+    std::vector<std::string> p;
+    for (int i = 0; i < 300; ++i)
+      p.push_back(pseudonymizer.ForSourceId("synthea", std::to_string(i)));
+    {
+      auto vault = Vault::Open(*keys);
+      ASSERT_TRUE(vault.ok());
+      std::vector<std::pair<std::string, std::string>> first, second;
+      for (int i = 0; i < 200; ++i) first.emplace_back(p[i], "{\"a\":" + std::to_string(i) + "}");
+      for (int i = 100; i < 300; ++i)
+        second.emplace_back(p[i], "{\"b\":" + std::to_string(i) + "}");
+      ASSERT_TRUE((*vault)->Stage(1, first).ok());
+      (*vault)->SetCommitted(1);
+      ASSERT_TRUE((*vault)->Stage(2, second).ok());
+      EXPECT_EQ(CountRows(path, "undo"), 100);  // the records of commit 1 that commit 2 replaced
+    }
+    // The catalog did not make commit 2: its records go, those it replaced come back.
+    auto vault = Vault::Open(*keys);
+    ASSERT_TRUE(vault.ok());
+    ASSERT_TRUE((*vault)->Recover(1).ok());
+    EXPECT_EQ(*(*vault)->Count(), 200);
+    EXPECT_EQ(*(*vault)->Get(p[150]), R"({"a":150})");
+    EXPECT_EQ((*vault)->Get(p[250]).status().code(), ErrorCode::kNotFound);
+    ASSERT_TRUE((*vault)->Stage(2, {{p[150], R"({"c":1})"}, {p[250], R"({"c":2})"}}).ok());
+    ASSERT_TRUE((*vault)->Settle(2).ok());
+    EXPECT_EQ(*(*vault)->Get(p[150]), R"({"c":1})");
+    EXPECT_EQ(*(*vault)->Get(p[250]), R"({"c":2})");
+    EXPECT_EQ(*(*vault)->Count(), 201);
+    const std::string lookup = KeyedBlake2b(keys->SubKey(KeyPurpose::kVaultIndex), p[150], 32);
+    EXPECT_NE(RawFileOf(path).find(lookup), std::string::npos);
+    ASSERT_TRUE((*vault)->Erase(p[150]).ok());
+    EXPECT_EQ((*vault)->Get(p[150]).status().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(*(*vault)->Get(p[151]), R"({"a":151})");
+    vault->reset();
+    EXPECT_EQ(RawFileOf(path).find(lookup), std::string::npos) << "its lookup, table or index";
+  }
+  EXPECT_EQ(TableSql(Vault::PathFor(dir_.path()), "identity").find("WITHOUT ROWID"),
+            std::string::npos);
+  EXPECT_NE(TableSql(Vault::PathFor(former_dir.path()), "identity").find("WITHOUT ROWID"),
+            std::string::npos);
 }
 
 TEST_F(VaultTest, FlippedByteIsCorruption) {
