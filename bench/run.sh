@@ -41,6 +41,9 @@ fi
 echo "== pseudonyms: Pseudonymizer vs libsodium's one-shot HMAC of the same message"
 "$build/bench/store/medlake_bench_pseudonym"
 
+echo "== identity vault: 8 commits of 40,000 records, in written order vs keyed by lookup (the layout before)"
+"$build/bench/store/medlake_bench_vault" 8 40000
+
 echo "== encryption at rest: segments written and scanned plain vs encrypted (Synthea lake)"
 if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/store/medlake_bench_segment_crypto" "$shared/synthea-r4-dev-100" 7

@@ -1,6 +1,8 @@
 // The identity vault: direct identifiers of each patient, encrypted, keyed by pseudonym.
 //
-// File DIR/vault.sqlite, table identity(lookup, nonce, sealed, tag):
+// File DIR/vault.sqlite, table identity(id, lookup, nonce, sealed, tag), its records in the order
+// written (id, the rowid), found by lookup through a unique index (a vault made before
+// 2026-12-01 has no id: its records are keyed by lookup, WITHOUT ROWID, and it keeps that layout):
 //   lookup  keyed BLAKE2b-256 of the pseudonym (vault index key): the file alone does not list
 //           the lake's pseudonyms
 //   sealed  XChaCha20-Poly1305 (random 24-byte nonce per write) of the pseudonym and the
