@@ -170,13 +170,22 @@ Status Vault::Stage(uint64_t commit,
     MEDLAKE_ASSIGN_OR_RETURN(
         SqliteStmt put, db_->Prepare("INSERT OR REPLACE INTO identity(lookup, nonce, sealed, tag) "
                                      "VALUES (?, ?, ?, ?)"));
+    // A record new to the vault (every one of a first ingest) is one insert; one that replaces
+    // a record is kept in the undo first.
+    MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt add,
+                             db_->Prepare("INSERT INTO identity(lookup, nonce, sealed, tag) VALUES "
+                                          "(?, ?, ?, ?) ON CONFLICT(lookup) DO NOTHING"));
+    auto bind = [&](SqliteStmt& stmt, const Row& row) -> SqliteStmt& {
+      return stmt.BindBlob(1, row.lookup)
+          .BindBlob(2, row.nonce)
+          .BindBlob(3, row.sealed)
+          .Bind(4, tag);
+    };
     for (const Row& row : rows) {
+      MEDLAKE_RETURN_IF_ERROR(bind(add, row).Run());
+      if (db_->Changes() > 0) continue;
       MEDLAKE_RETURN_IF_ERROR(keep.BindBlob(1, row.lookup).Bind(2, tag).Run());
-      MEDLAKE_RETURN_IF_ERROR(put.BindBlob(1, row.lookup)
-                                  .BindBlob(2, row.nonce)
-                                  .BindBlob(3, row.sealed)
-                                  .Bind(4, tag)
-                                  .Run());
+      MEDLAKE_RETURN_IF_ERROR(bind(put, row).Run());
     }
     return Status::Ok();
   });

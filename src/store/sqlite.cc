@@ -248,4 +248,8 @@ int64_t Db::LastInsertId() const {
   return sqlite3_last_insert_rowid(db_);
 }
 
+int64_t Db::Changes() const {
+  return sqlite3_changes64(db_);
+}
+
 }  // namespace medlake::store

@@ -97,6 +97,9 @@ class Db {
   // errors: kIoError.
   Result<bool> Checkpoint();
   int64_t LastInsertId() const;
+  // Rows the last finished INSERT, UPDATE or DELETE changed (0 for an insert that DO NOTHING
+  // skipped).
+  int64_t Changes() const;
   const std::string& path() const { return path_; }
 
  private:
