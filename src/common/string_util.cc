@@ -46,6 +46,26 @@ void ViewMap::Set(std::string_view key, std::string_view value) {
   slot = {hash, key, value};
 }
 
+void ViewMap::SetAll(std::span<const std::pair<std::string_view, std::string_view>> entries) {
+  // Room first, so that the slots fetched ahead stay where they are.
+  if ((size_ + entries.size()) * 10 > slots_.size() * 7) Reserve(size_ + entries.size());
+  constexpr size_t kAhead = 16;
+  uint64_t hashes[kAhead];
+  const size_t mask = slots_.size() - 1;
+  auto fetch = [&](size_t i) {
+    hashes[i % kAhead] = HashOf(entries[i].first);
+    __builtin_prefetch(&slots_[hashes[i % kAhead] & mask], 1);
+  };
+  for (size_t i = 0; i < std::min(kAhead, entries.size()); ++i) fetch(i);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const uint64_t hash = hashes[i % kAhead];
+    if (i + kAhead < entries.size()) fetch(i + kAhead);
+    Slot& slot = slots_[SlotOf(entries[i].first, hash)];
+    if (slot.hash == 0) ++size_;
+    slot = {hash, entries[i].first, entries[i].second};
+  }
+}
+
 const std::string_view* ViewMap::Find(std::string_view key) const {
   if (size_ == 0) return nullptr;
   const Slot& slot = slots_[SlotOf(key, HashOf(key))];

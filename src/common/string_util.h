@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,6 +64,10 @@ class ViewMap {
   void Reserve(size_t n);
   // Sets the value of `key`; a later value replaces an earlier one.
   void Set(std::string_view key, std::string_view value);
+  // Set of each (key, value) of `entries` in order, the slots of the next ones fetched into
+  // the cache ahead: a table of a large Bundle's fullUrls outgrows the caches, and one Set at a
+  // time waits on a miss for every key.
+  void SetAll(std::span<const std::pair<std::string_view, std::string_view>> entries);
   // The value of `key`, null when absent (valid until the next Set).
   const std::string_view* Find(std::string_view key) const;
   size_t size() const { return size_; }

@@ -46,25 +46,44 @@ TEST(StringUtilTest, ViewMapFindsWhatWasSetLast) {
   keys.push_back("urn:uuid:1");
   std::vector<std::string> values;
   for (int i = 0; i < 50; ++i) values.push_back("Patient/p" + std::to_string(i));
-  for (size_t reserved : {size_t{0}, size_t{5000}}) {
-    ViewMap map;
-    map.Reserve(reserved);
-    std::map<std::string, std::string> expected;
-    EXPECT_EQ(map.Find("urn:uuid:1"), nullptr);
-    for (size_t i = 0; i < keys.size(); ++i) {
-      const std::string& value = values[i % values.size()];
-      map.Set(keys[i], value);
-      expected[keys[i]] = value;
+  // One Set at a time, or SetAll of runs of every length up to 40 (its slots fetched ahead,
+  // 16 keys on: runs shorter and longer than that), or of all at once.
+  for (size_t run :
+       {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{40}, keys.size()}) {
+    for (size_t reserved : {size_t{0}, size_t{5000}}) {
+      SCOPED_TRACE("runs of " + std::to_string(run) + ", reserved " + std::to_string(reserved));
+      ViewMap map;
+      map.Reserve(reserved);
+      std::map<std::string, std::string> expected;
+      EXPECT_EQ(map.Find("urn:uuid:1"), nullptr);
+      std::vector<std::pair<std::string_view, std::string_view>> pending;
+      for (size_t i = 0; i < keys.size(); ++i) {
+        const std::string& value = values[i % values.size()];
+        if (run == 0) {
+          map.Set(keys[i], value);
+        } else {
+          pending.emplace_back(keys[i], value);
+          if (pending.size() == run || i + 1 == keys.size()) {
+            map.SetAll(pending);
+            pending.clear();
+          }
+        }
+        expected[keys[i]] = value;
+      }
+      EXPECT_EQ(map.size(), expected.size());
+      for (const auto& [key, value] : expected) {
+        const std::string_view* found = map.Find(key);
+        ASSERT_NE(found, nullptr) << key;
+        EXPECT_EQ(*found, value) << key;
+      }
+      EXPECT_EQ(map.Find("urn:uuid:1000"), nullptr);
+      EXPECT_EQ(map.Find("urn:"), nullptr);
     }
-    EXPECT_EQ(map.size(), expected.size());
-    for (const auto& [key, value] : expected) {
-      const std::string_view* found = map.Find(key);
-      ASSERT_NE(found, nullptr) << key;
-      EXPECT_EQ(*found, value) << key;
-    }
-    EXPECT_EQ(map.Find("urn:uuid:1000"), nullptr);
-    EXPECT_EQ(map.Find("urn:"), nullptr);
   }
+  ViewMap empty;
+  empty.SetAll({});
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_EQ(empty.Find(""), nullptr);
 }
 
 }  // namespace

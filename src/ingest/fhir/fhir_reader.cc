@@ -1061,7 +1061,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     }
     repeated = repeated || p.repeated;
     holds_bundle = holds_bundle || p.holds_bundle;
-    for (const auto& [full_url, typed] : p.names) full_urls.Set(full_url, typed);
+    full_urls.SetAll(p.names);
   }
   if (repeated) {
     sink.OnReject(record, base,
