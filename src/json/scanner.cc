@@ -234,6 +234,8 @@ class Window {
       std::swap(buf_, spare_);
       std::swap(cap_, spare_cap_);
       data_ = front;
+      base_ = keep;
+      len_ = kept;
     } else {
       Settle();  // the read ahead is not the one wanted: its buffer is free again
       if (kept + want + kPadding > cap_) {
@@ -250,8 +252,6 @@ class Window {
       len_ = kept;
       MEDLAKE_ASSIGN_OR_RETURN(got, read_(at, data_ + kept, want));
     }
-    base_ = keep;
-    len_ = kept;
     if (got == 0) {
       return Internal("the file ended at byte " + std::to_string(at) +
                       ", before its size when the read began: it changed while it was read");

@@ -50,7 +50,7 @@ inline constexpr size_t kScanReadBytes = 4u << 20;
 // to `items` (cleared first), and the array's commas and brackets are checked. kParseError
 // ("invalid JSON: ...", with a byte offset and no content) when the text is not one object of
 // well-formed members; I/O errors as `read` gives them. Memory: a window of the text (it grows
-// only to hold one member name).
+// only to hold one member name) and the next one, read ahead on a thread of its own.
 Status ScanObjectMembers(const ReadAt& read, uint64_t begin, uint64_t end,
                          std::vector<MemberExtent>& out, std::string_view items_of,
                          std::vector<Extent>& items, size_t read_bytes = kScanReadBytes);
