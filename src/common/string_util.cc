@@ -39,11 +39,8 @@ void ViewMap::Grow(size_t slots) {
 }
 
 void ViewMap::Set(std::string_view key, std::string_view value) {
-  if ((size_ + 1) * 10 > slots_.size() * 7) Grow(std::max<size_t>(16, slots_.size() * 2));
-  const uint64_t hash = HashOf(key);
-  Slot& slot = slots_[SlotOf(key, hash)];
-  if (slot.hash == 0) ++size_;
-  slot = {hash, key, value};
+  const std::pair<std::string_view, std::string_view> entry(key, value);
+  SetAll({&entry, 1});
 }
 
 void ViewMap::SetAll(std::span<const std::pair<std::string_view, std::string_view>> entries) {

@@ -225,7 +225,7 @@ class Window {
     const uint64_t at = loaded_end();
     const size_t want = static_cast<size_t>(std::min<uint64_t>(read_bytes_, end_ - at));
     size_t got = 0;
-    if (ahead_.valid() && ahead_at_ == at && ahead_want_ == want && kept <= kFront) {
+    if (ahead_.valid() && ahead_at_ == at && kept <= kFront) {
       Result<size_t> read = ahead_.get();
       if (!read.ok()) return read.status();
       got = *read;
@@ -283,7 +283,6 @@ class Window {
       return;  // no thread to spare: the next load reads in line
     }
     ahead_at_ = at;
-    ahead_want_ = want;
   }
   // Waits for a read ahead still running (its buffer may be reused or freed after).
   void Settle() {
@@ -299,12 +298,11 @@ class Window {
   char* data_ = nullptr;  // the byte at base_, in buf_
   uint64_t base_;
   size_t len_ = 0;
-  // The read ahead: into spare_ + kFront, of `ahead_want_` bytes at `ahead_at_`.
+  // The read ahead: into spare_ + kFront, at `ahead_at_` (as many bytes as a load there wants).
   std::unique_ptr<char[]> spare_;
   size_t spare_cap_ = 0;
   std::future<Result<size_t>> ahead_;
   uint64_t ahead_at_ = 0;
-  size_t ahead_want_ = 0;
 };
 
 // Moves `pos` to the next byte that is not whitespace, into `c`; false at the end of the range.

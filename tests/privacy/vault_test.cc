@@ -18,10 +18,6 @@ const char* kIdentity =
     R"("address":[{"line":["17 Larkspur Lane"],"postalCode":"SW1A 2AA"}],)"
     R"("telecom":[{"value":"+44 20 7946 0321"}],"identifier":[{"value":"MRN-99881"}]})";
 
-std::string RawFileOf(const std::string& path) {
-  return testing::ReadText(path);
-}
-
 class VaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -342,12 +338,13 @@ TEST_F(VaultTest, BothLayoutsStageUndoReadAndEraseAlike) {
     EXPECT_EQ(*(*vault)->Get(p[250]), R"({"c":2})");
     EXPECT_EQ(*(*vault)->Count(), 201);
     const std::string lookup = KeyedBlake2b(keys->SubKey(KeyPurpose::kVaultIndex), p[150], 32);
-    EXPECT_NE(RawFileOf(path).find(lookup), std::string::npos);
+    EXPECT_NE(testing::ReadText(path).find(lookup), std::string::npos);
     ASSERT_TRUE((*vault)->Erase(p[150]).ok());
     EXPECT_EQ((*vault)->Get(p[150]).status().code(), ErrorCode::kNotFound);
     EXPECT_EQ(*(*vault)->Get(p[151]), R"({"a":151})");
     vault->reset();
-    EXPECT_EQ(RawFileOf(path).find(lookup), std::string::npos) << "its lookup, table or index";
+    EXPECT_EQ(testing::ReadText(path).find(lookup), std::string::npos)
+        << "its lookup, table or index";
   }
   EXPECT_EQ(TableSql(Vault::PathFor(dir_.path()), "identity").find("WITHOUT ROWID"),
             std::string::npos);
