@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -399,6 +401,113 @@ TEST(StreamedBundleTest, EntriesReadInParallelRangesGiveTheRecordsOfAReadingInOr
       EXPECT_EQ(in_ranges.unresolved_references(), in_order.unresolved_references());
       EXPECT_GT(in_order.unresolved_references(), 0u);
     }
+  }
+}
+
+// Ranges that hold their records until published, as a keyed lake's (FhirReader::EntryRanges):
+// each odd range is refused at its first Publish and read again; each range looks up the lake
+// through a lookup of its own.
+class HeldRanges final : public FhirReader::EntryRanges {
+ public:
+  void Begin(size_t count) override {
+    sinks_.resize(count);
+    readings_.assign(count, 0);
+    lookups_.clear();
+    for (size_t r = 0; r < count; ++r) {
+      lookups_.emplace_back([this](std::string_view type, std::optional<std::string_view> system,
+                                   std::string_view value) {
+        ++range_lookups_;
+        return value == "lake-only" ? std::string("p-range") : Lookup(type, system, value);
+      });
+    }
+  }
+  FhirRecordSink& Open(size_t range, bool again) override {
+    std::lock_guard lock(mu_);
+    EXPECT_EQ(again, readings_[range] > 0) << range;
+    ++readings_[range];
+    sinks_[range] = RecordingSink();  // what a reading before held is dropped
+    return sinks_[range];
+  }
+  const IdentifierLookup* LookupOf(size_t range) override { return &lookups_[range]; }
+  void Close(size_t) override {}
+  bool Publish(size_t range) override {
+    std::lock_guard lock(mu_);
+    published_.push_back(range);
+    return range % 2 == 0 || readings_[range] > 1;
+  }
+  void Finish(size_t range) override {
+    std::lock_guard lock(mu_);
+    finished_.push_back(range);
+    events_.insert(events_.end(), sinks_[range].events.begin(), sinks_[range].events.end());
+    first_events_.push_back(sinks_[range].events.front());
+  }
+  bool holds() const override { return true; }
+
+  std::vector<RecordingSink> sinks_;
+  std::vector<int> readings_;
+  std::vector<IdentifierLookup> lookups_;
+  std::atomic<int> range_lookups_{0};
+  std::vector<size_t> published_, finished_;
+  std::vector<std::string> events_, first_events_;
+  std::mutex mu_;
+};
+
+TEST(StreamedBundleTest, RangesThatHoldTheirRecordsArePublishedInOrderAndReadAgainOnRequest) {
+  // References that only the lake resolves: through the range's lookup, not the reader's.
+  std::string doc = ManyEntries(3000, "transaction", false);
+  const std::string dead = "urn:uuid:00000000-0000-4000-8000-00000000dead";
+  for (size_t at; (at = doc.find(dead)) != std::string::npos;) {
+    doc.replace(at, dead.size(), "Patient?identifier=urn:other|lake-only");
+  }
+  auto lake_only = [](std::string found) {
+    return [found](std::string_view type, std::optional<std::string_view> system,
+                   std::string_view value) {
+      return value == "lake-only" ? found : Lookup(type, system, value);
+    };
+  };
+  FhirReader in_order(lake_only("p-range"));
+  RecordingSink sink;
+  ASSERT_TRUE(*in_order.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", sink));
+  ASSERT_TRUE(std::any_of(sink.events.begin(), sink.events.end(), [](const std::string& e) {
+    return e.find("\"Patient/p-range\"") != std::string::npos;
+  }));
+
+  FhirReader in_ranges(lake_only("p-reader"));  // the reader's own lookup: for the plan only
+  HeldRanges ranges;
+  in_ranges.set_entry_ranges(&ranges);
+  RecordingSink caller;
+  ASSERT_TRUE(*in_ranges.ReadJsonStreamed(json::ReadAtMemory(doc), doc.size(), "in.json", caller));
+  EXPECT_TRUE(caller.events.empty());
+  const size_t count = ranges.readings_.size();
+  ASSERT_GE(count, 4u);
+  EXPECT_GT(ranges.range_lookups_.load(), 0);
+  // Published in range order, each odd one twice (refused, then read again), each finished once.
+  std::vector<size_t> expected_published;
+  for (size_t r = 0; r < count; ++r) {
+    expected_published.push_back(r);
+    if (r % 2 == 1) expected_published.push_back(r);
+    EXPECT_EQ(ranges.readings_[r], r % 2 == 1 ? 2 : 1) << r;
+  }
+  EXPECT_EQ(ranges.published_, expected_published);
+  std::vector<size_t> finished = ranges.finished_;
+  std::sort(finished.begin(), finished.end());
+  std::vector<size_t> all(count);
+  std::iota(all.begin(), all.end(), size_t{0});
+  EXPECT_EQ(finished, all);
+  // The records of a reading in order, each once.
+  std::vector<std::string> events = ranges.events_;
+  std::vector<std::string> expected = sink.events;
+  std::sort(events.begin(), events.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(events, expected);
+  EXPECT_EQ(in_ranges.unresolved_references(), in_order.unresolved_references());
+  // Every range but the first begins at a Patient's entry (every seventh entry from 0 and
+  // from 2 and 4 has one).
+  for (const std::string& first : ranges.first_events_) {
+    const size_t at = first.find("Bundle.entry[");
+    ASSERT_NE(at, std::string::npos) << first;
+    const int index = std::stoi(first.substr(at + 13));
+    EXPECT_TRUE(index % 7 == 0 || index % 7 == 2 || index % 7 == 4) << first;
   }
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -301,6 +302,35 @@ FhirReader::FhirReader(IdentifierLookup lookup)
         return scratch;
       }) {}
 
+namespace {
+
+// The ranges of set_parallel_entries(SinkOfThread): each range's records go to the sink of the
+// thread that reads it, as they are read.
+class ThreadSinks final : public FhirReader::EntryRanges {
+ public:
+  explicit ThreadSinks(FhirReader::SinkOfThread sink_of_thread)
+      : sink_of_thread_(std::move(sink_of_thread)) {}
+  void Begin(size_t) override {}
+  FhirRecordSink& Open(size_t, bool) override { return sink_of_thread_(); }
+  const IdentifierLookup* LookupOf(size_t) override { return nullptr; }
+  void Close(size_t) override {}
+  bool Publish(size_t) override { return true; }
+  void Finish(size_t) override {}
+  bool holds() const override { return false; }
+
+ private:
+  FhirReader::SinkOfThread sink_of_thread_;
+};
+
+}  // namespace
+
+void FhirReader::set_parallel_entries(SinkOfThread sink_of_thread, size_t min_entries) {
+  set_entry_ranges(nullptr, min_entries);
+  if (!sink_of_thread) return;
+  thread_sinks_ = std::make_unique<ThreadSinks>(std::move(sink_of_thread));
+  ranges_ = thread_sinks_.get();
+}
+
 std::string SniffFirstResourceType(std::string_view head) {
   constexpr std::string_view kKey = "\"resourceType\"";
   size_t pos = 0;
@@ -418,7 +448,8 @@ Status FhirReader::IndexIdentifiers(const Entries& entries,
 }
 
 FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view condition,
-                                                       const BundleIdentifiers* bundle) {
+                                                       const BundleIdentifiers* bundle,
+                                                       const IdentifierLookup* lookup) {
   size_t q = condition.find('?');
   if (q == std::string_view::npos) return {};
   std::string_view type = condition.substr(0, q);
@@ -452,8 +483,9 @@ FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view conditio
       }
     }
   }
-  if (match.kind == ConditionMatch::kNone && lookup_) {
-    match.id = lookup_(
+  const IdentifierLookup& in_lake = lookup != nullptr ? *lookup : lookup_;
+  if (match.kind == ConditionMatch::kNone && in_lake) {
+    match.id = in_lake(
         type, bar == std::string::npos ? std::nullopt : std::optional<std::string_view>(system),
         value);
     if (match.id == store::kAmbiguousIdentifier) return {ConditionMatch::kSeveral, {}};
@@ -463,8 +495,9 @@ FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view conditio
 }
 
 std::string FhirReader::ResolveConditional(std::string_view reference,
-                                           const BundleIdentifiers* bundle) {
-  ConditionMatch match = MatchIdentifier(reference, bundle);
+                                           const BundleIdentifiers* bundle,
+                                           const IdentifierLookup* lookup) {
+  ConditionMatch match = MatchIdentifier(reference, bundle, lookup);
   if (match.kind != ConditionMatch::kOne) return std::string(reference);
   return std::string(reference.substr(0, reference.find('?'))) + "/" + match.id;
 }
@@ -875,8 +908,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // thread, so that the last ones to finish leave no core idle for long (with four a thread,
   // a 715 MB Bundle ended on one core for about 0.4 s of its 4 s).
   const size_t entry_count = entries.size();
-  const bool parallel =
-      streamed != nullptr && sink_of_thread_ && depth == 0 && entry_count >= parallel_min_entries_;
+  const bool parallel = streamed != nullptr && ranges_ != nullptr && depth == 0 &&
+                        entry_count >= parallel_min_entries_;
   const size_t ranges =
       parallel
           ? std::clamp<size_t>(entry_count / (parallel_min_entries_ / 2), 1,
@@ -906,6 +939,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   std::vector<std::string_view> implied_ids(entry_count);
   std::vector<std::string_view> stored_ids(entry_count);
   std::vector<Conditional> conditional(entry_count, Conditional::kNone);
+  // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
+  std::vector<uint8_t> patient_entry(parallel && ranges_->holds() ? entry_count : 0);
   // fullUrl -> "Type/id" (a later fullUrl wins), of the entries whose resource is stored under
   // that id, or that a conditional create finds in the lake.
   FullUrls full_urls;
@@ -1043,6 +1078,11 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       if (p.repeated) return true;
       std::string implied;
       Conditional cond = Conditional::kNone;
+      if (!patient_entry.empty()) {
+        auto res = entry.Find("resource");
+        auto rt = res ? res->Find("resourceType") : std::nullopt;
+        patient_entry[at] = rt && rt->IsString() && rt->GetString() == "Patient";
+      }
       plan(p, entry, implied, stored_ids[at], cond);
       implied_ids[at] = p.strings.Copy(implied);
       conditional[at] = cond;
@@ -1072,17 +1112,21 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   std::optional<BundleIdentifiers> identifiers;  // made at the first conditional reference
   std::once_flag identifiers_made;
   Status walk_error;  // of a walk of the entries that the resolver began
-  const fhir::ReferenceResolver resolver = [&](std::string_view ref,
-                                               std::string& scratch) -> std::string_view {
-    if (auto local = LookupFullUrl(full_urls, ref, scratch)) return *local;
-    if (ref.find('?') == std::string_view::npos) return ref;
-    std::call_once(identifiers_made, [&] {
-      identifiers.emplace();
-      walk_error = IndexIdentifiers(entries, stored_ids, *identifiers);
-    });
-    scratch = ResolveConditional(ref, &*identifiers);
-    return scratch;
+  // The resolver of the Bundle's references, the lake looked up through `lookup` (null:
+  // lookup_).
+  auto resolver_with = [&](const IdentifierLookup* lookup) -> fhir::ReferenceResolver {
+    return [&, lookup](std::string_view ref, std::string& scratch) -> std::string_view {
+      if (auto local = LookupFullUrl(full_urls, ref, scratch)) return *local;
+      if (ref.find('?') == std::string_view::npos) return ref;
+      std::call_once(identifiers_made, [&] {
+        identifiers.emplace();
+        walk_error = IndexIdentifiers(entries, stored_ids, *identifiers);
+      });
+      scratch = ResolveConditional(ref, &*identifiers, lookup);
+      return scratch;
+    };
   };
+  const fhir::ReferenceResolver resolver = resolver_with(nullptr);
   const std::string prefix = base.location.empty() ? "Bundle" : base.location;
   // A history Bundle lists a resource's versions newest first (R4 Bundle: "sorted with oldest
   // versions last"): its entries take their places in the input order the other way round, so
@@ -1093,10 +1137,11 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   const uint32_t first_entry = *next_entry;
   const auto entry_places = static_cast<uint32_t>(entry_count);
   if (newest_first || parallel_store) *next_entry += entry_places;
-  // Stores entry `index` into `to`, its references rewritten with `rewriting`; `loc` keeps the
-  // capacity of its location string from entry to entry.
+  // Stores entry `index` into `to`, its references rewritten with `rewriting` and `resolver`;
+  // `loc` keeps the capacity of its location string from entry to entry.
   auto store_entry = [&](json::Node entry, std::string_view slice, size_t index, FhirRecordSink& to,
-                         Rewriting& rewriting, RecordLocation& loc) {
+                         const fhir::ReferenceResolver& resolver, Rewriting& rewriting,
+                         RecordLocation& loc) {
     const auto place = static_cast<uint32_t>(index);
     loc.entry = newest_first     ? first_entry + (entry_places - 1 - place)
                 : parallel_store ? first_entry + place
@@ -1190,31 +1235,77 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     RecordLocation loc = base;
     Status read = entries.ForEach(
         [&](json::Node entry, std::string_view slice) {
-          return store_entry(entry, slice, index++, sink, rewriting_, loc);
+          return store_entry(entry, slice, index++, sink, resolver, rewriting_, loc);
         },
         true);
     // The entries were read whole before (a streamed Bundle's file changed, or could no longer
     // be read): the run fails, as for any I/O error.
     return read.ok() ? walk_error : read;
   }
-  // Each range with buffers of its own, into the sink of the thread that stores it.
+  // The ranges stored: those planned, or, when they hold their records, as many as keep each
+  // to about kHeldRangeEntries, each begun at the first Patient entry of its span (its range
+  // before is then at most twice as long). Range r is [bounds[r], bounds[r + 1]).
+  size_t count = ranges;
+  if (!patient_entry.empty()) {
+    count = std::max(count, (entry_count + kHeldRangeEntries - 1) / kHeldRangeEntries);
+  }
+  std::vector<size_t> bounds(count + 1);
+  for (size_t r = 0; r <= count; ++r) bounds[r] = r * entry_count / count;
+  if (!patient_entry.empty()) {
+    for (size_t r = 1; r < count; ++r) {
+      for (size_t i = bounds[r]; i < bounds[r + 1]; ++i) {
+        if (patient_entry[i] != 0) {
+          bounds[r] = i;
+          break;
+        }
+      }
+    }
+  }
+  // Each range with buffers of its own, into the sink EntryRanges::Open gives.
   struct Stored {
     Status read;
     uint64_t unresolved = 0;
   };
-  std::vector<Stored> stored(ranges);
-  for_each_range([&](size_t range) {
-    FhirRecordSink& to = sink_of_thread_();
+  std::vector<Stored> stored(count);
+  ranges_->Begin(count);
+  auto read_range = [&](size_t range, bool again) {
+    FhirRecordSink& to = ranges_->Open(range, again);
+    const fhir::ReferenceResolver range_resolver = resolver_with(ranges_->LookupOf(range));
     Rewriting rewriting;
     RecordLocation loc = base;
-    size_t index = range_begin(range);
+    size_t index = bounds[range];
     stored[range].read = entries.ForEachIn(
-        range_begin(range), range_begin(range + 1),
+        bounds[range], bounds[range + 1],
         [&](json::Node entry, std::string_view slice) {
-          return store_entry(entry, slice, index++, to, rewriting, loc);
+          return store_entry(entry, slice, index++, to, range_resolver, rewriting, loc);
         },
         true);
-    stored[range].unresolved = rewriting.unresolved;
+    stored[range].unresolved = rewriting.unresolved;  // of its last reading
+    ranges_->Close(range);
+  };
+  // Read in parallel, published in order (read again as Publish asks), finished in parallel;
+  // isolated, as the plan.
+  size_t next_range = 0;
+  const auto in_flight = 4 * static_cast<size_t>(tbb::this_task_arena::max_concurrency());
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_pipeline(
+        in_flight,
+        tbb::make_filter<
+            void, size_t>(tbb::filter_mode::serial_in_order, [&](tbb::flow_control& fc) -> size_t {
+          if (next_range < count) return next_range++;
+          fc.stop();
+          return 0;
+        }) & tbb::make_filter<size_t, size_t>(tbb::filter_mode::parallel, [&](size_t range) {
+          read_range(range, false);
+          return range;
+        }) & tbb::make_filter<size_t, size_t>(tbb::filter_mode::serial_in_order, [&](size_t range) {
+          while (stored[range].read.ok() && !ranges_->Publish(range)) {
+            read_range(range, true);
+          }
+          return range;
+        }) & tbb::make_filter<size_t, void>(tbb::filter_mode::parallel, [&](size_t range) {
+          if (stored[range].read.ok()) ranges_->Finish(range);
+        }));
   });
   for (const Stored& range : stored) {
     unresolved_ += range.unresolved;

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -104,21 +105,51 @@ class FhirReader {
     document_progress_ = std::move(progress);
   }
 
-  // Where a task storing entries sends their records: the sink of the thread it runs on.
+  // Where the ranges of a Bundle's entries read by parallel tasks go (set_entry_ranges).
+  // Each range is read on one thread into the sink Open gives (Open, the reading, Close); then,
+  // one range at a time in range order, Publish accepts it or has it read again (Open with
+  // `again`, the reading, Close, Publish); then Finish ends it, on any thread. A range is read
+  // again after every range before it was published: a reader whose records depend on what
+  // the ranges before made (a keyed lake's pseudonym links) holds them until Publish and, when
+  // those made what a range looked for, reads it again in order.
+  class EntryRanges {
+   public:
+    virtual ~EntryRanges() = default;
+    // Before the first Open: the number of ranges (Open's `range` is below it).
+    virtual void Begin(size_t count) = 0;
+    virtual FhirRecordSink& Open(size_t range, bool again) = 0;
+    // How conditional references of the range's entries outside the Bundle are looked up, on
+    // the thread that reads it; null: the reader's IdentifierLookup.
+    virtual const IdentifierLookup* LookupOf(size_t range) = 0;
+    virtual void Close(size_t range) = 0;
+    virtual bool Publish(size_t range) = 0;
+    virtual void Finish(size_t range) = 0;
+    // Whether ranges hold their records until Publish: they are then kept to about
+    // kHeldRangeEntries entries each (at most twice that; memory does not grow with the
+    // Bundle), and each begins at the first Patient entry of its span when it has one, so
+    // that a Bundle that lists each patient's resources with them (Synthea's) splits no
+    // patient between two ranges.
+    virtual bool holds() const = 0;
+  };
+  static constexpr size_t kHeldRangeEntries = 2048;
+  // Where a task storing entries sends their records: the sink of the thread it runs on
+  // (set_parallel_entries: ranges published as read, that hold nothing).
   using SinkOfThread = std::function<FhirRecordSink&()>;
   // A Bundle read an entry at a time (ReadJsonStreamed) is read by parallel tasks (TBB, in an
   // isolated region): ranges of its entries are planned at once, the plans joined in entry
-  // order; then ranges are stored at once, each task into the sink `sink_of_thread` gives its
-  // thread. The records are those of a reading in order, each with the same location and entry
-  // number, but they reach several sinks, in no set order. A Bundle that holds a Bundle is
-  // stored in order (the entries of the inner one are numbered among the outer one's), and
-  // one of fewer than `min_entries` entries. Null (the default): one thread, in order.
-  // The IdentifierLookup must then be callable from several threads at once.
+  // order; then ranges are stored at once through `ranges` (not owned). The records are those
+  // of a reading in order, each with the same location and entry number, but they reach
+  // several sinks, in no set order. A Bundle that holds a Bundle is stored in order (the
+  // entries of the inner one are numbered among the outer one's), and one of fewer than
+  // `min_entries` entries. Null (the default): one thread, in order. The IdentifierLookup
+  // must then be callable from several threads at once.
   static constexpr size_t kParallelEntries = 512;
-  void set_parallel_entries(SinkOfThread sink_of_thread, size_t min_entries = kParallelEntries) {
-    sink_of_thread_ = std::move(sink_of_thread);
+  void set_entry_ranges(EntryRanges* ranges, size_t min_entries = kParallelEntries) {
+    thread_sinks_.reset();
+    ranges_ = ranges;
     parallel_min_entries_ = std::max<size_t>(min_entries, 2);
   }
+  void set_parallel_entries(SinkOfThread sink_of_thread, size_t min_entries = kParallelEntries);
 
   // Number of references that could not be resolved (conditional references with no match).
   uint64_t unresolved_references() const { return rewriting_.unresolved + unresolved_; }
@@ -204,10 +235,13 @@ class FhirReader {
     enum Kind : uint8_t { kUnsupported, kNone, kOne, kSeveral } kind = kUnsupported;
     std::string id;  // kOne
   };
-  ConditionMatch MatchIdentifier(std::string_view condition, const BundleIdentifiers* bundle);
+  // `lookup`: where the lake is looked up; null: lookup_.
+  ConditionMatch MatchIdentifier(std::string_view condition, const BundleIdentifiers* bundle,
+                                 const IdentifierLookup* lookup = nullptr);
   // "Type/id" for a conditional reference that matches exactly one resource (MatchIdentifier);
   // the reference as written otherwise.
-  std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle);
+  std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle,
+                                 const IdentifierLookup* lookup = nullptr);
   // A Bundle's fullUrls and the "Type/id" each stands for: views of copies made for the Bundle
   // (StringArena), valid while it is read.
   using FullUrls = ViewMap;
@@ -248,7 +282,8 @@ class FhirReader {
   bool conditional_patient_writes_ = true;
   bool keep_number_text_ = false;
   std::function<void(uint64_t position)> document_progress_;
-  SinkOfThread sink_of_thread_;
+  EntryRanges* ranges_ = nullptr;
+  std::unique_ptr<EntryRanges> thread_sinks_;  // what ranges_ is after set_parallel_entries
   size_t parallel_min_entries_ = kParallelEntries;
 };
 
