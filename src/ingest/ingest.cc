@@ -77,7 +77,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     w->set_defer_hl7v2(true);
     w->set_in_order_document_bytes(options.in_order_document_bytes);
     w->set_streamed_document_bytes(options.streamed_document_bytes);
-    w->set_parallel_bundles(deidentifier == nullptr);
+    w->set_parallel_bundles(true);
     return w;
   });
   // HL7 v2 messages are mapped in parallel, then sequenced by one serial stage in input order
@@ -93,8 +93,10 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
       });
   RecordWorker update_worker(*writer, shared, deidentifier.get());
   update_worker.set_resource_history(&history);
-  // It reads the JSON documents too large to prepare (keyed lakes): large Bundles among them.
+  // It reads the JSON documents too large to prepare (keyed lakes): large Bundles among them,
+  // an entry at a time, in parallel ranges whose links it publishes in order.
   update_worker.set_streamed_document_bytes(options.streamed_document_bytes);
+  update_worker.set_parallel_bundles(true);
   ChunkSource source(inputs.files, options.chunk_bytes);
   Status source_error;
   bool done = false;

@@ -163,16 +163,9 @@ class RecordWorker final : public FhirRecordSink {
         shared_(counters),
         counters_(counters.NewBlock()),
         deid_(deidentifier),
-        reader_([this, &writer, deidentifier](std::string_view type,
-                                              std::optional<std::string_view> system,
-                                              std::string_view value) {
-          if (deidentifier != nullptr && type == "Patient") {
-            // Links are kept by (system, value): a reference without a system matches an
-            // identifier without one only (docs/privacy.md). A prepared chunk sees the links
-            // made before it in the input.
-            return deidentifier->ResolvePatientIdentifier(system.value_or(""), value, links_);
-          }
-          return writer.ResolveIdentifier(type, system, value);
+        reader_([this](std::string_view type, std::optional<std::string_view> system,
+                       std::string_view value) {
+          return FindIdentifier(type, system, value, links_);
         }) {
     deid_parser_.set_keep_number_text(true);
     reader_.set_keep_number_text(deidentifier != nullptr);
@@ -569,9 +562,10 @@ class RecordWorker final : public FhirRecordSink {
   void set_in_order_document_bytes(uint64_t bytes) { in_order_document_bytes_ = bytes; }
   // A Bundle file larger than this is read an entry at a time (FhirReader::ReadJsonStreamed).
   void set_streamed_document_bytes(uint64_t bytes) { streamed_document_bytes_ = bytes; }
-  // Batch ingest into a lake without a key: the entries of a Bundle read an entry at a time are
-  // read by parallel tasks (FhirReader::set_parallel_entries), each storing through a helper
-  // worker of the thread it runs on, which counts as this one does.
+  // Batch ingest: the entries of a Bundle read an entry at a time are read by parallel tasks
+  // (FhirReader::set_entry_ranges), each range through a helper worker of the thread it runs
+  // on, which counts as this one does (BundleRanges). In a lake with a key, only when this
+  // worker makes its links at once (the serial stage's reading of a large Bundle).
   void set_parallel_bundles(bool on) { parallel_bundles_ = on; }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
@@ -611,16 +605,15 @@ class RecordWorker final : public FhirRecordSink {
       } read_at_end{this, chunk};
       if (chunk.format == InputFormat::kJson && chunk.file_bytes > streamed_document_bytes_) {
         reader_.set_document_progress([&](uint64_t position) { ReportRead(chunk, position); });
-        const bool parallel = parallel_bundles_ && deid_ == nullptr && prepared_ == nullptr &&
-                              pending_ == nullptr && !hook_;
-        if (parallel) {
-          reader_.set_parallel_entries(
-              [this, &chunk]() -> FhirRecordSink& { return HelperFor(chunk); });
-        }
+        const bool parallel = parallel_bundles_ && prepared_ == nullptr && pending_ == nullptr &&
+                              !hook_ &&
+                              (deid_ == nullptr || (links_ != nullptr && links_->at_once));
+        BundleRanges ranges(*this, chunk);
+        if (parallel) reader_.set_entry_ranges(&ranges);
         Result<bool> streamed = reader_.ReadJsonFileStreamed(*chunk.source, *chunk.source, *this);
         reader_.set_document_progress(nullptr);
         if (parallel) {
-          reader_.set_parallel_entries(nullptr);
+          reader_.set_entry_ranges(nullptr);
           JoinHelpers();
         }
         if (!streamed.ok()) {
@@ -654,11 +647,90 @@ class RecordWorker final : public FhirRecordSink {
     }
   }
 
+  // How a conditional reference outside a Bundle is looked up: `links`, the pseudonym links
+  // made so far (Deidentifier::ResolvePatientIdentifier), for a Patient in a keyed lake.
+  std::string FindIdentifier(std::string_view type, std::optional<std::string_view> system,
+                             std::string_view value, PendingLinks* links) {
+    if (deid_ != nullptr && type == "Patient") {
+      // Links are kept by (system, value): a reference without a system matches an identifier
+      // without one only (docs/privacy.md). A prepared chunk sees the links made before it in
+      // the input.
+      return deid_->ResolvePatientIdentifier(system.value_or(""), value, links);
+    }
+    return writer_.ResolveIdentifier(type, system, value);
+  }
+
+  // The ranges of the entries of a Bundle read an entry at a time (set_parallel_bundles), each
+  // read through the helper of the thread that reads it. In a lake without a key the helper
+  // stores as it reads. In a lake with a key a range is prepared as a chunk is (PreparedChunk:
+  // its pseudonym links made apart, what it changes held from the first link it needs that is
+  // not published), then its links are published in range order, or it is prepared again when
+  // a range before it made one it looked for, and then it is stored: the pseudonyms are those
+  // of a reading in order, as the serial stage's own reading makes them.
+  class BundleRanges final : public FhirReader::EntryRanges {
+   public:
+    BundleRanges(RecordWorker& owner, const Chunk& chunk) : owner_(owner), chunk_(chunk) {}
+    void Begin(size_t count) override {
+      if (owner_.deid_ == nullptr) return;
+      prepared_.clear();
+      prepared_.resize(count);  // never resized again: lookups_ hold their links
+      lookups_.clear();
+      lookups_.reserve(count);
+      for (PreparedChunk& p : prepared_) {
+        lookups_.emplace_back([this, links = &p.links](std::string_view type,
+                                                       std::optional<std::string_view> system,
+                                                       std::string_view value) {
+          return owner_.FindIdentifier(type, system, value, links);
+        });
+      }
+    }
+    FhirRecordSink& Open(size_t range, bool again) override {
+      RecordWorker& helper = owner_.HelperFor(chunk_);
+      if (owner_.deid_ == nullptr) return helper;
+      PreparedChunk& p = prepared_[range];
+      if (again) {  // what its first reading handled as read is passed over, and not counted
+        const uint32_t read_early = p.read_early;
+        p.Clear();
+        p.read_early = read_early;
+        helper.load_ = nullptr;
+      }
+      p.active = true;
+      helper.prepared_ = &p;
+      helper.links_ = &p.links;
+      helper.record_index_ = 0;
+      return helper;
+    }
+    const IdentifierLookup* LookupOf(size_t range) override {
+      return owner_.deid_ == nullptr ? nullptr : &lookups_[range];
+    }
+    void Close(size_t) override {
+      if (owner_.deid_ == nullptr) return;
+      RecordWorker& helper = *owner_.helpers_.local();
+      helper.prepared_ = nullptr;
+      helper.links_ = nullptr;
+    }
+    bool Publish(size_t range) override {
+      return owner_.deid_ == nullptr || owner_.deid_->Publish(prepared_[range].links);
+    }
+    void Finish(size_t range) override {
+      if (owner_.deid_ == nullptr) return;
+      owner_.HelperFor(chunk_).StorePrepared(chunk_, prepared_[range]);
+      prepared_[range].Clear();
+    }
+    bool holds() const override { return owner_.deid_ != nullptr; }
+
+   private:
+    RecordWorker& owner_;
+    const Chunk& chunk_;
+    std::vector<PreparedChunk> prepared_;  // per range, in a lake with a key
+    std::vector<IdentifierLookup> lookups_;
+  };
+
   // The helper of the calling thread for the entries of `chunk` (set_parallel_bundles), made
   // at its first call.
   RecordWorker& HelperFor(const Chunk& chunk) {
     std::unique_ptr<RecordWorker>& helper = helpers_.local();
-    if (!helper) helper = std::make_unique<RecordWorker>(writer_, shared_, nullptr);
+    if (!helper) helper = std::make_unique<RecordWorker>(writer_, shared_, deid_);
     helper->file_index_ = chunk.file_index;
     helper->read_early_ = chunk.shared_wave;
     helper->load_ = load_ != nullptr ? &helper->helped_load_ : nullptr;
