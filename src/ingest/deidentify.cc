@@ -952,14 +952,22 @@ Status Deidentifier::FlushVault(uint64_t commit) {
   // version stored (its stored form equal, what was removed not: a Patient sent again with a
   // corrected name) leaves the vault as the first left it, as it does when that version was
   // committed before (by an earlier checkpoint or run), whichever thread admitted which first.
-  std::stable_sort(records.begin(), records.end(), [](const VaultRecord& a, const VaultRecord& b) {
-    return std::tie(a.order.hi, a.order.offset, a.order.entry) <
-           std::tie(b.order.hi, b.order.offset, b.order.entry);
+  // The places are sorted, not the records (each moved three strings).
+  struct Place {
+    store::RecordOrder order;
+    size_t record;  // of records in the same place, the one queued first comes first
+  };
+  std::vector<Place> places(records.size());
+  for (size_t i = 0; i < records.size(); ++i) places[i] = {records[i].order, i};
+  std::sort(places.begin(), places.end(), [](const Place& a, const Place& b) {
+    return std::tie(a.order.hi, a.order.offset, a.order.entry, a.record) <
+           std::tie(b.order.hi, b.order.offset, b.order.entry, b.record);
   });
   std::vector<std::pair<std::string, std::string>> items;
   items.reserve(records.size());
   std::unordered_set<std::pair<store::Key128, uint64_t>, VersionHash> versions;
-  for (auto& r : records) {
+  for (const Place& place : places) {
+    VaultRecord& r = records[place.record];
     if (r.row_seq != 0 && !versions.emplace(r.row_key, r.row_seq).second) continue;
     // A version replaced in the run is not stored: what was removed from it is not kept either
     // (an erasure, which finds records through stored rows, would never reach it).

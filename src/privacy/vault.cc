@@ -145,13 +145,30 @@ Status Vault::Stage(uint64_t commit,
   // Sealed first, in parallel (ingest calls this at a commit, while its workers wait), then
   // written in the table's key order: the B-tree then fills page after page. In the records'
   // order every write lands on a random page (the key is a keyed hash), and a vault larger
-  // than SQLite's page cache read and spilled pages for most of them. The sort is stable: of
-  // one pseudonym's records, the last wins.
+  // than SQLite's page cache read and spilled pages for most of them. Of one pseudonym's
+  // records, the last wins: the order is the records' where lookups tie. What is sorted is the
+  // first 8 bytes of each lookup and its row's index (16 bytes, not three strings: a commit of
+  // 389,700 records spent 0.19 s sorting rows); the whole lookup decides where those tie.
   std::vector<Row> rows(records.size());
-  tbb::parallel_for(size_t{0}, records.size(),
-                    [&](size_t i) { rows[i] = SealRow(records[i].first, records[i].second); });
-  std::stable_sort(rows.begin(), rows.end(),
-                   [](const Row& a, const Row& b) { return a.lookup < b.lookup; });
+  struct Place {
+    uint64_t head;  // the lookup's first 8 bytes, big-endian: ordered as the lookup
+    size_t row;
+  };
+  std::vector<Place> order(records.size());
+  tbb::parallel_for(size_t{0}, records.size(), [&](size_t i) {
+    rows[i] = SealRow(records[i].first, records[i].second);
+    uint64_t head = 0;
+    for (size_t b = 0; b < 8; ++b) {
+      const auto byte = b < rows[i].lookup.size() ? static_cast<uint8_t>(rows[i].lookup[b]) : 0;
+      head = (head << 8) | byte;
+    }
+    order[i] = {head, i};
+  });
+  std::sort(order.begin(), order.end(), [&rows](const Place& a, const Place& b) {
+    if (a.head != b.head) return a.head < b.head;
+    const int c = rows[a.row].lookup.compare(rows[b.row].lookup);
+    return c != 0 ? c < 0 : a.row < b.row;
+  });
   const auto tag = static_cast<int64_t>(commit);
   return db_->Transaction([&]() -> Status {
     // The commits before this one are made (the writer commits in order): their undo goes.
@@ -181,7 +198,8 @@ Status Vault::Stage(uint64_t commit,
           .BindBlob(3, row.sealed)
           .Bind(4, tag);
     };
-    for (const Row& row : rows) {
+    for (const Place& place : order) {
+      const Row& row = rows[place.row];
       MEDLAKE_RETURN_IF_ERROR(bind(add, row).Run());
       if (db_->Changes() > 0) continue;
       MEDLAKE_RETURN_IF_ERROR(keep.BindBlob(1, row.lookup).Bind(2, tag).Run());
