@@ -28,6 +28,11 @@ if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/ingest/medlake_bench_ingest" --copies 10 --runs 1 --one-bundle "$shared/synthea-r4-dev-100"
 fi
 
+echo "== the same large Bundle into a lake with a key: an entry at a time, in ranges published in order, vs parsed whole"
+if [[ -d $shared/synthea-r4-dev-100 ]]; then
+  "$build/bench/ingest/medlake_bench_ingest" --copies 10 --runs 1 --one-bundle --keyed "$shared/synthea-r4-dev-100"
+fi
+
 echo "== ingest's parts: StringHash vs std::hash on fullUrls, the segments' zstd parameters vs level 1"
 if [[ -d $shared/synthea-r4-dev-100 ]]; then
   "$build/bench/ingest/medlake_bench_parts" "$shared/synthea-r4-dev-100"
