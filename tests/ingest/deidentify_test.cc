@@ -724,12 +724,15 @@ TEST(DeidentifyTest, ALargeBundleReadInParallelRangesLinksAsReadInOrder) {
   IngestOptions ranges;
   ranges.in_order_document_bytes = 64;  // read by the serial stage ...
   ranges.streamed_document_bytes = 64;  // ... an entry at a time, in ranges
-  ASSERT_TRUE(Ingest(dir / "whole", {dir / "in"}, whole).ok());
+  auto w = Ingest(dir / "whole", {dir / "in"}, whole);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
   ranges.jobs = 1;
   ASSERT_TRUE(Ingest(dir / "ranges1", {dir / "in"}, ranges).ok());
   ranges.jobs = 2;
   auto r = Ingest(dir / "ranges2", {dir / "in"}, ranges);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->unresolved_references, w->unresolved_references);
+  EXPECT_EQ(r->counters.stored, w->counters.stored);
   const Stored expected = ReadAll(dir / "whole");
   // 49 entries a group, less the references to groups before 0 and the nine ahead of p<g>
   // of g % 7 == 3; the conditional references to the MR each of those shares with p<g-3>
