@@ -1286,27 +1286,27 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // Read in parallel, published in order (read again as Publish asks), finished in parallel;
   // isolated, as the plan.
   size_t next_range = 0;
-  const auto in_flight = 4 * static_cast<size_t>(tbb::this_task_arena::max_concurrency());
-  tbb::this_task_arena::isolate([&] {
-    tbb::parallel_pipeline(
-        in_flight,
-        tbb::make_filter<
-            void, size_t>(tbb::filter_mode::serial_in_order, [&](tbb::flow_control& fc) -> size_t {
-          if (next_range < count) return next_range++;
-          fc.stop();
-          return 0;
-        }) & tbb::make_filter<size_t, size_t>(tbb::filter_mode::parallel, [&](size_t range) {
-          read_range(range, false);
-          return range;
-        }) & tbb::make_filter<size_t, size_t>(tbb::filter_mode::serial_in_order, [&](size_t range) {
-          while (stored[range].read.ok() && !ranges_->Publish(range)) {
-            read_range(range, true);
-          }
-          return range;
-        }) & tbb::make_filter<size_t, void>(tbb::filter_mode::parallel, [&](size_t range) {
-          if (stored[range].read.ok()) ranges_->Finish(range);
-        }));
+  const auto next = tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                                   [&](tbb::flow_control& fc) -> size_t {
+                                                     if (next_range < count) return next_range++;
+                                                     fc.stop();
+                                                     return 0;
+                                                   });
+  const auto read = tbb::make_filter<size_t, size_t>(tbb::filter_mode::parallel, [&](size_t r) {
+    read_range(r, false);
+    return r;
   });
+  const auto publish =
+      tbb::make_filter<size_t, size_t>(tbb::filter_mode::serial_in_order, [&](size_t r) {
+        while (stored[r].read.ok() && !ranges_->Publish(r)) read_range(r, true);
+        return r;
+      });
+  const auto finish = tbb::make_filter<size_t, void>(tbb::filter_mode::parallel, [&](size_t r) {
+    if (stored[r].read.ok()) ranges_->Finish(r);
+  });
+  const auto in_flight = 4 * static_cast<size_t>(tbb::this_task_arena::max_concurrency());
+  tbb::this_task_arena::isolate(
+      [&] { tbb::parallel_pipeline(in_flight, next & read & publish & finish); });
   for (const Stored& range : stored) {
     unresolved_ += range.unresolved;
     if (!range.read.ok()) return range.read;
