@@ -1249,6 +1249,13 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   if (!patient_entry.empty()) {
     count = std::max(count, (entry_count + kHeldRangeEntries - 1) / kHeldRangeEntries);
   }
+  // In waves, at least 32 ranges a wave, so that each keeps the cores busy.
+  const EntryRanges::Waves waves = ranges_->waves();
+  const uint64_t entries_end = entries.EndOf(entry_count - 1);
+  if (waves.bytes > 0) {
+    count = std::max<size_t>(count, entries_end / std::max<uint64_t>(waves.bytes / 32, 1));
+    count = std::min(count, entry_count);
+  }
   std::vector<size_t> bounds(count + 1);
   for (size_t r = 0; r <= count; ++r) bounds[r] = r * entry_count / count;
   if (!patient_entry.empty()) {
@@ -1284,11 +1291,12 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     ranges_->Close(range);
   };
   // Read in parallel, published in order (read again as Publish asks), finished in parallel;
-  // isolated, as the plan.
+  // isolated, as the plan. In waves, one such pipeline a wave.
   size_t next_range = 0;
+  size_t wave_end = count;
   const auto next = tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
                                                    [&](tbb::flow_control& fc) -> size_t {
-                                                     if (next_range < count) return next_range++;
+                                                     if (next_range < wave_end) return next_range++;
                                                      fc.stop();
                                                      return 0;
                                                    });
@@ -1305,8 +1313,26 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     if (stored[r].read.ok()) ranges_->Finish(r);
   });
   const auto in_flight = 4 * static_cast<size_t>(tbb::this_task_arena::max_concurrency());
-  tbb::this_task_arena::isolate(
-      [&] { tbb::parallel_pipeline(in_flight, next & read & publish & finish); });
+  auto begin_of = [&](size_t range) { return range == 0 ? 0 : entries.EndOf(bounds[range] - 1); };
+  while (next_range < count) {
+    wave_end = count;
+    if (waves.bytes > 0) {
+      // The ranges that fit from next_range on (one at least).
+      wave_end = next_range + 1;
+      while (wave_end < count &&
+             entries.EndOf(bounds[wave_end + 1] - 1) - begin_of(next_range) <= waves.bytes &&
+             bounds[wave_end + 1] - bounds[next_range] <= waves.entries) {
+        ++wave_end;
+      }
+    }
+    tbb::this_task_arena::isolate(
+        [&] { tbb::parallel_pipeline(in_flight, next & read & publish & finish); });
+    if (next_range == count) break;
+    bool failed = false;
+    for (size_t r = 0; r < next_range; ++r) failed = failed || !stored[r].read.ok();
+    if (failed) break;  // its error is returned below
+    if (Status paused = ranges_->Pause(); !paused.ok()) return paused;
+  }
   for (const Stored& range : stored) {
     unresolved_ += range.unresolved;
     if (!range.read.ok()) return range.read;

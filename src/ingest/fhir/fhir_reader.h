@@ -124,6 +124,16 @@ class FhirReader {
     virtual void Close(size_t range) = 0;
     virtual bool Publish(size_t range) = 0;
     virtual void Finish(size_t range) = 0;
+    // Waves: when `bytes` is not 0, the ranges are read in waves of at most `bytes` of the file
+    // and `entries` entries (a range larger than that is a wave of its own); between two waves,
+    // when every range of the first is finished and none of the next is open, Pause is called
+    // (the lake can commit there). An error from Pause ends the reading with it.
+    struct Waves {
+      uint64_t bytes = 0;
+      size_t entries = 0;
+    };
+    virtual Waves waves() const { return {}; }
+    virtual Status Pause() { return Status::Ok(); }
     // Whether ranges hold their records until Publish: they are then kept to about
     // kHeldRangeEntries entries each (at most twice that; memory does not grow with the
     // Bundle), and each begins at the first Patient entry of its span when it has one, so
