@@ -29,6 +29,9 @@ struct Chunk {
   int64_t base_offset = 0;
   bool shared_wave = false;       // of the shared-first files (read before the others)
   bool ends_shared_wave = false;  // last chunk of a wave read first: a pipeline boundary follows
+  // Read in a batch of its own (batch ingest: a JSON document larger than a checkpoint), so
+  // that the lake can commit while it is read (RecordWorker::set_checkpoints_inside).
+  bool alone = false;
   // Set when the rest of the file cannot be read (a damaged gzip stream): the chunk carries no
   // data, and the reason, with base_offset, goes to quarantine.
   std::string error;

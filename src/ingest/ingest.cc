@@ -72,12 +72,20 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   for (const auto& f : inputs.files) total_bytes += f.size;
 
   SharedCounters shared;
+  // A Bundle read in a batch of its own commits every checkpoint's worth of its entries
+  // (Chunk::alone; set below, once the run's counters can be read).
+  std::function<Status()> commit_inside;
+  auto checkpoints_inside = [&](RecordWorker& w) {
+    w.set_checkpoints_inside([&commit_inside] { return commit_inside(); }, options.checkpoint_bytes,
+                             store::LakeWriter::kIdentitiesPerCommit);
+  };
   tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> workers([&] {
     auto w = std::make_unique<RecordWorker>(*writer, shared, deidentifier.get());
     w->set_defer_hl7v2(true);
     w->set_in_order_document_bytes(options.in_order_document_bytes);
     w->set_streamed_document_bytes(options.streamed_document_bytes);
     w->set_parallel_bundles(true);
+    checkpoints_inside(*w);
     return w;
   });
   // HL7 v2 messages are mapped in parallel, then sequenced by one serial stage in input order
@@ -97,6 +105,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   // an entry at a time, in parallel ranges whose links it publishes in order.
   update_worker.set_streamed_document_bytes(options.streamed_document_bytes);
   update_worker.set_parallel_bundles(true);
+  checkpoints_inside(update_worker);
   ChunkSource source(inputs.files, options.chunk_bytes);
   Status source_error;
   bool done = false;
@@ -146,6 +155,16 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
   writer->set_isolate_batches(true);
   uint64_t checkpoints = 0;
   ChunkLoad since_commit;  // the load of the chunks sequenced since the last commit
+  // The chunk that ends the batch before it, to read first in the next one (Chunk::alone).
+  std::optional<Chunk> carried;
+  // Nothing else is in flight while a chunk read alone commits; its batch goes on after.
+  commit_inside = [&]() -> Status {
+    MEDLAKE_RETURN_IF_ERROR(writer->Flush());
+    MEDLAKE_RETURN_IF_ERROR(writer->Commit(counters_now(), false));
+    ++checkpoints;
+    writer->BeginBatch();
+    return Status::Ok();
+  };
   // Chunks leave in input order: a large Bundle holds back the smaller ones read after it, and
   // with two chunks per thread the other threads ran out of work behind it.
   const size_t in_flight = std::min<size_t>(static_cast<size_t>(jobs) * 4, kCheckpointDelay);
@@ -193,20 +212,38 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                   return nullptr;
                 }
               }
-              auto next = source.Next();
-              if (!next.ok()) {
-                source_error = next.status();
-                done = true;
-                fc.stop();
-                return nullptr;
+              std::optional<Chunk> next_chunk = std::move(carried);
+              carried.reset();
+              if (!next_chunk) {
+                auto next = source.Next();
+                if (!next.ok()) {
+                  source_error = next.status();
+                  done = true;
+                  fc.stop();
+                  return nullptr;
+                }
+                if (!next->has_value()) {
+                  done = true;
+                  fc.stop();
+                  return nullptr;
+                }
+                next_chunk = std::move(**next);
               }
-              if (!next->has_value()) {
-                done = true;
-                fc.stop();
-                return nullptr;
+              // A JSON document larger than a checkpoint is read in a batch of its own, so that
+              // the lake can commit while it is read (a Bundle's ranges, in waves): the chunks
+              // before it end their batch first.
+              if (next_chunk->whole_file && next_chunk->format == InputFormat::kJson &&
+                  next_chunk->file_bytes > options.checkpoint_bytes) {
+                if (read > 0) {
+                  carried = std::move(next_chunk);
+                  fc.stop();
+                  return nullptr;
+                }
+                next_chunk->alone = true;
+                batch_over = true;
               }
               auto work = std::make_shared<Work>();
-              work->chunk = std::move(**next);
+              work->chunk = std::move(*next_chunk);
               work->index = read++;
               uint64_t& slot = whole_file_bytes[work->index % kCheckpointDelay];
               recent_file_bytes -= slot;
@@ -285,7 +322,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     MEDLAKE_RETURN_IF_ERROR(delay_error);
     // A batch that ended before reading on (its load, or its large files) may have been the
     // last: the run's final commit is then its checkpoint.
-    if (source.exhausted()) done = true;
+    if (source.exhausted() && !carried) done = true;
     // A batch that a wave's end cut before its load's checkpoint fell still brings it.
     if (over_budget.load() != ~uint64_t{0}) checkpoint_due = true;
     if (!done && checkpoint_due) {

@@ -567,6 +567,15 @@ class RecordWorker final : public FhirRecordSink {
   // on, which counts as this one does (BundleRanges). In a lake with a key, only when this
   // worker makes its links at once (the serial stage's reading of a large Bundle).
   void set_parallel_bundles(bool on) { parallel_bundles_ = on; }
+  // Batch ingest: a Bundle read in ranges in a batch of its own (Chunk::alone) commits inside,
+  // through `commit`, every `bytes` of its entries or `records` entries (in waves of ranges,
+  // FhirReader::EntryRanges::Waves), so that what the lake holds until a commit stays bounded
+  // and a crash loses at most that much.
+  void set_checkpoints_inside(std::function<Status()> commit, uint64_t bytes, size_t records) {
+    commit_inside_ = std::move(commit);
+    checkpoint_bytes_ = bytes;
+    checkpoint_records_ = records;
+  }
 
   // Called with every resource whose facts could be extracted (about to be stored, or a
   // duplicate of a stored one), on the worker's thread. Empty by default.
@@ -718,6 +727,18 @@ class RecordWorker final : public FhirRecordSink {
       prepared_[range].Clear();
     }
     bool holds() const override { return owner_.deid_ != nullptr; }
+    Waves waves() const override {
+      if (!chunk_.alone || !owner_.commit_inside_) return {};
+      return {owner_.checkpoint_bytes_, owner_.checkpoint_records_};
+    }
+    // Every range so far is stored: the lake commits, unless a helper failed (the run then
+    // fails with its error, and nothing more is committed).
+    Status Pause() override {
+      for (const std::unique_ptr<RecordWorker>& helper : owner_.helpers_) {
+        if (helper && !helper->error_.ok()) return helper->error_;
+      }
+      return owner_.commit_inside_();
+    }
 
    private:
     RecordWorker& owner_;
@@ -919,6 +940,9 @@ class RecordWorker final : public FhirRecordSink {
   uint64_t unresolved_stored_ = 0;    // of the prepared chunks stored here
   GrowBuffer file_buffer_;            // whole files (JSON documents, HL7 v2) are read into it
   bool parallel_bundles_ = false;
+  std::function<Status()> commit_inside_;  // set_checkpoints_inside
+  uint64_t checkpoint_bytes_ = 0;
+  size_t checkpoint_records_ = 0;
   // Per thread, the worker that stores the entries a task of this one's Bundle reads there
   // (HelperFor), and what it counted for the chunk's load.
   tbb::enumerable_thread_specific<std::unique_ptr<RecordWorker>> helpers_;

@@ -684,7 +684,7 @@ TEST(DeidentifyTest, DocumentsLinkInInputOrderPreparedOrReadInOrder) {
 TEST(DeidentifyTest, ALargeBundleReadInParallelRangesLinksAsReadInOrder) {
   TempDir dir;
   InitLake(dir / "whole");
-  for (const char* copy : {"ranges1", "ranges2"}) {
+  for (const char* copy : {"ranges1", "ranges2", "waves"}) {
     std::filesystem::copy(dir / "whole", dir / copy, std::filesystem::copy_options::recursive);
   }
   auto observation = [](const std::string& id, const std::string& reference) {
@@ -733,6 +733,13 @@ TEST(DeidentifyTest, ALargeBundleReadInParallelRangesLinksAsReadInOrder) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->unresolved_references, w->unresolved_references);
   EXPECT_EQ(r->counters.stored, w->counters.stored);
+  // Larger than a checkpoint: read in a batch of its own, committed every 16 KiB of entries.
+  ranges.checkpoint_bytes = 16384;
+  auto in_waves = Ingest(dir / "waves", {dir / "in"}, ranges);
+  ASSERT_TRUE(in_waves.ok()) << in_waves.status().ToString();
+  EXPECT_GE(in_waves->checkpoints, bundle.size() / 16384 - 1);
+  EXPECT_EQ(in_waves->counters.stored, w->counters.stored);
+  EXPECT_EQ(in_waves->counters.quarantined, w->counters.quarantined);
   const Stored expected = ReadAll(dir / "whole");
   // 49 entries a group, less the references to groups before 0 and the nine ahead of p<g>
   // of g % 7 == 3; the conditional references to the MR each of those shares with p<g-3>
@@ -765,7 +772,7 @@ TEST(DeidentifyTest, ALargeBundleReadInParallelRangesLinksAsReadInOrder) {
     return out;
   };
   const std::map<std::string, std::string> expected_vault = vaulted(dir / "whole", expected);
-  for (const char* lake : {"ranges1", "ranges2"}) {
+  for (const char* lake : {"ranges1", "ranges2", "waves"}) {
     SCOPED_TRACE(lake);
     const Stored got = ReadAll(dir / lake);
     EXPECT_EQ(got.json, expected.json);

@@ -533,12 +533,23 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
                      R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)"
                      R"({"resourceType":"Patient","id":"s1"}}]})");
   std::vector<std::vector<std::string>> exports;
-  for (uint64_t streamed_bytes : {uint64_t{16} << 20, uint64_t{1000}}) {
-    const std::string lake = dir / ("lake" + std::to_string(streamed_bytes));
+  // Parsed whole; an entry at a time; an entry at a time in a batch of its own that commits
+  // every 8 KiB of entries (the Bundle is larger than a checkpoint).
+  const std::pair<uint64_t, uint64_t> readings[] = {
+      {uint64_t{16} << 20, uint64_t{256} << 20}, {1000, uint64_t{256} << 20}, {1000, 8192}};
+  for (const auto& [streamed_bytes, checkpoint_bytes] : readings) {
+    const std::string lake =
+        dir / ("lake" + std::to_string(streamed_bytes) + "-" + std::to_string(checkpoint_bytes));
     IngestOptions options;
     options.streamed_document_bytes = streamed_bytes;
+    options.checkpoint_bytes = checkpoint_bytes;
     auto r = Ingest(lake, {dir / "in"}, options);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (checkpoint_bytes == 8192) {
+      EXPECT_GE(r->checkpoints, bundle.size() / 8192 - 1);
+    } else {
+      EXPECT_EQ(r->checkpoints, 0u);
+    }
     EXPECT_EQ(r->counters.records_read, 602u);
     EXPECT_EQ(r->counters.stored, 601u);
     EXPECT_EQ(r->counters.quarantined, 1u);
@@ -554,6 +565,7 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
     exports.push_back(std::move(rows));
   }
   EXPECT_EQ(exports[0], exports[1]);
+  EXPECT_EQ(exports[0], exports[2]);
 }
 
 // The entries a helper of the ingest worker stores count toward the checkpoints as the worker's
