@@ -1245,16 +1245,17 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // The ranges stored: those planned, or, when they hold their records, as many as keep each
   // to about kHeldRangeEntries, each begun at the first Patient entry of its span (its range
   // before is then at most twice as long). Range r is [bounds[r], bounds[r + 1]).
+  // In waves, about 32 ranges a wave, so that each keeps the cores busy, and as many whatever
+  // the threads: the ranges, hence the waves and what is committed between them, fall at the
+  // same entries.
+  const EntryRanges::Waves waves = ranges_->waves();
   size_t count = ranges;
+  if (waves.bytes > 0) {
+    count = std::clamp<size_t>(
+        entries.EndOf(entry_count - 1) / std::max<uint64_t>(waves.bytes / 32, 1), 1, entry_count);
+  }
   if (!patient_entry.empty()) {
     count = std::max(count, (entry_count + kHeldRangeEntries - 1) / kHeldRangeEntries);
-  }
-  // In waves, at least 32 ranges a wave, so that each keeps the cores busy.
-  const EntryRanges::Waves waves = ranges_->waves();
-  const uint64_t entries_end = entries.EndOf(entry_count - 1);
-  if (waves.bytes > 0) {
-    count = std::max<size_t>(count, entries_end / std::max<uint64_t>(waves.bytes / 32, 1));
-    count = std::min(count, entry_count);
   }
   std::vector<size_t> bounds(count + 1);
   for (size_t r = 0; r <= count; ++r) bounds[r] = r * entry_count / count;
