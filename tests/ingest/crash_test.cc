@@ -64,17 +64,24 @@ bool IngestToEnd(const std::string& lake, const std::string& input) {
 }
 
 // `rounds` runs of `medlake ingest` of `input` into `lake`, each killed after a random delay
-// of `min_ms` to `max_ms`. After every kill the committed state is readable and undamaged,
-// with at most `most` Observations, each one found by a scan. Returns, per kill that left a
-// lake (one before the catalog existed leaves none), its Observations; `killed` counts the
-// kills of a running ingest.
+// of `min_ms` to `max_ms`; with `after_a_commit`, a delay that begins once the run has
+// committed Observations (polled, up to two minutes: however slow the build). After every kill
+// the committed state is readable and undamaged, with at most `most` Observations, each one
+// found by a scan. Returns, per kill that left a lake (one before the catalog existed leaves
+// none), its Observations; `killed` counts the kills of a running ingest.
 std::vector<uint64_t> KillAtRandomPoints(const std::string& lake, const std::string& input,
                                          int rounds, uint32_t seed, int min_ms, int max_ms,
-                                         uint64_t most, int* killed) {
+                                         uint64_t most, int* killed, bool after_a_commit = false) {
   std::mt19937 rng(seed);
   std::vector<uint64_t> observations;
   for (int round = 0; round < rounds; ++round) {
+    const uint64_t before = Counts(lake)["Observation"];
     pid_t pid = StartIngest(lake, input);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    while (after_a_commit && Counts(lake)["Observation"] == before &&
+           ::waitpid(pid, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(min_ms, max_ms)(rng)));
     if (::kill(pid, SIGKILL) == 0) ++*killed;
@@ -177,7 +184,7 @@ TEST(CrashTest, KillInsideALargeBundleThenRerun) {
 
   int killed = 0;
   const std::vector<uint64_t> observations =
-      KillAtRandomPoints(dir / "lake", dir / "in", 8, 20261201, 50, 900, 20000, &killed);
+      KillAtRandomPoints(dir / "lake", dir / "in", 6, 20261201, 0, 60, 20000, &killed, true);
   // Some kill fell between two commits inside the Bundle (a lake without them held all of it
   // or none).
   EXPECT_TRUE(std::any_of(observations.begin(), observations.end(),
