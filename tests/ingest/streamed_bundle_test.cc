@@ -573,6 +573,28 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
   EXPECT_EQ(exports[0], exports[2]);
 }
 
+// A Bundle of shared-area resources (read first, and repeating their versions) commits inside
+// only every four checkpoint sizes, as the shared-area files do between them.
+TEST(StreamedBundleTest, ASharedAreaBundleCommitsInsideEveryFourCheckpoints) {
+  testing::TempDir dir;
+  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 2000; ++i) {
+    bundle += std::string(i > 0 ? "," : "") +
+              R"({"resource":{"resourceType":"Organization","id":"org)" + std::to_string(i) +
+              R"(","name":"Hospital )" + std::to_string(i) + R"("}})";
+  }
+  bundle += "]}";
+  testing::WriteText(dir / "in/orgs.json", bundle);
+  IngestOptions options;
+  options.streamed_document_bytes = 1000;
+  options.checkpoint_bytes = 4096;
+  auto r = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 2000u);
+  EXPECT_GE(r->checkpoints, bundle.size() / (4 * 4096) - 1);
+  EXPECT_LE(r->checkpoints, bundle.size() / (4 * 4096) + 1);
+}
+
 // The entries a helper of the ingest worker stores count toward the checkpoints as the worker's
 // own do: a Bundle of Patients with identifiers brings the same checkpoint read in parallel
 // ranges as parsed whole.
