@@ -27,6 +27,17 @@ size_t Utf8CharLength(std::string_view s, size_t i);
 // Whether every character of `s` is well-formed UTF-8.
 bool IsValidUtf8(std::string_view s);
 
+// The first eight bytes of `s` as a big-endian number, zero-padded: two strings whose heads
+// differ are in the order of their heads (when they are equal, the strings tell). Sorting by
+// it, then by the strings where heads tie, moves 8 bytes instead of strings.
+inline uint64_t OrderedHead(std::string_view s) {
+  uint64_t head = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    head = (head << 8) | (i < s.size() ? static_cast<unsigned char>(s[i]) : 0u);
+  }
+  return head;
+}
+
 // A database's error text with every quoted part ('...' or "...") that does not appear in
 // `known` (the statement the user wrote) replaced by <redacted>: such parts are values from
 // the data ("Could not convert string 'Smith' to INT32"), which an error must never print.

@@ -54,6 +54,14 @@ struct Chunk {
   mutable uint64_t unread_bytes = 0;
 };
 
+// The input between two checkpoints of batch ingest (`checkpoint_bytes`, IngestOptions) where
+// `chunk` is: four times as much in the shared-area files, which repeat resources in different
+// versions (Synthea's hospital and practitioner files): a commit between two versions would
+// store the first again on every re-ingest before the second replaces it.
+inline uint64_t CheckpointBytesAt(const Chunk& chunk, uint64_t checkpoint_bytes) {
+  return checkpoint_bytes * (chunk.shared_wave ? 4 : 1);
+}
+
 class ChunkSource {
  public:
   explicit ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes = 512u << 10);

@@ -233,7 +233,8 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               // the lake can commit while it is read (a Bundle's ranges, in waves): the chunks
               // before it end their batch first.
               if (next_chunk->whole_file && next_chunk->format == InputFormat::kJson &&
-                  next_chunk->file_bytes > options.checkpoint_bytes) {
+                  next_chunk->file_bytes >
+                      CheckpointBytesAt(*next_chunk, options.checkpoint_bytes)) {
                 if (read > 0) {
                   carried = std::move(next_chunk);
                   fc.stop();
@@ -251,14 +252,11 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
               recent_file_bytes += slot;
               const Chunk* chunk = &work->chunk;
               // A pipeline boundary after the shared-area files, so that their identifiers are
-              // known before patient data refers to them; and one per checkpoint. Inside the
-              // shared files a checkpoint comes only after four times the size: they repeat
-              // resources in different versions (Synthea's hospital and practitioner files),
-              // and a commit between two versions would store the first again on every
-              // re-ingest before the second replaces it. (Memory stays bounded by the
-              // identities held, as everywhere.)
+              // known before patient data refers to them; and one per checkpoint (four times
+              // further apart inside the shared files, CheckpointBytesAt; memory stays bounded
+              // by the identities held, as everywhere).
               batch_bytes += chunk->whole_file ? chunk->file_bytes : chunk->data.size();
-              if (batch_bytes >= options.checkpoint_bytes * (chunk->shared_wave ? 4 : 1)) {
+              if (batch_bytes >= CheckpointBytesAt(*chunk, options.checkpoint_bytes)) {
                 checkpoint_due = true;
               }
               if (chunk->ends_shared_wave || checkpoint_due) batch_over = true;

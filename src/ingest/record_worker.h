@@ -727,11 +727,9 @@ class RecordWorker final : public FhirRecordSink {
       prepared_[range].Clear();
     }
     bool holds() const override { return owner_.deid_ != nullptr; }
-    // A shared-area file commits only every four checkpoint sizes, as between files (ingest.cc:
-    // it repeats resources in different versions).
     Waves waves() const override {
       if (!chunk_.alone || !owner_.commit_inside_) return {};
-      return {owner_.checkpoint_bytes_ * (chunk_.shared_wave ? 4 : 1), owner_.checkpoint_records_};
+      return {CheckpointBytesAt(chunk_, owner_.checkpoint_bytes_), owner_.checkpoint_records_};
     }
     // Every range so far is stored: the lake commits, unless a helper failed (the run then
     // fails with its error, and nothing more is committed).

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/file_util.h"
+#include "common/string_util.h"
 #include "privacy/sqlite_file.h"
 
 namespace medlake::privacy {
@@ -143,26 +144,22 @@ Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
 Status Vault::Stage(uint64_t commit,
                     const std::vector<std::pair<std::string, std::string>>& records) {
   // Sealed first, in parallel (ingest calls this at a commit, while its workers wait), then
-  // written in the table's key order: the B-tree then fills page after page. In the records'
-  // order every write lands on a random page (the key is a keyed hash), and a vault larger
-  // than SQLite's page cache read and spilled pages for most of them. Of one pseudonym's
-  // records, the last wins: the order is the records' where lookups tie. What is sorted is the
-  // first 8 bytes of each lookup and its row's index (16 bytes, not three strings: a commit of
-  // 389,700 records spent 0.19 s sorting rows); the whole lookup decides where those tie.
+  // written in the order of their lookups: the lookup index (the table itself, in a vault of
+  // the old layout) then fills page after page. In the records' order every write lands on a
+  // random page (the lookup is a keyed hash), and a vault larger than SQLite's page cache read
+  // and spilled pages for most of them. Of one pseudonym's records, the last wins: the order
+  // is the records' where lookups tie. What is sorted is each lookup's OrderedHead and its
+  // row's index (16 bytes, not three strings: a commit of 389,700 records spent 0.19 s sorting
+  // rows); the whole lookup decides where heads tie.
   std::vector<Row> rows(records.size());
   struct Place {
-    uint64_t head;  // the lookup's first 8 bytes, big-endian: ordered as the lookup
+    uint64_t head;
     size_t row;
   };
   std::vector<Place> order(records.size());
   tbb::parallel_for(size_t{0}, records.size(), [&](size_t i) {
     rows[i] = SealRow(records[i].first, records[i].second);
-    uint64_t head = 0;
-    for (size_t b = 0; b < 8; ++b) {
-      const auto byte = b < rows[i].lookup.size() ? static_cast<uint8_t>(rows[i].lookup[b]) : 0;
-      head = (head << 8) | byte;
-    }
-    order[i] = {head, i};
+    order[i] = {OrderedHead(rows[i].lookup), i};
   });
   std::sort(order.begin(), order.end(), [&rows](const Place& a, const Place& b) {
     if (a.head != b.head) return a.head < b.head;

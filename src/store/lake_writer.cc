@@ -20,6 +20,7 @@
 
 #include "common/fhir_time.h"
 #include "common/file_util.h"
+#include "common/string_util.h"
 #include "fhir/r4_model.h"
 #include "store/bitmap.h"
 #include "store/catalog.h"
@@ -223,16 +224,6 @@ Key128 HashOfKey(std::string_view key) {
 struct IdentifierParts {
   std::string_view type, system, value;
 };
-
-// The first eight bytes of `s` as a big-endian number, zero-padded: two strings whose heads
-// differ are in the order of their heads (when they are equal, the strings tell).
-uint64_t OrderedHead(std::string_view s) {
-  uint64_t head = 0;
-  for (size_t i = 0; i < 8; ++i) {
-    head = (head << 8) | (i < s.size() ? static_cast<unsigned char>(s[i]) : 0u);
-  }
-  return head;
-}
 
 // Builds `filter` afresh, with room for `room` keys, from the key `key_of` gives each row of
 // `sql`; false, leaving it as it was, when the catalog could not be read.

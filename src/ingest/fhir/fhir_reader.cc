@@ -1329,8 +1329,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     tbb::this_task_arena::isolate(
         [&] { tbb::parallel_pipeline(in_flight, next & read & publish & finish); });
     if (next_range == count) break;
-    bool failed = false;
-    for (size_t r = 0; r < next_range; ++r) failed = failed || !stored[r].read.ok();
+    const bool failed = std::any_of(stored.begin(), stored.begin() + next_range,
+                                    [](const Stored& range) { return !range.read.ok(); });
     if (failed) break;  // its error is returned below
     if (Status paused = ranges_->Pause(); !paused.ok()) return paused;
   }
