@@ -47,7 +47,7 @@ using medlake::bench::Median;
 // resolved through the Bundle's fullUrls (as ingest stores them).
 struct BundleResources {
   std::vector<std::string> given, resolved;
-  // fullUrl -> Type/id, looked up by view (as ingest's ViewMap is: no copy per reference)
+  // fullUrl -> Type/id, looked up by view (as ingest's HashIndex is: no copy per reference)
   medlake::StringMap<std::string> typed;
 };
 

@@ -11,62 +11,59 @@ size_t StringHash::operator()(std::string_view s) const {
   return XXH3_64bits(s.data(), s.size());
 }
 
-uint64_t ViewMap::HashOf(std::string_view key) {
-  const uint64_t h = XXH3_64bits(key.data(), key.size());
-  return h != 0 ? h : 1;
+HashIndex::Hash HashIndex::HashOf(std::string_view key) {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return Hash{h.low64, h.high64 != 0 || h.low64 != 0 ? h.high64 : 1};
 }
 
-size_t ViewMap::SlotOf(std::string_view key, uint64_t hash) const {
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+size_t HashIndex::SlotOf(const Hash& hash) const {
+  const size_t n = slots_.size();
+  for (size_t i = HomeOf(hash);; i = i + 1 == n ? 0 : i + 1) {
     const Slot& slot = slots_[i];
-    if (slot.hash == 0 || (slot.hash == hash && slot.key == key)) return i;
+    if (slot.hash == hash || slot.hash == Hash{}) return i;
   }
 }
 
-void ViewMap::Reserve(size_t n) {
-  size_t slots = 16;
-  while (slots * 7 < n * 10) slots *= 2;  // at most 70 % full
+void HashIndex::Reserve(size_t n) {
+  const size_t slots = std::max<size_t>(16, n * 10 / 7 + 1);  // at most 70 % full
   if (slots > slots_.size()) Grow(slots);
 }
 
-void ViewMap::Grow(size_t slots) {
+void HashIndex::Grow(size_t slots) {
   std::vector<Slot> old(slots, Slot());
   old.swap(slots_);
   for (const Slot& slot : old) {
-    if (slot.hash != 0) slots_[SlotOf(slot.key, slot.hash)] = slot;
+    if (slot.hash != Hash{}) slots_[SlotOf(slot.hash)] = slot;
   }
 }
 
-void ViewMap::Set(std::string_view key, std::string_view value) {
-  const std::pair<std::string_view, std::string_view> entry(key, value);
+void HashIndex::Set(Hash hash, uint32_t value) {
+  const std::pair<Hash, uint32_t> entry(hash, value);
   SetAll({&entry, 1});
 }
 
-void ViewMap::SetAll(std::span<const std::pair<std::string_view, std::string_view>> entries) {
-  // Room first, so that the slots fetched ahead stay where they are.
-  if ((size_ + entries.size()) * 10 > slots_.size() * 7) Reserve(size_ + entries.size());
+void HashIndex::SetAll(std::span<const std::pair<Hash, uint32_t>> entries) {
+  // Room first (twice what is needed, so that Sets one at a time do not grow the table at every
+  // call), so that the slots fetched ahead stay where they are.
+  if ((size_ + entries.size()) * 10 > slots_.size() * 7) {
+    Reserve(std::max(size_ + entries.size(), 2 * size_));
+  }
   constexpr size_t kAhead = 16;
-  uint64_t hashes[kAhead];
-  const size_t mask = slots_.size() - 1;
-  auto fetch = [&](size_t i) {
-    hashes[i % kAhead] = HashOf(entries[i].first);
-    __builtin_prefetch(&slots_[hashes[i % kAhead] & mask], 1);
-  };
+  auto fetch = [&](size_t i) { __builtin_prefetch(&slots_[HomeOf(entries[i].first)], 1); };
   for (size_t i = 0; i < std::min(kAhead, entries.size()); ++i) fetch(i);
   for (size_t i = 0; i < entries.size(); ++i) {
-    const uint64_t hash = hashes[i % kAhead];
     if (i + kAhead < entries.size()) fetch(i + kAhead);
-    Slot& slot = slots_[SlotOf(entries[i].first, hash)];
-    if (slot.hash == 0) ++size_;
-    slot = {hash, entries[i].first, entries[i].second};
+    Slot& slot = slots_[SlotOf(entries[i].first)];
+    if (slot.hash == Hash{}) ++size_;
+    slot = {entries[i].first, entries[i].second};
   }
 }
 
-const std::string_view* ViewMap::Find(std::string_view key) const {
-  if (size_ == 0) return nullptr;
-  const Slot& slot = slots_[SlotOf(key, HashOf(key))];
-  return slot.hash != 0 ? &slot.value : nullptr;
+std::optional<uint32_t> HashIndex::Find(std::string_view key) const {
+  if (size_ == 0) return std::nullopt;
+  const Slot& slot = slots_[SlotOf(HashOf(key))];
+  if (slot.hash == Hash{}) return std::nullopt;
+  return slot.value;
 }
 
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,33 +65,47 @@ class StringArena {
   std::deque<std::string> chunks_;
 };
 
-// A map from views of strings to views of strings, filled once and searched many times (a
-// Bundle's fullUrls, looked up for every reference of its entries): open addressing in one
-// array, where a lookup reads one slot and compares a stored hash before any bytes, instead of
-// a bucket, a chain of nodes and a division by a prime (std::unordered_map). The bytes of the
-// views are owned elsewhere and must outlive the map.
-class ViewMap {
+// A map from strings to 32-bit values (a Bundle's fullUrls to the entries they name, looked up
+// for every reference of its entries) that keeps a 128-bit hash of each key (XXH3), never the
+// key: 24 bytes a slot, at most 70 % full, whatever the keys' length (a map of views and the
+// copies they viewed took about 200 bytes a fullUrl, which a Bundle of millions of entries
+// holds while it is read). Two keys of the same hash are one key: for n keys that happens by
+// chance with a probability of about n^2 / 2^129 (1e-26 for 4 million). Open addressing in one
+// array: a lookup hashes the key and reads a slot or two.
+class HashIndex {
  public:
+  struct Hash {
+    uint64_t low = 0, high = 0;  // both 0: an empty slot (no key hashes to it)
+    bool operator==(const Hash&) const = default;
+  };
+  static Hash HashOf(std::string_view key);
+
   // Room for `n` keys without growing.
   void Reserve(size_t n);
-  // Sets the value of `key`; a later value replaces an earlier one.
-  void Set(std::string_view key, std::string_view value);
-  // Set of each (key, value) of `entries` in order, the slots of the next ones fetched into
+  // Sets the value of the key hashed to `hash`; a later value replaces an earlier one.
+  void Set(Hash hash, uint32_t value);
+  // Set of each (hash, value) of `entries` in order, the slots of the next ones fetched into
   // the cache ahead: a table of a large Bundle's fullUrls outgrows the caches, and one Set at a
   // time waits on a miss for every key.
-  void SetAll(std::span<const std::pair<std::string_view, std::string_view>> entries);
-  // The value of `key`, null when absent (valid until the next Set).
-  const std::string_view* Find(std::string_view key) const;
+  void SetAll(std::span<const std::pair<Hash, uint32_t>> entries);
+  // The value of `key`, nullopt when absent.
+  std::optional<uint32_t> Find(std::string_view key) const;
   size_t size() const { return size_; }
+  size_t capacity() const { return slots_.size(); }
 
  private:
   struct Slot {
-    uint64_t hash = 0;  // 0: empty (a key's hash is never 0)
-    std::string_view key, value;
+    Hash hash;
+    uint32_t value = 0;
   };
-  static uint64_t HashOf(std::string_view key);
-  // The slot of `key`: its own, or the empty one where it would go.
-  size_t SlotOf(std::string_view key, uint64_t hash) const;
+  // The first slot to probe for `hash`: its low word scaled to the table (any size, not a power
+  // of two, so that a table just past a power of two is not twice as large as it needs).
+  size_t HomeOf(const Hash& hash) const {
+    __extension__ using Wide = unsigned __int128;
+    return static_cast<size_t>((static_cast<Wide>(hash.low) * slots_.size()) >> 64);
+  }
+  // The slot of `hash`: its own, or the empty one where it would go.
+  size_t SlotOf(const Hash& hash) const;
   void Grow(size_t slots);
   std::vector<Slot> slots_;
   size_t size_ = 0;

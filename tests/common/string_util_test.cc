@@ -36,33 +36,31 @@ TEST(StringUtilTest, RedactDataValuesKeepsOnlyWhatTheStatementSays) {
   EXPECT_EQ(RedactDataValues("an unmatched ' quote", ""), "an unmatched ' quote");
 }
 
-// Against std::map on keys that collide in their low bits and keys that are prefixes of others,
-// values set again, the empty key, growth from nothing and after Reserve.
-TEST(StringUtilTest, ViewMapFindsWhatWasSetLast) {
+// Against std::map on keys that are prefixes of others, values set again, the empty key, growth
+// from nothing and after Reserve, and a table filled to its limit, where probes wrap around.
+TEST(StringUtilTest, HashIndexFindsWhatWasSetLast) {
   std::vector<std::string> keys;
   for (int i = 0; i < 3000; ++i) keys.push_back("urn:uuid:" + std::to_string(i * 7919 % 1000));
   keys.push_back("");
   keys.push_back("urn");
   keys.push_back("urn:uuid:1");
-  std::vector<std::string> values;
-  for (int i = 0; i < 50; ++i) values.push_back("Patient/p" + std::to_string(i));
   // One Set at a time, or SetAll of runs of every length up to 40 (its slots fetched ahead,
   // 16 keys on: runs shorter and longer than that), or of all at once.
   for (size_t run :
        {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{40}, keys.size()}) {
     for (size_t reserved : {size_t{0}, size_t{5000}}) {
       SCOPED_TRACE("runs of " + std::to_string(run) + ", reserved " + std::to_string(reserved));
-      ViewMap map;
+      HashIndex map;
       map.Reserve(reserved);
-      std::map<std::string, std::string> expected;
-      EXPECT_EQ(map.Find("urn:uuid:1"), nullptr);
-      std::vector<std::pair<std::string_view, std::string_view>> pending;
+      std::map<std::string, uint32_t> expected;
+      EXPECT_EQ(map.Find("urn:uuid:1"), std::nullopt);
+      std::vector<std::pair<HashIndex::Hash, uint32_t>> pending;
       for (size_t i = 0; i < keys.size(); ++i) {
-        const std::string& value = values[i % values.size()];
+        const auto value = static_cast<uint32_t>(i % 50);
         if (run == 0) {
-          map.Set(keys[i], value);
+          map.Set(HashIndex::HashOf(keys[i]), value);
         } else {
-          pending.emplace_back(keys[i], value);
+          pending.emplace_back(HashIndex::HashOf(keys[i]), value);
           if (pending.size() == run || i + 1 == keys.size()) {
             map.SetAll(pending);
             pending.clear();
@@ -71,19 +69,25 @@ TEST(StringUtilTest, ViewMapFindsWhatWasSetLast) {
         expected[keys[i]] = value;
       }
       EXPECT_EQ(map.size(), expected.size());
-      for (const auto& [key, value] : expected) {
-        const std::string_view* found = map.Find(key);
-        ASSERT_NE(found, nullptr) << key;
-        EXPECT_EQ(*found, value) << key;
-      }
-      EXPECT_EQ(map.Find("urn:uuid:1000"), nullptr);
-      EXPECT_EQ(map.Find("urn:"), nullptr);
+      EXPECT_LE(map.size() * 10, map.capacity() * 7);  // at most 70 % full
+      for (const auto& [key, value] : expected) EXPECT_EQ(map.Find(key), value) << key;
+      EXPECT_EQ(map.Find("urn:uuid:1000"), std::nullopt);
+      EXPECT_EQ(map.Find("urn:"), std::nullopt);
     }
   }
-  ViewMap empty;
+  // Reserved for 11 keys: 16 slots, all but 5 of them then taken, where probes run long and
+  // may go on past the last slot at the first.
+  HashIndex full;
+  full.Reserve(11);
+  ASSERT_EQ(full.capacity(), 16u);
+  for (uint32_t i = 0; i < 11; ++i) full.Set(HashIndex::HashOf("k" + std::to_string(i)), i);
+  EXPECT_EQ(full.capacity(), 16u);
+  for (uint32_t i = 0; i < 11; ++i) EXPECT_EQ(full.Find("k" + std::to_string(i)), i);
+  for (int i = 11; i < 100; ++i) EXPECT_EQ(full.Find("k" + std::to_string(i)), std::nullopt);
+  HashIndex empty;
   empty.SetAll({});
   EXPECT_EQ(empty.size(), 0u);
-  EXPECT_EQ(empty.Find(""), nullptr);
+  EXPECT_EQ(empty.Find(""), std::nullopt);
 }
 
 }  // namespace

@@ -421,13 +421,11 @@ size_t FhirReader::IdentifierHash::operator()(
 }
 
 Status FhirReader::IndexIdentifiers(const Entries& entries,
-                                    const std::vector<std::string_view>& stored_ids,
+                                    const std::function<std::string_view(size_t)>& stored_id,
                                     BundleIdentifiers& out) {
   size_t at = 0;
   const EntryFn index_entry = [&](json::Node entry, std::string_view) {
-    const size_t index_of_entry = at++;
-    const std::string_view id =
-        index_of_entry < stored_ids.size() ? stored_ids[index_of_entry] : std::string_view();
+    const std::string_view id = stored_id(at++);
     if (id.empty()) return true;
     auto res = entry.Find("resource");
     auto ids = res->Find("identifier");
@@ -535,19 +533,28 @@ std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
   return MatchIdentifier(condition, nullptr);
 }
 
+std::string_view FhirReader::FullUrls::Typed(uint32_t entry, std::string& out) const {
+  out.assign(fhir::ResourceTypeName(types[entry])).append(1, '/').append(ids[entry]);
+  return out;
+}
+
 std::optional<std::string_view> FhirReader::LookupFullUrl(const FullUrls& full_urls,
                                                           std::string_view ref,
                                                           std::string& scratch) {
-  if (const std::string_view* typed = full_urls.Find(ref)) return *typed;
+  if (const std::optional<uint32_t> entry = full_urls.entries.Find(ref)) {
+    return full_urls.Typed(*entry, scratch);
+  }
   if (std::string_view lower = LowerLocalUrn(ref, scratch); lower.data() != ref.data()) {
-    const std::string_view* typed = full_urls.Find(lower);
-    return typed == nullptr ? std::nullopt : std::optional<std::string_view>(*typed);
+    const std::optional<uint32_t> entry = full_urls.entries.Find(lower);
+    if (!entry) return std::nullopt;
+    return full_urls.Typed(*entry, scratch);
   }
   const size_t version = ref.find("/_history/");
   if (version == std::string_view::npos) return std::nullopt;
-  const std::string_view* typed = full_urls.Find(ref.substr(0, version));
-  if (typed == nullptr) return std::nullopt;
-  scratch.assign(*typed).append(ref.substr(version));
+  const std::optional<uint32_t> entry = full_urls.entries.Find(ref.substr(0, version));
+  if (!entry) return std::nullopt;
+  full_urls.Typed(*entry, scratch);
+  scratch.append(ref.substr(version));
   return std::string_view(scratch);
 }
 
@@ -924,39 +931,52 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
         [&] { tbb::parallel_for(size_t{0}, ranges, [&](size_t range) { task(range); }); });
   };
   // What planning a range of entries makes, besides its entries' plans: the fullUrls they name
-  // (a later one wins), in entry order, as views of `strings`.
+  // (a later one wins), in entry order, hashed.
   struct Planned {
-    StringArena strings;
-    std::vector<std::pair<std::string_view, std::string_view>> names;  // fullUrl, "Type/id"
-    std::string typed;
-    bool repeated = false;      // an entry has "resource" twice
-    bool holds_bundle = false;  // an entry's resource is a Bundle
+    StringArena strings;                                      // the entries' ids
+    std::vector<std::pair<HashIndex::Hash, uint32_t>> names;  // fullUrl, entry
+    bool repeated = false;                                    // an entry has "resource" twice
+    bool holds_bundle = false;                                // an entry's resource is a Bundle
     Status walked;
   };
   std::vector<Planned> plans(ranges);  // never resized: the views of their strings stay valid
-  // Per entry, as views of its range's strings: the id a resource without one is given, and
-  // the id the resource is stored under ("" when it is not stored).
-  std::vector<std::string_view> implied_ids(entry_count);
-  std::vector<std::string_view> stored_ids(entry_count);
-  std::vector<Conditional> conditional(entry_count, Conditional::kNone);
+  // Per entry (with full_urls.ids and .types): what its request decided, whether its resource
+  // is given its id (it has none, or a conditional request matched one in the lake) and
+  // whether it is stored under it.
+  struct EntryPlan {
+    Conditional conditional = Conditional::kNone;
+    bool given = false;
+    bool stored = false;
+  };
+  std::vector<EntryPlan> entry_plans(entry_count);
   // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
   std::vector<uint8_t> patient_entry(parallel && ranges_->holds() ? entry_count : 0);
-  // fullUrl -> "Type/id" (a later fullUrl wins), of the entries whose resource is stored under
-  // that id, or that a conditional create finds in the lake.
+  // fullUrl -> entry (a later fullUrl wins), of the entries whose resource is stored under
+  // its id, or that a conditional create finds in the lake.
   FullUrls full_urls;
-  full_urls.Reserve(entry_count);
-  auto name = [](Planned& p, std::string_view full_url, std::string_view type,
-                 std::string_view id) {
-    std::string lower;
-    const std::string_view key = p.strings.Copy(LowerLocalUrn(full_url, lower));
-    p.typed.assign(type).append(1, '/').append(id);
-    p.names.emplace_back(key, p.strings.Copy(p.typed));
+  full_urls.entries.Reserve(entry_count);
+  full_urls.types.resize(entry_count);
+  full_urls.ids.resize(entry_count);
+  auto given_id = [&](size_t at) {
+    return entry_plans[at].given ? full_urls.ids[at] : std::string_view();
   };
-  // What an entry is stored under and what its request decided: `implied` an id the resource
-  // is given, `stored` the id it is stored under ("" when it is not stored), as views that
-  // outlive the entry.
-  auto plan = [&](Planned& p, json::Node entry, std::string& implied, std::string_view& stored,
-                  Conditional& cond) {
+  auto stored_id = [&](size_t at) {
+    return entry_plans[at].stored ? full_urls.ids[at] : std::string_view();
+  };
+  // Entry `at` is named by `full_url`, its resource of type `type` (a FHIR type).
+  auto name = [&](Planned& p, size_t at, std::string_view full_url, std::string_view type) {
+    const int type_index = fhir::ResourceTypeIndex(type);  // below 255 (json::FieldSet)
+    if (type_index < 0) return;                            // no resource the lake holds or stores
+    std::string lower;
+    p.names.emplace_back(HashIndex::HashOf(LowerLocalUrn(full_url, lower)),
+                         static_cast<uint32_t>(at));
+    full_urls.types[at] = static_cast<uint8_t>(type_index);
+  };
+  // What entry `at` is stored under and what its request decided: `implied` an id the resource
+  // is given, `stored` the id it is stored under ("" when it is not stored; the same as
+  // `implied` when both are given), a view valid while the entry is.
+  auto plan = [&](Planned& p, size_t at, json::Node entry, std::string& implied,
+                  std::string_view& stored, Conditional& cond) {
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
     if (!res || NotApplied(method, history) || IsSearchOutcome(entry)) return;
@@ -995,7 +1015,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       if (method == "POST") {
         cond = Conditional::kExists;
         implied = std::move(match);
-        if (!full_url.empty()) name(p, full_url, rt->GetString(), implied);
+        if (!full_url.empty()) name(p, at, full_url, rt->GetString());
         return;
       }
       if (rid && !(rid->IsString() && rid->GetString() == match)) {
@@ -1053,7 +1073,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     // under that id: a reference rewritten to one that is quarantined, or to a Bundle that is
     // unpacked, would name nothing.
     if (!StoredAs(*res, rt, id)) return;
-    stored = p.strings.Copy(id);
+    stored = id;
     // A RESTful fullUrl names its type and id (R4: "fullUrl SHALL NOT disagree with the id in
     // the resource"): one that names another resource would retarget references to it.
     std::string_view url_type, url_id;
@@ -1062,7 +1082,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
         (url_type != rt->GetString() || url_id != id)) {
       full_url = {};
     }
-    if (!full_url.empty()) name(p, full_url, rt->GetString(), id);
+    if (!full_url.empty()) name(p, at, full_url, rt->GetString());
   };
   if (streamed != nullptr) streamed->Begin(PassProgress::kPlan);
   for_each_range([&](size_t range) {
@@ -1076,16 +1096,18 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       // whole says.
       p.repeated = p.repeated || (entry.IsObject() && RepeatsMember(entry, "resource"));
       if (p.repeated) return true;
-      std::string implied;
-      Conditional cond = Conditional::kNone;
       if (!patient_entry.empty()) {
         auto res = entry.Find("resource");
         auto rt = res ? res->Find("resourceType") : std::nullopt;
         patient_entry[at] = rt && rt->IsString() && rt->GetString() == "Patient";
       }
-      plan(p, entry, implied, stored_ids[at], cond);
-      implied_ids[at] = p.strings.Copy(implied);
-      conditional[at] = cond;
+      std::string implied;
+      std::string_view stored;
+      EntryPlan& e = entry_plans[at];
+      plan(p, at, entry, implied, stored, e.conditional);
+      e.given = !implied.empty();
+      e.stored = !stored.empty();
+      if (e.given || e.stored) full_urls.ids[at] = p.strings.Copy(e.stored ? stored : implied);
       return true;
     };
     p.walked = entries.ForEachIn(range_begin(range), range_begin(range + 1), plan_entry, false);
@@ -1101,7 +1123,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     }
     repeated = repeated || p.repeated;
     holds_bundle = holds_bundle || p.holds_bundle;
-    full_urls.SetAll(p.names);
+    full_urls.entries.SetAll(p.names);
+    std::vector<std::pair<HashIndex::Hash, uint32_t>>().swap(p.names);  // not needed again
   }
   if (repeated) {
     sink.OnReject(record, base,
@@ -1120,7 +1143,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       if (ref.find('?') == std::string_view::npos) return ref;
       std::call_once(identifiers_made, [&] {
         identifiers.emplace();
-        walk_error = IndexIdentifiers(entries, stored_ids, *identifiers);
+        walk_error = IndexIdentifiers(entries, stored_id, *identifiers);
       });
       scratch = ResolveConditional(ref, &*identifiers, lookup);
       return scratch;
@@ -1147,8 +1170,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
                 : parallel_store ? first_entry + place
                                  : (*next_entry)++;
     loc.location.assign(prefix).append(".entry[").append(std::to_string(index)).push_back(']');
-    const std::string_view implied = implied_ids[index];
-    const Conditional cond = conditional[index];
+    const std::string_view implied = given_id(index);
+    const Conditional cond = entry_plans[index].conditional;
     if (cond == Conditional::kExists) {
       to.OnExisting(loc);  // read, not stored: the lake holds the resource it would create
       return true;

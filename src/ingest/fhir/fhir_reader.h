@@ -233,10 +233,10 @@ class FhirReader {
                             IdentifierHash>
         index;
   };
-  // `stored_ids`: per entry, the id its resource is stored under, empty when it is not stored
-  // (quarantined or unpacked): only those are matched (and viewed, not copied, by `out`).
+  // `stored_id(index)`: the id entry `index`'s resource is stored under, empty when it is not
+  // stored (quarantined or unpacked): only those are matched (and viewed, not copied, by `out`).
   static Status IndexIdentifiers(const Entries& entries,
-                                 const std::vector<std::string_view>& stored_ids,
+                                 const std::function<std::string_view(size_t)>& stored_id,
                                  BundleIdentifiers& out);
   // What a condition "Type?identifier=[system|]value" matches: in the Bundle whose identifiers
   // are `bundle` (when given), else in the lake. Any other condition (other parameters, several,
@@ -252,19 +252,30 @@ class FhirReader {
   // the reference as written otherwise.
   std::string ResolveConditional(std::string_view reference, const BundleIdentifiers* bundle,
                                  const IdentifierLookup* lookup = nullptr);
-  // A Bundle's fullUrls and the "Type/id" each stands for: views of copies made for the Bundle
-  // (StringArena), valid while it is read.
-  using FullUrls = ViewMap;
+  // A Bundle's fullUrls and the "Type/id" each stands for: the entry each names (a later one
+  // wins), and per entry the type and id of its resource. About 90 bytes an entry whose id is
+  // a UUID (a slot and a half of HashIndex, the id's view and its 36 characters): neither the
+  // fullUrls nor "Type/id" strings are kept, which with the map's views made about 250 bytes
+  // an entry (a Bundle of millions of entries holds them while it is read).
+  struct FullUrls {
+    HashIndex entries;           // a fullUrl (urn:uuid: and urn:oid: in lower case) -> its entry
+    std::vector<uint8_t> types;  // per entry: fhir::ResourceTypeIndex of a named resource
+    // Per entry: the id its resource is stored under, or given ("" when neither); views of the
+    // plan's strings, valid while the Bundle is read.
+    std::vector<std::string_view> ids;
+    // "Type/id" of the resource `entry` holds, in `out`.
+    std::string_view Typed(uint32_t entry, std::string& out) const;
+  };
   // What the condition of a Bundle entry's request matches in the lake: `ifNoneExist` of a
   // POST (conditional create; "Type?" before it is allowed), the search URL of a PUT
   // (conditional update); identifier conditions only, as for conditional references. nullopt
   // when the entry has no condition.
   std::optional<ConditionMatch> MatchCondition(json::Node entry, std::string_view method,
                                                std::optional<json::Node> type);
-  // The "Type/id" a Bundle entry's fullUrl gives `ref`: an exact match, else (R4 Bundle:
-  // "remove the version from the URL before matching fullUrl") the match of `ref` without its
-  // "/_history/v", as "Type/id/_history/v" in `scratch`; nullopt when no entry has it. A
-  // "urn:uuid:" is matched without regard to case (its lower-case form, in `scratch`).
+  // The "Type/id" a Bundle entry's fullUrl gives `ref`, in `scratch`: an exact match, else (R4
+  // Bundle: "remove the version from the URL before matching fullUrl") the match of `ref`
+  // without its "/_history/v", as "Type/id/_history/v"; nullopt when no entry has it. A
+  // "urn:uuid:" is matched without regard to case (its lower-case form).
   static std::optional<std::string_view> LookupFullUrl(const FullUrls& full_urls,
                                                        std::string_view ref, std::string& scratch);
   // What rewriting a resource's references works with: one per thread that rewrites.
