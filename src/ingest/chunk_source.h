@@ -54,12 +54,17 @@ struct Chunk {
   mutable uint64_t unread_bytes = 0;
 };
 
+// How much more input the shared-area files take between two checkpoints: they repeat
+// resources in different versions (Synthea's hospital and practitioner files), and a commit
+// between two versions would store the first again on every re-ingest before the second
+// replaces it.
+inline constexpr uint64_t kSharedCheckpointFactor = 4;
 // The input between two checkpoints of batch ingest (`checkpoint_bytes`, IngestOptions) where
-// `chunk` is: four times as much in the shared-area files, which repeat resources in different
-// versions (Synthea's hospital and practitioner files): a commit between two versions would
-// store the first again on every re-ingest before the second replaces it.
+// `chunk` is: kSharedCheckpointFactor times as much in the shared-area files (a large Bundle
+// read alone decides by the resources of each wave of its entries instead: the file's first
+// resource is what made it a shared-area file).
 inline uint64_t CheckpointBytesAt(const Chunk& chunk, uint64_t checkpoint_bytes) {
-  return checkpoint_bytes * (chunk.shared_wave ? 4 : 1);
+  return checkpoint_bytes * (chunk.shared_wave ? kSharedCheckpointFactor : 1);
 }
 
 class ChunkSource {

@@ -230,11 +230,12 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
                 next_chunk = std::move(**next);
               }
               // A JSON document larger than a checkpoint is read in a batch of its own, so that
-              // the lake can commit while it is read (a Bundle's ranges, in waves): the chunks
-              // before it end their batch first.
+              // the lake can commit while it is read (a Bundle's ranges, in waves, which are
+              // larger where they hold shared-area resources only): the chunks before it end
+              // their batch first. Whatever its first resource: a Bundle that begins with
+              // Organizations is no shared-area file past them.
               if (next_chunk->whole_file && next_chunk->format == InputFormat::kJson &&
-                  next_chunk->file_bytes >
-                      CheckpointBytesAt(*next_chunk, options.checkpoint_bytes)) {
+                  next_chunk->file_bytes > options.checkpoint_bytes) {
                 if (read > 0) {
                   carried = std::move(next_chunk);
                   fc.stop();

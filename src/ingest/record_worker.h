@@ -568,9 +568,10 @@ class RecordWorker final : public FhirRecordSink {
   // worker makes its links at once (the serial stage's reading of a large Bundle).
   void set_parallel_bundles(bool on) { parallel_bundles_ = on; }
   // Batch ingest: a Bundle read in ranges in a batch of its own (Chunk::alone) commits inside,
-  // through `commit`, every `bytes` of its entries or `records` entries (in waves of ranges,
-  // FhirReader::EntryRanges::Waves), so that what the lake holds until a commit stays bounded
-  // and a crash loses at most that much.
+  // through `commit`, every `bytes` of its entries (kSharedCheckpointFactor times that where
+  // they hold shared-area resources only, as between files) or `records` entries (in waves of
+  // ranges, FhirReader::EntryRanges::Waves), so that what the lake holds until a commit stays
+  // bounded and a crash loses at most that much.
   void set_checkpoints_inside(std::function<Status()> commit, uint64_t bytes, size_t records) {
     commit_inside_ = std::move(commit);
     checkpoint_bytes_ = bytes;
@@ -729,7 +730,8 @@ class RecordWorker final : public FhirRecordSink {
     bool holds() const override { return owner_.deid_ != nullptr; }
     Waves waves() const override {
       if (!chunk_.alone || !owner_.commit_inside_) return {};
-      return {CheckpointBytesAt(chunk_, owner_.checkpoint_bytes_), owner_.checkpoint_records_};
+      return {owner_.checkpoint_bytes_, owner_.checkpoint_bytes_ * kSharedCheckpointFactor,
+              owner_.checkpoint_records_};
     }
     // Every range so far is stored: the lake commits, unless a helper failed (the run then
     // fails with its error, and nothing more is committed).

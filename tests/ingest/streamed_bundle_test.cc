@@ -595,6 +595,38 @@ TEST(StreamedBundleTest, ASharedAreaBundleCommitsInsideEveryFourCheckpoints) {
   EXPECT_LE(r->checkpoints, bundle.size() / (4 * 4096) + 1);
 }
 
+// A Bundle that begins with shared-area resources (which makes it a shared-area file, read
+// first) and goes on with patient data commits inside every checkpoint size past them: the
+// waves that hold patient data are of the plain size, as in any other file.
+TEST(StreamedBundleTest, ABundleThatBeginsWithOrganizationsCommitsEveryCheckpointPastThem) {
+  testing::TempDir dir;
+  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 200; ++i) {
+    bundle += std::string(i > 0 ? "," : "") +
+              R"({"resource":{"resourceType":"Organization","id":"org)" + std::to_string(i) +
+              R"(","name":"Hospital )" + std::to_string(i) + R"("}})";
+  }
+  const size_t shared_bytes = bundle.size();
+  for (int i = 0; i < 2000; ++i) {
+    bundle += R"(,{"resource":{"resourceType":"Patient","id":"p)" + std::to_string(i) +
+              R"(","gender":"female","managingOrganization":{"reference":"Organization/org)" +
+              std::to_string(i % 200) + R"("}}})";
+  }
+  bundle += "]}";
+  testing::WriteText(dir / "in/all.json", bundle);
+  IngestOptions options;
+  options.streamed_document_bytes = 1000;
+  options.checkpoint_bytes = 4096;
+  auto r = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.stored, 2200u);
+  // The Organizations' 14 KB (under 4 x 4 KiB) are one wave, the Patients' about one every
+  // 4 KiB; every four checkpoint sizes, they would be a quarter as many.
+  const size_t patient_bytes = bundle.size() - shared_bytes;
+  EXPECT_GE(r->checkpoints, patient_bytes / 4096 - 1);
+  EXPECT_LE(r->checkpoints, patient_bytes / 4096 + 3);
+}
+
 // The entries a helper of the ingest worker stores count toward the checkpoints as the worker's
 // own do: a Bundle of Patients with identifiers brings the same checkpoint read in parallel
 // ranges as parsed whole.

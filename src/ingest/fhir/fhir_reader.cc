@@ -947,6 +947,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     Conditional conditional = Conditional::kNone;
     bool given = false;
     bool stored = false;
+    // Its resource is a Patient or of a type of the patient compartment (waves of entries
+    // without one are larger, EntryRanges::Waves).
+    bool patient_data = false;
   };
   std::vector<EntryPlan> entry_plans(entry_count);
   // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
@@ -974,15 +977,20 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   };
   // What entry `at` is stored under and what its request decided: `implied` an id the resource
   // is given, `stored` the id it is stored under ("" when it is not stored; the same as
-  // `implied` when both are given), a view valid while the entry is.
+  // `implied` when both are given), a view valid while the entry is; and the rest in `e`.
   auto plan = [&](Planned& p, size_t at, json::Node entry, std::string& implied,
-                  std::string_view& stored, Conditional& cond) {
+                  std::string_view& stored, EntryPlan& e) {
+    Conditional& cond = e.conditional;
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
     if (!res || NotApplied(method, history) || IsSearchOutcome(entry)) return;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
+    if (rt && rt->IsString()) {
+      e.patient_data =
+          rt->GetString() == "Patient" || !fhir::PatientCompartmentPaths(rt->GetString()).empty();
+    }
     // An entry this far is one the storing reads as a Bundle when its type says so (the others
     // are refused before).
     p.holds_bundle = p.holds_bundle || (rt && rt->IsString() && rt->GetString() == "Bundle");
@@ -1104,7 +1112,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       std::string implied;
       std::string_view stored;
       EntryPlan& e = entry_plans[at];
-      plan(p, at, entry, implied, stored, e.conditional);
+      plan(p, at, entry, implied, stored, e);
       e.given = !implied.empty();
       e.stored = !stored.empty();
       if (e.given || e.stored) full_urls.ids[at] = p.strings.Copy(e.stored ? stored : implied);
@@ -1292,6 +1300,14 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       }
     }
   }
+  // Per range, whether an entry of it holds patient data: a wave of ranges without may take
+  // waves.shared_bytes of the file.
+  std::vector<uint8_t> range_patient_data(count);
+  for (size_t r = 0; r < count; ++r) {
+    range_patient_data[r] = std::any_of(entry_plans.begin() + static_cast<ptrdiff_t>(bounds[r]),
+                                        entry_plans.begin() + static_cast<ptrdiff_t>(bounds[r + 1]),
+                                        [](const EntryPlan& e) { return e.patient_data; });
+  }
   // Each range with buffers of its own, into the sink EntryRanges::Open gives.
   struct Stored {
     Status read;
@@ -1341,11 +1357,19 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   while (next_range < count) {
     wave_end = count;
     if (waves.bytes > 0) {
-      // The ranges that fit from next_range on (one at least).
+      // The ranges that fit from next_range on (one at least): waves.bytes of the file, or
+      // waves.shared_bytes while no range of the wave holds patient data.
       wave_end = next_range + 1;
-      while (wave_end < count &&
-             entries.EndOf(bounds[wave_end + 1] - 1) - begin_of(next_range) <= waves.bytes &&
-             bounds[wave_end + 1] - bounds[next_range] <= waves.entries) {
+      bool shared = range_patient_data[next_range] == 0;
+      while (wave_end < count) {
+        const bool still_shared = shared && range_patient_data[wave_end] == 0;
+        const uint64_t limit =
+            still_shared ? std::max(waves.shared_bytes, waves.bytes) : waves.bytes;
+        if (entries.EndOf(bounds[wave_end + 1] - 1) - begin_of(next_range) > limit ||
+            bounds[wave_end + 1] - bounds[next_range] > waves.entries) {
+          break;
+        }
+        shared = still_shared;
         ++wave_end;
       }
     }

@@ -125,11 +125,14 @@ class FhirReader {
     virtual bool Publish(size_t range) = 0;
     virtual void Finish(size_t range) = 0;
     // Waves: when `bytes` is not 0, the ranges are read in waves of at most `bytes` of the file
-    // and `entries` entries (a range larger than that is a wave of its own); between two waves,
-    // when every range of the first is finished and none of the next is open, Pause is called
-    // (the lake can commit there). An error from Pause ends the reading with it.
+    // (`shared_bytes` for a wave whose resources are all outside the patient compartment:
+    // Organizations, Practitioners, ...) and `entries` entries (a range larger than that is a
+    // wave of its own); between two waves, when every range of the first is finished and none
+    // of the next is open, Pause is called (the lake can commit there). An error from Pause
+    // ends the reading with it.
     struct Waves {
       uint64_t bytes = 0;
+      uint64_t shared_bytes = 0;
       size_t entries = 0;
     };
     virtual Waves waves() const { return {}; }
