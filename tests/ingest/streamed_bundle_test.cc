@@ -573,58 +573,57 @@ TEST(StreamedBundleTest, IngestReadsALargeBundleAnEntryAtATime) {
   EXPECT_EQ(exports[0], exports[2]);
 }
 
-// A Bundle of shared-area resources (read first, and repeating their versions) commits inside
-// only every four checkpoint sizes, as the shared-area files do between them.
-TEST(StreamedBundleTest, ASharedAreaBundleCommitsInsideEveryFourCheckpoints) {
-  testing::TempDir dir;
+// A collection Bundle of `organizations` Organizations then `patients` Patients (each managed by
+// one of them), as its text.
+std::string OrganizationsThenPatients(int organizations, int patients) {
   std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
-  for (int i = 0; i < 2000; ++i) {
+  for (int i = 0; i < organizations; ++i) {
     bundle += std::string(i > 0 ? "," : "") +
               R"({"resource":{"resourceType":"Organization","id":"org)" + std::to_string(i) +
               R"(","name":"Hospital )" + std::to_string(i) + R"("}})";
   }
-  bundle += "]}";
-  testing::WriteText(dir / "in/orgs.json", bundle);
+  for (int i = 0; i < patients; ++i) {
+    bundle += R"(,{"resource":{"resourceType":"Patient","id":"p)" + std::to_string(i) +
+              R"(","gender":"female","managingOrganization":{"reference":"Organization/org)" +
+              std::to_string(i % organizations) + R"("}}})";
+  }
+  return bundle + "]}";
+}
+
+// How many checkpoints ingesting `bundle` (read an entry at a time) takes with 4 KiB ones.
+uint64_t CheckpointsOf(const std::string& bundle, uint64_t expected_stored) {
+  testing::TempDir dir;
+  testing::WriteText(dir / "in/bundle.json", bundle);
   IngestOptions options;
   options.streamed_document_bytes = 1000;
   options.checkpoint_bytes = 4096;
   auto r = Ingest(dir / "lake", {dir / "in"}, options);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.stored, 2000u);
-  EXPECT_GE(r->checkpoints, bundle.size() / (4 * 4096) - 1);
-  EXPECT_LE(r->checkpoints, bundle.size() / (4 * 4096) + 1);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return 0;
+  EXPECT_EQ(r->counters.stored, expected_stored);
+  return r->checkpoints;
+}
+
+// A Bundle of shared-area resources (read first, and repeating their versions) commits inside
+// only every four checkpoint sizes, as the shared-area files do between them.
+TEST(StreamedBundleTest, ASharedAreaBundleCommitsInsideEveryFourCheckpoints) {
+  const std::string bundle = OrganizationsThenPatients(2000, 0);
+  const uint64_t checkpoints = CheckpointsOf(bundle, 2000);
+  EXPECT_GE(checkpoints, bundle.size() / (4 * 4096) - 1);
+  EXPECT_LE(checkpoints, bundle.size() / (4 * 4096) + 1);
 }
 
 // A Bundle that begins with shared-area resources (which makes it a shared-area file, read
 // first) and goes on with patient data commits inside every checkpoint size past them: the
 // waves that hold patient data are of the plain size, as in any other file.
 TEST(StreamedBundleTest, ABundleThatBeginsWithOrganizationsCommitsEveryCheckpointPastThem) {
-  testing::TempDir dir;
-  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
-  for (int i = 0; i < 200; ++i) {
-    bundle += std::string(i > 0 ? "," : "") +
-              R"({"resource":{"resourceType":"Organization","id":"org)" + std::to_string(i) +
-              R"(","name":"Hospital )" + std::to_string(i) + R"("}})";
-  }
-  const size_t shared_bytes = bundle.size();
-  for (int i = 0; i < 2000; ++i) {
-    bundle += R"(,{"resource":{"resourceType":"Patient","id":"p)" + std::to_string(i) +
-              R"(","gender":"female","managingOrganization":{"reference":"Organization/org)" +
-              std::to_string(i % 200) + R"("}}})";
-  }
-  bundle += "]}";
-  testing::WriteText(dir / "in/all.json", bundle);
-  IngestOptions options;
-  options.streamed_document_bytes = 1000;
-  options.checkpoint_bytes = 4096;
-  auto r = Ingest(dir / "lake", {dir / "in"}, options);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.stored, 2200u);
+  const std::string bundle = OrganizationsThenPatients(200, 2000);
+  const uint64_t checkpoints = CheckpointsOf(bundle, 2200);
   // The Organizations' 14 KB (under 4 x 4 KiB) are one wave, the Patients' about one every
   // 4 KiB; every four checkpoint sizes, they would be a quarter as many.
-  const size_t patient_bytes = bundle.size() - shared_bytes;
-  EXPECT_GE(r->checkpoints, patient_bytes / 4096 - 1);
-  EXPECT_LE(r->checkpoints, patient_bytes / 4096 + 3);
+  const size_t patient_bytes = bundle.size() - OrganizationsThenPatients(200, 0).size();
+  EXPECT_GE(checkpoints, patient_bytes / 4096 - 1);
+  EXPECT_LE(checkpoints, patient_bytes / 4096 + 3);
 }
 
 // The entries a helper of the ingest worker stores count toward the checkpoints as the worker's
