@@ -70,7 +70,9 @@ class StringArena {
 // key: 24 bytes a slot, at most 70 % full, whatever the keys' length (a map of views and the
 // copies they viewed took about 200 bytes a fullUrl, which a Bundle of millions of entries
 // holds while it is read). Two keys of the same hash are one key: for n keys that happens by
-// chance with a probability of about n^2 / 2^129 (1e-26 for 4 million). Open addressing in one
+// chance with a probability of about n^2 / 2^129 (1e-26 for 4 million). XXH3 is no
+// cryptographic hash, and two fullUrls could be made to collide on purpose, but only by the
+// author of the Bundle, whose references could name any entry anyway. Open addressing in one
 // array: a lookup hashes the key and reads a slot or two.
 class HashIndex {
  public:
