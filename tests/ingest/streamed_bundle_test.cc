@@ -626,6 +626,42 @@ TEST(StreamedBundleTest, ABundleThatBeginsWithOrganizationsCommitsEveryCheckpoin
   EXPECT_LE(checkpoints, patient_bytes / 4096 + 3);
 }
 
+// A resource given twice in a Bundle that commits inside, its versions (without
+// meta.lastUpdated) in waves far apart: ingested again, the Bundle stores nothing. Every version
+// is stored in the wave of the last one, so that they meet in one batch; stored where they
+// stand, the first replaced the lake's (the last) at one commit and was replaced back at a
+// later one.
+TEST(StreamedBundleTest, VersionsOfAResourceFarApartInABundleStoreNothingWhenIngestedAgain) {
+  testing::TempDir dir;
+  auto organization = [](const std::string& name) {
+    return R"({"resource":{"resourceType":"Organization","id":"org1","name":")" + name + R"("}})";
+  };
+  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)" +
+                       organization("First name") + ",";
+  for (int i = 0; i < 2000; ++i) {
+    bundle += R"({"resource":{"resourceType":"Patient","id":"p)" + std::to_string(i) +
+              R"(","gender":"female"}},)";
+  }
+  bundle += organization("Second name") + "]}";
+  testing::WriteText(dir / "in/bundle.json", bundle);
+  IngestOptions options;
+  options.streamed_document_bytes = 1000;
+  options.checkpoint_bytes = 4096;
+  auto first = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GE(first->checkpoints, 10u);  // the versions are waves apart
+  EXPECT_EQ(first->counters.records_read, 2002u);
+  auto again = Ingest(dir / "lake", {dir / "in"}, options);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->counters.stored, 0u);
+  EXPECT_EQ(again->counters.duplicates, 2002u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto org = (*lake)->Get("Organization", "org1");
+  ASSERT_TRUE(org.ok());
+  EXPECT_NE(org->find("Second name"), std::string::npos) << *org;
+}
+
 // The entries a helper of the ingest worker stores count toward the checkpoints as the worker's
 // own do: a Bundle of Patients with identifiers brings the same checkpoint read in parallel
 // ranges as parsed whole.

@@ -954,6 +954,11 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   std::vector<EntryPlan> entry_plans(entry_count);
   // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
   std::vector<uint8_t> patient_entry(parallel && ranges_->holds() ? entry_count : 0);
+  // Per entry, a hash of the "Type/id" its resource is stored as (0: not stored), when the
+  // ranges are stored in waves with commits between them and store their records as read (a
+  // lake without a key): the versions of one resource are then stored in one wave (below).
+  std::vector<uint64_t> identities(
+      parallel && ranges_->waves().bytes > 0 && !ranges_->holds() ? entry_count : 0);
   // fullUrl -> entry (a later fullUrl wins), of the entries whose resource is stored under
   // its id, or that a conditional create finds in the lake.
   FullUrls full_urls;
@@ -1082,6 +1087,11 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     // unpacked, would name nothing.
     if (!StoredAs(*res, rt, id)) return;
     stored = id;
+    if (!identities.empty()) {
+      std::string typed(rt->GetString());
+      typed.append(1, '/').append(id);
+      identities[at] = std::max<uint64_t>(StringHash{}(typed), 1);
+    }
     // A RESTful fullUrl names its type and id (R4: "fullUrl SHALL NOT disagree with the id in
     // the resource"): one that names another resource would retarget references to it.
     std::string_view url_type, url_id;
@@ -1308,6 +1318,39 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
                                         entry_plans.begin() + static_cast<ptrdiff_t>(bounds[r + 1]),
                                         [](const EntryPlan& e) { return e.patient_data; });
   }
+  // A resource given more than once (versions in one Bundle), in ranges that different waves
+  // store, a commit between them: every version but the last is stored by the range of the
+  // last, after its own entries, so that they meet in one batch, as in a Bundle read at once.
+  // Else, when the lake holds the last version (the Bundle ingested again), an earlier one
+  // without meta.lastUpdated would replace it at one commit and be replaced back at a later
+  // one (docs/format.md). A hash that two resources share moves an entry for nothing: it is
+  // still stored, in a later batch.
+  std::vector<std::vector<uint32_t>> moved_in(count);  // per range: entries it stores besides
+  std::vector<uint8_t> moved_out(identities.empty() ? 0 : entry_count);  // per entry
+  if (!identities.empty()) {
+    std::vector<std::pair<uint64_t, uint32_t>> versions;  // (identity, entry), stored entries
+    for (size_t i = 0; i < entry_count; ++i) {
+      if (identities[i] != 0) versions.emplace_back(identities[i], static_cast<uint32_t>(i));
+    }
+    std::vector<uint64_t>().swap(identities);
+    std::sort(versions.begin(), versions.end());
+    auto range_of = [&](size_t entry) {
+      return static_cast<size_t>(std::upper_bound(bounds.begin(), bounds.end(), entry) -
+                                 bounds.begin() - 1);
+    };
+    for (size_t first = 0; first < versions.size();) {
+      size_t end = first + 1;
+      while (end < versions.size() && versions[end].first == versions[first].first) ++end;
+      const size_t last_range = range_of(versions[end - 1].second);
+      for (size_t v = first; v + 1 < end; ++v) {
+        if (range_of(versions[v].second) == last_range) continue;
+        moved_in[last_range].push_back(versions[v].second);
+        moved_out[versions[v].second] = 1;
+      }
+      first = end;
+    }
+    for (std::vector<uint32_t>& in : moved_in) std::sort(in.begin(), in.end());
+  }
   // Each range with buffers of its own, into the sink EntryRanges::Open gives.
   struct Stored {
     Status read;
@@ -1324,9 +1367,20 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     stored[range].read = entries.ForEachIn(
         bounds[range], bounds[range + 1],
         [&](json::Node entry, std::string_view slice) {
-          return store_entry(entry, slice, index++, to, range_resolver, rewriting, loc);
+          const size_t at = index++;
+          if (!moved_out.empty() && moved_out[at] != 0) return true;  // stored by a later range
+          return store_entry(entry, slice, at, to, range_resolver, rewriting, loc);
         },
         true);
+    for (const uint32_t at : moved_in[range]) {
+      if (!stored[range].read.ok()) break;
+      stored[range].read = entries.ForEachIn(
+          at, at + 1,
+          [&](json::Node entry, std::string_view slice) {
+            return store_entry(entry, slice, at, to, range_resolver, rewriting, loc);
+          },
+          true);
+    }
     stored[range].unresolved = rewriting.unresolved;  // of its last reading
     ranges_->Close(range);
   };
