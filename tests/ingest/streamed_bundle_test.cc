@@ -590,14 +590,20 @@ std::string OrganizationsThenPatients(int organizations, int patients) {
   return bundle + "]}";
 }
 
+// Ingests the folder `in` (its Bundles read an entry at a time) into `lake`, with a checkpoint
+// every 4 KiB.
+Result<IngestReport> IngestWithSmallCheckpoints(const std::string& lake, const std::string& in) {
+  IngestOptions options;
+  options.streamed_document_bytes = 1000;
+  options.checkpoint_bytes = 4096;
+  return Ingest(lake, {in}, options);
+}
+
 // How many checkpoints ingesting `bundle` (read an entry at a time) takes with 4 KiB ones.
 uint64_t CheckpointsOf(const std::string& bundle, uint64_t expected_stored) {
   testing::TempDir dir;
   testing::WriteText(dir / "in/bundle.json", bundle);
-  IngestOptions options;
-  options.streamed_document_bytes = 1000;
-  options.checkpoint_bytes = 4096;
-  auto r = Ingest(dir / "lake", {dir / "in"}, options);
+  auto r = IngestWithSmallCheckpoints(dir / "lake", dir / "in");
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (!r.ok()) return 0;
   EXPECT_EQ(r->counters.stored, expected_stored);
@@ -644,14 +650,11 @@ TEST(StreamedBundleTest, VersionsOfAResourceFarApartInABundleStoreNothingWhenIng
   }
   bundle += organization("Second name") + "]}";
   testing::WriteText(dir / "in/bundle.json", bundle);
-  IngestOptions options;
-  options.streamed_document_bytes = 1000;
-  options.checkpoint_bytes = 4096;
-  auto first = Ingest(dir / "lake", {dir / "in"}, options);
+  auto first = IngestWithSmallCheckpoints(dir / "lake", dir / "in");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_GE(first->checkpoints, 10u);  // the versions are waves apart
   EXPECT_EQ(first->counters.records_read, 2002u);
-  auto again = Ingest(dir / "lake", {dir / "in"}, options);
+  auto again = IngestWithSmallCheckpoints(dir / "lake", dir / "in");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->counters.stored, 0u);
   EXPECT_EQ(again->counters.duplicates, 2002u);
