@@ -955,10 +955,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
   std::vector<uint8_t> patient_entry(parallel && ranges_->holds() ? entry_count : 0);
   // Per entry, a hash of the "Type/id" its resource is stored as (0: not stored), when the
-  // ranges are stored in waves with commits between them and store their records as read (a
-  // lake without a key): the versions of one resource are then stored in one wave (below).
-  std::vector<uint64_t> identities(
-      parallel && ranges_->waves().bytes > 0 && !ranges_->holds() ? entry_count : 0);
+  // ranges are stored in waves with commits between them: the versions of one resource are
+  // then stored in one wave (below).
+  std::vector<uint64_t> identities(parallel && ranges_->waves().bytes > 0 ? entry_count : 0);
   // fullUrl -> entry (a later fullUrl wins), of the entries whose resource is stored under
   // its id, or that a conditional create finds in the lake.
   FullUrls full_urls;
@@ -1324,7 +1323,10 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
   // Else, when the lake holds the last version (the Bundle ingested again), an earlier one
   // without meta.lastUpdated would replace it at one commit and be replaced back at a later
   // one (docs/format.md). A hash that two resources share moves an entry for nothing: it is
-  // still stored, in a later batch.
+  // still stored, in a later batch. In a lake with a key, only a version that neither makes
+  // nor reads a pseudonym link moves, as those must be made in the order of the entries: a
+  // resource outside the patient compartment whose text names no Patient and whose references
+  // all resolve to Type/id of a type outside the compartment (an Organization, its partOf).
   std::vector<std::vector<uint32_t>> moved_in(count);  // per range: entries it stores besides
   std::vector<uint8_t> moved_out(identities.empty() ? 0 : entry_count);  // per entry
   if (!identities.empty()) {
@@ -1338,12 +1340,42 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       return static_cast<size_t>(std::upper_bound(bounds.begin(), bounds.end(), entry) -
                                  bounds.begin() - 1);
     };
+    auto may_move = [&](uint32_t at) {
+      if (!ranges_->holds()) return true;
+      if (entry_plans[at].patient_data) return false;
+      bool safe = false;
+      std::string scratch;
+      const Status read = entries.ForEachIn(
+          at, at + 1,
+          [&](json::Node, std::string_view text) {
+            if (text.find("Patient") != std::string_view::npos) return true;
+            safe = true;
+            size_t pos = 0;
+            while (const char* found = FindRefKey(text, pos)) {
+              const size_t start = static_cast<size_t>(found - text.data()) + kRefKey.size();
+              bool escaped;
+              pos = StringEnd(text, start, escaped);
+              const std::string_view ref = text.substr(start, pos - start);
+              const std::optional<std::string_view> local = LookupFullUrl(full_urls, ref, scratch);
+              std::string_view type, id;
+              if (escaped || ref.find('?') != std::string_view::npos ||
+                  !fhir::SplitReference(local ? *local : ref, type, id) || type == "Patient" ||
+                  !fhir::PatientCompartmentPaths(type).empty()) {
+                safe = false;
+                break;
+              }
+            }
+            return true;
+          },
+          true);
+      return read.ok() && safe;
+    };
     for (size_t first = 0; first < versions.size();) {
       size_t end = first + 1;
       while (end < versions.size() && versions[end].first == versions[first].first) ++end;
       const size_t last_range = range_of(versions[end - 1].second);
       for (size_t v = first; v + 1 < end; ++v) {
-        if (range_of(versions[v].second) == last_range) continue;
+        if (range_of(versions[v].second) == last_range || !may_move(versions[v].second)) continue;
         moved_in[last_range].push_back(versions[v].second);
         moved_out[versions[v].second] = 1;
       }
