@@ -947,17 +947,18 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     Conditional conditional = Conditional::kNone;
     bool given = false;
     bool stored = false;
-    // Its resource is a Patient or of a type of the patient compartment (waves of entries
-    // without one are larger, EntryRanges::Waves).
+    // In waves: its resource is a Patient or of a type of the patient compartment (waves of
+    // entries without one are larger, EntryRanges::Waves).
     bool patient_data = false;
   };
   std::vector<EntryPlan> entry_plans(entry_count);
   // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
   std::vector<uint8_t> patient_entry(parallel && ranges_->holds() ? entry_count : 0);
-  // Per entry, a hash of the "Type/id" its resource is stored as (0: not stored), when the
-  // ranges are stored in waves with commits between them: the versions of one resource are
-  // then stored in one wave (below).
-  std::vector<uint64_t> identities(parallel && ranges_->waves().bytes > 0 ? entry_count : 0);
+  // Whether the ranges are stored in waves, with commits between them (EntryRanges::Waves).
+  const bool in_waves = parallel && ranges_->waves().bytes > 0;
+  // In waves, per entry, a hash of the type and id its resource is stored as (0: not stored):
+  // the versions of one resource are then stored in one wave (below).
+  std::vector<uint64_t> identities(in_waves ? entry_count : 0);
   // fullUrl -> entry (a later fullUrl wins), of the entries whose resource is stored under
   // its id, or that a conditional create finds in the lake.
   FullUrls full_urls;
@@ -991,7 +992,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
     auto rt = res->Find("resourceType");
-    if (rt && rt->IsString()) {
+    if (in_waves && rt && rt->IsString()) {
       e.patient_data =
           rt->GetString() == "Patient" || !fhir::PatientCompartmentPaths(rt->GetString()).empty();
     }
@@ -1086,10 +1087,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     // unpacked, would name nothing.
     if (!StoredAs(*res, rt, id)) return;
     stored = id;
-    if (!identities.empty()) {
-      std::string typed(rt->GetString());
-      typed.append(1, '/').append(id);
-      identities[at] = std::max<uint64_t>(StringHash{}(typed), 1);
+    if (!identities.empty()) {  // the id hashed with its type as the seed: no string made
+      const auto type = static_cast<XXH64_hash_t>(fhir::ResourceTypeIndex(rt->GetString()));
+      identities[at] = std::max<uint64_t>(XXH3_64bits_withSeed(id.data(), id.size(), type), 1);
     }
     // A RESTful fullUrl names its type and id (R4: "fullUrl SHALL NOT disagree with the id in
     // the resource"): one that names another resource would retarget references to it.
@@ -1309,10 +1309,10 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
       }
     }
   }
-  // Per range, whether an entry of it holds patient data: a wave of ranges without may take
-  // waves.shared_bytes of the file.
-  std::vector<uint8_t> range_patient_data(count);
-  for (size_t r = 0; r < count; ++r) {
+  // In waves, per range, whether an entry of it holds patient data: a wave of ranges without
+  // may take waves.shared_bytes of the file.
+  std::vector<uint8_t> range_patient_data(in_waves ? count : 0);
+  for (size_t r = 0; r < range_patient_data.size(); ++r) {
     range_patient_data[r] = std::any_of(entry_plans.begin() + static_cast<ptrdiff_t>(bounds[r]),
                                         entry_plans.begin() + static_cast<ptrdiff_t>(bounds[r + 1]),
                                         [](const EntryPlan& e) { return e.patient_data; });
