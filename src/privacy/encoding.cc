@@ -1,6 +1,10 @@
 #include "privacy/encoding.h"
 
+#include <pthread.h>
 #include <sodium.h>
+
+#include <atomic>
+#include <cstdlib>
 
 namespace medlake::privacy {
 
@@ -103,6 +107,41 @@ std::string RandomBytes(size_t n) {
   SodiumReady();
   std::string out(n, '\0');
   randombytes_buf(out.data(), n);
+  return out;
+}
+
+namespace {
+
+// Incremented in a forked child (pthread_atfork): a child holds a copy of its parent's nonce
+// buffers, and taking the same bytes would repeat the parent's nonces under the same key.
+// getpid() would tell too, but glibc makes it a system call each time.
+std::atomic<uint64_t> fork_generation{0};
+
+void CountFork() {
+  fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::string NonceBytes(size_t n) {
+  static const bool registered = ::pthread_atfork(nullptr, nullptr, CountFork) == 0;
+  if (!registered) return RandomBytes(n);  // a system call per nonce, as before
+  struct Buffer {
+    std::array<unsigned char, kNonceBufferBytes> bytes;
+    size_t used = kNonceBufferBytes;
+    uint64_t generation = 0;
+  };
+  thread_local Buffer buffer;
+  if (n > kNonceBufferBytes) std::abort();  // a programming error: nonces are short
+  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (buffer.used + n > buffer.bytes.size() || buffer.generation != generation) {
+    SodiumReady();
+    randombytes_buf(buffer.bytes.data(), buffer.bytes.size());
+    buffer.used = 0;
+    buffer.generation = generation;
+  }
+  std::string out(reinterpret_cast<const char*>(buffer.bytes.data() + buffer.used), n);
+  buffer.used += n;
   return out;
 }
 

@@ -31,7 +31,7 @@ std::string Seal(const SecretKey& key, std::string_view lookup, std::string_view
   std::string plain;
   AppendField(plain, pseudonym);
   plain.append(identity);
-  nonce = RandomBytes(kNonceBytes);
+  nonce = NonceBytes(kNonceBytes);
   std::string sealed(plain.size() + kTagBytes, '\0');
   unsigned long long sealed_len = 0;
   std::string ad = AssociatedData(lookup);

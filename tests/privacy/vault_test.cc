@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <set>
 
+#include "privacy/encoding.h"
 #include "privacy/pseudonymizer.h"
 #include "test_util.h"
 
@@ -44,6 +48,35 @@ class VaultTest : public ::testing::Test {
   std::unique_ptr<KeyStore> keys_;
   std::string pseudonym_;
 };
+
+// The vault's nonces come from a per-thread buffer (NonceBytes): none repeats, across the
+// buffer's refills, and a forked child does not take the nonces its copy of the parent's buffer
+// holds.
+TEST(NonceBytesTest, NeverRepeatNotEvenAfterAFork) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < 3 * kNonceBufferBytes / 24; ++i) {
+    ASSERT_TRUE(seen.insert(NonceBytes(24)).second) << "nonce " << i << " repeated";
+  }
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string nonce = NonceBytes(24);
+    const bool written = ::write(pipe_fds[1], nonce.data(), nonce.size()) == 24;
+    ::_exit(written ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  const std::string parent = NonceBytes(24);
+  std::string from_child(24, '\0');
+  const bool read = ::read(pipe_fds[0], from_child.data(), 24) == 24;
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(read && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(parent, from_child);
+  EXPECT_FALSE(seen.contains(from_child));
+}
 
 TEST_F(VaultTest, RoundTrip) {
   auto vault = Vault::Open(*keys_);
