@@ -308,7 +308,10 @@ bool IsValidId(std::string_view id) {
 }
 
 bool SplitReference(std::string_view reference, std::string_view& type, std::string_view& id) {
-  size_t hist = reference.find("/_history/");
+  // A type or an id has no '_' (a base URL may): the search for "/_history/" starts at the
+  // first one, found with memchr, and most references have none.
+  size_t hist = reference.find('_');
+  if (hist != std::string_view::npos) hist = reference.find("/_history/", hist - (hist > 0));
   if (hist != std::string_view::npos) reference = reference.substr(0, hist);
   size_t slash = reference.rfind('/');
   if (slash == std::string_view::npos || slash == 0) return false;

@@ -833,24 +833,49 @@ namespace {
 constexpr bool EndsPlainRun(unsigned char b) {
   return b < 0x20 || b >= 0x80 || b == '"' || b == '\\';
 }
+// The same as a table: the bytes of a string shorter than a word are looked up one load each.
+constexpr std::array<bool, 256> kEndsPlainRun = [] {
+  std::array<bool, 256> table{};
+  for (int b = 0; b < 256; ++b) table[b] = EndsPlainRun(static_cast<unsigned char>(b));
+  return table;
+}();
 
-// The end of the run of s[i..] that needs no escaping, eight bytes at a time. In each term
-// below, the lowest flagged byte is exact (a borrow only flags bytes above a true match), so
-// the lowest flagged byte of their union is the first byte that ends the run.
-size_t PlainRunEnd(std::string_view s, size_t i) {
+// Of the eight bytes of `w`, the first (lowest) that ends a run, as a flag in its top bit; 0
+// when none. In each term, the lowest flagged byte is exact (a borrow only flags bytes above a
+// true match), so the lowest flagged byte of their union is the first byte that ends the run.
+inline uint64_t RunEnds(uint64_t w) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  for (; i + 8 <= s.size(); i += 8) {
+  const uint64_t quote = w ^ (kOnes * '"');
+  const uint64_t backslash = w ^ (kOnes * '\\');
+  return (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | (w - kOnes * 0x20) |
+          w) &
+         kHigh;
+}
+
+// The end of the run of s[i..] that needs no escaping, eight bytes at a time.
+size_t PlainRunEnd(std::string_view s, size_t start) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  size_t i = start;
+  for (; i + 8 <= n; i += 8) {
     uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    const uint64_t quote = w ^ (kOnes * '"');
-    const uint64_t backslash = w ^ (kOnes * '\\');
-    const uint64_t ends =
-        (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | (w - kOnes * 0x20) | w) &
-        kHigh;
-    if (ends != 0) return i + static_cast<size_t>(std::countr_zero(ends) >> 3);
+    std::memcpy(&w, p + i, 8);
+    if (const uint64_t ends = RunEnds(w); ends != 0) {
+      return i + static_cast<size_t>(std::countr_zero(ends) >> 3);
+    }
   }
-  while (i < s.size() && !EndsPlainRun(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == n) return n;
+  if (i != start) {
+    // The last (fewer than eight) bytes, read as the string's last word: the bytes before them
+    // in it were found plain above, and a plain byte is never flagged (nor borrowed from), so a
+    // flag is one of them.
+    uint64_t w;
+    std::memcpy(&w, p + n - 8, 8);
+    const uint64_t ends = RunEnds(w);
+    return ends == 0 ? n : n - 8 + static_cast<size_t>(std::countr_zero(ends) >> 3);
+  }
+  while (i < n && !kEndsPlainRun[static_cast<unsigned char>(p[i])]) ++i;
   return i;
 }
 
@@ -858,9 +883,17 @@ size_t PlainRunEnd(std::string_view s, size_t i) {
 
 void AppendQuoted(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  size_t i = PlainRunEnd(s, 0);
+  if (i == s.size()) {
+    // Nothing to escape (nearly every name and value): the quotes and the bytes in one growth
+    // of `out`, not a reserve, two push_backs and an append.
+    out.append(s.size() + 2, '"');
+    std::memcpy(out.data() + out.size() - 1 - s.size(), s.data(), s.size());
+    return;
+  }
   out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
-  size_t i = 0;
+  out.append(s.data(), i);
   while (i < s.size()) {
     // Printable ASCII other than quote and backslash is copied as a run.
     size_t run = PlainRunEnd(s, i);

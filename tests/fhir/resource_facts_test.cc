@@ -417,5 +417,33 @@ TEST(ResourceFacts, IdsFollowTheR4Pattern) {
   EXPECT_TRUE(IsValidId("0b4a0c55-0000-4000-8000-000000000001"));
 }
 
+TEST(ResourceFacts, SplitReferenceReadsTheLastTypeAndIdBeforeAnyHistory) {
+  struct Case {
+    std::string_view reference, type, id;  // type and id empty: not split
+  };
+  const Case cases[] = {
+      {"Patient/p1", "Patient", "p1"},
+      {"Patient/p1/_history/2", "Patient", "p1"},
+      {"http://srv.example/fhir/Encounter/e1/_history/3", "Encounter", "e1"},
+      // A '_' in the base URL before the history: the search goes on past it.
+      {"http://my_server.example/fhir/Encounter/e1/_history/3", "Encounter", "e1"},
+      {"http://my_server.example/fhir/Encounter/e1", "Encounter", "e1"},
+      {"Patient/p_1", "", ""},  // an id has no '_'
+      {"Patient/_history/1", "", ""},
+      {"_history/1", "", ""},
+      {"Patient", "", ""},
+      {"Unknown/p1", "", ""},
+  };
+  for (const Case& c : cases) {
+    std::string_view type, id;
+    const bool split = SplitReference(c.reference, type, id);
+    EXPECT_EQ(split, !c.type.empty()) << c.reference;
+    if (split) {
+      EXPECT_EQ(type, c.type) << c.reference;
+      EXPECT_EQ(id, c.id) << c.reference;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace medlake::fhir
