@@ -216,7 +216,8 @@ class DeidWriter {
           if (index > 0) out_ += ',';
           PathStep step(path_, {}, index++);
           const size_t item_at = out_.size();
-          Value(c.value());
+          const json::Node item = c.value();
+          Value(item);
           // An item that de-identification emptied (a performer named by display alone) stays,
           // so that the items after it keep their places (export-patient puts back by place),
           // marked as masked: FHIR's JSON has no empty objects.
@@ -224,7 +225,7 @@ class DeidWriter {
           if (out_.size() == item_at + 2 && out_.compare(item_at, 2, "{}") == 0) {
             out_.resize(item_at);
             out_ += privacy::kMaskedElement;
-          } else if (c.value().IsObject() && c.value().Size() > 1 && UrlAlone(item_at)) {
+          } else if (item.IsObject() && UrlAlone(item_at) && item.Size() > 1) {
             out_.pop_back();
             out_ += ',';
             out_.append(privacy::kMaskedElement.substr(1));

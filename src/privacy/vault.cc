@@ -189,17 +189,18 @@ Status Vault::Stage(uint64_t commit,
     MEDLAKE_ASSIGN_OR_RETURN(SqliteStmt add,
                              db_->Prepare("INSERT INTO identity(lookup, nonce, sealed, tag) VALUES "
                                           "(?, ?, ?, ?) ON CONFLICT(lookup) DO NOTHING"));
+    // The rows outlive the statements: their bytes are bound, not copied.
     auto bind = [&](SqliteStmt& stmt, const Row& row) -> SqliteStmt& {
-      return stmt.BindBlob(1, row.lookup)
-          .BindBlob(2, row.nonce)
-          .BindBlob(3, row.sealed)
+      return stmt.BindBlobView(1, row.lookup)
+          .BindBlobView(2, row.nonce)
+          .BindBlobView(3, row.sealed)
           .Bind(4, tag);
     };
     for (const Place& place : order) {
       const Row& row = rows[place.row];
       MEDLAKE_RETURN_IF_ERROR(bind(add, row).Run());
       if (db_->Changes() > 0) continue;
-      MEDLAKE_RETURN_IF_ERROR(keep.BindBlob(1, row.lookup).Bind(2, tag).Run());
+      MEDLAKE_RETURN_IF_ERROR(keep.BindBlobView(1, row.lookup).Bind(2, tag).Run());
       MEDLAKE_RETURN_IF_ERROR(bind(put, row).Run());
     }
     return Status::Ok();

@@ -48,6 +48,12 @@ Stmt& Stmt::BindBlob(int i, std::string_view v) {
             : sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   return *this;
 }
+Stmt& Stmt::BindBlobView(int i, std::string_view v) {
+  Bound(v.size() > static_cast<size_t>(INT32_MAX)
+            ? SQLITE_TOOBIG
+            : sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+  return *this;
+}
 Stmt& Stmt::BindNull(int i) {
   Bound(sqlite3_bind_null(stmt_, i));
   return *this;

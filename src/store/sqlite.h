@@ -42,6 +42,8 @@ class Stmt {
   // is bound again or destroyed (a reset keeps bindings).
   Stmt& BindView(int i, std::string_view v);
   Stmt& BindBlob(int i, std::string_view v);
+  // A blob bound without copying, as BindView binds text.
+  Stmt& BindBlobView(int i, std::string_view v);
   Stmt& BindNull(int i);
   // Steps once: true with a row, false when done; errors become kIoError (kCorruption for a
   // damaged file).
