@@ -140,6 +140,7 @@ class MemberRoles {
 template <size_t kSlots>
 struct RecentValues {
   struct Slot {
+    uint64_t hash = 0;  // of `second`, compared before the strings (which may miss the cache)
     std::string first, second, value;
   };
   // The slot of (first, second); its value is empty when it held another key.
@@ -148,8 +149,10 @@ struct RecentValues {
       owner = generation;
       slots.assign(kSlots, Slot{});
     }
-    Slot& slot = slots[XXH3_64bits(second.data(), second.size()) % kSlots];
-    if (slot.second != second || slot.first != first) {
+    const uint64_t hash = XXH3_64bits(second.data(), second.size());
+    Slot& slot = slots[hash % kSlots];
+    if (slot.hash != hash || slot.second != second || slot.first != first) {
+      slot.hash = hash;
       slot.first = first;
       slot.second = second;
       slot.value.clear();
