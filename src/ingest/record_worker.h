@@ -362,7 +362,7 @@ class RecordWorker final : public FhirRecordSink {
   // Admits `row` (its facts read; `json`, copied into it once admitted, null when it holds it
   // already) and, unless it is a duplicate, registers its identifiers, queues what
   // de-identification removed from it for the vault and adds it to the lake.
-  void StoreRow(store::Row row, const std::string_view* json, uint16_t type_index,
+  void StoreRow(store::Row&& row, const std::string_view* json, uint16_t type_index,
                 store::RecordOrder order, const std::string& patient_id,
                 const std::vector<fhir::Identifier>& identifiers, VaultRecord* removed) {
     Result<store::Admission> admission = writer_.Admit(

@@ -484,7 +484,7 @@ void LakeWriter::RememberEarly(Stripe& stripe, const Key128& key, uint64_t conte
   }
 }
 
-Status LakeWriter::Add(Row row) {
+Status LakeWriter::Add(Row&& row) {
   uint32_t shard = ShardOf(row.patient);
   ShardBuffer& buf = *buffers_[shard];
   std::vector<Row> full;

@@ -100,7 +100,7 @@ class LakeWriter {
   // Errors: kIoError (index reads).
   Result<bool> HoldsCommitted(const Key128& key) const;
   // Buffers a row admitted for storage; writes a segment when the shard's buffer is full.
-  Status Add(Row row);
+  Status Add(Row&& row);
 
   // Records a rejected record, kept with the next commit. Of a record longer than
   // kQuarantinedRecordBytes only that many bytes are kept (the reason says so).
