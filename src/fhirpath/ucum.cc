@@ -1,7 +1,9 @@
 // A compact UCUM subset for FHIRPath quantity comparison and arithmetic: base units with
 // metric prefixes, time units, common customary units, products, quotients and exponents.
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "fhirpath/value.h"
@@ -69,10 +71,24 @@ struct Canon {
   int dims[kDims] = {};
 };
 
+// The integer that `text` begins with ("9" of "10*9", "-1" of "s-1"; a '+' may lead, as atoi
+// reads it), nullopt when there is none or its magnitude passes 1000: no unit has such an
+// exponent, and dimensions multiplied by a larger one overflow an int.
+std::optional<int> LeadingExponent(std::string_view text) {
+  constexpr int kMaxExponent = 1000;
+  if (!text.empty() && text[0] == '+') text.remove_prefix(1);
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || value < -kMaxExponent || value > kMaxExponent) return std::nullopt;
+  return value;
+}
+
 bool ParseSimple(std::string_view term, Canon& out) {
   // Powers of ten ("10*9" in "10*9/L", also written "10^9").
   if (term.size() > 3 && (term.substr(0, 3) == "10*" || term.substr(0, 3) == "10^")) {
-    out.factor = std::pow(10.0, std::atoi(std::string(term.substr(3)).c_str()));
+    const std::optional<int> power = LeadingExponent(term.substr(3));
+    if (!power) return false;
+    out.factor = std::pow(10.0, *power);
     return true;
   }
   // Strip an integer exponent suffix ("m2", "s-1").
@@ -86,7 +102,9 @@ bool ParseSimple(std::string_view term, Canon& out) {
   int exponent = 1;
   std::string_view atom = term;
   if (end > 0 && end < term.size() && term.back() != ']') {
-    exponent = std::atoi(std::string(term.substr(end)).c_str());
+    const std::optional<int> given = LeadingExponent(term.substr(end));
+    if (!given) return false;
+    exponent = *given;
     atom = term.substr(0, end);
   }
   if (atom.empty()) {
@@ -183,7 +201,12 @@ std::optional<double> ConvertUnit(double value, std::string_view from, std::stri
   for (int i = 0; i < kDims; ++i) {
     if (a->dims[i] != b->dims[i]) return std::nullopt;
   }
-  return value * a->factor / b->factor;
+  // A unit of factor zero ('0' is UCUM's number 0) converts to and from nothing: its factor to
+  // any other is zero or infinite.
+  if (!(a->factor > 0) || !(b->factor > 0)) return std::nullopt;
+  const double converted = value * a->factor / b->factor;
+  if (!std::isfinite(converted)) return std::nullopt;
+  return converted;
 }
 
 std::optional<CanonicalQuantity> Canonicalize(double value, std::string_view unit) {

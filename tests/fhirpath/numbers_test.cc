@@ -89,6 +89,35 @@ TEST(QuantityTest, SumsKeepTheirDigitsInTheFinerUnit) {
 // Equality and ordering of numbers used a relative tolerance of 1e-12: 1000000000001.0 =
 // 1000000000000.0 was true and a union dropped one of two different values. N1 §6.1.1:
 // equality is exact; §6.1.3: equivalence rounds to the least precise operand.
+// '0' is a UCUM unit (the number 0): a quantity in it has no common unit with another, whose
+// factor to it is infinite. Compared, both give what quantities of other dimensions give; the
+// infinite factor went on into the conversion's scale (a fuzz input: UBSan, inf cast to int).
+TEST(QuantityTest, AUnitOfFactorZeroHasNoCommonUnit) {
+  for (std::string_view op : {"<", ">", "=", "~", "<=", "!="}) {
+    const std::string other = "33 'g' " + std::string(op) + " 3 'm'";
+    EXPECT_EQ(EvalText("33 '' " + std::string(op) + " 3 '0'"), EvalText(other)) << op;
+    EXPECT_EQ(EvalText("3 '0' " + std::string(op) + " 33 ''"), EvalText(other)) << op;
+  }
+  EXPECT_EQ(EvalText("33 '' < 3 '0' < 2"), "");
+  EXPECT_EQ(EvalText("(33 '').toQuantity('0')"), "");
+  EXPECT_EQ(EvalText("(3 '0').toQuantity('')"), "");
+  EXPECT_EQ(EvalText("(3 '0').toQuantity('0')"), "3 '0'");
+}
+
+// An exponent past what any unit has is no unit, as an unknown atom is: multiplied into the
+// dimensions it overflowed an int (a fuzz input: UBSan, signed integer overflow).
+TEST(QuantityTest, AnExponentTooLargeIsNoUnit) {
+  for (std::string_view unit : {"m-1026405035", "m3000000000", "10*3000000000", "10*99999"}) {
+    const std::string given = "1 '" + std::string(unit) + "'";
+    EXPECT_EQ(EvalText(given + " = 1 'm'"), EvalText("1 'xyz' = 1 'm'")) << unit;
+    EXPECT_EQ(EvalText(given + ".toQuantity('m')"), "") << unit;
+  }
+  // atoi took 2^32 for 0: the unit was m to the power 0, a number.
+  EXPECT_EQ(EvalText("1 'm4294967296' = 1 '1'"), EvalText("1 'xyz' = 1 '1'"));
+  EXPECT_EQ(EvalText("1 'm2' = 10000 'cm2'"), "true");
+  EXPECT_EQ(EvalText("1 '10*3/L' = 1 '/mL'"), "true");
+}
+
 TEST(DecimalTest, EqualityIsExact) {
   EXPECT_EQ(EvalText("1000000000001.0 = 1000000000000.0"), "false");
   EXPECT_EQ(EvalText("1000000000001.0 > 1000000000000.0"), "true");
