@@ -117,6 +117,7 @@ std::optional<int64_t> IntegerArithmetic(BinaryOp op, int64_t a, int64_t b) {
 // 250 'cm', scale 0); another factor ([lb_av] to g) makes it unknown.
 int ConvertedScale(const Item& q, double factor) {
   const int scale = DecimalScale(q);
+  // (ConvertUnit's factors are finite, but the inverse of a tiny one is not.)
   if (scale < 0 || !(factor > 0) || !std::isfinite(factor)) return -1;
   const double k = std::round(std::log10(factor));
   if (std::fabs(factor / std::pow(10.0, k) - 1) > 1e-9) return -1;
@@ -168,9 +169,7 @@ std::optional<std::pair<Item, Item>> InCommonUnit(const Item& a, const Item& b,
   if (a.str == b.str) return std::pair<Item, Item>(a, b);
   // b's units per a's, the units parsed once (UCUM conversions are linear).
   auto factor = ConvertUnit(1.0, a.str, b.str);
-  // A unit of factor zero ('0', UCUM's number 0) gives an infinite factor from any other: no
-  // common unit, as between two dimensions.
-  if (!factor || !(*factor > 0) || !std::isfinite(*factor)) return std::nullopt;
+  if (!factor || *factor <= 0) return std::nullopt;
   if ((*factor > 1) == (which == Unit::kFiner)) {
     return std::pair<Item, Item>(ConvertQuantity(a, b.str, *factor), b);
   }

@@ -149,15 +149,10 @@ class Deidentifier {
   // vault has no record for it or its record is not a Patient (erased, or none yet).
   Result<std::optional<std::string>> PatientOriginal(std::string_view pseudonym);
 
-  // Rewrites "Type/id[/_history/v]" to the stored id when Type's ids are pseudonymized
-  // (Patient and the types of its compartment); other references are returned unchanged.
-  std::string RewriteReference(std::string_view reference, PendingLinks* pending = nullptr) {
-    std::string out;
-    RewriteReference(reference, pending, out);
-    return out;
-  }
-  // The same into `out` (replaced; `reference` must not view it): the rewrite of a resource
-  // reuses one buffer for all its references.
+  // Rewrites "Type/id[/_history/v]" into `out` (replaced; `reference` must not view it) as the
+  // stored id when Type's ids are pseudonymized (Patient and the types of its compartment);
+  // other references are copied unchanged. The rewrite of a resource reuses one `out` for all
+  // its references.
   void RewriteReference(std::string_view reference, PendingLinks* pending, std::string& out);
 
   const privacy::Pseudonymizer& pseudonymizer() const { return pseudonymizer_; }

@@ -29,29 +29,16 @@ Stmt& Stmt::Bind(int i, int64_t v) {
   Bound(sqlite3_bind_int64(stmt_, i, v));
   return *this;
 }
-Stmt& Stmt::Bind(int i, std::string_view v) {
+Stmt& Stmt::BindBytes(int i, std::string_view v, bool blob, bool copy) {
   // (SQLite takes an int length: a longer value is refused, not cut.)
-  Bound(v.size() > static_cast<size_t>(INT32_MAX)
-            ? SQLITE_TOOBIG
-            : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  return *this;
-}
-Stmt& Stmt::BindView(int i, std::string_view v) {
-  Bound(v.size() > static_cast<size_t>(INT32_MAX)
-            ? SQLITE_TOOBIG
-            : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
-  return *this;
-}
-Stmt& Stmt::BindBlob(int i, std::string_view v) {
-  Bound(v.size() > static_cast<size_t>(INT32_MAX)
-            ? SQLITE_TOOBIG
-            : sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  return *this;
-}
-Stmt& Stmt::BindBlobView(int i, std::string_view v) {
-  Bound(v.size() > static_cast<size_t>(INT32_MAX)
-            ? SQLITE_TOOBIG
-            : sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+  if (v.size() > static_cast<size_t>(INT32_MAX)) {
+    Bound(SQLITE_TOOBIG);
+    return *this;
+  }
+  const auto n = static_cast<int>(v.size());
+  const sqlite3_destructor_type keep = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
+  Bound(blob ? sqlite3_bind_blob(stmt_, i, v.data(), n, keep)
+             : sqlite3_bind_text(stmt_, i, v.data(), n, keep));
   return *this;
 }
 Stmt& Stmt::BindNull(int i) {

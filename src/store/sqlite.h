@@ -37,13 +37,13 @@ class Stmt {
   // A value that cannot be bound (SQLITE_TOOBIG for one over SQLite's limit) makes the next
   // Step fail with that error.
   Stmt& Bind(int i, int64_t v);
-  Stmt& Bind(int i, std::string_view v);
+  Stmt& Bind(int i, std::string_view v) { return BindBytes(i, v, false, true); }
   // Binds `v` without copying it: its bytes must stay alive and unchanged until the statement
   // is bound again or destroyed (a reset keeps bindings).
-  Stmt& BindView(int i, std::string_view v);
-  Stmt& BindBlob(int i, std::string_view v);
+  Stmt& BindView(int i, std::string_view v) { return BindBytes(i, v, false, false); }
+  Stmt& BindBlob(int i, std::string_view v) { return BindBytes(i, v, true, true); }
   // A blob bound without copying, as BindView binds text.
-  Stmt& BindBlobView(int i, std::string_view v);
+  Stmt& BindBlobView(int i, std::string_view v) { return BindBytes(i, v, true, false); }
   Stmt& BindNull(int i);
   // Steps once: true with a row, false when done; errors become kIoError (kCorruption for a
   // damaged file).
@@ -62,6 +62,8 @@ class Stmt {
   std::string sql_;
   std::string what_;
   int bind_error_ = 0;  // the first failed bind since the last reset (SQLITE_OK: none)
+  // Binds `v` as a blob or as text, copied by SQLite or viewed (see BindView).
+  Stmt& BindBytes(int i, std::string_view v, bool blob, bool copy);
   void Bound(int rc) {
     if (rc != 0 && bind_error_ == 0) bind_error_ = rc;
   }
