@@ -1,5 +1,6 @@
 #include "ingest/deidentify.h"
 
+#include <tbb/parallel_for.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -11,12 +12,12 @@
 #include <span>
 #include <sstream>
 #include <tuple>
-#include <unordered_set>
 
 #include "common/string_util.h"
 #include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
 #include "privacy/removed_elements.h"
+#include "store/key_map.h"
 
 namespace medlake::ingest {
 namespace {
@@ -997,20 +998,11 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
 }
 
 void Deidentifier::Queue(VaultRecord record) {
+  // Here, on the worker that queues it, rather than at the commit while the workers wait.
+  record.lookup = vault_->Lookup(record.key);
   std::lock_guard lock(queue_mu_);
   queue_.push_back(std::move(record));
 }
-
-namespace {
-
-// A version admitted to store: its resource key and Admit's ticket (keys are uniform hashes).
-struct VersionHash {
-  size_t operator()(const std::pair<store::Key128, uint64_t>& v) const {
-    return v.first.lo ^ (v.second * 0x9E3779B97F4A7C15u);
-  }
-};
-
-}  // namespace
 
 Status Deidentifier::FlushVault(uint64_t commit) {
   std::vector<VaultRecord> records;
@@ -1026,7 +1018,7 @@ Status Deidentifier::FlushVault(uint64_t commit) {
   // version stored (its stored form equal, what was removed not: a Patient sent again with a
   // corrected name) leaves the vault as the first left it, as it does when that version was
   // committed before (by an earlier checkpoint or run), whichever thread admitted which first.
-  // The places are sorted, not the records (each moved three strings).
+  // The places are sorted, not the records (each holds four strings).
   struct Place {
     store::RecordOrder order;
     size_t record;  // of records in the same place, the one queued first comes first
@@ -1037,16 +1029,30 @@ Status Deidentifier::FlushVault(uint64_t commit) {
     return std::tie(a.order.hi, a.order.offset, a.order.entry, a.record) <
            std::tie(b.order.hi, b.order.offset, b.order.entry, b.record);
   });
-  std::vector<std::pair<std::string, std::string>> items;
+  // A version replaced in the run is not stored: what was removed from it is not kept either
+  // (an erasure, which finds records through stored rows, would never reach it). Asked of the
+  // writer in parallel: a lock and a cache miss per record.
+  std::vector<char> replaced(records.size());
+  tbb::parallel_for(size_t{0}, records.size(), [&](size_t i) {
+    const VaultRecord& r = records[i];
+    replaced[i] = r.row_seq != 0 && !writer_.StillToStore(r.row_key, r.row_seq);
+  });
+  std::vector<privacy::Vault::StagedRecord> items;
   items.reserve(records.size());
-  std::unordered_set<std::pair<store::Key128, uint64_t>, VersionHash> versions;
+  // Of the versions still to store, a resource has one (a later version of the run drops the
+  // earlier one): the first record of each is found by its row key in a flat map, without a
+  // node per record. A second version of a key, were there one, keeps its records.
+  store::KeyMap<uint64_t> first_seq;
   for (const Place& place : places) {
-    VaultRecord& r = records[place.record];
-    if (r.row_seq != 0 && !versions.emplace(r.row_key, r.row_seq).second) continue;
-    // A version replaced in the run is not stored: what was removed from it is not kept either
-    // (an erasure, which finds records through stored rows, would never reach it).
-    if (r.row_seq != 0 && !writer_.StillToStore(r.row_key, r.row_seq)) continue;
-    items.emplace_back(std::move(r.key), std::move(r.json));
+    const VaultRecord& r = records[place.record];
+    if (replaced[place.record]) continue;
+    if (r.row_seq != 0) {
+      bool inserted = false;
+      uint64_t& seq = first_seq.FindOrInsert(r.row_key, inserted);
+      if (!inserted && seq == r.row_seq) continue;
+      if (inserted) seq = r.row_seq;
+    }
+    items.push_back({r.key, r.json, r.lookup});
   }
   return vault_->Stage(commit, items);
 }

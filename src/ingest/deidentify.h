@@ -48,8 +48,9 @@ using privacy::kIdentifierSystemsFile;  // identifier system aliases (privacy/id
 
 // What de-identification removed from one resource, for the vault.
 struct VaultRecord {
-  std::string key;   // the pseudonym (Patient) or "<pseudonym>/<Type>/<id>"
-  std::string json;  // the original Patient, or an object of the removed elements
+  std::string key;     // the pseudonym (Patient) or "<pseudonym>/<Type>/<id>"
+  std::string lookup;  // the vault's key of `key` (privacy::Vault::Lookup), set when queued
+  std::string json;    // the original Patient, or an object of the removed elements
   // A resource outside the patient compartment (a Task, a Device) that references one patient
   // only: that patient's pseudonym. The resource is theirs: stored, shown, shifted and erased
   // with their data.

@@ -4,10 +4,14 @@
 #include <sodium.h>
 #include <sys/stat.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "common/file_util.h"
 #include "common/string_util.h"
@@ -143,22 +147,30 @@ Status Vault::Put(std::string_view pseudonym, std::string_view identity_json) {
 
 Status Vault::Stage(uint64_t commit,
                     const std::vector<std::pair<std::string, std::string>>& records) {
-  // Sealed first, in parallel (ingest calls this at a commit, while its workers wait), then
-  // written in the order of their lookups: the lookup index (the table itself, in a vault of
+  std::vector<StagedRecord> staged;
+  staged.reserve(records.size());
+  for (const auto& [pseudonym, identity] : records) staged.push_back({pseudonym, identity, {}});
+  return Stage(commit, staged);
+}
+
+Status Vault::Stage(uint64_t commit, std::span<const StagedRecord> records) {
+  // Written in the order of their lookups: the lookup index (the table itself, in a vault of
   // the old layout) then fills page after page. In the records' order every write lands on a
   // random page (the lookup is a keyed hash), and a vault larger than SQLite's page cache read
   // and spilled pages for most of them. Of one pseudonym's records, the last wins: the order
   // is the records' where lookups tie. What is sorted is each lookup's OrderedHead and its
   // row's index (16 bytes, not three strings: a commit of 389,700 records spent 0.19 s sorting
   // rows); the whole lookup decides where heads tie.
-  std::vector<Row> rows(records.size());
+  const size_t n = records.size();
+  std::vector<Row> rows(n);
   struct Place {
     uint64_t head;
     size_t row;
   };
-  std::vector<Place> order(records.size());
-  tbb::parallel_for(size_t{0}, records.size(), [&](size_t i) {
-    rows[i] = SealRow(records[i].first, records[i].second);
+  std::vector<Place> order(n);
+  tbb::parallel_for(size_t{0}, n, [&](size_t i) {
+    const StagedRecord& r = records[i];
+    rows[i].lookup = r.lookup.empty() ? Lookup(r.pseudonym) : std::string(r.lookup);
     order[i] = {OrderedHead(rows[i].lookup), i};
   });
   std::sort(order.begin(), order.end(), [&rows](const Place& a, const Place& b) {
@@ -166,6 +178,47 @@ Status Vault::Stage(uint64_t commit,
     const int c = rows[a.row].lookup.compare(rows[b.row].lookup);
     return c != 0 ? c < 0 : a.row < b.row;
   });
+  // Sealing is most of the CPU, and SQLite writes on one thread (ingest's workers wait
+  // meanwhile): the other threads seal ahead of the inserts, a block of rows in lookup order at
+  // a time, and the inserting thread seals a block itself rather than wait for one.
+  constexpr size_t kSealBlock = 256;
+  const size_t blocks = (n + kSealBlock - 1) / kSealBlock;
+  std::atomic<size_t> next_block{0};
+  std::vector<std::atomic<bool>> sealed(blocks);
+  auto seal_next = [&]() -> bool {
+    const size_t b = next_block.fetch_add(1, std::memory_order_relaxed);
+    if (b >= blocks) return false;
+    for (size_t k = b * kSealBlock; k < std::min(n, (b + 1) * kSealBlock); ++k) {
+      const StagedRecord& r = records[order[k].row];
+      Row& row = rows[order[k].row];
+      row.sealed = Seal(vault_key_, row.lookup, r.pseudonym, r.identity, row.nonce);
+    }
+    sealed[b].store(true, std::memory_order_release);
+    return true;
+  };
+  tbb::task_group sealers;
+  const int helpers = std::max(1, tbb::this_task_arena::max_concurrency() - 1);
+  for (int h = 0; h < helpers; ++h) {
+    sealers.run([&] {
+      while (seal_next()) {
+      }
+    });
+  }
+  // However the transaction ends, the sealers stop and are waited for before the rows go.
+  struct StopSealers {
+    std::atomic<size_t>& next;
+    size_t blocks;
+    tbb::task_group& group;
+    ~StopSealers() {
+      next.store(blocks, std::memory_order_relaxed);
+      group.wait();
+    }
+  } stop_sealers{next_block, blocks, sealers};
+  auto wait_sealed = [&](size_t b) {
+    while (!sealed[b].load(std::memory_order_acquire)) {
+      if (!seal_next()) std::this_thread::yield();
+    }
+  };
   const auto tag = static_cast<int64_t>(commit);
   return db_->Transaction([&]() -> Status {
     // The commits before this one are made (the writer commits in order): their undo goes.
@@ -196,8 +249,9 @@ Status Vault::Stage(uint64_t commit,
           .BindBlobView(3, row.sealed)
           .Bind(4, tag);
     };
-    for (const Place& place : order) {
-      const Row& row = rows[place.row];
+    for (size_t k = 0; k < n; ++k) {
+      if (k % kSealBlock == 0) wait_sealed(k / kSealBlock);
+      const Row& row = rows[order[k].row];
       MEDLAKE_RETURN_IF_ERROR(bind(add, row).Run());
       if (db_->Changes() > 0) continue;
       MEDLAKE_RETURN_IF_ERROR(keep.BindBlobView(1, row.lookup).Bind(2, tag).Run());

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,14 @@ class Vault {
   // pseudonym's records the last wins. The writer stages commit T only once T-1 is made: the
   // same transaction drops the undo of earlier commits.
   Status Stage(uint64_t commit, const std::vector<std::pair<std::string, std::string>>& records);
+  // A record to stage, as views of the caller's strings: `lookup` is Lookup(pseudonym), which
+  // Stage computes when it is empty (ingest computes it on its workers, as records come).
+  struct StagedRecord {
+    std::string_view pseudonym, identity, lookup;
+  };
+  Status Stage(uint64_t commit, std::span<const StagedRecord> records);
+  // The key a pseudonym's record is found by (keyed BLAKE2b-256, vault index key). Thread-safe.
+  std::string Lookup(std::string_view pseudonym) const;
   // After the writer's last commit: drops the undo of commits up to `committed` (made), and
   // SetCommitted(committed).
   Status Settle(uint64_t committed);
@@ -86,7 +95,6 @@ class Vault {
 
  private:
   Vault() = default;
-  std::string Lookup(std::string_view pseudonym) const;
   // A record as the identity table holds it: its lookup key and its sealed identity.
   struct Row {
     std::string lookup, nonce, sealed;
