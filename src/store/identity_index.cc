@@ -248,7 +248,13 @@ class IdentityIndex::RunWriter {
     w->buffer_.assign(kHeaderSize, '\0');
     return w;
   }
-  ~RunWriter() { XXH64_freeState(hash_); }
+  // A run not finished (a write failed: a full disk) is removed, not left for the next Open.
+  ~RunWriter() {
+    XXH64_freeState(hash_);
+    if (run_ == nullptr) return;
+    std::error_code ec;
+    fs::remove(run_->path, ec);
+  }
 
   Status Append(const IdentityEntry& e) {
     Run& run = *run_;
@@ -357,16 +363,31 @@ std::string IdentityIndex::NextRunName() {
   return buf;
 }
 
-Status IdentityIndex::AddRun(std::vector<IdentityEntry> entries) {
-  if (entries.empty()) return Status::Ok();
+IdentityIndex::PreparedRun::PreparedRun() = default;
+IdentityIndex::PreparedRun::PreparedRun(PreparedRun&&) noexcept = default;
+IdentityIndex::PreparedRun& IdentityIndex::PreparedRun::operator=(PreparedRun&&) noexcept = default;
+IdentityIndex::PreparedRun::~PreparedRun() {
+  if (!run_) return;
+  std::error_code ec;
+  fs::remove(run_->path, ec);  // no manifest names it
+}
+
+Result<IdentityIndex::PreparedRun> IdentityIndex::Prepare(std::vector<IdentityEntry> entries) {
+  PreparedRun prepared;
+  if (entries.empty()) return prepared;
   // Runs are added at a commit, when ingest's workers wait: sort on ingest's threads.
   tbb::parallel_sort(
       entries.begin(), entries.end(),
       [](const IdentityEntry& a, const IdentityEntry& b) { return KeyLess(a.key, b.key); });
   MEDLAKE_ASSIGN_OR_RETURN(auto writer, RunWriter::Create(dir_, NextRunName(), entries.size()));
   for (const IdentityEntry& e : entries) MEDLAKE_RETURN_IF_ERROR(writer->Append(e));
-  MEDLAKE_ASSIGN_OR_RETURN(auto run, writer->Finish());
-  runs_.push_back(std::move(run));
+  MEDLAKE_ASSIGN_OR_RETURN(prepared.run_, writer->Finish());
+  return prepared;
+}
+
+Status IdentityIndex::Add(PreparedRun prepared) {
+  if (!prepared.run_) return Status::Ok();
+  runs_.push_back(std::move(prepared.run_));
   size_t first = runs_.size() - 1;
   uint64_t tail = runs_.back()->count;
   while (first > 0 && runs_[first - 1]->count <= 2 * tail) {
@@ -374,6 +395,11 @@ Status IdentityIndex::AddRun(std::vector<IdentityEntry> entries) {
     tail += runs_[first]->count;
   }
   return first + 1 < runs_.size() ? MergeTail(first) : Status::Ok();
+}
+
+Status IdentityIndex::AddRun(std::vector<IdentityEntry> entries) {
+  MEDLAKE_ASSIGN_OR_RETURN(PreparedRun prepared, Prepare(std::move(entries)));
+  return Add(std::move(prepared));
 }
 
 Status IdentityIndex::MergeTail(size_t first) {

@@ -48,6 +48,8 @@ static_assert(sizeof(IdentityEntry) == 48);
 static_assert(std::endian::native == std::endian::little);
 
 class IdentityIndex {
+  struct Run;  // one run file, open
+
  public:
   // Opens the index kept in `dir` if its manifest is stamped `stamp` and every run it names is
   // intact; files the manifest does not name are removed. Otherwise every file in `dir` is
@@ -71,12 +73,29 @@ class IdentityIndex {
   // Publish.
   Status AddRun(std::vector<IdentityEntry> entries);
 
+  // AddRun in two steps, so that the costly one can run before the commit whose entries it
+  // holds is made (ingest prepares it while the identity vault writes): Prepare sorts `entries`
+  // and writes them as a run file that nothing reads; Add makes that run the newest, as AddRun
+  // does. A prepared run that is never added is removed with its object.
+  class PreparedRun {
+   public:
+    PreparedRun();
+    PreparedRun(PreparedRun&&) noexcept;
+    PreparedRun& operator=(PreparedRun&&) noexcept;
+    ~PreparedRun();
+
+   private:
+    friend class IdentityIndex;
+    std::unique_ptr<Run> run_;
+  };
+  Result<PreparedRun> Prepare(std::vector<IdentityEntry> entries);
+  Status Add(PreparedRun prepared);
+
   // Names the current runs in the manifest, stamped `stamp`, atomically; then removes the run
   // files that merges made obsolete.
   Status Publish(uint64_t stamp);
 
  private:
-  struct Run;
   class RunWriter;
   IdentityIndex() = default;
   Status MergeTail(size_t first);

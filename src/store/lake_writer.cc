@@ -423,10 +423,10 @@ uint64_t LakeWriter::identities_since_commit() const {
   return total;
 }
 
-Status LakeWriter::FoldPending() {
+std::vector<IdentityEntry> LakeWriter::PendingEntries(bool release) {
   std::vector<IdentityEntry> committed;
   committed.reserve(identities_since_commit());
-  for (Stripe& stripe : stripes_) {  // each stripe is freed as soon as it is copied
+  for (Stripe& stripe : stripes_) {
     std::lock_guard lock(stripe.mu);
     stripe.map.ForEach([&](const Key128& key, Entry& e) {
       if (e.pending == 0) return;
@@ -436,11 +436,30 @@ Status LakeWriter::FoldPending() {
                                         static_cast<uint32_t>(run_id_), p.segment, p.row, e.type,
                                         0});
     });
-    stripe.map.Clear();
-    stripe.pending = std::vector<Pending>();
-    stripe.identities.store(0, std::memory_order_relaxed);
+    if (release) ClearStripeLocked(stripe);
   }
-  MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(committed)));
+  return committed;
+}
+
+void LakeWriter::ClearStripeLocked(Stripe& stripe) {
+  stripe.map.Clear();
+  stripe.pending = std::vector<Pending>();
+  stripe.identities.store(0, std::memory_order_relaxed);
+}
+
+Status LakeWriter::FoldPending(std::optional<Result<IdentityIndex::PreparedRun>> prepared) {
+  // Without a run prepared before the commit (or when it could not be written: a full disk,
+  // which the commit may have needed first), each stripe is freed as soon as it is copied.
+  if (!prepared || !prepared->ok()) {
+    prepared = index_->Prepare(PendingEntries(/*release=*/true));
+  } else {
+    for (Stripe& stripe : stripes_) {
+      std::lock_guard lock(stripe.mu);
+      ClearStripeLocked(stripe);
+    }
+  }
+  MEDLAKE_RETURN_IF_ERROR(prepared->status());
+  MEDLAKE_RETURN_IF_ERROR(index_->Add(std::move(*prepared).value()));
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(*db_));
   return index_->Publish(stamp);
 }
@@ -1118,13 +1137,26 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
     std::lock_guard clock(catalog_mu_);
     MEDLAKE_RETURN_IF_ERROR(lookup_error_);
   }
-  if (before_commit_) MEDLAKE_RETURN_IF_ERROR(before_commit_(commits_ + 1));
+  // The step before the commit (the identity vault's records: a SQLite transaction on a file of
+  // its own, serial) runs on a thread of its own while this one waits for the segments and
+  // writes the catalog's transaction, which commits only once the step has succeeded. The
+  // thread is joined before this function returns, whatever happens.
+  Status before = Status::Ok();
+  std::jthread before_thread;
+  if (before_commit_) {
+    before_thread = std::jthread([&] { before = before_commit_(commits_ + 1); });
+  }
   // Segment files are synced in the background while ingest goes on; all must be durable, and
   // then their directory entries, before the catalog names them.
   if (Status synced = syncer_.Wait(); !synced.ok()) {
     Fail(synced);
     return synced;
   }
+  // While that thread works, the identity state this commit folds into the index is written as
+  // a run that nothing reads until the commit is made (FoldPending). It is a copy of the state,
+  // which stays until then: done here only when there is a step to wait for.
+  std::optional<Result<IdentityIndex::PreparedRun>> prepared_fold;
+  if (before_commit_) prepared_fold = index_->Prepare(PendingEntries(/*release=*/false));
   std::unique_lock lock(pending_mu_);
   std::set<uint32_t> shards_touched;
   for (const auto& seg : pending_segments_) shards_touched.insert(seg.shard);
@@ -1233,6 +1265,8 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
         .Run();
   };
   Status s = body();
+  if (before_thread.joinable()) before_thread.join();
+  if (s.ok()) s = before;
   if (!s.ok()) {
     (void)db.Exec("ROLLBACK");
     return s;
@@ -1271,7 +1305,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   // This run's rows are committed now. If the identity index cannot take them, the writer no
   // longer knows what is live: it refuses further records (the lake stays consistent; the next
   // writer rebuilds the index).
-  Status folded = FoldPending();
+  Status folded = FoldPending(std::move(prepared_fold));
   if (!folded.ok()) {
     index_failed_ = true;
     std::lock_guard clock(catalog_mu_);

@@ -158,9 +158,11 @@ class LakeWriter {
   // Registers the identifiers of the batch that ended, then starts one.
   void BeginBatch();
   // Steps run around every Commit, given the number the commit has once made (meta.commits,
-  // commits() + 1 before it): `before` at its start, before the catalog transaction (the
-  // privacy layer stages the identity vault's records there; a failure aborts the commit),
-  // `after` once the catalog has committed (`final`: the run's last commit).
+  // commits() + 1 before it): `before` at its start, on another thread while the catalog
+  // transaction is prepared, which commits only after it has succeeded (the privacy layer
+  // stages the identity vault's records there; a failure aborts the commit); `after` once the
+  // catalog has committed (`final`: the run's last commit). `before` may call StillToStore and
+  // VersionToStore, and must not call anything else of the writer.
   void SetCommitSteps(std::function<Status(uint64_t commit)> before,
                       std::function<void(uint64_t commit, bool final)> after) {
     before_commit_ = std::move(before);
@@ -262,9 +264,14 @@ class LakeWriter {
   // Adds the live rows of every committed segment to an empty identity index.
   Status RebuildIdentity(uint64_t stamp);
   // After a commit, this run's written versions become the committed ones: they are added to
-  // the identity index as a new run, published with the committed state's stamp, and the
-  // in-memory identity state is cleared.
-  Status FoldPending();
+  // the identity index as a new run (`prepared`, when Commit wrote it before the commit was
+  // made), published with the committed state's stamp, and the in-memory identity state is
+  // cleared.
+  Status FoldPending(std::optional<Result<IdentityIndex::PreparedRun>> prepared);
+  // The identity entries of this run's written versions; `release` clears each stripe once
+  // copied.
+  std::vector<IdentityEntry> PendingEntries(bool release);
+  void ClearStripeLocked(Stripe& stripe);
   Status FlushShard(uint32_t shard, std::vector<Row> rows);
   // A segment that could not be written or synced leaves admitted versions and queued
   // deletions pointing at rows that are nowhere: after it the writer refuses every admission
