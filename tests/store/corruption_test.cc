@@ -4,12 +4,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "fhir/r4_model.h"
 #include "ingest/ingest.h"
@@ -582,6 +585,80 @@ TEST(CorruptionTest, ACommitLivesInTheCatalogFileNotInItsLogAlone) {
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
   EXPECT_EQ(*stored, R"({"resourceType":"Patient","id":"p1"})");
   EXPECT_TRUE((*copy)->Verify()->empty());
+}
+
+// The step before a commit (a keyed lake's vault) runs beside the catalog's transaction, and
+// the identity index's next run is written meanwhile. A step that fails, however late, rolls
+// the catalog back: nothing of the commit is visible, no run file is left, and the same
+// writer's next commit (its step succeeding) makes everything visible and indexed.
+TEST(CorruptionTest, AFailedStepBeforeTheCommitLeavesTheLakeAsItWas) {
+  TempDir dir;
+  auto writer = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  const uint64_t run = static_cast<uint64_t>((*writer)->run_id()) << 32;
+  for (int i = 0; i < 100; ++i) {
+    store::Row row;
+    const std::string id = "p" + std::to_string(i);
+    row.key = store::ResourceKey("Patient", id);
+    row.type = "Patient";
+    row.id = id;
+    row.json = R"({"resourceType":"Patient","id":")" + id + R"("})";
+    row.content_hash = store::ContentHash(row.json);
+    auto admitted =
+        (*writer)->Admit(row.key, static_cast<uint16_t>(fhir::ResourceTypeIndex("Patient")),
+                         row.content_hash, kNoTime, {run, static_cast<uint64_t>(i)}, row.seq);
+    ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+    row.patient = (*writer)->PatientOrdinal(id);
+    ASSERT_TRUE((*writer)->Add(std::move(row)).ok());
+  }
+  namespace fs = std::filesystem;
+  auto run_files = [&] {
+    size_t n = 0;
+    for (const auto& f : fs::directory_iterator(dir / "lake/index/identity")) {
+      n += f.path().extension() == ".idx";
+    }
+    return n;
+  };
+  const size_t runs_before = run_files();
+  std::atomic<int> steps{0};
+  (*writer)->SetCommitSteps(
+      [&](uint64_t) {
+        // Late: the catalog's rows and the index run are written by now.
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        return ++steps == 1 ? IoError("the vault's disk is full") : Status::Ok();
+      },
+      nullptr);
+  Status failed = (*writer)->Commit(store::RunCounters{}, false);
+  EXPECT_EQ(failed.code(), ErrorCode::kIoError) << failed.ToString();
+  EXPECT_EQ((*writer)->commits(), 0u);
+  EXPECT_EQ(run_files(), runs_before) << "the run prepared for the failed commit is left";
+  {
+    auto lake = Lake::Open(dir / "lake");
+    ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+    EXPECT_EQ((*lake)->Status()->total_resources, 0u);
+    EXPECT_FALSE((*lake)->Get("Patient", "p7").ok());
+  }
+  ASSERT_TRUE((*writer)->Commit(store::RunCounters{}, true).ok());
+  EXPECT_EQ(steps.load(), 2);
+  EXPECT_EQ((*writer)->commits(), 1u);
+  (*writer)->SetCommitSteps(nullptr, nullptr);
+  writer->reset();  // the lock goes: a reader, then a writer that opens the index
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok()) << lake.status().ToString();
+  EXPECT_EQ((*lake)->Status()->total_resources, 100u);
+  EXPECT_TRUE((*lake)->Get("Patient", "p7").ok());
+  EXPECT_TRUE((*lake)->Verify()->empty());
+  auto again = store::LakeWriter::Open(dir / "lake");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  store::Row same;
+  same.key = store::ResourceKey("Patient", "p7");
+  same.content_hash = store::ContentHash(R"({"resourceType":"Patient","id":"p7"})");
+  const uint64_t next_run = static_cast<uint64_t>((*again)->run_id()) << 32;
+  auto admitted =
+      (*again)->Admit(same.key, static_cast<uint16_t>(fhir::ResourceTypeIndex("Patient")),
+                      same.content_hash, kNoTime, {next_run, 0}, same.seq);
+  ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+  EXPECT_EQ(*admitted, store::Admission::kDuplicate) << "the index does not know the commit";
 }
 
 // A delete bitmap carries a hash: a flipped bit in it read as another valid bitmap (a row

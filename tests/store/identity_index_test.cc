@@ -151,6 +151,47 @@ TEST(IdentityIndexTest, UnpublishedRunsAreDroppedAndStaleIndexesRebuilt) {
   EXPECT_FALSE(*index->Find({1, 1}, e));
 }
 
+// A run prepared before its commit (a keyed ingest writes it while the vault writes): nothing
+// finds its keys until it is added, and one that is dropped (the commit failed) leaves no file.
+TEST(IdentityIndexTest, APreparedRunIsReadOnlyOnceAddedAndLeavesNoFileWhenDropped) {
+  TempDir dir;
+  auto index = MustOpen(dir.path(), 1);
+  ASSERT_TRUE(index->AddRun({EntryOf({1, 1}, 1, 0)}).ok());
+  ASSERT_TRUE(index->Publish(1).ok());
+  auto files = [&] {
+    size_t n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+      n += f.path().extension() == ".idx";
+    }
+    return n;
+  };
+  ASSERT_EQ(files(), 1u);
+  IdentityEntry e;
+  {
+    auto dropped = index->Prepare({EntryOf({2, 2}, 2, 0)});
+    ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+    EXPECT_EQ(files(), 2u);
+    EXPECT_FALSE(*index->Find({2, 2}, e));
+  }
+  EXPECT_EQ(files(), 1u) << "a prepared run never added is removed";
+
+  auto prepared = index->Prepare({EntryOf({3, 3}, 3, 0), EntryOf({1, 1}, 3, 1)});
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_FALSE(*index->Find({3, 3}, e));
+  ASSERT_TRUE(*index->Find({1, 1}, e));
+  EXPECT_EQ(e.segment, 1u);
+  ASSERT_TRUE(index->Add(std::move(prepared).value()).ok());
+  ASSERT_TRUE(*index->Find({3, 3}, e));
+  ASSERT_TRUE(*index->Find({1, 1}, e));
+  EXPECT_EQ(e.segment, 3u);  // the added run is the newest
+  ASSERT_TRUE(index->Publish(2).ok());
+  index.reset();
+  index = MustOpen(dir.path(), 2);
+  EXPECT_FALSE(index->needs_rebuild());
+  ASSERT_TRUE(*index->Find({3, 3}, e));
+  EXPECT_FALSE(*index->Find({2, 2}, e));
+}
+
 TEST(IdentityIndexTest, DamagedRunIsRebuiltNotTrusted) {
   TempDir dir;
   auto index = MustOpen(dir.path(), 5);
