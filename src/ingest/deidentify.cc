@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <sstream>
@@ -1039,9 +1040,10 @@ Status Deidentifier::FlushVault(uint64_t commit) {
   });
   std::vector<privacy::Vault::StagedRecord> items;
   items.reserve(records.size());
-  // Of the versions still to store, a resource has one (a later version of the run drops the
-  // earlier one): the first record of each is found by its row key in a flat map, without a
-  // node per record. A second version of a key, were there one, keeps its records.
+  // Of the versions still to store, a resource has one: LakeWriter::Admit drops the version a
+  // later one of the run replaces, for good. So the first record of each version is found by
+  // its row key in a flat map, without a node per record. A second version of a key, were
+  // there one, would keep its records.
   store::KeyMap<uint64_t> first_seq;
   for (const Place& place : places) {
     const VaultRecord& r = records[place.record];
@@ -1054,7 +1056,16 @@ Status Deidentifier::FlushVault(uint64_t commit) {
     }
     items.push_back({r.key, r.json, r.lookup});
   }
-  return vault_->Stage(commit, items);
+  Status staged = vault_->Stage(commit, items);
+  if (!staged.ok()) {
+    // The commit fails; its records go back to the queue, before those queued since, for a
+    // writer that commits again.
+    std::lock_guard lock(queue_mu_);
+    records.insert(records.end(), std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.end()));
+    queue_.swap(records);
+  }
+  return staged;
 }
 
 void Deidentifier::VaultCommitted(uint64_t commit, bool final) {

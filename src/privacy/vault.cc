@@ -185,13 +185,20 @@ Status Vault::Stage(uint64_t commit, std::span<const StagedRecord> records) {
   const size_t blocks = (n + kSealBlock - 1) / kSealBlock;
   std::atomic<size_t> next_block{0};
   std::vector<std::atomic<bool>> sealed(blocks);
+  // A block whose sealing threw (out of memory) is marked done all the same, so that nothing
+  // waits for it, and fails the transaction.
+  std::atomic<bool> seal_failed{false};
   auto seal_next = [&]() -> bool {
     const size_t b = next_block.fetch_add(1, std::memory_order_relaxed);
     if (b >= blocks) return false;
-    for (size_t k = b * kSealBlock; k < std::min(n, (b + 1) * kSealBlock); ++k) {
-      const StagedRecord& r = records[order[k].row];
-      Row& row = rows[order[k].row];
-      row.sealed = Seal(vault_key_, row.lookup, r.pseudonym, r.identity, row.nonce);
+    try {
+      for (size_t k = b * kSealBlock; k < std::min(n, (b + 1) * kSealBlock); ++k) {
+        const StagedRecord& r = records[order[k].row];
+        Row& row = rows[order[k].row];
+        row.sealed = Seal(vault_key_, row.lookup, r.pseudonym, r.identity, row.nonce);
+      }
+    } catch (...) {
+      seal_failed.store(true, std::memory_order_relaxed);
     }
     sealed[b].store(true, std::memory_order_release);
     return true;
@@ -250,7 +257,12 @@ Status Vault::Stage(uint64_t commit, std::span<const StagedRecord> records) {
           .Bind(4, tag);
     };
     for (size_t k = 0; k < n; ++k) {
-      if (k % kSealBlock == 0) wait_sealed(k / kSealBlock);
+      if (k % kSealBlock == 0) {
+        wait_sealed(k / kSealBlock);
+        if (seal_failed.load(std::memory_order_relaxed)) {
+          return Internal("identity vault: records could not be sealed (out of memory)");
+        }
+      }
       const Row& row = rows[order[k].row];
       MEDLAKE_RETURN_IF_ERROR(bind(add, row).Run());
       if (db_->Changes() > 0) continue;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -1141,10 +1142,18 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   // its own, serial) runs on a thread of its own while this one waits for the segments and
   // writes the catalog's transaction, which commits only once the step has succeeded. The
   // thread is joined before this function returns, whatever happens.
+  // Nothing may admit meanwhile (see the header): this thread holds pending_mu_ across the
+  // join, which Admit takes under a stripe's lock, and the step takes stripes' locks.
   Status before = Status::Ok();
   std::jthread before_thread;
   if (before_commit_) {
-    before_thread = std::jthread([&] { before = before_commit_(commits_ + 1); });
+    before_thread = std::jthread([&] {
+      try {
+        before = before_commit_(commits_ + 1);
+      } catch (const std::exception& e) {  // out of memory: the commit fails with a status
+        before = Internal(std::string("the step before the commit failed: ") + e.what());
+      }
+    });
   }
   // Segment files are synced in the background while ingest goes on; all must be durable, and
   // then their directory entries, before the catalog names them.

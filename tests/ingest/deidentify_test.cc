@@ -22,6 +22,7 @@
 #include "privacy/vault.h"
 #include "quarantine_of.h"
 #include "store/lake_writer.h"
+#include "store/sqlite.h"
 #include "test_util.h"
 #include "zstd_frames.h"
 
@@ -126,6 +127,44 @@ TEST(DeidentifyTest, AnIngestRefusesALakeWhoseKeyChangedSinceItBegan) {
   auto stored = Ingest(dir / "keyed", {dir / "in"}, keyed_expected);
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
   EXPECT_EQ(stored->counters.stored, 1u);
+}
+
+// The vault's records of a commit whose vault step failed are not lost: they go back to the
+// queue, and the writer's next commit writes them (the step runs beside the catalog's
+// transaction, which it rolls back).
+TEST(DeidentifyTest, RecordsOfACommitWhoseVaultFailedAreWrittenByTheNext) {
+  TempDir dir;
+  const std::string lake = dir / "lake";
+  KeyedWriter k(lake);
+  ASSERT_TRUE(k.deid);
+  ingest::VaultRecord record;
+  record.key = "pseudo-1";
+  record.json = R"({"name":[{"family":"Kept"}]})";
+  k.deid->Queue(std::move(record));
+  // The vault's `pending` table gone: its step fails at once.
+  store::DbOptions options;
+  options.rollback_journal = true;
+  options.what = "vault";
+  auto vault_file = store::Db::Open(privacy::Vault::PathFor(lake), options);
+  ASSERT_TRUE(vault_file.ok()) << vault_file.status().ToString();
+  ASSERT_TRUE((*vault_file)->Exec("DROP TABLE pending").ok());
+  Status failed = k.writer->Commit(store::RunCounters{}, false);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(k.writer->commits(), 0u);
+  ASSERT_TRUE((*vault_file)->Exec("CREATE TABLE pending(tag INTEGER NOT NULL)").ok());
+  vault_file->reset();
+  ingest::VaultRecord later;
+  later.key = "pseudo-2";
+  later.json = R"({"name":[{"family":"Later"}]})";
+  k.deid->Queue(std::move(later));
+  ASSERT_TRUE(k.writer->Commit(store::RunCounters{}, true).ok());
+  EXPECT_EQ(k.writer->commits(), 1u);
+  auto kept = VaultRecord(lake, "pseudo-1");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(*kept, R"({"name":[{"family":"Kept"}]})");
+  auto second = VaultRecord(lake, "pseudo-2");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, R"({"name":[{"family":"Later"}]})");
 }
 
 TEST(DeidentifyTest, KeyedLakeStoresPseudonymsAndVaultsIdentity) {
