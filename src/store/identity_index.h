@@ -83,6 +83,8 @@ class IdentityIndex {
     PreparedRun(PreparedRun&&) noexcept;
     PreparedRun& operator=(PreparedRun&&) noexcept;
     ~PreparedRun();
+    // No run: none prepared, or no entries to write.
+    bool empty() const { return run_ == nullptr; }
 
    private:
     friend class IdentityIndex;

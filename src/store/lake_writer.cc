@@ -448,10 +448,10 @@ void LakeWriter::ClearStripeLocked(Stripe& stripe) {
   stripe.identities.store(0, std::memory_order_relaxed);
 }
 
-Status LakeWriter::FoldPending(std::optional<Result<IdentityIndex::PreparedRun>> prepared) {
+Status LakeWriter::FoldPending(Result<IdentityIndex::PreparedRun> prepared) {
   // Without a run prepared before the commit (or when it could not be written: a full disk,
   // which the commit may have needed first), each stripe is freed as soon as it is copied.
-  if (!prepared || !prepared->ok()) {
+  if (!prepared.ok() || prepared->empty()) {
     prepared = index_->Prepare(PendingEntries(/*release=*/true));
   } else {
     for (Stripe& stripe : stripes_) {
@@ -459,8 +459,8 @@ Status LakeWriter::FoldPending(std::optional<Result<IdentityIndex::PreparedRun>>
       ClearStripeLocked(stripe);
     }
   }
-  MEDLAKE_RETURN_IF_ERROR(prepared->status());
-  MEDLAKE_RETURN_IF_ERROR(index_->Add(std::move(*prepared).value()));
+  MEDLAKE_RETURN_IF_ERROR(prepared.status());
+  MEDLAKE_RETURN_IF_ERROR(index_->Add(std::move(prepared).value()));
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(*db_));
   return index_->Publish(stamp);
 }
@@ -1141,9 +1141,9 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   // The step before the commit (the identity vault's records: a SQLite transaction on a file of
   // its own, serial) runs on a thread of its own while this one waits for the segments and
   // writes the catalog's transaction, which commits only once the step has succeeded. The
-  // thread is joined before this function returns, whatever happens.
-  // Nothing may admit meanwhile (see the header): this thread holds pending_mu_ across the
-  // join, which Admit takes under a stripe's lock, and the step takes stripes' locks.
+  // thread is joined before this function returns, whatever happens. Nothing may admit
+  // meanwhile (see the header): this thread holds pending_mu_ across the join, which Admit
+  // takes under a stripe's lock, and the step takes stripes' locks.
   Status before = Status::Ok();
   std::jthread before_thread;
   if (before_commit_) {
@@ -1164,7 +1164,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   // While that thread works, the identity state this commit folds into the index is written as
   // a run that nothing reads until the commit is made (FoldPending). It is a copy of the state,
   // which stays until then: done here only when there is a step to wait for.
-  std::optional<Result<IdentityIndex::PreparedRun>> prepared_fold;
+  Result<IdentityIndex::PreparedRun> prepared_fold = IdentityIndex::PreparedRun();
   if (before_commit_) prepared_fold = index_->Prepare(PendingEntries(/*release=*/false));
   std::unique_lock lock(pending_mu_);
   std::set<uint32_t> shards_touched;

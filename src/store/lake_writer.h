@@ -264,10 +264,10 @@ class LakeWriter {
   // Adds the live rows of every committed segment to an empty identity index.
   Status RebuildIdentity(uint64_t stamp);
   // After a commit, this run's written versions become the committed ones: they are added to
-  // the identity index as a new run (`prepared`, when Commit wrote it before the commit was
-  // made), published with the committed state's stamp, and the in-memory identity state is
-  // cleared.
-  Status FoldPending(std::optional<Result<IdentityIndex::PreparedRun>> prepared);
+  // the identity index as a new run (`prepared`, unless empty: Commit wrote it before the
+  // commit was made), published with the committed state's stamp, and the in-memory identity
+  // state is cleared.
+  Status FoldPending(Result<IdentityIndex::PreparedRun> prepared);
   // The identity entries of this run's written versions; `release` clears each stripe once
   // copied.
   std::vector<IdentityEntry> PendingEntries(bool release);
