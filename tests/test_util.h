@@ -2,6 +2,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -13,7 +14,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace medlake::testing {
 
@@ -96,6 +99,46 @@ inline std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
+
+// `levels` folders named `name`, one inside the other, in `root`, made and removed through
+// descriptors (paths to the deepest would be longer than the kernel takes; so would
+// remove_all's), with `files` (name, content) in the deepest.
+class DeepTree {
+ public:
+  DeepTree(const std::string& root, const std::string& name, int levels,
+           const std::map<std::string, std::string>& files)
+      : name_(name), files_(files), path_(root) {
+    fds_.push_back(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (int i = 0; i < levels && fds_.back() >= 0; ++i) {
+      ::mkdirat(fds_.back(), name.c_str(), 0700);
+      fds_.push_back(::openat(fds_.back(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      path_ += "/" + name;
+    }
+    // Written where a path reaches, then moved down.
+    for (const auto& [file, text] : files) {
+      WriteText(root + "/" + file, text);
+      if (::renameat(fds_[0], file.c_str(), fds_.back(), file.c_str()) != 0) ok_ = false;
+    }
+    ok_ = ok_ && fds_.back() >= 0;
+  }
+  ~DeepTree() {
+    for (const auto& [file, text] : files_) ::unlinkat(fds_.back(), file.c_str(), 0);
+    for (size_t i = fds_.size() - 1; i > 0; --i) {
+      ::close(fds_[i]);
+      ::unlinkat(fds_[i - 1], name_.c_str(), AT_REMOVEDIR);
+    }
+    ::close(fds_[0]);
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }  // of the deepest folder
+
+ private:
+  std::string name_;
+  std::map<std::string, std::string> files_;
+  std::string path_;
+  std::vector<int> fds_;
+  bool ok_ = true;
+};
 
 inline std::string SharedData(const std::string& rel) {
   return std::string(MEDLAKE_SHARED_DATA) + "/" + rel;

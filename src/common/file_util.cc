@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -17,11 +18,19 @@ Status Errno(std::string_view what, const std::string& path) {
   return IoError(std::string(what) + " " + path + ": " + std::strerror(errno));
 }
 
+// Closes `fd` (unless it is AT_FDCWD) and keeps errno as it was.
+void CloseKeepingErrno(int fd) {
+  if (fd == AT_FDCWD) return;
+  const int error = errno;
+  ::close(fd);
+  errno = error;
+}
+
 // Opens `path` and reads it whole into the bytes `reserve(file size)` returns; the number of
 // bytes read (fewer if the file shrank meanwhile).
 template <typename ReserveFn>
 Result<size_t> ReadWhole(const std::string& path, ReserveFn reserve) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = OpenForReading(path);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("no such file: " + path);
     return Errno("cannot open", path);
@@ -51,6 +60,38 @@ Result<size_t> ReadWhole(const std::string& path, ReserveFn reserve) {
 }
 
 }  // namespace
+
+int OpenForReading(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0 || errno != ENAMETOOLONG) return fd;
+  size_t at = path.find_first_not_of('/');
+  if (at == std::string::npos) return fd;  // a long run of slashes only
+  int dir = at > 0 ? ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
+  if (dir < 0) return -1;
+  while (path.size() - at >= PATH_MAX) {
+    // The longest run of whole names from `at` that the kernel takes.
+    const size_t cut = path.rfind('/', at + PATH_MAX - 1);
+    if (cut == std::string::npos || cut <= at) {  // one name longer than any allowed
+      CloseKeepingErrno(dir);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    const std::string piece = path.substr(at, cut - at);
+    const int next = ::openat(dir, piece.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CloseKeepingErrno(dir);
+    if (next < 0) return -1;
+    dir = next;
+    at = path.find_first_not_of('/', cut);
+    if (at == std::string::npos) {  // "a/b/": the folder itself, as open(2) gives it
+      const int self = ::openat(dir, ".", O_RDONLY | O_CLOEXEC);
+      CloseKeepingErrno(dir);
+      return self;
+    }
+  }
+  const int file = ::openat(dir, path.c_str() + at, O_RDONLY | O_CLOEXEC);
+  CloseKeepingErrno(dir);
+  return file;
+}
 
 Result<std::string> ReadFile(const std::string& path, size_t padding) {
   std::string data;

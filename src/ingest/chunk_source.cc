@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/file_util.h"
 #include "json/json.h"
 
 namespace medlake::ingest {
@@ -43,7 +44,7 @@ class GzipReader {
     if (fd_ >= 0) ::close(fd_);
   }
   Status Open(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = OpenForReading(path);
     if (fd_ < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
     if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) return Internal("zlib: inflateInit2");
     started_ = true;
@@ -193,7 +194,7 @@ Status ChunkSource::OpenNext() {
     MEDLAKE_RETURN_IF_ERROR(f->gz->Open(f->file->path));
   } else if (f->file->format == InputFormat::kNdjson ||
              f->file->format == InputFormat::kDeviceNdjson) {
-    f->fd = ::open(f->file->path.c_str(), O_RDONLY | O_CLOEXEC);
+    f->fd = OpenForReading(f->file->path);
     if (f->fd < 0) return IoError("cannot open " + f->file->path + ": " + std::strerror(errno));
   }
   current_ = std::move(f);

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/fhir_time.h"
+#include "common/file_util.h"
 #include "fhir/r4_model.h"
 #include "ingest/device/device_reading.h"
 #include "ingest/fhir/fhir_reader.h"
@@ -37,7 +38,7 @@ Result<std::string> ReadHead(const InputFile& f, bool& whole) {
   const bool json = f.format == InputFormat::kJson;
   std::string head(json ? (16u << 10) : (1u << 20), '\0');
   size_t got = 0;
-  const int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = OpenForReading(f.path);
   if (fd < 0) return IoError("cannot read " + f.path + ": " + std::strerror(errno));
   if (f.format == InputFormat::kHl7v2) {
     ::close(fd);  // read as it comes (no format to sniff)
@@ -132,17 +133,21 @@ namespace {
 // `listed`: the path as found (a link's own), which messages name.
 void AddFile(InputSet& set, const std::string& path, InputFormat format,
              std::set<std::pair<uint64_t, uint64_t>>& seen, const std::string& listed) {
+  // Opened rather than stat'ed by name: the path may be longer than stat(2) takes.
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 &&
+  const int fd = OpenForReading(path);
+  const bool known = fd >= 0 && ::fstat(fd, &st) == 0;
+  if (fd >= 0) ::close(fd);
+  if (known &&
       !seen.emplace(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)).second) {
     set.skipped.emplace_back(listed, "named more than once (or a link to a file named); read once");
     return;
   }
-  std::error_code ec;
   InputFile file;
   file.path = path;
   file.format = format;
-  file.size = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
+  // A file that cannot be opened is reported by ReadHead, with the reason.
+  file.size = known ? static_cast<uint64_t>(st.st_size) : 0;
   set.files.push_back(std::move(file));
 }
 

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <filesystem>
 
 #include "test_util.h"
@@ -41,6 +43,42 @@ TEST(FileUtilTest, OutputFilesAreWrittenThroughDevicesAndLinks) {
 
   ASSERT_TRUE(WriteOutputFile(dir / "fresh.json", "x").ok());
   EXPECT_EQ(testing::ReadText(dir / "fresh.json"), "x");
+}
+
+// A path longer than the kernel takes at once is opened a piece at a time; what open(2) would
+// report of a shorter one is reported the same way (ReadFile's NotFound rests on errno).
+TEST(FileUtilTest, PathsLongerThanTheKernelTakesAreOpened) {
+  testing::TempDir dir;
+  const std::string name(200, 'n');
+  const testing::DeepTree tree(dir.path(), name, 30, {{"file.txt", "content"}});
+  ASSERT_TRUE(tree.ok());
+  ASSERT_GT(tree.path().size(), size_t{PATH_MAX});
+  auto read = ReadFile(tree.path() + "/file.txt");
+  ASSERT_TRUE(read.ok()) << read.status().ToString().substr(0, 100);
+  EXPECT_EQ(*read, "content");
+  // Doubled slashes, and the folder itself with a slash after it.
+  std::string doubled = tree.path();
+  doubled.insert(dir.path().size() + 1 + name.size(), "//");
+  int fd = OpenForReading(doubled + "/file.txt");
+  EXPECT_GE(fd, 0);
+  ::close(fd);
+  fd = OpenForReading(tree.path() + "/");
+  EXPECT_GE(fd, 0);
+  ::close(fd);
+
+  EXPECT_EQ(ReadFile(tree.path() + "/absent.txt").status().code(), ErrorCode::kNotFound);
+  std::string missing = tree.path();
+  missing.replace(dir.path().size() + 1, name.size(), std::string(200, 'x'));
+  EXPECT_EQ(OpenForReading(missing + "/file.txt"), -1);
+  EXPECT_EQ(errno, ENOENT);
+  // A name longer than any allowed (255 bytes), deep down or not.
+  EXPECT_EQ(OpenForReading(tree.path() + "/" + std::string(300, 'z')), -1);
+  EXPECT_EQ(errno, ENAMETOOLONG);
+  EXPECT_EQ(OpenForReading(dir / std::string(300, 'z')), -1);
+  EXPECT_EQ(errno, ENAMETOOLONG);
+  // A file where a folder is expected.
+  EXPECT_EQ(OpenForReading(tree.path() + "/file.txt/y"), -1);
+  EXPECT_EQ(errno, ENOTDIR);
 }
 
 }  // namespace

@@ -1,10 +1,15 @@
 // Every kind of bad input ends in quarantine with its location and reason; counts reconcile.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <climits>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
@@ -29,6 +34,7 @@ std::string Gzip(const std::string& text, int level) {
   return out;
 }
 
+using testing::DeepTree;
 using testing::TempDir;
 using testing::WriteText;
 
@@ -313,6 +319,47 @@ TEST(BadInputTest, ALinkIsReadInItsTargetsFormatAndExtensionsInAnyCase) {
   EXPECT_NE(r->skipped[0].reason.find("named more than once"), std::string::npos);
   // The message names what was found in the folder (here the file, listed after the link).
   EXPECT_TRUE(r->skipped[0].path.ends_with("in/data.ndjson")) << r->skipped[0].path;
+}
+
+// A folder tree deeper than a path the kernel takes at once (PATH_MAX, 4096 bytes): its files
+// are read, whatever their format, and a bad line in one is quarantined under its whole path.
+// Opened by their paths, they stopped the run with "File name too long".
+TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
+  TempDir dir;
+  std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 60; ++i) {
+    bundle += (i > 0 ? "," : "") + std::string(R"({"resource":{"resourceType":"Patient","id":"b)") +
+              std::to_string(i) + R"(","gender":"female"}})";
+  }
+  bundle += "]}";
+  const std::string name(100, 'd');
+  const DeepTree tree(
+      dir.path(), name, 50,  // 5,050 bytes of folders
+      {
+          {"small.json", R"({"resourceType":"Patient","id":"s1"})"},
+          {"large.json", bundle},  // above the checkpoint size below: read as a stream
+          {"lines.ndjson", std::string(R"({"resourceType":"Patient","id":"n1"})") + "\n{\"bad\n"},
+          {"packed.ndjson.gz",
+           Gzip(std::string(R"({"resourceType":"Patient","id":"g1"})") + "\n", 6)},
+      });
+  ASSERT_TRUE(tree.ok());
+  ASSERT_GT(tree.path().size(), size_t{PATH_MAX});
+
+  IngestOptions options;
+  options.checkpoint_bytes = 4096;
+  auto r = Ingest(dir / "lake", {dir / name}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString().substr(0, 200);
+  EXPECT_EQ(r->counters.records_read, 64u);
+  EXPECT_EQ(r->counters.stored, 63u);
+  EXPECT_EQ(r->counters.quarantined, 1u);
+  EXPECT_TRUE(r->skipped.empty());
+  auto q = QuarantineOf(dir / "lake", 1);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0].source, tree.path() + "/lines.ndjson");
+  EXPECT_EQ(q[0].line, 2);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->resources.at("Patient"), 63u);
 }
 
 // A file that cannot be read stops the run before anything is ingested: found when its turn

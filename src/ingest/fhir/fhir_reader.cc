@@ -18,6 +18,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "common/file_util.h"
 #include "fhir/r4_model.h"
 #include "store/catalog.h"
 #include "store/lake_writer.h"
@@ -822,7 +823,7 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
 
 Result<bool> FhirReader::ReadJsonFileStreamed(const std::string& path, std::string_view source,
                                               FhirRecordSink& sink) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = OpenForReading(path);
   if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
   struct stat st {};
   Result<bool> read = false;
