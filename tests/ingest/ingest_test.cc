@@ -833,6 +833,39 @@ TEST(IngestTest, ConditionalCreateAndUpdateInTransactions) {
   EXPECT_NE((*q)[0].reason.find("conditional update"), std::string::npos) << (*q)[0].reason;
 }
 
+// A conditional update whose url is absolute (R4 bundle.html makes it relative to the
+// server's root; some clients send the server's base too) is read by its type and query, as a
+// relative one: it was quarantined as a condition medlake does not evaluate. Its type must
+// still be the entry's.
+TEST(IngestTest, AConditionalUpdateWithAnAbsoluteUrlIsApplied) {
+  TempDir dir;
+  WriteText(
+      dir / "r1/Patient.ndjson",
+      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://mrn","value":"M1"}]})"
+      "\n");
+  MustIngest(dir / "lake", {dir / "r1"});
+  WriteText(dir / "r2/tx.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Patient","gender":"female",
+      "identifier":[{"system":"http://mrn","value":"M1"}]},
+     "request":{"method":"PUT","url":"https://fhir.example.org/r4/Patient?identifier=http://mrn|M1"}},
+    {"resource":{"resourceType":"Patient","identifier":[{"system":"http://mrn","value":"M1"}]},
+     "request":{"method":"PUT","url":"https://fhir.example.org/r4/Group?identifier=http://mrn|M1"}}]})");
+  auto r = MustIngest(dir / "lake", {dir / "r2"});
+  ExpectReconciles(r);
+  EXPECT_EQ(r.counters.stored, 1u);
+  EXPECT_EQ(r.counters.quarantined, 1u);
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ((*lake)->Status()->patients, 1u);
+  auto p1 = (*lake)->Get("Patient", "p1");
+  ASSERT_TRUE(p1.ok());
+  EXPECT_NE(p1->find("female"), std::string::npos) << *p1;
+  auto q = QuarantineOf(dir / "lake", 1);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_NE(q[0].reason.find("condition medlake does not evaluate"), std::string::npos)
+      << q[0].reason;
+}
+
 // A condition medlake cannot evaluate (another parameter, another type) or that matches
 // several resources (R4 http.html: 412) is not taken for "no match": such an entry created a
 // second Patient with the identifier, after which no reference to it resolved. It is

@@ -524,7 +524,15 @@ std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
         ResourceUrl(url->GetString()).find('?') == std::string_view::npos) {
       return std::nullopt;  // no condition: a resource's url, with parameters or not
     }
-    condition.assign(url->GetString());
+    std::string_view url_text = url->GetString();
+    // An absolute url ("https://server/fhir/Patient?identifier=..."; R4 bundle.html makes it
+    // relative to the server's root, some clients send it whole) is read by its type and
+    // query, as an absolute reference is read by its last Type/id.
+    if (const std::string_view path = url_text.substr(0, url_text.find('?'));
+        path.find("://") != std::string_view::npos) {
+      url_text.remove_prefix(path.rfind('/') + 1);
+    }
+    condition.assign(url_text);
     if (!type || !type->IsString() ||
         !condition.starts_with(std::string(type->GetString()) + "?")) {
       return ConditionMatch{};
