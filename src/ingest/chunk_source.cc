@@ -181,7 +181,62 @@ struct ChunkSource::OpenFile {
 
 ChunkSource::ChunkSource(const std::vector<InputFile>& files, size_t chunk_bytes)
     : files_(files), base_chunk_bytes_(chunk_bytes), chunk_bytes_(chunk_bytes) {}
-ChunkSource::~ChunkSource() = default;
+
+ChunkSource::~ChunkSource() {
+  if (!ahead_thread_.joinable()) return;
+  {
+    std::lock_guard lock(ahead_mu_);
+    ahead_stop_ = true;
+  }
+  ahead_cv_.notify_one();
+  ahead_thread_.join();
+}
+
+void ChunkSource::AdviseReadAhead() {
+  constexpr uint64_t kStep = 4u << 20;  // the thread is woken every 4 MiB handed out
+  const uint64_t target = bytes_consumed_ + kReadAheadBytes;
+  if (!ahead_thread_.joinable()) {
+    ahead_target_ = target;
+    ahead_thread_ = std::thread([this] { ReadAheadLoop(); });
+    return;
+  }
+  {
+    std::lock_guard lock(ahead_mu_);
+    if (target < ahead_target_ + kStep) return;
+    ahead_target_ = target;
+  }
+  ahead_cv_.notify_one();
+}
+
+void ChunkSource::ReadAheadLoop() {
+  size_t file = 0;      // the file advised next
+  uint64_t offset = 0;  // in it
+  uint64_t done = 0;    // bytes advised in all
+  std::unique_lock lock(ahead_mu_);
+  while (file < files_.size()) {
+    ahead_cv_.wait(lock, [&] { return ahead_stop_ || ahead_target_ > done; });
+    if (ahead_stop_) return;
+    const uint64_t target = ahead_target_;
+    lock.unlock();
+    while (done < target && file < files_.size()) {
+      const InputFile& f = files_[file];
+      const uint64_t length = std::min(f.size - std::min(f.size, offset), target - done);
+      // A file that cannot be opened is reported when it is read.
+      if (const int fd = length > 0 ? OpenForReading(f.path) : -1; fd >= 0) {
+        ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
+                        POSIX_FADV_WILLNEED);
+        ::close(fd);
+      }
+      offset += length;
+      done += length;
+      if (offset >= f.size) {
+        ++file;
+        offset = 0;
+      }
+    }
+    lock.lock();
+  }
+}
 
 Status ChunkSource::OpenNext() {
   current_.reset();
@@ -210,6 +265,7 @@ void ChunkSource::Recycle(std::string buffer) {
 }
 
 Result<std::optional<Chunk>> ChunkSource::Next() {
+  AdviseReadAhead();
   for (;;) {
     if (!current_) {
       MEDLAKE_RETURN_IF_ERROR(OpenNext());

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ingest/input_files.h"
@@ -92,6 +94,13 @@ class ChunkSource {
  private:
   struct OpenFile;
   Status OpenNext();
+  // Read-ahead: a thread asks the kernel to read the input up to kReadAheadBytes past what has
+  // been handed out (posix_fadvise WILLNEED) while what was handed out is parsed. From a cold
+  // cache each worker otherwise read its file when its turn came, and the disk waited between
+  // files; asked here, on the input stage, the advice blocked it for 0.17 s of a 2.7 s run.
+  void AdviseReadAhead();  // Next's: moves the target on
+  void ReadAheadLoop();    // the thread's
+  static constexpr uint64_t kReadAheadBytes = 256u << 20;
 
   const std::vector<InputFile>& files_;
   const size_t base_chunk_bytes_;
@@ -102,6 +111,11 @@ class ChunkSource {
   std::atomic<uint64_t> chunked_bytes_{0};
   std::mutex free_mu_;
   std::vector<std::string> free_buffers_;
+  std::mutex ahead_mu_;
+  std::condition_variable ahead_cv_;
+  uint64_t ahead_target_ = 0;  // counted as bytes_consumed_ counts
+  bool ahead_stop_ = false;
+  std::thread ahead_thread_;  // started by the first Next()
 };
 
 }  // namespace medlake::ingest

@@ -1,19 +1,26 @@
 #include "ingest/ingest.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <regex>
 #include <set>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/fhir_time.h"
 #include "fhir/r4_model.h"
+#include "ingest/chunk_source.h"
 #include "medlake/lake.h"
 #include "privacy/key_store.h"
 #include "quarantine_of.h"
@@ -2279,6 +2286,61 @@ TEST(IngestTest, ExportReingestsToTheSameLake) {
   EXPECT_EQ(again.counters.stored, 0u);
   auto fresh = MustIngest(dir / "lake2", {dir / "out"});
   EXPECT_EQ(fresh.counters.stored, 500u);
+}
+
+// The pages of `path` in the page cache, and its pages in all.
+std::pair<size_t, size_t> CachedPages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size == 0) {
+    if (fd >= 0) ::close(fd);
+    return {0, 0};
+  }
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t pages = (static_cast<size_t>(st.st_size) + page - 1) / page;
+  void* map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return {0, pages};
+  std::vector<unsigned char> in_core(pages);
+  size_t cached = 0;
+  if (::mincore(map, static_cast<size_t>(st.st_size), in_core.data()) == 0) {
+    for (unsigned char c : in_core) cached += c & 1;
+  }
+  ::munmap(map, static_cast<size_t>(st.st_size));
+  return {cached, pages};
+}
+
+// The input past what has been handed out is read ahead (ChunkSource::kReadAheadBytes): from
+// a cold cache, each worker read its file only when its turn came. Here the last of three
+// files comes into the page cache once the first is handed out, before anything reads it.
+TEST(IngestTest, TheInputIsReadAheadOfItsReaders) {
+  TempDir dir;
+  std::vector<InputFile> files;
+  for (int i = 0; i < 3; ++i) {
+    InputFile& f = files.emplace_back();
+    f.path = dir / ("f" + std::to_string(i) + ".json");
+    f.format = InputFormat::kJson;
+    const std::string text = R"({"resourceType":"Patient","id":"p)" + std::to_string(i) +
+                             R"(","text":{"div":")" + std::string(1u << 20, 'x') + R"("}})";
+    WriteText(f.path, text);
+    f.size = text.size();
+    // Out of the page cache: written back first, so that its pages can go.
+    const int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+    if (CachedPages(f.path).first > 0) GTEST_SKIP() << "this file system keeps its files cached";
+  }
+  ChunkSource source(files);
+  auto first = source.Next();  // a whole JSON file: handed out, read by its worker
+  ASSERT_TRUE(first.ok() && first->has_value());
+  std::pair<size_t, size_t> last = CachedPages(files[2].path);
+  for (int wait = 0; wait < 500 && last.first < last.second; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    last = CachedPages(files[2].path);
+  }
+  EXPECT_EQ(last.first, last.second) << "pages of the third file in the page cache";
 }
 
 }  // namespace
