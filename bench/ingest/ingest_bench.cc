@@ -1,6 +1,7 @@
 // Ingest throughput against its practical ceiling, in the same run.
 //
-//   medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] [--one-bundle] INPUT_DIR
+//   medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] [--one-bundle] [--cold]
+//                        INPUT_DIR
 //
 // Baseline: a plain simdjson DOM parse of the same bytes with no storing (each NDJSON line, or
 // each JSON document), on the same number of threads (files in parallel, and the pieces of a
@@ -15,10 +16,16 @@
 // one transaction Bundle, one file, which ingest reads an entry at a time
 // (FhirReader::ReadJsonStreamed); ingest parsing it whole, as it did before, is measured too,
 // and the two compared.
+// With --cold every measurement starts with the input out of the page cache (each file written
+// back, then dropped with posix_fadvise DONTNEED: no root needed, but a tmpfs keeps its files),
+// and a third reference is measured: reading the same bytes from the disk the way the ceiling
+// does, with nothing else (the disk's speed); ingest's ratio to it is printed.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <simdjson.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -198,6 +205,24 @@ uint64_t ParseAndCount(simdjson::dom::parser& parser, std::string_view json) {
   return doc["entry"].get_array().get(entries) ? 1 : entries.size();
 }
 
+// Reading every byte the ceiling reads, as it reads them (pieces, lines), and nothing else:
+// from a cold cache, the disk's speed (--cold).
+Measure DiskRead(const std::vector<std::string>& files, int jobs) {
+  return ForEachDocument(
+      files, jobs, [](simdjson::dom::parser&, std::string_view) { return uint64_t{1}; }, [] {});
+}
+
+// Drops `files` from the page cache, written back first so that their pages can go (--cold).
+void Evict(const std::vector<std::string>& files) {
+  for (const auto& path : files) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
 // The ceiling: a plain simdjson DOM parse of every document, nothing stored.
 Measure Baseline(const std::vector<std::string>& files, int jobs) {
   return ForEachDocument(files, jobs, ParseAndCount, [] {});
@@ -320,6 +345,7 @@ void Replicate(const std::vector<std::string>& files, const std::string& in_root
 struct Figures {
   Measure base, floor, ingest;
   Measure whole;  // --one-bundle: ingest parsing the Bundle whole
+  Measure read;   // --cold: the bytes read from the disk, nothing else
 };
 
 void Report(const char* label, const Figures& f, int jobs) {
@@ -335,6 +361,10 @@ void Report(const char* label, const Figures& f, int jobs) {
       "%-10s format floor (parse + minify + zstd 1) %7.1f MB/s | floor/baseline %.2f | "
       "ingest/floor %.2f\n",
       "", mbps(f.floor), mbps(f.floor) / mbps(base), mbps(ing) / mbps(f.floor));
+  if (f.read.seconds > 0) {
+    std::printf("%-10s from a cold cache: read alone %7.1f MB/s | ingest/read %.2f\n", "",
+                mbps(f.read), mbps(ing) / mbps(f.read));
+  }
   if (f.whole.seconds > 0) {
     std::printf(
         "%-10s the Bundle parsed whole: ingest %7.1f MB/s %6.0f MB RSS | an entry at a time / "
@@ -348,16 +378,22 @@ void Report(const char* label, const Figures& f, int jobs) {
 // returns the run of median time of each, with the highest peak RSS seen. A shared VM's speed
 // drifts by 10-30 % from run to run: one run is not a figure.
 Figures MedianFigures(int runs, const std::vector<std::string>& files, const std::string& input,
-                      const std::string& lake, int jobs, bool keyed, bool also_whole) {
-  std::vector<Measure> bases, floors, ingests, wholes;
+                      const std::string& lake, int jobs, bool keyed, bool also_whole, bool cold) {
+  std::vector<Measure> bases, floors, ingests, wholes, reads;
+  // With --cold, each measurement begins with the input out of the page cache.
+  auto measure = [&](auto fn) {
+    if (cold) Evict(files);
+    return InChild(fn);
+  };
   for (int r = 0; r < runs; ++r) {
-    bases.push_back(InChild([&] { return Baseline(files, jobs); }));
-    floors.push_back(InChild([&] { return FormatFloor(files, jobs); }));
-    ingests.push_back(InChild([&] { return IngestRun(input, lake, jobs, keyed); }));
-    wholes.push_back(also_whole ? InChild([&] { return IngestRun(input, lake, jobs, keyed, true); })
+    bases.push_back(measure([&] { return Baseline(files, jobs); }));
+    floors.push_back(measure([&] { return FormatFloor(files, jobs); }));
+    ingests.push_back(measure([&] { return IngestRun(input, lake, jobs, keyed); }));
+    wholes.push_back(also_whole ? measure([&] { return IngestRun(input, lake, jobs, keyed, true); })
                                 : Measure{1, 0, 0, 0});
+    reads.push_back(cold ? measure([&] { return DiskRead(files, jobs); }) : Measure{1, 0, 0, 0});
     if (bases.back().seconds <= 0 || floors.back().seconds <= 0 || ingests.back().seconds <= 0 ||
-        wholes.back().seconds <= 0) {
+        wholes.back().seconds <= 0 || reads.back().seconds <= 0) {
       std::fprintf(stderr, "a measurement failed (see above)\n");
       std::exit(1);
     }
@@ -371,7 +407,8 @@ Figures MedianFigures(int runs, const std::vector<std::string>& files, const std
     m.peak_rss_kb = peak;
     return m;
   };
-  return {median(bases), median(floors), median(ingests), also_whole ? median(wholes) : Measure{}};
+  return {median(bases), median(floors), median(ingests), also_whole ? median(wholes) : Measure{},
+          cold ? median(reads) : Measure{}};
 }
 
 int main(int argc, char** argv) {
@@ -380,6 +417,7 @@ int main(int argc, char** argv) {
   int runs = 3;
   bool keyed = false;
   bool one_bundle = false;
+  bool cold = false;
   std::string input;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -393,21 +431,28 @@ int main(int argc, char** argv) {
       keyed = true;
     else if (a == "--one-bundle")
       one_bundle = true;
+    else if (a == "--cold")
+      cold = true;
     else
       input = a;
   }
   if (input.empty()) {
     std::fprintf(stderr,
                  "usage: medlake_bench_ingest [--jobs N] [--copies K] [--runs R] [--keyed] "
-                 "[--one-bundle] INPUT_DIR\n");
+                 "[--one-bundle] [--cold] INPUT_DIR\n");
     return 2;
   }
   std::string work = (fs::temp_directory_path() / "medlake-bench-ingest").string();
   fs::remove_all(work);
   auto files = InputFiles(input);
-  std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest%s%s\n", jobs,
-              input.c_str(), files.size(), runs, keyed ? ", lakes with a key" : "",
-              one_bundle ? ", merged into one Bundle" : "");
+  if (struct statfs fs_info{}; cold &&
+                               ::statfs(work.substr(0, work.rfind('/')).c_str(), &fs_info) == 0 &&
+                               fs_info.f_type == TMPFS_MAGIC) {
+    std::fprintf(stderr, "--cold: the copies are on a tmpfs, which keeps its files cached\n");
+  }
+  std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest%s%s%s\n",
+              jobs, input.c_str(), files.size(), runs, keyed ? ", lakes with a key" : "",
+              one_bundle ? ", merged into one Bundle" : "", cold ? ", from a cold cache" : "");
   // With --one-bundle, `dir`'s Bundles merged into one file, which becomes the input.
   auto as_input = [&](std::vector<std::string>& dir_files, std::string& dir,
                       const std::string& merged) {
@@ -418,14 +463,15 @@ int main(int argc, char** argv) {
     dir_files = InputFiles(merged);
   };
   as_input(files, input, work + "/merged1");
-  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs, keyed, one_bundle);
+  Figures one = MedianFigures(runs, files, input, work + "/lake1", jobs, keyed, one_bundle, cold);
   Report("1x", one, jobs);
   if (copies > 1) {
     Replicate(files, input, work + "/input10", copies);
     auto files10 = InputFiles(work + "/input10");
     std::string input10 = work + "/input10";
     as_input(files10, input10, work + "/merged10");
-    Figures many = MedianFigures(runs, files10, input10, work + "/lake10", jobs, keyed, one_bundle);
+    Figures many =
+        MedianFigures(runs, files10, input10, work + "/lake10", jobs, keyed, one_bundle, cold);
     char label[16];
     std::snprintf(label, sizeof label, "%dx", copies);
     Report(label, many, jobs);
