@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,13 +101,16 @@ inline std::string ReadText(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// `levels` folders named `name`, one inside the other, in `root`, made and removed through
-// descriptors (paths to the deepest would be longer than the kernel takes; so would
-// remove_all's), with `files` (name, content) in the deepest.
+// `levels` folders named `name`, one inside the other, in `root`, with `files` (name, content)
+// and symbolic `links` (name, target) in the deepest; made and removed through descriptors, as
+// paths to the deepest are longer than the kernel takes.
 class DeepTree {
  public:
+  DeepTree(const DeepTree&) = delete;
+  DeepTree& operator=(const DeepTree&) = delete;
   DeepTree(const std::string& root, const std::string& name, int levels,
-           const std::map<std::string, std::string>& files)
+           const std::map<std::string, std::string>& files,
+           const std::map<std::string, std::string>& links = {})
       : name_(name), files_(files), path_(root) {
     fds_.push_back(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     for (int i = 0; i < levels && fds_.back() >= 0; ++i) {
@@ -118,6 +122,10 @@ class DeepTree {
     for (const auto& [file, text] : files) {
       WriteText(root + "/" + file, text);
       if (::renameat(fds_[0], file.c_str(), fds_.back(), file.c_str()) != 0) ok_ = false;
+    }
+    for (const auto& [link, target] : links) {
+      files_[link];  // removed with the files
+      if (::symlinkat(target.c_str(), fds_.back(), link.c_str()) != 0) ok_ = false;
     }
     ok_ = ok_ && fds_.back() >= 0;
   }

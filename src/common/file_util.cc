@@ -30,7 +30,7 @@ void CloseKeepingErrno(int fd) {
 // bytes read (fewer if the file shrank meanwhile).
 template <typename ReserveFn>
 Result<size_t> ReadWhole(const std::string& path, ReserveFn reserve) {
-  int fd = OpenForReading(path);
+  int fd = OpenAnyLength(path, O_RDONLY);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("no such file: " + path);
     return Errno("cannot open", path);
@@ -61,13 +61,15 @@ Result<size_t> ReadWhole(const std::string& path, ReserveFn reserve) {
 
 }  // namespace
 
-int OpenForReading(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+int OpenAnyLength(const std::string& path, int flags) {
+  flags |= O_CLOEXEC;
+  const int fd = ::open(path.c_str(), flags);
   if (fd >= 0 || errno != ENAMETOOLONG) return fd;
   size_t at = path.find_first_not_of('/');
   if (at == std::string::npos) return fd;  // a long run of slashes only
+  // From the root for an absolute path, else from the working folder.
   int dir = at > 0 ? ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
-  if (dir < 0) return -1;
+  if (at > 0 && dir < 0) return -1;
   while (path.size() - at >= PATH_MAX) {
     // The longest run of whole names from `at` that the kernel takes.
     const size_t cut = path.rfind('/', at + PATH_MAX - 1);
@@ -83,12 +85,12 @@ int OpenForReading(const std::string& path) {
     dir = next;
     at = path.find_first_not_of('/', cut);
     if (at == std::string::npos) {  // "a/b/": the folder itself, as open(2) gives it
-      const int self = ::openat(dir, ".", O_RDONLY | O_CLOEXEC);
+      const int self = ::openat(dir, ".", flags);
       CloseKeepingErrno(dir);
       return self;
     }
   }
-  const int file = ::openat(dir, path.c_str() + at, O_RDONLY | O_CLOEXEC);
+  const int file = ::openat(dir, path.c_str() + at, flags);
   CloseKeepingErrno(dir);
   return file;
 }

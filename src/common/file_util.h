@@ -14,11 +14,12 @@
 
 namespace medlake {
 
-// open(2) of `path` for reading, whatever its length: a path longer than the kernel takes at
-// once (PATH_MAX, 4096 bytes: a folder tree a thousand levels deep) is opened a piece at a
-// time, each piece relative to the folder the one before it opened. -1 with errno set on
-// failure, as open(2).
-int OpenForReading(const std::string& path);
+// open(2) of `path` with `flags` (O_CLOEXEC added), whatever its length: a path longer than the
+// kernel takes at once (PATH_MAX, 4096 bytes: a folder tree a thousand levels deep) is opened a
+// piece at a time, each piece relative to the folder the one before it opened (an absolute
+// path from the root, a relative one from the working folder). -1 with errno set on failure,
+// as open(2). Not for O_CREAT.
+int OpenAnyLength(const std::string& path, int flags);
 
 // Reads a whole file. `padding` zero bytes are appended after size() (capacity), so the
 // buffer can be handed to parsers that read past the end.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <vector>
 
 #include "common/file_util.h"
@@ -44,7 +45,7 @@ class GzipReader {
     if (fd_ >= 0) ::close(fd_);
   }
   Status Open(const std::string& path) {
-    fd_ = OpenForReading(path);
+    fd_ = OpenAnyLength(path, O_RDONLY);
     if (fd_ < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
     if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) return Internal("zlib: inflateInit2");
     started_ = true;
@@ -186,7 +187,7 @@ ChunkSource::~ChunkSource() {
   if (!ahead_thread_.joinable()) return;
   {
     std::lock_guard lock(ahead_mu_);
-    ahead_stop_ = true;
+    ahead_stop_.store(true);
   }
   ahead_cv_.notify_one();
   ahead_thread_.join();
@@ -196,8 +197,13 @@ void ChunkSource::AdviseReadAhead() {
   constexpr uint64_t kStep = 4u << 20;  // the thread is woken every 4 MiB handed out
   const uint64_t target = bytes_consumed_ + kReadAheadBytes;
   if (!ahead_thread_.joinable()) {
+    if (ahead_stop_.load(std::memory_order_relaxed)) return;  // no thread could be started
     ahead_target_ = target;
-    ahead_thread_ = std::thread([this] { ReadAheadLoop(); });
+    try {
+      ahead_thread_ = std::thread([this] { ReadAheadLoop(); });
+    } catch (const std::system_error&) {
+      ahead_stop_.store(true, std::memory_order_relaxed);  // read without it
+    }
     return;
   }
   {
@@ -209,22 +215,27 @@ void ChunkSource::AdviseReadAhead() {
 }
 
 void ChunkSource::ReadAheadLoop() {
+  // The kernel reads at most its read-ahead window (read_ahead_kb, 128 KiB on many disks) per
+  // piece advised: a file is advised in pieces of this size.
+  constexpr uint64_t kPiece = 1u << 20;
   size_t file = 0;      // the file advised next
   uint64_t offset = 0;  // in it
   uint64_t done = 0;    // bytes advised in all
   std::unique_lock lock(ahead_mu_);
   while (file < files_.size()) {
-    ahead_cv_.wait(lock, [&] { return ahead_stop_ || ahead_target_ > done; });
-    if (ahead_stop_) return;
+    ahead_cv_.wait(lock, [&] { return ahead_stop_.load() || ahead_target_ > done; });
+    if (ahead_stop_.load()) return;
     const uint64_t target = ahead_target_;
     lock.unlock();
-    while (done < target && file < files_.size()) {
+    while (done < target && file < files_.size() && !ahead_stop_.load()) {
       const InputFile& f = files_[file];
       const uint64_t length = std::min(f.size - std::min(f.size, offset), target - done);
       // A file that cannot be opened is reported when it is read.
-      if (const int fd = length > 0 ? OpenForReading(f.path) : -1; fd >= 0) {
-        ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
-                        POSIX_FADV_WILLNEED);
+      if (const int fd = length > 0 ? OpenAnyLength(f.path, O_RDONLY) : -1; fd >= 0) {
+        for (uint64_t at = 0; at < length && !ahead_stop_.load(); at += kPiece) {
+          ::posix_fadvise(fd, static_cast<off_t>(offset + at),
+                          static_cast<off_t>(std::min(kPiece, length - at)), POSIX_FADV_WILLNEED);
+        }
         ::close(fd);
       }
       offset += length;
@@ -249,7 +260,7 @@ Status ChunkSource::OpenNext() {
     MEDLAKE_RETURN_IF_ERROR(f->gz->Open(f->file->path));
   } else if (f->file->format == InputFormat::kNdjson ||
              f->file->format == InputFormat::kDeviceNdjson) {
-    f->fd = OpenForReading(f->file->path);
+    f->fd = OpenAnyLength(f->file->path, O_RDONLY);
     if (f->fd < 0) return IoError("cannot open " + f->file->path + ": " + std::strerror(errno));
   }
   current_ = std::move(f);

@@ -113,9 +113,9 @@ class ChunkSource {
   std::vector<std::string> free_buffers_;
   std::mutex ahead_mu_;
   std::condition_variable ahead_cv_;
-  uint64_t ahead_target_ = 0;  // counted as bytes_consumed_ counts
-  bool ahead_stop_ = false;
-  std::thread ahead_thread_;  // started by the first Next()
+  uint64_t ahead_target_ = 0;            // counted as bytes_consumed_ counts
+  std::atomic<bool> ahead_stop_{false};  // also read between pieces, without the lock
+  std::thread ahead_thread_;             // started by the first Next()
 };
 
 }  // namespace medlake::ingest

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -38,7 +40,7 @@ Result<std::string> ReadHead(const InputFile& f, bool& whole) {
   const bool json = f.format == InputFormat::kJson;
   std::string head(json ? (16u << 10) : (1u << 20), '\0');
   size_t got = 0;
-  const int fd = OpenForReading(f.path);
+  const int fd = OpenAnyLength(f.path, O_RDONLY);
   if (fd < 0) return IoError("cannot read " + f.path + ": " + std::strerror(errno));
   if (f.format == InputFormat::kHl7v2) {
     ::close(fd);  // read as it comes (no format to sniff)
@@ -133,9 +135,10 @@ namespace {
 // `listed`: the path as found (a link's own), which messages name.
 void AddFile(InputSet& set, const std::string& path, InputFormat format,
              std::set<std::pair<uint64_t, uint64_t>>& seen, const std::string& listed) {
-  // Opened rather than stat'ed by name: the path may be longer than stat(2) takes.
+  // Opened (O_PATH: no read permission needed) rather than stat'ed by name: the path may be
+  // longer than stat(2) takes.
   struct stat st {};
-  const int fd = OpenForReading(path);
+  const int fd = OpenAnyLength(path, O_PATH);
   const bool known = fd >= 0 && ::fstat(fd, &st) == 0;
   if (fd >= 0) ::close(fd);
   if (known &&
@@ -168,6 +171,20 @@ void AddFound(InputSet& set, const std::string& listed, const std::string& targe
   }
 }
 
+// The mode of what a path longer than stat(2) takes names, a link at its end followed;
+// nullopt with errno set when it cannot be opened (OpenAnyLength).
+std::optional<mode_t> LongPathMode(const std::string& path) {
+  const int fd = OpenAnyLength(path, O_PATH);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  const bool known = ::fstat(fd, &st) == 0;
+  const int error = errno;
+  ::close(fd);
+  errno = error;
+  if (!known) return std::nullopt;
+  return st.st_mode;
+}
+
 }  // namespace
 
 Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
@@ -182,6 +199,18 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
     if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
     const std::string p = ec ? given : normal.string();
     auto st = fs::status(p, ec);
+    if (ec.value() == ENAMETOOLONG) {
+      // Deeper than stat(2) takes: a file is read; a folder cannot be listed by its path.
+      const std::optional<mode_t> mode = LongPathMode(p);
+      if (mode && S_ISREG(*mode)) {
+        AddFound(set, p, p, seen);
+      } else if (mode && !S_ISDIR(*mode)) {
+        set.skipped.emplace_back(p, "not a regular file (save its content to a file)");
+      } else {
+        return IoError("cannot list " + p + ": " + ec.message());
+      }
+      continue;
+    }
     if (ec || !fs::exists(st)) return NotFound("no such file or directory: " + p);
     if (fs::is_directory(st)) {
       std::vector<std::pair<std::string, std::string>> found;  // as listed, links resolved
@@ -191,6 +220,23 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
         std::error_code entry_ec;
         // The next step enters this entry when it is a folder (a link to one is not followed).
         listing = it->is_directory(entry_ec) && !it->is_symlink(entry_ec) ? it->path().string() : p;
+        if (it->path().native().size() >= PATH_MAX && it->is_symlink(entry_ec)) {
+          // A link deeper than stat(2) takes, followed through its folders' descriptors (read
+          // in the format its own name gives).
+          const std::string path = it->path().string();
+          const std::optional<mode_t> mode = LongPathMode(path);
+          if (mode && S_ISREG(*mode)) {
+            found.emplace_back(path, path);
+          } else if (mode) {
+            set.skipped.emplace_back(path, S_ISDIR(*mode)
+                                               ? "symbolic link to a folder (not followed)"
+                                               : "not a regular file");
+          } else {
+            set.skipped.emplace_back(
+                path, errno == ELOOP ? "symbolic link loop" : "broken symbolic link");
+          }
+          continue;
+        }
         if (it->is_regular_file(entry_ec)) {
           std::error_code link_ec;
           fs::path file =

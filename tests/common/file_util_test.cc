@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 
 #include "test_util.h"
@@ -59,25 +60,36 @@ TEST(FileUtilTest, PathsLongerThanTheKernelTakesAreOpened) {
   // Doubled slashes, and the folder itself with a slash after it.
   std::string doubled = tree.path();
   doubled.insert(dir.path().size() + 1 + name.size(), "//");
-  int fd = OpenForReading(doubled + "/file.txt");
+  int fd = OpenAnyLength(doubled + "/file.txt", O_RDONLY);
   EXPECT_GE(fd, 0);
   ::close(fd);
-  fd = OpenForReading(tree.path() + "/");
+  fd = OpenAnyLength(tree.path() + "/", O_RDONLY);
   EXPECT_GE(fd, 0);
   ::close(fd);
 
   EXPECT_EQ(ReadFile(tree.path() + "/absent.txt").status().code(), ErrorCode::kNotFound);
   std::string missing = tree.path();
   missing.replace(dir.path().size() + 1, name.size(), std::string(200, 'x'));
-  EXPECT_EQ(OpenForReading(missing + "/file.txt"), -1);
+  EXPECT_EQ(OpenAnyLength(missing + "/file.txt", O_RDONLY), -1);
   EXPECT_EQ(errno, ENOENT);
   // A name longer than any allowed (255 bytes), deep down or not.
-  EXPECT_EQ(OpenForReading(tree.path() + "/" + std::string(300, 'z')), -1);
+  EXPECT_EQ(OpenAnyLength(tree.path() + "/" + std::string(300, 'z'), O_RDONLY), -1);
   EXPECT_EQ(errno, ENAMETOOLONG);
-  EXPECT_EQ(OpenForReading(dir / std::string(300, 'z')), -1);
+  EXPECT_EQ(OpenAnyLength(dir / std::string(300, 'z'), O_RDONLY), -1);
   EXPECT_EQ(errno, ENAMETOOLONG);
+  // A relative path, from the working folder.
+  const int cwd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(cwd, 0);
+  ASSERT_EQ(::chdir(dir.path().c_str()), 0);
+  const std::string relative = tree.path().substr(dir.path().size() + 1) + "/file.txt";
+  ASSERT_GT(relative.size(), size_t{PATH_MAX});
+  fd = OpenAnyLength(relative, O_RDONLY);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  ASSERT_EQ(::fchdir(cwd), 0);
+  ::close(cwd);
   // A file where a folder is expected.
-  EXPECT_EQ(OpenForReading(tree.path() + "/file.txt/y"), -1);
+  EXPECT_EQ(OpenAnyLength(tree.path() + "/file.txt/y", O_RDONLY), -1);
   EXPECT_EQ(errno, ENOTDIR);
 }
 

@@ -323,7 +323,8 @@ TEST(BadInputTest, ALinkIsReadInItsTargetsFormatAndExtensionsInAnyCase) {
 
 // A folder tree deeper than a path the kernel takes at once (PATH_MAX, 4096 bytes): its files
 // are read, whatever their format, and a bad line in one is quarantined under its whole path.
-// Opened by their paths, they stopped the run with "File name too long".
+// Opened by their paths, they stopped the run with "File name too long". A link there is
+// followed (it was listed as broken), and a file there can be named.
 TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
   TempDir dir;
   std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
@@ -341,7 +342,8 @@ TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
           {"lines.ndjson", std::string(R"({"resourceType":"Patient","id":"n1"})") + "\n{\"bad\n"},
           {"packed.ndjson.gz",
            Gzip(std::string(R"({"resourceType":"Patient","id":"g1"})") + "\n", 6)},
-      });
+      },
+      {{"again.json", "small.json"}, {"nowhere.json", "absent.json"}});
   ASSERT_TRUE(tree.ok());
   ASSERT_GT(tree.path().size(), size_t{PATH_MAX});
 
@@ -352,7 +354,13 @@ TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
   EXPECT_EQ(r->counters.records_read, 64u);
   EXPECT_EQ(r->counters.stored, 63u);
   EXPECT_EQ(r->counters.quarantined, 1u);
-  EXPECT_TRUE(r->skipped.empty());
+  // The link to small.json names it a second time; the other names nothing.
+  std::map<std::string, std::string> skipped;
+  for (const auto& s : r->skipped) skipped[s.path.substr(s.path.rfind('/') + 1)] = s.reason;
+  EXPECT_EQ(skipped.size(), 2u);
+  EXPECT_NE(skipped["small.json"].find("named more than once"), std::string::npos)
+      << skipped["small.json"];
+  EXPECT_EQ(skipped["nowhere.json"], "broken symbolic link");
   auto q = QuarantineOf(dir / "lake", 1);
   ASSERT_EQ(q.size(), 1u);
   EXPECT_EQ(q[0].source, tree.path() + "/lines.ndjson");
@@ -360,6 +368,10 @@ TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   EXPECT_EQ((*lake)->Status()->resources.at("Patient"), 63u);
+
+  auto named = Ingest(dir / "lake2", {tree.path() + "/small.json"}, IngestOptions{});
+  ASSERT_TRUE(named.ok()) << named.status().ToString().substr(0, 200);
+  EXPECT_EQ(named->counters.stored, 1u);
 }
 
 // A file that cannot be read stops the run before anything is ingested: found when its turn

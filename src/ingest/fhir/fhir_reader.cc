@@ -527,10 +527,15 @@ std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
     std::string_view url_text = url->GetString();
     // An absolute url ("https://server/fhir/Patient?identifier=..."; R4 bundle.html makes it
     // relative to the server's root, some clients send it whole) is read by its type and
-    // query, as an absolute reference is read by its last Type/id.
+    // query, as an absolute reference is read by its last Type/id; a compartment's search
+    // (".../Patient/123/Observation?...") is not a condition on the type alone.
     if (const std::string_view path = url_text.substr(0, url_text.find('?'));
         path.find("://") != std::string_view::npos) {
-      url_text.remove_prefix(path.rfind('/') + 1);
+      const size_t type_at = path.rfind('/') + 1;
+      const std::string_view before_id = path.substr(0, path.rfind('/', type_at - 2));
+      if (fhir::ResourceTypeIndex(before_id.substr(before_id.rfind('/') + 1)) < 0) {
+        url_text.remove_prefix(type_at);
+      }
     }
     condition.assign(url_text);
     if (!type || !type->IsString() ||
@@ -831,7 +836,7 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
 
 Result<bool> FhirReader::ReadJsonFileStreamed(const std::string& path, std::string_view source,
                                               FhirRecordSink& sink) {
-  const int fd = OpenForReading(path);
+  const int fd = OpenAnyLength(path, O_RDONLY);
   if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
   struct stat st {};
   Result<bool> read = false;
