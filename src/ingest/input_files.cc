@@ -206,6 +206,8 @@ Result<InputSet> ExpandInputs(const std::vector<std::string>& paths) {
         AddFound(set, p, p, seen);
       } else if (mode && !S_ISDIR(*mode)) {
         set.skipped.emplace_back(p, "not a regular file (save its content to a file)");
+      } else if (!mode && errno == ENOENT) {
+        return NotFound("no such file or directory: " + p);
       } else {
         return IoError("cannot list " + p + ": " + ec.message());
       }

@@ -794,17 +794,22 @@ TEST(IngestTest, OidsVersionsAndUnknownLocalNamesInBundles) {
   EXPECT_EQ(encounter, "e1");
 }
 
+// Ingests Patient p1, identifier http://mrn|M1, into dir/lake.
+void IngestPatientM1(const TempDir& dir) {
+  WriteText(
+      dir / "r1/Patient.ndjson",
+      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://mrn","value":"M1"}]})"
+      "\n");
+  MustIngest(dir / "lake", {dir / "r1"});
+}
+
 // Conditional create and update in a transaction (R4 http.html), against the lake: a POST
 // whose ifNoneExist matches one Patient stores nothing and its fullUrl names that Patient; a
 // PUT to "Patient?identifier=..." stores a new version of the match; one whose body names
 // another id is quarantined; without a match, both create.
 TEST(IngestTest, ConditionalCreateAndUpdateInTransactions) {
   TempDir dir;
-  WriteText(
-      dir / "r1/Patient.ndjson",
-      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://mrn","value":"M1"}]})"
-      "\n");
-  MustIngest(dir / "lake", {dir / "r1"});
+  IngestPatientM1(dir);
   WriteText(dir / "r2/tx.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
     {"fullUrl":"urn:uuid:0b0b0b0b-0000-0000-0000-000000000001",
      "resource":{"resourceType":"Patient","identifier":[{"system":"http://mrn","value":"M1"}]},
@@ -846,11 +851,7 @@ TEST(IngestTest, ConditionalCreateAndUpdateInTransactions) {
 // still be the entry's, and a search in a compartment is still no such condition.
 TEST(IngestTest, AConditionalUpdateWithAnAbsoluteUrlIsApplied) {
   TempDir dir;
-  WriteText(
-      dir / "r1/Patient.ndjson",
-      R"({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://mrn","value":"M1"}]})"
-      "\n");
-  MustIngest(dir / "lake", {dir / "r1"});
+  IngestPatientM1(dir);
   WriteText(dir / "r2/tx.json", R"({"resourceType":"Bundle","type":"transaction","entry":[
     {"resource":{"resourceType":"Patient","gender":"female",
       "identifier":[{"system":"http://mrn","value":"M1"}]},
