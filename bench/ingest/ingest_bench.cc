@@ -445,10 +445,14 @@ int main(int argc, char** argv) {
   std::string work = (fs::temp_directory_path() / "medlake-bench-ingest").string();
   fs::remove_all(work);
   auto files = InputFiles(input);
-  if (struct statfs fs_info{}; cold &&
-                               ::statfs(work.substr(0, work.rfind('/')).c_str(), &fs_info) == 0 &&
-                               fs_info.f_type == TMPFS_MAGIC) {
-    std::fprintf(stderr, "--cold: the copies are on a tmpfs, which keeps its files cached\n");
+  // A tmpfs keeps its files in memory: --cold cannot drop them.
+  auto on_tmpfs = [](const std::string& dir) {
+    struct statfs info {};
+    return ::statfs(dir.c_str(), &info) == 0 && info.f_type == TMPFS_MAGIC;
+  };
+  if (cold && (on_tmpfs(input) || on_tmpfs(work.substr(0, work.rfind('/'))))) {
+    std::fprintf(stderr,
+                 "--cold: the input or its copies are on a tmpfs, which keeps them cached\n");
   }
   std::printf("jobs %d, input %s (%zu files), median of %d runs, peak RSS the highest%s%s%s\n",
               jobs, input.c_str(), files.size(), runs, keyed ? ", lakes with a key" : "",
