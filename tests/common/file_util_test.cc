@@ -77,12 +77,12 @@ TEST(FileUtilTest, PathsLongerThanTheKernelTakesAreOpened) {
   EXPECT_EQ(errno, ENAMETOOLONG);
   EXPECT_EQ(OpenAnyLength(dir / std::string(300, 'z'), O_RDONLY), -1);
   EXPECT_EQ(errno, ENAMETOOLONG);
-  // A relative path, from the working folder.
+  // A relative path, from the working folder (given back before anything can stop the test).
+  const std::string relative = tree.path().substr(dir.path().size() + 1) + "/file.txt";
+  ASSERT_GT(relative.size(), size_t{PATH_MAX});
   const int cwd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   ASSERT_GE(cwd, 0);
   ASSERT_EQ(::chdir(dir.path().c_str()), 0);
-  const std::string relative = tree.path().substr(dir.path().size() + 1) + "/file.txt";
-  ASSERT_GT(relative.size(), size_t{PATH_MAX});
   fd = OpenAnyLength(relative, O_RDONLY);
   EXPECT_GE(fd, 0) << std::strerror(errno);
   if (fd >= 0) ::close(fd);
