@@ -338,7 +338,7 @@ TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
       dir.path(), name, 50,  // 5,050 bytes of folders
       {
           {"small.json", R"({"resourceType":"Patient","id":"s1"})"},
-          {"large.json", bundle},  // above the checkpoint size below: read as a stream
+          {"large.json", bundle},  // read an entry at a time (streamed_document_bytes below)
           {"lines.ndjson", std::string(R"({"resourceType":"Patient","id":"n1"})") + "\n{\"bad\n"},
           {"packed.ndjson.gz",
            Gzip(std::string(R"({"resourceType":"Patient","id":"g1"})") + "\n", 6)},
@@ -349,6 +349,7 @@ TEST(BadInputTest, FilesDeeperThanAPathTheKernelTakesAreRead) {
 
   IngestOptions options;
   options.checkpoint_bytes = 4096;
+  options.streamed_document_bytes = 2048;
   auto r = Ingest(dir / "lake", {dir / name}, options);
   ASSERT_TRUE(r.ok()) << r.status().ToString().substr(0, 200);
   EXPECT_EQ(r->counters.records_read, 64u);
