@@ -22,7 +22,8 @@ Status CreateTables(Db& db, uint32_t shards) {
       records_read INTEGER NOT NULL DEFAULT 0, stored INTEGER NOT NULL DEFAULT 0,
       duplicates INTEGER NOT NULL DEFAULT 0, replaced INTEGER NOT NULL DEFAULT 0,
       quarantined INTEGER NOT NULL DEFAULT 0, files INTEGER NOT NULL DEFAULT 0,
-      skipped_files INTEGER NOT NULL DEFAULT 0, bytes_read INTEGER NOT NULL DEFAULT 0);
+      skipped_files INTEGER NOT NULL DEFAULT 0, bytes_read INTEGER NOT NULL DEFAULT 0,
+      deleted INTEGER NOT NULL DEFAULT 0);
     CREATE TABLE IF NOT EXISTS segments(
       segment_id INTEGER PRIMARY KEY, shard INTEGER NOT NULL, file TEXT NOT NULL UNIQUE,
       rows INTEGER NOT NULL, bytes INTEGER NOT NULL, run_id INTEGER NOT NULL);
@@ -42,6 +43,7 @@ Status CreateTables(Db& db, uint32_t shards) {
   )sql"));
   MEDLAKE_RETURN_IF_ERROR(db.Exec(kIdentifiersTable));
   MEDLAKE_RETURN_IF_ERROR(db.Exec(kIdentifierCarriersTable));
+  MEDLAKE_RETURN_IF_ERROR(db.Exec(kDeletionsTable));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT OR IGNORE INTO meta VALUES(?, ?)"));
   MEDLAKE_RETURN_IF_ERROR(
       put.Bind(1, "format_version").Bind(2, std::to_string(kCatalogVersion)).Run());
@@ -71,6 +73,43 @@ Status UpgradeCatalog(Db& db) {
                          ", newer than this medlake's (" + std::to_string(kCatalogVersion) +
                          "): use a newer medlake");
     }
+  }
+  // Format 3 had no deletions (docs/format.md, "Deletions"): the table and the runs' count are
+  // added, and the format becomes 4, which a writer of format 3 leaves alone.
+  // Whether the catalog has them: the statements are done (reset) before any schema change.
+  auto has_deletions = [&db](const char* sql) -> Result<bool> {
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare(sql));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
+    const bool has = row && q.Int(0) != 0;
+    q.Reset();
+    return has;
+  };
+  constexpr const char* kHasTable =
+      "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deletions')";
+  constexpr const char* kHasColumn =
+      "SELECT EXISTS(SELECT 1 FROM pragma_table_info('runs') WHERE name = 'deleted')";
+  MEDLAKE_ASSIGN_OR_RETURN(bool has_table, has_deletions(kHasTable));
+  MEDLAKE_ASSIGN_OR_RETURN(bool has_column, has_deletions(kHasColumn));
+  if (!has_table || !has_column) {
+    MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status added = db.Exec(kDeletionsTable);
+    // Another writer may have added the column between the check and the transaction.
+    if (added.ok()) {
+      Result<bool> column = has_deletions(kHasColumn);
+      added = column.status();
+      if (added.ok() && !*column) {
+        added = db.Exec("ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0");
+      }
+    }
+    if (added.ok()) {
+      added = db.Exec("UPDATE meta SET value = '" + std::to_string(kCatalogVersion) +
+                      "' WHERE key = 'format_version'");
+    }
+    if (!added.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return added;
+    }
+    MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
   }
   // Format 1 kept one row per identifier (`id` not in the primary key), format 2 one row per
   // carrier with indexes by (type, id) and (type, value); both become format 3's two tables.
@@ -218,6 +257,20 @@ Result<uint64_t> CommittedStateHash(Db& db) {
     std::string_view blob = del.Blob(1);
     state.push_back(static_cast<uint64_t>(del.Int(0)));
     state.push_back(XXH64(blob.data(), blob.size(), 0));
+  }
+  // The deletions the lake remembers, which the identity index holds too (a commit may delete
+  // only what the lake did not hold: no segment changes). A lake without any has the state
+  // of the formats before them.
+  auto deletions = db.Prepare("SELECT key, run_id, last_updated FROM deletions ORDER BY key");
+  if (deletions.ok()) {  // a catalog of format 3, not yet upgraded, has no table
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, deletions->Step());
+      if (!row) break;
+      std::string_view key = deletions->Blob(0);
+      state.push_back(XXH64(key.data(), key.size(), 0));
+      state.push_back(static_cast<uint64_t>(deletions->Int(1)));
+      state.push_back(static_cast<uint64_t>(deletions->Int(2)));
+    }
   }
   return XXH64(state.data(), state.size() * sizeof(uint64_t), 0);
 }

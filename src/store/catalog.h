@@ -16,11 +16,19 @@ namespace medlake::store {
 inline constexpr char kCatalogFile[] = "catalog.sqlite";
 inline constexpr char kSegmentsDir[] = "segments";
 inline constexpr uint32_t kDefaultShards = 16;
+// 4 since 2026-12-02: `deletions`, the resources deleted by DELETE requests, and `runs.deleted`.
 // 3 since 2026-11-30: `identifiers` keyed by value before system, and its rows by resource in
 // `identifier_carriers` (2: one table with two indexes; 1: a row per identifier, id
 // kAmbiguousIdentifier when several resources carried it). A writer upgrades older catalogs
 // (UpgradeCatalog).
-inline constexpr int kCatalogVersion = 3;
+inline constexpr int kCatalogVersion = 4;
+// The `deletions` table (docs/format.md, "Deletions"): a row per resource that a DELETE request
+// deleted and that no later version stored again, by its ResourceKey (16 bytes), with its type
+// (index in the R4 type table), the run that deleted it and when (last_updated, kNoTime when
+// unknown). The identity index holds the same at segment 0.
+inline constexpr char kDeletionsTable[] =
+    "CREATE TABLE IF NOT EXISTS deletions(key BLOB PRIMARY KEY, type INTEGER NOT NULL, "
+    "run_id INTEGER NOT NULL, last_updated INTEGER NOT NULL) WITHOUT ROWID;";
 // The `identifiers` table (docs/format.md): lookups by (type, system, value) and, without a
 // system, by (type, value).
 inline constexpr char kIdentifiersTable[] =

@@ -113,6 +113,8 @@ Status LakeWriter::LoadState() {
   // Removal of files no commit names (a crashed run's leftovers), and the next segment id.
   MEDLAKE_ASSIGN_OR_RETURN(uint32_t last_segment, RemoveUncommittedSegments(dir_, db));
   next_segment_ = std::max(next_segment_.load(), last_segment + 1);
+  // Before the index, which a rebuild fills from tables an older catalog lacks.
+  MEDLAKE_RETURN_IF_ERROR(UpgradeCatalog(db));
   MEDLAKE_ASSIGN_OR_RETURN(uint64_t stamp, CommittedStateHash(db));
   MEDLAKE_ASSIGN_OR_RETURN(index_, IdentityIndex::Open(dir_ + "/" + kIdentityIndexDir, stamp));
   if (index_->needs_rebuild()) MEDLAKE_RETURN_IF_ERROR(RebuildIdentity(stamp));
@@ -124,7 +126,6 @@ Status LakeWriter::LoadState() {
     next_ordinal_ = row ? static_cast<uint32_t>(q.Int(0)) : 0;
   }
   catalog_has_patients_ = next_ordinal_ > 0;
-  MEDLAKE_RETURN_IF_ERROR(UpgradeCatalog(db));
   MEDLAKE_ASSIGN_OR_RETURN(commits_, ReadCommitCount(db));
   {
     MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT EXISTS(SELECT 1 FROM identifiers)"));
@@ -163,9 +164,30 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       }
       deleted[static_cast<uint32_t>(del.Int(0))] = bm;
     }
-    // Entries are added in batches of bounded size; the index merges the runs.
+    // Entries are added in batches of bounded size; the index merges the runs. The deletions
+    // the lake remembers go first: a live version, in a newer run, wins over a deletion (a
+    // commit drops the deletion of what it stores again; a writer that did not know the table
+    // may not have).
     constexpr size_t kBatch = 1u << 19;
     std::vector<IdentityEntry> batch;
+    MEDLAKE_ASSIGN_OR_RETURN(Stmt deletions,
+                             db.Prepare("SELECT key, type, run_id, last_updated FROM deletions"));
+    for (;;) {
+      MEDLAKE_ASSIGN_OR_RETURN(bool row, deletions.Step());
+      if (!row) break;
+      std::string_view k = deletions.Blob(0);
+      if (k.size() != sizeof(Key128)) return Corruption("catalog: a deletion's key is damaged");
+      IdentityEntry marker{};
+      std::memcpy(&marker.key, k.data(), sizeof(Key128));
+      marker.type = static_cast<uint16_t>(deletions.Int(1));
+      marker.run = static_cast<uint32_t>(deletions.Int(2));
+      marker.last_updated = deletions.Int(3);
+      batch.push_back(marker);
+    }
+    if (!batch.empty()) {
+      MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
+      batch.clear();
+    }
     MEDLAKE_ASSIGN_OR_RETURN(
         Stmt q, db.Prepare("SELECT segment_id, file, run_id FROM segments ORDER BY segment_id"));
     for (;;) {
@@ -318,12 +340,26 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
 
 Result<bool> LakeWriter::HoldsCommitted(const Key128& key) const {
   IdentityEntry committed;
-  return index_->Find(key, committed);
+  MEDLAKE_ASSIGN_OR_RETURN(bool found, index_->Find(key, committed));
+  return found && committed.segment != 0;  // segment 0: remembered as deleted
 }
 
 Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint64_t content_hash,
                                     int64_t last_updated, RecordOrder order, uint64_t& seq,
                                     bool read_early) {
+  return AdmitVersion(key, type_index, content_hash, last_updated, order, seq, read_early, false);
+}
+
+Result<Admission> LakeWriter::AdmitDeletion(const Key128& key, uint16_t type_index,
+                                            int64_t last_updated, RecordOrder order,
+                                            uint64_t& seq) {
+  return AdmitVersion(key, type_index, 0, last_updated, order, seq, false, true);
+}
+
+Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_index,
+                                           uint64_t content_hash, int64_t last_updated,
+                                           RecordOrder order, uint64_t& seq, bool read_early,
+                                           bool deletion) {
   if (index_failed_) return IoError("identity index update failed at the last commit");
   if (index_unread_) return IoError("identity index could not be read earlier in this run");
   if (failed_) return Failure();
@@ -349,19 +385,25 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       e.run = committed.run;
       e.segment = committed.segment;
       e.row = committed.row;
+      // Segment 0: the lake remembers a deletion (CommitDeletions), which stands where its run
+      // began, as a committed version does.
+      e.marker = committed.segment == 0;
+      if (e.marker) deletions_met_ = true;
     }
   }
+  if (deletion) deletions_met_ = true;
   e.type = type_index;
   bool live_committed = e.segment != 0 && !e.deleted;
   bool replaces_pending = false;
-  if (e.pending != 0 || live_committed) {
+  if (e.pending != 0 || live_committed || e.marker) {
     uint64_t winner_hash = e.content_hash;
     int64_t winner_updated = e.last_updated;
+    bool winner_deletion = !live_committed && e.marker;
     // A committed version stands at the start of the run that committed it, unless this run
     // read it early: then it stands where it was read.
     RecordOrder committed_order{static_cast<uint64_t>(e.run) << 32, 0, 0};
     if (const EarlyVersion* early = stripe.early.Find(key);
-        early != nullptr && early->content_hash == e.content_hash) {
+        early != nullptr && !e.marker && early->content_hash == e.content_hash) {
       committed_order = early->order;
     }
     RecordOrder winner_order = committed_order;
@@ -370,48 +412,75 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
       winner_hash = p.content_hash;
       winner_updated = p.last_updated;
       winner_order = p.order;
+      winner_deletion = p.deletion;
     }
-    // The same content again: nothing to store, but its place in the input counts. Files
-    // are read in parallel, so a record that comes earlier in the input may be admitted after
-    // this one and must then lose to it.
+    // The same content again (or a deletion of what is deleted): nothing to store, but its
+    // place in the input counts. Files are read in parallel, so a record that comes earlier in
+    // the input may be admitted after this one and must then lose to it.
     auto reaffirm = [&]() {
       if (read_early) RememberEarly(stripe, key, content_hash, last_updated, order);
       if (e.pending != 0) {
         Pending& p = stripe.pending[e.pending - 1];
-        if (Newer(last_updated, order, p.last_updated, p.order)) p.order = order;
+        if (Newer(last_updated, order, p.last_updated, p.order)) {
+          p.order = order;
+          // Two deletions: the later one's time orders the versions that come after.
+          if (deletion) p.last_updated = last_updated;
+        }
         if (!p.reaffirms_committed) seq = e.pending;  // a copy of the version this run stores
-      } else if (live_committed) {
+      } else if (live_committed || e.marker) {
         // The committed version keeps the later of its places: this one or the one it had.
-        RecordOrder place =
-            Newer(last_updated, order, e.last_updated, committed_order) ? order : committed_order;
-        stripe.pending.push_back(Pending{content_hash, last_updated, place, 0, 0, true});
+        const bool later = Newer(last_updated, order, e.last_updated, committed_order);
+        Pending kept{content_hash, later ? last_updated : e.last_updated,
+                     later ? order : committed_order};
+        kept.reaffirms_committed = true;
+        kept.deletion = deletion;
+        stripe.pending.push_back(kept);
         e.pending = static_cast<uint32_t>(stripe.pending.size());
       }
       return Admission::kDuplicate;
     };
-    if (winner_hash == content_hash) return reaffirm();
+    if (deletion ? winner_deletion : !winner_deletion && winner_hash == content_hash) {
+      return reaffirm();
+    }
     if (!Newer(last_updated, order, winner_updated, winner_order)) return Admission::kDuplicate;
+    if (!deletion && e.marker && e.run == static_cast<uint32_t>(run_id_) &&
+        (e.pending == 0 || stripe.pending[e.pending - 1].reaffirms_committed)) {
+      // A deletion this run committed at an earlier checkpoint was counted as deleted: a newer
+      // version supersedes it, as it would have before that commit.
+      deletions_superseded_.fetch_add(1);
+    }
     if (e.pending != 0) {
       // The version of this run that was winning loses: drop it (or delete it if written).
       replaces_pending = true;
       Pending& p = stripe.pending[e.pending - 1];
       p.dropped = true;
-      if (!p.reaffirms_committed) superseded_in_run_.fetch_add(1);
+      if (p.deletion) {
+        if (!p.reaffirms_committed) deletions_superseded_.fetch_add(1);
+      } else if (!p.reaffirms_committed) {
+        superseded_in_run_.fetch_add(1);
+      }
       if (p.segment != 0) Tombstone(p.segment, p.row, e.type);
       e.pending = 0;
-      if (e.segment != 0 && e.content_hash == content_hash) {
-        // Back to what the lake already holds. If the dropped version was written, it deleted
-        // the committed one: that deletion is taken back (it is not committed yet: the entry
-        // is forgotten at every commit), instead of storing a copy of what stands in the lake.
+      if (!deletion && e.segment != 0 && e.content_hash == content_hash) {
+        // Back to what the lake already holds. If the dropped version was written, or was a
+        // deletion, it deleted the committed one: that deletion is taken back (it is not
+        // committed yet: the entry is forgotten at every commit), instead of storing a copy of
+        // what stands in the lake.
         if (e.deleted) Untombstone(e);
         live_committed = true;
         return reaffirm();
       }
     }
   }
-  if (read_early) RememberEarly(stripe, key, content_hash, last_updated, order);
+  if (read_early && !deletion) RememberEarly(stripe, key, content_hash, last_updated, order);
   Pending admitted{content_hash, last_updated, order};
   admitted.committed_exists = e.segment != 0;
+  admitted.deletion = deletion;
+  // A deletion is never written: the version it deletes is tombstoned now (a new version's,
+  // when its row is written: FlushShard).
+  if (deletion && e.segment != 0 && !e.deleted) {
+    TombstoneCommitted(e, e.run == static_cast<uint32_t>(run_id_));
+  }
   stripe.pending.push_back(admitted);
   e.pending = static_cast<uint32_t>(stripe.pending.size());
   seq = e.pending;
@@ -432,8 +501,10 @@ std::vector<IdentityEntry> LakeWriter::PendingEntries(bool release) {
     stripe.map.ForEach([&](const Key128& key, Entry& e) {
       if (e.pending == 0) return;
       const Pending& p = stripe.pending[e.pending - 1];
-      if (p.segment == 0) return;  // never written (the run failed)
-      committed.push_back(IdentityEntry{key, p.content_hash, p.last_updated,
+      // A deletion is remembered at segment 0 (one the lake remembered already stays as it
+      // was); a version never written is not committed (the run failed).
+      if (p.deletion ? p.reaffirms_committed : p.segment == 0) return;
+      committed.push_back(IdentityEntry{key, p.deletion ? 0 : p.content_hash, p.last_updated,
                                         static_cast<uint32_t>(run_id_), p.segment, p.row, e.type,
                                         0});
     });
@@ -480,14 +551,24 @@ void LakeWriter::Untombstone(Entry& e) {
     if (rows.empty()) tombstones_.erase(e.segment);
     type_deltas_[type_names_[e.type]] += 1;
   }
-  // FlushShard counted the deletion as a replacement (or, for a version of this run, moved it
-  // to duplicates): the version stands again.
-  if (e.run == static_cast<uint32_t>(run_id_)) {
-    superseded_in_run_.fetch_sub(1);
-  } else {
-    replaced_committed_.fetch_sub(1);
-  }
+  // What the tombstone was counted as is taken back: the version stands again.
+  if (e.deleted_as == Entry::Counted::kSuperseded) superseded_in_run_.fetch_sub(1);
+  if (e.deleted_as == Entry::Counted::kReplaced) replaced_committed_.fetch_sub(1);
   e.deleted = false;
+  e.deleted_as = Entry::Counted::kNothing;
+}
+
+void LakeWriter::TombstoneCommitted(Entry& e, bool counts) {
+  e.deleted = true;
+  // A version this run committed at an earlier checkpoint was counted as stored: it moves to
+  // duplicates like any superseded record of the run. Only a version of an earlier run that a
+  // new version replaces counts as replaced.
+  e.deleted_as = !counts                                   ? Entry::Counted::kNothing
+                 : e.run == static_cast<uint32_t>(run_id_) ? Entry::Counted::kSuperseded
+                                                           : Entry::Counted::kReplaced;
+  if (e.deleted_as == Entry::Counted::kSuperseded) superseded_in_run_.fetch_add(1);
+  if (e.deleted_as == Entry::Counted::kReplaced) replaced_committed_.fetch_add(1);
+  Tombstone(e.segment, e.row, e.type);
 }
 
 void LakeWriter::RememberEarly(Stripe& stripe, const Key128& key, uint64_t content_hash,
@@ -559,16 +640,12 @@ Status LakeWriter::FlushShard(uint32_t shard, std::vector<Row> rows) {
     if (p.committed_exists) {  // a new version replaces a committed one (unless one did already)
       Entry* e = stripe.map.Find(r.key);
       if (e != nullptr && !e->deleted) {
-        e->deleted = true;
-        // A version this run committed at an earlier checkpoint was counted as stored: it
-        // moves to duplicates like any superseded record of the run. Only a version of an
-        // earlier run counts as replaced.
-        if (e->run == static_cast<uint32_t>(run_id_)) {
-          superseded_in_run_.fetch_add(1);
-        } else {
-          replaced_committed_.fetch_add(1);
-        }
-        Tombstone(e->segment, e->row, e->type);
+        TombstoneCommitted(*e, true);
+      } else if (e != nullptr && e->deleted_as == Entry::Counted::kNothing &&
+                 e->run != static_cast<uint32_t>(run_id_)) {
+        // A deletion of this run tombstoned it, and this version, newer, replaces it.
+        e->deleted_as = Entry::Counted::kReplaced;
+        replaced_committed_.fetch_add(1);
       }
     }
     order[kept++] = i;
@@ -1129,6 +1206,35 @@ Result<bool> LakeWriter::CommitIdentifiers(Db& db) {
   return !rows.empty();
 }
 
+Status LakeWriter::CommitDeletions(Db& db) {
+  if (!deletions_met_.load()) return Status::Ok();
+  MEDLAKE_ASSIGN_OR_RETURN(
+      Stmt put,
+      db.Prepare("INSERT OR REPLACE INTO deletions(key, type, run_id, last_updated) VALUES(?, ?, "
+                 "?, ?)"));
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt drop, db.Prepare("DELETE FROM deletions WHERE key = ?"));
+  Status s;
+  for (Stripe& stripe : stripes_) {
+    std::lock_guard lock(stripe.mu);
+    stripe.map.ForEach([&](const Key128& key, Entry& e) {
+      if (!s.ok() || e.pending == 0) return;
+      const Pending& p = stripe.pending[e.pending - 1];
+      const std::string_view k(reinterpret_cast<const char*>(&key), sizeof key);
+      if (p.deletion && !p.reaffirms_committed) {
+        s = put.BindBlob(1, k)
+                .Bind(2, int64_t{e.type})
+                .Bind(3, run_id_)
+                .Bind(4, p.last_updated)
+                .Run();
+      } else if (!p.deletion && e.marker && p.segment != 0) {
+        s = drop.BindBlob(1, k).Run();  // stored again
+      }
+    });
+    MEDLAKE_RETURN_IF_ERROR(s);
+  }
+  return Status::Ok();
+}
+
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   if (failed_) return Failure();
   MEDLAKE_RETURN_IF_ERROR(Flush());
@@ -1232,6 +1338,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
       }
     }
     MEDLAKE_ASSIGN_OR_RETURN(identifiers_committed, CommitIdentifiers(db));
+    MEDLAKE_RETURN_IF_ERROR(CommitDeletions(db));
     MEDLAKE_RETURN_IF_ERROR(WriteCommitCount(db, commits_ + 1));
     MEDLAKE_ASSIGN_OR_RETURN(
         Stmt q,
@@ -1259,7 +1366,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
                              db.Prepare("UPDATE runs SET finished = ?, state = ?, records_read = "
                                         "?, stored = ?, duplicates = ?, "
                                         "replaced = ?, quarantined = ?, files = ?, skipped_files = "
-                                        "?, bytes_read = ? WHERE run_id = ?"));
+                                        "?, bytes_read = ?, deleted = ? WHERE run_id = ?"));
     return run.Bind(1, NowUtc())
         .Bind(2, final ? "committed" : "running")
         .Bind(3, int64_t(counters.records_read))
@@ -1270,7 +1377,8 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
         .Bind(8, int64_t(counters.files))
         .Bind(9, int64_t(counters.skipped_files))
         .Bind(10, int64_t(counters.bytes_read))
-        .Bind(11, run_id_)
+        .Bind(11, int64_t(counters.deleted))
+        .Bind(12, run_id_)
         .Run();
   };
   Status s = body();
@@ -1290,6 +1398,7 @@ Status LakeWriter::Commit(const RunCounters& counters, bool final) {
   pending_segments_.clear();
   tombstones_.clear();
   type_deltas_.clear();
+  deletions_met_ = false;  // FoldPending forgets the identities that met them
   quarantine_.clear();
   skipped_files_.clear();
   {

@@ -53,6 +53,9 @@ struct RunCounters {
   uint64_t stored = 0;
   uint64_t duplicates = 0;
   uint64_t replaced = 0;  // stored records that replaced a version committed by an earlier run
+  // Deletions applied (a Bundle entry with a DELETE request; docs/format.md, "Deletions"): with
+  // stored, duplicates and quarantined, the records read.
+  uint64_t deleted = 0;
   uint64_t quarantined = 0;
   uint64_t files = 0;
   uint64_t skipped_files = 0;
@@ -96,6 +99,14 @@ class LakeWriter {
     __builtin_prefetch(&stripe.pending, 1);
     stripe.map.Prefetch(key);
   }
+  // Decides what happens to a deletion of the resource `key` (a DELETE request), ordered among
+  // its versions as Admit orders them (`last_updated`: when it was deleted, kNoTime when
+  // unknown). kStore or kReplace (the lake held a version, or this run admitted one): it is
+  // applied, and `seq` is its ticket; whatever version it deletes is tombstoned, and the lake
+  // remembers the deletion, so that an older version read later stays deleted. kDuplicate: a
+  // newer version stands, or the resource is deleted already. Errors: as Admit.
+  Result<Admission> AdmitDeletion(const Key128& key, uint16_t type_index, int64_t last_updated,
+                                  RecordOrder order, uint64_t& seq);
   // Whether the lake held a live version of `key` when this run began, or at its last commit.
   // Errors: kIoError (index reads).
   Result<bool> HoldsCommitted(const Key128& key) const;
@@ -179,6 +190,9 @@ class LakeWriter {
   // Records in this run that a later version in the same run superseded (they were counted as
   // stored when admitted; the caller moves them to duplicates).
   uint64_t superseded_in_run() const { return superseded_in_run_.load(); }
+  // Deletions in this run that a later version in the same run superseded (they were counted
+  // as deleted when admitted; the caller moves them to duplicates).
+  uint64_t deletions_superseded() const { return deletions_superseded_.load(); }
   // Why the identity index could not take the final commit (OK when it did): the lake is
   // committed, and the next writer rebuilds the index from the segments.
   const Status& index_warning() const { return index_warning_; }
@@ -210,6 +224,7 @@ class LakeWriter {
     bool reaffirms_committed = false;
     bool dropped = false;           // a later version of this run replaced it
     bool committed_exists = false;  // the lake held a version when this one was admitted
+    bool deletion = false;          // a deletion (AdmitDeletion): never written
   };
   // Identity state of a resource met since the last commit: its committed version (from the
   // identity index) and, if this run has a newer one not yet committed, an index into the
@@ -224,6 +239,15 @@ class LakeWriter {
     uint32_t pending = 0;  // index + 1 into Stripe::pending; 0: none
     uint16_t type = 0;
     bool deleted = false;  // the committed version is tombstoned by this run
+    // What the tombstone of the committed version was counted as (Untombstone takes it back).
+    enum class Counted : uint8_t {
+      kNothing,
+      kSuperseded,
+      kReplaced
+    } deleted_as = Counted::kNothing;
+    // The index holds a deletion of this key (segment 0): the lake remembers it was deleted,
+    // by run `run` at `last_updated`.
+    bool marker = false;
   };
   static constexpr size_t kStripes = 64;
   // Early-read versions remembered per stripe: 262,144 in all, about 17 MB (Synthea's
@@ -285,6 +309,17 @@ class LakeWriter {
   void Tombstone(uint32_t segment, uint32_t row, uint16_t type);
   // Takes back the deletion of `e`'s committed version (under the stripe's lock).
   void Untombstone(Entry& e);
+  // Tombstones `e`'s committed version for a new version or a deletion of this run (under the
+  // stripe's lock), counted as FlushShard counts it; `counts`: whether it moves a record (a
+  // deletion's does only for a version this run committed).
+  void TombstoneCommitted(Entry& e, bool counts);
+  // Admit and AdmitDeletion.
+  Result<Admission> AdmitVersion(const Key128& key, uint16_t type_index, uint64_t content_hash,
+                                 int64_t last_updated, RecordOrder order, uint64_t& seq,
+                                 bool read_early, bool deletion);
+  // In the commit's transaction: the deletions the lake remembers (`deletions`) gain this
+  // run's and lose those of resources stored again.
+  Status CommitDeletions(Db& db);
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
   const Stripe& StripeOf(const Key128& k) const { return stripes_[k.hi % kStripes]; }
 
@@ -300,6 +335,10 @@ class LakeWriter {
   std::vector<std::unique_ptr<ShardBuffer>> buffers_;
   std::atomic<uint32_t> next_segment_{1};
   std::atomic<uint64_t> superseded_in_run_{0};
+  std::atomic<uint64_t> deletions_superseded_{0};
+  // A deletion was admitted, or a remembered one met, since the last commit: CommitDeletions
+  // has work (a run without deletions does not walk its identities for them).
+  std::atomic<bool> deletions_met_{false};
   std::atomic<uint64_t> replaced_committed_{0};
   std::atomic<bool> index_failed_{false};  // a commit could not update the identity index
   std::atomic<bool> index_unread_{false};  // an admission could not read it
