@@ -68,8 +68,9 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   const auto& c = report->counters;
   Status audited = (*access)->Audit(
       "ingest",
-      fmt::format("run {}: {} files, {} records read, {} stored, {} duplicates, {} quarantined",
-                  report->run_id, c.files, c.records_read, c.stored, c.duplicates, c.quarantined),
+      fmt::format("run {}: {} files, {} records read, {} stored, {} duplicates, {} quarantined{}",
+                  report->run_id, c.files, c.records_read, c.stored, c.duplicates, c.quarantined,
+                  c.deleted ? fmt::format(", {} deleted", c.deleted) : ""),
       -1);
   // The run is committed either way: its report is printed, and a log that could not record
   // it is then the command's failure (a review saw a committed run report only the log's error).
@@ -82,6 +83,7 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
       static_cast<unsigned long long>(c.records_read), static_cast<unsigned long long>(c.stored),
       static_cast<unsigned long long>(c.duplicates),
       static_cast<unsigned long long>(c.quarantined));
+  if (c.deleted) std::printf(", %llu deleted", static_cast<unsigned long long>(c.deleted));
   if (c.replaced)
     std::printf(" (%llu replaced earlier versions)", static_cast<unsigned long long>(c.replaced));
   std::printf("\n");

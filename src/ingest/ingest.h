@@ -3,8 +3,9 @@
 // Inputs are files or directories (recursive). Known formats: FHIR R4 NDJSON (.ndjson, .jsonl,
 // .ndjson.gz), JSON (.json: a Bundle or one resource). Other files in a directory are listed
 // as skipped. Every record read ends as exactly one of stored, duplicate (same content, or an
-// older version of something stored) or quarantined: records_read == stored + duplicates +
-// quarantined.
+// older version of something stored), quarantined or deleted (a Bundle entry with a DELETE
+// request, docs/format.md "Deletions"): records_read == stored + duplicates + quarantined +
+// deleted.
 //
 // Memory is bounded: a pipeline with at most 2 chunks in flight per thread, per-shard buffers
 // of a fixed size, and the identities, patients and identifiers met since the last checkpoint

@@ -63,7 +63,7 @@ inline Result<std::optional<std::string>> VersionToMerge(const Lake& lake, Deide
 class SharedCounters {
  public:
   struct alignas(64) Block {
-    std::atomic<uint64_t> records{0}, stored{0}, duplicates{0}, quarantined{0};
+    std::atomic<uint64_t> records{0}, stored{0}, duplicates{0}, quarantined{0}, deleted{0};
   };
   // A block for one worker, valid as long as this object.
   Block& NewBlock() {
@@ -79,13 +79,15 @@ class SharedCounters {
   std::atomic<uint64_t> document_bytes_read{0};
 
   // The run's counters so far. Records of this run that a later version superseded were
-  // counted as stored when admitted; they move to duplicates.
+  // counted as stored (or deleted) when admitted; they move to duplicates.
   store::RunCounters Snapshot(const store::LakeWriter& writer) const {
     store::RunCounters c;
     uint64_t superseded = writer.superseded_in_run();
+    uint64_t deletions_superseded = writer.deletions_superseded();
     c.records_read = records();
     c.stored = Sum(&Block::stored) - superseded;
-    c.duplicates = Sum(&Block::duplicates) + superseded;
+    c.deleted = Sum(&Block::deleted) - deletions_superseded;
+    c.duplicates = Sum(&Block::duplicates) + superseded + deletions_superseded;
     c.replaced = writer.replaced_committed();
     c.quarantined = Sum(&Block::quarantined);
     return c;
@@ -135,7 +137,8 @@ struct PreparedChunk {
     store::RecordOrder order;
     std::string patient_id;
     std::vector<fhir::Identifier> identifiers;
-    VaultRecord removed;  // json empty: nothing was removed
+    VaultRecord removed;    // json empty: nothing was removed
+    bool deletion = false;  // a DELETE request (RecordWorker::OnDelete): row.key, type, id only
   };
   bool active = false;  // false: the chunk was processed as it was read (not prepared)
   // The first records of the chunk, handled as they were read (stored, counted, quarantined)
@@ -241,6 +244,10 @@ class RecordWorker final : public FhirRecordSink {
         writer_.PrefetchAdmission(rows[i + kPrefetchAhead].row.key);
       }
       PreparedChunk::Row& r = rows[i];
+      if (r.deletion) {
+        StoreDeletion(r.row, r.type_index, r.order);
+        continue;
+      }
       StoreRow(std::move(r.row), nullptr, r.type_index, r.order, r.patient_id, r.identifiers,
                &r.removed);
     }
@@ -396,6 +403,28 @@ class RecordWorker final : public FhirRecordSink {
     counters_.stored.fetch_add(1, std::memory_order_relaxed);
   }
 
+  // Admits the deletion of `row`'s resource (OnDelete: its key, type, id and when it was
+  // deleted) and counts it. A Patient or shared-area resource deleted no longer carries its
+  // identifiers for conditional references, as a new version without any.
+  void StoreDeletion(const store::Row& row, uint16_t type_index, store::RecordOrder order) {
+    uint64_t seq = 0;
+    Result<store::Admission> admission =
+        writer_.AdmitDeletion(row.key, type_index, row.last_updated, order, seq);
+    if (!admission.ok()) {
+      if (error_.ok()) error_ = admission.status();
+      return;
+    }
+    if (*admission == store::Admission::kDuplicate) {
+      counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (*admission == store::Admission::kReplace &&
+        (row.type == "Patient" || fhir::PatientCompartmentPaths(type_index).empty())) {
+      writer_.AddIdentifiersOf(row.key, seq, row.type, row.id, {});
+    }
+    counters_.deleted.fetch_add(1, std::memory_order_relaxed);
+  }
+
   // Queues what de-identification removed from the record of `row` (admitted as row.seq), if
   // anything, for the vault.
   void QueueRemoved(const store::Row& row, const std::string& patient_id, store::RecordOrder order,
@@ -413,6 +442,38 @@ class RecordWorker final : public FhirRecordSink {
   void OnExisting(const RecordLocation&) override {
     if (SkipReadEarly()) return;
     CountUnchanged();
+    EndRecord();
+  }
+
+  // A DELETE request (docs/format.md, "Deletions"): in a lake with a key the resource is named
+  // by its stored id, as a reference to it is.
+  void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
+                const RecordLocation& loc, std::string_view) override {
+    if (SkipReadEarly()) return;
+    CountRecord();
+    store::Row row;
+    row.type = type;
+    row.id = id;
+    if (deid_ != nullptr) {
+      std::string reference = row.type + "/" + row.id;
+      deid_->RewriteReference(reference, links_, deid_json_);
+      std::string_view stored_type, stored_id;
+      if (fhir::SplitReference(deid_json_, stored_type, stored_id)) row.id = stored_id;
+    }
+    row.key = store::ResourceKey(row.type, row.id);
+    row.last_updated = last_updated;
+    const auto type_index = static_cast<uint16_t>(fhir::ResourceTypeIndex(type));
+    store::RecordOrder order{(static_cast<uint64_t>(writer_.run_id()) << 32) | file_index_,
+                             static_cast<uint64_t>(loc.byte_offset), loc.entry};
+    if (Held()) {
+      PreparedChunk::Row& r = prepared_->rows.emplace_back();
+      r.row = std::move(row);
+      r.type_index = type_index;
+      r.order = order;
+      r.deletion = true;
+    } else {
+      StoreDeletion(row, type_index, order);
+    }
     EndRecord();
   }
 

@@ -33,7 +33,7 @@ TEST(Hl7v2IngestTest, AdmissionAndResultsBecomeResources) {
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& c = r->counters;
-  EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined);
+  EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined + c.deleted);
   EXPECT_EQ(c.quarantined, 1u);
   auto lake = Lake::Open(dir / "lake");
   auto s = (*lake)->Status();
@@ -71,7 +71,7 @@ TEST(Hl7v2IngestTest, SampleMessagesAreMappedOrQuarantined) {
   auto r = Ingest(dir / "lake", {testing::SharedData("hl7v2-samples")}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& c = r->counters;
-  EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined);
+  EXPECT_EQ(c.records_read, c.stored + c.duplicates + c.quarantined + c.deleted);
   EXPECT_EQ(c.records_read,
             254u + 85u);  // 58 messages map to 254 resources; 85 are unsupported types
   EXPECT_EQ(c.quarantined, 85u);

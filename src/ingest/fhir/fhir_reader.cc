@@ -18,6 +18,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "common/fhir_time.h"
 #include "common/file_util.h"
 #include "fhir/r4_model.h"
 #include "store/catalog.h"
@@ -132,11 +133,35 @@ std::string_view RequestMethod(json::Node entry) {
   return {};
 }
 
-// Requests whose entry is not a resource to store: a DELETE (deletes are not applied) and a
-// PATCH (its resource, a Parameters or Binary, is the patch, not the patched resource),
-// except in a `history` Bundle, whose entries hold the version each request produced.
+// Requests whose entry is not a resource to store: a DELETE (ReadDelete applies those of the
+// Bundles that DeletesApplied names) and a PATCH (its resource, a Parameters or Binary, is the
+// patch, not the patched resource), except in a `history` Bundle, whose entries hold the version
+// each request produced.
 bool NotApplied(std::string_view method, bool history) {
   return method == "DELETE" || (method == "PATCH" && !history);
+}
+
+// The Bundles whose DELETE requests delete (R4 http.html, "transaction"; Bulk Data Access'
+// `deleted` files hold transaction Bundles of them, one a line; a history Bundle's DELETE entry
+// is the deletion among the versions). When the type says none of these, the entry is refused.
+bool DeletesApplied(std::string_view bundle_type) {
+  return bundle_type == "transaction" || bundle_type == "batch" || bundle_type == "history";
+}
+
+// An instant (meta.lastUpdated, response.lastModified) as ms since the epoch; kNoTime when it is
+// none.
+int64_t InstantOf(std::optional<json::Node> value) {
+  if (!value || !value->IsString() || value->GetString().find('T') == std::string_view::npos) {
+    return kNoTime;
+  }
+  std::optional<TimeRange> t = ParseFhirTime(value->GetString());
+  return t ? t->start : kNoTime;
+}
+
+// A Bundle's meta.lastUpdated; kNoTime when none.
+int64_t BundleLastUpdated(json::Node bundle) {
+  auto meta = bundle.Find("meta");
+  return meta && meta->IsObject() ? InstantOf(meta->Find("lastUpdated")) : kNoTime;
 }
 
 const char* FindRefKey(std::string_view text, size_t from) {
@@ -804,6 +829,8 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   int entry_members = 0;
   bool entry_is_array = false;
   std::optional<std::string> resource_type, bundle_type;
+  int64_t deleted_at = kNoTime;  // Bundle.meta.lastUpdated
+  int meta_read = 0;
   for (const json::MemberExtent& m : members) {
     const bool first_entry = m.key == "entry" && entry_members++ == 0;
     if (first_entry && !items.empty()) {
@@ -814,6 +841,9 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
     auto value = parser.Parse(text);
     if (!value.ok()) return refuse_invalid(value.status());
     if (first_entry) entry_is_array = value->IsArray();
+    if (m.key == "meta" && !meta_read++ && value->IsObject()) {
+      deleted_at = InstantOf(value->Find("lastUpdated"));
+    }
     std::optional<std::string>* wanted = m.key == "resourceType" ? &resource_type
                                          : m.key == "type"       ? &bundle_type
                                                                  : nullptr;
@@ -828,8 +858,10 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   }
   if (items.empty()) return true;  // no resources in it
   const StreamedEntries entries(read, items, keep_number_text_);
-  Status s = ReadEntries(entries, bundle_type == "history", head, loc, sink, 0, nullptr, kept_note,
-                         &progress);
+  Status s = ReadEntries(
+      entries, bundle_type == "history",
+      DeletesApplied(bundle_type.value_or("")) ? std::optional(deleted_at) : std::nullopt, head,
+      loc, sink, 0, nullptr, kept_note, &progress);
   if (!s.ok()) return s;
   return true;
 }
@@ -848,6 +880,66 @@ Result<bool> FhirReader::ReadJsonFileStreamed(const std::string& path, std::stri
   }
   ::close(fd);
   return read;
+}
+
+void FhirReader::ReadDelete(json::Node entry, const RecordLocation& loc, FhirRecordSink& sink,
+                            int64_t deleted_at) {
+  auto request = entry.Find("request");
+  auto url = request ? request->Find("url") : std::nullopt;
+  if (!url || !url->IsString()) {
+    sink.OnReject(entry.ToJson(), loc,
+                  "bundle entry with a DELETE request without a url: what it deletes is unknown");
+    return;
+  }
+  std::string_view target = ResourceUrl(url->GetString());
+  std::string_view type, id;
+  std::string matched;
+  if (const size_t q = target.find('?'); q != std::string_view::npos) {
+    // A conditional delete (R4 http.html, "Conditional delete"), matched in the lake as a
+    // conditional update is; an absolute url by its type and query.
+    std::string_view path = target.substr(0, q);
+    if (path.find("://") != std::string_view::npos) target.remove_prefix(path.rfind('/') + 1);
+    type = target.substr(0, target.find('?'));
+    ConditionMatch match = MatchIdentifier(target, nullptr);
+    if (!conditional_patient_writes_ && type == "Patient" && match.kind != ConditionMatch::kNone) {
+      sink.OnReject(entry.ToJson(), loc,
+                    "conditional delete of a Patient in a lake with a key, where the match is a "
+                    "pseudonym: not applied; send DELETE Patient/<id>");
+      return;
+    }
+    switch (match.kind) {
+      case ConditionMatch::kNone:
+        sink.OnExisting(loc);  // nothing matches: nothing to delete (R4: 200 OK)
+        return;
+      case ConditionMatch::kUnsupported:
+        sink.OnReject(entry.ToJson(), loc,
+                      "conditional delete whose condition medlake does not evaluate (only "
+                      "identifier=[system|]value, alone, of one type): not applied");
+        return;
+      case ConditionMatch::kSeveral:
+        sink.OnReject(entry.ToJson(), loc,
+                      "conditional delete whose condition matches several resources in the lake "
+                      "(FHIR: 412 Precondition Failed): not applied");
+        return;
+      case ConditionMatch::kOne:
+        matched = std::move(match.id);
+        id = matched;
+        break;
+    }
+  } else if (target.find("/_history/") != std::string_view::npos ||
+             !fhir::SplitReference(target, type, id)) {
+    sink.OnReject(entry.ToJson(), loc,
+                  "bundle entry with a DELETE request whose url names no resource (Type/id, or "
+                  "Type?identifier=...): not applied");
+    return;
+  }
+  int64_t at = deleted_at;
+  if (auto response = entry.Find("response"); response && response->IsObject()) {
+    if (int64_t modified = InstantOf(response->Find("lastModified")); modified != kNoTime) {
+      at = modified;
+    }
+  }
+  sink.OnDelete(type, id, at, loc, entry.ToJson());
 }
 
 void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
@@ -878,12 +970,16 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
     return;
   }
   const bool history = bundle_type && bundle_type->GetString() == "history";
+  const bool deletes =
+      bundle_type && bundle_type->IsString() && DeletesApplied(bundle_type->GetString());
   // A parsed Bundle was read whole: walking its entries fails in no way.
-  (void)ReadEntries(ParsedEntries(*entries, slices), history, record, base, sink, depth, next_entry,
-                    "");
+  (void)ReadEntries(ParsedEntries(*entries, slices), history,
+                    deletes ? std::optional(BundleLastUpdated(bundle)) : std::nullopt, record, base,
+                    sink, depth, next_entry, "");
 }
 
-Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string_view record,
+Status FhirReader::ReadEntries(const Entries& entries, bool history,
+                               std::optional<int64_t> deleted_at, std::string_view record,
                                const RecordLocation& base, FhirRecordSink& sink, int depth,
                                uint32_t* next_entry, std::string_view kept_note,
                                PassProgress* streamed) {
@@ -1213,12 +1309,16 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history, std::string
     }
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
+    if (method == "DELETE" && deleted_at) {
+      ReadDelete(entry, loc, to, *deleted_at);
+      return true;
+    }
     if (!res || slice.empty() || NotApplied(method, history)) {
       to.OnReject(
           !res || slice.empty() ? entry.ToJson() : std::string(slice), loc,
           method == "DELETE"
-              ? "bundle entry with a DELETE request: deletes are not applied from "
-                "Bundles (medlake erase removes a patient's data, in a lake with a key)"
+              ? "bundle entry with a DELETE request in a Bundle of another type than "
+                "transaction, batch or history: not applied"
           : method == "PATCH"
               ? "bundle entry with a PATCH request: patches are not applied (its resource is "
                 "the patch, not the patched resource)"

@@ -56,8 +56,18 @@ class FhirRecordSink {
   // A record that cannot be stored. `record` is its raw text; `reason` names no patient data.
   virtual void OnReject(std::string_view record, const RecordLocation& loc, std::string reason) = 0;
   // A Bundle entry not stored because the lake holds what it stands for (a conditional create
-  // whose condition matches): read, and counted with the duplicates.
+  // whose condition matches), or has nothing to do (a conditional delete that matches nothing):
+  // read, and counted with the duplicates.
   virtual void OnExisting(const RecordLocation& loc) = 0;
+  // A Bundle entry with a DELETE request for `type`/`id` as the source names it (transaction,
+  // batch and history Bundles; docs/format.md, "Deletions"), deleted at `last_updated`
+  // (kNoTime when unknown). `record` is the entry's text. A sink that applies no deletions
+  // quarantines it.
+  virtual void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
+                        const RecordLocation& loc, std::string_view record) {
+    (void)type, (void)id, (void)last_updated;
+    OnReject(record, loc, "bundle entry with a DELETE request: deletes are not applied here");
+  }
 };
 
 // Resolves "Type", "system", "value" of a conditional reference outside the current Bundle
@@ -213,12 +223,19 @@ class FhirReader {
   // (ReadJsonStreamed; its entries are read in parallel ranges after set_parallel_entries);
   // null for one parsed whole. `history`: the Bundle is one (Bundle.type); `record`: its text,
   // quarantined (followed by `kept_note`, LakeWriter::KeptPartNote when `record` is only its
-  // head) when the Bundle is refused whole. Errors: those of a streamed walk other than
+  // head) when the Bundle is refused whole. `deleted_at`: when its DELETE requests deleted
+  // (Bundle.meta.lastUpdated, kNoTime when none: ReadDelete); nullopt when its type applies
+  // none (DeletesApplied). Errors: those of a streamed walk other than
   // kParseError, which refuses the Bundle.
-  Status ReadEntries(const Entries& entries, bool history, std::string_view record,
-                     const RecordLocation& base, FhirRecordSink& sink, int depth,
-                     uint32_t* next_entry, std::string_view kept_note,
+  Status ReadEntries(const Entries& entries, bool history, std::optional<int64_t> deleted_at,
+                     std::string_view record, const RecordLocation& base, FhirRecordSink& sink,
+                     int depth, uint32_t* next_entry, std::string_view kept_note,
                      PassProgress* streamed = nullptr);
+  // An entry with a DELETE request of a transaction, batch or history Bundle: the resource its
+  // url names (Type/id, or a condition on an identifier, matched in the lake) is deleted at the
+  // entry's response.lastModified, else at `deleted_at`; an url that names none is refused.
+  void ReadDelete(json::Node entry, const RecordLocation& loc, FhirRecordSink& sink,
+                  int64_t deleted_at);
   // The identifiers of a Bundle's entries, by (resource type, value): what conditional
   // references are matched against, built once per Bundle (a scan of every entry per reference
   // made a Bundle of 20,000 such references take 20 s). Views of the parsed Bundle.
