@@ -93,7 +93,7 @@ Status UpgradeCatalog(Db& db) {
   if (!has_table || !has_column) {
     MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
     Status added = db.Exec(kDeletionsTable);
-    // Another writer may have added the column between the check and the transaction.
+    // Checked again inside the transaction that adds it.
     if (added.ok()) {
       Result<bool> column = has_deletions(kHasColumn);
       added = column.status();
@@ -258,21 +258,20 @@ Result<uint64_t> CommittedStateHash(Db& db) {
     state.push_back(static_cast<uint64_t>(del.Int(0)));
     state.push_back(XXH64(blob.data(), blob.size(), 0));
   }
-  // The deletions the lake remembers, which the identity index holds too (a commit may delete
-  // only what the lake did not hold: no segment changes). A lake without any has the state
-  // of the formats before them.
-  auto deletions = db.Prepare("SELECT key, run_id, last_updated FROM deletions ORDER BY key");
-  if (deletions.ok()) {  // a catalog of format 3, not yet upgraded, has no table
-    for (;;) {
-      MEDLAKE_ASSIGN_OR_RETURN(bool row, deletions->Step());
-      if (!row) break;
-      std::string_view key = deletions->Blob(0);
-      state.push_back(XXH64(key.data(), key.size(), 0));
-      state.push_back(static_cast<uint64_t>(deletions->Int(1)));
-      state.push_back(static_cast<uint64_t>(deletions->Int(2)));
-    }
-  }
+  // The commits that changed `deletions`, which the identity index holds too (a commit may
+  // delete only what the lake did not hold: no segment changes). A lake without any has the
+  // state of the formats before them.
+  MEDLAKE_ASSIGN_OR_RETURN(Stmt changes,
+                           db.Prepare("SELECT value FROM meta WHERE key = 'deletion_commits'"));
+  MEDLAKE_ASSIGN_OR_RETURN(bool row, changes.Step());
+  if (row) state.push_back(static_cast<uint64_t>(changes.Int(0)));
   return XXH64(state.data(), state.size() * sizeof(uint64_t), 0);
+}
+
+Status CountDeletionChange(Db& db) {
+  return db.Exec(
+      "INSERT INTO meta VALUES('deletion_commits', 1) ON CONFLICT(key) DO UPDATE SET value = "
+      "value + 1");
 }
 
 Result<std::vector<CatalogSegment>> ListSegments(Db& db) {

@@ -123,10 +123,14 @@ struct CatalogSegment {
 // Every committed segment, by id.
 Result<std::vector<CatalogSegment>> ListSegments(Db& db);
 
-// A hash of the committed state: every segment (id, rows, bytes) and every deleted-row bitmap
-// (segment id, XXH64 of its serialization). Equal hashes, same live rows. Call it inside a
+// A hash of the committed state: every segment (id, rows, bytes), every deleted-row bitmap
+// (segment id, XXH64 of its serialization) and the count of commits that changed `deletions`.
+// Equal hashes, same live rows and remembered deletions. Call it inside a
 // read transaction to see one state.
 Result<uint64_t> CommittedStateHash(Db& db);
+// In a commit's transaction that changes `deletions`: counts it in `meta` (key
+// `deletion_commits`), which CommittedStateHash reads instead of the table.
+Status CountDeletionChange(Db& db);
 
 // Reads pseudonym links from a catalog. Holds a statement prepared on `db`, which must outlive
 // it; not thread-safe, like Db.

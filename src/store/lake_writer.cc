@@ -183,6 +183,10 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       marker.run = static_cast<uint32_t>(deletions.Int(2));
       marker.last_updated = deletions.Int(3);
       batch.push_back(marker);
+      if (batch.size() >= kBatch) {
+        MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
+        batch.clear();
+      }
     }
     if (!batch.empty()) {
       MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
@@ -351,9 +355,9 @@ Result<Admission> LakeWriter::Admit(const Key128& key, uint16_t type_index, uint
 }
 
 Result<Admission> LakeWriter::AdmitDeletion(const Key128& key, uint16_t type_index,
-                                            int64_t last_updated, RecordOrder order,
-                                            uint64_t& seq) {
-  return AdmitVersion(key, type_index, 0, last_updated, order, seq, false, true);
+                                            int64_t last_updated, RecordOrder order, uint64_t& seq,
+                                            bool read_early) {
+  return AdmitVersion(key, type_index, 0, last_updated, order, seq, read_early, true);
 }
 
 Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_index,
@@ -403,7 +407,7 @@ Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_inde
     // read it early: then it stands where it was read.
     RecordOrder committed_order{static_cast<uint64_t>(e.run) << 32, 0, 0};
     if (const EarlyVersion* early = stripe.early.Find(key);
-        early != nullptr && !e.marker && early->content_hash == e.content_hash) {
+        early != nullptr && early->content_hash == e.content_hash) {
       committed_order = early->order;
     }
     RecordOrder winner_order = committed_order;
@@ -423,8 +427,12 @@ Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_inde
         Pending& p = stripe.pending[e.pending - 1];
         if (Newer(last_updated, order, p.last_updated, p.order)) {
           p.order = order;
-          // Two deletions: the later one's time orders the versions that come after.
-          if (deletion) p.last_updated = last_updated;
+          // Two deletions: the later one's time orders the versions that come after, and a
+          // deletion the lake remembers takes it (CommitDeletions).
+          if (deletion) {
+            p.last_updated = last_updated;
+            p.retime = p.reaffirms_committed && last_updated > e.last_updated;
+          }
         }
         if (!p.reaffirms_committed) seq = e.pending;  // a copy of the version this run stores
       } else if (live_committed || e.marker) {
@@ -434,6 +442,7 @@ Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_inde
                      later ? order : committed_order};
         kept.reaffirms_committed = true;
         kept.deletion = deletion;
+        kept.retime = deletion && later && last_updated > e.last_updated;
         stripe.pending.push_back(kept);
         e.pending = static_cast<uint32_t>(stripe.pending.size());
       }
@@ -472,7 +481,7 @@ Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_inde
       }
     }
   }
-  if (read_early && !deletion) RememberEarly(stripe, key, content_hash, last_updated, order);
+  if (read_early) RememberEarly(stripe, key, content_hash, last_updated, order);
   Pending admitted{content_hash, last_updated, order};
   admitted.committed_exists = e.segment != 0;
   admitted.deletion = deletion;
@@ -480,6 +489,11 @@ Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_inde
   // when its row is written: FlushShard).
   if (deletion && e.segment != 0 && !e.deleted) {
     TombstoneCommitted(e, e.run == static_cast<uint32_t>(run_id_));
+  } else if (deletion && e.deleted && e.deleted_as == Entry::Counted::kReplaced) {
+    // A version this run wrote replaced it; deleted now, it was not replaced by a stored record
+    // (as when that version is dropped before it is written).
+    replaced_committed_.fetch_sub(1);
+    e.deleted_as = Entry::Counted::kNothing;
   }
   stripe.pending.push_back(admitted);
   e.pending = static_cast<uint32_t>(stripe.pending.size());
@@ -503,7 +517,7 @@ std::vector<IdentityEntry> LakeWriter::PendingEntries(bool release) {
       const Pending& p = stripe.pending[e.pending - 1];
       // A deletion is remembered at segment 0 (one the lake remembered already stays as it
       // was); a version never written is not committed (the run failed).
-      if (p.deletion ? p.reaffirms_committed : p.segment == 0) return;
+      if (p.deletion ? p.reaffirms_committed && !p.retime : p.segment == 0) return;
       committed.push_back(IdentityEntry{key, p.deletion ? 0 : p.content_hash, p.last_updated,
                                         static_cast<uint32_t>(run_id_), p.segment, p.row, e.type,
                                         0});
@@ -1214,25 +1228,29 @@ Status LakeWriter::CommitDeletions(Db& db) {
                  "?, ?)"));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt drop, db.Prepare("DELETE FROM deletions WHERE key = ?"));
   Status s;
+  bool changed = false;
   for (Stripe& stripe : stripes_) {
     std::lock_guard lock(stripe.mu);
     stripe.map.ForEach([&](const Key128& key, Entry& e) {
       if (!s.ok() || e.pending == 0) return;
       const Pending& p = stripe.pending[e.pending - 1];
       const std::string_view k(reinterpret_cast<const char*>(&key), sizeof key);
-      if (p.deletion && !p.reaffirms_committed) {
+      if (p.deletion && (!p.reaffirms_committed || p.retime)) {
+        changed = true;
         s = put.BindBlob(1, k)
                 .Bind(2, int64_t{e.type})
                 .Bind(3, run_id_)
                 .Bind(4, p.last_updated)
                 .Run();
       } else if (!p.deletion && e.marker && p.segment != 0) {
+        changed = true;
         s = drop.BindBlob(1, k).Run();  // stored again
       }
     });
     MEDLAKE_RETURN_IF_ERROR(s);
   }
-  return Status::Ok();
+  // The committed state's stamp counts the commits that changed the table (CommittedStateHash).
+  return changed ? CountDeletionChange(db) : Status::Ok();
 }
 
 Status LakeWriter::Commit(const RunCounters& counters, bool final) {

@@ -100,13 +100,13 @@ class LakeWriter {
     stripe.map.Prefetch(key);
   }
   // Decides what happens to a deletion of the resource `key` (a DELETE request), ordered among
-  // its versions as Admit orders them (`last_updated`: when it was deleted, kNoTime when
-  // unknown). kStore or kReplace (the lake held a version, or this run admitted one): it is
-  // applied, and `seq` is its ticket; whatever version it deletes is tombstoned, and the lake
+  // its versions as Admit orders them (`read_early` too) (`last_updated`: when it was deleted,
+  // kNoTime when unknown). kStore or kReplace (the lake held a version, or this run admitted one):
+  // it is applied, and `seq` is its ticket; whatever version it deletes is tombstoned, and the lake
   // remembers the deletion, so that an older version read later stays deleted. kDuplicate: a
   // newer version stands, or the resource is deleted already. Errors: as Admit.
   Result<Admission> AdmitDeletion(const Key128& key, uint16_t type_index, int64_t last_updated,
-                                  RecordOrder order, uint64_t& seq);
+                                  RecordOrder order, uint64_t& seq, bool read_early = false);
   // Whether the lake held a live version of `key` when this run began, or at its last commit.
   // Errors: kIoError (index reads).
   Result<bool> HoldsCommitted(const Key128& key) const;
@@ -225,6 +225,8 @@ class LakeWriter {
     bool dropped = false;           // a later version of this run replaced it
     bool committed_exists = false;  // the lake held a version when this one was admitted
     bool deletion = false;          // a deletion (AdmitDeletion): never written
+    // A deletion that reaffirms one the lake remembers, at a later time, which it takes.
+    bool retime = false;
   };
   // Identity state of a resource met since the last commit: its committed version (from the
   // identity index) and, if this run has a newer one not yet committed, an index into the
