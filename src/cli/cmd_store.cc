@@ -90,6 +90,12 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   double secs = report->seconds > 0 ? report->seconds : 1e-9;
   std::printf("%.2f s, %s/s, %.0f records/s\n", report->seconds,
               HumanBytes(c.bytes_read / secs).c_str(), c.records_read / secs);
+  if (report->untimed_deletions) {
+    std::printf(
+        "%llu DELETE requests carried no time (response.lastModified, Bundle meta.lastUpdated or "
+        "timestamp): each deletes only versions without meta.lastUpdated read before it\n",
+        static_cast<unsigned long long>(report->untimed_deletions));
+  }
   if (report->unresolved_references) {
     std::printf("%llu references could not be resolved and were kept as written\n",
                 static_cast<unsigned long long>(report->unresolved_references));

@@ -352,6 +352,7 @@ Result<IngestReport> Ingest(const std::string& lake_dir, const std::vector<std::
     report.unresolved_references += w->unresolved();
   }
   report.unresolved_references += update_worker.unresolved();
+  report.untimed_deletions = shared.untimed_deletions.load();
   for (auto& [path, reason] : inputs.skipped) report.skipped.push_back({path, reason});
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   progress.Stop();  // the last call is this one

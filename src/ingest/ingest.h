@@ -65,6 +65,10 @@ struct IngestReport {
   int64_t run_id = 0;
   store::RunCounters counters;
   uint64_t unresolved_references = 0;
+  // DELETE requests without a time (no response.lastModified, Bundle meta.lastUpdated or
+  // timestamp): each is older than any version with meta.lastUpdated (docs/format.md,
+  // "Deletions"), worth telling the user.
+  uint64_t untimed_deletions = 0;
   uint64_t checkpoints = 0;  // commits before the last
   std::vector<SkippedFile> skipped;
   double seconds = 0;

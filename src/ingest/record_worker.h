@@ -77,6 +77,8 @@ class SharedCounters {
   // its entries are stored (it is one chunk, read for seconds): with the bytes read into
   // chunks, the input's progress.
   std::atomic<uint64_t> document_bytes_read{0};
+  // DELETE requests admitted without a time (RecordWorker::StoreDeletion), for the report.
+  std::atomic<uint64_t> untimed_deletions{0};
 
   // The run's counters so far. Records of this run that a later version superseded were
   // counted as stored (or deleted) when admitted; they move to duplicates.
@@ -409,10 +411,15 @@ class RecordWorker final : public FhirRecordSink {
   void StoreDeletion(const store::Row& row, uint16_t type_index, store::RecordOrder order) {
     uint64_t seq = 0;
     Result<store::Admission> admission =
-        writer_.AdmitDeletion(row.key, type_index, row.last_updated, order, seq);
+        writer_.AdmitDeletion(row.key, type_index, row.last_updated, order, seq, read_early_);
     if (!admission.ok()) {
       if (error_.ok()) error_ = admission.status();
       return;
+    }
+    // Without a time it is older than any version with one (docs/format.md, "Deletions"):
+    // counted, for the run's report.
+    if (row.last_updated == kNoTime) {
+      shared_.untimed_deletions.fetch_add(1, std::memory_order_relaxed);
     }
     if (*admission == store::Admission::kDuplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
@@ -450,7 +457,6 @@ class RecordWorker final : public FhirRecordSink {
   void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
                 const RecordLocation& loc, std::string_view) override {
     if (SkipReadEarly()) return;
-    CountRecord();
     store::Row row;
     row.type = type;
     row.id = id;
@@ -460,6 +466,9 @@ class RecordWorker final : public FhirRecordSink {
       std::string_view stored_type, stored_id;
       if (fhir::SplitReference(deid_json_, stored_type, stored_id)) row.id = stored_id;
     }
+    // Counted once it is known whether it is held: a Patient's pseudonym may need a link not
+    // yet published, and a held record is read again when its chunk is prepared again.
+    CountRecord();
     row.key = store::ResourceKey(row.type, row.id);
     row.last_updated = last_updated;
     const auto type_index = static_cast<uint16_t>(fhir::ResourceTypeIndex(type));

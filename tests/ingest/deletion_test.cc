@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -187,20 +188,34 @@ TEST(DeletionTest, ADeletionIsOrderedAmongTheVersions) {
 // response.lastModified when it has one).
 TEST(DeletionTest, AHistoryBundlesDeletionIsOneOfItsVersions) {
   TempDir dir;
-  WriteText(dir / "in/history.json", R"({"resourceType":"Bundle","type":"history","entry":[
+  // Its own meta.lastUpdated is when the history was read: no deletion's time.
+  WriteText(
+      dir / "in/history.json",
+      R"({"resourceType":"Bundle","type":"history","meta":{"lastUpdated":"2025-01-01T00:00:00Z"},"entry":[
     {"request":{"method":"DELETE","url":"Patient/h1"},
      "response":{"status":"204","lastModified":"2024-05-01T00:00:00Z"}},
-    {"resource":)" + Patient("h1", "H1", "2024-04-01T00:00:00Z") +
-                                         R"(,"request":{"method":"PUT","url":"Patient/h1"}},
-    {"resource":)" + Patient("h2", "H2", "2024-07-01T00:00:00Z") +
-                                         R"(,"request":{"method":"PUT","url":"Patient/h2"}},
+    {"resource":)" +
+          Patient("h1", "H1", "2024-04-01T00:00:00Z") +
+          R"(,"request":{"method":"PUT","url":"Patient/h1"}},
+    {"resource":)" +
+          Patient("h2", "H2", "2024-07-01T00:00:00Z") +
+          R"(,"request":{"method":"PUT","url":"Patient/h2"}},
     {"request":{"method":"DELETE","url":"Patient/h2"},"response":{"status":"204"}},
-    {"resource":)" + Patient("h2", "H2", "") +
-                                         R"(,"request":{"method":"POST","url":"Patient"}}]})");
+    {"resource":)" +
+          Patient("h2", "H2", "") +
+          R"(,"request":{"method":"POST","url":"Patient"}},
+    {"resource":)" +
+          Patient("h3", "H3", "2024-03-01T00:00:00Z") +
+          R"(,"request":{"method":"PUT","url":"Patient/h3"}},
+    {"request":{"method":"DELETE","url":"Patient/h3"}},
+    {"resource":)" +
+          Patient("h3", "H3", "2024-01-01T00:00:00Z") +
+          R"(,"request":{"method":"POST","url":"Patient"}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
   EXPECT_FALSE(Holds(dir / "lake", "Patient", "h1"));
   EXPECT_TRUE(Holds(dir / "lake", "Patient", "h2")) << "created, deleted, then created again";
-  EXPECT_EQ(r.counters.records_read, 5u);
+  EXPECT_TRUE(Holds(dir / "lake", "Patient", "h3")) << "its March version is the newest";
+  EXPECT_EQ(r.counters.records_read, 8u);
 }
 
 // The lake remembers a deletion in its catalog: an identity index rebuilt from the segments
@@ -228,19 +243,109 @@ TEST(DeletionTest, DeleteRequestsThatNameNoResourceAreQuarantined) {
     {"request":{"method":"DELETE","url":"Patient?name=smith"}}]})");
   WriteText(dir / "in/collection.json", R"({"resourceType":"Bundle","type":"collection","entry":[
     {"request":{"method":"DELETE","url":"Patient/p1"}}]})");
+  // Times that are no instants: read as none, the deletions would silently lose to every
+  // version with one.
+  WriteText(dir / "in/times.ndjson",
+            DeletedLine({"Patient/p1"}, "2024-06-01") + "\n" +
+                R"({"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"DELETE",)"
+                R"("url":"Patient/p1"},"response":{"status":"204","lastModified":"June"}}]})" +
+                "\n");
+  // Conditions: on a type whose identifiers the lake does not keep, in a compartment.
+  WriteText(dir / "in/conditions.json", R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"request":{"method":"DELETE","url":"Observation?identifier=urn:lab|1"}},
+    {"request":{"method":"DELETE","url":"https://h/fhir/Group/g1/Practitioner?identifier=urn:npi|1"}}]})");
   auto r = MustIngest(dir / "lake", {dir / "in"});
-  EXPECT_EQ(r.counters.quarantined, 5u);
+  EXPECT_EQ(r.counters.quarantined, 9u);
   EXPECT_EQ(r.counters.deleted, 0u);
   std::vector<std::string> reasons;
-  for (const auto& e : QuarantineOf(dir / "lake", 5))
+  for (const auto& e : QuarantineOf(dir / "lake", 9)) {
     reasons.push_back(e.location + ": " + e.reason);
-  std::sort(reasons.begin(), reasons.end());
-  const std::vector<std::string> parts = {"without a url", "names no resource", "names no resource",
-                                          "does not evaluate", "another type than transaction"};
-  for (const std::string& part : parts) {
-    EXPECT_TRUE(std::any_of(reasons.begin(), reasons.end(), [&](const std::string& r) {
-      return r.find(part) != std::string::npos;
-    })) << part;
+  }
+  auto count = [&](const std::string& part) {
+    return std::count_if(reasons.begin(), reasons.end(),
+                         [&](const std::string& r) { return r.find(part) != std::string::npos; });
+  };
+  EXPECT_EQ(count("without a url"), 1);
+  EXPECT_EQ(count("names no resource"), 2);  // a version; an unknown type
+  EXPECT_EQ(count("does not evaluate"), 2);  // another parameter; a compartment's search
+  EXPECT_EQ(count("another type than transaction"), 1);
+  EXPECT_EQ(count("meta.lastUpdated or timestamp is not a FHIR instant"), 1);
+  EXPECT_EQ(count("response.lastModified is not a FHIR instant"), 1);
+  EXPECT_EQ(count("patient compartment"), 1);
+}
+
+// A deletion of what the lake remembers as deleted, at a later time, moves the time it
+// remembers: a version between the two times stays deleted, whichever run reads it.
+TEST(DeletionTest, ALaterDeletionOfWhatIsDeletedMovesItsTime) {
+  TempDir dir;
+  WriteText(dir / "june.ndjson", DeletedLine({"Observation/o1"}, "2024-06-01T00:00:00Z") + "\n");
+  WriteText(dir / "september.ndjson",
+            DeletedLine({"Observation/o1"}, "2024-09-01T00:00:00Z") + "\n");
+  WriteText(dir / "july/Observation.ndjson", Obs("o1", "p1", "a", "2024-07-01T00:00:00Z") + "\n");
+  MustIngest(dir / "lake", {dir / "june.ndjson"});
+  auto september = MustIngest(dir / "lake", {dir / "september.ndjson"});
+  EXPECT_EQ(september.counters.duplicates, 1u);
+  MustIngest(dir / "lake", {dir / "july"});
+  EXPECT_FALSE(Holds(dir / "lake", "Observation", "o1"));
+  // In the other order of runs, the same.
+  MustIngest(dir / "other", {dir / "june.ndjson"});
+  MustIngest(dir / "other", {dir / "july"});
+  EXPECT_TRUE(Holds(dir / "other", "Observation", "o1"));
+  MustIngest(dir / "other", {dir / "september.ndjson"});
+  EXPECT_FALSE(Holds(dir / "other", "Observation", "o1"));
+}
+
+// A large Bundle read an entry at a time commits between waves of its entries: a deletion
+// there meets the versions of its resource in one wave, as in a Bundle read whole, and a
+// conditional delete is matched in the lake as the Bundle's batch began, as there.
+TEST(DeletionTest, ALargeBundleThatCommitsInsideDeletesAsOneReadWhole) {
+  TempDir dir;
+  // A history Bundle, newest first: o1 deleted, then (older) created; a Practitioner deleted by
+  // its identifier, then (older) created with it.
+  std::string bundle =
+      R"({"resourceType":"Bundle","type":"history","entry":[)"
+      R"({"request":{"method":"DELETE","url":"Observation/o1"}},)"
+      R"({"request":{"method":"DELETE","url":"Practitioner?identifier=urn:npi|9"}})";
+  for (int i = 0; i < 2000; ++i) {
+    bundle += R"(,{"resource":{"resourceType":"Patient","id":"f)" + std::to_string(i) +
+              R"(","gender":"female"},"request":{"method":"PUT","url":"Patient/f)" +
+              std::to_string(i) + R"("}})";
+  }
+  bundle += R"(,{"resource":)" + Obs("o1", "f1", "a", "") +
+            R"(,"request":{"method":"PUT","url":"Observation/o1"}})"
+            R"(,{"resource":{"resourceType":"Practitioner","id":"dr","identifier":[{"system":)"
+            R"("urn:npi","value":"9"}]},"request":{"method":"PUT","url":"Practitioner/dr"}}]})";
+  WriteText(dir / "in/history.json", bundle);
+  // A transaction (R4: its DELETEs are processed before its PUTs): a Practitioner created, then
+  // the same identifier deleted, waves apart; the lake as the batch began has no such
+  // Practitioner, so nothing is deleted, however many waves commit in between.
+  std::string transaction =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"resource":{"resourceType":"Practitioner","id":"dr2","identifier":[{"system":)"
+      R"("urn:npi","value":"7"}]},"request":{"method":"PUT","url":"Practitioner/dr2"}})";
+  for (int i = 0; i < 2000; ++i) {
+    transaction += R"(,{"resource":{"resourceType":"Patient","id":"g)" + std::to_string(i) +
+                   R"(","gender":"male"},"request":{"method":"PUT","url":"Patient/g)" +
+                   std::to_string(i) + R"("}})";
+  }
+  transaction += R"(,{"request":{"method":"DELETE","url":"Practitioner?identifier=urn:npi|7"}}]})";
+  WriteText(dir / "in/transaction.json", transaction);
+  for (uint64_t streamed : {std::numeric_limits<uint64_t>::max(), uint64_t{1000}}) {
+    SCOPED_TRACE(streamed);
+    const std::string lake = dir / ("lake" + std::to_string(streamed));
+    IngestOptions options;
+    options.streamed_document_bytes = streamed;
+    options.checkpoint_bytes = 4096;
+    auto r = Ingest(lake, {dir / "in"}, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (streamed == 1000) {
+      EXPECT_GT(r->checkpoints, 10u) << "it commits inside";
+    }
+    EXPECT_FALSE(Holds(lake, "Observation", "o1"));
+    // The identifiers matched nothing as the batches began: the Practitioners stay.
+    EXPECT_TRUE(Holds(lake, "Practitioner", "dr"));
+    EXPECT_TRUE(Holds(lake, "Practitioner", "dr2"));
+    EXPECT_EQ(StatusOf(lake).total_resources, 4002u);
   }
 }
 
@@ -272,6 +377,38 @@ TEST(DeletionTest, AKeyedLakeDeletesWhatTheSourceIdNames) {
   auto again = MustIngest(dir / "lake", {dir / "deleted.ndjson"});
   EXPECT_EQ(again.counters.deleted, 0u);
   EXPECT_EQ(again.counters.duplicates, 2u);
+}
+
+// In a lake with a key, a deletion of a Patient whose pseudonym link an earlier chunk of the
+// same batch makes is prepared again once that link is published (PreparedChunk): it is counted
+// once, and deletes the Patient under the pseudonym the link gives.
+TEST(DeletionTest, AKeyedDeletionOfAPatientJustLinkedIsCountedOnce) {
+  // The Bundle of Patients takes far longer to prepare than the line of deletions, which is
+  // prepared meanwhile on the other thread: it looks for links not yet published.
+  constexpr int kPatients = 2000;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    TempDir dir;
+    ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+    // An Observation first: a file that begins with a Patient is read in a wave before the
+    // others, its links published before they are prepared.
+    std::string patients =
+        R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" +
+        Obs("o", "q", "a", "") + "},";
+    std::vector<std::string> urls;
+    for (int i = 0; i < kPatients; ++i) {
+      const std::string id = "p" + std::to_string(i);
+      if (i > 0) patients += ",";
+      patients += R"({"resource":)" + Patient(id, "MR" + std::to_string(i), "") +
+                  R"(,"request":{"method":"PUT","url":"Patient/)" + id + R"("}})";
+      urls.push_back("Patient/" + id);
+    }
+    WriteText(dir / "in/a.json", patients + "]}");
+    WriteText(dir / "in/b.json", DeletedLine(urls, ""));
+    auto r = MustIngest(dir / "lake", {dir / "in"});  // checks that the counts reconcile
+    EXPECT_EQ(r.counters.records_read, 2u * kPatients + 1);
+    EXPECT_EQ(r.counters.deleted, uint64_t{kPatients});
+    EXPECT_EQ(StatusOf(dir / "lake").total_resources, 1u);
+  }
 }
 
 }  // namespace

@@ -148,6 +148,26 @@ bool DeletesApplied(std::string_view bundle_type) {
   return bundle_type == "transaction" || bundle_type == "batch" || bundle_type == "history";
 }
 
+// A condition url ("Type?query") as MatchIdentifier reads it. An absolute url
+// ("https://server/fhir/Patient?identifier=..."; R4 bundle.html makes it relative to the
+// server's root, some clients send it whole) is read by its type and query, as an absolute
+// reference is read by its last Type/id; a compartment's search (".../Patient/123/Observation?")
+// is not a condition on the type alone, and is left whole (which no type names).
+std::string_view ConditionOfUrl(std::string_view url) {
+  if (const std::string_view path = url.substr(0, url.find('?'));
+      path.find("://") != std::string_view::npos) {
+    const size_t type_at = path.rfind('/') + 1;
+    const std::string_view before_id = path.substr(0, path.rfind('/', type_at - 2));
+    if (fhir::ResourceTypeIndex(before_id.substr(before_id.rfind('/') + 1)) < 0) {
+      url.remove_prefix(type_at);
+    }
+  }
+  return url;
+}
+
+// A Bundle time that is no instant (DeletionTime): its DELETE requests are refused.
+constexpr int64_t kUnreadableTime = kNoTime + 1;
+
 // An instant (meta.lastUpdated, response.lastModified) as ms since the epoch; kNoTime when it is
 // none.
 int64_t InstantOf(std::optional<json::Node> value) {
@@ -158,10 +178,17 @@ int64_t InstantOf(std::optional<json::Node> value) {
   return t ? t->start : kNoTime;
 }
 
-// A Bundle's meta.lastUpdated; kNoTime when none.
-int64_t BundleLastUpdated(json::Node bundle) {
-  auto meta = bundle.Find("meta");
-  return meta && meta->IsObject() ? InstantOf(meta->Find("lastUpdated")) : kNoTime;
+// When the DELETE requests of a transaction or batch Bundle deleted: its meta.lastUpdated,
+// else its timestamp (R4: when it was assembled); kNoTime when it has neither,
+// kUnreadableTime when the one it has is no instant. `meta` and `timestamp` are the Bundle's
+// members (nullopt when absent).
+int64_t DeletionTime(std::optional<json::Node> meta, std::optional<json::Node> timestamp) {
+  std::optional<json::Node> at =
+      meta && meta->IsObject() ? meta->Find("lastUpdated") : std::nullopt;
+  if (!at) at = timestamp;
+  if (!at) return kNoTime;
+  const int64_t t = InstantOf(at);
+  return t == kNoTime ? kUnreadableTime : t;
 }
 
 const char* FindRefKey(std::string_view text, size_t from) {
@@ -549,20 +576,7 @@ std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
         ResourceUrl(url->GetString()).find('?') == std::string_view::npos) {
       return std::nullopt;  // no condition: a resource's url, with parameters or not
     }
-    std::string_view url_text = url->GetString();
-    // An absolute url ("https://server/fhir/Patient?identifier=..."; R4 bundle.html makes it
-    // relative to the server's root, some clients send it whole) is read by its type and
-    // query, as an absolute reference is read by its last Type/id; a compartment's search
-    // (".../Patient/123/Observation?...") is not a condition on the type alone.
-    if (const std::string_view path = url_text.substr(0, url_text.find('?'));
-        path.find("://") != std::string_view::npos) {
-      const size_t type_at = path.rfind('/') + 1;
-      const std::string_view before_id = path.substr(0, path.rfind('/', type_at - 2));
-      if (fhir::ResourceTypeIndex(before_id.substr(before_id.rfind('/') + 1)) < 0) {
-        url_text.remove_prefix(type_at);
-      }
-    }
-    condition.assign(url_text);
+    condition.assign(ConditionOfUrl(url->GetString()));
     if (!type || !type->IsString() ||
         !condition.starts_with(std::string(type->GetString()) + "?")) {
       return ConditionMatch{};
@@ -829,8 +843,7 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   int entry_members = 0;
   bool entry_is_array = false;
   std::optional<std::string> resource_type, bundle_type;
-  int64_t deleted_at = kNoTime;  // Bundle.meta.lastUpdated
-  int meta_read = 0;
+  std::optional<std::string> meta_text, timestamp_text;  // when its DELETE requests deleted
   for (const json::MemberExtent& m : members) {
     const bool first_entry = m.key == "entry" && entry_members++ == 0;
     if (first_entry && !items.empty()) {
@@ -841,9 +854,9 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
     auto value = parser.Parse(text);
     if (!value.ok()) return refuse_invalid(value.status());
     if (first_entry) entry_is_array = value->IsArray();
-    if (m.key == "meta" && !meta_read++ && value->IsObject()) {
-      deleted_at = InstantOf(value->Find("lastUpdated"));
-    }
+    // The first of a name counts (json::Node::Find).
+    if (m.key == "meta" && !meta_text) meta_text = text;
+    if (m.key == "timestamp" && !timestamp_text) timestamp_text = text;
     std::optional<std::string>* wanted = m.key == "resourceType" ? &resource_type
                                          : m.key == "type"       ? &bundle_type
                                                                  : nullptr;
@@ -858,10 +871,23 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   }
   if (items.empty()) return true;  // no resources in it
   const StreamedEntries entries(read, items, keep_number_text_);
-  Status s = ReadEntries(
-      entries, bundle_type == "history",
-      DeletesApplied(bundle_type.value_or("")) ? std::optional(deleted_at) : std::nullopt, head,
-      loc, sink, 0, nullptr, kept_note, &progress);
+  std::optional<int64_t> deleted_at;
+  if (DeletesApplied(bundle_type.value_or(""))) {
+    deleted_at = kNoTime;
+    if (bundle_type != "history") {
+      json::Parser meta_parser, timestamp_parser;
+      std::optional<json::Node> meta, timestamp;
+      if (meta_text) {
+        if (auto parsed = meta_parser.Parse(*meta_text); parsed.ok()) meta = *parsed;
+      }
+      if (timestamp_text) {
+        if (auto parsed = timestamp_parser.Parse(*timestamp_text); parsed.ok()) timestamp = *parsed;
+      }
+      deleted_at = DeletionTime(meta, timestamp);
+    }
+  }
+  Status s = ReadEntries(entries, bundle_type == "history", deleted_at, head, loc, sink, 0, nullptr,
+                         kept_note, &progress);
   if (!s.ok()) return s;
   return true;
 }
@@ -882,64 +908,106 @@ Result<bool> FhirReader::ReadJsonFileStreamed(const std::string& path, std::stri
   return read;
 }
 
-void FhirReader::ReadDelete(json::Node entry, const RecordLocation& loc, FhirRecordSink& sink,
-                            int64_t deleted_at) {
+FhirReader::DeleteTarget FhirReader::PlanDelete(json::Node entry, int& type_index,
+                                                std::string& id) {
   auto request = entry.Find("request");
   auto url = request ? request->Find("url") : std::nullopt;
-  if (!url || !url->IsString()) {
-    sink.OnReject(entry.ToJson(), loc,
-                  "bundle entry with a DELETE request without a url: what it deletes is unknown");
-    return;
-  }
+  if (!url || !url->IsString()) return DeleteTarget::kNoUrl;
   std::string_view target = ResourceUrl(url->GetString());
-  std::string_view type, id;
-  std::string matched;
-  if (const size_t q = target.find('?'); q != std::string_view::npos) {
+  std::string_view type, named;
+  if (target.find('?') != std::string_view::npos) {
     // A conditional delete (R4 http.html, "Conditional delete"), matched in the lake as a
-    // conditional update is; an absolute url by its type and query.
-    std::string_view path = target.substr(0, q);
-    if (path.find("://") != std::string_view::npos) target.remove_prefix(path.rfind('/') + 1);
+    // conditional update is (the lake as the batch began), an absolute url alike.
+    target = ConditionOfUrl(target);
     type = target.substr(0, target.find('?'));
-    ConditionMatch match = MatchIdentifier(target, nullptr);
-    if (!conditional_patient_writes_ && type == "Patient" && match.kind != ConditionMatch::kNone) {
-      sink.OnReject(entry.ToJson(), loc,
-                    "conditional delete of a Patient in a lake with a key, where the match is a "
-                    "pseudonym: not applied; send DELETE Patient/<id>");
-      return;
+    type_index = fhir::ResourceTypeIndex(type);
+    // The lake keeps the identifiers of Patients and shared-area resources only; in a lake
+    // with a key a Patient's are pseudonym links, whose match is a pseudonym.
+    if (type_index >= 0 && type != "Patient" && !fhir::PatientCompartmentPaths(type).empty()) {
+      return DeleteTarget::kCompartmentCondition;
     }
+    if (!conditional_patient_writes_ && type == "Patient") return DeleteTarget::kKeyedPatient;
+    ConditionMatch match = MatchIdentifier(target, nullptr);
     switch (match.kind) {
       case ConditionMatch::kNone:
-        sink.OnExisting(loc);  // nothing matches: nothing to delete (R4: 200 OK)
-        return;
+        return DeleteTarget::kNoMatch;
       case ConditionMatch::kUnsupported:
-        sink.OnReject(entry.ToJson(), loc,
-                      "conditional delete whose condition medlake does not evaluate (only "
-                      "identifier=[system|]value, alone, of one type): not applied");
-        return;
+        return DeleteTarget::kUnsupported;
       case ConditionMatch::kSeveral:
-        sink.OnReject(entry.ToJson(), loc,
-                      "conditional delete whose condition matches several resources in the lake "
-                      "(FHIR: 412 Precondition Failed): not applied");
-        return;
+        return DeleteTarget::kSeveral;
       case ConditionMatch::kOne:
-        matched = std::move(match.id);
-        id = matched;
-        break;
+        id = std::move(match.id);
+        return DeleteTarget::kResource;
     }
-  } else if (target.find("/_history/") != std::string_view::npos ||
-             !fhir::SplitReference(target, type, id)) {
-    sink.OnReject(entry.ToJson(), loc,
-                  "bundle entry with a DELETE request whose url names no resource (Type/id, or "
-                  "Type?identifier=...): not applied");
+    return DeleteTarget::kUnsupported;
+  }
+  if (target.find("/_history/") != std::string_view::npos ||
+      !fhir::SplitReference(target, type, named)) {
+    return DeleteTarget::kNoResource;
+  }
+  type_index = fhir::ResourceTypeIndex(type);
+  id.assign(named);
+  return DeleteTarget::kResource;
+}
+
+void FhirReader::ReadDelete(json::Node entry, DeleteTarget target, int type_index,
+                            std::string_view id, const RecordLocation& loc, FhirRecordSink& sink,
+                            int64_t deleted_at) {
+  const char* why = nullptr;
+  switch (target) {
+    case DeleteTarget::kNone:
+    case DeleteTarget::kResource:
+      break;
+    case DeleteTarget::kNoMatch:
+      sink.OnExisting(loc);  // nothing matches: nothing to delete (R4: 200 OK)
+      return;
+    case DeleteTarget::kNoUrl:
+      why = "bundle entry with a DELETE request without a url: what it deletes is unknown";
+      break;
+    case DeleteTarget::kNoResource:
+      why =
+          "bundle entry with a DELETE request whose url names no resource (Type/id, or "
+          "Type?identifier=...; not a version): not applied";
+      break;
+    case DeleteTarget::kUnsupported:
+      why =
+          "conditional delete whose condition medlake does not evaluate (only "
+          "identifier=[system|]value, alone, of one type, outside a compartment): not applied";
+      break;
+    case DeleteTarget::kSeveral:
+      why =
+          "conditional delete whose condition matches several resources in the lake (FHIR: 412 "
+          "Precondition Failed): not applied";
+      break;
+    case DeleteTarget::kKeyedPatient:
+      why =
+          "conditional delete of a Patient in a lake with a key, where the match is a "
+          "pseudonym: not applied; send DELETE Patient/<id>";
+      break;
+    case DeleteTarget::kCompartmentCondition:
+      why =
+          "conditional delete of a resource of the patient compartment: the lake keeps the "
+          "identifiers of Patients and shared-area resources only; not applied";
+      break;
+  }
+  // When: the entry's response.lastModified (a history Bundle's), else the Bundle's time.
+  int64_t at = deleted_at;
+  if (auto response = entry.Find("response"); !why && response && response->IsObject()) {
+    if (auto modified = response->Find("lastModified")) {
+      at = InstantOf(modified);
+      if (at == kNoTime) why = "bundle entry whose response.lastModified is not a FHIR instant";
+    }
+  }
+  if (!why && at == kUnreadableTime) {
+    why =
+        "bundle entry with a DELETE request in a Bundle whose meta.lastUpdated or timestamp is "
+        "not a FHIR instant: when it deleted is unknown";
+  }
+  if (why != nullptr) {
+    sink.OnReject(entry.ToJson(), loc, why);
     return;
   }
-  int64_t at = deleted_at;
-  if (auto response = entry.Find("response"); response && response->IsObject()) {
-    if (int64_t modified = InstantOf(response->Find("lastModified")); modified != kNoTime) {
-      at = modified;
-    }
-  }
-  sink.OnDelete(type, id, at, loc, entry.ToJson());
+  sink.OnDelete(fhir::ResourceTypeName(type_index), id, at, loc, entry.ToJson());
 }
 
 void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,
@@ -972,10 +1040,14 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   const bool history = bundle_type && bundle_type->GetString() == "history";
   const bool deletes =
       bundle_type && bundle_type->IsString() && DeletesApplied(bundle_type->GetString());
+  // A history Bundle's own time is when the history was read, not when a version was deleted.
+  std::optional<int64_t> deleted_at;
+  if (deletes) {
+    deleted_at = history ? kNoTime : DeletionTime(bundle.Find("meta"), bundle.Find("timestamp"));
+  }
   // A parsed Bundle was read whole: walking its entries fails in no way.
-  (void)ReadEntries(ParsedEntries(*entries, slices), history,
-                    deletes ? std::optional(BundleLastUpdated(bundle)) : std::nullopt, record, base,
-                    sink, depth, next_entry, "");
+  (void)ReadEntries(ParsedEntries(*entries, slices), history, deleted_at, record, base, sink, depth,
+                    next_entry, "");
 }
 
 Status FhirReader::ReadEntries(const Entries& entries, bool history,
@@ -1060,6 +1132,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
     // In waves: its resource is a Patient or of a type of the patient compartment (waves of
     // entries without one are larger, EntryRanges::Waves).
     bool patient_data = false;
+    // A DELETE request (of a Bundle that applies them): what its url names; with kResource,
+    // the type in full_urls.types and the id in full_urls.ids.
+    DeleteTarget deletion = DeleteTarget::kNone;
   };
   std::vector<EntryPlan> entry_plans(entry_count);
   // Per entry, whether its resource is a Patient: where ranges that hold their records begin.
@@ -1098,6 +1173,24 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
     Conditional& cond = e.conditional;
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
+    if (method == "DELETE" && deleted_at) {
+      // What it deletes, decided with the other entries' conditions: the lake as the batch
+      // began, before any wave of the Bundle commits. Its id is kept as an implied one is, and
+      // hashed as a stored entry's, so that it meets the resource's versions in one wave.
+      int type_index = -1;
+      std::string id;
+      e.deletion = PlanDelete(entry, type_index, id);
+      if (e.deletion != DeleteTarget::kResource) return;
+      full_urls.types[at] = static_cast<uint8_t>(type_index);
+      full_urls.ids[at] = p.strings.Copy(id);
+      const std::string_view type = fhir::ResourceTypeName(type_index);
+      e.patient_data = type == "Patient" || !fhir::PatientCompartmentPaths(type).empty();
+      if (!identities.empty()) {
+        identities[at] = std::max<uint64_t>(
+            XXH3_64bits_withSeed(id.data(), id.size(), static_cast<XXH64_hash_t>(type_index)), 1);
+      }
+      return;
+    }
     if (!res || NotApplied(method, history) || IsSearchOutcome(entry)) return;
     auto full = entry.Find("fullUrl");
     std::string_view full_url = full ? full->GetString() : std::string_view();
@@ -1309,8 +1402,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
     }
     auto res = entry.Find("resource");
     const std::string_view method = RequestMethod(entry);
-    if (method == "DELETE" && deleted_at) {
-      ReadDelete(entry, loc, to, *deleted_at);
+    if (const EntryPlan& e = entry_plans[index]; e.deletion != DeleteTarget::kNone) {
+      ReadDelete(entry, e.deletion, full_urls.types[index], full_urls.ids[index], loc, to,
+                 *deleted_at);
       return true;
     }
     if (!res || slice.empty() || NotApplied(method, history)) {

@@ -231,11 +231,26 @@ class FhirReader {
                      std::string_view record, const RecordLocation& base, FhirRecordSink& sink,
                      int depth, uint32_t* next_entry, std::string_view kept_note,
                      PassProgress* streamed = nullptr);
-  // An entry with a DELETE request of a transaction, batch or history Bundle: the resource its
-  // url names (Type/id, or a condition on an identifier, matched in the lake) is deleted at the
-  // entry's response.lastModified, else at `deleted_at`; an url that names none is refused.
-  void ReadDelete(json::Node entry, const RecordLocation& loc, FhirRecordSink& sink,
-                  int64_t deleted_at);
+  // What the url of an entry's DELETE request names (a transaction, batch or history Bundle's),
+  // decided when its Bundle's entries are planned.
+  enum class DeleteTarget : uint8_t {
+    kNone,                  // no DELETE request
+    kResource,              // Type/id, or the one match of a condition on an identifier
+    kNoMatch,               // a condition that matches nothing: nothing to delete
+    kNoUrl,                 // none
+    kNoResource,            // not Type/id (a version, another path)
+    kUnsupported,           // a condition MatchIdentifier does not evaluate
+    kSeveral,               // a condition that matches several resources (R4: 412)
+    kKeyedPatient,          // a condition on a Patient, in a lake with a key
+    kCompartmentCondition,  // a condition on a type whose identifiers the lake does not keep
+  };
+  // The target of `entry`'s DELETE request; with kResource, the type's index and the id.
+  DeleteTarget PlanDelete(json::Node entry, int& type_index, std::string& id);
+  // Reads that entry: the resource `type_index`/`id` is deleted at the entry's
+  // response.lastModified, else at `deleted_at` (the Bundle's time); the others are refused
+  // with their reason (a condition that matches nothing is read, and deletes nothing).
+  void ReadDelete(json::Node entry, DeleteTarget target, int type_index, std::string_view id,
+                  const RecordLocation& loc, FhirRecordSink& sink, int64_t deleted_at);
   // The identifiers of a Bundle's entries, by (resource type, value): what conditional
   // references are matched against, built once per Bundle (a scan of every entry per reference
   // made a Bundle of 20,000 such references take 20 s). Views of the parsed Bundle.
