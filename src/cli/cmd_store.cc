@@ -92,8 +92,9 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
               HumanBytes(c.bytes_read / secs).c_str(), c.records_read / secs);
   if (report->untimed_deletions) {
     std::printf(
-        "%llu DELETE requests carried no time (response.lastModified, Bundle meta.lastUpdated or "
-        "timestamp): each deletes only versions without meta.lastUpdated read before it\n",
+        "%llu DELETE requests carried no time (response.lastModified; in a transaction or "
+        "batch, the Bundle's meta.lastUpdated or timestamp): each deletes only versions without "
+        "meta.lastUpdated read before it\n",
         static_cast<unsigned long long>(report->untimed_deletions));
   }
   if (report->unresolved_references) {

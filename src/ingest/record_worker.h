@@ -455,7 +455,7 @@ class RecordWorker final : public FhirRecordSink {
   // A DELETE request (docs/format.md, "Deletions"): in a lake with a key the resource is named
   // by its stored id, as a reference to it is.
   void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
-                const RecordLocation& loc, std::string_view) override {
+                const RecordLocation& loc, json::Node) override {
     if (SkipReadEarly()) return;
     store::Row row;
     row.type = type;

@@ -406,8 +406,9 @@ Result<Admission> LakeWriter::AdmitVersion(const Key128& key, uint16_t type_inde
     // A committed version stands at the start of the run that committed it, unless this run
     // read it early: then it stands where it was read.
     RecordOrder committed_order{static_cast<uint64_t>(e.run) << 32, 0, 0};
-    if (const EarlyVersion* early = stripe.early.Find(key);
-        early != nullptr && early->content_hash == e.content_hash) {
+    if (const EarlyVersion* early = stripe.early.Find(key); early != nullptr &&
+                                                            early->content_hash == e.content_hash &&
+                                                            early->last_updated == e.last_updated) {
       committed_order = early->order;
     }
     RecordOrder winner_order = committed_order;
@@ -517,10 +518,12 @@ std::vector<IdentityEntry> LakeWriter::PendingEntries(bool release) {
       const Pending& p = stripe.pending[e.pending - 1];
       // A deletion is remembered at segment 0 (one the lake remembered already stays as it
       // was); a version never written is not committed (the run failed).
+      // A deletion retimed keeps the run that made it: counted as a duplicate here, it is not
+      // one of this run's deletions that a later version of the run would supersede.
       if (p.deletion ? p.reaffirms_committed && !p.retime : p.segment == 0) return;
-      committed.push_back(IdentityEntry{key, p.deletion ? 0 : p.content_hash, p.last_updated,
-                                        static_cast<uint32_t>(run_id_), p.segment, p.row, e.type,
-                                        0});
+      const uint32_t run = p.retime ? e.run : static_cast<uint32_t>(run_id_);
+      committed.push_back(IdentityEntry{key, p.deletion ? 0 : p.content_hash, p.last_updated, run,
+                                        p.segment, p.row, e.type, 0});
     });
     if (release) ClearStripeLocked(stripe);
   }
@@ -1239,7 +1242,7 @@ Status LakeWriter::CommitDeletions(Db& db) {
         changed = true;
         s = put.BindBlob(1, k)
                 .Bind(2, int64_t{e.type})
-                .Bind(3, run_id_)
+                .Bind(3, p.retime ? int64_t{e.run} : run_id_)  // as PendingEntries
                 .Bind(4, p.last_updated)
                 .Run();
       } else if (!p.deletion && e.marker && p.segment != 0) {

@@ -293,6 +293,18 @@ TEST(DeletionTest, ALaterDeletionOfWhatIsDeletedMovesItsTime) {
   EXPECT_TRUE(Holds(dir / "other", "Observation", "o1"));
   MustIngest(dir / "other", {dir / "september.ndjson"});
   EXPECT_FALSE(Holds(dir / "other", "Observation", "o1"));
+
+  // Retimed, committed at a checkpoint, then stored again by a newer version in the same run:
+  // the retiming was a duplicate, and is not taken back from the run's deletions.
+  WriteText(dir / "again/a.ndjson", DeletedLine({"Observation/o1"}, "2024-10-01T00:00:00Z") + "\n" +
+                                        std::string(8192, ' ') + "\n");
+  WriteText(dir / "again/b.ndjson", Obs("o1", "p1", "b", "2024-11-01T00:00:00Z") + "\n");
+  auto again = MustIngest(dir / "lake", {dir / "again"}, 64);  // checks the counts reconcile
+  EXPECT_GT(again.checkpoints, 0u);
+  EXPECT_EQ(again.counters.deleted, 0u);
+  EXPECT_EQ(again.counters.stored, 1u);
+  EXPECT_EQ(again.counters.duplicates, 1u);
+  EXPECT_TRUE(Holds(dir / "lake", "Observation", "o1"));
 }
 
 // A large Bundle read an entry at a time commits between waves of its entries: a deletion

@@ -958,9 +958,8 @@ void FhirReader::ReadDelete(json::Node entry, DeleteTarget target, int type_inde
     case DeleteTarget::kNone:
     case DeleteTarget::kResource:
       break;
-    case DeleteTarget::kNoMatch:
-      sink.OnExisting(loc);  // nothing matches: nothing to delete (R4: 200 OK)
-      return;
+    case DeleteTarget::kNoMatch:  // after the time is checked, as for the others
+      break;
     case DeleteTarget::kNoUrl:
       why = "bundle entry with a DELETE request without a url: what it deletes is unknown";
       break;
@@ -1007,7 +1006,11 @@ void FhirReader::ReadDelete(json::Node entry, DeleteTarget target, int type_inde
     sink.OnReject(entry.ToJson(), loc, why);
     return;
   }
-  sink.OnDelete(fhir::ResourceTypeName(type_index), id, at, loc, entry.ToJson());
+  if (target == DeleteTarget::kNoMatch) {
+    sink.OnExisting(loc);  // nothing matches: nothing to delete (R4: 200 OK)
+    return;
+  }
+  sink.OnDelete(fhir::ResourceTypeName(type_index), id, at, loc, entry);
 }
 
 void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const RecordLocation& base,

@@ -61,12 +61,13 @@ class FhirRecordSink {
   virtual void OnExisting(const RecordLocation& loc) = 0;
   // A Bundle entry with a DELETE request for `type`/`id` as the source names it (transaction,
   // batch and history Bundles; docs/format.md, "Deletions"), deleted at `last_updated`
-  // (kNoTime when unknown). `record` is the entry's text. A sink that applies no deletions
+  // (kNoTime when unknown). `entry` is the Bundle entry. A sink that applies no deletions
   // quarantines it.
   virtual void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
-                        const RecordLocation& loc, std::string_view record) {
+                        const RecordLocation& loc, json::Node entry) {
     (void)type, (void)id, (void)last_updated;
-    OnReject(record, loc, "bundle entry with a DELETE request: deletes are not applied here");
+    OnReject(entry.ToJson(), loc,
+             "bundle entry with a DELETE request: deletes are not applied here");
   }
 };
 
@@ -223,10 +224,12 @@ class FhirReader {
   // (ReadJsonStreamed; its entries are read in parallel ranges after set_parallel_entries);
   // null for one parsed whole. `history`: the Bundle is one (Bundle.type); `record`: its text,
   // quarantined (followed by `kept_note`, LakeWriter::KeptPartNote when `record` is only its
-  // head) when the Bundle is refused whole. `deleted_at`: when its DELETE requests deleted
-  // (Bundle.meta.lastUpdated, kNoTime when none: ReadDelete); nullopt when its type applies
-  // none (DeletesApplied). Errors: those of a streamed walk other than
-  // kParseError, which refuses the Bundle.
+  // head) when the Bundle is refused whole. `deleted_at`: when its DELETE requests deleted,
+  // unless an entry's response.lastModified says (ReadDelete): a transaction's or batch's
+  // meta.lastUpdated, else its timestamp (DeletionTime: kNoTime when neither, kUnreadableTime
+  // when no instant); kNoTime for a history Bundle; nullopt when its type applies none
+  // (DeletesApplied). Errors: those of a streamed walk other than kParseError, which refuses
+  // the Bundle.
   Status ReadEntries(const Entries& entries, bool history, std::optional<int64_t> deleted_at,
                      std::string_view record, const RecordLocation& base, FhirRecordSink& sink,
                      int depth, uint32_t* next_entry, std::string_view kept_note,
