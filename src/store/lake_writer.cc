@@ -165,11 +165,16 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       deleted[static_cast<uint32_t>(del.Int(0))] = bm;
     }
     // Entries are added in batches of bounded size; the index merges the runs. The deletions
-    // the lake remembers go first: a live version, in a newer run, wins over a deletion (a
-    // commit drops the deletion of what it stores again; a writer that did not know the table
-    // may not have).
+    // the lake remembers go first: should a key be both (a commit drops the deletion of what
+    // it stores again), the live version, in a newer run, wins.
     constexpr size_t kBatch = 1u << 19;
     std::vector<IdentityEntry> batch;
+    auto add_batch = [&](size_t at_least) -> Status {
+      if (batch.empty() || batch.size() < at_least) return Status::Ok();
+      Status added = index_->AddRun(std::move(batch));
+      batch.clear();
+      return added;
+    };
     MEDLAKE_ASSIGN_OR_RETURN(Stmt deletions,
                              db.Prepare("SELECT key, type, run_id, last_updated FROM deletions"));
     for (;;) {
@@ -183,15 +188,9 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
       marker.run = static_cast<uint32_t>(deletions.Int(2));
       marker.last_updated = deletions.Int(3);
       batch.push_back(marker);
-      if (batch.size() >= kBatch) {
-        MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
-        batch.clear();
-      }
+      MEDLAKE_RETURN_IF_ERROR(add_batch(kBatch));
     }
-    if (!batch.empty()) {
-      MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
-      batch.clear();
-    }
+    MEDLAKE_RETURN_IF_ERROR(add_batch(1));
     MEDLAKE_ASSIGN_OR_RETURN(
         Stmt q, db.Prepare("SELECT segment_id, file, run_id FROM segments ORDER BY segment_id"));
     for (;;) {
@@ -209,10 +208,7 @@ Status LakeWriter::RebuildIdentity(uint64_t stamp) {
                                       static_cast<uint32_t>(q.Int(2)), segment, row,
                                       static_cast<uint16_t>(type < 0 ? 0 : type), 0});
       }
-      if (batch.size() >= kBatch) {
-        MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
-        batch.clear();
-      }
+      MEDLAKE_RETURN_IF_ERROR(add_batch(kBatch));
     }
     MEDLAKE_RETURN_IF_ERROR(index_->AddRun(std::move(batch)));
     return index_->Publish(stamp);
