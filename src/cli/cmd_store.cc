@@ -174,6 +174,7 @@ int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& 
   }
   std::string out;
   bool found = false;
+  Status missing;  // the lake's answer when it does not hold the resource
   if ((*access)->restricted()) {
     // The caller sees the resource through its policy, which needs the resource's patient.
     Status s = (*lake)->Scan(
@@ -194,9 +195,10 @@ int RunGet(const std::string& dir, const std::string& ref, const AccessOptions& 
       }
     }
     if (json.ok()) out = std::move(*json), found = true;
+    if (!json.ok()) missing = json.status();  // why it is not there, when the lake knows
   }
   if (Status a = (*access)->Audit("read", "get " + type, found ? 1 : 0); !a.ok()) return Fail(a);
-  if (!found) return Fail(NotFound(ref + " is not in the lake"));
+  if (!found) return Fail(missing.ok() ? NotFound(ref + " is not in the lake") : missing);
   std::printf("%s\n", out.c_str());
   return 0;
 }

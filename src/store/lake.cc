@@ -437,6 +437,16 @@ Result<std::string> Lake::Get(std::string_view type, std::string_view id,
     return Corruption(std::string(type) + "/" + std::string(id) +
                       " is in no readable segment, and damaged segments may hold it: " + damaged);
   }
+  // A resource a DELETE request deleted (docs/format.md, "Deletions") says so. A catalog of
+  // an earlier format has no such table.
+  if (auto deleted = m.db->Prepare("SELECT run_id FROM deletions WHERE key = ?"); deleted.ok()) {
+    deleted->BindBlob(1, std::string_view(reinterpret_cast<const char*>(&key), sizeof key));
+    if (auto row = deleted->Step(); row.ok() && *row) {
+      return NotFound(std::string(type) + "/" + std::string(id) +
+                      " is not in the lake: a DELETE request of ingest run " +
+                      std::to_string(deleted->Int(0)) + " deleted it");
+    }
+  }
   return NotFound(std::string(type) + "/" + std::string(id) + " is not in the lake");
 }
 

@@ -110,6 +110,17 @@ TEST(DeletionTest, ABulkExportsDeletedFileDeletesWhatItNames) {
   EXPECT_FALSE(Holds(dir / "lake", "Observation", "o1"));
   EXPECT_FALSE(Holds(dir / "lake", "Patient", "p1"));
   EXPECT_TRUE(Holds(dir / "lake", "Observation", "o2"));
+  {
+    auto lake = Lake::Open(dir / "lake");
+    ASSERT_TRUE(lake.ok());
+    auto o1 = (*lake)->Get("Observation", "o1");
+    ASSERT_EQ(o1.status().code(), ErrorCode::kNotFound);
+    EXPECT_NE(o1.status().message().find("a DELETE request of ingest run 2 deleted it"),
+              std::string::npos)
+        << o1.status().message();
+    EXPECT_EQ((*lake)->Get("Observation", "never").status().message(),
+              "Observation/never is not in the lake");
+  }
   EXPECT_TRUE(Holds(dir / "lake", "Patient", "p2"));
   LakeStatus status = StatusOf(dir / "lake");
   EXPECT_EQ(status.resources["Observation"], 1u);
