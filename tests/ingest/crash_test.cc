@@ -192,6 +192,63 @@ TEST(CrashTest, KillInsideALargeBundleThenRerun) {
   ExpectARerunCompletes(dir / "lake", dir / "in", expected);
 }
 
+// Deletions (a Bulk Data `deleted` file) commit at checkpoints too: a kill leaves the lake at
+// its last commit, with the deletions of that commit remembered (an older version read again
+// stays deleted), and a re-run completes it.
+TEST(CrashTest, KillWhileDeletingThenRerun) {
+  TempDir dir;
+  std::string obs, deleted;
+  std::vector<std::string> urls;
+  auto flush = [&] {
+    deleted += R"({"resourceType":"Bundle","type":"transaction",)"
+               R"("meta":{"lastUpdated":"2025-01-01T00:00:00Z"},"entry":[)";
+    for (size_t i = 0; i < urls.size(); ++i) {
+      deleted += std::string(i > 0 ? "," : "") + R"({"request":{"method":"DELETE","url":")" +
+                 urls[i] + R"("}})";
+    }
+    deleted += "]}\n";
+    urls.clear();
+  };
+  for (int p = 0; p < 2000; ++p) {
+    for (int i = 0; i < 20; ++i) {
+      const std::string id = "o" + std::to_string(p) + "-" + std::to_string(i);
+      obs += R"({"resourceType":"Observation","id":")" + id +
+             R"(","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},"status":"final",)"
+             R"("code":{"text":"x"},"subject":{"reference":"Patient/p)" +
+             std::to_string(p) +
+             R"("}})"
+             "\n";
+      // Three in four deleted, by a long url (absolute) so that the file spans checkpoints.
+      if (i % 4 != 0) urls.push_back("https://ehr.example.org/fhir/R4/Observation/" + id);
+      if (urls.size() == 100) flush();
+    }
+  }
+  WriteText(dir / "export/Observation.ndjson", obs);
+  WriteText(dir / "deleted/Bundle.ndjson", deleted);
+  ASSERT_GT(deleted.size(), 2u << 20);  // a few checkpoints of 1 MiB
+
+  ASSERT_TRUE(IngestToEnd(dir / "ref", dir / "export"));
+  ASSERT_TRUE(IngestToEnd(dir / "ref", dir / "deleted"));
+  auto expected = Counts(dir / "ref");
+  ASSERT_EQ(expected["Observation"], 10000u);
+
+  ASSERT_TRUE(IngestToEnd(dir / "lake", dir / "export"));
+  int killed = 0;
+  const std::vector<uint64_t> observations =
+      KillAtRandomPoints(dir / "lake", dir / "deleted", 8, 20261202, 0, 250, 40000, &killed);
+  EXPECT_GT(killed, 0);
+  // Some kill fell between two commits of the deletions.
+  EXPECT_TRUE(std::any_of(observations.begin(), observations.end(),
+                          [](uint64_t n) { return n > 10000 && n < 40000; }));
+  // The export read again after each kill changes nothing: what was deleted stays deleted.
+  const std::map<std::string, uint64_t> before = Counts(dir / "lake");
+  ASSERT_TRUE(IngestToEnd(dir / "lake", dir / "export"));
+  EXPECT_EQ(Counts(dir / "lake"), before);
+  ExpectARerunCompletes(dir / "lake", dir / "deleted", expected);
+  ASSERT_TRUE(IngestToEnd(dir / "lake", dir / "export"));
+  EXPECT_EQ(Counts(dir / "lake"), expected);
+}
+
 TEST(CrashTest, KillWhileTheLakeIsCreatedLeavesItUsable) {
   TempDir dir;
   std::string pats;
