@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "fhir/r4_model.h"
 #include "fhir/resource_facts.h"
 #include "ingest/fhir/fhir_reader.h"
 #include "json/json.h"
@@ -38,6 +39,11 @@ class CheckingSink final : public medlake::ingest::FhirRecordSink {
     if (reason.empty()) std::abort();
   }
   void OnExisting(const medlake::ingest::RecordLocation&) override {}
+  void OnDelete(std::string_view type, std::string_view id, int64_t,
+                const medlake::ingest::RecordLocation&, medlake::json::Node) override {
+    // A deletion names a resource the lake could hold.
+    if (medlake::fhir::ResourceTypeIndex(type) < 0 || !medlake::fhir::IsValidId(id)) std::abort();
+  }
 };
 
 // What the reader gives, as lines: a Bundle read an entry at a time must give what a parse of
@@ -63,6 +69,11 @@ class RecordingSink final : public medlake::ingest::FhirRecordSink {
   }
   void OnExisting(const medlake::ingest::RecordLocation& loc) override {
     events += "exists " + Where(loc) + "\n";
+  }
+  void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
+                const medlake::ingest::RecordLocation& loc, medlake::json::Node) override {
+    events += "deleted " + Where(loc) + std::string(type) + "/" + std::string(id) + " " +
+              std::to_string(last_updated) + "\n";
   }
 
  private:

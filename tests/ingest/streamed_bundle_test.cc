@@ -49,6 +49,11 @@ class RecordingSink final : public FhirRecordSink {
     events.push_back("refused " + Where(loc) + " " + reason + ": " + kept);
   }
   void OnExisting(const RecordLocation& loc) override { events.push_back("exists " + Where(loc)); }
+  void OnDelete(std::string_view type, std::string_view id, int64_t last_updated,
+                const RecordLocation& loc, json::Node) override {
+    events.push_back("deleted " + Where(loc) + " " + std::string(type) + "/" + std::string(id) +
+                     " at " + std::to_string(last_updated));
+  }
 
  private:
   static std::string Where(const RecordLocation& loc) {
