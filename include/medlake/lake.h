@@ -30,6 +30,8 @@ struct LakeStatus {
   uint64_t segments = 0;
   uint64_t bytes = 0;  // segment bytes on disk
   uint64_t runs = 0;
+  // Resources a DELETE request deleted that the lake remembers (docs/format.md, "Deletions").
+  uint64_t deleted = 0;
 };
 
 struct QuarantineEntry {

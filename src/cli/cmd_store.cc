@@ -133,6 +133,7 @@ int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_
     j["segments"] = s->segments;
     j["bytes"] = s->bytes;
     j["runs"] = s->runs;
+    j["deleted"] = s->deleted;
     std::printf("%s\n", JsonText(j, 2).c_str());
     return 0;
   }
@@ -146,6 +147,10 @@ int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_
   std::printf("  segments     %llu (%s)\n", static_cast<unsigned long long>(s->segments),
               HumanBytes(static_cast<double>(s->bytes)).c_str());
   std::printf("  ingest runs  %llu\n", static_cast<unsigned long long>(s->runs));
+  if (s->deleted) {
+    std::printf("  deleted      %llu (by DELETE requests)\n",
+                static_cast<unsigned long long>(s->deleted));
+  }
   return 0;
 }
 

@@ -193,6 +193,11 @@ Result<LakeStatus> Lake::StatusLocked() {
                            db.Prepare("SELECT count(*) FROM runs WHERE state = 'committed'"));
   MEDLAKE_ASSIGN_OR_RETURN(bool rrow, r.Step());
   if (rrow) s.runs = static_cast<uint64_t>(r.Int(0));
+  // A catalog of an earlier format has no deletions.
+  if (auto d = db.Prepare("SELECT count(*) FROM deletions"); d.ok()) {
+    MEDLAKE_ASSIGN_OR_RETURN(bool drow, d->Step());
+    if (drow) s.deleted = static_cast<uint64_t>(d->Int(0));
+  }
   MEDLAKE_ASSIGN_OR_RETURN(Stmt g, db.Prepare("SELECT count(*), COALESCE(sum(bytes), 0) FROM "
                                               "segments"));
   MEDLAKE_ASSIGN_OR_RETURN(bool grow, g.Step());

@@ -125,6 +125,7 @@ TEST(DeletionTest, ABulkExportsDeletedFileDeletesWhatItNames) {
   LakeStatus status = StatusOf(dir / "lake");
   EXPECT_EQ(status.resources["Observation"], 1u);
   EXPECT_EQ(status.resources["Patient"], 1u);
+  EXPECT_EQ(status.deleted, 3u);
 
   // The deleted Patient's identifier names nothing now: a resource whose subject names it is
   // quarantined, as one whose Patient is unknown.
