@@ -33,6 +33,13 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+std::optional<int64_t> ParseFhirInstant(std::string_view text) {
+  if (text.find('T') == std::string_view::npos) return std::nullopt;
+  std::optional<TimeRange> t = ParseFhirTime(text);
+  if (!t) return std::nullopt;
+  return t->start;
+}
+
 std::optional<TimeRange> ParseFhirTime(std::string_view s) {
   int year = 0, month = 1, day = 1;
   if (!Digits(s, 0, 4, year)) return std::nullopt;

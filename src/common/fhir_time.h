@@ -23,6 +23,10 @@ struct TimeRange {
 // Parses a FHIR R4 date / dateTime / instant (regex of the R4 datatypes page); nullopt when
 // malformed (e.g. month 13, "2020-1-5", a time without seconds... FHIR requires seconds).
 std::optional<TimeRange> ParseFhirTime(std::string_view text);
+// An instant (meta.lastUpdated, Bundle.timestamp, response.lastModified: a dateTime with a time
+// of day; one without an offset is read as UTC, as everywhere in medlake) as its first
+// millisecond; nullopt for anything else, a date alone included.
+std::optional<int64_t> ParseFhirInstant(std::string_view text);
 
 inline constexpr int64_t kMsPerDay = 86'400'000;
 

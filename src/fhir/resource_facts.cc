@@ -490,16 +490,14 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
       // as UTC, as everywhere in medlake). Anything else is refused rather than read as no
       // lastUpdated, which loses to every version that has one: "…+0000" (no colon) made a
       // newer version a silent duplicate of the stored one (a review).
-      std::optional<TimeRange> t;
-      if (lu->IsString() && lu->GetString().find('T') != std::string_view::npos) {
-        t = ParseFhirTime(lu->GetString());
-      }
+      std::optional<int64_t> t;
+      if (lu->IsString()) t = ParseFhirInstant(lu->GetString());
       if (!t) {
         return ParseError(
             "meta.lastUpdated is not a FHIR instant (YYYY-MM-DDThh:mm:ss[.fff] then Z or an "
             "offset +hh:mm)");
       }
-      out.last_updated = t->start;
+      out.last_updated = *t;
     }
   }
 

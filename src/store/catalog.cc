@@ -75,41 +75,24 @@ Status UpgradeCatalog(Db& db) {
     }
   }
   // Format 3 had no deletions (docs/format.md, "Deletions"): the table and the runs' count are
-  // added, and the format becomes 4, which a writer of format 3 leaves alone.
-  // Whether the catalog has them: the statements are done (reset) before any schema change.
-  auto has_deletions = [&db](const char* sql) -> Result<bool> {
-    MEDLAKE_ASSIGN_OR_RETURN(Stmt q, db.Prepare(sql));
+  // added in one transaction (the callers hold the lake's writer lock), and the format becomes
+  // 4, which a writer of format 3 leaves alone.
+  {
+    MEDLAKE_ASSIGN_OR_RETURN(
+        Stmt q, db.Prepare("SELECT EXISTS(SELECT 1 FROM pragma_table_info('runs') WHERE name = "
+                           "'deleted')"));
     MEDLAKE_ASSIGN_OR_RETURN(bool row, q.Step());
-    const bool has = row && q.Int(0) != 0;
-    q.Reset();
-    return has;
-  };
-  constexpr const char* kHasTable =
-      "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deletions')";
-  constexpr const char* kHasColumn =
-      "SELECT EXISTS(SELECT 1 FROM pragma_table_info('runs') WHERE name = 'deleted')";
-  MEDLAKE_ASSIGN_OR_RETURN(bool has_table, has_deletions(kHasTable));
-  MEDLAKE_ASSIGN_OR_RETURN(bool has_column, has_deletions(kHasColumn));
-  if (!has_table || !has_column) {
-    MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-    Status added = db.Exec(kDeletionsTable);
-    // Checked again inside the transaction that adds it.
-    if (added.ok()) {
-      Result<bool> column = has_deletions(kHasColumn);
-      added = column.status();
-      if (added.ok() && !*column) {
-        added = db.Exec("ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0");
-      }
+    const bool upgraded = row && q.Int(0) != 0;
+    q.Reset();  // done before the schema changes
+    if (!upgraded) {
+      MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+      Status added = db.Exec(std::string(kDeletionsTable) +
+                             "ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+                             "UPDATE meta SET value = '" +
+                             std::to_string(kCatalogVersion) + "' WHERE key = 'format_version';");
+      MEDLAKE_RETURN_IF_ERROR(db.Exec(added.ok() ? "COMMIT" : "ROLLBACK"));
+      MEDLAKE_RETURN_IF_ERROR(added);
     }
-    if (added.ok()) {
-      added = db.Exec("UPDATE meta SET value = '" + std::to_string(kCatalogVersion) +
-                      "' WHERE key = 'format_version'");
-    }
-    if (!added.ok()) {
-      (void)db.Exec("ROLLBACK");
-      return added;
-    }
-    MEDLAKE_RETURN_IF_ERROR(db.Exec("COMMIT"));
   }
   // Format 1 kept one row per identifier (`id` not in the primary key), format 2 one row per
   // carrier with indexes by (type, id) and (type, value); both become format 3's two tables.

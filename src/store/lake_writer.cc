@@ -513,11 +513,9 @@ std::vector<IdentityEntry> LakeWriter::PendingEntries(bool release) {
       if (e.pending == 0) return;
       const Pending& p = stripe.pending[e.pending - 1];
       // A deletion is remembered at segment 0 (one the lake remembered already stays as it
-      // was); a version never written is not committed (the run failed).
-      // A deletion retimed keeps the run that made it: counted as a duplicate here, it is not
-      // one of this run's deletions that a later version of the run would supersede.
-      if (p.deletion ? p.reaffirms_committed && !p.retime : p.segment == 0) return;
-      const uint32_t run = p.retime ? e.run : static_cast<uint32_t>(run_id_);
+      // was, unless retimed); a version never written is not committed (the run failed).
+      if (p.deletion ? !p.RemembersDeletion() : p.segment == 0) return;
+      const uint32_t run = p.deletion ? DeletionRun(e, p) : static_cast<uint32_t>(run_id_);
       committed.push_back(IdentityEntry{key, p.deletion ? 0 : p.content_hash, p.last_updated, run,
                                         p.segment, p.row, e.type, 0});
     });
@@ -1234,11 +1232,11 @@ Status LakeWriter::CommitDeletions(Db& db) {
       if (!s.ok() || e.pending == 0) return;
       const Pending& p = stripe.pending[e.pending - 1];
       const std::string_view k(reinterpret_cast<const char*>(&key), sizeof key);
-      if (p.deletion && (!p.reaffirms_committed || p.retime)) {
+      if (p.RemembersDeletion()) {
         changed = true;
         s = put.BindBlob(1, k)
                 .Bind(2, int64_t{e.type})
-                .Bind(3, p.retime ? int64_t{e.run} : run_id_)  // as PendingEntries
+                .Bind(3, int64_t{DeletionRun(e, p)})
                 .Bind(4, p.last_updated)
                 .Run();
       } else if (!p.deletion && e.marker && p.segment != 0) {

@@ -227,6 +227,9 @@ class LakeWriter {
     bool deletion = false;          // a deletion (AdmitDeletion): never written
     // A deletion that reaffirms one the lake remembers, at a later time, which it takes.
     bool retime = false;
+    // Whether the commit writes this deletion as one the lake remembers (CommitDeletions, and
+    // the identity index at segment 0): a new one, or one retimed.
+    bool RemembersDeletion() const { return deletion && (!reaffirms_committed || retime); }
   };
   // Identity state of a resource met since the last commit: its committed version (from the
   // identity index) and, if this run has a newer one not yet committed, an index into the
@@ -322,6 +325,12 @@ class LakeWriter {
   // In the commit's transaction: the deletions the lake remembers (`deletions`) gain this
   // run's and lose those of resources stored again.
   Status CommitDeletions(Db& db);
+  // The run a deletion the commit remembers (Pending::RemembersDeletion) is written with: a
+  // retimed one keeps the run that made it, as it is counted as a duplicate in this one, and a
+  // later version of this run must not take it back from this run's deletions.
+  uint32_t DeletionRun(const Entry& e, const Pending& p) const {
+    return p.retime ? e.run : static_cast<uint32_t>(run_id_);
+  }
   Stripe& StripeOf(const Key128& k) { return stripes_[k.hi % kStripes]; }
   const Stripe& StripeOf(const Key128& k) const { return stripes_[k.hi % kStripes]; }
 

@@ -28,6 +28,15 @@ TEST(FhirTimeTest, DateTimesWithOffsets) {
   EXPECT_EQ(FormatUtc(z->start), "2017-01-01T00:00:00.000Z");
 }
 
+// meta.lastUpdated, Bundle.timestamp, response.lastModified: a time of day, or nothing.
+TEST(FhirTimeTest, InstantsHaveATimeOfDay) {
+  EXPECT_EQ(ParseFhirInstant("2015-02-07T13:28:17.239+02:00"),
+            ParseFhirTime("2015-02-07T11:28:17.239Z")->start);
+  for (const char* not_instant : {"2024", "2024-06-01", "2024-06-01T10:00:00+0000", "June", ""}) {
+    EXPECT_FALSE(ParseFhirInstant(not_instant)) << not_instant;
+  }
+}
+
 TEST(FhirTimeTest, RejectsMalformed) {
   for (const char* bad : {"", "20", "2020-13", "2020-02-30", "2020-1-05", "2020-01-01T10:00",
                           "2020-01-01T10:00:00+2", "2020-01-01 10:00:00", "2020-01-01T10:00:00.Z",

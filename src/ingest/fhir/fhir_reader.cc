@@ -165,30 +165,28 @@ std::string_view ConditionOfUrl(std::string_view url) {
   return url;
 }
 
-// A Bundle time that is no instant (DeletionTime): its DELETE requests are refused.
+// A time that is no instant (TimeOf): the DELETE requests it would date are refused.
 constexpr int64_t kUnreadableTime = kNoTime + 1;
 
-// An instant (meta.lastUpdated, response.lastModified) as ms since the epoch; kNoTime when it is
-// none.
-int64_t InstantOf(std::optional<json::Node> value) {
-  if (!value || !value->IsString() || value->GetString().find('T') == std::string_view::npos) {
-    return kNoTime;
-  }
-  std::optional<TimeRange> t = ParseFhirTime(value->GetString());
-  return t ? t->start : kNoTime;
+// An instant member (meta.lastUpdated, Bundle.timestamp, response.lastModified) as ms since the
+// epoch; kUnreadableTime when it is no instant, nullopt when it is absent.
+std::optional<int64_t> TimeOf(std::optional<json::Node> value) {
+  if (!value) return std::nullopt;
+  std::optional<int64_t> t;
+  if (value->IsString()) t = ParseFhirInstant(value->GetString());
+  return t.value_or(kUnreadableTime);
+}
+
+// Bundle.meta.lastUpdated as TimeOf reads it.
+std::optional<int64_t> MetaTime(json::Node meta) {
+  return meta.IsObject() ? TimeOf(meta.Find("lastUpdated")) : std::nullopt;
 }
 
 // When the DELETE requests of a transaction or batch Bundle deleted: its meta.lastUpdated,
-// else its timestamp (R4: when it was assembled); kNoTime when it has neither,
-// kUnreadableTime when the one it has is no instant. `meta` and `timestamp` are the Bundle's
-// members (nullopt when absent).
-int64_t DeletionTime(std::optional<json::Node> meta, std::optional<json::Node> timestamp) {
-  std::optional<json::Node> at =
-      meta && meta->IsObject() ? meta->Find("lastUpdated") : std::nullopt;
-  if (!at) at = timestamp;
-  if (!at) return kNoTime;
-  const int64_t t = InstantOf(at);
-  return t == kNoTime ? kUnreadableTime : t;
+// else its timestamp (R4: when it was assembled), as TimeOf reads them; kNoTime when it has
+// neither.
+int64_t DeletionTime(std::optional<int64_t> meta_time, std::optional<int64_t> timestamp_time) {
+  return meta_time.value_or(timestamp_time.value_or(kNoTime));
 }
 
 const char* FindRefKey(std::string_view text, size_t from) {
@@ -843,7 +841,8 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   int entry_members = 0;
   bool entry_is_array = false;
   std::optional<std::string> resource_type, bundle_type;
-  std::optional<std::string> meta_text, timestamp_text;  // when its DELETE requests deleted
+  std::optional<int64_t> meta_time, timestamp_time;  // when its DELETE requests deleted
+  bool meta_read = false, timestamp_read = false;
   for (const json::MemberExtent& m : members) {
     const bool first_entry = m.key == "entry" && entry_members++ == 0;
     if (first_entry && !items.empty()) {
@@ -854,9 +853,10 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
     auto value = parser.Parse(text);
     if (!value.ok()) return refuse_invalid(value.status());
     if (first_entry) entry_is_array = value->IsArray();
-    // The first of a name counts (json::Node::Find).
-    if (m.key == "meta" && !meta_text) meta_text = text;
-    if (m.key == "timestamp" && !timestamp_text) timestamp_text = text;
+    if (m.key == "meta" && !std::exchange(meta_read, true)) meta_time = MetaTime(*value);
+    if (m.key == "timestamp" && !std::exchange(timestamp_read, true)) {
+      timestamp_time = TimeOf(*value);
+    }
     std::optional<std::string>* wanted = m.key == "resourceType" ? &resource_type
                                          : m.key == "type"       ? &bundle_type
                                                                  : nullptr;
@@ -871,20 +871,10 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   }
   if (items.empty()) return true;  // no resources in it
   const StreamedEntries entries(read, items, keep_number_text_);
+  // A history Bundle's own time is when the history was read, not when a version was deleted.
   std::optional<int64_t> deleted_at;
   if (DeletesApplied(bundle_type.value_or(""))) {
-    deleted_at = kNoTime;
-    if (bundle_type != "history") {
-      json::Parser meta_parser, timestamp_parser;
-      std::optional<json::Node> meta, timestamp;
-      if (meta_text) {
-        if (auto parsed = meta_parser.Parse(*meta_text); parsed.ok()) meta = *parsed;
-      }
-      if (timestamp_text) {
-        if (auto parsed = timestamp_parser.Parse(*timestamp_text); parsed.ok()) timestamp = *parsed;
-      }
-      deleted_at = DeletionTime(meta, timestamp);
-    }
+    deleted_at = bundle_type == "history" ? kNoTime : DeletionTime(meta_time, timestamp_time);
   }
   Status s = ReadEntries(entries, bundle_type == "history", deleted_at, head, loc, sink, 0, nullptr,
                          kept_note, &progress);
@@ -992,9 +982,11 @@ void FhirReader::ReadDelete(json::Node entry, DeleteTarget target, int type_inde
   // When: the entry's response.lastModified (a history Bundle's), else the Bundle's time.
   int64_t at = deleted_at;
   if (auto response = entry.Find("response"); !why && response && response->IsObject()) {
-    if (auto modified = response->Find("lastModified")) {
-      at = InstantOf(modified);
-      if (at == kNoTime) why = "bundle entry whose response.lastModified is not a FHIR instant";
+    if (std::optional<int64_t> modified = TimeOf(response->Find("lastModified"))) {
+      at = *modified;
+      if (at == kUnreadableTime) {
+        why = "bundle entry whose response.lastModified is not a FHIR instant";
+      }
     }
   }
   if (!why && at == kUnreadableTime) {
@@ -1046,7 +1038,10 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   // A history Bundle's own time is when the history was read, not when a version was deleted.
   std::optional<int64_t> deleted_at;
   if (deletes) {
-    deleted_at = history ? kNoTime : DeletionTime(bundle.Find("meta"), bundle.Find("timestamp"));
+    const std::optional<json::Node> meta = bundle.Find("meta");
+    deleted_at = history ? kNoTime
+                         : DeletionTime(meta ? MetaTime(*meta) : std::nullopt,
+                                        TimeOf(bundle.Find("timestamp")));
   }
   // A parsed Bundle was read whole: walking its entries fails in no way.
   (void)ReadEntries(ParsedEntries(*entries, slices), history, deleted_at, record, base, sink, depth,
