@@ -184,6 +184,18 @@ void AppendNumber(json::Node n, std::string& out) {
   }
 }
 
+// A reference this rewrite redacted: kRedacted, or fhir::kRedactedConditionalPatient, then a
+// keyed hash.
+constexpr std::string_view kRedacted = "urn:medlake:redacted:";
+bool IsRedaction(std::string_view reference) {
+  for (std::string_view prefix : {fhir::kRedactedConditionalPatient, kRedacted}) {
+    if (reference.starts_with(prefix)) {
+      return privacy::Pseudonymizer::LooksLikePseudonym(reference.substr(prefix.size()));
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 // Writes a JSON tree minified, with references rewritten and removed elements collected.
@@ -675,22 +687,41 @@ std::string Deidentifier::PatientPseudonym(std::string_view id, PendingLinks* pe
   }
   if (auto it = cache.links.find(id); it != cache.links.end()) return it->second;
   // A reference before (or without) its Patient: the source id decides, and the Patient, when
-  // it comes, finds this link.
+  // it comes, finds this link. The pseudonym made so is linked to itself as well, as a
+  // Patient's is (PseudonymForPatient): the lake's export names the patient by it, and read
+  // back it must name the same patient, not be pseudonymized again (a new patient).
   std::string link = SourceLink(id);
   if (pending != nullptr && pending->apart()) {
     std::string found = FindLink(link, pending);
     if (found.empty()) {
-      found = pseudonymizer_.ForSourceId("Patient", id);
+      found = UnlinkedPatientPseudonym(id);
       pending->Make(link, found);
+      if (found != id) {
+        std::string self = SourceLink(found);
+        if (FindLink(self, pending).empty()) pending->Make(self, found);
+      }
     } else if (!pending->made.contains(link)) {
       // Only links in the lake are kept: the chunk's own may be made again differently.
       cache.links.emplace(std::string(id), found);
     }
     return found;
   }
-  std::string pseudonym = writer_.LinkPseudonym({link}, pseudonymizer_.ForSourceId("Patient", id));
+  const std::string proposed = UnlinkedPatientPseudonym(id);
+  std::string pseudonym = writer_.LinkPseudonym({link}, proposed);
+  if (pseudonym == proposed && proposed != id) {
+    writer_.LinkPseudonym({SourceLink(pseudonym)}, pseudonym);
+  }
   cache.links.emplace(std::string(id), pseudonym);
   return pseudonym;
+}
+
+std::string Deidentifier::UnlinkedPatientPseudonym(std::string_view id) {
+  // A lake made before its pseudonyms of unlinked patients were linked to themselves
+  // (2026-12-02) knows them as the patients its resources are filed under.
+  if (privacy::Pseudonymizer::LooksLikePseudonym(id) && writer_.KnowsPatient(std::string(id))) {
+    return std::string(id);
+  }
+  return pseudonymizer_.ForSourceId("Patient", id);
 }
 
 std::string Deidentifier::FindLink(const std::string& link, PendingLinks* pending) {
@@ -804,6 +835,12 @@ void Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pe
       RewriteReference(std::string(url_type) + "/" + std::string(url_id), pending, out);
       return;
     }
+    // What this rewrite redacted (below), read back from the lake's export: already a keyed
+    // hash, kept as it is rather than hashed again into a new version.
+    if (IsRedaction(reference)) {
+      out.append(reference);
+      return;
+    }
     // A conditional reference to a Patient left unresolved says so, without its identifier:
     // the facts then refuse a resource whose patient it is (docs/format.md).
     if (fhir::ConditionalPatientReference(reference)) {
@@ -821,7 +858,7 @@ void Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pe
         return;
       }
     }
-    out = "urn:medlake:redacted:" + pseudonymizer_.ForSourceId("reference", reference);
+    out = std::string(kRedacted) + pseudonymizer_.ForSourceId("reference", reference);
     return;
   }
   std::string_view rest = reference.substr(slash + 1);

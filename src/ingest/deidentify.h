@@ -165,6 +165,9 @@ class Deidentifier {
   std::string IdentifierLink(std::string_view system, std::string_view value) const;
   // The pseudonym of the Patient with source id `id` (links it when unknown).
   std::string PatientPseudonym(std::string_view id, PendingLinks* pending);
+  // The pseudonym of a Patient source id that no link names yet: the keyed hash of the id, or
+  // the id itself when it is one of the lake's patients' pseudonyms.
+  std::string UnlinkedPatientPseudonym(std::string_view id);
   // The pseudonym `link` leads to ("" when none): made by `pending`, else in the lake (a miss
   // is noted in `pending`).
   std::string FindLink(const std::string& link, PendingLinks* pending);

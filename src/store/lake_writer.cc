@@ -338,6 +338,12 @@ uint32_t LakeWriter::PatientOrdinal(const std::string& patient_id) {
   return ordinal;
 }
 
+bool LakeWriter::KnowsPatient(const std::string& patient_id) {
+  std::lock_guard lock(patients_mu_);
+  if (recent_patients_.find(patient_id) != recent_patients_.end()) return true;
+  return MayHoldPatientLocked(patient_id) && FindPatient(patient_id).has_value();
+}
+
 Result<bool> LakeWriter::HoldsCommitted(const Key128& key) const {
   IdentityEntry committed;
   MEDLAKE_ASSIGN_OR_RETURN(bool found, index_->Find(key, committed));

@@ -258,6 +258,71 @@ TEST(DeidentifyTest, AKeyedLakeReadsItsOwnResourcesBackAsTheyAre) {
   }
 }
 
+// References to what the lake does not hold, read back from its export: a Patient's pseudonym
+// made from a reference alone was pseudonymized again (the resource filed under a new patient,
+// and stored again at every round), and so was what the rewrite redacted (a review).
+TEST(DeidentifyTest, AKeyedLakeReadsBackReferencesToWhatItDoesNotHold) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  const std::string observation =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"hr"},)"
+      R"("subject":{"reference":"Patient/px"},"focus":[{"reference":"Patient/p4"}],)"
+      R"("hasMember":[{"reference":"urn:uuid:0c2f9a1e-7d2b-4c55-9a51-3b2c1f0e9d77"}],)"
+      R"("derivedFrom":[{"reference":"Observation?identifier=http://x|1"}]})";
+  testing::WriteText(dir / "in/obs.ndjson", observation + "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->counters.stored, 1u);
+  const Stored before = ReadAll(dir / "lake");
+  ASSERT_EQ(before.json.size(), 1u);
+  const std::string exported = before.json.begin()->second;
+  EXPECT_EQ(exported.find("px"), std::string::npos);
+  EXPECT_NE(exported.find("urn:medlake:redacted:"), std::string::npos);
+  testing::WriteText(dir / "export/Observation.ndjson", exported + "\n");
+  for (int round = 0; round < 2; ++round) {
+    auto again = Ingest(dir / "lake", {dir / "export"}, IngestOptions{});
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(again->counters.stored, 0u) << round;
+    EXPECT_EQ(again->counters.duplicates, 1u) << round;
+    const Stored after = ReadAll(dir / "lake");
+    EXPECT_EQ(after.json, before.json) << round;
+    EXPECT_EQ(after.patient, before.patient) << round;
+  }
+  // The source reads the same again.
+  auto source = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(source.ok());
+  EXPECT_EQ(source->counters.stored, 0u);
+
+  // A lake made before such pseudonyms were linked to themselves: the patient its resources
+  // are filed under is known by the pseudonym all the same.
+  TempDir old;
+  InitLake(old / "lake");
+  ASSERT_TRUE(Ingest(old / "lake", {dir / "in"}, IngestOptions{}).ok());
+  const Stored old_before = ReadAll(old / "lake");
+  const std::string subject =
+      nlohmann::json::parse(old_before.json.begin()->second)["subject"]["reference"]
+          .get<std::string>();
+  ASSERT_TRUE(subject.starts_with("Patient/"));
+  {
+    auto keys = privacy::KeyStore::Open(old / "lake");
+    ASSERT_TRUE(keys.ok());
+    const privacy::Pseudonymizer pseudonymizer(*keys);
+    const std::string self_link = pseudonymizer.SourceLink(subject.substr(8));
+    auto db = store::Db::Open(old / "lake/catalog.sqlite", false, false);
+    ASSERT_TRUE(db.ok());
+    // Links are identifiers of no resource: the `identifiers` table alone holds them.
+    auto del = (*db)->Prepare("DELETE FROM identifiers WHERE value = ?");
+    ASSERT_TRUE(del.ok());
+    ASSERT_TRUE(del->Bind(1, self_link).Run().ok());
+    EXPECT_EQ((*db)->Changes(), 1);
+  }
+  testing::WriteText(old / "export/Observation.ndjson", old_before.json.begin()->second + "\n");
+  auto old_again = Ingest(old / "lake", {old / "export"}, IngestOptions{});
+  ASSERT_TRUE(old_again.ok()) << old_again.status().ToString();
+  EXPECT_EQ(old_again->counters.stored, 0u);
+  EXPECT_EQ(ReadAll(old / "lake").patient, old_before.patient);
+}
+
 // The display and identifier of every reference that may name a person go to the vault, not
 // only of "Patient/id" ones: absolute URLs, urn:uuid, conditional and logical references,
 // references to RelatedPerson and Person, and a contained "#id". A reference that says it
