@@ -424,7 +424,8 @@ TEST(BadInputTest, QuarantinedBytesAndInflatedBytesBringCheckpoints) {
 
 // Bundle entries that hold nothing to store, or that FHIR refuses, are quarantined with a
 // reason that says what they are: a response, a read request, a search's OperationOutcome, a
-// PUT whose url names another resource than its body (R4: 400; it was stored under the body's).
+// PUT whose url names another resource than its body (R4: 400; it was stored under the body's,
+// or without an id under its fullUrl's), a method R4 does not have.
 TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
   TempDir dir;
   WriteText(dir / "in/response.json", R"({"resourceType":"Bundle","type":"transaction-response",
@@ -434,21 +435,27 @@ TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
     {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p9"}},
     {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Group/p8"}},
     {"resource":{"resourceType":"Patient","id":"p8"},"request":{"method":"PUT","url":"Patient/p8"}},
-    {"resource":{"resourceType":"Patient","id":"p6"},"request":{"method":"PUT","url":"Patient/p6?_format=json"}}]})");
+    {"resource":{"resourceType":"Patient","id":"p6"},"request":{"method":"PUT","url":"Patient/p6?_format=json"}},
+    {"fullUrl":"urn:uuid:23232323-0000-0000-0000-000000000001","resource":{"resourceType":"Patient"},
+     "request":{"method":"PUT","url":"Observation/o23"}},
+    {"resource":{"resourceType":"Patient","id":"p7"},"request":{"method":"FROB","url":"Patient/p7"}}]})");
   WriteText(dir / "in/search.json", R"({"resourceType":"Bundle","type":"searchset","entry":[
     {"resource":{"resourceType":"Patient","id":"s1"},"search":{"mode":"match"}},
     {"resource":{"resourceType":"OperationOutcome","id":"oo","issue":[{"severity":"warning",
       "code":"processing"}]},"search":{"mode":"outcome"}}]})");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->counters.records_read, 8u);
+  EXPECT_EQ(r->counters.records_read, 10u);
   EXPECT_EQ(r->counters.stored, 3u);  // p8 and p6 (their own urls, one with a parameter) and s1
-  EXPECT_EQ(r->counters.quarantined, 5u);
+  EXPECT_EQ(r->counters.quarantined, 7u);
   auto lake = Lake::Open(dir / "lake");
   ASSERT_TRUE(lake.ok());
   EXPECT_FALSE((*lake)->Get("Patient", "p9").ok());
   EXPECT_FALSE((*lake)->Get("OperationOutcome", "oo").ok());
-  const std::vector<QuarantineEntry> q = QuarantineOf(dir / "lake", 5);
+  // Without an id, the PUT's resource took its fullUrl's under another type than the url's.
+  EXPECT_FALSE((*lake)->Get("Patient", "23232323-0000-0000-0000-000000000001").ok());
+  EXPECT_FALSE((*lake)->Get("Patient", "p7").ok());
+  const std::vector<QuarantineEntry> q = QuarantineOf(dir / "lake", 7);
   std::multiset<std::string> reasons;
   for (const auto& e : q) reasons.insert(e.reason.substr(0, e.reason.find(':')));
   EXPECT_EQ(reasons, (std::multiset<std::string>{
@@ -457,6 +464,10 @@ TEST(BadInputTest, BundleEntriesWithNothingToStoreSayWhatTheyAre) {
                          "type or id; FHIR",
                          "PUT request whose url names another resource than the entry's (its "
                          "type or id; FHIR",
+                         "PUT request whose url names another resource than the entry's (its "
+                         "type or id; FHIR",
+                         "bundle entry whose request.method is none of R4's (POST, PUT, GET, "
+                         "HEAD, DELETE, PATCH, in capitals)",
                          "searchset entry whose search.mode is outcome"}));
   int response = 0, read = 0;
   for (const auto& e : q) {

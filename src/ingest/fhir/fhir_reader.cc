@@ -137,8 +137,17 @@ std::string_view RequestMethod(json::Node entry) {
 // Bundles that DeletesApplied names) and a PATCH (its resource, a Parameters or Binary, is the
 // patch, not the patched resource), except in a `history` Bundle, whose entries hold the version
 // each request produced.
+// An entry whose request names no method of R4's Bundle.entry.request.method (http-verb,
+// required binding) is not applied either.
+bool UnknownMethod(std::string_view method) {
+  if (method.empty()) return false;  // no request
+  for (std::string_view verb : {"POST", "PUT", "GET", "HEAD", "DELETE", "PATCH"}) {
+    if (method == verb) return false;
+  }
+  return true;
+}
 bool NotApplied(std::string_view method, bool history) {
-  return method == "DELETE" || (method == "PATCH" && !history);
+  return method == "DELETE" || (method == "PATCH" && !history) || UnknownMethod(method);
 }
 
 // The Bundles whose DELETE requests delete (R4 http.html, "transaction"; Bulk Data Access'
@@ -1238,15 +1247,16 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
       }
       if (!rid) implied = std::move(match);
     }
-    if (method == "PUT" && rid && rid->IsString() && rt && rt->IsString()) {
-      // R4 http.html (update): the id in the URL SHALL match the resource's, else 400.
+    if (method == "PUT" && (!rid || rid->IsString()) && rt && rt->IsString()) {
+      // R4 http.html (update): the id in the URL SHALL match the resource's, else 400; a
+      // resource without one is stored under the URL's id, when the URL names its type.
       auto req = entry.Find("request");
       auto url = req ? req->Find("url") : std::nullopt;
       std::string_view t, i;
       if (url && url->IsString() &&
           ResourceUrl(url->GetString()).find('?') == std::string_view::npos &&
           fhir::SplitReference(ResourceUrl(url->GetString()), t, i) &&
-          (t != rt->GetString() || i != rid->GetString())) {
+          (t != rt->GetString() || (rid && i != rid->GetString()))) {
         cond = Conditional::kPutOtherResource;
         return;
       }
@@ -1414,6 +1424,9 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
           : method == "PATCH"
               ? "bundle entry with a PATCH request: patches are not applied (its resource is "
                 "the patch, not the patched resource)"
+          : UnknownMethod(method)
+              ? "bundle entry whose request.method is none of R4's (POST, PUT, GET, HEAD, "
+                "DELETE, PATCH, in capitals): not applied"
           : entry.Find("response")
               ? "bundle entry without a resource: a response (of a transaction or batch), "
                 "nothing to store"
