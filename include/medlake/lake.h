@@ -29,7 +29,10 @@ struct LakeStatus {
   uint64_t quarantined = 0;
   uint64_t segments = 0;
   uint64_t bytes = 0;  // segment bytes on disk
-  uint64_t runs = 0;
+  uint64_t runs = 0;   // ingest runs that reached their end
+  // Ingest runs that did not (killed, failed, or still running): what they committed before
+  // stopping is in the lake.
+  uint64_t unfinished_runs = 0;
   // Resources a DELETE request deleted that the lake remembers (docs/format.md, "Deletions").
   uint64_t deleted = 0;
 };

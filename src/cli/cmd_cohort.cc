@@ -168,11 +168,12 @@ void RegisterCohortCommands(CLI::App& app, int& exit_code) {
   auto* cmd =
       app.add_subcommand("cohort", "Patients meeting eligibility criteria (docs/cohorts.md)");
   cmd->add_option("COHORT", o->file, "Cohort definition (JSON, docs/cohorts.md)");
-  cmd->add_option("--lake", o->lake, "Lake directory");
+  cmd->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty());
   cmd->add_option("--at", o->at, "Index date when the definition gives none (default now)");
   cmd->add_flag("--json", o->json, "Print the result as JSON");
   cmd->add_flag("--list", o->list, "Also list the members and their index dates");
-  cmd->add_option("--out", o->out, "Write the members: FILE.json (FHIR Group) or FILE.csv");
+  cmd->add_option("--out", o->out, "Write the members: FILE.json (FHIR Group) or FILE.csv")
+      ->check(NotEmpty());
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)")->check(Threads());
   AddAccessOptions(cmd, o->access);
   cmd->add_flag("--rebuild-index", o->rebuild,
@@ -185,7 +186,8 @@ void RegisterCohortCommands(CLI::App& app, int& exit_code) {
   auto* import = cmd->add_subcommand(
       "import-circe", "Translate an OHDSI ATLAS/Circe cohort definition into a medlake cohort");
   import->add_option("CIRCE", io->file, "Circe cohort expression (JSON)")->required();
-  import->add_option("--out", io->out, "Write the medlake cohort here (default: stdout)");
+  import->add_option("--out", io->out, "Write the medlake cohort here (default: stdout)")
+      ->check(NotEmpty());
   import->add_flag("--quiet", io->quiet, "Do not print the translation report");
   import->callback(
       [io, &exit_code] { exit_code = RunImportCirce(io->file, io->out, io->quiet);

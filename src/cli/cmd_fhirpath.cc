@@ -164,7 +164,7 @@ void RegisterFhirPathCommands(CLI::App& app, int& exit_code) {
   cmd->add_option("files", options->files,
                   "NDJSON (*.ndjson), JSON or Bundle files (instead of --lake)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--lake", options->lake, "Lake directory");
+  cmd->add_option("--lake", options->lake, "Lake directory")->check(NotEmpty());
   cmd->add_option("--type", options->type, "Only resources of this type")
       ->check(FhirResourceType());
   cmd->add_flag("--skip-empty", options->skip_empty, "Omit resources with an empty result");

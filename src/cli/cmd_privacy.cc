@@ -321,13 +321,13 @@ void RegisterPrivacyCommands(CLI::App& app, int& exit_code) {
   };
   auto o = std::make_shared<Options>();
   auto add_common = [o](CLI::App* cmd) {
-    cmd->add_option("--lake", o->lake, "Lake directory")->required();
+    cmd->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
     cmd->add_option("--token", o->token, "API token (default: MEDLAKE_TOKEN, else local owner)");
   };
 
   auto* init =
       app.add_subcommand("init", "Create the lake key and the first admin (token shown once)");
-  init->add_option("--lake", o->lake, "Lake directory")->required();
+  init->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   init->add_option("--admin", o->admin, "Name of the first admin (default admin)");
   init->callback([o, &exit_code] { exit_code = RunInit(o->lake, o->admin); });
 

@@ -440,10 +440,12 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
       app.add_subcommand("view", "Run a SQL-on-FHIR v2 ViewDefinition over a lake or files");
   view->add_option("view", o->view, "ViewDefinition JSON file")->required();
   view->add_option("files", o->files, "NDJSON, JSON or Bundle files (instead of --lake)");
-  view->add_option("--lake", o->lake, "Lake directory");
+  view->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty());
   view->add_option("--format", o->format, "csv (default), tsv, ndjson or parquet");
-  view->add_option("--out", o->out, "Output file (default: standard output; required for parquet)");
-  view->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
+  view->add_option("--out", o->out, "Output file (default: standard output; required for parquet)")
+      ->check(NotEmpty());
+  view->add_option("--jobs,-j", o->jobs, "Worker threads (default, or 0: all cores)")
+      ->check(Threads());
   view->add_option("--k-anonymity", o->kanon.k,
                    "Research extract: generalize the --quasi columns until every combination "
                    "is shared by at least K rows, or refuse")
@@ -465,12 +467,13 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   AddAccessOptions(view, o->access);
 
   auto* sqlc = app.add_subcommand("sql", "SQL (DuckDB) over views of a lake");
-  sqlc->add_option("--lake", o->lake, "Lake directory")->required();
+  sqlc->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   sqlc->add_option("--view", o->views,
                    "NAME=VIEW.json: a table named NAME from the view (repeatable)");
   sqlc->add_option("--format", o->output, "table (default), csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
-  sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
+  sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default, or 0: all cores)")
+      ->check(Threads());
   sqlc->add_option("query", o->query, "SQL query")->required();
   AddAccessOptions(sqlc, o->access);
   sqlc->callback([o, &exit_code] {
@@ -479,11 +482,12 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
 
   auto* pg =
       app.add_subcommand("load-postgres", "Load views of a lake into PostgreSQL tables (COPY)");
-  pg->add_option("--lake", o->lake, "Lake directory")->required();
+  pg->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   pg->add_option("--url", o->url, "libpq connection string or URI")->required();
   pg->add_option("--view", o->views, "NAME=VIEW.json: table NAME from the view (repeatable)")
       ->required();
-  pg->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
+  pg->add_option("--jobs,-j", o->jobs, "Worker threads (default, or 0: all cores)")
+      ->check(Threads());
   AddAccessOptions(pg, o->access);
   pg->callback([o, &exit_code] {
     exit_code = RunLoadPostgres(o->lake, o->url, o->views, o->jobs, o->access);

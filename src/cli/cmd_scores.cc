@@ -74,7 +74,7 @@ void RegisterScoresCommands(CLI::App& app, int& exit_code) {
   score->require_subcommand(1);
   auto* news2 =
       score->add_subcommand("news2", "NEWS2 (RCP 2017) and qSOFA of every current inpatient");
-  news2->add_option("--lake", o->lake, "Lake directory")->required();
+  news2->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   news2->add_option("--at", o->at, "Time to score at (FHIR dateTime; default now)");
   news2
       ->add_option("--window-hours", o->window_hours,

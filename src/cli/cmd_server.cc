@@ -114,7 +114,7 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
   auto* listen = app.add_subcommand(
       "listen",
       "Receive HL7 v2 over MLLP (ACK after a durable commit) and device readings over MQTT");
-  listen->add_option("--lake", o->lake, "Lake directory")->required();
+  listen->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   listen->add_option("--mllp", o->port, "TCP port for MLLP (HL7 v2 usually uses 2575)")
       ->check(CLI::Range(1, 65535));
   listen->add_option("--mqtt", o->mqtt, "MQTT broker HOST:PORT to subscribe to");

@@ -97,6 +97,11 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
         "meta.lastUpdated read before it\n",
         static_cast<unsigned long long>(report->untimed_deletions));
   }
+  if (c.files == 0) {
+    std::fprintf(stderr,
+                 "medlake: warning: no file of a format ingest reads (.ndjson, .jsonl, "
+                 ".ndjson.gz, .json, .hl7) was found in the paths given\n");
+  }
   if (report->unresolved_references) {
     std::printf("%llu references could not be resolved and were kept as written\n",
                 static_cast<unsigned long long>(report->unresolved_references));
@@ -133,6 +138,7 @@ int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_
     j["segments"] = s->segments;
     j["bytes"] = s->bytes;
     j["runs"] = s->runs;
+    j["unfinished_runs"] = s->unfinished_runs;
     j["deleted"] = s->deleted;
     std::printf("%s\n", JsonText(j, 2).c_str());
     return 0;
@@ -146,7 +152,14 @@ int RunStatus(const std::string& dir, bool as_json, const AccessOptions& access_
   std::printf("  quarantined  %llu\n", static_cast<unsigned long long>(s->quarantined));
   std::printf("  segments     %llu (%s)\n", static_cast<unsigned long long>(s->segments),
               HumanBytes(static_cast<double>(s->bytes)).c_str());
-  std::printf("  ingest runs  %llu\n", static_cast<unsigned long long>(s->runs));
+  std::printf("  ingest runs  %llu", static_cast<unsigned long long>(s->runs));
+  if (s->unfinished_runs) {
+    std::printf(
+        " (and %llu unfinished: stopped before the end, or still running; what each "
+        "committed is kept)",
+        static_cast<unsigned long long>(s->unfinished_runs));
+  }
+  std::printf("\n");
   if (s->deleted) {
     std::printf("  deleted      %llu (by DELETE requests)\n",
                 static_cast<unsigned long long>(s->deleted));
@@ -295,6 +308,12 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   if (!lake.ok()) return Fail(lake.status());
   auto access = OpenAccess(dir, access_options, query::OutputKind::kPatientLevel, "export");
   if (!access.ok()) return Fail(access.status());
+  // An export inside the lake would lie among its files (and be copied, backed up and erased
+  // with them) where no reader of the lake looks.
+  if (IsWithin(out, dir)) {
+    return Fail(InvalidArgument("--out " + out + " is inside the lake " + dir +
+                                ": export to a folder outside it"));
+  }
   std::unordered_set<uint32_t> patients;
   std::string visible;
   std::error_code ec;
@@ -481,7 +500,7 @@ int RunVerify(const std::string& dir, const AccessOptions& access_options) {
 // ingesting the sources again stores what they held.
 int RunDropDamaged(const std::string& dir, const AccessOptions& access_options) {
   // It deletes data: in a lake with a key, the admin's, and audited (a failure too).
-  auto access = OpenAccess(dir, access_options, query::OutputKind::kWrite, "verify");
+  auto access = OpenAccess(dir, access_options, query::OutputKind::kWrite, "verify --drop-damaged");
   if (!access.ok()) return Fail(access.status());
   if (Status a = (*access)->Audit("repair.start", "damaged segments", -1); !a.ok()) return Fail(a);
   bool recounted = false;
@@ -530,8 +549,11 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
       "ingest",
       "Ingest FHIR R4 (NDJSON, .ndjson.gz, Bundles, resources), HL7 v2 (.hl7) and device "
       "readings into a lake");
-  ingest->add_option("--lake", o->lake, "Lake directory (created if absent)")->required();
-  ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default: all cores)")->check(Threads());
+  ingest->add_option("--lake", o->lake, "Lake directory (created if absent)")
+      ->check(NotEmpty())
+      ->required();
+  ingest->add_option("--jobs,-j", o->jobs, "Worker threads (default, or 0: all cores)")
+      ->check(Threads());
   ingest
       ->add_option("--checkpoint-mb", o->checkpoint_mb,
                    "Commit after about this much input (default 256)")
@@ -544,39 +566,39 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
 
   auto* status =
       app.add_subcommand("status", "Counts of patients, resources, quarantine and segments");
-  status->add_option("--lake", o->lake, "Lake directory")->required();
+  status->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   status->add_flag("--json", o->json, "Machine-readable output");
   AddAccessOptions(status, o->access);
   status->callback([o, &exit_code] { exit_code = RunStatus(o->lake, o->json, o->access); });
 
   auto* get = app.add_subcommand("get", "Print one stored resource");
-  get->add_option("--lake", o->lake, "Lake directory")->required();
+  get->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   get->add_option("ref", o->ref, "Type/id")->required();
   AddAccessOptions(get, o->access);
   get->callback([o, &exit_code] { exit_code = RunGet(o->lake, o->ref, o->access); });
 
   auto* exp =
       app.add_subcommand("export", "Write the lake as NDJSON per type (bulk-export layout)");
-  exp->add_option("--lake", o->lake, "Lake directory")->required();
+  exp->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   exp->add_option("--type", o->type, "Only this resource type")->check(FhirResourceType());
-  exp->add_option("--out", o->out, "Output directory")->required();
+  exp->add_option("--out", o->out, "Output directory")->check(NotEmpty())->required();
   AddAccessOptions(exp, o->access);
   exp->callback([o, &exit_code] { exit_code = RunExport(o->lake, o->type, o->out, o->access); });
 
   auto* xp = app.add_subcommand(
       "export-patient", "All of one patient's data, re-identified, as a FHIR Bundle (audited)");
-  xp->add_option("--lake", o->lake, "Lake directory")->required();
+  xp->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   xp->add_option("patient", o->ref,
                  "Stored pseudonym, source Patient id, or identifier SYSTEM|VALUE")
       ->required();
-  xp->add_option("--out", o->out, "Output file (default: standard output)");
+  xp->add_option("--out", o->out, "Output file (default: standard output)")->check(NotEmpty());
   AddAccessOptions(xp, o->access);
   xp->callback(
       [o, &exit_code] { exit_code = RunExportPatient(o->lake, o->ref, o->out, o->access); });
 
   auto* erase = app.add_subcommand(
       "erase", "Erase one patient from segments, catalog and vault (admin; audited)");
-  erase->add_option("--lake", o->lake, "Lake directory")->required();
+  erase->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   erase
       ->add_option("--patient", o->ref,
                    "Stored pseudonym, source Patient id, or identifier SYSTEM|VALUE")
@@ -586,7 +608,7 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
 
   auto* q =
       app.add_subcommand("quarantine", "List quarantined records with their location and reason");
-  q->add_option("--lake", o->lake, "Lake directory")->required();
+  q->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   q->add_option("--limit", o->limit, "At most this many entries (default 1000)")
       ->check(CLI::Range(int64_t{1}, INT64_MAX));
   q->add_flag("--json", o->json, "One JSON object per line");
@@ -597,7 +619,7 @@ void RegisterStoreCommands(CLI::App& app, int& exit_code) {
   auto* verify = app.add_subcommand(
       "verify",
       "Check the catalog, every checksum of every segment, and their row and byte counts");
-  verify->add_option("--lake", o->lake, "Lake directory")->required();
+  verify->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   verify->add_flag("--drop-damaged", o->drop_damaged,
                    "Remove damaged segments from the lake, so that ingesting the sources again "
                    "stores what they held (admin; audited)");

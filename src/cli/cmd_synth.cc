@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,15 @@ int RunSynth(SynthOptions& opts) {
   Result<int64_t> start = synth::ParseStartDate(opts.start);
   if (!start.ok()) return fail(start.status());
   opts.config.start_day = *start;
+  // A population is written whole into a folder of its own: into one that holds files (an
+  // earlier population, of other formats or patients), ingesting the folder would mix them.
+  std::error_code ec;
+  if (std::filesystem::is_directory(opts.config.out_dir, ec) &&
+      !std::filesystem::is_empty(opts.config.out_dir, ec)) {
+    return fail(AlreadyExists("--out " + opts.config.out_dir +
+                              " already holds files: synth writes a whole population into a "
+                              "new or empty folder"));
+  }
   synth::MapLargeBuffersDirectly();
   Result<synth::SynthStats> stats = synth::Generate(opts.config);
   if (!stats.ok()) return fail(stats.status());
@@ -58,8 +68,11 @@ void RegisterSynthCommands(CLI::App& app, int& exit_code) {
       "synth", "Generate a synthetic population (FHIR R4 NDJSON, HL7 v2, VCF, device stream)");
   cmd->add_option("--patients", opts->config.patients, "Number of patients")->capture_default_str();
   cmd->add_option("--seed", opts->config.seed, "Random seed (same seed, same bytes)")
-      ->capture_default_str();
-  cmd->add_option("--out", opts->config.out_dir, "Output directory")->required();
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--out", opts->config.out_dir, "Output directory")
+      ->check(NotEmpty())
+      ->required();
   cmd->add_option("--formats", opts->formats, "Comma-separated: fhir,hl7v2,vcf,device or all")
       ->capture_default_str();
   cmd->add_option("--start", opts->start, "First day of the observation window (YYYY-MM-DD)")

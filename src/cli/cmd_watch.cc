@@ -193,7 +193,7 @@ void RegisterWatchCommands(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<WatchArgs>();
   auto* watch = app.add_subcommand(
       "watch", "Live NEWS2 scoring of readings as they arrive, with alerts on a higher band");
-  watch->add_option("--lake", a->lake, "Lake directory")->required();
+  watch->add_option("--lake", a->lake, "Lake directory")->check(NotEmpty())->required();
   watch->add_option("--mqtt", a->mqtt, "MQTT broker HOST:PORT to subscribe to");
   watch->add_option("--topic", a->topic, "MQTT topic pattern (default medlake/devices/#)");
   watch->add_option("--mqtt-client-id", a->mqtt_client_id,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -57,9 +58,26 @@ inline CLI::Validator Share() {
       "0<=SHARE<1");
 }
 
-// Worker threads: 0 for all cores, at most 1024.
-inline CLI::Range Threads() {
-  return CLI::Range(0, 1024);
+// Worker threads: 0 for all cores, at most 1024. (CLI::Range calls a word "not in range".)
+inline CLI::Validator Threads() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int n = -1;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec != std::errc() || end != text.data() + text.size() || n < 0 || n > 1024) {
+          return "must be a whole number from 0 (all cores) to 1024";
+        }
+        return "";
+      },
+      "0..1024");
+}
+
+// Accepts a path that is not empty: "" would name the current folder to some calls and no
+// file to others.
+inline CLI::Validator NotEmpty() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string { return text.empty() ? "must not be empty" : ""; },
+      "PATH");
 }
 
 void RegisterStoreCommands(CLI::App& app, int& exit_code);     // cmd_store.cc

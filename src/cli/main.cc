@@ -59,9 +59,16 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every other error on the command line is an invalid
-    // argument, with the exit status of the ErrorCode table (include/medlake/status.h).
-    int code = app.exit(e);
-    return code == 0 ? 0 : medlake::InfoFor(medlake::ErrorCode::kInvalidArgument).exit_code;
+    // argument, told as every other error is, with the exit status of the ErrorCode table
+    // (include/medlake/status.h).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string command = "medlake";
+    for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      command += " " + sub->get_name();
+    }
+    return medlake::cli::Fail(
+        medlake::InvalidArgument(std::string(e.what()) + " (" + command + " --help)"));
   } catch (const std::filesystem::filesystem_error& e) {
     // A file the command could not reach (permissions, a vanished path): its message names
     // the path and the reason, never file content.

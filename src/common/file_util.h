@@ -64,6 +64,10 @@ Status SyncDir(const std::string& dir);
 
 // mkdir -p.
 Status MakeDirs(const std::string& dir);
+
+// Whether `path` is the folder `folder` or lies inside it, symbolic links and ".." resolved as
+// far as the paths exist (either may not exist yet).
+bool IsWithin(const std::string& path, const std::string& folder);
 // Creates the folders `names` that do not exist yet in the existing folder `parent`, durable
 // as MakeDirs makes them, with one fsync of `parent` for them all.
 Status MakeChildDirs(const std::string& parent, const std::vector<std::string>& names);

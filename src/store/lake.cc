@@ -190,9 +190,13 @@ Result<LakeStatus> Lake::StatusLocked() {
   MEDLAKE_ASSIGN_OR_RETURN(bool qrow, q.Step());
   if (qrow) s.quarantined = static_cast<uint64_t>(q.Int(0));
   MEDLAKE_ASSIGN_OR_RETURN(Stmt r,
-                           db.Prepare("SELECT count(*) FROM runs WHERE state = 'committed'"));
+                           db.Prepare("SELECT count(*) FILTER (WHERE state = 'committed'), "
+                                      "count(*) FILTER (WHERE state <> 'committed') FROM runs"));
   MEDLAKE_ASSIGN_OR_RETURN(bool rrow, r.Step());
-  if (rrow) s.runs = static_cast<uint64_t>(r.Int(0));
+  if (rrow) {
+    s.runs = static_cast<uint64_t>(r.Int(0));
+    s.unfinished_runs = static_cast<uint64_t>(r.Int(1));
+  }
   // A catalog of an earlier format has no deletions.
   if (auto d = db.Prepare("SELECT count(*) FROM deletions"); d.ok()) {
     MEDLAKE_ASSIGN_OR_RETURN(bool drow, d->Step());

@@ -58,6 +58,32 @@ std::string SegmentFileName(uint32_t id) {
   return buf;
 }
 
+// A lake is made in a new or empty folder, or in one `medlake init` prepared (keys/): a
+// mistyped --lake that names a folder of other files would otherwise become a lake among them.
+// A folder that already holds a catalog is a lake (the segments and index folders come before
+// the catalog when a lake is made, and may be all a kill left).
+Status CheckLakeFolder(const std::string& dir) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(dir, ec);
+  if (ec || status.type() == std::filesystem::file_type::not_found) return Status::Ok();
+  if (status.type() != std::filesystem::file_type::directory) {
+    return InvalidArgument("lake " + dir + " is not a folder");
+  }
+  if (std::filesystem::exists(dir + "/" + kCatalogFile, ec) ||
+      std::filesystem::exists(dir + "/keys", ec)) {
+    return Status::Ok();
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != kSegmentsDir && name != "index") {
+      return InvalidArgument("lake " + dir +
+                             " is a folder that holds other files and no lake: make the lake "
+                             "in a new or empty folder");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 LakeWriter::~LakeWriter() = default;
@@ -65,6 +91,7 @@ LakeWriter::~LakeWriter() = default;
 Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   std::unique_ptr<LakeWriter> w(new LakeWriter());
   w->dir_ = dir;
+  MEDLAKE_RETURN_IF_ERROR(CheckLakeFolder(dir));
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir));
   MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(dir));
   w->lock_.emplace(std::move(lock));

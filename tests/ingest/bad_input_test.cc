@@ -631,6 +631,60 @@ TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
   EXPECT_EQ(ingest.out.find("two\nlines"), std::string::npos);
 }
 
+// Mistaken folders: an export into its own lake, a lake made among other files or in a file,
+// an empty path, a run that finds nothing to read, a misspelt number of jobs. Each is told
+// with the code of a wrong argument (exit 2), or a warning, as what it is (an audit).
+TEST(BadInputTest, MistakenFoldersAreRefusedAsWrongArguments) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
+            0);
+  for (const std::string out : {"lake", "lake/", "lake/export", "lake/segments/../x"}) {
+    auto inside = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / out));
+    EXPECT_EQ(inside.exit_code, 2) << out << ": " << inside.out;
+    EXPECT_NE(inside.out.find("is inside the lake"), std::string::npos) << inside.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "lake/Patient.ndjson"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "lake/export"));
+  // A sibling whose name starts with the lake's is outside it.
+  EXPECT_EQ(testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "lake2"))
+                .exit_code,
+            0);
+
+  // The input folder named as the lake by mistake: refused, and left as it was.
+  auto among = testing::RunMedlake("ingest --lake " + (dir / "in") + " " + (dir / "lake2"));
+  EXPECT_EQ(among.exit_code, 2) << among.out;
+  EXPECT_NE(among.out.find("holds other files and no lake"), std::string::npos) << among.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "in/catalog.sqlite"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "in/segments"));
+  auto file =
+      testing::RunMedlake("ingest --lake " + (dir / "in/Patient.ndjson") + " " + (dir / "lake2"));
+  EXPECT_EQ(file.exit_code, 2) << file.out;
+  EXPECT_NE(file.out.find("is not a folder"), std::string::npos) << file.out;
+  // An existing empty folder, and one `medlake init` would have prepared, are fine.
+  std::filesystem::create_directories(dir / "empty");
+  EXPECT_EQ(
+      testing::RunMedlake("ingest --lake " + (dir / "empty") + " " + (dir / "lake2")).exit_code, 0);
+
+  auto empty = testing::RunMedlake("ingest --lake '' " + (dir / "in"));
+  EXPECT_EQ(empty.exit_code, 2) << empty.out;
+  EXPECT_NE(empty.out.find("medlake: invalid_argument: --lake: must not be empty"),
+            std::string::npos)
+      << empty.out;
+  auto jobs = testing::RunMedlake("ingest --jobs 2x --lake " + (dir / "lake") + " " + (dir / "in"));
+  EXPECT_EQ(jobs.exit_code, 2) << jobs.out;
+  EXPECT_NE(jobs.out.find("must be a whole number from 0 (all cores) to 1024"), std::string::npos)
+      << jobs.out;
+
+  std::filesystem::create_directories(dir / "nothing");
+  WriteText(dir / "nothing/notes.txt", "x");
+  auto nothing = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "nothing"));
+  EXPECT_EQ(nothing.exit_code, 0) << nothing.out;
+  EXPECT_NE(nothing.out.find("warning: no file of a format ingest reads"), std::string::npos)
+      << nothing.out;
+}
+
 // An export goes to a folder without files that ingest reads (at any depth): one left by
 // another export would be re-ingested with it (the lakes mixed).
 TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {

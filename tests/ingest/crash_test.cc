@@ -150,9 +150,20 @@ TEST(CrashTest, KillAtRandomPointsThenRerun) {
   ASSERT_EQ(expected["Observation"], 40000u);
 
   int killed_mid_run = 0;
-  KillAtRandomPoints(dir / "lake", dir / "in", 12, 20261128, 5, 400, 40000, &killed_mid_run);
+  const std::vector<uint64_t> kept =
+      KillAtRandomPoints(dir / "lake", dir / "in", 12, 20261128, 5, 400, 40000, &killed_mid_run);
   EXPECT_GT(killed_mid_run, 0);
   ExpectARerunCompletes(dir / "lake", dir / "in", expected);
+  // `status` counts the killed runs apart: unfinished, what they committed kept.
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+  auto status = (*lake)->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_GE(status->runs, 1u);  // the re-run, and the rounds that ended before their kill
+  EXPECT_LE(status->runs + status->unfinished_runs, 13u);
+  if (std::any_of(kept.begin(), kept.end(), [](uint64_t n) { return n > 0 && n < 40000; })) {
+    EXPECT_GE(status->unfinished_runs, 1u);  // a kill between two commits of a run
+  }
 }
 
 // A Bundle larger than a checkpoint is read in a batch of its own and commits inside, every

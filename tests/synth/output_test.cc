@@ -1,5 +1,6 @@
 // End-to-end output of `Generate`: determinism and FHIR R4 validity.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -228,9 +229,19 @@ TEST(SynthOutputTest, CommandLineWritesAndRejects) {
   EXPECT_TRUE(fs::exists(fs::path(dir) / "fhir" / "Patient.ndjson"));
   EXPECT_TRUE(fs::exists(fs::path(dir) / "vcf" / "genotypes.vcf"));
   EXPECT_FALSE(fs::exists(fs::path(dir) / "hl7v2"));
-  const std::string bad_cmd = std::string(MEDLAKE_BINARY) + " synth --patients 20 --out " + dir +
-                              " --formats csv 2>/dev/null";
+  const std::string fresh = dir + "/fresh";
+  const std::string bad_cmd = std::string(MEDLAKE_BINARY) + " synth --patients 20 --out " +
+                              fresh + " --formats csv 2>/dev/null";
   EXPECT_NE(std::system(bad_cmd.c_str()), 0);
+  const std::string negative = std::string(MEDLAKE_BINARY) + " synth --seed -3 --out " + fresh +
+                               " --quiet 2>/dev/null";
+  EXPECT_NE(std::system(negative.c_str()), 0);
+  EXPECT_FALSE(fs::exists(fs::path(fresh) / "truth.json"));
+  // Another population into the same folder would mix with the first: refused, exit 5.
+  const std::string again = std::string(MEDLAKE_BINARY) + " synth --patients 3 --out " + dir +
+                            " --formats vcf --quiet 2>/dev/null";
+  const int status = std::system(again.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 5) << status;
   fs::remove_all(dir);
 }
 
