@@ -322,6 +322,27 @@ bool SplitReference(std::string_view reference, std::string_view& type, std::str
   return ResourceTypeIndex(type) >= 0 && IsValidId(id);
 }
 
+bool MalformedPatientReference(std::string_view reference) {
+  if (reference.empty() || reference.front() == '#') return false;
+  std::string_view t, id;
+  if (SplitReference(reference, t, id)) return false;
+  size_t begin = 0;
+  for (size_t slash = reference.find('/'); slash != std::string_view::npos;
+       begin = slash + 1, slash = reference.find('/', begin)) {
+    std::string_view segment = reference.substr(begin, slash - begin);
+    while (!segment.empty() && std::isspace(static_cast<unsigned char>(segment.front()))) {
+      segment.remove_prefix(1);
+    }
+    constexpr std::string_view kPatient = "patient";
+    if (std::equal(
+            segment.begin(), segment.end(), kPatient.begin(), kPatient.end(),
+            [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Status ExtractFacts(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   MEDLAKE_RETURN_IF_ERROR(ExtractIdentity(resource, out));
   return ExtractFields(resource, resolver, out);
@@ -395,12 +416,23 @@ bool ConditionalPatientReference(std::string_view reference) {
 
 namespace {
 
+// A reference that is not Type/id but names a Patient all the same: MalformedPatientReference,
+// or any text its element's `type` says is a Patient's ("p1"). Taken for no patient, the
+// resource was filed in the shared area (a review).
+bool MalformedPatient(std::string_view ref, json::Node element) {
+  if (MalformedPatientReference(ref)) return true;
+  if (ref.empty() || ref.front() == '#') return false;
+  auto type = element.Find("type");
+  return type && type->IsString() && type->GetString() == "Patient";
+}
+
 // Whether a Reference element (as resolved) stands for a Patient that could not be found: a
 // conditional reference to a Patient that matched none or several (or, in a lake with a key,
 // kRedactedConditionalPatient, what de-identification makes of one); or a Bundle-local name
 // (urn:uuid:, urn:oid:, in any case) that no stored entry of its Bundle has, or what a lake
 // with a key makes of it (urn:medlake:redacted:), when the element's `type` says Patient (an
-// untyped one may name a Device, a Practitioner, a Location).
+// untyped one may name a Device, a Practitioner, a Location); or a reference that is not
+// Type/id and names a Patient all the same (MalformedPatient).
 bool UnresolvedPatient(std::string_view ref, json::Node element) {
   if (ConditionalPatientReference(ref) || ref.starts_with(kRedactedConditionalPatient)) {
     return true;
@@ -414,7 +446,8 @@ bool UnresolvedPatient(std::string_view ref, json::Node element) {
   };
   if (!starts_lower("urn:uuid:") && !starts_lower("urn:oid:") &&
       !ref.starts_with("urn:medlake:redacted:")) {
-    return false;
+    std::string_view t, id;
+    return !SplitReference(ref, t, id) && MalformedPatient(ref, element);
   }
   auto type = element.Find("type");
   return type && type->IsString() && type->GetString() == "Patient";
@@ -461,9 +494,11 @@ Status CompartmentPatient(const FactFields& wanted,
     if (unresolved > 0) {
       return ParseError(std::string(wanted.set.names()[path.first]) +
                         " names a Patient that could not be found (a conditional reference "
-                        "that matches none or several, or a urn:uuid or urn:oid that names no "
-                        "stored entry): stored, it would be filed outside the patient's data; "
-                        "ingest it again once the Patient is in the lake");
+                        "that matches none or several, a urn:uuid or urn:oid that names no "
+                        "stored entry, or a reference that is not Patient/[id], such as "
+                        "Patient/[id]/ or patient/[id]): stored, it would be filed outside the "
+                        "patient's data; ingest it again once the Patient is in the lake, or "
+                        "the reference is mended");
     }
     if (!patient_id.empty()) return Status::Ok();
   }

@@ -81,6 +81,12 @@ Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, Res
 // Whether `reference` is a conditional one to a Patient: "Patient?..." (also after a base URL),
 // whatever its query holds ("identifier=http://h.org/Patient/123" names no Patient 123).
 bool ConditionalPatientReference(std::string_view reference);
+// Whether `reference`, which is not Type/id, names a Patient all the same: a segment "Patient"
+// (in any case, spaces before it aside) ends at a '/' ("Patient/p1/", "patient/p1",
+// " Patient/p1", "Patient/p 1", "Patient/"). R4 allows none of them (references.html: [type]/[id],
+// a type of the specification, an id of its form): the patient meant cannot be read. Not a
+// contained resource ("#p1").
+bool MalformedPatientReference(std::string_view reference);
 // What de-identification (a lake with a key) writes for a conditional reference to a Patient
 // that it cannot resolve, followed by a keyed hash: ExtractFields still tells that it names a
 // Patient that could not be found.

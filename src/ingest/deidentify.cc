@@ -858,7 +858,11 @@ void Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pe
         return;
       }
     }
-    out = std::string(kRedacted) + pseudonymizer_.ForSourceId("reference", reference);
+    // One that names a Patient in a form FHIR does not allow says so too: the facts refuse
+    // the resource whose patient it is, as they do in a lake without a key.
+    out = std::string(fhir::MalformedPatientReference(reference) ? fhir::kRedactedConditionalPatient
+                                                                 : kRedacted) +
+          pseudonymizer_.ForSourceId("reference", reference);
     return;
   }
   std::string_view rest = reference.substr(slash + 1);
@@ -867,6 +871,12 @@ void Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pe
   std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
   if (id.empty() || !PseudonymizedType(type, type_index)) {
     out.append(reference);
+    return;
+  }
+  if (type == "Patient" &&
+      !fhir::IsValidId(id)) {  // "Patient/p 1": no id a pseudonym may stand for
+    out = std::string(fhir::kRedactedConditionalPatient) +
+          pseudonymizer_.ForSourceId("reference", reference);
     return;
   }
   out.append(type);

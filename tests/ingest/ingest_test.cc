@@ -969,6 +969,47 @@ TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
   }
 }
 
+// A subject that names a Patient in a form FHIR does not allow is one that cannot be found,
+// with or without a key: "Patient/p18/", "patient/p18", " Patient/p18", "Patient/p 18",
+// "Patient/", and text whose `type` says Patient were filed in the shared area, as about no
+// patient (a review). A contained Patient ("#p") and another type stay there as before.
+TEST(IngestTest, AMalformedPatientReferenceIsQuarantined) {
+  for (bool keyed : {false, true}) {
+    SCOPED_TRACE(keyed ? "keyed" : "plain");
+    TempDir dir;
+    if (keyed) {
+      ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
+    }
+    std::string lines = R"({"resourceType":"Patient","id":"p18"})"
+                        "\n";
+    int n = 0;
+    auto observation = [&](const std::string& subject) {
+      lines += R"({"resourceType":"Observation","id":"o)" + std::to_string(++n) +
+               R"(","status":"final","code":{"text":"x"},"subject":)" + subject + "}\n";
+    };
+    for (const char* malformed : {"Patient/p18/", "patient/p18", " Patient/p18", "Patient/p 18",
+                                  "Patient/", "http://h.org/fhir/PATIENT/p18/"}) {
+      observation(std::string(R"({"reference":")") + malformed + R"("})");
+    }
+    observation(R"({"type":"Patient","reference":"p18"})");
+    observation(R"({"reference":"#p"})");
+    observation(R"({"reference":"Group/g1"})");
+    observation(R"({"reference":"Patient/p18"})");
+    WriteText(dir / "in/all.ndjson", lines);
+    auto r = MustIngest(dir / "lake", {dir / "in"});
+    ExpectReconciles(r);
+    EXPECT_EQ(r.counters.stored, 4u);
+    EXPECT_EQ(r.counters.quarantined, 7u);
+    for (const auto& e : QuarantineOf(dir / "lake", 7)) {
+      EXPECT_GE(e.line, 2);
+      EXPECT_LE(e.line, 8);
+      EXPECT_TRUE(e.reason.starts_with("subject names a Patient that could not be found"))
+          << e.reason;
+      EXPECT_EQ(e.reason.find("p18"), std::string::npos) << e.reason;
+    }
+  }
+}
+
 // The first element that references a Patient decides: an Observation whose subject cannot be
 // found is quarantined even when its performer is a known Patient (it was filed under the
 // performer); a Group naming a known Patient and one that cannot be found is about several
