@@ -74,6 +74,10 @@ enum Role : uint32_t {
   kBirthDate = 1u << 15,
   kId = 1u << 16,
   kContained = 1u << 17,
+  // A person's birth date's extensions (`_birthDate`: the birth time), removed whole.
+  kBirthDateExtensions = 1u << 18,
+  // SampledData's members beside its `data` (which is not an Attachment's then).
+  kSampledData = 1u << 19,
 };
 
 // Every name with a role, and its roles.
@@ -113,12 +117,18 @@ class MemberRoles {
                    {"note", kRemovedAnywhere},
                    {"birthDate", kBirthDate},
                    {"id", kId},
-                   {"contained", kContained}};
+                   {"contained", kContained},
+                   {"_birthDate", kBirthDateExtensions},
+                   {"origin", kSampledData},
+                   {"dimensions", kSampledData}};
     for (std::string_view name : privacy::kRemovedTopLevel) table.emplace_back(name, kRemovedTop);
     for (std::string_view name : privacy::kDeviceIdentifiers) {
       table.emplace_back(name, kDeviceIdentifier);
     }
     for (std::string_view name : privacy::kIdentifyingValues) {
+      table.emplace_back(name, kRemovedAnywhere);
+    }
+    for (std::string_view name : privacy::kIdentifyingElements) {
       table.emplace_back(name, kRemovedAnywhere);
     }
     for (std::string_view name : privacy::kFreeText) table.emplace_back(name, kFreeText);
@@ -289,23 +299,31 @@ class DeidWriter {
     // identifying elements would stay (Deidentifier::Apply refuses the resource).
     const bool inner = !top && !contained;
     if (inner && (present & kResourceType) != 0 && !path_.empty()) holds_resource_ = true;
-    const bool patient_reference = inner && NamesPerson(base, end, present);
+    bool names_a_person = false;  // surely, not only perhaps (NamesPerson)
+    const bool patient_reference = inner && NamesPerson(base, end, present, &names_a_person);
     bool person = false;
     bool device = false;
+    bool contained_patient = false;
     if (top || contained) {
       const json::Node* type = First(base, end, kResourceType);
       std::string_view t = type != nullptr && type->IsString() ? type->GetString() : type_;
       person = t == "Patient" || t == "RelatedPerson" || t == "Person";
       device = t == "Device";
+      contained_patient = contained && t == "Patient";
     }
+    // A resource of the shared area is about a person when it names one surely, or holds one.
+    if (names_a_person || (contained && person)) about_person_ = true;
     // The roles that remove a member here (a string of free text is removed too).
     uint32_t removing = kRemovedAnywhere;
     if (top || contained) removing |= kRemovedTop;
     if (device) removing |= kDeviceIdentifier;
     if (patient_reference) removing |= kDisplay | kIdentifier;
-    // An Attachment's content and location (it has contentType, data, or a title next to url).
+    if (person) removing |= kBirthDateExtensions;
+    // An Attachment's content and location (it has contentType, data, or a title next to url),
+    // and a Signature's data: any `data` but SampledData's (its series of numbers).
     if ((present & kContentType) != 0) removing |= kData | kUrl;
     if ((present & (kData | kTitle)) != 0) removing |= kUrl;
+    if ((present & kData) != 0 && (present & kSampledData) == 0) removing |= kData;
     if (keep_content_) removing = 0;
     out_ += '{';
     bool first = true;
@@ -327,7 +345,11 @@ class DeidWriter {
       const json::Node value = members_[i].value;
       const uint32_t roles = members_[i].roles;
       PathStep step(path_, key, -1);
-      if ((roles & removing) != 0 ||
+      // A contained Patient keeps what a Patient keeps (Deidentifier::ApplyPatient), its birth
+      // date's year included (below); the rest, its extensions too, goes to the vault.
+      const bool beyond_patient = contained_patient && !keep_content_ &&
+                                  (roles & kBirthDate) == 0 && !Contains(kPatientKept, key);
+      if ((roles & removing) != 0 || beyond_patient ||
           (!keep_content_ && (roles & kFreeText) != 0 && value.IsString())) {
         Remove(value);
         continue;
@@ -385,6 +407,9 @@ class DeidWriter {
   void set_type(std::string type) { type_ = std::move(type); }
   // Whether the resource holds a resource outside `contained` (Object).
   bool holds_resource() const { return holds_resource_; }
+  // Whether it names a person surely (a reference typed Patient, RelatedPerson or Person, by
+  // its url or its `type`) or contains one, whatever it could resolve.
+  bool about_person() const { return about_person_; }
   // The pseudonyms of the Patients the resource references, in order of appearance.
   const std::vector<std::string>& patients() const { return patients_; }
 
@@ -527,7 +552,7 @@ class DeidWriter {
   // cannot be told (an unresolved urn:uuid, a contained "#id", a conditional or logical
   // reference without a type). Only a reference that says it names another type keeps them (a
   // Practitioner's or an Organization's name). `present`: the roles of its members.
-  bool NamesPerson(size_t base, size_t end, uint32_t present) {
+  bool NamesPerson(size_t base, size_t end, uint32_t present, bool* surely) {
     if ((present & (kReference | kIdentifier | kType | kDisplay)) == 0) return false;
     const json::Node* ref = First(base, end, kReference);
     const json::Node* type = First(base, end, kType);
@@ -552,7 +577,8 @@ class DeidWriter {
     }
     if (target.empty() && type != nullptr && type->IsString()) target = type->GetString();
     if (target.empty() || fhir::ResourceTypeIndex(target) < 0) return true;  // cannot tell
-    return target == "Patient" || target == "RelatedPerson" || target == "Person";
+    *surely = target == "Patient" || target == "RelatedPerson" || target == "Person";
+    return *surely;
   }
 
   // The pseudonym of the Patient that the logical reference of members_[base, end) names by
@@ -628,6 +654,7 @@ class DeidWriter {
   std::vector<std::string> patients_;
   bool keep_content_ = false;
   bool holds_resource_ = false;
+  bool about_person_ = false;
 };
 
 Result<std::unique_ptr<Deidentifier>> Deidentifier::ForLake(const std::string& lake_dir,
@@ -962,16 +989,21 @@ Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRec
       out += ",\"birthDate\":";  // the year only; the exact date is in the vault
       json::AppendQuoted(value.GetString().substr(0, 4), out);
     } else if (key == "extension" && value.IsArray()) {
-      std::string kept;
+      std::vector<json::Node> kept;
       value.ForEachItem([&](json::Node ext) {
         auto url = ext.Find("url");
         if (url && url->IsString() && Contains(kPatientExtensionsKept, url->GetString())) {
-          kept += kept.empty() ? '[' : ',';
-          writer.AppendResolved(ext, kept);
+          kept.push_back(ext);
         }
         return true;
       });
-      if (!kept.empty()) out += ",\"extension\":" + kept + "]";
+      // Written as any element is: what identifies a person inside them (a valueHumanName in
+      // a nested extension) goes, as it does at any depth.
+      for (size_t i = 0; i < kept.size(); ++i) {
+        out += i == 0 ? ",\"extension\":[" : ",";
+        writer.Value(kept[i]);
+      }
+      if (!kept.empty()) out += ']';
     } else if (Contains(kPatientKept, key)) {
       out += ',';
       json::AppendQuoted(key, out);
@@ -1016,8 +1048,9 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
     writer.set_keep_content();
     writer.Value(resource);  // shared area: references rewritten, content kept
     if (writer.holds_resource()) return holds_resource();
-    if (!writer.patients().empty()) {
-      // ... unless it is about patients: then its content may name them.
+    if (!writer.patients().empty() || writer.about_person()) {
+      // ... unless it is about patients, or any person (a logical reference to a Patient, a
+      // contained one, a RelatedPerson): then its content may name them.
       out.clear();
       removed_items.clear();
       DeidWriter theirs(*this, out, removed_items, pending);
@@ -1028,9 +1061,11 @@ Status Deidentifier::Apply(json::Node resource, std::string& out, VaultRecord& r
       // author), what is removed is still theirs.
       const std::vector<std::string>& patients =
           theirs.patients().empty() ? writer.patients() : theirs.patients();
+      // About no patient the lake can name (a logical reference it cannot resolve, a contained
+      // Patient): what is removed has no patient to be kept for, and is not kept.
       if (patients.size() == 1) {
         removed.patient = patients[0];
-      } else if (!removed_items.empty()) {
+      } else if (patients.size() > 1 && !removed_items.empty()) {
         auto id = resource.Find("id");
         if (id && id->IsString()) {
           removed.key = patients[0] + "/" + type + "/" + std::string(id->GetString());

@@ -11,8 +11,10 @@ namespace medlake::privacy {
 
 // Top-level elements of compartment resources (and of contained ones) that hold identifiers
 // or free text.
-inline constexpr std::array<std::string_view, 8> kRemovedTopLevel = {
-    "text", "identifier", "name", "telecom", "address", "photo", "contact", "note"};
+inline constexpr std::array<std::string_view, 11> kRemovedTopLevel = {
+    "text",        "identifier", "name", "telecom",          "address",
+    "photo",       "contact",    "note", "masterIdentifier", "accessionIdentifier",
+    "subscriberId"};
 
 // A Device's identifiers besides `identifier` (an implant's serial number names its patient).
 inline constexpr std::array<std::string_view, 4> kDeviceIdentifiers = {
@@ -21,11 +23,19 @@ inline constexpr std::array<std::string_view, 4> kDeviceIdentifiers = {
 // Free text removed at any depth when it is a string (a coded description stays).
 inline constexpr std::array<std::string_view, 2> kFreeText = {"description", "comment"};
 
-// Choice-type values of the data types that identify a person, removed at any depth: an
-// extension's or a Parameters' valueHumanName, valueAddress, valueContactPoint,
-// valueIdentifier (R4 Extension.value[x], Parameters.parameter.value[x], Task.input.value[x]).
-inline constexpr std::array<std::string_view, 4> kIdentifyingValues = {
-    "valueHumanName", "valueAddress", "valueContactPoint", "valueIdentifier"};
+// Choice-type values of the data types that identify a person, or hold free text about them,
+// removed at any depth: an extension's or a Parameters' valueHumanName, valueAddress,
+// valueContactPoint, valueIdentifier, valueAnnotation (R4 Extension.value[x],
+// Parameters.parameter.value[x], Task.input.value[x]).
+inline constexpr std::array<std::string_view, 5> kIdentifyingValues = {
+    "valueHumanName", "valueAddress", "valueContactPoint", "valueIdentifier", "valueAnnotation"};
+
+// Other elements that hold an identifier, an address or a person's name under another name,
+// removed at any depth: Encounter.hospitalization.preAdmissionIdentifier, Claim (and
+// ExplanationOfBenefit) insurance.preAuthRef, Claim.accident.locationAddress, AuditEvent's
+// agent.altId.
+inline constexpr std::array<std::string_view, 4> kIdentifyingElements = {
+    "preAdmissionIdentifier", "preAuthRef", "locationAddress", "altId"};
 
 // What an array item that de-identification emptied is stored as: the data-absent-reason
 // extension with code masked (R4), since FHIR's JSON has no empty objects. export-patient
@@ -43,7 +53,8 @@ constexpr bool Contains(const std::array<std::string_view, N>& set, std::string_
 // person's birthDate is one: its year stays in place).
 constexpr bool RemovedAtTopLevel(std::string_view name) {
   return Contains(kRemovedTopLevel, name) || Contains(kDeviceIdentifiers, name) ||
-         Contains(kFreeText, name) || Contains(kIdentifyingValues, name) || name == "birthDate";
+         Contains(kFreeText, name) || Contains(kIdentifyingValues, name) ||
+         Contains(kIdentifyingElements, name) || name == "birthDate" || name == "_birthDate";
 }
 
 }  // namespace medlake::privacy

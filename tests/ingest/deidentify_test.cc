@@ -384,6 +384,67 @@ TEST(DeidentifyTest, ReferencesThatMayNameAPersonLoseDisplayAndIdentifier) {
   EXPECT_EQ(stored.find("{}"), std::string::npos) << stored;
 }
 
+// What identifies a person wherever it stands (an audit's findings): a shared-area resource
+// that names a person only by a logical reference, a contained Patient or a RelatedPerson kept
+// everything; an Attachment's data without a contentType stayed, as did a person's birth time,
+// what a kept Patient extension nests, a contained Patient's other elements, and identifiers
+// and addresses under other names. What identifies no person stays: an Organization's name, a
+// Practitioner's display, SampledData's data.
+TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
+  TempDir dir;
+  InitLake(dir / "lake");
+  testing::WriteText(
+      dir / "in/all.ndjson",
+      R"({"resourceType":"Task","id":"t1","status":"requested","intent":"order","for":{"type":"Patient","identifier":{"system":"http://hosp/mrn","value":"ZZR1MRN"},"display":"ZZR1NAME"},"note":[{"text":"ZZR1NOTE"}],"input":[{"type":{"text":"x"},"valueHumanName":{"family":"ZZR1HN"}}]})"
+      "\n"
+      R"({"resourceType":"Task","id":"t2","status":"requested","intent":"order","for":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","name":[{"family":"ZZR1CPNAME"}],"birthDate":"1960-06-06","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName","valueString":"ZZR3MAIDEN"}]}]})"
+      "\n"
+      R"({"resourceType":"Device","id":"d1","patient":{"type":"Patient","identifier":{"system":"http://hl7.org/fhir/sid/us-ssn","value":"999-12-3456"}},"serialNumber":"ZZR1SERIAL"})"
+      "\n"
+      R"({"resourceType":"Task","id":"t3","status":"requested","intent":"order","owner":{"reference":"RelatedPerson/rp1","display":"ZZR1RPDISP"}})"
+      "\n"
+      R"({"resourceType":"Patient","id":"p2","name":[{"family":"ZZR2NAME"}],"extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race","extension":[{"url":"x","valueHumanName":{"family":"ZZR3RACEHN"}},{"url":"y","valueIdentifier":{"value":"ZZR3RACEID"}},{"url":"text","valueString":"race-kept"}]}]})"
+      "\n"
+      R"({"resourceType":"Communication","id":"c2","status":"completed","subject":{"reference":"Patient/p2"},"payload":[{"contentAttachment":{"data":"WlpSMkRBVEE="}}]})"
+      "\n"
+      R"({"resourceType":"Consent","id":"k2","status":"active","scope":{"text":"x"},"category":[{"text":"x"}],"patient":{"reference":"Patient/p2"},"sourceAttachment":{"data":"WlpSMkRBVEE=","url":"http://x/ZZR2URL"}})"
+      "\n"
+      R"({"resourceType":"RelatedPerson","id":"rp3","patient":{"reference":"Patient/p2"},"birthDate":"1945-01-02","_birthDate":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/patient-birthTime","valueDateTime":"1945-01-02T03:04:05Z"}]}})"
+      "\n"
+      R"({"resourceType":"DocumentReference","id":"d4","status":"current","subject":{"reference":"Patient/p2"},"masterIdentifier":{"value":"ZZR4MASTER"},"content":[{"attachment":{"title":"t"}}]})"
+      "\n"
+      R"({"resourceType":"Specimen","id":"s4","subject":{"reference":"Patient/p2"},"accessionIdentifier":{"value":"ZZR4ACCESSION"}})"
+      "\n"
+      R"({"resourceType":"Coverage","id":"v4","status":"active","beneficiary":{"reference":"Patient/p2"},"payor":[{"reference":"Organization/o"}],"subscriberId":"ZZR4SUBSCRIBER"})"
+      "\n"
+      R"({"resourceType":"Claim","id":"cl4","status":"active","type":{"text":"x"},"use":"claim","patient":{"reference":"Patient/p2"},"created":"2020-01-01","provider":{"reference":"Organization/o"},"priority":{"text":"x"},"insurance":[{"sequence":1,"focal":true,"coverage":{"reference":"Coverage/v4"},"preAuthRef":["ZZR4PREAUTH"]}],"accident":{"date":"2019-12-12","locationAddress":{"line":["ZZR4ADDR"]}}})"
+      "\n"
+      R"({"resourceType":"Observation","id":"o4","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"extension":[{"url":"http://y","valueAnnotation":{"text":"ZZR4ANNOT"}}],"valueSampledData":{"origin":{"value":0},"period":1,"dimensions":1,"data":"1 2 3"}})"
+      "\n"
+      R"({"resourceType":"Organization","id":"o","name":"ZZKEEPORG","partOf":{"display":"ZZKEEPPARENT"}})"
+      "\n"
+      R"({"resourceType":"Task","id":"t5","status":"requested","intent":"order","owner":{"reference":"Practitioner/dr1","display":"ZZKEEPDR"}})"
+      "\n");
+  auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->counters.quarantined, 0u);
+  const Stored stored = ReadAll(dir / "lake");
+  for (const char* marker :
+       {"ZZR1MRN",       "ZZR1NAME",       "ZZR1NOTE",    "ZZR1HN",     "ZZR1CPNAME", "1960-06-06",
+        "ZZR3MAIDEN",    "999-12-3456",    "ZZR1SERIAL",  "ZZR1RPDISP", "ZZR2NAME",   "ZZR3RACEHN",
+        "ZZR3RACEID",    "WlpSMkRBVEE",    "ZZR2URL",     "03:04:05",   "1945-01-02", "ZZR4MASTER",
+        "ZZR4ACCESSION", "ZZR4SUBSCRIBER", "ZZR4PREAUTH", "ZZR4ADDR",   "ZZR4ANNOT"}) {
+    EXPECT_EQ(stored.all.find(marker), std::string::npos) << marker;
+  }
+  for (const char* kept : {"race-kept", "us-core-race", "\"1 2 3\"", "ZZKEEPORG", "ZZKEEPPARENT",
+                           "ZZKEEPDR", "\"birthDate\":\"1960\"", "\"birthDate\":\"1945\""}) {
+    EXPECT_NE(stored.all.find(kept), std::string::npos) << kept;
+  }
+  // What the Patient's resources lost is theirs in the vault.
+  auto lake = Lake::Open(dir / "lake");
+  ASSERT_TRUE(lake.ok());
+}
+
 // A shared-area resource whose only reference to a patient is inside an element that is
 // removed (a Task's note by its author): the note goes to the vault under that patient, and the
 // Task is filed under them. (This crashed ingest.)
