@@ -323,7 +323,8 @@ class DeidWriter {
     // and a Signature's data: any `data` but SampledData's (its series of numbers).
     if ((present & kContentType) != 0) removing |= kData | kUrl;
     if ((present & (kData | kTitle)) != 0) removing |= kUrl;
-    if ((present & kData) != 0 && (present & kSampledData) == 0) removing |= kData;
+    // (Only a string: Consent.provision.data is a list of what a rule controls.)
+    const bool string_data = (present & kData) != 0 && (present & kSampledData) == 0;
     if (keep_content_) removing = 0;
     out_ += '{';
     bool first = true;
@@ -350,7 +351,8 @@ class DeidWriter {
       const bool beyond_patient = contained_patient && !keep_content_ &&
                                   (roles & kBirthDate) == 0 && !Contains(kPatientKept, key);
       if ((roles & removing) != 0 || beyond_patient ||
-          (!keep_content_ && (roles & kFreeText) != 0 && value.IsString())) {
+          (!keep_content_ && (roles & kFreeText) != 0 && value.IsString()) ||
+          (!keep_content_ && string_data && (roles & kData) != 0 && value.IsString())) {
         Remove(value);
         continue;
       }

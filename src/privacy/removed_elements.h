@@ -33,9 +33,9 @@ inline constexpr std::array<std::string_view, 5> kIdentifyingValues = {
 // Other elements that hold an identifier, an address or a person's name under another name,
 // removed at any depth: Encounter.hospitalization.preAdmissionIdentifier, Claim (and
 // ExplanationOfBenefit) insurance.preAuthRef, Claim.accident.locationAddress, AuditEvent's
-// agent.altId.
-inline constexpr std::array<std::string_view, 4> kIdentifyingElements = {
-    "preAdmissionIdentifier", "preAuthRef", "locationAddress", "altId"};
+// agent.altId and entity.query (the query as sent, base64: its parameters name the patient).
+inline constexpr std::array<std::string_view, 5> kIdentifyingElements = {
+    "preAdmissionIdentifier", "preAuthRef", "locationAddress", "altId", "query"};
 
 // What an array item that de-identification emptied is stored as: the data-absent-reason
 // extension with code masked (R4), since FHIR's JSON has no empty objects. export-patient

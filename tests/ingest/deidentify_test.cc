@@ -407,7 +407,7 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
       "\n"
       R"({"resourceType":"Communication","id":"c2","status":"completed","subject":{"reference":"Patient/p2"},"payload":[{"contentAttachment":{"data":"WlpSMkRBVEE="}}]})"
       "\n"
-      R"({"resourceType":"Consent","id":"k2","status":"active","scope":{"text":"x"},"category":[{"text":"x"}],"patient":{"reference":"Patient/p2"},"sourceAttachment":{"data":"WlpSMkRBVEE=","url":"http://x/ZZR2URL"}})"
+      R"({"resourceType":"Consent","id":"k2","status":"active","scope":{"text":"x"},"category":[{"text":"x"}],"patient":{"reference":"Patient/p2"},"sourceAttachment":{"data":"WlpSMkRBVEE=","url":"http://x/ZZR2URL"},"provision":{"data":[{"meaning":"related","reference":{"reference":"Observation/o4"}}]}})"
       "\n"
       R"({"resourceType":"RelatedPerson","id":"rp3","patient":{"reference":"Patient/p2"},"birthDate":"1945-01-02","_birthDate":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/patient-birthTime","valueDateTime":"1945-01-02T03:04:05Z"}]}})"
       "\n"
@@ -421,6 +421,8 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
       "\n"
       R"({"resourceType":"Observation","id":"o4","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"extension":[{"url":"http://y","valueAnnotation":{"text":"ZZR4ANNOT"}}],"valueSampledData":{"origin":{"value":0},"period":1,"dimensions":1,"data":"1 2 3"}})"
       "\n"
+      R"({"resourceType":"AuditEvent","id":"ae","type":{"code":"rest"},"recorded":"2020-01-01T00:00:00Z","agent":[{"requestor":true,"altId":"ZZR4ALTID"}],"source":{"observer":{"display":"x"}},"entity":[{"what":{"reference":"Patient/p2"},"query":"WlpSNFFVRVJZ"}]})"
+      "\n"
       R"({"resourceType":"Organization","id":"o","name":"ZZKEEPORG","partOf":{"display":"ZZKEEPPARENT"}})"
       "\n"
       R"({"resourceType":"Task","id":"t5","status":"requested","intent":"order","owner":{"reference":"Practitioner/dr1","display":"ZZKEEPDR"}})"
@@ -430,14 +432,16 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
   EXPECT_EQ(r->counters.quarantined, 0u);
   const Stored stored = ReadAll(dir / "lake");
   for (const char* marker :
-       {"ZZR1MRN",       "ZZR1NAME",       "ZZR1NOTE",    "ZZR1HN",     "ZZR1CPNAME", "1960-06-06",
-        "ZZR3MAIDEN",    "999-12-3456",    "ZZR1SERIAL",  "ZZR1RPDISP", "ZZR2NAME",   "ZZR3RACEHN",
-        "ZZR3RACEID",    "WlpSMkRBVEE",    "ZZR2URL",     "03:04:05",   "1945-01-02", "ZZR4MASTER",
-        "ZZR4ACCESSION", "ZZR4SUBSCRIBER", "ZZR4PREAUTH", "ZZR4ADDR",   "ZZR4ANNOT"}) {
+       {"ZZR1MRN",     "ZZR1NAME",   "ZZR1NOTE",    "ZZR1HN",        "ZZR1CPNAME",
+        "1960-06-06",  "ZZR3MAIDEN", "999-12-3456", "ZZR1SERIAL",    "ZZR1RPDISP",
+        "ZZR2NAME",    "ZZR3RACEHN", "ZZR3RACEID",  "WlpSMkRBVEE",   "ZZR2URL",
+        "03:04:05",    "1945-01-02", "ZZR4MASTER",  "ZZR4ACCESSION", "ZZR4SUBSCRIBER",
+        "ZZR4PREAUTH", "ZZR4ADDR",   "ZZR4ANNOT",   "ZZR4ALTID",     "WlpSNFFVRVJZ"}) {
     EXPECT_EQ(stored.all.find(marker), std::string::npos) << marker;
   }
-  for (const char* kept : {"race-kept", "us-core-race", "\"1 2 3\"", "ZZKEEPORG", "ZZKEEPPARENT",
-                           "ZZKEEPDR", "\"birthDate\":\"1960\"", "\"birthDate\":\"1945\""}) {
+  for (const char* kept :
+       {"race-kept", "us-core-race", "\"1 2 3\"", "\"meaning\":\"related\"", "ZZKEEPORG",
+        "ZZKEEPPARENT", "ZZKEEPDR", "\"birthDate\":\"1960\"", "\"birthDate\":\"1945\""}) {
     EXPECT_NE(stored.all.find(kept), std::string::npos) << kept;
   }
   // What the Patient's resources lost is theirs in the vault.
