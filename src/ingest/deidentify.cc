@@ -902,8 +902,9 @@ void Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pe
     out.append(reference);
     return;
   }
-  if (type == "Patient" &&
-      !fhir::IsValidId(id)) {  // "Patient/p 1": no id a pseudonym may stand for
+  // "Patient/p 1": no id a pseudonym may stand for, a Patient that cannot be read (the facts
+  // refuse the resource whose patient it is).
+  if (type == "Patient" && !fhir::IsValidId(id)) {
     out = std::string(fhir::kRedactedConditionalPatient) +
           pseudonymizer_.ForSourceId("reference", reference);
     return;
