@@ -241,22 +241,7 @@ class DeidWriter {
         int index = 0;
         for (json::Cursor c = n.Children(); c.Next();) {
           if (index > 0) out_ += ',';
-          PathStep step(path_, {}, index++);
-          const size_t item_at = out_.size();
-          const json::Node item = c.value();
-          Value(item);
-          // An item that de-identification emptied (a performer named by display alone) stays,
-          // so that the items after it keep their places (export-patient puts back by place),
-          // marked as masked: FHIR's JSON has no empty objects.
-          // So is an extension that lost its value (its url alone breaks R4 ext-1).
-          if (out_.size() == item_at + 2 && out_.compare(item_at, 2, "{}") == 0) {
-            out_.resize(item_at);
-            out_ += privacy::kMaskedElement;
-          } else if (item.IsObject() && UrlAlone(item_at) && item.Size() > 1) {
-            out_.pop_back();
-            out_ += ',';
-            out_.append(privacy::kMaskedElement.substr(1));
-          }
+          Item(c.value(), index++);
         }
         out_ += ']';
         break;
@@ -271,6 +256,24 @@ class DeidWriter {
         break;
       default:
         out_ += n.ToJson();
+    }
+  }
+
+  // Writes `item`, the `index`th of an array. An item that de-identification emptied (a
+  // performer named by display alone) stays, so that the items after it keep their places
+  // (export-patient puts back by place), marked as masked: FHIR's JSON has no empty objects.
+  // So is an extension that lost its value (its url alone breaks R4 ext-1).
+  void Item(json::Node item, int index) {
+    PathStep step(path_, {}, index);
+    const size_t item_at = out_.size();
+    Value(item);
+    if (out_.size() == item_at + 2 && out_.compare(item_at, 2, "{}") == 0) {
+      out_.resize(item_at);
+      out_ += privacy::kMaskedElement;
+    } else if (item.IsObject() && UrlAlone(item_at) && item.Size() > 1) {
+      out_.pop_back();
+      out_ += ',';
+      out_.append(privacy::kMaskedElement.substr(1));
     }
   }
 
@@ -350,7 +353,7 @@ class DeidWriter {
       // date's year included (below); the rest, its extensions too, goes to the vault.
       const bool beyond_patient = contained_patient && !keep_content_ &&
                                   (roles & kBirthDate) == 0 && !Contains(kPatientKept, key);
-      if ((roles & removing) != 0 || beyond_patient ||
+      if ((roles & removing) != 0 || beyond_patient || AuditParticipantName(key, value) ||
           (!keep_content_ && (roles & kFreeText) != 0 && value.IsString()) ||
           (!keep_content_ && string_data && (roles & kData) != 0 && value.IsString())) {
         Remove(value);
@@ -416,6 +419,15 @@ class DeidWriter {
   const std::vector<std::string>& patients() const { return patients_; }
 
  private:
+  // Whether `key` names an AuditEvent's agent.name or entity.name (the member being written):
+  // free text that may be the patient's name, when the patient is the agent or the entity.
+  bool AuditParticipantName(std::string_view key, json::Node value) const {
+    if (keep_content_ || key != "name" || !value.IsString() || type_ != "AuditEvent") return false;
+    const std::span<const Step> steps = path_.steps();
+    return steps.size() == 3 && steps[1].index >= 0 &&
+           (steps[0].key == "agent" || steps[0].key == "entity");
+  }
+
   // Whether what was written from `at` on is an object holding "url" alone.
   bool UrlAlone(size_t at) const {
     constexpr std::string_view kUrl = "{\"url\":\"";
@@ -898,14 +910,15 @@ void Deidentifier::RewriteReference(std::string_view reference, PendingLinks* pe
   size_t end = rest.find('/');
   std::string_view id = rest.substr(0, end);
   std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
-  if (id.empty() || !PseudonymizedType(type, type_index)) {
+  if (!PseudonymizedType(type, type_index)) {
     out.append(reference);
     return;
   }
-  // "Patient/p 1": no id a pseudonym may stand for, a Patient that cannot be read (the facts
-  // refuse the resource whose patient it is).
-  if (type == "Patient" && !fhir::IsValidId(id)) {
-    out = std::string(fhir::kRedactedConditionalPatient) +
+  // "Patient/p 1", "Patient//p1", "Encounter/": no id a pseudonym may stand for, but perhaps a
+  // source id all the same. A Patient's says it names a Patient that cannot be read (the
+  // facts refuse the resource whose patient it is).
+  if (!fhir::IsValidId(id)) {
+    out = std::string(type == "Patient" ? fhir::kRedactedConditionalPatient : kRedacted) +
           pseudonymizer_.ForSourceId("reference", reference);
     return;
   }
@@ -1004,7 +1017,7 @@ Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRec
       // a nested extension) goes, as it does at any depth.
       for (size_t i = 0; i < kept.size(); ++i) {
         out += i == 0 ? ",\"extension\":[" : ",";
-        writer.Value(kept[i]);
+        writer.Item(kept[i], static_cast<int>(i));
       }
       if (!kept.empty()) out += ']';
     } else if (Contains(kPatientKept, key)) {

@@ -24,6 +24,16 @@ namespace {
 constexpr std::string_view kRemovedElement =
     "https://medlake.dev/fhir/StructureDefinition/removed-element";
 
+// An array item left as masked (privacy::kMaskedElement; an extension keeps its url) is itself
+// again once something is put back in it. (A source's own masked extension there goes too.)
+void Unmask(nlohmann::json& item) {
+  static const nlohmann::json kMasked = nlohmann::json::parse(privacy::kMaskedElement);
+  if (!item.is_object()) return;
+  if (auto ext = item.find("extension"); ext != item.end() && *ext == kMasked["extension"]) {
+    item.erase(ext);
+  }
+}
+
 // Puts an element de-identification removed back where it was: `path` is its place in the
 // resource ("name", "contained[0].name", "component[1].note"; records written before paths
 // were kept name top-level elements only). A birth date replaces the year left in its place;
@@ -45,12 +55,7 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
     if (key.empty() || !at->is_object()) return false;
     if (end == std::string_view::npos) {  // the element itself
       if (at->contains(key) && key != "birthDate") return false;
-      // An array item left as masked (privacy::kMaskedElement; an extension keeps its url) is
-      // itself again. (A source's own masked extension there goes too.)
-      static const nlohmann::json kMasked = nlohmann::json::parse(privacy::kMaskedElement);
-      if (auto ext = at->find("extension"); ext != at->end() && *ext == kMasked["extension"]) {
-        at->erase(ext);
-      }
+      Unmask(*at);
       (*at)[key] = value;
       return true;
     }
@@ -68,6 +73,7 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
           std::strtoul(std::string(path.substr(i + 1, close - i - 1)).c_str(), nullptr, 10);
       if (index >= at->size()) return false;
       at = &(*at)[index];
+      Unmask(*at);  // an item emptied whole, what was removed inside it put back
       i = close + 1;
     }
     if (i < path.size() && path[i] == '.') ++i;

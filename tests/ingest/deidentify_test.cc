@@ -421,7 +421,9 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
       "\n"
       R"({"resourceType":"Observation","id":"o4","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"extension":[{"url":"http://y","valueAnnotation":{"text":"ZZR4ANNOT"}}],"valueSampledData":{"origin":{"value":0},"period":1,"dimensions":1,"data":"1 2 3"}})"
       "\n"
-      R"({"resourceType":"AuditEvent","id":"ae","type":{"code":"rest"},"recorded":"2020-01-01T00:00:00Z","agent":[{"requestor":true,"altId":"ZZR4ALTID"}],"source":{"observer":{"display":"x"}},"entity":[{"what":{"reference":"Patient/p2"},"query":"WlpSNFFVRVJZ"}]})"
+      R"({"resourceType":"AuditEvent","id":"ae","type":{"code":"rest"},"recorded":"2020-01-01T00:00:00Z","agent":[{"requestor":true,"altId":"ZZR4ALTID","name":"ZZR4AGENT"}],"source":{"observer":{"display":"x"}},"entity":[{"what":{"reference":"Patient/p2"},"query":"WlpSNFFVRVJZ","name":"ZZR4ENTITY"}]})"
+      "\n"
+      R"({"resourceType":"Observation","id":"o5","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"focus":[{"reference":"Patient//SRCID123"},{"reference":"RelatedPerson//SRCID456"},{"reference":"Encounter/"}]})"
       "\n"
       R"({"resourceType":"Organization","id":"o","name":"ZZKEEPORG","partOf":{"display":"ZZKEEPPARENT"}})"
       "\n"
@@ -432,11 +434,11 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
   EXPECT_EQ(r->counters.quarantined, 0u);
   const Stored stored = ReadAll(dir / "lake");
   for (const char* marker :
-       {"ZZR1MRN",     "ZZR1NAME",   "ZZR1NOTE",    "ZZR1HN",        "ZZR1CPNAME",
-        "1960-06-06",  "ZZR3MAIDEN", "999-12-3456", "ZZR1SERIAL",    "ZZR1RPDISP",
-        "ZZR2NAME",    "ZZR3RACEHN", "ZZR3RACEID",  "WlpSMkRBVEE",   "ZZR2URL",
-        "03:04:05",    "1945-01-02", "ZZR4MASTER",  "ZZR4ACCESSION", "ZZR4SUBSCRIBER",
-        "ZZR4PREAUTH", "ZZR4ADDR",   "ZZR4ANNOT",   "ZZR4ALTID",     "WlpSNFFVRVJZ"}) {
+       {"ZZR1MRN",       "ZZR1NAME",       "ZZR1NOTE",    "ZZR1HN",     "ZZR1CPNAME", "1960-06-06",
+        "ZZR3MAIDEN",    "999-12-3456",    "ZZR1SERIAL",  "ZZR1RPDISP", "ZZR2NAME",   "ZZR3RACEHN",
+        "ZZR3RACEID",    "WlpSMkRBVEE",    "ZZR2URL",     "03:04:05",   "1945-01-02", "ZZR4MASTER",
+        "ZZR4ACCESSION", "ZZR4SUBSCRIBER", "ZZR4PREAUTH", "ZZR4ADDR",   "ZZR4ANNOT",  "ZZR4ALTID",
+        "WlpSNFFVRVJZ",  "ZZR4AGENT",      "ZZR4ENTITY",  "SRCID123",   "SRCID456"}) {
     EXPECT_EQ(stored.all.find(marker), std::string::npos) << marker;
   }
   for (const char* kept :

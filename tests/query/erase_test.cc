@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "ingest/ingest.h"
@@ -43,6 +44,44 @@ std::string AllRows(const std::string& lake) {
     }
   }
   return all;
+}
+
+// What de-identification removes inside an array item that it then empties whole (a payload
+// whose attachment held data alone), and a kept US Core extension that loses its value: the
+// stored form marks the item masked and keeps the extension valid (R4 ext-1), and
+// export-patient puts the data back without the mark (it left the mark on the item beside the
+// data it restored: a review).
+TEST(EraseTest, ExportPatientPutsBackWhatAMaskedItemHeld) {
+  testing::TempDir dir;
+  testing::CreateKeyedLake(dir / "lake");
+  testing::WriteText(
+      dir / "in/a.ndjson",
+      std::string(
+          R"({"resourceType":"Patient","id":"src-2","extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex","valueIdentifier":{"value":"ZZX"}}]})") +
+          "\n" +
+          R"({"resourceType":"Communication","id":"c2","status":"completed","subject":{"reference":"Patient/src-2"},"payload":[{"contentAttachment":{"data":"WlpSMkRBVEE="}}]})" +
+          "\n");
+  ASSERT_TRUE(ingest::Ingest(dir / "lake", {dir / "in"}, ingest::IngestOptions{}).ok());
+  const std::string stored = AllRows(dir / "lake");
+  EXPECT_EQ(stored.find("WlpSMkRBVEE="), std::string::npos);
+  EXPECT_EQ(stored.find("ZZX"), std::string::npos);
+  EXPECT_NE(stored.find("\"payload\":[{\"extension\""), std::string::npos) << stored;
+  // The extension keeps its url with the masked extension inside, not its url alone.
+  EXPECT_EQ(stored.find("us-core-birthsex\"}"), std::string::npos) << stored;
+
+  auto exported = ExportPatient({dir / "lake", "src-2", "", "test"});
+  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  const auto bundle = nlohmann::json::parse(exported->bundle_json);
+  bool found = false;
+  for (const auto& entry : bundle["entry"]) {
+    const auto& resource = entry["resource"];
+    if (resource["resourceType"] != "Communication") continue;
+    found = true;
+    EXPECT_EQ(resource["payload"][0],
+              nlohmann::json::parse(R"({"contentAttachment":{"data":"WlpSMkRBVEE="}})"))
+        << resource.dump();
+  }
+  EXPECT_TRUE(found);
 }
 
 // A superseded version of an erased patient's Observation stayed in its segment (skipped
