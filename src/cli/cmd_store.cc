@@ -99,8 +99,9 @@ int RunIngest(const std::string& lake, const std::vector<std::string>& paths, in
   }
   if (c.files == 0) {
     std::fprintf(stderr,
-                 "medlake: warning: no file of a format ingest reads (.ndjson, .jsonl, "
-                 ".ndjson.gz, .json, .hl7) was found in the paths given\n");
+                 "medlake: warning: no file of a format ingest reads (%s) was found in the "
+                 "paths given\n",
+                 std::string(ingest::kKnownFormatNames).c_str());
   }
   if (report->unresolved_references) {
     std::printf("%llu references could not be resolved and were kept as written\n",

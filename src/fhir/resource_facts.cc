@@ -421,7 +421,8 @@ namespace {
 // resource was filed in the shared area (a review).
 bool MalformedPatient(std::string_view ref, json::Node element) {
   if (MalformedPatientReference(ref)) return true;
-  if (ref.empty() || ref.front() == '#') return false;
+  std::string_view t, id;
+  if (ref.empty() || ref.front() == '#' || SplitReference(ref, t, id)) return false;
   auto type = element.Find("type");
   return type && type->IsString() && type->GetString() == "Patient";
 }
@@ -446,8 +447,7 @@ bool UnresolvedPatient(std::string_view ref, json::Node element) {
   };
   if (!starts_lower("urn:uuid:") && !starts_lower("urn:oid:") &&
       !ref.starts_with("urn:medlake:redacted:")) {
-    std::string_view t, id;
-    return !SplitReference(ref, t, id) && MalformedPatient(ref, element);
+    return MalformedPatient(ref, element);
   }
   auto type = element.Find("type");
   return type && type->IsString() && type->GetString() == "Patient";

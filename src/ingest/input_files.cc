@@ -175,8 +175,7 @@ void AddFound(InputSet& set, const std::string& listed, const std::string& targe
   } else if (auto by_link = FormatOfName(listed)) {
     AddFile(set, listed, *by_link, seen, listed);
   } else {
-    set.skipped.emplace_back(listed,
-                             "unknown format (not .ndjson, .jsonl, .ndjson.gz, .json or .hl7)");
+    set.skipped.emplace_back(listed, "unknown format (not " + std::string(kKnownFormatNames) + ")");
   }
 }
 

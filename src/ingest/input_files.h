@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "medlake/status.h"
@@ -37,6 +38,8 @@ struct InputFile {
 // The format a file's name says (.ndjson, .jsonl, .ndjson.gz, .jsonl.gz, .json, .hl7); nullopt
 // for a name ingest does not read.
 std::optional<InputFormat> FormatOfName(const std::string& path);
+// The names FormatOfName knows, as reports list them.
+inline constexpr std::string_view kKnownFormatNames = ".ndjson, .jsonl, .ndjson.gz, .json or .hl7";
 
 struct InputSet {
   std::vector<InputFile> files;
