@@ -78,6 +78,9 @@ enum Role : uint32_t {
   kBirthDateExtensions = 1u << 18,
   // SampledData's members beside its `data` (which is not an Attachment's then).
   kSampledData = 1u << 19,
+  // A choice value that is a uri (an extension's valueUri): read as a reference when it is one
+  // in all but its type ("Patient/<source id>").
+  kUriValue = 1u << 20,
 };
 
 // Every name with a role, and its roles.
@@ -120,7 +123,10 @@ class MemberRoles {
                    {"contained", kContained},
                    {"_birthDate", kBirthDateExtensions},
                    {"origin", kSampledData},
-                   {"dimensions", kSampledData}};
+                   {"dimensions", kSampledData},
+                   {"valueUri", kUriValue},
+                   {"valueUrl", kUriValue},
+                   {"valueCanonical", kUriValue}};
     for (std::string_view name : privacy::kRemovedTopLevel) table.emplace_back(name, kRemovedTop);
     for (std::string_view name : privacy::kDeviceIdentifiers) {
       table.emplace_back(name, kDeviceIdentifier);
@@ -372,6 +378,8 @@ class DeidWriter {
         owner_.RewriteReference(Resolved(value.GetString()), pending_, rewritten_);
         NotePatient(rewritten_);
         json::AppendQuoted(rewritten_, out_);
+      } else if ((roles & kUriValue) != 0 && value.IsString()) {
+        WriteUri(value.GetString());
       } else if (person && !keep_content_ && (roles & kBirthDate) != 0 && value.IsString()) {
         Remove(value);  // the exact date goes to the vault
         json::AppendQuoted(value.GetString().substr(0, 4), out_);
@@ -426,6 +434,25 @@ class DeidWriter {
     const std::span<const Step> steps = path_.steps();
     return steps.size() == 3 && steps[1].index >= 0 &&
            (steps[0].key == "agent" || steps[0].key == "entity");
+  }
+
+  // Writes `uri`, a uri value. One that names a resource of a pseudonymized type by its id
+  // ("Patient/<id>", "http://h/fhir/Encounter/<id>/_history/2") would keep a source id that the
+  // references beside it lose: it is rewritten as the reference "Type/id" (and its history) is,
+  // its base gone. Other uris (a code system's, a Questionnaire's) stay as written.
+  void WriteUri(std::string_view uri) {
+    std::string_view type, id;
+    if (!fhir::SplitReference(uri, type, id) || !PseudonymizedType(type)) {
+      json::AppendQuoted(uri, out_);
+      return;
+    }
+    const size_t id_end = static_cast<size_t>(id.data() + id.size() - uri.data());
+    own_reference_.assign(type);
+    own_reference_ += '/';
+    own_reference_.append(id);
+    own_reference_.append(uri.substr(id_end));  // "/_history/2", or nothing
+    owner_.RewriteReference(own_reference_, pending_, rewritten_);
+    json::AppendQuoted(rewritten_, out_);
   }
 
   // Whether what was written from `at` on is an object holding "url" alone.
@@ -628,7 +655,7 @@ class DeidWriter {
     std::vector<Member> members;  // of the objects being written, outermost first
     // Resolved's: what it resolved the last reference to, and the resolver's scratch.
     std::string last_resolved, scratch;
-    // A reference as rewritten, and the resource's own as a reference ("Type/id").
+    // A reference as rewritten, and one to rewrite: the resource's own ("Type/id"), a uri's.
     std::string rewritten, own_reference;
   };
   // The thread's buffers not in use (a resource about patients is written twice, by two writers

@@ -425,6 +425,8 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
       "\n"
       R"({"resourceType":"Observation","id":"o5","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"focus":[{"reference":"Patient//SRCID123"},{"reference":"RelatedPerson//SRCID456"},{"reference":"Encounter/"}]})"
       "\n"
+      R"({"resourceType":"Observation","id":"o6","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"extension":[{"url":"http://a","valueUri":"Patient/SRCID789"},{"url":"http://b","valueCanonical":"http://h/fhir/Patient/SRCID790/_history/2"},{"url":"http://c","valueUrl":"Encounter/SRCID791"},{"url":"http://d","valueUri":"http://loinc.org"},{"url":"http://e","valueCanonical":"http://h/Questionnaire/ZZKEEPQ"}]})"
+      "\n"
       R"({"resourceType":"Organization","id":"o","name":"ZZKEEPORG","partOf":{"display":"ZZKEEPPARENT"}})"
       "\n"
       R"({"resourceType":"Task","id":"t5","status":"requested","intent":"order","owner":{"reference":"Practitioner/dr1","display":"ZZKEEPDR"}})"
@@ -438,12 +440,16 @@ TEST(DeidentifyTest, WhatIdentifiesAPersonGoesWhereverItStands) {
         "ZZR3MAIDEN",    "999-12-3456",    "ZZR1SERIAL",  "ZZR1RPDISP", "ZZR2NAME",   "ZZR3RACEHN",
         "ZZR3RACEID",    "WlpSMkRBVEE",    "ZZR2URL",     "03:04:05",   "1945-01-02", "ZZR4MASTER",
         "ZZR4ACCESSION", "ZZR4SUBSCRIBER", "ZZR4PREAUTH", "ZZR4ADDR",   "ZZR4ANNOT",  "ZZR4ALTID",
-        "WlpSNFFVRVJZ",  "ZZR4AGENT",      "ZZR4ENTITY",  "SRCID123",   "SRCID456"}) {
+        "WlpSNFFVRVJZ",  "ZZR4AGENT",      "ZZR4ENTITY",  "SRCID123",   "SRCID456",   "SRCID789",
+        "SRCID790",      "SRCID791"}) {
     EXPECT_EQ(stored.all.find(marker), std::string::npos) << marker;
   }
   for (const char* kept :
        {"race-kept", "us-core-race", "\"1 2 3\"", "\"meaning\":\"related\"", "ZZKEEPORG",
-        "ZZKEEPPARENT", "ZZKEEPDR", "\"birthDate\":\"1960\"", "\"birthDate\":\"1945\""}) {
+        "ZZKEEPPARENT", "ZZKEEPDR", "\"birthDate\":\"1960\"", "\"birthDate\":\"1945\"",
+        "\"valueUri\":\"Patient/", "\"valueUrl\":\"Encounter/", "/_history/2\"",
+        "\"valueUri\":\"http://loinc.org\"",
+        "\"valueCanonical\":\"http://h/Questionnaire/ZZKEEPQ\""}) {
     EXPECT_NE(stored.all.find(kept), std::string::npos) << kept;
   }
   // What the Patient's resources lost is theirs in the vault.
