@@ -18,6 +18,7 @@
 #include "cli/output.h"
 #include "common/file_util.h"
 #include "fhir/resource_facts.h"
+#include "ingest/chunk_source.h"
 #include "ingest/ingest.h"
 #include "ingest/input_files.h"
 #include "medlake/lake.h"
@@ -235,11 +236,18 @@ class StagedOutput {
   Status Begin(const std::string& out) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    out_ = out;
-    fs::path target = fs::path(out).lexically_normal();
+    // The folder `out` names, its links and dots resolved ("e/.", "." or a link to a folder):
+    // the staging folder goes next to it and takes its name.
+    fs::path target = fs::weakly_canonical(fs::absolute(out, ec), ec);
+    if (ec) return IoError("cannot resolve " + out + ": " + ec.message());
     if (!target.has_filename()) target = target.parent_path();
-    const bool fresh = !fs::exists(target, ec) ||
-                       (fs::is_directory(target, ec) && fs::is_empty(target, ec) && !ec);
+    out_ = target.string();
+    // The current folder is written in place: replaced, it would leave the shell that stands in
+    // it in a removed folder.
+    std::error_code here_ec;
+    const bool here = fs::equivalent(target, fs::current_path(here_ec), here_ec) && !here_ec;
+    const bool fresh = !here && (!fs::exists(target, ec) ||
+                                 (fs::is_directory(target, ec) && fs::is_empty(target, ec) && !ec));
     if (!fresh) {
       folder_ = out;
       fs::create_directories(out, ec);
@@ -319,11 +327,14 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   std::string visible;
   std::error_code ec;
   // The output is one lake's bulk-export layout: files that ingest reads, left there by another
-  // export or anything else, would be read with it by whoever ingests the folder.
-  for (const auto& e : std::filesystem::recursive_directory_iterator(out, ec)) {
-    if (ingest::FormatOfName(e.path().filename().string())) {
+  // export or anything else, would be read with it by whoever ingests the folder. They are
+  // found as ingest finds them (a link by its target's name too).
+  if (std::filesystem::exists(out, ec)) {
+    auto found = ingest::ExpandInputs({out});
+    if (!found.ok()) return Fail(found.status());
+    if (!found->files.empty()) {
       return Fail(AlreadyExists(out + " already holds files that ingest reads (" +
-                                e.path().string() + "): export to an empty or new folder"));
+                                found->files.front().path + "): export to an empty or new folder"));
     }
   }
   ec.clear();
@@ -344,6 +355,10 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   };
   std::map<std::string, Output, std::less<>> files;
   std::map<std::string, uint64_t, std::less<>> counts;
+  // A resource longer than an NDJSON line that ingest reads (a Binary of 64 MiB) is written
+  // alone, as "Type.N.json" (N from 1 per type), which ingest reads whole: partial, final names.
+  std::vector<std::pair<std::string, std::string>> alone;
+  std::map<std::string, uint64_t, std::less<>> alone_counts;
   std::vector<std::string> damaged;
   Status write_error;
   auto fail_write = [&](const std::string& path) {
@@ -355,6 +370,21 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
       [&](const ResourceView& r) {
         if (!write_error.ok() || !(*access)->Transform(r, visible)) return;
         if (r.patient != 0xFFFFFFFFu) patients.insert(r.patient);
+        ++counts[std::string(r.type)];
+        if (visible.size() + 1 >= ingest::ChunkSource::kMaxLineBytes) {
+          const std::string name =
+              fmt::format("{}.{}.json", r.type, ++alone_counts[std::string(r.type)]);
+          auto& [partial, final_path] =
+              alone.emplace_back(written + "/" + name + ".partial", written + "/" + name);
+          std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(OpenPrivateOutput(partial),
+                                                            &std::fclose);
+          if (f == nullptr ||
+              std::fwrite(visible.data(), 1, visible.size(), f.get()) != visible.size() ||
+              std::fputc('\n', f.get()) == EOF || std::fclose(f.release()) != 0) {
+            fail_write(partial);
+          }
+          return;
+        }
         auto it = files.find(r.type);
         if (it == files.end()) {
           std::string partial = written + "/" + std::string(r.type) + ".ndjson.partial";
@@ -369,7 +399,6 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
             std::fputc('\n', f) == EOF) {
           fail_write(it->second.partial);
         }
-        ++counts[std::string(r.type)];
       },
       &damaged);
   for (auto& [t, o] : files) {
@@ -381,24 +410,32 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
     s = (*access)->Audit("export", type.empty() ? "export" : "export " + type,
                          static_cast<int64_t>(patients.size()));
   }
+  std::vector<std::pair<std::string, std::string>> to_rename = alone;
+  for (auto& [t, o] : files) to_rename.emplace_back(o.partial, written + "/" + t + ".ndjson");
   std::vector<std::string> renamed;
-  for (auto& [t, o] : files) {
-    std::string final_path = written + "/" + t + ".ndjson";
-    if (s.ok() && std::rename(o.partial.c_str(), final_path.c_str()) != 0) {
-      s = IoError("cannot rename " + o.partial + ": " + std::strerror(errno));
+  for (const auto& [partial, final_path] : to_rename) {
+    if (s.ok() && std::rename(partial.c_str(), final_path.c_str()) != 0) {
+      s = IoError("cannot rename " + partial + ": " + std::strerror(errno));
     }
-    if (s.ok()) renamed.push_back(std::move(final_path));
+    if (s.ok()) renamed.push_back(final_path);
   }
   if (s.ok()) s = staging.Publish();
   if (!s.ok()) {  // nothing of a failed export stays
-    for (auto& [t, o] : files) std::filesystem::remove(o.partial, ec);
+    for (const auto& [partial, final_path] : to_rename) std::filesystem::remove(partial, ec);
     for (const auto& path : renamed) std::filesystem::remove(path, ec);
     staging.Discard();
     return Fail(s);
   }
   uint64_t total = 0;
   for (const auto& [t, n] : counts) {
-    std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n));
+    const uint64_t by_itself = alone_counts.contains(t) ? alone_counts[t] : 0;
+    if (n > by_itself) {
+      std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n - by_itself));
+    }
+    if (by_itself > 0) {
+      std::printf("%s.N.json %llu (each too long for an NDJSON line)\n", t.c_str(),
+                  static_cast<unsigned long long>(by_itself));
+    }
     total += n;
   }
   std::printf("exported %llu resources to %s\n", static_cast<unsigned long long>(total),

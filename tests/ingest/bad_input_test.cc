@@ -1,6 +1,7 @@
 // Every kind of bad input ends in quarantine with its location and reason; counts reconcile.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ingest/chunk_source.h"
 #include "ingest/ingest.h"
 #include "medlake/lake.h"
 #include "quarantine_of.h"
@@ -703,6 +705,16 @@ TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
       testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out2")).exit_code,
       0);
   EXPECT_FALSE(std::filesystem::exists(dir / "out/Patient.ndjson"));
+  // A link is read by its target's name: "zlink" to an NDJSON file is one (an audit).
+  WriteText(dir / "old.ndjson", R"({"resourceType":"Patient","id":"p1","gender":"male"})"
+                                "\n");
+  std::filesystem::create_directories(dir / "out3");
+  std::filesystem::create_symlink(dir / "old.ndjson", dir / "out3/zlink");
+  auto linked = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out3"));
+  EXPECT_EQ(linked.exit_code, 5) << linked.out;
+  EXPECT_NE(linked.out.find("already holds files that ingest reads"), std::string::npos)
+      << linked.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out3/Patient.ndjson"));
   auto fresh = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "new"));
   EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
   EXPECT_TRUE(std::filesystem::exists(dir / "new/Patient.ndjson"));
@@ -727,6 +739,67 @@ TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
   auto absent = testing::RunMedlake("get --lake " + (dir / "lake") + " Patient/p2");
   EXPECT_EQ(absent.exit_code, 4) << absent.out;
   EXPECT_EQ(testing::RunMedlake("get --lake " + (dir / "lake") + " Patient/p1").exit_code, 0);
+}
+
+// An export goes to the folder its name resolves to: the current folder ("."), "e/.", a link to
+// an empty folder (each failed to rename its staging folder over the name as written: an
+// audit).
+TEST(BadInputTest, ExportGoesToTheFolderItsNameResolvesTo) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
+            0);
+  // The current folder is written in place, not replaced (the shell in it would stand in a
+  // removed folder): the same inode before and after.
+  std::filesystem::create_directories(dir / "here");
+  struct stat before {};
+  ASSERT_EQ(::stat((dir / "here").c_str(), &before), 0);
+  auto here =
+      testing::RunMedlake("export --lake " + (dir / "lake") + " --out .", "-C " + (dir / "here"));
+  EXPECT_EQ(here.exit_code, 0) << here.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "here/Patient.ndjson"));
+  struct stat after {};
+  ASSERT_EQ(::stat((dir / "here").c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  std::filesystem::create_directories(dir / "dot");
+  auto dot = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "dot/."));
+  EXPECT_EQ(dot.exit_code, 0) << dot.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "dot/Patient.ndjson"));
+  std::filesystem::create_directories(dir / "target");
+  std::filesystem::create_directory_symlink(dir / "target", dir / "link");
+  auto link = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "link"));
+  EXPECT_EQ(link.exit_code, 0) << link.out;
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "link"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "target/Patient.ndjson"));
+}
+
+// A resource longer than an NDJSON line that ingest reads (64 MiB) is exported alone, as a JSON
+// file ingest reads whole: the export re-ingests to the same lake (it was quarantined: an
+// audit).
+TEST(BadInputTest, AResourceLongerThanAnNdjsonLineIsExportedAlone) {
+  TempDir dir;
+  const size_t size = ChunkSource::kMaxLineBytes + 100;
+  WriteText(dir / "in/big.json",
+            R"({"resourceType":"Binary","id":"b","contentType":"x/y","data":")" +
+                std::string(size, 'A') + "\"}");
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
+            0);
+  auto exported =
+      testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out"));
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  EXPECT_NE(exported.out.find("Binary.N.json 1"), std::string::npos) << exported.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "out/Binary.1.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/Binary.ndjson"));
+  auto again = Ingest(dir / "lake2", {dir / "out"}, IngestOptions{});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->counters.stored, 2u);
+  EXPECT_EQ(again->counters.quarantined, 0u);
+  auto same = Ingest(dir / "lake", {dir / "out"}, IngestOptions{});
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(same->counters.duplicates, 2u);
 }
 
 // A Bundle entry's resource that is no object is refused as such, with or without a fullUrl
