@@ -238,10 +238,9 @@ class StagedOutput {
     std::error_code ec;
     // The folder `out` names, its links and dots resolved ("e/.", "." or a link to a folder):
     // the staging folder goes next to it and takes its name.
-    fs::path target = fs::weakly_canonical(fs::absolute(out, ec), ec);
-    if (ec) return IoError("cannot resolve " + out + ": " + ec.message());
-    if (!target.has_filename()) target = target.parent_path();
-    out_ = target.string();
+    out_ = ResolvedPath(out);
+    if (out_.empty()) return IoError("cannot resolve " + out);
+    const fs::path target = out_;
     // The current folder is written in place: replaced, it would leave the shell that stands in
     // it in a removed folder.
     std::error_code here_ec;
@@ -428,7 +427,8 @@ int RunExport(const std::string& dir, const std::string& type, const std::string
   }
   uint64_t total = 0;
   for (const auto& [t, n] : counts) {
-    const uint64_t by_itself = alone_counts.contains(t) ? alone_counts[t] : 0;
+    const auto it = alone_counts.find(t);
+    const uint64_t by_itself = it == alone_counts.end() ? 0 : it->second;
     if (n > by_itself) {
       std::printf("%s.ndjson %llu\n", t.c_str(), static_cast<unsigned long long>(n - by_itself));
     }

@@ -260,18 +260,18 @@ FolderLock::~FolderLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
+std::string ResolvedPath(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  if (ec) return "";
+  std::filesystem::path real = std::filesystem::weakly_canonical(absolute, ec);
+  std::string text = (ec ? absolute.lexically_normal() : real).string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  return text;
+}
+
 bool IsWithin(const std::string& path, const std::string& folder) {
-  // Absolute, symbolic links and ".." resolved, without a trailing separator.
-  auto resolved = [](const std::string& p) -> std::string {
-    std::error_code ec;
-    std::filesystem::path absolute = std::filesystem::absolute(p, ec);
-    if (ec) return "";
-    std::filesystem::path real = std::filesystem::weakly_canonical(absolute, ec);
-    std::string text = (ec ? absolute.lexically_normal() : real).string();
-    while (text.size() > 1 && text.back() == '/') text.pop_back();
-    return text;
-  };
-  const std::string inner = resolved(path), outer = resolved(folder);
+  const std::string inner = ResolvedPath(path), outer = ResolvedPath(folder);
   if (inner.empty() || outer.empty()) return false;
   if (outer == "/") return true;
   // Component by component: "/a/bc" is not inside "/a/b".

@@ -65,8 +65,10 @@ Status SyncDir(const std::string& dir);
 // mkdir -p.
 Status MakeDirs(const std::string& dir);
 
-// Whether `path` is the folder `folder` or lies inside it, symbolic links and ".." resolved as
-// far as the paths exist (either may not exist yet).
+// `path` made absolute, its symbolic links, "." and ".." resolved as far as it exists (the rest
+// may not exist yet), without a trailing separator; "" when it cannot be made absolute.
+std::string ResolvedPath(const std::string& path);
+// Whether `path` is the folder `folder` or lies inside it, both resolved (ResolvedPath).
 bool IsWithin(const std::string& path, const std::string& folder);
 // Creates the folders `names` that do not exist yet in the existing folder `parent`, durable
 // as MakeDirs makes them, with one fsync of `parent` for them all.

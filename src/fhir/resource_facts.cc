@@ -420,9 +420,10 @@ namespace {
 // or any text its element's `type` says is a Patient's ("p1"). Taken for no patient, the
 // resource was filed in the shared area (a review).
 bool MalformedPatient(std::string_view ref, json::Node element) {
-  if (MalformedPatientReference(ref)) return true;
+  // A Type/id (nearly every reference) is split once, here.
   std::string_view t, id;
   if (ref.empty() || ref.front() == '#' || SplitReference(ref, t, id)) return false;
+  if (MalformedPatientReference(ref)) return true;
   auto type = element.Find("type");
   return type && type->IsString() && type->GetString() == "Patient";
 }

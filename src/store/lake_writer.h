@@ -78,8 +78,8 @@ class LakeWriter {
   }
 
   uint32_t PatientOrdinal(const std::string& patient_id);
-  // Whether committed resources of the lake are filed under patient `patient_id` (this run's
-  // are not looked at: the answer does not depend on the threads' timing).
+  // Whether committed resources of the lake are filed under patient `patient_id` (what is not
+  // committed yet is not looked at: the answer does not depend on the threads' timing).
   bool KnowsPatient(const std::string& patient_id);
 
   // Decides what happens to a record with this identity and content. kStore hands out the

@@ -49,6 +49,14 @@ struct Expected {
   std::string reason_part;
 };
 
+// A lake at dir/lake, made by the command from dir/in/Patient.ndjson: one Patient, p1.
+void IngestOnePatient(const TempDir& dir) {
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                       "\n");
+  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
+            0);
+}
+
 TEST(BadInputTest, EachKindIsQuarantinedWithItsLocation) {
   TempDir dir;
   WriteText(dir / "in/Observation.ndjson",
@@ -638,10 +646,7 @@ TEST(BadInputTest, ControlBytesInNamesAreEscapedWhenPrinted) {
 // with the code of a wrong argument (exit 2), or a warning, as what it is (an audit).
 TEST(BadInputTest, MistakenFoldersAreRefusedAsWrongArguments) {
   TempDir dir;
-  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
-                                       "\n");
-  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(IngestOnePatient(dir));
   for (const std::string out : {"lake", "lake/", "lake/export", "lake/segments/../x"}) {
     auto inside = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / out));
     EXPECT_EQ(inside.exit_code, 2) << out << ": " << inside.out;
@@ -691,10 +696,7 @@ TEST(BadInputTest, MistakenFoldersAreRefusedAsWrongArguments) {
 // another export would be re-ingested with it (the lakes mixed).
 TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
   TempDir dir;
-  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
-                                       "\n");
-  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(IngestOnePatient(dir));
   WriteText(dir / "out/Observation.ndjson", "{}\n");
   auto refused = testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out"));
   EXPECT_NE(refused.exit_code, 0);
@@ -746,10 +748,7 @@ TEST(BadInputTest, ExportRefusesAFolderHoldingFilesIngestReads) {
 // audit).
 TEST(BadInputTest, ExportGoesToTheFolderItsNameResolvesTo) {
   TempDir dir;
-  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
-                                       "\n");
-  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(IngestOnePatient(dir));
   // The current folder is written in place, not replaced (the shell in it would stand in a
   // removed folder): the same inode before and after.
   std::filesystem::create_directories(dir / "here");
@@ -783,10 +782,7 @@ TEST(BadInputTest, AResourceLongerThanAnNdjsonLineIsExportedAlone) {
   WriteText(dir / "in/big.json",
             R"({"resourceType":"Binary","id":"b","contentType":"x/y","data":")" +
                 std::string(size, 'A') + "\"}");
-  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1"})"
-                                       "\n");
-  ASSERT_EQ(testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in")).exit_code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(IngestOnePatient(dir));
   auto exported =
       testing::RunMedlake("export --lake " + (dir / "lake") + " --out " + (dir / "out"));
   ASSERT_EQ(exported.exit_code, 0) << exported.out;

@@ -927,6 +927,14 @@ TEST(IngestTest, ConditionsThatCannotBeEvaluatedOrMatchSeveralAreNotApplied) {
   EXPECT_EQ(several, 2);
 }
 
+// Gives the lake at `lake` a key first when `keyed` (as `medlake init` does): a test then runs
+// the same records through a lake with a key and one without.
+void KeyLakeIf(bool keyed, const std::string& lake) {
+  if (keyed) {
+    ASSERT_TRUE(privacy::KeyStore::Create(lake).ok());
+  }
+}
+
 // A resource whose Patient is named by a conditional reference that matches no single
 // Patient is quarantined, with or without a key: stored, it was filed in the shared area, out of
 // its patient's data, unseen by every per-patient query, and no report said which it was. Once
@@ -936,9 +944,7 @@ TEST(IngestTest, AnUnresolvedPatientReferenceIsQuarantined) {
   for (bool keyed : {false, true}) {
     SCOPED_TRACE(keyed ? "keyed" : "plain");
     TempDir dir;
-    if (keyed) {
-      ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(KeyLakeIf(keyed, dir / "lake"));
     WriteText(dir / "obs/Observation.ndjson",
               R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},)"
               R"("subject":{"reference":"Patient?identifier=urn:mrn|M7"}})"
@@ -977,9 +983,7 @@ TEST(IngestTest, AMalformedPatientReferenceIsQuarantined) {
   for (bool keyed : {false, true}) {
     SCOPED_TRACE(keyed ? "keyed" : "plain");
     TempDir dir;
-    if (keyed) {
-      ASSERT_TRUE(privacy::KeyStore::Create(dir / "lake").ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(KeyLakeIf(keyed, dir / "lake"));
     std::string lines = R"({"resourceType":"Patient","id":"p18"})"
                         "\n";
     int n = 0;
