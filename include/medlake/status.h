@@ -28,6 +28,7 @@ enum class ErrorCode : int {
   kPermissionDenied,  // the principal's role does not allow this
   kUnauthenticated,   // missing or wrong key or token
   kInternal,          // a bug: an invariant of medlake itself did not hold
+  kBusy,              // another process holds the lake (a writer's lock): run it again later
 };
 
 // How one ErrorCode leaves the process.
@@ -88,6 +89,9 @@ inline Status Unauthenticated(std::string m) {
 }
 inline Status Internal(std::string m) {
   return {ErrorCode::kInternal, std::move(m)};
+}
+inline Status Busy(std::string m) {
+  return {ErrorCode::kBusy, std::move(m)};
 }
 
 // A value of type T or a non-OK Status.

@@ -231,7 +231,7 @@ Result<FolderLock> FolderLock::Acquire(const std::string& dir) {
     const int error = errno;
     ::close(fd);
     if (error == EWOULDBLOCK) {
-      return AlreadyExists("lake " + dir + " is being written by another process");
+      return Busy("lake " + dir + " is being written by another process");
     }
     // (NFS, for one, cannot flock a folder: the lake must be on a local file system.)
     return IoError("cannot lock " + dir + ": " + std::strerror(error));

@@ -79,7 +79,7 @@ Status MakeChildDirs(const std::string& parent, const std::vector<std::string>& 
 // holder and let a second one lock a new file.
 class FolderLock {
  public:
-  // kAlreadyExists when another process holds it, naming the folder.
+  // kBusy when another process holds it, naming the folder.
   static Result<FolderLock> Acquire(const std::string& dir);
   // Whether a process holds the lock on `dir` now (false when `dir` cannot be opened).
   static bool IsHeld(const std::string& dir);

@@ -137,9 +137,9 @@ Result<int64_t> AuditLog::Append(AuditEntry entry) {
         // An init holds the lake's writer lock until its first entries are in.
         const std::string lake = std::filesystem::path(path_).parent_path().string();
         if (FolderLock::IsHeld(lake.empty() ? "." : lake)) {
-          return AlreadyExists("the lake at " + lake +
-                               " is being initialised (medlake init runs): run the command "
-                               "again when it is done");
+          return Busy("the lake at " + lake +
+                      " is being initialised (medlake init runs): run the command again when "
+                      "it is done");
         }
         return Corruption(
             "audit log: it has no entries, not even the lake's init: it was removed or "

@@ -46,7 +46,7 @@ using BeforeCommit =
 
 // Erases the patient stored as `patient_id`, superseded versions of their resources included;
 // returns the resources removed. kNotFound when the lake has
-// no such patient; kAlreadyExists when another process writes the lake. Once the catalog has
+// no such patient; kBusy when another process writes the lake. Once the catalog has
 // committed the erasure it has happened: a later step that fails (syncing folders, compacting
 // the catalog, whose deleted rows secure_delete has already zeroed) is told in `warning`, not
 // as an error, and running the erase again finishes it.

@@ -34,7 +34,7 @@ struct DroppedSegment {
 // catalog's live count per type (`type_counts`) is then counted again from the segments that
 // stay, also when none was dropped but the counts were wrong (`recounted` says so: verify
 // reports such counts). The catalog itself must be sound (SQLite's quick_check), or nothing
-// is done: kCorruption. kAlreadyExists when another process writes the lake.
+// is done: kCorruption. kBusy when another process writes the lake.
 Result<std::vector<DroppedSegment>> DropDamagedSegments(const std::string& lake_dir,
                                                         bool* recounted = nullptr);
 

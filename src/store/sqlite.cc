@@ -165,9 +165,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o
     }
     const std::string folder = std::filesystem::path(path).parent_path().string();
     if (FolderLock::IsHeld(folder.empty() ? "." : folder)) {  // the lake's writer lock
-      return AlreadyExists(options.what + " " + path +
-                           " is being written; without write access to its folder it cannot "
-                           "be read meanwhile");
+      return Busy(options.what + " " + path +
+                  " is being written; without write access to its folder it cannot be read "
+                  "meanwhile");
     }
     rc = sqlite3_open_v2(ImmutableUri(path).c_str(), &db->db_,
                          SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -22,6 +22,8 @@ TEST(StatusTest, OkAndErrors) {
   EXPECT_EQ(s.ToString(), "corruption: seg-1.mls block 3: checksum mismatch");
   EXPECT_EQ(InfoFor(ErrorCode::kNotFound).http_status, 404);
   EXPECT_EQ(InfoFor(ErrorCode::kUnauthenticated).fhir_issue, "login");
+  EXPECT_EQ(InfoFor(ErrorCode::kBusy).exit_code, 75);  // sysexits.h EX_TEMPFAIL
+  EXPECT_EQ(InfoFor(ErrorCode::kBusy).fhir_issue, "lock-error");
 }
 
 TEST(StatusTest, ResultPropagates) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/fhir_time.h"
+#include "common/file_util.h"
 #include "fhir/r4_model.h"
 #include "ingest/chunk_source.h"
 #include "medlake/lake.h"
@@ -115,6 +116,23 @@ TEST(IngestTest, NdjsonIsIdempotent) {
   EXPECT_EQ(status->patients, 1u);
   EXPECT_EQ(status->resources.at("Observation"), 2u);
   EXPECT_EQ(status->total_resources, 3u);
+}
+
+// One writer at a time: a second is refused at once with its own exit status (75, sysexits'
+// EX_TEMPFAIL: run it again later), not as if the lake "already existed"; readers go on.
+TEST(IngestTest, ASecondWriterIsToldTheLakeIsBusy) {
+  TempDir dir;
+  WriteText(dir / "in/Patient.ndjson", R"({"resourceType":"Patient","id":"p1","gender":"female"})"
+                                       "\n");
+  MustIngest(dir / "lake", {dir / "in"});
+  auto held = FolderLock::Acquire(dir / "lake");  // what a running ingest holds
+  ASSERT_TRUE(held.ok());
+  auto busy = testing::RunMedlake("ingest --lake " + (dir / "lake") + " " + (dir / "in"));
+  EXPECT_EQ(busy.exit_code, 75) << busy.out;
+  EXPECT_NE(busy.out.find("busy: lake "), std::string::npos) << busy.out;
+  EXPECT_NE(busy.out.find("is being written by another process"), std::string::npos) << busy.out;
+  auto status = testing::RunMedlake("status --lake " + (dir / "lake"));
+  EXPECT_EQ(status.exit_code, 0) << status.out;
 }
 
 TEST(IngestTest, NewVersionReplacesOld) {

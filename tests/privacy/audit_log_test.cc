@@ -77,7 +77,7 @@ TEST_F(AuditLogTest, AnEmptyLogWhileInitHoldsTheLockSaysSo) {
   auto lock = FolderLock::Acquire(dir_.path());
   ASSERT_TRUE(lock.ok());
   auto busy = (*log)->Append(e);
-  EXPECT_EQ(busy.status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(busy.status().code(), ErrorCode::kBusy);
   EXPECT_NE(busy.status().message().find("is being initialised"), std::string::npos);
 }
 

@@ -131,7 +131,7 @@ TEST_F(RekeyTest, RefusesWhileAWriterHoldsTheLake) {
     ASSERT_TRUE(writer_lock.ok());
     auto keys = KeyStore::Open(dir_.path());
     ASSERT_TRUE(keys.ok());
-    EXPECT_EQ(Rekey(*keys).status().code(), ErrorCode::kAlreadyExists);
+    EXPECT_EQ(Rekey(*keys).status().code(), ErrorCode::kBusy);
   }
   auto keys = KeyStore::Open(dir_.path());
   ASSERT_TRUE(keys.ok());
