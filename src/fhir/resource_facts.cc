@@ -470,10 +470,18 @@ Status CompartmentPatient(const FactFields& wanted,
     const auto& first = fields[path.first];
     if (!first) continue;
     bool several = false;
+    bool no_reference = false;
     int unresolved = 0;
     Walk(*first, path.rest, [&](json::Node element) {
-      auto ref = element.Find("reference");
-      if (!ref || !ref->IsString()) return;
+      // A Reference is an object whose `reference` is a string: "subject":"Patient/p1" or
+      // {"reference":["Patient/p1"]} names a patient no reader of R4 finds (an audit).
+      std::optional<json::Node> ref;
+      if (element.IsObject()) ref = element.Find("reference");
+      if (!element.IsObject() || (ref && !ref->IsString())) {
+        no_reference = true;
+        return;
+      }
+      if (!ref) return;
       std::string_view resolved = Resolve(resolver, ref->GetString(), scratch);
       std::string_view t, id;
       // A conditional reference is never read as Type/id, whatever its query holds.
@@ -488,6 +496,11 @@ Status CompartmentPatient(const FactFields& wanted,
         several = true;
       }
     });
+    if (no_reference) {
+      return ParseError(std::string(wanted.set.names()[path.first]) +
+                        " is not a Reference (an object whose reference is a string): the "
+                        "patient it names cannot be read");
+    }
     if (several || unresolved > 1 || (unresolved > 0 && !patient_id.empty())) {
       patient_id.clear();  // about several patients
       return Status::Ok();
@@ -507,6 +520,10 @@ Status CompartmentPatient(const FactFields& wanted,
 }
 
 }  // namespace
+
+Status CheckTime(json::Node element, std::string_view path) {
+  return TimeOf(element, path).status();
+}
 
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out) {
   const FactFields& wanted = FactFields::Of(out.type_index);

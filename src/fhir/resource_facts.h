@@ -78,6 +78,10 @@ std::optional<double> ExactQuantityValue(json::Node quantity);
 // empty when it has neither.
 std::string_view QuantityUnit(json::Node quantity);
 Status ExtractFields(json::Node resource, const ReferenceResolver* resolver, ResourceFacts& out);
+// kParseError, naming `path`, when `element` is no FHIR date, dateTime, instant or Period of
+// them: what ExtractFields rejects in a resource's effective element (a caller that rewrites
+// the element before the facts are read checks the value it was given).
+Status CheckTime(json::Node element, std::string_view path);
 // Whether `reference` is a conditional one to a Patient: "Patient?..." (also after a base URL),
 // whatever its query holds ("identifier=http://h.org/Patient/123" names no Patient 123).
 bool ConditionalPatientReference(std::string_view reference);

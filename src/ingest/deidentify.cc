@@ -1018,6 +1018,11 @@ Status Deidentifier::ApplyPatient(json::Node patient, std::string& out, VaultRec
   if (!id || !id->IsString() || id->GetString().empty()) {
     return ParseError("Patient without an id");
   }
+  // Stored as its year, an invalid birth date ("1961-13-45", "99999") would pass the check of
+  // the stored resource's facts that quarantines it in a lake without a key (an audit).
+  if (auto birth_date = patient.Find("birthDate")) {
+    MEDLAKE_RETURN_IF_ERROR(fhir::CheckTime(*birth_date, "birthDate"));
+  }
   std::string pseudonym = PseudonymForPatient(patient, id->GetString(), pending);
   removed.key = pseudonym;
   std::string ignored;

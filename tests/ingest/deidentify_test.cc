@@ -1562,6 +1562,46 @@ TEST(DeidentifyTest, MalformedIdsAreQuarantinedWithOrWithoutAKey) {
   }
 }
 
+// What the stored resource's facts refuse is refused before de-identification rewrites it: a
+// birth date that is no FHIR date was stored as its "year" in a keyed lake ("99999" as "9999")
+// and quarantined without a key; a subject given as a string names its patient in neither
+// (an audit). The same records, for the same reasons, with or without a key.
+TEST(DeidentifyTest, ABadBirthDateOrSubjectIsQuarantinedWithOrWithoutAKey) {
+  TempDir dir;
+  testing::WriteText(
+      dir / "in/a.ndjson",
+      std::string(R"({"resourceType":"Patient","id":"bd1","birthDate":"1961-13-45"})") + "\n" +
+          R"({"resourceType":"Patient","id":"bd2","birthDate":"99999"})" + "\n" +
+          R"({"resourceType":"Patient","id":"bd3","birthDate":19610101})" + "\n" +
+          R"({"resourceType":"Patient","id":"bd4","birthDate":"1961-02-03"})" + "\n" +
+          R"({"resourceType":"Observation","id":"s1","status":"final","code":{"text":"x"},)" +
+          R"("subject":"Patient/bd4"})" + "\n" +
+          R"({"resourceType":"Observation","id":"s2","status":"final","code":{"text":"x"},)" +
+          R"("subject":{"reference":["Patient/bd4"]}})" + "\n");
+  std::vector<std::string> reasons[2];
+  for (bool keyed : {false, true}) {
+    SCOPED_TRACE(keyed ? "keyed" : "plain");
+    const std::string lake = dir / (keyed ? "keyed" : "plain");
+    if (keyed) InitLake(lake);
+    auto r = Ingest(lake, {dir / "in"}, IngestOptions{});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->counters.records_read, 6u);
+    EXPECT_EQ(r->counters.stored, 1u);
+    EXPECT_EQ(r->counters.quarantined, 5u);
+    for (const QuarantineEntry& q : testing::QuarantineOf(lake, 5)) {
+      reasons[keyed].push_back(q.reason);
+    }
+  }
+  EXPECT_EQ(reasons[0], reasons[1]);
+  ASSERT_EQ(reasons[0].size(), 5u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(reasons[0][i].starts_with("birthDate is not a FHIR date")) << reasons[0][i];
+  }
+  for (int i = 3; i < 5; ++i) {
+    EXPECT_TRUE(reasons[0][i].starts_with("subject is not a Reference")) << reasons[0][i];
+  }
+}
+
 // A name given twice anywhere in a resource makes it unstorable, also where de-identification
 // removes the element that repeats it (a name, a note's text): the same records are
 // quarantined for the same reason with or without a key, in NDJSON lines and in a Bundle
