@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <map>
@@ -278,11 +279,32 @@ TEST(BadInputTest, RepeatedBundleMembersQuarantineTheBundle) {
   WriteText(
       dir / "in/b.json",
       R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"s5"}}],"entry":[{"resource":{"resourceType":"Patient","id":"s6"}}]})");
+  // What decides whether an entry deletes, and what: a DELETE that a reader of the first
+  // "method" applies and one of the last does not (an audit); a Bundle type read either way.
+  WriteText(
+      dir / "in/c.json",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","id":"s7"},"request":{"method":"DELETE","url":"Patient/s7","method":"PUT"}}]})");
+  WriteText(
+      dir / "in/d.json",
+      R"({"resourceType":"Bundle","type":"collection","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/s8"}}]})");
+  WriteText(
+      dir / "in/e.json",
+      R"({"resourceType":"Bundle","type":"transaction","meta":{"lastUpdated":"2020-01-01T00:00:00Z","lastUpdated":"2030-01-01T00:00:00Z"},"entry":[{"request":{"method":"DELETE","url":"Patient/s9"}}]})");
   auto r = Ingest(dir / "lake", {dir / "in"}, IngestOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->counters.stored, 0u);
-  EXPECT_EQ(r->counters.quarantined, 2u);
-  EXPECT_EQ(r->counters.records_read, 2u);
+  EXPECT_EQ(r->counters.deleted, 0u);
+  EXPECT_EQ(r->counters.quarantined, 5u);
+  EXPECT_EQ(r->counters.records_read, 5u);
+  std::vector<std::string> reasons;
+  for (const auto& q : testing::QuarantineOf(dir / "lake", 5)) reasons.push_back(q.reason);
+  std::sort(reasons.begin(), reasons.end());
+  EXPECT_EQ(reasons, (std::vector<std::string>{
+                         "Bundle.entry appears twice: which one counts is unclear",
+                         "Bundle.meta.lastUpdated appears twice: which one counts is unclear",
+                         "Bundle.type appears twice: which one counts is unclear",
+                         "a Bundle entry has \"request.method\" twice: which one counts is unclear",
+                         "a Bundle entry has \"resource\" twice: which one counts is unclear"}));
 }
 
 // A file named twice is read once (its records were counted twice: 16 quarantined where the

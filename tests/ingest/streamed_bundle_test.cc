@@ -228,6 +228,16 @@ TEST(StreamedBundleTest, HandMadeBundlesGiveTheRecordsOfAWholeParse) {
   ExpectSameRecords(R"({"resourceType":"Bundle","type":"document","id":"d","entry":[]})", false);
   ExpectSameRecords(R"({"resourceType":7,"entry":[]})", false);
   ExpectSameRecords(R"({"entry":[{"resource":{"resourceType":"Patient","id":"p"}}]})", false);
+  // A name that decides what a Bundle or an entry does, given twice: refused alike.
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","type":"collection","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/p"}}]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","type":"transaction","meta":{"lastUpdated":"2020-01-01T00:00:00Z","lastUpdated":"2030-01-01T00:00:00Z"},"entry":[{"request":{"method":"DELETE","url":"Patient/p"}}]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/p","method":"PUT"},"resource":{"resourceType":"Patient","id":"p"}}]})",
+      true);
   ExpectSameRecords("", false);
   ExpectSameRecords("\xEF\xBB\xBF", false);
   // Not one object at all: read whole, and refused as ever.
@@ -250,7 +260,7 @@ TEST(StreamedBundleTest, ABundleRefusedWholeKeepsItsHeadAndSaysItsSize) {
   EXPECT_TRUE(streamed);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_NE(
-      events[0].find("has \"resource\" twice: which resource it holds is unclear (record of " +
+      events[0].find("has \"resource\" twice: which one counts is unclear (record of " +
                      std::to_string(doc.size()) + " bytes; the first " +
                      std::to_string(store::LakeWriter::kQuarantinedRecordBytes) +
                      " are kept): " + doc.substr(0, 100)),

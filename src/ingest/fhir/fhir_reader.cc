@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -341,9 +342,47 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
   sink.OnResource(*node, text, same, loc, ParsedText::kOther);
 }
 
-// Whether `object` has the member `key` more than once.
-bool RepeatsMember(json::Node object, std::string_view key) {
-  return object.RepeatsAny({key});
+// The first of `keys` that `object` gives more than once; empty when none does.
+std::string_view RepeatedOf(json::Node object, std::initializer_list<std::string_view> keys) {
+  if (!object.IsObject() || !object.RepeatsAny(keys)) return {};
+  for (std::string_view key : keys) {
+    if (object.RepeatsAny({key})) return key;
+  }
+  return {};
+}
+
+// What a Bundle gives twice of what ingest reads in it ("type", "meta.lastUpdated"); empty when
+// nothing. Readers keep one or the other: the type that decides whether a DELETE applies, the
+// time it deleted at (R4's JSON: names SHALL be unique; a resource that repeats one anywhere
+// is refused by ExtractFields).
+std::string RepeatedBundleMember(json::Node bundle) {
+  if (auto key = RepeatedOf(bundle, {"entry", "resourceType", "type", "timestamp", "meta"});
+      !key.empty()) {
+    return std::string(key);
+  }
+  if (auto meta = bundle.Find("meta"); meta && !RepeatedOf(*meta, {"lastUpdated"}).empty()) {
+    return "meta.lastUpdated";
+  }
+  return {};
+}
+
+// The same of an entry ("resource", "request.method"): which resource it holds, what its
+// request asks (a DELETE or a PUT), when its response says the version was made.
+std::string RepeatedEntryMember(json::Node entry) {
+  if (auto key = RepeatedOf(entry, {"resource", "request", "response", "fullUrl"}); !key.empty()) {
+    return std::string(key);
+  }
+  if (auto request = entry.Find("request")) {
+    if (auto key = RepeatedOf(*request, {"method", "url", "ifNoneExist"}); !key.empty()) {
+      return "request." + std::string(key);
+    }
+  }
+  if (auto response = entry.Find("response")) {
+    if (auto key = RepeatedOf(*response, {"lastModified"}); !key.empty()) {
+      return "response." + std::string(key);
+    }
+  }
+  return {};
 }
 
 // A UTF-8 byte order mark at the start of a file (RFC 8259 lets parsers ignore it; editors on
@@ -852,7 +891,12 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   std::optional<std::string> resource_type, bundle_type;
   std::optional<int64_t> meta_time, timestamp_time;  // when its DELETE requests deleted
   bool meta_read = false, timestamp_read = false;
+  // RepeatedBundleMember's names, in its order (entry's count is entry_members).
+  constexpr std::array<std::string_view, 4> kOnce = {"resourceType", "type", "timestamp", "meta"};
+  std::array<int, kOnce.size()> given{};
+  bool meta_repeats_time = false;
   for (const json::MemberExtent& m : members) {
+    for (size_t k = 0; k < kOnce.size(); ++k) given[k] += m.key == kOnce[k] ? 1 : 0;
     const bool first_entry = m.key == "entry" && entry_members++ == 0;
     if (first_entry && !items.empty()) {
       entry_is_array = true;  // its items are read one at a time
@@ -862,7 +906,10 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
     auto value = parser.Parse(text);
     if (!value.ok()) return refuse_invalid(value.status());
     if (first_entry) entry_is_array = value->IsArray();
-    if (m.key == "meta" && !std::exchange(meta_read, true)) meta_time = MetaTime(*value);
+    if (m.key == "meta" && !std::exchange(meta_read, true)) {
+      meta_time = MetaTime(*value);
+      meta_repeats_time = !RepeatedOf(*value, {"lastUpdated"}).empty();
+    }
     if (m.key == "timestamp" && !std::exchange(timestamp_read, true)) {
       timestamp_time = TimeOf(*value);
     }
@@ -875,9 +922,15 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   if (resource_type != "Bundle" || bundle_type == "document") return false;
   // The checks of ReadBundle, in its order.
   if (entry_members > 0 && !entry_is_array) return refuse("Bundle.entry is not an array");
-  if (entry_members > 1) {
-    return refuse("Bundle.entry appears twice: which entries it holds is unclear");
+  if (entry_members > 1) return refuse("Bundle.entry appears twice: which one counts is unclear");
+  for (size_t k = 0; k < kOnce.size(); ++k) {
+    if (given[k] > 1) {
+      return refuse("Bundle." + std::string(kOnce[k]) +
+                    " appears twice: which one counts is unclear");
+    }
   }
+  if (meta_repeats_time)
+    return refuse("Bundle.meta.lastUpdated appears twice: which one counts is unclear");
   if (items.empty()) return true;  // no resources in it
   const StreamedEntries entries(read, items, keep_number_text_);
   // A history Bundle's own time is when the history was read, not when a version was deleted.
@@ -1030,8 +1083,9 @@ void FhirReader::ReadBundle(json::Node bundle, std::string_view record, const Re
   // of each entry and resource below answer at once (json::Node::RepeatedName). When one is,
   // they find it where it is.
   if (depth == 0) (void)bundle.RepeatedName();
-  if (RepeatsMember(bundle, "entry")) {
-    sink.OnReject(record, base, "Bundle.entry appears twice: which entries it holds is unclear");
+  if (const std::string repeated = RepeatedBundleMember(bundle); !repeated.empty()) {
+    sink.OnReject(record, base,
+                  "Bundle." + repeated + " appears twice: which one counts is unclear");
     return;
   }
   if (!entries || entries->Size() == 0) return;  // no resources in it
@@ -1124,8 +1178,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
   struct Planned {
     StringArena strings;                                      // the entries' ids
     std::vector<std::pair<HashIndex::Hash, uint32_t>> names;  // fullUrl, entry
-    bool repeated = false;                                    // an entry has "resource" twice
-    bool holds_bundle = false;                                // an entry's resource is a Bundle
+    std::string repeated;  // what the first entry to repeat a member repeats (RepeatedEntryMember)
+    bool holds_bundle = false;  // an entry's resource is a Bundle
     Status walked;
   };
   std::vector<Planned> plans(ranges);  // never resized: the views of their strings stay valid
@@ -1322,8 +1376,8 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
       // be neither stored nor counted. The walk goes on: an entry after it that is not valid
       // JSON (only a streamed Bundle's) makes the reason "invalid JSON", as a parse of the
       // whole says.
-      p.repeated = p.repeated || (entry.IsObject() && RepeatsMember(entry, "resource"));
-      if (p.repeated) return true;
+      if (p.repeated.empty()) p.repeated = RepeatedEntryMember(entry);
+      if (!p.repeated.empty()) return true;
       if (!patient_entry.empty()) {
         auto res = entry.Find("resource");
         auto rt = res ? res->Find("resourceType") : std::nullopt;
@@ -1340,7 +1394,7 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
     };
     p.walked = entries.ForEachIn(range_begin(range), range_begin(range + 1), plan_entry, false);
   });
-  bool repeated = false;
+  std::string repeated;
   bool holds_bundle = false;
   for (Planned& p : plans) {
     if (!p.walked.ok()) {
@@ -1349,14 +1403,14 @@ Status FhirReader::ReadEntries(const Entries& entries, bool history,
                     WhyNotJson(record, p.walked.message(), true) + std::string(kept_note));
       return Status::Ok();
     }
-    repeated = repeated || p.repeated;
+    if (repeated.empty()) repeated = std::move(p.repeated);
     holds_bundle = holds_bundle || p.holds_bundle;
     full_urls.entries.SetAll(p.names);
     std::vector<std::pair<HashIndex::Hash, uint32_t>>().swap(p.names);  // not needed again
   }
-  if (repeated) {
+  if (!repeated.empty()) {
     sink.OnReject(record, base,
-                  "a Bundle entry has \"resource\" twice: which resource it holds is unclear" +
+                  "a Bundle entry has \"" + repeated + "\" twice: which one counts is unclear" +
                       std::string(kept_note));
     return Status::Ok();
   }
