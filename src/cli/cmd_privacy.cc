@@ -22,6 +22,7 @@
 #include "privacy/rekey.h"
 #include "privacy/sqlite_file.h"
 #include "store/catalog.h"
+#include "store/lake_writer.h"
 #include "store/sqlite.h"
 
 namespace medlake::cli {
@@ -97,6 +98,8 @@ bool InitDidNotFinish(const std::string& dir) {
 }
 
 int RunInit(const std::string& dir, const std::string& admin_name) {
+  // Where ingest would make no lake, init makes none either (a folder of other files, a file).
+  if (Status s = store::LakeWriter::CheckFolder(dir); !s.ok()) return Fail(s);
   if (Status s = MakeDirs(dir); !s.ok()) return Fail(s);
   // The lake's writer lock, as ingest takes it: an ingest that began without a key must not
   // find one half made (nor one made meanwhile: it checks again under this lock).

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/file_util.h"
 #include "common/string_util.h"
 #include "medlake/lake.h"
 #include "privacy/access.h"
@@ -14,6 +16,7 @@
 #include "privacy/pseudonymizer.h"
 #include "privacy/removed_elements.h"
 #include "privacy/vault.h"
+#include "query/access_context.h"
 #include "store/catalog.h"
 #include "store/erase.h"
 #include "store/sqlite.h"
@@ -181,11 +184,46 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
     e.patients = 1;
     return audit->Append(std::move(e)).status();
   };
+  // The opt-out list's lines that name the patient (by pseudonym or source id), read while
+  // the links that tell a source id still exist, and dropped once the erasure is committed:
+  // the list is in the lake, and erased, the patient has nothing left to opt out of.
+  const std::string optout_path = lake_dir + "/" + std::string(kConsentOptOutFile);
+  std::vector<std::string> optout_lines;
+  std::vector<size_t> optout_naming;  // indexes into optout_lines
+  if (std::ifstream list(optout_path); list) {
+    for (std::string line; std::getline(list, line);) {
+      std::string name = line;
+      while (!name.empty() && (name.back() == '\r' || name.back() == ' ')) name.pop_back();
+      if (!name.empty() && name[0] != '#') {
+        Result<std::string> named = StoredPatientId(lake_dir, keys, name);
+        if (named.ok() && *named == pseudonym) optout_naming.push_back(optout_lines.size());
+      }
+      optout_lines.push_back(std::move(line));
+    }
+  }
   MEDLAKE_RETURN_IF_ERROR(log("erase.start"));
   auto erased = store::ErasePatient(lake_dir, pseudonym, erase_identity, warning);
   if (!erased.ok()) {
     (void)log("erase.failed");
     return erased.status();
+  }
+  if (!optout_naming.empty()) {
+    std::string kept;
+    for (size_t i = 0, next = 0; i < optout_lines.size(); ++i) {
+      if (next < optout_naming.size() && optout_naming[next] == i) {
+        ++next;
+        continue;
+      }
+      kept += optout_lines[i];
+      kept += '\n';
+    }
+    if (Status s = WriteFileAtomic(optout_path, kept); !s.ok() && warning != nullptr) {
+      std::string lines;
+      for (size_t i : optout_naming) lines += (lines.empty() ? "" : ", ") + std::to_string(i + 1);
+      *warning += std::string(warning->empty() ? "" : "; ") + "the erasure is committed, but " +
+                  std::string(kConsentOptOutFile) + " still names the patient (line " + lines +
+                  ": " + s.ToString() + "): remove it by hand";
+    }
   }
   MEDLAKE_RETURN_IF_ERROR(log("erase"));
   return erased->size();

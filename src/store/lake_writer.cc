@@ -58,11 +58,11 @@ std::string SegmentFileName(uint32_t id) {
   return buf;
 }
 
-// A lake is made in a new or empty folder, or in one `medlake init` prepared (keys/): a
-// mistyped --lake that names a folder of other files would otherwise become a lake among them.
+}  // namespace
+
 // A folder that already holds a catalog is a lake (the segments and index folders come before
 // the catalog when a lake is made, and may be all a kill left).
-Status CheckLakeFolder(const std::string& dir) {
+Status LakeWriter::CheckFolder(const std::string& dir) {
   std::error_code ec;
   const auto status = std::filesystem::status(dir, ec);
   if (ec || status.type() == std::filesystem::file_type::not_found) return Status::Ok();
@@ -75,7 +75,10 @@ Status CheckLakeFolder(const std::string& dir) {
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name != kSegmentsDir && name != "index") {
+    // What a lake's making leaves before its catalog or keys: a kill, or an init that failed
+    // (it creates its key first and removes what it made when a later step fails).
+    if (name != kSegmentsDir && name != "index" && name != "principals.sqlite" &&
+        name != "audit.sqlite") {
       return InvalidArgument("lake " + dir +
                              " is a folder that holds other files and no lake: make the lake "
                              "in a new or empty folder");
@@ -84,14 +87,12 @@ Status CheckLakeFolder(const std::string& dir) {
   return Status::Ok();
 }
 
-}  // namespace
-
 LakeWriter::~LakeWriter() = default;
 
 Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const std::string& dir) {
   std::unique_ptr<LakeWriter> w(new LakeWriter());
   w->dir_ = dir;
-  MEDLAKE_RETURN_IF_ERROR(CheckLakeFolder(dir));
+  MEDLAKE_RETURN_IF_ERROR(CheckFolder(dir));
   MEDLAKE_RETURN_IF_ERROR(MakeDirs(dir + "/" + kSegmentsDir));
   MEDLAKE_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(dir));
   w->lock_.emplace(std::move(lock));

@@ -68,6 +68,10 @@ class LakeWriter {
   // uncommitted segment files, and opens the identity index (store/identity_index.h),
   // rebuilding it from the segments when it does not describe the committed state.
   static Result<std::unique_ptr<LakeWriter>> Open(const std::string& dir);
+  // Whether a lake may be made or opened at `dir`: it does not exist, or is an empty folder,
+  // one that holds a lake, or one `medlake init` prepared. kInvalidArgument for a file, or a
+  // folder of other files (a mistyped --lake would otherwise become a lake among them).
+  static Status CheckFolder(const std::string& dir);
   ~LakeWriter();
 
   int64_t run_id() const { return run_id_; }

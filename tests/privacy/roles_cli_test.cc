@@ -751,6 +751,23 @@ TEST_F(RolesCliTest, NothingIsStoredWithoutTheAuditLogAndAFailedInitCanRunAgain)
   EXPECT_EQ(Medlake("audit verify --lake " + other).exit_code, 0);
 }
 
+// init makes a lake where ingest would: not in a folder of other files (a mistyped --lake
+// naming a home folder became a keyed lake there), nor over a file (an audit).
+TEST_F(RolesCliTest, InitRefusesAFolderOfOtherFilesAndAFile) {
+  testing::TempDir dir;
+  testing::WriteText(dir / "home/notes.txt", "x");
+  CliRun home = Medlake("init --lake " + dir / "home");
+  EXPECT_EQ(home.exit_code, 2) << home.out;
+  EXPECT_NE(home.out.find("holds other files and no lake"), std::string::npos) << home.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "home/keys"));
+  testing::WriteText(dir / "afile", "x");
+  CliRun file = Medlake("init --lake " + dir / "afile");
+  EXPECT_EQ(file.exit_code, 2) << file.out;
+  EXPECT_NE(file.out.find("is not a folder"), std::string::npos) << file.out;
+  std::filesystem::create_directories(dir / "empty");
+  EXPECT_EQ(Medlake("init --lake " + dir / "empty").exit_code, 0);
+}
+
 // Researcher outputs hold every patient who has not opted out, whatever their ordinal: a
 // patient known only from references takes an ordinal without a Patient resource, so the
 // ordinals outnumber the Patients (researchers lost the patients past that count).
@@ -818,9 +835,14 @@ TEST_F(RolesCliTest, EraseLeavesNoByteOfThePatient) {
   ASSERT_EQ(Medlake("cohort " + dir / "all.json" + " --lake " + lake).exit_code, 0);
   ASSERT_TRUE(std::filesystem::exists(lake + "/index/cohort.idx"));
 
+  // The opt-out list names the patient by source id and by pseudonym (an audit found the
+  // README's own walkthrough left "p0000017" there after its erasure); its other lines stay.
+  testing::WriteText(lake + "/consent_optout.txt",
+                     "# withdrawn\nsrc-9\n" + pseudonym + "\r\nsrc-10 \n");
   CliRun erase = Medlake("erase --patient src-9 --lake " + lake + " --purpose art17-request-3");
   ASSERT_EQ(erase.exit_code, 0) << erase.out;
   EXPECT_FALSE(std::filesystem::exists(lake + "/index")) << "derived caches are removed";
+  EXPECT_EQ(testing::ReadText(lake + "/consent_optout.txt"), "# withdrawn\nsrc-10 \n");
   EXPECT_NE(erase.out.find("2 resources"), std::string::npos) << erase.out;
 
   // No byte of the lake, raw or decompressed, holds the pseudonym or an identifier.
