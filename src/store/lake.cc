@@ -107,13 +107,18 @@ Lake::~Lake() = default;
 Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   std::string catalog = dir + "/" + store::kCatalogFile;
   std::error_code ec;
+  std::unique_ptr<Db> empty;
   if (!std::filesystem::exists(catalog, ec)) {
     if (ec) return IoError("cannot read " + catalog + ": " + ec.message());
     MEDLAKE_RETURN_IF_ERROR(store::CheckNoOrphanSegments(dir));
-    if (std::filesystem::is_directory(dir + "/keys", ec)) {  // `medlake init`, no ingest yet
-      return NotFound("the lake at " + dir + " holds no data yet (run medlake ingest)");
+    if (!std::filesystem::is_directory(dir + "/keys", ec)) {
+      return NotFound("no lake at " + dir + " (run medlake ingest or init)");
     }
-    return NotFound("no lake at " + dir + " (run medlake ingest or init)");
+    // `medlake init`, no ingest yet: an empty lake, as a plain one whose runs stored nothing
+    // (status counts zeros, export writes nothing), read from an empty catalog in memory: a
+    // reader never writes the lake (until 2026-12-02 every reader said "no data yet", exit 4).
+    MEDLAKE_ASSIGN_OR_RETURN(empty, Db::Open(":memory:", store::DbOptions{.create = true}));
+    MEDLAKE_RETURN_IF_ERROR(store::CreateSchema(*empty, store::kDefaultShards));
   }
   std::unique_ptr<Lake> lake(new Lake());
   lake->dir_ = dir;
@@ -121,7 +126,11 @@ Result<std::unique_ptr<Lake>> Lake::Open(const std::string& dir) {
   MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->cipher, store::SegmentCipher::ForLake(dir));
 
   // Read-only: a reader needs no write access to the lake, and never checkpoints the WAL.
-  MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->db, Db::Open(catalog, false, true));
+  if (empty) {
+    lake->impl_->db = std::move(empty);
+  } else {
+    MEDLAKE_ASSIGN_OR_RETURN(lake->impl_->db, Db::Open(catalog, false, true));
+  }
   Db& db = *lake->impl_->db;
   MEDLAKE_ASSIGN_OR_RETURN(lake->shard_count_, store::ReadShardCount(db));
   MEDLAKE_RETURN_IF_ERROR(db.Exec("BEGIN"));

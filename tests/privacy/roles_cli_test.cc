@@ -751,6 +751,30 @@ TEST_F(RolesCliTest, NothingIsStoredWithoutTheAuditLogAndAFailedInitCanRunAgain)
   EXPECT_EQ(Medlake("audit verify --lake " + other).exit_code, 0);
 }
 
+// A lake init-ed before its first ingest is an empty lake to every reader, as a plain lake
+// whose runs stored nothing (they said "holds no data yet", exit 4).
+TEST_F(RolesCliTest, AnInitialisedLakeIsEmptyBeforeItsFirstIngest) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  CliRun status = Medlake("status --json --lake " + lake);
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_NE(status.out.find("\"patients\": 0,"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"runs\": 0,"), std::string::npos) << status.out;
+  CliRun exported = Medlake("export --lake " + lake + " --out " + dir / "out");
+  EXPECT_EQ(exported.exit_code, 0) << exported.out;
+  EXPECT_NE(exported.out.find("exported 0 resources"), std::string::npos) << exported.out;
+  EXPECT_EQ(Medlake("get --lake " + lake + " Patient/p1").exit_code, 4);
+  EXPECT_EQ(Medlake("verify --lake " + lake).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(lake + "/catalog.sqlite")) << "a reader wrote the lake";
+  // The first ingest still finds the lake as init left it.
+  testing::WriteText(dir / "in/p.ndjson", R"({"resourceType":"Patient","id":"p1"})"
+                                          "\n");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "in").exit_code, 0);
+  EXPECT_NE(Medlake("status --json --lake " + lake).out.find("\"patients\": 1,"),
+            std::string::npos);
+}
+
 // init makes a lake where ingest would: not in a folder of other files (a mistyped --lake
 // naming a home folder became a keyed lake there), nor over a file (an audit).
 TEST_F(RolesCliTest, InitRefusesAFolderOfOtherFilesAndAFile) {
