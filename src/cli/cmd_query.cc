@@ -220,14 +220,18 @@ int RunViewCommand(const std::string& view_path, const std::string& lake_dir,
   return 0;
 }
 
-// NAME=VIEW.json pairs.
+// NAME=VIEW.json pairs, one per --view.
 Result<std::vector<std::pair<std::string, views::View>>> LoadNamedViews(
     const std::vector<std::string>& specs) {
   std::vector<std::pair<std::string, views::View>> out;
   for (const auto& spec : specs) {
     auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return InvalidArgument("--view expects NAME=VIEW.json, got " + spec);
+    if (eq == std::string::npos || eq == 0) {
+      return InvalidArgument(
+          "--view takes NAME=VIEW.json, a table name and a view file (--view "
+          "p=views/patients.json), not '" +
+          spec + "'; give --view once per view");
+    }
     MEDLAKE_ASSIGN_OR_RETURN(views::View view, LoadView(spec.substr(eq + 1)));
     out.emplace_back(spec.substr(0, eq), std::move(view));
   }
@@ -450,9 +454,13 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
                    "Research extract: generalize the --quasi columns until every combination "
                    "is shared by at least K rows, or refuse")
       ->check(CLI::Range(2, 1000000));
+  // One value per occurrence (allow_extra_args(false)), for this option and every repeatable
+  // one below: a vector option otherwise takes every argument up to the next option, so that
+  // the input files, or the SQL query, after it became more of its values.
   view->add_option("--quasi", o->kanon.quasi,
                    "COLUMN=KIND quasi-identifier for --k-anonymity (KIND: age, sex, postcode, "
-                   "date; repeatable)");
+                   "date; repeat --quasi for each)")
+      ->allow_extra_args(false);
   view->add_option("--max-suppression", o->kanon.max_suppression,
                    "Fraction of rows that may be withheld as outliers (default 0)")
       ->check(Share());
@@ -469,7 +477,8 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
   auto* sqlc = app.add_subcommand("sql", "SQL (DuckDB) over views of a lake");
   sqlc->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   sqlc->add_option("--view", o->views,
-                   "NAME=VIEW.json: a table named NAME from the view (repeatable)");
+                   "NAME=VIEW.json: a table named NAME from the view (repeat --view for each)")
+      ->allow_extra_args(false);
   sqlc->add_option("--format", o->output, "table (default), csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
   sqlc->add_option("--jobs,-j", o->jobs, "Worker threads (default, or 0: all cores)")
@@ -484,7 +493,9 @@ void RegisterQueryCommands(CLI::App& app, int& exit_code) {
       app.add_subcommand("load-postgres", "Load views of a lake into PostgreSQL tables (COPY)");
   pg->add_option("--lake", o->lake, "Lake directory")->check(NotEmpty())->required();
   pg->add_option("--url", o->url, "libpq connection string or URI")->required();
-  pg->add_option("--view", o->views, "NAME=VIEW.json: table NAME from the view (repeatable)")
+  pg->add_option("--view", o->views,
+                 "NAME=VIEW.json: table NAME from the view (repeat --view for each)")
+      ->allow_extra_args(false)
       ->required();
   pg->add_option("--jobs,-j", o->jobs, "Worker threads (default, or 0: all cores)")
       ->check(Threads());

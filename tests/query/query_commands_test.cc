@@ -185,6 +185,34 @@ TEST_F(QueryCommandsTest, SqlOverNamedViews) {
   EXPECT_NE(r.out.find(R"({"code":"9279-1","n":25,"total":2100.0})"), std::string::npos) << r.out;
 }
 
+// --view and --quasi take one value per occurrence: `--view p=F "SELECT ..." --format csv` made
+// the query a second view ("query is required"), and `--quasi COL=KIND FILE` took the file.
+TEST_F(QueryCommandsTest, RepeatableOptionsTakeOneValueEach) {
+  const std::string lake = " --lake " + (dir_ / "lake");
+  const std::string obs = " --view obs=" + (dir_ / "obs.json");
+  auto after = RunMedlake("sql" + lake + obs + " \"SELECT count(*) AS n FROM obs\" --format csv");
+  ASSERT_EQ(after.status, 0) << after.out;
+  EXPECT_EQ(after.out, "n\n50\n");
+  auto two = RunMedlake("sql" + lake + obs + " --view o2=" + (dir_ / "obs.json") +
+                        " \"SELECT count(*) AS n FROM obs JOIN o2 USING (id)\" --format json");
+  ASSERT_EQ(two.status, 0) << two.out;
+  EXPECT_EQ(two.out, "{\"n\":50}\n");
+  // Several values after one --view are refused, not read as views.
+  auto listed = RunMedlake("sql" + lake + obs + " o2=" + (dir_ / "obs.json") +
+                           " \"SELECT count(*) AS n FROM obs\"");
+  EXPECT_EQ(listed.status, 2) << listed.out;
+  // A view without its table name says what --view takes.
+  auto unnamed =
+      RunMedlake("sql" + lake + " --view " + (dir_ / "obs.json") + " \"SELECT 1 AS one\"");
+  EXPECT_EQ(unnamed.status, 2) << unnamed.out;
+  EXPECT_NE(unnamed.out.find("--view takes NAME=VIEW.json"), std::string::npos) << unnamed.out;
+  EXPECT_NE(unnamed.out.find("once per view"), std::string::npos) << unnamed.out;
+  auto kanon = RunMedlake("view " + (dir_ / "obs.json") + " --k-anonymity 2 --quasi code=sex " +
+                          (dir_ / "in/obs.ndjson") + " --format csv");
+  ASSERT_EQ(kanon.status, 0) << kanon.out;
+  EXPECT_NE(kanon.out.find("k-anonymity (k=2)"), std::string::npos) << kanon.out;
+}
+
 // A collection column is a JSON array in `sql --format json`, as in `view --format ndjson`
 // (it was a string holding the array's text); an unknown --format is refused.
 TEST_F(QueryCommandsTest, SqlJsonWritesCollectionsAsArraysAndRefusesUnknownFormats) {
