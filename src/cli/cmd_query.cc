@@ -336,8 +336,8 @@ Status ControlSqlResult(const query::AccessContext& access, sql::SqlEngine& engi
   MEDLAKE_ASSIGN_OR_RETURN(sql::DisclosureReport report, sql::ControlResult(shape, policy, r));
   if (report.primary + report.complementary > 0) {
     std::fprintf(stderr,
-                 "disclosure control: %zu counts below %lld shown as <%lld, %zu more masked to "
-                 "protect them, %zu statistics of those groups masked\n",
+                 "disclosure control: %zu counts below %lld shown as <%lld, %zu more shown as "
+                 "suppressed to protect them, %zu statistics of those groups suppressed\n",
                  report.primary, static_cast<long long>(policy.threshold),
                  static_cast<long long>(policy.threshold), report.complementary, report.statistics);
   }

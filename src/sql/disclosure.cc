@@ -185,7 +185,7 @@ std::string LessThan(int64_t threshold) {
 // Masks the count column `col` of an aggregate result (primary and complementary suppression
 // over the table of its group keys); sets masked[row] for the rows masked.
 Status SuppressCountColumn(const QueryShape& shape, const QueryResult& r, size_t col,
-                           int64_t threshold, std::vector<bool>& masked, DisclosureReport& report) {
+                           int64_t threshold, std::vector<bool>& masked) {
   std::vector<size_t> keys;
   for (size_t c = 0; c < shape.outputs.size(); ++c) {
     if (shape.outputs[c] == OutputRole::kKey) keys.push_back(c);
@@ -222,12 +222,8 @@ Status SuppressCountColumn(const QueryShape& shape, const QueryResult& r, size_t
   }
   MEDLAKE_ASSIGN_OR_RETURN(privacy::SuppressedTable out,
                            privacy::SuppressSmallCounts(table, {threshold, false}));
-  // Reported per shown count (the table's totals are not shown).
   for (size_t i = 0; i < r.rows.size(); ++i) {
-    if (out.at(at[i].first, at[i].second).has_value()) continue;
-    masked[i] = true;
-    ++(table.cells[at[i].first * table.cols + at[i].second] < threshold ? report.primary
-                                                                        : report.complementary);
+    if (!out.at(at[i].first, at[i].second).has_value()) masked[i] = true;
   }
   return Status::Ok();
 }
@@ -275,19 +271,29 @@ Result<DisclosureReport> ControlResult(const QueryShape& shape, const Disclosure
   for (size_t c = 0; c < r.columns.size(); ++c) {
     if (shape.outputs[c] != OutputRole::kCount) continue;
     has_count = true;
-    MEDLAKE_RETURN_IF_ERROR(SuppressCountColumn(shape, r, c, policy.threshold, masked, report));
+    MEDLAKE_RETURN_IF_ERROR(SuppressCountColumn(shape, r, c, policy.threshold, masked));
   }
   if (!has_count && policy.aggregates_only) {
     return PermissionDenied(
         "role ops sees aggregates with their group sizes: add count(*) to the select list so "
         "that small groups can be suppressed");
   }
+  // A masked count reads "<10" only when it is below the threshold; a count masked to protect
+  // another (complementary), or because another count of its row is masked, reads
+  // "suppressed", as in `medlake cohort`. Reported per shown count (the totals are not shown).
   for (size_t i = 0; i < r.rows.size(); ++i) {
     if (!masked[i]) continue;
     for (size_t c = 0; c < r.columns.size(); ++c) {
       if (shape.outputs[c] == OutputRole::kKey || r.nulls[i][c]) continue;
-      if (shape.outputs[c] == OutputRole::kAggregate) ++report.statistics;
-      r.rows[i][c] = shape.outputs[c] == OutputRole::kCount ? less : "suppressed";
+      if (shape.outputs[c] == OutputRole::kCount) {
+        const int64_t v = std::stoll(r.rows[i][c]);
+        const bool small = v > 0 && v < policy.threshold;
+        ++(small ? report.primary : report.complementary);
+        r.rows[i][c] = small ? less : "suppressed";
+      } else {
+        ++report.statistics;
+        r.rows[i][c] = "suppressed";
+      }
       r.column_types[c] = "VARCHAR";
     }
   }

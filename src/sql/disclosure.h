@@ -10,7 +10,8 @@
 // sizes.
 //
 // On an aggregate result, every count below the threshold is masked as "<10" (primary), then
-// more counts are masked (complementary, privacy::SuppressSmallCounts) so that no masked count
+// more counts are masked as "suppressed" (complementary, privacy::SuppressSmallCounts: such a
+// count is not below the threshold, so it does not read "<10") so that no masked count
 // can be recovered from the totals a caller could query separately: the counts are laid out
 // as a table whose rows are the values of all group keys but the last and whose columns are
 // the values of the last key (one column without keys), and its row, column and grand totals
@@ -65,8 +66,8 @@ struct DisclosurePolicy {
 };
 
 struct DisclosureReport {
-  size_t primary = 0;        // counts masked because they are small
-  size_t complementary = 0;  // counts masked to protect them
+  size_t primary = 0;        // counts masked because they are small, shown as "<10"
+  size_t complementary = 0;  // counts masked to protect them, shown as "suppressed"
   size_t statistics = 0;     // other aggregates masked in rows of masked counts
 };
 

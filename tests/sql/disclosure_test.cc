@@ -100,7 +100,8 @@ TEST(DisclosureTest, ComplementarySuppressionProtectsTheSmallCell) {
   EXPECT_EQ(report->complementary, 3u);
   EXPECT_EQ(report->statistics, 4u);
   for (const auto& row : r->rows) {
-    EXPECT_EQ(row[2], "<10");
+    // Only the small cell reads "<10": its complements are not below 10.
+    EXPECT_EQ(row[2], row[0] == "F" && row[1] == "A" ? "<10" : "suppressed") << row[0] << row[1];
     EXPECT_EQ(row[3], "suppressed");
   }
   // With a third ward of large counts the small cell's complements come from it.
@@ -128,7 +129,8 @@ TEST(DisclosureTest, ComplementarySuppressionProtectsTheSmallCell) {
     row_sum[i] += truth;
     col_sum[j] += truth;
     total += truth;
-    if (row[2] == "<10") {
+    if (row[2] == "<10" || row[2] == "suppressed") {
+      EXPECT_EQ(row[2], truth < 10 ? "<10" : "suppressed");
       ++masked;
       continue;
     }
@@ -192,8 +194,30 @@ TEST(DisclosureTest, OneWayCountsGetAComplementToo) {
   // (X, 12) is masked as well.
   EXPECT_EQ(r->rows[0][1], "<10");
   EXPECT_EQ(r->rows[1][1], "50");
-  EXPECT_EQ(r->rows[2][1], "<10");
+  EXPECT_EQ(r->rows[2][1], "suppressed");
   EXPECT_EQ(report->complementary, 1u);
+}
+
+// A count masked to protect a small one is not small itself: it read "<10" (the audit's
+// female 112, NULL 1, male 87 showed male as "<10"). It reads "suppressed", as in `medlake
+// cohort`, in every count column of its row.
+TEST(DisclosureTest, AComplementaryCountIsNotShownAsSmall) {
+  auto engine = Patients({{{"F", "A"}, 112}, {{"M", "A"}, 87}, {{"X", "A"}, 1}});
+  const std::string query =
+      "SELECT sex, count(*) AS n, count(DISTINCT id) AS patients, avg(age) AS mean FROM p "
+      "GROUP BY sex ORDER BY sex";
+  auto r = engine->Query(query);
+  ASSERT_TRUE(r.ok());
+  auto report = ControlResult(Shape(*engine, query), {true, 10}, *r);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(r->rows.size(), 3u);
+  EXPECT_EQ(r->rows[0][1], "112");
+  EXPECT_EQ(r->rows[0][2], "112");
+  EXPECT_EQ(r->rows[1], (std::vector<std::string>{"M", "suppressed", "suppressed", "suppressed"}));
+  EXPECT_EQ(r->rows[2], (std::vector<std::string>{"X", "<10", "<10", "suppressed"}));
+  EXPECT_EQ(report->primary, 2u);
+  EXPECT_EQ(report->complementary, 2u);
+  EXPECT_EQ(report->statistics, 2u);
 }
 
 }  // namespace
