@@ -349,7 +349,10 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
            const AccessOptions& access_options) {
   auto named = LoadNamedViews(view_specs);
   if (!named.ok()) return Fail(named.status());
-  auto access = OpenAccess(lake_dir, access_options, query::OutputKind::kAggregate, "sql");
+  // Computed from patients' data: ops gets the consented patients, shifted dates and ages a
+  // researcher gets (docs/privacy.md), as it does from `cohort`.
+  auto access = OpenAccess(lake_dir, access_options, query::OutputKind::kAggregate, "sql",
+                           /*research=*/true);
   if (!access.ok()) return Fail(access.status());
   uint64_t patients = 0;
   Status problems;  // of the views' runs: the query runs and prints, then the exit says so

@@ -119,8 +119,9 @@ struct AccessContext::Impl {
   int current_year = 1970;
 
   bool researcher() const { return keyed && who.role == privacy::Role::kResearcher; }
-  // Research consent (opt-outs) applies to the output.
-  bool consent_applies = false;
+  // The caller sees patients' data as a researcher does: consent (opt-outs) applies, dates are
+  // shifted and birth dates become ages.
+  bool research_view = false;
 
   Status LoadResearchPolicy(const std::string& lake_dir) {
     MEDLAKE_ASSIGN_OR_RETURN(auto lake, Lake::Open(lake_dir));
@@ -184,9 +185,9 @@ Result<std::unique_ptr<AccessContext>> AccessContext::Open(const std::string& la
   auto now = std::chrono::system_clock::now();
   im.current_year = static_cast<int>(
       std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(now)).year());
-  im.consent_applies =
+  im.research_view =
       im.researcher() || (request.research && privacy::NeedsDisclosureControl(im.who.role));
-  if (im.consent_applies) MEDLAKE_RETURN_IF_ERROR(im.LoadResearchPolicy(lake_dir));
+  if (im.research_view) MEDLAKE_RETURN_IF_ERROR(im.LoadResearchPolicy(lake_dir));
   if (privacy::NeedsDisclosureControl(im.who.role)) {
     MEDLAKE_ASSIGN_OR_RETURN(auto principals, privacy::Principals::Open(*im.keys));
     MEDLAKE_ASSIGN_OR_RETURN(auto setting, principals->Setting(privacy::kSmallCountThreshold));
@@ -213,7 +214,7 @@ Status AccessContext::Require(OutputKind kind, std::string_view command) {
 }
 
 bool AccessContext::restricted() const {
-  return impl_->researcher();
+  return impl_->research_view;
 }
 
 bool AccessContext::suppresses_small_counts() const {
@@ -225,13 +226,13 @@ int64_t AccessContext::small_count_threshold() const {
 }
 
 bool AccessContext::Admits(uint32_t patient) const {
-  if (!impl_->consent_applies || patient == kSharedArea) return true;
+  if (!impl_->research_view || patient == kSharedArea) return true;
   return !impl_->opted_out.count(patient);
 }
 
 bool AccessContext::Transform(const ResourceView& r, std::string& out) const {
   const Impl& im = *impl_;
-  if (!im.researcher()) {
+  if (!im.research_view) {
     out.assign(r.json);
     return true;
   }

@@ -13,7 +13,9 @@
 //                     every full date shifted by the patient's keyed shift, birthDate replaced
 //                     by the age in years; small counts suppressed in aggregate outputs
 //   ops               aggregate outputs only (patient-level commands refused), small counts
-//                     suppressed
+//                     suppressed; aggregates of patients' data (sql, cohort: request.research)
+//                     are computed as for a researcher, from consented patients, shifted
+//                     dates and ages
 //   auditor           the audit log only
 //
 // Usage by a command: Open, Require(the kind of output), pass the context to the runners
@@ -48,8 +50,10 @@ enum class OutputKind {
 struct AccessRequest {
   std::string token;    // --token; empty: MEDLAKE_TOKEN, else the local owner
   std::string purpose;  // --purpose, written to the audit log
-  // The output serves research (cohorts): research consent applies to every role under
-  // disclosure control (ops too), not to researchers only.
+  // The output is computed from patients' data (sql, cohort): every role under disclosure
+  // control (ops too, not researchers only) then sees those data as a researcher does
+  // (NeedsDisclosureControl): opted-out patients left out, dates shifted, ages for birth
+  // dates. Researchers see them so in every output.
   bool research = false;
 };
 
@@ -66,7 +70,8 @@ class AccessContext {
   // OK when the caller's role may produce `kind`; otherwise kPermissionDenied, audited with
   // `command`.
   Status Require(OutputKind kind, std::string_view command);
-  // True when resources are rewritten for the caller (researcher).
+  // True when resources are rewritten for the caller (a researcher; ops in a research
+  // output).
   bool restricted() const;
   // True when aggregate outputs must suppress small counts (researcher, ops).
   bool suppresses_small_counts() const;
@@ -74,8 +79,7 @@ class AccessContext {
   // default 10).
   int64_t small_count_threshold() const;
   // False when the patient (ordinal; kNoPatient for the shared area) may not appear: an
-  // opted-out patient in a researcher's output, or in any research output (request.research)
-  // of a role under disclosure control.
+  // opted-out patient in any output that restricted() rewrites.
   bool Admits(uint32_t patient) const;
   // The resource as the caller may see it, in `out`; false when it must be left out.
   bool Transform(const ResourceView& resource, std::string& out) const;

@@ -340,6 +340,48 @@ TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
   EXPECT_NE(audit.out.find("cohort sha256:"), std::string::npos) << audit.out;
 }
 
+// sql as ops is computed from what a researcher sees (docs/privacy.md: ops as researcher for
+// aggregates): consented patients only, shifted dates, ages. It read the stored data (real
+// dates, opted-out patients counted) while researchers got shifted dates and consent.
+TEST_F(RolesCliTest, OpsSqlSeesConsentedPatientsAndShiftedDates) {
+  testing::TempDir dir;
+  std::string lake = dir / "lake";
+  ASSERT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
+  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  std::string researcher = AddUser(lake, "rita", "researcher");
+  std::string ops = AddUser(lake, "otto", "ops");
+  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
+  int opted_out = 0;
+  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
+  ASSERT_GT(opted_out, 0);
+
+  const std::string query =
+      " --format json \"SELECT count(*) AS n, count(DISTINCT patient_id) AS patients, "
+      "min(start) AS first, max(start) AS last FROM e\"";
+  auto run = [&](const std::string& token) {
+    CliRun r = Medlake("sql --lake " + lake + " --view e=" + Views() + "encounters.json" + query +
+                       (token.empty() ? "" : " --token " + token));
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')), nullptr, false);
+    EXPECT_TRUE(j.is_object()) << r.out;
+    return j;
+  };
+  nlohmann::json admin = run(""), as_ops = run(ops), as_researcher = run(researcher);
+  EXPECT_LT(as_ops["patients"], admin["patients"]) << "opted-out patients left out";
+  EXPECT_EQ(as_ops, as_researcher) << "the same shifted dates, the same patients";
+  EXPECT_NE(as_ops["first"], admin["first"]) << "dates shifted";
+  EXPECT_NE(as_ops["last"], admin["last"]) << "dates shifted";
+
+  // Every opted-out patient is left out; birth dates are ages for ops too (the patients view's
+  // birth_date column is empty).
+  CliRun patients =
+      Medlake("sql --lake " + lake + " --view p=" + Views() + "patients.json --token " + ops +
+              " --format csv \"SELECT count(*) AS n, count(birth_date) AS born FROM p\"");
+  ASSERT_EQ(patients.exit_code, 0) << patients.out;
+  EXPECT_EQ(patients.out, "n,born\n" + std::to_string(60 - opted_out) + ",0\n");
+}
+
 // synth's PID-3 names its registers by OID (CX.4 HOSP1&2.999.1.1&ISO), which the HL7 v2
 // mapping turns into the FHIR Patient's identifier systems: no aliases are needed.
 TEST_F(RolesCliTest, SynthFhirAndHl7v2MeetUnderOnePseudonym) {
