@@ -372,7 +372,7 @@ int RunSql(const std::string& lake_dir, const std::vector<std::string>& view_spe
     if (!s.ok()) return Fail(s);
   }
   if (Status sealed = (*engine)->Seal(); !sealed.ok()) return Fail(sealed);
-  if (Status one = (*engine)->RequireOneSelect(query_text); !one.ok()) {
+  if (Status one = (*engine)->CheckUserQuery(query_text); !one.ok()) {
     // Refused before it runs: audited as a denial (nothing of the data was read).
     Status audited = (*access)->Audit("denied", privacy::ObjectHash(query_text), 0);
     if (!audited.ok()) return Fail(audited);

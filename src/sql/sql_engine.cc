@@ -3,13 +3,16 @@
 #include <duckdb.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <string>
 
 #include "common/string_util.h"
 #include "json/json.h"
 #include "sql/duckdb_calls.h"  // last: its macros rename the API's calls
+#include "sql/query_reach.h"
 
 namespace medlake::sql {
 namespace {
@@ -186,6 +189,7 @@ struct SqlEngine::Impl {
   duckdb_database db = nullptr;
   duckdb_connection con = nullptr;
   PendingResult pending;
+  std::set<std::string> tables;  // made by CreateTable, lower case (DuckDB's names are not cased)
   ~Impl() {
     if (con) duckdb_disconnect(&con);
     if (db) duckdb_close(&db);
@@ -307,7 +311,7 @@ Status SqlEngine::Seal() {
       "SET autoload_known_extensions = false; SET lock_configuration = true;");
 }
 
-Status SqlEngine::RequireOneSelect(const std::string& sql) {
+Status SqlEngine::CheckUserQuery(const std::string& sql) {
   duckdb_extracted_statements statements = nullptr;
   const idx_t count = duckdb_extract_statements(impl_->con, sql.c_str(), &statements);
   Status s = Status::Ok();
@@ -326,7 +330,13 @@ Status SqlEngine::RequireOneSelect(const std::string& sql) {
     duckdb_destroy_prepare(&prepared);
   }
   duckdb_destroy_extracted(&statements);
-  return s;
+  if (!s.ok()) return s;
+  // A PRAGMA prepares as the SELECT it stands for (PRAGMA version reads pragma_version()), and
+  // has no SELECT parse tree: CheckReach refuses it with the rest.
+  MEDLAKE_ASSIGN_OR_RETURN(QueryResult tree,
+                           Query("SELECT json_serialize_sql(" + Quote(sql) + ")"));
+  if (tree.rows.size() != 1 || tree.nulls[0][0]) return Internal("json_serialize_sql gave no tree");
+  return CheckReach(tree.rows[0][0], impl_->tables);
 }
 
 Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
@@ -339,6 +349,9 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   }
   ddl += ")";
   MEDLAKE_RETURN_IF_ERROR(Execute(ddl));
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  impl_->tables.insert(std::move(lower));
   std::unique_ptr<TableWriter> w(new TableWriter());
   w->impl_ = std::make_unique<TableWriter::Impl>();
   w->impl_->table = name;

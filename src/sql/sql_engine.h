@@ -57,12 +57,14 @@ class SqlEngine {
   // network or extension (read_text('…/keys/lake.key') read the lake key), and no setting
   // changed back. For good: CopyToParquet fails after it.
   Status Seal();
-  // OK when `sql` is one SELECT (WITH, FROM-first, VALUES...): a user's query must not be a
-  // PRAGMA (enable_profiling printed every operator's row count, under disclosure control),
-  // an EXPLAIN ANALYZE (the same counts as its result), a CALL (enable_logging aborted the
-  // process) or several statements. kInvalidArgument otherwise; DuckDB's parse errors as
-  // Query gives them.
-  Status RequireOneSelect(const std::string& sql);
+  // OK when `sql`, a query a user wrote, is one SELECT (WITH, FROM-first, VALUES...) that
+  // reads the engine's tables and nothing else (sql/query_reach.h): not a PRAGMA of any kind
+  // (enable_profiling printed every operator's row count, under disclosure control; version,
+  // database_list, table_info described the engine), an EXPLAIN ANALYZE (the same counts as
+  // its result), a CALL (enable_logging aborted the process) or several statements, and no
+  // catalogue or settings function (duckdb_settings(), duckdb_tables, current_setting).
+  // kInvalidArgument otherwise; DuckDB's parse errors as Query gives them.
+  Status CheckUserQuery(const std::string& sql);
 
  private:
   struct Impl;

@@ -259,6 +259,23 @@ TEST_F(QueryCommandsTest, SqlReachesNoFileNorSetting) {
     EXPECT_NE(r.out.find("SELECT"), std::string::npos) << query << "\n" << r.out;
     EXPECT_EQ(r.out.find("rows"), std::string::npos) << query << "\n" << r.out;
   }
+  // Nor the engine's own description: PRAGMA of every kind and the catalogue's functions and
+  // tables ran and printed the version, platform, databases, tables and settings (an audit).
+  for (const std::string& query :
+       {std::string("PRAGMA version"), std::string("PRAGMA platform"),
+        std::string("PRAGMA database_list"), std::string("PRAGMA show_tables"),
+        std::string("PRAGMA table_info('obs')"), std::string("SELECT * FROM duckdb_settings()"),
+        std::string("SELECT * FROM duckdb_tables()"), std::string("SELECT * FROM duckdb_tables"),
+        std::string("SELECT * FROM duckdb_databases()"),
+        std::string("SELECT * FROM duckdb_extensions()"),
+        std::string("SELECT * FROM information_schema.tables"), std::string("SHOW TABLES"),
+        std::string("SELECT current_setting('threads') AS t")}) {
+    auto r = RunMedlake("sql --lake " + (dir_ / "lake") + obs + " --format csv \"" + query + "\"");
+    EXPECT_EQ(r.status, 2) << query << "\n" << r.out;  // invalid_argument
+    EXPECT_EQ(r.out.find("v1."), std::string::npos) << query << "\n" << r.out;
+    EXPECT_EQ(r.out.find("linux"), std::string::npos) << query << "\n" << r.out;
+    EXPECT_EQ(r.out.find("memory"), std::string::npos) << query << "\n" << r.out;
+  }
   auto with = RunMedlake("sql --lake " + (dir_ / "lake") + obs +
                          " \"WITH o AS (SELECT * FROM obs) FROM o SELECT count(*) AS n\"");
   EXPECT_EQ(with.status, 0) << with.out;

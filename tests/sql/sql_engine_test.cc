@@ -187,5 +187,70 @@ TEST(SqlEngineTest, PrintsEveryDuckDbType) {
   EXPECT_EQ(r->rows[0][0], "[1, 2]");
 }
 
+// A user's query reaches the engine's tables and nothing else (sql/query_reach.h): not the
+// engine's description (PRAGMA, catalogue and settings functions and views, DESCRIBE), not a
+// table function that runs other SQL, and not a catalogue view through a WITH query of its
+// name that reads itself (the self-reference named the catalogue's view).
+TEST(SqlEngineTest, UserQueriesReachTheirTablesAndNothingElse) {
+  auto engine = SqlEngine::Open();
+  ASSERT_TRUE(engine.ok());
+  auto writer = (*engine)->CreateTable("Obs", {{"id", ColumnType::kVarchar}});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->AppendJsonRow({"\"o1\""}).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  ASSERT_TRUE((*engine)->Seal().ok());
+  for (const char* query :
+       {"PRAGMA version",
+        "PRAGMA platform",
+        "PRAGMA database_list",
+        "PRAGMA show_tables",
+        "PRAGMA table_info('obs')",
+        "PRAGMA enable_profiling",
+        "CALL pragma_version()",
+        "EXPLAIN SELECT 1",
+        "SELECT * FROM duckdb_settings()",
+        "FROM duckdb_tables()",
+        "SELECT * FROM duckdb_databases()",
+        "SELECT * FROM main.duckdb_extensions()",
+        "SELECT * FROM pragma_version()",
+        "SELECT * FROM query('SELECT 1')",
+        "SELECT * FROM duckdb_tables",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM pg_catalog.pg_tables",
+        "FROM sqlite_master",
+        "SHOW TABLES",
+        "DESCRIBE obs",
+        "SUMMARIZE obs",
+        "SELECT current_setting('threads')",
+        "SELECT version()",
+        "SELECT pg_get_viewdef(1)",
+        "SELECT has_table_privilege('obs', 'x')",
+        "SELECT (SELECT count(*) FROM duckdb_functions()) AS n",
+        "SELECT id FROM obs WHERE id IN (SELECT table_name FROM duckdb_tables())",
+        "WITH duckdb_tables AS (SELECT * FROM duckdb_tables) SELECT * FROM duckdb_tables",
+        "WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a",
+        "WITH RECURSIVE duckdb_tables(n) AS (SELECT count(*) FROM duckdb_tables UNION ALL "
+        "SELECT n + 1 FROM duckdb_tables WHERE n < 3) SELECT * FROM duckdb_tables",
+        "SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x), x"}) {
+    Status s = (*engine)->CheckUserQuery(query);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << query << ": " << s.ToString();
+  }
+  for (const char* query :
+       {"SELECT count(*) FROM obs", "FROM OBS SELECT id", "SELECT count(*) FROM main.obs",
+        "SELECT count(*) FROM memory.main.obs",
+        "WITH a AS (SELECT * FROM obs), b AS (SELECT * FROM a) SELECT count(*) FROM b",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+        "SELECT sum(n) FROM r",
+        "VALUES (1), (2)", "SELECT count(*) FROM range(3), unnest([1, 2])",
+        "SELECT count(*) FROM generate_series(1, 3), json_each('[1]')",
+        "SELECT * FROM (PIVOT obs ON id IN ('o1') USING count(*))",
+        "SELECT id FROM obs WHERE id IN (SELECT id FROM obs) UNION SELECT 'x'",
+        "SELECT upper(id), now() IS NOT NULL FROM obs"}) {
+    Status s = (*engine)->CheckUserQuery(query);
+    EXPECT_TRUE(s.ok()) << query << ": " << s.ToString();
+    EXPECT_TRUE((*engine)->Query(query).ok()) << query;
+  }
+}
+
 }  // namespace
 }  // namespace medlake::sql
