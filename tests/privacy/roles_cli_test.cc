@@ -53,6 +53,18 @@ std::string Views() {
   return std::string(MEDLAKE_SOURCE_DIR) + "/views/";
 }
 
+// A lake with a key holding `synth --patients 60 --seed 5` (its FHIR files), users aside; returns
+// how many of the 60 opted out of research (the population's truth.json).
+int IngestSynth60(const testing::TempDir& dir, const std::string& lake) {
+  EXPECT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
+  EXPECT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  EXPECT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
+  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
+  int opted_out = 0;
+  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
+  return opted_out;
+}
+
 // The pseudonym -> original Patient of every vault record of a Patient (admin side).
 std::map<std::string, nlohmann::json> VaultPatients(const std::string& lake) {
   std::map<std::string, nlohmann::json> out;
@@ -121,18 +133,11 @@ TEST_F(RolesCliTest, DroppingDamagedSegmentsIsTheAdminsAndAudited) {
 TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
-  ASSERT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
-  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  const auto opted_out = static_cast<size_t>(IngestSynth60(dir, lake));
+  ASSERT_GT(opted_out, 0u) << "the synthetic set should have opt-outs";
   std::string researcher = AddUser(lake, "rita", "researcher");
   std::string ops = AddUser(lake, "otto", "ops");
   std::string auditor = AddUser(lake, "aude", "auditor");
-  CliRun ingest = Medlake("ingest --lake " + lake + " " + dir / "data/fhir");
-  ASSERT_EQ(ingest.exit_code, 0) << ingest.out;
-
-  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
-  size_t opted_out = 0;
-  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
-  ASSERT_GT(opted_out, 0u) << "the synthetic set should have opt-outs";
 
   std::string view = Views() + "patients.json";
   CliRun admin_rows = Medlake("view " + view + " --lake " + lake);
@@ -290,15 +295,10 @@ TEST_F(RolesCliTest, ResearcherOpsAuditorAndConsentOnSynth) {
 TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
-  ASSERT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
-  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  const int opted_out = IngestSynth60(dir, lake);
   std::string researcher = AddUser(lake, "rita", "researcher");
   std::string ops = AddUser(lake, "otto", "ops");
   std::string clinician = AddUser(lake, "cleo", "clinician");
-  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
-  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
-  size_t opted_out = 0;
-  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
 
   std::string cohort = dir / "cohort.json";
   testing::WriteText(cohort, R"({"medlake_cohort": 1, "name": "women, then the deceased",
@@ -316,8 +316,7 @@ TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
   CliRun research = run(researcher, "");
   ASSERT_EQ(research.exit_code, 0) << research.out;
   auto r = nlohmann::json::parse(research.out);
-  EXPECT_EQ(r["attrition"][0]["remaining"], 60 - static_cast<int>(opted_out))
-      << "opted-out patients are not counted";
+  EXPECT_EQ(r["attrition"][0]["remaining"], 60 - opted_out) << "opted-out patients are not counted";
   // Few of 60 synthetic patients have died: shown as "<10", never as the number.
   uint64_t dead = a["count"].get<uint64_t>();
   ASSERT_GT(dead, 0u);
@@ -325,8 +324,7 @@ TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
   EXPECT_EQ(r["count"], "<10");
   EXPECT_EQ(nlohmann::json::parse(run(ops, "").out)["count"], "<10");
   // A cohort is research: ops gets consent applied as researchers do (it counted everyone).
-  EXPECT_EQ(nlohmann::json::parse(run(ops, "").out)["attrition"][0]["remaining"],
-            60 - static_cast<int>(opted_out));
+  EXPECT_EQ(nlohmann::json::parse(run(ops, "").out)["attrition"][0]["remaining"], 60 - opted_out);
   // Members: refused to researcher and ops, given to clinician.
   for (const std::string& token : {researcher, ops}) {
     CliRun denied = run(token, " --list");
@@ -346,15 +344,10 @@ TEST_F(RolesCliTest, CohortCountsForResearchersMembersForClinicians) {
 TEST_F(RolesCliTest, OpsSqlSeesConsentedPatientsAndShiftedDates) {
   testing::TempDir dir;
   std::string lake = dir / "lake";
-  ASSERT_EQ(Medlake("synth --patients 60 --seed 5 --out " + dir / "data").exit_code, 0);
-  ASSERT_EQ(Medlake("init --lake " + lake).exit_code, 0);
+  const int opted_out = IngestSynth60(dir, lake);
+  ASSERT_GT(opted_out, 0);
   std::string researcher = AddUser(lake, "rita", "researcher");
   std::string ops = AddUser(lake, "otto", "ops");
-  ASSERT_EQ(Medlake("ingest --lake " + lake + " " + dir / "data/fhir").exit_code, 0);
-  auto truth = nlohmann::json::parse(testing::ReadText(dir / "data/truth.json"));
-  int opted_out = 0;
-  for (const auto& p : truth["patients"]) opted_out += p["research_opt_out"].get<bool>() ? 1 : 0;
-  ASSERT_GT(opted_out, 0);
 
   const std::string query =
       " --format json \"SELECT count(*) AS n, count(DISTINCT patient_id) AS patients, "
