@@ -281,11 +281,13 @@ Result<DisclosureReport> ControlResult(const QueryShape& shape, const Disclosure
   // A masked count reads "<10" only when it is below the threshold; a count masked to protect
   // another (complementary), or because another count of its row is masked, reads
   // "suppressed", as in `medlake cohort`. Reported per shown count (the totals are not shown).
+  // A statistic that is NULL is masked as well: "no one in the group has a death date" is
+  // what it says of a small group.
   for (size_t i = 0; i < r.rows.size(); ++i) {
     if (!masked[i]) continue;
     for (size_t c = 0; c < r.columns.size(); ++c) {
-      if (shape.outputs[c] == OutputRole::kKey || r.nulls[i][c]) continue;
-      if (shape.outputs[c] == OutputRole::kCount) {
+      if (shape.outputs[c] == OutputRole::kKey) continue;
+      if (shape.outputs[c] == OutputRole::kCount && !r.nulls[i][c]) {
         const int64_t v = std::stoll(r.rows[i][c]);
         const bool small = v > 0 && v < policy.threshold;
         ++(small ? report.primary : report.complementary);
@@ -293,6 +295,7 @@ Result<DisclosureReport> ControlResult(const QueryShape& shape, const Disclosure
       } else {
         ++report.statistics;
         r.rows[i][c] = "suppressed";
+        r.nulls[i][c] = false;
       }
       r.column_types[c] = "VARCHAR";
     }

@@ -220,5 +220,23 @@ TEST(DisclosureTest, AComplementaryCountIsNotShownAsSmall) {
   EXPECT_EQ(report->statistics, 2u);
 }
 
+// In a masked row a NULL statistic is masked too: left NULL it said that no one of the small
+// group had the value (here: no woman among the one "X").
+TEST(DisclosureTest, ANullStatisticOfAMaskedRowIsMaskedToo) {
+  auto engine = Patients({{{"F", "A"}, 30}, {{"X", "A"}, 1}});
+  const std::string query =
+      "SELECT sex, count(*) AS n, max(CASE WHEN sex = 'F' THEN age END) AS oldest_woman FROM p "
+      "GROUP BY sex ORDER BY sex";
+  auto r = engine->Query(query);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->rows.size(), 2u);
+  ASSERT_TRUE(r->nulls[1][2]);
+  auto report = ControlResult(Shape(*engine, query), {true, 10}, *r);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(r->rows[1], (std::vector<std::string>{"X", "<10", "suppressed"}));
+  EXPECT_FALSE(r->nulls[1][2]);
+  EXPECT_FALSE(r->nulls[0][2]);
+}
+
 }  // namespace
 }  // namespace medlake::sql
