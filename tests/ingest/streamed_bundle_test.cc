@@ -238,6 +238,13 @@ TEST(StreamedBundleTest, HandMadeBundlesGiveTheRecordsOfAWholeParse) {
   ExpectSameRecords(
       R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/p","method":"PUT"},"resource":{"resourceType":"Patient","id":"p"}}]})",
       true);
+  // ... unless an entry is no JSON, which a parse of the whole finds first (a fuzz target).
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","type":"transaction","type":"batch","entry":[{"request":{"method":+"DELETE","url":"Patient/p"}}]})",
+      true);
+  ExpectSameRecords(
+      R"({"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":+"DELETE"}}],"entry":[]})",
+      true);
   ExpectSameRecords("", false);
   ExpectSameRecords("\xEF\xBB\xBF", false);
   // Not one object at all: read whole, and refused as ever.
