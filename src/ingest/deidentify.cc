@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -442,6 +443,27 @@ class DeidWriter {
   // its base gone. Other uris (a code system's, a Questionnaire's) stay as written.
   void WriteUri(std::string_view uri) {
     std::string_view type, id;
+    if (IsUuidUrn(uri)) {
+      // A Bundle-local name is the resource its entry holds, and an unresolved one may be a
+      // Patient's source id (Synthea's ids are the uuids of its fullUrls): written as that
+      // reference is when it names a pseudonymized type ("valueUri":"urn:uuid:<source id>"
+      // kept the id until 2026-12-02). A uuid that names nothing known (a message's, a
+      // document's) stays as written.
+      const std::string_view resolved = Resolved(uri);
+      if (resolved == uri) {
+        owner_.RewriteReference(uri, pending_, rewritten_);
+        if (rewritten_.starts_with("Patient/")) {
+          json::AppendQuoted(rewritten_, out_);
+          return;
+        }
+      } else if (fhir::SplitReference(resolved, type, id) && PseudonymizedType(type)) {
+        owner_.RewriteReference(resolved, pending_, rewritten_);
+        json::AppendQuoted(rewritten_, out_);
+        return;
+      }
+      json::AppendQuoted(uri, out_);
+      return;
+    }
     if (!fhir::SplitReference(uri, type, id) || !PseudonymizedType(type)) {
       json::AppendQuoted(uri, out_);
       return;
@@ -453,6 +475,16 @@ class DeidWriter {
     own_reference_.append(uri.substr(id_end));  // "/_history/2", or nothing
     owner_.RewriteReference(own_reference_, pending_, rewritten_);
     json::AppendQuoted(rewritten_, out_);
+  }
+
+  // "urn:uuid:" and more, the scheme and namespace in any case (RFC 8141).
+  static bool IsUuidUrn(std::string_view uri) {
+    constexpr std::string_view kPrefix = "urn:uuid:";
+    if (uri.size() <= kPrefix.size()) return false;
+    for (size_t i = 0; i < kPrefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(uri[i])) != kPrefix[i]) return false;
+    }
+    return true;
   }
 
   // Whether what was written from `at` on is an object holding "url" alone.
