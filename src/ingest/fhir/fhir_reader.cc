@@ -594,9 +594,13 @@ FhirReader::ConditionMatch FhirReader::MatchIdentifier(std::string_view conditio
 std::string FhirReader::ResolveConditional(std::string_view reference,
                                            const BundleIdentifiers* bundle,
                                            const IdentifierLookup* lookup) {
-  ConditionMatch match = MatchIdentifier(reference, bundle, lookup);
+  // After a base URL ("https://h/fhir/Patient?identifier=s|v") the condition is the same: an
+  // identifier names its resource whatever the server (until 2026-12-02 it went unresolved).
+  // It resolves to the lake's Type/id, as a relative one does.
+  const std::string_view condition = ConditionOfUrl(reference);
+  ConditionMatch match = MatchIdentifier(condition, bundle, lookup);
   if (match.kind != ConditionMatch::kOne) return std::string(reference);
-  return std::string(reference.substr(0, reference.find('?'))) + "/" + match.id;
+  return std::string(condition.substr(0, condition.find('?'))) + "/" + match.id;
 }
 
 std::optional<FhirReader::ConditionMatch> FhirReader::MatchCondition(
