@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 
 namespace medlake {
@@ -64,6 +65,19 @@ std::optional<uint32_t> HashIndex::Find(std::string_view key) const {
   const Slot& slot = slots_[SlotOf(HashOf(key))];
   if (slot.hash == Hash{}) return std::nullopt;
   return slot.value;
+}
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool StartsWithAnyCase(std::string_view s, std::string_view lower_prefix) {
+  return s.size() >= lower_prefix.size() &&
+         std::equal(lower_prefix.begin(), lower_prefix.end(), s.begin(), [](char p, char c) {
+           return std::tolower(static_cast<unsigned char>(c)) == p;
+         });
 }
 
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {

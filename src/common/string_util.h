@@ -14,6 +14,12 @@
 
 namespace medlake {
 
+// `s` with its ASCII letters in lower case (other bytes, UTF-8 ones too, as they are).
+std::string AsciiLower(std::string_view s);
+// Whether `s` begins with `lower_prefix` (given in lower case) in any case of its ASCII letters:
+// "URN:UUID:..." begins with "urn:uuid:".
+bool StartsWithAnyCase(std::string_view s, std::string_view lower_prefix);
+
 // Replaces every occurrence of `from` in `s` with `to`, left to right; text inserted by a
 // replacement is not searched again. Does nothing when `from` is empty.
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to);

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/string_util.h"
 #include "fhir/r4_model.h"
 
 namespace medlake::fhir {
@@ -439,14 +440,7 @@ bool UnresolvedPatient(std::string_view ref, json::Node element) {
   if (ConditionalPatientReference(ref) || ref.starts_with(kRedactedConditionalPatient)) {
     return true;
   }
-  auto starts_lower = [&](std::string_view prefix) {
-    if (ref.size() < prefix.size()) return false;
-    for (size_t i = 0; i < prefix.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(ref[i])) != prefix[i]) return false;
-    }
-    return true;
-  };
-  if (!starts_lower("urn:uuid:") && !starts_lower("urn:oid:") &&
+  if (!StartsWithAnyCase(ref, "urn:uuid:") && !StartsWithAnyCase(ref, "urn:oid:") &&
       !ref.starts_with("urn:medlake:redacted:")) {
     return MalformedPatient(ref, element);
   }

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -443,7 +442,8 @@ class DeidWriter {
   // its base gone. Other uris (a code system's, a Questionnaire's) stay as written.
   void WriteUri(std::string_view uri) {
     std::string_view type, id;
-    if (IsUuidUrn(uri)) {
+    // "urn:uuid:", the scheme and namespace in any case (RFC 8141).
+    if (uri.size() > 9 && StartsWithAnyCase(uri, "urn:uuid:")) {
       // A Bundle-local name is the resource its entry holds, and an unresolved one may be a
       // Patient's source id (Synthea's ids are the uuids of its fullUrls): written as that
       // reference is when it names a pseudonymized type ("valueUri":"urn:uuid:<source id>"
@@ -475,16 +475,6 @@ class DeidWriter {
     own_reference_.append(uri.substr(id_end));  // "/_history/2", or nothing
     owner_.RewriteReference(own_reference_, pending_, rewritten_);
     json::AppendQuoted(rewritten_, out_);
-  }
-
-  // "urn:uuid:" and more, the scheme and namespace in any case (RFC 8141).
-  static bool IsUuidUrn(std::string_view uri) {
-    constexpr std::string_view kPrefix = "urn:uuid:";
-    if (uri.size() <= kPrefix.size()) return false;
-    for (size_t i = 0; i < kPrefix.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(uri[i])) != kPrefix[i]) return false;
-    }
-    return true;
   }
 
   // Whether what was written from `at` on is an object holding "url" alone.

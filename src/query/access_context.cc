@@ -151,14 +151,13 @@ struct AccessContext::Impl {
     if (!list) return Status::Ok();
     MEDLAKE_ASSIGN_OR_RETURN(auto db, store::Db::Open(lake_dir + "/catalog.sqlite", false, true));
     MEDLAKE_ASSIGN_OR_RETURN(store::PseudonymLinks links, store::PseudonymLinks::Prepare(*db));
-    std::string line;
-    while (std::getline(list, line)) {
-      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-      if (line.empty() || line[0] == '#') continue;
-      std::string pseudonym = line;
+    for (std::string line; std::getline(list, line);) {
+      const std::string_view name = OptOutListEntry(line);
+      if (name.empty()) continue;
+      std::string pseudonym(name);
       if (!ordinal_of.count(pseudonym)) {
         MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> linked,
-                                 links.Find(pseudonymizer.SourceLink(line)));
+                                 links.Find(pseudonymizer.SourceLink(name)));
         pseudonym = linked.value_or(std::string());
       }
       if (auto it = ordinal_of.find(pseudonym); it != ordinal_of.end()) {
@@ -171,6 +170,11 @@ struct AccessContext::Impl {
 
 AccessContext::AccessContext() : impl_(std::make_unique<Impl>()) {}
 AccessContext::~AccessContext() = default;
+
+std::string_view OptOutListEntry(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  return line.empty() || line[0] == '#' ? std::string_view() : line;
+}
 
 Result<std::unique_ptr<AccessContext>> AccessContext::Open(const std::string& lake_dir,
                                                            const AccessRequest& request) {

@@ -60,6 +60,9 @@ struct AccessRequest {
 // The consent opt-out list of a lake: one patient per line, either a stored Patient id
 // (pseudonym) or the source Patient id it was ingested with; '#' starts a comment.
 inline constexpr std::string_view kConsentOptOutFile = "consent_optout.txt";
+// The patient a line of that list names: the line without its trailing spaces (and CR); empty
+// for a blank line or a comment.
+std::string_view OptOutListEntry(std::string_view line);
 
 class AccessContext {
  public:

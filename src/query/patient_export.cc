@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
+#include <vector>
 
 #include "common/file_util.h"
 #include "common/string_util.h"
@@ -83,31 +85,51 @@ bool PutBack(nlohmann::json& resource, std::string_view path, const nlohmann::js
   }
 }
 
-Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::KeyStore& keys,
-                                    const std::string& patient) {
+// The stored pseudonym of each of `patients`, named by that pseudonym, the source Patient id or
+// an identifier they present (SYSTEM|VALUE), in order; nullopt for one the lake does not know.
+// One read of the catalog for them all (erase asks it of every line of the opt-out list).
+Result<std::vector<std::optional<std::string>>> StoredPatientIds(
+    const std::string& lake_dir, const privacy::KeyStore& keys,
+    std::span<const std::string> patients) {
   MEDLAKE_ASSIGN_OR_RETURN(auto db, store::Db::Open(lake_dir + "/catalog.sqlite", false, true));
   MEDLAKE_ASSIGN_OR_RETURN(store::Stmt known,
                            db->Prepare("SELECT ordinal FROM patients WHERE patient_id = ?"));
-  known.Bind(1, std::string_view(patient));
-  MEDLAKE_ASSIGN_OR_RETURN(bool row, known.Step());
-  if (row) return patient;
   MEDLAKE_ASSIGN_OR_RETURN(store::PseudonymLinks links, store::PseudonymLinks::Prepare(*db));
   const privacy::Pseudonymizer pseudonymizer(keys);
-  MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> linked,
-                           links.Find(pseudonymizer.SourceLink(patient)));
-  if (!linked && patient.find('|') != std::string::npos) {
-    // "system|value": an identifier the patient presents (an MRN, a national id), linked at
-    // ingest under the system's canonical name; a patient known from HL7 v2 alone has no
-    // source id the requester could know.
-    MEDLAKE_ASSIGN_OR_RETURN(privacy::IdentifierSystems systems,
-                             privacy::IdentifierSystems::ForLake(lake_dir));
-    const size_t bar = patient.find('|');
-    MEDLAKE_ASSIGN_OR_RETURN(
-        linked, links.Find(pseudonymizer.IdentifierLink(systems.Canonical(patient.substr(0, bar)),
-                                                        patient.substr(bar + 1))));
+  std::optional<privacy::IdentifierSystems> systems;  // read at the first SYSTEM|VALUE
+  std::vector<std::optional<std::string>> stored;
+  for (const std::string& patient : patients) {
+    known.Bind(1, std::string_view(patient));
+    MEDLAKE_ASSIGN_OR_RETURN(bool row, known.Step());
+    known.Reset();
+    if (row) {
+      stored.emplace_back(patient);
+      continue;
+    }
+    MEDLAKE_ASSIGN_OR_RETURN(std::optional<std::string> linked,
+                             links.Find(pseudonymizer.SourceLink(patient)));
+    if (!linked && patient.find('|') != std::string::npos) {
+      // "system|value": an identifier the patient presents (an MRN, a national id), linked at
+      // ingest under the system's canonical name; a patient known from HL7 v2 alone has no
+      // source id the requester could know.
+      if (!systems) {
+        MEDLAKE_ASSIGN_OR_RETURN(systems, privacy::IdentifierSystems::ForLake(lake_dir));
+      }
+      const size_t bar = patient.find('|');
+      MEDLAKE_ASSIGN_OR_RETURN(
+          linked, links.Find(pseudonymizer.IdentifierLink(
+                      systems->Canonical(patient.substr(0, bar)), patient.substr(bar + 1))));
+    }
+    stored.push_back(std::move(linked));
   }
-  if (!linked) return NotFound("no such patient in the lake");
-  return *std::move(linked);
+  return stored;
+}
+
+Result<std::string> StoredPatientId(const std::string& lake_dir, const privacy::KeyStore& keys,
+                                    const std::string& patient) {
+  MEDLAKE_ASSIGN_OR_RETURN(auto stored, StoredPatientIds(lake_dir, keys, {&patient, 1}));
+  if (!stored[0]) return NotFound("no such patient in the lake");
+  return *std::move(stored[0]);
 }
 
 }  // namespace
@@ -188,17 +210,18 @@ Result<size_t> ErasePatientData(const std::string& lake_dir, const std::string& 
   // the links that tell a source id still exist, and dropped once the erasure is committed:
   // the list is in the lake, and erased, the patient has nothing left to opt out of.
   const std::string optout_path = lake_dir + "/" + std::string(kConsentOptOutFile);
-  std::vector<std::string> optout_lines;
-  std::vector<size_t> optout_naming;  // indexes into optout_lines
+  std::vector<std::string> optout_lines, optout_names;
   if (std::ifstream list(optout_path); list) {
     for (std::string line; std::getline(list, line);) {
-      std::string name = line;
-      while (!name.empty() && (name.back() == '\r' || name.back() == ' ')) name.pop_back();
-      if (!name.empty() && name[0] != '#') {
-        Result<std::string> named = StoredPatientId(lake_dir, keys, name);
-        if (named.ok() && *named == pseudonym) optout_naming.push_back(optout_lines.size());
-      }
+      optout_names.emplace_back(OptOutListEntry(line));
       optout_lines.push_back(std::move(line));
+    }
+  }
+  std::vector<size_t> optout_naming;  // indexes into optout_lines
+  if (!optout_names.empty()) {
+    MEDLAKE_ASSIGN_OR_RETURN(auto named, StoredPatientIds(lake_dir, keys, optout_names));
+    for (size_t i = 0; i < named.size(); ++i) {
+      if (!optout_names[i].empty() && named[i] == pseudonym) optout_naming.push_back(i);
     }
   }
   MEDLAKE_RETURN_IF_ERROR(log("erase.start"));

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/string_util.h"
+
 namespace medlake::sql {
 namespace {
 
@@ -58,15 +60,9 @@ bool ReadsTheEngine(std::string_view name) {
   return name.starts_with("pg_") && name.ends_with("_is_visible");
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string Text(const json& node, const char* key) {
   auto it = node.find(key);
-  return it != node.end() && it->is_string() ? Lower(it->get<std::string>()) : std::string();
+  return it != node.end() && it->is_string() ? AsciiLower(it->get<std::string>()) : std::string();
 }
 
 class Walk {

@@ -349,9 +349,7 @@ Result<std::unique_ptr<TableWriter>> SqlEngine::CreateTable(
   }
   ddl += ")";
   MEDLAKE_RETURN_IF_ERROR(Execute(ddl));
-  std::string lower = name;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  impl_->tables.insert(std::move(lower));
+  impl_->tables.insert(AsciiLower(name));
   std::unique_ptr<TableWriter> w(new TableWriter());
   w->impl_ = std::make_unique<TableWriter::Impl>();
   w->impl_->table = name;

@@ -27,6 +27,14 @@ TEST(StringUtilTest, ReplaceAll) {
   }
 }
 
+TEST(StringUtilTest, AsciiCaseOnly) {
+  EXPECT_EQ(AsciiLower("URN:UUID:Ab-\xC3\x89"), "urn:uuid:ab-\xC3\x89");  // "É" stays
+  EXPECT_TRUE(StartsWithAnyCase("URN:uuid:1", "urn:uuid:"));
+  EXPECT_TRUE(StartsWithAnyCase("urn:uuid:", "urn:uuid:"));
+  EXPECT_FALSE(StartsWithAnyCase("urn:uuid", "urn:uuid:"));
+  EXPECT_FALSE(StartsWithAnyCase("urn:oid:1", "urn:uuid:"));
+}
+
 TEST(StringUtilTest, RedactDataValuesKeepsOnlyWhatTheStatementSays) {
   EXPECT_EQ(RedactDataValues(R"(invalid input syntax for type bigint: "Wintheiser")", ""),
             R"(invalid input syntax for type bigint: "<redacted>")");

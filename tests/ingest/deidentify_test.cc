@@ -1570,6 +1570,34 @@ TEST(DeidentifyTest, MalformedIdsAreQuarantinedWithOrWithoutAKey) {
   }
 }
 
+// Ingests dir/`input` into a new lake without a key and one with (dir/`input`-plain, -keyed),
+// expects `counts` (read, stored, quarantined) of both, and returns the reasons of what both
+// quarantined, sorted, expecting them the same.
+struct Counts {
+  uint64_t read, stored, quarantined;
+};
+std::vector<std::string> ReasonsWithAndWithoutAKey(const TempDir& dir, const std::string& input,
+                                                   Counts counts) {
+  std::vector<std::string> reasons[2];
+  for (bool keyed : {false, true}) {
+    SCOPED_TRACE(keyed ? "keyed" : "plain");
+    const std::string lake = dir / (input + (keyed ? "-keyed" : "-plain"));
+    if (keyed) InitLake(lake);
+    auto r = Ingest(lake, {dir / input}, IngestOptions{});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return {};
+    EXPECT_EQ(r->counters.records_read, counts.read);
+    EXPECT_EQ(r->counters.stored, counts.stored);
+    EXPECT_EQ(r->counters.quarantined, counts.quarantined);
+    for (const QuarantineEntry& q : testing::QuarantineOf(lake, counts.quarantined)) {
+      reasons[keyed].push_back(q.reason);
+    }
+    std::sort(reasons[keyed].begin(), reasons[keyed].end());
+  }
+  EXPECT_EQ(reasons[0], reasons[1]);
+  return reasons[0];
+}
+
 // What the stored resource's facts refuse is refused before de-identification rewrites it: a
 // birth date that is no FHIR date was stored as its "year" in a keyed lake ("99999" as "9999")
 // and quarantined without a key; a subject given as a string names its patient in neither
@@ -1586,27 +1614,13 @@ TEST(DeidentifyTest, ABadBirthDateOrSubjectIsQuarantinedWithOrWithoutAKey) {
           R"("subject":"Patient/bd4"})" + "\n" +
           R"({"resourceType":"Observation","id":"s2","status":"final","code":{"text":"x"},)" +
           R"("subject":{"reference":["Patient/bd4"]}})" + "\n");
-  std::vector<std::string> reasons[2];
-  for (bool keyed : {false, true}) {
-    SCOPED_TRACE(keyed ? "keyed" : "plain");
-    const std::string lake = dir / (keyed ? "keyed" : "plain");
-    if (keyed) InitLake(lake);
-    auto r = Ingest(lake, {dir / "in"}, IngestOptions{});
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->counters.records_read, 6u);
-    EXPECT_EQ(r->counters.stored, 1u);
-    EXPECT_EQ(r->counters.quarantined, 5u);
-    for (const QuarantineEntry& q : testing::QuarantineOf(lake, 5)) {
-      reasons[keyed].push_back(q.reason);
-    }
-  }
-  EXPECT_EQ(reasons[0], reasons[1]);
-  ASSERT_EQ(reasons[0].size(), 5u);
+  const std::vector<std::string> reasons = ReasonsWithAndWithoutAKey(dir, "in", {6, 1, 5});
+  ASSERT_EQ(reasons.size(), 5u);
   for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(reasons[0][i].starts_with("birthDate is not a FHIR date")) << reasons[0][i];
+    EXPECT_TRUE(reasons[i].starts_with("birthDate is not a FHIR date")) << reasons[i];
   }
   for (int i = 3; i < 5; ++i) {
-    EXPECT_TRUE(reasons[0][i].starts_with("subject is not a Reference")) << reasons[0][i];
+    EXPECT_TRUE(reasons[i].starts_with("subject is not a Reference")) << reasons[i];
   }
 }
 
@@ -1635,26 +1649,12 @@ TEST(DeidentifyTest, RepeatedNamesAreQuarantinedWithOrWithoutAKey) {
   testing::WriteText(dir / "bundle/b.json",
                      R"({"resourceType":"Bundle","type":"collection","entry":[)" + entries + "]}");
   for (const char* input : {"ndjson", "bundle"}) {
-    std::vector<std::string> reasons[2];
-    for (bool keyed : {false, true}) {
-      SCOPED_TRACE(std::string(input) + (keyed ? " keyed" : " plain"));
-      const std::string lake = dir / (std::string(input) + (keyed ? "-keyed" : "-plain"));
-      if (keyed) InitLake(lake);
-      auto r = Ingest(lake, {dir / input}, IngestOptions{});
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
-      EXPECT_EQ(r->counters.records_read, 5u);
-      EXPECT_EQ(r->counters.stored, 2u);
-      EXPECT_EQ(r->counters.quarantined, 3u);
-      for (const QuarantineEntry& q : testing::QuarantineOf(lake, 3)) {
-        reasons[keyed].push_back(q.reason);
-      }
-      std::sort(reasons[keyed].begin(), reasons[keyed].end());
-    }
-    EXPECT_EQ(reasons[0], reasons[1]);
-    ASSERT_EQ(reasons[0].size(), 3u);
-    EXPECT_NE(reasons[0][0].find("\"code\" appears twice"), std::string::npos) << reasons[0][0];
-    EXPECT_NE(reasons[0][1].find("\"family\" appears twice"), std::string::npos) << reasons[0][1];
-    EXPECT_NE(reasons[0][2].find("\"text\" appears twice"), std::string::npos) << reasons[0][2];
+    SCOPED_TRACE(input);
+    const std::vector<std::string> reasons = ReasonsWithAndWithoutAKey(dir, input, {5, 2, 3});
+    ASSERT_EQ(reasons.size(), 3u);
+    EXPECT_NE(reasons[0].find("\"code\" appears twice"), std::string::npos) << reasons[0];
+    EXPECT_NE(reasons[1].find("\"family\" appears twice"), std::string::npos) << reasons[1];
+    EXPECT_NE(reasons[2].find("\"text\" appears twice"), std::string::npos) << reasons[2];
   }
 }
 

@@ -17,10 +17,12 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "common/fhir_time.h"
 #include "common/file_util.h"
+#include "common/string_util.h"
 #include "fhir/r4_model.h"
 #include "store/catalog.h"
 #include "store/lake_writer.h"
@@ -71,16 +73,8 @@ std::string WhyNotJson(std::string_view text, const std::string& parse_error, bo
 std::string_view LowerLocalUrn(std::string_view s, std::string& buffer) {
   auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
   if (std::none_of(s.begin(), s.end(), upper)) return s;
-  auto starts = [&](std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (size_t i = 0; i < prefix.size(); ++i) {
-      if ((upper(s[i]) ? s[i] + ('a' - 'A') : s[i]) != prefix[i]) return false;
-    }
-    return true;
-  };
-  if (!starts("urn:uuid:") && !starts("urn:oid:")) return s;
-  buffer.assign(s);
-  for (char& c : buffer) c = upper(c) ? static_cast<char>(c + ('a' - 'A')) : c;
+  if (!StartsWithAnyCase(s, "urn:uuid:") && !StartsWithAnyCase(s, "urn:oid:")) return s;
+  buffer = AsciiLower(s);
   return buffer;
 }
 
@@ -342,25 +336,34 @@ void StoreDocument(json::Node bundle, std::string_view record, const RecordLocat
   sink.OnResource(*node, text, same, loc, ParsedText::kOther);
 }
 
-// The first of `keys` that `object` gives more than once; empty when none does.
-std::string_view RepeatedOf(json::Node object, std::initializer_list<std::string_view> keys) {
-  if (!object.IsObject() || !object.RepeatsAny(keys)) return {};
+// The first of `keys` that `object` gives more than once; empty when none does. (Each answer
+// is at once in a document whose root was asked for repeated names: json::Node::RepeatedName.)
+std::string_view RepeatedOf(json::Node object, std::span<const std::string_view> keys) {
+  if (!object.IsObject()) return {};
   for (std::string_view key : keys) {
     if (object.RepeatsAny({key})) return key;
   }
   return {};
 }
 
+// The members of a Bundle, an entry, its request and response that decide what they hold or
+// do, and that ingest reads: each must be given once (RepeatedBundleMember and
+// RepeatedEntryMember; a Bundle read an entry at a time checks kBundleOnce as it scans).
+constexpr std::array<std::string_view, 5> kBundleOnce = {"entry", "resourceType", "type",
+                                                         "timestamp", "meta"};
+constexpr std::array<std::string_view, 1> kMetaOnce = {"lastUpdated"};
+constexpr std::array<std::string_view, 4> kEntryOnce = {"resource", "request", "response",
+                                                        "fullUrl"};
+constexpr std::array<std::string_view, 3> kRequestOnce = {"method", "url", "ifNoneExist"};
+constexpr std::array<std::string_view, 1> kResponseOnce = {"lastModified"};
+
 // What a Bundle gives twice of what ingest reads in it ("type", "meta.lastUpdated"); empty when
 // nothing. Readers keep one or the other: the type that decides whether a DELETE applies, the
 // time it deleted at (R4's JSON: names SHALL be unique; a resource that repeats one anywhere
 // is refused by ExtractFields).
 std::string RepeatedBundleMember(json::Node bundle) {
-  if (auto key = RepeatedOf(bundle, {"entry", "resourceType", "type", "timestamp", "meta"});
-      !key.empty()) {
-    return std::string(key);
-  }
-  if (auto meta = bundle.Find("meta"); meta && !RepeatedOf(*meta, {"lastUpdated"}).empty()) {
+  if (auto key = RepeatedOf(bundle, kBundleOnce); !key.empty()) return std::string(key);
+  if (auto meta = bundle.Find("meta"); meta && !RepeatedOf(*meta, kMetaOnce).empty()) {
     return "meta.lastUpdated";
   }
   return {};
@@ -369,16 +372,14 @@ std::string RepeatedBundleMember(json::Node bundle) {
 // The same of an entry ("resource", "request.method"): which resource it holds, what its
 // request asks (a DELETE or a PUT), when its response says the version was made.
 std::string RepeatedEntryMember(json::Node entry) {
-  if (auto key = RepeatedOf(entry, {"resource", "request", "response", "fullUrl"}); !key.empty()) {
-    return std::string(key);
-  }
+  if (auto key = RepeatedOf(entry, kEntryOnce); !key.empty()) return std::string(key);
   if (auto request = entry.Find("request")) {
-    if (auto key = RepeatedOf(*request, {"method", "url", "ifNoneExist"}); !key.empty()) {
+    if (auto key = RepeatedOf(*request, kRequestOnce); !key.empty()) {
       return "request." + std::string(key);
     }
   }
   if (auto response = entry.Find("response")) {
-    if (auto key = RepeatedOf(*response, {"lastModified"}); !key.empty()) {
+    if (auto key = RepeatedOf(*response, kResponseOnce); !key.empty()) {
       return "response." + std::string(key);
     }
   }
@@ -895,12 +896,10 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   std::optional<std::string> resource_type, bundle_type;
   std::optional<int64_t> meta_time, timestamp_time;  // when its DELETE requests deleted
   bool meta_read = false, timestamp_read = false;
-  // RepeatedBundleMember's names, in its order (entry's count is entry_members).
-  constexpr std::array<std::string_view, 4> kOnce = {"resourceType", "type", "timestamp", "meta"};
-  std::array<int, kOnce.size()> given{};
+  std::array<int, kBundleOnce.size()> given{};  // how often each name of kBundleOnce comes
   bool meta_repeats_time = false;
   for (const json::MemberExtent& m : members) {
-    for (size_t k = 0; k < kOnce.size(); ++k) given[k] += m.key == kOnce[k] ? 1 : 0;
+    for (size_t k = 0; k < kBundleOnce.size(); ++k) given[k] += m.key == kBundleOnce[k] ? 1 : 0;
     const bool first_entry = m.key == "entry" && entry_members++ == 0;
     if (first_entry && !items.empty()) {
       entry_is_array = true;  // its items are read one at a time
@@ -912,7 +911,7 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
     if (first_entry) entry_is_array = value->IsArray();
     if (m.key == "meta" && !std::exchange(meta_read, true)) {
       meta_time = MetaTime(*value);
-      meta_repeats_time = !RepeatedOf(*value, {"lastUpdated"}).empty();
+      meta_repeats_time = !RepeatedOf(*value, kMetaOnce).empty();
     }
     if (m.key == "timestamp" && !std::exchange(timestamp_read, true)) {
       timestamp_time = TimeOf(*value);
@@ -927,9 +926,9 @@ Result<bool> FhirReader::ReadJsonStreamed(const json::ReadAt& file, uint64_t siz
   // The checks of ReadBundle, in its order.
   if (entry_members > 0 && !entry_is_array) return refuse("Bundle.entry is not an array");
   // What the Bundle repeats, in RepeatedBundleMember's order.
-  std::string repeated = entry_members > 1 ? "entry" : "";
-  for (size_t k = 0; k < kOnce.size() && repeated.empty(); ++k) {
-    if (given[k] > 1) repeated = kOnce[k];
+  std::string repeated;
+  for (size_t k = 0; k < kBundleOnce.size() && repeated.empty(); ++k) {
+    if (given[k] > 1) repeated = kBundleOnce[k];
   }
   if (repeated.empty() && meta_repeats_time) repeated = "meta.lastUpdated";
   const StreamedEntries entries(read, items, keep_number_text_);
